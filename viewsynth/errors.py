@@ -1,0 +1,24 @@
+"""Errors a user can cause. The CLI turns each into one line and an exit code; never a traceback."""
+
+
+class ViewsynthError(Exception):
+    """Base class: something about the user's input, flags, files or config is wrong.
+
+    The message names the file or flag and what is wrong; the CLI prints it as one line and
+    exits with status 2 (nothing written).
+    """
+
+
+class ConfigError(ViewsynthError):
+    """An unknown config key, a bad value, or a malformed YAML file."""
+
+
+class FrameError(ViewsynthError):
+    """One image or video frame cannot be used (not an image, truncated, too large, ...).
+
+    Inside a capture such a file is skipped with a warning; given alone (``viewsynth pair``) it is fatal.
+    """
+
+
+class WeightsError(ViewsynthError):
+    """A weights file is missing, corrupt, truncated or does not match the model."""
