@@ -20,6 +20,8 @@ import numpy as np
 from viewsynth.errors import ViewsynthError
 
 METHODS = ("linear", "flow", "rnn")
+#: The best method we have measured (README, benchmark). ``flow`` until a trained ``rnn`` beats it.
+DEFAULT_METHOD = "flow"
 
 
 class Interpolator(Protocol):

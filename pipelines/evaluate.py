@@ -1,0 +1,115 @@
+"""``viewsynth evaluate``: score interpolation methods on datasets, all on the same frames.
+
+    viewsynth evaluate DATASET... [--method M ...] [--iters K ...] [--rolled]
+                       [--external NAME='cmd {list}'] [-o REPORT_DIR]
+
+    DATASET: middlebury_other/  input/<seq>/frame10.png, frame11.png; gt/<seq>/frame10i11.png
+             ucf101_triplets/   <id>/frame0.png, frame1.png (the middle), frame2.png
+             capture/ or clip.mp4   leave-one-out: frame i from i-1 and i+1 (--every, --parity)
+             --render N / --synthetic N   generated panoramas (--size WxH, --seed)
+        │
+        ▼  every method on every triplet; the result rounded to uint8, then scored
+    REPORT_DIR/  results.json  table.md  quality_vs_speed.png  per_sample_<set>.png
+                 montage_<set>.png (crops across the 360 seam: ground truth, then each method)
+
+An external method is any command containing ``{list}``: it is run once per dataset with a file of
+``img0 img1 out`` lines (absolute PNG paths, middle frame wanted) and must write every ``out``;
+for example ``--external dis='viewsynth pair --method flow --list {list}'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import shlex
+import sys
+from pathlib import Path
+
+from viewsynth.errors import ViewsynthError
+from viewsynth.evaluation.datasets import open_dataset, render_set, rolled, synthetic_set
+from viewsynth.evaluation.evaluate import evaluate
+from viewsynth.evaluation.peers import PEERS, parse_external, resolve_methods
+from viewsynth.evaluation.report import run_info, write_report
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    return w, h
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="viewsynth evaluate",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+    )
+    p.add_argument("datasets", nargs="*", metavar="DATASET", help="dataset folder or video")
+    p.add_argument("--method", nargs="+", choices=PEERS, default=list(PEERS), help="methods")
+    p.add_argument("--iters", nargs="+", type=int, default=[], help="rnn iterations K, each run")
+    p.add_argument(
+        "--weights", help="rnn weights (default: the shipped model; rnn skipped if none)"
+    )
+    p.add_argument(
+        "--rolled", action="store_true", help="also run panoramas rolled by half a width"
+    )
+    p.add_argument("--external", action="append", default=[], metavar="NAME='cmd {list}'")
+    p.add_argument("--every", type=int, default=1, help="leave-one-out: every k-th frame")
+    p.add_argument("--parity", choices=("all", "odd", "even"), default="all", help="leave-one-out")
+    p.add_argument("--limit", type=int, default=0, help="at most this many samples per set")
+    p.add_argument(
+        "--render", type=int, default=0, metavar="N", help="N held-out rendered panoramas"
+    )
+    p.add_argument("--synthetic", type=int, default=0, metavar="N", help="N synthetic triplets")
+    p.add_argument(
+        "--size", type=_size, default=(1024, 512), help="generated sets (default 1024x512)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="generated sets")
+    p.add_argument("-o", "--output", type=Path, help="report folder (default out/evaluate/<time>)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    externals = [parse_external(spec) for spec in args.external]
+    methods, notes = resolve_methods(args.method, args.iters, args.weights)
+    datasets = [open_dataset(path, args.every, args.parity) for path in args.datasets]
+    width, height = args.size
+    if args.render:
+        datasets.append(render_set(args.render, width, height, args.seed))
+    if args.synthetic:
+        datasets.append(synthetic_set(args.synthetic, width, height, args.seed))
+    if not datasets:
+        raise ViewsynthError("give at least one DATASET (or --render N / --synthetic N)")
+    if not methods and not externals:
+        raise ViewsynthError("no method left to run: " + "; ".join(notes))
+    for dataset in datasets:
+        dataset.limit = args.limit
+    if args.rolled:
+        for dataset in list(datasets):
+            if dataset.equirect:
+                datasets.append(rolled(dataset))
+            else:
+                notes.append(f"{dataset.name}: not panoramas, so no rolled run")
+
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = args.output or Path("out") / "evaluate" / stamp
+    command = "viewsynth evaluate " + " ".join(shlex.quote(a) for a in argv)
+    info = run_info(REPO, command)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    results = evaluate(datasets, methods, externals, log=log)
+    settings = {"argv": list(argv), "methods": [m.label for m in methods]}
+    table = write_report(out, info, results, (), notes, settings, title="Evaluation")
+    print(table)
+    print(f"report: {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,178 @@
+"""``viewsynth interpolate``: capture folders to walkthrough videos.
+
+    viewsynth interpolate CAPTURE -o OUT [--method rnn|flow|linear] [--factor N | --spacing M] ...
+
+    CAPTURE = a folder of images (or a video file)  ->  OUT/walkthrough_360.mp4, walkthrough.mp4,
+                                                        manifest.json [, frames/]
+    CAPTURE = a root of capture sub-folders         ->  OUT/<sub-folder>/... and OUT/summary.json
+
+Exit codes: 0 all done (warnings allowed); 1 some captures of a root failed, or an internal
+error; 2 unusable input or usage, nothing written; 130 interrupted (finished work kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from viewsynth.errors import ViewsynthError
+from viewsynth.interpolators import METHODS
+from viewsynth.walkthrough import (
+    CaptureResult,
+    check_output_dir,
+    find_captures,
+    run_capture,
+    settings_from,
+)
+
+log = logging.getLogger("viewsynth")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="viewsynth interpolate", description=__doc__.split("\n\n")[0])
+    p.add_argument("capture", type=Path, help="capture folder, video file, or root of captures")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument("--method", choices=METHODS, help="interpolator (default: the best measured)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--factor", type=int, help="N: N-1 new frames per pair (default 8)")
+    g.add_argument("--spacing", type=float, help="metres between output frames (needs GPS)")
+    p.add_argument("--fps", type=float, help="output frame rate (default 30)")
+    p.add_argument("--projection", choices=("auto", "equirect", "perspective"))
+    p.add_argument("--iters", type=int, help="rnn: recurrent iterations K")
+    p.add_argument("--scale", type=float, help="rnn: flow estimation scale (e.g. 0.5 for 8K)")
+    p.add_argument("--weights", help="rnn: weights file (default: the shipped model)")
+    p.add_argument("--frames", action="store_true", default=None, help="also write PNG frames")
+    p.add_argument("--quality", type=int, help="H.264 CRF, 0 best .. 51 worst (default 18)")
+    p.add_argument("--config", help="YAML file of settings (see configs/interpolate.yaml)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set view.hfov=90",
+    )
+    p.add_argument(
+        "--runner",
+        choices=("local", "ray"),
+        default="local",
+        help="local: one capture after another; ray: captures in parallel on Ray",
+    )
+    p.add_argument("--address", help="ray: cluster address (default: start a local instance)")
+    p.add_argument("--workers", type=int, default=2, help="ray: number of workers")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
+    return p
+
+
+def _settings(args: argparse.Namespace):
+    overrides = list(args.set)
+    if args.projection is not None:
+        overrides.append(f"capture.projection={args.projection}")
+    return settings_from(
+        args.config,
+        overrides,
+        method=args.method,
+        factor=args.factor,
+        spacing=args.spacing,
+        fps=args.fps,
+        iters=args.iters,
+        scale=args.scale,
+        weights=args.weights,
+        frames=args.frames,
+        quality=args.quality,
+    )
+
+
+def run_local(captures, out: Path, settings, quiet: bool) -> list[CaptureResult]:
+    """Process captures one after another in this process, the interpolator loaded once."""
+    results = []
+    single = len(captures) == 1 and captures[0][0] == ""
+    for name, path in captures:
+        target = out if single else out / name
+        label = name or path.name
+        bar = tqdm(desc=label, unit="frame", disable=True if quiet else None, leave=False)
+
+        def total(n, bar=bar):
+            bar.total = n
+            bar.refresh()
+
+        try:
+            result = run_capture(path, target, settings, progress=bar.update, total=total)
+        except ViewsynthError as err:
+            if single:
+                raise
+            result = CaptureResult(label, "failed", reason=str(err))
+            log.error("%s: failed: %s", label, err)
+        finally:
+            bar.close()
+        for warning in result.warnings:
+            log.warning("%s: %s", label, warning)
+        results.append(result)
+    return results
+
+
+def write_summary(out: Path, results: list[CaptureResult], seconds: float) -> Path:
+    path = out / "summary.json"
+    data = {
+        "seconds": round(seconds, 3),
+        "captures": [
+            {
+                "name": r.name,
+                "status": r.status,
+                "frames": r.frames,
+                "seconds": round(r.seconds, 3),
+                "outputs": r.outputs,
+                "reason": r.reason,
+            }
+            for r in results
+        ],
+    }
+    tmp = path.with_name(".summary.json.part")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+    return path
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s: %(message)s" if args.quiet else "%(message)s",
+        stream=sys.stderr,
+    )
+    if args.workers < 1:
+        raise ViewsynthError(f"--workers: must be at least 1, got {args.workers}")
+    settings = _settings(args)
+    captures = find_captures(args.capture)
+    check_output_dir(args.output)
+    started = time.perf_counter()
+    if args.runner == "ray":
+        from viewsynth.runners.ray_runner import run_ray
+
+        results = run_ray(
+            captures, args.output, settings, address=args.address, workers=args.workers
+        )
+    else:
+        results = run_local(captures, args.output, settings, args.quiet)
+    seconds = time.perf_counter() - started
+    write_summary(args.output, results, seconds)
+    done = sum(r.status == "done" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    failed = sum(r.status == "failed" for r in results)
+    n_frames = sum(r.frames for r in results if r.status == "done")
+    log.warning(
+        "viewsynth: %d capture%s done, %d skipped (already done), %d failed; %d frames in %.1f s -> %s",
+        done,
+        "" if done == 1 else "s",
+        skipped,
+        failed,
+        n_frames,
+        seconds,
+        args.output,
+    )
+    return 1 if failed else 0

@@ -1,0 +1,142 @@
+"""``viewsynth pair``: in-between frames of two images.
+
+    viewsynth pair IMG0 IMG1 -o OUT.png [--t 0.5 ...] [--method rnn|flow|linear]
+    viewsynth pair --list FILE [--method ...]
+
+    IMG0 ─┐                     one --t      ->  OUT.png
+          ├─► interpolator ─►   several --t  ->  OUT-t0.250.png, OUT-t0.500.png, ...
+    IMG1 ─┘
+
+A list file holds one job per non-empty line not starting with '#': ``img0 img1 out [t]``
+(whitespace-separated, paths relative to the current folder). Every line is checked before any
+work starts; the interpolator is loaded once and compiled once per image size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from viewsynth import frames
+from viewsynth.errors import FrameError, ViewsynthError
+from viewsynth.interpolators import DEFAULT_METHOD, METHODS, make_interpolator
+
+log = logging.getLogger("viewsynth")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="viewsynth pair", description=__doc__.split("\n\n")[0])
+    p.add_argument("img0", nargs="?", help="first frame")
+    p.add_argument("img1", nargs="?", help="second frame")
+    p.add_argument("-o", "--output", help="output PNG (several --t: stem + -t0.250 etc.)")
+    p.add_argument("--t", type=float, action="append", help="time in (0, 1); repeat for several")
+    p.add_argument("--list", type=Path, help="file of 'img0 img1 out [t]' lines")
+    p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD)
+    p.add_argument("--projection", choices=("auto", "equirect", "perspective"), default="auto")
+    p.add_argument("--iters", type=int, help="recurrent iterations K (rnn)")
+    p.add_argument("--scale", type=float, help="flow estimation scale (rnn), e.g. 0.5 for 8K")
+    p.add_argument("--weights", help="weights file (rnn); default: the shipped model")
+    return p.parse_args(argv)
+
+
+def _check_t(t: float, where: str) -> float:
+    if not 0.0 < t < 1.0:
+        raise ViewsynthError(f"{where}: t must be in (0, 1), got {t}")
+    return t
+
+
+def output_paths(out: Path, times: list[float]) -> list[Path]:
+    """One time -> ``out``; several -> ``<stem>-t0.250<suffix>`` beside it."""
+    if len(times) == 1:
+        return [out]
+    suffix = out.suffix or ".png"
+    return [out.with_name(f"{out.stem}-t{t:.3f}{suffix}") for t in times]
+
+
+def read_jobs(args: argparse.Namespace) -> list[tuple[Path, Path, list[float], list[Path]]]:
+    """All jobs as (img0, img1, times, outputs), checked before any work."""
+    jobs = []
+    if args.list is not None:
+        if args.img0 or args.img1:
+            raise ViewsynthError("--list: give either a list file or IMG0 IMG1, not both")
+        try:
+            text = args.list.read_text()
+        except OSError as err:
+            raise ViewsynthError(f"{args.list}: cannot read list file ({err.strerror})") from None
+        for number, line in enumerate(text.splitlines(), start=1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            where = f"{args.list}:{number}"
+            parts = line.split()
+            if len(parts) not in (3, 4):
+                raise ViewsynthError(f"{where}: expected 'img0 img1 out [t]', got {line!r}")
+            try:
+                t = float(parts[3]) if len(parts) == 4 else 0.5
+            except ValueError:
+                raise ViewsynthError(f"{where}: t must be a number, got {parts[3]!r}") from None
+            jobs.append(
+                (Path(parts[0]), Path(parts[1]), [_check_t(t, where)], [Path(parts[2])], where)
+            )
+        if not jobs:
+            raise ViewsynthError(f"{args.list}: no jobs in list file")
+    else:
+        if not (args.img0 and args.img1 and args.output):
+            raise ViewsynthError("pair: give IMG0 IMG1 -o OUT.png, or --list FILE")
+        times = [_check_t(t, "--t") for t in (args.t or [0.5])]
+        out = Path(args.output)
+        jobs.append((Path(args.img0), Path(args.img1), times, output_paths(out, times), "pair"))
+    for img0, img1, _, outs, where in jobs:
+        for img in (img0, img1):
+            if not img.is_file():
+                raise ViewsynthError(f"{where}: {img}: no such file")
+        for out in outs:
+            if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+                raise ViewsynthError(f"{where}: {out}: output must end in .png or .jpg")
+            parent = out.parent if str(out.parent) else Path(".")
+            if not parent.is_dir():
+                raise ViewsynthError(f"{where}: {parent}: output folder does not exist")
+    return [job[:4] for job in jobs]
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    args = parse_args(argv)
+    jobs = read_jobs(args)
+    interp = make_interpolator(
+        args.method, iters=args.iters, scale=args.scale, weights=args.weights
+    )
+    written = 0
+    for img0_path, img1_path, times, outs in jobs:
+        try:
+            a, b = frames.read_image(img0_path), frames.read_image(img1_path)
+        except FrameError as err:
+            raise ViewsynthError(str(err)) from None
+        for path, d in ((img0_path, a), (img1_path, b)):
+            for note in d.notes:
+                log.warning("%s: %s", path, note)
+        img0, img1 = a.image, b.image
+        h, w = img0.shape[:2]
+        if img1.shape[:2] != (h, w):
+            log.warning(
+                "%s: resized from %dx%d to %dx%d to match %s",
+                img1_path,
+                img1.shape[1],
+                img1.shape[0],
+                w,
+                h,
+                img0_path,
+            )
+            img1 = frames.resize(img1, w, h)
+        if args.projection == "auto":
+            equirect = frames.is_equirect_shape(w, h)
+        else:
+            equirect = args.projection == "equirect"
+        mids = interp(img0, img1, times, equirect=equirect)
+        for mid, out in zip(mids, outs, strict=True):
+            frames.write_image(out, mid)
+            written += 1
+    log.info("wrote %d frame%s with %s", written, "" if written == 1 else "s", args.method)
+    return 0

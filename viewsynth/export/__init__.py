@@ -1,0 +1,22 @@
+"""The back of the pipeline: frames out to MP4, 360 metadata, rectilinear views of panoramas.
+
+- :mod:`~viewsynth.export.video`: :class:`VideoWriter`, a streaming H.264/HEVC MP4 writer.
+- :mod:`~viewsynth.export.spherical`: Spherical Video V1/V2 boxes written into a finished MP4.
+- :mod:`~viewsynth.export.rectilinear`: ordinary-camera views cut out of an equirect panorama.
+- :mod:`~viewsynth.export.mp4`: the minimal MP4 box tree the metadata editor works on.
+"""
+
+from viewsynth.export.rectilinear import RectilinearProjector, rectilinear_view
+from viewsynth.export.spherical import add_spherical_metadata, ffmpeg_projection, read_spherical
+from viewsynth.export.video import VideoWriter, output_size, size_warning
+
+__all__ = [
+    "RectilinearProjector",
+    "VideoWriter",
+    "add_spherical_metadata",
+    "ffmpeg_projection",
+    "output_size",
+    "read_spherical",
+    "rectilinear_view",
+    "size_warning",
+]
