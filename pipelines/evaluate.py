@@ -69,7 +69,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--size", type=_size, default=(1024, 512), help="generated sets (default 1024x512)"
     )
-    p.add_argument("--seed", type=int, default=0, help="generated sets")
+    p.add_argument("--seed", type=int, help="generated sets (default: renderer's held-out seed, 0)")
     p.add_argument("-o", "--output", type=Path, help="report folder (default out/evaluate/<time>)")
     return p.parse_args(argv)
 
@@ -83,7 +83,7 @@ def main(argv: list[str]) -> int:
     if args.render:
         datasets.append(render_set(args.render, width, height, args.seed))
     if args.synthetic:
-        datasets.append(synthetic_set(args.synthetic, width, height, args.seed))
+        datasets.append(synthetic_set(args.synthetic, width, height, args.seed or 0))
     if not datasets:
         raise ViewsynthError("give at least one DATASET (or --render N / --synthetic N)")
     if not methods and not externals:

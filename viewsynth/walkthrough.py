@@ -32,12 +32,10 @@ import numpy as np
 from viewsynth import config as config_lib
 from viewsynth import frames
 from viewsynth.capture import Capture, CaptureOptions, Shot, iter_frames, load_capture
-from viewsynth.capture.heading import YawTracker
-from viewsynth.capture.schedule import schedule_segment
+from viewsynth.capture.schedule import PairSchedule, frame_count, schedule_segment
 from viewsynth.errors import ViewsynthError
 from viewsynth.export.rectilinear import RectilinearProjector
 from viewsynth.export.video import VideoWriter
-from viewsynth.geometry import yaw_roll_columns
 from viewsynth.interpolators import DEFAULT_METHOD, Interpolator, make_interpolator
 
 log = logging.getLogger("viewsynth")
@@ -81,7 +79,6 @@ class InterpolateSettings:
         "h264"  # hevc for 5.7K+ panoramas (H.264 level 5.2 stops near 4K)
     )
     max_video_width: int | None = None  # cap the 360 video's width (e.g. 4096 for H.264 players)
-    travel_centred: bool = True  # roll panoramas so the centre column faces the direction of travel
     view: ViewOptions = field(default_factory=ViewOptions)
     capture: CaptureOptions = field(default_factory=CaptureOptions)
 
@@ -183,12 +180,20 @@ def _lerp_angle(a: float | None, b: float | None, t: float) -> float | None:
     return (a + t * d) % 360.0
 
 
-def _frame_entry(shot0: Shot, shot1: Shot, t: float, heading0, heading1) -> dict:
+def _view_heading(shot: Shot) -> float | None:
+    """Compass bearing the output frame's centre faces, when the tags tell it."""
+    if shot.heading is None:
+        return None
+    return (shot.heading + shot.yaw) % 360.0
+
+
+def _frame_entry(shot0: Shot, shot1: Shot, t: float) -> dict:
+    """One manifest row: the two source files, t, and position/heading interpolated at t."""
     entry: dict = {"src": [shot0.name, shot1.name], "t": round(float(t), 6)}
-    if shot0.lat is not None and shot1.lat is not None:
+    if shot0.has_position and shot1.has_position:
         entry["lat"] = round(shot0.lat + t * (shot1.lat - shot0.lat), 8)
         entry["lon"] = round(shot0.lon + t * (shot1.lon - shot0.lon), 8)
-    heading = _lerp_angle(heading0, heading1, t)
+    heading = _lerp_angle(_view_heading(shot0), _view_heading(shot1), t)
     if heading is not None:
         entry["heading"] = round(heading, 3)
     return entry
@@ -285,13 +290,14 @@ def run_capture(
     n_segments = len(capture.segments)
     warnings = list(capture.warnings)
 
-    schedules = [
-        schedule_segment(segment, factor=settings.factor, spacing=settings.spacing)
-        for segment in capture.segments
-    ]
-    for sched in schedules:
-        warnings += sched.warnings
-    n_total = sum(sum(len(times) for times in sched.times) + 1 for sched in schedules)
+    schedules: list[list[PairSchedule]] = []
+    for segment in capture.segments:
+        sched, sched_warnings = schedule_segment(
+            segment, factor=settings.factor, spacing=settings.spacing or 0.0
+        )
+        schedules.append(sched)
+        warnings += sched_warnings
+    n_total = sum(frame_count(sched) for sched in schedules)
     if total is not None:
         total(n_total)
 
@@ -326,7 +332,7 @@ def run_capture(
     index = 0
     for seg, (segment, sched) in enumerate(zip(capture.segments, schedules, strict=True)):
         names = _segment_names(n_segments, seg, panoramic)
-        n_seg_frames = sum(len(times) for times in sched.times) + 1
+        n_seg_frames = frame_count(sched)
         done = state["segments"].get(str(seg))
         if done and all((out / f).exists() for f in done["files"].values()):
             segments_out.append(done)
@@ -344,30 +350,25 @@ def run_capture(
         entries = []
         writer = _SegmentWriter(out, names, settings, panoramic, frame_dir, index)
         try:
-            tracker = YawTracker(segment, capture.projection) if settings.travel_centred else None
-            prev: tuple[Shot, np.ndarray, float | None] | None = None
-            for pair_index, (shot, image) in enumerate(iter_frames(capture, segment)):
-                yaw, heading = tracker.update(shot, image) if tracker else (0.0, shot.heading)
-                if panoramic and yaw:
-                    image = np.roll(image, yaw_roll_columns(image.shape[1], yaw), axis=1)
+            prev: tuple[Shot, np.ndarray] | None = None
+            for k, (shot, image) in enumerate(iter_frames(capture, segment)):
                 if prev is not None:
-                    shot0, img0, heading0 = prev
-                    times = sched.times[pair_index - 1]
-                    inner = [t for t in times if t > 0.0]
+                    shot0, img0 = prev
+                    times = sched[k - 1].times
+                    inner = [t for t in times if 0.0 < t < 1.0]
                     writer.write(img0)
-                    entries.append(_frame_entry(shot0, shot, 0.0, heading0, heading))
+                    entries.append(_frame_entry(shot0, shot, 0.0))
                     if inner:
                         mids = interp(img0, image, inner, equirect=panoramic)
                         for t, mid in zip(inner, mids, strict=True):
                             writer.write(mid)
-                            entries.append(_frame_entry(shot0, shot, t, heading0, heading))
+                            entries.append(_frame_entry(shot0, shot, t))
                     if progress is not None:
                         progress(1 + len(inner))
-                prev = (shot, image, heading)
-            shot_last, img_last, heading_last = prev
+                prev = (shot, image)
+            shot_last, img_last = prev
             writer.write(img_last)
-            before = segment[-2] if len(segment) > 1 else shot_last
-            entries.append(_frame_entry(before, shot_last, 1.0, heading_last, heading_last))
+            entries.append(_frame_entry(segment[-2], shot_last, 1.0))
             if progress is not None:
                 progress(1)
             warnings += writer.close()

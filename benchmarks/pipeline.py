@@ -1,0 +1,101 @@
+"""Pipeline cost apart from the interpolator: throughput and peak memory of ``viewsynth interpolate``.
+
+    .venv/bin/python benchmarks/pipeline.py [--width 1024] [--frames 20] [--memory 10 100]
+
+Makes synthetic panoramic captures (the sample photo, shifted a little more each frame, so every
+frame differs) and runs the real job with ``--method linear`` in a fresh subprocess per run,
+reporting output frames per second and peak resident memory (ru_maxrss of the child). Memory must
+not grow with the capture's length: the pipeline streams.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from viewsynth import frames  # noqa: E402
+
+SAMPLE = ROOT / "samples" / "openvslam" / "equirectangular_image_001.jpg"
+
+
+def make_capture(folder: Path, n: int, width: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    base = frames.resize(frames.read_image(SAMPLE).image, width, width // 2)
+    for i in range(n):
+        frames.write_image(folder / f"pano_{i:04d}.png", np.roll(base, 3 * i, axis=1))
+
+
+def run(capture: Path, out: Path, factor: int) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pipelines.cli",
+        "interpolate",
+        str(capture),
+        "-o",
+        str(out),
+        "--method",
+        "linear",
+        "--factor",
+        str(factor),
+        "-q",
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    manifest = json.loads((out / "manifest.json").read_text())
+    n_out = sum(len(s["frames"]) for s in manifest["segments"])
+    return {
+        "frames_out": n_out,
+        "seconds": round(seconds, 2),
+        "fps": round(n_out / seconds, 1),
+        "peak_mb": round(peak_kb / 1024, 1),
+        "peak_may_be_earlier_child": peak_kb == before,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--width", type=int, default=1024)
+    p.add_argument("--frames", type=int, default=20)
+    p.add_argument("--factor", type=int, default=8)
+    p.add_argument("--memory", type=int, nargs="*", default=[10, 100])
+    args = p.parse_args()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        make_capture(tmp / "c20", args.frames, args.width)
+        results["throughput"] = run(tmp / "c20", tmp / "o20", args.factor)
+        # Each memory run in its own interpreter so ru_maxrss is that run's own peak.
+        for n in args.memory:
+            make_capture(tmp / f"m{n}", n, args.width)
+            code = (
+                "import resource, subprocess, sys;"
+                f"subprocess.run([sys.executable, '-m', 'pipelines.cli', 'interpolate', '{tmp}/m{n}',"
+                f" '-o', '{tmp}/mo{n}', '--method', 'linear', '--factor', '{args.factor}', '-q'],"
+                " check=True);"
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+            )
+            out = subprocess.run(
+                [sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True
+            )
+            results[f"peak_mb_{n}_frames"] = round(int(out.stdout.split()[-1]) / 1024, 1)
+    results["width"] = args.width
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""``viewsynth benchmark``: the standard quality and speed suite (``make benchmark``).
+
+    viewsynth benchmark [--config configs/benchmark.yaml] [--set key=value ...] [-o RUN_DIR]
+                        [--weights FILE] [--no-speed] [--no-publish]
+
+    configs/benchmark.yaml ─► sets (../shared/data when present, else generated) × methods
+        ─► reports/benchmark/<timestamp>/  results.json  table.md  config.yaml  *.png
+        ─► reports/benchmark/latest.md     (a copy of table.md, kept in git)
+        ─► README.md                       (the text between the benchmark markers)
+
+``--no-publish`` leaves latest.md and the README alone (a trial run). Paths in the config are
+relative to the config file; ``--weights`` and ``-o`` are relative to the current folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from viewsynth import config as cfgmod
+from viewsynth.errors import ViewsynthError
+from viewsynth.evaluation.evaluate import BenchmarkConfig, evaluate, open_sets
+from viewsynth.evaluation.peers import ExternalCommand, resolve_methods
+from viewsynth.evaluation.report import (
+    render_markdown,
+    run_info,
+    update_readme,
+    write_report,
+    write_text,
+)
+from viewsynth.evaluation.speed import measure_speed
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="viewsynth benchmark",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+    )
+    p.add_argument("--config", type=Path, help="suite config (default configs/benchmark.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override")
+    p.add_argument(
+        "-o", "--output", type=Path, help="run folder (default <report_dir>/<timestamp>)"
+    )
+    p.add_argument("--weights", help="rnn weights (default: the config's, else the shipped model)")
+    p.add_argument("--no-speed", action="store_true", help="quality only")
+    p.add_argument("--no-publish", action="store_true", help="leave latest.md and README alone")
+    return p.parse_args(argv)
+
+
+def _config_path(given: Path | None) -> Path:
+    if given is not None:
+        return given
+    local = Path("configs") / "benchmark.yaml"
+    return local if local.is_file() else REPO / "configs" / "benchmark.yaml"
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    path = _config_path(args.config)
+    cfg = cfgmod.load(BenchmarkConfig, path, args.set)
+    base = path.resolve().parent
+
+    def here(p: str) -> Path:
+        return Path(p) if Path(p).is_absolute() else base / p
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    weights = args.weights or (str(here(cfg.weights)) if cfg.weights else None)
+    methods, notes = resolve_methods(cfg.methods, cfg.iters, weights)
+    externals = [ExternalCommand(e.name, e.command) for e in cfg.external]
+    datasets, set_notes = open_sets(cfg.datasets, cfg.fallback, base)
+    notes += set_notes
+    if not datasets:
+        raise ViewsynthError(f"{path}: no dataset could be opened: " + "; ".join(notes))
+    if not methods and not externals:
+        raise ViewsynthError(f"{path}: no method left to run: " + "; ".join(notes))
+    for note in notes:
+        log(f"note: {note}")
+
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = args.output or here(cfg.report_dir) / stamp
+    command = "viewsynth benchmark " + " ".join(shlex.quote(a) for a in argv)
+    info = run_info(REPO, command.strip())
+
+    results = evaluate(datasets, methods, externals, log=log)
+    speed_rows: list[dict] = []
+    if cfg.speed.enabled and not args.no_speed:
+        speed_rows, speed_notes = measure_speed(methods, cfg.speed, log=log)
+        notes += speed_notes
+        if externals:
+            notes.append("speed: external commands are not timed here (see their s/frame above)")
+    info["wall_s"] = time.perf_counter() - started
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.yaml", yaml.safe_dump(cfgmod.to_dict(cfg), sort_keys=False))
+    table = write_report(out, info, results, speed_rows, notes, cfgmod.to_dict(cfg))
+    if not args.no_publish:
+        write_text(here(cfg.latest), table)
+        update_readme(
+            here(cfg.readme), render_markdown(info, results, speed_rows, notes, title=None)
+        )
+    print(table)
+    log(f"report: {out} ({info['wall_s'] / 60:.1f} min)")
+    return 0

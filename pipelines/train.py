@@ -1,0 +1,60 @@
+"""``viewsynth train --config configs/train.yaml [--set key=value ...] [--export FILE]``
+
+Trains (or resumes) the network in the config's work folder::
+
+    runs/train/                   work folder (config.yaml, checkpoints/, metrics.jsonl, loss.png,
+                                  best.msgpack)
+    --export FILE                 afterwards, the best weights are copied to FILE
+                                  (e.g. viewsynth/weights/default.msgpack)
+
+Interrupt it at any time: the next launch resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="viewsynth train", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--config", default="configs/train.yaml", help="YAML config (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value"
+    )
+    parser.add_argument("--export", metavar="FILE", help="copy the best weights to FILE when done")
+    args = parser.parse_args(argv)
+    commit = _commit()  # before JAX starts its threads (fork after that can deadlock)
+
+    from viewsynth.training import loop
+
+    cfg = loop.load_config(args.config, args.set)
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    log(f"training {cfg.workdir} to step {cfg.steps} on {loop.jax.local_device_count()} device(s)")
+    result = loop.train(cfg, log=log, meta={"commit": commit, "config": args.config})
+    log(f"done: steps {result.start_step} -> {result.end_step}, last loss {result.last_loss:.4f}")
+    if args.export:
+        meta = loop.export_best(cfg.workdir, args.export)
+        log(f"exported best weights (step {meta.get('steps')}) to {args.export}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

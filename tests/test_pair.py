@@ -1,0 +1,110 @@
+"""``viewsynth pair``: one or several t, list files checked before any work, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.cli import main as cli
+from viewsynth import frames
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def two_images(folder: Path) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    a = rng.random((32, 48, 3)).astype(np.float32)
+    b = rng.random((32, 48, 3)).astype(np.float32)
+    frames.write_image(folder / "a.png", a)
+    frames.write_image(folder / "b.png", b)
+    return folder / "a.png", folder / "b.png"
+
+
+def test_one_t_writes_out_and_several_write_stems(tmp_path):
+    a, b = two_images(tmp_path)
+    out = tmp_path / "mid.png"
+    assert cli(["pair", str(a), str(b), "-o", str(out), "--method", "linear"]) == 0
+    mid = frames.read_image(out).image
+    expect = (frames.read_image(a).image + frames.read_image(b).image) / 2
+    np.testing.assert_allclose(mid, expect, atol=1 / 255 + 1e-6)
+    assert (
+        cli(
+            [
+                "pair",
+                str(a),
+                str(b),
+                "-o",
+                str(out),
+                "--t",
+                "0.25",
+                "--t",
+                "0.75",
+                "--method",
+                "linear",
+            ]
+        )
+        == 0
+    )
+    quarter = frames.read_image(tmp_path / "mid-t0.250.png").image
+    np.testing.assert_allclose(
+        quarter,
+        0.75 * frames.read_image(a).image + 0.25 * frames.read_image(b).image,
+        atol=1 / 255 + 1e-6,
+    )
+    assert (tmp_path / "mid-t0.750.png").exists()
+
+
+def test_list_file_runs_every_line(tmp_path, monkeypatch):
+    a, b = two_images(tmp_path)
+    listing = tmp_path / "jobs.txt"
+    listing.write_text("# img0 img1 out t\n\na.png b.png o1.png\na.png b.png o2.png 0.25\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli(["pair", "--list", str(listing), "--method", "linear"]) == 0
+    assert (tmp_path / "o1.png").exists() and (tmp_path / "o2.png").exists()
+
+
+def test_bad_list_line_is_reported_before_any_work(tmp_path):
+    a, b = two_images(tmp_path)
+    listing = tmp_path / "jobs.txt"
+    listing.write_text(f"{a} {b} {tmp_path / 'o1.png'}\n{a} {tmp_path / 'nope.png'} o2.png\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.cli",
+            "pair",
+            "--list",
+            str(listing),
+            "--method",
+            "linear",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert f"{listing}:2" in proc.stderr and "nope.png" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o1.png").exists()  # nothing written: line 2 failed the check
+
+
+def test_bad_t_and_unreadable_image(tmp_path):
+    a, b = two_images(tmp_path)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    for args, needle in (
+        ([str(a), str(b), "-o", str(tmp_path / "m.png"), "--t", "1.5"], "t must be in (0, 1)"),
+        ([str(a), str(bad), "-o", str(tmp_path / "m.png")], "bad.png"),
+        ([str(a), str(b), "-o", str(tmp_path / "m.gif")], "must end in .png or .jpg"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "pair", *args, "--method", "linear"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr

@@ -1,0 +1,220 @@
+"""The whole job: capture folder -> videos + manifest, resume, roots of captures, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from pipelines.cli import main as cli
+from viewsynth import frames
+from viewsynth.export.spherical import ffmpeg_projection
+from viewsynth.walkthrough import InterpolateSettings, find_captures, run_capture
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pano(width: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.random((4, 8, 3)).astype(np.float32)
+    return frames.resize(small, width, width // 2)
+
+
+def make_capture(folder: Path, n: int = 3, width: int = 128, perspective: bool = False) -> Path:
+    """``n`` frames of a smooth texture moving right by 2 px a frame, as PNG files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    base = _pano(width, 0)
+    for i in range(n):
+        img = np.roll(base, 2 * i, axis=1)
+        if perspective:
+            img = img[:, : width * 3 // 8]
+        frames.write_image(folder / f"frame_{i:03d}.png", img)
+    return folder
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    """The real console script in a subprocess: exit code and stderr."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, capture_output=True, text=True
+    )
+    return proc.returncode, proc.stderr
+
+
+def test_panoramic_capture_gives_both_videos_and_manifest(tmp_path):
+    capture = make_capture(tmp_path / "cap", n=3)
+    out = tmp_path / "out"
+    assert (
+        cli(
+            [
+                "interpolate",
+                str(capture),
+                "-o",
+                str(out),
+                "--method",
+                "linear",
+                "--factor",
+                "4",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    (segment,) = manifest["segments"]
+    assert segment["files"] == {"flat": "walkthrough.mp4", "360": "walkthrough_360.mp4"}
+    rows = segment["frames"]
+    # 2 pairs x 4 steps + the last photo as t=1.
+    assert [r["t"] for r in rows] == [0, 0.25, 0.5, 0.75] * 2 + [1.0]
+    assert rows[0]["src"] == ["frame_000.png", "frame_001.png"]
+    assert rows[-1]["src"] == ["frame_001.png", "frame_002.png"]
+    assert manifest["settings"]["factor"] == 4 and manifest["projection"] == "equirect"
+    n_360 = sum(1 for _ in iio.imiter(out / "walkthrough_360.mp4"))
+    n_flat = sum(1 for _ in iio.imiter(out / "walkthrough.mp4"))
+    assert n_360 == n_flat == len(rows)
+    assert ffmpeg_projection(out / "walkthrough_360.mp4") == "equirectangular"
+    assert ffmpeg_projection(out / "walkthrough.mp4") is None
+    first = next(iter(iio.imiter(out / "walkthrough.mp4")))
+    assert first.shape == (720, 1280, 3)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["captures"][0]["status"] == "done"
+
+
+def test_linear_midframe_is_the_crossfade(tmp_path):
+    """The t=0.5 PNG equals the average of its two sources (within rounding)."""
+    capture = make_capture(tmp_path / "cap", n=2, width=64)
+    out = tmp_path / "out"
+    assert (
+        cli(
+            [
+                "interpolate",
+                str(capture),
+                "-o",
+                str(out),
+                "--method",
+                "linear",
+                "--factor",
+                "2",
+                "--frames",
+                "--set",
+                "capture.align_heading=false",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    pngs = sorted((out / "frames").glob("*.png"))
+    assert [p.name for p in pngs] == ["000000.png", "000001.png", "000002.png"]
+    a, mid, b = (frames.read_image(p).image for p in pngs)
+    np.testing.assert_allclose(mid, (a + b) / 2, atol=1.0 / 255 + 1e-6)
+
+
+def test_perspective_capture_gives_flat_video_only(tmp_path):
+    capture = make_capture(tmp_path / "cap", n=2, width=128, perspective=True)
+    out = tmp_path / "out"
+    assert cli(["interpolate", str(capture), "-o", str(out), "--method", "flow", "-q"]) == 0
+    assert (out / "walkthrough.mp4").exists() and not (out / "walkthrough_360.mp4").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["projection"] == "perspective"
+    first = next(iter(iio.imiter(out / "walkthrough.mp4")))
+    assert first.shape == (64, 48, 3)
+
+
+def test_resume_skips_finished_work_and_recomputes_on_new_settings(tmp_path):
+    capture = make_capture(tmp_path / "cap", n=2, width=64)
+    out = tmp_path / "out"
+    settings = InterpolateSettings(method="linear", factor=2)
+    first = run_capture(capture, out, settings)
+    assert first.status == "done"
+    stamp = (out / "walkthrough.mp4").stat().st_mtime_ns
+    again = run_capture(capture, out, settings)
+    assert again.status == "skipped"
+    assert (out / "walkthrough.mp4").stat().st_mtime_ns == stamp
+    changed = run_capture(capture, out, InterpolateSettings(method="linear", factor=3))
+    assert changed.status == "done"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["segments"][0]["frames"]) == 4
+
+
+def test_root_of_captures_isolates_a_broken_one(tmp_path):
+    root = tmp_path / "root"
+    make_capture(root / "a", n=2, width=64)
+    make_capture(root / "b", n=2, width=64)
+    broken = root / "c"
+    broken.mkdir()
+    frames.write_image(broken / "one.png", _pano(64, 1))
+    (broken / "two.png").write_bytes(b"")
+    out = tmp_path / "out"
+    assert cli(["interpolate", str(root), "-o", str(out), "--method", "linear", "-q"]) == 1
+    summary = json.loads((out / "summary.json").read_text())
+    status = {c["name"]: c["status"] for c in summary["captures"]}
+    assert status == {"a": "done", "b": "done", "c": "failed"}
+    reason = next(c["reason"] for c in summary["captures"] if c["name"] == "c")
+    assert "fewer than two usable" in reason or "two usable" in reason
+    assert (out / "a" / "walkthrough_360.mp4").exists() and (out / "b" / "manifest.json").exists()
+    assert [name for name, _ in find_captures(root)] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    "make, args, needle",
+    [
+        (lambda d: d / "missing", [], "no such file or folder"),
+        (lambda d: (d / "empty").mkdir() or d / "empty", [], "empty folder"),
+        (lambda d: make_capture(d / "cap", 2, 64), ["--factor", "0"], "factor must be at least 1"),
+        (
+            lambda d: make_capture(d / "cap", 2, 64),
+            ["--set", "nonsense=1"],
+            "unknown key 'nonsense'",
+        ),
+        (lambda d: make_capture(d / "cap", 2, 64), ["--set", "view.hfov=200"], "view.hfov"),
+        (lambda d: make_capture(d / "cap", 2, 64), ["--quality", "99"], "quality"),
+        (
+            lambda d: make_capture(d / "cap", 2, 64),
+            ["--config", "/nonexistent.yaml"],
+            "config file not found",
+        ),
+    ],
+)
+def test_fatal_input_is_one_line_exit_2_and_writes_nothing(tmp_path, make, args, needle):
+    capture = make(tmp_path)
+    out = tmp_path / "out"
+    code, err = run_cli("interpolate", str(capture), "-o", str(out), "--method", "linear", *args)
+    assert code == 2, err
+    lines = [line for line in err.strip().splitlines() if not line.startswith("usage:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert needle in lines[0]
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_fewer_than_two_usable_frames_names_the_capture(tmp_path):
+    cap = tmp_path / "cap"
+    cap.mkdir()
+    frames.write_image(cap / "a.png", _pano(64, 0))
+    (cap / "b.jpg").write_text("not a jpeg")
+    code, err = run_cli("interpolate", str(cap), "-o", str(tmp_path / "out"))
+    assert code == 2 and str(cap) in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_folder(tmp_path):
+    cap = make_capture(tmp_path / "cap", 2, 64)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    code, err = run_cli("interpolate", str(cap), "-o", str(locked / "out"))
+    assert code == 2 and "not writable" in err
+
+
+def test_output_path_that_is_a_file_is_refused(tmp_path):
+    """An output 'folder' that is an existing file cannot be written into (works as root too)."""
+    cap = make_capture(tmp_path / "cap", 2, 64)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, err = run_cli("interpolate", str(cap), "-o", str(blocker / "out"), "--method", "linear")
+    assert code == 2 and "not writable" in err and str(blocker / "out") in err, err
+    assert blocker.read_text() == "x"
