@@ -1,0 +1,97 @@
+"""Image decoding at the edge: conversions that keep the image usable, and refusals naming the file."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from viewsynth import frames
+from viewsynth.errors import FrameError
+
+
+def test_grayscale_is_expanded_to_rgb(tmp_path):
+    gray = (np.arange(24 * 16).reshape(16, 24) % 256).astype(np.uint8)
+    Image.fromarray(gray, "L").save(tmp_path / "g.png")
+    d = frames.read_image(tmp_path / "g.png")
+    assert d.image.shape == (16, 24, 3) and d.image.dtype == np.float32
+    np.testing.assert_allclose(d.image[..., 1], gray / 255.0, atol=1e-6)
+    assert any("grayscale" in n for n in d.notes)
+
+
+def test_rgba_drops_alpha_with_a_note(tmp_path):
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[..., 3] = 10
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    d = frames.read_image(tmp_path / "a.png")
+    assert d.image.shape == (8, 8, 3)
+    np.testing.assert_allclose(d.image[..., 0], 200 / 255, atol=1e-6)
+    assert any("alpha" in n for n in d.notes)
+
+
+def test_16bit_rgb_png_keeps_more_than_8_bits(tmp_path):
+    deep = np.full((4, 4, 3), 1000, np.uint16)  # 1000/65535 is between two 8-bit levels
+    deep[..., 2] = 65535
+    cv2.imwrite(str(tmp_path / "d.png"), deep)  # BGR: channel 2 is red
+    d = frames.read_image(tmp_path / "d.png")
+    np.testing.assert_allclose(d.image[0, 0], [1.0, 1000 / 65535, 1000 / 65535], atol=1e-6)
+    assert any("16-bit" in n for n in d.notes)
+
+
+def test_16bit_grayscale_png(tmp_path):
+    deep = np.full((4, 6), 30000, np.uint16)
+    cv2.imwrite(str(tmp_path / "g16.png"), deep)
+    d = frames.read_image(tmp_path / "g16.png")
+    np.testing.assert_allclose(d.image, 30000 / 65535, atol=1e-6)
+
+
+def test_exif_rotation_is_applied(tmp_path):
+    img = np.zeros((20, 40, 3), np.uint8)
+    img[:, :20] = 255  # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to view"
+    Image.fromarray(img).save(tmp_path / "r.jpg", exif=exif, quality=95)
+    d = frames.read_image(tmp_path / "r.jpg")
+    assert d.image.shape == (40, 20, 3)
+    assert d.image[5, 10].mean() > 0.9 and d.image[35, 10].mean() < 0.1  # left became top
+    assert any("orientation 6" in n for n in d.notes)
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b"", "empty file (0 bytes)"),
+        (b"hello, not an image", "not a readable image"),
+    ],
+)
+def test_unusable_files_name_the_file(tmp_path, content, needle):
+    path = tmp_path / "bad.jpg"
+    path.write_bytes(content)
+    with pytest.raises(FrameError) as err:
+        frames.read_image(path)
+    assert str(err.value).startswith(str(path)) and needle in str(err.value)
+
+
+def test_truncated_jpeg_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), np.uint8)).save(tmp_path / "t.jpg")
+    data = (tmp_path / "t.jpg").read_bytes()
+    (tmp_path / "t.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(FrameError, match="truncated"):
+        frames.read_image(tmp_path / "t.jpg")
+
+
+def test_too_large_to_decode_safely(tmp_path):
+    Image.new("RGB", (100, 50)).save(tmp_path / "big.png")
+    with pytest.raises(FrameError, match="too large to decode safely"):
+        frames.read_image(tmp_path / "big.png", max_pixels=4000)
+
+
+def test_write_is_atomic_and_round_trips(tmp_path):
+    img = np.random.default_rng(1).random((6, 5, 3)).astype(np.float32)
+    frames.write_image(tmp_path / "x.png", img)
+    back = frames.read_image(tmp_path / "x.png").image
+    np.testing.assert_array_equal(frames.to_uint8(back), frames.to_uint8(img))
+    assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
