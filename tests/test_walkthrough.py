@@ -218,3 +218,21 @@ def test_output_path_that_is_a_file_is_refused(tmp_path):
     code, err = run_cli("interpolate", str(cap), "-o", str(blocker / "out"), "--method", "linear")
     assert code == 2 and "not writable" in err and str(blocker / "out") in err, err
     assert blocker.read_text() == "x"
+
+
+def test_video_file_is_a_capture(tmp_path):
+    from viewsynth.export.video import VideoWriter
+
+    video = tmp_path / "ride.mp4"
+    base = _pano(128, 3)[:, :64]
+    with VideoWriter(video, 10, quality=10) as writer:
+        for i in range(10):
+            writer.write(np.roll(base, i, axis=1))
+    out = tmp_path / "out"
+    assert cli(["interpolate", str(video), "-o", str(out), "--method", "linear", "--factor", "2",
+                "--set", "capture.every_frames=3", "-q"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    rows = manifest["segments"][0]["frames"]
+    # Frames 0, 3, 6, 9 are kept: 3 pairs x 2 steps + the last.
+    assert len(rows) == 7 and manifest["time_source"] == "video"
+    assert sum(1 for _ in iio.imiter(out / "walkthrough.mp4")) == 7
