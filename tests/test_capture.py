@@ -1,0 +1,612 @@
+"""Capture ingestion: tags, one clock, bad files, projection, sizes, gaps, duplicates, GPS sanity,
+videos and the real captures in ../shared/data."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from capture_fixtures import DATA, ORIGIN, SAMPLES, offset, shot, texture, write_image
+
+from viewsynth import config
+from viewsynth.capture import CaptureOptions, iter_frames, load_capture, read_metadata
+from viewsynth.capture.heading import haversine
+from viewsynth.capture.track import check_gps, drop_duplicates, split_by_distance, split_by_time
+from viewsynth.capture.video import sampled
+from viewsynth.errors import ConfigError, FrameError, ViewsynthError
+from viewsynth.frames import read_image, resize
+
+T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
+
+
+def _walk(folder, n, *, step=5.0, dt=2.0, names=None, **kw):
+    """n JPEGs walking east ``step`` metres every ``dt`` seconds, with GPS position and time."""
+    paths = []
+    for i in range(n):
+        name = names[i] if names else f"img{i}.jpg"
+        paths.append(
+            write_image(
+                folder / name,
+                seed=i,
+                position=offset(*ORIGIN, i * step, 0.0),
+                gps_time=T0 + timedelta(seconds=i * dt),
+                **kw,
+            )
+        )
+    return paths
+
+
+# -- metadata ----------------------------------------------------------------------------------
+
+
+def test_metadata_reads_gps_times_and_heading(tmp_path):
+    path = write_image(
+        tmp_path / "a.jpg",
+        position=(-33.5, -70.25),
+        gps_time=datetime(2020, 1, 2, 3, 4, 5, 500000, tzinfo=UTC),
+        exif_time="2020:01:02 05:04:06",
+        subsec="25",
+        offset_time="+02:00",
+        gps_direction=80.0,
+        pose_heading=123.5,
+    )
+    meta = read_metadata(path)
+    assert meta.lat == pytest.approx(-33.5, abs=1e-6)  # S and W are negative
+    assert meta.lon == pytest.approx(-70.25, abs=1e-6)
+    assert meta.gps_time == pytest.approx(
+        datetime(2020, 1, 2, 3, 4, 5, 500000, tzinfo=UTC).timestamp()
+    )
+    # 05:04:06.25 at +02:00 is 03:04:06.25 UTC
+    assert meta.exif_time == pytest.approx(
+        datetime(2020, 1, 2, 3, 4, 6, 250000, tzinfo=UTC).timestamp()
+    )
+    assert meta.exif_offset == 7200
+    assert (meta.heading, meta.heading_tag) == (123.5, "gpano")  # GPano wins over GPSImgDirection
+    assert meta.projection_tag == "equirectangular"
+
+
+def test_metadata_heading_priority_and_mapillary_fallback(tmp_path):
+    mapillary = {
+        "MAPCaptureTime": "2012_09_15_17_49_08_338",
+        "MAPCompassHeading": {"TrueHeading": 200.5, "MagneticHeading": 190.0},
+        "MAPLatitude": "55.5",
+        "MAPLongitude": "-13.25",
+    }
+    only_map = read_metadata(write_image(tmp_path / "m.jpg", mapillary=mapillary))
+    assert only_map.mapillary_time == pytest.approx(
+        datetime(2012, 9, 15, 17, 49, 8, 338000, tzinfo=UTC).timestamp()
+    )
+    assert (only_map.heading, only_map.heading_tag) == (200.5, "mapillary")
+    assert (only_map.lat, only_map.lon) == (55.5, -13.25)
+    assert only_map.gps_time is None and only_map.exif_time is None
+    both = read_metadata(
+        write_image(
+            tmp_path / "g.jpg", mapillary=mapillary, gps_direction=10.0, position=(1.0, 2.0)
+        )
+    )
+    assert (both.heading, both.heading_tag) == (10.0, "gps")
+    assert both.lat == pytest.approx(1.0, abs=1e-6)  # EXIF GPS wins over MAPLatitude
+
+
+def test_metadata_of_a_broken_file_is_empty(tmp_path):
+    (tmp_path / "x.jpg").write_text("not a jpeg")
+    meta = read_metadata(tmp_path / "x.jpg")
+    assert meta.lat is None and meta.gps_time is None and meta.heading is None
+    assert not meta.readable and read_metadata(write_image(tmp_path / "ok.jpg")).readable
+
+
+# -- time source and order -----------------------------------------------------------------------
+
+
+def test_orders_by_gps_time_not_by_name(tmp_path):
+    # Names say c, b, a; GPS times say a, b, c; EXIF (camera clock) disagrees with both.
+    for i, name in enumerate(["a.jpg", "b.jpg", "c.jpg"]):
+        write_image(
+            tmp_path / name,
+            seed=i,
+            gps_time=T0 + timedelta(seconds=10 * i),
+            exif_time=f"2024:05:01 12:00:{50 - 10 * i:02d}",
+        )
+    capture = load_capture(tmp_path)
+    assert capture.time_source == "gps"
+    assert [s.name for s in capture.segments[0]] == ["a.jpg", "b.jpg", "c.jpg"]
+    assert [s.time - capture.segments[0][0].time for s in capture.segments[0]] == [0, 10, 20]
+
+
+def test_one_time_source_for_all_frames(tmp_path):
+    # b.jpg has no GPS time: the capture falls back to EXIF for every frame, never a mix.
+    write_image(tmp_path / "a.jpg", gps_time=T0, exif_time="2024:05:01 10:00:30")
+    write_image(tmp_path / "b.jpg", seed=1, exif_time="2024:05:01 10:00:10")
+    write_image(tmp_path / "c.jpg", seed=2, gps_time=T0, exif_time="2024:05:01 10:00:20")
+    capture = load_capture(tmp_path)
+    assert capture.time_source == "exif"
+    assert [s.name for s in capture.segments[0]] == ["b.jpg", "c.jpg", "a.jpg"]
+
+
+def test_filename_order_is_natural(tmp_path):
+    for i, name in enumerate(["img10.jpg", "img2.jpg", "img1.jpg"]):
+        write_image(tmp_path / name, seed=i)
+    capture = load_capture(tmp_path)
+    assert capture.time_source == "filename"
+    assert [s.name for s in capture.segments[0]] == ["img1.jpg", "img2.jpg", "img10.jpg"]
+    assert all(s.time is None for s in capture.segments[0])
+
+
+def test_exif_offsets_used_only_when_every_frame_has_one(tmp_path):
+    # a: 12:00:05 at +02:00 = 10:00:05Z; b: 11:00:30 at +01:00 = 10:00:30Z (after a in UTC,
+    # before a on the local clocks).
+    write_image(tmp_path / "a.jpg", exif_time="2024:05:01 12:00:05", offset_time="+02:00")
+    write_image(tmp_path / "b.jpg", seed=1, exif_time="2024:05:01 11:00:30", offset_time="+01:00")
+    capture = load_capture(tmp_path)
+    assert capture.time_source == "exif"
+    assert [s.name for s in capture.segments[0]] == ["a.jpg", "b.jpg"]
+    assert capture.segments[0][0].time == datetime(2024, 5, 1, 10, 0, 5, tzinfo=UTC).timestamp()
+    assert capture.warnings == []
+    # Without b's offset the two clocks cannot be compared: both are read as local time, with a
+    # warning (and 59 minutes apart they would be cut at the time gap, so it is off here).
+    write_image(tmp_path / "b.jpg", seed=1, exif_time="2024:05:01 11:00:30")
+    capture = load_capture(tmp_path, CaptureOptions(time_gap=0))
+    assert [s.name for s in capture.segments[0]] == ["b.jpg", "a.jpg"]
+    assert capture.segments[0][1].time == datetime(2024, 5, 1, 12, 0, 5, tzinfo=UTC).timestamp()
+    assert capture.warnings == [
+        "OffsetTimeOriginal is on 1 of 2 frames only: all times read as local camera time"
+    ]
+
+
+def test_clock_chosen_among_frames_that_decode(tmp_path):
+    # A truncated file without tags must not push the capture to file-name order; the panoramas'
+    # rotations are then measured in the final (GPS) order: c, b, a, turning right 10 deg each.
+    pano = texture(256, 128, seed=4)
+    for i, name in enumerate(["c.png", "b.png", "a.png"]):
+        write_image(
+            tmp_path / name,
+            np.roll(pano, -7 * i, axis=1),
+            gps_time=T0 + timedelta(seconds=i),
+        )
+    write_image(tmp_path / "whole.jpg")
+    data = (tmp_path / "whole.jpg").read_bytes()
+    (tmp_path / "whole.jpg").unlink()
+    (tmp_path / "0_truncated.jpg").write_bytes(data[: len(data) // 2])
+    capture = load_capture(tmp_path)
+    assert capture.time_source == "gps"
+    assert [s.name for s in capture.shots] == ["c.png", "b.png", "a.png"]
+    np.testing.assert_allclose(
+        [s.rotation for s in capture.shots], [0.0, 7 / 256 * 360, 14 / 256 * 360], atol=0.2
+    )
+    assert [name for name, _ in capture.skipped] == ["0_truncated.jpg"]
+
+
+def test_forced_time_source_names_the_frame_without_it(tmp_path):
+    write_image(tmp_path / "a.jpg", gps_time=T0)
+    write_image(tmp_path / "b.jpg", seed=1)
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(tmp_path, CaptureOptions(time_source="gps"))
+    assert str(err.value) == (
+        f"{tmp_path}: capture.time_source is 'gps' but b.jpg has no gps time (use 'auto')"
+    )
+
+
+# -- bad input -------------------------------------------------------------------------------------
+
+
+def test_bad_files_are_skipped_with_their_reason(tmp_path):
+    write_image(tmp_path / "good1.jpg")
+    write_image(tmp_path / "good2.png", seed=1)
+    data = (tmp_path / "good1.jpg").read_bytes()
+    (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.JPG").write_text("I am not a picture")
+    (tmp_path / "notes.txt").write_text("shot on a sunny day")
+    (tmp_path / ".DS_Store").write_bytes(b"\x00\x01")
+    (tmp_path / "sub").mkdir()
+    capture = load_capture(tmp_path)
+    assert [s.name for s in capture.segments[0]] == ["good1.jpg", "good2.png"]
+    reasons = dict(capture.skipped)
+    assert set(reasons) == {"truncated.jpg", "empty.jpg", "text.JPG", "notes.txt", "sub"}
+    assert reasons["empty.jpg"] == "empty file (0 bytes)"
+    assert reasons["text.JPG"] == "not a readable image"
+    assert reasons["truncated.jpg"].startswith(
+        "truncated or corrupt image (image file is truncated"
+    )
+    assert reasons["notes.txt"] == "not an image"
+    assert reasons["sub"] == "a folder (captures are not searched recursively)"
+    assert any(
+        w.startswith("skipped 5 file(s): ") and "empty.jpg (empty file (0 bytes))" in w
+        for w in capture.warnings
+    )
+
+
+def test_too_large_images_are_skipped(tmp_path):
+    write_image(tmp_path / "a.jpg")
+    write_image(tmp_path / "b.jpg", seed=1)
+    write_image(tmp_path / "huge.jpg", size=(128, 64))
+    capture = load_capture(tmp_path, CaptureOptions(max_pixels=64 * 32))
+    assert dict(capture.skipped) == {
+        "huge.jpg": "128x64 is too large to decode safely (limit 2048 pixels)"
+    }
+
+
+def test_missing_path(tmp_path):
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(tmp_path / "nope")
+    assert str(err.value) == f"{tmp_path / 'nope'}: no such file or folder"
+
+
+def test_empty_folder(tmp_path):
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(tmp_path)
+    assert str(err.value) == f"{tmp_path}: no JPEG or PNG images in this folder"
+    (tmp_path / "readme.txt").write_text("x")
+    (tmp_path / "day1").mkdir()
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path}: no JPEG or PNG images in this folder (it has sub-folders: give one of them)"
+    )
+
+
+def test_one_usable_frame_is_fatal(tmp_path):
+    write_image(tmp_path / "a.jpg")
+    (tmp_path / "b.jpg").write_bytes(b"")
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path}: fewer than two usable frames (1 of 2 images could be read; "
+        "skipped: b.jpg (empty file (0 bytes)))"
+    )
+
+
+def test_a_single_image_or_other_file_is_not_a_capture(tmp_path):
+    image = write_image(tmp_path / "a.jpg")
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(image)
+    assert str(err.value) == (
+        f"{image}: a single image is not a capture; give the folder that holds the images"
+    )
+    other = tmp_path / "track.gpx"
+    other.write_text("<gpx/>")
+    with pytest.raises(ViewsynthError, match=r"track\.gpx: not a capture \(expected a folder"):
+        load_capture(other)
+
+
+# -- projection and working size -------------------------------------------------------------------
+
+
+def test_projection_auto_and_mixed(tmp_path):
+    write_image(tmp_path / "a.jpg", size=(64, 32))
+    write_image(tmp_path / "b.jpg", size=(64, 32), seed=1)
+    assert load_capture(tmp_path).projection == "equirect"
+    assert (
+        load_capture(tmp_path, CaptureOptions(projection="perspective")).projection == "perspective"
+    )
+    write_image(tmp_path / "c.jpg", size=(48, 32), seed=2)
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path}: mixed projections: c.jpg (48x32) is not 2:1 (a photo) but a.jpg (64x32) is "
+        "a 2:1 panorama; remove one kind or set capture.projection"
+    )
+    forced = load_capture(tmp_path, CaptureOptions(projection="equirect"))
+    assert forced.projection == "equirect" and forced.working_size == (64, 32)
+
+
+def test_working_size_most_common_or_first_and_capped(tmp_path):
+    write_image(tmp_path / "a.jpg", size=(40, 30))
+    write_image(tmp_path / "b.jpg", size=(48, 36), seed=1)
+    write_image(tmp_path / "c.jpg", size=(48, 36), seed=2)
+    capture = load_capture(tmp_path)
+    assert capture.working_size == (48, 36)
+    assert "frames resized to the working size 48x36: a.jpg (40x30)" in capture.warnings
+    assert load_capture(tmp_path, CaptureOptions(working_size="first")).working_size == (40, 30)
+    capped = load_capture(tmp_path, CaptureOptions(max_width=24))
+    assert capped.working_size == (24, 18)
+    images = [img for _, img in iter_frames(capped, capped.segments[0])]
+    assert [img.shape for img in images] == [(18, 24, 3)] * 3
+    expected = resize(read_image(tmp_path / "b.jpg").image, 24, 18)
+    np.testing.assert_array_equal(images[1], expected)
+
+
+# -- segments, duplicates, GPS sanity ------------------------------------------------------------
+
+
+def test_time_gap_splits_and_lone_frames_are_reported():
+    shots = [shot(f"s{i}", time=t) for i, t in enumerate([0, 5, 10, 100, 105, 300])]
+    segments = split_by_time(shots, 60.0)
+    assert [[s.name for s in seg] for seg in segments] == [["s0", "s1", "s2"], ["s3", "s4"], ["s5"]]
+    assert len(split_by_time(shots, 0.0)) == 1  # 0 disables
+
+
+def test_time_gap_in_a_folder(tmp_path):
+    for i, sec in enumerate([0, 10, 200, 210, 500]):
+        write_image(tmp_path / f"{i}.jpg", seed=i, gps_time=T0 + timedelta(seconds=sec))
+    capture = load_capture(tmp_path)
+    assert [[s.name for s in seg] for seg in capture.segments] == [
+        ["0.jpg", "1.jpg"],
+        ["2.jpg", "3.jpg"],
+    ]
+    assert capture.skipped == [
+        ("4.jpg", "alone: more than capture.time_gap (60 s) from the shots around it")
+    ]
+
+
+def test_duplicates_follow_the_mapillary_rule():
+    shots = [
+        shot("a", east=0.0, time=0, heading=10.0),
+        shot("b", east=0.05, time=1, heading=12.0),  # 5 cm, 2 deg: duplicate of a
+        shot("c", east=0.08, time=2, heading=20.0),  # 8 cm but 10 deg turned: kept
+        shot("d", east=0.09, time=3),  # heading unknown: duplicate of c
+        shot("e", east=5.0, time=4, heading=20.0),  # moved on
+    ]
+    kept, dropped = drop_duplicates(shots, 0.1, 5.0)
+    assert [s.name for s in kept] == ["a", "c", "e"]
+    assert [name for name, _ in dropped] == ["b", "d"]
+    assert dropped[0][1] == "stationary duplicate of a (0.05 m away, heading 2.0 deg different)"
+    assert dropped[1][1] == "stationary duplicate of c (0.01 m away, heading unknown)"
+    kept, dropped = drop_duplicates(shots, 0.0, 5.0)  # 0 disables
+    assert len(kept) == 5 and dropped == []
+
+
+def test_distance_gap_splits_and_lone_frames_are_dropped(tmp_path):
+    # 0, 5, 10 m, then a 100 m jump to 110, 115, and another to 300: within 60 s throughout.
+    east = [0, 5, 10, 110, 115, 300]
+    for i, x in enumerate(east):
+        write_image(
+            tmp_path / f"{i}.jpg",
+            seed=i,
+            position=offset(*ORIGIN, x, 0.0),
+            gps_time=T0 + timedelta(seconds=3 * i),
+        )
+    capture = load_capture(tmp_path, CaptureOptions(max_speed=0))
+    assert [[s.name for s in seg] for seg in capture.segments] == [
+        ["0.jpg", "1.jpg", "2.jpg"],
+        ["3.jpg", "4.jpg"],
+    ]
+    assert capture.skipped == [
+        ("5.jpg", "alone: more than capture.distance_gap (30 m) from the shots around it")
+    ]
+
+
+def test_positions_that_only_ever_jump_are_distrusted():
+    # Two shots 79 m apart in 20 s: cutting there would leave nothing, so GPS is dropped instead.
+    shots = [shot("a", east=0.0, time=0.0), shot("b", east=79.0, time=20.0)]
+    pieces, warnings = split_by_distance(shots, 30.0)
+    assert [[s.name for s in p] for p in pieces] == [["a", "b"]]
+    assert all(s.lat is None and s.lon is None for s in pieces[0])
+    assert warnings == [
+        "GPS ignored for a .. b: every step between them is longer than capture.distance_gap "
+        "(30 m; e.g. a -> b: 79 m in 20 s), which would leave nothing to interpolate; raise "
+        "capture.distance_gap if the positions are right"
+    ]
+
+
+def test_one_impossible_fix_loses_its_position():
+    shots = [shot(f"s{i}", east=5.0 * i, time=2.0 * i) for i in range(5)]
+    shots[2] = shot("s2", east=2001.0, time=4.0)  # 2 km away in 2 s
+    fixed, warnings = check_gps(shots, 50.0)
+    assert [s.has_position for s in fixed] == [True, True, False, True, True]
+    assert warnings == [
+        "GPS of s2 ignored: 1996 m from s1 in 2.0 s (998 m/s, above capture.max_speed 50 m/s)"
+    ]
+    # The first shot can be the odd one too.
+    shots = [shot("s0", east=-3000.0, time=0.0)] + [
+        shot(f"s{i}", east=5.0 * i, time=2.0 * i) for i in range(1, 4)
+    ]
+    fixed, warnings = check_gps(shots, 50.0)
+    assert [s.has_position for s in fixed] == [False, True, True, True]
+
+
+def test_unattributable_speeds_drop_all_positions():
+    shots = [shot("a", east=0.0, time=0.0), shot("b", east=500.0, time=5.0)]
+    fixed, warnings = check_gps(shots, 50.0)
+    assert not any(s.has_position for s in fixed)
+    assert warnings == [
+        "GPS ignored for the whole capture: a -> b is 500 m in 5.0 s (100 m/s, above "
+        "capture.max_speed 50 m/s)"
+    ]
+    assert check_gps(shots, 0.0)[1] == []  # 0 disables the check
+
+
+def test_use_gps_false_ignores_positions(tmp_path):
+    _walk(tmp_path, 3)
+    capture = load_capture(tmp_path, CaptureOptions(use_gps=False))
+    assert not any(s.has_position for s in capture.shots)
+
+
+# -- options ----------------------------------------------------------------------------------------
+
+
+def test_options_validate_with_clear_messages():
+    with pytest.raises(ValueError, match=r"^time_gap must be 0 or more, got -1.0$"):
+        CaptureOptions(time_gap=-1.0)
+    with pytest.raises(ValueError, match=r"^every_frames must be at least 1, got 0$"):
+        CaptureOptions(every_frames=0)
+    with pytest.raises(
+        ValueError, match=r"^set every_frames \(5\) or every_seconds \(2.0\), not both$"
+    ):
+        CaptureOptions(every_frames=5, every_seconds=2.0)
+    with pytest.raises(ConfigError) as err:
+        config.from_dict(CaptureOptions, {"distance_gap": -3}, "capture")
+    assert str(err.value) == "capture: distance_gap must be 0 or more, got -3.0"
+    with pytest.raises(ConfigError, match=r"capture: unknown key 'gap'"):
+        config.from_dict(CaptureOptions, {"gap": 3}, "capture")
+    options = config.from_dict(
+        CaptureOptions, {"time_gap": "2.5", "projection": "equirect"}, "capture"
+    )
+    assert options.time_gap == 2.5 and options.projection == "equirect"
+
+
+# -- streaming ---------------------------------------------------------------------------------------
+
+
+def test_iter_frames_streams_and_turns_panoramas(tmp_path):
+    # GPS walk due east, camera centres facing north (PoseHeading 0): each frame must turn 90 right.
+    _walk(tmp_path, 4, step=5.0, pose_heading=0.0, size=(64, 32))
+    capture = load_capture(tmp_path)
+    segment = capture.segments[0]
+    assert [s.yaw_source for s in segment] == ["track+heading"] * 4
+    assert [s.yaw for s in segment] == pytest.approx([90.0] * 4, abs=2.0)
+    out = list(iter_frames(capture, segment))
+    assert [s.name for s, _ in out] == [s.name for s in segment]
+    for s, image in out:
+        raw = read_image(s.path).image
+        np.testing.assert_array_equal(image, np.roll(raw, -round(s.yaw / 360 * 64), axis=1))
+    # apply_yaw=False hands frames over as shot
+    _, plain = next(iter_frames(capture, segment, apply_yaw=False))
+    np.testing.assert_array_equal(plain, read_image(segment[0].path).image)
+
+
+def test_iter_frames_raises_if_a_file_changed(tmp_path):
+    _walk(tmp_path, 2)
+    capture = load_capture(tmp_path)
+    (tmp_path / "img1.jpg").write_bytes(b"")
+    frames = iter_frames(capture, capture.segments[0])
+    next(frames)
+    with pytest.raises(FrameError, match=r"img1\.jpg: empty file \(0 bytes\)"):
+        next(frames)
+
+
+# -- video ---------------------------------------------------------------------------------------
+
+
+def _write_video(path, n=20, fps=10.0, size=(64, 48)):
+    import imageio.v2 as imageio
+
+    frames = [texture(size[0], size[1], seed=i) for i in range(n)]
+    writer = imageio.get_writer(str(path), fps=fps, codec="libx264", macro_block_size=16, quality=9)
+    for frame in frames:
+        writer.append_data(frame)
+    writer.close()
+    return frames
+
+
+def test_video_sampling_rule():
+    assert [i for i in range(10) if sampled(i, 10.0, 3, 0.0)] == [0, 3, 6, 9]
+    assert [i for i in range(25) if sampled(i, 10.0, 1, 0.5)] == [0, 5, 10, 15, 20]
+    # 0.25 s at 6 fps: instants 0, .25, .5, .75 fall in frames 0, 1, 3, 4
+    assert [i for i in range(6) if sampled(i, 6.0, 1, 0.25)] == [0, 1, 3, 4]
+
+
+def test_video_capture_samples_and_streams(tmp_path):
+    video = tmp_path / "walk.mp4"
+    _write_video(video, n=20, fps=10.0)
+    capture = load_capture(video, CaptureOptions(every_seconds=0.5))
+    assert (capture.kind, capture.time_source, capture.projection) == (
+        "video",
+        "video",
+        "perspective",
+    )
+    assert capture.working_size == (64, 48)
+    shots = capture.segments[0]
+    assert [s.frame_index for s in shots] == [0, 5, 10, 15]
+    assert [s.time for s in shots] == [0.0, 0.5, 1.0, 1.5]
+    assert shots[1].name == "walk.mp4#5"
+    import imageio.v2 as imageio
+
+    decoded = [np.asarray(f) for f in imageio.get_reader(str(video), "ffmpeg")]
+    for s, image in iter_frames(capture, shots):
+        np.testing.assert_allclose(image, decoded[s.frame_index] / 255.0, atol=1e-6)
+
+
+def test_video_too_sparse_or_unreadable(tmp_path):
+    video = tmp_path / "short.mp4"
+    _write_video(video, n=5, fps=10.0)
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(video, CaptureOptions(every_frames=10))
+    assert str(err.value) == (
+        f"{video}: fewer than two usable frames (1 sampled every 10 frames from 5 decoded "
+        "frames; sample more often)"
+    )
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video")
+    with pytest.raises(ViewsynthError, match=r"fake\.mp4: not a readable video"):
+        load_capture(fake)
+
+
+# -- real captures ------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not (DATA / "lund" / "images").is_dir(), reason="needs ../shared/data/lund")
+def test_lund_shuffled_names_come_back_in_capture_order(tmp_path):
+    originals = sorted((DATA / "lund" / "images").glob("*.jpg"))
+    assert len(originals) == 29
+    names = [f"photo_{k:03d}.jpg" for k in random.Random(7).sample(range(1000), len(originals))]
+    renamed = {}
+    for src, name in zip(originals, names, strict=True):
+        shutil.copy(src, tmp_path / name)
+        renamed[name] = src.name
+    capture = load_capture(tmp_path)
+    assert capture.time_source == "mapillary"
+    assert capture.projection == "perspective" and capture.working_size == (1024, 768)
+    assert len(capture.segments) == 1
+    order = [renamed[s.name] for s in capture.segments[0]]
+    # 01..29 are in capture order; 29.jpg shares 28.jpg's GPS fix and turned 4.7 deg: a duplicate.
+    # 28.jpg shares 27.jpg's fix too but turned 9.8 deg, so mapillary_tools' rule keeps it.
+    assert order == [f"{i:02d}.jpg" for i in range(1, 29)]
+    times = [s.time for s in capture.segments[0]]
+    assert (
+        times == sorted(times)
+        and times[0] == datetime(2014, 6, 7, 10, 24, 5, 656000, tzinfo=UTC).timestamp()
+    )
+    assert [(renamed[n], r) for n, r in capture.skipped] == [
+        (
+            "29.jpg",
+            f"stationary duplicate of {_key(renamed, '28.jpg')} (0.00 m away, heading 4.7 deg different)",
+        )
+    ]
+    assert all(s.yaw == 0.0 for s in capture.shots)  # perspective frames are shown as they are
+    steps = [
+        haversine(a.lat, a.lon, b.lat, b.lon)
+        for a, b in zip(capture.segments[0], capture.segments[0][1:], strict=False)
+    ]
+    assert max(steps) < 30.0 and float(np.median(steps)) == pytest.approx(7.0, abs=1.5)
+
+
+def _key(mapping, value):
+    return next(k for k, v in mapping.items() if v == value)
+
+
+@pytest.mark.skipif(
+    not (DATA / "openvslam_pair").is_dir(), reason="needs ../shared/data/openvslam_pair"
+)
+def test_openvslam_pair_with_doubtful_gps_is_a_two_frame_capture():
+    capture = load_capture(DATA / "openvslam_pair")
+    assert capture.projection == "equirect" and capture.working_size == (1920, 960)
+    assert capture.time_source == "gps"
+    assert [[s.name for s in seg] for seg in capture.segments] == [
+        ["equirectangular_image_001.jpg", "equirectangular_image_002.jpg"]
+    ]
+    assert capture.skipped == [("LICENSE.openvslam", "not an image")]
+    # 79 m in 20 s would cut the pair apart at the 30 m distance gap: the GPS is dropped instead,
+    # and the heading comes from the tags (135 deg both) refined by the image-measured turn.
+    assert any(
+        w.startswith("GPS ignored for equirectangular_image_001.jpg") for w in capture.warnings
+    )
+    assert not any(s.has_position for s in capture.shots)
+    assert [s.yaw_source for s in capture.shots] == ["heading", "heading"]
+    assert all(abs(s.yaw) < 2.0 for s in capture.shots)
+    # The second shot turned about 1.6 deg right (the panorama content moved left).
+    assert capture.shots[1].rotation == pytest.approx(1.6, abs=0.3)
+
+
+@pytest.mark.skipif(not SAMPLES.joinpath("openvslam").is_dir(), reason="sample capture not in repo")
+def test_shipped_sample_capture_loads():
+    capture = load_capture(SAMPLES / "openvslam")
+    assert len(capture.segments) == 1 and len(capture.segments[0]) == 2
+
+
+@pytest.mark.skipif(
+    not (DATA / "udacity_driving" / "solidWhiteRight.mp4").is_file(), reason="needs udacity video"
+)
+def test_udacity_video_sampled_every_n_frames():
+    capture = load_capture(
+        DATA / "udacity_driving" / "solidWhiteRight.mp4", CaptureOptions(every_frames=20)
+    )
+    shots = capture.segments[0]
+    assert [s.frame_index for s in shots] == list(range(0, 221, 20))
+    assert [s.time for s in shots] == pytest.approx([i / 25.0 for i in range(0, 221, 20)])
+    assert capture.projection == "perspective" and capture.working_size == (960, 540)
+    first = next(iter_frames(capture, shots))[1]
+    assert first.shape == (540, 960, 3) and first.dtype == np.float32

@@ -1,0 +1,190 @@
+"""Heading: great-circle distance and bearing, image-based yaw, travel alignment of panoramas."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from capture_fixtures import ORIGIN, SAMPLES, offset, texture, write_image
+
+from viewsynth.capture import load_capture
+from viewsynth.capture.heading import (
+    EARTH_RADIUS,
+    align_yaws,
+    bearing,
+    circular_smooth,
+    estimate_yaw,
+    haversine,
+    travel_bearings,
+    wrap180,
+)
+from viewsynth.frames import read_image
+from viewsynth.geometry import yaw_roll_columns
+
+SAMPLE = SAMPLES / "openvslam" / "equirectangular_image_001.jpg"
+
+
+def _unit(lat, lon):
+    la, lo = np.radians(lat), np.radians(lon)
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=-1)
+
+
+def _reference(lat0, lon0, lat1, lon1):
+    """Distance and bearing the vector way (independent of the haversine/atan2 formulas)."""
+    a, b = _unit(lat0, lon0), _unit(lat1, lon1)
+    dist = EARTH_RADIUS * np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), (a * b).sum(-1))
+    north = np.stack([-np.sin(np.radians(lat0)) * np.cos(np.radians(lon0)),
+                      -np.sin(np.radians(lat0)) * np.sin(np.radians(lon0)),
+                      np.cos(np.radians(lat0))], axis=-1)  # fmt: skip
+    east = np.cross(north, a)
+    d = b - a
+    brg = np.degrees(np.arctan2((d * east).sum(-1), (d * north).sum(-1))) % 360.0
+    return dist, brg
+
+
+def test_haversine_known_values():
+    degree = EARTH_RADIUS * math.pi / 180.0
+    assert haversine(0.0, 0.0, 1.0, 0.0) == pytest.approx(degree, rel=1e-12)
+    assert haversine(0.0, 0.0, 0.0, 1.0) == pytest.approx(degree, rel=1e-12)
+    assert haversine(0.0, 10.0, 90.0, -70.0) == pytest.approx(90 * degree, rel=1e-12)
+    assert haversine(52.5, 13.4, 52.5, 13.4) == 0.0
+    # Wikipedia's great-circle example: Valparaiso -> Shanghai spans 168.56 degrees of arc.
+    arc = haversine(-33.0, -71.6, 31.4, 121.8) / EARTH_RADIUS
+    assert math.degrees(arc) == pytest.approx(168.56, abs=0.01)
+
+
+def test_bearing_known_values():
+    assert bearing(0.0, 0.0, 1.0, 0.0) == pytest.approx(0.0)
+    assert bearing(0.0, 0.0, 0.0, 1.0) == pytest.approx(90.0)
+    assert bearing(0.0, 0.0, -1.0, 0.0) == pytest.approx(180.0)
+    assert bearing(0.0, 0.0, 0.0, -1.0) == pytest.approx(270.0)
+    # Valparaiso -> Shanghai leaves at -94.41 degrees (Wikipedia, great-circle navigation).
+    assert bearing(-33.0, -71.6, 31.4, 121.8) == pytest.approx(360.0 - 94.41, abs=0.01)
+
+
+def test_distance_and_bearing_match_a_vector_reference():
+    rng = np.random.default_rng(0)
+    lat0, lat1 = rng.uniform(-80, 80, 200), rng.uniform(-80, 80, 200)
+    lon0, lon1 = rng.uniform(-180, 180, 200), rng.uniform(-180, 180, 200)
+    ref_dist, ref_brg = _reference(lat0, lon0, lat1, lon1)
+    np.testing.assert_allclose(haversine(lat0, lon0, lat1, lon1), ref_dist, rtol=1e-9, atol=1e-6)
+    # Initial bearing = direction of the chord's projection on the local tangent plane.
+    np.testing.assert_allclose(wrap180(bearing(lat0, lon0, lat1, lon1) - ref_brg), 0.0, atol=1e-7)
+    # Street scale: 7 m north-east of Lund.
+    lat, lon = offset(*ORIGIN, 7.0 / math.sqrt(2), 7.0 / math.sqrt(2))
+    assert haversine(*ORIGIN, lat, lon) == pytest.approx(7.0, rel=1e-6)
+    assert bearing(*ORIGIN, lat, lon) == pytest.approx(45.0, abs=1e-3)
+
+
+def test_wrap_and_circular_smoothing():
+    np.testing.assert_allclose(
+        wrap180([-190.0, 190.0, 180.0, -180.0, 720.0]), [170, -170, 180, 180, 0]
+    )
+    # 359 and 1 smooth to 0, not to 180.
+    smoothed = circular_smooth([359.0, 1.0, 359.0, 1.0], sigma=5.0)
+    assert np.all(np.abs(wrap180(smoothed)) < 1.0)
+    np.testing.assert_allclose(circular_smooth([30.0] * 6, sigma=2.0), 30.0)
+    step = circular_smooth([0.0] * 5 + [90.0] * 5, sigma=1.5)
+    assert np.all(np.diff(step) >= 0) and step[0] < 1.0 and step[-1] > 89.0
+    np.testing.assert_allclose(circular_smooth([10.0, 50.0], sigma=0.0), [10.0, 50.0])
+
+
+def _panorama() -> np.ndarray:
+    if SAMPLE.is_file():
+        return read_image(SAMPLE).image
+    return texture(2048, 1024, seed=3).astype(np.float32) / 255.0
+
+
+@pytest.mark.parametrize("columns", [0, 1, 37, 250, -250, 959, 1000, -1919])
+def test_estimate_yaw_recovers_a_known_roll(columns):
+    pano = _panorama()
+    width = pano.shape[1]
+    rolled = np.roll(pano, columns, axis=1)  # content moved right by `columns`, across the seam
+    expected = wrap180(columns / width * 360.0)
+    yaw = estimate_yaw(pano, rolled)
+    assert abs(wrap180(yaw - expected)) < 0.15  # a fifth of an analysis column (0.7 deg)
+    # Applying that yaw to the rolled panorama puts it back.
+    back = np.roll(rolled, yaw_roll_columns(width, yaw), axis=1)
+    np.testing.assert_array_equal(back, pano)
+
+
+def test_estimate_yaw_survives_exposure_change_and_noise():
+    pano = _panorama()
+    rng = np.random.default_rng(1)
+    other = np.roll(pano, 300, axis=1) * 0.7 + 0.2 + rng.normal(0, 0.05, pano.shape)
+    other = np.clip(other, 0, 1).astype(np.float32)
+    assert estimate_yaw(pano, other) == pytest.approx(300 / pano.shape[1] * 360.0, abs=0.2)
+
+
+def test_camera_rotation_is_measured_when_loading(tmp_path):
+    # Three copies of one panorama, the camera turning right by 10 then 25 degrees: the content
+    # moves left, so the rolls are negative.
+    pano = (texture(256, 128, seed=5)).astype(np.uint8)
+    for i, turn in enumerate([0.0, 10.0, 25.0]):
+        write_image(
+            tmp_path / f"{i}.png",
+            np.roll(pano, -round(turn / 360 * 256), axis=1),
+            gps_time=datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=i),
+        )
+    capture = load_capture(tmp_path)
+    rotations = [s.rotation for s in capture.shots]
+    # 10 deg is 7.1 columns of 256, rolled by whole columns: 7 and 18 columns.
+    np.testing.assert_allclose(rotations, [0.0, 7 / 256 * 360, 18 / 256 * 360], atol=0.2)
+    # No tags and no GPS: the view follows the smoothed camera, so yaws undo its jitter.
+    assert [s.yaw_source for s in capture.shots] == ["image"] * 3
+    smoothed = circular_smooth(rotations, 2.0)
+    np.testing.assert_allclose(
+        [s.yaw for s in capture.shots], wrap180(smoothed - rotations), atol=1e-9
+    )
+
+
+def test_travel_bearings_follow_the_track_and_need_motion():
+    # East for 20 m, then north for 20 m, a shot every 5 m.
+    points = [offset(*ORIGIN, 5.0 * i, 0.0) for i in range(5)]
+    points += [offset(*ORIGIN, 20.0, 5.0 * i) for i in range(1, 5)]
+    lats, lons = zip(*points, strict=True)
+    brg = travel_bearings(lats, lons, window=10.0)
+    assert brg[0] == pytest.approx(90.0, abs=0.01) and brg[-1] == pytest.approx(0.0, abs=0.01)
+    assert brg[4] == pytest.approx(45.0, abs=0.01)  # the corner looks from 5 m before to 5 m after
+    # A shot without a fix takes its neighbour's bearing; a track that never moves has none.
+    lats2 = list(lats)
+    lats2[1] = None
+    assert travel_bearings(lats2, lons)[1] == pytest.approx(90.0, abs=0.01)
+    assert travel_bearings([55.0] * 3, [13.0] * 3) is None
+
+
+def test_align_yaws_sources():
+    east = [offset(*ORIGIN, 5.0 * i, 0.0) for i in range(4)]
+    lats, lons = zip(*east, strict=True)
+    none4 = [None] * 4
+    # Heading tags + track: yaw = travel bearing (90) - heading, exactly.
+    yaws, source = align_yaws([0.0, 90.0, 180.0, 300.0], none4, lats, lons)
+    assert source == "track+heading"
+    np.testing.assert_allclose(yaws, [90.0, 0.0, -90.0, 150.0], atol=1e-3)
+    # Image rotations + track: the camera is assumed to face forward on average.
+    yaws, source = align_yaws(none4, [0.0, 10.0, 20.0, 30.0], lats, lons, smoothing=0.0)
+    assert source == "track+image"
+    np.testing.assert_allclose(yaws, [15.0, 5.0, -5.0, -15.0], atol=1e-3)
+    # Tags only: the smoothed tags are the view.
+    yaws, source = align_yaws([10.0, 20.0, 10.0, 20.0], none4, none4, none4, smoothing=50.0)
+    assert source == "heading"
+    np.testing.assert_allclose(yaws, [5.0, -5.0, 5.0, -5.0], atol=0.1)
+    # Tags and images agreeing within 20 deg: the images' shot-to-shot detail (0, 5, 5, 10) on the
+    # tags' mean direction (100), not the tags' jitter.
+    yaws, source = align_yaws([100.0, 112.0, 98.0, 110.0], [0.0, 5.0, 5.0, 10.0], lats, lons)
+    assert source == "track+heading"
+    np.testing.assert_allclose(yaws, [-10.0, -15.0, -15.0, -20.0], atol=1e-3)
+    # Nothing known.
+    yaws, source = align_yaws(none4, none4, none4, none4)
+    assert source == "none" and np.all(yaws == 0.0)
+
+
+def test_image_turns_that_contradict_the_tags_are_not_used():
+    # Tags say the camera held 0 deg; the image chain says it spun by 90 deg: trust the tags.
+    east = [offset(*ORIGIN, 5.0 * i, 0.0) for i in range(3)]
+    lats, lons = zip(*east, strict=True)
+    yaws, source = align_yaws([0.0, 0.0, 0.0], [0.0, 90.0, 180.0], lats, lons)
+    assert source == "track+heading"
+    np.testing.assert_allclose(yaws, 90.0, atol=1e-3)

@@ -1,0 +1,61 @@
+"""The front of the pipeline: a user's capture -> ordered segments of shots -> frames and schedules.
+
+    capture folder (JPEG/PNG) ─┐   tags (EXIF, GPS, GPano XMP, Mapillary JSON), decode once to
+    or a video file ───────────┴─► validate, one clock, order, GPS sanity, time/distance gaps,
+                                   stationary duplicates, working size, yaw to the travel direction
+                                   ─► Capture(segments=[[Shot, ...], ...], skipped, warnings)
+
+Public API::
+
+    options = CaptureOptions(...)                # the `capture:` config section (options.py)
+    capture = load_capture(path, options)        # -> Capture; ViewsynthError if unusable
+    for segment in capture.segments:             # each: list[Shot], >= 2 shots, time order
+        schedule, warnings = schedule_segment(segment, factor=8, spacing=0.0)
+        for shot, image in iter_frames(capture, segment):   # one decoded frame at a time
+            ...                                  # image: (H, W, 3) float32 RGB [0, 1] at
+                                                 # capture.working_size, already turned by shot.yaw
+
+- ``Capture``: ``source`` (Path), ``kind`` ('folder' | 'video'), ``projection`` ('equirect' |
+  'perspective'), ``time_source`` ('gps' | 'exif' | 'mapillary' | 'filename' | 'video'),
+  ``working_size`` (w, h), ``segments``, ``skipped`` [(file name, reason)], ``warnings`` [str].
+- ``Shot``: ``path``, ``name``, ``size`` (w, h), ``frame_index`` (videos), ``time`` (s),
+  ``lat``/``lon`` (degrees; None when unknown or judged wrong), ``heading`` (compass bearing of
+  the image centre from tags), ``rotation`` (panoramas: image-measured turn since the first
+  shot), ``yaw`` (degrees, positive = right, that make a panorama face the direction of travel;
+  0 for perspective), ``yaw_source``.
+- ``schedule_segment(segment, factor=, spacing=)`` -> ([PairSchedule(index, times, distance)],
+  warnings): times per neighbouring pair, t=0 is the pair's first shot, the last pair adds t=1.
+- ``estimate_yaw(prev, cur)``: degrees the content of panorama ``prev`` moved right in ``cur``.
+- ``haversine(lat0, lon0, lat1, lon1)`` metres, ``bearing(...)`` compass degrees.
+
+Rules (the reasons are in the modules): a folder's images are its direct children (hidden files
+ignored; other files skipped as "not an image"); each is decoded once by ``frames.read_image`` and
+skipped with that error's reason if it fails; one time source for all frames (GPS, EXIF,
+Mapillary, file names); positions implying more than ``max_speed`` are dropped; segments end at
+``time_gap`` seconds and ``distance_gap`` metres; stationary duplicates are dropped and listed.
+"""
+
+from viewsynth.capture.discover import iter_frames, load_capture
+from viewsynth.capture.heading import align_yaws, bearing, estimate_yaw, haversine
+from viewsynth.capture.metadata import Metadata, read_metadata
+from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.schedule import PairSchedule, frame_count, pair_times, schedule_segment
+from viewsynth.capture.shot import Capture, Shot
+
+__all__ = [
+    "Capture",
+    "CaptureOptions",
+    "Metadata",
+    "PairSchedule",
+    "Shot",
+    "align_yaws",
+    "bearing",
+    "estimate_yaw",
+    "frame_count",
+    "haversine",
+    "iter_frames",
+    "load_capture",
+    "pair_times",
+    "read_metadata",
+    "schedule_segment",
+]

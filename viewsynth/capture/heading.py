@@ -1,0 +1,223 @@
+"""Which way each panorama should face: great-circle geometry, image-based yaw, travel alignment.
+
+Conventions:
+- Bearings and headings are compass degrees clockwise from north in [0, 360).
+- A yaw is degrees to turn a panorama, positive = turn right (``geometry.yaw_roll_columns``):
+  after applying ``yaw`` its centre column faces ``heading + yaw``. To face compass bearing B a
+  panorama whose centre faces heading H needs ``yaw = B - H``.
+- The walkthrough is travel-centred: each panorama's yaw makes its centre face the direction of
+  travel, smoothed along the segment so the view does not jitter with GPS noise.
+- A camera ``rotation`` is its orientation relative to the first frame measured from pixels
+  (degrees, positive = turned right); it is precise shot to shot but knows no compass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+#: Degrees by which heading tags and image-measured turns may disagree before the turns are
+#: judged wrong (compass tags are good to about 10 degrees).
+MAX_TAG_DISAGREEMENT = 20.0
+#: Mean Earth radius (IUGG), metres: haversine distances on a sphere are within 0.5% of WGS84.
+EARTH_RADIUS = 6_371_008.8
+
+
+def haversine(lat0, lon0, lat1, lon1):
+    """Great-circle distance in metres between points in degrees (scalars or arrays)."""
+    p0, p1 = np.radians(lat0), np.radians(lat1)
+    dp, dl = p1 - p0, np.radians(np.asarray(lon1) - np.asarray(lon0))
+    a = np.sin(dp / 2.0) ** 2 + np.cos(p0) * np.cos(p1) * np.sin(dl / 2.0) ** 2
+    out = 2.0 * EARTH_RADIUS * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def bearing(lat0, lon0, lat1, lon1):
+    """Initial great-circle bearing from point 0 to point 1, compass degrees in [0, 360)."""
+    p0, p1 = np.radians(lat0), np.radians(lat1)
+    dl = np.radians(np.asarray(lon1) - np.asarray(lon0))
+    x = np.sin(dl) * np.cos(p1)
+    y = np.cos(p0) * np.sin(p1) - np.sin(p0) * np.cos(p1) * np.cos(dl)
+    out = np.mod(np.degrees(np.arctan2(x, y)), 360.0)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def wrap180(degrees):
+    """Angles wrapped into (-180, 180]."""
+    out = 180.0 - np.mod(180.0 - np.asarray(degrees, dtype=np.float64), 360.0)
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def circular_mean(degrees: Sequence[float]) -> float:
+    """Mean direction of angles in degrees, in [0, 360)."""
+    rad = np.radians(np.asarray(degrees, dtype=np.float64))
+    return float(np.mod(np.degrees(np.arctan2(np.sin(rad).sum(), np.cos(rad).sum())), 360.0))
+
+
+def circular_smooth(degrees: Sequence[float], sigma: float) -> np.ndarray:
+    """Gaussian smoothing (sigma in samples) of a sequence of directions, shape ``(N,)``.
+
+    Smooths unit vectors, so 359 and 1 average to 0, not 180; the window shrinks at the ends.
+    """
+    angles = np.asarray(degrees, dtype=np.float64)
+    if sigma <= 0.0 or len(angles) < 2:
+        return np.mod(angles, 360.0)
+    radius = max(1, int(math.ceil(3.0 * sigma)))
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    rad = np.radians(angles)
+    idx = np.arange(len(angles))[:, None] + offsets[None, :]
+    valid = (idx >= 0) & (idx < len(angles))
+    weights = np.where(valid, kernel[None, :], 0.0)
+    idx = np.clip(idx, 0, len(angles) - 1)
+    s = (weights * np.sin(rad)[idx]).sum(axis=1)
+    c = (weights * np.cos(rad)[idx]).sum(axis=1)
+    return np.mod(np.degrees(np.arctan2(s, c)), 360.0)
+
+
+# -- image-based yaw ------------------------------------------------------------------------------
+
+
+def horizon_band(image: np.ndarray, *, width: int = 512, band: float = 30.0) -> np.ndarray:
+    """Small grayscale rows of an equirect ``(H, W, 3)`` image within ``band`` degrees of the horizon.
+
+    Returns ``(rows, width)`` float32, each row's mean removed: the signature ``band_yaw`` compares.
+    Near the horizon a turn of the camera is a pure circular shift of the rows; the poles, which
+    a turn smears, are left out.
+    """
+    height = max(2, width // 2)
+    gray = cv2.cvtColor(np.asarray(image, dtype=np.float32), cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA)
+    lat = 90.0 - (np.arange(height) + 0.5) / height * 180.0
+    rows = small[np.abs(lat) <= band].astype(np.float64)
+    rows -= rows.mean(axis=1, keepdims=True)
+    return rows.astype(np.float32)
+
+
+def band_yaw(prev_band: np.ndarray, cur_band: np.ndarray) -> float:
+    """Degrees in (-180, 180] by which the content of ``prev_band`` moved right in ``cur_band``.
+
+    The circular cross-correlation of the rows (via FFT, summed over rows) peaks at the shift;
+    a parabola through the peak and its neighbours gives the sub-column part.
+    """
+    width = prev_band.shape[1]
+    spec = np.conj(np.fft.rfft(prev_band, axis=1)) * np.fft.rfft(cur_band, axis=1)
+    cross = spec.sum(axis=0)
+    # Partial whitening sharpens the peak (large smooth areas like sky dominate raw correlation)
+    # while keeping enough of the spectrum's weight to stay stable on noisy frames.
+    cross = cross / np.maximum(np.abs(cross), 1e-12) ** 0.5
+    corr = np.fft.irfft(cross, n=width)
+    k = int(np.argmax(corr))
+    left, mid, right = corr[(k - 1) % width], corr[k], corr[(k + 1) % width]
+    denom = left - 2.0 * mid + right
+    frac = 0.5 * (left - right) / denom if denom < 0 else 0.0
+    shift = k + float(np.clip(frac, -0.5, 0.5))
+    return float(wrap180(shift / width * 360.0))
+
+
+def estimate_yaw(
+    prev: np.ndarray, cur: np.ndarray, *, width: int = 512, band: float = 30.0
+) -> float:
+    """Degrees in (-180, 180] by which the content of panorama ``prev`` moved right in ``cur``.
+
+    Both are equirect ``(H, W, 3)`` float images (sizes may differ). Applying this yaw to ``cur``
+    (``geometry.yaw_roll_columns``) brings it back in line with ``prev``: if ``cur`` is ``prev``
+    rolled right by k columns the answer is ``k / W * 360``. A camera that turned right by a
+    degrees gives ``-a``.
+    """
+    return band_yaw(
+        horizon_band(prev, width=width, band=band), horizon_band(cur, width=width, band=band)
+    )
+
+
+# -- travel alignment -----------------------------------------------------------------------------
+
+
+def travel_bearings(
+    lats: Sequence[float | None], lons: Sequence[float | None], *, window: float = 10.0
+) -> np.ndarray | None:
+    """Direction of travel at each shot from the GPS track, compass degrees, shape ``(N,)``.
+
+    Looks from the last shot at least ``window / 2`` metres behind to the first one at least as far
+    ahead, so metre-level GPS noise between close shots does not swing the bearing. Shots without a
+    position take the bearing of the nearest shot that has one. ``None`` when the track never
+    moves more than a metre (no direction to follow).
+    """
+    n = len(lats)
+    have = [i for i in range(n) if lats[i] is not None and lons[i] is not None]
+    if len(have) < 2:
+        return None
+    lat = np.array([lats[i] for i in have], dtype=np.float64)
+    lon = np.array([lons[i] for i in have], dtype=np.float64)
+    # Distances along the path (not straight lines) keep this linear in the number of shots.
+    path = np.concatenate([[0.0], np.cumsum(haversine(lat[:-1], lon[:-1], lat[1:], lon[1:]))])
+    half = window / 2.0 - 1e-6  # a shot exactly half a window away counts despite rounding
+    back = np.searchsorted(path, path - half, side="right") - 1
+    ahead = np.searchsorted(path, path + half, side="left")
+    back = np.clip(back, 0, len(have) - 1)
+    ahead = np.clip(ahead, 0, len(have) - 1)
+    span = haversine(lat[back], lon[back], lat[ahead], lon[ahead])
+    found = np.where(span >= 1.0, bearing(lat[back], lon[back], lat[ahead], lon[ahead]), np.nan)
+    known = np.flatnonzero(~np.isnan(found))
+    if len(known) == 0:
+        return None
+    # Every shot takes the bearing of the nearest (by index) shot whose bearing is known.
+    where = np.asarray(have)[known]
+    right = np.clip(np.searchsorted(where, np.arange(n)), 0, len(where) - 1)
+    left = np.clip(right - 1, 0, len(where) - 1)
+    pick = np.where(
+        np.abs(where[left] - np.arange(n)) <= np.abs(where[right] - np.arange(n)), left, right
+    )
+    return found[known][pick]
+
+
+def align_yaws(
+    headings: Sequence[float | None],
+    rotations: Sequence[float | None],
+    lats: Sequence[float | None],
+    lons: Sequence[float | None],
+    *,
+    smoothing: float = 2.0,
+) -> tuple[np.ndarray, str]:
+    """Yaw (degrees, positive = right) per panorama of one segment, and where it came from.
+
+    ``headings``: compass bearing of each panorama's centre (tags), ``rotations``: image-based
+    orientation relative to the first shot, ``lats``/``lons``: the GPS track; any may hold
+    ``None``s. The camera's orientation comes from the headings when every shot has one (their
+    shot-to-shot jitter replaced by the image-based rotations when those exist and agree within
+    ``MAX_TAG_DISAGREEMENT``), else from the rotations alone. The viewing direction is the GPS direction of travel when the track is usable,
+    else the camera's own orientation; it is smoothed, and ``yaw = view - camera``.
+
+    The source is ``'track+heading'``, ``'track+image'``, ``'heading'``, ``'image'`` (view =
+    smoothed camera orientation: the camera's jitter removed, its direction kept), or ``'none'``
+    (nothing known: all yaws 0).
+    """
+    n = len(headings)
+    have_heading = n > 0 and all(h is not None for h in headings)
+    have_rotation = n > 0 and all(r is not None for r in rotations)
+    if have_heading:
+        camera, camera_from = np.asarray(headings, dtype=np.float64), "heading"
+        if have_rotation:
+            # Compass tags jitter by degrees from shot to shot, image-measured turns by a tenth of
+            # one: keep the tags' mean direction and the images' shot-to-shot detail, unless the
+            # two disagree somewhere (the image estimate failed), where the tags are the safer bet.
+            rot = np.asarray(rotations, dtype=np.float64)
+            refined = rot + circular_mean(camera - rot)
+            if np.max(np.abs(wrap180(camera - refined))) <= MAX_TAG_DISAGREEMENT:
+                camera = refined
+    elif have_rotation:
+        camera, camera_from = np.asarray(rotations, dtype=np.float64), "image"
+    else:
+        return np.zeros(n), "none"
+
+    travel = travel_bearings(lats, lons)
+    if travel is not None and camera_from == "image":
+        # Rotations know no compass: assume the camera faced forward on average over the segment.
+        travel = travel + circular_mean(camera - travel)
+    view = travel if travel is not None else camera
+    view = circular_smooth(view, smoothing)
+    source = f"track+{camera_from}" if travel is not None else camera_from
+    return wrap180(view - camera), source

@@ -1,0 +1,287 @@
+"""What a photo's EXIF/XMP says about when, where and which way it was shot.
+
+Read with Pillow only (``getexif``, ``get_ifd(0x8825)`` for GPS, ``getxmp`` for GPano, which
+needs ``defusedxml``). Nothing here decodes pixels, and nothing here fails: metadata is optional,
+so a tag that is missing, malformed or out of range reads as ``None``; whether the file is a
+usable image at all is decided by ``viewsynth.frames.read_image``.
+
+Conventions:
+- Times are float seconds since 1970-01-01. ``gps_time`` and ``mapillary_time`` are UTC;
+  ``exif_time`` is UTC when ``exif_offset`` was known, else the camera's local clock read as if it
+  were UTC (comparable only with other local readings, never with UTC ones).
+- Latitude and longitude in degrees, south and west negative (WGS84).
+- ``heading`` is the compass bearing (degrees clockwise from north, [0, 360)) that the image
+  centre faces: GPano ``PoseHeadingDegrees``, else EXIF ``GPSImgDirection``, else the
+  ``MAPCompassHeading`` of Mapillary's JSON in ``ImageDescription``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+# EXIF tag numbers (EXIF 2.32 / CIPA DC-008).
+_IMAGE_DESCRIPTION = 0x010E
+_EXIF_IFD = 0x8769
+_GPS_IFD = 0x8825
+_DATETIME_ORIGINAL = 0x9003
+_OFFSET_TIME_ORIGINAL = 0x9011
+_SUBSEC_TIME_ORIGINAL = 0x9291
+_GPS_LAT_REF, _GPS_LAT, _GPS_LON_REF, _GPS_LON = 1, 2, 3, 4
+_GPS_ALT_REF, _GPS_ALT, _GPS_TIME, _GPS_STATUS = 5, 6, 7, 9
+_GPS_IMG_DIRECTION, _GPS_DATE = 17, 29
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Tags of one image; every field is ``None`` when absent or unreadable."""
+
+    gps_time: float | None = None  # GPSDateStamp + GPSTimeStamp, UTC seconds
+    exif_time: float | None = None  # DateTimeOriginal + SubSecTimeOriginal (+ offset), seconds
+    exif_offset: float | None = None  # OffsetTimeOriginal in seconds east of UTC
+    mapillary_time: float | None = None  # MAPCaptureTime, UTC seconds
+    lat: float | None = None  # degrees, south negative
+    lon: float | None = None  # degrees, west negative
+    altitude: float | None = None  # metres above sea level
+    heading: float | None = None  # compass bearing of the image centre, degrees in [0, 360)
+    heading_tag: str | None = None  # 'gpano' | 'gps' | 'mapillary': where heading came from
+    projection_tag: str | None = None  # GPano ProjectionType, e.g. 'equirectangular'
+    readable: bool = True  # False when Pillow could not even open the file
+
+    @property
+    def exif_local_time(self) -> float | None:
+        """DateTimeOriginal on the camera's own clock, ignoring any offset."""
+        if self.exif_time is None:
+            return None
+        return self.exif_time + (self.exif_offset or 0.0)
+
+
+def read_metadata(path: str | Path) -> Metadata:
+    """Time, position and heading tags of the image at ``path`` (no pixels decoded).
+
+    Never raises for a bad file: an unreadable file gives an empty ``Metadata``.
+    """
+    try:
+        with Image.open(path) as im:
+            exif = im.getexif()
+            gps = dict(exif.get_ifd(_GPS_IFD))
+            sub = dict(exif.get_ifd(_EXIF_IFD))
+            description = exif.get(_IMAGE_DESCRIPTION)
+            xmp = _safe_xmp(im)
+    except Exception:  # noqa: BLE001 - Pillow raises many kinds on broken files; metadata is optional
+        return Metadata(readable=False)
+
+    mapillary = _mapillary_json(description)
+    lat, lon = _gps_position(gps)
+    altitude = _gps_altitude(gps)
+    if lat is None and mapillary:
+        lat, lon = _mapillary_position(mapillary)
+    exif_time, exif_offset = _exif_time(sub)
+
+    heading, heading_tag = _number_in_range(_find_key(xmp, "PoseHeadingDegrees")), "gpano"
+    if heading is None:
+        heading, heading_tag = _number_in_range(_rational(gps.get(_GPS_IMG_DIRECTION))), "gps"
+    if heading is None and mapillary:
+        heading, heading_tag = _mapillary_heading(mapillary), "mapillary"
+    projection = _find_key(xmp, "ProjectionType")
+
+    return Metadata(
+        gps_time=_gps_time(gps),
+        exif_time=exif_time,
+        exif_offset=exif_offset,
+        mapillary_time=_mapillary_time(mapillary) if mapillary else None,
+        lat=lat,
+        lon=lon,
+        altitude=altitude,
+        heading=heading,
+        heading_tag=heading_tag if heading is not None else None,
+        projection_tag=str(projection).strip().lower() if isinstance(projection, str) else None,
+    )
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key that orders 'img2' before 'img10' (digit runs compare as numbers)."""
+    parts = re.split(r"(\d+)", name.lower())
+    return tuple((0, int(p), p) if p.isdigit() else (1, 0, p) for p in parts)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _safe_xmp(im: Image.Image) -> dict:
+    try:
+        return im.getxmp() or {}
+    except Exception:  # noqa: BLE001 - malformed XML, or defusedxml missing: no XMP then
+        return {}
+
+
+def _find_key(tree: Any, key: str) -> Any:
+    """First value stored under ``key`` anywhere in Pillow's nested XMP dict/list tree."""
+    if isinstance(tree, dict):
+        if key in tree:
+            return tree[key]
+        for value in tree.values():
+            found = _find_key(value, key)
+            if found is not None:
+                return found
+    elif isinstance(tree, list):
+        for value in tree:
+            found = _find_key(value, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "ignore")
+    if not isinstance(value, str):
+        return None
+    value = value.strip("\x00 \t\r\n")
+    return value or None
+
+
+def _rational(value: Any) -> float | None:
+    """An EXIF rational (or number, or numeric string) as a finite float."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _number_in_range(value: Any, low: float = 0.0, high: float = 360.0) -> float | None:
+    out = _rational(value)
+    if out is None or not low <= out <= high:
+        return None
+    return out % 360.0
+
+
+def _dms(value: Any) -> float | None:
+    """(degrees, minutes, seconds) rationals -> decimal degrees (also accepts one number)."""
+    if isinstance(value, (tuple, list)):
+        parts = [_rational(v) for v in value]
+        if not parts or len(parts) > 3 or any(p is None for p in parts):
+            return None
+        return sum(p / 60.0**i for i, p in enumerate(parts))
+    return _rational(value)
+
+
+def _gps_position(gps: dict) -> tuple[float | None, float | None]:
+    if _text(gps.get(_GPS_STATUS)) == "V":  # 'V' = void: the receiver had no fix
+        return None, None
+    lat, lon = _dms(gps.get(_GPS_LAT)), _dms(gps.get(_GPS_LON))
+    if lat is None or lon is None:
+        return None, None
+    if (_text(gps.get(_GPS_LAT_REF)) or "N").upper().startswith("S"):
+        lat = -lat
+    if (_text(gps.get(_GPS_LON_REF)) or "E").upper().startswith("W"):
+        lon = -lon
+    return _valid_position(lat, lon)
+
+
+def _valid_position(lat: float, lon: float) -> tuple[float | None, float | None]:
+    # (0, 0) is what cameras write when they have no fix ("null island"), not a real place.
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0) or (lat == 0.0 and lon == 0.0):
+        return None, None
+    return lat, lon
+
+
+def _gps_altitude(gps: dict) -> float | None:
+    alt = _rational(gps.get(_GPS_ALT))
+    if alt is None:
+        return None
+    ref = gps.get(_GPS_ALT_REF)
+    below = ref in (1, b"\x01") or (isinstance(ref, bytes) and ref[:1] == b"\x01")
+    return -alt if below else alt
+
+
+def _gps_time(gps: dict) -> float | None:
+    date, hms = _text(gps.get(_GPS_DATE)), gps.get(_GPS_TIME)
+    if date is None or not isinstance(hms, (tuple, list)) or len(hms) != 3:
+        return None
+    parts = [_rational(v) for v in hms]
+    if any(p is None for p in parts):
+        return None
+    try:
+        day = datetime.strptime(date.replace("-", ":")[:10], "%Y:%m:%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    h, m, s = parts
+    if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 61):
+        return None
+    return (day + timedelta(hours=h, minutes=m, seconds=s)).timestamp()
+
+
+def _exif_time(sub: dict) -> tuple[float | None, float | None]:
+    """(DateTimeOriginal + SubSec - offset, offset) in seconds; offset None when not recorded."""
+    text = _text(sub.get(_DATETIME_ORIGINAL))
+    if text is None:
+        return None, None
+    try:
+        when = datetime.strptime(text.replace("-", ":")[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:  # blank "    :  :     :  :  " dates of cameras with an unset clock
+        return None, None
+    seconds = when.replace(tzinfo=UTC).timestamp()
+    subsec = _text(sub.get(_SUBSEC_TIME_ORIGINAL))
+    if subsec and subsec.isdigit():
+        seconds += int(subsec) / 10.0 ** len(subsec)
+    offset = _parse_offset(_text(sub.get(_OFFSET_TIME_ORIGINAL)))
+    if offset is not None:
+        seconds -= offset
+    return seconds, offset
+
+
+def _parse_offset(text: str | None) -> float | None:
+    match = re.fullmatch(r"([+-])(\d{2}):(\d{2})", text or "")
+    if not match:
+        return None
+    sign = -1.0 if match.group(1) == "-" else 1.0
+    return sign * (int(match.group(2)) * 3600 + int(match.group(3)) * 60)
+
+
+def _mapillary_json(description: Any) -> dict | None:
+    text = _text(description)
+    if not text or not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _mapillary_time(data: dict) -> float | None:
+    text = data.get("MAPCaptureTime")
+    if not isinstance(text, str):
+        return None
+    try:  # "2012_09_15_17_49_08_338": the last field is milliseconds
+        when = datetime.strptime(text.strip(), "%Y_%m_%d_%H_%M_%S_%f")
+    except ValueError:
+        return None
+    return when.replace(tzinfo=UTC).timestamp()
+
+
+def _mapillary_position(data: dict) -> tuple[float | None, float | None]:
+    lat, lon = _rational(data.get("MAPLatitude")), _rational(data.get("MAPLongitude"))
+    if lat is None or lon is None:
+        return None, None
+    return _valid_position(lat, lon)
+
+
+def _mapillary_heading(data: dict) -> float | None:
+    compass = data.get("MAPCompassHeading")
+    if not isinstance(compass, dict):
+        return None
+    for key in ("TrueHeading", "MagneticHeading"):
+        value = _number_in_range(compass.get(key))  # negative values mean "no reading"
+        if value is not None:
+            return value
+    return None

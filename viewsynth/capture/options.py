@@ -1,0 +1,93 @@
+"""``CaptureOptions``: the ``capture:`` section of a config (how a capture is read and scheduled)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from viewsynth.frames import MAX_PIXELS
+
+TIME_SOURCES = ("auto", "gps", "exif", "mapillary", "filename")
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    """How a capture folder or video becomes ordered segments of shots, and how often to sample.
+
+    Gap and duplicate defaults follow mapillary_tools (60 s, 0.1 m, 5 deg) except the distance gap:
+    mapillary_tools cuts at 600 m, but interpolating across more than a few tens of metres only
+    makes a blur, so a segment ends at 30 m.
+    """
+
+    # 'auto': every frame 2:1 (within 1%) -> 'equirect', none -> 'perspective', a mix is an error.
+    projection: Literal["auto", "equirect", "perspective"] = "auto"
+    # Which clock orders the frames; 'auto' picks the best one that every usable frame has
+    # (GPS time, then EXIF DateTimeOriginal, then Mapillary's MAPCaptureTime, then file names).
+    time_source: Literal["auto", "gps", "exif", "mapillary", "filename"] = "auto"
+    # Seconds between consecutive shots that start a new segment (0: never split on time).
+    time_gap: float = 60.0
+    # Metres between consecutive shots that start a new segment (0: never split on distance).
+    distance_gap: float = 30.0
+    # A shot within this many metres of the previous kept one is a stationary duplicate (0: keep all).
+    duplicate_distance: float = 0.1
+    # ... unless its heading differs from that shot's by at least this many degrees.
+    duplicate_angle: float = 5.0
+    # Metres per second between shots above which GPS positions are treated as wrong (0: no check).
+    max_speed: float = 50.0
+    # False ignores GPS positions altogether: no distance gaps, duplicates, spacing or GPS track.
+    use_gps: bool = True
+    # Working size of every frame: the most common size in the capture, or the first frame's.
+    working_size: Literal["common", "first"] = "common"
+    # Cap on the working width in pixels, aspect kept (0: no cap).
+    max_width: int = 0
+    # Refuse to decode images with more pixels than this (decompression bombs, absurd sizes).
+    max_pixels: int = MAX_PIXELS
+    # Video captures: keep every Nth decoded frame ...
+    every_frames: int = 1
+    # ... or one frame every S seconds of video (0: use every_frames).
+    every_seconds: float = 0.0
+    # Turn panoramas so their centre faces the direction of travel (False: as shot, yaw 0).
+    align_heading: bool = True
+    # Gaussian sigma, in shots, of the smoothing of the viewing direction along a segment.
+    heading_smoothing: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.projection not in ("auto", "equirect", "perspective"):
+            raise ValueError(
+                f"projection must be 'auto', 'equirect' or 'perspective', got {self.projection!r}"
+            )
+        if self.time_source not in TIME_SOURCES:
+            raise ValueError(
+                f"time_source must be one of {', '.join(TIME_SOURCES)}, got {self.time_source!r}"
+            )
+        if self.working_size not in ("common", "first"):
+            raise ValueError(f"working_size must be 'common' or 'first', got {self.working_size!r}")
+        for name in (
+            "time_gap",
+            "distance_gap",
+            "duplicate_distance",
+            "duplicate_angle",
+            "max_speed",
+            "every_seconds",
+            "heading_smoothing",
+        ):
+            value = getattr(self, name)
+            if not value >= 0.0:  # also rejects NaN
+                raise ValueError(f"{name} must be 0 or more, got {value}")
+        if self.duplicate_angle > 180.0:
+            raise ValueError(
+                f"duplicate_angle must be at most 180 degrees, got {self.duplicate_angle}"
+            )
+        if self.max_width < 0 or self.max_width == 1:
+            raise ValueError(
+                f"max_width must be 0 (no cap) or at least 2 pixels, got {self.max_width}"
+            )
+        if self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be at least 1, got {self.max_pixels}")
+        if self.every_frames < 1:
+            raise ValueError(f"every_frames must be at least 1, got {self.every_frames}")
+        if self.every_seconds > 0.0 and self.every_frames != 1:
+            raise ValueError(
+                f"set every_frames ({self.every_frames}) or every_seconds ({self.every_seconds}), "
+                "not both"
+            )

@@ -1,0 +1,60 @@
+"""The plain data a capture is made of: ``Shot`` (one frame's metadata) and ``Capture``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from viewsynth.frames import MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One usable frame of a capture: where it lives and what is known about it (no pixels)."""
+
+    path: Path  # the image file, or the video file for video captures
+    name: str  # file name, or "video.mp4#123" for frame 123 of a video
+    size: tuple[int, int]  # (width, height) as decoded, EXIF orientation applied
+    frame_index: int | None = None  # decoded frame number in the video (videos only)
+    time: float | None = None  # seconds, on the capture's one clock (see Capture.time_source)
+    lat: float | None = None  # degrees, south negative; None when unknown or judged wrong
+    lon: float | None = None  # degrees, west negative
+    heading: float | None = None  # compass bearing of the image centre from tags, degrees
+    # Panoramas: degrees the camera turned (right positive) since the capture's first frame,
+    # measured from the pixels.
+    rotation: float | None = None
+    # Degrees to turn this panorama (right positive) so its centre faces the travel direction.
+    yaw: float = 0.0
+    yaw_source: str = "none"  # how yaw was found: see heading.align_yaws
+
+    @property
+    def has_position(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+
+@dataclass
+class Capture:
+    """A loaded capture: ordered segments of shots, plus what was skipped and why."""
+
+    source: Path  # the folder or video given by the user
+    kind: Literal["folder", "video"]
+    projection: Literal["equirect", "perspective"]
+    # Clock that ordered the frames: 'gps' (UTC), 'exif' (DateTimeOriginal, UTC if every frame had
+    # an offset, else local camera time), 'mapillary' (UTC), 'filename' (natural name order, no
+    # times), 'video' (frame number / fps).
+    time_source: Literal["gps", "exif", "mapillary", "filename", "video"]
+    working_size: tuple[int, int]  # (width, height) every frame is brought to
+    segments: list[list[Shot]]  # each in time order, at least two shots, interpolated separately
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
+    warnings: list[str] = field(default_factory=list)  # one line each, for the user
+    max_pixels: int = MAX_PIXELS  # decode limit the frames were validated with (iter_frames)
+
+    @property
+    def equirect(self) -> bool:
+        return self.projection == "equirect"
+
+    @property
+    def shots(self) -> list[Shot]:
+        """All shots of all segments, in order."""
+        return [shot for segment in self.segments for shot in segment]

@@ -1,0 +1,210 @@
+"""Ordering a capture in time and cutting it into segments: pure functions over ``Shot`` lists.
+
+One clock for the whole capture (never UTC for some frames and camera-local time for others);
+GPS positions that imply impossible speeds are dropped; segments end at time and distance gaps;
+stationary duplicates go (mapillary_tools' rule: within ``duplicate_distance`` metres of the
+previous kept shot and heading within ``duplicate_angle`` degrees, or heading unknown).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from viewsynth.capture.heading import haversine, wrap180
+from viewsynth.capture.metadata import Metadata
+from viewsynth.capture.shot import Shot
+
+#: Time sources in order of preference: GPS time is UTC from the satellites, EXIF time is the
+#: camera's clock (maybe unset or local), Mapillary's JSON is the uploader app's clock.
+TIME_SOURCES = ("gps", "exif", "mapillary")
+#: GPS receivers fix about once a second: shots closer in time share a fix or its error.
+_GPS_PERIOD = 1.0
+
+
+def _raw_time(meta: Metadata, source: str) -> float | None:
+    return {"gps": meta.gps_time, "exif": meta.exif_time, "mapillary": meta.mapillary_time}[source]
+
+
+def pick_time_source(metas: Sequence[Metadata]) -> str:
+    """The best source in ``TIME_SOURCES`` that every one of ``metas`` has, else 'filename'."""
+    for source in TIME_SOURCES:
+        if metas and all(_raw_time(m, source) is not None for m in metas):
+            return source
+    return "filename"
+
+
+def capture_times(metas: Sequence[Metadata], source: str) -> tuple[list[float | None], list[str]]:
+    """Each frame's time in seconds on ``source``'s clock, and warnings.
+
+    For 'exif' the offsets (OffsetTimeOriginal) are used only when every frame has one: a mix
+    would compare UTC with local clock readings, so then all frames are read as local time.
+    """
+    if source == "filename":
+        return [None] * len(metas), []
+    if source != "exif":
+        return [_raw_time(m, source) for m in metas], []
+    with_offset = sum(m.exif_offset is not None for m in metas)
+    if with_offset == len(metas):
+        return [m.exif_time for m in metas], []
+    warnings = []
+    if with_offset:
+        warnings.append(
+            f"OffsetTimeOriginal is on {with_offset} of {len(metas)} frames only: "
+            "all times read as local camera time"
+        )
+    return [m.exif_local_time for m in metas], warnings
+
+
+def _speed(a: Shot, b: Shot) -> tuple[float, float, float]:
+    """(metres, seconds, metres per second) from shot a to shot b."""
+    dist = haversine(a.lat, a.lon, b.lat, b.lon)
+    dt = abs(b.time - a.time)
+    return dist, dt, dist / max(dt, _GPS_PERIOD)
+
+
+def check_gps(shots: Sequence[Shot], max_speed: float) -> tuple[list[Shot], list[str]]:
+    """Drop positions that imply moving faster than ``max_speed`` m/s between consecutive shots.
+
+    ``shots`` in time order. A single shot that jumps away from neighbours which agree with each
+    other loses its position; when the culprit cannot be told (two shots only, or several bad
+    jumps) every position of the capture is dropped, so no distance-based step trusts them.
+    Returns the shots (positions set to None where dropped) and one warning per decision.
+    """
+    shots = list(shots)
+    idx = [i for i, s in enumerate(shots) if s.has_position and s.time is not None]
+    if max_speed <= 0.0 or len(idx) < 2:
+        return shots, []
+
+    def bad(i: int, j: int) -> bool:
+        return _speed(shots[i], shots[j])[2] > max_speed
+
+    last = len(idx) - 1
+    outliers = []
+    for p, i in enumerate(idx):
+        before = p > 0 and bad(idx[p - 1], i)
+        after = p < last and bad(i, idx[p + 1])
+        if before and after and not bad(idx[p - 1], idx[p + 1]):
+            outliers.append(i)
+        elif p == 0 and after and last >= 2 and bad(i, idx[2]) and not bad(idx[1], idx[2]):
+            outliers.append(i)
+        elif p == last and before and last >= 2 and bad(idx[-3], i) and not bad(idx[-3], idx[-2]):
+            outliers.append(i)
+    rest = [i for i in idx if i not in outliers]
+    still_bad = [(a, b) for a, b in zip(rest, rest[1:], strict=False) if bad(a, b)]
+    if still_bad:
+        a, b = still_bad[0]
+        dist, dt, speed = _speed(shots[a], shots[b])
+        more = f" (and {len(still_bad) - 1} more such jumps)" if len(still_bad) > 1 else ""
+        warning = (
+            f"GPS ignored for the whole capture: {shots[a].name} -> {shots[b].name} is {dist:.0f} m "
+            f"in {dt:.1f} s ({speed:.0f} m/s, above capture.max_speed {max_speed:g} m/s){more}"
+        )
+        return [_without_position(s) for s in shots], [warning]
+    warnings = []
+    for i in outliers:
+        near = idx[idx.index(i) + 1] if i == idx[0] else idx[idx.index(i) - 1]
+        dist, dt, speed = _speed(shots[near], shots[i])
+        warnings.append(
+            f"GPS of {shots[i].name} ignored: {dist:.0f} m from {shots[near].name} in {dt:.1f} s "
+            f"({speed:.0f} m/s, above capture.max_speed {max_speed:g} m/s)"
+        )
+        shots[i] = _without_position(shots[i])
+    return shots, warnings
+
+
+def _without_position(shot: Shot) -> Shot:
+    return dataclasses.replace(shot, lat=None, lon=None)
+
+
+def split_by_time(shots: Sequence[Shot], gap: float) -> list[list[Shot]]:
+    """Cut time-ordered ``shots`` where consecutive times differ by more than ``gap`` seconds."""
+    segments: list[list[Shot]] = []
+    for shot in shots:
+        prev = segments[-1][-1] if segments else None
+        new = prev is None or (
+            gap > 0.0
+            and prev.time is not None
+            and shot.time is not None
+            and shot.time - prev.time > gap
+        )
+        if new:
+            segments.append([shot])
+        else:
+            segments[-1].append(shot)
+    return segments
+
+
+def heading_difference(a: Shot, b: Shot) -> float | None:
+    """Absolute heading difference in degrees: from tags when both have one, else from the
+    image-measured rotations of panoramas, else None (unknown)."""
+    if a.heading is not None and b.heading is not None:
+        return abs(wrap180(b.heading - a.heading))
+    if a.rotation is not None and b.rotation is not None:
+        return abs(wrap180(b.rotation - a.rotation))
+    return None
+
+
+def drop_duplicates(
+    segment: Sequence[Shot], distance: float, angle: float
+) -> tuple[list[Shot], list[tuple[str, str]]]:
+    """Drop stationary duplicates: (kept shots, [(name, reason)] for the dropped ones).
+
+    A shot is a duplicate of the previous kept one when it is within ``distance`` metres of it and
+    its heading differs by less than ``angle`` degrees, or either heading is unknown.
+    """
+    if not segment:
+        return [], []
+    kept, dropped = [segment[0]], []
+    for shot in segment[1:]:
+        ref = kept[-1]
+        if distance > 0.0 and shot.has_position and ref.has_position:
+            dist = haversine(ref.lat, ref.lon, shot.lat, shot.lon)
+            turn = heading_difference(ref, shot)
+            if dist <= distance and (turn is None or turn < angle):
+                how = "heading unknown" if turn is None else f"heading {turn:.1f} deg different"
+                dropped.append(
+                    (shot.name, f"stationary duplicate of {ref.name} ({dist:.2f} m away, {how})")
+                )
+                continue
+        kept.append(shot)
+    return kept, dropped
+
+
+def split_by_distance(segment: Sequence[Shot], gap: float) -> tuple[list[list[Shot]], list[str]]:
+    """Cut ``segment`` where consecutive positions are more than ``gap`` metres apart.
+
+    When every step of a segment is such a gap although its shots are within the time gap of each
+    other, cutting would leave nothing to interpolate: a camera does not keep jumping tens of metres between shots
+    taken seconds apart on foot, so the positions are the likelier fault (stale fixes are common
+    with cameras that take GPS from a phone). Then the segment stays whole and its positions are
+    dropped, with a warning; returns (pieces, warnings).
+    """
+    segment = list(segment)
+    if gap <= 0.0 or len(segment) < 2:
+        return [segment], []
+    steps = []
+    for a, b in zip(segment, segment[1:], strict=False):
+        steps.append(
+            haversine(a.lat, a.lon, b.lat, b.lon) if a.has_position and b.has_position else None
+        )
+    if all(d is not None and d > gap for d in steps):
+        worst = max(range(len(steps)), key=lambda k: steps[k])
+        a, b = segment[worst], segment[worst + 1]
+        when = (
+            f" in {abs(b.time - a.time):.0f} s" if a.time is not None and b.time is not None else ""
+        )
+        warning = (
+            f"GPS ignored for {segment[0].name} .. {segment[-1].name}: every step between them is "
+            f"longer than capture.distance_gap ({gap:g} m; e.g. {a.name} -> {b.name}: "
+            f"{steps[worst]:.0f} m{when}), which would leave nothing to interpolate; raise "
+            "capture.distance_gap if the positions are right"
+        )
+        return [[_without_position(s) for s in segment]], [warning]
+    pieces = [[segment[0]]]
+    for shot, step in zip(segment[1:], steps, strict=False):
+        if step is not None and step > gap:
+            pieces.append([shot])
+        else:
+            pieces[-1].append(shot)
+    return pieces, []
