@@ -22,7 +22,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from viewsynth.errors import ViewsynthError
-from viewsynth.interpolators import METHODS
+from viewsynth.interpolators import METHODS, make_interpolator
 from viewsynth.walkthrough import (
     CaptureResult,
     check_output_dir,
@@ -92,6 +92,9 @@ def run_local(captures, out: Path, settings, quiet: bool) -> list[CaptureResult]
     """Process captures one after another in this process, the interpolator loaded once."""
     results = []
     single = len(captures) == 1 and captures[0][0] == ""
+    interp = make_interpolator(
+        settings.method, iters=settings.iters, scale=settings.scale, weights=settings.weights
+    )
     for name, path in captures:
         target = out if single else out / name
         label = name or path.name
@@ -102,7 +105,9 @@ def run_local(captures, out: Path, settings, quiet: bool) -> list[CaptureResult]
             bar.refresh()
 
         try:
-            result = run_capture(path, target, settings, progress=bar.update, total=total)
+            result = run_capture(
+                path, target, settings, interpolator=interp, progress=bar.update, total=total
+            )
         except ViewsynthError as err:
             if single:
                 raise

@@ -1,0 +1,269 @@
+"""The Ray runner: same outputs as the local runner, per-capture isolation, dead workers replaced.
+
+Ray is an optional extra, but the suite installs it (``make test`` depends on ``install-ray``):
+without it these tests skip locally and FAIL under ``CI=true`` (with the install hint).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from pipelines import interpolate
+from viewsynth import frames
+from viewsynth.errors import ViewsynthError, WeightsError
+from viewsynth.runners import ray_runner
+from viewsynth.runners.ray_runner import INSTALL_HINT, CaptureWorker, run_on_ray, run_ray
+from viewsynth.walkthrough import InterpolateSettings, run_capture
+
+try:
+    import ray
+except ImportError:
+    ray = None
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+needs_ray = pytest.mark.skipif(
+    ray is None and not IN_CI, reason="ray is not installed (make install-ray)"
+)
+# Small flat views keep the encoders cheap; the 360 video keeps the panorama's own 64x32.
+SETTINGS = ["--set", "view.width=64", "--set", "view.height=32"]
+
+
+def smooth(width: int, height: int, seed: int) -> np.ndarray:
+    """A smooth random (H, W, 3) image in [0, 1] that wraps in x."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0, 2 * np.pi, width, endpoint=False)
+    y = np.linspace(0, np.pi, height)[:, None, None]
+    phase = rng.uniform(0, 2 * np.pi, (3, 3))
+    img = sum(np.sin((k + 1) * x[None, :, None] + phase[k] + y * (k + 1)) for k in range(3))
+    return ((img - img.min()) / (img.max() - img.min())).astype(np.float32)
+
+
+def make_capture(folder: Path, width: int, height: int, seed: int, n: int = 3) -> Path:
+    """``n`` frames of one scene moving right by 2 px per frame."""
+    folder.mkdir(parents=True)
+    base = smooth(width, height, seed)
+    for i in range(n):
+        frames.write_image(folder / f"img_{i:02d}.png", np.roll(base, 2 * i, axis=1))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """Three captures: a 64x32 panorama, a 64x48 perspective one, and one with a single frame."""
+    root = tmp_path_factory.mktemp("captures")
+    make_capture(root / "pano", 64, 32, seed=0)
+    make_capture(root / "persp", 64, 48, seed=1)
+    broken = root / "broken"
+    broken.mkdir()
+    frames.write_image(broken / "img_00.png", smooth(64, 32, 2))
+    (broken / "img_01.png").write_bytes(b"")
+    return root
+
+
+def decode(path: Path) -> np.ndarray:
+    """Every frame of a video, (N, H, W, 3) uint8, via the bundled ffmpeg."""
+    reader = imageio_ffmpeg.read_frames(str(path))
+    w, h = next(reader)["size"]
+    return np.stack([np.frombuffer(raw, np.uint8).reshape(h, w, 3) for raw in reader])
+
+
+def test_without_ray_the_hint_names_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
+    with pytest.raises(ViewsynthError) as err:
+        run_ray([("a", tmp_path)], tmp_path / "out", InterpolateSettings(method="linear"))
+    assert str(err.value) == INSTALL_HINT
+    assert (
+        INSTALL_HINT == "ray is not installed: pip install 'viewsynth[ray]' (or make install-ray)"
+    )
+
+
+def test_worker_turns_each_failure_into_a_failed_result(root, tmp_path):
+    def boom(source, target, settings, *, interpolator):
+        raise RuntimeError("boom\nsecond line")
+
+    settings = {"method": "linear"}
+    worker = CaptureWorker(0, settings, os.getcwd(), capture_fn=boom)
+    crashed = worker.process("pano", str(root / "pano"), str(tmp_path / "pano"))
+    assert crashed["kind"] == "crash"
+    assert crashed["result"]["status"] == "failed"
+    assert crashed["result"]["reason"] == "internal error: RuntimeError: boom"
+    assert "RuntimeError: boom" in crashed["traceback"]
+
+    worker = CaptureWorker(1, settings, os.getcwd())
+    bad = worker.process("broken", str(root / "broken"), str(tmp_path / "broken"))
+    assert bad["kind"] == "input" and bad["result"]["name"] == "broken"
+    assert bad["result"]["reason"].startswith(f"{root / 'broken'}: fewer than two usable frames")
+    assert not (tmp_path / "broken").exists()
+
+    good = worker.process("pano", str(root / "pano"), str(tmp_path / "pano"))
+    assert good["kind"] == "" and good["result"]["status"] == "done"
+    described = worker.describe()
+    assert described["setup_kind"] == ""
+    # One interpolator call per pair of the good capture: 3 frames, 2 pairs.
+    assert described["info"]["calls"] == 2
+    assert described["info"]["captures"] == ["broken", "pano"]
+    assert described["info"]["first_call_seconds"] is not None
+
+
+def test_worker_with_bad_weights_reports_them_once(monkeypatch, tmp_path):
+    def no_weights(method, **kwargs):
+        raise WeightsError("w.msgpack: no such weights file")
+
+    monkeypatch.setattr(ray_runner, "make_interpolator", no_weights)
+    worker = CaptureWorker(0, {"method": "rnn"}, os.getcwd())
+    assert worker.describe()["setup_error"] == "w.msgpack: no such weights file"
+    assert worker.describe()["setup_kind"] == "input"
+    failed = worker.process("a", str(tmp_path), str(tmp_path / "a"))
+    assert failed["result"]["reason"] == "w.msgpack: no such weights file"
+
+
+@needs_ray
+def test_ray_runner_writes_what_the_local_runner_writes(root, tmp_path, caplog):
+    common = [str(root), "--method", "flow", "--factor", "3", "-q", *SETTINGS]
+    running = ray is not None and ray.is_initialized()
+    with caplog.at_level(logging.WARNING, logger="viewsynth"):
+        assert interpolate.main([*common, "-o", str(tmp_path / "ray"), "--runner", "ray"]) == 1
+        assert interpolate.main([*common, "-o", str(tmp_path / "local")]) == 1
+    assert ray.is_initialized() == running  # an instance it started itself is stopped again
+
+    summaries = {
+        runner: {
+            c["name"]: c
+            for c in json.loads((tmp_path / runner / "summary.json").read_text())["captures"]
+        }
+        for runner in ("ray", "local")
+    }
+    assert list(summaries["ray"]) == ["broken", "pano", "persp"]
+    assert summaries["ray"]["broken"]["status"] == "failed"
+    assert summaries["ray"]["broken"]["reason"] == summaries["local"]["broken"]["reason"]
+    assert "fewer than two usable frames" in summaries["ray"]["broken"]["reason"]
+    assert not (tmp_path / "ray" / "broken").exists()
+
+    for name, videos in (
+        ("pano", ["walkthrough_360.mp4", "walkthrough.mp4"]),
+        ("persp", ["walkthrough.mp4"]),
+    ):
+        assert summaries["ray"][name]["status"] == "done"
+        assert summaries["ray"][name]["frames"] == 7  # 2 pairs x 3 + the last frame
+        got, want = tmp_path / "ray" / name, tmp_path / "local" / name
+        assert sorted(p.name for p in got.iterdir()) == sorted(p.name for p in want.iterdir())
+        manifest = json.loads((got / "manifest.json").read_text())
+        reference = json.loads((want / "manifest.json").read_text())
+        assert manifest["segments"] == reference["segments"]
+        assert [f["t"] for f in manifest["segments"][0]["frames"]][:4] == [
+            0.0,
+            0.333333,
+            0.666667,
+            0.0,
+        ]
+        assert manifest["settings"] == reference["settings"]
+        for video in videos:
+            ours, theirs = decode(got / video), decode(want / video)
+            assert ours.shape[0] == 7
+            np.testing.assert_array_equal(ours[0], theirs[0])
+            np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """A two-CPU Ray instance the runner joins (and leaves running) instead of starting one."""
+    if ray is None:
+        pytest.fail(INSTALL_HINT)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+        object_store_memory=128 * 1024**2,
+    )
+    yield ray
+    ray.shutdown()
+
+
+@needs_ray
+def test_a_dying_worker_fails_only_its_capture_and_is_replaced(root, tmp_path, ray_session):
+    def crash_or_run(source, target, settings, *, interpolator):
+        if source.name == "crash":
+            os._exit(3)  # the process dies, as with a segfault or the OOM killer
+        return run_capture(source, target, settings, interpolator=interpolator)
+
+    make_capture(tmp_path / "crash", 64, 32, seed=3)
+    captures = [("pano", root / "pano"), ("crash", tmp_path / "crash"), ("persp", root / "persp")]
+    settings = InterpolateSettings(method="linear", factor=2)
+    out = tmp_path / "out"
+    run = run_on_ray(captures, out, settings, workers=2, capture_fn=crash_or_run)
+    assert ray_session.is_initialized()  # joined, not started: left running
+
+    statuses = {r.name: (r.status, r.reason) for r in run.results}
+    assert [r.name for r in run.results] == ["pano", "crash", "persp"]
+    assert statuses["pano"] == ("done", "")
+    assert statuses["persp"] == ("done", "")
+    assert statuses["crash"][0] == "failed"
+    assert statuses["crash"][1].startswith("the worker process died while processing it (")
+    # Two workers at first; the dead one was replaced because a capture was still waiting.
+    assert len(run.workers) == 3
+    assert [w.died for w in run.workers].count(True) == 1
+    dead = next(w for w in run.workers if w.died)
+    assert dead.captures[-1] == "crash"
+    assert len({w.pid for w in run.workers if not w.died}) == 2
+    busy = [w for w in run.workers if not w.died and w.captures]
+    assert busy and all(w.first_call_seconds is not None and w.setup_seconds >= 0 for w in busy)
+    assert sum(w.calls for w in busy) == 4  # 2 pairs in each of the two good captures
+
+    # A second run resumes: finished captures are skipped, the crashed one is done now.
+    again = run_ray(captures, out, settings, workers=2)
+    assert [(r.name, r.status) for r in again] == [
+        ("pano", "skipped"),
+        ("crash", "done"),
+        ("persp", "skipped"),
+    ]
+
+
+@needs_ray
+def test_a_single_capture_is_written_to_out_itself(root, tmp_path, ray_session):
+    settings = InterpolateSettings(method="linear", factor=2)
+    # Unusable alone: an error, as with the local runner, and nothing written.
+    with pytest.raises(ViewsynthError, match="fewer than two usable frames"):
+        run_ray([("", root / "broken")], tmp_path / "bad", settings)
+    assert not (tmp_path / "bad").exists()
+    (result,) = run_ray([("", root / "persp")], tmp_path / "one", settings)
+    assert (result.name, result.status, result.frames) == ("persp", "done", 5)
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == [
+        ".viewsynth-state.json",
+        "manifest.json",
+        "walkthrough.mp4",
+    ]
+
+
+class FakeRay:
+    """Just enough of ``ray`` for the pool's sizing: a cluster with ``gpus`` GPUs."""
+
+    def __init__(self, gpus: int):
+        self.gpus = gpus
+
+    def cluster_resources(self) -> dict:
+        return {"CPU": 16.0, "GPU": float(self.gpus)} if self.gpus else {"CPU": 16.0}
+
+
+def test_rnn_workers_ask_for_a_gpu_each_when_the_cluster_has_gpus(caplog):
+    settings = InterpolateSettings(method="rnn")
+    pool = ray_runner._Pool(FakeRay(gpus=0), settings, None)
+    assert pool._size(4, n_captures=3) == 3  # never more workers than captures
+    assert pool.options == {"num_cpus": 1, "num_gpus": 0}
+    # A CPU method leaves the GPUs alone, and so is not limited by their number.
+    pool = ray_runner._Pool(FakeRay(gpus=2), InterpolateSettings(method="flow"), None)
+    assert pool._size(4, n_captures=8) == 4
+    assert pool.options == {"num_cpus": 1, "num_gpus": 0}
+    pool = ray_runner._Pool(FakeRay(gpus=2), settings, None)
+    with caplog.at_level(logging.WARNING, logger="viewsynth"):
+        assert pool._size(4, n_captures=8) == 2
+    assert pool.options == {"num_cpus": 1, "num_gpus": 1}
+    assert "ray: 4 workers requested, the cluster has 2 GPUs: using 2" in caplog.text
