@@ -1,0 +1,183 @@
+"""The rnn interpolator: loading, any input size, compile-once, scale, the seam, warm start."""
+
+import cv2
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from viewsynth.errors import FrameError, WeightsError
+from viewsynth.interpolators import Flow, make_interpolator
+from viewsynth.model import ModelConfig, Network, save_weights
+from viewsynth.model import interpolator as interp_mod
+from viewsynth.model.interpolator import RNNInterpolator, auto_scale, resample
+
+
+def texture(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur(rng.random((h, w, 3)).astype(np.float32), (0, 0), 2.0)
+    return ((img - img.min()) / (img.max() - img.min())).astype(np.float32)
+
+
+def perturbed(cfg, scale=0.05, seed=0):
+    model = Network(cfg, rngs=nnx.Rngs(seed))
+    rng = np.random.default_rng(seed)
+    leaves, treedef = jax.tree.flatten(nnx.state(model, nnx.Param))
+    new = [np.asarray(x) + scale * rng.normal(size=x.shape).astype(np.float32) for x in leaves]
+    nnx.update(model, jax.tree.unflatten(treedef, new))
+    return model
+
+
+@pytest.fixture(scope="module")
+def untrained():
+    """Untrained, classical start: reproduces the flow method (shared: compiles once)."""
+    return RNNInterpolator(Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)), bucket=32)
+
+
+def test_no_shipped_weights_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(interp_mod, "DEFAULT_WEIGHTS", tmp_path / "default.msgpack")
+    with pytest.raises(
+        WeightsError, match=r"^no trained weights shipped .*use --weights FILE or --method flow$"
+    ):
+        RNNInterpolator.load(None)
+    with pytest.raises(WeightsError, match="no trained weights shipped"):
+        make_interpolator("rnn")
+
+
+def test_load_from_file_and_shipped_default(monkeypatch, tmp_path):
+    path = tmp_path / "default.msgpack"
+    save_weights(path, Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)))
+    it = make_interpolator("rnn", weights=str(path), iters=3, scale=0.5)
+    assert isinstance(it, RNNInterpolator) and it.iters == 3 and it.scale == 0.5
+    monkeypatch.setattr(interp_mod, "DEFAULT_WEIGHTS", path)
+    it = RNNInterpolator.load(None)
+    assert it.iters == ModelConfig.tiny().iters and it.config == ModelConfig.tiny()
+    with pytest.raises(WeightsError, match=r"weights file not found"):
+        RNNInterpolator.load(tmp_path / "other.msgpack")
+
+
+def test_compiles_once_per_working_size_across_many_calls(untrained):
+    it = untrained
+    # three input sizes that share the 64 x 128 working size, and several batch sizes of t
+    calls = [((60, 120), [0.5]), ((64, 128), [0.2, 0.4, 0.6]), ((50, 100), [0.3, 0.7])]
+    for (h, w), times in calls:
+        out = it(texture(h, w), texture(h, w, 1), times, equirect=True)
+        assert out.shape == (len(times), h, w, 3)
+    after_first_round = it.traces
+    # encode once; decode once returning frames (64 x 128 input) and once returning the residual
+    # for fusing at the input's size (the resampled inputs); one t per pass by default
+    assert after_first_round == 3
+    for _ in range(3):
+        for (h, w), times in calls:
+            it(texture(h, w), texture(h, w, 1), times, equirect=True)
+    assert it.traces == after_first_round
+
+
+def test_untrained_reproduces_the_flow_method_at_a_working_size(untrained):
+    img0 = texture(64, 128)
+    img1 = np.roll(img0, 3, axis=1)
+    times = [0.25, 0.5]
+    out = untrained(img0, img1, times, equirect=True)
+    ref = Flow()(img0, img1, times, equirect=True)
+    assert np.abs(out - ref).max() < 5e-3 and np.abs(out - ref).mean() < 5e-4
+
+
+@pytest.mark.parametrize(("equirect", "shape"), [(True, (60, 120)), (False, (37, 53))])
+def test_any_size_is_fitted_and_cropped_back(untrained, equirect, shape):
+    img0 = texture(*shape)
+    img1 = np.roll(img0, 2, axis=1)
+    out = untrained(img0, img1, [0.5], equirect=equirect)
+    assert out.shape == (1, *shape, 3) and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    ref = Flow()(img0, img1, [0.5], equirect=equirect)
+    assert np.abs(out - ref).mean() < 0.02  # close to the baseline it starts from
+
+
+def test_empty_times_and_bad_frames(untrained):
+    assert untrained(texture(64, 128), texture(64, 128), [], equirect=True).shape == (0, 64, 128, 3)
+    with pytest.raises(FrameError, match=r"one size"):
+        untrained(texture(64, 128), texture(64, 120), [0.5], equirect=True)
+
+
+@pytest.fixture(scope="module")
+def zero_start():
+    """Perturbed weights (the heads act), zero start (no DIS: its estimate is not roll-exact)."""
+    cfg = ModelConfig.from_dict({**ModelConfig.tiny().to_dict(), "init": "zero"})
+    return RNNInterpolator(perturbed(cfg), bucket=32)
+
+
+def test_rolling_a_panorama_rolls_the_result(zero_start):
+    img0, img1 = texture(64, 128), texture(64, 128, 1)
+    k = 40  # a multiple of the stride
+    out = zero_start(img0, img1, [0.3], equirect=True)
+    rolled = zero_start(np.roll(img0, k, 1), np.roll(img1, k, 1), [0.3], equirect=True)
+    np.testing.assert_allclose(np.roll(out, k, 2), rolled, atol=1e-4)
+    assert np.abs(out - zero_start(img0, img1, [0.3], equirect=False)).max() > 1e-3
+
+
+def test_chunks_of_times_give_the_same_frames_as_one_pass(zero_start):
+    img0 = texture(64, 128)
+    img1 = np.roll(img0, 4, axis=1)
+    times = [0.2, 0.4, 0.6]
+    one_by_one = zero_start(img0, img1, times, equirect=True)  # default: one t per pass
+    zero_start.max_batch = 4
+    try:
+        whole = zero_start(img0, img1, times, equirect=True)  # passes of 2 and 1
+        zero_start.max_pixels = 64 * 128  # the pixel budget allows one frame per pass again
+        chunked = zero_start(img0, img1, times, equirect=True)
+    finally:
+        zero_start.max_batch = 1
+        zero_start.max_pixels = RNNInterpolator(zero_start.model).max_pixels
+    np.testing.assert_allclose(one_by_one, whole, atol=1e-5)
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+
+
+def test_warm_start_carries_flow_to_the_next_pair(zero_start):
+    img0, img1 = texture(64, 128), np.roll(texture(64, 128), 4, axis=1)
+    cold = zero_start(img0, img1, [0.5], equirect=True)
+    zero_start.warm_start = True
+    try:
+        zero_start.reset()
+        first = zero_start(img0, img1, [0.5], equirect=True)
+        second = zero_start(img0, img1, [0.5], equirect=True)
+        zero_start.reset()
+        after_reset = zero_start(img0, img1, [0.5], equirect=True)
+    finally:
+        zero_start.warm_start = False
+    np.testing.assert_allclose(first, cold, atol=1e-6)  # nothing to start from yet
+    assert np.abs(second - cold).max() > 1e-4  # started from the first pair's flow
+    np.testing.assert_allclose(after_reset, cold, atol=1e-6)
+
+
+def test_scale_estimates_flow_small_and_warps_at_full_size(untrained):
+    img0 = texture(64, 128)
+    img1 = np.roll(img0, 4, axis=1)
+    untrained.scale = 0.5
+    try:
+        assert untrained.working_size(128, 64, equirect=True) == (64, 32, 64, 32)
+        out = untrained(img0, img1, [0.5], equirect=True)
+    finally:
+        untrained.scale = None
+    ref = Flow()(img0, img1, [0.5], equirect=True)
+    assert out.shape == ref.shape
+    # flow found at half size, frames warped at full size: close to the full-size baseline,
+    # and much closer than a cross-fade
+    err = np.abs(out - ref).mean()
+    assert err < 0.25 * np.abs(0.5 * (img0 + img1) - ref).mean()
+
+
+def test_auto_scale_keeps_huge_panoramas_near_2048_wide():
+    it = RNNInterpolator(Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)))
+    assert auto_scale(5760) == pytest.approx(2048 / 5760)
+    assert it.working_size(5760, 2880, equirect=True) == (2048, 1024, 2048, 1024)
+    assert it.working_size(1000, 500, equirect=True) == (1024, 512, 1024, 512)  # resampled
+    assert it.working_size(1000, 700, equirect=False) == (1000, 700, 1024, 704)  # padded
+
+
+def test_resample_wraps_longitude_for_panoramas():
+    img = np.zeros((4, 8, 1), np.float32)
+    img[:, 0] = 1.0
+    up = resample(img, 16, 8, equirect=True)[..., 0]
+    # the last output column lies between source columns 7 and 0 (across the seam)
+    assert up[0, -1] > 0.2
+    assert resample(img, 16, 8, equirect=False)[0, -1, 0] == 0.0

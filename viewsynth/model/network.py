@@ -1,0 +1,281 @@
+"""The recurrent panoramic interpolation network (Flax NNX).
+
+Given frames ``img0``, ``img1`` (B, H, W, 3) float32 RGB in [0, 1] and times ``t`` (B,) in (0, 1), it
+predicts the in-between view at t:
+
+1. a shared feature encoder (both frames) and a context encoder (both frames; t is added after it)
+   bring the images to the recurrence's resolution, 1/stride (1/8 by default): space-to-depth by
+   ``patch``, then stride-2 levels (:mod:`viewsynth.model.encoder`);
+2. the state at that resolution is ``flow_t0``, ``flow_t1`` (from the in-between view to each frame,
+   see :mod:`viewsynth.model.warp`) and the logit of frame 0's fusion weight; it starts from the
+   classical estimate (an :class:`~viewsynth.model.init.Init`, average-pooled) or, without one, at
+   zero flow and the logit ``log((1 - t) / t)`` (a plain cross-fade);
+3. ONE update block is applied ``iters`` times (shared weights): correlation lookup around the
+   current flows, motion encoding, ConvGRU, deltas for flows and logit. Gradients stop through the
+   flows between iterations (RAFT);
+4. after every iteration the accumulated corrections are convex-upsampled and added to the
+   full-resolution starting estimate, both frames are warped backward, fused by the mask, and a thin
+   residual network refines the result: ``Output.frames`` holds one frame per iteration.
+
+The per-pair work (:meth:`Network.encode`) is apart from the per-t work (:meth:`Network.decode`),
+so many in-between times of one pair share one encoding; ``__call__`` does both. Under ``jit``
+only the frames that are used are computed (the intermediate ones are for the training loss).
+
+Output heads start at zero, so an untrained network returns its starting estimate's frame: the
+classical ``flow`` frame with an ``Init``, the cross-fade without.
+
+Panoramas (``equirect=True``, static): convolutions wrap width and reflect height, warps and
+lookups wrap x, flows live modulo W; nothing pads or tiles the width. Rolling both inputs (and the
+``Init``) by k columns, k a multiple of ``Network.stride``, rolls every output by k.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+from flax import nnx, struct
+
+from viewsynth import config as config_lib
+from viewsynth.errors import ViewsynthError
+from viewsynth.model import corr
+from viewsynth.model.encoder import Encoder
+from viewsynth.model.init import Init
+from viewsynth.model.layers import linear
+from viewsynth.model.refine import Refine
+from viewsynth.model.update import UpdateBlock
+from viewsynth.model.warp import avg_pool, backward_warp, convex_upsample
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """Every architecture hyperparameter; saved inside each weights file."""
+
+    # Space-to-depth factor at the encoders' input (their first level works at 1/patch).
+    patch: int = 4
+    # Encoder widths, finest first: channels[0] at 1/patch, then one stride-2 level per entry.
+    encoder_channels: tuple[int, ...] = (32, 64)
+    # Feature channels compared by the correlation lookup.
+    feature_channels: int = 32
+    # Context features (from both frames and t) feeding every update step.
+    context_channels: int = 32
+    # ConvGRU hidden state.
+    hidden_channels: int = 48
+    # Motion encoder output (the 5 state channels included).
+    motion_channels: int = 48
+    # Lookup window radius r at the recurrence's resolution: (2r+1)^2 offsets.
+    corr_radius: int = 3
+    # Total stride of the recurrence (1/stride resolution); inputs must be multiples of it.
+    stride: int = 8
+    # Width of the refinement network.
+    refine_channels: int = 24
+    # Space-to-depth factor of the refinement network (must divide the stride).
+    refine_patch: int = 4
+    # Hidden width of the convex-upsampling head.
+    upsample_channels: int = 48
+    # Default number of recurrent iterations K (a run-time knob).
+    iters: int = 4
+    # Starting estimate the model is meant to be run with: 'classical' (DIS flow) or 'zero'.
+    init: Literal["classical", "zero"] = "classical"
+
+    def __post_init__(self):
+        levels = len(self.encoder_channels)
+        if levels < 1 or self.patch < 1 or self.patch * 2 ** (levels - 1) != self.stride:
+            raise ValueError(
+                f"patch * 2**(len(encoder_channels) - 1) must equal stride, got patch {self.patch}, "
+                f"{levels} encoder levels, stride {self.stride}"
+            )
+        if self.refine_patch < 1 or self.stride % self.refine_patch:
+            raise ValueError(f"refine_patch {self.refine_patch} must divide stride {self.stride}")
+        if self.motion_channels <= 5:
+            raise ValueError(f"motion_channels must exceed 5, got {self.motion_channels}")
+        if self.corr_radius < 0 or self.iters < 1:
+            raise ValueError("corr_radius must be >= 0 and iters >= 1")
+
+    @classmethod
+    def tiny(cls) -> ModelConfig:
+        """A very small model for tests (about ten thousand parameters)."""
+        return cls(
+            patch=4,
+            encoder_channels=(8, 12),
+            feature_channels=8,
+            context_channels=8,
+            hidden_channels=8,
+            motion_channels=12,
+            corr_radius=1,
+            refine_channels=8,
+            refine_patch=2,
+            upsample_channels=8,
+            iters=2,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (for YAML / the weights file)."""
+        return config_lib.to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "model") -> ModelConfig:
+        """From plain data; unknown keys or bad values raise ``ConfigError`` naming ``where``."""
+        return config_lib.from_dict(cls, data, where)
+
+
+@struct.dataclass
+class Output:
+    """What the network predicts (a pytree).
+
+    ``frames``: tuple of K arrays (B, H, W, 3) in [0, 1], one per iteration, the last is the
+    prediction; ``flow_t0``, ``flow_t1``: (B, H, W, 2) final full-resolution flows in pixels;
+    ``mask``: (B, H, W, 1) frame 0's fusion weight in [0, 1].
+    """
+
+    frames: tuple[jax.Array, ...]
+    flow_t0: jax.Array
+    flow_t1: jax.Array
+    mask: jax.Array
+
+
+@struct.dataclass
+class Encoding:
+    """What the network computes once per pair, whatever t (a pytree).
+
+    ``f0``, ``f1``: (B, h, w, feature_channels) at 1/stride; ``context``: (B, h, w, hidden +
+    context channels), before t is mixed in.
+    """
+
+    f0: jax.Array
+    f1: jax.Array
+    context: jax.Array
+
+
+class Network(nnx.Module):
+    """The recurrent interpolator; see the module docstring."""
+
+    def __init__(self, config: ModelConfig, *, rngs: nnx.Rngs):
+        self.config = config
+        c = config
+        ctx_out = c.hidden_channels + c.context_channels
+        self.fnet = Encoder(3, c.patch, c.encoder_channels, c.feature_channels, rngs=rngs)
+        # the context needs less depth than the matched features (it is not compared)
+        self.cnet = Encoder(6, c.patch, c.encoder_channels, ctx_out, depth=1, rngs=rngs)
+        self.time = linear(1, ctx_out, rngs=rngs)
+        self.update = UpdateBlock(
+            corr_channels=(2 * c.corr_radius + 1) ** 2,
+            context_channels=c.context_channels,
+            hidden_channels=c.hidden_channels,
+            motion_channels=c.motion_channels,
+            upsample_channels=c.upsample_channels,
+            stride=c.stride,
+            rngs=rngs,
+        )
+        self.refine = Refine(c.refine_channels, c.refine_patch, rngs=rngs)
+
+    @property
+    def stride(self) -> int:
+        """Input height and width must be multiples of this."""
+        return self.config.stride
+
+    def __call__(
+        self,
+        img0: jax.Array,
+        img1: jax.Array,
+        t: jax.Array,
+        *,
+        equirect: bool,
+        iters: int,
+        init: Init | None = None,
+    ) -> Output:
+        """``img0``, ``img1`` (B, H, W, 3) in [0, 1]; ``t`` (B,) in (0, 1); ``iters`` K >= 1.
+
+        ``init`` (full resolution, batch B) is the starting estimate; None starts at zero flow.
+        """
+        enc = self.encode(img0, img1, equirect=equirect)
+        return self.decode(enc, img0, img1, t, equirect=equirect, iters=iters, init=init)
+
+    def encode(self, img0: jax.Array, img1: jax.Array, *, equirect: bool) -> Encoding:
+        """The per-pair work: features of both frames and the t-free context (B, H, W, 3) each."""
+        s = self.stride
+        height, width = img0.shape[1:3]
+        if img0.ndim != 4 or height % s or width % s or img1.shape != img0.shape:
+            raise ViewsynthError(
+                f"network input {img0.shape} / {img1.shape}: both frames must be (B, H, W, 3) "
+                f"of the same shape, with H and W multiples of {s}"
+            )
+        b = img0.shape[0]
+        img0 = img0 * 2.0 - 1.0
+        img1 = img1 * 2.0 - 1.0
+        feats = self.fnet(jnp.concatenate([img0, img1]), equirect=equirect)
+        context = self.cnet(jnp.concatenate([img0, img1], axis=-1), equirect=equirect)
+        return Encoding(f0=feats[:b], f1=feats[b:], context=context)
+
+    def decode(
+        self,
+        enc: Encoding,
+        img0: jax.Array,
+        img1: jax.Array,
+        t: jax.Array,
+        *,
+        equirect: bool,
+        iters: int,
+        init: Init | None = None,
+    ) -> Output:
+        """The per-t work. ``enc``, ``img0``, ``img1`` may have batch 1 and are then shared by
+        every t (one pair, many in-between times); ``t`` (B,); ``init`` batch B or None."""
+        c = self.config
+        s = c.stride
+        if iters < 1:
+            raise ViewsynthError(f"iters must be >= 1, got {iters}")
+        t = jnp.asarray(t, jnp.float32).reshape(-1)
+        b = max(t.shape[0], img0.shape[0])
+        t = jnp.broadcast_to(t, (b,))
+        height, width = img0.shape[1:3]
+
+        def batch(x):
+            return jnp.broadcast_to(x, (b, *x.shape[1:]))
+
+        img0, img1 = batch(img0), batch(img1)
+        f0, f1 = batch(enc.f0), batch(enc.f1)
+        ctx = batch(enc.context) + self.time(t[:, None] * 2.0 - 1.0)[:, None, None, :]
+        hidden = jnp.tanh(ctx[..., : c.hidden_channels])
+        context = jax.nn.relu(ctx[..., c.hidden_channels :])
+        context_terms = self.update.prepare(context, equirect=equirect)
+
+        if init is None:
+            base_flow = jnp.zeros((b, height, width, 4), jnp.float32)
+            tc = jnp.clip(t, 1e-4, 1.0 - 1e-4)
+            prior = jnp.log1p(-tc) - jnp.log(tc)
+            base_logit = jnp.broadcast_to(prior[:, None, None, None], (b, height, width, 1))
+        else:
+            base_flow = jnp.concatenate(
+                [jnp.asarray(init.flow_t0), jnp.asarray(init.flow_t1)], axis=-1
+            ).astype(jnp.float32)
+            base_logit = jnp.asarray(init.mask_logit, jnp.float32)
+        # state: flow_t0 (2), flow_t1 (2) in low-resolution pixels, mask logit (1)
+        start = jnp.concatenate([avg_pool(base_flow, s) / s, avg_pool(base_logit, s)], axis=-1)
+        state = start
+        to_full = jnp.array([s, s, s, s, 1.0], jnp.float32)
+        frames = []
+        for _ in range(iters):
+            flows = jax.lax.stop_gradient(state[..., :4])
+            state = jnp.concatenate([flows, state[..., 4:]], axis=-1)
+            lookup = corr.lookup(
+                f0, f1, flows[..., :2], flows[..., 2:], c.corr_radius, equirect=equirect
+            )
+            hidden, delta, up_logits = self.update(
+                hidden, context_terms, lookup, state, equirect=equirect
+            )
+            state = state + delta
+            up = convex_upsample((state - start) * to_full, up_logits, s, equirect=equirect)
+            flow = base_flow + up[..., :4]
+            mask = jax.nn.sigmoid(base_logit + up[..., 4:])
+            frames.append(self._synthesize(img0, img1, flow, mask, equirect=equirect))
+        return Output(frames=tuple(frames), flow_t0=flow[..., :2], flow_t1=flow[..., 2:], mask=mask)
+
+    def _synthesize(self, img0, img1, flow, mask, *, equirect):
+        warped0 = backward_warp(img0, flow[..., :2], equirect=equirect)
+        warped1 = backward_warp(img1, flow[..., 2:], equirect=equirect)
+        mid = mask * warped0 + (1.0 - mask) * warped1
+        x = jnp.concatenate([warped0, warped1, mid, mask], axis=-1)
+        residual = self.refine(x * 2.0 - 1.0, equirect=equirect)
+        return jnp.clip(mid + residual, 0.0, 1.0)

@@ -1,0 +1,131 @@
+"""Weights files: one Flax msgpack file that describes itself; loaded without code execution.
+
+Layout (``flax.serialization.msgpack_serialize`` of a plain dict)::
+
+    {"format": "viewsynth-weights", "version": 1,
+     "config": ModelConfig as a dict,
+     "params": nnx.state(model, nnx.Param) as a pure dict (keys as strings),
+     "meta": free dict (training steps, data, date, ...)}
+
+Reading uses ``msgpack_restore`` (data only, never pickle). Anything wrong with a file (missing,
+truncated, corrupt, another format, parameters that do not fit its config) raises ``WeightsError``
+with one line naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx, serialization
+
+from viewsynth.errors import ConfigError, WeightsError
+from viewsynth.model.network import ModelConfig, Network
+
+FORMAT = "viewsynth-weights"
+VERSION = 1
+
+
+def _keys_to_str(tree: Any) -> Any:
+    if isinstance(tree, dict):
+        return {str(k): _keys_to_str(v) for k, v in tree.items()}
+    return np.asarray(tree)
+
+
+def save_weights(path: str | Path, model: Network, meta: dict[str, Any] | None = None) -> None:
+    """Write ``model``'s config and parameters to ``path`` (written aside, then renamed)."""
+    path = Path(path)
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.config.to_dict(),
+        "params": _keys_to_str(params),
+        "meta": dict(meta or {}),
+    }
+    try:
+        data = serialization.msgpack_serialize(payload)
+    except Exception as err:  # an unserialisable value in meta
+        raise WeightsError(f"{path}: cannot serialise weights ({err})") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    try:
+        payload = serialization.msgpack_restore(path.read_bytes())
+    except Exception as err:
+        raise WeightsError(
+            f"{path}: not a readable weights file (truncated or corrupt: {err})"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise WeightsError(f"{path}: not a viewsynth weights file (format marker missing)")
+    if payload.get("version") != VERSION:
+        raise WeightsError(
+            f"{path}: weights format version {payload.get('version')!r}, this viewsynth reads {VERSION}"
+        )
+    for key in ("config", "params"):
+        if not isinstance(payload.get(key), dict):
+            raise WeightsError(f"{path}: weights file has no '{key}' section")
+    return payload
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The free ``meta`` dict stored with the weights (training steps, data, date, ...)."""
+    meta = _read(Path(path)).get("meta")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _fill(template: Any, stored: Any, path: Path, where: str) -> Any:
+    """``stored`` (string keys) reshaped onto ``template``'s keys, checking shapes and dtypes."""
+    if isinstance(template, dict):
+        if not isinstance(stored, dict):
+            raise WeightsError(f"{path}: parameter '{where}' should be a group, found an array")
+        names = {str(k): k for k in template}
+        missing = sorted(set(names) - set(stored))
+        extra = sorted(set(stored) - set(names))
+        if missing or extra:
+            what = (
+                f"missing '{where}{missing[0]}'" if missing else f"unexpected '{where}{extra[0]}'"
+            )
+            raise WeightsError(f"{path}: parameters do not match the model config ({what})")
+        return {names[k]: _fill(template[names[k]], stored[k], path, f"{where}{k}/") for k in names}
+    if isinstance(stored, dict):
+        raise WeightsError(f"{path}: parameter '{where.rstrip('/')}' should be an array")
+    arr = np.asarray(stored)
+    if arr.shape != tuple(template.shape) or arr.dtype != template.dtype:
+        raise WeightsError(
+            f"{path}: parameter '{where.rstrip('/')}' is {arr.dtype}{list(arr.shape)}, "
+            f"the model config needs {template.dtype}{list(template.shape)}"
+        )
+    return jnp.asarray(arr)
+
+
+def load_weights(path: str | Path) -> Network:
+    """The ``Network`` stored at ``path`` (config and parameters); ``WeightsError`` if unusable."""
+    path = Path(path)
+    payload = _read(path)
+    try:
+        cfg = ModelConfig.from_dict(payload["config"], where=f"{path}: config")
+    except ConfigError as err:
+        raise WeightsError(f"{path}: bad model config in weights file ({err})") from None
+    abstract = nnx.eval_shape(lambda: Network(cfg, rngs=nnx.Rngs(0)))
+    graphdef, state, rest = nnx.split(abstract, nnx.Param, ...)
+    if jax.tree.leaves(rest):  # today the network holds parameters only
+        raise WeightsError(f"{path}: the model has state this weights format does not store")
+    template = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), nnx.to_pure_dict(state)
+    )
+    nnx.replace_by_pure_dict(state, _fill(template, payload["params"], path, ""))
+    return nnx.merge(graphdef, state, rest)
