@@ -38,6 +38,11 @@ def make_capture(folder: Path, n: int = 3, width: int = 128, perspective: bool =
     return folder
 
 
+def interpolate(*args) -> int:
+    """``viewsynth interpolate ARGS -q`` in this process; its exit code."""
+    return cli(["interpolate", *map(str, args), "-q"])
+
+
 def run_cli(*args: str) -> tuple[int, str]:
     """The real console script in a subprocess: exit code and stderr."""
     proc = subprocess.run(
@@ -49,22 +54,7 @@ def run_cli(*args: str) -> tuple[int, str]:
 def test_panoramic_capture_gives_both_videos_and_manifest(tmp_path):
     capture = make_capture(tmp_path / "cap", n=3)
     out = tmp_path / "out"
-    assert (
-        cli(
-            [
-                "interpolate",
-                str(capture),
-                "-o",
-                str(out),
-                "--method",
-                "linear",
-                "--factor",
-                "4",
-                "-q",
-            ]
-        )
-        == 0
-    )
+    assert interpolate(str(capture), "-o", str(out), "--method", "linear", "--factor", "4") == 0
     manifest = json.loads((out / "manifest.json").read_text())
     (segment,) = manifest["segments"]
     assert segment["files"] == {"flat": "walkthrough.mp4", "360": "walkthrough_360.mp4"}
@@ -90,21 +80,17 @@ def test_linear_midframe_is_the_crossfade(tmp_path):
     capture = make_capture(tmp_path / "cap", n=2, width=64)
     out = tmp_path / "out"
     assert (
-        cli(
-            [
-                "interpolate",
-                str(capture),
-                "-o",
-                str(out),
-                "--method",
-                "linear",
-                "--factor",
-                "2",
-                "--frames",
-                "--set",
-                "capture.align_heading=false",
-                "-q",
-            ]
+        interpolate(
+            str(capture),
+            "-o",
+            str(out),
+            "--method",
+            "linear",
+            "--factor",
+            "2",
+            "--frames",
+            "--set",
+            "capture.align_heading=false",
         )
         == 0
     )
@@ -117,7 +103,7 @@ def test_linear_midframe_is_the_crossfade(tmp_path):
 def test_perspective_capture_gives_flat_video_only(tmp_path):
     capture = make_capture(tmp_path / "cap", n=2, width=128, perspective=True)
     out = tmp_path / "out"
-    assert cli(["interpolate", str(capture), "-o", str(out), "--method", "flow", "-q"]) == 0
+    assert interpolate(str(capture), "-o", str(out), "--method", "flow") == 0
     assert (out / "walkthrough.mp4").exists() and not (out / "walkthrough_360.mp4").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["projection"] == "perspective"
@@ -150,7 +136,7 @@ def test_root_of_captures_isolates_a_broken_one(tmp_path):
     frames.write_image(broken / "one.png", _pano(64, 1))
     (broken / "two.png").write_bytes(b"")
     out = tmp_path / "out"
-    assert cli(["interpolate", str(root), "-o", str(out), "--method", "linear", "-q"]) == 1
+    assert interpolate(str(root), "-o", str(out), "--method", "linear") == 1
     summary = json.loads((out / "summary.json").read_text())
     status = {c["name"]: c["status"] for c in summary["captures"]}
     assert status == {"a": "done", "b": "done", "c": "failed"}
@@ -229,8 +215,20 @@ def test_video_file_is_a_capture(tmp_path):
         for i in range(10):
             writer.write(np.roll(base, i, axis=1))
     out = tmp_path / "out"
-    assert cli(["interpolate", str(video), "-o", str(out), "--method", "linear", "--factor", "2",
-                "--set", "capture.every_frames=3", "-q"]) == 0
+    assert (
+        interpolate(
+            str(video),
+            "-o",
+            str(out),
+            "--method",
+            "linear",
+            "--factor",
+            "2",
+            "--set",
+            "capture.every_frames=3",
+        )
+        == 0
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     rows = manifest["segments"][0]["frames"]
     # Frames 0, 3, 6, 9 are kept: 3 pairs x 2 steps + the last.
