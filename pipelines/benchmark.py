@@ -108,9 +108,13 @@ def main(argv: list[str]) -> int:
     table = write_report(out, info, results, speed_rows, notes, cfgmod.to_dict(cfg))
     if not args.no_publish:
         write_text(here(cfg.latest), table)
-        update_readme(
-            here(cfg.readme), render_markdown(info, results, speed_rows, notes, title=None)
+        more = (
+            "Plots, crops across the seam and per-sample scores: `viewsynth benchmark` writes "
+            "them to `reports/benchmark/<timestamp>/`; this table is also in "
+            "`reports/benchmark/latest.md`."
         )
+        body = render_markdown(info, results, speed_rows, notes, level=2, more=more)
+        update_readme(here(cfg.readme), body)
     print(table)
     log(f"report: {out} ({info['wall_s'] / 60:.1f} min)")
     return 0

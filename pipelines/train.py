@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
-    log(f"training {cfg.workdir} to step {cfg.steps} on {loop.jax.local_device_count()} device(s)")
+    log(f"training in {cfg.workdir} up to step {cfg.steps}")
     result = loop.train(cfg, log=log, meta={"commit": commit, "config": args.config})
     log(f"done: steps {result.start_step} -> {result.end_step}, last loss {result.last_loss:.4f}")
     if args.export:

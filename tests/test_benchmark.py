@@ -1,0 +1,125 @@
+"""The benchmark job on a tiny generated suite, the README section, and the speed harness."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines import benchmark as benchmark_job
+from viewsynth import config as cfgmod
+from viewsynth.errors import ViewsynthError
+from viewsynth.evaluation.evaluate import BenchmarkConfig
+from viewsynth.evaluation.peers import MethodSpec
+from viewsynth.evaluation.report import README_END, README_START, update_readme
+from viewsynth.evaluation.speed import SpeedConfig, measure_speed
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tiny_config(tmp_path: Path) -> Path:
+    cfg = {
+        "methods": ["linear", "flow"],
+        "datasets": [
+            {"name": "absent", "path": "no/such/folder"},
+        ],
+        "fallback": [
+            {
+                "name": "pano",
+                "kind": "synthetic",
+                "count": 2,
+                "width": 64,
+                "height": 32,
+                "rolled": True,
+            },
+        ],
+        "speed": {"sizes": [[64, 32], [4096, 2048]], "reps": 2, "max_seconds_per_frame": 0.05},
+        "report_dir": "runs",
+        "latest": "latest.md",
+        "readme": "README.md",
+    }
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_benchmark_job_writes_run_latest_and_readme_section(tmp_path, capsys):
+    config = _tiny_config(tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        f"# Intro\n\nhand-written\n\n{README_START}\nold table\n{README_END}\n\n## After\n"
+    )
+    assert benchmark_job.main(["--config", str(config)]) == 0
+    runs = list((tmp_path / "runs").iterdir())
+    assert len(runs) == 1
+    run = runs[0]
+    data = json.loads((run / "results.json").read_text())
+    assert [s["name"] for s in data["sets"]] == ["pano", "pano (rolled)"]
+    assert set(data["sets"][0]["summary"]) == {"linear", "flow"}
+    assert data["info"]["cores"] >= 1 and data["info"]["commit"]
+    # Speed: both methods at the small size, in their own processes; the large size is skipped
+    # because the estimate from the small one exceeds the (tiny) limit.
+    speed = {(r["method"], r["width"]) for r in data["speed"]}
+    assert speed == {("linear", 64), ("flow", 64)}
+    for row in data["speed"]:
+        assert len(row["reps_s"]) == 2 and row["peak_rss_mib"] > 10
+    assert any("not run at 4096x2048" in n for n in data["notes"])
+    table = (run / "table.md").read_text()
+    assert (tmp_path / "latest.md").read_text() == table
+    assert (
+        f"Commit `{data['info']['commit']}`" in table and f"{data['info']['cores']} cores" in table
+    )
+    assert "| pano (rolled) | 2 | flow |" in table and "| flow | 64x32 |" in table
+    assert (run / "config.yaml").is_file() and (run / "montage_pano_rolled.png").is_file()
+    assert capsys.readouterr().out == table + "\n"
+    text = readme.read_text()
+    assert text.startswith("# Intro\n\nhand-written\n\n" + README_START)
+    assert text.endswith(README_END + "\n\n## After\n")
+    assert "old table" not in text and "| pano | 2 | linear |" in text
+
+
+def test_update_readme_appends_markers_once_and_replaces_after(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# viewsynth\n")
+    update_readme(readme, "first")
+    assert readme.read_text() == f"# viewsynth\n\n{README_START}\nfirst\n{README_END}\n"
+    update_readme(readme, "second\n")
+    assert readme.read_text() == f"# viewsynth\n\n{README_START}\nsecond\n{README_END}\n"
+
+
+def test_update_readme_refuses_half_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{README_START}\n")
+    with pytest.raises(ViewsynthError, match=r"README.md: the benchmark markers are incomplete"):
+        update_readme(readme, "table")
+    assert readme.read_text() == f"# x\n{README_START}\n"
+
+
+def test_speed_reports_a_failing_method_as_a_note_and_times_only_the_chosen_k():
+    specs = [MethodSpec("rnn", k, "/no/such/weights.msgpack") for k in (2, 4)]
+    rows, notes = measure_speed(specs, SpeedConfig(sizes=((32, 16),), reps=1, iters=(2,)))
+    assert rows == []
+    assert len(notes) == 1 and notes[0].startswith("speed: rnn-k2 failed at 32x16: ")
+
+
+def test_standard_config_loads_and_names_its_command():
+    path = REPO / "configs" / "benchmark.yaml"
+    cfg = cfgmod.load(BenchmarkConfig, path)
+    assert path.read_text().startswith("# make benchmark")
+    assert {d.kind for d in cfg.datasets} == {"path", "render"}
+    assert cfg.speed.sizes[-1] == (5760, 2880)
+    assert {d.kind for d in cfg.fallback} == {"synthetic"}
+    with pytest.raises(ViewsynthError, match=r"unknown key 'method'"):
+        cfgmod.load(BenchmarkConfig, path, ["method=flow"])
+
+
+def test_peak_memory_is_the_measuring_process_own():
+    # getrusage's ru_maxrss would carry this process's peak into the child: touch 400 MB here
+    # first, and the child running a cross-fade on a tiny frame must still report far less.
+    import numpy as np
+
+    big = np.ones(400 * 2**20 // 8)
+    del big
+    rows, notes = measure_speed([MethodSpec("linear")], SpeedConfig(sizes=((32, 16),), reps=1))
+    assert notes == [] and len(rows) == 1
+    assert 10 < rows[0]["peak_rss_mib"] < 300

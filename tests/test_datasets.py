@@ -1,0 +1,189 @@
+"""Dataset layouts, leave-one-out selection, rolling, and the generated sets."""
+
+import dataclasses
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from viewsynth.errors import ViewsynthError
+from viewsynth.evaluation import datasets as ds
+from viewsynth.frames import write_image
+
+
+def _image(value: int, w: int = 24, h: int = 12) -> np.ndarray:
+    rng = np.random.default_rng(value)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def test_middlebury_layout_is_detected_and_read_exactly(tmp_path):
+    images = {}
+    for k, seq in enumerate(["Walking", "Beanbags"]):
+        (tmp_path / "input" / seq).mkdir(parents=True)
+        (tmp_path / "gt" / seq).mkdir(parents=True)
+        images[seq] = [_image(3 * k + i) for i in range(3)]
+        write_image(tmp_path / "input" / seq / "frame10.png", images[seq][0])
+        write_image(tmp_path / "gt" / seq / "frame10i11.png", images[seq][1])
+        write_image(tmp_path / "input" / seq / "frame11.png", images[seq][2])
+    dataset = ds.open_dataset(tmp_path)
+    assert (dataset.kind, dataset.count, dataset.equirect) == ("middlebury", 2, True)
+    samples = list(dataset.samples())
+    assert [s.name for s in samples] == ["Beanbags", "Walking"]
+    for s in samples:
+        img0, gt, img1 = images[s.name]
+        assert s.gt.dtype == np.uint8 and np.array_equal(s.gt, gt)
+        assert np.array_equal(np.rint(s.img0 * 255).astype(np.uint8), img0)
+        assert np.array_equal(np.rint(s.img1 * 255).astype(np.uint8), img1)
+        assert s.t == 0.5
+
+
+def test_triplet_folders_in_natural_order(tmp_path):
+    for name in ["10", "2", "1"]:
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            write_image(tmp_path / name / f"frame{i}.png", _image(int(name) * 3 + i, 20, 16))
+    dataset = ds.open_dataset(tmp_path)
+    samples = list(dataset.samples())
+    assert dataset.kind == "triplets" and not dataset.equirect
+    assert [s.name for s in samples] == ["1", "2", "10"]
+    assert np.array_equal(samples[2].gt, _image(31, 20, 16))
+
+
+def test_leave_one_out_indices():
+    assert ds.leave_one_out_indices(7) == [1, 2, 3, 4, 5]
+    assert ds.leave_one_out_indices(7, parity="odd") == [1, 3, 5]
+    assert ds.leave_one_out_indices(7, parity="even") == [2, 4]
+    assert ds.leave_one_out_indices(7, every=2) == [1, 3, 5]
+    assert ds.leave_one_out_indices(9, every=2, parity="odd") == [1, 5]
+    with pytest.raises(ViewsynthError, match=r"^--every: must be at least 1, got 0$"):
+        ds.leave_one_out_indices(7, every=0)
+
+
+def test_leave_one_out_on_a_frame_folder_predicts_i_from_its_neighbours(tmp_path):
+    for i in range(7):
+        write_image(tmp_path / f"img{i + 1}.png", _image(i))  # img1 .. img7, natural order
+    dataset = ds.open_dataset(tmp_path, parity="odd")
+    samples = list(dataset.samples())
+    assert dataset.kind == "leave-one-out" and dataset.count == 3
+    assert [s.name for s in samples] == ["img2", "img4", "img6"]
+    for s, i in zip(samples, [1, 3, 5], strict=True):
+        assert np.array_equal(s.gt, _image(i))
+        assert np.array_equal(np.rint(s.img0 * 255).astype(np.uint8), _image(i - 1))
+        assert np.array_equal(np.rint(s.img1 * 255).astype(np.uint8), _image(i + 1))
+
+
+def test_leave_one_out_on_a_video(tmp_path):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    frames = [_image(i, 32, 16) for i in range(7)]
+    path = tmp_path / "clip.mkv"
+    # FFV1 is lossless, so decoded frames can be compared exactly.
+    writer = imageio_ffmpeg.write_frames(
+        str(path), (32, 16), codec="ffv1", pix_fmt_out="bgr0", macro_block_size=1, fps=10
+    )
+    writer.send(None)
+    for f in frames:
+        writer.send(f)
+    writer.close()
+    dataset = ds.open_dataset(path, every=2)
+    samples = list(dataset.samples())
+    assert dataset.equirect and [s.name for s in samples] == [
+        "frame00001",
+        "frame00003",
+        "frame00005",
+    ]
+    for s in samples:
+        i = int(s.name[5:])
+        assert np.array_equal(s.gt, frames[i])
+        assert np.array_equal(np.rint(s.img1 * 255).astype(np.uint8), frames[i + 1])
+
+
+def test_rolled_shifts_inputs_and_ground_truth_by_half_a_width(tmp_path):
+    dataset = ds.synthetic_set(1, 32, 16, seed=3)
+    plain = next(dataset.samples())
+    turned = ds.rolled(dataset)
+    assert turned.name == f"{dataset.name} (rolled)" and turned.rolled
+    r = next(turned.samples())
+    assert np.array_equal(r.gt, np.roll(plain.gt, 16, axis=1))
+    assert np.array_equal(r.img0, np.roll(plain.img0, 16, axis=1))
+    assert np.array_equal(r.img1, np.roll(plain.img1, 16, axis=1))
+    assert r.gt[:, 0].tolist() == plain.gt[:, 16].tolist()
+    flat = ds.synthetic_set(1, 40, 30)
+    with pytest.raises(ViewsynthError, match=r"--rolled applies to 2:1 panoramas only$"):
+        ds.rolled(flat)
+
+
+def test_synthetic_panorama_wraps_across_the_seam():
+    # A quarter-turn of every layer in one frame must equal np.roll: the texture is periodic
+    # in longitude, and the moving disc wraps too.
+    rng = np.random.default_rng(5)
+    scene = ds._scene(rng, 64, 32, equirect=True)
+    turn = dataclasses.replace(scene, shift_bg=(16.0, 0.0), shift_fg=(16.0, 0.0))
+    disc = scene.disc.copy()
+    disc[0] = 60.0  # centred near the seam, so the wrap matters
+    turn = dataclasses.replace(turn, disc=disc)
+    frame0 = ds._draw(turn, 64, 32, 0.0, equirect=True)
+    frame1 = ds._draw(turn, 64, 32, 1.0, equirect=True)
+    assert np.abs(frame1 - np.roll(frame0, 16, axis=1)).max() < 1e-5
+
+
+def test_synthetic_set_is_deterministic_and_moves():
+    a = [s.gt for s in ds.synthetic_set(2, 48, 24, seed=7).samples()]
+    b = [s.gt for s in ds.synthetic_set(2, 48, 24, seed=7).samples()]
+    c = [s.gt for s in ds.synthetic_set(2, 48, 24, seed=8).samples()]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert not np.array_equal(a[0], c[0])
+    s = next(ds.synthetic_set(1, 48, 24, seed=7).samples())
+    assert np.abs(s.img0 - s.img1).mean() > 0.01  # there is motion to interpolate
+
+
+def test_render_set_is_skipped_when_the_renderer_is_absent(monkeypatch):
+    monkeypatch.setitem(sys.modules, "viewsynth.training.render", None)
+    with pytest.raises(
+        ds.DatasetUnavailable, match=r"^rendered panoramas: .*heldout_panoramas is unavailable"
+    ):
+        ds.render_set(2, 32, 16)
+
+
+def test_render_set_converts_and_renders_once(monkeypatch):
+    calls = []
+
+    def heldout_panoramas(n, width, height, seed=123):
+        calls.append((n, width, height, seed))
+        img = np.full((height, width, 3), 0.5, np.float32)
+        return [(img, img + 0.1, img, 0.25) for _ in range(n)]
+
+    fake = types.ModuleType("viewsynth.training.render")
+    fake.heldout_panoramas = heldout_panoramas
+    monkeypatch.setitem(sys.modules, "viewsynth.training.render", fake)
+    dataset = ds.render_set(2, 32, 16, seed=99)
+    plain = list(dataset.samples())
+    rolled = list(ds.rolled(dataset).samples())
+    assert calls == [(2, 32, 16, 99)]
+    assert len(plain) == len(rolled) == 2
+    assert plain[0].gt.dtype == np.uint8 and plain[0].gt[0, 0, 0] == 153  # 0.6 * 255 rounded
+    assert plain[0].t == 0.25 and plain[0].equirect
+
+
+def test_from_config_resolves_paths_against_the_config_folder(tmp_path):
+    data = tmp_path / "data" / "frames"
+    data.mkdir(parents=True)
+    for i in range(4):
+        write_image(data / f"{i}.png", _image(i, 20, 16))
+    conf = tmp_path / "configs"
+    conf.mkdir()
+    cfg = ds.DatasetConfig(name="mine", path="../data/frames", limit=1)
+    dataset = ds.from_config(cfg, conf)
+    assert (dataset.name, dataset.count) == ("mine", 1)
+    assert len(list(dataset.samples())) == 1
+    with pytest.raises(ds.DatasetUnavailable, match=r"nowhere: no such file or folder$"):
+        ds.from_config(ds.DatasetConfig(path="nowhere"), conf)
+
+
+def test_triplet_of_different_sizes_is_skipped_with_a_note(tmp_path):
+    write_image(tmp_path / "a.png", _image(0))
+    write_image(tmp_path / "b.png", _image(1, 30, 12))
+    write_image(tmp_path / "c.png", _image(2))
+    dataset = ds.open_dataset(tmp_path)
+    assert list(dataset.samples()) == []
+    assert dataset.notes and "frames of one triplet differ in size" in dataset.notes[0]

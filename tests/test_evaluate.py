@@ -1,0 +1,181 @@
+"""evaluate(): every method on the same frames, externals, crops, set opening, the CLI job."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from pipelines import evaluate as evaluate_job
+from viewsynth.evaluation import datasets as ds
+from viewsynth.evaluation import metrics
+from viewsynth.evaluation.evaluate import crop_region, evaluate, open_sets
+from viewsynth.evaluation.peers import ExternalCommand, MethodSpec, UnsupportedInput
+from viewsynth.frames import to_uint8
+from viewsynth.interpolators import Linear
+
+CROSSFADE = """
+import sys
+import cv2
+import numpy as np
+
+for line in open(sys.argv[1]):
+    p0, p1, out = line.split()
+    a = cv2.imread(p0).astype(np.float32)
+    b = cv2.imread(p1).astype(np.float32)
+    cv2.imwrite(out, np.clip(np.rint((a + b) / 2), 0, 255).astype(np.uint8))
+"""
+
+
+def crossfade_command(tmp_path):
+    """An external interpolator: a Python script that cross-fades each listed pair."""
+    script = tmp_path / "crossfade.py"
+    script.write_text(CROSSFADE)
+    return f"{sys.executable} {script} {{list}}"
+
+
+class _Given:
+    """A method spec around a ready interpolator (evaluate only needs .label and .build())."""
+
+    def __init__(self, label, interp):
+        self.label, self._interp = label, interp
+
+    def build(self):
+        return self._interp
+
+
+class _QuarterOnly:
+    def __call__(self, img0, img1, times, *, equirect):
+        if times[0] != 0.25:
+            raise UnsupportedInput(f"only t=0.25, got {times[0]}")
+        return Linear()(img0, img1, times, equirect=equirect)
+
+
+def _set_with_times(times, width=32, height=16):
+    rng = np.random.default_rng(0)
+
+    def make():
+        for k, t in enumerate(times):
+            img0 = rng.uniform(0, 1, (height, width, 3)).astype(np.float32)
+            img1 = rng.uniform(0, 1, (height, width, 3)).astype(np.float32)
+            gt = to_uint8(0.5 * img0 + 0.5 * img1 + 0.01)
+            yield ds.Sample(f"s{k}", img0, img1, gt, t, True)
+
+    return ds.Dataset("toy", "synthetic", "test", True, len(times), make)
+
+
+def test_scores_are_the_metrics_of_the_rounded_output():
+    dataset = ds.synthetic_set(2, 64, 32, seed=1)
+    [result] = evaluate([dataset], [MethodSpec("linear"), MethodSpec("flow")])
+    assert result.samples == ["synthetic000", "synthetic001"]
+    for k, sample in enumerate(dataset.samples()):
+        pred = to_uint8(Linear()(sample.img0, sample.img1, [0.5], equirect=True)[0])
+        row = result.scores["linear"][k]
+        assert row["psnr"] == pytest.approx(metrics.psnr(pred, sample.gt), abs=1e-12)
+        assert row["seam_ws_psnr"] == pytest.approx(
+            metrics.seam_ws_psnr(pred, sample.gt), abs=1e-12
+        )
+        assert row["seconds"] >= 0
+    assert [r["first_of_size"] for r in result.scores["flow"]] == [True, False]
+    summary = result.summary()
+    assert summary["linear"]["count"] == 2
+    assert summary["flow"]["seconds"] == result.scores["flow"][1]["seconds"]  # compile left out
+    assert summary["linear"]["ie"] == pytest.approx(
+        np.mean([r["ie"] for r in result.scores["linear"]])
+    )
+    # Flow must beat the cross-fade on moving texture, or the comparison means nothing.
+    assert summary["flow"]["psnr"] > summary["linear"]["psnr"] + 1
+
+
+def test_rolling_keeps_psnr_and_moves_the_seam_for_a_local_method():
+    dataset = ds.synthetic_set(1, 64, 32, seed=2)
+    plain, turned = evaluate([dataset, ds.rolled(dataset)], [MethodSpec("linear")])
+    a, b = plain.scores["linear"][0], turned.scores["linear"][0]
+    assert a["psnr"] == pytest.approx(b["psnr"], abs=1e-12)  # a cross-fade is roll-invariant
+    assert a["ws_psnr"] == pytest.approx(b["ws_psnr"], abs=1e-12)
+    assert a["seam_ws_psnr"] != pytest.approx(b["seam_ws_psnr"], abs=1e-3)
+    assert turned.name.endswith("(rolled)") and turned.rolled
+
+
+def test_crops_cross_the_seam_for_panoramas():
+    rows, cols = crop_region(32, 64, equirect=True)
+    assert cols.tolist() == list(range(32, 64)) + list(range(32))  # at least 32 each side
+    rows, cols = crop_region(512, 1024, equirect=True)
+    assert (rows.start, rows.stop) == (128, 384)
+    assert cols.tolist() == list(range(960, 1024)) + list(range(64))
+    dataset = ds.synthetic_set(1, 1024, 512, seed=0)
+    [result] = evaluate([ds.rolled(dataset)], [MethodSpec("linear")])
+    gt = next(ds.rolled(dataset).samples()).gt
+    assert np.array_equal(result.crops["ground truth"], gt[128:384][:, cols])
+    assert set(result.crops) == {"ground truth", "linear"}
+
+
+def test_unsupported_method_is_dropped_from_the_set_with_a_note():
+    [result] = evaluate(
+        [_set_with_times([0.25, 0.5])], [_Given("picky", _QuarterOnly()), MethodSpec("linear")]
+    )
+    assert "picky" not in result.scores and len(result.scores["linear"]) == 2
+    assert result.notes == ["picky: skipped on this set (only t=0.25, got 0.5)"]
+
+
+def test_external_command_scores_like_the_in_process_crossfade(tmp_path):
+    dataset = ds.synthetic_set(2, 48, 24, seed=4)
+    ext = ExternalCommand("fade", crossfade_command(tmp_path))
+    [result] = evaluate([dataset], [MethodSpec("linear")], [ext])
+    assert len(result.scores["fade"]) == 2 and "fade" in result.crops
+    for ours, theirs in zip(result.scores["linear"], result.scores["fade"], strict=True):
+        # Same blend; only the rounding of the inputs to 8 bits differs.
+        assert theirs["ie"] == pytest.approx(ours["ie"], abs=0.6)
+
+
+def test_external_commands_get_midpoints_only(tmp_path):
+    ext = ExternalCommand("fade", crossfade_command(tmp_path))
+    [result] = evaluate([_set_with_times([0.25])], [MethodSpec("linear")], [ext])
+    assert "fade" not in result.scores
+    assert result.notes == [
+        "external methods: skipped on this set (t=0.25; they get midpoints only)"
+    ]
+
+
+def test_open_sets_skips_absent_data_and_falls_back(tmp_path):
+    missing = ds.DatasetConfig(name="mb", path=str(tmp_path / "absent"))
+    fallback = ds.DatasetConfig(
+        name="syn", kind="synthetic", count=1, width=32, height=16, rolled=True
+    )
+    flat = ds.DatasetConfig(
+        name="flat", kind="synthetic", count=1, width=30, height=20, rolled=True
+    )
+    sets, notes = open_sets([missing], [fallback, flat])
+    assert [s.name for s in sets] == ["syn", "syn (rolled)", "flat"]
+    assert notes[0].startswith("mb: skipped (") and "no such file or folder" in notes[0]
+    assert "using the generated fallback sets" in notes[1]
+    assert notes[2] == "flat: not panoramas, so no rolled run"
+    sets, _ = open_sets([flat], [fallback])
+    assert [s.name for s in sets] == ["flat"]  # the fallback only when nothing opened
+
+
+def test_evaluate_job_writes_a_report(tmp_path, capsys):
+    out = tmp_path / "report"
+    code = evaluate_job.main(
+        [
+            "--synthetic", "2", "--size", "64x32", "--rolled", "--method", "linear", "flow",
+            "--external", f"fade={crossfade_command(tmp_path)}", "-o", str(out),
+        ]
+    )  # fmt: skip
+    assert code == 0
+    data = json.loads((out / "results.json").read_text())
+    names = [s["name"] for s in data["sets"]]
+    assert names == ["synthetic panoramas 64x32", "synthetic panoramas 64x32 (rolled)"]
+    assert set(data["sets"][1]["summary"]) == {"linear", "flow", "fade"}
+    table = (out / "table.md").read_text()
+    assert capsys.readouterr().out == table + "\n"
+    assert "| synthetic panoramas 64x32 (rolled) | 2 | fade |" in table
+    for name in ["quality_vs_speed.png", "montage_synthetic_panoramas_64x32_rolled.png"]:
+        assert (out / name).stat().st_size > 0
+
+
+def test_evaluate_job_needs_a_dataset():
+    from viewsynth.errors import ViewsynthError
+
+    with pytest.raises(ViewsynthError, match=r"^give at least one DATASET"):
+        evaluate_job.main(["--method", "linear"])

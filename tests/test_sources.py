@@ -1,0 +1,150 @@
+"""Training sources: frame triplets, augmentation that keeps triplets exact, deterministic batches."""
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from viewsynth import frames
+from viewsynth.errors import FrameError, ViewsynthError
+from viewsynth.training import augment, render, sources
+from viewsynth.training.render import Triplet
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def _triplet(seed=0, shape=(8, 16, 3), equirect=True, t=0.25):
+    rng = np.random.default_rng(seed)
+    a, m, b = (rng.random(shape).astype(np.float32) for _ in range(3))
+    return Triplet(a, m, b, t, equirect)
+
+
+def test_frame_triplets_pick_neighbours_at_the_gap_and_respect_parity():
+    seq = [np.full((4, 6, 3), i / 10.0, np.float32) for i in range(7)]
+    trip = sources.FrameTriplets(seq, gaps=(2,), targets=[1, 3, 5])
+    assert sorted(trip.choices) == [(3, 2)]  # 1 and 5 lack a neighbour two frames away
+    tr = trip.triplet(0)
+    np.testing.assert_allclose(
+        [tr.img0[0, 0, 0], tr.mid[0, 0, 0], tr.img1[0, 0, 0]], [0.1, 0.3, 0.5], atol=1 / 255
+    )
+    assert tr.t == 0.5 and not tr.equirect
+    odd = sources.FrameTriplets(seq, gaps=(1,), targets=range(1, 7, 2))
+    assert {i for i, _ in odd.choices} == {1, 3, 5}
+    with pytest.raises(ViewsynthError, match="frames: no middle frame has neighbours at gaps"):
+        sources.FrameTriplets(seq[:3], gaps=(2,))
+    with pytest.raises(ViewsynthError, match="frames: need at least 3 frames"):
+        sources.FrameTriplets(seq[:2])
+
+
+def test_read_frames_reads_a_folder_in_order_and_rejects_other_paths(tmp_path):
+    for i in (2, 0, 1):
+        frames.write_image(tmp_path / f"f{i}.png", np.full((4, 4, 3), i * 0.25, np.float32))
+    got = sources.read_frames(tmp_path)
+    np.testing.assert_allclose([f[0, 0, 0] for f in got], [0.0, 0.25, 0.5], atol=1 / 255)
+    with pytest.raises(FrameError, match="not a video file or a folder of images"):
+        sources.read_frames(tmp_path / "f0.png")
+
+
+def test_yaw_roll_and_flip_keep_the_triplet_consistent():
+    tr = _triplet()
+    rolled = augment.yaw_roll(tr, 3)
+    for a, b in ((rolled.img0, tr.img0), (rolled.mid, tr.mid), (rolled.img1, tr.img1)):
+        np.testing.assert_array_equal(a, np.roll(b, 3, axis=1))
+    flipped = augment.hflip(tr)
+    np.testing.assert_array_equal(flipped.mid, tr.mid[:, ::-1])
+    assert rolled.equirect and flipped.equirect and rolled.t == tr.t
+
+
+def test_reverse_swaps_the_frames_and_mirrors_time():
+    tr = _triplet(t=0.25)
+    rev = augment.reverse(tr)
+    np.testing.assert_array_equal(rev.img0, tr.img1)
+    np.testing.assert_array_equal(rev.img1, tr.img0)
+    assert rev.t == 0.75
+
+
+def test_crop_cuts_all_frames_alike_and_ends_the_panorama():
+    tr = _triplet(shape=(8, 16, 3))
+    c = augment.crop(tr, 2, 5, 4, 6)
+    np.testing.assert_array_equal(c.mid, tr.mid[2:6, 5:11])
+    assert c.img0.shape == (4, 6, 3) and not c.equirect
+
+
+def test_photometric_blends_per_shot_exposure_for_the_target_and_keeps_it_clean():
+    grey = Triplet(*(np.full((8, 8, 3), 0.5, np.float32) for _ in range(3)), t=0.25, equirect=False)
+    cfg = augment.AugmentConfig(
+        brightness=0,
+        contrast=0,
+        saturation=0,
+        exposure_stops=0.3,
+        white_balance=0.0,
+        noise=0.05,
+        jpeg=0.0,
+    )
+    out = augment.photometric(np.random.default_rng(1), grey, cfg)
+    g0, g1 = out.img0.mean() / 0.5, out.img1.mean() / 0.5
+    # Inputs carry noise, the target none; its gain is the blend of the two shots' at t.
+    assert out.img0.std() > 0.005 and out.mid.std() < 1e-6
+    assert out.mid.mean() / 0.5 == pytest.approx(0.75 * g0 + 0.25 * g1, abs=0.01)
+
+
+def test_jpeg_round_trip_is_close_lossy_and_keeps_rgb_order():
+    yy, xx = np.mgrid[0:16, 0:16] / 15.0
+    img = np.stack([0.2 + 0.6 * xx, 0.3 * yy, np.full_like(xx, 0.1)], axis=-1).astype(np.float32)
+    out = augment.jpeg(img, 50)
+    assert out.shape == img.shape and out.dtype == np.float32
+    assert 0.0 < np.abs(out - img).mean() < 0.03
+    np.testing.assert_allclose(out.mean(axis=(0, 1)), img.mean(axis=(0, 1)), atol=0.02)
+
+
+def _small_data(**changes):
+    cfg = sources.DataConfig(
+        batch_size=2, pano_width=32, pano_height=16, crop=16, mix_video=0.0, supersample=1,
+        textures=5, texture_size=16, photo_fraction=0.0, **changes,
+    )  # fmt: skip
+    return sources.TrainingData(cfg, seed=3, classical_init=False)
+
+
+def test_batches_are_a_function_of_the_step_and_reuse_shares_scenes():
+    data = _small_data(pano_fraction=1.0, reuse=2)
+    a, b = data.batch(4), _small_data(pano_fraction=1.0, reuse=2).batch(4)
+    np.testing.assert_array_equal(a.mid, b.mid)
+    assert a.equirect and a.img0.shape == (2, 16, 32, 3) and a.t.shape == (2,)
+    # Step 5 shares step 4's scenes (reuse 2) but not its augmentation; step 6 is a new group.
+    assert not np.array_equal(data.batch(5).mid, a.mid)
+    assert data._cache[0] == 2
+    data.batch(6)
+    assert data._cache[0] == 3
+
+
+def test_perspective_batches_are_crops_and_training_seeds_stay_below_the_heldout_ones():
+    data = _small_data(pano_fraction=0.0)
+    batch = data.batch(0)
+    assert not batch.equirect and batch.img0.shape == (2, 16, 16, 3)
+    huge = max(data._sample_seed(g, i) for g in (10**9, 10**12 + 7) for i in range(2))
+    assert huge < render.HELDOUT_SEED
+
+
+def test_stack_batch_adds_the_classical_init_and_refuses_mixed_kinds():
+    tr = render.flying_triplet(
+        0, render.make_textures(0, count=5, size=16, levels=2), width=16, height=16
+    )
+    batch = sources.stack_batch([tr, tr], classical_init=True)
+    assert batch.init.flow_t0.shape == (2, 16, 16, 2)
+    assert batch.init.mask_logit.shape == (2, 16, 16, 1)
+    with pytest.raises(ViewsynthError, match="mixes panoramas and ordinary images"):
+        sources.stack_batch([tr, dataclasses.replace(tr, equirect=True)], classical_init=False)
+
+
+@pytest.mark.skipif(
+    not (DATA / "udacity_driving" / "solidWhiteRight.mp4").is_file(), reason="shared data absent"
+)
+def test_video_triplets_from_the_udacity_clip():
+    clip = sources.read_video(
+        DATA / "udacity_driving" / "solidWhiteRight.mp4", every=50, max_side=96
+    )
+    seq = list(clip)
+    assert len(seq) == 5 and seq[0].shape == (54, 96, 3)
+    tr = sources.FrameTriplets(seq, gaps=(1,)).sample(np.random.default_rng(0))
+    assert tr.t == 0.5 and tr.img0.shape == (54, 96, 3)

@@ -1,0 +1,263 @@
+"""The training loop on configs/train_debug.yaml: learning, resume, divergence, data parallelism."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from viewsynth import config as config_lib
+from viewsynth.errors import ConfigError
+from viewsynth.model.weights import load_weights, read_meta
+from viewsynth.training import loop, sources
+
+ROOT = Path(__file__).resolve().parents[1]
+DEBUG = ROOT / "configs" / "train_debug.yaml"
+
+
+def _cfg(workdir, *extra):
+    # One batch shape (panoramas), one kind of start (zero flow, so the classical init is not
+    # needed in the step), one schedule (the optimiser is part of the step's static graph) and no
+    # validation keep these tests to one compile of the step.
+    return loop.load_config(
+        DEBUG,
+        [
+            f"workdir={workdir}",
+            "steps=12",
+            "data.pano_fraction=1.0",
+            "model.init=zero",
+            "validation.every=0",
+            *extra,
+        ],
+    )
+
+
+@pytest.fixture(scope="module")
+def fixed_batch():
+    cfg = _cfg("unused")
+    return sources.TrainingData(cfg.data, cfg.seed, classical_init=True).batch(0)
+
+
+def _metrics(workdir):
+    return [r for r in loop.read_metrics(Path(workdir) / "metrics.jsonl") if r["kind"] == "train"]
+
+
+def _params(model):
+    return jax.tree.leaves(nnx.state(model, nnx.Param))
+
+
+def test_configs_load_and_unknown_keys_are_errors():
+    cfg = loop.load_config(DEBUG)
+    assert cfg.data.pano_width == 64 and cfg.data.pano_height == 32 and cfg.steps == 6
+    shipped = loop.load_config(ROOT / "configs" / "train.yaml")
+    assert shipped.model.init == "classical"
+    with pytest.raises(ConfigError, match=r"train_debug.yaml.optim: unknown key 'learning_rat'"):
+        loop.load_config(DEBUG, ["optim.learning_rat=1"])
+    with pytest.raises(ConfigError, match="data.crop = 20 is not a multiple of the model stride 8"):
+        loop.load_config(DEBUG, ["data.crop=20"])
+
+
+def test_schedule_warms_up_then_decays():
+    _, schedule = loop.make_optimizer(
+        loop.OptimConfig(learning_rate=1.0, warmup_steps=10, end_fraction=0.1), 100
+    )
+    assert float(schedule(0)) == 0.0 and float(schedule(10)) == pytest.approx(1.0)
+    assert float(schedule(55)) < 1.0 and float(schedule(100)) == pytest.approx(0.1)
+
+
+def test_loss_goes_down_on_a_fixed_batch(tmp_path, fixed_batch):
+    # From zero flow (a cross-fade) there is much to learn; the classical start is near an optimum.
+    cfg = _cfg(tmp_path / "run")
+    assert (cfg.optim.learning_rate, cfg.optim.warmup_steps) == (0.001, 1)
+    loop.train(cfg, batches=lambda step: fixed_batch)
+    losses = [r["loss"] for r in _metrics(tmp_path / "run")]
+    # Step 1 runs at the warm-up's zero learning rate; from then on the fit improves.
+    assert len(losses) == 12 and losses[1] == losses[0]
+    assert losses[-1] < 0.985 * losses[0] and losses[-1] < min(losses[:6])
+    saved = yaml_load(tmp_path / "run" / "config.yaml")
+    assert saved["steps"] == 12 and saved["model"]["init"] == "zero"
+
+
+def yaml_load(path):
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
+def test_resume_continues_the_step_counter_and_reproduces_an_unbroken_run(tmp_path, fixed_batch):
+    rng = np.random.default_rng(0)
+    # Different data per step, so a resume that replayed or skipped a step would show.
+    batches = [
+        dataclasses.replace(fixed_batch, t=rng.uniform(0.2, 0.8, 2).astype(np.float32))
+        for _ in range(12)
+    ]
+
+    straight = loop.train(_cfg(tmp_path / "a"), batches=lambda s: batches[s])
+    assert (straight.start_step, straight.end_step) == (0, 12)
+
+    def interrupted(step):
+        if step == 8:
+            raise KeyboardInterrupt
+        return batches[step]
+
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(_cfg(tmp_path / "b"), batches=interrupted)
+    resumed = loop.train(_cfg(tmp_path / "b"), batches=lambda s: batches[s])
+    assert (resumed.start_step, resumed.end_step) == (8, 12)
+    assert [r["step"] for r in _metrics(tmp_path / "b")] == list(range(1, 13))
+    assert resumed.last_loss == pytest.approx(straight.last_loss, rel=1e-5)
+
+    # The checkpoints of both runs hold the same parameters at step 12.
+    cfg = _cfg(tmp_path / "a")
+    models = []
+    for run in ("a", "b"):
+        model = loop.build_model(cfg)
+        opt = nnx.Optimizer(model, loop.make_optimizer(cfg.optim, cfg.steps)[0], wrt=nnx.Param)
+        ckpt = loop.Checkpoints(tmp_path / run / "checkpoints")
+        assert ckpt.latest_step() == 12
+        record = ckpt.restore(12, model, opt)
+        ckpt.close()
+        assert record["step"] == 12
+        models.append(model)
+    for x, y in zip(_params(models[0]), _params(models[1]), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, fixed_batch):
+    poisoned = dataclasses.replace(fixed_batch, mid=np.full_like(fixed_batch.mid, np.nan))
+    workdir = tmp_path / "nan"
+    with pytest.raises(loop.TrainingDiverged) as err:
+        loop.train(_cfg(workdir), batches=lambda s: poisoned if s == 4 else fixed_batch)
+    ckpt_dir = (workdir / "checkpoints").resolve()
+    assert str(err.value) == (
+        f"step 5: loss is nan (not finite); training stopped, last good checkpoint step 4 kept in {ckpt_dir}"
+    )
+    ckpt = loop.Checkpoints(workdir / "checkpoints")
+    assert ckpt.all_steps() == [2, 4]
+    ckpt.close()
+
+
+def test_validation_scores_model_and_flow_and_keeps_the_best_weights(tmp_path, fixed_batch):
+    cfg = _cfg(tmp_path / "v", "validation.every=12", "validation.perspective=0")
+    result = loop.train(cfg, batches=lambda s: fixed_batch, meta={"note": "test"})
+    rows = [r for r in loop.read_metrics(tmp_path / "v" / "metrics.jsonl") if r["kind"] == "val"]
+    assert [r["step"] for r in rows] == [0, 12]
+    assert result.validation.keys() == {"pano_wspsnr_model", "pano_wspsnr_flow"}
+    # The flow baseline is scored once on the same held-out frames: the same at every validation.
+    assert rows[0]["pano_wspsnr_flow"] == rows[1]["pano_wspsnr_flow"] > 15
+    assert rows[1]["gain_db"] == pytest.approx(
+        rows[1]["pano_wspsnr_model"] - rows[1]["pano_wspsnr_flow"]
+    )
+    assert (tmp_path / "v" / "loss.png").stat().st_size > 1000
+    meta = read_meta(tmp_path / "v" / "best.msgpack")
+    best_step = max(rows, key=lambda r: r["gain_db"])["step"]
+    assert meta["note"] == "test" and meta["steps"] == best_step
+    exported = tmp_path / "out.msgpack"
+    loop.export_best(tmp_path / "v", exported, {"wall_time_s": 1.0})
+    assert read_meta(exported)["wall_time_s"] == 1.0
+    assert load_weights(exported).config == cfg.model
+
+
+def test_data_parallel_over_two_devices_matches_one(tmp_path, fixed_batch):
+    """Two forced host devices: the batch is split on 'data', the losses equal the 1-device run."""
+    np.savez(tmp_path / "batch.npz", img0=fixed_batch.img0, img1=fixed_batch.img1, mid=fixed_batch.mid,
+             t=fixed_batch.t, f0=fixed_batch.init.flow_t0, f1=fixed_batch.init.flow_t1,
+             m=fixed_batch.init.mask_logit)  # fmt: skip
+    script = f"""
+import json, numpy as np, jax
+from jax.sharding import PartitionSpec as P
+from viewsynth.model.init import Init
+from viewsynth.training import loop, sources
+d = np.load({str(tmp_path / "batch.npz")!r})
+batch = sources.Batch(d["img0"], d["img1"], d["mid"], d["t"], Init(d["f0"], d["f1"], d["m"]), True)
+mesh = loop.data_mesh()
+img0 = loop.shard_batch(batch, mesh)[0]
+cfg = loop.load_config({str(DEBUG)!r}, ["workdir={tmp_path / "dp"}", "steps=12", "validation.every=0",
+                       "model.init=zero"])
+loop.train(cfg, batches=lambda s: batch)
+losses = [r["loss"] for r in loop.read_metrics({str(tmp_path / "dp" / "metrics.jsonl")!r})]
+print(json.dumps({{"devices": jax.device_count(), "split": img0.sharding.spec == P("data"),
+                  "shard": list(img0.addressable_shards[0].data.shape), "losses": losses}}))
+"""
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["devices"] == 2 and got["split"] and got["shard"] == [1, 32, 64, 3]
+
+    loop.train(_cfg(tmp_path / "one"), batches=lambda s: fixed_batch)
+    ref = [r["loss"] for r in loop.read_metrics(tmp_path / "one" / "metrics.jsonl")]
+    np.testing.assert_allclose(got["losses"], ref, rtol=1e-4)
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = loop.load_config(DEBUG, ["steps=3"])
+    again = config_lib.from_dict(loop.TrainConfig, config_lib.to_dict(cfg))
+    assert again == cfg
+
+
+def test_finetune_learns_only_the_chosen_parity_and_writes_weights(tmp_path, fixed_batch):
+    from viewsynth import frames
+    from viewsynth.model.network import Network
+    from viewsynth.model.weights import save_weights
+    from viewsynth.training.finetune import FinetuneConfig, finetune, target_indices
+
+    assert target_indices(7, "odd") == [1, 3, 5] and target_indices(7, "even") == [2, 4]
+    capture = tmp_path / "capture"
+    capture.mkdir()
+    # A panorama sliding right by 2 columns per frame (names sort naturally: 2 before 10).
+    base_img = fixed_batch.img0[0]
+    for i, name in enumerate(["f1", "f2", "f10", "f11", "f12", "f20"]):
+        frames.write_image(capture / f"{name}.png", np.roll(base_img, 2 * i, axis=1))
+    cfg = _cfg(tmp_path / "unused")
+    base = tmp_path / "base.msgpack"
+    save_weights(base, Network(cfg.model, rngs=nnx.Rngs(0)))
+    out = tmp_path / "tuned.msgpack"
+    # The debug run's schedule and sizes: the compiled step is reused.
+    ft = FinetuneConfig(
+        steps=cfg.steps,
+        batch_size=2,
+        targets="odd",
+        pano_width=64,
+        report_triplets=0,
+        optim=cfg.optim,
+    )
+    result = finetune(capture, out, ft, base=base)
+    assert result.equirect and result.triplets == 2 and result.steps == 12  # middles 1 and 3
+    meta = read_meta(out)
+    assert meta["targets"] == "odd" and meta["steps"] == 12 and meta["finetuned_from"] == str(base)
+    tuned = load_weights(out)
+    moved = [
+        not np.allclose(np.asarray(a), np.asarray(b))
+        for a, b in zip(_params(tuned), _params(load_weights(base)), strict=True)
+    ]
+    assert any(moved)
+
+
+def test_finetune_without_base_weights_is_one_clear_error(tmp_path, capsys):
+    from pipelines import cli
+
+    missing = tmp_path / "none.msgpack"
+    code = cli.main(
+        ["finetune", str(tmp_path), "-o", str(tmp_path / "x.msgpack"), "--weights", str(missing)]
+    )
+    assert code == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == f"viewsynth finetune: error: {missing}: weights file not found"
+    )

@@ -1,0 +1,14 @@
+"""Evaluation: score interpolators against ground truth, time them, and write the benchmark report.
+
+The wing reads like the job:
+- ``metrics``: PSNR, SSIM, IE, WS-PSNR and seam WS-PSNR on uint8 images (what a user gets).
+- ``datasets``: where triplets ``(img0, gt, img1, t)`` come from (Middlebury layout, triplet folders,
+  leave-one-out on any capture or video, the project's held-out renders, a synthetic set), and the
+  "rolled" variant that puts the 360 seam through the middle of the content.
+- ``peers``: the methods compared: ours (``rnn`` at several K), ``flow``, ``linear``, FFmpeg
+  ``minterpolate`` and any external command given as a template.
+- ``evaluate``: every method on the same frames, per-sample scores and seam crops; the benchmark
+  config schema.
+- ``speed``: seconds per frame after warm-up and peak memory, each method in its own process.
+- ``report``: ``results.json``, the markdown table, plots, crop montages, README section.
+"""

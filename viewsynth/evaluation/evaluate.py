@@ -1,0 +1,276 @@
+"""Every method on the same frames: per-sample scores, times and crops of the seam region.
+
+``evaluate`` walks each dataset once; for each sample it runs every in-process method, rounds the
+result to uint8 and scores it (``metrics.score``). External commands run once per dataset on the
+same frames written as PNG. Times are wall seconds per in-between frame, measured around the
+call in this process; a method's first call at each image size (where a jitted method compiles)
+is flagged ``first_of_size`` and left out of the summary's median when other calls exist. The
+first sample of each set also leaves a crop of the ground truth and of each method's result:
+across the seam for panoramas, the centre for perspective images.
+
+This module also holds the benchmark config schema (``BenchmarkConfig``) and how its sets are
+opened (``open_sets``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from viewsynth.errors import ViewsynthError
+from viewsynth.evaluation.datasets import (
+    Dataset,
+    DatasetConfig,
+    DatasetUnavailable,
+    from_config,
+    rolled,
+)
+from viewsynth.evaluation.metrics import score, seam_columns
+from viewsynth.evaluation.peers import ExternalCommand, MethodSpec, UnsupportedInput
+from viewsynth.evaluation.speed import SpeedConfig
+from viewsynth.frames import read_image, to_uint8, write_image
+
+Log = Callable[[str], None]
+METRICS = ("psnr", "ssim", "ie", "ws_psnr", "seam_ws_psnr")
+
+
+@dataclass
+class SetResult:
+    """Scores of every method on one set. ``scores[label][k]`` belongs to ``samples[k]``."""
+
+    name: str
+    kind: str
+    source: str
+    equirect: bool
+    rolled: bool
+    samples: list[str] = field(default_factory=list)
+    scores: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    # Crops of the first sample: "ground truth" and each method's label -> (h, w, 3) uint8.
+    crops: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per method: the mean of each metric over samples, and the median seconds per frame."""
+        out: dict[str, dict[str, float]] = {}
+        for label, rows in self.scores.items():
+            if not rows:
+                continue
+            means = {m: float(np.mean([r[m] for r in rows])) for m in METRICS if m in rows[0]}
+            warm = [r["seconds"] for r in rows if not r.get("first_of_size")]
+            means["seconds"] = float(np.median(warm or [r["seconds"] for r in rows]))
+            means["count"] = len(rows)
+            out[label] = means
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data for ``results.json`` (no images)."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "source": self.source,
+            "equirect": self.equirect,
+            "rolled": self.rolled,
+            "samples": self.samples,
+            "summary": self.summary(),
+            "scores": self.scores,
+            "notes": self.notes,
+        }
+
+
+def crop_region(height: int, width: int, equirect: bool) -> tuple[slice, np.ndarray]:
+    """Rows and columns of the montage crop: across the seam (panoramas) or the centre.
+
+    Panoramas: the seam columns of ``seam_ws_psnr`` (at least 32 on each side) over the middle half
+    of the rows, where street content sits. Perspective: the central quarter of the width.
+    """
+    rows = slice(height // 4, height - height // 4)
+    if equirect:
+        n = max(len(seam_columns(width)) // 2, min(32, width // 2))
+        return rows, np.concatenate([np.arange(width - n, width), np.arange(n)])
+    quarter = max(1, width // 8)
+    return rows, np.arange(width // 2 - quarter, width // 2 + quarter)
+
+
+def _crop(image: np.ndarray, equirect: bool) -> np.ndarray:
+    rows, cols = crop_region(image.shape[0], image.shape[1], equirect)
+    return np.ascontiguousarray(image[rows][:, cols])
+
+
+def evaluate(
+    datasets: Sequence[Dataset],
+    methods: Sequence[MethodSpec],  # or anything with .label and .build() -> Interpolator
+    externals: Sequence[ExternalCommand] = (),
+    log: Log | None = None,
+) -> list[SetResult]:
+    """Score every method on every sample of every set; one ``SetResult`` per set.
+
+    Methods are built once and reused across sets. A method that cannot handle a set's samples
+    (``UnsupportedInput``) is dropped from that set with a note; other errors propagate.
+    """
+    log = log or (lambda _msg: None)
+    built = []
+    for spec in methods:
+        log(f"loading {spec.label}")
+        built.append((spec.label, spec.build()))
+    seen: set[tuple[str, tuple[int, ...]]] = set()  # (method, image shape) already called
+    return [_evaluate_set(dataset, built, externals, log, seen) for dataset in datasets]
+
+
+def _evaluate_set(
+    dataset: Dataset,
+    built: Sequence[tuple[str, Any]],
+    externals: Sequence[ExternalCommand],
+    log: Log,
+    seen: set[tuple[str, tuple[int, ...]]],
+) -> SetResult:
+    result = SetResult(dataset.name, dataset.kind, dataset.source, dataset.equirect, dataset.rolled)
+    result.scores = {label: [] for label, _ in built}
+    dropped: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="viewsynth-eval-") as tmp:
+        work = Path(tmp)
+        externals_ok = bool(externals)
+        for k, sample in enumerate(dataset.samples()):
+            result.samples.append(sample.name)
+            if k == 0:
+                result.crops["ground truth"] = _crop(sample.gt, sample.equirect)
+            for label, interp in built:
+                if label in dropped:
+                    continue
+                start = time.perf_counter()
+                try:
+                    out = np.asarray(
+                        interp(sample.img0, sample.img1, [sample.t], equirect=sample.equirect)
+                    )
+                except UnsupportedInput as err:
+                    dropped.add(label)
+                    result.scores.pop(label, None)
+                    result.notes.append(f"{label}: skipped on this set ({err})")
+                    continue
+                seconds = time.perf_counter() - start
+                pred = to_uint8(out[0])
+                metrics = score(pred, sample.gt, equirect=sample.equirect)
+                metrics["seconds"] = seconds
+                metrics["first_of_size"] = (label, sample.img0.shape) not in seen
+                seen.add((label, sample.img0.shape))
+                result.scores[label].append(metrics)
+                if k == 0:
+                    result.crops[label] = _crop(pred, sample.equirect)
+            if externals_ok:
+                if abs(sample.t - 0.5) > 1e-9:
+                    # The list format carries no time: external commands are asked for midpoints.
+                    externals_ok = False
+                    result.notes.append(
+                        f"external methods: skipped on this set (t={sample.t:.3g}; they get midpoints only)"
+                    )
+                else:
+                    folder = work / f"{k:06d}"
+                    folder.mkdir()
+                    write_image(folder / "img0.png", sample.img0)
+                    write_image(folder / "img1.png", sample.img1)
+                    write_image(folder / "gt.png", sample.gt)
+            log(f"{dataset.name}: {sample.name} done")
+        if externals_ok and result.samples:
+            for ext in externals:
+                _run_external(ext, result, work, dataset.equirect, log)
+    result.notes.extend(dataset.notes)
+    return result
+
+
+def _run_external(
+    ext: ExternalCommand, result: SetResult, work: Path, equirect: bool, log: Log
+) -> None:
+    folders = sorted(p for p in work.iterdir() if p.is_dir())
+    triplets = [(f / "img0.png", f / "img1.png", f / f"out_{ext.name}.png") for f in folders]
+    log(f"{result.name}: running external {ext.name} on {len(triplets)} pairs")
+    start = time.perf_counter()
+    outputs = ext.run(triplets, work / f"list_{ext.name}.txt")
+    per_frame = (time.perf_counter() - start) / len(triplets)
+    rows = []
+    for k, (folder, out) in enumerate(zip(folders, outputs, strict=True)):
+        gt = to_uint8(read_image(folder / "gt.png").image)
+        if out.shape != gt.shape:
+            raise ViewsynthError(
+                f"--external {ext.name}: {triplets[k][2].name} in {folder} is "
+                f"{out.shape[1]}x{out.shape[0]}, expected {gt.shape[1]}x{gt.shape[0]}"
+            )
+        pred = to_uint8(out)
+        metrics = score(pred, gt, equirect=equirect)
+        metrics["seconds"] = per_frame
+        rows.append(metrics)
+        if k == 0:
+            result.crops[ext.name] = _crop(pred, equirect)
+    result.scores[ext.name] = rows
+
+
+# --- the benchmark config and its sets -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExternalConfig:
+    """An external interpolator: ``command`` contains ``{list}`` (see ``peers.ExternalCommand``)."""
+
+    name: str
+    command: str
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """The standard suite: which methods, on which sets, and where the report goes."""
+
+    # Methods compared on the same frames: linear, flow, minterpolate, rnn.
+    methods: tuple[str, ...] = ("linear", "flow", "minterpolate", "rnn")
+    # rnn iteration counts K, one result per K; empty: the model's default.
+    iters: tuple[int, ...] = ()
+    # rnn weights; null: the shipped viewsynth/weights/default.msgpack (rnn skipped if absent).
+    weights: str | None = None
+    # External commands evaluated alongside (not timed in the speed section).
+    external: tuple[ExternalConfig, ...] = ()
+    # The sets. Those whose data are absent are skipped with a note.
+    datasets: tuple[DatasetConfig, ...] = ()
+    # Used only when none of ``datasets`` could be opened (a fresh clone without ../shared/data).
+    fallback: tuple[DatasetConfig, ...] = ()
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
+    # Where runs go (<report_dir>/<timestamp>/), the table kept in git, and the README whose
+    # benchmark section is regenerated. Relative paths are relative to the config file.
+    report_dir: str = "../reports/benchmark"
+    latest: str = "../reports/benchmark/latest.md"
+    readme: str = "../README.md"
+
+
+def open_sets(
+    configs: Sequence[DatasetConfig],
+    fallback: Sequence[DatasetConfig] = (),
+    base_dir: str | Path = ".",
+) -> tuple[list[Dataset], list[str]]:
+    """Open the configured sets (plus their rolled copies), skipping absent ones with a note.
+
+    When none opens, the ``fallback`` sets are opened instead.
+    """
+    datasets: list[Dataset] = []
+    notes: list[str] = []
+    for cfg in configs:
+        label = cfg.name or cfg.path or cfg.kind
+        try:
+            dataset = from_config(cfg, base_dir)
+        except DatasetUnavailable as err:
+            notes.append(f"{label}: skipped ({err})")
+            continue
+        datasets.append(dataset)
+        if cfg.rolled:
+            if dataset.equirect:
+                datasets.append(rolled(dataset))
+            else:
+                notes.append(f"{label}: not panoramas, so no rolled run")
+    if not datasets and fallback:
+        notes.append(
+            "none of the configured sets is available here: using the generated fallback sets"
+        )
+        more, more_notes = open_sets(fallback, (), base_dir)
+        datasets, notes = more, notes + more_notes
+    return datasets, notes

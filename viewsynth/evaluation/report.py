@@ -1,0 +1,379 @@
+"""The report of an evaluation or benchmark run, one folder per run.
+
+``write_report`` writes into the run's folder:
+- ``results.json``: everything measured (per-sample scores, summaries, speed rows, notes, the
+  commit, the machine, the resolved settings);
+- ``table.md``: the markdown tables (quality per set and method, speed per method and size);
+- ``quality_vs_speed.png``: per set, PSNR (WS-PSNR for panoramas) against seconds per frame;
+- ``per_sample_<set>.png``: per set, PSNR of every sample for every method;
+- ``montage_<set>.png``: crops of the first sample side by side (ground truth, then each method):
+  across the seam for panoramas (the seam is the middle of the crop, marked by ticks), the centre
+  otherwise.
+``update_readme`` regenerates the text between the benchmark markers of a README. Files are
+written aside and renamed into place, so no half-written report sits at its path.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import re
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from viewsynth.errors import ViewsynthError
+from viewsynth.evaluation.evaluate import METRICS, SetResult
+from viewsynth.frames import write_image
+
+README_START = "<!-- benchmark:start -->"
+README_END = "<!-- benchmark:end -->"
+#: Figures published by the authors (their training data and GPUs), shown for orientation only.
+ANCHORS = (
+    "Published for orientation (their own training data and GPUs, not measured here): "
+    "RIFE Middlebury IE 1.956, Vimeo90K 35.61 dB; EMA-VFI IE 1.81, 36.64 dB."
+)
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ie": False, "ws_psnr": True, "seam_ws_psnr": True}
+HEADERS = {
+    "psnr": "PSNR",
+    "ssim": "SSIM",
+    "ie": "IE",
+    "ws_psnr": "WS-PSNR",
+    "seam_ws_psnr": "seam WS-PSNR",
+}
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` aside and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.part")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def git_commit(repo: str | Path) -> str:
+    """``git rev-parse --short HEAD`` in ``repo``, or ``unknown`` outside a git checkout."""
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True
+        )
+    except OSError:
+        return "unknown"
+    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else "unknown"
+
+
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (or what ``platform`` knows elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def run_info(repo: str | Path, command: str) -> dict[str, Any]:
+    """The facts a table must name: commit, machine, time, load, the command that made it."""
+    try:
+        load = list(os.getloadavg())
+    except OSError:
+        load = []
+    return {
+        "commit": git_commit(repo),
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "python": platform.python_version(),
+        "started": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_at_start": load,
+        "command": command,
+    }
+
+
+def _fmt(metric: str, value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if math.isinf(value):
+        return "inf"
+    return f"{value:.4f}" if metric == "ssim" else f"{value:.2f}"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if value < 0.001:
+        return "<0.001"
+    if value < 1:
+        return f"{value:.4f}" if value < 0.01 else f"{value:.3f}"
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def quality_table(sets: Sequence[SetResult]) -> str:
+    """One row per set and method: mean metrics, the best of each set in bold."""
+    show_pano = any(s.equirect for s in sets)
+    metrics = [m for m in METRICS if show_pano or m in ("psnr", "ssim", "ie")]
+    head = ["set", "n", "method"] + [HEADERS[m] for m in metrics] + ["s/frame"]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---", "---:", "---"] + ["---:"] * (len(metrics) + 1)) + "|",
+    ]
+    for s in sets:
+        summary = s.summary()
+        best = {}
+        for m in metrics:
+            values = [v[m] for v in summary.values() if m in v]
+            if values:
+                best[m] = max(values) if HIGHER_IS_BETTER[m] else min(values)
+        for label, v in summary.items():
+            cells = [s.name, str(v["count"]), label]
+            for m in metrics:
+                text = _fmt(m, v.get(m))
+                if m in v and len(summary) > 1 and v[m] == best.get(m):
+                    text = f"**{text}**"
+                cells.append(text)
+            cells.append(_seconds(v["seconds"]))
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def speed_table(rows: Sequence[dict[str, Any]]) -> str:
+    """One row per method and size: median s/frame, first call, compile, load, peak memory."""
+    lines = [
+        "| method | size | s/frame | reps | first call s | compile s | load s | peak RSS MiB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["width"] * r["height"], r["method"])):
+        lines.append(
+            f"| {r['method']} | {r['width']}x{r['height']} | {_seconds(r['seconds_per_frame'])} | "
+            f"{len(r['reps_s'])} | {_seconds(r.get('first_call_s'))} | {_seconds(r.get('compile_s'))} | "
+            f"{_seconds(r.get('load_s'))} | {r.get('peak_rss_mib', float('nan')):.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def render_markdown(
+    info: dict[str, Any],
+    sets: Sequence[SetResult],
+    speed_rows: Sequence[dict[str, Any]] = (),
+    notes: Sequence[str] = (),
+    title: str | None = "Benchmark",
+    level: int = 1,
+    more: str = "",
+) -> str:
+    """The report as markdown: who/where/when, the quality table, the speed table, notes.
+
+    ``title`` is a heading of ``level``; ``more`` a line added after the command (e.g. where the
+    plots are).
+    """
+    out = []
+    if title:
+        out += [f"{'#' * level} {title}", ""]
+    load = ", ".join(f"{x:.2f}" for x in info.get("load_at_start", []))
+    out.append(
+        f"Commit `{info['commit']}` on {info['cpu']}, {info['cores']} cores ({info['platform']}, "
+        f"Python {info['python']}), {info['started']}"
+        + (f", load average at start {load}" if load else "")
+        + (f", run time {info['wall_s'] / 60:.1f} min" if info.get("wall_s") else "")
+        + "."
+    )
+    out += ["", f"Reproduce: `{info['command']}`" + (f". {more}" if more else ""), ""]
+    if sets:
+        out += [
+            "**Quality** (mean over the set's frames; metrics on the uint8 result; SSIM: 11x11 "
+            "Gaussian window, RGB channels averaged; IE: mean absolute error in grey levels, lower "
+            "is better; WS-PSNR weights rows by cos(latitude); seam WS-PSNR: the W/8 columns "
+            "nearest the 360 seam; s/frame: median in this run, each method's first call at an "
+            "image size (its compile) left out; best of each set in bold)",
+            "",
+            quality_table(sets),
+            "",
+        ]
+    if speed_rows:
+        out += [
+            "**Speed** (seconds per in-between frame after warm-up, median, methods alternated "
+            "round-robin; first call includes compilation; load: building the method; peak RSS: "
+            "VmHWM of the process measuring it, interpreter and imports included, plus ffmpeg's "
+            "own for minterpolate; synthetic panorama input)",
+            "",
+            speed_table(speed_rows),
+            "",
+        ]
+    all_notes = list(notes) + [f"{s.name}: {n}" for s in sets for n in s.notes]
+    if all_notes:
+        out += ["Notes:", ""] + [f"- {n}" for n in all_notes] + [""]
+    out += [ANCHORS, ""]
+    return "\n".join(out)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "set"
+
+
+def montage(result: SetResult) -> np.ndarray | None:
+    """The crops of ``result`` side by side under their labels, ``(h, w, 3)`` uint8; ``None`` if none."""
+    if not result.crops:
+        return None
+    first = next(iter(result.crops.values()))
+    scale = max(1, min(4, 192 // max(1, first.shape[0])))
+    font, size, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1
+    panels = []
+    for label, crop in result.crops.items():
+        big = np.repeat(np.repeat(crop, scale, axis=0), scale, axis=1)
+        (tw, th), _ = cv2.getTextSize(label, font, size, thick)
+        width = max(big.shape[1], tw + 8)
+        panel = np.full((big.shape[0] + 22, width, 3), 255, np.uint8)
+        cv2.putText(panel, label, (4, 15), font, size, (0, 0, 0), thick, cv2.LINE_AA)
+        x0 = (width - big.shape[1]) // 2
+        panel[22:, x0 : x0 + big.shape[1]] = big
+        if result.equirect:
+            # Ticks above the crop mark the seam, which runs down the middle of panorama crops.
+            mid = x0 + big.shape[1] // 2
+            panel[17:22, max(0, mid - 1) : mid + 1] = (220, 0, 0)
+        panels.append(panel)
+    height = max(p.shape[0] for p in panels)
+    gap = np.full((height, 6, 3), 255, np.uint8)
+    row = []
+    for p in panels:
+        pad = np.full((height - p.shape[0], p.shape[1], 3), 255, np.uint8)
+        row += [np.concatenate([p, pad], axis=0), gap]
+    return np.concatenate(row[:-1], axis=1)
+
+
+def _figure(width: float, height: float):
+    # The object API, not pyplot: no global figure state, no display backend.
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def plot_quality_speed(sets: Sequence[SetResult], path: Path) -> None:
+    """Per set, mean PSNR (WS-PSNR for panoramas) against median seconds per frame, log x."""
+    sets = [s for s in sets if s.summary()]
+    if not sets:
+        return
+    cols = min(3, len(sets))
+    rows = math.ceil(len(sets) / cols)
+    fig = _figure(4.2 * cols, 3.4 * rows)
+    for i, s in enumerate(sets):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        metric = "ws_psnr" if s.equirect else "psnr"
+        for label, v in s.summary().items():
+            y = v.get(metric, math.nan)
+            ax.scatter([max(v["seconds"], 1e-4)], [y], s=30)
+            ax.annotate(
+                label,
+                (max(v["seconds"], 1e-4), y),
+                fontsize=8,
+                xytext=(4, 2),
+                textcoords="offset points",
+            )
+        ax.set_xscale("log")
+        ax.set_xlabel("seconds per frame (median)")
+        ax.set_ylabel(f"{HEADERS[metric]} (dB)")
+        ax.set_title(s.name, fontsize=9)
+        ax.grid(True, alpha=0.3)
+    fig.savefig(path)
+
+
+def plot_per_sample(result: SetResult, path: Path, max_samples: int = 60) -> None:
+    """Grouped bars: PSNR of each sample (up to ``max_samples``) for each method."""
+    labels = [label for label, rows in result.scores.items() if rows]
+    if not labels:
+        return
+    names = result.samples[:max_samples]
+    n = len(names)
+    fig = _figure(max(6.0, 0.35 * n * max(1, len(labels)) / 2 + 2), 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / len(labels)
+    x = np.arange(n)
+    for j, label in enumerate(labels):
+        values = [
+            r["psnr"] if math.isfinite(r["psnr"]) else np.nan for r in result.scores[label][:n]
+        ]
+        ax.bar(x[: len(values)] + (j - (len(labels) - 1) / 2) * width, values, width, label=label)
+    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("PSNR (dB)")
+    finite = [
+        r["psnr"] for lab in labels for r in result.scores[lab][:n] if math.isfinite(r["psnr"])
+    ]
+    if finite:
+        ax.set_ylim(max(0.0, min(finite) - 3), max(finite) + 1)
+    title = result.name if n == len(result.samples) else f"{result.name} (first {n} samples)"
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncols=min(4, len(labels)))
+    fig.savefig(path)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_report(
+    out_dir: str | Path,
+    info: dict[str, Any],
+    sets: Sequence[SetResult],
+    speed_rows: Sequence[dict[str, Any]] = (),
+    notes: Sequence[str] = (),
+    settings: dict[str, Any] | None = None,
+    title: str = "Benchmark",
+) -> str:
+    """Write the run folder (see the module docstring); returns the markdown of ``table.md``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = {
+        "schema": 1,
+        "info": info,
+        "settings": settings or {},
+        "sets": [s.to_json() for s in sets],
+        "speed": list(speed_rows),
+        "notes": list(notes),
+    }
+    write_text(out / "results.json", json.dumps(data, indent=1, default=_json_default) + "\n")
+    table = render_markdown(info, sets, speed_rows, notes, title=title)
+    write_text(out / "table.md", table)
+    plot_quality_speed(sets, out / "quality_vs_speed.png")
+    for s in sets:
+        plot_per_sample(s, out / f"per_sample_{_slug(s.name)}.png")
+        image = montage(s)
+        if image is not None:
+            write_image(out / f"montage_{_slug(s.name)}.png", image)
+    return table
+
+
+def update_readme(readme: str | Path, body: str) -> None:
+    """Replace the text between the benchmark markers of ``readme`` by ``body``.
+
+    Without the markers (or without the file), they are appended with ``body`` between them; the
+    rest of the README is left exactly as it was.
+    """
+    path = Path(readme)
+    text = path.read_text() if path.exists() else ""
+    block = f"{README_START}\n{body.strip()}\n{README_END}"
+    start, end = text.find(README_START), text.find(README_END)
+    if (start == -1) != (end == -1) or end < start:
+        raise ViewsynthError(
+            f"{path}: the benchmark markers are incomplete or out of order; keep both "
+            f"{README_START} and {README_END} (in that order) or neither"
+        )
+    if start != -1:
+        text = text[:start] + block + text[end + len(README_END) :]
+    else:
+        text = (
+            text
+            + ("" if not text or text.endswith("\n") else "\n")
+            + ("\n" if text else "")
+            + block
+            + "\n"
+        )
+    write_text(path, text)

@@ -1,0 +1,227 @@
+"""Speed and memory: seconds per in-between frame after warm-up, and peak resident memory.
+
+Each (method, size) is measured in a fresh process of its own (``multiprocessing`` spawn), so its
+peak memory is its own and includes the interpreter, the imports, the two input frames and the
+method's state. On Linux that peak is read from ``VmHWM`` in ``/proc/self/status``, not from
+``getrusage(RUSAGE_SELF).ru_maxrss``: the kernel carries the parent's peak over fork and exec
+into the child's ``ru_maxrss`` (measured here: a child of a parent that had peaked at 413 MiB
+reported 413 MiB, its VmHWM 33 MiB), which would charge every method with the evaluation's
+memory. Elsewhere ``ru_maxrss`` is the fallback. A method that runs a helper program exposes
+that program's peak as ``child_peak_mib`` (minterpolate: ffmpeg's VmHWM, sampled while it runs),
+and it is added: the helper runs while the process holds its frames. The process loads the
+method (``load_s``), draws a synthetic pair at the size, and runs ``warmup`` frames whose first
+time (``first_call_s``) includes any compilation; ``compile_s`` is that first call less the
+steady-state median. Then the parent alternates the methods frame by frame, round-robin over
+``reps`` repetitions with a rotating start, so machine noise hits all of them alike; warm-ups run
+one process at a time for the same reason.
+
+A size after the first is measured only for methods expected to finish a frame in under
+``max_seconds_per_frame``, the estimate scaling their time at the previous size by pixel count.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from viewsynth.evaluation.peers import MethodSpec
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """What the speed section measures."""
+
+    # Measure speed at all (false: quality only).
+    enabled: bool = True
+    # Frame sizes (width, height); methods slower than max_seconds_per_frame skip the larger ones.
+    sizes: tuple[tuple[int, int], ...] = ((1024, 512), (2048, 1024), (5760, 2880))
+    # Timed frames per method and size after warm-up (median reported).
+    reps: int = 3
+    # Untimed-for-the-median frames first (the first includes any compile).
+    warmup: int = 1
+    # Larger sizes only for methods estimated to finish a frame within this many seconds.
+    max_seconds_per_frame: float = 60.0
+    # Longest wait for one message from a measuring process before it is stopped.
+    timeout_s: float = 900.0
+    # rnn iteration counts K timed here; empty: every K of the quality runs. Each K compiles
+    # anew at every size, so timing fewer keeps the suite short.
+    iters: tuple[int, ...] = ()
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process's address space, in MiB (see the module docstring)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024.0  # bytes there, KiB here
+
+
+def _worker(conn, spec: MethodSpec, width: int, height: int, warmup: int) -> None:
+    """Runs in its own process: load, warm up, then time one frame per "frame" message."""
+    try:
+        import numpy as np
+
+        from viewsynth.evaluation.datasets import synthetic_pair
+        from viewsynth.frames import is_equirect_shape
+
+        start = time.perf_counter()
+        interp = spec.build()
+        load_s = time.perf_counter() - start
+        img0, img1 = synthetic_pair(width, height)
+        equirect = is_equirect_shape(width, height)
+
+        def one() -> float:
+            t0 = time.perf_counter()
+            # np.asarray waits for asynchronously dispatched (JAX) results.
+            np.asarray(interp(img0, img1, [0.5], equirect=equirect))
+            return time.perf_counter() - t0
+
+        firsts = [one() for _ in range(warmup)]
+        conn.send(("ready", load_s, firsts))
+        while conn.recv() == "frame":
+            conn.send(("frame", one()))
+        # Methods that run helper programs (minterpolate's ffmpeg) add those programs' peak.
+        conn.send(("done", peak_rss_mib() + getattr(interp, "child_peak_mib", 0.0)))
+    except Exception as err:  # reported to the parent as one line, not lost
+        conn.send(
+            ("error", f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        )
+    finally:
+        conn.close()
+
+
+class _Measurer:
+    """The parent's handle on one measuring process."""
+
+    def __init__(self, ctx, spec: MethodSpec, width: int, height: int, warmup: int, timeout: float):
+        self.spec = spec
+        self.timeout = timeout
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=_worker, args=(child, spec, width, height, warmup), daemon=True
+        )
+        self.process.start()
+        child.close()
+
+    def receive(self) -> tuple:
+        if not self.conn.poll(self.timeout):
+            self.stop()
+            return ("error", f"no answer within {self.timeout:.0f} s")
+        try:
+            return self.conn.recv()
+        except EOFError:
+            return ("error", f"the measuring process died (exit code {self.process.exitcode})")
+
+    def send(self, message: str) -> None:
+        try:
+            self.conn.send(message)
+        except (BrokenPipeError, OSError):
+            pass
+
+    def stop(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout=30)
+
+
+def measure_speed(
+    specs: Sequence[MethodSpec], config: SpeedConfig, log: Log | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows ``{method, width, height, seconds_per_frame, ...}`` per method and size, and notes."""
+    log = log or (lambda _msg: None)
+    if config.iters:
+        specs = [s for s in specs if s.name != "rnn" or s.iters is None or s.iters in config.iters]
+    ctx = multiprocessing.get_context("spawn")
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    previous: dict[str, tuple[float, int]] = {}  # label -> (seconds per frame, pixels)
+    dropped: set[str] = set()  # failed or too slow at a smaller size: not tried again
+    for width, height in config.sizes:
+        active = []
+        for spec in specs:
+            if spec.label in dropped:
+                continue
+            if spec.label in previous:
+                seconds, pixels = previous[spec.label]
+                estimate = seconds * width * height / pixels
+                if estimate > config.max_seconds_per_frame:
+                    notes.append(
+                        f"speed: {spec.label} not run at {width}x{height} (estimated {estimate:.0f} s "
+                        f"per frame, over {config.max_seconds_per_frame:.0f} s)"
+                    )
+                    dropped.add(spec.label)
+                    continue
+            active.append(spec)
+        # Warm-ups one process at a time: two compiling at once on few cores would slow both.
+        measurers: list[tuple[_Measurer, dict[str, Any]]] = []
+        for spec in active:
+            log(f"speed: {spec.label} at {width}x{height}: loading and warming up")
+            m = _Measurer(ctx, spec, width, height, config.warmup, config.timeout_s)
+            msg = m.receive()
+            if msg[0] != "ready":
+                notes.append(f"speed: {spec.label} failed at {width}x{height}: {msg[1]}")
+                m.stop()
+                continue
+            _, load_s, firsts = msg
+            row = {
+                "method": spec.label,
+                "width": width,
+                "height": height,
+                "load_s": load_s,
+                "first_call_s": firsts[0] if firsts else None,
+                "warmup_s": firsts,
+                "reps_s": [],
+            }
+            measurers.append((m, row))
+        for rep in range(config.reps):
+            order = (
+                measurers[rep % len(measurers) :] + measurers[: rep % len(measurers)]
+                if measurers
+                else []
+            )
+            for m, row in order:
+                if row.get("error"):
+                    continue
+                m.send("frame")
+                msg = m.receive()
+                if msg[0] == "frame":
+                    row["reps_s"].append(msg[1])
+                else:
+                    row["error"] = msg[1]
+            log(f"speed: {width}x{height}: repetition {rep + 1}/{config.reps} done")
+        for m, row in measurers:
+            if not row.get("error"):
+                m.send("stop")
+                msg = m.receive()
+                if msg[0] == "done":
+                    row["peak_rss_mib"] = msg[1]
+                else:
+                    row["error"] = msg[1]
+            m.stop()
+            if row.get("error") or not row["reps_s"]:
+                notes.append(
+                    f"speed: {row['method']} failed at {width}x{height}: {row.get('error', 'no frames')}"
+                )
+                continue
+            median = statistics.median(row["reps_s"])
+            row["seconds_per_frame"] = median
+            if row["first_call_s"] is not None:
+                row["compile_s"] = max(0.0, row["first_call_s"] - median)
+            rows.append(row)
+            previous[row["method"]] = (median, width * height)
+        measured = {r["method"] for r in rows if (r["width"], r["height"]) == (width, height)}
+        dropped.update(spec.label for spec in active if spec.label not in measured)
+    return rows, notes

@@ -1,0 +1,120 @@
+"""Training losses (JAX) and validation scores (NumPy, on the uint8 image a user would get).
+
+Images are ``(B, H, W, 3)`` float32 RGB in [0, 1]. Per-pixel losses are averaged with latitude
+weights on panoramas (row j of H weighs ``cos((j - H/2 + 0.5) pi / H)``, as WS-PSNR does), so the
+stretched poles count for what they cover on the sphere; ordinary images weigh every pixel alike.
+The census transform looks at a ``(2r+1)^2`` window that wraps across the seam of a panorama
+(``viewsynth.geometry.pad_seam``), never across its top and bottom.
+
+The sequence loss (RAFT) weighs the frame of iteration ``i`` of ``K`` by ``gamma ** (K - i - 1)``:
+the last iteration counts most, earlier ones are pulled towards the answer too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+from viewsynth.geometry import latitude_weights, pad_seam
+
+
+def charbonnier(pred, target, eps: float = 1e-3):
+    """Robust L1 ``sqrt((p - q)^2 + eps^2)`` averaged over channels: ``(B, H, W)``."""
+    return jnp.mean(jnp.sqrt((pred - target) ** 2 + eps * eps), axis=-1)
+
+
+def _ternary(gray, radius: int, equirect: bool):
+    """Soft ternary census of ``(B, H, W, 1)`` grey images: ``(B, H, W, (2r+1)^2)``."""
+    h, w = gray.shape[1], gray.shape[2]
+    padded = pad_seam(gray, radius, equirect)
+    size = 2 * radius + 1
+    shifted = [padded[:, dy : dy + h, dx : dx + w, 0] for dy in range(size) for dx in range(size)]
+    diff = jnp.stack(shifted, axis=-1) - gray
+    # Scaled to uint8 steps so the soft sign saturates for real edges and ignores tiny noise.
+    diff = diff * 255.0
+    return diff / jnp.sqrt(0.81 + diff * diff)
+
+
+def census(pred, target, *, equirect: bool, radius: int = 3):
+    """Soft Hamming distance of ternary census transforms: ``(B, H, W)``, in [0, 1).
+
+    Insensitive to brightness and contrast changes, so it matches structure where exposure differs.
+    """
+    weights = jnp.asarray([0.299, 0.587, 0.114], jnp.float32)
+    g_pred = (pred @ weights)[..., None]
+    g_target = (target @ weights)[..., None]
+    d = (_ternary(g_pred, radius, equirect) - _ternary(g_target, radius, equirect)) ** 2
+    return jnp.mean(d / (0.1 + d), axis=-1)
+
+
+def pixel_weights(height: int, width: int, *, equirect: bool) -> np.ndarray:
+    """``(H, W)`` weights with mean 1: latitude weights on panoramas, uniform otherwise."""
+    if not equirect:
+        return np.ones((height, width), np.float32)
+    rows = latitude_weights(height).astype(np.float32)
+    rows = rows / rows.mean()
+    return np.broadcast_to(rows[:, None], (height, width)).astype(np.float32)
+
+
+def weighted_mean(per_pixel, *, equirect: bool):
+    """Mean of ``(B, H, W)`` with :func:`pixel_weights`."""
+    h, w = per_pixel.shape[1], per_pixel.shape[2]
+    return jnp.mean(per_pixel * pixel_weights(h, w, equirect=equirect))
+
+
+def frame_loss(pred, target, *, equirect: bool, census_weight: float = 1.0, census_radius: int = 3):
+    """Charbonnier plus ``census_weight`` times census, latitude-weighted on panoramas: scalar."""
+    per_pixel = charbonnier(pred, target)
+    if census_weight > 0:
+        per_pixel = per_pixel + census_weight * census(
+            pred, target, equirect=equirect, radius=census_radius
+        )
+    return weighted_mean(per_pixel, equirect=equirect)
+
+
+def sequence_loss(
+    frames: Sequence,
+    target,
+    *,
+    equirect: bool,
+    gamma: float = 0.8,
+    census_weight: float = 1.0,
+    census_radius: int = 3,
+):
+    """``sum_i gamma^(K-i-1) frame_loss(frames[i], target)`` over the K iterations: scalar.
+
+    Also returns the per-iteration frame losses ``(K,)`` for logging.
+    """
+    k = len(frames)
+    per_iter = jnp.stack(
+        [
+            frame_loss(
+                f,
+                target,
+                equirect=equirect,
+                census_weight=census_weight,
+                census_radius=census_radius,
+            )
+            for f in frames
+        ]
+    )
+    weights = jnp.asarray([gamma ** (k - i - 1) for i in range(k)], jnp.float32)
+    return jnp.sum(weights * per_iter), per_iter
+
+
+def psnr_uint8(pred: np.ndarray, target: np.ndarray, *, equirect: bool = False) -> float:
+    """PSNR in dB of ``(H, W, 3)`` frames after rounding to uint8; WS-PSNR when ``equirect``.
+
+    WS-PSNR weighs row j by ``cos((j - H/2 + 0.5) pi / H)``. Identical images give ``inf``.
+    """
+    p = np.clip(np.rint(np.asarray(pred, np.float64) * 255.0), 0, 255)
+    q = np.clip(np.rint(np.asarray(target, np.float64) * 255.0), 0, 255)
+    err = (p - q) ** 2
+    if equirect:
+        w = latitude_weights(err.shape[0])[:, None, None]
+        mse = float(np.sum(err * w) / (np.sum(w) * err.shape[1] * err.shape[2]))
+    else:
+        mse = float(np.mean(err))
+    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))

@@ -1,0 +1,344 @@
+"""Where training triplets come from, and how they become batches.
+
+Sources (each yields :class:`~viewsynth.training.render.Triplet` s, ``(H, W, 3)`` float32 in [0, 1]):
+
+- rendered streets (:mod:`viewsynth.training.render`): panoramas and perspective views with exact
+  in-between frames; textures mix procedural patterns with crops of licensed photos;
+- flying layers: textured shapes moving over a textured background (general object motion);
+- real video: frames ``(i - g, i, i + g)`` of any video file or frame folder, ``t = 0.5``, cropped;
+- crops of the panoramas (ordinary images with the panorama's motion).
+
+:class:`TrainingData` mixes them into batches that depend only on ``(seed, step)``, so a resumed run
+sees exactly the data it would have seen. Training seeds stay below ``render.HELDOUT_SEED``.
+Licensed training photos live in the shared data folder (``berlin/images``, frames of
+``udacity_driving/solidWhiteRight.mp4``); without it everything is procedural.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from viewsynth import frames as frames_lib
+from viewsynth.errors import FrameError, ViewsynthError
+from viewsynth.training import augment as augment_lib
+from viewsynth.training import render
+from viewsynth.training.render import Triplet
+
+#: Photo folders and videos allowed as training textures/triplets (never Lund, Middlebury, UCF101).
+TRAINING_PHOTOS = ("berlin/images",)
+TRAINING_VIDEOS = ("udacity_driving/solidWhiteRight.mp4",)
+
+
+def default_data_root() -> Path:
+    """``<repo>/../shared/data``: where the shared data sits next to a checkout."""
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def _fit(image: np.ndarray, max_side: int | None) -> np.ndarray:
+    h, w = image.shape[:2]
+    if max_side is None or max(h, w) <= max_side:
+        return image
+    scale = max_side / max(h, w)
+    return frames_lib.resize(image, max(1, round(w * scale)), max(1, round(h * scale)))
+
+
+def read_video(
+    path: str | Path, *, every: int = 1, max_side: int | None = None
+) -> Iterator[np.ndarray]:
+    """Frames ``(H, W, 3)`` float32 of a video file, every ``every``-th, shrunk to ``max_side``."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    try:
+        reader = imageio.get_reader(str(path), format="ffmpeg")
+    except Exception as err:
+        raise FrameError(f"{path}: cannot open video ({str(err).splitlines()[0]})") from None
+    try:
+        for i, frame in enumerate(reader):
+            if i % every == 0:
+                yield _fit(frames_lib.from_uint8(frame[..., :3]), max_side)
+    finally:
+        reader.close()
+
+
+def read_frames(path: str | Path, *, max_side: int | None = None) -> list[np.ndarray]:
+    """All frames of a video file, or the sorted images of a folder: list of ``(H, W, 3)`` float32."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() in frames_lib.VIDEO_SUFFIXES:
+        return list(read_video(path, max_side=max_side))
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in frames_lib.IMAGE_SUFFIXES)
+        if not files:
+            raise FrameError(
+                f"{path}: no images ({', '.join(frames_lib.IMAGE_SUFFIXES)}) in folder"
+            )
+        return [_fit(frames_lib.read_image(p).image, max_side) for p in files]
+    raise FrameError(f"{path}: not a video file or a folder of images")
+
+
+def texture_photos(data_root: str | Path | None = None, *, max_side: int = 768) -> list[np.ndarray]:
+    """Licensed photos for textures: the berlin images and every 20th udacity frame, if present."""
+    root = Path(data_root) if data_root is not None else default_data_root()
+    photos: list[np.ndarray] = []
+    for folder in TRAINING_PHOTOS:
+        if (root / folder).is_dir():
+            photos += read_frames(root / folder, max_side=max_side)
+    for video in TRAINING_VIDEOS:
+        if (root / video).is_file():
+            photos += list(read_video(root / video, every=20, max_side=max_side))
+    return photos
+
+
+class FrameTriplets:
+    """Triplets ``(i - g, i, i + g)``, ``t = 0.5``, from a sequence of frames of one size.
+
+    ``frames`` are ``(H, W, 3)`` arrays (kept as uint8 to save memory); ``gaps`` the frame steps
+    to draw from. ``targets`` restricts the middle index ``i`` (for the Lund protocol: even or odd).
+    """
+
+    def __init__(
+        self,
+        frames: Sequence[np.ndarray],
+        *,
+        gaps: Sequence[int] = (1,),
+        targets: Sequence[int] | None = None,
+        equirect: bool = False,
+        name: str = "frames",
+    ):
+        if len(frames) < 3:
+            raise ViewsynthError(f"{name}: need at least 3 frames for triplets, got {len(frames)}")
+        shapes = {f.shape for f in frames}
+        if len(shapes) != 1:
+            raise ViewsynthError(f"{name}: frames differ in size ({sorted(shapes)[:2]})")
+        self.frames = [frames_lib.to_uint8(f) if f.dtype != np.uint8 else f for f in frames]
+        self.equirect = equirect
+        n = len(self.frames)
+        allowed = range(n) if targets is None else targets
+        self.choices = [(i, g) for g in gaps for i in allowed if i - g >= 0 and i + g < n]
+        if not self.choices:
+            raise ViewsynthError(f"{name}: no middle frame has neighbours at gaps {list(gaps)}")
+
+    def __len__(self) -> int:
+        return len(self.choices)
+
+    def triplet(self, index: int) -> Triplet:
+        i, g = self.choices[index % len(self.choices)]
+        f = [frames_lib.from_uint8(self.frames[j]) for j in (i - g, i, i + g)]
+        return Triplet(f[0], f[1], f[2], 0.5, self.equirect)
+
+    def sample(self, rng: np.random.Generator) -> Triplet:
+        return self.triplet(int(rng.integers(len(self.choices))))
+
+
+# ----------------------------------------------------------------------------------------------
+# Batches
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """What goes into a training batch."""
+
+    # Samples per batch (a multiple of the number of devices).
+    batch_size: int = 4
+    # Panorama size of rendered streets (2:1, multiples of the model stride).
+    pano_width: int = 256
+    pano_height: int = 128
+    # Perspective training crops are crop x crop.
+    crop: int = 128
+    # Fraction of batches that are whole panoramas (the rest are perspective crops).
+    pano_fraction: float = 0.5
+    # Mixture of perspective samples: rendered street views, flying layers, real video, panorama crops.
+    mix_street: float = 0.4
+    mix_layers: float = 0.2
+    mix_video: float = 0.3
+    mix_pano_crop: float = 0.1
+    # Consecutive steps sharing their rendered scenes (each augments them anew).
+    reuse: int = 1
+    # Rendering: anti-aliasing rays per pixel side; texture atlas tiles, size, refresh interval.
+    supersample: int = 2
+    textures: int = 24
+    texture_size: int = 128
+    texture_every: int = 100
+    # Fraction of texture tiles cut from licensed photos (when the shared data is present).
+    photo_fraction: float = 0.5
+    # Shared data folder (berlin photos, udacity video); empty: next to the checkout.
+    data_root: str = ""
+    # Real video frames are shrunk so their longer side is at most this.
+    video_max_side: int = 480
+    # Frame steps of real-video triplets (i - g, i, i + g).
+    video_gaps: tuple[int, ...] = (1, 2, 3)
+    augment: augment_lib.AugmentConfig = dataclasses.field(
+        default_factory=augment_lib.AugmentConfig
+    )
+
+    def __post_init__(self):
+        if self.pano_width != 2 * self.pano_height:
+            raise ValueError(
+                f"pano_width must be 2 * pano_height, got {self.pano_width}x{self.pano_height}"
+            )
+        if self.batch_size < 1 or self.crop < 8:
+            raise ValueError("batch_size must be >= 1 and crop >= 8")
+        if self.mix_pano_crop > 0 and self.crop > self.pano_height:
+            raise ValueError(
+                f"crop {self.crop} is taller than the panoramas ({self.pano_height}): set mix_pano_crop 0"
+            )
+        if not 0.0 <= self.pano_fraction <= 1.0:
+            raise ValueError(f"pano_fraction must be in [0, 1], got {self.pano_fraction}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """A training batch: ``img0``, ``img1``, ``mid`` ``(B, H, W, 3)``, ``t`` ``(B,)``.
+
+    ``init`` is the classical starting estimate (``viewsynth.model.init.Init``) or None;
+    ``equirect`` says whether the frames are whole panoramas (static for the model).
+    """
+
+    img0: np.ndarray
+    img1: np.ndarray
+    mid: np.ndarray
+    t: np.ndarray
+    init: Any
+    equirect: bool
+
+
+def stack_batch(triplets: Sequence[Triplet], *, classical_init: bool) -> Batch:
+    """Stack triplets of one size and kind into a :class:`Batch`, with the classical init if asked."""
+    equirect = {tr.equirect for tr in triplets}
+    if len(equirect) != 1:
+        raise ViewsynthError("stack_batch: a batch mixes panoramas and ordinary images")
+    img0 = np.stack([tr.img0 for tr in triplets]).astype(np.float32)
+    img1 = np.stack([tr.img1 for tr in triplets]).astype(np.float32)
+    mid = np.stack([tr.mid for tr in triplets]).astype(np.float32)
+    t = np.asarray([tr.t for tr in triplets], np.float32)
+    eq = equirect.pop()
+    init = None
+    if classical_init:
+        from viewsynth.model.init import classical_init as compute_init
+
+        init = compute_init(img0, img1, t, equirect=eq)
+    return Batch(img0, img1, mid, t, init, eq)
+
+
+class TrainingData:
+    """Deterministic batches from ``(seed, step)`` mixing all training sources.
+
+    Photos and video frames are loaded once; the texture atlas is rebuilt every
+    ``texture_every`` steps from a seed derived from the step. With ``classical_init`` every
+    batch carries the classical DIS estimate (computed here, in NumPy).
+    """
+
+    def __init__(self, cfg: DataConfig, seed: int, *, classical_init: bool = True):
+        self.cfg = cfg
+        self.seed = seed
+        self.classical_init = classical_init
+        root = Path(cfg.data_root) if cfg.data_root else default_data_root()
+        self.photos = texture_photos(root) if cfg.photo_fraction > 0 else []
+        self.video: FrameTriplets | None = None
+        if cfg.mix_video > 0:
+            for name in TRAINING_VIDEOS:
+                if (root / name).is_file():
+                    frames = list(read_video(root / name, max_side=cfg.video_max_side))
+                    self.video = FrameTriplets(frames, gaps=cfg.video_gaps, name=str(root / name))
+        self._textures: tuple[int, render.Textures] | None = None
+        self._cache: tuple[int, list[Triplet]] | None = None
+
+    @property
+    def sources(self) -> list[str]:
+        """Names of the sources actually in use (the shared data may be absent)."""
+        out = ["street panoramas", "street perspective", "flying layers", "panorama crops"]
+        if self.video is not None:
+            out.append("udacity video triplets")
+        if self.photos:
+            out.append(f"photo textures ({len(self.photos)} photos)")
+        return out
+
+    def textures(self, step: int) -> render.Textures:
+        epoch = step // max(1, self.cfg.texture_every)
+        if self._textures is None or self._textures[0] != epoch:
+            tex = render.make_textures(
+                (self.seed * 7919 + epoch) % render.HELDOUT_SEED,
+                count=self.cfg.textures,
+                size=self.cfg.texture_size,
+                photos=self.photos,
+                photo_fraction=self.cfg.photo_fraction,
+            )
+            self._textures = (epoch, tex)
+        return self._textures[1]
+
+    def _sample_seed(self, group: int, index: int) -> int:
+        return (self.seed * 1_000_003 + group * self.cfg.batch_size + index) % render.HELDOUT_SEED
+
+    def is_pano_step(self, step: int) -> bool:
+        """Whether batch ``step`` holds whole panoramas (else perspective crops)."""
+        group = step // max(1, self.cfg.reuse)
+        return bool(np.random.default_rng([self.seed, group, 1]).random() < self.cfg.pano_fraction)
+
+    def _raw(self, group: int, index: int, pano: bool, textures: render.Textures) -> Triplet:
+        """The un-augmented triplet ``index`` of step group ``group`` (rendered or read)."""
+        cfg = self.cfg
+        seed = self._sample_seed(group, index)
+        rng = np.random.default_rng([self.seed, group, index, 3])
+        weights = np.array(
+            [
+                cfg.mix_street,
+                cfg.mix_layers,
+                cfg.mix_video if self.video else 0.0,
+                cfg.mix_pano_crop,
+            ]
+        )
+        if weights.sum() <= 0:
+            weights = np.array([1.0, 0.0, 0.0, 0.0])
+        kind = 4 if pano else int(rng.choice(4, p=weights / weights.sum()))
+        size = cfg.crop
+        ss = cfg.supersample
+        if kind == 0:
+            return render.street_triplet(
+                seed, textures, width=size, height=size, equirect=False, supersample=ss
+            )
+        if kind == 1:
+            return render.flying_triplet(seed, textures, width=size, height=size, supersample=ss)
+        if kind == 2:
+            return self.video.sample(rng)
+        return render.street_triplet(
+            seed,
+            textures,
+            width=cfg.pano_width,
+            height=cfg.pano_height,
+            equirect=True,
+            supersample=ss,
+        )
+
+    def triplets(self, step: int) -> list[Triplet]:
+        """The augmented triplets of batch ``step`` (all panoramas or all perspective crops).
+
+        With ``reuse`` r, the r consecutive steps of a group share their scenes (rendering is the
+        costly part) but each augments them differently (roll, flips, reversal, crop, photometry).
+        """
+        cfg = self.cfg
+        group = step // max(1, cfg.reuse)
+        pano = self.is_pano_step(step)
+        if self._cache is None or self._cache[0] != group:
+            textures = self.textures(group * max(1, cfg.reuse))
+            self._cache = (
+                group,
+                [self._raw(group, i, pano, textures) for i in range(cfg.batch_size)],
+            )
+        out = []
+        for i, tr in enumerate(self._cache[1]):
+            rng = np.random.default_rng([self.seed, step, i, 2])
+            if not pano:
+                if tr.equirect:  # a panorama cut to an ordinary image: the seam may fall anywhere
+                    tr = augment_lib.yaw_roll(tr, int(rng.integers(tr.img0.shape[1])))
+                tr = augment_lib.random_crop(rng, tr, cfg.crop, cfg.crop)
+            out.append(augment_lib.augment(rng, tr, cfg.augment))
+        return out
+
+    def batch(self, step: int) -> Batch:
+        """Batch ``step``: a pure function of the seed and the step."""
+        return stack_batch(self.triplets(step), classical_init=self.classical_init)
