@@ -29,7 +29,7 @@ from viewsynth.interpolators import Flow
 from viewsynth.model.weights import load_weights, save_weights
 from viewsynth.training import augment as augment_lib
 from viewsynth.training import loop, losses
-from viewsynth.training.sources import FrameTriplets, read_video, stack_batch
+from viewsynth.training.sources import DataConfig, FrameTriplets, read_video, stack_batch
 
 Targets = Literal["all", "even", "odd"]
 
@@ -268,6 +268,9 @@ def finetune(
             init_weights=str(base_path),
             prefetch=1,
             model=model.config,
+            # Only the batch size matters here (batches come from the capture): it is checked
+            # against the device count and reported.
+            data=dataclasses.replace(DataConfig(), batch_size=cfg.batch_size),
             optim=cfg.optim,
             loss=cfg.loss,
             validation=loop.ValidationConfig(every=0),

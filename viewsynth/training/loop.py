@@ -534,7 +534,7 @@ def train(
 
     if start == 0 and vsets:
         run_validation(0)  # the untrained network: with the classical init it equals `flow`
-    tick = time.time()
+    tick, tick_step = time.time(), start
     try:
         for batch in _prefetch(batches, start, cfg.steps, cfg.prefetch):
             img0, img1, mid, t, init = shard_batch(batch, mesh)
@@ -565,10 +565,11 @@ def train(
                     "grad_norm": float(gnorm),
                     "lr": float(schedule(step)),
                     "equirect": batch.equirect,
-                    "sec_per_step": (now - tick) / cfg.log_every,
+                    # The first interval after a (re)start includes compiling the step.
+                    "sec_per_step": (now - tick) / max(1, step - tick_step),
                     "wall_time_s": round(wall_before + now - launch, 1),
                 }
-                tick = now
+                tick, tick_step = now, step
                 _append_jsonl(metrics_path, rec)
                 say(
                     f"step {step}: loss {last_loss:.4f}, grad {float(gnorm):.3f}, {rec['sec_per_step']:.2f} s/step"
