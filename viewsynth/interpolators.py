@@ -47,7 +47,12 @@ def _gray_u8(img: np.ndarray) -> np.ndarray:
 
 
 def dis_flow(
-    img0: np.ndarray, img1: np.ndarray, *, equirect: bool, max_side: int = 1024, preset: str = "medium"
+    img0: np.ndarray,
+    img1: np.ndarray,
+    *,
+    equirect: bool,
+    max_side: int = 1024,
+    preset: str = "medium",
 ) -> tuple[np.ndarray, np.ndarray]:
     """OpenCV DIS optical flow in both directions: ``(flow_01, flow_10)``, each ``(H, W, 2)``.
 
@@ -110,7 +115,9 @@ def flows_to_time(f01: np.ndarray, f10: np.ndarray, t: float) -> tuple[np.ndarra
     return flow_t0.astype(np.float32), flow_t1.astype(np.float32)
 
 
-def visibility(f_ab: np.ndarray, f_ba: np.ndarray, *, equirect: bool, slack: float = 0.5) -> np.ndarray:
+def visibility(
+    f_ab: np.ndarray, f_ba: np.ndarray, *, equirect: bool, slack: float = 0.5
+) -> np.ndarray:
     """Soft forward-backward consistency of ``f_ab``: ~1 where a pixel of A is seen in B, ~0 where occluded."""
     back = backward_warp(f_ba, f_ab, equirect=equirect)
     err = np.sum((f_ab + back) ** 2, axis=-1)
