@@ -159,6 +159,18 @@ TWO_DEVICES = textwrap.dedent(
         float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
         for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True)
     )
+    # The product path: RNNInterpolator splits the times of a pair over both devices.
+    from viewsynth.model.interpolator import RNNInterpolator
+
+    pano0 = rng.random((32, 64, 3), dtype=np.float32)
+    pano1 = np.roll(pano0, 2, axis=1)
+    split = RNNInterpolator(net, bucket=32)
+    single = RNNInterpolator(net, bucket=32, data_parallel=False)
+    got = split(pano0, pano1, [0.25, 0.5, 0.75], equirect=True)
+    want = single(pano0, pano1, [0.25, 0.5, 0.75], equirect=True)
+    report["interp_devices"] = split._mesh.size
+    report["interp_shape"] = list(got.shape)
+    report["interp_diff"] = float(np.max(np.abs(got - want)))
     print("REPORT " + json.dumps(report))
     """
 )
@@ -209,3 +221,9 @@ def test_two_devices_network_forward_equals_one_device(two_devices):
         [3, 16, 32, 1],
     ]
     assert two_devices["net_diff"] <= 1e-5
+
+
+def test_two_devices_interpolator_splits_times_and_equals_one_device(two_devices):
+    assert two_devices["interp_devices"] == 2
+    assert two_devices["interp_shape"] == [3, 32, 64, 3]
+    assert two_devices["interp_diff"] <= 1e-5

@@ -173,10 +173,11 @@ def test_data_parallel_over_two_devices_matches_one(tmp_path, fixed_batch):
 import json, numpy as np, jax
 from jax.sharding import PartitionSpec as P
 from viewsynth.model.init import Init
+from viewsynth import parallel
 from viewsynth.training import loop, sources
 d = np.load({str(tmp_path / "batch.npz")!r})
 batch = sources.Batch(d["img0"], d["img1"], d["mid"], d["t"], Init(d["f0"], d["f1"], d["m"]), True)
-mesh = loop.data_mesh()
+mesh = parallel.data_mesh()
 img0 = loop.shard_batch(batch, mesh)[0]
 cfg = loop.load_config({str(DEBUG)!r}, ["workdir={tmp_path / "dp"}", "steps=12", "validation.every=0",
                        "model.init=zero"])

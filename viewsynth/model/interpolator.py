@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from viewsynth import parallel
 from viewsynth.errors import FrameError, ViewsynthError, WeightsError
 from viewsynth.interpolators import backward_warp as cv_warp
 from viewsynth.model.init import Init, init_at, pair_flows
@@ -106,7 +107,8 @@ class RNNInterpolator:
     this many times, and pixels, per forward pass (the pair's encoding is shared by all passes).
     On a 2-core CPU one t per pass is fastest (measured: 0.25 s per frame at 1024x512 for one t,
     0.39 s for two or four), so the default is 1; raise it on an accelerator.
-    ``warm_start``: see the module docstring.
+    ``warm_start``: see the module docstring. ``data_parallel``: with several local devices,
+    split the times of a pair over all of them (``viewsynth.parallel``).
     """
 
     name = "rnn"
@@ -122,6 +124,7 @@ class RNNInterpolator:
         max_pixels: int = 4 * 2048 * 1024,
         max_batch: int = 1,
         warm_start: bool = False,
+        data_parallel: bool = True,
     ):
         if iters is not None and iters < 1:
             raise ViewsynthError(f"--iters must be >= 1, got {iters}")
@@ -139,6 +142,13 @@ class RNNInterpolator:
         self.traces = 0  # times a function was traced (compiled), for tests and reports
         self._previous_f01: np.ndarray | None = None
         graphdef, self._state = nnx.split(model)
+        # With several local devices the times of a pair are split over them (data parallel):
+        # parameters are copied to every device once, each pass holds a multiple of the count.
+        several = data_parallel and jax.local_device_count() > 1
+        self._mesh = parallel.data_mesh() if several else None
+        if self._mesh is not None:
+            self.max_batch = max(max_batch, self._mesh.size)
+            self._state = parallel.replicate(self._state, self._mesh)
         self._encode = jax.jit(functools.partial(self._encode_fn, graphdef), static_argnums=(3,))
         self._decode = jax.jit(
             functools.partial(self._decode_fn, graphdef),
@@ -230,6 +240,8 @@ class RNNInterpolator:
         work1 = self._pad(resample(img1, cw, ch, equirect=equirect), ww, wh)
         # A panorama's rows are padded but its columns are not (cw == ww): the seam stays intact.
         j0, j1 = jnp.asarray(work0[None]), jnp.asarray(work1[None])
+        if self._mesh is not None:
+            j0, j1 = parallel.replicate((j0, j1), self._mesh)
         enc = self._encode(self._state, j0, j1, equirect)
         same_size = (cw, ch) == (width, height)
         largest = max(1, min(self.max_batch, self.max_pixels // (ww * wh)))
@@ -246,11 +258,15 @@ class RNNInterpolator:
                 if classical is not None
                 else self._warm_init(t, work0.shape[:2])
             )
+            batch = (np.asarray(t), init)
+            if self._mesh is not None:
+                batch, _ = parallel.pad_batch(batch, self._mesh.size)
+                batch = parallel.shard_batch(batch, self._mesh)
             result = self._decode(
-                self._state, enc, j0, j1, jnp.asarray(t), init,
+                self._state, enc, j0, j1, jnp.asarray(batch[0]), batch[1],
                 equirect=equirect, iters=self.iters, residual=not same_size,
             )  # fmt: skip
-            result = [np.asarray(a) for a in result]
+            result = [np.asarray(a)[:n] for a in result]
             if self.warm_start:  # the two-frame flow under linear motion, at the working size
                 f01_sum = f01_sum + (result[2] - result[1]).sum(axis=0)
             crop = (slice(None), slice(top, top + ch), slice(left, left + cw))

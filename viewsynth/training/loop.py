@@ -34,10 +34,9 @@ import numpy as np
 import optax
 import yaml
 from flax import nnx
-from jax.sharding import NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from viewsynth import config as config_lib
+from viewsynth import parallel
 from viewsynth.errors import ConfigError, ViewsynthError
 from viewsynth.interpolators import Flow
 from viewsynth.model.init import Init
@@ -206,26 +205,14 @@ def predict(model: Network, img0, img1, t, init: Init | None, *, equirect: bool,
 # Devices
 
 
-def data_mesh() -> jax.sharding.Mesh:
-    """A 1-D mesh over all local devices, axis ``data`` (automatic sharding propagation)."""
-    return jax.make_mesh(
-        (jax.local_device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,)
-    )
-
-
 def shard_batch(batch: Batch, mesh: jax.sharding.Mesh) -> tuple:
     """``(img0, img1, mid, t, init)`` on the mesh, split along the batch axis."""
-    sharding = NamedSharding(mesh, P("data"))
-    put = lambda x: jax.device_put(np.asarray(x), sharding)  # noqa: E731
-    init = None if batch.init is None else jax.tree.map(put, batch.init)
-    return put(batch.img0), put(batch.img1), put(batch.mid), put(batch.t), init
+    return parallel.shard_batch((batch.img0, batch.img1, batch.mid, batch.t, batch.init), mesh)
 
 
 def replicate(model: nnx.Module, optimizer: nnx.Optimizer, mesh: jax.sharding.Mesh) -> None:
     """Place every parameter and optimiser state array on all devices of ``mesh`` (in place)."""
-    state = nnx.state((model, optimizer))
-    state = jax.device_put(state, NamedSharding(mesh, P()))
-    nnx.update((model, optimizer), state)
+    nnx.update((model, optimizer), parallel.replicate(nnx.state((model, optimizer)), mesh))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -466,7 +453,7 @@ def train(
             data.photos if data and data.photos else texture_photos(cfg.data.data_root or None)
         )
 
-    mesh = data_mesh()
+    mesh = parallel.data_mesh()
     n_dev = mesh.devices.size
     if cfg.data.batch_size % n_dev:
         raise ConfigError(
