@@ -35,7 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     if job not in JOBS:
         print(f"viewsynth: unknown job {job!r}\n{usage()}", file=sys.stderr)
         return 2
+    import logging
+
     from viewsynth.errors import ViewsynthError
+
+    # JAX logs a warning for every accelerator plugin it probes and does not find (e.g. TPU).
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
 
     try:
         module = importlib.import_module(f"pipelines.{job}")
