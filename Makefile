@@ -42,4 +42,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check viewsynth pipelines tests
 
 clean:
-	rm -rf $(VENV) out reports/benchmark/runs
+	rm -rf $(VENV) out reports/benchmark/2*

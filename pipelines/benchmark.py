@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
     base = path.resolve().parent
 
     def here(p: str) -> Path:
-        return Path(p) if Path(p).is_absolute() else base / p
+        return (Path(p) if Path(p).is_absolute() else base / p).resolve()
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

@@ -262,25 +262,35 @@ def plot_quality_speed(sets: Sequence[SetResult], path: Path) -> None:
         return
     cols = min(3, len(sets))
     rows = math.ceil(len(sets) / cols)
-    fig = _figure(4.2 * cols, 3.4 * rows)
+    fig = _figure(4.2 * cols, 3.4 * rows + 0.5)
+    labels = list(dict.fromkeys(label for s in sets for label in s.summary()))
+    # One colour and marker per method across all panels, named once in a shared legend.
+    colours = {label: f"C{i % 10}" for i, label in enumerate(labels)}
+    markers = {label: "osD^vP*X"[i % 8] for i, label in enumerate(labels)}
+    handles = {}
     for i, s in enumerate(sets):
         ax = fig.add_subplot(rows, cols, i + 1)
         metric = "ws_psnr" if s.equirect else "psnr"
         for label, v in s.summary().items():
-            y = v.get(metric, math.nan)
-            ax.scatter([max(v["seconds"], 1e-4)], [y], s=30)
-            ax.annotate(
-                label,
-                (max(v["seconds"], 1e-4), y),
-                fontsize=8,
-                xytext=(4, 2),
-                textcoords="offset points",
+            handles[label] = ax.scatter(
+                [max(v["seconds"], 1e-4)],
+                [v.get(metric, math.nan)],
+                s=36,
+                c=colours[label],
+                marker=markers[label],
+                label=label,
             )
         ax.set_xscale("log")
         ax.set_xlabel("seconds per frame (median)")
         ax.set_ylabel(f"{HEADERS[metric]} (dB)")
         ax.set_title(s.name, fontsize=9)
         ax.grid(True, alpha=0.3)
+    fig.legend(
+        [handles[label] for label in labels],
+        labels,
+        loc="outside lower center",
+        ncols=min(8, len(labels)),
+    )
     fig.savefig(path)
 
 
