@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -412,12 +411,6 @@ def settings_from(config_path: str | None, overrides: list[str], **flags) -> Int
     if not changes:
         return base
     return config_lib.replace(base, **changes)
-
-
-def remove_outputs(out: Path) -> None:
-    """Delete a capture's outputs (used by tests and ``--force``)."""
-    if out.exists():
-        shutil.rmtree(out)
 
 
 __all__ = [
