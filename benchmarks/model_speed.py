@@ -146,6 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", default=None, help="weights file (default: random init)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per setting")
     parser.add_argument("--quick", action="store_true", help="1024x512 at the default K only")
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        metavar="WxH",
+        help="only these sizes, at the default K: network and whole interpolator (e.g. on a GPU: "
+        "--sizes 2048x1024 3840x1920 --no-memory)",
+    )
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--memory-child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -159,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         "parameters": params,
         "config": model.config.to_dict(),
         "cpu_count": os.cpu_count(),
+        "devices": [str(d) for d in jax.devices()],
+        "device_kind": jax.devices()[0].device_kind,
         "load_average_start": [round(x, 2) for x in os.getloadavg()],
         "network": [],
         "interpolator": [],
@@ -169,22 +179,29 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(entry), flush=True)
         return entry
 
-    settings = [(1024, 512, k, 1)] if args.quick else [(1024, 512, i, 1) for i in (1, 2, 4, 8)]
-    settings.append((1024, 512, k, 4))
-    if not args.quick:
-        settings.append((2048, 1024, k, 1))
+    if args.sizes:
+        chosen = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes]
+        settings = [(w, h, k, n) for w, h in chosen for n in (1, 4)]
+        whole = [(w, h, n) for w, h in chosen for n in (1, 4)]
+        sizes = chosen
+    else:
+        settings = (
+            [(1024, 512, k, 1)] if args.quick else [(1024, 512, i, 1) for i in (1, 2, 4, 8)]
+        )
+        settings.append((1024, 512, k, 4))
+        if not args.quick:
+            settings.append((2048, 1024, k, 1))
+        whole = [(1024, 512, 1), (1024, 512, 4)] + ([] if args.quick else [(2048, 1024, 1)])
+        sizes = [(1024, 512)] if args.quick else [(1024, 512), (2048, 1024), (5760, 2880)]
     for width, height, iters, n_times in settings:
         report["network"].append(
             log(time_network(model, width, height, iters, n_times, args.repeats))
         )
-    for width, height, n_times in [(1024, 512, 1), (1024, 512, 4)] + (
-        [] if args.quick else [(2048, 1024, 1)]
-    ):
+    for width, height, n_times in whole:
         report["interpolator"].append(
             log(time_interpolator(model, width, height, n_times, max(2, args.repeats // 2)))
         )
-    sizes = [(1024, 512)] if args.quick else [(1024, 512), (2048, 1024), (5760, 2880)]
-    for width, height in sizes:
+    for width, height in [] if args.no_memory else sizes:
         report["memory"].append(log(memory(args.weights, width, height)))
     report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     out = Path(args.out)

@@ -7,12 +7,14 @@ Trains (or resumes) the network in the config's work folder::
     --export FILE                 afterwards, the best weights are copied to FILE
                                   (e.g. viewsynth/weights/default.msgpack)
 
-Interrupt it at any time: the next launch resumes from the last checkpoint.
+Interrupt it at any time (Ctrl-C or SIGTERM: a checkpoint of the steps done is written first):
+the next launch resumes from there.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 import sys
 import time
@@ -39,6 +41,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--export", metavar="FILE", help="copy the best weights to FILE when done")
     args = parser.parse_args(argv)
     commit = _commit()  # before JAX starts its threads (fork after that can deadlock)
+
+    def terminate(_signum, _frame):
+        raise KeyboardInterrupt  # `kill PID` stops like Ctrl-C: checkpoint first
+
+    signal.signal(signal.SIGTERM, terminate)
 
     from viewsynth.training import loop
 

@@ -17,6 +17,7 @@ finite steps, so the last good one stays.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import json
@@ -108,8 +109,10 @@ class TrainConfig:
     keep_checkpoints: int = 3
     # Start from these weights instead of a fresh network (their model config must match).
     init_weights: str = ""
-    # Batches prepared ahead in a background thread.
+    # Batches prepared ahead in background threads (``data_workers`` of them make batches at once:
+    # rendering, DIS and augmentation release the GIL, so a many-core host keeps a GPU fed).
     prefetch: int = 2
+    data_workers: int = 1
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     optim: OptimConfig = dataclasses.field(default_factory=OptimConfig)
@@ -360,11 +363,34 @@ def plot_curves(metrics_path: str | Path, png_path: str | Path) -> None:
 # The run
 
 
-def _prefetch(make: Callable[[int], Batch], start: int, stop: int, depth: int) -> Iterator[Batch]:
-    """Batches ``start .. stop - 1`` made in a background thread, at most ``depth`` ahead."""
+def _prefetch(
+    make: Callable[[int], Batch], start: int, stop: int, depth: int, workers: int = 1
+) -> Iterator[Batch]:
+    """Batches ``start .. stop - 1`` in order, made in background threads, at most ``depth`` ahead.
+
+    With ``workers`` > 1 a pool makes several batches at once (``make`` must be thread-safe).
+    """
     if depth <= 0:
         for step in range(start, stop):
             yield make(step)
+        return
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="viewsynth-data")
+        pending: collections.deque = collections.deque()
+        ahead = max(depth, workers)
+        nxt = start
+        try:
+            for _ in range(start, stop):
+                while nxt < stop and len(pending) < ahead:
+                    pending.append(pool.submit(make, nxt))
+                    nxt += 1
+                yield pending.popleft().result()
+        finally:
+            for fut in pending:
+                fut.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
         return
     q: queue.Queue = queue.Queue(maxsize=depth)
     halt = threading.Event()
@@ -444,7 +470,9 @@ def train(
     classical = cfg.model.init == "classical"
     data: TrainingData | None = None
     if batches is None:
-        data = TrainingData(cfg.data, cfg.seed, classical_init=classical)
+        data = TrainingData(
+            cfg.data, cfg.seed, classical_init=classical, workers=cfg.data_workers
+        )
         batches = data.batch
         say(f"data: {', '.join(data.sources)}")
     val_photos: list[np.ndarray] = []
@@ -523,7 +551,7 @@ def train(
         run_validation(0)  # the untrained network: with the classical init it equals `flow`
     tick, tick_step = time.time(), start
     try:
-        for batch in _prefetch(batches, start, cfg.steps, cfg.prefetch):
+        for batch in _prefetch(batches, start, cfg.steps, cfg.prefetch, cfg.data_workers):
             img0, img1, mid, t, init = shard_batch(batch, mesh)
             init = init if classical else None
             loss, per_iter, gnorm = train_step(
@@ -571,6 +599,11 @@ def train(
                     f"stopping at step {step}: max_minutes {cfg.max_minutes} reached (resume to continue)"
                 )
                 break
+    except KeyboardInterrupt:
+        if step > start:  # keep what this launch did; the next one resumes from here
+            save(step)
+            say(f"interrupted: checkpoint at step {step} (resume to continue)")
+        raise
     finally:
         ckpts.close()
     return RunResult(

@@ -16,8 +16,11 @@ Licensed training photos live in the shared data folder (``berlin/images``, fram
 
 from __future__ import annotations
 
+import collections
 import dataclasses
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +84,18 @@ def read_frames(path: str | Path, *, max_side: int | None = None) -> list[np.nda
     raise FrameError(f"{path}: not a video file or a folder of images")
 
 
+def training_video(root: Path, name: str) -> Path | None:
+    """The training video ``root/name``, or its frames extracted to the folder ``root/<name stem>``.
+
+    The folder form lets a machine without an ffmpeg binary (a lent GPU) read the same frames.
+    """
+    path = root / name
+    if path.is_file():
+        return path
+    folder = path.with_suffix("")
+    return folder if folder.is_dir() else None
+
+
 def texture_photos(data_root: str | Path | None = None, *, max_side: int = 768) -> list[np.ndarray]:
     """Licensed photos for textures: the berlin images and every 20th udacity frame, if present."""
     root = Path(data_root) if data_root is not None else default_data_root()
@@ -88,10 +103,48 @@ def texture_photos(data_root: str | Path | None = None, *, max_side: int = 768) 
     for folder in TRAINING_PHOTOS:
         if (root / folder).is_dir():
             photos += read_frames(root / folder, max_side=max_side)
-    for video in TRAINING_VIDEOS:
-        if (root / video).is_file():
-            photos += list(read_video(root / video, every=20, max_side=max_side))
+    for name in TRAINING_VIDEOS:
+        video = training_video(root, name)
+        if video is None:
+            continue
+        if video.is_file():
+            photos += list(read_video(video, every=20, max_side=max_side))
+        else:
+            photos += read_frames(video, max_side=max_side)[::20]
     return photos
+
+
+class _Memo:
+    """A thread-safe memo of the newest ``keep`` keys; each key is computed once, by one thread.
+
+    Several data workers may ask for the same texture atlas or step group at once: the first
+    computes it, the others wait for its result.
+    """
+
+    def __init__(self, keep: int):
+        self.keep = max(1, keep)
+        self._lock = threading.Lock()
+        self._items: collections.OrderedDict[Any, Future] = collections.OrderedDict()
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            future = self._items.get(key)
+            owner = future is None
+            if owner:
+                future = Future()
+                self._items[key] = future
+                while len(self._items) > self.keep:
+                    self._items.popitem(last=False)
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as err:
+                future.set_exception(err)
+                with self._lock:
+                    if self._items.get(key) is future:
+                        del self._items[key]
+                raise
+        return future.result()
 
 
 class FrameTriplets:
@@ -233,7 +286,9 @@ class TrainingData:
     batch carries the classical DIS estimate (computed here, in NumPy).
     """
 
-    def __init__(self, cfg: DataConfig, seed: int, *, classical_init: bool = True):
+    def __init__(
+        self, cfg: DataConfig, seed: int, *, classical_init: bool = True, workers: int = 1
+    ):
         self.cfg = cfg
         self.seed = seed
         self.classical_init = classical_init
@@ -242,11 +297,13 @@ class TrainingData:
         self.video: FrameTriplets | None = None
         if cfg.mix_video > 0:
             for name in TRAINING_VIDEOS:
-                if (root / name).is_file():
-                    frames = list(read_video(root / name, max_side=cfg.video_max_side))
-                    self.video = FrameTriplets(frames, gaps=cfg.video_gaps, name=str(root / name))
-        self._textures: tuple[int, render.Textures] | None = None
-        self._cache: tuple[int, list[Triplet]] | None = None
+                video = training_video(root, name)
+                if video is not None:
+                    frames = read_frames(video, max_side=cfg.video_max_side)
+                    self.video = FrameTriplets(frames, gaps=cfg.video_gaps, name=str(video))
+        # Safe for ``workers`` threads calling batch() on nearby steps at once.
+        self._textures = _Memo(keep=2)
+        self._groups = _Memo(keep=2 * max(1, workers) + 2)
 
     @property
     def sources(self) -> list[str]:
@@ -260,16 +317,16 @@ class TrainingData:
 
     def textures(self, step: int) -> render.Textures:
         epoch = step // max(1, self.cfg.texture_every)
-        if self._textures is None or self._textures[0] != epoch:
-            tex = render.make_textures(
+        return self._textures.get(
+            epoch,
+            lambda: render.make_textures(
                 (self.seed * 7919 + epoch) % render.HELDOUT_SEED,
                 count=self.cfg.textures,
                 size=self.cfg.texture_size,
                 photos=self.photos,
                 photo_fraction=self.cfg.photo_fraction,
-            )
-            self._textures = (epoch, tex)
-        return self._textures[1]
+            ),
+        )
 
     def _sample_seed(self, group: int, index: int) -> int:
         return (self.seed * 1_000_003 + group * self.cfg.batch_size + index) % render.HELDOUT_SEED
@@ -323,14 +380,13 @@ class TrainingData:
         cfg = self.cfg
         group = step // max(1, cfg.reuse)
         pano = self.is_pano_step(step)
-        if self._cache is None or self._cache[0] != group:
+
+        def render_group() -> list[Triplet]:
             textures = self.textures(group * max(1, cfg.reuse))
-            self._cache = (
-                group,
-                [self._raw(group, i, pano, textures) for i in range(cfg.batch_size)],
-            )
+            return [self._raw(group, i, pano, textures) for i in range(cfg.batch_size)]
+
         out = []
-        for i, tr in enumerate(self._cache[1]):
+        for i, tr in enumerate(self._groups.get(group, render_group)):
             rng = np.random.default_rng([self.seed, step, i, 2])
             if not pano:
                 if tr.equirect:  # a panorama cut to an ordinary image: the seam may fall anywhere
