@@ -11,7 +11,7 @@
 # Once the run has ended (in the last call), the shipped model is timed at 2048x1024 and 3840x1920
 # on the idle GPU (gpu_speed.json). Training runs detached (setsid), so it goes on between calls while the machine is warm. Each
 # call ends by copying what matters under $OUT: best.msgpack (the best validated weights),
-# last.msgpack, ckpt.tar (the latest Orbax checkpoint, to resume on a fresh machine),
+# last.msgpack (the weights at the run's last step), ckpt.tar (the latest Orbax checkpoint, to resume on a fresh machine),
 # metrics.jsonl, train.log, loss.png and gpu_speed.json. Carry `.gpu` (data: berlin photos and
 # the udacity frames as a folder, since the machine has no ffmpeg; resume/ckpt.tar) and `.whl`.
 set -u
@@ -54,7 +54,7 @@ launch() {
 
 pack() {
     cp -f "$LOG" "$OUT/train.log" 2>/dev/null
-    for f in best.msgpack metrics.jsonl loss.png; do cp -f "$RUN/$f" "$OUT/" 2>/dev/null; done
+    for f in best.msgpack last.msgpack metrics.jsonl loss.png; do cp -f "$RUN/$f" "$OUT/" 2>/dev/null; done
     last=$(ls "$RUN/checkpoints" 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -1)
     if [ -n "$last" ]; then
         tar -C "$RUN/checkpoints" -cf "$OUT/ckpt.tar" "$last"
@@ -90,10 +90,14 @@ else
 fi
 
 # Watch until the deadline (leaving time to pack), printing progress now and then.
+# Packs every few minutes too: a call cut short by the lease still brings back the latest.
+n=0
 while [ $(($(date +%s) - T0)) -lt $((SECONDS_LEFT - 15)) ]; do
     sleep 20
     if ! running; then say "training process ended"; break; fi
     tail -1 "$LOG"
+    n=$((n + 1))
+    if [ $((n % 6)) -eq 0 ]; then pack >/dev/null; fi
 done
 pack
 # Once the run has ended, time the shipped model on the idle GPU (after compile).

@@ -7,6 +7,7 @@ A run lives in its work folder::
     <workdir>/metrics.jsonl      one JSON object per logged step or validation
     <workdir>/loss.png           training loss and validation PSNR (model vs classical flow)
     <workdir>/best.msgpack       weights of the best validation so far (the export candidate)
+    <workdir>/last.msgpack       weights after the last step, once the run has finished
 
 Batches are a pure function of ``(seed, step)`` (:class:`~viewsynth.training.sources.TrainingData`),
 so a resumed run sees the data it would have seen. Data-parallel over all local devices: the batch
@@ -594,6 +595,10 @@ def train(
                 run_validation(step)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:
                 save(step)
+            if step == cfg.steps:  # the finished run's own weights, besides the best validated
+                save_weights(
+                    workdir / "last.msgpack", model, meta=dict(run_meta, steps=step, last=True)
+                )
             if out_of_time:
                 say(
                     f"stopping at step {step}: max_minutes {cfg.max_minutes} reached (resume to continue)"
