@@ -185,9 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         whole = [(w, h, n) for w, h in chosen for n in (1, 4)]
         sizes = chosen
     else:
-        settings = (
-            [(1024, 512, k, 1)] if args.quick else [(1024, 512, i, 1) for i in (1, 2, 4, 8)]
-        )
+        settings = [(1024, 512, k, 1)] if args.quick else [(1024, 512, i, 1) for i in (1, 2, 4, 8)]
         settings.append((1024, 512, k, 4))
         if not args.quick:
             settings.append((2048, 1024, k, 1))

@@ -113,9 +113,96 @@ def test_batches_are_a_function_of_the_step_and_reuse_shares_scenes():
     assert a.equirect and a.img0.shape == (2, 16, 32, 3) and a.t.shape == (2,)
     # Step 5 shares step 4's scenes (reuse 2) but not its augmentation; step 6 is a new group.
     assert not np.array_equal(data.batch(5).mid, a.mid)
-    assert data._cache[0] == 2
+    assert list(data._groups._items) == [2]  # one rendering for steps 4 and 5
     data.batch(6)
-    assert data._cache[0] == 3
+    assert list(data._groups._items) == [2, 3]
+
+
+def test_batches_made_by_many_threads_equal_the_serial_ones():
+    from viewsynth.training.loop import _prefetch
+
+    serial = _small_data(pano_fraction=0.5, reuse=2)
+    threaded = sources.TrainingData(serial.cfg, seed=3, classical_init=False, workers=3)
+    got = list(_prefetch(threaded.batch, 0, 7, depth=4, workers=3))
+    assert len(got) == 7
+    for step, batch in enumerate(got):
+        want = serial.batch(step)
+        assert batch.equirect == want.equirect
+        np.testing.assert_array_equal(batch.mid, want.mid)
+        np.testing.assert_array_equal(batch.img0, want.img0)
+
+
+def test_prefetch_with_workers_keeps_step_order_and_raises_a_workers_error():
+    import random
+    import time
+
+    from viewsynth.training.loop import _prefetch
+
+    def slow(step):  # later steps often finish first
+        time.sleep(random.random() * 0.02)
+        return step
+
+    assert list(_prefetch(slow, 3, 40, depth=8, workers=4)) == list(range(3, 40))
+
+    def broken(step):
+        if step == 5:
+            raise FrameError("frame 5: unreadable")
+        return step
+
+    seen = []
+    with pytest.raises(FrameError, match="frame 5"):
+        for step in _prefetch(broken, 0, 20, depth=4, workers=3):
+            seen.append(step)
+    assert seen == [0, 1, 2, 3, 4]
+
+
+def test_memo_computes_each_key_once_under_concurrency():
+    import threading
+    import time
+
+    memo = sources._Memo(keep=2)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        time.sleep(0.05)
+        return object()
+
+    results = []
+    threads = [
+        threading.Thread(target=lambda: results.append(memo.get("k", compute))) for _ in range(6)
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(calls) == 1 and len({id(r) for r in results}) == 1
+    memo.get("a", object)
+    memo.get("b", object)  # the oldest key ("k") is dropped beyond keep=2
+    assert list(memo._items) == ["a", "b"]
+    with pytest.raises(ZeroDivisionError):
+        memo.get("bad", lambda: 1 / 0)
+    assert "bad" not in memo._items  # a failure is not remembered: the next call tries again
+
+
+def test_a_video_given_as_a_folder_of_frames_feeds_triplets_and_textures(tmp_path):
+    folder = tmp_path / "udacity_driving" / "solidWhiteRight"
+    folder.mkdir(parents=True)
+    for i in range(25):
+        frames.write_image(folder / f"{i:04d}.png", np.full((12, 20, 3), i * 10, np.uint8))
+    assert sources.training_video(tmp_path, sources.TRAINING_VIDEOS[0]) == folder
+    assert sources.training_video(tmp_path / "nowhere", sources.TRAINING_VIDEOS[0]) is None
+    photos = sources.texture_photos(tmp_path)
+    # every 20th frame: 0 and 20
+    assert [round(float(p.mean()) * 255) for p in photos] == [0, 200]
+    cfg = sources.DataConfig(
+        batch_size=2, pano_width=32, pano_height=16, crop=8, mix_video=1.0, mix_street=0.0,
+        mix_layers=0.0, mix_pano_crop=0.0, pano_fraction=0.0, supersample=1, textures=5,
+        texture_size=16, photo_fraction=0.0, data_root=str(tmp_path),
+    )  # fmt: skip
+    data = sources.TrainingData(cfg, seed=0, classical_init=False)
+    assert data.video is not None and len(data.video.frames) == 25
+    assert "udacity video triplets" in data.sources
 
 
 def test_perspective_batches_are_crops_and_training_seeds_stay_below_the_heldout_ones():

@@ -82,6 +82,8 @@ def test_loss_goes_down_on_a_fixed_batch(tmp_path, fixed_batch):
     assert losses[-1] < 0.985 * losses[0] and losses[-1] < min(losses[:6])
     saved = yaml_load(tmp_path / "run" / "config.yaml")
     assert saved["steps"] == 12 and saved["model"]["init"] == "zero"
+    # The finished run leaves its own last weights beside the best validated ones.
+    assert read_meta(tmp_path / "run" / "last.msgpack")["steps"] == 12
 
 
 def yaml_load(path):
@@ -108,6 +110,7 @@ def test_resume_continues_the_step_counter_and_reproduces_an_unbroken_run(tmp_pa
 
     with pytest.raises(KeyboardInterrupt):
         loop.train(_cfg(tmp_path / "b"), batches=interrupted)
+    assert not (tmp_path / "b" / "last.msgpack").exists()  # an interrupted run has not finished
     resumed = loop.train(_cfg(tmp_path / "b"), batches=lambda s: batches[s])
     assert (resumed.start_step, resumed.end_step) == (8, 12)
     assert [r["step"] for r in _metrics(tmp_path / "b")] == list(range(1, 13))
@@ -127,6 +130,22 @@ def test_resume_continues_the_step_counter_and_reproduces_an_unbroken_run(tmp_pa
         models.append(model)
     for x, y in zip(_params(models[0]), _params(models[1]), strict=True):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
+
+
+def test_an_interrupt_checkpoints_the_steps_done_so_far(tmp_path, fixed_batch):
+    def interrupted(step):
+        if step == 5:
+            raise KeyboardInterrupt  # what Ctrl-C or `viewsynth train`'s SIGTERM handler raises
+        return fixed_batch
+
+    workdir = tmp_path / "int"
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(_cfg(workdir, "checkpoint_every=100"), batches=interrupted)
+    ckpt = loop.Checkpoints(workdir / "checkpoints")
+    assert ckpt.all_steps() == [5]  # only the interrupt saved: every 100 steps never came
+    ckpt.close()
+    resumed = loop.train(_cfg(workdir, "checkpoint_every=100"), batches=lambda s: fixed_batch)
+    assert (resumed.start_step, resumed.end_step) == (5, 12)
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, fixed_batch):

@@ -471,9 +471,7 @@ def train(
     classical = cfg.model.init == "classical"
     data: TrainingData | None = None
     if batches is None:
-        data = TrainingData(
-            cfg.data, cfg.seed, classical_init=classical, workers=cfg.data_workers
-        )
+        data = TrainingData(cfg.data, cfg.seed, classical_init=classical, workers=cfg.data_workers)
         batches = data.batch
         say(f"data: {', '.join(data.sources)}")
     val_photos: list[np.ndarray] = []
@@ -605,7 +603,7 @@ def train(
                 )
                 break
     except KeyboardInterrupt:
-        if step > start:  # keep what this launch did; the next one resumes from here
+        if step > start and ckpts.latest_step() != step:  # keep what this launch did
             save(step)
             say(f"interrupted: checkpoint at step {step} (resume to continue)")
         raise

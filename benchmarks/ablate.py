@@ -1,0 +1,98 @@
+"""Which part of a trained network helps or hurts: its flows, its fusion mask, its refinement.
+
+    .venv/bin/python benchmarks/ablate.py WEIGHTS [--iters 2] [--sets middlebury ucf101 render512]
+
+For every triplet the network runs from the classical (DIS) start; then its flows, mask and
+refinement are swapped one at a time for the start's, and each variant is scored (PSNR, WS-PSNR on
+panoramas, on the uint8 frame). "DIS flows + mask" is the `flow` method itself (up to the warp),
+so each column reads as a gain or loss against it. Frames are padded by reflection to a multiple of
+8 (the network's stride) and cropped back. Needs ../shared/data for Middlebury and UCF101.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from viewsynth.evaluation import datasets  # noqa: E402
+from viewsynth.model.init import classical_init  # noqa: E402
+from viewsynth.model.warp import backward_warp  # noqa: E402
+from viewsynth.model.weights import load_weights  # noqa: E402
+from viewsynth.training.losses import psnr_uint8  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def open_sets(names: list[str]) -> dict[str, datasets.Dataset]:
+    makers = {
+        "middlebury": lambda: datasets.open_dataset(DATA / "middlebury_other"),
+        "ucf101": lambda: datasets.open_dataset(DATA / "ucf101_triplets"),
+        "render512": lambda: datasets.render_set(8, 512, 256),
+    }
+    return {name: makers[name]() for name in names}
+
+
+def variants(model, sample: datasets.Sample, iters: int) -> dict[str, float]:
+    """Score of each variant on one triplet."""
+    eq = bool(sample.equirect)
+    h, w = sample.img0.shape[:2]
+    ph, pw = -(-h // 8) * 8 - h, -(-w // 8) * 8 - w
+
+    def pad(x):
+        return np.pad(x, ((0, ph), (0, pw), (0, 0)), mode="reflect")[None]
+
+    a, b = pad(sample.img0), pad(sample.img1)
+    t = np.float32([sample.t])
+    init = classical_init(a, b, t, equirect=eq)
+    out = model(a, b, t, equirect=eq, iters=iters, init=init)
+
+    def synth(f0, f1, mask, refine):
+        w0 = backward_warp(a, f0, equirect=eq)
+        w1 = backward_warp(b, f1, equirect=eq)
+        mid = mask * w0 + (1.0 - mask) * w1
+        if refine:
+            x = jnp.concatenate([w0, w1, mid, mask], axis=-1)
+            mid = jnp.clip(mid + model.refine(x * 2.0 - 1.0, equirect=eq), 0.0, 1.0)
+        return mid
+
+    dis_mask = jax.nn.sigmoid(jnp.asarray(init.mask_logit))
+    frames = {
+        "full": out.frames[-1],
+        "no refinement": synth(out.flow_t0, out.flow_t1, out.mask, False),
+        "DIS flows + learned mask": synth(init.flow_t0, init.flow_t1, out.mask, False),
+        "learned flows + DIS mask": synth(out.flow_t0, out.flow_t1, dis_mask, False),
+        "DIS flows + mask (= flow)": synth(init.flow_t0, init.flow_t1, dis_mask, False),
+        "DIS + refinement": synth(init.flow_t0, init.flow_t1, dis_mask, True),
+    }
+    gt = sample.gt.astype(np.float32) / 255.0
+    return {k: psnr_uint8(np.asarray(v)[0, :h, :w], gt, equirect=eq) for k, v in frames.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("weights")
+    parser.add_argument("--iters", type=int, default=2)
+    parser.add_argument(
+        "--sets", nargs="+", default=["middlebury", "ucf101", "render512"],
+        choices=["middlebury", "ucf101", "render512"],
+    )  # fmt: skip
+    args = parser.parse_args(argv)
+    model = load_weights(args.weights)
+    for name, dataset in open_sets(args.sets).items():
+        scores: dict[str, list[float]] = {}
+        for sample in dataset.samples():
+            for k, v in variants(model, sample, args.iters).items():
+                scores.setdefault(k, []).append(v)
+        print(name, {k: round(float(np.mean(v)), 3) for k, v in scores.items()}, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
