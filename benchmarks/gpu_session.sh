@@ -42,14 +42,33 @@ print("viewsynth imports and builds its optimizer: ok")
 EOF
 }
 
-running() { pgrep -f "pipelines/train.py" >/dev/null; }
+setup_env() {  # the device's own packages, or the carried wheels if those fail
+    if ! check_env; then
+        say "device packages fail; trying the carried wheels"
+        [ -d /tmp/site ] || python3 -m pip install -q --no-index --no-deps --no-compile \
+            --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+        export PYTHONPATH=/tmp/site:$PWD
+        check_env || exit 3
+    fi
+}
+
+# The trainer's PID is kept in $RUN/train.pid: only that process is watched or stopped.
+running() { [ -f "$RUN/train.pid" ] && kill -0 "$(cat "$RUN/train.pid")" 2>/dev/null; }
 
 launch() {
     say "launching training, steps $STEPS"
     setsid nohup python3 pipelines/train.py --config "$CONFIG" \
         --set workdir=$RUN --set data.data_root=.gpu/data --set steps="$STEPS" \
         >>"$LOG" 2>&1 </dev/null &
+    echo $! >"$RUN/train.pid"
     sleep 2
+}
+
+stop() {  # SIGTERM: the trainer checkpoints and exits; killed if it takes over two minutes
+    kill -TERM "$(cat "$RUN/train.pid")"
+    for _ in $(seq 120); do running || return 0; sleep 1; done
+    say "trainer did not stop in 120 s; killing it"
+    kill -KILL "$(cat "$RUN/train.pid")"
 }
 
 pack() {
@@ -57,18 +76,17 @@ pack() {
     for f in best.msgpack last.msgpack metrics.jsonl loss.png; do cp -f "$RUN/$f" "$OUT/" 2>/dev/null; done
     last=$(ls "$RUN/checkpoints" 2>/dev/null | grep -E '^[0-9]+$' | sort -n | tail -1)
     if [ -n "$last" ]; then
-        tar -C "$RUN/checkpoints" -cf "$OUT/ckpt.tar" "$last"
+        # Aside, then renamed: a call cut short never leaves a truncated archive.
+        tar -C "$RUN/checkpoints" -cf "$OUT/ckpt.tar.part" "$last" && mv "$OUT/ckpt.tar.part" "$OUT/ckpt.tar"
         say "packed checkpoint $last"
     fi
 }
 
-if [ "$MODE" = start ]; then
-    if ! check_env; then
-        say "device packages fail; trying the carried wheels"
-        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-            --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD
-        check_env || exit 3
-    fi
+setup_env
+if [ "$MODE" = start ] && running; then
+    say "a run is already going on this machine: use watch"
+    exit 4
+elif [ "$MODE" = start ]; then
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
     echo "cpus: $(nproc)"
     launch
@@ -83,8 +101,7 @@ else
     configured=$(grep -o "up to step [0-9]*" "$LOG" | tail -1 | grep -o "[0-9]*$")
     if [ "$configured" != "$STEPS" ]; then
         say "restarting with steps $STEPS (was $configured)"
-        pkill -TERM -f "pipelines/train.py"
-        while running; do sleep 1; done
+        stop
         launch
     fi
 fi
@@ -92,7 +109,7 @@ fi
 # Watch until the deadline (leaving time to pack), printing progress now and then.
 # Packs every few minutes too: a call cut short by the lease still brings back the latest.
 n=0
-while [ $(($(date +%s) - T0)) -lt $((SECONDS_LEFT - 15)) ]; do
+while [ $(($(date +%s) - T0 + 20)) -lt $((SECONDS_LEFT - 15)) ]; do
     sleep 20
     if ! running; then say "training process ended"; break; fi
     tail -1 "$LOG"

@@ -122,7 +122,7 @@ def test_batches_made_by_many_threads_equal_the_serial_ones():
     from viewsynth.training.loop import _prefetch
 
     serial = _small_data(pano_fraction=0.5, reuse=2)
-    threaded = sources.TrainingData(serial.cfg, seed=3, classical_init=False, workers=3)
+    threaded = sources.TrainingData(serial.cfg, seed=3, classical_init=False, in_flight=4)
     got = list(_prefetch(threaded.batch, 0, 7, depth=4, workers=3))
     assert len(got) == 7
     for step, batch in enumerate(got):

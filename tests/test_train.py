@@ -148,6 +148,48 @@ def test_an_interrupt_checkpoints_the_steps_done_so_far(tmp_path, fixed_batch):
     assert (resumed.start_step, resumed.end_step) == (5, 12)
 
 
+def test_an_interrupt_right_after_an_update_labels_the_checkpoint_by_updates_done(
+    tmp_path, fixed_batch, monkeypatch
+):
+    real_step, calls = loop.train_step, []
+
+    def step_then_interrupt(*args, **kwargs):
+        out = real_step(*args, **kwargs)  # the model and optimiser are updated in place here
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # before the loop counts the step
+        return out
+
+    monkeypatch.setattr(loop, "train_step", step_then_interrupt)
+    workdir = tmp_path / "mid"
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(_cfg(workdir, "checkpoint_every=100"), batches=lambda s: fixed_batch)
+    ckpt = loop.Checkpoints(workdir / "checkpoints")
+    assert ckpt.all_steps() == [3]  # three updates were applied, so the checkpoint is step 3
+    ckpt.close()
+
+
+def test_an_update_with_a_non_finite_gradient_is_skipped():
+    cfg = _cfg("unused")
+    model = loop.build_model(cfg)
+    opt = nnx.Optimizer(model, loop.make_optimizer(cfg.optim, cfg.steps)[0], wrt=nnx.Param)
+    before = [np.asarray(x).copy() for x in _params(model)]
+    grads = nnx.state(model, nnx.Param)
+    leaves, treedef = jax.tree.flatten(grads)
+    poisoned = [np.full(x.shape, np.nan, np.float32) if i == 0 else np.ones(x.shape, np.float32)
+                for i, x in enumerate(leaves)]  # fmt: skip
+    opt.update(model, jax.tree.unflatten(treedef, poisoned))
+    for x, y in zip(_params(model), before, strict=True):
+        np.testing.assert_array_equal(np.asarray(x), y)  # nothing moved, no NaN got in
+    ones = jax.tree.unflatten(treedef, [np.ones(x.shape, np.float32) for x in leaves])
+    for _ in range(3):  # past the warm-up's zero learning rate, a finite update moves them
+        opt.update(model, ones)
+    assert any(
+        not np.array_equal(np.asarray(x), y) for x, y in zip(_params(model), before, strict=True)
+    )
+    assert all(np.isfinite(np.asarray(x)).all() for x in _params(model))
+
+
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, fixed_batch):
     poisoned = dataclasses.replace(fixed_batch, mid=np.full_like(fixed_batch.mid, np.nan))
     workdir = tmp_path / "nan"

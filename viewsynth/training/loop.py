@@ -143,11 +143,21 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 # Optimisation
 
 
+#: Consecutive updates with a non-finite gradient that are skipped before the run is let to fail.
+MAX_SKIPPED_UPDATES = 5
+
+
 @functools.cache
 def make_optimizer(
     cfg: OptimConfig, steps: int
 ) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """AdamW (decoupled weight decay) after global-norm clipping; warm-up then cosine decay.
+
+    An update whose gradient holds a NaN or an infinity is skipped (the parameters and the
+    optimiser's moments stay as they were), up to ``MAX_SKIPPED_UPDATES`` in a row; after that the
+    poisoned update goes through, the loss turns non-finite and the run stops with
+    :class:`TrainingDiverged`. (A GPU run once stopped at a NaN with a finite batch: TRAINING_LOG.md,
+    Run 2.)
 
     Cached per ``(cfg, steps)``: ``nnx.Optimizer`` keeps the transformation in its static graph,
     so a new (unequal) object for the same settings would make the jitted step compile again.
@@ -160,11 +170,20 @@ def make_optimizer(
         decay_steps=max(steps, warmup + 1),
         end_value=cfg.learning_rate * cfg.end_fraction,
     )
-    tx = optax.chain(
-        optax.clip_by_global_norm(cfg.clip_norm),
-        optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay),
+    tx = optax.apply_if_finite(
+        optax.chain(
+            optax.clip_by_global_norm(cfg.clip_norm),
+            optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay),
+        ),
+        max_consecutive_errors=MAX_SKIPPED_UPDATES,
     )
     return tx, schedule
+
+
+def skipped_updates(optimizer: nnx.Optimizer) -> int:
+    """How many updates ``optax.apply_if_finite`` has skipped in this optimiser's life."""
+    total = getattr(optimizer.opt_state, "total_notfinite", None)
+    return int(total.value) if total is not None else 0
 
 
 @nnx.jit(static_argnames=("equirect", "iters", "loss_cfg"))
@@ -369,7 +388,8 @@ def _prefetch(
 ) -> Iterator[Batch]:
     """Batches ``start .. stop - 1`` in order, made in background threads, at most ``depth`` ahead.
 
-    With ``workers`` > 1 a pool makes several batches at once (``make`` must be thread-safe).
+    With ``workers`` > 1 a pool makes several batches at once (``make`` must be thread-safe);
+    ``depth`` 0 makes them in the caller's thread, one at a time, whatever ``workers`` says.
     """
     if depth <= 0:
         for step in range(start, stop):
@@ -471,7 +491,9 @@ def train(
     classical = cfg.model.init == "classical"
     data: TrainingData | None = None
     if batches is None:
-        data = TrainingData(cfg.data, cfg.seed, classical_init=classical, workers=cfg.data_workers)
+        # The group cache must hold every batch in flight, so that none is rendered twice.
+        in_flight = max(cfg.data_workers, cfg.prefetch)
+        data = TrainingData(cfg.data, cfg.seed, classical_init=classical, in_flight=in_flight)
         batches = data.batch
         say(f"data: {', '.join(data.sources)}")
     val_photos: list[np.ndarray] = []
@@ -577,6 +599,8 @@ def train(
                     "loss": last_loss,
                     "loss_iters": [float(x) for x in np.asarray(per_iter)],
                     "grad_norm": float(gnorm),
+                    # Updates skipped so far for a non-finite gradient (see make_optimizer).
+                    "skipped_updates": skipped_updates(optimizer),
                     "lr": float(schedule(step)),
                     "equirect": batch.equirect,
                     # The first interval after a (re)start includes compiling the step.
@@ -603,9 +627,12 @@ def train(
                 )
                 break
     except KeyboardInterrupt:
-        if step > start and ckpts.latest_step() != step:  # keep what this launch did
-            save(step)
-            say(f"interrupted: checkpoint at step {step} (resume to continue)")
+        # The optimiser's own count, not `step`: an interrupt landing after train_step updated the
+        # model but before `step += 1` must not label N + 1 updates as step N.
+        done = int(optimizer.step.value)
+        if done > start and ckpts.latest_step() != done:  # keep what this launch did
+            save(done)
+            say(f"interrupted: checkpoint at step {done} (resume to continue)")
         raise
     finally:
         ckpts.close()

@@ -287,7 +287,7 @@ class TrainingData:
     """
 
     def __init__(
-        self, cfg: DataConfig, seed: int, *, classical_init: bool = True, workers: int = 1
+        self, cfg: DataConfig, seed: int, *, classical_init: bool = True, in_flight: int = 1
     ):
         self.cfg = cfg
         self.seed = seed
@@ -301,9 +301,9 @@ class TrainingData:
                 if video is not None:
                     frames = read_frames(video, max_side=cfg.video_max_side)
                     self.video = FrameTriplets(frames, gaps=cfg.video_gaps, name=str(video))
-        # Safe for ``workers`` threads calling batch() on nearby steps at once.
+        # Safe for threads calling batch() on up to ``in_flight`` nearby steps at once.
         self._textures = _Memo(keep=2)
-        self._groups = _Memo(keep=2 * max(1, workers) + 2)
+        self._groups = _Memo(keep=max(1, in_flight) + 2)
 
     @property
     def sources(self) -> list[str]:
