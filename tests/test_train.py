@@ -63,6 +63,24 @@ def test_configs_load_and_unknown_keys_are_errors():
         loop.load_config(DEBUG, ["data.crop=20"])
 
 
+def test_the_shipped_recipe_chains_its_runs_and_matches_the_shipped_weights():
+    # make train-shipped: each run starts from the previous run's best weights, never from the
+    # shipped file it is meant to reproduce, and all three train the network that ships.
+    runs = [loop.load_config(ROOT / "configs" / name) for name in
+            ("train.yaml", "train_gpu.yaml", "train_gpu_clean.yaml")]  # fmt: skip
+    assert runs[0].init_weights == ""
+    for before, after in zip(runs, runs[1:], strict=False):
+        assert Path(after.init_weights) == Path(before.workdir) / "best.msgpack"
+    assert len({r.workdir for r in runs}) == 3
+    shipped = load_weights(ROOT / "viewsynth" / "weights" / "default.msgpack")
+    assert all(r.model == shipped.config for r in runs)
+    assert runs[2].data.augment.noise == 0 and runs[2].data.augment.jpeg == 0
+    assert (
+        "cp runs/train_gpu_clean/last.msgpack viewsynth/weights/default.msgpack"
+        in (ROOT / "Makefile").read_text()
+    )
+
+
 def test_schedule_warms_up_then_decays():
     _, schedule = loop.make_optimizer(
         loop.OptimConfig(learning_rate=1.0, warmup_steps=10, end_fraction=0.1), 100

@@ -53,12 +53,14 @@ def dis_flow(
     equirect: bool,
     max_side: int = 1024,
     preset: str = "medium",
+    full_size: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """OpenCV DIS optical flow in both directions: ``(flow_01, flow_10)``, each ``(H, W, 2)``.
 
     ``flow_01`` maps a pixel of frame 0 to its match in frame 1. Frames wider than ``max_side`` are
-    analysed at reduced size and the flow scaled back. Panoramas are padded circularly in width by
-    an eighth on each side before the estimate so motion across the seam is found, then cropped.
+    analysed at reduced size and the flow scaled back (``full_size=False`` returns it at the
+    analysis size, in that size's pixels). Panoramas are padded circularly in width by an eighth on
+    each side before the estimate so motion across the seam is found, then cropped.
     """
     h, w = img0.shape[:2]
     scale = min(1.0, max_side / max(h, w))
@@ -81,11 +83,16 @@ def dis_flow(
     f10 = dis.calc(g1, g0, None)
     if pad:
         f01, f10 = f01[:, pad:-pad], f10[:, pad:-pad]
-    if (sw, sh) != (w, h):
-        fx, fy = w / sw, h / sh
-        f01 = cv2.resize(f01, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32([fx, fy])
-        f10 = cv2.resize(f10, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32([fx, fy])
+    if full_size and (sw, sh) != (w, h):
+        f01, f10 = upsample_flow(f01, w, h), upsample_flow(f10, w, h)
     return f01.astype(np.float32), f10.astype(np.float32)
+
+
+def upsample_flow(flow: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A flow ``(h, w, 2)`` resized to ``(height, width, 2)`` (bilinear), its vectors scaled too."""
+    h, w = flow.shape[:2]
+    gain = np.float32([width / w, height / h])
+    return cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * gain
 
 
 def backward_warp(image: np.ndarray, flow: np.ndarray, *, equirect: bool) -> np.ndarray:
@@ -128,7 +135,10 @@ def visibility(
 class Flow:
     """Classical baseline: DIS flow both ways, warped to t, blended by visibility.
 
-    The flows of a pair are computed once and reused for every t of that pair.
+    The flows of a pair are computed once and reused for every t of that pair. Frames larger than
+    ``max_side`` are analysed at reduced size, and so are the flows at t and the blend weights
+    (they carry no finer detail than the flow they come from); only the two warps of the frames
+    and the blend run at full size. That keeps a 5.7K panorama to a few full-size passes per frame.
     """
 
     name = "flow"
@@ -137,11 +147,13 @@ class Flow:
         self.max_side = max_side
         self.preset = preset
 
-    def flows(self, img0, img1, *, equirect):
-        return dis_flow(img0, img1, equirect=equirect, max_side=self.max_side, preset=self.preset)
-
     def __call__(self, img0, img1, times, *, equirect=False):
-        f01, f10 = self.flows(img0, img1, equirect=equirect)
+        height, width = img0.shape[:2]
+        f01, f10 = dis_flow(
+            img0, img1, equirect=equirect, max_side=self.max_side, preset=self.preset,
+            full_size=False,
+        )  # fmt: skip
+        reduced = f01.shape[:2] != (height, width)
         vis0 = visibility(f01, f10, equirect=equirect)
         vis1 = visibility(f10, f01, equirect=equirect)
         out = []
@@ -149,9 +161,15 @@ class Flow:
             flow_t0, flow_t1 = flows_to_time(f01, f10, float(t))
             w0 = (1.0 - t) * backward_warp(vis0, flow_t0, equirect=equirect) + 1e-4
             w1 = t * backward_warp(vis1, flow_t1, equirect=equirect) + 1e-4
+            weight0 = w0 / (w0 + w1)
+            if reduced:
+                flow_t0 = upsample_flow(flow_t0, width, height)
+                flow_t1 = upsample_flow(flow_t1, width, height)
+                weight0 = cv2.resize(weight0, (width, height), interpolation=cv2.INTER_LINEAR)
             warped0 = backward_warp(img0, flow_t0, equirect=equirect)
             warped1 = backward_warp(img1, flow_t1, equirect=equirect)
-            mid = (w0[..., None] * warped0 + w1[..., None] * warped1) / (w0 + w1)[..., None]
+            weight0 = weight0[..., None]
+            mid = warped1 + weight0 * (warped0 - warped1)
             out.append(np.clip(mid, 0.0, 1.0))
         return np.stack(out).astype(np.float32)
 
