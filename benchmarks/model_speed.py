@@ -140,6 +140,17 @@ def memory(weights: str | None, width: int, height: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def size_arg(text: str) -> tuple[int, int]:
+    """``WxH`` -> ``(W, H)``, both multiples of 8 (argparse reports anything else in one line)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 2048x1024") from None
+    if width < 8 or height < 8 or width % 8 or height % 8:
+        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be multiples of 8")
+    return width, height
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="reports/model_speed.json", help="JSON written here")
@@ -149,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sizes",
         nargs="+",
+        type=size_arg,
         metavar="WxH",
         help="only these sizes, at the default K: network and whole interpolator (e.g. on a GPU: "
         "--sizes 2048x1024 3840x1920 --no-memory)",
@@ -180,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         return entry
 
     if args.sizes:
-        chosen = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes]
+        chosen = args.sizes
         settings = [(w, h, k, n) for w, h in chosen for n in (1, 4)]
         whole = [(w, h, n) for w, h in chosen for n in (1, 4)]
         sizes = chosen

@@ -123,3 +123,18 @@ def test_peak_memory_is_the_measuring_process_own():
     rows, notes = measure_speed([MethodSpec("linear")], SpeedConfig(sizes=((32, 16),), reps=1))
     assert notes == [] and len(rows) == 1
     assert 10 < rows[0]["peak_rss_mib"] < 300
+
+
+def test_model_speed_refuses_a_size_it_cannot_run_in_one_line(capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "model_speed.py"
+    spec = importlib.util.spec_from_file_location("model_speed", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.size_arg("2048x1024") == (2048, 1024)
+    for bad, why in (("2048x10x", "is not WIDTHxHEIGHT"), ("100x50", "multiples of 8")):
+        with pytest.raises(SystemExit) as err:
+            module.main(["--sizes", bad, "--no-memory"])
+        assert err.value.code == 2
+        assert why in capsys.readouterr().err.strip().splitlines()[-1]
