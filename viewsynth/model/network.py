@@ -79,6 +79,9 @@ class ModelConfig:
     iters: int = 4
     # Starting estimate the model is meant to be run with: 'classical' (DIS flow) or 'zero'.
     init: Literal["classical", "zero"] = "classical"
+    # False: the recurrence keeps the starting flows and learns only the fusion mask (and the
+    # refinement); meaningful with the classical start, whose flows are then used as they are.
+    learn_flow: bool = True
 
     def __post_init__(self):
         levels = len(self.encoder_channels)
@@ -93,6 +96,8 @@ class ModelConfig:
             raise ValueError(f"motion_channels must exceed 5, got {self.motion_channels}")
         if self.corr_radius < 0 or self.iters < 1:
             raise ValueError("corr_radius must be >= 0 and iters >= 1")
+        if not self.learn_flow and self.init != "classical":
+            raise ValueError("learn_flow: false needs init: classical (nothing else gives flows)")
 
     @classmethod
     def tiny(cls) -> ModelConfig:
@@ -255,6 +260,8 @@ class Network(nnx.Module):
         start = jnp.concatenate([avg_pool(base_flow, s) / s, avg_pool(base_logit, s)], axis=-1)
         state = start
         to_full = jnp.array([s, s, s, s, 1.0], jnp.float32)
+        # Which state channels the updates may change: all, or only the mask logit.
+        keep = jnp.array([1.0, 1.0, 1.0, 1.0, 1.0] if c.learn_flow else [0, 0, 0, 0, 1.0], jnp.float32)
         frames = []
         for _ in range(iters):
             flows = jax.lax.stop_gradient(state[..., :4])
@@ -265,7 +272,7 @@ class Network(nnx.Module):
             hidden, delta, up_logits = self.update(
                 hidden, context_terms, lookup, state, equirect=equirect
             )
-            state = state + delta
+            state = state + delta * keep
             up = convex_upsample((state - start) * to_full, up_logits, s, equirect=equirect)
             flow = base_flow + up[..., :4]
             mask = jax.nn.sigmoid(base_logit + up[..., 4:])

@@ -146,6 +146,10 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 #: Consecutive updates with a non-finite gradient that are skipped before the run is let to fail.
 MAX_SKIPPED_UPDATES = 5
 
+#: ModelConfig fields that shape no parameter: ``init_weights`` may differ from the run's model in
+#: these (the run's values are taken), e.g. to train an existing network's mask with its flows fixed.
+RUNTIME_MODEL_FIELDS = ("iters", "learn_flow")
+
 
 @functools.cache
 def make_optimizer(
@@ -461,7 +465,11 @@ def build_model(cfg: TrainConfig) -> Network:
     if not cfg.init_weights:
         return Network(cfg.model, rngs=nnx.Rngs(cfg.seed))
     model = load_weights(cfg.init_weights)
-    if model.config != cfg.model:
+    # Fields that change no parameter may differ: the run's value is taken.
+    free = {name: getattr(cfg.model, name) for name in RUNTIME_MODEL_FIELDS}
+    if dataclasses.replace(model.config, **free) == cfg.model:
+        model.config = cfg.model
+    else:
         raise ConfigError(
             f"init_weights {cfg.init_weights}: its model config differs from the run's 'model' section "
             "(copy the weights' config or drop init_weights)"
