@@ -41,7 +41,10 @@ train-shipped: $(STAMP)
 	$(BIN)/viewsynth train --config configs/train.yaml --set max_minutes=0
 	$(BIN)/viewsynth train --config configs/train_gpu.yaml
 	$(BIN)/viewsynth train --config configs/train_gpu_clean.yaml
-	cp runs/train_gpu_clean/last.msgpack viewsynth/weights/default.msgpack
+	$(BIN)/viewsynth train --config configs/train_gpu_l1.yaml
+	$(BIN)/viewsynth train --config configs/train_gpu_mask.yaml
+	$(BIN)/viewsynth train --config configs/train_gpu_mask2.yaml
+	cp runs/train_gpu_mask2/best.msgpack viewsynth/weights/default.msgpack
 
 benchmark: $(STAMP)
 	$(BIN)/viewsynth benchmark $(ARGS)

@@ -1,5 +1,6 @@
 """The network: shapes, the seam (roll property), gradients, the classical-start guarantee."""
 
+import dataclasses
 import functools
 
 import cv2
@@ -216,3 +217,24 @@ def test_model_config_round_trip_and_validation():
         from_dict(ModelConfig, {"stride": 16, "patch": 4, "encoder_channels": [8, 8]}, "m.yaml")
     with pytest.raises(ConfigError, match=r"'bilinear' is not one of"):
         ModelConfig.from_dict({"init": "bilinear"})
+
+
+def test_learn_flow_false_keeps_the_classical_flows_and_learns_the_mask(pair):
+    """With flows fixed, a trained-like network still moves the mask, never the flows; the same
+    parameters with learn_flow on do move them (so the switch, not the weights, holds them)."""
+    img0, img1 = (batch(x) for x in pair)
+    init = classical_init(img0, img1, T2, equirect=False)
+    fixed = perturb(
+        Network(dataclasses.replace(ModelConfig.tiny(), learn_flow=False), rngs=nnx.Rngs(0)), 0.05
+    )
+    free = Network(ModelConfig.tiny(), rngs=nnx.Rngs(0))
+    nnx.update(free, nnx.state(fixed, nnx.Param))
+    out = forward(fixed, img0, img1, T2, init, equirect=False, iters=2)
+    np.testing.assert_array_equal(np.asarray(out.flow_t0), init.flow_t0)
+    np.testing.assert_array_equal(np.asarray(out.flow_t1), init.flow_t1)
+    start_mask = jax.nn.sigmoid(init.mask_logit)
+    assert np.abs(np.asarray(out.mask) - start_mask).max() > 1e-3
+    moved = forward(free, img0, img1, T2, init, equirect=False, iters=2)
+    assert np.abs(np.asarray(moved.flow_t0) - init.flow_t0).max() > 1e-2
+    with pytest.raises(ConfigError, match=r"learn_flow: false needs init: classical"):
+        ModelConfig.from_dict({"learn_flow": False, "init": "zero"})

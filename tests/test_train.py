@@ -65,21 +65,26 @@ def test_configs_load_and_unknown_keys_are_errors():
 
 
 def test_the_shipped_recipe_chains_its_runs_and_matches_the_shipped_weights():
-    # make train-shipped: each run starts from the previous run's best weights, never from the
-    # shipped file it is meant to reproduce, and all three train the network that ships.
-    runs = [loop.load_config(ROOT / "configs" / name) for name in
-            ("train.yaml", "train_gpu.yaml", "train_gpu_clean.yaml")]  # fmt: skip
+    # make train-shipped: each run starts from the previous run's weights (best or last, as they
+    # were run), never from the shipped file it is meant to reproduce, and all train the network
+    # that ships (up to the fields that shape no parameter: the last runs fix the flows).
+    names = ("train.yaml", "train_gpu.yaml", "train_gpu_clean.yaml", "train_gpu_l1.yaml",
+             "train_gpu_mask.yaml", "train_gpu_mask2.yaml")  # fmt: skip
+    runs = [loop.load_config(ROOT / "configs" / name) for name in names]
     assert runs[0].init_weights == ""
     for before, after in zip(runs, runs[1:], strict=False):
-        assert Path(after.init_weights) == Path(before.workdir) / "best.msgpack"
-    assert len({r.workdir for r in runs}) == 3
+        assert Path(after.init_weights).parent == Path(before.workdir)
+        assert Path(after.init_weights).name in ("best.msgpack", "last.msgpack")
+    assert len({r.workdir for r in runs}) == len(runs)
     shipped = load_weights(ROOT / "viewsynth" / "weights" / "default.msgpack")
-    assert all(r.model == shipped.config for r in runs)
-    assert runs[2].data.augment.noise == 0 and runs[2].data.augment.jpeg == 0
-    assert (
-        "cp runs/train_gpu_clean/last.msgpack viewsynth/weights/default.msgpack"
-        in (ROOT / "Makefile").read_text()
-    )
+    free = {name: getattr(shipped.config, name) for name in loop.RUNTIME_MODEL_FIELDS}
+    assert all(dataclasses.replace(r.model, **free) == shipped.config for r in runs)
+    assert runs[-1].model == shipped.config and not shipped.config.learn_flow
+    assert all(r.data.augment.noise == 0 and r.data.augment.jpeg == 0 for r in runs[2:])
+    assert all(r.loss.census_weight == 0 for r in runs[3:])
+    makefile = (ROOT / "Makefile").read_text()
+    assert all(f"--config configs/{name}" in makefile for name in names)
+    assert "cp runs/train_gpu_mask2/best.msgpack viewsynth/weights/default.msgpack" in makefile
 
 
 def test_schedule_warms_up_then_decays():
@@ -348,3 +353,21 @@ def test_finetune_without_base_weights_is_one_clear_error(tmp_path, capsys):
         capsys.readouterr().err.strip()
         == f"viewsynth finetune: error: {missing}: weights file not found"
     )
+
+
+def test_warm_start_may_change_only_the_fields_that_shape_no_parameter(tmp_path):
+    from viewsynth.model.network import Network
+    from viewsynth.model.weights import save_weights
+
+    base = tmp_path / "base.msgpack"
+    cfg = loop.load_config(DEBUG, ["model.init=classical"])
+    save_weights(base, Network(cfg.model, rngs=nnx.Rngs(0)))
+    fixed = loop.build_model(
+        loop.load_config(DEBUG, [f"init_weights={base}", "model.learn_flow=false", "model.iters=5"])
+    )
+    assert (fixed.config.learn_flow, fixed.config.iters) == (False, 5)
+    for x, y in zip(_params(fixed), _params(load_weights(base)), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    wider = loop.load_config(DEBUG, [f"init_weights={base}", "model.refine_channels=16"])
+    with pytest.raises(ConfigError, match="its model config differs"):
+        loop.build_model(wider)

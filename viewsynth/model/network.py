@@ -261,7 +261,9 @@ class Network(nnx.Module):
         state = start
         to_full = jnp.array([s, s, s, s, 1.0], jnp.float32)
         # Which state channels the updates may change: all, or only the mask logit.
-        keep = jnp.array([1.0, 1.0, 1.0, 1.0, 1.0] if c.learn_flow else [0, 0, 0, 0, 1.0], jnp.float32)
+        keep = jnp.array(
+            [1.0, 1.0, 1.0, 1.0, 1.0] if c.learn_flow else [0, 0, 0, 0, 1.0], jnp.float32
+        )
         frames = []
         for _ in range(iters):
             flows = jax.lax.stop_gradient(state[..., :4])
