@@ -11,8 +11,9 @@ predicts the in-between view at t:
    classical estimate (an :class:`~viewsynth.model.init.Init`, average-pooled) or, without one, at
    zero flow and the logit ``log((1 - t) / t)`` (a plain cross-fade);
 3. ONE update block is applied ``iters`` times (shared weights): correlation lookup around the
-   current flows, motion encoding, ConvGRU, deltas for flows and logit. Gradients stop through the
-   flows between iterations (RAFT);
+   current flows, motion encoding, ConvGRU, deltas for flows and logit (with ``learn_flow`` off,
+   for the logit only: the starting flows are kept). Gradients stop through the flows between
+   iterations (RAFT);
 4. after every iteration the accumulated corrections are convex-upsampled and added to the
    full-resolution starting estimate, both frames are warped backward, fused by the mask, and a thin
    residual network refines the result: ``Output.frames`` holds one frame per iteration.
@@ -260,10 +261,6 @@ class Network(nnx.Module):
         start = jnp.concatenate([avg_pool(base_flow, s) / s, avg_pool(base_logit, s)], axis=-1)
         state = start
         to_full = jnp.array([s, s, s, s, 1.0], jnp.float32)
-        # Which state channels the updates may change: all, or only the mask logit.
-        keep = jnp.array(
-            [1.0, 1.0, 1.0, 1.0, 1.0] if c.learn_flow else [0, 0, 0, 0, 1.0], jnp.float32
-        )
         frames = []
         for _ in range(iters):
             flows = jax.lax.stop_gradient(state[..., :4])
@@ -274,7 +271,9 @@ class Network(nnx.Module):
             hidden, delta, up_logits = self.update(
                 hidden, context_terms, lookup, state, equirect=equirect
             )
-            state = state + delta * keep
+            if not c.learn_flow:  # only the mask logit moves; the flows stay at the start
+                delta = delta * jnp.array([0.0, 0.0, 0.0, 0.0, 1.0], jnp.float32)
+            state = state + delta
             up = convex_upsample((state - start) * to_full, up_logits, s, equirect=equirect)
             flow = base_flow + up[..., :4]
             mask = jax.nn.sigmoid(base_logit + up[..., 4:])

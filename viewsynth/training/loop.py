@@ -465,7 +465,6 @@ def build_model(cfg: TrainConfig) -> Network:
     if not cfg.init_weights:
         return Network(cfg.model, rngs=nnx.Rngs(cfg.seed))
     model = load_weights(cfg.init_weights)
-    # Fields that change no parameter may differ: the run's value is taken.
     free = {name: getattr(cfg.model, name) for name in RUNTIME_MODEL_FIELDS}
     if dataclasses.replace(model.config, **free) == cfg.model:
         model.config = cfg.model
