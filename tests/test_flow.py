@@ -1,10 +1,13 @@
 """The classical `flow` method: its reduced-size analysis of large frames, and the seam."""
 
+import importlib.util
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
-from viewsynth.interpolators import Flow, backward_warp, dis_flow, flows_to_time, visibility
+from viewsynth.interpolators import Flow
 from viewsynth.training.losses import psnr_uint8
 
 
@@ -14,19 +17,17 @@ def _texture(width, height, seed=0):
     return np.clip(cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
 
-def _full_size_reference(img0, img1, times, equirect):
-    """The method with every step at full size (flows upsampled first), as a plain formula."""
-    f01, f10 = dis_flow(img0, img1, equirect=equirect)
-    vis0, vis1 = visibility(f01, f10, equirect=equirect), visibility(f10, f01, equirect=equirect)
-    out = []
-    for t in times:
-        ft0, ft1 = flows_to_time(f01, f10, t)
-        w0 = (1 - t) * backward_warp(vis0, ft0, equirect=equirect) + 1e-4
-        w1 = t * backward_warp(vis1, ft1, equirect=equirect) + 1e-4
-        a = backward_warp(img0, ft0, equirect=equirect)
-        b = backward_warp(img1, ft1, equirect=equirect)
-        out.append(np.clip((w0[..., None] * a + w1[..., None] * b) / (w0 + w1)[..., None], 0, 1))
-    return np.stack(out)
+def _load_benchmark(name):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The method with every step at full size (flows upsampled first), as a plain formula: the same
+# reference that benchmarks/flow_sizes.py times.
+_full_size_reference = _load_benchmark("flow_sizes").full_size
 
 
 @pytest.mark.parametrize("equirect", [False, True])
