@@ -93,6 +93,18 @@ def test_any_size_is_fitted_and_cropped_back(untrained, equirect, shape):
     assert np.abs(out - ref).mean() < 0.02  # close to the baseline it starts from
 
 
+def test_padding_leaves_the_start_equal_to_the_flow_method(untrained):
+    # 37 x 53 is padded to 64 x 64 (bucket 32) with no resampling: the untrained network must give
+    # the flow method's frame exactly, so neither the DIS start nor the warps may see the padding.
+    # (DIS run on mirror-padded frames, or warps reading mirrored pixels, change the borders.)
+    img0 = texture(37, 53, 3)
+    img1 = np.roll(img0, 4, axis=1)
+    img1[:, :4] = texture(37, 4, 4)  # new content enters at the left edge
+    out = untrained(img0, img1, [0.3, 0.5], equirect=False)
+    ref = Flow()(img0, img1, [0.3, 0.5], equirect=False)
+    assert np.abs(out - ref).max() < 5e-3 and np.abs(out - ref).mean() < 5e-4
+
+
 def test_empty_times_and_bad_frames(untrained):
     assert untrained(texture(64, 128), texture(64, 128), [], equirect=True).shape == (0, 64, 128, 3)
     with pytest.raises(FrameError, match=r"one size"):

@@ -8,9 +8,11 @@ Fitting any input size to the network:
 - working scale ``s``: the network runs at about ``s`` times the input size (``scale``; None picks
   ``min(1, max_width / W)`` so that a 5.7K-8K panorama runs at ~2048 wide);
 - panoramas: the width is RESAMPLED (never padded: padding would put a false border into the
-  seam) to a multiple of ``bucket`` pixels; the height keeps the aspect ratio and is padded by
-  reflection up to a multiple of ``bucket``, then cropped back. Perspective images: resampled by
-  ``s`` if ``s < 1``, then padded by reflection in both directions and cropped back;
+  seam) to a multiple of ``bucket`` pixels; the height keeps the aspect ratio and is padded
+  (edge pixels repeated) up to a multiple of ``bucket``, then cropped back. Perspective images:
+  resampled by ``s`` if ``s < 1``, then padded the same way in both directions and cropped back.
+  The classical start is computed on the unpadded content (so it is the ``flow`` method's own
+  estimate whatever the padding) and padded like the frames;
 - sizes are bucketed (multiples of 64 by default) and the batch of times is split into chunks of
   1, 2, 4, ... frames (at most ``max_batch``), so a dataset of mixed sizes compiles a few
   functions, not one per image; the pair's encoding is computed once for all its times;
@@ -19,7 +21,7 @@ Fitting any input size to the network:
   wrapping for panoramas); the refinement residual is upsampled and added.
 
 The network's starting estimate follows its config: ``classical`` computes the DIS-flow estimate
-(:func:`viewsynth.model.init.classical_init`) at the working size; ``zero`` starts from zero flow,
+(:func:`viewsynth.model.init.classical_init`) at the working scale; ``zero`` starts from zero flow,
 or, with ``warm_start=True``, from the previous pair's flow (along a capture, consecutive pairs
 move alike): the two-frame flow of the last call, ``flow_t1 - flow_t0`` averaged over its times,
 is rescaled to each new t under linear motion.
@@ -210,13 +212,25 @@ class RNNInterpolator:
 
     @staticmethod
     def _pad(x: np.ndarray, work_w: int, work_h: int) -> np.ndarray:
-        h, w = x.shape[:2]
+        """(..., h, w, C) -> (..., work_h, work_w, C), centred, by repeating the edge pixels.
+
+        Edge (not mirror) padding: a warp that samples outside the content then reads the border
+        pixel, exactly as the ``flow`` method's warps do (OpenCV ``BORDER_REPLICATE``), so the
+        padding changes nothing a start-state network would output inside the content.
+        """
+        h, w = x.shape[-3:-1]
         top = (work_h - h) // 2
         left = (work_w - w) // 2
-        pads = ((top, work_h - h - top), (left, work_w - w - left), (0, 0))
-        # numpy's reflect needs a pad shorter than the side; symmetric-then-edge covers tiny images
-        mode = "reflect" if max(pads[0]) < h and max(pads[1]) < w else "edge"
-        return np.pad(x, pads, mode=mode)
+        pads = ((0, 0),) * (x.ndim - 3) + ((top, work_h - h - top), (left, work_w - w - left), (0, 0))
+        return np.pad(x, pads, mode="edge")
+
+    @classmethod
+    def _pad_init(cls, init: Init, work_w: int, work_h: int) -> Init:
+        return Init(
+            flow_t0=cls._pad(np.asarray(init.flow_t0), work_w, work_h),
+            flow_t1=cls._pad(np.asarray(init.flow_t1), work_w, work_h),
+            mask_logit=cls._pad(np.asarray(init.mask_logit), work_w, work_h),
+        )
 
     # -- the call ----------------------------------------------------------------------------------
 
@@ -236,8 +250,9 @@ class RNNInterpolator:
             return np.zeros((0, height, width, 3), np.float32)
         cw, ch, ww, wh = self.working_size(width, height, equirect=equirect)
         top, left = (wh - ch) // 2, (ww - cw) // 2
-        work0 = self._pad(resample(img0, cw, ch, equirect=equirect), ww, wh)
-        work1 = self._pad(resample(img1, cw, ch, equirect=equirect), ww, wh)
+        content0 = resample(img0, cw, ch, equirect=equirect)
+        content1 = resample(img1, cw, ch, equirect=equirect)
+        work0, work1 = self._pad(content0, ww, wh), self._pad(content1, ww, wh)
         # A panorama's rows are padded but its columns are not (cw == ww): the seam stays intact.
         j0, j1 = jnp.asarray(work0[None]), jnp.asarray(work1[None])
         if self._mesh is not None:
@@ -249,12 +264,14 @@ class RNNInterpolator:
         out = np.empty((len(times), height, width, 3), np.float32)
         classical = None
         if self.config.init == "classical":
-            classical = pair_flows(work0, work1, equirect=equirect)  # once for all times
+            # DIS on the content, not the padded frames: the start is the ``flow`` method's own
+            # estimate whatever the bucket (once for all times), edge-padded like the frames.
+            classical = pair_flows(content0, content1, equirect=equirect)
         f01_sum, start = 0.0, 0
         for n in _chunks(len(times), largest):
             t = times[start : start + n]
             init = (
-                init_at(classical, t)
+                self._pad_init(init_at(classical, t), ww, wh)
                 if classical is not None
                 else self._warm_init(t, work0.shape[:2])
             )
