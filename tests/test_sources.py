@@ -89,6 +89,18 @@ def test_photometric_blends_per_shot_exposure_for_the_target_and_keeps_it_clean(
     assert out.mid.mean() / 0.5 == pytest.approx(0.75 * g0 + 0.25 * g1, abs=0.01)
 
 
+def test_degrade_target_gives_the_target_its_own_independent_noise():
+    grey = Triplet(*(np.full((16, 16, 3), 0.5, np.float32) for _ in range(3)), t=0.5, equirect=False)
+    base = dict(brightness=0, contrast=0, saturation=0, exposure_stops=0, white_balance=0, jpeg=0)
+    cfg = augment.AugmentConfig(noise=0.05, degrade_target=True, **base)
+    out = augment.photometric(np.random.default_rng(2), grey, cfg)
+    assert out.mid.std() > 0.005 and out.img0.std() > 0.005 and out.img1.std() > 0.005
+    # independent draws: the target's noise is not a copy or a blend of the inputs'
+    n0, nm = (out.img0 - 0.5).ravel(), (out.mid - 0.5).ravel()
+    assert abs(np.corrcoef(n0, nm)[0, 1]) < 0.2
+    assert abs(out.mid.mean() - 0.5) < 0.01  # noise only, no change of level
+
+
 def test_jpeg_round_trip_is_close_lossy_and_keeps_rgb_order():
     yy, xx = np.mgrid[0:16, 0:16] / 15.0
     img = np.stack([0.2 + 0.6 * xx, 0.3 * yy, np.full_like(xx, 0.1)], axis=-1).astype(np.float32)

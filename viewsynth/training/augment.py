@@ -7,7 +7,10 @@ seam through the content), horizontal flip (a mirrored street is a street), time
 image: the crop's edges are borders, not the seam). Photometric augmentation models what differs
 between two shots of a real capture: exposure, white balance, sensor noise and JPEG artefacts.
 Exposure and white balance are drawn per shot and the in-between target gets their blend at ``t``
-(what a smooth video would show); noise and JPEG touch only the inputs, so the target stays clean.
+(what a smooth video would show); noise and JPEG touch only the inputs, so the target stays clean,
+unless ``degrade_target`` is set: then the target gets its own independent noise and JPEG too, as
+every shot of a real camera does (the target's noise cannot be predicted, so a network trained so
+learns to leave it alone instead of learning to denoise).
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class AugmentConfig:
     # Probability of JPEG re-encoding each input, and its quality range.
     jpeg: float = 0.5
     jpeg_quality: tuple[int, int] = (50, 95)
+    # Degrade the in-between target as well (independent noise and JPEG, like a real third shot).
+    degrade_target: bool = False
 
 
 def yaw_roll(triplet: Triplet, columns: int) -> Triplet:
@@ -144,10 +149,12 @@ def photometric(rng: np.random.Generator, triplet: Triplet, cfg: AugmentConfig) 
             image = jpeg(image, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
         return image.astype(np.float32)
 
+    img0 = degrade(tone(triplet.img0, gains[0]))
+    mid = tone(triplet.mid, gain_mid)
     return dataclasses.replace(
         triplet,
-        img0=degrade(tone(triplet.img0, gains[0])),
-        mid=tone(triplet.mid, gain_mid),
+        img0=img0,
+        mid=degrade(mid) if cfg.degrade_target else mid,
         img1=degrade(tone(triplet.img1, gains[1])),
     )
 
