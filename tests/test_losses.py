@@ -123,3 +123,34 @@ def test_psnr_uint8_rounds_and_weighs_rows():
     assert losses.psnr_uint8(pred, target, equirect=True) == pytest.approx(
         10 * np.log10(255**2 / wmse), rel=1e-9
     )
+
+
+def test_ssim_term_matches_the_evaluation_ssim_and_wraps_the_seam():
+    from viewsynth.evaluation import metrics
+
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 256, (1, 32, 48, 3)).astype(np.uint8)
+    noise = rng.integers(-40, 41, a.shape)
+    b = np.clip(a.astype(int) + noise, 0, 255).astype(np.uint8)
+    fa, fb = a.astype(np.float32) / 255.0, b.astype(np.float32) / 255.0
+    got = np.asarray(jax.jit(lambda p, q: losses.ssim_map(p, q, equirect=False))(fa, fb))
+    want = metrics.ssim(a[0], b[0])  # valid windows only
+    assert np.mean(got[0, 5:-5, 5:-5]) == pytest.approx(want, abs=2e-4)
+    assert np.asarray(losses.ssim_map(fa, fa, equirect=False)) == pytest.approx(1.0, abs=1e-5)
+    # panoramas: rolling both images rolls the map (the window wraps longitude)
+    base = np.asarray(losses.ssim_map(fa, fb, equirect=True))
+    rolled = np.asarray(losses.ssim_map(np.roll(fa, 7, 2), np.roll(fb, 7, 2), equirect=True))
+    np.testing.assert_allclose(rolled, np.roll(base, 7, 2), atol=1e-5)
+    flat = np.asarray(losses.ssim_map(np.roll(fa, 7, 2), np.roll(fb, 7, 2), equirect=False))
+    assert np.abs(flat - np.roll(base, 7, 2)).max() > 1e-2
+
+
+def test_ssim_weight_adds_the_structure_term():
+    rng = np.random.default_rng(6)
+    a = rng.random((1, 24, 24, 3)).astype(np.float32)
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1).astype(np.float32)
+    plain = float(losses.frame_loss(a, b, equirect=False, census_weight=0.0))
+    with_ssim = float(losses.frame_loss(a, b, equirect=False, census_weight=0.0, ssim_weight=2.0))
+    term = float(np.mean(0.5 * (1.0 - np.asarray(losses.ssim_map(a, b, equirect=False)))))
+    assert with_ssim == pytest.approx(plain + 2.0 * term, rel=1e-5)
+    assert term > 0.01  # noise of 0.1 costs SSIM

@@ -74,6 +74,8 @@ class LossConfig:
     gamma: float = 0.8
     census_weight: float = 1.0
     census_radius: int = 3
+    # Weight of the SSIM term (1 - SSIM) / 2 (11x11 Gaussian window, as the evaluation's SSIM).
+    ssim_weight: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -215,6 +217,7 @@ def train_step(
             gamma=loss_cfg.gamma,
             census_weight=loss_cfg.census_weight,
             census_radius=loss_cfg.census_radius,
+            ssim_weight=loss_cfg.ssim_weight,
         )
 
     (loss, per_iter), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)

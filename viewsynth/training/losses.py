@@ -49,6 +49,34 @@ def census(pred, target, *, equirect: bool, radius: int = 3):
     return jnp.mean(d / (0.1 + d), axis=-1)
 
 
+def ssim_map(pred, target, *, equirect: bool, window: int = 11, sigma: float = 1.5):
+    """Per-pixel SSIM ``(B, H, W)`` (channels averaged), Gaussian window as the evaluation's.
+
+    The window wraps across the seam of a panorama and reflects at other borders, so every pixel
+    gets a value (the evaluation keeps only windows that fit; inside the image the two agree).
+    Constants for images in [0, 1]: ``C1 = 0.01^2``, ``C2 = 0.03^2``.
+    """
+    x = np.arange(window, dtype=np.float64) - (window - 1) / 2.0
+    g = np.exp(-(x**2) / (2.0 * sigma**2))
+    g = jnp.asarray(g / g.sum(), jnp.float32)
+    r = window // 2
+    h, w = pred.shape[1], pred.shape[2]
+
+    def blur(v):
+        v = pad_seam(v, r, equirect)
+        v = sum(g[i] * v[:, i : i + h] for i in range(window))
+        return sum(g[i] * v[:, :, i : i + w] for i in range(window))
+
+    mu_p, mu_t = blur(pred), blur(target)
+    var_p = blur(pred * pred) - mu_p**2
+    var_t = blur(target * target) - mu_t**2
+    cov = blur(pred * target) - mu_p * mu_t
+    c1, c2 = 0.01**2, 0.03**2
+    num = (2.0 * mu_p * mu_t + c1) * (2.0 * cov + c2)
+    den = (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2)
+    return jnp.mean(num / den, axis=-1)
+
+
 def pixel_weights(height: int, width: int, *, equirect: bool) -> np.ndarray:
     """``(H, W)`` weights with mean 1: latitude weights on panoramas, uniform otherwise."""
     if not equirect:
@@ -64,13 +92,24 @@ def weighted_mean(per_pixel, *, equirect: bool):
     return jnp.mean(per_pixel * pixel_weights(h, w, equirect=equirect))
 
 
-def frame_loss(pred, target, *, equirect: bool, census_weight: float = 1.0, census_radius: int = 3):
-    """Charbonnier plus ``census_weight`` times census, latitude-weighted on panoramas: scalar."""
+def frame_loss(
+    pred,
+    target,
+    *,
+    equirect: bool,
+    census_weight: float = 1.0,
+    census_radius: int = 3,
+    ssim_weight: float = 0.0,
+):
+    """Charbonnier plus ``census_weight`` times census plus ``ssim_weight`` times
+    ``(1 - SSIM) / 2``, latitude-weighted on panoramas: scalar."""
     per_pixel = charbonnier(pred, target)
     if census_weight > 0:
         per_pixel = per_pixel + census_weight * census(
             pred, target, equirect=equirect, radius=census_radius
         )
+    if ssim_weight > 0:
+        per_pixel = per_pixel + ssim_weight * 0.5 * (1.0 - ssim_map(pred, target, equirect=equirect))
     return weighted_mean(per_pixel, equirect=equirect)
 
 
@@ -82,6 +121,7 @@ def sequence_loss(
     gamma: float = 0.8,
     census_weight: float = 1.0,
     census_radius: int = 3,
+    ssim_weight: float = 0.0,
 ):
     """``sum_i gamma^(K-i-1) frame_loss(frames[i], target)`` over the K iterations: scalar.
 
@@ -96,6 +136,7 @@ def sequence_loss(
                 equirect=equirect,
                 census_weight=census_weight,
                 census_radius=census_radius,
+                ssim_weight=ssim_weight,
             )
             for f in frames
         ]
