@@ -328,6 +328,7 @@ def test_finetune_learns_only_the_chosen_parity_and_writes_weights(tmp_path, fix
         pano_width=64,
         report_triplets=0,
         optim=cfg.optim,
+        loss=cfg.loss,
     )
     result = finetune(capture, out, ft, base=base)
     assert result.equirect and result.triplets == 2 and result.steps == 12  # middles 1 and 3
@@ -371,3 +372,17 @@ def test_warm_start_may_change_only_the_fields_that_shape_no_parameter(tmp_path)
     wider = loop.load_config(DEBUG, [f"init_weights={base}", "model.refine_channels=16"])
     with pytest.raises(ConfigError, match="its model config differs"):
         loop.build_model(wider)
+
+
+def test_finetune_defaults_follow_the_shipped_models_last_training():
+    # Runs 4-6 trained without the census term and without input-only noise/JPEG; fine-tuning on a
+    # capture must not switch them back on (configs/finetune.yaml says the same).
+    from viewsynth.training.finetune import FinetuneConfig
+
+    shipped = loop.load_config(ROOT / "configs" / "train_gpu_mask2.yaml", [])
+    ft = FinetuneConfig()
+    assert ft.loss.census_weight == shipped.loss.census_weight == 0.0
+    assert ft.augment.noise == shipped.data.augment.noise == 0.0
+    assert ft.augment.jpeg == shipped.data.augment.jpeg == 0.0
+    from_yaml = config_lib.load(FinetuneConfig, ROOT / "configs" / "finetune.yaml")
+    assert from_yaml.loss == ft.loss and from_yaml.augment == ft.augment

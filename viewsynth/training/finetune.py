@@ -62,10 +62,14 @@ class FinetuneConfig:
             learning_rate=5e-5, warmup_steps=20, end_fraction=0.1, weight_decay=0.0
         )
     )
-    loss: loop.LossConfig = dataclasses.field(default_factory=loop.LossConfig)
+    # The loss and augmentation the shipped model was last trained with (Runs 4-6): Charbonnier
+    # without the census term, no input-only noise or JPEG (which taught smoothing of real frames).
+    loss: loop.LossConfig = dataclasses.field(
+        default_factory=lambda: loop.LossConfig(census_weight=0.0)
+    )
     augment: augment_lib.AugmentConfig = dataclasses.field(
         default_factory=lambda: augment_lib.AugmentConfig(
-            exposure_stops=0.05, white_balance=0.02, noise=0.01, jpeg=0.3
+            exposure_stops=0.05, white_balance=0.02, noise=0.0, jpeg=0.0
         )
     )
 
