@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 
 from viewsynth.geometry import latitude_weights, pad_seam
@@ -58,19 +59,23 @@ def ssim_map(pred, target, *, equirect: bool, window: int = 11, sigma: float = 1
     """
     x = np.arange(window, dtype=np.float64) - (window - 1) / 2.0
     g = np.exp(-(x**2) / (2.0 * sigma**2))
-    g = jnp.asarray(g / g.sum(), jnp.float32)
+    g = (g / g.sum()).astype(np.float32)
     r = window // 2
-    h, w = pred.shape[1], pred.shape[2]
-
-    def blur(v):
-        v = pad_seam(v, r, equirect)
-        v = sum(g[i] * v[:, i : i + h] for i in range(window))
-        return sum(g[i] * v[:, :, i : i + w] for i in range(window))
-
-    mu_p, mu_t = blur(pred), blur(target)
-    var_p = blur(pred * pred) - mu_p**2
-    var_t = blur(target * target) - mu_t**2
-    cov = blur(pred * target) - mu_p * mu_t
+    c = pred.shape[-1]
+    # The five local moments of every channel, blurred at once by two depthwise 1-D convolutions.
+    stack = jnp.concatenate([pred, target, pred * pred, target * target, pred * target], axis=-1)
+    stack = pad_seam(stack, r, equirect)
+    n = stack.shape[-1]
+    dims = ("NHWC", "HWIO", "NHWC")
+    for kernel in (g.reshape(window, 1, 1, 1), g.reshape(1, window, 1, 1)):
+        k = jnp.asarray(np.tile(kernel, (1, 1, 1, n)))
+        stack = lax.conv_general_dilated(
+            stack, k, (1, 1), "VALID", dimension_numbers=dims, feature_group_count=n
+        )
+    mu_p, mu_t, e_pp, e_tt, e_pt = (stack[..., i * c : (i + 1) * c] for i in range(5))
+    var_p = e_pp - mu_p**2
+    var_t = e_tt - mu_t**2
+    cov = e_pt - mu_p * mu_t
     c1, c2 = 0.01**2, 0.03**2
     num = (2.0 * mu_p * mu_t + c1) * (2.0 * cov + c2)
     den = (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2)
