@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import jax.numpy as jnp
-from jax import lax
 import numpy as np
 
 from viewsynth.geometry import latitude_weights, pad_seam
@@ -50,6 +49,14 @@ def census(pred, target, *, equirect: bool, radius: int = 3):
     return jnp.mean(d / (0.1 + d), axis=-1)
 
 
+def _band(g: np.ndarray, n: int) -> np.ndarray:
+    """``(n + len(g) - 1, n)``: column j holds the kernel ``g`` from row j (a 'valid' 1-D filter)."""
+    m = np.zeros((n + len(g) - 1, n), np.float32)
+    for j in range(n):
+        m[j : j + len(g), j] = g
+    return m
+
+
 def ssim_map(pred, target, *, equirect: bool, window: int = 11, sigma: float = 1.5):
     """Per-pixel SSIM ``(B, H, W)`` (channels averaged), Gaussian window as the evaluation's.
 
@@ -62,16 +69,13 @@ def ssim_map(pred, target, *, equirect: bool, window: int = 11, sigma: float = 1
     g = (g / g.sum()).astype(np.float32)
     r = window // 2
     c = pred.shape[-1]
-    # The five local moments of every channel, blurred at once by two depthwise 1-D convolutions.
+    # The five local moments of every channel, blurred at once: padded, then one banded matrix
+    # product per axis (on a CPU ~10x faster to differentiate than a depthwise convolution).
     stack = jnp.concatenate([pred, target, pred * pred, target * target, pred * target], axis=-1)
     stack = pad_seam(stack, r, equirect)
-    n = stack.shape[-1]
-    dims = ("NHWC", "HWIO", "NHWC")
-    for kernel in (g.reshape(window, 1, 1, 1), g.reshape(1, window, 1, 1)):
-        k = jnp.asarray(np.tile(kernel, (1, 1, 1, n)))
-        stack = lax.conv_general_dilated(
-            stack, k, (1, 1), "VALID", dimension_numbers=dims, feature_group_count=n
-        )
+    h, w = pred.shape[1], pred.shape[2]
+    stack = jnp.einsum("bhwc,hk->bkwc", stack, _band(g, h))
+    stack = jnp.einsum("bhwc,wk->bhkc", stack, _band(g, w))
     mu_p, mu_t, e_pp, e_tt, e_pt = (stack[..., i * c : (i + 1) * c] for i in range(5))
     var_p = e_pp - mu_p**2
     var_t = e_tt - mu_t**2
