@@ -3,10 +3,12 @@
     .venv/bin/python benchmarks/ablate.py WEIGHTS [--iters 2] [--sets middlebury ucf101 render512]
 
 For every triplet the network runs from the classical (DIS) start; then its flows, mask and
-refinement are swapped one at a time for the start's, and each variant is scored (PSNR, WS-PSNR on
-panoramas, on the uint8 frame). "DIS flows + mask" is the `flow` method itself (up to the warp),
-so each column reads as a gain or loss against it. Frames are padded by reflection to a multiple of
-8 (the network's stride) and cropped back. Needs ../shared/data for Middlebury and UCF101.
+refinement are swapped one at a time for the start's, and each variant is scored on the uint8
+frame: PSNR (WS-PSNR on panoramas) and IE (mean absolute error in grey levels). "DIS flows + mask"
+is the `flow` method itself, so each column reads as a gain or loss against it. As in the product
+path, DIS runs on the unpadded frames; frames and start are padded by repeating edge pixels to a
+multiple of 8 (the network's stride) and cropped back. Needs ../shared/data for Middlebury and
+UCF101.
 """
 
 from __future__ import annotations
@@ -21,8 +23,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from viewsynth.evaluation import datasets  # noqa: E402
-from viewsynth.model.init import classical_init  # noqa: E402
+from viewsynth.evaluation import (
+    datasets,  # noqa: E402
+    metrics,  # noqa: E402
+)
+from viewsynth.frames import to_uint8  # noqa: E402
+from viewsynth.model.init import Init, classical_init  # noqa: E402
 from viewsynth.model.warp import backward_warp  # noqa: E402
 from viewsynth.model.weights import load_weights  # noqa: E402
 from viewsynth.training.losses import psnr_uint8  # noqa: E402
@@ -39,18 +45,19 @@ def open_sets(names: list[str]) -> dict[str, datasets.Dataset]:
     return {name: makers[name]() for name in names}
 
 
-def variants(model, sample: datasets.Sample, iters: int) -> dict[str, float]:
-    """Score of each variant on one triplet."""
+def variants(model, sample: datasets.Sample, iters: int) -> dict[str, tuple[float, float]]:
+    """``(PSNR, IE)`` of each variant on one triplet."""
     eq = bool(sample.equirect)
     h, w = sample.img0.shape[:2]
     ph, pw = -(-h // 8) * 8 - h, -(-w // 8) * 8 - w
 
-    def pad(x):
-        return np.pad(x, ((0, ph), (0, pw), (0, 0)), mode="reflect")[None]
+    def pad(x):  # (B, h, w, C) -> (B, h + ph, w + pw, C)
+        return np.pad(np.asarray(x), ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
 
-    a, b = pad(sample.img0), pad(sample.img1)
+    a, b = pad(sample.img0[None]), pad(sample.img1[None])
     t = np.float32([sample.t])
-    init = classical_init(a, b, t, equirect=eq)
+    start = classical_init(sample.img0, sample.img1, t, equirect=eq)
+    init = Init(pad(start.flow_t0), pad(start.flow_t1), pad(start.mask_logit))
     out = model(a, b, t, equirect=eq, iters=iters, init=init)
 
     def synth(f0, f1, mask, refine):
@@ -72,7 +79,13 @@ def variants(model, sample: datasets.Sample, iters: int) -> dict[str, float]:
         "DIS + refinement": synth(init.flow_t0, init.flow_t1, dis_mask, True),
     }
     gt = sample.gt.astype(np.float32) / 255.0
-    return {k: psnr_uint8(np.asarray(v)[0, :h, :w], gt, equirect=eq) for k, v in frames.items()}
+    return {
+        k: (
+            psnr_uint8(np.asarray(v)[0, :h, :w], gt, equirect=eq),
+            metrics.ie(to_uint8(np.asarray(v)[0, :h, :w]), sample.gt),
+        )
+        for k, v in frames.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,11 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     model = load_weights(args.weights)
     for name, dataset in open_sets(args.sets).items():
-        scores: dict[str, list[float]] = {}
+        scores: dict[str, list[tuple[float, float]]] = {}
         for sample in dataset.samples():
             for k, v in variants(model, sample, args.iters).items():
                 scores.setdefault(k, []).append(v)
-        print(name, {k: round(float(np.mean(v)), 3) for k, v in scores.items()}, flush=True)
+        print(f"{name} (PSNR / IE)", flush=True)
+        for k, v in scores.items():
+            psnr, ie = np.mean(v, axis=0)
+            print(f"  {k:28s} {psnr:.3f} / {ie:.4f}", flush=True)
     return 0
 
 

@@ -90,7 +90,9 @@ def test_photometric_blends_per_shot_exposure_for_the_target_and_keeps_it_clean(
 
 
 def test_degrade_target_gives_the_target_its_own_independent_noise():
-    grey = Triplet(*(np.full((16, 16, 3), 0.5, np.float32) for _ in range(3)), t=0.5, equirect=False)
+    grey = Triplet(
+        *(np.full((16, 16, 3), 0.5, np.float32) for _ in range(3)), t=0.5, equirect=False
+    )
     base = dict(brightness=0, contrast=0, saturation=0, exposure_stops=0, white_balance=0, jpeg=0)
     cfg = augment.AugmentConfig(noise=0.05, degrade_target=True, **base)
     out = augment.photometric(np.random.default_rng(2), grey, cfg)

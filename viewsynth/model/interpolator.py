@@ -221,7 +221,11 @@ class RNNInterpolator:
         h, w = x.shape[-3:-1]
         top = (work_h - h) // 2
         left = (work_w - w) // 2
-        pads = ((0, 0),) * (x.ndim - 3) + ((top, work_h - h - top), (left, work_w - w - left), (0, 0))
+        pads = ((0, 0),) * (x.ndim - 3) + (
+            (top, work_h - h - top),
+            (left, work_w - w - left),
+            (0, 0),
+        )
         return np.pad(x, pads, mode="edge")
 
     @classmethod

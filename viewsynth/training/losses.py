@@ -118,7 +118,9 @@ def frame_loss(
             pred, target, equirect=equirect, radius=census_radius
         )
     if ssim_weight > 0:
-        per_pixel = per_pixel + ssim_weight * 0.5 * (1.0 - ssim_map(pred, target, equirect=equirect))
+        per_pixel = per_pixel + ssim_weight * 0.5 * (
+            1.0 - ssim_map(pred, target, equirect=equirect)
+        )
     return weighted_mean(per_pixel, equirect=equirect)
 
 
