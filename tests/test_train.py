@@ -107,7 +107,17 @@ def test_loss_goes_down_on_a_fixed_batch(tmp_path, fixed_batch):
     saved = yaml_load(tmp_path / "run" / "config.yaml")
     assert saved["steps"] == 12 and saved["model"]["init"] == "zero"
     # The finished run leaves its own last weights beside the best validated ones.
-    assert read_meta(tmp_path / "run" / "last.msgpack")["steps"] == 12
+    meta = read_meta(tmp_path / "run" / "last.msgpack")
+    assert meta["steps"] == 12 and meta["finished"] is True
+
+
+def test_a_run_stopped_by_max_minutes_keeps_its_latest_weights(tmp_path, fixed_batch):
+    cfg = _cfg(tmp_path / "run", "max_minutes=1e-6")  # out of time after the first step
+    result = loop.train(cfg, batches=lambda step: fixed_batch)
+    assert result.end_step == 1
+    meta = read_meta(tmp_path / "run" / "last.msgpack")
+    assert meta["steps"] == 1 and meta["finished"] is False
+    assert (tmp_path / "run" / "checkpoints" / "1").is_dir()  # and it resumes from there
 
 
 def yaml_load(path):

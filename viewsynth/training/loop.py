@@ -7,7 +7,8 @@ A run lives in its work folder::
     <workdir>/metrics.jsonl      one JSON object per logged step or validation
     <workdir>/loss.png           training loss and validation PSNR (model vs classical flow)
     <workdir>/best.msgpack       weights of the best validation so far (the export candidate)
-    <workdir>/last.msgpack       weights after the last step, once the run has finished
+    <workdir>/last.msgpack       weights after the last step, once the run has finished or stopped
+                                 at ``max_minutes`` (meta ``finished`` tells which)
 
 Batches are a pure function of ``(seed, step)`` (:class:`~viewsynth.training.sources.TrainingData`),
 so a resumed run sees the data it would have seen. Data-parallel over all local devices: the batch
@@ -627,10 +628,9 @@ def train(
                 run_validation(step)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:
                 save(step)
-            if step == cfg.steps:  # the finished run's own weights, besides the best validated
-                save_weights(
-                    workdir / "last.msgpack", model, meta=dict(run_meta, steps=step, last=True)
-                )
+            if step == cfg.steps or out_of_time:  # the latest weights, besides the best validated
+                meta = dict(run_meta, steps=step, last=True, finished=step == cfg.steps)
+                save_weights(workdir / "last.msgpack", model, meta=meta)
             if out_of_time:
                 say(
                     f"stopping at step {step}: max_minutes {cfg.max_minutes} reached (resume to continue)"
