@@ -78,6 +78,10 @@ class LossConfig:
     # Weight of the SSIM term (1 - SSIM) / 2 (11x11 Gaussian window, as the evaluation's SSIM).
     ssim_weight: float = 0.0
 
+    def __post_init__(self):
+        if self.census_weight < 0 or self.ssim_weight < 0:
+            raise ValueError("loss.census_weight and loss.ssim_weight must be >= 0")
+
 
 @dataclasses.dataclass(frozen=True)
 class ValidationConfig:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import jax.numpy as jnp
 import numpy as np
 
+from viewsynth.evaluation import metrics
 from viewsynth.geometry import latitude_weights, pad_seam
 
 
@@ -57,16 +58,15 @@ def _band(g: np.ndarray, n: int) -> np.ndarray:
     return m
 
 
-def ssim_map(pred, target, *, equirect: bool, window: int = 11, sigma: float = 1.5):
-    """Per-pixel SSIM ``(B, H, W)`` (channels averaged), Gaussian window as the evaluation's.
+def ssim_map(pred, target, *, equirect: bool):
+    """Per-pixel SSIM ``(B, H, W)`` (channels averaged) with the evaluation's Gaussian window and
+    constants (:mod:`viewsynth.evaluation.metrics`), for images in [0, 1].
 
     The window wraps across the seam of a panorama and reflects at other borders, so every pixel
     gets a value (the evaluation keeps only windows that fit; inside the image the two agree).
-    Constants for images in [0, 1]: ``C1 = 0.01^2``, ``C2 = 0.03^2``.
     """
-    x = np.arange(window, dtype=np.float64) - (window - 1) / 2.0
-    g = np.exp(-(x**2) / (2.0 * sigma**2))
-    g = (g / g.sum()).astype(np.float32)
+    g = metrics.gaussian_window().astype(np.float32)
+    window = len(g)
     r = window // 2
     c = pred.shape[-1]
     # The five local moments of every channel, blurred at once: padded, then one banded matrix
@@ -80,7 +80,7 @@ def ssim_map(pred, target, *, equirect: bool, window: int = 11, sigma: float = 1
     var_p = e_pp - mu_p**2
     var_t = e_tt - mu_t**2
     cov = e_pt - mu_p * mu_t
-    c1, c2 = 0.01**2, 0.03**2
+    c1, c2 = metrics.SSIM_K1**2, metrics.SSIM_K2**2
     num = (2.0 * mu_p * mu_t + c1) * (2.0 * cov + c2)
     den = (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2)
     return jnp.mean(num / den, axis=-1)
