@@ -28,7 +28,8 @@ from viewsynth.evaluation import (
     metrics,  # noqa: E402
 )
 from viewsynth.frames import to_uint8  # noqa: E402
-from viewsynth.model.init import Init, classical_init  # noqa: E402
+from viewsynth.model.init import classical_init  # noqa: E402
+from viewsynth.model.interpolator import pad_edges  # noqa: E402
 from viewsynth.model.warp import backward_warp  # noqa: E402
 from viewsynth.model.weights import load_weights  # noqa: E402
 from viewsynth.training.losses import psnr_uint8  # noqa: E402
@@ -49,15 +50,11 @@ def variants(model, sample: datasets.Sample, iters: int) -> dict[str, tuple[floa
     """``(PSNR, IE)`` of each variant on one triplet."""
     eq = bool(sample.equirect)
     h, w = sample.img0.shape[:2]
-    ph, pw = -(-h // 8) * 8 - h, -(-w // 8) * 8 - w
-
-    def pad(x):  # (B, h, w, C) -> (B, h + ph, w + pw, C)
-        return np.pad(np.asarray(x), ((0, 0), (0, ph), (0, pw), (0, 0)), mode="edge")
-
-    a, b = pad(sample.img0[None]), pad(sample.img1[None])
+    hh, ww = -(-h // 8) * 8, -(-w // 8) * 8
+    top, left = (hh - h) // 2, (ww - w) // 2
+    a, b = pad_edges(sample.img0[None], ww, hh), pad_edges(sample.img1[None], ww, hh)
     t = np.float32([sample.t])
-    start = classical_init(sample.img0, sample.img1, t, equirect=eq)
-    init = Init(pad(start.flow_t0), pad(start.flow_t1), pad(start.mask_logit))
+    init = pad_edges(classical_init(sample.img0, sample.img1, t, equirect=eq), ww, hh)
     out = model(a, b, t, equirect=eq, iters=iters, init=init)
 
     def synth(f0, f1, mask, refine):
@@ -79,12 +76,10 @@ def variants(model, sample: datasets.Sample, iters: int) -> dict[str, tuple[floa
         "DIS + refinement": synth(init.flow_t0, init.flow_t1, dis_mask, True),
     }
     gt = sample.gt.astype(np.float32) / 255.0
+    crops = {k: np.asarray(v)[0, top : top + h, left : left + w] for k, v in frames.items()}
     return {
-        k: (
-            psnr_uint8(np.asarray(v)[0, :h, :w], gt, equirect=eq),
-            metrics.ie(to_uint8(np.asarray(v)[0, :h, :w]), sample.gt),
-        )
-        for k, v in frames.items()
+        k: (psnr_uint8(v, gt, equirect=eq), metrics.ie(to_uint8(v), sample.gt))
+        for k, v in crops.items()
     }
 
 

@@ -100,6 +100,25 @@ def resample(x: np.ndarray, width: int, height: int, *, equirect: bool) -> np.nd
     return np.concatenate(chans, axis=-1).astype(np.float32)
 
 
+def pad_edges(x, work_w: int, work_h: int):
+    """(..., h, w, C) -> (..., work_h, work_w, C), centred, by repeating the edge pixels; an
+    :class:`Init` (any pytree of such arrays) is padded leaf by leaf.
+
+    Edge (not mirror) padding: a warp that samples outside the content then reads the border
+    pixel, exactly as the ``flow`` method's warps do (OpenCV ``BORDER_REPLICATE``), so the
+    padding changes nothing a start-state network would output inside the content.
+    """
+
+    def pad(a):
+        a = np.asarray(a)
+        h, w = a.shape[-3:-1]
+        top, left = (work_h - h) // 2, (work_w - w) // 2
+        rows, cols = (top, work_h - h - top), (left, work_w - w - left)
+        return np.pad(a, ((0, 0),) * (a.ndim - 3) + (rows, cols, (0, 0)), mode="edge")
+
+    return jax.tree.map(pad, x)
+
+
 class RNNInterpolator:
     """Interpolates with a trained network; see the module docstring.
 
@@ -210,32 +229,6 @@ class RNNInterpolator:
             cw, ch = width, height
         return cw, ch, _ceil_to(cw, self.bucket), _ceil_to(ch, self.bucket)
 
-    @staticmethod
-    def _pad(x: np.ndarray, work_w: int, work_h: int) -> np.ndarray:
-        """(..., h, w, C) -> (..., work_h, work_w, C), centred, by repeating the edge pixels.
-
-        Edge (not mirror) padding: a warp that samples outside the content then reads the border
-        pixel, exactly as the ``flow`` method's warps do (OpenCV ``BORDER_REPLICATE``), so the
-        padding changes nothing a start-state network would output inside the content.
-        """
-        h, w = x.shape[-3:-1]
-        top = (work_h - h) // 2
-        left = (work_w - w) // 2
-        pads = ((0, 0),) * (x.ndim - 3) + (
-            (top, work_h - h - top),
-            (left, work_w - w - left),
-            (0, 0),
-        )
-        return np.pad(x, pads, mode="edge")
-
-    @classmethod
-    def _pad_init(cls, init: Init, work_w: int, work_h: int) -> Init:
-        return Init(
-            flow_t0=cls._pad(np.asarray(init.flow_t0), work_w, work_h),
-            flow_t1=cls._pad(np.asarray(init.flow_t1), work_w, work_h),
-            mask_logit=cls._pad(np.asarray(init.mask_logit), work_w, work_h),
-        )
-
     # -- the call ----------------------------------------------------------------------------------
 
     def __call__(
@@ -256,7 +249,7 @@ class RNNInterpolator:
         top, left = (wh - ch) // 2, (ww - cw) // 2
         content0 = resample(img0, cw, ch, equirect=equirect)
         content1 = resample(img1, cw, ch, equirect=equirect)
-        work0, work1 = self._pad(content0, ww, wh), self._pad(content1, ww, wh)
+        work0, work1 = pad_edges(content0, ww, wh), pad_edges(content1, ww, wh)
         # A panorama's rows are padded but its columns are not (cw == ww): the seam stays intact.
         j0, j1 = jnp.asarray(work0[None]), jnp.asarray(work1[None])
         if self._mesh is not None:
@@ -275,7 +268,7 @@ class RNNInterpolator:
         for n in _chunks(len(times), largest):
             t = times[start : start + n]
             init = (
-                self._pad_init(init_at(classical, t), ww, wh)
+                pad_edges(init_at(classical, t), ww, wh)
                 if classical is not None
                 else self._warm_init(t, work0.shape[:2])
             )
