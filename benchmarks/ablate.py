@@ -63,7 +63,11 @@ def variants(model, sample: datasets.Sample, iters: int) -> dict[str, tuple[floa
         mid = mask * w0 + (1.0 - mask) * w1
         if refine:
             x = jnp.concatenate([w0, w1, mid, mask], axis=-1)
-            mid = jnp.clip(mid + model.refine(x * 2.0 - 1.0, equirect=eq), 0.0, 1.0)
+            residual, dlogit = model.refine(x * 2.0 - 1.0, equirect=eq)
+            if dlogit is not None:  # the refinement's mask correction (refine_mask)
+                m = jax.nn.sigmoid(jnp.log(mask + 1e-6) - jnp.log1p(1e-6 - mask) + dlogit)
+                mid = m * w0 + (1.0 - m) * w1
+            mid = jnp.clip(mid + residual, 0.0, 1.0)
         return mid
 
     dis_mask = jax.nn.sigmoid(jnp.asarray(init.mask_logit))

@@ -83,6 +83,11 @@ class ModelConfig:
     # False: the recurrence keeps the starting flows and learns only the fusion mask (and the
     # refinement); meaningful with the classical start, whose flows are then used as they are.
     learn_flow: bool = True
+    # True: the refinement also corrects the fusion logit per pixel (see
+    # :mod:`viewsynth.model.refine`); a file without it loads into a model with it (head at zero).
+    refine_mask: bool = False
+    # False: no residual head (the output is made only of warped, fused pixels).
+    refine_residual: bool = True
 
     def __post_init__(self):
         levels = len(self.encoder_channels)
@@ -175,7 +180,13 @@ class Network(nnx.Module):
             stride=c.stride,
             rngs=rngs,
         )
-        self.refine = Refine(c.refine_channels, c.refine_patch, rngs=rngs)
+        self.refine = Refine(
+            c.refine_channels,
+            c.refine_patch,
+            mask_head=c.refine_mask,
+            residual=c.refine_residual,
+            rngs=rngs,
+        )
 
     @property
     def stride(self) -> int:
@@ -276,14 +287,21 @@ class Network(nnx.Module):
             state = state + delta
             up = convex_upsample((state - start) * to_full, up_logits, s, equirect=equirect)
             flow = base_flow + up[..., :4]
-            mask = jax.nn.sigmoid(base_logit + up[..., 4:])
-            frames.append(self._synthesize(img0, img1, flow, mask, equirect=equirect))
+            frame, mask = self._synthesize(
+                img0, img1, flow, base_logit + up[..., 4:], equirect=equirect
+            )
+            frames.append(frame)
         return Output(frames=tuple(frames), flow_t0=flow[..., :2], flow_t1=flow[..., 2:], mask=mask)
 
-    def _synthesize(self, img0, img1, flow, mask, *, equirect):
+    def _synthesize(self, img0, img1, flow, logit, *, equirect):
+        """The frame and the fusion weight finally used (after the refinement's correction)."""
+        mask = jax.nn.sigmoid(logit)
         warped0 = backward_warp(img0, flow[..., :2], equirect=equirect)
         warped1 = backward_warp(img1, flow[..., 2:], equirect=equirect)
         mid = mask * warped0 + (1.0 - mask) * warped1
         x = jnp.concatenate([warped0, warped1, mid, mask], axis=-1)
-        residual = self.refine(x * 2.0 - 1.0, equirect=equirect)
-        return jnp.clip(mid + residual, 0.0, 1.0)
+        residual, dlogit = self.refine(x * 2.0 - 1.0, equirect=equirect)
+        if dlogit is not None:
+            mask = jax.nn.sigmoid(logit + dlogit)
+            mid = mask * warped0 + (1.0 - mask) * warped1
+        return jnp.clip(mid + residual, 0.0, 1.0), mask

@@ -158,6 +158,11 @@ MAX_SKIPPED_UPDATES = 5
 RUNTIME_MODEL_FIELDS = ("iters", "learn_flow")
 
 
+def refine_fields(model: ModelConfig) -> dict[str, bool]:
+    """The refinement heads of ``model``: stored weights may lack a head (it starts at zero)."""
+    return {"refine_mask": model.refine_mask, "refine_residual": model.refine_residual}
+
+
 @functools.cache
 def make_optimizer(
     cfg: OptimConfig, steps: int
@@ -476,6 +481,15 @@ def build_model(cfg: TrainConfig) -> Network:
     free = {name: getattr(cfg.model, name) for name in RUNTIME_MODEL_FIELDS}
     if dataclasses.replace(model.config, **free) == cfg.model:
         model.config = cfg.model
+    elif dataclasses.replace(model.config, **free, **refine_fields(cfg.model)) == cfg.model:
+        # The refinement's heads changed (a mask head added, the residual head dropped): every
+        # stored parameter the new network has is kept, a new head starts at zero.
+        grown = Network(cfg.model, rngs=nnx.Rngs(cfg.seed))
+        wanted = {path for path, _ in nnx.state(grown, nnx.Param).flat_state()}
+        stored = nnx.state(model, nnx.Param).flat_state()
+        kept = {path: value for path, value in stored if path in wanted}
+        nnx.update(grown, nnx.State.from_flat_path(kept))
+        model = grown
     else:
         raise ConfigError(
             f"init_weights {cfg.init_weights}: its model config differs from the run's 'model' section "
