@@ -9,6 +9,9 @@ is the `flow` method itself, so each column reads as a gain or loss against it. 
 path, DIS runs on the unpadded frames; frames and start are padded by repeating edge pixels to a
 multiple of 8 (the network's stride) and cropped back. Needs ../shared/data for Middlebury and
 UCF101.
+
+With a mask head on the refinement (``refine_mask``), "learned mask" is the recurrence's mask (the
+head silenced) and "refined mask" the one after the head's per-pixel correction.
 """
 
 from __future__ import annotations
@@ -56,6 +59,13 @@ def variants(model, sample: datasets.Sample, iters: int) -> dict[str, tuple[floa
     t = np.float32([sample.t])
     init = pad_edges(classical_init(sample.img0, sample.img1, t, equirect=eq), ww, hh)
     out = model(a, b, t, equirect=eq, iters=iters, init=init)
+    head = model.refine.mask_out
+    if head is not None:  # the recurrence's own mask: the same run with the head silenced
+        model.refine.mask_out = None
+        gru = model(a, b, t, equirect=eq, iters=iters, init=init)
+        model.refine.mask_out = head
+    else:
+        gru = out
 
     def synth(f0, f1, mask, refine):
         w0 = backward_warp(a, f0, equirect=eq)
@@ -73,12 +83,14 @@ def variants(model, sample: datasets.Sample, iters: int) -> dict[str, tuple[floa
     dis_mask = jax.nn.sigmoid(jnp.asarray(init.mask_logit))
     frames = {
         "full": out.frames[-1],
-        "no refinement": synth(out.flow_t0, out.flow_t1, out.mask, False),
-        "DIS flows + learned mask": synth(init.flow_t0, init.flow_t1, out.mask, False),
+        "no refinement": synth(gru.flow_t0, gru.flow_t1, gru.mask, False),
+        "DIS flows + learned mask": synth(init.flow_t0, init.flow_t1, gru.mask, False),
         "learned flows + DIS mask": synth(out.flow_t0, out.flow_t1, dis_mask, False),
         "DIS flows + mask (= flow)": synth(init.flow_t0, init.flow_t1, dis_mask, False),
         "DIS + refinement": synth(init.flow_t0, init.flow_t1, dis_mask, True),
     }
+    if head is not None:
+        frames["refined mask, no residual"] = synth(out.flow_t0, out.flow_t1, out.mask, False)
     gt = sample.gt.astype(np.float32) / 255.0
     crops = {k: np.asarray(v)[0, top : top + h, left : left + w] for k, v in frames.items()}
     return {

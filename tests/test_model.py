@@ -238,3 +238,45 @@ def test_learn_flow_false_keeps_the_classical_flows_and_learns_the_mask(pair):
     assert np.abs(np.asarray(moved.flow_t0) - init.flow_t0).max() > 1e-2
     with pytest.raises(ConfigError, match=r"learn_flow: false needs init: classical"):
         ModelConfig.from_dict({"learn_flow": False, "init": "zero"})
+
+
+def test_refine_mask_head_reselects_between_the_warped_frames(pair):
+    # Selection only (no residual head): whatever the trained weights, every output pixel is a
+    # convex blend of the two warped frames with the mask the network reports (its final one,
+    # after the refinement's correction), and the correction does move that mask.
+    from viewsynth.model.warp import backward_warp
+
+    cfg = dataclasses.replace(ModelConfig.tiny(), refine_mask=True, refine_residual=False)
+    model = perturb(Network(cfg, rngs=nnx.Rngs(0)), scale=0.05)
+    assert model.refine.out is None and model.refine.mask_out is not None
+    img0, img1 = batch(pair[0]), batch(pair[1])
+    init = classical_init(img0, img1, T2, equirect=True)
+    out = forward(model, img0, img1, T2, init, equirect=True, iters=2)
+    w0 = backward_warp(jnp.asarray(img0), out.flow_t0, equirect=True)
+    w1 = backward_warp(jnp.asarray(img1), out.flow_t1, equirect=True)
+    fused = np.clip(np.asarray(out.mask * w0 + (1.0 - out.mask) * w1), 0.0, 1.0)
+    np.testing.assert_allclose(np.asarray(out.frames[-1]), fused, atol=1e-5)
+    # the same weights without the correction head give another mask
+    plain = Network(dataclasses.replace(cfg, refine_mask=False), rngs=nnx.Rngs(0))
+    stored = dict(nnx.state(model, nnx.Param).flat_state())
+    keep = {p: v for p, v in stored.items() if p in dict(nnx.state(plain, nnx.Param).flat_state())}
+    nnx.update(plain, nnx.State.from_flat_path(keep))
+    other = forward(plain, img0, img1, T2, init, equirect=True, iters=2)
+    assert np.abs(np.asarray(other.mask) - np.asarray(out.mask)).max() > 1e-3
+
+
+def test_refine_mask_keeps_the_roll_property(pair):
+    cfg = dataclasses.replace(ModelConfig.tiny(), refine_mask=True)
+    model = perturb(Network(cfg, rngs=nnx.Rngs(1)), scale=0.05)
+    img0, img1 = batch(pair[0]), batch(pair[1])
+    k = 3 * cfg.stride
+    out = forward(model, img0, img1, T2, None, equirect=True, iters=2)
+    rolled = forward(
+        model, np.roll(img0, k, axis=2), np.roll(img1, k, axis=2), T2, None, equirect=True, iters=2
+    )
+    np.testing.assert_allclose(
+        np.roll(np.asarray(out.frames[-1]), k, axis=2), np.asarray(rolled.frames[-1]), atol=2e-5
+    )
+    np.testing.assert_allclose(
+        np.roll(np.asarray(out.mask), k, axis=2), np.asarray(rolled.mask), atol=2e-5
+    )

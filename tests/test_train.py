@@ -388,6 +388,40 @@ def test_warm_start_may_change_only_the_fields_that_shape_no_parameter(tmp_path)
         loop.build_model(wider)
 
 
+def test_warm_start_may_add_the_refinements_mask_head(tmp_path):
+    # Stored weights without the mask head load into a network with it: every stored parameter is
+    # kept and the new head starts at zero, so the grown network predicts what the stored one does.
+    from viewsynth.model.init import classical_init
+    from viewsynth.model.network import Network
+    from viewsynth.model.weights import save_weights
+
+    base = tmp_path / "base.msgpack"
+    cfg = loop.load_config(DEBUG, [])
+    stored = Network(cfg.model, rngs=nnx.Rngs(0))
+    head = stored.refine.out  # a residual head that is not silent
+    head.kernel[...] = head.kernel[...] + 0.05
+    save_weights(base, stored)
+
+    def grown(*overrides):
+        return loop.build_model(loop.load_config(DEBUG, [f"init_weights={base}", *overrides]))
+
+    rng = np.random.default_rng(0)
+    a = rng.random((1, 32, 64, 3), dtype=np.float32)
+    b = np.roll(a, 2, axis=2)
+    t = np.float32([0.5])
+    init = classical_init(a, b, t, equirect=True)
+
+    def frame(model):
+        return np.asarray(model(a, b, t, equirect=True, iters=2, init=init).frames[-1])
+
+    with_head = grown("model.refine_mask=true")
+    assert with_head.config.refine_mask and with_head.refine.mask_out is not None
+    want = frame(load_weights(base))
+    np.testing.assert_allclose(frame(with_head), want, atol=1e-6)
+    # dropping the (non-silent) residual head is allowed too, and does change the frame
+    assert np.abs(frame(grown("model.refine_residual=false")) - want).max() > 1e-3
+
+
 def test_finetune_defaults_follow_the_shipped_models_last_training():
     # Runs 4-6 trained without the census term and without input-only noise/JPEG; fine-tuning on a
     # capture must not switch them back on (configs/finetune.yaml says the same).
