@@ -154,3 +154,29 @@ def test_ssim_weight_adds_the_structure_term():
     term = float(np.mean(0.5 * (1.0 - np.asarray(losses.ssim_map(a, b, equirect=False)))))
     assert with_ssim == pytest.approx(plain + 2.0 * term, rel=1e-5)
     assert term > 0.01  # noise of 0.1 costs SSIM
+
+
+def test_mse_weight_adds_the_squared_error_and_prefers_blending_unsure_candidates():
+    rng = np.random.default_rng(7)
+    a = rng.random((1, 16, 16, 3)).astype(np.float32)
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1).astype(np.float32)
+    plain = float(losses.frame_loss(a, b, equirect=False, census_weight=0.0))
+    with_mse = float(losses.frame_loss(a, b, equirect=False, census_weight=0.0, mse_weight=5.0))
+    assert with_mse == pytest.approx(plain + 5.0 * float(np.mean((a - b) ** 2)), rel=1e-5)
+    # Two candidates 0 and 1, the truth is 0 on 60 % of the pixels and 1 on the rest: Charbonnier
+    # alone is smallest for the median (pick 0), adding the squared term moves the best
+    # constant prediction towards the mean (0.4).
+    target = np.zeros((1, 10, 1, 3), np.float32)
+    target[:, 6:] = 1.0
+
+    def best(mse_weight):
+        grid = np.linspace(0, 1, 101, dtype=np.float32)
+        scores = [
+            float(losses.frame_loss(np.full_like(target, g), target, equirect=False,
+                                    census_weight=0.0, mse_weight=mse_weight))
+            for g in grid
+        ]  # fmt: skip
+        return grid[int(np.argmin(scores))]
+
+    assert best(0.0) == pytest.approx(0.0, abs=0.011)
+    assert 0.1 < best(5.0) < 0.4

@@ -62,8 +62,9 @@ def test_configs_load_and_unknown_keys_are_errors():
         loop.load_config(DEBUG, ["optim.learning_rat=1"])
     with pytest.raises(ConfigError, match="data.crop = 20 is not a multiple of the model stride 8"):
         loop.load_config(DEBUG, ["data.crop=20"])
-    with pytest.raises(ConfigError, match=r"train_debug.yaml.loss: .*ssim_weight must be >= 0$"):
-        loop.load_config(DEBUG, ["loss.ssim_weight=-1"])
+    for key in ("ssim_weight", "mse_weight"):
+        with pytest.raises(ConfigError, match=r"train_debug.yaml.loss: .*mse_weight must be >= 0$"):
+            loop.load_config(DEBUG, [f"loss.{key}=-1"])
     with pytest.raises(ConfigError, match=r"augment.degrade_target"):
         loop.load_config(DEBUG, ["data.augment.degrade_target=maybe"])
 

@@ -77,10 +77,14 @@ class LossConfig:
     census_radius: int = 3
     # Weight of the SSIM term (1 - SSIM) / 2 (11x11 Gaussian window, as the evaluation's SSIM).
     ssim_weight: float = 0.0
+    # Weight of the squared error (PSNR's own measure), besides the Charbonnier term.
+    mse_weight: float = 0.0
 
     def __post_init__(self):
-        if self.census_weight < 0 or self.ssim_weight < 0:
-            raise ValueError("loss.census_weight and loss.ssim_weight must be >= 0")
+        if min(self.census_weight, self.ssim_weight, self.mse_weight) < 0:
+            raise ValueError(
+                "loss.census_weight, loss.ssim_weight and loss.mse_weight must be >= 0"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,6 +232,7 @@ def train_step(
             census_weight=loss_cfg.census_weight,
             census_radius=loss_cfg.census_radius,
             ssim_weight=loss_cfg.ssim_weight,
+            mse_weight=loss_cfg.mse_weight,
         )
 
     (loss, per_iter), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
