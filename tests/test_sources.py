@@ -249,3 +249,41 @@ def test_video_triplets_from_the_udacity_clip():
     assert len(seq) == 5 and seq[0].shape == (54, 96, 3)
     tr = sources.FrameTriplets(seq, gaps=(1,)).sample(np.random.default_rng(0))
     assert tr.t == 0.5 and tr.img0.shape == (54, 96, 3)
+
+
+def test_the_held_out_video_tail_is_never_trained_on_and_feeds_validation(tmp_path):
+    from viewsynth.training import loop
+
+    folder = tmp_path / "udacity_driving" / "solidWhiteRight"
+    folder.mkdir(parents=True)
+    for i in range(25):  # frame i is flat grey level 10 i: every frame is recognisable
+        frames.write_image(folder / f"{i:04d}.png", np.full((12, 20, 3), i * 10, np.uint8))
+    cfg = sources.DataConfig(
+        batch_size=2, pano_width=32, pano_height=16, crop=8, mix_video=1.0, mix_street=0.0,
+        mix_layers=0.0, mix_pano_crop=0.0, pano_fraction=0.0, supersample=1, textures=5,
+        texture_size=16, photo_fraction=0.0, data_root=str(tmp_path), video_holdout=8,
+        augment=augment.AugmentConfig(  # no photometry: a frame keeps its grey level
+            brightness=0.0, contrast=0.0, saturation=0.0, exposure_stops=0.0, white_balance=0.0,
+            noise=0.0, jpeg=0.0,
+        ),
+    )  # fmt: skip
+    data = sources.TrainingData(cfg, seed=0, classical_init=False)
+
+    def levels(imgs):  # frame indices; training frames are kept as uint8, the others float
+        return {round(float(f.mean()) * (0.1 if f.dtype == np.uint8 else 25.5)) for f in imgs}
+
+    assert levels(data.video_heldout) == set(range(17, 25))
+    assert levels(data.video.frames) == set(range(14))  # 14-16: the guard
+    seen = set()
+    for step in range(30):
+        for tr in data.triplets(step):
+            seen |= levels([tr.img0, tr.mid, tr.img1])
+    assert seen and max(seen) < 14
+    vcfg = loop.ValidationConfig(panoramas=0, perspective=0, video=4)
+    (vset,) = loop.validation_sets(vcfg, False, video_frames=data.video_heldout, stride=8)
+    assert vset.name == "video" and vset.batch.img0.shape == (4, 8, 16, 3)
+    mids = [round(float(m.mean()) * 25.5) for m in vset.batch.mid]
+    assert all(18 <= m <= 23 for m in mids) and len(set(mids)) > 1
+    assert vset.flow_psnr > 30  # flat frames: the flow method gets the mean level right
+    with pytest.raises(ValueError, match="video_holdout"):
+        sources.DataConfig(video_holdout=-1)

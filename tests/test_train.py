@@ -65,6 +65,8 @@ def test_configs_load_and_unknown_keys_are_errors():
     for key in ("ssim_weight", "mse_weight"):
         with pytest.raises(ConfigError, match=r"train_debug.yaml.loss: .*mse_weight must be >= 0$"):
             loop.load_config(DEBUG, [f"loss.{key}=-1"])
+    with pytest.raises(ConfigError, match="validation.video needs held-out frames"):
+        loop.load_config(DEBUG, ["validation.video=4"])
     with pytest.raises(ConfigError, match=r"augment.degrade_target"):
         loop.load_config(DEBUG, ["data.augment.degrade_target=maybe"])
 

@@ -101,6 +101,9 @@ class ValidationConfig:
     size: int = 128
     # Use the licensed photos (when present) for the held-out textures too.
     photos: bool = True
+    # Real-video triplets (gaps 1 and 2, spread evenly) from the training video's held-out tail
+    # (``data.video_holdout`` frames), whole frames cropped to multiples of the model stride.
+    video: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +146,8 @@ class TrainConfig:
         ):
             if n % s:
                 raise ValueError(f"{name} = {n} is not a multiple of the model stride {s}")
+        if self.validation.video > 0 and self.data.video_holdout < 3:
+            raise ValueError("validation.video needs held-out frames: set data.video_holdout >= 3")
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
@@ -273,10 +278,30 @@ class ValidationSet:
     flow_psnr: float
 
 
+def video_triplets(frames: Sequence[np.ndarray], count: int, stride: int) -> list[render.Triplet]:
+    """``count`` triplets ``(i - g, i, i + g)``, g in (1, 2), spread evenly over ``frames``, each
+    frame cropped (centred) to multiples of ``stride``."""
+    choices = [(i, g) for g in (1, 2) for i in range(g, len(frames) - g)]
+    picks = [choices[int(k)] for k in np.linspace(0, len(choices) - 1, min(count, len(choices)))]
+    h, w = frames[0].shape[:2]
+    top, left = (h % stride) // 2, (w % stride) // 2
+    rows, cols = slice(top, top + h - h % stride), slice(left, left + w - w % stride)
+    out = []
+    for i, g in picks:
+        a, m, b = (np.asarray(frames[j], np.float32)[rows, cols] for j in (i - g, i, i + g))
+        out.append(render.Triplet(a, m, b, 0.5, False))
+    return out
+
+
 def validation_sets(
-    cfg: ValidationConfig, classical: bool, photos: Sequence[np.ndarray] = ()
+    cfg: ValidationConfig,
+    classical: bool,
+    photos: Sequence[np.ndarray] = (),
+    video_frames: Sequence[np.ndarray] = (),
+    stride: int = 8,
 ) -> list[ValidationSet]:
-    """Held-out street panoramas and perspective views (seeds at or above ``HELDOUT_SEED``)."""
+    """Held-out street panoramas and perspective views (seeds at or above ``HELDOUT_SEED``) and,
+    with ``cfg.video``, triplets of ``video_frames`` (the training video's held-out tail)."""
     sets = []
     if cfg.panoramas > 0:
         triplets = [
@@ -296,6 +321,8 @@ def validation_sets(
             for i in range(cfg.perspective)
         ]
         sets.append(("persp", triplets))
+    if cfg.video > 0 and len(video_frames) >= 3:
+        sets.append(("video", video_triplets(video_frames, cfg.video, stride)))
     out = []
     flow = Flow()
     for name, triplets in sets:
@@ -559,8 +586,15 @@ def train(
         say(f"resumed from {ckpts.directory / str(start)} (step {start})")
     wall_before = float(record.get("wall_time_s", 0.0))
     best = float(record.get("best_score", -math.inf))
+    video_frames = data.video_heldout if data else []
+    if cfg.validation.every > 0 and cfg.validation.video > 0 and not video_frames:
+        say("validation.video: no held-out video frames (shared data absent?): not scored")
     vsets = (
-        validation_sets(cfg.validation, classical, val_photos) if cfg.validation.every > 0 else []
+        validation_sets(
+            cfg.validation, classical, val_photos, video_frames, stride=cfg.model.stride
+        )
+        if cfg.validation.every > 0
+        else []
     )
     run_meta = dict(meta or {})
     run_meta.setdefault("data", data.sources if data else "custom batches")

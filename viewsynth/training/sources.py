@@ -35,6 +35,9 @@ from viewsynth.training.render import Triplet
 #: Photo folders and videos allowed as training textures/triplets (never Lund, Middlebury, UCF101).
 TRAINING_PHOTOS = ("berlin/images",)
 TRAINING_VIDEOS = ("udacity_driving/solidWhiteRight.mp4",)
+#: Frames dropped between a video's training part and its held-out tail (``video_holdout``), so
+#: that no training triplet shares a frame, or a near-copy of one, with a validation triplet.
+VIDEO_GUARD = 3
 
 
 def default_data_root() -> Path:
@@ -225,6 +228,9 @@ class DataConfig:
     video_max_side: int = 480
     # Frame steps of real-video triplets (i - g, i, i + g).
     video_gaps: tuple[int, ...] = (1, 2, 3)
+    # The last this-many frames of the training video are never trained on (``validation.video``
+    # scores the model on them), nor are the VIDEO_GUARD frames before them.
+    video_holdout: int = 0
     augment: augment_lib.AugmentConfig = dataclasses.field(
         default_factory=augment_lib.AugmentConfig
     )
@@ -242,6 +248,8 @@ class DataConfig:
             )
         if not 0.0 <= self.pano_fraction <= 1.0:
             raise ValueError(f"pano_fraction must be in [0, 1], got {self.pano_fraction}")
+        if self.video_holdout < 0:
+            raise ValueError(f"video_holdout must be >= 0, got {self.video_holdout}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,12 +303,24 @@ class TrainingData:
         root = Path(cfg.data_root) if cfg.data_root else default_data_root()
         self.photos = texture_photos(root) if cfg.photo_fraction > 0 else []
         self.video: FrameTriplets | None = None
-        if cfg.mix_video > 0:
+        # The held-out tail of the training video (never in a batch), for validation.
+        self.video_heldout: list[np.ndarray] = []
+        if cfg.mix_video > 0 or cfg.video_holdout > 0:
             for name in TRAINING_VIDEOS:
                 video = training_video(root, name)
                 if video is not None:
                     frames = read_frames(video, max_side=cfg.video_max_side)
-                    self.video = FrameTriplets(frames, gaps=cfg.video_gaps, name=str(video))
+                    if cfg.video_holdout > 0:
+                        cut = len(frames) - cfg.video_holdout
+                        if cut - VIDEO_GUARD < 3:
+                            raise ViewsynthError(
+                                f"{video}: {len(frames)} frames leave none to train on after "
+                                f"holding out {cfg.video_holdout} (data.video_holdout)"
+                            )
+                        self.video_heldout = frames[cut:]
+                        frames = frames[: cut - VIDEO_GUARD]
+                    if cfg.mix_video > 0:
+                        self.video = FrameTriplets(frames, gaps=cfg.video_gaps, name=str(video))
         # Safe for threads calling batch() on up to ``in_flight`` nearby steps at once.
         self._textures = _Memo(keep=2)
         self._groups = _Memo(keep=max(1, in_flight) + 2)
