@@ -287,3 +287,7 @@ def test_the_held_out_video_tail_is_never_trained_on_and_feeds_validation(tmp_pa
     assert vset.flow_psnr > 30  # flat frames: the flow method gets the mean level right
     with pytest.raises(ValueError, match="video_holdout"):
         sources.DataConfig(video_holdout=-1)
+    with pytest.raises(ViewsynthError, match=r"solidWhiteRight: 25 frames leave none to train on"):
+        sources.TrainingData(
+            dataclasses.replace(cfg, video_holdout=21), seed=0, classical_init=False
+        )

@@ -84,7 +84,7 @@ class ModelConfig:
     # refinement); meaningful with the classical start, whose flows are then used as they are.
     learn_flow: bool = True
     # True: the refinement also corrects the fusion logit per pixel (see
-    # :mod:`viewsynth.model.refine`); a file without it loads into a model with it (head at zero).
+    # :mod:`viewsynth.model.refine`); training's ``init_weights`` may add it (head at zero).
     refine_mask: bool = False
     # False: no residual head (the output is made only of warped, fused pixels).
     refine_residual: bool = True
