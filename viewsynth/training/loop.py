@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import yaml
@@ -124,6 +125,13 @@ class TrainConfig:
     keep_checkpoints: int = 3
     # Start from these weights instead of a fresh network (their model config must match).
     init_weights: str = ""
+    # With init_weights: begin at this step of the schedule and of the data stream, to finish a run
+    # whose checkpoints were lost from the weights it left (the AdamW moments start at zero). A
+    # checkpoint in the workdir still wins (resume). 0: from the start.
+    init_step: int = 0
+    # Stop cleanly after this step (checkpoint, validation, last.msgpack), as max_minutes would;
+    # the schedule still spans ``steps``, so a resume without it finishes the run. 0: no stop.
+    stop_step: int = 0
     # Batches prepared ahead in background threads (``data_workers`` of them make batches at once:
     # rendering, DIS and augmentation release the GIL, so a many-core host keeps a GPU fed).
     prefetch: int = 2
@@ -146,6 +154,12 @@ class TrainConfig:
         ):
             if n % s:
                 raise ValueError(f"{name} = {n} is not a multiple of the model stride {s}")
+        if not 0 <= self.init_step < self.steps:
+            raise ValueError(f"init_step {self.init_step} must be in 0 .. steps - 1 ({self.steps - 1})")
+        if self.init_step and not self.init_weights:
+            raise ValueError("init_step needs init_weights (the weights the run left at that step)")
+        if not 0 <= self.stop_step <= self.steps:
+            raise ValueError(f"stop_step {self.stop_step} must be in 0 .. steps ({self.steps})")
         if self.validation.video > 0 and self.data.video_holdout < 3:
             raise ValueError("validation.video needs held-out frames: set data.video_holdout >= 3")
 
@@ -174,7 +188,7 @@ def refine_fields(model: ModelConfig) -> dict[str, bool]:
 
 @functools.cache
 def make_optimizer(
-    cfg: OptimConfig, steps: int
+    cfg: OptimConfig, steps: int, offset: int = 0
 ) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """AdamW (decoupled weight decay) after global-norm clipping; warm-up then cosine decay.
 
@@ -184,7 +198,10 @@ def make_optimizer(
     :class:`TrainingDiverged`. (A GPU run once stopped at a NaN with a finite batch: TRAINING_LOG.md,
     Run 2.)
 
-    Cached per ``(cfg, steps)``: ``nnx.Optimizer`` keeps the transformation in its static graph,
+    ``offset``: the optimiser's first update is step ``offset + 1`` of the schedule (a run begun
+    at ``init_step``); the returned schedule is the whole run's, indexed by the global step.
+
+    Cached per ``(cfg, steps, offset)``: ``nnx.Optimizer`` keeps the transformation in its static graph,
     so a new (unequal) object for the same settings would make the jitted step compile again.
     """
     warmup = max(1, min(cfg.warmup_steps, steps - 1))
@@ -198,7 +215,12 @@ def make_optimizer(
     tx = optax.apply_if_finite(
         optax.chain(
             optax.clip_by_global_norm(cfg.clip_norm),
-            optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay),
+            optax.adamw(
+                (lambda count: schedule(count + offset)) if offset else schedule,
+                b1=cfg.b1,
+                b2=cfg.b2,
+                weight_decay=cfg.weight_decay,
+            ),
         ),
         max_consecutive_errors=MAX_SKIPPED_UPDATES,
     )
@@ -574,8 +596,10 @@ def train(
     )
 
     model = build_model(cfg)
-    tx, schedule = make_optimizer(cfg.optim, cfg.steps)
+    tx, schedule = make_optimizer(cfg.optim, cfg.steps, cfg.init_step)
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+    # The optimiser counts global steps (checkpoint names, an interrupt's save).
+    optimizer.step.value = jnp.asarray(cfg.init_step, dtype=optimizer.step.value.dtype)
     replicate(model, optimizer, mesh)
 
     ckpts = Checkpoints(workdir / "checkpoints", keep=cfg.keep_checkpoints)
@@ -584,6 +608,10 @@ def train(
     if start:
         record = ckpts.restore(start, model, optimizer)
         say(f"resumed from {ckpts.directory / str(start)} (step {start})")
+    elif cfg.init_step:
+        start = cfg.init_step
+        say(f"starting at step {start} of {cfg.steps} from {cfg.init_weights} (fresh AdamW moments)")
+    stop = min(cfg.steps, cfg.stop_step or cfg.steps)
     wall_before = float(record.get("wall_time_s", 0.0))
     best = float(record.get("best_score", -math.inf))
     video_frames = data.video_heldout if data else []
@@ -636,11 +664,12 @@ def train(
             )
         plot_curves(metrics_path, workdir / "loss.png")
 
-    if start == 0 and vsets:
-        run_validation(0)  # the untrained network: with the classical init it equals `flow`
+    if start == cfg.init_step and not record and vsets:
+        # The starting network (untrained with the classical init, it equals `flow`).
+        run_validation(start)
     tick, tick_step = time.time(), start
     try:
-        for batch in _prefetch(batches, start, cfg.steps, cfg.prefetch, cfg.data_workers):
+        for batch in _prefetch(batches, start, stop, cfg.prefetch, cfg.data_workers):
             img0, img1, mid, t, init = shard_batch(batch, mesh)
             init = init if classical else None
             loss, per_iter, gnorm = train_step(
@@ -680,7 +709,9 @@ def train(
                 say(
                     f"step {step}: loss {last_loss:.4f}, grad {float(gnorm):.3f}, {rec['sec_per_step']:.2f} s/step"
                 )
-            out_of_time = cfg.max_minutes > 0 and time.time() - launch > 60.0 * cfg.max_minutes
+            out_of_time = (
+                cfg.max_minutes > 0 and time.time() - launch > 60.0 * cfg.max_minutes
+            ) or step == stop
             if vsets and (step % cfg.validation.every == 0 or step == cfg.steps or out_of_time):
                 run_validation(step)
             if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:
@@ -688,10 +719,9 @@ def train(
             if step == cfg.steps or out_of_time:  # the latest weights, besides the best validated
                 meta = dict(run_meta, steps=step, last=True, finished=step == cfg.steps)
                 save_weights(workdir / "last.msgpack", model, meta=meta)
-            if out_of_time:
-                say(
-                    f"stopping at step {step}: max_minutes {cfg.max_minutes} reached (resume to continue)"
-                )
+            if out_of_time and step < cfg.steps:
+                why = f"stop_step {cfg.stop_step}" if step == stop else f"max_minutes {cfg.max_minutes}"
+                say(f"stopping at step {step}: {why} reached (resume to continue)")
                 break
     except KeyboardInterrupt:
         # The optimiser's own count, not `step`: an interrupt landing after train_step updated the
