@@ -74,9 +74,11 @@ def test_configs_load_and_unknown_keys_are_errors():
 def test_the_shipped_recipe_chains_its_runs_and_matches_the_shipped_weights():
     # make train-shipped: each run starts from the previous run's weights (best or last, as they
     # were run), never from the shipped file it is meant to reproduce, and all train the network
-    # that ships (up to the fields that shape no parameter: the last runs fix the flows).
+    # that ships (up to the fields that shape no parameter, and the refinement's heads, which the
+    # CPU runs changed: a new head starts at zero).
     names = ("train.yaml", "train_gpu.yaml", "train_gpu_clean.yaml", "train_gpu_l1.yaml",
-             "train_gpu_mask.yaml", "train_gpu_mask2.yaml")  # fmt: skip
+             "train_gpu_mask.yaml", "train_gpu_mask2.yaml", "train_cpu_select.yaml",
+             "train_cpu_select3.yaml", "train_cpu_select4.yaml")  # fmt: skip
     runs = [loop.load_config(ROOT / "configs" / name) for name in names]
     assert runs[0].init_weights == ""
     for before, after in zip(runs, runs[1:], strict=False):
@@ -85,13 +87,22 @@ def test_the_shipped_recipe_chains_its_runs_and_matches_the_shipped_weights():
     assert len({r.workdir for r in runs}) == len(runs)
     shipped = load_weights(ROOT / "viewsynth" / "weights" / "default.msgpack")
     free = {name: getattr(shipped.config, name) for name in loop.RUNTIME_MODEL_FIELDS}
-    assert all(dataclasses.replace(r.model, **free) == shipped.config for r in runs)
+    heads = loop.refine_fields(shipped.config)
+    assert all(dataclasses.replace(r.model, **free, **heads) == shipped.config for r in runs)
     assert runs[-1].model == shipped.config and not shipped.config.learn_flow
+    assert heads == {"refine_mask": True, "refine_residual": False}  # selection only
+    assert shipped.config.iters == 2  # the K every shipped figure is measured at
     assert all(r.data.augment.noise == 0 and r.data.augment.jpeg == 0 for r in runs[2:])
     assert all(r.loss.census_weight == 0 for r in runs[3:])
+    # Run 14 finishes Run 13: the same run (seed, schedule, data, loss) from the step it stopped.
+    run13, run14 = runs[-2:]
+    assert run13.stop_step == run14.init_step == 915 and run13.max_minutes == 0
+    same = ("seed", "steps", "iters", "data", "optim", "loss", "validation")
+    assert all(getattr(run13, k) == getattr(run14, k) for k in same)
     makefile = (ROOT / "Makefile").read_text()
     assert all(f"--config configs/{name}" in makefile for name in names)
-    assert "cp runs/train_gpu_mask2/best.msgpack viewsynth/weights/default.msgpack" in makefile
+    assert "cp runs/train_cpu_select4/last.msgpack viewsynth/weights/default.msgpack" in makefile
+    assert read_meta(ROOT / "viewsynth" / "weights" / "default.msgpack")["finished"] is True
 
 
 def test_schedule_warms_up_then_decays():
@@ -171,6 +182,62 @@ def test_resume_continues_the_step_counter_and_reproduces_an_unbroken_run(tmp_pa
         models.append(model)
     for x, y in zip(_params(models[0]), _params(models[1]), strict=True):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
+
+
+def test_init_step_shifts_the_optimisers_schedule():
+    # Adam's first update is about -lr * sign(g): a run begun at step k takes schedule(k) first,
+    # as the unbroken run's (k + 1)-th update did, not schedule(0) (zero, in the warm-up).
+    optim = loop.OptimConfig(learning_rate=1.0, warmup_steps=4, end_fraction=0.1, weight_decay=0.0)
+    params = {"w": jnp.zeros(3)}
+    grads = {"w": jnp.ones(3)}
+    for offset in (0, 2, 7):
+        tx, schedule = loop.make_optimizer(optim, 10, offset)
+        update, _ = tx.update(grads, tx.init(params), params)
+        np.testing.assert_allclose(np.asarray(update["w"]), -float(schedule(offset)), rtol=1e-4)
+    assert float(schedule(2)) == pytest.approx(0.5)  # the schedule itself is the whole run's
+
+
+def test_stop_step_then_init_step_finishes_a_run_from_the_weights_it_left(tmp_path, fixed_batch):
+    rng = np.random.default_rng(1)
+    batches = [
+        dataclasses.replace(fixed_batch, t=rng.uniform(0.2, 0.8, 2).astype(np.float32))
+        for _ in range(12)
+    ]
+    stopped = loop.train(_cfg(tmp_path / "a", "stop_step=5"), batches=lambda s: batches[s])
+    assert (stopped.start_step, stopped.end_step) == (0, 5)
+    meta = read_meta(tmp_path / "a" / "last.msgpack")
+    assert meta["steps"] == 5 and meta["finished"] is False
+    assert loop.Checkpoints(tmp_path / "a" / "checkpoints").latest_step() == 5
+
+    seen = []
+
+    def recorded(step):
+        seen.append(step)
+        return batches[step]
+
+    weights = tmp_path / "a" / "last.msgpack"
+    cfg = _cfg(tmp_path / "b", f"init_weights={weights}", "init_step=5")
+    finished = loop.train(cfg, batches=recorded)
+    assert (finished.start_step, finished.end_step) == (5, 12)
+    assert seen == list(range(5, 12))  # the data stream goes on where the first run stopped
+    assert [r["step"] for r in _metrics(tmp_path / "b")] == list(range(6, 13))
+    assert read_meta(tmp_path / "b" / "last.msgpack")["finished"] is True
+    assert loop.Checkpoints(tmp_path / "b" / "checkpoints").latest_step() == 12
+    # It starts from the weights it was given, not from a fresh network.
+    assert finished.model is not None
+    start = load_weights(weights)
+    moved = [
+        float(np.abs(np.asarray(x) - np.asarray(y)).max())
+        for x, y in zip(_params(start), _params(finished.model), strict=True)
+    ]
+    assert 0 < max(moved) < 0.05
+
+    with pytest.raises(ConfigError, match="init_step needs init_weights"):
+        loop.load_config(DEBUG, ["init_step=2"])
+    with pytest.raises(ConfigError, match="init_step 6 must be in 0 .. steps - 1"):
+        loop.load_config(DEBUG, [f"init_weights={weights}", "init_step=6"])
+    with pytest.raises(ConfigError, match="stop_step 7 must be in 0 .. steps"):
+        loop.load_config(DEBUG, ["stop_step=7"])
 
 
 def test_an_interrupt_checkpoints_the_steps_done_so_far(tmp_path, fixed_batch):
