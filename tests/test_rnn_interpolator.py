@@ -56,6 +56,18 @@ def test_load_from_file_and_shipped_default(monkeypatch, tmp_path):
         RNNInterpolator.load(tmp_path / "other.msgpack")
 
 
+def test_the_default_method_is_the_shipped_rnn_at_the_measured_k():
+    # The default is what the README's measurements chose: the shipped network at K=2.
+    from viewsynth.interpolators import DEFAULT_METHOD
+    from viewsynth.walkthrough import InterpolateSettings
+
+    assert DEFAULT_METHOD == "rnn" and InterpolateSettings().method == "rnn"
+    it = make_interpolator(DEFAULT_METHOD)
+    assert isinstance(it, RNNInterpolator) and it.iters == 2
+    assert it.config.init == "classical" and not it.config.learn_flow
+    assert it.config.refine_mask and not it.config.refine_residual  # selection only
+
+
 def test_compiles_once_per_working_size_across_many_calls(untrained):
     it = untrained
     # three input sizes that share the 64 x 128 working size, and several batch sizes of t
