@@ -127,6 +127,48 @@ def test_resume_skips_finished_work_and_recomputes_on_new_settings(tmp_path):
     assert len(manifest["segments"][0]["frames"]) == 4
 
 
+def test_a_changed_weights_file_is_not_taken_for_finished_work(tmp_path):
+    # Same settings, new weights in the same file (a fine-tune written again, a new release):
+    # the frames would differ, so the capture is interpolated again, and the manifest names
+    # the weights that made it.
+    from flax import nnx
+
+    from viewsynth.model import ModelConfig, Network, save_weights
+
+    capture = make_capture(tmp_path / "cap", n=2, width=64)
+    out = tmp_path / "out"
+    weights = tmp_path / "mine.msgpack"
+    save_weights(weights, Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)), meta={"run": "first"})
+    settings = InterpolateSettings(method="rnn", factor=2, weights=str(weights))
+    assert run_capture(capture, out, settings).status == "done"
+    first = json.loads((out / "manifest.json").read_text())["interpolator"]
+    assert first["weights"] == str(weights) and first["iters"] == ModelConfig.tiny().iters
+    assert first["trained"] == {"run": "first"} and len(first["sha256"]) == 64
+    assert run_capture(capture, out, settings).status == "skipped"
+
+    save_weights(weights, Network(ModelConfig.tiny(), rngs=nnx.Rngs(1)), meta={"run": "second"})
+    assert run_capture(capture, out, settings).status == "done"
+    second = json.loads((out / "manifest.json").read_text())["interpolator"]
+    assert second["trained"] == {"run": "second"} and second["sha256"] != first["sha256"]
+    # Another K is another output too, and is recorded as the K that ran.
+    assert (
+        run_capture(
+            capture, out, InterpolateSettings(method="rnn", factor=2, weights=str(weights), iters=3)
+        ).status
+        == "done"
+    )
+    assert json.loads((out / "manifest.json").read_text())["interpolator"]["iters"] == 3
+
+
+def test_the_manifest_names_the_shipped_weights_by_default(tmp_path):
+    from viewsynth.walkthrough import interpolator_record
+
+    record = interpolator_record(InterpolateSettings())
+    assert record["method"] == "rnn" and record["weights"].endswith("default.msgpack")
+    assert record["iters"] == 2 and record["trained"]["config"] == "configs/train_cpu_select4.yaml"
+    assert interpolator_record(InterpolateSettings(method="flow")) == {"method": "flow"}
+
+
 def test_root_of_captures_isolates_a_broken_one(tmp_path):
     root = tmp_path / "root"
     make_capture(root / "a", n=2, width=64)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -153,10 +153,35 @@ def check_output_dir(out: Path) -> None:
         raise ViewsynthError(f"{out}: output folder is not writable ({err.strerror})") from None
 
 
-def fingerprint(capture: Capture, settings: InterpolateSettings) -> str:
-    """Hash of the inputs (names, sizes, modification times) and every setting."""
+def interpolator_record(settings: InterpolateSettings) -> dict[str, Any]:
+    """What decides the frames beyond the settings: for ``rnn``, the weights file in use (the
+    shipped one when ``weights`` is None), its content hash and the K it runs at. A weights file
+    that changed (a new release, a fine-tune written again) is then not taken for finished work."""
+    if settings.method != "rnn":
+        return {"method": settings.method}
+    from viewsynth.model.interpolator import DEFAULT_WEIGHTS
+    from viewsynth.model.weights import describe
+
+    path = Path(settings.weights) if settings.weights else DEFAULT_WEIGHTS
+    info = describe(path)
+    return {
+        "method": "rnn",
+        "weights": str(path),
+        "sha256": info["sha256"],
+        "iters": settings.iters or info["iters"],
+        "trained": info["trained"],
+    }
+
+
+def fingerprint(
+    capture: Capture, settings: InterpolateSettings, record: dict[str, Any] | None = None
+) -> str:
+    """Hash of the inputs (names, sizes, modification times), every setting and the
+    interpolator's record (:func:`interpolator_record`)."""
     h = hashlib.sha256()
     h.update(json.dumps(config_lib.to_dict(settings), sort_keys=True).encode())
+    if record is not None:
+        h.update(json.dumps(record, sort_keys=True).encode())
     for segment in capture.segments:
         for shot in segment:
             st = shot.path.stat()
@@ -285,7 +310,8 @@ def run_capture(
     capture = load_capture(source, settings.capture)
     check_output_dir(out)
     panoramic = capture.projection == "equirect"
-    key = fingerprint(capture, settings)
+    record = interpolator_record(settings)
+    key = fingerprint(capture, settings, record)
     n_segments = len(capture.segments)
     warnings = list(capture.warnings)
 
@@ -383,6 +409,7 @@ def run_capture(
     manifest = {
         "capture": str(source),
         "settings": config_lib.to_dict(settings),
+        "interpolator": record,
         "fingerprint": key,
         "projection": capture.projection,
         "time_source": capture.time_source,
@@ -420,6 +447,7 @@ __all__ = [
     "check_output_dir",
     "find_captures",
     "fingerprint",
+    "interpolator_record",
     "run_capture",
     "settings_from",
 ]

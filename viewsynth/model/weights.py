@@ -14,6 +14,7 @@ with one line naming the file and the problem.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,22 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     """The free ``meta`` dict stored with the weights (training steps, data, date, ...)."""
     meta = _read(Path(path)).get("meta")
     return meta if isinstance(meta, dict) else {}
+
+
+def describe(path: str | Path) -> dict[str, Any]:
+    """What identifies a weights file's output: its content hash, the model's default K and the
+    training record it carries (run, commit, config, steps), for manifests and resume checks."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    data = path.read_bytes()
+    payload = _read(path)
+    meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
+    return {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "iters": payload["config"].get("iters"),
+        "trained": {k: meta[k] for k in ("run", "commit", "config", "steps") if k in meta},
+    }
 
 
 def _fill(template: Any, stored: Any, path: Path, where: str) -> Any:

@@ -155,7 +155,9 @@ class TrainConfig:
             if n % s:
                 raise ValueError(f"{name} = {n} is not a multiple of the model stride {s}")
         if not 0 <= self.init_step < self.steps:
-            raise ValueError(f"init_step {self.init_step} must be in 0 .. steps - 1 ({self.steps - 1})")
+            raise ValueError(
+                f"init_step {self.init_step} must be in 0 .. steps - 1 ({self.steps - 1})"
+            )
         if self.init_step and not self.init_weights:
             raise ValueError("init_step needs init_weights (the weights the run left at that step)")
         if not 0 <= self.stop_step <= self.steps:
@@ -610,7 +612,9 @@ def train(
         say(f"resumed from {ckpts.directory / str(start)} (step {start})")
     elif cfg.init_step:
         start = cfg.init_step
-        say(f"starting at step {start} of {cfg.steps} from {cfg.init_weights} (fresh AdamW moments)")
+        say(
+            f"starting at step {start} of {cfg.steps} from {cfg.init_weights} (fresh AdamW moments)"
+        )
     stop = min(cfg.steps, cfg.stop_step or cfg.steps)
     wall_before = float(record.get("wall_time_s", 0.0))
     best = float(record.get("best_score", -math.inf))
@@ -720,7 +724,11 @@ def train(
                 meta = dict(run_meta, steps=step, last=True, finished=step == cfg.steps)
                 save_weights(workdir / "last.msgpack", model, meta=meta)
             if out_of_time and step < cfg.steps:
-                why = f"stop_step {cfg.stop_step}" if step == stop else f"max_minutes {cfg.max_minutes}"
+                why = (
+                    f"stop_step {cfg.stop_step}"
+                    if step == stop
+                    else f"max_minutes {cfg.max_minutes}"
+                )
                 say(f"stopping at step {step}: {why} reached (resume to continue)")
                 break
     except KeyboardInterrupt:
