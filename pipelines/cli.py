@@ -7,7 +7,10 @@ become one line on stderr and exit status 2; Ctrl-C exits 130 with finished work
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 JOBS = {
     "interpolate": "turn capture folders into walkthrough videos",
@@ -26,6 +29,39 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def compile_cache_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment that turns on JAX's persistent compilation cache for a job.
+
+    Compiling the network takes 3-5 s per image size on a CPU; with the cache a later run of any
+    job reuses it (``make interpolate`` on the sample: 15.4 s, then 11.2 s). The folder is
+    ``$VIEWSYNTH_JAX_CACHE``, else ``$XDG_CACHE_HOME/viewsynth/jax`` (``~/.cache`` by default);
+    ``VIEWSYNTH_JAX_CACHE=off`` turns it off, and a cache the user set up for JAX is left alone.
+    """
+    if "JAX_COMPILATION_CACHE_DIR" in env:
+        return {}
+    chosen = env.get("VIEWSYNTH_JAX_CACHE", "")
+    if chosen.lower() in ("off", "0", "false", "no"):
+        return {}
+    if chosen:
+        folder = Path(chosen)
+    else:
+        base = env.get("XDG_CACHE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".cache")
+        folder = Path(base) / "viewsynth" / "jax"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return {}  # no writable cache: compile every time, as without it
+    if not os.access(folder, os.W_OK):
+        return {}
+    return {
+        "JAX_COMPILATION_CACHE_DIR": str(folder),
+        # Every compiled function, however quick to compile or small (the defaults keep only
+        # those over 1 s, which leaves most of the network's start-up cost out).
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -36,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"viewsynth: unknown job {job!r}\n{usage()}", file=sys.stderr)
         return 2
     import logging
+
+    # Before JAX is imported: it reads these when it starts.
+    if "jax" not in sys.modules:
+        os.environ.update(compile_cache_env(os.environ))
 
     from viewsynth.errors import ViewsynthError
 

@@ -1,0 +1,59 @@
+"""The console script's set-up: JAX's persistent compilation cache for every job."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from flax import nnx
+
+from pipelines.cli import compile_cache_env
+from viewsynth import frames
+from viewsynth.model import ModelConfig, Network, save_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_cache_folder_follows_the_environment(tmp_path):
+    env = compile_cache_env({"HOME": str(tmp_path / "home")})
+    assert env["JAX_COMPILATION_CACHE_DIR"] == str(
+        tmp_path / "home" / ".cache" / "viewsynth" / "jax"
+    )
+    assert Path(env["JAX_COMPILATION_CACHE_DIR"]).is_dir()
+    assert env["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
+    xdg = compile_cache_env({"HOME": "/nonexistent", "XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    assert xdg["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "xdg" / "viewsynth" / "jax")
+    own = compile_cache_env({"VIEWSYNTH_JAX_CACHE": str(tmp_path / "mine")})
+    assert own["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "mine")
+    assert compile_cache_env({"VIEWSYNTH_JAX_CACHE": "off", "HOME": str(tmp_path)}) == {}
+    # A cache the user set up for JAX is theirs; an unwritable place means no cache, no error.
+    assert compile_cache_env({"JAX_COMPILATION_CACHE_DIR": "/x", "HOME": str(tmp_path)}) == {}
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert compile_cache_env({"VIEWSYNTH_JAX_CACHE": str(blocker / "jax")}) == {}
+
+
+def test_a_job_fills_the_cache_and_a_second_run_gives_the_same_frame(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        frames.write_image(tmp_path / f"{name}.png", rng.random((32, 48, 3)).astype(np.float32))
+    weights = tmp_path / "tiny.msgpack"
+    save_weights(weights, Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"))
+    env.pop("VIEWSYNTH_JAX_CACHE", None)
+    outs = []
+    for run in range(2):
+        out = tmp_path / f"mid{run}.png"
+        cmd = [sys.executable, "-m", "pipelines.cli", "pair", str(tmp_path / "a.png"),
+               str(tmp_path / "b.png"), "-o", str(out), "--method", "rnn", "--weights", str(weights)]  # fmt: skip
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(frames.read_image(out).image)
+        if run == 0:
+            entries = list((tmp_path / "cache" / "viewsynth" / "jax").iterdir())
+            assert len(entries) >= 2  # the network's encode and decode at least
+    np.testing.assert_array_equal(outs[0], outs[1])
