@@ -160,6 +160,21 @@ def test_a_changed_weights_file_is_not_taken_for_finished_work(tmp_path):
     assert json.loads((out / "manifest.json").read_text())["interpolator"]["iters"] == 3
 
 
+def test_a_missing_or_corrupt_weights_file_is_a_one_line_error_naming_it(tmp_path):
+    capture = make_capture(tmp_path / "cap", n=2, width=64)
+    bad = tmp_path / "bad.msgpack"
+    bad.write_bytes(b"not weights")
+    for weights, problem in ((tmp_path / "none.msgpack", "weights file not found"),
+                             (bad, "not a readable weights file")):  # fmt: skip
+        out = tmp_path / f"out_{weights.stem}"
+        code, err = run_cli("interpolate", str(capture), "-o", str(out), "--method", "rnn",
+                            "--weights", str(weights))  # fmt: skip
+        assert code == 2
+        (line,) = [ln for ln in err.strip().splitlines() if "error" in ln]
+        assert str(weights) in line and problem in line
+        assert not (out / "walkthrough.mp4").exists()
+
+
 def test_the_manifest_names_the_shipped_weights_by_default(tmp_path):
     from viewsynth.walkthrough import interpolator_record
 

@@ -173,15 +173,12 @@ def interpolator_record(settings: InterpolateSettings) -> dict[str, Any]:
     }
 
 
-def fingerprint(
-    capture: Capture, settings: InterpolateSettings, record: dict[str, Any] | None = None
-) -> str:
+def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[str, Any]) -> str:
     """Hash of the inputs (names, sizes, modification times), every setting and the
     interpolator's record (:func:`interpolator_record`)."""
     h = hashlib.sha256()
     h.update(json.dumps(config_lib.to_dict(settings), sort_keys=True).encode())
-    if record is not None:
-        h.update(json.dumps(record, sort_keys=True).encode())
+    h.update(json.dumps(record, sort_keys=True).encode())
     for segment in capture.segments:
         for shot in segment:
             st = shot.path.stat()

@@ -61,11 +61,14 @@ def save_weights(path: str | Path, model: Network, meta: dict[str, Any] | None =
     tmp.replace(path)
 
 
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found")
+def _read(path: Path, data: bytes | None = None) -> dict[str, Any]:
+    """The checked payload of ``path`` (``data``: its bytes, when the caller has read them)."""
+    if data is None:
+        if not path.is_file():
+            raise WeightsError(f"{path}: weights file not found")
+        data = path.read_bytes()
     try:
-        payload = serialization.msgpack_restore(path.read_bytes())
+        payload = serialization.msgpack_restore(data)
     except Exception as err:
         raise WeightsError(
             f"{path}: not a readable weights file (truncated or corrupt: {err})"
@@ -94,8 +97,8 @@ def describe(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
-    data = path.read_bytes()
-    payload = _read(path)
+    data = path.read_bytes()  # read once: hashed and parsed
+    payload = _read(path, data)
     meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
     return {
         "sha256": hashlib.sha256(data).hexdigest(),

@@ -713,17 +713,16 @@ def train(
                 say(
                     f"step {step}: loss {last_loss:.4f}, grad {float(gnorm):.3f}, {rec['sec_per_step']:.2f} s/step"
                 )
-            out_of_time = (
-                cfg.max_minutes > 0 and time.time() - launch > 60.0 * cfg.max_minutes
-            ) or step == stop
-            if vsets and (step % cfg.validation.every == 0 or step == cfg.steps or out_of_time):
+            out_of_time = cfg.max_minutes > 0 and time.time() - launch > 60.0 * cfg.max_minutes
+            ending = out_of_time or step == stop  # stop is cfg.steps unless stop_step is set
+            if vsets and (step % cfg.validation.every == 0 or ending):
                 run_validation(step)
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps or out_of_time:
+            if step % cfg.checkpoint_every == 0 or ending:
                 save(step)
-            if step == cfg.steps or out_of_time:  # the latest weights, besides the best validated
+            if ending:  # the latest weights, besides the best validated
                 meta = dict(run_meta, steps=step, last=True, finished=step == cfg.steps)
                 save_weights(workdir / "last.msgpack", model, meta=meta)
-            if out_of_time and step < cfg.steps:
+            if ending and step < cfg.steps:
                 why = (
                     f"stop_step {cfg.stop_step}"
                     if step == stop
