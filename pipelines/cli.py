@@ -33,7 +33,7 @@ def compile_cache_env(env: Mapping[str, str]) -> dict[str, str]:
     """The environment that turns on JAX's persistent compilation cache for a job.
 
     Compiling the network takes 3-5 s per image size on a CPU; with the cache a later run of any
-    job reuses it (``make interpolate`` on the sample: 15.4 s, then 11.2 s). The folder is
+    job reuses it (``make interpolate`` on the sample: 14.6 s, then 11.6 s; README). The folder is
     ``$VIEWSYNTH_JAX_CACHE``, else ``$XDG_CACHE_HOME/viewsynth/jax`` (``~/.cache`` by default);
     ``VIEWSYNTH_JAX_CACHE=off`` turns it off, and a cache the user set up for JAX is left alone.
     """
