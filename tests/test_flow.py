@@ -1,12 +1,10 @@
 """The classical `flow` method: its reduced-size analysis of large frames, and the seam."""
 
-import importlib.util
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
+from viewsynth import classical
 from viewsynth.interpolators import Flow
 from viewsynth.training.losses import psnr_uint8
 
@@ -17,17 +15,21 @@ def _texture(width, height, seed=0):
     return np.clip(cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
 
-def _load_benchmark(name):
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-# The method with every step at full size (flows upsampled first), as a plain formula: the same
-# reference that benchmarks/flow_sizes.py times.
-_full_size_reference = _load_benchmark("flow_sizes").full_size
+def _full_size_reference(img0, img1, times, equirect):
+    """The method with every step at the frames' size (the flows upsampled right after DIS), as a
+    plain formula written from the classical pieces."""
+    f01, f10 = classical.dis_flow(img0, img1, equirect=equirect)
+    vis0 = classical.visibility(f01, f10, equirect=equirect)
+    vis1 = classical.visibility(f10, f01, equirect=equirect)
+    out = []
+    for t in times:
+        ft0, ft1 = classical.flows_to_time(f01, f10, float(t))
+        w0 = (1 - t) * classical.backward_warp(vis0, ft0, equirect=equirect) + 1e-4
+        w1 = t * classical.backward_warp(vis1, ft1, equirect=equirect) + 1e-4
+        a = classical.backward_warp(img0, ft0, equirect=equirect)
+        b = classical.backward_warp(img1, ft1, equirect=equirect)
+        out.append(np.clip((w0[..., None] * a + w1[..., None] * b) / (w0 + w1)[..., None], 0, 1))
+    return np.stack(out)
 
 
 @pytest.mark.parametrize("equirect", [False, True])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from viewsynth.interpolators import backward_warp as cv_warp
+from viewsynth.classical import backward_warp as cv_warp
 from viewsynth.model.layers import SeamConv
 from viewsynth.model.warp import (
     avg_pool,

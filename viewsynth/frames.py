@@ -1,14 +1,24 @@
-"""The only place images are decoded and encoded.
+"""The only place images and videos are decoded and encoded, files are ordered, and written.
 
 Inside the library an image is ``(H, W, 3)`` float32 RGB in [0, 1]; uint8 and BGR exist only here
 (and in the video writer). Decoding is defensive: a file that is not an image, is truncated, empty
 or too large raises ``FrameError`` naming the file; conversions that lose something (alpha,
 16-bit depth) are reported through the returned notes so the caller can warn.
+
+- Videos are decoded front to back with imageio's FFmpeg backend, one frame in memory at a time
+  (:func:`iter_video`, ``(H, W, 3)`` uint8 RGB with the decoded frame number).
+- Files are listed in natural order (:func:`natural_key`: ``img2`` before ``img10``).
+- Every file the project writes goes through :func:`atomic_write`: written aside under a hidden
+  ``.NAME.part`` name and renamed into place, so no half-written file ever sits at an output path.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,11 +132,122 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     """Write float [0, 1] or uint8 RGB ``(H, W, 3)`` as PNG/JPEG, aside then renamed into place."""
     path = Path(path)
     arr = image if image.dtype == np.uint8 else to_uint8(image)
-    tmp = path.with_name(f".{path.name}.part{path.suffix}")
-    ok = cv2.imwrite(str(tmp), cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise FrameError(f"{path}: could not write image")
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)):
+            raise FrameError(f"{path}: could not write image")
+
+
+# -- writing aside ------------------------------------------------------------------------------
+
+
+def part_path(path: str | Path) -> Path:
+    """Where ``path`` is written before it is renamed into place: a hidden ``.NAME.part.SUFFIX``
+    beside it (the suffix kept, so encoders that go by the extension still know the format)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.part{path.suffix}")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, *, fsync: bool = False) -> Iterator[Path]:
+    """Write ``path`` aside: yields the temporary path to write; on success it is renamed onto
+    ``path`` (atomic on one file system), on any error it is removed and ``path`` left untouched.
+
+    ``fsync=True`` flushes the file to disk before the rename (weights, resume state).
+    """
+    path = Path(path)
+    tmp = part_path(path)
+    try:
+        yield tmp
+        if fsync:
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_write`."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+# -- order --------------------------------------------------------------------------------------
+
+
+def natural_key(name: str | Path) -> tuple:
+    """Sort key of a file name (a ``Path`` sorts by its name) that orders ``img2`` before ``img10``:
+    digit runs compare as numbers, the rest case-insensitively."""
+    text = name.name if isinstance(name, Path) else str(name)
+    parts = re.split(r"(\d+)", text.lower())
+    return tuple((0, int(p), p) if p.isdigit() else (1, 0, p) for p in parts)
+
+
+# -- video --------------------------------------------------------------------------------------
+
+
+def _video_reader(path: Path):
+    import imageio.v2 as imageio
+
+    try:
+        return imageio.get_reader(str(path), "ffmpeg")
+    except Exception as err:  # noqa: BLE001 - imageio/ffmpeg raise assorted types for bad files
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise FrameError(f"{path}: not a readable video ({first})") from None
+
+
+def video_info(path: str | Path) -> tuple[float, tuple[int, int]]:
+    """``(frames per second, (width, height))`` of the video at ``path``.
+
+    Raises ``FrameError`` naming the file if it is not a readable video or reports no rate or size.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FrameError(f"{path}: no such file")
+    reader = _video_reader(path)
+    try:
+        meta = reader.get_meta_data()
+    finally:
+        reader.close()
+    fps = float(meta.get("fps") or 0.0)
+    size = tuple(int(v) for v in meta.get("size", (0, 0)))
+    if not fps > 0.0 or len(size) != 2 or min(size) <= 0:
+        raise FrameError(f"{path}: video reports no frame rate or size")
+    return fps, size
+
+
+def iter_video(
+    path: str | Path, wanted: set[int] | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode ``path`` front to back, yielding ``(frame_index, (H, W, 3) uint8 RGB)``.
+
+    With ``wanted`` only those frame numbers are yielded and decoding stops after the last one.
+    An unreadable file, or a decode error mid-stream, raises ``FrameError`` naming the file (and
+    the frame).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FrameError(f"{path}: no such file")
+    last = max(wanted) if wanted else None
+    reader = _video_reader(path)
+    index = -1
+    try:
+        iterator = iter(reader)
+        while True:
+            try:
+                frame = next(iterator)
+            except StopIteration:
+                return
+            except Exception as err:  # noqa: BLE001 - a broken stream surfaces as assorted errors
+                raise FrameError(f"{path}: cannot decode frame {index + 1} ({err})") from None
+            index += 1
+            if wanted is None or index in wanted:
+                yield index, np.asarray(frame)[..., :3]
+            if last is not None and index >= last:
+                return
+    finally:
+        reader.close()
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -159,8 +159,7 @@ def interpolator_record(settings: InterpolateSettings) -> dict[str, Any]:
     that changed (a new release, a fine-tune written again) is then not taken for finished work."""
     if settings.method != "rnn":
         return {"method": settings.method}
-    from viewsynth.model.interpolator import DEFAULT_WEIGHTS
-    from viewsynth.model.weights import describe
+    from viewsynth.model.weights import DEFAULT_WEIGHTS, describe
 
     path = Path(settings.weights) if settings.weights else DEFAULT_WEIGHTS
     info = describe(path)

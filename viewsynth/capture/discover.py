@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from viewsynth.capture.heading import align_yaws, band_yaw, horizon_band
-from viewsynth.capture.metadata import Metadata, natural_key, read_metadata
+from viewsynth.capture.metadata import Metadata, read_metadata
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.track import (
@@ -26,15 +26,18 @@ from viewsynth.capture.track import (
     split_by_distance,
     split_by_time,
 )
-from viewsynth.capture.video import iter_video, sampled, video_fps
+from viewsynth.capture.video import sampled
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
     from_uint8,
     is_equirect_shape,
+    iter_video,
+    natural_key,
     read_image,
     resize,
+    video_info,
 )
 from viewsynth.geometry import yaw_roll_columns
 
@@ -274,7 +277,7 @@ def _too_few(
 
 
 def _load_video(path: Path, options: CaptureOptions) -> Capture:
-    fps, (width, height) = video_fps(path)
+    fps, (width, height) = video_info(path)
     if width * height > options.max_pixels:
         raise FrameError(
             f"{path}: {width}x{height} frames are too large to decode safely "

@@ -106,12 +106,6 @@ def read_metadata(path: str | Path) -> Metadata:
     )
 
 
-def natural_key(name: str) -> tuple:
-    """Sort key that orders 'img2' before 'img10' (digit runs compare as numbers)."""
-    parts = re.split(r"(\d+)", name.lower())
-    return tuple((0, int(p), p) if p.isdigit() else (1, 0, p) for p in parts)
-
-
 # -- helpers ------------------------------------------------------------------------------------
 
 

@@ -200,10 +200,10 @@ def parse_external(spec: str) -> ExternalCommand:
 
 
 def default_weights() -> Path:
-    """Where the shipped model's weights live: ``viewsynth/weights/default.msgpack``."""
-    import viewsynth
+    """Where the shipped model's weights live (:data:`viewsynth.model.weights.DEFAULT_WEIGHTS`)."""
+    from viewsynth.model.weights import DEFAULT_WEIGHTS  # imports JAX: only when rnn is asked for
 
-    return Path(viewsynth.__file__).resolve().parent / "weights" / "default.msgpack"
+    return DEFAULT_WEIGHTS
 
 
 @dataclass(frozen=True)

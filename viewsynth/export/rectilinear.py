@@ -23,6 +23,7 @@ from collections import OrderedDict
 import cv2
 import numpy as np
 
+from viewsynth import geometry
 from viewsynth.errors import ConfigError, FrameError
 
 _MapKey = tuple[int, int, int, int, float, float]
@@ -30,20 +31,8 @@ _MapKey = tuple[int, int, int, int, float, float]
 
 def view_rays(width: int, height: int, hfov_deg: float, pitch_deg: float) -> np.ndarray:
     """Unit rays ``(height, width, 3)`` (x right, y up, z forward) of a view at yaw 0, float64."""
-    focal = 0.5 * width / math.tan(math.radians(hfov_deg) / 2.0)
-    x = np.arange(width, dtype=np.float64) + 0.5 - width / 2.0
-    y = height / 2.0 - (np.arange(height, dtype=np.float64) + 0.5)
-    rays = np.empty((height, width, 3), dtype=np.float64)
-    rays[..., 0] = x[None, :]
-    rays[..., 1] = y[:, None]
-    rays[..., 2] = focal
-    rays /= np.linalg.norm(rays, axis=-1, keepdims=True)
-    p = math.radians(pitch_deg)
-    # Pitch about x: forward (0, 0, 1) tilts to (0, sin p, cos p), i.e. up for p > 0.
-    ry = rays[..., 1] * math.cos(p) + rays[..., 2] * math.sin(p)
-    rz = -rays[..., 1] * math.sin(p) + rays[..., 2] * math.cos(p)
-    rays[..., 1], rays[..., 2] = ry, rz
-    return rays
+    rays = geometry.pinhole_directions(width, height, hfov_deg)
+    return geometry.rotate_pitch_yaw(rays, math.radians(pitch_deg), 0.0)
 
 
 def _check(pano: np.ndarray, hfov_deg: float, width: int, height: int) -> None:
@@ -102,13 +91,10 @@ class RectilinearProjector:
         if key in self._maps:
             self._maps.move_to_end(key)
             return self._maps[key]
-        rays = view_rays(width, height, hfov_deg, pitch_deg)
-        lon = np.arctan2(rays[..., 0], rays[..., 2])
-        lat = np.arcsin(np.clip(rays[..., 1], -1.0, 1.0))
-        map_x = (lon + np.pi) / (2.0 * np.pi) * pano_w - 0.5
-        map_x = np.mod(map_x + 0.5, pano_w) - 0.5
+        lon, lat = geometry.direction_to_lonlat(view_rays(width, height, hfov_deg, pitch_deg))
+        map_x, map_y = geometry.lonlat_to_pixel(lon, lat, pano_w, pano_h)
         # Clamp latitude inside the image so BORDER_WRAP never wraps the rows top to bottom.
-        map_y = np.clip((np.pi / 2.0 - lat) / np.pi * pano_h - 0.5, 0.0, pano_h - 1.0)
+        map_y = np.clip(map_y, 0.0, pano_h - 1.0)
         maps = (map_x.astype(np.float32), map_y.astype(np.float32))
         self._maps[key] = maps
         while len(self._maps) > self.max_cached:

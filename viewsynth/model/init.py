@@ -1,7 +1,7 @@
 """The classical starting estimate of the recurrence: OpenCV DIS flow, warped to t, visibility blend.
 
 ``classical_init`` computes, in NumPy, exactly what the ``flow`` interpolator
-(:class:`viewsynth.interpolators.Flow`) uses to make its frame: the two-frame DIS flows (once per
+(:class:`viewsynth.interpolators.Flow`, from :mod:`viewsynth.classical`) uses to make its frame: the two-frame DIS flows (once per
 pair, for every t), the flows from the in-between view to each frame (``flow_t0``, ``flow_t1``) and
 the visibility weights ``w0 = (1-t) vis0(p + flow_t0) + 1e-4`` and ``w1 = t vis1(p + flow_t1) + 1e-4``,
 stored as the fusion logit ``log w0 - log w1`` (so ``sigmoid(logit) = w0 / (w0 + w1)``). A network
@@ -10,14 +10,13 @@ with zero-initialised heads started here reproduces the ``flow`` frame.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 from flax import struct
 
+from viewsynth.classical import PairFlows, estimate_at, pair_flows
 from viewsynth.errors import ViewsynthError
-from viewsynth.interpolators import backward_warp, dis_flow, flows_to_time, visibility
 
 
 @struct.dataclass
@@ -33,36 +32,14 @@ class Init:
     mask_logit: np.ndarray
 
 
-@dataclasses.dataclass(frozen=True)
-class PairFlows:
-    """The per-pair part of the estimate: DIS flows both ways and their visibility, (H, W, ...)."""
-
-    f01: np.ndarray  # (H, W, 2) frame 0 -> frame 1
-    f10: np.ndarray  # (H, W, 2) frame 1 -> frame 0
-    vis0: np.ndarray  # (H, W) ~1 where a pixel of frame 0 is seen in frame 1
-    vis1: np.ndarray  # (H, W)
-    equirect: bool
-
-
-def pair_flows(img0: np.ndarray, img1: np.ndarray, *, equirect: bool) -> PairFlows:
-    """DIS flows of one pair (H, W, 3) each, computed once whatever the number of times."""
-    f01, f10 = dis_flow(img0, img1, equirect=equirect)
-    vis0 = visibility(f01, f10, equirect=equirect)
-    vis1 = visibility(f10, f01, equirect=equirect)
-    return PairFlows(f01, f10, vis0, vis1, equirect)
-
-
 def init_at(flows: PairFlows, times: Sequence[float] | np.ndarray) -> Init:
     """The estimate at each of ``times`` (T,) from a pair's flows: an ``Init`` with B = T."""
-    eq = flows.equirect
     flows0, flows1, logits = [], [], []
     for t in np.asarray(times, dtype=np.float32).reshape(-1).tolist():
-        flow_t0, flow_t1 = flows_to_time(flows.f01, flows.f10, t)
-        w0 = (1.0 - t) * backward_warp(flows.vis0, flow_t0, equirect=eq) + 1e-4
-        w1 = t * backward_warp(flows.vis1, flow_t1, equirect=eq) + 1e-4
-        flows0.append(flow_t0)
-        flows1.append(flow_t1)
-        logits.append((np.log(w0) - np.log(w1))[..., None])
+        est = estimate_at(flows, t)
+        flows0.append(est.flow_t0)
+        flows1.append(est.flow_t1)
+        logits.append((np.log(est.w0) - np.log(est.w1))[..., None])
     return Init(
         flow_t0=np.stack(flows0),
         flow_t1=np.stack(flows1),

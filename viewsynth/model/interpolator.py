@@ -41,14 +41,13 @@ import numpy as np
 from flax import nnx
 
 from viewsynth import parallel
+from viewsynth.classical import backward_warp as cv_warp
+from viewsynth.classical import pair_flows
 from viewsynth.errors import FrameError, ViewsynthError, WeightsError
-from viewsynth.interpolators import backward_warp as cv_warp
-from viewsynth.model.init import Init, init_at, pair_flows
+from viewsynth.model.init import Init, init_at
 from viewsynth.model.network import Network
 from viewsynth.model.warp import backward_warp
-from viewsynth.model.weights import load_weights
-
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.msgpack"
+from viewsynth.model.weights import DEFAULT_WEIGHTS, load_weights
 
 
 def auto_scale(width: int, max_width: int = 2048) -> float:

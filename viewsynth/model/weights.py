@@ -28,6 +28,8 @@ from viewsynth.errors import ConfigError, WeightsError
 from viewsynth.model.network import ModelConfig, Network
 
 FORMAT = "viewsynth-weights"
+#: The model shipped inside the package (``viewsynth/weights/default.msgpack``).
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.msgpack"
 VERSION = 1
 
 

@@ -23,10 +23,9 @@ from typing import Any, Literal
 import numpy as np
 
 from viewsynth import frames as frames_lib
-from viewsynth.capture.metadata import natural_key
 from viewsynth.errors import FrameError, ViewsynthError, WeightsError
 from viewsynth.interpolators import Flow
-from viewsynth.model.weights import load_weights, save_weights
+from viewsynth.model.weights import DEFAULT_WEIGHTS, load_weights, save_weights
 from viewsynth.training import augment as augment_lib
 from viewsynth.training import loop, losses
 from viewsynth.training.sources import DataConfig, FrameTriplets, read_video, stack_batch
@@ -100,7 +99,7 @@ def capture_frames(
                 for p in path.iterdir()
                 if p.is_file() and p.suffix.lower() in frames_lib.IMAGE_SUFFIXES
             ),
-            key=lambda p: natural_key(p.name),
+            key=lambda p: frames_lib.natural_key(p.name),
         )
         images = []
         for f in files:
@@ -208,11 +207,6 @@ class FinetuneResult:
     wall_time_s: float
 
 
-def default_weights() -> Path:
-    """The weights shipped with viewsynth (``viewsynth/weights/default.msgpack``)."""
-    return Path(__file__).resolve().parents[1] / "weights" / "default.msgpack"
-
-
 def finetune(
     capture: str | Path,
     out: str | Path,
@@ -228,7 +222,7 @@ def finetune(
     used and removed. Raises ``WeightsError`` when there are no base weights.
     """
     say = log or (lambda _msg: None)
-    base_path = Path(base) if base else default_weights()
+    base_path = Path(base) if base else DEFAULT_WEIGHTS
     if not base_path.is_file():
         if base:
             raise WeightsError(f"{base_path}: weights file not found")

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from viewsynth import geometry
 from viewsynth.errors import ViewsynthError
 
 #: Seeds at or above this are held out for validation and evaluation; training stays below.
@@ -487,38 +488,15 @@ def street_scene(seed: int, n_textures: int) -> tuple[Scene, CameraPath]:
 
 
 def equirect_directions(width: int, height: int, supersample: int) -> np.ndarray:
-    """Camera-frame unit rays ``(H*s, W*s, 3)`` for the sub-pixel centres of an equirect image."""
-    s = supersample
-    x = (np.arange(width * s) + 0.5) / s
-    y = (np.arange(height * s) + 0.5) / s
-    lon = x / width * 2.0 * np.pi - np.pi
-    lat = np.pi / 2.0 - y / height * np.pi
-    lon, lat = np.meshgrid(lon, lat)
-    d = np.stack([np.cos(lat) * np.sin(lon), np.sin(lat), np.cos(lat) * np.cos(lon)], axis=-1)
-    return d.astype(np.float32)
+    """Camera-frame unit rays ``(H*s, W*s, 3)`` float32 for the sub-pixel centres of an equirect image."""
+    return geometry.equirect_directions(width, height, supersample).astype(np.float32)
 
 
 def perspective_directions(
     width: int, height: int, hfov_deg: float, supersample: int
 ) -> np.ndarray:
-    """Camera-frame unit rays ``(H*s, W*s, 3)`` of a pinhole camera, focal ``0.5 W / tan(hfov/2)``."""
-    s = supersample
-    f = 0.5 * width / np.tan(np.radians(hfov_deg) / 2.0)
-    u = (np.arange(width * s) + 0.5) / s - width / 2.0
-    v = (np.arange(height * s) + 0.5) / s - height / 2.0
-    u, v = np.meshgrid(u, v)
-    d = np.stack([u / f, -v / f, np.ones_like(u)], axis=-1)
-    return (d / np.linalg.norm(d, axis=-1, keepdims=True)).astype(np.float32)
-
-
-def _rotate(dirs, yaw, pitch):
-    """Pitch about x (positive up), then yaw about y (positive right)."""
-    cp, sp = jnp.cos(pitch), jnp.sin(pitch)
-    x, y, z = dirs[..., 0], dirs[..., 1], dirs[..., 2]
-    y, z = y * cp + z * sp, -y * sp + z * cp
-    cy, sy = jnp.cos(yaw), jnp.sin(yaw)
-    x, z = x * cy + z * sy, -x * sy + z * cy
-    return jnp.stack([x, y, z], axis=-1)
+    """Camera-frame unit rays ``(H*s, W*s, 3)`` float32 of a pinhole camera, focal ``0.5 W / tan(hfov/2)``."""
+    return geometry.pinhole_directions(width, height, hfov_deg, supersample).astype(np.float32)
 
 
 def _safe_inverse(d):
@@ -715,7 +693,7 @@ def _render_views(
     """
 
     def one(pos, yaw):
-        dirs = _rotate(dirs_cam, yaw, pitch)
+        dirs = geometry.rotate_pitch_yaw(dirs_cam, pitch, yaw)
         colour = _shade(scene, mips, pos, dirs, pixel_angle)
         return _downsample(
             colour.reshape(height * supersample, width * supersample, 3), supersample

@@ -1,11 +1,13 @@
-"""Shared spherical geometry: equirect pixel <-> lon/lat, seam-aware padding, latitude weights.
+"""The sphere: equirect pixel <-> lon/lat <-> unit direction, latitude weights, yaw as columns.
 
-Conventions (used by model, training, evaluation and export alike):
+Conventions (used by model, synthetic data, evaluation and export alike):
 - An equirect image of width W and height H covers longitude [-pi, pi) left to right and latitude
   [pi/2, -pi/2] top to bottom; pixel centres sit at ``lon = (x + 0.5) / W * 2pi - pi`` and
   ``lat = pi/2 - (y + 0.5) / H * pi``.
 - x is longitude and wraps (column W is column 0); y does not wrap.
 - The centre column (x = W/2) faces longitude 0, the camera's forward direction.
+- Camera axes: x right, y up, z forward. The unit direction of (lon, lat) is
+  ``(cos lat sin lon, sin lat, cos lat cos lon)``; back: ``lon = atan2(x, z)``, ``lat = asin(y)``.
 """
 
 from __future__ import annotations
@@ -33,29 +35,32 @@ def latitude_weights(height: int) -> np.ndarray:
     return np.cos((j - height / 2.0 + 0.5) * np.pi / height)
 
 
-def pad_seam(x, pad: int, equirect: bool):
-    """Pad an ``(..., H, W, C)`` array by ``pad`` pixels on each side of H and W.
+def lonlat_to_direction(lon, lat) -> np.ndarray:
+    """(lon, lat) in radians, any equal shapes ``S`` -> unit directions ``S + (3,)``, float64."""
+    lon, lat = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    return np.stack([np.cos(lat) * np.sin(lon), np.sin(lat), np.cos(lat) * np.cos(lon)], axis=-1)
 
-    Panoramas: width wraps (circular), height reflects. Perspective: both reflect. Works on NumPy
-    and JAX arrays alike (dispatches on the array's module). Never Flax's CIRCULAR padding, which
-    would wrap the height too.
+
+def direction_to_lonlat(d) -> tuple[np.ndarray, np.ndarray]:
+    """Directions ``(..., 3)`` (unit, or any length for lon alone) -> (lon, lat) in radians."""
+    d = np.asarray(d)
+    lon = np.arctan2(d[..., 0], d[..., 2])
+    lat = np.arcsin(np.clip(d[..., 1], -1.0, 1.0))
+    return lon, lat
+
+
+def equirect_directions(width: int, height: int, supersample: int = 1) -> np.ndarray:
+    """Unit rays ``(H*s, W*s, 3)`` through the (sub-)pixel centres of an equirect image, float64.
+
+    With ``supersample`` s > 1 each pixel is split into s x s sub-pixels (for anti-aliased renders).
     """
-    if pad == 0:
-        return x
-    xp = _array_module(x)
-    nd = x.ndim
-    hw = [(0, 0)] * (nd - 3) + [(pad, pad), (0, 0), (0, 0)]
-    x = xp.pad(x, hw, mode="reflect")
-    ww = [(0, 0)] * (nd - 3) + [(0, 0), (pad, pad), (0, 0)]
-    return xp.pad(x, ww, mode="wrap" if equirect else "reflect")
-
-
-def _array_module(x):
-    if isinstance(x, np.ndarray):
-        return np
-    import jax.numpy as jnp
-
-    return jnp
+    s = supersample
+    x = (np.arange(width * s) + 0.5) / s
+    y = (np.arange(height * s) + 0.5) / s
+    lon = x / width * 2.0 * np.pi - np.pi
+    lat = np.pi / 2.0 - y / height * np.pi
+    lon, lat = np.meshgrid(lon, lat)
+    return lonlat_to_direction(lon, lat)
 
 
 def yaw_roll_columns(width: int, yaw_degrees: float) -> int:

@@ -1,0 +1,176 @@
+"""The classical maths of frame interpolation: DIS optical flow, the OpenCV warp, flows to time t,
+forward-backward visibility and the visibility-weighted blend. NumPy/OpenCV, pure functions.
+
+The ``flow`` interpolator is these functions chained; the network (``viewsynth.model``) starts
+its recurrence from the same estimate, so an untrained network reproduces ``flow``'s frame.
+
+Conventions (written once, here):
+- images ``(H, W, C)`` float32; flows ``(H, W, 2)`` in pixels, x first;
+- ``f01`` maps a pixel of frame 0 to its match in frame 1 (``f10`` the other way);
+  ``flow_t0`` maps a pixel of the in-between view at time t to its match in frame 0;
+- panoramas (``equirect=True``): x is longitude and wraps (column W is column 0), y clamps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+#: DIS presets by name (OpenCV's constants).
+DIS_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+#: Keeps both blend weights positive where neither frame sees a pixel.
+BLEND_EPS = 1e-4
+
+
+def _gray_u8(img: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8), cv2.COLOR_RGB2GRAY)
+
+
+def dis_flow(
+    img0: np.ndarray,
+    img1: np.ndarray,
+    *,
+    equirect: bool,
+    max_side: int = 1024,
+    preset: str = "medium",
+    full_size: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """OpenCV DIS optical flow in both directions: ``(f01, f10)``, each ``(H, W, 2)``.
+
+    ``img0``, ``img1``: ``(H, W, 3)`` float32 RGB in [0, 1]. Frames wider than ``max_side`` are
+    analysed at reduced size and the flow scaled back (``full_size=False`` returns it at the
+    analysis size, in that size's pixels). Panoramas are padded circularly in width by an eighth on
+    each side before the estimate so motion across the seam is found, then cropped.
+    """
+    h, w = img0.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    sw, sh = max(8, int(round(w * scale))), max(8, int(round(h * scale)))
+    g0, g1 = _gray_u8(img0), _gray_u8(img1)
+    if (sw, sh) != (w, h):
+        g0 = cv2.resize(g0, (sw, sh), interpolation=cv2.INTER_AREA)
+        g1 = cv2.resize(g1, (sw, sh), interpolation=cv2.INTER_AREA)
+    pad = sw // 8 if equirect else 0
+    if pad:
+        g0 = np.concatenate([g0[:, -pad:], g0, g0[:, :pad]], axis=1)
+        g1 = np.concatenate([g1[:, -pad:], g1, g1[:, :pad]], axis=1)
+    dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+    f01 = dis.calc(g0, g1, None)
+    f10 = dis.calc(g1, g0, None)
+    if pad:
+        f01, f10 = f01[:, pad:-pad], f10[:, pad:-pad]
+    if full_size and (sw, sh) != (w, h):
+        f01, f10 = upsample_flow(f01, w, h), upsample_flow(f10, w, h)
+    return f01.astype(np.float32), f10.astype(np.float32)
+
+
+def upsample_flow(flow: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A flow ``(h, w, 2)`` resized to ``(height, width, 2)`` (bilinear), its vectors scaled too."""
+    h, w = flow.shape[:2]
+    gain = np.float32([width / w, height / h])
+    return cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * gain
+
+
+def backward_warp(image: np.ndarray, flow: np.ndarray, *, equirect: bool) -> np.ndarray:
+    """Sample ``image`` ``(H, W, C)`` at ``p + flow(p)`` (bilinear). Longitude wraps for panoramas."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    mx = gx + flow[..., 0]
+    my = gy + flow[..., 1]
+    if equirect:
+        mx = np.mod(mx, w)
+        # cv2's BORDER_WRAP wraps y too; rows are clamped by hand so only x wraps.
+        my = np.clip(my, 0, h - 1)
+        border = cv2.BORDER_WRAP
+    else:
+        border = cv2.BORDER_REPLICATE
+    return cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=border)
+
+
+def flows_to_time(f01: np.ndarray, f10: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate ``(flow_t0, flow_t1)`` from the two-frame flows, assuming linear motion.
+
+    The quadratic blend of Super SloMo (Jiang et al., 2018): each flow at t mixes both directions so
+    that it is right at either end.
+    """
+    flow_t0 = -(1.0 - t) * t * f01 + t * t * f10
+    flow_t1 = (1.0 - t) * (1.0 - t) * f01 - t * (1.0 - t) * f10
+    return flow_t0.astype(np.float32), flow_t1.astype(np.float32)
+
+
+def visibility(
+    f_ab: np.ndarray, f_ba: np.ndarray, *, equirect: bool, slack: float = 0.5
+) -> np.ndarray:
+    """Soft forward-backward consistency of ``f_ab``, ``(H, W)``: ~1 where a pixel of A is seen in
+    B, ~0 where occluded."""
+    back = backward_warp(f_ba, f_ab, equirect=equirect)
+    err = np.sum((f_ab + back) ** 2, axis=-1)
+    mag = np.sum(f_ab**2, axis=-1) + np.sum(back**2, axis=-1)
+    return np.exp(-err / (0.01 * mag + slack)).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class PairFlows:
+    """The per-pair part of the estimate: DIS flows both ways and their visibility.
+
+    Computed once per pair, whatever the number of times t asked of it. The arrays are at the
+    analysis size (the frame size unless ``pair_flows(full_size=False)`` on a large frame).
+    """
+
+    f01: np.ndarray  # (h, w, 2) frame 0 -> frame 1
+    f10: np.ndarray  # (h, w, 2) frame 1 -> frame 0
+    vis0: np.ndarray  # (h, w) ~1 where a pixel of frame 0 is seen in frame 1
+    vis1: np.ndarray  # (h, w)
+    equirect: bool
+
+
+def pair_flows(
+    img0: np.ndarray,
+    img1: np.ndarray,
+    *,
+    equirect: bool,
+    max_side: int = 1024,
+    preset: str = "medium",
+    full_size: bool = True,
+) -> PairFlows:
+    """DIS flows of one pair ``(H, W, 3)`` each and their visibility (see :func:`dis_flow`)."""
+    f01, f10 = dis_flow(
+        img0, img1, equirect=equirect, max_side=max_side, preset=preset, full_size=full_size
+    )
+    vis0 = visibility(f01, f10, equirect=equirect)
+    vis1 = visibility(f10, f01, equirect=equirect)
+    return PairFlows(f01, f10, vis0, vis1, equirect)
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """The classical estimate at one time t, at the pair's analysis size.
+
+    ``w0 = (1-t) vis0(p + flow_t0) + eps`` and ``w1 = t vis1(p + flow_t1) + eps``, ``(h, w)``: the
+    blend gives frame 0's warp the weight ``w0 / (w0 + w1)``.
+    """
+
+    flow_t0: np.ndarray  # (h, w, 2)
+    flow_t1: np.ndarray  # (h, w, 2)
+    w0: np.ndarray  # (h, w)
+    w1: np.ndarray  # (h, w)
+
+
+def estimate_at(flows: PairFlows, t: float) -> Estimate:
+    """Flows from the in-between view at ``t`` to each frame and the visibility blend weights."""
+    eq = flows.equirect
+    flow_t0, flow_t1 = flows_to_time(flows.f01, flows.f10, t)
+    w0 = (1.0 - t) * backward_warp(flows.vis0, flow_t0, equirect=eq) + BLEND_EPS
+    w1 = t * backward_warp(flows.vis1, flow_t1, equirect=eq) + BLEND_EPS
+    return Estimate(flow_t0, flow_t1, w0, w1)
+
+
+def blend(warped0: np.ndarray, warped1: np.ndarray, weight0: np.ndarray) -> np.ndarray:
+    """``weight0 * warped0 + (1 - weight0) * warped1``, clipped to [0, 1]; ``weight0`` ``(H, W)``."""
+    mid = warped1 + weight0[..., None] * (warped0 - warped1)
+    return np.clip(mid, 0.0, 1.0)
