@@ -42,7 +42,7 @@ def run(capture: Path, out: Path, factor: int) -> dict:
     """
     job = [
         "-m",
-        "pipelines.cli",
+        "viewsynth.pipelines.cli",
         "interpolate",
         str(capture),
         "-o",

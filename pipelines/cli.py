@@ -1,4 +1,4 @@
-"""``viewsynth <job> ...``: one console script dispatching to the jobs in ``pipelines/``.
+"""``viewsynth <job> ...``: one console script dispatching to the jobs in ``pipelines/`` (installed as ``viewsynth.pipelines``).
 
 Each job is a module with ``main(argv) -> int``. Errors a user can cause (``ViewsynthError``)
 become one line on stderr and exit status 2; Ctrl-C exits 130 with finished work kept.
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
 
     try:
-        module = importlib.import_module(f"pipelines.{job}")
+        module = importlib.import_module(f"viewsynth.pipelines.{job}")
         return int(module.main(rest) or 0)
     except ViewsynthError as err:
         print(f"viewsynth {job}: error: {err}", file=sys.stderr)

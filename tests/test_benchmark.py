@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines import benchmark as benchmark_job
+from viewsynth.pipelines import benchmark as benchmark_job
 from viewsynth import config as cfgmod
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.evaluate import BenchmarkConfig

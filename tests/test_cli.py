@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from flax import nnx
 
-from pipelines.cli import compile_cache_env
+from viewsynth.pipelines.cli import compile_cache_env
 from viewsynth import frames
 from viewsynth.model import ModelConfig, Network, save_weights
 
@@ -48,7 +48,7 @@ def test_a_job_fills_the_cache_and_a_second_run_gives_the_same_frame(tmp_path):
     outs = []
     for run in range(2):
         out = tmp_path / f"mid{run}.png"
-        cmd = [sys.executable, "-m", "pipelines.cli", "pair", str(tmp_path / "a.png"),
+        cmd = [sys.executable, "-m", "viewsynth.pipelines.cli", "pair", str(tmp_path / "a.png"),
                str(tmp_path / "b.png"), "-o", str(out), "--method", "rnn", "--weights", str(weights)]  # fmt: skip
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from pipelines import evaluate as evaluate_job
+from viewsynth.pipelines import evaluate as evaluate_job
 from viewsynth.evaluation import datasets as ds
 from viewsynth.evaluation import metrics
 from viewsynth.evaluation.evaluate import crop_region, evaluate, open_sets

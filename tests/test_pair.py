@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.cli import main as cli
+from viewsynth.pipelines.cli import main as cli
 from viewsynth import frames
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +74,7 @@ def test_bad_list_line_is_reported_before_any_work(tmp_path):
         [
             sys.executable,
             "-m",
-            "pipelines.cli",
+            "viewsynth.pipelines.cli",
             "pair",
             "--list",
             str(listing),
@@ -101,7 +101,7 @@ def test_bad_t_and_unreadable_image(tmp_path):
         ([str(a), str(b), "-o", str(tmp_path / "m.gif")], "must end in .png or .jpg"),
     ):
         proc = subprocess.run(
-            [sys.executable, "-m", "pipelines.cli", "pair", *args, "--method", "linear"],
+            [sys.executable, "-m", "viewsynth.pipelines.cli", "pair", *args, "--method", "linear"],
             cwd=ROOT,
             capture_output=True,
             text=True,

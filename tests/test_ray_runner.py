@@ -16,7 +16,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from pipelines import interpolate
+from viewsynth.pipelines import interpolate
 from viewsynth import frames
 from viewsynth.errors import ViewsynthError, WeightsError
 from viewsynth.runners import ray_runner

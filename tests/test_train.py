@@ -427,7 +427,7 @@ def test_finetune_learns_only_the_chosen_parity_and_writes_weights(tmp_path, fix
 
 
 def test_finetune_without_base_weights_is_one_clear_error(tmp_path, capsys):
-    from pipelines import cli
+    from viewsynth.pipelines import cli
 
     missing = tmp_path / "none.msgpack"
     code = cli.main(

@@ -12,7 +12,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from pipelines.cli import main as cli
+from viewsynth.pipelines.cli import main as cli
 from viewsynth import frames
 from viewsynth.export.spherical import ffmpeg_projection
 from viewsynth.walkthrough import InterpolateSettings, find_captures, run_capture
@@ -46,7 +46,7 @@ def interpolate(*args) -> int:
 def run_cli(*args: str) -> tuple[int, str]:
     """The real console script in a subprocess: exit code and stderr."""
     proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "viewsynth.pipelines.cli", *args], cwd=ROOT, capture_output=True, text=True
     )
     return proc.returncode, proc.stderr
 
