@@ -28,6 +28,11 @@ Public API::
 - ``estimate_yaw(prev, cur)``: degrees the content of panorama ``prev`` moved right in ``cur``.
 - ``haversine(lat0, lon0, lat1, lon1)`` metres, ``bearing(...)`` compass degrees.
 
+Modules, in the order a capture goes through them: ``load`` (``load_capture``, ``iter_frames``)
+-> ``folder`` (listing, decoding once, one clock) or ``video`` (sampling) -> ``segments`` (projection,
+working size, gaps, duplicates, yaw), using ``metadata`` (tags), ``track`` (times, GPS, splitting)
+and ``heading`` (yaw); then ``schedule`` (in-between times per pair).
+
 Rules (the reasons are in the modules): a folder's images are its direct children (hidden files
 ignored; other files skipped as "not an image"); each is decoded once by ``frames.read_image`` and
 skipped with that error's reason if it fails; one time source for all frames (GPS, EXIF,
@@ -35,8 +40,8 @@ Mapillary, file names); positions implying more than ``max_speed`` are dropped; 
 ``time_gap`` seconds and ``distance_gap`` metres; stationary duplicates are dropped and listed.
 """
 
-from viewsynth.capture.discover import iter_frames, load_capture
 from viewsynth.capture.heading import align_yaws, bearing, estimate_yaw, haversine
+from viewsynth.capture.load import iter_frames, load_capture
 from viewsynth.capture.metadata import Metadata, read_metadata
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.schedule import PairSchedule, frame_count, pair_times, schedule_segment

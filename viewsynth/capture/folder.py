@@ -1,0 +1,182 @@
+"""A folder of photos as a capture: which files are its frames, and their order on one clock.
+
+- Frames are the folder's direct children with an image suffix (``frames.IMAGE_SUFFIXES``), listed
+  in natural name order (``frames.natural_key``: ``2`` before ``10``). Hidden files are ignored;
+  sub-folders and other files are skipped with a reason (captures are not searched recursively).
+- Every image is decoded once by ``frames.read_image``, in tentative time order: one that fails is
+  skipped with that error's reason; of one that decodes only its size and, for panoramas, its
+  image-measured rotation since the first frame are kept (``heading.horizon_band``), never pixels.
+- One clock orders all frames (``track.pick_time_source``: GPS, EXIF, Mapillary, file names, or
+  ``capture.time_source``); ties and frames without a time go by natural name order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+
+from viewsynth.capture.heading import band_yaw, horizon_band
+from viewsynth.capture.metadata import Metadata, read_metadata
+from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.segments import error_reason, finish, list_names, wants_rotation
+from viewsynth.capture.shot import Capture, Shot
+from viewsynth.capture.track import capture_times, pick_time_source
+from viewsynth.errors import FrameError, ViewsynthError
+from viewsynth.frames import IMAGE_SUFFIXES, natural_key, read_image
+
+
+@dataclasses.dataclass
+class _Checked:
+    """An image that decoded: what ``load_folder`` keeps of it (never its pixels)."""
+
+    path: Path
+    meta: Metadata
+    size: tuple[int, int]
+    rotation: float | None = None
+
+
+def load_folder(folder: Path, options: CaptureOptions) -> Capture:
+    """The capture in the image folder ``folder`` (see the module docstring for the rules)."""
+    images, skipped, subfolders = [], [], False
+    for entry in sorted(folder.iterdir(), key=lambda p: natural_key(p.name)):
+        if entry.name.startswith("."):
+            continue  # hidden files: .DS_Store, ._IMG_0001.JPG resource forks, editor temp files
+        if entry.is_dir():
+            subfolders = True
+            skipped.append((entry.name, "a folder (captures are not searched recursively)"))
+        elif entry.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append((entry.name, "not an image"))
+        else:
+            images.append(entry)
+    if not images:
+        hint = " (it has sub-folders: give one of them)" if subfolders else ""
+        raise ViewsynthError(f"{folder}: no JPEG or PNG images in this folder{hint}")
+
+    metas = {p: read_metadata(p) for p in images}
+    # Decode in (tentative) time order so each panorama's rotation is measured against the frame
+    # before it; the order is final unless a frame that failed to decode was the only one lacking
+    # a better clock.
+    openable = [metas[p] for p in images if metas[p].readable]
+    tentative = pick_time_source(openable) if options.time_source == "auto" else options.time_source
+    order = _order(images, [metas[p] for p in images], tentative)
+    warnings: list[str] = []
+    checked = _check_images(order, metas, options, skipped, warnings)
+    if len(checked) < 2:
+        raise _too_few(folder, len(checked), len(images), skipped)
+    source = _pick_source(
+        folder, options, [c.meta for c in checked], [c.path.name for c in checked]
+    )
+    if source != tentative:
+        checked = [
+            checked[i]
+            for i in _order_indices([c.path for c in checked], [c.meta for c in checked], source)
+        ]
+        if any(c.rotation is not None for c in checked):
+            _measure_rotations(checked, options)
+
+    times, time_warnings = capture_times([c.meta for c in checked], source)
+    warnings += time_warnings
+    shots = []
+    for c, time in zip(checked, times, strict=True):
+        use = options.use_gps and c.meta.lat is not None
+        shots.append(
+            Shot(
+                path=c.path,
+                name=c.path.name,
+                size=c.size,
+                time=time,
+                lat=c.meta.lat if use else None,
+                lon=c.meta.lon if use else None,
+                heading=c.meta.heading,
+                rotation=c.rotation,
+            )
+        )
+    return finish(folder, "folder", source, shots, options, skipped, warnings)
+
+
+def _pick_source(
+    folder: Path, options: CaptureOptions, metas: Sequence[Metadata], names: Sequence[str]
+) -> str:
+    if options.time_source == "auto":
+        return pick_time_source(metas)
+    if options.time_source != "filename":
+        for meta, name in zip(metas, names, strict=True):
+            if getattr(meta, f"{options.time_source}_time") is None:
+                raise ViewsynthError(
+                    f"{folder}: capture.time_source is '{options.time_source}' but {name} has no "
+                    f"{options.time_source} time (use 'auto')"
+                )
+    return options.time_source
+
+
+def _order_indices(paths: Sequence[Path], metas: Sequence[Metadata], source: str) -> list[int]:
+    times, _ = capture_times(metas, source)
+
+    def key(i: int):
+        # Missing times (files that will fail to decode, in the tentative order) sort last;
+        # ties go by natural name order.
+        t = times[i]
+        return (t is None, t if t is not None else 0.0, natural_key(paths[i].name))
+
+    return sorted(range(len(paths)), key=key)
+
+
+def _order(paths: Sequence[Path], metas: Sequence[Metadata], source: str) -> list[Path]:
+    return [paths[i] for i in _order_indices(paths, metas, source)]
+
+
+def _check_images(
+    order: Sequence[Path],
+    metas: dict[Path, Metadata],
+    options: CaptureOptions,
+    skipped: list[tuple[str, str]],
+    warnings: list[str],
+) -> list[_Checked]:
+    """Decode every image once: skip the bad ones, keep sizes and panorama rotations."""
+    checked: list[_Checked] = []
+    notes: dict[str, list[str]] = {}
+    prev_band, rotation = None, 0.0
+    for path in order:
+        try:
+            decoded = read_image(path, max_pixels=options.max_pixels)
+        except FrameError as err:
+            skipped.append((path.name, error_reason(err, path)))
+            continue
+        for note in decoded.notes:
+            notes.setdefault(note, []).append(path.name)
+        h, w = decoded.image.shape[:2]
+        item = _Checked(path, metas[path], (w, h))
+        if wants_rotation((w, h), options):
+            band = horizon_band(decoded.image)
+            if prev_band is not None:
+                # Content moving right by d degrees means the camera turned left by d.
+                rotation -= band_yaw(prev_band, band)
+            prev_band, item.rotation = band, rotation
+        checked.append(item)
+    for note, names in notes.items():
+        warnings.append(f"{note}: {list_names(names)}")
+    return checked
+
+
+def _measure_rotations(checked: list[_Checked], options: CaptureOptions) -> None:
+    """Re-measure panorama rotations after a change of order (decodes the images again)."""
+    prev_band, rotation = None, 0.0
+    for item in checked:
+        item.rotation = None
+        if not wants_rotation(item.size, options):
+            continue
+        band = horizon_band(read_image(item.path, max_pixels=options.max_pixels).image)
+        if prev_band is not None:
+            rotation -= band_yaw(prev_band, band)
+        prev_band, item.rotation = band, rotation
+
+
+def _too_few(
+    path: Path, usable: int, total: int, skipped: Sequence[tuple[str, str]]
+) -> ViewsynthError:
+    bad = [f"{name} ({reason})" for name, reason in skipped if reason != "not an image"]
+    detail = f"; skipped: {list_names(bad)}" if bad else ""
+    return ViewsynthError(
+        f"{path}: fewer than two usable frames ({usable} of {total} images could be read{detail})"
+    )

@@ -1,0 +1,82 @@
+"""Loading a capture (a folder of images or a video) into ordered segments, and streaming its frames.
+
+``load_capture`` dispatches on what the path is: a folder (:mod:`~viewsynth.capture.folder`) or a
+video file (:mod:`~viewsynth.capture.video`); both end in :func:`~viewsynth.capture.segments.finish`
+(projection, working size, segments, duplicates, yaw). It keeps no pixels. ``iter_frames`` later
+decodes a segment one frame at a time, at the working size, turned by each shot's yaw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from viewsynth.capture.folder import load_folder
+from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.shot import Capture, Shot
+from viewsynth.capture.video import load_video
+from viewsynth.errors import ViewsynthError
+from viewsynth.frames import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    from_uint8,
+    iter_video,
+    read_image,
+    resize,
+)
+from viewsynth.geometry import yaw_roll_columns
+
+
+def load_capture(path: str | Path, options: CaptureOptions | None = None) -> Capture:
+    """Read the capture at ``path`` (a folder of JPEG/PNG images, or a video file).
+
+    Raises ``ViewsynthError`` naming the path when it is missing, holds no images, or leaves fewer
+    than two usable frames; bad or duplicate frames are skipped and listed in ``Capture.skipped``.
+    """
+    options = options or CaptureOptions()
+    path = Path(path)
+    if not path.exists():
+        raise ViewsynthError(f"{path}: no such file or folder")
+    if path.is_dir():
+        return load_folder(path, options)
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:
+        return load_video(path, options)
+    if suffix in IMAGE_SUFFIXES:
+        raise ViewsynthError(
+            f"{path}: a single image is not a capture; give the folder that holds the images"
+        )
+    raise ViewsynthError(
+        f"{path}: not a capture (expected a folder of JPEG/PNG images or a video: "
+        f"{', '.join(VIDEO_SUFFIXES)})"
+    )
+
+
+def iter_frames(
+    capture: Capture, segment: Sequence[Shot], *, apply_yaw: bool = True
+) -> Iterator[tuple[Shot, np.ndarray]]:
+    """Yield ``(shot, image)`` for each shot of ``segment`` in order, decoding one at a time.
+
+    ``image`` is ``(H, W, 3)`` float32 RGB in [0, 1] at ``capture.working_size``; panoramas come
+    already turned by ``shot.yaw`` (whole columns) when ``apply_yaw``, so their centre faces the
+    direction of travel and consecutive frames share an orientation. Raises ``FrameError`` if a
+    file stopped being readable since ``load_capture``.
+    """
+    width, height = capture.working_size
+
+    def prepare(shot: Shot, image: np.ndarray) -> np.ndarray:
+        image = resize(image, width, height)
+        if apply_yaw and capture.equirect and shot.yaw:
+            image = np.roll(image, yaw_roll_columns(width, shot.yaw), axis=1)
+        return image
+
+    if capture.kind == "video":
+        by_index = {shot.frame_index: shot for shot in segment}
+        for index, frame in iter_video(capture.source, set(by_index)):
+            shot = by_index[index]
+            yield shot, prepare(shot, from_uint8(frame))
+        return
+    for shot in segment:
+        yield shot, prepare(shot, read_image(shot.path, max_pixels=capture.max_pixels).image)

@@ -1,0 +1,182 @@
+"""The metadata stages every capture goes through once its shots are read: ``finish``.
+
+A list of shots in time order (from :mod:`~viewsynth.capture.folder` or
+:mod:`~viewsynth.capture.video`) becomes a ``Capture``:
+
+1. projection: ``capture.projection``, or 'auto': every frame 2:1 -> equirect, none -> perspective,
+   a mix is an error naming one of each;
+2. working size: the most common frame size (or the first's), capped at ``max_width``, exactly 2:1
+   for panoramas; frames of another size are listed in one warning;
+3. GPS sanity (``track.check_gps``): positions implying more than ``max_speed`` are dropped;
+4. segments: cut where consecutive shots are more than ``time_gap`` seconds apart (not for videos
+   or file-name order, which have no capture clock), then stationary duplicates dropped, then cut
+   where they are more than ``distance_gap`` metres apart; a shot left alone is skipped with the
+   reason, and a segment always has at least two shots;
+5. yaw (panoramas, ``align_heading``): ``heading.align_yaws`` turns each segment to face its
+   direction of travel.
+
+Skipped files are ``(file name, reason)``; warnings are one line each, and lists of names are cut
+at ``NAMES_SHOWN`` with "(+N more)".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from viewsynth.capture.heading import align_yaws
+from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.shot import Capture, Shot
+from viewsynth.capture.track import check_gps, drop_duplicates, split_by_distance, split_by_time
+from viewsynth.errors import FrameError, ViewsynthError
+from viewsynth.frames import is_equirect_shape
+
+NAMES_SHOWN = 8  # file names listed in one warning line before "+N more"
+
+
+def finish(
+    source_path: Path,
+    kind: str,
+    time_source: str,
+    shots: list[Shot],
+    options: CaptureOptions,
+    skipped: list[tuple[str, str]],
+    warnings: list[str],
+) -> Capture:
+    """Projection, working size, GPS checks, segments, duplicates and yaw: the metadata stages."""
+    projection = _projection(source_path, shots, options)
+    if projection == "perspective":
+        shots = [dataclasses.replace(s, rotation=None) for s in shots]
+    working_size, size_warnings = _working_size(shots, options, projection)
+    warnings += size_warnings
+
+    shots, gps_warnings = check_gps(shots, options.max_speed)
+    warnings += gps_warnings
+    segments: list[list[Shot]] = []
+    # A video's sampling interval is not a gap, and file-name order has no times at all.
+    time_gap = options.time_gap if time_source not in ("filename", "video") else 0.0
+    for by_time in split_by_time(shots, time_gap):
+        if len(by_time) < 2:
+            reason = f"alone: more than capture.time_gap ({time_gap:g} s) from the shots around it"
+            skipped.append((by_time[0].name, reason))
+            continue
+        kept, dropped = drop_duplicates(
+            by_time, options.duplicate_distance, options.duplicate_angle
+        )
+        skipped += dropped
+        if len(kept) < 2:
+            skipped.append((kept[0].name, "alone: the rest of its segment are duplicates of it"))
+            continue
+        pieces, split_warnings = split_by_distance(kept, options.distance_gap)
+        warnings += split_warnings
+        for piece in pieces:
+            if len(piece) < 2:
+                reason = (
+                    f"alone: more than capture.distance_gap ({options.distance_gap:g} m) "
+                    "from the shots around it"
+                )
+                skipped.append((piece[0].name, reason))
+            else:
+                segments.append(piece)
+    if not segments:
+        raise ViewsynthError(
+            f"{source_path}: no two frames left to interpolate after cutting at gaps and dropping "
+            f"duplicates ({list_names([f'{n} ({r})' for n, r in skipped])})"
+        )
+    if projection == "equirect" and options.align_heading:
+        segments = [_align(segment, options) for segment in segments]
+    dropped = [f"{name} ({reason})" for name, reason in skipped]
+    if dropped:
+        warnings.append(f"skipped {len(dropped)} file(s): {list_names(dropped)}")
+    return Capture(
+        source=source_path,
+        kind=kind,
+        projection=projection,
+        time_source=time_source,
+        working_size=working_size,
+        segments=segments,
+        skipped=skipped,
+        warnings=warnings,
+        max_pixels=options.max_pixels,
+    )
+
+
+def wants_rotation(size: tuple[int, int], options: CaptureOptions) -> bool:
+    """Whether a frame of ``size`` (w, h) may be a panorama, so its image rotation is measured."""
+    if options.projection == "perspective":
+        return False
+    return options.projection == "equirect" or is_equirect_shape(*size)
+
+
+def list_names(names: Sequence[str]) -> str:
+    """``names`` joined for one warning line, the first ``NAMES_SHOWN`` then "(+N more)"."""
+    shown = ", ".join(names[:NAMES_SHOWN])
+    more = len(names) - NAMES_SHOWN
+    return f"{shown} (+{more} more)" if more > 0 else shown
+
+
+def error_reason(err: FrameError, path: Path) -> str:
+    """The part of a FrameError message after its "path: " prefix."""
+    text, prefix = str(err), f"{path}: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
+
+
+def _projection(path: Path, shots: Sequence[Shot], options: CaptureOptions) -> str:
+    if options.projection != "auto":
+        return options.projection
+    first = shots[0]
+    first_is = is_equirect_shape(*first.size)
+    for shot in shots[1:]:
+        if is_equirect_shape(*shot.size) != first_is:
+            kinds = {True: "a 2:1 panorama", False: "not 2:1 (a photo)"}
+            raise ViewsynthError(
+                f"{path}: mixed projections: {shot.name} ({shot.size[0]}x{shot.size[1]}) is "
+                f"{kinds[not first_is]} but {first.name} ({first.size[0]}x{first.size[1]}) is "
+                f"{kinds[first_is]}; remove one kind or set capture.projection"
+            )
+    return "equirect" if first_is else "perspective"
+
+
+def _working_size(
+    shots: Sequence[Shot], options: CaptureOptions, projection: str
+) -> tuple[tuple[int, int], list[str]]:
+    """The one size every frame is brought to, and a warning naming the frames resized."""
+    if options.working_size == "first":
+        base = shots[0].size
+    else:
+        counts = Counter(s.size for s in shots)
+        top = max(counts.values())
+        base = next(s.size for s in shots if counts[s.size] == top)  # ties: the earliest
+    width, height = base
+    if options.max_width and width > options.max_width:
+        height = max(1, int(round(height * options.max_width / width)))
+        width = options.max_width
+    if projection == "equirect":
+        height = max(1, width // 2)  # panoramas exactly 2:1, whatever rounding the camera did
+    target = (width, height)
+    changed = [s for s in shots if s.size != target]
+    if not changed:
+        return target, []
+    if len(changed) == len(shots) and len({s.size for s in shots}) == 1:
+        w0, h0 = shots[0].size
+        return target, [
+            f"every frame resized from {w0}x{h0} to {width}x{height} (capture.max_width)"
+        ]
+    names = [f"{s.name} ({s.size[0]}x{s.size[1]})" for s in changed]
+    return target, [f"frames resized to the working size {width}x{height}: {list_names(names)}"]
+
+
+def _align(segment: list[Shot], options: CaptureOptions) -> list[Shot]:
+    yaws, source = align_yaws(
+        [s.heading for s in segment],
+        [s.rotation for s in segment],
+        [s.lat for s in segment],
+        [s.lon for s in segment],
+        smoothing=options.heading_smoothing,
+    )
+    return [
+        dataclasses.replace(s, yaw=float(y), yaw_source=source)
+        for s, y in zip(segment, yaws, strict=True)
+    ]
