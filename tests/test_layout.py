@@ -1,0 +1,167 @@
+"""The house: imports run down the floors and never in a circle; the package installs what it has;
+the public surface is what the README promises and importing it stays light."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LIB = ROOT / "viewsynth"
+
+# The floors, ground first (README "Layout"). A wing may import its own modules and any wing on a
+# lower floor, never one on its own floor or above.
+FLOORS = [
+    {"errors"},
+    {"config", "frames", "geometry", "classical", "parallel"},
+    {"model", "synth", "capture", "export"},
+    {"interpolators"},
+    {"walkthrough", "evaluation"},
+    {"training"},
+    {"runners"},
+    {"pipelines"},
+]
+FLOOR = {wing: level for level, wings in enumerate(FLOORS) for wing in wings}
+
+
+def _modules() -> dict[str, Path]:
+    """Dotted module name -> file, for the library and the jobs (installed as viewsynth.pipelines)."""
+    found = {}
+    for base, prefix in ((LIB, "viewsynth"), (ROOT / "pipelines", "viewsynth.pipelines")):
+        for path in base.rglob("*.py"):
+            parts = list(path.relative_to(base).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            found[".".join([prefix, *parts])] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    """The project module an import of ``name`` loads (its deepest existing prefix)."""
+    parts = name.split(".")
+    for end in range(len(parts), 0, -1):
+        candidate = ".".join(parts[:end])
+        if candidate in MODULES:
+            return candidate
+    return None
+
+
+def _imports(module: str) -> set[str]:
+    """Every project module ``module`` imports, at top level or inside a function."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    package = module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            # ``from pkg import sub`` loads pkg.sub when sub is a module, else just pkg.
+            names = [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            target = _resolve(name)
+            if target is not None and target != module:
+                out.add(target)
+    return out
+
+
+GRAPH = {module: _imports(module) for module in MODULES}
+
+
+def _wing(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None  # None: the package's own __init__
+
+
+def test_every_wing_has_a_floor():
+    wings = {_wing(m) for m in MODULES} - {None}
+    assert wings <= set(FLOOR), f"wings without a floor in FLOORS: {sorted(wings - set(FLOOR))}"
+
+
+def test_imports_run_down_the_floors():
+    wrong = []
+    for module, targets in GRAPH.items():
+        wing = _wing(module)
+        if wing is None:
+            continue
+        for target in targets:
+            other = _wing(target)
+            if other is None:
+                wrong.append(f"{module} -> viewsynth (the public surface is for users)")
+            elif other != wing and FLOOR[other] >= FLOOR[wing]:
+                wrong.append(f"{module} -> {target}")
+    assert not wrong, "imports that do not run down:\n" + "\n".join(sorted(wrong))
+
+
+def test_no_import_circles():
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+
+    def visit(module: str) -> None:
+        state[module] = 1
+        stack.append(module)
+        for target in sorted(GRAPH[module]):
+            if state.get(target) == 1:
+                circles.append(" -> ".join([*stack[stack.index(target) :], target]))
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[module] = 2
+
+    for module in sorted(GRAPH):
+        if module not in state:
+            visit(module)
+    assert not circles, "import circles:\n" + "\n".join(circles)
+
+
+def test_no_library_module_is_too_long_to_hold_in_mind():
+    long = {
+        str(path.relative_to(ROOT)): n
+        for module, path in MODULES.items()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 420
+    }
+    assert not long, f"modules over 420 lines: {long}"
+
+
+def test_pyproject_lists_every_package_and_maps_the_jobs():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    listed = set(config["setuptools"]["packages"])
+    folders = {m for m, p in MODULES.items() if p.name == "__init__.py"}
+    assert listed == folders, f"missing {sorted(folders - listed)}, stale {sorted(listed - folders)}"
+    assert config["setuptools"]["package-dir"] == {"viewsynth.pipelines": "pipelines"}
+    assert not any(name == "pipelines" or name.startswith("pipelines.") for name in listed)
+
+
+def test_the_public_surface_resolves_and_stays_light():
+    code = (
+        "import sys, viewsynth\n"
+        "assert 'jax' not in sys.modules, 'import viewsynth pulled in JAX'\n"
+        "from viewsynth.interpolators import Flow, make_interpolator\n"
+        "from viewsynth.walkthrough import run_capture\n"
+        "assert viewsynth.Flow is Flow and viewsynth.make_interpolator is make_interpolator\n"
+        "assert viewsynth.run_capture is run_capture\n"
+        "assert issubclass(viewsynth.FrameError, viewsynth.ViewsynthError)\n"
+        "assert set(viewsynth.__all__) <= set(dir(viewsynth))\n"
+        "for name in viewsynth.__all__: getattr(viewsynth, name)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    import viewsynth
+
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        viewsynth.nothing_here  # noqa: B018
