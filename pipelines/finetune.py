@@ -3,12 +3,13 @@
 Adapts the shipped model (or BASE) to one capture, self-supervised: frames i - 1 and i + 1 predict
 frame i. Writes one weights file that ``viewsynth interpolate --weights WEIGHTS`` takes::
 
-    CAPTURE/            a folder of images (natural name order) or a video file
-      0001.jpg ...
+    CAPTURE/            a folder of images or a video file, read as `viewsynth interpolate`
+      0001.jpg ...      reads it: time order, segments cut at gaps, panoramas facing the travel
     WEIGHTS             e.g. my_street.msgpack
 
-``--targets odd`` learns only odd middle frames (so the even ones stay unseen as targets, for a
-fair leave-one-out evaluation with ``--parity even``).
+Triplets never cross a segment gap. ``--targets odd`` learns only odd middle frames (shots counted
+in capture order from 0), so the even ones stay unseen as targets, for a fair leave-one-out
+evaluation with ``--parity even``.
 """
 
 from __future__ import annotations

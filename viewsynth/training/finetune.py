@@ -1,13 +1,23 @@
 """Self-supervised fine-tuning on a user's own capture: predict frame i from frames i - 1 and i + 1.
 
-The capture is a folder of images (natural file-name order, as the evaluation's leave-one-out
-reads it, so ``targets='odd'`` here and ``--parity even`` there never share a target frame) or a
-video file (frame order). Frames are brought to a working size (perspective: longer side at most
-``max_side``, then random ``crop`` x ``crop`` windows; panoramas: whole, ``pano_width`` wide) and
-every triplet uses ``t = 0.5``. Training is the ordinary loop (:func:`viewsynth.training.loop.train`)
+The capture (a folder of images or a video file) is read through :mod:`viewsynth.capture`, as
+``viewsynth interpolate`` reads it with the same ``capture:`` options: frames on the capture's one
+clock, cut into segments at time and distance gaps, duplicates dropped, panoramas turned to the
+direction of travel. Triplets ``(k - g, k, k + g)`` lie inside one segment, so the model learns
+from exactly the neighbours ``interpolate`` pairs, never across a gap. Shot indices ``k`` count
+``capture.shots`` (all segments, time order) from 0; ``targets`` 'even' / 'odd' keeps middles of
+that parity, so a run on one parity leaves every shot of the other unseen as a target.
+
+Memory: each shot a triplet uses is decoded once, one at a time, and only a uint8 copy at training
+size is kept (perspective: longer side at most ``max_side``, then random ``crop`` x ``crop``
+windows; panoramas: whole, ``pano_width`` x ``pano_width / 2``): about ``shots x w x h x 3`` bytes
+(512 x 256 panoramas: 384 KiB a shot, 0.4 GB for 1000), with nothing at capture size outliving
+one frame. Decoding on demand instead would decode ``3 x batch_size`` full-size images a step.
+
+Every triplet uses ``t = 0.5``. Training is the ordinary loop (:func:`viewsynth.training.loop.train`)
 started from the base weights, with a small learning rate; the result is one weights file that
 ``--weights`` takes. Before and after, the model's PSNR on up to ``report_triplets`` of the
-training triplets (whole frames at working size) is reported next to the ``flow`` baseline's:
+training triplets (whole frames at training size) is reported next to the ``flow`` baseline's:
 a measure of fit, not of generalisation.
 """
 
@@ -16,19 +26,20 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from viewsynth import frames as frames_lib
-from viewsynth.errors import FrameError, ViewsynthError, WeightsError
+from viewsynth.capture import Capture, CaptureOptions, iter_frames, load_capture
+from viewsynth.errors import ViewsynthError, WeightsError
 from viewsynth.interpolators import Flow
 from viewsynth.model.weights import DEFAULT_WEIGHTS, load_weights, save_weights
 from viewsynth.training import augment as augment_lib
 from viewsynth.training import loop, losses
-from viewsynth.training.sources import DataConfig, FrameTriplets, read_video, stack_batch
+from viewsynth.training.sources import DataConfig, Triplet, stack_batch
 
 Targets = Literal["all", "even", "odd"]
 
@@ -56,6 +67,9 @@ class FinetuneConfig:
     checkpoint_every: int = 50
     # Triplets scored before and after (fit on the capture, not generalisation); 0: none.
     report_triplets: int = 8
+    # How the capture is read: the same section, with the same defaults, as ``viewsynth
+    # interpolate``'s, so the triplets are the neighbours it pairs.
+    capture: CaptureOptions = dataclasses.field(default_factory=CaptureOptions)
     optim: loop.OptimConfig = dataclasses.field(
         default_factory=lambda: loop.OptimConfig(
             learning_rate=5e-5, warmup_steps=20, end_fraction=0.1, weight_decay=0.0
@@ -79,70 +93,102 @@ class FinetuneConfig:
             raise ValueError("crop must be a multiple of 8 and pano_width of 16")
 
 
-def capture_frames(
-    path: str | Path, *, max_side: int, pano_width: int
-) -> tuple[list[np.ndarray], bool, list[str]]:
-    """The frames of a capture in order, at working size: ``(frames uint8 (H, W, 3), equirect, names)``.
-
-    A folder's images are read in natural name order; frames that cannot be decoded are dropped
-    (their names come back in the notes) and the indices refer to the remaining ones, as in the
-    evaluation. All frames must share one size.
-    """
-    path = Path(path)
-    notes: list[str] = []
-    if path.is_file() and path.suffix.lower() in frames_lib.VIDEO_SUFFIXES:
-        images = list(read_video(path))
-    elif path.is_dir():
-        files = sorted(
-            (
-                p
-                for p in path.iterdir()
-                if p.is_file() and p.suffix.lower() in frames_lib.IMAGE_SUFFIXES
-            ),
-            key=lambda p: frames_lib.natural_key(p.name),
-        )
-        images = []
-        for f in files:
-            try:
-                images.append(frames_lib.read_image(f).image)
-            except FrameError as err:
-                notes.append(f"skipped {err}")
-    else:
-        raise ViewsynthError(f"{path}: not a capture (expected a folder of images or a video file)")
-    if len(images) < 3:
-        raise ViewsynthError(
-            f"{path}: fine-tuning needs at least 3 readable frames, found {len(images)}"
-        )
-    sizes = {im.shape[:2] for im in images}
-    if len(sizes) != 1:
-        raise ViewsynthError(
-            f"{path}: frames differ in size ({sorted(sizes)[:2]}); use one camera setting"
-        )
-    h, w = images[0].shape[:2]
-    equirect = frames_lib.is_equirect_shape(w, h)
+def training_size(
+    working_size: tuple[int, int], equirect: bool, cfg: FinetuneConfig
+) -> tuple[int, int]:
+    """``(w, h)`` frames are trained at: panoramas ``pano_width`` x half; else longer side <= ``max_side``."""
     if equirect:
-        size = (pano_width, pano_width // 2)
-    else:
-        scale = min(1.0, max_side / max(h, w))
-        size = (max(8, round(w * scale)), max(8, round(h * scale)))
-    out = [frames_lib.to_uint8(frames_lib.resize(im, *size)) for im in images]
-    return out, equirect, notes
+        return cfg.pano_width, cfg.pano_width // 2
+    w, h = working_size
+    scale = min(1.0, cfg.max_side / max(h, w))
+    return max(8, round(w * scale)), max(8, round(h * scale))
 
 
 def target_indices(n: int, targets: Targets) -> list[int]:
-    """Middle frames allowed as targets among ``n`` (indices as in the evaluation's leave-one-out)."""
-    inner = range(1, n - 1)
-    if targets == "odd":
-        return [i for i in inner if i % 2 == 1]
-    if targets == "even":
-        return [i for i in inner if i % 2 == 0]
-    return list(inner)
+    """Middle shots allowed as targets of gap-1 triplets in a capture of one segment of ``n``."""
+    return [k for _, k, _ in triplet_choices([n], (1,), targets)]
+
+
+def _is_target(index: int, targets: Targets) -> bool:
+    return targets == "all" or (index % 2 == 1) == (targets == "odd")
+
+
+def triplet_choices(
+    segment_lengths: Sequence[int], gaps: Sequence[int], targets: Targets
+) -> list[tuple[int, int, int]]:
+    """Triplets ``(k - g, k, k + g)`` of shot indices in ``capture.shots`` (time order over all
+    segments, from 0), each inside one segment; ``targets`` picks the middle ``k`` by its parity."""
+    starts = np.cumsum([0, *segment_lengths[:-1]]).tolist()
+    return [
+        (start + j - g, start + j, start + j + g)
+        for g in gaps
+        for start, n in zip(starts, segment_lengths, strict=True)
+        for j in range(g, n - g)
+        if _is_target(start + j, targets)
+    ]
+
+
+class CaptureTriplets:
+    """The training triplets of a capture: ``frames`` maps a shot index (as in ``triplet_choices``)
+    to its ``(H, W, 3)`` uint8 frame at training size; only shots some triplet uses are kept."""
+
+    def __init__(
+        self, frames: dict[int, np.ndarray], choices: list[tuple[int, int, int]], equirect: bool
+    ):
+        self.frames, self.choices, self.equirect = frames, choices, equirect
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(H, W)`` of every frame."""
+        return next(iter(self.frames.values())).shape[:2]
+
+    def __len__(self) -> int:
+        return len(self.choices)
+
+    def triplet(self, index: int) -> Triplet:
+        f = [frames_lib.from_uint8(self.frames[k]) for k in self.choices[index % len(self.choices)]]
+        return Triplet(f[0], f[1], f[2], 0.5, self.equirect)
+
+    def sample(self, rng: np.random.Generator) -> Triplet:
+        return self.triplet(int(rng.integers(len(self.choices))))
+
+
+def capture_triplets(path: str | Path, cfg: FinetuneConfig) -> tuple[CaptureTriplets, Capture]:
+    """The capture at ``path`` read as ``viewsynth interpolate`` reads it, and its triplets.
+
+    Each shot a triplet uses is decoded once (``iter_frames``: working size, turned by its yaw),
+    shrunk to the training size and kept as uint8; nothing larger outlives one frame.
+    """
+    capture = load_capture(path, cfg.capture)
+    shots = capture.shots
+    if len(shots) < 3:
+        raise ViewsynthError(
+            f"{path}: fine-tuning needs at least 3 readable frames, found {len(shots)}"
+        )
+    lengths = [len(segment) for segment in capture.segments]
+    choices = triplet_choices(lengths, cfg.gaps, cfg.targets)
+    if not choices:
+        where = f" within a segment (segments of {lengths} shots)" if len(lengths) > 1 else ""
+        raise ViewsynthError(
+            f"{path}: no middle frame has neighbours at gaps {list(cfg.gaps)}{where}"
+        )
+    needed = {k for choice in choices for k in choice}
+    size = training_size(capture.working_size, capture.equirect, cfg)
+    frames: dict[int, np.ndarray] = {}
+    start = 0
+    for segment in capture.segments:
+        keys = [start + j for j in range(len(segment)) if start + j in needed]
+        wanted = [segment[k - start] for k in keys]
+        for k, (_shot, image) in zip(keys, iter_frames(capture, wanted), strict=True):
+            frames[k] = frames_lib.to_uint8(frames_lib.resize(image, *size))
+        start += len(segment)
+    return CaptureTriplets(frames, choices, capture.equirect), capture
 
 
 def _batches(
-    triplets: FrameTriplets, cfg: FinetuneConfig, classical: bool, stride: int
+    triplets: CaptureTriplets, cfg: FinetuneConfig, classical: bool, stride: int
 ) -> Callable[[int], Any]:
-    h, w = triplets.frames[0].shape[:2]
+    h, w = triplets.shape
     if triplets.equirect:
         crop_h, crop_w = h, w
     else:
@@ -163,7 +209,7 @@ def _batches(
 
 
 def _fit_scores(
-    model, triplets: FrameTriplets, count: int, iters: int, stride: int
+    model, triplets: CaptureTriplets, count: int, iters: int, stride: int
 ) -> dict[str, float]:
     """Mean PSNR (WS-PSNR for panoramas) of the model and of ``flow`` on the first ``count`` triplets."""
     if count <= 0:
@@ -230,18 +276,16 @@ def finetune(
             f"no trained weights shipped ({base_path} is missing): use --weights FILE as the base"
         )
     started = time.time()
-    frames, equirect, notes = capture_frames(
-        capture, max_side=cfg.max_side, pano_width=cfg.pano_width
-    )
+    triplets, loaded = capture_triplets(capture, cfg)
+    notes = list(loaded.warnings)
     for note in notes:
         say(note)
-    targets = target_indices(len(frames), cfg.targets)
-    triplets = FrameTriplets(
-        frames, gaps=cfg.gaps, targets=targets, equirect=equirect, name=str(capture)
-    )
-    h, w = frames[0].shape[:2]
+    equirect = loaded.equirect
+    h, w = triplets.shape
+    segments = f" in {len(loaded.segments)} segments" if len(loaded.segments) > 1 else ""
     say(
-        f"{len(frames)} frames at {w}x{h} ({'panoramas' if equirect else 'perspective'}), "
+        f"{len(loaded.shots)} frames{segments} at {w}x{h} "
+        f"({'panoramas' if equirect else 'perspective'}), "
         f"{len(triplets)} triplets ({cfg.targets} targets)"
     )
 
