@@ -1,4 +1,4 @@
-"""The Ray runner: same outputs as the local runner, per-capture isolation, dead workers replaced.
+"""The Ray runner: same outputs as the local runner, per-capture isolation, dead workers restarted.
 
 Ray is an optional extra, but the suite installs it (``make test`` depends on ``install-ray``):
 without it these tests skip locally and FAIL under ``CI=true`` (with the install hint).
@@ -15,12 +15,13 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
-
 from viewsynth.pipelines import interpolate
+
 from viewsynth import frames
 from viewsynth.errors import ViewsynthError, WeightsError
-from viewsynth.runners import ray_runner
-from viewsynth.runners.ray_runner import INSTALL_HINT, CaptureWorker, run_on_ray, run_ray
+from viewsynth.runners import ray_runner, worker
+from viewsynth.runners.ray_runner import INSTALL_HINT, run_on_ray, run_ray
+from viewsynth.runners.worker import CaptureWorker
 from viewsynth.walkthrough import InterpolateSettings, run_capture
 
 try:
@@ -90,22 +91,24 @@ def test_worker_turns_each_failure_into_a_failed_result(root, tmp_path):
         raise RuntimeError("boom\nsecond line")
 
     settings = {"method": "linear"}
-    worker = CaptureWorker(0, settings, os.getcwd(), capture_fn=boom)
-    crashed = worker.process("pano", str(root / "pano"), str(tmp_path / "pano"))
+    crashing = CaptureWorker(0, settings, os.getcwd(), capture_fn=boom)
+    crashed = crashing.process("pano", str(root / "pano"), str(tmp_path / "pano"))
     assert crashed["kind"] == "crash"
     assert crashed["result"]["status"] == "failed"
     assert crashed["result"]["reason"] == "internal error: RuntimeError: boom"
     assert "RuntimeError: boom" in crashed["traceback"]
 
-    worker = CaptureWorker(1, settings, os.getcwd())
-    bad = worker.process("broken", str(root / "broken"), str(tmp_path / "broken"))
+    working = CaptureWorker(1, settings, os.getcwd())
+    bad = working.process("broken", str(root / "broken"), str(tmp_path / "broken"))
     assert bad["kind"] == "input" and bad["result"]["name"] == "broken"
     assert bad["result"]["reason"].startswith(f"{root / 'broken'}: fewer than two usable frames")
     assert not (tmp_path / "broken").exists()
 
-    good = worker.process("pano", str(root / "pano"), str(tmp_path / "pano"))
+    good = working.process("pano", str(root / "pano"), str(tmp_path / "pano"))
     assert good["kind"] == "" and good["result"]["status"] == "done"
-    described = worker.describe()
+    # Each result carries the worker's state, so the driver keeps it if the process dies later.
+    assert good["info"]["calls"] == 2 and good["info"]["pid"] == os.getpid()
+    described = working.describe()
     assert described["setup_kind"] == ""
     # One interpolator call per pair of the good capture: 3 frames, 2 pairs.
     assert described["info"]["calls"] == 2
@@ -117,22 +120,37 @@ def test_worker_with_bad_weights_reports_them_once(monkeypatch, tmp_path):
     def no_weights(method, **kwargs):
         raise WeightsError("w.msgpack: no such weights file")
 
-    monkeypatch.setattr(ray_runner, "make_interpolator", no_weights)
-    worker = CaptureWorker(0, {"method": "rnn"}, os.getcwd())
-    assert worker.describe()["setup_error"] == "w.msgpack: no such weights file"
-    assert worker.describe()["setup_kind"] == "input"
-    failed = worker.process("a", str(tmp_path), str(tmp_path / "a"))
+    monkeypatch.setattr(worker, "make_interpolator", no_weights)
+    unready = CaptureWorker(0, {"method": "rnn"}, os.getcwd())
+    assert unready.describe()["setup_error"] == "w.msgpack: no such weights file"
+    assert unready.describe()["setup_kind"] == "input"
+    failed = unready.process("a", str(tmp_path), str(tmp_path / "a"))
     assert failed["result"]["reason"] == "w.msgpack: no such weights file"
 
 
+@pytest.fixture(scope="module")
+def ray_session():
+    """One two-CPU Ray instance for the whole file, which the runner joins (and leaves running)."""
+    if ray is None:
+        pytest.fail(INSTALL_HINT)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+        object_store_memory=128 * 1024**2,
+    )
+    yield ray
+    ray.shutdown()
+
+
 @needs_ray
-def test_ray_runner_writes_what_the_local_runner_writes(root, tmp_path, caplog):
+def test_ray_runner_writes_what_the_local_runner_writes(root, tmp_path, caplog, ray_session):
     common = [str(root), "--method", "flow", "--factor", "3", "-q", *SETTINGS]
-    running = ray is not None and ray.is_initialized()
     with caplog.at_level(logging.WARNING, logger="viewsynth"):
         assert interpolate.main([*common, "-o", str(tmp_path / "ray"), "--runner", "ray"]) == 1
         assert interpolate.main([*common, "-o", str(tmp_path / "local")]) == 1
-    assert ray.is_initialized() == running  # an instance it started itself is stopped again
+    assert ray_session.is_initialized()  # joined, not started: left running
 
     summaries = {
         runner: {
@@ -172,24 +190,8 @@ def test_ray_runner_writes_what_the_local_runner_writes(root, tmp_path, caplog):
             np.testing.assert_array_equal(ours, theirs)
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    """A two-CPU Ray instance the runner joins (and leaves running) instead of starting one."""
-    if ray is None:
-        pytest.fail(INSTALL_HINT)
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level=logging.ERROR,
-        log_to_driver=False,
-        object_store_memory=128 * 1024**2,
-    )
-    yield ray
-    ray.shutdown()
-
-
 @needs_ray
-def test_a_dying_worker_fails_only_its_capture_and_is_replaced(root, tmp_path, ray_session):
+def test_a_dying_worker_fails_only_its_capture_and_ray_restarts_it(root, tmp_path, ray_session):
     def crash_or_run(source, target, settings, *, interpolator):
         if source.name == "crash":
             os._exit(3)  # the process dies, as with a segfault or the OOM killer
@@ -199,8 +201,9 @@ def test_a_dying_worker_fails_only_its_capture_and_is_replaced(root, tmp_path, r
     captures = [("pano", root / "pano"), ("crash", tmp_path / "crash"), ("persp", root / "persp")]
     settings = InterpolateSettings(method="linear", factor=2)
     out = tmp_path / "out"
-    run = run_on_ray(captures, out, settings, workers=2, capture_fn=crash_or_run)
-    assert ray_session.is_initialized()  # joined, not started: left running
+    # One worker, so the capture after the crash can only be done by the process Ray restarted.
+    run = run_on_ray(captures, out, settings, workers=1, capture_fn=crash_or_run)
+    assert ray_session.is_initialized()
 
     statuses = {r.name: (r.status, r.reason) for r in run.results}
     assert [r.name for r in run.results] == ["pano", "crash", "persp"]
@@ -208,18 +211,16 @@ def test_a_dying_worker_fails_only_its_capture_and_is_replaced(root, tmp_path, r
     assert statuses["persp"] == ("done", "")
     assert statuses["crash"][0] == "failed"
     assert statuses["crash"][1].startswith("the worker process died while processing it (")
-    # Two workers at first; the dead one was replaced because a capture was still waiting.
-    assert len(run.workers) == 3
-    assert [w.died for w in run.workers].count(True) == 1
-    dead = next(w for w in run.workers if w.died)
-    assert dead.captures[-1] == "crash"
-    assert len({w.pid for w in run.workers if not w.died}) == 2
-    busy = [w for w in run.workers if not w.died and w.captures]
-    assert busy and all(w.first_call_seconds is not None and w.setup_seconds >= 0 for w in busy)
-    assert sum(w.calls for w in busy) == 4  # 2 pairs in each of the two good captures
+    # Worker 0 in two processes: the one that died holding "crash", and Ray's restart of it.
+    first, second = run.workers
+    assert (first.worker, second.worker) == (0, 0)
+    assert (first.died, first.captures, first.calls) == (True, ["pano", "crash"], 2)
+    assert (second.died, second.captures, second.calls) == (False, ["persp"], 2)
+    assert first.pid != second.pid and second.pid != 0
+    assert second.first_call_seconds is not None and second.setup_seconds >= 0
 
     # A second run resumes: finished captures are skipped, the crashed one is done now.
-    again = run_ray(captures, out, settings, workers=2)
+    again = run_ray(captures, out, settings, workers=1)
     assert [(r.name, r.status) for r in again] == [
         ("pano", "skipped"),
         ("crash", "done"),
@@ -244,26 +245,62 @@ def test_a_single_capture_is_written_to_out_itself(root, tmp_path, ray_session):
 
 
 class FakeRay:
-    """Just enough of ``ray`` for the pool's sizing: a cluster with ``gpus`` GPUs."""
+    """Just enough of ``ray`` for starting and sizing: a cluster with ``gpus`` GPUs."""
 
-    def __init__(self, gpus: int):
-        self.gpus = gpus
+    def __init__(self, gpus: int = 0, initialized: bool = False, fail: str = ""):
+        self.gpus, self.initialized, self.fail = gpus, initialized, fail
+        self.init_kwargs: dict | None = None
+        self.shut_down = False
+
+    def is_initialized(self) -> bool:
+        return self.initialized
+
+    def init(self, **kwargs) -> None:
+        if self.fail:
+            raise ConnectionError(self.fail)
+        self.init_kwargs, self.initialized = kwargs, True
+
+    def shutdown(self) -> None:
+        self.shut_down, self.initialized = True, False
 
     def cluster_resources(self) -> dict:
         return {"CPU": 16.0, "GPU": float(self.gpus)} if self.gpus else {"CPU": 16.0}
 
+    def remote(self, cls):
+        raise RuntimeError("no actors in this fake")
+
 
 def test_rnn_workers_ask_for_a_gpu_each_when_the_cluster_has_gpus(caplog):
-    settings = InterpolateSettings(method="rnn")
-    pool = ray_runner._Pool(FakeRay(gpus=0), settings, None)
-    assert pool._size(4, n_captures=3) == 3  # never more workers than captures
-    assert pool.options == {"num_cpus": 1, "num_gpus": 0}
+    cpu_only = {"num_cpus": 1, "num_gpus": 0}
+    # Never more workers than captures.
+    assert ray_runner._worker_options(FakeRay(gpus=0), "rnn", 4, 3) == (3, cpu_only)
     # A CPU method leaves the GPUs alone, and so is not limited by their number.
-    pool = ray_runner._Pool(FakeRay(gpus=2), InterpolateSettings(method="flow"), None)
-    assert pool._size(4, n_captures=8) == 4
-    assert pool.options == {"num_cpus": 1, "num_gpus": 0}
-    pool = ray_runner._Pool(FakeRay(gpus=2), settings, None)
+    assert ray_runner._worker_options(FakeRay(gpus=2), "flow", 4, 8) == (4, cpu_only)
     with caplog.at_level(logging.WARNING, logger="viewsynth"):
-        assert pool._size(4, n_captures=8) == 2
-    assert pool.options == {"num_cpus": 1, "num_gpus": 1}
+        n, options = ray_runner._worker_options(FakeRay(gpus=2), "rnn", 4, 8)
+    assert (n, options) == (2, {"num_cpus": 1, "num_gpus": 1})
     assert "ray: 4 workers requested, the cluster has 2 GPUs: using 2" in caplog.text
+
+
+def test_a_local_instance_is_small_and_stopped_again(monkeypatch, tmp_path):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    fake = FakeRay()
+    assert ray_runner._start_ray(fake, None, workers=3) is True
+    assert fake.init_kwargs["num_cpus"] == 3
+    assert fake.init_kwargs["object_store_memory"] == 128 * 1024**2
+    assert ray_runner._start_ray(fake, None, workers=3) is False  # already up: joined
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    joining = FakeRay()
+    assert ray_runner._start_ray(joining, None, workers=3) is True
+    assert joining.init_kwargs["address"] == "head:6379"
+    assert "num_cpus" not in joining.init_kwargs
+    with pytest.raises(ViewsynthError, match=r"^--address h:1: cannot start Ray \(refused\)$"):
+        ray_runner._start_ray(FakeRay(fail="refused\nmore"), "h:1", workers=1)
+
+    # An instance run_on_ray started is shut down again, even when the run fails.
+    monkeypatch.delenv("RAY_ADDRESS")
+    started = FakeRay()
+    monkeypatch.setattr(ray_runner, "_import_ray", lambda: started)
+    with pytest.raises(RuntimeError, match="no actors in this fake"):
+        run_on_ray([("a", tmp_path)], tmp_path / "out", InterpolateSettings(method="linear"))
+    assert started.init_kwargs is not None and started.shut_down

@@ -1,4 +1,4 @@
-"""Many captures at once on Ray: a pool of long-lived workers, each holding one interpolator.
+"""Many captures at once on Ray: long-lived worker actors, each holding one interpolator.
 
     driver (viewsynth interpolate ROOT --runner ray)         W Ray workers (actors)
       [(name, path), ...] ── one capture per idle worker ──►  CaptureWorker: interpolator made ONCE
@@ -13,8 +13,11 @@
   never more workers than captures, since each pays for loading (and, for ``rnn``, compiling)
   the model once.
 - Isolation: a capture that fails (``ViewsynthError`` for unusable input, or any exception in the
-  worker) becomes a ``failed`` result with a one-line reason; a worker process that dies fails
-  the capture it held, is replaced, and the other captures go on. Each capture is tried once.
+  worker) becomes a ``failed`` result with a one-line reason. A worker process that dies (killed,
+  out of memory, a crash in native code) fails the capture it held and Ray restarts it
+  (``max_restarts``: its constructor runs again, making a new interpolator); the other captures
+  go on. Each capture is tried once (``max_task_retries=0``: a capture that killed its worker
+  would most likely kill the next one too).
 - Outputs per capture are exactly those of the local runner: ``OUT/<name>/`` (``OUT`` itself for
   a single capture), written by the same ``run_capture``. A single capture that is unusable raises
   ``ViewsynthError``, as the local runner does.
@@ -22,8 +25,9 @@
   multi-node cluster the captures and ``OUT`` must be on a filesystem every node mounts at the
   same path.
 
-:func:`run_on_ray` also returns a :class:`WorkerInfo` per worker: seconds to make the interpolator
-(load weights) and the first interpolation call (which includes the JIT compile for ``rnn``).
+:func:`run_on_ray` also returns a :class:`WorkerInfo` per worker process: seconds to make the
+interpolator (load weights) and the first interpolation call (which includes the JIT compile for
+``rnn``); a worker that Ray restarted is listed once per process.
 """
 
 from __future__ import annotations
@@ -31,18 +35,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import platform
 import time
-import traceback
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from viewsynth import config as config_lib
 from viewsynth.errors import ViewsynthError
-from viewsynth.interpolators import Interpolator, make_interpolator
-from viewsynth.walkthrough import CaptureResult, InterpolateSettings, run_capture
+from viewsynth.runners.worker import CaptureFn, CaptureWorker, WorkerInfo, failure, one_line
+from viewsynth.walkthrough import CaptureResult, InterpolateSettings
 
 log = logging.getLogger("viewsynth")
 
@@ -50,33 +52,17 @@ INSTALL_HINT = "ray is not installed: pip install 'viewsynth[ray]' (or make inst
 # The driver and workers exchange only small dicts: a small object store spares /dev/shm.
 LOCAL_OBJECT_STORE_BYTES = 128 * 1024**2
 
-CaptureFn = Callable[..., CaptureResult]
 
-
-@dataclasses.dataclass
-class WorkerInfo:
-    """One worker of a Ray run: where it ran and what its interpolator cost.
-
-    ``setup_seconds``: making the interpolator (``make_interpolator``: loading weights);
-    ``first_call_seconds``: its first call (for ``rnn`` this includes the JIT compile for that
-    frame size); ``call_seconds``: all calls together; ``died``: the process was lost.
-    """
-
-    worker: int
-    node: str = ""
-    pid: int = 0
-    gpus: list[str] = dataclasses.field(default_factory=list)
-    setup_seconds: float = 0.0
-    first_call_seconds: float | None = None
-    calls: int = 0
-    call_seconds: float = 0.0
-    captures: list[str] = dataclasses.field(default_factory=list)
-    died: bool = False
+def _died(err: BaseException) -> str:
+    return (
+        f"the worker process died while processing it ({type(err).__name__}: out of memory, "
+        "or a crash in native code; see the Ray logs in /tmp/ray/session_latest)"
+    )
 
 
 @dataclasses.dataclass
 class RayRun:
-    """What :func:`run_on_ray` did: one result per capture (input order) and one info per worker.
+    """What :func:`run_on_ray` did: one result per capture (input order), one info per process.
 
     ``startup_seconds``: from the call until the first workers were ready (starting or joining
     Ray, starting the worker processes, making their interpolators).
@@ -85,142 +71,6 @@ class RayRun:
     results: list[CaptureResult]
     workers: list[WorkerInfo]
     startup_seconds: float = 0.0
-
-
-class _TimedInterpolator:
-    """Wraps an interpolator to measure its calls; everything else passes through."""
-
-    def __init__(self, inner: Interpolator):
-        self.inner = inner
-        self.first_call_seconds: float | None = None
-        self.calls = 0
-        self.call_seconds = 0.0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def __call__(self, img0, img1, times, *, equirect):
-        started = time.perf_counter()
-        frames = self.inner(img0, img1, times, equirect=equirect)
-        seconds = time.perf_counter() - started
-        if self.first_call_seconds is None:
-            self.first_call_seconds = seconds
-        self.calls += 1
-        self.call_seconds += seconds
-        return frames
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
-
-
-class CaptureWorker:
-    """The body of one Ray actor: settings and interpolator made once, then capture after capture.
-
-    Plain Python (Ray wraps it with ``ray.remote`` at run time), so it is importable and testable
-    without Ray. ``settings`` is ``config.to_dict(InterpolateSettings)``; ``cwd`` the driver's
-    working folder; ``capture_fn`` replaces ``run_capture`` (tests).
-    """
-
-    def __init__(
-        self,
-        worker: int,
-        settings: dict[str, Any],
-        cwd: str,
-        capture_fn: CaptureFn | None = None,
-    ):
-        if os.path.isdir(cwd):
-            os.chdir(cwd)
-        self.info = WorkerInfo(worker, node=platform.node(), pid=os.getpid(), gpus=_gpu_ids())
-        self.capture_fn = capture_fn or run_capture
-        self.setup_error = ""
-        self.setup_kind = ""
-        self.settings = config_lib.from_dict(InterpolateSettings, settings, "settings")
-        _limit_threads()
-        started = time.perf_counter()
-        self.interpolator: _TimedInterpolator | None = None
-        try:
-            inner = make_interpolator(
-                self.settings.method,
-                iters=self.settings.iters,
-                scale=self.settings.scale,
-                weights=self.settings.weights,
-            )
-            self.interpolator = _TimedInterpolator(inner)
-        except ViewsynthError as err:
-            # A bad --weights is the user's to fix: the driver reports it once, as one line.
-            self.setup_error, self.setup_kind = str(err), "input"
-        except Exception as err:  # a bug: reported by the driver as an internal error
-            self.setup_error = f"{type(err).__name__}: {_one_line(err)}"
-            self.setup_kind = "crash"
-            log.debug("making the interpolator failed:\n%s", traceback.format_exc())
-        self.info.setup_seconds = time.perf_counter() - started
-
-    def describe(self) -> dict[str, Any]:
-        """``{"info": WorkerInfo as plain data, "setup_error": str, "setup_kind": str}``.
-
-        ``setup_kind``: "" (interpolator ready), "input" (``ViewsynthError``) or "crash".
-        """
-        if self.interpolator is not None:
-            self.info.first_call_seconds = self.interpolator.first_call_seconds
-            self.info.calls = self.interpolator.calls
-            self.info.call_seconds = self.interpolator.call_seconds
-        return {
-            "info": dataclasses.asdict(self.info),
-            "setup_error": self.setup_error,
-            "setup_kind": self.setup_kind,
-        }
-
-    def process(self, name: str, source: str, target: str) -> dict[str, Any]:
-        """Run one capture; never raises. Returns ``{"result", "kind", "traceback"}``.
-
-        ``kind``: "" (done or skipped), "input" (``ViewsynthError``) or "crash" (anything else).
-        """
-        label = name or Path(source).name
-        self.info.captures.append(label)
-        if self.interpolator is None:
-            return _failure(label, self.setup_error, self.setup_kind)
-        try:
-            result = self.capture_fn(
-                Path(source), Path(target), self.settings, interpolator=self.interpolator
-            )
-        except ViewsynthError as err:
-            return _failure(label, _one_line(err), "input")
-        except Exception as err:  # isolation: one capture's bug must not stop the others
-            reason = f"internal error: {type(err).__name__}: {_one_line(err)}"
-            return _failure(label, reason, "crash", traceback.format_exc())
-        return {"result": dataclasses.asdict(result), "kind": "", "traceback": ""}
-
-
-def _failure(label: str, reason: str, kind: str, trace: str = "") -> dict[str, Any]:
-    result = CaptureResult(label, "failed", reason=reason)
-    return {"result": dataclasses.asdict(result), "kind": kind, "traceback": trace}
-
-
-def _gpu_ids() -> list[str]:
-    try:
-        import ray
-
-        return [str(g) for g in ray.get_gpu_ids()] if ray.is_initialized() else []
-    except ImportError:
-        return []
-
-
-def _limit_threads() -> None:
-    """Keep OpenCV to this worker's CPUs so W workers do not each spawn a thread per core."""
-    try:
-        import ray
-
-        if not ray.is_initialized():
-            return
-        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
-    except ImportError:
-        return
-    if cpus >= 1:
-        import cv2
-
-        cv2.setNumThreads(int(cpus))
 
 
 def _import_ray():
@@ -249,8 +99,21 @@ def _start_ray(ray, address: str | None, workers: int) -> bool:
             ray.init(num_cpus=workers, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **quiet)
     except Exception as err:  # Ray raises several types for an unreachable or broken cluster
         where = f"--address {address}" if address else "ray"
-        raise ViewsynthError(f"{where}: cannot start Ray ({_one_line(err)})") from None
+        raise ViewsynthError(f"{where}: cannot start Ray ({one_line(err)})") from None
     return True
+
+
+def _worker_options(ray, method: str, requested: int, n_captures: int) -> tuple[int, dict]:
+    """How many workers to start and the resources each asks for (``num_cpus``, ``num_gpus``)."""
+    n = min(requested, n_captures)
+    # Only the network uses a GPU; holding one for a CPU method would just limit the workers.
+    n_gpus = int(ray.cluster_resources().get("GPU", 0)) if method == "rnn" else 0
+    if n_gpus and n > n_gpus:
+        log.warning(
+            "ray: %d workers requested, the cluster has %d GPUs: using %d", n, n_gpus, n_gpus
+        )
+        n = n_gpus
+    return n, {"num_cpus": 1, "num_gpus": 1 if n_gpus else 0}
 
 
 def run_ray(
@@ -286,152 +149,130 @@ def run_on_ray(
         raise ViewsynthError(f"--workers: must be at least 1, got {workers}")
     if not captures:
         return RayRun([], [])
-    pool = _Pool(ray, settings, capture_fn)
+    started = time.perf_counter()
+    plain_settings = config_lib.to_dict(settings)
     started_here = _start_ray(ray, address, workers)
+    actors: list[Any] = []
     try:
-        return pool.run(list(captures), Path(out), workers)
+        n, options = _worker_options(ray, settings.method, workers, len(captures))
+        # One restart per capture covers every death a capture can cause (each is tried once).
+        worker_class = ray.remote(CaptureWorker).options(
+            max_restarts=len(captures), max_task_retries=0, **options
+        )
+        actors = [worker_class.remote(w, plain_settings, os.getcwd(), capture_fn) for w in range(n)]
+        driver = _Driver(ray, actors, settings.method)
+        startup = time.perf_counter() - started
+        log.info("ray: %d workers ready after %.1f s", len(driver.idle), startup)
+        results = driver.run(list(captures), Path(out))
+        return RayRun(results, driver.infos, startup)
     finally:
-        pool.stop()
+        for actor in actors:
+            try:
+                ray.kill(actor)  # no_restart: Ray would otherwise bring a stopped worker back
+            except Exception:  # already gone: nothing left to stop
+                pass
         if started_here:
             ray.shutdown()
 
 
-class _Pool:
-    """The driver's side: actors, the queue of captures, replacement of dead workers."""
+class _Driver:
+    """The driver's side: which worker is idle, which capture each holds, one info per process.
 
-    def __init__(self, ray, settings: InterpolateSettings, capture_fn: CaptureFn | None):
-        self.ray = ray
-        self.settings = config_lib.to_dict(settings)
-        self.capture_fn = capture_fn
-        self.actors: dict[int, Any] = {}
-        self.infos: dict[int, WorkerInfo] = {}
-        self.next_id = 0
-        self.options: dict[str, Any] = {}
-        self.created = time.perf_counter()
+    Plain ``ray.wait`` over the workers' tasks rather than ``ray.util.ActorPool``: the pool's
+    ``get_next_unordered`` raises a dead worker's error without saying which capture it held
+    (each capture needs its own ``failed`` result) and drops that worker for good, while here Ray
+    restarts it and it goes on with the next capture.
+    """
 
-    def _spawn(self) -> int:
-        worker = self.next_id
-        self.next_id += 1
-        remote = self.ray.remote(CaptureWorker).options(
-            max_restarts=0, max_task_retries=0, **self.options
-        )
-        self.actors[worker] = remote.remote(worker, self.settings, os.getcwd(), self.capture_fn)
-        self.infos[worker] = WorkerInfo(worker)
-        return worker
-
-    def _retire(self, worker: int, died: bool) -> None:
-        actor = self.actors.pop(worker)
-        self.infos[worker].died = died
-        try:
-            self.ray.kill(actor)
-        except Exception:  # already gone: nothing left to stop
-            pass
-
-    def _size(self, requested: int, n_captures: int) -> int:
-        n = min(requested, n_captures)
-        # Only the network uses a GPU; holding one for a CPU method would just limit the workers.
-        n_gpus = (
-            int(self.ray.cluster_resources().get("GPU", 0))
-            if self.settings["method"] == "rnn"
-            else 0
-        )
-        self.options = {"num_cpus": 1, "num_gpus": 1 if n_gpus else 0}
-        if n_gpus and n > n_gpus:
-            log.warning(
-                "ray: %d workers requested, the cluster has %d GPUs: using %d", n, n_gpus, n_gpus
-            )
-            n = n_gpus
-        return n
-
-    def _start_workers(self, n: int) -> list[int]:
-        """Start ``n`` workers and wait until their interpolators are made; the usable ones."""
-        spawned = [self._spawn() for _ in range(n)]
-        refs = {w: self.actors[w].describe.remote() for w in spawned}
-        ready = []
-        for worker, ref in refs.items():
+    def __init__(self, ray, actors: list[Any], method: str):
+        self.ray, self.actors = ray, actors
+        self.infos: list[WorkerInfo] = []
+        self.current: dict[int, WorkerInfo] = {}  # the live process of each worker
+        self.idle: deque[int] = deque()
+        for worker, actor in enumerate(actors):
             try:
-                described = self.ray.get(ref)
-            except self.ray.exceptions.RayError as err:
-                log.error("ray: worker %d did not start: %s", worker, _one_line(err))
-                self._retire(worker, died=True)
+                described = ray.get(actor.describe.remote())
+            except ray.exceptions.RayError as err:
+                log.error("ray: worker %d did not start: %s", worker, one_line(err))
                 continue
             if described["setup_kind"] == "input":
                 raise ViewsynthError(described["setup_error"])
             if described["setup_kind"] == "crash":
-                method = self.settings["method"]
                 raise RuntimeError(
                     f"ray: worker {worker} could not make the {method} interpolator: "
                     f"{described['setup_error']}"
                 )
-            self.infos[worker] = WorkerInfo(**described["info"])
-            info = self.infos[worker]
+            info = self._record(worker, described["info"])
+            gpus = f", GPU {','.join(info.gpus)}" if info.gpus else ""
             log.info(
                 "ray: worker %d (pid %d on %s%s): interpolator ready in %.2f s",
                 worker,
                 info.pid,
                 info.node,
-                f", GPU {','.join(info.gpus)}" if info.gpus else "",
+                gpus,
                 info.setup_seconds,
             )
-            ready.append(worker)
-        if not ready:
+            self.idle.append(worker)
+        if not self.idle:
             raise ViewsynthError("ray: no worker could start (see the Ray logs under /tmp/ray)")
-        return ready
 
-    def run(self, captures: list[tuple[str, Path]], out: Path, workers: int) -> RayRun:
+    def _record(self, worker: int, info: dict[str, Any]) -> WorkerInfo:
+        """The latest info of a worker's process; a new pid is a process Ray restarted."""
+        new = WorkerInfo(**info)
+        old = self.current.get(worker)
+        if old is not None and old.pid == new.pid:
+            self.infos[self.infos.index(old)] = new
+        else:
+            self.infos.append(new)
+        self.current[worker] = new
+        return new
+
+    def run(self, captures: list[tuple[str, Path]], out: Path) -> list[CaptureResult]:
         single = len(captures) == 1 and captures[0][0] == ""
-        idle = deque(self._start_workers(self._size(workers, len(captures))))
-        startup = time.perf_counter() - self.created
-        log.info("ray: %d workers ready after %.1f s", len(idle), startup)
         queue = deque(range(len(captures)))
         results: list[CaptureResult | None] = [None] * len(captures)
-        in_flight: dict[Any, tuple[int, int]] = {}
-        while queue or in_flight:
-            while queue and idle:
-                index, worker = queue.popleft(), idle.popleft()
+        # ref -> (worker, capture index), or (worker, None) while waiting for Ray to restart it.
+        pending: dict[Any, tuple[int, int | None]] = {}
+        last = ""  # why the last worker was lost
+        while queue or pending:
+            while queue and self.idle:
+                worker, index = self.idle.popleft(), queue.popleft()
                 name, path = captures[index]
                 target = out if single else out / name
                 ref = self.actors[worker].process.remote(name, str(path), str(target))
-                in_flight[ref] = (worker, index)
-                self.infos[worker].captures.append(name or path.name)
-            (ref,), _ = self.ray.wait(list(in_flight), num_returns=1)
-            worker, index = in_flight.pop(ref)
-            name, path = captures[index]
-            label = name or path.name
+                pending[ref] = (worker, index)
+            if not pending:  # every worker is gone for good (Ray's restarts used up)
+                for index in queue:
+                    name, path = captures[index]
+                    results[index] = CaptureResult(name or path.name, "failed", reason=last)
+                break
+            (ref,), _ = self.ray.wait(list(pending), num_returns=1)
+            worker, index = pending.pop(ref)
             try:
                 payload = self.ray.get(ref)
             except self.ray.exceptions.RayError as err:
-                # The process is gone (killed, out of memory, segfault): fail this capture only.
                 log.debug("ray: worker %d lost: %s", worker, err)
-                self._retire(worker, died=True)
-                reason = (
-                    f"the worker process died while processing it ({type(err).__name__}: out of "
-                    "memory, or a crash in native code; see the Ray logs in /tmp/ray/session_latest)"
-                )
-                payload = _failure(label, reason, "crash")
-                if queue:
-                    idle.append(self._spawn())
+                last = _died(err)
+                if index is None:
+                    continue  # its restarts are used up: the other workers take the queue
+                name, path = captures[index]
+                self.current[worker].died = True
+                self.current[worker].captures.append(name or path.name)
+                payload = failure(name or path.name, last, "crash")
+                if queue:  # a ping that Ray retries until the restarted worker answers
+                    ping = self.actors[worker].describe.options(max_task_retries=-1).remote()
+                    pending[ping] = (worker, None)
             else:
-                idle.append(worker)
+                self._record(worker, payload["info"])
+                self.idle.append(worker)
+                if index is None:
+                    continue
             result = CaptureResult(**payload["result"])
             if single and payload["kind"] == "input":
                 raise ViewsynthError(result.reason)
             _report(result, payload, worker)
             results[index] = result
-        return RayRun([r for r in results if r is not None], self._final_infos(), startup)
-
-    def _final_infos(self) -> list[WorkerInfo]:
-        refs = {w: a.describe.remote() for w, a in self.actors.items()}
-        for worker, ref in refs.items():
-            try:
-                self.infos[worker] = WorkerInfo(**self.ray.get(ref)["info"])
-            except self.ray.exceptions.RayError:
-                self.infos[worker].died = True
-        return [self.infos[w] for w in sorted(self.infos)]
-
-    def stop(self) -> None:
-        for worker in list(self.actors):
-            self._retire(worker, died=False)
+        return [r for r in results if r is not None]
 
 
 def _report(result: CaptureResult, payload: dict[str, Any], worker: int) -> None:

@@ -1,0 +1,181 @@
+"""The body of one Ray worker: settings and interpolator made once, then capture after capture.
+
+Plain Python, never importing Ray at module level: :mod:`.ray_runner` wraps :class:`CaptureWorker`
+with ``ray.remote`` at run time, and tests drive it directly. Everything it returns is plain data
+(dicts of built-in types), so the driver needs none of its classes to read it.
+
+- Outcomes: ``kind`` "" (done or skipped), "input" (``ViewsynthError``: unusable input, a bad
+  ``--weights``) or "crash" (any other exception: a bug, reported as an internal error). A
+  capture's failure is a ``failed`` result with a one-line reason; ``process`` never raises.
+- Resources: OpenCV is kept to the CPUs Ray gave the worker; its GPU ids are recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import platform
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from viewsynth import config as config_lib
+from viewsynth.errors import ViewsynthError
+from viewsynth.interpolators import Interpolator, make_interpolator
+from viewsynth.walkthrough import CaptureResult, InterpolateSettings, run_capture
+
+log = logging.getLogger("viewsynth")
+
+CaptureFn = Callable[..., CaptureResult]
+
+
+@dataclasses.dataclass
+class WorkerInfo:
+    """One worker process: where it ran and what its interpolator cost.
+
+    ``worker``: the actor's number (shared by the processes Ray restarted it in);
+    ``setup_seconds``: making the interpolator (``make_interpolator``: loading weights);
+    ``first_call_seconds``: its first call (for ``rnn`` this includes the JIT compile for that
+    frame size); ``call_seconds``: all calls together; ``died``: the process was lost.
+    """
+
+    worker: int
+    node: str = ""
+    pid: int = 0
+    gpus: list[str] = dataclasses.field(default_factory=list)
+    setup_seconds: float = 0.0
+    first_call_seconds: float | None = None
+    calls: int = 0
+    call_seconds: float = 0.0
+    captures: list[str] = dataclasses.field(default_factory=list)
+    died: bool = False
+
+
+class _TimedInterpolator:
+    """Wraps an interpolator to measure its calls; everything else passes through."""
+
+    def __init__(self, inner: Interpolator):
+        self.inner = inner
+        self.first_call_seconds: float | None = None
+        self.calls = 0
+        self.call_seconds = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def __call__(self, img0, img1, times, *, equirect):
+        started = time.perf_counter()
+        frames = self.inner(img0, img1, times, equirect=equirect)
+        seconds = time.perf_counter() - started
+        if self.first_call_seconds is None:
+            self.first_call_seconds = seconds
+        self.calls += 1
+        self.call_seconds += seconds
+        return frames
+
+
+def one_line(err: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none)."""
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def failure(label: str, reason: str, kind: str, trace: str = "") -> dict[str, Any]:
+    """A ``failed`` capture as the plain data :meth:`CaptureWorker.process` returns."""
+    result = CaptureResult(label, "failed", reason=reason)
+    return {"result": dataclasses.asdict(result), "kind": kind, "traceback": trace}
+
+
+class CaptureWorker:
+    """``settings`` is ``config.to_dict(InterpolateSettings)``; ``cwd`` the driver's working
+    folder; ``capture_fn`` replaces ``run_capture`` (tests)."""
+
+    def __init__(
+        self,
+        worker: int,
+        settings: dict[str, Any],
+        cwd: str,
+        capture_fn: CaptureFn | None = None,
+    ):
+        if os.path.isdir(cwd):
+            os.chdir(cwd)
+        self.info = WorkerInfo(worker, node=platform.node(), pid=os.getpid(), gpus=_claim_ray())
+        self.capture_fn = capture_fn or run_capture
+        self.setup_error = ""
+        self.setup_kind = ""
+        self.settings = config_lib.from_dict(InterpolateSettings, settings, "settings")
+        started = time.perf_counter()
+        self.interpolator: _TimedInterpolator | None = None
+        try:
+            inner = make_interpolator(
+                self.settings.method,
+                iters=self.settings.iters,
+                scale=self.settings.scale,
+                weights=self.settings.weights,
+            )
+            self.interpolator = _TimedInterpolator(inner)
+        except ViewsynthError as err:
+            # A bad --weights is the user's to fix: the driver reports it once, as one line.
+            self.setup_error, self.setup_kind = str(err), "input"
+        except Exception as err:  # a bug: reported by the driver as an internal error
+            self.setup_error = f"{type(err).__name__}: {one_line(err)}"
+            self.setup_kind = "crash"
+            log.debug("making the interpolator failed:\n%s", traceback.format_exc())
+        self.info.setup_seconds = time.perf_counter() - started
+
+    def describe(self) -> dict[str, Any]:
+        """``{"info": WorkerInfo as plain data, "setup_error": str, "setup_kind": str}``.
+
+        ``setup_kind``: "" (interpolator ready), "input" (``ViewsynthError``) or "crash".
+        """
+        if self.interpolator is not None:
+            self.info.first_call_seconds = self.interpolator.first_call_seconds
+            self.info.calls = self.interpolator.calls
+            self.info.call_seconds = self.interpolator.call_seconds
+        return {
+            "info": dataclasses.asdict(self.info),
+            "setup_error": self.setup_error,
+            "setup_kind": self.setup_kind,
+        }
+
+    def process(self, name: str, source: str, target: str) -> dict[str, Any]:
+        """Run one capture; never raises. Returns ``{"result", "kind", "traceback", "info"}``.
+
+        ``info``: this worker's :class:`WorkerInfo` after the capture, as plain data.
+        """
+        label = name or Path(source).name
+        self.info.captures.append(label)
+        if self.interpolator is None:
+            payload = failure(label, self.setup_error, self.setup_kind)
+        else:
+            try:
+                result = self.capture_fn(
+                    Path(source), Path(target), self.settings, interpolator=self.interpolator
+                )
+                payload = {"result": dataclasses.asdict(result), "kind": "", "traceback": ""}
+            except ViewsynthError as err:
+                payload = failure(label, one_line(err), "input")
+            except Exception as err:  # isolation: one capture's bug must not stop the others
+                reason = f"internal error: {type(err).__name__}: {one_line(err)}"
+                payload = failure(label, reason, "crash", traceback.format_exc())
+        return {**payload, "info": self.describe()["info"]}
+
+
+def _claim_ray() -> list[str]:
+    """Inside a Ray worker: keep OpenCV to its CPUs (W workers must not each spawn a thread per
+    core) and return its GPU ids. Outside Ray (tests): nothing to claim."""
+    try:
+        import ray
+    except ImportError:
+        return []
+    if not ray.is_initialized():
+        return []
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+    if cpus >= 1:
+        import cv2
+
+        cv2.setNumThreads(int(cpus))
+    return [str(g) for g in ray.get_gpu_ids()]
