@@ -30,6 +30,7 @@ from flax import nnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from viewsynth.frames import write_text  # noqa: E402
 from viewsynth.model import ModelConfig, Network, load_weights  # noqa: E402
 from viewsynth.model.interpolator import RNNInterpolator  # noqa: E402
 
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     report["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    write_text(out, json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0
 

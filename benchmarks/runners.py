@@ -69,7 +69,16 @@ def job_flags(args: argparse.Namespace) -> list[str]:
 
 
 def run_local(args: argparse.Namespace, root: Path, out: Path) -> dict:
-    cmd = [sys.executable, "-m", "viewsynth.pipelines.cli", "interpolate", str(root), "-o", str(out), "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "viewsynth.pipelines.cli",
+        "interpolate",
+        str(root),
+        "-o",
+        str(out),
+        "-q",
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd + job_flags(args), cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -179,7 +188,7 @@ def main() -> None:
     text = json.dumps(report, indent=2)
     print(text)
     if args.json:
-        args.json.write_text(text + "\n")
+        frames.write_text(args.json, text + "\n")
 
 
 if __name__ == "__main__":

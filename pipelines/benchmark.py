@@ -27,14 +27,9 @@ from viewsynth import config as cfgmod
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.evaluate import BenchmarkConfig, evaluate, open_sets
 from viewsynth.evaluation.peers import ExternalCommand, resolve_methods
-from viewsynth.evaluation.report import (
-    render_markdown,
-    run_info,
-    update_readme,
-    write_report,
-    write_text,
-)
+from viewsynth.evaluation.report import render_markdown, run_info, update_readme, write_report
 from viewsynth.evaluation.speed import measure_speed
+from viewsynth.frames import write_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,6 +102,7 @@ def main(argv: list[str]) -> int:
     write_text(out / "config.yaml", yaml.safe_dump(cfgmod.to_dict(cfg), sort_keys=False))
     table = write_report(out, info, results, speed_rows, notes, cfgmod.to_dict(cfg))
     if not args.no_publish:
+        here(cfg.latest).parent.mkdir(parents=True, exist_ok=True)
         write_text(here(cfg.latest), table)
         more = (
             "Plots, crops across the seam and per-sample scores: `viewsynth benchmark` writes "

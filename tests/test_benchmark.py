@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from viewsynth.pipelines import benchmark as benchmark_job
+
 from viewsynth import config as cfgmod
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.evaluate import BenchmarkConfig

@@ -1,15 +1,14 @@
 """Dataset layouts, leave-one-out selection, rolling, and the generated sets."""
 
 import dataclasses
-import sys
-import types
 
 import numpy as np
 import pytest
 
+from viewsynth import synth
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation import datasets as ds
-from viewsynth.frames import write_image
+from viewsynth.frames import read_image, to_uint8, write_image
 
 
 def _image(value: int, w: int = 24, h: int = 12) -> np.ndarray:
@@ -98,6 +97,39 @@ def test_leave_one_out_on_a_video(tmp_path):
         assert np.array_equal(np.rint(s.img1 * 255).astype(np.uint8), frames[i + 1])
 
 
+def test_leave_one_out_keeps_panoramas_as_stored_and_frames_in_name_order(tmp_path):
+    # A turning camera: each panorama is the last rolled by 3 columns. The capture wing would turn
+    # them to one heading, and order them by their EXIF clocks, which here run backwards; the
+    # ground truth must stay as stored, and frames in file-name order.
+    from PIL import Image
+
+    base = _image(9, 48, 24)
+    for i in range(5):
+        exif = Image.Exif()
+        exif[0x8769] = {0x9003: f"2024:01:01 12:00:{50 - 10 * i:02d}"}  # DateTimeOriginal
+        Image.fromarray(np.roll(base, 3 * i, axis=1)).save(tmp_path / f"p{i}.jpg", exif=exif)
+    stored = [to_uint8(read_image(tmp_path / f"p{i}.jpg").image) for i in range(5)]
+    samples = list(ds.open_dataset(tmp_path).samples())
+    assert [s.name for s in samples] == ["p1", "p2", "p3"]
+    for s, i in zip(samples, [1, 2, 3], strict=True):
+        assert s.equirect and np.array_equal(s.gt, stored[i])
+        assert np.array_equal(to_uint8(s.img0), stored[i - 1])
+        assert np.array_equal(to_uint8(s.img1), stored[i + 1])
+
+
+def test_an_unreadable_frame_costs_only_the_triplets_that_need_it(tmp_path):
+    for i in range(6):
+        write_image(tmp_path / f"f{i}.png", _image(i, 20, 16))
+    (tmp_path / "f2.png").write_bytes(b"not a png")
+    dataset = ds.open_dataset(tmp_path)
+    samples = list(dataset.samples())
+    # f2 keeps its place: f1 and f3 are never paired across it.
+    assert [s.name for s in samples] == ["f4"] and dataset.count == 4
+    assert np.array_equal(np.rint(samples[0].img0 * 255).astype(np.uint8), _image(3, 20, 16))
+    assert [n.split(":")[0] for n in dataset.notes] == ["skipped f1", "skipped f2", "skipped f3"]
+    assert all(str(tmp_path / "f2.png") in n for n in dataset.notes)
+
+
 def test_rolled_shifts_inputs_and_ground_truth_by_half_a_width(tmp_path):
     dataset = ds.synthetic_set(1, 32, 16, seed=3)
     plain = next(dataset.samples())
@@ -117,13 +149,13 @@ def test_synthetic_panorama_wraps_across_the_seam():
     # A quarter-turn of every layer in one frame must equal np.roll: the texture is periodic
     # in longitude, and the moving disc wraps too.
     rng = np.random.default_rng(5)
-    scene = ds._scene(rng, 64, 32, equirect=True)
+    scene = synth.moving_scene(rng, 64, 32, equirect=True)
     turn = dataclasses.replace(scene, shift_bg=(16.0, 0.0), shift_fg=(16.0, 0.0))
     disc = scene.disc.copy()
     disc[0] = 60.0  # centred near the seam, so the wrap matters
     turn = dataclasses.replace(turn, disc=disc)
-    frame0 = ds._draw(turn, 64, 32, 0.0, equirect=True)
-    frame1 = ds._draw(turn, 64, 32, 1.0, equirect=True)
+    frame0 = synth.draw_moving(turn, 64, 32, 0.0, equirect=True)
+    frame1 = synth.draw_moving(turn, 64, 32, 1.0, equirect=True)
     assert np.abs(frame1 - np.roll(frame0, 16, axis=1)).max() < 1e-5
 
 
@@ -137,14 +169,6 @@ def test_synthetic_set_is_deterministic_and_moves():
     assert np.abs(s.img0 - s.img1).mean() > 0.01  # there is motion to interpolate
 
 
-def test_render_set_is_skipped_when_the_renderer_is_absent(monkeypatch):
-    monkeypatch.setitem(sys.modules, "viewsynth.training.render", None)
-    with pytest.raises(
-        ds.DatasetUnavailable, match=r"^rendered panoramas: .*heldout_panoramas is unavailable"
-    ):
-        ds.render_set(2, 32, 16)
-
-
 def test_render_set_converts_and_renders_once(monkeypatch):
     calls = []
 
@@ -153,9 +177,7 @@ def test_render_set_converts_and_renders_once(monkeypatch):
         img = np.full((height, width, 3), 0.5, np.float32)
         return [(img, img + 0.1, img, 0.25) for _ in range(n)]
 
-    fake = types.ModuleType("viewsynth.training.render")
-    fake.heldout_panoramas = heldout_panoramas
-    monkeypatch.setitem(sys.modules, "viewsynth.training.render", fake)
+    monkeypatch.setattr(synth, "heldout_panoramas", heldout_panoramas)
     dataset = ds.render_set(2, 32, 16, seed=99)
     plain = list(dataset.samples())
     rolled = list(ds.rolled(dataset).samples())

@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from viewsynth.pipelines import evaluate as evaluate_job
+
 from viewsynth.evaluation import datasets as ds
 from viewsynth.evaluation import metrics
 from viewsynth.evaluation.evaluate import crop_region, evaluate, open_sets

@@ -7,12 +7,13 @@ as the uint8 image it was stored as, since metrics are computed on uint8.
 Layouts ``open_dataset`` recognises in a path:
 - Middlebury: ``input/<seq>/frame10.png``, ``input/<seq>/frame11.png``, ``gt/<seq>/frame10i11.png``.
 - triplet folders: ``<id>/frame0.png``, ``<id>/frame1.png`` (the middle), ``<id>/frame2.png``.
-- leave-one-out: any folder of images (a capture, a frame folder) or a video file: frame ``i`` is
-  predicted from ``i - 1`` and ``i + 1``. Frames are taken in natural file-name order (``2`` before
-  ``10``); ``i`` counts from 0, so ``parity="odd"`` predicts frames 1, 3, 5, ... from even ones;
-  ``every=k`` then keeps every k-th of those.
-Generated sets: ``render_set`` (the training renderer's held-out panoramas, imported lazily) and
-``synthetic_set`` (moving procedural textures with exact in-between frames, made here).
+- leave-one-out: any folder of images (a capture, a frame folder) or a video file, read through
+  ``viewsynth.capture``: frame ``i`` is predicted from ``i - 1`` and ``i + 1``. Frames are taken in
+  natural file-name order (``2`` before ``10``), never re-ordered by their clocks, re-oriented or
+  resized: the ground truth is scored as it was stored. ``i`` counts from 0, so ``parity="odd"``
+  predicts frames 1, 3, 5, ... from even ones; ``every=k`` then keeps every k-th of those.
+Generated sets (``viewsynth.synth``): ``render_set`` (the held-out street panoramas) and
+``synthetic_set`` (moving procedural textures with exact in-between frames).
 
 ``rolled(dataset)`` shifts panoramas (inputs and ground truth alike) by half a width, so the 360
 seam cuts through what was the centre of the view.
@@ -20,23 +21,23 @@ seam cuts through what was the centre of the view.
 
 from __future__ import annotations
 
-import re
-from collections import deque
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from viewsynth import synth
+from viewsynth.capture import Capture, CaptureOptions, Shot, iter_frames, load_capture
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
-    from_uint8,
     is_equirect_shape,
+    natural_key,
     read_image,
-    resize,
     to_uint8,
 )
 
@@ -99,11 +100,6 @@ def rolled(dataset: Dataset) -> Dataset:
     return replace(dataset, name=f"{dataset.name} (rolled)", rolled=True, notes=[])
 
 
-def natural_key(path: Path) -> list:
-    """Sort key putting ``frame2`` before ``frame10``."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
-
-
 def _read(path: Path) -> np.ndarray:
     return read_image(path).image
 
@@ -132,7 +128,7 @@ def middlebury(path: str | Path) -> Dataset:
     root = Path(path)
     seqs = sorted(
         (d.name for d in (root / "gt").iterdir() if (d / "frame10i11.png").is_file()),
-        key=lambda s: natural_key(Path(s)),
+        key=natural_key,
     )
     seqs = [s for s in seqs if (root / "input" / s / "frame10.png").is_file()]
     if not seqs:
@@ -183,91 +179,96 @@ def leave_one_out_indices(n: int, every: int = 1, parity: Parity = "all") -> lis
     return list(inner)[::every]
 
 
+#: How leave-one-out reads a capture: in file-name (or frame) order, every frame kept, as stored.
+#: The capture wing's clock ordering, gap splits and duplicate dropping would change which frames
+#: are neighbours, and its yaw alignment would turn the ground truth; "perspective" also keeps it
+#: from squaring panoramas to exactly 2:1 (whether a set is panoramic is judged from its shape).
+_AS_STORED = CaptureOptions(
+    projection="perspective",
+    time_source="filename",
+    time_gap=0.0,
+    distance_gap=0.0,
+    duplicate_distance=0.0,
+    max_speed=0.0,
+    use_gps=False,
+    align_heading=False,
+)
+
+
 def leave_one_out(path: str | Path, every: int = 1, parity: Parity = "all") -> Dataset:
-    """Leave-one-out on a folder of images or a video file: predict frame i from i - 1 and i + 1."""
+    """Leave-one-out on a folder of images or a video file: predict frame i from i - 1 and i + 1.
+
+    An image that does not decode costs the triplets that need it (each skipped with a note), not
+    the whole set; so does a triplet whose frames differ in size.
+    """
     source = Path(path)
-    if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
-        return _leave_one_out_video(source, every, parity)
-    if not source.is_dir():
+    is_video = source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES
+    if not (source.is_dir() or is_video):
         raise ViewsynthError(f"{source}: not a folder of images, a video or a known dataset layout")
-    files = sorted(
-        (p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()),
-        key=natural_key,
-    )
-    if len(files) < 3:
-        raise ViewsynthError(f"{source}: leave-one-out needs at least 3 images, found {len(files)}")
-    targets = leave_one_out_indices(len(files), every, parity)
+    leave_one_out_indices(3, every, parity)  # the options' checks, before any decoding
+    capture = load_capture(source, _AS_STORED)
+    shots = {shot.name: shot for shot in capture.shots}
+    # Unreadable images keep their places, so one does not make neighbours of the frames around
+    # it; the capture lists them among its skipped files.
+    unreadable = {
+        name: f"{source / name}: {reason}"
+        for name, reason in capture.skipped
+        if Path(name).suffix.lower() in IMAGE_SUFFIXES and (source / name).is_file()
+    }
+    names = sorted([*shots, *unreadable], key=natural_key) if unreadable else list(shots)
+    if len(names) < 3:
+        raise ViewsynthError(f"{source}: leave-one-out needs at least 3 images, found {len(names)}")
+    targets = leave_one_out_indices(len(names), every, parity)
     notes: list[str] = []
 
+    def label(i: int) -> str:  # a folder's frames by file stem, a video's by frame number
+        return f"frame{shots[names[i]].frame_index:05d}" if is_video else Path(names[i]).stem
+
     def make() -> Iterator[Sample]:
+        usable = []
         for i in targets:
-            try:
-                yield _triplet(files[i].stem, files[i - 1], files[i], files[i + 1])
-            except FrameError as err:
-                # One bad frame costs the triplets that need it, not the whole set.
-                notes.append(f"skipped {files[i].name}: {err}")
+            problem = _triplet_problem(source, names[i - 1 : i + 2], shots, unreadable)
+            if problem:
+                notes.append(f"skipped {label(i)}: {problem}")
+            else:
+                usable.append(i)
+        needed = sorted({j for i in usable for j in (i - 1, i, i + 1)})
+        decoded = zip(
+            needed, _stored_frames(capture, [shots[names[j]] for j in needed]), strict=True
+        )
+        window: dict[int, np.ndarray] = {}
+        for i in usable:
+            while i + 1 not in window:
+                j, (_, image) = next(decoded)
+                window[j] = image
+            img0, gt, img1 = window[i - 1], window[i], window[i + 1]
+            yield Sample(label(i), img0, img1, to_uint8(gt), 0.5, _equirect(img0))
+            for j in [j for j in window if j < i]:
+                del window[j]  # later targets are past i: they need no frame before it
 
-    first = _read(files[0])
-    return Dataset(
-        source.name, "leave-one-out", str(source), _equirect(first), len(targets), make, notes=notes
-    )
-
-
-def _video_frames(path: Path) -> Iterator[np.ndarray]:
-    """Decoded frames of a video, ``(H, W, 3)`` uint8 RGB, one at a time (imageio-ffmpeg)."""
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-    try:
-        meta = next(reader)
-    except (RuntimeError, OSError, StopIteration) as err:
-        raise FrameError(
-            f"{path}: not a readable video ({str(err).splitlines()[0] if str(err) else err})"
-        ) from None
-    width, height = meta["size"]
-    try:
-        for raw in reader:
-            yield np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3)
-    finally:
-        reader.close()
+    equirect = is_equirect_shape(*capture.shots[0].size)
+    kind = "leave-one-out"
+    return Dataset(source.name, kind, str(source), equirect, len(targets), make, notes=notes)
 
 
-def _leave_one_out_video(path: Path, every: int, parity: Parity) -> Dataset:
-    leave_one_out_indices(3, every, parity)  # the same checks of the options as for folders
+def _triplet_problem(
+    source: Path, names: Sequence[str], shots: dict[str, Shot], unreadable: dict[str, str]
+) -> str:
+    """Why a triplet cannot be scored (an unreadable frame, frames of different sizes), or ''."""
+    for name in names:
+        if name in unreadable:
+            return unreadable[name]
+    if len({shots[name].size for name in names}) > 1:
+        sizes = ", ".join(f"{name} {shots[name].size[0]}x{shots[name].size[1]}" for name in names)
+        return f"{source}: frames of one triplet differ in size ({sizes})"
+    return ""
 
-    def make() -> Iterator[Sample]:
-        window: deque[np.ndarray] = deque(maxlen=3)
-        # Targets are chosen as frames arrive: the length of a video is unknown before decoding.
-        eligible = 0
-        for index, frame in enumerate(_video_frames(path)):
-            window.append(frame)
-            i = index - 1
-            if len(window) < 3:
-                continue
-            if parity == "odd" and i % 2 == 0 or parity == "even" and i % 2 == 1:
-                continue
-            take = eligible % every == 0
-            eligible += 1
-            if take:
-                f0, fgt, f1 = window
-                yield Sample(
-                    f"frame{i:05d}",
-                    from_uint8(f0),
-                    from_uint8(f1),
-                    fgt.copy(),
-                    0.5,
-                    is_equirect_shape(f0.shape[1], f0.shape[0]),
-                )
 
-    first = next(_video_frames(path))
-    return Dataset(
-        path.name,
-        "leave-one-out",
-        str(path),
-        is_equirect_shape(first.shape[1], first.shape[0]),
-        None,
-        make,
-    )
+def _stored_frames(capture: Capture, shots: Sequence[Shot]) -> Iterator[tuple[Shot, np.ndarray]]:
+    """``iter_frames`` at each frame's own size: a capture brings every frame to one working size,
+    which would rescale a ground truth stored at another."""
+    for size, run in itertools.groupby(shots, key=lambda shot: shot.size):
+        yield from iter_frames(replace(capture, working_size=size), list(run), apply_yaw=False)
 
 
 def open_dataset(path: str | Path, every: int = 1, parity: Parity = "all") -> Dataset:
@@ -288,25 +289,18 @@ def open_dataset(path: str | Path, every: int = 1, parity: Parity = "all") -> Da
 
 
 def render_set(count: int, width: int, height: int, seed: int | None = None) -> Dataset:
-    """Held-out panoramas from the training renderer (``viewsynth.training.render``), never trained on.
+    """Held-out street panoramas (``viewsynth.synth.heldout_panoramas``), never trained on.
 
     ``seed`` ``None`` takes the renderer's own held-out default. The panoramas are rendered once,
-    on first use, and kept: a rolled run of the same set reuses them. Raises ``DatasetUnavailable``
-    when the renderer is not in this checkout.
+    on first use, and kept: a rolled run of the same set reuses them.
     """
-    try:
-        from viewsynth.training.render import heldout_panoramas
-    except ImportError as err:
-        raise DatasetUnavailable(
-            f"rendered panoramas: viewsynth.training.render.heldout_panoramas is unavailable ({err})"
-        ) from None
     cache: list[Sample] = []
 
     def make() -> Iterator[Sample]:
         if not cache:
             extra = {} if seed is None else {"seed": seed}
             for k, (img0, gt, img1, t) in enumerate(
-                heldout_panoramas(count, width, height, **extra)
+                synth.heldout_panoramas(count, width, height, **extra)
             ):
                 cache.append(
                     Sample(
@@ -321,128 +315,14 @@ def render_set(count: int, width: int, height: int, seed: int | None = None) -> 
         yield from cache
 
     label = f"render {width}x{height}" + ("" if seed is None else f" seed {seed}")
-    return Dataset(label, "render", "viewsynth.training.render", True, count, make)
-
-
-# --- the synthetic moving-texture set -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Scene:
-    """Parameters of one procedural scene: a textured background and a textured moving disc."""
-
-    base: np.ndarray  # (2, 3) colours at top and bottom
-    gratings: np.ndarray  # (G, 6): kx, ky, phase, r, g, b amplitudes
-    blobs: np.ndarray  # (B, 7): cx, cy, sigma, alpha, r, g, b
-    disc: np.ndarray  # (9,): cx, cy, radius, r, g, b, kx, ky, phase
-    shift_bg: tuple[float, float]  # pixels from frame 0 to frame 1
-    shift_fg: tuple[float, float]
-
-
-def _scene(rng: np.random.Generator, width: int, height: int, equirect: bool) -> _Scene:
-    # Integer horizontal frequencies keep panorama textures periodic across the seam.
-    gratings = np.stack(
-        [
-            rng.integers(1, 12, 4).astype(np.float64),
-            rng.integers(1, 8, 4).astype(np.float64),
-            rng.uniform(0, 2 * np.pi, 4),
-            *rng.uniform(-0.08, 0.08, (3, 4)),
-        ],
-        axis=1,
-    )
-    n_blobs = 96
-    blobs = np.stack(
-        [
-            rng.uniform(0, width, n_blobs),
-            rng.uniform(0, height, n_blobs),
-            np.maximum(rng.uniform(0.004, 0.02, n_blobs) * width, 1.2),  # no aliasing
-            rng.uniform(0.5, 0.9, n_blobs),
-            *rng.uniform(0, 1, (3, n_blobs)),
-        ],
-        axis=1,
-    )
-    disc = np.array(
-        [
-            rng.uniform(0, width),
-            rng.uniform(0.3, 0.7) * height,
-            rng.uniform(0.06, 0.12) * min(width, 2 * height),
-            *rng.uniform(0.1, 0.9, 3),
-            rng.integers(2, 5),
-            rng.integers(2, 5),
-            rng.uniform(0, 2 * np.pi),
-        ]
-    )
-    span = width / 40.0
-    bg = (float(rng.uniform(-span, span)), 0.0 if equirect else float(rng.uniform(-span, span) / 2))
-    fg = (float(rng.uniform(-2 * span, 2 * span)), float(rng.uniform(-span, span) / 2))
-    return _Scene(rng.uniform(0.2, 0.8, (2, 3)), gratings, blobs, disc, bg, fg)
-
-
-def _wrap(dx: np.ndarray, width: int, equirect: bool) -> np.ndarray:
-    return (dx + width / 2) % width - width / 2 if equirect else dx
-
-
-def _draw(scene: _Scene, width: int, height: int, t: float, equirect: bool) -> np.ndarray:
-    """The scene at time ``t`` (0 = frame 0, 1 = frame 1): ``(H, W, 3)`` float32 in [0, 1].
-
-    The background translates by ``t * shift_bg`` (a yaw turn for panoramas, wrapping the seam),
-    the disc by ``t * shift_fg``; the image is an exact function of ``t``, so any in-between
-    frame is known exactly (linear motion).
-    """
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
-    bx = x - t * scene.shift_bg[0]
-    by = y - t * scene.shift_bg[1]
-    v = (by / height)[..., None]
-    img = (1 - v) * scene.base[0] + v * scene.base[1]
-    for kx, ky, phase, *amp in scene.gratings:
-        wave = np.sin(2 * np.pi * (kx * bx / width + ky * by / height) + phase)
-        img = img + wave[..., None] * np.asarray(amp)
-    for cx, cy, sigma, alpha, *colour in scene.blobs:
-        # Each blob touches only a box of +-5 sigma around its centre (exp(-12.5) is below
-        # 1e-5): drawing it there keeps large sets fast.
-        ccx, ccy = cx + t * scene.shift_bg[0], cy + t * scene.shift_bg[1]
-        r = int(np.ceil(5 * sigma)) + 1
-        y0, y1 = max(0, int(np.floor(ccy)) - r), min(height, int(np.floor(ccy)) + r + 1)
-        cols = np.arange(int(np.floor(ccx)) - r, int(np.floor(ccx)) + r + 1)
-        cols = np.unique(cols % width) if equirect else cols[(cols >= 0) & (cols < width)]
-        if y0 >= y1 or cols.size == 0:
-            continue
-        dx = _wrap(cols + 0.5 - ccx, width, equirect)
-        dy = np.arange(y0, y1) + 0.5 - ccy
-        a = (alpha * np.exp(-(dx[None] ** 2 + dy[:, None] ** 2) / (2 * sigma * sigma)))[..., None]
-        img[y0:y1, cols] = img[y0:y1, cols] * (1 - a) + a * np.asarray(colour)
-    cx, cy, radius, r, g, b, kx, ky, phase = scene.disc
-    dx = _wrap(x - cx - t * scene.shift_fg[0], width, equirect)
-    dy = y - cy - t * scene.shift_fg[1]
-    inside = np.clip(radius - np.sqrt(dx * dx + dy * dy) + 0.5, 0.0, 1.0)[..., None]
-    # A checker of two sinusoids: texture in both directions, so motion is measurable.
-    stripes = 0.5 + 0.4 * np.sin(np.pi * kx * dx / radius + phase) * np.sin(
-        np.pi * ky * dy / radius
-    )
-    disc = stripes[..., None] * np.array([r, g, b]) * 1.6
-    img = img * (1 - inside) + inside * disc
-    return np.clip(img, 0.0, 1.0).astype(np.float32)
-
-
-def synthetic_pair(width: int, height: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two frames of a moving synthetic scene, ``(H, W, 3)`` float32 each, for speed tests.
-
-    Large sizes are drawn at most 1440 pixels wide and resized up (content need not be exact here).
-    """
-    equirect = is_equirect_shape(width, height)
-    scale = min(1.0, 1440 / width)
-    w, h = max(16, int(round(width * scale))), max(8, int(round(height * scale)))
-    scene = _scene(np.random.default_rng(seed), w, h, equirect)
-    img0, img1 = _draw(scene, w, h, 0.0, equirect), _draw(scene, w, h, 1.0, equirect)
-    return resize(img0, width, height), resize(img1, width, height)
+    return Dataset(label, "render", "viewsynth.synth.heldout_panoramas", True, count, make)
 
 
 def synthetic_set(count: int, width: int, height: int, seed: int = 0) -> Dataset:
-    """``count`` procedural scenes with exact middle frames; panoramas when ``width == 2 * height``.
+    """``count`` moving-texture scenes (``viewsynth.synth.moving_triplet``) with exact middles.
 
-    Textures (gratings and soft blobs) move by up to ``width / 40`` pixels and a striped disc by up
-    to twice that, so methods see real motion and occlusion; panoramas turn about the vertical
-    axis, which moves content across the seam.
+    Panoramas when ``width == 2 * height``: they turn about the vertical axis, which moves content
+    across the seam.
     """
     if count < 1 or width < 16 or height < 16:
         raise ViewsynthError(
@@ -452,10 +332,7 @@ def synthetic_set(count: int, width: int, height: int, seed: int = 0) -> Dataset
 
     def make() -> Iterator[Sample]:
         for k in range(count):
-            scene = _scene(np.random.default_rng([seed, k]), width, height, equirect)
-            img0 = _draw(scene, width, height, 0.0, equirect)
-            mid = _draw(scene, width, height, 0.5, equirect)
-            img1 = _draw(scene, width, height, 1.0, equirect)
+            img0, mid, img1 = synth.moving_triplet(width, height, seed, k)
             yield Sample(f"synthetic{k:03d}", img0, img1, to_uint8(mid), 0.5, equirect)
 
     kind = "panoramas" if equirect else "perspective"
@@ -478,7 +355,7 @@ class DatasetConfig:
 
     # Label in the report; empty: the folder's name.
     name: str = ""
-    # "path": a folder or video, its layout detected; "render": the training renderer's held-out
+    # "path": a folder or video, its layout detected; "render": the synth wing's held-out street
     # panoramas; "synthetic": the procedural moving-texture set.
     kind: Literal["path", "render", "synthetic"] = "path"
     # Folder or video for kind "path"; relative paths are relative to the config file.

@@ -10,7 +10,8 @@
   across the seam for panoramas (the seam is the middle of the crop, marked by ticks), the centre
   otherwise.
 ``update_readme`` regenerates the text between the benchmark markers of a README. Files are
-written aside and renamed into place, so no half-written report sits at its path.
+written aside and renamed into place (``frames.atomic_write``), so no half-written report sits at
+its path.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import numpy as np
 
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.evaluate import METRICS, SetResult
-from viewsynth.frames import write_image
+from viewsynth.frames import atomic_write, write_image, write_text
 
 README_START = "<!-- benchmark:start -->"
 README_END = "<!-- benchmark:end -->"
@@ -48,15 +49,6 @@ HEADERS = {
     "ws_psnr": "WS-PSNR",
     "seam_ws_psnr": "seam WS-PSNR",
 }
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` aside and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def git_commit(repo: str | Path) -> str:
@@ -291,7 +283,8 @@ def plot_quality_speed(sets: Sequence[SetResult], path: Path) -> None:
         loc="outside lower center",
         ncols=min(8, len(labels)),
     )
-    fig.savefig(path)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp)
 
 
 def plot_per_sample(result: SetResult, path: Path, max_samples: int = 60) -> None:
@@ -320,7 +313,8 @@ def plot_per_sample(result: SetResult, path: Path, max_samples: int = 60) -> Non
     title = result.name if n == len(result.samples) else f"{result.name} (first {n} samples)"
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, ncols=min(4, len(labels)))
-    fig.savefig(path)
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp)
 
 
 def _json_default(obj: Any) -> Any:
@@ -369,6 +363,7 @@ def update_readme(readme: str | Path, body: str) -> None:
     """
     path = Path(readme)
     text = path.read_text() if path.exists() else ""
+    path.parent.mkdir(parents=True, exist_ok=True)
     block = f"{README_START}\n{body.strip()}\n{README_END}"
     start, end = text.find(README_START), text.find(README_END)
     if (start == -1) != (end == -1) or end < start:

@@ -74,13 +74,13 @@ def _worker(conn, spec: MethodSpec, width: int, height: int, warmup: int) -> Non
     try:
         import numpy as np
 
-        from viewsynth.evaluation.datasets import synthetic_pair
         from viewsynth.frames import is_equirect_shape
+        from viewsynth.synth import moving_pair
 
         start = time.perf_counter()
         interp = spec.build()
         load_s = time.perf_counter() - start
-        img0, img1 = synthetic_pair(width, height)
+        img0, img1 = moving_pair(width, height)
         equirect = is_equirect_shape(width, height)
 
         def one() -> float:

@@ -20,7 +20,7 @@ import dataclasses
 import cv2
 import numpy as np
 
-from viewsynth.training.render import Triplet
+from viewsynth.synth import Triplet
 
 
 @dataclasses.dataclass(frozen=True)
