@@ -3,8 +3,9 @@
 The wing reads like the job:
 - ``metrics``: PSNR, SSIM, IE, WS-PSNR and seam WS-PSNR on uint8 images (what a user gets).
 - ``datasets``: where triplets ``(img0, gt, img1, t)`` come from (Middlebury layout, triplet folders,
-  leave-one-out on any capture or video, the project's held-out renders, a synthetic set), and the
-  "rolled" variant that puts the 360 seam through the middle of the content.
+  leave-one-out on any capture or video read through ``viewsynth.capture``, and the generated sets
+  of ``viewsynth.synth``: held-out street renders, moving textures), and the "rolled" variant that
+  puts the 360 seam through the middle of the content.
 - ``peers``: the methods compared: ours (``rnn`` at several K), ``flow``, ``linear``, FFmpeg
   ``minterpolate`` and any external command given as a template.
 - ``evaluate``: every method on the same frames, per-sample scores and seam crops; the benchmark
