@@ -30,6 +30,7 @@ class MovingScene:
 
 
 def moving_scene(rng: np.random.Generator, width: int, height: int, equirect: bool) -> MovingScene:
+    """A random scene for ``width`` x ``height`` frames, drawn from ``rng``."""
     # Integer horizontal frequencies keep panorama textures periodic across the seam.
     gratings = np.stack(
         [
