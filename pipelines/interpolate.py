@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from viewsynth import frames
 from viewsynth.errors import ViewsynthError
 from viewsynth.interpolators import METHODS, make_interpolator
 from viewsynth.walkthrough import (
@@ -137,9 +138,7 @@ def write_summary(out: Path, results: list[CaptureResult], seconds: float) -> Pa
             for r in results
         ],
     }
-    tmp = path.with_name(".summary.json.part")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+    frames.write_text(path, json.dumps(data, indent=2))
     return path
 
 

@@ -215,8 +215,10 @@ def test_model_config_round_trip_and_validation():
         ModelConfig.from_dict({"widht": 3})
     with pytest.raises(ConfigError, match=r"must equal stride"):
         from_dict(ModelConfig, {"stride": 16, "patch": 4, "encoder_channels": [8, 8]}, "m.yaml")
-    with pytest.raises(ConfigError, match=r"'bilinear' is not one of"):
-        ModelConfig.from_dict({"init": "bilinear"})
+    # The classical start is the only one (stored files name it); the zero-flow start is gone.
+    assert ModelConfig.from_dict({"init": "classical"}).init == "classical"
+    with pytest.raises(ConfigError, match=r"model: init: 'zero' is not supported.*init: classical"):
+        ModelConfig.from_dict({"init": "zero"})
 
 
 def test_learn_flow_false_keeps_the_classical_flows_and_learns_the_mask(pair):
@@ -236,8 +238,6 @@ def test_learn_flow_false_keeps_the_classical_flows_and_learns_the_mask(pair):
     assert np.abs(np.asarray(out.mask) - start_mask).max() > 1e-3
     moved = forward(free, img0, img1, T2, init, equirect=False, iters=2)
     assert np.abs(np.asarray(moved.flow_t0) - init.flow_t0).max() > 1e-2
-    with pytest.raises(ConfigError, match=r"learn_flow: false needs init: classical"):
-        ModelConfig.from_dict({"learn_flow": False, "init": "zero"})
 
 
 def test_refine_mask_head_reselects_between_the_warped_frames(pair):

@@ -1,4 +1,4 @@
-"""The rnn interpolator: loading, any input size, compile-once, scale, the seam, warm start."""
+"""The rnn interpolator: loading, its record, any input size, compile-once, scale, the seam."""
 
 import cv2
 import jax
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from viewsynth.classical import PairFlows
 from viewsynth.errors import FrameError, WeightsError
 from viewsynth.interpolators import Flow, make_interpolator
 from viewsynth.model import ModelConfig, Network, save_weights
@@ -49,6 +50,12 @@ def test_load_from_file_and_shipped_default(monkeypatch, tmp_path):
     save_weights(path, Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)))
     it = make_interpolator("rnn", weights=str(path), iters=3, scale=0.5)
     assert isinstance(it, RNNInterpolator) and it.iters == 3 and it.scale == 0.5
+    record = it.record()
+    assert record["method"] == "rnn" and record["weights"] == str(path) and record["iters"] == 3
+    assert len(record["sha256"]) == 64 and record["trained"] == {}
+    # A network made in memory has no file to name: its record says so.
+    in_memory = RNNInterpolator(Network(ModelConfig.tiny(), rngs=nnx.Rngs(0))).record()
+    assert in_memory["weights"] is None and in_memory["sha256"] is None and in_memory["iters"] == 2
     monkeypatch.setattr(interp_mod, "DEFAULT_WEIGHTS", path)
     it = RNNInterpolator.load(None)
     assert it.iters == ModelConfig.tiny().iters and it.config == ModelConfig.tiny()
@@ -124,53 +131,43 @@ def test_empty_times_and_bad_frames(untrained):
 
 
 @pytest.fixture(scope="module")
-def zero_start():
-    """Perturbed weights (the heads act), zero start (no DIS: its estimate is not roll-exact)."""
-    cfg = ModelConfig.from_dict({**ModelConfig.tiny().to_dict(), "init": "zero"})
-    return RNNInterpolator(perturbed(cfg), bucket=32)
+def acting():
+    """Perturbed weights: the heads act (an untrained network only reproduces its start)."""
+    return RNNInterpolator(perturbed(ModelConfig.tiny()), bucket=32)
 
 
-def test_rolling_a_panorama_rolls_the_result(zero_start):
+def still_start(img0, img1, *, equirect):
+    """A start that rolls exactly with the panorama (DIS's estimate does not): no motion."""
+    h, w = img0.shape[:2]
+    zeros, ones = np.zeros((h, w, 2), np.float32), np.ones((h, w), np.float32)
+    return PairFlows(zeros, zeros, ones, ones, equirect)
+
+
+def test_rolling_a_panorama_rolls_the_result(acting, monkeypatch):
+    monkeypatch.setattr(interp_mod, "pair_flows", still_start)
     img0, img1 = texture(64, 128), texture(64, 128, 1)
     k = 40  # a multiple of the stride
-    out = zero_start(img0, img1, [0.3], equirect=True)
-    rolled = zero_start(np.roll(img0, k, 1), np.roll(img1, k, 1), [0.3], equirect=True)
+    out = acting(img0, img1, [0.3], equirect=True)
+    rolled = acting(np.roll(img0, k, 1), np.roll(img1, k, 1), [0.3], equirect=True)
     np.testing.assert_allclose(np.roll(out, k, 2), rolled, atol=1e-4)
-    assert np.abs(out - zero_start(img0, img1, [0.3], equirect=False)).max() > 1e-3
+    assert np.abs(out - acting(img0, img1, [0.3], equirect=False)).max() > 1e-3
 
 
-def test_chunks_of_times_give_the_same_frames_as_one_pass(zero_start):
+def test_chunks_of_times_give_the_same_frames_as_one_pass(acting):
     img0 = texture(64, 128)
     img1 = np.roll(img0, 4, axis=1)
     times = [0.2, 0.4, 0.6]
-    one_by_one = zero_start(img0, img1, times, equirect=True)  # default: one t per pass
-    zero_start.max_batch = 4
+    one_by_one = acting(img0, img1, times, equirect=True)  # default: one t per pass
+    acting.max_batch = 4
     try:
-        whole = zero_start(img0, img1, times, equirect=True)  # passes of 2 and 1
-        zero_start.max_pixels = 64 * 128  # the pixel budget allows one frame per pass again
-        chunked = zero_start(img0, img1, times, equirect=True)
+        whole = acting(img0, img1, times, equirect=True)  # passes of 2 and 1
+        acting.max_pixels = 64 * 128  # the pixel budget allows one frame per pass again
+        chunked = acting(img0, img1, times, equirect=True)
     finally:
-        zero_start.max_batch = 1
-        zero_start.max_pixels = RNNInterpolator(zero_start.model).max_pixels
+        acting.max_batch = 1
+        acting.max_pixels = RNNInterpolator(acting.model).max_pixels
     np.testing.assert_allclose(one_by_one, whole, atol=1e-5)
     np.testing.assert_allclose(chunked, whole, atol=1e-5)
-
-
-def test_warm_start_carries_flow_to_the_next_pair(zero_start):
-    img0, img1 = texture(64, 128), np.roll(texture(64, 128), 4, axis=1)
-    cold = zero_start(img0, img1, [0.5], equirect=True)
-    zero_start.warm_start = True
-    try:
-        zero_start.reset()
-        first = zero_start(img0, img1, [0.5], equirect=True)
-        second = zero_start(img0, img1, [0.5], equirect=True)
-        zero_start.reset()
-        after_reset = zero_start(img0, img1, [0.5], equirect=True)
-    finally:
-        zero_start.warm_start = False
-    np.testing.assert_allclose(first, cold, atol=1e-6)  # nothing to start from yet
-    assert np.abs(second - cold).max() > 1e-4  # started from the first pair's flow
-    np.testing.assert_allclose(after_reset, cold, atol=1e-6)
 
 
 def test_scale_estimates_flow_small_and_warps_at_full_size(untrained):

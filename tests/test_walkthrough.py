@@ -11,8 +11,8 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-
 from viewsynth.pipelines.cli import main as cli
+
 from viewsynth import frames
 from viewsynth.export.spherical import ffmpeg_projection
 from viewsynth.walkthrough import InterpolateSettings, find_captures, run_capture
@@ -46,7 +46,10 @@ def interpolate(*args) -> int:
 def run_cli(*args: str) -> tuple[int, str]:
     """The real console script in a subprocess: exit code and stderr."""
     proc = subprocess.run(
-        [sys.executable, "-m", "viewsynth.pipelines.cli", *args], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "viewsynth.pipelines.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     return proc.returncode, proc.stderr
 
@@ -175,13 +178,69 @@ def test_a_missing_or_corrupt_weights_file_is_a_one_line_error_naming_it(tmp_pat
         assert not (out / "walkthrough.mp4").exists()
 
 
-def test_the_manifest_names_the_shipped_weights_by_default(tmp_path):
-    from viewsynth.walkthrough import interpolator_record
+def _record_from_file(path: Path, iters: int | None = None) -> dict:
+    """The interpolator record as the manifest has always written it, built from the file."""
+    import hashlib
 
-    record = interpolator_record(InterpolateSettings())
-    assert record["method"] == "rnn" and record["weights"].endswith("default.msgpack")
-    assert record["iters"] == 2 and record["trained"]["config"] == "configs/train_cpu_select4.yaml"
-    assert interpolator_record(InterpolateSettings(method="flow")) == {"method": "flow"}
+    from flax import serialization
+
+    data = path.read_bytes()
+    payload = serialization.msgpack_restore(data)
+    meta = payload["meta"]
+    return {
+        "method": "rnn",
+        "weights": str(path),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "iters": iters or payload["config"]["iters"],
+        "trained": {k: meta[k] for k in ("run", "commit", "config", "steps") if k in meta},
+    }
+
+
+class Forwarding:
+    """An interpolator wrapped the way the Ray runner times its calls."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __call__(self, *args, **kwargs):
+        return self.inner(*args, **kwargs)
+
+
+def test_the_interpolator_describes_itself_as_the_manifest_always_recorded(tmp_path):
+    # The record (manifest and resume fingerprint) is the interpolator's own, unchanged in content:
+    # for rnn the weights file, its hash, the K that runs and the training run it carries.
+    from flax import nnx
+
+    from viewsynth.interpolators import make_interpolator
+    from viewsynth.model import ModelConfig, Network, save_weights
+    from viewsynth.model.weights import DEFAULT_WEIGHTS
+
+    shipped = make_interpolator("rnn").record()
+    assert shipped == _record_from_file(DEFAULT_WEIGHTS)
+    assert shipped["weights"].endswith("default.msgpack") and shipped["iters"] == 2
+    assert make_interpolator("flow").record() == {"method": "flow"}
+    assert make_interpolator("linear").record() == {"method": "linear"}
+
+    capture = make_capture(tmp_path / "cap", n=2, width=64)
+    weights = tmp_path / "mine.msgpack"
+    save_weights(
+        weights, Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)), meta={"run": "r", "steps": 3}
+    )
+    for method, want in (
+        ("rnn", _record_from_file(weights, iters=3)),
+        ("flow", {"method": "flow"}),
+    ):
+        out = tmp_path / method
+        settings = InterpolateSettings(method=method, factor=2, weights=str(weights), iters=3)
+        assert run_capture(capture, out, settings).status == "done"
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["interpolator"] == want
+        # A wrapper that forwards record() (as the Ray runner's timer does) is the same work.
+        wrapped = Forwarding(make_interpolator(method, iters=3, weights=str(weights)))
+        assert run_capture(capture, out, settings, interpolator=wrapped).status == "skipped"
 
 
 def test_root_of_captures_isolates_a_broken_one(tmp_path):

@@ -44,7 +44,7 @@ def test_round_trip_is_bit_exact(model, saved):
         assert stored[...].dtype == value[...].dtype
         np.testing.assert_array_equal(np.asarray(stored[...]), np.asarray(value[...]))
     assert read_meta(saved) == {"steps": 1200, "data": "renderer seed 3"}
-    assert not list(saved.parent.glob("*.part"))  # written aside, then renamed
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]  # written aside, then renamed
 
 
 def test_file_is_plain_msgpack_with_config(saved):
@@ -112,4 +112,16 @@ def test_bad_config_in_file(saved):
     payload["config"]["colour"] = "blue"
     saved.write_bytes(serialization.msgpack_serialize(payload))
     with pytest.raises(WeightsError, match=rf"^{saved}: bad model config .*unknown key 'colour'"):
+        load_weights(saved)
+
+
+def test_a_file_whose_config_names_the_removed_zero_start_is_refused(saved):
+    # Every stored file says init: classical (and loads); the zero-flow start is gone.
+    assert serialization.msgpack_restore(saved.read_bytes())["config"]["init"] == "classical"
+    payload = serialization.msgpack_restore(saved.read_bytes())
+    payload["config"]["init"] = "zero"
+    saved.write_bytes(serialization.msgpack_serialize(payload))
+    with pytest.raises(
+        WeightsError, match=rf"^{saved}: bad model config .*'zero' is not supported"
+    ):
         load_weights(saved)

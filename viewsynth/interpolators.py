@@ -5,6 +5,10 @@ of shape ``(H, W, 3)`` float32 RGB in [0, 1] and ``times`` a sequence of t in (0
 ``(T, H, W, 3)`` float32 in [0, 1], one frame per t. ``equirect=True`` means both frames are 2:1
 panoramas whose left and right edges meet (the seam): nothing may treat those edges as borders.
 
+Every interpolator also describes itself: ``record()`` is a plain dict of what decides its frames
+(``{"method": ...}``, and for ``rnn`` the weights file, its hash and K), written into the manifest
+and hashed into the resume fingerprint. A wrapper must forward it.
+
 Flow convention: ``flow_t0`` maps a pixel of the in-between view to its match in frame 0, in pixels,
 ``(..., 2)`` with x first. For panoramas x is taken modulo the width.
 """
@@ -12,7 +16,7 @@ Flow convention: ``flow_t0`` maps a pixel of the in-between view to its match in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -33,11 +37,16 @@ class Interpolator(Protocol):
         self, img0: np.ndarray, img1: np.ndarray, times: Sequence[float], *, equirect: bool
     ) -> np.ndarray: ...
 
+    def record(self) -> dict[str, Any]: ...
+
 
 class Linear:
     """Cross-fade: ``(1 - t) * img0 + t * img1``. The floor every method must beat."""
 
     name = "linear"
+
+    def record(self) -> dict[str, Any]:
+        return {"method": self.name}
 
     def __call__(self, img0, img1, times, *, equirect=False):
         t = np.asarray(times, dtype=np.float32)[:, None, None, None]
@@ -59,6 +68,10 @@ class Flow:
     def __init__(self, max_side: int = 1024, preset: str = "medium"):
         self.max_side = max_side
         self.preset = preset
+
+    def record(self) -> dict[str, Any]:
+        # ``max_side`` and ``preset`` are not recorded: ``make_interpolator`` never changes them.
+        return {"method": self.name}
 
     def __call__(self, img0, img1, times, *, equirect=False):
         height, width = img0.shape[:2]

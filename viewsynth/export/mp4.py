@@ -17,13 +17,13 @@ offset in ``stco``/``co64`` that points past the old ``moov`` moves by the growt
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from viewsynth.errors import ViewsynthError
+from viewsynth.frames import atomic_write
 
 #: Bytes of payload before a container's children. ``stsd`` is a full box with an entry count;
 #: a visual sample entry (ISO 14496-12 VisualSampleEntry) has 78 bytes of fixed fields.
@@ -255,23 +255,17 @@ def rewrite_moov(path: str | Path, edit: Callable[[Box], None]) -> int:
     if delta:
         _shift_offsets(moov, where.offset + where.size, delta, str(path))
     new_moov = moov.to_bytes()
-    tmp = path.with_name(f".{path.name}.meta.part")
-    try:
-        with open(path, "rb") as src, open(tmp, "wb") as dst:
-            for box in tops:
-                if box is where:
-                    dst.write(new_moov)
-                    continue
-                src.seek(box.offset)
-                left = box.size
-                while left:
-                    chunk = src.read(min(left, _COPY_CHUNK))
-                    if not chunk:
-                        raise ViewsynthError(f"{path}: file shrank while being rewritten")
-                    dst.write(chunk)
-                    left -= len(chunk)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp, open(path, "rb") as src, open(tmp, "wb") as dst:
+        for box in tops:
+            if box is where:
+                dst.write(new_moov)
+                continue
+            src.seek(box.offset)
+            left = box.size
+            while left:
+                chunk = src.read(min(left, _COPY_CHUNK))
+                if not chunk:
+                    raise ViewsynthError(f"{path}: file shrank while being rewritten")
+                dst.write(chunk)
+                left -= len(chunk)
     return delta

@@ -18,8 +18,9 @@ Larger frames, such as a 5760x2880 panorama, still encode (at level 6), but many
 not decode them: :func:`size_warning` says so and the writer lists it in ``warnings``; the cure is
 ``max_width=4096`` (or HEVC, which the 360 cameras themselves use at 5.7K).
 
-The output is written to a hidden name in the same folder and renamed into place only once
-ffmpeg has finished successfully: no half-written video ever sits at the output path.
+The output is written to a hidden name in the same folder (``frames.part_path``) and renamed into
+place only once ffmpeg has finished successfully: no half-written video ever sits at the output
+path. (The encode outlives any one call, so it does not fit ``frames.atomic_write``'s ``with``.)
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import numpy as np
 
 from viewsynth.errors import ConfigError, FrameError, ViewsynthError
 from viewsynth.export.spherical import add_spherical_metadata
-from viewsynth.frames import to_uint8
+from viewsynth.frames import part_path, to_uint8
 
 CODECS = {"h264": ("libx264", "avc1"), "hevc": ("libx265", "hvc1")}
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
@@ -155,7 +156,7 @@ class VideoWriter:
         self.size: tuple[int, int] | None = None
         self.warnings: list[str] = []
         self._input_shape: tuple[int, int] | None = None
-        self._tmp = self.path.with_name(f".{self.path.stem}.part{self.path.suffix}")
+        self._tmp = part_path(self.path)  # ffmpeg writes here; renamed onto path by close()
         self._proc: subprocess.Popen | None = None
         self._log = None
         self._closed = False

@@ -20,11 +20,12 @@ Fitting any input size to the network:
   upsampled to the input size and both frames are warped and fused there (OpenCV, longitude
   wrapping for panoramas); the refinement residual is upsampled and added.
 
-The network's starting estimate follows its config: ``classical`` computes the DIS-flow estimate
-(:func:`viewsynth.model.init.classical_init`) at the working scale; ``zero`` starts from zero flow,
-or, with ``warm_start=True``, from the previous pair's flow (along a capture, consecutive pairs
-move alike): the two-frame flow of the last call, ``flow_t1 - flow_t0`` averaged over its times,
-is rescaled to each new t under linear motion.
+The network starts from the classical DIS-flow estimate (:func:`viewsynth.model.init.init_at`),
+computed once per pair at the working scale.
+
+The interpolator describes itself (:meth:`RNNInterpolator.record`): the weights file it was loaded
+from, that file's content hash, the K it runs at and the training record the file carries. The
+walkthrough's manifest and resume check take that record as it is.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import functools
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import cv2
 import jax
@@ -44,10 +46,10 @@ from viewsynth import parallel
 from viewsynth.classical import backward_warp as cv_warp
 from viewsynth.classical import pair_flows
 from viewsynth.errors import FrameError, ViewsynthError, WeightsError
-from viewsynth.model.init import Init, init_at
+from viewsynth.model.init import init_at
 from viewsynth.model.network import Network
 from viewsynth.model.warp import backward_warp
-from viewsynth.model.weights import DEFAULT_WEIGHTS, load_weights
+from viewsynth.model.weights import DEFAULT_WEIGHTS, load_described
 
 
 def auto_scale(width: int, max_width: int = 2048) -> float:
@@ -127,8 +129,9 @@ class RNNInterpolator:
     this many times, and pixels, per forward pass (the pair's encoding is shared by all passes).
     On a 2-core CPU one t per pass is fastest (measured: 0.25 s per frame at 1024x512 for one t,
     0.39 s for two or four), so the default is 1; raise it on an accelerator.
-    ``warm_start``: see the module docstring. ``data_parallel``: with several local devices,
-    split the times of a pair over all of them (``viewsynth.parallel``).
+    ``data_parallel``: with several local devices, split the times of a pair over all of them
+    (``viewsynth.parallel``). ``weights``: the file the network came from and its description
+    (:func:`viewsynth.model.weights.load_described`), set by :meth:`load`, for :meth:`record`.
     """
 
     name = "rnn"
@@ -143,8 +146,8 @@ class RNNInterpolator:
         max_width: int = 2048,
         max_pixels: int = 4 * 2048 * 1024,
         max_batch: int = 1,
-        warm_start: bool = False,
         data_parallel: bool = True,
+        weights: tuple[Path, dict[str, Any]] | None = None,
     ):
         if iters is not None and iters < 1:
             raise ViewsynthError(f"--iters must be >= 1, got {iters}")
@@ -158,9 +161,8 @@ class RNNInterpolator:
         self.max_width = max_width
         self.max_pixels = max_pixels
         self.max_batch = max_batch
-        self.warm_start = warm_start
+        self.weights = weights
         self.traces = 0  # times a function was traced (compiled), for tests and reports
-        self._previous_f01: np.ndarray | None = None
         graphdef, self._state = nnx.split(model)
         # With several local devices the times of a pair are split over them (data parallel):
         # parameters are copied to every device once, each pass holds a multiple of the count.
@@ -191,7 +193,22 @@ class RNNInterpolator:
                     "use --weights FILE or --method flow"
                 )
             weights = DEFAULT_WEIGHTS
-        return cls(load_weights(weights), iters=iters, scale=scale)
+        path = Path(weights)
+        model, info = load_described(path)
+        return cls(model, iters=iters, scale=scale, weights=(path, info))
+
+    def record(self) -> dict[str, Any]:
+        """What decides this interpolator's frames: the weights file (None for a network made in
+        memory), its content hash, the K it runs and the training run the file records. A weights
+        file that changed (a new release, a fine-tune written again) then reads as other work."""
+        path, info = self.weights if self.weights is not None else (None, {})
+        return {
+            "method": self.name,
+            "weights": None if path is None else str(path),
+            "sha256": info.get("sha256"),
+            "iters": self.iters,
+            "trained": info.get("trained", {}),
+        }
 
     # -- the jitted pieces (traced once per working size / batch size) --------------------------
 
@@ -258,19 +275,13 @@ class RNNInterpolator:
         largest = max(1, min(self.max_batch, self.max_pixels // (ww * wh)))
         largest = 1 << (largest.bit_length() - 1)
         out = np.empty((len(times), height, width, 3), np.float32)
-        classical = None
-        if self.config.init == "classical":
-            # DIS on the content, not the padded frames: the start is the ``flow`` method's own
-            # estimate whatever the bucket (once for all times), edge-padded like the frames.
-            classical = pair_flows(content0, content1, equirect=equirect)
-        f01_sum, start = 0.0, 0
+        # DIS on the content, not the padded frames: the start is the ``flow`` method's own
+        # estimate whatever the bucket (once for all times), edge-padded like the frames.
+        classical = pair_flows(content0, content1, equirect=equirect)
+        start = 0
         for n in _chunks(len(times), largest):
             t = times[start : start + n]
-            init = (
-                pad_edges(init_at(classical, t), ww, wh)
-                if classical is not None
-                else self._warm_init(t, work0.shape[:2])
-            )
+            init = pad_edges(init_at(classical, t), ww, wh)
             batch = (np.asarray(t), init)
             if self._mesh is not None:
                 batch, _ = parallel.pad_batch(batch, self._mesh.size)
@@ -280,8 +291,6 @@ class RNNInterpolator:
                 equirect=equirect, iters=self.iters, residual=not same_size,
             )  # fmt: skip
             result = [np.asarray(a)[:n] for a in result]
-            if self.warm_start:  # the two-frame flow under linear motion, at the working size
-                f01_sum = f01_sum + (result[2] - result[1]).sum(axis=0)
             crop = (slice(None), slice(top, top + ch), slice(left, left + cw))
             result = [a[crop] for a in result]
             flow_t0, flow_t1 = result[1], result[2]
@@ -294,27 +303,7 @@ class RNNInterpolator:
                         img0, img1, flow_t0[i], flow_t1[i], mask[i], residual[i], equirect=equirect
                     )
             start += n
-        if self.warm_start:
-            self._previous_f01 = np.asarray(f01_sum) / len(times)
         return out
-
-    def reset(self) -> None:
-        """Forget the previous pair (start of a new segment) when ``warm_start`` is on."""
-        self._previous_f01 = None
-
-    def _warm_init(self, t: np.ndarray, size: tuple[int, int]) -> Init | None:
-        prev = self._previous_f01
-        if not self.warm_start or prev is None or prev.shape[:2] != size:
-            return None
-        tt = np.asarray(t, np.float32)[:, None, None, None]
-        tc = np.clip(tt, 1e-4, 1.0 - 1e-4)
-        return Init(
-            flow_t0=(-tt * prev[None]).astype(np.float32),
-            flow_t1=((1.0 - tt) * prev[None]).astype(np.float32),
-            mask_logit=np.broadcast_to(np.log1p(-tc) - np.log(tc), (len(t), *size, 1)).astype(
-                np.float32
-            ),
-        )
 
     @staticmethod
     def _fuse_full(img0, img1, flow_t0, flow_t1, mask, residual, *, equirect) -> np.ndarray:

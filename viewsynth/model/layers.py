@@ -34,7 +34,11 @@ def lecun_normal(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> j
 
 
 def linear(in_features: int, out_features: int, *, zero: bool = False, rngs: nnx.Rngs):
-    """A per-pixel linear map (a 1x1 convolution as a matrix product) with the same initialisers."""
+    """A per-pixel linear map (a 1x1 convolution as a matrix product) with the same initialisers.
+
+    ``zero=True`` initialises the kernel to zero: the output heads start silent so that an
+    untrained network reproduces its starting estimate (the ``flow`` frame).
+    """
     return nnx.Linear(
         in_features,
         out_features,
@@ -45,11 +49,7 @@ def linear(in_features: int, out_features: int, *, zero: bool = False, rngs: nnx
 
 
 class SeamConv(nnx.Module):
-    """``kernel x kernel`` convolution, stride ``stride``, "same" size (divided by the stride).
-
-    ``zero=True`` initialises kernel and bias to zero: the output heads start silent so that an
-    untrained network reproduces its starting estimate.
-    """
+    """``kernel x kernel`` convolution, stride ``stride``, "same" size (divided by the stride)."""
 
     def __init__(
         self,
@@ -58,18 +58,16 @@ class SeamConv(nnx.Module):
         kernel: int = 3,
         stride: int = 1,
         *,
-        zero: bool = False,
         rngs: nnx.Rngs,
     ):
         self.pad = kernel // 2
-        kernel_init = nnx.initializers.zeros_init() if zero else lecun_normal
         self.conv = nnx.Conv(
             in_channels,
             out_channels,
             kernel_size=(kernel, kernel),
             strides=(stride, stride),
             padding="VALID",
-            kernel_init=kernel_init,
+            kernel_init=lecun_normal,
             bias_init=nnx.initializers.zeros_init(),
             rngs=rngs,
         )

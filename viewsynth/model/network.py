@@ -33,7 +33,7 @@ lookups wrap x, flows live modulo W; nothing pads or tiles the width. Rolling bo
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -78,8 +78,9 @@ class ModelConfig:
     upsample_channels: int = 48
     # Default number of recurrent iterations K (a run-time knob).
     iters: int = 4
-    # Starting estimate the model is meant to be run with: 'classical' (DIS flow) or 'zero'.
-    init: Literal["classical", "zero"] = "classical"
+    # Starting estimate the model is run with: 'classical' (DIS flow), the only one. The key stays
+    # because every stored weights file and training config names it.
+    init: str = "classical"
     # False: the recurrence keeps the starting flows and learns only the fusion mask (and the
     # refinement); meaningful with the classical start, whose flows are then used as they are.
     learn_flow: bool = True
@@ -102,8 +103,11 @@ class ModelConfig:
             raise ValueError(f"motion_channels must exceed 5, got {self.motion_channels}")
         if self.corr_radius < 0 or self.iters < 1:
             raise ValueError("corr_radius must be >= 0 and iters >= 1")
-        if not self.learn_flow and self.init != "classical":
-            raise ValueError("learn_flow: false needs init: classical (nothing else gives flows)")
+        if self.init != "classical":
+            raise ValueError(
+                f"init: {self.init!r} is not supported: the network starts from the classical "
+                "DIS-flow estimate (init: classical); the zero-flow start was removed"
+            )
 
     @classmethod
     def tiny(cls) -> ModelConfig:

@@ -15,7 +15,6 @@ with one line naming the file and the problem.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx, serialization
 
+from viewsynth import frames
 from viewsynth.errors import ConfigError, WeightsError
 from viewsynth.model.network import ModelConfig, Network
 
@@ -40,7 +40,8 @@ def _keys_to_str(tree: Any) -> Any:
 
 
 def save_weights(path: str | Path, model: Network, meta: dict[str, Any] | None = None) -> None:
-    """Write ``model``'s config and parameters to ``path`` (written aside, then renamed)."""
+    """Write ``model``'s config and parameters to ``path`` (written aside, flushed to disk, then
+    renamed: a crash mid-write never leaves a truncated weights file at ``path``)."""
     path = Path(path)
     params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
     payload = {
@@ -55,20 +56,20 @@ def save_weights(path: str | Path, model: Network, meta: dict[str, Any] | None =
     except Exception as err:  # an unserialisable value in meta
         raise WeightsError(f"{path}: cannot serialise weights ({err})") from None
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    with frames.atomic_write(path, fsync=True) as tmp:
+        tmp.write_bytes(data)
+
+
+def _read_bytes(path: Path) -> bytes:
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found")
+    return path.read_bytes()
 
 
 def _read(path: Path, data: bytes | None = None) -> dict[str, Any]:
     """The checked payload of ``path`` (``data``: its bytes, when the caller has read them)."""
     if data is None:
-        if not path.is_file():
-            raise WeightsError(f"{path}: weights file not found")
-        data = path.read_bytes()
+        data = _read_bytes(path)
     try:
         payload = serialization.msgpack_restore(data)
     except Exception as err:
@@ -93,14 +94,9 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def describe(path: str | Path) -> dict[str, Any]:
+def _record(data: bytes, payload: dict[str, Any]) -> dict[str, Any]:
     """What identifies a weights file's output: its content hash, the model's default K and the
     training record it carries (run, commit, config, steps), for manifests and resume checks."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found")
-    data = path.read_bytes()  # read once: hashed and parsed
-    payload = _read(path, data)
     meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
     return {
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -137,7 +133,20 @@ def _fill(template: Any, stored: Any, path: Path, where: str) -> Any:
 def load_weights(path: str | Path) -> Network:
     """The ``Network`` stored at ``path`` (config and parameters); ``WeightsError`` if unusable."""
     path = Path(path)
-    payload = _read(path)
+    return _network(path, _read(path))
+
+
+def load_described(path: str | Path) -> tuple[Network, dict[str, Any]]:
+    """:func:`load_weights`, and what identifies the file, from one read of it: ``{"sha256",
+    "iters" (the model's default K), "trained" (run, commit, config, steps of the meta)}``, so
+    the description is of exactly the bytes the network was made from."""
+    path = Path(path)
+    data = _read_bytes(path)
+    payload = _read(path, data)
+    return _network(path, payload), _record(data, payload)
+
+
+def _network(path: Path, payload: dict[str, Any]) -> Network:
     try:
         cfg = ModelConfig.from_dict(payload["config"], where=f"{path}: config")
     except ConfigError as err:

@@ -1,0 +1,52 @@
+"""``manifest.json``: what a capture became, one row per output frame.
+
+    {"capture": SOURCE, "settings": {...}, "interpolator": {"method": ..., ...},
+     "fingerprint": KEY, "projection": "equirect" | "perspective", "time_source": ...,
+     "skipped": [{"file", "reason"}], "warnings": [...],
+     "segments": [{"files": {"flat": NAME, "360": NAME}, "frames": [ROW, ...]}, ...]}
+
+A ROW names the two source files and t, and, when the tags tell them, the position (``lat``,
+``lon``: interpolated linearly at t) and ``heading`` (the compass bearing the frame's centre
+faces, interpolated the short way round).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from viewsynth import frames
+from viewsynth.capture import Shot
+
+MANIFEST = "manifest.json"
+
+
+def _lerp_angle(a: float | None, b: float | None, t: float) -> float | None:
+    if a is None or b is None:
+        return a if t < 0.5 else b
+    d = (b - a + 180.0) % 360.0 - 180.0
+    return (a + t * d) % 360.0
+
+
+def _view_heading(shot: Shot) -> float | None:
+    """Compass bearing the output frame's centre faces, when the tags tell it."""
+    if shot.heading is None:
+        return None
+    return (shot.heading + shot.yaw) % 360.0
+
+
+def frame_entry(shot0: Shot, shot1: Shot, t: float) -> dict:
+    """One manifest row: the two source files, t, and position/heading interpolated at t."""
+    entry: dict = {"src": [shot0.name, shot1.name], "t": round(float(t), 6)}
+    if shot0.has_position and shot1.has_position:
+        entry["lat"] = round(shot0.lat + t * (shot1.lat - shot0.lat), 8)
+        entry["lon"] = round(shot0.lon + t * (shot1.lon - shot0.lon), 8)
+    heading = _lerp_angle(_view_heading(shot0), _view_heading(shot1), t)
+    if heading is not None:
+        entry["heading"] = round(heading, 3)
+    return entry
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    frames.write_text(path, json.dumps(manifest, indent=2))

@@ -1,0 +1,178 @@
+"""The run of one capture: folder in, walkthrough videos and a manifest out.
+
+Load the capture (``viewsynth.capture``: frames in time order, yaw aligned, split into segments),
+schedule each pair's in-between times (``capture.schedule``), then stream: for each pair of source
+frames, interpolate the times between them and hand every frame to the segment's writer
+(``viewsynth.export.segment``). The ledger (:mod:`~viewsynth.walkthrough.resume`) skips what is
+already done; the manifest (:mod:`~viewsynth.walkthrough.manifest`) is written last.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from viewsynth import config as config_lib
+from viewsynth.capture import Shot, iter_frames, load_capture
+from viewsynth.capture.schedule import PairSchedule, frame_count, schedule_segment
+from viewsynth.export.segment import SegmentWriter, segment_names
+from viewsynth.interpolators import Interpolator, make_interpolator
+from viewsynth.walkthrough.folders import check_output_dir
+from viewsynth.walkthrough.manifest import MANIFEST, frame_entry, write_manifest
+from viewsynth.walkthrough.resume import Ledger, fingerprint
+from viewsynth.walkthrough.settings import InterpolateSettings
+
+
+@dataclass
+class CaptureResult:
+    """What became of one capture (one row of ``summary.json``)."""
+
+    name: str
+    status: Literal["done", "skipped", "failed"]
+    frames: int = 0
+    seconds: float = 0.0
+    outputs: list[str] = field(default_factory=list)
+    reason: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_capture(
+    source: Path,
+    out: Path,
+    settings: InterpolateSettings,
+    *,
+    interpolator: Interpolator | None = None,
+    progress: Callable[[int], None] | None = None,
+    total: Callable[[int], None] | None = None,
+) -> CaptureResult:
+    """Interpolate one capture into ``out``; returns its result (never raises for bad frames).
+
+    Raises ``ViewsynthError`` for a capture that cannot be used at all (missing, empty, fewer
+    than two usable frames): the caller decides whether that is fatal. Without ``interpolator``
+    the one ``settings`` name is made here (its ``record()`` is part of the resume fingerprint).
+    ``progress(n)`` is called after each written frame with n = 1, ``total(n)`` once with the
+    number of frames to write.
+    """
+    started = time.perf_counter()
+    name = source.stem if source.is_file() else source.name
+    capture = load_capture(source, settings.capture)
+    check_output_dir(out)
+    panoramic = capture.projection == "equirect"
+    interp = interpolator
+    if interp is None:
+        interp = make_interpolator(
+            settings.method, iters=settings.iters, scale=settings.scale, weights=settings.weights
+        )
+    record = interp.record()
+    key = fingerprint(capture, settings, record)
+    n_segments = len(capture.segments)
+    warnings = list(capture.warnings)
+
+    schedules: list[list[PairSchedule]] = []
+    for segment in capture.segments:
+        sched, sched_warnings = schedule_segment(
+            segment, factor=settings.factor, spacing=settings.spacing or 0.0
+        )
+        schedules.append(sched)
+        warnings += sched_warnings
+    n_total = sum(frame_count(sched) for sched in schedules)
+    if total is not None:
+        total(n_total)
+
+    ledger = Ledger(out, key)
+    manifest_path = out / MANIFEST
+    finished = ledger.finished_outputs()
+    if finished is not None:
+        if progress is not None:
+            progress(n_total)
+        return CaptureResult(
+            name,
+            "skipped",
+            n_total,
+            time.perf_counter() - started,
+            finished + [str(manifest_path)],
+            "already done with these settings",
+        )
+    ledger.begin()
+
+    frame_dir = None
+    if settings.frames:
+        frame_dir = out / "frames"
+        frame_dir.mkdir(exist_ok=True)
+    segments_out = []
+    index = 0
+    for seg, (segment, sched) in enumerate(zip(capture.segments, schedules, strict=True)):
+        n_seg_frames = frame_count(sched)
+        done = ledger.done_segment(seg)
+        if done is not None:
+            segments_out.append(done)
+            index += n_seg_frames
+            if progress is not None:
+                progress(n_seg_frames)
+            continue
+        names = segment_names(n_segments, seg, panoramic)
+        view = settings.view
+        writer = SegmentWriter(
+            out, names, panoramic=panoramic, fps=settings.fps, quality=settings.quality,
+            codec=settings.codec, max_width=settings.max_video_width, hfov=view.hfov,
+            pitch=view.pitch, flat_size=(view.width, view.height), frame_dir=frame_dir,
+            first_index=index,
+        )  # fmt: skip
+        entries = []
+        try:
+            prev: tuple[Shot, np.ndarray] | None = None
+            for k, (shot, image) in enumerate(iter_frames(capture, segment)):
+                if prev is not None:
+                    shot0, img0 = prev
+                    inner = [t for t in sched[k - 1].times if 0.0 < t < 1.0]
+                    writer.write(img0)
+                    entries.append(frame_entry(shot0, shot, 0.0))
+                    if inner:
+                        mids = interp(img0, image, inner, equirect=panoramic)
+                        for t, mid in zip(inner, mids, strict=True):
+                            writer.write(mid)
+                            entries.append(frame_entry(shot0, shot, t))
+                    if progress is not None:
+                        progress(1 + len(inner))
+                prev = (shot, image)
+            shot_last, img_last = prev
+            writer.write(img_last)
+            entries.append(frame_entry(segment[-2], shot_last, 1.0))
+            if progress is not None:
+                progress(1)
+            warnings += writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        seg_record = {"files": names, "frames": entries}
+        segments_out.append(seg_record)
+        ledger.finish_segment(seg, seg_record)
+        index += n_seg_frames
+
+    manifest = {
+        "capture": str(source),
+        "settings": config_lib.to_dict(settings),
+        "interpolator": record,
+        "fingerprint": key,
+        "projection": capture.projection,
+        "time_source": capture.time_source,
+        "skipped": [{"file": f, "reason": r} for f, r in capture.skipped],
+        "warnings": warnings,
+        "segments": segments_out,
+    }
+    write_manifest(manifest_path, manifest)
+    ledger.complete()
+    outputs = [str(out / f) for seg in segments_out for f in seg["files"].values()]
+    return CaptureResult(
+        name,
+        "done",
+        index,
+        time.perf_counter() - started,
+        outputs + [str(manifest_path)],
+        warnings=warnings,
+    )

@@ -1,0 +1,78 @@
+"""The settings schema of ``viewsynth interpolate``: everything that decides its outputs.
+
+``InterpolateSettings`` is what a YAML file (``configs/interpolate.yaml``), ``--set KEY=VALUE``
+and the CLI flags fill in, in that order (:func:`settings_from`); the resume check hashes all of
+it, so a changed setting means new work.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from viewsynth import config as config_lib
+from viewsynth.capture import CaptureOptions
+from viewsynth.interpolators import DEFAULT_METHOD
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """The flat walkthrough: a rectilinear camera looking along the direction of travel."""
+
+    hfov: float = 100.0  # horizontal field of view, degrees (0, 180)
+    pitch: float = 0.0  # degrees, positive looks up
+    width: int = 1280  # flat video width (perspective captures keep their own size)
+    height: int = 720  # flat video height
+
+    def __post_init__(self):
+        if not 0 < self.hfov < 180:
+            raise ValueError(f"view.hfov must be in (0, 180), got {self.hfov}")
+        if not -90 <= self.pitch <= 90:
+            raise ValueError(f"view.pitch must be in [-90, 90], got {self.pitch}")
+        if self.width < 16 or self.height < 16:
+            raise ValueError("view.width and view.height must be at least 16")
+
+
+@dataclass(frozen=True)
+class InterpolateSettings:
+    """Everything that decides the outputs of ``viewsynth interpolate`` (resume compares these)."""
+
+    method: Literal["linear", "flow", "rnn"] = DEFAULT_METHOD  # the interpolator
+    factor: int = 8  # N: N-1 new frames per pair (ignored with spacing)
+    spacing: float | None = None  # metres between output frames (constant speed from GPS)
+    fps: float = 30.0  # output frame rate
+    iters: int | None = None  # rnn: recurrent iterations K (None: the model's default)
+    scale: float | None = None  # rnn: flow estimation scale (None: automatic for huge frames)
+    weights: str | None = None  # rnn: weights file (None: the shipped model)
+    frames: bool = False  # also write every output frame as PNG under frames/
+    quality: int = 18  # H.264 CRF: 0 best .. 51 worst
+    codec: Literal["h264", "hevc"] = (
+        "h264"  # hevc for 5.7K+ panoramas (H.264 level 5.2 stops near 4K)
+    )
+    max_video_width: int | None = None  # cap the 360 video's width (e.g. 4096 for H.264 players)
+    view: ViewOptions = field(default_factory=ViewOptions)
+    capture: CaptureOptions = field(default_factory=CaptureOptions)
+
+    def __post_init__(self):
+        if self.factor < 1:
+            raise ValueError(f"factor must be at least 1, got {self.factor}")
+        if self.spacing is not None and not self.spacing > 0:
+            raise ValueError(f"spacing must be positive metres, got {self.spacing}")
+        if not (self.fps > 0 and math.isfinite(self.fps)):
+            raise ValueError(f"fps must be positive, got {self.fps}")
+        if self.iters is not None and self.iters < 1:
+            raise ValueError(f"iters must be at least 1, got {self.iters}")
+        if self.scale is not None and not 0 < self.scale <= 1:
+            raise ValueError(f"scale must be in (0, 1], got {self.scale}")
+        if not 0 <= self.quality <= 51:
+            raise ValueError(f"quality (CRF) must be 0..51, got {self.quality}")
+
+
+def settings_from(config_path: str | None, overrides: list[str], **flags) -> InterpolateSettings:
+    """Settings from an optional YAML file, ``--set`` overrides, then explicit CLI flags."""
+    base = config_lib.load(InterpolateSettings, config_path, overrides)
+    changes = {k: v for k, v in flags.items() if v is not None}
+    if not changes:
+        return base
+    return config_lib.replace(base, **changes)
