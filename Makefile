@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CAPTURE ?= samples/openvslam
 OUT ?= out
 ARGS ?=
-CONFIG ?= configs/train.yaml
+CONFIG ?= configs/shipped/01_cpu_classical_start.yaml
 
 .PHONY: interpolate test train train-shipped benchmark lint install install-ray clean
 
@@ -34,20 +34,17 @@ test: $(VENV)/.ray
 train: $(STAMP)
 	$(BIN)/viewsynth train --config $(CONFIG) $(ARGS)
 
-# The shipped weights' whole recipe (TRAINING_LOG.md): Run 1 on any machine (about an hour on 2
-# CPU cores), Runs 2-6 on a GPU (about 45 minutes on an H200), then Runs 10, 13 and 14 on the CPU
-# (1600, 915 and 285 steps: about an hour in all on 2 cores); each run resumes from its folder
-# under runs/ if interrupted. Writes viewsynth/weights/default.msgpack.
+# The shipped weights' whole recipe (configs/shipped/, one config per step; TRAINING_LOG.md):
+# step 1 on any machine (about an hour on 2 CPU cores), steps 2-6 on a GPU (about 45 minutes on
+# an H200), then steps 7-9 on the CPU (1600, 915 and 285 steps: about an hour in all on 2 cores);
+# each step starts from the previous step's weights under runs/ and resumes from its own folder
+# if interrupted. Writes viewsynth/weights/default.msgpack.
+SHIPPED := $(sort $(wildcard configs/shipped/*.yaml))
+
 train-shipped: $(STAMP)
-	$(BIN)/viewsynth train --config configs/train.yaml --set max_minutes=0
-	$(BIN)/viewsynth train --config configs/train_gpu.yaml
-	$(BIN)/viewsynth train --config configs/train_gpu_clean.yaml
-	$(BIN)/viewsynth train --config configs/train_gpu_l1.yaml
-	$(BIN)/viewsynth train --config configs/train_gpu_mask.yaml
-	$(BIN)/viewsynth train --config configs/train_gpu_mask2.yaml
-	$(BIN)/viewsynth train --config configs/train_cpu_select.yaml --set max_minutes=0
-	$(BIN)/viewsynth train --config configs/train_cpu_select3.yaml
-	$(BIN)/viewsynth train --config configs/train_cpu_select4.yaml
+	for config in $(SHIPPED); do \
+		$(BIN)/viewsynth train --config $$config --set max_minutes=0 || exit 1; \
+	done
 	cp runs/train_cpu_select4/last.msgpack viewsynth/weights/default.msgpack
 
 benchmark: $(STAMP)

@@ -1,6 +1,8 @@
-"""``viewsynth train --config configs/train.yaml [--set key=value ...] [--export FILE]``
+"""``viewsynth train --config FILE [--set key=value ...] [--export FILE]``
 
-Trains (or resumes) the network in the config's work folder::
+Trains (or resumes) the network in the config's work folder. ``configs/train_debug.yaml`` is a
+tiny run (a minute); ``configs/shipped/`` holds the shipped model's recipe, one config per step
+(the default is its first step)::
 
     runs/train/                   work folder (config.yaml, checkpoints/, metrics.jsonl, loss.png,
                                   best.msgpack)
@@ -33,7 +35,9 @@ def _commit() -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="viewsynth train", description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--config", default="configs/train.yaml", help="YAML config (default: %(default)s)"
+        "--config",
+        default="configs/shipped/01_cpu_classical_start.yaml",
+        help="YAML config (default: %(default)s)",
     )
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value"
@@ -48,8 +52,9 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, terminate)
 
     from viewsynth.training import loop
+    from viewsynth.training.config import load_config
 
-    cfg = loop.load_config(args.config, args.set)
+    cfg = load_config(args.config, args.set)
 
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)

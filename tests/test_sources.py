@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from viewsynth import frames
+from viewsynth import frames, synth
 from viewsynth.errors import FrameError, ViewsynthError
-from viewsynth.training import augment, render, sources
-from viewsynth.training.render import Triplet
+from viewsynth.synth import Triplet
+from viewsynth.training import augment, sources
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -37,11 +37,11 @@ def test_frame_triplets_pick_neighbours_at_the_gap_and_respect_parity():
         sources.FrameTriplets(seq[:2])
 
 
-def test_read_frames_reads_a_folder_in_order_and_rejects_other_paths(tmp_path):
-    for i in (2, 0, 1):
-        frames.write_image(tmp_path / f"f{i}.png", np.full((4, 4, 3), i * 0.25, np.float32))
+def test_read_frames_reads_a_folder_in_natural_order_and_rejects_other_paths(tmp_path):
+    for i in (10, 0, 2):  # f2 before f10, as frames.natural_key orders them
+        frames.write_image(tmp_path / f"f{i}.png", np.full((4, 4, 3), i * 0.05, np.float32))
     got = sources.read_frames(tmp_path)
-    np.testing.assert_allclose([f[0, 0, 0] for f in got], [0.0, 0.25, 0.5], atol=1 / 255)
+    np.testing.assert_allclose([f[0, 0, 0] for f in got], [0.0, 0.1, 0.5], atol=1 / 255)
     with pytest.raises(FrameError, match="not a video file or a folder of images"):
         sources.read_frames(tmp_path / "f0.png")
 
@@ -133,11 +133,11 @@ def test_batches_are_a_function_of_the_step_and_reuse_shares_scenes():
 
 
 def test_batches_made_by_many_threads_equal_the_serial_ones():
-    from viewsynth.training.loop import _prefetch
+    from viewsynth.training.prefetch import prefetch
 
     serial = _small_data(pano_fraction=0.5, reuse=2)
     threaded = sources.TrainingData(serial.cfg, seed=3, classical_init=False, in_flight=4)
-    got = list(_prefetch(threaded.batch, 0, 7, depth=4, workers=3))
+    got = list(prefetch(threaded.batch, 0, 7, depth=4, workers=3))
     assert len(got) == 7
     for step, batch in enumerate(got):
         want = serial.batch(step)
@@ -150,13 +150,13 @@ def test_prefetch_with_workers_keeps_step_order_and_raises_a_workers_error():
     import random
     import time
 
-    from viewsynth.training.loop import _prefetch
+    from viewsynth.training.prefetch import prefetch
 
     def slow(step):  # later steps often finish first
         time.sleep(random.random() * 0.02)
         return step
 
-    assert list(_prefetch(slow, 3, 40, depth=8, workers=4)) == list(range(3, 40))
+    assert list(prefetch(slow, 3, 40, depth=8, workers=4)) == list(range(3, 40))
 
     def broken(step):
         if step == 5:
@@ -165,7 +165,7 @@ def test_prefetch_with_workers_keeps_step_order_and_raises_a_workers_error():
 
     seen = []
     with pytest.raises(FrameError, match="frame 5"):
-        for step in _prefetch(broken, 0, 20, depth=4, workers=3):
+        for step in prefetch(broken, 0, 20, depth=4, workers=3):
             seen.append(step)
     assert seen == [0, 1, 2, 3, 4]
 
@@ -224,12 +224,12 @@ def test_perspective_batches_are_crops_and_training_seeds_stay_below_the_heldout
     batch = data.batch(0)
     assert not batch.equirect and batch.img0.shape == (2, 16, 16, 3)
     huge = max(data._sample_seed(g, i) for g in (10**9, 10**12 + 7) for i in range(2))
-    assert huge < render.HELDOUT_SEED
+    assert huge < synth.HELDOUT_SEED
 
 
 def test_stack_batch_adds_the_classical_init_and_refuses_mixed_kinds():
-    tr = render.flying_triplet(
-        0, render.make_textures(0, count=5, size=16, levels=2), width=16, height=16
+    tr = synth.flying_triplet(
+        0, synth.make_textures(0, count=5, size=16, levels=2), width=16, height=16
     )
     batch = sources.stack_batch([tr, tr], classical_init=True)
     assert batch.init.flow_t0.shape == (2, 16, 16, 2)
@@ -252,7 +252,8 @@ def test_video_triplets_from_the_udacity_clip():
 
 
 def test_the_held_out_video_tail_is_never_trained_on_and_feeds_validation(tmp_path):
-    from viewsynth.training import loop
+    from viewsynth.training import validation
+    from viewsynth.training.config import ValidationConfig
 
     folder = tmp_path / "udacity_driving" / "solidWhiteRight"
     folder.mkdir(parents=True)
@@ -279,8 +280,8 @@ def test_the_held_out_video_tail_is_never_trained_on_and_feeds_validation(tmp_pa
         for tr in data.triplets(step):
             seen |= levels([tr.img0, tr.mid, tr.img1])
     assert seen and max(seen) < 14
-    vcfg = loop.ValidationConfig(panoramas=0, perspective=0, video=4)
-    (vset,) = loop.validation_sets(vcfg, False, video_frames=data.video_heldout, stride=8)
+    vcfg = ValidationConfig(panoramas=0, perspective=0, video=4)
+    (vset,) = validation.validation_sets(vcfg, False, video_frames=data.video_heldout, stride=8)
     assert vset.name == "video" and vset.batch.img0.shape == (4, 8, 16, 3)
     mids = [round(float(m.mean()) * 25.5) for m in vset.batch.mid]
     assert all(18 <= m <= 23 for m in mids) and len(set(mids)) > 1

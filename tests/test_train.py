@@ -1,4 +1,5 @@
-"""The training loop on configs/train_debug.yaml: learning, resume, divergence, data parallelism."""
+"""The training loop on configs/train_debug.yaml: learning, resume, divergence, data parallelism;
+the shipped model's recipe (configs/shipped/) and the file it ships."""
 
 import dataclasses
 import json
@@ -15,27 +16,26 @@ from flax import nnx
 
 from viewsynth import config as config_lib
 from viewsynth.errors import ConfigError
-from viewsynth.model.weights import load_weights, read_meta
+from viewsynth.model.weights import DEFAULT_WEIGHTS, load_described, load_weights, read_meta
 from viewsynth.training import loop, sources
+from viewsynth.training.checkpoint import Checkpoints
+from viewsynth.training.config import OptimConfig, TrainConfig, load_config
+from viewsynth.training.logbook import read_metrics
+from viewsynth.training.step import make_optimizer, skipped_updates
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBUG = ROOT / "configs" / "train_debug.yaml"
+# The classical start is near an optimum already: 12 steps on one batch gain a few per cent.
+LOSS_DROP = 0.985
+SHIPPED = sorted((ROOT / "configs" / "shipped").glob("*.yaml"))
 
 
 def _cfg(workdir, *extra):
-    # One batch shape (panoramas), one kind of start (zero flow, so the classical init is not
-    # needed in the step), one schedule (the optimiser is part of the step's static graph) and no
-    # validation keep these tests to one compile of the step.
-    return loop.load_config(
+    # One batch shape (panoramas), one schedule (the optimiser is part of the step's static graph)
+    # and no validation keep these tests to one compile of the step.
+    return load_config(
         DEBUG,
-        [
-            f"workdir={workdir}",
-            "steps=12",
-            "data.pano_fraction=1.0",
-            "model.init=zero",
-            "validation.every=0",
-            *extra,
-        ],
+        [f"workdir={workdir}", "steps=12", "data.pano_fraction=1.0", "validation.every=0", *extra],
     )
 
 
@@ -45,8 +45,18 @@ def fixed_batch():
     return sources.TrainingData(cfg.data, cfg.seed, classical_init=True).batch(0)
 
 
+@pytest.fixture(scope="module")
+def debug_run(tmp_path_factory, fixed_batch):
+    """The debug config trained once for the module: 12 steps on the fixed batch, validated on
+    held-out panoramas at steps 0 and 12. Several tests read what it left in its work folder."""
+    workdir = tmp_path_factory.mktemp("debug_run") / "run"
+    cfg = _cfg(workdir, "validation.every=12", "validation.perspective=0")
+    result = loop.train(cfg, batches=lambda step: fixed_batch, meta={"note": "test"})
+    return cfg, result
+
+
 def _metrics(workdir):
-    return [r for r in loop.read_metrics(Path(workdir) / "metrics.jsonl") if r["kind"] == "train"]
+    return [r for r in read_metrics(Path(workdir) / "metrics.jsonl") if r["kind"] == "train"]
 
 
 def _params(model):
@@ -54,78 +64,76 @@ def _params(model):
 
 
 def test_configs_load_and_unknown_keys_are_errors():
-    cfg = loop.load_config(DEBUG)
+    cfg = load_config(DEBUG)
     assert cfg.data.pano_width == 64 and cfg.data.pano_height == 32 and cfg.steps == 6
-    shipped = loop.load_config(ROOT / "configs" / "train.yaml")
-    assert shipped.model.init == "classical"
     with pytest.raises(ConfigError, match=r"train_debug.yaml.optim: unknown key 'learning_rat'"):
-        loop.load_config(DEBUG, ["optim.learning_rat=1"])
+        load_config(DEBUG, ["optim.learning_rat=1"])
     with pytest.raises(ConfigError, match="data.crop = 20 is not a multiple of the model stride 8"):
-        loop.load_config(DEBUG, ["data.crop=20"])
+        load_config(DEBUG, ["data.crop=20"])
     for key in ("ssim_weight", "mse_weight"):
         with pytest.raises(ConfigError, match=r"train_debug.yaml.loss: .*mse_weight must be >= 0$"):
-            loop.load_config(DEBUG, [f"loss.{key}=-1"])
+            load_config(DEBUG, [f"loss.{key}=-1"])
     with pytest.raises(ConfigError, match="validation.video needs held-out frames"):
-        loop.load_config(DEBUG, ["validation.video=4"])
+        load_config(DEBUG, ["validation.video=4"])
     with pytest.raises(ConfigError, match=r"augment.degrade_target"):
-        loop.load_config(DEBUG, ["data.augment.degrade_target=maybe"])
+        load_config(DEBUG, ["data.augment.degrade_target=maybe"])
 
 
-def test_the_shipped_recipe_chains_its_runs_and_matches_the_shipped_weights():
-    # make train-shipped: each run starts from the previous run's weights (best or last, as they
-    # were run), never from the shipped file it is meant to reproduce, and all train the network
-    # that ships (up to the fields that shape no parameter, and the refinement's heads, which the
-    # CPU runs changed: a new head starts at zero).
-    names = ("train.yaml", "train_gpu.yaml", "train_gpu_clean.yaml", "train_gpu_l1.yaml",
-             "train_gpu_mask.yaml", "train_gpu_mask2.yaml", "train_cpu_select.yaml",
-             "train_cpu_select3.yaml", "train_cpu_select4.yaml")  # fmt: skip
-    runs = [loop.load_config(ROOT / "configs" / name) for name in names]
-    assert runs[0].init_weights == ""
-    for before, after in zip(runs, runs[1:], strict=False):
-        assert Path(after.init_weights).parent == Path(before.workdir)
+def test_every_shipped_step_parses_and_starts_from_the_previous_steps_output():
+    # make train-shipped runs configs/shipped/ in name order: each step starts from the previous
+    # step's weights (best or last) under runs/, never from the shipped file it is meant to
+    # reproduce, and can load them (the model differs at most in fields that shape no parameter
+    # and in the refinement's heads, which start at zero when added).
+    assert len(SHIPPED) >= 2
+    steps = [load_config(path) for path in SHIPPED]
+    assert steps[0].init_weights == ""
+    for path in SHIPPED:
+        assert path.read_text().startswith(
+            f"# viewsynth train --config configs/shipped/{path.name}"
+        )
+    for before, after in zip(steps, steps[1:], strict=False):
+        assert Path(after.init_weights).parent == Path(before.workdir), after.workdir
         assert Path(after.init_weights).name in ("best.msgpack", "last.msgpack")
-    assert len({r.workdir for r in runs}) == len(runs)
-    shipped = load_weights(ROOT / "viewsynth" / "weights" / "default.msgpack")
+        free = {name: getattr(after.model, name) for name in loop.RUNTIME_MODEL_FIELDS}
+        grown = dataclasses.replace(before.model, **free, **loop.refine_fields(after.model))
+        assert grown == after.model, after.workdir
+        if after.init_step:  # finishing a stopped run: the same run from the step it stopped at
+            assert before.stop_step == after.init_step and before.max_minutes == 0
+            same = ("seed", "steps", "iters", "data", "optim", "loss", "validation")
+            assert all(getattr(before, k) == getattr(after, k) for k in same)
+    assert len({s.workdir for s in steps}) == len(steps)
+
+
+def test_the_shipped_weights_load_and_record_a_finished_run():
+    shipped, record = load_described(DEFAULT_WEIGHTS)
+    meta = read_meta(DEFAULT_WEIGHTS)
+    assert meta["finished"] is True and meta["steps"] == record["trained"]["steps"] >= 1
+    assert record["iters"] == shipped.config.iters >= 1  # the K it runs at by default
+    # The recipe's last step trains this network (up to the fields that shape no parameter).
+    last = load_config(SHIPPED[-1]).model
     free = {name: getattr(shipped.config, name) for name in loop.RUNTIME_MODEL_FIELDS}
-    heads = loop.refine_fields(shipped.config)
-    assert all(dataclasses.replace(r.model, **free, **heads) == shipped.config for r in runs)
-    assert runs[-1].model == shipped.config and not shipped.config.learn_flow
-    assert heads == {"refine_mask": True, "refine_residual": False}  # selection only
-    assert shipped.config.iters == 2  # the K every shipped figure is measured at
-    assert all(r.data.augment.noise == 0 and r.data.augment.jpeg == 0 for r in runs[2:])
-    assert all(r.loss.census_weight == 0 for r in runs[3:])
-    # Run 14 finishes Run 13: the same run (seed, schedule, data, loss) from the step it stopped.
-    run13, run14 = runs[-2:]
-    assert run13.stop_step == run14.init_step == 915 and run13.max_minutes == 0
-    same = ("seed", "steps", "iters", "data", "optim", "loss", "validation")
-    assert all(getattr(run13, k) == getattr(run14, k) for k in same)
-    makefile = (ROOT / "Makefile").read_text()
-    assert all(f"--config configs/{name}" in makefile for name in names)
-    assert "cp runs/train_cpu_select4/last.msgpack viewsynth/weights/default.msgpack" in makefile
-    assert read_meta(ROOT / "viewsynth" / "weights" / "default.msgpack")["finished"] is True
+    assert dataclasses.replace(last, **free) == shipped.config
 
 
 def test_schedule_warms_up_then_decays():
-    _, schedule = loop.make_optimizer(
-        loop.OptimConfig(learning_rate=1.0, warmup_steps=10, end_fraction=0.1), 100
+    _, schedule = make_optimizer(
+        OptimConfig(learning_rate=1.0, warmup_steps=10, end_fraction=0.1), 100
     )
     assert float(schedule(0)) == 0.0 and float(schedule(10)) == pytest.approx(1.0)
     assert float(schedule(55)) < 1.0 and float(schedule(100)) == pytest.approx(0.1)
 
 
-def test_loss_goes_down_on_a_fixed_batch(tmp_path, fixed_batch):
-    # From zero flow (a cross-fade) there is much to learn; the classical start is near an optimum.
-    cfg = _cfg(tmp_path / "run")
+def test_loss_goes_down_on_a_fixed_batch(debug_run):
+    cfg, result = debug_run
     assert (cfg.optim.learning_rate, cfg.optim.warmup_steps) == (0.001, 1)
-    loop.train(cfg, batches=lambda step: fixed_batch)
-    losses = [r["loss"] for r in _metrics(tmp_path / "run")]
+    losses = [r["loss"] for r in _metrics(cfg.workdir)]
     # Step 1 runs at the warm-up's zero learning rate; from then on the fit improves.
     assert len(losses) == 12 and losses[1] == losses[0]
-    assert losses[-1] < 0.985 * losses[0] and losses[-1] < min(losses[:6])
-    saved = yaml_load(tmp_path / "run" / "config.yaml")
-    assert saved["steps"] == 12 and saved["model"]["init"] == "zero"
+    assert losses[-1] < LOSS_DROP * losses[0] and losses[-1] < min(losses[:6])
+    saved = yaml_load(Path(cfg.workdir) / "config.yaml")
+    assert saved["steps"] == 12 and saved["model"]["init"] == "classical"
     # The finished run leaves its own last weights beside the best validated ones.
-    meta = read_meta(tmp_path / "run" / "last.msgpack")
+    meta = read_meta(Path(cfg.workdir) / "last.msgpack")
     assert meta["steps"] == 12 and meta["finished"] is True
 
 
@@ -173,8 +181,8 @@ def test_resume_continues_the_step_counter_and_reproduces_an_unbroken_run(tmp_pa
     models = []
     for run in ("a", "b"):
         model = loop.build_model(cfg)
-        opt = nnx.Optimizer(model, loop.make_optimizer(cfg.optim, cfg.steps)[0], wrt=nnx.Param)
-        ckpt = loop.Checkpoints(tmp_path / run / "checkpoints")
+        opt = nnx.Optimizer(model, make_optimizer(cfg.optim, cfg.steps)[0], wrt=nnx.Param)
+        ckpt = Checkpoints(tmp_path / run / "checkpoints")
         assert ckpt.latest_step() == 12
         record = ckpt.restore(12, model, opt)
         ckpt.close()
@@ -187,11 +195,11 @@ def test_resume_continues_the_step_counter_and_reproduces_an_unbroken_run(tmp_pa
 def test_init_step_shifts_the_optimisers_schedule():
     # Adam's first update is about -lr * sign(g): a run begun at step k takes schedule(k) first,
     # as the unbroken run's (k + 1)-th update did, not schedule(0) (zero, in the warm-up).
-    optim = loop.OptimConfig(learning_rate=1.0, warmup_steps=4, end_fraction=0.1, weight_decay=0.0)
+    optim = OptimConfig(learning_rate=1.0, warmup_steps=4, end_fraction=0.1, weight_decay=0.0)
     params = {"w": jnp.zeros(3)}
     grads = {"w": jnp.ones(3)}
     for offset in (0, 2, 7):
-        tx, schedule = loop.make_optimizer(optim, 10, offset)
+        tx, schedule = make_optimizer(optim, 10, offset)
         update, _ = tx.update(grads, tx.init(params), params)
         np.testing.assert_allclose(np.asarray(update["w"]), -float(schedule(offset)), rtol=1e-4)
     assert float(schedule(2)) == pytest.approx(0.5)  # the schedule itself is the whole run's
@@ -207,7 +215,7 @@ def test_stop_step_then_init_step_finishes_a_run_from_the_weights_it_left(tmp_pa
     assert (stopped.start_step, stopped.end_step) == (0, 5)
     meta = read_meta(tmp_path / "a" / "last.msgpack")
     assert meta["steps"] == 5 and meta["finished"] is False
-    assert loop.Checkpoints(tmp_path / "a" / "checkpoints").latest_step() == 5
+    assert Checkpoints(tmp_path / "a" / "checkpoints").latest_step() == 5
 
     seen = []
 
@@ -222,7 +230,7 @@ def test_stop_step_then_init_step_finishes_a_run_from_the_weights_it_left(tmp_pa
     assert seen == list(range(5, 12))  # the data stream goes on where the first run stopped
     assert [r["step"] for r in _metrics(tmp_path / "b")] == list(range(6, 13))
     assert read_meta(tmp_path / "b" / "last.msgpack")["finished"] is True
-    assert loop.Checkpoints(tmp_path / "b" / "checkpoints").latest_step() == 12
+    assert Checkpoints(tmp_path / "b" / "checkpoints").latest_step() == 12
     # It starts from the weights it was given, not from a fresh network.
     assert finished.model is not None
     start = load_weights(weights)
@@ -233,11 +241,11 @@ def test_stop_step_then_init_step_finishes_a_run_from_the_weights_it_left(tmp_pa
     assert 0 < max(moved) < 0.05
 
     with pytest.raises(ConfigError, match="init_step needs init_weights"):
-        loop.load_config(DEBUG, ["init_step=2"])
+        load_config(DEBUG, ["init_step=2"])
     with pytest.raises(ConfigError, match="init_step 6 must be in 0 .. steps - 1"):
-        loop.load_config(DEBUG, [f"init_weights={weights}", "init_step=6"])
+        load_config(DEBUG, [f"init_weights={weights}", "init_step=6"])
     with pytest.raises(ConfigError, match="stop_step 7 must be in 0 .. steps"):
-        loop.load_config(DEBUG, ["stop_step=7"])
+        load_config(DEBUG, ["stop_step=7"])
 
 
 def test_an_interrupt_checkpoints_the_steps_done_so_far(tmp_path, fixed_batch):
@@ -249,7 +257,7 @@ def test_an_interrupt_checkpoints_the_steps_done_so_far(tmp_path, fixed_batch):
     workdir = tmp_path / "int"
     with pytest.raises(KeyboardInterrupt):
         loop.train(_cfg(workdir, "checkpoint_every=100"), batches=interrupted)
-    ckpt = loop.Checkpoints(workdir / "checkpoints")
+    ckpt = Checkpoints(workdir / "checkpoints")
     assert ckpt.all_steps() == [5]  # only the interrupt saved: every 100 steps never came
     ckpt.close()
     resumed = loop.train(_cfg(workdir, "checkpoint_every=100"), batches=lambda s: fixed_batch)
@@ -272,7 +280,7 @@ def test_an_interrupt_right_after_an_update_labels_the_checkpoint_by_updates_don
     workdir = tmp_path / "mid"
     with pytest.raises(KeyboardInterrupt):
         loop.train(_cfg(workdir, "checkpoint_every=100"), batches=lambda s: fixed_batch)
-    ckpt = loop.Checkpoints(workdir / "checkpoints")
+    ckpt = Checkpoints(workdir / "checkpoints")
     assert ckpt.all_steps() == [3]  # three updates were applied, so the checkpoint is step 3
     ckpt.close()
 
@@ -285,7 +293,7 @@ def test_an_update_with_a_non_finite_gradient_is_skipped():
 
     cfg = _cfg("unused")
     model = Tiny()
-    opt = nnx.Optimizer(model, loop.make_optimizer(cfg.optim, cfg.steps)[0], wrt=nnx.Param)
+    opt = nnx.Optimizer(model, make_optimizer(cfg.optim, cfg.steps)[0], wrt=nnx.Param)
     before = [np.asarray(x).copy() for x in _params(model)]
     treedef = jax.tree.structure(nnx.state(model, nnx.Param))
 
@@ -295,13 +303,13 @@ def test_an_update_with_a_non_finite_gradient_is_skipped():
     opt.update(model, grads(np.full((3, 2), np.nan, np.float32), np.ones(2, np.float32)))
     for x, y in zip(_params(model), before, strict=True):
         np.testing.assert_array_equal(np.asarray(x), y)  # nothing moved, no NaN got in
-    assert loop.skipped_updates(opt) == 1
+    assert skipped_updates(opt) == 1
     for _ in range(3):  # past the warm-up's zero learning rate, a finite update moves them
         opt.update(model, grads(np.ones((3, 2), np.float32), np.ones(2, np.float32)))
     after = [np.asarray(x) for x in _params(model)]
     assert all(not np.array_equal(x, y) for x, y in zip(after, before, strict=True))
     assert all(np.isfinite(x).all() for x in after)
-    assert loop.skipped_updates(opt) == 1
+    assert skipped_updates(opt) == 1
 
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, fixed_batch):
@@ -313,33 +321,37 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, f
     assert str(err.value) == (
         f"step 5: loss is nan (not finite); training stopped, last good checkpoint step 4 kept in {ckpt_dir}"
     )
-    ckpt = loop.Checkpoints(workdir / "checkpoints")
+    ckpt = Checkpoints(workdir / "checkpoints")
     assert ckpt.all_steps() == [2, 4]
     ckpt.close()
 
 
-def test_validation_scores_model_and_flow_and_keeps_the_best_weights(tmp_path, fixed_batch):
-    cfg = _cfg(tmp_path / "v", "validation.every=12", "validation.perspective=0")
-    result = loop.train(cfg, batches=lambda s: fixed_batch, meta={"note": "test"})
-    rows = [r for r in loop.read_metrics(tmp_path / "v" / "metrics.jsonl") if r["kind"] == "val"]
+def test_validation_scores_model_and_flow_and_keeps_the_best_weights(tmp_path, debug_run):
+    cfg, result = debug_run
+    workdir = Path(cfg.workdir)
+    rows = [r for r in read_metrics(workdir / "metrics.jsonl") if r["kind"] == "val"]
     assert [r["step"] for r in rows] == [0, 12]
     assert result.validation.keys() == {"pano_wspsnr_model", "pano_wspsnr_flow"}
     # The flow baseline is scored once on the same held-out frames: the same at every validation.
     assert rows[0]["pano_wspsnr_flow"] == rows[1]["pano_wspsnr_flow"] > 15
+    # Untrained, the network with the classical start reproduces the flow baseline.
+    assert rows[0]["pano_wspsnr_model"] == pytest.approx(rows[0]["pano_wspsnr_flow"], abs=0.05)
     assert rows[1]["gain_db"] == pytest.approx(
         rows[1]["pano_wspsnr_model"] - rows[1]["pano_wspsnr_flow"]
     )
-    assert (tmp_path / "v" / "loss.png").stat().st_size > 1000
-    meta = read_meta(tmp_path / "v" / "best.msgpack")
+    assert (workdir / "loss.png").stat().st_size > 1000
+    meta = read_meta(workdir / "best.msgpack")
     best_step = max(rows, key=lambda r: r["gain_db"])["step"]
     assert meta["note"] == "test" and meta["steps"] == best_step
     exported = tmp_path / "out.msgpack"
-    loop.export_best(tmp_path / "v", exported, {"wall_time_s": 1.0})
+    loop.export_best(workdir, exported, {"wall_time_s": 1.0})
     assert read_meta(exported)["wall_time_s"] == 1.0
     assert load_weights(exported).config == cfg.model
+    copied = tmp_path / "copy" / "best.msgpack"
+    assert loop.export_best(workdir, copied) == meta and read_meta(copied) == meta
 
 
-def test_data_parallel_over_two_devices_matches_one(tmp_path, fixed_batch):
+def test_data_parallel_over_two_devices_matches_one(tmp_path, fixed_batch, debug_run):
     """Two forced host devices: the batch is split on 'data', the losses equal the 1-device run."""
     np.savez(tmp_path / "batch.npz", img0=fixed_batch.img0, img1=fixed_batch.img1, mid=fixed_batch.mid,
              t=fixed_batch.t, f0=fixed_batch.init.flow_t0, f1=fixed_batch.init.flow_t1,
@@ -350,14 +362,16 @@ from jax.sharding import PartitionSpec as P
 from viewsynth.model.init import Init
 from viewsynth import parallel
 from viewsynth.training import loop, sources
+from viewsynth.training.config import load_config
+from viewsynth.training.logbook import read_metrics
+from viewsynth.training.step import shard_batch
 d = np.load({str(tmp_path / "batch.npz")!r})
 batch = sources.Batch(d["img0"], d["img1"], d["mid"], d["t"], Init(d["f0"], d["f1"], d["m"]), True)
 mesh = parallel.data_mesh()
-img0 = loop.shard_batch(batch, mesh)[0]
-cfg = loop.load_config({str(DEBUG)!r}, ["workdir={tmp_path / "dp"}", "steps=12", "validation.every=0",
-                       "model.init=zero"])
+img0 = shard_batch(batch, mesh)[0]
+cfg = load_config({str(DEBUG)!r}, ["workdir={tmp_path / "dp"}", "steps=12", "validation.every=0"])
 loop.train(cfg, batches=lambda s: batch)
-losses = [r["loss"] for r in loop.read_metrics({str(tmp_path / "dp" / "metrics.jsonl")!r})]
+losses = [r["loss"] for r in read_metrics({str(tmp_path / "dp" / "metrics.jsonl")!r})]
 print(json.dumps({{"devices": jax.device_count(), "split": img0.sharding.spec == P("data"),
                   "shard": list(img0.addressable_shards[0].data.shape), "losses": losses}}))
 """
@@ -376,14 +390,13 @@ print(json.dumps({{"devices": jax.device_count(), "split": img0.sharding.spec ==
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got["devices"] == 2 and got["split"] and got["shard"] == [1, 32, 64, 3]
 
-    loop.train(_cfg(tmp_path / "one"), batches=lambda s: fixed_batch)
-    ref = [r["loss"] for r in loop.read_metrics(tmp_path / "one" / "metrics.jsonl")]
+    ref = [r["loss"] for r in _metrics(debug_run[0].workdir)]  # the same run on one device
     np.testing.assert_allclose(got["losses"], ref, rtol=1e-4)
 
 
 def test_resolved_config_round_trips(tmp_path):
-    cfg = loop.load_config(DEBUG, ["steps=3"])
-    again = config_lib.from_dict(loop.TrainConfig, config_lib.to_dict(cfg))
+    cfg = load_config(DEBUG, ["steps=3"])
+    again = config_lib.from_dict(TrainConfig, config_lib.to_dict(cfg))
     assert again == cfg
 
 
@@ -445,15 +458,15 @@ def test_warm_start_may_change_only_the_fields_that_shape_no_parameter(tmp_path)
     from viewsynth.model.weights import save_weights
 
     base = tmp_path / "base.msgpack"
-    cfg = loop.load_config(DEBUG, ["model.init=classical"])
+    cfg = load_config(DEBUG, ["model.init=classical"])
     save_weights(base, Network(cfg.model, rngs=nnx.Rngs(0)))
     fixed = loop.build_model(
-        loop.load_config(DEBUG, [f"init_weights={base}", "model.learn_flow=false", "model.iters=5"])
+        load_config(DEBUG, [f"init_weights={base}", "model.learn_flow=false", "model.iters=5"])
     )
     assert (fixed.config.learn_flow, fixed.config.iters) == (False, 5)
     for x, y in zip(_params(fixed), _params(load_weights(base)), strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-    wider = loop.load_config(DEBUG, [f"init_weights={base}", "model.refine_channels=16"])
+    wider = load_config(DEBUG, [f"init_weights={base}", "model.refine_channels=16"])
     with pytest.raises(ConfigError, match="its model config differs"):
         loop.build_model(wider)
 
@@ -466,14 +479,14 @@ def test_warm_start_may_add_the_refinements_mask_head(tmp_path):
     from viewsynth.model.weights import save_weights
 
     base = tmp_path / "base.msgpack"
-    cfg = loop.load_config(DEBUG, [])
+    cfg = load_config(DEBUG, [])
     stored = Network(cfg.model, rngs=nnx.Rngs(0))
     head = stored.refine.out  # a residual head that is not silent
     head.kernel[...] = head.kernel[...] + 0.05
     save_weights(base, stored)
 
     def grown(*overrides):
-        return loop.build_model(loop.load_config(DEBUG, [f"init_weights={base}", *overrides]))
+        return loop.build_model(load_config(DEBUG, [f"init_weights={base}", *overrides]))
 
     rng = np.random.default_rng(0)
     a = rng.random((1, 32, 64, 3), dtype=np.float32)
@@ -493,11 +506,11 @@ def test_warm_start_may_add_the_refinements_mask_head(tmp_path):
 
 
 def test_finetune_defaults_follow_the_shipped_models_last_training():
-    # Runs 4-6 trained without the census term and without input-only noise/JPEG; fine-tuning on a
+    # The recipe's last steps train without the census term and without input-only noise/JPEG; fine-tuning on a
     # capture must not switch them back on (configs/finetune.yaml says the same).
     from viewsynth.training.finetune import FinetuneConfig
 
-    shipped = loop.load_config(ROOT / "configs" / "train_gpu_mask2.yaml", [])
+    shipped = load_config(SHIPPED[-1], [])
     ft = FinetuneConfig()
     assert ft.loss.census_weight == shipped.loss.census_weight == 0.0
     assert ft.augment.noise == shipped.data.augment.noise == 0.0

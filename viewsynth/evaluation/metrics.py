@@ -20,6 +20,7 @@ rounded with ``viewsynth.frames.to_uint8`` first, as RIFE and IFRNet do) and ret
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -74,25 +75,40 @@ def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.nd
     return g / g.sum()
 
 
+def ssim_map(a, b, blur: Callable[..., Sequence], *, peak: float = PEAK):
+    """Per-pixel SSIM of images ``a`` and ``b`` on the scale ``0 .. peak``: NumPy or JAX arrays.
+
+    ``blur(a, b, a * a, b * b, a * b)`` returns those five images averaged under the Gaussian
+    window (:func:`gaussian_window`); how it treats borders is the caller's (this module keeps
+    only windows that fit, the training loss pads), and the map has the shape it returns.
+    Variances are biased (population), as in Wang et al.
+    """
+    mu_a, mu_b, e_aa, e_bb, e_ab = blur(a, b, a * a, b * b, a * b)
+    var_a = e_aa - mu_a**2
+    var_b = e_bb - mu_b**2
+    cov = e_ab - mu_a * mu_b
+    c1 = (SSIM_K1 * peak) ** 2
+    c2 = (SSIM_K2 * peak) ** 2
+    num = (2.0 * mu_a * mu_b + c1) * (2.0 * cov + c2)
+    den = (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    return num / den
+
+
 def _ssim_plane(a: np.ndarray, b: np.ndarray) -> float:
     """Mean SSIM of two ``(H, W)`` float64 planes on the 0..255 scale, valid windows only."""
     g = gaussian_window()
     half = SSIM_WINDOW // 2
 
-    def blur(x: np.ndarray) -> np.ndarray:
-        # The border mode is irrelevant: only windows that fit entirely are kept below.
-        out = cv2.sepFilter2D(x, cv2.CV_64F, g, g, borderType=cv2.BORDER_REFLECT)
-        return out[half:-half, half:-half]
+    def blur(*images: np.ndarray) -> list[np.ndarray]:
+        # The border mode is irrelevant: only windows that fit entirely are kept.
+        return [
+            cv2.sepFilter2D(x, cv2.CV_64F, g, g, borderType=cv2.BORDER_REFLECT)[
+                half:-half, half:-half
+            ]
+            for x in images
+        ]
 
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a**2
-    var_b = blur(b * b) - mu_b**2
-    cov = blur(a * b) - mu_a * mu_b
-    c1 = (SSIM_K1 * PEAK) ** 2
-    c2 = (SSIM_K2 * PEAK) ** 2
-    num = (2.0 * mu_a * mu_b + c1) * (2.0 * cov + c2)
-    den = (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
-    return float(np.mean(num / den))
+    return float(np.mean(ssim_map(a, b, blur)))
 
 
 def ssim(pred: np.ndarray, gt: np.ndarray, channels: str = "rgb") -> float:

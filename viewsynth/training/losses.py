@@ -59,31 +59,27 @@ def _band(g: np.ndarray, n: int) -> np.ndarray:
 
 
 def ssim_map(pred, target, *, equirect: bool):
-    """Per-pixel SSIM ``(B, H, W)`` (channels averaged) with the evaluation's Gaussian window and
-    constants (:mod:`viewsynth.evaluation.metrics`), for images in [0, 1].
+    """Per-pixel SSIM ``(B, H, W)`` (channels averaged) for images in [0, 1]: the evaluation's
+    SSIM (:func:`viewsynth.evaluation.metrics.ssim_map`, its window and constants) with a blur that
+    gives every pixel a value.
 
-    The window wraps across the seam of a panorama and reflects at other borders, so every pixel
-    gets a value (the evaluation keeps only windows that fit; inside the image the two agree).
+    The window wraps across the seam of a panorama and reflects at other borders (the evaluation
+    keeps only windows that fit; inside the image the two agree).
     """
     g = metrics.gaussian_window().astype(np.float32)
-    window = len(g)
-    r = window // 2
+    r = len(g) // 2
     c = pred.shape[-1]
-    # The five local moments of every channel, blurred at once: padded, then one banded matrix
-    # product per axis (on a CPU ~10x faster to differentiate than a depthwise convolution).
-    stack = jnp.concatenate([pred, target, pred * pred, target * target, pred * target], axis=-1)
-    stack = pad_seam(stack, r, equirect)
     h, w = pred.shape[1], pred.shape[2]
-    stack = jnp.einsum("bhwc,hk->bkwc", stack, _band(g, h))
-    stack = jnp.einsum("bhwc,wk->bhkc", stack, _band(g, w))
-    mu_p, mu_t, e_pp, e_tt, e_pt = (stack[..., i * c : (i + 1) * c] for i in range(5))
-    var_p = e_pp - mu_p**2
-    var_t = e_tt - mu_t**2
-    cov = e_pt - mu_p * mu_t
-    c1, c2 = metrics.SSIM_K1**2, metrics.SSIM_K2**2
-    num = (2.0 * mu_p * mu_t + c1) * (2.0 * cov + c2)
-    den = (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2)
-    return jnp.mean(num / den, axis=-1)
+
+    def blur(*images):
+        # The five local moments of every channel, blurred at once: padded, then one banded matrix
+        # product per axis (on a CPU ~10x faster to differentiate than a depthwise convolution).
+        stack = pad_seam(jnp.concatenate(images, axis=-1), r, equirect)
+        stack = jnp.einsum("bhwc,hk->bkwc", stack, _band(g, h))
+        stack = jnp.einsum("bhwc,wk->bhkc", stack, _band(g, w))
+        return [stack[..., i * c : (i + 1) * c] for i in range(len(images))]
+
+    return jnp.mean(metrics.ssim_map(pred, target, blur, peak=1.0), axis=-1)
 
 
 def pixel_weights(height: int, width: int, *, equirect: bool) -> np.ndarray:

@@ -1,15 +1,15 @@
 """Where training triplets come from, and how they become batches.
 
-Sources (each yields :class:`~viewsynth.training.render.Triplet` s, ``(H, W, 3)`` float32 in [0, 1]):
+Sources (each yields :class:`~viewsynth.synth.Triplet` s, ``(H, W, 3)`` float32 in [0, 1]):
 
-- rendered streets (:mod:`viewsynth.training.render`): panoramas and perspective views with exact
+- rendered streets (:mod:`viewsynth.synth`): panoramas and perspective views with exact
   in-between frames; textures mix procedural patterns with crops of licensed photos;
 - flying layers: textured shapes moving over a textured background (general object motion);
 - real video: frames ``(i - g, i, i + g)`` of any video file or frame folder, ``t = 0.5``, cropped;
 - crops of the panoramas (ordinary images with the panorama's motion).
 
 :class:`TrainingData` mixes them into batches that depend only on ``(seed, step)``, so a resumed run
-sees exactly the data it would have seen. Training seeds stay below ``render.HELDOUT_SEED``.
+sees exactly the data it would have seen. Training seeds stay below ``synth.HELDOUT_SEED``.
 Licensed training photos live in the shared data folder (``berlin/images``, frames of
 ``udacity_driving/solidWhiteRight.mp4``); without it everything is procedural.
 """
@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from viewsynth import frames as frames_lib
+from viewsynth import synth
 from viewsynth.errors import FrameError, ViewsynthError
+from viewsynth.synth import Triplet
 from viewsynth.training import augment as augment_lib
-from viewsynth.training import render
-from viewsynth.training.render import Triplet
 
 #: Photo folders and videos allowed as training textures/triplets (never Lund, Middlebury, UCF101).
 TRAINING_PHOTOS = ("berlin/images",)
@@ -57,28 +57,22 @@ def read_video(
     path: str | Path, *, every: int = 1, max_side: int | None = None
 ) -> Iterator[np.ndarray]:
     """Frames ``(H, W, 3)`` float32 of a video file, every ``every``-th, shrunk to ``max_side``."""
-    import imageio.v2 as imageio
-
-    path = Path(path)
-    try:
-        reader = imageio.get_reader(str(path), format="ffmpeg")
-    except Exception as err:
-        raise FrameError(f"{path}: cannot open video ({str(err).splitlines()[0]})") from None
-    try:
-        for i, frame in enumerate(reader):
-            if i % every == 0:
-                yield _fit(frames_lib.from_uint8(frame[..., :3]), max_side)
-    finally:
-        reader.close()
+    for i, frame in frames_lib.iter_video(path):
+        if i % every == 0:
+            yield _fit(frames_lib.from_uint8(frame), max_side)
 
 
 def read_frames(path: str | Path, *, max_side: int | None = None) -> list[np.ndarray]:
-    """All frames of a video file, or the sorted images of a folder: list of ``(H, W, 3)`` float32."""
+    """All frames of a video file, or the images of a folder in natural order (``img2`` before
+    ``img10``): list of ``(H, W, 3)`` float32."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() in frames_lib.VIDEO_SUFFIXES:
         return list(read_video(path, max_side=max_side))
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in frames_lib.IMAGE_SUFFIXES)
+        files = sorted(
+            (p for p in path.iterdir() if p.suffix.lower() in frames_lib.IMAGE_SUFFIXES),
+            key=frames_lib.natural_key,
+        )
         if not files:
             raise FrameError(
                 f"{path}: no images ({', '.join(frames_lib.IMAGE_SUFFIXES)}) in folder"
@@ -335,12 +329,12 @@ class TrainingData:
             out.append(f"photo textures ({len(self.photos)} photos)")
         return out
 
-    def textures(self, step: int) -> render.Textures:
+    def textures(self, step: int) -> synth.Textures:
         epoch = step // max(1, self.cfg.texture_every)
         return self._textures.get(
             epoch,
-            lambda: render.make_textures(
-                (self.seed * 7919 + epoch) % render.HELDOUT_SEED,
+            lambda: synth.make_textures(
+                (self.seed * 7919 + epoch) % synth.HELDOUT_SEED,
                 count=self.cfg.textures,
                 size=self.cfg.texture_size,
                 photos=self.photos,
@@ -349,14 +343,14 @@ class TrainingData:
         )
 
     def _sample_seed(self, group: int, index: int) -> int:
-        return (self.seed * 1_000_003 + group * self.cfg.batch_size + index) % render.HELDOUT_SEED
+        return (self.seed * 1_000_003 + group * self.cfg.batch_size + index) % synth.HELDOUT_SEED
 
     def is_pano_step(self, step: int) -> bool:
         """Whether batch ``step`` holds whole panoramas (else perspective crops)."""
         group = step // max(1, self.cfg.reuse)
         return bool(np.random.default_rng([self.seed, group, 1]).random() < self.cfg.pano_fraction)
 
-    def _raw(self, group: int, index: int, pano: bool, textures: render.Textures) -> Triplet:
+    def _raw(self, group: int, index: int, pano: bool, textures: synth.Textures) -> Triplet:
         """The un-augmented triplet ``index`` of step group ``group`` (rendered or read)."""
         cfg = self.cfg
         seed = self._sample_seed(group, index)
@@ -375,14 +369,14 @@ class TrainingData:
         size = cfg.crop
         ss = cfg.supersample
         if kind == 0:
-            return render.street_triplet(
+            return synth.street_triplet(
                 seed, textures, width=size, height=size, equirect=False, supersample=ss
             )
         if kind == 1:
-            return render.flying_triplet(seed, textures, width=size, height=size, supersample=ss)
+            return synth.flying_triplet(seed, textures, width=size, height=size, supersample=ss)
         if kind == 2:
             return self.video.sample(rng)
-        return render.street_triplet(
+        return synth.street_triplet(
             seed,
             textures,
             width=cfg.pano_width,

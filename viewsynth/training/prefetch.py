@@ -1,0 +1,76 @@
+"""Batches made ahead of the training step, in background threads, in step order.
+
+Rendering, the DIS start and augmentation release the GIL, so threads (``data_workers`` of them)
+keep a device fed; the queue is bounded (``prefetch`` batches ahead), so memory does not grow
+with the run. A worker's error is raised in the consumer, at the step it belongs to.
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def prefetch(
+    make: Callable[[int], T], start: int, stop: int, depth: int, workers: int = 1
+) -> Iterator[T]:
+    """Batches ``start .. stop - 1`` in order, made in background threads, at most ``depth`` ahead.
+
+    With ``workers`` > 1 a pool makes several batches at once (``make`` must be thread-safe);
+    ``depth`` 0 makes them in the caller's thread, one at a time, whatever ``workers`` says.
+    """
+    if depth <= 0:
+        for step in range(start, stop):
+            yield make(step)
+        return
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="viewsynth-data")
+        pending: collections.deque = collections.deque()
+        ahead = max(depth, workers)
+        nxt = start
+        try:
+            for _ in range(start, stop):
+                while nxt < stop and len(pending) < ahead:
+                    pending.append(pool.submit(make, nxt))
+                    nxt += 1
+                yield pending.popleft().result()
+        finally:
+            for fut in pending:
+                fut.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    halt = threading.Event()
+
+    def work():
+        try:
+            for step in range(start, stop):
+                if halt.is_set():
+                    return
+                item = make(step)
+                while not halt.is_set():
+                    try:
+                        q.put(item, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            q.put(err)
+
+    thread = threading.Thread(target=work, daemon=True, name="viewsynth-data")
+    thread.start()
+    try:
+        for _ in range(start, stop):
+            item = q.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        halt.set()
