@@ -80,16 +80,23 @@ def backward_warp(image: np.ndarray, flow: np.ndarray, *, equirect: bool) -> np.
     """Sample ``image`` ``(H, W, C)`` at ``p + flow(p)`` (bilinear). Longitude wraps for panoramas."""
     h, w = flow.shape[:2]
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    mx = gx + flow[..., 0]
-    my = gy + flow[..., 1]
+    return seam_remap(image, gx + flow[..., 0], gy + flow[..., 1], equirect=equirect)
+
+
+def seam_remap(
+    image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, *, equirect: bool
+) -> np.ndarray:
+    """``cv2.remap`` (bilinear) of ``image`` ``(H, W, C)`` at float32 maps ``(h, w)``; for
+    panoramas x wraps and y clamps, otherwise edge pixels repeat."""
+    h, w = image.shape[:2]
     if equirect:
-        mx = np.mod(mx, w)
+        map_x = np.mod(map_x, w)
         # cv2's BORDER_WRAP wraps y too; rows are clamped by hand so only x wraps.
-        my = np.clip(my, 0, h - 1)
+        map_y = np.clip(map_y, 0, h - 1)
         border = cv2.BORDER_WRAP
     else:
         border = cv2.BORDER_REPLICATE
-    return cv2.remap(image, mx, my, cv2.INTER_LINEAR, borderMode=border)
+    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=border)
 
 
 def flows_to_time(f01: np.ndarray, f10: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:

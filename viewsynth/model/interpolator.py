@@ -44,7 +44,7 @@ from flax import nnx
 
 from viewsynth import parallel
 from viewsynth.classical import backward_warp as cv_warp
-from viewsynth.classical import pair_flows
+from viewsynth.classical import pair_flows, seam_remap
 from viewsynth.errors import FrameError, ViewsynthError, WeightsError
 from viewsynth.model.init import init_at
 from viewsynth.model.network import Network
@@ -86,16 +86,10 @@ def resample(x: np.ndarray, width: int, height: int, *, equirect: bool) -> np.nd
     gx = (np.arange(width, dtype=np.float32) + 0.5) * (w / width) - 0.5
     gy = (np.arange(height, dtype=np.float32) + 0.5) * (h / height) - 0.5
     mx, my = np.meshgrid(gx, gy)
-    if equirect:
-        mx = np.mod(mx, w)
-        my = np.clip(my, 0, h - 1)
-        border = cv2.BORDER_WRAP
-    else:
-        border = cv2.BORDER_REPLICATE
     chans = [
-        cv2.remap(
-            np.ascontiguousarray(x[..., i : i + 4]), mx, my, cv2.INTER_LINEAR, borderMode=border
-        ).reshape(height, width, -1)
+        seam_remap(np.ascontiguousarray(x[..., i : i + 4]), mx, my, equirect=equirect).reshape(
+            height, width, -1
+        )
         for i in range(0, x.shape[-1], 4)
     ]
     return np.concatenate(chans, axis=-1).astype(np.float32)

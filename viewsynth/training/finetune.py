@@ -38,8 +38,10 @@ from viewsynth.errors import ViewsynthError, WeightsError
 from viewsynth.interpolators import Flow
 from viewsynth.model.weights import DEFAULT_WEIGHTS, load_weights, save_weights
 from viewsynth.training import augment as augment_lib
+from viewsynth.training import config as train_config
 from viewsynth.training import loop, losses
 from viewsynth.training.sources import DataConfig, Triplet, stack_batch
+from viewsynth.training.step import predict
 
 Targets = Literal["all", "even", "odd"]
 
@@ -70,15 +72,15 @@ class FinetuneConfig:
     # How the capture is read: the same section, with the same defaults, as ``viewsynth
     # interpolate``'s, so the triplets are the neighbours it pairs.
     capture: CaptureOptions = dataclasses.field(default_factory=CaptureOptions)
-    optim: loop.OptimConfig = dataclasses.field(
-        default_factory=lambda: loop.OptimConfig(
+    optim: train_config.OptimConfig = dataclasses.field(
+        default_factory=lambda: train_config.OptimConfig(
             learning_rate=5e-5, warmup_steps=20, end_fraction=0.1, weight_decay=0.0
         )
     )
     # The loss and augmentation the shipped model was last trained with (Runs 4-6): Charbonnier
     # without the census term, no input-only noise or JPEG (which taught smoothing of real frames).
-    loss: loop.LossConfig = dataclasses.field(
-        default_factory=lambda: loop.LossConfig(census_weight=0.0)
+    loss: train_config.LossConfig = dataclasses.field(
+        default_factory=lambda: train_config.LossConfig(census_weight=0.0)
     )
     augment: augment_lib.AugmentConfig = dataclasses.field(
         default_factory=lambda: augment_lib.AugmentConfig(
@@ -230,9 +232,7 @@ def _fit_scores(
         batch = stack_batch([tr], classical_init=model.config.init == "classical")
         init = batch.init if model.config.init == "classical" else None
         pred = np.asarray(
-            loop.predict(
-                model, batch.img0, batch.img1, batch.t, init, equirect=tr.equirect, iters=iters
-            )
+            predict(model, batch.img0, batch.img1, batch.t, init, equirect=tr.equirect, iters=iters)
         )[0]
         model_scores.append(losses.psnr_uint8(pred, tr.mid, equirect=tr.equirect))
         base = flow(tr.img0, tr.img1, [0.5], equirect=tr.equirect)[0]
@@ -299,7 +299,7 @@ def finetune(
 
     with tempfile.TemporaryDirectory(prefix="viewsynth-finetune-") as tmp:
         run_dir = Path(workdir) if workdir else Path(tmp)
-        train_cfg = loop.TrainConfig(
+        train_cfg = train_config.TrainConfig(
             workdir=str(run_dir),
             seed=cfg.seed,
             steps=cfg.steps,
@@ -315,7 +315,7 @@ def finetune(
             data=dataclasses.replace(DataConfig(), batch_size=cfg.batch_size),
             optim=cfg.optim,
             loss=cfg.loss,
-            validation=loop.ValidationConfig(every=0),
+            validation=train_config.ValidationConfig(every=0),
         )
         result = loop.train(train_cfg, batches=_batches(triplets, cfg, classical, stride), log=log)
     tuned = result.model

@@ -41,21 +41,14 @@ from viewsynth.model.network import ModelConfig, Network
 from viewsynth.model.weights import load_weights, read_meta, save_weights
 from viewsynth.training import logbook
 from viewsynth.training.checkpoint import Checkpoints
-
-# Besides what the run uses: finetune.py reaches the schema's sections and the forward pass
-# through this module (``loop.OptimConfig``, ``loop.predict``, ...).
-from viewsynth.training.config import (  # noqa: F401
-    LossConfig,
-    OptimConfig,
+from viewsynth.training.config import (
     TrainConfig,
-    ValidationConfig,
 )
 from viewsynth.training.prefetch import prefetch
 from viewsynth.training.sources import Batch, TrainingData, texture_photos
-from viewsynth.training.step import (  # noqa: F401
+from viewsynth.training.step import (
     device_mesh,
     make_optimizer,
-    predict,
     replicate,
     shard_batch,
     skipped_updates,
