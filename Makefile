@@ -27,9 +27,11 @@ install-ray: $(VENV)/.ray
 interpolate: $(STAMP)
 	$(BIN)/viewsynth interpolate $(CAPTURE) -o $(OUT) $(ARGS)
 
-# The suite includes the Ray runner's test, so it installs the ray extra too.
+# The suite includes the Ray runner's test, so it installs the ray extra too. It runs on
+# TEST_WORKERS processes (pytest-xdist), a whole test file per worker; TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 test: $(VENV)/.ray
-	$(BIN)/python -m pytest tests $(ARGS)
+	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 train: $(STAMP)
 	$(BIN)/viewsynth train --config $(CONFIG) $(ARGS)

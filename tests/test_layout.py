@@ -142,6 +142,9 @@ def test_pyproject_lists_every_package_and_maps_the_jobs():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
     listed = set(config["setuptools"]["packages"])
     folders = {m for m, p in MODULES.items() if p.name == "__init__.py"}
+    folders.add("viewsynth.weights")  # data only: the shipped model
+    assert (LIB / "weights" / "default.msgpack").is_file()
+    assert "*.msgpack" in config["setuptools"]["package-data"]["viewsynth.weights"]
     assert listed == folders, f"missing {sorted(folders - listed)}, stale {sorted(listed - folders)}"
     assert config["setuptools"]["package-dir"] == {"viewsynth.pipelines": "pipelines"}
     assert not any(name == "pipelines" or name.startswith("pipelines.") for name in listed)
