@@ -1,0 +1,184 @@
+"""Relative pose on rendered pairs with known poses: angle errors, the sign of travel, the seam,
+each fallback, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+from viewsynth.errors import ViewsynthError
+from viewsynth.geometry import rotate_pitch_yaw
+from viewsynth.geometry.pose import RelativePose, relative_pose, rotation_angle_deg
+
+W, H = 512, 256
+PITCH = 0.1  # a common tilt: the relative rotation then has x and y parts, not a pure yaw
+STEP = np.array([0.4, 0.3, 1.5])  # right, up, forward (metres)
+YAW0, YAW1 = 0.05, 0.17
+
+
+def _cam_to_world(yaw):
+    """The matrix of ``rotate_pitch_yaw(., PITCH, yaw)``: camera axes -> street axes."""
+    return rotate_pitch_yaw(np.eye(3), PITCH, yaw).T
+
+
+def _truth(p0, p1, yaw0, yaw1):
+    a0, a1 = _cam_to_world(yaw0), _cam_to_world(yaw1)
+    rot = a1.T @ a0
+    t = a1.T @ (p0 - p1)
+    return rot, t / np.linalg.norm(t)
+
+
+def _tdeg(a, b):
+    return float(np.degrees(np.arccos(np.clip(a @ b, -1.0, 1.0))))
+
+
+@pytest.fixture(scope="module")
+def street():
+    from viewsynth.synth import make_textures, render_views, street_scene
+
+    tex = make_textures(3, count=12)
+    scene, path = street_scene(3, tex.count)
+    p0 = path.pos0.astype(np.float64)
+    positions = [p0, p0 + STEP, p0, p0 + np.array([0.0, 0.0, 0.1])]
+    yaws = [YAW0, YAW1, YAW0 + 0.4, YAW0]
+    views = render_views(
+        scene, tex, np.stack(positions), np.array(yaws), width=W, height=H, pitch=PITCH
+    )
+    other, path2 = street_scene(4, tex.count)
+    far = render_views(other, tex, path2.pos0[None], np.zeros(1), width=W, height=H, pitch=PITCH)
+    return views, positions, yaws, far[0]
+
+
+@pytest.fixture(scope="module")
+def moving(street):
+    views, _, _, _ = street
+    return relative_pose(views[0], views[1], equirect=True)
+
+
+def test_pose_of_a_rendered_street_pair(street, moving):
+    _, pos, yaws, _ = street
+    rot, t = _truth(pos[0], pos[1], yaws[0], yaws[1])
+    assert moving.usable, moving.reason
+    assert rotation_angle_deg(rot, moving.rotation) < 0.5
+    assert _tdeg(moving.translation, t) < 2.0
+    assert moving.inliers >= 60 and moving.inliers <= moving.matches
+    assert 0.3 < moving.confidence <= 1.0
+    # The sign: camera 1 lies ahead (+z), to the right (+x) and above (+y) of camera 0.
+    c1 = moving.centre1
+    assert abs(np.linalg.norm(c1) - 1.0) < 1e-6
+    assert c1[2] > 0.85 and c1[0] > 0.1 and c1[1] > 0.05
+
+
+def test_record_is_json(moving):
+    rec = json.loads(json.dumps(moving.record()))
+    assert rec["usable"] is True and rec["reason"] == ""
+    assert abs(rec["rotation_deg"][1] - np.degrees(YAW0 - YAW1)) < 0.6  # a turn right: -y axis
+    assert set(rec) >= {"rotation_deg", "translation", "inliers", "matches", "confidence"}
+
+
+def test_rolling_both_panoramas_conjugates_the_pose(street, moving):
+    """Rolling both by W/2 turns both cameras by 180 deg about y (Y): R' = Y R Y^T, t' = Y t."""
+    views, _, _, _ = street
+    rolled = relative_pose(
+        np.roll(views[0], W // 2, 1), np.roll(views[1], W // 2, 1), equirect=True
+    )
+    y = np.diag([-1.0, 1.0, -1.0])
+    assert rolled.usable
+    assert rotation_angle_deg(y @ moving.rotation @ y.T, rolled.rotation) < 0.5
+    assert _tdeg(y @ moving.translation, rolled.translation) < 1.0
+    # and not trivially: the rolled pose itself differs from the unrolled one
+    assert _tdeg(moving.translation, rolled.translation) > 90.0
+
+
+def test_tripod_turn_is_pure_rotation(street):
+    views, _, yaws, _ = street
+    pose = relative_pose(views[0], views[2], equirect=True)
+    assert not pose.usable and pose.reason == "pure rotation"
+    assert abs(np.degrees(np.arccos((np.trace(pose.rotation) - 1) / 2)) - np.degrees(0.4)) < 0.5
+
+
+def test_tiny_step_is_too_little_parallax(street):
+    views, _, _, _ = street
+    pose = relative_pose(views[0], views[3], equirect=True)
+    assert not pose.usable and pose.reason.startswith("too little parallax (median")
+
+
+def test_unrelated_views_have_too_few_inliers(street):
+    views, _, _, far = street
+    pose = relative_pose(views[0], far, equirect=True)
+    assert not pose.usable and pose.reason.startswith("too few inliers")
+
+
+@pytest.mark.parametrize("value", [0.0, 0.5])
+def test_featureless_pair(value):
+    grey = np.full((H, W, 3), value, np.float32)
+    pose = relative_pose(grey, grey, equirect=True)
+    assert not pose.usable and pose.reason.startswith("featureless")
+    assert pose.confidence == 0.0 and isinstance(pose, RelativePose)
+
+
+def test_bad_inputs():
+    img = np.zeros((H, W, 3), np.float32)
+    with pytest.raises(ViewsynthError, match="differ in size"):
+        relative_pose(img, img[:, :-2], equirect=True)
+    with pytest.raises(ViewsynthError, match="img1"):
+        relative_pose(img, img[..., 0], equirect=True)
+    tiny = np.zeros((1, 1, 3), np.float32)
+    assert relative_pose(tiny, tiny, equirect=True).reason == "image too small (1x1)"
+    wide = np.zeros((200, 300, 3), np.float32)
+    pose = relative_pose(wide, wide, equirect=True)
+    assert not pose.usable and pose.reason.startswith("projections differ")
+
+
+def test_prior_flags_a_contradiction_but_keeps_usable(moving):
+    turn = float(np.degrees(YAW1 - YAW0))  # the compass turns right with the camera
+    travel = float(np.degrees(np.arctan2(moving.centre1[0], moving.centre1[2])))
+    agree = {"heading0_deg": 90.0, "heading1_deg": 90.0 + turn, "bearing_deg": 90.0 + travel}
+    ok = relative_pose_with_prior(moving, agree)
+    assert ok == []
+    wrong = dict(agree, heading1_deg=90.0 - 40.0, bearing_deg=270.0, distance_m=5.0)
+    flags = relative_pose_with_prior(moving, wrong)
+    assert any("headings" in f for f in flags) and any("GPS" in f for f in flags)
+    near = dict(wrong, heading1_deg=90.0 + turn, distance_m=0.5)  # GPS too close to give a bearing
+    assert relative_pose_with_prior(moving, near) == []
+
+
+def relative_pose_with_prior(pose, prior):
+    from viewsynth.geometry.pose import check_prior
+
+    return check_prior(pose.rotation, pose.translation, prior)
+
+
+def test_prior_reaches_the_result(street):
+    views, _, _, _ = street
+    pose = relative_pose(
+        views[0], views[1], equirect=True, prior={"heading0_deg": 0.0, "heading1_deg": 90.0}
+    )
+    assert pose.usable and any("headings" in f for f in pose.flags)
+
+
+@pytest.fixture(scope="module")
+def perspective():
+    from viewsynth.synth import make_textures, render_views, street_scene
+
+    tex = make_textures(5, count=12)
+    scene, path = street_scene(5, tex.count)
+    p0 = path.pos0.astype(np.float64)
+    pos = np.stack([p0, p0 + np.array([0.3, 0.0, 1.0])])
+    views = render_views(
+        scene, tex, pos, np.array([0.3, 0.35]), width=400, height=300, hfov_deg=80.0, pitch=PITCH
+    )
+    return views, pos
+
+
+def test_pinhole_pose_with_and_without_focal(perspective):
+    from viewsynth.geometry import focal_from_hfov
+
+    views, pos = perspective
+    rot, t = _truth(pos[0], pos[1], 0.3, 0.35)
+    pose = relative_pose(views[0], views[1], equirect=False, focal_px=focal_from_hfov(400, 80.0))
+    assert pose.usable, pose.reason
+    assert rotation_angle_deg(rot, pose.rotation) < 1.0
+    assert _tdeg(pose.translation, t) < 5.0
+    guess = relative_pose(views[0], views[1], equirect=False)
+    assert any("assumed 60 deg" in f for f in guess.flags)

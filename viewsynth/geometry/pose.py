@@ -1,0 +1,237 @@
+"""Relative pose of two neighbouring shots from their images (SIFT + pycolmap's LO-RANSAC).
+
+Frames (DESIGN 3a): a point X in camera 0's axes is ``R @ X + t`` in camera 1's; ``t`` is a unit
+vector, camera 1's centre in camera 0 is ``c1 = -R.T @ t`` (|c1| = 1, depth in baselines). Axes are
+viewsynth's (x right, y up, z forward; equirect centre column forward). pycolmap's camera frame has
+y DOWN, so its rays and poses are conjugated by ``diag(1, -1, 1)`` on the way in and out.
+
+The estimator is ``pycolmap.estimate_relative_pose`` on unit bearings (LO-RANSAC over the 5-point
+solver, tangent Sampson error), then ``pycolmap.refine_relative_pose`` on its inliers. When geometry
+cannot serve a pair, ``usable`` is False and ``reason`` says why (the caller falls back to flow):
+too small, projections differ, featureless, too few inliers, pure rotation, too little parallax.
+
+``confidence`` = inlier ratio x min(1, inliers / 100) x min(1, median parallax / 4 px): near 1 for a
+well-textured pair with clear parallax, 0 when unusable. ``prior`` (GPS and compass tags) never
+changes ``usable``; a pose that contradicts it gets a ``flags`` entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+from viewsynth.errors import ViewsynthError
+from viewsynth.geometry.features import match_views
+from viewsynth.geometry.pinhole import focal_from_hfov
+
+#: Default horizontal field of view of a perspective photo without a focal length.
+DEFAULT_HFOV_DEG = 60.0
+MIN_SIDE = 16
+MIN_KEYPOINTS = 40
+MIN_INLIERS = 30
+#: RANSAC threshold in working-scale pixels (converted to an angle per projection).
+MAX_ERROR_PX = 1.0
+#: Inliers whose derotated displacement stays below this (90th percentile) are a pure rotation.
+ROTATION_ONLY_PX = 0.8
+#: Median derotated displacement of the inliers needed for a usable translation.
+MIN_PARALLAX_PX = 1.5
+#: Prior checks: allowed disagreement with the compass (rotation) and the GPS track (travel).
+HEADING_TOL_DEG = 20.0
+BEARING_TOL_DEG = 45.0
+MIN_GPS_DISTANCE_M = 2.0
+
+_FLIP = np.diag([1.0, -1.0, 1.0])  # viewsynth (y up) <-> COLMAP (y down)
+
+
+@dataclasses.dataclass(frozen=True)
+class RelativePose:
+    """The pose of camera 1 relative to camera 0; see the module docstring for the frames."""
+
+    rotation: np.ndarray
+    translation: np.ndarray
+    inliers: int
+    matches: int
+    confidence: float
+    usable: bool
+    reason: str
+    flags: tuple[str, ...] = ()
+
+    @property
+    def centre1(self) -> np.ndarray:
+        """Camera 1's centre in camera 0's axes, ``-R.T @ t`` (unit length when usable)."""
+        return -self.rotation.T @ self.translation
+
+    def record(self) -> dict:
+        """JSON-ready: rotation as an angle-axis vector in degrees (axis x angle), the rest as is."""
+        return {
+            "rotation_deg": [round(float(v), 4) for v in rotation_vector_deg(self.rotation)],
+            "translation": [round(float(v), 5) for v in self.translation],
+            "inliers": int(self.inliers),
+            "matches": int(self.matches),
+            "confidence": round(float(self.confidence), 4),
+            "usable": bool(self.usable),
+            "reason": self.reason,
+            "flags": list(self.flags),
+        }
+
+
+def rotation_vector_deg(rotation: np.ndarray) -> np.ndarray:
+    """Angle-axis vector (unit axis x angle in degrees) of a rotation matrix."""
+    r = np.asarray(rotation, np.float64)
+    angle = math.acos(max(-1.0, min(1.0, (np.trace(r) - 1.0) / 2.0)))
+    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    norm = np.linalg.norm(axis)
+    if norm < 1e-12:
+        if angle < 1e-6:
+            return np.zeros(3)
+        w, v = np.linalg.eigh(r + np.eye(3))  # angle ~ pi: the axis is the eigenvector of 1
+        axis, norm = v[:, -1], 1.0
+    return axis / norm * math.degrees(angle)
+
+
+def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    """The angle in degrees of the rotation ``a.T @ b`` (0 when equal)."""
+    c = (np.trace(np.asarray(a).T @ np.asarray(b)) - 1.0) / 2.0
+    return math.degrees(math.acos(max(-1.0, min(1.0, c))))
+
+
+def _unusable(reason: str, matches: int = 0, inliers: int = 0, flags=()) -> RelativePose:
+    return RelativePose(np.eye(3), np.zeros(3), inliers, matches, 0.0, False, reason, tuple(flags))
+
+
+def _check_input(img0: np.ndarray, img1: np.ndarray) -> None:
+    for name, img in (("img0", img0), ("img1", img1)):
+        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3:
+            shape = getattr(img, "shape", type(img).__name__)
+            raise ViewsynthError(f"relative_pose: {name} must be an (H, W, 3) image, got {shape}")
+    if img0.shape != img1.shape:
+        raise ViewsynthError(
+            f"relative_pose: the two views differ in size ({img0.shape[1]}x{img0.shape[0]} "
+            f"and {img1.shape[1]}x{img1.shape[0]}); resize one first"
+        )
+
+
+def estimate_pycolmap(d0: np.ndarray, d1: np.ndarray, max_error: float, seed: int = 0):
+    """LO-RANSAC + refinement on unit bearings ``(M, 3)`` (viewsynth axes); ``max_error`` radians.
+
+    Returns ``(R, t, inlier mask)`` in viewsynth axes, or None when RANSAC finds nothing.
+    """
+    import pycolmap
+
+    opt = pycolmap.RANSACOptions()
+    opt.max_error = float(max_error)
+    opt.random_seed = int(seed)
+    r0, r1 = d0 @ _FLIP, d1 @ _FLIP
+    found = pycolmap.estimate_relative_pose(r0, r1, opt)
+    if found is None:
+        return None
+    pose, mask = found["cam2_from_cam1"], np.asarray(found["inlier_mask"], bool).reshape(-1)
+    if mask.sum() >= 5:
+        refined = pycolmap.refine_relative_pose(pose, r0, r1, mask)
+        if refined is not None:
+            pose = refined["cam2_from_cam1"] if isinstance(refined, dict) else refined
+    rot = _FLIP @ pose.rotation.matrix() @ _FLIP
+    t = _FLIP @ np.asarray(pose.translation, np.float64)
+    return rot, t / max(np.linalg.norm(t), 1e-12), mask
+
+
+def _rotation_only(d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
+    """The rotation that best maps bearings ``d0`` onto ``d1`` (least squares, Kabsch)."""
+    u, _, vt = np.linalg.svd(d1.T @ d0)
+    s = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
+    return u @ s @ vt
+
+
+def _angles(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.arctan2(np.linalg.norm(np.cross(a, b), axis=-1), np.sum(a * b, axis=-1))
+
+
+def _wrap_deg(a: float) -> float:
+    return (a + 180.0) % 360.0 - 180.0
+
+
+def check_prior(rotation: np.ndarray, translation: np.ndarray, prior: dict) -> list[str]:
+    """Flags where the pose contradicts GPS/compass tags.
+
+    ``prior`` keys (all optional): ``heading0_deg``/``heading1_deg`` (compass direction each camera
+    faces, degrees clockwise from north), ``bearing_deg`` (GPS direction of travel from shot 0 to
+    shot 1, same units) and ``distance_m`` (GPS distance). Yaw is positive to the right, i.e.
+    clockwise seen from above, like a compass.
+    """
+    flags = []
+    fwd1 = rotation.T @ np.array([0.0, 0.0, 1.0])  # camera 1's forward, in camera 0's axes
+    yaw = math.degrees(math.atan2(fwd1[0], fwd1[2]))
+    h0, h1 = prior.get("heading0_deg"), prior.get("heading1_deg")
+    if h0 is not None and h1 is not None:
+        tagged = _wrap_deg(float(h1) - float(h0))
+        if abs(_wrap_deg(yaw - tagged)) > HEADING_TOL_DEG:
+            flags.append(f"rotation contradicts headings (images {yaw:.0f} deg, tags {tagged:.0f})")
+    bearing, dist = prior.get("bearing_deg"), prior.get("distance_m")
+    if bearing is not None and h0 is not None and (dist is None or dist >= MIN_GPS_DISTANCE_M):
+        c1 = -rotation.T @ translation
+        travel = float(h0) + math.degrees(math.atan2(c1[0], c1[2]))
+        if abs(_wrap_deg(travel - float(bearing))) > BEARING_TOL_DEG:
+            flags.append(
+                f"travel contradicts GPS (images {travel % 360:.0f} deg, GPS {float(bearing):.0f})"
+            )
+    return flags
+
+
+def relative_pose(
+    img0: np.ndarray,
+    img1: np.ndarray,
+    *,
+    equirect: bool,
+    focal_px: float | None = None,
+    prior: dict | None = None,
+    work_width: int = 1024,
+) -> RelativePose:
+    """Pose of view 1 relative to view 0 from two same-size ``(H, W, 3)`` float RGB images.
+
+    Panoramas (``equirect``) need a 2:1 aspect; perspective views use ``focal_px`` (pixels at the
+    given size) or, without it, a :data:`DEFAULT_HFOV_DEG` field of view (noted in ``flags``).
+    Raises :class:`ViewsynthError` for input that is not a pair of images of one size.
+    """
+    _check_input(img0, img1)
+    h, w = img0.shape[:2]
+    flags: list[str] = []
+    if min(h, w) < MIN_SIDE:
+        return _unusable(f"image too small ({w}x{h})")
+    if equirect and abs(w - 2 * h) > 1:
+        return _unusable(f"projections differ (equirect needs 2:1, got {w}x{h})")
+    if not equirect and focal_px is None:
+        focal_px = focal_from_hfov(w, DEFAULT_HFOV_DEG)
+        flags.append(
+            f"no focal length: assumed {DEFAULT_HFOV_DEG:.0f} deg horizontal field of view"
+        )
+    m = match_views(img0, img1, equirect=equirect, focal_px=focal_px, work_width=work_width)
+    ww = m.size[0]
+    pixel = 2.0 * math.pi / ww if equirect else w / (float(focal_px) * ww)
+    n = len(m.d0)
+    if min(m.keypoints) < MIN_KEYPOINTS:
+        return _unusable(f"featureless ({min(m.keypoints)} keypoints)", n, flags=flags)
+    if n < MIN_INLIERS:
+        return _unusable(f"too few inliers ({n} matches < {MIN_INLIERS})", n, flags=flags)
+    found = estimate_pycolmap(m.d0, m.d1, MAX_ERROR_PX * pixel)
+    if found is None:
+        return _unusable("no geometry found", n, flags=flags)
+    rot, t, mask = found
+    k = int(mask.sum())
+    if k < MIN_INLIERS:
+        return _unusable(f"too few inliers ({k} < {MIN_INLIERS})", n, k, flags)
+    d0, d1 = m.d0[mask], m.d1[mask]
+    spin = _rotation_only(d0, d1)
+    still = np.percentile(_angles(d0 @ spin.T, d1), 90) / pixel
+    parallax = float(np.median(_angles(d0 @ rot.T, d1)) / pixel)
+    if still < ROTATION_ONLY_PX:
+        pose = RelativePose(spin, np.zeros(3), k, n, 0.0, False, "pure rotation", tuple(flags))
+        return pose
+    if parallax < MIN_PARALLAX_PX:
+        reason = f"too little parallax (median {parallax:.1f} px)"
+        return RelativePose(rot, t, k, n, 0.0, False, reason, tuple(flags))
+    if prior:
+        flags += check_prior(rot, t, prior)
+    confidence = (k / n) * min(1.0, k / 100.0) * min(1.0, parallax / 4.0)
+    return RelativePose(rot, t, k, n, float(confidence), True, "", tuple(flags))
