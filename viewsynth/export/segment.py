@@ -7,17 +7,26 @@
 
 ``-segNN`` is added only when a capture has several segments. The 360 video takes the codec and
 width cap the user chose; the flat view is always H.264 (it is small: every player decodes it).
-Each video is finished and renamed into place on :meth:`SegmentWriter.close`, or removed on
-:meth:`SegmentWriter.abort`.
+
+Both videos are encoded in pieces of ``chunk_frames`` frames (:mod:`~viewsynth.export.chunks`):
+a piece is closed and renamed into ``OUT/.parts/`` as soon as its last frame is written, for both
+videos at the same frame, and ``on_chunk(n)`` then tells the caller that the first ``n`` chunks
+are safe. A writer made with ``done_chunks=n`` keeps those pieces and passes over the frames they
+hold (:meth:`SegmentWriter.wants`, :meth:`SegmentWriter.skip`): a resumed segment starts again at
+the first frame of its unfinished chunk. :meth:`SegmentWriter.close` joins the pieces into the
+output videos; :meth:`SegmentWriter.abort` stops the piece in progress and keeps finished ones.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from viewsynth import frames
+from viewsynth.export.chunks import finished_pieces, join_pieces, piece_path, remove_pieces
 from viewsynth.export.rectilinear import RectilinearProjector
 from viewsynth.export.video import VideoWriter
 
@@ -37,6 +46,9 @@ class SegmentWriter:
     ``names``: from :func:`segment_names`. ``fps``, ``quality`` (CRF): both videos. ``codec``,
     ``max_width``: the 360 video. ``hfov``, ``pitch`` (degrees) and ``flat_size`` ``(w, h)``: the
     flat view of a panorama. ``frame_dir``: write PNG frames there, numbered from ``first_index``.
+    ``chunk_frames``: frames per piece. ``done_chunks``: pieces a previous run finished (kept
+    when every video has them all, else the unbroken run from piece 0 that they all have).
+    ``on_chunk(n)``: called once the first ``n`` pieces of every video are closed.
     """
 
     def __init__(
@@ -54,21 +66,49 @@ class SegmentWriter:
         flat_size: tuple[int, int],
         frame_dir: Path | None = None,
         first_index: int = 0,
+        chunk_frames: int = 240,
+        done_chunks: int = 0,
+        on_chunk: Callable[[int], None] | None = None,
     ):
+        if chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
+        self.out, self.names = out, dict(names)
         self.panoramic = panoramic
+        self.fps, self.quality, self.codec, self.max_width = fps, quality, codec, max_width
         self.hfov, self.pitch, self.flat_size = hfov, pitch, flat_size
         self.frame_dir = frame_dir
         self.index = first_index
-        self.writers: dict[str, VideoWriter] = {}
+        self.chunk_frames = chunk_frames
+        self.on_chunk = on_chunk
+        kept = min([done_chunks] + [finished_pieces(out, name) for name in self.names.values()])
+        for name in self.names.values():
+            remove_pieces(out, name, first=kept)  # left by a killed run, or by other settings
+        self.done_chunks = kept
+        self.resume_at = kept * chunk_frames  # frames of this segment already in finished pieces
+        self.position = 0  # frames of this segment passed so far, written or not
+        self.writers: dict[str, VideoWriter] = {}  # the piece in progress, one per video
+        self.warnings: list[str] = []
         self.projector = RectilinearProjector()
-        if panoramic:
-            self.writers["360"] = VideoWriter(
-                out / names["360"], fps, quality, codec, max_width=max_width, spherical=True
-            )
-        self.writers["flat"] = VideoWriter(out / names["flat"], fps, quality)
+
+    def wants(self, n: int) -> bool:
+        """Whether any of the next ``n`` frames still has to be written (else :meth:`skip` them)."""
+        return self.position + n > self.resume_at
+
+    def skip(self, n: int) -> None:
+        """Pass over ``n`` frames that finished pieces already hold."""
+        if self.position + n > self.resume_at:
+            raise ValueError("skip() past the frames that finished pieces hold")
+        self.position += n
+        self.index += n
 
     def write(self, image: np.ndarray) -> None:
-        """One ``(H, W, 3)`` float32 frame to every output of the segment."""
+        """One ``(H, W, 3)`` float32 frame to every output of the segment (a frame that finished
+        pieces already hold is passed over)."""
+        if self.position < self.resume_at:
+            self.skip(1)
+            return
+        if not self.writers:
+            self._open_piece(self.position // self.chunk_frames)
         if self.panoramic:
             self.writers["360"].write(image)
             flat = self.projector.view(image, 0.0, self.pitch, self.hfov, *self.flat_size)
@@ -78,16 +118,66 @@ class SegmentWriter:
         if self.frame_dir is not None:
             frames.write_image(self.frame_dir / f"{self.index:06d}.png", image)
         self.index += 1
+        self.position += 1
+        if self.position % self.chunk_frames == 0:
+            self._close_piece()
+            if self.on_chunk is not None:
+                self.on_chunk(self.position // self.chunk_frames)
 
-    def close(self) -> list[str]:
-        """Finish every video; the warnings they give (resizes, sizes players may refuse)."""
-        warnings = []
-        for writer in self.writers.values():
-            writer.close()
-            warnings += writer.warnings
-        return warnings
+    def close(self, post_360: Callable[[Path], None] | None = None) -> list[str]:
+        """Finish the last piece and join each video's pieces into its output file; the
+        warnings the encodes gave (resizes, sizes players may refuse). The pieces stay until
+        :meth:`clear` (after the caller has recorded the segment as done).
+
+        THE place where a segment's final 360 MP4 is produced: ``join_pieces`` concatenates the
+        pieces, adds the spherical metadata, then runs ``post_360(tmp)`` on the joined file (the
+        hook for further edits of the finished 360 MP4, e.g. a CAMM track) before the rename.
+        """
+        if self.writers:
+            self._close_piece()
+        n_pieces = math.ceil(self.position / self.chunk_frames)
+        for kind, name in self.names.items():
+            pieces = [piece_path(self.out, name, c) for c in range(n_pieces)]
+            join_pieces(
+                pieces,
+                self.out / name,
+                codec=self.codec if kind == "360" else "h264",
+                spherical=kind == "360",
+                post=post_360 if kind == "360" else None,
+            )
+        return self.warnings
+
+    def clear(self) -> None:
+        """Delete this segment's pieces (once its videos are joined and recorded)."""
+        for name in self.names.values():
+            remove_pieces(self.out, name)
 
     def abort(self) -> None:
-        """Remove every partial video; nothing at the output paths changes."""
+        """Stop the piece in progress and remove its partial files; finished pieces are kept
+        for a re-run, and nothing at the output paths changes."""
         for writer in self.writers.values():
             writer.abort()
+        self.writers = {}
+
+    def _open_piece(self, chunk: int) -> None:
+        piece_path(self.out, self.names["flat"], chunk).parent.mkdir(exist_ok=True)
+        if self.panoramic:
+            self.writers["360"] = VideoWriter(
+                piece_path(self.out, self.names["360"], chunk), self.fps, self.quality,
+                self.codec, max_width=self.max_width, faststart=False,
+            )  # fmt: skip
+        self.writers["flat"] = VideoWriter(
+            piece_path(self.out, self.names["flat"], chunk), self.fps, self.quality,
+            faststart=False,
+        )  # fmt: skip
+
+    def _close_piece(self) -> None:
+        writers, self.writers = self.writers, {}
+        try:
+            for writer in writers.values():
+                writer.close()
+                self.warnings += [w for w in writer.warnings if w not in self.warnings]
+        except BaseException:
+            for writer in writers.values():
+                writer.abort()
+            raise

@@ -259,6 +259,8 @@ class VideoWriter:
             self.warnings.append(too_big)
         # ffmpeg's log goes to a file: a pipe nobody reads could fill up and stall the encode.
         self._log = tempfile.TemporaryFile()
+        # A fresh inode: an ffmpeg orphaned by a killed run may still hold the old part file.
+        self._tmp.unlink(missing_ok=True)
         self._proc = subprocess.Popen(
             self._command(),
             stdin=subprocess.PIPE,

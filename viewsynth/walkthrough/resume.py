@@ -2,11 +2,16 @@
 
 ``OUT/.viewsynth-state.json`` holds the fingerprint of the run (:func:`fingerprint`: the inputs'
 names, sizes and modification times, every setting and the interpolator's own record), each
-segment finished under it (its file names and manifest rows), and whether the whole capture was
-completed. A segment is taken as done when the ledger lists it under the same fingerprint and its
-files still exist; a capture when, besides, the ledger says complete and ``manifest.json`` exists.
-Any other fingerprint starts the ledger afresh. The ledger is rewritten (aside, then renamed)
-after every segment, so an interrupted run resumes at the first unfinished segment.
+segment finished under it (its file names and manifest rows), the chunks finished of the segment
+in progress, and whether the whole capture was completed. A segment is taken as done when the
+ledger lists it under the same fingerprint and its files still exist; a capture when, besides, the
+ledger says complete and ``manifest.json`` exists. Any other fingerprint starts the ledger afresh.
+
+Inside a segment, the videos are encoded in closed pieces of ``chunk_frames`` frames
+(:mod:`viewsynth.export.chunks`); the ledger is rewritten (aside, then renamed) after every piece
+and every segment, so an interrupted run resumes at the first frame of its unfinished chunk.
+``chunk_frames`` is not part of the fingerprint (it does not change a frame of the outputs): a
+re-run with another chunk size keeps finished segments and redoes only the one in progress.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[st
     """Hash of the inputs (names, sizes, modification times), every setting and the
     interpolator's record (``Interpolator.record()``)."""
     h = hashlib.sha256()
-    h.update(json.dumps(config_lib.to_dict(settings), sort_keys=True).encode())
+    decisive = config_lib.to_dict(settings)
+    decisive.pop("chunk_frames", None)  # how the work is cut, not what it makes
+    h.update(json.dumps(decisive, sort_keys=True).encode())
     h.update(json.dumps(record, sort_keys=True).encode())
     for segment in capture.segments:
         for shot in segment:
@@ -76,8 +83,22 @@ class Ledger:
             return done
         return None
 
+    def done_chunks(self, seg: int, chunk_frames: int) -> int:
+        """How many chunks of ``chunk_frames`` frames of segment ``seg`` a previous run finished
+        (the writer checks that their pieces still exist)."""
+        done = self.state.get("chunks", {}).get(str(seg))
+        if done and done["chunk_frames"] == chunk_frames:
+            return int(done["done"])
+        return 0
+
+    def finish_chunk(self, seg: int, chunk_frames: int, done: int) -> None:
+        """The first ``done`` chunks of segment ``seg`` are closed pieces."""
+        self.state.setdefault("chunks", {})[str(seg)] = {"chunk_frames": chunk_frames, "done": done}
+        self._save()
+
     def finish_segment(self, seg: int, record: dict) -> None:
         self.state["segments"][str(seg)] = record
+        self.state.get("chunks", {}).pop(str(seg), None)
         self._save()
 
     def complete(self) -> None:

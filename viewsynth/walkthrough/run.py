@@ -4,7 +4,9 @@ Load the capture (``viewsynth.capture``: frames in time order, yaw aligned, spli
 schedule each pair's in-between times (``capture.schedule``), then stream: for each pair of source
 frames, interpolate the times between them and hand every frame to the segment's writer
 (``viewsynth.export.segment``). The ledger (:mod:`~viewsynth.walkthrough.resume`) skips what is
-already done; the manifest (:mod:`~viewsynth.walkthrough.manifest`) is written last.
+already done (finished segments, and the finished chunks of the segment in progress: pairs whose
+frames those hold are not interpolated again); the manifest
+(:mod:`~viewsynth.walkthrough.manifest`) is written last.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from viewsynth import config as config_lib
 from viewsynth.capture import Shot, iter_frames, load_capture
 from viewsynth.capture.schedule import PairSchedule, frame_count, schedule_segment
+from viewsynth.export.chunks import remove_pieces
 from viewsynth.export.segment import SegmentWriter, segment_names
 from viewsynth.interpolators import Interpolator, make_interpolator
 from viewsynth.walkthrough.folders import check_output_dir
@@ -110,6 +113,8 @@ def run_capture(
         n_seg_frames = frame_count(sched)
         done = ledger.done_segment(seg)
         if done is not None:
+            for name in done["files"].values():
+                remove_pieces(out, name)  # a run killed between the join and the cleanup
             segments_out.append(done)
             index += n_seg_frames
             if progress is not None:
@@ -121,7 +126,9 @@ def run_capture(
             out, names, panoramic=panoramic, fps=settings.fps, quality=settings.quality,
             codec=settings.codec, max_width=settings.max_video_width, hfov=view.hfov,
             pitch=view.pitch, flat_size=(view.width, view.height), frame_dir=frame_dir,
-            first_index=index,
+            first_index=index, chunk_frames=settings.chunk_frames,
+            done_chunks=ledger.done_chunks(seg, settings.chunk_frames),
+            on_chunk=lambda n, seg=seg: ledger.finish_chunk(seg, settings.chunk_frames, n),
         )  # fmt: skip
         entries = []
         try:
@@ -130,13 +137,14 @@ def run_capture(
                 if prev is not None:
                     shot0, img0 = prev
                     inner = [t for t in sched[k - 1].times if 0.0 < t < 1.0]
-                    writer.write(img0)
-                    entries.append(frame_entry(shot0, shot, 0.0))
-                    if inner:
-                        mids = interp(img0, image, inner, equirect=panoramic)
-                        for t, mid in zip(inner, mids, strict=True):
-                            writer.write(mid)
-                            entries.append(frame_entry(shot0, shot, t))
+                    entries += [frame_entry(shot0, shot, t) for t in (0.0, *inner)]
+                    if not writer.wants(1 + len(inner)):
+                        writer.skip(1 + len(inner))  # resumed: finished pieces hold this pair
+                    else:
+                        writer.write(img0)
+                        if inner:
+                            for mid in interp(img0, image, inner, equirect=panoramic):
+                                writer.write(mid)
                     if progress is not None:
                         progress(1 + len(inner))
                 prev = (shot, image)
@@ -152,6 +160,7 @@ def run_capture(
         seg_record = {"files": names, "frames": entries}
         segments_out.append(seg_record)
         ledger.finish_segment(seg, seg_record)
+        writer.clear()  # the pieces go only once the ledger no longer needs them
         index += n_seg_frames
 
     manifest = {

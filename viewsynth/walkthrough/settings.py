@@ -51,6 +51,7 @@ class InterpolateSettings:
         "h264"  # hevc for 5.7K+ panoramas (H.264 level 5.2 stops near 4K)
     )
     max_video_width: int | None = None  # cap the 360 video's width (e.g. 4096 for H.264 players)
+    chunk_frames: int = 240  # frames per closed MP4 piece: a killed run redoes at most this many
     view: ViewOptions = field(default_factory=ViewOptions)
     capture: CaptureOptions = field(default_factory=CaptureOptions)
 
@@ -67,6 +68,8 @@ class InterpolateSettings:
             raise ValueError(f"scale must be in (0, 1], got {self.scale}")
         if not 0 <= self.quality <= 51:
             raise ValueError(f"quality (CRF) must be 0..51, got {self.quality}")
+        if self.chunk_frames < 1:
+            raise ValueError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
 
 
 def settings_from(config_path: str | None, overrides: list[str], **flags) -> InterpolateSettings:

@@ -1,0 +1,215 @@
+"""Resume inside a segment: closed MP4 pieces, a killed run, a re-run that redoes one chunk.
+
+Every frame carries its own number as horizontal bands (bit b of the number: rows 4b..4b+3
+white), which survive H.264 at a high quality and the yaw roll of a panorama. A killed run and
+its re-run must give videos whose decoded numbers are exactly 0..N-1, once each.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from viewsynth import frames
+from viewsynth.errors import ViewsynthError
+from viewsynth.export.chunks import join_pieces, piece_path, remove_pieces
+from viewsynth.export.spherical import ffmpeg_projection
+from viewsynth.export.video import VideoWriter
+from viewsynth.walkthrough import InterpolateSettings, ViewOptions, fingerprint, run_capture
+from viewsynth.walkthrough.resume import STATE_FILE, Ledger
+
+BITS = 8
+FACTOR = 4
+HERE = Path(__file__).resolve().parent
+
+
+def pattern(index: int, width: int = 64) -> np.ndarray:
+    """A ``(32, width, 3)`` uint8 frame whose bands spell ``index`` in binary."""
+    img = np.zeros((4 * BITS, width, 3), np.uint8)
+    for b in range(BITS):
+        if (index >> b) & 1:
+            img[4 * b : 4 * b + 4] = 255
+    return img
+
+
+def decode(img: np.ndarray) -> int:
+    """The number a (decoded, float or uint8) pattern frame spells."""
+    img = np.asarray(img, np.float32) / (255.0 if img.dtype == np.uint8 else 1.0)
+    return sum(1 << b for b in range(BITS) if img[4 * b + 1 : 4 * b + 3].mean() > 0.5)
+
+
+def video_numbers(path: Path) -> list[int]:
+    return [decode(img) for _, img in frames.iter_video(path)]
+
+
+def duration(path: Path) -> float:
+    """The duration ffmpeg reports for ``path`` (``Duration: HH:MM:SS.ss``), in seconds."""
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)]
+    log = subprocess.run(cmd, capture_output=True, text=True).stderr
+    h, m, s = re.search(r"Duration: (\d+):(\d+):([\d.]+)", log).groups()
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+class PatternInterp:
+    """Frames numbered from the first frame of the pair: frame ``idx0 + round(t * FACTOR)``.
+
+    ``die_at``: on the call for that pair, raise (``"raise"``) or SIGKILL this process
+    (``"kill"``), as a crash or the OOM killer would. ``pairs`` lists the pairs interpolated.
+    """
+
+    name = "pattern"
+
+    def __init__(self, width: int = 64, die_at: int | None = None, how: str = "raise"):
+        self.width, self.die_at, self.how = width, die_at, how
+        self.pairs: list[int] = []
+
+    def record(self) -> dict:
+        return {"method": self.name}
+
+    def __call__(self, img0, img1, times, *, equirect=False):
+        first = decode(img0)
+        pair = first // FACTOR
+        if pair == self.die_at:
+            if self.how == "kill":
+                import os
+
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise RuntimeError(f"simulated crash in pair {pair}")
+        self.pairs.append(pair)
+        out = [pattern(first + round(t * FACTOR), self.width) for t in times]
+        return np.stack(out).astype(np.float32) / 255.0
+
+
+def make_capture(folder: Path, n: int, width: int) -> Path:
+    """``n`` PNG frames, frame k numbered k * FACTOR (its place in the walkthrough)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(n):
+        frames.write_image(folder / f"f{k:03d}.png", pattern(k * FACTOR, width))
+    return folder
+
+
+def settings(chunk_frames: int = 7) -> InterpolateSettings:
+    return InterpolateSettings(
+        method="linear", factor=FACTOR, quality=10, frames=True, chunk_frames=chunk_frames,
+        view=ViewOptions(width=32, height=16),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("codec", ["h264", "hevc"])
+def test_pieces_join_into_every_frame_once_with_continuous_timestamps(tmp_path, codec):
+    pieces = []
+    for c, (start, stop) in enumerate([(0, 7), (7, 14), (14, 17)]):
+        pieces.append(piece_path(tmp_path, "w.mp4", c))
+        pieces[-1].parent.mkdir(exist_ok=True)
+        with VideoWriter(pieces[-1], 10, 10, codec, faststart=False) as writer:
+            for i in range(start, stop):
+                writer.write(pattern(i))
+    join_pieces(pieces, tmp_path / "w.mp4", codec=codec, spherical=True)
+    assert video_numbers(tmp_path / "w.mp4") == list(range(17))
+    assert duration(tmp_path / "w.mp4") == pytest.approx(1.7, abs=0.011)
+    assert ffmpeg_projection(tmp_path / "w.mp4") == "equirectangular"
+    remove_pieces(tmp_path, "w.mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.mp4"]
+
+
+def test_a_failed_join_leaves_nothing_at_the_output_path(tmp_path):
+    piece = piece_path(tmp_path, "w.mp4", 0)
+    piece.parent.mkdir()
+    piece.write_bytes(b"not a video")
+    with pytest.raises(ViewsynthError, match=r"w\.mp4: joining 1 pieces failed"):
+        join_pieces([piece], tmp_path / "w.mp4")
+    assert [p.name for p in tmp_path.iterdir()] == [".parts"]
+
+
+@pytest.mark.parametrize("panoramic", [True, False])
+def test_a_crashed_run_resumes_at_its_unfinished_chunk_with_every_frame_once(tmp_path, panoramic):
+    width = 64 if panoramic else 48
+    capture = make_capture(tmp_path / "cap", n=9, width=width)
+    out = tmp_path / "out"
+    n = 8 * FACTOR + 1
+    # Pair 6 crashes with frames 0..24 written: 3 chunks of 7 are closed, the 4th is not.
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_capture(capture, out, settings(), interpolator=PatternInterp(width, die_at=6))
+    video = "walkthrough_360.mp4" if panoramic else "walkthrough.mp4"
+    assert not (out / video).exists() and not (out / "manifest.json").exists()
+    parts = sorted(p.name for p in (out / ".parts").iterdir())
+    stem = video[:-4]
+    assert [p for p in parts if p.startswith(stem + ".")] == [
+        f"{stem}.{c:05d}.mp4" for c in range(3)
+    ]
+    assert not [p for p in parts if ".part" in p]  # the piece in progress was removed
+    state = json.loads((out / STATE_FILE).read_text())
+    assert state["chunks"] == {"0": {"chunk_frames": 7, "done": 3}}
+
+    again = PatternInterp(width)
+    result = run_capture(capture, out, settings(), interpolator=again)
+    assert result.status == "done" and result.frames == n
+    # Frames 0..20 are in finished pieces: pairs 0..4 (frames 0..19) are not interpolated again;
+    # pair 5 (frames 20..23) is, and its frame 20 is passed over.
+    assert again.pairs == [5, 6, 7]
+    assert video_numbers(out / video) == list(range(n))
+    if panoramic:
+        assert len(list(frames.iter_video(out / "walkthrough.mp4"))) == n
+        assert ffmpeg_projection(out / video) == "equirectangular"
+    assert duration(out / video) == pytest.approx(n / 30, abs=0.011)
+    pngs = sorted((out / "frames").glob("*.png"))
+    assert [decode(frames.read_image(p).image) for p in pngs] == list(range(n))
+    assert not (out / ".parts").exists() and not list(out.glob(".*.part*"))
+    rows = json.loads((out / "manifest.json").read_text())["segments"][0]["frames"]
+    assert [r["t"] for r in rows] == [0.0, 0.25, 0.5, 0.75] * 8 + [1.0]
+    assert (
+        "chunks" not in json.loads((out / STATE_FILE).read_text())
+        or not json.loads((out / STATE_FILE).read_text())["chunks"]
+    )
+
+
+_KILLED_RUN = """
+import sys
+sys.path.insert(0, {here!r})
+from pathlib import Path
+from test_resume import PatternInterp, settings
+from viewsynth.walkthrough import run_capture
+run_capture(Path({capture!r}), Path({out!r}), settings(), interpolator=PatternInterp(die_at=6, how="kill"))
+"""
+
+
+def test_a_sigkilled_run_resumes_with_every_frame_once(tmp_path):
+    capture = make_capture(tmp_path / "cap", n=9, width=64)
+    out = tmp_path / "out"
+    code = _KILLED_RUN.format(here=str(HERE), capture=str(capture), out=str(out))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert not (out / "walkthrough_360.mp4").exists()
+    again = PatternInterp()
+    assert run_capture(capture, out, settings(), interpolator=again).status == "done"
+    assert again.pairs == [5, 6, 7]
+    assert video_numbers(out / "walkthrough_360.mp4") == list(range(8 * FACTOR + 1))
+    assert not (out / ".parts").exists()
+
+
+def test_another_chunk_size_keeps_the_fingerprint_but_not_the_chunks(tmp_path):
+    capture = make_capture(tmp_path / "cap", n=9, width=64)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        run_capture(capture, out, settings(7), interpolator=PatternInterp(die_at=6))
+    from viewsynth.capture import load_capture
+
+    cap = load_capture(capture)
+    record = PatternInterp().record()
+    key = fingerprint(cap, settings(7), record)
+    assert fingerprint(cap, settings(5), record) == key
+    ledger = Ledger(out, key)
+    assert ledger.done_chunks(0, 7) == 3 and ledger.done_chunks(0, 5) == 0
+    # A re-run with another chunk size starts the segment again, and is still right.
+    again = PatternInterp()
+    assert run_capture(capture, out, settings(5), interpolator=again).status == "done"
+    assert again.pairs == list(range(8))
+    assert video_numbers(out / "walkthrough_360.mp4") == list(range(8 * FACTOR + 1))

@@ -1,0 +1,115 @@
+"""A long video as closed MP4 pieces, joined at the end without re-encoding.
+
+A segment's video is encoded ``chunk_frames`` frames at a time; each piece is a complete MP4,
+written to a hidden name and renamed into place when ffmpeg has finished it
+(:class:`~viewsynth.export.video.VideoWriter`), so a piece that exists is whole. A killed run
+loses only the piece it was writing; a re-run starts again at that piece's first frame.
+
+The pieces live in ``OUT/.parts/`` (``.parts/walkthrough_360.00003.mp4``): one hidden folder, not
+dozens of hidden files beside the outputs; nothing there is an output, and a viewer or a copy of
+the output folder can skip it whole. It is on the same file system as the outputs, so the joined
+file is renamed into place atomically.
+
+:func:`join_pieces` runs ffmpeg's concat demuxer with ``-c copy``: the pictures are not decoded
+or re-encoded, only remuxed (seconds for hours of video). That needs pieces with the same codec
+parameters, which pieces from one writer's settings have (same encoder, size, rate, CRF, preset).
+Each piece starts on a key frame, as every encode does. The timestamps of piece k+1 start where
+piece k ends, so the joined video has every frame once and lasts ``frames / fps``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import imageio_ffmpeg
+
+from viewsynth.errors import ViewsynthError
+from viewsynth.export.spherical import add_spherical_metadata
+from viewsynth.frames import part_path
+
+PARTS_DIR = ".parts"
+#: ffmpeg's MP4 tag for each codec when copying (``hvc1``, not ffmpeg's default ``hev1``: Apple).
+_TAGS = {"h264": "avc1", "hevc": "hvc1"}
+
+
+def piece_path(out: Path, name: str, chunk: int) -> Path:
+    """Where piece ``chunk`` (from 0) of output video ``out/name`` is kept until the join."""
+    stem, suffix = os.path.splitext(name)
+    return out / PARTS_DIR / f"{stem}.{chunk:05d}{suffix}"
+
+
+def finished_pieces(out: Path, name: str) -> int:
+    """How many pieces of ``out/name`` exist in an unbroken run from piece 0."""
+    n = 0
+    while piece_path(out, name, n).is_file():
+        n += 1
+    return n
+
+
+def remove_pieces(out: Path, name: str, first: int = 0) -> None:
+    """Delete the pieces of ``out/name`` from piece ``first`` on (and their ``.part`` files);
+    the ``.parts`` folder goes too once it is empty."""
+    folder = out / PARTS_DIR
+    if not folder.is_dir():
+        return
+    stem, suffix = os.path.splitext(name)
+    pattern = re.compile(rf"\.?{re.escape(stem)}\.(\d+){re.escape(suffix)}(\.part{suffix})?")
+    for path in folder.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match and int(match.group(1)) >= first:
+            path.unlink(missing_ok=True)
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # other videos' pieces are still there
+
+
+def join_pieces(
+    pieces: list[Path],
+    path: Path,
+    *,
+    codec: str = "h264",
+    spherical: bool = False,
+    post: Callable[[Path], None] | None = None,
+) -> None:
+    """Join MP4 ``pieces`` in order into ``path`` without re-encoding.
+
+    The joined file is written aside (``frames.part_path``), given ``+faststart``, then 360
+    metadata when ``spherical``, then ``post(tmp)`` (any further edit of the finished file, in
+    place), and only then renamed onto ``path``. On any failure the partial file is removed and
+    ``path`` is untouched; ffmpeg's first error line is in the ``ViewsynthError``.
+    """
+    if not pieces:
+        raise ViewsynthError(f"{path}: no video pieces to join; nothing saved")
+    tmp = part_path(path)
+    tmp.unlink(missing_ok=True)  # a new inode: an ffmpeg left over from a killed run keeps its own
+    # The list of pieces goes to the system's temporary folder: never a stray in the output.
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        for piece in pieces:
+            quoted = str(piece.resolve()).replace("'", "'\\''")
+            fh.write(f"file '{quoted}'\n")
+        listing = Path(fh.name)
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    cmd += ["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v", "-c", "copy"]
+    cmd += ["-tag:v", _TAGS.get(codec, "avc1"), "-movflags", "+faststart", "-f", "mp4", str(tmp)]
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if proc.returncode != 0:
+            lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+            message = re.sub(r"\[[^\]]*@ 0x[0-9a-f]+\]\s*", "", lines[0]) if lines else "no message"
+            raise ViewsynthError(f"{path}: joining {len(pieces)} pieces failed: {message}")
+        if spherical:
+            add_spherical_metadata(tmp)
+        if post is not None:
+            post(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        listing.unlink(missing_ok=True)
