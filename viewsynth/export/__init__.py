@@ -4,6 +4,8 @@
   frames of one segment of a walkthrough, fed one frame at a time.
 - :mod:`~viewsynth.export.video`: :class:`VideoWriter`, a streaming H.264/HEVC MP4 writer.
 - :mod:`~viewsynth.export.spherical`: Spherical Video V1/V2 boxes written into a finished MP4.
+- :mod:`~viewsynth.export.camm`: a CAMM GPS track (one position per frame) added to a finished MP4.
+- :mod:`~viewsynth.export.gpx`: the output frames' positions and times as a GPX 1.1 track.
 - :mod:`~viewsynth.export.rectilinear`: ordinary-camera views cut out of an equirect panorama.
 - :mod:`~viewsynth.export.mp4`: the minimal MP4 box tree the metadata editor works on.
 """

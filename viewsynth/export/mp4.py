@@ -241,12 +241,14 @@ def _shift_offsets(moov: Box, after: int, delta: int, source: str) -> None:
         )
 
 
-def rewrite_moov(path: str | Path, edit: Callable[[Box], None]) -> int:
+def rewrite_moov(path: str | Path, edit: Callable[[Box], None], tail: bytes = b"") -> int:
     """Apply ``edit`` to ``path``'s moov tree and rewrite the file aside, then rename it into place.
 
     Parent sizes are recomputed on serialisation; chunk offsets that point past the old moov
     (moov before mdat) move by the number of bytes moov grew or shrank. Every other box is copied
-    byte for byte. Returns that number of bytes.
+    byte for byte. ``tail``: whole boxes appended at the end (e.g. an ``mdat`` of new samples);
+    an offset into them that ``edit`` writes in old-file terms (old file size + k) is shifted
+    like the others. Returns the growth of moov in bytes.
     """
     path = Path(path)
     moov, tops, where = read_moov(path)
@@ -268,4 +270,5 @@ def rewrite_moov(path: str | Path, edit: Callable[[Box], None]) -> int:
                     raise ViewsynthError(f"{path}: file shrank while being rewritten")
                 dst.write(chunk)
                 left -= len(chunk)
+        dst.write(tail)
     return delta

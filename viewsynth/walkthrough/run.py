@@ -26,6 +26,7 @@ from viewsynth.export.chunks import remove_pieces
 from viewsynth.export.segment import SegmentWriter, segment_names
 from viewsynth.interpolators import Interpolator, make_interpolator
 from viewsynth.walkthrough.folders import check_output_dir
+from viewsynth.walkthrough.geotag import geotag_segment
 from viewsynth.walkthrough.manifest import MANIFEST, frame_entry, write_manifest
 from viewsynth.walkthrough.resume import Ledger, fingerprint
 from viewsynth.walkthrough.settings import InterpolateSettings
@@ -157,7 +158,11 @@ def run_capture(
         except BaseException:
             writer.abort()
             raise
-        seg_record = {"files": names, "frames": entries}
+        files = dict(names)
+        gpx_name = geotag_segment(out, names, entries, segment, capture.time_source)
+        if gpx_name is not None:
+            files["gpx"] = gpx_name
+        seg_record = {"files": files, "frames": entries}
         segments_out.append(seg_record)
         ledger.finish_segment(seg, seg_record)
         writer.clear()  # the pieces go only once the ledger no longer needs them

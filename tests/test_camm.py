@@ -1,0 +1,107 @@
+"""The CAMM GPS track added to a finished MP4: read back by us, ExifTool and FFmpeg; video intact."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from viewsynth import frames
+from viewsynth.errors import ViewsynthError
+from viewsynth.export.camm import add_camm_track, is_camm_track, read_camm
+from viewsynth.export.mp4 import read_moov
+from viewsynth.export.spherical import ffmpeg_projection, read_spherical
+from viewsynth.export.video import VideoWriter
+
+FPS = 10
+N = 7
+
+
+def _video(path, n=N, faststart=True):
+    rng = np.random.default_rng(0)
+    writer = VideoWriter(path, FPS, 20, faststart=faststart, spherical=True, preset="ultrafast")
+    for _ in range(n):
+        writer.write(rng.random((32, 64, 3)).astype(np.float32))
+    writer.close()
+    return path
+
+
+def _positions(n=N):
+    return [(55.6982 + 1e-5 * i, -13.1954 - 2e-5 * i) for i in range(n)]
+
+
+def exiftool_positions(path) -> list[dict]:
+    """ExifTool's reading of each timed sample: ``{"lat", "lon", "time"}`` in sample order."""
+    cmd = ["exiftool", "-ee", "-n", "-j", "-G3", "-GPSLatitude", "-GPSLongitude", "-SampleTime"]
+    (tags,) = json.loads(subprocess.run([*cmd, str(path)], capture_output=True, check=True).stdout)
+    rows = []
+    k = 1
+    while f"Doc{k}:GPSLatitude" in tags:
+        rows.append(
+            {
+                "lat": tags[f"Doc{k}:GPSLatitude"],
+                "lon": tags[f"Doc{k}:GPSLongitude"],
+                "time": tags.get(f"Doc{k}:SampleTime"),
+            }
+        )
+        k += 1
+    return rows
+
+
+@pytest.mark.parametrize("faststart", [True, False])
+def test_track_reads_back_and_the_video_is_untouched(tmp_path, faststart):
+    path = _video(tmp_path / "v.mp4", faststart=faststart)
+    before = [img for _, img in frames.iter_video(path)]
+    add_camm_track(path, _positions())
+    # Every frame decodes to the same pixels: the video's chunk offsets moved with the moov.
+    after = [img for _, img in frames.iter_video(path)]
+    assert len(after) == N
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    assert [p[:2] for p in read_camm(path)] == _positions()
+    spherical = read_spherical(path)
+    assert spherical["v1"]["ProjectionType"] == "equirectangular"
+    assert spherical["v2"]["projection"] == "equirectangular"
+    assert ffmpeg_projection(path) == "equirectangular"
+    info = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+        capture_output=True,
+        text=True,
+    ).stderr
+    assert "Data: none (camm" in info
+
+
+def test_a_second_write_replaces_the_track(tmp_path):
+    path = _video(tmp_path / "v.mp4")
+    add_camm_track(path, _positions())
+    moved = [(lat + 1.0, lon) for lat, lon in _positions()]
+    add_camm_track(path, moved)
+    moov, _, _ = read_moov(path)
+    assert sum(is_camm_track(box) for box in moov.children) == 1
+    assert [p[:2] for p in read_camm(path)] == moved
+    assert sum(1 for _ in frames.iter_video(path)) == N
+
+
+def test_a_count_that_does_not_match_the_frames_names_the_file_and_changes_nothing(tmp_path):
+    path = _video(tmp_path / "v.mp4")
+    data = path.read_bytes()
+    with pytest.raises(ViewsynthError, match=r"v\.mp4: 6 positions for a video of 7 frames"):
+        add_camm_track(path, _positions(6))
+    with pytest.raises(ViewsynthError, match="not a latitude"):
+        add_camm_track(path, [(91.0, 0.0)] * N)
+    assert path.read_bytes() == data
+    assert read_camm(path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
+def test_exiftool_reads_each_frames_position_at_its_time(tmp_path):
+    path = _video(tmp_path / "v.mp4")
+    add_camm_track(path, _positions())
+    rows = exiftool_positions(path)
+    got = np.array([(r["lat"], r["lon"]) for r in rows])
+    np.testing.assert_allclose(got, np.array(_positions()), rtol=0, atol=1e-9)
+    assert [r["time"] for r in rows] == pytest.approx([i / FPS for i in range(N)])

@@ -1,0 +1,104 @@
+"""GPS in the walkthrough: a geotagged capture gives a CAMM track in the 360 MP4 and a GPX beside it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from capture_fixtures import ORIGIN, offset, write_image
+from test_camm import exiftool_positions
+
+from viewsynth import frames
+from viewsynth.capture import haversine
+from viewsynth.errors import ViewsynthError
+from viewsynth.export.camm import read_camm
+from viewsynth.export.gpx import read_gpx, write_gpx
+from viewsynth.export.spherical import ffmpeg_projection, read_spherical
+from viewsynth.pipelines.cli import main as cli
+
+T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
+STEP_M, STEP_S, FACTOR = 3.0, 2.0, 4
+
+
+def _gps_capture(folder, n=3, gps=True):
+    """``n`` tiny panoramas walking north-east ``STEP_M`` metres every ``STEP_S`` seconds."""
+    folder.mkdir()
+    for i in range(n):
+        tags = {}
+        if gps:
+            tags["position"] = offset(*ORIGIN, i * STEP_M, i * STEP_M / 2)
+            tags["gps_time"] = T0 + timedelta(seconds=i * STEP_S)
+        write_image(folder / f"p{i}.jpg", seed=i, **tags)
+    return folder
+
+
+def _interpolate(capture, out):
+    args = [str(capture), "-o", str(out), "--method", "linear", "--factor", str(FACTOR), "-q"]
+    assert cli(["interpolate", *args]) == 0
+    (segment,) = json.loads((out / "manifest.json").read_text())["segments"]
+    return segment
+
+
+def test_gpx_round_trip_and_bad_input(tmp_path):
+    points = [(55.5, 13.25, T0.timestamp() + 0.125), (55.50001, 13.25002, None)]
+    write_gpx(tmp_path / "w.gpx", points)
+    assert read_gpx(tmp_path / "w.gpx") == points
+    assert 'version="1.1"' in (tmp_path / "w.gpx").read_text()
+    with pytest.raises(ViewsynthError, match=r"x\.gpx: no positions"):
+        write_gpx(tmp_path / "x.gpx", [])
+    with pytest.raises(ViewsynthError, match=r"x\.gpx: \(nan"):
+        write_gpx(tmp_path / "x.gpx", [(float("nan"), 0.0, None)])
+    assert not (tmp_path / "x.gpx").exists()
+
+
+def test_geotagged_capture_gives_camm_track_and_gpx_matching_the_manifest(tmp_path):
+    out = tmp_path / "out"
+    segment = _interpolate(_gps_capture(tmp_path / "cap"), out)
+    assert segment["files"] == {
+        "flat": "walkthrough.mp4",
+        "360": "walkthrough_360.mp4",
+        "gpx": "walkthrough.gpx",
+    }
+    rows = segment["frames"]
+    assert len(rows) == 2 * FACTOR + 1 and all("lat" in r and "lon" in r for r in rows)
+    video = out / "walkthrough_360.mp4"
+    camm = read_camm(video)
+    assert len(camm) == len(rows) == sum(1 for _ in frames.iter_video(video))
+    for (lat, lon, _), row in zip(camm, rows, strict=True):
+        assert haversine(lat, lon, row["lat"], row["lon"]) < 0.01
+    # The 360 metadata is still there; the flat view carries no CAMM track.
+    assert ffmpeg_projection(video) == "equirectangular"
+    assert read_spherical(video)["v2"]["projection"] == "equirectangular"
+    assert read_camm(out / "walkthrough.mp4") == []
+    # GPX: one point per frame, the position of the manifest row, the capture time at t (UTC).
+    points = read_gpx(out / "walkthrough.gpx")
+    assert len(points) == len(rows)
+    for k, ((lat, lon, when), row) in enumerate(zip(points, rows, strict=True)):
+        assert haversine(lat, lon, row["lat"], row["lon"]) < 0.01
+        pair = k // FACTOR if k < len(rows) - 1 else 1
+        expected = T0.timestamp() + STEP_S * (pair + row["t"])
+        assert when == pytest.approx(expected, abs=1e-3)
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
+def test_exiftool_reads_the_walkthrough_positions_within_a_metre(tmp_path):
+    out = tmp_path / "out"
+    rows = _interpolate(_gps_capture(tmp_path / "cap", n=4), out)["frames"]
+    read = exiftool_positions(out / "walkthrough_360.mp4")
+    assert len(read) == len(rows)
+    worst = max(
+        haversine(r["lat"], r["lon"], row["lat"], row["lon"])
+        for r, row in zip(read, rows, strict=True)
+    )
+    assert worst < 1.0
+    assert [r["time"] for r in read] == pytest.approx([k / 30 for k in range(len(rows))], abs=1e-3)
+
+
+def test_a_capture_without_gps_gets_no_track_and_no_gpx(tmp_path):
+    out = tmp_path / "out"
+    segment = _interpolate(_gps_capture(tmp_path / "cap", gps=False), out)
+    assert "gpx" not in segment["files"]
+    assert not list(out.glob("*.gpx"))
+    assert read_camm(out / "walkthrough_360.mp4") == []
