@@ -182,3 +182,23 @@ def test_pinhole_pose_with_and_without_focal(perspective):
     assert _tdeg(pose.translation, t) < 5.0
     guess = relative_pose(views[0], views[1], equirect=False)
     assert any("assumed 60 deg" in f for f in guess.flags)
+
+
+def test_focal_length_from_exif(tmp_path):
+    from PIL import Image
+
+    from viewsynth.capture.metadata import read_metadata
+
+    def jpeg(name, tags):
+        exif = Image.Exif()
+        exif.get_ifd(0x8769).update(tags)
+        path = tmp_path / name
+        Image.new("RGB", (400, 300)).save(path, exif=exif)
+        return read_metadata(path)
+
+    m35 = jpeg("a.jpg", {0xA405: 35})  # 35 mm equivalent, on the 43.3 mm diagonal
+    assert abs(m35.focal_px(400, 300) - 35 / np.hypot(36, 24) * 500) < 1e-6
+    # 4.3 mm lens, 1000 px per cm on the sensor, image shrunk from 800 to 400 columns
+    plane = jpeg("b.jpg", {0x920A: 4.3, 0xA20E: 1000.0, 0xA210: 3, 0xA002: 800})
+    assert abs(plane.focal_px(400, 300) - 4.3 * 100.0 * 0.5) < 1e-6
+    assert jpeg("c.jpg", {0x920A: 4.3}).focal_px(400, 300) is None  # no sensor size: unknown

@@ -37,6 +37,10 @@ _SUBSEC_TIME_ORIGINAL = 0x9291
 _GPS_LAT_REF, _GPS_LAT, _GPS_LON_REF, _GPS_LON = 1, 2, 3, 4
 _GPS_ALT_REF, _GPS_ALT, _GPS_TIME, _GPS_STATUS = 5, 6, 7, 9
 _GPS_IMG_DIRECTION, _GPS_DATE = 17, 29
+_FOCAL_LENGTH, _FOCAL_35MM, _EXIF_WIDTH = 0x920A, 0xA405, 0xA002
+_FOCAL_PLANE_X_RES, _FOCAL_PLANE_UNIT = 0xA20E, 0xA210
+_PLANE_UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # inch (the default), cm, mm, micrometre
+_FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,23 @@ class Metadata:
     heading_tag: str | None = None  # 'gpano' | 'gps' | 'mapillary': where heading came from
     projection_tag: str | None = None  # GPano ProjectionType, e.g. 'equirectangular'
     readable: bool = True  # False when Pillow could not even open the file
+    focal_mm: float | None = None  # FocalLength, millimetres
+    focal_35mm: float | None = None  # FocalLengthIn35mmFilm, millimetres
+    focal_plane_px_per_mm: float | None = None  # FocalPlaneXResolution over its unit
+    exif_width: int | None = None  # ExifImageWidth: the width the focal-plane resolution is for
+
+    def focal_px(self, width: int, height: int) -> float | None:
+        """Focal length in pixels of this photo shown at ``width`` x ``height``, or None.
+
+        From the 35 mm equivalent (defined on the diagonal: 43.3 mm for 36 x 24 mm), else from
+        the focal length and the focal-plane resolution (scaled when the image was resized).
+        """
+        if self.focal_35mm:
+            return self.focal_35mm / _FULL_FRAME_DIAGONAL_MM * math.hypot(width, height)
+        if self.focal_mm and self.focal_plane_px_per_mm:
+            scale = width / self.exif_width if self.exif_width else 1.0
+            return self.focal_mm * self.focal_plane_px_per_mm * scale
+        return None
 
     @property
     def exif_local_time(self) -> float | None:
@@ -103,10 +124,29 @@ def read_metadata(path: str | Path) -> Metadata:
         heading=heading,
         heading_tag=heading_tag if heading is not None else None,
         projection_tag=str(projection).strip().lower() if isinstance(projection, str) else None,
+        **_focal(sub),
     )
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+def _focal(sub: dict) -> dict:
+    """The focal-length fields of :class:`Metadata` from the EXIF sub-IFD (positive or None)."""
+
+    def positive(tag):
+        value = _rational(sub.get(tag))
+        return value if value is not None and value > 0 else None
+
+    res, unit = positive(_FOCAL_PLANE_X_RES), sub.get(_FOCAL_PLANE_UNIT, 2)
+    unit_mm = _PLANE_UNIT_MM.get(int(unit) if isinstance(unit, int) else 2)
+    width = positive(_EXIF_WIDTH)
+    return {
+        "focal_mm": positive(_FOCAL_LENGTH),
+        "focal_35mm": positive(_FOCAL_35MM),
+        "focal_plane_px_per_mm": res / unit_mm if res and unit_mm else None,
+        "exif_width": int(width) if width else None,
+    }
 
 
 def _safe_xmp(im: Image.Image) -> dict:
