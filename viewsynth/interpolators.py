@@ -1,4 +1,5 @@
-"""Frame interpolators behind one interface: ``linear``, ``flow`` (classical) and ``rnn`` (network).
+"""Frame interpolators behind one interface: ``linear``, ``flow`` (classical), ``sweep`` (geometry)
+and ``rnn`` (network).
 
 Every interpolator is called as ``interp(img0, img1, times, equirect=...)`` with ``img0``, ``img1``
 of shape ``(H, W, 3)`` float32 RGB in [0, 1] and ``times`` a sequence of t in (0, 1); it returns
@@ -24,7 +25,7 @@ import numpy as np
 from viewsynth import classical
 from viewsynth.errors import ViewsynthError
 
-METHODS = ("linear", "flow", "rnn")
+METHODS = ("linear", "flow", "sweep", "rnn")
 #: The best method we have measured (README, benchmark): the shipped ``rnn`` beats ``flow`` on every
 #: evaluation set (TRAINING_LOG.md, Run 14).
 DEFAULT_METHOD = "rnn"
@@ -95,6 +96,46 @@ class Flow:
         return np.stack(out).astype(np.float32)
 
 
+class Sweep:
+    """Geometry: the relative pose of the pair (``viewsynth.geometry.pose``), then the sphere sweep
+    (:mod:`viewsynth.sweep`): each input's depth once per pair, each t by reprojection.
+
+    Panoramas only; a pair whose pose cannot serve (pure rotation, too little parallax, too few
+    inliers, featureless) or that is not a pair of panoramas falls back to :class:`Flow`.
+    :meth:`last_pair` says which method ran on the last pair, why, and the pose's record.
+    """
+
+    name = "sweep"
+
+    def __init__(self, config=None):
+        self.config = config
+        self.fallback = Flow()
+        self._last: dict[str, Any] = {}
+
+    def record(self) -> dict[str, Any]:
+        return {"method": self.name}
+
+    def last_pair(self) -> dict[str, Any]:
+        """``{"method": "sweep" | "flow", "reason": ..., "pose": RelativePose.record()}``."""
+        return dict(self._last)
+
+    def __call__(self, img0, img1, times, *, equirect=False):
+        from viewsynth import sweep
+        from viewsynth.geometry.pose import relative_pose
+
+        if not equirect:
+            self._last = {"method": "flow", "reason": "sweep: not panoramas", "pose": None}
+            return self.fallback(img0, img1, times, equirect=equirect)
+        pose = relative_pose(img0, img1, equirect=True)
+        if not pose.usable:
+            self._last = {"method": "flow", "reason": pose.reason, "pose": pose.record()}
+            return self.fallback(img0, img1, times, equirect=equirect)
+        self._last = {"method": "sweep", "reason": "", "pose": pose.record()}
+        cfg = self.config or sweep.SweepConfig()
+        depth = sweep.pair_depth(img0, img1, sweep.PairCameras.from_pose(pose), cfg)
+        return sweep.render_times(img0, img1, depth, times).astype(np.float32)
+
+
 def make_interpolator(
     method: str,
     *,
@@ -107,6 +148,8 @@ def make_interpolator(
         return Linear()
     if method == "flow":
         return Flow()
+    if method == "sweep":
+        return Sweep()
     if method == "rnn":
         from viewsynth.model.interpolator import RNNInterpolator
 

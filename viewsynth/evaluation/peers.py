@@ -36,7 +36,7 @@ from viewsynth.errors import FrameError, ViewsynthError, WeightsError
 from viewsynth.frames import read_image, write_image
 from viewsynth.interpolators import Interpolator, make_interpolator
 
-PEERS = ("linear", "flow", "minterpolate", "rnn")
+PEERS = ("linear", "flow", "sweep", "minterpolate", "rnn")
 #: minterpolate is asked for at most this many output frames per input interval.
 MAX_FPS = 64
 

@@ -1,0 +1,28 @@
+"""The sphere sweep: a panorama between two shots from their relative pose (``--method sweep``).
+
+- :mod:`.cameras`: the relative pose, the in-between camera at t (position ``t c1``, rotation
+  ``slerp(I, R, t)``) and the two lookups of a ray at an inverse depth (DESIGN 3a).
+- :mod:`.cost`: locally normalised grey at a working scale (survives exposure and white-balance
+  changes) and the cost volume over inverse depths.
+- :mod:`.aggregate`: the guided filter, wrapping in longitude.
+- :mod:`.depth`: each input's inverse depth once per pair (winner, parabola), their consistency.
+- :mod:`.render`: each t by reprojection, z-test visibility, blend by visibility and t; full size.
+
+Pure NumPy/OpenCV functions (measured faster on this CPU than JAX for remaps and box sums).
+Images are ``(H, W, 3)`` float32 RGB in [0, 1], equirect panoramas.
+"""
+
+from viewsynth.sweep.cameras import PairCameras, slerp_rotation
+from viewsynth.sweep.depth import PairDepth, SweepConfig, pair_depth
+from viewsynth.sweep.render import render, render_times, view_depth
+
+__all__ = [
+    "PairCameras",
+    "PairDepth",
+    "SweepConfig",
+    "pair_depth",
+    "render",
+    "render_times",
+    "slerp_rotation",
+    "view_depth",
+]
