@@ -19,6 +19,7 @@ JOBS = {
     "finetune": "adapt the shipped model to one capture",
     "evaluate": "score methods on datasets",
     "benchmark": "the standard quality and speed suite",
+    "view": "look at an output folder in the browser (360 viewer)",
 }
 
 

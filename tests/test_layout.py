@@ -21,7 +21,7 @@ FLOORS = [
     {"config", "frames", "geometry", "classical", "parallel"},
     {"model", "synth", "capture", "export"},
     {"interpolators"},
-    {"walkthrough", "evaluation"},
+    {"walkthrough", "evaluation", "viewer"},
     {"training"},
     {"runners"},
     {"pipelines"},
