@@ -13,6 +13,7 @@ error; 2 unusable input or usage, nothing written; 130 interrupted (finished wor
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -45,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--spacing", type=float, help="metres between output frames (needs GPS)")
     p.add_argument("--fps", type=float, help="output frame rate (default 30)")
     p.add_argument("--projection", choices=("auto", "equirect", "perspective"))
+    p.add_argument("--gpx", help="GPX track that geotags, by time, frames without GPS of their own")
+    p.add_argument(
+        "--gpx-offset",
+        type=float,
+        metavar="SECONDS",
+        help="seconds added to the capture's times before matching the GPX (camera clock error)",
+    )
     p.add_argument("--iters", type=int, help="rnn: recurrent iterations K")
     p.add_argument("--scale", type=float, help="rnn: flow estimation scale (e.g. 0.5 for 8K)")
     p.add_argument("--weights", help="rnn: weights file (default: the shipped model)")
@@ -74,7 +82,11 @@ def _settings(args: argparse.Namespace):
     overrides = list(args.set)
     if args.projection is not None:
         overrides.append(f"capture.projection={args.projection}")
-    return settings_from(
+    if args.gpx is not None:
+        overrides.append(f"capture.gpx={Path(args.gpx).resolve()}")
+    if args.gpx_offset is not None:
+        overrides.append(f"capture.gpx_offset={args.gpx_offset!r}")
+    settings = settings_from(
         args.config,
         overrides,
         method=args.method,
@@ -87,6 +99,18 @@ def _settings(args: argparse.Namespace):
         frames=args.frames,
         quality=args.quality,
     )
+    cap = settings.capture
+    if settings.spacing and (cap.every_frames, cap.every_seconds, cap.every_metres) == (
+        1,
+        0,
+        0,
+    ):
+        # A video's frames lie centimetres apart: with --spacing and no sampling asked for, keep a
+        # frame every `spacing` metres of its GPS track, so the walkthrough moves at that speed.
+        settings = dataclasses.replace(
+            settings, capture=dataclasses.replace(cap, every_metres=settings.spacing)
+        )
+    return settings
 
 
 def run_local(captures, out: Path, settings, quiet: bool) -> list[CaptureResult]:

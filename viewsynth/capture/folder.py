@@ -8,6 +8,8 @@
   image-measured rotation since the first frame are kept (``heading.horizon_band``), never pixels.
 - One clock orders all frames (``track.pick_time_source``: GPS, EXIF, Mapillary, file names, or
   ``capture.time_source``); ties and frames without a time go by natural name order.
+- With ``capture.gpx``, photos without GPS of their own are geotagged by that clock's time
+  (:mod:`~viewsynth.capture.gpx`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
+from viewsynth.capture.gpx import geotag, read_gpx
 from viewsynth.capture.heading import band_yaw, horizon_band
 from viewsynth.capture.metadata import Metadata, read_metadata
 from viewsynth.capture.options import CaptureOptions
@@ -77,6 +80,9 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
 
     times, time_warnings = capture_times([c.meta for c in checked], source)
     warnings += time_warnings
+    is_utc = source in ("gps", "mapillary") or (
+        source == "exif" and all(c.meta.exif_offset is not None for c in checked)
+    )
     shots = []
     for c, time in zip(checked, times, strict=True):
         use = options.use_gps and c.meta.lat is not None
@@ -89,9 +95,21 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
                 lat=c.meta.lat if use else None,
                 lon=c.meta.lon if use else None,
                 heading=c.meta.heading,
+                utc=time if is_utc else None,
                 rotation=c.rotation,
             )
         )
+    if options.gpx and options.use_gps:
+        gpx_path = Path(options.gpx)
+        fixes, gpx_warnings = read_gpx(gpx_path, options.max_speed)
+        warnings += gpx_warnings
+        if not is_utc and source != "filename" and options.gpx_offset == 0.0:
+            warnings.append(
+                f"{gpx_path.name}: the photos' times are the camera's local clock (no "
+                "OffsetTimeOriginal), matched to the GPX as if UTC; set --gpx-offset if they are not"
+            )
+        shots, geotag_warnings = geotag(shots, times, gpx_path, fixes, options.gpx_offset, folder)
+        warnings += geotag_warnings
     return finish(folder, "folder", source, shots, options, skipped, warnings)
 
 

@@ -44,8 +44,16 @@ class CaptureOptions:
     max_pixels: int = MAX_PIXELS
     # Video captures: keep every Nth decoded frame ...
     every_frames: int = 1
-    # ... or one frame every S seconds of video (0: use every_frames).
+    # ... or one frame every S seconds of video (0: use every_frames) ...
     every_seconds: float = 0.0
+    # ... or one frame every M metres along the video's GPS track (0: off; as mapillary_tools'
+    # video sample distance; needs GPS from the video's telemetry or capture.gpx).
+    every_metres: float = 0.0
+    # A GPX track (file path) that geotags, by time, the photos or video frames without GPS.
+    gpx: str = ""
+    # Seconds added to the capture's times before matching them to the GPX (the camera clock's
+    # error: a camera 3 s slow needs 3; one on local time UTC+2 without an offset tag, -7200).
+    gpx_offset: float = 0.0
     # Turn panoramas so their centre faces the direction of travel (False: as shot, yaw 0).
     align_heading: bool = True
     # Gaussian sigma, in shots, of the smoothing of the viewing direction along a segment.
@@ -69,6 +77,7 @@ class CaptureOptions:
             "duplicate_angle",
             "max_speed",
             "every_seconds",
+            "every_metres",
             "heading_smoothing",
         ):
             value = getattr(self, name)
@@ -91,3 +100,9 @@ class CaptureOptions:
                 f"set every_frames ({self.every_frames}) or every_seconds ({self.every_seconds}), "
                 "not both"
             )
+        if self.every_metres > 0.0 and (self.every_frames != 1 or self.every_seconds > 0.0):
+            raise ValueError(
+                f"set every_metres ({self.every_metres}) or every_frames/every_seconds, not both"
+            )
+        if self.gpx_offset != self.gpx_offset:  # NaN
+            raise ValueError("gpx_offset must be a number of seconds, got nan")

@@ -21,6 +21,9 @@ class Shot:
     lat: float | None = None  # degrees, south negative; None when unknown or judged wrong
     lon: float | None = None  # degrees, west negative
     heading: float | None = None  # compass bearing of the image centre from tags, degrees
+    # UTC seconds since 1970 when known: GPS time, EXIF time with its offset, Mapillary's time, or
+    # for video frames the GPS track's time (else the MP4 creation time + the frame's time).
+    utc: float | None = None
     # Panoramas: degrees the camera turned (right positive) since the capture's first frame,
     # measured from the pixels.
     rotation: float | None = None

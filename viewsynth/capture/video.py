@@ -5,6 +5,15 @@ Nth decoded frame (``capture.every_frames``) or, with ``capture.every_seconds`` 
 frame at or after each multiple of S seconds of video time. A shot's ``time`` is its frame index
 over the fps, its ``name`` ``"video.mp4#123"``. A decoding error after the first frame ends the
 capture there with a warning; before it, it is an error naming the file.
+
+Positions come from the video's own GPS telemetry (:mod:`~viewsynth.capture.telemetry`: GoPro
+GPMF, Google CAMM), interpolated at each frame's time, else from ``capture.gpx`` matched by UTC
+(the MP4 creation time + the frame's time + ``capture.gpx_offset``; :mod:`~viewsynth.capture.gpx`).
+With ``capture.every_metres`` > 0 (mapillary_tools' video sample distance) the first frame at or
+past each multiple of that many metres along the track is kept, so kept frames lie that far apart
+on average whatever the speed (each within one frame's travel of its mark); frames without a
+position are not kept. A video without telemetry is no error: its frames have no position (a
+warning says so), and ``every_metres`` falls back to ``every_frames``.
 """
 
 from __future__ import annotations
@@ -13,10 +22,18 @@ from pathlib import Path
 
 import numpy as np
 
-from viewsynth.capture.heading import band_yaw, horizon_band
+from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, read_gpx
+from viewsynth.capture.heading import band_yaw, haversine, horizon_band
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.segments import error_reason, finish, wants_rotation
 from viewsynth.capture.shot import Capture, Shot
+from viewsynth.capture.telemetry import (
+    VIDEO_MAX_GAP,
+    Fix,
+    clean_track,
+    positions_at,
+    read_video_track,
+)
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import from_uint8, iter_video, video_info
 
@@ -41,13 +58,27 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
             f"(limit {options.max_pixels} pixels)"
         )
     warnings: list[str] = []
+    locate = _Locator(path, options, warnings)
     shots: list[Shot] = []
     prev_band, rotation = None, 0.0
     decoded = 0
+    prev: Fix | None = None  # the previous frame's position
+    along, mark = 0.0, 0.0  # metres along the track so far; where the next kept frame is due
     try:
         for index, frame in iter_video(path):
             decoded = index + 1
-            if not sampled(index, fps, options.every_frames, options.every_seconds):
+            where = locate(index / fps)
+            if locate.every_metres > 0.0:
+                if where is None:
+                    continue
+                if prev is not None:
+                    along += haversine(prev.lat, prev.lon, where.lat, where.lon)
+                prev = where
+                if along < mark:
+                    continue
+                while mark <= along:
+                    mark += locate.every_metres
+            elif not sampled(index, fps, options.every_frames, options.every_seconds):
                 continue
             h, w = frame.shape[:2]
             item_rotation = None
@@ -63,6 +94,9 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
                     size=(w, h),
                     frame_index=index,
                     time=index / fps,
+                    lat=where.lat if where else None,
+                    lon=where.lon if where else None,
+                    utc=where.utc if where else locate.utc(index / fps),
                     rotation=item_rotation,
                 )
             )
@@ -74,14 +108,80 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
         warnings.append(
             f"{path.name}: decoding stopped at frame {decoded}; using the frames before it"
         )
+    locate.check(path)
     if len(shots) < 2:
-        how = (
-            f"every {options.every_seconds:g} s"
-            if options.every_seconds > 0
-            else f"every {options.every_frames} frames"
-        )
+        if locate.every_metres > 0:
+            how = f"every {options.every_metres:g} m"
+        elif options.every_seconds > 0:
+            how = f"every {options.every_seconds:g} s"
+        else:
+            how = f"every {options.every_frames} frames"
         raise ViewsynthError(
             f"{path}: fewer than two usable frames ({len(shots)} sampled {how} from "
             f"{decoded} decoded frames; sample more often)"
         )
     return finish(path, "video", "video", shots, options, [], warnings)
+
+
+class _Locator:
+    """Each frame's position: the video's telemetry first, then the GPX (by UTC), else None."""
+
+    def __init__(self, path: Path, options: CaptureOptions, warnings: list[str]) -> None:
+        track = read_video_track(path)
+        self.creation = track.creation_time
+        self.offset = options.gpx_offset
+        self.fixes: list[Fix] = []
+        self.gpx: list[Fix] = []
+        self.gpx_path = Path(options.gpx) if options.gpx else None
+        self.gpx_times: list[float] = []
+        self.gpx_hits = 0
+        if not options.use_gps:
+            return
+        if track.kind is not None:
+            self.fixes, track_warnings = clean_track(
+                track.fixes, path.name, options.max_speed, VIDEO_MAX_GAP
+            )
+            warnings += track_warnings
+        if self.gpx_path is not None:
+            self.gpx, gpx_warnings = read_gpx(self.gpx_path, options.max_speed)
+            warnings += gpx_warnings
+            if self.creation is None:
+                raise ViewsynthError(
+                    f"{path}: --gpx {self.gpx_path.name} matches frames by time, but the video "
+                    "has no creation time"
+                )
+        elif track.kind is None:
+            warnings.append(
+                f"{path.name}: no GPS telemetry (GPMF or CAMM) in this video: its frames have no "
+                "position (give a GPX track with --gpx)"
+            )
+        self.every_metres = options.every_metres
+        if options.every_metres > 0.0 and not self.fixes and not self.gpx:
+            warnings.append(
+                f"{path.name}: capture.every_metres ({options.every_metres:g}) samples by distance "
+                "along the GPS track, but this video has none: sampling every_frames "
+                f"({options.every_frames}) instead"
+            )
+            self.every_metres = 0.0
+
+    def utc(self, t: float) -> float | None:
+        return self.creation + t + self.offset if self.creation is not None else None
+
+    def __call__(self, t: float) -> Fix | None:
+        if self.fixes:
+            found = positions_at(self.fixes, [t], VIDEO_MAX_GAP)[0]
+            if found is not None:
+                return found
+        if self.gpx:
+            utc = self.utc(t)
+            self.gpx_times.append(utc)
+            found = positions_at(self.gpx, [utc], GPX_MAX_GAP)[0]
+            if found is not None:
+                self.gpx_hits += 1
+                return Fix(t, found.lat, found.lon, utc)
+        return None
+
+    def check(self, path: Path) -> None:
+        """Raise when a GPX was asked for frames without GPS and it covers none of them."""
+        if self.gpx and self.gpx_times and not self.gpx_hits:
+            raise no_overlap_error(self.gpx_path, self.gpx, self.gpx_times, self.offset)

@@ -1,0 +1,120 @@
+"""Geotagging by time from a GPX track (``capture.gpx``), for photos or video frames without GPS.
+
+The GPX is parsed with ``gpxpy``; every track point with a time is kept (all tracks and segments
+in time order; route and way points have no times and are ignored). Frames are matched in UTC:
+a photo by its capture time (GPS time or EXIF time with OffsetTimeOriginal are UTC; EXIF time
+without an offset is the camera's local clock, read as UTC), a video frame by the MP4's creation
+time plus its time in the video. ``capture.gpx_offset`` seconds are added to the capture's times
+first: the camera clock's error against the GPS logger's (a camera 3 s slow: 3; a camera set to
+local time UTC+2 with no offset tag: -7200). Between two track points the position is interpolated
+linearly; across more than ``GPX_MAX_GAP`` seconds between points, or outside the track, a frame
+gets no position.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from viewsynth.capture.shot import Shot
+from viewsynth.capture.telemetry import Fix, clean_track, positions_at
+from viewsynth.errors import ViewsynthError
+
+#: Seconds between two GPX points beyond which no position is interpolated (loggers record every
+#: 1-10 s; a longer silence is a lost signal or a pause in logging).
+GPX_MAX_GAP = 30.0
+
+
+def read_gpx(path: Path, max_speed: float = 0.0) -> tuple[list[Fix], list[str]]:
+    """The timed track points of the GPX file ``path`` as fixes on the UTC clock, and warnings.
+
+    Raises ``ViewsynthError`` naming the file when it is missing, is not GPX (XML) or has no
+    track point with a time.
+    """
+    import gpxpy
+    import gpxpy.gpx
+
+    try:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    except OSError as err:
+        raise ViewsynthError(f"{path}: cannot read the GPX file ({err.strerror})") from None
+    try:
+        gpx = gpxpy.parse(text)
+    except gpxpy.gpx.GPXException as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ViewsynthError(f"{path}: not a GPX file ({reason})") from None
+    fixes = []
+    for track in gpx.tracks:
+        for segment in track.segments:
+            for point in segment.points:
+                if point.time is None:
+                    continue
+                when = point.time if point.time.tzinfo else point.time.replace(tzinfo=UTC)
+                utc = when.timestamp()
+                fixes.append(Fix(utc, point.latitude, point.longitude, utc))
+    if not fixes:
+        raise ViewsynthError(
+            f"{path}: no track point with a time (<trkpt> with <time>) in this GPX"
+        )
+    fixes.sort(key=lambda f: f.time)
+    return clean_track(fixes, path.name, max_speed, GPX_MAX_GAP)
+
+
+def geotag(
+    shots: Sequence[Shot],
+    utc_times: Sequence[float | None],
+    gpx_path: Path,
+    fixes: Sequence[Fix],
+    offset: float,
+    capture: Path,
+) -> tuple[list[Shot], list[str]]:
+    """Give each shot without a position the GPX position at its UTC time (+ ``offset``).
+
+    ``utc_times`` are the shots' times on the UTC clock (None: unknown). Shots that have a
+    position keep it. Raises ``ViewsynthError`` naming the GPX when no shot's time falls within
+    the track; shots outside it are listed in one warning.
+    """
+    wanted = [i for i, s in enumerate(shots) if not s.has_position]
+    if not wanted:
+        return list(shots), [f"{gpx_path.name}: every frame has its own GPS; the GPX is not used"]
+    times = [utc_times[i] for i in wanted]
+    if any(t is None for t in times):
+        raise ViewsynthError(
+            f"{capture}: --gpx {gpx_path.name} matches frames by time, but the frames have no "
+            "capture time (no GPS, EXIF or video creation time)"
+        )
+    shifted = [t + offset for t in times]
+    found = positions_at(fixes, shifted, GPX_MAX_GAP)
+    hits = [i for i, p in zip(wanted, found, strict=True) if p is not None]
+    if not hits:
+        raise no_overlap_error(gpx_path, fixes, shifted, offset)
+    out = list(shots)
+    for i, p in zip(wanted, found, strict=True):
+        if p is not None:
+            out[i] = dataclasses.replace(out[i], lat=p.lat, lon=p.lon)
+    warnings = []
+    missed = [shots[i].name for i, p in zip(wanted, found, strict=True) if p is None]
+    if missed:
+        shown = ", ".join(missed[:8]) + (f" (+{len(missed) - 8} more)" if len(missed) > 8 else "")
+        warnings.append(
+            f"{gpx_path.name}: {len(missed)} of {len(wanted)} frames fall outside the GPX track's "
+            f"times (or in a gap of over {GPX_MAX_GAP:g} s): no position for {shown}"
+        )
+    return out, warnings
+
+
+def no_overlap_error(
+    gpx_path: Path, fixes: Sequence[Fix], shifted: Sequence[float], offset: float
+) -> ViewsynthError:
+    """The error for a GPX whose times cover none of the frames (``shifted``: their UTC times)."""
+    return ViewsynthError(
+        f"{gpx_path}: the track ({_when(fixes[0].time)} .. {_when(fixes[-1].time)} UTC) does "
+        f"not overlap the capture's times ({_when(min(shifted))} .. {_when(max(shifted))} with "
+        f"capture.gpx_offset {offset:g} s); set --gpx-offset to the camera clock's error"
+    )
+
+
+def _when(utc: float) -> str:
+    return datetime.fromtimestamp(utc, UTC).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,254 @@
+"""GPS tracks: a video's own telemetry (GoPro GPMF, Google CAMM) and positions at any time.
+
+Read with mapillary_tools' readers (``mapillary_tools.gpmf.gpmf_parser``,
+``mapillary_tools.camm.camm_parser``: the uploader most street-capture users already run), which
+place every fix on the video's clock from the MP4 sample table (a telemetry sample's fixes spread
+evenly over its duration):
+
+- GPMF ``GPS5``/``GPS9`` (GoPro HERO5 and later, MAX): fixes without a lock (GPSF 0) or with a
+  dilution of precision over 5 (GPSP > 500) are dropped, as mapillary_tools does;
+- GPMF ``GLPI`` (the Karma drone's position stream, which mapillary_tools' reader does not
+  decode): its fixes are decoded here from the KLV records that mapillary_tools parses, with the
+  stream's own TYPE and SCAL, and put on UTC through the device's SYST (system time -> UTC) record,
+  as ExifTool does;
+- CAMM packet types 5 (minimal GPS) and 6 (GPS) (Insta360, RICOH THETA X, Street View ready
+  cameras); CAMM's GPS time (seconds since 1980-01-06) becomes UTC.
+
+``clean_track`` then drops frozen fixes (the same position repeated for more than
+``FROZEN_SECONDS``: a receiver that lost its lock repeats its last fix) and jumps faster than
+``capture.max_speed``, and names the gaps; ``positions_at`` interpolates a position (and UTC time)
+at any time, and gives ``None`` outside the track or inside a gap longer than ``max_gap``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+
+from viewsynth.capture.heading import haversine
+
+#: A position repeated unchanged for longer than this many seconds is a frozen fix.
+FROZEN_SECONDS = 2.0
+#: Telemetry: no position is interpolated across a gap between fixes longer than this (seconds).
+VIDEO_MAX_GAP = 5.0
+#: Seconds between 1970-01-01 and the GPS epoch 1980-01-06, and GPS - UTC leap seconds (since 2017).
+_GPS_EPOCH, _GPS_LEAP = 315964800.0, 18.0
+#: Seconds between 1904-01-01 (the MP4 epoch) and 1970-01-01.
+_MP4_EPOCH = 2082844800
+#: GPMF struct type characters -> Python struct codes (big-endian); 'c' is one character.
+_GPMF_TYPES = {"b": "b", "B": "B", "s": "h", "S": "H", "l": "i", "L": "I", "j": "q", "J": "Q"}
+_GPMF_TYPES |= {"f": "f", "d": "d", "c": "c"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Fix:
+    """One GPS fix: ``time`` on the track's clock (video seconds, or UTC seconds for a GPX)."""
+
+    time: float
+    lat: float
+    lon: float
+    utc: float | None = None  # UTC seconds since 1970, when the track knows it
+
+
+@dataclasses.dataclass
+class VideoTrack:
+    """A video's GPS track: where it came from, its fixes in time order, the MP4 creation time."""
+
+    kind: str | None  # 'gpmf' | 'camm', None when the video has no GPS telemetry
+    fixes: list[Fix]
+    creation_time: float | None  # mvhd creation time as seconds since 1970 (often local time)
+
+
+def read_video_track(path: Path) -> VideoTrack:
+    """The GPS telemetry of the MP4/MOV file ``path`` (no fixes when it has none).
+
+    Raises nothing for a file without telemetry or one whose boxes cannot be parsed (decoding the
+    frames decides whether it is a usable video); such a file gives ``kind=None``.
+    """
+    from mapillary_tools.camm import camm_parser
+    from mapillary_tools.gpmf import gpmf_parser
+
+    try:
+        with open(path, "rb") as fp:
+            creation = _creation_time(fp)
+            fp.seek(0)
+            gopro = gpmf_parser.extract_gopro_info(fp)
+            if gopro is not None:
+                fixes = [
+                    Fix(p.time, p.lat, p.lon, p.epoch_time)
+                    for p in gopro.gps or []
+                    if (p.fix is None or p.fix.value != 0)
+                    and (p.precision is None or p.precision <= 500)
+                ]
+                if not fixes and not gopro.gps:
+                    fp.seek(0)
+                    fixes = _karma_fixes(fp)
+                return VideoTrack("gpmf" if fixes else None, _sorted(fixes), creation)
+            fp.seek(0)
+            camm = camm_parser.extract_camm_info(fp)
+    except Exception:  # noqa: BLE001 - a file the readers cannot parse simply has no telemetry
+        return VideoTrack(None, [], None)
+    fixes = []
+    if camm is not None:
+        for p in camm.gps or []:
+            epoch = p.get_gps_epoch_time()
+            utc = epoch + _GPS_EPOCH - _GPS_LEAP if epoch else None
+            if p.gps_fix_type != 0:
+                fixes.append(Fix(p.time, p.lat, p.lon, utc))
+        fixes += [Fix(p.time, p.lat, p.lon) for p in camm.mini_gps or []]
+    return VideoTrack("camm" if fixes else None, _sorted(fixes), creation)
+
+
+def _sorted(fixes: list[Fix]) -> list[Fix]:
+    return sorted(
+        (f for f in fixes if -90.0 <= f.lat <= 90.0 and -180.0 <= f.lon <= 180.0),
+        key=lambda f: f.time,
+    )
+
+
+def _creation_time(fp) -> float | None:
+    from mapillary_tools.mp4.mp4_sample_parser import MovieBoxParser
+
+    seconds = MovieBoxParser.parse_stream(fp).extract_mvhd_boxdata().get("creation_time") or 0
+    return float(seconds - _MP4_EPOCH) if seconds > _MP4_EPOCH else None
+
+
+def _records(klv: dict, types: str) -> list[tuple]:
+    """The records of a complex-type ('?') GPMF KLV, unpacked with its TYPE string."""
+    fmt = ">" + "".join(_GPMF_TYPES[c] for c in types)
+    return [struct.unpack(fmt, raw) for raw in klv["data"] if len(raw) == struct.calcsize(fmt)]
+
+
+def _stream_values(strm: list[dict], key: bytes) -> list[list[float]]:
+    """Scaled records of ``key`` in one GPMF STRM (TYPE and SCAL from the same stream)."""
+    by_key = {k["key"]: k for k in strm}
+    if key not in by_key or b"TYPE" not in by_key:
+        return []
+    types = b"".join(by_key[b"TYPE"]["data"]).decode("ascii")
+    scal = [v[0] for v in by_key[b"SCAL"]["data"]] if b"SCAL" in by_key else [1] * len(types)
+    if len(scal) == 1:
+        scal = scal * len(types)
+    return [
+        [v / s for v, s in zip(rec, scal, strict=False)] for rec in _records(by_key[key], types)
+    ]
+
+
+def _karma_fixes(fp) -> list[Fix]:
+    """GLPI fixes (time ms, lat, lon, ...) of the GoPro Karma, on the video clock and UTC."""
+    from mapillary_tools.gpmf import gpmf_parser
+    from mapillary_tools.mp4.mp4_sample_parser import MovieBoxParser
+
+    moov = MovieBoxParser.parse_stream(fp)
+    fixes: list[Fix] = []
+    for track in moov.extract_tracks():
+        for sample in track.extract_samples():
+            if sample.description.get("format") != b"gpmd":
+                continue
+            fp.seek(sample.raw_sample.offset)
+            devices = gpmf_parser.GPMFSampleData.parse(fp.read(sample.raw_sample.size))
+            for device in (d for d in devices if d["key"] == b"DEVC"):
+                streams = [k["data"] for k in device["data"] if k["key"] == b"STRM"]
+                syst = [r for s in streams for r in _stream_values(s, b"SYST")]
+                glpi = [r for s in streams for r in _stream_values(s, b"GLPI")]
+                step = sample.exact_timedelta / max(1, len(glpi))
+                for i, rec in enumerate(glpi):
+                    # SYST: (system seconds, UTC seconds) at one instant of the device's clock.
+                    utc = syst[0][1] + (rec[0] - syst[0][0]) if syst else None
+                    fixes.append(Fix(sample.exact_time + i * step, rec[1], rec[2], utc))
+    return fixes
+
+
+def clean_track(
+    fixes: Sequence[Fix], name: str, max_speed: float, max_gap: float
+) -> tuple[list[Fix], list[str]]:
+    """Drop frozen and implausible fixes of a time-ordered track; warn about them and about gaps.
+
+    A frozen fix (one position repeated for more than ``FROZEN_SECONDS``) keeps its first
+    occurrence only; a fix implying more than ``max_speed`` m/s from the previous kept fix (over at
+    least one second, as for photos) is dropped. ``name`` names the track in the warnings.
+    """
+    warnings: list[str] = []
+    fixes = list(fixes)
+    kept: list[Fix] = []
+    frozen = 0
+    i = 0
+    while i < len(fixes):
+        j = i
+        while j + 1 < len(fixes) and (fixes[j + 1].lat, fixes[j + 1].lon) == (
+            fixes[i].lat,
+            fixes[i].lon,
+        ):
+            j += 1
+        kept.append(fixes[i])
+        if fixes[j].time - fixes[i].time > FROZEN_SECONDS:
+            frozen += j - i
+            warnings.append(
+                f"{name}: GPS frozen at {fixes[i].lat:.6f}, {fixes[i].lon:.6f} from "
+                f"{fixes[i].time:.1f} to {fixes[j].time:.1f} s: {j - i} repeated fixes dropped"
+            )
+        else:
+            kept.extend(fixes[i + 1 : j + 1])
+        i = j + 1
+    plausible: list[Fix] = []
+    jumps = []
+    for fix in kept:
+        if plausible and max_speed > 0.0:
+            prev = plausible[-1]
+            dist = haversine(prev.lat, prev.lon, fix.lat, fix.lon)
+            if dist / max(fix.time - prev.time, 1.0) > max_speed:
+                jumps.append((prev, fix, dist))
+                continue
+        plausible.append(fix)
+    if jumps:
+        prev, fix, dist = jumps[0]
+        warnings.append(
+            f"{name}: {len(jumps)} GPS fix(es) ignored as jumps faster than capture.max_speed "
+            f"({max_speed:g} m/s), e.g. {dist:.0f} m at {fix.time:.1f} s"
+        )
+    for a, b in zip(plausible, plausible[1:], strict=False):
+        if b.time - a.time > max_gap:
+            warnings.append(
+                f"{name}: no GPS fix from {a.time:.1f} to {b.time:.1f} s: frames in between have "
+                "no position"
+            )
+    return plausible, warnings
+
+
+def positions_at(
+    fixes: Sequence[Fix], times: Sequence[float], max_gap: float, margin: float = 1.0
+) -> list[Fix | None]:
+    """The track's position at each of ``times`` (same clock as the fixes), linearly interpolated.
+
+    ``None`` where a time is more than ``margin`` seconds outside the track or falls in a gap of
+    more than ``max_gap`` seconds between fixes; within ``margin`` of an end, the end fix.
+    """
+    stamps = [f.time for f in fixes]
+    out: list[Fix | None] = []
+    for t in times:
+        k = bisect.bisect_left(stamps, t)
+        if not fixes or math.isnan(t):
+            out.append(None)
+        elif k < len(fixes) and stamps[k] == t:
+            out.append(dataclasses.replace(fixes[k], time=t))
+        elif k == 0 or k == len(fixes):
+            end = fixes[0] if k == 0 else fixes[-1]
+            ok = abs(end.time - t) <= margin
+            out.append(_shifted(end, t) if ok else None)
+        else:
+            a, b = fixes[k - 1], fixes[k]
+            if b.time - a.time > max_gap:
+                out.append(None)
+                continue
+            w = (t - a.time) / (b.time - a.time)
+            utc = a.utc + w * (b.utc - a.utc) if a.utc is not None and b.utc is not None else None
+            out.append(Fix(t, a.lat + w * (b.lat - a.lat), a.lon + w * (b.lon - a.lon), utc))
+    return out
+
+
+def _shifted(fix: Fix, t: float) -> Fix:
+    utc = fix.utc + (t - fix.time) if fix.utc is not None else None
+    return Fix(t, fix.lat, fix.lon, utc)
