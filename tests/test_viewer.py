@@ -19,7 +19,7 @@ from PIL import Image
 
 from viewsynth import frames
 from viewsynth.pipelines.cli import main as cli
-from viewsynth.viewer import STATIC, ViewerServer, byte_range
+from viewsynth.viewer import STATIC, ViewerError, ViewerServer, byte_range
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -197,6 +197,23 @@ def test_view_job_serves_until_ctrl_c(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_taken_port_is_one_line_and_the_default_falls_back_to_a_free_one(served, monkeypatch):
+    import viewsynth.pipelines.view as view
+
+    server, _ = served
+    taken = server.server_address[1]
+    with pytest.raises(ViewerError, match=f"127.0.0.1:{taken}: cannot listen there"):
+        ViewerServer(server.root, port=taken)
+    monkeypatch.setattr(view, "DEFAULT_PORT", taken)
+    other = view.make_server(server.root, "127.0.0.1", None)
+    try:
+        assert other.server_address[1] not in (0, taken)
+    finally:
+        other.server_close()
+    with pytest.raises(ViewerError):
+        view.make_server(server.root, "127.0.0.1", taken)  # a port asked for is not swapped
 
 
 def test_view_job_refuses_a_folder_that_is_not_an_output(tmp_path, capsys):

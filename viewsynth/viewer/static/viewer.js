@@ -38,7 +38,7 @@ async function findSegments() {
   }
   const summary = await getJSON("summary.json");
   for (const capture of summary?.captures || []) {
-    if (capture.status !== "done") continue;
+    if (capture.status === "failed") continue; // "skipped": finished by an earlier run
     const base = `${encodeURIComponent(capture.name)}/`;
     addSegments(list, base, capture.name, await getJSON(`${base}manifest.json`));
   }
