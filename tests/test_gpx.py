@@ -1,0 +1,188 @@
+"""Geotagging from a GPX track by time: photos (EXIF-timed JPEGs) and video frames (creation time +
+frame time), the clock offset, and bad GPX files (not XML, no times, no overlap)."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import UTC, datetime, timedelta
+
+import imageio_ffmpeg
+import pytest
+from capture_fixtures import ORIGIN, offset, write_image
+
+from pipelines.interpolate import _settings, build_parser
+from viewsynth.capture import CaptureOptions, load_capture
+from viewsynth.capture.gpx import read_gpx
+from viewsynth.capture.heading import haversine
+from viewsynth.errors import ViewsynthError
+
+T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
+
+
+def _gpx(path, points):
+    """A GPX 1.1 file of (UTC datetime, lat, lon) track points."""
+    rows = "".join(
+        f'<trkpt lat="{lat:.8f}" lon="{lon:.8f}"><time>{t.strftime("%Y-%m-%dT%H:%M:%SZ")}</time>'
+        "</trkpt>"
+        for t, lat, lon in points
+    )
+    path.write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><gpx version="1.1" creator="test" '
+        f'xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>{rows}</trkseg></trk></gpx>'
+    )
+    return path
+
+
+def _track(start=T0, n=30, speed=1.0):
+    """Walking east at ``speed`` m/s, a point a second."""
+    return [(start + timedelta(seconds=i), *offset(*ORIGIN, speed * i, 0.0)) for i in range(n)]
+
+
+def _photos(folder, times, **kw):
+    folder.mkdir()
+    for i, t in enumerate(times):
+        write_image(folder / f"p{i}.jpg", seed=i, exif_time=t.strftime("%Y:%m:%d %H:%M:%S"), **kw)
+    return folder
+
+
+def test_photos_are_geotagged_by_utc_time(tmp_path):
+    gpx = _gpx(tmp_path / "walk.gpx", _track())
+    times = [T0 + timedelta(seconds=s) for s in (2, 5, 8, 11)]
+    folder = _photos(tmp_path / "cap", times, offset_time="+00:00")
+    capture = load_capture(folder, CaptureOptions(gpx=str(gpx), duplicate_distance=0))
+    shots = capture.shots
+    assert [s.name for s in shots] == ["p0.jpg", "p1.jpg", "p2.jpg", "p3.jpg"]
+    for s, sec in zip(shots, (2, 5, 8, 11), strict=True):
+        lat, lon = offset(*ORIGIN, float(sec), 0.0)
+        assert haversine(s.lat, s.lon, lat, lon) < 0.05
+        assert s.utc == (T0 + timedelta(seconds=sec)).timestamp()
+    assert capture.warnings == []
+    # Without the GPX the same photos have no position.
+    assert not any(s.has_position for s in load_capture(folder).shots)
+
+
+def test_clock_offset_and_no_overlap(tmp_path):
+    gpx = _gpx(tmp_path / "walk.gpx", _track())
+    # A camera on local time UTC+2 without an offset tag: its readings are 7200 s ahead.
+    local = [T0 + timedelta(hours=2, seconds=s) for s in (3, 6, 9)]
+    folder = _photos(tmp_path / "cap", local)
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(folder, CaptureOptions(gpx=str(gpx)))
+    message = str(err.value)
+    assert message.startswith(f"{gpx}: the track (2024-05-01 10:00:00 .. 2024-05-01 10:00:29 UTC)")
+    assert "does not overlap the capture's times (2024-05-01 12:00:03 .. 2024-05-01 12:00:09" in (
+        message
+    )
+    assert "\n" not in message and "--gpx-offset" in message
+    capture = load_capture(folder, CaptureOptions(gpx=str(gpx), gpx_offset=-7200.0))
+    for s, sec in zip(capture.shots, (3, 6, 9), strict=True):
+        assert haversine(s.lat, s.lon, *offset(*ORIGIN, float(sec), 0.0)) < 0.05
+    # A camera 2 s slow: +2 s moves every photo 2 m on.
+    late = load_capture(folder, CaptureOptions(gpx=str(gpx), gpx_offset=-7198.0)).shots
+    assert haversine(late[0].lat, late[0].lon, *offset(*ORIGIN, 5.0, 0.0)) < 0.05
+
+
+def test_partial_overlap_warns_and_own_gps_wins(tmp_path):
+    gpx = _gpx(tmp_path / "walk.gpx", _track(n=10))
+    times = [T0 + timedelta(seconds=s) for s in (2, 5, 8, 100, 103)]
+    folder = _photos(tmp_path / "cap", times, offset_time="+00:00")
+    capture = load_capture(folder, CaptureOptions(gpx=str(gpx), time_gap=0, distance_gap=0))
+    assert [s.has_position for s in capture.shots] == [True, True, True, False, False]
+    assert any(
+        w.startswith("walk.gpx: 2 of 5 frames fall outside the GPX track's times")
+        and w.endswith("no position for p3.jpg, p4.jpg")
+        for w in capture.warnings
+    )
+    # Photos with GPS of their own keep it.
+    own = tmp_path / "own"
+    own.mkdir()
+    far = offset(*ORIGIN, 0.0, 20.0)
+    for i in range(3):
+        write_image(
+            own / f"q{i}.jpg",
+            seed=i,
+            position=offset(*far, 3.0 * i, 0.0),
+            gps_time=T0 + timedelta(seconds=2 + 3 * i),
+        )
+    shots = load_capture(own, CaptureOptions(gpx=str(gpx))).shots
+    assert haversine(shots[0].lat, shots[0].lon, *far) < 0.05
+
+
+def test_bad_gpx_files(tmp_path):
+    folder = _photos(tmp_path / "cap", [T0, T0 + timedelta(seconds=2)], offset_time="+00:00")
+    junk = tmp_path / "junk.gpx"
+    junk.write_text("this is not XML at all")
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(folder, CaptureOptions(gpx=str(junk)))
+    assert str(err.value).startswith(f"{junk}: not a GPX file (")
+    assert "\n" not in str(err.value)
+    untimed = tmp_path / "untimed.gpx"
+    untimed.write_text(
+        '<gpx version="1.1" xmlns="http://www.topografix.com/GPX/1/1"><trk><trkseg>'
+        '<trkpt lat="1" lon="2"/></trkseg></trk></gpx>'
+    )
+    with pytest.raises(ViewsynthError, match=r"untimed\.gpx: no track point with a time"):
+        read_gpx(untimed)
+    with pytest.raises(ViewsynthError, match=r"missing\.gpx: cannot read the GPX file"):
+        read_gpx(tmp_path / "missing.gpx")
+    # Photos ordered by file name have no times to match.
+    named = tmp_path / "named"
+    named.mkdir()
+    for i in range(2):
+        write_image(named / f"n{i}.jpg", seed=i)
+    gpx = _gpx(tmp_path / "walk.gpx", _track())
+    with pytest.raises(ViewsynthError, match=r"named: --gpx walk\.gpx matches frames by time"):
+        load_capture(named, CaptureOptions(gpx=str(gpx)))
+
+
+def test_video_frames_are_geotagged_from_creation_time(tmp_path):
+    video = tmp_path / "ride.mp4"
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x32:rate=10",
+            "-t",
+            "3",
+            "-pix_fmt",
+            "yuv420p",
+            "-metadata",
+            "creation_time=2024-05-01T10:00:04Z",
+            str(video),
+        ],
+        check=True,
+    )
+    gpx = _gpx(tmp_path / "ride.gpx", _track(speed=2.0))
+    capture = load_capture(video, CaptureOptions(gpx=str(gpx), every_metres=1.0))
+    shots = capture.shots
+    assert shots[0].frame_index == 0
+    assert haversine(shots[0].lat, shots[0].lon, *offset(*ORIGIN, 8.0, 0.0)) < 0.05
+    # 2 m/s at 10 fps: a frame every 0.5 s is 1 m on.
+    assert [s.frame_index for s in shots[:4]] == [0, 5, 10, 15]
+    assert shots[1].utc == pytest.approx((T0 + timedelta(seconds=4.5)).timestamp())
+    late = _gpx(tmp_path / "late.gpx", _track(start=T0 + timedelta(hours=1)))
+    with pytest.raises(ViewsynthError, match=r"late\.gpx: the track .* does not overlap"):
+        load_capture(video, CaptureOptions(gpx=str(late)))
+
+
+def test_cli_flags(tmp_path):
+    gpx = _gpx(tmp_path / "walk.gpx", _track())
+    args = build_parser().parse_args(
+        ["cap", "-o", "out", "--gpx", str(gpx), "--gpx-offset", "-3.5"]
+    )
+    capture = _settings(args).capture
+    assert (capture.gpx, capture.gpx_offset, capture.every_metres) == (str(gpx), -3.5, 0.0)
+    # --spacing samples a video every spacing metres unless a sampling is set.
+    spaced = _settings(build_parser().parse_args(["cap", "-o", "out", "--spacing", "2"]))
+    assert spaced.capture.every_metres == 2.0
+    framed = build_parser().parse_args(
+        ["cap", "-o", "out", "--spacing", "2", "--set", "capture.every_frames=5"]
+    )
+    assert (_settings(framed).capture.every_metres, _settings(framed).capture.every_frames) == (
+        0.0,
+        5,
+    )

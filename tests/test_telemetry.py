@@ -1,0 +1,194 @@
+"""GPS from a video's telemetry: GoPro GPMF (karma.mp4, max-heromode.mp4 of gopro/gpmf-parser, cut
+down to tiny frames with the telemetry track copied) against ExifTool's reading, CAMM, frozen and
+implausible fixes, gaps, sampling by distance, a video without telemetry."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from capture_fixtures import DATA, ORIGIN, offset, texture
+
+from viewsynth.capture import CaptureOptions, load_capture
+from viewsynth.capture.heading import haversine
+from viewsynth.capture.telemetry import Fix, clean_track, positions_at, read_video_track
+
+HERE = Path(__file__).resolve().parent / "data"
+VIDEOS = {"karma": HERE / "karma_small.mp4", "max-heromode": HERE / "max-heromode_small.mp4"}
+
+
+def parse_exiftool(text: str) -> tuple[list[tuple[float, float]], list[str], dict[str, float]]:
+    """``exiftool -ee -n -G3 -GPSLatitude -GPSLongitude -GPSDateTime`` output of the timed
+    samples (``[DocN]`` lines; ``[Main]`` is a file-level summary): [(lat, lon)], the DocN of each,
+    and the first GPSDateTime of each DocN (UTC seconds)."""
+    lats, lons, docs, times = [], [], [], {}
+    for line in text.splitlines():
+        m = re.match(r"\[(Doc\d+)\]\s+GPS (Latitude|Longitude|Date Time)\s+: (.+)$", line)
+        if not m:
+            continue
+        doc, tag, value = m.groups()
+        if tag == "Latitude":
+            lats.append(float(value))
+            docs.append(doc)
+        elif tag == "Longitude":
+            lons.append(float(value))
+        else:
+            when = datetime.strptime(value.strip(), "%Y:%m:%d %H:%M:%S.%f").replace(tzinfo=UTC)
+            times.setdefault(doc, when.timestamp())
+    assert len(lats) == len(lons)
+    return list(zip(lats, lons, strict=True)), docs, times
+
+
+def _assert_matches(name: str, fixes: list[Fix], text: str) -> None:
+    positions, docs, times = parse_exiftool(text)
+    assert len(fixes) == len(positions) > 40
+    ours = np.array([(f.lat, f.lon) for f in fixes])
+    np.testing.assert_allclose(ours, np.array(positions), atol=1e-6, rtol=0)
+    if name == "karma":
+        # GLPI: a GPSDateTime per fix (through the device's SYST record); compare every fix.
+        lines = [ln for ln in text.splitlines() if "GPS Date Time" in ln]
+        assert len(lines) == len(fixes)
+        for fix, line in zip(fixes, lines, strict=True):
+            value = line.split(": ", 1)[1].strip()
+            when = datetime.strptime(value, "%Y:%m:%d %H:%M:%S.%f").replace(tzinfo=UTC)
+            assert fix.utc == pytest.approx(when.timestamp(), abs=0.005)
+    else:
+        # GPS5: one GPSU per telemetry sample, the time of the sample's first fix.
+        firsts = {doc: docs.index(doc) for doc in times}
+        for doc, index in firsts.items():
+            assert fixes[index].utc == pytest.approx(times[doc], abs=0.001)
+        # The others follow on the video clock, between their sample's GPSU and the next one's.
+        utcs = [f.utc for f in fixes]
+        assert all(b > a for a, b in zip(utcs, utcs[1:], strict=False))
+
+
+@pytest.mark.parametrize("name", ["karma", "max-heromode"])
+def test_gpmf_positions_match_the_committed_exiftool_reading(name):
+    track = read_video_track(VIDEOS[name])
+    assert track.kind == "gpmf"
+    assert all(b.time > a.time for a, b in zip(track.fixes, track.fixes[1:], strict=False))
+    assert 0.0 <= track.fixes[0].time < 0.1 and 10.0 < track.fixes[-1].time < 12.1
+    _assert_matches(name, track.fixes, (HERE / f"{name}.exiftool.txt").read_text())
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
+@pytest.mark.parametrize("name", ["karma", "max-heromode"])
+def test_gpmf_positions_match_live_exiftool(name):
+    cmd = ["exiftool", "-ee", "-n", "-G3", "-GPSLatitude", "-GPSLongitude", "-GPSDateTime"]
+    paths = [VIDEOS[name]]
+    if (DATA / "gopro_gpmf" / f"{name}.mp4").is_file():
+        paths.append(DATA / "gopro_gpmf" / f"{name}.mp4")  # the uncut original
+    for path in paths:
+        text = subprocess.run([*cmd, str(path)], capture_output=True, text=True, check=True).stdout
+        _assert_matches(name, read_video_track(path).fixes, text)
+
+
+def test_karma_frames_get_interpolated_positions_and_distance_sampling():
+    capture = load_capture(VIDEOS["karma"], CaptureOptions(every_metres=5.0))
+    shots = capture.shots
+    assert capture.warnings == []
+    assert shots[0].frame_index == 0 and all(s.has_position for s in shots)
+    assert 15 <= len(shots) <= 18  # about 80 m along the track
+    steps = [haversine(a.lat, a.lon, b.lat, b.lon) for a, b in zip(shots, shots[1:], strict=False)]
+    # Marks every 5 m along the track: each kept frame within one frame's travel (< 0.4 m here)
+    # past its mark, so steps average 5 m.
+    assert min(steps) > 4.5 and max(steps) < 5.5
+    assert np.mean(steps) == pytest.approx(5.0, abs=0.1)
+    # Positions are the track's, interpolated at the frame's time (frame 0: the first fix).
+    fixes = read_video_track(VIDEOS["karma"]).fixes
+    assert (shots[0].lat, shots[0].lon) == (fixes[0].lat, fixes[0].lon)
+    mid = shots[5]
+    (expected,) = positions_at(fixes, [mid.time], 5.0)
+    assert haversine(mid.lat, mid.lon, expected.lat, expected.lon) < 1e-6
+    assert mid.utc == pytest.approx(expected.utc)
+    # every_frames still works, and frames carry positions.
+    every = load_capture(VIDEOS["karma"], CaptureOptions(every_frames=90)).shots
+    assert [s.frame_index for s in every] == [0, 90, 180, 270, 360]
+    assert all(s.has_position for s in every)
+
+
+def test_positions_at_interpolates_and_refuses_gaps_and_outside():
+    fixes = [Fix(0.0, 10.0, 20.0, 100.0), Fix(1.0, 10.001, 20.002, 101.0), Fix(9.0, 11.0, 21.0)]
+    a, b, c, d, e = positions_at(fixes, [0.5, 1.0, 5.0, -0.5, -3.0], max_gap=5.0)
+    assert (a.lat, a.lon, a.utc) == pytest.approx((10.0005, 20.001, 100.5))
+    assert (b.lat, b.lon) == (10.001, 20.002)
+    assert c is None  # inside the 8 s gap between 1 s and 9 s
+    assert (d.lat, d.lon, d.utc) == (10.0, 20.0, 99.5)  # within the 1 s margin: the end fix
+    assert e is None
+    assert positions_at([], [0.0], 5.0) == [None]
+
+
+def test_clean_track_drops_frozen_and_implausible_fixes_and_names_gaps():
+    track = [Fix(t * 0.5, *offset(*ORIGIN, t * 1.0, 0.0)) for t in range(6)]  # 2 m/s east
+    frozen_at = track[-1]
+    track += [Fix(3.0 + 0.5 * k, frozen_at.lat, frozen_at.lon) for k in range(8)]  # 3.5 s frozen
+    track.append(Fix(7.0, *offset(*ORIGIN, 9.0, 0.0)))
+    track.append(Fix(7.5, *offset(*ORIGIN, 500.0, 0.0)))  # a 490 m jump in 0.5 s
+    track.append(Fix(8.0, *offset(*ORIGIN, 10.0, 0.0)))
+    track.append(Fix(20.0, *offset(*ORIGIN, 30.0, 0.0)))
+    kept, warnings = clean_track(track, "walk.mp4", max_speed=50.0, max_gap=5.0)
+    times = [f.time for f in kept]
+    assert times == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 7.0, 8.0, 20.0]
+    assert len(warnings) == 3
+    assert warnings[0].startswith("walk.mp4: GPS frozen at ") and "8 repeated fixes" in warnings[0]
+    assert "1 GPS fix(es) ignored as jumps faster than capture.max_speed (50 m/s)" in warnings[1]
+    assert warnings[2] == (
+        "walk.mp4: no GPS fix from 8.0 to 20.0 s: frames in between have no position"
+    )
+    # A short standstill (identical fixes for under 2 s) is kept as it is.
+    still = [Fix(t * 0.5, *ORIGIN) for t in range(3)]
+    assert clean_track(still, "x", 50.0, 5.0) == (still, [])
+
+
+def _plain_video(path: Path, n: int = 12, fps: int = 10) -> Path:
+    import imageio.v2 as imageio
+
+    writer = imageio.get_writer(str(path), fps=fps, codec="libx264", macro_block_size=16)
+    for i in range(n):
+        writer.append_data(texture(64, 32, seed=i))
+    writer.close()
+    return path
+
+
+def test_video_without_telemetry_warns_and_has_no_positions(tmp_path):
+    video = _plain_video(tmp_path / "plain.mp4")
+    assert read_video_track(video).kind is None
+    capture = load_capture(video, CaptureOptions(every_frames=4))
+    assert not any(s.has_position for s in capture.shots)
+    assert capture.warnings == [
+        "plain.mp4: no GPS telemetry (GPMF or CAMM) in this video: its frames have no position "
+        "(give a GPX track with --gpx)"
+    ]
+    # Sampling by distance needs a track: it falls back to every_frames, saying so.
+    by_distance = load_capture(video, CaptureOptions(every_metres=2.0))
+    assert len(by_distance.shots) == 12
+    assert any("capture.every_metres (2) samples by distance" in w for w in by_distance.warnings)
+
+
+def _camm_video(tmp_path: Path, positions) -> Path:
+    from viewsynth.export.camm import add_camm_track
+
+    video = _plain_video(tmp_path / "camm.mp4", n=len(positions))
+    add_camm_track(video, positions)
+    return video
+
+
+def test_camm_track_is_read_and_frozen_fixes_are_dropped(tmp_path):
+    walk = [offset(*ORIGIN, 1.0 * i, 0.5 * i) for i in range(40)]  # 1.1 m per frame, 10 fps
+    frozen = walk[:10] + [walk[9]] * 25 + walk[35:]  # 2.5 s on one repeated fix, then on
+    video = _camm_video(tmp_path, frozen)
+    track = read_video_track(video)
+    assert track.kind == "camm" and len(track.fixes) == 40
+    assert [f.time for f in track.fixes[:3]] == pytest.approx([0.0, 0.1, 0.2])
+    np.testing.assert_allclose([(f.lat, f.lon) for f in track.fixes], frozen, atol=1e-9)
+    capture = load_capture(video, CaptureOptions(every_frames=1))
+    assert any("GPS frozen at" in w and "25 repeated fixes dropped" in w for w in capture.warnings)
+    shots = capture.shots
+    # The frozen stretch is bridged by interpolation between the last true fix and the next one.
+    assert shots[20].has_position
+    assert haversine(shots[9].lat, shots[9].lon, shots[20].lat, shots[20].lon) > 5.0
