@@ -19,7 +19,7 @@ Public API::
   'perspective'), ``time_source`` ('gps' | 'exif' | 'mapillary' | 'filename' | 'video'),
   ``working_size`` (w, h), ``segments``, ``skipped`` [(file name, reason)], ``warnings`` [str].
 - ``Shot``: ``path``, ``name``, ``size`` (w, h), ``frame_index`` (videos), ``time`` (s),
-  ``lat``/``lon`` (degrees; None when unknown or judged wrong), ``heading`` (compass bearing of
+  ``lat``/``lon`` (degrees; None when unknown or judged wrong), ``utc`` (UTC seconds when known), ``heading`` (compass bearing of
   the image centre from tags), ``rotation`` (panoramas: image-measured turn since the first
   shot), ``yaw`` (degrees, positive = right, that make a panorama face the direction of travel;
   0 for perspective), ``yaw_source``.
@@ -30,7 +30,8 @@ Public API::
 
 Modules, in the order a capture goes through them: ``load`` (``load_capture``, ``iter_frames``)
 -> ``folder`` (listing, decoding once, one clock) or ``video`` (sampling) -> ``segments`` (projection,
-working size, gaps, duplicates, yaw), using ``metadata`` (tags), ``track`` (times, GPS, splitting)
+working size, gaps, duplicates, yaw), using ``metadata`` (tags), ``telemetry`` (a video's GPMF/CAMM
+GPS track), ``gpx`` (geotagging by time from ``capture.gpx``), ``track`` (times, GPS, splitting)
 and ``heading`` (yaw); then ``schedule`` (in-between times per pair).
 
 Rules (the reasons are in the modules): a folder's images are its direct children (hidden files
