@@ -79,8 +79,8 @@ def read_video_track(path: Path) -> VideoTrack:
             gopro = gpmf_parser.extract_gopro_info(fp)
             if gopro is not None:
                 fixes = [
-                    Fix(p.time, p.lat, p.lon, p.epoch_time)
-                    for p in gopro.gps or []
+                    Fix(p.time, p.lat, p.lon, utc)
+                    for p, utc in zip(gopro.gps or [], _spread_gpsu(gopro.gps or []), strict=True)
                     if (p.fix is None or p.fix.value != 0)
                     and (p.precision is None or p.precision <= 500)
                 ]
@@ -101,6 +101,21 @@ def read_video_track(path: Path) -> VideoTrack:
                 fixes.append(Fix(p.time, p.lat, p.lon, utc))
         fixes += [Fix(p.time, p.lat, p.lon) for p in camm.mini_gps or []]
     return VideoTrack("camm" if fixes else None, _sorted(fixes), creation)
+
+
+def _spread_gpsu(points) -> list[float | None]:
+    """UTC of each GPS5 fix: mapillary_tools gives every fix of a telemetry sample that sample's
+    GPSU (the time of its first fix); the others follow on the video clock."""
+    out: list[float | None] = []
+    first = None
+    for p in points:
+        if p.epoch_time is None:
+            out.append(None)
+            continue
+        if first is None or p.epoch_time != first.epoch_time:
+            first = p
+        out.append(first.epoch_time + (p.time - first.time))
+    return out
 
 
 def _sorted(fixes: list[Fix]) -> list[Fix]:
