@@ -1,6 +1,6 @@
 """``viewsynth pair``: in-between frames of two images.
 
-    viewsynth pair IMG0 IMG1 -o OUT.png [--t 0.5 ...] [--method rnn|flow|linear]
+    viewsynth pair IMG0 IMG1 -o OUT.png [--t 0.5 ...] [--method rnn|flow|sweep|linear]
     viewsynth pair --list FILE [--method ...]
 
     IMG0 ─┐                     one --t      ->  OUT.png
@@ -135,6 +135,11 @@ def main(argv: list[str]) -> int:
         else:
             equirect = args.projection == "equirect"
         mids = interp(img0, img1, times, equirect=equirect)
+        ran = interp.last_pair() if hasattr(interp, "last_pair") else {}
+        if ran and ran["method"] != args.method:
+            log.warning(
+                "%s: %s fell back to %s (%s)", img0_path, args.method, ran["method"], ran["reason"]
+            )
         for mid, out in zip(mids, outs, strict=True):
             frames.write_image(out, mid)
             written += 1

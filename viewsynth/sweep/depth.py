@@ -21,7 +21,7 @@ import numpy as np
 from viewsynth import classical
 from viewsynth.sweep.aggregate import guided_filter
 from viewsynth.sweep.cameras import PairCameras, lookups, norm, rays_of, to_pixels
-from viewsynth.sweep.cost import cost_volume, normalise, working_gray
+from viewsynth.sweep.cost import box_wrap, cost_volume, normalise, working_gray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +36,8 @@ class SweepConfig:
     radius: int = 4  # guided-filter window
     eps: float = 1e-3  # guided-filter edge threshold (grey in [0, 1], squared)
     far_prior: float = 0.05  # cost added at q_max, linearly from 0 at q = 0
+    coarse_radius: int = 12  # a wide plain window, added so flat areas take their surround's depth
+    coarse_weight: float = 1.0
     consistency: float = 0.08  # relative inverse-depth tolerance of the consistency check
 
 
@@ -80,7 +82,10 @@ def sweep_depth(ref: np.ndarray, other: np.ndarray, cams: PairCameras, cfg: Swee
     qs = hypotheses(cfg, ref.shape[1])
     nref, noth = normalise(ref, cfg.norm_radius), normalise(other, cfg.norm_radius)
     cost = cost_volume(nref, noth, cams, qs)
-    cost = guided_filter(cost, ref, cfg.radius, cfg.eps)
+    fine = guided_filter(cost, ref, cfg.radius, cfg.eps)
+    if cfg.coarse_weight > 0:
+        fine += cfg.coarse_weight * box_wrap(cost, cfg.coarse_radius)
+    cost = fine
     cost += (cfg.far_prior / cfg.q_max) * qs
     return winner(cost, qs), float(qs[1] - qs[0])
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from viewsynth import classical
+from viewsynth import classical, geometry
 from viewsynth.sweep.cameras import lookups, norm, rays_of, rotate, to_pixels
 from viewsynth.sweep.depth import PairDepth, fill_background
 
@@ -22,20 +22,30 @@ from viewsynth.sweep.depth import PairDepth, fill_background
 EPS = 1e-3
 #: Full-size rows computed at once.
 ROWS = 256
+#: Each input's depth is splatted from this many times the working scale (per side).
+SPLAT = 2
 
 
 def _splat(q: np.ndarray, dirs: np.ndarray, zbuf: np.ndarray) -> None:
     """Splat inverse depths ``q`` ``(n,)`` at directions ``dirs`` ``(n, 3)`` into ``zbuf`` ``(h, w)``
-    (the largest q, the nearest point, wins), each to the 2 x 2 pixels around it."""
+    (the largest q, the nearest point, wins): the nearest pixel, and towards the poles, where a
+    row's pixels narrow as ``cos(lat)``, as many columns either side as keep the footprint one
+    pixel wide on the sphere (so the poles get no holes and no streaks)."""
     h, w = zbuf.shape
     mx, my = to_pixels(dirs, w, h)
-    x0, y0 = np.floor(mx).astype(np.int64), np.floor(my).astype(np.int64)
+    xi = np.rint(mx).astype(np.int64)
+    yi = np.clip(np.rint(my).astype(np.int64), 0, h - 1)
     flat = zbuf.reshape(-1)
-    for dx in (0, 1):
-        for dy in (0, 1):
-            xi = np.mod(x0 + dx, w)
-            yi = np.clip(y0 + dy, 0, h - 1)
-            np.maximum.at(flat, yi * w + xi, q)
+    np.maximum.at(flat, yi * w + np.mod(xi, w), q)
+    _, lat = geometry.pixel_to_lonlat(0.0, np.arange(h, dtype=np.float64), w, h)
+    reach = np.minimum(0.5 / np.maximum(np.cos(lat), 1e-6), w / 2.0)[yi]
+    for j in range(1, int(reach.max()) + 1):
+        far = reach >= j
+        if not far.any():
+            break
+        xs, ys, qs = xi[far], yi[far], q[far]
+        np.maximum.at(flat, ys * w + np.mod(xs + j, w), qs)
+        np.maximum.at(flat, ys * w + np.mod(xs - j, w), qs)
 
 
 def _soft_match(seen: np.ndarray, pred: np.ndarray, tol: np.ndarray) -> np.ndarray:
@@ -49,9 +59,12 @@ def view_depth(pd: PairDepth, tau: float, rel_tol: float = 0.08):
     cams = pd.cams
     h, w = pd.q0.shape
     rot_t, centre = cams.at(tau)
-    rays = rays_of(w, h).reshape(-1, 3)
+    # Sources at SPLAT x the working scale: a point spreading by up to that factor leaves no hole.
+    fw, fh = SPLAT * w, SPLAT * h
+    rays = rays_of(fw, fh).reshape(-1, 3)
     zbuf = np.full((h, w), -1.0, np.float32)
-    q0, q1 = pd.q0.reshape(-1), pd.q1.reshape(-1)
+    q0 = _upsample_rows(pd.q0, fw, fh, slice(0, fh)).reshape(-1)
+    q1 = _upsample_rows(pd.q1, fw, fh, slice(0, fh)).reshape(-1)
     v0 = rays - q0[:, None] * centre.astype(np.float32)
     _splat(q0 / norm(v0), rotate(v0, rot_t), zbuf)
     # Camera 1's point, in camera 0's axes less c_tau: R^T (d1 - (1 - tau) q1 t), scaled by q1.
