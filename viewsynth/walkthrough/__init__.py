@@ -10,7 +10,9 @@
 A capture split into several segments gets ``-segNN`` on each video, one manifest for all.
 Everything streams: one pair of source frames and the frames of that pair are in memory at a
 time, whatever the capture's length. Work is resumable: a segment whose videos were finished with
-the same inputs and settings is not recomputed; files are written aside and renamed into place.
+the same inputs and settings is not recomputed, and inside a segment the videos are encoded in
+closed pieces of ``chunk_frames`` frames, so a killed run redoes only its unfinished piece; files
+are written aside and renamed into place.
 
 Following a capture from folder to MP4:
 
