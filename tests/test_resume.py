@@ -213,3 +213,13 @@ def test_another_chunk_size_keeps_the_fingerprint_but_not_the_chunks(tmp_path):
     assert run_capture(capture, out, settings(5), interpolator=again).status == "done"
     assert again.pairs == list(range(8))
     assert video_numbers(out / "walkthrough_360.mp4") == list(range(8 * FACTOR + 1))
+
+
+def test_a_chunk_size_below_one_is_a_usage_error(tmp_path, capsys):
+    from viewsynth.pipelines.cli import main as cli
+
+    capture = make_capture(tmp_path / "cap", n=2, width=64)
+    out = tmp_path / "out"
+    assert cli(["interpolate", str(capture), "-o", str(out), "--set", "chunk_frames=0", "-q"]) == 2
+    assert "chunk_frames must be at least 1" in capsys.readouterr().err
+    assert not (out / "walkthrough_360.mp4").exists()
