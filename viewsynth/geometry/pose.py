@@ -32,7 +32,7 @@ MIN_SIDE = 16
 MIN_KEYPOINTS = 40
 MIN_INLIERS = 30
 #: RANSAC threshold in working-scale pixels (converted to an angle per projection).
-MAX_ERROR_PX = 1.0
+MAX_ERROR_PX = 0.7
 #: Inliers whose derotated displacement stays below this (90th percentile) are a pure rotation.
 ROTATION_ONLY_PX = 0.8
 #: Median derotated displacement of the inliers needed for a usable translation.
