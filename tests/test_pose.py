@@ -123,6 +123,8 @@ def test_bad_inputs():
         relative_pose(img, img[:, :-2], equirect=True)
     with pytest.raises(ViewsynthError, match="img1"):
         relative_pose(img, img[..., 0], equirect=True)
+    with pytest.raises(ViewsynthError, match="focal length"):
+        relative_pose(img, img, equirect=False, focal_px=0.0)
     tiny = np.zeros((1, 1, 3), np.float32)
     assert relative_pose(tiny, tiny, equirect=True).reason == "image too small (1x1)"
     wide = np.zeros((200, 300, 3), np.float32)

@@ -201,6 +201,8 @@ def relative_pose(
         return _unusable(f"image too small ({w}x{h})")
     if equirect and abs(w - 2 * h) > 1:
         return _unusable(f"projections differ (equirect needs 2:1, got {w}x{h})")
+    if focal_px is not None and not (math.isfinite(focal_px) and focal_px > 0):
+        raise ViewsynthError(f"relative_pose: focal length must be positive pixels, got {focal_px}")
     if not equirect and focal_px is None:
         focal_px = focal_from_hfov(w, DEFAULT_HFOV_DEG)
         flags.append(
@@ -226,8 +228,7 @@ def relative_pose(
     still = np.percentile(_angles(d0 @ spin.T, d1), 90) / pixel
     parallax = float(np.median(_angles(d0 @ rot.T, d1)) / pixel)
     if still < ROTATION_ONLY_PX:
-        pose = RelativePose(spin, np.zeros(3), k, n, 0.0, False, "pure rotation", tuple(flags))
-        return pose
+        return RelativePose(spin, np.zeros(3), k, n, 0.0, False, "pure rotation", tuple(flags))
     if parallax < MIN_PARALLAX_PX:
         reason = f"too little parallax (median {parallax:.1f} px)"
         return RelativePose(rot, t, k, n, 0.0, False, reason, tuple(flags))
