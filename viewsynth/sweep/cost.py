@@ -14,8 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from viewsynth import classical
-from viewsynth.sweep.cameras import PairCameras, lookups, rays_of, to_pixels
+from viewsynth.sweep.rectify import column_lookup, epipolar_rows
 
 #: Hypotheses looked up per remap call (bounds the maps' memory).
 CHUNK = 16
@@ -49,22 +48,15 @@ def normalise(gray: np.ndarray, radius: int, floor: float = 0.01) -> np.ndarray:
 
 
 def cost_volume(
-    ref: np.ndarray, other: np.ndarray, cams: PairCameras, qs: np.ndarray, *, trunc: float = 2.0
+    ref: np.ndarray, other: np.ndarray, qs: np.ndarray, sign: float, *, trunc: float = 2.0
 ) -> np.ndarray:
-    """Cost ``(h, w, N)`` of each inverse depth ``qs`` ``(N,)`` for every pixel of the reference
-    camera (camera 0 of ``cams``): ``min(|ref - other at R d + q t|, trunc)``, on normalised images
-    ``(h, w)``."""
+    """Cost ``(h, w, N)`` of each inverse depth ``qs`` ``(N,)`` for every pixel of the reference,
+    both normalised images ``(h, w)`` rectified (:mod:`.rectify`, the other camera at
+    ``sign * e_y``): ``min(|ref - other where hypothesis k puts the point|, trunc)``."""
     h, w = ref.shape
-    rays = rays_of(w, h)
     out = np.empty((h, w, len(qs)), np.float32)
     for k in range(0, len(qs), CHUNK):
-        q = np.asarray(qs[k : k + CHUNK], np.float32)
-        _, dirs = lookups(cams, 0.0, rays[None], q[:, None, None])
-        mx, my = to_pixels(dirs, w, h)
-        n = len(q)
-        seen = classical.seam_remap(
-            other, mx.reshape(n * h, w), my.reshape(n * h, w), equirect=True
-        )
-        diff = np.abs(seen.reshape(n, h, w) - ref[None])
-        out[..., k : k + n] = np.minimum(diff, trunc).transpose(1, 2, 0)
+        q = np.asarray(qs[k : k + CHUNK], np.float64)[:, None, None]
+        seen = column_lookup(other, epipolar_rows(h, q, sign))
+        out[..., k : k + len(q)] = np.minimum(np.abs(seen - ref[None]), trunc).transpose(1, 2, 0)
     return out

@@ -18,10 +18,17 @@ import dataclasses
 
 import numpy as np
 
-from viewsynth import classical
 from viewsynth.sweep.aggregate import guided_filter
-from viewsynth.sweep.cameras import PairCameras, lookups, norm, rays_of, to_pixels
+from viewsynth.sweep.cameras import PairCameras
 from viewsynth.sweep.cost import box_wrap, cost_volume, normalise, working_gray
+from viewsynth.sweep.rectify import (
+    column_lookup,
+    epipolar_rows,
+    inverse_depth_seen,
+    rectify,
+    rectifying_rotation,
+    unrectify,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,33 +84,24 @@ def winner(cost: np.ndarray, qs: np.ndarray) -> np.ndarray:
     return np.clip(qs[k] + off * step, 0.0, qs[-1]).astype(np.float32)
 
 
-def sweep_depth(ref: np.ndarray, other: np.ndarray, cams: PairCameras, cfg: SweepConfig):
-    """Inverse depth ``(h, w)`` of the reference camera's pixels (grey working images)."""
+def sweep_depth(ref: np.ndarray, other: np.ndarray, sign: float, cfg: SweepConfig):
+    """Inverse depth ``(h, w)`` of the reference's pixels, both grey images rectified, the other
+    camera at ``sign * e_y``."""
     qs = hypotheses(cfg, ref.shape[1])
     nref, noth = normalise(ref, cfg.norm_radius), normalise(other, cfg.norm_radius)
-    cost = cost_volume(nref, noth, cams, qs)
+    cost = cost_volume(nref, noth, qs, sign)
     fine = guided_filter(cost, ref, cfg.radius, cfg.eps)
     if cfg.coarse_weight > 0:
         fine += cfg.coarse_weight * box_wrap(cost, cfg.coarse_radius)
-    cost = fine
-    cost += (cfg.far_prior / cfg.q_max) * qs
-    return winner(cost, qs), float(qs[1] - qs[0])
+    fine += (cfg.far_prior / cfg.q_max) * qs
+    return winner(fine, qs), float(qs[1] - qs[0])
 
 
-def carried(q: np.ndarray, cams: PairCameras) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Camera 0's points at inverse depth ``q`` ``(h, w)`` in camera 1: pixel maps and their
-    inverse depth there, ``(map_x, map_y, q1)``."""
-    h, w = q.shape
-    _, d1 = lookups(cams, 0.0, rays_of(w, h), q)
-    mx, my = to_pixels(d1, w, h)
-    return mx, my, q / np.maximum(norm(d1), 1e-6)
-
-
-def consistent(q: np.ndarray, q_other: np.ndarray, cams: PairCameras, tol: float) -> np.ndarray:
-    """1 where the point of ``q`` (camera 0 of ``cams``) meets ``q_other`` (camera 1's depth)."""
-    mx, my, pred = carried(q, cams)
-    seen = classical.seam_remap(q_other, mx, my, equirect=True)
-    return (np.abs(seen - pred) <= tol).astype(np.float32)
+def consistent(q: np.ndarray, q_other: np.ndarray, sign: float, tol: np.ndarray) -> np.ndarray:
+    """1 where the point of ``q`` meets ``q_other`` (the other camera's depth, at ``sign * e_y``),
+    both rectified."""
+    seen = column_lookup(q_other, epipolar_rows(q.shape[0], q, sign))
+    return (np.abs(seen - inverse_depth_seen(q, sign)) <= tol).astype(np.float32)
 
 
 def fill_background(q: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -126,13 +124,18 @@ def fill_background(q: np.ndarray, valid: np.ndarray) -> np.ndarray:
 def pair_depth(
     img0: np.ndarray, img1: np.ndarray, cams: PairCameras, cfg: SweepConfig = SweepConfig()
 ) -> PairDepth:
-    """Both inputs' depth at the working scale (``(H, W, 3)`` panoramas in [0, 1], same size)."""
+    """Both inputs' depth at the working scale (``(H, W, 3)`` panoramas in [0, 1], same size):
+    swept in rectified axes, checked against each other, filled, turned back."""
     width = min(cfg.work_width, img0.shape[1])
     g0, g1 = working_gray(img0, width), working_gray(img1, width)
-    q0, step = sweep_depth(g0, g1, cams, cfg)
-    q1, _ = sweep_depth(g1, g0, cams.swapped(), cfg)
-    tol0 = 1.5 * step + cfg.consistency * q0
-    conf0 = consistent(q0, q1, cams, tol0)
-    conf1 = consistent(q1, q0, cams.swapped(), 1.5 * step + cfg.consistency * q1)
-    q0f, q1f = fill_background(q0, conf0), fill_background(q1, conf1)
-    return PairDepth(cams, q0f, q1f, conf0, conf1, step)
+    rect = rectifying_rotation(cams)
+    to_rect1 = rect @ cams.rotation.T  # camera 1's axes -> rectified
+    r0, r1 = rectify(g0, rect.T), rectify(g1, to_rect1.T)
+    q0, step = sweep_depth(r0, r1, 1.0, cfg)
+    q1, _ = sweep_depth(r1, r0, -1.0, cfg)
+    conf0 = consistent(q0, q1, 1.0, 1.5 * step + cfg.consistency * q0)
+    conf1 = consistent(q1, q0, -1.0, 1.5 * step + cfg.consistency * q1)
+    q0, q1 = fill_background(q0, conf0), fill_background(q1, conf1)
+    back0 = [unrectify(x, rect) for x in (q0, conf0)]
+    back1 = [unrectify(x, to_rect1) for x in (q1, conf1)]
+    return PairDepth(cams, back0[0], back1[0], back0[1], back1[1], step)
