@@ -8,6 +8,7 @@ has its colour.
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -192,3 +193,22 @@ def test_library_sweep_on_the_room_uses_geometry(big_room):
     last = interp.last_pair()
     assert last["method"] == "sweep", last
     assert last["pose"]["inliers"] > 30
+
+
+def test_manifest_records_each_pairs_method_reason_and_pose(big_room, tmp_path):
+    from viewsynth.walkthrough.run import run_capture
+    from viewsynth.walkthrough.settings import InterpolateSettings
+
+    cap = tmp_path / "cap"
+    cap.mkdir()
+    grey = np.full_like(big_room[0], 0.5)
+    for i, img in enumerate((big_room[0], big_room[1], grey)):
+        frames.write_image(cap / f"shot_{i}.png", img)
+    out = tmp_path / "out"
+    result = run_capture(cap, out, InterpolateSettings(method="sweep", factor=2))
+    assert result.status == "done"
+    manifest = json.loads((out / "manifest.json").read_text())
+    pairs = [p for seg in manifest["segments"] for p in seg.get("pairs", [])]
+    assert [p["method"] for p in pairs] == ["sweep", "flow"], pairs
+    assert pairs[0]["pose"]["usable"] and len(pairs[0]["pose"]["translation"]) == 3
+    assert pairs[1]["reason"]

@@ -132,6 +132,7 @@ def run_capture(
             on_chunk=lambda n, seg=seg: ledger.finish_chunk(seg, settings.chunk_frames, n),
         )  # fmt: skip
         entries = []
+        pairs: list[dict] = []  # per pair: what ran and why (an interpolator's last_pair)
         try:
             prev: tuple[Shot, np.ndarray] | None = None
             for k, (shot, image) in enumerate(iter_frames(capture, segment)):
@@ -146,6 +147,8 @@ def run_capture(
                         if inner:
                             for mid in interp(img0, image, inner, equirect=panoramic):
                                 writer.write(mid)
+                            if hasattr(interp, "last_pair"):  # sweep: method, reason, pose
+                                pairs.append({"pair": k - 1, **interp.last_pair()})
                     if progress is not None:
                         progress(1 + len(inner))
                 prev = (shot, image)
@@ -162,7 +165,7 @@ def run_capture(
         gpx_name = geotag_segment(out, names, entries, segment, capture.time_source)
         if gpx_name is not None:
             files["gpx"] = gpx_name
-        seg_record = {"files": files, "frames": entries}
+        seg_record = {"files": files, "frames": entries, **({"pairs": pairs} if pairs else {})}
         segments_out.append(seg_record)
         ledger.finish_segment(seg, seg_record)
         writer.clear()  # the pieces go only once the ledger no longer needs them
