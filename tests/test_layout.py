@@ -19,7 +19,7 @@ LIB = ROOT / "viewsynth"
 FLOORS = [
     {"errors"},
     {"config", "frames", "geometry", "classical", "parallel"},
-    {"model", "synth", "capture", "export"},
+    {"model", "synth", "capture", "export", "sweep"},
     {"interpolators"},
     {"walkthrough", "evaluation", "viewer"},
     {"training"},
