@@ -179,3 +179,37 @@ def test_evaluate_job_needs_a_dataset():
 
     with pytest.raises(ViewsynthError, match=r"^give at least one DATASET"):
         evaluate_job.main(["--method", "linear"])
+
+
+class _Turned:
+    """A method whose output is the truth turned by a known small rotation of the sphere."""
+
+    def __init__(self, truth):
+        from viewsynth.evaluation import rotation
+
+        self.out = rotation.rotate_equirect(
+            truth.astype(np.float32) / 255.0, rotation.rotation_matrix(2.0, 1.0, 0.0), sharp=True
+        )
+
+    def __call__(self, img0, img1, times, *, equirect):
+        return self.out[None]
+
+
+def test_panoramas_get_the_rotation_compensated_score_beside_the_plain_one(tmp_path):
+    from viewsynth.evaluation.report import quality_table
+
+    pano = ds.synthetic_set(1, 128, 64, seed=3)
+    flat = ds.synthetic_set(1, 96, 64, seed=3)
+    truth = next(pano.samples()).gt
+    turned = _Given("turned", _Turned(truth))
+    [res_pano] = evaluate([pano], [MethodSpec("linear"), turned])
+    [res_flat] = evaluate([flat], [MethodSpec("linear")])
+    row = res_pano.scores["turned"][0]
+    assert row["rc_ws_psnr"] > row["ws_psnr"] + 5  # the turn is compensated
+    assert row["rc_seconds"] >= 0
+    lin = res_pano.scores["linear"][0]
+    assert lin["rc_ws_psnr"] >= lin["ws_psnr"]
+    assert "rc_ws_psnr" not in res_flat.scores["linear"][0]  # perspective: plain PSNR only
+    table = quality_table([res_pano, res_flat])
+    assert "rc-WS-PSNR" in table.splitlines()[0]
+    assert res_pano.summary()["turned"]["rc_ws_psnr"] == pytest.approx(row["rc_ws_psnr"])

@@ -149,3 +149,87 @@ def test_metrics_reject_mismatched_or_non_uint8_inputs():
         ViewsynthError, match=r"^metrics: prediction must be uint8 \(H, W, 3\), got float32"
     ):
         metrics.ie(a.astype(np.float32), a)
+
+
+# --- rotation-compensated WS-PSNR ------------------------------------------------------------------
+
+
+def _sphere_pattern(width: int, rotation=None) -> np.ndarray:
+    """A smooth uint8 panorama defined on the sphere, seen through ``rotation`` (exact, no resample)."""
+    from viewsynth.geometry import equirect_directions
+
+    rng = np.random.default_rng(3)
+    freq = rng.normal(size=(24, 3, 3)) * rng.uniform(2, 10, size=(24, 1, 1))
+    phase = rng.uniform(0, 2 * np.pi, size=(24, 3))
+    d = equirect_directions(width, width // 2)
+    if rotation is not None:
+        d = d @ np.asarray(rotation).T
+    img = sum(np.sin(d @ freq[k].T + phase[k]) for k in range(24)) / np.sqrt(24)
+    return np.clip(img * 70 + 128, 0, 255).astype(np.uint8)
+
+
+def test_rc_ws_psnr_recovers_a_known_small_rotation():
+    from viewsynth.evaluation import rotation
+
+    gt = _sphere_pattern(256)
+    true = (2.3, -1.2, 0.8)
+    pred = _sphere_pattern(256, rotation.rotation_matrix(*true).T)
+    fit = rotation.fit_rotation(pred, gt)
+    assert np.allclose(fit.angles_deg, true, atol=0.1)
+    assert fit.ws_psnr == pytest.approx(metrics.ws_psnr(pred, gt), abs=1e-12)
+    assert fit.ws_psnr < 30.0
+    # Close to what resampling an identical image costs: the truth turned there and back.
+    back = rotation.rotate_equirect(
+        rotation.rotate_equirect(gt, rotation.rotation_matrix(*true).T),
+        rotation.rotation_matrix(*true),
+    )
+    assert fit.rc_ws_psnr > 40.0
+    assert fit.rc_ws_psnr > metrics.ws_psnr(back, gt) - 3.0
+
+
+def test_rc_ws_psnr_of_an_unrotated_output_is_the_plain_score():
+    from viewsynth.evaluation import rotation
+
+    gt = _sphere_pattern(256)
+    rng = np.random.default_rng(1)
+    pred = np.clip(gt.astype(int) + rng.integers(-25, 26, gt.shape), 0, 255).astype(np.uint8)
+    fit = rotation.fit_rotation(pred, gt)
+    assert fit.rc_ws_psnr >= fit.ws_psnr
+    # Noise has no rotation to find: at most a sliver above the plain score.
+    assert fit.rc_ws_psnr - fit.ws_psnr < 0.3
+    assert max(abs(a) for a in fit.angles_deg) < 0.5
+    assert rotation.rc_ws_psnr(gt, gt) == math.inf
+
+
+def test_rc_ws_psnr_has_the_roll_property_and_bounds_the_rotation():
+    from viewsynth.evaluation import rotation
+
+    gt = _sphere_pattern(256)
+    pred = _sphere_pattern(256, rotation.rotation_matrix(1.5, 0.7, -0.4).T)
+    plain = rotation.fit_rotation(pred, gt)
+    half = gt.shape[1] // 2
+    rolled = rotation.fit_rotation(np.roll(pred, half, axis=1), np.roll(gt, half, axis=1))
+    assert rolled.rc_ws_psnr == pytest.approx(plain.rc_ws_psnr, abs=0.3)
+    # A turn of 20 degrees is not what this compensates: at most MAX_DEG per angle.
+    far = _sphere_pattern(256, rotation.rotation_matrix(20.0, 0.0, 0.0).T)
+    fit = rotation.fit_rotation(far, gt)
+    assert max(abs(a) for a in fit.angles_deg) <= rotation.MAX_DEG + 1e-9
+    assert fit.rc_ws_psnr < 30.0
+
+
+def test_rc_ws_psnr_refuses_a_perspective_image():
+    from viewsynth.evaluation import rotation
+
+    img = np.zeros((48, 64, 3), np.uint8)
+    with pytest.raises(ViewsynthError, match="2:1 equirect"):
+        rotation.rc_ws_psnr(img, img)
+
+
+def test_interpolated_sampling_maps_match_the_exact_ones():
+    from viewsynth.evaluation import rotation
+
+    rot = rotation.rotation_matrix(4.9, -4.9, 4.9)
+    mx, my = rotation._maps(1024, 512, rot)
+    ex, ey = rotation._exact_maps(1024, 512, rot)
+    dx = np.mod(mx - ex + 512, 1024) - 512
+    assert np.max(np.hypot(dx, my - ey)) < 0.02  # pixels, the seam columns included

@@ -2,6 +2,8 @@
 
 The wing reads like the job:
 - ``metrics``: PSNR, SSIM, IE, WS-PSNR and seam WS-PSNR on uint8 images (what a user gets).
+- ``rotation``: rotation-compensated WS-PSNR (the output's best small rotation of the sphere
+  against the truth, then WS-PSNR), for real hand-held 360 footage.
 - ``datasets``: where triplets ``(img0, gt, img1, t)`` come from (Middlebury layout, triplet folders,
   leave-one-out on any capture or video read through ``viewsynth.capture``, and the generated sets
   of ``viewsynth.synth``: held-out street renders, moving textures), and the "rolled" variant that

@@ -1,7 +1,8 @@
 """Every method on the same frames: per-sample scores, times and crops of the seam region.
 
 ``evaluate`` walks each dataset once; for each sample it runs every in-process method, rounds the
-result to uint8 and scores it (``metrics.score``). External commands run once per dataset on the
+result to uint8 and scores it (``metrics.score``; for panoramas also the rotation-compensated
+WS-PSNR of ``rotation.rc_ws_psnr``, its cost kept as ``rc_seconds``). External commands run once per dataset on the
 same frames written as PNG. Times are wall seconds per in-between frame, measured around the
 call in this process; a method's first call at each image size (where a jitted method compiles)
 is flagged ``first_of_size`` and left out of the summary's median when other calls exist. The
@@ -33,11 +34,12 @@ from viewsynth.evaluation.datasets import (
 )
 from viewsynth.evaluation.metrics import score, seam_columns
 from viewsynth.evaluation.peers import ExternalCommand, MethodSpec, UnsupportedInput
+from viewsynth.evaluation.rotation import rc_ws_psnr
 from viewsynth.evaluation.speed import SpeedConfig
 from viewsynth.frames import read_image, to_uint8, write_image
 
 Log = Callable[[str], None]
-METRICS = ("psnr", "ssim", "ie", "ws_psnr", "seam_ws_psnr")
+METRICS = ("psnr", "ssim", "ie", "ws_psnr", "rc_ws_psnr", "seam_ws_psnr")
 
 
 @dataclass
@@ -122,6 +124,16 @@ def evaluate(
     return [_evaluate_set(dataset, built, externals, log, seen) for dataset in datasets]
 
 
+def _score(pred: np.ndarray, gt: np.ndarray, equirect: bool) -> dict[str, float]:
+    """``metrics.score`` and, for panoramas, the rotation-compensated WS-PSNR and its seconds."""
+    metrics = score(pred, gt, equirect=equirect)
+    if equirect:
+        start = time.perf_counter()
+        metrics["rc_ws_psnr"] = rc_ws_psnr(pred, gt)
+        metrics["rc_seconds"] = time.perf_counter() - start
+    return metrics
+
+
 def _evaluate_set(
     dataset: Dataset,
     built: Sequence[tuple[str, Any]],
@@ -154,7 +166,7 @@ def _evaluate_set(
                     continue
                 seconds = time.perf_counter() - start
                 pred = to_uint8(out[0])
-                metrics = score(pred, sample.gt, equirect=sample.equirect)
+                metrics = _score(pred, sample.gt, sample.equirect)
                 metrics["seconds"] = seconds
                 metrics["first_of_size"] = (label, sample.img0.shape) not in seen
                 seen.add((label, sample.img0.shape))
@@ -200,7 +212,7 @@ def _run_external(
                 f"{out.shape[1]}x{out.shape[0]}, expected {gt.shape[1]}x{gt.shape[0]}"
             )
         pred = to_uint8(out)
-        metrics = score(pred, gt, equirect=equirect)
+        metrics = _score(pred, gt, equirect)
         metrics["seconds"] = per_frame
         rows.append(metrics)
         if k == 0:

@@ -41,12 +41,20 @@ ANCHORS = (
     "Published for orientation (their own training data and GPUs, not measured here): "
     "RIFE Middlebury IE 1.956, Vimeo90K 35.61 dB; EMA-VFI IE 1.81, 36.64 dB."
 )
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "ie": False, "ws_psnr": True, "seam_ws_psnr": True}
+HIGHER_IS_BETTER = {
+    "psnr": True,
+    "ssim": True,
+    "ie": False,
+    "ws_psnr": True,
+    "rc_ws_psnr": True,
+    "seam_ws_psnr": True,
+}
 HEADERS = {
     "psnr": "PSNR",
     "ssim": "SSIM",
     "ie": "IE",
     "ws_psnr": "WS-PSNR",
+    "rc_ws_psnr": "rc-WS-PSNR",
     "seam_ws_psnr": "seam WS-PSNR",
 }
 
@@ -182,7 +190,9 @@ def render_markdown(
         out += [
             "**Quality** (mean over the set's frames; metrics on the uint8 result; SSIM: 11x11 "
             "Gaussian window, RGB channels averaged; IE: mean absolute error in grey levels, lower "
-            "is better; WS-PSNR weights rows by cos(latitude); seam WS-PSNR: the W/8 columns "
+            "is better; WS-PSNR weights rows by cos(latitude); rc-WS-PSNR: WS-PSNR after the output's "
+            "best global rotation of the sphere against the truth (at most 5 degrees in yaw, pitch "
+            "and roll; every method alike); seam WS-PSNR: the W/8 columns "
             "nearest the 360 seam; s/frame: median in this run, each method's first call at an "
             "image size (its compile) left out; best of each set in bold)",
             "",
