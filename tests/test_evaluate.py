@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-from viewsynth.pipelines import evaluate as evaluate_job
 
 from viewsynth.evaluation import datasets as ds
 from viewsynth.evaluation import metrics
@@ -13,6 +12,7 @@ from viewsynth.evaluation.evaluate import crop_region, evaluate, open_sets
 from viewsynth.evaluation.peers import ExternalCommand, MethodSpec, UnsupportedInput
 from viewsynth.frames import to_uint8
 from viewsynth.interpolators import Linear
+from viewsynth.pipelines import evaluate as evaluate_job
 
 CROSSFADE = """
 import sys

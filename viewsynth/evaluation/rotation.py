@@ -36,8 +36,13 @@ from viewsynth.classical import seam_remap
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.metrics import _pair, _ws_psnr
 from viewsynth.frames import is_equirect_shape
-from viewsynth.geometry import direction_to_lonlat, equirect_directions, latitude_weights
-from viewsynth.geometry import lonlat_to_pixel, pad_seam
+from viewsynth.geometry import (
+    direction_to_lonlat,
+    equirect_directions,
+    latitude_weights,
+    lonlat_to_pixel,
+    pad_seam,
+)
 
 #: The largest rotation searched, per angle, in degrees.
 MAX_DEG = 5.0
