@@ -5,12 +5,15 @@
 
     DATASET: middlebury_other/  input/<seq>/frame10.png, frame11.png; gt/<seq>/frame10i11.png
              ucf101_triplets/   <id>/frame0.png, frame1.png (the middle), frame2.png
-             capture/ or clip.mp4   leave-one-out: frame i from i-1 and i+1 (--every, --parity)
+             capture/ or clip.mp4   leave-one-out: frame i from i-1 and i+1 (--every, --parity,
+                                    --gap G: from i-G and i+G)
              --render N / --synthetic N   generated panoramas (--size WxH, --seed)
         │
         ▼  every method on every triplet; the result rounded to uint8, then scored
     REPORT_DIR/  results.json  table.md  quality_vs_speed.png  per_sample_<set>.png
                  montage_<set>.png (crops across the 360 seam: ground truth, then each method)
+    Panoramas are scored with WS-PSNR and with rc-WS-PSNR: WS-PSNR after the output's best
+    global rotation of the sphere (at most 5 degrees per angle) against the ground truth.
 
 An external method is any command containing ``{list}``: it is run once per dataset with a file of
 ``img0 img1 out`` lines (absolute PNG paths, middle frame wanted) and must write every ``out``;
@@ -61,6 +64,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--external", action="append", default=[], metavar="NAME='cmd {list}'")
     p.add_argument("--every", type=int, default=1, help="leave-one-out: every k-th frame")
     p.add_argument("--parity", choices=("all", "odd", "even"), default="all", help="leave-one-out")
+    p.add_argument("--gap", type=int, default=1, help="leave-one-out: frame i from i-GAP and i+GAP")
     p.add_argument("--limit", type=int, default=0, help="at most this many samples per set")
     p.add_argument(
         "--render", type=int, default=0, metavar="N", help="N held-out rendered panoramas"
@@ -78,7 +82,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     externals = [parse_external(spec) for spec in args.external]
     methods, notes = resolve_methods(args.method, args.iters, args.weights)
-    datasets = [open_dataset(path, args.every, args.parity) for path in args.datasets]
+    datasets = [open_dataset(path, args.every, args.parity, args.gap) for path in args.datasets]
     width, height = args.size
     if args.render:
         datasets.append(render_set(args.render, width, height, args.seed))

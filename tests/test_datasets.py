@@ -209,3 +209,24 @@ def test_triplet_of_different_sizes_is_skipped_with_a_note(tmp_path):
     dataset = ds.open_dataset(tmp_path)
     assert list(dataset.samples()) == []
     assert dataset.notes and "frames of one triplet differ in size" in dataset.notes[0]
+
+
+def test_leave_one_out_with_a_gap_predicts_i_from_i_minus_and_plus_gap(tmp_path):
+    assert ds.leave_one_out_indices(7, gap=2) == [2, 3, 4]
+    assert ds.leave_one_out_indices(9, gap=2, every=2) == [2, 4, 6]
+    with pytest.raises(ViewsynthError, match=r"^--gap: must be at least 1, got 0$"):
+        ds.leave_one_out_indices(7, gap=0)
+    for i in range(7):
+        write_image(tmp_path / f"img{i + 1}.png", _image(i))
+    dataset = ds.open_dataset(tmp_path, gap=2)
+    samples = list(dataset.samples())
+    assert dataset.count == 3 and dataset.name == f"{tmp_path.name} gap 2"
+    assert [s.name for s in samples] == ["img3", "img4", "img5"]
+    for s, i in zip(samples, [2, 3, 4], strict=True):
+        assert np.array_equal(s.gt, _image(i))
+        assert np.array_equal(np.rint(s.img0 * 255).astype(np.uint8), _image(i - 2))
+        assert np.array_equal(np.rint(s.img1 * 255).astype(np.uint8), _image(i + 2))
+    cfg = ds.DatasetConfig(name="walk gap 2", path=str(tmp_path), gap=2, limit=2)
+    assert [s.name for s in ds.from_config(cfg).samples()] == ["img3", "img4"]
+    with pytest.raises(ViewsynthError, match="gap of 4 needs at least 9 images, found 7"):
+        ds.open_dataset(tmp_path, gap=4)

@@ -12,6 +12,8 @@ Layouts ``open_dataset`` recognises in a path:
   natural file-name order (``2`` before ``10``), never re-ordered by their clocks, re-oriented or
   resized: the ground truth is scored as it was stored. ``i`` counts from 0, so ``parity="odd"``
   predicts frames 1, 3, 5, ... from even ones; ``every=k`` then keeps every k-th of those.
+  ``gap=g`` predicts frame ``i`` from ``i - g`` and ``i + g`` instead (wider baselines; the frames
+  between are left out of that triplet).
 Generated sets (``viewsynth.synth``): ``render_set`` (the held-out street panoramas) and
 ``synthetic_set`` (moving procedural textures with exact in-between frames).
 
@@ -165,11 +167,16 @@ def triplet_folders(path: str | Path) -> Dataset:
     return Dataset(root.name, "triplets", str(root), _equirect(first), len(ids), make)
 
 
-def leave_one_out_indices(n: int, every: int = 1, parity: Parity = "all") -> list[int]:
-    """Frames ``i`` predicted from ``i - 1`` and ``i + 1`` among ``n``: parity first, then every k-th."""
+def leave_one_out_indices(
+    n: int, every: int = 1, parity: Parity = "all", gap: int = 1
+) -> list[int]:
+    """Frames ``i`` predicted from ``i - gap`` and ``i + gap`` among ``n``: parity first, then
+    every k-th."""
     if every < 1:
         raise ViewsynthError(f"--every: must be at least 1, got {every}")
-    inner = range(1, n - 1)
+    if gap < 1:
+        raise ViewsynthError(f"--gap: must be at least 1, got {gap}")
+    inner = range(gap, n - gap)
     if parity == "odd":
         inner = [i for i in inner if i % 2 == 1]
     elif parity == "even":
@@ -195,8 +202,11 @@ _AS_STORED = CaptureOptions(
 )
 
 
-def leave_one_out(path: str | Path, every: int = 1, parity: Parity = "all") -> Dataset:
-    """Leave-one-out on a folder of images or a video file: predict frame i from i - 1 and i + 1.
+def leave_one_out(
+    path: str | Path, every: int = 1, parity: Parity = "all", gap: int = 1
+) -> Dataset:
+    """Leave-one-out on a folder of images or a video file: predict frame i from i - gap and
+    i + gap (1: the neighbours).
 
     An image that does not decode costs the triplets that need it (each skipped with a note), not
     the whole set; so does a triplet whose frames differ in size.
@@ -205,7 +215,7 @@ def leave_one_out(path: str | Path, every: int = 1, parity: Parity = "all") -> D
     is_video = source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES
     if not (source.is_dir() or is_video):
         raise ViewsynthError(f"{source}: not a folder of images, a video or a known dataset layout")
-    leave_one_out_indices(3, every, parity)  # the options' checks, before any decoding
+    leave_one_out_indices(3, every, parity, gap)  # the options' checks, before any decoding
     capture = load_capture(source, _AS_STORED)
     shots = {shot.name: shot for shot in capture.shots}
     # Unreadable images keep their places, so one does not make neighbours of the frames around
@@ -216,9 +226,12 @@ def leave_one_out(path: str | Path, every: int = 1, parity: Parity = "all") -> D
         if Path(name).suffix.lower() in IMAGE_SUFFIXES and (source / name).is_file()
     }
     names = sorted([*shots, *unreadable], key=natural_key) if unreadable else list(shots)
-    if len(names) < 3:
-        raise ViewsynthError(f"{source}: leave-one-out needs at least 3 images, found {len(names)}")
-    targets = leave_one_out_indices(len(names), every, parity)
+    if len(names) < 2 * gap + 1:
+        raise ViewsynthError(
+            f"{source}: leave-one-out with a gap of {gap} needs at least {2 * gap + 1} images, "
+            f"found {len(names)}"
+        )
+    targets = leave_one_out_indices(len(names), every, parity, gap)
     notes: list[str] = []
 
     def label(i: int) -> str:  # a folder's frames by file stem, a video's by frame number
@@ -227,28 +240,30 @@ def leave_one_out(path: str | Path, every: int = 1, parity: Parity = "all") -> D
     def make() -> Iterator[Sample]:
         usable = []
         for i in targets:
-            problem = _triplet_problem(source, names[i - 1 : i + 2], shots, unreadable)
+            triplet = [names[i - gap], names[i], names[i + gap]]
+            problem = _triplet_problem(source, triplet, shots, unreadable)
             if problem:
                 notes.append(f"skipped {label(i)}: {problem}")
             else:
                 usable.append(i)
-        needed = sorted({j for i in usable for j in (i - 1, i, i + 1)})
+        needed = sorted({j for i in usable for j in (i - gap, i, i + gap)})
         decoded = zip(
             needed, _stored_frames(capture, [shots[names[j]] for j in needed]), strict=True
         )
         window: dict[int, np.ndarray] = {}
         for i in usable:
-            while i + 1 not in window:
+            while i + gap not in window:
                 j, (_, image) = next(decoded)
                 window[j] = image
-            img0, gt, img1 = window[i - 1], window[i], window[i + 1]
+            img0, gt, img1 = window[i - gap], window[i], window[i + gap]
             yield Sample(label(i), img0, img1, to_uint8(gt), 0.5, _equirect(img0))
-            for j in [j for j in window if j < i]:
-                del window[j]  # later targets are past i: they need no frame before it
+            for j in [j for j in window if j <= i - gap]:
+                del window[j]  # later targets are past i: they need no frame up to i - gap
 
     equirect = is_equirect_shape(*capture.shots[0].size)
     kind = "leave-one-out"
-    return Dataset(source.name, kind, str(source), equirect, len(targets), make, notes=notes)
+    name = source.name if gap == 1 else f"{source.name} gap {gap}"
+    return Dataset(name, kind, str(source), equirect, len(targets), make, notes=notes)
 
 
 def _triplet_problem(
@@ -271,7 +286,7 @@ def _stored_frames(capture: Capture, shots: Sequence[Shot]) -> Iterator[tuple[Sh
         yield from iter_frames(replace(capture, working_size=size), list(run), apply_yaw=False)
 
 
-def open_dataset(path: str | Path, every: int = 1, parity: Parity = "all") -> Dataset:
+def open_dataset(path: str | Path, every: int = 1, parity: Parity = "all", gap: int = 1) -> Dataset:
     """The set at ``path``, its layout detected (Middlebury, triplet folders, or leave-one-out)."""
     source = Path(path)
     if not source.exists():
@@ -285,7 +300,7 @@ def open_dataset(path: str | Path, every: int = 1, parity: Parity = "all") -> Da
             if d.is_dir()
         ):
             return triplet_folders(source)
-    return leave_one_out(source, every, parity)
+    return leave_one_out(source, every, parity, gap)
 
 
 def render_set(count: int, width: int, height: int, seed: int | None = None) -> Dataset:
@@ -369,6 +384,8 @@ class DatasetConfig:
     # Leave-one-out: predict every k-th eligible frame; "odd"/"even" restrict i (counted from 0).
     every: int = 1
     parity: Literal["all", "odd", "even"] = "all"
+    # Leave-one-out: predict frame i from i - gap and i + gap (1: the neighbours).
+    gap: int = 1
     # Also run the set with panoramas rolled by half a width (seam through the content).
     rolled: bool = False
     # At most this many samples (0: all), to fit a time budget.
@@ -387,7 +404,7 @@ def from_config(cfg: DatasetConfig, base_dir: str | Path = ".") -> Dataset:
         path = Path(cfg.path)
         if not path.is_absolute():
             path = Path(base_dir) / path
-        dataset = open_dataset(path, cfg.every, cfg.parity)
+        dataset = open_dataset(path, cfg.every, cfg.parity, cfg.gap)
     dataset.limit = cfg.limit
     if cfg.limit and dataset.count is not None:
         dataset.count = min(dataset.count, cfg.limit)
