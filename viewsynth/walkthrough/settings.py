@@ -38,7 +38,7 @@ class ViewOptions:
 class InterpolateSettings:
     """Everything that decides the outputs of ``viewsynth interpolate`` (resume compares these)."""
 
-    method: Literal["linear", "flow", "rnn"] = DEFAULT_METHOD  # the interpolator
+    method: Literal["linear", "flow", "sweep", "rnn"] = DEFAULT_METHOD  # the interpolator
     factor: int = 8  # N: N-1 new frames per pair (ignored with spacing)
     spacing: float | None = None  # metres between output frames (constant speed from GPS)
     fps: float = 30.0  # output frame rate
