@@ -48,7 +48,9 @@ from viewsynth.geometry import (
 MAX_DEG = 5.0
 #: Working widths of the search, coarse to fine (each at most the image's width).
 WIDTHS = (128, 256, 512)
-GN_ITERS = 8
+GN_ITERS = 8  # at the coarsest width; half as many at each finer one (it starts close)
+#: Gauss-Newton stops when no angle moves by more than this fraction of a working pixel.
+STOP_PX = 0.05
 #: Large images: the sampling maps at 1/MAP_STEP of the size, exact within POLAR_DEG of a pole.
 MAP_STEP = 4
 POLAR_DEG = 30.0
@@ -185,7 +187,7 @@ def _search(pred: np.ndarray, gt: np.ndarray, max_deg: float) -> np.ndarray:
         step_h = 0.1 * 360.0 / width
         r = residual(angles)
         cost = float(r @ r)
-        for _ in range(GN_ITERS):
+        for _ in range(GN_ITERS if level == 0 else GN_ITERS // 2):
             jac = np.stack(
                 [(residual(angles + step_h * e) - r) / step_h for e in np.eye(3)], axis=1
             )
@@ -199,7 +201,7 @@ def _search(pred: np.ndarray, gt: np.ndarray, max_deg: float) -> np.ndarray:
                 if c_trial < cost:
                     angles, r, cost, accepted = trial, r_trial, c_trial, True
                     break
-            if not accepted or np.max(np.abs(scale * delta)) < 0.002:
+            if not accepted or np.max(np.abs(scale * delta)) < STOP_PX * 360.0 / width:
                 break
     return angles
 
