@@ -9,7 +9,8 @@ reported 413 MiB, its VmHWM 33 MiB), which would charge every method with the ev
 memory. Elsewhere ``ru_maxrss`` is the fallback. A method that runs a helper program exposes
 that program's peak as ``child_peak_mib`` (minterpolate: ffmpeg's VmHWM, sampled while it runs),
 and it is added: the helper runs while the process holds its frames. The process loads the
-method (``load_s``), draws a synthetic pair at the size, and runs ``warmup`` frames whose first
+method (``load_s``), draws a synthetic pair at the size (a geometric method such as ``sweep``:
+two held-out street renders with real parallax, and it must have run its geometry), and runs ``warmup`` frames whose first
 time (``first_call_s``) includes any compilation; ``compile_s`` is that first call less the
 steady-state median. Then the parent alternates the methods frame by frame, round-robin over
 ``reps`` repetitions with a rotating start, so machine noise hits all of them alike; warm-ups run
@@ -69,6 +70,20 @@ def peak_rss_mib() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024.0  # bytes there, KiB here
 
 
+def street_pair(width: int, height: int) -> tuple:
+    """Two held-out street panoramas (``synth.heldout_panoramas``), drawn at most 1024 wide and
+    resized to the size: a pair with real parallax, so a geometric method (one that reports its
+    ``last_pair``) is timed doing geometry rather than its fallback to flow."""
+    import numpy as np
+
+    from viewsynth.frames import resize
+    from viewsynth.synth import heldout_panoramas
+
+    w = min(width, 1024)
+    img0, _, img1, _ = next(iter(heldout_panoramas(1, w, w // 2)))
+    return tuple(resize(np.asarray(x, np.float32), width, height) for x in (img0, img1))
+
+
 def _worker(conn, spec: MethodSpec, width: int, height: int, warmup: int) -> None:
     """Runs in its own process: load, warm up, then time one frame per "frame" message."""
     try:
@@ -80,8 +95,12 @@ def _worker(conn, spec: MethodSpec, width: int, height: int, warmup: int) -> Non
         start = time.perf_counter()
         interp = spec.build()
         load_s = time.perf_counter() - start
-        img0, img1 = moving_pair(width, height)
         equirect = is_equirect_shape(width, height)
+        geometric = hasattr(interp, "last_pair")
+        if geometric and equirect:
+            img0, img1 = street_pair(width, height)
+        else:
+            img0, img1 = moving_pair(width, height)
 
         def one() -> float:
             t0 = time.perf_counter()
@@ -90,6 +109,11 @@ def _worker(conn, spec: MethodSpec, width: int, height: int, warmup: int) -> Non
             return time.perf_counter() - t0
 
         firsts = [one() for _ in range(warmup)]
+        if geometric and equirect and interp.last_pair().get("method") != spec.name:
+            raise RuntimeError(
+                f"{spec.name} fell back to {interp.last_pair().get('method')} on the speed pair "
+                f"({interp.last_pair().get('reason')}): not timed"
+            )
         conn.send(("ready", load_s, firsts))
         while conn.recv() == "frame":
             conn.send(("frame", one()))
