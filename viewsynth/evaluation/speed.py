@@ -142,7 +142,7 @@ class _Measurer:
 
     def receive(self) -> tuple:
         if not self.conn.poll(self.timeout):
-            self.stop()
+            self.stop(grace_s=0.0)
             return ("error", f"no answer within {self.timeout:.0f} s")
         try:
             return self.conn.recv()
@@ -155,7 +155,10 @@ class _Measurer:
         except (BrokenPipeError, OSError):
             pass
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 10.0) -> None:
+        # A process that has answered is let exit by itself first: a terminated one that loaded
+        # pycolmap prints glog's stack trace of the SIGTERM into the benchmark's log.
+        self.process.join(timeout=grace_s)
         if self.process.is_alive():
             self.process.terminate()
         self.process.join(timeout=30)
