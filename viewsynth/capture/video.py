@@ -135,6 +135,7 @@ class _Locator:
         self.gpx_path = Path(options.gpx) if options.gpx else None
         self.gpx_times: list[float] = []
         self.gpx_hits = 0
+        self.every_metres = 0.0  # distance sampling needs a track: set below when there is one
         if not options.use_gps:
             return
         if track.kind is not None:
