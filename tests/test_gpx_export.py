@@ -107,18 +107,18 @@ def test_a_capture_without_gps_gets_no_track_and_no_gpx(tmp_path):
 def test_segment_gpx_is_named_after_its_video_and_needs_every_position(tmp_path):
     from capture_fixtures import shot
 
-    from viewsynth.walkthrough.geotag import geotag_segment
+    from viewsynth.walkthrough.geotag import write_segment_gpx
 
     a, b = shot("a.jpg", east=0.0, time=100.0), shot("b.jpg", east=4.0, time=102.0)
     rows = [{"src": ["a.jpg", "b.jpg"], "t": t, "lat": a.lat, "lon": a.lon} for t in (0.0, 0.5)]
     names = {"flat": "walkthrough-seg01.mp4"}  # perspective: no 360 video to tag
-    assert geotag_segment(tmp_path, names, rows, [a, b], "gps") == "walkthrough-seg01.gpx"
+    assert write_segment_gpx(tmp_path, names, rows, [a, b], "gps") == "walkthrough-seg01.gpx"
     assert [p[2] for p in read_gpx(tmp_path / "walkthrough-seg01.gpx")] == [100.0, 101.0]
-    assert geotag_segment(tmp_path, names, rows, [a, b], "exif") == "walkthrough-seg01.gpx"
+    assert write_segment_gpx(tmp_path, names, rows, [a, b], "exif") == "walkthrough-seg01.gpx"
     assert [p[2] for p in read_gpx(tmp_path / "walkthrough-seg01.gpx")] == [None, None]
     names = {"flat": "walkthrough-seg02.mp4"}
     assert (
-        geotag_segment(
+        write_segment_gpx(
             tmp_path, names, [rows[0], {"src": ["a.jpg", "b.jpg"], "t": 1.0}], [a, b], "gps"
         )
         is None

@@ -66,7 +66,7 @@ class SegmentWriter:
         flat_size: tuple[int, int],
         frame_dir: Path | None = None,
         first_index: int = 0,
-        chunk_frames: int = 240,
+        chunk_frames: int = 60,
         done_chunks: int = 0,
         on_chunk: Callable[[int], None] | None = None,
     ):

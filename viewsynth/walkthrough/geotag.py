@@ -1,7 +1,8 @@
 """Where each output frame was: a CAMM GPS track in the 360 video and a GPX file beside it.
 
-Run once per finished segment, after its videos are in place (and their spherical metadata
-written). The positions are the manifest rows' ``lat``/``lon`` (interpolated at t between the two
+The CAMM track is added to the joined 360 video before it is renamed into place (the segment
+writer's ``post_360`` step), so an output path never holds a walkthrough without its track; the
+GPX is written once the videos are in place. The positions are the manifest rows' ``lat``/``lon`` (interpolated at t between the two
 source shots); a frame's time is the two shots' capture times interpolated the same way, kept
 only on a UTC clock (``gps``, ``mapillary``; see :mod:`viewsynth.export.gpx`). A segment with a
 frame of unknown position gets neither file: nothing is written and nothing is said.
@@ -9,6 +10,7 @@ frame of unknown position gets neither file: nothing is written and nothing is s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from viewsynth.capture import Shot
@@ -27,22 +29,36 @@ def frame_time(shots: dict[str, Shot], row: dict) -> float | None:
     return a + row["t"] * (b - a)
 
 
-def geotag_segment(
+def positions(rows: list[dict]) -> list[tuple[float, float]] | None:
+    """Every row's ``(lat, lon)``, or None when a frame of the segment has no position."""
+    if not rows or any("lat" not in row or "lon" not in row for row in rows):
+        return None
+    return [(row["lat"], row["lon"]) for row in rows]
+
+
+def camm_step(rows: list[dict]) -> Callable[[Path], None] | None:
+    """What the segment writer runs on the joined 360 video before renaming it into place: add
+    the CAMM track of ``rows`` (None when a frame has no position)."""
+    where = positions(rows)
+    if where is None:
+        return None
+    return lambda video: add_camm_track(video, where)
+
+
+def write_segment_gpx(
     out: Path, names: dict[str, str], rows: list[dict], segment: list[Shot], time_source: str
 ) -> str | None:
-    """Add the CAMM track to ``names["360"]`` (if any) and write the segment's GPX.
-
-    ``rows``: the segment's manifest rows, one per video frame. Returns the GPX file name
-    (``walkthrough[-segNN].gpx``, named after the flat video), or None when a frame has no
-    position and nothing was written.
-    """
-    if not rows or any("lat" not in row or "lon" not in row for row in rows):
+    """Write the segment's GPX beside its videos; returns its file name (``walkthrough[-segNN].gpx``,
+    named after the flat video), or None when a frame has no position and nothing was written."""
+    where = positions(rows)
+    if where is None:
         return None
     shots = {shot.name: shot for shot in segment}
     utc = time_source in UTC_CLOCKS
-    points = [(row["lat"], row["lon"], frame_time(shots, row) if utc else None) for row in rows]
-    if "360" in names:
-        add_camm_track(out / names["360"], [(lat, lon) for lat, lon, _ in points])
+    points = [
+        (lat, lon, frame_time(shots, row) if utc else None)
+        for (lat, lon), row in zip(where, rows, strict=True)
+    ]
     gpx_name = Path(names["flat"]).with_suffix(".gpx").name
     write_gpx(out / gpx_name, points, name=Path(gpx_name).stem)
     return gpx_name

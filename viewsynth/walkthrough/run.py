@@ -26,7 +26,7 @@ from viewsynth.export.chunks import remove_pieces
 from viewsynth.export.segment import SegmentWriter, segment_names
 from viewsynth.interpolators import Interpolator, make_interpolator
 from viewsynth.walkthrough.folders import check_output_dir
-from viewsynth.walkthrough.geotag import geotag_segment
+from viewsynth.walkthrough.geotag import camm_step, write_segment_gpx
 from viewsynth.walkthrough.manifest import MANIFEST, frame_entry, write_manifest
 from viewsynth.walkthrough.resume import Ledger, fingerprint
 from viewsynth.walkthrough.settings import InterpolateSettings
@@ -157,12 +157,12 @@ def run_capture(
             entries.append(frame_entry(segment[-2], shot_last, 1.0))
             if progress is not None:
                 progress(1)
-            warnings += writer.close()
+            warnings += writer.close(post_360=camm_step(entries))
         except BaseException:
             writer.abort()
             raise
         files = dict(names)
-        gpx_name = geotag_segment(out, names, entries, segment, capture.time_source)
+        gpx_name = write_segment_gpx(out, names, entries, segment, capture.time_source)
         if gpx_name is not None:
             files["gpx"] = gpx_name
         seg_record = {"files": files, "frames": entries, **({"pairs": pairs} if pairs else {})}

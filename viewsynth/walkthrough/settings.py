@@ -51,7 +51,7 @@ class InterpolateSettings:
         "h264"  # hevc for 5.7K+ panoramas (H.264 level 5.2 stops near 4K)
     )
     max_video_width: int | None = None  # cap the 360 video's width (e.g. 4096 for H.264 players)
-    chunk_frames: int = 240  # frames per closed MP4 piece: a killed run redoes at most this many
+    chunk_frames: int = 60  # frames per closed MP4 piece: a killed run redoes at most this many
     view: ViewOptions = field(default_factory=ViewOptions)
     capture: CaptureOptions = field(default_factory=CaptureOptions)
 
