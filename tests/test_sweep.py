@@ -212,3 +212,17 @@ def test_manifest_records_each_pairs_method_reason_and_pose(big_room, tmp_path):
     assert [p["method"] for p in pairs] == ["sweep", "flow"], pairs
     assert pairs[0]["pose"]["usable"] and len(pairs[0]["pose"]["translation"]) == 3
     assert pairs[1]["reason"]
+
+
+def test_fast_pixel_maps_follow_the_geometry_convention():
+    from viewsynth.sweep.render import _maps
+
+    rng = np.random.default_rng(3)
+    d = rng.normal(size=(4, 50, 3)).astype(np.float32) * 2.5  # any length
+    w, h = 1024, 512
+    lon, lat = geometry.direction_to_lonlat(d / np.linalg.norm(d, axis=-1, keepdims=True))
+    x, y = geometry.lonlat_to_pixel(lon, lat, w, h)
+    mx, my = _maps(d * np.array([-1.0, 1.0, -1.0], np.float32), w, h)
+    dx = np.abs((mx - x + w / 2) % w - w / 2)
+    assert dx.max() < 0.05 and np.abs(my - 1.0 - y).max() < 0.05
+    assert mx.min() >= -0.5 and mx.max() < w

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from viewsynth.errors import ViewsynthError
-from viewsynth.geometry.features import match_views
+from viewsynth.geometry.features import WORK_WIDTH, match_views
 from viewsynth.geometry.pinhole import focal_from_hfov
 
 #: Default horizontal field of view of a perspective photo without a focal length.
@@ -186,7 +186,7 @@ def relative_pose(
     equirect: bool,
     focal_px: float | None = None,
     prior: dict | None = None,
-    work_width: int = 1024,
+    work_width: int = WORK_WIDTH,
 ) -> RelativePose:
     """Pose of view 1 relative to view 0 from two same-size ``(H, W, 3)`` float RGB images.
 

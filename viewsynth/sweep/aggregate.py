@@ -1,10 +1,10 @@
 """Edge-aware aggregation of a cost volume: the guided filter (He et al., 2010), wrapping in
 longitude.
 
-Every inverse-depth slice of the volume ``(h, w, N)`` is filtered with the reference panorama's
+Every inverse-depth slice ``(h, w)`` of the cost is filtered with the reference panorama's
 grey image as the guide: costs are averaged over a window, but across an edge of the guide they
 are not mixed, so a thin pole keeps its own depth against the facade behind it. All box sums wrap
-in longitude (:func:`viewsynth.sweep.cost.box_wrap`), so the seam is like any other column.
+in longitude (:func:`box_wrap`), so the seam is like any other column.
 """
 
 from __future__ import annotations
@@ -14,14 +14,17 @@ import numpy as np
 from viewsynth.sweep.cost import box_wrap
 
 
-def guided_filter(volume: np.ndarray, guide: np.ndarray, radius: int, eps: float) -> np.ndarray:
-    """The guided filter of each channel of ``volume`` ``(h, w, N)`` by ``guide`` ``(h, w)``;
-    ``eps`` (in the guide's squared units) sets how strong an edge must be to stop the averaging."""
-    g = guide[..., None]
-    mean_g = box_wrap(guide, radius)[..., None]
-    var_g = box_wrap(guide * guide, radius)[..., None] - mean_g * mean_g
-    mean_p = box_wrap(volume, radius)
-    cov = box_wrap(volume * g, radius) - mean_g * mean_p
-    a = cov / (var_g + eps)
-    b = mean_p - a * mean_g
-    return (box_wrap(a, radius) * g + box_wrap(b, radius)).astype(np.float32)
+class GuidedSlices:
+    """The guided filter of one inverse-depth slice at a time: the guide's
+    statistics once, then a few box sums per slice (a slice of a few hundred KB stays in cache)."""
+
+    def __init__(self, guide: np.ndarray, radius: int, eps: float):
+        self.g, self.r = guide.astype(np.float32), radius
+        self.mean_g = box_wrap(self.g, radius)
+        self.inv = 1.0 / (box_wrap(self.g * self.g, radius) - self.mean_g * self.mean_g + eps)
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        mean_p = box_wrap(p, self.r)
+        a = (box_wrap(p * self.g, self.r) - self.mean_g * mean_p) * self.inv
+        b = mean_p - a * self.mean_g
+        return box_wrap(a, self.r) * self.g + box_wrap(b, self.r)

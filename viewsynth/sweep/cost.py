@@ -5,19 +5,14 @@ deviation (a window wrapping in longitude), so a change of exposure or white bal
 shots (a gain and an offset per region) leaves it unchanged; the cost of a hypothesis is the
 truncated absolute difference of the reference's normalised value and the other panorama's, looked
 up where that hypothesis says the point is (the zero-mean, unit-variance comparison of ZNCC, per
-pixel; the window sum comes in :mod:`.aggregate`). Volumes are ``(h, w, N)`` float32, one channel
-per inverse depth.
+pixel; the window sum comes in :mod:`.aggregate`), computed one inverse depth at a time in
+:func:`viewsynth.sweep.depth.sweep_depth`.
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from viewsynth.sweep.rectify import column_lookup, epipolar_rows
-
-#: Hypotheses looked up per remap call (bounds the maps' memory).
-CHUNK = 16
 
 
 def working_gray(img: np.ndarray, width: int) -> np.ndarray:
@@ -34,7 +29,7 @@ def box_wrap(x: np.ndarray, radius: int) -> np.ndarray:
     if radius <= 0:
         return x
     r = radius
-    padded = np.concatenate([x[:, -r:], x, x[:, :r]], axis=1)
+    padded = cv2.copyMakeBorder(x, 0, 0, r, r, cv2.BORDER_WRAP)
     out = cv2.boxFilter(padded, -1, (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_REFLECT)
     return out[:, r:-r]
 
@@ -45,18 +40,3 @@ def normalise(gray: np.ndarray, radius: int, floor: float = 0.01) -> np.ndarray:
     mean = box_wrap(gray, radius)
     var = np.maximum(box_wrap(gray * gray, radius) - mean * mean, 0.0)
     return ((gray - mean) / np.sqrt(var + floor * floor)).astype(np.float32)
-
-
-def cost_volume(
-    ref: np.ndarray, other: np.ndarray, qs: np.ndarray, sign: float, *, trunc: float = 2.0
-) -> np.ndarray:
-    """Cost ``(h, w, N)`` of each inverse depth ``qs`` ``(N,)`` for every pixel of the reference,
-    both normalised images ``(h, w)`` rectified (:mod:`.rectify`, the other camera at
-    ``sign * e_y``): ``min(|ref - other where hypothesis k puts the point|, trunc)``."""
-    h, w = ref.shape
-    out = np.empty((h, w, len(qs)), np.float32)
-    for k in range(0, len(qs), CHUNK):
-        q = np.asarray(qs[k : k + CHUNK], np.float64)[:, None, None]
-        seen = column_lookup(other, epipolar_rows(h, q, sign))
-        out[..., k : k + len(q)] = np.minimum(np.abs(seen - ref[None]), trunc).transpose(1, 2, 0)
-    return out

@@ -18,9 +18,9 @@ import dataclasses
 
 import numpy as np
 
-from viewsynth.sweep.aggregate import guided_filter
+from viewsynth.sweep.aggregate import GuidedSlices
 from viewsynth.sweep.cameras import PairCameras
-from viewsynth.sweep.cost import box_wrap, cost_volume, normalise, working_gray
+from viewsynth.sweep.cost import box_wrap, normalise, working_gray
 from viewsynth.sweep.rectify import (
     column_lookup,
     epipolar_rows,
@@ -30,6 +30,9 @@ from viewsynth.sweep.rectify import (
     unrectify,
 )
 
+#: Truncation of the per-pixel cost (normalised grey units).
+TRUNC = 2.0
+
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
@@ -37,7 +40,7 @@ class SweepConfig:
 
     work_width: int = 512  # working scale: panoramas analysed at this width (capped at the input)
     q_max: float = 2.0  # nearest point: 1 / q_max baselines
-    step_px: float = 1.5  # largest shift of a point between neighbouring hypotheses, working px
+    step_px: float = 3.0  # largest shift of a point between neighbouring hypotheses, working px
     max_hypotheses: int = 128
     norm_radius: int = 3  # window of the local normalisation
     radius: int = 4  # guided-filter window
@@ -59,6 +62,9 @@ class PairDepth:
     conf0: np.ndarray
     conf1: np.ndarray
     step: float  # the hypotheses' spacing in q
+    rect: np.ndarray  # Q (3, 3): camera 0's axes -> the rectified axes (camera 1 at e_y)
+    q0r: np.ndarray  # q0 and q1 in the rectified axes (h, w)
+    q1r: np.ndarray
 
 
 def hypotheses(cfg: SweepConfig, width: int) -> np.ndarray:
@@ -68,33 +74,47 @@ def hypotheses(cfg: SweepConfig, width: int) -> np.ndarray:
     return np.linspace(0.0, cfg.q_max, int(np.clip(n, 8, cfg.max_hypotheses)), dtype=np.float32)
 
 
-def winner(cost: np.ndarray, qs: np.ndarray) -> np.ndarray:
-    """Inverse depth ``(h, w)`` of the least cost per pixel, refined by a parabola through the
-    winner and its two neighbours (at most half a step either way)."""
-    n = cost.shape[-1]
-    k = np.argmin(cost, axis=-1)
-    kc = np.clip(k, 1, n - 2)
-    c0 = np.take_along_axis(cost, (kc - 1)[..., None], -1)[..., 0]
-    c1 = np.take_along_axis(cost, kc[..., None], -1)[..., 0]
-    c2 = np.take_along_axis(cost, (kc + 1)[..., None], -1)[..., 0]
-    curv = c0 - 2.0 * c1 + c2
-    off = np.where(curv > 1e-6, 0.5 * (c0 - c2) / np.maximum(curv, 1e-6), 0.0)
-    off = np.where(k == kc, np.clip(off, -0.5, 0.5), 0.0)
-    step = float(qs[1] - qs[0])
-    return np.clip(qs[k] + off * step, 0.0, qs[-1]).astype(np.float32)
-
-
 def sweep_depth(ref: np.ndarray, other: np.ndarray, sign: float, cfg: SweepConfig):
     """Inverse depth ``(h, w)`` of the reference's pixels, both grey images rectified, the other
-    camera at ``sign * e_y``."""
+    camera at ``sign * e_y``. One hypothesis at a time (cost, guided filter, wide box, far prior),
+    keeping per pixel the least cost so far and its two neighbours for the parabola."""
     qs = hypotheses(cfg, ref.shape[1])
     nref, noth = normalise(ref, cfg.norm_radius), normalise(other, cfg.norm_radius)
-    cost = cost_volume(nref, noth, qs, sign)
-    fine = guided_filter(cost, ref, cfg.radius, cfg.eps)
-    if cfg.coarse_weight > 0:
-        fine += cfg.coarse_weight * box_wrap(cost, cfg.coarse_radius)
-    fine += (cfg.far_prior / cfg.q_max) * qs
-    return winner(fine, qs), float(qs[1] - qs[0])
+    rows = epipolar_rows(ref.shape[0], np.asarray(qs, np.float64)[:, None, None], sign)[..., 0]
+    y0 = np.floor(rows).astype(np.int64)
+    y1 = np.minimum(y0 + 1, ref.shape[0] - 1)
+    frac = (rows - y0).astype(np.float32)[..., None]
+    guided = GuidedSlices(ref, cfg.radius, cfg.eps)
+    best = np.full(ref.shape, np.inf, np.float32)
+    kbest = np.zeros(ref.shape, np.int64)
+    before, after = best.copy(), best.copy()
+    prev = best
+    for k, q in enumerate(qs):
+        a, b = noth[y0[k]], noth[y1[k]]  # the other's rows where hypothesis k puts each row's point
+        cost = np.minimum(np.abs(a + frac[k] * (b - a) - nref), TRUNC)
+        agg = guided(cost)
+        if cfg.coarse_weight > 0:
+            agg += cfg.coarse_weight * box_wrap(cost, cfg.coarse_radius)
+        agg += (cfg.far_prior / cfg.q_max) * float(q)
+        np.copyto(after, agg, where=kbest == k - 1)
+        win = agg < best
+        np.copyto(best, agg, where=win)
+        np.copyto(before, prev, where=win)
+        np.copyto(after, np.float32(np.inf), where=win)
+        kbest[win] = k
+        prev = agg
+    return _refine(kbest, before, best, after, qs), float(qs[1] - qs[0])
+
+
+def _refine(k, c0, c1, c2, qs) -> np.ndarray:
+    """The winner ``qs[k]`` moved by the parabola through its cost ``c1`` and its neighbours' (at
+    most half a step either way; none at either end of the range)."""
+    n = len(qs)
+    inner = (k > 0) & (k < n - 1)
+    curv = np.where(inner, c0 - 2.0 * c1 + c2, 0.0)
+    off = np.where(curv > 1e-6, 0.5 * (c0 - c2) / np.maximum(curv, 1e-6), 0.0)
+    step = float(qs[1] - qs[0])
+    return np.clip(qs[k] + np.clip(off, -0.5, 0.5) * step, 0.0, qs[-1]).astype(np.float32)
 
 
 def consistent(q: np.ndarray, q_other: np.ndarray, sign: float, tol: np.ndarray) -> np.ndarray:
@@ -138,4 +158,4 @@ def pair_depth(
     q0, q1 = fill_background(q0, conf0), fill_background(q1, conf1)
     back0 = [unrectify(x, rect) for x in (q0, conf0)]
     back1 = [unrectify(x, to_rect1) for x in (q1, conf1)]
-    return PairDepth(cams, back0[0], back1[0], back0[1], back1[1], step)
+    return PairDepth(cams, back0[0], back1[0], back0[1], back1[1], step, rect, q0, q1)

@@ -1,51 +1,90 @@
 """The view at time t from the pair's two depths: reprojection, z-test visibility, blend.
 
-Per t, at the working scale: each input's pixels, at their own inverse depth, are carried into the
-camera at t and splatted (each to the 2 x 2 pixels around where it lands, the nearest point
-winning); the t-view's depth is the nearer of the two splats, holes (seen by neither) take the
-farther row neighbour. Each input then *sees* a t-pixel when the point, carried into it, meets that
-input's own depth there (a z-test by lookup). At full resolution, each ray of the t-view at its
-inverse depth looks both panoramas up (longitude wrapping) and they are blended with weights
-``(1 - t) vis0`` and ``t vis1``: where one input cannot see the point, the other one's sample is
-used. Everything is row-chunked at full size, so a 5.7K panorama needs a few hundred MB.
+Per t, at the working scale and in the pair's rectified axes (:mod:`.rectify`: camera 0 at the
+origin, camera 1 at ``e_y``, so the camera at t sits at ``t e_y`` on the same line): a point moves
+only along its own column between any two of the three cameras, so each input's depth map is
+carried into the t-view column by column (:func:`splat_columns`: every pair of neighbouring pixels
+of a column spans the rows between them, the nearest point winning; a pair that straddles a depth
+edge spans nothing, so the gap behind a near object stays open) and the t-view's depth is the
+nearer of the two; holes (seen by neither) take the farther of their column neighbours. Each input
+then *sees* a t-pixel when the point, carried back into it, meets that input's own depth there (a
+z-test by a lookup in its column). The t-view's depth and blend weight ``(1 - t) vis0`` against
+``t vis1`` are turned into the camera at t (``slerp(I, R, t)``) by one remap; at full resolution
+each ray, at its inverse depth, looks both panoramas up (longitude wrapping) and blends them. The
+rectified axes have no pole of their own to streak: their poles are the epipoles, where nothing
+moves. Full size is row-chunked, so a 5.7K panorama needs a few hundred MB.
 """
 
 from __future__ import annotations
 
+import functools
+
+import cv2
 import numpy as np
 
-from viewsynth import classical, geometry
-from viewsynth.sweep.cameras import lookups, norm, rays_of, rotate, to_pixels
-from viewsynth.sweep.depth import PairDepth, fill_background
+from viewsynth import geometry
+from viewsynth.sweep.cameras import _unit_rays
+from viewsynth.sweep.depth import PairDepth
+from viewsynth.sweep.rectify import _sin_cos_lat, column_lookup, rectify
 
 #: Keeps both blend weights positive where neither input sees a pixel.
 EPS = 1e-3
 #: Full-size rows computed at once.
 ROWS = 256
-#: Each input's depth is splatted from this many times the working scale (per side).
-SPLAT = 2
+#: A column segment spans at most this many rows of the t-view (longer ones are depth edges).
+SPAN = 4
+#: Neighbouring pixels whose inverse depths differ by more than this fraction straddle an edge.
+EDGE = 0.15
 
 
-def _splat(q: np.ndarray, dirs: np.ndarray, zbuf: np.ndarray) -> None:
-    """Splat inverse depths ``q`` ``(n,)`` at directions ``dirs`` ``(n, 3)`` into ``zbuf`` ``(h, w)``
-    (the largest q, the nearest point, wins): the nearest pixel, and towards the poles, where a
-    row's pixels narrow as ``cos(lat)``, as many columns either side as keep the footprint one
-    pixel wide on the sphere (so the poles get no holes and no streaks)."""
+def carry(q: np.ndarray, shift: float):
+    """Rows ``(h, w)`` (continuous) and inverse depths of the points of a rectified map ``q``
+    ``(h, w)`` seen from a camera moved by ``shift * e_y``: the direction ``r - shift q e_y``."""
+    h = q.shape[0]
+    s, c = (a.astype(np.float32) for a in _sin_cos_lat(h))
+    y = s - shift * q
+    x = np.broadcast_to(c, q.shape)
+    lat = np.arctan2(y, x)
+    rows = np.clip((0.5 - lat / np.pi) * h - 0.5, 0.0, h - 1.0)
+    return rows.astype(np.float32), (q / np.sqrt(x * x + y * y)).astype(np.float32)
+
+
+def splat_columns(rows: np.ndarray, q: np.ndarray, zbuf: np.ndarray) -> None:
+    """Each column's points (landing rows ``rows``, inverse depths ``q``, ``(h, w)``) into ``zbuf``
+    ``(h, w)``, the largest q (nearest point) winning: a pixel's own nearest row, and the rows that
+    the segment to its lower neighbour spans (linear in q; none across a depth edge)."""
     h, w = zbuf.shape
-    mx, my = to_pixels(dirs, w, h)
-    xi = np.rint(mx).astype(np.int64)
-    yi = np.clip(np.rint(my).astype(np.int64), 0, h - 1)
     flat = zbuf.reshape(-1)
-    np.maximum.at(flat, yi * w + np.mod(xi, w), q)
-    _, lat = geometry.pixel_to_lonlat(0.0, np.arange(h, dtype=np.float64), w, h)
-    reach = np.minimum(0.5 / np.maximum(np.cos(lat), 1e-6), w / 2.0)[yi]
-    for j in range(1, int(reach.max()) + 1):
-        far = reach >= j
-        if not far.any():
-            break
-        xs, ys, qs = xi[far], yi[far], q[far]
-        np.maximum.at(flat, ys * w + np.mod(xs + j, w), qs)
-        np.maximum.at(flat, ys * w + np.mod(xs - j, w), qs)
+    cols = np.arange(w)
+    yi = np.rint(rows).astype(np.int64)
+    np.maximum.at(flat, (yi * w + cols).reshape(-1), q.reshape(-1))
+    a, b = rows[:-1], rows[1:]
+    qa, qb = q[:-1], q[1:]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    joined = (np.abs(qa - qb) <= EDGE * np.maximum(qa, qb) + 1e-3) & (hi - lo <= SPAN)
+    first = np.ceil(lo)
+    span = np.where(joined, np.floor(hi) - first + 1, 0).astype(np.int64)
+    for k in range(int(span.max(initial=0))):
+        on = span > k
+        r = first[on] + k
+        f = (r - a[on]) / np.where(b[on] == a[on], 1.0, b[on] - a[on])
+        val = qa[on] + np.clip(f, 0.0, 1.0) * (qb[on] - qa[on])
+        np.maximum.at(flat, r.astype(np.int64) * w + np.broadcast_to(cols, on.shape)[on], val)
+
+
+def fill_columns(q: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``q`` ``(h, w)`` with each invalid pixel set to the smaller (farther) of the nearest valid
+    values above and below it in its column (the direction points move in); none: ``q``."""
+    h = q.shape[0]
+    up = np.where(valid, np.arange(h)[:, None], -1)
+    up = np.maximum.accumulate(up, axis=0)
+    down = np.where(valid, np.arange(h)[:, None], h)
+    down = np.minimum.accumulate(down[::-1], axis=0)[::-1]
+    cols = np.arange(q.shape[1])
+    uq = np.where(up >= 0, q[np.maximum(up, 0), cols], np.inf)
+    dq = np.where(down < h, q[np.minimum(down, h - 1), cols], np.inf)
+    fill = np.minimum(uq, dq)
+    return np.where(valid, q, np.where(np.isfinite(fill), fill, q)).astype(np.float32)
 
 
 def _soft_match(seen: np.ndarray, pred: np.ndarray, tol: np.ndarray) -> np.ndarray:
@@ -53,68 +92,115 @@ def _soft_match(seen: np.ndarray, pred: np.ndarray, tol: np.ndarray) -> np.ndarr
     return np.clip(2.0 - np.abs(seen - pred) / tol, 0.0, 1.0).astype(np.float32)
 
 
-def view_depth(pd: PairDepth, tau: float, rel_tol: float = 0.08):
-    """The camera at ``tau``: inverse depth ``(h, w)`` at the working scale and each input's
-    visibility ``vis0``, ``vis1`` ``(h, w)`` in [0, 1]."""
-    cams = pd.cams
-    h, w = pd.q0.shape
-    rot_t, centre = cams.at(tau)
-    # Sources at SPLAT x the working scale: a point spreading by up to that factor leaves no hole.
-    fw, fh = SPLAT * w, SPLAT * h
-    rays = rays_of(fw, fh).reshape(-1, 3)
-    zbuf = np.full((h, w), -1.0, np.float32)
-    q0 = _upsample_rows(pd.q0, fw, fh, slice(0, fh)).reshape(-1)
-    q1 = _upsample_rows(pd.q1, fw, fh, slice(0, fh)).reshape(-1)
-    v0 = rays - q0[:, None] * centre.astype(np.float32)
-    _splat(q0 / norm(v0), rotate(v0, rot_t), zbuf)
-    # Camera 1's point, in camera 0's axes less c_tau: R^T (d1 - (1 - tau) q1 t), scaled by q1.
-    v1 = rotate(
-        rays - (1.0 - tau) * q1[:, None] * cams.translation.astype(np.float32), cams.rotation.T
-    )
-    _splat(q1 / norm(v1), rotate(v1, rot_t), zbuf)
-    qt = fill_background(zbuf, zbuf >= 0)
-    qt = np.maximum(qt, 0.0)
-    dir0, dir1 = lookups(cams, tau, rays_of(w, h, rot_t), qt)
+def rectified_view(pd: PairDepth, tau: float, rel_tol: float = 0.08):
+    """The camera at ``tau`` in rectified axes, at the working scale: inverse depth ``(h, w)`` and
+    each input's visibility ``vis0``, ``vis1`` ``(h, w)`` in [0, 1]."""
+    zbuf = np.full(pd.q0r.shape, -1.0, np.float32)
+    splat_columns(*carry(pd.q0r, tau), zbuf)
+    splat_columns(*carry(pd.q1r, tau - 1.0), zbuf)
+    qt = np.maximum(fill_columns(zbuf, zbuf >= 0), 0.0)
     vis = []
-    for qk, dk in ((pd.q0, dir0), (pd.q1, dir1)):
-        mx, my = to_pixels(dk, w, h)
-        seen = classical.seam_remap(qk, mx, my, equirect=True)
-        pred = qt / np.maximum(norm(dk), 1e-6)
+    for qk, shift in ((pd.q0r, -tau), (pd.q1r, 1.0 - tau)):
+        rows, pred = carry(qt, shift)
+        seen = column_lookup(qk, rows)
         vis.append(_soft_match(seen, pred, 1.5 * pd.step + rel_tol * pred))
-    return qt.astype(np.float32), vis[0], vis[1]
+    return qt, vis[0], vis[1]
+
+
+def view_depth(pd: PairDepth, tau: float, rel_tol: float = 0.08):
+    """The camera at ``tau`` (its own axes): inverse depth ``(h, w)`` at the working scale and each
+    input's visibility ``vis0``, ``vis1`` ``(h, w)`` in [0, 1]."""
+    qt, vis0, vis1 = rectified_view(pd, tau, rel_tol)
+    return _turn(pd, tau, np.dstack([qt, vis0, vis1]))
+
+
+def _turn(pd: PairDepth, tau: float, maps: np.ndarray):
+    """Rectified working-scale ``maps`` ``(h, w, C)`` resampled into the camera at ``tau``."""
+    rot_t, _ = pd.cams.at(tau)
+    out = rectify(maps, pd.rect @ rot_t.T)
+    return tuple(np.ascontiguousarray(out[..., k]) for k in range(maps.shape[2]))
+
+
+@functools.lru_cache(maxsize=8)
+def _upsample_maps(w: int, h: int, width: int, height: int):
+    """Bilinear maps from ``width x height`` into ``w x h``: x wraps, rows clamped here."""
+    xs = (np.arange(width, dtype=np.float32) + 0.5) * (w / width) - 0.5
+    ys = np.clip((np.arange(height, dtype=np.float32) + 0.5) * (h / height) - 0.5, 0, h - 1)
+    mx, my = np.meshgrid(xs, ys)
+    return mx.astype(np.float32), my.astype(np.float32)
 
 
 def _upsample_rows(small: np.ndarray, width: int, height: int, rows: slice) -> np.ndarray:
-    """Rows ``rows`` of ``small`` ``(h, w)`` resampled bilinearly to ``width x height``, longitude
-    wrapping (so the seam columns are interpolated like any other)."""
-    h, w = small.shape
-    ys = np.arange(height, dtype=np.float32)[rows]
-    xs = np.arange(width, dtype=np.float32)
-    mx = np.broadcast_to((xs + 0.5) * (w / width) - 0.5, (len(ys), width))
-    my = np.broadcast_to(((ys + 0.5) * (h / height) - 0.5)[:, None], (len(ys), width))
-    return classical.seam_remap(small, mx.astype(np.float32), my.astype(np.float32), equirect=True)
+    """Rows ``rows`` of ``small`` ``(h, w[, C])`` resampled bilinearly to ``width x height``,
+    longitude wrapping (so the seam columns are interpolated like any other)."""
+    mx, my = _upsample_maps(small.shape[1], small.shape[0], width, height)
+    return cv2.remap(small, mx[rows], my[rows], cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
 
 
-def render(img0: np.ndarray, img1: np.ndarray, pd: PairDepth, tau: float) -> np.ndarray:
-    """The panorama ``(H, W, 3)`` float32 at ``tau`` of the pair ``img0``, ``img1`` (full size)."""
+@functools.lru_cache(maxsize=4)
+def _affine(width: int, height: int) -> tuple[float, float, float, float]:
+    """``(ax, bx, ay, by)``: pixel x = ``ax (lon + pi) + bx``, y = ``ay colatitude + by`` (+1: the
+    padded row on top), read off :func:`viewsynth.geometry.lonlat_to_pixel` (the one convention)."""
+    x, y = geometry.lonlat_to_pixel(
+        np.array([-np.pi / 2, 0.0]), np.array([0.0, np.pi / 4]), width, height
+    )
+    ax = (x[1] - x[0]) / (np.pi / 2)
+    ay = (y[0] - y[1]) / (np.pi / 4)
+    return float(ax), float(x[1] - ax * np.pi), float(ay), float(y[0] - ay * np.pi / 2 + 1.0)
+
+
+def _maps(v: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel maps of directions ``v`` ``(h, w, 3)`` given as ``(-x, y, -z)`` (any length): x in
+    [-0.5, W) (``BORDER_WRAP`` wraps it), y in the panorama padded by one row top and bottom.
+    ``cv2.phase`` (atan2, some 0.01 degrees) is an order of magnitude faster than NumPy here."""
+    nx, y, nz = cv2.split(v)
+    ax, bx, ay, by = _affine(width, height)
+    lon = cv2.phase(nz, nx)  # atan2(-x, -z) = lon + pi, in [0, 2 pi)
+    colat = cv2.phase(y, cv2.magnitude(nx, nz))  # pi/2 - lat, in [0, pi]
+    return cv2.addWeighted(lon, ax, lon, 0.0, bx), cv2.addWeighted(colat, ay, colat, 0.0, by)
+
+
+def _padded(img: np.ndarray) -> np.ndarray:
+    """``img`` with its top and bottom rows repeated once: rows clamp, columns wrap in the remap."""
+    img = np.ascontiguousarray(img, np.float32)
+    return cv2.copyMakeBorder(img, 1, 1, 0, 0, cv2.BORDER_REPLICATE)
+
+
+def render(
+    img0: np.ndarray, img1: np.ndarray, pd: PairDepth, tau: float, padded=None
+) -> np.ndarray:
+    """The panorama ``(H, W, 3)`` float32 at ``tau`` of the pair ``img0``, ``img1`` (full size);
+    ``padded``: both inputs through :func:`_padded` already (once per pair)."""
     height, width = img0.shape[:2]
-    qt, vis0, vis1 = view_depth(pd, tau)
+    pad0, pad1 = padded or (_padded(img0), _padded(img1))
+    qt, vis0, vis1 = rectified_view(pd, tau)
     w0, w1 = (1.0 - tau) * vis0 + EPS, tau * vis1 + EPS
-    weight0 = (w0 / (w0 + w1)).astype(np.float32)
-    rot_t, _ = pd.cams.at(tau)
+    small = np.dstack(_turn(pd, tau, np.dstack([qt, w0 / (w0 + w1)])))
+    rot_t, centre = pd.cams.at(tau)
+    flip = np.diag([-1.0, 1.0, -1.0])
+    # A ray d of the camera at tau (its own axes), at inverse depth q, as (d, q) -> (-x, y, -z):
+    # camera 0 sees R_tau^T d + q c_tau, camera 1 R (R_tau^T d + q c_tau) + q t.
+    m0 = flip @ np.hstack([rot_t.T, centre[:, None]])
+    m1 = flip @ np.hstack(
+        [pd.cams.rotation @ rot_t.T, (pd.cams.rotation @ centre + pd.cams.translation)[:, None]]
+    )
+    m0, m1 = m0.astype(np.float32), m1.astype(np.float32)
+    rays = _unit_rays(width, height)
     out = np.empty((height, width, 3), np.float32)
     for start in range(0, height, ROWS):
         rows = slice(start, min(start + ROWS, height))
-        q = _upsample_rows(qt, width, height, rows)
-        dir0, dir1 = lookups(pd.cams, tau, rays_of(width, height, rot_t, rows), q)
-        m0x, m0y = to_pixels(dir0, width, height)
-        m1x, m1y = to_pixels(dir1, width, height)
-        warped0 = classical.seam_remap(img0, m0x, m0y, equirect=True)
-        warped1 = classical.seam_remap(img1, m1x, m1y, equirect=True)
-        out[rows] = classical.blend(warped0, warped1, _upsample_rows(weight0, width, height, rows))
+        up = _upsample_rows(small, width, height, rows)
+        ray_q = np.concatenate([rays[rows], up[..., :1]], axis=-1)
+        m0x, m0y = _maps(cv2.transform(ray_q, m0), width, height)
+        m1x, m1y = _maps(cv2.transform(ray_q, m1), width, height)
+        warped0 = cv2.remap(pad0, m0x, m0y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        warped1 = cv2.remap(pad1, m1x, m1y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        weight0 = np.ascontiguousarray(up[..., 1])
+        out[rows] = cv2.blendLinear(warped0, warped1, weight0, 1.0 - weight0)
     return out
 
 
 def render_times(img0, img1, pd: PairDepth, times) -> np.ndarray:
     """``(T, H, W, 3)``: :func:`render` at each t of ``times``."""
-    return np.stack([render(img0, img1, pd, float(t)) for t in times])
+    padded = (_padded(img0), _padded(img1))
+    return np.stack([render(img0, img1, pd, float(t), padded) for t in times])
