@@ -38,7 +38,7 @@ TRUNC = 2.0
 class SweepConfig:
     """The sweep's knobs (defaults measured on street renders, README ``--method sweep``)."""
 
-    work_width: int = 512  # working scale: panoramas analysed at this width (capped at the input)
+    work_width: int = 384  # working scale: panoramas analysed at this width (capped at the input)
     q_max: float = 2.0  # nearest point: 1 / q_max baselines
     step_px: float = 3.0  # largest shift of a point between neighbouring hypotheses, working px
     max_hypotheses: int = 128

@@ -123,56 +123,48 @@ def _turn(pd: PairDepth, tau: float, maps: np.ndarray):
 
 @functools.lru_cache(maxsize=8)
 def _upsample_maps(w: int, h: int, width: int, height: int):
-    """Bilinear maps from ``width x height`` into ``w x h``: x wraps, rows clamped here."""
+    """Bilinear sample positions (columns, rows) from ``width x height`` into ``w x h``: x wraps
+    in the remap, rows are clamped here."""
     xs = (np.arange(width, dtype=np.float32) + 0.5) * (w / width) - 0.5
     ys = np.clip((np.arange(height, dtype=np.float32) + 0.5) * (h / height) - 0.5, 0, h - 1)
-    mx, my = np.meshgrid(xs, ys)
-    return mx.astype(np.float32), my.astype(np.float32)
+    return xs.astype(np.float32), ys.astype(np.float32)
 
 
 def _upsample_rows(small: np.ndarray, width: int, height: int, rows: slice) -> np.ndarray:
     """Rows ``rows`` of ``small`` ``(h, w[, C])`` resampled bilinearly to ``width x height``,
     longitude wrapping (so the seam columns are interpolated like any other)."""
-    mx, my = _upsample_maps(small.shape[1], small.shape[0], width, height)
-    return cv2.remap(small, mx[rows], my[rows], cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+    xs, ys = _upsample_maps(small.shape[1], small.shape[0], width, height)
+    mx, my = np.meshgrid(xs, ys[rows])
+    return cv2.remap(small, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
 
 
 @functools.lru_cache(maxsize=4)
 def _affine(width: int, height: int) -> tuple[float, float, float, float]:
-    """``(ax, bx, ay, by)``: pixel x = ``ax (lon + pi) + bx``, y = ``ay colatitude + by`` (+1: the
-    padded row on top), read off :func:`viewsynth.geometry.lonlat_to_pixel` (the one convention)."""
+    """``(ax, bx, ay, by)``: pixel x = ``ax (lon + pi) + bx``, y = ``ay colatitude + by``, read off :func:`viewsynth.geometry.lonlat_to_pixel` (the one convention)."""
     x, y = geometry.lonlat_to_pixel(
         np.array([-np.pi / 2, 0.0]), np.array([0.0, np.pi / 4]), width, height
     )
     ax = (x[1] - x[0]) / (np.pi / 2)
     ay = (y[0] - y[1]) / (np.pi / 4)
-    return float(ax), float(x[1] - ax * np.pi), float(ay), float(y[0] - ay * np.pi / 2 + 1.0)
+    return float(ax), float(x[1] - ax * np.pi), float(ay), float(y[0] - ay * np.pi / 2)
 
 
 def _maps(v: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel maps of directions ``v`` ``(h, w, 3)`` given as ``(-x, y, -z)`` (any length): x in
-    [-0.5, W) (``BORDER_WRAP`` wraps it), y in the panorama padded by one row top and bottom.
+    [-0.5, W) (``BORDER_WRAP`` wraps it), y clamped to the rows (so only x wraps).
     ``cv2.phase`` (atan2, some 0.01 degrees) is an order of magnitude faster than NumPy here."""
     nx, y, nz = cv2.split(v)
     ax, bx, ay, by = _affine(width, height)
     lon = cv2.phase(nz, nx)  # atan2(-x, -z) = lon + pi, in [0, 2 pi)
     colat = cv2.phase(y, cv2.magnitude(nx, nz))  # pi/2 - lat, in [0, pi]
-    return cv2.addWeighted(lon, ax, lon, 0.0, bx), cv2.addWeighted(colat, ay, colat, 0.0, by)
+    my = cv2.addWeighted(colat, ay, colat, 0.0, by)
+    return cv2.addWeighted(lon, ax, lon, 0.0, bx), np.clip(my, 0.0, height - 1.0, out=my)
 
 
-def _padded(img: np.ndarray) -> np.ndarray:
-    """``img`` with its top and bottom rows repeated once: rows clamp, columns wrap in the remap."""
-    img = np.ascontiguousarray(img, np.float32)
-    return cv2.copyMakeBorder(img, 1, 1, 0, 0, cv2.BORDER_REPLICATE)
-
-
-def render(
-    img0: np.ndarray, img1: np.ndarray, pd: PairDepth, tau: float, padded=None
-) -> np.ndarray:
-    """The panorama ``(H, W, 3)`` float32 at ``tau`` of the pair ``img0``, ``img1`` (full size);
-    ``padded``: both inputs through :func:`_padded` already (once per pair)."""
+def render(img0: np.ndarray, img1: np.ndarray, pd: PairDepth, tau: float) -> np.ndarray:
+    """The panorama ``(H, W, 3)`` float32 at ``tau`` of the pair ``img0``, ``img1`` (full size)."""
     height, width = img0.shape[:2]
-    pad0, pad1 = padded or (_padded(img0), _padded(img1))
+    img0, img1 = (np.ascontiguousarray(x, np.float32) for x in (img0, img1))
     qt, vis0, vis1 = rectified_view(pd, tau)
     w0, w1 = (1.0 - tau) * vis0 + EPS, tau * vis1 + EPS
     small = np.dstack(_turn(pd, tau, np.dstack([qt, w0 / (w0 + w1)])))
@@ -193,8 +185,8 @@ def render(
         ray_q = np.concatenate([rays[rows], up[..., :1]], axis=-1)
         m0x, m0y = _maps(cv2.transform(ray_q, m0), width, height)
         m1x, m1y = _maps(cv2.transform(ray_q, m1), width, height)
-        warped0 = cv2.remap(pad0, m0x, m0y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        warped1 = cv2.remap(pad1, m1x, m1y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        warped0 = cv2.remap(img0, m0x, m0y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        warped1 = cv2.remap(img1, m1x, m1y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         weight0 = np.ascontiguousarray(up[..., 1])
         out[rows] = cv2.blendLinear(warped0, warped1, weight0, 1.0 - weight0)
     return out
@@ -202,5 +194,4 @@ def render(
 
 def render_times(img0, img1, pd: PairDepth, times) -> np.ndarray:
     """``(T, H, W, 3)``: :func:`render` at each t of ``times``."""
-    padded = (_padded(img0), _padded(img1))
-    return np.stack([render(img0, img1, pd, float(t), padded) for t in times])
+    return np.stack([render(img0, img1, pd, float(t)) for t in times])
