@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -262,6 +263,17 @@ def _shot(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float64)
 
 
+def _shot_when(page, ready, seconds: float = 15.0) -> np.ndarray:
+    """A screenshot of the canvas once ``ready(shot)`` holds, or the last one after ``seconds``:
+    WebGL on SwiftShader draws late on a loaded machine, so a fixed wait is not enough."""
+    deadline = time.monotonic() + seconds
+    while True:
+        shot = _shot(page)
+        if ready(shot) or time.monotonic() > deadline:
+            return shot
+        page.wait_for_timeout(250)
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 def test_page_shows_the_panorama_and_seeking_moves_it(tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -281,8 +293,7 @@ def test_page_shows_the_panorama_and_seeking_moves_it(tmp_path):
             page.add_style_tag(
                 content=".psv-container > :not(.psv-canvas-container) {visibility: hidden !important}"
             )
-            page.wait_for_timeout(300)
-            first = _shot(page)
+            first = _shot_when(page, lambda shot: shot.std() > 15)
             assert first.std() > 15, "blank canvas"
             assert len(np.unique(first.reshape(-1, 3)[::97], axis=0)) > 20, "one colour"
             assert "frame 1 / 17" in page.inner_text("#frame")
@@ -293,8 +304,7 @@ def test_page_shows_the_panorama_and_seeking_moves_it(tmp_path):
                 "Math.abs(viewsynthView.pano.currentTime - 0.5) < 0.01", timeout=5000
             )
             page.wait_for_function("!viewsynthView.pano.seeking", timeout=5000)
-            page.wait_for_timeout(400)
-            second = _shot(page)
+            second = _shot_when(page, lambda shot: np.abs(first - shot).mean() > 10)
             assert np.abs(first - second).mean() > 10, "seeking did not change the view"
             assert "frame 16 / 17" in page.inner_text("#frame")
             assert f"lat {rows[15]['lat']:.6f}" in page.inner_text("#position")
