@@ -121,21 +121,23 @@ def _turn(pd: PairDepth, tau: float, maps: np.ndarray):
     return tuple(np.ascontiguousarray(out[..., k]) for k in range(maps.shape[2]))
 
 
-@functools.lru_cache(maxsize=8)
-def _upsample_maps(w: int, h: int, width: int, height: int):
-    """Bilinear sample positions (columns, rows) from ``width x height`` into ``w x h``: x wraps
-    in the remap, rows are clamped here."""
-    xs = (np.arange(width, dtype=np.float32) + 0.5) * (w / width) - 0.5
-    ys = np.clip((np.arange(height, dtype=np.float32) + 0.5) * (h / height) - 0.5, 0, h - 1)
-    return xs.astype(np.float32), ys.astype(np.float32)
+@functools.lru_cache(maxsize=2)
+def _ray_planes(width: int, height: int) -> np.ndarray:
+    """:func:`~viewsynth.sweep.cameras._unit_rays` as planes ``(3, H * W)`` (one matrix product
+    turns them, with no split into channels)."""
+    planes = np.ascontiguousarray(_unit_rays(width, height).reshape(-1, 3).T)
+    planes.setflags(write=False)
+    return planes
 
 
-def _upsample_rows(small: np.ndarray, width: int, height: int, rows: slice) -> np.ndarray:
-    """Rows ``rows`` of ``small`` ``(h, w[, C])`` resampled bilinearly to ``width x height``,
-    longitude wrapping (so the seam columns are interpolated like any other)."""
-    xs, ys = _upsample_maps(small.shape[1], small.shape[0], width, height)
-    mx, my = np.meshgrid(xs, ys[rows])
-    return cv2.remap(small, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+def _upsample_rows(small: np.ndarray, width: int, height: int, start: int, dst: np.ndarray):
+    """Rows ``start ...`` of ``small`` ``(h + 2, w)`` (one replicated row above and below)
+    resampled bilinearly to ``width x height`` into ``dst`` ``(n, width)``: longitude wraps (so
+    the seam columns are interpolated like any other), rows clamp on the replicated ones."""
+    sx, sy = small.shape[1] / width, (small.shape[0] - 2) / height
+    m = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, (start + 0.5) * sy + 0.5]])
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    cv2.warpAffine(small, m, dst.shape[::-1], dst=dst, flags=flags, borderMode=cv2.BORDER_WRAP)
 
 
 @functools.lru_cache(maxsize=4)
@@ -149,11 +151,10 @@ def _affine(width: int, height: int) -> tuple[float, float, float, float]:
     return float(ax), float(x[1] - ax * np.pi), float(ay), float(y[0] - ay * np.pi / 2)
 
 
-def _maps(v: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel maps of directions ``v`` ``(h, w, 3)`` given as ``(-x, y, -z)`` (any length): x in
+def _maps(nx, y, nz, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel maps of directions given as planes ``(-x, y, -z)`` ``(n, W)`` (any length): x in
     [-0.5, W) (``BORDER_WRAP`` wraps it), y clamped to the rows (so only x wraps).
     ``cv2.phase`` (atan2, some 0.01 degrees) is an order of magnitude faster than NumPy here."""
-    nx, y, nz = cv2.split(v)
     ax, bx, ay, by = _affine(width, height)
     lon = cv2.phase(nz, nx)  # atan2(-x, -z) = lon + pi, in [0, 2 pi)
     colat = cv2.phase(y, cv2.magnitude(nx, nz))  # pi/2 - lat, in [0, pi]
@@ -167,28 +168,36 @@ def render(img0: np.ndarray, img1: np.ndarray, pd: PairDepth, tau: float) -> np.
     img0, img1 = (np.ascontiguousarray(x, np.float32) for x in (img0, img1))
     qt, vis0, vis1 = rectified_view(pd, tau)
     w0, w1 = (1.0 - tau) * vis0 + EPS, tau * vis1 + EPS
-    small = np.dstack(_turn(pd, tau, np.dstack([qt, w0 / (w0 + w1)])))
+    small = _turn(pd, tau, np.dstack([qt, w0 / (w0 + w1)]))
+    small = [cv2.copyMakeBorder(x, 1, 1, 0, 0, cv2.BORDER_REPLICATE) for x in small]
     rot_t, centre = pd.cams.at(tau)
     flip = np.diag([-1.0, 1.0, -1.0])
     # A ray d of the camera at tau (its own axes), at inverse depth q, as (d, q) -> (-x, y, -z):
-    # camera 0 sees R_tau^T d + q c_tau, camera 1 R (R_tau^T d + q c_tau) + q t.
+    # camera 0 sees R_tau^T d + q c_tau, camera 1 R (R_tau^T d + q c_tau) + q t; both cameras'
+    # directions (6 planes) come from one product with the planes (d, q).
     m0 = flip @ np.hstack([rot_t.T, centre[:, None]])
     m1 = flip @ np.hstack(
         [pd.cams.rotation @ rot_t.T, (pd.cams.rotation @ centre + pd.cams.translation)[:, None]]
     )
-    m0, m1 = m0.astype(np.float32), m1.astype(np.float32)
-    rays = _unit_rays(width, height)
+    m01 = np.vstack([m0, m1]).astype(np.float32)
+    planes = _ray_planes(width, height)
     out = np.empty((height, width, 3), np.float32)
+    buf = np.empty((4, min(ROWS, height) * width), np.float32)
+    weight0 = np.empty((min(ROWS, height), width), np.float32)
+    dirs = np.empty((6, buf.shape[1]), np.float32)
     for start in range(0, height, ROWS):
-        rows = slice(start, min(start + ROWS, height))
-        up = _upsample_rows(small, width, height, rows)
-        ray_q = np.concatenate([rays[rows], up[..., :1]], axis=-1)
-        m0x, m0y = _maps(cv2.transform(ray_q, m0), width, height)
-        m1x, m1y = _maps(cv2.transform(ray_q, m1), width, height)
+        n = min(ROWS, height - start)
+        ray_q, wt = buf[:, : n * width], weight0[:n]
+        ray_q[:3] = planes[:, start * width : (start + n) * width]
+        _upsample_rows(small[0], width, height, start, ray_q[3].reshape(n, width))
+        _upsample_rows(small[1], width, height, start, wt)
+        # cv2.gemm, not NumPy's: OpenBLAS's threads spin after a product and starve the remaps.
+        d = cv2.gemm(m01, ray_q, 1.0, None, 0.0, dst=dirs[:, : n * width]).reshape(6, n, width)
+        m0x, m0y = _maps(d[0], d[1], d[2], width, height)
+        m1x, m1y = _maps(d[3], d[4], d[5], width, height)
         warped0 = cv2.remap(img0, m0x, m0y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         warped1 = cv2.remap(img1, m1x, m1y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        weight0 = np.ascontiguousarray(up[..., 1])
-        out[rows] = cv2.blendLinear(warped0, warped1, weight0, 1.0 - weight0)
+        out[start : start + n] = cv2.blendLinear(warped0, warped1, wt, 1.0 - wt)
     return out
 
 
