@@ -76,13 +76,12 @@ def fill_columns(q: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """``q`` ``(h, w)`` with each invalid pixel set to the smaller (farther) of the nearest valid
     values above and below it in its column (the direction points move in); none: ``q``."""
     h = q.shape[0]
-    up = np.where(valid, np.arange(h)[:, None], -1)
-    up = np.maximum.accumulate(up, axis=0)
-    down = np.where(valid, np.arange(h)[:, None], h)
-    down = np.minimum.accumulate(down[::-1], axis=0)[::-1]
-    cols = np.arange(q.shape[1])
-    uq = np.where(up >= 0, q[np.maximum(up, 0), cols], np.inf)
-    dq = np.where(down < h, q[np.minimum(down, h - 1), cols], np.inf)
+    idx = np.arange(h, dtype=np.int32)[:, None]
+    up = np.maximum.accumulate(np.where(valid, idx, np.int32(-1)), axis=0)
+    down = np.minimum.accumulate(np.where(valid, idx, np.int32(h))[::-1], axis=0)[::-1]
+    cols = np.arange(q.shape[1], dtype=np.int32)
+    uq = np.where(up >= 0, q[np.maximum(up, 0), cols], np.float32(np.inf))
+    dq = np.where(down < h, q[np.minimum(down, h - 1), cols], np.float32(np.inf))
     fill = np.minimum(uq, dq)
     return np.where(valid, q, np.where(np.isfinite(fill), fill, q)).astype(np.float32)
 
