@@ -140,11 +140,14 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
 # -- writing aside ------------------------------------------------------------------------------
 
 
-def part_path(path: str | Path) -> Path:
-    """Where ``path`` is written before it is renamed into place: a hidden ``.NAME.part.SUFFIX``
-    beside it (the suffix kept, so encoders that go by the extension still know the format)."""
+def part_path(path: str | Path, tag: str = "") -> Path:
+    """Where ``path`` is written before it is renamed into place: a hidden ``.NAME.partTAG.SUFFIX``
+    beside it (the suffix kept, so encoders that go by the extension still know the format).
+
+    ``tag`` makes the name unique to a writer (e.g. ``-PID``) where another process may still be
+    writing the old one: an ffmpeg orphaned by a killed run finishes its file after the run died."""
     path = Path(path)
-    return path.with_name(f".{path.name}.part{path.suffix}")
+    return path.with_name(f".{path.name}.part{tag}{path.suffix}")
 
 
 @contextlib.contextmanager

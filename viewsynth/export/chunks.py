@@ -58,7 +58,7 @@ def remove_pieces(out: Path, name: str, first: int = 0) -> None:
     if not folder.is_dir():
         return
     stem, suffix = os.path.splitext(name)
-    pattern = re.compile(rf"\.?{re.escape(stem)}\.(\d+){re.escape(suffix)}(\.part{suffix})?")
+    pattern = re.compile(rf"\.?{re.escape(stem)}\.(\d+){re.escape(suffix)}(\.part(-\d+)?{suffix})?")
     for path in folder.iterdir():
         match = pattern.fullmatch(path.name)
         if match and int(match.group(1)) >= first:
@@ -86,8 +86,10 @@ def join_pieces(
     """
     if not pieces:
         raise ViewsynthError(f"{path}: no video pieces to join; nothing saved")
-    tmp = part_path(path)
-    tmp.unlink(missing_ok=True)  # a new inode: an ffmpeg left over from a killed run keeps its own
+    tmp = part_path(
+        path, tag=f"-{os.getpid()}"
+    )  # an ffmpeg left over from a killed run keeps its own
+    tmp.unlink(missing_ok=True)
     # The list of pieces goes to the system's temporary folder: never a stray in the output.
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
         for piece in pieces:

@@ -156,7 +156,9 @@ class VideoWriter:
         self.size: tuple[int, int] | None = None
         self.warnings: list[str] = []
         self._input_shape: tuple[int, int] | None = None
-        self._tmp = part_path(self.path)  # ffmpeg writes here; renamed onto path by close()
+        # ffmpeg writes here, renamed onto path by close(); the pid keeps an ffmpeg orphaned by a
+        # killed run (it still flushes its frames after the run died) off this run's file.
+        self._tmp = part_path(self.path, tag=f"-{os.getpid()}")
         self._proc: subprocess.Popen | None = None
         self._log = None
         self._closed = False
@@ -259,7 +261,6 @@ class VideoWriter:
             self.warnings.append(too_big)
         # ffmpeg's log goes to a file: a pipe nobody reads could fill up and stall the encode.
         self._log = tempfile.TemporaryFile()
-        # A fresh inode: an ffmpeg orphaned by a killed run may still hold the old part file.
         self._tmp.unlink(missing_ok=True)
         self._proc = subprocess.Popen(
             self._command(),
