@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from viewsynth.pipelines import benchmark as benchmark_job
 
 from viewsynth import config as cfgmod
 from viewsynth.errors import ViewsynthError
@@ -13,6 +12,7 @@ from viewsynth.evaluation.evaluate import BenchmarkConfig
 from viewsynth.evaluation.peers import MethodSpec
 from viewsynth.evaluation.report import README_END, README_START, update_readme
 from viewsynth.evaluation.speed import SpeedConfig, measure_speed
+from viewsynth.pipelines import benchmark as benchmark_job
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 from flax import nnx
 
-from viewsynth.pipelines.cli import compile_cache_env
 from viewsynth import frames
 from viewsynth.model import ModelConfig, Network, save_weights
+from viewsynth.pipelines.cli import compile_cache_env
 
 ROOT = Path(__file__).resolve().parents[1]
 

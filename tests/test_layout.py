@@ -145,7 +145,9 @@ def test_pyproject_lists_every_package_and_maps_the_jobs():
     folders.add("viewsynth.weights")  # data only: the shipped model
     assert (LIB / "weights" / "default.msgpack").is_file()
     assert "*.msgpack" in config["setuptools"]["package-data"]["viewsynth.weights"]
-    assert listed == folders, f"missing {sorted(folders - listed)}, stale {sorted(listed - folders)}"
+    assert listed == folders, (
+        f"missing {sorted(folders - listed)}, stale {sorted(listed - folders)}"
+    )
     assert config["setuptools"]["package-dir"] == {"viewsynth.pipelines": "pipelines"}
     assert not any(name == "pipelines" or name.startswith("pipelines.") for name in listed)
 
@@ -160,6 +162,7 @@ def test_the_public_surface_resolves_and_stays_light():
         "assert viewsynth.run_capture is run_capture\n"
         "assert issubclass(viewsynth.FrameError, viewsynth.ViewsynthError)\n"
         "assert set(viewsynth.__all__) <= set(dir(viewsynth))\n"
+        "assert set(viewsynth.__all__) == set(viewsynth._LAZY) | {'ConfigError', 'FrameError', 'ViewsynthError', 'WeightsError'}\n"
         "for name in viewsynth.__all__: getattr(viewsynth, name)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)

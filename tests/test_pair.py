@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from viewsynth.pipelines.cli import main as cli
 from viewsynth import frames
+from viewsynth.pipelines.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
-from viewsynth.pipelines import interpolate
 
 from viewsynth import frames
 from viewsynth.errors import ViewsynthError, WeightsError
+from viewsynth.pipelines import interpolate
 from viewsynth.runners import ray_runner, worker
 from viewsynth.runners.ray_runner import INSTALL_HINT, run_on_ray, run_ray
 from viewsynth.runners.worker import CaptureWorker

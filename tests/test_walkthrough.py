@@ -11,10 +11,10 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from viewsynth.pipelines.cli import main as cli
 
 from viewsynth import frames
 from viewsynth.export.spherical import ffmpeg_projection
+from viewsynth.pipelines.cli import main as cli
 from viewsynth.walkthrough import InterpolateSettings, find_captures, run_capture
 
 ROOT = Path(__file__).resolve().parents[1]

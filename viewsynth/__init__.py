@@ -42,7 +42,23 @@ _LAZY = {
     "load_capture": "viewsynth.capture",
 }
 
-__all__ = sorted([*_LAZY, "ConfigError", "FrameError", "ViewsynthError", "WeightsError"])
+__all__ = [
+    "DEFAULT_METHOD",
+    "METHODS",
+    "CaptureOptions",
+    "ConfigError",
+    "Flow",
+    "FrameError",
+    "InterpolateSettings",
+    "Interpolator",
+    "Linear",
+    "RNNInterpolator",
+    "ViewsynthError",
+    "WeightsError",
+    "load_capture",
+    "make_interpolator",
+    "run_capture",
+]
 
 
 def __getattr__(name: str):
