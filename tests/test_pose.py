@@ -76,18 +76,30 @@ def test_record_is_json(moving):
     assert set(rec) >= {"rotation_deg", "translation", "inliers", "matches", "confidence"}
 
 
-def test_rolling_both_panoramas_conjugates_the_pose(street, moving):
-    """Rolling both by W/2 turns both cameras by 180 deg about y (Y): R' = Y R Y^T, t' = Y t."""
+@pytest.mark.parametrize("shift", [W // 2, 37])
+def test_rolling_both_panoramas_turns_the_pose_exactly(street, moving, shift):
+    """Rolling both by k columns turns both cameras by Y = 2 pi k / W about y: R' = Y R Y^T,
+    t' = Y t, to rounding (the pose is found with view 0's canonical seam at the seam)."""
     views, _, _, _ = street
-    rolled = relative_pose(
-        np.roll(views[0], W // 2, 1), np.roll(views[1], W // 2, 1), equirect=True
-    )
-    y = np.diag([-1.0, 1.0, -1.0])
-    assert rolled.usable
-    assert rotation_angle_deg(y @ moving.rotation @ y.T, rolled.rotation) < 0.5
-    assert _tdeg(y @ moving.translation, rolled.translation) < 1.0
-    # and not trivially: the rolled pose itself differs from the unrolled one
-    assert _tdeg(moving.translation, rolled.translation) > 90.0
+    rolled = relative_pose(np.roll(views[0], shift, 1), np.roll(views[1], shift, 1), equirect=True)
+    a = 2 * np.pi * shift / W
+    y = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]])
+    assert rolled.usable and rolled.inliers == moving.inliers
+    np.testing.assert_allclose(rolled.rotation, y @ moving.rotation @ y.T, atol=1e-9)
+    np.testing.assert_allclose(rolled.translation, y @ moving.translation, atol=1e-9)
+    if shift == W // 2:  # and not trivially: the rolled pose itself differs from the unrolled one
+        assert _tdeg(moving.translation, rolled.translation) > 90.0
+
+
+def test_canonical_seam_follows_a_roll_and_avoids_texture():
+    from viewsynth.geometry.seam import canonical_seam
+
+    rng = np.random.default_rng(0)
+    img = rng.random((32, 64, 3))
+    img[:, 40:48] = 0.5  # the one flat band
+    assert 40 <= canonical_seam(img) < 48
+    for k in (1, 17, 32, 63):
+        assert canonical_seam(np.roll(img, k, 1)) == (canonical_seam(img) + k) % 64
 
 
 def test_tripod_turn_is_pure_rotation(street):

@@ -25,6 +25,7 @@ import numpy as np
 from viewsynth.errors import ViewsynthError
 from viewsynth.geometry.features import WORK_WIDTH, match_views
 from viewsynth.geometry.pinhole import focal_from_hfov
+from viewsynth.geometry.seam import canonical_seam
 
 #: Default horizontal field of view of a perspective photo without a focal length.
 DEFAULT_HFOV_DEG = 60.0
@@ -179,6 +180,12 @@ def check_prior(rotation: np.ndarray, translation: np.ndarray, prior: dict) -> l
     return flags
 
 
+def _yaw(angle: float) -> np.ndarray:
+    """The turn about ``y`` that adds ``angle`` radians to every direction's longitude."""
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
 def relative_pose(
     img0: np.ndarray,
     img1: np.ndarray,
@@ -193,8 +200,33 @@ def relative_pose(
     Panoramas (``equirect``) need a 2:1 aspect; perspective views use ``focal_px`` (pixels at the
     given size) or, without it, a :data:`DEFAULT_HFOV_DEG` field of view (noted in ``flags``).
     Raises :class:`ViewsynthError` for input that is not a pair of images of one size.
+
+    A pair of panoramas is matched with both rolled so that view 0's :func:`canonical_seam` sits
+    at the seam, and the pose is turned back (``R = Y^T R' Y``, ``t = Y^T t'``): rolling both
+    inputs by any number of columns turns the pose exactly with them (the roll property of
+    ``--method sweep``), where SIFT and RANSAC alone move it by hundredths of a degree.
     """
     _check_input(img0, img1)
+    if not (equirect and img0.shape[0] >= MIN_SIDE and abs(img0.shape[1] - 2 * img0.shape[0]) <= 1):
+        return _relative_pose(img0, img1, equirect, focal_px, prior, work_width)
+    w = img0.shape[1]
+    shift = canonical_seam(img0)
+    turn = _yaw(-2.0 * math.pi * shift / w)  # original directions -> rolled ones
+    h0 = None if not prior else prior.get("heading0_deg")
+    rolled_prior = prior
+    if h0 is not None:  # camera 0 of the rolled pair faces 360 * shift / W further clockwise
+        rolled_prior = {**prior, "heading0_deg": float(h0) + 360.0 * shift / w}
+        if prior.get("heading1_deg") is not None:
+            rolled_prior["heading1_deg"] = float(prior["heading1_deg"]) + 360.0 * shift / w
+    pose = _relative_pose(
+        np.roll(img0, -shift, 1), np.roll(img1, -shift, 1), True, focal_px, rolled_prior, work_width
+    )
+    return dataclasses.replace(
+        pose, rotation=turn.T @ pose.rotation @ turn, translation=turn.T @ pose.translation
+    )
+
+
+def _relative_pose(img0, img1, equirect, focal_px, prior, work_width) -> RelativePose:
     h, w = img0.shape[:2]
     flags: list[str] = []
     if min(h, w) < MIN_SIDE:

@@ -33,3 +33,26 @@ def array_module(*xs):
     import jax.numpy as jnp
 
     return jnp
+
+
+#: Width of the band (a fraction of the panorama) whose texture decides :func:`canonical_seam`.
+SEAM_BAND = 1 / 32
+
+
+def canonical_seam(image: np.ndarray) -> int:
+    """The column where a panorama's content puts its seam: the centre of its least textured band.
+
+    Equivariant to the last bit: for ``np.roll(image, k, 1)`` it returns ``(column + k) % W``, as
+    every step (channel mean, circular differences, column sums, a band sum of rolled copies) works
+    the same on each column wherever it sits. Matching a pair with this column of view 0 moved to
+    the seam makes the pose independent of where the camera put the seam, and keeps feature-rich
+    content away from it.
+    """
+    grey = np.asarray(image, np.float64).mean(axis=2)
+    texture = np.abs(np.roll(grey, -1, 1) - grey) + np.abs(np.diff(grey, axis=0, append=grey[-1:]))
+    columns = texture.sum(axis=0)
+    half = max(1, int(round(grey.shape[1] * SEAM_BAND / 2)))
+    band = np.zeros_like(columns)
+    for k in range(-half, half + 1):
+        band += np.roll(columns, k)
+    return int(np.argmin(band))
