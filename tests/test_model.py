@@ -280,3 +280,63 @@ def test_refine_mask_keeps_the_roll_property(pair):
     np.testing.assert_allclose(
         np.roll(np.asarray(out.mask), k, axis=2), np.asarray(rolled.mask), atol=2e-5
     )
+
+
+def _geometry_start(img0, img1, times):
+    """A stand-in geometry candidate (a shifted DIS estimate) and its start, for one pair."""
+    from viewsynth.model.init import with_geometry
+
+    init = classical_init(img0, img1, times, equirect=True)
+    geo = [
+        (init.flow_t0[i] + np.float32([1.5, 0.0]), init.flow_t1[i] - np.float32([1.5, 0.0]),
+         np.full(img0.shape[:2], 0.5, np.float32))
+        for i in range(len(times))
+    ]  # fmt: skip
+    return with_geometry(init, img0, img1, geo, equirect=True), geo
+
+
+def test_untrained_geometry_network_makes_the_classical_fusion(pair):
+    """Heads at zero: the frame is choice x geometry frame + (1 - choice) x DIS frame, the choice
+    being sigmoid of the classical agreement logit."""
+    from viewsynth import classical
+
+    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True)
+    model = Network(cfg, rngs=nnx.Rngs(5))
+    img0, img1 = pair
+    times = [0.3]
+    init, geo = _geometry_start(img0, img1, times)
+    out = forward(model, img0[None], img1[None], np.float32(times), init, equirect=True, iters=2)
+    g0, g1, w0 = geo[0]
+    geo_frame = classical.blend(
+        classical.backward_warp(img0, g0, equirect=True),
+        classical.backward_warp(img1, g1, equirect=True), w0,
+    )  # fmt: skip
+    dis_frame = Flow()(img0, img1, times, equirect=True)[0]
+    choice = 1.0 / (1.0 + np.exp(-init.choice_logit[0]))
+    ref = choice * geo_frame + (1.0 - choice) * dis_frame
+    diff = np.abs(np.asarray(out.frames[-1][0]) - ref)
+    assert diff.max() < 1e-2 and diff.mean() < 1e-3
+    assert np.abs(geo_frame - dis_frame).mean() > 10 * diff.mean()  # the candidates differ
+    np.testing.assert_allclose(np.asarray(out.choice), choice[None], atol=1e-4)
+    # the fused frame is the sum of its samples' weighted warps
+    total = sum(np.asarray(w)[0] for _, _, w in out.samples())
+    np.testing.assert_allclose(total, 1.0, atol=1e-5)
+
+
+def test_geometry_network_needs_the_candidate_and_rolls_with_the_seam(pair):
+    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True)
+    model = perturb(Network(cfg, rngs=nnx.Rngs(6)), scale=0.05, seed=6)
+    img0, img1 = pair
+    t = np.float32([0.5])
+    plain = classical_init(img0, img1, [0.5], equirect=True)
+    with pytest.raises(ViewsynthError, match="geometry"):
+        forward(model, img0[None], img1[None], t, plain, equirect=True, iters=1)
+    init, _ = _geometry_start(img0, img1, [0.5])
+    k = 2 * cfg.stride
+    rolled = jax.tree.map(lambda a: np.roll(a, k, axis=2), init)
+    a = forward(model, img0[None], img1[None], t, init, equirect=True, iters=2)
+    b = forward(
+        model, np.roll(img0, k, 1)[None], np.roll(img1, k, 1)[None], t, rolled,
+        equirect=True, iters=2,
+    )  # fmt: skip
+    np.testing.assert_allclose(np.roll(np.asarray(a.frames[-1]), k, 2), b.frames[-1], atol=1e-4)

@@ -181,3 +181,33 @@ def blend(warped0: np.ndarray, warped1: np.ndarray, weight0: np.ndarray) -> np.n
     """``weight0 * warped0 + (1 - weight0) * warped1``, clipped to [0, 1]; ``weight0`` ``(H, W)``."""
     mid = warped1 + weight0[..., None] * (warped0 - warped1)
     return np.clip(mid, 0.0, 1.0)
+
+
+#: Mean absolute disagreement (in [0, 1] units) that moves the candidate choice by one unit of logit.
+AGREEMENT_SCALE = 0.01
+#: Window of the disagreement's box average, in pixels per 1024 columns of a panorama.
+AGREEMENT_WINDOW = 31
+
+
+def agreement_window(width: int) -> int:
+    """:data:`AGREEMENT_WINDOW` scaled to ``width`` columns: odd, at least 3."""
+    return max(3, int(round(AGREEMENT_WINDOW * width / 1024.0)) | 1)
+
+
+def disagreement(warped0: np.ndarray, warped1: np.ndarray, *, equirect: bool) -> np.ndarray:
+    """How much a candidate's two warped inputs disagree: the mean absolute difference of their
+    colours, box-averaged over :func:`agreement_window` (wrapping in longitude), ``(H, W)``."""
+    diff = np.mean(np.abs(warped0 - warped1), axis=-1, dtype=np.float32)
+    k = agreement_window(diff.shape[1])
+    pad = k // 2
+    if equirect:
+        diff = np.pad(diff, ((0, 0), (pad, pad)), mode="wrap")
+        out = cv2.blur(diff, (k, k), borderType=cv2.BORDER_REFLECT)
+        return out[:, pad:-pad]
+    return cv2.blur(diff, (k, k), borderType=cv2.BORDER_REFLECT)
+
+
+def choice_logit(disagree_a: np.ndarray, disagree_b: np.ndarray) -> np.ndarray:
+    """Logit of trusting candidate a over candidate b where their own inputs agree better:
+    ``(d_b - d_a) / AGREEMENT_SCALE``, float32 (the classical choice between geometry and 2D flow)."""
+    return ((disagree_b - disagree_a) / AGREEMENT_SCALE).astype(np.float32)

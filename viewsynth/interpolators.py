@@ -119,21 +119,43 @@ class Sweep:
         """``{"method": "sweep" | "flow", "reason": ..., "pose": RelativePose.record()}``."""
         return dict(self._last)
 
-    def __call__(self, img0, img1, times, *, equirect=False):
+    def _depth(self, img0, img1, equirect: bool):
+        """The pair's depth (:class:`viewsynth.sweep.PairDepth`), or None when geometry cannot
+        serve it; :meth:`last_pair` says which and why."""
         from viewsynth import sweep
         from viewsynth.geometry.pose import relative_pose
 
         if not equirect:
             self._last = {"method": "flow", "reason": "sweep: not panoramas", "pose": None}
-            return self.fallback(img0, img1, times, equirect=equirect)
+            return None
         pose = relative_pose(img0, img1, equirect=True)
         if not pose.usable:
             self._last = {"method": "flow", "reason": pose.reason, "pose": pose.record()}
-            return self.fallback(img0, img1, times, equirect=equirect)
+            return None
         self._last = {"method": "sweep", "reason": "", "pose": pose.record()}
         cfg = self.config or sweep.SweepConfig()
-        depth = sweep.pair_depth(img0, img1, sweep.PairCameras.from_pose(pose), cfg)
+        return sweep.pair_depth(img0, img1, sweep.PairCameras.from_pose(pose), cfg)
+
+    def __call__(self, img0, img1, times, *, equirect=False):
+        from viewsynth import sweep
+
+        depth = self._depth(img0, img1, equirect)
+        if depth is None:
+            return self.fallback(img0, img1, times, equirect=equirect)
         return sweep.render_times(img0, img1, depth, times).astype(np.float32)
+
+    def candidates(self, img0, img1, times, *, equirect=False):
+        """The geometry as 2D motion for the network (``rnn`` with geometry): per t the sweep's
+        ``(flow_t0, flow_t1, weight0)`` at the frames' size, or None when the pair has no usable
+        geometry (then :meth:`last_pair` says ``flow`` and why)."""
+        from viewsynth.sweep.render import flows_at
+
+        depth = self._depth(img0, img1, equirect)
+        if depth is None:
+            return None
+        self._last["method"] = "rnn+geometry"
+        h, w = img0.shape[:2]
+        return [flows_at(depth, float(t), w, h) for t in times]
 
 
 def make_interpolator(
@@ -153,5 +175,10 @@ def make_interpolator(
     if method == "rnn":
         from viewsynth.model.interpolator import RNNInterpolator
 
-        return RNNInterpolator.load(weights, iters=iters, scale=scale)
+        interp = RNNInterpolator.load(weights, iters=iters, scale=scale)
+        if interp.config.geometry:  # the network's second candidate: the sphere sweep
+            geometry = Sweep()
+            interp.geometry = geometry.candidates
+            interp.last_pair = geometry.last_pair  # what ran on each pair, for the manifest
+        return interp
     raise ViewsynthError(f"--method: unknown method {method!r} (choose from {', '.join(METHODS)})")

@@ -15,7 +15,14 @@ from collections.abc import Sequence
 import numpy as np
 from flax import struct
 
-from viewsynth.classical import PairFlows, estimate_at, pair_flows
+from viewsynth.classical import (
+    PairFlows,
+    backward_warp,
+    choice_logit,
+    disagreement,
+    estimate_at,
+    pair_flows,
+)
 from viewsynth.errors import ViewsynthError
 
 
@@ -24,12 +31,20 @@ class Init:
     """A starting estimate at full resolution (a pytree; NumPy or JAX arrays).
 
     ``flow_t0``, ``flow_t1``: (B, H, W, 2) in pixels, x first; ``mask_logit``: (B, H, W, 1), the
-    logit of frame 0's fusion weight.
+    logit of frame 0's fusion weight. The ``geo_*`` fields and ``choice_logit`` (same shapes; see
+    :func:`with_geometry`) carry the geometry candidate, or are all None.
     """
 
     flow_t0: np.ndarray
     flow_t1: np.ndarray
     mask_logit: np.ndarray
+    # The geometry candidate (a network with ``ModelConfig.geometry``): the sphere sweep's flows
+    # from the in-between view to each frame, its blend logit, and the logit of choosing it over
+    # the DIS candidate above. None for a 2D-only network.
+    geo_flow_t0: np.ndarray | None = None
+    geo_flow_t1: np.ndarray | None = None
+    geo_logit: np.ndarray | None = None
+    choice_logit: np.ndarray | None = None
 
 
 def init_at(flows: PairFlows, times: Sequence[float] | np.ndarray) -> Init:
@@ -77,4 +92,61 @@ def classical_init(
         flow_t0=np.concatenate([p.flow_t0 for p in parts]),
         flow_t1=np.concatenate([p.flow_t1 for p in parts]),
         mask_logit=np.concatenate([p.mask_logit for p in parts]),
+    )
+
+
+#: Choice logit of a pair without usable geometry: the DIS candidate (a copy in both slots).
+NO_GEOMETRY_LOGIT = -12.0
+
+
+def with_geometry(
+    init: Init,
+    img0: np.ndarray,
+    img1: np.ndarray,
+    geometry: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] | None,
+    *,
+    equirect: bool,
+) -> Init:
+    """``init`` (B = T times of one pair ``img0``, ``img1`` (H, W, 3)) with the geometry candidate.
+
+    ``geometry``: per time, the sweep's ``(flow_t0, flow_t1, weight0)`` (``(H, W, 2)``, ``(H, W, 2)``,
+    ``(H, W)``, as :func:`viewsynth.sweep.render.flows_at` gives them), or None where the pair has
+    no usable pose: the DIS candidate then fills both slots and the choice logit is
+    :data:`NO_GEOMETRY_LOGIT`. The choice starts where each candidate's two warped frames agree
+    better (:func:`viewsynth.classical.choice_logit`), so a network started here with its heads at
+    zero makes that classical fusion of geometry and 2D motion.
+    """
+    n = init.flow_t0.shape[0]
+    if geometry is None:
+        off = np.full(init.mask_logit.shape, NO_GEOMETRY_LOGIT, np.float32)
+        return init.replace(
+            geo_flow_t0=init.flow_t0, geo_flow_t1=init.flow_t1, geo_logit=init.mask_logit,
+            choice_logit=off,
+        )  # fmt: skip
+    if len(geometry) != n:
+        raise ViewsynthError(
+            f"with_geometry: {n} times need {n} geometry candidates, got {len(geometry)}"
+        )
+    g0s, g1s, logits, choices = [], [], [], []
+    for i, (g0, g1, weight0) in enumerate(geometry):
+        w0 = np.clip(weight0, 1e-4, 1.0 - 1e-4)
+        dis = disagreement(
+            backward_warp(img0, init.flow_t0[i], equirect=equirect),
+            backward_warp(img1, init.flow_t1[i], equirect=equirect),
+            equirect=equirect,
+        )
+        geo = disagreement(
+            backward_warp(img0, g0, equirect=equirect),
+            backward_warp(img1, g1, equirect=equirect),
+            equirect=equirect,
+        )
+        g0s.append(g0)
+        g1s.append(g1)
+        logits.append(np.log(w0 / (1.0 - w0))[..., None])
+        choices.append(choice_logit(geo, dis)[..., None])
+    return init.replace(
+        geo_flow_t0=np.stack(g0s).astype(np.float32),
+        geo_flow_t1=np.stack(g1s).astype(np.float32),
+        geo_logit=np.stack(logits).astype(np.float32),
+        choice_logit=np.stack(choices).astype(np.float32),
     )

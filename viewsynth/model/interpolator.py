@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from viewsynth import parallel
 from viewsynth.classical import backward_warp as cv_warp
 from viewsynth.classical import pair_flows, seam_remap
 from viewsynth.errors import FrameError, ViewsynthError, WeightsError
-from viewsynth.model.init import init_at
+from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
 from viewsynth.model.warp import backward_warp
 from viewsynth.model.weights import DEFAULT_WEIGHTS, load_described
@@ -142,6 +142,7 @@ class RNNInterpolator:
         max_batch: int = 1,
         data_parallel: bool = True,
         weights: tuple[Path, dict[str, Any]] | None = None,
+        geometry: Callable[..., Sequence[Any] | None] | None = None,
     ):
         if iters is not None and iters < 1:
             raise ViewsynthError(f"--iters must be >= 1, got {iters}")
@@ -156,6 +157,7 @@ class RNNInterpolator:
         self.max_pixels = max_pixels
         self.max_batch = max_batch
         self.weights = weights
+        self.geometry = geometry
         self.traces = 0  # times a function was traced (compiled), for tests and reports
         graphdef, self._state = nnx.split(model)
         # With several local devices the times of a pair are split over them (data parallel):
@@ -216,14 +218,15 @@ class RNNInterpolator:
         model = nnx.merge(graphdef, state)
         out = model.decode(enc, img0, img1, t, equirect=equirect, iters=iters, init=init)
         frame = out.frames[-1]
+        samples = out.samples()
+        flows = tuple(f for _, f, _ in samples)
+        weights = tuple(w for _, _, w in samples)
         if not residual:
-            return frame, out.flow_t0, out.flow_t1, out.mask
+            return frame, flows, weights
         # The refinement's contribution, carried over when fusing at the input's own size.
-        img0 = jnp.broadcast_to(img0, frame.shape)
-        img1 = jnp.broadcast_to(img1, frame.shape)
-        mid = out.mask * backward_warp(img0, out.flow_t0, equirect=equirect)
-        mid = mid + (1.0 - out.mask) * backward_warp(img1, out.flow_t1, equirect=equirect)
-        return frame - mid, out.flow_t0, out.flow_t1, out.mask
+        imgs = (jnp.broadcast_to(img0, frame.shape), jnp.broadcast_to(img1, frame.shape))
+        mid = sum(w * backward_warp(imgs[i], f, equirect=equirect) for i, f, w in samples)
+        return frame - mid, flows, weights
 
     # -- sizes -----------------------------------------------------------------------------------
 
@@ -272,10 +275,22 @@ class RNNInterpolator:
         # DIS on the content, not the padded frames: the start is the ``flow`` method's own
         # estimate whatever the bucket (once for all times), edge-padded like the frames.
         classical = pair_flows(content0, content1, equirect=equirect)
+        geometry = None
+        if self.config.geometry:
+            if self.geometry is None:
+                raise ViewsynthError(
+                    "this network uses geometry: make it with viewsynth.interpolators."
+                    "make_interpolator('rnn') (which gives it the sphere sweep)"
+                )
+            geometry = self.geometry(content0, content1, times, equirect=equirect)
         start = 0
         for n in _chunks(len(times), largest):
             t = times[start : start + n]
-            init = pad_edges(init_at(classical, t), ww, wh)
+            init = init_at(classical, t)
+            if self.config.geometry:
+                geo = None if geometry is None else geometry[start : start + n]
+                init = with_geometry(init, content0, content1, geo, equirect=equirect)
+            init = pad_edges(init, ww, wh)
             batch = (np.asarray(t), init)
             if self._mesh is not None:
                 batch, _ = parallel.pad_batch(batch, self._mesh.size)
@@ -284,31 +299,32 @@ class RNNInterpolator:
                 self._state, enc, j0, j1, jnp.asarray(batch[0]), batch[1],
                 equirect=equirect, iters=self.iters, residual=not same_size,
             )  # fmt: skip
-            result = [np.asarray(a)[:n] for a in result]
             crop = (slice(None), slice(top, top + ch), slice(left, left + cw))
-            result = [a[crop] for a in result]
-            flow_t0, flow_t1 = result[1], result[2]
+            frame = np.asarray(result[0])[:n][crop]
+            flows = [np.asarray(a)[:n][crop] for a in result[1]]
+            weights = [np.asarray(a)[:n][crop] for a in result[2]]
             if same_size:
-                out[start : start + n] = result[0]
+                out[start : start + n] = frame
             else:
-                residual, mask = result[0], result[3]
                 for i in range(n):
                     out[start + i] = self._fuse_full(
-                        img0, img1, flow_t0[i], flow_t1[i], mask[i], residual[i], equirect=equirect
-                    )
+                        (img0, img1), [f[i] for f in flows], [w[i] for w in weights], frame[i],
+                        equirect=equirect,
+                    )  # fmt: skip
             start += n
         return out
 
     @staticmethod
-    def _fuse_full(img0, img1, flow_t0, flow_t1, mask, residual, *, equirect) -> np.ndarray:
-        """Warp and fuse at the input size with the network's flows, mask and residual upsampled."""
-        height, width = img0.shape[:2]
-        ch, cw = flow_t0.shape[:2]
+    def _fuse_full(images, flows, weights, residual, *, equirect) -> np.ndarray:
+        """Warp and fuse at the input size with the network's flows, weights and residual
+        upsampled: sample k warps ``images[k % 2]`` (frame 0, frame 1, then the geometry
+        candidate's frame 0, frame 1)."""
+        height, width = images[0].shape[:2]
+        ch, cw = flows[0].shape[:2]
         gain = np.float32([width / cw, height / ch])
-        flow_t0 = resample(flow_t0, width, height, equirect=equirect) * gain
-        flow_t1 = resample(flow_t1, width, height, equirect=equirect) * gain
-        m = resample(mask, width, height, equirect=equirect)
-        mid = m * cv_warp(img0, flow_t0, equirect=equirect)
-        mid += (1.0 - m) * cv_warp(img1, flow_t1, equirect=equirect)
-        mid += resample(residual, width, height, equirect=equirect)
+        mid = resample(residual, width, height, equirect=equirect)
+        for k, (flow, weight) in enumerate(zip(flows, weights, strict=True)):
+            flow = resample(flow, width, height, equirect=equirect) * gain
+            w = resample(weight, width, height, equirect=equirect)
+            mid += w * cv_warp(images[k % 2], flow, equirect=equirect)
         return np.clip(mid, 0.0, 1.0)

@@ -45,7 +45,7 @@ from viewsynth.model import corr
 from viewsynth.model.encoder import Encoder
 from viewsynth.model.init import Init
 from viewsynth.model.layers import linear
-from viewsynth.model.refine import Refine
+from viewsynth.model.refine import GEOMETRY_REFINE_INPUTS, REFINE_INPUTS, Refine
 from viewsynth.model.update import UpdateBlock
 from viewsynth.model.warp import avg_pool, backward_warp, convex_upsample
 
@@ -89,6 +89,15 @@ class ModelConfig:
     refine_mask: bool = False
     # False: no residual head (the output is made only of warped, fused pixels).
     refine_residual: bool = True
+    # True: a second candidate, the sphere sweep's geometry (``Init.geo_*``), lives in the state
+    # beside the DIS one, with the per-pixel logit of choosing it; the recurrence looks up both
+    # candidates' correlation and updates both and the choice (see the module docstring).
+    geometry: bool = False
+
+    @property
+    def state_channels(self) -> int:
+        """Channels of the recurrent state: 5 per candidate, plus the choice with geometry."""
+        return 11 if self.geometry else 5
 
     def __post_init__(self):
         levels = len(self.encoder_channels)
@@ -99,8 +108,11 @@ class ModelConfig:
             )
         if self.refine_patch < 1 or self.stride % self.refine_patch:
             raise ValueError(f"refine_patch {self.refine_patch} must divide stride {self.stride}")
-        if self.motion_channels <= 5:
-            raise ValueError(f"motion_channels must exceed 5, got {self.motion_channels}")
+        if self.motion_channels <= self.state_channels:
+            raise ValueError(
+                f"motion_channels must exceed the {self.state_channels} state channels, "
+                f"got {self.motion_channels}"
+            )
         if self.corr_radius < 0 or self.iters < 1:
             raise ValueError("corr_radius must be >= 0 and iters >= 1")
         if self.init != "classical":
@@ -149,6 +161,23 @@ class Output:
     flow_t0: jax.Array
     flow_t1: jax.Array
     mask: jax.Array
+    # With geometry: the geometry candidate's flows and blend weight, and the weight of choosing
+    # it (B, H, W, 1); the frame is ``choice * geo frame + (1 - choice) * DIS frame`` (+ residual).
+    geo_flow_t0: jax.Array | None = None
+    geo_flow_t1: jax.Array | None = None
+    geo_mask: jax.Array | None = None
+    choice: jax.Array | None = None
+
+    def samples(self) -> list[tuple[int, jax.Array, jax.Array]]:
+        """``(frame index, flow, weight)`` of every warped sample the fused frame is made of:
+        the frame is the sum of ``weight * warp(frame, flow)`` (before the refinement residual)."""
+        dis = [(0, self.flow_t0, self.mask), (1, self.flow_t1, 1.0 - self.mask)]
+        if self.choice is None:
+            return dis
+        geo = [(0, self.geo_flow_t0, self.geo_mask), (1, self.geo_flow_t1, 1.0 - self.geo_mask)]
+        return [(i, f, (1.0 - self.choice) * w) for i, f, w in dis] + [
+            (i, f, self.choice * w) for i, f, w in geo
+        ]
 
 
 @struct.dataclass
@@ -175,13 +204,15 @@ class Network(nnx.Module):
         # the context needs less depth than the matched features (it is not compared)
         self.cnet = Encoder(6, c.patch, c.encoder_channels, ctx_out, depth=1, rngs=rngs)
         self.time = linear(1, ctx_out, rngs=rngs)
+        candidates = 2 if c.geometry else 1
         self.update = UpdateBlock(
-            corr_channels=(2 * c.corr_radius + 1) ** 2,
+            corr_channels=candidates * (2 * c.corr_radius + 1) ** 2,
             context_channels=c.context_channels,
             hidden_channels=c.hidden_channels,
             motion_channels=c.motion_channels,
             upsample_channels=c.upsample_channels,
             stride=c.stride,
+            state_channels=c.state_channels,
             rngs=rngs,
         )
         self.refine = Refine(
@@ -189,6 +220,7 @@ class Network(nnx.Module):
             c.refine_patch,
             mask_head=c.refine_mask,
             residual=c.refine_residual,
+            inputs=GEOMETRY_REFINE_INPUTS if c.geometry else REFINE_INPUTS,
             rngs=rngs,
         )
 
@@ -262,50 +294,87 @@ class Network(nnx.Module):
         context = jax.nn.relu(ctx[..., c.hidden_channels :])
         context_terms = self.update.prepare(context, equirect=equirect)
 
+        if c.geometry and (init is None or init.geo_flow_t0 is None):
+            raise ViewsynthError(
+                "this network uses geometry: its start needs the geometry candidate "
+                "(model.init.with_geometry)"
+            )
         if init is None:
             base_flow = jnp.zeros((b, height, width, 4), jnp.float32)
             tc = jnp.clip(t, 1e-4, 1.0 - 1e-4)
             prior = jnp.log1p(-tc) - jnp.log(tc)
             base_logit = jnp.broadcast_to(prior[:, None, None, None], (b, height, width, 1))
+            base = jnp.concatenate([base_flow, base_logit], axis=-1)
         else:
-            base_flow = jnp.concatenate(
-                [jnp.asarray(init.flow_t0), jnp.asarray(init.flow_t1)], axis=-1
-            ).astype(jnp.float32)
-            base_logit = jnp.asarray(init.mask_logit, jnp.float32)
-        # state: flow_t0 (2), flow_t1 (2) in low-resolution pixels, mask logit (1)
-        start = jnp.concatenate([avg_pool(base_flow, s) / s, avg_pool(base_logit, s)], axis=-1)
+            parts = [init.flow_t0, init.flow_t1, init.mask_logit]
+            if c.geometry:
+                parts += [init.geo_flow_t0, init.geo_flow_t1, init.geo_logit, init.choice_logit]
+            base = jnp.concatenate([jnp.asarray(p, jnp.float32) for p in parts], axis=-1)
+        # state: per candidate flow_t0 (2), flow_t1 (2) in low-resolution pixels and its mask
+        # logit (1); with geometry the second candidate's five, then the choice logit (1)
+        is_flow = jnp.array(([1.0] * 4 + [0.0]) * (2 if c.geometry else 1) + [0.0] * c.geometry)
+        to_full = jnp.where(is_flow > 0, float(s), 1.0)
+        start = avg_pool(base, s) / to_full
         state = start
-        to_full = jnp.array([s, s, s, s, 1.0], jnp.float32)
         frames = []
         for _ in range(iters):
-            flows = jax.lax.stop_gradient(state[..., :4])
-            state = jnp.concatenate([flows, state[..., 4:]], axis=-1)
-            lookup = corr.lookup(
-                f0, f1, flows[..., :2], flows[..., 2:], c.corr_radius, equirect=equirect
-            )
+            state = jnp.where(is_flow > 0, jax.lax.stop_gradient(state), state)
+            lookups = [
+                corr.lookup(
+                    f0,
+                    f1,
+                    state[..., k : k + 2],
+                    state[..., k + 2 : k + 4],
+                    c.corr_radius,
+                    equirect=equirect,
+                )  # fmt: skip
+                for k in ((0, 5) if c.geometry else (0,))
+            ]
+            lookup = jnp.concatenate(lookups, axis=-1) if c.geometry else lookups[0]
             hidden, delta, up_logits = self.update(
                 hidden, context_terms, lookup, state, equirect=equirect
             )
-            if not c.learn_flow:  # only the mask logit moves; the flows stay at the start
-                delta = delta * jnp.array([0.0, 0.0, 0.0, 0.0, 1.0], jnp.float32)
+            if not c.learn_flow:  # only the logits move; the flows stay at the start
+                delta = delta * (1.0 - is_flow)
             state = state + delta
             up = convex_upsample((state - start) * to_full, up_logits, s, equirect=equirect)
-            flow = base_flow + up[..., :4]
-            frame, mask = self._synthesize(
-                img0, img1, flow, base_logit + up[..., 4:], equirect=equirect
-            )
-            frames.append(frame)
-        return Output(frames=tuple(frames), flow_t0=flow[..., :2], flow_t1=flow[..., 2:], mask=mask)
+            out = self._synthesize(img0, img1, base + up, equirect=equirect)
+            frames.append(out[0])
+        return Output(frames=tuple(frames), **out[1])
 
-    def _synthesize(self, img0, img1, flow, logit, *, equirect):
-        """The frame and the fusion weight finally used (after the refinement's correction)."""
-        mask = jax.nn.sigmoid(logit)
-        warped0 = backward_warp(img0, flow[..., :2], equirect=equirect)
-        warped1 = backward_warp(img1, flow[..., 2:], equirect=equirect)
-        mid = mask * warped0 + (1.0 - mask) * warped1
-        x = jnp.concatenate([warped0, warped1, mid, mask], axis=-1)
-        residual, dlogit = self.refine(x * 2.0 - 1.0, equirect=equirect)
-        if dlogit is not None:
-            mask = jax.nn.sigmoid(logit + dlogit)
+    def _synthesize(self, img0, img1, full, *, equirect):
+        """The frame and the fields the frame is made of (after the refinement's correction),
+        from the full-resolution state ``full`` (flows, logits)."""
+        if not self.config.geometry:
+            mask = jax.nn.sigmoid(full[..., 4:5])
+            warped0 = backward_warp(img0, full[..., :2], equirect=equirect)
+            warped1 = backward_warp(img1, full[..., 2:4], equirect=equirect)
             mid = mask * warped0 + (1.0 - mask) * warped1
-        return jnp.clip(mid + residual, 0.0, 1.0), mask
+            x = jnp.concatenate([warped0, warped1, mid, mask], axis=-1)
+            residual, dlogit = self.refine(x * 2.0 - 1.0, equirect=equirect)
+            if dlogit is not None:
+                mask = jax.nn.sigmoid(full[..., 4:5] + dlogit)
+                mid = mask * warped0 + (1.0 - mask) * warped1
+            fields = {"flow_t0": full[..., :2], "flow_t1": full[..., 2:4], "mask": mask}
+            return jnp.clip(mid + residual, 0.0, 1.0), fields
+        warps, masks, mids = [], [], []
+        for k in (0, 5):
+            mask = jax.nn.sigmoid(full[..., k + 4 : k + 5])
+            w0 = backward_warp(img0, full[..., k : k + 2], equirect=equirect)
+            w1 = backward_warp(img1, full[..., k + 2 : k + 4], equirect=equirect)
+            warps += [w0, w1]
+            masks.append(mask)
+            mids.append(mask * w0 + (1.0 - mask) * w1)
+        choice = jax.nn.sigmoid(full[..., 10:11])
+        mid = choice * mids[1] + (1.0 - choice) * mids[0]
+        x = jnp.concatenate([*warps, mid, masks[0], masks[1], choice], axis=-1)
+        residual, dlogit = self.refine(x * 2.0 - 1.0, equirect=equirect)
+        if dlogit is not None:  # with geometry the refinement re-chooses between the candidates
+            choice = jax.nn.sigmoid(full[..., 10:11] + dlogit)
+            mid = choice * mids[1] + (1.0 - choice) * mids[0]
+        fields = {
+            "flow_t0": full[..., :2], "flow_t1": full[..., 2:4], "mask": masks[0],
+            "geo_flow_t0": full[..., 5:7], "geo_flow_t1": full[..., 7:9], "geo_mask": masks[1],
+            "choice": choice,
+        }  # fmt: skip
+        return jnp.clip(mid + residual, 0.0, 1.0), fields

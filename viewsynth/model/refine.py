@@ -21,6 +21,8 @@ from viewsynth.model.layers import SeamConv, linear
 from viewsynth.model.warp import pixel_shuffle, pixel_unshuffle
 
 REFINE_INPUTS = 10  # warped frame 0 (3), warped frame 1 (3), fused frame (3), mask (1)
+#: With geometry: both candidates' warped frames (12), the fused frame (3), both masks and the choice (3).
+GEOMETRY_REFINE_INPUTS = 18
 
 
 class Refine(nnx.Module):
@@ -35,10 +37,11 @@ class Refine(nnx.Module):
         *,
         mask_head: bool = False,
         residual: bool = True,
+        inputs: int = REFINE_INPUTS,
         rngs: nnx.Rngs,
     ):
         self.patch = patch
-        self.embed = linear(REFINE_INPUTS * patch * patch, channels, rngs=rngs)
+        self.embed = linear(inputs * patch * patch, channels, rngs=rngs)
         self.mid0 = SeamConv(channels, channels, 3, rngs=rngs)
         self.mid1 = SeamConv(channels, channels, 3, rngs=rngs)
         self.out = linear(channels, 3 * patch * patch, zero=True, rngs=rngs) if residual else None

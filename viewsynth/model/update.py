@@ -2,8 +2,9 @@
 
 Runs at the recurrence's resolution (1/stride). Inputs per step: the correlation lookup around the
 current flows, the state (x, y of ``flow_t0``, x, y of ``flow_t1``, in low-resolution pixels, then
-the fusion-mask logit) and the context features. Outputs: the new hidden state, a delta for the
-5 state channels, and the convex-upsampling logits. The delta and upsampling heads start at zero.
+the fusion-mask logit; a network with geometry holds a second candidate's five and the choice
+logit after them, ``state_channels`` 11) and the context features. Outputs: the new hidden state,
+a delta for the state channels, and the convex-upsampling logits. The delta and upsampling heads start at zero.
 The context's share of the GRU gates does not change between steps and is computed once
 (:meth:`UpdateBlock.prepare`).
 """
@@ -31,6 +32,7 @@ class UpdateBlock(nnx.Module):
         motion_channels: int,
         upsample_channels: int,
         stride: int,
+        state_channels: int = STATE,
         rngs: nnx.Rngs,
     ):
         self.hidden_channels = hidden_channels
@@ -39,15 +41,15 @@ class UpdateBlock(nnx.Module):
         # costs about as much as the correlation lookup, so the block stays at ~1.3 GFLOP per step
         # for 1024 x 512.
         self.corr_in = linear(corr_channels, motion_channels, rngs=rngs)
-        self.state_in = SeamConv(STATE, motion_channels // 2, 3, rngs=rngs)
+        self.state_in = SeamConv(state_channels, motion_channels // 2, 3, rngs=rngs)
         self.motion_out = linear(
-            motion_channels + motion_channels // 2, motion_channels - STATE, rngs=rngs
+            motion_channels + motion_channels // 2, motion_channels - state_channels, rngs=rngs
         )
         self.context_gates = SeamConv(context_channels, 3 * hidden_channels, 3, rngs=rngs)
         self.gates = linear(hidden_channels + motion_channels, 2 * hidden_channels, rngs=rngs)
         self.candidate = SeamConv(hidden_channels + motion_channels, hidden_channels, 3, rngs=rngs)
         self.delta_hidden = SeamConv(hidden_channels, hidden_channels, 3, rngs=rngs)
-        self.delta_out = linear(hidden_channels, STATE, zero=True, rngs=rngs)
+        self.delta_out = linear(hidden_channels, state_channels, zero=True, rngs=rngs)
         self.up_hidden = SeamConv(hidden_channels, upsample_channels, 3, rngs=rngs)
         self.up_out = linear(upsample_channels, 9 * stride * stride, zero=True, rngs=rngs)
 
@@ -65,7 +67,7 @@ class UpdateBlock(nnx.Module):
         equirect: bool,
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         """``hidden`` (B,h,w,Ch), ``context_terms`` from :meth:`prepare`, ``corr`` (B,h,w,Ck),
-        ``state`` (B,h,w,5) -> ``(hidden (B,h,w,Ch), delta (B,h,w,5), up_logits (B,h,w,9 s^2))``."""
+        ``state`` (B,h,w,S) -> ``(hidden (B,h,w,Ch), delta (B,h,w,S), up_logits (B,h,w,9 s^2))``."""
         relu = jax.nn.relu
         ch = self.hidden_channels
         m = relu(self.corr_in(corr))

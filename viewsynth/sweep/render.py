@@ -161,10 +161,11 @@ def _maps(nx, y, nz, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     return cv2.addWeighted(lon, ax, lon, 0.0, bx), np.clip(my, 0.0, height - 1.0, out=my)
 
 
-def render(img0: np.ndarray, img1: np.ndarray, pd: PairDepth, tau: float) -> np.ndarray:
-    """The panorama ``(H, W, 3)`` float32 at ``tau`` of the pair ``img0``, ``img1`` (full size)."""
-    height, width = img0.shape[:2]
-    img0, img1 = (np.ascontiguousarray(x, np.float32) for x in (img0, img1))
+def _row_maps(pd: PairDepth, tau: float, width: int, height: int):
+    """For rows ``start : start + n`` in chunks of :data:`ROWS`, yield ``(start, m0x, m0y, m1x,
+    m1y, weight0)``: where each ray of the camera at ``tau`` looks input 0 and input 1 up (pixel
+    maps, x in [-0.5, W), wrapping) and input 0's blend weight (visibility x (1 - t), normalised).
+    The arrays are reused between chunks: copy what must outlive one."""
     qt, vis0, vis1 = rectified_view(pd, tau)
     w0, w1 = (1.0 - tau) * vis0 + EPS, tau * vis1 + EPS
     small = _turn(pd, tau, np.dstack([qt, w0 / (w0 + w1)]))
@@ -180,7 +181,6 @@ def render(img0: np.ndarray, img1: np.ndarray, pd: PairDepth, tau: float) -> np.
     )
     m01 = np.vstack([m0, m1]).astype(np.float32)
     planes = _ray_planes(width, height)
-    out = np.empty((height, width, 3), np.float32)
     buf = np.empty((4, min(ROWS, height) * width), np.float32)
     weight0 = np.empty((min(ROWS, height), width), np.float32)
     dirs = np.empty((6, buf.shape[1]), np.float32)
@@ -194,10 +194,38 @@ def render(img0: np.ndarray, img1: np.ndarray, pd: PairDepth, tau: float) -> np.
         d = cv2.gemm(m01, ray_q, 1.0, None, 0.0, dst=dirs[:, : n * width]).reshape(6, n, width)
         m0x, m0y = _maps(d[0], d[1], d[2], width, height)
         m1x, m1y = _maps(d[3], d[4], d[5], width, height)
+        yield start, m0x, m0y, m1x, m1y, wt
+
+
+def render(img0: np.ndarray, img1: np.ndarray, pd: PairDepth, tau: float) -> np.ndarray:
+    """The panorama ``(H, W, 3)`` float32 at ``tau`` of the pair ``img0``, ``img1`` (full size)."""
+    height, width = img0.shape[:2]
+    img0, img1 = (np.ascontiguousarray(x, np.float32) for x in (img0, img1))
+    out = np.empty((height, width, 3), np.float32)
+    for start, m0x, m0y, m1x, m1y, wt in _row_maps(pd, tau, width, height):
         warped0 = cv2.remap(img0, m0x, m0y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         warped1 = cv2.remap(img1, m1x, m1y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        out[start : start + n] = cv2.blendLinear(warped0, warped1, wt, 1.0 - wt)
+        out[start : start + len(wt)] = cv2.blendLinear(warped0, warped1, wt, 1.0 - wt)
     return out
+
+
+def flows_at(pd: PairDepth, tau: float, width: int, height: int):
+    """The geometry at ``tau`` as 2D motion, in the convention of :mod:`viewsynth.classical`
+    (:class:`~viewsynth.classical.Estimate`): ``flow_t0``, ``flow_t1`` ``(H, W, 2)`` float32 from
+    the in-between view to each input (x wrapped to [-W/2, W/2)) and input 0's blend weight
+    ``weight0`` ``(H, W)``. Warping both inputs by them and blending by the weight is
+    :func:`render` (up to the resampling of x modulo W)."""
+    flows = np.empty((2, height, width, 2), np.float32)
+    weight0 = np.empty((height, width), np.float32)
+    gx = np.arange(width, dtype=np.float32)[None, :]
+    for start, m0x, m0y, m1x, m1y, wt in _row_maps(pd, tau, width, height):
+        n = len(wt)
+        gy = np.arange(start, start + n, dtype=np.float32)[:, None]
+        for k, (mx, my) in enumerate(((m0x, m0y), (m1x, m1y))):
+            dx = np.mod(mx - gx + width / 2.0, width) - width / 2.0
+            flows[k, start : start + n] = np.dstack([dx, my - gy])
+        weight0[start : start + n] = wt
+    return flows[0], flows[1], weight0
 
 
 def render_times(img0, img1, pd: PairDepth, times) -> np.ndarray:
