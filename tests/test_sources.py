@@ -292,3 +292,27 @@ def test_the_held_out_video_tail_is_never_trained_on_and_feeds_validation(tmp_pa
         sources.TrainingData(
             dataclasses.replace(cfg, video_holdout=21), seed=0, classical_init=False
         )
+
+
+def test_stack_batch_with_geometry_adds_each_pairs_sweep_candidate():
+    """A street render with parallax gets the sweep's candidate (flows that differ from DIS's);
+    a grey pair has no usable pose and gets the DIS candidate twice, chosen against geometry."""
+    from viewsynth.model.init import NO_GEOMETRY_LOGIT
+
+    tex = synth.make_textures(7, count=8)
+    street = synth.street_triplet(7, tex, width=512, height=256, equirect=True)
+    grey = dataclasses.replace(
+        street, img0=np.full_like(street.img0, 0.5), img1=np.full_like(street.img1, 0.5)
+    )
+    batch = sources.stack_batch([street, grey], classical_init=True, geometry=True)
+    init = batch.init
+    assert init.geo_flow_t0.shape == (2, 256, 512, 2) and init.choice_logit.shape == (
+        2,
+        256,
+        512,
+        1,
+    )
+    assert np.abs(init.geo_flow_t0[0] - init.flow_t0[0]).mean() > 0.1
+    assert np.all(np.isfinite(init.choice_logit[0])) and init.choice_logit[0].std() > 0.1
+    np.testing.assert_array_equal(init.geo_flow_t0[1], init.flow_t0[1])
+    assert np.all(init.choice_logit[1] == NO_GEOMETRY_LOGIT)

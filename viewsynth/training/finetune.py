@@ -188,7 +188,11 @@ def capture_triplets(path: str | Path, cfg: FinetuneConfig) -> tuple[CaptureTrip
 
 
 def _batches(
-    triplets: CaptureTriplets, cfg: FinetuneConfig, classical: bool, stride: int
+    triplets: CaptureTriplets,
+    cfg: FinetuneConfig,
+    classical: bool,
+    stride: int,
+    geometry: bool = False,
 ) -> Callable[[int], Any]:
     h, w = triplets.shape
     if triplets.equirect:
@@ -205,7 +209,7 @@ def _batches(
             if not triplets.equirect:
                 tr = augment_lib.random_crop(rng, tr, crop_h, crop_w)
             out.append(augment_lib.augment(rng, tr, dataclasses.replace(cfg.augment, vflip=0.0)))
-        return stack_batch(out, classical_init=classical)
+        return stack_batch(out, classical_init=classical, geometry=geometry)
 
     return make
 
@@ -229,7 +233,9 @@ def _fit_scores(
         )  # the network needs multiples of its stride
         tr = augment_lib.crop(tr, 0, 0, hh, ww) if (hh, ww) != (h, w) else tr
         tr = dataclasses.replace(tr, equirect=eq and (hh, ww) == (h, w))
-        batch = stack_batch([tr], classical_init=model.config.init == "classical")
+        batch = stack_batch(
+            [tr], classical_init=model.config.init == "classical", geometry=model.config.geometry
+        )
         init = batch.init if model.config.init == "classical" else None
         pred = np.asarray(
             predict(model, batch.img0, batch.img1, batch.t, init, equirect=tr.equirect, iters=iters)
@@ -317,7 +323,11 @@ def finetune(
             loss=cfg.loss,
             validation=train_config.ValidationConfig(every=0),
         )
-        result = loop.train(train_cfg, batches=_batches(triplets, cfg, classical, stride), log=log)
+        result = loop.train(
+            train_cfg,
+            batches=_batches(triplets, cfg, classical, stride, model.config.geometry),
+            log=log,
+        )
     tuned = result.model
     after = _fit_scores(tuned, triplets, cfg.report_triplets, iters, stride)
     if after:

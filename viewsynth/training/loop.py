@@ -237,7 +237,7 @@ def _training_data(cfg: TrainConfig, say: Callable[[str], None]) -> TrainingData
     # The group cache must hold every batch in flight, so that none is rendered twice.
     in_flight = max(cfg.data_workers, cfg.prefetch)
     data = TrainingData(cfg.data, cfg.seed, classical_init=cfg.model.init == "classical",
-                        in_flight=in_flight)  # fmt: skip
+                        in_flight=in_flight, geometry=cfg.model.geometry)  # fmt: skip
     say(f"data: {', '.join(data.sources)}")
     return data
 
@@ -296,7 +296,12 @@ def train(
         say("validation.video: no held-out video frames (shared data absent?): not scored")
     if validating:
         run.vsets = validation_sets(
-            cfg.validation, classical, val_photos, video_frames, stride=cfg.model.stride
+            cfg.validation,
+            classical,
+            val_photos,
+            video_frames,
+            stride=cfg.model.stride,
+            geometry=cfg.model.geometry,
         )
     run.launch = time.time()  # this launch's clock (max_minutes) starts here
 

@@ -31,6 +31,7 @@ from viewsynth import synth
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.synth import Triplet
 from viewsynth.training import augment as augment_lib
+from viewsynth.training.batch import Batch, stack_batch
 
 #: Photo folders and videos allowed as training textures/triplets (never Lund, Middlebury, UCF101).
 TRAINING_PHOTOS = ("berlin/images",)
@@ -246,40 +247,6 @@ class DataConfig:
             raise ValueError(f"video_holdout must be >= 0, got {self.video_holdout}")
 
 
-@dataclasses.dataclass(frozen=True)
-class Batch:
-    """A training batch: ``img0``, ``img1``, ``mid`` ``(B, H, W, 3)``, ``t`` ``(B,)``.
-
-    ``init`` is the classical starting estimate (``viewsynth.model.init.Init``) or None;
-    ``equirect`` says whether the frames are whole panoramas (static for the model).
-    """
-
-    img0: np.ndarray
-    img1: np.ndarray
-    mid: np.ndarray
-    t: np.ndarray
-    init: Any
-    equirect: bool
-
-
-def stack_batch(triplets: Sequence[Triplet], *, classical_init: bool) -> Batch:
-    """Stack triplets of one size and kind into a :class:`Batch`, with the classical init if asked."""
-    equirect = {tr.equirect for tr in triplets}
-    if len(equirect) != 1:
-        raise ViewsynthError("stack_batch: a batch mixes panoramas and ordinary images")
-    img0 = np.stack([tr.img0 for tr in triplets]).astype(np.float32)
-    img1 = np.stack([tr.img1 for tr in triplets]).astype(np.float32)
-    mid = np.stack([tr.mid for tr in triplets]).astype(np.float32)
-    t = np.asarray([tr.t for tr in triplets], np.float32)
-    eq = equirect.pop()
-    init = None
-    if classical_init:
-        from viewsynth.model.init import classical_init as compute_init
-
-        init = compute_init(img0, img1, t, equirect=eq)
-    return Batch(img0, img1, mid, t, init, eq)
-
-
 class TrainingData:
     """Deterministic batches from ``(seed, step)`` mixing all training sources.
 
@@ -289,11 +256,18 @@ class TrainingData:
     """
 
     def __init__(
-        self, cfg: DataConfig, seed: int, *, classical_init: bool = True, in_flight: int = 1
+        self,
+        cfg: DataConfig,
+        seed: int,
+        *,
+        classical_init: bool = True,
+        in_flight: int = 1,
+        geometry: bool = False,
     ):
         self.cfg = cfg
         self.seed = seed
         self.classical_init = classical_init
+        self.geometry = geometry
         root = Path(cfg.data_root) if cfg.data_root else default_data_root()
         self.photos = texture_photos(root) if cfg.photo_fraction > 0 else []
         self.video: FrameTriplets | None = None
@@ -411,4 +385,6 @@ class TrainingData:
 
     def batch(self, step: int) -> Batch:
         """Batch ``step``: a pure function of the seed and the step."""
-        return stack_batch(self.triplets(step), classical_init=self.classical_init)
+        return stack_batch(
+            self.triplets(step), classical_init=self.classical_init, geometry=self.geometry
+        )

@@ -55,6 +55,7 @@ def validation_sets(
     photos: Sequence[np.ndarray] = (),
     video_frames: Sequence[np.ndarray] = (),
     stride: int = 8,
+    geometry: bool = False,
 ) -> list[ValidationSet]:
     """Held-out street panoramas and perspective views (seeds at or above ``HELDOUT_SEED``) and,
     with ``cfg.video``, triplets of ``video_frames`` (the training video's held-out tail)."""
@@ -82,7 +83,7 @@ def validation_sets(
     out = []
     flow = Flow()
     for name, triplets in sets:
-        batch = stack_batch(triplets, classical_init=classical)
+        batch = stack_batch(triplets, classical_init=classical, geometry=geometry)
         scores = [
             losses.psnr_uint8(
                 flow(tr.img0, tr.img1, [tr.t], equirect=tr.equirect)[0],

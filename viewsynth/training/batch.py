@@ -1,0 +1,69 @@
+"""A training batch: triplets of one size and kind stacked, with the network's starting estimate."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from viewsynth.errors import ViewsynthError
+from viewsynth.synth import Triplet
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """A training batch: ``img0``, ``img1``, ``mid`` ``(B, H, W, 3)``, ``t`` ``(B,)``.
+
+    ``init`` is the classical starting estimate (``viewsynth.model.init.Init``) or None;
+    ``equirect`` says whether the frames are whole panoramas (static for the model).
+    """
+
+    img0: np.ndarray
+    img1: np.ndarray
+    mid: np.ndarray
+    t: np.ndarray
+    init: Any
+    equirect: bool
+
+
+def stack_batch(
+    triplets: Sequence[Triplet], *, classical_init: bool, geometry: bool = False
+) -> Batch:
+    """Stack triplets of one size and kind into a :class:`Batch`, with the classical init if asked;
+    ``geometry`` adds each triplet's sphere-sweep candidate (pose and depth estimated from its own
+    two frames, as the product does; a triplet without a usable pose gets the DIS candidate twice,
+    see :func:`viewsynth.model.init.with_geometry`)."""
+    equirect = {tr.equirect for tr in triplets}
+    if len(equirect) != 1:
+        raise ViewsynthError("stack_batch: a batch mixes panoramas and ordinary images")
+    img0 = np.stack([tr.img0 for tr in triplets]).astype(np.float32)
+    img1 = np.stack([tr.img1 for tr in triplets]).astype(np.float32)
+    mid = np.stack([tr.mid for tr in triplets]).astype(np.float32)
+    t = np.asarray([tr.t for tr in triplets], np.float32)
+    eq = equirect.pop()
+    init = None
+    if classical_init:
+        from viewsynth.model.init import classical_init as compute_init
+
+        init = compute_init(img0, img1, t, equirect=eq)
+        if geometry:
+            init = _with_geometry(init, img0, img1, t, eq)
+    return Batch(img0, img1, mid, t, init, eq)
+
+
+def _with_geometry(init, img0, img1, t, equirect: bool):
+    """The batch's ``init`` with every pair's geometry candidate (one pair per row)."""
+    import jax
+
+    from viewsynth.interpolators import Sweep
+    from viewsynth.model.init import with_geometry
+
+    sweep = Sweep()
+    rows = []
+    for i in range(len(t)):
+        one = jax.tree.map(lambda a, i=i: a[i : i + 1], init)
+        geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=equirect)
+        rows.append(with_geometry(one, img0[i], img1[i], geo, equirect=equirect))
+    return jax.tree.map(lambda *a: np.concatenate(a), *rows)
