@@ -1,5 +1,7 @@
 """The rnn interpolator: loading, its record, any input size, compile-once, scale, the seam."""
 
+from pathlib import Path
+
 import cv2
 import jax
 import numpy as np
@@ -202,3 +204,54 @@ def test_resample_wraps_longitude_for_panoramas():
     # the last output column lies between source columns 7 and 0 (across the seam)
     assert up[0, -1] > 0.2
     assert resample(img, 16, 8, equirect=False)[0, -1, 0] == 0.0
+
+
+def test_an_untrained_geometry_network_through_the_product_makes_the_classical_fusion(tmp_path):
+    """make_interpolator('rnn') gives a geometry network the sphere sweep; heads at zero, on a
+    real pair of the sample walk, its frame is the classical fusion of sweep and flow, and the
+    manifest record says the geometry served."""
+    import dataclasses
+
+    import cv2
+
+    from viewsynth import classical, frames, sweep
+    from viewsynth.geometry.pose import relative_pose
+    from viewsynth.interpolators import make_interpolator
+    from viewsynth.sweep.render import flows_at
+
+    path = tmp_path / "geo.msgpack"
+    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16)
+    save_weights(path, Network(cfg, rngs=nnx.Rngs(0)))
+    sample = Path(__file__).resolve().parents[1] / "samples" / "fusion_forest"
+    a, b = (
+        cv2.resize(
+            frames.read_image(sample / f"{n}.jpg").image, (512, 256), interpolation=cv2.INTER_AREA
+        )
+        for n in ("04", "05")
+    )
+    interp = make_interpolator("rnn", weights=str(path))
+    out = interp(a, b, [0.5], equirect=True)[0]
+    ran = interp.last_pair()
+    assert ran["method"] == "rnn" and ran["geometry"] is True and ran["pose"]["usable"]
+    # the same fusion, by hand
+    est = classical.estimate_at(classical.pair_flows(a, b, equirect=True), 0.5)
+    d0 = classical.backward_warp(a, est.flow_t0, equirect=True)
+    d1 = classical.backward_warp(b, est.flow_t1, equirect=True)
+    pose = relative_pose(a, b, equirect=True)
+    g0f, g1f, w0 = flows_at(
+        sweep.pair_depth(a, b, sweep.PairCameras.from_pose(pose)), 0.5, 512, 256
+    )
+    g0 = classical.backward_warp(a, g0f, equirect=True)
+    g1 = classical.backward_warp(b, g1f, equirect=True)
+    logit = classical.choice_logit(
+        classical.disagreement(g0, g1, equirect=True), classical.disagreement(d0, d1, equirect=True)
+    )
+    c = (1.0 / (1.0 + np.exp(-logit)))[..., None]
+    ref = c * classical.blend(g0, g1, w0) + (1.0 - c) * classical.blend(
+        d0, d1, est.w0 / (est.w0 + est.w1)
+    )
+    diff = np.abs(out - ref)
+    assert diff.mean() < 2e-3 and diff.max() < 0.05, (diff.mean(), diff.max())
+    assert (
+        np.abs(ref - classical.blend(d0, d1, est.w0 / (est.w0 + est.w1))).mean() > 10 * diff.mean()
+    )

@@ -147,13 +147,14 @@ class Sweep:
     def candidates(self, img0, img1, times, *, equirect=False):
         """The geometry as 2D motion for the network (``rnn`` with geometry): per t the sweep's
         ``(flow_t0, flow_t1, weight0)`` at the frames' size, or None when the pair has no usable
-        geometry (then :meth:`last_pair` says ``flow`` and why)."""
+        geometry; :meth:`last_pair` then says ``method: rnn``, ``geometry: false`` and why."""
         from viewsynth.sweep.render import flows_at
 
         depth = self._depth(img0, img1, equirect)
+        # the network ran either way; "geometry" says whether it had the sweep's candidate
+        self._last = {**self._last, "method": "rnn", "geometry": depth is not None}
         if depth is None:
             return None
-        self._last["method"] = "rnn+geometry"
         h, w = img0.shape[:2]
         return [flows_at(depth, float(t), w, h) for t in times]
 
