@@ -18,6 +18,13 @@ predicts the in-between view at t:
    full-resolution starting estimate, both frames are warped backward, fused by the mask, and a thin
    residual network refines the result: ``Output.frames`` holds one frame per iteration.
 
+With ``geometry`` (:class:`ModelConfig`) the state holds a second candidate beside the DIS one:
+the sphere sweep's flows to each frame and its blend logit (``Init.geo_*``), then the logit of
+choosing geometry over 2D motion (``Init.choice_logit``, started at the classical agreement
+fusion, :func:`viewsynth.model.init.with_geometry`): 11 channels. Each step looks up both
+candidates' correlation and updates both and the choice; the frame is the chosen mix of the two
+candidates' fused frames, refined (the refinement sees all four warps and may re-choose).
+
 The per-pair work (:meth:`Network.encode`) is apart from the per-t work (:meth:`Network.decode`),
 so many in-between times of one pair share one encoding; ``__call__`` does both. Under ``jit``
 only the frames that are used are computed (the intermediate ones are for the training loss).
