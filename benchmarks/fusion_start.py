@@ -23,41 +23,36 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from viewsynth import classical, sweep  # noqa: E402
+from viewsynth import classical, frames  # noqa: E402
 from viewsynth.evaluation.datasets import leave_one_out, render_set  # noqa: E402
 from viewsynth.evaluation.metrics import ws_psnr  # noqa: E402
 from viewsynth.evaluation.rotation import rc_ws_psnr  # noqa: E402
-from viewsynth.geometry.pose import relative_pose  # noqa: E402
-from viewsynth.sweep.render import flows_at  # noqa: E402
+from viewsynth.interpolators import Sweep  # noqa: E402
+from viewsynth.model.init import init_at, with_geometry  # noqa: E402
 
 REAL = ROOT.parent / "shared" / "data" / "real360_dev"
 WALKS = ("gopro_max_garden_a", "gopro_max_garden_b", "gopro_fusion_forest")
 
 
-def _u8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
-
-
 def candidates(a: np.ndarray, b: np.ndarray, t: float) -> dict[str, np.ndarray] | None:
-    """``flow``, ``sweep`` and ``fusion`` frames of one pair at t (None: no usable pose)."""
-    h, w = a.shape[:2]
-    est = classical.estimate_at(classical.pair_flows(a, b, equirect=True), t)
-    d0 = classical.backward_warp(a, est.flow_t0, equirect=True)
-    d1 = classical.backward_warp(b, est.flow_t1, equirect=True)
-    flow = classical.blend(d0, d1, est.w0 / (est.w0 + est.w1))
-    pose = relative_pose(a, b, equirect=True)
-    if not pose.usable:
+    """``flow``, ``sweep`` and ``fusion`` frames of one pair at t (None: no usable pose), from
+    the product's own pieces: the sweep's candidate as the network gets it and the start's
+    choice logit (``model.init.with_geometry``)."""
+    geo = Sweep().candidates(a, b, [t], equirect=True)
+    if geo is None:
         return None
-    depth = sweep.pair_depth(a, b, sweep.PairCameras.from_pose(pose))
-    g0f, g1f, weight0 = flows_at(depth, t, w, h)
-    g0 = classical.backward_warp(a, g0f, equirect=True)
-    g1 = classical.backward_warp(b, g1f, equirect=True)
-    geo = classical.blend(g0, g1, weight0)
-    logit = classical.choice_logit(
-        classical.disagreement(g0, g1, equirect=True), classical.disagreement(d0, d1, equirect=True)
+    init = with_geometry(
+        init_at(classical.pair_flows(a, b, equirect=True), [t]), a, b, geo, equirect=True
     )
-    choice = (1.0 / (1.0 + np.exp(-logit)))[..., None]
-    return {"flow": flow, "sweep": geo, "fusion": choice * geo + (1.0 - choice) * flow}
+    (g0f, g1f, weight0), logit = geo[0], init.choice_logit[0]
+    est_w0 = 1.0 / (1.0 + np.exp(-init.mask_logit[0, ..., 0]))
+    warp = classical.backward_warp
+    flow = classical.blend(
+        warp(a, init.flow_t0[0], equirect=True), warp(b, init.flow_t1[0], equirect=True), est_w0
+    )
+    geo_frame = classical.blend(warp(a, g0f, equirect=True), warp(b, g1f, equirect=True), weight0)
+    choice = 1.0 / (1.0 + np.exp(-logit))
+    return {"flow": flow, "sweep": geo_frame, "fusion": choice * geo_frame + (1.0 - choice) * flow}
 
 
 def main() -> None:
@@ -77,12 +72,14 @@ def main() -> None:
                 cv2.resize(x, (w, w // 2), interpolation=cv2.INTER_AREA) for x in (s.img0, s.img1)
             )
             gt = cv2.resize(s.gt, (w, w // 2), interpolation=cv2.INTER_AREA)
-            frames = candidates(a, b, s.t)
-            if frames is None:
+            outs = candidates(a, b, s.t)
+            if outs is None:
                 print(f"{name} {s.name}: no usable pose, skipped")
                 continue
-            for k, v in frames.items():
-                scores.setdefault(k, []).append((ws_psnr(_u8(v), gt), rc_ws_psnr(_u8(v), gt)))
+            for k, v in outs.items():
+                scores.setdefault(k, []).append(
+                    (ws_psnr(frames.to_uint8(v), gt), rc_ws_psnr(frames.to_uint8(v), gt))
+                )
         row = "  ".join(
             f"{k} {np.mean([x[0] for x in v]):.2f} / {np.mean([x[1] for x in v]):.2f}"
             for k, v in scores.items()

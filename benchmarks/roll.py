@@ -29,10 +29,6 @@ from viewsynth.evaluation.metrics import psnr  # noqa: E402
 GARDEN = ROOT.parent / "shared" / "data" / "real360_dev" / "gopro_max_garden_a"
 
 
-def _u8(img: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default = [GARDEN / "04.jpg", GARDEN / "06.jpg"]
@@ -62,7 +58,7 @@ def main() -> None:
                     [*cmd, "-o", str(out), "--method", method], check=True, capture_output=True
                 )
                 outs.append(frames.read_image(out).image)
-            score = psnr(_u8(np.roll(outs[0], w // 2, 1)), _u8(outs[1]))
+            score = psnr(frames.to_uint8(np.roll(outs[0], w // 2, 1)), frames.to_uint8(outs[1]))
             print(f"{method:6s} roll PSNR {score:6.1f} dB")
 
 
