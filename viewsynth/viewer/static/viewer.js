@@ -123,8 +123,16 @@ function open(segment) {
     defaultPitch: 0,
     touchmoveTwoFingers: false,
   }));
+  // three's VideoTexture uploads a frame only when the video presents one (requestVideoFrameCallback).
+  // The first frame may be presented before the viewer makes its texture, and a paused video presents
+  // no other, so the sphere would stay black until played: once both are ready, seek to where the
+  // video stands, which presents that frame again, and count the page ready when it has.
+  const redraw = () => {
+    pano.addEventListener("seeked", done, { once: true });
+    pano.currentTime = pano.currentTime;
+  };
   let shown = 0;
-  const both = () => ++shown === 2 && done();
+  const both = () => ++shown === 2 && redraw();
   viewer.addEventListener("ready", both, { once: true });
   if (pano.readyState >= 2) both();
   else pano.addEventListener("loadeddata", both, { once: true });
