@@ -1,10 +1,12 @@
 """The roll property through the CLI: ``viewsynth pair`` on a pair and on the pair rolled by half a width.
 
     .venv/bin/python benchmarks/roll.py [--pair A B] [--width 1024] [--methods sweep flow rnn]
+        [--weights FILE]
 
 Both shots are resized to ``--width`` x ``width/2`` (``cv2.INTER_AREA``) and written as PNG, then
 rolled by ``width/2`` columns; each method runs ``viewsynth pair A B -o out --method M`` on both
-pairs, and the figure is the PSNR of the 8-bit outputs after rolling the plain one. The default
+pairs (``rnn`` with ``--weights FILE`` when given), and the figure is the PSNR of the 8-bit
+outputs after rolling the plain one. The default
 pair is real360_dev gopro_max_garden_a 04/06 when ``../shared`` is there, else the sample walk's
 04/05.
 """
@@ -37,6 +39,7 @@ def main() -> None:
     ap.add_argument("--pair", nargs=2, type=Path, default=default)
     ap.add_argument("--width", type=int, default=1024)
     ap.add_argument("--methods", nargs="+", default=["sweep", "flow", "rnn"])
+    ap.add_argument("--weights", type=Path, help="the network rnn runs (default: the shipped one)")
     args = ap.parse_args()
     w = args.width
     cli = Path(sys.executable).with_name("viewsynth")
@@ -54,6 +57,8 @@ def main() -> None:
             for name in ("plain", "rolled"):
                 out = tmp / f"{name}_{method}.png"
                 cmd = [str(cli), "pair", str(tmp / f"{name}0.png"), str(tmp / f"{name}1.png")]
+                if method == "rnn" and args.weights:
+                    cmd += ["--weights", str(args.weights)]
                 subprocess.run(
                     [*cmd, "-o", str(out), "--method", method], check=True, capture_output=True
                 )
