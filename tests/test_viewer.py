@@ -193,7 +193,7 @@ def test_view_job_serves_until_ctrl_c(tmp_path):
         assert conn.getresponse().read() == b'{"segments": []}'
         conn.close()
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 130
+        assert proc.wait(timeout=60) == 130  # generous: a loaded CI machine exits slowly
         assert "Traceback" not in proc.stderr.read()
     finally:
         proc.kill()
