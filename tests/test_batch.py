@@ -62,7 +62,9 @@ def test_a_geometry_network_learns_the_choice_from_such_a_batch(tmp_path):
                  "optim.learning_rate=0.004"]  # fmt: skip
     cfg = load_config(DEBUG, [f"workdir={tmp_path / 'run'}", *overrides])
     result = loop.train(cfg, batches=lambda step: batch)
-    losses = [r["loss"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if r["kind"] == "train"]
+    losses = [
+        r["loss"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if r["kind"] == "train"
+    ]
     assert len(losses) == 12 and losses[-1] < 0.97 * losses[0], losses
     # The state's last channel is the choice logit: its update head starts at zero and moved.
     head = np.asarray(result.model.update.delta_out.kernel[...])
