@@ -10,6 +10,7 @@ heading. Only files inside OUT are served. Ctrl-C stops it (exit 130).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import webbrowser
 from pathlib import Path
@@ -51,6 +52,9 @@ def make_server(out: Path, host: str, port: int | None) -> ViewerServer:
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     server = make_server(args.output, args.host, args.port)
+    # Ctrl-C stops the server even when this process was started with SIGINT ignored (as a
+    # background job of a script, or from a test runner's worker), which Python would inherit.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         print(
             f"viewsynth view: serving {args.output} at {server.url}  (Ctrl-C to stop)", flush=True
