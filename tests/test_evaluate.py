@@ -2,10 +2,12 @@
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation import datasets as ds
 from viewsynth.evaluation import metrics
 from viewsynth.evaluation.evaluate import crop_region, evaluate, open_sets
@@ -20,18 +22,20 @@ import cv2
 import numpy as np
 
 for line in open(sys.argv[1]):
-    p0, p1, out = line.split()
+    p0, p1, out, *t = line.split()
+    t = float(t[0]) if t else 0.5
     a = cv2.imread(p0).astype(np.float32)
     b = cv2.imread(p1).astype(np.float32)
-    cv2.imwrite(out, np.clip(np.rint((a + b) / 2), 0, 255).astype(np.uint8))
+    cv2.imwrite(out, np.clip(np.rint((1 - t) * a + t * b), 0, 255).astype(np.uint8))
 """
 
 
-def crossfade_command(tmp_path):
-    """An external interpolator: a Python script that cross-fades each listed pair."""
+def crossfade_command(tmp_path, placeholder="{list}"):
+    """An external interpolator: a Python script that cross-fades each listed pair (at each
+    line's t with ``{list_t}``)."""
     script = tmp_path / "crossfade.py"
     script.write_text(CROSSFADE)
-    return f"{sys.executable} {script} {{list}}"
+    return f"{sys.executable} {script} {placeholder}"
 
 
 class _Given:
@@ -135,6 +139,22 @@ def test_external_commands_get_midpoints_only(tmp_path):
     assert result.notes == [
         "external methods: skipped on this set (t=0.25; they get midpoints only)"
     ]
+
+
+def test_a_list_t_command_gets_each_pairs_time_and_scores_like_the_crossfade(tmp_path):
+    ext = ExternalCommand("fade", crossfade_command(tmp_path, "{list_t}"))
+    midpoints = ExternalCommand("mid", crossfade_command(tmp_path))
+    dataset = _set_with_times([0.25, 0.75])
+    [result] = evaluate([dataset], [MethodSpec("linear")], [ext, midpoints])
+    assert "mid" not in result.scores and result.notes == [
+        "external methods: skipped on this set (t=0.25; they get midpoints only)"
+    ]
+    assert len(result.scores["fade"]) == 2
+    for ours, theirs in zip(result.scores["linear"], result.scores["fade"], strict=True):
+        assert theirs["ie"] == pytest.approx(ours["ie"], abs=0.6)  # the same blend at each t
+    lines = (tmp_path / "l.txt", [(Path("a.png"), Path("b.png"), Path("o.png"))])
+    with pytest.raises(ViewsynthError, match="midpoints only"):
+        midpoints.run(lines[1], lines[0], [0.25])
 
 
 def test_open_sets_skips_absent_data_and_falls_back(tmp_path):

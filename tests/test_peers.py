@@ -200,6 +200,13 @@ def test_rife_list_errors_name_the_file_and_line(tmp_path):
     bad.write_text("\n")
     with pytest.raises(rife.RifeError, match=r"list\.txt: no pairs in the list$"):
         rife.read_list(bad)
+    good = tmp_path / "times.txt"
+    good.write_text("/a.png /b.png /o.png\n/a.png /b.png /p.png 0.25\n")
+    assert [row[3] for row in rife.read_list(good)] == [0.5, 0.25]  # the {list_t} form
+    for t in ("1.0", "soon"):
+        bad.write_text(f"/a.png /b.png /o.png {t}\n")
+        with pytest.raises(rife.RifeError, match=r"list\.txt:1: t must be a number in \(0, 1\)"):
+            rife.read_list(bad)
 
 
 def test_benchmark_external_flag_adds_to_the_config():

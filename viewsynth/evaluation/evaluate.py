@@ -147,6 +147,7 @@ def _evaluate_set(
     with tempfile.TemporaryDirectory(prefix="viewsynth-eval-") as tmp:
         work = Path(tmp)
         externals_ok = bool(externals)
+        times: list[float] = []
         for k, sample in enumerate(dataset.samples()):
             result.samples.append(sample.name)
             if k == 0:
@@ -174,34 +175,40 @@ def _evaluate_set(
                 if k == 0:
                     result.crops[label] = _crop(pred, sample.equirect)
             if externals_ok:
-                if abs(sample.t - 0.5) > 1e-9:
-                    # The list format carries no time: external commands are asked for midpoints.
-                    externals_ok = False
-                    result.notes.append(
-                        f"external methods: skipped on this set (t={sample.t:.3g}; they get midpoints only)"
-                    )
-                else:
-                    folder = work / f"{k:06d}"
-                    folder.mkdir()
-                    write_image(folder / "img0.png", sample.img0)
-                    write_image(folder / "img1.png", sample.img1)
-                    write_image(folder / "gt.png", sample.gt)
+                folder = work / f"{k:06d}"
+                folder.mkdir()
+                write_image(folder / "img0.png", sample.img0)
+                write_image(folder / "img1.png", sample.img1)
+                write_image(folder / "gt.png", sample.gt)
+                times.append(float(sample.t))
             log(f"{dataset.name}: {sample.name} done")
         if externals_ok and result.samples:
+            off = [t for t in times if abs(t - 0.5) > 1e-9]
+            if off and not all(ext.takes_time for ext in externals):
+                # A {list} command's lines carry no time: it is asked for midpoints only.
+                result.notes.append(
+                    f"external methods: skipped on this set (t={off[0]:.3g}; they get midpoints only)"
+                )
             for ext in externals:
-                _run_external(ext, result, work, dataset.equirect, log)
+                if ext.takes_time or not off:
+                    _run_external(ext, result, work, dataset.equirect, times, log)
     result.notes.extend(dataset.notes)
     return result
 
 
 def _run_external(
-    ext: ExternalCommand, result: SetResult, work: Path, equirect: bool, log: Log
+    ext: ExternalCommand,
+    result: SetResult,
+    work: Path,
+    equirect: bool,
+    times: Sequence[float],
+    log: Log,
 ) -> None:
     folders = sorted(p for p in work.iterdir() if p.is_dir())
     triplets = [(f / "img0.png", f / "img1.png", f / f"out_{ext.name}.png") for f in folders]
     log(f"{result.name}: running external {ext.name} on {len(triplets)} pairs")
     start = time.perf_counter()
-    outputs = ext.run(triplets, work / f"list_{ext.name}.txt")
+    outputs = ext.run(triplets, work / f"list_{ext.name}.txt", times)
     per_frame = (time.perf_counter() - start) / len(triplets)
     rows = []
     for k, (folder, out) in enumerate(zip(folders, outputs, strict=True)):

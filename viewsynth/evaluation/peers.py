@@ -142,7 +142,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 @dataclass(frozen=True)
 class ExternalCommand:
-    """A user's interpolator run as ``template`` with ``{list}`` replaced by the list file's path."""
+    """A user's interpolator run as ``template`` with ``{list}`` replaced by the list file's path.
+
+    ``{list}``: one ``img0 img1 out`` line a pair, and the frame wanted is the midpoint. A command
+    written with ``{list_t}`` instead gets ``img0 img1 out t`` lines and any t in (0, 1)."""
 
     name: str
     template: str
@@ -152,26 +155,46 @@ class ExternalCommand:
             raise ViewsynthError(
                 f"--external {self.name!r}: a name is letters, digits and _.+- (e.g. rife)"
             )
-        if "{list}" not in self.template:
+        if "{list}" not in self.template and "{list_t}" not in self.template:
             raise ViewsynthError(
-                f"--external {self.name}: the command must contain {{list}}, got {self.template!r}"
+                f"--external {self.name}: the command must contain {{list}} or {{list_t}}, "
+                f"got {self.template!r}"
             )
 
-    def run(self, triplets: Sequence[tuple[Path, Path, Path]], list_file: Path) -> list[np.ndarray]:
+    @property
+    def takes_time(self) -> bool:
+        """Whether the command reads a t on each line (``{list_t}``), not only midpoints."""
+        return "{list_t}" in self.template
+
+    def run(
+        self,
+        triplets: Sequence[tuple[Path, Path, Path]],
+        list_file: Path,
+        times: Sequence[float] | None = None,
+    ) -> list[np.ndarray]:
         """Write ``list_file``, run the command once, and return each ``out`` as ``(H, W, 3)`` float32.
+
+        ``times`` (default: all 0.5) go on the lines of a ``{list_t}`` command; a ``{list}``
+        command is asked for midpoints, so other times are refused.
 
         Raises ``ViewsynthError`` naming this method when the command fails or an output is
         missing or unreadable.
         """
+        times = [0.5] * len(triplets) if times is None else list(times)
+        if len(times) != len(triplets) or not all(0.0 < t < 1.0 for t in times):
+            raise ViewsynthError(f"--external {self.name}: one t in (0, 1) per pair, got {times}")
+        if not self.takes_time and any(abs(t - 0.5) > 1e-9 for t in times):
+            raise ViewsynthError(f"--external {self.name}: a {{list}} command gets midpoints only")
         lines = []
-        for paths in triplets:
+        for paths, t in zip(triplets, times, strict=True):
             if any(" " in str(p) for p in paths):
                 raise ViewsynthError(
                     f"--external {self.name}: paths must not contain spaces: {paths}"
                 )
-            lines.append(" ".join(str(p) for p in paths))
+            lines.append(" ".join(str(p) for p in paths) + (f" {t:.9g}" if self.takes_time else ""))
         list_file.write_text("\n".join(lines) + "\n")
-        command = self.template.replace("{list}", shlex.quote(str(list_file)))
+        placeholder = "{list_t}" if self.takes_time else "{list}"
+        command = self.template.replace(placeholder, shlex.quote(str(list_file)))
         proc = subprocess.run(command, shell=True, capture_output=True, text=True)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["no message on stderr"])[-1]
