@@ -183,14 +183,14 @@ def _evaluate_set(
                 times.append(float(sample.t))
             log(f"{dataset.name}: {sample.name} done")
         if externals_ok and result.samples:
-            off = [t for t in times if abs(t - 0.5) > 1e-9]
-            if off and not all(ext.takes_time for ext in externals):
+            if not all(ext.accepts(times) for ext in externals):
                 # A {list} command's lines carry no time: it is asked for midpoints only.
+                off = next(t for t in times if abs(t - 0.5) > 1e-9)
                 result.notes.append(
-                    f"external methods: skipped on this set (t={off[0]:.3g}; they get midpoints only)"
+                    f"external methods: skipped on this set (t={off:.3g}; they get midpoints only)"
                 )
             for ext in externals:
-                if ext.takes_time or not off:
+                if ext.accepts(times):
                     _run_external(ext, result, work, dataset.equirect, times, log)
     result.notes.extend(dataset.notes)
     return result

@@ -166,6 +166,10 @@ class ExternalCommand:
         """Whether the command reads a t on each line (``{list_t}``), not only midpoints."""
         return "{list_t}" in self.template
 
+    def accepts(self, times: Sequence[float]) -> bool:
+        """Whether the command can be asked for ``times`` (a ``{list}`` one: midpoints only)."""
+        return self.takes_time or all(abs(t - 0.5) <= 1e-9 for t in times)
+
     def run(
         self,
         triplets: Sequence[tuple[Path, Path, Path]],
@@ -183,7 +187,7 @@ class ExternalCommand:
         times = [0.5] * len(triplets) if times is None else list(times)
         if len(times) != len(triplets) or not all(0.0 < t < 1.0 for t in times):
             raise ViewsynthError(f"--external {self.name}: one t in (0, 1) per pair, got {times}")
-        if not self.takes_time and any(abs(t - 0.5) > 1e-9 for t in times):
+        if not self.accepts(times):
             raise ViewsynthError(f"--external {self.name}: a {{list}} command gets midpoints only")
         lines = []
         for paths, t in zip(triplets, times, strict=True):
