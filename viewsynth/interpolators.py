@@ -24,6 +24,7 @@ import numpy as np
 
 from viewsynth import classical
 from viewsynth.errors import ViewsynthError
+from viewsynth.geometry.seam import on_canonical_seam
 
 METHODS = ("linear", "flow", "sweep", "rnn")
 #: The best method we have measured (README, benchmark): the shipped ``rnn`` beats ``flow`` on every
@@ -75,6 +76,11 @@ class Flow:
         return {"method": self.name}
 
     def __call__(self, img0, img1, times, *, equirect=False):
+        if equirect:  # exactly roll-equivariant (DIS by itself is not)
+            return on_canonical_seam(self._frames, img0, img1, times, equirect=True)
+        return self._frames(img0, img1, times, equirect=False)
+
+    def _frames(self, img0, img1, times, *, equirect):
         height, width = img0.shape[:2]
         flows = classical.pair_flows(
             img0, img1, equirect=equirect, max_side=self.max_side, preset=self.preset,
@@ -119,9 +125,10 @@ class Sweep:
         """``{"method": "sweep" | "flow", "reason": ..., "pose": RelativePose.record()}``."""
         return dict(self._last)
 
-    def _depth(self, img0, img1, equirect: bool):
+    def _depth(self, img0, img1, equirect: bool, seam_shift: float = 0):
         """The pair's depth (:class:`viewsynth.sweep.PairDepth`), or None when geometry cannot
-        serve it; :meth:`last_pair` says which and why."""
+        serve it; :meth:`last_pair` says which and why. ``seam_shift``: the caller rolled both
+        panoramas left by this many columns; the recorded pose is turned back to its axes."""
         from viewsynth import sweep
         from viewsynth.geometry.pose import relative_pose
 
@@ -129,10 +136,11 @@ class Sweep:
             self._last = {"method": "flow", "reason": "sweep: not panoramas", "pose": None}
             return None
         pose = relative_pose(img0, img1, equirect=True)
+        record = pose.unrolled(seam_shift, img0.shape[1]).record()
         if not pose.usable:
-            self._last = {"method": "flow", "reason": pose.reason, "pose": pose.record()}
+            self._last = {"method": "flow", "reason": pose.reason, "pose": record}
             return None
-        self._last = {"method": "sweep", "reason": "", "pose": pose.record()}
+        self._last = {"method": "sweep", "reason": "", "pose": record}
         cfg = self.config or sweep.SweepConfig()
         return sweep.pair_depth(img0, img1, sweep.PairCameras.from_pose(pose), cfg)
 
@@ -144,13 +152,14 @@ class Sweep:
             return self.fallback(img0, img1, times, equirect=equirect)
         return sweep.render_times(img0, img1, depth, times).astype(np.float32)
 
-    def candidates(self, img0, img1, times, *, equirect=False):
+    def candidates(self, img0, img1, times, *, equirect=False, seam_shift=0):
         """The geometry as 2D motion for the network (``rnn`` with geometry): per t the sweep's
         ``(flow_t0, flow_t1, weight0)`` at the frames' size, or None when the pair has no usable
-        geometry; :meth:`last_pair` then says ``method: rnn``, ``geometry: false`` and why."""
+        geometry; :meth:`last_pair` then says ``method: rnn``, ``geometry: false`` and why.
+        ``seam_shift``: columns (of these frames) by which the caller rolled both left."""
         from viewsynth.sweep.render import flows_at
 
-        depth = self._depth(img0, img1, equirect)
+        depth = self._depth(img0, img1, equirect, seam_shift)
         # the network ran either way; "geometry" says whether it had the sweep's candidate
         self._last = {**self._last, "method": "rnn", "geometry": depth is not None}
         if depth is None:

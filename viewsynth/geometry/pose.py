@@ -64,6 +64,16 @@ class RelativePose:
         """Camera 1's centre in camera 0's axes, ``-R.T @ t`` (unit length when usable)."""
         return -self.rotation.T @ self.translation
 
+    def unrolled(self, shift: float, width: int) -> RelativePose:
+        """This pose, solved on both panoramas rolled left by ``shift`` of ``width`` columns
+        (``np.roll(img, -shift, 1)``), in the axes of the panoramas as they were."""
+        if shift % width == 0:
+            return self
+        turn = _yaw(-2.0 * math.pi * shift / width)  # original directions -> rolled ones
+        return dataclasses.replace(
+            self, rotation=turn.T @ self.rotation @ turn, translation=turn.T @ self.translation
+        )
+
     def record(self) -> dict:
         """JSON-ready: rotation as an angle-axis vector in degrees (axis x angle), the rest as is."""
         return {
@@ -211,7 +221,6 @@ def relative_pose(
         return _relative_pose(img0, img1, equirect, focal_px, prior, work_width)
     w = img0.shape[1]
     shift = canonical_seam(img0)
-    turn = _yaw(-2.0 * math.pi * shift / w)  # original directions -> rolled ones
     h0 = None if not prior else prior.get("heading0_deg")
     rolled_prior = prior
     if h0 is not None:  # camera 0 of the rolled pair faces 360 * shift / W further clockwise
@@ -221,9 +230,7 @@ def relative_pose(
     pose = _relative_pose(
         np.roll(img0, -shift, 1), np.roll(img1, -shift, 1), True, focal_px, rolled_prior, work_width
     )
-    return dataclasses.replace(
-        pose, rotation=turn.T @ pose.rotation @ turn, translation=turn.T @ pose.translation
-    )
+    return pose.unrolled(shift, w)
 
 
 def _relative_pose(img0, img1, equirect, focal_px, prior, work_width) -> RelativePose:

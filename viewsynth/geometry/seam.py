@@ -56,3 +56,19 @@ def canonical_seam(image: np.ndarray) -> int:
     for k in range(-half, half + 1):
         band += np.roll(columns, k)
     return int(np.argmin(band))
+
+
+def on_canonical_seam(call, img0: np.ndarray, img1: np.ndarray, *args, **kwargs) -> np.ndarray:
+    """``call(img0, img1, *args, **kwargs)`` -> frames ``(T, H, W, C)``, run on both panoramas
+    rolled so that view 0's :func:`canonical_seam` column is column 0, the frames rolled back.
+
+    The roll property then holds exactly for any method so called, whatever it does at the seam:
+    rolling both inputs by k columns moves the canonical column by k, so the method sees the very
+    same pixels and its frames come back rolled by k. (DIS, SIFT and the network's 8x8 blocks are
+    not shift-equivariant by themselves.) It also keeps feature-rich content off the seam.
+    """
+    shift = canonical_seam(img0)
+    if shift == 0:
+        return call(img0, img1, *args, **kwargs)
+    out = call(np.roll(img0, -shift, 1), np.roll(img1, -shift, 1), *args, **kwargs)
+    return np.roll(out, shift, axis=-2)
