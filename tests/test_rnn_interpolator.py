@@ -211,6 +211,28 @@ def test_auto_scale_keeps_huge_panoramas_near_2048_wide():
     assert it.working_size(1000, 700, equirect=False) == (1000, 700, 1024, 704)  # padded
 
 
+def test_a_geometry_network_works_at_512_wide_and_answers_at_full_size():
+    import dataclasses
+
+    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16)
+    it = RNNInterpolator(Network(cfg, rngs=nnx.Rngs(0)))
+    assert it.working_size(1024, 512, equirect=True) == (512, 256, 512, 256)
+    assert it.working_size(5760, 2880, equirect=True) == (512, 256, 512, 256)
+    assert it.working_size(384, 192, equirect=True) == (384, 192, 384, 192)  # never enlarged
+    it.geometry = lambda *a, **k: None  # no pose: DIS in both slots
+    img0 = texture(128, 256)
+    img1 = np.roll(img0, 6, axis=1)
+    out = it(img0, img1, [0.5], equirect=True)
+    assert out.shape == (1, 128, 256, 3)
+    # decided at 128x64 (scale 0.5 here: max_width 128), warped at full size: still the
+    # full-size detail of the flow method, not an enlarged small frame
+    it.max_width = 128
+    small = it(img0, img1, [0.5], equirect=True)[0]
+    ref = Flow()(img0, img1, [0.5], equirect=True)[0]
+    enlarged = cv2.resize(cv2.resize(ref, (128, 64), interpolation=cv2.INTER_AREA), (256, 128))
+    assert np.abs(small - ref).mean() < 0.5 * np.abs(enlarged - ref).mean()
+
+
 def test_resample_wraps_longitude_for_panoramas():
     img = np.zeros((4, 8, 1), np.float32)
     img[:, 0] = 1.0

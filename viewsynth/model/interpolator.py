@@ -6,7 +6,8 @@
 Fitting any input size to the network:
 
 - working scale ``s``: the network runs at about ``s`` times the input size (``scale``; None picks
-  ``min(1, max_width / W)`` so that a 5.7K-8K panorama runs at ~2048 wide);
+  ``min(1, max_width / W)`` so that a 5.7K-8K panorama runs at ~2048 wide, a geometry network at
+  512 wide: :data:`GEOMETRY_MAX_WIDTH`);
 - panoramas: the width is RESAMPLED (never padded: padding would put a false border into the
   seam) to a multiple of ``bucket`` pixels; the height keeps the aspect ratio and is padded
   (edge pixels repeated) up to a multiple of ``bucket``, then cropped back. Perspective images:
@@ -51,6 +52,14 @@ from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
 from viewsynth.model.warp import backward_warp
 from viewsynth.model.weights import DEFAULT_WEIGHTS, load_described
+
+
+#: The width a geometry network (``ModelConfig.geometry``) works at by default: it decides per
+#: pixel between two candidates, which needs no more detail than this, and the frame is warped and
+#: fused at the input's own size. Measured with Run 19's weights (README, "The network with
+#: geometry"): at 1024x512 renders 26.49 dB WS-PSNR working at 512 wide against 26.14 at full
+#: size; on the 2048x1024 real walks the same or better at 512 as at 2048 (rc-WS-PSNR).
+GEOMETRY_MAX_WIDTH = 512
 
 
 def auto_scale(width: int, max_width: int = 2048) -> float:
@@ -120,7 +129,8 @@ class RNNInterpolator:
 
     ``iters``: recurrent iterations K (None: the model's default). ``scale``: working scale (None:
     automatic). ``bucket``: working sizes are multiples of this (and of the model's stride).
-    ``max_width``: the width the automatic scale aims at. ``max_batch``, ``max_pixels``: at most
+    ``max_width``: the width the automatic scale aims at (None: 2048, or
+    :data:`GEOMETRY_MAX_WIDTH` for a geometry network). ``max_batch``, ``max_pixels``: at most
     this many times, and pixels, per forward pass (the pair's encoding is shared by all passes).
     On a 2-core CPU one t per pass is fastest (measured: 0.25 s per frame at 1024x512 for one t,
     0.39 s for two or four), so the default is 1; raise it on an accelerator.
@@ -138,7 +148,7 @@ class RNNInterpolator:
         iters: int | None = None,
         scale: float | None = None,
         bucket: int = 64,
-        max_width: int = 2048,
+        max_width: int | None = None,
         max_pixels: int = 4 * 2048 * 1024,
         max_batch: int = 1,
         data_parallel: bool = True,
@@ -154,6 +164,8 @@ class RNNInterpolator:
         self.iters = int(iters or model.config.iters)
         self.scale = scale
         self.bucket = _ceil_to(bucket, model.stride)
+        if max_width is None:
+            max_width = GEOMETRY_MAX_WIDTH if model.config.geometry else 2048
         self.max_width = max_width
         self.max_pixels = max_pixels
         self.max_batch = max_batch
