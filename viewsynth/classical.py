@@ -90,7 +90,10 @@ def seam_remap(
     panoramas x wraps and y clamps, otherwise edge pixels repeat."""
     h, w = image.shape[:2]
     if equirect:
-        map_x = np.mod(map_x, w)
+        # BORDER_WRAP wraps x itself (to within cv2's 1/32-pixel fixed point, as np.mod would);
+        # only far-out positions, beyond what its int16 coordinates hold, are reduced first.
+        if map_x.size and (map_x.min() < -w or map_x.max() >= 2 * w):
+            map_x = np.mod(map_x, w)
         # cv2's BORDER_WRAP wraps y too; rows are clamped by hand so only x wraps.
         map_y = np.clip(map_y, 0, h - 1)
         border = cv2.BORDER_WRAP

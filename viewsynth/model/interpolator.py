@@ -90,8 +90,12 @@ def resample(x: np.ndarray, width: int, height: int, *, equirect: bool) -> np.nd
     if (w, h) == (width, height):
         return x
     if width <= w and height <= h:
-        out = cv2.resize(x, (width, height), interpolation=cv2.INTER_AREA)
-        return out.reshape(height, width, -1).astype(np.float32)
+        chans = [
+            cv2.resize(np.ascontiguousarray(x[..., i : i + 4]), (width, height),
+                       interpolation=cv2.INTER_AREA).reshape(height, width, -1)
+            for i in range(0, x.shape[-1], 4)
+        ]  # fmt: skip
+        return _joined(chans)
     gx = (np.arange(width, dtype=np.float32) + 0.5) * (w / width) - 0.5
     gy = (np.arange(height, dtype=np.float32) + 0.5) * (h / height) - 0.5
     mx, my = np.meshgrid(gx, gy)
@@ -101,7 +105,13 @@ def resample(x: np.ndarray, width: int, height: int, *, equirect: bool) -> np.nd
         )
         for i in range(0, x.shape[-1], 4)
     ]
-    return np.concatenate(chans, axis=-1).astype(np.float32)
+    return _joined(chans)
+
+
+def _joined(chans: list[np.ndarray]) -> np.ndarray:
+    """Channel groups as one float32 array (a single group as it is: no copy)."""
+    out = chans[0] if len(chans) == 1 else np.concatenate(chans, axis=-1)
+    return out.astype(np.float32, copy=False)
 
 
 def pad_edges(x, work_w: int, work_h: int):
@@ -179,6 +189,8 @@ class RNNInterpolator:
         if self._mesh is not None:
             self.max_batch = max(max_batch, self._mesh.size)
             self._state = parallel.replicate(self._state, self._mesh)
+        # Without a residual head the frame is made only of warped pixels: nothing to carry over.
+        self._residual = model.config.refine_residual
         self._encode = jax.jit(functools.partial(self._encode_fn, graphdef), static_argnums=(3,))
         self._decode = jax.jit(
             functools.partial(self._decode_fn, graphdef),
@@ -323,7 +335,7 @@ class RNNInterpolator:
                 batch = parallel.shard_batch(batch, self._mesh)
             result = self._decode(
                 self._state, enc, j0, j1, jnp.asarray(batch[0]), batch[1],
-                equirect=equirect, iters=self.iters, residual=not same_size,
+                equirect=equirect, iters=self.iters, residual=self._residual and not same_size,
             )  # fmt: skip
             crop = (slice(None), slice(top, top + ch), slice(left, left + cw))
             frame = np.asarray(result[0])[:n][crop]
@@ -334,23 +346,29 @@ class RNNInterpolator:
             else:
                 for i in range(n):
                     out[start + i] = self._fuse_full(
-                        (img0, img1), [f[i] for f in flows], [w[i] for w in weights], frame[i],
-                        equirect=equirect,
+                        (img0, img1), [f[i] for f in flows], [w[i] for w in weights],
+                        frame[i] if self._residual else None, equirect=equirect,
                     )  # fmt: skip
             start += n
         return out
 
     @staticmethod
     def _fuse_full(images, flows, weights, residual, *, equirect) -> np.ndarray:
-        """Warp and fuse at the input size with the network's flows, weights and residual
-        upsampled: sample k warps ``images[k % 2]`` (frame 0, frame 1, then the geometry
-        candidate's frame 0, frame 1)."""
+        """Warp and fuse at the input size with the network's flows, weights and residual (None:
+        none) upsampled: sample k warps ``images[k % 2]`` (frame 0, frame 1, then the geometry
+        candidate's frame 0, frame 1). Fields are upsampled four channels per remap."""
         height, width = images[0].shape[:2]
         ch, cw = flows[0].shape[:2]
         gain = np.float32([width / cw, height / ch])
-        mid = resample(residual, width, height, equirect=equirect)
-        for k, (flow, weight) in enumerate(zip(flows, weights, strict=True)):
-            flow = resample(flow, width, height, equirect=equirect) * gain
-            w = resample(weight, width, height, equirect=equirect)
-            mid += w * cv_warp(images[k % 2], flow, equirect=equirect)
+        n = len(flows)
+
+        def up(fields):  # one remap of up to four channels, no copies joining them
+            return resample(np.concatenate(fields, axis=-1), width, height, equirect=equirect)
+
+        pairs = [up(flows[k : k + 2]) for k in range(0, n, 2)]  # two flows per remap
+        w = up([np.reshape(w, (ch, cw, 1)) for w in weights])
+        mid = np.zeros((height, width, 3), np.float32) if residual is None else up([residual])
+        for k in range(n):
+            flow = pairs[k // 2][..., 2 * (k % 2) : 2 * (k % 2) + 2] * gain
+            mid += w[..., k : k + 1] * cv_warp(images[k % 2], flow, equirect=equirect)
         return np.clip(mid, 0.0, 1.0)
