@@ -194,6 +194,12 @@ def test_library_sweep_on_the_room_uses_geometry(big_room):
     last = interp.last_pair()
     assert last["method"] == "sweep", last
     assert last["pose"]["inliers"] > 30
+    # it ran on view 0's canonical seam; the recorded pose is in the caller's axes
+    from viewsynth.geometry.pose import relative_pose
+
+    direct = relative_pose(big_room[0], big_room[-1], equirect=True).record()
+    for key in ("rotation_deg", "translation"):
+        np.testing.assert_allclose(last["pose"][key], direct[key], atol=2e-3)
 
 
 def test_manifest_records_each_pairs_method_reason_and_pose(big_room, tmp_path):
