@@ -439,6 +439,48 @@ def test_finetune_learns_only_the_chosen_parity_and_writes_weights(tmp_path, fix
     assert any(moved)
 
 
+def test_finetune_adapts_a_geometry_network(tmp_path):
+    """The geometry network through ``finetune``: each triplet gets its sweep candidate (here a
+    room seen from three points on a line, so the pose serves), the choice head moves, and the
+    file it writes is a geometry network again."""
+    import dataclasses
+
+    from test_sweep import P0, P1, YAW0, room_view
+
+    from viewsynth import frames
+    from viewsynth.geometry.pose import relative_pose
+    from viewsynth.model.network import Network
+    from viewsynth.model.weights import save_weights
+    from viewsynth.training.finetune import FinetuneConfig, finetune
+
+    capture = tmp_path / "capture"
+    capture.mkdir()
+    for i in range(5):  # five shots along the line P0 -> P1 -> beyond
+        p = P0 + (P1 - P0) * (i / 2.0)
+        frames.write_image(capture / f"{i:02d}.png", room_view(p, YAW0, 256)[0])
+    cfg = _cfg(tmp_path / "unused")
+    model_cfg = dataclasses.replace(cfg.model, geometry=True, motion_channels=16)
+    base = tmp_path / "base.msgpack"
+    save_weights(base, Network(model_cfg, rngs=nnx.Rngs(0)))
+    out = tmp_path / "tuned.msgpack"
+    ft = FinetuneConfig(
+        steps=6, batch_size=2, targets="all", pano_width=256, report_triplets=0,
+        optim=cfg.optim, loss=cfg.loss,
+    )  # fmt: skip
+    result = finetune(capture, out, ft, base=base)
+    assert result.equirect and result.triplets == 3 and result.steps == 6
+    ends = [frames.read_image(capture / f"{i:02d}.png").image for i in (0, 2)]
+    assert relative_pose(*ends, equirect=True).usable  # so the triplets carried the sweep
+    tuned = load_weights(out)
+    assert tuned.config.geometry
+    before, after = load_weights(base), tuned
+    head = [
+        not np.allclose(np.asarray(a), np.asarray(b))
+        for a, b in zip(_params(after.update), _params(before.update), strict=True)
+    ]
+    assert any(head)
+
+
 def test_finetune_without_base_weights_is_one_clear_error(tmp_path, capsys):
     from viewsynth.pipelines import cli
 
