@@ -24,7 +24,7 @@ import numpy as np
 
 from viewsynth import classical
 from viewsynth.errors import ViewsynthError
-from viewsynth.geometry.seam import canonical_seam, on_canonical_seam
+from viewsynth.geometry.seam import on_canonical_seam
 
 METHODS = ("linear", "flow", "sweep", "rnn")
 #: The best method we have measured (README, benchmark): the shipped ``rnn`` beats ``flow`` on every
@@ -149,9 +149,7 @@ class Sweep:
             return self._frames(img0, img1, times, equirect=False)
         # on view 0's canonical seam: the roll property holds exactly (the pose alone is
         # equivariant to the last bit, the depth and the renders to about 86 dB)
-        shift = canonical_seam(img0)
-        rolled = (np.roll(img0, -shift, 1), np.roll(img1, -shift, 1))
-        return np.roll(self._frames(*rolled, times, equirect=True, seam_shift=shift), shift, 2)
+        return on_canonical_seam(self._frames, img0, img1, times, equirect=True, tell_shift=True)
 
     def _frames(self, img0, img1, times, *, equirect, seam_shift=0):
         from viewsynth import sweep

@@ -58,9 +58,13 @@ def canonical_seam(image: np.ndarray) -> int:
     return int(np.argmin(band))
 
 
-def on_canonical_seam(call, img0: np.ndarray, img1: np.ndarray, *args, **kwargs) -> np.ndarray:
+def on_canonical_seam(
+    call, img0: np.ndarray, img1: np.ndarray, *args, tell_shift: bool = False, **kwargs
+) -> np.ndarray:
     """``call(img0, img1, *args, **kwargs)`` -> frames ``(T, H, W, C)``, run on both panoramas
     rolled so that view 0's :func:`canonical_seam` column is column 0, the frames rolled back.
+    ``tell_shift``: ``call`` also gets ``seam_shift=`` the columns both were rolled left by (to
+    turn what it records, such as a pose, back to the caller's axes).
 
     The roll property then holds exactly for any method so called, whatever it does at the seam:
     rolling both inputs by k columns moves the canonical column by k, so the method sees the very
@@ -68,6 +72,8 @@ def on_canonical_seam(call, img0: np.ndarray, img1: np.ndarray, *args, **kwargs)
     not shift-equivariant by themselves.) It also keeps feature-rich content off the seam.
     """
     shift = canonical_seam(img0)
+    if tell_shift:
+        kwargs["seam_shift"] = shift
     if shift == 0:
         return call(img0, img1, *args, **kwargs)
     out = call(np.roll(img0, -shift, 1), np.roll(img1, -shift, 1), *args, **kwargs)

@@ -47,7 +47,7 @@ from viewsynth import parallel
 from viewsynth.classical import backward_warp as cv_warp
 from viewsynth.classical import pair_flows, seam_remap
 from viewsynth.errors import FrameError, ViewsynthError, WeightsError
-from viewsynth.geometry.seam import canonical_seam
+from viewsynth.geometry.seam import on_canonical_seam
 from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
 from viewsynth.model.warp import backward_warp
@@ -273,9 +273,9 @@ class RNNInterpolator:
     ) -> np.ndarray:
         """``img0``, ``img1`` (H, W, 3) float32 in [0, 1]; ``times`` (T,) -> (T, H, W, 3).
 
-        Panoramas run with both frames rolled to view 0's canonical seam column and the frames
-        rolled back (as :func:`viewsynth.geometry.seam.on_canonical_seam` does): rolling the inputs by any
-        number of columns rolls the output exactly, though DIS and the network's blocks are not
+        Panoramas run on view 0's canonical seam
+        (:func:`viewsynth.geometry.seam.on_canonical_seam`): rolling the inputs by any number of
+        columns rolls the output exactly, though DIS and the network's blocks are not
         shift-equivariant by themselves."""
         img0 = np.asarray(img0, dtype=np.float32)
         img1 = np.asarray(img1, dtype=np.float32)
@@ -285,11 +285,9 @@ class RNNInterpolator:
             )
         if not equirect:
             return self._frames(img0, img1, times, equirect=False)
-        shift = canonical_seam(img0)
-        rolled = (np.roll(img0, -shift, 1), np.roll(img1, -shift, 1))
-        return np.roll(self._frames(*rolled, times, equirect=True, seam_shift=shift), shift, 2)
+        return on_canonical_seam(self._frames, img0, img1, times, equirect=True, tell_shift=True)
 
-    def _frames(self, img0, img1, times, *, equirect: bool, seam_shift: int = 0) -> np.ndarray:
+    def _frames(self, img0, img1, times, *, equirect: bool, seam_shift: float = 0) -> np.ndarray:
         times = np.asarray(list(times), dtype=np.float32).reshape(-1)
         height, width = img0.shape[:2]
         if len(times) == 0:
@@ -318,7 +316,7 @@ class RNNInterpolator:
                     "this network uses geometry: make it with viewsynth.interpolators."
                     "make_interpolator('rnn') (which gives it the sphere sweep)"
                 )
-            # the sweep's pose is recorded in the caller's axes (content columns, rounded)
+            # the sweep records its pose in the caller's axes (the shift in content columns)
             shift = seam_shift * cw / width
             geometry = self.geometry(content0, content1, times, equirect=equirect, seam_shift=shift)
         start = 0
