@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from viewsynth import synth
+from viewsynth.geometry.seam import canonical_seam
 from viewsynth.interpolators import Flow
 from viewsynth.model.network import Network
 from viewsynth.training import losses
@@ -83,6 +84,7 @@ def validation_sets(
     out = []
     flow = Flow()
     for name, triplets in sets:
+        triplets = [on_canonical_seam(tr) for tr in triplets]
         batch = stack_batch(triplets, classical_init=classical, geometry=geometry)
         scores = [
             losses.psnr_uint8(
@@ -94,6 +96,17 @@ def validation_sets(
         ]
         out.append(ValidationSet(name, batch, float(np.mean(scores))))
     return out
+
+
+def on_canonical_seam(triplet: synth.Triplet) -> synth.Triplet:
+    """A panorama triplet rolled so that view 0's canonical seam is column 0, as ``--method rnn``
+    and ``flow`` run a pair: the network is validated as a user runs it, and the flow baseline
+    (which rolls by the same column, now 0) starts from the very flows the network starts from."""
+    if not triplet.equirect:
+        return triplet
+    shift = canonical_seam(triplet.img0)
+    a, m, b = (np.roll(x, -shift, 1) for x in (triplet.img0, triplet.mid, triplet.img1))
+    return dataclasses.replace(triplet, img0=a, mid=m, img1=b)
 
 
 def validate(model: Network, sets: list[ValidationSet], iters: int) -> dict[str, float]:
