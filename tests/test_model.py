@@ -340,3 +340,38 @@ def test_geometry_network_needs_the_candidate_and_rolls_with_the_seam(pair):
         equirect=True, iters=2,
     )  # fmt: skip
     np.testing.assert_allclose(np.roll(np.asarray(a.frames[-1]), k, 2), b.frames[-1], atol=1e-4)
+
+
+def test_pose_input_starts_silent_then_lets_the_confidence_move_the_choice(pair):
+    """The confidence head starts at zero: the network with the pose input predicts exactly what
+    it does without it (so it may be added to stored weights); once trained, a weak pose and a
+    strong one give different choices, and the start carries the confidence given."""
+    plain_cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True)
+    cfg = dataclasses.replace(plain_cfg, pose_input=True)
+    with pytest.raises(ValueError, match="pose_input needs geometry"):
+        dataclasses.replace(ModelConfig.tiny(), pose_input=True)
+    plain = perturb(Network(plain_cfg, rngs=nnx.Rngs(7)), scale=0.05, seed=7)
+    model = Network(cfg, rngs=nnx.Rngs(7))
+    nnx.update(model, nnx.state(plain, nnx.Param))  # every parameter but the new head
+    img0, img1 = pair
+    t = np.float32([0.5])
+    init, _ = _geometry_start(img0, img1, [0.5])
+    assert init.pose_confidence.shape == init.choice_logit.shape and not init.pose_confidence.any()
+    weak = init.replace(pose_confidence=np.full_like(init.pose_confidence, 0.1))
+    strong = init.replace(pose_confidence=np.full_like(init.pose_confidence, 0.9))
+
+    def choice(m, start):
+        out = forward(m, img0[None], img1[None], t, start, equirect=True, iters=2)
+        return np.asarray(out.choice)
+
+    want = choice(plain, weak)
+    np.testing.assert_allclose(choice(model, weak), want, atol=1e-6)
+    np.testing.assert_allclose(choice(model, strong), want, atol=1e-6)
+    model.pose.kernel[...] = jnp.full(model.pose.kernel.shape, 0.5)
+    assert np.abs(choice(model, weak) - choice(model, strong)).max() > 1e-3
+    # without geometry the start says confidence 0
+    from viewsynth.model.init import with_geometry
+
+    none = with_geometry(classical_init(img0, img1, [0.5], equirect=True), img0, img1, None,
+                         equirect=True, confidence=0.7)  # fmt: skip
+    assert not none.pose_confidence.any()

@@ -301,3 +301,45 @@ def test_an_untrained_geometry_network_through_the_product_makes_the_classical_f
     diff = np.abs(out - ref)
     assert diff.mean() < 2e-3 and diff.max() < 0.05, (diff.mean(), diff.max())
     assert np.abs(ref - dis).mean() > 10 * diff.mean()
+
+
+def test_a_pose_input_network_gets_the_pairs_pose_confidence(tmp_path, monkeypatch):
+    """Through make_interpolator('rnn'), a pose_input network's start carries the confidence of
+    the pose the sweep found for that pair (the one the manifest records), and a pair without a
+    usable pose carries 0."""
+    import dataclasses
+
+    import cv2
+
+    from viewsynth import frames
+    from viewsynth.interpolators import make_interpolator
+    from viewsynth.model import interpolator as module
+
+    path = tmp_path / "pose.msgpack"
+    cfg = dataclasses.replace(
+        ModelConfig.tiny(), geometry=True, pose_input=True, motion_channels=16
+    )
+    save_weights(path, Network(cfg, rngs=nnx.Rngs(0)))
+    sample = Path(__file__).resolve().parents[1] / "samples" / "fusion_forest"
+    a, b = (
+        cv2.resize(
+            frames.read_image(sample / f"{n}.jpg").image, (512, 256), interpolation=cv2.INTER_AREA
+        )
+        for n in ("04", "05")
+    )
+    seen = []
+    real = module.with_geometry
+
+    def spy(init, *args, **kwargs):
+        out = real(init, *args, **kwargs)
+        seen.append(float(out.pose_confidence.max()))
+        return out
+
+    monkeypatch.setattr(module, "with_geometry", spy)
+    interp = make_interpolator("rnn", weights=str(path))
+    interp(a, b, [0.5], equirect=True)
+    pose = interp.last_pair()["pose"]
+    assert pose["usable"] and seen == [pytest.approx(pose["confidence"], abs=1e-4)] and seen[0] > 0
+    grey = np.full_like(a, 0.5)
+    interp(grey, grey, [0.5], equirect=True)
+    assert interp.last_pair()["geometry"] is False and seen[-1] == 0.0

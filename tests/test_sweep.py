@@ -200,6 +200,10 @@ def test_library_sweep_on_the_room_uses_geometry(big_room):
     direct = relative_pose(big_room[0], big_room[-1], equirect=True).record()
     for key in ("rotation_deg", "translation"):
         np.testing.assert_allclose(last["pose"][key], direct[key], atol=2e-3)
+    # the network's candidates carry the pose's confidence (an input of a pose_input network)
+    geo = interp.candidates(big_room[0], big_room[-1], [0.25, 0.5], equirect=True)
+    assert len(geo) == 2 and 0.0 < geo.confidence <= 1.0
+    assert geo.confidence == pytest.approx(direct["confidence"], abs=1e-4)
 
 
 def test_manifest_records_each_pairs_method_reason_and_pose(big_room, tmp_path):

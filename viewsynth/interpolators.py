@@ -161,8 +161,9 @@ class Sweep:
 
     def candidates(self, img0, img1, times, *, equirect=False, seam_shift=0):
         """The geometry as 2D motion for the network (``rnn`` with geometry): per t the sweep's
-        ``(flow_t0, flow_t1, weight0)`` at the frames' size, or None when the pair has no usable
-        geometry; :meth:`last_pair` then says ``method: rnn``, ``geometry: false`` and why.
+        ``(flow_t0, flow_t1, weight0)`` at the frames' size, with the pose's confidence
+        (:class:`Candidates`), or None when the pair has no usable geometry; :meth:`last_pair`
+        then says ``method: rnn``, ``geometry: false`` and why.
         ``seam_shift``: columns (of these frames) by which the caller rolled both left."""
         from viewsynth.sweep.render import flows_at
 
@@ -172,7 +173,16 @@ class Sweep:
         if depth is None:
             return None
         h, w = img0.shape[:2]
-        return [flows_at(depth, float(t), w, h) for t in times]
+        out = Candidates(flows_at(depth, float(t), w, h) for t in times)
+        out.confidence = float(self._last["pose"]["confidence"])
+        return out
+
+
+class Candidates(list):
+    """:meth:`Sweep.candidates`: per t ``(flow_t0, flow_t1, weight0)``, and ``confidence``, the
+    pose's (``RelativePose.confidence``)."""
+
+    confidence: float = 0.0
 
 
 def make_interpolator(

@@ -45,6 +45,9 @@ class Init:
     geo_flow_t1: np.ndarray | None = None
     geo_logit: np.ndarray | None = None
     choice_logit: np.ndarray | None = None
+    # The pose's confidence (``RelativePose.confidence``, 0 without a usable pose), constant over
+    # each row's pixels (B, H, W, 1): an input of a ``ModelConfig.pose_input`` network.
+    pose_confidence: np.ndarray | None = None
 
 
 def init_at(flows: PairFlows, times: Sequence[float] | np.ndarray) -> Init:
@@ -106,6 +109,7 @@ def with_geometry(
     geometry: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] | None,
     *,
     equirect: bool,
+    confidence: float = 0.0,
 ) -> Init:
     """``init`` (B = T times of one pair ``img0``, ``img1`` (H, W, 3)) with the geometry candidate.
 
@@ -114,14 +118,15 @@ def with_geometry(
     no usable pose: the DIS candidate then fills both slots and the choice logit is
     :data:`NO_GEOMETRY_LOGIT`. The choice starts where each candidate's two warped frames agree
     better (:func:`viewsynth.classical.choice_logit`), so a network started here with its heads at
-    zero makes that classical fusion of geometry and 2D motion.
+    zero makes that classical fusion of geometry and 2D motion. ``confidence``: the pose's
+    (:attr:`Init.pose_confidence`; taken as 0 without geometry).
     """
     n = init.flow_t0.shape[0]
     if geometry is None:
         off = np.full(init.mask_logit.shape, NO_GEOMETRY_LOGIT, np.float32)
         return init.replace(
             geo_flow_t0=init.flow_t0, geo_flow_t1=init.flow_t1, geo_logit=init.mask_logit,
-            choice_logit=off,
+            choice_logit=off, pose_confidence=np.zeros_like(off),
         )  # fmt: skip
     if len(geometry) != n:
         raise ViewsynthError(
@@ -149,4 +154,5 @@ def with_geometry(
         geo_flow_t1=np.stack(g1s).astype(np.float32),
         geo_logit=np.stack(logits).astype(np.float32),
         choice_logit=np.stack(choices).astype(np.float32),
+        pose_confidence=np.full(init.mask_logit.shape, confidence, np.float32),
     )

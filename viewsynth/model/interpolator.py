@@ -325,7 +325,10 @@ class RNNInterpolator:
             init = init_at(classical, t)
             if self.config.geometry:
                 geo = None if geometry is None else geometry[start : start + n]
-                init = with_geometry(init, content0, content1, geo, equirect=equirect)
+                conf = getattr(geometry, "confidence", 0.0)
+                init = with_geometry(
+                    init, content0, content1, geo, equirect=equirect, confidence=conf
+                )
             init = pad_edges(init, ww, wh)
             batch = (np.asarray(t), init)
             if self._mesh is not None:

@@ -100,6 +100,10 @@ class ModelConfig:
     # beside the DIS one, with the per-pixel logit of choosing it; the recurrence looks up both
     # candidates' correlation and updates both and the choice (see the module docstring).
     geometry: bool = False
+    # True (with geometry): the pose's confidence (``Init.pose_confidence``, 0 without a pose) is
+    # mixed into the context like t, through a head that starts at zero, so the choice can learn
+    # to distrust a weak pose's candidate; training's ``init_weights`` may add it.
+    pose_input: bool = False
 
     @property
     def state_channels(self) -> int:
@@ -122,6 +126,8 @@ class ModelConfig:
             )
         if self.corr_radius < 0 or self.iters < 1:
             raise ValueError("corr_radius must be >= 0 and iters >= 1")
+        if self.pose_input and not self.geometry:
+            raise ValueError("pose_input needs geometry (the pose is the geometry candidate's)")
         if self.init != "classical":
             raise ValueError(
                 f"init: {self.init!r} is not supported: the network starts from the classical "
@@ -211,6 +217,7 @@ class Network(nnx.Module):
         # the context needs less depth than the matched features (it is not compared)
         self.cnet = Encoder(6, c.patch, c.encoder_channels, ctx_out, depth=1, rngs=rngs)
         self.time = linear(1, ctx_out, rngs=rngs)
+        self.pose = linear(1, ctx_out, zero=True, rngs=rngs) if c.pose_input else None
         candidates = 2 if c.geometry else 1
         self.update = UpdateBlock(
             corr_channels=candidates * (2 * c.corr_radius + 1) ** 2,
@@ -297,6 +304,10 @@ class Network(nnx.Module):
         img0, img1 = batch(img0), batch(img1)
         f0, f1 = batch(enc.f0), batch(enc.f1)
         ctx = batch(enc.context) + self.time(t[:, None] * 2.0 - 1.0)[:, None, None, :]
+        if self.pose is not None:  # confidence 0 (no pose) to 1, as -1 to 1, at 1/stride
+            conf = getattr(init, "pose_confidence", None)
+            conf = jnp.zeros((b, height, width, 1)) if conf is None else jnp.asarray(conf)
+            ctx = ctx + self.pose(avg_pool(conf.astype(jnp.float32), s) * 2.0 - 1.0)
         hidden = jnp.tanh(ctx[..., : c.hidden_channels])
         context = jax.nn.relu(ctx[..., c.hidden_channels :])
         context_terms = self.update.prepare(context, equirect=equirect)

@@ -65,5 +65,6 @@ def _with_geometry(init, img0, img1, t, equirect: bool):
     for i in range(len(t)):
         one = jax.tree.map(lambda a, i=i: a[i : i + 1], init)
         geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=equirect)
-        rows.append(with_geometry(one, img0[i], img1[i], geo, equirect=equirect))
+        conf = getattr(geo, "confidence", 0.0)
+        rows.append(with_geometry(one, img0[i], img1[i], geo, equirect=equirect, confidence=conf))
     return jax.tree.map(lambda *a: np.concatenate(a), *rows)

@@ -69,8 +69,13 @@ RUNTIME_MODEL_FIELDS = ("iters", "learn_flow")
 
 
 def refine_fields(model: ModelConfig) -> dict[str, bool]:
-    """The refinement heads of ``model``: stored weights may lack a head (it starts at zero)."""
-    return {"refine_mask": model.refine_mask, "refine_residual": model.refine_residual}
+    """The heads of ``model`` that stored weights may lack (a new head starts at zero): the
+    refinement's and the pose-confidence input's."""
+    return {
+        "refine_mask": model.refine_mask,
+        "refine_residual": model.refine_residual,
+        "pose_input": model.pose_input,
+    }
 
 
 def build_model(cfg: TrainConfig) -> Network:
@@ -82,7 +87,7 @@ def build_model(cfg: TrainConfig) -> Network:
     if dataclasses.replace(model.config, **free) == cfg.model:
         model.config = cfg.model
     elif dataclasses.replace(model.config, **free, **refine_fields(cfg.model)) == cfg.model:
-        # The refinement's heads changed (a mask head added, the residual head dropped): every
+        # The heads changed (a mask head or the pose input added, the residual head dropped): every
         # stored parameter the new network has is kept, a new head starts at zero.
         grown = Network(cfg.model, rngs=nnx.Rngs(cfg.seed))
         wanted = {path for path, _ in nnx.state(grown, nnx.Param).flat_state()}
