@@ -170,3 +170,38 @@ def test_heldout_panoramas_stay_what_the_published_figures_were_measured_on():
         [0.40376928448677063, 0.4032413065433502, 0.4003632962703705],
     ]
     np.testing.assert_allclose(means, expected, atol=1e-5)
+
+
+def test_tilted_shots_are_the_level_shots_turned_and_spacing_moves_only_the_camera(textures):
+    """``tilt_deg``: each shot's camera pitched and rolled by its own draw (the in-between view by
+    their blend at t); the street, t and the positions stay those of the seed, so a tilted frame
+    is its level frame turned by that pitch and roll (found again by the rotation fit). At 0 the
+    triplet is the level one to the bit; ``spacing`` changes the distance between the shots only."""
+    from viewsynth.evaluation.rotation import fit_rotation
+
+    kw = dict(width=256, height=128, equirect=True, supersample=1)
+    level = synth.street_triplet(5, textures, **kw)
+    same = synth.street_triplet(5, textures, tilt_deg=0.0, **kw)
+    assert all(np.array_equal(a, b) for a, b in zip(
+        (level.img0, level.mid, level.img1), (same.img0, same.mid, same.img1)))  # fmt: skip
+    tilted = synth.street_triplet(5, textures, tilt_deg=2.0, **kw)
+    assert tilted.t == level.t
+    (p0, p1), (r0, r1) = np.random.default_rng([5, 11]).normal(0.0, 2.0, (2, 2))  # degrees
+    t = level.t
+    for frame, flat, pitch, roll in (
+        (tilted.img0, level.img0, p0, r0),
+        (tilted.img1, level.img1, p1, r1),
+        (tilted.mid, level.mid, (1 - t) * p0 + t * p1, (1 - t) * r0 + t * r1),
+    ):
+        u8 = lambda a: np.clip(np.rint(a * 255), 0, 255).astype(np.uint8)  # noqa: E731
+        fit = fit_rotation(u8(frame), u8(flat))
+        assert fit.rc_ws_psnr > fit.ws_psnr + 3.0, fit
+        assert abs(abs(fit.angles_deg[1]) - abs(pitch)) < 0.3, (fit.angles_deg, pitch, roll)
+        assert abs(abs(fit.angles_deg[2]) - abs(roll)) < 0.3, (fit.angles_deg, pitch, roll)
+    _, near = street.street_scene(5, textures.count, (0.5, 0.5))
+    _, far = street.street_scene(5, textures.count, (5.0, 5.0))
+    _, default = street.street_scene(5, textures.count)
+    assert near.pos1[2] - near.pos0[2] == pytest.approx(0.5)
+    assert far.pos1[2] - far.pos0[2] == pytest.approx(5.0)
+    np.testing.assert_array_equal(near.pos0, default.pos0)
+    np.testing.assert_array_equal(far.pos1[:2], default.pos1[:2])

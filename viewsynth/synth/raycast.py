@@ -226,21 +226,45 @@ def downsample(image, s: int):
     return image.reshape(h, s, w, s, 3).mean(axis=(1, 3))
 
 
+def _roll(dirs, roll):
+    """Directions ``(..., 3)`` turned by ``roll`` radians about the optical axis z. At roll 0 the
+    result is the input to the bit (cos 0 = 1, sin 0 = 0)."""
+    c, s = jnp.cos(roll), jnp.sin(roll)
+    x, y, z = dirs[..., 0], dirs[..., 1], dirs[..., 2]
+    return jnp.stack([x * c - y * s, x * s + y * c, z], axis=-1)
+
+
 @partial(jax.jit, static_argnames=("width", "height", "supersample"))
 def _render_views(
-    scene, mips, dirs_cam, pixel_angle, positions, yaws, pitch, *, width, height, supersample
-):
-    """Views ``(V, H, W, 3)`` from ``positions`` ``(V, 3)``, ``yaws`` ``(V,)``; rays ``dirs_cam`` ``(R, 3)``.
+    scene, mips, dirs_cam, pixel_angle, positions, yaws, pitch, rolls, *, width, height,
+    supersample,
+):  # fmt: skip
+    """Views ``(V, H, W, 3)`` from ``positions`` ``(V, 3)``, ``yaws`` ``(V,)``; rays ``dirs_cam``
+    ``(R, 3)``. ``pitch``: one for all (a scalar) or ``(V,)``; ``rolls``: None or ``(V,)`` (the
+    camera is turned by roll, then pitch, then yaw). A level camera (scalar pitch, no rolls)
+    traces exactly as before rolls existed, so its renders keep every bit.
 
     The rays are an argument, not a constant, so one compile serves every field of view.
     """
 
-    def one(pos, yaw):
-        dirs = geometry.rotate_pitch_yaw(dirs_cam, pitch, yaw)
+    def one(pos, yaw, pitch, roll):
+        dirs = dirs_cam if roll is None else _roll(dirs_cam, roll)
+        dirs = geometry.rotate_pitch_yaw(dirs, pitch, yaw)
         colour = _shade(scene, mips, pos, dirs, pixel_angle)
         return downsample(colour.reshape(height * supersample, width * supersample, 3), supersample)
 
-    return jax.lax.map(lambda args: one(*args), (positions, yaws))
+    if rolls is None:
+        return jax.lax.map(lambda args: one(*args, pitch, None), (positions, yaws))
+    return jax.lax.map(lambda args: one(*args), (positions, yaws, pitch, rolls))
+
+
+def _tilts(pitch, roll, views: int):
+    """``(pitch, rolls)`` for :func:`_render_views`: a scalar pitch and None for a level camera
+    (one pitch for all, no roll), else both ``(V,)``."""
+    pitch, roll = np.asarray(pitch, np.float32), np.asarray(roll, np.float32)
+    if not roll.any() and np.all(pitch == pitch.reshape(-1)[0]):
+        return jnp.float32(pitch.reshape(-1)[0]), None
+    return tuple(jnp.asarray(np.broadcast_to(a, (views,))) for a in (pitch, roll))
 
 
 def render_views(
@@ -253,12 +277,14 @@ def render_views(
     height: int,
     supersample: int = 2,
     hfov_deg: float = 0.0,
-    pitch: float = 0.0,
+    pitch: float | np.ndarray = 0.0,
+    roll: float | np.ndarray = 0.0,
 ) -> np.ndarray:
     """Render ``(V, H, W, 3)`` float32 views of ``scene`` from ``positions`` ``(V, 3)`` and ``yaws`` ``(V,)``.
 
     ``hfov_deg == 0`` renders equirect panoramas (``W == 2 H`` expected), otherwise a pinhole view
-    with that horizontal field of view, tilted by ``pitch`` radians. Jitted: one compile per size.
+    with that horizontal field of view. Every view is tilted by ``pitch`` and ``roll`` radians
+    (one for all or ``(V,)``). Jitted: one compile per size.
     """
     if hfov_deg == 0:
         dirs_cam = equirect_directions(width, height, supersample)
@@ -274,7 +300,7 @@ def render_views(
         jnp.float32(pixel_angle),
         jnp.asarray(positions, jnp.float32),
         jnp.asarray(yaws, jnp.float32),
-        jnp.float32(pitch),
+        *_tilts(pitch, roll, len(yaws)),
         width=int(width),
         height=int(height),
         supersample=int(supersample),

@@ -133,8 +133,16 @@ class _SceneBuilder:
         return True
 
 
-def street_scene(seed: int, n_textures: int) -> tuple[Scene, CameraPath]:
-    """A random street and camera path from ``seed`` (``n_textures``: atlas size to draw from)."""
+#: The distance between the two shots of a street (metres), drawn uniformly in this range.
+SPACING = (0.5, 4.0)
+
+
+def street_scene(
+    seed: int, n_textures: int, spacing: tuple[float, float] = SPACING
+) -> tuple[Scene, CameraPath]:
+    """A random street and camera path from ``seed`` (``n_textures``: atlas size to draw from);
+    the shots ``spacing`` metres apart (the range a uniform draw takes; the draw consumes the same
+    random numbers whatever the range, so the street itself does not change with it)."""
     rng = np.random.default_rng(seed)
     b = _SceneBuilder(rng, n_textures)
     road = rng.uniform(3.0, 6.5)  # half width of the carriageway
@@ -260,7 +268,7 @@ def street_scene(seed: int, n_textures: int) -> tuple[Scene, CameraPath]:
 
     # The camera: a car roof or a hand-held pole, a few metres forward with drift and yaw jitter.
     pos0 = np.array([rng.uniform(-0.25, 0.25) * road, rng.uniform(1.4, 2.8), 0.0], np.float32)
-    step = rng.uniform(0.5, 4.0)
+    step = rng.uniform(*spacing)
     drift = np.array([rng.uniform(-0.35, 0.35), rng.uniform(-0.05, 0.05), step], np.float32)
     yaw0 = float(np.radians(rng.normal(0.0, 5.0)))
     yaw1 = yaw0 + float(np.radians(rng.normal(0.0, 3.0)))

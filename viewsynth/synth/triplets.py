@@ -19,7 +19,7 @@ import numpy as np
 
 from viewsynth.errors import ViewsynthError
 from viewsynth.synth.raycast import downsample, render_views, sample_texture
-from viewsynth.synth.street import street_scene
+from viewsynth.synth.street import SPACING, street_scene
 from viewsynth.synth.textures import FREE_SLOT0, Textures, make_textures
 
 #: Seeds at or above this are held out for validation and evaluation; training stays below.
@@ -50,22 +50,30 @@ def street_triplet(
     equirect: bool = True,
     t: float | None = None,
     supersample: int = 2,
+    spacing: tuple[float, float] = SPACING,
+    tilt_deg: float = 0.0,
 ) -> Triplet:
-    """Frames 0, t and 1 along a random street from ``seed``.
+    """Frames 0, t and 1 along a random street from ``seed``, the shots ``spacing`` metres apart.
 
     Panoramas face the direction of travel (centre column); perspective views look forward or
-    sideways with a random field of view and tilt, as a hand-held camera would.
+    sideways with a random field of view and tilt, as a hand-held camera would. ``tilt_deg`` > 0
+    (panoramas): each shot's camera is also pitched and rolled by its own normal draw of that
+    standard deviation (a hand-held pole), the in-between view by their blend at t; at 0 nothing
+    is drawn and the triplet is the same as without the argument.
     """
-    scene, path = street_scene(seed, textures.count)
+    scene, path = street_scene(seed, textures.count, spacing)
     rng = np.random.default_rng([seed, 7])
     t = _pick_t(rng) if t is None else float(t)
-    hfov, look, pitch = 0.0, 0.0, 0.0
+    hfov, look, pitch, roll = 0.0, 0.0, np.zeros(3, np.float32), np.zeros(3, np.float32)
     if not equirect:
         hfov = float(rng.uniform(50.0, 100.0))
         look = float(
             np.radians(rng.normal(0, 10) if rng.random() < 0.5 else rng.uniform(-100, 100))
         )
-        pitch = float(np.radians(rng.normal(0, 6)))
+        pitch[:] = np.radians(rng.normal(0, 6))
+    elif tilt_deg > 0:  # its own stream: the street and t stay those of the seed
+        ends = np.radians(np.random.default_rng([seed, 11]).normal(0.0, tilt_deg, (2, 2)))
+        pitch[:], roll[:] = (np.float32([e[0], (1 - t) * e[0] + t * e[1], e[1]]) for e in ends)
     poses = [path.at(x) for x in (0.0, t, 1.0)]
     positions = np.stack([p for p, _ in poses])
     yaws = np.array([y + look for _, y in poses], np.float32)
@@ -79,6 +87,7 @@ def street_triplet(
         supersample=supersample,
         hfov_deg=hfov,
         pitch=pitch,
+        roll=roll,
     )
     return Triplet(views[0], views[1], views[2], t, equirect)
 

@@ -231,7 +231,7 @@ class _Launch:
     def save_interrupted(self) -> None:
         # The optimiser's own count, not the loop's: an interrupt landing after train_step updated
         # the model but before the loop counted the step must not label N + 1 updates as step N.
-        done = int(self.optimizer.step.value)
+        done = int(self.optimizer.step[...])
         if done > self.start and self.ckpts.latest_step() != done:  # keep what this launch did
             self.save(done)
             self.say(f"interrupted: checkpoint at step {done} (resume to continue)")
@@ -253,7 +253,7 @@ def _network(cfg: TrainConfig, mesh: jax.sharding.Mesh):
     tx, schedule = make_optimizer(cfg.optim, cfg.steps, cfg.init_step)
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     # The optimiser counts global steps (checkpoint names, an interrupt's save).
-    optimizer.step.value = jnp.asarray(cfg.init_step, dtype=optimizer.step.value.dtype)
+    optimizer.step[...] = jnp.asarray(cfg.init_step, dtype=optimizer.step[...].dtype)
     replicate(model, optimizer, mesh)
     return model, optimizer, schedule
 

@@ -203,6 +203,10 @@ class DataConfig:
     crop: int = 128
     # Fraction of batches that are whole panoramas (the rest are perspective crops).
     pano_fraction: float = 0.5
+    # Rendered panoramas: the shots' spacing range (metres) and the per-shot camera pitch and roll
+    # (degrees, standard deviation; 0: level, as the held-out renders), see ``synth.street_triplet``.
+    spacing: tuple[float, float] = (0.5, 4.0)
+    tilt_deg: float = 0.0
     # Mixture of perspective samples: rendered street views, flying layers, real video, panorama crops.
     mix_street: float = 0.4
     mix_layers: float = 0.2
@@ -245,6 +249,9 @@ class DataConfig:
             raise ValueError(f"pano_fraction must be in [0, 1], got {self.pano_fraction}")
         if self.video_holdout < 0:
             raise ValueError(f"video_holdout must be >= 0, got {self.video_holdout}")
+        if not 0.0 < self.spacing[0] <= self.spacing[1] or self.tilt_deg < 0:
+            raise ValueError(f"spacing must be 0 < low <= high and tilt_deg >= 0, got "
+                             f"{list(self.spacing)} and {self.tilt_deg}")  # fmt: skip
 
 
 class TrainingData:
@@ -357,6 +364,8 @@ class TrainingData:
             height=cfg.pano_height,
             equirect=True,
             supersample=ss,
+            spacing=tuple(cfg.spacing),
+            tilt_deg=cfg.tilt_deg,
         )
 
     def triplets(self, step: int) -> list[Triplet]:

@@ -70,7 +70,7 @@ def make_optimizer(
 def skipped_updates(optimizer: nnx.Optimizer) -> int:
     """How many updates ``optax.apply_if_finite`` has skipped in this optimiser's life."""
     total = getattr(optimizer.opt_state, "total_notfinite", None)
-    return int(total.value) if total is not None else 0
+    return int(total[...]) if total is not None else 0
 
 
 @nnx.jit(static_argnames=("equirect", "iters", "loss_cfg"))
