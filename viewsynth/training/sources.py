@@ -6,7 +6,9 @@ Sources (each yields :class:`~viewsynth.synth.Triplet` s, ``(H, W, 3)`` float32 
   in-between frames; textures mix procedural patterns with crops of licensed photos;
 - flying layers: textured shapes moving over a textured background (general object motion);
 - real video: frames ``(i - g, i, i + g)`` of any video file or frame folder, ``t = 0.5``, cropped;
-- crops of the panoramas (ordinary images with the panorama's motion).
+- crops of the panoramas (ordinary images with the panorama's motion);
+- real 360 walks (:mod:`viewsynth.training.real360`): triplets of real panoramas, the middle
+  frame turned to the halfway orientation.
 
 :class:`TrainingData` mixes them into batches that depend only on ``(seed, step)``, so a resumed run
 sees exactly the data it would have seen. Training seeds stay below ``synth.HELDOUT_SEED``.
@@ -32,6 +34,7 @@ from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.synth import Triplet
 from viewsynth.training import augment as augment_lib
 from viewsynth.training.batch import Batch, stack_batch
+from viewsynth.training.real360 import Real360Triplets
 
 #: Photo folders and videos allowed as training textures/triplets (never Lund, Middlebury, UCF101).
 TRAINING_PHOTOS = ("berlin/images",)
@@ -230,6 +233,13 @@ class DataConfig:
     # The last this-many frames of the training video are never trained on (``validation.video``
     # scores the model on them), nor are the VIDEO_GUARD frames before them.
     video_holdout: int = 0
+    # Real 360 walks (folders of equirect frames in capture order, relative to the shared data
+    # folder or absolute; :mod:`viewsynth.training.real360`): each panorama in a batch is one of
+    # their triplets with probability ``mix_real360``, its middle frame turned to the halfway view.
+    # Leave-one-walk-out: never score a network on a walk it was trained on.
+    real360_walks: tuple[str, ...] = ()
+    real360_gaps: tuple[int, ...] = (1, 2)
+    mix_real360: float = 0.0
     augment: augment_lib.AugmentConfig = dataclasses.field(
         default_factory=augment_lib.AugmentConfig
     )
@@ -249,6 +259,9 @@ class DataConfig:
             raise ValueError(f"pano_fraction must be in [0, 1], got {self.pano_fraction}")
         if self.video_holdout < 0:
             raise ValueError(f"video_holdout must be >= 0, got {self.video_holdout}")
+        if not 0.0 <= self.mix_real360 <= 1.0 or (self.mix_real360 > 0 and not self.real360_walks):
+            raise ValueError(f"mix_real360 must be in [0, 1] and needs data.real360_walks, got "
+                             f"{self.mix_real360} with {list(self.real360_walks)}")  # fmt: skip
         if not 0.0 < self.spacing[0] <= self.spacing[1] or self.tilt_deg < 0:
             raise ValueError(f"spacing must be 0 < low <= high and tilt_deg >= 0, got "
                              f"{list(self.spacing)} and {self.tilt_deg}")  # fmt: skip
@@ -296,6 +309,11 @@ class TrainingData:
                         frames = frames[: cut - VIDEO_GUARD]
                     if cfg.mix_video > 0:
                         self.video = FrameTriplets(frames, gaps=cfg.video_gaps, name=str(video))
+        self.real360: Real360Triplets | None = None
+        if cfg.mix_real360 > 0:
+            self.real360 = Real360Triplets(
+                cfg.real360_walks, root=root, gaps=cfg.real360_gaps, width=cfg.pano_width
+            )
         # Safe for threads calling batch() on up to ``in_flight`` nearby steps at once.
         self._textures = _Memo(keep=2)
         self._groups = _Memo(keep=max(1, in_flight) + 2)
@@ -306,6 +324,9 @@ class TrainingData:
         out = ["street panoramas", "street perspective", "flying layers", "panorama crops"]
         if self.video is not None:
             out.append("udacity video triplets")
+        if self.real360 is not None:
+            names = ", ".join(self.real360.names)
+            out.append(f"real 360 walks ({len(self.real360)} triplets: {names})")
         if self.photos:
             out.append(f"photo textures ({len(self.photos)} photos)")
         return out
@@ -357,6 +378,8 @@ class TrainingData:
             return synth.flying_triplet(seed, textures, width=size, height=size, supersample=ss)
         if kind == 2:
             return self.video.sample(rng)
+        if self.real360 is not None and rng.random() < cfg.mix_real360:
+            return self.real360.sample(rng)
         return synth.street_triplet(
             seed,
             textures,
