@@ -14,7 +14,9 @@ windows; panoramas: whole, ``pano_width`` x ``pano_width / 2``): about ``shots x
 (512 x 256 panoramas: 384 KiB a shot, 0.4 GB for 1000), with nothing at capture size outliving
 one frame. Decoding on demand instead would decode ``3 x batch_size`` full-size images a step.
 
-Every triplet uses ``t = 0.5``. Training is the ordinary loop (:func:`viewsynth.training.loop.train`)
+Every triplet uses ``t = 0.5``. A panorama's middle frame is first turned to ``flow``'s halfway
+view (``align_middle``, as the real-walk training source does): a hand-held camera's orientation
+there is chance, and the interpolator renders the halfway one. Training is the ordinary loop (:func:`viewsynth.training.loop.train`)
 started from the base weights, with a small learning rate; the result is one weights file that
 ``--weights`` takes. Before and after, the model's PSNR on up to ``report_triplets`` of the
 training triplets (whole frames at training size) is reported next to the ``flow`` baseline's:
@@ -40,6 +42,7 @@ from viewsynth.model.weights import DEFAULT_WEIGHTS, load_weights, save_weights
 from viewsynth.training import augment as augment_lib
 from viewsynth.training import config as train_config
 from viewsynth.training import loop, losses
+from viewsynth.training.real360 import align_middle
 from viewsynth.training.sources import DataConfig, Triplet, stack_batch
 from viewsynth.training.step import predict
 
@@ -67,6 +70,10 @@ class FinetuneConfig:
     seed: int = 0
     log_every: int = 10
     checkpoint_every: int = 50
+    # Panoramas: turn each middle frame by the small rotation (at most 5 degrees an angle) that maps
+    # it onto flow's halfway view (:func:`viewsynth.training.real360.align_middle`), so the loss
+    # charges parallax and occlusion, not the hand-held camera's chance orientation.
+    align_middle: bool = True
     # Triplets scored before and after (fit on the capture, not generalisation); 0: none.
     report_triplets: int = 8
     # How the capture is read: the same section, with the same defaults, as ``viewsynth
@@ -132,12 +139,18 @@ def triplet_choices(
 
 class CaptureTriplets:
     """The training triplets of a capture: ``frames`` maps a shot index (as in ``triplet_choices``)
-    to its ``(H, W, 3)`` uint8 frame at training size; only shots some triplet uses are kept."""
+    to its ``(H, W, 3)`` uint8 frame at training size; only shots some triplet uses are kept.
+    ``mids`` (panoramas with ``align_middle``) maps a triplet's index to its turned middle frame."""
 
     def __init__(
-        self, frames: dict[int, np.ndarray], choices: list[tuple[int, int, int]], equirect: bool
+        self,
+        frames: dict[int, np.ndarray],
+        choices: list[tuple[int, int, int]],
+        equirect: bool,
+        mids: dict[int, np.ndarray] | None = None,
     ):
         self.frames, self.choices, self.equirect = frames, choices, equirect
+        self.mids = mids or {}
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -148,7 +161,9 @@ class CaptureTriplets:
         return len(self.choices)
 
     def triplet(self, index: int) -> Triplet:
-        f = [frames_lib.from_uint8(self.frames[k]) for k in self.choices[index % len(self.choices)]]
+        index %= len(self.choices)
+        a, m, b = (self.frames[k] for k in self.choices[index])
+        f = [frames_lib.from_uint8(x) for x in (a, self.mids.get(index, m), b)]
         return Triplet(f[0], f[1], f[2], 0.5, self.equirect)
 
     def sample(self, rng: np.random.Generator) -> Triplet:
@@ -184,7 +199,12 @@ def capture_triplets(path: str | Path, cfg: FinetuneConfig) -> tuple[CaptureTrip
         for k, (_shot, image) in zip(keys, iter_frames(capture, wanted), strict=True):
             frames[k] = frames_lib.to_uint8(frames_lib.resize(image, *size))
         start += len(segment)
-    return CaptureTriplets(frames, choices, capture.equirect), capture
+    mids: dict[int, np.ndarray] = {}
+    if capture.equirect and cfg.align_middle:
+        for index, (a, m, b) in enumerate(choices):
+            frame = [frames_lib.from_uint8(frames[k]) for k in (a, m, b)]
+            mids[index] = frames_lib.to_uint8(align_middle(*frame).mid)
+    return CaptureTriplets(frames, choices, capture.equirect, mids), capture
 
 
 def _batches(
