@@ -71,7 +71,9 @@ def test_panorama_batches_draw_aligned_triplets_from_the_walks(tmp_path, street)
         sources.DataConfig(**{**cfg.__dict__, "mix_real360": 0.0}), seed=0, classical_init=False
     )
     assert plain.real360 is None
-    assert not any(np.array_equal(plain._raw(0, 0, True, plain.textures(0)).img0, f) for f in firsts)
+    assert not any(
+        np.array_equal(plain._raw(0, 0, True, plain.textures(0)).img0, f) for f in firsts
+    )
 
 
 def test_a_bad_walk_is_a_one_line_error_naming_it(tmp_path, street):
