@@ -10,6 +10,7 @@ from viewsynth import frames, synth
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.synth import Triplet
 from viewsynth.training import augment, sources
+from viewsynth.training.prefetch import Memo
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -174,7 +175,7 @@ def test_memo_computes_each_key_once_under_concurrency():
     import threading
     import time
 
-    memo = sources._Memo(keep=2)
+    memo = Memo(keep=2)
     calls = []
 
     def compute():

@@ -3,6 +3,8 @@
 Rendering, the DIS start and augmentation release the GIL, so threads (``data_workers`` of them)
 keep a device fed; the queue is bounded (``prefetch`` batches ahead), so memory does not grow
 with the run. A worker's error is raised in the consumer, at the step it belongs to.
+:class:`Memo` lets those threads share what several of them ask for at once (a texture atlas,
+a step group's scenes).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import collections
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from concurrent.futures import Future
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -74,3 +77,36 @@ def prefetch(
             yield item
     finally:
         halt.set()
+
+
+class Memo:
+    """A thread-safe memo of the newest ``keep`` keys; each key is computed once, by one thread.
+
+    Several data workers may ask for the same texture atlas or step group at once: the first
+    computes it, the others wait for its result.
+    """
+
+    def __init__(self, keep: int):
+        self.keep = max(1, keep)
+        self._lock = threading.Lock()
+        self._items: collections.OrderedDict[Any, Future] = collections.OrderedDict()
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        with self._lock:
+            future = self._items.get(key)
+            owner = future is None
+            if owner:
+                future = Future()
+                self._items[key] = future
+                while len(self._items) > self.keep:
+                    self._items.popitem(last=False)
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as err:
+                future.set_exception(err)
+                with self._lock:
+                    if self._items.get(key) is future:
+                        del self._items[key]
+                raise
+        return future.result()

@@ -18,13 +18,9 @@ Licensed training photos live in the shared data folder (``berlin/images``, fram
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -34,6 +30,7 @@ from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.synth import Triplet
 from viewsynth.training import augment as augment_lib
 from viewsynth.training.batch import Batch, stack_batch
+from viewsynth.training.prefetch import Memo
 from viewsynth.training.real360 import Real360Triplets
 
 #: Photo folders and videos allowed as training textures/triplets (never Lund, Middlebury, UCF101).
@@ -113,39 +110,6 @@ def texture_photos(data_root: str | Path | None = None, *, max_side: int = 768) 
         else:
             photos += read_frames(video, max_side=max_side)[::20]
     return photos
-
-
-class _Memo:
-    """A thread-safe memo of the newest ``keep`` keys; each key is computed once, by one thread.
-
-    Several data workers may ask for the same texture atlas or step group at once: the first
-    computes it, the others wait for its result.
-    """
-
-    def __init__(self, keep: int):
-        self.keep = max(1, keep)
-        self._lock = threading.Lock()
-        self._items: collections.OrderedDict[Any, Future] = collections.OrderedDict()
-
-    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
-        with self._lock:
-            future = self._items.get(key)
-            owner = future is None
-            if owner:
-                future = Future()
-                self._items[key] = future
-                while len(self._items) > self.keep:
-                    self._items.popitem(last=False)
-        if owner:
-            try:
-                future.set_result(compute())
-            except BaseException as err:
-                future.set_exception(err)
-                with self._lock:
-                    if self._items.get(key) is future:
-                        del self._items[key]
-                raise
-        return future.result()
 
 
 class FrameTriplets:
@@ -315,8 +279,8 @@ class TrainingData:
                 cfg.real360_walks, root=root, gaps=cfg.real360_gaps, width=cfg.pano_width
             )
         # Safe for threads calling batch() on up to ``in_flight`` nearby steps at once.
-        self._textures = _Memo(keep=2)
-        self._groups = _Memo(keep=max(1, in_flight) + 2)
+        self._textures = Memo(keep=2)
+        self._groups = Memo(keep=max(1, in_flight) + 2)
 
     @property
     def sources(self) -> list[str]:
