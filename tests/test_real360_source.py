@@ -37,6 +37,16 @@ def test_align_middle_undoes_the_cameras_wobble(street):
     assert kept.angles_deg == (0.0, 0.0, 0.0) and kept.mid is still
 
 
+def test_align_middle_finds_where_along_the_path_the_middle_shot_was():
+    textures = synth.make_textures(5, count=6, size=64)
+    for t in (0.25, 0.75):
+        shot = synth.street_triplet(3, textures, width=256, height=128, supersample=1, t=t)
+        fit = real360.align_middle(shot.img0, shot.mid, shot.img1, times=(0.25, 0.5, 0.75))
+        assert fit.t == t, (t, fit.t)
+    # One time: the protocol's midpoint, whatever the frames say.
+    assert real360.align_middle(shot.img0, shot.mid, shot.img1).t == 0.5
+
+
 def _walk(folder: Path, street, n: int = 5) -> None:
     # A "walk" of n shots: the render's three views and blends between them, as 2:1 JPEG frames.
     views = [street.img0, street.mid, street.img1]

@@ -8,7 +8,8 @@ halfway orientation. Trained on as it is, the middle frame would teach the netwo
 chance rotation; so each middle frame is turned first, by the small rotation that best maps it onto
 ``flow``'s prediction of the same view (``rotation.fit_rotation``, the search the benchmark's
 rotation-compensated WS-PSNR uses). The loss then charges parallax, occlusion and colour, not
-the camera's wobble; the benchmark's ``rc-WS-PSNR`` is the matching score.
+the camera's wobble; the benchmark's ``rc-WS-PSNR`` is the matching score. ``times`` (more than
+0.5) also fits where along the path the middle shot was taken, as the rotation is fitted.
 
 Alignment runs once per triplet when the source is built, at ``align_width`` (512: the search
 works at 128-512 anyway), then the three frames are area-shrunk to the training size and kept as
@@ -39,25 +40,34 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 @dataclass(frozen=True)
 class Alignment:
-    """The middle frame turned to the halfway view, and the angles found (yaw, pitch, roll; degrees)."""
+    """The middle frame turned to the interpolator's view, the angles found (yaw, pitch, roll;
+    degrees) and the in-between time it was matched at."""
 
     mid: np.ndarray
     angles_deg: tuple[float, float, float]
+    t: float = 0.5
 
 
-def align_middle(img0: np.ndarray, mid: np.ndarray, img1: np.ndarray) -> Alignment:
-    """``mid`` turned by the small rotation that best maps it onto ``flow``'s halfway prediction.
+def align_middle(
+    img0: np.ndarray, mid: np.ndarray, img1: np.ndarray, times: Sequence[float] = (0.5,)
+) -> Alignment:
+    """``mid`` turned by the small rotation that best maps it onto ``flow``'s prediction.
 
     ``fit_rotation(pred, mid)`` finds ``R`` with ``pred(R d) ~ mid(d)``; so ``mid(R^T d) ~ pred(d)``:
-    the middle frame resampled at ``R^T d`` (Lanczos) looks the way the prediction does.
-    Frames are ``(H, W, 3)`` float32 equirect panoramas of one size.
+    the middle frame resampled at ``R^T d`` (Lanczos) looks the way the prediction does. With
+    several ``times`` the prediction at each is tried and the best-matching time is kept: a
+    walker's position at the middle shot is chance too (``benchmarks/time_fit.py`` found a real
+    middle frame a fifth of the way along). Frames are ``(H, W, 3)`` float32 equirect panoramas.
     """
-    pred = Flow()(img0, img1, [0.5], equirect=True)[0]
-    fit = fit_rotation(frames_lib.to_uint8(pred), frames_lib.to_uint8(mid))
+    preds = Flow()(img0, img1, list(times), equirect=True)
+    truth = frames_lib.to_uint8(mid)
+    fits = [fit_rotation(frames_lib.to_uint8(p), truth) for p in preds]
+    best = int(np.argmax([f.rc_ws_psnr for f in fits]))
+    fit, t = fits[best], float(times[best])
     if fit.angles_deg == (0.0, 0.0, 0.0):
-        return Alignment(mid, fit.angles_deg)
+        return Alignment(mid, fit.angles_deg, t)
     turned = rotate_equirect(mid, fit.rotation.T, sharp=True)
-    return Alignment(np.clip(turned, 0.0, 1.0).astype(np.float32), fit.angles_deg)
+    return Alignment(np.clip(turned, 0.0, 1.0).astype(np.float32), fit.angles_deg, t)
 
 
 def walk_frames(folder: Path) -> list[Path]:
@@ -88,8 +98,9 @@ def _read(path: Path, width: int, align_width: int) -> np.ndarray:
 class Real360Triplets:
     """Aligned training triplets of real 360 walks at ``width`` x ``width / 2`` (uint8 kept).
 
-    ``walks`` are folders (absolute, or relative to ``root``); ``angles`` keeps each triplet's
-    alignment (degrees) for the run's log.
+    ``walks`` are folders (absolute, or relative to ``root``); ``angles`` and ``times`` keep each
+    triplet's alignment (degrees) and its time: 0.5, or with several ``times`` the one whose
+    ``flow`` prediction matched the middle frame best (the triplet is trained at that t).
     """
 
     def __init__(
@@ -100,12 +111,14 @@ class Real360Triplets:
         gaps: Sequence[int] = (1, 2),
         width: int = 256,
         align_width: int = 512,
+        times: Sequence[float] = (0.5,),
     ):
         if not walks:
             raise ViewsynthError("data.real360_walks: no walks named")
         self.names: list[str] = []
         self.triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self.angles: list[tuple[float, float, float]] = []
+        self.times: list[float] = []
         height = width // 2
         for walk in walks:
             folder = Path(walk) if Path(walk).is_absolute() else root / walk
@@ -115,8 +128,9 @@ class Real360Triplets:
             for g in gaps:
                 for i in range(g, len(frames) - g):
                     a, m, b = frames[i - g], frames[i], frames[i + g]
-                    aligned = align_middle(a, m, b)
+                    aligned = align_middle(a, m, b, times)
                     self.angles.append(aligned.angles_deg)
+                    self.times.append(aligned.t)
                     self.triplets.append(
                         tuple(
                             frames_lib.to_uint8(frames_lib.resize(f, width, height))
@@ -132,8 +146,9 @@ class Real360Triplets:
         return len(self.triplets)
 
     def triplet(self, index: int) -> Triplet:
-        f = [frames_lib.from_uint8(x) for x in self.triplets[index % len(self.triplets)]]
-        return Triplet(f[0], f[1], f[2], 0.5, True)
+        index %= len(self.triplets)
+        f = [frames_lib.from_uint8(x) for x in self.triplets[index]]
+        return Triplet(f[0], f[1], f[2], self.times[index], True)
 
     def sample(self, rng: np.random.Generator) -> Triplet:
         return self.triplet(int(rng.integers(len(self.triplets))))

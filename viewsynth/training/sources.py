@@ -204,6 +204,8 @@ class DataConfig:
     real360_walks: tuple[str, ...] = ()
     real360_gaps: tuple[int, ...] = (1, 2)
     mix_real360: float = 0.0
+    # In-between times tried for each real triplet; the best-matching one is its t (one: fixed).
+    real360_times: tuple[float, ...] = (0.5,)
     augment: augment_lib.AugmentConfig = dataclasses.field(
         default_factory=augment_lib.AugmentConfig
     )
@@ -276,7 +278,11 @@ class TrainingData:
         self.real360: Real360Triplets | None = None
         if cfg.mix_real360 > 0:
             self.real360 = Real360Triplets(
-                cfg.real360_walks, root=root, gaps=cfg.real360_gaps, width=cfg.pano_width
+                cfg.real360_walks,
+                root=root,
+                gaps=cfg.real360_gaps,
+                width=cfg.pano_width,
+                times=cfg.real360_times,
             )
         # Safe for threads calling batch() on up to ``in_flight`` nearby steps at once.
         self._textures = Memo(keep=2)
