@@ -67,6 +67,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--gap", type=int, default=1, help="leave-one-out: frame i from i-GAP and i+GAP")
     p.add_argument("--limit", type=int, default=0, help="at most this many samples per set")
     p.add_argument(
+        "--fit-times", nargs="+", type=float, default=[], metavar="T",
+        help="leave-one-out panoramas: also score at these t, keep the best (trc-WS-PSNR)",
+    )  # fmt: skip
+    p.add_argument(
         "--render", type=int, default=0, metavar="N", help="N held-out rendered panoramas"
     )
     p.add_argument("--synthetic", type=int, default=0, metavar="N", help="N synthetic triplets")
@@ -92,8 +96,12 @@ def main(argv: list[str]) -> int:
         raise ViewsynthError("give at least one DATASET (or --render N / --synthetic N)")
     if not methods and not externals:
         raise ViewsynthError("no method left to run: " + "; ".join(notes))
+    if not all(0.0 < t < 1.0 for t in args.fit_times):
+        raise ViewsynthError(f"--fit-times: each t must lie in (0, 1), got {args.fit_times}")
     for dataset in datasets:
         dataset.limit = args.limit
+        if dataset.kind != "render":  # the renders' middle view is exact: nothing to fit
+            dataset.fit_times = tuple(args.fit_times)
     if args.rolled:
         for dataset in list(datasets):
             if dataset.equirect:

@@ -199,6 +199,8 @@ def test_evaluate_job_needs_a_dataset():
 
     with pytest.raises(ViewsynthError, match=r"^give at least one DATASET"):
         evaluate_job.main(["--method", "linear"])
+    with pytest.raises(ViewsynthError, match=r"^--fit-times: each t must lie in \(0, 1\)"):
+        evaluate_job.main(["--synthetic", "1", "--method", "linear", "--fit-times", "0.3", "1.2"])
 
 
 class _Turned:
@@ -233,3 +235,34 @@ def test_panoramas_get_the_rotation_compensated_score_beside_the_plain_one(tmp_p
     table = quality_table([res_pano, res_flat])
     assert "rc-WS-PSNR" in table.splitlines()[0]
     assert res_pano.summary()["turned"]["rc_ws_psnr"] == pytest.approx(row["rc_ws_psnr"])
+
+
+def test_fit_times_score_each_method_where_the_middle_shot_was_taken(tmp_path):
+    # The walker took the middle shot 30% of the way along: the set asks for t = 0.5, and a
+    # method that renders the right place is only seen to be right at t = 0.3.
+    rng = np.random.default_rng(1)
+    img0, img1 = (rng.uniform(0, 1, (32, 64, 3)).astype(np.float32) for _ in range(2))
+    gt = to_uint8(0.7 * img0 + 0.3 * img1)
+
+    def make():
+        yield ds.Sample("s0", img0, img1, gt, 0.5, True)
+
+    walk = ds.Dataset("walk", "path", "test", True, 1, make, fit_times=(0.3, 0.7))
+    fade = ExternalCommand("fade", crossfade_command(tmp_path, "{list_t}"))
+    mid = ExternalCommand("mid", crossfade_command(tmp_path))
+    [result] = evaluate([walk], [MethodSpec("linear")], [fade, mid])
+    [ours], [theirs], [plain] = (result.scores[k] for k in ("linear", "fade", "mid"))
+    at_half = metrics.ws_psnr(to_uint8(0.5 * img0 + 0.5 * img1), gt)
+    assert ours["ws_psnr"] == pytest.approx(at_half)  # the set's own t is still what is scored
+    assert ours["trc_t"] == 0.3 and ours["trc_ws_psnr"] > max(ours["rc_ws_psnr"], 40.0)
+    assert theirs["trc_t"] == 0.3 and theirs["trc_ws_psnr"] > 40.0  # an external {list_t} too
+    assert "trc_ws_psnr" not in plain  # a {list} command gets midpoints only
+    assert result.summary()["linear"]["trc_ws_psnr"] == ours["trc_ws_psnr"]
+    from viewsynth.evaluation.report import quality_table
+
+    assert "trc-WS-PSNR" in quality_table([result])
+    [unfitted] = evaluate([_set_with_times([0.5])], [MethodSpec("linear")])
+    assert "trc_ws_psnr" not in unfitted.scores["linear"][0]
+    assert "trc-WS-PSNR" not in quality_table([unfitted])
+    with pytest.raises(ViewsynthError, match="fit_times must lie in"):
+        ds.from_config(ds.DatasetConfig(kind="render", count=1, fit_times=(0.0, 0.5)))

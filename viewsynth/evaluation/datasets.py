@@ -75,6 +75,7 @@ class Dataset:
     rolled: bool = False
     notes: list[str] = field(default_factory=list)
     limit: int = 0
+    fit_times: tuple[float, ...] = ()  # see DatasetConfig.fit_times
 
     def samples(self) -> Iterator[Sample]:
         """The samples, in a fixed order; rolled by half a width when ``self.rolled``."""
@@ -390,6 +391,8 @@ class DatasetConfig:
     rolled: bool = False
     # At most this many samples (0: all), to fit a time budget.
     limit: int = 0
+    # Real walks: also score at these times and keep the best (trc-WS-PSNR, see ``evaluate``).
+    fit_times: tuple[float, ...] = ()
 
 
 def from_config(cfg: DatasetConfig, base_dir: str | Path = ".") -> Dataset:
@@ -406,6 +409,9 @@ def from_config(cfg: DatasetConfig, base_dir: str | Path = ".") -> Dataset:
             path = Path(base_dir) / path
         dataset = open_dataset(path, cfg.every, cfg.parity, cfg.gap)
     dataset.limit = cfg.limit
+    if not all(0.0 < t < 1.0 for t in cfg.fit_times):
+        raise ViewsynthError(f"dataset {cfg.name!r}: fit_times must lie in (0, 1)")
+    dataset.fit_times = tuple(cfg.fit_times)
     if cfg.limit and dataset.count is not None:
         dataset.count = min(dataset.count, cfg.limit)
     if cfg.name:

@@ -3,7 +3,11 @@
 ``evaluate`` walks each dataset once; for each sample it runs every in-process method, rounds the
 result to uint8 and scores it (``metrics.score``; for panoramas also the rotation-compensated
 WS-PSNR of ``rotation.rc_ws_psnr``, its cost kept as ``rc_seconds``). External commands run once per dataset on the
-same frames written as PNG. Times are wall seconds per in-between frame, measured around the
+same frames written as PNG. A set with ``fit_times`` (real panorama walks) also asks every method
+for those in-between times, in a second, untimed call, and keeps as ``trc_ws_psnr`` the best
+rc-WS-PSNR over them and the set's own t (``trc_t``: the time that won): where along the path a
+walker took the middle shot is chance, as the camera's orientation is, and a sharp view of the
+wrong place otherwise loses to a blur. Times are wall seconds per in-between frame, measured around the
 call in this process; a method's first call at each image size (where a jitted method compiles)
 is flagged ``first_of_size`` and left out of the summary's median when other calls exist. The
 first sample of each set also leaves a crop of the ground truth and of each method's result:
@@ -39,7 +43,7 @@ from viewsynth.evaluation.speed import SpeedConfig
 from viewsynth.frames import read_image, to_uint8, write_image
 
 Log = Callable[[str], None]
-METRICS = ("psnr", "ssim", "ie", "ws_psnr", "rc_ws_psnr", "seam_ws_psnr")
+METRICS = ("psnr", "ssim", "ie", "ws_psnr", "rc_ws_psnr", "trc_ws_psnr", "seam_ws_psnr")
 
 
 @dataclass
@@ -134,6 +138,27 @@ def _score(pred: np.ndarray, gt: np.ndarray, equirect: bool) -> dict[str, float]
     return metrics
 
 
+def _other_times(dataset: Dataset, sample) -> list[float]:
+    """The set's ``fit_times`` other than the sample's own t (none unless it is a panorama)."""
+    if not (dataset.fit_times and sample.equirect):
+        return []
+    return [float(t) for t in dataset.fit_times if abs(t - sample.t) > 1e-9]
+
+
+def _fit_time(
+    metrics: dict[str, float],
+    t: float,
+    others: Sequence[float],
+    preds: Sequence[np.ndarray],
+    gt: np.ndarray,
+) -> None:
+    """``trc_ws_psnr`` / ``trc_t``: the best rc-WS-PSNR over the sample's t and ``others``."""
+    scores = [metrics["rc_ws_psnr"], *(rc_ws_psnr(p, gt) for p in preds)]
+    best = int(np.argmax(scores))
+    metrics["trc_ws_psnr"] = float(scores[best])
+    metrics["trc_t"] = float(([t, *others])[best])
+
+
 def _evaluate_set(
     dataset: Dataset,
     built: Sequence[tuple[str, Any]],
@@ -169,6 +194,10 @@ def _evaluate_set(
                 pred = to_uint8(out[0])
                 metrics = _score(pred, sample.gt, sample.equirect)
                 metrics["seconds"] = seconds
+                others = _other_times(dataset, sample)
+                if others:
+                    more = np.asarray(interp(sample.img0, sample.img1, others, equirect=True))
+                    _fit_time(metrics, sample.t, others, [to_uint8(o) for o in more], sample.gt)
                 metrics["first_of_size"] = (label, sample.img0.shape) not in seen
                 seen.add((label, sample.img0.shape))
                 result.scores[label].append(metrics)
@@ -191,7 +220,8 @@ def _evaluate_set(
                 )
             for ext in externals:
                 if ext.accepts(times):
-                    _run_external(ext, result, work, dataset.equirect, times, log)
+                    fit = dataset.fit_times if dataset.equirect and ext.takes_time else ()
+                    _run_external(ext, result, work, dataset.equirect, times, log, fit)
     result.notes.extend(dataset.notes)
     return result
 
@@ -203,6 +233,7 @@ def _run_external(
     equirect: bool,
     times: Sequence[float],
     log: Log,
+    fit_times: Sequence[float] = (),
 ) -> None:
     folders = sorted(p for p in work.iterdir() if p.is_dir())
     triplets = [(f / "img0.png", f / "img1.png", f / f"out_{ext.name}.png") for f in folders]
@@ -210,6 +241,17 @@ def _run_external(
     start = time.perf_counter()
     outputs = ext.run(triplets, work / f"list_{ext.name}.txt", times)
     per_frame = (time.perf_counter() - start) / len(triplets)
+    # fit_times: one more (untimed) run asking each pair for the other times.
+    asks = [(k, float(u)) for k, t in enumerate(times) for u in fit_times if abs(u - t) > 1e-9]
+    extra: dict[int, list[tuple[float, np.ndarray]]] = {}
+    if asks:
+        more = [
+            (triplets[k][0], triplets[k][1], folders[k] / f"out_{ext.name}_t{j}.png")
+            for j, (k, _) in enumerate(asks)
+        ]
+        outs = ext.run(more, work / f"list_{ext.name}_fit.txt", [u for _, u in asks])
+        for (k, u), out in zip(asks, outs, strict=True):
+            extra.setdefault(k, []).append((u, to_uint8(out)))
     rows = []
     for k, (folder, out) in enumerate(zip(folders, outputs, strict=True)):
         gt = to_uint8(read_image(folder / "gt.png").image)
@@ -221,6 +263,9 @@ def _run_external(
         pred = to_uint8(out)
         metrics = _score(pred, gt, equirect)
         metrics["seconds"] = per_frame
+        if k in extra:
+            others = extra[k]
+            _fit_time(metrics, times[k], [u for u, _ in others], [o for _, o in others], gt)
         rows.append(metrics)
         if k == 0:
             result.crops[ext.name] = _crop(pred, equirect)

@@ -47,6 +47,7 @@ HIGHER_IS_BETTER = {
     "ie": False,
     "ws_psnr": True,
     "rc_ws_psnr": True,
+    "trc_ws_psnr": True,
     "seam_ws_psnr": True,
 }
 HEADERS = {
@@ -55,6 +56,7 @@ HEADERS = {
     "ie": "IE",
     "ws_psnr": "WS-PSNR",
     "rc_ws_psnr": "rc-WS-PSNR",
+    "trc_ws_psnr": "trc-WS-PSNR",
     "seam_ws_psnr": "seam WS-PSNR",
 }
 
@@ -120,7 +122,12 @@ def _seconds(value: float | None) -> str:
 def quality_table(sets: Sequence[SetResult]) -> str:
     """One row per set and method: mean metrics, the best of each set in bold."""
     show_pano = any(s.equirect for s in sets)
-    metrics = [m for m in METRICS if show_pano or m in ("psnr", "ssim", "ie")]
+    fitted = any("trc_ws_psnr" in v for s in sets for v in s.summary().values())
+    metrics = [
+        m
+        for m in METRICS
+        if (show_pano or m in ("psnr", "ssim", "ie")) and (fitted or m != "trc_ws_psnr")
+    ]
     head = ["set", "n", "method"] + [HEADERS[m] for m in metrics] + ["s/frame"]
     lines = [
         "| " + " | ".join(head) + " |",
