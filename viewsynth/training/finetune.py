@@ -16,7 +16,8 @@ one frame. Decoding on demand instead would decode ``3 x batch_size`` full-size 
 
 Every triplet uses ``t = 0.5``. A panorama's middle frame is first turned to ``flow``'s halfway
 view (``align_middle``, as the real-walk training source does): a hand-held camera's orientation
-there is chance, and the interpolator renders the halfway one. Training is the ordinary loop (:func:`viewsynth.training.loop.train`)
+there is chance, and the interpolator renders the halfway one. Training is the ordinary loop
+(:func:`viewsynth.training.loop.train`)
 started from the base weights, with a small learning rate; the result is one weights file that
 ``--weights`` takes. Before and after, the model's PSNR on up to ``report_triplets`` of the
 training triplets (whole frames at training size) is reported next to the ``flow`` baseline's:

@@ -33,8 +33,6 @@ from viewsynth.evaluation.rotation import fit_rotation, rotate_equirect
 from viewsynth.interpolators import Flow
 from viewsynth.synth import Triplet
 
-#: The folder under the shared data that holds the developers' real 360 walks.
-REAL360_DIR = "real360_dev"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
