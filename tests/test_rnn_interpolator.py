@@ -314,6 +314,7 @@ def test_a_pose_input_network_gets_the_pairs_pose_confidence(tmp_path, monkeypat
     from viewsynth import frames
     from viewsynth.interpolators import make_interpolator
     from viewsynth.model import interpolator as module
+    from viewsynth.model import weights as weights_mod
 
     path = tmp_path / "pose.msgpack"
     cfg = dataclasses.replace(
@@ -336,6 +337,8 @@ def test_a_pose_input_network_gets_the_pairs_pose_confidence(tmp_path, monkeypat
         return out
 
     monkeypatch.setattr(module, "with_geometry", spy)
+    # the network's own flow-only path, not the shipped 2D network's, for the pair without a pose
+    monkeypatch.setattr(weights_mod, "FLOW_ONLY_WEIGHTS", tmp_path / "absent.msgpack")
     interp = make_interpolator("rnn", weights=str(path))
     interp(a, b, [0.5], equirect=True)
     pose = interp.last_pair()["pose"]
@@ -343,3 +346,56 @@ def test_a_pose_input_network_gets_the_pairs_pose_confidence(tmp_path, monkeypat
     grey = np.full_like(a, 0.5)
     interp(grey, grey, [0.5], equirect=True)
     assert interp.last_pair()["geometry"] is False and seen[-1] == 0.0
+
+
+def test_a_geometry_network_hands_pairs_without_a_pose_to_the_shipped_2d_network(
+    tmp_path, monkeypatch
+):
+    """make_interpolator('rnn') on a geometry network: a perspective pair, and a panorama pair
+    whose pose cannot serve, get exactly the 2D network's frames (at the same K), a pair with a
+    pose gets the geometry network's own; the record names both weights files."""
+    import dataclasses
+
+    from viewsynth import frames
+    from viewsynth.model import weights as weights_mod
+
+    geo_path, flat_path = tmp_path / "geo.msgpack", tmp_path / "flow_only.msgpack"
+    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16)
+    save_weights(geo_path, perturbed(cfg, seed=1))
+    save_weights(flat_path, perturbed(ModelConfig.tiny(), seed=2))
+    monkeypatch.setattr(weights_mod, "FLOW_ONLY_WEIGHTS", flat_path)
+    both = make_interpolator("rnn", weights=str(geo_path), iters=1)
+    assert both.flow_only is not None and both.flow_only.iters == 1
+    record = both.record()
+    assert record["flow_only"]["weights"] == str(flat_path) and record["iters"] == 1
+    assert len(record["flow_only"]["sha256"]) == 64
+    monkeypatch.setattr(weights_mod, "FLOW_ONLY_WEIGHTS", tmp_path / "absent.msgpack")
+    alone = make_interpolator("rnn", weights=str(geo_path), iters=1)
+    assert alone.flow_only is None and "flow_only" not in alone.record()
+    flat = RNNInterpolator.load(flat_path, iters=1)
+
+    a = texture(96, 128, seed=3)
+    b = cv2.warpAffine(
+        a, np.float32([[1, 0, 2.5], [0, 1, 1.0]]), (128, 96), borderMode=cv2.BORDER_REFLECT
+    )
+    np.testing.assert_array_equal(
+        both(a, b, [0.3, 0.6], equirect=False), flat(a, b, [0.3, 0.6], equirect=False)
+    )
+    assert np.abs(alone(a, b, [0.3], equirect=False) - flat(a, b, [0.3], equirect=False)).max() > 1e-3
+    # a pure turn of a panorama has no baseline: no usable pose, the 2D network's frames
+    pano = texture(128, 256, seed=4)
+    turned = np.roll(pano, 9, axis=1)
+    out = both(pano, turned, [0.5], equirect=True)
+    assert both.last_pair()["geometry"] is False
+    np.testing.assert_array_equal(out, flat(pano, turned, [0.5], equirect=True))
+    # a real pair of the sample walk has a pose: the geometry network's frames, untouched
+    sample = Path(__file__).resolve().parents[1] / "samples" / "fusion_forest"
+    p, q = (
+        cv2.resize(
+            frames.read_image(sample / f"{n}.jpg").image, (512, 256), interpolation=cv2.INTER_AREA
+        )
+        for n in ("04", "05")
+    )
+    out = both(p, q, [0.5], equirect=True)
+    assert both.last_pair()["geometry"] is True
+    np.testing.assert_allclose(out, alone(p, q, [0.5], equirect=True), atol=1e-5)  # two compiles

@@ -202,10 +202,14 @@ def make_interpolator(
     if method == "rnn":
         from viewsynth.model.interpolator import RNNInterpolator
 
+        from viewsynth.model.weights import FLOW_ONLY_WEIGHTS
+
         interp = RNNInterpolator.load(weights, iters=iters, scale=scale)
         if interp.config.geometry:  # the network's second candidate: the sphere sweep
             geometry = Sweep()
             interp.geometry = geometry.candidates
             interp.last_pair = geometry.last_pair  # what ran on each pair, for the manifest
+            if FLOW_ONLY_WEIGHTS.is_file():  # pairs without a usable pose: the 2D network
+                interp.flow_only = RNNInterpolator.load(FLOW_ONLY_WEIGHTS, iters=iters, scale=scale)
         return interp
     raise ViewsynthError(f"--method: unknown method {method!r} (choose from {', '.join(METHODS)})")

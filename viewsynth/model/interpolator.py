@@ -146,6 +146,10 @@ class RNNInterpolator:
     ``data_parallel``: with several local devices, split the times of a pair over all of them
     (``viewsynth.parallel``). ``weights``: the file the network came from and its description
     (:func:`viewsynth.model.weights.load_described`), set by :meth:`load`, for :meth:`record`.
+    ``geometry``: for a geometry network, the pair's sweep candidates per t, or None where the
+    pair has no usable pose (:meth:`viewsynth.interpolators.Sweep.candidates`). ``flow_only``: a
+    2D network that makes the frames of such pairs (perspective ones included) instead of the
+    geometry network's own flow-only path; None keeps that path.
     """
 
     name = "rnn"
@@ -163,6 +167,7 @@ class RNNInterpolator:
         data_parallel: bool = True,
         weights: tuple[Path, dict[str, Any]] | None = None,
         geometry: Callable[..., Sequence[Any] | None] | None = None,
+        flow_only: RNNInterpolator | None = None,
     ):
         if iters is not None and iters < 1:
             raise ViewsynthError(f"--iters must be >= 1, got {iters}")
@@ -180,6 +185,7 @@ class RNNInterpolator:
         self.max_batch = max_batch
         self.weights = weights
         self.geometry = geometry
+        self.flow_only = flow_only
         self.traces = 0  # times a function was traced (compiled), for tests and reports
         graphdef, self._state = nnx.split(model)
         # With several local devices the times of a pair are split over them (data parallel):
@@ -222,13 +228,16 @@ class RNNInterpolator:
         memory), its content hash, the K it runs and the training run the file records. A weights
         file that changed (a new release, a fine-tune written again) then reads as other work."""
         path, info = self.weights if self.weights is not None else (None, {})
-        return {
+        record = {
             "method": self.name,
             "weights": None if path is None else str(path),
             "sha256": info.get("sha256"),
             "iters": self.iters,
             "trained": info.get("trained", {}),
         }
+        if self.flow_only is not None:  # it makes the frames of the pairs without a pose
+            record["flow_only"] = self.flow_only.record()
+        return record
 
     # -- the jitted pieces (traced once per working size / batch size) --------------------------
 
@@ -296,6 +305,19 @@ class RNNInterpolator:
         top, left = (wh - ch) // 2, (ww - cw) // 2
         content0 = resample(img0, cw, ch, equirect=equirect)
         content1 = resample(img1, cw, ch, equirect=equirect)
+        geometry = None
+        if self.config.geometry:
+            if self.geometry is None:
+                raise ViewsynthError(
+                    "this network uses geometry: make it with viewsynth.interpolators."
+                    "make_interpolator('rnn') (which gives it the sphere sweep)"
+                )
+            # the sweep records its pose in the caller's axes (the shift in content columns)
+            shift = seam_shift * cw / width
+            geometry = self.geometry(content0, content1, times, equirect=equirect, seam_shift=shift)
+            if geometry is None and self.flow_only is not None:
+                # no usable pose: the 2D network's frames (on the same canonical seam)
+                return self.flow_only._frames(img0, img1, times, equirect=equirect)
         work0, work1 = pad_edges(content0, ww, wh), pad_edges(content1, ww, wh)
         # A panorama's rows are padded but its columns are not (cw == ww): the seam stays intact.
         j0, j1 = jnp.asarray(work0[None]), jnp.asarray(work1[None])
@@ -309,16 +331,6 @@ class RNNInterpolator:
         # DIS on the content, not the padded frames: the start is the ``flow`` method's own
         # estimate whatever the bucket (once for all times), edge-padded like the frames.
         classical = pair_flows(content0, content1, equirect=equirect)
-        geometry = None
-        if self.config.geometry:
-            if self.geometry is None:
-                raise ViewsynthError(
-                    "this network uses geometry: make it with viewsynth.interpolators."
-                    "make_interpolator('rnn') (which gives it the sphere sweep)"
-                )
-            # the sweep records its pose in the caller's axes (the shift in content columns)
-            shift = seam_shift * cw / width
-            geometry = self.geometry(content0, content1, times, equirect=equirect, seam_shift=shift)
         start = 0
         for n in _chunks(len(times), largest):
             t = times[start : start + n]

@@ -30,6 +30,9 @@ from viewsynth.model.network import ModelConfig, Network
 FORMAT = "viewsynth-weights"
 #: The model shipped inside the package (``viewsynth/weights/default.msgpack``).
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.msgpack"
+#: The 2D network shipped beside it (``viewsynth/weights/flow_only.msgpack``): a geometry network
+#: made by ``make_interpolator('rnn')`` hands it the pairs that have no usable pose.
+FLOW_ONLY_WEIGHTS = DEFAULT_WEIGHTS.with_name("flow_only.msgpack")
 VERSION = 1
 
 
