@@ -3,13 +3,15 @@
     viewsynth benchmark [--config configs/benchmark.yaml] [--set key=value ...] [-o RUN_DIR]
                         [--weights FILE] [--external NAME='cmd {list}' ...] [--no-speed]
                         [--no-publish]
+    viewsynth benchmark --publish RUN_DIR [--config ...]
 
     configs/benchmark.yaml ─► sets (../shared/data when present, else generated) × methods
         ─► reports/benchmark/<timestamp>/  results.json  table.md  config.yaml  *.png
         ─► reports/benchmark/latest.md     (a copy of table.md, kept in git)
         ─► README.md                       (the text between the benchmark markers)
 
-``--no-publish`` leaves latest.md and the README alone (a trial run). Paths in the config are
+``--no-publish`` leaves latest.md and the README alone (a trial run); ``--publish RUN_DIR``
+publishes such a run afterwards, from its ``results.json``, without running anything. Paths in the config are
 relative to the config file; ``--weights`` and ``-o`` are relative to the current folder.
 ``--external`` adds an external method to the config's ``external`` list (as in ``viewsynth
 evaluate``); ``make benchmark PEERS=rife`` uses it for RIFE (benchmarks/rife/).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import shlex
 import sys
 import time
@@ -28,7 +31,7 @@ import yaml
 
 from viewsynth import config as cfgmod
 from viewsynth.errors import ViewsynthError
-from viewsynth.evaluation.evaluate import BenchmarkConfig, evaluate, open_sets
+from viewsynth.evaluation.evaluate import BenchmarkConfig, SetResult, evaluate, open_sets
 from viewsynth.evaluation.peers import ExternalCommand, parse_external, resolve_methods
 from viewsynth.evaluation.report import render_markdown, run_info, update_readme, write_report
 from viewsynth.evaluation.speed import measure_speed
@@ -59,7 +62,34 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--no-speed", action="store_true", help="quality only")
     p.add_argument("--no-publish", action="store_true", help="leave latest.md and README alone")
+    p.add_argument(
+        "--publish", type=Path, metavar="RUN_DIR", help="publish a finished run; run nothing"
+    )
     return p.parse_args(argv)
+
+
+def publish(cfg: BenchmarkConfig, here, run_dir: Path) -> str:
+    """Copy a finished run's table to ``cfg.latest`` and the README's benchmark section."""
+    path = run_dir / "results.json"
+    try:
+        data = json.loads(path.read_text())
+        sets = [SetResult.from_json(s) for s in data["sets"]]
+        info, speed, notes = data["info"], data["speed"], data["notes"]
+    except FileNotFoundError:
+        raise ViewsynthError(f"{path}: no such file (--publish needs a finished run)") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise ViewsynthError(f"{path}: not a benchmark run's results ({err})") from None
+    table = render_markdown(info, sets, speed, notes)
+    here(cfg.latest).parent.mkdir(parents=True, exist_ok=True)
+    write_text(here(cfg.latest), table)
+    more = (
+        "Plots, crops across the seam and per-sample scores: `viewsynth benchmark` writes "
+        "them to `reports/benchmark/<timestamp>/`; this table is also in "
+        "`reports/benchmark/latest.md`."
+    )
+    body = render_markdown(info, sets, speed, notes, level=2, more=more)
+    update_readme(here(cfg.readme), body)
+    return table
 
 
 def _config_path(given: Path | None) -> Path:
@@ -97,6 +127,10 @@ def main(argv: list[str]) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    if args.publish is not None:
+        print(publish(cfg, here, args.publish))
+        return 0
+
     weights = args.weights or (str(here(cfg.weights)) if cfg.weights else None)
     methods, notes = resolve_methods(cfg.methods, cfg.iters, weights)
     externals = [ExternalCommand(e.name, e.command) for e in cfg.external]
@@ -127,15 +161,7 @@ def main(argv: list[str]) -> int:
     write_text(out / "config.yaml", yaml.safe_dump(cfgmod.to_dict(cfg), sort_keys=False))
     table = write_report(out, info, results, speed_rows, notes, cfgmod.to_dict(cfg))
     if not args.no_publish:
-        here(cfg.latest).parent.mkdir(parents=True, exist_ok=True)
-        write_text(here(cfg.latest), table)
-        more = (
-            "Plots, crops across the seam and per-sample scores: `viewsynth benchmark` writes "
-            "them to `reports/benchmark/<timestamp>/`; this table is also in "
-            "`reports/benchmark/latest.md`."
-        )
-        body = render_markdown(info, results, speed_rows, notes, level=2, more=more)
-        update_readme(here(cfg.readme), body)
+        publish(cfg, here, out)
     print(table)
     log(f"report: {out} ({info['wall_s'] / 60:.1f} min)")
     return 0

@@ -76,6 +76,22 @@ def test_benchmark_job_writes_run_latest_and_readme_section(tmp_path, capsys):
     assert text.startswith("# Intro\n\nhand-written\n\n" + README_START)
     assert text.endswith(README_END + "\n\n## After\n")
     assert "old table" not in text and "| pano | 2 | linear |" in text
+    # --no-publish leaves both alone; --publish RUN_DIR publishes that run later, running nothing
+    readme.write_text(f"# Intro\n\n{README_START}\nold table\n{README_END}\n")
+    (tmp_path / "latest.md").write_text("old\n")
+    assert benchmark_job.main(["--config", str(config), "--no-publish", "--no-speed"]) == 0
+    assert (tmp_path / "latest.md").read_text() == "old\n" and "old table" in readme.read_text()
+    capsys.readouterr()
+    assert benchmark_job.main(["--config", str(config), "--publish", str(run)]) == 0
+    assert (tmp_path / "latest.md").read_text() == table
+    assert capsys.readouterr().out == table + "\n"
+    assert readme.read_text() == text.replace("hand-written\n\n", "").replace("\n\n## After", "")
+    assert len(list((tmp_path / "runs").iterdir())) == 2
+    with pytest.raises(ViewsynthError, match=r"results.json: no such file"):
+        benchmark_job.main(["--config", str(config), "--publish", str(tmp_path / "nowhere")])
+    (run / "results.json").write_text("{}")
+    with pytest.raises(ViewsynthError, match=r"results.json: not a benchmark run's results"):
+        benchmark_job.main(["--config", str(config), "--publish", str(run)])
 
 
 def test_update_readme_appends_markers_once_and_replaces_after(tmp_path):

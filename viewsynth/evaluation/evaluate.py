@@ -88,6 +88,12 @@ class SetResult:
             "notes": self.notes,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SetResult:
+        """A set read back from ``results.json`` (scores and notes; the crops are not kept)."""
+        keys = ("name", "kind", "source", "equirect", "rolled", "samples", "scores", "notes")
+        return cls(**{k: data[k] for k in keys})
+
 
 def crop_region(height: int, width: int, equirect: bool) -> tuple[slice, np.ndarray]:
     """Rows and columns of the montage crop: across the seam (panoramas) or the centre.
