@@ -381,7 +381,9 @@ def test_a_geometry_network_hands_pairs_without_a_pose_to_the_shipped_2d_network
     np.testing.assert_array_equal(
         both(a, b, [0.3, 0.6], equirect=False), flat(a, b, [0.3, 0.6], equirect=False)
     )
-    assert np.abs(alone(a, b, [0.3], equirect=False) - flat(a, b, [0.3], equirect=False)).max() > 1e-3
+    assert (
+        np.abs(alone(a, b, [0.3], equirect=False) - flat(a, b, [0.3], equirect=False)).max() > 1e-3
+    )
     # a pure turn of a panorama has no baseline: no usable pose, the 2D network's frames
     pano = texture(128, 256, seed=4)
     turned = np.roll(pano, 9, axis=1)

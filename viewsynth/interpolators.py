@@ -201,7 +201,6 @@ def make_interpolator(
         return Sweep()
     if method == "rnn":
         from viewsynth.model.interpolator import RNNInterpolator
-
         from viewsynth.model.weights import FLOW_ONLY_WEIGHTS
 
         interp = RNNInterpolator.load(weights, iters=iters, scale=scale)
