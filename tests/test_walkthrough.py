@@ -216,11 +216,14 @@ def test_the_interpolator_describes_itself_as_the_manifest_always_recorded(tmp_p
 
     from viewsynth.interpolators import make_interpolator
     from viewsynth.model import ModelConfig, Network, save_weights
-    from viewsynth.model.weights import DEFAULT_WEIGHTS
+    from viewsynth.model.weights import DEFAULT_WEIGHTS, FLOW_ONLY_WEIGHTS
 
     shipped = make_interpolator("rnn").record()
+    # the shipped geometry network, and the 2D network that makes its pairs without a pose
+    companion = shipped.pop("flow_only")
     assert shipped == _record_from_file(DEFAULT_WEIGHTS)
-    assert shipped["weights"].endswith("default.msgpack") and shipped["iters"] == 2
+    assert companion == _record_from_file(FLOW_ONLY_WEIGHTS, iters=1)
+    assert shipped["weights"].endswith("default.msgpack") and shipped["iters"] == 1
     assert make_interpolator("flow").record() == {"method": "flow"}
     assert make_interpolator("linear").record() == {"method": "linear"}
 
