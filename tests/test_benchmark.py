@@ -118,6 +118,28 @@ def test_speed_reports_a_failing_method_as_a_note_and_times_only_the_chosen_k():
     assert len(notes) == 1 and notes[0].startswith("speed: rnn-k2 failed at 32x16: ")
 
 
+def test_speed_also_times_many_times_per_call_and_reports_them_in_their_own_column():
+    from viewsynth.evaluation.report import speed_table
+
+    cfg = SpeedConfig(sizes=((32, 16),), reps=2, times_per_call=4)
+    rows, notes = measure_speed([MethodSpec("linear")], cfg)
+    assert notes == [] and len(rows) == 1
+    row = rows[0]
+    assert row["times_per_call"] == 4 and len(row["many_reps_s"]) == len(row["reps_s"]) == 2
+    assert (
+        row["many_seconds_per_frame"]
+        == sorted(row["many_reps_s"])[0]
+        + (sorted(row["many_reps_s"])[1] - sorted(row["many_reps_s"])[0]) / 2
+    )  # the median of two
+    head, rule, line = speed_table(rows).splitlines()
+    assert head.split(" | ")[3] == "s/frame (4 t per call)" and rule.count("|") == head.count("|")
+    assert len(line.split(" | ")) == len(head.split(" | "))
+    single, _ = measure_speed(
+        [MethodSpec("linear")], SpeedConfig(sizes=((32, 16),), reps=1, times_per_call=1)
+    )
+    assert "times_per_call" not in single[0] and "t per call" not in speed_table(single)
+
+
 def test_standard_config_loads_and_names_its_command():
     path = REPO / "configs" / "benchmark.yaml"
     cfg = cfgmod.load(BenchmarkConfig, path)

@@ -14,6 +14,7 @@ Conventions (written once, here):
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import cv2
 import numpy as np
@@ -79,8 +80,23 @@ def upsample_flow(flow: np.ndarray, width: int, height: int) -> np.ndarray:
 def backward_warp(image: np.ndarray, flow: np.ndarray, *, equirect: bool) -> np.ndarray:
     """Sample ``image`` ``(H, W, C)`` at ``p + flow(p)`` (bilinear). Longitude wraps for panoramas."""
     h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx, gy = pixel_grid(w, h)
     return seam_remap(image, gx + flow[..., 0], gy + flow[..., 1], equirect=equirect)
+
+
+@functools.lru_cache(maxsize=16)
+def pixel_grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's own ``(x, y)``: two float32 ``(height, width)`` planes, made once per size and
+    shared by every caller (read-only)."""
+    xs, ys = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
+    return frozen(np.meshgrid(xs, ys))
+
+
+def frozen(arrays) -> tuple[np.ndarray, ...]:
+    """``arrays`` as a tuple, each made read-only (for caches that hand the same arrays out)."""
+    for a in arrays:
+        a.flags.writeable = False
+    return tuple(arrays)
 
 
 def seam_remap(

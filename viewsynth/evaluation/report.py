@@ -153,17 +153,23 @@ def quality_table(sets: Sequence[SetResult]) -> str:
 
 
 def speed_table(rows: Sequence[dict[str, Any]]) -> str:
-    """One row per method and size: median s/frame, first call, compile, load, peak memory."""
-    lines = [
-        "| method | size | s/frame | reps | first call s | compile s | load s | peak RSS MiB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
+    """One row per method and size: median s/frame with one t per call (and with
+    ``times_per_call`` t per call where measured), first call, compile, load, peak memory."""
+    many = sorted({r["times_per_call"] for r in rows if r.get("times_per_call")})
+    head = ["method", "size", "s/frame"] + [f"s/frame ({n} t per call)" for n in many]
+    head += ["reps", "first call s", "compile s", "load s", "peak RSS MiB"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "---:|" * (len(head) - 2)]
     for r in sorted(rows, key=lambda r: (r["width"] * r["height"], r["method"])):
-        lines.append(
-            f"| {r['method']} | {r['width']}x{r['height']} | {_seconds(r['seconds_per_frame'])} | "
-            f"{len(r['reps_s'])} | {_seconds(r.get('first_call_s'))} | {_seconds(r.get('compile_s'))} | "
-            f"{_seconds(r.get('load_s'))} | {r.get('peak_rss_mib', float('nan')):.0f} |"
-        )
+        cells = [r["method"], f"{r['width']}x{r['height']}", _seconds(r["seconds_per_frame"])]
+        cells += [
+            _seconds(r.get("many_seconds_per_frame") if r.get("times_per_call") == n else None)
+            for n in many
+        ]
+        cells += [
+            str(len(r["reps_s"])), _seconds(r.get("first_call_s")), _seconds(r.get("compile_s")),
+            _seconds(r.get("load_s")), f"{r.get('peak_rss_mib', float('nan')):.0f}",
+        ]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -209,8 +215,11 @@ def render_markdown(
     if speed_rows:
         out += [
             "**Speed** (seconds per in-between frame after warm-up, median, methods alternated "
-            "round-robin; first call includes compilation; load: building the method; peak RSS: "
-            "VmHWM of the process measuring it, interpreter and imports included, plus ffmpeg's "
+            "round-robin; s/frame: one t per call; with n t per call: one call for n times of the "
+            "pair, as the walkthrough asks (factor n + 1), divided by n; first call includes "
+            "compilation; load: building the method; peak RSS: "
+            "VmHWM of the process measuring it, interpreter and imports included, the n-t calls' "
+            "frames too where they ran, plus ffmpeg's "
             "own for minterpolate; synthetic panorama input)",
             "",
             speed_table(speed_rows),

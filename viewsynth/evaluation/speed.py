@@ -55,6 +55,9 @@ class SpeedConfig:
     # rnn iteration counts K timed here; empty: every K of the quality runs. Each K compiles
     # anew at every size, so timing fewer keeps the suite short.
     iters: tuple[int, ...] = ()
+    # Also time calls that ask for this many in-between times of one pair, as the walkthrough
+    # does (``--factor 9`` asks 8 per pair), reported per in-between frame; 1: one t per call only.
+    times_per_call: int = 8
 
 
 def peak_rss_mib() -> float:
@@ -84,8 +87,9 @@ def street_pair(width: int, height: int) -> tuple:
     return tuple(resize(np.asarray(x, np.float32), width, height) for x in (img0, img1))
 
 
-def _worker(conn, spec: MethodSpec, width: int, height: int, warmup: int) -> None:
-    """Runs in its own process: load, warm up, then time one frame per "frame" message."""
+def _worker(conn, spec: MethodSpec, width: int, height: int, warmup: int, many: int) -> None:
+    """Runs in its own process: load, warm up, then per "frame" message time one call for one t
+    and, when ``many`` > 1, one call for ``many`` times of the pair (seconds per frame)."""
     try:
         import numpy as np
 
@@ -102,13 +106,20 @@ def _worker(conn, spec: MethodSpec, width: int, height: int, warmup: int) -> Non
         else:
             img0, img1 = moving_pair(width, height)
 
-        def one() -> float:
+        def one(times=(0.5,)) -> float:
             t0 = time.perf_counter()
             # np.asarray waits for asynchronously dispatched (JAX) results.
-            np.asarray(interp(img0, img1, [0.5], equirect=equirect))
-            return time.perf_counter() - t0
+            np.asarray(interp(img0, img1, list(times), equirect=equirect))
+            return (time.perf_counter() - t0) / len(times)
+
+        spread = [float(t) for t in np.linspace(0.0, 1.0, many + 2)[1:-1]]
+
+        def reps() -> tuple:
+            return (one(), one(spread) if many > 1 else None)
 
         firsts = [one() for _ in range(warmup)]
+        if many > 1 and warmup:
+            one(spread)  # its own batch sizes compile once, outside the timings
         if geometric and equirect and interp.last_pair().get("method") != spec.name:
             raise RuntimeError(
                 f"{spec.name} fell back to {interp.last_pair().get('method')} on the speed pair "
@@ -116,7 +127,7 @@ def _worker(conn, spec: MethodSpec, width: int, height: int, warmup: int) -> Non
             )
         conn.send(("ready", load_s, firsts))
         while conn.recv() == "frame":
-            conn.send(("frame", one()))
+            conn.send(("frame", *reps()))
         # Methods that run helper programs (minterpolate's ffmpeg) add those programs' peak.
         conn.send(("done", peak_rss_mib() + getattr(interp, "child_peak_mib", 0.0)))
     except Exception as err:  # reported to the parent as one line, not lost
@@ -130,12 +141,14 @@ def _worker(conn, spec: MethodSpec, width: int, height: int, warmup: int) -> Non
 class _Measurer:
     """The parent's handle on one measuring process."""
 
-    def __init__(self, ctx, spec: MethodSpec, width: int, height: int, warmup: int, timeout: float):
+    def __init__(
+        self, ctx, spec: MethodSpec, width: int, height: int, warmup: int, many: int, timeout: float
+    ):
         self.spec = spec
         self.timeout = timeout
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(
-            target=_worker, args=(child, spec, width, height, warmup), daemon=True
+            target=_worker, args=(child, spec, width, height, warmup, many), daemon=True
         )
         self.process.start()
         child.close()
@@ -196,7 +209,8 @@ def measure_speed(
         measurers: list[tuple[_Measurer, dict[str, Any]]] = []
         for spec in active:
             log(f"speed: {spec.label} at {width}x{height}: loading and warming up")
-            m = _Measurer(ctx, spec, width, height, config.warmup, config.timeout_s)
+            many = config.times_per_call
+            m = _Measurer(ctx, spec, width, height, config.warmup, many, config.timeout_s)
             msg = m.receive()
             if msg[0] != "ready":
                 notes.append(f"speed: {spec.label} failed at {width}x{height}: {msg[1]}")
@@ -212,6 +226,8 @@ def measure_speed(
                 "warmup_s": firsts,
                 "reps_s": [],
             }
+            if many > 1:
+                row.update(times_per_call=many, many_reps_s=[])
             measurers.append((m, row))
         for rep in range(config.reps):
             order = (
@@ -226,6 +242,8 @@ def measure_speed(
                 msg = m.receive()
                 if msg[0] == "frame":
                     row["reps_s"].append(msg[1])
+                    if msg[2] is not None:
+                        row["many_reps_s"].append(msg[2])
                 else:
                     row["error"] = msg[1]
             log(f"speed: {width}x{height}: repetition {rep + 1}/{config.reps} done")
@@ -245,6 +263,8 @@ def measure_speed(
                 continue
             median = statistics.median(row["reps_s"])
             row["seconds_per_frame"] = median
+            if row.get("many_reps_s"):
+                row["many_seconds_per_frame"] = statistics.median(row["many_reps_s"])
             if row["first_call_s"] is not None:
                 row["compile_s"] = max(0.0, row["first_call_s"] - median)
             rows.append(row)

@@ -44,8 +44,7 @@ import numpy as np
 from flax import nnx
 
 from viewsynth import parallel
-from viewsynth.classical import backward_warp as cv_warp
-from viewsynth.classical import pair_flows, seam_remap
+from viewsynth.classical import frozen, pair_flows, pixel_grid, seam_remap
 from viewsynth.errors import FrameError, ViewsynthError, WeightsError
 from viewsynth.geometry.seam import on_canonical_seam
 from viewsynth.model.init import init_at, with_geometry
@@ -96,9 +95,7 @@ def resample(x: np.ndarray, width: int, height: int, *, equirect: bool) -> np.nd
             for i in range(0, x.shape[-1], 4)
         ]  # fmt: skip
         return _joined(chans)
-    gx = (np.arange(width, dtype=np.float32) + 0.5) * (w / width) - 0.5
-    gy = (np.arange(height, dtype=np.float32) + 0.5) * (h / height) - 0.5
-    mx, my = np.meshgrid(gx, gy)
+    mx, my = _resample_maps(w, h, width, height)
     chans = [
         seam_remap(np.ascontiguousarray(x[..., i : i + 4]), mx, my, equirect=equirect).reshape(
             height, width, -1
@@ -106,6 +103,15 @@ def resample(x: np.ndarray, width: int, height: int, *, equirect: bool) -> np.nd
         for i in range(0, x.shape[-1], 4)
     ]
     return _joined(chans)
+
+
+@functools.lru_cache(maxsize=16)
+def _resample_maps(w: int, h: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`resample`'s sampling maps from ``(w, h)`` to ``(width, height)``, pixel centres
+    aligned; made once per pair of sizes (read-only: every call of a size shares them)."""
+    gx = (np.arange(width, dtype=np.float32) + 0.5) * (w / width) - 0.5
+    gy = (np.arange(height, dtype=np.float32) + 0.5) * (h / height) - 0.5
+    return frozen(np.meshgrid(gx, gy))
 
 
 def _joined(chans: list[np.ndarray]) -> np.ndarray:
@@ -381,7 +387,15 @@ class RNNInterpolator:
         pairs = [up(flows[k : k + 2]) for k in range(0, n, 2)]  # two flows per remap
         w = up([np.reshape(w, (ch, cw, 1)) for w in weights])
         mid = np.zeros((height, width, 3), np.float32) if residual is None else up([residual])
+        gx, gy = pixel_grid(width, height)
         for k in range(n):
-            flow = pairs[k // 2][..., 2 * (k % 2) : 2 * (k % 2) + 2] * gain
-            mid += w[..., k : k + 1] * cv_warp(images[k % 2], flow, equirect=equirect)
-        return np.clip(mid, 0.0, 1.0)
+            # classical.backward_warp's maps, made in place: p + gain * flow(p)
+            c = 2 * (k % 2)
+            map_x = pairs[k // 2][..., c] * gain[0]
+            map_x += gx
+            map_y = pairs[k // 2][..., c + 1] * gain[1]
+            map_y += gy
+            warped = seam_remap(images[k % 2], map_x, map_y, equirect=equirect)
+            warped *= w[..., k : k + 1]
+            mid += warped
+        return np.clip(mid, 0.0, 1.0, out=mid)
