@@ -18,7 +18,7 @@ LIB = ROOT / "viewsynth"
 # lower floor, never one on its own floor or above.
 FLOORS = [
     {"errors"},
-    {"config", "frames", "geometry", "classical", "parallel"},
+    {"config", "frames", "geometry", "classical", "parallel", "threads"},
     {"model", "synth", "capture", "export", "sweep"},
     {"interpolators"},
     {"walkthrough", "evaluation", "viewer"},

@@ -398,6 +398,11 @@ def test_a_geometry_network_hands_pairs_without_a_pose_to_the_shipped_2d_network
     out = both(pano, turned, [0.5], equirect=True)
     assert both.last_pair()["geometry"] is False
     np.testing.assert_array_equal(out, flat(pano, turned, [0.5], equirect=True))
+    # the DIS start made beside the pose serves the 2D network too: DIS once per pair
+    calls, dis = [], interp_mod.pair_flows
+    monkeypatch.setattr(interp_mod, "pair_flows", lambda *a, **k: calls.append(1) or dis(*a, **k))
+    both(pano, turned, [0.5], equirect=True)
+    assert len(calls) == 1
     # a real pair of the sample walk has a pose: the geometry network's frames, untouched
     sample = Path(__file__).resolve().parents[1] / "samples" / "fusion_forest"
     p, q = (

@@ -51,6 +51,7 @@ from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
 from viewsynth.model.warp import backward_warp
 from viewsynth.model.weights import DEFAULT_WEIGHTS, load_described
+from viewsynth.threads import in_background
 
 #: The width a geometry network (``ModelConfig.geometry``) works at by default: it decides per
 #: pixel between two candidates, which needs no more detail than this, and the frame is warped and
@@ -302,7 +303,12 @@ class RNNInterpolator:
             return self._frames(img0, img1, times, equirect=False)
         return on_canonical_seam(self._frames, img0, img1, times, equirect=True, tell_shift=True)
 
-    def _frames(self, img0, img1, times, *, equirect: bool, seam_shift: float = 0) -> np.ndarray:
+    def _frames(
+        self, img0, img1, times, *, equirect: bool, seam_shift: float = 0, dis=None
+    ) -> np.ndarray:
+        """``dis``: ``((cw, ch), future)`` of :func:`pair_flows` on the content at that size,
+        started by a caller that resampled the same frames (the geometry network handing a pair
+        without a pose to the 2D network); used when this network's content has that size."""
         times = np.asarray(list(times), dtype=np.float32).reshape(-1)
         height, width = img0.shape[:2]
         if len(times) == 0:
@@ -311,6 +317,11 @@ class RNNInterpolator:
         top, left = (wh - ch) // 2, (ww - cw) // 2
         content0 = resample(img0, cw, ch, equirect=equirect)
         content1 = resample(img1, cw, ch, equirect=equirect)
+        # DIS on the content, not the padded frames: the start is the ``flow`` method's own
+        # estimate whatever the bucket (once for all times), edge-padded like the frames. It is
+        # made on a second core while the pair's geometry is found.
+        if dis is None or dis[0] != (cw, ch):
+            dis = ((cw, ch), in_background(pair_flows, content0, content1, equirect=equirect))
         geometry = None
         if self.config.geometry:
             if self.geometry is None:
@@ -323,7 +334,7 @@ class RNNInterpolator:
             geometry = self.geometry(content0, content1, times, equirect=equirect, seam_shift=shift)
             if geometry is None and self.flow_only is not None:
                 # no usable pose: the 2D network's frames (on the same canonical seam)
-                return self.flow_only._frames(img0, img1, times, equirect=equirect)
+                return self.flow_only._frames(img0, img1, times, equirect=equirect, dis=dis)
         work0, work1 = pad_edges(content0, ww, wh), pad_edges(content1, ww, wh)
         # A panorama's rows are padded but its columns are not (cw == ww): the seam stays intact.
         j0, j1 = jnp.asarray(work0[None]), jnp.asarray(work1[None])
@@ -334,9 +345,7 @@ class RNNInterpolator:
         largest = max(1, min(self.max_batch, self.max_pixels // (ww * wh)))
         largest = 1 << (largest.bit_length() - 1)
         out = np.empty((len(times), height, width, 3), np.float32)
-        # DIS on the content, not the padded frames: the start is the ``flow`` method's own
-        # estimate whatever the bucket (once for all times), edge-padded like the frames.
-        classical = pair_flows(content0, content1, equirect=equirect)
+        classical = dis[1].result()
         start = 0
         for n in _chunks(len(times), largest):
             t = times[start : start + n]

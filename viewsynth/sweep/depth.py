@@ -29,6 +29,7 @@ from viewsynth.sweep.rectify import (
     rectifying_rotation,
     unrectify,
 )
+from viewsynth.threads import in_background
 
 #: Truncation of the per-pixel cost (normalised grey units).
 TRUNC = 2.0
@@ -151,8 +152,9 @@ def pair_depth(
     rect = rectifying_rotation(cams)
     to_rect1 = rect @ cams.rotation.T  # camera 1's axes -> rectified
     r0, r1 = rectify(g0, rect.T), rectify(g1, to_rect1.T)
+    other = in_background(sweep_depth, r1, r0, -1.0, cfg)  # the two directions on two cores
     q0, step = sweep_depth(r0, r1, 1.0, cfg)
-    q1, _ = sweep_depth(r1, r0, -1.0, cfg)
+    q1, _ = other.result()
     conf0 = consistent(q0, q1, 1.0, 1.5 * step + cfg.consistency * q0)
     conf1 = consistent(q1, q0, -1.0, 1.5 * step + cfg.consistency * q1)
     q0, q1 = fill_background(q0, conf0), fill_background(q1, conf1)

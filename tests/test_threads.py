@@ -1,0 +1,31 @@
+"""The shared CPU pool: work started in the background gives the same result as in the caller's
+thread, and an error raised there reaches the caller."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from viewsynth.threads import in_background
+
+
+def test_background_work_runs_on_another_thread_and_gives_the_same_result():
+    seen = {}
+
+    def work(x, *, scale):
+        seen["thread"] = threading.current_thread().name
+        return np.cumsum(x) * scale
+
+    x = np.arange(1000, dtype=np.float32)
+    assert np.array_equal(in_background(work, x, scale=2.0).result(), np.cumsum(x) * 2.0)
+    assert seen["thread"].startswith("viewsynth-cpu")
+
+
+def test_an_error_in_the_background_reaches_the_caller():
+    def fail():
+        raise ValueError("bad pair")
+
+    with pytest.raises(ValueError, match="bad pair"):
+        in_background(fail).result()

@@ -1,0 +1,27 @@
+"""CPU work beside other CPU work: one shared pool of threads for calls that release the GIL.
+
+OpenCV and most of NumPy drop Python's lock while they compute, and JAX computes on its own threads,
+so two such calls started together run on two cores. The users: the sphere sweep's two directions
+(:func:`viewsynth.sweep.pair_depth`) and the network's DIS start, made while the pair's geometry is
+found (:class:`viewsynth.model.interpolator.RNNInterpolator`). The work is the same as in one
+thread, call for call, so the results are too; only the wall time changes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+
+@functools.lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="viewsynth-cpu")
+
+
+def in_background(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+    """Start ``fn(*args, **kwargs)`` on the shared pool; ``.result()`` waits for it (and raises
+    what it raised)."""
+    return _pool().submit(fn, *args, **kwargs)
