@@ -115,8 +115,9 @@ class Sweep:
 
     name = "sweep"
 
-    def __init__(self, config=None):
-        self.config = config
+    def __init__(self, config=None, pose_width: int | None = None):
+        self.config = config  # a viewsynth.sweep.SweepConfig; None: its defaults
+        self.pose_width = pose_width  # SIFT's working width; None: the pose module's default
         self.fallback = Flow()
         self._last: dict[str, Any] = {}
 
@@ -137,7 +138,8 @@ class Sweep:
         if not equirect:
             self._last = {"method": "flow", "reason": "sweep: not panoramas", "pose": None}
             return None
-        pose = relative_pose(img0, img1, equirect=True)
+        width = {} if self.pose_width is None else {"work_width": self.pose_width}
+        pose = relative_pose(img0, img1, equirect=True, **width)
         record = pose.unrolled(seam_shift, img0.shape[1]).record()
         if not pose.usable:
             self._last = {"method": "flow", "reason": pose.reason, "pose": record}
@@ -187,6 +189,20 @@ class Candidates(list):
     confidence: float = 0.0
 
 
+#: The geometry the network is given (``make_interpolator('rnn')``): SIFT's working width for the
+#: pose (None: :data:`viewsynth.geometry.features.WORK_WIDTH`) and the sweep's knobs (fields of
+#: :class:`viewsynth.sweep.SweepConfig`; empty: its defaults). ``--method sweep`` keeps its own.
+NETWORK_GEOMETRY: dict[str, Any] = {"pose_width": None, "sweep": {}}
+
+
+def network_geometry() -> Sweep:
+    """The sphere sweep as :data:`NETWORK_GEOMETRY` sets it, for the geometry network."""
+    from viewsynth.sweep import SweepConfig
+
+    knobs = NETWORK_GEOMETRY.get("sweep") or {}
+    return Sweep(SweepConfig(**knobs) if knobs else None, NETWORK_GEOMETRY.get("pose_width"))
+
+
 def make_interpolator(
     method: str,
     *,
@@ -211,7 +227,7 @@ def make_interpolator(
 
         interp = RNNInterpolator.load(weights, iters=iters, scale=scale)
         if interp.config.geometry:  # the network's second candidate: the sphere sweep
-            geometry = Sweep()
+            geometry = network_geometry()
             interp.geometry = geometry.candidates
             interp.last_pair = geometry.last_pair  # what ran on each pair, for the manifest
             if FLOW_ONLY_WEIGHTS.is_file():  # pairs without a usable pose: the 2D network,

@@ -1,0 +1,45 @@
+"""The geometry network with a cheaper (or dearer) geometry: SIFT's working width for the pose and
+the sphere sweep's knobs, then ``viewsynth benchmark`` as usual.
+
+    python benchmarks/geometry_budget.py [--pose-width 384] [--sweep work_width=320 ...] \\
+        -- --config configs/geometry_probe.yaml --no-publish -o runs/probe_x
+
+Sets :data:`viewsynth.interpolators.NETWORK_GEOMETRY` for this process only (``--method sweep``
+keeps its own settings), so the same frames are scored with the network's geometry as given. The
+session-15 quality check of the shipped geometry budget ran this way (TRAINING_LOG.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from viewsynth import interpolators  # noqa: E402
+from viewsynth.pipelines import benchmark  # noqa: E402
+
+
+def knob(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    if not name or not value:
+        raise argparse.ArgumentTypeError(f"--sweep wants NAME=VALUE, got {text!r}")
+    number = float(value)
+    return name, int(number) if number.is_integer() and name != "step_px" else number
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ours, rest = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pose-width", type=int, default=None)
+    ap.add_argument("--sweep", type=knob, action="append", default=[], help="SweepConfig NAME=VALUE")
+    args = ap.parse_args(ours)
+    interpolators.NETWORK_GEOMETRY.update(pose_width=args.pose_width, sweep=dict(args.sweep))
+    print(f"network geometry: {interpolators.NETWORK_GEOMETRY}", file=sys.stderr)
+    return benchmark.main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
