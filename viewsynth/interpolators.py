@@ -25,6 +25,7 @@ import numpy as np
 from viewsynth import classical
 from viewsynth.errors import ViewsynthError
 from viewsynth.geometry.seam import on_canonical_seam
+from viewsynth.threads import in_background
 
 METHODS = ("linear", "flow", "sweep", "rnn")
 #: The best method we have measured (README, benchmark): the shipped ``rnn`` (the geometry network,
@@ -177,7 +178,9 @@ class Sweep:
         if depth is None:
             return None
         h, w = img0.shape[:2]
-        out = Candidates(flows_at(depth, float(t), w, h) for t in times)
+        # one t per task of the shared pool (two cores), in order
+        jobs = [in_background(flows_at, depth, float(t), w, h) for t in times]
+        out = Candidates(job.result() for job in jobs)
         out.confidence = float(self._last["pose"]["confidence"])
         return out
 

@@ -346,8 +346,9 @@ class RNNInterpolator:
         largest = 1 << (largest.bit_length() - 1)
         out = np.empty((len(times), height, width, 3), np.float32)
         classical = dis[1].result()
-        start = 0
-        for n in _chunks(len(times), largest):
+        crop = (slice(None), slice(top, top + ch), slice(left, left + cw))
+
+        def dispatch(start: int, n: int):  # JAX runs it asynchronously
             t = times[start : start + n]
             init = init_at(classical, t)
             if self.config.geometry:
@@ -361,23 +362,32 @@ class RNNInterpolator:
             if self._mesh is not None:
                 batch, _ = parallel.pad_batch(batch, self._mesh.size)
                 batch = parallel.shard_batch(batch, self._mesh)
-            result = self._decode(
+            return self._decode(
                 self._state, enc, j0, j1, jnp.asarray(batch[0]), batch[1],
                 equirect=equirect, iters=self.iters, residual=self._residual and not same_size,
             )  # fmt: skip
-            crop = (slice(None), slice(top, top + ch), slice(left, left + cw))
+
+        def finish(start: int, n: int, result) -> None:
             frame = np.asarray(result[0])[:n][crop]
             flows = [np.asarray(a)[:n][crop] for a in result[1]]
             weights = [np.asarray(a)[:n][crop] for a in result[2]]
             if same_size:
                 out[start : start + n] = frame
-            else:
-                for i in range(n):
-                    out[start + i] = self._fuse_full(
-                        (img0, img1), [f[i] for f in flows], [w[i] for w in weights],
-                        frame[i] if self._residual else None, equirect=equirect,
-                    )  # fmt: skip
-            start += n
+                return
+            for i in range(n):
+                out[start + i] = self._fuse_full(
+                    (img0, img1), [f[i] for f in flows], [w[i] for w in weights],
+                    frame[i] if self._residual else None, equirect=equirect,
+                )  # fmt: skip
+
+        # Double-buffered: chunk k + 1 is computed by JAX while chunk k is fused here.
+        pending, start = None, 0
+        for n in _chunks(len(times), largest):
+            result = dispatch(start, n)
+            if pending is not None:
+                finish(*pending)
+            pending, start = (start, n, result), start + n
+        finish(*pending)
         return out
 
     @staticmethod
