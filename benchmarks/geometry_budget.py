@@ -31,10 +31,14 @@ def knob(text: str) -> tuple[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    ours, rest = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    ours, rest = (
+        (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
+    )
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pose-width", type=int, default=None)
-    ap.add_argument("--sweep", type=knob, action="append", default=[], help="SweepConfig NAME=VALUE")
+    ap.add_argument(
+        "--sweep", type=knob, action="append", default=[], help="SweepConfig NAME=VALUE"
+    )
     args = ap.parse_args(ours)
     interpolators.NETWORK_GEOMETRY.update(pose_width=args.pose_width, sweep=dict(args.sweep))
     print(f"network geometry: {interpolators.NETWORK_GEOMETRY}", file=sys.stderr)

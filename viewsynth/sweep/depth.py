@@ -90,19 +90,28 @@ def sweep_depth(ref: np.ndarray, other: np.ndarray, sign: float, cfg: SweepConfi
     kbest = np.zeros(ref.shape, np.int64)
     before, after = best.copy(), best.copy()
     prev = best
+    # buffers reused by every hypothesis; ``won`` is where hypothesis k - 1 won (kbest == k - 1)
+    a, cost = np.empty_like(nref), np.empty_like(nref)
+    won, win = np.zeros(ref.shape, bool), np.empty(ref.shape, bool)
     for k, q in enumerate(qs):
-        a, b = noth[y0[k]], noth[y1[k]]  # the other's rows where hypothesis k puts each row's point
-        cost = np.minimum(np.abs(a + frac[k] * (b - a) - nref), TRUNC)
+        np.take(noth, y0[k], axis=0, out=a)  # the other's rows where hypothesis k puts each
+        np.take(noth, y1[k], axis=0, out=cost)  # row's point, and the rows below them
+        cost -= a  # |a + frac (b - a) - nref|, truncated
+        cost *= frac[k]
+        cost += a
+        cost -= nref
+        np.minimum(np.abs(cost, out=cost), TRUNC, out=cost)
         agg = guided(cost)
         if cfg.coarse_weight > 0:
             agg += cfg.coarse_weight * box_wrap(cost, cfg.coarse_radius)
         agg += (cfg.far_prior / cfg.q_max) * float(q)
-        np.copyto(after, agg, where=kbest == k - 1)
-        win = agg < best
+        np.copyto(after, agg, where=won)
+        np.less(agg, best, out=win)
         np.copyto(best, agg, where=win)
         np.copyto(before, prev, where=win)
         np.copyto(after, np.float32(np.inf), where=win)
-        kbest[win] = k
+        np.copyto(kbest, k, where=win)
+        won, win = win, won
         prev = agg
     return _refine(kbest, before, best, after, qs), float(qs[1] - qs[0])
 
@@ -155,9 +164,13 @@ def pair_depth(
     other = in_background(sweep_depth, r1, r0, -1.0, cfg)  # the two directions on two cores
     q0, step = sweep_depth(r0, r1, 1.0, cfg)
     q1, _ = other.result()
-    conf0 = consistent(q0, q1, 1.0, 1.5 * step + cfg.consistency * q0)
-    conf1 = consistent(q1, q0, -1.0, 1.5 * step + cfg.consistency * q1)
-    q0, q1 = fill_background(q0, conf0), fill_background(q1, conf1)
-    back0 = [unrectify(x, rect) for x in (q0, conf0)]
-    back1 = [unrectify(x, to_rect1) for x in (q1, conf1)]
+
+    def checked(q, q_other, sign, to_rect):  # consistency, filled, turned back
+        conf = consistent(q, q_other, sign, 1.5 * step + cfg.consistency * q)
+        q = fill_background(q, conf)
+        return q, unrectify(q, to_rect), unrectify(conf, to_rect)
+
+    other = in_background(checked, q1, q0, -1.0, to_rect1)
+    q0, *back0 = checked(q0, q1, 1.0, rect)
+    q1, *back1 = other.result()
     return PairDepth(cams, back0[0], back1[0], back0[1], back1[1], step, rect, q0, q1)
