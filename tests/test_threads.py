@@ -29,3 +29,16 @@ def test_an_error_in_the_background_reaches_the_caller():
 
     with pytest.raises(ValueError, match="bad pair"):
         in_background(fail).result()
+
+
+def test_work_started_from_the_pool_runs_at_once_and_cannot_deadlock():
+    # every worker waits for work queued behind it: with plain submission this would hang
+    import os
+
+    def outer(i):
+        return in_background(lambda: (i, threading.current_thread().name)).result(timeout=10)
+
+    jobs = [in_background(outer, i) for i in range(4 * max(2, os.cpu_count() or 2))]
+    results = [job.result(timeout=30) for job in jobs]
+    assert [i for i, _ in results] == list(range(len(jobs)))
+    assert all(name.startswith("viewsynth-cpu") for _, name in results)

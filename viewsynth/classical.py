@@ -216,7 +216,13 @@ def agreement_window(width: int) -> int:
 def disagreement(warped0: np.ndarray, warped1: np.ndarray, *, equirect: bool) -> np.ndarray:
     """How much a candidate's two warped inputs disagree: the mean absolute difference of their
     colours, box-averaged over :func:`agreement_window` (wrapping in longitude), ``(H, W)``."""
-    diff = np.mean(np.abs(warped0 - warped1), axis=-1, dtype=np.float32)
+    diff = np.abs(warped0 - warped1, dtype=np.float32)
+    # the channel mean as ``np.mean(axis=-1, dtype=float32)`` adds them (the same to the bit),
+    # an order of magnitude faster than a reduction over the last axis
+    total = diff[..., 0].copy()
+    for k in range(1, diff.shape[-1]):
+        total += diff[..., k]
+    diff = total / np.float32(diff.shape[-1])
     k = agreement_window(diff.shape[1])
     pad = k // 2
     if equirect:

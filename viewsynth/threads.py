@@ -11,17 +11,29 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 
+PREFIX = "viewsynth-cpu"
+
+
 @functools.lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix="viewsynth-cpu")
+    return ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix=PREFIX)
 
 
 def in_background(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
     """Start ``fn(*args, **kwargs)`` on the shared pool; ``.result()`` waits for it (and raises
-    what it raised)."""
+    what it raised). Called from one of the pool's own threads it runs at once, in that thread:
+    work that waits for work queued behind it could wait forever."""
+    if threading.current_thread().name.startswith(PREFIX):
+        done: Future = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # handed to .result(), as the pool would
+            done.set_exception(error)
+        return done
     return _pool().submit(fn, *args, **kwargs)

@@ -24,6 +24,7 @@ from viewsynth.classical import (
     pair_flows,
 )
 from viewsynth.errors import ViewsynthError
+from viewsynth.threads import in_background
 
 
 @struct.dataclass
@@ -132,23 +133,22 @@ def with_geometry(
         raise ViewsynthError(
             f"with_geometry: {n} times need {n} geometry candidates, got {len(geometry)}"
         )
-    g0s, g1s, logits, choices = [], [], [], []
-    for i, (g0, g1, weight0) in enumerate(geometry):
+
+    def disagree(flow_t0, flow_t1):  # how much one candidate's two warped inputs disagree
+        w0 = backward_warp(img0, flow_t0, equirect=equirect)
+        return disagreement(w0, backward_warp(img1, flow_t1, equirect=equirect), equirect=equirect)
+
+    # every time's two candidates on the shared pool (two cores), DIS's and the geometry's
+    dis = [in_background(disagree, init.flow_t0[i], init.flow_t1[i]) for i in range(n)]
+    geo = [in_background(disagree, g0, g1) for g0, g1, _ in geometry]
+    choices = [
+        choice_logit(g.result(), d.result())[..., None] for g, d in zip(geo, dis, strict=True)
+    ]
+    logits = []
+    for _, _, weight0 in geometry:
         w0 = np.clip(weight0, 1e-4, 1.0 - 1e-4)
-        dis = disagreement(
-            backward_warp(img0, init.flow_t0[i], equirect=equirect),
-            backward_warp(img1, init.flow_t1[i], equirect=equirect),
-            equirect=equirect,
-        )
-        geo = disagreement(
-            backward_warp(img0, g0, equirect=equirect),
-            backward_warp(img1, g1, equirect=equirect),
-            equirect=equirect,
-        )
-        g0s.append(g0)
-        g1s.append(g1)
         logits.append(np.log(w0 / (1.0 - w0))[..., None])
-        choices.append(choice_logit(geo, dis)[..., None])
+    g0s, g1s = [g[0] for g in geometry], [g[1] for g in geometry]
     return init.replace(
         geo_flow_t0=np.stack(g0s).astype(np.float32),
         geo_flow_t1=np.stack(g1s).astype(np.float32),
