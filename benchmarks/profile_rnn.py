@@ -4,7 +4,8 @@
 
 The pair is the speed benchmark's (two held-out street renders with a pose), so the geometry
 network runs its whole path: pose, sphere sweep, DIS, the network, fusion at the input size.
-Prints seconds per call next to ``flow``'s on the same pair, then the functions with the most
+Prints seconds per frame next to ``flow``'s on the same pair (the two called in turn, the ratio
+taken round by round; medians), then the functions with the most
 cumulative time. The network's own compute shows up as ``numpy.asarray`` (it waits there for
 JAX's asynchronous results).
 """
@@ -34,7 +35,7 @@ def main(argv=None) -> None:
     parser.add_argument("--width", type=int, default=1024)
     parser.add_argument("--times", type=int, default=1, help="in-between times per call")
     parser.add_argument("--calls", type=int, default=3)
-    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--top", type=int, default=30, help="0: no profile")
     args = parser.parse_args(argv)
     img0, img1 = street_pair(args.width, args.width // 2)
     times = [float(t) for t in np.linspace(0.0, 1.0, args.times + 2)[1:-1]]
@@ -43,12 +44,22 @@ def main(argv=None) -> None:
         seconds_per_call(interp, img0, img1, times, 2)
     pair = rnn.last_pair() if hasattr(rnn, "last_pair") else {}
     print(f"pair: {pair.get('method')}, geometry {pair.get('geometry')} {pair.get('reason', '')}")
-    s_rnn = seconds_per_call(rnn, img0, img1, times, args.calls)
-    s_flow = seconds_per_call(flow, img0, img1, times, args.calls)
+    # A B A B ...: the ratio of each round's pair of calls, so a drift of the machine's speed
+    # between the two blocks of calls cannot make it; medians quoted
+    rounds = [
+        (seconds_per_call(rnn, img0, img1, times, 1), seconds_per_call(flow, img0, img1, times, 1))
+        for _ in range(args.calls)
+    ]
+    s_rnn, s_flow = (float(np.median([r[k] for r in rounds])) for k in (0, 1))
+    ratio = float(np.median([a / b for a, b in rounds]))
     print(
-        f"{args.width}x{args.width // 2}, {len(times)} t per call: rnn {s_rnn / len(times):.3f} s "
-        f"per frame, flow {s_flow / len(times):.3f} ({s_rnn / s_flow:.2f}x)"
+        f"{args.width}x{args.width // 2}, {len(times)} t per call, median of {args.calls} rounds: "
+        f"rnn {s_rnn / len(times):.3f} s per frame, flow {s_flow / len(times):.3f}, "
+        f"ratio {ratio:.2f}x (min {min(a / b for a, b in rounds):.2f}, "
+        f"max {max(a / b for a, b in rounds):.2f})"
     )
+    if args.top <= 0:
+        return
     profile = cProfile.Profile()
     profile.enable()
     seconds_per_call(rnn, img0, img1, times, args.calls)
