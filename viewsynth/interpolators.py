@@ -164,13 +164,15 @@ class Sweep:
             return self.fallback(img0, img1, times, equirect=equirect)
         return sweep.render_times(img0, img1, depth, times).astype(np.float32)
 
-    def candidates(self, img0, img1, times, *, equirect=False, seam_shift=0):
+    def candidates(self, img0, img1, times, *, equirect=False, seam_shift=0, depth=False):
         """The geometry as 2D motion for the network (``rnn`` with geometry): per t the sweep's
         ``(flow_t0, flow_t1, weight0)`` at the frames' size, with the pose's confidence
         (:class:`Candidates`), or None when the pair has no usable geometry; :meth:`last_pair`
         then says ``method: rnn``, ``geometry: false`` and why.
-        ``seam_shift``: columns (of these frames) by which the caller rolled both left."""
-        from viewsynth.sweep.render import flows_at
+        ``seam_shift``: columns (of these frames) by which the caller rolled both left.
+        ``depth``: also each t's ``(q, a, b)`` (:func:`viewsynth.sweep.render.depth_at`) as
+        ``.depth``, for a network that moves the depth (``ModelConfig.depth_search``)."""
+        from viewsynth.sweep.render import depth_at, flows_at
 
         depth = self._depth(img0, img1, equirect, seam_shift)
         # the network ran either way; "geometry" says whether it had the sweep's candidate
@@ -180,16 +182,27 @@ class Sweep:
         h, w = img0.shape[:2]
         # one t per task of the shared pool (two cores), in order
         jobs = [in_background(flows_at, depth, float(t), w, h) for t in times]
+        depths = [in_background(depth_at, depth, float(t), w, h) for t in times] if depth else []
         out = Candidates(job.result() for job in jobs)
+        out.depth = [job.result() for job in depths] or None
         out.confidence = float(self._last["pose"]["confidence"])
         return out
 
 
 class Candidates(list):
     """:meth:`Sweep.candidates`: per t ``(flow_t0, flow_t1, weight0)``, and ``confidence``, the
-    pose's (``RelativePose.confidence``)."""
+    pose's (``RelativePose.confidence``); a slice keeps both."""
 
     confidence: float = 0.0
+    depth: list | None = None  # per t (q, a, b) when asked for (Sweep.candidates' depth)
+
+    def __getitem__(self, key):
+        if not isinstance(key, slice):
+            return super().__getitem__(key)
+        part = Candidates(super().__getitem__(key))
+        part.confidence = self.confidence
+        part.depth = None if self.depth is None else self.depth[key]
+        return part
 
 
 #: The geometry the network is given (``make_interpolator('rnn')``): SIFT's working width for the

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from flax import struct
 
+from viewsynth import geometry
 from viewsynth.classical import (
     PairFlows,
     backward_warp,
@@ -49,6 +50,14 @@ class Init:
     # The pose's confidence (``RelativePose.confidence``, 0 without a usable pose), constant over
     # each row's pixels (B, H, W, 1): an input of a ``ModelConfig.pose_input`` network.
     pose_confidence: np.ndarray | None = None
+    # The geometry candidate as a depth (a ``ModelConfig.depth_search`` network, which moves it):
+    # the in-between view's inverse depth (B, H, W, 1) and its lookups, ``a`` and ``b`` (B, H, W, 6)
+    # (``b`` constant per row): a pixel at inverse depth q looks both frames up along a + q b
+    # (:func:`viewsynth.sweep.render.depth_at`). A pair without a pose: q = 0, b = 0, and ``a``
+    # looks each pixel up where it is.
+    geo_q: np.ndarray | None = None
+    geo_a: np.ndarray | None = None
+    geo_b: np.ndarray | None = None
 
 
 def init_at(flows: PairFlows, times: Sequence[float] | np.ndarray) -> Init:
@@ -111,6 +120,7 @@ def with_geometry(
     *,
     equirect: bool,
     confidence: float = 0.0,
+    depth: bool = False,
 ) -> Init:
     """``init`` (B = T times of one pair ``img0``, ``img1`` (H, W, 3)) with the geometry candidate.
 
@@ -120,15 +130,18 @@ def with_geometry(
     :data:`NO_GEOMETRY_LOGIT`. The choice starts where each candidate's two warped frames agree
     better (:func:`viewsynth.classical.choice_logit`), so a network started here with its heads at
     zero makes that classical fusion of geometry and 2D motion. ``confidence``: the pose's
-    (:attr:`Init.pose_confidence`; taken as 0 without geometry).
+    (:attr:`Init.pose_confidence`; taken as 0 without geometry). ``depth``: also the candidate as
+    a depth (``Init.geo_q``, ``geo_a``, ``geo_b``; ``geometry.depth``, see
+    :meth:`viewsynth.interpolators.Sweep.candidates`).
     """
     n = init.flow_t0.shape[0]
     if geometry is None:
         off = np.full(init.mask_logit.shape, NO_GEOMETRY_LOGIT, np.float32)
-        return init.replace(
+        out = init.replace(
             geo_flow_t0=init.flow_t0, geo_flow_t1=init.flow_t1, geo_logit=init.mask_logit,
             choice_logit=off, pose_confidence=np.zeros_like(off),
         )  # fmt: skip
+        return _still_depth(out) if depth else out
     if len(geometry) != n:
         raise ViewsynthError(
             f"with_geometry: {n} times need {n} geometry candidates, got {len(geometry)}"
@@ -149,10 +162,34 @@ def with_geometry(
         w0 = np.clip(weight0, 1e-4, 1.0 - 1e-4)
         logits.append(np.log(w0 / (1.0 - w0))[..., None])
     g0s, g1s = [g[0] for g in geometry], [g[1] for g in geometry]
-    return init.replace(
+    out = init.replace(
         geo_flow_t0=np.stack(g0s).astype(np.float32),
         geo_flow_t1=np.stack(g1s).astype(np.float32),
         geo_logit=np.stack(logits).astype(np.float32),
         choice_logit=np.stack(choices).astype(np.float32),
         pose_confidence=np.full(init.mask_logit.shape, confidence, np.float32),
+    )
+    if not depth:
+        return out
+    if getattr(geometry, "depth", None) is None or len(geometry.depth) != n:
+        raise ViewsynthError("with_geometry: depth asked for, but the candidates carry none")
+    h, w = init.mask_logit.shape[1:3]
+    return out.replace(
+        geo_q=np.stack([q for q, _, _ in geometry.depth])[..., None].astype(np.float32),
+        geo_a=np.stack([a for _, a, _ in geometry.depth]).astype(np.float32),
+        geo_b=np.stack([np.broadcast_to(b, (h, w, 6)) for _, _, b in geometry.depth]),
+    )
+
+
+def _still_depth(init: Init) -> Init:
+    """``init`` with the depth of a pair without geometry: q = 0 and lookups that stay put."""
+    n, h, w = init.mask_logit.shape[:3]
+    lon, lat = geometry.pixel_to_lonlat(np.arange(w), np.arange(h)[:, None], w, h)
+    d = geometry.lonlat_to_direction(*np.broadcast_arrays(lon, lat))  # (h, w, 3)
+    planes = (d * np.array([-1.0, 1.0, -1.0])).astype(np.float32)  # as (-x, y, -z), twice
+    a = np.broadcast_to(np.concatenate([planes, planes], axis=-1), (n, h, w, 6))
+    return init.replace(
+        geo_q=np.zeros((n, h, w, 1), np.float32),
+        geo_a=np.ascontiguousarray(a),
+        geo_b=np.zeros((n, h, w, 6), np.float32),
     )

@@ -306,9 +306,8 @@ class RNNInterpolator:
     def _frames(
         self, img0, img1, times, *, equirect: bool, seam_shift: float = 0, dis=None
     ) -> np.ndarray:
-        """``dis``: ``((cw, ch), future)`` of :func:`pair_flows` on the content at that size,
-        started by a caller that resampled the same frames (the geometry network handing a pair
-        without a pose to the 2D network); used when this network's content has that size."""
+        """``dis``: ``((cw, ch), future)``, the DIS start begun by the geometry network on this
+        pair (it has no pose), used if this network's content is that size too."""
         times = np.asarray(list(times), dtype=np.float32).reshape(-1)
         height, width = img0.shape[:2]
         if len(times) == 0:
@@ -317,9 +316,8 @@ class RNNInterpolator:
         top, left = (wh - ch) // 2, (ww - cw) // 2
         content0 = resample(img0, cw, ch, equirect=equirect)
         content1 = resample(img1, cw, ch, equirect=equirect)
-        # DIS on the content, not the padded frames: the start is the ``flow`` method's own
-        # estimate whatever the bucket (once for all times), edge-padded like the frames. It is
-        # made on a second core while the pair's geometry is found.
+        # DIS on the content (``flow``'s own estimate whatever the bucket, once for all times),
+        # made on a second core while the pair's geometry is found; edge-padded like the frames.
         if dis is None or dis[0] != (cw, ch):
             dis = ((cw, ch), in_background(pair_flows, content0, content1, equirect=equirect))
         geometry = None
@@ -329,9 +327,11 @@ class RNNInterpolator:
                     "this network uses geometry: make it with viewsynth.interpolators."
                     "make_interpolator('rnn') (which gives it the sphere sweep)"
                 )
-            # the sweep records its pose in the caller's axes (the shift in content columns)
-            shift = seam_shift * cw / width
-            geometry = self.geometry(content0, content1, times, equirect=equirect, seam_shift=shift)
+            # pose in the caller's axes (shift in content columns); a depth too for depth search
+            depth, shift = self.config.depth_search, seam_shift * cw / width
+            geometry = self.geometry(
+                content0, content1, times, equirect=equirect, seam_shift=shift, depth=depth
+            )
             if geometry is None and self.flow_only is not None:
                 # no usable pose: the 2D network's frames (on the same canonical seam)
                 return self.flow_only._frames(img0, img1, times, equirect=equirect, dis=dis)
@@ -355,7 +355,7 @@ class RNNInterpolator:
                 geo = None if geometry is None else geometry[start : start + n]
                 conf = getattr(geometry, "confidence", 0.0)
                 init = with_geometry(
-                    init, content0, content1, geo, equirect=equirect, confidence=conf
+                    init, content0, content1, geo, equirect=equirect, confidence=conf, depth=depth
                 )
             init = pad_edges(init, ww, wh)
             batch = (np.asarray(t), init)

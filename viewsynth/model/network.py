@@ -48,7 +48,7 @@ from flax import nnx, struct
 
 from viewsynth import config as config_lib
 from viewsynth.errors import ViewsynthError
-from viewsynth.model import corr
+from viewsynth.model import corr, rays
 from viewsynth.model.encoder import Encoder
 from viewsynth.model.init import Init
 from viewsynth.model.layers import linear
@@ -104,6 +104,11 @@ class ModelConfig:
     # mixed into the context like t, through a head that starts at zero, so the choice can learn
     # to distrust a weak pose's candidate; training's ``init_weights`` may add it.
     pose_input: bool = False
+    # True (with geometry): the geometry candidate is a depth each step moves after a 1-D search
+    # along its rays (:mod:`viewsynth.model.rays`; ``depth_step`` in baselines^-1).
+    depth_search: bool = False
+    depth_radius: int = 3
+    depth_step: float = 0.04
 
     @property
     def state_channels(self) -> int:
@@ -126,8 +131,8 @@ class ModelConfig:
             )
         if self.corr_radius < 0 or self.iters < 1:
             raise ValueError("corr_radius must be >= 0 and iters >= 1")
-        if self.pose_input and not self.geometry:
-            raise ValueError("pose_input needs geometry (the pose is the geometry candidate's)")
+        if (self.pose_input or self.depth_search) and not self.geometry:
+            raise ValueError("pose_input needs geometry (and so does depth_search)")
         if self.init != "classical":
             raise ValueError(
                 f"init: {self.init!r} is not supported: the network starts from the classical "
@@ -227,6 +232,7 @@ class Network(nnx.Module):
             upsample_channels=c.upsample_channels,
             stride=c.stride,
             state_channels=c.state_channels,
+            depth_channels=(2 * c.depth_radius + 1) if c.depth_search else 0,
             rngs=rngs,
         )
         self.refine = Refine(
@@ -336,34 +342,43 @@ class Network(nnx.Module):
         # With learn_flow off only the logits move: only they are upsampled (the flows' corrections
         # are zero), which is most of a step's full-resolution work saved.
         moving = [i for i in range(c.state_channels) if c.learn_flow or i % 5 == 4 or i == 10]
-        state = start
-        frames = []
+        state, frames, depth = start, [], rays.DepthSearch.of(c, init, height, width)
+        q = None if depth is None else depth.q0
         for _ in range(iters):
             state = jnp.where(is_flow > 0, jax.lax.stop_gradient(state), state)
+            seen, extra = state, {}  # seen: with the candidate's flows where its depth is
+            if depth is not None:
+                seen = depth.state(state, q := jax.lax.stop_gradient(q))
+                extra["depth_cost"] = depth.cost(f0, f1, q, equirect=equirect)
             lookups = [
                 corr.lookup(
                     f0,
                     f1,
-                    state[..., k : k + 2],
-                    state[..., k + 2 : k + 4],
+                    seen[..., k : k + 2],
+                    seen[..., k + 2 : k + 4],
                     c.corr_radius,
                     equirect=equirect,
                 )  # fmt: skip
                 for k in ((0, 5) if c.geometry else (0,))
             ]
             lookup = jnp.concatenate(lookups, axis=-1) if c.geometry else lookups[0]
-            hidden, delta, up_logits = self.update(
-                hidden, context_terms, lookup, state, equirect=equirect
+            hidden, delta, up_logits, *dq = self.update(
+                hidden, context_terms, lookup, seen, equirect=equirect, **extra
             )
             if not c.learn_flow:  # only the logits move; the flows stay at the start
                 delta = delta * (1.0 - is_flow)
             state = state + delta
+            if depth is not None:
+                q = jnp.maximum(q + c.depth_step * dq[0], 0.0)
             up = convex_upsample(
                 ((state - start) * to_full)[..., moving], up_logits, s, equirect=equirect
             )
             if len(moving) < c.state_channels:
                 up = jnp.zeros_like(base).at[..., jnp.array(moving)].set(up)
-            out = self._synthesize(img0, img1, base + up, equirect=equirect)
+            full = base + up
+            if depth is not None:
+                full = depth.full(full, q, up_logits, equirect=equirect)
+            out = self._synthesize(img0, img1, full, equirect=equirect)
             frames.append(out[0])
         return Output(frames=tuple(frames), **out[1])
 

@@ -33,6 +33,7 @@ class UpdateBlock(nnx.Module):
         upsample_channels: int,
         stride: int,
         state_channels: int = STATE,
+        depth_channels: int = 0,
         rngs: nnx.Rngs,
     ):
         self.hidden_channels = hidden_channels
@@ -52,6 +53,14 @@ class UpdateBlock(nnx.Module):
         self.delta_out = linear(hidden_channels, state_channels, zero=True, rngs=rngs)
         self.up_hidden = SeamConv(hidden_channels, upsample_channels, 3, rngs=rngs)
         self.up_out = linear(upsample_channels, 9 * stride * stride, zero=True, rngs=rngs)
+        # depth search (ModelConfig.depth_search): the 1-D cost along each ray joins the motion
+        # features, and a head moves the inverse depth; both start at zero (the step is then the
+        # network without them)
+        search = depth_channels > 0
+        self.depth_in = (
+            linear(depth_channels, motion_channels, zero=True, rngs=rngs) if search else None
+        )
+        self.depth_out = linear(hidden_channels, 1, zero=True, rngs=rngs) if search else None
 
     def prepare(self, context: jax.Array, *, equirect: bool) -> jax.Array:
         """(B, h, w, Cc) -> (B, h, w, 3 Ch): the context's share of the gates and candidate."""
@@ -65,12 +74,18 @@ class UpdateBlock(nnx.Module):
         state: jax.Array,
         *,
         equirect: bool,
-    ) -> tuple[jax.Array, jax.Array, jax.Array]:
+        depth_cost: jax.Array | None = None,
+    ):
         """``hidden`` (B,h,w,Ch), ``context_terms`` from :meth:`prepare`, ``corr`` (B,h,w,Ck),
-        ``state`` (B,h,w,S) -> ``(hidden (B,h,w,Ch), delta (B,h,w,S), up_logits (B,h,w,9 s^2))``."""
+        ``state`` (B,h,w,S) -> ``(hidden (B,h,w,Ch), delta (B,h,w,S), up_logits (B,h,w,9 s^2))``;
+        with ``depth_cost`` (B,h,w,N) a fourth, the inverse depth's step (B,h,w,1) in units of
+        the cost's spacing."""
         relu = jax.nn.relu
         ch = self.hidden_channels
-        m = relu(self.corr_in(corr))
+        m = self.corr_in(corr)
+        if depth_cost is not None:
+            m = m + self.depth_in(depth_cost)
+        m = relu(m)
         s = relu(self.state_in(state, equirect=equirect))
         m = relu(self.motion_out(jnp.concatenate([m, s], axis=-1)))
         x = jnp.concatenate([m, state], axis=-1)
@@ -80,6 +95,9 @@ class UpdateBlock(nnx.Module):
         q = self.candidate(jnp.concatenate([r * hidden, x], axis=-1), equirect=equirect)
         q = jnp.tanh(q + context_terms[..., 2 * ch :])
         hidden = (1.0 - z) * hidden + z * q
-        delta = self.delta_out(relu(self.delta_hidden(hidden, equirect=equirect)))
+        features = relu(self.delta_hidden(hidden, equirect=equirect))
+        delta = self.delta_out(features)
         up = self.up_out(relu(self.up_hidden(hidden, equirect=equirect)))
-        return hidden, delta, up
+        if depth_cost is None:
+            return hidden, delta, up
+        return hidden, delta, up, self.depth_out(features)

@@ -161,6 +161,36 @@ def _maps(nx, y, nz, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     return cv2.addWeighted(lon, ax, lon, 0.0, bx), np.clip(my, 0.0, height - 1.0, out=my)
 
 
+def lookup_matrix(pd: PairDepth, tau: float) -> np.ndarray:
+    """``M`` ``(6, 4)`` float32: a ray ``d`` of the camera at ``tau`` (its own axes) at inverse
+    depth ``q`` is looked up along ``M @ (d, q)``, camera 0's direction then camera 1's, each as
+    ``(-x, y, -z)`` (the planes :func:`_maps` reads)."""
+    rot_t, centre = pd.cams.at(tau)
+    flip = np.diag([-1.0, 1.0, -1.0])
+    # camera 0 sees R_tau^T d + q c_tau, camera 1 R (R_tau^T d + q c_tau) + q t
+    m0 = flip @ np.hstack([rot_t.T, centre[:, None]])
+    m1 = flip @ np.hstack(
+        [pd.cams.rotation @ rot_t.T, (pd.cams.rotation @ centre + pd.cams.translation)[:, None]]
+    )
+    return np.vstack([m0, m1]).astype(np.float32)
+
+
+def depth_at(pd: PairDepth, tau: float, width: int, height: int):
+    """The camera at ``tau`` as a depth and its lookups, for a network that moves the depth
+    (``ModelConfig.depth_search``): its inverse depth ``q`` ``(H, W)`` at full size (as
+    :func:`flows_at` uses it), and ``a`` ``(H, W, 6)``, ``b`` ``(6,)`` float32 such that a pixel at
+    inverse depth ``q`` looks both inputs up along ``a + q b`` (:func:`lookup_matrix`'s planes)."""
+    qt, _, _ = rectified_view(pd, tau)
+    rot_t, _ = pd.cams.at(tau)
+    small = cv2.copyMakeBorder(rectify(qt, pd.rect @ rot_t.T), 1, 1, 0, 0, cv2.BORDER_REPLICATE)
+    q = np.empty((height, width), np.float32)
+    for start in range(0, height, ROWS):
+        _upsample_rows(small, width, height, start, q[start : start + ROWS])
+    m01 = lookup_matrix(pd, tau)
+    a = cv2.gemm(np.ascontiguousarray(m01[:, :3]), _ray_planes(width, height), 1.0, None, 0.0)
+    return q, np.ascontiguousarray(a.T.reshape(height, width, 6)), m01[:, 3].copy()
+
+
 def _row_maps(pd: PairDepth, tau: float, width: int, height: int):
     """For rows ``start : start + n`` in chunks of :data:`ROWS`, yield ``(start, m0x, m0y, m1x,
     m1y, weight0)``: where each ray of the camera at ``tau`` looks input 0 and input 1 up (pixel
@@ -170,16 +200,7 @@ def _row_maps(pd: PairDepth, tau: float, width: int, height: int):
     w0, w1 = (1.0 - tau) * vis0 + EPS, tau * vis1 + EPS
     small = _turn(pd, tau, np.dstack([qt, w0 / (w0 + w1)]))
     small = [cv2.copyMakeBorder(x, 1, 1, 0, 0, cv2.BORDER_REPLICATE) for x in small]
-    rot_t, centre = pd.cams.at(tau)
-    flip = np.diag([-1.0, 1.0, -1.0])
-    # A ray d of the camera at tau (its own axes), at inverse depth q, as (d, q) -> (-x, y, -z):
-    # camera 0 sees R_tau^T d + q c_tau, camera 1 R (R_tau^T d + q c_tau) + q t; both cameras'
-    # directions (6 planes) come from one product with the planes (d, q).
-    m0 = flip @ np.hstack([rot_t.T, centre[:, None]])
-    m1 = flip @ np.hstack(
-        [pd.cams.rotation @ rot_t.T, (pd.cams.rotation @ centre + pd.cams.translation)[:, None]]
-    )
-    m01 = np.vstack([m0, m1]).astype(np.float32)
+    m01 = lookup_matrix(pd, tau)
     planes = _ray_planes(width, height)
     buf = np.empty((4, min(ROWS, height) * width), np.float32)
     weight0 = np.empty((min(ROWS, height), width), np.float32)

@@ -28,13 +28,19 @@ class Batch:
     equirect: bool
 
 
+def geometry_mode(model) -> bool | str:
+    """What a network of ``model`` (a ``ModelConfig``) needs of :func:`stack_batch`'s geometry."""
+    return "depth" if model.depth_search else model.geometry
+
+
 def stack_batch(
-    triplets: Sequence[Triplet], *, classical_init: bool, geometry: bool = False
+    triplets: Sequence[Triplet], *, classical_init: bool, geometry: bool | str = False
 ) -> Batch:
     """Stack triplets of one size and kind into a :class:`Batch`, with the classical init if asked;
     ``geometry`` adds each triplet's sphere-sweep candidate (pose and depth estimated from its own
     two frames, as the product does; a triplet without a usable pose gets the DIS candidate twice,
-    see :func:`viewsynth.model.init.with_geometry`)."""
+    see :func:`viewsynth.model.init.with_geometry`), ``"depth"`` also as a depth
+    (:func:`geometry_mode`)."""
     equirect = {tr.equirect for tr in triplets}
     if len(equirect) != 1:
         raise ViewsynthError("stack_batch: a batch mixes panoramas and ordinary images")
@@ -49,11 +55,11 @@ def stack_batch(
 
         init = compute_init(img0, img1, t, equirect=eq)
         if geometry:
-            init = _with_geometry(init, img0, img1, t, eq)
+            init = _with_geometry(init, img0, img1, t, eq, depth=geometry == "depth")
     return Batch(img0, img1, mid, t, init, eq)
 
 
-def _with_geometry(init, img0, img1, t, equirect: bool):
+def _with_geometry(init, img0, img1, t, equirect: bool, depth: bool = False):
     """The batch's ``init`` with every pair's geometry candidate (one pair per row)."""
     import jax
 
@@ -64,7 +70,11 @@ def _with_geometry(init, img0, img1, t, equirect: bool):
     rows = []
     for i in range(len(t)):
         one = jax.tree.map(lambda a, i=i: a[i : i + 1], init)
-        geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=equirect)
+        geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=equirect, depth=depth)
         conf = getattr(geo, "confidence", 0.0)
-        rows.append(with_geometry(one, img0[i], img1[i], geo, equirect=equirect, confidence=conf))
+        rows.append(
+            with_geometry(
+                one, img0[i], img1[i], geo, equirect=equirect, confidence=conf, depth=depth
+            )
+        )
     return jax.tree.map(lambda *a: np.concatenate(a), *rows)

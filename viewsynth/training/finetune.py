@@ -43,6 +43,7 @@ from viewsynth.model.weights import DEFAULT_WEIGHTS, load_weights, save_weights
 from viewsynth.training import augment as augment_lib
 from viewsynth.training import config as train_config
 from viewsynth.training import loop, losses
+from viewsynth.training.batch import geometry_mode
 from viewsynth.training.real360 import align_middle
 from viewsynth.training.sources import DataConfig, Triplet, stack_batch
 from viewsynth.training.step import predict
@@ -213,7 +214,7 @@ def _batches(
     cfg: FinetuneConfig,
     classical: bool,
     stride: int,
-    geometry: bool = False,
+    geometry: bool | str = False,
 ) -> Callable[[int], Any]:
     h, w = triplets.shape
     if triplets.equirect:
@@ -255,8 +256,9 @@ def _fit_scores(
         tr = augment_lib.crop(tr, 0, 0, hh, ww) if (hh, ww) != (h, w) else tr
         tr = dataclasses.replace(tr, equirect=eq and (hh, ww) == (h, w))
         batch = stack_batch(
-            [tr], classical_init=model.config.init == "classical", geometry=model.config.geometry
-        )
+            [tr], classical_init=model.config.init == "classical",
+            geometry=geometry_mode(model.config),
+        )  # fmt: skip
         init = batch.init if model.config.init == "classical" else None
         pred = np.asarray(
             predict(model, batch.img0, batch.img1, batch.t, init, equirect=tr.equirect, iters=iters)
@@ -346,7 +348,7 @@ def finetune(
         )
         result = loop.train(
             train_cfg,
-            batches=_batches(triplets, cfg, classical, stride, model.config.geometry),
+            batches=_batches(triplets, cfg, classical, stride, geometry_mode(model.config)),
             log=log,
         )
     tuned = result.model

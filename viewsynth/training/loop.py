@@ -40,6 +40,7 @@ from viewsynth.errors import ConfigError, ViewsynthError
 from viewsynth.model.network import ModelConfig, Network
 from viewsynth.model.weights import load_weights, read_meta, save_weights
 from viewsynth.training import logbook
+from viewsynth.training.batch import geometry_mode
 from viewsynth.training.checkpoint import Checkpoints
 from viewsynth.training.config import (
     TrainConfig,
@@ -75,6 +76,7 @@ def refine_fields(model: ModelConfig) -> dict[str, bool]:
         "refine_mask": model.refine_mask,
         "refine_residual": model.refine_residual,
         "pose_input": model.pose_input,
+        "depth_search": model.depth_search,
     }
 
 
@@ -242,7 +244,7 @@ def _training_data(cfg: TrainConfig, say: Callable[[str], None]) -> TrainingData
     # The group cache must hold every batch in flight, so that none is rendered twice.
     in_flight = max(cfg.data_workers, cfg.prefetch)
     data = TrainingData(cfg.data, cfg.seed, classical_init=cfg.model.init == "classical",
-                        in_flight=in_flight, geometry=cfg.model.geometry)  # fmt: skip
+                        in_flight=in_flight, geometry=geometry_mode(cfg.model))  # fmt: skip
     say(f"data: {', '.join(data.sources)}")
     return data
 
@@ -306,7 +308,7 @@ def train(
             val_photos,
             video_frames,
             stride=cfg.model.stride,
-            geometry=cfg.model.geometry,
+            geometry=geometry_mode(cfg.model),
         )
     run.launch = time.time()  # this launch's clock (max_minutes) starts here
 

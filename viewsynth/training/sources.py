@@ -248,7 +248,7 @@ class TrainingData:
         *,
         classical_init: bool = True,
         in_flight: int = 1,
-        geometry: bool = False,
+        geometry: bool | str = False,
     ):
         self.cfg = cfg
         self.seed = seed

@@ -56,7 +56,7 @@ def validation_sets(
     photos: Sequence[np.ndarray] = (),
     video_frames: Sequence[np.ndarray] = (),
     stride: int = 8,
-    geometry: bool = False,
+    geometry: bool | str = False,
 ) -> list[ValidationSet]:
     """Held-out street panoramas and perspective views (seeds at or above ``HELDOUT_SEED``) and,
     with ``cfg.video``, triplets of ``video_frames`` (the training video's held-out tail)."""
