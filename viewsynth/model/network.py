@@ -104,11 +104,11 @@ class ModelConfig:
     # mixed into the context like t, through a head that starts at zero, so the choice can learn
     # to distrust a weak pose's candidate; training's ``init_weights`` may add it.
     pose_input: bool = False
-    # True (with geometry): the geometry candidate is a depth each step moves after a 1-D search
-    # along its rays (:mod:`viewsynth.model.rays`; ``depth_step`` in baselines^-1).
+    # with geometry: the candidate as a depth moved by a 1-D search (model.rays; 1/baselines)
     depth_search: bool = False
     depth_radius: int = 3
     depth_step: float = 0.04
+    depth_gain: float = 1.0  # the depth head's step: gain x its output x depth_step
 
     @property
     def state_channels(self) -> int:
@@ -369,7 +369,7 @@ class Network(nnx.Module):
                 delta = delta * (1.0 - is_flow)
             state = state + delta
             if depth is not None:
-                q = jnp.maximum(q + c.depth_step * dq[0], 0.0)
+                q = jnp.maximum(q + c.depth_gain * c.depth_step * dq[0], 0.0)
             up = convex_upsample(
                 ((state - start) * to_full)[..., moving], up_logits, s, equirect=equirect
             )
