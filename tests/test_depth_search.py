@@ -77,6 +77,12 @@ def test_the_sweeps_depth_looks_up_where_its_flows_do():
     q, a, b = depth_at(depth, 0.4, 256, 128)
     assert q.shape == (128, 256) and a.shape == (128, 256, 6) and b.shape == (6,)
     assert q.min() >= 0.0 and q.max() > 0.05  # the street has near points
+    # the network's candidates carry the depth only when asked (the shipped network does not pay)
+    from viewsynth.interpolators import Sweep
+
+    assert Sweep().candidates(c0, c1, [0.4], equirect=True).depth is None
+    (q2, a2, b2), *rest = Sweep().candidates(c0, c1, [0.4], equirect=True, depth=True).depth
+    assert not rest and np.array_equal(q2, q) and np.array_equal(a2, a) and np.array_equal(b2, b)
     x0, y0, x1, y1 = rays.lookups(a, b, q[..., None], width=256, height=128)
     gy, gx = np.mgrid[0:128, 0:256].astype(np.float32)
     for flow, (x, y) in ((f0, (x0, y0)), (f1, (x1, y1))):

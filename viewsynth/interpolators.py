@@ -174,7 +174,7 @@ class Sweep:
         ``.depth``, for a network that moves the depth (``ModelConfig.depth_search``)."""
         from viewsynth.sweep.render import depth_at, flows_at
 
-        depth = self._depth(img0, img1, equirect, seam_shift)
+        as_depth, depth = depth, self._depth(img0, img1, equirect, seam_shift)
         # the network ran either way; "geometry" says whether it had the sweep's candidate
         self._last = {**self._last, "method": "rnn", "geometry": depth is not None}
         if depth is None:
@@ -182,7 +182,7 @@ class Sweep:
         h, w = img0.shape[:2]
         # one t per task of the shared pool (two cores), in order
         jobs = [in_background(flows_at, depth, float(t), w, h) for t in times]
-        depths = [in_background(depth_at, depth, float(t), w, h) for t in times] if depth else []
+        depths = [in_background(depth_at, depth, float(t), w, h) for t in times] if as_depth else []
         out = Candidates(job.result() for job in jobs)
         out.depth = [job.result() for job in depths] or None
         out.confidence = float(self._last["pose"]["confidence"])
