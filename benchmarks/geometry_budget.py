@@ -12,6 +12,7 @@ session-15 quality check of the shipped geometry budget ran this way (TRAINING_L
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -22,11 +23,19 @@ from viewsynth.pipelines import benchmark  # noqa: E402
 
 
 def knob(text: str) -> tuple[str, float]:
+    """``NAME=VALUE`` -> a :class:`viewsynth.sweep.SweepConfig` field and its value, of its type."""
+    from viewsynth.sweep import SweepConfig
+
     name, _, value = text.partition("=")
-    if not name or not value:
-        raise argparse.ArgumentTypeError(f"--sweep wants NAME=VALUE, got {text!r}")
-    number = float(value)
-    return name, int(number) if number.is_integer() and name != "step_px" else number
+    kinds = {f.name: type(f.default) for f in dataclasses.fields(SweepConfig)}
+    if name not in kinds:
+        raise argparse.ArgumentTypeError(f"--sweep: no SweepConfig field {name!r} (in {text!r})")
+    try:
+        return name, kinds[name](value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--sweep {name}: {value!r} is not a {kinds[name].__name__} value"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -173,3 +173,31 @@ def test_gradients_reach_the_depth_heads_and_are_finite():
     assert all(np.isfinite(np.asarray(v[...])).all() for v in flat.values())
     head = [v for k, v in flat.items() if "depth_out" in "/".join(map(str, k))]
     assert head and any(np.abs(np.asarray(v[...])).max() > 0 for v in head)
+
+
+def test_bad_depth_search_settings_are_one_line_errors():
+    from viewsynth.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"model: .*depth_search"):
+        ModelConfig.from_dict({"depth_search": True})  # no geometry: no pose, no depth
+    with pytest.raises(ConfigError, match=r"model: .*depth_step > 0"):
+        ModelConfig.from_dict({"geometry": True, "depth_search": True, "depth_step": 0.0})
+    with pytest.raises(ConfigError, match=r"model: .*depth_radius >= 0"):
+        ModelConfig.from_dict({"geometry": True, "depth_search": True, "depth_radius": -1})
+
+
+def test_the_geometry_budget_probe_names_a_bad_sweep_knob():
+    import argparse
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "geometry_budget.py"
+    spec = importlib.util.spec_from_file_location("geometry_budget", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    assert probe.knob("work_width=320") == ("work_width", 320)
+    assert probe.knob("step_px=4") == ("step_px", 4.0)
+    with pytest.raises(argparse.ArgumentTypeError, match=r"no SweepConfig field 'widht'"):
+        probe.knob("widht=320")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"work_width: '3.5' is not a int value"):
+        probe.knob("work_width=3.5")

@@ -134,13 +134,13 @@ class Sweep:
         serve it; :meth:`last_pair` says which and why. ``seam_shift``: the caller rolled both
         panoramas left by this many columns; the recorded pose is turned back to its axes."""
         from viewsynth import sweep
+        from viewsynth.geometry.features import WORK_WIDTH
         from viewsynth.geometry.pose import relative_pose
 
         if not equirect:
             self._last = {"method": "flow", "reason": "sweep: not panoramas", "pose": None}
             return None
-        width = {} if self.pose_width is None else {"work_width": self.pose_width}
-        pose = relative_pose(img0, img1, equirect=True, **width)
+        pose = relative_pose(img0, img1, equirect=True, work_width=self.pose_width or WORK_WIDTH)
         record = pose.unrolled(seam_shift, img0.shape[1]).record()
         if not pose.usable:
             self._last = {"method": "flow", "reason": pose.reason, "pose": record}

@@ -184,8 +184,7 @@ def with_geometry(
 def _still_depth(init: Init) -> Init:
     """``init`` with the depth of a pair without geometry: q = 0 and lookups that stay put."""
     n, h, w = init.mask_logit.shape[:3]
-    lon, lat = geometry.pixel_to_lonlat(np.arange(w), np.arange(h)[:, None], w, h)
-    d = geometry.lonlat_to_direction(*np.broadcast_arrays(lon, lat))  # (h, w, 3)
+    d = geometry.equirect_directions(w, h)  # (h, w, 3), each pixel's own ray
     planes = (d * np.array([-1.0, 1.0, -1.0])).astype(np.float32)  # as (-x, y, -z), twice
     a = np.broadcast_to(np.concatenate([planes, planes], axis=-1), (n, h, w, 6))
     return init.replace(

@@ -129,8 +129,8 @@ class ModelConfig:
                 f"motion_channels must exceed the {self.state_channels} state channels, "
                 f"got {self.motion_channels}"
             )
-        if self.corr_radius < 0 or self.iters < 1:
-            raise ValueError("corr_radius must be >= 0 and iters >= 1")
+        if min(self.corr_radius, self.depth_radius) < 0 or self.iters < 1 or self.depth_step <= 0:
+            raise ValueError("needs corr_radius, depth_radius >= 0, depth_step > 0 and iters >= 1")
         if (self.pose_input or self.depth_search) and not self.geometry:
             raise ValueError("pose_input needs geometry (and so does depth_search)")
         if self.init != "classical":
