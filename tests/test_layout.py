@@ -17,8 +17,8 @@ LIB = ROOT / "viewsynth"
 # The floors, ground first (README "Layout"). A wing may import its own modules and any wing on a
 # lower floor, never one on its own floor or above.
 FLOORS = [
-    {"errors"},
-    {"config", "frames", "geometry", "classical", "parallel", "threads"},
+    {"errors", "threads"},
+    {"config", "frames", "geometry", "classical", "parallel"},
     {"model", "synth", "capture", "export", "sweep"},
     {"interpolators"},
     {"walkthrough", "evaluation", "viewer"},

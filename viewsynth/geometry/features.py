@@ -17,6 +17,7 @@ import numpy as np
 
 from viewsynth.geometry.seam import pad_seam
 from viewsynth.geometry.sphere import lonlat_to_direction, pixel_to_lonlat
+from viewsynth.threads import in_background
 
 #: Columns of wrapped padding each side of a panorama at the working scale.
 SEAM_PAD = 32
@@ -75,6 +76,12 @@ def _detect(grey: np.ndarray, equirect: bool, sift) -> tuple[np.ndarray, np.ndar
     return xy[keep], desc[keep]
 
 
+def _view_features(img: np.ndarray, work_width: int, equirect: bool, max_features: int):
+    """``(grey, xy, desc)`` of one view at the working width (:func:`_gray`, :func:`_detect`)."""
+    grey = _gray(img, work_width)
+    return (grey, *_detect(grey, equirect, cv2.SIFT_create(nfeatures=max_features)))
+
+
 def match_views(
     img0: np.ndarray,
     img1: np.ndarray,
@@ -85,18 +92,19 @@ def match_views(
     max_features: int = 8000,
 ) -> Matches:
     """SIFT matches of two same-size views; ``focal_px`` (full-resolution pixels) for pinhole views."""
-    g0, g1 = _gray(img0, work_width), _gray(img1, work_width)
+    # the two views' features on two cores (one detector each: the same keypoints as in turn)
+    later = in_background(_view_features, img1, work_width, equirect, max_features)
+    g0, xy0, desc0 = _view_features(img0, work_width, equirect, max_features)
+    _, xy1, desc1 = later.result()
     h, w = g0.shape
-    sift = cv2.SIFT_create(nfeatures=max_features)
-    xy0, desc0 = _detect(g0, equirect, sift)
-    xy1, desc1 = _detect(g1, equirect, sift)
     counts = (len(xy0), len(xy1))
     empty = np.zeros((0, 2))
     if desc0 is None or desc1 is None or len(xy0) < 2 or len(xy1) < 2:
         return Matches(empty, empty, np.zeros((0, 3)), np.zeros((0, 3)), (w, h), counts)
-    matcher = cv2.BFMatcher(cv2.NORM_L2)
-    fwd = matcher.knnMatch(desc0, desc1, k=2)
-    back = {m.queryIdx: m.trainIdx for m in matcher.match(desc1, desc0)}
+    # the two directions of the mutual check on two cores, one matcher each
+    backward = in_background(cv2.BFMatcher(cv2.NORM_L2).match, desc1, desc0)
+    fwd = cv2.BFMatcher(cv2.NORM_L2).knnMatch(desc0, desc1, k=2)
+    back = {m.queryIdx: m.trainIdx for m in backward.result()}
     pairs = [
         (m.queryIdx, m.trainIdx)
         for m, n in (p for p in fwd if len(p) == 2)

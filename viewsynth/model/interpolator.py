@@ -37,16 +37,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
 from viewsynth import parallel
-from viewsynth.classical import frozen, pair_flows, pixel_grid, seam_remap
+from viewsynth.classical import pair_flows
 from viewsynth.errors import FrameError, ViewsynthError, WeightsError
 from viewsynth.geometry.seam import on_canonical_seam
+from viewsynth.model.fuse import fuse_full, resample
 from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
 from viewsynth.model.warp import backward_warp
@@ -78,47 +78,6 @@ def _chunks(n: int, largest: int) -> list[int]:
         out.append(size)
         n -= size
     return out
-
-
-def resample(x: np.ndarray, width: int, height: int, *, equirect: bool) -> np.ndarray:
-    """(H, W, C) float32 -> (height, width, C), pixel centres aligned; x wraps for panoramas.
-
-    Shrinking both ways averages areas (no aliasing; the source pixels partition exactly, so the
-    seam needs nothing); otherwise bilinear sampling whose taps wrap longitude.
-    """
-    h, w = x.shape[:2]
-    if (w, h) == (width, height):
-        return x
-    if width <= w and height <= h:
-        chans = [
-            cv2.resize(np.ascontiguousarray(x[..., i : i + 4]), (width, height),
-                       interpolation=cv2.INTER_AREA).reshape(height, width, -1)
-            for i in range(0, x.shape[-1], 4)
-        ]  # fmt: skip
-        return _joined(chans)
-    mx, my = _resample_maps(w, h, width, height)
-    chans = [
-        seam_remap(np.ascontiguousarray(x[..., i : i + 4]), mx, my, equirect=equirect).reshape(
-            height, width, -1
-        )
-        for i in range(0, x.shape[-1], 4)
-    ]
-    return _joined(chans)
-
-
-@functools.lru_cache(maxsize=16)
-def _resample_maps(w: int, h: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`resample`'s sampling maps from ``(w, h)`` to ``(width, height)``, pixel centres
-    aligned; made once per pair of sizes (read-only: every call of a size shares them)."""
-    gx = (np.arange(width, dtype=np.float32) + 0.5) * (w / width) - 0.5
-    gy = (np.arange(height, dtype=np.float32) + 0.5) * (h / height) - 0.5
-    return frozen(np.meshgrid(gx, gy))
-
-
-def _joined(chans: list[np.ndarray]) -> np.ndarray:
-    """Channel groups as one float32 array (a single group as it is: no copy)."""
-    out = chans[0] if len(chans) == 1 else np.concatenate(chans, axis=-1)
-    return out.astype(np.float32, copy=False)
 
 
 def pad_edges(x, work_w: int, work_h: int):
@@ -375,9 +334,9 @@ class RNNInterpolator:
                 out[start : start + n] = frame
                 return
             for i in range(n):
-                out[start + i] = self._fuse_full(
+                fuse_full(
                     (img0, img1), [f[i] for f in flows], [w[i] for w in weights],
-                    frame[i] if self._residual else None, equirect=equirect,
+                    frame[i] if self._residual else None, equirect=equirect, out=out[start + i],
                 )  # fmt: skip
 
         # Double-buffered: chunk k + 1 is computed by JAX while chunk k is fused here.
@@ -389,32 +348,3 @@ class RNNInterpolator:
             pending, start = (start, n, result), start + n
         finish(*pending)
         return out
-
-    @staticmethod
-    def _fuse_full(images, flows, weights, residual, *, equirect) -> np.ndarray:
-        """Warp and fuse at the input size with the network's flows, weights and residual (None:
-        none) upsampled: sample k warps ``images[k % 2]`` (frame 0, frame 1, then the geometry
-        candidate's frame 0, frame 1). Fields are upsampled four channels per remap."""
-        height, width = images[0].shape[:2]
-        ch, cw = flows[0].shape[:2]
-        gain = np.float32([width / cw, height / ch])
-        n = len(flows)
-
-        def up(fields):  # one remap of up to four channels, no copies joining them
-            return resample(np.concatenate(fields, axis=-1), width, height, equirect=equirect)
-
-        pairs = [up(flows[k : k + 2]) for k in range(0, n, 2)]  # two flows per remap
-        w = up([np.reshape(w, (ch, cw, 1)) for w in weights])
-        mid = np.zeros((height, width, 3), np.float32) if residual is None else up([residual])
-        gx, gy = pixel_grid(width, height)
-        for k in range(n):
-            # classical.backward_warp's maps, made in place: p + gain * flow(p)
-            c = 2 * (k % 2)
-            map_x = pairs[k // 2][..., c] * gain[0]
-            map_x += gx
-            map_y = pairs[k // 2][..., c + 1] * gain[1]
-            map_y += gy
-            warped = seam_remap(images[k % 2], map_x, map_y, equirect=equirect)
-            warped *= w[..., k : k + 1]
-            mid += warped
-        return np.clip(mid, 0.0, 1.0, out=mid)

@@ -1,0 +1,119 @@
+"""Between the network's working size and the input's: resampling, and the fusion at the input size.
+
+The network works at a smaller size (a geometry network at 512 wide); its flows and per-sample
+weights (and the refinement's residual, if it has one) are upsampled to the input's size and both
+frames are warped and fused there (OpenCV, longitude wrapping for panoramas). The fusion is made
+in two bands of rows on two cores (:mod:`viewsynth.threads`): every pixel is computed by the same
+operations as in one pass, so the frame is the same; only the wall time changes.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+from viewsynth.classical import frozen, pixel_grid, seam_remap
+from viewsynth.threads import in_background
+
+
+def resample(x: np.ndarray, width: int, height: int, *, equirect: bool) -> np.ndarray:
+    """(H, W, C) float32 -> (height, width, C), pixel centres aligned; x wraps for panoramas.
+
+    Shrinking both ways averages areas (no aliasing; the source pixels partition exactly, so the
+    seam needs nothing); otherwise bilinear sampling whose taps wrap longitude.
+    """
+    h, w = x.shape[:2]
+    if (w, h) == (width, height):
+        return x
+    if width <= w and height <= h:
+        chans = [
+            cv2.resize(np.ascontiguousarray(x[..., i : i + 4]), (width, height),
+                       interpolation=cv2.INTER_AREA).reshape(height, width, -1)
+            for i in range(0, x.shape[-1], 4)
+        ]  # fmt: skip
+        return _joined(chans)
+    return _sampled(x, width, height, slice(0, height), equirect=equirect)
+
+
+def _sampled(x: np.ndarray, width: int, height: int, rows: slice, *, equirect: bool) -> np.ndarray:
+    """Rows ``rows`` of :func:`resample`'s bilinear sampling of ``x`` to ``(height, width)``."""
+    h, w = x.shape[:2]
+    mx, my = _resample_maps(w, h, width, height)
+    mx, my = mx[rows], my[rows]
+    chans = [
+        seam_remap(np.ascontiguousarray(x[..., i : i + 4]), mx, my, equirect=equirect).reshape(
+            mx.shape[0], width, -1
+        )
+        for i in range(0, x.shape[-1], 4)
+    ]
+    return _joined(chans)
+
+
+@functools.lru_cache(maxsize=16)
+def _resample_maps(w: int, h: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`resample`'s sampling maps from ``(w, h)`` to ``(width, height)``, pixel centres
+    aligned; made once per pair of sizes (read-only: every call of a size shares them)."""
+    gx = (np.arange(width, dtype=np.float32) + 0.5) * (w / width) - 0.5
+    gy = (np.arange(height, dtype=np.float32) + 0.5) * (h / height) - 0.5
+    return frozen(np.meshgrid(gx, gy))
+
+
+def _joined(chans: list[np.ndarray]) -> np.ndarray:
+    """Channel groups as one float32 array (a single group as it is: no copy)."""
+    out = chans[0] if len(chans) == 1 else np.concatenate(chans, axis=-1)
+    return out.astype(np.float32, copy=False)
+
+
+def fuse_full(images, flows, weights, residual, *, equirect, out=None) -> np.ndarray:
+    """Warp and fuse at the input size with the network's flows, weights and residual (None:
+    none) upsampled: sample k warps ``images[k % 2]`` (frame 0, frame 1, then the geometry
+    candidate's frame 0, frame 1). Fields are upsampled four channels per remap. ``out``: the
+    ``(H, W, 3)`` float32 array to write the frame into (a new one if None); returned."""
+    height, width = images[0].shape[:2]
+    ch, cw = flows[0].shape[:2]
+    out = np.empty((height, width, 3), np.float32) if out is None else out
+    fields = (
+        [np.concatenate(flows[k : k + 2], axis=-1) for k in range(0, len(flows), 2)]
+        + [np.concatenate([np.reshape(w, (ch, cw, 1)) for w in weights], axis=-1)]
+        + ([] if residual is None else [residual])
+    )
+    gain = np.float32([width / cw, height / ch])  # the flows' pixels -> the frame's
+    extra = residual is not None
+    if width <= cw and height <= ch:  # a content larger than the frame (a tiny input): areas
+        fields = [resample(f, width, height, equirect=equirect) for f in fields]
+        _fuse_rows(images, fields, gain, extra, slice(0, height), out, equirect=equirect)
+        return out
+    half = height // 2
+    lower = in_background(_fuse_rows, images, fields, gain, extra, slice(half, height), out,
+                          equirect=equirect)  # fmt: skip
+    _fuse_rows(images, fields, gain, extra, slice(0, half), out, equirect=equirect)
+    lower.result()
+    return out
+
+
+def _fuse_rows(images, fields, gain, has_residual: bool, rows: slice, out, *, equirect) -> None:
+    """Rows ``rows`` of :func:`fuse_full`'s frame into ``out[rows]``; ``fields``: the flows two by
+    two, the weights, the residual, at the network's size (or already at the frame's)."""
+    height, width = images[0].shape[:2]
+    up = [f[rows] if f.shape[:2] == (height, width) else
+          _sampled(f, width, height, rows, equirect=equirect) for f in fields]  # fmt: skip
+    pairs, w = up[: len(up) - 1 - has_residual], up[len(up) - 1 - has_residual]
+    mid = out[rows]
+    if has_residual:
+        mid[...] = up[-1]
+    else:
+        mid.fill(0.0)
+    gx, gy = (g[rows] for g in pixel_grid(width, height))
+    for k in range(2 * len(pairs)):
+        # classical.backward_warp's maps, made in place: p + gain * flow(p)
+        c = 2 * (k % 2)
+        map_x = pairs[k // 2][..., c] * gain[0]
+        map_x += gx
+        map_y = pairs[k // 2][..., c + 1] * gain[1]
+        map_y += gy
+        warped = seam_remap(images[k % 2], map_x, map_y, equirect=equirect)
+        warped *= w[..., k : k + 1]
+        mid += warped
+    np.clip(mid, 0.0, 1.0, out=mid)
