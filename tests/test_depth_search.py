@@ -138,6 +138,7 @@ def test_at_the_start_the_network_is_the_one_without_depth_search():
     img0, img1, t, init = _cameras_init(2)
     a = forward(plain, img0, img1, t, init.replace(geo_q=None, geo_a=None, geo_b=None), iters=3)
     b = forward(deep, img0, img1, t, init, iters=3)
+    assert a.depths is None and len(b.depths) == 3  # one inverse depth per iteration
     for x, y in zip(a.frames, b.frames, strict=True):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-5)
     np.testing.assert_allclose(np.asarray(a.geo_flow_t0), np.asarray(b.geo_flow_t0), atol=1e-4)
@@ -155,6 +156,70 @@ def test_at_the_start_the_network_is_the_one_without_depth_search():
     ahead = slice(W // 2 - 4, W // 2 + 4)
     assert (d0[:, rows, ahead] > 0.01).all() and (d1[:, rows, ahead] < -0.01).all()
     np.testing.assert_allclose(np.asarray(c.flow_t0), np.asarray(b.flow_t0), atol=1e-6)
+
+
+def _depth_network():
+    cfg = dataclasses.replace(
+        ModelConfig.tiny(), geometry=True, motion_channels=16, depth_search=True
+    )
+    return cfg, Network(cfg, rngs=nnx.Rngs(0))
+
+
+def test_the_output_holds_each_iterations_inverse_depth_where_the_frame_looks():
+    """``Output.depths``: q after each iteration's update, at 1/stride; the last frame's geometry
+    candidate looks its inputs up at the last of them."""
+    cfg, model = _depth_network()
+    img0, img1, t, init = _cameras_init(2)
+    q0 = np.asarray(init.geo_q).reshape(2, H // 8, 8, W // 8, 8, 1).mean(axis=(2, 4))
+    still = forward(model, img0, img1, t, init, iters=2)
+    assert len(still.depths) == 2 and still.depths[0].shape == (2, H // 8, W // 8, 1)
+    for q in still.depths:  # heads at zero: the depth stays at the start
+        np.testing.assert_allclose(np.asarray(q), q0, atol=1e-6)
+    bias = model.update.depth_out.bias
+    bias[...] = jnp.ones_like(bias[...])  # every iteration one step (gain x step) nearer
+    out = forward(model, img0, img1, t, init, iters=2)
+    step = cfg.depth_gain * cfg.depth_step
+    for k, q in enumerate(out.depths):
+        np.testing.assert_allclose(np.asarray(q), q0 + (k + 1) * step, atol=1e-5)
+    # the other heads are at zero, so the geometry flows moved only with the depth: by as much
+    # as the lookups move from the start's depth to the last q (upsampled, a constant change)
+    a, b, q_full = (jnp.asarray(x) for x in (init.geo_a, init.geo_b, init.geo_q))
+    move = np.asarray(rays.moved(a, b, q_full + 2 * step, q_full, width=W, height=H))
+    np.testing.assert_allclose(np.asarray(out.geo_flow_t0 - still.geo_flow_t0), move[..., :2],
+                               atol=1e-3)  # fmt: skip
+    np.testing.assert_allclose(np.asarray(out.geo_flow_t1 - still.geo_flow_t1), move[..., 2:],
+                               atol=1e-3)  # fmt: skip
+
+
+def test_the_depth_loss_joins_the_step_only_where_a_sample_has_depth_and_a_pose():
+    """The training step with ``loss.depth_weight``: the photometric sequence loss as before,
+    plus the weight times the gamma-weighted error of each iteration's q; a pair without a pose
+    (its lookups stay put, ``geo_b`` = 0) has no depth to supervise."""
+    from viewsynth.training import losses
+    from viewsynth.training.config import LossConfig, OptimConfig
+    from viewsynth.training.step import make_optimizer, train_step
+
+    img0, img1, t, init = _cameras_init(2, seed=3)
+    init = init.replace(geo_b=np.concatenate([init.geo_b[:1], 0 * init.geo_b[1:]]))
+    mid = 0.5 * (img0 + img1)
+    truth = np.random.default_rng(0).uniform(0.1, 0.6, (2, H, W)).astype(np.float32)
+    truth[:, : H // 4] = 0.0  # sky
+    _, model = _depth_network()
+    before = forward(model, img0, img1, t, init, iters=2)
+    photometric = losses.sequence_loss(before.frames, mid, equirect=True)[1]
+    expect = losses.depth_loss(before.depths, truth, jnp.float32([1, 0]), equirect=True)[1]
+    tx, _ = make_optimizer(OptimConfig(), 10)
+    loss, per_iter, _, depth_iters = train_step(
+        model, nnx.Optimizer(model, tx, wrt=nnx.Param), img0, img1, mid, t, init,
+        (truth, np.ones(2, np.float32)), equirect=True, iters=2,
+        loss_cfg=LossConfig(depth_weight=0.5),
+    )  # fmt: skip
+    np.testing.assert_allclose(np.asarray(per_iter), np.asarray(photometric), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(depth_iters), np.asarray(expect), rtol=1e-5)
+    assert float(depth_iters[-1]) > 0.01
+    sequence = 0.8 * float(per_iter[0]) + float(per_iter[1])
+    term = 0.8 * float(depth_iters[0]) + float(depth_iters[1])
+    assert float(loss) == pytest.approx(sequence + 0.5 * term, rel=1e-5)
 
 
 def test_gradients_reach_the_depth_heads_and_are_finite():

@@ -44,7 +44,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from flax import nnx, struct
+from flax import nnx
 
 from viewsynth import config as config_lib
 from viewsynth.errors import ViewsynthError
@@ -52,6 +52,7 @@ from viewsynth.model import corr, rays
 from viewsynth.model.encoder import Encoder
 from viewsynth.model.init import Init
 from viewsynth.model.layers import linear
+from viewsynth.model.output import Encoding, Output
 from viewsynth.model.refine import GEOMETRY_REFINE_INPUTS, REFINE_INPUTS, Refine
 from viewsynth.model.update import UpdateBlock
 from viewsynth.model.warp import avg_pool, backward_warp, convex_upsample
@@ -164,51 +165,6 @@ class ModelConfig:
     def from_dict(cls, data: dict[str, Any], where: str = "model") -> ModelConfig:
         """From plain data; unknown keys or bad values raise ``ConfigError`` naming ``where``."""
         return config_lib.from_dict(cls, data, where)
-
-
-@struct.dataclass
-class Output:
-    """What the network predicts (a pytree).
-
-    ``frames``: tuple of K arrays (B, H, W, 3) in [0, 1], one per iteration, the last is the
-    prediction; ``flow_t0``, ``flow_t1``: (B, H, W, 2) final full-resolution flows in pixels;
-    ``mask``: (B, H, W, 1) frame 0's fusion weight in [0, 1].
-    """
-
-    frames: tuple[jax.Array, ...]
-    flow_t0: jax.Array
-    flow_t1: jax.Array
-    mask: jax.Array
-    # With geometry: the geometry candidate's flows and blend weight, and the weight of choosing
-    # it (B, H, W, 1); the frame is ``choice * geo frame + (1 - choice) * DIS frame`` (+ residual).
-    geo_flow_t0: jax.Array | None = None
-    geo_flow_t1: jax.Array | None = None
-    geo_mask: jax.Array | None = None
-    choice: jax.Array | None = None
-
-    def samples(self) -> list[tuple[int, jax.Array, jax.Array]]:
-        """``(frame index, flow, weight)`` of every warped sample the fused frame is made of:
-        the frame is the sum of ``weight * warp(frame, flow)`` (before the refinement residual)."""
-        dis = [(0, self.flow_t0, self.mask), (1, self.flow_t1, 1.0 - self.mask)]
-        if self.choice is None:
-            return dis
-        geo = [(0, self.geo_flow_t0, self.geo_mask), (1, self.geo_flow_t1, 1.0 - self.geo_mask)]
-        return [(i, f, (1.0 - self.choice) * w) for i, f, w in dis] + [
-            (i, f, self.choice * w) for i, f, w in geo
-        ]
-
-
-@struct.dataclass
-class Encoding:
-    """What the network computes once per pair, whatever t (a pytree).
-
-    ``f0``, ``f1``: (B, h, w, feature_channels) at 1/stride; ``context``: (B, h, w, hidden +
-    context channels), before t is mixed in.
-    """
-
-    f0: jax.Array
-    f1: jax.Array
-    context: jax.Array
 
 
 class Network(nnx.Module):
@@ -342,7 +298,8 @@ class Network(nnx.Module):
         # With learn_flow off only the logits move: only they are upsampled (the flows' corrections
         # are zero), which is most of a step's full-resolution work saved.
         moving = [i for i in range(c.state_channels) if c.learn_flow or i % 5 == 4 or i == 10]
-        state, frames, depth = start, [], rays.DepthSearch.of(c, init, height, width)
+        state, frames, depths = start, [], []
+        depth = rays.DepthSearch.of(c, init, height, width)
         q = None if depth is None else depth.q0
         for _ in range(iters):
             state = jnp.where(is_flow > 0, jax.lax.stop_gradient(state), state)
@@ -370,6 +327,7 @@ class Network(nnx.Module):
             state = state + delta
             if depth is not None:
                 q = jnp.maximum(q + c.depth_gain * c.depth_step * dq[0], 0.0)
+                depths.append(q)
             up = convex_upsample(
                 ((state - start) * to_full)[..., moving], up_logits, s, equirect=equirect
             )
@@ -380,7 +338,7 @@ class Network(nnx.Module):
                 full = depth.full(full, q, up_logits, equirect=equirect)
             out = self._synthesize(img0, img1, full, equirect=equirect)
             frames.append(out[0])
-        return Output(frames=tuple(frames), **out[1])
+        return Output(frames=tuple(frames), depths=tuple(depths) if depths else None, **out[1])
 
     def _synthesize(self, img0, img1, full, *, equirect):
         """The frame and the fields the frame is made of (after the refinement's correction),

@@ -4,7 +4,9 @@ Each pixel casts a ray (equirect: from lon/lat with the conventions of ``viewsyn
 centre column = forward; perspective: pinhole), the nearest hit's plane coordinates index a
 texture bilinearly, from a mip level chosen by the pixel's footprint, and ``supersample`` x
 ``supersample`` rays per pixel are averaged so edges are anti-aliased like a real photo. Views are
-``(H, W, 3)`` float32 RGB in [0, 1].
+``(H, W, 3)`` float32 RGB in [0, 1]. On request the same trace also gives each pixel's inverse
+ray distance ``(H, W)`` in 1/metres: the mean over its rays of 1/t, a ray that meets nothing (sky)
+counting 0, so a pixel on an edge gets the blend its colour gets.
 """
 
 from __future__ import annotations
@@ -157,7 +159,8 @@ def sample_texture(mips, level, tex, u, v, *, trilinear: bool = True):
 
 
 def _shade(scene: Scene, mips, origin, dirs, pixel_angle):
-    """Colour ``(R, 3)`` of each ray ``dirs`` ``(R, 3)`` from ``origin`` ``(3,)``."""
+    """Colour ``(R, 3)`` of each ray ``dirs`` ``(R, 3)`` from ``origin`` ``(3,)``, and the ray's
+    hit distance ``t`` ``(R,)`` (inf: sky)."""
     t, oid, axis = _trace(scene, origin, dirs)
     hit = jnp.isfinite(t)
     t_safe = jnp.where(hit, t, 1.0)
@@ -215,15 +218,15 @@ def _shade(scene: Scene, mips, origin, dirs, pixel_angle):
         mips, jnp.zeros_like(su), jnp.full(su.shape, SKY_SLOT), su, sv, trilinear=False
     )
     sky = base + scene.sky[6] * clouds * (0.95 - base)
-    return jnp.clip(jnp.where(hit[:, None], colour, sky), 0.0, 1.0)
+    return jnp.clip(jnp.where(hit[:, None], colour, sky), 0.0, 1.0), t
 
 
 def downsample(image, s: int):
-    """Average ``s`` x ``s`` blocks of ``(H*s, W*s, 3)``."""
+    """Average ``s`` x ``s`` blocks of ``(H*s, W*s, ...)``."""
     if s == 1:
         return image
     h, w = image.shape[0] // s, image.shape[1] // s
-    return image.reshape(h, s, w, s, 3).mean(axis=(1, 3))
+    return image.reshape(h, s, w, s, *image.shape[2:]).mean(axis=(1, 3))
 
 
 def _roll(dirs, roll):
@@ -234,10 +237,10 @@ def _roll(dirs, roll):
     return jnp.stack([x * c - y * s, x * s + y * c, z], axis=-1)
 
 
-@partial(jax.jit, static_argnames=("width", "height", "supersample"))
+@partial(jax.jit, static_argnames=("width", "height", "supersample", "inverse_depth"))
 def _render_views(
     scene, mips, dirs_cam, pixel_angle, positions, yaws, pitch, rolls, *, width, height,
-    supersample,
+    supersample, inverse_depth=False,
 ):  # fmt: skip
     """Views ``(V, H, W, 3)`` from ``positions`` ``(V, 3)``, ``yaws`` ``(V,)``; rays ``dirs_cam``
     ``(R, 3)``. ``pitch``: one for all (a scalar) or ``(V,)``; ``rolls``: None or ``(V,)`` (the
@@ -245,13 +248,19 @@ def _render_views(
     traces exactly as before rolls existed, so its renders keep every bit.
 
     The rays are an argument, not a constant, so one compile serves every field of view.
+    ``inverse_depth``: ``(views, inverse distances (V, H, W))``; the colours are the same ops.
     """
 
     def one(pos, yaw, pitch, roll):
         dirs = dirs_cam if roll is None else _roll(dirs_cam, roll)
         dirs = geometry.rotate_pitch_yaw(dirs, pitch, yaw)
-        colour = _shade(scene, mips, pos, dirs, pixel_angle)
-        return downsample(colour.reshape(height * supersample, width * supersample, 3), supersample)
+        colour, t = _shade(scene, mips, pos, dirs, pixel_angle)
+        shape = (height * supersample, width * supersample)
+        view = downsample(colour.reshape(*shape, 3), supersample)
+        if not inverse_depth:
+            return view
+        inverse = jnp.where(jnp.isfinite(t), 1.0 / jnp.where(jnp.isfinite(t), t, 1.0), 0.0)
+        return view, downsample(inverse.reshape(shape), supersample)
 
     if rolls is None:
         return jax.lax.map(lambda args: one(*args, pitch, None), (positions, yaws))
@@ -279,12 +288,15 @@ def render_views(
     hfov_deg: float = 0.0,
     pitch: float | np.ndarray = 0.0,
     roll: float | np.ndarray = 0.0,
-) -> np.ndarray:
+    inverse_depth: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Render ``(V, H, W, 3)`` float32 views of ``scene`` from ``positions`` ``(V, 3)`` and ``yaws`` ``(V,)``.
 
     ``hfov_deg == 0`` renders equirect panoramas (``W == 2 H`` expected), otherwise a pinhole view
     with that horizontal field of view. Every view is tilted by ``pitch`` and ``roll`` radians
-    (one for all or ``(V,)``). Jitted: one compile per size.
+    (one for all or ``(V,)``). Jitted: one compile per size (and per ``inverse_depth``).
+    ``inverse_depth``: ``(views, inverse)``, ``inverse`` ``(V, H, W)`` float32 the mean over each
+    pixel's rays of 1 / ray distance in 1/metres (0 for sky); the views keep every bit.
     """
     if hfov_deg == 0:
         dirs_cam = equirect_directions(width, height, supersample)
@@ -304,5 +316,8 @@ def render_views(
         width=int(width),
         height=int(height),
         supersample=int(supersample),
+        inverse_depth=bool(inverse_depth),
     )
+    if inverse_depth:
+        return np.asarray(out[0], dtype=np.float32), np.asarray(out[1], dtype=np.float32)
     return np.asarray(out, dtype=np.float32)

@@ -28,13 +28,19 @@ HELDOUT_SEED = 1_000_000
 
 @dataclasses.dataclass(frozen=True)
 class Triplet:
-    """Two frames and the exact view between them: ``img0``, ``mid``, ``img1`` ``(H, W, 3)``."""
+    """Two frames and the exact view between them: ``img0``, ``mid``, ``img1`` ``(H, W, 3)``.
+
+    ``depth``: where the renderer knows it (street panoramas), ``mid``'s inverse depth ``(H, W)``
+    float32 in baselines^-1, the sphere sweep's unit: ``|position1 - position0|`` over each pixel's
+    ray distance (the mean over its rays, sky 0); else None.
+    """
 
     img0: np.ndarray
     mid: np.ndarray
     img1: np.ndarray
     t: float
     equirect: bool
+    depth: np.ndarray | None = None
 
 
 def _pick_t(rng: np.random.Generator) -> float:
@@ -59,7 +65,7 @@ def street_triplet(
     sideways with a random field of view and tilt, as a hand-held camera would. ``tilt_deg`` > 0
     (panoramas): each shot's camera is also pitched and rolled by its own normal draw of that
     standard deviation (a hand-held pole), the in-between view by their blend at t; at 0 nothing
-    is drawn and the triplet is the same as without the argument.
+    is drawn and the triplet is the same as without the argument. Panoramas carry ``depth``.
     """
     scene, path = street_scene(seed, textures.count, spacing)
     rng = np.random.default_rng([seed, 7])
@@ -88,8 +94,13 @@ def street_triplet(
         hfov_deg=hfov,
         pitch=pitch,
         roll=roll,
+        inverse_depth=equirect,
     )
-    return Triplet(views[0], views[1], views[2], t, equirect)
+    if not equirect:
+        return Triplet(views[0], views[1], views[2], t, equirect)
+    views, inverse = views
+    baseline = float(np.linalg.norm(np.float64(positions[2]) - np.float64(positions[0])))
+    return Triplet(views[0], views[1], views[2], t, equirect, inverse[1] * np.float32(baseline))
 
 
 @partial(jax.jit, static_argnames=("width", "height", "supersample"))

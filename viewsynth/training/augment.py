@@ -4,13 +4,15 @@ A triplet is ``img0``, ``mid``, ``img1`` ``(H, W, 3)`` float32 RGB in [0, 1] wit
 of ``mid``. Geometric augmentations keep the triplet exact: yaw roll (panoramas: free, it moves the
 seam through the content), horizontal flip (a mirrored street is a street), time reversal
 (``img0`` and ``img1`` swap, ``t -> 1 - t``), random crops (which turn a panorama into an ordinary
-image: the crop's edges are borders, not the seam). Photometric augmentation models what differs
-between two shots of a real capture: exposure, white balance, sensor noise and JPEG artefacts.
-Exposure and white balance are drawn per shot and the in-between target gets their blend at ``t``
-(what a smooth video would show); noise and JPEG touch only the inputs, so the target stays clean,
-unless ``degrade_target`` is set: then the target gets its own independent noise and JPEG too, as
-every shot of a real camera does (the target's noise cannot be predicted, so a network trained so
-learns to leave it alone instead of learning to denoise).
+image: the crop's edges are borders, not the seam). The middle view's depth (``Triplet.depth``)
+is rolled, mirrored and cropped with the frames; time reversal and photometry leave it alone.
+Photometric augmentation models what differs between two shots of a real capture: exposure,
+white balance, sensor noise and JPEG artefacts. Exposure and white balance are drawn per shot and
+the in-between target gets their blend at ``t`` (what a smooth video would show); noise and JPEG
+touch only the inputs, so the target stays clean, unless ``degrade_target`` is set: then the
+target gets its own independent noise and JPEG too, as every shot of a real camera does (the
+target's noise cannot be predicted, so a network trained so learns to leave it alone instead of
+learning to denoise).
 """
 
 from __future__ import annotations
@@ -51,45 +53,41 @@ class AugmentConfig:
     degrade_target: bool = False
 
 
+def _geometric(triplet: Triplet, change, **fields) -> Triplet:
+    """``triplet`` with ``change`` applied to its three frames and to ``mid``'s depth (if any)."""
+    depth = None if triplet.depth is None else change(triplet.depth)
+    return dataclasses.replace(
+        triplet, img0=change(triplet.img0), mid=change(triplet.mid), img1=change(triplet.img1),
+        depth=depth, **fields,
+    )  # fmt: skip
+
+
 def yaw_roll(triplet: Triplet, columns: int) -> Triplet:
     """Roll the three frames of a panorama by ``columns`` (positive: content moves right)."""
-    roll = lambda a: np.roll(a, columns, axis=1)  # noqa: E731
-    return dataclasses.replace(
-        triplet, img0=roll(triplet.img0), mid=roll(triplet.mid), img1=roll(triplet.img1)
-    )
+    return _geometric(triplet, lambda a: np.roll(a, columns, axis=1))
 
 
 def hflip(triplet: Triplet) -> Triplet:
     """Mirror left-right (a panorama stays a panorama: longitude -> minus longitude)."""
-    flip = lambda a: np.ascontiguousarray(a[:, ::-1])  # noqa: E731
-    return dataclasses.replace(
-        triplet, img0=flip(triplet.img0), mid=flip(triplet.mid), img1=flip(triplet.img1)
-    )
+    return _geometric(triplet, lambda a: np.ascontiguousarray(a[:, ::-1]))
 
 
 def vflip(triplet: Triplet) -> Triplet:
     """Mirror top-bottom."""
-    flip = lambda a: np.ascontiguousarray(a[::-1])  # noqa: E731
-    return dataclasses.replace(
-        triplet, img0=flip(triplet.img0), mid=flip(triplet.mid), img1=flip(triplet.img1)
-    )
+    return _geometric(triplet, lambda a: np.ascontiguousarray(a[::-1]))
 
 
 def reverse(triplet: Triplet) -> Triplet:
-    """Swap frame 0 and frame 1; the target's time becomes ``1 - t``."""
+    """Swap frame 0 and frame 1; the target's time becomes ``1 - t`` (its view, so its depth in
+    baselines, stays)."""
     return dataclasses.replace(triplet, img0=triplet.img1, img1=triplet.img0, t=1.0 - triplet.t)
 
 
 def crop(triplet: Triplet, y: int, x: int, height: int, width: int) -> Triplet:
-    """The ``height`` x ``width`` window at ``(y, x)`` of all three frames; never a panorama after."""
+    """The ``height`` x ``width`` window at ``(y, x)`` of all three frames (and of the depth, still
+    each pixel's); never a panorama after."""
     cut = lambda a: np.ascontiguousarray(a[y : y + height, x : x + width])  # noqa: E731
-    return dataclasses.replace(
-        triplet,
-        img0=cut(triplet.img0),
-        mid=cut(triplet.mid),
-        img1=cut(triplet.img1),
-        equirect=False,
-    )
+    return _geometric(triplet, cut, equirect=False)
 
 
 def random_crop(rng: np.random.Generator, triplet: Triplet, height: int, width: int) -> Triplet:

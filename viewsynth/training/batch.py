@@ -18,6 +18,9 @@ class Batch:
 
     ``init`` is the classical starting estimate (``viewsynth.model.init.Init``) or None;
     ``equirect`` says whether the frames are whole panoramas (static for the model).
+    ``depth`` ``(B, H, W)``: ``mid``'s inverse depth in baselines^-1 (``Triplet.depth``), zeros
+    where a triplet has none, and ``depth_valid`` ``(B,)`` 1 where it has; None for a batch not
+    made by :func:`stack_batch`.
     """
 
     img0: np.ndarray
@@ -26,6 +29,8 @@ class Batch:
     t: np.ndarray
     init: Any
     equirect: bool
+    depth: np.ndarray | None = None
+    depth_valid: np.ndarray | None = None
 
 
 def geometry_mode(model) -> bool | str:
@@ -48,6 +53,12 @@ def stack_batch(
     img1 = np.stack([tr.img1 for tr in triplets]).astype(np.float32)
     mid = np.stack([tr.mid for tr in triplets]).astype(np.float32)
     t = np.asarray([tr.t for tr in triplets], np.float32)
+    # every batch carries the arrays (zeros without depth): one shape, one compile of the step
+    depth = np.zeros(mid.shape[:3], np.float32)
+    for i, tr in enumerate(triplets):
+        if tr.depth is not None:
+            depth[i] = tr.depth
+    depth_valid = np.float32([tr.depth is not None for tr in triplets])
     eq = equirect.pop()
     init = None
     if classical_init:
@@ -56,7 +67,7 @@ def stack_batch(
         init = compute_init(img0, img1, t, equirect=eq)
         if geometry:
             init = _with_geometry(init, img0, img1, t, eq, depth=geometry == "depth")
-    return Batch(img0, img1, mid, t, init, eq)
+    return Batch(img0, img1, mid, t, init, eq, depth, depth_valid)
 
 
 def _with_geometry(init, img0, img1, t, equirect: bool, depth: bool = False):

@@ -42,11 +42,15 @@ class LossConfig:
     ssim_weight: float = 0.0
     # Weight of the squared error (PSNR's own measure), besides the Charbonnier term.
     mse_weight: float = 0.0
+    # Weight of the depth loss (model.depth_search): each iteration's inverse depth against the
+    # renderer's, baselines^-1, where a triplet has it and its pair a pose (losses.depth_loss).
+    depth_weight: float = 0.0
 
     def __post_init__(self):
-        if min(self.census_weight, self.ssim_weight, self.mse_weight) < 0:
+        if min(self.census_weight, self.ssim_weight, self.mse_weight, self.depth_weight) < 0:
             raise ValueError(
-                "loss.census_weight, loss.ssim_weight and loss.mse_weight must be >= 0"
+                "loss.census_weight, loss.depth_weight, loss.ssim_weight and loss.mse_weight "
+                "must be >= 0"
             )
 
 
@@ -125,6 +129,8 @@ class TrainConfig:
             raise ValueError("init_step needs init_weights (the weights the run left at that step)")
         if not 0 <= self.stop_step <= self.steps:
             raise ValueError(f"stop_step {self.stop_step} must be in 0 .. steps ({self.steps})")
+        if self.loss.depth_weight > 0 and not self.model.depth_search:
+            raise ValueError("loss.depth_weight needs model.depth_search (the depth it supervises)")
         if self.validation.video > 0 and self.data.video_holdout < 3:
             raise ValueError("validation.video needs held-out frames: set data.video_holdout >= 3")
 

@@ -52,6 +52,7 @@ from viewsynth.training.step import (
     make_optimizer,
     replicate,
     shard_batch,
+    shard_depth,
     skipped_updates,
     train_step,
 )
@@ -194,7 +195,9 @@ class _Launch:
             save_weights(self.workdir / "best.msgpack", self.model, meta=meta)
         logbook.plot_curves(self.metrics_path, self.workdir / "loss.png")
 
-    def log_step(self, step: int, loss: float, per_iter, gnorm, equirect: bool) -> None:
+    def log_step(
+        self, step: int, loss: float, per_iter, gnorm, equirect: bool, depth_iters=None
+    ) -> None:
         now = time.time()
         rec = {
             "kind": "train",
@@ -210,10 +213,14 @@ class _Launch:
             "sec_per_step": (now - self.tick) / max(1, step - self.tick_step),
             "wall_time_s": round(self.wall_before + now - self.launch, 1),
         }
+        depth = ""
+        if depth_iters is not None:  # the inverse depth's error per iteration (baselines^-1)
+            rec["depth_iters"] = [float(x) for x in np.asarray(depth_iters)]
+            depth = f", depth {rec['depth_iters'][-1]:.4f}"
         self.tick, self.tick_step = now, step
         logbook.append_metrics(self.metrics_path, rec)
         self.say(
-            f"step {step}: loss {loss:.4f}, grad {float(gnorm):.3f}, "
+            f"step {step}: loss {loss:.4f}{depth}, grad {float(gnorm):.3f}, "
             f"{rec['sec_per_step']:.2f} s/step"
         )
 
@@ -324,8 +331,9 @@ def train(
         for batch in prefetch(batches, start, stop, cfg.prefetch, cfg.data_workers):
             img0, img1, mid, t, init = shard_batch(batch, mesh)
             init = init if classical else None
-            loss, per_iter, gnorm = train_step(
-                model, optimizer, img0, img1, mid, t, init,
+            depth = shard_depth(batch, mesh) if cfg.loss.depth_weight > 0 else None
+            loss, per_iter, gnorm, depth_iters = train_step(
+                model, optimizer, img0, img1, mid, t, init, depth,
                 equirect=batch.equirect, iters=cfg.iters, loss_cfg=cfg.loss,
             )  # fmt: skip
             last_loss = float(loss)
@@ -333,7 +341,7 @@ def train(
                 raise run.diverged(step + 1, last_loss)
             step += 1
             if step % cfg.log_every == 0 or step == cfg.steps:
-                run.log_step(step, last_loss, per_iter, gnorm, batch.equirect)
+                run.log_step(step, last_loss, per_iter, gnorm, batch.equirect, depth_iters)
             ending = run.out_of_time() or step == stop  # stop is cfg.steps unless stop_step is set
             if run.vsets and (step % cfg.validation.every == 0 or ending):
                 run.validate(step)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 
 import jax
+import jax.numpy as jnp
 import optax
 from flax import nnx
 
@@ -82,16 +83,21 @@ def train_step(
     mid,
     t,
     init: Init | None,
+    depth: tuple | None = None,
     *,
     equirect: bool,
     iters: int,
     loss_cfg: LossConfig,
 ):
-    """One AdamW step on a batch; returns ``(loss, per-iteration losses (K,), gradient norm)``."""
+    """One AdamW step on a batch; returns ``(loss, per-iteration frame losses (K,), gradient
+    norm, per-iteration depth errors (K,) or None)``.
+
+    ``depth``: ``(truth (B, H, W), valid (B,))`` (:func:`shard_depth`) for the depth loss, or None.
+    """
 
     def loss_fn(model):
         out = model(img0, img1, t, equirect=equirect, iters=iters, init=init)
-        return losses.sequence_loss(
+        loss, per_iter = losses.sequence_loss(
             out.frames,
             mid,
             equirect=equirect,
@@ -101,10 +107,19 @@ def train_step(
             ssim_weight=loss_cfg.ssim_weight,
             mse_weight=loss_cfg.mse_weight,
         )
+        if depth is None or out.depths is None:
+            return loss, (per_iter, None)
+        truth, valid = depth
+        # a pair without a pose has no depth to move (its lookups stay put: geo_b = 0)
+        posed = jnp.any(init.geo_b != 0, axis=(1, 2, 3)).astype(jnp.float32)
+        term, depth_iters = losses.depth_loss(
+            out.depths, truth, valid * posed, equirect=equirect, gamma=loss_cfg.gamma
+        )
+        return loss + loss_cfg.depth_weight * term, (per_iter, depth_iters)
 
-    (loss, per_iter), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+    (loss, (per_iter, depth_iters)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
     optimizer.update(model, grads)
-    return loss, per_iter, optax.tree.norm(grads)
+    return loss, per_iter, optax.tree.norm(grads), depth_iters
 
 
 @nnx.jit(static_argnames=("equirect", "iters"))
@@ -126,6 +141,13 @@ def device_mesh(batch_size: int) -> jax.sharding.Mesh:
 def shard_batch(batch: Batch, mesh: jax.sharding.Mesh) -> tuple:
     """``(img0, img1, mid, t, init)`` on the mesh, split along the batch axis."""
     return parallel.shard_batch((batch.img0, batch.img1, batch.mid, batch.t, batch.init), mesh)
+
+
+def shard_depth(batch: Batch, mesh: jax.sharding.Mesh) -> tuple | None:
+    """``(depth, depth_valid)`` of the batch on the mesh, or None when it carries none."""
+    if batch.depth is None:
+        return None
+    return parallel.shard_batch((batch.depth, batch.depth_valid), mesh)
 
 
 def replicate(model: nnx.Module, optimizer: nnx.Optimizer, mesh: jax.sharding.Mesh) -> None:
