@@ -100,10 +100,11 @@ def frozen(arrays) -> tuple[np.ndarray, ...]:
 
 
 def seam_remap(
-    image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, *, equirect: bool
+    image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, *, equirect: bool, out=None
 ) -> np.ndarray:
     """``cv2.remap`` (bilinear) of ``image`` ``(H, W, C)`` at float32 maps ``(h, w)``; for
-    panoramas x wraps and y clamps, otherwise edge pixels repeat."""
+    panoramas x wraps and y clamps, otherwise edge pixels repeat. ``out``: a contiguous
+    ``(h, w, C)`` float32 array to write into (cv2's ``dst``), or None for a new one."""
     h, w = image.shape[:2]
     if equirect:
         # BORDER_WRAP wraps x itself (to within cv2's 1/32-pixel fixed point, as np.mod would);
@@ -115,7 +116,11 @@ def seam_remap(
         border = cv2.BORDER_WRAP
     else:
         border = cv2.BORDER_REPLICATE
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=border)
+    if out is None:
+        return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=border)
+    dst = out.reshape(out.shape[:2]) if image.ndim == 2 or image.shape[2] == 1 else out
+    cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, dst=dst, borderMode=border)
+    return out
 
 
 def flows_to_time(f01: np.ndarray, f10: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:

@@ -93,27 +93,53 @@ def fuse_full(images, flows, weights, residual, *, equirect, out=None) -> np.nda
     return out
 
 
+#: Rows fused at a time within a band: each piece's scratch arrays (about 12 x 4 bytes per pixel)
+#: are made once per band and stay in the cache, instead of whole-frame temporaries that cost their
+#: page faults again at every call.
+ROWS = 32
+
+
 def _fuse_rows(images, fields, gain, has_residual: bool, rows: slice, out, *, equirect) -> None:
-    """Rows ``rows`` of :func:`fuse_full`'s frame into ``out[rows]``; ``fields``: the flows two by
-    two, the weights, the residual, at the network's size (or already at the frame's)."""
+    """Rows ``rows`` of :func:`fuse_full`'s frame into ``out[rows]``, :data:`ROWS` at a time;
+    ``fields``: the flows two by two, the weights, the residual, at the network's size (or already
+    at the frame's)."""
     height, width = images[0].shape[:2]
-    up = [f[rows] if f.shape[:2] == (height, width) else
-          _sampled(f, width, height, rows, equirect=equirect) for f in fields]  # fmt: skip
-    pairs, w = up[: len(up) - 1 - has_residual], up[len(up) - 1 - has_residual]
-    mid = out[rows]
-    if has_residual:
-        mid[...] = up[-1]
-    else:
-        mid.fill(0.0)
-    gx, gy = (g[rows] for g in pixel_grid(width, height))
-    for k in range(2 * len(pairs)):
-        # classical.backward_warp's maps, made in place: p + gain * flow(p)
-        c = 2 * (k % 2)
-        map_x = pairs[k // 2][..., c] * gain[0]
-        map_x += gx
-        map_y = pairs[k // 2][..., c + 1] * gain[1]
-        map_y += gy
-        warped = seam_remap(images[k % 2], map_x, map_y, equirect=equirect)
-        warped *= w[..., k : k + 1]
-        mid += warped
-    np.clip(mid, 0.0, 1.0, out=mid)
+    step = max(1, min(ROWS, rows.stop - rows.start))
+    scratch = [np.empty((step, width, f.shape[2]), np.float32) for f in fields]
+    map_x, map_y = np.empty((2, step, width), np.float32)
+    warped = np.empty((step, width, 3), np.float32)
+    gx, gy = pixel_grid(width, height)
+    n_pairs = len(fields) - 1 - has_residual
+    for start in range(rows.start, rows.stop, step):
+        r = slice(start, min(start + step, rows.stop))
+        n = r.stop - r.start
+        up = [
+            _piece(f, s[:n], width, height, r, equirect=equirect)
+            for f, s in zip(fields, scratch, strict=True)
+        ]
+        w, mid = up[n_pairs], out[r]
+        if has_residual:
+            mid[...] = up[-1]
+        else:
+            mid.fill(0.0)
+        for k in range(2 * n_pairs):
+            # classical.backward_warp's maps, made in place: p + gain * flow(p)
+            c = 2 * (k % 2)
+            mx, my = np.multiply(up[k // 2][..., c], gain[0], out=map_x[:n]), map_y[:n]
+            mx += gx[r]
+            np.multiply(up[k // 2][..., c + 1], gain[1], out=my)
+            my += gy[r]
+            wk = seam_remap(images[k % 2], mx, my, equirect=equirect, out=warped[:n])
+            wk *= w[..., k : k + 1]
+            mid += wk
+        np.clip(mid, 0.0, 1.0, out=mid)
+
+
+def _piece(field, scratch, width: int, height: int, rows: slice, *, equirect) -> np.ndarray:
+    """Rows ``rows`` of ``field`` at the frame's size (:func:`resample`'s bilinear sampling; a
+    field already at that size is sliced), written into ``scratch``."""
+    if field.shape[:2] == (height, width):
+        return field[rows]
+    h, w = field.shape[:2]
+    mx, my = _resample_maps(w, h, width, height)
+    return seam_remap(field, mx[rows], my[rows], equirect=equirect, out=scratch)
