@@ -289,3 +289,20 @@ def test_pair_cli_sweep_roll_property_on_a_real_sample_pair(tmp_path, caplog):
         outs.append(frames.read_image(out).image)
     assert "fell back" not in caplog.text, caplog.text
     assert psnr(u8(np.roll(outs[0], 256, 1)), u8(outs[1])) >= 45.0
+
+
+def test_the_view_made_in_two_halves_of_columns_equals_the_whole(room):
+    # rectified_view makes its two halves of columns on two cores; each column is independent,
+    # so the maps equal view_columns of the whole map to the bit (odd widths split unevenly)
+    from viewsynth.sweep.render import rectified_view, view_columns
+
+    img0, img1, _, _, cams = room
+    pd = pair_depth(img0, img1, cams, SweepConfig())
+    for tau in (0.3, 0.5):
+        whole = view_columns(pd.q0r, pd.q1r, tau, pd.step, 0.08)
+        halves = rectified_view(pd, tau)
+        assert all(np.array_equal(a, b) for a, b in zip(whole, halves, strict=True))
+        assert halves[0].shape == pd.q0r.shape and (halves[0] > 0).mean() > 0.9
+    odd = pd.__class__(**{**vars(pd), "q0r": pd.q0r[:, :-1], "q1r": pd.q1r[:, :-1]})
+    whole = view_columns(odd.q0r, odd.q1r, 0.5, pd.step, 0.08)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, rectified_view(odd, 0.5), strict=True))

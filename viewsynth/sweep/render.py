@@ -26,6 +26,7 @@ from viewsynth import geometry
 from viewsynth.sweep.cameras import _unit_rays
 from viewsynth.sweep.depth import PairDepth
 from viewsynth.sweep.rectify import _sin_cos_lat, column_lookup, rectify
+from viewsynth.threads import in_background
 
 #: Keeps both blend weights positive where neither input sees a pixel.
 EPS = 1e-3
@@ -93,16 +94,29 @@ def _soft_match(seen: np.ndarray, pred: np.ndarray, tol: np.ndarray) -> np.ndarr
 
 def rectified_view(pd: PairDepth, tau: float, rel_tol: float = 0.08):
     """The camera at ``tau`` in rectified axes, at the working scale: inverse depth ``(h, w)`` and
-    each input's visibility ``vis0``, ``vis1`` ``(h, w)`` in [0, 1]."""
-    zbuf = np.full(pd.q0r.shape, -1.0, np.float32)
-    splat_columns(*carry(pd.q0r, tau), zbuf)
-    splat_columns(*carry(pd.q1r, tau - 1.0), zbuf)
+    each input's visibility ``vis0``, ``vis1`` ``(h, w)`` in [0, 1]. Every column is made alone (a
+    point moves only along its own column), so the two halves of the columns are made on two
+    cores (:mod:`viewsynth.threads`), each pixel as the whole map would make it."""
+    half = pd.q0r.shape[1] // 2
+    q0, q1 = ((np.ascontiguousarray(q[:, :half]), np.ascontiguousarray(q[:, half:]))
+              for q in (pd.q0r, pd.q1r))  # fmt: skip
+    right = in_background(view_columns, q0[1], q1[1], tau, pd.step, rel_tol)
+    left = view_columns(q0[0], q1[0], tau, pd.step, rel_tol)
+    return tuple(np.concatenate(pair, axis=1) for pair in zip(left, right.result(), strict=True))
+
+
+def view_columns(q0r: np.ndarray, q1r: np.ndarray, tau: float, step: float, rel_tol: float):
+    """:func:`rectified_view` of the columns of the rectified depths ``q0r``, ``q1r`` ``(h, w)``
+    given (any run of them); ``step``: the sweep's hypothesis step."""
+    zbuf = np.full(q0r.shape, -1.0, np.float32)
+    splat_columns(*carry(q0r, tau), zbuf)
+    splat_columns(*carry(q1r, tau - 1.0), zbuf)
     qt = np.maximum(fill_columns(zbuf, zbuf >= 0), 0.0)
     vis = []
-    for qk, shift in ((pd.q0r, -tau), (pd.q1r, 1.0 - tau)):
+    for qk, shift in ((q0r, -tau), (q1r, 1.0 - tau)):
         rows, pred = carry(qt, shift)
         seen = column_lookup(qk, rows)
-        vis.append(_soft_match(seen, pred, 1.5 * pd.step + rel_tol * pred))
+        vis.append(_soft_match(seen, pred, 1.5 * step + rel_tol * pred))
     return qt, vis[0], vis[1]
 
 
