@@ -42,3 +42,27 @@ def test_work_started_from_the_pool_runs_at_once_and_cannot_deadlock():
     results = [job.result(timeout=30) for job in jobs]
     assert [i for i, _ in results] == list(range(len(jobs)))
     assert all(name.startswith("viewsynth-cpu") for _, name in results)
+
+
+def test_then_starts_work_when_a_future_is_done_and_hands_on_errors():
+    from concurrent.futures import Future
+
+    from viewsynth.threads import now, then
+
+    gate: Future = Future()
+    order = []
+    after = then(gate, lambda x: order.append(("then", x)) or x * 2, 21)
+    order.append(("before",))
+    assert not after.done()  # nothing ran before the gate was done
+    gate.set_result(None)
+    assert after.result(timeout=10) == 42 and order == [("before",), ("then", 21)]
+    # a future done already: at once, here
+    assert then(gate, threading.current_thread).result().name == threading.current_thread().name
+
+    def fail():
+        raise ValueError("no encoding")
+
+    with pytest.raises(ValueError, match="no encoding"):
+        then(gate, fail).result(timeout=10)
+    with pytest.raises(ValueError, match="no encoding"):
+        now(fail).result()

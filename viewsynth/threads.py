@@ -31,10 +31,33 @@ def in_background(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
     what it raised). Called from one of the pool's own threads it runs at once, in that thread:
     work that waits for work queued behind it could wait forever."""
     if threading.current_thread().name.startswith(PREFIX):
-        done: Future = Future()
-        try:
-            done.set_result(fn(*args, **kwargs))
-        except BaseException as error:  # handed to .result(), as the pool would
-            done.set_exception(error)
-        return done
+        return now(fn, *args, **kwargs)
     return _pool().submit(fn, *args, **kwargs)
+
+
+def now(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+    """``fn(*args, **kwargs)`` run here, at once, its outcome held by a done Future (what it
+    raised is raised by ``.result()``, as the pool would)."""
+    done: Future = Future()
+    try:
+        done.set_result(fn(*args, **kwargs))
+    except BaseException as error:  # handed to .result()
+        done.set_exception(error)
+    return done
+
+
+def then(future: Future, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+    """``fn(*args, **kwargs)`` started as soon as ``future`` is done, in the thread that finished
+    it (at once, here, if it is done already), whatever its outcome; ``.result()`` waits for it.
+    For short calls that start work elsewhere (a JAX dispatch): the thread is not held."""
+    out: Future = Future()
+
+    def start(_: Future) -> None:
+        done = now(fn, *args, **kwargs)
+        if done.exception() is None:
+            out.set_result(done.result())
+        else:
+            out.set_exception(done.exception())
+
+    future.add_done_callback(start)
+    return out

@@ -51,7 +51,7 @@ from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
 from viewsynth.model.warp import backward_warp
 from viewsynth.model.weights import DEFAULT_WEIGHTS, load_described
-from viewsynth.threads import in_background
+from viewsynth.threads import in_background, now, then
 
 #: The width a geometry network (``ModelConfig.geometry``) works at by default: it decides per
 #: pixel between two candidates, which needs no more detail than this, and the frame is warped and
@@ -279,6 +279,16 @@ class RNNInterpolator:
         # made on a second core while the pair's geometry is found; edge-padded like the frames.
         if dis is None or dis[0] != (cw, ch):
             dis = ((cw, ch), in_background(pair_flows, content0, content1, equirect=equirect))
+        work0, work1 = pad_edges(content0, ww, wh), pad_edges(content1, ww, wh)
+        # A panorama's rows are padded but its columns are not (cw == ww): the seam stays intact.
+        j0, j1 = jnp.asarray(work0[None]), jnp.asarray(work1[None])
+        if self._mesh is not None:
+            j0, j1 = parallel.replicate((j0, j1), self._mesh)
+        # The pair's encoding, which JAX computes on its own threads: a geometry network starts it
+        # when DIS is done, so it fills the core the pose's single-threaded RANSAC leaves idle (it
+        # goes unused if the pair turns out to have no pose)
+        encode = functools.partial(self._encode, self._state, j0, j1, equirect)
+        encoded = then(dis[1], encode) if self.config.geometry else now(encode)
         geometry = None
         if self.config.geometry:
             if self.geometry is None:
@@ -294,12 +304,7 @@ class RNNInterpolator:
             if geometry is None and self.flow_only is not None:
                 # no usable pose: the 2D network's frames (on the same canonical seam)
                 return self.flow_only._frames(img0, img1, times, equirect=equirect, dis=dis)
-        work0, work1 = pad_edges(content0, ww, wh), pad_edges(content1, ww, wh)
-        # A panorama's rows are padded but its columns are not (cw == ww): the seam stays intact.
-        j0, j1 = jnp.asarray(work0[None]), jnp.asarray(work1[None])
-        if self._mesh is not None:
-            j0, j1 = parallel.replicate((j0, j1), self._mesh)
-        enc = self._encode(self._state, j0, j1, equirect)
+        enc = encoded.result()
         same_size = (cw, ch) == (width, height)
         largest = max(1, min(self.max_batch, self.max_pixels // (ww * wh)))
         largest = 1 << (largest.bit_length() - 1)
