@@ -22,7 +22,9 @@ def one_pass(images, flows, weights, residual, *, equirect):
     for k, (flow, weight) in enumerate(zip(flows, weights, strict=True)):
         # a channel at a time: OpenCV 5.1's remap of 2-channel float images rounds positions to
         # 1/32 pixel, its 1-, 3- and 4-channel remaps do not
-        f = np.dstack([resample(flow[..., c : c + 1], width, height, equirect=equirect) for c in (0, 1)])
+        f = np.dstack(
+            [resample(flow[..., c : c + 1], width, height, equirect=equirect) for c in (0, 1)]
+        )
         f *= np.float32([width / cw, height / ch])
         w = resample(weight[..., None], width, height, equirect=equirect)
         mid += backward_warp(images[k % 2], f, equirect=equirect) * w
@@ -60,13 +62,78 @@ def test_fusion_in_bands_equals_one_pass(equirect, size, work, n, residual):
     assert np.array_equal(inline, got)
 
 
+def test_far_out_flows_and_other_dtypes_are_fused_as_in_one_pass():
+    rng = np.random.default_rng(4)
+    images = tuple(rng.random((64, 128, 3)) for _ in range(2))  # float64, made float32 once
+    flows, weights = fields(rng, 32, 64, 4)
+    flows[1][3, 5] = (200.0, 0.0)  # one pixel looks more than a frame's width away
+    ref = one_pass(tuple(x.astype(np.float32) for x in images), flows, weights, None, equirect=True)
+    got = fuse_full(images, flows, weights, None, equirect=True)
+    assert got.dtype == np.float32 and np.abs(got - ref).max() < 1e-5
+    with pytest.raises(ValueError, match="even number of samples"):
+        fuse_full(images, flows[:3], weights[:3], None, equirect=True)
+
+
+def test_seam_remap_into_an_array_that_does_not_fit_says_so():
+    from viewsynth.classical import seam_remap
+
+    image = np.random.default_rng(5).random((8, 16, 3)).astype(np.float32)
+    mx, my = np.meshgrid(np.arange(16, dtype=np.float32) + 0.5, np.arange(8, dtype=np.float32))
+    out = np.empty((8, 16, 3), np.float32)
+    assert seam_remap(image, mx, my, equirect=True, out=out) is out
+    assert np.array_equal(out, seam_remap(image, mx, my, equirect=True))
+    for bad in (np.empty((7, 16, 3), np.float32), np.empty((8, 16, 3), np.float64)):
+        with pytest.raises(ValueError, match="does not fit"):
+            seam_remap(image, mx, my, equirect=True, out=bad)
+
+
+def one_thread_matches(img0, img1):
+    """The pose's matching written plainly, in one thread: one SIFT for both views, then Lowe's
+    ratio test and the mutual check (keypoints in the seam padding dropped)."""
+    import cv2
+
+    from viewsynth.geometry.features import RATIO, _detect, _gray
+
+    sift = cv2.SIFT_create(nfeatures=8000)
+    (xy0, d0), (xy1, d1) = (_detect(_gray(x, 512), True, sift) for x in (img0, img1))
+    matcher = cv2.BFMatcher(cv2.NORM_L2)
+    back = {m.queryIdx: m.trainIdx for m in matcher.match(d1, d0)}
+    pairs = [
+        (m.queryIdx, m.trainIdx)
+        for m, n in matcher.knnMatch(d0, d1, k=2)
+        if m.distance < RATIO * n.distance and back.get(m.trainIdx) == m.queryIdx
+    ]
+    idx = np.array(pairs).reshape(-1, 2)
+    return (len(xy0), len(xy1)), xy0[idx[:, 0]] % [512, np.inf], xy1[idx[:, 1]] % [512, np.inf]
+
+
 def test_pose_features_on_two_cores_equal_one_thread():
     from viewsynth.evaluation.speed import street_pair
     from viewsynth.geometry.features import match_views
 
-    img0, img1 = street_pair(256, 128)
+    img0, img1 = street_pair(512, 256)
     both = match_views(img0, img1, equirect=True, focal_px=None)
-    # from a pool thread the second view's detector runs inline, after the first
+    counts, xy0, xy1 = one_thread_matches(img0, img1)
+    assert both.keypoints == counts and len(both.xy0) > 20
+    assert np.array_equal(both.xy0, xy0) and np.array_equal(both.xy1, xy1)
+    # and from a pool thread (the second detector then runs inline, after the first)
     inline = in_background(match_views, img0, img1, equirect=True, focal_px=None).result()
-    assert both.keypoints == inline.keypoints and len(both.xy0) > 20
     assert np.array_equal(both.xy0, inline.xy0) and np.array_equal(both.xy1, inline.xy1)
+
+
+def test_the_encoding_is_started_only_for_a_pair_that_can_have_a_pose():
+    # the geometry network starts its encoding when DIS is done; a perspective pair (never a
+    # pose: the 2D network makes it) must not pay for it, a posed panorama pair uses it once
+    from viewsynth.evaluation.speed import street_pair
+    from viewsynth.interpolators import make_interpolator
+
+    rnn = make_interpolator("rnn")
+    calls = []
+    encode = rnn._encode
+    rnn._encode = lambda *a: calls.append(a[-1]) or encode(*a)
+    img0, img1 = street_pair(512, 256)
+    out = rnn(img0, img1, [0.5], equirect=True)
+    assert rnn.last_pair()["geometry"] and calls == [True]
+    persp0, persp1 = (np.ascontiguousarray(x[64:192, 128:320]) for x in (img0, img1))
+    flat = rnn(persp0, persp1, [0.5], equirect=False)
+    assert calls == [True] and flat.shape == (1, 128, 192, 3) and np.isfinite(out).all()

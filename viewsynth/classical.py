@@ -119,7 +119,12 @@ def seam_remap(
     if out is None:
         return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=border)
     dst = out.reshape(out.shape[:2]) if image.ndim == 2 or image.shape[2] == 1 else out
-    cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, dst=dst, borderMode=border)
+    # cv2 writes into dst only if it fits (size, channels, type); else it makes a new array
+    if cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, dst=dst, borderMode=border) is not dst:
+        raise ValueError(
+            f"seam_remap: out {out.shape} {out.dtype} does not fit a remap of {image.shape} "
+            f"{image.dtype} at maps {map_x.shape}"
+        )
     return out
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from viewsynth import classical
 from viewsynth.errors import ViewsynthError
 from viewsynth.geometry.seam import on_canonical_seam
-from viewsynth.threads import in_background
+from viewsynth.threads import in_background, now
 
 METHODS = ("linear", "flow", "sweep", "rnn")
 #: The best method we have measured (README, benchmark): the shipped ``rnn`` (the geometry network,
@@ -180,9 +180,15 @@ class Sweep:
         if depth is None:
             return None
         h, w = img0.shape[:2]
-        # one t per task of the shared pool (two cores), in order
-        jobs = [in_background(flows_at, depth, float(t), w, h) for t in times]
-        depths = [in_background(depth_at, depth, float(t), w, h) for t in times] if as_depth else []
+
+        # one t per task of the shared pool (two cores), the last one here (so that a single t
+        # spreads its own work over both: the sweep's view at t in two halves of columns)
+        def each(fn):
+            jobs = [in_background(fn, depth, float(t), w, h) for t in times[:-1]]
+            return jobs + [now(fn, depth, float(t), w, h) for t in times[-1:]]
+
+        jobs = each(flows_at)
+        depths = each(depth_at) if as_depth else []
         out = Candidates(job.result() for job in jobs)
         out.depth = [job.result() for job in depths] or None
         out.confidence = float(self._last["pose"]["confidence"])

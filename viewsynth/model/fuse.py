@@ -3,8 +3,10 @@
 The network works at a smaller size (a geometry network at 512 wide); its flows and per-sample
 weights (and the refinement's residual, if it has one) are upsampled to the input's size and both
 frames are warped and fused there (OpenCV, longitude wrapping for panoramas). The fusion is made
-in two bands of rows on two cores (:mod:`viewsynth.threads`): every pixel is computed by the same
-operations as in one pass, so the frame is the same; only the wall time changes.
+in two bands of rows on two cores (:mod:`viewsynth.threads`), each a few rows at a time: every
+pixel is computed by the same operations as in one pass, so the frame is the same (to the bit,
+unless a flow points more than a frame's width away: that piece's x is then wrapped by np.mod
+before OpenCV's wrap, a difference of float32 rounding); only the wall time changes.
 """
 
 from __future__ import annotations
@@ -34,17 +36,10 @@ def resample(x: np.ndarray, width: int, height: int, *, equirect: bool) -> np.nd
             for i in range(0, x.shape[-1], 4)
         ]  # fmt: skip
         return _joined(chans)
-    return _sampled(x, width, height, slice(0, height), equirect=equirect)
-
-
-def _sampled(x: np.ndarray, width: int, height: int, rows: slice, *, equirect: bool) -> np.ndarray:
-    """Rows ``rows`` of :func:`resample`'s bilinear sampling of ``x`` to ``(height, width)``."""
-    h, w = x.shape[:2]
     mx, my = _resample_maps(w, h, width, height)
-    mx, my = mx[rows], my[rows]
     chans = [
         seam_remap(np.ascontiguousarray(x[..., i : i + 4]), mx, my, equirect=equirect).reshape(
-            mx.shape[0], width, -1
+            height, width, -1
         )
         for i in range(0, x.shape[-1], 4)
     ]
@@ -69,8 +64,14 @@ def _joined(chans: list[np.ndarray]) -> np.ndarray:
 def fuse_full(images, flows, weights, residual, *, equirect, out=None) -> np.ndarray:
     """Warp and fuse at the input size with the network's flows, weights and residual (None:
     none) upsampled: sample k warps ``images[k % 2]`` (frame 0, frame 1, then the geometry
-    candidate's frame 0, frame 1). Fields are upsampled four channels per remap. ``out``: the
-    ``(H, W, 3)`` float32 array to write the frame into (a new one if None); returned."""
+    candidate's frame 0, frame 1; an even count). The flows are upsampled two per remap, the
+    weights in one. ``out``: the ``(H, W, 3)`` float32 array to write the frame into (a new one
+    if None; it must not share memory with the inputs); returned."""
+    if len(flows) % 2 or len(flows) != len(weights):
+        raise ValueError(
+            f"fuse_full: an even number of samples, got {len(flows)} flows and {len(weights)} weights"
+        )
+    images = tuple(np.ascontiguousarray(x, np.float32) for x in images)  # (one copy, if any)
     height, width = images[0].shape[:2]
     ch, cw = flows[0].shape[:2]
     out = np.empty((height, width, 3), np.float32) if out is None else out
@@ -88,14 +89,16 @@ def fuse_full(images, flows, weights, residual, *, equirect, out=None) -> np.nda
     half = height // 2
     lower = in_background(_fuse_rows, images, fields, gain, extra, slice(half, height), out,
                           equirect=equirect)  # fmt: skip
-    _fuse_rows(images, fields, gain, extra, slice(0, half), out, equirect=equirect)
-    lower.result()
+    try:
+        _fuse_rows(images, fields, gain, extra, slice(0, half), out, equirect=equirect)
+    finally:  # the lower band is done (or failed) before anything leaves
+        lower.result()
     return out
 
 
-#: Rows fused at a time within a band: each piece's scratch arrays (about 12 x 4 bytes per pixel)
-#: are made once per band and stay in the cache, instead of whole-frame temporaries that cost their
-#: page faults again at every call.
+#: Rows fused at a time within a band: each piece's scratch arrays (up to about 20 floats per
+#: pixel) are made once per band and stay in the cache, instead of whole-frame temporaries that
+#: cost their page faults again at every call.
 ROWS = 32
 
 
@@ -136,8 +139,8 @@ def _fuse_rows(images, fields, gain, has_residual: bool, rows: slice, out, *, eq
 
 
 def _piece(field, scratch, width: int, height: int, rows: slice, *, equirect) -> np.ndarray:
-    """Rows ``rows`` of ``field`` at the frame's size (:func:`resample`'s bilinear sampling; a
-    field already at that size is sliced), written into ``scratch``."""
+    """Rows ``rows`` of ``field`` at the frame's size: :func:`resample`'s bilinear sampling,
+    written into ``scratch``; a field already at that size is sliced (a view, no copy)."""
     if field.shape[:2] == (height, width):
         return field[rows]
     h, w = field.shape[:2]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
 from viewsynth.model.warp import backward_warp
 from viewsynth.model.weights import DEFAULT_WEIGHTS, load_described
-from viewsynth.threads import in_background, now, then
+from viewsynth.threads import in_background, then
 
 #: The width a geometry network (``ModelConfig.geometry``) works at by default: it decides per
 #: pixel between two candidates, which needs no more detail than this, and the frame is warped and
@@ -284,11 +285,8 @@ class RNNInterpolator:
         j0, j1 = jnp.asarray(work0[None]), jnp.asarray(work1[None])
         if self._mesh is not None:
             j0, j1 = parallel.replicate((j0, j1), self._mesh)
-        # The pair's encoding, which JAX computes on its own threads: a geometry network starts it
-        # when DIS is done, so it fills the core the pose's single-threaded RANSAC leaves idle (it
-        # goes unused if the pair turns out to have no pose)
         encode = functools.partial(self._encode, self._state, j0, j1, equirect)
-        encoded = then(dis[1], encode) if self.config.geometry else now(encode)
+        encoded, no_pose = None, threading.Event()
         geometry = None
         if self.config.geometry:
             if self.geometry is None:
@@ -296,15 +294,22 @@ class RNNInterpolator:
                     "this network uses geometry: make it with viewsynth.interpolators."
                     "make_interpolator('rnn') (which gives it the sphere sweep)"
                 )
+            if equirect:  # (only a pair of panoramas can have a pose)
+                # The encoding (JAX computes it on its own threads) started when DIS is done, so
+                # it fills the core the pose's single-threaded RANSAC leaves idle; not started if
+                # the pair turned out to have no pose before then
+                encoded = then(dis[1], lambda: None if no_pose.is_set() else encode())
             # pose in the caller's axes (shift in content columns); a depth too for depth search
             depth, shift = self.config.depth_search, seam_shift * cw / width
             geometry = self.geometry(
                 content0, content1, times, equirect=equirect, seam_shift=shift, depth=depth
             )
             if geometry is None and self.flow_only is not None:
+                no_pose.set()  # (the encoding is not needed)
                 # no usable pose: the 2D network's frames (on the same canonical seam)
                 return self.flow_only._frames(img0, img1, times, equirect=equirect, dis=dis)
-        enc = encoded.result()
+        enc = None if encoded is None else encoded.result()
+        enc = encode() if enc is None else enc
         same_size = (cw, ch) == (width, height)
         largest = max(1, min(self.max_batch, self.max_pixels // (ww * wh)))
         largest = 1 << (largest.bit_length() - 1)
