@@ -181,11 +181,12 @@ class Sweep:
             return None
         h, w = img0.shape[:2]
 
-        # one t per task of the shared pool (two cores), the last one here (so that a single t
-        # spreads its own work over both: the sweep's view at t in two halves of columns)
+        # one t per task of the shared pool (two cores); a single t here, so that it spreads its
+        # own work over both (the sweep's view at t in two halves of columns). With several, the
+        # calling thread only waits: work it handed on would queue behind theirs.
         def each(fn):
-            jobs = [in_background(fn, depth, float(t), w, h) for t in times[:-1]]
-            return jobs + [now(fn, depth, float(t), w, h) for t in times[-1:]]
+            start = now if len(times) == 1 else in_background
+            return [start(fn, depth, float(t), w, h) for t in times]
 
         jobs = each(flows_at)
         depths = each(depth_at) if as_depth else []
