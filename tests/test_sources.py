@@ -171,6 +171,39 @@ def test_prefetch_with_workers_keeps_step_order_and_raises_a_workers_error():
     assert seen == [0, 1, 2, 3, 4]
 
 
+def test_prefetch_leaves_no_batch_half_made_when_the_consumer_stops():
+    # a daemon data thread still inside OpenCV or XLA at interpreter exit aborts the process:
+    # when the consumer stops (break, error, end), the batch in the making is finished first
+    import threading
+    import time
+
+    from viewsynth.training.prefetch import prefetch
+
+    started, finished = [], []
+
+    def make(step):
+        started.append(step)
+        time.sleep(0.2)
+        finished.append(step)
+        if step == 3:
+            raise FrameError("frame 3: unreadable")
+        return step
+
+    for step in prefetch(make, 0, 50, depth=1):
+        if step == 1:
+            break  # the training loop's max_minutes
+    assert started == finished and len(started) < 50
+    assert not any(t.name == "viewsynth-data" and t.is_alive() for t in threading.enumerate())
+    started.clear(), finished.clear()
+    seen = []
+    with pytest.raises(FrameError, match="frame 3"):  # a worker's error, the queue full behind it
+        for step in prefetch(make, 0, 50, depth=1):
+            seen.append(step)
+            time.sleep(0.3)
+    assert seen == [0, 1, 2] and started == finished
+    assert not any(t.name == "viewsynth-data" and t.is_alive() for t in threading.enumerate())
+
+
 def test_memo_computes_each_key_once_under_concurrency():
     import threading
     import time

@@ -52,20 +52,22 @@ def prefetch(
     q: queue.Queue = queue.Queue(maxsize=depth)
     halt = threading.Event()
 
+    def offer(item) -> None:  # into the queue, unless the consumer has gone
+        while not halt.is_set():
+            try:
+                q.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
     def work():
         try:
             for step in range(start, stop):
                 if halt.is_set():
                     return
-                item = make(step)
-                while not halt.is_set():
-                    try:
-                        q.put(item, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
+                offer(make(step))
         except BaseException as err:  # handed to the consumer, which re-raises it
-            q.put(err)
+            offer(err)
 
     thread = threading.Thread(target=work, daemon=True, name="viewsynth-data")
     thread.start()
@@ -76,7 +78,11 @@ def prefetch(
                 raise item
             yield item
     finally:
+        # The batch being made is finished before this returns: a daemon thread still inside
+        # OpenCV or XLA when the interpreter exits aborts the process (pthread_exit unwinding
+        # through C++), which turned a finished `viewsynth train` into a SIGABRT once.
         halt.set()
+        thread.join()
 
 
 class Memo:
