@@ -41,6 +41,20 @@ def colour_cost(search: DepthSearch, f0, f1, width: int, height: int):
     return jnp.stack(out, axis=-1)
 
 
+def full_colour_cost(search: DepthSearch, img0, img1, width: int, height: int):
+    """Minus the squared colour difference at the input's pixels, each hypothesis moving every
+    pixel's own depth (``q_full + offset``), averaged over each 1/stride cell: (B, h, w, N)."""
+    out = []
+    for offset in np.asarray(search.offsets):
+        x0, y0, x1, y1 = lookups(
+            search.a, search.b, search.q_full + offset, width=width, height=height
+        )
+        s0 = sample(jnp.asarray(img0), x0, y0, equirect=True)
+        s1 = sample(jnp.asarray(img1), x1, y1, equirect=True)
+        out.append(avg_pool(-jnp.sum((s0 - s1) ** 2, axis=-1, keepdims=True), search.s)[..., 0])
+    return jnp.stack(out, axis=-1)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="runs/train_depth29/last.msgpack")
@@ -50,6 +64,11 @@ def main(argv=None) -> None:
     parser.add_argument(
         "--step", type=float, default=None, help="hypotheses' spacing (default: the model's)"
     )
+    parser.add_argument(
+        "--full", action="store_true",
+        help="with --colours: the colour difference at the input's own pixels, averaged over each "
+        "1/stride cell (an 8x8 window), instead of the colours average-pooled first",
+    )  # fmt: skip
     parser.add_argument(
         "--colours", action="store_true",
         help="score the hypotheses by the colour difference of the two inputs (average-pooled to "
@@ -74,7 +93,9 @@ def main(argv=None) -> None:
         search = DepthSearch(
             batch.init, stride=cfg.stride, radius=cfg.depth_radius, step=step, height=h, width=w
         )
-        if args.colours:
+        if args.colours and args.full:
+            cost = np.asarray(full_colour_cost(search, batch.img0, batch.img1, w, h))[0]
+        elif args.colours:
             f0, f1 = (avg_pool(jnp.asarray(x), cfg.stride) for x in (batch.img0, batch.img1))
             cost = np.asarray(colour_cost(search, f0, f1, w, h))[0]
         else:
