@@ -19,7 +19,7 @@ import argparse
 import jax.numpy as jnp
 import numpy as np
 
-from viewsynth.model.rays import DepthSearch, lookups
+from viewsynth.model.rays import DepthSearch, cell_lookups, lookups
 from viewsynth.model.warp import avg_pool, sample
 from viewsynth.model.weights import load_described
 from viewsynth.synth import HELDOUT_SEED, make_textures, street_triplet
@@ -31,10 +31,14 @@ def colour_cost(search: DepthSearch, f0, f1, width: int, height: int):
     (the lookups of :func:`viewsynth.model.rays.depth_cost`): (B, h, w, hypotheses)."""
     out = []
     for offset in np.asarray(search.offsets):
-        x0, y0, x1, y1 = lookups(
-            search.a_low, search.b_low, search.q0 + offset, width=width, height=height
+        low = cell_lookups(
+            search.a_low,
+            search.b_low,
+            search.q0 + offset,
+            stride=search.s,
+            width=width,
+            height=height,
         )
-        low = [(v - (search.s - 1) / 2.0) / search.s for v in (x0, y0, x1, y1)]
         s0 = sample(f0, low[0], low[1], equirect=True)
         s1 = sample(f1, low[2], low[3], equirect=True)
         out.append(-jnp.sum((s0 - s1) ** 2, axis=-1))

@@ -36,6 +36,11 @@ def lookups(a: jax.Array, b: jax.Array, q: jax.Array, *, width: int, height: int
     return out
 
 
+def cell_lookups(a, b, q, *, stride: int, width: int, height: int):
+    """:func:`lookups` in the cells of the 1/``stride`` grid (cell centres at integers)."""
+    return [(v - (stride - 1) / 2.0) / stride for v in lookups(a, b, q, width=width, height=height)]
+
+
 def wrap(dx: jax.Array, width: int) -> jax.Array:
     """A horizontal displacement in pixels, wrapped into ``[-W/2, W/2)``."""
     return jnp.mod(dx + width / 2.0, width) - width / 2.0
@@ -70,8 +75,7 @@ def depth_cost(
     scale = 1.0 / math.sqrt(f0.shape[-1])
 
     def one(offset):
-        x0, y0, x1, y1 = lookups(a, b, q + offset, width=width, height=height)
-        low = [(v - (stride - 1) / 2.0) / stride for v in (x0, y0, x1, y1)]
+        low = cell_lookups(a, b, q + offset, stride=stride, width=width, height=height)
         s0 = sample(f0, low[0], low[1], equirect=equirect)
         s1 = sample(f1, low[2], low[3], equirect=equirect)
         return jnp.sum(s0 * s1, axis=-1) * scale

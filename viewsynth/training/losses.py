@@ -20,6 +20,7 @@ import numpy as np
 
 from viewsynth.evaluation import metrics
 from viewsynth.geometry import latitude_weights, pad_seam
+from viewsynth.model.warp import avg_pool
 
 
 def charbonnier(pred, target, eps: float = 1e-3):
@@ -161,14 +162,17 @@ def sequence_loss(
             for f in frames
         ]
     )
-    weights = jnp.asarray([gamma ** (k - i - 1) for i in range(k)], jnp.float32)
-    return jnp.sum(weights * per_iter), per_iter
+    return jnp.sum(iteration_weights(k, gamma) * per_iter), per_iter
+
+
+def iteration_weights(k: int, gamma: float):
+    """``(K,)``: iteration ``i``'s weight ``gamma ** (K - i - 1)`` in the sequence and depth losses."""
+    return jnp.asarray([gamma ** (k - i - 1) for i in range(k)], jnp.float32)
 
 
 def _pool(x, s: int):
     """Mean of ``s`` x ``s`` blocks of ``(B, H, W)``: ``(B, H/s, W/s)``."""
-    b, h, w = x.shape
-    return jnp.mean(x.reshape(b, h // s, s, w // s, s), axis=(2, 4))
+    return avg_pool(x[..., None], s)[..., 0]
 
 
 def depth_loss(depths: Sequence, truth, valid, *, equirect: bool, gamma: float = 0.8):
@@ -190,8 +194,7 @@ def depth_loss(depths: Sequence, truth, valid, *, equirect: bool, gamma: float =
     total = jnp.maximum(jnp.sum(weight), 1e-6)
     per_iter = jnp.stack([jnp.sum(weight * jnp.abs(q[..., 0] - target)) / total for q in depths])
     k = len(depths)
-    weights = jnp.asarray([gamma ** (k - i - 1) for i in range(k)], jnp.float32)
-    return jnp.sum(weights * per_iter), per_iter
+    return jnp.sum(iteration_weights(k, gamma) * per_iter), per_iter
 
 
 def psnr_uint8(pred: np.ndarray, target: np.ndarray, *, equirect: bool = False) -> float:
