@@ -19,6 +19,7 @@ import argparse
 import jax.numpy as jnp
 import numpy as np
 
+from viewsynth.errors import ViewsynthError
 from viewsynth.model.rays import DepthSearch, cell_lookups, lookups
 from viewsynth.model.warp import avg_pool, sample
 from viewsynth.model.weights import load_described
@@ -79,7 +80,10 @@ def main(argv=None) -> None:
         "1/stride) instead of the network's feature correlation: a check of the lookups alone",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    model, _ = load_described(args.weights)
+    try:
+        model, _ = load_described(args.weights)
+    except ViewsynthError as error:  # a missing or unreadable file: one line
+        raise SystemExit(f"depth_window: {error}") from None
     cfg = model.config
     if not cfg.depth_search:
         raise SystemExit(f"{args.weights}: not a depth-search network (model.depth_search)")

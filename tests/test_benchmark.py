@@ -176,3 +176,26 @@ def test_model_speed_refuses_a_size_it_cannot_run_in_one_line(capsys):
             module.main(["--sizes", bad, "--no-memory"])
         assert err.value.code == 2
         assert why in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_depth_window_says_in_one_line_what_is_wrong_with_its_weights(tmp_path):
+    import importlib.util
+
+    from viewsynth.model import ModelConfig, Network
+    from viewsynth.model.weights import save_weights
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "depth_window.py"
+    spec = importlib.util.spec_from_file_location("depth_window", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    missing = tmp_path / "none.msgpack"
+    with pytest.raises(SystemExit) as err:
+        module.main(["--weights", str(missing)])
+    assert str(err.value).startswith("depth_window: ") and "\n" not in str(err.value)
+    assert str(missing) in str(err.value)
+    plain = tmp_path / "plain.msgpack"  # a network without the depth search
+    from flax import nnx
+
+    save_weights(plain, Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)))
+    with pytest.raises(SystemExit, match=r"not a depth-search network"):
+        module.main(["--weights", str(plain)])
