@@ -1,7 +1,8 @@
-"""The geometry network with a cheaper (or dearer) geometry: SIFT's working width for the pose and
-the sphere sweep's knobs, then ``viewsynth benchmark`` as usual.
+"""The geometry network with a cheaper (or dearer) geometry: where the pose comes from (SIFT, or the
+pair's DIS flows), SIFT's working width and the sphere sweep's knobs, then ``viewsynth benchmark``.
 
-    python benchmarks/geometry_budget.py [--pose-width 384] [--sweep work_width=320 ...] \\
+    python benchmarks/geometry_budget.py [--pose flow] [--pose-width 384] \\
+        [--sweep work_width=320 ...] \\
         -- --config configs/geometry_probe.yaml --no-publish -o runs/probe_x
 
 Sets :data:`viewsynth.interpolators.NETWORK_GEOMETRY` for this process only (``--method sweep``
@@ -44,12 +45,18 @@ def main(argv: list[str] | None = None) -> int:
         (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     )
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--pose", choices=interpolators.POSE_SOURCES, default="sift",
+        help="where the pose comes from: SIFT matches or the pair's DIS flows",
+    )  # fmt: skip
     ap.add_argument("--pose-width", type=int, default=None)
     ap.add_argument(
         "--sweep", type=knob, action="append", default=[], help="SweepConfig NAME=VALUE"
     )
     args = ap.parse_args(ours)
-    interpolators.NETWORK_GEOMETRY.update(pose_width=args.pose_width, sweep=dict(args.sweep))
+    interpolators.NETWORK_GEOMETRY.update(
+        pose=args.pose, pose_width=args.pose_width, sweep=dict(args.sweep)
+    )
     print(f"network geometry: {interpolators.NETWORK_GEOMETRY}", file=sys.stderr)
     return benchmark.main(rest)
 

@@ -1,6 +1,6 @@
 """Where the default ``rnn``'s time goes on one street pair: a cProfile of warm calls.
 
-    python benchmarks/profile_rnn.py [--width 1024] [--times 1] [--calls 3] [--top 30]
+    python benchmarks/profile_rnn.py [--width 1024] [--times 1] [--calls 3] [--top 30] [--pose flow]
 
 The pair is the speed benchmark's (two held-out street renders with a pose), so the geometry
 network runs its whole path: pose, sphere sweep, DIS, the network, fusion at the input size.
@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from viewsynth.evaluation.speed import street_pair
+from viewsynth import interpolators
 from viewsynth.interpolators import make_interpolator
 
 
@@ -36,7 +37,13 @@ def main(argv=None) -> None:
     parser.add_argument("--times", type=int, default=1, help="in-between times per call")
     parser.add_argument("--calls", type=int, default=3)
     parser.add_argument("--top", type=int, default=30, help="0: no profile")
+    parser.add_argument(
+        "--pose", choices=interpolators.POSE_SOURCES, default=None,
+        help="the network's pose from SIFT or from the pair's DIS flows (default: as shipped)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.pose is not None:
+        interpolators.NETWORK_GEOMETRY["pose"] = args.pose
     img0, img1 = street_pair(args.width, args.width // 2)
     times = [float(t) for t in np.linspace(0.0, 1.0, args.times + 2)[1:-1]]
     rnn, flow = make_interpolator("rnn"), make_interpolator("flow")

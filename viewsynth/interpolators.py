@@ -116,9 +116,12 @@ class Sweep:
 
     name = "sweep"
 
-    def __init__(self, config=None, pose_width: int | None = None):
+    def __init__(self, config=None, pose_width: int | None = None, pose: str = "sift"):
+        if pose not in POSE_SOURCES:
+            raise ViewsynthError(f"sweep: the pose comes from one of {POSE_SOURCES}, not {pose!r}")
         self.config = config  # a viewsynth.sweep.SweepConfig; None: its defaults
         self.pose_width = pose_width  # SIFT's working width; None: the pose module's default
+        self.pose = pose  # "sift": SIFT matches; "flow": the pair's DIS flows (geometry.flow_pose)
         self.fallback = Flow()
         self._last: dict[str, Any] = {}
 
@@ -129,18 +132,18 @@ class Sweep:
         """``{"method": "sweep" | "flow", "reason": ..., "pose": RelativePose.record()}``."""
         return dict(self._last)
 
-    def _depth(self, img0, img1, equirect: bool, seam_shift: float = 0):
+    def _depth(self, img0, img1, equirect: bool, seam_shift: float = 0, flows=None):
         """The pair's depth (:class:`viewsynth.sweep.PairDepth`), or None when geometry cannot
         serve it; :meth:`last_pair` says which and why. ``seam_shift``: the caller rolled both
-        panoramas left by this many columns; the recorded pose is turned back to its axes."""
+        panoramas left by this many columns; the recorded pose is turned back to its axes.
+        ``flows``: the pair's :class:`viewsynth.classical.PairFlows` (or a Future of them) for a
+        pose from the flow (``pose="flow"``; made here if None)."""
         from viewsynth import sweep
-        from viewsynth.geometry.features import WORK_WIDTH
-        from viewsynth.geometry.pose import relative_pose
 
         if not equirect:
             self._last = {"method": "flow", "reason": "sweep: not panoramas", "pose": None}
             return None
-        pose = relative_pose(img0, img1, equirect=True, work_width=self.pose_width or WORK_WIDTH)
+        pose = self._pose(img0, img1, flows)
         record = pose.unrolled(seam_shift, img0.shape[1]).record()
         if not pose.usable:
             self._last = {"method": "flow", "reason": pose.reason, "pose": record}
@@ -148,6 +151,20 @@ class Sweep:
         self._last = {"method": "sweep", "reason": "", "pose": record}
         cfg = self.config or sweep.SweepConfig()
         return sweep.pair_depth(img0, img1, sweep.PairCameras.from_pose(pose), cfg)
+
+    def _pose(self, img0, img1, flows):
+        """The pair's relative pose, from SIFT matches or from its DIS flows (``self.pose``)."""
+        if self.pose == "sift":
+            from viewsynth.geometry.features import WORK_WIDTH
+            from viewsynth.geometry.pose import relative_pose
+
+            return relative_pose(img0, img1, equirect=True, work_width=self.pose_width or WORK_WIDTH)
+        from viewsynth.geometry.flow_pose import pose_from_flow
+
+        if flows is None:
+            flows = classical.pair_flows(img0, img1, equirect=True, split=True)
+        flows = flows.result() if hasattr(flows, "result") else flows
+        return pose_from_flow(img0, flows.f01, flows.vis0)
 
     def __call__(self, img0, img1, times, *, equirect=False):
         if not equirect:
@@ -164,17 +181,20 @@ class Sweep:
             return self.fallback(img0, img1, times, equirect=equirect)
         return sweep.render_times(img0, img1, depth, times).astype(np.float32)
 
-    def candidates(self, img0, img1, times, *, equirect=False, seam_shift=0, depth=False):
+    def candidates(
+        self, img0, img1, times, *, equirect=False, seam_shift=0, depth=False, flows=None
+    ):
         """The geometry as 2D motion for the network (``rnn`` with geometry): per t the sweep's
         ``(flow_t0, flow_t1, weight0)`` at the frames' size, with the pose's confidence
         (:class:`Candidates`), or None when the pair has no usable geometry; :meth:`last_pair`
         then says ``method: rnn``, ``geometry: false`` and why.
         ``seam_shift``: columns (of these frames) by which the caller rolled both left.
         ``depth``: also each t's ``(q, a, b)`` (:func:`viewsynth.sweep.render.depth_at`) as
-        ``.depth``, for a network that moves the depth (``ModelConfig.depth_search``)."""
+        ``.depth``, for a network that moves the depth (``ModelConfig.depth_search``).
+        ``flows``: the pair's DIS flows (or a Future of them), for a pose from the flow."""
         from viewsynth.sweep.render import depth_at, flows_at
 
-        as_depth, depth = depth, self._depth(img0, img1, equirect, seam_shift)
+        as_depth, depth = depth, self._depth(img0, img1, equirect, seam_shift, flows)
         # the network ran either way; "geometry" says whether it had the sweep's candidate
         self._last = {**self._last, "method": "rnn", "geometry": depth is not None}
         if depth is None:
@@ -212,10 +232,15 @@ class Candidates(list):
         return part
 
 
-#: The geometry the network is given (``make_interpolator('rnn')``): SIFT's working width for the
-#: pose (None: :data:`viewsynth.geometry.features.WORK_WIDTH`) and the sweep's knobs (fields of
+#: Where a pair's relative pose comes from: SIFT matches (:mod:`viewsynth.geometry.pose`) or the
+#: pair's DIS flows (:mod:`viewsynth.geometry.flow_pose`).
+POSE_SOURCES = ("sift", "flow")
+
+#: The geometry the network is given (``make_interpolator('rnn')``): where its pose comes from
+#: (:data:`POSE_SOURCES`), SIFT's working width for a SIFT pose (None:
+#: :data:`viewsynth.geometry.features.WORK_WIDTH`) and the sweep's knobs (fields of
 #: :class:`viewsynth.sweep.SweepConfig`; empty: its defaults). ``--method sweep`` keeps its own.
-NETWORK_GEOMETRY: dict[str, Any] = {"pose_width": None, "sweep": {}}
+NETWORK_GEOMETRY: dict[str, Any] = {"pose": "sift", "pose_width": None, "sweep": {}}
 
 
 def network_geometry() -> Sweep:
@@ -223,7 +248,11 @@ def network_geometry() -> Sweep:
     from viewsynth.sweep import SweepConfig
 
     knobs = NETWORK_GEOMETRY.get("sweep") or {}
-    return Sweep(SweepConfig(**knobs) if knobs else None, NETWORK_GEOMETRY.get("pose_width"))
+    return Sweep(
+        SweepConfig(**knobs) if knobs else None,
+        NETWORK_GEOMETRY.get("pose_width"),
+        NETWORK_GEOMETRY.get("pose", "sift"),
+    )
 
 
 def make_interpolator(
@@ -252,6 +281,7 @@ def make_interpolator(
         if interp.config.geometry:  # the network's second candidate: the sphere sweep
             geometry = network_geometry()
             interp.geometry = geometry.candidates
+            interp.flow_pose = geometry.pose == "flow"  # it waits for the network's DIS start
             interp.last_pair = geometry.last_pair  # what ran on each pair, for the manifest
             if FLOW_ONLY_WEIGHTS.is_file():  # pairs without a usable pose: the 2D network,
                 # at the K the geometry network runs (the K the shipping decision measured)

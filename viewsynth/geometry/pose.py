@@ -108,7 +108,8 @@ def rotation_angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return math.degrees(math.acos(max(-1.0, min(1.0, c))))
 
 
-def _unusable(reason: str, matches: int = 0, inliers: int = 0, flags=()) -> RelativePose:
+def unusable(reason: str, matches: int = 0, inliers: int = 0, flags=()) -> RelativePose:
+    """A pose that cannot serve, and why (``reason``)."""
     return RelativePose(np.eye(3), np.zeros(3), inliers, matches, 0.0, False, reason, tuple(flags))
 
 
@@ -124,8 +125,12 @@ def _check_input(img0: np.ndarray, img1: np.ndarray) -> None:
         )
 
 
-def estimate_pycolmap(d0: np.ndarray, d1: np.ndarray, max_error: float, seed: int = 0):
+def estimate_pycolmap(
+    d0: np.ndarray, d1: np.ndarray, max_error: float, seed: int = 0, min_trials: int | None = None
+):
     """LO-RANSAC + refinement on unit bearings ``(M, 3)`` (viewsynth axes); ``max_error`` radians.
+    ``min_trials``: RANSAC's least number of samples (None: pycolmap's, 1000); it stops after
+    that many once its confidence (0.9999) is reached.
 
     Returns ``(R, t, inlier mask)`` in viewsynth axes, or None when RANSAC finds nothing.
     """
@@ -134,6 +139,8 @@ def estimate_pycolmap(d0: np.ndarray, d1: np.ndarray, max_error: float, seed: in
     opt = pycolmap.RANSACOptions()
     opt.max_error = float(max_error)
     opt.random_seed = int(seed)
+    if min_trials is not None:
+        opt.min_num_trials = int(min_trials)
     r0, r1 = d0 @ _FLIP, d1 @ _FLIP
     found = pycolmap.estimate_relative_pose(r0, r1, opt)
     if found is None:
@@ -237,9 +244,9 @@ def _relative_pose(img0, img1, equirect, focal_px, prior, work_width) -> Relativ
     h, w = img0.shape[:2]
     flags: list[str] = []
     if min(h, w) < MIN_SIDE:
-        return _unusable(f"image too small ({w}x{h})")
+        return unusable(f"image too small ({w}x{h})")
     if equirect and abs(w - 2 * h) > 1:
-        return _unusable(f"projections differ (equirect needs 2:1, got {w}x{h})")
+        return unusable(f"projections differ (equirect needs 2:1, got {w}x{h})")
     if focal_px is not None and not (math.isfinite(focal_px) and focal_px > 0):
         raise ViewsynthError(f"relative_pose: focal length must be positive pixels, got {focal_px}")
     if not equirect and focal_px is None:
@@ -252,17 +259,37 @@ def _relative_pose(img0, img1, equirect, focal_px, prior, work_width) -> Relativ
     pixel = 2.0 * math.pi / ww if equirect else w / (float(focal_px) * ww)
     n = len(m.d0)
     if min(m.keypoints) < MIN_KEYPOINTS:
-        return _unusable(f"featureless ({min(m.keypoints)} keypoints)", n, flags=flags)
+        return unusable(f"featureless ({min(m.keypoints)} keypoints)", n, flags=flags)
+    return pose_from_bearings(m.d0, m.d1, pixel, MAX_ERROR_PX, flags=flags, prior=prior)
+
+
+def pose_from_bearings(
+    d0: np.ndarray,
+    d1: np.ndarray,
+    pixel: float,
+    max_error_px: float,
+    *,
+    flags: list[str] | None = None,
+    prior: dict | None = None,
+    min_trials: int | None = None,
+) -> RelativePose:
+    """The pose from matched unit bearings ``d0``, ``d1`` ``(M, 3)`` (view 0's and view 1's),
+    with every check of :func:`relative_pose` after matching: ``pixel``, one working pixel as an
+    angle (radians); ``max_error_px``, RANSAC's threshold in those pixels; ``min_trials``, see
+    :func:`estimate_pycolmap`. Shared by the SIFT matches and the flow's correspondences
+    (:mod:`viewsynth.geometry.flow_pose`)."""
+    flags = list(flags or [])
+    n = len(d0)
     if n < MIN_INLIERS:
-        return _unusable(f"too few inliers ({n} matches < {MIN_INLIERS})", n, flags=flags)
-    found = estimate_pycolmap(m.d0, m.d1, MAX_ERROR_PX * pixel)
+        return unusable(f"too few inliers ({n} matches < {MIN_INLIERS})", n, flags=flags)
+    found = estimate_pycolmap(d0, d1, max_error_px * pixel, min_trials=min_trials)
     if found is None:
-        return _unusable("no geometry found", n, flags=flags)
+        return unusable("no geometry found", n, flags=flags)
     rot, t, mask = found
     k = int(mask.sum())
     if k < MIN_INLIERS:
-        return _unusable(f"too few inliers ({k} < {MIN_INLIERS})", n, k, flags)
-    d0, d1 = m.d0[mask], m.d1[mask]
+        return unusable(f"too few inliers ({k} < {MIN_INLIERS})", n, k, flags)
+    d0, d1 = d0[mask], d1[mask]
     spin = _rotation_only(d0, d1)
     still = np.percentile(_angles(d0 @ spin.T, d1), 90) / pixel
     parallax = float(np.median(_angles(d0 @ rot.T, d1)) / pixel)

@@ -52,7 +52,7 @@ from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
 from viewsynth.model.warp import backward_warp
 from viewsynth.model.weights import DEFAULT_WEIGHTS, load_described
-from viewsynth.threads import in_background, then
+from viewsynth.threads import in_background, now, then
 
 #: The width a geometry network (``ModelConfig.geometry``) works at by default: it decides per
 #: pixel between two candidates, which needs no more detail than this, and the frame is warped and
@@ -152,6 +152,8 @@ class RNNInterpolator:
         self.max_batch = max_batch
         self.weights = weights
         self.geometry = geometry
+        # True: ``geometry`` takes the pair's DIS flows for its pose (``flows=``, a Future)
+        self.flow_pose = False
         self.flow_only = flow_only
         self.traces = 0  # times a function was traced (compiled), for tests and reports
         graphdef, self._state = nnx.split(model)
@@ -278,8 +280,12 @@ class RNNInterpolator:
         content1 = resample(img1, cw, ch, equirect=equirect)
         # DIS on the content (``flow``'s own estimate whatever the bucket, once for all times),
         # made on a second core while the pair's geometry is found; edge-padded like the frames.
+        # A pose from the flow waits for it: then its two directions are made here, on two cores.
+        flow_pose = equirect and self.config.geometry and self.flow_pose
         if dis is None or dis[0] != (cw, ch):
-            dis = ((cw, ch), in_background(pair_flows, content0, content1, equirect=equirect))
+            start = now if flow_pose else in_background
+            flows = start(pair_flows, content0, content1, equirect=equirect, split=flow_pose)
+            dis = ((cw, ch), flows)
         work0, work1 = pad_edges(content0, ww, wh), pad_edges(content1, ww, wh)
         # A panorama's rows are padded but its columns are not (cw == ww): the seam stays intact.
         j0, j1 = jnp.asarray(work0[None]), jnp.asarray(work1[None])
@@ -302,8 +308,9 @@ class RNNInterpolator:
             # pose in the caller's axes (shift in content columns); a depth too for depth search
             depth, shift = self.config.depth_search, seam_shift * cw / width
             geometry = self.geometry(
-                content0, content1, times, equirect=equirect, seam_shift=shift, depth=depth
-            )
+                content0, content1, times, equirect=equirect, seam_shift=shift, depth=depth,
+                flows=dis[1] if flow_pose else None,
+            )  # fmt: skip
             if geometry is None and self.flow_only is not None:
                 no_pose.set()  # (the encoding is not needed)
                 # no usable pose: the 2D network's frames (on the same canonical seam)
