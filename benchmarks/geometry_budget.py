@@ -1,7 +1,7 @@
 """The geometry network with a cheaper (or dearer) geometry: where the pose comes from (SIFT, or the
 pair's DIS flows), SIFT's working width and the sphere sweep's knobs, then ``viewsynth benchmark``.
 
-    python benchmarks/geometry_budget.py [--pose flow] [--pose-width 384] \\
+    python benchmarks/geometry_budget.py [--pose flow] [--pose-width 384] [--min-trials 100] \\
         [--sweep work_width=320 ...] \\
         -- --config configs/geometry_probe.yaml --no-publish -o runs/probe_x
 
@@ -50,12 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         help="where the pose comes from: SIFT matches or the pair's DIS flows",
     )  # fmt: skip
     ap.add_argument("--pose-width", type=int, default=None)
+    ap.add_argument("--min-trials", type=int, default=None, help="RANSAC's least samples")
     ap.add_argument(
         "--sweep", type=knob, action="append", default=[], help="SweepConfig NAME=VALUE"
     )
     args = ap.parse_args(ours)
     interpolators.NETWORK_GEOMETRY.update(
-        pose=args.pose, pose_width=args.pose_width, sweep=dict(args.sweep)
+        pose=args.pose, pose_width=args.pose_width, min_trials=args.min_trials,
+        sweep=dict(args.sweep),
     )
     print(f"network geometry: {interpolators.NETWORK_GEOMETRY}", file=sys.stderr)
     return benchmark.main(rest)

@@ -1,6 +1,7 @@
 """Where the default ``rnn``'s time goes on one street pair: a cProfile of warm calls.
 
     python benchmarks/profile_rnn.py [--width 1024] [--times 1] [--calls 3] [--top 30] [--pose flow]
+        [--min-trials 100]
 
 The pair is the speed benchmark's (two held-out street renders with a pose), so the geometry
 network runs its whole path: pose, sphere sweep, DIS, the network, fusion at the input size.
@@ -41,9 +42,12 @@ def main(argv=None) -> None:
         "--pose", choices=interpolators.POSE_SOURCES, default=None,
         help="the network's pose from SIFT or from the pair's DIS flows (default: as shipped)",
     )  # fmt: skip
+    parser.add_argument("--min-trials", type=int, default=None, help="RANSAC's least samples")
     args = parser.parse_args(argv)
     if args.pose is not None:
         interpolators.NETWORK_GEOMETRY["pose"] = args.pose
+    if args.min_trials is not None:
+        interpolators.NETWORK_GEOMETRY["min_trials"] = args.min_trials
     img0, img1 = street_pair(args.width, args.width // 2)
     times = [float(t) for t in np.linspace(0.0, 1.0, args.times + 2)[1:-1]]
     rnn, flow = make_interpolator("rnn"), make_interpolator("flow")

@@ -116,12 +116,19 @@ class Sweep:
 
     name = "sweep"
 
-    def __init__(self, config=None, pose_width: int | None = None, pose: str = "sift"):
+    def __init__(
+        self,
+        config=None,
+        pose_width: int | None = None,
+        pose: str = "sift",
+        min_trials: int | None = None,
+    ):
         if pose not in POSE_SOURCES:
             raise ViewsynthError(f"sweep: the pose comes from one of {POSE_SOURCES}, not {pose!r}")
         self.config = config  # a viewsynth.sweep.SweepConfig; None: its defaults
         self.pose_width = pose_width  # SIFT's working width; None: the pose module's default
         self.pose = pose  # "sift": SIFT matches; "flow": the pair's DIS flows (geometry.flow_pose)
+        self.min_trials = min_trials  # RANSAC's least samples for a SIFT pose (None: pycolmap's)
         self.fallback = Flow()
         self._last: dict[str, Any] = {}
 
@@ -158,7 +165,10 @@ class Sweep:
             from viewsynth.geometry.features import WORK_WIDTH
             from viewsynth.geometry.pose import relative_pose
 
-            return relative_pose(img0, img1, equirect=True, work_width=self.pose_width or WORK_WIDTH)
+            width = self.pose_width or WORK_WIDTH
+            return relative_pose(
+                img0, img1, equirect=True, work_width=width, min_trials=self.min_trials
+            )
         from viewsynth.geometry.flow_pose import pose_from_flow
 
         if flows is None:
@@ -238,9 +248,12 @@ POSE_SOURCES = ("sift", "flow")
 
 #: The geometry the network is given (``make_interpolator('rnn')``): where its pose comes from
 #: (:data:`POSE_SOURCES`), SIFT's working width for a SIFT pose (None:
-#: :data:`viewsynth.geometry.features.WORK_WIDTH`) and the sweep's knobs (fields of
+#: :data:`viewsynth.geometry.features.WORK_WIDTH`), RANSAC's least number of samples for it (None:
+#: pycolmap's 1000) and the sweep's knobs (fields of
 #: :class:`viewsynth.sweep.SweepConfig`; empty: its defaults). ``--method sweep`` keeps its own.
-NETWORK_GEOMETRY: dict[str, Any] = {"pose": "sift", "pose_width": None, "sweep": {}}
+NETWORK_GEOMETRY: dict[str, Any] = {
+    "pose": "sift", "pose_width": None, "min_trials": None, "sweep": {},
+}  # fmt: skip
 
 
 def network_geometry() -> Sweep:
@@ -252,6 +265,7 @@ def network_geometry() -> Sweep:
         SweepConfig(**knobs) if knobs else None,
         NETWORK_GEOMETRY.get("pose_width"),
         NETWORK_GEOMETRY.get("pose", "sift"),
+        NETWORK_GEOMETRY.get("min_trials"),
     )
 
 

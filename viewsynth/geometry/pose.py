@@ -211,8 +211,10 @@ def relative_pose(
     focal_px: float | None = None,
     prior: dict | None = None,
     work_width: int = WORK_WIDTH,
+    min_trials: int | None = None,
 ) -> RelativePose:
     """Pose of view 1 relative to view 0 from two same-size ``(H, W, 3)`` float RGB images.
+    ``min_trials``: RANSAC's least number of samples (:func:`estimate_pycolmap`).
 
     Panoramas (``equirect``) need a 2:1 aspect; perspective views use ``focal_px`` (pixels at the
     given size) or, without it, a :data:`DEFAULT_HFOV_DEG` field of view (noted in ``flags``).
@@ -225,7 +227,7 @@ def relative_pose(
     """
     _check_input(img0, img1)
     if not (equirect and img0.shape[0] >= MIN_SIDE and abs(img0.shape[1] - 2 * img0.shape[0]) <= 1):
-        return _relative_pose(img0, img1, equirect, focal_px, prior, work_width)
+        return _relative_pose(img0, img1, equirect, focal_px, prior, work_width, min_trials)
     w = img0.shape[1]
     shift = canonical_seam(img0)
     h0 = None if not prior else prior.get("heading0_deg")
@@ -235,12 +237,13 @@ def relative_pose(
         if prior.get("heading1_deg") is not None:
             rolled_prior["heading1_deg"] = float(prior["heading1_deg"]) + 360.0 * shift / w
     pose = _relative_pose(
-        np.roll(img0, -shift, 1), np.roll(img1, -shift, 1), True, focal_px, rolled_prior, work_width
-    )
+        np.roll(img0, -shift, 1), np.roll(img1, -shift, 1), True, focal_px, rolled_prior,
+        work_width, min_trials,
+    )  # fmt: skip
     return pose.unrolled(shift, w)
 
 
-def _relative_pose(img0, img1, equirect, focal_px, prior, work_width) -> RelativePose:
+def _relative_pose(img0, img1, equirect, focal_px, prior, work_width, min_trials) -> RelativePose:
     h, w = img0.shape[:2]
     flags: list[str] = []
     if min(h, w) < MIN_SIDE:
@@ -260,7 +263,9 @@ def _relative_pose(img0, img1, equirect, focal_px, prior, work_width) -> Relativ
     n = len(m.d0)
     if min(m.keypoints) < MIN_KEYPOINTS:
         return unusable(f"featureless ({min(m.keypoints)} keypoints)", n, flags=flags)
-    return pose_from_bearings(m.d0, m.d1, pixel, MAX_ERROR_PX, flags=flags, prior=prior)
+    return pose_from_bearings(
+        m.d0, m.d1, pixel, MAX_ERROR_PX, flags=flags, prior=prior, min_trials=min_trials
+    )
 
 
 def pose_from_bearings(
