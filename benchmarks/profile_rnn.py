@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from viewsynth.evaluation.speed import street_pair
 from viewsynth import interpolators
+from viewsynth.evaluation.speed import street_pair
 from viewsynth.interpolators import make_interpolator
 
 

@@ -266,3 +266,34 @@ def test_the_geometry_budget_probe_names_a_bad_sweep_knob():
         probe.knob("widht=320")
     with pytest.raises(argparse.ArgumentTypeError, match=r"work_width: '3.5' is not a int value"):
         probe.knob("work_width=3.5")
+
+
+def test_the_geometry_budget_probe_tabulates_seeds(tmp_path):
+    """``--seeds``: each seed's benchmark in its own folder, then every set's mean and spread
+    (trc-WS-PSNR where the set has it, else WS-PSNR)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "geometry_budget.py"
+    spec = importlib.util.spec_from_file_location("geometry_budget", path)
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    rest = ["--config", "c.yaml", "-o", "runs/x", "--no-publish"]
+    assert probe.output_of(rest) == Path("runs/x")
+    assert probe.with_output(rest, Path("runs/x_seed2"))[3] == "runs/x_seed2"
+    with pytest.raises(SystemExit, match="needs the benchmark's -o DIR"):
+        probe.output_of(["--config", "c.yaml"])
+    runs = []
+    for seed, (walk, render) in enumerate([(18.75, 26.45), (18.51, 26.55)]):
+        run = tmp_path / f"x_seed{seed}"
+        run.mkdir()
+        sets = [
+            {"name": "walk", "summary": {"rnn-k1": {"trc_ws_psnr": walk, "ws_psnr": 1.0}}},
+            {"name": "renders", "summary": {"rnn-k1": {"trc_ws_psnr": None, "ws_psnr": render}}},
+        ]
+        (run / "results.json").write_text(json.dumps({"sets": sets}))
+        runs.append((seed, run))
+    table = probe.seed_table(runs)
+    assert "| walk | rnn-k1 | 18.75 | 18.51 | 18.630 | 0.24 |" in table
+    assert "| renders | rnn-k1 | 26.45 | 26.55 | 26.500 | 0.10 |" in table

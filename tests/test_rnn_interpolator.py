@@ -414,3 +414,38 @@ def test_a_geometry_network_hands_pairs_without_a_pose_to_the_shipped_2d_network
     out = both(p, q, [0.5], equirect=True)
     assert both.last_pair()["geometry"] is True
     np.testing.assert_allclose(out, alone(p, q, [0.5], equirect=True), atol=1e-5)  # two compiles
+
+
+def test_the_network_can_take_its_pose_from_its_own_dis_start(tmp_path, monkeypatch):
+    """``NETWORK_GEOMETRY['pose'] = 'flow'`` (measured and not adopted, TRAINING_LOG session 17):
+    the pose comes from the DIS start the network makes anyway (no SIFT, DIS once per pair), the
+    record says so, and rolling both panoramas still rolls the frame exactly."""
+    import dataclasses
+
+    import viewsynth.geometry.pose as pose_mod
+    from viewsynth import frames, interpolators
+    from viewsynth.geometry.flow_pose import FLAG
+
+    path = tmp_path / "geo.msgpack"
+    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16)
+    save_weights(path, perturbed(cfg, seed=5))
+    monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "pose", "flow")
+    interp = make_interpolator("rnn", weights=str(path))
+    assert interp.flow_pose is True
+    sample = Path(__file__).resolve().parents[1] / "samples" / "fusion_forest"
+    a, b = (
+        cv2.resize(
+            frames.read_image(sample / f"{n}.jpg").image, (512, 256), interpolation=cv2.INTER_AREA
+        )
+        for n in ("04", "05")
+    )
+    calls, dis = [], interp_mod.pair_flows
+    monkeypatch.setattr(interp_mod, "pair_flows", lambda *x, **k: calls.append(k) or dis(*x, **k))
+    monkeypatch.setattr(pose_mod, "match_views", lambda *x, **k: pytest.fail("SIFT ran"))
+    out = interp(a, b, [0.5], equirect=True)[0]
+    ran = interp.last_pair()
+    assert ran["geometry"] is True and ran["pose"]["usable"] and FLAG in ran["pose"]["flags"]
+    assert calls == [{"equirect": True, "split": True}]
+    k = 77
+    rolled = interp(np.roll(a, k, 1), np.roll(b, k, 1), [0.5], equirect=True)[0]
+    np.testing.assert_allclose(rolled, np.roll(out, k, 1), atol=1e-6)

@@ -122,6 +122,7 @@ class Sweep:
         pose_width: int | None = None,
         pose: str = "sift",
         min_trials: int | None = None,
+        seed: int = 0,
     ):
         if pose not in POSE_SOURCES:
             raise ViewsynthError(f"sweep: the pose comes from one of {POSE_SOURCES}, not {pose!r}")
@@ -129,6 +130,7 @@ class Sweep:
         self.pose_width = pose_width  # SIFT's working width; None: the pose module's default
         self.pose = pose  # "sift": SIFT matches; "flow": the pair's DIS flows (geometry.flow_pose)
         self.min_trials = min_trials  # RANSAC's least samples for a SIFT pose (None: pycolmap's)
+        self.seed = seed  # RANSAC's random seed (the shipped figures: 0)
         self.fallback = Flow()
         self._last: dict[str, Any] = {}
 
@@ -167,14 +169,15 @@ class Sweep:
 
             width = self.pose_width or WORK_WIDTH
             return relative_pose(
-                img0, img1, equirect=True, work_width=width, min_trials=self.min_trials
-            )
+                img0, img1, equirect=True, work_width=width, min_trials=self.min_trials,
+                seed=self.seed,
+            )  # fmt: skip
         from viewsynth.geometry.flow_pose import pose_from_flow
 
         if flows is None:
             flows = classical.pair_flows(img0, img1, equirect=True, split=True)
         flows = flows.result() if hasattr(flows, "result") else flows
-        return pose_from_flow(img0, flows.f01, flows.vis0)
+        return pose_from_flow(img0, flows.f01, flows.vis0, seed=self.seed)
 
     def __call__(self, img0, img1, times, *, equirect=False):
         if not equirect:
@@ -249,10 +252,10 @@ POSE_SOURCES = ("sift", "flow")
 #: The geometry the network is given (``make_interpolator('rnn')``): where its pose comes from
 #: (:data:`POSE_SOURCES`), SIFT's working width for a SIFT pose (None:
 #: :data:`viewsynth.geometry.features.WORK_WIDTH`), RANSAC's least number of samples for it (None:
-#: pycolmap's 1000) and the sweep's knobs (fields of
+#: pycolmap's 1000), RANSAC's random seed and the sweep's knobs (fields of
 #: :class:`viewsynth.sweep.SweepConfig`; empty: its defaults). ``--method sweep`` keeps its own.
 NETWORK_GEOMETRY: dict[str, Any] = {
-    "pose": "sift", "pose_width": None, "min_trials": None, "sweep": {},
+    "pose": "sift", "pose_width": None, "min_trials": None, "seed": 0, "sweep": {},
 }  # fmt: skip
 
 
@@ -266,6 +269,7 @@ def network_geometry() -> Sweep:
         NETWORK_GEOMETRY.get("pose_width"),
         NETWORK_GEOMETRY.get("pose", "sift"),
         NETWORK_GEOMETRY.get("min_trials"),
+        NETWORK_GEOMETRY.get("seed", 0),
     )
 
 

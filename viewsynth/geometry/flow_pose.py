@@ -23,7 +23,7 @@ import math
 import cv2
 import numpy as np
 
-from viewsynth.geometry.pose import RelativePose, unusable, pose_from_bearings
+from viewsynth.geometry.pose import RelativePose, pose_from_bearings, unusable
 from viewsynth.geometry.sphere import lonlat_to_direction, pixel_to_lonlat
 
 #: Grid spacing of the sampled pixels, in flow pixels.
@@ -55,7 +55,9 @@ def flow_correspondences(
     [0, 1] (resampled to the flow's size if it is not that size), ``vis0`` ``(h, w)``."""
     h, w = f01.shape[:2]
     if img0.shape[:2] != (h, w):
-        img0 = cv2.resize(np.ascontiguousarray(img0, np.float32), (w, h), interpolation=cv2.INTER_AREA)
+        img0 = cv2.resize(
+            np.ascontiguousarray(img0, np.float32), (w, h), interpolation=cv2.INTER_AREA
+        )
     grey = cv2.cvtColor(np.ascontiguousarray(img0, np.float32), cv2.COLOR_RGB2GRAY)
     gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0)
     gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1)
@@ -78,11 +80,13 @@ def flow_correspondences(
     return p0, p1
 
 
-def pose_from_flow(img0: np.ndarray, f01: np.ndarray, vis0: np.ndarray) -> RelativePose:
+def pose_from_flow(
+    img0: np.ndarray, f01: np.ndarray, vis0: np.ndarray, *, seed: int = 0
+) -> RelativePose:
     """The pose of view 1 relative to view 0 (panoramas) from the flow ``f01`` and its visibility
     ``vis0`` at their own size (see the module docstring); ``usable`` False with the reason when
     it cannot serve. Turning both panoramas by whole columns is the caller's business (the
-    network runs on view 0's canonical seam)."""
+    network runs on view 0's canonical seam). ``seed``: RANSAC's."""
     h, w = f01.shape[:2]
     if abs(w - 2 * h) > 1:
         return unusable(f"projections differ (equirect needs 2:1, got {w}x{h})", flags=(FLAG,))
@@ -90,5 +94,5 @@ def pose_from_flow(img0: np.ndarray, f01: np.ndarray, vis0: np.ndarray) -> Relat
     d0 = lonlat_to_direction(*pixel_to_lonlat(p0[:, 0], p0[:, 1], w, h))
     d1 = lonlat_to_direction(*pixel_to_lonlat(p1[:, 0], p1[:, 1], w, h))
     return pose_from_bearings(
-        d0, d1, 2.0 * math.pi / w, MAX_ERROR_PX, flags=[FLAG], min_trials=MIN_TRIALS
+        d0, d1, 2.0 * math.pi / w, MAX_ERROR_PX, flags=[FLAG], min_trials=MIN_TRIALS, seed=seed
     )

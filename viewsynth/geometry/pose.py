@@ -212,9 +212,11 @@ def relative_pose(
     prior: dict | None = None,
     work_width: int = WORK_WIDTH,
     min_trials: int | None = None,
+    seed: int = 0,
 ) -> RelativePose:
     """Pose of view 1 relative to view 0 from two same-size ``(H, W, 3)`` float RGB images.
-    ``min_trials``: RANSAC's least number of samples (:func:`estimate_pycolmap`).
+    ``min_trials``, ``seed``: RANSAC's least number of samples and its random seed
+    (:func:`estimate_pycolmap`).
 
     Panoramas (``equirect``) need a 2:1 aspect; perspective views use ``focal_px`` (pixels at the
     given size) or, without it, a :data:`DEFAULT_HFOV_DEG` field of view (noted in ``flags``).
@@ -227,7 +229,7 @@ def relative_pose(
     """
     _check_input(img0, img1)
     if not (equirect and img0.shape[0] >= MIN_SIDE and abs(img0.shape[1] - 2 * img0.shape[0]) <= 1):
-        return _relative_pose(img0, img1, equirect, focal_px, prior, work_width, min_trials)
+        return _relative_pose(img0, img1, equirect, focal_px, prior, work_width, min_trials, seed)
     w = img0.shape[1]
     shift = canonical_seam(img0)
     h0 = None if not prior else prior.get("heading0_deg")
@@ -238,12 +240,14 @@ def relative_pose(
             rolled_prior["heading1_deg"] = float(prior["heading1_deg"]) + 360.0 * shift / w
     pose = _relative_pose(
         np.roll(img0, -shift, 1), np.roll(img1, -shift, 1), True, focal_px, rolled_prior,
-        work_width, min_trials,
+        work_width, min_trials, seed,
     )  # fmt: skip
     return pose.unrolled(shift, w)
 
 
-def _relative_pose(img0, img1, equirect, focal_px, prior, work_width, min_trials) -> RelativePose:
+def _relative_pose(
+    img0, img1, equirect, focal_px, prior, work_width, min_trials, seed
+) -> RelativePose:
     h, w = img0.shape[:2]
     flags: list[str] = []
     if min(h, w) < MIN_SIDE:
@@ -264,8 +268,9 @@ def _relative_pose(img0, img1, equirect, focal_px, prior, work_width, min_trials
     if min(m.keypoints) < MIN_KEYPOINTS:
         return unusable(f"featureless ({min(m.keypoints)} keypoints)", n, flags=flags)
     return pose_from_bearings(
-        m.d0, m.d1, pixel, MAX_ERROR_PX, flags=flags, prior=prior, min_trials=min_trials
-    )
+        m.d0, m.d1, pixel, MAX_ERROR_PX, flags=flags, prior=prior, min_trials=min_trials,
+        seed=seed,
+    )  # fmt: skip
 
 
 def pose_from_bearings(
@@ -277,17 +282,18 @@ def pose_from_bearings(
     flags: list[str] | None = None,
     prior: dict | None = None,
     min_trials: int | None = None,
+    seed: int = 0,
 ) -> RelativePose:
     """The pose from matched unit bearings ``d0``, ``d1`` ``(M, 3)`` (view 0's and view 1's),
     with every check of :func:`relative_pose` after matching: ``pixel``, one working pixel as an
     angle (radians); ``max_error_px``, RANSAC's threshold in those pixels; ``min_trials``, see
-    :func:`estimate_pycolmap`. Shared by the SIFT matches and the flow's correspondences
+    :func:`estimate_pycolmap` (and ``seed``, its random seed). Shared by the SIFT matches and the flow's correspondences
     (:mod:`viewsynth.geometry.flow_pose`)."""
     flags = list(flags or [])
     n = len(d0)
     if n < MIN_INLIERS:
         return unusable(f"too few inliers ({n} matches < {MIN_INLIERS})", n, flags=flags)
-    found = estimate_pycolmap(d0, d1, max_error_px * pixel, min_trials=min_trials)
+    found = estimate_pycolmap(d0, d1, max_error_px * pixel, seed, min_trials)
     if found is None:
         return unusable("no geometry found", n, flags=flags)
     rot, t, mask = found

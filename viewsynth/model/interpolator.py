@@ -283,8 +283,10 @@ class RNNInterpolator:
         # A pose from the flow waits for it: then its two directions are made here, on two cores.
         flow_pose = equirect and self.config.geometry and self.flow_pose
         if dis is None or dis[0] != (cw, ch):
-            start = now if flow_pose else in_background
-            flows = start(pair_flows, content0, content1, equirect=equirect, split=flow_pose)
+            if flow_pose:
+                flows = now(pair_flows, content0, content1, equirect=equirect, split=True)
+            else:
+                flows = in_background(pair_flows, content0, content1, equirect=equirect)
             dis = ((cw, ch), flows)
         work0, work1 = pad_edges(content0, ww, wh), pad_edges(content1, ww, wh)
         # A panorama's rows are padded but its columns are not (cw == ww): the seam stays intact.
