@@ -137,3 +137,44 @@ def test_the_encoding_is_started_only_for_a_pair_that_can_have_a_pose():
     persp0, persp1 = (np.ascontiguousarray(x[64:192, 128:320]) for x in (img0, img1))
     flat = rnn(persp0, persp1, [0.5], equirect=False)
     assert calls == [True] and flat.shape == (1, 128, 192, 3) and np.isfinite(out).all()
+
+
+def test_fields_stacked_by_the_network_fuse_to_the_same_frame():
+    """``fuse_fields`` takes the flows two by two and the weights as one array (the network stacks
+    them before they leave JAX): the frame ``fuse_full`` makes from the separate fields, to the
+    bit, also from views that are not contiguous; mismatched counts say so."""
+    from viewsynth.model.fuse import fuse_fields
+
+    rng = np.random.default_rng(6)
+    images = tuple(rng.random((64, 128, 3)).astype(np.float32) for _ in range(2))
+    flows, weights = fields(rng, 40, 72, 4)  # a padded working size, cropped below
+    pairs = [np.concatenate(flows[k : k + 2], axis=-1) for k in (0, 2)]
+    stacked = np.stack(weights, axis=-1)
+    crop = (slice(4, 36), slice(4, 68))
+    ref = fuse_full(
+        images, [f[crop] for f in flows], [w[crop] for w in weights], None, equirect=False
+    )
+    got = fuse_fields(images, [p[crop] for p in pairs], stacked[crop], None, equirect=False)
+    assert not stacked[crop].flags.c_contiguous and np.array_equal(got, ref)
+    with pytest.raises(ValueError, match="2 pairs of flows need 4 weights, got 3"):
+        fuse_fields(images, pairs, stacked[..., :3], None, equirect=True)
+
+
+def test_the_sweeps_flows_at_t_in_two_bands_equal_one_pass(monkeypatch):
+    """``sweep.render.flows_at`` makes its row chunks on two cores: each chunk as one pass
+    over all rows makes it, to the bit."""
+    import importlib
+
+    from viewsynth.evaluation.speed import street_pair
+    from viewsynth.interpolators import network_geometry
+
+    render = importlib.import_module("viewsynth.sweep.render")  # (the package re-exports render())
+    img0, img1 = street_pair(256, 128)
+    depth = network_geometry()._depth(img0, img1, True)
+    assert depth is not None
+    banded = render.flows_at(depth, 0.37, 256, 128)
+    monkeypatch.setattr(render, "FLOW_ROWS", 128)  # one chunk: nothing for the second core
+    whole = render.flows_at(depth, 0.37, 256, 128)
+    for a, b in zip(banded, whole, strict=True):
+        assert np.array_equal(a, b)
+    assert np.abs(banded[0]).max() > 0.5  # the pair has parallax: the flows are not trivial

@@ -71,15 +71,27 @@ def fuse_full(images, flows, weights, residual, *, equirect, out=None) -> np.nda
         raise ValueError(
             f"fuse_full: an even number of samples, got {len(flows)} flows and {len(weights)} weights"
         )
+    ch, cw = flows[0].shape[:2]
+    pairs = [np.concatenate(flows[k : k + 2], axis=-1) for k in range(0, len(flows), 2)]
+    stacked = np.concatenate([np.reshape(w, (ch, cw, 1)) for w in weights], axis=-1)
+    return fuse_fields(images, pairs, stacked, residual, equirect=equirect, out=out)
+
+
+def fuse_fields(images, pairs, weights, residual, *, equirect, out=None) -> np.ndarray:
+    """:func:`fuse_full` with its fields already stacked as the network can hand them over:
+    ``pairs``, the flows two by two ``(h, w, 4)`` each (samples 2k and 2k + 1), and ``weights``
+    ``(h, w, 2 * len(pairs))``, one channel per sample (the same frame, with no copy made here)."""
+    if weights.shape[-1] != 2 * len(pairs) or any(p.shape[-1] != 4 for p in pairs):
+        raise ValueError(
+            f"fuse_fields: {len(pairs)} pairs of flows need {2 * len(pairs)} weights, got "
+            f"{weights.shape[-1]}"
+        )
     images = tuple(np.ascontiguousarray(x, np.float32) for x in images)  # (one copy, if any)
     height, width = images[0].shape[:2]
-    ch, cw = flows[0].shape[:2]
+    ch, cw = weights.shape[:2]
     out = np.empty((height, width, 3), np.float32) if out is None else out
-    fields = (
-        [np.concatenate(flows[k : k + 2], axis=-1) for k in range(0, len(flows), 2)]
-        + [np.concatenate([np.reshape(w, (ch, cw, 1)) for w in weights], axis=-1)]
-        + ([] if residual is None else [residual])
-    )
+    fields = [np.ascontiguousarray(f) for f in (*pairs, weights)]
+    fields += [] if residual is None else [np.ascontiguousarray(residual)]
     gain = np.float32([width / cw, height / ch])  # the flows' pixels -> the frame's
     extra = residual is not None
     if width <= cw and height <= ch:  # a content larger than the frame (a tiny input): areas

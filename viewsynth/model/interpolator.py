@@ -47,7 +47,7 @@ from viewsynth import parallel
 from viewsynth.classical import pair_flows
 from viewsynth.errors import FrameError, ViewsynthError, WeightsError
 from viewsynth.geometry.seam import on_canonical_seam
-from viewsynth.model.fuse import fuse_full, resample
+from viewsynth.model.fuse import fuse_fields, resample
 from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
 from viewsynth.model.warp import backward_warp
@@ -221,14 +221,17 @@ class RNNInterpolator:
         out = model.decode(enc, img0, img1, t, equirect=equirect, iters=iters, init=init)
         frame = out.frames[-1]
         samples = out.samples()
-        flows = tuple(f for _, f, _ in samples)
-        weights = tuple(w for _, _, w in samples)
+        # stacked here (XLA fuses it) as the fusion at the input size reads them: flows two by two
+        # (samples 2k and 2k + 1), and one weight channel per sample
+        flows = [f for _, f, _ in samples]
+        pairs = tuple(jnp.concatenate(flows[k : k + 2], axis=-1) for k in range(0, len(flows), 2))
+        weights = jnp.concatenate([w for _, _, w in samples], axis=-1)
         if not residual:
-            return frame, flows, weights
+            return frame, pairs, weights
         # The refinement's contribution, carried over when fusing at the input's own size.
         imgs = (jnp.broadcast_to(img0, frame.shape), jnp.broadcast_to(img1, frame.shape))
         mid = sum(w * backward_warp(imgs[i], f, equirect=equirect) for i, f, w in samples)
-        return frame - mid, flows, weights
+        return frame - mid, pairs, weights
 
     # -- sizes -----------------------------------------------------------------------------------
 
@@ -347,14 +350,14 @@ class RNNInterpolator:
 
         def finish(start: int, n: int, result) -> None:
             frame = np.asarray(result[0])[:n][crop]
-            flows = [np.asarray(a)[:n][crop] for a in result[1]]
-            weights = [np.asarray(a)[:n][crop] for a in result[2]]
             if same_size:
                 out[start : start + n] = frame
                 return
+            pairs = [np.asarray(a)[:n][crop] for a in result[1]]
+            weights = np.asarray(result[2])[:n][crop]
             for i in range(n):
-                fuse_full(
-                    (img0, img1), [f[i] for f in flows], [w[i] for w in weights],
+                fuse_fields(
+                    (img0, img1), [p[i] for p in pairs], weights[i],
                     frame[i] if self._residual else None, equirect=equirect, out=out[start + i],
                 )  # fmt: skip
 

@@ -205,22 +205,22 @@ def depth_at(pd: PairDepth, tau: float, width: int, height: int):
     return q, np.ascontiguousarray(a.T.reshape(height, width, 6)), m01[:, 3].copy()
 
 
-def _row_maps(pd: PairDepth, tau: float, width: int, height: int):
+def _row_maps(
+    pd: PairDepth, tau: float, width: int, height: int, rows=None, view=None, chunk: int = ROWS
+):
     """For rows ``start : start + n`` in chunks of :data:`ROWS`, yield ``(start, m0x, m0y, m1x,
     m1y, weight0)``: where each ray of the camera at ``tau`` looks input 0 and input 1 up (pixel
     maps, x in [-0.5, W), wrapping) and input 0's blend weight (visibility x (1 - t), normalised).
-    The arrays are reused between chunks: copy what must outlive one."""
-    qt, vis0, vis1 = rectified_view(pd, tau)
-    w0, w1 = (1.0 - tau) * vis0 + EPS, tau * vis1 + EPS
-    small = _turn(pd, tau, np.dstack([qt, w0 / (w0 + w1)]))
-    small = [cv2.copyMakeBorder(x, 1, 1, 0, 0, cv2.BORDER_REPLICATE) for x in small]
-    m01 = lookup_matrix(pd, tau)
+    The arrays are reused between chunks: copy what must outlive one. ``chunk``: rows per chunk;
+    ``rows``: the chunks' starts (all of them if None); ``view``: :func:`_view_at`'s result, if
+    already made."""
+    small, m01 = _view_at(pd, tau) if view is None else view
     planes = _ray_planes(width, height)
-    buf = np.empty((4, min(ROWS, height) * width), np.float32)
-    weight0 = np.empty((min(ROWS, height), width), np.float32)
+    buf = np.empty((4, min(chunk, height) * width), np.float32)
+    weight0 = np.empty((min(chunk, height), width), np.float32)
     dirs = np.empty((6, buf.shape[1]), np.float32)
-    for start in range(0, height, ROWS):
-        n = min(ROWS, height - start)
+    for start in range(0, height, chunk) if rows is None else rows:
+        n = min(chunk, height - start)
         ray_q, wt = buf[:, : n * width], weight0[:n]
         ray_q[:3] = planes[:, start * width : (start + n) * width]
         _upsample_rows(small[0], width, height, start, ray_q[3].reshape(n, width))
@@ -230,6 +230,16 @@ def _row_maps(pd: PairDepth, tau: float, width: int, height: int):
         m0x, m0y = _maps(d[0], d[1], d[2], width, height)
         m1x, m1y = _maps(d[3], d[4], d[5], width, height)
         yield start, m0x, m0y, m1x, m1y, wt
+
+
+def _view_at(pd: PairDepth, tau: float):
+    """What every row of :func:`_row_maps` needs: the t-view's inverse depth and input 0's blend
+    weight at the working scale (a replicated row above and below), and :func:`lookup_matrix`."""
+    qt, vis0, vis1 = rectified_view(pd, tau)
+    w0, w1 = (1.0 - tau) * vis0 + EPS, tau * vis1 + EPS
+    small = _turn(pd, tau, np.dstack([qt, w0 / (w0 + w1)]))
+    small = [cv2.copyMakeBorder(x, 1, 1, 0, 0, cv2.BORDER_REPLICATE) for x in small]
+    return small, lookup_matrix(pd, tau)
 
 
 def render(img0: np.ndarray, img1: np.ndarray, pd: PairDepth, tau: float) -> np.ndarray:
@@ -252,15 +262,34 @@ def flows_at(pd: PairDepth, tau: float, width: int, height: int):
     :func:`render` (up to the resampling of x modulo W)."""
     flows = np.empty((2, height, width, 2), np.float32)
     weight0 = np.empty((height, width), np.float32)
+    view = _view_at(pd, tau)
+    # two bands of row chunks on two cores (each chunk made as in one pass: the same flows)
+    starts = range(0, height, FLOW_ROWS)
+    half = len(starts) // 2
+    lower = in_background(_flow_rows, pd, tau, view, starts[half:], flows, weight0)
+    try:
+        _flow_rows(pd, tau, view, starts[:half], flows, weight0)
+    finally:
+        lower.result()
+    return flows[0], flows[1], weight0
+
+
+#: Row chunk of :func:`flows_at` (a working-size 256-row view makes four, two per core).
+FLOW_ROWS = 64
+
+
+def _flow_rows(pd: PairDepth, tau: float, view, starts: range, flows, weight0) -> None:
+    """Chunks ``starts`` (of :data:`FLOW_ROWS` rows) of :func:`flows_at`'s arrays, in place."""
+    height, width = weight0.shape
     gx = np.arange(width, dtype=np.float32)[None, :]
-    for start, m0x, m0y, m1x, m1y, wt in _row_maps(pd, tau, width, height):
+    chunks = _row_maps(pd, tau, width, height, starts, view, FLOW_ROWS)
+    for start, m0x, m0y, m1x, m1y, wt in chunks:
         n = len(wt)
         gy = np.arange(start, start + n, dtype=np.float32)[:, None]
         for k, (mx, my) in enumerate(((m0x, m0y), (m1x, m1y))):
             dx = np.mod(mx - gx + width / 2.0, width) - width / 2.0
             flows[k, start : start + n] = np.dstack([dx, my - gy])
         weight0[start : start + n] = wt
-    return flows[0], flows[1], weight0
 
 
 def render_times(img0, img1, pd: PairDepth, times) -> np.ndarray:
