@@ -209,7 +209,7 @@ def test_the_depth_loss_joins_the_step_only_where_a_sample_has_depth_and_a_pose(
     photometric = losses.sequence_loss(before.frames, mid, equirect=True)[1]
     expect = losses.depth_loss(before.depths, truth, jnp.float32([1, 0]), equirect=True)[1]
     tx, _ = make_optimizer(OptimConfig(), 10)
-    loss, per_iter, _, depth_iters = train_step(
+    loss, per_iter, _, depth_iters, _ = train_step(
         model, nnx.Optimizer(model, tx, wrt=nnx.Param), img0, img1, mid, t, init,
         (truth, np.ones(2, np.float32)), equirect=True, iters=2,
         loss_cfg=LossConfig(depth_weight=0.5),

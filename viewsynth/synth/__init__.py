@@ -6,6 +6,8 @@
 - ``raycast``: tracing, texture lookup and shading of a street into equirect or pinhole views.
 - ``triplets``: frames 0, ``t`` and 1 of a street or of flying layers (``Triplet``), and the
   held-out panoramas; seeds from ``HELDOUT_SEED`` up are never trained on.
+- ``visibility``: whether frame 0 and frame 1 see what each pixel of a street panorama triplet's
+  middle view sees, from the renderer's depth (``Triplet.visibility``).
 - ``moving``: moving procedural textures on a plane or a panorama, for evaluation and speed tests.
 
 Images are ``(H, W, 3)`` float32 RGB in [0, 1]; everything is deterministic from a seed, and the

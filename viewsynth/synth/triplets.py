@@ -21,6 +21,7 @@ from viewsynth.errors import ViewsynthError
 from viewsynth.synth.raycast import downsample, render_views, sample_texture
 from viewsynth.synth.street import SPACING, street_scene
 from viewsynth.synth.textures import FREE_SLOT0, Textures, make_textures
+from viewsynth.synth.visibility import visibility
 
 #: Seeds at or above this are held out for validation and evaluation; training stays below.
 HELDOUT_SEED = 1_000_000
@@ -32,7 +33,9 @@ class Triplet:
 
     ``depth``: where the renderer knows it (street panoramas), ``mid``'s inverse depth ``(H, W)``
     float32 in baselines^-1, the sphere sweep's unit: ``|position1 - position0|`` over each pixel's
-    ray distance (the mean over its rays, sky 0); else None.
+    ray distance (the mean over its rays, sky 0); else None. ``visibility``: there too, ``(H, W, 2)``
+    float32 in {0, 1}, whether frame 0 (channel 0) and frame 1 (channel 1) see the point each
+    pixel of ``mid`` sees (sky: both; :func:`viewsynth.synth.visibility.visibility`); else None.
     """
 
     img0: np.ndarray
@@ -41,6 +44,7 @@ class Triplet:
     t: float
     equirect: bool
     depth: np.ndarray | None = None
+    visibility: np.ndarray | None = None
 
 
 def _pick_t(rng: np.random.Generator) -> float:
@@ -65,7 +69,8 @@ def street_triplet(
     sideways with a random field of view and tilt, as a hand-held camera would. ``tilt_deg`` > 0
     (panoramas): each shot's camera is also pitched and rolled by its own normal draw of that
     standard deviation (a hand-held pole), the in-between view by their blend at t; at 0 nothing
-    is drawn and the triplet is the same as without the argument. Panoramas carry ``depth``.
+    is drawn and the triplet is the same as without the argument. Panoramas carry ``depth`` and
+    ``visibility``.
     """
     scene, path = street_scene(seed, textures.count, spacing)
     rng = np.random.default_rng([seed, 7])
@@ -100,7 +105,9 @@ def street_triplet(
         return Triplet(views[0], views[1], views[2], t, equirect)
     views, inverse = views
     baseline = float(np.linalg.norm(np.float64(positions[2]) - np.float64(positions[0])))
-    return Triplet(views[0], views[1], views[2], t, equirect, inverse[1] * np.float32(baseline))
+    seen = visibility(inverse, positions, yaws, pitch, roll)
+    depth = inverse[1] * np.float32(baseline)
+    return Triplet(views[0], views[1], views[2], t, equirect, depth, seen)
 
 
 @partial(jax.jit, static_argnames=("width", "height", "supersample"))

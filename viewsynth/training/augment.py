@@ -5,7 +5,9 @@ of ``mid``. Geometric augmentations keep the triplet exact: yaw roll (panoramas:
 seam through the content), horizontal flip (a mirrored street is a street), time reversal
 (``img0`` and ``img1`` swap, ``t -> 1 - t``), random crops (which turn a panorama into an ordinary
 image: the crop's edges are borders, not the seam). The middle view's depth (``Triplet.depth``)
-is rolled, mirrored and cropped with the frames; time reversal and photometry leave it alone.
+and visibility (``Triplet.visibility``) are rolled, mirrored and cropped with the frames;
+photometry leaves them alone, and so does time reversal, except that it swaps the visibility's
+two channels (which input sees a pixel) with the inputs.
 Photometric augmentation models what differs between two shots of a real capture: exposure,
 white balance, sensor noise and JPEG artefacts. Exposure and white balance are drawn per shot and
 the in-between target gets their blend at ``t`` (what a smooth video would show); noise and JPEG
@@ -54,11 +56,12 @@ class AugmentConfig:
 
 
 def _geometric(triplet: Triplet, change, **fields) -> Triplet:
-    """``triplet`` with ``change`` applied to its three frames and to ``mid``'s depth (if any)."""
-    depth = None if triplet.depth is None else change(triplet.depth)
+    """``triplet`` with ``change`` applied to its three frames and to ``mid``'s depth and
+    visibility (where it has them)."""
+    depth, seen = (None if a is None else change(a) for a in (triplet.depth, triplet.visibility))
     return dataclasses.replace(
         triplet, img0=change(triplet.img0), mid=change(triplet.mid), img1=change(triplet.img1),
-        depth=depth, **fields,
+        depth=depth, visibility=seen, **fields,
     )  # fmt: skip
 
 
@@ -79,8 +82,12 @@ def vflip(triplet: Triplet) -> Triplet:
 
 def reverse(triplet: Triplet) -> Triplet:
     """Swap frame 0 and frame 1; the target's time becomes ``1 - t`` (its view, so its depth in
-    baselines, stays)."""
-    return dataclasses.replace(triplet, img0=triplet.img1, img1=triplet.img0, t=1.0 - triplet.t)
+    baselines, stays; its visibility's channels swap with the frames)."""
+    seen = triplet.visibility
+    seen = None if seen is None else np.ascontiguousarray(seen[..., ::-1])
+    return dataclasses.replace(
+        triplet, img0=triplet.img1, img1=triplet.img0, t=1.0 - triplet.t, visibility=seen
+    )
 
 
 def crop(triplet: Triplet, y: int, x: int, height: int, width: int) -> Triplet:

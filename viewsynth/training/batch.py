@@ -19,8 +19,10 @@ class Batch:
     ``init`` is the classical starting estimate (``viewsynth.model.init.Init``) or None;
     ``equirect`` says whether the frames are whole panoramas (static for the model).
     ``depth`` ``(B, H, W)``: ``mid``'s inverse depth in baselines^-1 (``Triplet.depth``), zeros
-    where a triplet has none, and ``depth_valid`` ``(B,)`` 1 where it has; None for a batch not
-    made by :func:`stack_batch`.
+    where a triplet has none, and ``depth_valid`` ``(B,)`` 1 where it has; ``visibility``
+    ``(B, H, W, 2)`` and ``visibility_valid`` ``(B,)`` likewise (``Triplet.visibility``: whether
+    frame 0 and frame 1 see what each pixel of ``mid`` sees). None for a batch not made by
+    :func:`stack_batch`.
     """
 
     img0: np.ndarray
@@ -31,6 +33,8 @@ class Batch:
     equirect: bool
     depth: np.ndarray | None = None
     depth_valid: np.ndarray | None = None
+    visibility: np.ndarray | None = None
+    visibility_valid: np.ndarray | None = None
 
 
 def geometry_mode(model) -> bool | str:
@@ -59,6 +63,11 @@ def stack_batch(
         if tr.depth is not None:
             depth[i] = tr.depth
     depth_valid = np.float32([tr.depth is not None for tr in triplets])
+    seen = np.zeros((*mid.shape[:3], 2), np.float32)
+    for i, tr in enumerate(triplets):
+        if tr.visibility is not None:
+            seen[i] = tr.visibility
+    seen_valid = np.float32([tr.visibility is not None for tr in triplets])
     eq = equirect.pop()
     init = None
     if classical_init:
@@ -67,7 +76,7 @@ def stack_batch(
         init = compute_init(img0, img1, t, equirect=eq)
         if geometry:
             init = _with_geometry(init, img0, img1, t, eq, depth=geometry == "depth")
-    return Batch(img0, img1, mid, t, init, eq, depth, depth_valid)
+    return Batch(img0, img1, mid, t, init, eq, depth, depth_valid, seen, seen_valid)
 
 
 def _with_geometry(init, img0, img1, t, equirect: bool, depth: bool = False):

@@ -45,12 +45,18 @@ class LossConfig:
     # Weight of the depth loss (model.depth_search): each iteration's inverse depth against the
     # renderer's, baselines^-1, where a triplet has it and its pair a pose (losses.depth_loss).
     depth_weight: float = 0.0
+    # Weight of the visibility loss: frame 0's fusion weights (the final mask, and the geometry
+    # candidate's) against the input that sees a pixel where only one does, where a triplet has
+    # the renderer's visibility (losses.visibility_loss).
+    visibility_weight: float = 0.0
 
     def __post_init__(self):
-        if min(self.census_weight, self.ssim_weight, self.mse_weight, self.depth_weight) < 0:
+        weights = (self.census_weight, self.ssim_weight, self.mse_weight, self.depth_weight,
+                   self.visibility_weight)  # fmt: skip
+        if min(weights) < 0:
             raise ValueError(
-                "loss.census_weight, loss.depth_weight, loss.ssim_weight and loss.mse_weight "
-                "must be >= 0"
+                "loss.census_weight, loss.depth_weight, loss.ssim_weight, loss.visibility_weight "
+                "and loss.mse_weight must be >= 0"
             )
 
 

@@ -53,6 +53,7 @@ from viewsynth.training.step import (
     replicate,
     shard_batch,
     shard_depth,
+    shard_visibility,
     skipped_updates,
     train_step,
 )
@@ -196,7 +197,7 @@ class _Launch:
         logbook.plot_curves(self.metrics_path, self.workdir / "loss.png")
 
     def log_step(
-        self, step: int, loss: float, per_iter, gnorm, equirect: bool, depth_iters=None
+        self, step: int, loss: float, per_iter, gnorm, equirect: bool, depth_iters=None, vis=None
     ) -> None:
         now = time.time()
         rec = {
@@ -213,14 +214,17 @@ class _Launch:
             "sec_per_step": (now - self.tick) / max(1, step - self.tick_step),
             "wall_time_s": round(self.wall_before + now - self.launch, 1),
         }
-        depth = ""
+        extra = ""
         if depth_iters is not None:  # the inverse depth's error per iteration (baselines^-1)
             rec["depth_iters"] = [float(x) for x in np.asarray(depth_iters)]
-            depth = f", depth {rec['depth_iters'][-1]:.4f}"
+            extra = f", depth {rec['depth_iters'][-1]:.4f}"
+        if vis is not None:  # the visibility term (cross-entropy where one input sees a pixel)
+            rec["vis"] = float(vis)
+            extra += f", vis {rec['vis']:.4f}"
         self.tick, self.tick_step = now, step
         logbook.append_metrics(self.metrics_path, rec)
         self.say(
-            f"step {step}: loss {loss:.4f}{depth}, grad {float(gnorm):.3f}, "
+            f"step {step}: loss {loss:.4f}{extra}, grad {float(gnorm):.3f}, "
             f"{rec['sec_per_step']:.2f} s/step"
         )
 
@@ -332,8 +336,9 @@ def train(
             img0, img1, mid, t, init = shard_batch(batch, mesh)
             init = init if classical else None
             depth = shard_depth(batch, mesh) if cfg.loss.depth_weight > 0 else None
-            loss, per_iter, gnorm, depth_iters = train_step(
-                model, optimizer, img0, img1, mid, t, init, depth,
+            seen = shard_visibility(batch, mesh) if cfg.loss.visibility_weight > 0 else None
+            loss, per_iter, gnorm, depth_iters, seen_term = train_step(
+                model, optimizer, img0, img1, mid, t, init, depth, seen,
                 equirect=batch.equirect, iters=cfg.iters, loss_cfg=cfg.loss,
             )  # fmt: skip
             last_loss = float(loss)
@@ -341,7 +346,8 @@ def train(
                 raise run.diverged(step + 1, last_loss)
             step += 1
             if step % cfg.log_every == 0 or step == cfg.steps:
-                run.log_step(step, last_loss, per_iter, gnorm, batch.equirect, depth_iters)
+                run.log_step(step, last_loss, per_iter, gnorm, batch.equirect, depth_iters,
+                             seen_term)  # fmt: skip
             ending = run.out_of_time() or step == stop  # stop is cfg.steps unless stop_step is set
             if run.vsets and (step % cfg.validation.every == 0 or ending):
                 run.validate(step)

@@ -9,6 +9,8 @@ The census transform looks at a ``(2r+1)^2`` window that wraps across the seam o
 The sequence loss (RAFT) weighs the frame of iteration ``i`` of ``K`` by ``gamma ** (K - i - 1)``:
 the last iteration counts most, earlier ones are pulled towards the answer too. The depth loss
 weighs a depth-search network's inverse depth of each iteration alike, against the renderer's.
+The visibility loss asks the fusion weights to pick the input that sees a pixel where only one
+does (the renderer's visibility, ``Triplet.visibility``).
 """
 
 from __future__ import annotations
@@ -195,6 +197,32 @@ def depth_loss(depths: Sequence, truth, valid, *, equirect: bool, gamma: float =
     per_iter = jnp.stack([jnp.sum(weight * jnp.abs(q[..., 0] - target)) / total for q in depths])
     k = len(depths)
     return jnp.sum(iteration_weights(k, gamma) * per_iter), per_iter
+
+
+def visibility_loss(masks: Sequence, truth, valid, *, equirect: bool, eps: float = 1e-4):
+    """Binary cross-entropy of frame 0's fusion weights ``masks`` (each ``(B, H, W, 1)`` in
+    [0, 1]: ``Output.mask``, and ``Output.geo_mask`` with geometry; their mean) against the
+    input that sees each pixel, where exactly one does: scalar.
+
+    ``truth`` ``(B, H, W, 2)``: whether frame 0 and frame 1 see the pixel's point
+    (``Batch.visibility``); the target is 1 where only frame 0 does, 0 where only frame 1 does.
+    A pixel counts where the sample has visibility (``valid`` ``(B,)``) and the occlusion is
+    one-sided (seen by both or neither: no answer), latitude-weighted on panoramas as
+    :func:`weighted_mean`; the masks are clipped to ``[eps, 1 - eps]`` before the log, and no such
+    pixel at all gives 0.
+    """
+    h, w = truth.shape[1:3]
+    only0 = (truth[..., 0] > 0.5) & (truth[..., 1] <= 0.5)
+    only1 = (truth[..., 1] > 0.5) & (truth[..., 0] <= 0.5)
+    target = only0.astype(jnp.float32)
+    weight = (only0 | only1) * pixel_weights(h, w, equirect=equirect) * valid[:, None, None]
+    total = jnp.maximum(jnp.sum(weight), 1e-6)
+    terms = []
+    for m in masks:
+        m = jnp.clip(m[..., 0], eps, 1.0 - eps)
+        bce = -(target * jnp.log(m) + (1.0 - target) * jnp.log(1.0 - m))
+        terms.append(jnp.sum(weight * bce) / total)
+    return sum(terms) / len(terms)
 
 
 def psnr_uint8(pred: np.ndarray, target: np.ndarray, *, equirect: bool = False) -> float:

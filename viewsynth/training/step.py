@@ -84,15 +84,18 @@ def train_step(
     t,
     init: Init | None,
     depth: tuple | None = None,
+    visibility: tuple | None = None,
     *,
     equirect: bool,
     iters: int,
     loss_cfg: LossConfig,
 ):
     """One AdamW step on a batch; returns ``(loss, per-iteration frame losses (K,), gradient
-    norm, per-iteration depth errors (K,) or None)``.
+    norm, per-iteration depth errors (K,) or None, the visibility term or None)``.
 
-    ``depth``: ``(truth (B, H, W), valid (B,))`` (:func:`shard_depth`) for the depth loss, or None.
+    ``depth``: ``(truth (B, H, W), valid (B,))`` (:func:`shard_depth`) for the depth loss, or None;
+    ``visibility``: ``(truth (B, H, W, 2), valid (B,))`` (:func:`shard_visibility`) for the
+    visibility loss, or None.
     """
 
     def loss_fn(model):
@@ -107,19 +110,25 @@ def train_step(
             ssim_weight=loss_cfg.ssim_weight,
             mse_weight=loss_cfg.mse_weight,
         )
-        if depth is None or out.depths is None:
-            return loss, (per_iter, None)
-        truth, valid = depth
-        # a pair without a pose has no depth to move (its lookups stay put: geo_b = 0)
-        posed = jnp.any(init.geo_b != 0, axis=(1, 2, 3)).astype(jnp.float32)
-        term, depth_iters = losses.depth_loss(
-            out.depths, truth, valid * posed, equirect=equirect, gamma=loss_cfg.gamma
-        )
-        return loss + loss_cfg.depth_weight * term, (per_iter, depth_iters)
+        depth_iters = seen_term = None
+        if depth is not None and out.depths is not None:
+            truth, valid = depth
+            # a pair without a pose has no depth to move (its lookups stay put: geo_b = 0)
+            posed = jnp.any(init.geo_b != 0, axis=(1, 2, 3)).astype(jnp.float32)
+            term, depth_iters = losses.depth_loss(
+                out.depths, truth, valid * posed, equirect=equirect, gamma=loss_cfg.gamma
+            )
+            loss = loss + loss_cfg.depth_weight * term
+        if visibility is not None:
+            masks = [m for m in (out.mask, out.geo_mask) if m is not None]
+            seen_term = losses.visibility_loss(masks, *visibility, equirect=equirect)
+            loss = loss + loss_cfg.visibility_weight * seen_term
+        return loss, (per_iter, depth_iters, seen_term)
 
-    (loss, (per_iter, depth_iters)), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
+    (loss, aux), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
     optimizer.update(model, grads)
-    return loss, per_iter, optax.tree.norm(grads), depth_iters
+    per_iter, depth_iters, seen_term = aux
+    return loss, per_iter, optax.tree.norm(grads), depth_iters, seen_term
 
 
 @nnx.jit(static_argnames=("equirect", "iters"))
@@ -148,6 +157,13 @@ def shard_depth(batch: Batch, mesh: jax.sharding.Mesh) -> tuple | None:
     if batch.depth is None:
         return None
     return parallel.shard_batch((batch.depth, batch.depth_valid), mesh)
+
+
+def shard_visibility(batch: Batch, mesh: jax.sharding.Mesh) -> tuple | None:
+    """``(visibility, visibility_valid)`` of the batch on the mesh, or None when it carries none."""
+    if batch.visibility is None:
+        return None
+    return parallel.shard_batch((batch.visibility, batch.visibility_valid), mesh)
 
 
 def replicate(model: nnx.Module, optimizer: nnx.Optimizer, mesh: jax.sharding.Mesh) -> None:
