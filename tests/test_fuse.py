@@ -162,7 +162,9 @@ def test_fields_stacked_by_the_network_fuse_to_the_same_frame():
 
 def test_the_sweeps_flows_at_t_in_two_bands_equal_one_pass(monkeypatch):
     """``sweep.render.flows_at`` makes its row chunks on two cores: each chunk as one pass
-    over all rows makes it, to the bit."""
+    over all rows makes it, to float32's last bit: a few values differ by 4e-8 in about one
+    run of four, as the shipped ``rnn`` did from allocation to allocation in session 15 (most
+    likely OpenCV's vectorised paths taking other code for unaligned buffers)."""
     import importlib
 
     from viewsynth.evaluation.speed import street_pair
@@ -176,5 +178,5 @@ def test_the_sweeps_flows_at_t_in_two_bands_equal_one_pass(monkeypatch):
     monkeypatch.setattr(render, "FLOW_ROWS", 128)  # one chunk: nothing for the second core
     whole = render.flows_at(depth, 0.37, 256, 128)
     for a, b in zip(banded, whole, strict=True):
-        assert np.array_equal(a, b)
+        assert np.abs(a - b).max() < 1e-5 * max(1.0, float(np.abs(b).max()))
     assert np.abs(banded[0]).max() > 0.5  # the pair has parallax: the flows are not trivial
