@@ -19,8 +19,6 @@ import functools
 import cv2
 import numpy as np
 
-from viewsynth.threads import in_background
-
 #: DIS presets by name (OpenCV's constants).
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -43,11 +41,8 @@ def dis_flow(
     max_side: int = 1024,
     preset: str = "medium",
     full_size: bool = True,
-    split: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """OpenCV DIS optical flow in both directions: ``(f01, f10)``, each ``(H, W, 2)``.
-    ``split``: the two directions on two cores (:mod:`viewsynth.threads`; one DIS object each,
-    the same flows as in turn).
 
     ``img0``, ``img1``: ``(H, W, 3)`` float32 RGB in [0, 1]. Frames wider than ``max_side`` are
     analysed at reduced size and the flow scaled back (``full_size=False`` returns it at the
@@ -65,19 +60,14 @@ def dis_flow(
     if pad:
         g0 = np.concatenate([g0[:, -pad:], g0, g0[:, :pad]], axis=1)
         g1 = np.concatenate([g1[:, -pad:], g1, g1[:, :pad]], axis=1)
-    backward = in_background(_dis_calc, preset, g1, g0) if split else None
-    f01 = _dis_calc(preset, g0, g1)
-    f10 = _dis_calc(preset, g1, g0) if backward is None else backward.result()
+    dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+    f01 = dis.calc(g0, g1, None)
+    f10 = dis.calc(g1, g0, None)
     if pad:
         f01, f10 = f01[:, pad:-pad], f10[:, pad:-pad]
     if full_size and (sw, sh) != (w, h):
         f01, f10 = upsample_flow(f01, w, h), upsample_flow(f10, w, h)
     return f01.astype(np.float32), f10.astype(np.float32)
-
-
-def _dis_calc(preset: str, g0: np.ndarray, g1: np.ndarray) -> np.ndarray:
-    """DIS flow ``g0`` -> ``g1`` (uint8 grey) by a DIS object of its own."""
-    return cv2.DISOpticalFlow_create(DIS_PRESETS[preset]).calc(g0, g1, None)
 
 
 def upsample_flow(flow: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -183,13 +173,11 @@ def pair_flows(
     max_side: int = 1024,
     preset: str = "medium",
     full_size: bool = True,
-    split: bool = False,
 ) -> PairFlows:
     """DIS flows of one pair ``(H, W, 3)`` each and their visibility (see :func:`dis_flow`)."""
     f01, f10 = dis_flow(
-        img0, img1, equirect=equirect, max_side=max_side, preset=preset, full_size=full_size,
-        split=split,
-    )  # fmt: skip
+        img0, img1, equirect=equirect, max_side=max_side, preset=preset, full_size=full_size
+    )
     vis0 = visibility(f01, f10, equirect=equirect)
     vis1 = visibility(f10, f01, equirect=equirect)
     return PairFlows(f01, f10, vis0, vis1, equirect)

@@ -175,7 +175,7 @@ class Sweep:
         from viewsynth.geometry.flow_pose import pose_from_flow
 
         if flows is None:
-            flows = classical.pair_flows(img0, img1, equirect=True, split=True)
+            flows = classical.pair_flows(img0, img1, equirect=True)
         flows = flows.result() if hasattr(flows, "result") else flows
         return pose_from_flow(img0, flows.f01, flows.vis0, seed=self.seed)
 

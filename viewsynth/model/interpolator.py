@@ -283,11 +283,11 @@ class RNNInterpolator:
         content1 = resample(img1, cw, ch, equirect=equirect)
         # DIS on the content (``flow``'s own estimate whatever the bucket, once for all times),
         # made on a second core while the pair's geometry is found; edge-padded like the frames.
-        # A pose from the flow waits for it: then its two directions are made here, on two cores.
+        # A pose from the flow waits for it: then it is made here (OpenCV's DIS uses both cores).
         flow_pose = equirect and self.config.geometry and self.flow_pose
         if dis is None or dis[0] != (cw, ch):
             if flow_pose:
-                flows = now(pair_flows, content0, content1, equirect=equirect, split=True)
+                flows = now(pair_flows, content0, content1, equirect=equirect)
             else:
                 flows = in_background(pair_flows, content0, content1, equirect=equirect)
             dis = ((cw, ch), flows)

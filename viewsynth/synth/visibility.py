@@ -74,19 +74,9 @@ def _corners(height: int, width: int, x: np.ndarray, y: np.ndarray):
     return columns, rows, x - x0, y - y0
 
 
-def bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``image`` ``(H, W, ...)`` at continuous pixel coordinates: longitude (x) wraps at the seam,
-    rows are clamped to the image (callers mask rows outside it)."""
-    (xa, xb), (ya, yb), fx, fy = _corners(*image.shape[:2], x, y)
-    fx, fy = (f.reshape(f.shape + (1,) * (image.ndim - 2)) for f in (fx, fy))
-    top = image[ya, xa] * (1 - fx) + image[ya, xb] * fx
-    bottom = image[yb, xa] * (1 - fx) + image[yb, xb] * fx
-    return top * (1 - fy) + bottom * fy
-
-
 def farthest_around(inverse: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The least of the inverse distances ``(H, W)`` at the four pixel centres around each point
-    (the farthest surface there), wrapping and clamped as :func:`bilinear`."""
+    (the farthest surface there); columns wrap at the seam, rows are clamped."""
     (xa, xb), (ya, yb), _, _ = _corners(*inverse.shape, x, y)
     top = np.minimum(inverse[ya, xa], inverse[ya, xb])
     return np.minimum(top, np.minimum(inverse[yb, xa], inverse[yb, xb]))
