@@ -35,7 +35,7 @@ from viewsynth.evaluation.evaluate import BenchmarkConfig, SetResult, evaluate, 
 from viewsynth.evaluation.peers import ExternalCommand, parse_external, resolve_methods
 from viewsynth.evaluation.report import render_markdown, run_info, update_readme, write_report
 from viewsynth.evaluation.speed import measure_speed
-from viewsynth.frames import write_text
+from viewsynth.frames import new_run_dir, write_text
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -144,7 +144,6 @@ def main(argv: list[str]) -> int:
         log(f"note: {note}")
 
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = args.output or here(cfg.report_dir) / stamp
     command = "viewsynth benchmark " + " ".join(shlex.quote(a) for a in argv)
     info = run_info(REPO, command.strip())
 
@@ -157,7 +156,11 @@ def main(argv: list[str]) -> int:
             notes.append("speed: external commands are not timed here (see their s/frame above)")
     info["wall_s"] = time.perf_counter() - started
 
-    out.mkdir(parents=True, exist_ok=True)
+    if args.output:
+        out = args.output
+        out.mkdir(parents=True, exist_ok=True)
+    else:
+        out = new_run_dir(here(cfg.report_dir), stamp)
     write_text(out / "config.yaml", yaml.safe_dump(cfgmod.to_dict(cfg), sort_keys=False))
     table = write_report(out, info, results, speed_rows, notes, cfgmod.to_dict(cfg))
     if not args.no_publish:

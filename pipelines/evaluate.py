@@ -33,6 +33,7 @@ from viewsynth.evaluation.datasets import open_dataset, render_set, rolled, synt
 from viewsynth.evaluation.evaluate import evaluate
 from viewsynth.evaluation.peers import PEERS, parse_external, resolve_methods
 from viewsynth.evaluation.report import run_info, write_report
+from viewsynth.frames import new_run_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -110,7 +111,6 @@ def main(argv: list[str]) -> int:
                 notes.append(f"{dataset.name}: not panoramas, so no rolled run")
 
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = args.output or Path("out") / "evaluate" / stamp
     command = "viewsynth evaluate " + " ".join(shlex.quote(a) for a in argv)
     info = run_info(REPO, command)
     for note in notes:
@@ -120,6 +120,7 @@ def main(argv: list[str]) -> int:
         print(message, file=sys.stderr, flush=True)
 
     results = evaluate(datasets, methods, externals, log=log)
+    out = args.output or new_run_dir(Path("out") / "evaluate", stamp)
     settings = {"argv": list(argv), "methods": [m.label for m in methods]}
     table = write_report(out, info, results, (), notes, settings, title="Evaluation")
     print(table)

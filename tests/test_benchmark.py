@@ -199,3 +199,18 @@ def test_depth_window_says_in_one_line_what_is_wrong_with_its_weights(tmp_path):
     save_weights(plain, Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)))
     with pytest.raises(SystemExit, match=r"not a depth-search network"):
         module.main(["--weights", str(plain)])
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
+    from viewsynth.frames import new_run_dir
+
+    first = new_run_dir(tmp_path / "runs", "20261205-003300")
+    (first / "results.json").write_text("first")
+    second = new_run_dir(tmp_path / "runs", "20261205-003300")
+    third = new_run_dir(tmp_path / "runs", "20261205-003300")
+    assert [first.name, second.name, third.name] == [
+        "20261205-003300",
+        "20261205-003300-2",
+        "20261205-003300-3",
+    ]
+    assert (first / "results.json").read_text() == "first" and not any(second.iterdir())

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from viewsynth.errors import FrameError
+from viewsynth.errors import FrameError, ViewsynthError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -177,6 +177,23 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 # -- order --------------------------------------------------------------------------------------
+
+
+def new_run_dir(parent: str | Path, stamp: str) -> Path:
+    """Make and return a new folder ``parent/stamp``; ``stamp-2``, ``-3``... when it is taken.
+
+    Two runs started in the same second would otherwise write into one folder, the second
+    overwriting the first's results.
+    """
+    Path(parent).mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        out = Path(parent) / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            out.mkdir()
+            return out
+        except FileExistsError:
+            continue
+    raise ViewsynthError(f"{parent}: a thousand runs are already named {stamp}")
 
 
 def natural_key(name: str | Path) -> tuple:
