@@ -1,7 +1,7 @@
 """Where the default ``rnn``'s time goes on one street pair: a cProfile of warm calls.
 
     python benchmarks/profile_rnn.py [--width 1024] [--times 1] [--calls 3] [--top 30] [--pose flow]
-        [--min-trials 100]
+        [--min-trials 100] [--sweep work_width=320 ...]
 
 The pair is the speed benchmark's (two held-out street renders with a pose), so the geometry
 network runs its whole path: pose, sphere sweep, DIS, the network, fusion at the input size.
@@ -19,6 +19,7 @@ import pstats
 import time
 
 import numpy as np
+from geometry_budget import knob  # this folder's; the same --sweep NAME=VALUE parsing
 
 from viewsynth import interpolators
 from viewsynth.evaluation.speed import street_pair
@@ -43,7 +44,12 @@ def main(argv=None) -> None:
         help="the network's pose from SIFT or from the pair's DIS flows (default: as shipped)",
     )  # fmt: skip
     parser.add_argument("--min-trials", type=int, default=None, help="RANSAC's least samples")
+    parser.add_argument(
+        "--sweep", type=knob, action="append", default=[], help="SweepConfig NAME=VALUE"
+    )
     args = parser.parse_args(argv)
+    if args.sweep:
+        interpolators.NETWORK_GEOMETRY["sweep"] = dict(args.sweep)
     if args.pose is not None:
         interpolators.NETWORK_GEOMETRY["pose"] = args.pose
     if args.min_trials is not None:
