@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         pose=args.pose,
         pose_width=args.pose_width,
         min_trials=args.min_trials,
-        sweep=dict(args.sweep),
+        sweep={**interpolators.NETWORK_GEOMETRY["sweep"], **dict(args.sweep)},
     )
     if len(args.seeds) == 1:
         interpolators.NETWORK_GEOMETRY["seed"] = args.seeds[0]

@@ -49,7 +49,10 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     if args.sweep:
-        interpolators.NETWORK_GEOMETRY["sweep"] = dict(args.sweep)
+        interpolators.NETWORK_GEOMETRY["sweep"] = {
+            **interpolators.NETWORK_GEOMETRY["sweep"],
+            **dict(args.sweep),
+        }
     if args.pose is not None:
         interpolators.NETWORK_GEOMETRY["pose"] = args.pose
     if args.min_trials is not None:

@@ -431,6 +431,10 @@ def test_the_network_can_take_its_pose_from_its_own_dis_start(tmp_path, monkeypa
     cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16)
     save_weights(path, perturbed(cfg, seed=5))
     monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "pose", "flow")
+    # The sweep at 384 columns, as when this was written: at the shipped 320 on this 512-wide
+    # pair, the rolled frame matched to 2.6e-6 on 7 of 393216 values in one run of several
+    # (float noise in the resize to 320, carried through the flow pose), not to 1e-6.
+    monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "sweep", {"work_width": 384})
     interp = make_interpolator("rnn", weights=str(path))
     assert interp.flow_pose is True
     sample = Path(__file__).resolve().parents[1] / "samples" / "fusion_forest"
@@ -450,3 +454,35 @@ def test_the_network_can_take_its_pose_from_its_own_dis_start(tmp_path, monkeypa
     k = 77
     rolled = interp(np.roll(a, k, 1), np.roll(b, k, 1), [0.5], equirect=True)[0]
     np.testing.assert_allclose(rolled, np.roll(out, k, 1), atol=1e-6)
+
+
+def test_the_networks_sweep_knobs_shape_its_frames_and_are_in_its_record(tmp_path, monkeypatch):
+    """The geometry network's sweep works at ``NETWORK_GEOMETRY['sweep']`` (320 columns since
+    session 18, not ``--method sweep``'s 384): another width makes other frames, so the record
+    (manifest, resume fingerprint) carries it, and nothing else in the record moves."""
+    import dataclasses
+
+    from viewsynth import frames, interpolators
+
+    path = tmp_path / "geo.msgpack"
+    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16)
+    save_weights(path, perturbed(cfg, seed=5))
+    sample = Path(__file__).resolve().parents[1] / "samples" / "fusion_forest"
+    a, b = (
+        cv2.resize(
+            frames.read_image(sample / f"{n}.jpg").image, (512, 256), interpolation=cv2.INTER_AREA
+        )
+        for n in ("04", "05")
+    )
+    made = {}
+    for width in (320, 384):
+        monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "sweep", {"work_width": width})
+        interp = make_interpolator("rnn", weights=str(path))
+        frame = np.asarray(interp(a, b, [0.5], equirect=True))
+        assert interp.last_pair()["geometry"] is True  # the pair has a pose: the sweep served
+        made[width] = (frame, interp.record())
+    assert made[320][1]["geometry"]["sweep"]["work_width"] == 320
+    assert made[384][1]["geometry"]["sweep"]["work_width"] == 384
+    rest = [{k: v for k, v in rec.items() if k != "geometry"} for _, rec in made.values()]
+    assert rest[0] == rest[1]
+    assert np.abs(made[320][0] - made[384][0]).max() > 1e-3

@@ -137,6 +137,17 @@ class Sweep:
     def record(self) -> dict[str, Any]:
         return {"method": self.name}
 
+    def settings(self) -> dict[str, Any]:
+        """Every knob that shapes its geometry, for the geometry network's record: a walkthrough
+        made with other knobs then reads as other work when resumed."""
+        import dataclasses
+
+        from viewsynth.sweep import SweepConfig
+
+        sweep = dataclasses.asdict(self.config or SweepConfig())
+        return {"pose": self.pose, "pose_width": self.pose_width, "min_trials": self.min_trials,
+                "seed": self.seed, "sweep": sweep}  # fmt: skip
+
     def last_pair(self) -> dict[str, Any]:
         """``{"method": "sweep" | "flow", "reason": ..., "pose": RelativePose.record()}``."""
         return dict(self._last)
@@ -254,8 +265,12 @@ POSE_SOURCES = ("sift", "flow")
 #: :data:`viewsynth.geometry.features.WORK_WIDTH`), RANSAC's least number of samples for it (None:
 #: pycolmap's 1000), RANSAC's random seed and the sweep's knobs (fields of
 #: :class:`viewsynth.sweep.SweepConfig`; empty: its defaults). ``--method sweep`` keeps its own.
+#: The network's sweep works at 320 columns, not the sweep's own 384: the same quality within
+#: RANSAC's noise and 1.47x ``flow``'s time per 1024x512 frame instead of 1.61x (TRAINING_LOG.md,
+#: session 18, candidate F1; training's 256-wide frames are swept at their own width either way).
 NETWORK_GEOMETRY: dict[str, Any] = {
-    "pose": "sift", "pose_width": None, "min_trials": None, "seed": 0, "sweep": {},
+    "pose": "sift", "pose_width": None, "min_trials": None, "seed": 0,
+    "sweep": {"work_width": 320},
 }  # fmt: skip
 
 
@@ -301,6 +316,7 @@ def make_interpolator(
             interp.geometry = geometry.candidates
             interp.flow_pose = geometry.pose == "flow"  # it waits for the network's DIS start
             interp.last_pair = geometry.last_pair  # what ran on each pair, for the manifest
+            interp.geometry_settings = geometry.settings()  # recorded with the weights
             if FLOW_ONLY_WEIGHTS.is_file():  # pairs without a usable pose: the 2D network,
                 # at the K the geometry network runs (the K the shipping decision measured)
                 interp.flow_only = RNNInterpolator.load(

@@ -154,6 +154,8 @@ class RNNInterpolator:
         self.geometry = geometry
         # True: ``geometry`` takes the pair's DIS flows for its pose (``flows=``, a Future)
         self.flow_pose = False
+        # the knobs of ``geometry`` (:meth:`viewsynth.interpolators.Sweep.settings`), recorded
+        self.geometry_settings: dict[str, Any] | None = None
         self.flow_only = flow_only
         self.traces = 0  # times a function was traced (compiled), for tests and reports
         graphdef, self._state = nnx.split(model)
@@ -204,6 +206,8 @@ class RNNInterpolator:
             "iters": self.iters,
             "trained": info.get("trained", {}),
         }
+        if self.geometry_settings is not None:  # its second candidate's pose and sweep
+            record["geometry"] = self.geometry_settings
         if self.flow_only is not None:  # it makes the frames of the pairs without a pose
             record["flow_only"] = self.flow_only.record()
         return record
