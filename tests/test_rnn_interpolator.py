@@ -260,7 +260,7 @@ def test_an_untrained_geometry_network_through_the_product_makes_the_classical_f
     from viewsynth import classical, frames, sweep
     from viewsynth.geometry.pose import relative_pose
     from viewsynth.geometry.seam import on_canonical_seam
-    from viewsynth.interpolators import make_interpolator
+    from viewsynth.interpolators import make_interpolator, network_geometry
     from viewsynth.sweep.render import flows_at
 
     path = tmp_path / "geo.msgpack"
@@ -291,9 +291,9 @@ def test_an_untrained_geometry_network_through_the_product_makes_the_classical_f
         d0 = classical.backward_warp(a, est.flow_t0, equirect=True)
         d1 = classical.backward_warp(b, est.flow_t1, equirect=True)
         pose = relative_pose(a, b, equirect=True)
-        g0f, g1f, w0 = flows_at(
-            sweep.pair_depth(a, b, sweep.PairCameras.from_pose(pose)), 0.5, 512, 256
-        )
+        cams = sweep.PairCameras.from_pose(pose)  # the sweep as the network's geometry sets it
+        depth = sweep.pair_depth(a, b, cams, network_geometry().config)
+        g0f, g1f, w0 = flows_at(depth, 0.5, 512, 256)
         g0 = classical.backward_warp(a, g0f, equirect=True)
         g1 = classical.backward_warp(b, g1f, equirect=True)
         logit = classical.choice_logit(
