@@ -51,6 +51,29 @@ def test_each_pair_of_a_batch_gets_its_own_sweep_candidate_or_dis_twice_without_
     assert stack_batch(triplets[:1], classical_init=True).init.geo_flow_t0 is None
 
 
+def test_training_sweeps_with_the_networks_geometry(monkeypatch):
+    # Training and `viewsynth finetune` compute the sweep candidate as the network will be given
+    # it (NETWORK_GEOMETRY), not as `--method sweep` makes its frames: at 512 wide the network's
+    # 320 columns and the sweep's 384 give other candidates.
+    from viewsynth import interpolators
+
+    pairs = heldout_panoramas(1, 512, 256)
+    triplets = [Triplet(a, mid, b, t, True) for a, mid, b, t in pairs]
+    widths = []
+    candidates = interpolators.Sweep.candidates
+
+    def spy(self, *args, **kwargs):
+        widths.append(self.config.work_width)
+        return candidates(self, *args, **kwargs)
+
+    monkeypatch.setattr(interpolators.Sweep, "candidates", spy)
+    ours = stack_batch(triplets, classical_init=True, geometry=True).init
+    monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "sweep", {"work_width": 384})
+    wider = stack_batch(triplets, classical_init=True, geometry=True).init
+    assert widths == [320, 384]
+    assert np.abs(ours.geo_flow_t0 - wider.geo_flow_t0).max() > 0.1
+
+
 def test_a_geometry_network_learns_the_choice_from_such_a_batch(tmp_path):
     # Two held-out renders with a usable pose: the tiny geometry network, selection only, starts
     # at the classical fusion and 12 steps on this batch lower its loss through the choice.

@@ -80,13 +80,16 @@ def stack_batch(
 
 
 def _with_geometry(init, img0, img1, t, equirect: bool, depth: bool = False):
-    """The batch's ``init`` with every pair's geometry candidate (one pair per row)."""
+    """The batch's ``init`` with every pair's geometry candidate (one pair per row), from the
+    sweep the network will be given (:func:`viewsynth.interpolators.network_geometry`: 320
+    columns; the shipped recipe's 256-wide frames are swept whole either way, a fine-tune's
+    512-wide ones at the width the network meets them at)."""
     import jax
 
-    from viewsynth.interpolators import Sweep
+    from viewsynth.interpolators import network_geometry
     from viewsynth.model.init import with_geometry
 
-    sweep = Sweep()
+    sweep = network_geometry()
     rows = []
     for i in range(len(t)):
         one = jax.tree.map(lambda a, i=i: a[i : i + 1], init)
