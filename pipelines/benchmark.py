@@ -156,11 +156,8 @@ def main(argv: list[str]) -> int:
             notes.append("speed: external commands are not timed here (see their s/frame above)")
     info["wall_s"] = time.perf_counter() - started
 
-    if args.output:
-        out = args.output
-        out.mkdir(parents=True, exist_ok=True)
-    else:
-        out = new_run_dir(here(cfg.report_dir), stamp)
+    out = args.output or new_run_dir(here(cfg.report_dir), stamp)
+    out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", yaml.safe_dump(cfgmod.to_dict(cfg), sort_keys=False))
     table = write_report(out, info, results, speed_rows, notes, cfgmod.to_dict(cfg))
     if not args.no_publish:

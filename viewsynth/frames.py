@@ -176,9 +176,6 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-# -- order --------------------------------------------------------------------------------------
-
-
 def new_run_dir(parent: str | Path, stamp: str) -> Path:
     """Make and return a new folder ``parent/stamp``; ``stamp-2``, ``-3``... when it is taken.
 
@@ -194,6 +191,9 @@ def new_run_dir(parent: str | Path, stamp: str) -> Path:
         except FileExistsError:
             continue
     raise ViewsynthError(f"{parent}: a thousand runs are already named {stamp}")
+
+
+# -- order --------------------------------------------------------------------------------------
 
 
 def natural_key(name: str | Path) -> tuple:

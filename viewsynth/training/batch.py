@@ -57,17 +57,8 @@ def stack_batch(
     img1 = np.stack([tr.img1 for tr in triplets]).astype(np.float32)
     mid = np.stack([tr.mid for tr in triplets]).astype(np.float32)
     t = np.asarray([tr.t for tr in triplets], np.float32)
-    # every batch carries the arrays (zeros without depth): one shape, one compile of the step
-    depth = np.zeros(mid.shape[:3], np.float32)
-    for i, tr in enumerate(triplets):
-        if tr.depth is not None:
-            depth[i] = tr.depth
-    depth_valid = np.float32([tr.depth is not None for tr in triplets])
-    seen = np.zeros((*mid.shape[:3], 2), np.float32)
-    for i, tr in enumerate(triplets):
-        if tr.visibility is not None:
-            seen[i] = tr.visibility
-    seen_valid = np.float32([tr.visibility is not None for tr in triplets])
+    depth, depth_valid = _stack_optional([tr.depth for tr in triplets], mid.shape[:3])
+    seen, seen_valid = _stack_optional([tr.visibility for tr in triplets], (*mid.shape[:3], 2))
     eq = equirect.pop()
     init = None
     if classical_init:
@@ -77,6 +68,16 @@ def stack_batch(
         if geometry:
             init = _with_geometry(init, img0, img1, t, eq, depth=geometry == "depth")
     return Batch(img0, img1, mid, t, init, eq, depth, depth_valid, seen, seen_valid)
+
+
+def _stack_optional(arrays, shape) -> tuple[np.ndarray, np.ndarray]:
+    """``(stacked (B, ...), valid (B,))`` of arrays some triplets lack (None): every batch carries
+    the arrays, zeros where missing, so the step has one shape and compiles once."""
+    out = np.zeros(shape, np.float32)
+    for i, a in enumerate(arrays):
+        if a is not None:
+            out[i] = a
+    return out, np.float32([a is not None for a in arrays])
 
 
 def _with_geometry(init, img0, img1, t, equirect: bool, depth: bool = False):
