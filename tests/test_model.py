@@ -375,3 +375,30 @@ def test_pose_input_starts_silent_then_lets_the_confidence_move_the_choice(pair)
     none = with_geometry(classical_init(img0, img1, [0.5], equirect=True), img0, img1, None,
                          equirect=True, confidence=0.7)  # fmt: skip
     assert not none.pose_confidence.any()
+
+
+@pytest.mark.parametrize("readout", [False, True])
+def test_logit_readout_keeps_a_repeated_step_from_piling_up(pair, readout):
+    """A block whose every step says "+0.5 on the choice": summed (RAFT's form), K = 3 moves the
+    choice logit by 1.5; read out of the state, by 0.5 at every K. At K = 1 both forms agree, so
+    stored weights keep their K = 1 frames with either."""
+    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, learn_flow=False)
+    img0, img1 = pair
+    t = np.float32([0.5])
+    init, _ = _geometry_start(img0, img1, [0.5])
+    model = Network(dataclasses.replace(cfg, logit_readout=readout), rngs=nnx.Rngs(8))
+    model.update.delta_out.bias[...] = jnp.zeros(cfg.state_channels).at[10].set(0.5)
+    start = np.asarray(init.choice_logit[0])
+
+    def logit(m, k):
+        choice = np.asarray(forward(m, img0[None], img1[None], t, init, equirect=True, iters=k).choice)
+        return np.log(choice / (1.0 - choice))[0]
+
+    np.testing.assert_allclose(logit(model, 1), start + 0.5, atol=1e-3)
+    np.testing.assert_allclose(logit(model, 3), start + (0.5 if readout else 1.5), atol=1e-3)
+    # trained-like weights: the two forms differ at K = 3, not at K = 1
+    a = perturb(Network(cfg, rngs=nnx.Rngs(9)), scale=0.05, seed=9)
+    b = Network(dataclasses.replace(cfg, logit_readout=True), rngs=nnx.Rngs(9))
+    nnx.update(b, nnx.state(a, nnx.Param))
+    np.testing.assert_allclose(logit(a, 1), logit(b, 1), atol=1e-5)
+    assert np.abs(logit(a, 3) - logit(b, 3)).max() > 1e-3

@@ -110,6 +110,12 @@ class ModelConfig:
     depth_radius: int = 3
     depth_step: float = 0.04
     depth_gain: float = 1.0  # the depth head's step: gain x its output x depth_step
+    # True: each step's logits are the start's plus that step's delta (read out of the hidden
+    # state), not the sum of every step's deltas; the flows still accumulate. A bias the block
+    # repeats at every step then cannot pile up: accumulated, the shipped Run 31 at K = 8 moved
+    # the forest walk's choice from 0.69 to 0.95 geometry and its DIS mask from 0.47 to 0.16
+    # (TRAINING_LOG.md, session 19). It shapes no parameter; at K = 1 both read the same.
+    logit_readout: bool = False
 
     @property
     def state_channels(self) -> int:
@@ -324,7 +330,8 @@ class Network(nnx.Module):
             )
             if not c.learn_flow:  # only the logits move; the flows stay at the start
                 delta = delta * (1.0 - is_flow)
-            state = state + delta
+            # the logits: the start's plus this step's delta (readout) or plus every step's
+            state = (jnp.where(is_flow > 0, state, start) if c.logit_readout else state) + delta
             if depth is not None:
                 q = jnp.maximum(q + c.depth_gain * c.depth_step * dq[0], 0.0)
                 depths.append(q)

@@ -68,7 +68,7 @@ class TrainingDiverged(ViewsynthError):
 
 #: ModelConfig fields that shape no parameter: ``init_weights`` may differ from the run's model in
 #: these (the run's values are taken), e.g. to train an existing network's mask with its flows fixed.
-RUNTIME_MODEL_FIELDS = ("iters", "learn_flow", "depth_step", "depth_gain")
+RUNTIME_MODEL_FIELDS = ("iters", "learn_flow", "depth_step", "depth_gain", "logit_readout")
 
 
 def refine_fields(model: ModelConfig) -> dict[str, bool]:
