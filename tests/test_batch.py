@@ -54,7 +54,7 @@ def test_each_pair_of_a_batch_gets_its_own_sweep_candidate_or_dis_twice_without_
 def test_training_sweeps_with_the_networks_geometry(monkeypatch):
     # Training and `viewsynth finetune` compute the sweep candidate as the network will be given
     # it (NETWORK_GEOMETRY), not as `--method sweep` makes its frames: at 512 wide the network's
-    # 320 columns and the sweep's 384 give other candidates.
+    # 256 columns and the sweep's 384 give other candidates.
     from viewsynth import interpolators
 
     pairs = heldout_panoramas(1, 512, 256)
@@ -70,7 +70,7 @@ def test_training_sweeps_with_the_networks_geometry(monkeypatch):
     ours = stack_batch(triplets, classical_init=True, geometry=True).init
     monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "sweep", {"work_width": 384})
     wider = stack_batch(triplets, classical_init=True, geometry=True).init
-    assert widths == [320, 384]
+    assert widths == [256, 384]
     assert np.abs(ours.geo_flow_t0 - wider.geo_flow_t0).max() > 0.1
 
 

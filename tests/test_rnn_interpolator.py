@@ -431,8 +431,8 @@ def test_the_network_can_take_its_pose_from_its_own_dis_start(tmp_path, monkeypa
     cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16)
     save_weights(path, perturbed(cfg, seed=5))
     monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "pose", "flow")
-    # The sweep at 384 columns, as when this was written: at the shipped 320 on this 512-wide
-    # pair, the rolled frame matched to 2.6e-6 on 7 of 393216 values in one run of several
+    # The sweep at 384 columns, as when this was written: at 320 (shipped in session 18) on this
+    # 512-wide pair, the rolled frame matched to 2.6e-6 on 7 of 393216 values in one run of several
     # (float noise in the resize to 320, carried through the flow pose), not to 1e-6.
     monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "sweep", {"work_width": 384})
     interp = make_interpolator("rnn", weights=str(path))
@@ -457,8 +457,8 @@ def test_the_network_can_take_its_pose_from_its_own_dis_start(tmp_path, monkeypa
 
 
 def test_the_networks_sweep_knobs_shape_its_frames_and_are_in_its_record(tmp_path, monkeypatch):
-    """The geometry network's sweep works at ``NETWORK_GEOMETRY['sweep']`` (320 columns since
-    session 18, not ``--method sweep``'s 384): another width makes other frames, so the record
+    """The geometry network's sweep works at ``NETWORK_GEOMETRY['sweep']`` (256 columns since
+    session 19, 320 in session 18, not ``--method sweep``'s 384): another width makes other frames, so the record
     (manifest, resume fingerprint) carries it, and nothing else in the record moves."""
     import dataclasses
 

@@ -221,9 +221,9 @@ def test_the_interpolator_describes_itself_as_the_manifest_always_recorded(tmp_p
     shipped = make_interpolator("rnn").record()
     # the shipped geometry network, and the 2D network that makes its pairs without a pose
     companion = shipped.pop("flow_only")
-    # the knobs of its geometry, which shape its frames: the sweep at 320 columns (session 18)
+    # the knobs of its geometry, which shape its frames: the sweep at 256 columns (session 19)
     geometry = shipped.pop("geometry")
-    assert geometry["sweep"]["work_width"] == 320 and geometry["pose"] == "sift"
+    assert geometry["sweep"]["work_width"] == 256 and geometry["pose"] == "sift"
     assert geometry["seed"] == 0 and geometry["sweep"]["max_hypotheses"] == 128
     assert shipped == _record_from_file(DEFAULT_WEIGHTS)
     assert companion == _record_from_file(FLOW_ONLY_WEIGHTS, iters=1)

@@ -265,12 +265,13 @@ POSE_SOURCES = ("sift", "flow")
 #: :data:`viewsynth.geometry.features.WORK_WIDTH`), RANSAC's least number of samples for it (None:
 #: pycolmap's 1000), RANSAC's random seed and the sweep's knobs (fields of
 #: :class:`viewsynth.sweep.SweepConfig`; empty: its defaults). ``--method sweep`` keeps its own.
-#: The network's sweep works at 320 columns, not the sweep's own 384: the same quality within
-#: RANSAC's noise and 1.47x ``flow``'s time per 1024x512 frame instead of 1.61x (TRAINING_LOG.md,
-#: session 18, candidate F1; training's 256-wide frames are swept at their own width either way).
+#: The network's sweep works at 256 columns, not the sweep's own 384: the width every training
+#: panorama (256x128) was swept at. On fresh RANSAC seeds it is ahead of 320 by 0.06 dB over the
+#: seven panorama sets (forest +0.14, garden b gap 2 -0.04) and 1.38x ``flow``'s time per 1024x512
+#: frame against 1.53x (TRAINING_LOG.md, session 19, candidate F2; 320 since session 18, F1).
 NETWORK_GEOMETRY: dict[str, Any] = {
     "pose": "sift", "pose_width": None, "min_trials": None, "seed": 0,
-    "sweep": {"work_width": 320},
+    "sweep": {"work_width": 256},
 }  # fmt: skip
 
 

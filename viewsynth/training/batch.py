@@ -82,7 +82,7 @@ def _stack_optional(arrays, shape) -> tuple[np.ndarray, np.ndarray]:
 
 def _with_geometry(init, img0, img1, t, equirect: bool, depth: bool = False):
     """The batch's ``init`` with every pair's geometry candidate (one pair per row), from the
-    sweep the network will be given (:func:`viewsynth.interpolators.network_geometry`: 320
+    sweep the network will be given (:func:`viewsynth.interpolators.network_geometry`: 256
     columns; the shipped recipe's 256-wide frames are swept whole either way, a fine-tune's
     512-wide ones at the width the network meets them at)."""
     import jax
