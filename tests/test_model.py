@@ -391,7 +391,9 @@ def test_logit_readout_keeps_a_repeated_step_from_piling_up(pair, readout):
     start = np.asarray(init.choice_logit[0])
 
     def logit(m, k):
-        choice = np.asarray(forward(m, img0[None], img1[None], t, init, equirect=True, iters=k).choice)
+        choice = np.asarray(
+            forward(m, img0[None], img1[None], t, init, equirect=True, iters=k).choice
+        )
         return np.log(choice / (1.0 - choice))[0]
 
     np.testing.assert_allclose(logit(model, 1), start + 0.5, atol=1e-3)

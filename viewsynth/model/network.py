@@ -13,7 +13,8 @@ predicts the in-between view at t:
 3. ONE update block is applied ``iters`` times (shared weights): correlation lookup around the
    current flows, motion encoding, ConvGRU, deltas for flows and logit (with ``learn_flow`` off,
    for the logit only: the starting flows are kept). Gradients stop through the flows between
-   iterations (RAFT);
+   iterations (RAFT). The deltas are summed over the steps; with ``logit_readout`` the logits are
+   instead the start's plus the latest step's delta, so a bias every step repeats cannot pile up;
 4. after every iteration the accumulated corrections are convex-upsampled and added to the
    full-resolution starting estimate, both frames are warped backward, fused by the mask, and a thin
    residual network refines the result: ``Output.frames`` holds one frame per iteration.
