@@ -44,6 +44,12 @@ def knob(text: str) -> tuple[str, float]:
         ) from None
 
 
+def over_shipped(knobs: list[tuple[str, float]]) -> dict:
+    """The network's sweep knobs with ``knobs`` laid over the shipped ones (a knob not named
+    keeps its shipped value)."""
+    return {**interpolators.NETWORK_GEOMETRY["sweep"], **dict(knobs)}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ours, rest = (
@@ -69,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         pose=args.pose,
         pose_width=args.pose_width,
         min_trials=args.min_trials,
-        sweep={**interpolators.NETWORK_GEOMETRY["sweep"], **dict(args.sweep)},
+        sweep=over_shipped(args.sweep),
     )
     if len(args.seeds) == 1:
         interpolators.NETWORK_GEOMETRY["seed"] = args.seeds[0]

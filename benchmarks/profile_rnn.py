@@ -19,7 +19,7 @@ import pstats
 import time
 
 import numpy as np
-from geometry_budget import knob  # this folder's; the same --sweep NAME=VALUE parsing
+from geometry_budget import knob, over_shipped  # this folder's: the same --sweep NAME=VALUE
 
 from viewsynth import interpolators
 from viewsynth.evaluation.speed import street_pair
@@ -48,11 +48,7 @@ def main(argv=None) -> None:
         "--sweep", type=knob, action="append", default=[], help="SweepConfig NAME=VALUE"
     )
     args = parser.parse_args(argv)
-    if args.sweep:
-        interpolators.NETWORK_GEOMETRY["sweep"] = {
-            **interpolators.NETWORK_GEOMETRY["sweep"],
-            **dict(args.sweep),
-        }
+    interpolators.NETWORK_GEOMETRY["sweep"] = over_shipped(args.sweep)
     if args.pose is not None:
         interpolators.NETWORK_GEOMETRY["pose"] = args.pose
     if args.min_trials is not None:
