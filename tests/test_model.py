@@ -408,3 +408,44 @@ def test_logit_readout_keeps_a_repeated_step_from_piling_up(pair, readout):
     nnx.update(b, nnx.state(a, nnx.Param))
     np.testing.assert_allclose(logit(a, 1), logit(b, 1), atol=1e-5)
     assert np.abs(logit(a, 3) - logit(b, 3)).max() > 1e-3
+
+
+def test_consensus_input_starts_at_the_second_step_and_keeps_the_roll(pair):
+    """model.consensus: the first step is the network without it (stored weights keep their K = 1
+    frame), later steps see each warped sample's distance from the previous frame, so a head that
+    reads it changes K = 2; the input is pooled per 1/stride cell, so rolling by a multiple of the
+    stride still rolls the frame."""
+    from viewsynth.model.network import _consensus
+
+    # (the tiny model's motion encoder would keep 1 channel beside the 11 of the state: too few)
+    cfg = dataclasses.replace(
+        ModelConfig.tiny(), geometry=True, learn_flow=False, motion_channels=24
+    )
+    img0, img1 = pair
+    t = np.float32([0.5])
+    init, _ = _geometry_start(img0, img1, [0.5])
+    plain = perturb(Network(cfg, rngs=nnx.Rngs(11)), scale=0.05, seed=11)
+    plain.update.delta_out.kernel[...] *= 20.0  # steps that move the logits visibly
+    seeing = Network(dataclasses.replace(cfg, consensus=True), rngs=nnx.Rngs(11))
+    nnx.update(seeing, nnx.state(plain, nnx.Param))  # every shared parameter, the head at zero
+
+    def frame(m, k, a=img0, b=img1, start=init):
+        return np.asarray(forward(m, a[None], b[None], t, start, equirect=True, iters=k).frames[-1])
+
+    np.testing.assert_allclose(frame(seeing, 2), frame(plain, 2), atol=1e-6)  # silent head
+    head = seeing.update.consensus_in
+    head.kernel[...] = jnp.asarray(np.random.default_rng(3).normal(0, 0.5, head.kernel.shape))
+    np.testing.assert_allclose(frame(seeing, 1), frame(plain, 1), atol=1e-6)
+    assert np.abs(frame(seeing, 2) - frame(plain, 2)).max() > 1e-3
+    k = 2 * cfg.stride
+    rolled = jax.tree.map(lambda a: np.roll(a, k, axis=2), init)
+    np.testing.assert_allclose(
+        np.roll(frame(seeing, 3), k, axis=2),
+        frame(seeing, 3, np.roll(img0, k, 1), np.roll(img1, k, 1), rolled), atol=2e-5,
+    )  # fmt: skip
+    # the input: a sample equal to the frame is at 0, one off by 0.25 everywhere at 4 x 0.25 = 1
+    f = jnp.full((1, 16, 16, 3), 0.5)
+    got = np.asarray(_consensus((f, f + 0.25), f, 8))
+    assert got.shape == (1, 2, 2, 2)
+    np.testing.assert_allclose(got[..., 0], 0.0)
+    np.testing.assert_allclose(got[..., 1], 1.0, atol=1e-6)

@@ -560,6 +560,10 @@ def test_warm_start_may_add_the_refinements_mask_head(tmp_path):
     assert with_head.config.refine_mask and with_head.refine.mask_out is not None
     want = frame(load_weights(base))
     np.testing.assert_allclose(frame(with_head), want, atol=1e-6)
+    # so may the consensus input (its head at zero: the same frames at K = 2)
+    seeing = grown("model.consensus=true")
+    assert seeing.update.consensus_in is not None
+    np.testing.assert_allclose(frame(seeing), want, atol=1e-6)
     # dropping the (non-silent) residual head is allowed too, and does change the frame
     assert np.abs(frame(grown("model.refine_residual=false")) - want).max() > 1e-3
 

@@ -117,6 +117,12 @@ class ModelConfig:
     # the forest walk's choice from 0.69 to 0.95 geometry and its DIS mask from 0.47 to 0.16
     # (TRAINING_LOG.md, session 19). It shapes no parameter; at K = 1 both read the same.
     logit_readout: bool = False
+    # True: from the second step on, the block also sees how far each warped sample is from the
+    # previous step's frame (per sample, the mean absolute RGB difference, pooled to 1/stride),
+    # through a head that starts at zero. With the flows fixed this is the only input that changes
+    # between steps: which sample disagrees with the current fusion (an occluded side, a wrong
+    # candidate) is news to every step after the first. Training's ``init_weights`` may add it.
+    consensus: bool = False
 
     @property
     def state_channels(self) -> int:
@@ -196,6 +202,7 @@ class Network(nnx.Module):
             stride=c.stride,
             state_channels=c.state_channels,
             depth_channels=(2 * c.depth_radius + 1) if c.depth_search else 0,
+            consensus_channels=2 * candidates if c.consensus else 0,
             rngs=rngs,
         )
         self.refine = Refine(
@@ -314,6 +321,8 @@ class Network(nnx.Module):
             if depth is not None:
                 seen = depth.state(state, q := jax.lax.stop_gradient(q))
                 extra["depth_cost"] = depth.cost(f0, f1, q, equirect=equirect)
+            if c.consensus and frames:
+                extra["consensus"] = _consensus(warps, frames[-1], s)
             lookups = [
                 corr.lookup(
                     f0,
@@ -346,11 +355,12 @@ class Network(nnx.Module):
                 full = depth.full(full, q, up_logits, equirect=equirect)
             out = self._synthesize(img0, img1, full, equirect=equirect)
             frames.append(out[0])
+            warps = out[2]
         return Output(frames=tuple(frames), depths=tuple(depths) if depths else None, **out[1])
 
     def _synthesize(self, img0, img1, full, *, equirect):
-        """The frame and the fields the frame is made of (after the refinement's correction),
-        from the full-resolution state ``full`` (flows, logits)."""
+        """The frame, the fields the frame is made of (after the refinement's correction) and the
+        warped samples, from the full-resolution state ``full`` (flows, logits)."""
         if not self.config.geometry:
             mask = jax.nn.sigmoid(full[..., 4:5])
             warped0 = backward_warp(img0, full[..., :2], equirect=equirect)
@@ -362,7 +372,7 @@ class Network(nnx.Module):
                 mask = jax.nn.sigmoid(full[..., 4:5] + dlogit)
                 mid = mask * warped0 + (1.0 - mask) * warped1
             fields = {"flow_t0": full[..., :2], "flow_t1": full[..., 2:4], "mask": mask}
-            return jnp.clip(mid + residual, 0.0, 1.0), fields
+            return jnp.clip(mid + residual, 0.0, 1.0), fields, (warped0, warped1)
         warps, masks, mids = [], [], []
         for k in (0, 5):
             mask = jax.nn.sigmoid(full[..., k + 4 : k + 5])
@@ -383,4 +393,11 @@ class Network(nnx.Module):
             "geo_flow_t0": full[..., 5:7], "geo_flow_t1": full[..., 7:9], "geo_mask": masks[1],
             "choice": choice,
         }  # fmt: skip
-        return jnp.clip(mid + residual, 0.0, 1.0), fields
+        return jnp.clip(mid + residual, 0.0, 1.0), fields, tuple(warps)
+
+
+def _consensus(warps, frame, stride: int) -> jax.Array:
+    """(B, h, w, len(warps)) at 1/stride: each warped sample's mean absolute RGB difference from
+    ``frame`` (the previous step's), pooled, times 4 (about unit scale); an input, so no gradient."""
+    diffs = [jnp.mean(jnp.abs(w - frame), axis=-1, keepdims=True) for w in warps]
+    return jax.lax.stop_gradient(4.0 * avg_pool(jnp.concatenate(diffs, axis=-1), stride))

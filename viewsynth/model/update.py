@@ -34,6 +34,7 @@ class UpdateBlock(nnx.Module):
         stride: int,
         state_channels: int = STATE,
         depth_channels: int = 0,
+        consensus_channels: int = 0,
         rngs: nnx.Rngs,
     ):
         self.hidden_channels = hidden_channels
@@ -61,6 +62,13 @@ class UpdateBlock(nnx.Module):
             linear(depth_channels, motion_channels, zero=True, rngs=rngs) if search else None
         )
         self.depth_out = linear(hidden_channels, 1, zero=True, rngs=rngs) if search else None
+        # ModelConfig.consensus: each sample's distance from the previous step's frame joins the
+        # motion features (from the second step on), through a head that starts at zero
+        self.consensus_in = (
+            linear(consensus_channels, motion_channels, zero=True, rngs=rngs)
+            if consensus_channels
+            else None
+        )
 
     def prepare(self, context: jax.Array, *, equirect: bool) -> jax.Array:
         """(B, h, w, Cc) -> (B, h, w, 3 Ch): the context's share of the gates and candidate."""
@@ -75,16 +83,20 @@ class UpdateBlock(nnx.Module):
         *,
         equirect: bool,
         depth_cost: jax.Array | None = None,
+        consensus: jax.Array | None = None,
     ):
         """``hidden`` (B,h,w,Ch), ``context_terms`` from :meth:`prepare`, ``corr`` (B,h,w,Ck),
         ``state`` (B,h,w,S) -> ``(hidden (B,h,w,Ch), delta (B,h,w,S), up_logits (B,h,w,9 s^2))``;
         with ``depth_cost`` (B,h,w,N) a fourth, the inverse depth's step (B,h,w,1) in units of
-        the cost's spacing."""
+        the cost's spacing. ``consensus`` (B,h,w,n): the samples' distances from the previous
+        frame (None at the first step: nothing is added)."""
         relu = jax.nn.relu
         ch = self.hidden_channels
         m = self.corr_in(corr)
         if depth_cost is not None:
             m = m + self.depth_in(depth_cost)
+        if consensus is not None:
+            m = m + self.consensus_in(consensus)
         m = relu(m)
         s = relu(self.state_in(state, equirect=equirect))
         m = relu(self.motion_out(jnp.concatenate([m, s], axis=-1)))

@@ -79,6 +79,7 @@ def refine_fields(model: ModelConfig) -> dict[str, bool]:
         "refine_residual": model.refine_residual,
         "pose_input": model.pose_input,
         "depth_search": model.depth_search,
+        "consensus": model.consensus,
     }
 
 
