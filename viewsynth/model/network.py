@@ -15,6 +15,8 @@ predicts the in-between view at t:
    for the logit only: the starting flows are kept). Gradients stop through the flows between
    iterations (RAFT). The deltas are summed over the steps; with ``logit_readout`` the logits are
    instead the start's plus the latest step's delta, so a bias every step repeats cannot pile up;
+   with ``consensus`` each step after the first also sees how far each warped sample is from the
+   previous step's frame (the one input that changes between steps while the flows are fixed);
 4. after every iteration the accumulated corrections are convex-upsampled and added to the
    full-resolution starting estimate, both frames are warped backward, fused by the mask, and a thin
    residual network refines the result: ``Output.frames`` holds one frame per iteration.

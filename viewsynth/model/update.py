@@ -3,9 +3,10 @@
 Runs at the recurrence's resolution (1/stride). Inputs per step: the correlation lookup around the
 current flows, the state (x, y of ``flow_t0``, x, y of ``flow_t1``, in low-resolution pixels, then
 the fusion-mask logit; a network with geometry holds a second candidate's five and the choice
-logit after them, ``state_channels`` 11) and the context features. Outputs: the new hidden state,
-a delta for the state channels, and the convex-upsampling logits. The delta and upsampling heads start at zero.
-The context's share of the GRU gates does not change between steps and is computed once
+logit after them, ``state_channels`` 11) and the context features; with ``consensus`` (from the
+second step on) each warped sample's distance from the previous step's frame. Outputs: the new
+hidden state, a delta for the state channels, and the convex-upsampling logits. The delta and
+upsampling heads start at zero. The context's share of the GRU gates does not change between steps and is computed once
 (:meth:`UpdateBlock.prepare`).
 """
 

@@ -73,7 +73,7 @@ RUNTIME_MODEL_FIELDS = ("iters", "learn_flow", "depth_step", "depth_gain", "logi
 
 def refine_fields(model: ModelConfig) -> dict[str, bool]:
     """The heads of ``model`` that stored weights may lack (a new head starts at zero): the
-    refinement's and the pose-confidence input's."""
+    refinement's, the pose-confidence input's, the depth search's and the consensus input's."""
     return {
         "refine_mask": model.refine_mask,
         "refine_residual": model.refine_residual,
