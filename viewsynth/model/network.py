@@ -314,7 +314,7 @@ class Network(nnx.Module):
         # With learn_flow off only the logits move: only they are upsampled (the flows' corrections
         # are zero), which is most of a step's full-resolution work saved.
         moving = [i for i in range(c.state_channels) if c.learn_flow or i % 5 == 4 or i == 10]
-        state, frames, depths = start, [], []
+        state, frames, depths, out = start, [], [], None
         depth = rays.DepthSearch.of(c, init, height, width)
         q = None if depth is None else depth.q0
         for _ in range(iters):
@@ -323,8 +323,8 @@ class Network(nnx.Module):
             if depth is not None:
                 seen = depth.state(state, q := jax.lax.stop_gradient(q))
                 extra["depth_cost"] = depth.cost(f0, f1, q, equirect=equirect)
-            if c.consensus and frames:
-                extra["consensus"] = _consensus(warps, frames[-1], s)
+            if c.consensus and out is not None:  # the previous step's warps and frame
+                extra["consensus"] = _consensus(out[2], out[0], s)
             lookups = [
                 corr.lookup(
                     f0,
@@ -357,7 +357,6 @@ class Network(nnx.Module):
                 full = depth.full(full, q, up_logits, equirect=equirect)
             out = self._synthesize(img0, img1, full, equirect=equirect)
             frames.append(out[0])
-            warps = out[2]
         return Output(frames=tuple(frames), depths=tuple(depths) if depths else None, **out[1])
 
     def _synthesize(self, img0, img1, full, *, equirect):

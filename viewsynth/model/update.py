@@ -6,8 +6,8 @@ the fusion-mask logit; a network with geometry holds a second candidate's five a
 logit after them, ``state_channels`` 11) and the context features; with ``consensus`` (from the
 second step on) each warped sample's distance from the previous step's frame. Outputs: the new
 hidden state, a delta for the state channels, and the convex-upsampling logits. The delta and
-upsampling heads start at zero. The context's share of the GRU gates does not change between steps and is computed once
-(:meth:`UpdateBlock.prepare`).
+upsampling heads start at zero. The context's share of the GRU gates does not change between
+steps and is computed once (:meth:`UpdateBlock.prepare`).
 """
 
 from __future__ import annotations
