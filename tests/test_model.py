@@ -217,6 +217,8 @@ def test_model_config_round_trip_and_validation():
         ConfigError, match=r"model.logit_readout: expected true or false, got 'maybe'"
     ):
         ModelConfig.from_dict({"logit_readout": "maybe"}, "model")
+    with pytest.raises(ConfigError, match=r"model.consensus: expected true or false, got 'maybe'"):
+        ModelConfig.from_dict({"consensus": "maybe"}, "model")
     with pytest.raises(ConfigError, match=r"must equal stride"):
         from_dict(ModelConfig, {"stride": 16, "patch": 4, "encoder_channels": [8, 8]}, "m.yaml")
     # The classical start is the only one (stored files name it); the zero-flow start is gone.
