@@ -223,3 +223,19 @@ def test_a_chunk_size_below_one_is_a_usage_error(tmp_path, capsys):
     assert cli(["interpolate", str(capture), "-o", str(out), "--set", "chunk_frames=0", "-q"]) == 2
     assert "chunk_frames must be at least 1" in capsys.readouterr().err
     assert not (out / "walkthrough_360.mp4").exists()
+
+
+def test_a_resumed_capture_with_a_finished_segment_keeps_its_name_in_the_summary(tmp_path):
+    from viewsynth.pipelines.cli import main as cli
+
+    capture = make_capture(tmp_path / "my-walk", n=3, width=64)
+    out = tmp_path / "out"
+    args = ["interpolate", str(capture), "-o", str(out), "--method", "linear", "-q"]
+    assert cli([*args, "--factor", str(FACTOR)]) == 0
+    # Killed after its segment was recorded as finished but before the manifest was written:
+    # the re-run keeps the segment and writes the manifest.
+    (out / "manifest.json").unlink()
+    assert cli([*args, "--factor", str(FACTOR)]) == 0
+    (row,) = json.loads((out / "summary.json").read_text())["captures"]
+    assert (row["name"], row["status"]) == ("my-walk", "done")
+    assert (out / "manifest.json").exists()

@@ -114,8 +114,8 @@ def run_capture(
         n_seg_frames = frame_count(sched)
         done = ledger.done_segment(seg)
         if done is not None:
-            for name in done["files"].values():
-                remove_pieces(out, name)  # a run killed between the join and the cleanup
+            for video in done["files"].values():
+                remove_pieces(out, video)  # a run killed between the join and the cleanup
             segments_out.append(done)
             index += n_seg_frames
             if progress is not None:
