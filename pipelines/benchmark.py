@@ -8,9 +8,9 @@
     configs/benchmark.yaml ─► sets (../shared/data when present, else generated) × methods
         ─► reports/benchmark/<timestamp>/  results.json  table.md  config.yaml  *.png
         ─► reports/benchmark/latest.md     (a copy of table.md, kept in git)
-        ─► README.md                       (the text between the benchmark markers)
+        ─► docs/BENCHMARK.md               (the full tables, between the benchmark markers)
 
-``--no-publish`` leaves latest.md and the README alone (a trial run); ``--publish RUN_DIR``
+``--no-publish`` leaves latest.md and docs/BENCHMARK.md alone (a trial run); ``--publish RUN_DIR``
 publishes such a run afterwards, from its ``results.json``, without running anything. Paths in the config are
 relative to the config file; ``--weights`` and ``-o`` are relative to the current folder.
 ``--external`` adds an external method to the config's ``external`` list (as in ``viewsynth
@@ -33,7 +33,7 @@ from viewsynth import config as cfgmod
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.evaluate import BenchmarkConfig, SetResult, evaluate, open_sets
 from viewsynth.evaluation.peers import ExternalCommand, parse_external, resolve_methods
-from viewsynth.evaluation.report import render_markdown, run_info, update_readme, write_report
+from viewsynth.evaluation.report import render_markdown, run_info, update_section, write_report
 from viewsynth.evaluation.speed import measure_speed
 from viewsynth.frames import new_run_dir, write_text
 
@@ -61,7 +61,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="also run this external method (added to the config's external list)",
     )
     p.add_argument("--no-speed", action="store_true", help="quality only")
-    p.add_argument("--no-publish", action="store_true", help="leave latest.md and README alone")
+    p.add_argument(
+        "--no-publish", action="store_true", help="leave latest.md and docs/BENCHMARK.md alone"
+    )
     p.add_argument(
         "--publish", type=Path, metavar="RUN_DIR", help="publish a finished run; run nothing"
     )
@@ -69,7 +71,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def publish(cfg: BenchmarkConfig, here, run_dir: Path) -> str:
-    """Copy a finished run's table to ``cfg.latest`` and the README's benchmark section."""
+    """Copy a finished run's table to ``cfg.latest`` and into the benchmark section of the
+    document ``cfg.readme`` names (``docs/BENCHMARK.md`` in ``configs/benchmark.yaml``)."""
     path = run_dir / "results.json"
     try:
         data = json.loads(path.read_text())
@@ -87,8 +90,8 @@ def publish(cfg: BenchmarkConfig, here, run_dir: Path) -> str:
         "them to `reports/benchmark/<timestamp>/`; this table is also in "
         "`reports/benchmark/latest.md`."
     )
-    body = render_markdown(info, sets, speed, notes, level=2, more=more)
-    update_readme(here(cfg.readme), body)
+    body = render_markdown(info, sets, speed, notes, title="The published run", level=2, more=more)
+    update_section(here(cfg.readme), body)
     return table
 
 

@@ -1,4 +1,5 @@
-"""The benchmark job on a tiny generated suite, the README section, and the speed harness."""
+"""The benchmark job on a tiny generated suite, the published tables (docs/BENCHMARK.md), and the
+speed harness."""
 
 import json
 from pathlib import Path
@@ -10,7 +11,7 @@ from viewsynth import config as cfgmod
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.evaluate import BenchmarkConfig
 from viewsynth.evaluation.peers import MethodSpec
-from viewsynth.evaluation.report import README_END, README_START, update_readme
+from viewsynth.evaluation.report import SECTION_END, SECTION_START, update_section
 from viewsynth.evaluation.speed import SpeedConfig, measure_speed
 from viewsynth.pipelines import benchmark as benchmark_job
 
@@ -36,18 +37,19 @@ def _tiny_config(tmp_path: Path) -> Path:
         "speed": {"sizes": [[64, 32], [4096, 2048]], "reps": 2, "max_seconds_per_frame": 0.05},
         "report_dir": "runs",
         "latest": "latest.md",
-        "readme": "README.md",
+        "readme": "docs/BENCHMARK.md",
     }
     path = tmp_path / "bench.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
 
 
-def test_benchmark_job_writes_run_latest_and_readme_section(tmp_path, capsys):
+def test_benchmark_job_writes_run_latest_and_the_published_tables(tmp_path, capsys):
     config = _tiny_config(tmp_path)
-    readme = tmp_path / "README.md"
-    readme.write_text(
-        f"# Intro\n\nhand-written\n\n{README_START}\nold table\n{README_END}\n\n## After\n"
+    tables = tmp_path / "docs" / "BENCHMARK.md"
+    tables.parent.mkdir()
+    tables.write_text(
+        f"# Intro\n\nhand-written\n\n{SECTION_START}\nold table\n{SECTION_END}\n\n## After\n"
     )
     assert benchmark_job.main(["--config", str(config)]) == 0
     runs = list((tmp_path / "runs").iterdir())
@@ -72,20 +74,22 @@ def test_benchmark_job_writes_run_latest_and_readme_section(tmp_path, capsys):
     assert "| pano (rolled) | 2 | flow |" in table and "| flow | 64x32 |" in table
     assert (run / "config.yaml").is_file() and (run / "montage_pano_rolled.png").is_file()
     assert capsys.readouterr().out == table + "\n"
-    text = readme.read_text()
-    assert text.startswith("# Intro\n\nhand-written\n\n" + README_START)
-    assert text.endswith(README_END + "\n\n## After\n")
+    text = tables.read_text()
+    assert text.startswith(
+        "# Intro\n\nhand-written\n\n" + SECTION_START + "\n## The published run\n"
+    )
+    assert text.endswith(SECTION_END + "\n\n## After\n")
     assert "old table" not in text and "| pano | 2 | linear |" in text
     # --no-publish leaves both alone; --publish RUN_DIR publishes that run later, running nothing
-    readme.write_text(f"# Intro\n\n{README_START}\nold table\n{README_END}\n")
+    tables.write_text(f"# Intro\n\n{SECTION_START}\nold table\n{SECTION_END}\n")
     (tmp_path / "latest.md").write_text("old\n")
     assert benchmark_job.main(["--config", str(config), "--no-publish", "--no-speed"]) == 0
-    assert (tmp_path / "latest.md").read_text() == "old\n" and "old table" in readme.read_text()
+    assert (tmp_path / "latest.md").read_text() == "old\n" and "old table" in tables.read_text()
     capsys.readouterr()
     assert benchmark_job.main(["--config", str(config), "--publish", str(run)]) == 0
     assert (tmp_path / "latest.md").read_text() == table
     assert capsys.readouterr().out == table + "\n"
-    assert readme.read_text() == text.replace("hand-written\n\n", "").replace("\n\n## After", "")
+    assert tables.read_text() == text.replace("hand-written\n\n", "").replace("\n\n## After", "")
     assert len(list((tmp_path / "runs").iterdir())) == 2
     with pytest.raises(ViewsynthError, match=r"results.json: no such file"):
         benchmark_job.main(["--config", str(config), "--publish", str(tmp_path / "nowhere")])
@@ -94,21 +98,34 @@ def test_benchmark_job_writes_run_latest_and_readme_section(tmp_path, capsys):
         benchmark_job.main(["--config", str(config), "--publish", str(run)])
 
 
-def test_update_readme_appends_markers_once_and_replaces_after(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text("# viewsynth\n")
-    update_readme(readme, "first")
-    assert readme.read_text() == f"# viewsynth\n\n{README_START}\nfirst\n{README_END}\n"
-    update_readme(readme, "second\n")
-    assert readme.read_text() == f"# viewsynth\n\n{README_START}\nsecond\n{README_END}\n"
+def test_update_section_appends_markers_once_and_replaces_after(tmp_path):
+    doc = tmp_path / "BENCHMARK.md"
+    doc.write_text("# Benchmark\n")
+    update_section(doc, "first")
+    assert doc.read_text() == f"# Benchmark\n\n{SECTION_START}\nfirst\n{SECTION_END}\n"
+    update_section(doc, "second\n")
+    assert doc.read_text() == f"# Benchmark\n\n{SECTION_START}\nsecond\n{SECTION_END}\n"
 
 
-def test_update_readme_refuses_half_markers(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n{README_START}\n")
-    with pytest.raises(ViewsynthError, match=r"README.md: the benchmark markers are incomplete"):
-        update_readme(readme, "table")
-    assert readme.read_text() == f"# x\n{README_START}\n"
+def test_update_section_refuses_half_markers(tmp_path):
+    doc = tmp_path / "BENCHMARK.md"
+    doc.write_text(f"# x\n{SECTION_START}\n")
+    with pytest.raises(ViewsynthError, match=r"BENCHMARK.md: the benchmark markers are incomplete"):
+        update_section(doc, "table")
+    assert doc.read_text() == f"# x\n{SECTION_START}\n"
+
+
+def test_make_benchmark_publishes_into_docs_benchmark_not_the_readme():
+    # The full tables live in docs/BENCHMARK.md, between its markers; the README keeps one
+    # hand-maintained summary table and no generated section.
+    cfg = cfgmod.load(BenchmarkConfig, REPO / "configs" / "benchmark.yaml")
+    target = (REPO / "configs" / cfg.readme).resolve()
+    assert target == REPO / "docs" / "BENCHMARK.md"
+    text = target.read_text()
+    assert text.index(SECTION_START) < text.index("## The published run") < text.index(SECTION_END)
+    readme = (REPO / "README.md").read_text()
+    assert SECTION_START not in readme and SECTION_END not in readme
+    assert "docs/BENCHMARK.md" in readme
 
 
 def test_speed_reports_a_failing_method_as_a_note_and_times_only_the_chosen_k():
@@ -176,29 +193,6 @@ def test_model_speed_refuses_a_size_it_cannot_run_in_one_line(capsys):
             module.main(["--sizes", bad, "--no-memory"])
         assert err.value.code == 2
         assert why in capsys.readouterr().err.strip().splitlines()[-1]
-
-
-def test_depth_window_says_in_one_line_what_is_wrong_with_its_weights(tmp_path):
-    import importlib.util
-
-    from viewsynth.model import ModelConfig, Network
-    from viewsynth.model.weights import save_weights
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "depth_window.py"
-    spec = importlib.util.spec_from_file_location("depth_window", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    missing = tmp_path / "none.msgpack"
-    with pytest.raises(SystemExit) as err:
-        module.main(["--weights", str(missing)])
-    assert str(err.value).startswith("depth_window: ") and "\n" not in str(err.value)
-    assert str(missing) in str(err.value)
-    plain = tmp_path / "plain.msgpack"  # a network without the depth search
-    from flax import nnx
-
-    save_weights(plain, Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)))
-    with pytest.raises(SystemExit, match=r"not a depth-search network"):
-        module.main(["--weights", str(plain)])
 
 
 def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path):

@@ -9,9 +9,9 @@
 - ``montage_<set>.png``: crops of the first sample side by side (ground truth, then each method):
   across the seam for panoramas (the seam is the middle of the crop, marked by ticks), the centre
   otherwise.
-``update_readme`` regenerates the text between the benchmark markers of a README. Files are
-written aside and renamed into place (``frames.atomic_write``), so no half-written report sits at
-its path.
+``update_section`` regenerates the text between the benchmark markers of a document
+(``docs/BENCHMARK.md`` for ``make benchmark``). Files are written aside and renamed into place
+(``frames.atomic_write``), so no half-written report sits at its path.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.evaluate import METRICS, SetResult
 from viewsynth.frames import atomic_write, write_image, write_text
 
-README_START = "<!-- benchmark:start -->"
-README_END = "<!-- benchmark:end -->"
+SECTION_START = "<!-- benchmark:start -->"
+SECTION_END = "<!-- benchmark:end -->"
 #: Figures published by the authors (their training data and GPUs), shown for orientation only.
 ANCHORS = (
     "Published for orientation (their own training data and GPUs, not measured here): "
@@ -381,24 +381,24 @@ def write_report(
     return table
 
 
-def update_readme(readme: str | Path, body: str) -> None:
-    """Replace the text between the benchmark markers of ``readme`` by ``body``.
+def update_section(document: str | Path, body: str) -> None:
+    """Replace the text between the benchmark markers of ``document`` by ``body``.
 
     Without the markers (or without the file), they are appended with ``body`` between them; the
-    rest of the README is left exactly as it was.
+    rest of the document is left exactly as it was.
     """
-    path = Path(readme)
+    path = Path(document)
     text = path.read_text() if path.exists() else ""
     path.parent.mkdir(parents=True, exist_ok=True)
-    block = f"{README_START}\n{body.strip()}\n{README_END}"
-    start, end = text.find(README_START), text.find(README_END)
+    block = f"{SECTION_START}\n{body.strip()}\n{SECTION_END}"
+    start, end = text.find(SECTION_START), text.find(SECTION_END)
     if (start == -1) != (end == -1) or end < start:
         raise ViewsynthError(
             f"{path}: the benchmark markers are incomplete or out of order; keep both "
-            f"{README_START} and {README_END} (in that order) or neither"
+            f"{SECTION_START} and {SECTION_END} (in that order) or neither"
         )
     if start != -1:
-        text = text[:start] + block + text[end + len(README_END) :]
+        text = text[:start] + block + text[end + len(SECTION_END) :]
     else:
         text = (
             text
