@@ -28,11 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from viewsynth.frames import write_text  # noqa: E402
-from viewsynth.model import ModelConfig, Network, load_weights  # noqa: E402
-from viewsynth.model.interpolator import RNNInterpolator  # noqa: E402
+from viewsynth.frames import write_text
+from viewsynth.interpolators import RNNInterpolator
+from viewsynth.model import ModelConfig, Network, load_weights
 
 
 def pair(width: int, height: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -19,10 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from viewsynth import frames
 
-from viewsynth import frames  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 SAMPLE = ROOT / "samples" / "openvslam" / "equirectangular_image_001.jpg"
 

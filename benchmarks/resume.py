@@ -31,8 +31,6 @@ import numpy as np
 
 VIDEOS = ("walkthrough_360.mp4", "walkthrough.mp4")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from capture_fixtures import texture  # noqa: E402
 

@@ -22,11 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from viewsynth import frames
+from viewsynth.evaluation.metrics import psnr
 
-from viewsynth import frames  # noqa: E402
-from viewsynth.evaluation.metrics import psnr  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 GARDEN = ROOT.parent / "shared" / "data" / "real360_dev" / "gopro_max_garden_a"
 
