@@ -128,6 +128,27 @@ def test_make_benchmark_publishes_into_docs_benchmark_not_the_readme():
     assert "docs/BENCHMARK.md" in readme
 
 
+def test_readme_is_the_manual_with_one_measured_table_and_no_history():
+    # The README opens with the two commands, stays short, and leaves the history of the work
+    # (rounds of work, training runs, candidates) to TRAINING_LOG.md and docs/.
+    import re
+
+    text = (REPO / "README.md").read_text()
+    lines = text.splitlines()
+    assert len(lines) <= 400
+    first_block = text.split("```", 2)[1]
+    assert "make interpolate" in first_block and "make test" in first_block
+    history = re.compile(
+        r"\b(session|round|run|candidate) ?[0-9]+\b|\bcandidate [A-Z][0-9]?\b", re.I
+    )
+    assert [line for line in lines if history.search(line)] == []
+    tables = [i for i, line in enumerate(lines) if line.startswith("| set |")]
+    assert len(tables) == 1 and "RIFE v4.0" in lines[tables[0]]
+    assert "make benchmark PEERS=rife" in text
+    for doc in ("docs/MODEL_CARD.md", "docs/BENCHMARK.md", "docs/RESEARCH.md", "TRAINING_LOG.md"):
+        assert f"({doc})" in text and (REPO / doc).is_file()
+
+
 def test_speed_reports_a_failing_method_as_a_note_and_times_only_the_chosen_k():
     specs = [MethodSpec("rnn", k, "/no/such/weights.msgpack") for k in (2, 4)]
     rows, notes = measure_speed(specs, SpeedConfig(sizes=((32, 16),), reps=1, iters=(2,)))
