@@ -6,13 +6,19 @@
                                                         manifest.json [, frames/]
     CAPTURE = a root of capture sub-folders         ->  OUT/<sub-folder>/... and OUT/summary.json
 
+One run per output folder: a run holds its folder (``OUT``, or ``OUT/<sub-folder>`` while it
+writes that capture, and ``OUT`` itself for the whole run of a root) and a second run into a
+folder held exits with status 2, naming the process that holds it.
+
 Exit codes: 0 all done (warnings allowed); 1 some captures of a root failed, or an internal
-error; 2 unusable input or usage, nothing written; 130 interrupted (finished work kept).
+error; 2 unusable input or usage, or the output folder busy, nothing written; 130 interrupted
+(finished work kept).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
@@ -24,9 +30,10 @@ from tqdm import tqdm
 
 from viewsynth import frames
 from viewsynth.errors import ViewsynthError
-from viewsynth.interpolators import METHODS, make_interpolator
+from viewsynth.interpolators import METHODS
 from viewsynth.walkthrough import (
     CaptureResult,
+    FolderLock,
     check_output_dir,
     find_captures,
     run_capture,
@@ -117,9 +124,7 @@ def run_local(captures, out: Path, settings, quiet: bool) -> list[CaptureResult]
     """Process captures one after another in this process, the interpolator loaded once."""
     results = []
     single = len(captures) == 1 and captures[0][0] == ""
-    interp = make_interpolator(
-        settings.method, iters=settings.iters, scale=settings.scale, weights=settings.weights
-    )
+    interp = settings.make_interpolator()
     for name, path in captures:
         target = out if single else out / name
         label = name or path.name
@@ -179,16 +184,20 @@ def main(argv: list[str]) -> int:
     captures = find_captures(args.capture)
     check_output_dir(args.output)
     started = time.perf_counter()
-    if args.runner == "ray":
-        from viewsynth.runners.ray_runner import run_ray
+    single = len(captures) == 1 and captures[0][0] == ""
+    # A root's run holds OUT (its summary) while run_capture holds each OUT/<name>; a single
+    # capture's OUT is run_capture's to hold, wherever it runs (here or in a Ray worker).
+    with contextlib.nullcontext() if single else FolderLock(args.output):
+        if args.runner == "ray":
+            from viewsynth.runners.ray_runner import run_ray
 
-        results = run_ray(
-            captures, args.output, settings, address=args.address, workers=args.workers
-        )
-    else:
-        results = run_local(captures, args.output, settings, args.quiet)
-    seconds = time.perf_counter() - started
-    write_summary(args.output, results, seconds)
+            results = run_ray(
+                captures, args.output, settings, address=args.address, workers=args.workers
+            )
+        else:
+            results = run_local(captures, args.output, settings, args.quiet)
+        seconds = time.perf_counter() - started
+        write_summary(args.output, results, seconds)
     done = sum(r.status == "done" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
     failed = sum(r.status == "failed" for r in results)

@@ -19,7 +19,7 @@ import pytest
 from viewsynth import frames
 from viewsynth.errors import ViewsynthError, WeightsError
 from viewsynth.pipelines import interpolate
-from viewsynth.runners import ray_runner, worker
+from viewsynth.runners import ray_runner
 from viewsynth.runners.ray_runner import INSTALL_HINT, run_on_ray, run_ray
 from viewsynth.runners.worker import CaptureWorker
 from viewsynth.walkthrough import InterpolateSettings, run_capture
@@ -117,10 +117,10 @@ def test_worker_turns_each_failure_into_a_failed_result(root, tmp_path):
 
 
 def test_worker_with_bad_weights_reports_them_once(monkeypatch, tmp_path):
-    def no_weights(method, **kwargs):
+    def no_weights(settings):
         raise WeightsError("w.msgpack: no such weights file")
 
-    monkeypatch.setattr(worker, "make_interpolator", no_weights)
+    monkeypatch.setattr(InterpolateSettings, "make_interpolator", no_weights)
     unready = CaptureWorker(0, {"method": "rnn"}, os.getcwd())
     assert unready.describe()["setup_error"] == "w.msgpack: no such weights file"
     assert unready.describe()["setup_kind"] == "input"

@@ -74,6 +74,9 @@ class PatternInterp:
     def record(self) -> dict:
         return {"method": self.name}
 
+    def last_pair(self) -> dict:
+        return {}
+
     def __call__(self, img0, img1, times, *, equirect=False):
         first = decode(img0)
         pair = first // FACTOR
@@ -239,3 +242,38 @@ def test_a_resumed_capture_with_a_finished_segment_keeps_its_name_in_the_summary
     (row,) = json.loads((out / "summary.json").read_text())["captures"]
     assert (row["name"], row["status"]) == ("my-walk", "done")
     assert (out / "manifest.json").exists()
+
+
+def test_the_plan_keeps_the_pieces_every_video_has_and_holds_their_frames(tmp_path):
+    from viewsynth.capture.schedule import PairSchedule
+    from viewsynth.walkthrough.resume import plan_segments
+
+    # Two segments: 3 pairs of 4 frames + the last image (13 frames), then 1 pair (5 frames).
+    schedules = [
+        [PairSchedule(k, (0.0, 0.25, 0.5, 0.75) + ((1.0,) if k == 2 else ()), None) for k in range(3)],
+        [PairSchedule(0, (0.0, 0.25, 0.5, 0.75, 1.0), None)],
+    ]  # fmt: skip
+    ledger = Ledger(tmp_path, "key")
+    ledger.finish_chunks(0, 3, 3)  # the ledger lists 3 pieces of 3 frames
+    for name, pieces in (("walkthrough_360-seg00.mp4", 3), ("walkthrough-seg00.mp4", 2)):
+        for c in range(pieces):
+            piece_path(tmp_path, name, c).parent.mkdir(exist_ok=True)
+            piece_path(tmp_path, name, c).write_bytes(b"")
+    first, second = plan_segments(ledger, schedules, panoramic=True, chunk_frames=3)
+    # The flat video has only 2 pieces: 2 are kept, holding frames 0..5.
+    assert (first.kept_chunks, first.first_index, first.n_frames) == (2, 0, 13)
+    assert [(s.k, s.inner, s.held, s.todo) for s in first.pairs] == [
+        (0, (0.25, 0.5, 0.75), 4, False),
+        (1, (0.25, 0.5, 0.75), 2, True),
+        (2, (0.25, 0.5, 0.75), 0, True),
+    ]
+    assert not first.last_held and first.finished is None
+    assert (second.first_index, second.kept_chunks, second.pairs[0].held) == (13, 0, 0)
+    assert second.names == {"flat": "walkthrough-seg01.mp4", "360": "walkthrough_360-seg01.mp4"}
+    # A finished segment whose files exist is planned as finished; another chunk size keeps none.
+    for name in second.names.values():
+        (tmp_path / name).write_bytes(b"")
+    ledger.finish_segment(1, {"files": second.names, "frames": []})
+    first, second = plan_segments(ledger, schedules, panoramic=True, chunk_frames=4)
+    assert first.kept_chunks == 0 and [s.held for s in first.pairs] == [0, 0, 0]
+    assert second.finished == {"files": second.names, "frames": []}

@@ -10,11 +10,11 @@ width cap the user chose; the flat view is always H.264 (it is small: every play
 
 Both videos are encoded in pieces of ``chunk_frames`` frames (:mod:`~viewsynth.export.chunks`):
 a piece is closed and renamed into ``OUT/.parts/`` as soon as its last frame is written, for both
-videos at the same frame, and ``on_chunk(n)`` then tells the caller that the first ``n`` chunks
-are safe. A writer made with ``done_chunks=n`` keeps those pieces and passes over the frames they
-hold (:meth:`SegmentWriter.wants`, :meth:`SegmentWriter.skip`): a resumed segment starts again at
-the first frame of its unfinished chunk. :meth:`SegmentWriter.close` joins the pieces into the
-output videos; :meth:`SegmentWriter.abort` stops the piece in progress and keeps finished ones.
+videos at the same frame; :attr:`SegmentWriter.closed` says how many pieces are safe, for the
+caller to record. A writer made with ``kept_chunks=n`` keeps the first ``n`` pieces a previous run
+closed (and removes any later ones): its first frame is the first frame of piece ``n``.
+:meth:`SegmentWriter.close` joins the pieces into the output videos; :meth:`SegmentWriter.abort`
+stops the piece in progress and keeps finished ones.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from viewsynth import frames
-from viewsynth.export.chunks import finished_pieces, join_pieces, piece_path, remove_pieces
+from viewsynth.export.chunks import join_pieces, piece_path, remove_pieces
 from viewsynth.export.rectilinear import RectilinearProjector
 from viewsynth.export.video import VideoWriter
 
@@ -45,10 +45,11 @@ class SegmentWriter:
 
     ``names``: from :func:`segment_names`. ``fps``, ``quality`` (CRF): both videos. ``codec``,
     ``max_width``: the 360 video. ``hfov``, ``pitch`` (degrees) and ``flat_size`` ``(w, h)``: the
-    flat view of a panorama. ``frame_dir``: write PNG frames there, numbered from ``first_index``.
-    ``chunk_frames``: frames per piece. ``done_chunks``: pieces a previous run finished (kept
-    when every video has them all, else the unbroken run from piece 0 that they all have).
-    ``on_chunk(n)``: called once the first ``n`` pieces of every video are closed.
+    flat view of a panorama. ``frame_dir``: write PNG frames there, the segment's first frame
+    numbered ``first_index``. ``chunk_frames``: frames per piece. ``kept_chunks``: pieces of a
+    previous run that every video has (from piece 0 on) and that are kept; the frames they hold
+    are not written again, so the first frame written is frame ``kept_chunks * chunk_frames`` of
+    the segment.
     """
 
     def __init__(
@@ -67,8 +68,7 @@ class SegmentWriter:
         frame_dir: Path | None = None,
         first_index: int = 0,
         chunk_frames: int = 60,
-        done_chunks: int = 0,
-        on_chunk: Callable[[int], None] | None = None,
+        kept_chunks: int = 0,
     ):
         if chunk_frames < 1:
             raise ValueError(f"chunk_frames must be at least 1, got {chunk_frames}")
@@ -77,36 +77,22 @@ class SegmentWriter:
         self.fps, self.quality, self.codec, self.max_width = fps, quality, codec, max_width
         self.hfov, self.pitch, self.flat_size = hfov, pitch, flat_size
         self.frame_dir = frame_dir
-        self.index = first_index
         self.chunk_frames = chunk_frames
-        self.on_chunk = on_chunk
-        kept = min([done_chunks] + [finished_pieces(out, name) for name in self.names.values()])
         for name in self.names.values():
-            remove_pieces(out, name, first=kept)  # left by a killed run, or by other settings
-        self.done_chunks = kept
-        self.resume_at = kept * chunk_frames  # frames of this segment already in finished pieces
-        self.position = 0  # frames of this segment passed so far, written or not
+            remove_pieces(out, name, first=kept_chunks)  # left by a killed run, or other settings
+        self.position = kept_chunks * chunk_frames  # frames of this segment in pieces so far
+        self.index = first_index + self.position  # the next PNG's number
         self.writers: dict[str, VideoWriter] = {}  # the piece in progress, one per video
         self.warnings: list[str] = []
         self.projector = RectilinearProjector()
 
-    def wants(self, n: int) -> bool:
-        """Whether any of the next ``n`` frames still has to be written (else :meth:`skip` them)."""
-        return self.position + n > self.resume_at
-
-    def skip(self, n: int) -> None:
-        """Pass over ``n`` frames that finished pieces already hold."""
-        if self.position + n > self.resume_at:
-            raise ValueError("skip() past the frames that finished pieces hold")
-        self.position += n
-        self.index += n
+    @property
+    def closed(self) -> int:
+        """How many pieces of every video are closed (kept ones included), from piece 0 on."""
+        return self.position // self.chunk_frames
 
     def write(self, image: np.ndarray) -> None:
-        """One ``(H, W, 3)`` float32 frame to every output of the segment (a frame that finished
-        pieces already hold is passed over)."""
-        if self.position < self.resume_at:
-            self.skip(1)
-            return
+        """One ``(H, W, 3)`` float32 frame to every output of the segment."""
         if not self.writers:
             self._open_piece(self.position // self.chunk_frames)
         if self.panoramic:
@@ -121,8 +107,6 @@ class SegmentWriter:
         self.position += 1
         if self.position % self.chunk_frames == 0:
             self._close_piece()
-            if self.on_chunk is not None:
-                self.on_chunk(self.position // self.chunk_frames)
 
     def close(self, post_360: Callable[[Path], None] | None = None) -> list[str]:
         """Finish the last piece and join each video's pieces into its output file; the

@@ -24,7 +24,7 @@ from typing import Any
 
 from viewsynth import config as config_lib
 from viewsynth.errors import ViewsynthError
-from viewsynth.interpolators import Interpolator, make_interpolator
+from viewsynth.interpolators import Interpolator
 from viewsynth.walkthrough import CaptureResult, InterpolateSettings, run_capture
 
 log = logging.getLogger("viewsynth")
@@ -37,7 +37,7 @@ class WorkerInfo:
     """One worker process: where it ran and what its interpolator cost.
 
     ``worker``: the actor's number (shared by the processes Ray restarted it in);
-    ``setup_seconds``: making the interpolator (``make_interpolator``: loading weights);
+    ``setup_seconds``: making the interpolator (``settings.make_interpolator()``: loading weights);
     ``first_call_seconds``: its first call (for ``rnn`` this includes the JIT compile for that
     frame size); ``call_seconds``: all calls together; ``died``: the process was lost.
     """
@@ -55,16 +55,21 @@ class WorkerInfo:
 
 
 class _TimedInterpolator:
-    """Wraps an interpolator to measure its calls; everything else passes through."""
+    """An interpolator that measures its calls; its name, record and per-pair record are the
+    wrapped one's (so its outputs and resume fingerprint are the same)."""
 
     def __init__(self, inner: Interpolator):
         self.inner = inner
+        self.name = inner.name
         self.first_call_seconds: float | None = None
         self.calls = 0
         self.call_seconds = 0.0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    def record(self) -> dict[str, Any]:
+        return self.inner.record()
+
+    def last_pair(self) -> dict[str, Any]:
+        return self.inner.last_pair()
 
     def __call__(self, img0, img1, times, *, equirect):
         started = time.perf_counter()
@@ -110,13 +115,7 @@ class CaptureWorker:
         started = time.perf_counter()
         self.interpolator: _TimedInterpolator | None = None
         try:
-            inner = make_interpolator(
-                self.settings.method,
-                iters=self.settings.iters,
-                scale=self.settings.scale,
-                weights=self.settings.weights,
-            )
-            self.interpolator = _TimedInterpolator(inner)
+            self.interpolator = _TimedInterpolator(self.settings.make_interpolator())
         except ViewsynthError as err:
             # A bad --weights is the user's to fix: the driver reports it once, as one line.
             self.setup_error, self.setup_kind = str(err), "input"

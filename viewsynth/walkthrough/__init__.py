@@ -17,25 +17,31 @@ are written aside and renamed into place.
 Following a capture from folder to MP4:
 
 - :mod:`~viewsynth.walkthrough.folders`: the captures under a root, the output folder;
-- :mod:`~viewsynth.walkthrough.settings`: ``InterpolateSettings`` (what decides the outputs);
+- :mod:`~viewsynth.walkthrough.settings`: ``InterpolateSettings`` (what decides the outputs, and
+  the one place they become an interpolator);
+- :mod:`~viewsynth.walkthrough.lock`: one run at a time per output folder;
 - :mod:`~viewsynth.walkthrough.run`: ``run_capture``, the run of one capture;
 - ``viewsynth.capture``: reading, ordering, aligning and scheduling the frames;
 - ``viewsynth.interpolators``: the frames in between;
 - ``viewsynth.export.segment``: the videos (and PNG frames) of one segment;
 - :mod:`~viewsynth.walkthrough.manifest`: ``manifest.json``;
-- :mod:`~viewsynth.walkthrough.resume`: the ledger that recognises finished work.
+- :mod:`~viewsynth.walkthrough.resume`: the ledger that recognises finished work, and the plan
+  of what is left.
 """
 
 from viewsynth.walkthrough.folders import check_output_dir, find_captures, is_capture
+from viewsynth.walkthrough.lock import LOCK_FILE, FolderLock
 from viewsynth.walkthrough.manifest import MANIFEST
 from viewsynth.walkthrough.resume import STATE_FILE, fingerprint
 from viewsynth.walkthrough.run import CaptureResult, run_capture
 from viewsynth.walkthrough.settings import InterpolateSettings, ViewOptions, settings_from
 
 __all__ = [
+    "LOCK_FILE",
     "MANIFEST",
     "STATE_FILE",
     "CaptureResult",
+    "FolderLock",
     "InterpolateSettings",
     "ViewOptions",
     "check_output_dir",

@@ -13,11 +13,13 @@ faces, interpolated the short way round).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from viewsynth import frames
 from viewsynth.capture import Shot
+from viewsynth.capture.schedule import PairSchedule
 
 MANIFEST = "manifest.json"
 
@@ -46,6 +48,16 @@ def frame_entry(shot0: Shot, shot1: Shot, t: float) -> dict:
     if heading is not None:
         entry["heading"] = round(heading, 3)
     return entry
+
+
+def segment_rows(segment: Sequence[Shot], schedule: Sequence[PairSchedule]) -> list[dict]:
+    """The rows of a segment's output frames, in order: each pair's times (``t = 0``, the
+    in-between times, and ``t = 1`` after the last pair)."""
+    return [
+        frame_entry(segment[pair.index], segment[pair.index + 1], t)
+        for pair in schedule
+        for t in pair.times
+    ]
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:

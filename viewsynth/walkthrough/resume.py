@@ -8,22 +8,33 @@ ledger lists it under the same fingerprint and its files still exist; a capture 
 ledger says complete and ``manifest.json`` exists. Any other fingerprint starts the ledger afresh.
 
 Inside a segment, the videos are encoded in closed pieces of ``chunk_frames`` frames
-(:mod:`viewsynth.export.chunks`); the ledger is rewritten (aside, then renamed) after every piece
-and every segment, so an interrupted run resumes at the first frame of its unfinished chunk.
-``chunk_frames`` is not part of the fingerprint (it does not change a frame of the outputs): a
-re-run with another chunk size keeps finished segments and redoes only the one in progress.
+(:mod:`viewsynth.export.chunks`); the run records the pieces its writer has closed after every
+pair, and every finished segment (the ledger is rewritten aside, then renamed), so an interrupted
+run resumes at the first frame of its unfinished chunk. ``chunk_frames`` is not part of the
+fingerprint (it does not change a frame of the outputs): a re-run with another chunk size keeps
+finished segments and redoes only the one in progress.
+
+Before the run writes anything, :func:`plan_segments` turns the ledger and the pieces on disk into
+a :class:`SegmentPlan` per segment: finished (its record), or the closed pieces kept and, for
+every pair, how many of its frames those hold; a pair whose frames they all hold is not
+interpolated again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from viewsynth import config as config_lib
 from viewsynth import frames
 from viewsynth.capture import Capture
+from viewsynth.capture.schedule import PairSchedule
+from viewsynth.export.chunks import finished_pieces
+from viewsynth.export.segment import segment_names
 from viewsynth.walkthrough.manifest import MANIFEST
 from viewsynth.walkthrough.settings import InterpolateSettings
 
@@ -85,16 +96,20 @@ class Ledger:
 
     def done_chunks(self, seg: int, chunk_frames: int) -> int:
         """How many chunks of ``chunk_frames`` frames of segment ``seg`` a previous run finished
-        (the writer checks that their pieces still exist)."""
+        (:func:`plan_segments` checks that their pieces still exist)."""
         done = self.state.get("chunks", {}).get(str(seg))
         if done and done["chunk_frames"] == chunk_frames:
             return int(done["done"])
         return 0
 
-    def finish_chunk(self, seg: int, chunk_frames: int, done: int) -> None:
-        """The first ``done`` chunks of segment ``seg`` are closed pieces."""
-        self.state.setdefault("chunks", {})[str(seg)] = {"chunk_frames": chunk_frames, "done": done}
-        self._save()
+    def finish_chunks(self, seg: int, chunk_frames: int, done: int) -> None:
+        """The first ``done`` chunks of segment ``seg`` are closed pieces (saved when that is news)."""
+        if done != self.done_chunks(seg, chunk_frames):
+            self.state.setdefault("chunks", {})[str(seg)] = {
+                "chunk_frames": chunk_frames,
+                "done": done,
+            }
+            self._save()
 
     def finish_segment(self, seg: int, record: dict) -> None:
         self.state["segments"][str(seg)] = record
@@ -107,3 +122,84 @@ class Ledger:
 
     def _save(self) -> None:
         frames.write_text(self.path, json.dumps(self.state, indent=2))
+
+
+@dataclass(frozen=True)
+class PairStep:
+    """Pair ``k`` of a segment (its shots ``k`` and ``k + 1``) and what is left of it.
+
+    The pair gives ``1 + len(inner)`` frames: its first image (t = 0), then the interpolated
+    ``inner`` times; the segment's last image follows its last pair. The first ``held`` of them
+    are in finished pieces and are not written again.
+    """
+
+    k: int
+    inner: tuple[float, ...]  # the in-between times, 0 < t < 1, ascending
+    held: int = 0
+
+    @property
+    def size(self) -> int:
+        return 1 + len(self.inner)
+
+    @property
+    def todo(self) -> bool:
+        """Whether any of its frames is still to be made (then the pair is interpolated)."""
+        return self.held < self.size
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """What is left of segment ``seg``: nothing when ``finished`` (its record, as the ledger
+    kept it), else its pairs. ``kept_chunks`` closed pieces of a previous run are kept; the
+    segment's last image is written unless ``last_held``."""
+
+    seg: int
+    names: dict[str, str]  # its video file names (``export.segment.segment_names``)
+    first_index: int  # the number of its first frame among the capture's output frames
+    n_frames: int
+    finished: dict | None = None
+    kept_chunks: int = 0
+    pairs: tuple[PairStep, ...] = ()
+    last_held: bool = False
+
+
+def plan_segments(
+    ledger: Ledger,
+    schedules: Sequence[Sequence[PairSchedule]],
+    *,
+    panoramic: bool,
+    chunk_frames: int,
+) -> list[SegmentPlan]:
+    """The plan of every segment of a capture (``schedules``: one per segment).
+
+    A segment is finished when the ledger says so and its files exist. Of the others, the closed
+    pieces kept are those the ledger lists (with this ``chunk_frames``) that every video of the
+    segment still has, from piece 0 on; the writer removes any later ones.
+    """
+    plans = []
+    first_index = 0
+    for seg, schedule in enumerate(schedules):
+        names = segment_names(len(schedules), seg, panoramic)
+        n_frames = sum(len(pair.times) for pair in schedule)
+        done = ledger.done_segment(seg)
+        if done is not None:
+            plans.append(SegmentPlan(seg, names, first_index, n_frames, finished=done))
+        else:
+            kept = min(
+                [ledger.done_chunks(seg, chunk_frames)]
+                + [finished_pieces(ledger.out, name) for name in names.values()]
+            )
+            held = kept * chunk_frames  # frames of the segment those pieces hold
+            pairs, start = [], 0
+            for pair in schedule:
+                step = PairStep(pair.index, tuple(t for t in pair.times if 0.0 < t < 1.0))
+                pairs.append(PairStep(step.k, step.inner, min(max(held - start, 0), step.size)))
+                start += step.size
+            plans.append(
+                SegmentPlan(
+                    seg, names, first_index, n_frames, kept_chunks=kept, pairs=tuple(pairs),
+                    last_held=held >= n_frames,
+                )
+            )  # fmt: skip
+        first_index += n_frames
+    return plans

@@ -1,11 +1,12 @@
 """The run of one capture: folder in, walkthrough videos and a manifest out.
 
 Load the capture (``viewsynth.capture``: frames in time order, yaw aligned, split into segments),
-schedule each pair's in-between times (``capture.schedule``), then stream: for each pair of source
-frames, interpolate the times between them and hand every frame to the segment's writer
-(``viewsynth.export.segment``). The ledger (:mod:`~viewsynth.walkthrough.resume`) skips what is
-already done (finished segments, and the finished chunks of the segment in progress: pairs whose
-frames those hold are not interpolated again); the manifest
+schedule each pair's in-between times (``capture.schedule``), take the output folder
+(:mod:`~viewsynth.walkthrough.lock`: one run at a time), and plan the work from the ledger
+(:mod:`~viewsynth.walkthrough.resume`: finished segments, the closed pieces of the segment in
+progress, hence the pairs left). Then stream: for each pair of the plan, interpolate the times
+between its two frames and hand the frames to the segment's writer (``viewsynth.export.segment``),
+recording in the ledger the pieces the writer has closed. The manifest
 (:mod:`~viewsynth.walkthrough.manifest`) is written last.
 """
 
@@ -14,21 +15,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from viewsynth import config as config_lib
-from viewsynth.capture import Shot, iter_frames, load_capture
-from viewsynth.capture.schedule import PairSchedule, frame_count, schedule_segment
+from viewsynth.capture import Capture, iter_frames, load_capture
+from viewsynth.capture.schedule import PairSchedule, schedule_segment
 from viewsynth.export.chunks import remove_pieces
-from viewsynth.export.segment import SegmentWriter, segment_names
-from viewsynth.interpolators import Interpolator, make_interpolator
+from viewsynth.export.segment import SegmentWriter
+from viewsynth.interpolators import Interpolator
 from viewsynth.walkthrough.folders import check_output_dir
 from viewsynth.walkthrough.geotag import camm_step, write_segment_gpx
-from viewsynth.walkthrough.manifest import MANIFEST, frame_entry, write_manifest
-from viewsynth.walkthrough.resume import Ledger, fingerprint
+from viewsynth.walkthrough.lock import FolderLock
+from viewsynth.walkthrough.manifest import MANIFEST, segment_rows, write_manifest
+from viewsynth.walkthrough.resume import Ledger, SegmentPlan, fingerprint, plan_segments
 from viewsynth.walkthrough.settings import InterpolateSettings
 
 
@@ -57,139 +58,146 @@ def run_capture(
     """Interpolate one capture into ``out``; returns its result (never raises for bad frames).
 
     Raises ``ViewsynthError`` for a capture that cannot be used at all (missing, empty, fewer
-    than two usable frames): the caller decides whether that is fatal. Without ``interpolator``
-    the one ``settings`` name is made here (its ``record()`` is part of the resume fingerprint).
-    ``progress(n)`` is called after each written frame with n = 1, ``total(n)`` once with the
-    number of frames to write.
+    than two usable frames), and when another run is writing into ``out``: the caller decides
+    whether that is fatal. Without ``interpolator``, ``settings.make_interpolator()`` makes it
+    (its ``record()`` is part of the resume fingerprint). ``progress(n)`` is called as frames
+    are written (or found done) with their number, ``total(n)`` once with the number of frames.
     """
     started = time.perf_counter()
     name = source.stem if source.is_file() else source.name
     capture = load_capture(source, settings.capture)
     check_output_dir(out)
-    panoramic = capture.projection == "equirect"
-    interp = interpolator
-    if interp is None:
-        interp = make_interpolator(
-            settings.method, iters=settings.iters, scale=settings.scale, weights=settings.weights
-        )
-    record = interp.record()
-    key = fingerprint(capture, settings, record)
-    n_segments = len(capture.segments)
-    warnings = list(capture.warnings)
+    progress = progress or (lambda n: None)
+    with FolderLock(out):  # before the interpolator: a busy folder is said at once
+        interp = interpolator if interpolator is not None else settings.make_interpolator()
+        record = interp.record()
+        key = fingerprint(capture, settings, record)
+        warnings = list(capture.warnings)
+        schedules: list[list[PairSchedule]] = []
+        for segment in capture.segments:
+            schedule, schedule_warnings = schedule_segment(
+                segment, factor=settings.factor, spacing=settings.spacing or 0.0
+            )
+            schedules.append(schedule)
+            warnings += schedule_warnings
+        n_total = sum(len(pair.times) for schedule in schedules for pair in schedule)
+        if total is not None:
+            total(n_total)
 
-    schedules: list[list[PairSchedule]] = []
-    for segment in capture.segments:
-        sched, sched_warnings = schedule_segment(
-            segment, factor=settings.factor, spacing=settings.spacing or 0.0
-        )
-        schedules.append(sched)
-        warnings += sched_warnings
-    n_total = sum(frame_count(sched) for sched in schedules)
-    if total is not None:
-        total(n_total)
-
-    ledger = Ledger(out, key)
-    manifest_path = out / MANIFEST
-    finished = ledger.finished_outputs()
-    if finished is not None:
-        if progress is not None:
+        ledger = Ledger(out, key)
+        manifest_path = out / MANIFEST
+        finished = ledger.finished_outputs()
+        if finished is not None:
             progress(n_total)
-        return CaptureResult(
-            name,
-            "skipped",
-            n_total,
-            time.perf_counter() - started,
-            finished + [str(manifest_path)],
-            "already done with these settings",
+            return CaptureResult(
+                name,
+                "skipped",
+                n_total,
+                time.perf_counter() - started,
+                finished + [str(manifest_path)],
+                "already done with these settings",
+            )
+        ledger.begin()
+        if settings.frames:
+            (out / "frames").mkdir(exist_ok=True)
+        plans = plan_segments(
+            ledger,
+            schedules,
+            panoramic=capture.projection == "equirect",
+            chunk_frames=settings.chunk_frames,
         )
-    ledger.begin()
-
-    frame_dir = None
-    if settings.frames:
-        frame_dir = out / "frames"
-        frame_dir.mkdir(exist_ok=True)
-    segments_out = []
-    index = 0
-    for seg, (segment, sched) in enumerate(zip(capture.segments, schedules, strict=True)):
-        n_seg_frames = frame_count(sched)
-        done = ledger.done_segment(seg)
-        if done is not None:
-            for video in done["files"].values():
-                remove_pieces(out, video)  # a run killed between the join and the cleanup
+        segments_out = []
+        for plan, segment, schedule in zip(plans, capture.segments, schedules, strict=True):
+            if plan.finished is not None:
+                for video in plan.finished["files"].values():
+                    remove_pieces(out, video)  # a run killed between the join and the cleanup
+                segments_out.append(plan.finished)
+                progress(plan.n_frames)
+                continue
+            rows = segment_rows(segment, schedule)
+            done, segment_warnings = _write_segment(
+                capture, plan, rows, interp, out, settings, ledger, progress
+            )
             segments_out.append(done)
-            index += n_seg_frames
-            if progress is not None:
-                progress(n_seg_frames)
-            continue
-        names = segment_names(n_segments, seg, panoramic)
-        view = settings.view
-        writer = SegmentWriter(
-            out, names, panoramic=panoramic, fps=settings.fps, quality=settings.quality,
-            codec=settings.codec, max_width=settings.max_video_width, hfov=view.hfov,
-            pitch=view.pitch, flat_size=(view.width, view.height), frame_dir=frame_dir,
-            first_index=index, chunk_frames=settings.chunk_frames,
-            done_chunks=ledger.done_chunks(seg, settings.chunk_frames),
-            on_chunk=lambda n, seg=seg: ledger.finish_chunk(seg, settings.chunk_frames, n),
-        )  # fmt: skip
-        entries = []
-        pairs: list[dict] = []  # per pair: what ran and why (an interpolator's last_pair)
-        try:
-            prev: tuple[Shot, np.ndarray] | None = None
-            for k, (shot, image) in enumerate(iter_frames(capture, segment)):
-                if prev is not None:
-                    shot0, img0 = prev
-                    inner = [t for t in sched[k - 1].times if 0.0 < t < 1.0]
-                    entries += [frame_entry(shot0, shot, t) for t in (0.0, *inner)]
-                    if not writer.wants(1 + len(inner)):
-                        writer.skip(1 + len(inner))  # resumed: finished pieces hold this pair
-                    else:
-                        writer.write(img0)
-                        if inner:
-                            for mid in interp(img0, image, inner, equirect=panoramic):
-                                writer.write(mid)
-                            if hasattr(interp, "last_pair"):  # sweep: method, reason, pose
-                                pairs.append({"pair": k - 1, **interp.last_pair()})
-                    if progress is not None:
-                        progress(1 + len(inner))
-                prev = (shot, image)
-            shot_last, img_last = prev
-            writer.write(img_last)
-            entries.append(frame_entry(segment[-2], shot_last, 1.0))
-            if progress is not None:
-                progress(1)
-            warnings += writer.close(post_360=camm_step(entries))
-        except BaseException:
-            writer.abort()
-            raise
-        files = dict(names)
-        gpx_name = write_segment_gpx(out, names, entries, segment, capture.time_source)
-        if gpx_name is not None:
-            files["gpx"] = gpx_name
-        seg_record = {"files": files, "frames": entries, **({"pairs": pairs} if pairs else {})}
-        segments_out.append(seg_record)
-        ledger.finish_segment(seg, seg_record)
-        writer.clear()  # the pieces go only once the ledger no longer needs them
-        index += n_seg_frames
+            warnings += segment_warnings
 
-    manifest = {
-        "capture": str(source),
-        "settings": config_lib.to_dict(settings),
-        "interpolator": record,
-        "fingerprint": key,
-        "projection": capture.projection,
-        "time_source": capture.time_source,
-        "skipped": [{"file": f, "reason": r} for f, r in capture.skipped],
-        "warnings": warnings,
-        "segments": segments_out,
-    }
-    write_manifest(manifest_path, manifest)
-    ledger.complete()
+        manifest = {
+            "capture": str(source),
+            "settings": config_lib.to_dict(settings),
+            "interpolator": record,
+            "fingerprint": key,
+            "projection": capture.projection,
+            "time_source": capture.time_source,
+            "skipped": [{"file": f, "reason": r} for f, r in capture.skipped],
+            "warnings": warnings,
+            "segments": segments_out,
+        }
+        write_manifest(manifest_path, manifest)
+        ledger.complete()
     outputs = [str(out / f) for seg in segments_out for f in seg["files"].values()]
     return CaptureResult(
         name,
         "done",
-        index,
+        n_total,
         time.perf_counter() - started,
         outputs + [str(manifest_path)],
         warnings=warnings,
     )
+
+
+def _write_segment(
+    capture: Capture,
+    plan: SegmentPlan,
+    rows: list[dict],
+    interp: Interpolator,
+    out: Path,
+    settings: InterpolateSettings,
+    ledger: Ledger,
+    progress: Callable[[int], None],
+) -> tuple[dict, list[str]]:
+    """Write what ``plan`` leaves of one segment: its videos, GPX and PNG frames; returns its
+    manifest record (also recorded in the ledger) and the encoders' warnings.
+
+    ``rows``: the segment's manifest rows (``manifest.segment_rows``). For each pair of the plan
+    still to do: interpolate, write its frames that no kept piece holds, record the pieces the
+    writer has closed.
+    """
+    panoramic = capture.projection == "equirect"
+    view = settings.view
+    writer = SegmentWriter(
+        out, plan.names, panoramic=panoramic, fps=settings.fps, quality=settings.quality,
+        codec=settings.codec, max_width=settings.max_video_width, hfov=view.hfov,
+        pitch=view.pitch, flat_size=(view.width, view.height),
+        frame_dir=out / "frames" if settings.frames else None, first_index=plan.first_index,
+        chunk_frames=settings.chunk_frames, kept_chunks=plan.kept_chunks,
+    )  # fmt: skip
+    segment = capture.segments[plan.seg]
+    pairs: list[dict] = []  # per pair, what ran and why, when the interpolator says (sweep, rnn)
+    try:
+        images = pairwise(image for _, image in iter_frames(capture, segment))
+        for step, (img0, img1) in zip(plan.pairs, images, strict=True):
+            if step.todo:
+                mids = (
+                    interp(img0, img1, list(step.inner), equirect=panoramic) if step.inner else []
+                )
+                if step.inner and (about := interp.last_pair()):
+                    pairs.append({"pair": step.k, **about})
+                for image in [img0, *mids][step.held :]:
+                    writer.write(image)
+                ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed)
+            progress(step.size)
+        if not plan.last_held:
+            writer.write(img1)  # the segment's last image, after its last pair's frames
+        progress(1)
+        warnings = writer.close(post_360=camm_step(rows))
+    except BaseException:
+        writer.abort()
+        raise
+    files = dict(plan.names)
+    gpx_name = write_segment_gpx(out, plan.names, rows, segment, capture.time_source)
+    if gpx_name is not None:
+        files["gpx"] = gpx_name
+    record = {"files": files, "frames": rows, **({"pairs": pairs} if pairs else {})}
+    ledger.finish_segment(plan.seg, record)
+    writer.clear()  # the pieces go only once the ledger no longer needs them
+    return record, warnings

@@ -13,7 +13,7 @@ from typing import Literal
 
 from viewsynth import config as config_lib
 from viewsynth.capture import CaptureOptions
-from viewsynth.interpolators import DEFAULT_METHOD
+from viewsynth.interpolators import DEFAULT_METHOD, Interpolator, make_interpolator
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,14 @@ class InterpolateSettings:
             raise ValueError(f"quality (CRF) must be 0..51, got {self.quality}")
         if self.chunk_frames < 1:
             raise ValueError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
+
+    def make_interpolator(self) -> Interpolator:
+        """The interpolator these settings name: THE place settings become an interpolator (the
+        job, ``run_capture`` and the Ray workers all come here). Loads weights for ``rnn``:
+        raises ``WeightsError`` for a missing or unreadable file."""
+        return make_interpolator(
+            self.method, iters=self.iters, scale=self.scale, weights=self.weights
+        )
 
 
 def settings_from(config_path: str | None, overrides: list[str], **flags) -> InterpolateSettings:
