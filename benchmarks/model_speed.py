@@ -29,7 +29,7 @@ import numpy as np
 from flax import nnx
 
 from viewsynth.frames import write_text
-from viewsynth.interpolators import RNNInterpolator
+from viewsynth.interpolators import RNNInterpolator, Sweep
 from viewsynth.model import ModelConfig, Network, load_weights
 
 
@@ -85,7 +85,7 @@ def time_network(model: Network, width: int, height: int, iters: int, n_times: i
 
 def time_interpolator(model: Network, width: int, height: int, n_times: int, repeats: int):
     """Seconds per in-between frame of the whole interpolator call (after a first, compiling call)."""
-    interp = RNNInterpolator(model)
+    interp = RNNInterpolator(model, sweep=Sweep.for_network() if model.config.geometry else None)
     img0, img1 = pair(width, height)
     times = list(np.linspace(0.2, 0.8, n_times))
     start = time.perf_counter()
@@ -110,7 +110,7 @@ def memory_child(weights: str | None, width: int, height: int) -> None:
     """Run in a fresh process: interpolate one pair at four t, print peak RSS in MiB as JSON."""
     model = make_model(weights)
     img0, img1 = pair(width, height)
-    interp = RNNInterpolator(model)
+    interp = RNNInterpolator(model, sweep=Sweep.for_network() if model.config.geometry else None)
     start = time.perf_counter()
     out = interp(img0, img1, [0.2, 0.4, 0.6, 0.8], equirect=True)
     seconds = time.perf_counter() - start

@@ -135,11 +135,12 @@ def main(argv: list[str]) -> int:
         else:
             equirect = args.projection == "equirect"
         mids = interp(img0, img1, times, equirect=equirect)
-        ran = interp.last_pair() if hasattr(interp, "last_pair") else {}
-        if ran and ran["method"] != args.method:
+        ran = interp.last_pair()
+        if ran and (ran["method"] != args.method or ran.get("geometry") is False):
             log.warning(
-                "%s: %s fell back to %s (%s)", img0_path, args.method, ran["method"], ran["reason"]
-            )
+                "%s: %s fell back to %s (%s)", img0_path, args.method,
+                ran["method"] if ran["method"] != args.method else "its fallback", ran["reason"],
+            )  # fmt: skip
         for mid, out in zip(mids, outs, strict=True):
             frames.write_image(out, mid)
             written += 1

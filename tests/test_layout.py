@@ -18,7 +18,8 @@ LIB = ROOT / "viewsynth"
 # lower floor, never one on its own floor or above.
 FLOORS = [
     {"errors", "threads"},
-    {"config", "frames", "geometry", "classical", "parallel"},
+    {"config", "frames", "geometry", "parallel", "warp"},
+    {"classical"},
     {"model", "synth", "capture", "export", "sweep"},
     {"interpolators"},
     {"walkthrough", "evaluation", "viewer"},

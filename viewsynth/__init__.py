@@ -35,7 +35,7 @@ _LAZY = {
     "Interpolator": "viewsynth.interpolators",
     "Linear": "viewsynth.interpolators",
     "make_interpolator": "viewsynth.interpolators",
-    "RNNInterpolator": "viewsynth.model.interpolator",
+    "RNNInterpolator": "viewsynth.interpolators",
     "InterpolateSettings": "viewsynth.walkthrough",
     "run_capture": "viewsynth.walkthrough",
     "CaptureOptions": "viewsynth.capture",

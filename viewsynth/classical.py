@@ -1,23 +1,24 @@
-"""The classical maths of frame interpolation: DIS optical flow, the OpenCV warp, flows to time t,
-forward-backward visibility and the visibility-weighted blend. NumPy/OpenCV, pure functions.
+"""The classical estimate of frame interpolation: DIS optical flow, flows to time t, forward-backward
+visibility and the visibility blend weights. NumPy/OpenCV, pure functions.
 
-The ``flow`` interpolator is these functions chained; the network (``viewsynth.model``) starts
-its recurrence from the same estimate, so an untrained network reproduces ``flow``'s frame.
+The ``flow`` interpolator is these functions chained, its frame made by :func:`viewsynth.warp.fuse`;
+the network (``viewsynth.model``) starts its recurrence from the same estimate, so an untrained
+network reproduces ``flow``'s frame.
 
-Conventions (written once, here):
-- images ``(H, W, C)`` float32; flows ``(H, W, 2)`` in pixels, x first;
-- ``f01`` maps a pixel of frame 0 to its match in frame 1 (``f10`` the other way);
-  ``flow_t0`` maps a pixel of the in-between view at time t to its match in frame 0;
-- panoramas (``equirect=True``): x is longitude and wraps (column W is column 0), y clamps.
+Conventions (the warp's, :mod:`viewsynth.warp`): images ``(H, W, C)`` float32; flows
+``(H, W, 2)`` in pixels, x first; ``f01`` maps a pixel of frame 0 to its match in frame 1 (``f10``
+the other way); ``flow_t0`` maps a pixel of the in-between view at time t to its match in frame 0;
+panoramas (``equirect=True``): x is longitude and wraps (column W is column 0), y clamps.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import cv2
 import numpy as np
+
+from viewsynth.warp import backward_warp
 
 #: DIS presets by name (OpenCV's constants).
 DIS_PRESETS = {
@@ -75,57 +76,6 @@ def upsample_flow(flow: np.ndarray, width: int, height: int) -> np.ndarray:
     h, w = flow.shape[:2]
     gain = np.float32([width / w, height / h])
     return cv2.resize(flow, (width, height), interpolation=cv2.INTER_LINEAR) * gain
-
-
-def backward_warp(image: np.ndarray, flow: np.ndarray, *, equirect: bool) -> np.ndarray:
-    """Sample ``image`` ``(H, W, C)`` at ``p + flow(p)`` (bilinear). Longitude wraps for panoramas."""
-    h, w = flow.shape[:2]
-    gx, gy = pixel_grid(w, h)
-    return seam_remap(image, gx + flow[..., 0], gy + flow[..., 1], equirect=equirect)
-
-
-@functools.lru_cache(maxsize=16)
-def pixel_grid(width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each pixel's own ``(x, y)``: two float32 ``(height, width)`` planes, made once per size and
-    shared by every caller (read-only)."""
-    xs, ys = np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
-    return frozen(np.meshgrid(xs, ys))
-
-
-def frozen(arrays) -> tuple[np.ndarray, ...]:
-    """``arrays`` as a tuple, each made read-only (for caches that hand the same arrays out)."""
-    for a in arrays:
-        a.flags.writeable = False
-    return tuple(arrays)
-
-
-def seam_remap(
-    image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray, *, equirect: bool, out=None
-) -> np.ndarray:
-    """``cv2.remap`` (bilinear) of ``image`` ``(H, W, C)`` at float32 maps ``(h, w)``; for
-    panoramas x wraps and y clamps, otherwise edge pixels repeat. ``out``: a contiguous
-    ``(h, w, C)`` float32 array to write into (cv2's ``dst``), or None for a new one."""
-    h, w = image.shape[:2]
-    if equirect:
-        # BORDER_WRAP wraps x itself (to within cv2's 1/32-pixel fixed point, as np.mod would);
-        # only far-out positions, beyond what its int16 coordinates hold, are reduced first.
-        if map_x.size and (map_x.min() < -w or map_x.max() >= 2 * w):
-            map_x = np.mod(map_x, w)
-        # cv2's BORDER_WRAP wraps y too; rows are clamped by hand so only x wraps.
-        map_y = np.clip(map_y, 0, h - 1)
-        border = cv2.BORDER_WRAP
-    else:
-        border = cv2.BORDER_REPLICATE
-    if out is None:
-        return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=border)
-    dst = out.reshape(out.shape[:2]) if image.ndim == 2 or image.shape[2] == 1 else out
-    # cv2 writes into dst only if it fits (size, channels, type); else it makes a new array
-    if cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, dst=dst, borderMode=border) is not dst:
-        raise ValueError(
-            f"seam_remap: out {out.shape} {out.dtype} does not fit a remap of {image.shape} "
-            f"{image.dtype} at maps {map_x.shape}"
-        )
-    return out
 
 
 def flows_to_time(f01: np.ndarray, f10: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
@@ -204,12 +154,6 @@ def estimate_at(flows: PairFlows, t: float) -> Estimate:
     w0 = (1.0 - t) * backward_warp(flows.vis0, flow_t0, equirect=eq) + BLEND_EPS
     w1 = t * backward_warp(flows.vis1, flow_t1, equirect=eq) + BLEND_EPS
     return Estimate(flow_t0, flow_t1, w0, w1)
-
-
-def blend(warped0: np.ndarray, warped1: np.ndarray, weight0: np.ndarray) -> np.ndarray:
-    """``weight0 * warped0 + (1 - weight0) * warped1``, clipped to [0, 1]; ``weight0`` ``(H, W)``."""
-    mid = warped1 + weight0[..., None] * (warped0 - warped1)
-    return np.clip(mid, 0.0, 1.0)
 
 
 #: Mean absolute disagreement (in [0, 1] units) that moves the candidate choice by one unit of logit.

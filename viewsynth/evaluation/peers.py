@@ -283,7 +283,7 @@ def resolve_methods(
             )
             continue
         try:
-            import viewsynth.model.interpolator  # noqa: F401
+            import viewsynth.interpolators.rnn  # noqa: F401
         except ImportError as err:
             notes.append(f"rnn: skipped, the model code is not importable ({err})")
             continue

@@ -9,7 +9,7 @@ uint8 result with WS-PSNR. Every method gets the same treatment.
 
 - The rotation: ``output'(d) = output(R d)`` for every unit ray ``d`` of the equirect grid
   (``viewsynth.geometry``), resampled bilinearly with longitude wrapping
-  (``viewsynth.classical.seam_remap``) during the search and with Lanczos for the score.
+  (``viewsynth.warp.seam_remap``) during the search and with Lanczos for the score.
   ``R = Ry(yaw) Rx(pitch) Rz(roll)`` in camera axes (x right,
   y up, z forward): positive yaw brings content from the right to the centre.
 - The search: the pair downscaled (area filter) to widths 128, 256 and 512 (at most half the
@@ -32,7 +32,6 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from viewsynth.classical import seam_remap
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.metrics import _pair, _ws_psnr
 from viewsynth.frames import is_equirect_shape
@@ -43,6 +42,7 @@ from viewsynth.geometry import (
     lonlat_to_pixel,
     pad_seam,
 )
+from viewsynth.warp import seam_remap
 
 #: The largest rotation searched, per angle, in degrees.
 MAX_DEG = 5.0
@@ -130,7 +130,7 @@ def _maps(width: int, height: int, rotation: np.ndarray) -> tuple[np.ndarray, np
 def rotate_equirect(image: np.ndarray, rotation: np.ndarray, *, sharp: bool = False) -> np.ndarray:
     """``image`` ``(H, W, C)`` resampled so that ray ``d`` shows what ``image`` shows at ``R d``.
 
-    Bilinear (``classical.seam_remap``), or with ``sharp`` Lanczos (8x8) on the seam-padded image
+    Bilinear (``warp.seam_remap``), or with ``sharp`` Lanczos (8x8) on the seam-padded image
     (``geometry.pad_seam``: longitude wraps, latitude reflects): bilinear resampling at a
     half-pixel offset halves the power of pixel-scale detail, Lanczos keeps 70-85 % of it.
     """

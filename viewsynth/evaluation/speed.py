@@ -73,10 +73,14 @@ def peak_rss_mib() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024.0  # bytes there, KiB here
 
 
+#: The methods that find a pair's geometry (or fall back): timed on a street pair with parallax.
+GEOMETRIC = ("sweep", "rnn")
+
+
 def street_pair(width: int, height: int) -> tuple:
     """Two held-out street panoramas (``synth.heldout_panoramas``), drawn at most 1024 wide and
-    resized to the size: a pair with real parallax, so a geometric method (one that reports its
-    ``last_pair``) is timed doing geometry rather than its fallback to flow."""
+    resized to the size: a pair with real parallax, so a geometric method (:data:`GEOMETRIC`) is
+    timed doing geometry rather than its fallback."""
     import numpy as np
 
     from viewsynth.frames import resize
@@ -100,7 +104,7 @@ def _worker(conn, spec: MethodSpec, width: int, height: int, warmup: int, many: 
         interp = spec.build()
         load_s = time.perf_counter() - start
         equirect = is_equirect_shape(width, height)
-        geometric = hasattr(interp, "last_pair")
+        geometric = spec.name in GEOMETRIC
         if geometric and equirect:
             img0, img1 = street_pair(width, height)
         else:
@@ -120,10 +124,11 @@ def _worker(conn, spec: MethodSpec, width: int, height: int, warmup: int, many: 
         firsts = [one() for _ in range(warmup)]
         if many > 1 and warmup:
             one(spread)  # its own batch sizes compile once, outside the timings
-        if geometric and equirect and interp.last_pair().get("method") != spec.name:
+        ran = interp.last_pair()  # ({} where every pair is made the same way)
+        if ran and (ran.get("method") != spec.name or ran.get("geometry") is False):
             raise RuntimeError(
-                f"{spec.name} fell back to {interp.last_pair().get('method')} on the speed pair "
-                f"({interp.last_pair().get('reason')}): not timed"
+                f"{spec.name} fell back (to {ran.get('method')}, geometry "
+                f"{ran.get('geometry', False)}) on the speed pair ({ran.get('reason')}): not timed"
             )
         conn.send(("ready", load_s, firsts))
         while conn.recv() == "frame":

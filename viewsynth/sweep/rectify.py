@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from viewsynth import classical, geometry
+from viewsynth import geometry
 from viewsynth.sweep.cameras import PairCameras, rays_of, rotate, to_pixels
+from viewsynth.warp import seam_remap
 
 
 def rectifying_rotation(cams: PairCameras) -> np.ndarray:
@@ -34,7 +35,7 @@ def rectify(image: np.ndarray, to_camera: np.ndarray) -> np.ndarray:
     rectified directions to the camera's (``Q^T`` for camera 0, ``R Q^T`` for camera 1)."""
     h, w = image.shape[:2]
     mx, my = to_pixels(rotate(rays_of(w, h), to_camera), w, h)
-    return classical.seam_remap(image, mx, my, equirect=True)
+    return seam_remap(image, mx, my, equirect=True)
 
 
 def unrectify(image: np.ndarray, to_rectified: np.ndarray) -> np.ndarray:

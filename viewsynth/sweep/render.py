@@ -27,6 +27,7 @@ from viewsynth.sweep.cameras import _unit_rays
 from viewsynth.sweep.depth import PairDepth
 from viewsynth.sweep.rectify import _sin_cos_lat, column_lookup, rectify
 from viewsynth.threads import in_background
+from viewsynth.warp import seam_remap
 
 #: Keeps both blend weights positive where neither input sees a pixel.
 EPS = 1e-3
@@ -189,22 +190,6 @@ def lookup_matrix(pd: PairDepth, tau: float) -> np.ndarray:
     return np.vstack([m0, m1]).astype(np.float32)
 
 
-def depth_at(pd: PairDepth, tau: float, width: int, height: int):
-    """The camera at ``tau`` as a depth and its lookups, for a network that moves the depth
-    (``ModelConfig.depth_search``): its inverse depth ``q`` ``(H, W)`` at full size (as
-    :func:`flows_at` uses it), and ``a`` ``(H, W, 6)``, ``b`` ``(6,)`` float32 such that a pixel at
-    inverse depth ``q`` looks both inputs up along ``a + q b`` (:func:`lookup_matrix`'s planes)."""
-    qt, _, _ = rectified_view(pd, tau)
-    rot_t, _ = pd.cams.at(tau)
-    small = cv2.copyMakeBorder(rectify(qt, pd.rect @ rot_t.T), 1, 1, 0, 0, cv2.BORDER_REPLICATE)
-    q = np.empty((height, width), np.float32)
-    for start in range(0, height, ROWS):
-        _upsample_rows(small, width, height, start, q[start : start + ROWS])
-    m01 = lookup_matrix(pd, tau)
-    a = cv2.gemm(np.ascontiguousarray(m01[:, :3]), _ray_planes(width, height), 1.0, None, 0.0)
-    return q, np.ascontiguousarray(a.T.reshape(height, width, 6)), m01[:, 3].copy()
-
-
 def _row_maps(
     pd: PairDepth, tau: float, width: int, height: int, rows=None, view=None, chunk: int = ROWS
 ):
@@ -247,16 +232,18 @@ def render(img0: np.ndarray, img1: np.ndarray, pd: PairDepth, tau: float) -> np.
     height, width = img0.shape[:2]
     img0, img1 = (np.ascontiguousarray(x, np.float32) for x in (img0, img1))
     out = np.empty((height, width, 3), np.float32)
+    # the rays' own lookups, not flows: warped by the one remap (:func:`viewsynth.warp.seam_remap`)
+    # and blended by OpenCV's normalised blend, the arithmetic its frames have always had
     for start, m0x, m0y, m1x, m1y, wt in _row_maps(pd, tau, width, height):
-        warped0 = cv2.remap(img0, m0x, m0y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-        warped1 = cv2.remap(img1, m1x, m1y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        warped0 = seam_remap(img0, m0x, m0y, equirect=True)
+        warped1 = seam_remap(img1, m1x, m1y, equirect=True)
         out[start : start + len(wt)] = cv2.blendLinear(warped0, warped1, wt, 1.0 - wt)
     return out
 
 
 def flows_at(pd: PairDepth, tau: float, width: int, height: int):
-    """The geometry at ``tau`` as 2D motion, in the convention of :mod:`viewsynth.classical`
-    (:class:`~viewsynth.classical.Estimate`): ``flow_t0``, ``flow_t1`` ``(H, W, 2)`` float32 from
+    """The geometry at ``tau`` as 2D motion, in the convention of :mod:`viewsynth.warp` (a
+    candidate of :func:`viewsynth.warp.fuse`): ``flow_t0``, ``flow_t1`` ``(H, W, 2)`` float32 from
     the in-between view to each input (x wrapped to [-W/2, W/2)) and input 0's blend weight
     ``weight0`` ``(H, W)``. Warping both inputs by them and blending by the weight is
     :func:`render` (up to the resampling of x modulo W)."""

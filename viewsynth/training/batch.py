@@ -82,23 +82,18 @@ def _stack_optional(arrays, shape) -> tuple[np.ndarray, np.ndarray]:
 
 def _with_geometry(init, img0, img1, t, equirect: bool, depth: bool = False):
     """The batch's ``init`` with every pair's geometry candidate (one pair per row), from the
-    sweep the network will be given (:func:`viewsynth.interpolators.network_geometry`: 256
+    sweep the network will be given (``Sweep.for_network()``, the shipped settings: 256
     columns; the shipped recipe's 256-wide frames are swept whole either way, a fine-tune's
     512-wide ones at the width the network meets them at)."""
     import jax
 
-    from viewsynth.interpolators import network_geometry
+    from viewsynth.interpolators import Sweep
     from viewsynth.model.init import with_geometry
 
-    sweep = network_geometry()
+    sweep = Sweep.for_network()
     rows = []
     for i in range(len(t)):
         one = jax.tree.map(lambda a, i=i: a[i : i + 1], init)
-        geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=equirect, depth=depth)
-        conf = getattr(geo, "confidence", 0.0)
-        rows.append(
-            with_geometry(
-                one, img0[i], img1[i], geo, equirect=equirect, confidence=conf, depth=depth
-            )
-        )
+        geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=equirect)
+        rows.append(with_geometry(one, img0[i], img1[i], geo, equirect=equirect))
     return jax.tree.map(lambda *a: np.concatenate(a), *rows)

@@ -1,4 +1,4 @@
-"""The ``rnn`` interpolator: the network behind :class:`viewsynth.interpolators.Interpolator`.
+"""``rnn``: the network behind :class:`viewsynth.interpolators.Interpolator`.
 
 ``RNNInterpolator.load(weights)`` reads a weights file once; calling it with ``img0``, ``img1``
 (H, W, 3) float32 in [0, 1] and times ``[t, ...]`` returns (T, H, W, 3) float32 in [0, 1].
@@ -17,9 +17,15 @@ Fitting any input size to the network:
 - sizes are bucketed (multiples of 64 by default) and the batch of times is split into chunks of
   1, 2, 4, ... frames (at most ``max_batch``), so a dataset of mixed sizes compiles a few
   functions, not one per image; the pair's encoding is computed once for all its times;
-- whenever the working size differs from the input size, the network's flows and mask are
-  upsampled to the input size and both frames are warped and fused there (OpenCV, longitude
-  wrapping for panoramas); the refinement residual is upsampled and added.
+- whenever the working size differs from the input size, the network hands out its fields (each
+  candidate's flows and blend weight, and the choice between candidates), and the frame is made
+  from them at the input size by :func:`viewsynth.warp.fuse_fields` (the frame the network would
+  make at its own size is then not computed); at the input size the network's frame is the frame.
+
+A geometry network (``ModelConfig.geometry``) is built with its candidate source, the sphere sweep
+(:meth:`viewsynth.interpolators.Sweep.candidates`, with the :class:`GeometrySettings` its weights
+file records) and its fallback: the 2D network's interpolator, which makes the frames of the
+pairs without a usable pose (perspective pairs included).
 
 The network starts from the classical DIS-flow estimate (:func:`viewsynth.model.init.init_at`),
 computed once per pair at the working scale.
@@ -34,7 +40,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +53,12 @@ from viewsynth import parallel
 from viewsynth.classical import pair_flows
 from viewsynth.errors import FrameError, ViewsynthError, WeightsError
 from viewsynth.geometry.seam import on_canonical_seam
-from viewsynth.model.fuse import fuse_fields, resample
+from viewsynth.interpolators.sweep import GeometrySettings, Sweep
 from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
-from viewsynth.model.warp import backward_warp
-from viewsynth.model.weights import DEFAULT_WEIGHTS, load_described
-from viewsynth.threads import in_background, now, then
+from viewsynth.model.weights import DEFAULT_WEIGHTS, FLOW_ONLY_WEIGHTS, load_described
+from viewsynth.threads import in_background, then
+from viewsynth.warp import fuse_fields, resample
 
 #: The width a geometry network (``ModelConfig.geometry``) works at by default: it decides per
 #: pixel between two candidates, which needs no more detail than this, and the frame is warped and
@@ -112,11 +118,11 @@ class RNNInterpolator:
     0.39 s for two or four), so the default is 1; raise it on an accelerator.
     ``data_parallel``: with several local devices, split the times of a pair over all of them
     (``viewsynth.parallel``). ``weights``: the file the network came from and its description
-    (:func:`viewsynth.model.weights.load_described`), set by :meth:`load`, for :meth:`record`.
-    ``geometry``: for a geometry network, the pair's sweep candidates per t, or None where the
-    pair has no usable pose (:meth:`viewsynth.interpolators.Sweep.candidates`). ``flow_only``: a
-    2D network that makes the frames of such pairs (perspective ones included) instead of the
-    geometry network's own flow-only path; None keeps that path.
+    (:func:`viewsynth.model.weights.load_described`), for :meth:`record`.
+    ``sweep``: a geometry network's candidate source (required for one, refused for a 2D
+    network). ``fallback``: the interpolator that makes the frames of the pairs without a usable
+    pose (perspective ones included; a 2D network's, at this one's K); None keeps the geometry
+    network's own path for them (the DIS candidate in both slots).
     """
 
     name = "rnn"
@@ -133,13 +139,18 @@ class RNNInterpolator:
         max_batch: int = 1,
         data_parallel: bool = True,
         weights: tuple[Path, dict[str, Any]] | None = None,
-        geometry: Callable[..., Sequence[Any] | None] | None = None,
-        flow_only: RNNInterpolator | None = None,
+        sweep: Sweep | None = None,
+        fallback: RNNInterpolator | None = None,
     ):
         if iters is not None and iters < 1:
             raise ViewsynthError(f"--iters must be >= 1, got {iters}")
         if scale is not None and not 0.0 < scale <= 1.0:
             raise ViewsynthError(f"--scale must be in (0, 1], got {scale}")
+        if (sweep is None) == bool(model.config.geometry):
+            raise ViewsynthError(
+                "rnn: a geometry network needs its sweep (make_interpolator('rnn') or "
+                "RNNInterpolator.load give it one), and a 2D network takes none"
+            )
         self.model = model
         self.config = model.config
         self.iters = int(iters or model.config.iters)
@@ -151,12 +162,9 @@ class RNNInterpolator:
         self.max_pixels = max_pixels
         self.max_batch = max_batch
         self.weights = weights
-        self.geometry = geometry
-        # True: ``geometry`` takes the pair's DIS flows for its pose (``flows=``, a Future)
-        self.flow_pose = False
-        # the knobs of ``geometry`` (:meth:`viewsynth.interpolators.Sweep.settings`), recorded
-        self.geometry_settings: dict[str, Any] | None = None
-        self.flow_only = flow_only
+        self.sweep = sweep
+        self.fallback = fallback
+        self._last: dict[str, Any] = {}
         self.traces = 0  # times a function was traced (compiled), for tests and reports
         graphdef, self._state = nnx.split(model)
         # With several local devices the times of a pair are split over them (data parallel):
@@ -166,12 +174,10 @@ class RNNInterpolator:
         if self._mesh is not None:
             self.max_batch = max(max_batch, self._mesh.size)
             self._state = parallel.replicate(self._state, self._mesh)
-        # Without a residual head the frame is made only of warped pixels: nothing to carry over.
-        self._residual = model.config.refine_residual
         self._encode = jax.jit(functools.partial(self._encode_fn, graphdef), static_argnums=(3,))
         self._decode = jax.jit(
             functools.partial(self._decode_fn, graphdef),
-            static_argnames=("equirect", "iters", "residual"),
+            static_argnames=("equirect", "iters", "fields"),
         )
 
     @classmethod
@@ -182,7 +188,10 @@ class RNNInterpolator:
         iters: int | None = None,
         scale: float | None = None,
     ) -> RNNInterpolator:
-        """From a weights file; None means the weights shipped with viewsynth."""
+        """From a weights file (None: the weights shipped with viewsynth), built whole: a
+        geometry network with the sweep its file records (:class:`GeometrySettings`) and, when
+        :data:`~viewsynth.model.weights.FLOW_ONLY_WEIGHTS` is there, the shipped 2D network as
+        its fallback, run at the same K (the K the shipping decision measured)."""
         if weights is None:
             if not DEFAULT_WEIGHTS.is_file():
                 raise WeightsError(
@@ -192,12 +201,21 @@ class RNNInterpolator:
             weights = DEFAULT_WEIGHTS
         path = Path(weights)
         model, info = load_described(path)
-        return cls(model, iters=iters, scale=scale, weights=(path, info))
+        sweep = fallback = None
+        if model.config.geometry:
+            sweep = Sweep.for_network(GeometrySettings.from_record(info.get("geometry")))
+            if FLOW_ONLY_WEIGHTS.is_file():
+                k = iters or model.config.iters
+                fallback = cls.load(FLOW_ONLY_WEIGHTS, iters=k, scale=scale)
+        return cls(
+            model, iters=iters, scale=scale, weights=(path, info), sweep=sweep, fallback=fallback
+        )
 
     def record(self) -> dict[str, Any]:
         """What decides this interpolator's frames: the weights file (None for a network made in
-        memory), its content hash, the K it runs and the training run the file records. A weights
-        file that changed (a new release, a fine-tune written again) then reads as other work."""
+        memory), its content hash, the K it runs and the training run the file records; for a
+        geometry network its sweep's settings and its fallback's record. A weights file that
+        changed (a new release, a fine-tune written again) then reads as other work."""
         path, info = self.weights if self.weights is not None else (None, {})
         record = {
             "method": self.name,
@@ -206,11 +224,17 @@ class RNNInterpolator:
             "iters": self.iters,
             "trained": info.get("trained", {}),
         }
-        if self.geometry_settings is not None:  # its second candidate's pose and sweep
-            record["geometry"] = self.geometry_settings
-        if self.flow_only is not None:  # it makes the frames of the pairs without a pose
-            record["flow_only"] = self.flow_only.record()
+        if self.sweep is not None:  # its second candidate's pose and sweep
+            record["geometry"] = self.sweep.settings.record()
+        if self.fallback is not None:  # it makes the frames of the pairs without a pose
+            record["flow_only"] = self.fallback.record()
         return record
+
+    def last_pair(self) -> dict[str, Any]:
+        """What ran on the last pair: for a geometry network ``{"method": "rnn", "geometry":
+        whether the sweep's candidate served, "reason", "pose"}`` (the sweep's why and pose
+        record); ``{}`` for a 2D network (every pair is made the same way)."""
+        return dict(self._last)
 
     # -- the jitted pieces (traced once per working size / batch size) --------------------------
 
@@ -219,23 +243,20 @@ class RNNInterpolator:
         model = nnx.merge(graphdef, state)
         return model.encode(img0, img1, equirect=equirect)
 
-    def _decode_fn(self, graphdef, state, enc, img0, img1, t, init, *, equirect, iters, residual):
+    def _decode_fn(self, graphdef, state, enc, img0, img1, t, init, *, equirect, iters, fields):
+        """The frame at the working size or, with ``fields``, what :func:`fuse_fields` makes it
+        from at the input size (the network's own frame then is not computed: XLA drops it)."""
         self.traces += 1
         model = nnx.merge(graphdef, state)
         out = model.decode(enc, img0, img1, t, equirect=equirect, iters=iters, init=init)
-        frame = out.frames[-1]
-        samples = out.samples()
-        # stacked here (XLA fuses it) as the fusion at the input size reads them: flows two by two
-        # (samples 2k and 2k + 1), and one weight channel per sample
-        flows = [f for _, f, _ in samples]
-        pairs = tuple(jnp.concatenate(flows[k : k + 2], axis=-1) for k in range(0, len(flows), 2))
-        weights = jnp.concatenate([w for _, _, w in samples], axis=-1)
-        if not residual:
-            return frame, pairs, weights
-        # The refinement's contribution, carried over when fusing at the input's own size.
-        imgs = (jnp.broadcast_to(img0, frame.shape), jnp.broadcast_to(img1, frame.shape))
-        mid = sum(w * backward_warp(imgs[i], f, equirect=equirect) for i, f, w in samples)
-        return frame - mid, pairs, weights
+        if not fields:
+            return out.frames[-1]
+        # stacked here (XLA fuses it) as the fusion reads them: each candidate's two flows, then
+        # one weight channel per candidate and the choice
+        flows = tuple(jnp.concatenate([c.flow_t0, c.flow_t1], axis=-1) for c in out.candidates)
+        weights = [c.mask for c in out.candidates]
+        weights += [] if out.choice is None else [out.choice]
+        return flows, jnp.concatenate(weights, axis=-1)
 
     # -- sizes -----------------------------------------------------------------------------------
 
@@ -269,14 +290,16 @@ class RNNInterpolator:
                 f"rnn: frames must be two (H, W, 3) images of one size, got {img0.shape} and {img1.shape}"
             )
         if not equirect:
-            return self._frames(img0, img1, times, equirect=False)
-        return on_canonical_seam(self._frames, img0, img1, times, equirect=True, tell_shift=True)
+            return self.frames(img0, img1, times, equirect=False)
+        return on_canonical_seam(self.frames, img0, img1, times, equirect=True, tell_shift=True)
 
-    def _frames(
-        self, img0, img1, times, *, equirect: bool, seam_shift: float = 0, dis=None
+    def frames(
+        self, img0, img1, times, *, equirect: bool, seam_shift: float = 0, start=None
     ) -> np.ndarray:
-        """``dis``: ``((cw, ch), future)``, the DIS start begun by the geometry network on this
-        pair (it has no pose), used if this network's content is that size too."""
+        """The frames of a pair as it is given: a pair of panoramas already on its canonical seam
+        (``seam_shift``: the columns the caller rolled both left by), not rolled here.
+        ``start``: ``((cw, ch), future)``, the DIS start a geometry network began on this pair
+        before handing it to its fallback, used if this network's content is that size too."""
         times = np.asarray(list(times), dtype=np.float32).reshape(-1)
         height, width = img0.shape[:2]
         if len(times) == 0:
@@ -287,14 +310,8 @@ class RNNInterpolator:
         content1 = resample(img1, cw, ch, equirect=equirect)
         # DIS on the content (``flow``'s own estimate whatever the bucket, once for all times),
         # made on a second core while the pair's geometry is found; edge-padded like the frames.
-        # A pose from the flow waits for it: then it is made here (OpenCV's DIS uses both cores).
-        flow_pose = equirect and self.config.geometry and self.flow_pose
-        if dis is None or dis[0] != (cw, ch):
-            if flow_pose:
-                flows = now(pair_flows, content0, content1, equirect=equirect)
-            else:
-                flows = in_background(pair_flows, content0, content1, equirect=equirect)
-            dis = ((cw, ch), flows)
+        if start is None or start[0] != (cw, ch):
+            start = ((cw, ch), in_background(pair_flows, content0, content1, equirect=equirect))
         work0, work1 = pad_edges(content0, ww, wh), pad_edges(content1, ww, wh)
         # A panorama's rows are padded but its columns are not (cw == ww): the seam stays intact.
         j0, j1 = jnp.asarray(work0[None]), jnp.asarray(work1[None])
@@ -303,45 +320,39 @@ class RNNInterpolator:
         encode = functools.partial(self._encode, self._state, j0, j1, equirect)
         encoded, no_pose = None, threading.Event()
         geometry = None
-        if self.config.geometry:
-            if self.geometry is None:
-                raise ViewsynthError(
-                    "this network uses geometry: make it with viewsynth.interpolators."
-                    "make_interpolator('rnn') (which gives it the sphere sweep)"
-                )
+        if self.sweep is not None:
             if equirect:  # (only a pair of panoramas can have a pose)
                 # The encoding (JAX computes it on its own threads) started when DIS is done, so
                 # it fills the core the pose's single-threaded RANSAC leaves idle; not started if
                 # the pair turned out to have no pose before then
-                encoded = then(dis[1], lambda: None if no_pose.is_set() else encode())
-            # pose in the caller's axes (shift in content columns); a depth too for depth search
-            depth, shift = self.config.depth_search, seam_shift * cw / width
-            geometry = self.geometry(
-                content0, content1, times, equirect=equirect, seam_shift=shift, depth=depth,
-                flows=dis[1] if flow_pose else None,
-            )  # fmt: skip
-            if geometry is None and self.flow_only is not None:
+                encoded = then(start[1], lambda: None if no_pose.is_set() else encode())
+            geometry = self.sweep.candidates(
+                content0, content1, times, equirect=equirect, seam_shift=seam_shift * cw / width
+            )  # (the pose in the caller's axes: the shift in content columns)
+            # the network ran either way; "geometry" says whether it had the sweep's candidate
+            self._last = {
+                **self.sweep.last_pair(),
+                "method": "rnn",
+                "geometry": geometry is not None,
+            }
+            if geometry is None and self.fallback is not None:
                 no_pose.set()  # (the encoding is not needed)
-                # no usable pose: the 2D network's frames (on the same canonical seam)
-                return self.flow_only._frames(img0, img1, times, equirect=equirect, dis=dis)
+                return self.fallback.frames(img0, img1, times, equirect=equirect, start=start)
         enc = None if encoded is None else encoded.result()
         enc = encode() if enc is None else enc
         same_size = (cw, ch) == (width, height)
         largest = max(1, min(self.max_batch, self.max_pixels // (ww * wh)))
         largest = 1 << (largest.bit_length() - 1)
         out = np.empty((len(times), height, width, 3), np.float32)
-        classical = dis[1].result()
+        classical = start[1].result()
         crop = (slice(None), slice(top, top + ch), slice(left, left + cw))
 
-        def dispatch(start: int, n: int):  # JAX runs it asynchronously
-            t = times[start : start + n]
+        def dispatch(first: int, n: int):  # JAX runs it asynchronously
+            t = times[first : first + n]
             init = init_at(classical, t)
-            if self.config.geometry:
-                geo = None if geometry is None else geometry[start : start + n]
-                conf = getattr(geometry, "confidence", 0.0)
-                init = with_geometry(
-                    init, content0, content1, geo, equirect=equirect, confidence=conf, depth=depth
-                )
+            if self.sweep is not None:
+                geo = None if geometry is None else geometry[first : first + n]
+                init = with_geometry(init, content0, content1, geo, equirect=equirect)
             init = pad_edges(init, ww, wh)
             batch = (np.asarray(t), init)
             if self._mesh is not None:
@@ -349,28 +360,27 @@ class RNNInterpolator:
                 batch = parallel.shard_batch(batch, self._mesh)
             return self._decode(
                 self._state, enc, j0, j1, jnp.asarray(batch[0]), batch[1],
-                equirect=equirect, iters=self.iters, residual=self._residual and not same_size,
+                equirect=equirect, iters=self.iters, fields=not same_size,
             )  # fmt: skip
 
-        def finish(start: int, n: int, result) -> None:
-            frame = np.asarray(result[0])[:n][crop]
+        def finish(first: int, n: int, result) -> None:
             if same_size:
-                out[start : start + n] = frame
+                out[first : first + n] = np.asarray(result)[:n][crop]
                 return
-            pairs = [np.asarray(a)[:n][crop] for a in result[1]]
-            weights = np.asarray(result[2])[:n][crop]
+            flows = [np.asarray(f)[:n][crop] for f in result[0]]
+            weights = np.asarray(result[1])[:n][crop]
             for i in range(n):
                 fuse_fields(
-                    (img0, img1), [p[i] for p in pairs], weights[i],
-                    frame[i] if self._residual else None, equirect=equirect, out=out[start + i],
+                    img0, img1, [f[i] for f in flows], weights[i], equirect=equirect,
+                    out=out[first + i],
                 )  # fmt: skip
 
         # Double-buffered: chunk k + 1 is computed by JAX while chunk k is fused here.
-        pending, start = None, 0
+        pending, first = None, 0
         for n in _chunks(len(times), largest):
-            result = dispatch(start, n)
+            result = dispatch(first, n)
             if pending is not None:
                 finish(*pending)
-            pending, start = (start, n, result), start + n
+            pending, first = (first, n, result), first + n
         finish(*pending)
         return out

@@ -1,0 +1,140 @@
+"""``sweep``: the pair's relative pose (:mod:`viewsynth.geometry.pose`), then the sphere sweep
+(:mod:`viewsynth.sweep`): each input's depth once per pair, each t by reprojection. Also the
+geometry network's candidate source (:meth:`Sweep.candidates`), built from the
+:class:`GeometrySettings` its weights file records."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from viewsynth.geometry.features import WORK_WIDTH
+from viewsynth.geometry.pose import relative_pose
+from viewsynth.geometry.seam import on_canonical_seam
+from viewsynth.interpolators.flow import Flow
+from viewsynth.sweep import PairCameras, SweepConfig, pair_depth, render_times
+from viewsynth.sweep.render import flows_at
+from viewsynth.threads import in_background, now
+
+
+@dataclasses.dataclass(frozen=True)
+class GeometrySettings:
+    """How the geometry network's candidate is found (recorded with its weights, under
+    ``"geometry"``); the defaults are the shipped network's. ``--method sweep`` keeps its own
+    (:class:`viewsynth.sweep.SweepConfig`'s defaults)."""
+
+    pose_width: int | None = None  # SIFT's working width; None: geometry.features.WORK_WIDTH
+    min_trials: int | None = None  # RANSAC's least number of samples; None: pycolmap's 1000
+    seed: int = 0  # RANSAC's random seed (the shipped figures: 0)
+    # The sweep's knobs. It works at 256 columns, not the sweep's own 384: the width every training
+    # panorama (256x128) was swept at. On fresh RANSAC seeds it is ahead of 320 by 0.06 dB over the
+    # seven panorama sets and 1.38x ``flow``'s time per 1024x512 frame against 1.53x
+    # (TRAINING_LOG.md, session 19, candidate F2).
+    sweep: SweepConfig = dataclasses.field(default_factory=lambda: SweepConfig(work_width=256))
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any] | None) -> GeometrySettings:
+        """From a weights file's ``"geometry"`` record (``{"pose_width", "min_trials", "seed",
+        "sweep": {knob: value}}``, the sweep's knobs over :class:`~viewsynth.sweep.SweepConfig`'s
+        defaults); None (a file without one): the defaults."""
+        if record is None:
+            return cls()
+        knobs = dict(record.get("sweep") or {})
+        return cls(
+            pose_width=record.get("pose_width"),
+            min_trials=record.get("min_trials"),
+            seed=int(record.get("seed", 0)),
+            sweep=SweepConfig(**knobs),
+        )
+
+    def record(self) -> dict[str, Any]:
+        """Every knob, the sweep's in full: a walkthrough made with other knobs then reads as
+        other work when resumed."""
+        return {"pose_width": self.pose_width, "min_trials": self.min_trials, "seed": self.seed,
+                "sweep": dataclasses.asdict(self.sweep)}  # fmt: skip
+
+
+class Sweep:
+    """Geometry: ``(T, H, W, 3)`` from two ``(H, W, 3)`` panoramas.
+
+    A pair whose pose cannot serve (pure rotation, too little parallax, too few inliers,
+    featureless) or that is not a pair of panoramas falls back to :class:`Flow`.
+    :meth:`last_pair` says which method ran on the last pair, why, and the pose's record.
+    ``settings``: the pose's and the sweep's knobs (None: :class:`GeometrySettings` with
+    :class:`~viewsynth.sweep.SweepConfig`'s own defaults, ``--method sweep``'s).
+    """
+
+    name = "sweep"
+
+    def __init__(self, settings: GeometrySettings | None = None, fallback: Flow | None = None):
+        self.settings = settings or GeometrySettings(sweep=SweepConfig())
+        self.fallback = fallback or Flow()
+        self._last: dict[str, Any] = {}
+
+    @classmethod
+    def for_network(cls, settings: GeometrySettings | None = None) -> Sweep:
+        """The sweep a geometry network is given: ``settings`` (None: the shipped network's)."""
+        return cls(settings or GeometrySettings())
+
+    def record(self) -> dict[str, Any]:
+        return {"method": self.name}
+
+    def last_pair(self) -> dict[str, Any]:
+        """``{"method": "sweep" | "flow", "reason": ..., "pose": RelativePose.record()}``."""
+        return dict(self._last)
+
+    def pair_depth(self, img0, img1, *, equirect: bool, seam_shift: float = 0):
+        """The pair's depth (:class:`viewsynth.sweep.PairDepth`), or None when geometry cannot
+        serve it; :meth:`last_pair` says which and why. ``seam_shift``: the caller rolled both
+        panoramas left by this many columns; the recorded pose is turned back to its axes."""
+        if not equirect:
+            self._last = {"method": "flow", "reason": "sweep: not panoramas", "pose": None}
+            return None
+        s = self.settings
+        pose = relative_pose(
+            img0, img1, equirect=True, work_width=s.pose_width or WORK_WIDTH,
+            min_trials=s.min_trials, seed=s.seed,
+        )  # fmt: skip
+        record = pose.unrolled(seam_shift, img0.shape[1]).record()
+        if not pose.usable:
+            self._last = {"method": "flow", "reason": pose.reason, "pose": record}
+            return None
+        self._last = {"method": "sweep", "reason": "", "pose": record}
+        return pair_depth(img0, img1, PairCameras.from_pose(pose), s.sweep)
+
+    def __call__(
+        self, img0: np.ndarray, img1: np.ndarray, times: Sequence[float], *, equirect: bool = False
+    ) -> np.ndarray:
+        if not equirect:
+            return self.frames(img0, img1, times, equirect=False)
+        # on view 0's canonical seam: the roll property holds exactly (the pose alone is
+        # equivariant to the last bit, the depth and the renders to about 86 dB)
+        return on_canonical_seam(self.frames, img0, img1, times, equirect=True, tell_shift=True)
+
+    def frames(self, img0, img1, times, *, equirect: bool, seam_shift: float = 0) -> np.ndarray:
+        """The frames of a pair as it is given (not rolled onto its seam here)."""
+        depth = self.pair_depth(img0, img1, equirect=equirect, seam_shift=seam_shift)
+        if depth is None:  # (on the seam already: Flow's own roll is none)
+            return self.fallback(img0, img1, times, equirect=equirect)
+        return render_times(img0, img1, depth, times).astype(np.float32)
+
+    def candidates(
+        self, img0, img1, times, *, equirect: bool, seam_shift: float = 0
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+        """The geometry as 2D motion, a candidate of :func:`viewsynth.warp.fuse` per t:
+        ``(flow_t0, flow_t1, weight0)`` ``(H, W, 2)``, ``(H, W, 2)``, ``(H, W)`` at the frames'
+        size; None when the pair has no usable geometry (:meth:`last_pair` says why).
+        ``seam_shift``: columns (of these frames) by which the caller rolled both left."""
+        depth = self.pair_depth(img0, img1, equirect=equirect, seam_shift=seam_shift)
+        if depth is None:
+            return None
+        h, w = img0.shape[:2]
+        # one t per task of the shared pool (two cores); a single t here, so that it spreads its
+        # own work over both (the sweep's view at t in two halves of columns). With several, the
+        # calling thread only waits: work it handed on would queue behind theirs.
+        start = now if len(times) == 1 else in_background
+        jobs = [start(flows_at, depth, float(t), w, h) for t in times]
+        return [job.result() for job in jobs]
