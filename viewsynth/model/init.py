@@ -5,17 +5,17 @@
 pair, for every t), the flows from the in-between view to each frame (``flow_t0``, ``flow_t1``) and
 the visibility weights ``w0 = (1-t) vis0(p + flow_t0) + 1e-4`` and ``w1 = t vis1(p + flow_t1) + 1e-4``,
 stored as the fusion logit ``log w0 - log w1`` (so ``sigmoid(logit) = w0 / (w0 + w1)``). A network
-with zero-initialised heads started here reproduces the ``flow`` frame.
+with zero-initialised heads started here reproduces the ``flow`` frame. The estimate is an
+:class:`~viewsynth.model.state.Init` (one candidate; :func:`with_geometry` adds the sweep's).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import jax
 import numpy as np
-from flax import struct
 
-from viewsynth import geometry
 from viewsynth.classical import (
     PairFlows,
     backward_warp,
@@ -25,39 +25,8 @@ from viewsynth.classical import (
     pair_flows,
 )
 from viewsynth.errors import ViewsynthError
+from viewsynth.model.state import Candidate, Init
 from viewsynth.threads import in_background
-
-
-@struct.dataclass
-class Init:
-    """A starting estimate at full resolution (a pytree; NumPy or JAX arrays).
-
-    ``flow_t0``, ``flow_t1``: (B, H, W, 2) in pixels, x first; ``mask_logit``: (B, H, W, 1), the
-    logit of frame 0's fusion weight. The ``geo_*`` fields and ``choice_logit`` (same shapes; see
-    :func:`with_geometry`) carry the geometry candidate, or are all None.
-    """
-
-    flow_t0: np.ndarray
-    flow_t1: np.ndarray
-    mask_logit: np.ndarray
-    # The geometry candidate (a network with ``ModelConfig.geometry``): the sphere sweep's flows
-    # from the in-between view to each frame, its blend logit, and the logit of choosing it over
-    # the DIS candidate above. None for a 2D-only network.
-    geo_flow_t0: np.ndarray | None = None
-    geo_flow_t1: np.ndarray | None = None
-    geo_logit: np.ndarray | None = None
-    choice_logit: np.ndarray | None = None
-    # The pose's confidence (``RelativePose.confidence``, 0 without a usable pose), constant over
-    # each row's pixels (B, H, W, 1): an input of a ``ModelConfig.pose_input`` network.
-    pose_confidence: np.ndarray | None = None
-    # The geometry candidate as a depth (a ``ModelConfig.depth_search`` network, which moves it):
-    # the in-between view's inverse depth (B, H, W, 1) and its lookups, ``a`` and ``b`` (B, H, W, 6)
-    # (``b`` constant per row): a pixel at inverse depth q looks both frames up along a + q b
-    # (:func:`viewsynth.sweep.render.depth_at`). A pair without a pose: q = 0, b = 0, and ``a``
-    # looks each pixel up where it is.
-    geo_q: np.ndarray | None = None
-    geo_a: np.ndarray | None = None
-    geo_b: np.ndarray | None = None
 
 
 def init_at(flows: PairFlows, times: Sequence[float] | np.ndarray) -> Init:
@@ -68,11 +37,12 @@ def init_at(flows: PairFlows, times: Sequence[float] | np.ndarray) -> Init:
         flows0.append(est.flow_t0)
         flows1.append(est.flow_t1)
         logits.append((np.log(est.w0) - np.log(est.w1))[..., None])
-    return Init(
+    dis = Candidate(
         flow_t0=np.stack(flows0),
         flow_t1=np.stack(flows1),
-        mask_logit=np.stack(logits).astype(np.float32),
+        logit=np.stack(logits).astype(np.float32),
     )
+    return Init(candidates=(dis,))
 
 
 def classical_init(
@@ -101,11 +71,8 @@ def classical_init(
         init_at(pair_flows(a, b, equirect=equirect), times[i : i + 1])
         for i, (a, b) in enumerate(zip(img0, img1, strict=True))
     ]
-    return Init(
-        flow_t0=np.concatenate([p.flow_t0 for p in parts]),
-        flow_t1=np.concatenate([p.flow_t1 for p in parts]),
-        mask_logit=np.concatenate([p.mask_logit for p in parts]),
-    )
+    joined = jax.tree.map(lambda *a: np.concatenate(a), *(p.candidates[0] for p in parts))
+    return Init(candidates=(joined,))
 
 
 #: Choice logit of a pair without usable geometry: the DIS candidate (a copy in both slots).
@@ -119,8 +86,6 @@ def with_geometry(
     geometry: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]] | None,
     *,
     equirect: bool,
-    confidence: float = 0.0,
-    depth: bool = False,
 ) -> Init:
     """``init`` (B = T times of one pair ``img0``, ``img1`` (H, W, 3)) with the geometry candidate.
 
@@ -129,19 +94,13 @@ def with_geometry(
     no usable pose: the DIS candidate then fills both slots and the choice logit is
     :data:`NO_GEOMETRY_LOGIT`. The choice starts where each candidate's two warped frames agree
     better (:func:`viewsynth.classical.choice_logit`), so a network started here with its heads at
-    zero makes that classical fusion of geometry and 2D motion. ``confidence``: the pose's
-    (:attr:`Init.pose_confidence`; taken as 0 without geometry). ``depth``: also the candidate as
-    a depth (``Init.geo_q``, ``geo_a``, ``geo_b``; ``geometry.depth``, see
-    :meth:`viewsynth.interpolators.Sweep.candidates`).
+    zero makes that classical fusion of geometry and 2D motion.
     """
-    n = init.flow_t0.shape[0]
+    (dis,) = init.candidates
+    n = dis.flow_t0.shape[0]
     if geometry is None:
-        off = np.full(init.mask_logit.shape, NO_GEOMETRY_LOGIT, np.float32)
-        out = init.replace(
-            geo_flow_t0=init.flow_t0, geo_flow_t1=init.flow_t1, geo_logit=init.mask_logit,
-            choice_logit=off, pose_confidence=np.zeros_like(off),
-        )  # fmt: skip
-        return _still_depth(out) if depth else out
+        off = np.full(dis.logit.shape, NO_GEOMETRY_LOGIT, np.float32)
+        return Init(candidates=(dis, dis), choice=off)
     if len(geometry) != n:
         raise ViewsynthError(
             f"with_geometry: {n} times need {n} geometry candidates, got {len(geometry)}"
@@ -152,43 +111,19 @@ def with_geometry(
         return disagreement(w0, backward_warp(img1, flow_t1, equirect=equirect), equirect=equirect)
 
     # every time's two candidates on the shared pool (two cores), DIS's and the geometry's
-    dis = [in_background(disagree, init.flow_t0[i], init.flow_t1[i]) for i in range(n)]
-    geo = [in_background(disagree, g0, g1) for g0, g1, _ in geometry]
+    dis_jobs = [in_background(disagree, dis.flow_t0[i], dis.flow_t1[i]) for i in range(n)]
+    geo_jobs = [in_background(disagree, g0, g1) for g0, g1, _ in geometry]
     choices = [
-        choice_logit(g.result(), d.result())[..., None] for g, d in zip(geo, dis, strict=True)
+        choice_logit(g.result(), d.result())[..., None]
+        for g, d in zip(geo_jobs, dis_jobs, strict=True)
     ]
     logits = []
     for _, _, weight0 in geometry:
         w0 = np.clip(weight0, 1e-4, 1.0 - 1e-4)
         logits.append(np.log(w0 / (1.0 - w0))[..., None])
-    g0s, g1s = [g[0] for g in geometry], [g[1] for g in geometry]
-    out = init.replace(
-        geo_flow_t0=np.stack(g0s).astype(np.float32),
-        geo_flow_t1=np.stack(g1s).astype(np.float32),
-        geo_logit=np.stack(logits).astype(np.float32),
-        choice_logit=np.stack(choices).astype(np.float32),
-        pose_confidence=np.full(init.mask_logit.shape, confidence, np.float32),
+    geo = Candidate(
+        flow_t0=np.stack([g[0] for g in geometry]).astype(np.float32),
+        flow_t1=np.stack([g[1] for g in geometry]).astype(np.float32),
+        logit=np.stack(logits).astype(np.float32),
     )
-    if not depth:
-        return out
-    if getattr(geometry, "depth", None) is None or len(geometry.depth) != n:
-        raise ViewsynthError("with_geometry: depth asked for, but the candidates carry none")
-    h, w = init.mask_logit.shape[1:3]
-    return out.replace(
-        geo_q=np.stack([q for q, _, _ in geometry.depth])[..., None].astype(np.float32),
-        geo_a=np.stack([a for _, a, _ in geometry.depth]).astype(np.float32),
-        geo_b=np.stack([np.broadcast_to(b, (h, w, 6)) for _, _, b in geometry.depth]),
-    )
-
-
-def _still_depth(init: Init) -> Init:
-    """``init`` with the depth of a pair without geometry: q = 0 and lookups that stay put."""
-    n, h, w = init.mask_logit.shape[:3]
-    d = geometry.equirect_directions(w, h)  # (h, w, 3), each pixel's own ray
-    planes = (d * np.array([-1.0, 1.0, -1.0])).astype(np.float32)  # as (-x, y, -z), twice
-    a = np.broadcast_to(np.concatenate([planes, planes], axis=-1), (n, h, w, 6))
-    return init.replace(
-        geo_q=np.zeros((n, h, w, 1), np.float32),
-        geo_a=np.ascontiguousarray(a),
-        geo_b=np.zeros((n, h, w, 6), np.float32),
-    )
+    return Init(candidates=(dis, geo), choice=np.stack(choices).astype(np.float32))

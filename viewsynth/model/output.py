@@ -8,38 +8,38 @@ from flax import struct
 
 
 @struct.dataclass
+class Fields:
+    """One candidate's fields at full resolution: ``flow_t0``, ``flow_t1`` (B, H, W, 2) in pixels
+    and ``mask`` (B, H, W, 1), frame 0's blend weight in [0, 1]."""
+
+    flow_t0: jax.Array
+    flow_t1: jax.Array
+    mask: jax.Array
+
+
+@struct.dataclass
 class Output:
     """What the network predicts (a pytree).
 
     ``frames``: tuple of K arrays (B, H, W, 3) in [0, 1], one per iteration, the last is the
-    prediction; ``flow_t0``, ``flow_t1``: (B, H, W, 2) final full-resolution flows in pixels;
-    ``mask``: (B, H, W, 1) frame 0's fusion weight in [0, 1].
+    prediction. ``candidates``: the fields the last frame is made of, one :class:`Fields` per
+    candidate (DIS first, then the geometry's); ``choice``: (B, H, W, 1) the weight of the second
+    candidate, or None with one. The frame is ``choice * blend(geo) + (1 - choice) * blend(DIS)``,
+    ``blend(c) = c.mask * warp(img0, c.flow_t0) + (1 - c.mask) * warp(img1, c.flow_t1)``.
     """
 
     frames: tuple[jax.Array, ...]
-    flow_t0: jax.Array
-    flow_t1: jax.Array
-    mask: jax.Array
-    # With geometry: the geometry candidate's flows and blend weight, and the weight of choosing
-    # it (B, H, W, 1); the frame is ``choice * geo frame + (1 - choice) * DIS frame`` (+ residual).
-    geo_flow_t0: jax.Array | None = None
-    geo_flow_t1: jax.Array | None = None
-    geo_mask: jax.Array | None = None
+    candidates: tuple[Fields, ...]
     choice: jax.Array | None = None
-    # With depth_search: the in-between view's inverse depth q (baselines^-1) of every iteration,
-    # (B, h, w, 1) at 1/stride after that iteration's update, as the next one (or the last
-    # frame) uses it; what a depth loss supervises (each iteration's q trains that iteration).
-    depths: tuple[jax.Array, ...] | None = None
 
     def samples(self) -> list[tuple[int, jax.Array, jax.Array]]:
-        """``(frame index, flow, weight)`` of every warped sample the fused frame is made of:
-        the frame is the sum of ``weight * warp(frame, flow)`` (before the refinement residual)."""
-        dis = [(0, self.flow_t0, self.mask), (1, self.flow_t1, 1.0 - self.mask)]
-        if self.choice is None:
-            return dis
-        geo = [(0, self.geo_flow_t0, self.geo_mask), (1, self.geo_flow_t1, 1.0 - self.geo_mask)]
-        return [(i, f, (1.0 - self.choice) * w) for i, f, w in dis] + [
-            (i, f, self.choice * w) for i, f, w in geo
+        """``(frame index, flow, weight)`` of every warped sample the frame is made of: the frame
+        is the sum of ``weight * warp(frame, flow)``, clipped to [0, 1]."""
+        shares = [1.0] if self.choice is None else [1.0 - self.choice, self.choice]
+        return [
+            sample
+            for c, share in zip(self.candidates, shares, strict=True)
+            for sample in ((0, c.flow_t0, share * c.mask), (1, c.flow_t1, share * (1.0 - c.mask)))
         ]
 
 

@@ -98,13 +98,17 @@ def read_meta(path: str | Path) -> dict[str, Any]:
 
 
 def _record(data: bytes, payload: dict[str, Any]) -> dict[str, Any]:
-    """What identifies a weights file's output: its content hash, the model's default K and the
-    training record it carries (run, commit, config, steps), for manifests and resume checks."""
+    """What identifies a weights file's output: its content hash, the model's default K, the
+    training record it carries (run, commit, config, steps), for manifests and resume checks, and
+    the geometry settings the network was made for (``meta["geometry"]``: the pose's and the
+    sphere sweep's knobs, a plain dict; None when the file records none)."""
     meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
+    geometry = meta.get("geometry")
     return {
         "sha256": hashlib.sha256(data).hexdigest(),
         "iters": payload["config"].get("iters"),
         "trained": {k: meta[k] for k in ("run", "commit", "config", "steps") if k in meta},
+        "geometry": geometry if isinstance(geometry, dict) else None,
     }
 
 
