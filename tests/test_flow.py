@@ -8,6 +8,7 @@ from viewsynth import classical
 from viewsynth.geometry.seam import on_canonical_seam
 from viewsynth.interpolators import Flow
 from viewsynth.training.losses import psnr_uint8
+from viewsynth.warp import backward_warp
 
 
 def _texture(width, height, seed=0):
@@ -25,10 +26,10 @@ def _full_size_reference(img0, img1, times, equirect):
     out = []
     for t in times:
         ft0, ft1 = classical.flows_to_time(f01, f10, float(t))
-        w0 = (1 - t) * classical.backward_warp(vis0, ft0, equirect=equirect) + 1e-4
-        w1 = t * classical.backward_warp(vis1, ft1, equirect=equirect) + 1e-4
-        a = classical.backward_warp(img0, ft0, equirect=equirect)
-        b = classical.backward_warp(img1, ft1, equirect=equirect)
+        w0 = (1 - t) * backward_warp(vis0, ft0, equirect=equirect) + 1e-4
+        w1 = t * backward_warp(vis1, ft1, equirect=equirect) + 1e-4
+        a = backward_warp(img0, ft0, equirect=equirect)
+        b = backward_warp(img1, ft1, equirect=equirect)
         out.append(np.clip((w0[..., None] * a + w1[..., None] * b) / (w0 + w1)[..., None], 0, 1))
     return np.stack(out)
 

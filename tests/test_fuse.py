@@ -1,82 +1,103 @@
-"""The fusion at the input size (two bands of rows on two cores) and the pose's two detectors on two
-cores give what one pass in one thread gives."""
+"""The one fusion (:func:`viewsynth.warp.fuse`): in two bands of rows on two cores it gives what one
+plain pass gives; with one candidate at the frame's size it is ``flow``'s blend to the bit. And the
+pose's two detectors on two cores give what one thread gives."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from viewsynth.classical import backward_warp
-from viewsynth.model.fuse import fuse_full, resample
 from viewsynth.threads import in_background
+from viewsynth.warp import backward_warp, blend, fuse, fuse_fields, resample, seam_remap
 
 
-def one_pass(images, flows, weights, residual, *, equirect):
-    """The fusion written plainly: every field upsampled whole, each sample warped by
-    classical.backward_warp with its flow scaled to the frame, weighted, summed, clipped."""
+def one_pass(images, candidates, choice, *, equirect):
+    """The fusion written plainly: every field upsampled whole, each candidate's frames warped by
+    backward_warp with its flows scaled to the frame and blended, the choice between them, clip."""
     height, width = images[0].shape[:2]
-    ch, cw = flows[0].shape[:2]
-    mid = np.zeros((height, width, 3), np.float32)
-    if residual is not None:
-        mid += resample(residual, width, height, equirect=equirect)
-    for k, (flow, weight) in enumerate(zip(flows, weights, strict=True)):
-        # a channel at a time: OpenCV 5.1's remap of 2-channel float images rounds positions to
-        # 1/32 pixel, its 1-, 3- and 4-channel remaps do not
-        f = np.dstack(
-            [resample(flow[..., c : c + 1], width, height, equirect=equirect) for c in (0, 1)]
-        )
-        f *= np.float32([width / cw, height / ch])
-        w = resample(weight[..., None], width, height, equirect=equirect)
-        mid += backward_warp(images[k % 2], f, equirect=equirect) * w
+    ch, cw = candidates[0][2].shape[:2]
+
+    def up(field):  # a channel at a time (cv2's 2-channel remap rounds positions to 1/32 px)
+        return np.dstack(
+            [resample(field[..., c : c + 1], width, height, equirect=equirect)
+             for c in range(field.shape[-1])]
+        )  # fmt: skip
+
+    blends = []
+    for flow_t0, flow_t1, weight0 in candidates:
+        gain = np.float32([width / cw, height / ch])
+        warped = [backward_warp(img, up(f) * gain, equirect=equirect)
+                  for img, f in zip(images, (flow_t0, flow_t1), strict=True)]  # fmt: skip
+        blends.append(warped[1] + up(weight0[..., None]) * (warped[0] - warped[1]))
+    mid = (
+        blends[0] if choice is None else blends[0] + up(choice[..., None]) * (blends[1] - blends[0])
+    )
     return np.clip(mid, 0.0, 1.0)
 
 
 def fields(rng, ch, cw, n, scale=3.0):
-    flows = [rng.normal(0, scale, (ch, cw, 2)).astype(np.float32) for _ in range(n)]
-    w = rng.random((n, ch, cw)).astype(np.float32)
-    return flows, list(w / w.sum(0))
+    """``n`` candidates ``(flow_t0, flow_t1, weight0)`` of size ``(ch, cw)`` and, for two, a
+    choice."""
+    candidates = [
+        (*(rng.normal(0, scale, (ch, cw, 2)).astype(np.float32) for _ in range(2)),
+         rng.random((ch, cw)).astype(np.float32))
+        for _ in range(n)
+    ]  # fmt: skip
+    return candidates, (rng.random((ch, cw)).astype(np.float32) if n == 2 else None)
 
 
 @pytest.mark.parametrize(
-    ("equirect", "size", "work", "n", "residual"),
+    ("equirect", "size", "work", "n"),
     [
-        (True, (97, 194), (32, 64), 4, False),  # odd rows: bands of 48 and 49
-        (True, (64, 128), (32, 64), 2, True),  # flows only, and a residual
-        (False, (45, 70), (24, 40), 4, True),
-        (True, (60, 120), (64, 128), 4, False),  # a content larger than the frame: areas
+        (True, (97, 194), (32, 64), 2),  # odd rows: bands of 48 and 49
+        (True, (64, 128), (32, 64), 1),
+        (False, (45, 70), (24, 40), 2),
+        (True, (60, 120), (64, 128), 2),  # a content larger than the frame: areas
     ],
 )
-def test_fusion_in_bands_equals_one_pass(equirect, size, work, n, residual):
+def test_fusion_in_bands_equals_one_pass(equirect, size, work, n):
     rng = np.random.default_rng(3)
     images = tuple(rng.random((*size, 3)).astype(np.float32) for _ in range(2))
-    flows, weights = fields(rng, *work, n)
-    res = rng.normal(0, 0.05, (*work, 3)).astype(np.float32) if residual else None
-    ref = one_pass(images, flows, weights, res, equirect=equirect)
+    candidates, choice = fields(rng, *work, n)
+    ref = one_pass(images, candidates, choice, equirect=equirect)
     out = np.full((*size, 3), np.nan, np.float32)
-    got = fuse_full(images, flows, weights, res, equirect=equirect, out=out)
+    got = fuse(*images, candidates, choice, equirect=equirect, out=out)
     assert got is out and np.isfinite(out).all()  # every row written, into the array given
-    # the same operations per pixel (only the order of the weighted sum's terms is kept too)
     assert np.abs(got - ref).max() < 1e-6
     # made from inside the pool (no second core to hand the lower band to): the same frame
-    inline = in_background(fuse_full, images, flows, weights, res, equirect=equirect).result()
+    inline = in_background(fuse, *images, candidates, choice, equirect=equirect).result()
     assert np.array_equal(inline, got)
+
+
+@pytest.mark.parametrize("equirect", [False, True])
+def test_one_candidate_at_the_frames_size_is_the_blend_to_the_bit(equirect):
+    """What ``flow`` makes its frames with: the two warps and :func:`blend`, the very same bits."""
+    rng = np.random.default_rng(7)
+    images = tuple(rng.random((50, 100, 3)).astype(np.float32) for _ in range(2))
+    (candidate,), _ = fields(rng, 50, 100, 1, scale=6.0)
+    flow_t0, flow_t1, weight0 = candidate
+    want = blend(
+        backward_warp(images[0], flow_t0, equirect=equirect),
+        backward_warp(images[1], flow_t1, equirect=equirect), weight0,
+    )  # fmt: skip
+    assert np.array_equal(fuse(*images, [candidate], equirect=equirect), want)
 
 
 def test_far_out_flows_and_other_dtypes_are_fused_as_in_one_pass():
     rng = np.random.default_rng(4)
     images = tuple(rng.random((64, 128, 3)) for _ in range(2))  # float64, made float32 once
-    flows, weights = fields(rng, 32, 64, 4)
-    flows[1][3, 5] = (200.0, 0.0)  # one pixel looks more than a frame's width away
-    ref = one_pass(tuple(x.astype(np.float32) for x in images), flows, weights, None, equirect=True)
-    got = fuse_full(images, flows, weights, None, equirect=True)
+    candidates, choice = fields(rng, 32, 64, 2)
+    candidates[1][1][3, 5] = (200.0, 0.0)  # one pixel looks more than a frame's width away
+    ref = one_pass(tuple(x.astype(np.float32) for x in images), candidates, choice, equirect=True)
+    got = fuse(*images, candidates, choice, equirect=True)
     assert got.dtype == np.float32 and np.abs(got - ref).max() < 1e-5
-    with pytest.raises(ValueError, match="even number of samples"):
-        fuse_full(images, flows[:3], weights[:3], None, equirect=True)
+    with pytest.raises(ValueError, match="one candidate, or two and a choice; got 2 and no choice"):
+        fuse(*images, candidates, None, equirect=True)
+    with pytest.raises(ValueError, match="one candidate, or two and a choice; got 1 and choice"):
+        fuse(*images, candidates[:1], choice, equirect=True)
 
 
 def test_seam_remap_into_an_array_that_does_not_fit_says_so():
-    from viewsynth.classical import seam_remap
-
     image = np.random.default_rng(5).random((8, 16, 3)).astype(np.float32)
     mx, my = np.meshgrid(np.arange(16, dtype=np.float32) + 0.5, np.arange(8, dtype=np.float32))
     out = np.empty((8, 16, 3), np.float32)
@@ -140,24 +161,22 @@ def test_the_encoding_is_started_only_for_a_pair_that_can_have_a_pose():
 
 
 def test_fields_stacked_by_the_network_fuse_to_the_same_frame():
-    """``fuse_fields`` takes the flows two by two and the weights as one array (the network stacks
-    them before they leave JAX): the frame ``fuse_full`` makes from the separate fields, to the
-    bit, also from views that are not contiguous; mismatched counts say so."""
-    from viewsynth.model.fuse import fuse_fields
-
+    """``fuse_fields`` takes each candidate's flows as one array and the weights as one (the
+    network stacks them before they leave JAX): the frame ``fuse`` makes from the separate fields,
+    to the bit, also from views that are not contiguous; mismatched counts say so."""
     rng = np.random.default_rng(6)
     images = tuple(rng.random((64, 128, 3)).astype(np.float32) for _ in range(2))
-    flows, weights = fields(rng, 40, 72, 4)  # a padded working size, cropped below
-    pairs = [np.concatenate(flows[k : k + 2], axis=-1) for k in (0, 2)]
-    stacked = np.stack(weights, axis=-1)
+    candidates, choice = fields(rng, 40, 72, 2)  # a padded working size, cropped below
+    flows = [np.concatenate(c[:2], axis=-1) for c in candidates]
+    stacked = np.stack([candidates[0][2], candidates[1][2], choice], axis=-1)
     crop = (slice(4, 36), slice(4, 68))
-    ref = fuse_full(
-        images, [f[crop] for f in flows], [w[crop] for w in weights], None, equirect=False
+    ref = fuse(
+        *images, [tuple(f[crop] for f in c) for c in candidates], choice[crop], equirect=False
     )
-    got = fuse_fields(images, [p[crop] for p in pairs], stacked[crop], None, equirect=False)
+    got = fuse_fields(*images, [f[crop] for f in flows], stacked[crop], equirect=False)
     assert not stacked[crop].flags.c_contiguous and np.array_equal(got, ref)
-    with pytest.raises(ValueError, match="2 pairs of flows need 4 weights, got 3"):
-        fuse_fields(images, pairs, stacked[..., :3], None, equirect=True)
+    with pytest.raises(ValueError, match="2 candidates need 3 weight channels, got 2"):
+        fuse_fields(*images, flows, stacked[..., :2], equirect=True)
 
 
 def test_the_sweeps_flows_at_t_in_two_bands_equal_one_pass(monkeypatch):
@@ -168,11 +187,11 @@ def test_the_sweeps_flows_at_t_in_two_bands_equal_one_pass(monkeypatch):
     import importlib
 
     from viewsynth.evaluation.speed import street_pair
-    from viewsynth.interpolators import network_geometry
+    from viewsynth.interpolators import Sweep
 
     render = importlib.import_module("viewsynth.sweep.render")  # (the package re-exports render())
     img0, img1 = street_pair(256, 128)
-    depth = network_geometry()._depth(img0, img1, True)
+    depth = Sweep.for_network().pair_depth(img0, img1, equirect=True)
     assert depth is not None
     banded = render.flows_at(depth, 0.37, 256, 128)
     monkeypatch.setattr(render, "FLOW_ROWS", 128)  # one chunk: nothing for the second core
