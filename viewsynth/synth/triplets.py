@@ -31,9 +31,7 @@ HELDOUT_SEED = 1_000_000
 class Triplet:
     """Two frames and the exact view between them: ``img0``, ``mid``, ``img1`` ``(H, W, 3)``.
 
-    ``depth``: where the renderer knows it (street panoramas), ``mid``'s inverse depth ``(H, W)``
-    float32 in baselines^-1, the sphere sweep's unit: ``|position1 - position0|`` over each pixel's
-    ray distance (the mean over its rays, sky 0); else None. ``visibility``: there too, ``(H, W, 2)``
+    ``visibility``: where the renderer knows it (street panoramas), ``(H, W, 2)``
     float32 in {0, 1}, whether frame 0 (channel 0) and frame 1 (channel 1) see the point each
     pixel of ``mid`` sees (sky: both; :func:`viewsynth.synth.visibility.visibility`); else None.
     """
@@ -43,7 +41,6 @@ class Triplet:
     img1: np.ndarray
     t: float
     equirect: bool
-    depth: np.ndarray | None = None
     visibility: np.ndarray | None = None
 
 
@@ -104,10 +101,8 @@ def street_triplet(
     if not equirect:
         return Triplet(views[0], views[1], views[2], t, equirect)
     views, inverse = views
-    baseline = float(np.linalg.norm(np.float64(positions[2]) - np.float64(positions[0])))
     seen = visibility(inverse, positions, yaws, pitch, roll)
-    depth = inverse[1] * np.float32(baseline)
-    return Triplet(views[0], views[1], views[2], t, equirect, depth, seen)
+    return Triplet(views[0], views[1], views[2], t, equirect, seen)
 
 
 @partial(jax.jit, static_argnames=("width", "height", "supersample"))

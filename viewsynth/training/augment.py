@@ -4,8 +4,8 @@ A triplet is ``img0``, ``mid``, ``img1`` ``(H, W, 3)`` float32 RGB in [0, 1] wit
 of ``mid``. Geometric augmentations keep the triplet exact: yaw roll (panoramas: free, it moves the
 seam through the content), horizontal flip (a mirrored street is a street), time reversal
 (``img0`` and ``img1`` swap, ``t -> 1 - t``), random crops (which turn a panorama into an ordinary
-image: the crop's edges are borders, not the seam). The middle view's depth (``Triplet.depth``)
-and visibility (``Triplet.visibility``) are rolled, mirrored and cropped with the frames;
+image: the crop's edges are borders, not the seam). The middle view's visibility
+(``Triplet.visibility``) is rolled, mirrored and cropped with the frames;
 photometry leaves them alone, and so does time reversal, except that it swaps the visibility's
 two channels (which input sees a pixel) with the inputs.
 Photometric augmentation models what differs between two shots of a real capture: exposure,
@@ -56,12 +56,12 @@ class AugmentConfig:
 
 
 def _geometric(triplet: Triplet, change, **fields) -> Triplet:
-    """``triplet`` with ``change`` applied to its three frames and to ``mid``'s depth and
-    visibility (where it has them)."""
-    depth, seen = (None if a is None else change(a) for a in (triplet.depth, triplet.visibility))
+    """``triplet`` with ``change`` applied to its three frames and to ``mid``'s visibility (where
+    it has one)."""
+    seen = None if triplet.visibility is None else change(triplet.visibility)
     return dataclasses.replace(
         triplet, img0=change(triplet.img0), mid=change(triplet.mid), img1=change(triplet.img1),
-        depth=depth, visibility=seen, **fields,
+        visibility=seen, **fields,
     )  # fmt: skip
 
 
@@ -81,8 +81,8 @@ def vflip(triplet: Triplet) -> Triplet:
 
 
 def reverse(triplet: Triplet) -> Triplet:
-    """Swap frame 0 and frame 1; the target's time becomes ``1 - t`` (its view, so its depth in
-    baselines, stays; its visibility's channels swap with the frames)."""
+    """Swap frame 0 and frame 1; the target's time becomes ``1 - t`` (its visibility's channels
+    swap with the frames)."""
     seen = triplet.visibility
     seen = None if seen is None else np.ascontiguousarray(seen[..., ::-1])
     return dataclasses.replace(
@@ -91,8 +91,8 @@ def reverse(triplet: Triplet) -> Triplet:
 
 
 def crop(triplet: Triplet, y: int, x: int, height: int, width: int) -> Triplet:
-    """The ``height`` x ``width`` window at ``(y, x)`` of all three frames (and of the depth, still
-    each pixel's); never a panorama after."""
+    """The ``height`` x ``width`` window at ``(y, x)`` of all three frames (and of the visibility);
+    never a panorama after."""
     cut = lambda a: np.ascontiguousarray(a[y : y + height, x : x + width])  # noqa: E731
     return _geometric(triplet, cut, equirect=False)
 

@@ -16,13 +16,11 @@ from viewsynth.synth import Triplet
 class Batch:
     """A training batch: ``img0``, ``img1``, ``mid`` ``(B, H, W, 3)``, ``t`` ``(B,)``.
 
-    ``init`` is the classical starting estimate (``viewsynth.model.init.Init``) or None;
-    ``equirect`` says whether the frames are whole panoramas (static for the model).
-    ``depth`` ``(B, H, W)``: ``mid``'s inverse depth in baselines^-1 (``Triplet.depth``), zeros
-    where a triplet has none, and ``depth_valid`` ``(B,)`` 1 where it has; ``visibility``
-    ``(B, H, W, 2)`` and ``visibility_valid`` ``(B,)`` likewise (``Triplet.visibility``: whether
-    frame 0 and frame 1 see what each pixel of ``mid`` sees). None for a batch not made by
-    :func:`stack_batch`.
+    ``init`` is the classical starting estimate (``viewsynth.model.state.Init``; None only in a
+    data test's batch made without it); ``equirect`` says whether the frames are whole panoramas
+    (static for the model). ``visibility`` ``(B, H, W, 2)``: whether frame 0 and frame 1 see what
+    each pixel of ``mid`` sees (``Triplet.visibility``), zeros where a triplet has none, and
+    ``visibility_valid`` ``(B,)`` 1 where it has. None for a batch not made by :func:`stack_batch`.
     """
 
     img0: np.ndarray
@@ -31,25 +29,18 @@ class Batch:
     t: np.ndarray
     init: Any
     equirect: bool
-    depth: np.ndarray | None = None
-    depth_valid: np.ndarray | None = None
     visibility: np.ndarray | None = None
     visibility_valid: np.ndarray | None = None
 
 
-def geometry_mode(model) -> bool | str:
-    """What a network of ``model`` (a ``ModelConfig``) needs of :func:`stack_batch`'s geometry."""
-    return "depth" if model.depth_search else model.geometry
-
-
 def stack_batch(
-    triplets: Sequence[Triplet], *, classical_init: bool, geometry: bool | str = False
+    triplets: Sequence[Triplet], *, geometry: bool, classical_init: bool = True
 ) -> Batch:
-    """Stack triplets of one size and kind into a :class:`Batch`, with the classical init if asked;
-    ``geometry`` adds each triplet's sphere-sweep candidate (pose and depth estimated from its own
-    two frames, as the product does; a triplet without a usable pose gets the DIS candidate twice,
-    see :func:`viewsynth.model.init.with_geometry`), ``"depth"`` also as a depth
-    (:func:`geometry_mode`)."""
+    """Stack triplets of one size and kind into a :class:`Batch`, with the classical start;
+    ``geometry`` (a geometry network's batch) adds each triplet's sphere-sweep candidate (pose and
+    depth estimated from its own two frames, as the product does; a triplet without a usable pose
+    gets the DIS candidate twice, see :func:`viewsynth.model.init.with_geometry`).
+    ``classical_init=False`` leaves the start out (``init`` None): for tests of the data alone."""
     equirect = {tr.equirect for tr in triplets}
     if len(equirect) != 1:
         raise ViewsynthError("stack_batch: a batch mixes panoramas and ordinary images")
@@ -57,7 +48,6 @@ def stack_batch(
     img1 = np.stack([tr.img1 for tr in triplets]).astype(np.float32)
     mid = np.stack([tr.mid for tr in triplets]).astype(np.float32)
     t = np.asarray([tr.t for tr in triplets], np.float32)
-    depth, depth_valid = _stack_optional([tr.depth for tr in triplets], mid.shape[:3])
     seen, seen_valid = _stack_optional([tr.visibility for tr in triplets], (*mid.shape[:3], 2))
     eq = equirect.pop()
     init = None
@@ -66,8 +56,8 @@ def stack_batch(
 
         init = compute_init(img0, img1, t, equirect=eq)
         if geometry:
-            init = _with_geometry(init, img0, img1, t, eq, depth=geometry == "depth")
-    return Batch(img0, img1, mid, t, init, eq, depth, depth_valid, seen, seen_valid)
+            init = _with_geometry(init, img0, img1, t, eq)
+    return Batch(img0, img1, mid, t, init, eq, seen, seen_valid)
 
 
 def _stack_optional(arrays, shape) -> tuple[np.ndarray, np.ndarray]:
@@ -80,7 +70,7 @@ def _stack_optional(arrays, shape) -> tuple[np.ndarray, np.ndarray]:
     return out, np.float32([a is not None for a in arrays])
 
 
-def _with_geometry(init, img0, img1, t, equirect: bool, depth: bool = False):
+def _with_geometry(init, img0, img1, t, equirect: bool):
     """The batch's ``init`` with every pair's geometry candidate (one pair per row), from the
     sweep the network will be given (``Sweep.for_network()``, the shipped settings: 256
     columns; the shipped recipe's 256-wide frames are swept whole either way, a fine-tune's

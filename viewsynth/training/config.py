@@ -42,21 +42,17 @@ class LossConfig:
     ssim_weight: float = 0.0
     # Weight of the squared error (PSNR's own measure), besides the Charbonnier term.
     mse_weight: float = 0.0
-    # Weight of the depth loss (model.depth_search): each iteration's inverse depth against the
-    # renderer's, baselines^-1, where a triplet has it and its pair a pose (losses.depth_loss).
-    depth_weight: float = 0.0
     # Weight of the visibility loss: frame 0's fusion weights (the final mask, and the geometry
     # candidate's) against the input that sees a pixel where only one does, where a triplet has
     # the renderer's visibility (losses.visibility_loss).
     visibility_weight: float = 0.0
 
     def __post_init__(self):
-        weights = (self.census_weight, self.ssim_weight, self.mse_weight, self.depth_weight,
-                   self.visibility_weight)  # fmt: skip
+        weights = (self.census_weight, self.ssim_weight, self.mse_weight, self.visibility_weight)
         if min(weights) < 0:
             raise ValueError(
-                "loss.census_weight, loss.depth_weight, loss.ssim_weight, loss.visibility_weight "
-                "and loss.mse_weight must be >= 0"
+                "loss.census_weight, loss.ssim_weight, loss.visibility_weight and loss.mse_weight "
+                "must be >= 0"
             )
 
 
@@ -135,8 +131,6 @@ class TrainConfig:
             raise ValueError("init_step needs init_weights (the weights the run left at that step)")
         if not 0 <= self.stop_step <= self.steps:
             raise ValueError(f"stop_step {self.stop_step} must be in 0 .. steps ({self.steps})")
-        if self.loss.depth_weight > 0 and not self.model.depth_search:
-            raise ValueError("loss.depth_weight needs model.depth_search (the depth it supervises)")
         if self.validation.video > 0 and self.data.video_holdout < 3:
             raise ValueError("validation.video needs held-out frames: set data.video_holdout >= 3")
 

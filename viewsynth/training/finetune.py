@@ -43,7 +43,6 @@ from viewsynth.model.weights import DEFAULT_WEIGHTS, load_weights, save_weights
 from viewsynth.training import augment as augment_lib
 from viewsynth.training import config as train_config
 from viewsynth.training import loop, losses
-from viewsynth.training.batch import geometry_mode
 from viewsynth.training.real360 import align_middle
 from viewsynth.training.sources import DataConfig, Triplet, stack_batch
 from viewsynth.training.step import predict
@@ -212,9 +211,8 @@ def capture_triplets(path: str | Path, cfg: FinetuneConfig) -> tuple[CaptureTrip
 def _batches(
     triplets: CaptureTriplets,
     cfg: FinetuneConfig,
-    classical: bool,
     stride: int,
-    geometry: bool | str = False,
+    geometry: bool,
 ) -> Callable[[int], Any]:
     h, w = triplets.shape
     if triplets.equirect:
@@ -231,7 +229,7 @@ def _batches(
             if not triplets.equirect:
                 tr = augment_lib.random_crop(rng, tr, crop_h, crop_w)
             out.append(augment_lib.augment(rng, tr, dataclasses.replace(cfg.augment, vflip=0.0)))
-        return stack_batch(out, classical_init=classical, geometry=geometry)
+        return stack_batch(out, geometry=geometry)
 
     return make
 
@@ -255,14 +253,11 @@ def _fit_scores(
         )  # the network needs multiples of its stride
         tr = augment_lib.crop(tr, 0, 0, hh, ww) if (hh, ww) != (h, w) else tr
         tr = dataclasses.replace(tr, equirect=eq and (hh, ww) == (h, w))
-        batch = stack_batch(
-            [tr], classical_init=model.config.init == "classical",
-            geometry=geometry_mode(model.config),
-        )  # fmt: skip
-        init = batch.init if model.config.init == "classical" else None
+        batch = stack_batch([tr], geometry=model.config.geometry)
         pred = np.asarray(
-            predict(model, batch.img0, batch.img1, batch.t, init, equirect=tr.equirect, iters=iters)
-        )[0]
+            predict(model, batch.img0, batch.img1, batch.t, batch.init, equirect=tr.equirect,
+                    iters=iters)
+        )[0]  # fmt: skip
         model_scores.append(losses.psnr_uint8(pred, tr.mid, equirect=tr.equirect))
         base = flow(tr.img0, tr.img1, [0.5], equirect=tr.equirect)[0]
         flow_scores.append(losses.psnr_uint8(base, tr.mid, equirect=tr.equirect))
@@ -321,7 +316,6 @@ def finetune(
     model = load_weights(base_path)
     iters = cfg.iters or model.config.iters
     stride = model.config.stride
-    classical = model.config.init == "classical"
     before = _fit_scores(model, triplets, cfg.report_triplets, iters, stride)
     if before:
         say(f"before: model {before['model']:.2f} dB, flow {before['flow']:.2f} dB")
@@ -348,7 +342,7 @@ def finetune(
         )
         result = loop.train(
             train_cfg,
-            batches=_batches(triplets, cfg, classical, stride, geometry_mode(model.config)),
+            batches=_batches(triplets, cfg, stride, model.config.geometry),
             log=log,
         )
     tuned = result.model

@@ -3,8 +3,8 @@
 Records carry ``kind`` and ``step`` (the count of finished steps):
 
 - ``"train"``: ``loss``, ``loss_iters`` (per recurrent iteration), ``grad_norm``,
-  ``skipped_updates``, ``lr``, ``equirect``, ``sec_per_step``, ``wall_time_s``; with the depth
-  loss on, ``depth_iters`` (per iteration), with the visibility loss on, ``vis`` (its term);
+  ``skipped_updates``, ``lr``, ``equirect``, ``sec_per_step``, ``wall_time_s``; with the
+  visibility loss on, ``vis`` (its term);
 - ``"val"``: ``<set>_<metric>_model`` and ``<set>_<metric>_flow`` (e.g. ``pano_wspsnr_model``)
   and ``gain_db``.
 

@@ -37,10 +37,9 @@ from flax import nnx
 from viewsynth import config as config_lib
 from viewsynth import frames
 from viewsynth.errors import ConfigError, ViewsynthError
-from viewsynth.model.network import ModelConfig, Network
+from viewsynth.model.network import Network
 from viewsynth.model.weights import load_weights, read_meta, save_weights
 from viewsynth.training import logbook
-from viewsynth.training.batch import geometry_mode
 from viewsynth.training.checkpoint import Checkpoints
 from viewsynth.training.config import (
     TrainConfig,
@@ -52,7 +51,6 @@ from viewsynth.training.step import (
     make_optimizer,
     replicate,
     shard_batch,
-    shard_depth,
     shard_visibility,
     skipped_updates,
     train_step,
@@ -67,20 +65,8 @@ class TrainingDiverged(ViewsynthError):
 # -- the network --------------------------------------------------------------------------------
 
 #: ModelConfig fields that shape no parameter: ``init_weights`` may differ from the run's model in
-#: these (the run's values are taken), e.g. to train an existing network's mask with its flows fixed.
-RUNTIME_MODEL_FIELDS = ("iters", "learn_flow", "depth_step", "depth_gain", "logit_readout")
-
-
-def refine_fields(model: ModelConfig) -> dict[str, bool]:
-    """The heads of ``model`` that stored weights may lack (a new head starts at zero): the
-    refinement's, the pose-confidence input's, the depth search's and the consensus input's."""
-    return {
-        "refine_mask": model.refine_mask,
-        "refine_residual": model.refine_residual,
-        "pose_input": model.pose_input,
-        "depth_search": model.depth_search,
-        "consensus": model.consensus,
-    }
+#: these (the run's values are taken), e.g. to fine-tune at another K.
+RUNTIME_MODEL_FIELDS = ("iters",)
 
 
 def build_model(cfg: TrainConfig) -> Network:
@@ -89,22 +75,12 @@ def build_model(cfg: TrainConfig) -> Network:
         return Network(cfg.model, rngs=nnx.Rngs(cfg.seed))
     model = load_weights(cfg.init_weights)
     free = {name: getattr(cfg.model, name) for name in RUNTIME_MODEL_FIELDS}
-    if dataclasses.replace(model.config, **free) == cfg.model:
-        model.config = cfg.model
-    elif dataclasses.replace(model.config, **free, **refine_fields(cfg.model)) == cfg.model:
-        # The heads changed (a mask head or the pose input added, the residual head dropped): every
-        # stored parameter the new network has is kept, a new head starts at zero.
-        grown = Network(cfg.model, rngs=nnx.Rngs(cfg.seed))
-        wanted = {path for path, _ in nnx.state(grown, nnx.Param).flat_state()}
-        stored = nnx.state(model, nnx.Param).flat_state()
-        kept = {path: value for path, value in stored if path in wanted}
-        nnx.update(grown, nnx.State.from_flat_path(kept))
-        model = grown
-    else:
+    if dataclasses.replace(model.config, **free) != cfg.model:
         raise ConfigError(
             f"init_weights {cfg.init_weights}: its model config differs from the run's 'model' section "
             "(copy the weights' config or drop init_weights)"
         )
+    model.config = cfg.model
     return model
 
 
@@ -197,9 +173,7 @@ class _Launch:
             save_weights(self.workdir / "best.msgpack", self.model, meta=meta)
         logbook.plot_curves(self.metrics_path, self.workdir / "loss.png")
 
-    def log_step(
-        self, step: int, loss: float, per_iter, gnorm, equirect: bool, depth_iters=None, vis=None
-    ) -> None:
+    def log_step(self, step: int, loss: float, per_iter, gnorm, equirect: bool, vis=None) -> None:
         now = time.time()
         rec = {
             "kind": "train",
@@ -216,9 +190,6 @@ class _Launch:
             "wall_time_s": round(self.wall_before + now - self.launch, 1),
         }
         extra = ""
-        if depth_iters is not None:  # the inverse depth's error per iteration (baselines^-1)
-            rec["depth_iters"] = [float(x) for x in np.asarray(depth_iters)]
-            extra = f", depth {rec['depth_iters'][-1]:.4f}"
         if vis is not None:  # the visibility term (cross-entropy where one input sees a pixel)
             rec["vis"] = float(vis)
             extra += f", vis {rec['vis']:.4f}"
@@ -255,8 +226,7 @@ def _training_data(cfg: TrainConfig, say: Callable[[str], None]) -> TrainingData
     """The default data: renders, and the photos and video read now (before JAX starts threads)."""
     # The group cache must hold every batch in flight, so that none is rendered twice.
     in_flight = max(cfg.data_workers, cfg.prefetch)
-    data = TrainingData(cfg.data, cfg.seed, classical_init=cfg.model.init == "classical",
-                        in_flight=in_flight, geometry=geometry_mode(cfg.model))  # fmt: skip
+    data = TrainingData(cfg.data, cfg.seed, in_flight=in_flight, geometry=cfg.model.geometry)
     say(f"data: {', '.join(data.sources)}")
     return data
 
@@ -293,7 +263,6 @@ def train(
     )
 
     # Files first (video decoding forks ffmpeg: do it before JAX starts its thread pools).
-    classical = cfg.model.init == "classical"
     data = _training_data(cfg, say) if batches is None else None
     batches = data.batch if data else batches
     validating = cfg.validation.every > 0
@@ -316,11 +285,10 @@ def train(
     if validating:
         run.vsets = validation_sets(
             cfg.validation,
-            classical,
             val_photos,
             video_frames,
             stride=cfg.model.stride,
-            geometry=geometry_mode(cfg.model),
+            geometry=cfg.model.geometry,
         )
     run.launch = time.time()  # this launch's clock (max_minutes) starts here
 
@@ -335,11 +303,9 @@ def train(
     try:
         for batch in prefetch(batches, start, stop, cfg.prefetch, cfg.data_workers):
             img0, img1, mid, t, init = shard_batch(batch, mesh)
-            init = init if classical else None
-            depth = shard_depth(batch, mesh) if cfg.loss.depth_weight > 0 else None
             seen = shard_visibility(batch, mesh) if cfg.loss.visibility_weight > 0 else None
-            loss, per_iter, gnorm, depth_iters, seen_term = train_step(
-                model, optimizer, img0, img1, mid, t, init, depth, seen,
+            loss, per_iter, gnorm, seen_term = train_step(
+                model, optimizer, img0, img1, mid, t, init, seen,
                 equirect=batch.equirect, iters=cfg.iters, loss_cfg=cfg.loss,
             )  # fmt: skip
             last_loss = float(loss)
@@ -347,8 +313,7 @@ def train(
                 raise run.diverged(step + 1, last_loss)
             step += 1
             if step % cfg.log_every == 0 or step == cfg.steps:
-                run.log_step(step, last_loss, per_iter, gnorm, batch.equirect, depth_iters,
-                             seen_term)  # fmt: skip
+                run.log_step(step, last_loss, per_iter, gnorm, batch.equirect, seen_term)
             ending = run.out_of_time() or step == stop  # stop is cfg.steps unless stop_step is set
             if run.vsets and (step % cfg.validation.every == 0 or ending):
                 run.validate(step)

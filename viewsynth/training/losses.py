@@ -7,8 +7,7 @@ The census transform looks at a ``(2r+1)^2`` window that wraps across the seam o
 (``viewsynth.geometry.pad_seam``), never across its top and bottom.
 
 The sequence loss (RAFT) weighs the frame of iteration ``i`` of ``K`` by ``gamma ** (K - i - 1)``:
-the last iteration counts most, earlier ones are pulled towards the answer too. The depth loss
-weighs a depth-search network's inverse depth of each iteration alike, against the renderer's.
+the last iteration counts most, earlier ones are pulled towards the answer too.
 The visibility loss asks the fusion weights to pick the input that sees a pixel where only one
 does (the renderer's visibility, ``Triplet.visibility``).
 """
@@ -22,7 +21,6 @@ import numpy as np
 
 from viewsynth.evaluation import metrics
 from viewsynth.geometry import latitude_weights, pad_seam
-from viewsynth.model.warp import avg_pool
 
 
 def charbonnier(pred, target, eps: float = 1e-3):
@@ -168,40 +166,13 @@ def sequence_loss(
 
 
 def iteration_weights(k: int, gamma: float):
-    """``(K,)``: iteration ``i``'s weight ``gamma ** (K - i - 1)`` in the sequence and depth losses."""
+    """``(K,)``: iteration ``i``'s weight ``gamma ** (K - i - 1)`` in the sequence loss."""
     return jnp.asarray([gamma ** (k - i - 1) for i in range(k)], jnp.float32)
-
-
-def _pool(x, s: int):
-    """Mean of ``s`` x ``s`` blocks of ``(B, H, W)``: ``(B, H/s, W/s)``."""
-    return avg_pool(x[..., None], s)[..., 0]
-
-
-def depth_loss(depths: Sequence, truth, valid, *, equirect: bool, gamma: float = 0.8):
-    """``sum_i gamma^(K-i-1)`` of the mean absolute error of ``depths[i]`` (B, h, w, 1), the
-    network's inverse depth at 1/stride, against ``truth`` (B, H, W) average-pooled to it: scalar,
-    and the per-iteration errors ``(K,)``.
-
-    Both in baselines^-1. A pixel counts where the truth is known: ``valid`` (B,) 1 for a sample
-    whose truth and geometry exist, and ``truth > 0`` (not sky; a block on an edge counts for its
-    share of hits, against the mean of its hits). Latitude-weighted on panoramas as
-    :func:`weighted_mean`; no valid pixel at all gives 0.
-    """
-    h, w = depths[0].shape[1:3]
-    s = truth.shape[1] // h
-    hits = (truth > 0).astype(jnp.float32)
-    cover = _pool(hits, s)
-    target = _pool(truth, s) / jnp.maximum(cover, 1e-6)  # the mean over the block's hits
-    weight = cover * pixel_weights(h, w, equirect=equirect) * valid[:, None, None]
-    total = jnp.maximum(jnp.sum(weight), 1e-6)
-    per_iter = jnp.stack([jnp.sum(weight * jnp.abs(q[..., 0] - target)) / total for q in depths])
-    k = len(depths)
-    return jnp.sum(iteration_weights(k, gamma) * per_iter), per_iter
 
 
 def visibility_loss(masks: Sequence, truth, valid, *, equirect: bool, eps: float = 1e-4):
     """Binary cross-entropy of frame 0's fusion weights ``masks`` (each ``(B, H, W, 1)`` in
-    [0, 1]: ``Output.mask``, and ``Output.geo_mask`` with geometry; their mean) against the
+    [0, 1]: every candidate's ``Fields.mask``; their mean) against the
     input that sees each pixel, where exactly one does: scalar.
 
     ``truth`` ``(B, H, W, 2)``: whether frame 0 and frame 1 see the pixel's point

@@ -248,7 +248,7 @@ class TrainingData:
         *,
         classical_init: bool = True,
         in_flight: int = 1,
-        geometry: bool | str = False,
+        geometry: bool = False,
     ):
         self.cfg = cfg
         self.seed = seed

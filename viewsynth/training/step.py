@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 
 import jax
-import jax.numpy as jnp
 import optax
 from flax import nnx
 
@@ -82,8 +81,7 @@ def train_step(
     img1,
     mid,
     t,
-    init: Init | None,
-    depth: tuple | None = None,
+    init: Init,
     visibility: tuple | None = None,
     *,
     equirect: bool,
@@ -91,9 +89,8 @@ def train_step(
     loss_cfg: LossConfig,
 ):
     """One AdamW step on a batch; returns ``(loss, per-iteration frame losses (K,), gradient
-    norm, per-iteration depth errors (K,) or None, the visibility term or None)``.
+    norm, the visibility term or None)``.
 
-    ``depth``: ``(truth (B, H, W), valid (B,))`` (:func:`shard_depth`) for the depth loss, or None;
     ``visibility``: ``(truth (B, H, W, 2), valid (B,))`` (:func:`shard_visibility`) for the
     visibility loss, or None.
     """
@@ -110,29 +107,21 @@ def train_step(
             ssim_weight=loss_cfg.ssim_weight,
             mse_weight=loss_cfg.mse_weight,
         )
-        depth_iters = seen_term = None
-        if depth is not None and out.depths is not None:
-            truth, valid = depth
-            # a pair without a pose has no depth to move (its lookups stay put: geo_b = 0)
-            posed = jnp.any(init.geo_b != 0, axis=(1, 2, 3)).astype(jnp.float32)
-            term, depth_iters = losses.depth_loss(
-                out.depths, truth, valid * posed, equirect=equirect, gamma=loss_cfg.gamma
-            )
-            loss = loss + loss_cfg.depth_weight * term
+        seen_term = None
         if visibility is not None:
-            masks = [m for m in (out.mask, out.geo_mask) if m is not None]
+            masks = [c.mask for c in out.candidates]
             seen_term = losses.visibility_loss(masks, *visibility, equirect=equirect)
             loss = loss + loss_cfg.visibility_weight * seen_term
-        return loss, (per_iter, depth_iters, seen_term)
+        return loss, (per_iter, seen_term)
 
     (loss, aux), grads = nnx.value_and_grad(loss_fn, has_aux=True)(model)
     optimizer.update(model, grads)
-    per_iter, depth_iters, seen_term = aux
-    return loss, per_iter, optax.tree.norm(grads), depth_iters, seen_term
+    per_iter, seen_term = aux
+    return loss, per_iter, optax.tree.norm(grads), seen_term
 
 
 @nnx.jit(static_argnames=("equirect", "iters"))
-def predict(model: Network, img0, img1, t, init: Init | None, *, equirect: bool, iters: int):
+def predict(model: Network, img0, img1, t, init: Init, *, equirect: bool, iters: int):
     """The network's final frame ``(B, H, W, 3)``."""
     return model(img0, img1, t, equirect=equirect, iters=iters, init=init).frames[-1]
 
@@ -150,13 +139,6 @@ def device_mesh(batch_size: int) -> jax.sharding.Mesh:
 def shard_batch(batch: Batch, mesh: jax.sharding.Mesh) -> tuple:
     """``(img0, img1, mid, t, init)`` on the mesh, split along the batch axis."""
     return parallel.shard_batch((batch.img0, batch.img1, batch.mid, batch.t, batch.init), mesh)
-
-
-def shard_depth(batch: Batch, mesh: jax.sharding.Mesh) -> tuple | None:
-    """``(depth, depth_valid)`` of the batch on the mesh, or None when it carries none."""
-    if batch.depth is None:
-        return None
-    return parallel.shard_batch((batch.depth, batch.depth_valid), mesh)
 
 
 def shard_visibility(batch: Batch, mesh: jax.sharding.Mesh) -> tuple | None:

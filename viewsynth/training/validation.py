@@ -52,11 +52,10 @@ def video_triplets(frames: Sequence[np.ndarray], count: int, stride: int) -> lis
 
 def validation_sets(
     cfg: ValidationConfig,
-    classical: bool,
     photos: Sequence[np.ndarray] = (),
     video_frames: Sequence[np.ndarray] = (),
     stride: int = 8,
-    geometry: bool | str = False,
+    geometry: bool = True,
 ) -> list[ValidationSet]:
     """Held-out street panoramas and perspective views (seeds at or above ``HELDOUT_SEED``) and,
     with ``cfg.video``, triplets of ``video_frames`` (the training video's held-out tail)."""
@@ -85,7 +84,7 @@ def validation_sets(
     flow = Flow()
     for name, triplets in sets:
         triplets = [on_canonical_seam(tr) for tr in triplets]
-        batch = stack_batch(triplets, classical_init=classical, geometry=geometry)
+        batch = stack_batch(triplets, geometry=geometry)
         scores = [
             losses.psnr_uint8(
                 flow(tr.img0, tr.img1, [tr.t], equirect=tr.equirect)[0],
