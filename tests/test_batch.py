@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 
-from viewsynth.classical import backward_warp
 from viewsynth.evaluation.metrics import ws_psnr
 from viewsynth.frames import to_uint8
 from viewsynth.model.init import NO_GEOMETRY_LOGIT
@@ -14,6 +13,7 @@ from viewsynth.training import loop
 from viewsynth.training.batch import stack_batch
 from viewsynth.training.config import load_config
 from viewsynth.training.logbook import read_metrics
+from viewsynth.warp import backward_warp
 
 DEBUG = Path(__file__).resolve().parents[1] / "configs" / "train_debug.yaml"
 
@@ -30,48 +30,48 @@ def test_each_pair_of_a_batch_gets_its_own_sweep_candidate_or_dis_twice_without_
     # inliers (Sweep().last_pair() says so; measured when this test was written).
     triplets = [Triplet(a, mid, b, t, True) for a, mid, b, t in heldout_panoramas(4, 256, 128)]
     init = stack_batch(triplets, classical_init=True, geometry=True).init
-    assert init.geo_flow_t0.shape == init.flow_t0.shape == (4, 128, 256, 2)
+    dis, geo = init.candidates
+    assert geo.flow_t0.shape == dis.flow_t0.shape == (4, 128, 256, 2)
     for i in (0, 2, 3):
         # the second candidate is the sweep's own, not DIS copied, and the choice a real logit
         tr = triplets[i]
-        assert np.abs(init.geo_flow_t0[i] - init.flow_t0[i]).mean() > 1.0, i
-        assert np.mean(init.choice_logit[i] != NO_GEOMETRY_LOGIT) > 0.9, i
-        assert init.choice_logit[i].std() > 0.5, i
-        dis = _blend(tr.img0, tr.img1, init.flow_t0[i], init.flow_t1[i], init.mask_logit[i], True)
-        geo = _blend(tr.img0, tr.img1, init.geo_flow_t0[i], init.geo_flow_t1[i],
-                     init.geo_logit[i], True)  # fmt: skip
+        assert np.abs(geo.flow_t0[i] - dis.flow_t0[i]).mean() > 1.0, i
+        assert np.mean(init.choice[i] != NO_GEOMETRY_LOGIT) > 0.9, i
+        assert init.choice[i].std() > 0.5, i
+        by_dis = _blend(tr.img0, tr.img1, dis.flow_t0[i], dis.flow_t1[i], dis.logit[i], True)
+        by_geo = _blend(tr.img0, tr.img1, geo.flow_t0[i], geo.flow_t1[i], geo.logit[i], True)
         gt = to_uint8(tr.mid)
-        assert ws_psnr(to_uint8(geo), gt) > ws_psnr(to_uint8(dis), gt) + 1.0, i  # parallax
+        assert ws_psnr(to_uint8(by_geo), gt) > ws_psnr(to_uint8(by_dis), gt) + 1.0, i  # parallax
     # the pair with no usable pose: DIS in both slots, and a choice that keeps DIS
-    np.testing.assert_array_equal(init.geo_flow_t0[1], init.flow_t0[1])
-    np.testing.assert_array_equal(init.geo_flow_t1[1], init.flow_t1[1])
-    np.testing.assert_array_equal(init.geo_logit[1], init.mask_logit[1])
-    assert np.all(init.choice_logit[1] == NO_GEOMETRY_LOGIT)
+    np.testing.assert_array_equal(geo.flow_t0[1], dis.flow_t0[1])
+    np.testing.assert_array_equal(geo.flow_t1[1], dis.flow_t1[1])
+    np.testing.assert_array_equal(geo.logit[1], dis.logit[1])
+    assert np.all(init.choice[1] == NO_GEOMETRY_LOGIT)
     # a 2D-only network's batches carry no second candidate
-    assert stack_batch(triplets[:1], classical_init=True).init.geo_flow_t0 is None
+    assert len(stack_batch(triplets[:1], classical_init=True, geometry=False).init.candidates) == 1
 
 
 def test_training_sweeps_with_the_networks_geometry(monkeypatch):
     # Training and `viewsynth finetune` compute the sweep candidate as the network will be given
-    # it (NETWORK_GEOMETRY), not as `--method sweep` makes its frames: at 512 wide the network's
-    # 256 columns and the sweep's 384 give other candidates.
-    from viewsynth import interpolators
+    # it (GeometrySettings(): 256 columns), not as `--method sweep` makes its frames (384): at
+    # 512 wide the two give other candidates.
+    from viewsynth.interpolators import GeometrySettings, Sweep
 
     pairs = heldout_panoramas(1, 512, 256)
     triplets = [Triplet(a, mid, b, t, True) for a, mid, b, t in pairs]
     widths = []
-    candidates = interpolators.Sweep.candidates
+    candidates = Sweep.candidates
 
     def spy(self, *args, **kwargs):
-        widths.append(self.config.work_width)
+        widths.append(self.settings.sweep.work_width)
         return candidates(self, *args, **kwargs)
 
-    monkeypatch.setattr(interpolators.Sweep, "candidates", spy)
-    ours = stack_batch(triplets, classical_init=True, geometry=True).init
-    monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "sweep", {"work_width": 384})
-    wider = stack_batch(triplets, classical_init=True, geometry=True).init
-    assert widths == [256, 384]
-    assert np.abs(ours.geo_flow_t0 - wider.geo_flow_t0).max() > 0.1
+    monkeypatch.setattr(Sweep, "candidates", spy)
+    ours = stack_batch(triplets, classical_init=True, geometry=True).init.candidates[1]
+    assert widths == [GeometrySettings().sweep.work_width] == [256]
+    a, mid, b, t = pairs[0]
+    (own,) = Sweep().candidates(a, b, [t], equirect=True)  # --method sweep's 384 columns
+    assert widths[-1] == 384 and np.abs(ours.flow_t0[0] - own[0]).max() > 0.1
 
 
 def test_a_geometry_network_learns_the_choice_from_such_a_batch(tmp_path):
@@ -81,7 +81,6 @@ def test_a_geometry_network_learns_the_choice_from_such_a_batch(tmp_path):
     triplets = [Triplet(a, mid, b, t, True) for a, mid, b, t in (pairs[0], pairs[2])]
     batch = stack_batch(triplets, classical_init=True, geometry=True)
     overrides = ["steps=12", "validation.every=0", "model.geometry=true", "model.motion_channels=16",
-                 "model.learn_flow=false", "model.refine_mask=true", "model.refine_residual=false",
                  "optim.learning_rate=0.004"]  # fmt: skip
     cfg = load_config(DEBUG, [f"workdir={tmp_path / 'run'}", *overrides])
     result = loop.train(cfg, batches=lambda step: batch)
@@ -89,6 +88,6 @@ def test_a_geometry_network_learns_the_choice_from_such_a_batch(tmp_path):
         r["loss"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if r["kind"] == "train"
     ]
     assert len(losses) == 12 and losses[-1] < 0.97 * losses[0], losses
-    # The state's last channel is the choice logit: its update head starts at zero and moved.
+    # The update's last logit is the choice: its head starts at zero and moved.
     head = np.asarray(result.model.update.delta_out.kernel[...])
-    assert head.shape[-1] == 11 and np.abs(head[..., 10]).max() > 1e-4
+    assert head.shape[-1] == 3 and np.abs(head[..., 2]).max() > 1e-4
