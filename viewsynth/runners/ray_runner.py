@@ -19,7 +19,9 @@
   go on. Each capture is tried once (``max_task_retries=0``: a capture that killed its worker
   would most likely kill the next one too).
 - Outputs per capture are exactly those of the local runner: ``OUT/<name>/`` (``OUT`` itself for
-  a single capture), written by the same ``run_capture``. A single capture that is unusable raises
+  a single capture), written by the same ``run_capture``, which holds that folder's lock in the
+  worker's process for as long as it writes (``walkthrough.lock``; the job holds a root's ``OUT``).
+  A single capture that is unusable, or whose folder another run holds, raises
   ``ViewsynthError``, as the local runner does.
 - Paths: workers run in the driver's working folder, so relative paths mean the same there. On a
   multi-node cluster the captures and ``OUT`` must be on a filesystem every node mounts at the
