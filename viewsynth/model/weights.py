@@ -91,6 +91,15 @@ def _read(path: Path, data: bytes | None = None) -> dict[str, Any]:
     return payload
 
 
+def read_config(path: str | Path) -> ModelConfig:
+    """The :class:`ModelConfig` a weights file was made with (no parameters are read into a model)."""
+    path = Path(path)
+    try:
+        return ModelConfig.from_dict(_read(path)["config"], where=f"{path}: config")
+    except ConfigError as err:
+        raise WeightsError(f"{path}: bad model config in weights file ({err})") from None
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
     """The free ``meta`` dict stored with the weights (training steps, data, date, ...)."""
     meta = _read(Path(path)).get("meta")
