@@ -1,4 +1,5 @@
-"""The rnn interpolator: loading, its record, any input size, compile-once, scale, the seam."""
+"""The rnn interpolator: built whole, loading, its record, any input size, compile-once, scale, the
+seam, its sweep and its fallback."""
 
 from pathlib import Path
 
@@ -9,11 +10,17 @@ import pytest
 from flax import nnx
 
 from viewsynth.classical import PairFlows
-from viewsynth.errors import FrameError, WeightsError
-from viewsynth.interpolators import Flow, make_interpolator
+from viewsynth.errors import FrameError, ViewsynthError, WeightsError
+from viewsynth.interpolators import Flow, GeometrySettings, Sweep, make_interpolator
+from viewsynth.interpolators import rnn as interp_mod
+from viewsynth.interpolators.rnn import RNNInterpolator, auto_scale
 from viewsynth.model import ModelConfig, Network, save_weights
-from viewsynth.model import interpolator as interp_mod
-from viewsynth.model.interpolator import RNNInterpolator, auto_scale, resample
+from viewsynth.sweep import SweepConfig
+from viewsynth.warp import resample
+
+#: The tiny 2D network, and the tiny geometry network.
+FLAT = ModelConfig.tiny(geometry=False)
+GEO = ModelConfig.tiny(geometry=True, motion_channels=16)
 
 
 def texture(h, w, seed=0):
@@ -34,7 +41,7 @@ def perturbed(cfg, scale=0.05, seed=0):
 @pytest.fixture(scope="module")
 def untrained():
     """Untrained, classical start: reproduces the flow method (shared: compiles once)."""
-    return RNNInterpolator(Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)), bucket=32)
+    return RNNInterpolator(Network(FLAT, rngs=nnx.Rngs(0)), bucket=32)
 
 
 def test_no_shipped_weights_is_a_clear_error(monkeypatch, tmp_path):
@@ -49,18 +56,18 @@ def test_no_shipped_weights_is_a_clear_error(monkeypatch, tmp_path):
 
 def test_load_from_file_and_shipped_default(monkeypatch, tmp_path):
     path = tmp_path / "default.msgpack"
-    save_weights(path, Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)))
+    save_weights(path, Network(FLAT, rngs=nnx.Rngs(0)))
     it = make_interpolator("rnn", weights=str(path), iters=3, scale=0.5)
     assert isinstance(it, RNNInterpolator) and it.iters == 3 and it.scale == 0.5
     record = it.record()
     assert record["method"] == "rnn" and record["weights"] == str(path) and record["iters"] == 3
     assert len(record["sha256"]) == 64 and record["trained"] == {}
     # A network made in memory has no file to name: its record says so.
-    in_memory = RNNInterpolator(Network(ModelConfig.tiny(), rngs=nnx.Rngs(0))).record()
+    in_memory = RNNInterpolator(Network(FLAT, rngs=nnx.Rngs(0))).record()
     assert in_memory["weights"] is None and in_memory["sha256"] is None and in_memory["iters"] == 2
     monkeypatch.setattr(interp_mod, "DEFAULT_WEIGHTS", path)
     it = RNNInterpolator.load(None)
-    assert it.iters == ModelConfig.tiny().iters and it.config == ModelConfig.tiny()
+    assert it.iters == FLAT.iters and it.config == FLAT and it.sweep is None
     with pytest.raises(WeightsError, match=r"weights file not found"):
         RNNInterpolator.load(tmp_path / "other.msgpack")
 
@@ -74,14 +81,45 @@ def test_the_default_method_is_the_shipped_rnn_at_the_measured_k():
 
     assert DEFAULT_METHOD == "rnn" and InterpolateSettings().method == "rnn"
     it = make_interpolator(DEFAULT_METHOD)
-    assert isinstance(it, RNNInterpolator) and it.iters == 1 and it.config.geometry
+    assert isinstance(it, RNNInterpolator) and it.iters == 1 and it.config == ModelConfig()
     assert it.record()["trained"]["run"].startswith("Run 31 ")
-    flat = it.flow_only
+    flat = it.fallback
     assert isinstance(flat, RNNInterpolator) and flat.iters == 1 and not flat.config.geometry
     assert flat.record()["trained"]["run"].startswith("Run 14 ")
-    for cfg in (it.config, flat.config):
-        assert cfg.init == "classical" and not cfg.learn_flow
-        assert cfg.refine_mask and not cfg.refine_residual  # selection only
+    # the sweep its weights file records: the shipped settings, in the record
+    assert it.sweep.settings == GeometrySettings() and it.sweep.settings.sweep.work_width == 256
+    assert it.record()["geometry"] == GeometrySettings().record()
+
+
+def test_make_interpolator_builds_the_network_interpolator_whole(tmp_path, monkeypatch):
+    """Its sweep and its fallback go in through the constructor (RNNInterpolator.load): the object
+    has exactly the attributes of one built directly with the same arguments, nothing set on it
+    afterwards, and a geometry network without a sweep (or a 2D one with) is refused."""
+    from viewsynth.model.weights import load_described
+
+    geo_path, flat_path = tmp_path / "geo.msgpack", tmp_path / "flow_only.msgpack"
+    settings = {"pose_width": 384, "min_trials": 50, "seed": 3, "sweep": {"work_width": 320}}
+    save_weights(geo_path, Network(GEO, rngs=nnx.Rngs(0)), {"geometry": settings})
+    save_weights(flat_path, Network(FLAT, rngs=nnx.Rngs(1)))
+    monkeypatch.setattr(interp_mod, "FLOW_ONLY_WEIGHTS", flat_path)
+    made = make_interpolator("rnn", weights=str(geo_path), iters=2)
+    model, info = load_described(geo_path)
+    want = GeometrySettings(384, 50, 3, SweepConfig(work_width=320))
+    direct = RNNInterpolator(
+        model, iters=2, weights=(geo_path, info), sweep=Sweep.for_network(want),
+        fallback=RNNInterpolator(load_described(flat_path)[0], iters=2),
+    )  # fmt: skip
+    assert set(vars(made)) == set(vars(direct))
+    assert made.sweep.settings == want and made.record()["geometry"] == want.record()
+    assert vars(made.sweep).keys() == vars(direct.sweep).keys()
+    assert set(vars(made.fallback)) == set(vars(direct.fallback))
+    assert made.fallback.iters == 2 and made.fallback.sweep is None
+    # a file without geometry settings: the shipped ones
+    assert GeometrySettings.from_record(None) == GeometrySettings()
+    with pytest.raises(ViewsynthError, match="a geometry network needs its sweep"):
+        RNNInterpolator(model)
+    with pytest.raises(ViewsynthError, match="a 2D network takes none"):
+        RNNInterpolator(Network(FLAT, rngs=nnx.Rngs(0)), sweep=Sweep.for_network())
 
 
 def test_compiles_once_per_working_size_across_many_calls(untrained):
@@ -92,8 +130,8 @@ def test_compiles_once_per_working_size_across_many_calls(untrained):
         out = it(texture(h, w), texture(h, w, 1), times, equirect=True)
         assert out.shape == (len(times), h, w, 3)
     after_first_round = it.traces
-    # encode once; decode once returning frames (64 x 128 input) and once returning the residual
-    # for fusing at the input's size (the resampled inputs); one t per pass by default
+    # encode once; decode once returning frames (64 x 128 input) and once returning the fields
+    # fused at the input's size (the resampled inputs); one t per pass by default
     assert after_first_round == 3
     for _ in range(3):
         for (h, w), times in calls:
@@ -142,7 +180,7 @@ def test_empty_times_and_bad_frames(untrained):
 @pytest.fixture(scope="module")
 def acting():
     """Perturbed weights: the heads act (an untrained network only reproduces its start)."""
-    return RNNInterpolator(perturbed(ModelConfig.tiny()), bucket=32)
+    return RNNInterpolator(perturbed(FLAT), bucket=32)
 
 
 def still_start(img0, img1, *, equirect):
@@ -211,7 +249,7 @@ def test_scale_estimates_flow_small_and_warps_at_full_size(untrained):
 
 
 def test_auto_scale_keeps_huge_panoramas_near_2048_wide():
-    it = RNNInterpolator(Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)))
+    it = RNNInterpolator(Network(FLAT, rngs=nnx.Rngs(0)))
     assert auto_scale(5760) == pytest.approx(2048 / 5760)
     assert it.working_size(5760, 2880, equirect=True) == (2048, 1024, 2048, 1024)
     assert it.working_size(1000, 500, equirect=True) == (1024, 512, 1024, 512)  # resampled
@@ -219,18 +257,14 @@ def test_auto_scale_keeps_huge_panoramas_near_2048_wide():
 
 
 def test_a_geometry_network_works_at_512_wide_and_answers_at_full_size():
-    import dataclasses
-
-    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16)
-    it = RNNInterpolator(Network(cfg, rngs=nnx.Rngs(0)))
+    it = RNNInterpolator(Network(GEO, rngs=nnx.Rngs(0)), sweep=Sweep.for_network())
     assert it.working_size(1024, 512, equirect=True) == (512, 256, 512, 256)
     assert it.working_size(5760, 2880, equirect=True) == (512, 256, 512, 256)
     assert it.working_size(384, 192, equirect=True) == (384, 192, 384, 192)  # never enlarged
-    it.geometry = lambda *a, **k: None  # no pose: DIS in both slots
     img0 = texture(128, 256)
-    img1 = np.roll(img0, 6, axis=1)
+    img1 = np.roll(img0, 6, axis=1)  # a pure turn: no usable pose, DIS in both slots
     out = it(img0, img1, [0.5], equirect=True)
-    assert out.shape == (1, 128, 256, 3)
+    assert out.shape == (1, 128, 256, 3) and it.last_pair()["geometry"] is False
     # decided at 128x64 (scale 0.5 here: max_width 128), warped at full size: still the
     # full-size detail of the flow method, not an enlarged small frame
     it.max_width = 128
@@ -253,19 +287,17 @@ def test_an_untrained_geometry_network_through_the_product_makes_the_classical_f
     """make_interpolator('rnn') gives a geometry network the sphere sweep; heads at zero, on a
     real pair of the sample walk, its frame is the classical fusion of sweep and flow, and the
     manifest record says the geometry served."""
-    import dataclasses
 
     import cv2
 
     from viewsynth import classical, frames, sweep
     from viewsynth.geometry.pose import relative_pose
     from viewsynth.geometry.seam import on_canonical_seam
-    from viewsynth.interpolators import make_interpolator, network_geometry
     from viewsynth.sweep.render import flows_at
+    from viewsynth.warp import backward_warp, blend
 
     path = tmp_path / "geo.msgpack"
-    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16)
-    save_weights(path, Network(cfg, rngs=nnx.Rngs(0)))
+    save_weights(path, Network(GEO, rngs=nnx.Rngs(0)))
     sample = Path(__file__).resolve().parents[1] / "samples" / "fusion_forest"
     a, b = (
         cv2.resize(
@@ -288,71 +320,26 @@ def test_an_untrained_geometry_network_through_the_product_makes_the_classical_f
 
     def by_hand(a, b):
         est = classical.estimate_at(classical.pair_flows(a, b, equirect=True), 0.5)
-        d0 = classical.backward_warp(a, est.flow_t0, equirect=True)
-        d1 = classical.backward_warp(b, est.flow_t1, equirect=True)
+        d0 = backward_warp(a, est.flow_t0, equirect=True)
+        d1 = backward_warp(b, est.flow_t1, equirect=True)
         pose = relative_pose(a, b, equirect=True)
         cams = sweep.PairCameras.from_pose(pose)  # the sweep as the network's geometry sets it
-        depth = sweep.pair_depth(a, b, cams, network_geometry().config)
+        depth = sweep.pair_depth(a, b, cams, GeometrySettings().sweep)
         g0f, g1f, w0 = flows_at(depth, 0.5, 512, 256)
-        g0 = classical.backward_warp(a, g0f, equirect=True)
-        g1 = classical.backward_warp(b, g1f, equirect=True)
+        g0 = backward_warp(a, g0f, equirect=True)
+        g1 = backward_warp(b, g1f, equirect=True)
         logit = classical.choice_logit(
             classical.disagreement(g0, g1, equirect=True),
             classical.disagreement(d0, d1, equirect=True),
         )
         c = (1.0 / (1.0 + np.exp(-logit)))[..., None]
-        dis = classical.blend(d0, d1, est.w0 / (est.w0 + est.w1))
-        return np.stack([c * classical.blend(g0, g1, w0) + (1.0 - c) * dis, dis])
+        dis = blend(d0, d1, est.w0 / (est.w0 + est.w1))
+        return np.stack([c * blend(g0, g1, w0) + (1.0 - c) * dis, dis])
 
     ref, dis = on_canonical_seam(by_hand, a, b)
     diff = np.abs(out - ref)
     assert diff.mean() < 2e-3 and diff.max() < 0.05, (diff.mean(), diff.max())
     assert np.abs(ref - dis).mean() > 10 * diff.mean()
-
-
-def test_a_pose_input_network_gets_the_pairs_pose_confidence(tmp_path, monkeypatch):
-    """Through make_interpolator('rnn'), a pose_input network's start carries the confidence of
-    the pose the sweep found for that pair (the one the manifest records), and a pair without a
-    usable pose carries 0."""
-    import dataclasses
-
-    import cv2
-
-    from viewsynth import frames
-    from viewsynth.interpolators import make_interpolator
-    from viewsynth.model import interpolator as module
-    from viewsynth.model import weights as weights_mod
-
-    path = tmp_path / "pose.msgpack"
-    cfg = dataclasses.replace(
-        ModelConfig.tiny(), geometry=True, pose_input=True, motion_channels=16
-    )
-    save_weights(path, Network(cfg, rngs=nnx.Rngs(0)))
-    sample = Path(__file__).resolve().parents[1] / "samples" / "fusion_forest"
-    a, b = (
-        cv2.resize(
-            frames.read_image(sample / f"{n}.jpg").image, (512, 256), interpolation=cv2.INTER_AREA
-        )
-        for n in ("04", "05")
-    )
-    seen = []
-    real = module.with_geometry
-
-    def spy(init, *args, **kwargs):
-        out = real(init, *args, **kwargs)
-        seen.append(float(out.pose_confidence.max()))
-        return out
-
-    monkeypatch.setattr(module, "with_geometry", spy)
-    # the network's own flow-only path, not the shipped 2D network's, for the pair without a pose
-    monkeypatch.setattr(weights_mod, "FLOW_ONLY_WEIGHTS", tmp_path / "absent.msgpack")
-    interp = make_interpolator("rnn", weights=str(path))
-    interp(a, b, [0.5], equirect=True)
-    pose = interp.last_pair()["pose"]
-    assert pose["usable"] and seen == [pytest.approx(pose["confidence"], abs=1e-4)] and seen[0] > 0
-    grey = np.full_like(a, 0.5)
-    interp(grey, grey, [0.5], equirect=True)
-    assert interp.last_pair()["geometry"] is False and seen[-1] == 0.0
 
 
 def test_a_geometry_network_hands_pairs_without_a_pose_to_the_shipped_2d_network(
@@ -361,26 +348,22 @@ def test_a_geometry_network_hands_pairs_without_a_pose_to_the_shipped_2d_network
     """make_interpolator('rnn') on a geometry network: a perspective pair, and a panorama pair
     whose pose cannot serve, get exactly the 2D network's frames (at the same K), a pair with a
     pose gets the geometry network's own; the record names both weights files."""
-    import dataclasses
-
     from viewsynth import frames
-    from viewsynth.model import weights as weights_mod
 
     geo_path, flat_path = tmp_path / "geo.msgpack", tmp_path / "flow_only.msgpack"
-    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16, iters=3)
-    save_weights(geo_path, perturbed(cfg, seed=1))
-    save_weights(flat_path, perturbed(ModelConfig.tiny(), seed=2))
-    monkeypatch.setattr(weights_mod, "FLOW_ONLY_WEIGHTS", flat_path)
+    save_weights(geo_path, perturbed(ModelConfig.tiny(motion_channels=16, iters=3), seed=1))
+    save_weights(flat_path, perturbed(FLAT, seed=2))
+    monkeypatch.setattr(interp_mod, "FLOW_ONLY_WEIGHTS", flat_path)
     both = make_interpolator("rnn", weights=str(geo_path), iters=1)
-    assert both.flow_only is not None and both.flow_only.iters == 1
+    assert both.fallback is not None and both.fallback.iters == 1
     record = both.record()
     assert record["flow_only"]["weights"] == str(flat_path) and record["iters"] == 1
     assert len(record["flow_only"]["sha256"]) == 64
     # without --iters the 2D network follows the geometry network's stored K, not its own
-    assert make_interpolator("rnn", weights=str(geo_path)).flow_only.iters == 3
-    monkeypatch.setattr(weights_mod, "FLOW_ONLY_WEIGHTS", tmp_path / "absent.msgpack")
+    assert make_interpolator("rnn", weights=str(geo_path)).fallback.iters == 3
+    monkeypatch.setattr(interp_mod, "FLOW_ONLY_WEIGHTS", tmp_path / "absent.msgpack")
     alone = make_interpolator("rnn", weights=str(geo_path), iters=1)
-    assert alone.flow_only is None and "flow_only" not in alone.record()
+    assert alone.fallback is None and "flow_only" not in alone.record()
     flat = RNNInterpolator.load(flat_path, iters=1)
 
     a = texture(96, 128, seed=3)
@@ -417,56 +400,16 @@ def test_a_geometry_network_hands_pairs_without_a_pose_to_the_shipped_2d_network
     np.testing.assert_allclose(out, alone(p, q, [0.5], equirect=True), atol=1e-5)  # two compiles
 
 
-def test_the_network_can_take_its_pose_from_its_own_dis_start(tmp_path, monkeypatch):
-    """``NETWORK_GEOMETRY['pose'] = 'flow'`` (measured and not adopted, TRAINING_LOG session 17):
-    the pose comes from the DIS start the network makes anyway (no SIFT, DIS once per pair), the
-    record says so, and rolling both panoramas still rolls the frame exactly."""
-    import dataclasses
-
-    import viewsynth.geometry.pose as pose_mod
-    from viewsynth import frames, interpolators
-    from viewsynth.geometry.flow_pose import FLAG
+def test_the_networks_sweep_knobs_shape_its_frames_and_are_in_its_record(tmp_path):
+    """The geometry network's sweep works as its :class:`GeometrySettings` say (256 columns, not
+    ``--method sweep``'s 384): another width makes other frames, so the record (manifest, resume
+    fingerprint) carries it, and nothing else in the record moves."""
+    from viewsynth import frames
+    from viewsynth.model.weights import load_described
 
     path = tmp_path / "geo.msgpack"
-    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16)
-    save_weights(path, perturbed(cfg, seed=5))
-    monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "pose", "flow")
-    # The sweep at 384 columns, as when this was written: at 320 (shipped in session 18) on this
-    # 512-wide pair, the rolled frame matched to 2.6e-6 on 7 of 393216 values in one run of several
-    # (float noise in the resize to 320, carried through the flow pose), not to 1e-6.
-    monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "sweep", {"work_width": 384})
-    interp = make_interpolator("rnn", weights=str(path))
-    assert interp.flow_pose is True
-    sample = Path(__file__).resolve().parents[1] / "samples" / "fusion_forest"
-    a, b = (
-        cv2.resize(
-            frames.read_image(sample / f"{n}.jpg").image, (512, 256), interpolation=cv2.INTER_AREA
-        )
-        for n in ("04", "05")
-    )
-    calls, dis = [], interp_mod.pair_flows
-    monkeypatch.setattr(interp_mod, "pair_flows", lambda *x, **k: calls.append(k) or dis(*x, **k))
-    monkeypatch.setattr(pose_mod, "match_views", lambda *x, **k: pytest.fail("SIFT ran"))
-    out = interp(a, b, [0.5], equirect=True)[0]
-    ran = interp.last_pair()
-    assert ran["geometry"] is True and ran["pose"]["usable"] and FLAG in ran["pose"]["flags"]
-    assert calls == [{"equirect": True}]
-    k = 77
-    rolled = interp(np.roll(a, k, 1), np.roll(b, k, 1), [0.5], equirect=True)[0]
-    np.testing.assert_allclose(rolled, np.roll(out, k, 1), atol=1e-6)
-
-
-def test_the_networks_sweep_knobs_shape_its_frames_and_are_in_its_record(tmp_path, monkeypatch):
-    """The geometry network's sweep works at ``NETWORK_GEOMETRY['sweep']`` (256 columns since
-    session 19, 320 in session 18, not ``--method sweep``'s 384): another width makes other frames, so the record
-    (manifest, resume fingerprint) carries it, and nothing else in the record moves."""
-    import dataclasses
-
-    from viewsynth import frames, interpolators
-
-    path = tmp_path / "geo.msgpack"
-    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True, motion_channels=16)
-    save_weights(path, perturbed(cfg, seed=5))
+    save_weights(path, perturbed(GEO, seed=5))
+    model, info = load_described(path)
     sample = Path(__file__).resolve().parents[1] / "samples" / "fusion_forest"
     a, b = (
         cv2.resize(
@@ -476,8 +419,8 @@ def test_the_networks_sweep_knobs_shape_its_frames_and_are_in_its_record(tmp_pat
     )
     made = {}
     for width in (320, 384):
-        monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "sweep", {"work_width": width})
-        interp = make_interpolator("rnn", weights=str(path))
+        settings = GeometrySettings(sweep=SweepConfig(work_width=width))
+        interp = RNNInterpolator(model, weights=(path, info), sweep=Sweep.for_network(settings))
         frame = np.asarray(interp(a, b, [0.5], equirect=True))
         assert interp.last_pair()["geometry"] is True  # the pair has a pose: the sweep served
         made[width] = (frame, interp.record())
