@@ -90,12 +90,13 @@ TWO_DEVICES = textwrap.dedent(
     state = jax.tree.map(lambda s: (0.1 * rng.standard_normal(s.shape)).astype(s.dtype), state)
     net = nnx.merge(graphdef, state)
     # The product path: RNNInterpolator splits the times of a pair over both devices.
-    from viewsynth.model.interpolator import RNNInterpolator
+    from viewsynth.interpolators import RNNInterpolator, Sweep
 
     pano0 = rng.random((32, 64, 3), dtype=np.float32)
     pano1 = np.roll(pano0, 2, axis=1)
-    split = RNNInterpolator(net, bucket=32)
-    single = RNNInterpolator(net, bucket=32, data_parallel=False)
+    sweep = Sweep.for_network() if net.config.geometry else None
+    split = RNNInterpolator(net, bucket=32, sweep=sweep)
+    single = RNNInterpolator(net, bucket=32, data_parallel=False, sweep=sweep)
     got = split(pano0, pano1, [0.25, 0.5, 0.75], equirect=True)
     want = single(pano0, pano1, [0.25, 0.5, 0.75], equirect=True)
     report["interp_devices"] = split._mesh.size

@@ -126,7 +126,7 @@ def test_resolve_methods_expands_rnn_per_k_and_skips_without_weights(tmp_path, m
 
     weights = tmp_path / "w.msgpack"
     weights.write_bytes(b"x")
-    monkeypatch.setitem(sys.modules, "viewsynth.model.interpolator", types.ModuleType("fake"))
+    monkeypatch.setitem(sys.modules, "viewsynth.interpolators.rnn", types.ModuleType("fake"))
     specs, notes = peers.resolve_methods(["rnn"], [2, 4], str(weights))
     assert [s.label for s in specs] == ["rnn-k2", "rnn-k4"] and notes == []
     assert specs[0].weights == str(weights.resolve())

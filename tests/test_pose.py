@@ -218,33 +218,10 @@ def test_focal_length_from_exif(tmp_path):
     assert jpeg("c.jpg", {0x920A: 4.3}).focal_px(400, 300) is None  # no sensor size: unknown
 
 
-def test_pose_from_the_dis_flow_of_a_rendered_street_pair(street):
-    """The network's optional pose source (``NETWORK_GEOMETRY['pose'] = 'flow'``): bearings read
-    off the pair's DIS flows give the true pose, flagged as such."""
-    from viewsynth.classical import pair_flows
-    from viewsynth.geometry.flow_pose import FLAG, flow_correspondences, pose_from_flow
-
-    views, pos, yaws, _ = street
-    flows = pair_flows(views[0], views[1], equirect=True)
-    p0, p1 = flow_correspondences(views[0], flows.f01, flows.vis0)
-    assert 30 <= len(p0) <= 1000 and np.all((p1[:, 0] >= 0) & (p1[:, 0] < W))
-    pose = pose_from_flow(views[0], flows.f01, flows.vis0)
-    rot, t = _truth(pos[0], pos[1], yaws[0], yaws[1])
-    assert pose.usable, pose.reason
-    assert rotation_angle_deg(rot, pose.rotation) < 0.5
-    assert _tdeg(pose.translation, t) < 3.0
-    assert FLAG in pose.flags and pose.inliers >= 30
-    # the same pair turned in place (no baseline) has no usable pose from the flow either
-    turn = pair_flows(views[0], views[2], equirect=True)
-    still = pose_from_flow(views[0], turn.f01, turn.vis0)
-    assert not still.usable, still.reason
-    assert still.reason == "pure rotation" or still.reason.startswith("too little parallax")
-
-
 def test_ransac_seed_and_least_trials_reach_the_estimator(street, monkeypatch):
     """``relative_pose(seed=, min_trials=)`` and the network's geometry knobs get to pycolmap."""
     import viewsynth.geometry.pose as pose_mod
-    from viewsynth import interpolators
+    from viewsynth.interpolators import GeometrySettings, Sweep
 
     seen, real = [], pose_mod.estimate_pycolmap
     monkeypatch.setattr(pose_mod, "estimate_pycolmap", lambda *a: seen.append(a[3:]) or real(*a))
@@ -253,11 +230,8 @@ def test_ransac_seed_and_least_trials_reach_the_estimator(street, monkeypatch):
     rot, _ = _truth(pos[0], pos[1], yaws[0], yaws[1])
     assert pose.usable and rotation_angle_deg(rot, pose.rotation) < 0.5
     assert seen == [(7, 100)]
-    monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "seed", 3)
-    monkeypatch.setitem(interpolators.NETWORK_GEOMETRY, "min_trials", 50)
-    geometry = interpolators.network_geometry()
-    assert (geometry.pose, geometry.seed, geometry.min_trials) == ("sift", 3, 50)
-    geometry._depth(views[0], views[1], True)
+    geometry = Sweep.for_network(GeometrySettings(seed=3, min_trials=50))
+    geometry.pair_depth(views[0], views[1], equirect=True)
     assert seen[-1] == (3, 50)
-    with pytest.raises(ViewsynthError, match=r"the pose comes from one of \('sift', 'flow'\)"):
-        interpolators.Sweep(pose="orb")
+    Sweep.for_network().pair_depth(views[0], views[1], equirect=True)
+    assert seen[-1] == (0, None)  # the shipped settings: seed 0, pycolmap's own least trials

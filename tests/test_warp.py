@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from viewsynth.classical import backward_warp as cv_warp
 from viewsynth.model.layers import SeamConv
 from viewsynth.model.warp import (
     avg_pool,
@@ -13,6 +12,7 @@ from viewsynth.model.warp import (
     pixel_shuffle,
     pixel_unshuffle,
 )
+from viewsynth.warp import backward_warp as cv_warp
 
 
 def np_bilinear(image, x, y, equirect):
