@@ -17,7 +17,7 @@ import pytest
 
 from viewsynth import frames, geometry
 from viewsynth.evaluation.metrics import psnr, ws_psnr
-from viewsynth.interpolators import Flow, Sweep, make_interpolator
+from viewsynth.interpolators import Flow, GeometrySettings, Linear, Sweep, make_interpolator
 from viewsynth.sweep import PairCameras, SweepConfig, pair_depth, render, slerp_rotation
 from viewsynth.sweep.cameras import lookups, rays_of
 
@@ -189,7 +189,7 @@ def test_pair_cli_sweep_roll_property(big_room, tmp_path, caplog):
 
 
 def test_library_sweep_on_the_room_uses_geometry(big_room):
-    interp = Sweep(SweepConfig(work_width=256))
+    interp = Sweep(GeometrySettings(sweep=SweepConfig(work_width=256)))
     interp(*big_room, [0.5], equirect=True)
     last = interp.last_pair()
     assert last["method"] == "sweep", last
@@ -200,10 +200,11 @@ def test_library_sweep_on_the_room_uses_geometry(big_room):
     direct = relative_pose(big_room[0], big_room[-1], equirect=True).record()
     for key in ("rotation_deg", "translation"):
         np.testing.assert_allclose(last["pose"][key], direct[key], atol=2e-3)
-    # the network's candidates carry the pose's confidence (an input of a pose_input network)
+    # the network's candidates: per t its (flow_t0, flow_t1, weight0) at the frames' size
     geo = interp.candidates(big_room[0], big_room[-1], [0.25, 0.5], equirect=True)
-    assert len(geo) == 2 and 0.0 < geo.confidence <= 1.0
-    assert geo.confidence == pytest.approx(direct["confidence"], abs=1e-4)
+    h, w = big_room[0].shape[:2]
+    assert [tuple(a.shape for a in c) for c in geo] == [((h, w, 2), (h, w, 2), (h, w))] * 2
+    assert interp.last_pair()["method"] == "sweep"
 
 
 def test_manifest_records_each_pairs_method_reason_and_pose(big_room, tmp_path):
@@ -306,3 +307,15 @@ def test_the_view_made_in_two_halves_of_columns_equals_the_whole(room):
     odd = pd.__class__(**{**vars(pd), "q0r": pd.q0r[:, :-1], "q1r": pd.q1r[:, :-1]})
     whole = view_columns(odd.q0r, odd.q1r, 0.5, pd.step, 0.08)
     assert all(np.array_equal(a, b) for a, b in zip(whole, rectified_view(odd, 0.5), strict=True))
+
+
+def test_every_interpolator_keeps_a_per_pair_record():
+    """``last_pair()`` is part of the interface: ``{}`` where every pair is made the same way,
+    the sweep's method, reason and pose where it may fall back."""
+    img0 = np.random.default_rng(0).random((32, 64, 3)).astype(np.float32)
+    for interp in (Linear(), Flow()):
+        interp(img0, img0, [0.5], equirect=True)
+        assert interp.last_pair() == {}
+    sweep = Sweep()
+    sweep(img0, img0, [0.5], equirect=False)
+    assert sweep.last_pair() == {"method": "flow", "reason": "sweep: not panoramas", "pose": None}
