@@ -14,7 +14,6 @@ import pytest
 from flax import nnx
 
 from viewsynth import synth
-from viewsynth.classical import seam_remap
 from viewsynth.errors import ConfigError
 from viewsynth.geometry import latitude_weights
 from viewsynth.synth import raycast
@@ -24,6 +23,7 @@ from viewsynth.synth.triplets import Triplet
 from viewsynth.training import augment, losses
 from viewsynth.training.batch import stack_batch
 from viewsynth.training.config import load_config
+from viewsynth.warp import seam_remap
 
 DEBUG = Path(__file__).resolve().parents[1] / "configs" / "train_debug.yaml"
 W, H = 256, 128
@@ -53,12 +53,16 @@ def test_pixels_marked_seen_find_their_colour_in_that_input(textures, seed, tilt
     seen = tr.visibility
     assert seen.shape == (H, W, 2) and seen.dtype == np.float32
     assert set(np.unique(seen)) <= {0.0, 1.0}
-    assert np.all(seen[tr.depth == 0] == 1.0)  # sky, at infinity
+    positions, yaws, pitch, roll = _cameras(seed, textures.count, tr.t, tilt)
+    scene, _ = synth.street_scene(seed, textures.count)
+    views, inverse = synth.render_views(scene, textures, positions, yaws, width=W, height=H,
+                                        pitch=pitch, roll=roll, inverse_depth=True)  # fmt: skip
+    np.testing.assert_array_equal(views[1], tr.mid)  # the same render the triplet was made of
+    inverse = inverse[1]  # the middle view's, 1/metres
+    assert np.all(seen[inverse == 0] == 1.0)  # sky, at infinity
     one_sided = np.mean(seen[..., 0] != seen[..., 1])
     assert one_sided > 0.001, one_sided  # a spaced triplet: some parallax occlusion
-    positions, yaws, pitch, roll = _cameras(seed, textures.count, tr.t, tilt)
     rot = vis.camera_rotations(yaws, pitch, roll)
-    inverse = tr.depth / np.linalg.norm(positions[2] - positions[0])  # back to 1/metres
     points = vis.middle_points(inverse, positions[1], rot[1])
     for channel, (k, img) in enumerate(((0, tr.img0), (2, tr.img1))):
         x, y, _ = vis.project(points, positions[k], rot[k], W, H)
@@ -79,7 +83,9 @@ def test_pixels_marked_hidden_are_hidden_by_an_exact_trace(textures, seed, tilt)
     scene, _ = synth.street_scene(seed, textures.count)
     positions, yaws, pitch, roll = _cameras(seed, textures.count, tr.t, tilt)
     rot = vis.camera_rotations(yaws, pitch, roll)
-    inverse = tr.depth / np.linalg.norm(positions[2] - positions[0])
+    _, inverse = synth.render_views(scene, textures, positions, yaws, width=W, height=H,
+                                    pitch=pitch, roll=roll, inverse_depth=True)  # fmt: skip
+    inverse = inverse[1]  # the middle view's, 1/metres
 
     def trace(origin, rays):
         hit, _, _ = raycast._trace(scene, jnp.asarray(origin), jnp.asarray(rays.reshape(-1, 3)))
@@ -120,38 +126,36 @@ def test_views_from_one_place_see_everything_whatever_their_turn(textures):
     assert vis.visibility(inverse, positions, yaws).mean() < 0.95  # tilts ignored: wrong
 
 
-def test_colours_and_depth_of_triplets_stay_what_they_were():
-    """Adding the visibility changed no render: the frames and depth of a level and a tilted
-    triplet are those measured before it (to float precision, as the held-out sets are pinned)
-    and the renderer's to the bit; perspective triplets carry no visibility."""
+def test_colours_of_triplets_stay_what_they_were():
+    """Adding the visibility changed no render: the frames of a level and a tilted triplet are
+    those measured before it (to float precision, as the held-out sets are pinned) and the
+    renderer's to the bit; perspective triplets carry no visibility."""
     tex = synth.make_textures(3, count=6, size=32, levels=3)
     expected = {
-        (): [0.4243182206167451, 0.4251670798184932, 0.42469094588401884, 0.10197495868294482],
+        (): [0.4243182206167451, 0.4251670798184932, 0.42469094588401884],
         (("tilt_deg", 3.0), ("spacing", (2.0, 3.0))): [
-            0.42378751855479396, 0.42480638252648834, 0.42340504046781763, 0.3789928090209287,
+            0.42378751855479396, 0.42480638252648834, 0.42340504046781763,
         ],
     }  # fmt: skip
     for kw, means in expected.items():
         tr = synth.street_triplet(21, tex, width=64, height=32, **dict(kw))  # supersample 2
-        got = [float(a.astype(np.float64).mean()) for a in (tr.img0, tr.mid, tr.img1, tr.depth)]
+        got = [float(a.astype(np.float64).mean()) for a in (tr.img0, tr.mid, tr.img1)]
         np.testing.assert_allclose(got, means, rtol=1e-6)
         assert tr.visibility.shape == (32, 64, 2)
         kw = dict(kw)
         scene, _ = synth.street_scene(21, tex.count, kw.get("spacing", SPACING))
         positions, yaws, pitch, roll = _cameras(21, tex.count, tr.t, **kw)
-        views, inverse = synth.render_views(scene, tex, positions, yaws, width=64, height=32,
-                                            pitch=pitch, roll=roll, inverse_depth=True)  # fmt: skip
+        views = synth.render_views(scene, tex, positions, yaws, width=64, height=32,
+                                   pitch=pitch, roll=roll)  # fmt: skip
         for view, frame in zip(views, (tr.img0, tr.mid, tr.img1), strict=True):
             np.testing.assert_array_equal(view, frame)
-        baseline = np.linalg.norm(np.float64(positions[2]) - np.float64(positions[0]))
-        np.testing.assert_array_equal(inverse[1] * np.float32(baseline), tr.depth)
     assert synth.street_triplet(7, tex, width=32, height=32, equirect=False).visibility is None
     assert synth.flying_triplet(7, tex, width=32, height=32).visibility is None
 
 
 def _tagged(rng, h=16, w=32):
     """A triplet whose visibility channel k is a function of input k's colour (so it must travel
-    with that input) and ``depth`` one of ``mid``'s."""
+    with that input)."""
 
     def img():
         out = rng.random((h, w, 3), dtype=np.float32)
@@ -160,7 +164,7 @@ def _tagged(rng, h=16, w=32):
 
     img0, mid, img1 = img(), img(), img()
     seen = np.stack([img0[..., 0] > 0.5, img1[..., 0] > 0.5], axis=-1).astype(np.float32)
-    return Triplet(img0, mid, img1, 0.3, True, depth=mid[..., 0], visibility=seen)
+    return Triplet(img0, mid, img1, 0.3, True, visibility=seen)
 
 
 def _tags(tr):
@@ -175,7 +179,6 @@ def test_augmentation_moves_the_visibility_with_the_frames_and_swaps_it_with_the
     for seed in range(12):  # rolled, mirrored or not, reversed or not
         out = augment.augment(np.random.default_rng(seed), tr, still)
         np.testing.assert_array_equal(out.visibility, _tags(out))
-        np.testing.assert_allclose(out.depth, out.mid[..., 0], atol=1e-6)
         reversed_.add(out.t != tr.t)
     assert reversed_ == {True, False}
     ops = [lambda x: augment.yaw_roll(x, 8), augment.hflip, augment.vflip, augment.reverse,
@@ -197,7 +200,7 @@ def test_augmentation_moves_the_visibility_with_the_frames_and_swaps_it_with_the
 def test_a_batch_carries_the_visibility_and_which_samples_have_one():
     rng = np.random.default_rng(1)
     with_seen = _tagged(rng)
-    without = dataclasses.replace(_tagged(rng), visibility=None, depth=None)
+    without = dataclasses.replace(_tagged(rng), visibility=None)
     batch = stack_batch([without, with_seen], classical_init=False)
     assert batch.visibility.shape == (2, 16, 32, 2) and batch.visibility.dtype == np.float32
     np.testing.assert_array_equal(batch.visibility[1], with_seen.visibility)
@@ -258,7 +261,6 @@ def test_the_visibility_loss_matches_a_numpy_reference(equirect):
 def test_the_visibility_loss_joins_the_step_on_both_candidates_masks():
     """With geometry the term is the mean over the DIS and the geometry candidate's masks, added
     with its weight to the photometric loss."""
-    from viewsynth.interpolators import Candidates
     from viewsynth.model import ModelConfig, Network, classical_init
     from viewsynth.model.init import with_geometry
     from viewsynth.training.config import LossConfig, OptimConfig
@@ -271,26 +273,26 @@ def test_the_visibility_loss_joins_the_step_on_both_candidates_masks():
     rows = []
     for i in range(2):
         one = classical_init(img0[i], img1[i], t[i : i + 1], equirect=True)
-        geo = Candidates([(one.flow_t0[0] + 0.5, one.flow_t1[0] - 0.5, np.full((h, w), 0.6))])
-        rows.append(with_geometry(one, img0[i], img1[i], geo, equirect=True, confidence=0.8))
+        dis = one.candidates[0]
+        geo = [(dis.flow_t0[0] + 0.5, dis.flow_t1[0] - 0.5, np.full((h, w), 0.6))]
+        rows.append(with_geometry(one, img0[i], img1[i], geo, equirect=True))
     init = jax.tree.map(lambda *x: np.concatenate(x), *rows)
     mid = 0.5 * (img0 + img1)
     truth, _ = _truth(seed=2, h=h, w=w)
     seen = (truth, np.float32([1, 0]))
-    cfg = dataclasses.replace(ModelConfig.tiny(), geometry=True)
+    cfg = ModelConfig.tiny(geometry=True, motion_channels=24)
     tx, _ = make_optimizer(OptimConfig(), 10)
 
     masks = nnx.jit(lambda m: m(img0, img1, t, equirect=True, iters=2, init=init))(
         Network(cfg, rngs=nnx.Rngs(0))
     )
-    assert masks.geo_mask is not None
-    expect = losses.visibility_loss([masks.mask, masks.geo_mask], *seen, equirect=True)
+    assert len(masks.candidates) == 2
+    expect = losses.visibility_loss([c.mask for c in masks.candidates], *seen, equirect=True)
     model = Network(cfg, rngs=nnx.Rngs(0))
-    loss, per_iter, _, depth_iters, term = train_step(
-        model, nnx.Optimizer(model, tx, wrt=nnx.Param), img0, img1, mid, t, init, None, seen,
+    loss, per_iter, _, term = train_step(
+        model, nnx.Optimizer(model, tx, wrt=nnx.Param), img0, img1, mid, t, init, seen,
         equirect=True, iters=2, loss_cfg=LossConfig(visibility_weight=0.5),
     )  # fmt: skip
-    assert depth_iters is None
     assert float(term) == pytest.approx(float(expect), rel=1e-4) and float(term) > 0.1
     sequence = 0.8 * float(per_iter[0]) + float(per_iter[1])
     assert float(loss) == pytest.approx(sequence + 0.5 * float(term), rel=1e-5)
@@ -307,10 +309,10 @@ def test_the_loop_passes_the_visibility_only_with_a_weight_and_logs_its_term(tmp
                         classical_init=False)  # fmt: skip
     calls = []
 
-    def fake_step(model, optimizer, img0, img1, mid, t, init, depth, visibility, **kw):
+    def fake_step(model, optimizer, img0, img1, mid, t, init, visibility, **kw):
         calls.append(visibility)
         term = None if visibility is None else jnp.float32(0.25)
-        return jnp.float32(1.0), jnp.ones(2), jnp.float32(0.5), None, term
+        return jnp.float32(1.0), jnp.ones(2), jnp.float32(0.5), term
 
     monkeypatch.setattr(loop, "train_step", fake_step)
     for weight in (0.0, 0.5):

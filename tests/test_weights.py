@@ -99,10 +99,10 @@ def test_parameters_that_do_not_fit_the_config(saved):
 
 def test_missing_parameter(saved):
     payload = serialization.msgpack_restore(saved.read_bytes())
-    del payload["params"]["refine"]["out"]
+    del payload["params"]["refine"]["mask_out"]
     saved.write_bytes(serialization.msgpack_serialize(payload))
     with pytest.raises(
-        WeightsError, match=rf"^{saved}: parameters do not match .*missing 'refine/out"
+        WeightsError, match=rf"^{saved}: parameters do not match .*missing 'refine/mask_out"
     ):
         load_weights(saved)
 
@@ -115,13 +115,19 @@ def test_bad_config_in_file(saved):
         load_weights(saved)
 
 
-def test_a_file_whose_config_names_the_removed_zero_start_is_refused(saved):
-    # Every stored file says init: classical (and loads); the zero-flow start is gone.
-    assert serialization.msgpack_restore(saved.read_bytes())["config"]["init"] == "classical"
+def test_a_file_from_before_the_lab_left_is_refused_by_name(saved):
+    # A file whose config names a switch the code no longer has (the lab's, before issue 31)
     payload = serialization.msgpack_restore(saved.read_bytes())
-    payload["config"]["init"] = "zero"
+    payload["config"]["learn_flow"] = False
     saved.write_bytes(serialization.msgpack_serialize(payload))
     with pytest.raises(
-        WeightsError, match=rf"^{saved}: bad model config .*'zero' is not supported"
+        WeightsError, match=rf"^{saved}: bad model config .*unknown key 'learn_flow'"
     ):
         load_weights(saved)
+
+
+def test_the_shipped_default_records_its_geometry_settings():
+    from viewsynth.model.weights import DEFAULT_WEIGHTS, load_described
+
+    _, info = load_described(DEFAULT_WEIGHTS)
+    assert info["geometry"]["sweep"] == {"work_width": 256} and info["geometry"]["seed"] == 0

@@ -34,7 +34,7 @@ class Batch:
 
 
 def stack_batch(
-    triplets: Sequence[Triplet], *, geometry: bool, classical_init: bool = True
+    triplets: Sequence[Triplet], *, geometry: bool = False, classical_init: bool = True
 ) -> Batch:
     """Stack triplets of one size and kind into a :class:`Batch`, with the classical start;
     ``geometry`` (a geometry network's batch) adds each triplet's sphere-sweep candidate (pose and
