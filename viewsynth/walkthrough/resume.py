@@ -191,10 +191,11 @@ def plan_segments(
             )
             held = kept * chunk_frames  # frames of the segment those pieces hold
             pairs, start = [], 0
-            for pair in schedule:
-                step = PairStep(pair.index, tuple(t for t in pair.times if 0.0 < t < 1.0))
-                pairs.append(PairStep(step.k, step.inner, min(max(held - start, 0), step.size)))
-                start += step.size
+            for pair in schedule:  # pair k's frames are start .. start + size - 1
+                inner = tuple(t for t in pair.times if 0.0 < t < 1.0)
+                size = 1 + len(inner)
+                pairs.append(PairStep(pair.index, inner, held=min(max(held - start, 0), size)))
+                start += size
             plans.append(
                 SegmentPlan(
                     seg, names, first_index, n_frames, kept_chunks=kept, pairs=tuple(pairs),
