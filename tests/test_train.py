@@ -4,6 +4,7 @@ the shipped model's recipe (configs/shipped/) and the file it ships."""
 import dataclasses
 import json
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -31,8 +32,9 @@ from viewsynth.training.step import make_optimizer, skipped_updates
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBUG = ROOT / "configs" / "train_debug.yaml"
-# The classical start is near an optimum already: 12 steps on one batch gain a few per cent.
-LOSS_DROP = 0.985
+# The classical start is near an optimum already, and the network only selects (its flows are the
+# start's): 12 steps on one batch gain about a per cent.
+LOSS_DROP = 0.995
 SHIPPED = sorted((ROOT / "configs" / "shipped").glob("*.yaml"))  # the 2D network's recipe
 # the geometry network's recipe, run after the 2D one
 GEOMETRY_RECIPE = sorted((ROOT / "configs" / "shipped" / "geometry").glob("*.yaml"))
@@ -40,17 +42,19 @@ GEOMETRY_RECIPE = sorted((ROOT / "configs" / "shipped" / "geometry").glob("*.yam
 
 def _cfg(workdir, *extra):
     # One batch shape (panoramas), one schedule (the optimiser is part of the step's static graph)
-    # and no validation keep these tests to one compile of the step.
+    # and no validation keep these tests to one compile of the step. The loop's mechanics are the
+    # same for both networks: the 2D one keeps them fast (no sweep per triplet).
     return load_config(
         DEBUG,
-        [f"workdir={workdir}", "steps=12", "data.pano_fraction=1.0", "validation.every=0", *extra],
-    )
+        [f"workdir={workdir}", "steps=12", "data.pano_fraction=1.0", "validation.every=0",
+         "model.geometry=false", *extra],
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def fixed_batch():
     cfg = _cfg("unused")
-    return sources.TrainingData(cfg.data, cfg.seed, classical_init=True).batch(0)
+    return sources.TrainingData(cfg.data, cfg.seed, geometry=cfg.model.geometry).batch(0)
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +108,7 @@ def test_every_shipped_step_parses_and_starts_from_the_previous_steps_output(rec
         assert Path(after.init_weights).parent == Path(before.workdir), after.workdir
         assert Path(after.init_weights).name in ("best.msgpack", "last.msgpack")
         free = {name: getattr(after.model, name) for name in loop.RUNTIME_MODEL_FIELDS}
-        grown = dataclasses.replace(before.model, **free, **loop.refine_fields(after.model))
-        assert grown == after.model, after.workdir
+        assert dataclasses.replace(before.model, **free) == after.model, after.workdir
         if after.init_step:  # finishing a stopped run: the same run from the step it stopped at
             assert before.stop_step == after.init_step and before.max_minutes == 0
             same = ("seed", "steps", "iters", "data", "optim", "loss", "validation")
@@ -147,8 +150,9 @@ def test_loss_goes_down_on_a_fixed_batch(debug_run):
     # Step 1 runs at the warm-up's zero learning rate; from then on the fit improves.
     assert len(losses) == 12 and losses[1] == losses[0]
     assert losses[-1] < LOSS_DROP * losses[0] and losses[-1] < min(losses[:6])
+    assert all(b < a for a, b in zip(losses[1:], losses[2:], strict=False))  # every step helps
     saved = yaml_load(Path(cfg.workdir) / "config.yaml")
-    assert saved["steps"] == 12 and saved["model"]["init"] == "classical"
+    assert saved["steps"] == 12 and saved["model"]["geometry"] is False
     # The finished run leaves its own last weights beside the best validated ones.
     meta = read_meta(Path(cfg.workdir) / "last.msgpack")
     assert meta["steps"] == 12 and meta["finished"] is True
@@ -370,23 +374,21 @@ def test_validation_scores_model_and_flow_and_keeps_the_best_weights(tmp_path, d
 
 def test_data_parallel_over_two_devices_matches_one(tmp_path, fixed_batch, debug_run):
     """Two forced host devices: the batch is split on 'data', the losses equal the 1-device run."""
-    np.savez(tmp_path / "batch.npz", img0=fixed_batch.img0, img1=fixed_batch.img1, mid=fixed_batch.mid,
-             t=fixed_batch.t, f0=fixed_batch.init.flow_t0, f1=fixed_batch.init.flow_t1,
-             m=fixed_batch.init.mask_logit)  # fmt: skip
+    (tmp_path / "batch.pickle").write_bytes(pickle.dumps(fixed_batch))
     script = f"""
-import json, numpy as np, jax
+import json, pickle, numpy as np, jax
 from jax.sharding import PartitionSpec as P
-from viewsynth.model.init import Init
 from viewsynth import parallel
 from viewsynth.training import loop, sources
 from viewsynth.training.config import load_config
 from viewsynth.training.logbook import read_metrics
 from viewsynth.training.step import shard_batch
-d = np.load({str(tmp_path / "batch.npz")!r})
-batch = sources.Batch(d["img0"], d["img1"], d["mid"], d["t"], Init(d["f0"], d["f1"], d["m"]), True)
+with open({str(tmp_path / "batch.pickle")!r}, "rb") as f:
+    batch = pickle.load(f)
 mesh = parallel.data_mesh()
 img0 = shard_batch(batch, mesh)[0]
-cfg = load_config({str(DEBUG)!r}, ["workdir={tmp_path / "dp"}", "steps=12", "validation.every=0"])
+cfg = load_config({str(DEBUG)!r}, ["workdir={tmp_path / "dp"}", "steps=12", "validation.every=0",
+                                   "model.geometry=false"])
 loop.train(cfg, batches=lambda s: batch)
 losses = [r["loss"] for r in read_metrics({str(tmp_path / "dp" / "metrics.jsonl")!r})]
 print(json.dumps({{"devices": jax.device_count(), "split": img0.sharding.spec == P("data"),
@@ -517,55 +519,15 @@ def test_warm_start_may_change_only_the_fields_that_shape_no_parameter(tmp_path)
     from viewsynth.model.weights import save_weights
 
     base = tmp_path / "base.msgpack"
-    cfg = load_config(DEBUG, ["model.init=classical"])
-    save_weights(base, Network(cfg.model, rngs=nnx.Rngs(0)))
-    fixed = loop.build_model(
-        load_config(DEBUG, [f"init_weights={base}", "model.learn_flow=false", "model.iters=5"])
-    )
-    assert (fixed.config.learn_flow, fixed.config.iters) == (False, 5)
-    for x, y in zip(_params(fixed), _params(load_weights(base)), strict=True):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-    wider = load_config(DEBUG, [f"init_weights={base}", "model.refine_channels=16"])
-    with pytest.raises(ConfigError, match="its model config differs"):
-        loop.build_model(wider)
-
-
-def test_warm_start_may_add_the_refinements_mask_head(tmp_path):
-    # Stored weights without the mask head load into a network with it: every stored parameter is
-    # kept and the new head starts at zero, so the grown network predicts what the stored one does.
-    from viewsynth.model.init import classical_init
-    from viewsynth.model.network import Network
-    from viewsynth.model.weights import save_weights
-
-    base = tmp_path / "base.msgpack"
     cfg = load_config(DEBUG, [])
-    stored = Network(cfg.model, rngs=nnx.Rngs(0))
-    head = stored.refine.out  # a residual head that is not silent
-    head.kernel[...] = head.kernel[...] + 0.05
-    save_weights(base, stored)
-
-    def grown(*overrides):
-        return loop.build_model(load_config(DEBUG, [f"init_weights={base}", *overrides]))
-
-    rng = np.random.default_rng(0)
-    a = rng.random((1, 32, 64, 3), dtype=np.float32)
-    b = np.roll(a, 2, axis=2)
-    t = np.float32([0.5])
-    init = classical_init(a, b, t, equirect=True)
-
-    def frame(model):
-        return np.asarray(model(a, b, t, equirect=True, iters=2, init=init).frames[-1])
-
-    with_head = grown("model.refine_mask=true")
-    assert with_head.config.refine_mask and with_head.refine.mask_out is not None
-    want = frame(load_weights(base))
-    np.testing.assert_allclose(frame(with_head), want, atol=1e-6)
-    # so may the consensus input (its head at zero: the same frames at K = 2)
-    seeing = grown("model.consensus=true")
-    assert seeing.update.consensus_in is not None
-    np.testing.assert_allclose(frame(seeing), want, atol=1e-6)
-    # dropping the (non-silent) residual head is allowed too, and does change the frame
-    assert np.abs(frame(grown("model.refine_residual=false")) - want).max() > 1e-3
+    save_weights(base, Network(cfg.model, rngs=nnx.Rngs(0)))
+    deeper = loop.build_model(load_config(DEBUG, [f"init_weights={base}", "model.iters=5"]))
+    assert deeper.config.iters == 5
+    for x, y in zip(_params(deeper), _params(load_weights(base)), strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    for other in ("model.refine_channels=16", "model.geometry=false"):
+        with pytest.raises(ConfigError, match="its model config differs"):
+            loop.build_model(load_config(DEBUG, [f"init_weights={base}", other]))
 
 
 def test_finetune_defaults_follow_the_shipped_models_last_training():
