@@ -13,5 +13,5 @@ The wing reads like the job:
 - ``evaluate``: every method on the same frames, per-sample scores and seam crops; the benchmark
   config schema.
 - ``speed``: seconds per frame after warm-up and peak memory, each method in its own process.
-- ``report``: ``results.json``, the markdown table, plots, crop montages, README section.
+- ``report``: ``results.json``, the markdown table, plots, crop montages, the published section of docs/BENCHMARK.md.
 """

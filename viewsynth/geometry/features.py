@@ -22,7 +22,7 @@ from viewsynth.threads import in_background
 #: Columns of wrapped padding each side of a panorama at the working scale.
 SEAM_PAD = 32
 #: Default working width: SIFT at 512 columns is some 4x faster than at 1024 and, on the street
-#: renders of ``benchmarks/pose.py``, as accurate (README "Camera geometry").
+#: street renders, as accurate (docs/RESEARCH.md, the pose).
 WORK_WIDTH = 512
 #: Lowe's ratio: a match is kept when its distance is below this fraction of the second best.
 RATIO = 0.8

@@ -287,8 +287,7 @@ def pose_from_bearings(
     """The pose from matched unit bearings ``d0``, ``d1`` ``(M, 3)`` (view 0's and view 1's),
     with every check of :func:`relative_pose` after matching: ``pixel``, one working pixel as an
     angle (radians); ``max_error_px``, RANSAC's threshold in those pixels; ``min_trials``, see
-    :func:`estimate_pycolmap` (and ``seed``, its random seed). Shared by the SIFT matches and the flow's correspondences
-    (:mod:`viewsynth.geometry.flow_pose`)."""
+    :func:`estimate_pycolmap` (and ``seed``, its random seed)."""
     flags = list(flags or [])
     n = len(d0)
     if n < MIN_INLIERS:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from viewsynth.interpolators.rnn import RNNInterpolator
 
 METHODS = ("linear", "flow", "sweep", "rnn")
-#: The best method we have measured (README, benchmark): the shipped ``rnn`` (the geometry network,
+#: The best method we have measured (README, docs/BENCHMARK.md): the shipped ``rnn`` (the geometry network,
 #: with the 2D network on pairs without a pose) beats ``flow`` and ``sweep`` on every panorama set
 #: and is within 0.01 dB of the 2D network or better on the perspective sets (TRAINING_LOG.md).
 DEFAULT_METHOD = "rnn"

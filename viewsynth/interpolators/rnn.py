@@ -62,8 +62,8 @@ from viewsynth.warp import fuse_fields, resample
 
 #: The width a geometry network (``ModelConfig.geometry``) works at by default: it decides per
 #: pixel between two candidates, which needs no more detail than this, and the frame is warped and
-#: fused at the input's own size. Measured with Run 19's weights (README, "The network with
-#: geometry"): at 1024x512 renders 26.49 dB WS-PSNR working at 512 wide against 26.14 at full
+#: fused at the input's own size. Measured with an earlier geometry network (docs/RESEARCH.md,
+#: the network with geometry): at 1024x512 renders 26.49 dB WS-PSNR working at 512 wide against 26.14 at full
 #: size; on the 2048x1024 real walks the same or better at 512 as at 2048 (rc-WS-PSNR).
 GEOMETRY_MAX_WIDTH = 512
 

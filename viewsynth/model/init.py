@@ -16,17 +16,11 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from viewsynth.classical import (
-    PairFlows,
-    backward_warp,
-    choice_logit,
-    disagreement,
-    estimate_at,
-    pair_flows,
-)
+from viewsynth.classical import PairFlows, choice_logit, disagreement, estimate_at, pair_flows
 from viewsynth.errors import ViewsynthError
 from viewsynth.model.state import Candidate, Init
 from viewsynth.threads import in_background
+from viewsynth.warp import backward_warp
 
 
 def init_at(flows: PairFlows, times: Sequence[float] | np.ndarray) -> Init:

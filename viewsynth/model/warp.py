@@ -1,12 +1,18 @@
 """Backward warping, pooling and upsampling of dense fields, seam-aware (pure JAX functions).
 
+This is the differentiable twin of :mod:`viewsynth.warp` (the one NumPy/OpenCV warp and fusion
+that makes every frame users get): the network needs gradients through its warps while it trains,
+and the warps of its refinement's inputs. Both follow the same conventions, written here and there
+alike, and ``tests/test_warp.py`` holds them to the same samples.
+
 Conventions (shared by the whole ``viewsynth.model`` package):
 - Arrays are ``(B, H, W, C)`` float32; images are RGB in [0, 1].
 - A flow ``(B, H, W, 2)`` holds x first, in pixels of the array it is applied to; ``flow_t0`` maps
   a pixel of the in-between view to its match in frame 0 (so frame 0 is *sampled* there).
 - ``equirect=True``: x is longitude and wraps (column W is column 0), flows live modulo W, and y
   is clamped at the poles. ``equirect=False``: both axes clamp (cv2's ``BORDER_REPLICATE``), so the
-  warp agrees with :func:`viewsynth.interpolators.backward_warp` on either kind of image.
+  warp agrees with :func:`viewsynth.warp.backward_warp` on either kind of image.
+- ``pixel_grid(width, height)``: pixel centres at integers, as :func:`viewsynth.warp.pixel_grid`.
 """
 
 from __future__ import annotations
@@ -57,7 +63,7 @@ def sample(image: jax.Array, x: jax.Array, y: jax.Array, *, equirect: bool) -> j
     return top * (1.0 - fy) + bottom * fy
 
 
-def pixel_grid(height: int, width: int) -> tuple[jax.Array, jax.Array]:
+def pixel_grid(width: int, height: int) -> tuple[jax.Array, jax.Array]:
     """Pixel coordinates ``(gx, gy)``, each (H, W) float32 (pixel centres at integers)."""
     gy, gx = jnp.meshgrid(
         jnp.arange(height, dtype=jnp.float32), jnp.arange(width, dtype=jnp.float32), indexing="ij"
@@ -67,7 +73,7 @@ def pixel_grid(height: int, width: int) -> tuple[jax.Array, jax.Array]:
 
 def backward_warp(image: jax.Array, flow: jax.Array, *, equirect: bool) -> jax.Array:
     """Sample ``image`` (B, H, W, C) at ``p + flow(p)`` with ``flow`` (B, H, W, 2) -> (B, H, W, C)."""
-    gx, gy = pixel_grid(flow.shape[1], flow.shape[2])
+    gx, gy = pixel_grid(flow.shape[2], flow.shape[1])
     return sample(image, gx + flow[..., 0], gy + flow[..., 1], equirect=equirect)
 
 

@@ -37,7 +37,7 @@ TRUNC = 2.0
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
-    """The sweep's knobs (defaults measured on street renders, README ``--method sweep``)."""
+    """The sweep's knobs (defaults measured on street renders, docs/RESEARCH.md)."""
 
     work_width: int = 384  # working scale: panoramas analysed at this width (capped at the input)
     q_max: float = 2.0  # nearest point: 1 / q_max baselines
