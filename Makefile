@@ -42,13 +42,14 @@ train: $(STAMP)
 # step 1 on any machine (about an hour on 2 CPU cores), steps 2-6 on a GPU (about 45 minutes on
 # an H200), then steps 7-9 on the CPU (1600, 915 and 285 steps: about an hour in all on 2 cores);
 # each step starts from the previous step's weights under runs/ and resumes from its own folder
-# if interrupted. Writes viewsynth/weights/flow_only.msgpack; then the geometry recipe (Run 19,
-# then Run 31's fine-tune: about 45 minutes on 2 cores) writes viewsynth/weights/default.msgpack.
+# if interrupted. Writes viewsynth/weights/flow_only.msgpack; then the geometry recipe (from
+# scratch, then a fine-tune: about 45 minutes on 2 cores) writes viewsynth/weights/default.msgpack,
+# which records the sweep settings it was trained with. docs/MODEL_CARD.md, TRAINING_LOG.md.
 SHIPPED := $(sort $(wildcard configs/shipped/*.yaml))
 GEOMETRY_SHIPPED := $(sort $(wildcard configs/shipped/geometry/*.yaml))
 
 # The 2D network (configs/shipped/*.yaml, in name order) -> flow_only.msgpack, then the geometry
-# network (configs/shipped/geometry/) -> default.msgpack; README, model card.
+# network (configs/shipped/geometry/) -> default.msgpack.
 train-shipped: $(STAMP)
 	for config in $(SHIPPED); do \
 		$(BIN)/viewsynth train --config $$config --set max_minutes=0 || exit 1; \

@@ -492,6 +492,10 @@ def test_finetune_adapts_a_geometry_network(tmp_path):
     assert relative_pose(*ends, equirect=True).usable  # so the triplets carried the sweep
     tuned = load_weights(out)
     assert tuned.config.geometry
+    # the file records the sweep its batches were made with, which the product will use with it
+    from viewsynth.interpolators.sweep import GeometrySettings
+
+    assert read_meta(out)["geometry"] == GeometrySettings().record()
     before, after = load_weights(base), tuned
     head = [
         not np.allclose(np.asarray(a), np.asarray(b))

@@ -350,10 +350,16 @@ def finetune(
     if after:
         say(f"after: model {after['model']:.2f} dB, flow {after['flow']:.2f} dB")
     wall = time.time() - started
+    geometry = {}
+    if tuned.config.geometry:  # the sweep its batches were made with, which the product uses too
+        from viewsynth.interpolators.sweep import GeometrySettings
+
+        geometry["geometry"] = GeometrySettings().record()
     save_weights(
         out,
         tuned,
         meta={
+            **geometry,
             "finetuned_from": str(base_path),
             "capture": str(capture),
             "steps": result.end_step,

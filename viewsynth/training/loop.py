@@ -278,6 +278,10 @@ def train(
     model, optimizer, schedule = _network(cfg, mesh)
     run_meta = dict(meta or {})
     run_meta.setdefault("data", data.sources if data else "custom batches")
+    if cfg.model.geometry:  # the sweep its batches were made with: the product makes the same
+        from viewsynth.interpolators.sweep import GeometrySettings
+
+        run_meta.setdefault("geometry", GeometrySettings().record())
     run = _Launch(cfg, model, optimizer, schedule, run_meta, say)
     video_frames = data.video_heldout if data else []
     if validating and cfg.validation.video > 0 and not video_frames:
