@@ -72,7 +72,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def publish(cfg: BenchmarkConfig, here, run_dir: Path) -> str:
     """Copy a finished run's table to ``cfg.latest`` and into the benchmark section of the
-    document ``cfg.readme`` names (``docs/BENCHMARK.md`` in ``configs/benchmark.yaml``)."""
+    document ``cfg.tables`` names (``docs/BENCHMARK.md`` in ``configs/benchmark.yaml``)."""
     path = run_dir / "results.json"
     try:
         data = json.loads(path.read_text())
@@ -91,7 +91,7 @@ def publish(cfg: BenchmarkConfig, here, run_dir: Path) -> str:
         "`reports/benchmark/latest.md`."
     )
     body = render_markdown(info, sets, speed, notes, title="The published run", level=2, more=more)
-    update_section(here(cfg.readme), body)
+    update_section(here(cfg.tables), body)
     return table
 
 

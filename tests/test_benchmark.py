@@ -37,7 +37,7 @@ def _tiny_config(tmp_path: Path) -> Path:
         "speed": {"sizes": [[64, 32], [4096, 2048]], "reps": 2, "max_seconds_per_frame": 0.05},
         "report_dir": "runs",
         "latest": "latest.md",
-        "readme": "docs/BENCHMARK.md",
+        "tables": "docs/BENCHMARK.md",
     }
     path = tmp_path / "bench.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -119,7 +119,7 @@ def test_make_benchmark_publishes_into_docs_benchmark_not_the_readme():
     # The full tables live in docs/BENCHMARK.md, between its markers; the README keeps one
     # hand-maintained summary table and no generated section.
     cfg = cfgmod.load(BenchmarkConfig, REPO / "configs" / "benchmark.yaml")
-    target = (REPO / "configs" / cfg.readme).resolve()
+    target = (REPO / "configs" / cfg.tables).resolve()
     assert target == REPO / "docs" / "BENCHMARK.md"
     text = target.read_text()
     assert text.index(SECTION_START) < text.index("## The published run") < text.index(SECTION_END)

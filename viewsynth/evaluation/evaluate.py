@@ -306,11 +306,11 @@ class BenchmarkConfig:
     # Used only when none of ``datasets`` could be opened (a fresh clone without ../shared/data).
     fallback: tuple[DatasetConfig, ...] = ()
     speed: SpeedConfig = field(default_factory=SpeedConfig)
-    # Where runs go (<report_dir>/<timestamp>/), the table kept in git, and the README whose
-    # benchmark section is regenerated. Relative paths are relative to the config file.
+    # Where runs go (<report_dir>/<timestamp>/), the table kept in git, and the document whose
+    # published section is regenerated. Relative paths are relative to the config file.
     report_dir: str = "../reports/benchmark"
     latest: str = "../reports/benchmark/latest.md"
-    readme: str = "../README.md"
+    tables: str = "../docs/BENCHMARK.md"
 
 
 def open_sets(
