@@ -5,10 +5,10 @@
 Prints and writes JSON with: parameter count; for 1024x512 and K = 1, 2, 4, 8 and for 2048x1024 at
 the default K: compile time, GFLOPs per in-between frame (XLA's cost analysis of the compiled
 forward), seconds per in-between frame after compile (network alone, one t per pass and four t per
-pass sharing the pair's encoding; and the whole ``RNNInterpolator`` call, DIS start included);
-peak resident memory (``ru_maxrss``) of a fresh process interpolating one pair at four t, at 1024x512,
-2048x1024 and 5760x2880 (automatic scale). The machine's load average is recorded with the
-timings: the CPU may be shared.
+pass sharing the pair's encoding; and the whole ``RNNInterpolator`` call, DIS start and sweep
+included); peak resident memory (``ru_maxrss``) of a fresh process interpolating one pair at four
+t, at 1024x512, 2048x1024 and 5760x2880 (automatic scale). The machine's load average is recorded
+with the timings: the CPU may be shared.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from flax import nnx
 
 from viewsynth.frames import write_text
 from viewsynth.interpolators import RNNInterpolator, Sweep
-from viewsynth.model import ModelConfig, Network, load_weights
+from viewsynth.model import Init, ModelConfig, Network, classical_init, load_weights, with_geometry
 
 
 def pair(width: int, height: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -49,29 +49,45 @@ def make_model(weights: str | None) -> Network:
     return Network(ModelConfig(), rngs=nnx.Rngs(0))
 
 
+def start(model: Network, img0: np.ndarray, img1: np.ndarray, times: np.ndarray) -> Init:
+    """The classical start for one pair at ``times``. A geometry network gets the DIS candidate in
+    both slots: the network's cost is the same, and the sweep's is not the network's."""
+    init = classical_init(img0, img1, times, equirect=True)
+    if model.config.geometry:
+        init = with_geometry(init, img0, img1, None, equirect=True)
+    return init
+
+
 def time_network(model: Network, width: int, height: int, iters: int, n_times: int, repeats: int):
     """Compile time, GFLOPs and seconds per in-between frame of the jitted forward."""
     graphdef, state = nnx.split(model)
 
-    def forward(state, img0, img1, t):
+    def forward(state, img0, img1, t, init):
         net = nnx.merge(graphdef, state)
         enc = net.encode(img0, img1, equirect=True)
-        return net.decode(enc, img0, img1, t, equirect=True, iters=iters).frames[-1]
+        return net.decode(enc, img0, img1, t, equirect=True, iters=iters, init=init).frames[-1]
 
-    img0, img1 = (jnp.asarray(x[None]) for x in pair(width, height))
-    t = jnp.linspace(0.2, 0.8, n_times)
-    start = time.perf_counter()
-    compiled = jax.jit(forward).lower(state, img0, img1, t).compile()
-    compile_s = time.perf_counter() - start
+    a, b = pair(width, height)
+    t = np.linspace(0.2, 0.8, n_times, dtype=np.float32)
+    args = (
+        state,
+        jnp.asarray(a[None]),
+        jnp.asarray(b[None]),
+        jnp.asarray(t),
+        start(model, a, b, t),
+    )
+    begin = time.perf_counter()
+    compiled = jax.jit(forward).lower(*args).compile()
+    compile_s = time.perf_counter() - begin
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     flops = float((cost or {}).get("flops", float("nan")))
-    compiled(state, img0, img1, t).block_until_ready()
+    compiled(*args).block_until_ready()
     runs = []
     for _ in range(repeats):
-        start = time.perf_counter()
-        compiled(state, img0, img1, t).block_until_ready()
-        runs.append((time.perf_counter() - start) / n_times)
+        begin = time.perf_counter()
+        compiled(*args).block_until_ready()
+        runs.append((time.perf_counter() - begin) / n_times)
     return {
         "size": f"{width}x{height}",
         "iters": iters,

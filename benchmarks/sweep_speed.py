@@ -38,7 +38,7 @@ times = [float(x) for x in sys.argv[3].split(",")]
 method, weights, iters = sys.argv[4], sys.argv[5] or None, int(sys.argv[6]) or None
 interp = make_interpolator(method, weights=weights, iters=iters)
 out = interp(a, b, times, equirect=True)
-print(peak_rss_mib(), interp.last_pair()["method"], out.shape)
+print(peak_rss_mib(), interp.last_pair().get("method", method), out.shape)
 """
 
 
@@ -68,8 +68,8 @@ def main() -> None:
             interp(a, b, times, equirect=True)
             if i:  # the first pair warms up (and compiles)
                 per[name].append((time.perf_counter() - start) / len(times))
-            if name in ran and hasattr(interp, "last_pair"):  # a 2D-only network has none
-                pair = interp.last_pair()
+            pair = interp.last_pair()  # {} where every pair is made the same way (a 2D network)
+            if name in ran and pair:
                 ran[name].append(pair["method"] + ("+geometry" if pair.get("geometry") else ""))
     seconds = {k: statistics.median(v) for k, v in per.items()}
     result = {
