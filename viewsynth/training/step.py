@@ -16,7 +16,7 @@ from flax import nnx
 
 from viewsynth import parallel
 from viewsynth.errors import ConfigError
-from viewsynth.model.init import Init
+from viewsynth.model.state import Init
 from viewsynth.model.network import Network
 from viewsynth.training import losses
 from viewsynth.training.config import LossConfig, OptimConfig
