@@ -266,8 +266,9 @@ def test_stack_batch_adds_the_classical_init_and_refuses_mixed_kinds():
         0, synth.make_textures(0, count=5, size=16, levels=2), width=16, height=16
     )
     batch = sources.stack_batch([tr, tr], classical_init=True)
-    assert batch.init.flow_t0.shape == (2, 16, 16, 2)
-    assert batch.init.mask_logit.shape == (2, 16, 16, 1)
+    (dis,) = batch.init.candidates
+    assert dis.flow_t0.shape == (2, 16, 16, 2) and dis.logit.shape == (2, 16, 16, 1)
+    assert batch.init.choice is None
     with pytest.raises(ViewsynthError, match="mixes panoramas and ordinary images"):
         sources.stack_batch([tr, dataclasses.replace(tr, equirect=True)], classical_init=False)
 
@@ -315,7 +316,9 @@ def test_the_held_out_video_tail_is_never_trained_on_and_feeds_validation(tmp_pa
             seen |= levels([tr.img0, tr.mid, tr.img1])
     assert seen and max(seen) < 14
     vcfg = ValidationConfig(panoramas=0, perspective=0, video=4)
-    (vset,) = validation.validation_sets(vcfg, False, video_frames=data.video_heldout, stride=8)
+    (vset,) = validation.validation_sets(
+        vcfg, video_frames=data.video_heldout, stride=8, geometry=False
+    )
     assert vset.name == "video" and vset.batch.img0.shape == (4, 8, 16, 3)
     mids = [round(float(m.mean()) * 25.5) for m in vset.batch.mid]
     assert all(18 <= m <= 23 for m in mids) and len(set(mids)) > 1
@@ -339,14 +342,10 @@ def test_stack_batch_with_geometry_adds_each_pairs_sweep_candidate():
         street, img0=np.full_like(street.img0, 0.5), img1=np.full_like(street.img1, 0.5)
     )
     batch = sources.stack_batch([street, grey], classical_init=True, geometry=True)
-    init = batch.init
-    assert init.geo_flow_t0.shape == (2, 256, 512, 2) and init.choice_logit.shape == (
-        2,
-        256,
-        512,
-        1,
-    )
-    assert np.abs(init.geo_flow_t0[0] - init.flow_t0[0]).mean() > 0.1
-    assert np.all(np.isfinite(init.choice_logit[0])) and init.choice_logit[0].std() > 0.1
-    np.testing.assert_array_equal(init.geo_flow_t0[1], init.flow_t0[1])
-    assert np.all(init.choice_logit[1] == NO_GEOMETRY_LOGIT)
+    dis, geo = batch.init.candidates
+    choice = batch.init.choice
+    assert geo.flow_t0.shape == (2, 256, 512, 2) and choice.shape == (2, 256, 512, 1)
+    assert np.abs(geo.flow_t0[0] - dis.flow_t0[0]).mean() > 0.1
+    assert np.all(np.isfinite(choice[0])) and choice[0].std() > 0.1
+    np.testing.assert_array_equal(geo.flow_t0[1], dis.flow_t0[1])
+    assert np.all(choice[1] == NO_GEOMETRY_LOGIT)
