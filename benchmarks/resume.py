@@ -29,12 +29,23 @@ from pathlib import Path
 
 import numpy as np
 
+from viewsynth import frames
+
 VIDEOS = ("walkthrough_360.mp4", "walkthrough.mp4")
 ROOT = Path(__file__).resolve().parents[1]
 
-from capture_fixtures import texture  # noqa: E402
 
-from viewsynth import frames  # noqa: E402
+def texture(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A smooth random ``(H, W, 3)`` uint8 texture that wraps in x (a plausible tiny panorama)."""
+    rng = np.random.default_rng(seed)
+    shape = (height, width // 2 + 1, 3)
+    spec = rng.normal(size=shape) + 1j * rng.normal(size=shape)
+    fx = np.arange(width // 2 + 1)[None, :, None]
+    fy = np.fft.fftfreq(height)[:, None, None] * height
+    spec /= 1.0 + (fx**2 + fy**2) ** 0.8  # a 1/f-like spectrum, as natural images have
+    img = np.fft.irfft2(spec, s=(height, width), axes=(0, 1))
+    img = (img - img.min()) / (img.max() - img.min())
+    return np.round(img * 255).astype(np.uint8)
 
 
 def make_capture(folder: Path, n: int, width: int) -> Path:

@@ -54,7 +54,7 @@ def align_middle(
     ``fit_rotation(pred, mid)`` finds ``R`` with ``pred(R d) ~ mid(d)``; so ``mid(R^T d) ~ pred(d)``:
     the middle frame resampled at ``R^T d`` (Lanczos) looks the way the prediction does. With
     several ``times`` the prediction at each is tried and the best-matching time is kept: a
-    walker's position at the middle shot is chance too (``benchmarks/time_fit.py`` found a real
+    walker's position at the middle shot is chance too (a time-fit probe, ``benchmarks/time_fit.py`` at d4ca1c7, found a real
     middle frame a fifth of the way along). Frames are ``(H, W, 3)`` float32 equirect panoramas.
     """
     preds = Flow()(img0, img1, list(times), equirect=True)
