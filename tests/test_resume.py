@@ -106,18 +106,21 @@ def settings(chunk_frames: int = 7) -> InterpolateSettings:
     )  # fmt: skip
 
 
+@pytest.mark.parametrize("tail", [3, 2, 1])
 @pytest.mark.parametrize("codec", ["h264", "hevc"])
-def test_pieces_join_into_every_frame_once_with_continuous_timestamps(tmp_path, codec):
+def test_pieces_join_into_every_frame_once_with_continuous_timestamps(tmp_path, codec, tail):
+    # A last piece of one or two frames has no reordered frames (its decode times start at its
+    # first picture's, two frames later than the others'): still every frame once, none longer.
     pieces = []
-    for c, (start, stop) in enumerate([(0, 7), (7, 14), (14, 17)]):
+    for c, (start, stop) in enumerate([(0, 7), (7, 14), (14, 14 + tail)]):
         pieces.append(piece_path(tmp_path, "w.mp4", c))
         pieces[-1].parent.mkdir(exist_ok=True)
         with VideoWriter(pieces[-1], 10, 10, codec, faststart=False) as writer:
             for i in range(start, stop):
                 writer.write(pattern(i))
     join_pieces(pieces, tmp_path / "w.mp4", codec=codec, spherical=True)
-    assert video_numbers(tmp_path / "w.mp4") == list(range(17))
-    assert duration(tmp_path / "w.mp4") == pytest.approx(1.7, abs=0.011)
+    assert video_numbers(tmp_path / "w.mp4") == list(range(14 + tail))
+    assert duration(tmp_path / "w.mp4") == pytest.approx((14 + tail) / 10, abs=0.011)
     assert ffmpeg_projection(tmp_path / "w.mp4") == "equirectangular"
     remove_pieces(tmp_path, "w.mp4")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.mp4"]
@@ -277,3 +280,61 @@ def test_the_plan_keeps_the_pieces_every_video_has_and_holds_their_frames(tmp_pa
     first, second = plan_segments(ledger, schedules, panoramic=True, chunk_frames=4)
     assert first.kept_chunks == 0 and [s.held for s in first.pairs] == [0, 0, 0]
     assert second.finished == {"files": second.names, "frames": []}
+
+
+class Stop(Exception):
+    """A run stopped on purpose (a crash, a kill) before a given frame."""
+
+
+def stopping_before(frame: int):
+    """``SegmentWriter.write`` that raises ``Stop`` instead of writing frame ``frame`` of a segment."""
+    from viewsynth.export.segment import SegmentWriter
+
+    write = SegmentWriter.write
+
+    def stopping(self, image):
+        if self.position == frame:
+            raise Stop(frame)
+        write(self, image)
+
+    return stopping
+
+
+@pytest.mark.parametrize("chunk", [3, 4])
+def test_a_run_stopped_at_any_frame_resumes_to_the_clean_run_frame_for_frame(
+    tmp_path, monkeypatch, chunk
+):
+    from viewsynth.export.segment import SegmentWriter
+
+    # 4 shots: 3 pairs of FACTOR frames and the last image, 13 frames. With 3 or 4 frames a
+    # piece the last piece holds one frame (no reordered frames, where the others have two):
+    # the join must still give every frame once, one frame long (a decoder at the video's rate
+    # saw the last but one three times), in a clean run and in every resumed one.
+    capture = make_capture(tmp_path / "cap", n=4, width=64)
+    n = 3 * FACTOR + 1
+    videos = ("walkthrough_360.mp4", "walkthrough.mp4")
+    clean = tmp_path / "clean"
+    assert run_capture(capture, clean, settings(chunk), interpolator=PatternInterp()).frames == n
+    want = {video: [img for _, img in frames.iter_video(clean / video)] for video in videos}
+    assert [decode(img) for img in want["walkthrough_360.mp4"]] == list(range(n))
+    assert len(want["walkthrough.mp4"]) == n
+    # Stopped before every frame: at each chunk boundary, mid-pair, mid-chunk, before the last
+    # image; the pieces closed by then (recorded or not) are kept or redone, and the rest made.
+    for stop in range(1, n):
+        out = tmp_path / f"stop{stop:02d}"
+        with monkeypatch.context() as patch:
+            patch.setattr(SegmentWriter, "write", stopping_before(stop))
+            with pytest.raises(Stop):
+                run_capture(capture, out, settings(chunk), interpolator=PatternInterp())
+        again = PatternInterp()
+        assert run_capture(capture, out, settings(chunk), interpolator=again).status == "done"
+        # The ledger lists the pieces closed by the last whole pair; the pairs they hold are kept.
+        held = min(stop // FACTOR, 3) * FACTOR // chunk * chunk
+        assert again.pairs == list(range(held // FACTOR, 3)), stop
+        for video in videos:
+            got = [img for _, img in frames.iter_video(out / video)]
+            assert len(got) == n, (stop, video)
+            assert all(np.array_equal(a, b) for a, b in zip(got, want[video], strict=True))
+        pngs = sorted((out / "frames").glob("*.png"))
+        assert [decode(frames.read_image(p).image) for p in pngs] == list(range(n))
+        assert not (out / ".parts").exists()

@@ -15,6 +15,15 @@ or re-encoded, only remuxed (seconds for hours of video). That needs pieces with
 parameters, which pieces from one writer's settings have (same encoder, size, rate, CRF, preset).
 Each piece starts on a key frame, as every encode does. The timestamps of piece k+1 start where
 piece k ends, so the joined video has every frame once and lasts ``frames / fps``.
+
+Decode timestamps need one more step. An encode with reordered (B) frames starts its decode times
+two frames before its first picture (x264, x265), but one of one or two frames, such as a
+segment's last piece when ``frames % chunk_frames`` is 1 or 2, has none and starts them at its
+first picture. Copied as they are, that left a gap in decode time before the last piece: MP4 takes
+a sample's duration from it, so the frame before lasted three frames and a player or decoder at
+the video's rate showed it three times (27 frames from 25). The join therefore lowers any decode
+time that is more than one frame after the previous one (ffmpeg's ``setts`` filter), which closes
+the gap and never puts a decode time after its picture's.
 """
 
 from __future__ import annotations
@@ -33,6 +42,11 @@ from viewsynth.export.spherical import add_spherical_metadata
 from viewsynth.frames import part_path
 
 PARTS_DIR = ".parts"
+#: The ``setts`` filter the join runs on the copied packets: a decode timestamp is never more than
+#: the previous one plus its duration (the module docstring says why; commas escaped for ``-bsf``).
+_CLOSE_DTS_GAPS = (
+    r"setts=pts=PTS:dts=if(eq(N\,0)\,DTS\,min(DTS\,PREV_OUTDTS+max(PREV_OUTDURATION\,1)))"
+)
 #: ffmpeg's MP4 tag for each codec when copying (``hvc1``, not ffmpeg's default ``hev1``: Apple).
 _TAGS = {"h264": "avc1", "hevc": "hvc1"}
 
@@ -98,6 +112,7 @@ def join_pieces(
         listing = Path(fh.name)
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
     cmd += ["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v", "-c", "copy"]
+    cmd += ["-bsf:v", _CLOSE_DTS_GAPS]
     cmd += ["-tag:v", _TAGS.get(codec, "avc1"), "-movflags", "+faststart", "-f", "mp4", str(tmp)]
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
