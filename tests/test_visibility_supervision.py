@@ -283,7 +283,8 @@ def test_the_visibility_loss_joins_the_step_on_both_candidates_masks():
     cfg = ModelConfig.tiny(geometry=True, motion_channels=24)
     tx, _ = make_optimizer(OptimConfig(), 10)
 
-    masks = nnx.jit(lambda m: m(img0, img1, t, equirect=True, iters=2, init=init))(
+    # K = 1, as the network ships (one step compiles in half the time of two)
+    masks = nnx.jit(lambda m: m(img0, img1, t, equirect=True, iters=1, init=init))(
         Network(cfg, rngs=nnx.Rngs(0))
     )
     assert len(masks.candidates) == 2
@@ -291,11 +292,10 @@ def test_the_visibility_loss_joins_the_step_on_both_candidates_masks():
     model = Network(cfg, rngs=nnx.Rngs(0))
     loss, per_iter, _, term = train_step(
         model, nnx.Optimizer(model, tx, wrt=nnx.Param), img0, img1, mid, t, init, seen,
-        equirect=True, iters=2, loss_cfg=LossConfig(visibility_weight=0.5),
+        equirect=True, iters=1, loss_cfg=LossConfig(census_weight=0.0, visibility_weight=0.5),
     )  # fmt: skip
     assert float(term) == pytest.approx(float(expect), rel=1e-4) and float(term) > 0.1
-    sequence = 0.8 * float(per_iter[0]) + float(per_iter[1])
-    assert float(loss) == pytest.approx(sequence + 0.5 * float(term), rel=1e-5)
+    assert float(loss) == pytest.approx(float(per_iter[0]) + 0.5 * float(term), rel=1e-5)
 
 
 def test_the_loop_passes_the_visibility_only_with_a_weight_and_logs_its_term(tmp_path, monkeypatch):
