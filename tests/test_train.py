@@ -442,6 +442,7 @@ def test_finetune_learns_only_the_chosen_parity_and_writes_weights(tmp_path, fix
     # The debug run's schedule and sizes: the compiled step is reused.
     ft = FinetuneConfig(
         steps=cfg.steps,
+        iters=cfg.iters,  # the debug run's K: its compiled step serves here too
         batch_size=2,
         targets="odd",
         pano_width=64,
