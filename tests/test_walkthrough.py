@@ -141,15 +141,22 @@ def test_a_changed_weights_file_is_not_taken_for_finished_work(tmp_path):
     capture = make_capture(tmp_path / "cap", n=2, width=64)
     out = tmp_path / "out"
     weights = tmp_path / "mine.msgpack"
-    save_weights(weights, Network(ModelConfig.tiny(geometry=False), rngs=nnx.Rngs(0)), meta={"run": "first"})
+    save_weights(
+        weights, Network(ModelConfig.tiny(geometry=False), rngs=nnx.Rngs(0)), meta={"run": "first"}
+    )
     settings = InterpolateSettings(method="rnn", factor=2, weights=str(weights))
     assert run_capture(capture, out, settings).status == "done"
     first = json.loads((out / "manifest.json").read_text())["interpolator"]
-    assert first["weights"] == str(weights) and first["iters"] == ModelConfig.tiny(geometry=False).iters
+    assert (
+        first["weights"] == str(weights)
+        and first["iters"] == ModelConfig.tiny(geometry=False).iters
+    )
     assert first["trained"] == {"run": "first"} and len(first["sha256"]) == 64
     assert run_capture(capture, out, settings).status == "skipped"
 
-    save_weights(weights, Network(ModelConfig.tiny(geometry=False), rngs=nnx.Rngs(1)), meta={"run": "second"})
+    save_weights(
+        weights, Network(ModelConfig.tiny(geometry=False), rngs=nnx.Rngs(1)), meta={"run": "second"}
+    )
     assert run_capture(capture, out, settings).status == "done"
     second = json.loads((out / "manifest.json").read_text())["interpolator"]
     assert second["trained"] == {"run": "second"} and second["sha256"] != first["sha256"]

@@ -16,8 +16,8 @@ from flax import nnx
 
 from viewsynth import parallel
 from viewsynth.errors import ConfigError
-from viewsynth.model.state import Init
 from viewsynth.model.network import Network
+from viewsynth.model.state import Init
 from viewsynth.training import losses
 from viewsynth.training.config import LossConfig, OptimConfig
 from viewsynth.training.sources import Batch
