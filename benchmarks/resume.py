@@ -3,7 +3,7 @@
     nice .venv/bin/python benchmarks/resume.py [--panoramas 120] [--size 256] [--method flow]
         [--chunk-frames 240 60] [--kill-at 0.6]
 
-Makes a synthetic capture (``--panoramas`` equirect PNGs, ``size x size/2``, a smooth texture
+Makes a capture (``--panoramas`` equirect PNGs, ``size x size/2``: the sample panorama
 turning 2 px a frame), then for each chunk size runs ``viewsynth interpolate`` on it as a user
 would (a fresh process): once clean, timed; once killed with SIGKILL (the whole process group,
 ffmpeg included, as the OOM killer or a power cut would) at ``--kill-at`` of the clean time; then
@@ -33,24 +33,13 @@ from viewsynth import frames
 
 VIDEOS = ("walkthrough_360.mp4", "walkthrough.mp4")
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def texture(width: int, height: int, seed: int = 0) -> np.ndarray:
-    """A smooth random ``(H, W, 3)`` uint8 texture that wraps in x (a plausible tiny panorama)."""
-    rng = np.random.default_rng(seed)
-    shape = (height, width // 2 + 1, 3)
-    spec = rng.normal(size=shape) + 1j * rng.normal(size=shape)
-    fx = np.arange(width // 2 + 1)[None, :, None]
-    fy = np.fft.fftfreq(height)[:, None, None] * height
-    spec /= 1.0 + (fx**2 + fy**2) ** 0.8  # a 1/f-like spectrum, as natural images have
-    img = np.fft.irfft2(spec, s=(height, width), axes=(0, 1))
-    img = (img - img.min()) / (img.max() - img.min())
-    return np.round(img * 255).astype(np.uint8)
+SAMPLE = ROOT / "samples" / "openvslam" / "equirectangular_image_001.jpg"
 
 
 def make_capture(folder: Path, n: int, width: int) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    base = texture(width, width // 2, seed=1)
+    # the sample's real panorama, turned a little per shot (as benchmarks/runners.py makes its own)
+    base = frames.resize(frames.read_image(SAMPLE).image, width, width // 2)
     for k in range(n):
         frames.write_image(folder / f"pano_{k:04d}.png", np.roll(base, 2 * k, axis=1))
     return folder
