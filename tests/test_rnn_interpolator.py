@@ -429,3 +429,22 @@ def test_the_networks_sweep_knobs_shape_its_frames_and_are_in_its_record(tmp_pat
     rest = [{k: v for k, v in rec.items() if k != "geometry"} for _, rec in made.values()]
     assert rest[0] == rest[1]
     assert np.abs(made[320][0] - made[384][0]).max() > 1e-3
+
+
+def test_a_bad_geometry_record_in_a_weights_file_is_a_one_line_error(tmp_path):
+    """The sweep settings a geometry network's file records are read strictly: an unknown knob or
+    a bad value names the file and the knob, and nothing is made."""
+    for record, problem in (
+        ({"seed": 0, "sweep": {"work_widht": 256}}, "unknown key 'work_widht'"),
+        ({"seed": "often", "sweep": {}}, "geometry.seed: expected an integer"),
+    ):
+        path = tmp_path / "geo.msgpack"
+        save_weights(path, Network(GEO, rngs=nnx.Rngs(0)), meta={"geometry": record})
+        with pytest.raises(WeightsError, match=rf"^{path}: bad geometry record .*{problem}") as err:
+            RNNInterpolator.load(path)
+        assert "\n" not in str(err.value)
+    good = tmp_path / "good.msgpack"
+    save_weights(
+        good, Network(GEO, rngs=nnx.Rngs(0)), meta={"geometry": {"sweep": {"work_width": 320}}}
+    )
+    assert RNNInterpolator.load(good).sweep.settings.sweep.work_width == 320

@@ -51,7 +51,7 @@ from flax import nnx
 
 from viewsynth import parallel
 from viewsynth.classical import pair_flows
-from viewsynth.errors import FrameError, ViewsynthError, WeightsError
+from viewsynth.errors import ConfigError, FrameError, ViewsynthError, WeightsError
 from viewsynth.geometry.seam import on_canonical_seam
 from viewsynth.interpolators.sweep import GeometrySettings, Sweep
 from viewsynth.model.init import init_at, with_geometry
@@ -203,7 +203,13 @@ class RNNInterpolator:
         model, info = load_described(path)
         sweep = fallback = None
         if model.config.geometry:
-            sweep = Sweep.for_network(GeometrySettings.from_record(info.get("geometry")))
+            try:
+                settings = GeometrySettings.from_record(info.get("geometry"))
+            except ConfigError as err:
+                raise WeightsError(
+                    f"{path}: bad geometry record in the weights file ({err})"
+                ) from None
+            sweep = Sweep.for_network(settings)
             if FLOW_ONLY_WEIGHTS.is_file():
                 k = iters or model.config.iters
                 fallback = cls.load(FLOW_ONLY_WEIGHTS, iters=k, scale=scale)

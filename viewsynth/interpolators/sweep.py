@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from viewsynth import config as config_lib
+from viewsynth.errors import ConfigError
 from viewsynth.geometry.features import WORK_WIDTH
 from viewsynth.geometry.pose import relative_pose
 from viewsynth.geometry.seam import on_canonical_seam
@@ -39,16 +41,14 @@ class GeometrySettings:
     def from_record(cls, record: dict[str, Any] | None) -> GeometrySettings:
         """From a weights file's ``"geometry"`` record (``{"pose_width", "min_trials", "seed",
         "sweep": {knob: value}}``, the sweep's knobs over :class:`~viewsynth.sweep.SweepConfig`'s
-        defaults); None (a file without one): the defaults."""
+        defaults); None (a file without one): the defaults. An unknown knob or a bad value raises
+        ``ConfigError`` naming it."""
         if record is None:
             return cls()
-        knobs = dict(record.get("sweep") or {})
-        return cls(
-            pose_width=record.get("pose_width"),
-            min_trials=record.get("min_trials"),
-            seed=int(record.get("seed", 0)),
-            sweep=SweepConfig(**knobs),
-        )
+        if not isinstance(record, dict):
+            raise ConfigError(f"geometry: expected a mapping, got {record!r}")
+        data = {**record, "sweep": dict(record.get("sweep") or {})}
+        return config_lib.from_dict(cls, data, "geometry")
 
     def record(self) -> dict[str, Any]:
         """Every knob, the sweep's in full: a walkthrough made with other knobs then reads as
