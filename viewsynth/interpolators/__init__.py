@@ -6,6 +6,9 @@ Every interpolator is called as ``interp(img0, img1, times, equirect=...)`` with
 of shape ``(H, W, 3)`` float32 RGB in [0, 1] and ``times`` a sequence of t in (0, 1); it returns
 ``(T, H, W, 3)`` float32 in [0, 1], one frame per t. ``equirect=True`` means both frames are 2:1
 panoramas whose left and right edges meet (the seam): nothing may treat those edges as borders.
+``hfov``: perspective frames' horizontal field of view in degrees, from the capture's metadata
+(None: unknown; geometry then assumes :data:`viewsynth.geometry.pose.DEFAULT_HFOV_DEG` and says
+so). Methods without geometry ignore it.
 
 Every interpolator also describes itself: ``record()`` is a plain dict of what decides its frames
 (``{"method": ...}``, and for ``rnn`` the weights file, its hash and K), written into the manifest
@@ -58,7 +61,13 @@ class Interpolator(Protocol):
     name: str
 
     def __call__(
-        self, img0: np.ndarray, img1: np.ndarray, times: Sequence[float], *, equirect: bool
+        self,
+        img0: np.ndarray,
+        img1: np.ndarray,
+        times: Sequence[float],
+        *,
+        equirect: bool,
+        hfov: float | None = None,
     ) -> np.ndarray: ...
 
     def record(self) -> dict[str, Any]: ...

@@ -38,7 +38,13 @@ class Flow:
         return {}
 
     def __call__(
-        self, img0: np.ndarray, img1: np.ndarray, times: Sequence[float], *, equirect: bool = False
+        self,
+        img0: np.ndarray,
+        img1: np.ndarray,
+        times: Sequence[float],
+        *,
+        equirect: bool = False,
+        hfov: float | None = None,
     ) -> np.ndarray:
         if equirect:  # exactly roll-equivariant (DIS by itself is not)
             return on_canonical_seam(self.frames, img0, img1, times, equirect=True)

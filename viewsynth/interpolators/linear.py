@@ -21,7 +21,13 @@ class Linear:
         return {}
 
     def __call__(
-        self, img0: np.ndarray, img1: np.ndarray, times: Sequence[float], *, equirect: bool = False
+        self,
+        img0: np.ndarray,
+        img1: np.ndarray,
+        times: Sequence[float],
+        *,
+        equirect: bool = False,
+        hfov: float | None = None,
     ) -> np.ndarray:
         t = np.asarray(times, dtype=np.float32)[:, None, None, None]
         return ((1.0 - t) * img0[None] + t * img1[None]).astype(np.float32)

@@ -281,7 +281,13 @@ class RNNInterpolator:
     # -- the call ----------------------------------------------------------------------------------
 
     def __call__(
-        self, img0: np.ndarray, img1: np.ndarray, times: Sequence[float], *, equirect: bool
+        self,
+        img0: np.ndarray,
+        img1: np.ndarray,
+        times: Sequence[float],
+        *,
+        equirect: bool,
+        hfov: float | None = None,
     ) -> np.ndarray:
         """``img0``, ``img1`` (H, W, 3) float32 in [0, 1]; ``times`` (T,) -> (T, H, W, 3).
 
@@ -296,12 +302,13 @@ class RNNInterpolator:
                 f"rnn: frames must be two (H, W, 3) images of one size, got {img0.shape} and {img1.shape}"
             )
         if not equirect:
-            return self.frames(img0, img1, times, equirect=False)
+            return self.frames(img0, img1, times, equirect=False, hfov=hfov)
         return on_canonical_seam(self.frames, img0, img1, times, equirect=True, tell_shift=True)
 
     def frames(
-        self, img0, img1, times, *, equirect: bool, seam_shift: float = 0, start=None
-    ) -> np.ndarray:
+        self, img0, img1, times, *, equirect: bool, seam_shift: float = 0, start=None,
+        hfov: float | None = None,
+    ) -> np.ndarray:  # fmt: skip
         """The frames of a pair as it is given: a pair of panoramas already on its canonical seam
         (``seam_shift``: the columns the caller rolled both left by), not rolled here.
         ``start``: ``((cw, ch), future)``, the DIS start a geometry network began on this pair
@@ -333,8 +340,13 @@ class RNNInterpolator:
                 # the pair turned out to have no pose before then
                 encoded = then(start[1], lambda: None if no_pose.is_set() else encode())
             geometry = self.sweep.candidates(
-                content0, content1, times, equirect=equirect, seam_shift=seam_shift * cw / width
-            )  # (the pose in the caller's axes: the shift in content columns)
+                content0,
+                content1,
+                times,
+                equirect=equirect,
+                seam_shift=seam_shift * cw / width,
+                hfov=hfov,
+            )  # fmt: skip  (the pose in the caller's axes: the shift in content columns)
             # the network ran either way; "geometry" says whether it had the sweep's candidate
             self._last = {
                 **self.sweep.last_pair(),

@@ -86,10 +86,13 @@ class Sweep:
         """``{"method": "sweep" | "flow", "reason": ..., "pose": RelativePose.record()}``."""
         return dict(self._last)
 
-    def pair_depth(self, img0, img1, *, equirect: bool, seam_shift: float = 0):
+    def pair_depth(
+        self, img0, img1, *, equirect: bool, seam_shift: float = 0, hfov: float | None = None
+    ):
         """The pair's depth (:class:`viewsynth.sweep.PairDepth`), or None when geometry cannot
         serve it; :meth:`last_pair` says which and why. ``seam_shift``: the caller rolled both
-        panoramas left by this many columns; the recorded pose is turned back to its axes."""
+        panoramas left by this many columns; the recorded pose is turned back to its axes.
+        ``hfov``: perspective frames' horizontal field of view, degrees (None: unknown)."""
         if not equirect:
             self._last = {"method": "flow", "reason": "sweep: not panoramas", "pose": None}
             return None
@@ -106,29 +109,39 @@ class Sweep:
         return pair_depth(img0, img1, PairCameras.from_pose(pose), s.sweep)
 
     def __call__(
-        self, img0: np.ndarray, img1: np.ndarray, times: Sequence[float], *, equirect: bool = False
+        self,
+        img0: np.ndarray,
+        img1: np.ndarray,
+        times: Sequence[float],
+        *,
+        equirect: bool = False,
+        hfov: float | None = None,
     ) -> np.ndarray:
         if not equirect:
-            return self.frames(img0, img1, times, equirect=False)
+            return self.frames(img0, img1, times, equirect=False, hfov=hfov)
         # on view 0's canonical seam: the roll property holds exactly (the pose alone is
         # equivariant to the last bit, the depth and the renders to about 86 dB)
         return on_canonical_seam(self.frames, img0, img1, times, equirect=True, tell_shift=True)
 
-    def frames(self, img0, img1, times, *, equirect: bool, seam_shift: float = 0) -> np.ndarray:
+    def frames(
+        self, img0, img1, times, *, equirect: bool, seam_shift: float = 0,
+        hfov: float | None = None,
+    ) -> np.ndarray:  # fmt: skip
         """The frames of a pair as it is given (not rolled onto its seam here)."""
-        depth = self.pair_depth(img0, img1, equirect=equirect, seam_shift=seam_shift)
+        depth = self.pair_depth(img0, img1, equirect=equirect, seam_shift=seam_shift, hfov=hfov)
         if depth is None:  # (on the seam already: Flow's own roll is none)
             return self.fallback(img0, img1, times, equirect=equirect)
         return render_times(img0, img1, depth, times).astype(np.float32)
 
     def candidates(
-        self, img0, img1, times, *, equirect: bool, seam_shift: float = 0
-    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+        self, img0, img1, times, *, equirect: bool, seam_shift: float = 0,
+        hfov: float | None = None,
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None:  # fmt: skip
         """The geometry as 2D motion, a candidate of :func:`viewsynth.warp.fuse` per t:
         ``(flow_t0, flow_t1, weight0)`` ``(H, W, 2)``, ``(H, W, 2)``, ``(H, W)`` at the frames'
         size; None when the pair has no usable geometry (:meth:`last_pair` says why).
         ``seam_shift``: columns (of these frames) by which the caller rolled both left."""
-        depth = self.pair_depth(img0, img1, equirect=equirect, seam_shift=seam_shift)
+        depth = self.pair_depth(img0, img1, equirect=equirect, seam_shift=seam_shift, hfov=hfov)
         if depth is None:
             return None
         h, w = img0.shape[:2]
