@@ -22,11 +22,12 @@ from viewsynth.capture.gpx import geotag, read_gpx
 from viewsynth.capture.heading import band_yaw, horizon_band
 from viewsynth.capture.metadata import Metadata, read_metadata
 from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.projection import image_evidence, photo_hfov, seam_score
 from viewsynth.capture.segments import error_reason, finish, list_names, wants_rotation
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.track import capture_times, pick_time_source
 from viewsynth.errors import FrameError, ViewsynthError
-from viewsynth.frames import IMAGE_SUFFIXES, natural_key, read_image
+from viewsynth.frames import IMAGE_SUFFIXES, is_equirect_shape, natural_key, read_image
 
 
 @dataclasses.dataclass
@@ -37,6 +38,7 @@ class _Checked:
     meta: Metadata
     size: tuple[int, int]
     rotation: float | None = None
+    seam: float | None = None  # projection.seam_score of a 2:1 frame under capture.projection auto
 
 
 def load_folder(folder: Path, options: CaptureOptions) -> Capture:
@@ -84,8 +86,12 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
         source == "exif" and all(c.meta.exif_offset is not None for c in checked)
     )
     shots = []
+    hfov_sources: list[str] = []
     for c, time in zip(checked, times, strict=True):
         use = options.use_gps and c.meta.lat is not None
+        hfov, hfov_source = photo_hfov(c.meta, c.size)
+        if hfov is not None:
+            hfov_sources.append(hfov_source)
         shots.append(
             Shot(
                 path=c.path,
@@ -97,6 +103,7 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
                 heading=c.meta.heading,
                 utc=time if is_utc else None,
                 rotation=c.rotation,
+                hfov=hfov,
             )
         )
     if options.gpx and options.use_gps:
@@ -110,7 +117,20 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
             )
         shots, geotag_warnings = geotag(shots, times, gpx_path, fixes, options.gpx_offset, folder)
         warnings += geotag_warnings
-    return finish(folder, "folder", source, shots, options, skipped, warnings)
+    return finish(
+        folder, "folder", source, shots, options, skipped, warnings,
+        evidence=[image_evidence(c.meta) for c in checked],
+        scores=[c.seam for c in checked],
+        hfov_by=_hfov_by(hfov_sources, len(checked)),
+    )  # fmt: skip
+
+
+def _hfov_by(sources: Sequence[str], total: int) -> str:
+    """Where the frames' fields of view came from: the commonest source, and how many had one."""
+    if not sources:
+        return "unknown"
+    top = max(set(sources), key=sources.count)
+    return top if sources.count(top) == total else f"{top} ({sources.count(top)} of {total} frames)"
 
 
 def _pick_source(
@@ -165,6 +185,8 @@ def _check_images(
             notes.setdefault(note, []).append(path.name)
         h, w = decoded.image.shape[:2]
         item = _Checked(path, metas[path], (w, h))
+        if options.projection == "auto" and is_equirect_shape(w, h):
+            item.seam = seam_score(decoded.image)
         if wants_rotation((w, h), options):
             band = horizon_band(decoded.image)
             if prev_band is not None:

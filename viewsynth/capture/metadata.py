@@ -29,6 +29,7 @@ from PIL import Image
 
 # EXIF tag numbers (EXIF 2.32 / CIPA DC-008).
 _IMAGE_DESCRIPTION = 0x010E
+_MAKE, _MODEL = 0x010F, 0x0110
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
 _DATETIME_ORIGINAL = 0x9003
@@ -62,6 +63,13 @@ class Metadata:
     focal_35mm: float | None = None  # FocalLengthIn35mmFilm, millimetres
     focal_plane_px_per_mm: float | None = None  # FocalPlaneXResolution over its unit
     exif_width: int | None = None  # ExifImageWidth: the width the focal-plane resolution is for
+    camera: str | None = (
+        None  # EXIF Make and Model, e.g. 'RICOH THETA S' (Make dropped if repeated)
+    )
+    # GPano UsePanoramaViewer=True or FullPanoWidthPixels present: a photo sphere's tags.
+    photo_sphere: bool = False
+    # GPano CroppedAreaImageWidthPixels below FullPanoWidthPixels: a part of a sphere, no seam.
+    cropped_panorama: bool = False
 
     def focal_px(self, width: int, height: int) -> float | None:
         """Focal length in pixels of this photo shown at ``width`` x ``height``, or None.
@@ -112,6 +120,9 @@ def read_metadata(path: str | Path) -> Metadata:
     if heading is None and mapillary:
         heading, heading_tag = _mapillary_heading(mapillary), "mapillary"
     projection = _find_key(xmp, "ProjectionType")
+    full_width = _rational(_find_key(xmp, "FullPanoWidthPixels"))
+    cropped_width = _rational(_find_key(xmp, "CroppedAreaImageWidthPixels"))
+    viewer = str(_find_key(xmp, "UsePanoramaViewer") or "").strip().lower() == "true"
 
     return Metadata(
         gps_time=_gps_time(gps),
@@ -125,6 +136,9 @@ def read_metadata(path: str | Path) -> Metadata:
         heading_tag=heading_tag if heading is not None else None,
         projection_tag=str(projection).strip().lower() if isinstance(projection, str) else None,
         **_focal(sub),
+        camera=_camera(exif.get(_MAKE), exif.get(_MODEL)),
+        photo_sphere=viewer or full_width is not None,
+        cropped_panorama=bool(full_width and cropped_width and cropped_width < full_width),
     )
 
 
@@ -147,6 +161,14 @@ def _focal(sub: dict) -> dict:
         "focal_plane_px_per_mm": res / unit_mm if res and unit_mm else None,
         "exif_width": int(width) if width else None,
     }
+
+
+def _camera(make: Any, model: Any) -> str | None:
+    """'Make Model' with runs of spaces folded; the Make left out when the Model repeats it."""
+    make, model = (" ".join((_text(v) or "").split()) for v in (make, model))
+    if model.casefold().startswith(make.casefold()):
+        return model or None
+    return f"{make} {model}".strip() or None
 
 
 def _safe_xmp(im: Image.Image) -> dict:

@@ -3,8 +3,9 @@
 A list of shots in time order (from :mod:`~viewsynth.capture.folder` or
 :mod:`~viewsynth.capture.video`) becomes a ``Capture``:
 
-1. projection: ``capture.projection``, or 'auto': every frame 2:1 -> equirect, none -> perspective,
-   a mix is an error naming one of each;
+1. projection: ``capture.projection``, or 'auto': none 2:1 -> perspective, a mix is an error;
+   2:1 frames by their metadata, else by their content (:mod:`~viewsynth.capture.projection`);
+   perspective shots keep their field of view (``Shot.hfov``), panoramas lose it;
 2. working size: the most common frame size (or the first's), capped at ``max_width``, exactly 2:1
    for panoramas; frames of another size are listed in one warning;
 3. GPS sanity (``track.check_gps``): positions implying more than ``max_speed`` are dropped;
@@ -28,10 +29,12 @@ from pathlib import Path
 
 from viewsynth.capture.heading import align_yaws
 from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.projection import decide_projection
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.track import check_gps, drop_duplicates, split_by_distance, split_by_time
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import is_equirect_shape
+from viewsynth.geometry.pose import DEFAULT_HFOV_DEG
 
 NAMES_SHOWN = 8  # file names listed in one warning line before "+N more"
 
@@ -44,11 +47,34 @@ def finish(
     options: CaptureOptions,
     skipped: list[tuple[str, str]],
     warnings: list[str],
+    *,
+    evidence: Sequence[tuple[str, str] | None] = (),
+    scores: Sequence[float | None] = (),
+    hfov_by: str = "unknown",
 ) -> Capture:
-    """Projection, working size, GPS checks, segments, duplicates and yaw: the metadata stages."""
-    projection = _projection(source_path, shots, options)
+    """Projection, working size, GPS checks, segments, duplicates and yaw: the metadata stages.
+
+    ``evidence``: what the metadata says of the projection (per frame, or one for a video);
+    ``scores``: the frames' seam scores; ``hfov_by``: where the shots' ``hfov`` came from.
+    """
+    decision = decide_projection(
+        source_path, [(s.name, s.size) for s in shots], evidence, scores, options.projection
+    )
+    projection = decision.projection
+    if decision.warning:
+        warnings.append(decision.warning)
     if projection == "perspective":
         shots = [dataclasses.replace(s, rotation=None) for s in shots]
+        if all(s.hfov is None for s in shots):
+            hfov_by = "unknown"
+            warnings.append(
+                f"{source_path.name}: no focal length in the metadata (EXIF FocalLength"
+                f"In35mmFilm, or a GoPro's GPMF field of view): geometry assumes a "
+                f"{DEFAULT_HFOV_DEG:g} degree horizontal field of view"
+            )
+    else:
+        shots = [dataclasses.replace(s, hfov=None) for s in shots]
+        hfov_by = ""
     working_size, size_warnings = _working_size(shots, options, projection)
     warnings += size_warnings
 
@@ -100,6 +126,8 @@ def finish(
         skipped=skipped,
         warnings=warnings,
         max_pixels=options.max_pixels,
+        projection_by=decision.by,
+        hfov_by=hfov_by,
     )
 
 
@@ -121,22 +149,6 @@ def error_reason(err: FrameError, path: Path) -> str:
     """The part of a FrameError message after its "path: " prefix."""
     text, prefix = str(err), f"{path}: "
     return text[len(prefix) :] if text.startswith(prefix) else text
-
-
-def _projection(path: Path, shots: Sequence[Shot], options: CaptureOptions) -> str:
-    if options.projection != "auto":
-        return options.projection
-    first = shots[0]
-    first_is = is_equirect_shape(*first.size)
-    for shot in shots[1:]:
-        if is_equirect_shape(*shot.size) != first_is:
-            kinds = {True: "a 2:1 panorama", False: "not 2:1 (a photo)"}
-            raise ViewsynthError(
-                f"{path}: mixed projections: {shot.name} ({shot.size[0]}x{shot.size[1]}) is "
-                f"{kinds[not first_is]} but {first.name} ({first.size[0]}x{first.size[1]}) is "
-                f"{kinds[first_is]}; remove one kind or set capture.projection"
-            )
-    return "equirect" if first_is else "perspective"
 
 
 def _working_size(

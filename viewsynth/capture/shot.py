@@ -30,6 +30,8 @@ class Shot:
     # Degrees to turn this panorama (right positive) so its centre faces the travel direction.
     yaw: float = 0.0
     yaw_source: str = "none"  # how yaw was found: see heading.align_yaws
+    # Perspective frames: horizontal field of view in degrees from the metadata (None: unknown).
+    hfov: float | None = None
 
     @property
     def has_position(self) -> bool:
@@ -52,6 +54,18 @@ class Capture:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file name, reason)
     warnings: list[str] = field(default_factory=list)  # one line each, for the user
     max_pixels: int = MAX_PIXELS  # decode limit the frames were validated with (iter_frames)
+    # Why ``projection`` was chosen, one line: "--projection", "XMP GPano ProjectionType=...",
+    # "content: seam score 1.04 (...)", "shape: ..." (see capture.projection).
+    projection_by: str = ""
+    # Where the shots' ``hfov`` came from ("EXIF FocalLengthIn35mmFilm", "GPMF ZFOV ...",
+    # "unknown"); "" for panoramas.
+    hfov_by: str = ""
+
+    @property
+    def hfov(self) -> float | None:
+        """The median of the shots' fields of view (degrees), None when none is known."""
+        known = sorted(s.hfov for s in self.shots if s.hfov is not None)
+        return known[len(known) // 2] if known else None
 
     @property
     def equirect(self) -> bool:

@@ -14,6 +14,9 @@ past each multiple of that many metres along the track is kept, so kept frames l
 on average whatever the speed (each within one frame's travel of its mark); frames without a
 position are not kept. A video without telemetry is no error: its frames have no position (a
 warning says so), and ``every_metres`` falls back to ``every_frames``.
+
+Whether the video is a panorama, and its field of view, come from its container (spherical boxes,
+a GoPro's GPMF settings) or its sampled frames' content (:mod:`~viewsynth.capture.projection`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, read_gpx
 from viewsynth.capture.heading import band_yaw, haversine, horizon_band
 from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.projection import read_video_camera, seam_score, video_evidence, video_hfov
 from viewsynth.capture.segments import error_reason, finish, wants_rotation
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.telemetry import (
@@ -35,7 +39,7 @@ from viewsynth.capture.telemetry import (
     read_video_track,
 )
 from viewsynth.errors import FrameError, ViewsynthError
-from viewsynth.frames import from_uint8, iter_video, video_info
+from viewsynth.frames import from_uint8, is_equirect_shape, iter_video, video_info
 
 
 def sampled(index: int, fps: float, every_frames: int, every_seconds: float) -> bool:
@@ -59,6 +63,9 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
         )
     warnings: list[str] = []
     locate = _Locator(path, options, warnings)
+    camera = read_video_camera(path)
+    hfov, hfov_by = video_hfov(camera, (width, height))
+    scores: list[float | None] = []
     shots: list[Shot] = []
     prev_band, rotation = None, 0.0
     decoded = 0
@@ -81,6 +88,8 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
             elif not sampled(index, fps, options.every_frames, options.every_seconds):
                 continue
             h, w = frame.shape[:2]
+            if options.projection == "auto" and is_equirect_shape(w, h):
+                scores.append(seam_score(frame))
             item_rotation = None
             if wants_rotation((w, h), options):
                 band = horizon_band(from_uint8(frame))
@@ -98,6 +107,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
                     lon=where.lon if where else None,
                     utc=where.utc if where else locate.utc(index / fps),
                     rotation=item_rotation,
+                    hfov=hfov,
                 )
             )
     except FrameError as err:
@@ -120,7 +130,10 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
             f"{path}: fewer than two usable frames ({len(shots)} sampled {how} from "
             f"{decoded} decoded frames; sample more often)"
         )
-    return finish(path, "video", "video", shots, options, [], warnings)
+    return finish(
+        path, "video", "video", shots, options, [], warnings,
+        evidence=[video_evidence(camera)], scores=scores, hfov_by=hfov_by,
+    )  # fmt: skip
 
 
 class _Locator:

@@ -1,0 +1,309 @@
+"""Which projection a capture is (equirect panorama or perspective photo), and its field of view.
+
+The evidence, strongest first (``decide_projection``):
+
+1. ``capture.projection`` (``--projection``) when it is not 'auto';
+2. shape: no frame 2:1 -> perspective (a panorama is always 2:1); a mix of 2:1 and other frames is
+   an error naming one of each;
+3. metadata, for 2:1 frames: a photo's XMP GPano (``ProjectionType=equirectangular``, or
+   ``UsePanoramaViewer``/``FullPanoWidthPixels`` of a photo sphere that is not cropped); a video's
+   Spherical Video V1 (``GSpherical:Spherical``) or V2 (``sv3d``/``proj``) boxes, read by
+   :func:`viewsynth.export.spherical.read_spherical`; a GoPro video's own lens projection (GPMF
+   ``PRJT`` in the ``udta`` box: 'GPRO' or 'RECT' is a flat HERO-mode view, as the MAX writes in
+   HERO mode); a known 360 camera (:data:`PANORAMA_CAMERAS`, from EXIF Make/Model or the GPMF
+   camera name ``MINF``);
+4. content: a panorama's first and last columns are neighbours on the sphere, so colours and edges
+   run on across that seam; a perspective frame's do not. :func:`seam_score` is the mean |grey
+   difference| between column 0 and column W-1 over the median one between neighbouring columns
+   (about 1 on panoramas, several times more on photos); the capture's score is the median over
+   its frames (robust to a few odd ones): below :data:`PANORAMA_BELOW` -> equirect, above
+   :data:`PERSPECTIVE_ABOVE` -> perspective;
+5. else (weak or no content evidence): 2:1 -> equirect, with one warning naming the capture and
+   its score.
+
+Measured seam scores (frame medians; ``/tmp`` script in the issue 32 report): real 360 walks
+0.98-1.20 (every frame 0.72-2.54); perspective street frames as 2:1 (crops and stretches of Lund,
+Berlin, udacity, GoPro HERO-mode video) 6.9-113 (every frame 3.5 or more).
+
+Field of view of perspective captures, ``hfov`` in degrees (horizontal), per shot:
+- photos: EXIF ``FocalLengthIn35mmFilm`` (matched on the 43.3 mm full-frame diagonal, which for a
+  3:2 frame is ``2 atan(36 / (2 f35))``), else ``FocalLength`` with ``FocalPlaneXResolution`` and
+  ``FocalPlaneResolutionUnit`` (:meth:`Metadata.focal_px`);
+- GoPro videos: GPMF ``ZFOV`` (the mode's diagonal field of view, degrees) with ``VFOV`` (the lens
+  mode letter) through :data:`GOPRO_LENS_MODES`;
+- else None: the sweep then assumes ``geometry.pose.DEFAULT_HFOV_DEG`` and flags it; a warning
+  says so once per capture.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from viewsynth.capture.metadata import Metadata
+from viewsynth.errors import ViewsynthError
+from viewsynth.frames import is_equirect_shape
+
+#: Camera models that shoot stitched 360 panoramas: a 2:1 frame from one of them is equirect.
+#: Found case-insensitively in "Make Model" (EXIF; Insta360's Make is "Arashi Vision") or in
+#: the GPMF camera name.
+#: Not here: the GoPro MAX's HERO mode, a flat view, told apart by its GPMF ``PRJT``.
+PANORAMA_CAMERAS = (
+    "RICOH THETA",
+    "GoPro MAX",
+    "GoPro Fusion",
+    "Insta360 ONE X",  # ONE X, ONE X2
+    "Insta360 X3",
+    "Insta360 X4",
+    "Insta360 ONE RS",
+    "QooCam",
+    "KanDao QooCam",
+)
+#: GoPro GPMF ``VFOV`` letters -> (lens mode, how angle maps to the image). Source: GoPro's GPMF
+#: documentation (gopro/gpmf-parser README, "VFOV": W wide, S SuperView, L linear, N narrow, H
+#: HyperView, X max SuperView). Wide/SuperView/HyperView are fisheye-like: the angle grows about
+#: linearly with the distance from the centre, so the horizontal angle is the diagonal one scaled
+#: by width/diagonal; Linear and Narrow are rectilinear (pinhole).
+GOPRO_LENS_MODES = {
+    "W": ("Wide", "fisheye"),
+    "S": ("SuperView", "fisheye"),
+    "H": ("HyperView", "fisheye"),
+    "X": ("Max SuperView", "fisheye"),
+    "L": ("Linear", "rectilinear"),
+    "N": ("Narrow", "rectilinear"),
+}
+#: GPMF ``PRJT`` values of flat (non-360) views.
+_FLAT_PROJECTIONS = ("GPRO", "RECT")
+#: A capture's median seam score below this is a panorama, above PERSPECTIVE_ABOVE a photo.
+PANORAMA_BELOW = 2.0
+PERSPECTIVE_ABOVE = 3.0
+#: Frames are scored on at most this many rows (every k-th row), enough for a stable median.
+_SCORE_ROWS = 512
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a capture is and why: ``projection`` 'equirect' | 'perspective', ``by`` one line."""
+
+    projection: str
+    by: str
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class VideoCamera:
+    """What a video's container says about its camera (every field None when it says nothing)."""
+
+    spherical: str | None = None  # "Spherical Video V2 (sv3d equirectangular)", ...
+    camera: str | None = None  # GPMF MINF, e.g. "GoPro Max"
+    gopro_projection: str | None = None  # GPMF PRJT, e.g. "GPRO" (flat) or "EACO"
+    lens_mode: str | None = None  # GPMF VFOV letter, e.g. "W"
+    diagonal_fov: float | None = None  # GPMF ZFOV, degrees
+
+
+def seam_score(image: np.ndarray) -> float | None:
+    """How unlike neighbours the first and last columns of ``image`` are: about 1 for a panorama.
+
+    ``image``: ``(H, W, 3)`` (or ``(H, W)``) float in [0, 1] or uint8. Returns the mean |grey
+    difference| between columns 0 and W-1 over the median of those between neighbouring columns;
+    None for a frame without texture (nothing to compare) or narrower than 3 pixels.
+    """
+    scale = 1.0 / 255.0 if np.asarray(image).dtype == np.uint8 else 1.0
+    grey = np.asarray(image[:: max(1, image.shape[0] // _SCORE_ROWS)], dtype=np.float32) * scale
+    if grey.ndim == 3:
+        grey = grey.mean(axis=2)
+    if grey.shape[1] < 3:
+        return None
+    typical = float(np.median(np.abs(np.diff(grey, axis=1)).mean(axis=0)))
+    if typical < 1e-4:
+        return None
+    return float(np.abs(grey[:, 0] - grey[:, -1]).mean()) / typical
+
+
+def image_evidence(meta: Metadata) -> tuple[str, str] | None:
+    """(projection, why) that a photo's own tags state, or None when they state nothing."""
+    if meta.projection_tag == "equirectangular" and not meta.cropped_panorama:
+        return "equirect", "XMP GPano ProjectionType=equirectangular"
+    if meta.projection_tag is None and meta.photo_sphere and not meta.cropped_panorama:
+        return "equirect", "XMP GPano photo sphere (UsePanoramaViewer/FullPanoWidthPixels)"
+    if meta.camera and _panorama_camera(meta.camera):
+        return "equirect", f"EXIF camera {meta.camera} (a 360 camera)"
+    return None
+
+
+def video_evidence(camera: VideoCamera) -> tuple[str, str] | None:
+    """(projection, why) that a video's container states, or None when it states nothing."""
+    if camera.spherical:
+        return "equirect", camera.spherical
+    if camera.gopro_projection in _FLAT_PROJECTIONS:
+        name = f"{camera.camera} " if camera.camera else ""
+        return "perspective", f"GPMF PRJT={camera.gopro_projection} ({name}flat HERO mode)"
+    if camera.camera and _panorama_camera(camera.camera):
+        return "equirect", f"GPMF camera {camera.camera} (a 360 camera)"
+    return None
+
+
+def decide_projection(
+    source: Path,
+    sizes: Sequence[tuple[str, tuple[int, int]]],
+    evidence: Sequence[tuple[str, str] | None],
+    scores: Sequence[float | None],
+    forced: str = "auto",
+) -> Decision:
+    """The projection of the capture at ``source`` (see the module docstring for the order).
+
+    ``sizes``: (frame name, (w, h)) per frame; ``evidence``: per frame (or one for a video), what
+    the metadata says (:func:`image_evidence`, :func:`video_evidence`); ``scores``: the frames'
+    :func:`seam_score` (None where unknown); ``forced``: ``capture.projection``. Raises
+    ``ViewsynthError`` for a mix of 2:1 and other frames under 'auto'.
+    """
+    if forced != "auto":
+        return Decision(forced, "--projection")
+    shapes = [is_equirect_shape(*size) for _, size in sizes]
+    if not any(shapes):
+        return Decision("perspective", "shape: not 2:1")
+    if not all(shapes):
+        first_name, first = sizes[0]
+        name, size = sizes[shapes.index(not shapes[0])]
+        kinds = {True: "a 2:1 panorama", False: "not 2:1 (a photo)"}
+        raise ViewsynthError(
+            f"{source}: mixed projections: {name} ({size[0]}x{size[1]}) is "
+            f"{kinds[not shapes[0]]} but {first_name} ({first[0]}x{first[1]}) is "
+            f"{kinds[shapes[0]]}; remove one kind or set capture.projection"
+        )
+    stated = [e for e in evidence if e is not None]
+    if stated:
+        kinds = {projection for projection, _ in stated}
+        if len(kinds) == 1:
+            projection, why = stated[0]
+            if len(evidence) > 1:
+                why += f" ({len(stated)} of {len(evidence)} frames)"
+            return Decision(projection, why)
+    known = [s for s in scores if s is not None]
+    if known:
+        score = float(np.median(known))
+        rule = f"panorama < {PANORAMA_BELOW:g}, photo > {PERSPECTIVE_ABOVE:g}"
+        what = f"seam score {score:.2f} ({rule}; median of {len(known)} frames)"
+        if score < PANORAMA_BELOW:
+            return Decision("equirect", f"content: {what}")
+        if score > PERSPECTIVE_ABOVE:
+            return Decision("perspective", f"content: {what}")
+        reason = f"weak content evidence: {what}"
+    elif stated:
+        reason = "frames' tags disagree"
+    else:
+        reason = "no content evidence (frames without texture)"
+    return Decision(
+        "equirect",
+        f"shape: 2:1 ({reason})",
+        f"{source.name}: taken as an equirect panorama by its 2:1 shape, but {reason}; "
+        "set capture.projection (--projection) if it is a perspective view",
+    )
+
+
+def photo_hfov(meta: Metadata, size: tuple[int, int]) -> tuple[float | None, str]:
+    """(horizontal field of view in degrees or None, its source) of a photo of ``size`` (w, h)."""
+    focal = meta.focal_px(*size)
+    if focal is None or focal <= 0:
+        return None, "unknown"
+    source = "EXIF FocalLengthIn35mmFilm" if meta.focal_35mm else "EXIF FocalLength/FocalPlane"
+    return math.degrees(2.0 * math.atan(0.5 * size[0] / focal)), source
+
+
+def video_hfov(camera: VideoCamera, size: tuple[int, int]) -> tuple[float | None, str]:
+    """(horizontal field of view in degrees or None, its source) of a video of ``size`` (w, h)."""
+    mode = GOPRO_LENS_MODES.get(camera.lens_mode or "")
+    if camera.diagonal_fov is None or mode is None or not 0 < camera.diagonal_fov < 180:
+        return None, "unknown"
+    w, h = size
+    ratio = w / math.hypot(w, h)
+    name, kind = mode
+    if kind == "fisheye":
+        hfov = camera.diagonal_fov * ratio
+    else:
+        hfov = math.degrees(
+            2.0 * math.atan(math.tan(math.radians(camera.diagonal_fov) / 2) * ratio)
+        )
+    return hfov, f"GPMF ZFOV {camera.diagonal_fov:.1f} deg diagonal, {name} lens ({kind})"
+
+
+def read_video_camera(path: Path) -> VideoCamera:
+    """What the MP4/MOV at ``path`` says about its camera; an empty record for anything else."""
+    from viewsynth.export.mp4 import read_moov
+    from viewsynth.export.spherical import read_spherical
+
+    spherical = None
+    try:
+        found = read_spherical(path)
+    except (ViewsynthError, OSError, ValueError, struct.error):
+        return VideoCamera()  # not an ISO BMFF file (AVI, MKV, WebM): no boxes to read
+    v1, v2 = found["v1"], found["v2"]
+    if v2 and v2.get("projection") == "equirectangular":
+        spherical = "Spherical Video V2 (sv3d equirectangular)"
+    elif v1 and str(v1.get("Spherical", "")).strip().lower() == "true":
+        spherical = "Spherical Video V1 (GSpherical:Spherical=true)"
+    gpmf: dict[str, bytes] = {}
+    try:
+        moov, _, _ = read_moov(path)
+        udta = moov.child("udta")
+        gpmf = _gpmf_settings(_udta_child(udta.data, b"GPMF")) if udta is not None else {}
+    except (ViewsynthError, OSError, ValueError, struct.error):
+        gpmf = {}
+
+    def text(key: str) -> str | None:
+        raw = gpmf.get(key)
+        value = raw.split(b"\0")[0].decode("ascii", "replace").strip() if raw else ""
+        return value or None
+
+    zfov = gpmf.get("ZFOV")
+    diagonal = struct.unpack(">f", zfov[:4])[0] if zfov and len(zfov) >= 4 else None
+    return VideoCamera(
+        spherical=spherical,
+        camera=text("MINF"),
+        gopro_projection=text("PRJT"),
+        lens_mode=text("VFOV"),
+        diagonal_fov=diagonal if diagonal is not None and math.isfinite(diagonal) else None,
+    )
+
+
+def _udta_child(data: bytes, kind: bytes) -> bytes:
+    """The payload of the first ``kind`` box among ``udta``'s children (b"" when none)."""
+    pos = 0
+    while pos + 8 <= len(data):
+        size = struct.unpack(">I", data[pos : pos + 4])[0]
+        if size < 8:
+            break  # QuickTime ends udta with a 32-bit zero
+        if data[pos + 4 : pos + 8] == kind:
+            return data[pos + 8 : pos + size]
+        pos += size
+    return b""
+
+
+def _gpmf_settings(data: bytes) -> dict[str, bytes]:
+    """The leaf KLV values of the first GPMF ``DEVC`` (a GoPro's global settings), raw bytes."""
+    out: dict[str, bytes] = {}
+    pos = 0
+    while pos + 8 <= len(data):
+        key = data[pos : pos + 4].decode("latin-1")
+        kind, size, repeat = (
+            data[pos + 4],
+            data[pos + 5],
+            struct.unpack(">H", data[pos + 6 : pos + 8])[0],
+        )
+        body = data[pos + 8 : pos + 8 + size * repeat]
+        pos += 8 + (size * repeat + 3) // 4 * 4
+        if key == "DEVC" and kind == 0:
+            return _gpmf_settings(body)
+        if kind != 0:
+            out.setdefault(key, body)
+    return out
+
+
+def _panorama_camera(name: str) -> bool:
+    folded = " ".join(name.split()).casefold()
+    return any(camera.casefold() in folded for camera in PANORAMA_CAMERAS)
