@@ -9,17 +9,21 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+import cv2
 import numpy as np
 
+from viewsynth import classical
 from viewsynth import config as config_lib
 from viewsynth.errors import ConfigError
 from viewsynth.geometry.features import WORK_WIDTH
-from viewsynth.geometry.pose import relative_pose
+from viewsynth.geometry.pinhole import focal_from_hfov
+from viewsynth.geometry.pose import DEFAULT_HFOV_DEG, relative_pose
 from viewsynth.geometry.seam import on_canonical_seam
 from viewsynth.interpolators.flow import Flow
-from viewsynth.sweep import PairCameras, SweepConfig, pair_depth, render_times
+from viewsynth.sweep import PairCameras, SweepConfig, pair_depth, pinhole, render_times
 from viewsynth.sweep.render import flows_at
 from viewsynth.threads import in_background, now
+from viewsynth.warp import fuse
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +65,17 @@ class Sweep:
     """Geometry: ``(T, H, W, 3)`` from two ``(H, W, 3)`` panoramas.
 
     A pair whose pose cannot serve (pure rotation, too little parallax, too few inliers,
-    featureless) or that is not a pair of panoramas falls back to :class:`Flow`.
-    :meth:`last_pair` says which method ran on the last pair, why, and the pose's record.
+    featureless) falls back to :class:`Flow`. :meth:`last_pair` says which method ran on the last
+    pair, why, and the pose's record.
+
+    Ordinary photos (``equirect=False``) go through :mod:`viewsynth.sweep.pinhole` with the focal
+    of ``hfov`` (None: :data:`~viewsynth.geometry.pose.DEFAULT_HFOV_DEG`, flagged in the pose
+    record). Near the epipole (forward motion), where depth is ill-conditioned, DIS's motion is
+    blended into the geometry by ``1 - trust`` (:func:`viewsynth.sweep.pinhole.with_flow`), in the
+    frames and in :meth:`candidates` alike: there the candidate *is* DIS's motion, so the network
+    sees two agreeing candidates. :meth:`last_pair` of such a pair adds ``"unseen"`` (the fraction
+    of the frames' pixels outside both inputs, filled from the nearer one mirrored at its border)
+    and ``"flow_share"`` (the mean of ``1 - trust``: how much of the frames is DIS's motion).
     ``settings``: the pose's and the sweep's knobs (None: :class:`GeometrySettings` with
     :class:`~viewsynth.sweep.SweepConfig`'s own defaults, ``--method sweep``'s).
     """
@@ -94,8 +107,7 @@ class Sweep:
         panoramas left by this many columns; the recorded pose is turned back to its axes.
         ``hfov``: perspective frames' horizontal field of view, degrees (None: unknown)."""
         if not equirect:
-            self._last = {"method": "flow", "reason": "sweep: not panoramas", "pose": None}
-            return None
+            return self._pinhole_depth(img0, img1, hfov)
         s = self.settings
         pose = relative_pose(
             img0, img1, equirect=True, work_width=s.pose_width or WORK_WIDTH,
@@ -107,6 +119,53 @@ class Sweep:
             return None
         self._last = {"method": "sweep", "reason": "", "pose": record}
         return pair_depth(img0, img1, PairCameras.from_pose(pose), s.sweep)
+
+    def _pinhole_depth(self, img0, img1, hfov: float | None):
+        """:meth:`pair_depth` of two ordinary photos (:class:`viewsynth.sweep.pinhole.PinholeDepth`)."""
+        if hfov is not None and not (isinstance(hfov, (int, float)) and 0.0 < hfov < 180.0):
+            raise ConfigError(f"hfov: a horizontal field of view in (0, 180) degrees, got {hfov!r}")
+        s = self.settings
+        width = img0.shape[1]
+        focal = None if hfov is None else focal_from_hfov(width, float(hfov))
+        pose = relative_pose(
+            img0, img1, equirect=False, focal_px=focal, work_width=s.pose_width or WORK_WIDTH,
+            min_trials=s.min_trials, seed=s.seed,
+        )  # fmt: skip
+        record = pose.record()
+        if not pose.usable:
+            self._last = {"method": "flow", "reason": pose.reason, "pose": record}
+            return None
+        self._last = {"method": "sweep", "reason": "", "pose": record}
+        focal = focal_from_hfov(width, DEFAULT_HFOV_DEG) if focal is None else focal
+        return pinhole.pair_depth(img0, img1, PairCameras.from_pose(pose), focal, s.sweep)
+
+    def _pinhole_candidates(self, img0, img1, times, depth):
+        """Per t, the geometry with DIS's motion blended in near the epipole (the frames' size)."""
+        h, w = img0.shape[:2]
+        flows = classical.pair_flows(
+            img0, img1, equirect=False, max_side=self.fallback.max_side,
+            preset=self.fallback.preset, full_size=False,
+        )  # fmt: skip
+        out, unseen, share = [], [], []
+        for t in times:
+            geo = pinhole.geometry_at(depth, float(t), w, h)
+            est = classical.estimate_at(flows, float(t))
+            dis = (est.flow_t0, est.flow_t1, est.w0 / (est.w0 + est.w1))
+            if dis[0].shape[:2] != (h, w):
+                dis = (
+                    classical.upsample_flow(dis[0], w, h),
+                    classical.upsample_flow(dis[1], w, h),
+                    cv2.resize(dis[2], (w, h), interpolation=cv2.INTER_LINEAR),
+                )
+            out.append(pinhole.with_flow(geo, dis))
+            unseen.append(float(geo.unseen.mean()))
+            share.append(float(np.mean(np.where(geo.unseen, 0.0, 1.0 - geo.trust))))
+        self._last = {
+            **self._last,
+            "unseen": round(float(np.mean(unseen)) if unseen else 0.0, 5),
+            "flow_share": round(float(np.mean(share)) if share else 0.0, 5),
+        }
+        return out
 
     def __call__(
         self,
@@ -131,6 +190,12 @@ class Sweep:
         depth = self.pair_depth(img0, img1, equirect=equirect, seam_shift=seam_shift, hfov=hfov)
         if depth is None:  # (on the seam already: Flow's own roll is none)
             return self.fallback(img0, img1, times, equirect=equirect)
+        if not equirect:
+            cands = self._pinhole_candidates(img0, img1, times, depth)
+            out = np.empty((len(cands), *img0.shape), np.float32)
+            for i, cand in enumerate(cands):
+                fuse(img0, img1, [cand], equirect=False, out=out[i])
+            return out
         return render_times(img0, img1, depth, times).astype(np.float32)
 
     def candidates(
@@ -144,6 +209,8 @@ class Sweep:
         depth = self.pair_depth(img0, img1, equirect=equirect, seam_shift=seam_shift, hfov=hfov)
         if depth is None:
             return None
+        if not equirect:
+            return self._pinhole_candidates(img0, img1, times, depth)
         h, w = img0.shape[:2]
         # one t per task of the shared pool (two cores); a single t here, so that it spreads its
         # own work over both (the sweep's view at t in two halves of columns). With several, the

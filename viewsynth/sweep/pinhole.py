@@ -1,0 +1,507 @@
+"""The sweep for ordinary (pinhole) photos: each input's inverse depth once per pair, each t by
+reprojection into the in-between camera's pinhole image (DESIGN 3b).
+
+Conventions. A view ``W x H`` with focal ``f`` (pixels; from the horizontal field of view,
+:func:`viewsynth.geometry.pinhole.focal_from_hfov`) and its principal point at the centre: pixel
+``(i, j)`` (row, column) is the ray ``d = ((j + 0.5 - W/2) / f, (H/2 - i - 0.5) / f, 1)``, x right,
+y up, z forward (:mod:`viewsynth.geometry.pinhole`). Inverse depth ``q`` is ``1 / z`` in baselines
+(the camera's own z; 0: infinity), so a point of ray ``d`` is ``d / q``. Frames as
+:mod:`.cameras`: camera 0 at the origin, camera 1 at ``c1 = -R^T t`` (``|c1| = 1``), the camera at
+``tau`` at ``tau c1`` turned by ``slerp(I, R, tau)``. Any of these moves is an affine map of
+``(d, q)``: the point ``d / q`` of one camera is ``(M d + q b) / q`` in another, so it lands at
+the pixel of the direction ``n = M d + q b`` with inverse depth ``q / n_z`` (:class:`Move`).
+
+Depth (:func:`pair_depth`, at a working scale of ``SweepConfig.work_width`` columns): camera 0's
+rays are swept into camera 1 at inverse depths from 0 to ``q_max`` spaced so that no pixel moves
+by more than ``step_px`` between neighbours (:func:`hypotheses`), and back; per hypothesis one
+``cv2.remap`` of camera 1's locally normalised grey; the cost (as :mod:`.cost`: truncated absolute
+difference; a hypothesis that leaves the other image costs :data:`OUT_COST`) is aggregated by a
+guided filter and a wide box that do not wrap (an ordinary photo's columns do not), a small far
+prior settles flat areas, the winner is refined by a parabola. Pixels whose point does not meet
+the other camera's depth are filled (:func:`fill`): by the farther of their nearest consistent
+neighbours (occlusions), or by the nearest (points beyond the other camera's frame).
+
+The view at t (:func:`view_at`, working scale): both depths are forward-splatted into the t
+camera (nearest point wins), holes filled by the farther neighbour; an input *sees* a t pixel when
+the point carried back meets its own depth there. :func:`geometry_at` turns that into 2D motion at
+the frames' size (``flow_t0`` maps a pixel of the t view to its match in frame 0, in pixels), with
+two per-pixel maps:
+
+- ``trust`` ``(H, W)`` in [0, 1]: 0 near the epipole, where the parallax per unit inverse depth
+  (``|dp0/dq| + |dp1/dq|`` of the t ray, working pixels) is below ``EPIPOLE_PX / 2``, 1 above
+  ``1.5 EPIPOLE_PX``, smooth between: there depth is ill-conditioned and 2D flow must serve
+  (:func:`with_flow` blends a 2D candidate in by ``1 - trust``).
+- ``unseen`` ``(H, W)`` bool: the t ray falls outside both images (borders after a turn or a move
+  backwards). Those pixels are filled from the input whose image the ray misses by less, its
+  lookup mirrored at that image's border (texture, not a smeared edge row).
+
+Pure NumPy/OpenCV; images ``(H, W, 3)`` float32 RGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from viewsynth.sweep.cameras import PairCameras
+from viewsynth.sweep.depth import SweepConfig
+from viewsynth.threads import in_background
+
+#: Truncation of the per-pixel cost (normalised grey units), as the panorama sweep's.
+TRUNC = 2.0
+#: Cost of a hypothesis whose point leaves the other image or falls behind it: about what a
+#: random match costs (E|a - b| of two unit normals is 1.13), so neither wins by leaving.
+OUT_COST = 1.0
+#: Parallax per unit inverse depth (working pixels) at which the sweep's depth is trusted half.
+EPIPOLE_PX = 16.0
+#: Keeps both blend weights positive where neither input sees a pixel (as :mod:`.render`).
+EPS = 1e-3
+#: Relative inverse-depth tolerance of the z-test at t.
+REL_TOL = 0.08
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """A pinhole view of ``width x height`` pixels with focal ``fx``, ``fy`` (pixels)."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+
+    def scaled(self, width: int, height: int) -> View:
+        """The same field of view at another size."""
+        return View(width, height, self.fx * width / self.width, self.fy * height / self.height)
+
+    def rays(self) -> np.ndarray:
+        """Rays ``(H, W, 3)`` float32 with ``z = 1`` through the pixel centres."""
+        x = (np.arange(self.width, dtype=np.float32) + 0.5 - self.width / 2.0) / self.fx
+        y = (self.height / 2.0 - np.arange(self.height, dtype=np.float32) - 0.5) / self.fy
+        rays = np.ones((self.height, self.width, 3), np.float32)
+        rays[..., 0] = x[None, :]
+        rays[..., 1] = y[:, None]
+        return rays
+
+    def project(self, n: np.ndarray):
+        """Pixel maps ``(x, y)`` float32 of directions ``n`` ``(..., 3)`` and where they are in
+        front of the camera (``n_z > 0``); behind: far outside."""
+        nz = n[..., 2]
+        front = nz > 1e-6
+        inv = np.where(front, 1.0 / np.where(front, nz, 1.0), 0.0).astype(np.float32)
+        x = np.where(front, self.fx * n[..., 0] * inv + (self.width / 2.0 - 0.5), -1e6)
+        y = np.where(front, (self.height / 2.0 - 0.5) - self.fy * n[..., 1] * inv, -1e6)
+        return x.astype(np.float32), y.astype(np.float32), front
+
+    def inside(self, x: np.ndarray, y: np.ndarray, margin: float = 0.0) -> np.ndarray:
+        """Where pixel coordinates fall on the image (within ``margin`` pixels of it)."""
+        return (
+            (x >= -0.5 - margin)
+            & (x <= self.width - 0.5 + margin)
+            & (y >= -0.5 - margin)
+            & (y <= self.height - 0.5 + margin)
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Move:
+    """A point ``d / q`` of one camera is ``(M d + q b) / q`` in another (``M`` ``(3, 3)``,
+    ``b`` ``(3,)``)."""
+
+    m: np.ndarray
+    b: np.ndarray
+
+    def apply(self, rays: np.ndarray, q) -> np.ndarray:
+        """``M d + q b`` for rays ``(h, w, 3)`` and ``q`` (scalar or ``(h, w)``), float32."""
+        n = rays @ self.m.T.astype(np.float32)
+        return n + np.asarray(q, np.float32)[..., None] * self.b.astype(np.float32)
+
+
+def moves(cams: PairCameras, tau: float) -> dict[str, Move]:
+    """The moves between camera 0, camera 1 and the camera at ``tau``: ``"01"``, ``"10"``,
+    ``"0t"``, ``"1t"``, ``"t0"``, ``"t1"`` (from, to)."""
+    r, t = cams.rotation, cams.translation
+    rot_t, c_t = cams.at(tau)
+    c1 = cams.centre1
+    return {
+        "01": Move(r, t),
+        "10": Move(r.T, -r.T @ t),
+        "0t": Move(rot_t, -rot_t @ c_t),
+        "1t": Move(rot_t @ r.T, rot_t @ (c1 - c_t)),
+        "t0": Move(rot_t.T, c_t),
+        "t1": Move(r @ rot_t.T, r @ c_t + t),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class PinholeDepth:
+    """Both inputs' inverse depth ``q0``, ``q1`` ``(h, w)`` at the working scale (whole: no
+    holes), ``conf0``, ``conf1`` ``(h, w)`` in {0, 1} (the point is seen by the other camera), the
+    hypotheses swept each way ``qs0``, ``qs1`` ``(N,)``, and the working ``view``."""
+
+    cams: PairCameras
+    view: View
+    q0: np.ndarray
+    q1: np.ndarray
+    conf0: np.ndarray
+    conf1: np.ndarray
+    qs0: np.ndarray
+    qs1: np.ndarray
+
+
+def box(x: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over a ``(2r+1)^2`` window, reflecting at every border (no wrap: a photo's sides are
+    not neighbours)."""
+    if radius <= 0:
+        return x
+    k = 2 * radius + 1
+    return cv2.boxFilter(x, -1, (k, k), borderType=cv2.BORDER_REFLECT)
+
+
+def normalise(gray: np.ndarray, radius: int, floor: float = 0.01) -> np.ndarray:
+    """``(g - local mean) / local std`` (:func:`viewsynth.sweep.cost.normalise`, not wrapping)."""
+    mean = box(gray, radius)
+    var = np.maximum(box(gray * gray, radius) - mean * mean, 0.0)
+    return ((gray - mean) / np.sqrt(var + floor * floor)).astype(np.float32)
+
+
+class GuidedSlices:
+    """The guided filter of one cost slice at a time (:class:`viewsynth.sweep.aggregate.
+    GuidedSlices`, not wrapping)."""
+
+    def __init__(self, guide: np.ndarray, radius: int, eps: float):
+        self.g, self.r = guide.astype(np.float32), radius
+        self.mean_g = box(self.g, radius)
+        self.inv = 1.0 / (box(self.g * self.g, radius) - self.mean_g * self.mean_g + eps)
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        mean_p = box(p, self.r)
+        a = (box(p * self.g, self.r) - self.mean_g * mean_p) * self.inv
+        b = mean_p - a * self.mean_g
+        return box(a, self.r) * self.g + box(b, self.r)
+
+
+def working_view(width: int, height: int, focal: float, work_width: int) -> View:
+    """The working scale of a ``width x height`` view of focal ``focal``: ``work_width`` columns
+    at most, the aspect kept."""
+    ww = min(work_width, width)
+    wh = max(8, int(round(height * ww / width)))
+    return View(width, height, focal, focal).scaled(ww, wh)
+
+
+def hypotheses(view: View, rays: np.ndarray, move: Move, cfg: SweepConfig) -> np.ndarray:
+    """The inverse depths swept, ``(N,)`` increasing from 0 to ``q_max``: spaced so that the pixel
+    that moves most between two neighbours (among those on the other image at both) moves
+    ``step_px`` working pixels; ``N`` between 8 and ``max_hypotheses``."""
+    fine = np.linspace(0.0, cfg.q_max, 257, dtype=np.float32)
+    sample = rays[::4, ::4].reshape(-1, 3)
+    pts = [view.project(move.apply(sample, q)) for q in fine]
+    rate = np.zeros(len(fine) - 1, np.float64)
+    for k in range(len(fine) - 1):
+        (x0, y0, f0), (x1, y1, f1) = pts[k], pts[k + 1]
+        on = f0 & f1 & view.inside(x0, y0) & view.inside(x1, y1)
+        if on.any():
+            rate[k] = float(np.max(np.hypot(x1 - x0, y1 - y0)[on]))
+    arc = np.concatenate([[0.0], np.cumsum(rate)])
+    n = int(np.clip(np.ceil(arc[-1] / cfg.step_px) + 1, 8, cfg.max_hypotheses))
+    if arc[-1] <= 0:
+        return np.linspace(0.0, cfg.q_max, n, dtype=np.float32)
+    # the arc is flat where no pixel stays on the other image: spread those q evenly too
+    arc = arc + np.linspace(0.0, 1e-3 * arc[-1], len(arc))
+    return np.interp(np.linspace(0.0, arc[-1], n), arc, fine).astype(np.float32)
+
+
+def sweep_depth(
+    ref: np.ndarray, other: np.ndarray, view: View, move: Move, cfg: SweepConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse depth ``(h, w)`` of the reference's pixels (grey ``(h, w)`` both, working scale;
+    ``move``: the reference camera to the other) and the hypotheses ``(N,)``."""
+    rays = view.rays()
+    qs = hypotheses(view, rays, move, cfg)
+    nref, noth = normalise(ref, cfg.norm_radius), normalise(other, cfg.norm_radius)
+    base = move.apply(rays, 0.0)
+    guided = GuidedSlices(ref, cfg.radius, cfg.eps)
+    best = np.full(ref.shape, np.inf, np.float32)
+    kbest = np.zeros(ref.shape, np.int64)
+    before, after = best.copy(), best.copy()
+    prev = best
+    won = np.zeros(ref.shape, bool)
+    b = move.b.astype(np.float32)
+    for k, q in enumerate(qs):
+        mx, my, front = view.project(base + float(q) * b)
+        seen = cv2.remap(noth, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        cost = np.minimum(np.abs(seen - nref), TRUNC)
+        cost[~(front & view.inside(mx, my))] = OUT_COST
+        agg = guided(cost)
+        if cfg.coarse_weight > 0:
+            agg += cfg.coarse_weight * box(cost, cfg.coarse_radius)
+        agg += (cfg.far_prior / cfg.q_max) * float(q)
+        np.copyto(after, agg, where=won)
+        win = agg < best
+        np.copyto(best, agg, where=win)
+        np.copyto(before, prev, where=win)
+        np.copyto(after, np.float32(np.inf), where=win)
+        np.copyto(kbest, k, where=win)
+        won, prev = win, agg
+    return _refine(kbest, before, best, after, qs), qs
+
+
+def _refine(k, c0, c1, c2, qs) -> np.ndarray:
+    """The winner ``qs[k]`` moved by the parabola through its cost and its neighbours' (at most
+    half a step either way, in the hypotheses' own spacing; none at either end)."""
+    n = len(qs)
+    inner = (k > 0) & (k < n - 1)
+    with np.errstate(invalid="ignore"):
+        curv = np.where(inner, c0 - 2.0 * c1 + c2, 0.0)
+        off = np.where(curv > 1e-6, 0.5 * (c0 - c2) / np.maximum(curv, 1e-6), 0.0)
+    pos = np.clip(k + np.clip(np.nan_to_num(off), -0.5, 0.5), 0, n - 1)
+    return np.interp(pos, np.arange(n), qs).astype(np.float32)
+
+
+def local_step(qs: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The hypotheses' spacing around each inverse depth ``q``."""
+    steps = np.diff(qs)
+    mids = 0.5 * (qs[1:] + qs[:-1])
+    return np.interp(q, mids, steps).astype(np.float32)
+
+
+def fill_farther(q: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``q`` ``(h, w)`` with each invalid pixel set to the smallest (farthest) of the nearest valid
+    values left, right, above and below it; nothing valid at all: ``q``."""
+    valid = valid > 0
+    if valid.all() or not valid.any():
+        return q.astype(np.float32)
+    fills = []
+    for arr, ok in ((q, valid), (q.T, valid.T)):
+        h, w = arr.shape
+        idx = np.arange(w)[None]
+        left = np.maximum.accumulate(np.where(ok, idx, -1), axis=1)
+        right = np.minimum.accumulate(np.where(ok, idx, w)[:, ::-1], axis=1)[:, ::-1]
+        rows = np.arange(h)[:, None]
+        lq = np.where(left >= 0, arr[rows, np.maximum(left, 0)], np.inf)
+        rq = np.where(right < w, arr[rows, np.minimum(right, w - 1)], np.inf)
+        fills.append(np.minimum(lq, rq))
+    fill = np.minimum(fills[0], fills[1].T)
+    out = np.where(valid, q, fill)
+    return np.where(np.isfinite(out), out, q).astype(np.float32)
+
+
+def fill_nearest(q: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``q`` ``(h, w)`` with each invalid pixel set to its nearest valid pixel's value (L2)."""
+    valid = valid > 0
+    if valid.all() or not valid.any():
+        return q.astype(np.float32)
+    src = np.where(valid, 255, 0).astype(np.uint8)
+    _, labels = cv2.distanceTransformWithLabels(
+        255 - src, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    # labels number the zero pixels of the input (the valid ones) in scan order
+    values = np.concatenate([[0.0], q[valid]]).astype(np.float32)
+    return np.where(valid, q, values[labels]).astype(np.float32)
+
+
+def _lookup(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return cv2.remap(image, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def consistent(
+    q: np.ndarray, q_other: np.ndarray, view: View, rays, move: Move, tol: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(conf, lands)``: 1 where the point of ``q`` (``move``: this camera to the other) lands
+    on the other image and meets its depth ``q_other`` there; where it lands on it at all."""
+    n = move.apply(rays, q)
+    x, y, front = view.project(n)
+    pred = q / np.where(front, n[..., 2], 1.0)
+    lands = front & view.inside(x, y)
+    ok = lands & (np.abs(_lookup(q_other, x, y) - pred) <= tol)
+    return ok.astype(np.float32), lands
+
+
+def fill(q: np.ndarray, conf: np.ndarray, lands: np.ndarray) -> np.ndarray:
+    """Inconsistent pixels filled: those whose point the other camera has in view (occluded there,
+    or mismatched) by the farther of their nearest consistent neighbours (occlusions are
+    background); those it has out of view (beyond its frame) by their nearest one (the surface
+    goes on)."""
+    farther, nearest = fill_farther(q, conf), fill_nearest(q, conf)
+    return np.where(conf > 0, q, np.where(lands, farther, nearest)).astype(np.float32)
+
+
+def pair_depth(
+    img0: np.ndarray,
+    img1: np.ndarray,
+    cams: PairCameras,
+    focal: float,
+    cfg: SweepConfig | None = None,
+) -> PinholeDepth:
+    """Both inputs' depth at the working scale: ``img0``, ``img1`` ``(H, W, 3)`` in [0, 1] (same
+    size), ``focal`` in pixels of that size, ``cams`` the pair's pose; ``cfg`` (None: the
+    defaults) as the panorama sweep's, ``work_width`` counting the photo's columns."""
+    cfg = cfg or SweepConfig()
+    height, width = img0.shape[:2]
+    view = working_view(width, height, focal, cfg.work_width)
+    g0, g1 = (_gray(x, view) for x in (img0, img1))
+    fwd, back = moves(cams, 0.0)["01"], moves(cams, 0.0)["10"]
+    other = in_background(sweep_depth, g1, g0, view, back, cfg)  # the two directions, two cores
+    q0, qs0 = sweep_depth(g0, g1, view, fwd, cfg)
+    q1, qs1 = other.result()
+    rays = view.rays()
+
+    def checked(q, q_other, move, qs):
+        tol = 1.5 * local_step(qs, q) + cfg.consistency * q
+        conf, lands = consistent(q, q_other, view, rays, move, tol)
+        return fill(q, conf, lands), conf
+
+    later = in_background(checked, q1, q0, back, qs1)
+    q0, conf0 = checked(q0, q1, fwd, qs0)
+    q1, conf1 = later.result()
+    return PinholeDepth(cams, view, q0, q1, conf0, conf1, qs0, qs1)
+
+
+def _gray(img: np.ndarray, view: View) -> np.ndarray:
+    gray = cv2.cvtColor(np.ascontiguousarray(img, np.float32), cv2.COLOR_RGB2GRAY)
+    if gray.shape != (view.height, view.width):
+        gray = cv2.resize(gray, (view.width, view.height), interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def splat(view: View, rays, q: np.ndarray, move: Move, zbuf: np.ndarray) -> None:
+    """Each pixel's point (inverse depth ``q`` ``(h, w)``) into the other camera's ``zbuf``
+    ``(h, w)`` (its inverse depths there; -1 where empty), the nearest point winning, on the four
+    pixels around where it lands (so a view zoomed in by up to 2x has no holes)."""
+    n = move.apply(rays, q)
+    x, y, front = view.project(n)
+    qn = (q / np.where(front, n[..., 2], 1.0)).reshape(-1)
+    x0, y0 = np.floor(x).reshape(-1), np.floor(y).reshape(-1)
+    keep = front.reshape(-1)
+    flat = zbuf.reshape(-1)
+    for dx in (0, 1):
+        for dy in (0, 1):
+            xi, yi = x0 + dx, y0 + dy
+            on = keep & (xi >= 0) & (xi < view.width) & (yi >= 0) & (yi < view.height)
+            idx = yi[on].astype(np.int64) * view.width + xi[on].astype(np.int64)
+            np.maximum.at(flat, idx, qn[on])
+
+
+def _soft_match(seen: np.ndarray, pred: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """1 where ``|seen - pred| <= tol``, falling linearly to 0 at twice ``tol``."""
+    return np.clip(2.0 - np.abs(seen - pred) / tol, 0.0, 1.0).astype(np.float32)
+
+
+def view_at(pd: PinholeDepth, tau: float):
+    """The camera at ``tau``, working scale: inverse depth ``qt`` ``(h, w)`` and each input's
+    visibility ``vis0``, ``vis1`` ``(h, w)`` in [0, 1] (0 where the ray leaves that image)."""
+    view, rays = pd.view, pd.view.rays()
+    mv = moves(pd.cams, tau)
+    zbuf = np.full((view.height, view.width), -1.0, np.float32)
+    splat(view, rays, pd.q0, mv["0t"], zbuf)
+    splat(view, rays, pd.q1, mv["1t"], zbuf)
+    qt = np.maximum(fill_farther(zbuf, zbuf >= 0), 0.0)
+    step = float(np.median(np.concatenate([np.diff(pd.qs0), np.diff(pd.qs1)])))
+    vis = []
+    for qk, move in ((pd.q0, mv["t0"]), (pd.q1, mv["t1"])):
+        n = move.apply(rays, qt)
+        x, y, front = view.project(n)
+        pred = qt / np.where(front, n[..., 2], 1.0)
+        match = _soft_match(_lookup(qk, x, y), pred, 1.5 * step + REL_TOL * pred)
+        vis.append(np.where(front & view.inside(x, y), match, 0.0).astype(np.float32))
+    return qt, vis[0], vis[1]
+
+
+def parallax(pd: PinholeDepth, tau: float) -> np.ndarray:
+    """Per pixel of the camera at ``tau`` (working scale), how far its two lookups move per unit
+    inverse depth: ``|dp0/dq| + |dp1/dq|`` at ``q = 0``, working pixels ``(h, w)``."""
+    view, rays = pd.view, pd.view.rays()
+    total = np.zeros((view.height, view.width), np.float32)
+    for key in ("t0", "t1"):
+        move = moves(pd.cams, tau)[key]
+        n = move.apply(rays, 0.0)
+        b = move.b.astype(np.float32)
+        nz = np.where(np.abs(n[..., 2]) > 1e-6, n[..., 2], 1e-6)
+        dx = view.fx * (b[0] * nz - n[..., 0] * b[2]) / (nz * nz)
+        dy = view.fy * (b[1] * nz - n[..., 1] * b[2]) / (nz * nz)
+        total += np.where(n[..., 2] > 1e-6, np.hypot(dx, dy), np.inf)
+    return total
+
+
+def trust_of(par: np.ndarray) -> np.ndarray:
+    """0 below ``EPIPOLE_PX / 2`` of parallax per unit inverse depth, 1 above ``1.5 EPIPOLE_PX``,
+    a smoothstep between."""
+    s = np.clip((par - 0.5 * EPIPOLE_PX) / EPIPOLE_PX, 0.0, 1.0)
+    return (s * s * (3.0 - 2.0 * s)).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeometryAt:
+    """The geometry at one t at the frames' size ``(H, W)``: ``flow_t0``, ``flow_t1``
+    ``(H, W, 2)``, input 0's blend weight ``weight0`` ``(H, W)``, ``trust`` ``(H, W)`` in [0, 1]
+    (ill-conditioned depth near the epipole: 0) and ``unseen`` ``(H, W)`` bool (outside both
+    inputs' images)."""
+
+    flow_t0: np.ndarray
+    flow_t1: np.ndarray
+    weight0: np.ndarray
+    trust: np.ndarray
+    unseen: np.ndarray
+
+    def candidate(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.flow_t0, self.flow_t1, self.weight0
+
+
+def _mirror(v: np.ndarray, size: int) -> np.ndarray:
+    """Coordinates outside ``[0, size - 1]`` reflected back in (about the border pixel)."""
+    hi = size - 1.0
+    v = np.where(v < 0, -v, v)
+    v = np.where(v > hi, 2.0 * hi - v, v)
+    return np.clip(v, 0.0, hi).astype(np.float32)
+
+
+def geometry_at(pd: PinholeDepth, tau: float, width: int, height: int) -> GeometryAt:
+    """The pair's geometry at ``tau`` as 2D motion at ``width x height`` (the frames' size, or any
+    size of the same field of view): each ray at its inverse depth (the working ``qt``, resized)
+    looks both inputs up; visibility and the trust near the epipole come from the working scale."""
+    qt, vis0, vis1 = view_at(pd, tau)
+    trust = trust_of(parallax(pd, tau))
+    size = (width, height)
+
+    def up(x):
+        return cv2.resize(x, size, interpolation=cv2.INTER_LINEAR)
+
+    full = pd.view.scaled(width, height)
+    rays = full.rays()
+    q = up(qt)
+    mv = moves(pd.cams, tau)
+    gx = np.arange(width, dtype=np.float32)[None, :]
+    gy = np.arange(height, dtype=np.float32)[:, None]
+    maps, outside = [], []
+    for key in ("t0", "t1"):
+        x, y, front = full.project(mv[key].apply(rays, q))
+        on = front & full.inside(x, y)
+        # how far the ray misses this image (pixels; behind the camera: very far)
+        miss = np.maximum(np.maximum(-0.5 - x, x - (width - 0.5)), 0.0)
+        miss = miss + np.maximum(np.maximum(-0.5 - y, y - (height - 0.5)), 0.0)
+        outside.append(np.where(front, np.where(on, 0.0, miss), np.inf))
+        maps.append((_mirror(x, width), _mirror(y, height)))
+    in0, in1 = outside[0] == 0, outside[1] == 0
+    w0 = ((1.0 - tau) * up(vis0) + EPS) * in0
+    w1 = (tau * up(vis1) + EPS) * in1
+    unseen = ~(in0 | in1)
+    nearer0 = outside[0] <= outside[1]
+    weight0 = np.where(unseen, nearer0, w0 / np.maximum(w0 + w1, 1e-12)).astype(np.float32)
+    flow_t0 = np.dstack([maps[0][0] - gx, maps[0][1] - gy])
+    flow_t1 = np.dstack([maps[1][0] - gx, maps[1][1] - gy])
+    return GeometryAt(flow_t0, flow_t1, weight0, up(trust), unseen)
+
+
+def with_flow(geo: GeometryAt, flow_candidate) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The candidate ``(flow_t0, flow_t1, weight0)`` of ``geo`` with a 2D candidate (the same
+    three arrays, same size) blended in by ``1 - trust``: near the epipole the 2D motion serves;
+    where the view is unseen by both inputs the geometry's fill stays."""
+    a = np.where(geo.unseen, 1.0, geo.trust).astype(np.float32)
+    f0, f1, w = flow_candidate
+    b = 1.0 - a
+    return (
+        (geo.flow_t0 * a[..., None] + f0 * b[..., None]).astype(np.float32),
+        (geo.flow_t1 * a[..., None] + f1 * b[..., None]).astype(np.float32),
+        (geo.weight0 * a + w * b).astype(np.float32),
+    )
