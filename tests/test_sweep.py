@@ -318,4 +318,6 @@ def test_every_interpolator_keeps_a_per_pair_record():
         assert interp.last_pair() == {}
     sweep = Sweep()
     sweep(img0, img0, [0.5], equirect=False)
-    assert sweep.last_pair() == {"method": "flow", "reason": "sweep: not panoramas", "pose": None}
+    info = sweep.last_pair()  # (ordinary photos have a pose too: tests/test_sweep_pinhole.py)
+    assert (info["method"], info["reason"]) == ("flow", "featureless (6 keypoints)")
+    assert not info["pose"]["usable"]
