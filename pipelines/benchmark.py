@@ -1,14 +1,20 @@
 """``viewsynth benchmark``: the standard quality and speed suite (``make benchmark``).
 
-    viewsynth benchmark [--config configs/benchmark.yaml] [--set key=value ...] [-o RUN_DIR]
-                        [--weights FILE] [--external NAME='cmd {list}' ...] [--no-speed]
-                        [--no-publish]
+    viewsynth benchmark [--config configs/benchmark.yaml | --full] [--set key=value ...]
+                        [-o RUN_DIR] [--weights FILE] [--external NAME='cmd {list}' ...]
+                        [--no-speed] [--no-job] [--no-publish]
     viewsynth benchmark --publish RUN_DIR [--config ...]
 
-    configs/benchmark.yaml ─► sets (../shared/data when present, else generated) × methods
+    configs/benchmark.yaml ─► sets (../shared/data when present, else generated) × methods,
+                              speed per call, the job per output frame (viewsynth interpolate)
         ─► reports/benchmark/<timestamp>/  results.json  table.md  config.yaml  *.png
         ─► reports/benchmark/latest.md     (a copy of table.md, kept in git)
         ─► docs/BENCHMARK.md               (the full tables, between the benchmark markers)
+
+``--full`` runs configs/benchmark_full.yaml instead (``make benchmark-full``): the same suite with
+every K, the time-fitted scores, 8 t per call and 5760x2880 for every method; the difference is
+data in the two configs. Progress goes to stderr: per set, per size and per capture, what is
+done, what is left and the estimated time left.
 
 ``--no-publish`` leaves latest.md and docs/BENCHMARK.md alone (a trial run); ``--publish RUN_DIR``
 publishes such a run afterwards, from its ``results.json``, without running anything. Paths in the config are
@@ -32,6 +38,7 @@ import yaml
 from viewsynth import config as cfgmod
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.evaluate import BenchmarkConfig, SetResult, evaluate, open_sets
+from viewsynth.evaluation.job import time_job
 from viewsynth.evaluation.peers import ExternalCommand, parse_external, resolve_methods
 from viewsynth.evaluation.report import render_markdown, run_info, update_section, write_report
 from viewsynth.evaluation.speed import measure_speed
@@ -47,7 +54,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
     )
-    p.add_argument("--config", type=Path, help="suite config (default configs/benchmark.yaml)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--config", type=Path, help="suite config (default configs/benchmark.yaml)")
+    which.add_argument(
+        "--full", action="store_true", help="the full sweep: configs/benchmark_full.yaml"
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override")
     p.add_argument(
         "-o", "--output", type=Path, help="run folder (default <report_dir>/<timestamp>)"
@@ -60,7 +71,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="NAME='cmd {list}'",
         help="also run this external method (added to the config's external list)",
     )
-    p.add_argument("--no-speed", action="store_true", help="quality only")
+    p.add_argument("--no-speed", action="store_true", help="no per-call speed section")
+    p.add_argument("--no-job", action="store_true", help="do not time viewsynth interpolate")
     p.add_argument(
         "--no-publish", action="store_true", help="leave latest.md and docs/BENCHMARK.md alone"
     )
@@ -78,11 +90,12 @@ def publish(cfg: BenchmarkConfig, here, run_dir: Path) -> str:
         data = json.loads(path.read_text())
         sets = [SetResult.from_json(s) for s in data["sets"]]
         info, speed, notes = data["info"], data["speed"], data["notes"]
+        job = data.get("job", [])  # runs before the job section have none
     except FileNotFoundError:
         raise ViewsynthError(f"{path}: no such file (--publish needs a finished run)") from None
     except (ValueError, KeyError, TypeError) as err:
         raise ViewsynthError(f"{path}: not a benchmark run's results ({err})") from None
-    table = render_markdown(info, sets, speed, notes)
+    table = render_markdown(info, sets, speed, notes, job_rows=job)
     here(cfg.latest).parent.mkdir(parents=True, exist_ok=True)
     write_text(here(cfg.latest), table)
     more = (
@@ -90,16 +103,21 @@ def publish(cfg: BenchmarkConfig, here, run_dir: Path) -> str:
         "them to `reports/benchmark/<timestamp>/`; this table is also in "
         "`reports/benchmark/latest.md`."
     )
-    body = render_markdown(info, sets, speed, notes, title="The published run", level=2, more=more)
+    body = render_markdown(
+        info, sets, speed, notes, title="The published run", level=2, more=more, job_rows=job
+    )
     update_section(here(cfg.tables), body)
     return table
 
 
-def _config_path(given: Path | None) -> Path:
+def config_path(given: Path | None, full: bool = False) -> Path:
+    """The config to run: ``given``, else configs/benchmark.yaml (``full``: benchmark_full.yaml),
+    in the current folder's configs/ when there, else the repository's."""
     if given is not None:
         return given
-    local = Path("configs") / "benchmark.yaml"
-    return local if local.is_file() else REPO / "configs" / "benchmark.yaml"
+    name = "benchmark_full.yaml" if full else "benchmark.yaml"
+    local = Path("configs") / name
+    return local if local.is_file() else REPO / "configs" / name
 
 
 def with_externals(cfg: BenchmarkConfig, specs: list[str]) -> BenchmarkConfig:
@@ -119,7 +137,7 @@ def with_externals(cfg: BenchmarkConfig, specs: list[str]) -> BenchmarkConfig:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    path = _config_path(args.config)
+    path = config_path(args.config, args.full)
     cfg = cfgmod.load(BenchmarkConfig, path, args.set)
     cfg = with_externals(cfg, args.external)
     base = path.resolve().parent
@@ -157,12 +175,17 @@ def main(argv: list[str]) -> int:
         notes += speed_notes
         if externals:
             notes.append("speed: external commands are not timed here (see their s/frame above)")
+    job_rows: list[dict] = []
+    if cfg.job.enabled and not args.no_job:
+        job_rows, job_notes = time_job(cfg.job, base, log=log)
+        notes += job_notes
     info["wall_s"] = time.perf_counter() - started
 
     out = args.output or new_run_dir(here(cfg.report_dir), stamp)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", yaml.safe_dump(cfgmod.to_dict(cfg), sort_keys=False))
-    table = write_report(out, info, results, speed_rows, notes, cfgmod.to_dict(cfg))
+    settings = cfgmod.to_dict(cfg)
+    table = write_report(out, info, results, speed_rows, notes, settings, job_rows=job_rows)
     if not args.no_publish:
         publish(cfg, here, out)
     print(table)

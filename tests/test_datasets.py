@@ -8,6 +8,7 @@ import pytest
 from viewsynth import synth
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation import datasets as ds
+from viewsynth.evaluation import sets
 from viewsynth.frames import read_image, to_uint8, write_image
 
 
@@ -194,12 +195,12 @@ def test_from_config_resolves_paths_against_the_config_folder(tmp_path):
         write_image(data / f"{i}.png", _image(i, 20, 16))
     conf = tmp_path / "configs"
     conf.mkdir()
-    cfg = ds.DatasetConfig(name="mine", path="../data/frames", limit=1)
-    dataset = ds.from_config(cfg, conf)
+    cfg = sets.DatasetConfig(name="mine", path="../data/frames", limit=1)
+    dataset = sets.from_config(cfg, conf)
     assert (dataset.name, dataset.count) == ("mine", 1)
     assert len(list(dataset.samples())) == 1
     with pytest.raises(ds.DatasetUnavailable, match=r"nowhere: no such file or folder$"):
-        ds.from_config(ds.DatasetConfig(path="nowhere"), conf)
+        sets.from_config(sets.DatasetConfig(path="nowhere"), conf)
 
 
 def test_triplet_of_different_sizes_is_skipped_with_a_note(tmp_path):
@@ -226,7 +227,7 @@ def test_leave_one_out_with_a_gap_predicts_i_from_i_minus_and_plus_gap(tmp_path)
         assert np.array_equal(s.gt, _image(i))
         assert np.array_equal(np.rint(s.img0 * 255).astype(np.uint8), _image(i - 2))
         assert np.array_equal(np.rint(s.img1 * 255).astype(np.uint8), _image(i + 2))
-    cfg = ds.DatasetConfig(name="walk gap 2", path=str(tmp_path), gap=2, limit=2)
-    assert [s.name for s in ds.from_config(cfg).samples()] == ["img3", "img4"]
+    cfg = sets.DatasetConfig(name="walk gap 2", path=str(tmp_path), gap=2, limit=2)
+    assert [s.name for s in sets.from_config(cfg).samples()] == ["img3", "img4"]
     with pytest.raises(ViewsynthError, match="gap of 4 needs at least 9 images, found 7"):
         ds.open_dataset(tmp_path, gap=4)

@@ -9,7 +9,7 @@ import pytest
 
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation import datasets as ds
-from viewsynth.evaluation import metrics
+from viewsynth.evaluation import metrics, sets
 from viewsynth.evaluation.evaluate import crop_region, evaluate, open_sets
 from viewsynth.evaluation.peers import ExternalCommand, MethodSpec, UnsupportedInput
 from viewsynth.frames import to_uint8
@@ -162,20 +162,20 @@ def test_a_list_t_command_gets_each_pairs_time_and_scores_like_the_crossfade(tmp
 
 
 def test_open_sets_skips_absent_data_and_falls_back(tmp_path):
-    missing = ds.DatasetConfig(name="mb", path=str(tmp_path / "absent"))
-    fallback = ds.DatasetConfig(
+    missing = sets.DatasetConfig(name="mb", path=str(tmp_path / "absent"))
+    fallback = sets.DatasetConfig(
         name="syn", kind="synthetic", count=1, width=32, height=16, rolled=True
     )
-    flat = ds.DatasetConfig(
+    flat = sets.DatasetConfig(
         name="flat", kind="synthetic", count=1, width=30, height=20, rolled=True
     )
-    sets, notes = open_sets([missing], [fallback, flat])
-    assert [s.name for s in sets] == ["syn", "syn (rolled)", "flat"]
+    opened, notes = open_sets([missing], [fallback, flat])
+    assert [s.name for s in opened] == ["syn", "syn (rolled)", "flat"]
     assert notes[0].startswith("mb: skipped (") and "no such file or folder" in notes[0]
     assert "using the generated fallback sets" in notes[1]
     assert notes[2] == "flat: not panoramas, so no rolled run"
-    sets, _ = open_sets([flat], [fallback])
-    assert [s.name for s in sets] == ["flat"]  # the fallback only when nothing opened
+    opened, _ = open_sets([flat], [fallback])
+    assert [s.name for s in opened] == ["flat"]  # the fallback only when nothing opened
 
 
 def test_evaluate_job_writes_a_report(tmp_path, capsys):
@@ -269,4 +269,4 @@ def test_fit_times_score_each_method_where_the_middle_shot_was_taken(tmp_path):
     assert "trc_ws_psnr" not in unfitted.scores["linear"][0]
     assert "trc-WS-PSNR" not in quality_table([unfitted])
     with pytest.raises(ViewsynthError, match="fit_times must lie in"):
-        ds.from_config(ds.DatasetConfig(kind="render", count=1, fit_times=(0.0, 0.5)))
+        sets.from_config(sets.DatasetConfig(kind="render", count=1, fit_times=(0.0, 0.5)))

@@ -15,7 +15,9 @@ Layouts ``open_dataset`` recognises in a path:
   ``gap=g`` predicts frame ``i`` from ``i - g`` and ``i + g`` instead (wider baselines; the frames
   between are left out of that triplet).
 Generated sets (``viewsynth.synth``): ``render_set`` (the held-out street panoramas) and
-``synthetic_set`` (moving procedural textures with exact in-between frames).
+``synthetic_set`` (moving procedural textures with exact in-between frames). The sets as a
+benchmark config names them, and the street sets built on these (video triplets at a working
+width, a walk sampled by GPS distance, perspective renders), are in ``sets``.
 
 ``rolled(dataset)`` shifts panoramas (inputs and ground truth alike) by half a width, so the 360
 seam cuts through what was the centre of the view.
@@ -75,7 +77,8 @@ class Dataset:
     rolled: bool = False
     notes: list[str] = field(default_factory=list)
     limit: int = 0
-    fit_times: tuple[float, ...] = ()  # see DatasetConfig.fit_times
+    fit_times: tuple[float, ...] = ()  # see sets.DatasetConfig.fit_times
+    size: tuple[int, int] | None = None  # (width, height) of its frames where known (progress)
 
     def samples(self) -> Iterator[Sample]:
         """The samples, in a fixed order; rolled by half a width when ``self.rolled``."""
@@ -147,7 +150,8 @@ def middlebury(path: str | Path) -> Dataset:
             )
 
     first = _read(root / "input" / seqs[0] / "frame10.png")
-    return Dataset(root.name, "middlebury", str(root), _equirect(first), len(seqs), make)
+    size = (first.shape[1], first.shape[0])
+    return Dataset(root.name, "middlebury", str(root), _equirect(first), len(seqs), make, size=size)
 
 
 def triplet_folders(path: str | Path) -> Dataset:
@@ -165,7 +169,8 @@ def triplet_folders(path: str | Path) -> Dataset:
             yield _triplet(d.name, d / "frame0.png", d / "frame1.png", d / "frame2.png")
 
     first = _read(ids[0] / "frame0.png")
-    return Dataset(root.name, "triplets", str(root), _equirect(first), len(ids), make)
+    size = (first.shape[1], first.shape[0])
+    return Dataset(root.name, "triplets", str(root), _equirect(first), len(ids), make, size=size)
 
 
 def leave_one_out_indices(
@@ -191,7 +196,7 @@ def leave_one_out_indices(
 #: The capture wing's clock ordering, gap splits and duplicate dropping would change which frames
 #: are neighbours, and its yaw alignment would turn the ground truth; "perspective" also keeps it
 #: from squaring panoramas to exactly 2:1 (whether a set is panoramic is judged from its shape).
-_AS_STORED = CaptureOptions(
+AS_STORED = CaptureOptions(
     projection="perspective",
     time_source="filename",
     time_gap=0.0,
@@ -204,10 +209,11 @@ _AS_STORED = CaptureOptions(
 
 
 def leave_one_out(
-    path: str | Path, every: int = 1, parity: Parity = "all", gap: int = 1
+    path: str | Path, every: int = 1, parity: Parity = "all", gap: int = 1, width: int = 0
 ) -> Dataset:
     """Leave-one-out on a folder of images or a video file: predict frame i from i - gap and
-    i + gap (1: the neighbours).
+    i + gap (1: the neighbours). ``width`` > 0 resizes every frame, the truth too, to that width,
+    the aspect kept (area-averaged when shrinking; see ``frames.resize``).
 
     An image that does not decode costs the triplets that need it (each skipped with a note), not
     the whole set; so does a triplet whose frames differ in size.
@@ -217,7 +223,7 @@ def leave_one_out(
     if not (source.is_dir() or is_video):
         raise ViewsynthError(f"{source}: not a folder of images, a video or a known dataset layout")
     leave_one_out_indices(3, every, parity, gap)  # the options' checks, before any decoding
-    capture = load_capture(source, _AS_STORED)
+    capture = load_capture(source, AS_STORED)
     shots = {shot.name: shot for shot in capture.shots}
     # Unreadable images keep their places, so one does not make neighbours of the frames around
     # it; the capture lists them among its skipped files.
@@ -249,7 +255,7 @@ def leave_one_out(
                 usable.append(i)
         needed = sorted({j for i in usable for j in (i - gap, i, i + gap)})
         decoded = zip(
-            needed, _stored_frames(capture, [shots[names[j]] for j in needed]), strict=True
+            needed, stored_frames(capture, [shots[names[j]] for j in needed], width), strict=True
         )
         window: dict[int, np.ndarray] = {}
         for i in usable:
@@ -261,10 +267,13 @@ def leave_one_out(
             for j in [j for j in window if j <= i - gap]:
                 del window[j]  # later targets are past i: they need no frame up to i - gap
 
-    equirect = is_equirect_shape(*capture.shots[0].size)
-    kind = "leave-one-out"
+    w, h = capture.shots[0].size
+    size = (width, max(1, round(h * width / w))) if width else (w, h)
     name = source.name if gap == 1 else f"{source.name} gap {gap}"
-    return Dataset(name, kind, str(source), equirect, len(targets), make, notes=notes)
+    return Dataset(
+        name, "leave-one-out", str(source), is_equirect_shape(w, h), len(targets), make,
+        notes=notes, size=size,
+    )  # fmt: skip
 
 
 def _triplet_problem(
@@ -280,15 +289,21 @@ def _triplet_problem(
     return ""
 
 
-def _stored_frames(capture: Capture, shots: Sequence[Shot]) -> Iterator[tuple[Shot, np.ndarray]]:
-    """``iter_frames`` at each frame's own size: a capture brings every frame to one working size,
-    which would rescale a ground truth stored at another."""
-    for size, run in itertools.groupby(shots, key=lambda shot: shot.size):
+def stored_frames(
+    capture: Capture, shots: Sequence[Shot], width: int = 0
+) -> Iterator[tuple[Shot, np.ndarray]]:
+    """``iter_frames`` at each frame's own size (or ``width`` wide, the aspect kept): a capture
+    brings every frame to one working size, which would rescale a ground truth stored at another."""
+    for (w, h), run in itertools.groupby(shots, key=lambda shot: shot.size):
+        size = (width, max(1, round(h * width / w))) if width else (w, h)
         yield from iter_frames(replace(capture, working_size=size), list(run), apply_yaw=False)
 
 
-def open_dataset(path: str | Path, every: int = 1, parity: Parity = "all", gap: int = 1) -> Dataset:
-    """The set at ``path``, its layout detected (Middlebury, triplet folders, or leave-one-out)."""
+def open_dataset(
+    path: str | Path, every: int = 1, parity: Parity = "all", gap: int = 1, width: int = 0
+) -> Dataset:
+    """The set at ``path``, its layout detected (Middlebury, triplet folders, or leave-one-out;
+    ``width`` resizes leave-one-out frames, see ``leave_one_out``)."""
     source = Path(path)
     if not source.exists():
         raise DatasetUnavailable(f"{source}: no such file or folder")
@@ -301,7 +316,7 @@ def open_dataset(path: str | Path, every: int = 1, parity: Parity = "all", gap: 
             if d.is_dir()
         ):
             return triplet_folders(source)
-    return leave_one_out(source, every, parity, gap)
+    return leave_one_out(source, every, parity, gap, width)
 
 
 def render_set(count: int, width: int, height: int, seed: int | None = None) -> Dataset:
@@ -331,7 +346,8 @@ def render_set(count: int, width: int, height: int, seed: int | None = None) -> 
         yield from cache
 
     label = f"render {width}x{height}" + ("" if seed is None else f" seed {seed}")
-    return Dataset(label, "render", "viewsynth.synth.heldout_panoramas", True, count, make)
+    source = "viewsynth.synth.heldout_panoramas"
+    return Dataset(label, "render", source, True, count, make, size=(width, height))
 
 
 def synthetic_set(count: int, width: int, height: int, seed: int = 0) -> Dataset:
@@ -359,61 +375,5 @@ def synthetic_set(count: int, width: int, height: int, seed: int = 0) -> Dataset
         equirect,
         count,
         make,
+        size=(width, height),
     )
-
-
-# --- the configured form ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetConfig:
-    """One set of the benchmark suite."""
-
-    # Label in the report; empty: the folder's name.
-    name: str = ""
-    # "path": a folder or video, its layout detected; "render": the synth wing's held-out street
-    # panoramas; "synthetic": the procedural moving-texture set.
-    kind: Literal["path", "render", "synthetic"] = "path"
-    # Folder or video for kind "path"; relative paths are relative to the config file.
-    path: str = ""
-    # Generated sets: how many triplets, their size and the seed.
-    count: int = 8
-    width: int = 1024
-    height: int = 512
-    # null: the renderer's held-out default (render), 0 (synthetic).
-    seed: int | None = None
-    # Leave-one-out: predict every k-th eligible frame; "odd"/"even" restrict i (counted from 0).
-    every: int = 1
-    parity: Literal["all", "odd", "even"] = "all"
-    # Leave-one-out: predict frame i from i - gap and i + gap (1: the neighbours).
-    gap: int = 1
-    # Also run the set with panoramas rolled by half a width (seam through the content).
-    rolled: bool = False
-    # At most this many samples (0: all), to fit a time budget.
-    limit: int = 0
-    # Real walks: also score at these times and keep the best (trc-WS-PSNR, see ``evaluate``).
-    fit_times: tuple[float, ...] = ()
-
-
-def from_config(cfg: DatasetConfig, base_dir: str | Path = ".") -> Dataset:
-    """The ``Dataset`` a config entry names; ``DatasetUnavailable`` when its data is absent."""
-    if cfg.kind == "render":
-        dataset = render_set(cfg.count, cfg.width, cfg.height, cfg.seed)
-    elif cfg.kind == "synthetic":
-        dataset = synthetic_set(cfg.count, cfg.width, cfg.height, cfg.seed or 0)
-    else:
-        if not cfg.path:
-            raise ViewsynthError(f"dataset {cfg.name!r}: kind 'path' needs a path")
-        path = Path(cfg.path)
-        if not path.is_absolute():
-            path = Path(base_dir) / path
-        dataset = open_dataset(path, cfg.every, cfg.parity, cfg.gap)
-    dataset.limit = cfg.limit
-    if not all(0.0 < t < 1.0 for t in cfg.fit_times):
-        raise ViewsynthError(f"dataset {cfg.name!r}: fit_times must lie in (0, 1)")
-    dataset.fit_times = tuple(cfg.fit_times)
-    if cfg.limit and dataset.count is not None:
-        dataset.count = min(dataset.count, cfg.limit)
-    if cfg.name:
-        dataset.name = cfg.name
-    return dataset

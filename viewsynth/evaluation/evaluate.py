@@ -29,16 +29,13 @@ from typing import Any
 import numpy as np
 
 from viewsynth.errors import ViewsynthError
-from viewsynth.evaluation.datasets import (
-    Dataset,
-    DatasetConfig,
-    DatasetUnavailable,
-    from_config,
-    rolled,
-)
+from viewsynth.evaluation.datasets import Dataset, DatasetUnavailable, rolled
+from viewsynth.evaluation.job import JobConfig
 from viewsynth.evaluation.metrics import score, seam_columns
 from viewsynth.evaluation.peers import ExternalCommand, MethodSpec, UnsupportedInput
+from viewsynth.evaluation.progress import Progress
 from viewsynth.evaluation.rotation import rc_ws_psnr
+from viewsynth.evaluation.sets import DatasetConfig, from_config
 from viewsynth.evaluation.speed import SpeedConfig
 from viewsynth.frames import read_image, to_uint8, write_image
 
@@ -131,7 +128,22 @@ def evaluate(
         log(f"loading {spec.label}")
         built.append((spec.label, spec.build()))
     seen: set[tuple[str, tuple[int, ...]]] = set()  # (method, image shape) already called
-    return [_evaluate_set(dataset, built, externals, log, seen) for dataset in datasets]
+    plan = [planned_units(d) for d in datasets]
+    progress = Progress("quality", sum(plan), len(datasets), log)
+    results = []
+    for dataset, units in zip(datasets, plan, strict=True):
+        progress.start_part(dataset.name, dataset.count, units)
+        results.append(_evaluate_set(dataset, built, externals, log, seen, progress))
+        progress.end_part()
+    return results
+
+
+def planned_units(dataset: Dataset) -> float:
+    """A set's expected cost for progress estimates: samples x megapixels x calls per sample (a
+    panorama set with ``fit_times`` asks for more times, and scores each with rotation search)."""
+    width, height = dataset.size or (1024, 512)
+    calls = 1.0 + (len(dataset.fit_times) if dataset.equirect else 0)
+    return (dataset.count or 10) * width * height / 1e6 * calls
 
 
 def _score(pred: np.ndarray, gt: np.ndarray, equirect: bool) -> dict[str, float]:
@@ -171,6 +183,7 @@ def _evaluate_set(
     externals: Sequence[ExternalCommand],
     log: Log,
     seen: set[tuple[str, tuple[int, ...]]],
+    progress: Progress | None = None,
 ) -> SetResult:
     result = SetResult(dataset.name, dataset.kind, dataset.source, dataset.equirect, dataset.rolled)
     result.scores = {label: [] for label, _ in built}
@@ -216,7 +229,10 @@ def _evaluate_set(
                 write_image(folder / "img1.png", sample.img1)
                 write_image(folder / "gt.png", sample.gt)
                 times.append(float(sample.t))
-            log(f"{dataset.name}: {sample.name} done")
+            if progress is not None:
+                progress.step(sample.name)
+            else:
+                log(f"{dataset.name}: {sample.name} done")
         if externals_ok and result.samples:
             if not all(ext.accepts(times) for ext in externals):
                 # A {list} command's lines carry no time: it is asked for midpoints only.
@@ -306,6 +322,8 @@ class BenchmarkConfig:
     # Used only when none of ``datasets`` could be opened (a fresh clone without ../shared/data).
     fallback: tuple[DatasetConfig, ...] = ()
     speed: SpeedConfig = field(default_factory=SpeedConfig)
+    # The job itself: ``viewsynth interpolate`` per output frame on real captures (``job``).
+    job: JobConfig = field(default_factory=JobConfig)
     # Where runs go (<report_dir>/<timestamp>/), the table kept in git, and the document whose
     # published section is regenerated. Relative paths are relative to the config file.
     report_dir: str = "../reports/benchmark"

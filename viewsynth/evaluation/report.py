@@ -32,6 +32,7 @@ import numpy as np
 
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.evaluate import METRICS, SetResult
+from viewsynth.evaluation.job import job_table
 from viewsynth.frames import atomic_write, write_image, write_text
 
 SECTION_START = "<!-- benchmark:start -->"
@@ -41,15 +42,8 @@ ANCHORS = (
     "Published for orientation (their own training data and GPUs, not measured here): "
     "RIFE Middlebury IE 1.956, Vimeo90K 35.61 dB; EMA-VFI IE 1.81, 36.64 dB."
 )
-HIGHER_IS_BETTER = {
-    "psnr": True,
-    "ssim": True,
-    "ie": False,
-    "ws_psnr": True,
-    "rc_ws_psnr": True,
-    "trc_ws_psnr": True,
-    "seam_ws_psnr": True,
-}
+#: Every metric is better higher but IE (a mean absolute error).
+HIGHER_IS_BETTER = {m: m != "ie" for m in METRICS}
 HEADERS = {
     "psnr": "PSNR",
     "ssim": "SSIM",
@@ -181,8 +175,10 @@ def render_markdown(
     title: str | None = "Benchmark",
     level: int = 1,
     more: str = "",
+    job_rows: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """The report as markdown: who/where/when, the quality table, the speed table, notes.
+    """The report as markdown: who/where/when, the quality table, the speed table, the job's
+    time per output frame (``job``), notes.
 
     ``title`` is a heading of ``level``; ``more`` a line added after the command (e.g. where the
     plots are).
@@ -223,6 +219,15 @@ def render_markdown(
             "own for minterpolate; synthetic panorama input)",
             "",
             speed_table(speed_rows),
+            "",
+        ]
+    if job_rows:
+        out += [
+            f"**The job** (`viewsynth interpolate --factor {job_rows[0]['factor']}` in a fresh "
+            "process per run, both MP4s; job s/frame: its wall time over the frames it wrote; "
+            "over linear: less the `--method linear` run of the same capture, per frame)",
+            "",
+            job_table(job_rows),
             "",
         ]
     all_notes = list(notes) + [f"{s.name}: {n}" for s in sets for n in s.notes]
@@ -357,6 +362,7 @@ def write_report(
     notes: Sequence[str] = (),
     settings: dict[str, Any] | None = None,
     title: str = "Benchmark",
+    job_rows: Sequence[dict[str, Any]] = (),
 ) -> str:
     """Write the run folder (see the module docstring); returns the markdown of ``table.md``."""
     out = Path(out_dir)
@@ -367,10 +373,11 @@ def write_report(
         "settings": settings or {},
         "sets": [s.to_json() for s in sets],
         "speed": list(speed_rows),
+        "job": list(job_rows),
         "notes": list(notes),
     }
     write_text(out / "results.json", json.dumps(data, indent=1, default=_json_default) + "\n")
-    table = render_markdown(info, sets, speed_rows, notes, title=title)
+    table = render_markdown(info, sets, speed_rows, notes, title=title, job_rows=job_rows)
     write_text(out / "table.md", table)
     plot_quality_speed(sets, out / "quality_vs_speed.png")
     for s in sets:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from viewsynth.evaluation.peers import MethodSpec
+from viewsynth.evaluation.progress import Progress
 
 Log = Callable[[str], None]
 
@@ -194,7 +195,11 @@ def measure_speed(
     notes: list[str] = []
     previous: dict[str, tuple[float, int]] = {}  # label -> (seconds per frame, pixels)
     dropped: set[str] = set()  # failed or too slow at a smaller size: not tried again
-    for width, height in config.sizes:
+    # Progress: each size is a part worth its megapixels per method; its steps are the methods'
+    # warm-ups, then the repetitions.
+    mpx = [w * h / 1e6 * len(specs) for w, h in config.sizes]
+    progress = Progress("speed", sum(mpx), len(config.sizes), log)
+    for (width, height), units in zip(config.sizes, mpx, strict=True):
         active = []
         for spec in specs:
             if spec.label in dropped:
@@ -212,11 +217,13 @@ def measure_speed(
             active.append(spec)
         # Warm-ups one process at a time: two compiling at once on few cores would slow both.
         measurers: list[tuple[_Measurer, dict[str, Any]]] = []
+        progress.start_part(f"{width}x{height}", len(active) + config.reps, units)
         for spec in active:
             log(f"speed: {spec.label} at {width}x{height}: loading and warming up")
             many = config.times_per_call
             m = _Measurer(ctx, spec, width, height, config.warmup, many, config.timeout_s)
             msg = m.receive()
+            progress.step(f"{spec.label} warmed up")
             if msg[0] != "ready":
                 notes.append(f"speed: {spec.label} failed at {width}x{height}: {msg[1]}")
                 m.stop()
@@ -251,7 +258,7 @@ def measure_speed(
                         row["many_reps_s"].append(msg[2])
                 else:
                     row["error"] = msg[1]
-            log(f"speed: {width}x{height}: repetition {rep + 1}/{config.reps} done")
+            progress.step(f"repetition {rep + 1}/{config.reps} of {len(measurers)} methods")
         for m, row in measurers:
             if not row.get("error"):
                 m.send("stop")
@@ -274,6 +281,7 @@ def measure_speed(
                 row["compile_s"] = max(0.0, row["first_call_s"] - median)
             rows.append(row)
             previous[row["method"]] = (median, width * height)
+        progress.end_part()
         measured = {r["method"] for r in rows if (r["width"], r["height"]) == (width, height)}
         dropped.update(spec.label for spec in active if spec.label not in measured)
     return rows, notes
