@@ -7,6 +7,10 @@
           ├─► interpolator ─►   several --t  ->  OUT-t0.250.png, OUT-t0.500.png, ...
     IMG1 ─┘
 
+``--projection auto`` (the default) decides each pair as a capture is decided: the images' XMP
+GPano or EXIF camera, else whether their left and right edges meet (the seam), else the 2:1 shape
+with a warning; EXIF focal length gives perspective frames their field of view.
+
 A list file holds one job per non-empty line not starting with '#': ``img0 img1 out [t]``
 (whitespace-separated, paths relative to the current folder). Every line is checked before any
 work starts; the interpolator is loaded once and compiled once per image size.
@@ -20,6 +24,7 @@ import sys
 from pathlib import Path
 
 from viewsynth import frames
+from viewsynth.capture.projection import decide_images
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.interpolators import DEFAULT_METHOD, METHODS, make_interpolator
 
@@ -130,11 +135,21 @@ def main(argv: list[str]) -> int:
                 img0_path,
             )
             img1 = frames.resize(img1, w, h)
-        if args.projection == "auto":
-            equirect = frames.is_equirect_shape(w, h)
-        else:
-            equirect = args.projection == "equirect"
-        mids = interp(img0, img1, times, equirect=equirect)
+        decision, hfov, hfov_by = decide_images(
+            [img0_path, img1_path], [img0, img1], args.projection
+        )
+        if decision.warning:
+            log.warning("%s", decision.warning)
+        equirect = decision.projection == "equirect"
+        if not equirect and hfov is None:
+            log.warning(
+                "%s: no focal length in EXIF: geometry assumes its default field of view", img0_path
+            )
+        log.info(
+            "%s: %s (%s)%s", img0_path, decision.projection, decision.by,
+            f", hfov {hfov:.1f} deg ({hfov_by})" if hfov is not None else "",
+        )  # fmt: skip
+        mids = interp(img0, img1, times, equirect=equirect, hfov=hfov)
         ran = interp.last_pair()
         if ran and (ran["method"] != args.method or ran.get("geometry") is False):
             log.warning(

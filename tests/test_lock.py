@@ -105,7 +105,7 @@ def test_the_lock_is_released_when_the_run_ends_however_it_ends(tmp_path):
         def last_pair(self) -> dict:
             return {}
 
-        def __call__(self, img0, img1, times, *, equirect=False):
+        def __call__(self, img0, img1, times, *, equirect=False, hfov=None):
             raise RuntimeError("simulated crash")
 
     with pytest.raises(RuntimeError, match="simulated crash"):

@@ -77,7 +77,7 @@ class PatternInterp:
     def last_pair(self) -> dict:
         return {}
 
-    def __call__(self, img0, img1, times, *, equirect=False):
+    def __call__(self, img0, img1, times, *, equirect=False, hfov=None):
         first = decode(img0)
         pair = first // FACTOR
         if pair == self.die_at:

@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pano(width: int, seed: int) -> np.ndarray:
+    """A smooth 2:1 texture whose left and right edges meet, as a panorama's do."""
     rng = np.random.default_rng(seed)
-    small = rng.random((4, 8, 3)).astype(np.float32)
-    return frames.resize(small, width, width // 2)
+    small = np.tile(rng.random((4, 8, 3)).astype(np.float32), (1, 3, 1))
+    return frames.resize(small, 3 * width, width // 2)[:, width : 2 * width]
 
 
 def make_capture(folder: Path, n: int = 3, width: int = 128, perspective: bool = False) -> Path:

@@ -16,13 +16,17 @@ Public API::
                                                  # capture.working_size, already turned by shot.yaw
 
 - ``Capture``: ``source`` (Path), ``kind`` ('folder' | 'video'), ``projection`` ('equirect' |
-  'perspective'), ``time_source`` ('gps' | 'exif' | 'mapillary' | 'filename' | 'video'),
+  'perspective') and ``projection_by`` (why: metadata, content or shape; ``projection``),
+  ``hfov``/``hfov_by`` (perspective: median horizontal field of view, degrees, and its source),
+  ``time_source`` ('gps' | 'exif' | 'mapillary' | 'filename' | 'video'),
   ``working_size`` (w, h), ``segments``, ``skipped`` [(file name, reason)], ``warnings`` [str].
 - ``Shot``: ``path``, ``name``, ``size`` (w, h), ``frame_index`` (videos), ``time`` (s),
   ``lat``/``lon`` (degrees; None when unknown or judged wrong), ``utc`` (UTC seconds when known), ``heading`` (compass bearing of
   the image centre from tags), ``rotation`` (panoramas: image-measured turn since the first
   shot), ``yaw`` (degrees, positive = right, that make a panorama face the direction of travel;
-  0 for perspective), ``yaw_source``.
+  0 for perspective), ``yaw_source``, ``hfov`` (perspective: degrees from EXIF/GPMF, or None).
+- ``pair_hfov(shot0, shot1)``: the field of view a pair is interpolated with (``hfov=``).
+- ``seam_score(image)``: how unlike neighbours a frame's first and last columns are (~1: panorama).
 - ``schedule_segment(segment, factor=, spacing=)`` -> ([PairSchedule(index, times, distance)],
   warnings): times per neighbouring pair, t=0 is the pair's first shot, the last pair adds t=1.
 - ``estimate_yaw(prev, cur)``: degrees the content of panorama ``prev`` moved right in ``cur``.
@@ -30,7 +34,8 @@ Public API::
 
 Modules, in the order a capture goes through them: ``load`` (``load_capture``, ``iter_frames``)
 -> ``folder`` (listing, decoding once, one clock) or ``video`` (sampling) -> ``segments`` (projection,
-working size, gaps, duplicates, yaw), using ``metadata`` (tags), ``telemetry`` (a video's GPMF/CAMM
+working size, gaps, duplicates, yaw), using ``metadata`` (tags), ``projection`` (panorama or photo,
+field of view), ``telemetry`` (a video's GPMF/CAMM
 GPS track), ``gpx`` (geotagging by time from ``capture.gpx``), ``track`` (times, GPS, splitting)
 and ``heading`` (yaw); then ``schedule`` (in-between times per pair).
 
@@ -45,6 +50,7 @@ from viewsynth.capture.heading import align_yaws, bearing, estimate_yaw, haversi
 from viewsynth.capture.load import iter_frames, load_capture
 from viewsynth.capture.metadata import Metadata, read_metadata
 from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.projection import decide_projection, pair_hfov, seam_score
 from viewsynth.capture.schedule import PairSchedule, frame_count, pair_times, schedule_segment
 from viewsynth.capture.shot import Capture, Shot
 
@@ -62,6 +68,9 @@ __all__ = [
     "iter_frames",
     "load_capture",
     "pair_times",
+    "decide_projection",
+    "pair_hfov",
     "read_metadata",
+    "seam_score",
     "schedule_segment",
 ]

@@ -45,7 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
-from viewsynth.capture.metadata import Metadata
+from viewsynth.capture.metadata import Metadata, read_metadata
+from viewsynth.capture.shot import Shot
 from viewsynth.errors import ViewsynthError
 from viewsynth.frames import is_equirect_shape
 
@@ -166,7 +167,8 @@ def decide_projection(
         return Decision(forced, "--projection")
     shapes = [is_equirect_shape(*size) for _, size in sizes]
     if not any(shapes):
-        return Decision("perspective", "shape: not 2:1")
+        flat = [why for projection, why in filter(None, evidence) if projection == "perspective"]
+        return Decision("perspective", f"{flat[0]}; not 2:1" if flat else "shape: not 2:1")
     if not all(shapes):
         first_name, first = sizes[0]
         name, size = sizes[shapes.index(not shapes[0])]
@@ -204,6 +206,45 @@ def decide_projection(
         f"{source.name}: taken as an equirect panorama by its 2:1 shape, but {reason}; "
         "set capture.projection (--projection) if it is a perspective view",
     )
+
+
+def decide_images(
+    paths: Sequence[Path], images: Sequence[np.ndarray], forced: str = "auto"
+) -> tuple[Decision, float | None, str]:
+    """The projection of a few loose images (``viewsynth pair``), decided as for a capture, and
+    their mean horizontal field of view (degrees, None when unknown or a panorama) with its source.
+
+    ``images``: the decoded ``(H, W, 3)`` images of ``paths``; the first path names them.
+    """
+    metas = [read_metadata(path) for path in paths]
+    sizes = [
+        (path.name, (im.shape[1], im.shape[0])) for path, im in zip(paths, images, strict=True)
+    ]
+    auto = forced == "auto"
+    decision = decide_projection(
+        paths[0],
+        sizes,
+        [image_evidence(meta) for meta in metas],
+        [
+            seam_score(im) if auto and is_equirect_shape(*size) else None
+            for im, (_, size) in zip(images, sizes, strict=True)
+        ],
+        forced,
+    )
+    if decision.projection == "equirect":
+        return decision, None, ""
+    found = [photo_hfov(meta, size) for meta, (_, size) in zip(metas, sizes, strict=True)]
+    known = [(hfov, source) for hfov, source in found if hfov is not None]
+    if not known:
+        return decision, None, "unknown"
+    return decision, sum(h for h, _ in known) / len(known), known[0][1]
+
+
+def pair_hfov(shot0: Shot, shot1: Shot) -> float | None:
+    """The field of view (degrees) to interpolate a pair with: the mean of the two shots' known
+    ones (a zoom may differ between photos), None when neither is known (and for panoramas)."""
+    known = [s.hfov for s in (shot0, shot1) if s.hfov is not None]
+    return sum(known) / len(known) if known else None
 
 
 def photo_hfov(meta: Metadata, size: tuple[int, int]) -> tuple[float | None, str]:

@@ -71,9 +71,9 @@ class _TimedInterpolator:
     def last_pair(self) -> dict[str, Any]:
         return self.inner.last_pair()
 
-    def __call__(self, img0, img1, times, *, equirect):
+    def __call__(self, img0, img1, times, *, equirect, hfov=None):
         started = time.perf_counter()
-        frames = self.inner(img0, img1, times, equirect=equirect)
+        frames = self.inner(img0, img1, times, equirect=equirect, hfov=hfov)
         seconds = time.perf_counter() - started
         if self.first_call_seconds is None:
             self.first_call_seconds = seconds

@@ -1,9 +1,16 @@
 """``manifest.json``: what a capture became, one row per output frame.
 
     {"capture": SOURCE, "settings": {...}, "interpolator": {"method": ..., ...},
-     "fingerprint": KEY, "projection": "equirect" | "perspective", "time_source": ...,
-     "skipped": [{"file", "reason"}], "warnings": [...],
+     "fingerprint": KEY, "projection": "equirect" | "perspective", "projection_by": WHY,
+     ["hfov": DEGREES | null, "hfov_by": SOURCE,]  (perspective captures only)
+     "time_source": ..., "skipped": [{"file", "reason"}], "warnings": [...],
      "segments": [{"files": {"flat": NAME, "360": NAME}, "frames": [ROW, ...]}, ...]}
+
+``projection_by`` says what decided the projection (``"--projection"``, ``"XMP GPano
+ProjectionType=equirectangular (12 of 12 frames)"``, ``"content: seam score 0.98 (...)"``, ...;
+see :mod:`viewsynth.capture.projection`); ``hfov`` is the median horizontal field of view of the
+perspective shots (each pair is interpolated with its own), ``hfov_by`` where it came from
+(``"unknown"`` when the metadata has none: geometry then assumes its default).
 
 A ROW names the two source files and t, and, when the tags tell them, the position (``lat``,
 ``lon``: interpolated linearly at t) and ``heading`` (the compass bearing the frame's centre
@@ -18,10 +25,20 @@ from pathlib import Path
 from typing import Any
 
 from viewsynth import frames
-from viewsynth.capture import Shot
+from viewsynth.capture import Capture, Shot
 from viewsynth.capture.schedule import PairSchedule
 
 MANIFEST = "manifest.json"
+
+
+def projection_entry(capture: Capture) -> dict:
+    """The manifest's projection fields: what the capture is, why, and its field of view."""
+    entry: dict = {"projection": capture.projection, "projection_by": capture.projection_by}
+    if capture.projection == "perspective":
+        hfov = capture.hfov
+        entry["hfov"] = round(hfov, 3) if hfov is not None else None
+        entry["hfov_by"] = capture.hfov_by
+    return entry
 
 
 def _lerp_angle(a: float | None, b: float | None, t: float) -> float | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from viewsynth import config as config_lib
-from viewsynth.capture import Capture, iter_frames, load_capture
+from viewsynth.capture import Capture, iter_frames, load_capture, pair_hfov
 from viewsynth.capture.schedule import PairSchedule, schedule_segment
 from viewsynth.export.chunks import remove_pieces
 from viewsynth.export.segment import SegmentWriter
@@ -28,7 +28,12 @@ from viewsynth.interpolators import Interpolator
 from viewsynth.walkthrough.folders import check_output_dir
 from viewsynth.walkthrough.geotag import camm_step, write_segment_gpx
 from viewsynth.walkthrough.lock import FolderLock
-from viewsynth.walkthrough.manifest import MANIFEST, segment_rows, write_manifest
+from viewsynth.walkthrough.manifest import (
+    MANIFEST,
+    projection_entry,
+    segment_rows,
+    write_manifest,
+)
 from viewsynth.walkthrough.resume import Ledger, SegmentPlan, fingerprint, plan_segments
 from viewsynth.walkthrough.settings import InterpolateSettings
 
@@ -126,7 +131,7 @@ def run_capture(
             "settings": config_lib.to_dict(settings),
             "interpolator": record,
             "fingerprint": key,
-            "projection": capture.projection,
+            **projection_entry(capture),
             "time_source": capture.time_source,
             "skipped": [{"file": f, "reason": r} for f, r in capture.skipped],
             "warnings": warnings,
@@ -174,11 +179,14 @@ def _write_segment(
     segment = capture.segments[plan.seg]
     pairs: list[dict] = []  # per pair, what ran and why, when the interpolator says (sweep, rnn)
     try:
-        images = pairwise(image for _, image in iter_frames(capture, segment))
-        for step, (img0, img1) in zip(plan.pairs, images, strict=True):
+        images = pairwise(iter_frames(capture, segment))
+        for step, ((shot0, img0), (shot1, img1)) in zip(plan.pairs, images, strict=True):
             if step.todo:
+                hfov = pair_hfov(shot0, shot1)
                 mids = (
-                    interp(img0, img1, list(step.inner), equirect=panoramic) if step.inner else []
+                    interp(img0, img1, list(step.inner), equirect=panoramic, hfov=hfov)
+                    if step.inner
+                    else []
                 )
                 if step.inner and (about := interp.last_pair()):
                     pairs.append({"pair": step.k, **about})
