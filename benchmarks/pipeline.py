@@ -5,21 +5,22 @@
 Makes synthetic panoramic captures (the sample photo, shifted a little more each frame, so every
 frame differs) and runs the real job with ``--method linear`` in a fresh subprocess per run,
 reporting output frames per second and peak resident memory (ru_maxrss of the child). Memory must
-not grow with the capture's length: the pipeline streams.
+not grow with the capture's length: the pipeline streams. ``make benchmark`` times the same job
+per output frame on real captures, each method less this ``--method linear`` run
+(``viewsynth.evaluation.job``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from viewsynth import frames
+from viewsynth.evaluation.job import run_interpolate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,42 +35,15 @@ def make_capture(folder: Path, n: int, width: int) -> None:
 
 
 def run(capture: Path, out: Path, factor: int) -> dict:
-    """``viewsynth interpolate --method linear`` in a fresh interpreter: its wall time and peak RSS.
-
-    A wrapper interpreter starts the job and reads ``RUSAGE_CHILDREN`` after it, so the peak
-    belongs to this one run (ffmpeg encoders are separate, smaller children).
-    """
-    job = [
-        "-m",
-        "viewsynth.pipelines.cli",
-        "interpolate",
-        str(capture),
-        "-o",
-        str(out),
-        "--method",
-        "linear",
-        "--factor",
-        str(factor),
-        "-q",
-    ]
-    code = (
-        "import resource, subprocess, sys, time;"
-        f"t = time.perf_counter(); subprocess.run([sys.executable, *{job!r}], check=True);"
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, text=True
-    )
-    seconds, peak_kb = proc.stdout.split()[-2:]
-    manifest = json.loads((out / "manifest.json").read_text())
-    n_out = sum(len(s["frames"]) for s in manifest["segments"])
-    seconds = float(seconds)
+    """``viewsynth interpolate --method linear`` in a fresh interpreter: its wall time and peak RSS
+    (``viewsynth.evaluation.job.run_interpolate``, which ``make benchmark`` times the job with)."""
+    result = run_interpolate(capture, out, "linear", factor)
     return {
         "frames_in": len(list(capture.iterdir())),
-        "frames_out": n_out,
-        "seconds": round(seconds, 2),
-        "fps": round(n_out / seconds, 1),
-        "peak_mb": round(int(peak_kb) / 1024, 1),
+        "frames_out": result["frames"],
+        "seconds": round(result["seconds"], 2),
+        "fps": round(result["frames"] / result["seconds"], 1),
+        "peak_mb": round(result["peak_mib"], 1),
     }
 
 

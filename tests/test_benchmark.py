@@ -182,11 +182,59 @@ def test_standard_config_loads_and_names_its_command():
     path = REPO / "configs" / "benchmark.yaml"
     cfg = cfgmod.load(BenchmarkConfig, path)
     assert path.read_text().startswith("# make benchmark")
-    assert {d.kind for d in cfg.datasets} == {"path", "render"}
+    assert {d.kind for d in cfg.datasets} == {"path", "render", "perspective_render"}
     assert cfg.speed.sizes[-1] == (5760, 2880)
     assert {d.kind for d in cfg.fallback} == {"synthetic"}
     with pytest.raises(ViewsynthError, match=r"unknown key 'method'"):
         cfgmod.load(BenchmarkConfig, path, ["method=flow"])
+    # Issue 32's perspective sets: Lund at gaps 1 and 2, both udacity clips at gaps 3 and 6 at
+    # 1024 wide, the GoPro HERO walk by GPS distance, the held-out perspective renders.
+    named = {d.name: d for d in cfg.datasets}
+    assert [named[f"Lund leave-one-out{g}"].gap for g in ("", " gap 2")] == [1, 2]
+    for clip in ("driving", "highway"):
+        for gap in (3, 6):
+            d = named[f"udacity {clip} gap {gap}"]
+            assert d.gap == gap and d.resize_width == 1024 and d.path.endswith(".mp4")
+    walks = [d for d in cfg.datasets if d.metres]
+    assert walks and all(1.0 <= d.metres <= 4.0 and "max-heromode" in d.path for d in walks)
+    assert [d.kind for d in cfg.datasets].count("perspective_render") == 1
+    # The job: rnn, flow and sweep less linear at factor 8, on garden a at 1024x512 and at its
+    # 2048x1024 originals, and on Lund.
+    job = cfg.job
+    assert (set(job.methods), job.baseline, job.factor) == ({"rnn", "flow", "sweep"}, "linear", 8)
+    assert [(c.path.split("/")[-1], c.width) for c in job.captures] == [
+        ("gopro_max_garden_a", 1024),
+        ("gopro_max_garden_a", 0),
+        ("images", 0),
+    ]
+
+
+def test_the_full_sweep_is_the_same_suite_with_more_data_in_its_config():
+    default = cfgmod.to_dict(cfgmod.load(BenchmarkConfig, REPO / "configs" / "benchmark.yaml"))
+    full = cfgmod.to_dict(cfgmod.load(BenchmarkConfig, REPO / "configs" / "benchmark_full.yaml"))
+    assert (default["iters"], full["iters"]) == ([], [1, 2, 4, 8])
+    assert default["speed"]["times_per_call"] == 1 and full["speed"]["times_per_call"] == 8
+    assert default["speed"]["max_seconds_per_frame"] < full["speed"]["max_seconds_per_frame"]
+    for key in ("iters",):
+        default.pop(key), full.pop(key)
+    for key in ("times_per_call", "max_seconds_per_frame", "iters"):
+        default["speed"].pop(key), full["speed"].pop(key)
+    assert default == full  # the same sets, methods, sizes and job: only the sweep differs
+
+
+def test_the_full_flag_selects_the_full_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no configs/ here: the repository's
+    assert benchmark_job.config_path(None) == REPO / "configs" / "benchmark.yaml"
+    assert benchmark_job.config_path(None, full=True) == REPO / "configs" / "benchmark_full.yaml"
+    given = tmp_path / "mine.yaml"
+    assert benchmark_job.config_path(given) == given
+    assert benchmark_job.parse_args(["--full"]).full
+    with pytest.raises(SystemExit):  # one or the other
+        benchmark_job.parse_args(["--full", "--config", str(given)])
+    # From a project folder of one's own, its configs/ win.
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "benchmark_full.yaml").write_text("iters: [1]\n")
+    assert benchmark_job.config_path(None, full=True) == Path("configs") / "benchmark_full.yaml"
 
 
 def test_peak_memory_is_the_measuring_process_own():
@@ -229,3 +277,136 @@ def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
         "20261205-003300-3",
     ]
     assert (first / "results.json").read_text() == "first" and not any(second.iterdir())
+
+
+def test_progress_lines_say_done_left_and_the_time_left():
+    from viewsynth.evaluation.progress import Progress, clock_text
+
+    now = [0.0]
+    lines = []
+    progress = Progress("quality", units=30.0, parts=2, log=lines.append, clock=lambda: now[0])
+    progress.start_part("A", 2, 10.0)
+    now[0] = 10.0
+    progress.step("first")
+    # 5 of 30 units in 10 s: 25 units left at 2 s a unit; the part's one step left at 10 s a step.
+    assert lines[-1] == (
+        "quality 1/2 A: 1/2 done, 1 left (first); this part ETA 0:10; quality ETA 0:50 "
+        "(elapsed 0:10)"
+    )
+    progress.end_part()  # a part cut short counts as done
+    assert progress.done_units == 10.0
+    progress.start_part("B", None, 20.0)
+    now[0] = 20.0
+    progress.step()
+    assert lines[-1] == ("quality 2/2 B: 1 done; this part ETA ?; quality ETA 0:40 (elapsed 0:20)")
+    assert [clock_text(s) for s in (None, 59.6, 61, 3725)] == ["?", "1:00", "1:01", "1:02:05"]
+
+
+def test_evaluate_reports_progress_per_set_and_sample():
+    from viewsynth.evaluation import datasets as ds
+    from viewsynth.evaluation.evaluate import evaluate
+
+    lines = []
+    sets = [ds.synthetic_set(2, 32, 16), ds.synthetic_set(3, 24, 16, seed=1)]
+    evaluate(sets, [MethodSpec("linear")], log=lines.append)
+    steps = [line for line in lines if line.startswith("quality ")]
+    assert len(steps) == 5
+    assert steps[0].startswith("quality 1/2 synthetic panoramas 32x16: 1/2 done, 1 left")
+    assert steps[-1].startswith("quality 2/2 synthetic perspective 24x16: 3/3 done, 0 left")
+    assert all("this part ETA" in line and "quality ETA" in line for line in steps)
+    assert "quality ETA 0:00" in steps[-1]
+
+
+def _job_capture(folder: Path, n: int = 3) -> Path:
+    import numpy as np
+
+    from viewsynth.frames import write_image
+
+    folder.mkdir(parents=True)
+    for i in range(n):
+        write_image(folder / f"{i + 1}.png", np.full((16, 32, 3), 0.1 * i, np.float32))
+    return folder
+
+
+def test_the_job_is_timed_per_output_frame_less_the_linear_run(tmp_path, monkeypatch):
+    from viewsynth.evaluation import job
+    from viewsynth.frames import read_image
+
+    _job_capture(tmp_path / "walk", 3)
+    seen = []
+
+    def fake_run(capture, out, method, factor):
+        images = sorted(p.name for p in capture.iterdir())
+        seen.append((method, factor, images, read_image(capture / images[0]).image.shape))
+        seconds = {"linear": 12.0, "flow": 19.3, "rnn": 37.6}[method]
+        return {"seconds": seconds, "frames": 73, "peak_mib": 100.0}
+
+    monkeypatch.setattr(job, "run_interpolate", fake_run)
+    cfg = job.JobConfig(
+        methods=("rnn", "flow"),
+        factor=8,
+        captures=(
+            job.JobCapture(name="walk small", path="walk", width=16, limit=2),
+            job.JobCapture(name="gone", path="absent"),
+        ),
+    )
+    lines = []
+    rows, notes = job.time_job(cfg, tmp_path, log=lines.append)
+    # The baseline first, then each method, on the first 2 images brought to 16x8.
+    assert [s[0] for s in seen] == ["linear", "rnn", "flow"] and {s[1] for s in seen} == {8}
+    assert all(s[2] == ["1.png", "2.png"] and s[3] == (8, 16, 3) for s in seen)
+    by_method = {r["method"]: r for r in rows}
+    assert by_method["rnn"]["over_baseline_per_frame"] == pytest.approx((37.6 - 12.0) / 73)
+    assert by_method["flow"]["over_baseline_per_frame"] == pytest.approx((19.3 - 12.0) / 73)
+    assert by_method["rnn"]["seconds_per_frame"] == pytest.approx(37.6 / 73)
+    assert "over_baseline_per_frame" not in by_method["linear"]
+    assert (rows[0]["width"], rows[0]["height"], rows[0]["images"]) == (16, 8, 2)
+    assert len(notes) == 1 and notes[0].startswith("job: gone skipped (") and "absent" in notes[0]
+    assert [line.split(":")[0] for line in lines] == ["job 1/2 walk small"] * 3
+    assert lines[-1].startswith("job 1/2 walk small: 3/3 done, 0 left (flow: 19.3 s, 73 frames)")
+    table = job.job_table(rows).splitlines()
+    assert table[0].startswith("| capture | size | images -> frames | method | job s/frame |")
+    assert "| walk small | 16x8 | 2 -> 73 | rnn | 0.515 | 0.351 | 37.6 | 100 |" in table
+    assert "| walk small | 16x8 | 2 -> 73 | linear | 0.164 | – | 12.0 | 100 |" in table
+
+
+def test_run_interpolate_times_the_real_job_and_counts_its_frames(tmp_path):
+    from viewsynth.evaluation.job import run_interpolate
+
+    capture = _job_capture(tmp_path / "walk", 3)
+    run = run_interpolate(capture, tmp_path / "out", "linear", 2)
+    assert run["frames"] == 5  # 3 images, one new frame in each of the 2 gaps
+    assert run["seconds"] > 0 and run["peak_mib"] > 10
+    with pytest.raises(ViewsynthError, match=r"interpolate .*nowhere --method linear failed"):
+        run_interpolate(tmp_path / "nowhere", tmp_path / "out2", "linear", 2)
+
+
+def test_benchmark_job_publishes_the_job_section(tmp_path, monkeypatch):
+    from viewsynth.evaluation import job
+
+    config = _tiny_config(tmp_path)
+    data = yaml.safe_load(config.read_text())
+    _job_capture(tmp_path / "walk", 3)
+    data["job"] = {"methods": ["flow"], "captures": [{"path": "walk"}]}
+    config.write_text(yaml.safe_dump(data))
+    runs = {"linear": 10.0, "flow": 13.0}
+    monkeypatch.setattr(
+        job, "run_interpolate", lambda c, o, m, f: {"seconds": runs[m], "frames": 20, "peak_mib": 1}
+    )
+    assert benchmark_job.main(["--config", str(config), "--no-speed"]) == 0
+    run = next((tmp_path / "runs").iterdir())
+    result = json.loads((run / "results.json").read_text())
+    assert [(r["method"], r.get("over_baseline_per_frame")) for r in result["job"]] == [
+        ("linear", None),
+        ("flow", pytest.approx(0.15)),
+    ]
+    assert (
+        "| walk | 32x16 | 3 -> 20 | flow | 0.650 | 0.150 |" in (tmp_path / "latest.md").read_text()
+    )
+    assert "**The job**" in (tmp_path / "docs" / "BENCHMARK.md").read_text()
+    other = tmp_path / "r2"
+    assert (
+        benchmark_job.main(["--config", str(config), "--no-speed", "--no-job", "-o", str(other)])
+        == 0
+    )
+    assert json.loads((other / "results.json").read_text())["job"] == []

@@ -231,3 +231,139 @@ def test_leave_one_out_with_a_gap_predicts_i_from_i_minus_and_plus_gap(tmp_path)
     assert [s.name for s in sets.from_config(cfg).samples()] == ["img3", "img4"]
     with pytest.raises(ViewsynthError, match="gap of 4 needs at least 9 images, found 7"):
         ds.open_dataset(tmp_path, gap=4)
+
+
+# --- the street sets of sets.py ---------------------------------------------------------------
+
+
+def _video(path, frames, fps=10):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    h, w = frames[0].shape[:2]
+    # FFV1 is lossless, so decoded frames can be compared exactly.
+    writer = imageio_ffmpeg.write_frames(
+        str(path), (w, h), codec="ffv1", pix_fmt_out="bgr0", macro_block_size=1, fps=fps
+    )
+    writer.send(None)
+    for f in frames:
+        writer.send(f)
+    writer.close()
+    return path
+
+
+def test_distance_triplets_take_inputs_metres_apart_and_the_frame_nearest_their_middle():
+    along = [0.0, 0.5, 1.0, 1.4, 2.1, 2.5, 3.0, 3.6, 4.2]
+    # Pairs 2 m apart, one after the other: 0 -> 2.1 m (middle 1.05: frame 2 at 1.0), then
+    # 2.1 -> 4.2 m (middle 3.15: frame 6 at 3.0, not 7 at 3.6).
+    assert sets.distance_triplets(along, 2.0) == [(0, 2, 4), (4, 6, 8)]
+    # A pair starting every metre: from 0, 1.0 (-> 3.0, middle 2.0: frame 4 at 2.1), 2.1, 3.0
+    # (-> nothing 2 m further: the walk ends).
+    assert sets.distance_triplets(along, 2.0, stride=1.0) == [(0, 2, 4), (2, 4, 6), (4, 6, 8)]
+    # Inputs with no frame between them give no triplet.
+    assert sets.distance_triplets([0.0, 3.0, 6.0], 2.0) == []
+    with pytest.raises(ViewsynthError, match="must not decrease"):
+        sets.distance_triplets([0.0, 2.0, 1.0, 3.0], 1.0)
+
+
+def test_gps_walk_picks_frames_by_distance_along_the_video_track(tmp_path, monkeypatch):
+    import viewsynth.evaluation.sets as sets_module
+    from viewsynth.capture import load_capture
+
+    frames = [_image(i, 32, 16) for i in range(10)]
+    path = _video(tmp_path / "walk.mkv", frames)
+    along = [0.0, 0.5, 1.0, 1.4, 2.1, 2.5, 3.0, 3.6, 4.2, None]  # the last frame has no fix
+    metres_per_degree = 6371008.8 * np.pi / 180.0
+
+    def with_track(source, options):
+        assert options.use_gps and not options.align_heading
+        capture = load_capture(source, options)
+        segments = [
+            [
+                dataclasses.replace(
+                    shot,
+                    lat=None
+                    if along[shot.frame_index] is None
+                    else 45.0 + along[shot.frame_index] / metres_per_degree,
+                    lon=None if along[shot.frame_index] is None else 7.0,
+                )
+                for shot in seg
+            ]
+            for seg in capture.segments
+        ]
+        return dataclasses.replace(capture, segments=segments)
+
+    monkeypatch.setattr(sets_module, "load_capture", with_track)
+    cfg = sets.DatasetConfig(name="walk", path=str(path), metres=2.0)
+    dataset = sets.from_config(cfg)
+    samples = list(dataset.samples())
+    assert (dataset.name, dataset.kind, dataset.count, dataset.equirect) == (
+        "walk",
+        "gps-walk",
+        2,
+        False,
+    )
+    assert [s.name for s in samples] == ["frame00002", "frame00006"]
+    for s, (i0, i, i1) in zip(samples, [(0, 2, 4), (4, 6, 8)], strict=True):
+        assert s.t == 0.5 and np.array_equal(s.gt, frames[i])
+        assert np.array_equal(np.rint(s.img0 * 255).astype(np.uint8), frames[i0])
+        assert np.array_equal(np.rint(s.img1 * 255).astype(np.uint8), frames[i1])
+    # Resized: inputs and truth 16 wide, the aspect kept.
+    small = sets.gps_walk(path, 2.0, width=16)
+    first = next(iter(small.samples()))
+    assert small.size == (16, 8) and first.gt.shape == first.img0.shape == (8, 16, 3)
+
+
+def test_gps_walk_needs_a_video_with_a_track(tmp_path):
+    path = _video(tmp_path / "clip.mkv", [_image(i, 32, 16) for i in range(4)])
+    with pytest.raises(ViewsynthError, match=r"clip.mkv: a walk by GPS distance needs a GPS track"):
+        sets.gps_walk(path, 2.0)
+    with pytest.raises(ViewsynthError, match=r"needs a video file"):
+        sets.gps_walk(tmp_path, 2.0)
+    with pytest.raises(ds.DatasetUnavailable, match=r"absent.mp4: no such file or folder"):
+        sets.from_config(sets.DatasetConfig(path=str(tmp_path / "absent.mp4"), metres=2.0))
+
+
+def test_video_triplets_at_a_gap_are_resized_to_the_width_truth_too(tmp_path):
+    from viewsynth.frames import resize
+
+    frames = [_image(i, 40, 24) for i in range(13)]
+    path = _video(tmp_path / "drive.mkv", frames)
+    cfg = sets.DatasetConfig(path=str(path), gap=3, every=3, resize_width=20)
+    dataset = sets.from_config(cfg)
+    samples = list(dataset.samples())
+    assert dataset.name == "drive.mkv gap 3" and dataset.size == (20, 12)
+    assert [s.name for s in samples] == ["frame00003", "frame00006", "frame00009"]
+    for s in samples:
+        i = int(s.name[5:])
+        assert s.gt.shape == (12, 20, 3)
+        expected = to_uint8(resize(frames[i] / np.float32(255.0), 20, 12)).astype(int)
+        assert np.abs(s.gt.astype(int) - expected).max() <= 1  # area-averaged, then rounded
+        assert np.allclose(s.img0, resize(frames[i - 3] / 255.0, 20, 12), atol=1 / 255)
+        assert np.allclose(s.img1, resize(frames[i + 3] / 255.0, 20, 12), atol=1 / 255)
+
+
+def test_perspective_renders_are_held_out_and_rendered_once(monkeypatch):
+    calls = []
+
+    def street_triplet(seed, textures, *, width, height, equirect, t):
+        calls.append((seed, textures, width, height, equirect))
+        img = np.full((height, width, 3), 0.25, np.float32)
+        return synth.Triplet(img, img + 0.5, img, t, equirect)
+
+    monkeypatch.setattr(synth, "make_textures", lambda seed: f"textures {seed}")
+    monkeypatch.setattr(synth, "street_triplet", street_triplet)
+    cfg = sets.DatasetConfig(kind="perspective_render", count=3, width=24, height=16)
+    dataset = sets.from_config(cfg)
+    first, again = list(dataset.samples()), list(dataset.samples())
+    seed = sets.PERSPECTIVE_SEED
+    assert seed >= synth.HELDOUT_SEED
+    assert calls == [(seed + k, f"textures {seed}", 24, 16, False) for k in range(3)]
+    assert (
+        [s.name for s in again]
+        == [s.name for s in first]
+        == ["render000", "render001", "render002"]
+    )
+    assert not dataset.equirect and all(not s.equirect for s in first)
+    assert all(s.t in (0.25, 0.5, 0.75) for s in first)
+    assert first[0].gt.dtype == np.uint8 and first[0].gt[0, 0, 0] == 191  # 0.75 * 255 rounded
+    with pytest.raises(ViewsynthError, match="training seed"):
+        sets.perspective_render_set(1, 24, 16, seed=5)
