@@ -1,0 +1,312 @@
+"""Which projection a capture is (metadata, then the seam's content, then the shape) and its hfov."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import numpy as np
+import pytest
+from capture_fixtures import DATA, SAMPLES, texture, write_image
+from PIL import Image
+
+from viewsynth import frames
+from viewsynth.capture import CaptureOptions, decide_projection, load_capture, seam_score
+from viewsynth.capture.projection import (
+    PANORAMA_BELOW,
+    PERSPECTIVE_ABOVE,
+    VideoCamera,
+    read_video_camera,
+    video_evidence,
+    video_hfov,
+)
+from viewsynth.errors import ViewsynthError
+from viewsynth.export.spherical import add_spherical_metadata
+from viewsynth.export.video import VideoWriter
+from viewsynth.interpolators import Linear
+from viewsynth.walkthrough.run import run_capture
+from viewsynth.walkthrough.settings import InterpolateSettings
+
+HEROMODE = DATA / "gopro_gpmf" / "max-heromode.mp4"
+
+
+def flat_crop(width: int, height: int, seed: int = 0, shift: int = 0) -> np.ndarray:
+    """A 2:1 uint8 view cut out of a wider scene (``shift`` pixels further right): its left and
+    right edges are not neighbours."""
+    return texture(3 * width, height, seed)[:, width + shift : 2 * width + shift]
+
+
+def write_photo(path, pixels, *, f35=None, focal=None, plane_res=None, make=None, model=None):
+    """A JPEG with EXIF focal-length and camera tags (as a phone or camera writes them)."""
+    exif = Image.Exif()
+    if make is not None:
+        exif[0x010F], exif[0x0110] = make, model
+    sub = exif.get_ifd(0x8769)
+    if f35 is not None:
+        sub[0xA405] = f35
+    if focal is not None:
+        sub[0x920A] = focal
+    if plane_res is not None:
+        sub[0xA20E], sub[0xA210], sub[0xA002] = plane_res, 4, pixels.shape[1]  # px per mm
+    Image.fromarray(pixels).save(path, exif=exif.tobytes(), quality=95)
+    return path
+
+
+# -- the seam score -----------------------------------------------------------------------------
+
+
+def test_seam_score_is_about_one_on_a_panorama_at_any_roll_and_high_on_a_crop():
+    pano = texture(256, 128, seed=1)
+    scores = [seam_score(np.roll(pano, shift, axis=1)) for shift in (0, 37, 128, 200)]
+    assert all(s < PANORAMA_BELOW for s in scores), scores
+    crop = flat_crop(256, 128, seed=1)
+    assert seam_score(crop) > PERSPECTIVE_ABOVE
+    # float and uint8 frames score alike; a frame without texture gives no evidence
+    assert seam_score(crop.astype(np.float32) / 255) == pytest.approx(seam_score(crop), rel=1e-4)
+    assert seam_score(np.full((32, 64, 3), 0.5, np.float32)) is None
+
+
+# -- folders of photos --------------------------------------------------------------------------
+
+
+def test_xmp_gpano_makes_an_equirect_capture_whatever_its_content(tmp_path):
+    for i in range(3):  # a seam that does not meet: only the tags say panorama
+        write_image(tmp_path / f"p{i}.jpg", flat_crop(64, 32, i), pose_heading=10.0 * i)
+    capture = load_capture(tmp_path)
+    assert capture.projection == "equirect"
+    assert capture.projection_by == "XMP GPano ProjectionType=equirectangular (3 of 3 frames)"
+
+
+def test_a_360_camera_in_exif_makes_an_equirect_capture(tmp_path):
+    for i in range(2):
+        write_photo(
+            tmp_path / f"t{i}.jpg", flat_crop(64, 32, i), make="RICOH", model="RICOH THETA Z1"
+        )
+    capture = load_capture(tmp_path)
+    assert (capture.projection, capture.projection_by) == (
+        "equirect",
+        "EXIF camera RICOH THETA Z1 (a 360 camera) (2 of 2 frames)",
+    )
+
+
+def test_untagged_2to1_crops_are_perspective_by_content(tmp_path):
+    for i in range(3):
+        write_image(tmp_path / f"c{i}.jpg", flat_crop(128, 64, i))
+    capture = load_capture(tmp_path)
+    assert capture.projection == "perspective"
+    assert capture.projection_by.startswith("content: seam score ")
+    assert capture.working_size == (128, 64)
+    assert all(s.yaw == 0.0 and s.rotation is None for s in capture.shots)
+
+
+def test_the_shipped_sample_panorama_is_equirect_by_content(tmp_path):
+    sample = sorted((SAMPLES / "fusion_forest").glob("*.jpg"))[:3]
+    for path in sample:  # no EXIF or XMP: the pixels alone
+        frames.write_image(tmp_path / path.name, frames.read_image(path).image)
+    capture = load_capture(tmp_path)
+    assert capture.projection == "equirect"
+    assert capture.projection_by.startswith("content: seam score ")
+
+
+@pytest.mark.skipif(not (DATA / "lund").is_dir(), reason="needs ../shared/data")
+def test_a_real_street_photo_cut_to_2to1_is_perspective(tmp_path):
+    for path in sorted((DATA / "lund" / "images").glob("*.jpg"))[:3]:
+        image = frames.read_image(path).image  # 1024x768 -> 1024x512 crop, tags dropped
+        frames.write_image(tmp_path / f"{path.stem}.png", image[128:640])
+    capture = load_capture(tmp_path)
+    assert capture.projection == "perspective", capture.projection_by
+
+
+def test_projection_option_overrides_every_evidence(tmp_path):
+    for i in range(2):
+        write_image(tmp_path / f"p{i}.jpg", texture(64, 32, i), pose_heading=0.0)
+    capture = load_capture(tmp_path, CaptureOptions(projection="perspective"))
+    assert (capture.projection, capture.projection_by) == ("perspective", "--projection")
+
+
+def test_weak_content_evidence_falls_back_to_the_shape_with_one_warning(tmp_path):
+    decision = decide_projection(
+        tmp_path / "walk", [("a.jpg", (64, 32)), ("b.jpg", (64, 32))], [None, None], [2.4, 2.6]
+    )
+    assert decision.projection == "equirect"
+    assert decision.by.startswith("shape: 2:1 (weak content evidence: seam score 2.50")
+    assert decision.warning.startswith("walk: taken as an equirect panorama by its 2:1 shape")
+    assert "seam score 2.50" in decision.warning
+    # a textureless capture says nothing either; a clear one gives no warning
+    assert decide_projection(tmp_path, [("a", (64, 32))], [None], [None]).warning
+    assert decide_projection(tmp_path, [("a", (64, 32))], [None], [9.0]).warning is None
+    # and through load_capture: flat grey frames warn once, naming the capture
+    folder = tmp_path / "grey"
+    folder.mkdir()
+    for i in range(2):
+        write_image(folder / f"g{i}.jpg", np.full((32, 64, 3), 128, np.uint8))
+    warned = [w for w in load_capture(folder).warnings if "taken as an equirect" in w]
+    assert len(warned) == 1 and warned[0].startswith("grey: ")
+
+
+def test_mixed_shapes_are_still_an_error(tmp_path):
+    with pytest.raises(ViewsynthError, match="mixed projections: b.jpg"):
+        decide_projection(tmp_path, [("a.jpg", (64, 32)), ("b.jpg", (48, 32))], [None] * 2, [1.0])
+
+
+# -- field of view ------------------------------------------------------------------------------
+
+
+def test_exif_focal_length_gives_each_shot_its_hfov(tmp_path):
+    pixels = texture(96, 64, seed=2)  # 3:2, as a 35 mm frame
+    write_photo(tmp_path / "a.jpg", pixels, f35=35)
+    write_photo(tmp_path / "b.jpg", np.roll(pixels, 2, axis=1), f35=35)
+    capture = load_capture(tmp_path)
+    want = math.degrees(2 * math.atan(36 / (2 * 35)))  # 54.43 deg
+    assert capture.projection == "perspective"
+    assert [s.hfov for s in capture.shots] == pytest.approx([want, want], abs=0.05)
+    assert capture.hfov_by == "EXIF FocalLengthIn35mmFilm"
+    # FocalLength with the focal-plane resolution: 4 mm at 250 px/mm is 1000 px
+    other = tmp_path / "plane"
+    other.mkdir()
+    for i in range(2):
+        write_photo(other / f"{i}.jpg", np.roll(pixels, i, axis=1), focal=4.0, plane_res=250.0)
+    capture = load_capture(other)
+    assert capture.hfov == pytest.approx(math.degrees(2 * math.atan(48 / 1000)), abs=0.01)
+    assert capture.hfov_by == "EXIF FocalLength/FocalPlane"
+
+
+def test_no_focal_length_warns_once_and_panoramas_have_none(tmp_path):
+    for i in range(2):
+        write_image(tmp_path / f"{i}.jpg", texture(48, 32, i))
+    capture = load_capture(tmp_path)
+    assert capture.hfov is None and capture.hfov_by == "unknown"
+    assert sum("no focal length" in w for w in capture.warnings) == 1
+    pano = tmp_path / "pano"
+    pano.mkdir()
+    for i in range(2):
+        write_photo(pano / f"{i}.jpg", texture(64, 32, i), f35=35)
+    capture = load_capture(pano)
+    assert capture.projection == "equirect" and capture.hfov is None
+    assert not any("no focal length" in w for w in capture.warnings)
+
+
+@pytest.mark.skipif(not (DATA / "lund").is_dir(), reason="needs ../shared/data")
+def test_lund_exif_focal_length():
+    capture = load_capture(DATA / "lund" / "images")
+    # FocalLengthIn35mmFilm 35 on 1024x768 frames, matched on the diagonal: 52.6 deg
+    assert capture.hfov == pytest.approx(52.6, abs=0.1)
+
+
+# -- the walkthrough manifest and the interpolator's hfov ---------------------------------------
+
+
+class Recording(Linear):
+    """Linear, remembering the keywords of each call."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, img0, img1, times, *, equirect, hfov=None):
+        self.calls.append({"equirect": equirect, "hfov": hfov})
+        return super().__call__(img0, img1, times, equirect=equirect, hfov=hfov)
+
+
+def test_manifest_records_the_decision_and_the_pairs_get_hfov(tmp_path):
+    cap = tmp_path / "cap"
+    cap.mkdir()
+    for i in range(3):
+        write_photo(cap / f"{i}.jpg", flat_crop(128, 64, shift=2 * i), f35=28)
+    interp = Recording()
+    settings = InterpolateSettings(method="linear", factor=2)
+    assert run_capture(cap, tmp_path / "out", settings, interpolator=interp).status == "done"
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["projection"] == "perspective"
+    assert manifest["projection_by"].startswith("content: seam score ")
+    # 28 mm equivalent on a 2:1 frame, matched on the diagonal
+    want = math.degrees(2 * math.atan(64 / (28 / math.hypot(36, 24) * math.hypot(128, 64))))
+    assert manifest["hfov"] == pytest.approx(want, abs=1e-3)
+    assert manifest["hfov_by"] == "EXIF FocalLengthIn35mmFilm"
+    assert len(interp.calls) == 2
+    assert all(c == {"equirect": False, "hfov": pytest.approx(want)} for c in interp.calls)
+
+
+def test_panorama_manifest_has_no_hfov(tmp_path):
+    cap = tmp_path / "cap"
+    cap.mkdir()
+    for i in range(2):
+        write_image(cap / f"{i}.jpg", np.roll(texture(64, 32), 2 * i, axis=1))
+    interp = Recording()
+    settings = InterpolateSettings(method="linear", factor=2)
+    assert run_capture(cap, tmp_path / "out", settings, interpolator=interp).status == "done"
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["projection"] == "equirect" and "hfov" not in manifest
+    assert interp.calls == [{"equirect": True, "hfov": None}]
+
+
+# -- videos -------------------------------------------------------------------------------------
+
+
+def write_video(path, images):
+    with VideoWriter(path, 10, quality=9) as writer:
+        for image in images:
+            writer.write(image)
+    return path
+
+
+def test_video_spherical_v2_metadata_beats_the_content(tmp_path):
+    images = [flat_crop(128, 64, shift=2 * i) for i in range(3)]
+    plain = write_video(tmp_path / "plain.mp4", images)
+    capture = load_capture(plain)
+    assert capture.projection == "perspective"
+    assert capture.projection_by.startswith("content: seam score ")
+    tagged = write_video(tmp_path / "tagged.mp4", images)
+    add_spherical_metadata(tagged, v1=False, v2=True)
+    capture = load_capture(tagged)
+    assert (capture.projection, capture.projection_by) == (
+        "equirect",
+        "Spherical Video V2 (sv3d equirectangular)",
+    )
+
+
+def test_gopro_settings_decide_a_video_and_its_hfov():
+    flat = VideoCamera(camera="GoPro Max", gopro_projection="GPRO", lens_mode="W", diagonal_fov=120)
+    assert video_evidence(flat) == ("perspective", "GPMF PRJT=GPRO (GoPro Max flat HERO mode)")
+    assert video_evidence(VideoCamera(camera="GoPro Max"))[0] == "equirect"
+    assert video_evidence(VideoCamera(camera="HERO9 Black")) is None
+    # Wide (fisheye): angle scales with the radius; Linear (pinhole): tangent scales
+    hfov, source = video_hfov(flat, (1600, 1200))
+    assert hfov == pytest.approx(120 * 0.8) and "Wide" in source
+    linear = VideoCamera(lens_mode="L", diagonal_fov=90.0)
+    assert video_hfov(linear, (1600, 1200))[0] == pytest.approx(2 * math.degrees(math.atan(0.8)))
+    assert video_hfov(VideoCamera(), (1600, 1200)) == (None, "unknown")
+
+
+@pytest.mark.skipif(not HEROMODE.is_file(), reason="needs ../shared/data")
+def test_gopro_max_in_hero_mode_is_perspective(caplog):
+    camera = read_video_camera(HEROMODE)
+    assert (camera.camera, camera.gopro_projection, camera.lens_mode) == ("GoPro Max", "GPRO", "W")
+    assert camera.diagonal_fov == pytest.approx(137.4, abs=0.05)
+    capture = load_capture(HEROMODE, CaptureOptions(every_seconds=4.0))
+    assert capture.projection == "perspective"
+    assert capture.projection_by.startswith("GPMF PRJT=GPRO (GoPro Max flat HERO mode)")
+    assert capture.hfov == pytest.approx(137.4 * 848 / math.hypot(848, 480), abs=0.1)
+
+
+# -- viewsynth pair ------------------------------------------------------------------------------
+
+
+def test_pair_decides_as_a_capture_does(tmp_path, caplog):
+    from viewsynth.pipelines.cli import main as cli
+
+    pano = texture(128, 64)
+    for name, pair in (
+        ("crop", (flat_crop(128, 64), flat_crop(128, 64, shift=2))),
+        ("pano", (pano, np.roll(pano, 2, axis=1))),
+    ):
+        for i, image in enumerate(pair):
+            write_photo(tmp_path / f"{name}{i}.jpg", image, f35=35)
+        args = [str(tmp_path / f"{name}{i}.jpg") for i in (0, 1)]
+        with caplog.at_level(logging.INFO, logger="viewsynth"):
+            assert (
+                cli(["pair", *args, "-o", str(tmp_path / f"{name}.png"), "--method", "linear"]) == 0
+            )
+    assert "crop0.jpg: perspective (content: seam score" in caplog.text
+    assert "hfov" in caplog.text
+    assert "pano0.jpg: equirect (content: seam score" in caplog.text
