@@ -18,8 +18,8 @@ by more than ``step_px`` between neighbours (:func:`hypotheses`), and back; per 
 difference; a hypothesis that leaves the other image costs :data:`OUT_COST`) is aggregated by a
 guided filter and a wide box that do not wrap (an ordinary photo's columns do not), a small far
 prior settles flat areas, the winner is refined by a parabola. Pixels whose point does not meet
-the other camera's depth are filled (:func:`fill`): by the farther of their nearest consistent
-neighbours (occlusions), or by the nearest (points beyond the other camera's frame).
+the other camera's depth are filled (:func:`fill`): by the farthest consistent depth nearby
+(occlusions), or by the nearest (points beyond the other camera's frame).
 
 The view at t (:func:`view_at`, working scale): both depths are forward-splatted into the t
 camera (nearest point wins), holes filled by the farther neighbour; an input *sees* a t pixel when
@@ -58,6 +58,8 @@ OUT_COST = 1.0
 EPIPOLE_PX = 16.0
 #: Keeps both blend weights positive where neither input sees a pixel (as :mod:`.render`).
 EPS = 1e-3
+#: Window (working pixels) in which an occluded pixel takes the farthest consistent depth.
+FILL_RADIUS = 6
 #: Relative inverse-depth tolerance of the z-test at t.
 REL_TOL = 0.08
 
@@ -87,12 +89,22 @@ class View:
     def project(self, n: np.ndarray):
         """Pixel maps ``(x, y)`` float32 of directions ``n`` ``(..., 3)`` and where they are in
         front of the camera (``n_z > 0``); behind: far outside."""
-        nz = n[..., 2]
+        return self.project_planes(n[..., 0], n[..., 1], n[..., 2])
+
+    def project_planes(self, nx: np.ndarray, ny: np.ndarray, nz: np.ndarray):
+        """:meth:`project` of directions given as planes ``(...)`` each."""
         front = nz > 1e-6
-        inv = np.where(front, 1.0 / np.where(front, nz, 1.0), 0.0).astype(np.float32)
-        x = np.where(front, self.fx * n[..., 0] * inv + (self.width / 2.0 - 0.5), -1e6)
-        y = np.where(front, (self.height / 2.0 - 0.5) - self.fy * n[..., 1] * inv, -1e6)
-        return x.astype(np.float32), y.astype(np.float32), front
+        inv = 1.0 / np.maximum(nz, np.float32(1e-6))
+        x = nx * inv
+        x *= np.float32(self.fx)
+        x += np.float32(self.width / 2.0 - 0.5)
+        y = ny * inv
+        y *= np.float32(-self.fy)
+        y += np.float32(self.height / 2.0 - 0.5)
+        if not front.all():
+            x[~front] = -1e6
+            y[~front] = -1e6
+        return x.astype(np.float32, copy=False), y.astype(np.float32, copy=False), front
 
     def inside(self, x: np.ndarray, y: np.ndarray, margin: float = 0.0) -> np.ndarray:
         """Where pixel coordinates fall on the image (within ``margin`` pixels of it)."""
@@ -221,6 +233,7 @@ def sweep_depth(
     qs = hypotheses(view, rays, move, cfg)
     nref, noth = normalise(ref, cfg.norm_radius), normalise(other, cfg.norm_radius)
     base = move.apply(rays, 0.0)
+    bx, by, bz = (np.ascontiguousarray(base[..., k]) for k in range(3))
     guided = GuidedSlices(ref, cfg.radius, cfg.eps)
     best = np.full(ref.shape, np.inf, np.float32)
     kbest = np.zeros(ref.shape, np.int64)
@@ -229,7 +242,8 @@ def sweep_depth(
     won = np.zeros(ref.shape, bool)
     b = move.b.astype(np.float32)
     for k, q in enumerate(qs):
-        mx, my, front = view.project(base + float(q) * b)
+        qf = np.float32(q)
+        mx, my, front = view.project_planes(bx + qf * b[0], by + qf * b[1], bz + qf * b[2])
         seen = cv2.remap(noth, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         cost = np.minimum(np.abs(seen - nref), TRUNC)
         cost[~(front & view.inside(mx, my))] = OUT_COST
@@ -318,12 +332,21 @@ def consistent(
     return ok.astype(np.float32), lands
 
 
-def fill(q: np.ndarray, conf: np.ndarray, lands: np.ndarray) -> np.ndarray:
-    """Inconsistent pixels filled: those whose point the other camera has in view (occluded there,
-    or mismatched) by the farther of their nearest consistent neighbours (occlusions are
-    background); those it has out of view (beyond its frame) by their nearest one (the surface
-    goes on)."""
-    farther, nearest = fill_farther(q, conf), fill_nearest(q, conf)
+def local_min(q: np.ndarray, valid: np.ndarray, radius: int) -> np.ndarray:
+    """The smallest valid value of ``q`` within ``radius`` pixels (a square window); +inf where
+    there is none."""
+    masked = np.where(valid > 0, q, np.float32(np.inf)).astype(np.float32)
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    return cv2.erode(masked, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=np.inf)
+
+
+def fill(q: np.ndarray, conf: np.ndarray, lands: np.ndarray, radius: int = FILL_RADIUS):
+    """Inconsistent pixels filled from the consistent ones: those whose point the other camera has
+    in view (occluded there, or mismatched) by the farthest within ``radius`` pixels, else the
+    nearest (occlusions are background); those it has out of view (beyond its frame) by the
+    nearest (the surface goes on). Local, so a fill never runs as a streak across the image."""
+    nearest = fill_nearest(q, conf)
+    farther = np.minimum(local_min(q, conf, radius), nearest)
     return np.where(conf > 0, q, np.where(lands, farther, nearest)).astype(np.float32)
 
 
