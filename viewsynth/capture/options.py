@@ -19,7 +19,9 @@ class CaptureOptions:
     makes a blur, so a segment ends at 30 m.
     """
 
-    # 'auto': every frame 2:1 (within 1%) -> 'equirect', none -> 'perspective', a mix is an error.
+    # 'auto': no frame 2:1 -> 'perspective', a mix is an error; 2:1 frames by their metadata (XMP
+    # GPano, a 360 camera, an MP4's spherical boxes, a GoPro's lens projection), else by whether
+    # their left and right edges meet, else 'equirect' with a warning (capture/projection.py).
     projection: Literal["auto", "equirect", "perspective"] = "auto"
     # Which clock orders the frames; 'auto' picks the best one that every usable frame has
     # (GPS time, then EXIF DateTimeOriginal, then Mapillary's MAPCaptureTime, then file names).
