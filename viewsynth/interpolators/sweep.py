@@ -96,7 +96,8 @@ class Sweep:
         return {"method": self.name}
 
     def last_pair(self) -> dict[str, Any]:
-        """``{"method": "sweep" | "flow", "reason": ..., "pose": RelativePose.record()}``."""
+        """``{"method": "sweep" | "flow", "reason": ..., "pose": RelativePose.record()}``; a pair
+        of ordinary photos made by the sweep adds ``"unseen"`` and ``"flow_share"`` (see above)."""
         return dict(self._last)
 
     def pair_depth(
