@@ -21,9 +21,10 @@ The evidence, strongest first (``decide_projection``):
 5. else (weak or no content evidence): 2:1 -> equirect, with one warning naming the capture and
    its score.
 
-Measured seam scores (frame medians; ``/tmp`` script in the issue 32 report): real 360 walks
-0.98-1.20 (every frame 0.72-2.54); perspective street frames as 2:1 (crops and stretches of Lund,
-Berlin, udacity, GoPro HERO-mode video) 6.9-113 (every frame 3.5 or more).
+Measured seam scores (capture medians, and the range over single frames): the real 360 walks
+(real360_dev, the shipped samples) 0.98-1.20 (frames 0.71-2.44); perspective street frames made
+2:1 (Lund and Berlin crops, udacity and GoPro HERO-mode video resized to 2048x1024) 6.98-112.5
+(frames 3.50 and up).
 
 Field of view of perspective captures, ``hfov`` in degrees (horizontal), per shot:
 - photos: EXIF ``FocalLengthIn35mmFilm`` (matched on the 43.3 mm full-frame diagonal, which for a
@@ -84,7 +85,7 @@ _FLAT_PROJECTIONS = ("GPRO", "RECT")
 PANORAMA_BELOW = 2.0
 PERSPECTIVE_ABOVE = 3.0
 #: Frames are scored on at most this many rows (every k-th row), enough for a stable median.
-_SCORE_ROWS = 512
+_SCORE_ROWS = 256
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,11 @@ def seam_score(image: np.ndarray) -> float | None:
     difference| between columns 0 and W-1 over the median of those between neighbouring columns;
     None for a frame without texture (nothing to compare) or narrower than 3 pixels.
     """
-    scale = 1.0 / 255.0 if np.asarray(image).dtype == np.uint8 else 1.0
-    grey = np.asarray(image[:: max(1, image.shape[0] // _SCORE_ROWS)], dtype=np.float32) * scale
-    if grey.ndim == 3:
-        grey = grey.mean(axis=2)
+    image = np.asarray(image)
+    rows = image[:: max(1, image.shape[0] // _SCORE_ROWS)]
+    grey = rows.mean(axis=2, dtype=np.float32) if rows.ndim == 3 else rows.astype(np.float32)
+    if image.dtype == np.uint8:
+        grey /= 255.0
     if grey.shape[1] < 3:
         return None
     typical = float(np.median(np.abs(np.diff(grey, axis=1)).mean(axis=0)))
