@@ -207,6 +207,7 @@ def test_standard_config_loads_and_names_its_command():
         ("gopro_max_garden_a", 0),
         ("images", 0),
     ]
+    assert all(not d.fit_times for d in cfg.datasets)  # the time-fitted scores: --full only
 
 
 def test_the_full_sweep_is_the_same_suite_with_more_data_in_its_config():
@@ -215,10 +216,18 @@ def test_the_full_sweep_is_the_same_suite_with_more_data_in_its_config():
     assert (default["iters"], full["iters"]) == ([], [1, 2, 4, 8])
     assert default["speed"]["times_per_call"] == 1 and full["speed"]["times_per_call"] == 8
     assert default["speed"]["max_seconds_per_frame"] < full["speed"]["max_seconds_per_frame"]
-    for key in ("iters",):
-        default.pop(key), full.pop(key)
-    for key in ("times_per_call", "max_seconds_per_frame", "iters"):
-        default["speed"].pop(key), full["speed"].pop(key)
+    fitted = [d["name"] for d in full["datasets"] if d["fit_times"]]
+    assert fitted and all(n.startswith("real360") for n in fitted)
+    assert not any(d["fit_times"] for d in default["datasets"])
+    assert [c["limit"] for c in default["job"]["captures"]] == [0, 0, 10]
+    assert [c["limit"] for c in full["job"]["captures"]] == [0, 0, 0]
+    for cfg in (default, full):
+        cfg.pop("iters")
+        for key in ("times_per_call", "max_seconds_per_frame", "iters"):
+            cfg["speed"].pop(key)
+        for d in cfg["datasets"]:
+            d.pop("fit_times")
+        cfg["job"]["captures"][-1].pop("limit")
     assert default == full  # the same sets, methods, sizes and job: only the sweep differs
 
 

@@ -12,6 +12,10 @@ The wing reads like the job:
   ``minterpolate`` and any external command given as a template.
 - ``evaluate``: every method on the same frames, per-sample scores and seam crops; the benchmark
   config schema.
+- ``sets``: the sets as a benchmark config names them (``DatasetConfig``), and the street sets:
+  video triplets at a working width, a walk by GPS distance, held-out perspective renders.
 - ``speed``: seconds per frame after warm-up and peak memory, each method in its own process.
+- ``job``: ``viewsynth interpolate`` itself per output frame, each method less ``--method linear``.
+- ``progress``: done, left and the estimated time left of a long run, one line per step.
 - ``report``: ``results.json``, the markdown table, plots, crop montages, the published section of docs/BENCHMARK.md.
 """

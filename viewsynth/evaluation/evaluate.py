@@ -11,7 +11,8 @@ wrong place otherwise loses to a blur. Times are wall seconds per in-between fra
 call in this process; a method's first call at each image size (where a jitted method compiles)
 is flagged ``first_of_size`` and left out of the summary's median when other calls exist. The
 first sample of each set also leaves a crop of the ground truth and of each method's result:
-across the seam for panoramas, the centre for perspective images.
+across the seam for panoramas, the centre for perspective images. A line per sample says what is
+done and left, and the estimated time left (``progress``).
 
 This module also holds the benchmark config schema (``BenchmarkConfig``) and how its sets are
 opened (``open_sets``).
@@ -138,12 +139,19 @@ def evaluate(
     return results
 
 
+#: Per-call cost of a sample apart from its pixels, in megapixels (scoring, ffmpeg's start, Python):
+#: on the 2-core machine, under load, a 0.08-megapixel UCF101 triplet took 3.6 s and a
+#: 0.59-megapixel udacity one about 6-10 s.
+CALL_MEGAPIXELS = 0.3
+
+
 def planned_units(dataset: Dataset) -> float:
-    """A set's expected cost for progress estimates: samples x megapixels x calls per sample (a
-    panorama set with ``fit_times`` asks for more times, and scores each with rotation search)."""
+    """A set's expected cost for progress estimates: samples x (megapixels + a fixed cost) x
+    calls per sample (a panorama set with ``fit_times`` asks for more times, each scored with the
+    rotation search)."""
     width, height = dataset.size or (1024, 512)
     calls = 1.0 + (len(dataset.fit_times) if dataset.equirect else 0)
-    return (dataset.count or 10) * width * height / 1e6 * calls
+    return (dataset.count or 10) * (width * height / 1e6 + CALL_MEGAPIXELS) * calls
 
 
 def _score(pred: np.ndarray, gt: np.ndarray, equirect: bool) -> dict[str, float]:
@@ -183,7 +191,7 @@ def _evaluate_set(
     externals: Sequence[ExternalCommand],
     log: Log,
     seen: set[tuple[str, tuple[int, ...]]],
-    progress: Progress | None = None,
+    progress: Progress,
 ) -> SetResult:
     result = SetResult(dataset.name, dataset.kind, dataset.source, dataset.equirect, dataset.rolled)
     result.scores = {label: [] for label, _ in built}
@@ -229,10 +237,7 @@ def _evaluate_set(
                 write_image(folder / "img1.png", sample.img1)
                 write_image(folder / "gt.png", sample.gt)
                 times.append(float(sample.t))
-            if progress is not None:
-                progress.step(sample.name)
-            else:
-                log(f"{dataset.name}: {sample.name} done")
+            progress.step(sample.name)
         if externals_ok and result.samples:
             if not all(ext.accepts(times) for ext in externals):
                 # A {list} command's lines carry no time: it is asked for midpoints only.
