@@ -147,22 +147,29 @@ def test_candidates_are_the_frames(pair):
         np.testing.assert_allclose(fuse(img0, img1, [cand], equirect=False), frame, atol=1e-5)
 
 
-def test_epipole_is_distrusted(pair, depth):
-    """Pure forward motion: trust is 0 at the image centre (the epipole) and 1 at the corners."""
+def test_epipole_and_unverified_depth_are_distrusted(depth):
+    """Pure forward motion towards a wall 10 baselines away: trust is 0 at the image centre (the
+    epipole) and 1 at the corners, and the blended candidate is DIS's motion there; with neither
+    depth confirmed by the other camera, trust is 0 everywhere."""
     cams = PairCameras(np.eye(3), np.array([0.0, 0.0, -1.0]))
-    pd = pinhole.PinholeDepth(
-        cams, depth.view, depth.q0, depth.q1, depth.conf0, depth.conf1, depth.qs0, depth.qs1
-    )
+    q0, q1 = np.full((H, W), 0.1, np.float32), np.full((H, W), 1.0 / 9.0, np.float32)
+    ones = np.ones((H, W), np.float32)
+    pd = pinhole.PinholeDepth(cams, depth.view, q0, q1, ones, ones, depth.qs0, depth.qs1)
     trust = pinhole.trust_of(pinhole.parallax(pd, 0.5))
     assert trust[H // 2 - 1 : H // 2 + 1, W // 2 - 1 : W // 2 + 1].max() == 0.0
     assert trust[0, 0] == 1.0 and trust[-1, -1] == 1.0
-    # and the blended candidate is DIS's motion there
     geo = pinhole.geometry_at(pd, 0.5, W, H)
+    assert geo.trust[0, 0] == 1.0 and geo.trust[H // 2, W // 2] == 0.0
     dis = (np.full((H, W, 2), 7.0, np.float32), np.full((H, W, 2), -7.0, np.float32),
            np.full((H, W), 0.5, np.float32))  # fmt: skip
     f0, _, _ = pinhole.with_flow(geo, dis)
     np.testing.assert_allclose(f0[H // 2, W // 2], 7.0)
     np.testing.assert_allclose(f0[0, 0], geo.flow_t0[0, 0])
+    # the corner's point seen from camera 0, half a baseline farther: 9.5/10 as far off centre
+    assert abs(f0[0, 0, 0] - (0.5 - W / 2) * (9.5 / 10 - 1)) < 0.05
+    zeros = np.zeros((H, W), np.float32)
+    unsure = pinhole.PinholeDepth(cams, depth.view, q0, q1, zeros, zeros, depth.qs0, depth.qs1)
+    assert pinhole.geometry_at(unsure, 0.5, W, H).trust.max() == 0.0
 
 
 def test_unseen_border_is_marked_and_filled(pair, depth):

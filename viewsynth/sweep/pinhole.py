@@ -18,8 +18,8 @@ by more than ``step_px`` between neighbours (:func:`hypotheses`), and back; per 
 difference; a hypothesis that leaves the other image costs :data:`OUT_COST`) is aggregated by a
 guided filter and a wide box that do not wrap (an ordinary photo's columns do not), a small far
 prior settles flat areas, the winner is refined by a parabola. Pixels whose point does not meet
-the other camera's depth are filled (:func:`fill`): by the farthest consistent depth nearby
-(occlusions), or by the nearest (points beyond the other camera's frame).
+the other camera's depth are filled (:func:`fill`): by the farther of their nearest consistent
+neighbours (occlusions), or by the nearest (points beyond the other camera's frame).
 
 The view at t (:func:`view_at`, working scale): both depths are forward-splatted into the t
 camera (nearest point wins), holes filled by the farther neighbour; an input *sees* a t pixel when
@@ -27,10 +27,14 @@ the point carried back meets its own depth there. :func:`geometry_at` turns that
 the frames' size (``flow_t0`` maps a pixel of the t view to its match in frame 0, in pixels), with
 two per-pixel maps:
 
-- ``trust`` ``(H, W)`` in [0, 1]: 0 near the epipole, where the parallax per unit inverse depth
-  (``|dp0/dq| + |dp1/dq|`` of the t ray, working pixels) is below ``EPIPOLE_PX / 2``, 1 above
-  ``1.5 EPIPOLE_PX``, smooth between: there depth is ill-conditioned and 2D flow must serve
-  (:func:`with_flow` blends a 2D candidate in by ``1 - trust``).
+- ``trust`` ``(H, W)`` in [0, 1], where 2D flow must serve instead (:func:`with_flow` blends a
+  2D candidate in by ``1 - trust``): the product of (a) the epipole's: 0 where the parallax per
+  unit inverse depth (``|dp0/dq| + |dp1/dq|`` of the t ray, working pixels) is below
+  ``EPIPOLE_PX / 2``, 1 above ``1.5 EPIPOLE_PX``, a smoothstep between (near the epipole depth is
+  ill-conditioned), and (b) ``min(1, 2 verified)`` (:func:`view_at`): 0 where no input sees the
+  t pixel's point with a depth the other camera confirmed (mismatches, occlusions, points beyond
+  the other frame: the fills of :func:`fill` are guesses). (b) is worth +0.59 dB of ``--method
+  sweep`` on 16 udacity triplets (22.64 to 23.23; DIS 23.48).
 - ``unseen`` ``(H, W)`` bool: the t ray falls outside both images (borders after a turn or a move
   backwards). Those pixels are filled from the input whose image the ray misses by less, its
   lookup mirrored at that image's border (texture, not a smeared edge row).
@@ -58,8 +62,6 @@ OUT_COST = 1.0
 EPIPOLE_PX = 16.0
 #: Keeps both blend weights positive where neither input sees a pixel (as :mod:`.render`).
 EPS = 1e-3
-#: Window (working pixels) in which an occluded pixel takes the farthest consistent depth.
-FILL_RADIUS = 6
 #: Relative inverse-depth tolerance of the z-test at t.
 REL_TOL = 0.08
 
@@ -332,21 +334,13 @@ def consistent(
     return ok.astype(np.float32), lands
 
 
-def local_min(q: np.ndarray, valid: np.ndarray, radius: int) -> np.ndarray:
-    """The smallest valid value of ``q`` within ``radius`` pixels (a square window); +inf where
-    there is none."""
-    masked = np.where(valid > 0, q, np.float32(np.inf)).astype(np.float32)
-    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
-    return cv2.erode(masked, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=np.inf)
-
-
-def fill(q: np.ndarray, conf: np.ndarray, lands: np.ndarray, radius: int = FILL_RADIUS):
+def fill(q: np.ndarray, conf: np.ndarray, lands: np.ndarray) -> np.ndarray:
     """Inconsistent pixels filled from the consistent ones: those whose point the other camera has
-    in view (occluded there, or mismatched) by the farthest within ``radius`` pixels, else the
-    nearest (occlusions are background); those it has out of view (beyond its frame) by the
-    nearest (the surface goes on). Local, so a fill never runs as a streak across the image."""
-    nearest = fill_nearest(q, conf)
-    farther = np.minimum(local_min(q, conf, radius), nearest)
+    in view (occluded there, or mismatched) by the farther of their nearest consistent neighbours
+    left, right, above and below (occlusions are background); those it has out of view (beyond
+    its frame) by the nearest (the surface goes on). (A local fill, the farthest consistent depth
+    within 6 or 24 working pixels, scored 0.33 and 0.13 dB lower on 16 udacity triplets.)"""
+    farther, nearest = fill_farther(q, conf), fill_nearest(q, conf)
     return np.where(conf > 0, q, np.where(lands, farther, nearest)).astype(np.float32)
 
 
@@ -411,9 +405,12 @@ def _soft_match(seen: np.ndarray, pred: np.ndarray, tol: np.ndarray) -> np.ndarr
     return np.clip(2.0 - np.abs(seen - pred) / tol, 0.0, 1.0).astype(np.float32)
 
 
-def view_at(pd: PinholeDepth, tau: float):
+def view_at(pd: PinholeDepth, tau: float, return_verified: bool = False):
     """The camera at ``tau``, working scale: inverse depth ``qt`` ``(h, w)`` and each input's
-    visibility ``vis0``, ``vis1`` ``(h, w)`` in [0, 1] (0 where the ray leaves that image)."""
+    visibility ``vis0``, ``vis1`` ``(h, w)`` in [0, 1] (0 where the ray leaves that image); with
+    ``return_verified``, also ``verified`` ``(h, w)``: the larger over the inputs of visibility
+    times the consistency (``conf``) of the input's depth where the ray meets it (an input sees
+    the point, and the other camera confirmed its depth there)."""
     view, rays = pd.view, pd.view.rays()
     mv = moves(pd.cams, tau)
     zbuf = np.full((view.height, view.width), -1.0, np.float32)
@@ -421,13 +418,16 @@ def view_at(pd: PinholeDepth, tau: float):
     splat(view, rays, pd.q1, mv["1t"], zbuf)
     qt = np.maximum(fill_farther(zbuf, zbuf >= 0), 0.0)
     step = float(np.median(np.concatenate([np.diff(pd.qs0), np.diff(pd.qs1)])))
-    vis = []
-    for qk, move in ((pd.q0, mv["t0"]), (pd.q1, mv["t1"])):
+    vis, verified = [], []
+    for qk, ck, move in ((pd.q0, pd.conf0, mv["t0"]), (pd.q1, pd.conf1, mv["t1"])):
         n = move.apply(rays, qt)
         x, y, front = view.project(n)
         pred = qt / np.where(front, n[..., 2], 1.0)
         match = _soft_match(_lookup(qk, x, y), pred, 1.5 * step + REL_TOL * pred)
         vis.append(np.where(front & view.inside(x, y), match, 0.0).astype(np.float32))
+        verified.append(vis[-1] * _lookup(ck, x, y))
+    if return_verified:
+        return qt, vis[0], vis[1], np.maximum(verified[0], verified[1])
     return qt, vis[0], vis[1]
 
 
@@ -483,8 +483,8 @@ def geometry_at(pd: PinholeDepth, tau: float, width: int, height: int) -> Geomet
     """The pair's geometry at ``tau`` as 2D motion at ``width x height`` (the frames' size, or any
     size of the same field of view): each ray at its inverse depth (the working ``qt``, resized)
     looks both inputs up; visibility and the trust near the epipole come from the working scale."""
-    qt, vis0, vis1 = view_at(pd, tau)
-    trust = trust_of(parallax(pd, tau))
+    qt, vis0, vis1, verified = view_at(pd, tau, True)
+    trust = trust_of(parallax(pd, tau)) * np.clip(2.0 * verified, 0.0, 1.0)
     size = (width, height)
 
     def up(x):
