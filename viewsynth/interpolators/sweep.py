@@ -70,12 +70,13 @@ class Sweep:
 
     Ordinary photos (``equirect=False``) go through :mod:`viewsynth.sweep.pinhole` with the focal
     of ``hfov`` (None: :data:`~viewsynth.geometry.pose.DEFAULT_HFOV_DEG`, flagged in the pose
-    record). Near the epipole (forward motion), where depth is ill-conditioned, DIS's motion is
-    blended into the geometry by ``1 - trust`` (:func:`viewsynth.sweep.pinhole.with_flow`), in the
-    frames and in :meth:`candidates` alike: there the candidate *is* DIS's motion, so the network
-    sees two agreeing candidates. :meth:`last_pair` of such a pair adds ``"unseen"`` (the fraction
-    of the frames' pixels outside both inputs, filled from the nearer one mirrored at its border)
-    and ``"flow_share"`` (the mean of ``1 - trust``: how much of the frames is DIS's motion).
+    record). Near the epipole (forward motion), where depth is ill-conditioned, and where no input
+    sees a pixel's point with a depth the other camera confirmed, DIS's motion is blended into the
+    geometry by ``1 - trust`` (:func:`viewsynth.sweep.pinhole.with_flow`), in the frames and in
+    :meth:`candidates` alike: there the candidate *is* DIS's motion, so the network sees two
+    agreeing candidates. :meth:`last_pair` of such a pair adds ``"unseen"`` (the fraction of the
+    frames' pixels outside both inputs, filled from the nearer one mirrored at its border) and
+    ``"flow_share"`` (the mean of ``1 - trust`` over the rest: how much is DIS's motion).
     ``settings``: the pose's and the sweep's knobs (None: :class:`GeometrySettings` with
     :class:`~viewsynth.sweep.SweepConfig`'s own defaults, ``--method sweep``'s).
     """
