@@ -35,8 +35,8 @@ two per-pixel maps:
   t pixel's point with a depth the other camera confirmed (mismatches, occlusions, points beyond
   the other frame: the fills of :func:`fill` are guesses). (b) is worth +0.59 dB of ``--method
   sweep`` on 16 udacity triplets (22.64 to 23.23; DIS 23.48).
-- ``unseen`` ``(H, W)`` bool: the t ray falls outside both images (borders after a turn or a move
-  backwards). Those pixels are filled from the input whose image the ray misses by less, its
+- ``unseen`` ``(H, W)`` bool: the t ray falls outside both images (the corners when the camera
+  rolls; rare otherwise, as the two views usually cover the one between them). Those pixels are filled from the input whose image the ray misses by less, its
   lookup mirrored at that image's border (texture, not a smeared edge row).
 
 Pure NumPy/OpenCV; images ``(H, W, 3)`` float32 RGB in [0, 1].
