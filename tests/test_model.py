@@ -250,6 +250,32 @@ def test_encode_once_decode_many_equals_the_batched_call(trained_like, pair):
     np.testing.assert_allclose(np.asarray(got), np.asarray(ref), atol=1e-5)
 
 
+@pytest.mark.parametrize("geometry", [False, True])
+def test_decode_in_two_pieces_is_decode(trained_like, geo_like, pair, geometry):
+    """Inference's two compiled pieces (the state at t and its warps, then the synthesis) make
+    decode's last frame and fields; eagerly the very same operations, so to the bit."""
+    model = geo_like if geometry else trained_like
+    img0, img1 = (jnp.asarray(x[None]) for x in pair)
+    init = (_geometry_start(pair[0], pair[1], T2)[0] if geometry
+            else classical_init(pair[0], pair[1], T2, equirect=True))  # fmt: skip
+    enc = model.encode(img0, img1, equirect=True)
+    with jax.disable_jit():
+        out = model.decode(enc, img0, img1, T2, equirect=True, iters=2, init=init)
+        state, warps = model.decode_state(enc, img0, img1, T2, equirect=True, iters=2, init=init)
+        a, b = (jnp.repeat(x, 2, 0) for x in (img0, img1))
+        frame, (fields, choice) = model.synthesize(a, b, state, warps, equirect=True)
+    assert len(warps) == 2 * len(fields) and warps[0].shape == (2, H, W, 3)
+    np.testing.assert_array_equal(np.asarray(frame), np.asarray(out.frames[-1]))
+    for got, want in zip(fields, out.candidates, strict=True):
+        np.testing.assert_array_equal(np.asarray(got.mask), np.asarray(want.mask))
+        np.testing.assert_array_equal(np.asarray(got.flow_t0), np.asarray(want.flow_t0))
+    if geometry:
+        np.testing.assert_array_equal(np.asarray(choice), np.asarray(out.choice))
+    # the state is the K-th iteration's: one iteration less moves the logits
+    fewer, _ = model.decode_state(enc, img0, img1, T2, equirect=True, iters=1, init=init)
+    assert np.abs(np.asarray(fewer.logits()) - np.asarray(state.logits())).max() > 1e-4
+
+
 def test_bad_input_size_is_a_clear_error(trained_like):
     x = np.zeros((1, 30, 64, 3), np.float32)
     with pytest.raises(ViewsynthError, match=r"multiples of 8"):

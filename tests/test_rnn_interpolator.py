@@ -130,9 +130,9 @@ def test_compiles_once_per_working_size_across_many_calls(untrained):
         out = it(texture(h, w), texture(h, w, 1), times, equirect=True)
         assert out.shape == (len(times), h, w, 3)
     after_first_round = it.traces
-    # encode once; decode once returning frames (64 x 128 input) and once returning the fields
-    # fused at the input's size (the resampled inputs); one t per pass by default
-    assert after_first_round == 3
+    # encode once; the state at t once; its synthesis once returning frames (64 x 128 input) and
+    # once returning the fields fused at the input's size (the resampled inputs); one t per pass
+    assert after_first_round == 4
     for _ in range(3):
         for (h, w), times in calls:
             it(texture(h, w), texture(h, w, 1), times, equirect=True)

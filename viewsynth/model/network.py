@@ -193,8 +193,35 @@ class Network(nnx.Module):
     ) -> Output:  # fmt: skip
         """The per-t work. ``enc``, ``img0``, ``img1`` may have batch 1 and are then shared by
         every t (one pair, many in-between times); ``t`` (B,); ``init`` batch B."""
+        img0, img1 = self._batched(img0, img1, t, iters, init)
+        frames, out = [], None
+        for state in self._states(enc, t, img0.shape[0], equirect=equirect, iters=iters, init=init):
+            frame, out = self.synthesize(
+                img0, img1, state, self.warps(img0, img1, state, equirect=equirect),
+                equirect=equirect,
+            )  # fmt: skip
+            frames.append(frame)
+        return Output(frames=tuple(frames), candidates=out[0], choice=out[1])
+
+    def decode_state(
+        self, enc: Encoding, img0: jax.Array, img1: jax.Array, t: jax.Array, *, equirect: bool,
+        iters: int, init: Init,
+    ) -> tuple[Init, tuple[jax.Array, ...]]:  # fmt: skip
+        """:meth:`decode` up to its last frame's inputs: the full-resolution state after the K-th
+        iteration (the logits moved, the flows as they start) and its :meth:`warps`, batch B.
+        ``decode(...)``'s last frame and fields are ``synthesize(img0, img1, *decode_state(...))``
+        (the frames batched): the same operations (eagerly to the bit; compiled apart, XLA's
+        other fusion moves the last bits, 3e-6 at most on real pairs). Inference compiles the
+        two apart: the warps then reach :meth:`synthesize` as arrays, where XLA on CPU otherwise
+        fuses the gathers into every channel of the refinement's input and computes them again
+        there (the per-t decode of a 512x256 panorama pair took 2x as long)."""
+        img0, img1 = self._batched(img0, img1, t, iters, init)
+        *_, state = self._states(enc, t, img0.shape[0], equirect=equirect, iters=iters, init=init)
+        return state, self.warps(img0, img1, state, equirect=equirect)
+
+    def _batched(self, img0, img1, t, iters: int, init: Init):
+        """The frames broadcast to the batch of ``t``; checks ``iters`` and the start."""
         c = self.config
-        s = c.stride
         if iters < 1:
             raise ViewsynthError(f"iters must be >= 1, got {iters}")
         if len(init.candidates) != c.candidates or (init.choice is None) != (c.candidates == 1):
@@ -202,14 +229,23 @@ class Network(nnx.Module):
                 f"this network holds {c.candidates} candidate(s): its start has "
                 f"{len(init.candidates)} (a geometry network's needs model.init.with_geometry)"
             )
+        b = max(jnp.asarray(t).reshape(-1).shape[0], img0.shape[0])
+        return (jnp.broadcast_to(x, (b, *x.shape[1:])) for x in (img0, img1))
+
+    def _states(
+        self, enc: Encoding, t: jax.Array, frames: int, *, equirect: bool, iters: int, init: Init
+    ):
+        """Yields the full-resolution state after each of the ``iters`` iterations; ``frames``:
+        the batch of the (broadcast) frames."""
+        c = self.config
+        s = c.stride
         t = jnp.asarray(t, jnp.float32).reshape(-1)
-        b = max(t.shape[0], img0.shape[0])
+        b = max(t.shape[0], frames)
         t = jnp.broadcast_to(t, (b,))
 
         def batch(x):
             return jnp.broadcast_to(x, (b, *x.shape[1:]))
 
-        img0, img1 = batch(img0), batch(img1)
         f0, f1 = batch(enc.f0), batch(enc.f1)
         ctx = batch(enc.context) + self.time(t[:, None] * 2.0 - 1.0)[:, None, None, :]
         hidden = jnp.tanh(ctx[..., : c.hidden_channels])
@@ -228,7 +264,7 @@ class Network(nnx.Module):
             axis=-1,
         )
         logits0 = start.logits()
-        logits, frames, out = logits0, [], None
+        logits = logits0
         for _ in range(iters):
             seen = start.with_logits(logits).channels()
             hidden, delta, up_logits = self.update(
@@ -236,23 +272,29 @@ class Network(nnx.Module):
             )
             logits = logits + delta
             up = convex_upsample(logits - logits0, up_logits, s, equirect=equirect)
-            frame, fields = self._synthesize(
-                img0, img1, full.with_logits(full.logits() + up), equirect=equirect
-            )
-            frames.append(frame)
-            out = fields
-        return Output(frames=tuple(frames), candidates=out[0], choice=out[1])
+            yield full.with_logits(full.logits() + up)
 
-    def _synthesize(self, img0, img1, state: Init, *, equirect):
-        """The frame and the fields it is made of (each candidate's flows and frame-0 weight, the
-        choice's weight), from the full-resolution ``state``, after the refinement's correction of
-        the last decision: a lone candidate's blend, or the choice between two."""
-        warps, weights, mids = [], [], []
-        for k in state.candidates:
-            w0 = backward_warp(img0, k.flow_t0, equirect=equirect)
-            w1 = backward_warp(img1, k.flow_t1, equirect=equirect)
+    def warps(self, img0, img1, state: Init, *, equirect) -> tuple[jax.Array, ...]:
+        """Both frames (B, H, W, 3) warped by every candidate of the full-resolution ``state``:
+        ``(frame 0 by flow_t0, frame 1 by flow_t1)`` per candidate, each (B, H, W, 3)."""
+        return tuple(
+            w
+            for k in state.candidates
+            for w in (
+                backward_warp(img0, k.flow_t0, equirect=equirect),
+                backward_warp(img1, k.flow_t1, equirect=equirect),
+            )
+        )
+
+    def synthesize(self, img0, img1, state: Init, warps, *, equirect):
+        """The frame (B, H, W, 3) and the fields it is made of (each candidate's flows and
+        frame-0 weight, the choice's weight), from the full-resolution ``state`` and its
+        :meth:`warps`, after the refinement's correction of the last decision: a lone
+        candidate's blend, or the choice between two."""
+        warps, weights, mids = list(warps), [], []
+        for i, k in enumerate(state.candidates):
+            w0, w1 = warps[2 * i], warps[2 * i + 1]
             weight = jax.nn.sigmoid(k.logit)
-            warps += [w0, w1]
             weights.append(weight)
             mids.append(weight * w0 + (1.0 - weight) * w1)
         if state.choice is None:
