@@ -149,8 +149,9 @@ def test_grey_pair_falls_back_to_flow_and_says_why():
     assert last["pose"]["usable"] is False
 
 
-def test_perspective_pair_falls_back_to_flow(room):
-    img0, img1 = room[0][:, :100], room[1][:, :100]
+def test_perspective_pair_without_pose_falls_back_to_flow(room):
+    """(Perspective pairs with a pose: tests/test_sweep_pinhole.py.)"""
+    img0 = img1 = room[0][:, :100]
     interp = Sweep()
     out = interp(img0, img1, [0.5], equirect=False)
     np.testing.assert_allclose(out, Flow()(img0, img1, [0.5], equirect=False))
