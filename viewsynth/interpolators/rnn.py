@@ -114,8 +114,10 @@ class RNNInterpolator:
     ``max_width``: the width the automatic scale aims at (None: 2048, or
     :data:`GEOMETRY_MAX_WIDTH` for a geometry network). ``max_batch``, ``max_pixels``: at most
     this many times, and pixels, per forward pass (the pair's encoding is shared by all passes).
-    On a 2-core CPU one t per pass is fastest (measured: 0.25 s per frame at 1024x512 for one t,
-    0.39 s for two or four), so the default is 1; raise it on an accelerator.
+    On a 2-core CPU one t per pass is fastest (measured again with the decode in two pieces:
+    the geometry network at 512x256 55 ms per t one at a time, 67 ms as a batch of 7; the 2D
+    network at 1024x512 343 ms against 413 as a batch of 8), so the default is 1; raise it on an
+    accelerator.
     ``data_parallel``: with several local devices, split the times of a pair over all of them
     (``viewsynth.parallel``). ``weights``: the file the network came from and its description
     (:func:`viewsynth.model.weights.load_described`), for :meth:`record`.
