@@ -73,7 +73,13 @@ def test_benchmark_job_writes_run_latest_and_the_published_tables(tmp_path, caps
     )
     assert "| pano (rolled) | 2 | flow |" in table and "| flow | 64x32 |" in table
     assert (run / "config.yaml").is_file() and (run / "montage_pano_rolled.png").is_file()
-    assert capsys.readouterr().out == table + "\n"
+    captured = capsys.readouterr()
+    assert captured.out == table + "\n"
+    # Progress on stderr: per set and per size, done, left and the time left.
+    assert "quality 1/2 pano: 1/2 done, 1 left (synthetic000); this part ETA" in captured.err
+    assert "quality 2/2 pano (rolled): 2/2 done, 0 left" in captured.err
+    assert "speed 1/2 64x32: 1/4 done, 3 left (linear warmed up)" in captured.err
+    assert "speed 1/2 64x32: 4/4 done, 0 left (repetition 2/2 of 2 methods)" in captured.err
     text = tables.read_text()
     assert text.startswith(
         "# Intro\n\nhand-written\n\n" + SECTION_START + "\n## The published run\n"

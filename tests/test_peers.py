@@ -251,3 +251,16 @@ def test_rife_through_the_hook_moves_a_square_across_the_seam(tmp_path):
     assert seam.shape == (64, 128, 3)
     assert np.abs(seam - _sliding_square(120)).mean() < 1.5 / 255
     assert np.abs(middle - _sliding_square(48)).mean() < 1.5 / 255
+
+
+def test_minterpolate_is_timed_by_the_speed_harness_like_any_interpolator():
+    # The harness asks every method what ran on its pair (Interpolator.last_pair); minterpolate
+    # once failed there, so it went untimed in the benchmark.
+    from viewsynth.evaluation.speed import SpeedConfig, measure_speed
+
+    mi = peers.MInterpolate()
+    assert mi.last_pair() == {} and mi.record() == {"method": "minterpolate"}
+    cfg = SpeedConfig(sizes=((64, 32),), reps=1, times_per_call=1)
+    rows, notes = measure_speed([peers.MethodSpec("minterpolate")], cfg)
+    assert notes == [] and [r["method"] for r in rows] == ["minterpolate"]
+    assert rows[0]["seconds_per_frame"] > 0 and rows[0]["peak_rss_mib"] > 10

@@ -78,10 +78,25 @@ class MInterpolate:
         # Largest memory peak of the ffmpeg processes run so far (they are not in our own RSS).
         self.child_peak_mib = 0.0
 
+    def record(self) -> dict[str, str]:
+        """How it interpolates, for a manifest."""
+        return {"method": self.name}
+
+    def last_pair(self) -> dict[str, str]:
+        """Nothing to say per pair (``Interpolator``): every pair is made the same way."""
+        return {}
+
     def __call__(
-        self, img0: np.ndarray, img1: np.ndarray, times: Sequence[float], *, equirect: bool = False
+        self,
+        img0: np.ndarray,
+        img1: np.ndarray,
+        times: Sequence[float],
+        *,
+        equirect: bool = False,
+        hfov: float | None = None,
     ) -> np.ndarray:
-        # minterpolate knows no seam: its borders are borders, whatever ``equirect`` says.
+        # minterpolate knows no seam: its borders are borders, whatever ``equirect`` says; nor
+        # any camera (``hfov``, as every ``Interpolator`` takes it).
         with tempfile.TemporaryDirectory(prefix="viewsynth-mi-") as tmp:
             work = Path(tmp)
             write_image(work / "0000.png", img0)
