@@ -97,6 +97,26 @@ def test_far_out_flows_and_other_dtypes_are_fused_as_in_one_pass():
         fuse(*images, candidates[:1], choice, equirect=True)
 
 
+@pytest.mark.parametrize("reach", [0.9, 1.1])
+def test_panorama_maps_in_reach_skip_the_range_check_to_the_bit(reach):
+    """A candidate whose x stays within cv2's own wrap is remapped without seam_remap's check
+    (decided once per frame): the same bits as with it; beyond reach it is checked per piece."""
+    from viewsynth.warp import _fuse_rows
+
+    rng = np.random.default_rng(5)
+    images = tuple(rng.random((64, 128, 3)).astype(np.float32) for _ in range(2))
+    candidates, choice = fields(rng, 32, 64, 2)
+    candidates[0][0][..., 0] = np.float32(reach * 63.0 / 2.0)  # x gain 2: 0.9 or 1.1 widths
+    got = fuse(*images, candidates, choice, equirect=True)
+    flows = [np.concatenate(c[:2], axis=-1) for c in candidates]
+    weights = np.dstack([c[2] for c in candidates] + [choice])
+    checked = np.empty_like(got)
+    _fuse_rows(images, [*flows, weights], np.float32([2, 2]), slice(0, 64), checked, equirect=True)
+    assert np.array_equal(got, checked)
+    ref = one_pass(images, candidates, choice, equirect=True)
+    assert np.abs(got - ref).max() < 1e-5
+
+
 def test_seam_remap_into_an_array_that_does_not_fit_says_so():
     image = np.random.default_rng(5).random((8, 16, 3)).astype(np.float32)
     mx, my = np.meshgrid(np.arange(16, dtype=np.float32) + 0.5, np.arange(8, dtype=np.float32))
@@ -143,8 +163,9 @@ def test_pose_features_on_two_cores_equal_one_thread():
 
 
 def test_the_encoding_is_started_only_for_a_pair_that_can_have_a_pose():
-    # the geometry network starts its encoding when DIS is done; a perspective pair (never a
-    # pose: the 2D network makes it) must not pay for it, a posed panorama pair uses it once
+    # the geometry network starts its encoding when DIS is done; a pair without a pose (the 2D
+    # network makes it: here one perspective frame twice, no parallax) must not pay for it, a
+    # posed panorama pair uses it once
     from viewsynth.evaluation.speed import street_pair
     from viewsynth.interpolators import make_interpolator
 
@@ -155,8 +176,9 @@ def test_the_encoding_is_started_only_for_a_pair_that_can_have_a_pose():
     img0, img1 = street_pair(512, 256)
     out = rnn(img0, img1, [0.5], equirect=True)
     assert rnn.last_pair()["geometry"] and calls == [True]
-    persp0, persp1 = (np.ascontiguousarray(x[64:192, 128:320]) for x in (img0, img1))
-    flat = rnn(persp0, persp1, [0.5], equirect=False)
+    persp = np.ascontiguousarray(img0[64:192, 128:320])
+    flat = rnn(persp, persp, [0.5], equirect=False)
+    assert not rnn.last_pair()["geometry"]
     assert calls == [True] and flat.shape == (1, 128, 192, 3) and np.isfinite(out).all()
 
 

@@ -171,12 +171,20 @@ def fuse_fields(img0, img1, flows, weights, *, equirect: bool, out=None) -> np.n
         fields = [resample(f, width, height, equirect=equirect) for f in fields]
         _fuse_rows(images, fields, gain, slice(0, height), out, equirect=equirect)
         return out
+    # per candidate, whether every map x stays within cv2's own wrap (no np.mod, no per-piece
+    # range check): p.x + gain * flow.x with the flow's x between its extremes (bilinear
+    # resampling stays within them), a pixel of margin for the rounding
+    near = [
+        bool(gain[0] * f[..., 0::2].min() > 1 - width and gain[0] * f[..., 0::2].max() < width - 1)
+        for f in fields[:-1]
+    ]
+    near = near if equirect else [False] * len(near)
     half = height // 2
     lower = in_background(
-        _fuse_rows, images, fields, gain, slice(half, height), out, equirect=equirect
+        _fuse_rows, images, fields, gain, slice(half, height), out, equirect=equirect, near=near
     )
     try:
-        _fuse_rows(images, fields, gain, slice(0, half), out, equirect=equirect)
+        _fuse_rows(images, fields, gain, slice(0, half), out, equirect=equirect, near=near)
     finally:  # the lower band is done (or failed) before anything leaves
         lower.result()
     return out
@@ -188,9 +196,12 @@ def fuse_fields(img0, img1, flows, weights, *, equirect: bool, out=None) -> np.n
 ROWS = 32
 
 
-def _fuse_rows(images, fields, gain, rows: slice, out, *, equirect: bool) -> None:
+def _fuse_rows(images, fields, gain, rows: slice, out, *, equirect: bool, near=None) -> None:
     """Rows ``rows`` of :func:`fuse_fields`' frame into ``out[rows]``, :data:`ROWS` at a time;
-    ``fields``: each candidate's flows, then the weights, at their own size (or the frame's)."""
+    ``fields``: each candidate's flows, then the weights, at their own size (or the frame's);
+    ``near``: per candidate, True where its panorama maps need no range check (x within
+    ``[1 - W, 2 W - 2]``): they are then remapped as :func:`seam_remap` would, without it."""
+    near = near or [False] * (len(fields) - 1)
     height, width = images[0].shape[:2]
     step = max(1, min(ROWS, rows.stop - rows.start))
     scratch = [np.empty((step, width, f.shape[2]), np.float32) for f in fields]
@@ -214,7 +225,11 @@ def _fuse_rows(images, fields, gain, rows: slice, out, *, equirect: bool) -> Non
                 mx += gx[r]
                 my = np.multiply(up[j][..., c + 1], gain[1], out=map_y[:m])
                 my += gy[r]
-                warps.append(seam_remap(images[c // 2], mx, my, equirect=equirect, out=buf[:m]))
+                if near[j]:  # seam_remap's own steps, its x check known to pass
+                    np.clip(my, 0, height - 1, out=my)
+                    warps.append(_remap_into(images[c // 2], mx, my, cv2.BORDER_WRAP, buf[:m]))
+                else:
+                    warps.append(seam_remap(images[c // 2], mx, my, equirect=equirect, out=buf[:m]))
             diff = np.subtract(warps[0], warps[1], out=warps[0])
             diff *= weights[..., j : j + 1]
             np.add(warps[1], diff, out=mid if j == 0 else other[:m])
@@ -231,5 +246,25 @@ def _piece(field, scratch, width: int, height: int, rows: slice, *, equirect) ->
     if field.shape[:2] == (height, width):
         return field[rows]
     h, w = field.shape[:2]
+    if not equirect:
+        mx, my = _resample_maps(w, h, width, height)
+        return seam_remap(field, mx[rows], my[rows], equirect=False, out=scratch)
+    # seam_remap's steps on maps that need no x check (within [-0.5, w)), y clipped once
+    mx, my = _resample_maps_clipped(w, h, width, height)
+    return _remap_into(field, mx[rows], my[rows], cv2.BORDER_WRAP, scratch)
+
+
+@functools.lru_cache(maxsize=16)
+def _resample_maps_clipped(w: int, h: int, width: int, height: int):
+    """:func:`_resample_maps` with y clipped to the rows, as :func:`seam_remap` clips a
+    panorama's (read-only, made once per pair of sizes)."""
     mx, my = _resample_maps(w, h, width, height)
-    return seam_remap(field, mx[rows], my[rows], equirect=equirect, out=scratch)
+    return frozen([mx, np.clip(my, 0, h - 1)])
+
+
+def _remap_into(image, map_x, map_y, border: int, out) -> np.ndarray:
+    """``cv2.remap`` (bilinear) of ``image`` into ``out`` (as :func:`seam_remap` does it)."""
+    dst = out.reshape(out.shape[:2]) if image.ndim == 2 or image.shape[2] == 1 else out
+    if cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, dst=dst, borderMode=border) is not dst:
+        raise ValueError(f"_remap_into: out {out.shape} does not fit a remap of {image.shape}")
+    return out
