@@ -19,8 +19,8 @@ LIB = ROOT / "viewsynth"
 FLOORS = [
     {"errors", "threads"},
     {"config", "frames", "geometry", "parallel", "warp"},
-    {"classical"},
-    {"model", "synth", "capture", "export", "sweep"},
+    {"classical", "export"},  # export: frames and MP4 boxes out, and the box reader capture uses
+    {"model", "synth", "capture", "sweep"},
     {"interpolators"},
     {"walkthrough", "evaluation", "viewer"},
     {"training"},

@@ -16,7 +16,7 @@ from viewsynth.errors import ConfigError
 from viewsynth.evaluation.metrics import psnr
 from viewsynth.frames import to_uint8
 from viewsynth.interpolators import Flow, Sweep
-from viewsynth.sweep import PairCameras, SweepConfig, pinhole
+from viewsynth.sweep import PairCameras, SweepConfig, pinhole, pinhole_render
 
 ROOM_LO, ROOM_HI = np.array([-4.0, -1.6, -3.0]), np.array([4.0, 2.5, 12.0])
 PILLAR = (1.0, 5.0, 0.4)  # x, z, radius: a vertical cylinder floor to ceiling
@@ -112,7 +112,7 @@ def test_inverse_depth_matches_truth(pair, depth):
     step is some 15 % of the far wall's inverse depth at this size)."""
     z0 = pair[3]
     truth = BASELINE / z0
-    trust = pinhole.trust_of(pinhole.parallax(depth, 0.0))
+    trust = pinhole_render.trust_of(pinhole_render.parallax(depth, 0.0))
     mask = (depth.conf0 > 0) & (trust > 0.99)
     assert mask.mean() > 0.25
     rel = np.abs(depth.q0 - truth) / truth
@@ -155,21 +155,21 @@ def test_epipole_and_unverified_depth_are_distrusted(depth):
     q0, q1 = np.full((H, W), 0.1, np.float32), np.full((H, W), 1.0 / 9.0, np.float32)
     ones = np.ones((H, W), np.float32)
     pd = pinhole.PinholeDepth(cams, depth.view, q0, q1, ones, ones, depth.qs0, depth.qs1)
-    trust = pinhole.trust_of(pinhole.parallax(pd, 0.5))
+    trust = pinhole_render.trust_of(pinhole_render.parallax(pd, 0.5))
     assert trust[H // 2 - 1 : H // 2 + 1, W // 2 - 1 : W // 2 + 1].max() == 0.0
     assert trust[0, 0] == 1.0 and trust[-1, -1] == 1.0
-    geo = pinhole.geometry_at(pd, 0.5, W, H)
+    geo = pinhole_render.geometry_at(pd, 0.5, W, H)
     assert geo.trust[0, 0] == 1.0 and geo.trust[H // 2, W // 2] == 0.0
     dis = (np.full((H, W, 2), 7.0, np.float32), np.full((H, W, 2), -7.0, np.float32),
            np.full((H, W), 0.5, np.float32))  # fmt: skip
-    f0, _, _ = pinhole.with_flow(geo, dis)
+    f0, _, _ = pinhole_render.with_flow(geo, dis)
     np.testing.assert_allclose(f0[H // 2, W // 2], 7.0)
     np.testing.assert_allclose(f0[0, 0], geo.flow_t0[0, 0])
     # the corner's point seen from camera 0, half a baseline farther: 9.5/10 as far off centre
     assert abs(f0[0, 0, 0] - (0.5 - W / 2) * (9.5 / 10 - 1)) < 0.05
     zeros = np.zeros((H, W), np.float32)
     unsure = pinhole.PinholeDepth(cams, depth.view, q0, q1, zeros, zeros, depth.qs0, depth.qs1)
-    assert pinhole.geometry_at(unsure, 0.5, W, H).trust.max() == 0.0
+    assert pinhole_render.geometry_at(unsure, 0.5, W, H).trust.max() == 0.0
 
 
 def test_unseen_border_is_marked_and_filled(pair, depth):
@@ -178,7 +178,7 @@ def test_unseen_border_is_marked_and_filled(pair, depth):
     cams = PairCameras(rz(0.5), np.array([0.0, 0.0, -1.0]))
     q = np.full((H, W), 0.05, np.float32)
     pd = pinhole.PinholeDepth(cams, depth.view, q, q, q * 0 + 1, q * 0 + 1, depth.qs0, depth.qs1)
-    geo = pinhole.geometry_at(pd, 0.5, W, H)
+    geo = pinhole_render.geometry_at(pd, 0.5, W, H)
     assert geo.unseen[0, 0] and geo.unseen[-1, -1] and not geo.unseen[H // 2, W // 2]
     assert 0.0 < geo.unseen.mean() < 0.5
     gy, gx = np.mgrid[0:H, 0:W]

@@ -20,7 +20,14 @@ from viewsynth.geometry.pinhole import focal_from_hfov
 from viewsynth.geometry.pose import DEFAULT_HFOV_DEG, relative_pose
 from viewsynth.geometry.seam import on_canonical_seam
 from viewsynth.interpolators.flow import Flow
-from viewsynth.sweep import PairCameras, SweepConfig, pair_depth, pinhole, render_times
+from viewsynth.sweep import (
+    PairCameras,
+    SweepConfig,
+    pair_depth,
+    pinhole,
+    pinhole_render,
+    render_times,
+)
 from viewsynth.sweep.render import flows_at
 from viewsynth.threads import in_background, now
 from viewsynth.warp import fuse
@@ -72,7 +79,7 @@ class Sweep:
     of ``hfov`` (None: :data:`~viewsynth.geometry.pose.DEFAULT_HFOV_DEG`, flagged in the pose
     record). Near the epipole (forward motion), where depth is ill-conditioned, and where no input
     sees a pixel's point with a depth the other camera confirmed, DIS's motion is blended into the
-    geometry by ``1 - trust`` (:func:`viewsynth.sweep.pinhole.with_flow`), in the frames and in
+    geometry by ``1 - trust`` (:func:`viewsynth.sweep.pinhole_render.with_flow`), in the frames and in
     :meth:`candidates` alike: there the candidate *is* DIS's motion, so the network sees two
     agreeing candidates. :meth:`last_pair` of such a pair adds ``"unseen"`` (the fraction of the
     frames' pixels outside both inputs, filled from the nearer one mirrored at its border) and
@@ -150,7 +157,7 @@ class Sweep:
         )  # fmt: skip
         out, unseen, share = [], [], []
         for t in times:
-            geo = pinhole.geometry_at(depth, float(t), w, h)
+            geo = pinhole_render.geometry_at(depth, float(t), w, h)
             est = classical.estimate_at(flows, float(t))
             dis = (est.flow_t0, est.flow_t1, est.w0 / (est.w0 + est.w1))
             if dis[0].shape[:2] != (h, w):
@@ -159,7 +166,7 @@ class Sweep:
                     classical.upsample_flow(dis[1], w, h),
                     cv2.resize(dis[2], (w, h), interpolation=cv2.INTER_LINEAR),
                 )
-            out.append(pinhole.with_flow(geo, dis))
+            out.append(pinhole_render.with_flow(geo, dis))
             unseen.append(float(geo.unseen.mean()))
             share.append(float(np.mean(np.where(geo.unseen, 0.0, 1.0 - geo.trust))))
         self._last = {
