@@ -213,7 +213,7 @@ def _fuse_rows(images, fields, gain, rows: slice, out, *, equirect: bool, near=N
         r = slice(start, min(start + step, rows.stop))
         m = r.stop - r.start
         up = [
-            _piece(f, s[:m], width, height, r, equirect=equirect)
+            _piece(f, s[:m], width, height, r, equirect=equirect, rows_y=map_y[:m])
             for f, s in zip(fields, scratch, strict=True)
         ]
         weights, mid = up[n], out[r]
@@ -240,26 +240,20 @@ def _fuse_rows(images, fields, gain, rows: slice, out, *, equirect: bool, near=N
         np.clip(mid, 0.0, 1.0, out=mid)
 
 
-def _piece(field, scratch, width: int, height: int, rows: slice, *, equirect) -> np.ndarray:
+def _piece(field, scratch, width: int, height: int, rows: slice, *, equirect, rows_y) -> np.ndarray:
     """Rows ``rows`` of ``field`` at the frame's size: :func:`resample`'s bilinear sampling,
-    written into ``scratch``; a field already at that size is sliced (a view, no copy)."""
+    written into ``scratch`` (``rows_y``: scratch for the sampling's rows, ``(n, width)``); a
+    field already at that size is sliced (a view, no copy)."""
     if field.shape[:2] == (height, width):
         return field[rows]
     h, w = field.shape[:2]
     if not equirect:
         mx, my = _resample_maps(w, h, width, height)
         return seam_remap(field, mx[rows], my[rows], equirect=False, out=scratch)
-    # seam_remap's steps on maps that need no x check (within [-0.5, w)), y clipped once
-    mx, my = _resample_maps_clipped(w, h, width, height)
-    return _remap_into(field, mx[rows], my[rows], cv2.BORDER_WRAP, scratch)
-
-
-@functools.lru_cache(maxsize=16)
-def _resample_maps_clipped(w: int, h: int, width: int, height: int):
-    """:func:`_resample_maps` with y clipped to the rows, as :func:`seam_remap` clips a
-    panorama's (read-only, made once per pair of sizes)."""
+    # seam_remap's steps on maps that need no x check (within [-0.5, w)), y clipped into rows_y
     mx, my = _resample_maps(w, h, width, height)
-    return frozen([mx, np.clip(my, 0, h - 1)])
+    my = np.clip(my[rows], 0, h - 1, out=rows_y)
+    return _remap_into(field, mx[rows], my, cv2.BORDER_WRAP, scratch)
 
 
 def _remap_into(image, map_x, map_y, border: int, out) -> np.ndarray:
