@@ -22,10 +22,10 @@ Fitting any input size to the network:
   from them at the input size by :func:`viewsynth.warp.fuse_fields` (the frame the network would
   make at its own size is then not computed); at the input size the network's frame is the frame.
 
-A geometry network (``ModelConfig.geometry``) is built with its candidate source, the sphere sweep
-(:meth:`viewsynth.interpolators.Sweep.candidates`, with the :class:`GeometrySettings` its weights
-file records) and its fallback: the 2D network's interpolator, which makes the frames of the
-pairs without a usable pose (perspective pairs included).
+A geometry network (``ModelConfig.geometry``) is built with its candidate source, the sweep
+(:meth:`viewsynth.interpolators.Sweep.candidates`: the sphere sweep, or the pinhole one for
+ordinary photos, with the :class:`GeometrySettings` its weights file records) and its fallback: the
+2D network's interpolator, which makes the frames of the pairs without a usable pose.
 
 The network starts from the classical DIS-flow estimate (:func:`viewsynth.model.init.init_at`),
 computed once per pair at the working scale.
@@ -114,17 +114,15 @@ class RNNInterpolator:
     ``max_width``: the width the automatic scale aims at (None: 2048, or
     :data:`GEOMETRY_MAX_WIDTH` for a geometry network). ``max_batch``, ``max_pixels``: at most
     this many times, and pixels, per forward pass (the pair's encoding is shared by all passes).
-    On a 2-core CPU one t per pass is fastest (measured again with the decode in two pieces:
-    the geometry network at 512x256 55 ms per t one at a time, 67 ms as a batch of 7; the 2D
-    network at 1024x512 343 ms against 413 as a batch of 8), so the default is 1; raise it on an
-    accelerator.
+    On a 2-core CPU one t per pass is fastest (geometry network at 512x256: 55 ms per t alone,
+    67 ms in a batch of 7; 2D network at 1024x512: 343 against 413 ms), so the default is 1.
     ``data_parallel``: with several local devices, split the times of a pair over all of them
     (``viewsynth.parallel``). ``weights``: the file the network came from and its description
     (:func:`viewsynth.model.weights.load_described`), for :meth:`record`.
     ``sweep``: a geometry network's candidate source (required for one, refused for a 2D
     network). ``fallback``: the interpolator that makes the frames of the pairs without a usable
-    pose (perspective ones included; a 2D network's, at this one's K); None keeps the geometry
-    network's own path for them (the DIS candidate in both slots).
+    pose (a 2D network's, at this one's K); None keeps the geometry network's own path for them
+    (the DIS candidate in both slots).
     """
 
     name = "rnn"
@@ -360,14 +358,10 @@ class RNNInterpolator:
                 # it fills the core the pose's single-threaded RANSAC leaves idle; not started if
                 # the pair turned out to have no pose before then
                 encoded = then(start[1], lambda: None if no_pose.is_set() else encode())
-            geometry = self.sweep.candidates(
-                content0,
-                content1,
-                times,
-                equirect=equirect,
-                seam_shift=seam_shift * cw / width,
+            geometry = self.sweep.candidates(  # (the pose in the caller's axes: the shift in content columns)
+                content0, content1, times, equirect=equirect, seam_shift=seam_shift * cw / width,
                 hfov=hfov,
-            )  # fmt: skip  (the pose in the caller's axes: the shift in content columns)
+            )  # fmt: skip
             # the network ran either way; "geometry" says whether it had the sweep's candidate
             self._last = {
                 **self.sweep.last_pair(),
