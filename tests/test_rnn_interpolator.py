@@ -370,9 +370,14 @@ def test_a_geometry_network_hands_pairs_without_a_pose_to_the_shipped_2d_network
     b = cv2.warpAffine(
         a, np.float32([[1, 0, 2.5], [0, 1, 1.0]]), (128, 96), borderMode=cv2.BORDER_REFLECT
     )
+    # ordinary photos go to the 2D network without asking the sweep (even were there a pose)
+    asked = []
+    both.sweep.candidates = lambda *a, **k: asked.append(1)
     np.testing.assert_array_equal(
-        both(a, b, [0.3, 0.6], equirect=False), flat(a, b, [0.3, 0.6], equirect=False)
+        both(a, b, [0.3, 0.6], equirect=False, hfov=60.0), flat(a, b, [0.3, 0.6], equirect=False)
     )
+    assert not asked and both.last_pair()["reason"] == interp_mod.PHOTOS
+    del both.sweep.candidates  # (the sweep's own method again)
     assert (
         np.abs(alone(a, b, [0.3], equirect=False) - flat(a, b, [0.3], equirect=False)).max() > 1e-3
     )

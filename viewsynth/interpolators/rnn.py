@@ -1,7 +1,6 @@
 """``rnn``: the network behind :class:`viewsynth.interpolators.Interpolator`.
 
-``RNNInterpolator.load(weights)`` reads a weights file once; calling it with ``img0``, ``img1``
-(H, W, 3) float32 in [0, 1] and times ``[t, ...]`` returns (T, H, W, 3) float32 in [0, 1].
+``RNNInterpolator.load(weights)`` reads a weights file once; it is called as every interpolator.
 
 Fitting any input size to the network:
 
@@ -12,27 +11,21 @@ Fitting any input size to the network:
   seam) to a multiple of ``bucket`` pixels; the height keeps the aspect ratio and is padded
   (edge pixels repeated) up to a multiple of ``bucket``, then cropped back. Perspective images:
   resampled by ``s`` if ``s < 1``, then padded the same way in both directions and cropped back.
-  The classical start is computed on the unpadded content (so it is the ``flow`` method's own
-  estimate whatever the padding) and padded like the frames;
+  The classical start is computed on the unpadded content and padded like the frames;
 - sizes are bucketed (multiples of 64 by default) and the batch of times is split into chunks of
   1, 2, 4, ... frames (at most ``max_batch``), so a dataset of mixed sizes compiles a few
   functions, not one per image; the pair's encoding is computed once for all its times;
 - whenever the working size differs from the input size, the network hands out its fields (each
-  candidate's flows and blend weight, and the choice between candidates), and the frame is made
-  from them at the input size by :func:`viewsynth.warp.fuse_fields` (the frame the network would
-  make at its own size is then not computed); at the input size the network's frame is the frame.
+  candidate's flows and blend weight, and the choice), and :func:`viewsynth.warp.fuse_fields`
+  makes the frame from them at the input size; at the input size the network's frame is it.
 
-A geometry network (``ModelConfig.geometry``) is built with its candidate source, the sweep
-(:meth:`viewsynth.interpolators.Sweep.candidates`: the sphere sweep, or the pinhole one for
-ordinary photos, with the :class:`GeometrySettings` its weights file records) and its fallback: the
-2D network's interpolator, which makes the frames of the pairs without a usable pose.
-
-The network starts from the classical DIS-flow estimate (:func:`viewsynth.model.init.init_at`),
-computed once per pair at the working scale.
-
-The interpolator describes itself (:meth:`RNNInterpolator.record`): the weights file it was loaded
-from, that file's content hash, the K it runs at and the training record the file carries. The
-walkthrough's manifest and resume check take that record as it is.
+A geometry network (``ModelConfig.geometry``) is built with its candidate source, the sphere sweep
+(:meth:`viewsynth.interpolators.Sweep.candidates`, with the :class:`GeometrySettings` its weights
+file records) and its fallback: the 2D network, which makes ordinary photos' frames and those of
+the pairs without a usable pose. Either network starts from DIS flow
+(:func:`viewsynth.model.init.init_at`), computed once per pair at the working scale.
+:meth:`RNNInterpolator.record` (weights file, hash, K, training record) is what the manifest and
+the resume check take.
 """
 
 from __future__ import annotations
@@ -66,6 +59,11 @@ from viewsynth.warp import fuse_fields, resample
 #: the network with geometry): at 1024x512 renders 26.49 dB WS-PSNR working at 512 wide against 26.14 at full
 #: size; on the 2048x1024 real walks the same or better at 512 as at 2048 (rc-WS-PSNR).
 GEOMETRY_MAX_WIDTH = 512
+
+
+#: Ordinary photos go to the 2D network: with the pinhole sweep's candidate the geometry network
+#: (trained on panoramas only) lost 1.4 dB on Middlebury-other (TRAINING_LOG.md, session 21).
+PHOTOS = "ordinary photos: the 2D network (the geometry network is not trained on them)"
 
 
 def auto_scale(width: int, max_width: int = 2048) -> float:
@@ -120,9 +118,9 @@ class RNNInterpolator:
     (``viewsynth.parallel``). ``weights``: the file the network came from and its description
     (:func:`viewsynth.model.weights.load_described`), for :meth:`record`.
     ``sweep``: a geometry network's candidate source (required for one, refused for a 2D
-    network). ``fallback``: the interpolator that makes the frames of the pairs without a usable
-    pose (a 2D network's, at this one's K); None keeps the geometry network's own path for them
-    (the DIS candidate in both slots).
+    network). ``fallback``: the interpolator that makes the frames of ordinary photos
+    (:data:`PHOTOS`) and of the panoramas without a usable pose (a 2D network's, at this one's
+    K); None keeps the geometry network's own path for them.
     """
 
     name = "rnn"
@@ -336,6 +334,9 @@ class RNNInterpolator:
         height, width = img0.shape[:2]
         if len(times) == 0:
             return np.zeros((0, height, width, 3), np.float32)
+        if self.sweep is not None and not equirect and self.fallback is not None:
+            self._last = {"method": "rnn", "geometry": False, "reason": PHOTOS, "pose": None}
+            return self.fallback.frames(img0, img1, times, equirect=False)
         cw, ch, ww, wh = self.working_size(width, height, equirect=equirect)
         top, left = (wh - ch) // 2, (ww - cw) // 2
         content0 = resample(img0, cw, ch, equirect=equirect)
