@@ -74,6 +74,23 @@ def test_training_sweeps_with_the_networks_geometry(monkeypatch):
     assert widths[-1] == 384 and np.abs(ours.flow_t0[0] - own[0]).max() > 0.1
 
 
+def test_ordinary_images_get_dis_twice_without_asking_the_sweep(monkeypatch):
+    # The product gives ordinary photos to the 2D network (rnn.PHOTOS), so a geometry network's
+    # perspective crops keep the DIS candidate twice, as the shipped recipe trained them.
+    from viewsynth.interpolators import Sweep
+
+    asked = []
+    monkeypatch.setattr(Sweep, "candidates", lambda *a, **k: asked.append(1))
+    rng = np.random.default_rng(0)
+    a = rng.random((64, 96, 3), dtype=np.float32)
+    b = np.roll(a, 3, axis=1)
+    init = stack_batch([Triplet(a, a, b, 0.5, False)], classical_init=True, geometry=True).init
+    dis, geo = init.candidates
+    assert not asked
+    np.testing.assert_array_equal(geo.flow_t0, dis.flow_t0)
+    assert np.all(init.choice == NO_GEOMETRY_LOGIT)
+
+
 def test_a_geometry_network_learns_the_choice_from_such_a_batch(tmp_path):
     # Two held-out renders with a usable pose: the tiny geometry network, selection only, starts
     # at the classical fusion and 8 steps (K = 1, as it ships) on this batch lower its loss through

@@ -74,7 +74,9 @@ def _with_geometry(init, img0, img1, t, equirect: bool):
     """The batch's ``init`` with every pair's geometry candidate (one pair per row), from the
     sweep the network will be given (``Sweep.for_network()``, the shipped settings: 256
     columns; the shipped recipe's 256-wide frames are swept whole either way, a fine-tune's
-    512-wide ones at the width the network meets them at)."""
+    512-wide ones at the width the network meets them at). Ordinary images get the DIS candidate
+    twice, as the product gives them to the 2D network (``rnn.PHOTOS``) and the shipped recipe
+    trained them: the pinhole sweep does not serve the geometry network yet."""
     import jax
 
     from viewsynth.interpolators import Sweep
@@ -84,6 +86,6 @@ def _with_geometry(init, img0, img1, t, equirect: bool):
     rows = []
     for i in range(len(t)):
         one = jax.tree.map(lambda a, i=i: a[i : i + 1], init)
-        geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=equirect)
+        geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=True) if equirect else None
         rows.append(with_geometry(one, img0[i], img1[i], geo, equirect=equirect))
     return jax.tree.map(lambda *a: np.concatenate(a), *rows)
