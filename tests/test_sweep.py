@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from room import cast, ry
 
 from viewsynth import frames, geometry
 from viewsynth.evaluation.metrics import psnr, ws_psnr
@@ -25,34 +26,11 @@ ROOM_LO, ROOM_HI = np.array([-5.0, -1.6, -6.0]), np.array([4.0, 2.5, 7.0])
 PILLAR = (1.2, 2.0, 0.35)  # x, z, radius: a vertical cylinder floor to ceiling
 
 
-def ry(angle: float) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-
-
-def _texture(p: np.ndarray) -> np.ndarray:
-    rng = np.random.default_rng(5)
-    freq = rng.normal(0, 6.0, (12, 3))
-    phase = rng.uniform(0, 2 * np.pi, 12)
-    mix = rng.uniform(0, 1, (12, 3))
-    waves = np.sin(p @ freq.T + phase)
-    return np.clip(0.5 + 0.12 * waves @ mix, 0.0, 1.0)
-
-
 def room_view(position, yaw: float, width: int, supersample: int = 2):
     """Equirect ``(H, W, 3)`` float32 of the room from ``position`` turned by ``yaw``, and the
     true distance of each pixel."""
     d = geometry.equirect_directions(width, width // 2, supersample) @ ry(yaw).T
-    o = np.asarray(position, np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_box = np.min(np.maximum((ROOM_LO - o) / d, (ROOM_HI - o) / d), axis=-1)
-        px, pz = o[0] - PILLAR[0], o[2] - PILLAR[1]
-        a = d[..., 0] ** 2 + d[..., 2] ** 2
-        b = px * d[..., 0] + pz * d[..., 2]
-        disc = b * b - a * (px * px + pz * pz - PILLAR[2] ** 2)
-        t_cyl = np.where(disc > 0, (-b - np.sqrt(np.maximum(disc, 0))) / a, np.inf)
-    dist = np.where((t_cyl > 0) & (t_cyl < t_box), t_cyl, t_box)
-    colour = _texture(o + dist[..., None] * d)
+    dist, colour = cast(position, d, ROOM_LO, ROOM_HI, PILLAR, 6.0)
     s = supersample
     h, w = width // 2, width
     img = colour.reshape(h, s, w, s, 3).mean(axis=(1, 3)).astype(np.float32)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from room import cast, ry
 
 from viewsynth import geometry
 from viewsynth.errors import ConfigError
@@ -24,22 +25,9 @@ HFOV = 70.0
 W, H = 96, 64
 
 
-def ry(angle: float) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
-
-
 def rz(angle: float) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-
-
-def _texture(p: np.ndarray) -> np.ndarray:
-    rng = np.random.default_rng(5)
-    freq = rng.normal(0, 5.0, (12, 3))
-    phase = rng.uniform(0, 2 * np.pi, 12)
-    mix = rng.uniform(0, 1, (12, 3))
-    return np.clip(0.5 + 0.12 * np.sin(p @ freq.T + phase) @ mix, 0.0, 1.0)
 
 
 def photo(position, turn, width: int = W, height: int = H, hfov: float = HFOV, s: int = 2):
@@ -47,16 +35,7 @@ def photo(position, turn, width: int = W, height: int = H, hfov: float = HFOV, s
     radians or a rotation matrix, camera to room), and each pixel's true z-depth."""
     cam = geometry.pinhole_directions(width, height, hfov, s)
     d = cam @ (ry(turn) if np.isscalar(turn) else turn).T
-    o = np.asarray(position, np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t_box = np.min(np.maximum((ROOM_LO - o) / d, (ROOM_HI - o) / d), axis=-1)
-        px, pz = o[0] - PILLAR[0], o[2] - PILLAR[1]
-        a = d[..., 0] ** 2 + d[..., 2] ** 2
-        b = px * d[..., 0] + pz * d[..., 2]
-        disc = b * b - a * (px * px + pz * pz - PILLAR[2] ** 2)
-        t_cyl = np.where(disc > 0, (-b - np.sqrt(np.maximum(disc, 0))) / a, np.inf)
-    dist = np.where((t_cyl > 0) & (t_cyl < t_box), t_cyl, t_box)
-    colour = _texture(o + dist[..., None] * d)
+    dist, colour = cast(position, d, ROOM_LO, ROOM_HI, PILLAR, 5.0)
     img = colour.reshape(height, s, width, s, 3).mean(axis=(1, 3)).astype(np.float32)
     z = (dist * cam[..., 2]).reshape(height, s, width, s).mean(axis=(1, 3))
     return img, z
