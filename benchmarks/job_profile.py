@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from viewsynth import frames
-from viewsynth.classical import estimate_at, pair_flows, upsample_flow
+from viewsynth.classical import candidate_at, pair_flows
 from viewsynth.geometry.features import WORK_WIDTH
 from viewsynth.geometry.pose import relative_pose
 from viewsynth.interpolators import Flow, make_interpolator
@@ -114,12 +114,7 @@ def main(argv=None) -> None:
 
     def flow_frames():  # Flow.frames after its DIS
         for t in times:
-            est = estimate_at(pf, float(t))
-            flow_t0, flow_t1, w0 = est.flow_t0, est.flow_t1, est.w0 / (est.w0 + est.w1)
-            if flow_t0.shape[:2] != a.shape[:2]:  # (DIS ran at a reduced size)
-                flow_t0, flow_t1 = (upsample_flow(f, *size) for f in (flow_t0, flow_t1))
-                w0 = cv2.resize(w0, size, interpolation=cv2.INTER_LINEAR)
-            fuse(a, b, [(flow_t0, flow_t1, w0)], equirect=True)
+            fuse(a, b, [candidate_at(pf, float(t), *size)], equirect=True)
 
     _, ms = cpu_ms(flow_frames, per=n)
     rows.append(("flow", "estimate at t and fusion", "t", ms))

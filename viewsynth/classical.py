@@ -190,3 +190,16 @@ def choice_logit(disagree_a: np.ndarray, disagree_b: np.ndarray) -> np.ndarray:
     """Logit of trusting candidate a over candidate b where their own inputs agree better:
     ``(d_b - d_a) / AGREEMENT_SCALE``, float32 (the classical choice between geometry and 2D flow)."""
     return ((disagree_b - disagree_a) / AGREEMENT_SCALE).astype(np.float32)
+
+
+def candidate_at(flows: PairFlows, t: float, width: int, height: int):
+    """DIS's motion at ``t`` as a candidate of :func:`viewsynth.warp.fuse`: ``(flow_t0, flow_t1,
+    weight0)`` at ``width`` x ``height``, upsampled when ``flows`` were made at a reduced size."""
+    est = estimate_at(flows, t)
+    flow_t0, flow_t1 = est.flow_t0, est.flow_t1
+    weight0 = est.w0 / (est.w0 + est.w1)
+    if flow_t0.shape[:2] != (height, width):
+        flow_t0 = upsample_flow(flow_t0, width, height)
+        flow_t1 = upsample_flow(flow_t1, width, height)
+        weight0 = cv2.resize(weight0, (width, height), interpolation=cv2.INTER_LINEAR)
+    return flow_t0, flow_t1, weight0

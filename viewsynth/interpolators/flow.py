@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 
 from viewsynth import classical
@@ -60,15 +59,8 @@ class Flow:
             img0, img1, equirect=equirect, max_side=self.max_side, preset=self.preset,
             full_size=False,
         )  # fmt: skip
-        reduced = flows.f01.shape[:2] != (height, width)
         out = np.empty((len(times), height, width, 3), np.float32)
         for i, t in enumerate(times):
-            est = classical.estimate_at(flows, float(t))
-            flow_t0, flow_t1 = est.flow_t0, est.flow_t1
-            weight0 = est.w0 / (est.w0 + est.w1)
-            if reduced:
-                flow_t0 = classical.upsample_flow(flow_t0, width, height)
-                flow_t1 = classical.upsample_flow(flow_t1, width, height)
-                weight0 = cv2.resize(weight0, (width, height), interpolation=cv2.INTER_LINEAR)
-            fuse(img0, img1, [(flow_t0, flow_t1, weight0)], equirect=equirect, out=out[i])
+            candidate = classical.candidate_at(flows, float(t), width, height)
+            fuse(img0, img1, [candidate], equirect=equirect, out=out[i])
         return out

@@ -9,7 +9,6 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 
 from viewsynth import classical
@@ -158,14 +157,7 @@ class Sweep:
         out, unseen, share = [], [], []
         for t in times:
             geo = pinhole_render.geometry_at(depth, float(t), w, h)
-            est = classical.estimate_at(flows, float(t))
-            dis = (est.flow_t0, est.flow_t1, est.w0 / (est.w0 + est.w1))
-            if dis[0].shape[:2] != (h, w):
-                dis = (
-                    classical.upsample_flow(dis[0], w, h),
-                    classical.upsample_flow(dis[1], w, h),
-                    cv2.resize(dis[2], (w, h), interpolation=cv2.INTER_LINEAR),
-                )
+            dis = classical.candidate_at(flows, float(t), w, h)
             out.append(pinhole_render.with_flow(geo, dis))
             unseen.append(float(geo.unseen.mean()))
             share.append(float(np.mean(np.where(geo.unseen, 0.0, 1.0 - geo.trust))))
