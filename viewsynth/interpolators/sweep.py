@@ -187,16 +187,19 @@ class Sweep:
         self, img0, img1, times, *, equirect: bool, seam_shift: float = 0,
         hfov: float | None = None,
     ) -> np.ndarray:  # fmt: skip
-        """The frames of a pair as it is given (not rolled onto its seam here)."""
-        depth = self.pair_depth(img0, img1, equirect=equirect, seam_shift=seam_shift, hfov=hfov)
-        if depth is None:  # (on the seam already: Flow's own roll is none)
-            return self.fallback(img0, img1, times, equirect=equirect)
+        """The frames of a pair as it is given (not rolled onto its seam here); ordinary photos'
+        are their :meth:`candidates` fused."""
         if not equirect:
-            cands = self._pinhole_candidates(img0, img1, times, depth)
+            cands = self.candidates(img0, img1, times, equirect=False, hfov=hfov)
+            if cands is None:
+                return self.fallback(img0, img1, times, equirect=False)
             out = np.empty((len(cands), *img0.shape), np.float32)
             for i, cand in enumerate(cands):
                 fuse(img0, img1, [cand], equirect=False, out=out[i])
             return out
+        depth = self.pair_depth(img0, img1, equirect=True, seam_shift=seam_shift)
+        if depth is None:  # (on the seam already: Flow's own roll is none)
+            return self.fallback(img0, img1, times, equirect=True)
         return render_times(img0, img1, depth, times).astype(np.float32)
 
     def candidates(
