@@ -235,3 +235,42 @@ def test_ransac_seed_and_least_trials_reach_the_estimator(street, monkeypatch):
     assert seen[-1] == (3, 50)
     Sweep.for_network().pair_depth(views[0], views[1], equirect=True)
     assert seen[-1] == (0, None)  # the shipped settings: seed 0, pycolmap's own least trials
+
+
+def _opencv_matches(desc0, desc1, ratio):
+    """What the matcher did before: OpenCV's brute force, k = 2 one way, 1 the other."""
+    import cv2
+
+    back = {m.queryIdx: m.trainIdx for m in cv2.BFMatcher(cv2.NORM_L2).match(desc1, desc0)}
+    fwd = cv2.BFMatcher(cv2.NORM_L2).knnMatch(desc0, desc1, k=2)
+    return [
+        (m.queryIdx, m.trainIdx)
+        for m, n in (p for p in fwd if len(p) == 2)
+        if m.distance < ratio * n.distance and back.get(m.trainIdx) == m.queryIdx
+    ]
+
+
+def test_mutual_matches_are_opencvs_to_the_index(street, monkeypatch):
+    """One distance matrix in blocks gives the brute-force matcher's matches exactly: on a real
+    SIFT pair (three row blocks, so a later block must not steal a tie or a nearer match) and on
+    descriptors built with ties at the top, in the second place and across the blocks."""
+    from viewsynth.geometry import features
+
+    a, b = street[0][0], street[0][1]
+    _, _, desc0 = features._view_features(a, W, True, 8000)
+    _, _, desc1 = features._view_features(b, W, True, 8000)
+    monkeypatch.setattr(features, "MATCH_ROWS", max(1, len(desc0) // 3))
+    got = [tuple(p) for p in features.mutual_matches(desc0, desc1).tolist()]
+    want = _opencv_matches(desc0, desc1, features.RATIO)
+    assert len(want) > 50 and got == want
+
+    rng = np.random.default_rng(3)
+    d1 = rng.integers(0, 40, (60, 128)).astype(np.float32)
+    d0 = np.concatenate([d1[:20], d1[:20], d1[30:40] + 1, rng.integers(0, 40, (30, 128))])
+    d0 = d0.astype(np.float32)
+    d1[50:] = d1[40:50]  # view 1 has equal twins: second nearest ties with the nearest
+    monkeypatch.setattr(features, "MATCH_ROWS", 7)
+    got = [tuple(p) for p in features.mutual_matches(d0, d1).tolist()]
+    assert got == _opencv_matches(d0, d1, features.RATIO)
+    assert got[:3] == [(0, 0), (1, 1), (2, 2)]  # the first of twin rows wins the mutual check
+    assert features.mutual_matches(d0[:0], d1).shape == (0, 2)

@@ -3,9 +3,8 @@
 OpenCV and most of NumPy drop Python's lock while they compute, and JAX computes on its own threads,
 so two such calls started together run on two cores. The users: the sphere sweep's two directions
 (:func:`viewsynth.sweep.pair_depth`), the network's DIS start, made while the pair's geometry is
-found (:class:`viewsynth.interpolators.rnn.RNNInterpolator`), the pose's two SIFT detectors and the
-two directions of its mutual match (:func:`viewsynth.geometry.features.match_views`) and the
-fusion's two bands of rows (:func:`viewsynth.warp.fuse_fields`). The work is the same as in one
+found (:class:`viewsynth.interpolators.rnn.RNNInterpolator`), the pose's two SIFT detectors
+(:func:`viewsynth.geometry.features.match_views`) and the fusion's two bands of rows (:func:`viewsynth.warp.fuse_fields`). The work is the same as in one
 thread, call for call, so the results are too; only the wall time changes.
 """
 

@@ -82,6 +82,56 @@ def _view_features(img: np.ndarray, work_width: int, equirect: bool, max_feature
     return (grey, *_detect(grey, equirect, cv2.SIFT_create(nfeatures=max_features)))
 
 
+#: Rows of the distance matrix held at a time (:func:`mutual_matches`): 1024 x 8000 float32 is 33 MB.
+MATCH_ROWS = 1024
+
+
+def mutual_matches(desc0: np.ndarray, desc1: np.ndarray) -> np.ndarray:
+    """``(M, 2)`` indices ``(i, j)``: descriptor ``j`` of view 1 is the nearest (L2) to ``i`` of
+    view 0, nearer than :data:`RATIO` of the second nearest (Lowe), and ``i`` is the nearest to
+    ``j`` (the mutual check); in ascending ``i``.
+
+    The matches of OpenCV's brute-force matcher (``knnMatch(k=2)`` one way, ``match`` the other,
+    ties to the lower index), from one distance matrix instead of two passes: SIFT descriptors
+    hold whole numbers below 256, so every squared distance (a sum of at most 128 * 255^2 < 2^24)
+    is exact in float32 however it is summed, and ``|a|^2 + |b|^2 - 2 a.b`` by matrix product
+    gives OpenCV's own distances bit for bit, at a third of its time (tested)."""
+    d0 = np.asarray(desc0, np.float32)
+    d1 = np.asarray(desc1, np.float32)
+    n0, n1 = len(d0), len(d1)
+    if n0 == 0 or n1 < 2:
+        return np.zeros((0, 2), np.int64)
+    sq1 = np.einsum("ij,ij->i", d1, d1)
+    best, second = np.empty(n0, np.int64), np.empty(n0, np.int64)
+    d_best, d_second = np.empty(n0, np.float32), np.empty(n0, np.float32)
+    back = np.zeros(n1, np.int64)  # per descriptor of view 1, its nearest in view 0 ...
+    back_d = np.full(n1, np.inf, np.float32)  # ... and that distance (squared)
+    for start in range(0, n0, MATCH_ROWS):
+        block = d0[start : start + MATCH_ROWS]
+        d2 = np.einsum("ij,ij->i", block, block)[:, None] + sq1[None, :]
+        d2 -= 2.0 * (block @ d1.T)
+        np.maximum(d2, 0.0, out=d2)
+        rows = np.arange(len(block))
+        two = np.argpartition(d2, 1, axis=1)[:, :2]
+        dd = d2[rows[:, None], two]
+        # the nearer first; equal distances in index order, as OpenCV keeps them
+        swap = (dd[:, 1] < dd[:, 0]) | ((dd[:, 1] == dd[:, 0]) & (two[:, 1] < two[:, 0]))
+        two[swap], dd[swap] = two[swap][:, ::-1], dd[swap][:, ::-1]
+        part = slice(start, start + len(block))
+        best[part], second[part] = two[:, 0], two[:, 1]
+        d_best[part], d_second[part] = dd[:, 0], dd[:, 1]
+        nearest = np.argmin(d2, axis=0)  # the first of equals, as OpenCV; earlier blocks win ties
+        d_near = d2[nearest, np.arange(n1)]
+        better = d_near < back_d
+        back[better], back_d[better] = nearest[better] + start, d_near[better]
+    # the ratio test on OpenCV's float32 distances, compared in double as Python compares them
+    dist0 = np.sqrt(d_best).astype(np.float64)
+    dist1 = np.sqrt(d_second).astype(np.float64)
+    i = np.arange(n0)
+    keep = (dist0 < RATIO * dist1) & (back[best] == i)
+    return np.stack([i[keep], best[keep]], axis=1)
+
+
 def match_views(
     img0: np.ndarray,
     img1: np.ndarray,
@@ -101,16 +151,7 @@ def match_views(
     empty = np.zeros((0, 2))
     if desc0 is None or desc1 is None or len(xy0) < 2 or len(xy1) < 2:
         return Matches(empty, empty, np.zeros((0, 3)), np.zeros((0, 3)), (w, h), counts)
-    # the two directions of the mutual check on two cores, one matcher each
-    backward = in_background(cv2.BFMatcher(cv2.NORM_L2).match, desc1, desc0)
-    fwd = cv2.BFMatcher(cv2.NORM_L2).knnMatch(desc0, desc1, k=2)
-    back = {m.queryIdx: m.trainIdx for m in backward.result()}
-    pairs = [
-        (m.queryIdx, m.trainIdx)
-        for m, n in (p for p in fwd if len(p) == 2)
-        if m.distance < RATIO * n.distance and back.get(m.trainIdx) == m.queryIdx
-    ]
-    idx = np.array(pairs, np.int64).reshape(-1, 2)
+    idx = mutual_matches(desc0, desc1)
     p0, p1 = xy0[idx[:, 0]], xy1[idx[:, 1]]
     if equirect:
         p0[:, 0] %= w
