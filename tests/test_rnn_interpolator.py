@@ -248,12 +248,16 @@ def test_scale_estimates_flow_small_and_warps_at_full_size(untrained):
     assert err < 0.25 * np.abs(0.5 * (img0 + img1) - ref).mean()
 
 
-def test_auto_scale_keeps_huge_panoramas_near_2048_wide():
+def test_the_2d_network_works_at_most_512_wide_too():
     it = RNNInterpolator(Network(FLAT, rngs=nnx.Rngs(0)))
-    assert auto_scale(5760) == pytest.approx(2048 / 5760)
-    assert it.working_size(5760, 2880, equirect=True) == (2048, 1024, 2048, 1024)
-    assert it.working_size(1000, 500, equirect=True) == (1024, 512, 1024, 512)  # resampled
-    assert it.working_size(1000, 700, equirect=False) == (1000, 700, 1024, 704)  # padded
+    assert auto_scale(5760) == pytest.approx(512 / 5760)
+    assert it.working_size(5760, 2880, equirect=True) == (512, 256, 512, 256)
+    assert it.working_size(1024, 768, equirect=False) == (512, 384, 512, 384)  # a Lund photo
+    assert it.working_size(4000, 3000, equirect=False) == (512, 384, 512, 384)  # a phone's
+    assert it.working_size(1000, 500, equirect=True) == (512, 256, 512, 256)  # resampled
+    assert it.working_size(500, 350, equirect=False) == (500, 350, 512, 384)  # padded
+    it.max_width = 2048
+    assert it.working_size(1000, 500, equirect=True) == (1024, 512, 1024, 512)
 
 
 def test_a_geometry_network_works_at_512_wide_and_answers_at_full_size():

@@ -5,8 +5,8 @@
 Fitting any input size to the network:
 
 - working scale ``s``: the network runs at about ``s`` times the input size (``scale``; None picks
-  ``min(1, max_width / W)`` so that a 5.7K-8K panorama runs at ~2048 wide, a geometry network at
-  512 wide: :data:`GEOMETRY_MAX_WIDTH`);
+  ``min(1, max_width / W)``, so that either network works at most :data:`WORK_WIDTH` (512)
+  columns wide, whatever the input's size);
 - panoramas: the width is RESAMPLED (never padded: padding would put a false border into the
   seam) to a multiple of ``bucket`` pixels; the height keeps the aspect ratio and is padded
   (edge pixels repeated) up to a multiple of ``bucket``, then cropped back. Perspective images:
@@ -53,12 +53,16 @@ from viewsynth.model.weights import DEFAULT_WEIGHTS, FLOW_ONLY_WEIGHTS, load_des
 from viewsynth.threads import in_background, then
 from viewsynth.warp import fuse_fields, resample
 
-#: The width a geometry network (``ModelConfig.geometry``) works at by default: it decides per
-#: pixel between two candidates, which needs no more detail than this, and the frame is warped and
-#: fused at the input's own size. Measured with an earlier geometry network (docs/RESEARCH.md,
-#: the network with geometry): at 1024x512 renders 26.49 dB WS-PSNR working at 512 wide against 26.14 at full
-#: size; on the 2048x1024 real walks the same or better at 512 as at 2048 (rc-WS-PSNR).
-GEOMETRY_MAX_WIDTH = 512
+#: The width either network works at by default (at most; smaller inputs keep their size): it
+#: decides each pixel's motion and choice there, and the frame is warped and fused at the input's
+#: own size. The geometry network decides between two candidates, which needs no more detail than
+#: this: at 1024x512 renders 26.49 dB WS-PSNR working at 512 wide against 26.14 at full size; on
+#: the 2048x1024 real walks the same or better at 512 as at 2048 (docs/RESEARCH.md, the network
+#: with geometry). The 2D network (ordinary photos, and panoramas without a usable pose) had worked
+#: at up to 2048 wide; at 512 it is 0.06 dB better on average over the eleven perspective sets
+#: (-0.03 to +0.33 per set) and 3-5x faster on photos of 1024 wide and more (TRAINING_LOG.md,
+#: issue 34).
+WORK_WIDTH = 512
 
 
 #: Ordinary photos go to the 2D network: with the pinhole sweep's candidate the geometry network
@@ -66,7 +70,7 @@ GEOMETRY_MAX_WIDTH = 512
 PHOTOS = "ordinary photos: the 2D network (the geometry network is not trained on them)"
 
 
-def auto_scale(width: int, max_width: int = 2048) -> float:
+def auto_scale(width: int, max_width: int = WORK_WIDTH) -> float:
     """The working scale picked when ``scale`` is None: ``min(1, max_width / width)``."""
     return min(1.0, max_width / float(width))
 
@@ -109,8 +113,7 @@ class RNNInterpolator:
 
     ``iters``: recurrent iterations K (None: the model's default). ``scale``: working scale (None:
     automatic). ``bucket``: working sizes are multiples of this (and of the model's stride).
-    ``max_width``: the width the automatic scale aims at (None: 2048, or
-    :data:`GEOMETRY_MAX_WIDTH` for a geometry network). ``max_batch``, ``max_pixels``: at most
+    ``max_width``: the width the automatic scale aims at (None: :data:`WORK_WIDTH`). ``max_batch``, ``max_pixels``: at most
     this many times, and pixels, per forward pass (the pair's encoding is shared by all passes).
     On a 2-core CPU one t per pass is fastest (geometry network at 512x256: 55 ms per t alone,
     67 ms in a batch of 7; 2D network at 1024x512: 343 against 413 ms), so the default is 1.
@@ -154,9 +157,7 @@ class RNNInterpolator:
         self.iters = int(iters or model.config.iters)
         self.scale = scale
         self.bucket = _ceil_to(bucket, model.stride)
-        if max_width is None:
-            max_width = GEOMETRY_MAX_WIDTH if model.config.geometry else 2048
-        self.max_width = max_width
+        self.max_width = WORK_WIDTH if max_width is None else max_width
         self.max_pixels = max_pixels
         self.max_batch = max_batch
         self.weights = weights
