@@ -2,10 +2,11 @@
 
     viewsynth benchmark [--config configs/benchmark.yaml | --full] [--set key=value ...]
                         [-o RUN_DIR] [--weights FILE] [--external NAME='cmd {list}' ...]
-                        [--no-speed] [--no-job] [--no-publish]
+                        [--no-speed] [--no-job] [--no-walk] [--no-publish]
     viewsynth benchmark --publish RUN_DIR [--config ...]
 
     configs/benchmark.yaml ─► sets (../shared/data when present, else generated) × methods,
+                              the sample walk's pulse and step ratio per method,
                               speed per call, the job per output frame (viewsynth interpolate)
         ─► reports/benchmark/<timestamp>/  results.json  table.md  config.yaml  *.png
         ─► reports/benchmark/latest.md     (a copy of table.md, kept in git)
@@ -16,6 +17,8 @@ every K, the time-fitted scores, 8 t per call and 5760x2880 for every method; th
 data in the two configs. Progress goes to stderr: per set, per size and per capture, what is
 done, what is left and the estimated time left.
 
+A config with no ``datasets`` and no ``fallback`` runs the other sections only, e.g. the walk
+alone: ``viewsynth benchmark --set datasets=[] --set fallback=[] --no-speed --no-job --no-publish``.
 ``--no-publish`` leaves latest.md and docs/BENCHMARK.md alone (a trial run); ``--publish RUN_DIR``
 publishes such a run afterwards, from its ``results.json``, without running anything. Paths in the config are
 relative to the config file; ``--weights`` and ``-o`` are relative to the current folder.
@@ -42,6 +45,7 @@ from viewsynth.evaluation.job import time_job
 from viewsynth.evaluation.peers import ExternalCommand, parse_external, resolve_methods
 from viewsynth.evaluation.report import render_markdown, run_info, update_section, write_report
 from viewsynth.evaluation.speed import measure_speed
+from viewsynth.evaluation.walk import measure_walk
 from viewsynth.frames import new_run_dir, write_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -73,6 +77,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--no-speed", action="store_true", help="no per-call speed section")
     p.add_argument("--no-job", action="store_true", help="do not time viewsynth interpolate")
+    p.add_argument("--no-walk", action="store_true", help="no pulse and step ratio of the walk")
     p.add_argument(
         "--no-publish", action="store_true", help="leave latest.md and docs/BENCHMARK.md alone"
     )
@@ -91,11 +96,12 @@ def publish(cfg: BenchmarkConfig, here, run_dir: Path) -> str:
         sets = [SetResult.from_json(s) for s in data["sets"]]
         info, speed, notes = data["info"], data["speed"], data["notes"]
         job = data.get("job", [])  # runs before the job section have none
+        walk = data.get("walk", [])  # nor before the walk section
     except FileNotFoundError:
         raise ViewsynthError(f"{path}: no such file (--publish needs a finished run)") from None
     except (ValueError, KeyError, TypeError) as err:
         raise ViewsynthError(f"{path}: not a benchmark run's results ({err})") from None
-    table = render_markdown(info, sets, speed, notes, job_rows=job)
+    table = render_markdown(info, sets, speed, notes, job_rows=job, walk_rows=walk)
     here(cfg.latest).parent.mkdir(parents=True, exist_ok=True)
     write_text(here(cfg.latest), table)
     more = (
@@ -104,7 +110,15 @@ def publish(cfg: BenchmarkConfig, here, run_dir: Path) -> str:
         "`reports/benchmark/latest.md`."
     )
     body = render_markdown(
-        info, sets, speed, notes, title="The published run", level=2, more=more, job_rows=job
+        info,
+        sets,
+        speed,
+        notes,
+        title="The published run",
+        level=2,
+        more=more,
+        job_rows=job,
+        walk_rows=walk,
     )
     update_section(here(cfg.tables), body)
     return table
@@ -157,7 +171,7 @@ def main(argv: list[str]) -> int:
     externals = [ExternalCommand(e.name, e.command) for e in cfg.external]
     datasets, set_notes = open_sets(cfg.datasets, cfg.fallback, base)
     notes += set_notes
-    if not datasets:
+    if not datasets and (cfg.datasets or cfg.fallback):
         raise ViewsynthError(f"{path}: no dataset could be opened: " + "; ".join(notes))
     if not methods and not externals:
         raise ViewsynthError(f"{path}: no method left to run: " + "; ".join(notes))
@@ -168,7 +182,14 @@ def main(argv: list[str]) -> int:
     command = "viewsynth benchmark " + " ".join(shlex.quote(a) for a in argv)
     info = run_info(REPO, command.strip())
 
-    results = evaluate(datasets, methods, externals, log=log)
+    results = evaluate(datasets, methods, externals, log=log) if datasets else []
+    walk_rows: list[dict] = []
+    if cfg.walk.enabled and cfg.walk.capture and not args.no_walk:
+        # rnn at the model's default K here, what users get.
+        names = cfg.walk.methods or cfg.methods
+        walk_methods, walk_notes = resolve_methods(names, (), weights)
+        walk_rows, more = measure_walk(cfg.walk, walk_methods, base, externals, log=log)
+        notes += [n for n in walk_notes + more if n not in notes]
     speed_rows: list[dict] = []
     if cfg.speed.enabled and not args.no_speed:
         speed_rows, speed_notes = measure_speed(methods, cfg.speed, log=log)
@@ -185,7 +206,9 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", yaml.safe_dump(cfgmod.to_dict(cfg), sort_keys=False))
     settings = cfgmod.to_dict(cfg)
-    table = write_report(out, info, results, speed_rows, notes, settings, job_rows=job_rows)
+    table = write_report(
+        out, info, results, speed_rows, notes, settings, job_rows=job_rows, walk_rows=walk_rows
+    )
     if not args.no_publish:
         publish(cfg, here, out)
     print(table)

@@ -1,7 +1,8 @@
 """Every method on the same frames: per-sample scores, times and crops of the seam region.
 
 ``evaluate`` walks each dataset once; for each sample it runs every in-process method, rounds the
-result to uint8 and scores it (``metrics.score``; for panoramas also the rotation-compensated
+result to uint8 and scores it (``metrics.score``; the detail ratio of ``detail.detail_ratio``, the
+output's detail over the truth's; for panoramas also the rotation-compensated
 WS-PSNR of ``rotation.rc_ws_psnr``, its cost kept as ``rc_seconds``). External commands run once per dataset on the
 same frames written as PNG. A set with ``fit_times`` (real panorama walks) also asks every method
 for those in-between times, in a second, untimed call, and keeps as ``trc_ws_psnr`` the best
@@ -31,6 +32,7 @@ import numpy as np
 
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.datasets import Dataset, DatasetUnavailable, rolled
+from viewsynth.evaluation.detail import detail_ratio
 from viewsynth.evaluation.job import JobConfig
 from viewsynth.evaluation.metrics import score, seam_columns
 from viewsynth.evaluation.peers import ExternalCommand, MethodSpec, UnsupportedInput
@@ -38,10 +40,11 @@ from viewsynth.evaluation.progress import Progress
 from viewsynth.evaluation.rotation import rc_ws_psnr
 from viewsynth.evaluation.sets import DatasetConfig, from_config
 from viewsynth.evaluation.speed import SpeedConfig
+from viewsynth.evaluation.walk import WalkConfig
 from viewsynth.frames import read_image, to_uint8, write_image
 
 Log = Callable[[str], None]
-METRICS = ("psnr", "ssim", "ie", "ws_psnr", "rc_ws_psnr", "trc_ws_psnr", "seam_ws_psnr")
+METRICS = ("psnr", "ssim", "ie", "ws_psnr", "rc_ws_psnr", "trc_ws_psnr", "seam_ws_psnr", "detail")
 
 
 @dataclass
@@ -155,8 +158,10 @@ def planned_units(dataset: Dataset) -> float:
 
 
 def _score(pred: np.ndarray, gt: np.ndarray, equirect: bool) -> dict[str, float]:
-    """``metrics.score`` and, for panoramas, the rotation-compensated WS-PSNR and its seconds."""
+    """``metrics.score``, the detail ratio (``detail``) and, for panoramas, the
+    rotation-compensated WS-PSNR and its seconds."""
     metrics = score(pred, gt, equirect=equirect)
+    metrics["detail"] = detail_ratio(pred, gt, equirect=equirect)
     if equirect:
         start = time.perf_counter()
         metrics["rc_ws_psnr"] = rc_ws_psnr(pred, gt)
@@ -329,6 +334,8 @@ class BenchmarkConfig:
     speed: SpeedConfig = field(default_factory=SpeedConfig)
     # The job itself: ``viewsynth interpolate`` per output frame on real captures (``job``).
     job: JobConfig = field(default_factory=JobConfig)
+    # The walkthrough's pulse and step ratio on a real walk, every method in process (``walk``).
+    walk: WalkConfig = field(default_factory=WalkConfig)
     # Where runs go (<report_dir>/<timestamp>/), the table kept in git, and the document whose
     # published section is regenerated. Relative paths are relative to the config file.
     report_dir: str = "../reports/benchmark"

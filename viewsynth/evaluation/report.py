@@ -3,9 +3,9 @@
 ``write_report`` writes into the run's folder:
 - ``results.json``: everything measured (per-sample scores, summaries, speed rows, notes, the
   commit, the machine, the resolved settings);
-- ``table.md``: the markdown tables (quality per set and method, speed per method and size);
-- ``quality_vs_speed.png``: per set, PSNR (WS-PSNR for panoramas) against seconds per frame;
-- ``per_sample_<set>.png``: per set, PSNR of every sample for every method;
+- ``table.md``: the markdown tables (quality per set and method, the walkthrough's pulse and step
+  ratio per method, speed per method and size, the job);
+- ``quality_vs_speed.png``, ``per_sample_<set>.png``: the plots (``plots``);
 - ``montage_<set>.png``: crops of the first sample side by side (ground truth, then each method):
   across the seam for panoramas (the seam is the middle of the crop, marked by ticks), the centre
   otherwise.
@@ -33,7 +33,9 @@ import numpy as np
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.evaluate import METRICS, SetResult
 from viewsynth.evaluation.job import job_table
-from viewsynth.frames import atomic_write, write_image, write_text
+from viewsynth.evaluation.plots import plot_per_sample, plot_quality_speed
+from viewsynth.evaluation.walk import walk_section
+from viewsynth.frames import write_image, write_text
 
 SECTION_START = "<!-- benchmark:start -->"
 SECTION_END = "<!-- benchmark:end -->"
@@ -42,8 +44,9 @@ ANCHORS = (
     "Published for orientation (their own training data and GPUs, not measured here): "
     "RIFE Middlebury IE 1.956, Vimeo90K 35.61 dB; EMA-VFI IE 1.81, 36.64 dB."
 )
-#: Every metric is better higher but IE (a mean absolute error).
-HIGHER_IS_BETTER = {m: m != "ie" for m in METRICS}
+#: Every metric is better higher but IE (a mean absolute error) and the detail ratio (best at 1:
+#: below is softer than the truth, above holds detail the truth has not, such as noise).
+HIGHER_IS_BETTER = {m: m not in ("ie", "detail") for m in METRICS}
 HEADERS = {
     "psnr": "PSNR",
     "ssim": "SSIM",
@@ -52,7 +55,15 @@ HEADERS = {
     "rc_ws_psnr": "rc-WS-PSNR",
     "trc_ws_psnr": "trc-WS-PSNR",
     "seam_ws_psnr": "seam WS-PSNR",
+    "detail": "detail",
 }
+
+
+def _best(metric: str, values: Sequence[float]) -> float:
+    """The best of a set's values: the highest, the lowest IE, the detail ratio nearest 1."""
+    if metric == "detail":
+        return min(values, key=lambda v: abs(v - 1.0))
+    return max(values) if HIGHER_IS_BETTER[metric] else min(values)
 
 
 def git_commit(repo: str | Path) -> str:
@@ -100,7 +111,9 @@ def _fmt(metric: str, value: float | None) -> str:
         return "–"
     if math.isinf(value):
         return "inf"
-    return f"{value:.4f}" if metric == "ssim" else f"{value:.2f}"
+    if metric in ("ssim", "detail"):
+        return f"{value:.4f}" if metric == "ssim" else f"{value:.3f}"
+    return f"{value:.2f}"
 
 
 def _seconds(value: float | None) -> str:
@@ -116,11 +129,15 @@ def _seconds(value: float | None) -> str:
 def quality_table(sets: Sequence[SetResult]) -> str:
     """One row per set and method: mean metrics, the best of each set in bold."""
     show_pano = any(s.equirect for s in sets)
-    fitted = any("trc_ws_psnr" in v for s in sets for v in s.summary().values())
+    # Columns only some runs have: the time-fitted score, and the detail ratio (runs before it).
+    has = {
+        m for s in sets for v in s.summary().values() for m in ("trc_ws_psnr", "detail") if m in v
+    }
     metrics = [
         m
         for m in METRICS
-        if (show_pano or m in ("psnr", "ssim", "ie")) and (fitted or m != "trc_ws_psnr")
+        if (show_pano or m in ("psnr", "ssim", "ie", "detail"))
+        and (m in has or m not in ("trc_ws_psnr", "detail"))
     ]
     head = ["set", "n", "method"] + [HEADERS[m] for m in metrics] + ["s/frame"]
     lines = [
@@ -133,7 +150,7 @@ def quality_table(sets: Sequence[SetResult]) -> str:
         for m in metrics:
             values = [v[m] for v in summary.values() if m in v]
             if values:
-                best[m] = max(values) if HIGHER_IS_BETTER[m] else min(values)
+                best[m] = _best(m, values)
         for label, v in summary.items():
             cells = [s.name, str(v["count"]), label]
             for m in metrics:
@@ -176,9 +193,10 @@ def render_markdown(
     level: int = 1,
     more: str = "",
     job_rows: Sequence[dict[str, Any]] = (),
+    walk_rows: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """The report as markdown: who/where/when, the quality table, the speed table, the job's
-    time per output frame (``job``), notes.
+    """The report as markdown: who/where/when, the quality table, the walkthrough's pulse and
+    step ratio (``walk``), the speed table, the job's time per output frame (``job``), notes.
 
     ``title`` is a heading of ``level``; ``more`` a line added after the command (e.g. where the
     plots are).
@@ -202,12 +220,16 @@ def render_markdown(
             "is better; WS-PSNR weights rows by cos(latitude); rc-WS-PSNR: WS-PSNR after the output's "
             "best global rotation of the sphere against the truth (at most 5 degrees in yaw, pitch "
             "and roll; every method alike); seam WS-PSNR: the W/8 columns "
-            "nearest the 360 seam; s/frame: median in this run, each method's first call at an "
-            "image size (its compile) left out; best of each set in bold)",
+            "nearest the 360 seam; detail: the output's detail over the truth's (mean squared "
+            "Sobel gradient of the grey image at 512 wide, cos(latitude)-weighted on panoramas; "
+            "1.0 as sharp as the truth, below 1 softer; best: nearest 1); s/frame: median in this "
+            "run, each method's first call at an image size (its compile) left out; best of each "
+            "set in bold)",
             "",
             quality_table(sets),
             "",
         ]
+    out += walk_section(walk_rows)
     if speed_rows:
         out += [
             "**Speed** (seconds per in-between frame after warm-up, median, methods alternated "
@@ -271,83 +293,6 @@ def montage(result: SetResult) -> np.ndarray | None:
     return np.concatenate(row[:-1], axis=1)
 
 
-def _figure(width: float, height: float):
-    # The object API, not pyplot: no global figure state, no display backend.
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
-
-
-def plot_quality_speed(sets: Sequence[SetResult], path: Path) -> None:
-    """Per set, mean PSNR (WS-PSNR for panoramas) against median seconds per frame, log x."""
-    sets = [s for s in sets if s.summary()]
-    if not sets:
-        return
-    cols = min(3, len(sets))
-    rows = math.ceil(len(sets) / cols)
-    fig = _figure(4.2 * cols, 3.4 * rows + 0.5)
-    labels = list(dict.fromkeys(label for s in sets for label in s.summary()))
-    # One colour and marker per method across all panels, named once in a shared legend.
-    colours = {label: f"C{i % 10}" for i, label in enumerate(labels)}
-    markers = {label: "osD^vP*X"[i % 8] for i, label in enumerate(labels)}
-    handles = {}
-    for i, s in enumerate(sets):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        metric = "ws_psnr" if s.equirect else "psnr"
-        for label, v in s.summary().items():
-            handles[label] = ax.scatter(
-                [max(v["seconds"], 1e-4)],
-                [v.get(metric, math.nan)],
-                s=36,
-                c=colours[label],
-                marker=markers[label],
-                label=label,
-            )
-        ax.set_xscale("log")
-        ax.set_xlabel("seconds per frame (median)")
-        ax.set_ylabel(f"{HEADERS[metric]} (dB)")
-        ax.set_title(s.name, fontsize=9)
-        ax.grid(True, alpha=0.3)
-    fig.legend(
-        [handles[label] for label in labels],
-        labels,
-        loc="outside lower center",
-        ncols=min(8, len(labels)),
-    )
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp)
-
-
-def plot_per_sample(result: SetResult, path: Path, max_samples: int = 60) -> None:
-    """Grouped bars: PSNR of each sample (up to ``max_samples``) for each method."""
-    labels = [label for label, rows in result.scores.items() if rows]
-    if not labels:
-        return
-    names = result.samples[:max_samples]
-    n = len(names)
-    fig = _figure(max(6.0, 0.35 * n * max(1, len(labels)) / 2 + 2), 3.6)
-    ax = fig.add_subplot(1, 1, 1)
-    width = 0.8 / len(labels)
-    x = np.arange(n)
-    for j, label in enumerate(labels):
-        values = [
-            r["psnr"] if math.isfinite(r["psnr"]) else np.nan for r in result.scores[label][:n]
-        ]
-        ax.bar(x[: len(values)] + (j - (len(labels) - 1) / 2) * width, values, width, label=label)
-    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("PSNR (dB)")
-    finite = [
-        r["psnr"] for lab in labels for r in result.scores[lab][:n] if math.isfinite(r["psnr"])
-    ]
-    if finite:
-        ax.set_ylim(max(0.0, min(finite) - 3), max(finite) + 1)
-    title = result.name if n == len(result.samples) else f"{result.name} (first {n} samples)"
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, ncols=min(4, len(labels)))
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp)
-
-
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
@@ -363,6 +308,7 @@ def write_report(
     settings: dict[str, Any] | None = None,
     title: str = "Benchmark",
     job_rows: Sequence[dict[str, Any]] = (),
+    walk_rows: Sequence[dict[str, Any]] = (),
 ) -> str:
     """Write the run folder (see the module docstring); returns the markdown of ``table.md``."""
     out = Path(out_dir)
@@ -374,10 +320,13 @@ def write_report(
         "sets": [s.to_json() for s in sets],
         "speed": list(speed_rows),
         "job": list(job_rows),
+        "walk": list(walk_rows),
         "notes": list(notes),
     }
     write_text(out / "results.json", json.dumps(data, indent=1, default=_json_default) + "\n")
-    table = render_markdown(info, sets, speed_rows, notes, title=title, job_rows=job_rows)
+    table = render_markdown(
+        info, sets, speed_rows, notes, title=title, job_rows=job_rows, walk_rows=walk_rows
+    )
     write_text(out / "table.md", table)
     plot_quality_speed(sets, out / "quality_vs_speed.png")
     for s in sets:
