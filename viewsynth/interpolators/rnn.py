@@ -58,10 +58,9 @@ from viewsynth.warp import fuse_fields, resample
 #: own size. The geometry network decides between two candidates, which needs no more detail than
 #: this: at 1024x512 renders 26.49 dB WS-PSNR working at 512 wide against 26.14 at full size; on
 #: the 2048x1024 real walks the same or better at 512 as at 2048 (docs/RESEARCH.md, the network
-#: with geometry). The 2D network (ordinary photos, and panoramas without a usable pose) had worked
-#: at up to 2048 wide; at 512 it is 0.06 dB better on average over the eleven perspective sets
-#: (-0.03 to +0.33 per set) and 3-5x faster on photos of 1024 wide and more (TRAINING_LOG.md,
-#: issue 34).
+#: with geometry). The 2D network (photos, panoramas without a usable pose) worked at up to 2048
+#: wide until issue 34; at 512 it is 0.06 dB better on average over the eleven perspective sets
+#: (-0.03 to +0.33 per set) and 3-5x faster on 1024-wide photos (TRAINING_LOG.md, issue 34).
 WORK_WIDTH = 512
 
 
