@@ -248,16 +248,18 @@ def test_scale_estimates_flow_small_and_warps_at_full_size(untrained):
     assert err < 0.25 * np.abs(0.5 * (img0 + img1) - ref).mean()
 
 
-def test_the_2d_network_works_at_most_512_wide_too():
+def test_the_2d_network_works_512_wide_on_photos_and_2048_on_panoramas():
     it = RNNInterpolator(Network(FLAT, rngs=nnx.Rngs(0)))
     assert auto_scale(5760) == pytest.approx(512 / 5760)
-    assert it.working_size(5760, 2880, equirect=True) == (512, 256, 512, 256)
     assert it.working_size(1024, 768, equirect=False) == (512, 384, 512, 384)  # a Lund photo
     assert it.working_size(4000, 3000, equirect=False) == (512, 384, 512, 384)  # a phone's
-    assert it.working_size(1000, 500, equirect=True) == (512, 256, 512, 256)  # resampled
     assert it.working_size(500, 350, equirect=False) == (500, 350, 512, 384)  # padded
-    it.max_width = 2048
-    assert it.working_size(1000, 500, equirect=True) == (1024, 512, 1024, 512)
+    # panoramas (the default's pairs without a pose) keep up to 2048 columns
+    assert it.working_size(5760, 2880, equirect=True) == (2048, 1024, 2048, 1024)
+    assert it.working_size(1000, 500, equirect=True) == (1024, 512, 1024, 512)  # resampled
+    it.max_width = 256  # given: every projection
+    assert it.working_size(1000, 500, equirect=True) == (256, 128, 256, 128)
+    assert it.working_size(1024, 768, equirect=False) == (256, 192, 256, 192)
 
 
 def test_a_geometry_network_works_at_512_wide_and_answers_at_full_size():

@@ -5,19 +5,17 @@
 Fitting any input size to the network:
 
 - working scale ``s``: the network runs at about ``s`` times the input size (``scale``; None picks
-  ``min(1, max_width / W)``, so that either network works at most :data:`WORK_WIDTH` (512)
-  columns wide, whatever the input's size);
+  ``min(1, max_width / W)``: at most :data:`WORK_WIDTH` (512) columns wide, but a 2D network's
+  panoramas at most :data:`PANORAMA_2D_WIDTH` (2048));
 - panoramas: the width is RESAMPLED (never padded: padding would put a false border into the
   seam) to a multiple of ``bucket`` pixels; the height keeps the aspect ratio and is padded
   (edge pixels repeated) up to a multiple of ``bucket``, then cropped back. Perspective images:
   resampled by ``s`` if ``s < 1``, then padded the same way in both directions and cropped back.
   The classical start is computed on the unpadded content and padded like the frames;
-- sizes are bucketed (multiples of 64 by default) and the batch of times is split into chunks of
-  1, 2, 4, ... frames (at most ``max_batch``), so a dataset of mixed sizes compiles a few
-  functions, not one per image; the pair's encoding is computed once for all its times;
-- whenever the working size differs from the input size, the network hands out its fields (each
-  candidate's flows and blend weight, and the choice), and :func:`viewsynth.warp.fuse_fields`
-  makes the frame from them at the input size; at the input size the network's frame is it.
+- sizes are bucketed (multiples of 64) and times split into chunks of 1, 2, 4, ... (at most
+  ``max_batch``): a few compiled functions, not one per image; a pair is encoded once;
+- whenever the working size differs from the input size, the network hands out its fields and
+  :func:`viewsynth.warp.fuse_fields` makes the frame from them at the input size.
 
 A geometry network (``ModelConfig.geometry``) is built with its candidate source, the sphere sweep
 (:meth:`viewsynth.interpolators.Sweep.candidates`, with the :class:`GeometrySettings` its weights
@@ -53,19 +51,19 @@ from viewsynth.model.weights import DEFAULT_WEIGHTS, FLOW_ONLY_WEIGHTS, load_des
 from viewsynth.threads import in_background, then
 from viewsynth.warp import fuse_fields, resample
 
-#: The width either network works at by default (at most; smaller inputs keep their size): it
-#: decides each pixel's motion and choice there, and the frame is warped and fused at the input's
-#: own size. The geometry network decides between two candidates, which needs no more detail than
-#: this: at 1024x512 renders 26.49 dB WS-PSNR working at 512 wide against 26.14 at full size; on
-#: the 2048x1024 real walks the same or better at 512 as at 2048 (docs/RESEARCH.md, the network
-#: with geometry). The 2D network (photos, panoramas without a usable pose) worked at up to 2048
-#: wide until issue 34; at 512 it is 0.06 dB better on average over the eleven perspective sets
-#: (-0.03 to +0.33 per set) and 3-5x faster on 1024-wide photos (TRAINING_LOG.md, issue 34).
+#: The width either network works at by default (at most): it decides each pixel's motion and
+#: choice there; the frame is warped and fused at the input's own size. The geometry network: the
+#: same or better at 512 as at full size on renders and real walks (docs/RESEARCH.md, the network
+#: with geometry). The 2D network's photos: 0.06 dB better on average over eleven perspective sets
+#: than at up to 2048 wide (-0.03 to +0.33 per set), 3-5x faster (TRAINING_LOG.md, session 22).
 WORK_WIDTH = 512
+#: At most this wide for a 2D network's panoramas (pairs without a usable pose): at 512 the
+#: default lost 0.04 dB trc-WS-PSNR on the forest walk at gap 2 (TRAINING_LOG, session 22).
+PANORAMA_2D_WIDTH = 2048
 
 
-#: Ordinary photos go to the 2D network: with the pinhole sweep's candidate the geometry network
-#: (trained on panoramas only) lost 1.4 dB on Middlebury-other (TRAINING_LOG.md, session 21).
+#: Ordinary photos go to the 2D network: the geometry network (trained on panoramas' sweeps) lost
+#: 1.4 dB on Middlebury-other with the pinhole sweep's candidate (TRAINING_LOG.md, session 21).
 PHOTOS = "ordinary photos: the 2D network (the geometry network is not trained on them)"
 
 
@@ -112,13 +110,12 @@ class RNNInterpolator:
 
     ``iters``: recurrent iterations K (None: the model's default). ``scale``: working scale (None:
     automatic). ``bucket``: working sizes are multiples of this (and of the model's stride).
-    ``max_width``: the width the automatic scale aims at (None: :data:`WORK_WIDTH`). ``max_batch``, ``max_pixels``: at most
-    this many times, and pixels, per forward pass (the pair's encoding is shared by all passes).
-    On a 2-core CPU one t per pass is fastest (geometry network at 512x256: 55 ms per t alone,
-    67 ms in a batch of 7; 2D network at 1024x512: 343 against 413 ms), so the default is 1.
-    ``data_parallel``: with several local devices, split the times of a pair over all of them
-    (``viewsynth.parallel``). ``weights``: the file the network came from and its description
-    (:func:`viewsynth.model.weights.load_described`), for :meth:`record`.
+    ``max_width``: the width the automatic scale aims at (None: :data:`WORK_WIDTH`, or
+    :data:`PANORAMA_2D_WIDTH` for a 2D network's panoramas). ``max_batch``, ``max_pixels``: at most
+    this many times, and pixels, per forward pass (the pair's encoding is shared by all passes);
+    1 by default: fastest on a 2-core CPU (at 512x256: 55 ms per t alone, 67 in a batch of 7).
+    ``data_parallel``: with several local devices, split a pair's times over them. ``weights``:
+    the file the network came from and its description (``load_described``), for :meth:`record`.
     ``sweep``: a geometry network's candidate source (required for one, refused for a 2D
     network). ``fallback``: the interpolator that makes the frames of ordinary photos
     (:data:`PHOTOS`) and of the panoramas without a usable pose (a 2D network's, at this one's
@@ -156,7 +153,7 @@ class RNNInterpolator:
         self.iters = int(iters or model.config.iters)
         self.scale = scale
         self.bucket = _ceil_to(bucket, model.stride)
-        self.max_width = WORK_WIDTH if max_width is None else max_width
+        self.max_width = max_width
         self.max_pixels = max_pixels
         self.max_batch = max_batch
         self.weights = weights
@@ -285,7 +282,10 @@ class RNNInterpolator:
 
     def working_size(self, width: int, height: int, *, equirect: bool) -> tuple[int, int, int, int]:
         """``(content_w, content_h, work_w, work_h)``: the resampled content and the padded size."""
-        s = self.scale if self.scale is not None else auto_scale(width, self.max_width)
+        widest = self.max_width
+        if widest is None:
+            widest = PANORAMA_2D_WIDTH if equirect and self.sweep is None else WORK_WIDTH
+        s = self.scale if self.scale is not None else auto_scale(width, widest)
         if equirect:
             cw = _ceil_to(width * s, self.bucket)
             ch = max(1, int(round(height * cw / width)))
