@@ -334,8 +334,7 @@ class RNNInterpolator:
         height, width = img0.shape[:2]
         if len(times) == 0:
             return np.zeros((0, height, width, 3), np.float32)
-        import os
-        if self.sweep is not None and not equirect and self.fallback is not None and not os.environ.get("VS_EXP_PINHOLE"):
+        if self.sweep is not None and not equirect and self.fallback is not None:
             self._last = {"method": "rnn", "geometry": False, "reason": PHOTOS, "pose": None}
             return self.fallback.frames(img0, img1, times, equirect=False)
         cw, ch, ww, wh = self.working_size(width, height, equirect=equirect)

@@ -42,7 +42,6 @@ class Triplet:
     t: float
     equirect: bool
     visibility: np.ndarray | None = None
-    hfov: float | None = None  # EXPERIMENT: a pinhole view's horizontal field of view (degrees)
 
 
 def _pick_t(rng: np.random.Generator) -> float:
@@ -100,7 +99,7 @@ def street_triplet(
         inverse_depth=equirect,
     )
     if not equirect:
-        return Triplet(views[0], views[1], views[2], t, equirect, hfov=hfov)
+        return Triplet(views[0], views[1], views[2], t, equirect)
     views, inverse = views
     seen = visibility(inverse, positions, yaws, pitch, roll)
     return Triplet(views[0], views[1], views[2], t, equirect, seen)

@@ -94,7 +94,7 @@ def crop(triplet: Triplet, y: int, x: int, height: int, width: int) -> Triplet:
     """The ``height`` x ``width`` window at ``(y, x)`` of all three frames (and of the visibility);
     never a panorama after."""
     cut = lambda a: np.ascontiguousarray(a[y : y + height, x : x + width])  # noqa: E731
-    return _geometric(triplet, cut, equirect=False, hfov=None)
+    return _geometric(triplet, cut, equirect=False)
 
 
 def random_crop(rng: np.random.Generator, triplet: Triplet, height: int, width: int) -> Triplet:

@@ -56,9 +56,7 @@ def stack_batch(
 
         init = compute_init(img0, img1, t, equirect=eq)
         if geometry:
-            import os
-            hfovs = [tr.hfov for tr in triplets]
-            init = _with_geometry(init, img0, img1, t, eq, hfovs if os.environ.get("VS_EXP_PINHOLE") else None)
+            init = _with_geometry(init, img0, img1, t, eq)
     return Batch(img0, img1, mid, t, init, eq, seen, seen_valid)
 
 
@@ -72,7 +70,7 @@ def _stack_optional(arrays, shape) -> tuple[np.ndarray, np.ndarray]:
     return out, np.float32([a is not None for a in arrays])
 
 
-def _with_geometry(init, img0, img1, t, equirect: bool, hfovs=None):
+def _with_geometry(init, img0, img1, t, equirect: bool):
     """The batch's ``init`` with every pair's geometry candidate (one pair per row), from the
     sweep the network will be given (``Sweep.for_network()``, the shipped settings: 256
     columns; the shipped recipe's 256-wide frames are swept whole either way, a fine-tune's
@@ -88,11 +86,6 @@ def _with_geometry(init, img0, img1, t, equirect: bool, hfovs=None):
     rows = []
     for i in range(len(t)):
         one = jax.tree.map(lambda a, i=i: a[i : i + 1], init)
-        if equirect:
-            geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=True)
-        elif hfovs is not None:
-            geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=False, hfov=hfovs[i])
-        else:
-            geo = None
+        geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=True) if equirect else None
         rows.append(with_geometry(one, img0[i], img1[i], geo, equirect=equirect))
     return jax.tree.map(lambda *a: np.concatenate(a), *rows)
