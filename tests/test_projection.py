@@ -6,6 +6,7 @@ import json
 import logging
 import math
 
+import cv2
 import numpy as np
 import pytest
 from capture_fixtures import DATA, SAMPLES, texture, write_image
@@ -65,6 +66,16 @@ def test_seam_score_is_about_one_on_a_panorama_at_any_roll_and_high_on_a_crop():
     # float and uint8 frames score alike; a frame without texture gives no evidence
     assert seam_score(crop.astype(np.float32) / 255) == pytest.approx(seam_score(crop), rel=1e-4)
     assert seam_score(np.full((32, 64, 3), 0.5, np.float32)) is None
+
+
+def test_a_panorama_softer_than_its_pixels_is_still_a_panorama():
+    """A 5.7K panorama is often enlarged (by the camera, or by hand): its neighbouring columns
+    then differ little beside an unchanged seam. Scored at 1024 columns it stays one."""
+    pano = texture(1024, 512, seed=2)
+    big = cv2.resize(pano, (4096, 2048), interpolation=cv2.INTER_CUBIC)  # uint8, saturated
+    assert seam_score(big) < PANORAMA_BELOW
+    assert seam_score(big) == pytest.approx(seam_score(pano), rel=0.25)
+    assert seam_score(big[:, : 4096 - 700]) > PERSPECTIVE_ABOVE  # cut: no longer a panorama
 
 
 # -- folders of photos --------------------------------------------------------------------------

@@ -21,10 +21,10 @@ The evidence, strongest first (``decide_projection``):
 5. else (weak or no content evidence): 2:1 -> equirect, with one warning naming the capture and
    its score.
 
-Measured seam scores (capture medians, and the range over single frames): the real 360 walks
-(real360_dev, the shipped samples) 0.98-1.20 (frames 0.71-2.44); perspective street frames made
-2:1 (Lund and Berlin crops, udacity and GoPro HERO-mode video resized to 2048x1024) 6.98-112.5
-(frames 3.50 and up).
+Measured seam scores, at most 1024 columns (capture medians, and the range over single frames):
+the real 360 walks (real360_dev, the shipped samples) 0.78-1.08 (frames 0.60-2.45), the same
+enlarged to 5760x2880 0.75-1.12; perspective street frames made 2:1 (Lund and Berlin crops,
+udacity and GoPro HERO-mode video resized to 2048x1024) 6.75-55.4 (frames 3.50 and up).
 
 Field of view of perspective captures, ``hfov`` in degrees (horizontal), per shot:
 - photos: EXIF ``FocalLengthIn35mmFilm`` (matched on the 43.3 mm full-frame diagonal, which for a
@@ -44,6 +44,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from viewsynth.capture.metadata import Metadata, read_metadata
@@ -86,6 +87,10 @@ PANORAMA_BELOW = 2.0
 PERSPECTIVE_ABOVE = 3.0
 #: Frames are scored on at most this many rows (every k-th row), enough for a stable median.
 _SCORE_ROWS = 256
+#: ... and at most this many columns (area-averaged): a panorama softer than its pixels (5.7K
+#: from a camera, or enlarged) has small neighbouring differences beside an unchanged stitch, and
+#: scored 2.5-5.5 at 5760 wide, a photo's by then; at 1024 columns 0.75-1.12 (session 22).
+_SCORE_WIDTH = 1024
 
 
 @dataclass(frozen=True)
@@ -116,12 +121,14 @@ def seam_score(image: np.ndarray) -> float | None:
     None for a frame without texture (nothing to compare) or narrower than 3 pixels.
     """
     image = np.asarray(image)
-    rows = image[:: max(1, image.shape[0] // _SCORE_ROWS)]
+    rows = image[:: max(1, image.shape[0] // _SCORE_ROWS)]  # (and columns: at most _SCORE_WIDTH)
     grey = rows.mean(axis=2, dtype=np.float32) if rows.ndim == 3 else rows.astype(np.float32)
     if image.dtype == np.uint8:
         grey /= 255.0
     if grey.shape[1] < 3:
         return None
+    if grey.shape[1] > _SCORE_WIDTH:
+        grey = cv2.resize(grey, (_SCORE_WIDTH, grey.shape[0]), interpolation=cv2.INTER_AREA)
     typical = float(np.median(np.abs(np.diff(grey, axis=1)).mean(axis=0)))
     if typical < 1e-4:
         return None
