@@ -177,3 +177,5 @@ def test_the_walk_section_reports_every_method(tmp_path):
     assert "pairs 2-3 of its photos at `--factor 4`" in text and "| linear |" in text
     with pytest.raises(ViewsynthError, match="pairs 1..3 asked"):
         measure_walk(WalkConfig(capture="walk", pairs=3, start=1), [MethodSpec("linear")], tmp_path)
+    with pytest.raises(ViewsynthError, match="nowhere: no such file or folder"):
+        measure_walk(WalkConfig(capture="nowhere"), [MethodSpec("linear")], tmp_path)
