@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from viewsynth import classical
-from viewsynth.geometry.seam import on_canonical_seam
+from viewsynth.geometry.seam import canonical_seam, on_canonical_seam
 from viewsynth.interpolators import Flow
 from viewsynth.training.losses import psnr_uint8
 from viewsynth.warp import backward_warp
@@ -61,3 +61,24 @@ def test_large_frames_are_analysed_small_and_warped_at_full_size():
     small = [cv2.resize(x, (128, 64), interpolation=cv2.INTER_AREA) for x in (img0, img1)]
     enlarged = cv2.resize(Flow()(*small, [0.5], equirect=True)[0], (512, 256))
     assert psnr_uint8(reduced, want, equirect=True) > psnr_uint8(enlarged, want, equirect=True) + 5
+
+
+def test_frames_come_back_rolled_in_place():
+    # on_canonical_seam rolls the method's frames back in place (a 5760x2880 pair's seven frames
+    # are 1.4 GB): the very array the method returned, holding np.roll's values for any shift.
+    img0 = _texture(64, 32, seed=5)
+    made = []
+
+    def call(a, b, n):
+        frames = np.stack([a * (k + 1) / n + b for k in range(n)]).astype(np.float32)
+        made.append(frames)
+        return frames
+
+    for turn in (0, 1, 13, 63):
+        rolled = np.roll(img0, turn, axis=1)
+        got = on_canonical_seam(call, rolled, rolled[::-1], 3)
+        shift = canonical_seam(rolled)
+        a, b = np.roll(rolled, -shift, 1), np.roll(rolled[::-1], -shift, 1)
+        want = np.roll(np.stack([a * (k + 1) / 3 + b for k in range(3)]), shift, axis=-2)
+        np.testing.assert_array_equal(got, want.astype(np.float32))
+        assert got is made[-1]

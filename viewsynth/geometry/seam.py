@@ -81,4 +81,22 @@ def on_canonical_seam(
     if shift == 0:
         return call(img0, img1, *args, **kwargs)
     out = call(np.roll(img0, -shift, 1), np.roll(img1, -shift, 1), *args, **kwargs)
-    return np.roll(out, shift, axis=-2)
+    return roll_frames(out, shift)
+
+
+def roll_frames(frames: np.ndarray, shift: int) -> np.ndarray:
+    """``np.roll(frames, shift, axis=-2)`` of ``(..., H, W, C)`` frames, done in place a frame at a
+    time: the same values, with one frame's scratch instead of a second copy of them all (a pair
+    of 5760x2880 panoramas at ``--factor 8``: 1.4 GB less)."""
+    shift %= frames.shape[-2]
+    if shift == 0 or frames.size == 0:
+        return frames
+    flat = frames.reshape(-1, *frames.shape[-3:])  # a view (the interpolators' arrays are whole)
+    if not np.shares_memory(flat, frames):
+        return np.roll(frames, shift, axis=-2)
+    scratch = np.empty_like(flat[0, :, -shift:])
+    for frame in flat:
+        scratch[...] = frame[:, -shift:]
+        frame[:, shift:] = frame[:, :-shift]  # (NumPy copies overlapping ranges correctly)
+        frame[:, :shift] = scratch
+    return frames
