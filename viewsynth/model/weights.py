@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx, serialization
 
@@ -143,7 +142,9 @@ def _fill(template: Any, stored: Any, path: Path, where: str) -> Any:
             f"{path}: parameter '{where.rstrip('/')}' is {arr.dtype}{list(arr.shape)}, "
             f"the model config needs {template.dtype}{list(template.shape)}"
         )
-    return jnp.asarray(arr)
+    # device_put, not jnp.asarray: the same array, without a compiled conversion per shape (the
+    # two shipped networks' 300 parameters: 0.6 s at every job's start)
+    return jax.device_put(arr)
 
 
 def load_weights(path: str | Path) -> Network:
