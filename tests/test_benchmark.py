@@ -205,14 +205,16 @@ def test_standard_config_loads_and_names_its_command():
     assert walks and all(1.0 <= d.metres <= 4.0 and "max-heromode" in d.path for d in walks)
     assert [d.kind for d in cfg.datasets].count("perspective_render") == 1
     # The job: rnn, flow and sweep less linear at factor 8, on garden a at 1024x512 and at its
-    # 2048x1024 originals, and on Lund.
+    # 2048x1024 originals, and on Lund; the default alone on one pair enlarged to 5760x2880.
     job = cfg.job
     assert (set(job.methods), job.baseline, job.factor) == ({"rnn", "flow", "sweep"}, "linear", 8)
     assert [(c.path.split("/")[-1], c.width) for c in job.captures] == [
         ("gopro_max_garden_a", 1024),
         ("gopro_max_garden_a", 0),
         ("images", 0),
+        ("gopro_max_garden_a", 5760),
     ]
+    assert [c.methods for c in job.captures] == [(), (), (), ("rnn",)]
     assert all(not d.fit_times for d in cfg.datasets)  # the time-fitted scores: --full only
 
 
@@ -225,15 +227,15 @@ def test_the_full_sweep_is_the_same_suite_with_more_data_in_its_config():
     fitted = [d["name"] for d in full["datasets"] if d["fit_times"]]
     assert fitted and all(n.startswith("real360") for n in fitted)
     assert not any(d["fit_times"] for d in default["datasets"])
-    assert [c["limit"] for c in default["job"]["captures"]] == [0, 0, 10]
-    assert [c["limit"] for c in full["job"]["captures"]] == [0, 0, 0]
+    assert [c["limit"] for c in default["job"]["captures"]] == [0, 0, 10, 2]
+    assert [c["limit"] for c in full["job"]["captures"]] == [0, 0, 0, 2]
     for cfg in (default, full):
         cfg.pop("iters")
         for key in ("times_per_call", "max_seconds_per_frame", "iters"):
             cfg["speed"].pop(key)
         for d in cfg["datasets"]:
             d.pop("fit_times")
-        cfg["job"]["captures"][-1].pop("limit")
+        cfg["job"]["captures"][2].pop("limit")
         for key in ("methods", "external"):  # the full walk: minterpolate and RIFE too
             cfg["walk"].pop(key)
     assert default == full  # the same sets, methods, sizes and job: only the sweep differs
@@ -365,13 +367,19 @@ def test_the_job_is_timed_per_output_frame_less_the_linear_run(tmp_path, monkeyp
         captures=(
             job.JobCapture(name="walk small", path="walk", width=16, limit=2),
             job.JobCapture(name="gone", path="absent"),
+            job.JobCapture(name="walk rnn", path="walk", methods=("rnn",)),
         ),
     )
     lines = []
     rows, notes = job.time_job(cfg, tmp_path, log=lines.append)
-    # The baseline first, then each method, on the first 2 images brought to 16x8.
-    assert [s[0] for s in seen] == ["linear", "rnn", "flow"] and {s[1] for s in seen} == {8}
-    assert all(s[2] == ["1.png", "2.png"] and s[3] == (8, 16, 3) for s in seen)
+    # The baseline first, then each method, on the first 2 images brought to 16x8; a capture
+    # that names its own methods gets those (and the baseline) only, on its images as stored.
+    assert [s[0] for s in seen] == ["linear", "rnn", "flow", "linear", "rnn"]
+    assert {s[1] for s in seen} == {8}
+    assert all(s[2] == ["1.png", "2.png"] and s[3] == (8, 16, 3) for s in seen[:3])
+    assert all(s[2] == ["1.png", "2.png", "3.png"] and s[3] == (16, 32, 3) for s in seen[3:])
+    assert [r["capture"] for r in rows[3:]] == ["walk rnn"] * 2
+    rows = rows[:3]
     by_method = {r["method"]: r for r in rows}
     assert by_method["rnn"]["over_baseline_per_frame"] == pytest.approx((37.6 - 12.0) / 73)
     assert by_method["flow"]["over_baseline_per_frame"] == pytest.approx((19.3 - 12.0) / 73)
@@ -379,8 +387,11 @@ def test_the_job_is_timed_per_output_frame_less_the_linear_run(tmp_path, monkeyp
     assert "over_baseline_per_frame" not in by_method["linear"]
     assert (rows[0]["width"], rows[0]["height"], rows[0]["images"]) == (16, 8, 2)
     assert len(notes) == 1 and notes[0].startswith("job: gone skipped (") and "absent" in notes[0]
-    assert [line.split(":")[0] for line in lines] == ["job 1/2 walk small"] * 3
-    assert lines[-1].startswith("job 1/2 walk small: 3/3 done, 0 left (flow: 19.3 s, 73 frames)")
+    assert [line.split(":")[0] for line in lines] == ["job 1/3 walk small"] * 3 + [
+        "job 3/3 walk rnn"
+    ] * 2
+    assert lines[2].startswith("job 1/3 walk small: 3/3 done, 0 left (flow: 19.3 s, 73 frames)")
+    assert lines[-1].startswith("job 3/3 walk rnn: 2/2 done, 0 left (rnn: 37.6 s, 73 frames)")
     table = job.job_table(rows).splitlines()
     assert table[0].startswith("| capture | size | images -> frames | method | job s/frame |")
     assert "| walk small | 16x8 | 2 -> 73 | rnn | 0.515 | 0.351 | 37.6 | 100 |" in table

@@ -45,6 +45,8 @@ class JobCapture:
     width: int = 0
     # Only the first this many images in name order (0: all).
     limit: int = 0
+    # The methods timed on it, each beside the baseline (empty: the config's ``methods``).
+    methods: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,11 +133,14 @@ def time_job(
     notes: list[str] = []
     if not cfg.enabled or not cfg.captures:
         return rows, notes
-    methods = [cfg.baseline, *[m for m in cfg.methods if m != cfg.baseline]]
-    progress = Progress("job", len(cfg.captures) * len(methods), len(cfg.captures), log)
+    methods_of = [
+        [cfg.baseline, *[m for m in (spec.methods or cfg.methods) if m != cfg.baseline]]
+        for spec in cfg.captures
+    ]
+    progress = Progress("job", sum(map(len, methods_of)), len(cfg.captures), log)
     with tempfile.TemporaryDirectory(prefix="viewsynth-job-") as tmp:
         work = Path(tmp)
-        for k, spec in enumerate(cfg.captures):
+        for k, (spec, methods) in enumerate(zip(cfg.captures, methods_of, strict=True)):
             label = spec.name or Path(spec.path).name
             progress.start_part(label, len(methods), len(methods))
             try:
