@@ -274,3 +274,28 @@ def test_mutual_matches_are_opencvs_to_the_index(street, monkeypatch):
     assert got == _opencv_matches(d0, d1, features.RATIO)
     assert got[:3] == [(0, 0), (1, 1), (2, 2)]  # the first of twin rows wins the mutual check
     assert features.mutual_matches(d0[:0], d1).shape == (0, 2)
+
+
+def test_photos_moving_sideways_are_not_a_usable_pose(perspective):
+    # A street camera moves along its optical axis; a sideways solution on ordinary photos is
+    # taken for a wrong pose (moving people, a narrow view of a road): the sweep falls back.
+    from viewsynth.geometry.pose import MAX_OFF_AXIS_DEG, off_axis_deg
+    from viewsynth.synth import make_textures, render_views, street_scene
+
+    assert off_axis_deg(np.array([0.0, 0.0, -2.0])) == 0.0  # backwards is on the axis too
+    assert off_axis_deg(np.array([1.0, 0.0, 1.0])) == pytest.approx(45.0)
+    assert off_axis_deg(np.array([0.0, -3.0, 0.0])) == pytest.approx(90.0)
+    views, pos = perspective
+    forward = relative_pose(views[0], views[1], equirect=False)
+    assert forward.usable and off_axis_deg(forward.centre1) < MAX_OFF_AXIS_DEG
+    tex = make_textures(5, count=12)
+    scene, path = street_scene(5, tex.count)
+    p0 = path.pos0.astype(np.float64)
+    # the camera looks 0.3 rad off the street's axis and steps along it, then across it
+    side = np.stack([p0, p0 + np.array([np.cos(0.3), 0.0, -np.sin(0.3)])])
+    sideways = render_views(
+        scene, tex, side, np.array([0.3, 0.3]), width=400, height=300, hfov_deg=80.0, pitch=PITCH
+    )
+    pose = relative_pose(sideways[0], sideways[1], equirect=False)
+    assert not pose.usable and pose.reason.startswith("sideways motion (")
+    assert pose.inliers >= 30 and pose.confidence == 0.0
