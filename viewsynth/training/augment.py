@@ -92,9 +92,9 @@ def reverse(triplet: Triplet) -> Triplet:
 
 def crop(triplet: Triplet, y: int, x: int, height: int, width: int) -> Triplet:
     """The ``height`` x ``width`` window at ``(y, x)`` of all three frames (and of the visibility);
-    never a panorama after."""
+    never a panorama after, and its field of view no longer the view's (``hfov`` None)."""
     cut = lambda a: np.ascontiguousarray(a[y : y + height, x : x + width])  # noqa: E731
-    return _geometric(triplet, cut, equirect=False)
+    return _geometric(triplet, cut, equirect=False, hfov=None)
 
 
 def random_crop(rng: np.random.Generator, triplet: Triplet, height: int, width: int) -> Triplet:

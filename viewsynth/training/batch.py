@@ -34,12 +34,18 @@ class Batch:
 
 
 def stack_batch(
-    triplets: Sequence[Triplet], *, geometry: bool = False, classical_init: bool = True
+    triplets: Sequence[Triplet],
+    *,
+    geometry: bool = False,
+    pinhole: bool = False,
+    classical_init: bool = True,
 ) -> Batch:
     """Stack triplets of one size and kind into a :class:`Batch`, with the classical start;
     ``geometry`` (a geometry network's batch) adds each triplet's sphere-sweep candidate (pose and
     depth estimated from its own two frames, as the product does; a triplet without a usable pose
-    gets the DIS candidate twice, see :func:`viewsynth.model.init.with_geometry`).
+    gets the DIS candidate twice, see :func:`viewsynth.model.init.with_geometry`); ordinary
+    images get it only with ``pinhole`` (the pinhole sweep, as the photos network's product
+    sweeps a photo: the triplet's ``hfov``, else the assumed 60 degrees).
     ``classical_init=False`` leaves the start out (``init`` None): for tests of the data alone."""
     equirect = {tr.equirect for tr in triplets}
     if len(equirect) != 1:
@@ -56,7 +62,8 @@ def stack_batch(
 
         init = compute_init(img0, img1, t, equirect=eq)
         if geometry:
-            init = _with_geometry(init, img0, img1, t, eq)
+            hfovs = [tr.hfov for tr in triplets] if pinhole else None
+            init = _with_geometry(init, img0, img1, t, eq, hfovs)
     return Batch(img0, img1, mid, t, init, eq, seen, seen_valid)
 
 
@@ -70,13 +77,14 @@ def _stack_optional(arrays, shape) -> tuple[np.ndarray, np.ndarray]:
     return out, np.float32([a is not None for a in arrays])
 
 
-def _with_geometry(init, img0, img1, t, equirect: bool):
+def _with_geometry(init, img0, img1, t, equirect: bool, hfovs=None):
     """The batch's ``init`` with every pair's geometry candidate (one pair per row), from the
     sweep the network will be given (``Sweep.for_network()``, the shipped settings: 256
     columns; the shipped recipe's 256-wide frames are swept whole either way, a fine-tune's
-    512-wide ones at the width the network meets them at). Ordinary images get the DIS candidate
-    twice, as the product gives them to the 2D network (``rnn.PHOTOS``) and the shipped recipe
-    trained them: the pinhole sweep does not serve the geometry network yet."""
+    512-wide ones at the width the network meets them at). Ordinary images: with ``hfovs`` (per
+    row, degrees or None) the pinhole sweep's candidate, as the photos network's product makes
+    it; without, the DIS candidate twice, as the default geometry network never meets a photo
+    (``rnn.PHOTOS``) and its recipe trained them."""
     import jax
 
     from viewsynth.interpolators import Sweep
@@ -86,6 +94,10 @@ def _with_geometry(init, img0, img1, t, equirect: bool):
     rows = []
     for i in range(len(t)):
         one = jax.tree.map(lambda a, i=i: a[i : i + 1], init)
-        geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=True) if equirect else None
+        if equirect or hfovs is not None:
+            hfov = None if equirect else hfovs[i]
+            geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=equirect, hfov=hfov)
+        else:
+            geo = None
         rows.append(with_geometry(one, img0[i], img1[i], geo, equirect=equirect))
     return jax.tree.map(lambda *a: np.concatenate(a), *rows)

@@ -282,6 +282,8 @@ def train(
         from viewsynth.interpolators.sweep import GeometrySettings
 
         run_meta.setdefault("geometry", GeometrySettings().record())
+        if cfg.data.pinhole_sweep:  # a photos network (rnn: it sweeps ordinary photos itself)
+            run_meta.setdefault("photos", True)
     run = _Launch(cfg, model, optimizer, schedule, run_meta, say)
     video_frames = data.video_heldout if data else []
     if validating and cfg.validation.video > 0 and not video_frames:
@@ -293,6 +295,7 @@ def train(
             video_frames,
             stride=cfg.model.stride,
             geometry=cfg.model.geometry,
+            pinhole=cfg.data.pinhole_sweep,
         )
     run.launch = time.time()  # this launch's clock (max_minutes) starts here
 

@@ -179,6 +179,9 @@ class DataConfig:
     mix_layers: float = 0.2
     mix_video: float = 0.3
     mix_pano_crop: float = 0.1
+    # A geometry model's perspective rows get the pinhole sweep's candidate (the photos network,
+    # ``photos.msgpack``); false: the DIS candidate twice (the default geometry network).
+    pinhole_sweep: bool = False
     # Consecutive steps sharing their rendered scenes (each augments them anew).
     reuse: int = 1
     # Rendering: anti-aliasing rays per pixel side; texture atlas tiles, size, refresh interval.
@@ -388,5 +391,6 @@ class TrainingData:
     def batch(self, step: int) -> Batch:
         """Batch ``step``: a pure function of the seed and the step."""
         return stack_batch(
-            self.triplets(step), classical_init=self.classical_init, geometry=self.geometry
-        )
+            self.triplets(step), classical_init=self.classical_init, geometry=self.geometry,
+            pinhole=self.geometry and self.cfg.pinhole_sweep,
+        )  # fmt: skip

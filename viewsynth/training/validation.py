@@ -56,6 +56,7 @@ def validation_sets(
     video_frames: Sequence[np.ndarray] = (),
     stride: int = 8,
     geometry: bool = True,
+    pinhole: bool = False,
 ) -> list[ValidationSet]:
     """Held-out street panoramas and perspective views (seeds at or above ``HELDOUT_SEED``) and,
     with ``cfg.video``, triplets of ``video_frames`` (the training video's held-out tail)."""
@@ -84,7 +85,7 @@ def validation_sets(
     flow = Flow()
     for name, triplets in sets:
         triplets = [on_canonical_seam(tr) for tr in triplets]
-        batch = stack_batch(triplets, geometry=geometry)
+        batch = stack_batch(triplets, geometry=geometry, pinhole=geometry and pinhole)
         scores = [
             losses.psnr_uint8(
                 flow(tr.img0, tr.img1, [tr.t], equirect=tr.equirect)[0],
