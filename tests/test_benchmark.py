@@ -214,7 +214,8 @@ def test_standard_config_loads_and_names_its_command():
         ("images", 0),
         ("gopro_max_garden_a", 5760),
     ]
-    assert [c.methods for c in job.captures] == [(), (), (), ("rnn",)]
+    pair = ("rnn", "flow")
+    assert [c.methods for c in job.captures] == [(), pair, pair, ("rnn",)]
     assert all(not d.fit_times for d in cfg.datasets)  # the time-fitted scores: --full only
 
 
