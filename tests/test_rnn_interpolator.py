@@ -517,3 +517,13 @@ def test_the_photos_network_makes_ordinary_photos_and_nothing_else(tmp_path, mon
         it(pano, turned, [0.5], equirect=True), without(pano, turned, [0.5], equirect=True)
     )
     assert "network" not in it.last_pair()
+
+
+def test_a_broken_photos_network_file_is_a_clear_error(tmp_path, monkeypatch):
+    # a photos.msgpack that is not a weights file stops the load with its name, not a traceback
+    geo_path, broken = tmp_path / "geo.msgpack", tmp_path / "photos.msgpack"
+    save_weights(geo_path, perturbed(GEO, seed=1))
+    broken.write_bytes(b"not msgpack at all")
+    monkeypatch.setattr(interp_mod, "PHOTOS_WEIGHTS", broken)
+    with pytest.raises(WeightsError, match=r"photos\.msgpack"):
+        make_interpolator("rnn", weights=str(geo_path))
