@@ -224,11 +224,15 @@ def test_the_interpolator_describes_itself_as_the_manifest_always_recorded(tmp_p
 
     from viewsynth.interpolators import make_interpolator
     from viewsynth.model import ModelConfig, Network, save_weights
-    from viewsynth.model.weights import DEFAULT_WEIGHTS, FLOW_ONLY_WEIGHTS
+    from viewsynth.model.weights import DEFAULT_WEIGHTS, FLOW_ONLY_WEIGHTS, PHOTOS_WEIGHTS
 
     shipped = make_interpolator("rnn").record()
     # the shipped geometry network, and the 2D network that makes its pairs without a pose
     companion = shipped.pop("flow_only")
+    # the photos network (session 23): its own file and sweep, the same 2D network beside it
+    photos = shipped.pop("photos")
+    assert photos.pop("flow_only") == companion and photos.pop("geometry") == shipped["geometry"]
+    assert photos == _record_from_file(PHOTOS_WEIGHTS, iters=1)
     # the knobs of its geometry, which shape its frames: the sweep at 256 columns (session 19)
     geometry = shipped.pop("geometry")
     assert geometry["sweep"]["work_width"] == 256
