@@ -278,8 +278,7 @@ def _relative_pose(
         m.d0, m.d1, pixel, MAX_ERROR_PX, flags=flags, prior=prior, min_trials=min_trials,
         seed=seed,
     )  # fmt: skip
-    off = off_axis_deg(pose.centre1)
-    if equirect or not pose.usable or off <= MAX_OFF_AXIS_DEG:
+    if equirect or not pose.usable or (off := off_axis_deg(pose.centre1)) <= MAX_OFF_AXIS_DEG:
         return pose
     reason = f"sideways motion ({off:.0f} deg off the optical axis > {MAX_OFF_AXIS_DEG:.0f})"
     return dataclasses.replace(pose, usable=False, confidence=0.0, reason=reason)

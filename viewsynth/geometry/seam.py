@@ -94,9 +94,6 @@ def roll_frames(frames: np.ndarray, shift: int) -> np.ndarray:
     flat = frames.reshape(-1, *frames.shape[-3:])  # a view (the interpolators' arrays are whole)
     if not np.shares_memory(flat, frames):
         return np.roll(frames, shift, axis=-2)
-    scratch = np.empty_like(flat[0, :, -shift:])
     for frame in flat:
-        scratch[...] = frame[:, -shift:]
-        frame[:, shift:] = frame[:, :-shift]  # (NumPy copies overlapping ranges correctly)
-        frame[:, :shift] = scratch
+        frame[...] = np.roll(frame, shift, axis=1)
     return frames

@@ -188,7 +188,7 @@ class RNNInterpolator:
             k = iters or model.config.iters
             if FLOW_ONLY_WEIGHTS.is_file():
                 fallback = cls.load(FLOW_ONLY_WEIGHTS, iters=k, scale=scale)
-            if PHOTOS_WEIGHTS.is_file() and not info.get("photos") and path != PHOTOS_WEIGHTS:
+            if PHOTOS_WEIGHTS.is_file() and not info.get("photos"):
                 p_model, p_info = load_described(PHOTOS_WEIGHTS)
                 photos = cls(
                     p_model, iters=k, scale=scale, weights=(PHOTOS_WEIGHTS, p_info),

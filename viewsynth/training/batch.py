@@ -94,10 +94,9 @@ def _with_geometry(init, img0, img1, t, equirect: bool, hfovs=None):
     rows = []
     for i in range(len(t)):
         one = jax.tree.map(lambda a, i=i: a[i : i + 1], init)
+        geo = None
         if equirect or hfovs is not None:
             hfov = None if equirect else hfovs[i]
             geo = sweep.candidates(img0[i], img1[i], [float(t[i])], equirect=equirect, hfov=hfov)
-        else:
-            geo = None
         rows.append(with_geometry(one, img0[i], img1[i], geo, equirect=equirect))
     return jax.tree.map(lambda *a: np.concatenate(a), *rows)

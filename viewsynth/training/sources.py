@@ -392,5 +392,5 @@ class TrainingData:
         """Batch ``step``: a pure function of the seed and the step."""
         return stack_batch(
             self.triplets(step), classical_init=self.classical_init, geometry=self.geometry,
-            pinhole=self.geometry and self.cfg.pinhole_sweep,
+            pinhole=self.cfg.pinhole_sweep,
         )  # fmt: skip

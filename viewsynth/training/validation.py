@@ -59,7 +59,9 @@ def validation_sets(
     pinhole: bool = False,
 ) -> list[ValidationSet]:
     """Held-out street panoramas and perspective views (seeds at or above ``HELDOUT_SEED``) and,
-    with ``cfg.video``, triplets of ``video_frames`` (the training video's held-out tail)."""
+    with ``cfg.video``, triplets of ``video_frames`` (the training video's held-out tail).
+    ``pinhole``: a geometry network's perspective views get the pinhole sweep's candidate (a
+    photos network's validation), else DIS twice."""
     sets = []
     if cfg.panoramas > 0:
         triplets = [
@@ -85,7 +87,7 @@ def validation_sets(
     flow = Flow()
     for name, triplets in sets:
         triplets = [on_canonical_seam(tr) for tr in triplets]
-        batch = stack_batch(triplets, geometry=geometry, pinhole=geometry and pinhole)
+        batch = stack_batch(triplets, geometry=geometry, pinhole=pinhole)
         scores = [
             losses.psnr_uint8(
                 flow(tr.img0, tr.img1, [tr.t], equirect=tr.equirect)[0],
