@@ -400,6 +400,15 @@ def test_the_job_is_timed_per_output_frame_less_the_linear_run(tmp_path, monkeyp
     assert "| walk small | 16x8 | 2 -> 73 | linear | 0.164 | – | 12.0 | 100 |" in table
 
 
+def test_a_job_capture_naming_an_unknown_method_is_a_one_line_error(tmp_path):
+    from viewsynth.errors import ConfigError
+    from viewsynth.evaluation import job
+
+    cfg = job.JobConfig(captures=(job.JobCapture(name="walk", path="walk", methods=("rife",)),))
+    with pytest.raises(ConfigError, match=r"^job: capture 'walk': unknown method 'rife' \("):
+        job.time_job(cfg, tmp_path)
+
+
 def test_run_interpolate_times_the_real_job_and_counts_its_frames(tmp_path):
     from viewsynth.evaluation.job import run_interpolate
 

@@ -92,6 +92,8 @@ def test_configs_load_and_unknown_keys_are_errors():
         load_config(DEBUG, ["validation.video=4"])
     with pytest.raises(ConfigError, match=r"augment.degrade_target"):
         load_config(DEBUG, ["data.augment.degrade_target=maybe"])
+    with pytest.raises(ConfigError, match=r"pinhole_sweep"):
+        load_config(DEBUG, ["data.pinhole_sweep=maybe"])
 
 
 @pytest.mark.parametrize("recipe", [SHIPPED, GEOMETRY_RECIPE], ids=["2d", "geometry"])

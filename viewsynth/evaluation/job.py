@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from viewsynth.errors import ViewsynthError
+from viewsynth.errors import ConfigError, ViewsynthError
 from viewsynth.evaluation.progress import Progress
 from viewsynth.frames import IMAGE_SUFFIXES, natural_key, read_image, resize, write_image
 
@@ -137,6 +137,14 @@ def time_job(
         [cfg.baseline, *[m for m in (spec.methods or cfg.methods) if m != cfg.baseline]]
         for spec in cfg.captures
     ]
+    from viewsynth.interpolators import METHODS
+
+    for spec, methods in zip(cfg.captures, methods_of, strict=True):
+        if unknown := [m for m in methods if m not in METHODS]:
+            raise ConfigError(
+                f"job: capture {spec.name or spec.path!r}: unknown method {unknown[0]!r} "
+                f"(viewsynth interpolate --method takes {', '.join(METHODS)})"
+            )
     progress = Progress("job", sum(map(len, methods_of)), len(cfg.captures), log)
     with tempfile.TemporaryDirectory(prefix="viewsynth-job-") as tmp:
         work = Path(tmp)
