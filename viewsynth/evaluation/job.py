@@ -29,6 +29,7 @@ from typing import Any
 from viewsynth.errors import ConfigError, ViewsynthError
 from viewsynth.evaluation.progress import Progress
 from viewsynth.frames import IMAGE_SUFFIXES, natural_key, read_image, resize, write_image
+from viewsynth.interpolators import METHODS
 
 Log = Callable[[str], None]
 
@@ -137,8 +138,6 @@ def time_job(
         [cfg.baseline, *[m for m in (spec.methods or cfg.methods) if m != cfg.baseline]]
         for spec in cfg.captures
     ]
-    from viewsynth.interpolators import METHODS
-
     for spec, methods in zip(cfg.captures, methods_of, strict=True):
         if unknown := [m for m in methods if m not in METHODS]:
             raise ConfigError(
