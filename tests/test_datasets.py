@@ -367,3 +367,29 @@ def test_perspective_renders_are_held_out_and_rendered_once(monkeypatch):
     assert first[0].gt.dtype == np.uint8 and first[0].gt[0, 0, 0] == 191  # 0.75 * 255 rounded
     with pytest.raises(ViewsynthError, match="training seed"):
         sets.perspective_render_set(1, 24, 16, seed=5)
+
+
+def test_photos_carry_their_exif_field_of_view_and_renders_their_own(tmp_path, monkeypatch):
+    # Every method is asked as a job asks it: with the pair's field of view where the data say it.
+    from PIL import Image
+
+    for i in range(3):
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0xA405] = 35  # FocalLengthIn35mmFilm, on the 43.3 mm diagonal
+        Image.fromarray(_image(i, 64, 48)).save(tmp_path / f"p{i}.jpg", exif=exif.tobytes())
+    [sample] = list(ds.open_dataset(tmp_path).samples())
+    assert not sample.equirect
+    focal_px = 35 / np.hypot(36, 24) * np.hypot(64, 48)
+    assert sample.hfov == pytest.approx(2 * np.degrees(np.arctan(32 / focal_px)))  # 52.6
+    for i in range(3):
+        write_image(tmp_path / f"p{i}.jpg", _image(i, 64, 48))  # no EXIF: unknown
+    assert next(ds.open_dataset(tmp_path).samples()).hfov is None
+
+    def street_triplet(seed, textures, *, width, height, equirect, t):
+        img = np.full((height, width, 3), 0.25, np.float32)
+        return synth.Triplet(img, img, img, t, equirect, hfov=50.0 + seed % 7)
+
+    monkeypatch.setattr(synth, "make_textures", lambda seed: None)
+    monkeypatch.setattr(synth, "street_triplet", street_triplet)
+    rendered = list(sets.perspective_render_set(2, 24, 16).samples())
+    assert [s.hfov for s in rendered] == [50.0 + (sets.PERSPECTIVE_SEED + k) % 7 for k in range(2)]

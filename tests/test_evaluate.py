@@ -49,7 +49,7 @@ class _Given:
 
 
 class _QuarterOnly:
-    def __call__(self, img0, img1, times, *, equirect):
+    def __call__(self, img0, img1, times, *, equirect, hfov=None):
         if times[0] != 0.25:
             raise UnsupportedInput(f"only t=0.25, got {times[0]}")
         return Linear()(img0, img1, times, equirect=equirect)
@@ -217,7 +217,7 @@ class _Turned:
             truth.astype(np.float32) / 255.0, rotation.rotation_matrix(2.0, 1.0, 0.0), sharp=True
         )
 
-    def __call__(self, img0, img1, times, *, equirect):
+    def __call__(self, img0, img1, times, *, equirect, hfov=None):
         return self.out[None]
 
 
@@ -270,3 +270,21 @@ def test_fit_times_score_each_method_where_the_middle_shot_was_taken(tmp_path):
     assert "trc-WS-PSNR" not in quality_table([unfitted])
     with pytest.raises(ViewsynthError, match="fit_times must lie in"):
         sets.from_config(sets.DatasetConfig(kind="render", count=1, fit_times=(0.0, 0.5)))
+
+
+def test_each_method_is_asked_with_the_samples_field_of_view():
+    asked = []
+
+    class _Asked:
+        def __call__(self, img0, img1, times, *, equirect, hfov=None):
+            asked.append(hfov)
+            return Linear()(img0, img1, times, equirect=equirect)
+
+    def make():
+        img = np.zeros((16, 24, 3), np.float32)
+        yield ds.Sample("a", img, img, to_uint8(img), 0.5, False, 52.6)
+        yield ds.Sample("b", img, img, to_uint8(img), 0.5, False)
+
+    dataset = ds.Dataset("photos", "synthetic", "test", False, 2, make)
+    evaluate([dataset], [_Given("asked", _Asked())])
+    assert asked == [52.6, None]

@@ -34,7 +34,7 @@ from typing import Literal
 import numpy as np
 
 from viewsynth import synth
-from viewsynth.capture import Capture, CaptureOptions, Shot, iter_frames, load_capture
+from viewsynth.capture import Capture, CaptureOptions, Shot, iter_frames, load_capture, pair_hfov
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import (
     IMAGE_SUFFIXES,
@@ -62,6 +62,9 @@ class Sample:
     gt: np.ndarray  # (H, W, 3) uint8 RGB
     t: float
     equirect: bool
+    # perspective frames' horizontal field of view in degrees where the data say it (EXIF, GPMF,
+    # the renderer), passed to every method as ``hfov`` as a job passes it; None: unknown
+    hfov: float | None = None
 
 
 @dataclass
@@ -263,7 +266,8 @@ def leave_one_out(
                 j, (_, image) = next(decoded)
                 window[j] = image
             img0, gt, img1 = window[i - gap], window[i], window[i + gap]
-            yield Sample(label(i), img0, img1, to_uint8(gt), 0.5, _equirect(img0))
+            hfov = pair_hfov(shots[names[i - gap]], shots[names[i + gap]])
+            yield Sample(label(i), img0, img1, to_uint8(gt), 0.5, _equirect(img0), hfov)
             for j in [j for j in window if j <= i - gap]:
                 del window[j]  # later targets are past i: they need no frame up to i - gap
 

@@ -215,7 +215,10 @@ def _evaluate_set(
                 start = time.perf_counter()
                 try:
                     out = np.asarray(
-                        interp(sample.img0, sample.img1, [sample.t], equirect=sample.equirect)
+                        interp(
+                            sample.img0, sample.img1, [sample.t], equirect=sample.equirect,
+                            hfov=sample.hfov,
+                        )  # fmt: skip
                     )
                 except UnsupportedInput as err:
                     dropped.add(label)

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 
 from viewsynth import synth
-from viewsynth.capture import load_capture
+from viewsynth.capture import load_capture, pair_hfov
 from viewsynth.capture.heading import haversine
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.datasets import (
@@ -97,7 +97,8 @@ def gps_walk(path: str | Path, metres: float, stride: float = 0.0, width: int = 
             trio = [shots[i0], shots[i], shots[i1]]
             img0, gt, img1 = (image for _, image in stored_frames(capture, trio, width))
             name = f"frame{shots[i].frame_index:05d}"
-            yield Sample(name, img0, img1, to_uint8(gt), 0.5, False)
+            hfov = pair_hfov(trio[0], trio[2])
+            yield Sample(name, img0, img1, to_uint8(gt), 0.5, False, hfov)
 
     w, h = shots[0].size
     size = (width, max(1, round(h * width / w))) if width else (w, h)
@@ -127,7 +128,8 @@ def perspective_render_set(count: int, width: int, height: int, seed: int | None
                     first + k, textures, width=width, height=height, equirect=False, t=t
                 )
                 img0, mid, img1 = (np.asarray(x, np.float32) for x in (tr.img0, tr.mid, tr.img1))
-                cache.append(Sample(f"render{k:03d}", img0, img1, to_uint8(mid), tr.t, False))
+                sample = Sample(f"render{k:03d}", img0, img1, to_uint8(mid), tr.t, False, tr.hfov)
+                cache.append(sample)
         yield from cache
 
     label = f"perspective render {width}x{height}"
