@@ -214,12 +214,8 @@ def _evaluate_set(
                     continue
                 start = time.perf_counter()
                 try:
-                    out = np.asarray(
-                        interp(
-                            sample.img0, sample.img1, [sample.t], equirect=sample.equirect,
-                            hfov=sample.hfov,
-                        )  # fmt: skip
-                    )
+                    asked = (sample.img0, sample.img1, [sample.t])
+                    out = np.asarray(interp(*asked, equirect=sample.equirect, hfov=sample.hfov))
                 except UnsupportedInput as err:
                     dropped.add(label)
                     result.scores.pop(label, None)
