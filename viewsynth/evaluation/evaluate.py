@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from viewsynth.errors import ViewsynthError
+from viewsynth.evaluation.contrast import Contrast, ContrastFinder
 from viewsynth.evaluation.datasets import Dataset, DatasetUnavailable, rolled
 from viewsynth.evaluation.detail import detail_ratio
 from viewsynth.evaluation.job import JobConfig
@@ -61,6 +62,8 @@ class SetResult:
     notes: list[str] = field(default_factory=list)
     # Crops of the first sample: "ground truth" and each method's label -> (h, w, 3) uint8.
     crops: dict[str, np.ndarray] = field(default_factory=dict)
+    # Where the default wins and loses most against flow (``contrast``), with their crops.
+    contrasts: list[Contrast] = field(default_factory=list)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per method: the mean of each metric over samples, and the median seconds per frame."""
@@ -87,13 +90,15 @@ class SetResult:
             "summary": self.summary(),
             "scores": self.scores,
             "notes": self.notes,
+            "contrasts": [c.to_json() for c in self.contrasts],
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SetResult:
         """A set read back from ``results.json`` (scores and notes; the crops are not kept)."""
         keys = ("name", "kind", "source", "equirect", "rolled", "samples", "scores", "notes")
-        return cls(**{k: data[k] for k in keys})
+        contrasts = [Contrast.from_json(c) for c in data.get("contrasts", [])]
+        return cls(**{k: data[k] for k in keys}, contrasts=contrasts)
 
 
 def crop_region(height: int, width: int, equirect: bool) -> tuple[slice, np.ndarray]:
@@ -205,10 +210,12 @@ def _evaluate_set(
         work = Path(tmp)
         externals_ok = bool(externals)
         times: list[float] = []
+        finder = ContrastFinder()
         for k, sample in enumerate(dataset.samples()):
             result.samples.append(sample.name)
             if k == 0:
                 result.crops["ground truth"] = _crop(sample.gt, sample.equirect)
+            preds: dict[str, np.ndarray] = {}
             for label, interp in built:
                 if label in dropped:
                     continue
@@ -222,7 +229,7 @@ def _evaluate_set(
                     result.notes.append(f"{label}: skipped on this set ({err})")
                     continue
                 seconds = time.perf_counter() - start
-                pred = to_uint8(out[0])
+                pred = preds[label] = to_uint8(out[0])
                 metrics = _score(pred, sample.gt, sample.equirect)
                 metrics["seconds"] = seconds
                 others = _other_times(dataset, sample)
@@ -234,6 +241,7 @@ def _evaluate_set(
                 result.scores[label].append(metrics)
                 if k == 0:
                     result.crops[label] = _crop(pred, sample.equirect)
+            finder.add(sample.name, preds, sample.gt, equirect=sample.equirect)
             if externals_ok:
                 folder = work / f"{k:06d}"
                 folder.mkdir()
@@ -254,6 +262,7 @@ def _evaluate_set(
                     fit = dataset.fit_times if dataset.equirect and ext.takes_time else ()
                     _run_external(ext, result, work, dataset.equirect, times, log, fit)
     result.notes.extend(dataset.notes)
+    result.contrasts = finder.found()
     return result
 
 

@@ -8,7 +8,9 @@
 - ``quality_vs_speed.png``, ``per_sample_<set>.png``: the plots (``plots``);
 - ``montage_<set>.png``: crops of the first sample side by side (ground truth, then each method):
   across the seam for panoramas (the seam is the middle of the crop, marked by ticks), the centre
-  otherwise.
+  otherwise;
+- ``contrast_<set>.png``: where the default gains most over ``flow`` and where it loses most
+  (``contrast``): the truth, ``flow``, ``sweep`` and the default in that block.
 ``update_section`` regenerates the text between the benchmark markers of a document
 (``docs/BENCHMARK.md`` for ``make benchmark``). Files are written aside and renamed into place
 (``frames.atomic_write``), so no half-written report sits at its path.
@@ -31,6 +33,7 @@ import cv2
 import numpy as np
 
 from viewsynth.errors import ViewsynthError
+from viewsynth.evaluation.contrast import contrast_table
 from viewsynth.evaluation.evaluate import METRICS, SetResult
 from viewsynth.evaluation.job import job_table
 from viewsynth.evaluation.plots import plot_per_sample, plot_quality_speed
@@ -229,6 +232,16 @@ def render_markdown(
             quality_table(sets),
             "",
         ]
+        contrasts = contrast_table(sets)
+        if contrasts:
+            out += [
+                "**Where the default wins and loses against `flow`** (the block, a quarter of "
+                "the frame's shorter side, where its PSNR gain over `flow` is largest and "
+                "smallest over the set; crops in `contrast_<set>.png`)",
+                "",
+                contrasts,
+                "",
+            ]
     out += walk_section(walk_rows)
     if speed_rows:
         out += [
@@ -263,15 +276,14 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "set"
 
 
-def montage(result: SetResult) -> np.ndarray | None:
-    """The crops of ``result`` side by side under their labels, ``(h, w, 3)`` uint8; ``None`` if none."""
-    if not result.crops:
-        return None
-    first = next(iter(result.crops.values()))
+def _row(crops: dict[str, np.ndarray], seam: bool) -> np.ndarray:
+    """Crops side by side under their labels, enlarged up to 4x to about 192 rows; ``seam``:
+    ticks above each crop mark the seam down its middle."""
+    first = next(iter(crops.values()))
     scale = max(1, min(4, 192 // max(1, first.shape[0])))
     font, size, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1
     panels = []
-    for label, crop in result.crops.items():
+    for label, crop in crops.items():
         big = np.repeat(np.repeat(crop, scale, axis=0), scale, axis=1)
         (tw, th), _ = cv2.getTextSize(label, font, size, thick)
         width = max(big.shape[1], tw + 8)
@@ -279,8 +291,7 @@ def montage(result: SetResult) -> np.ndarray | None:
         cv2.putText(panel, label, (4, 15), font, size, (0, 0, 0), thick, cv2.LINE_AA)
         x0 = (width - big.shape[1]) // 2
         panel[22:, x0 : x0 + big.shape[1]] = big
-        if result.equirect:
-            # Ticks above the crop mark the seam, which runs down the middle of panorama crops.
+        if seam:
             mid = x0 + big.shape[1] // 2
             panel[17:22, max(0, mid - 1) : mid + 1] = (220, 0, 0)
         panels.append(panel)
@@ -291,6 +302,30 @@ def montage(result: SetResult) -> np.ndarray | None:
         pad = np.full((height - p.shape[0], p.shape[1], 3), 255, np.uint8)
         row += [np.concatenate([p, pad], axis=0), gap]
     return np.concatenate(row[:-1], axis=1)
+
+
+def montage(result: SetResult) -> np.ndarray | None:
+    """The crops of ``result`` side by side under their labels, ``(h, w, 3)`` uint8; ``None`` if
+    none. Panorama crops run across the seam, which ticks mark."""
+    return _row(result.crops, result.equirect) if result.crops else None
+
+
+def contrast_montage(result: SetResult) -> np.ndarray | None:
+    """The win above the loss (``contrast``), each row titled with its gain and place."""
+    rows = []
+    for c in result.contrasts:
+        if not c.crops:
+            continue
+        row = _row(c.crops, False)
+        title = np.full((24, row.shape[1], 3), 255, np.uint8)
+        text = f"{c.kind}: default {c.gain_db:+.2f} dB over flow, {c.sample} at x {c.x}, y {c.y}"
+        cv2.putText(title, text, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        rows.append(np.concatenate([title, row], axis=0))
+    if not rows:
+        return None
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 8), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    return np.concatenate(rows, axis=0)
 
 
 def _json_default(obj: Any) -> Any:
@@ -331,9 +366,9 @@ def write_report(
     plot_quality_speed(sets, out / "quality_vs_speed.png")
     for s in sets:
         plot_per_sample(s, out / f"per_sample_{_slug(s.name)}.png")
-        image = montage(s)
-        if image is not None:
-            write_image(out / f"montage_{_slug(s.name)}.png", image)
+        for prefix, image in (("montage", montage(s)), ("contrast", contrast_montage(s))):
+            if image is not None:
+                write_image(out / f"{prefix}_{_slug(s.name)}.png", image)
     return table
 
 
