@@ -281,9 +281,11 @@ def test_gopro_settings_decide_a_video_and_its_hfov():
     assert video_evidence(flat) == ("perspective", "GPMF PRJT=GPRO (GoPro Max flat HERO mode)")
     assert video_evidence(VideoCamera(camera="GoPro Max"))[0] == "equirect"
     assert video_evidence(VideoCamera(camera="HERO9 Black")) is None
-    # Wide (fisheye): angle scales with the radius; Linear (pinhole): tangent scales
+    # Wide (fisheye, equidistant): the pinhole with its centre's focal length, the half diagonal
+    # of 1000 px over 60 degrees; Linear (pinhole): the tangent scales
     hfov, source = video_hfov(flat, (1600, 1200))
-    assert hfov == pytest.approx(120 * 0.8) and "Wide" in source
+    focal = 1000 / math.radians(60)
+    assert hfov == pytest.approx(2 * math.degrees(math.atan(800 / focal))) and "Wide" in source
     linear = VideoCamera(lens_mode="L", diagonal_fov=90.0)
     assert video_hfov(linear, (1600, 1200))[0] == pytest.approx(2 * math.degrees(math.atan(0.8)))
     assert video_hfov(VideoCamera(), (1600, 1200)) == (None, "unknown")
@@ -297,7 +299,8 @@ def test_gopro_max_in_hero_mode_is_perspective(caplog):
     capture = load_capture(HEROMODE, CaptureOptions(every_seconds=4.0))
     assert capture.projection == "perspective"
     assert capture.projection_by.startswith("GPMF PRJT=GPRO (GoPro Max flat HERO mode)")
-    assert capture.hfov == pytest.approx(137.4 * 848 / math.hypot(848, 480), abs=0.1)
+    focal = 0.5 * math.hypot(848, 480) / math.radians(137.4 / 2)  # the fisheye centre's
+    assert capture.hfov == pytest.approx(2 * math.degrees(math.atan(424 / focal)), abs=0.1)  # 92.4
 
 
 # -- viewsynth pair ------------------------------------------------------------------------------

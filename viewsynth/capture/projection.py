@@ -31,7 +31,12 @@ Field of view of perspective captures, ``hfov`` in degrees (horizontal), per sho
   3:2 frame is ``2 atan(36 / (2 f35))``), else ``FocalLength`` with ``FocalPlaneXResolution`` and
   ``FocalPlaneResolutionUnit`` (:meth:`Metadata.focal_px`);
 - GoPro videos: GPMF ``ZFOV`` (the mode's diagonal field of view, degrees) with ``VFOV`` (the lens
-  mode letter) through :data:`GOPRO_LENS_MODES`;
+  mode letter) through :data:`GOPRO_LENS_MODES`. The sweep models a pinhole, so a fisheye mode
+  (Wide, SuperView, HyperView; equidistant, the radius growing with the angle) becomes the pinhole
+  with its centre's focal length: the MAX's HERO-mode Wide, 137.4 degrees diagonal, is 92.5
+  degrees across its 848x480 frame (119.7 at the edge of the fisheye). On the benchmark's GoPro
+  walk both scored alike, and every assumed focal length within 0.7-2x of the truth kept the
+  geometry's gain (TRAINING_LOG.md, session 24);
 - else None: the sweep then assumes ``geometry.pose.DEFAULT_HFOV_DEG`` and flags it; a warning
   says so once per capture.
 """
@@ -271,15 +276,16 @@ def video_hfov(camera: VideoCamera, size: tuple[int, int]) -> tuple[float | None
     if camera.diagonal_fov is None or mode is None or not 0 < camera.diagonal_fov < 180:
         return None, "unknown"
     w, h = size
-    ratio = w / math.hypot(w, h)
+    half_diagonal = math.radians(camera.diagonal_fov) / 2.0
     name, kind = mode
-    if kind == "fisheye":
-        hfov = camera.diagonal_fov * ratio
+    if kind == "fisheye":  # equidistant: the radius grows with the angle; its centre's focal
+        focal = 0.5 * math.hypot(w, h) / half_diagonal
+        how = "the pinhole of its centre's focal length"
     else:
-        hfov = math.degrees(
-            2.0 * math.atan(math.tan(math.radians(camera.diagonal_fov) / 2) * ratio)
-        )
-    return hfov, f"GPMF ZFOV {camera.diagonal_fov:.1f} deg diagonal, {name} lens ({kind})"
+        focal = 0.5 * math.hypot(w, h) / math.tan(half_diagonal)
+        how = "pinhole"
+    hfov = math.degrees(2.0 * math.atan(0.5 * w / focal))
+    return hfov, f"GPMF ZFOV {camera.diagonal_fov:.1f} deg diagonal, {name} lens ({kind}; {how})"
 
 
 def read_video_camera(path: Path) -> VideoCamera:
