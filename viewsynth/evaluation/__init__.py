@@ -13,7 +13,8 @@ The wing reads like the job:
 - ``peers``: the methods compared: ours (``rnn`` at several K), ``flow``, ``linear``, FFmpeg
   ``minterpolate`` and any external command given as a template.
 - ``evaluate``: every method on the same frames, per-sample scores and seam crops; the benchmark
-  config schema.
+  config schema. Photos are asked with their field of view, as a job asks.
+- ``contrast``: where the default wins and loses most against ``flow`` in a set, with crops.
 - ``sets``: the sets as a benchmark config names them (``DatasetConfig``), and the street sets:
   video triplets at a working width, a walk by GPS distance, held-out perspective renders.
 - ``speed``: seconds per frame after warm-up and peak memory, each method in its own process.
