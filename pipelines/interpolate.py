@@ -161,6 +161,7 @@ def write_summary(out: Path, results: list[CaptureResult], seconds: float) -> Pa
                 "status": r.status,
                 "frames": r.frames,
                 "seconds": round(r.seconds, 3),
+                "interpolate_seconds": round(r.interpolate_seconds, 6),
                 "outputs": r.outputs,
                 "reason": r.reason,
             }

@@ -360,7 +360,8 @@ def test_the_job_is_timed_per_output_frame_less_the_linear_run(tmp_path, monkeyp
         images = sorted(p.name for p in capture.iterdir())
         seen.append((method, factor, images, read_image(capture / images[0]).image.shape))
         seconds = {"linear": 12.0, "flow": 19.3, "rnn": 37.6}[method]
-        return {"seconds": seconds, "frames": 73, "peak_mib": 100.0}
+        inside = {"linear": 0.4, "flow": 5.1, "rnn": 21.9}[method]
+        return {"seconds": seconds, "frames": 73, "peak_mib": 100.0, "interpolate_seconds": inside}
 
     monkeypatch.setattr(job, "run_interpolate", fake_run)
     cfg = job.JobConfig(
@@ -386,6 +387,7 @@ def test_the_job_is_timed_per_output_frame_less_the_linear_run(tmp_path, monkeyp
     assert by_method["rnn"]["over_baseline_per_frame"] == pytest.approx((37.6 - 12.0) / 73)
     assert by_method["flow"]["over_baseline_per_frame"] == pytest.approx((19.3 - 12.0) / 73)
     assert by_method["rnn"]["seconds_per_frame"] == pytest.approx(37.6 / 73)
+    assert by_method["rnn"]["interpolate_per_frame"] == pytest.approx(21.9 / 73)
     assert "over_baseline_per_frame" not in by_method["linear"]
     assert (rows[0]["width"], rows[0]["height"], rows[0]["images"]) == (16, 8, 2)
     assert len(notes) == 1 and notes[0].startswith("job: gone skipped (") and "absent" in notes[0]
@@ -396,8 +398,8 @@ def test_the_job_is_timed_per_output_frame_less_the_linear_run(tmp_path, monkeyp
     assert lines[-1].startswith("job 3/3 walk rnn: 2/2 done, 0 left (rnn: 37.6 s, 73 frames)")
     table = job.job_table(rows).splitlines()
     assert table[0].startswith("| capture | size | images -> frames | method | job s/frame |")
-    assert "| walk small | 16x8 | 2 -> 73 | rnn | 0.515 | 0.351 | 37.6 | 100 |" in table
-    assert "| walk small | 16x8 | 2 -> 73 | linear | 0.164 | – | 12.0 | 100 |" in table
+    assert "| walk small | 16x8 | 2 -> 73 | rnn | 0.515 | 0.351 | 0.300 | 37.6 | 100 |" in table
+    assert "| walk small | 16x8 | 2 -> 73 | linear | 0.164 | – | 0.005 | 12.0 | 100 |" in table
 
 
 def test_a_job_capture_naming_an_unknown_method_is_a_one_line_error(tmp_path):
@@ -416,6 +418,7 @@ def test_run_interpolate_times_the_real_job_and_counts_its_frames(tmp_path):
     run = run_interpolate(capture, tmp_path / "out", "linear", 2)
     assert run["frames"] == 5  # 3 images, one new frame in each of the 2 gaps
     assert run["seconds"] > 0 and run["peak_mib"] > 10
+    assert 0 < run["interpolate_seconds"] < run["seconds"]  # the job's own account of its calls
     with pytest.raises(ViewsynthError, match=r"interpolate .*nowhere --method linear failed"):
         run_interpolate(tmp_path / "nowhere", tmp_path / "out2", "linear", 2)
 
@@ -430,7 +433,14 @@ def test_benchmark_job_publishes_the_job_section(tmp_path, monkeypatch):
     config.write_text(yaml.safe_dump(data))
     runs = {"linear": 10.0, "flow": 13.0}
     monkeypatch.setattr(
-        job, "run_interpolate", lambda c, o, m, f: {"seconds": runs[m], "frames": 20, "peak_mib": 1}
+        job,
+        "run_interpolate",
+        lambda c, o, m, f: {
+            "seconds": runs[m],
+            "frames": 20,
+            "peak_mib": 1,
+            "interpolate_seconds": runs[m] / 4,
+        },  # fmt: skip
     )
     assert benchmark_job.main(["--config", str(config), "--no-speed"]) == 0
     run = next((tmp_path / "runs").iterdir())

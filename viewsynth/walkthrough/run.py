@@ -49,6 +49,9 @@ class CaptureResult:
     outputs: list[str] = field(default_factory=list)
     reason: str = ""
     warnings: list[str] = field(default_factory=list)
+    # Wall seconds inside the interpolator's calls (the pairs made by this run): the method's own
+    # share of ``seconds``, which also holds loading, decoding and the encoders they overlap.
+    interpolate_seconds: float = 0.0
 
 
 def run_capture(
@@ -111,7 +114,7 @@ def run_capture(
             panoramic=capture.projection == "equirect",
             chunk_frames=settings.chunk_frames,
         )
-        segments_out = []
+        segments_out, calls = [], [0.0]  # calls: the interpolator's wall seconds, summed
         for plan, segment, schedule in zip(plans, capture.segments, schedules, strict=True):
             if plan.finished is not None:
                 for video in plan.finished["files"].values():
@@ -121,7 +124,7 @@ def run_capture(
                 continue
             rows = segment_rows(segment, schedule)
             done, segment_warnings = _write_segment(
-                capture, plan, rows, interp, out, settings, ledger, progress
+                capture, plan, rows, interp, out, settings, ledger, progress, calls
             )
             segments_out.append(done)
             warnings += segment_warnings
@@ -147,6 +150,7 @@ def run_capture(
         time.perf_counter() - started,
         outputs + [str(manifest_path)],
         warnings=warnings,
+        interpolate_seconds=calls[0],
     )
 
 
@@ -159,9 +163,11 @@ def _write_segment(
     settings: InterpolateSettings,
     ledger: Ledger,
     progress: Callable[[int], None],
+    calls: list[float],
 ) -> tuple[dict, list[str]]:
     """Write what ``plan`` leaves of one segment: its videos, GPX and PNG frames; returns its
-    manifest record (also recorded in the ledger) and the encoders' warnings.
+    manifest record (also recorded in the ledger) and the encoders' warnings. The wall seconds
+    of its interpolator calls are added to ``calls[0]``.
 
     ``rows``: the segment's manifest rows (``manifest.segment_rows``). For each pair of the plan
     still to do: interpolate, write its frames that no kept piece holds, record the pieces the
@@ -183,11 +189,13 @@ def _write_segment(
         for step, ((shot0, img0), (shot1, img1)) in zip(plan.pairs, images, strict=True):
             if step.todo:
                 hfov = pair_hfov(shot0, shot1)
+                called = time.perf_counter()
                 mids = (
                     interp(img0, img1, list(step.inner), equirect=panoramic, hfov=hfov)
                     if step.inner
                     else []
                 )
+                calls[0] += time.perf_counter() - called
                 if step.inner and (about := interp.last_pair()):
                     pairs.append({"pair": step.k, **about})
                 for image in [img0, *mids][step.held :]:
