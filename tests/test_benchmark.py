@@ -400,6 +400,8 @@ def test_the_job_is_timed_per_output_frame_less_the_linear_run(tmp_path, monkeyp
     assert table[0].startswith("| capture | size | images -> frames | method | job s/frame |")
     assert "| walk small | 16x8 | 2 -> 73 | rnn | 0.515 | 0.351 | 0.300 | 37.6 | 100 |" in table
     assert "| walk small | 16x8 | 2 -> 73 | linear | 0.164 | – | 0.005 | 12.0 | 100 |" in table
+    old = {k: v for k, v in rows[1].items() if k != "interpolate_per_frame"}  # a run before it
+    assert "| rnn | 0.515 | 0.351 | – | 37.6 |" in job.job_table([old])
 
 
 def test_a_job_capture_naming_an_unknown_method_is_a_one_line_error(tmp_path):

@@ -111,3 +111,21 @@ def test_evaluate_reports_the_contrast_in_results_table_and_crops(tmp_path):
     assert (tmp_path / "contrast_toy.png").is_file()
     back = SetResult.from_json(json.loads((tmp_path / "results.json").read_text())["sets"][0])
     assert [c.to_json() for c in back.contrasts] == [win.to_json(), loss.to_json()]
+
+
+@pytest.mark.parametrize(("h", "w", "equirect"), [(12, 24, False), (9, 16, False), (8, 16, True)])
+def test_frames_smaller_than_a_block_get_one_block_inside_their_rows(h, w, equirect):
+    truth = _truth(h, w)
+    gains, side, y0, x0 = block_gains(_off(truth, 10), truth, truth, equirect=equirect)
+    top, rows = (h // 4, h - 2 * (h // 4)) if equirect else (0, h)
+    assert gains.size >= 1 and side <= rows
+    assert top <= y0 and y0 + gains.shape[0] * side <= top + rows
+    assert 0 <= x0 and x0 + gains.shape[1] * side <= w
+
+
+def test_no_contrast_is_kept_for_a_method_dropped_from_the_set():
+    finder = ContrastFinder()
+    truth = _truth()
+    finder.add("a", {"flow": _off(truth, 5), "rnn": truth}, truth, equirect=False)
+    assert len(finder.found()) == 2
+    assert finder.found(dropped={"rnn"}) == [] and finder.found(dropped={"flow"}) == []

@@ -384,6 +384,14 @@ def test_photos_carry_their_exif_field_of_view_and_renders_their_own(tmp_path, m
     for i in range(3):
         write_image(tmp_path / f"p{i}.jpg", _image(i, 64, 48))  # no EXIF: unknown
     assert next(ds.open_dataset(tmp_path).samples()).hfov is None
+    pano = tmp_path / "pano"
+    pano.mkdir()
+    for i in range(3):  # 2:1 with a focal length: a panorama still has no field of view
+        exif = Image.Exif()
+        exif.get_ifd(0x8769)[0xA405] = 35
+        Image.fromarray(_image(i, 64, 32)).save(pano / f"q{i}.jpg", exif=exif.tobytes())
+    [sample] = list(ds.open_dataset(pano).samples())
+    assert sample.equirect and sample.hfov is None
 
     def street_triplet(seed, textures, *, width, height, equirect, t):
         img = np.full((height, width, 3), 0.25, np.float32)

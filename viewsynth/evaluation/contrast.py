@@ -42,8 +42,8 @@ class Contrast:
     crops: dict[str, np.ndarray] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        keys = ("kind", "sample", "x", "y", "side", "gain_db")
-        return {k: getattr(self, k) for k in keys}
+        keys = ("kind", "sample", "x", "y", "side")
+        return {**{k: getattr(self, k) for k in keys}, "gain_db": round(self.gain_db, 3)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Contrast:
@@ -59,11 +59,12 @@ def block_gains(
     subject: np.ndarray, reference: np.ndarray, truth: np.ndarray, *, equirect: bool
 ) -> tuple[np.ndarray, int, int, int]:
     """``(gains (rows, cols) in dB, side, first row, first column)`` of the block grid; the
-    grid is centred in the frame (panoramas: in its middle half of rows)."""
+    grid is centred in the frame (panoramas: in its middle half of rows). A frame or band
+    shorter than :func:`block_side` gets one block as tall as it is."""
     height, width = truth.shape[:2]
-    side = block_side(height, width)
     top, rows = (height // 4, height - 2 * (height // 4)) if equirect else (0, height)
-    ny, nx = max(1, rows // side), max(1, width // side)
+    side = max(1, min(block_side(height, width), rows, width))
+    ny, nx = rows // side, width // side
     y0, x0 = top + (rows - ny * side) // 2, (width - nx * side) // 2
 
     def mse(image: np.ndarray) -> np.ndarray:
@@ -106,10 +107,13 @@ class ContrastFinder:
             crops = {"ground truth": np.ascontiguousarray(truth[cut])}
             shown = [k for k in (*self.shown, subject) if k in preds]
             crops.update({k: np.ascontiguousarray(preds[k][cut]) for k in shown})
-            self._best[kind] = Contrast(kind, sample, x, y, side, round(gain, 3), crops)
+            self._best[kind] = Contrast(kind, sample, x, y, side, gain, crops)
 
-    def found(self) -> list[Contrast]:
-        """The win, then the loss (none before a sample had both methods)."""
+    def found(self, dropped=()) -> list[Contrast]:
+        """The win, then the loss (none before a sample had both methods, nor when a method
+        compared is in ``dropped``: its scores left the set)."""
+        if self.reference in dropped or any(k in dropped for k in self.subjects):
+            return []
         return [self._best[k] for k in ("win", "loss") if k in self._best]
 
 

@@ -266,8 +266,9 @@ def leave_one_out(
                 j, (_, image) = next(decoded)
                 window[j] = image
             img0, gt, img1 = window[i - gap], window[i], window[i + gap]
-            hfov = pair_hfov(shots[names[i - gap]], shots[names[i + gap]])
-            yield Sample(label(i), img0, img1, to_uint8(gt), 0.5, _equirect(img0), hfov)
+            equirect = _equirect(img0)  # (a panorama has no field of view, as in a job)
+            hfov = None if equirect else pair_hfov(shots[names[i - gap]], shots[names[i + gap]])
+            yield Sample(label(i), img0, img1, to_uint8(gt), 0.5, equirect, hfov)
             for j in [j for j in window if j <= i - gap]:
                 del window[j]  # later targets are past i: they need no frame up to i - gap
 

@@ -262,7 +262,7 @@ def _evaluate_set(
                     fit = dataset.fit_times if dataset.equirect and ext.takes_time else ()
                     _run_external(ext, result, work, dataset.equirect, times, log, fit)
     result.notes.extend(dataset.notes)
-    result.contrasts = finder.found()
+    result.contrasts = finder.found(dropped)
     return result
 
 

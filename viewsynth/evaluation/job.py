@@ -206,10 +206,12 @@ def job_table(rows: Sequence[dict[str, Any]], baseline: str = "linear") -> str:
     lines = ["| " + " | ".join(head) + " |", "|---|---|---:|---|" + "---:|" * 5]
     for r in rows:
         over = r.get("over_baseline_per_frame")
+        inside = r.get("interpolate_per_frame")  # (none in runs from before it was recorded)
         cells = [
             r["capture"], f"{r['width']}x{r['height']}", f"{r['images']} -> {r['frames']}",
             r["method"], f"{r['seconds_per_frame']:.3f}",
-            "–" if over is None else f"{over:.3f}", f"{r.get('interpolate_per_frame', 0.0):.3f}",
+            "–" if over is None else f"{over:.3f}",
+            "–" if inside is None else f"{inside:.3f}",
             f"{r['seconds']:.1f}", f"{r['peak_mib']:.0f}",
         ]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")

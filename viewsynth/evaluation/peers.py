@@ -14,8 +14,8 @@
   per dataset on a list file of ``img0 img1 out`` lines (absolute PNG paths, one pair per line,
   the middle frame t = 0.5 wanted at ``out``) and must write every ``out``.
 
-Every in-process method is an ``Interpolator``: ``interp(img0, img1, times, equirect=...)`` with
-``(H, W, 3)`` float32 inputs in [0, 1], returning ``(T, H, W, 3)`` float32.
+Every in-process method is an ``Interpolator``: ``interp(img0, img1, times, equirect=...,
+hfov=...)`` with ``(H, W, 3)`` float32 inputs in [0, 1], returning ``(T, H, W, 3)`` float32.
 """
 
 from __future__ import annotations
