@@ -35,9 +35,9 @@ Field of view of perspective captures, ``hfov`` in degrees (horizontal), per sho
   (Wide, SuperView, HyperView, taken as equidistant: the radius grows with the angle; the last
   two are stretched, so this is an approximation) becomes the pinhole with its centre's focal
   length: the MAX's HERO-mode Wide, 137.4 degrees diagonal, is 92.4 degrees across its 848x480
-  frame (119.6 by the fisheye's angle). On the benchmark's GoPro
-  walk both scored alike, and every assumed focal length within 0.7-2x of the truth kept the
-  geometry's gain (TRAINING_LOG.md, session 24);
+  frame (119.6 by the fisheye's angle). On the benchmark's GoPro walk both scored alike, and
+  every assumed focal length within 0.7-2x of the truth kept the geometry's gain (TRAINING_LOG.md,
+  session 24);
 - else None: the sweep then assumes ``geometry.pose.DEFAULT_HFOV_DEG`` and flags it; a warning
   says so once per capture.
 """

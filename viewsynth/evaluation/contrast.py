@@ -125,7 +125,7 @@ def contrast_table(sets: Sequence[Any]) -> str:
         "|---|---:|---|---:|---|",
     ]
     for s in sets:
-        found = {c.kind: c for c in getattr(s, "contrasts", [])}
+        found = {c.kind: c for c in s.contrasts}
         if "win" in found and "loss" in found:
             win, loss = found["win"], found["loss"]
             lines.append(

@@ -73,8 +73,8 @@ def run_interpolate(capture: Path, out: Path, method: str, factor: int) -> dict[
     """``viewsynth interpolate CAPTURE -o OUT --method M --factor F -q`` in a fresh interpreter.
 
     Returns its wall ``seconds`` (process start and imports included: the user waits for them),
-    the output ``frames`` it wrote, ``interpolate_seconds`` (its summary's) and ``peak_mib``, the job's peak resident memory (a wrapper
-    interpreter reads ``RUSAGE_CHILDREN`` after it, so the peak belongs to this one run; ffmpeg
+    the output ``frames`` it wrote, ``interpolate_seconds`` (its summary's) and ``peak_mib``, the
+    job's peak resident memory (a wrapper interpreter reads ``RUSAGE_CHILDREN`` after it, so the peak belongs to this one run; ffmpeg
     encoders are separate, smaller children). Raises ``ViewsynthError`` if the job fails.
     """
     job = ["-m", "viewsynth.pipelines.cli", "interpolate", str(capture), "-o", str(out)]

@@ -114,7 +114,7 @@ def run_capture(
             panoramic=capture.projection == "equirect",
             chunk_frames=settings.chunk_frames,
         )
-        segments_out, calls = [], [0.0]  # calls: the interpolator's wall seconds, summed
+        segments_out, inside = [], 0.0  # inside: the interpolator's wall seconds, summed
         for plan, segment, schedule in zip(plans, capture.segments, schedules, strict=True):
             if plan.finished is not None:
                 for video in plan.finished["files"].values():
@@ -123,9 +123,10 @@ def run_capture(
                 progress(plan.n_frames)
                 continue
             rows = segment_rows(segment, schedule)
-            done, segment_warnings = _write_segment(
-                capture, plan, rows, interp, out, settings, ledger, progress, calls
+            done, segment_warnings, seconds = _write_segment(
+                capture, plan, rows, interp, out, settings, ledger, progress
             )
+            inside += seconds
             segments_out.append(done)
             warnings += segment_warnings
 
@@ -150,7 +151,7 @@ def run_capture(
         time.perf_counter() - started,
         outputs + [str(manifest_path)],
         warnings=warnings,
-        interpolate_seconds=calls[0],
+        interpolate_seconds=inside,
     )
 
 
@@ -163,11 +164,10 @@ def _write_segment(
     settings: InterpolateSettings,
     ledger: Ledger,
     progress: Callable[[int], None],
-    calls: list[float],
-) -> tuple[dict, list[str]]:
+) -> tuple[dict, list[str], float]:
     """Write what ``plan`` leaves of one segment: its videos, GPX and PNG frames; returns its
-    manifest record (also recorded in the ledger) and the encoders' warnings. The wall seconds
-    of its interpolator calls are added to ``calls[0]``.
+    manifest record (also recorded in the ledger), the encoders' warnings and the wall seconds
+    spent in the interpolator's calls.
 
     ``rows``: the segment's manifest rows (``manifest.segment_rows``). For each pair of the plan
     still to do: interpolate, write its frames that no kept piece holds, record the pieces the
@@ -184,6 +184,7 @@ def _write_segment(
     )  # fmt: skip
     segment = capture.segments[plan.seg]
     pairs: list[dict] = []  # per pair, what ran and why, when the interpolator says (sweep, rnn)
+    inside = 0.0
     try:
         images = pairwise(iter_frames(capture, segment))
         for step, ((shot0, img0), (shot1, img1)) in zip(plan.pairs, images, strict=True):
@@ -195,7 +196,7 @@ def _write_segment(
                     if step.inner
                     else []
                 )
-                calls[0] += time.perf_counter() - called
+                inside += time.perf_counter() - called
                 if step.inner and (about := interp.last_pair()):
                     pairs.append({"pair": step.k, **about})
                 for image in [img0, *mids][step.held :]:
@@ -216,4 +217,4 @@ def _write_segment(
     record = {"files": files, "frames": rows, **({"pairs": pairs} if pairs else {})}
     ledger.finish_segment(plan.seg, record)
     writer.clear()  # the pieces go only once the ledger no longer needs them
-    return record, warnings
+    return record, warnings, inside
