@@ -359,7 +359,7 @@ def test_a_geometry_network_hands_pairs_without_a_pose_to_the_shipped_2d_network
 ):
     """make_interpolator('rnn') on a geometry network: a perspective pair, and a panorama pair
     whose pose cannot serve, get exactly the 2D network's frames (at the same K), a pair with a
-    pose gets the geometry network's own; the record names both weights files."""
+    pose (or a pure turn) gets the geometry network's own; the record names both weights files."""
     from viewsynth import frames
 
     geo_path, flat_path = tmp_path / "geo.msgpack", tmp_path / "flow_only.msgpack"
@@ -394,17 +394,21 @@ def test_a_geometry_network_hands_pairs_without_a_pose_to_the_shipped_2d_network
     assert (
         np.abs(alone(a, b, [0.3], equirect=False) - flat(a, b, [0.3], equirect=False)).max() > 1e-3
     )
-    # a pure turn of a panorama has no baseline: no usable pose, the 2D network's frames
-    pano = texture(128, 256, seed=4)
-    turned = np.roll(pano, 9, axis=1)
-    out = both(pano, turned, [0.5], equirect=True)
-    assert both.last_pair()["geometry"] is False
-    np.testing.assert_array_equal(out, flat(pano, turned, [0.5], equirect=True))
+    # two unrelated panoramas have no pose: the 2D network's frames
+    pano, other = texture(128, 256, seed=4), texture(128, 256, seed=6)
+    out = both(pano, other, [0.5], equirect=True)
+    assert both.last_pair()["geometry"] is False, both.last_pair()
+    np.testing.assert_array_equal(out, flat(pano, other, [0.5], equirect=True))
     # the DIS start made beside the pose serves the 2D network too: DIS once per pair
     calls, dis = [], interp_mod.pair_flows
     monkeypatch.setattr(interp_mod, "pair_flows", lambda *a, **k: calls.append(1) or dis(*a, **k))
-    both(pano, turned, [0.5], equirect=True)
+    both(pano, other, [0.5], equirect=True)
     assert len(calls) == 1
+    # a pure turn has no baseline, but its rotation is the geometry (tests/test_turn.py)
+    turned = np.roll(pano, 9, axis=1)
+    out = both(pano, turned, [0.5], equirect=True)
+    assert both.last_pair()["geometry"] is True and both.last_pair()["turned"] is True
+    np.testing.assert_allclose(out, alone(pano, turned, [0.5], equirect=True), atol=1e-5)
     # a real pair of the sample walk has a pose: the geometry network's frames, untouched
     sample = Path(__file__).resolve().parents[1] / "samples" / "fusion_forest"
     p, q = (

@@ -37,6 +37,8 @@ MIN_INLIERS = 30
 MAX_ERROR_PX = 0.7
 #: Inliers whose derotated displacement stays below this (90th percentile) are a pure rotation.
 ROTATION_ONLY_PX = 0.8
+#: The reason of such a pose (a pair taken from one place: :class:`viewsynth.sweep.turn.Turn`).
+PURE_ROTATION = "pure rotation"
 #: Median derotated displacement of the inliers needed for a usable translation.
 MIN_PARALLAX_PX = 1.5
 #: Prior checks: allowed disagreement with the compass (rotation) and the GPS track (travel).
@@ -324,7 +326,7 @@ def pose_from_bearings(
     still = np.percentile(_angles(d0 @ spin.T, d1), 90) / pixel
     parallax = float(np.median(_angles(d0 @ rot.T, d1)) / pixel)
     if still < ROTATION_ONLY_PX:
-        return RelativePose(spin, np.zeros(3), k, n, 0.0, False, "pure rotation", tuple(flags))
+        return RelativePose(spin, np.zeros(3), k, n, 0.0, False, PURE_ROTATION, tuple(flags))
     if parallax < MIN_PARALLAX_PX:
         reason = f"too little parallax (median {parallax:.1f} px)"
         return RelativePose(rot, t, k, n, 0.0, False, reason, tuple(flags))

@@ -16,7 +16,7 @@ from viewsynth import config as config_lib
 from viewsynth.errors import ConfigError
 from viewsynth.geometry.features import WORK_WIDTH
 from viewsynth.geometry.pinhole import focal_from_hfov
-from viewsynth.geometry.pose import DEFAULT_HFOV_DEG, relative_pose
+from viewsynth.geometry.pose import DEFAULT_HFOV_DEG, PURE_ROTATION, relative_pose
 from viewsynth.geometry.seam import on_canonical_seam
 from viewsynth.interpolators.flow import Flow
 from viewsynth.sweep import (
@@ -28,6 +28,7 @@ from viewsynth.sweep import (
     render_times,
 )
 from viewsynth.sweep.render import flows_at
+from viewsynth.sweep.turn import Turn
 from viewsynth.threads import in_background, now
 from viewsynth.warp import fuse
 
@@ -70,9 +71,10 @@ class GeometrySettings:
 class Sweep:
     """Geometry: ``(T, H, W, 3)`` from two ``(H, W, 3)`` panoramas.
 
-    A pair whose pose cannot serve (pure rotation, too little parallax, too few inliers,
-    featureless) falls back to :class:`Flow`. :meth:`last_pair` says which method ran on the last
-    pair, why, and the pose's record.
+    A pair of panoramas taken from one place (a pure rotation) is the sweep with every point at
+    infinity (:class:`viewsynth.sweep.turn.Turn`). A pair whose pose cannot serve otherwise (too
+    little parallax, too few inliers, featureless) falls back to :class:`Flow`. :meth:`last_pair`
+    says which method ran on the last pair, why, and the pose's record.
 
     Ordinary photos (``equirect=False``) go through :mod:`viewsynth.sweep.pinhole` with the focal
     of ``hfov`` (None: :data:`~viewsynth.geometry.pose.DEFAULT_HFOV_DEG`, flagged in the pose
@@ -104,14 +106,16 @@ class Sweep:
 
     def last_pair(self) -> dict[str, Any]:
         """``{"method": "sweep" | "flow", "reason": ..., "pose": RelativePose.record()}``; a pair
-        of ordinary photos made by the sweep adds ``"unseen"`` and ``"flow_share"`` (see above)."""
+        of panoramas taken from one place adds ``"turned": True`` (its pose says "pure rotation"),
+        and one of ordinary photos made by the sweep ``"unseen"`` and ``"flow_share"`` (see above)."""
         return dict(self._last)
 
     def pair_depth(
         self, img0, img1, *, equirect: bool, seam_shift: float = 0, hfov: float | None = None
     ):
-        """The pair's depth (:class:`viewsynth.sweep.PairDepth`), or None when geometry cannot
-        serve it; :meth:`last_pair` says which and why. ``seam_shift``: the caller rolled both
+        """The pair's depth (:class:`viewsynth.sweep.PairDepth`); for a pair of panoramas taken
+        from one place its rotation (:class:`~viewsynth.sweep.turn.Turn`: every point at
+        infinity); None when geometry cannot serve it. :meth:`last_pair` says which and why. ``seam_shift``: the caller rolled both
         panoramas left by this many columns; the recorded pose is turned back to its axes.
         ``hfov``: perspective frames' horizontal field of view, degrees (None: unknown)."""
         if not equirect:
@@ -122,6 +126,9 @@ class Sweep:
             min_trials=s.min_trials, seed=s.seed,
         )  # fmt: skip
         record = pose.unrolled(seam_shift, img0.shape[1]).record()
+        if pose.reason == PURE_ROTATION:
+            self._last = {"method": "sweep", "reason": "", "turned": True, "pose": record}
+            return Turn(pose.rotation)
         if not pose.usable:
             self._last = {"method": "flow", "reason": pose.reason, "pose": record}
             return None
@@ -200,6 +207,8 @@ class Sweep:
         depth = self.pair_depth(img0, img1, equirect=True, seam_shift=seam_shift)
         if depth is None:  # (on the seam already: Flow's own roll is none)
             return self.fallback(img0, img1, times, equirect=True)
+        if isinstance(depth, Turn):
+            return depth.render_times(img0, img1, times)
         return render_times(img0, img1, depth, times).astype(np.float32)
 
     def candidates(
@@ -220,5 +229,7 @@ class Sweep:
         # own work over both (the sweep's view at t in two halves of columns). With several, the
         # calling thread only waits: work it handed on would queue behind theirs.
         start = now if len(times) == 1 else in_background
+        if isinstance(depth, Turn):
+            return [depth.flows_at(float(t), w, h) for t in times]
         jobs = [start(flows_at, depth, float(t), w, h) for t in times]
         return [job.result() for job in jobs]
