@@ -274,9 +274,9 @@ def test_a_geometry_network_works_at_512_wide_and_answers_at_full_size():
     assert it.working_size(5760, 2880, equirect=True) == (512, 256, 512, 256)
     assert it.working_size(384, 192, equirect=True) == (384, 192, 384, 192)  # never enlarged
     img0 = texture(128, 256)
-    img1 = np.roll(img0, 6, axis=1)  # a pure turn: no usable pose, DIS in both slots
+    img1 = np.roll(img0, 6, axis=1)  # a pure turn: its rotation is the geometry candidate
     out = it(img0, img1, [0.5], equirect=True)
-    assert out.shape == (1, 128, 256, 3) and it.last_pair()["geometry"] is False
+    assert out.shape == (1, 128, 256, 3) and it.last_pair()["turned"] is True
     # decided at 128x64 (scale 0.5 here: max_width 128), warped at full size: still the
     # full-size detail of the flow method, not an enlarged small frame
     it.max_width = 128

@@ -12,18 +12,20 @@ from viewsynth import geometry
 from viewsynth.evaluation.metrics import ws_psnr
 from viewsynth.interpolators import Flow, Sweep
 from viewsynth.sweep import slerp_rotation
-from viewsynth.sweep.turn import Turn
+from viewsynth.sweep.turn import AGREE_PX, Turn
 
 ROOM_LO, ROOM_HI = np.array([-5.0, -1.6, -6.0]), np.array([4.0, 2.5, 7.0])
 PILLAR = (1.2, 2.0, 0.35)
 SPOT = np.array([-0.3, 0.0, -0.4])
 
 
-def turned_view(world_from_camera: np.ndarray, width: int, supersample: int = 2) -> np.ndarray:
-    """The room from ``SPOT``, the camera turned by ``world_from_camera`` (a ray d of the camera
+def turned_view(
+    world_from_camera: np.ndarray, width: int, supersample: int = 2, spot: np.ndarray = SPOT
+) -> np.ndarray:
+    """The room from ``spot``, the camera turned by ``world_from_camera`` (a ray d of the camera
     is ``world_from_camera @ d`` in the room)."""
     d = geometry.equirect_directions(width, width // 2, supersample) @ world_from_camera.T
-    _, colour = cast(SPOT, d, ROOM_LO, ROOM_HI, PILLAR, 6.0)
+    _, colour = cast(spot, d, ROOM_LO, ROOM_HI, PILLAR, 6.0)
     s, h, w = supersample, width // 2, width
     return colour.reshape(h, s, w, s, 3).mean(axis=(1, 3)).astype(np.float32)
 
@@ -108,3 +110,28 @@ def test_wide_frames_take_the_turns_flows_at_its_working_width():
     out = turn.render_times(img0, img1, [0.3])[0]
     full = fuse(img0, img1, [turn.flows_at(0.3, w, h)], equirect=True)
     assert ws_psnr(u8(out), u8(full)) > 45.0  # measured 49.0 on this busy texture
+
+
+def test_dis_agrees_with_a_turn_and_not_with_a_step(turn_pair):
+    """A camera that also moved is no turn, however well its rotation fits the far matches."""
+    img0, img1, _, rot = turn_pair
+    assert Turn(rot).disagreement(img0, img1) < AGREE_PX  # measured 0.12
+    w1, _ = cv2.Rodrigues(np.radians([4.0, 25.0, -3.0]))
+    stepped = turned_view(w1, 256, spot=SPOT + np.array([0.25, 0.0, 0.1]))
+    assert Turn(rot).disagreement(img0, stepped) > 2.0 * AGREE_PX
+
+
+def test_a_pure_rotation_that_dis_contradicts_falls_back_to_flow(turn_pair, monkeypatch):
+    import viewsynth.interpolators.sweep as sweep_mod
+
+    img0, img1 = turn_pair[:2]
+    monkeypatch.setattr(sweep_mod, "AGREE_PX", -1.0)  # (nothing agrees)
+    sweep = Sweep()
+    out = sweep(img0, img1, [0.5], equirect=True)
+    info = sweep.last_pair()
+    assert info["method"] == "flow" and "turned" not in info, info
+    assert (
+        info["reason"].startswith("pure rotation, but DIS's motion is")
+        and "px off" in info["reason"]
+    )
+    np.testing.assert_array_equal(out, Flow()(img0, img1, [0.5], equirect=True))

@@ -28,7 +28,7 @@ from viewsynth.sweep import (
     render_times,
 )
 from viewsynth.sweep.render import flows_at
-from viewsynth.sweep.turn import Turn
+from viewsynth.sweep.turn import AGREE_PX, Turn
 from viewsynth.threads import in_background, now
 from viewsynth.warp import fuse
 
@@ -127,8 +127,14 @@ class Sweep:
         )  # fmt: skip
         record = pose.unrolled(seam_shift, img0.shape[1]).record()
         if pose.reason == PURE_ROTATION:
-            self._last = {"method": "sweep", "reason": "", "turned": True, "pose": record}
-            return Turn(pose.rotation)
+            turn = Turn(pose.rotation)
+            off = turn.disagreement(img0, img1)
+            if off <= AGREE_PX:
+                self._last = {"method": "sweep", "reason": "", "turned": True, "pose": record}
+                return turn
+            reason = f"pure rotation, but DIS's motion is {off:.2f} px off the turn (parallax)"
+            self._last = {"method": "flow", "reason": reason, "pose": record}
+            return None
         if not pose.usable:
             self._last = {"method": "flow", "reason": pose.reason, "pose": record}
             return None
