@@ -128,11 +128,11 @@ class Sweep:
         record = pose.unrolled(seam_shift, img0.shape[1]).record()
         if pose.reason == PURE_ROTATION:
             turn = Turn(pose.rotation)
-            off = turn.disagreement(img0, img1)
+            off = turn.motion_left(img0, img1)
             if off <= AGREE_PX:
                 self._last = {"method": "sweep", "reason": "", "turned": True, "pose": record}
                 return turn
-            reason = f"pure rotation, but DIS's motion is {off:.2f} px off the turn (parallax)"
+            reason = f"pure rotation, but {off:.2f} px of motion left once turned back (parallax)"
             self._last = {"method": "flow", "reason": reason, "pose": record}
             return None
         if not pose.usable:
