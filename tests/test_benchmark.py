@@ -370,18 +370,20 @@ def test_the_job_is_timed_per_output_frame_less_the_linear_run(tmp_path, monkeyp
         captures=(
             job.JobCapture(name="walk small", path="walk", width=16, limit=2),
             job.JobCapture(name="gone", path="absent"),
-            job.JobCapture(name="walk rnn", path="walk", methods=("rnn",)),
+            job.JobCapture(name="walk rnn", path="walk", methods=("rnn",), baseline=False),
         ),
     )
     lines = []
     rows, notes = job.time_job(cfg, tmp_path, log=lines.append)
     # The baseline first, then each method, on the first 2 images brought to 16x8; a capture
-    # that names its own methods gets those (and the baseline) only, on its images as stored.
-    assert [s[0] for s in seen] == ["linear", "rnn", "flow", "linear", "rnn"]
+    # that names its own methods gets those only (and no baseline, as it asks), on its images as
+    # stored.
+    assert [s[0] for s in seen] == ["linear", "rnn", "flow", "rnn"]
     assert {s[1] for s in seen} == {8}
     assert all(s[2] == ["1.png", "2.png"] and s[3] == (8, 16, 3) for s in seen[:3])
     assert all(s[2] == ["1.png", "2.png", "3.png"] and s[3] == (16, 32, 3) for s in seen[3:])
-    assert [r["capture"] for r in rows[3:]] == ["walk rnn"] * 2
+    assert [r["capture"] for r in rows[3:]] == ["walk rnn"]
+    assert "over_baseline_per_frame" not in rows[3]
     rows = rows[:3]
     by_method = {r["method"]: r for r in rows}
     assert by_method["rnn"]["over_baseline_per_frame"] == pytest.approx((37.6 - 12.0) / 73)
@@ -393,9 +395,9 @@ def test_the_job_is_timed_per_output_frame_less_the_linear_run(tmp_path, monkeyp
     assert len(notes) == 1 and notes[0].startswith("job: gone skipped (") and "absent" in notes[0]
     assert [line.split(":")[0] for line in lines] == ["job 1/3 walk small"] * 3 + [
         "job 3/3 walk rnn"
-    ] * 2
+    ]
     assert lines[2].startswith("job 1/3 walk small: 3/3 done, 0 left (flow: 19.3 s, 73 frames)")
-    assert lines[-1].startswith("job 3/3 walk rnn: 2/2 done, 0 left (rnn: 37.6 s, 73 frames)")
+    assert lines[-1].startswith("job 3/3 walk rnn: 1/1 done, 0 left (rnn: 37.6 s, 73 frames)")
     table = job.job_table(rows).splitlines()
     assert table[0].startswith("| capture | size | images -> frames | method | job s/frame |")
     assert "| walk small | 16x8 | 2 -> 73 | rnn | 0.515 | 0.351 | 0.300 | 37.6 | 100 |" in table

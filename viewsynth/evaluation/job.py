@@ -51,6 +51,9 @@ class JobCapture:
     limit: int = 0
     # The methods timed on it, each beside the baseline (empty: the config's ``methods``).
     methods: tuple[str, ...] = ()
+    # Run the baseline on it too (false: a capture kept for a method's own account, such as its
+    # peak memory, gets no over-baseline figure and saves the baseline's run).
+    baseline: bool = True
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,8 @@ def time_job(
     if not cfg.enabled or not cfg.captures:
         return rows, notes
     methods_of = [
-        [cfg.baseline, *[m for m in (spec.methods or cfg.methods) if m != cfg.baseline]]
+        [cfg.baseline] * spec.baseline
+        + [m for m in (spec.methods or cfg.methods) if m != cfg.baseline]
         for spec in cfg.captures
     ]
     for spec, methods in zip(cfg.captures, methods_of, strict=True):
