@@ -115,10 +115,11 @@ def test_wide_frames_take_the_turns_flows_at_its_working_width():
 def test_nothing_moves_once_a_turn_is_taken_out_and_a_step_does(turn_pair):
     """A camera that also moved is no turn, however well its rotation fits the far matches."""
     img0, img1, _, rot = turn_pair
-    assert Turn(rot).motion_left(img0, img1) < 0.5 * AGREE_PX
+    turn, left = Turn.confirmed(rot, img0, img1)
+    assert left < 0.5 * AGREE_PX
     w1, _ = cv2.Rodrigues(np.radians([4.0, 25.0, -3.0]))
     stepped = turned_view(w1, 256, spot=SPOT + np.array([0.25, 0.0, 0.1]))
-    assert Turn(rot).motion_left(img0, stepped) > 2.0 * AGREE_PX
+    assert Turn.confirmed(rot, img0, stepped)[1] > 2.0 * AGREE_PX
 
 
 def test_a_pure_rotation_that_still_moves_once_turned_back_falls_back_to_flow(
@@ -134,3 +135,12 @@ def test_a_pure_rotation_that_still_moves_once_turned_back_falls_back_to_flow(
     assert info["method"] == "flow" and "turned" not in info, info
     assert info["reason"].startswith("pure rotation, but") and "motion left" in info["reason"]
     np.testing.assert_array_equal(out, Flow()(img0, img1, [0.5], equirect=True))
+
+
+def test_dis_corrects_a_turn_the_sparse_pose_got_slightly_wrong(turn_pair):
+    img0, img1, _, rot = turn_pair
+    off, _ = cv2.Rodrigues(np.radians([0.4, 0.0, -0.4]))  # a tilt off by half a degree
+    turn, left = Turn.confirmed(rot @ off, img0, img1)
+    angle = np.degrees(np.arccos(np.clip((np.trace(turn.rotation.T @ rot) - 1) / 2, -1, 1)))
+    assert angle < 0.15, angle  # (from 0.57)
+    assert left < AGREE_PX

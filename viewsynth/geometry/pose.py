@@ -164,7 +164,7 @@ def estimate_pycolmap(
     return rot, t / max(np.linalg.norm(t), 1e-12), mask
 
 
-def _rotation_only(d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
+def best_rotation(d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
     """The rotation that best maps bearings ``d0`` onto ``d1`` (least squares, Kabsch)."""
     u, _, vt = np.linalg.svd(d1.T @ d0)
     s = np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))])
@@ -322,7 +322,7 @@ def pose_from_bearings(
     if k < MIN_INLIERS:
         return unusable(f"too few inliers ({k} < {MIN_INLIERS})", n, k, flags)
     d0, d1 = d0[mask], d1[mask]
-    spin = _rotation_only(d0, d1)
+    spin = best_rotation(d0, d1)
     still = np.percentile(_angles(d0 @ spin.T, d1), 90) / pixel
     parallax = float(np.median(_angles(d0 @ rot.T, d1)) / pixel)
     if still < ROTATION_ONLY_PX:

@@ -127,8 +127,7 @@ class Sweep:
         )  # fmt: skip
         record = pose.unrolled(seam_shift, img0.shape[1]).record()
         if pose.reason == PURE_ROTATION:
-            turn = Turn(pose.rotation)
-            off = turn.motion_left(img0, img1)
+            turn, off = Turn.confirmed(pose.rotation, img0, img1)
             if off <= AGREE_PX:
                 self._last = {"method": "sweep", "reason": "", "turned": True, "pose": record}
                 return turn

@@ -13,7 +13,7 @@ network at full size, four to sixteen times a posed pair's network work at 2048 
 The pose test sees sparse matches at 512 columns, mostly of far things, so a camera that also
 moved a few centimetres can pass it; at full size the near things' parallax then misplaces the
 turn's warps by a pixel or two. So a pair is taken for a turn only when DIS finds next to no
-motion left once the turn is taken out (:meth:`Turn.motion_left`, :data:`AGREE_PX`).
+motion left once the turn is taken out (:meth:`Turn.confirmed`, :data:`AGREE_PX`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ import dataclasses
 import cv2
 import numpy as np
 
+from viewsynth import geometry
 from viewsynth.classical import pair_flows
+from viewsynth.geometry.pose import best_rotation
 from viewsynth.sweep.cameras import rays_of, rotate, slerp_rotation, to_pixels
 from viewsynth.warp import fuse, resample
 
@@ -31,11 +33,11 @@ from viewsynth.warp import fuse, resample
 #: 2048x1024 frame is within 68 dB (WS-PSNR) of the one from full-size flows, in an eighth of the
 #: time (80 ms against 625 per t).
 WORK_WIDTH = 512
-#: The most a pair may still move once its turn is taken out (:meth:`Turn.motion_left`: the 90th
-#: percentile of DIS's motion, pixels at :data:`WORK_WIDTH` columns). Measured (TRAINING_LOG.md,
-#: session 25): exact rotations of real panoramas 0.04-0.11, the real walks' standing first pairs
-#: 0.21-0.24; street renders whose camera also moved 1-4 cm 0.25-1.15, where the turn lost up to
-#: 2 dB to DIS on those over 0.5.
+#: The most a pair may still move once its turn is taken out (:meth:`Turn.confirmed`: the 90th
+#: percentile, pixels at :data:`WORK_WIDTH` columns). Measured (TRAINING_LOG.md, session 25):
+#: exact rotations of real panoramas and of a street render 0.04-0.06, the real walks' standing
+#: first pairs 0.19-0.22; street renders whose camera also moved 1-4 cm 0.28-1.22 (the turn lost
+#: up to 2 dB to DIS on the farther ones).
 AGREE_PX = 0.3
 
 
@@ -69,24 +71,46 @@ class Turn:
             fuse(img0, img1, [self.flows_at(float(t), cw, ch)], equirect=True, out=out[i])
         return out
 
-    def motion_left(self, img0: np.ndarray, img1: np.ndarray) -> float:
-        """How far the pair moves once the turn is taken out: ``img1`` turned back onto ``img0``
-        (at most :data:`WORK_WIDTH` columns), the 90th percentile of DIS's motion between the two
-        in pixels, over the pixels both see (forward-backward visibility over 0.9) whose grey
-        gradient is above the median (where DIS is measured). Near zero for a turn; the parallax
-        of what is near for a camera that also moved. (DIS between the inputs themselves is the
-        less exact the more they turned, so the turn is taken out first.)"""
+    @classmethod
+    def confirmed(cls, rotation: np.ndarray, img0: np.ndarray, img1: np.ndarray):
+        """``(turn, left)``: the pair's turn from its pose's ``rotation``, corrected by DIS's dense
+        motion, and how far the pair still moves once that turn is taken out (pixels at most
+        :data:`WORK_WIDTH` columns wide). Near zero for a turn; the parallax of what is near for
+        a camera that also moved.
+
+        ``img1`` is turned back onto ``img0`` by ``rotation`` and DIS measures what still moves,
+        over the pixels both see (forward-backward visibility over 0.9) whose grey gradient is
+        above the median (where DIS is measured). (DIS between the inputs themselves is the less
+        exact the more they turned, so the turn is taken out first.) The rotation that best
+        explains that motion (least squares on the sphere, refitted on the best 80 % twice)
+        corrects the pose's, which comes from sparse matches and was off by 0.2 degrees of tilt
+        on a real pair; ``left`` is the 90th percentile of what it leaves unexplained."""
         h, w = img0.shape[:2]
         cw = min(w, WORK_WIDTH)
         ch = max(1, round(h * cw / w))
         a, b = (resample(x, cw, ch, equirect=True) for x in (img0, img1))
-        to0, to1, weight0 = self.flows_at(0.0, cw, ch)  # camera 0's view: img1 by the turn
+        to0, to1, weight0 = cls(rotation).flows_at(0.0, cw, ch)  # camera 0's view of img1
         back = fuse(a, b, [(to0, to1, np.zeros_like(weight0))], equirect=True)
         residual = pair_flows(a, back, equirect=True)
         grey = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
         grad = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
-        keep = (residual.vis0 > 0.9) & (grad > np.median(grad))
-        if not keep.any():
-            return float("inf")
-        moved = np.hypot(residual.f01[..., 0], residual.f01[..., 1])
-        return float(np.percentile(moved[keep], 90))
+        ys, xs = np.nonzero((residual.vis0 > 0.9) & (grad > np.median(grad)))
+        if len(xs) < 3:
+            return cls(rotation), float("inf")
+        moved = residual.f01[ys, xs].astype(np.float64)
+        x, y = xs.astype(np.float64), ys.astype(np.float64)
+        d0 = geometry.lonlat_to_direction(*geometry.pixel_to_lonlat(x, y, cw, ch))
+        d1 = geometry.lonlat_to_direction(
+            *geometry.pixel_to_lonlat(x + moved[:, 0], y + moved[:, 1], cw, ch)
+        )
+        fix = best_rotation(d0, d1)
+        for _ in range(2):
+            err = np.linalg.norm(d0 @ fix.T - d1, axis=1)
+            best = err <= np.percentile(err, 80)
+            fix = best_rotation(d0[best], d1[best])
+        mx, my = to_pixels(d0 @ fix.T, cw, ch)
+        explained = np.stack([np.mod(mx - x + cw / 2.0, cw) - cw / 2.0, my - y], axis=1)
+        left = np.linalg.norm(moved - explained, axis=1)
+        # back(p + m) shows what img0 shows at p; back's direction d is img1's R d, so img1 sees
+        # img0's direction d0 at R fix d0
+        return cls(np.asarray(rotation, np.float64) @ fix), float(np.percentile(left, 90))
