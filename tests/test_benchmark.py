@@ -205,17 +205,19 @@ def test_standard_config_loads_and_names_its_command():
     assert walks and all(1.0 <= d.metres <= 4.0 and "max-heromode" in d.path for d in walks)
     assert [d.kind for d in cfg.datasets].count("perspective_render") == 1
     # The job: rnn, flow and sweep less linear at factor 8, on garden a at 1024x512 and at its
-    # 2048x1024 originals, and on Lund; the default alone on one pair enlarged to 5760x2880.
+    # 2048x1024 originals, and on Lund; the default alone (no baseline) on one pair enlarged to
+    # 5760x2880, one whose pose has too little parallax (the 2D network's larger peak).
     job = cfg.job
     assert (set(job.methods), job.baseline, job.factor) == ({"rnn", "flow", "sweep"}, "linear", 8)
     assert [(c.path.split("/")[-1], c.width) for c in job.captures] == [
         ("gopro_max_garden_a", 1024),
         ("gopro_max_garden_a", 0),
         ("images", 0),
-        ("gopro_max_garden_a", 5760),
+        ("gopro_fusion_forest", 5760),
     ]
     pair = ("rnn", "flow")
     assert [c.methods for c in job.captures] == [(), pair, pair, ("rnn",)]
+    assert [c.baseline for c in job.captures] == [True, True, True, False]
     assert all(not d.fit_times for d in cfg.datasets)  # the time-fitted scores: --full only
 
 

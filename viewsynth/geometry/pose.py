@@ -8,8 +8,9 @@ y DOWN, so its rays and poses are conjugated by ``diag(1, -1, 1)`` on the way in
 The estimator is ``pycolmap.estimate_relative_pose`` on unit bearings (LO-RANSAC over the 5-point
 solver, tangent Sampson error), then ``pycolmap.refine_relative_pose`` on its inliers. When geometry
 cannot serve a pair, ``usable`` is False and ``reason`` says why (the caller falls back to flow):
-too small, projections differ, featureless, too few inliers, pure rotation, too little parallax,
-and for ordinary photos sideways motion (:data:`MAX_OFF_AXIS_DEG`).
+too small, projections differ, featureless, too few inliers, pure rotation (a pair of panoramas
+may still be a turn: :mod:`viewsynth.sweep.turn`), too little parallax, and for ordinary photos
+sideways motion (:data:`MAX_OFF_AXIS_DEG`).
 
 ``confidence`` = inlier ratio x min(1, inliers / 100) x min(1, median parallax / 4 px): near 1 for a
 well-textured pair with clear parallax, 0 when unusable. ``prior`` (GPS and compass tags) never

@@ -106,7 +106,9 @@ class Sweep:
 
     def last_pair(self) -> dict[str, Any]:
         """``{"method": "sweep" | "flow", "reason": ..., "pose": RelativePose.record()}``; a pair
-        of panoramas taken from one place adds ``"turned": True`` (its pose says "pure rotation"),
+        of panoramas taken from one place adds ``"turned": True`` (its pose says "pure rotation")
+        and ``"turn"``: the rotation rendered (the pose's corrected by DIS) and the motion left
+        (:meth:`viewsynth.sweep.turn.Turn.confirmed`; also on a turn refused for that motion),
         and one of ordinary photos made by the sweep ``"unseen"`` and ``"flow_share"`` (see above)."""
         return dict(self._last)
 
@@ -125,14 +127,26 @@ class Sweep:
             img0, img1, equirect=True, work_width=s.pose_width or WORK_WIDTH,
             min_trials=s.min_trials, seed=s.seed,
         )  # fmt: skip
-        record = pose.unrolled(seam_shift, img0.shape[1]).record()
+        w = img0.shape[1]
+        record = pose.unrolled(seam_shift, w).record()
         if pose.reason == PURE_ROTATION:
-            turn, off = Turn.confirmed(pose.rotation, img0, img1)
-            if off <= AGREE_PX:
-                self._last = {"method": "sweep", "reason": "", "turned": True, "pose": record}
+            turn, left = Turn.confirmed(pose.rotation, img0, img1)
+            # the turn that renders (the pose's, corrected by DIS) in the caller's axes
+            used = dataclasses.replace(pose, rotation=turn.rotation).unrolled(seam_shift, w)
+            seen = {
+                "rotation_deg": used.record()["rotation_deg"],
+                "left_px": round(left, 3) if np.isfinite(left) else None,
+            }
+            if left <= AGREE_PX:
+                self._last = {"method": "sweep", "reason": "", "turned": True, "turn": seen,
+                              "pose": record}  # fmt: skip
                 return turn
-            reason = f"pure rotation, but {off:.2f} px of motion left once turned back (parallax)"
-            self._last = {"method": "flow", "reason": reason, "pose": record}
+            reason = (
+                "pure rotation, but too little texture to confirm it"
+                if not np.isfinite(left)
+                else f"pure rotation, but {left:.2f} px of motion left once turned back (parallax)"
+            )
+            self._last = {"method": "flow", "reason": reason, "turn": seen, "pose": record}
             return None
         if not pose.usable:
             self._last = {"method": "flow", "reason": pose.reason, "pose": record}

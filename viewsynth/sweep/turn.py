@@ -27,11 +27,11 @@ from viewsynth import geometry
 from viewsynth.classical import pair_flows
 from viewsynth.geometry.pose import best_rotation
 from viewsynth.sweep.cameras import rays_of, rotate, slerp_rotation, to_pixels
-from viewsynth.warp import fuse, resample
+from viewsynth.warp import fuse, resample, seam_remap
 
-#: A turn's flows are smooth: made at most this many columns wide and resampled to the frame, a
-#: 2048x1024 frame is within 68 dB (WS-PSNR) of the one from full-size flows, in an eighth of the
-#: time (80 ms against 625 per t).
+#: A turn's flows are smooth but near the poles: made at most this many columns wide and resampled
+#: to the frame (:meth:`Turn.render_times`), a 2048x1024 frame is within 68 dB (WS-PSNR) of the one
+#: from full-size flows, in an eighth of the time (80 ms against 625 per t).
 WORK_WIDTH = 512
 #: The most a pair may still move once its turn is taken out (:meth:`Turn.confirmed`: the 90th
 #: percentile, pixels at :data:`WORK_WIDTH` columns). Measured (TRAINING_LOG.md, session 25):
@@ -47,36 +47,53 @@ class Turn:
 
     rotation: np.ndarray
 
-    def flows_at(self, tau: float, width: int, height: int):
+    def flows_at(self, tau: float, width: int, height: int, rows: slice | None = None):
         """The view at ``tau`` as a candidate of :func:`viewsynth.warp.fuse`, as
         :func:`viewsynth.sweep.render.flows_at` gives it: ``flow_t0``, ``flow_t1``
-        ``(H, W, 2)`` float32 (x wrapped to [-W/2, W/2)) and ``weight0 = 1 - tau``."""
-        rays = rays_of(width, height, slerp_rotation(self.rotation, tau))  # camera 0's axes
+        ``(H, W, 2)`` float32 (x wrapped to [-W/2, W/2)) and ``weight0 = 1 - tau``; ``rows``: only
+        those rows of the view (all by default)."""
+        rows = slice(0, height) if rows is None else rows
+        rays = rays_of(width, height, slerp_rotation(self.rotation, tau), rows)  # camera 0's axes
         gx = np.arange(width, dtype=np.float32)[None, :]
-        gy = np.arange(height, dtype=np.float32)[:, None]
+        gy = np.arange(rows.start, rows.stop, dtype=np.float32)[:, None]
         flows = []
         for dirs in (rays, rotate(rays, self.rotation)):
             mx, my = to_pixels(dirs, width, height)
             dx = np.mod(mx - gx + width / 2.0, width) - width / 2.0
             flows.append(np.dstack([dx, my - gy]).astype(np.float32))
-        return flows[0], flows[1], np.full((height, width), 1.0 - tau, np.float32)
+        return flows[0], flows[1], np.full(rays.shape[:2], 1.0 - tau, np.float32)
 
     def render_times(self, img0: np.ndarray, img1: np.ndarray, times) -> np.ndarray:
-        """``(T, H, W, 3)`` float32: the panoramas ``img0``, ``img1`` turned to each t and blended."""
+        """``(T, H, W, 3)`` float32: the panoramas ``img0``, ``img1`` turned to each t and blended.
+
+        The flows are made at most :data:`WORK_WIDTH` columns wide and resampled by the fusion,
+        except where they are not smooth: around a pole a turned view's x flow jumps between
+        -W/2 and W/2 from one pixel to the next, and resampling across the jump lands between the
+        two. The rows within two working rows of a jump are warped again by full-size flows."""
         h, w = img0.shape[:2]
         cw = min(w, WORK_WIDTH)
         ch = max(1, round(h * cw / w))
         out = np.empty((len(times), h, w, 3), np.float32)
         for i, t in enumerate(times):
-            fuse(img0, img1, [self.flows_at(float(t), cw, ch)], equirect=True, out=out[i])
+            small = self.flows_at(float(t), cw, ch)
+            fuse(img0, img1, [small], equirect=True, out=out[i])
+            for band in [] if cw == w else _jump_bands(small[:2], h):
+                to0, to1, _ = self.flows_at(float(t), w, h, band)
+                gx = np.arange(w, dtype=np.float32)[None, :]
+                gy = np.arange(band.start, band.stop, dtype=np.float32)[:, None]
+                warped = [
+                    seam_remap(img, gx + f[..., 0], gy + f[..., 1], equirect=True)
+                    for img, f in ((img0, to0), (img1, to1))
+                ]
+                out[i][band] = (1.0 - float(t)) * warped[0] + float(t) * warped[1]
         return out
 
     @classmethod
     def confirmed(cls, rotation: np.ndarray, img0: np.ndarray, img1: np.ndarray):
         """``(turn, left)``: the pair's turn from its pose's ``rotation``, corrected by DIS's dense
-        motion, and how far the pair still moves once that turn is taken out (pixels at most
-        :data:`WORK_WIDTH` columns wide). Near zero for a turn; the parallax of what is near for
-        a camera that also moved.
+        motion, and how far the pair still moves once that turn is taken out (in pixels of a
+        :data:`WORK_WIDTH`-column panorama; inf when too little of it can be measured). Near zero
+        for a turn; the parallax of what is near for a camera that also moved.
 
         ``img1`` is turned back onto ``img0`` by ``rotation`` and DIS measures what still moves,
         over the pixels both see (forward-backward visibility over 0.9) whose grey gradient is
@@ -113,4 +130,24 @@ class Turn:
         left = np.linalg.norm(moved - explained, axis=1)
         # back(p + m) shows what img0 shows at p; back's direction d is img1's R d, so img1 sees
         # img0's direction d0 at R fix d0
-        return cls(np.asarray(rotation, np.float64) @ fix), float(np.percentile(left, 90))
+        left_px = float(np.percentile(left, 90)) * WORK_WIDTH / cw  # (in pixels of 512 columns)
+        return cls(np.asarray(rotation, np.float64) @ fix), left_px
+
+
+def _jump_bands(flows, height: int) -> list[slice]:
+    """The frame rows (of ``height``) within two rows of the small ``flows`` ``(h, w, 2)`` where
+    an x flow jumps by over a quarter of the width to a neighbour (around a pole), as slices."""
+    ch, cw = flows[0].shape[:2]
+    jumps = np.zeros(ch, bool)
+    for f in flows:
+        x = f[..., 0]
+        jumps |= (np.abs(x - np.roll(x, 1, axis=1)) > cw / 4).any(axis=1)
+        across = (np.abs(np.diff(x, axis=0)) > cw / 4).any(axis=1)
+        jumps[:-1] |= across
+        jumps[1:] |= across
+    near = np.convolve(jumps, np.ones(5), mode="same") > 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], near.astype(np.int8), [0]])))
+    return [
+        slice(int(a) * height // ch, min(height, -(-int(b) * height // ch)))
+        for a, b in zip(edges[::2], edges[1::2], strict=True)
+    ]
