@@ -117,8 +117,9 @@ class Sweep:
     ):
         """The pair's depth (:class:`viewsynth.sweep.PairDepth`); for a pair of panoramas taken
         from one place its rotation (:class:`~viewsynth.sweep.turn.Turn`: every point at
-        infinity); None when geometry cannot serve it. :meth:`last_pair` says which and why. ``seam_shift``: the caller rolled both
-        panoramas left by this many columns; the recorded pose is turned back to its axes.
+        infinity); None when geometry cannot serve it. :meth:`last_pair` says which and why.
+        ``seam_shift``: the caller rolled both panoramas left by this many columns; the recorded
+        pose is turned back to its axes.
         ``hfov``: perspective frames' horizontal field of view, degrees (None: unknown)."""
         if not equirect:
             return self._pinhole_depth(img0, img1, hfov)
@@ -244,11 +245,11 @@ class Sweep:
         if not equirect:
             return self._pinhole_candidates(img0, img1, times, depth)
         h, w = img0.shape[:2]
+        if isinstance(depth, Turn):
+            return [depth.flows_at(float(t), w, h) for t in times]
         # one t per task of the shared pool (two cores); a single t here, so that it spreads its
         # own work over both (the sweep's view at t in two halves of columns). With several, the
         # calling thread only waits: work it handed on would queue behind theirs.
         start = now if len(times) == 1 else in_background
-        if isinstance(depth, Turn):
-            return [depth.flows_at(float(t), w, h) for t in times]
         jobs = [start(flows_at, depth, float(t), w, h) for t in times]
         return [job.result() for job in jobs]

@@ -27,7 +27,7 @@ from viewsynth import geometry
 from viewsynth.classical import pair_flows
 from viewsynth.geometry.pose import best_rotation
 from viewsynth.sweep.cameras import rays_of, rotate, slerp_rotation, to_pixels
-from viewsynth.warp import fuse, resample, seam_remap
+from viewsynth.warp import blend, fuse, resample, seam_remap
 
 #: A turn's flows are smooth but near the poles: made at most this many columns wide and resampled
 #: to the frame (:meth:`Turn.render_times`), a 2048x1024 frame is within 68 dB (WS-PSNR) of the one
@@ -59,8 +59,7 @@ class Turn:
         flows = []
         for dirs in (rays, rotate(rays, self.rotation)):
             mx, my = to_pixels(dirs, width, height)
-            dx = np.mod(mx - gx + width / 2.0, width) - width / 2.0
-            flows.append(np.dstack([dx, my - gy]).astype(np.float32))
+            flows.append(np.dstack([_wrapped(mx - gx, width), my - gy]).astype(np.float32))
         return flows[0], flows[1], np.full(rays.shape[:2], 1.0 - tau, np.float32)
 
     def render_times(self, img0: np.ndarray, img1: np.ndarray, times) -> np.ndarray:
@@ -78,14 +77,14 @@ class Turn:
             small = self.flows_at(float(t), cw, ch)
             fuse(img0, img1, [small], equirect=True, out=out[i])
             for band in [] if cw == w else _jump_bands(small[:2], h):
-                to0, to1, _ = self.flows_at(float(t), w, h, band)
-                gx = np.arange(w, dtype=np.float32)[None, :]
-                gy = np.arange(band.start, band.stop, dtype=np.float32)[:, None]
+                to0, to1, weight0 = self.flows_at(float(t), w, h, band)
+                cols = np.arange(w, dtype=np.float32)[None, :]
+                rows = np.arange(band.start, band.stop, dtype=np.float32)[:, None]
                 warped = [
-                    seam_remap(img, gx + f[..., 0], gy + f[..., 1], equirect=True)
+                    seam_remap(img, cols + f[..., 0], rows + f[..., 1], equirect=True)
                     for img, f in ((img0, to0), (img1, to1))
                 ]
-                out[i][band] = (1.0 - float(t)) * warped[0] + float(t) * warped[1]
+                out[i][band] = blend(*warped, weight0)
         return out
 
     @classmethod
@@ -126,12 +125,17 @@ class Turn:
             best = err <= np.percentile(err, 80)
             fix = best_rotation(d0[best], d1[best])
         mx, my = to_pixels(d0 @ fix.T, cw, ch)
-        explained = np.stack([np.mod(mx - x + cw / 2.0, cw) - cw / 2.0, my - y], axis=1)
+        explained = np.stack([_wrapped(mx - x, cw), my - y], axis=1)
         left = np.linalg.norm(moved - explained, axis=1)
         # back(p + m) shows what img0 shows at p; back's direction d is img1's R d, so img1 sees
         # img0's direction d0 at R fix d0
         left_px = float(np.percentile(left, 90)) * WORK_WIDTH / cw  # (in pixels of 512 columns)
         return cls(np.asarray(rotation, np.float64) @ fix), left_px
+
+
+def _wrapped(dx: np.ndarray, width: int) -> np.ndarray:
+    """Longitude steps ``dx`` (columns) taken the short way round: into [-W/2, W/2)."""
+    return np.mod(dx + width / 2.0, width) - width / 2.0
 
 
 def _jump_bands(flows, height: int) -> list[slice]:
