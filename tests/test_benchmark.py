@@ -465,3 +465,21 @@ def test_benchmark_job_publishes_the_job_section(tmp_path, monkeypatch):
         == 0
     )
     assert json.loads((other / "results.json").read_text())["job"] == []
+
+
+def test_a_job_captures_bad_baseline_flag_is_a_one_line_error(tmp_path):
+    """``baseline`` (run the linear baseline on a capture, or not) takes a yes or a no only."""
+    from viewsynth import config as cfgmod
+    from viewsynth.errors import ConfigError
+    from viewsynth.evaluation.evaluate import BenchmarkConfig
+
+    path = tmp_path / "bench.yaml"
+    path.write_text(
+        "job:\n  captures:\n    - name: walk\n      path: walk\n      baseline: maybe\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        cfgmod.load(BenchmarkConfig, path)
+    message = str(err.value)
+    assert "\n" not in message and "baseline" in message and "maybe" in message, message
+    path.write_text("job:\n  captures:\n    - name: walk\n      path: walk\n      baseline: no\n")
+    assert cfgmod.load(BenchmarkConfig, path).job.captures[0].baseline is False
