@@ -299,3 +299,27 @@ def test_photos_moving_sideways_are_not_a_usable_pose(perspective):
     pose = relative_pose(sideways[0], sideways[1], equirect=False)
     assert not pose.usable and pose.reason.startswith("sideways motion (")
     assert pose.inliers >= 30 and pose.confidence == 0.0
+
+
+def test_a_photos_features_are_found_once(perspective, monkeypatch):
+    """A job's photo is in two pairs: its features are detected once, and the second pair's pose
+    is what detecting them again gives, to the bit; another view is detected anew."""
+    from viewsynth.geometry import features
+
+    views, _ = perspective
+    detected = []
+    real = features._detect
+    monkeypatch.setattr(features, "_detect", lambda g, *a: detected.append(g.shape) or real(g, *a))
+    monkeypatch.setattr(features, "_kept", type(features._kept)())
+    relative_pose(views[0], views[1], equirect=False)
+    assert len(detected) == 2
+    again = relative_pose(views[1], views[0], equirect=False)
+    assert len(detected) == 2  # both views kept
+    monkeypatch.setattr(features, "_kept", type(features._kept)())
+    fresh = relative_pose(views[1], views[0], equirect=False)
+    assert len(detected) == 4
+    assert np.array_equal(again.rotation, fresh.rotation)
+    assert np.array_equal(again.translation, fresh.translation)
+    shifted = np.ascontiguousarray(views[1][:, ::-1])  # another view: not taken for the kept one
+    relative_pose(views[1], shifted, equirect=False)
+    assert len(detected) == 5

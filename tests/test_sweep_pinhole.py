@@ -203,3 +203,96 @@ def test_pure_rotation_falls_back():
 def test_bad_hfov_is_one_line_error(pair):
     with pytest.raises(ConfigError, match=r"hfov: .*\(0, 180\).*got 200"):
         Sweep()(pair[0], pair[1], [0.5], equirect=False, hfov=200.0)
+
+
+def test_sweep_cut_into_ranges_is_one_pass(pair, monkeypatch):
+    """The depth sweep's hypotheses cut into ranges on the pool and merged find, to the bit, what
+    one pass over them all finds: the first least cost per pixel (ties included) and its
+    neighbours' costs, whatever the cut."""
+    img0, img1, _, _, cams = pair
+    cfg = SweepConfig(work_width=W, radius=2, coarse_radius=6)
+    view = pinhole.working_view(W, H, FOCAL, W)
+    grey = [pinhole._gray(x, view) for x in (img0, img1)]
+    d = pinhole._Direction(*grey, view, pinhole.moves(cams, 0.0)["01"], cfg)
+    n = len(d.qs)
+    assert n >= 8
+    rng = np.random.default_rng(3)
+    costs = rng.integers(0, 4, (n, H, W)).astype(np.float32)  # small integers: many ties
+    monkeypatch.setattr(d, "cost", lambda q: costs[int(np.searchsorted(d.qs, q))].copy())
+    kbest, before, best, after = pinhole._merged([d.winners(range(n))], [0])
+    assert np.array_equal(kbest, np.argmin(costs, axis=0))  # the first of equals
+    inner = (kbest > 0) & (kbest < n - 1)
+    rows, cols = np.nonzero(inner)
+    assert np.array_equal(before[inner], costs[kbest[inner] - 1, rows, cols])
+    assert np.array_equal(after[inner], costs[kbest[inner] + 1, rows, cols])
+    for starts in ([0, 1], [0, n // 3, n // 3 + 1, n - 1], list(range(n))):
+        ends = [*starts[1:], n]
+        parts = [d.winners(range(a, b)) for a, b in zip(starts, ends, strict=True)]
+        kb, bf, bs, af = pinhole._merged(parts, starts)
+        assert np.array_equal(kb, kbest) and np.array_equal(bs, best), starts
+        assert np.array_equal(bf[inner], before[inner]), starts
+        assert np.array_equal(af[inner], after[inner]), starts
+
+
+def test_depth_does_not_depend_on_the_pool(pair, depth, monkeypatch):
+    """The pair's depths are the same to the bit when the pool's ranges are cut finer."""
+    img0, img1, _, _, cams = pair
+    monkeypatch.setattr(pinhole, "workers", lambda: 7)
+    cfg = SweepConfig(work_width=W, radius=2, coarse_radius=6)
+    again = pinhole.pair_depth(img0, img1, cams, FOCAL, cfg)
+    for name in ("q0", "q1", "conf0", "conf1", "qs0", "qs1"):
+        assert np.array_equal(getattr(again, name), getattr(depth, name)), name
+
+
+def test_hypotheses_as_a_loop_over_q(pair):
+    """The hypotheses' spacing, all fine q at once, is the per-q loop's to the bit."""
+    cams = pair[4]
+    cfg = SweepConfig(work_width=W)
+    view = pinhole.working_view(W, H, FOCAL, W)
+    rays = view.rays()
+    for move in (pinhole.moves(cams, 0.0)["01"], pinhole.moves(cams, 0.0)["10"]):
+        fine = np.linspace(0.0, cfg.q_max, 257, dtype=np.float32)
+        sample = rays[::4, ::4].reshape(-1, 3)
+        pts = [view.project(sample @ move.m.T.astype(np.float32) + q * move.b.astype(np.float32))
+               for q in fine]  # fmt: skip
+        rate = np.zeros(len(fine) - 1)
+        for k in range(len(fine) - 1):
+            (x0, y0, f0), (x1, y1, f1) = pts[k], pts[k + 1]
+            on = f0 & f1 & view.inside(x0, y0) & view.inside(x1, y1)
+            if on.any():
+                rate[k] = float(np.max(np.hypot(x1 - x0, y1 - y0)[on]))
+        arc = np.concatenate([[0.0], np.cumsum(rate)])
+        n = int(np.clip(np.ceil(arc[-1] / cfg.step_px) + 1, 8, cfg.max_hypotheses))
+        arc = arc + np.linspace(0.0, 1e-3 * arc[-1], len(arc))
+        want = np.interp(np.linspace(0.0, arc[-1], n), arc, fine).astype(np.float32)
+        assert np.array_equal(pinhole.hypotheses(view, rays, move, cfg), want)
+
+
+def test_move_applies_as_broadcast(pair):
+    """A move of ``(h, w, 3)`` rays at an ``(h, w)`` or a single inverse depth is ``M d + q b``
+    broadcast, to the bit."""
+    move = pinhole.moves(pair[4], 0.4)["t1"]
+    rays = pinhole.working_view(W, H, FOCAL, W).rays()
+    q = np.random.default_rng(1).uniform(0, 2, (H, W)).astype(np.float32)
+    m, b = move.m.T.astype(np.float32), move.b.astype(np.float32)
+    assert np.array_equal(move.apply(rays, q), rays @ m + q[..., None] * b)
+    assert np.array_equal(move.apply(rays, 0.5), rays @ m + np.float32(0.5) * b)
+
+
+def test_candidates_take_the_callers_flows(pair):
+    """Ordinary photos' candidates made with the caller's DIS flows (the network's start) are
+    those made with the sweep's own; other flows given are used (near the epipole)."""
+    from viewsynth.classical import PairFlows, pair_flows
+    from viewsynth.threads import now
+
+    img0, img1 = pair[:2]
+    own = Sweep().candidates(img0, img1, [0.25, 0.75], equirect=False, hfov=HFOV)
+    given = now(pair_flows, img0, img1, equirect=False)
+    theirs = Sweep().candidates(img0, img1, [0.25, 0.75], equirect=False, hfov=HFOV, flows=given)
+    for a, b in zip(own, theirs, strict=True):
+        for x, y in zip(a, b, strict=True):
+            assert np.array_equal(x, y)
+    f = given.result()
+    still = now(PairFlows, np.zeros_like(f.f01), np.zeros_like(f.f10), f.vis0, f.vis1, False)
+    other = Sweep().candidates(img0, img1, [0.25], equirect=False, hfov=HFOV, flows=still)
+    assert not np.array_equal(other[0][0], own[0][0])

@@ -20,9 +20,14 @@ from typing import Any
 PREFIX = "viewsynth-cpu"
 
 
+def workers() -> int:
+    """How many threads the shared pool runs (work cut into pieces for it: a few per thread)."""
+    return max(2, os.cpu_count() or 2)
+
+
 @functools.lru_cache(maxsize=1)
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max(2, os.cpu_count() or 2), thread_name_prefix=PREFIX)
+    return ThreadPoolExecutor(workers(), thread_name_prefix=PREFIX)
 
 
 def in_background(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:

@@ -10,7 +10,10 @@ Bearings: equirect pixels through :func:`pixel_to_lonlat`, pinhole pixels throug
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import hashlib
+import threading
 
 import cv2
 import numpy as np
@@ -76,10 +79,35 @@ def _detect(grey: np.ndarray, equirect: bool, sift) -> tuple[np.ndarray, np.ndar
     return xy[keep], desc[keep]
 
 
+#: Views whose features are kept (:func:`_view_features`): a job's photo is in two pairs.
+KEPT_VIEWS = 4
+_kept: collections.OrderedDict = collections.OrderedDict()
+_kept_lock = threading.Lock()
+
+
 def _view_features(img: np.ndarray, work_width: int, equirect: bool, max_features: int):
-    """``(grey, xy, desc)`` of one view at the working width (:func:`_gray`, :func:`_detect`)."""
+    """``(grey, xy, desc)`` of one view at the working width (:func:`_gray`, :func:`_detect`).
+
+    The last :data:`KEPT_VIEWS` views' are kept, by the grey image's content: the second pair a
+    photo is in (as its first view) finds them again without detecting (the same bytes in, so the
+    same features out). A panorama's pairs roll it onto other seams: there they are found anew."""
     grey = _gray(img, work_width)
-    return (grey, *_detect(grey, equirect, cv2.SIFT_create(nfeatures=max_features)))
+    key = (hashlib.blake2b(grey.tobytes(), digest_size=16).digest(), grey.shape, equirect,
+           max_features)  # fmt: skip
+    with _kept_lock:
+        found = _kept.get(key)
+        if found is not None:
+            _kept.move_to_end(key)
+            return (grey, *found)
+    xy, desc = _detect(grey, equirect, cv2.SIFT_create(nfeatures=max_features))
+    for a in (xy, desc) if desc is not None else ():
+        a.flags.writeable = False  # (handed out again: read-only)
+    found = (xy, desc)
+    with _kept_lock:
+        _kept[key] = found
+        while len(_kept) > KEPT_VIEWS:
+            _kept.popitem(last=False)
+    return (grey, *found)
 
 
 #: Rows of the distance matrix held at a time (:func:`mutual_matches`): 1024 x 8000 float32 is 33 MB.

@@ -344,14 +344,14 @@ class RNNInterpolator:
         encoded, no_pose = None, threading.Event()
         geometry = None
         if self.sweep is not None:
-            if equirect:  # (only a pair of panoramas can have a pose)
+            if equirect or self.sweeps_photos:  # (pairs that can have a pose)
                 # The encoding (JAX computes it on its own threads) started when DIS is done, so
                 # it fills the core the pose's single-threaded RANSAC leaves idle; not started if
                 # the pair turned out to have no pose before then
                 encoded = then(start[1], lambda: None if no_pose.is_set() else encode())
             geometry = self.sweep.candidates(  # (the pose in the caller's axes: the shift in content columns)
                 content0, content1, times, equirect=equirect, seam_shift=seam_shift * cw / width,
-                hfov=hfov,
+                hfov=hfov, flows=start[1],
             )  # fmt: skip
             # the network ran either way; "geometry" says whether it had the sweep's candidate
             self._last = {

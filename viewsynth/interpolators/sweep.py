@@ -174,26 +174,32 @@ class Sweep:
         focal = focal_from_hfov(width, DEFAULT_HFOV_DEG) if focal is None else focal
         return pinhole.pair_depth(img0, img1, PairCameras.from_pose(pose), focal, s.sweep)
 
-    def _pinhole_candidates(self, img0, img1, times, depth):
-        """Per t, the geometry with DIS's motion blended in near the epipole (the frames' size)."""
+    def _pinhole_candidates(self, img0, img1, times, depth, flows=None):
+        """Per t, the geometry with DIS's motion blended in near the epipole (the frames' size);
+        ``flows``: a future of the pair's DIS flows (:meth:`candidates`), else made here. One t
+        per task of the shared pool (two cores)."""
         h, w = img0.shape[:2]
-        flows = classical.pair_flows(
-            img0, img1, equirect=False, max_side=self.fallback.max_side,
-            preset=self.fallback.preset, full_size=False,
-        )  # fmt: skip
-        out, unseen, share = [], [], []
-        for t in times:
-            geo = pinhole_render.geometry_at(depth, float(t), w, h)
-            dis = classical.candidate_at(flows, float(t), w, h)
-            out.append(pinhole_render.with_flow(geo, dis))
-            unseen.append(float(geo.unseen.mean()))
-            share.append(float(np.mean(np.where(geo.unseen, 0.0, 1.0 - geo.trust))))
+        fb = self.fallback
+        if flows is None or max(h, w) > fb.max_side or fb.preset != "medium":  # (not the same DIS)
+            flows = now(
+                classical.pair_flows, img0, img1, equirect=False, max_side=fb.max_side,
+                preset=fb.preset, full_size=False,
+            )  # fmt: skip
+
+        def one(t: float):
+            geo = pinhole_render.geometry_at(depth, t, w, h)
+            dis = classical.candidate_at(flows.result(), t, w, h)
+            share = float(np.mean(np.where(geo.unseen, 0.0, 1.0 - geo.trust)))
+            return pinhole_render.with_flow(geo, dis), float(geo.unseen.mean()), share
+
+        jobs = [in_background(one, float(t)) for t in times]
+        out, unseen, share = zip(*(job.result() for job in jobs)) if jobs else ((), (), ())
         self._last = {
             **self._last,
             "unseen": round(float(np.mean(unseen)) if unseen else 0.0, 5),
             "flow_share": round(float(np.mean(share)) if share else 0.0, 5),
         }
-        return out
+        return list(out)
 
     def __call__(
         self,
@@ -233,17 +239,21 @@ class Sweep:
 
     def candidates(
         self, img0, img1, times, *, equirect: bool, seam_shift: float = 0,
-        hfov: float | None = None,
+        hfov: float | None = None, flows=None,
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None:  # fmt: skip
         """The geometry as 2D motion, a candidate of :func:`viewsynth.warp.fuse` per t:
         ``(flow_t0, flow_t1, weight0)`` ``(H, W, 2)``, ``(H, W, 2)``, ``(H, W)`` at the frames'
         size; None when the pair has no usable geometry (:meth:`last_pair` says why).
-        ``seam_shift``: columns (of these frames) by which the caller rolled both left."""
+        ``seam_shift``: columns (of these frames) by which the caller rolled both left.
+        ``flows``: a future of the pair's DIS flows (:func:`viewsynth.classical.pair_flows` of
+        these frames with its defaults, the network's start), which ordinary photos' candidates
+        blend in near the epipole: taken where they are what this sweep would make (frames within
+        its ``flow``'s ``max_side``), else (or None) made here."""
         depth = self.pair_depth(img0, img1, equirect=equirect, seam_shift=seam_shift, hfov=hfov)
         if depth is None:
             return None
         if not equirect:
-            return self._pinhole_candidates(img0, img1, times, depth)
+            return self._pinhole_candidates(img0, img1, times, depth, flows)
         h, w = img0.shape[:2]
         if isinstance(depth, Turn):
             return [depth.flows_at(float(t), w, h) for t in times]
