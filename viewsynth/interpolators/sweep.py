@@ -176,8 +176,7 @@ class Sweep:
 
     def _pinhole_candidates(self, img0, img1, times, depth, flows=None):
         """Per t, the geometry with DIS's motion blended in near the epipole (the frames' size);
-        ``flows``: a future of the pair's DIS flows (:meth:`candidates`), else made here. One t
-        per task of the shared pool (two cores)."""
+        ``flows``: a future of the pair's DIS flows (:meth:`candidates`), else made here."""
         h, w = img0.shape[:2]
         fb = self.fallback
         if flows is None or max(h, w) > fb.max_side or fb.preset != "medium":  # (not the same DIS)
@@ -192,8 +191,7 @@ class Sweep:
             share = float(np.mean(np.where(geo.unseen, 0.0, 1.0 - geo.trust)))
             return pinhole_render.with_flow(geo, dis), float(geo.unseen.mean()), share
 
-        jobs = [in_background(one, float(t)) for t in times]
-        out, unseen, share = zip(*(job.result() for job in jobs)) if jobs else ((), (), ())
+        out, unseen, share = zip(*(one(float(t)) for t in times)) if len(times) else ((), (), ())
         self._last = {
             **self._last,
             "unseen": round(float(np.mean(unseen)) if unseen else 0.0, 5),
