@@ -65,7 +65,9 @@ def read_pair(args) -> tuple[np.ndarray, np.ndarray, bool]:
     if args.photos is None:
         names, equirect = [SAMPLE / f"{n}.jpg" for n in ("04", "05")], True
     else:
-        names = sorted(p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".png"))
+        names = sorted(
+            p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".png")
+        )
         names, equirect = names[:2], False
     a, b = (frames.read_image(n).image for n in names)
     h, w = a.shape[:2]
@@ -102,8 +104,13 @@ def main(argv=None) -> None:
 
     pose, ms = cpu_ms(
         lambda: relative_pose(
-            c0, c1, equirect=equirect, focal_px=focal, work_width=s.pose_width or WORK_WIDTH,
-            min_trials=s.min_trials, seed=s.seed,
+            c0,
+            c1,
+            equirect=equirect,
+            focal_px=focal,
+            work_width=s.pose_width or WORK_WIDTH,
+            min_trials=s.min_trials,
+            seed=s.seed,
         ),  # fmt: skip
         setup=seen_before,
     )

@@ -17,7 +17,7 @@ from viewsynth.errors import ConfigError
 from viewsynth.evaluation.metrics import psnr
 from viewsynth.frames import to_uint8
 from viewsynth.interpolators import Flow, Sweep
-from viewsynth.sweep import PairCameras, SweepConfig, pinhole, pinhole_render
+from viewsynth.sweep import PairCameras, SweepConfig, pinhole, pinhole_render, pinhole_sweep
 
 ROOM_LO, ROOM_HI = np.array([-4.0, -1.6, -3.0]), np.array([4.0, 2.5, 12.0])
 PILLAR = (1.0, 5.0, 0.4)  # x, z, radius: a vertical cylinder floor to ceiling
@@ -213,13 +213,13 @@ def test_sweep_cut_into_ranges_is_one_pass(pair, monkeypatch):
     cfg = SweepConfig(work_width=W, radius=2, coarse_radius=6)
     view = pinhole.working_view(W, H, FOCAL, W)
     grey = [pinhole._gray(x, view) for x in (img0, img1)]
-    d = pinhole._Direction(*grey, view, pinhole.moves(cams, 0.0)["01"], cfg)
+    d = pinhole_sweep.Direction(*grey, view, pinhole.moves(cams, 0.0)["01"], cfg)
     n = len(d.qs)
     assert n >= 8
     rng = np.random.default_rng(3)
     costs = rng.integers(0, 4, (n, H, W)).astype(np.float32)  # small integers: many ties
     monkeypatch.setattr(d, "cost", lambda q: costs[int(np.searchsorted(d.qs, q))].copy())
-    kbest, before, best, after = pinhole._merged([d.winners(range(n))], [0])
+    kbest, before, best, after = pinhole_sweep.merged([d.winners(range(n))], [0])
     assert np.array_equal(kbest, np.argmin(costs, axis=0))  # the first of equals
     inner = (kbest > 0) & (kbest < n - 1)
     rows, cols = np.nonzero(inner)
@@ -228,7 +228,7 @@ def test_sweep_cut_into_ranges_is_one_pass(pair, monkeypatch):
     for starts in ([0, 1], [0, n // 3, n // 3 + 1, n - 1], list(range(n))):
         ends = [*starts[1:], n]
         parts = [d.winners(range(a, b)) for a, b in zip(starts, ends, strict=True)]
-        kb, bf, bs, af = pinhole._merged(parts, starts)
+        kb, bf, bs, af = pinhole_sweep.merged(parts, starts)
         assert np.array_equal(kb, kbest) and np.array_equal(bs, best), starts
         assert np.array_equal(bf[inner], before[inner]), starts
         assert np.array_equal(af[inner], after[inner]), starts
@@ -237,7 +237,7 @@ def test_sweep_cut_into_ranges_is_one_pass(pair, monkeypatch):
 def test_depth_does_not_depend_on_the_pool(pair, depth, monkeypatch):
     """The pair's depths are the same to the bit when the pool's ranges are cut finer."""
     img0, img1, _, _, cams = pair
-    monkeypatch.setattr(pinhole, "workers", lambda: 7)
+    monkeypatch.setattr(pinhole_sweep, "workers", lambda: 7)
     cfg = SweepConfig(work_width=W, radius=2, coarse_radius=6)
     again = pinhole.pair_depth(img0, img1, cams, FOCAL, cfg)
     for name in ("q0", "q1", "conf0", "conf1", "qs0", "qs1"):
@@ -265,7 +265,7 @@ def test_hypotheses_as_a_loop_over_q(pair):
         n = int(np.clip(np.ceil(arc[-1] / cfg.step_px) + 1, 8, cfg.max_hypotheses))
         arc = arc + np.linspace(0.0, 1e-3 * arc[-1], len(arc))
         want = np.interp(np.linspace(0.0, arc[-1], n), arc, fine).astype(np.float32)
-        assert np.array_equal(pinhole.hypotheses(view, rays, move, cfg), want)
+        assert np.array_equal(pinhole_sweep.hypotheses(view, rays, move, cfg), want)
 
 
 def test_move_applies_as_broadcast(pair):

@@ -191,13 +191,14 @@ class Sweep:
             share = float(np.mean(np.where(geo.unseen, 0.0, 1.0 - geo.trust)))
             return pinhole_render.with_flow(geo, dis), float(geo.unseen.mean()), share
 
-        out, unseen, share = zip(*(one(float(t)) for t in times)) if len(times) else ((), (), ())
+        made = [one(float(t)) for t in times]
+        out, unseen, share = ([m[i] for m in made] for i in range(3))
         self._last = {
             **self._last,
             "unseen": round(float(np.mean(unseen)) if unseen else 0.0, 5),
             "flow_share": round(float(np.mean(share)) if share else 0.0, 5),
         }
-        return list(out)
+        return out
 
     def __call__(
         self,

@@ -9,8 +9,9 @@
 - :mod:`.depth`: each input's inverse depth once per pair (winner, parabola), their consistency.
 - :mod:`.render`: each t by reprojection, z-test visibility, blend by visibility and t; full size.
 - :mod:`.pinhole`: the same for ordinary photos (pinhole bearings from the field of view): each
-  input's depth by ``cv2.remap`` per hypothesis; :mod:`.pinhole_render`: the t view by forward
-  splatting, the epipole and the unseen borders marked.
+  input's depth by ``cv2.remap`` per hypothesis (:mod:`.pinhole_sweep`, the hypotheses spread
+  over two cores); :mod:`.pinhole_render`: the t view by forward splatting, the epipole and the
+  unseen borders marked.
 
 Pure NumPy/OpenCV functions (no JAX: every step is a remap, a box sum or a gather, which OpenCV
 does on this CPU without a compile; rotations go through ``cv2.transform``).
