@@ -18,6 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from viewsynth.sweep.aggregate import GuidedSlices
 from viewsynth.sweep.depth import SweepConfig
 from viewsynth.threads import in_background, workers
 
@@ -42,28 +43,6 @@ def normalise(gray: np.ndarray, radius: int, floor: float = 0.01) -> np.ndarray:
     mean = box(gray, radius)
     var = np.maximum(box(gray * gray, radius) - mean * mean, 0.0)
     return ((gray - mean) / np.sqrt(var + floor * floor)).astype(np.float32)
-
-
-class GuidedSlices:
-    """The guided filter of one cost slice at a time (:class:`viewsynth.sweep.aggregate.
-    GuidedSlices`, not wrapping; worked in place as that one is)."""
-
-    def __init__(self, guide: np.ndarray, radius: int, eps: float):
-        self.g, self.r = guide.astype(np.float32), radius
-        self.mean_g = box(self.g, radius)
-        self.inv = 1.0 / (box(self.g * self.g, radius) - self.mean_g * self.mean_g + eps)
-
-    def __call__(self, p: np.ndarray) -> np.ndarray:
-        mean_p = box(p, self.r)
-        a = box(p * self.g, self.r)
-        a -= self.mean_g * mean_p
-        a *= self.inv
-        b = np.multiply(a, self.mean_g)
-        np.subtract(mean_p, b, out=b)
-        out = box(a, self.r)
-        out *= self.g
-        out += box(b, self.r)
-        return out
 
 
 def hypotheses(view, rays: np.ndarray, move, cfg: SweepConfig) -> np.ndarray:
@@ -102,7 +81,7 @@ class Direction:
         base = move.apply(rays, 0.0)
         self.base = [np.ascontiguousarray(base[..., k]) for k in range(3)]
         self.b = move.b.astype(np.float32)
-        self.guided = GuidedSlices(ref, cfg.radius, cfg.eps)
+        self.guided = GuidedSlices(ref, cfg.radius, cfg.eps, box=box)
 
     def cost(self, q: float) -> np.ndarray:
         """The aggregated cost ``(h, w)`` of inverse depth ``q``."""
