@@ -66,7 +66,7 @@ def read_pair(args) -> tuple[np.ndarray, np.ndarray, bool]:
         names, equirect = [SAMPLE / f"{n}.jpg" for n in ("04", "05")], True
     else:
         names = sorted(
-            p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".png")
+            p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")
         )
         names, equirect = names[:2], False
     a, b = (frames.read_image(n).image for n in names)
@@ -87,7 +87,7 @@ def main(argv=None) -> None:
     times = np.float32([(k + 1) / (args.times + 1) for k in range(args.times)])
     n = len(times)
     net = make_interpolator("rnn")
-    net = net if equirect else net.photos
+    net = net if equirect or net.photos is None else net.photos
     cw, ch, ww, wh = net.working_size(*size, equirect=equirect)
     c0, c1 = (resample(x, cw, ch, equirect=equirect) for x in (a, b))
     s = net.sweep.settings

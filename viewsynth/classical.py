@@ -21,6 +21,9 @@ import numpy as np
 from viewsynth.warp import backward_warp
 
 #: DIS presets by name (OpenCV's constants).
+#: :func:`pair_flows`' defaults: frames wider than this are analysed at reduced size, at this preset.
+MAX_SIDE, PRESET = 1024, "medium"
+
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -39,8 +42,8 @@ def dis_flow(
     img1: np.ndarray,
     *,
     equirect: bool,
-    max_side: int = 1024,
-    preset: str = "medium",
+    max_side: int = MAX_SIDE,
+    preset: str = PRESET,
     full_size: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """OpenCV DIS optical flow in both directions: ``(f01, f10)``, each ``(H, W, 2)``.
@@ -120,8 +123,8 @@ def pair_flows(
     img1: np.ndarray,
     *,
     equirect: bool,
-    max_side: int = 1024,
-    preset: str = "medium",
+    max_side: int = MAX_SIDE,
+    preset: str = PRESET,
     full_size: bool = True,
 ) -> PairFlows:
     """DIS flows of one pair ``(H, W, 3)`` each and their visibility (see :func:`dis_flow`)."""

@@ -179,7 +179,8 @@ class Sweep:
         ``flows``: a future of the pair's DIS flows (:meth:`candidates`), else made here."""
         h, w = img0.shape[:2]
         fb = self.fallback
-        if flows is None or max(h, w) > fb.max_side or fb.preset != "medium":  # (not the same DIS)
+        same = fb.preset == classical.PRESET and max(h, w) <= min(fb.max_side, classical.MAX_SIDE)
+        if flows is None or not same:  # (the caller's, pair_flows' defaults, are not this DIS)
             flows = now(
                 classical.pair_flows, img0, img1, equirect=False, max_side=fb.max_side,
                 preset=fb.preset, full_size=False,
@@ -247,7 +248,7 @@ class Sweep:
         ``flows``: a future of the pair's DIS flows (:func:`viewsynth.classical.pair_flows` of
         these frames with its defaults, the network's start), which ordinary photos' candidates
         blend in near the epipole: taken where they are what this sweep would make (frames within
-        its ``flow``'s ``max_side``), else (or None) made here."""
+        both ``max_side``, neither resized), else (or None) made here."""
         depth = self.pair_depth(img0, img1, equirect=equirect, seam_shift=seam_shift, hfov=hfov)
         if depth is None:
             return None
