@@ -2,10 +2,14 @@
 
 OpenCV and most of NumPy drop Python's lock while they compute, and JAX computes on its own threads,
 so two such calls started together run on two cores. The users: the sphere sweep's two directions
-(:func:`viewsynth.sweep.pair_depth`), the network's DIS start, made while the pair's geometry is
-found (:class:`viewsynth.interpolators.rnn.RNNInterpolator`), the pose's two SIFT detectors
-(:func:`viewsynth.geometry.features.match_views`) and the fusion's two bands of rows (:func:`viewsynth.warp.fuse_fields`). The work is the same as in one
-thread, call for call, so the results are too; only the wall time changes.
+(:func:`viewsynth.sweep.pair_depth`), the photos' sweep's ranges of hypotheses
+(:func:`viewsynth.sweep.pinhole_sweep.sweep_depths`), the sweep's candidates, a t per task
+(:meth:`viewsynth.interpolators.Sweep.candidates`), the network's DIS start, made while the pair's
+geometry is found (:class:`viewsynth.interpolators.rnn.RNNInterpolator`), the pose's two SIFT
+detectors (:func:`viewsynth.geometry.features.match_views`) and the fusion's two bands of rows
+(:func:`viewsynth.warp.fuse_fields`). The work is the same as in one thread, call for call, so the
+results are too; only the wall time changes. (Work that starts threads of its own, such as a NumPy
+matrix product on OpenBLAS, does not belong here: those threads spin beside the pool's.)
 """
 
 from __future__ import annotations
