@@ -20,10 +20,9 @@ import numpy as np
 
 from viewsynth.warp import backward_warp
 
-#: DIS presets by name (OpenCV's constants).
 #: :func:`pair_flows`' defaults: frames wider than this are analysed at reduced size, at this preset.
 MAX_SIDE, PRESET = 1024, "medium"
-
+#: DIS presets by name (OpenCV's constants).
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,

@@ -109,3 +109,9 @@ def norm(dirs: np.ndarray) -> np.ndarray:
     """Lengths ``(...)`` of vectors ``(..., 3)`` (faster than ``np.linalg.norm`` on small rows)."""
     x, y, z = dirs[..., 0], dirs[..., 1], dirs[..., 2]
     return np.sqrt(x * x + y * y + z * z)
+
+
+def short_way(dx: np.ndarray, width: int) -> np.ndarray:
+    """Longitude steps ``dx`` (columns of a ``width``-column panorama) taken the short way round:
+    into [-W/2, W/2)."""
+    return np.mod(dx + width / 2.0, width) - width / 2.0

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from viewsynth import geometry
-from viewsynth.sweep.cameras import _unit_rays
+from viewsynth.sweep.cameras import _unit_rays, short_way
 from viewsynth.sweep.depth import PairDepth
 from viewsynth.sweep.rectify import _sin_cos_lat, column_lookup, rectify
 from viewsynth.threads import in_background
@@ -274,7 +274,7 @@ def _flow_rows(pd: PairDepth, tau: float, view, starts: range, flows, weight0) -
         n = len(wt)
         gy = np.arange(start, start + n, dtype=np.float32)[:, None]
         for k, (mx, my) in enumerate(((m0x, m0y), (m1x, m1y))):
-            dx = np.mod(mx - gx + width / 2.0, width) - width / 2.0
+            dx = short_way(mx - gx, width)
             flows[k, start : start + n] = np.dstack([dx, my - gy])
         weight0[start : start + n] = wt
 

@@ -26,7 +26,7 @@ import numpy as np
 from viewsynth import geometry
 from viewsynth.classical import pair_flows
 from viewsynth.geometry.pose import best_rotation
-from viewsynth.sweep.cameras import rays_of, rotate, slerp_rotation, to_pixels
+from viewsynth.sweep.cameras import rays_of, rotate, short_way, slerp_rotation, to_pixels
 from viewsynth.warp import blend, fuse, resample, seam_remap
 
 #: A turn's flows are smooth but near the poles: made at most this many columns wide and resampled
@@ -59,7 +59,7 @@ class Turn:
         flows = []
         for dirs in (rays, rotate(rays, self.rotation)):
             mx, my = to_pixels(dirs, width, height)
-            flows.append(np.dstack([_wrapped(mx - gx, width), my - gy]).astype(np.float32))
+            flows.append(np.dstack([short_way(mx - gx, width), my - gy]).astype(np.float32))
         return flows[0], flows[1], np.full(rays.shape[:2], 1.0 - tau, np.float32)
 
     def render_times(self, img0: np.ndarray, img1: np.ndarray, times) -> np.ndarray:
@@ -125,17 +125,12 @@ class Turn:
             best = err <= np.percentile(err, 80)
             fix = best_rotation(d0[best], d1[best])
         mx, my = to_pixels(d0 @ fix.T, cw, ch)
-        explained = np.stack([_wrapped(mx - x, cw), my - y], axis=1)
+        explained = np.stack([short_way(mx - x, cw), my - y], axis=1)
         left = np.linalg.norm(moved - explained, axis=1)
         # back(p + m) shows what img0 shows at p; back's direction d is img1's R d, so img1 sees
         # img0's direction d0 at R fix d0
         left_px = float(np.percentile(left, 90)) * WORK_WIDTH / cw  # (in pixels of 512 columns)
         return cls(np.asarray(rotation, np.float64) @ fix), left_px
-
-
-def _wrapped(dx: np.ndarray, width: int) -> np.ndarray:
-    """Longitude steps ``dx`` (columns) taken the short way round: into [-W/2, W/2)."""
-    return np.mod(dx + width / 2.0, width) - width / 2.0
 
 
 def _jump_bands(flows, height: int) -> list[slice]:
