@@ -60,14 +60,20 @@ def cpu_ms(fn, per: int = 1, reps: int = 3, setup=None):
     return out, spent / reps / per * 1000.0
 
 
-def read_pair(args) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The pair at ``--width`` and whether it is a pair of panoramas."""
+def read_pair(ap, args) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The pair at ``--width`` and whether it is a pair of panoramas; a folder that cannot give
+    two photos, or a field of view outside (0, 180), is refused in one line (``ap.error``)."""
     if args.photos is None:
         names, equirect = [SAMPLE / f"{n}.jpg" for n in ("04", "05")], True
     else:
-        names = sorted(
-            p for p in Path(args.photos).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")
-        )
+        folder = Path(args.photos)
+        if not folder.is_dir():
+            ap.error(f"--photos {folder}: not a folder")
+        names = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        if len(names) < 2:
+            ap.error(f"--photos {folder}: needs two photos (.jpg, .jpeg, .png), found {len(names)}")
+        if not 0.0 < args.hfov < 180.0:
+            ap.error(f"--hfov {args.hfov:g}: a horizontal field of view in (0, 180) degrees")
         names, equirect = names[:2], False
     a, b = (frames.read_image(n).image for n in names)
     h, w = a.shape[:2]
@@ -82,7 +88,7 @@ def main(argv=None) -> None:
     ap.add_argument("--photos", default=None, help="a folder of ordinary photos: its first two")
     ap.add_argument("--hfov", type=float, default=60.0, help="the photos' field of view, degrees")
     args = ap.parse_args(argv)
-    a, b, equirect = read_pair(args)
+    a, b, equirect = read_pair(ap, args)
     size = (a.shape[1], a.shape[0])
     times = np.float32([(k + 1) / (args.times + 1) for k in range(args.times)])
     n = len(times)

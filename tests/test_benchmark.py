@@ -287,6 +287,32 @@ def test_model_speed_refuses_a_size_it_cannot_run_in_one_line(capsys):
         assert why in capsys.readouterr().err.strip().splitlines()[-1]
 
 
+def test_job_profile_refuses_a_photos_folder_it_cannot_use_in_one_line(tmp_path, capsys):
+    import importlib.util
+
+    import cv2
+    import numpy as np
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "job_profile.py"
+    spec = importlib.util.spec_from_file_location("job_profile", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cv2.imwrite(str(tmp_path / "01.jpg"), np.zeros((8, 8, 3), np.uint8))
+    for argv, why in (
+        (["--photos", str(tmp_path / "none")], "none: not a folder"),
+        (["--photos", str(tmp_path)], "needs two photos (.jpg, .jpeg, .png), found 1"),
+    ):
+        with pytest.raises(SystemExit) as err:
+            module.main(argv)
+        assert err.value.code == 2
+        assert why in capsys.readouterr().err.strip().splitlines()[-1]
+    cv2.imwrite(str(tmp_path / "02.jpg"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(SystemExit) as err:
+        module.main(["--photos", str(tmp_path), "--hfov", "200"])
+    assert err.value.code == 2
+    assert "--hfov 200: a horizontal field of view in (0, 180)" in capsys.readouterr().err
+
+
 def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path):
     from viewsynth.frames import new_run_dir
 
