@@ -95,3 +95,37 @@ def test_write_is_atomic_and_round_trips(tmp_path):
     back = frames.read_image(tmp_path / "x.png").image
     np.testing.assert_array_equal(frames.to_uint8(back), frames.to_uint8(img))
     assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
+
+
+def test_reading_a_video_in_a_process_with_jax_running_forks_no_python_code(tmp_path):
+    # A job reads its video while JAX's threads run: imageio-ffmpeg's default preexec_fn would run
+    # Python between fork and exec (a deadlock risk JAX warns of on every video). In a fresh
+    # interpreter, as a job runs: JAX started, then the video read through viewsynth.
+    import json
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    video = tmp_path / "clip.mp4"
+    script = textwrap.dedent(
+        f"""
+        import json
+        import numpy as np, jax.numpy as jnp
+        from viewsynth.export.video import VideoWriter
+        from viewsynth.frames import iter_video
+        with VideoWriter({str(video)!r}, 10.0, 20, preset="ultrafast") as w:
+            for i in range(5):
+                w.write(np.full((48, 64, 3), 40 * i, np.uint8))
+        jnp.zeros(1).block_until_ready()
+        got = [f for _, f in iter_video({str(video)!r})]
+        print(json.dumps([int(np.median(f)) for f in got]))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "IMAGEIO_FFMPEG_NO_PREVENT_SIGINT"}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    levels = json.loads(proc.stdout)
+    assert len(levels) == 5
+    assert all(abs(a - b) <= 3 for a, b in zip(levels, range(0, 200, 40), strict=True))
+    assert "os.fork() was called" not in proc.stderr

@@ -210,6 +210,12 @@ def natural_key(name: str | Path) -> tuple:
 def _video_reader(path: Path):
     import imageio.v2 as imageio
 
+    # imageio-ffmpeg starts its reader's ffmpeg with a ``preexec_fn`` (a new process group, so
+    # that Ctrl-C reaches only us), and Python code between fork and exec can deadlock in a
+    # process with threads, as a job is by then (JAX, the pool): JAX warns of exactly that on
+    # every video. Its documented switch turns the preexec_fn off; a user's own setting wins.
+    # Ctrl-C then reaches the reader's ffmpeg too, as it reaches the encoders' already.
+    os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
     try:
         return imageio.get_reader(str(path), "ffmpeg")
     except Exception as err:  # noqa: BLE001 - imageio/ffmpeg raise assorted types for bad files
