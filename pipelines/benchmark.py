@@ -47,12 +47,13 @@ from viewsynth.evaluation.report import render_markdown, run_info, update_sectio
 from viewsynth.evaluation.speed import measure_speed
 from viewsynth.evaluation.walk import measure_walk
 from viewsynth.frames import new_run_dir, write_text
+from viewsynth.pipelines.options import Parser
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="viewsynth benchmark",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -89,9 +89,24 @@ def main(argv: list[str] | None = None) -> int:
     except ViewsynthError as err:
         print(f"viewsynth {job}: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except BaseException as err:  # Ctrl-C, also where a library turned it into its own error
+        if not interrupted(err):
+            raise
         print(f"viewsynth {job}: interrupted; finished work is kept", file=sys.stderr)
         return 130
+
+
+def interrupted(err: BaseException) -> bool:
+    """Whether ``err`` is Ctrl-C's ``KeyboardInterrupt`` or was raised while handling one: pycolmap
+    answers an interrupt during its first import with "Cannot import the C++ backend", which
+    would tell the user their install is broken."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from viewsynth.evaluation.evaluate import evaluate
 from viewsynth.evaluation.peers import PEERS, parse_external, resolve_methods
 from viewsynth.evaluation.report import run_info, write_report
 from viewsynth.frames import new_run_dir
+from viewsynth.pipelines.options import Parser
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,7 +48,7 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="viewsynth evaluate",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -18,9 +18,11 @@ import argparse
 import sys
 import time
 
+from viewsynth.pipelines.options import Parser
+
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="viewsynth finetune",
         description=__doc__.split("\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -31,6 +31,7 @@ from tqdm import tqdm
 from viewsynth import frames
 from viewsynth.errors import ViewsynthError
 from viewsynth.interpolators import METHODS
+from viewsynth.pipelines.options import Parser
 from viewsynth.walkthrough import (
     CaptureResult,
     FolderLock,
@@ -44,7 +45,7 @@ log = logging.getLogger("viewsynth")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="viewsynth interpolate", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="viewsynth interpolate", description=__doc__.split("\n\n")[0])
     p.add_argument("capture", type=Path, help="capture folder, video file, or root of captures")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     p.add_argument("--method", choices=METHODS, help="interpolator (default: the best measured)")

@@ -27,12 +27,13 @@ from viewsynth import frames
 from viewsynth.capture.projection import decide_images
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.interpolators import DEFAULT_METHOD, METHODS, make_interpolator
+from viewsynth.pipelines.options import Parser
 
 log = logging.getLogger("viewsynth")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="viewsynth pair", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="viewsynth pair", description=__doc__.split("\n\n")[0])
     p.add_argument("img0", nargs="?", help="first frame")
     p.add_argument("img1", nargs="?", help="second frame")
     p.add_argument("-o", "--output", help="output PNG (several --t: stem + -t0.250 etc.)")

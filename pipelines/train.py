@@ -15,11 +15,12 @@ the next launch resumes from there.
 
 from __future__ import annotations
 
-import argparse
 import signal
 import subprocess
 import sys
 import time
+
+from viewsynth.pipelines.options import Parser
 
 
 def _commit() -> str:
@@ -33,7 +34,7 @@ def _commit() -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="viewsynth train", description=__doc__.split("\n")[0])
+    parser = Parser(prog="viewsynth train", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--config",
         default="configs/shipped/01_cpu_classical_start.yaml",

@@ -16,13 +16,14 @@ import webbrowser
 from pathlib import Path
 
 from viewsynth.errors import ViewsynthError
+from viewsynth.pipelines.options import Parser
 from viewsynth.viewer import DEFAULT_HOST, ViewerServer
 
 DEFAULT_PORT = 8360
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="viewsynth view", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="viewsynth view", description=__doc__.split("\n\n")[0])
     p.add_argument("output", type=Path, help="output folder of viewsynth interpolate")
     p.add_argument(
         "--port", type=int, help=f"port (default {DEFAULT_PORT}, or a free one when it is taken)"

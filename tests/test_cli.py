@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from flax import nnx
 
 from viewsynth import frames
@@ -57,3 +58,30 @@ def test_a_job_fills_the_cache_and_a_second_run_gives_the_same_frame(tmp_path):
             entries = list((tmp_path / "cache" / "viewsynth" / "jax").iterdir())
             assert len(entries) >= 2  # the network's encode and decode at least
     np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_ctrl_c_turned_into_a_librarys_error_still_reads_as_interrupted(monkeypatch, capsys):
+    """pycolmap answers Ctrl-C during its first import with "Cannot import the C++ backend": the
+    job says it was interrupted (130), not that the install is broken; other errors still raise."""
+    import types
+
+    from viewsynth.pipelines import cli
+
+    def stopped(argv):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("Cannot import the C++ backend pycolmap._core.") from None
+
+    def broken(argv):
+        raise RuntimeError("a real bug")
+
+    for job_main, want in ((stopped, 130), (broken, None)):
+        fake = types.SimpleNamespace(main=job_main)
+        monkeypatch.setattr(cli.importlib, "import_module", lambda name, fake=fake: fake)
+        if want is None:
+            with pytest.raises(RuntimeError, match="a real bug"):
+                cli.main(["pair", "x"])
+        else:
+            assert cli.main(["pair", "x"]) == want
+            assert "interrupted; finished work is kept" in capsys.readouterr().err
