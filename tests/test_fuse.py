@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from viewsynth.threads import in_background
-from viewsynth.warp import backward_warp, blend, fuse, fuse_fields, resample, rgbx, seam_remap
+from viewsynth.warp import backward_warp, blend, fuse, fuse_fields, resample, seam_remap
 
 
 def one_pass(images, candidates, choice, *, equirect):
@@ -111,34 +111,10 @@ def test_panorama_maps_in_reach_skip_the_range_check_to_the_bit(reach):
     flows = [np.concatenate(c[:2], axis=-1) for c in candidates]
     weights = np.dstack([c[2] for c in candidates] + [choice])
     checked = np.empty_like(got)
-    four = tuple(rgbx(x) for x in images)  # (what fuse_fields hands its rows)
-    _fuse_rows(four, [*flows, weights], np.float32([2, 2]), slice(0, 64), checked, equirect=True)
+    _fuse_rows(images, [*flows, weights], np.float32([2, 2]), slice(0, 64), checked, equirect=True)
     assert np.array_equal(got, checked)
     ref = one_pass(images, candidates, choice, equirect=True)
     assert np.abs(got - ref).max() < 1e-5
-
-
-@pytest.mark.parametrize("equirect", [False, True])
-def test_a_pair_made_four_channels_once_fuses_to_the_same_bits(equirect):
-    """:func:`rgbx`: OpenCV's four-channel remap gives each channel what its three-channel remap
-    gives, so a pair made so once (as every interpolator does for its many t) makes the very
-    frames of the three-channel pair; the fourth channel is zero and never reaches the frame."""
-    rng = np.random.default_rng(8)
-    images = tuple(rng.random((48, 96, 3)).astype(np.float32) for _ in range(2))
-    four = tuple(rgbx(x) for x in images)
-    assert four[0].shape == (48, 96, 4) and four[0].dtype == np.float32
-    assert np.array_equal(four[0][..., :3], images[0]) and not four[0][..., 3].any()
-    assert rgbx(four[0]) is four[0]  # made once: not copied again
-    gx, gy = np.meshgrid(np.arange(96, dtype=np.float32), np.arange(48, dtype=np.float32))
-    mx, my = gx + rng.normal(0, 4, gx.shape).astype(np.float32), gy + rng.normal(0, 4, gy.shape)
-    my = my.astype(np.float32)
-    three = seam_remap(images[1], mx, my, equirect=equirect)
-    assert np.array_equal(seam_remap(four[1], mx, my, equirect=equirect)[..., :3], three)
-    for n, work in ((1, (24, 48)), (2, (24, 48)), (2, (48, 96))):
-        candidates, choice = fields(rng, *work, n)
-        want = fuse(*images, candidates, choice, equirect=equirect)
-        assert np.array_equal(fuse(*four, candidates, choice, equirect=equirect), want)
-        assert np.array_equal(fuse(four[0], images[1], candidates, choice, equirect=equirect), want)
 
 
 def test_seam_remap_into_an_array_that_does_not_fit_says_so():

@@ -80,19 +80,6 @@ def backward_warp(image: np.ndarray, flow: np.ndarray, *, equirect: bool) -> np.
     return seam_remap(image, gx + flow[..., 0], gy + flow[..., 1], equirect=equirect)
 
 
-def rgbx(image: np.ndarray) -> np.ndarray:
-    """``image`` ``(H, W, 3)`` as a contiguous float32 ``(H, W, 4)`` whose fourth channel is zero;
-    one already so is returned as it is. OpenCV remaps four float channels with SIMD and three
-    one pixel at a time: the same bits in the first three channels in less than half the time
-    (1024x512 on the 2-core Xeon: 1.7 ms against 3.7 on one core; TRAINING_LOG, session 28).
-    A pair's frames warped many times (:func:`fuse_fields` for every t) are made so once."""
-    if image.ndim == 3 and image.shape[2] == 4 and image.dtype == np.float32:
-        return np.ascontiguousarray(image)
-    out = np.zeros((*image.shape[:2], 4), np.float32)
-    out[..., :3] = image
-    return out
-
-
 def blend(warped0: np.ndarray, warped1: np.ndarray, weight0: np.ndarray) -> np.ndarray:
     """``warped1 + weight0 (warped0 - warped1)``, clipped to [0, 1]; ``weight0`` ``(H, W)``: one
     candidate's frame, as :func:`fuse` computes it (the same operations, to the bit)."""
@@ -140,8 +127,7 @@ def fuse(
     equirect: bool,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The frame ``(H, W, 3)`` at t of ``img0``, ``img1`` ``(H, W, 3)`` (or as :func:`rgbx`
-    makes them, for a pair fused at many t) from one or two
+    """The frame ``(H, W, 3)`` at t of ``img0``, ``img1`` ``(H, W, 3)`` from one or two
     candidates ``(flow_t0, flow_t1, weight0)`` (``(h, w, 2)``, ``(h, w, 2)``, ``(h, w)``, at the
     frame's size or another, the flows in pixels of theirs) and, with two, ``choice`` ``(h, w)``:
     candidate 1's weight. ``out``: the float32 array to write into (a new one if None; it must not
@@ -175,12 +161,10 @@ def fuse_fields(img0, img1, flows, weights, *, equirect: bool, out=None) -> np.n
         )
     if any(f.shape[-1] != 4 for f in flows):
         raise ValueError(f"fuse_fields: flows are (h, w, 4), got {[f.shape for f in flows]}")
-    images = (rgbx(img0), rgbx(img1))  # (a copy, unless given so: :func:`rgbx`)
+    images = tuple(np.ascontiguousarray(x, np.float32) for x in (img0, img1))  # (a copy, if any)
     height, width = images[0].shape[:2]
     ch, cw = weights.shape[:2]
     out = np.empty((height, width, 3), np.float32) if out is None else out
-    # two candidates' three weight channels remapped as four (:func:`rgbx`'s speed)
-    weights = rgbx(weights) if weights.shape[-1] == 3 else weights
     fields = [np.ascontiguousarray(f) for f in (*flows, weights)]
     gain = np.float32([width / cw, height / ch])  # the flows' pixels -> the frame's
     if width <= cw and height <= ch and (cw, ch) != (width, height):  # a tiny input: areas
@@ -222,8 +206,7 @@ def _fuse_rows(images, fields, gain, rows: slice, out, *, equirect: bool, near=N
     step = max(1, min(ROWS, rows.stop - rows.start))
     scratch = [np.empty((step, width, f.shape[2]), np.float32) for f in fields]
     map_x, map_y = np.empty((2, step, width), np.float32)
-    # four channels, as the images (:func:`rgbx`); the frame's three are clipped into ``out``
-    warped0, warped1, other, frame = np.empty((4, step, width, 4), np.float32)
+    warped0, warped1, other = np.empty((3, step, width, 3), np.float32)
     gx, gy = pixel_grid(width, height)
     n = len(fields) - 1
     for start in range(rows.start, rows.stop, step):
@@ -233,7 +216,7 @@ def _fuse_rows(images, fields, gain, rows: slice, out, *, equirect: bool, near=N
             _piece(f, s[:m], width, height, r, equirect=equirect, rows_y=map_y[:m])
             for f, s in zip(fields, scratch, strict=True)
         ]
-        weights, mid = up[n], frame[:m]
+        weights, mid = up[n], out[r]
         for j in range(n):  # candidate j: its blend, into the frame (j = 0) or ``other``
             warps = []
             for c, buf in ((0, warped0), (2, warped1)):
@@ -254,7 +237,7 @@ def _fuse_rows(images, fields, gain, rows: slice, out, *, equirect: bool, near=N
             diff = np.subtract(other[:m], mid, out=other[:m])
             diff *= weights[..., 2:3]
             mid += diff
-        np.clip(mid[..., :3], 0.0, 1.0, out=out[r])
+        np.clip(mid, 0.0, 1.0, out=mid)
 
 
 def _piece(field, scratch, width: int, height: int, rows: slice, *, equirect, rows_y) -> np.ndarray:

@@ -10,7 +10,7 @@ import numpy as np
 
 from viewsynth import classical
 from viewsynth.geometry.seam import on_canonical_seam
-from viewsynth.warp import fuse, rgbx
+from viewsynth.warp import fuse
 
 
 class Flow:
@@ -60,8 +60,7 @@ class Flow:
             full_size=False,
         )  # fmt: skip
         out = np.empty((len(times), height, width, 3), np.float32)
-        pair = (rgbx(img0), rgbx(img1))  # (made once for every t)
         for i, t in enumerate(times):
             candidate = classical.candidate_at(flows, float(t), width, height)
-            fuse(*pair, [candidate], equirect=equirect, out=out[i])
+            fuse(img0, img1, [candidate], equirect=equirect, out=out[i])
         return out

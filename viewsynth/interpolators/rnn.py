@@ -63,7 +63,7 @@ from viewsynth.model.weights import (
     load_described,
 )
 from viewsynth.threads import in_background, then
-from viewsynth.warp import fuse_fields, resample, rgbx
+from viewsynth.warp import fuse_fields, resample
 
 #: Ordinary photos go to the 2D network: the geometry network (trained on panoramas' sweeps) lost
 #: 1.4 dB on Middlebury-other with the pinhole sweep's candidate (TRAINING_LOG.md, session 21).
@@ -370,7 +370,6 @@ class RNNInterpolator:
         out = np.empty((len(times), height, width, 3), np.float32)
         classical = start[1].result()
         crop = (slice(None), slice(top, top + ch), slice(left, left + cw))
-        pair = None if same_size else (rgbx(img0), rgbx(img1))  # (made once for every t)
 
         def dispatch(first: int, n: int):  # JAX runs it asynchronously
             t = times[first : first + n]
@@ -396,7 +395,7 @@ class RNNInterpolator:
             weights = np.asarray(result[1])[:n][crop]
             for i in range(n):
                 fuse_fields(
-                    *pair, [f[i] for f in flows], weights[i], equirect=equirect,
+                    img0, img1, [f[i] for f in flows], weights[i], equirect=equirect,
                     out=out[first + i],
                 )  # fmt: skip
 

@@ -30,7 +30,7 @@ from viewsynth.sweep import (
 from viewsynth.sweep.render import flows_at
 from viewsynth.sweep.turn import AGREE_PX, Turn
 from viewsynth.threads import in_background, now
-from viewsynth.warp import fuse, rgbx
+from viewsynth.warp import fuse
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,9 +231,8 @@ class Sweep:
             if cands is None:
                 return self.fallback(img0, img1, times, equirect=False)
             out = np.empty((len(cands), *img0.shape), np.float32)
-            pair = (rgbx(img0), rgbx(img1))  # (made once for every t)
             for i, cand in enumerate(cands):
-                fuse(*pair, [cand], equirect=False, out=out[i])
+                fuse(img0, img1, [cand], equirect=False, out=out[i])
             return out
         depth = self.pair_depth(img0, img1, equirect=True, seam_shift=seam_shift)
         if depth is None:  # (on the seam already: Flow's own roll is none)

@@ -27,7 +27,7 @@ from viewsynth.sweep.cameras import _unit_rays, short_way
 from viewsynth.sweep.depth import PairDepth
 from viewsynth.sweep.rectify import _sin_cos_lat, column_lookup, rectify
 from viewsynth.threads import in_background
-from viewsynth.warp import rgbx, seam_remap
+from viewsynth.warp import seam_remap
 
 #: Keeps both blend weights positive where neither input sees a pixel.
 EPS = 1e-3
@@ -228,17 +228,16 @@ def _view_at(pd: PairDepth, tau: float):
 
 
 def render(img0: np.ndarray, img1: np.ndarray, pd: PairDepth, tau: float) -> np.ndarray:
-    """The panorama ``(H, W, 3)`` float32 at ``tau`` of the pair ``img0``, ``img1`` (full size;
-    ``(H, W, 3)``, or as :func:`viewsynth.warp.rgbx` makes them for many t)."""
+    """The panorama ``(H, W, 3)`` float32 at ``tau`` of the pair ``img0``, ``img1`` (full size)."""
     height, width = img0.shape[:2]
-    img0, img1 = rgbx(img0), rgbx(img1)
+    img0, img1 = (np.ascontiguousarray(x, np.float32) for x in (img0, img1))
     out = np.empty((height, width, 3), np.float32)
     # the rays' own lookups, not flows: warped by the one remap (:func:`viewsynth.warp.seam_remap`)
     # and blended by OpenCV's normalised blend, the arithmetic its frames have always had
     for start, m0x, m0y, m1x, m1y, wt in _row_maps(pd, tau, width, height):
         warped0 = seam_remap(img0, m0x, m0y, equirect=True)
         warped1 = seam_remap(img1, m1x, m1y, equirect=True)
-        out[start : start + len(wt)] = cv2.blendLinear(warped0, warped1, wt, 1.0 - wt)[..., :3]
+        out[start : start + len(wt)] = cv2.blendLinear(warped0, warped1, wt, 1.0 - wt)
     return out
 
 
@@ -282,5 +281,4 @@ def _flow_rows(pd: PairDepth, tau: float, view, starts: range, flows, weight0) -
 
 def render_times(img0, img1, pd: PairDepth, times) -> np.ndarray:
     """``(T, H, W, 3)``: :func:`render` at each t of ``times``."""
-    pair = (rgbx(img0), rgbx(img1))  # (made once for every t)
-    return np.stack([render(*pair, pd, float(t)) for t in times])
+    return np.stack([render(img0, img1, pd, float(t)) for t in times])
