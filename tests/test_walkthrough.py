@@ -370,3 +370,30 @@ def test_video_file_is_a_capture(tmp_path):
     # Frames 0, 3, 6, 9 are kept: 3 pairs x 2 steps + the last.
     assert len(rows) == 7 and manifest["time_source"] == "video"
     assert sum(1 for _ in iio.imiter(out / "walkthrough.mp4")) == 7
+
+
+def test_the_shipped_settings_file_loads_and_names_every_setting_at_its_default():
+    """``configs/interpolate.yaml`` is the manual's list of settings: it must load (a key the code
+    dropped makes ``--config`` fail), hold the code's defaults, and name every setting."""
+    import dataclasses
+
+    import yaml
+
+    from viewsynth import config as config_lib
+    from viewsynth.walkthrough.settings import settings_from
+
+    path = ROOT / "configs" / "interpolate.yaml"
+    assert settings_from(str(path), []) == InterpolateSettings()
+
+    def keys(data, prefix=""):
+        return {
+            k for name, value in data.items()
+            for k in ([prefix + name] if not isinstance(value, dict)
+                      else keys(value, f"{prefix}{name}."))
+        }  # fmt: skip
+
+    everything = keys(config_lib.to_dict(InterpolateSettings()))
+    assert keys(yaml.safe_load(path.read_text())) == everything
+    assert {f.name for f in dataclasses.fields(InterpolateSettings)} <= {
+        k.split(".")[0] for k in everything
+    }
