@@ -397,3 +397,29 @@ def test_the_shipped_settings_file_loads_and_names_every_setting_at_its_default(
     assert {f.name for f in dataclasses.fields(InterpolateSettings)} <= {
         k.split(".")[0] for k in everything
     }
+
+
+def test_a_pairs_times_are_asked_a_memory_budget_at_a_time(tmp_path, monkeypatch):
+    """A pair's in-between frames are asked of the interpolator ``CALL_BYTES`` at a time, written
+    as they come (a --factor in the thousands would otherwise hold them all): the same frames."""
+    from viewsynth.interpolators import Linear
+    from viewsynth.walkthrough import run as run_module
+
+    capture = make_capture(tmp_path / "cap", n=3, width=64)
+    settings = InterpolateSettings(method="linear", factor=7, frames=True)
+    whole = run_capture(capture, tmp_path / "whole", settings)
+    asked = []
+    call = Linear.__call__
+
+    def counted(self, img0, img1, times, **kw):
+        asked.append(len(times))
+        return call(self, img0, img1, times, **kw)
+
+    monkeypatch.setattr(Linear, "__call__", counted)
+    monkeypatch.setattr(run_module, "CALL_BYTES", 3 * 64 * 32 * 3 * 4)  # three 64x32 frames
+    split = run_capture(capture, tmp_path / "split", settings)
+    assert whole.status == split.status == "done" and split.frames == whole.frames == 15
+    assert asked == [3, 3] * 2  # each pair's 6 in-between times, three at a time
+    for a, b in zip(sorted((tmp_path / "whole" / "frames").glob("*.png")),
+                    sorted((tmp_path / "split" / "frames").glob("*.png")), strict=True):  # fmt: skip
+        assert np.array_equal(frames.read_image(a).image, frames.read_image(b).image)

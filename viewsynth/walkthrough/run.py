@@ -38,6 +38,13 @@ from viewsynth.walkthrough.resume import Ledger, SegmentPlan, fingerprint, plan_
 from viewsynth.walkthrough.settings import InterpolateSettings
 
 
+#: At most this many bytes of in-between frames are asked of the interpolator at once, so a job's
+#: memory does not grow with ``--factor``: a 5760x2880 float32 frame is 199 MB, so ``--factor 8``
+#: is one call (7 frames) and ``--factor 16`` two. Each call repeats the pair's own work (the
+#: pose, DIS), small beside that many frames' warps at such a size.
+CALL_BYTES = 3 << 29  # 1.5 GiB
+
+
 @dataclass
 class CaptureResult:
     """What became of one capture (one row of ``summary.json``)."""
@@ -190,17 +197,22 @@ def _write_segment(
         for step, ((shot0, img0), (shot1, img1)) in zip(plan.pairs, images, strict=True):
             if step.todo:
                 hfov = pair_hfov(shot0, shot1)
-                called = time.perf_counter()
-                mids = (
-                    interp(img0, img1, list(step.inner), equirect=panoramic, hfov=hfov)
-                    if step.inner
-                    else []
-                )
-                inside += time.perf_counter() - called
-                if step.inner and (about := interp.last_pair()):
-                    pairs.append({"pair": step.k, **about})
-                for image in [img0, *mids][step.held :]:
-                    writer.write(image)
+                if step.held == 0:
+                    writer.write(img0)
+                # the in-between times not yet written, asked CALL_BYTES of frames at a time
+                times = list(step.inner[max(step.held - 1, 0) :])
+                per_call = max(1, CALL_BYTES // img0.nbytes)
+                for first in range(0, len(times), per_call):
+                    called = time.perf_counter()
+                    mids = interp(
+                        img0, img1, times[first : first + per_call], equirect=panoramic, hfov=hfov
+                    )  # fmt: skip
+                    inside += time.perf_counter() - called
+                    if first == 0 and (about := interp.last_pair()):
+                        pairs.append({"pair": step.k, **about})
+                    for image in mids:
+                        writer.write(image)
+                    del mids  # (before the next call makes its own)
                 ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed)
             progress(step.size)
         if not plan.last_held:
