@@ -37,7 +37,6 @@ from viewsynth.walkthrough.manifest import (
 from viewsynth.walkthrough.resume import Ledger, SegmentPlan, fingerprint, plan_segments
 from viewsynth.walkthrough.settings import InterpolateSettings
 
-
 #: At most this many bytes of in-between frames are asked of the interpolator at once, so a job's
 #: memory does not grow with ``--factor``: a 5760x2880 float32 frame is 199 MB, so ``--factor 8``
 #: is one call (7 frames) and ``--factor 16`` two. Each call repeats the pair's own work (the
