@@ -37,6 +37,7 @@ from viewsynth.walkthrough import (
     FolderLock,
     check_output_dir,
     find_captures,
+    remove_if_empty,
     run_capture,
     settings_from,
 )
@@ -147,7 +148,8 @@ def run_local(captures, out: Path, settings, quiet: bool) -> list[CaptureResult]
         finally:
             bar.close()
         for warning in result.warnings:
-            log.warning("%s: %s", label, warning)
+            named = warning.startswith((f"{label}:", f"{path.name}:"))  # (said once)
+            log.warning("%s", warning) if named else log.warning("%s: %s", label, warning)
         results.append(result)
     return results
 
@@ -184,34 +186,34 @@ def main(argv: list[str]) -> int:
         raise ViewsynthError(f"--workers: must be at least 1, got {args.workers}")
     settings = _settings(args)
     captures = find_captures(args.capture)
-    check_output_dir(args.output)
+    made = check_output_dir(args.output)
     started = time.perf_counter()
     single = len(captures) == 1 and captures[0][0] == ""
     # A root's run holds OUT (its summary) while run_capture holds each OUT/<name>; a single
     # capture's OUT is run_capture's to hold, wherever it runs (here or in a Ray worker).
-    with contextlib.nullcontext() if single else FolderLock(args.output):
-        if args.runner == "ray":
-            from viewsynth.runners.ray_runner import run_ray
+    try:
+        with contextlib.nullcontext() if single else FolderLock(args.output):
+            if args.runner == "ray":
+                from viewsynth.runners.ray_runner import run_ray
 
-            results = run_ray(
-                captures, args.output, settings, address=args.address, workers=args.workers
-            )
-        else:
-            results = run_local(captures, args.output, settings, args.quiet)
-        seconds = time.perf_counter() - started
-        write_summary(args.output, results, seconds)
+                results = run_ray(
+                    captures, args.output, settings, address=args.address, workers=args.workers
+                )
+            else:
+                results = run_local(captures, args.output, settings, args.quiet)
+            seconds = time.perf_counter() - started
+            write_summary(args.output, results, seconds)
+    except BaseException:  # (a capture or weights file refused: the folders made go again)
+        remove_if_empty(made)
+        raise
     done = sum(r.status == "done" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
     failed = sum(r.status == "failed" for r in results)
     n_frames = sum(r.frames for r in results if r.status == "done")
-    log.warning(
-        "viewsynth: %d capture%s done, %d skipped (already done), %d failed; %d frames in %.1f s -> %s",
-        done,
-        "" if done == 1 else "s",
-        skipped,
-        failed,
-        n_frames,
-        seconds,
-        args.output,
+    # the last line, also under -q (not a warning: no "WARNING:" before it)
+    print(
+        f"viewsynth: {done} capture{'' if done == 1 else 's'} done, {skipped} skipped (already "
+        f"done), {failed} failed; {n_frames} frames in {seconds:.1f} s -> {args.output}",
+        file=sys.stderr,
     )
     return 1 if failed else 0

@@ -525,6 +525,31 @@ def test_video_too_sparse_or_unreadable(tmp_path):
         load_capture(fake)
 
 
+def test_a_video_cut_short_is_used_as_far_as_it_decodes_and_said_so(tmp_path):
+    """A truncated MP4 decodes without an error, only fewer frames: the capture says so."""
+    from viewsynth.export.video import VideoWriter
+
+    video = tmp_path / "walk.mp4"
+    with VideoWriter(video, 10, quality=9) as writer:  # (faststart: the index first, as cameras)
+        for i in range(40):
+            writer.write(texture(64, 48, seed=i))
+    whole = load_capture(video, CaptureOptions(every_frames=5))
+    assert not any("truncated" in w for w in whole.warnings)
+    cut = tmp_path / "cut.mp4"
+    data = video.read_bytes()
+    cut.write_bytes(data[: len(data) * 6 // 10])
+    capture = load_capture(cut, CaptureOptions(every_frames=5))
+    (said,) = [w for w in capture.warnings if "truncated" in w]
+    assert (
+        said.startswith("cut.mp4: ") and "frames decoded, but its MP4 boxes are cut short" in said
+    )
+    kept = [s.frame_index for s in capture.segments[0]]
+    assert (
+        2 <= len(kept) < len(whole.segments[0])
+        and kept == [s.frame_index for s in whole.segments[0]][: len(kept)]
+    )
+
+
 # -- real captures ------------------------------------------------------------------------------------
 
 

@@ -117,6 +117,8 @@ class VideoCamera:
     gopro_projection: str | None = None  # GPMF PRJT, e.g. "GPRO" (flat) or "EACO"
     lens_mode: str | None = None  # GPMF VFOV letter, e.g. "W"
     diagonal_fov: float | None = None  # GPMF ZFOV, degrees
+    frames: int | None = None  # the video track's sample count (stsz): the frames it holds
+    damaged: bool = False  # an MP4/MOV whose boxes are cut short or broken (truncated?)
 
 
 def seam_score(image: np.ndarray) -> float | None:
@@ -291,26 +293,32 @@ def video_hfov(camera: VideoCamera, size: tuple[int, int]) -> tuple[float | None
 
 def read_video_camera(path: Path) -> VideoCamera:
     """What the MP4/MOV at ``path`` says about its camera; an empty record for anything else."""
-    from viewsynth.export.mp4 import read_moov
+    from viewsynth.export.mp4 import read_moov, video_track
     from viewsynth.export.spherical import read_spherical
 
     spherical = None
     try:
         found = read_spherical(path)
     except (ViewsynthError, OSError, ValueError, struct.error):
-        return VideoCamera()  # not an ISO BMFF file (AVI, MKV, WebM): no boxes to read
+        # not an ISO BMFF file (AVI, MKV, WebM: no boxes to read), or one that is cut short
+        with open(path, "rb") as f:
+            return VideoCamera(damaged=f.read(8)[4:8] == b"ftyp")
     v1, v2 = found["v1"], found["v2"]
     if v2 and v2.get("projection") == "equirectangular":
         spherical = "Spherical Video V2 (sv3d equirectangular)"
     elif v1 and str(v1.get("Spherical", "")).strip().lower() == "true":
         spherical = "Spherical Video V1 (GSpherical:Spherical=true)"
     gpmf: dict[str, bytes] = {}
+    frames = None
     try:
         moov, _, _ = read_moov(path)
         udta = moov.child("udta")
         gpmf = _gpmf_settings(_udta_child(udta.data, b"GPMF")) if udta is not None else {}
+        stsz = video_track(moov, str(path)).walk("mdia", "minf", "stbl", "stsz")
+        # stsz: version and flags (4), sample_size (4), sample_count (4)
+        frames = struct.unpack(">I", stsz.data[8:12])[0] if stsz is not None else None
     except (ViewsynthError, OSError, ValueError, struct.error):
-        gpmf = {}
+        pass
 
     def text(key: str) -> str | None:
         raw = gpmf.get(key)
@@ -325,6 +333,7 @@ def read_video_camera(path: Path) -> VideoCamera:
         gopro_projection=text("PRJT"),
         lens_mode=text("VFOV"),
         diagonal_fov=diagonal if diagonal is not None and math.isfinite(diagonal) else None,
+        frames=frames,
     )
 
 

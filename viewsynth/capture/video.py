@@ -118,6 +118,15 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
         warnings.append(
             f"{path.name}: decoding stopped at frame {decoded}; using the frames before it"
         )
+    else:  # a file cut short ends without an error, only sooner than its video track says
+        if camera.damaged or (camera.frames is not None and decoded < camera.frames):
+            held = "its MP4 boxes are cut short" if camera.damaged else (
+                f"its video track holds {camera.frames}"
+            )  # fmt: skip
+            warnings.append(
+                f"{path.name}: {decoded} frames decoded, but {held} (a truncated or damaged "
+                "file?); using those"
+            )
     locate.check(path)
     if len(shots) < 2:
         if locate.every_metres > 0:

@@ -29,7 +29,12 @@ Following a capture from folder to MP4:
   of what is left.
 """
 
-from viewsynth.walkthrough.folders import check_output_dir, find_captures, is_capture
+from viewsynth.walkthrough.folders import (
+    check_output_dir,
+    find_captures,
+    is_capture,
+    remove_if_empty,
+)
 from viewsynth.walkthrough.lock import LOCK_FILE, FolderLock
 from viewsynth.walkthrough.manifest import MANIFEST
 from viewsynth.walkthrough.resume import STATE_FILE, fingerprint
@@ -45,6 +50,7 @@ __all__ = [
     "InterpolateSettings",
     "ViewOptions",
     "check_output_dir",
+    "remove_if_empty",
     "find_captures",
     "fingerprint",
     "is_capture",

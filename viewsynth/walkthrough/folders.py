@@ -47,8 +47,10 @@ def find_captures(root: Path) -> list[tuple[str, Path]]:
     return [(p.stem if p.is_file() else p.name, p) for p in subs]
 
 
-def check_output_dir(out: Path) -> None:
-    """Create ``out`` (and parents) or fail with one line naming it."""
+def check_output_dir(out: Path) -> list[Path]:
+    """Create ``out`` (and parents) or fail with one line naming it; returns the folders it made,
+    ``out`` first (for :func:`remove_if_empty`)."""
+    made = [p for p in (out, *out.parents) if not p.exists()]
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".viewsynth-write-test-{os.getpid()}"
@@ -56,3 +58,14 @@ def check_output_dir(out: Path) -> None:
         probe.unlink()
     except OSError as err:
         raise ViewsynthError(f"{out}: output folder is not writable ({err.strerror})") from None
+    return made
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (innermost first) while they are empty: what a job that stopped before
+    writing anything had made, so that a refused run leaves nothing behind."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or not there
+            return
