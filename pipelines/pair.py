@@ -49,7 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def _check_t(t: float, where: str) -> float:
     if not 0.0 < t < 1.0:
-        raise ViewsynthError(f"{where}: t must be in (0, 1), got {t}")
+        raise ViewsynthError(f"{where}t must be in (0, 1), got {t}")
     return t
 
 
@@ -71,18 +71,22 @@ def read_jobs(args: argparse.Namespace) -> list[tuple[Path, Path, list[float], l
             text = args.list.read_text()
         except OSError as err:
             raise ViewsynthError(f"{args.list}: cannot read list file ({err.strerror})") from None
+        except UnicodeDecodeError:
+            raise ViewsynthError(
+                f"{args.list}: not a text list file (lines of 'img0 img1 out [t]')"
+            ) from None
         for number, line in enumerate(text.splitlines(), start=1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            where = f"{args.list}:{number}"
+            where = f"{args.list}:{number}: "
             parts = line.split()
             if len(parts) not in (3, 4):
-                raise ViewsynthError(f"{where}: expected 'img0 img1 out [t]', got {line!r}")
+                raise ViewsynthError(f"{where}expected 'img0 img1 out [t]', got {line!r}")
             try:
                 t = float(parts[3]) if len(parts) == 4 else 0.5
             except ValueError:
-                raise ViewsynthError(f"{where}: t must be a number, got {parts[3]!r}") from None
+                raise ViewsynthError(f"{where}t must be a number, got {parts[3]!r}") from None
             jobs.append(
                 (Path(parts[0]), Path(parts[1]), [_check_t(t, where)], [Path(parts[2])], where)
             )
@@ -90,20 +94,24 @@ def read_jobs(args: argparse.Namespace) -> list[tuple[Path, Path, list[float], l
             raise ViewsynthError(f"{args.list}: no jobs in list file")
     else:
         if not (args.img0 and args.img1 and args.output):
-            raise ViewsynthError("pair: give IMG0 IMG1 -o OUT.png, or --list FILE")
-        times = [_check_t(t, "--t") for t in (args.t or [0.5])]
+            raise ViewsynthError("give IMG0 IMG1 -o OUT.png, or --list FILE")
+        times = [_check_t(t, "--t: ") for t in (args.t or [0.5])]
         out = Path(args.output)
-        jobs.append((Path(args.img0), Path(args.img1), times, output_paths(out, times), "pair"))
-    for img0, img1, _, outs, where in jobs:
+        jobs.append((Path(args.img0), Path(args.img1), times, output_paths(out, times), ""))
+    for img0, img1, _, outs, where in jobs:  # every image's header read (none decoded)
         for img in (img0, img1):
-            if not img.is_file():
-                raise ViewsynthError(f"{where}: {img}: no such file")
+            try:
+                frames.probe_image(img)
+            except FrameError as err:
+                raise ViewsynthError(f"{where}{err}") from None
         for out in outs:
             if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-                raise ViewsynthError(f"{where}: {out}: output must end in .png or .jpg")
+                raise ViewsynthError(f"{where}{out}: output must end in .png or .jpg")
             parent = out.parent if str(out.parent) else Path(".")
+            if parent.exists() and not parent.is_dir():
+                raise ViewsynthError(f"{where}{parent}: not a folder (the output's folder)")
             if not parent.is_dir():
-                raise ViewsynthError(f"{where}: {parent}: output folder does not exist")
+                raise ViewsynthError(f"{where}{parent}: output folder does not exist")
     return [job[:4] for job in jobs]
 
 
@@ -124,21 +132,18 @@ def main(argv: list[str]) -> int:
             for note in d.notes:
                 log.warning("%s: %s", path, note)
         img0, img1 = a.image, b.image
-        h, w = img0.shape[:2]
-        if img1.shape[:2] != (h, w):
-            log.warning(
-                "%s: resized from %dx%d to %dx%d to match %s",
-                img1_path,
-                img1.shape[1],
-                img1.shape[0],
-                w,
-                h,
-                img0_path,
-            )
-            img1 = frames.resize(img1, w, h)
+        # (before any resize: a panorama and a photo are a mix, refused as a capture's would be)
         decision, hfov, hfov_by = decide_images(
             [img0_path, img1_path], [img0, img1], args.projection
         )
+        h, w = img0.shape[:2]
+        if img1.shape[:2] != (h, w):
+            stretched = abs(img1.shape[1] * h - img1.shape[0] * w) > 0.01 * img1.shape[0] * w
+            log.warning(
+                "%s: resized from %dx%d to %dx%d to match %s%s", img1_path, img1.shape[1],
+                img1.shape[0], w, h, img0_path, " (stretched: another aspect ratio)" * stretched,
+            )  # fmt: skip
+            img1 = frames.resize(img1, w, h)
         if decision.warning:
             log.warning("%s", decision.warning)
         equirect = decision.projection == "equirect"

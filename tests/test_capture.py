@@ -303,6 +303,17 @@ def test_working_size_most_common_or_first_and_capped(tmp_path):
     assert load_capture(tmp_path, CaptureOptions(working_size="first")).working_size == (40, 30)
     capped = load_capture(tmp_path, CaptureOptions(max_width=24))
     assert capped.working_size == (24, 18)
+    # another aspect ratio is stretched, and said to be: a portrait photo among landscape ones
+    write_image(tmp_path / "d.jpg", size=(36, 48), seed=3)
+    (said,) = [w for w in load_capture(tmp_path).warnings if "working size" in w]
+    assert "a.jpg (40x30), d.jpg (36x48, stretched) (stretched: another aspect ratio" in said
+    # photos forced to be panoramas: stretched to 2:1, not blamed on capture.max_width
+    (tmp_path / "photos").mkdir()
+    for seed in (1, 2):
+        write_image(tmp_path / "photos" / f"{seed}.jpg", size=(48, 36), seed=seed)
+    forced = load_capture(tmp_path / "photos", CaptureOptions(projection="equirect"))
+    assert "every frame resized from 48x36 to 48x24 (stretched to a panorama's 2:1, which " \
+        "48x36 is not)" in forced.warnings
     images = [img for _, img in iter_frames(capped, capped.segments[0])]
     assert [img.shape for img in images] == [(18, 24, 3)] * 3
     expected = resize(read_image(tmp_path / "b.jpg").image, 24, 18)

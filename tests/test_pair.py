@@ -108,3 +108,35 @@ def test_bad_t_and_unreadable_image(tmp_path):
         )
         assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
+
+
+def test_every_image_is_checked_before_work_and_each_mistake_is_one_plain_line(tmp_path):
+    """A list's empty image on line 2 stops the job before line 1 is made; a binary list file, a
+    folder given as an image, an output under a file and a panorama paired with a photo are each
+    one line naming the problem (no "pair: pair:" doubling, no traceback)."""
+    a, b = two_images(tmp_path)
+    (tmp_path / "empty.png").write_bytes(b"")
+    listing = tmp_path / "jobs.txt"
+    listing.write_text(f"{a} {b} {tmp_path / 'o1.png'}\n{a} {tmp_path / 'empty.png'} o2.png\n")
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    pano = tmp_path / "pano.png"
+    frames.write_image(pano, np.random.default_rng(1).random((32, 64, 3)).astype(np.float32))
+    for args, needle in (
+        (["--list", str(listing)], f"{listing}:2: {tmp_path / 'empty.png'}: empty file (0 bytes)"),
+        (["--list", str(a)], f"{a}: not a text list file"),
+        ([str(tmp_path), str(b), "-o", str(tmp_path / "m.png")], f"{tmp_path}: a folder, not an"),
+        ([str(a), str(b), "-o", str(blocker / "m.png")], f"{blocker}: not a folder"),
+        ([str(pano), str(b), "-o", str(tmp_path / "m.png")], "mixed projections"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "viewsynth.pipelines.cli", "pair", *args, "--method", "linear"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert lines[0].startswith("viewsynth pair: error: ") and needle in lines[0], lines
+        assert "error: pair:" not in lines[0]
+    assert not (tmp_path / "o1.png").exists() and not (tmp_path / "m.png").exists()

@@ -81,6 +81,26 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
     return Decoded(arr, notes)
 
 
+def probe_image(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of the image at ``path`` from its header alone (nothing decoded): what
+    :func:`read_image` refuses at once (no such file, a folder, empty, not an image) raises the
+    same ``FrameError``; a file damaged further in is found when it is decoded."""
+    path = Path(path)
+    if path.is_dir():
+        raise FrameError(f"{path}: a folder, not an image")
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise FrameError(f"{path}: no such file") from None
+    if size == 0:
+        raise FrameError(f"{path}: empty file (0 bytes)")
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise FrameError(f"{path}: not a readable image") from None
+
+
 def _to_float_rgb(im: Image.Image, notes: list[str]) -> np.ndarray:
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):

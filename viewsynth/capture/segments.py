@@ -171,13 +171,31 @@ def _working_size(
     changed = [s for s in shots if s.size != target]
     if not changed:
         return target, []
+
+    def stretched(size: tuple[int, int]) -> bool:  # its aspect ratio more than 1 % off the target's
+        return abs(size[0] * height - size[1] * width) > 0.01 * size[1] * width
+
     if len(changed) == len(shots) and len({s.size for s in shots}) == 1:
         w0, h0 = shots[0].size
+        why = ["capture.max_width"] if options.max_width and w0 > options.max_width else []
+        if stretched((w0, h0)):
+            why.append(f"stretched to a panorama's 2:1, which {w0}x{h0} is not")
         return target, [
-            f"every frame resized from {w0}x{h0} to {width}x{height} (capture.max_width)"
+            f"every frame resized from {w0}x{h0} to {width}x{height} "
+            f"({'; '.join(why) or 'panoramas made exactly 2:1'})"
         ]
-    names = [f"{s.name} ({s.size[0]}x{s.size[1]})" for s in changed]
-    return target, [f"frames resized to the working size {width}x{height}: {list_names(names)}"]
+    names = [
+        f"{s.name} ({s.size[0]}x{s.size[1]}{', stretched' if stretched(s.size) else ''})"
+        for s in changed
+    ]
+    note = (
+        " (stretched: another aspect ratio than the capture's)"
+        if any(stretched(s.size) for s in changed)
+        else ""
+    )
+    return target, [
+        f"frames resized to the working size {width}x{height}: {list_names(names)}{note}"
+    ]
 
 
 def _align(segment: list[Shot], options: CaptureOptions) -> list[Shot]:
