@@ -312,8 +312,10 @@ def test_working_size_most_common_or_first_and_capped(tmp_path):
     for seed in (1, 2):
         write_image(tmp_path / "photos" / f"{seed}.jpg", size=(48, 36), seed=seed)
     forced = load_capture(tmp_path / "photos", CaptureOptions(projection="equirect"))
-    assert "every frame resized from 48x36 to 48x24 (stretched to a panorama's 2:1, which " \
+    assert (
+        "every frame resized from 48x36 to 48x24 (stretched to a panorama's 2:1, which "
         "48x36 is not)" in forced.warnings
+    )
     images = [img for _, img in iter_frames(capped, capped.segments[0])]
     assert [img.shape for img in images] == [(18, 24, 3)] * 3
     expected = resize(read_image(tmp_path / "b.jpg").image, 24, 18)
