@@ -129,6 +129,11 @@ def test_resume_skips_finished_work_and_recomputes_on_new_settings(tmp_path):
     assert changed.status == "done"
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["segments"][0]["frames"]) == 4
+    # PNG frames follow the settings too: fewer frames leave none of the earlier run's behind
+    run_capture(capture, out, InterpolateSettings(method="linear", factor=4, frames=True))
+    assert len(list((out / "frames").glob("*.png"))) == 5
+    again = run_capture(capture, out, InterpolateSettings(method="linear", factor=2, frames=True))
+    assert again.status == "done" and len(list((out / "frames").glob("*.png"))) == 3
 
 
 def test_a_changed_weights_file_is_not_taken_for_finished_work(tmp_path):

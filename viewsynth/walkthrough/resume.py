@@ -66,7 +66,9 @@ class Ledger:
             state = json.loads(self.path.read_text())
         except (OSError, ValueError):
             state = {}
-        if state.get("fingerprint") != key:
+        # fresh: nothing here was made under this fingerprint (other settings, inputs or weights)
+        self.fresh = state.get("fingerprint") != key
+        if self.fresh:
             state = {"fingerprint": key, "segments": {}}
         self.state = state
 

@@ -112,6 +112,9 @@ def run_capture(
                 "already done with these settings",
             )
         ledger.begin()
+        if ledger.fresh:  # frames other settings wrote here would outlive their videos
+            for png in (out / "frames").glob("[0-9]" * 6 + ".png"):
+                png.unlink()
         if settings.frames:
             (out / "frames").mkdir(exist_ok=True)
         plans = plan_segments(
