@@ -63,6 +63,8 @@ def test_geotagged_capture_gives_camm_track_and_gpx_matching_the_manifest(tmp_pa
     }
     rows = segment["frames"]
     assert len(rows) == 2 * FACTOR + 1 and all("lat" in r and "lon" in r for r in rows)
+    # no heading tags: each frame faces the travel direction the track gives (3 m east, 1.5 north)
+    assert [r["heading"] for r in rows] == pytest.approx([63.435] * len(rows), abs=0.1)
     video = out / "walkthrough_360.mp4"
     camm = read_camm(video)
     assert len(camm) == len(rows) == sum(1 for _ in frames.iter_video(video))
@@ -124,3 +126,26 @@ def test_segment_gpx_is_named_after_its_video_and_needs_every_position(tmp_path)
         is None
     )
     assert not (tmp_path / "walkthrough-seg02.gpx").exists()
+
+
+def test_a_videos_gps_track_gives_the_gpx_its_utc_times(tmp_path):
+    """A GoPro video's frames take their UTC time from its GPMF track (GPSU): the GPX points carry
+    it, interpolated between the two frames of each pair, though the capture's clock is the
+    video's own."""
+    from pathlib import Path
+
+    from viewsynth.capture import CaptureOptions, load_capture
+
+    video = Path(__file__).parent / "data" / "karma_small.mp4"
+    out = tmp_path / "out"
+    args = [str(video), "-o", str(out), "--method", "linear", "--factor", "2", "-q"]
+    assert cli(["interpolate", *args, "--set", "capture.every_frames=60"]) == 0
+    (segment,) = json.loads((out / "manifest.json").read_text())["segments"]
+    shots = load_capture(video, CaptureOptions(every_frames=60)).segments[0]
+    utc = {shot.name: shot.utc for shot in shots}
+    points = read_gpx(out / segment["files"]["gpx"])
+    assert len(points) == len(segment["frames"]) > 2
+    for (_, _, when), row in zip(points, segment["frames"], strict=True):
+        a, b = (utc[name] for name in row["src"])
+        assert when == pytest.approx(a + row["t"] * (b - a), abs=1e-3)
+    assert datetime.fromtimestamp(points[0][2], UTC).year == 2017  # the flight's GPS date

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from viewsynth.capture.heading import align_yaws
+from viewsynth.capture.heading import align_yaws, circular_smooth, travel_bearings
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import decide_projection
 from viewsynth.capture.shot import Capture, Shot
@@ -206,7 +206,11 @@ def _align(segment: list[Shot], options: CaptureOptions) -> list[Shot]:
         [s.lon for s in segment],
         smoothing=options.heading_smoothing,
     )
+    views = [None] * len(segment)
+    if source.startswith("track"):  # the centre faces the smoothed travel direction: a bearing
+        travel = travel_bearings([s.lat for s in segment], [s.lon for s in segment])
+        views = [float(v) % 360.0 for v in circular_smooth(travel, options.heading_smoothing)]
     return [
-        dataclasses.replace(s, yaw=float(y), yaw_source=source)
-        for s, y in zip(segment, yaws, strict=True)
+        dataclasses.replace(s, yaw=float(y), yaw_source=source, view_heading=v)
+        for s, y, v in zip(segment, yaws, views, strict=True)
     ]

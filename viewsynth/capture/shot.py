@@ -30,6 +30,9 @@ class Shot:
     # Degrees to turn this panorama (right positive) so its centre faces the travel direction.
     yaw: float = 0.0
     yaw_source: str = "none"  # how yaw was found: see heading.align_yaws
+    # The compass bearing its turned centre faces when the GPS track sets it (the smoothed travel
+    # direction; None: as the heading tag and yaw say, or unknown).
+    view_heading: float | None = None
     # Perspective frames: horizontal field of view in degrees from the metadata (None: unknown).
     hfov: float | None = None
 

@@ -17,13 +17,14 @@ from viewsynth.capture import Shot
 from viewsynth.export.camm import add_camm_track
 from viewsynth.export.gpx import write_gpx
 
-#: Capture clocks that are UTC (``Capture.time_source``); others give GPX points no time.
+#: Capture clocks that are UTC (``Capture.time_source``): their times are the points' times.
 UTC_CLOCKS = ("gps", "mapillary")
 
 
-def frame_time(shots: dict[str, Shot], row: dict) -> float | None:
-    """The capture time of a manifest row: its two shots' times interpolated at ``t``."""
-    a, b = (shots[name].time for name in row["src"])
+def frame_time(shots: dict[str, Shot], row: dict, field: str = "time") -> float | None:
+    """The capture time of a manifest row: its two shots' times (``field``: ``"time"``, the
+    capture's clock, or ``"utc"``) interpolated at ``t``."""
+    a, b = (getattr(shots[name], field) for name in row["src"])
     if a is None or b is None:
         return None
     return a + row["t"] * (b - a)
@@ -54,9 +55,13 @@ def write_segment_gpx(
     if where is None:
         return None
     shots = {shot.name: shot for shot in segment}
-    utc = time_source in UTC_CLOCKS
+    # the points' times: a UTC clock's, else every shot's own UTC time where all have one (EXIF
+    # time with its offset, a video's GPS track, a video's frames geotagged by a GPX), else none
+    field = "time" if time_source in UTC_CLOCKS else "utc"
+    if field == "utc" and any(shot.utc is None for shot in segment):
+        field = None
     points = [
-        (lat, lon, frame_time(shots, row) if utc else None)
+        (lat, lon, frame_time(shots, row, field) if field else None)
         for (lat, lon), row in zip(where, rows, strict=True)
     ]
     gpx_name = Path(names["flat"]).with_suffix(".gpx").name

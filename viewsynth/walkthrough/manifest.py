@@ -49,7 +49,9 @@ def _lerp_angle(a: float | None, b: float | None, t: float) -> float | None:
 
 
 def _view_heading(shot: Shot) -> float | None:
-    """Compass bearing the output frame's centre faces, when the tags tell it."""
+    """Compass bearing the output frame's centre faces, when the GPS track or the tags tell it."""
+    if shot.view_heading is not None:
+        return shot.view_heading
     if shot.heading is None:
         return None
     return (shot.heading + shot.yaw) % 360.0
