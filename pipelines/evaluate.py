@@ -17,7 +17,8 @@
 
 An external method is any command containing ``{list}``: it is run once per dataset with a file of
 ``img0 img1 out`` lines (absolute PNG paths, middle frame wanted) and must write every ``out``;
-for example ``--external dis='viewsynth pair --method flow --list {list}'``.
+for example ``--external dis='viewsynth pair --method flow --list {list}'``. With ``{list_t}``
+instead, its lines are ``img0 img1 out t`` (any t in (0, 1)).
 """
 
 from __future__ import annotations
@@ -63,7 +64,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--rolled", action="store_true", help="also run panoramas rolled by half a width"
     )
-    p.add_argument("--external", action="append", default=[], metavar="NAME='cmd {list}'")
+    p.add_argument(
+        "--external",
+        action="append",
+        default=[],
+        metavar="NAME='cmd {list}'",
+        help="a peer's command; {list} (midpoints) or {list_t} (any t) is its job file",
+    )
     p.add_argument("--every", type=int, default=1, help="leave-one-out: every k-th frame")
     p.add_argument("--parity", choices=("all", "odd", "even"), default="all", help="leave-one-out")
     p.add_argument("--gap", type=int, default=1, help="leave-one-out: frame i from i-GAP and i+GAP")

@@ -49,12 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="viewsynth interpolate", description=__doc__.split("\n\n")[0])
     p.add_argument("capture", type=Path, help="capture folder, video file, or root of captures")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    p.add_argument("--method", choices=METHODS, help="interpolator (default: the best measured)")
+    p.add_argument(
+        "--method", choices=METHODS, help="interpolator (default: rnn, the best measured)"
+    )
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--factor", type=int, help="N: N-1 new frames per pair (default 8)")
-    g.add_argument("--spacing", type=float, help="metres between output frames (needs GPS)")
+    g.add_argument(
+        "--factor", type=int, help="N: N-1 new frames per pair (default 8; or --spacing)"
+    )
+    g.add_argument(
+        "--spacing", type=float, help="metres between output frames (needs GPS; or --factor)"
+    )
     p.add_argument("--fps", type=float, help="output frame rate (default 30)")
-    p.add_argument("--projection", choices=("auto", "equirect", "perspective"))
+    p.add_argument(
+        "--projection",
+        choices=("auto", "equirect", "perspective"),
+        help="360 panoramas or ordinary photos (default auto: metadata, else the seam)",
+    )
     p.add_argument("--gpx", help="GPX track that geotags, by time, frames without GPS of their own")
     p.add_argument(
         "--gpx-offset",
@@ -62,8 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds added to the capture's times before matching the GPX (camera clock error)",
     )
-    p.add_argument("--iters", type=int, help="rnn: recurrent iterations K")
-    p.add_argument("--scale", type=float, help="rnn: flow estimation scale (e.g. 0.5 for 8K)")
+    p.add_argument(
+        "--iters", type=int, help="rnn: recurrent iterations K (default: the model's, 1)"
+    )
+    p.add_argument(
+        "--scale",
+        type=float,
+        help="rnn: decide at S x size, warp at full size (default auto: at most 512 wide)",
+    )
     p.add_argument("--weights", help="rnn: weights file (default: the shipped model)")
     p.add_argument("--frames", action="store_true", default=None, help="also write PNG frames")
     p.add_argument("--quality", type=int, help="H.264 CRF, 0 best .. 51 worst (default 18)")

@@ -165,6 +165,7 @@ def test_the_public_surface_resolves_and_stays_light():
         "assert set(viewsynth.__all__) <= set(dir(viewsynth))\n"
         "assert set(viewsynth.__all__) == set(viewsynth._LAZY) | {'ConfigError', 'FrameError', 'ViewsynthError', 'WeightsError'}\n"
         "for name in viewsynth.__all__: getattr(viewsynth, name)\n"
+        "assert isinstance(Flow(), viewsynth.Interpolator) and not isinstance(3, viewsynth.Interpolator)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr

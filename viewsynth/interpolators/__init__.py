@@ -26,7 +26,7 @@ The network's module (``rnn``, with JAX) is imported on first use of :class:`RNN
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 
+@runtime_checkable
 class Interpolator(Protocol):
     name: str
 
