@@ -127,7 +127,7 @@ def test_every_image_is_checked_before_work_and_each_mistake_is_one_plain_line(t
         (["--list", str(a)], f"{a}: not a text list file"),
         ([str(tmp_path), str(b), "-o", str(tmp_path / "m.png")], f"{tmp_path}: a folder, not an"),
         ([str(a), str(b), "-o", str(blocker / "m.png")], f"{blocker}: not a folder"),
-        ([str(pano), str(b), "-o", str(tmp_path / "m.png")], "mixed projections"),
+        ([str(pano), str(b), "-o", str(tmp_path / "m.png")], "one kind or set --projection"),
     ):
         proc = subprocess.run(
             [sys.executable, "-m", "viewsynth.pipelines.cli", "pair", *args, "--method", "linear"],

@@ -172,13 +172,15 @@ def decide_projection(
     evidence: Sequence[tuple[str, str] | None],
     scores: Sequence[float | None],
     forced: str = "auto",
+    setting: str = "capture.projection",
 ) -> Decision:
     """The projection of the capture at ``source`` (see the module docstring for the order).
 
     ``sizes``: (frame name, (w, h)) per frame; ``evidence``: per frame (or one for a video), what
     the metadata says (:func:`image_evidence`, :func:`video_evidence`); ``scores``: the frames'
-    :func:`seam_score` (None where unknown); ``forced``: ``capture.projection``. Raises
-    ``ViewsynthError`` for a mix of 2:1 and other frames under 'auto'.
+    :func:`seam_score` (None where unknown); ``forced``: ``capture.projection`` (``setting``: the
+    name the message gives it). Raises ``ViewsynthError`` for a mix of 2:1 and other frames under
+    'auto'.
     """
     if forced != "auto":
         return Decision(forced, "--projection")
@@ -193,7 +195,7 @@ def decide_projection(
         raise ViewsynthError(
             f"{source}: mixed projections: {name} ({size[0]}x{size[1]}) is "
             f"{kinds[not shapes[0]]} but {first_name} ({first[0]}x{first[1]}) is "
-            f"{kinds[shapes[0]]}; remove one kind or set capture.projection"
+            f"{kinds[shapes[0]]}; remove one kind or set {setting}"
         )
     stated = [e for e in evidence if e is not None]
     if stated:
@@ -247,6 +249,7 @@ def decide_images(
             for im, (_, size) in zip(images, sizes, strict=True)
         ],
         forced,
+        "--projection",
     )
     if decision.projection == "equirect":
         return decision, None, ""
