@@ -31,7 +31,7 @@ from tqdm import tqdm
 from viewsynth import frames
 from viewsynth.errors import ViewsynthError
 from viewsynth.interpolators import METHODS
-from viewsynth.pipelines.options import Parser
+from viewsynth.pipelines.options import Parser, add_frame_options
 from viewsynth.walkthrough import (
     CaptureResult,
     FolderLock,
@@ -60,11 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--spacing", type=float, help="metres between output frames (needs GPS; or --factor)"
     )
     p.add_argument("--fps", type=float, help="output frame rate (default 30)")
-    p.add_argument(
-        "--projection",
-        choices=("auto", "equirect", "perspective"),
-        help="360 panoramas or ordinary photos (default auto: metadata, else the seam)",
-    )
     p.add_argument("--gpx", help="GPX track that geotags, by time, frames without GPS of their own")
     p.add_argument(
         "--gpx-offset",
@@ -72,15 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds added to the capture's times before matching the GPX (camera clock error)",
     )
-    p.add_argument(
-        "--iters", type=int, help="rnn: recurrent iterations K (default: the model's, 1)"
-    )
-    p.add_argument(
-        "--scale",
-        type=float,
-        help="rnn: decide at S x size, warp at full size (default auto: at most 512 wide)",
-    )
-    p.add_argument("--weights", help="rnn: weights file (default: the shipped model)")
+    add_frame_options(p)
     p.add_argument("--frames", action="store_true", default=None, help="also write PNG frames")
     p.add_argument("--quality", type=int, help="H.264 CRF, 0 best .. 51 worst (default 18)")
     p.add_argument("--config", help="YAML file of settings (see configs/interpolate.yaml)")

@@ -27,7 +27,7 @@ from viewsynth import frames
 from viewsynth.capture.projection import decide_images
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.interpolators import DEFAULT_METHOD, METHODS, make_interpolator
-from viewsynth.pipelines.options import Parser
+from viewsynth.pipelines.options import Parser, add_frame_options
 
 log = logging.getLogger("viewsynth")
 
@@ -40,21 +40,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--t", type=float, action="append", help="time in (0, 1); repeat for several")
     p.add_argument("--list", type=Path, help="file of 'img0 img1 out [t]' lines")
     p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD)
-    p.add_argument(
-        "--projection",
-        choices=("auto", "equirect", "perspective"),
-        default="auto",
-        help="360 panoramas or ordinary photos (default auto: metadata, else the seam)",
-    )
-    p.add_argument(
-        "--iters", type=int, help="rnn: recurrent iterations K (default: the model's, 1)"
-    )
-    p.add_argument(
-        "--scale",
-        type=float,
-        help="rnn: decide at S x size, warp at full size (default auto: at most 512 wide)",
-    )
-    p.add_argument("--weights", help="weights file (rnn); default: the shipped model")
+    add_frame_options(p, projection="auto")
     return p.parse_args(argv)
 
 

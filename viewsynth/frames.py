@@ -48,13 +48,7 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
     Grayscale is expanded, alpha dropped (noted), 16-bit kept at full precision (noted).
     Raises ``FrameError`` for empty, truncated, non-image or oversized files.
     """
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise FrameError(f"{path}: no such file") from None
-    if size == 0:
-        raise FrameError(f"{path}: empty file (0 bytes)")
+    path = _nonempty_file(path)
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
@@ -81,10 +75,8 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
     return Decoded(arr, notes)
 
 
-def probe_image(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` of the image at ``path`` from its header alone (nothing decoded): what
-    :func:`read_image` refuses at once (no such file, a folder, empty, not an image) raises the
-    same ``FrameError``; a file damaged further in is found when it is decoded."""
+def _nonempty_file(path: str | Path) -> Path:
+    """``path`` as a Path, or ``FrameError``: a folder, no such file, an empty file."""
     path = Path(path)
     if path.is_dir():
         raise FrameError(f"{path}: a folder, not an image")
@@ -94,6 +86,14 @@ def probe_image(path: str | Path) -> tuple[int, int]:
         raise FrameError(f"{path}: no such file") from None
     if size == 0:
         raise FrameError(f"{path}: empty file (0 bytes)")
+    return path
+
+
+def probe_image(path: str | Path) -> tuple[int, int]:
+    """``(width, height)`` of the image at ``path`` from its header alone (nothing decoded): what
+    :func:`read_image` refuses at once (no such file, a folder, empty, not an image) raises the
+    same ``FrameError``; a file damaged further in is found when it is decoded."""
+    path = _nonempty_file(path)
     try:
         with Image.open(path) as im:
             return im.size
