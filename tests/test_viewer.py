@@ -177,15 +177,15 @@ def test_view_job_serves_until_ctrl_c(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "manifest.json").write_text('{"segments": []}')
+    # started with SIGINT ignored, as a script's background job (or a test worker) starts it:
+    # Ctrl-C must still stop it (the shell's trap, not a preexec_fn: no fork beside JAX's threads)
+    job = [sys.executable, "-m", "viewsynth.pipelines.cli", "view", str(out), "--no-open"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "viewsynth.pipelines.cli", "view", str(out), "--no-open"],
+        ["sh", "-c", 'trap "" INT; exec "$0" "$@"', *job],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        # started with SIGINT ignored, as a script's background job (or a test worker) starts it:
-        # Ctrl-C must still stop it
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         line = proc.stdout.readline()
