@@ -55,15 +55,21 @@ def interpolate(capture: Path, out: Path) -> int:
 
 @pytest.mark.parametrize("root", [False, True], ids=["capture", "root of captures"])
 def test_a_second_run_into_a_busy_folder_is_one_line_exit_2_naming_the_holder(
-    tmp_path, capsys, root
+    tmp_path, capsys, root, monkeypatch
 ):
+    from viewsynth.walkthrough import run as run_module
+
+    load = run_module.load_capture
     capture = make_capture(tmp_path / "root" / "a") if root else make_capture(tmp_path / "cap")
     if root:
         make_capture(tmp_path / "root" / "b")
     out = tmp_path / "out"
     holder = hold(out)
+    read = []  # captures read: a busy folder is refused before its capture is read
+    monkeypatch.setattr(run_module, "load_capture", lambda *a: read.append(a) or load(*a))
     try:
         assert interpolate(tmp_path / "root" if root else capture, out) == 2
+        assert read == []
     finally:
         holder.stdin.close()
         holder.wait()

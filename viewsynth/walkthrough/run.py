@@ -79,6 +79,9 @@ def run_capture(
     """
     started = time.perf_counter()
     name = source.stem if source.is_file() else source.name
+    if out.is_dir():  # a busy folder is said before the capture is read (seconds for a large one)
+        with FolderLock(out):
+            pass
     capture = load_capture(source, settings.capture)
     check_output_dir(out)
     progress = progress or (lambda n: None)
