@@ -47,7 +47,7 @@ from viewsynth.evaluation.report import render_markdown, run_info, update_sectio
 from viewsynth.evaluation.speed import measure_speed
 from viewsynth.evaluation.walk import measure_walk
 from viewsynth.frames import new_run_dir, write_text
-from viewsynth.pipelines.options import Parser
+from viewsynth.pipelines.options import Parser, writable_folder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,6 +91,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def publish(cfg: BenchmarkConfig, here, run_dir: Path) -> str:
     """Copy a finished run's table to ``cfg.latest`` and into the benchmark section of the
     document ``cfg.tables`` names (``docs/BENCHMARK.md`` in ``configs/benchmark.yaml``)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ViewsynthError(f"--publish {run_dir}: a file; give a finished run's folder")
     path = run_dir / "results.json"
     try:
         data = json.loads(path.read_text())
@@ -151,6 +153,7 @@ def with_externals(cfg: BenchmarkConfig, specs: list[str]) -> BenchmarkConfig:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    writable_folder(args.output, "-o")
     started = time.perf_counter()
     path = config_path(args.config, args.full)
     cfg = cfgmod.load(BenchmarkConfig, path, args.set)

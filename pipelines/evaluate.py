@@ -35,7 +35,7 @@ from viewsynth.evaluation.evaluate import evaluate
 from viewsynth.evaluation.peers import PEERS, parse_external, resolve_methods
 from viewsynth.evaluation.report import run_info, write_report
 from viewsynth.frames import new_run_dir
-from viewsynth.pipelines.options import Parser
+from viewsynth.pipelines.options import Parser, writable_folder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,6 +93,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    writable_folder(args.output, "-o")
     externals = [parse_external(spec) for spec in args.external]
     methods, notes = resolve_methods(args.method, args.iters, args.weights)
     datasets = [open_dataset(path, args.every, args.parity, args.gap) for path in args.datasets]

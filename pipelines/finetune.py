@@ -18,7 +18,7 @@ import argparse
 import sys
 import time
 
-from viewsynth.pipelines.options import Parser
+from viewsynth.pipelines.options import Parser, weights_output, writable_folder
 
 
 def main(argv: list[str]) -> int:
@@ -47,6 +47,8 @@ def main(argv: list[str]) -> int:
         "--workdir", help="keep checkpoints here (a re-run resumes); default: temporary"
     )
     args = parser.parse_args(argv)
+    weights_output(args.output, "-o")
+    writable_folder(args.workdir, "--workdir")
 
     from viewsynth import config as config_lib
     from viewsynth.training.finetune import FinetuneConfig, finetune

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from viewsynth.errors import ViewsynthError
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,3 +34,39 @@ def add_frame_options(p: argparse.ArgumentParser, projection: str | None = None)
         help="rnn: decide at S x size, warp at full size (default auto: at most 512 wide)",
     )
     p.add_argument("--weights", help="rnn: weights file (default: the shipped model)")
+
+
+def writable_folder(path: str | Path | None, what: str, given: Path | None = None) -> Path | None:
+    """``path`` as a folder a job may create or fill (None passes): refused in one line, before
+    any work, when it, or a folder above it, is a file. ``what`` names the option, ``given`` the
+    path the user gave (``path`` itself, or the file to be written in it)."""
+    if path is None:
+        return None
+    path = Path(path)
+    for place in (path, *path.parents):
+        if place.exists():
+            if not place.is_dir():
+                raise ViewsynthError(f"{what} {given or path}: {place} is a file, not a folder")
+            return path
+    return path
+
+
+def weights_output(path: str | Path, what: str) -> Path:
+    """``path`` as a weights file a job may write, checked before any work: its folder must be
+    one (or can be made), and an existing file there is replaced only if it is viewsynth weights
+    (a fine-tune written again), never a photo or anything else given by mistake."""
+    from viewsynth.errors import WeightsError
+    from viewsynth.model.weights import read_meta
+
+    path = Path(path)
+    if path.is_dir():
+        raise ViewsynthError(f"{what} {path}: a folder; give a weights file (e.g. mine.msgpack)")
+    writable_folder(path.parent, what, path)
+    if path.exists():
+        try:
+            read_meta(path)
+        except WeightsError:
+            raise ViewsynthError(
+                f"{what} {path}: exists and is not a viewsynth weights file; not overwritten"
+            ) from None
+    return path

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from viewsynth.pipelines.options import Parser
+from viewsynth.pipelines.options import Parser, weights_output, writable_folder
 
 
 def _commit() -> str:
@@ -45,6 +45,8 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--export", metavar="FILE", help="copy the best weights to FILE when done")
     args = parser.parse_args(argv)
+    if args.export:
+        weights_output(args.export, "--export")
     commit = _commit()  # before JAX starts its threads (fork after that can deadlock)
 
     def terminate(_signum, _frame):
@@ -56,6 +58,7 @@ def main(argv: list[str]) -> int:
     from viewsynth.training.config import load_config
 
     cfg = load_config(args.config, args.set)
+    writable_folder(cfg.workdir, "workdir")
 
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)

@@ -85,3 +85,40 @@ def test_ctrl_c_turned_into_a_librarys_error_still_reads_as_interrupted(monkeypa
         else:
             assert cli.main(["pair", "x"]) == want
             assert "interrupted; finished work is kept" in capsys.readouterr().err
+
+
+def test_a_job_never_writes_its_weights_over_a_photo_or_into_a_file(tmp_path):
+    """``finetune -o`` and ``train --export`` replace only a viewsynth weights file (a fine-tune
+    written again); a photo given by mistake, a folder, or a path under a file is one line, exit
+    2, before any work, as is a report or work folder that is a file and a config that is not
+    YAML text."""
+    photo = tmp_path / "01.jpg"
+    frames.write_image(photo, np.random.default_rng(0).random((32, 64, 3)).astype(np.float32))
+    kept = photo.read_bytes()
+    weights = tmp_path / "old.msgpack"
+    save_weights(weights, Network(ModelConfig.tiny(), rngs=nnx.Rngs(0)))
+    blocker = tmp_path / "afile"
+    blocker.write_text("")
+    cases = [
+        (["finetune", str(tmp_path), "-o", str(photo)], "not a viewsynth weights file"),
+        (["finetune", str(tmp_path), "-o", str(tmp_path)], "a folder; give a weights file"),
+        (["finetune", str(tmp_path), "-o", str(blocker / "w.msgpack")], "is a file, not a folder"),
+        (["finetune", str(tmp_path), "-o", "w.msgpack", "--workdir", str(blocker)], "not a folder"),
+        (["train", "--export", str(photo)], "not a viewsynth weights file"),
+        (["train", "--config", str(photo)], "not a YAML text file"),
+        (["train", "--config", str(tmp_path)], "a folder, not a config file"),
+        (["evaluate", str(tmp_path), "-o", str(blocker)], "is a file, not a folder"),
+    ]
+    for args, needle in cases:
+        proc = subprocess.run(
+            [sys.executable, "-m", "viewsynth.pipelines.cli", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, proc.stderr)
+    assert photo.read_bytes() == kept
+    from viewsynth.pipelines.options import weights_output
+
+    assert weights_output(weights, "-o") == weights  # a fine-tune written again: allowed

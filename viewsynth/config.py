@@ -172,6 +172,10 @@ def load(cls: type[T], path: str | Path | None = None, overrides: list[str] | No
             loaded = yaml.safe_load(path.read_text())
         except FileNotFoundError:
             raise ConfigError(f"{path}: config file not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{path}: a folder, not a config file") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a YAML text file") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
         if loaded is None:
