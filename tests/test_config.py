@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -63,3 +65,32 @@ def test_bad_yaml_names_the_file(tmp_path):
     path.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         config.load(Outer, path)
+
+
+@pytest.mark.parametrize(
+    ("schema", "override", "needle"),
+    [
+        ("finetune", "gaps=[0]", "gaps must be frame steps of at least 1"),
+        ("finetune", "gaps=[-1]", "gaps must be frame steps of at least 1"),
+        ("finetune", "pano_width=0", "pano_width of 16"),
+        ("finetune", "crop=0", "positive multiple of 8"),
+        ("finetune", "max_side=64", "max_side (64) must be at least crop"),
+        ("finetune", "optim.learning_rate=-1", "learning_rate must be positive"),
+        ("finetune", "checkpoint_every=0", "checkpoint_every must be >= 1"),
+        ("train", "log_every=0", "log_every, checkpoint_every and keep_checkpoints"),
+        ("train", "checkpoint_every=0", "log_every, checkpoint_every and keep_checkpoints"),
+    ],
+)
+def test_training_settings_that_cannot_work_are_refused_before_any_work(schema, override, needle):
+    """A value that would fail deep in a run (a division by zero, a resize to nothing) or train
+    on nothing (a gap of 0: the target is its own input) is one ConfigError naming it."""
+    from viewsynth import config as config_lib
+    from viewsynth.errors import ConfigError
+    from viewsynth.training.config import load_config
+    from viewsynth.training.finetune import FinetuneConfig
+
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        if schema == "finetune":
+            config_lib.load(FinetuneConfig, None, [override])
+        else:
+            load_config(Path(__file__).parents[1] / "configs" / "train_debug.yaml", [override])

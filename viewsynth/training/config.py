@@ -114,6 +114,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.steps < 1 or self.iters < 1:
             raise ValueError("steps and iters must be >= 1")
+        if min(self.log_every, self.checkpoint_every, self.keep_checkpoints) < 1:
+            raise ValueError("log_every, checkpoint_every and keep_checkpoints must be >= 1")
         s = self.model.stride
         for name, n in (
             ("data.pano_height", self.data.pano_height),

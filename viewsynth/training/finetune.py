@@ -99,8 +99,18 @@ class FinetuneConfig:
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be >= 1")
-        if self.crop % 8 or self.pano_width % 16:
-            raise ValueError("crop must be a multiple of 8 and pano_width of 16")
+        if self.crop < 8 or self.crop % 8 or self.pano_width < 16 or self.pano_width % 16:
+            raise ValueError("crop must be a positive multiple of 8 and pano_width of 16")
+        if self.max_side < self.crop:
+            raise ValueError(f"max_side ({self.max_side}) must be at least crop ({self.crop})")
+        if not self.gaps or min(self.gaps) < 1:
+            raise ValueError(f"gaps must be frame steps of at least 1, got {list(self.gaps)}")
+        if min(self.log_every, self.checkpoint_every) < 1 or self.iters < 0:
+            raise ValueError("log_every and checkpoint_every must be >= 1 and iters >= 0")
+        if not self.optim.learning_rate > 0:
+            raise ValueError(
+                f"optim.learning_rate must be positive, got {self.optim.learning_rate}"
+            )
 
 
 def training_size(
