@@ -35,7 +35,7 @@ from viewsynth.evaluation.evaluate import evaluate
 from viewsynth.evaluation.peers import PEERS, parse_external, resolve_methods
 from viewsynth.evaluation.report import run_info, write_report
 from viewsynth.frames import new_run_dir
-from viewsynth.pipelines.options import Parser, writable_folder
+from viewsynth.pipelines.options import Parser, integer, writable_folder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,6 +45,8 @@ def _size(text: str) -> tuple[int, int]:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    if min(w, h) < 16:
+        raise argparse.ArgumentTypeError(f"width and height must be at least 16, got {text!r}")
     return w, h
 
 
@@ -74,15 +76,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--every", type=int, default=1, help="leave-one-out: every k-th frame")
     p.add_argument("--parity", choices=("all", "odd", "even"), default="all", help="leave-one-out")
     p.add_argument("--gap", type=int, default=1, help="leave-one-out: frame i from i-GAP and i+GAP")
-    p.add_argument("--limit", type=int, default=0, help="at most this many samples per set")
+    p.add_argument(
+        "--limit", type=integer(0), default=0, help="at most this many samples per set (0: all)"
+    )
     p.add_argument(
         "--fit-times", nargs="+", type=float, default=[], metavar="T",
         help="leave-one-out panoramas: also score at these t, keep the best (trc-WS-PSNR)",
     )  # fmt: skip
     p.add_argument(
-        "--render", type=int, default=0, metavar="N", help="N held-out rendered panoramas"
+        "--render", type=integer(0), default=0, metavar="N", help="N held-out rendered panoramas"
     )
-    p.add_argument("--synthetic", type=int, default=0, metavar="N", help="N synthetic triplets")
+    p.add_argument(
+        "--synthetic", type=integer(0), default=0, metavar="N", help="N synthetic triplets"
+    )
     p.add_argument(
         "--size", type=_size, default=(1024, 512), help="generated sets (default 1024x512)"
     )

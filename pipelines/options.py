@@ -70,3 +70,20 @@ def weights_output(path: str | Path, what: str) -> Path:
                 f"{what} {path}: exists and is not a viewsynth weights file; not overwritten"
             ) from None
     return path
+
+
+def integer(low: int, high: int | None = None):
+    """An argparse ``type``: an integer in ``[low, high]`` (no upper bound when None), else
+    argparse's one-line error saying the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            span = f"at least {low}" if high is None else f"in {low}..{high}"
+            raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
+        return value
+
+    return parse

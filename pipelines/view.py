@@ -16,7 +16,7 @@ import webbrowser
 from pathlib import Path
 
 from viewsynth.errors import ViewsynthError
-from viewsynth.pipelines.options import Parser
+from viewsynth.pipelines.options import Parser, integer
 from viewsynth.viewer import DEFAULT_HOST, ViewerServer
 
 DEFAULT_PORT = 8360
@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="viewsynth view", description=__doc__.split("\n\n")[0])
     p.add_argument("output", type=Path, help="output folder of viewsynth interpolate")
     p.add_argument(
-        "--port", type=int, help=f"port (default {DEFAULT_PORT}, or a free one when it is taken)"
+        "--port",
+        type=integer(0, 65535),
+        help=f"port (default {DEFAULT_PORT}, or a free one when it is taken; 0: any free one)",
     )
     p.add_argument(
         "--host",
@@ -39,8 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def make_server(out: Path, host: str, port: int | None) -> ViewerServer:
     if not (out / "manifest.json").is_file() and not (out / "summary.json").is_file():
-        if not out.is_dir():
+        if not out.exists():
             raise ViewsynthError(f"{out}: no such folder")
+        if not out.is_dir():
+            raise ViewsynthError(f"{out}: a file; give the output folder of viewsynth interpolate")
         raise ViewsynthError(f"{out}: no manifest.json or summary.json (not an output folder)")
     if port is not None:
         return ViewerServer(out, host, port)

@@ -122,3 +122,26 @@ def test_a_job_never_writes_its_weights_over_a_photo_or_into_a_file(tmp_path):
     from viewsynth.pipelines.options import weights_output
 
     assert weights_output(weights, "-o") == weights  # a fine-tune written again: allowed
+
+
+def test_numbers_out_of_range_are_one_line_before_any_work(tmp_path):
+    """A port past 65535, a negative count and a generated size of nothing are argparse's own
+    one-line errors, not a traceback from deep in the job; a file given to view says so."""
+    afile = tmp_path / "w.msgpack"
+    afile.write_text("")
+    cases = [
+        (["view", str(tmp_path), "--port", "70000"], "--port: must be in 0..65535, got 70000"),
+        (["view", str(afile)], "a file; give the output folder"),
+        (["evaluate", "--render", "1", "--size", "0x0"], "width and height must be at least 16"),
+        (["evaluate", "--render", "-3"], "--render: must be at least 0, got -3"),
+        (["evaluate", str(tmp_path), "--limit", "-1"], "--limit: must be at least 0, got -1"),
+    ]
+    for args, needle in cases:
+        proc = subprocess.run(
+            [sys.executable, "-m", "viewsynth.pipelines.cli", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, proc.stderr)
