@@ -40,7 +40,13 @@ import yaml
 
 from viewsynth import config as cfgmod
 from viewsynth.errors import ViewsynthError
-from viewsynth.evaluation.evaluate import BenchmarkConfig, SetResult, evaluate, open_sets
+from viewsynth.evaluation.evaluate import (
+    BenchmarkConfig,
+    SetResult,
+    evaluate,
+    open_sets,
+    tell_notes,
+)
 from viewsynth.evaluation.job import time_job
 from viewsynth.evaluation.peers import ExternalCommand, parse_external, resolve_methods
 from viewsynth.evaluation.report import render_markdown, run_info, update_section, write_report
@@ -187,6 +193,7 @@ def main(argv: list[str]) -> int:
     info = run_info(REPO, command.strip())
 
     results = evaluate(datasets, methods, externals, log=log) if datasets else []
+    tell_notes(results, log)
     walk_rows: list[dict] = []
     if cfg.walk.enabled and cfg.walk.capture and not args.no_walk:
         # rnn at the model's default K here, what users get.

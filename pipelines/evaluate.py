@@ -31,7 +31,7 @@ from pathlib import Path
 
 from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.datasets import open_dataset, render_set, rolled, synthetic_set
-from viewsynth.evaluation.evaluate import evaluate
+from viewsynth.evaluation.evaluate import evaluate, tell_notes
 from viewsynth.evaluation.peers import PEERS, parse_external, resolve_methods
 from viewsynth.evaluation.report import run_info, write_report
 from viewsynth.frames import new_run_dir
@@ -135,6 +135,7 @@ def main(argv: list[str]) -> int:
         print(message, file=sys.stderr, flush=True)
 
     results = evaluate(datasets, methods, externals, log=log)
+    tell_notes(results, log)
     out = args.output or new_run_dir(Path("out") / "evaluate", stamp)
     settings = {"argv": list(argv), "methods": [m.label for m in methods]}
     table = write_report(out, info, results, (), notes, settings, title="Evaluation")

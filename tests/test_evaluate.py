@@ -207,6 +207,25 @@ def test_evaluate_job_needs_a_dataset():
         evaluate_job.main(["--synthetic", "1", "--method", "linear", "--fit-times", "0.3", "1.2"])
 
 
+def test_a_skipped_sample_is_said_and_a_set_with_none_left_is_an_error(tmp_path, capsys):
+    """A corrupt frame's samples are skipped with a note on the console (not only in the report);
+    when no sample is left to score, the job says so and fails instead of an empty table."""
+    from viewsynth import frames
+    from viewsynth.errors import ViewsynthError
+
+    rng = np.random.default_rng(0)
+    for i in range(5):  # leave-one-out samples 01, 02, 03; frame 04 only in 03's
+        frames.write_image(tmp_path / f"{i:02d}.png", rng.random((16, 32, 3)).astype(np.float32))
+    (tmp_path / "04.png").write_bytes((tmp_path / "04.png").read_bytes()[:60])
+    assert evaluate_job.main([str(tmp_path), "--method", "linear", "-o", str(tmp_path / "a")]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 03" in err and "04.png: truncated or corrupt image" in err
+    (tmp_path / "02.png").write_bytes(b"")  # in every sample left
+    with pytest.raises(ViewsynthError, match="no sample could be scored"):
+        evaluate_job.main([str(tmp_path), "--method", "linear", "-o", str(tmp_path / "b")])
+    assert "note: " in capsys.readouterr().err
+
+
 class _Turned:
     """A method whose output is the truth turned by a known small rotation of the sphere."""
 

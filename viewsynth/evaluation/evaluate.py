@@ -382,3 +382,14 @@ def open_sets(
         more, more_notes = open_sets(fallback, (), base_dir)
         datasets, notes = more, notes + more_notes
     return datasets, notes
+
+
+def tell_notes(results: Sequence[SetResult], log: Callable[[str], None]) -> None:
+    """Every set's notes on the console as well as in the report (a sample skipped as corrupt was
+    only in the report), and ``ViewsynthError`` when not one set had a sample left to score."""
+    for result in results:
+        for note in result.notes:
+            log(f"note: {result.name}: {note}")
+    if results and not any(result.samples for result in results):
+        why = "; ".join(f"{r.name}: {r.notes[0] if r.notes else 'no samples'}" for r in results)
+        raise ViewsynthError(f"no sample could be scored ({why})")
