@@ -2,6 +2,7 @@
 speed harness."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -509,3 +510,25 @@ def test_a_job_captures_bad_baseline_flag_is_a_one_line_error(tmp_path):
     assert "\n" not in message and "baseline" in message and "maybe" in message, message
     path.write_text("job:\n  captures:\n    - name: walk\n      path: walk\n      baseline: no\n")
     assert cfgmod.load(BenchmarkConfig, path).job.captures[0].baseline is False
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("walk.factor=0", "factor >= 2"),
+        ("speed.reps=0", "speed.reps and times_per_call must be >= 1"),
+        ("speed.sizes=[[0, 0]]", "each width and height at least 16"),
+        ("job.factor=0", "job.factor must be at least 1"),
+        ("datasets=[{name: p, path: x, resize_width: -5}]", "resize_width, metres"),
+    ],
+)
+def test_benchmark_settings_that_cannot_work_are_refused_before_any_work(override, needle):
+    """A section setting that ran for minutes and then failed (a traceback, or an exit 0 with the
+    failure only in the report's notes) is one ConfigError when the config is read."""
+    from viewsynth import config as config_lib
+    from viewsynth.errors import ConfigError
+    from viewsynth.evaluation.evaluate import BenchmarkConfig
+
+    path = Path(__file__).parents[1] / "configs" / "benchmark.yaml"
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        config_lib.load(BenchmarkConfig, path, [override])

@@ -71,6 +71,10 @@ class JobConfig:
     # The captures; none: nothing is timed.
     captures: tuple[JobCapture, ...] = ()
 
+    def __post_init__(self):
+        if self.factor < 1:
+            raise ValueError(f"job.factor must be at least 1, got {self.factor}")
+
 
 def run_interpolate(capture: Path, out: Path, method: str, factor: int) -> dict[str, Any]:
     """``viewsynth interpolate CAPTURE -o OUT --method M --factor F -q`` in a fresh interpreter.

@@ -174,6 +174,14 @@ class DatasetConfig:
     # Real walks: also score at these times and keep the best (trc-WS-PSNR, see ``evaluate``).
     fit_times: tuple[float, ...] = ()
 
+    def __post_init__(self):
+        if self.count < 1 or min(self.width, self.height) < 16:
+            raise ValueError(f"{self.name}: count >= 1 and width, height >= 16")
+        if self.every < 1 or self.gap < 1 or self.limit < 0:
+            raise ValueError(f"{self.name}: every and gap must be >= 1, limit >= 0")
+        if self.resize_width < 0 or self.metres < 0 or self.stride_metres < 0:
+            raise ValueError(f"{self.name}: resize_width, metres and stride_metres must be >= 0")
+
 
 def from_config(cfg: DatasetConfig, base_dir: str | Path = ".") -> Dataset:
     """The ``Dataset`` a config entry names; ``DatasetUnavailable`` when its data is absent."""

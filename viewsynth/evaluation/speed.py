@@ -60,6 +60,16 @@ class SpeedConfig:
     # does (``--factor 9`` asks 8 per pair), reported per in-between frame; 1: one t per call only.
     times_per_call: int = 8
 
+    def __post_init__(self):
+        if any(min(size) < 16 for size in self.sizes):
+            raise ValueError(f"speed.sizes: each width and height at least 16, got {self.sizes}")
+        if self.reps < 1 or self.warmup < 0 or self.times_per_call < 1:
+            raise ValueError("speed.reps and times_per_call must be >= 1, warmup >= 0")
+        if not (self.max_seconds_per_frame > 0 and self.timeout_s > 0):
+            raise ValueError("speed.max_seconds_per_frame and timeout_s must be positive")
+        if any(k < 1 for k in self.iters):
+            raise ValueError(f"speed.iters: each K at least 1, got {self.iters}")
+
 
 def peak_rss_mib() -> float:
     """Peak resident memory of this process's address space, in MiB (see the module docstring)."""

@@ -53,6 +53,13 @@ class WalkConfig:
     # ``--factor``: factor - 1 in-between frames per pair.
     factor: int = 8
 
+    def __post_init__(self):
+        if self.pairs < 1 or self.start < 0 or self.factor < 2:
+            raise ValueError(
+                f"walk: pairs >= 1, start >= 0 and factor >= 2 (a frame between photos), got "
+                f"{self.pairs}, {self.start}, {self.factor}"
+            )
+
 
 def _walk_inputs(path: Path, cfg: WalkConfig) -> tuple[list, list[tuple[float, ...]], bool, str]:
     """The ``pairs + 1`` aligned photos ``[(shot, image)]``, each pair's in-between times,
