@@ -52,6 +52,9 @@ def main(argv: list[str]) -> int:
     def terminate(_signum, _frame):
         raise KeyboardInterrupt  # `kill PID` stops like Ctrl-C: checkpoint first
 
+    from viewsynth.geometry.pose import load_pycolmap
+
+    load_pycolmap()  # before the handler: pycolmap's own would replace it on import
     signal.signal(signal.SIGTERM, terminate)
 
     from viewsynth.training import loop

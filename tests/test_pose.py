@@ -325,3 +325,33 @@ def test_a_photos_features_are_found_once(perspective, monkeypatch):
     shifted = np.ascontiguousarray(views[1][:, ::-1])  # another view: not taken for the kept one
     relative_pose(views[1], shifted, equirect=False)
     assert len(detected) == 5
+
+
+def test_python_keeps_sigterm_once_pycolmap_is_loaded():
+    """pycolmap's glog takes SIGTERM on import (a stack dump and an abort, past Python's handler:
+    ``kill`` lost a training run's checkpoint): building the sweep gives it back."""
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *a: (print('handled', flush=True), sys.exit(7)))\n"
+        "from viewsynth.interpolators import Sweep\n"
+        "Sweep()\n"
+        "import numpy as np\n"
+        "from viewsynth.geometry.pose import estimate_pycolmap\n"
+        "d = np.random.default_rng(0).normal(size=(50, 3))\n"
+        "d /= np.linalg.norm(d, axis=1, keepdims=True)\n"
+        "estimate_pycolmap(d, d, 0.01)  # pycolmap at work, as in a job\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 7 and out.strip() == "handled", err
+    assert "Aborted" not in err

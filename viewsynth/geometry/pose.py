@@ -20,7 +20,10 @@ changes ``usable``; a pose that contradicts it gets a ``flags`` entry.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import signal
+import threading
 
 import numpy as np
 
@@ -135,6 +138,20 @@ def _check_input(img0: np.ndarray, img1: np.ndarray) -> None:
         )
 
 
+@functools.cache
+def load_pycolmap():
+    """pycolmap, imported once. Its glog installs a handler for SIGTERM on import that dumps a
+    stack and aborts, past Python's own: ``kill`` then lost ``viewsynth train``'s checkpoint and
+    filled a job's console with a stack dump. Imported on the main thread (jobs call this before
+    their work), Python's handling of SIGTERM is put back."""
+    before = signal.getsignal(signal.SIGTERM)
+    import pycolmap
+
+    if threading.current_thread() is threading.main_thread() and before is not None:
+        signal.signal(signal.SIGTERM, before)
+    return pycolmap
+
+
 def estimate_pycolmap(
     d0: np.ndarray, d1: np.ndarray, max_error: float, seed: int = 0, min_trials: int | None = None
 ):
@@ -144,7 +161,7 @@ def estimate_pycolmap(
 
     Returns ``(R, t, inlier mask)`` in viewsynth axes, or None when RANSAC finds nothing.
     """
-    import pycolmap
+    pycolmap = load_pycolmap()
 
     opt = pycolmap.RANSACOptions()
     opt.max_error = float(max_error)

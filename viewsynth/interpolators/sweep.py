@@ -16,7 +16,12 @@ from viewsynth import config as config_lib
 from viewsynth.errors import ConfigError
 from viewsynth.geometry.features import WORK_WIDTH
 from viewsynth.geometry.pinhole import focal_from_hfov
-from viewsynth.geometry.pose import DEFAULT_HFOV_DEG, PURE_ROTATION, relative_pose
+from viewsynth.geometry.pose import (
+    DEFAULT_HFOV_DEG,
+    PURE_ROTATION,
+    load_pycolmap,
+    relative_pose,
+)
 from viewsynth.geometry.seam import on_canonical_seam
 from viewsynth.interpolators.flow import Flow
 from viewsynth.sweep import (
@@ -95,6 +100,7 @@ class Sweep:
         self.settings = settings or GeometrySettings(sweep=SweepConfig())
         self.fallback = fallback or Flow()
         self._last: dict[str, Any] = {}
+        load_pycolmap()  # (here, on the thread that builds it: see its SIGTERM note)
 
     @classmethod
     def for_network(cls, settings: GeometrySettings | None = None) -> Sweep:
