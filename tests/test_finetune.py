@@ -152,3 +152,18 @@ def test_a_panoramas_middle_frame_is_turned_to_the_halfway_view(tmp_path):
     assert after > before + 6.0, (before, after)
     # The inputs are left as they were.
     np.testing.assert_array_equal(turned.triplet(0).img0, raw.triplet(0).img0)
+
+
+def test_a_work_folder_resumes_only_the_fine_tune_it_holds(tmp_path):
+    """``--workdir`` resumed any checkpoint there, another capture's too: the folder now records
+    what it was made for; more steps may continue it, another capture or setting is refused."""
+    from viewsynth.training.finetune import CLAIM, _claim
+
+    run, base = tmp_path / "work", tmp_path / "base.msgpack"
+    cfg = FinetuneConfig()
+    _claim(run, tmp_path / "a", base, cfg)
+    assert (run / CLAIM).is_file()
+    _claim(run, tmp_path / "a", base, FinetuneConfig(steps=900, log_every=1))  # continued
+    for capture, other in ((tmp_path / "b", cfg), (tmp_path / "a", FinetuneConfig(gaps=(2,)))):
+        with pytest.raises(ViewsynthError, match="holds another fine-tune's checkpoints"):
+            _claim(run, capture, base, other)

@@ -287,6 +287,37 @@ class FinetuneResult:
     wall_time_s: float
 
 
+#: What a fine-tune's work folder was made for (:func:`_claim`).
+CLAIM = "finetune.json"
+
+
+def _claim(run_dir: Path, capture, base: Path, cfg: FinetuneConfig) -> None:
+    """Resume in ``run_dir`` only the fine-tune it holds: the same capture, base weights and
+    settings (more or fewer steps, and how often it logs, may change). Another one's checkpoints
+    would be resumed as if they were this one's: refused in one line."""
+    import json
+
+    held = dataclasses.asdict(cfg)
+    for knob in ("steps", "log_every", "checkpoint_every", "report_triplets"):
+        held.pop(knob)
+    key = {"capture": str(Path(capture).resolve()), "base": str(base.resolve()), "settings": held}
+    key = json.loads(json.dumps(key))  # (tuples as lists, as it is read back)
+    path = run_dir / CLAIM
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except ValueError:
+            before = None
+        if before != key:
+            raise ViewsynthError(
+                f"--workdir {run_dir}: holds another fine-tune's checkpoints (another capture, "
+                "base weights or settings); give a new folder, or empty this one"
+            )
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    frames_lib.write_text(path, json.dumps(key, indent=2))
+
+
 def finetune(
     capture: str | Path,
     out: str | Path,
@@ -332,6 +363,7 @@ def finetune(
 
     with tempfile.TemporaryDirectory(prefix="viewsynth-finetune-") as tmp:
         run_dir = Path(workdir) if workdir else Path(tmp)
+        _claim(run_dir, capture, base_path, cfg)
         train_cfg = train_config.TrainConfig(
             workdir=str(run_dir),
             seed=cfg.seed,
