@@ -87,6 +87,19 @@ def test_ctrl_c_turned_into_a_librarys_error_still_reads_as_interrupted(monkeypa
             assert "interrupted; finished work is kept" in capsys.readouterr().err
 
 
+def assert_one_line_errors(cases, cwd) -> None:
+    """Each ``(args, needle)``: the console script exits 2 with one line holding ``needle``."""
+    for args, needle in cases:
+        proc = subprocess.run(
+            [sys.executable, "-m", "viewsynth.pipelines.cli", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+        )
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, proc.stderr)
+
+
 def test_a_job_never_writes_its_weights_over_a_photo_or_into_a_file(tmp_path):
     """``finetune -o`` and ``train --export`` replace only a viewsynth weights file (a fine-tune
     written again); a photo given by mistake, a folder, or a path under a file is one line, exit
@@ -109,15 +122,7 @@ def test_a_job_never_writes_its_weights_over_a_photo_or_into_a_file(tmp_path):
         (["train", "--config", str(tmp_path)], "a folder, not a config file"),
         (["evaluate", str(tmp_path), "-o", str(blocker)], "is a file, not a folder"),
     ]
-    for args, needle in cases:
-        proc = subprocess.run(
-            [sys.executable, "-m", "viewsynth.pipelines.cli", *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-        )
-        lines = proc.stderr.strip().splitlines()
-        assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, proc.stderr)
+    assert_one_line_errors(cases, tmp_path)
     assert photo.read_bytes() == kept
     from viewsynth.pipelines.options import weights_output
 
@@ -136,12 +141,4 @@ def test_numbers_out_of_range_are_one_line_before_any_work(tmp_path):
         (["evaluate", "--render", "-3"], "--render: must be at least 0, got -3"),
         (["evaluate", str(tmp_path), "--limit", "-1"], "--limit: must be at least 0, got -1"),
     ]
-    for args, needle in cases:
-        proc = subprocess.run(
-            [sys.executable, "-m", "viewsynth.pipelines.cli", *args],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-        )
-        lines = proc.stderr.strip().splitlines()
-        assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], (args, proc.stderr)
+    assert_one_line_errors(cases, tmp_path)
