@@ -142,3 +142,17 @@ def test_numbers_out_of_range_are_one_line_before_any_work(tmp_path):
         (["evaluate", str(tmp_path), "--limit", "-1"], "--limit: must be at least 0, got -1"),
     ]
     assert_one_line_errors(cases, tmp_path)
+
+
+def test_a_folder_given_as_weights_says_so(tmp_path):
+    """``--weights`` naming a folder said "no such file" (evaluate) or "not found"."""
+    (tmp_path / "w").mkdir()
+    for name in ("a.png", "b.png"):
+        frames.write_image(tmp_path / name, np.zeros((16, 24, 3), np.float32))
+    assert_one_line_errors(
+        [
+            (["evaluate", "--synthetic", "1", "--weights", "w"], "w: a folder, not a weights"),
+            (["pair", "a.png", "b.png", "-o", "m.png", "--weights", "w"], "a folder, not a"),
+        ],
+        tmp_path,
+    )

@@ -287,6 +287,8 @@ def resolve_methods(
             specs.append(MethodSpec(name))
             continue
         if weights is not None:
+            if Path(weights).is_dir():
+                raise WeightsError(f"--weights {weights}: a folder, not a weights file")
             if not Path(weights).is_file():
                 raise WeightsError(f"--weights {weights}: no such file")
             path = str(Path(weights).resolve())

@@ -67,6 +67,8 @@ def save_weights(path: str | Path, model: Network, meta: dict[str, Any] | None =
 
 
 def _read_bytes(path: Path) -> bytes:
+    if path.is_dir():
+        raise WeightsError(f"{path}: a folder, not a weights file")
     if not path.is_file():
         raise WeightsError(f"{path}: weights file not found")
     return path.read_bytes()
