@@ -135,7 +135,7 @@ def main(argv: list[str]) -> int:
         )
         h, w = img0.shape[:2]
         if img1.shape[:2] != (h, w):
-            stretched = abs(img1.shape[1] * h - img1.shape[0] * w) > 0.01 * img1.shape[0] * w
+            stretched = frames.stretched((img1.shape[1], img1.shape[0]), (w, h))
             log.warning(
                 "%s: resized from %dx%d to %dx%d to match %s%s", img1_path, img1.shape[1],
                 img1.shape[0], w, h, img0_path, " (stretched: another aspect ratio)" * stretched,

@@ -89,6 +89,13 @@ def _nonempty_file(path: str | Path) -> Path:
     return path
 
 
+def stretched(size: tuple[int, int], target: tuple[int, int]) -> bool:
+    """Whether resizing ``(width, height)`` ``size`` to ``target`` changes its aspect ratio by more
+    than 1 % (a portrait photo among landscape ones, a photo made 2:1): worth saying."""
+    (w, h), (tw, th) = size, target
+    return abs(w * th - h * tw) > 0.01 * h * tw
+
+
 def probe_image(path: str | Path) -> tuple[int, int]:
     """``(width, height)`` of the image at ``path`` from its header alone (nothing decoded): what
     :func:`read_image` refuses at once (no such file, a folder, empty, not an image) raises the

@@ -33,7 +33,7 @@ from viewsynth.capture.projection import decide_projection
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.track import check_gps, drop_duplicates, split_by_distance, split_by_time
 from viewsynth.errors import FrameError, ViewsynthError
-from viewsynth.frames import is_equirect_shape
+from viewsynth.frames import is_equirect_shape, stretched
 from viewsynth.geometry.pose import DEFAULT_HFOV_DEG
 
 NAMES_SHOWN = 8  # file names listed in one warning line before "+N more"
@@ -172,25 +172,22 @@ def _working_size(
     if not changed:
         return target, []
 
-    def stretched(size: tuple[int, int]) -> bool:  # its aspect ratio more than 1 % off the target's
-        return abs(size[0] * height - size[1] * width) > 0.01 * size[1] * width
-
     if len(changed) == len(shots) and len({s.size for s in shots}) == 1:
         w0, h0 = shots[0].size
         why = ["capture.max_width"] if options.max_width and w0 > options.max_width else []
-        if stretched((w0, h0)):
+        if stretched((w0, h0), target):
             why.append(f"stretched to a panorama's 2:1, which {w0}x{h0} is not")
         return target, [
             f"every frame resized from {w0}x{h0} to {width}x{height} "
             f"({'; '.join(why) or 'panoramas made exactly 2:1'})"
         ]
     names = [
-        f"{s.name} ({s.size[0]}x{s.size[1]}{', stretched' if stretched(s.size) else ''})"
+        f"{s.name} ({s.size[0]}x{s.size[1]}{', stretched' if stretched(s.size, target) else ''})"
         for s in changed
     ]
     note = (
         " (stretched: another aspect ratio than the capture's)"
-        if any(stretched(s.size) for s in changed)
+        if any(stretched(s.size, target) for s in changed)
         else ""
     )
     return target, [
