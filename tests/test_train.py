@@ -12,11 +12,12 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from flax import nnx
 
 from viewsynth import config as config_lib
-from viewsynth.errors import ConfigError
+from viewsynth.errors import ConfigError, ViewsynthError
 from viewsynth.model.weights import (
     DEFAULT_WEIGHTS,
     FLOW_ONLY_WEIGHTS,
@@ -303,6 +304,28 @@ def test_an_interrupt_checkpoints_the_steps_done_so_far(tmp_path, fixed_batch):
     ckpt.close()
     resumed = loop.train(_cfg(workdir, "checkpoint_every=100"), batches=lambda s: fixed_batch)
     assert (resumed.start_step, resumed.end_step) == (5, 12)
+
+
+def test_a_checkpoint_of_another_config_is_refused_by_name_before_any_restore(tmp_path):
+    def build(width):
+        model = nnx.Sequential(
+            nnx.Linear(3, width, rngs=nnx.Rngs(0)), nnx.Linear(width, 2, rngs=nnx.Rngs(1))
+        )
+        return model, nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+
+    ckpt = Checkpoints(tmp_path / "ck")
+    ckpt.save(1, *build(4), {"best": 1.0})
+    ckpt.close()
+    ckpt = Checkpoints(tmp_path / "ck")
+    with pytest.raises(ViewsynthError) as err:
+        ckpt.restore(1, *build(5))
+    # the first array that differs, both shapes, on one line (Orbax's own message named neither
+    # the array nor the fix, and its half-done restore printed tracebacks after it)
+    message = str(err.value)
+    assert "0.layers.0.bias is (4,) there, (5,) in this config" in message, message
+    assert "\n" not in message and "new work folder" in message
+    assert ckpt.restore(1, *build(4))["best"] == 1.0  # the same config still resumes
+    ckpt.close()
 
 
 def test_an_interrupt_right_after_an_update_labels_the_checkpoint_by_updates_done(

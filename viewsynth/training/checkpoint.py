@@ -8,6 +8,10 @@ next. Only checkpoints written after a finite loss exist, so a diverged run keep
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,11 @@ class Checkpoints:
         self.manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
-        )
+            # named, so that a step's shapes can be read without restoring it (``restore``)
+            item_handlers={
+                "state": ocp.StandardCheckpointHandler(), "record": ocp.JsonCheckpointHandler()
+            },
+        )  # fmt: skip
 
     def latest_step(self) -> int | None:
         """The newest finished checkpoint's step, or None."""
@@ -38,18 +46,21 @@ class Checkpoints:
     def save(
         self, step: int, model: nnx.Module, optimizer: nnx.Optimizer, record: dict[str, Any]
     ) -> None:
-        """Write step ``step`` (model, optimiser, JSON ``record``) and wait until it is on disk."""
+        """Write step ``step`` (model, optimiser, JSON ``record``) and wait until it is on disk.
+        Ctrl-C or SIGTERM arriving meanwhile is raised once the checkpoint is whole: Orbax's
+        save, cut short, left a half-written step that the interrupt's own save then failed on."""
         state = nnx.to_pure_dict(nnx.state((model, optimizer)))
-        self.manager.save(
-            step,
-            args=ocp.args.Composite(
-                state=ocp.args.StandardSave(state),
-                record=ocp.args.JsonSave(dict(record, step=step)),
-            ),
-            force=True,
-        )
-        # Block: a run killed right after a save must find the checkpoint complete.
-        self.manager.wait_until_finished()
+        with _interrupts_deferred():
+            self.manager.save(
+                step,
+                args=ocp.args.Composite(
+                    state=ocp.args.StandardSave(state),
+                    record=ocp.args.JsonSave(dict(record, step=step)),
+                ),
+                force=True,
+            )
+            # Block: a run killed right after a save must find the checkpoint complete.
+            self.manager.wait_until_finished()
 
     def restore(self, step: int, model: nnx.Module, optimizer: nnx.Optimizer) -> dict[str, Any]:
         """Load step ``step`` into ``model`` and ``optimizer`` (in place); returns its JSON record.
@@ -62,6 +73,7 @@ class Checkpoints:
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
             pure,
         )
+        self._check_shapes(step, pure)
         try:
             restored = self.manager.restore(
                 step,
@@ -78,6 +90,70 @@ class Checkpoints:
         nnx.update((model, optimizer), state)
         return dict(restored["record"] or {})
 
+    def _check_shapes(self, step: int, pure: dict) -> None:
+        """Refuse, in one line, a checkpoint that holds other arrays than ``pure`` (another model
+        or optimiser config), from its metadata alone: a restore that fails part way leaves
+        Orbax's background work to print tracebacks after the message."""
+        try:
+            stored = _shapes(self.manager.item_metadata(step)["state"])
+        except Exception:  # unreadable metadata: the restore itself then says what is wrong
+            return
+        wanted = _shapes(pure)
+        if stored == wanted:
+            return
+        where = self.directory / str(step)
+        missing = sorted(wanted.keys() - stored.keys())
+        extra = sorted(stored.keys() - wanted.keys())
+        if missing or extra:
+            name = (missing or extra)[0]
+            what = "lacks" if missing else "has an array this config lacks:"
+            detail = f"{what} {name}" + (f" (and {len(missing) + len(extra) - 1} more)"
+                                         if len(missing) + len(extra) > 1 else "")  # fmt: skip
+        else:
+            name = next(k for k in sorted(wanted) if wanted[k] != stored[k])
+            detail = f"{name} is {stored[name]} there, {wanted[name]} in this config"
+        raise ViewsynthError(
+            f"{where}: checkpoint does not match this model/optimiser config ({detail}); "
+            "use a new work folder"
+        )
+
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM (where Python handles it) are held while the block runs, then raised
+    as ``KeyboardInterrupt``; off the main thread (where no handler can be set) a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    wanted = [signal.SIGINT, signal.SIGTERM]
+    before = {sig: signal.getsignal(sig) for sig in wanted}
+    held = [sig for sig in wanted if callable(before[sig])]  # Python handles it: hold it too
+    for sig in held:
+        signal.signal(sig, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for sig in held:
+            signal.signal(sig, before[sig])
+    if caught:
+        raise KeyboardInterrupt
+
+
+def _shapes(tree) -> dict[str, tuple[int, ...]]:
+    """``{"0.cnet.embed.kernel": shape}`` for every array of a state tree or of its metadata."""
+
+    def name(key) -> str:
+        for attr in ("key", "idx", "name"):
+            if hasattr(key, attr):
+                return str(getattr(key, attr))
+        return str(key)
+
+    return {
+        ".".join(name(k) for k in path): tuple(leaf.shape)
+        for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+    }
