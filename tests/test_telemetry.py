@@ -15,8 +15,10 @@ import pytest
 from capture_fixtures import DATA, ORIGIN, offset, texture
 
 from viewsynth.capture import CaptureOptions, load_capture
-from viewsynth.capture.heading import haversine
+from viewsynth.capture.heading import between, haversine
+from viewsynth.capture.shot import Shot
 from viewsynth.capture.telemetry import Fix, clean_track, positions_at, read_video_track
+from viewsynth.walkthrough.manifest import frame_entry
 
 HERE = Path(__file__).resolve().parent / "data"
 VIDEOS = {"karma": HERE / "karma_small.mp4", "max-heromode": HERE / "max-heromode_small.mp4"}
@@ -121,6 +123,20 @@ def test_positions_at_interpolates_and_refuses_gaps_and_outside():
     assert (d.lat, d.lon, d.utc) == (10.0, 20.0, 99.5)  # within the 1 s margin: the end fix
     assert e is None
     assert positions_at([], [0.0], 5.0) == [None]
+
+
+def test_positions_cross_the_180th_meridian_the_short_way():
+    # 11 m apart across the date line: in between is near +-180, not near 0 (the other side of
+    # the Earth), in the manifest's rows and in the track's fixes alike
+    east, west = 179.99995, -179.99995
+    a, b = positions_at([Fix(0.0, -17.0, east), Fix(1.0, -17.0, west)], [0.25, 0.75], 5.0)
+    assert (a.lon, b.lon) == pytest.approx((179.999975, -179.999975), abs=1e-9)
+    shots = [
+        Shot(Path(n), n, (64, 32), lat=-17.0, lon=lon) for n, lon in (("a", east), ("b", west))
+    ]
+    rows = [frame_entry(*shots, t) for t in (0.0, 0.5, 0.75, 1.0)]
+    assert [r["lon"] for r in rows] == pytest.approx([east, -180.0, -179.999975, west], abs=1e-9)
+    assert between(10.0, 20.0, 10.002, 20.004, 0.5) == pytest.approx((10.001, 20.002))
 
 
 def test_clean_track_drops_frozen_and_implausible_fixes_and_names_gaps():

@@ -45,6 +45,19 @@ def bearing(lat0, lon0, lat1, lon1):
     return float(out) if np.ndim(out) == 0 else out
 
 
+def between(lat0: float, lon0: float, lat1: float, lon1: float, w: float) -> tuple[float, float]:
+    """The position a fraction ``w`` of the way from point 0 to point 1, linear in degrees (as
+    good as the great circle over the metres between shots) and across the 180th meridian the
+    short way round: longitude stays in [-180, 180)."""
+    dl = lon1 - lon0
+    if abs(dl) > 180.0:  # the two sides of the 180th meridian
+        dl -= math.copysign(360.0, dl)
+    lon = lon0 + w * dl
+    if not -180.0 <= lon < 180.0:
+        lon = (lon + 180.0) % 360.0 - 180.0
+    return lat0 + w * (lat1 - lat0), lon
+
+
 def wrap180(degrees):
     """Angles wrapped into (-180, 180]."""
     out = 180.0 - np.mod(180.0 - np.asarray(degrees, dtype=np.float64), 360.0)

@@ -29,7 +29,7 @@ import struct
 from collections.abc import Sequence
 from pathlib import Path
 
-from viewsynth.capture.heading import haversine
+from viewsynth.capture.heading import between, haversine
 
 #: A position repeated unchanged for longer than this many seconds is a frozen fix.
 FROZEN_SECONDS = 2.0
@@ -260,7 +260,7 @@ def positions_at(
                 continue
             w = (t - a.time) / (b.time - a.time)
             utc = a.utc + w * (b.utc - a.utc) if a.utc is not None and b.utc is not None else None
-            out.append(Fix(t, a.lat + w * (b.lat - a.lat), a.lon + w * (b.lon - a.lon), utc))
+            out.append(Fix(t, *between(a.lat, a.lon, b.lat, b.lon, w), utc))
     return out
 
 

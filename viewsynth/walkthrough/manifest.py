@@ -13,7 +13,7 @@ perspective shots (each pair is interpolated with its own), ``hfov_by`` where it
 (``"unknown"`` when the metadata has none: geometry then assumes its default).
 
 A ROW names the two source files and t, and, when the tags tell them, the position (``lat``,
-``lon``: interpolated linearly at t) and ``heading`` (the compass bearing the frame's centre
+``lon``: interpolated linearly at t, across the 180th meridian the short way) and ``heading`` (the compass bearing the frame's centre
 faces, interpolated the short way round).
 """
 
@@ -26,6 +26,7 @@ from typing import Any
 
 from viewsynth import frames
 from viewsynth.capture import Capture, Shot
+from viewsynth.capture.heading import between
 from viewsynth.capture.schedule import PairSchedule
 
 MANIFEST = "manifest.json"
@@ -61,8 +62,8 @@ def frame_entry(shot0: Shot, shot1: Shot, t: float) -> dict:
     """One manifest row: the two source files, t, and position/heading interpolated at t."""
     entry: dict = {"src": [shot0.name, shot1.name], "t": round(float(t), 6)}
     if shot0.has_position and shot1.has_position:
-        entry["lat"] = round(shot0.lat + t * (shot1.lat - shot0.lat), 8)
-        entry["lon"] = round(shot0.lon + t * (shot1.lon - shot0.lon), 8)
+        lat, lon = between(shot0.lat, shot0.lon, shot1.lat, shot1.lon, t)
+        entry["lat"], entry["lon"] = round(lat, 8), round(lon, 8)
     heading = _lerp_angle(_view_heading(shot0), _view_heading(shot1), t)
     if heading is not None:
         entry["heading"] = round(heading, 3)
