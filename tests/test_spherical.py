@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from viewsynth.errors import ViewsynthError
-from viewsynth.export.mp4 import chunk_offsets, read_moov, scan_top_level
+from viewsynth.export.mp4 import chunk_offsets, read_moov, scan_top_level, video_track
 from viewsynth.export.spherical import add_spherical_metadata, ffmpeg_projection, read_spherical
 from viewsynth.export.video import VideoWriter
 
@@ -58,6 +58,12 @@ def test_v2_alone_is_read_by_ffmpeg(tmp_path):
     add_spherical_metadata(path, v1=False, v2=True)
     assert read_spherical(path) == {"v1": None, "v2": V2_WANT}
     assert ffmpeg_projection(path) == "equirectangular"
+    # the RFC's place: after the codec's own boxes, before the entry's optional trailing ones
+    moov = read_moov(path)[0]
+    (entry,) = video_track(moov, str(path)).walk("mdia", "minf", "stbl", "stsd").children
+    kinds = [box.kind for box in entry.children]
+    assert "btrt" in kinds, kinds  # (what FFmpeg's H.264 entry ends with)
+    assert kinds.index("avcC") < kinds.index("st3d") < kinds.index("sv3d") < kinds.index("btrt")
 
 
 @pytest.mark.parametrize("faststart", [True, False])

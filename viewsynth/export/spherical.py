@@ -42,6 +42,8 @@ _V1_XML = (
     "</rdf:SphericalVideo>"
 )
 _PROJECTIONS = {"equi": "equirectangular", "cbmp": "cubemap", "mshp": "mesh"}
+#: A visual sample entry's optional boxes that end it (ISO/IEC 14496-12): V2's go before them.
+_TRAILING = ("pasp", "clap", "btrt")
 
 
 def add_spherical_metadata(path: str | Path, v1: bool = True, v2: bool = True) -> None:
@@ -61,9 +63,10 @@ def add_spherical_metadata(path: str | Path, v1: bool = True, v2: bool = True) -
             trak.children.append(Box("uuid", data=SPHERICAL_UUID.bytes + _V1_XML.encode()))
         entries = _visual_entries(trak, str(path))
         for entry in entries:
-            entry.children = [b for b in entry.children or [] if b.kind not in ("st3d", "sv3d")]
-            if v2:
-                entry.children += _v2_boxes()
+            kept = [b for b in entry.children or [] if b.kind not in ("st3d", "sv3d")]
+            # the RFC places them before the entry's optional trailing boxes (as FFmpeg writes)
+            at = next((i for i, b in enumerate(kept) if b.kind in _TRAILING), len(kept))
+            entry.children = kept[:at] + (_v2_boxes() if v2 else []) + kept[at:]
 
     rewrite_moov(path, edit)
 
