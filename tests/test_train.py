@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -326,6 +327,29 @@ def test_a_checkpoint_of_another_config_is_refused_by_name_before_any_restore(tm
     assert "\n" not in message and "new work folder" in message
     assert ckpt.restore(1, *build(4))["best"] == 1.0  # the same config still resumes
     ckpt.close()
+
+
+def test_ctrl_c_during_a_checkpoint_save_is_raised_once_the_checkpoint_is_whole(tmp_path):
+    model = nnx.Sequential(nnx.Linear(3, 4, rngs=nnx.Rngs(0)))
+    opt = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+    ckpt = Checkpoints(tmp_path / "ck")
+    real_wait = ckpt.manager.wait_until_finished
+
+    def interrupted_wait():
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while Orbax finishes writing
+        real_wait()
+
+    ckpt.manager.wait_until_finished = interrupted_wait
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save(3, model, opt, {"best": 2.0})
+    ckpt.manager.wait_until_finished = real_wait
+    ckpt.close()
+    # cut short, Orbax left a half-written step that the interrupt's own save then failed on
+    again = Checkpoints(tmp_path / "ck")
+    assert again.all_steps() == [3]
+    assert again.restore(3, model, opt)["best"] == 2.0
+    again.close()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
 
 def test_an_interrupt_right_after_an_update_labels_the_checkpoint_by_updates_done(
