@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,11 +16,13 @@ from viewsynth.capture import haversine
 from viewsynth.errors import ViewsynthError
 from viewsynth.export.camm import read_camm
 from viewsynth.export.gpx import read_gpx, write_gpx
+from viewsynth.export.mp4 import read_moov
 from viewsynth.export.spherical import ffmpeg_projection, read_spherical
 from viewsynth.pipelines.cli import main as cli
 
 T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 STEP_M, STEP_S, FACTOR = 3.0, 2.0, 4
+MP4_EPOCH = 2_082_844_800  # seconds from 1904-01-01 to 1970-01-01, UTC
 
 
 def _gps_capture(folder, n=3, gps=True):
@@ -32,6 +35,20 @@ def _gps_capture(folder, n=3, gps=True):
             tags["gps_time"] = T0 + timedelta(seconds=i * STEP_S)
         write_image(folder / f"p{i}.jpg", seed=i, **tags)
     return folder
+
+
+def creation_times(video):
+    """The creation times (UTC seconds) of an MP4's ``mvhd`` and of every track's ``tkhd`` and
+    ``mdhd`` (whole seconds since 1904, as the boxes hold them)."""
+    moov = read_moov(video)[0]
+    boxes = [moov.child("mvhd")]
+    for trak in (b for b in moov.children if b.kind == "trak"):
+        boxes += [trak.child("tkhd"), trak.walk("mdia", "mdhd")]
+    since_1904 = {
+        struct.unpack(">Q" if box.data[0] == 1 else ">I", box.data[4 : 12 if box.data[0] else 8])[0]
+        for box in boxes
+    }
+    return {t - MP4_EPOCH for t in since_1904}
 
 
 def _interpolate(capture, out):
@@ -74,14 +91,16 @@ def test_geotagged_capture_gives_camm_track_and_gpx_matching_the_manifest(tmp_pa
     assert ffmpeg_projection(video) == "equirectangular"
     assert read_spherical(video)["v2"]["projection"] == "equirectangular"
     assert read_camm(out / "walkthrough.mp4") == []
-    # GPX: one point per frame, the position of the manifest row, the capture time at t (UTC).
+    # GPX: one point per frame, the position of the manifest row, on the video's clock: frame k
+    # at k / fps after the first photo's UTC time (what tools that geotag a video from a GPX
+    # read), which both videos carry as their creation time (the CAMM track's too).
     points = read_gpx(out / "walkthrough.gpx")
     assert len(points) == len(rows)
     for k, ((lat, lon, when), row) in enumerate(zip(points, rows, strict=True)):
         assert haversine(lat, lon, row["lat"], row["lon"]) < 0.01
-        pair = k // FACTOR if k < len(rows) - 1 else 1
-        expected = T0.timestamp() + STEP_S * (pair + row["t"])
-        assert when == pytest.approx(expected, abs=1e-3)
+        assert when == pytest.approx(T0.timestamp() + k / 30, abs=1e-3)
+    for name in ("walkthrough.mp4", "walkthrough_360.mp4"):
+        assert creation_times(out / name) == {T0.timestamp()}, name
 
 
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
@@ -109,29 +128,28 @@ def test_a_capture_without_gps_gets_no_track_and_no_gpx(tmp_path):
 def test_segment_gpx_is_named_after_its_video_and_needs_every_position(tmp_path):
     from capture_fixtures import shot
 
-    from viewsynth.walkthrough.geotag import write_segment_gpx
+    from viewsynth.walkthrough.geotag import video_start, write_segment_gpx
 
     a, b = shot("a.jpg", east=0.0, time=100.0), shot("b.jpg", east=4.0, time=102.0)
-    rows = [{"src": ["a.jpg", "b.jpg"], "t": t, "lat": a.lat, "lon": a.lon} for t in (0.0, 0.5)]
+    rows = [{"src": ["a.jpg", "b.jpg"], "t": t, "lat": a.lat, "lon": a.lon} for t in (0.5, 0.75)]
+    # the video starts at its first frame's capture time, when that is UTC
+    assert video_start(rows, [a, b], "gps") == 101.0
+    assert video_start(rows, [a, b], "exif") is None  # a camera's local clock: no start
     names = {"flat": "walkthrough-seg01.mp4"}  # perspective: no 360 video to tag
-    assert write_segment_gpx(tmp_path, names, rows, [a, b], "gps") == "walkthrough-seg01.gpx"
-    assert [p[2] for p in read_gpx(tmp_path / "walkthrough-seg01.gpx")] == [100.0, 101.0]
-    assert write_segment_gpx(tmp_path, names, rows, [a, b], "exif") == "walkthrough-seg01.gpx"
+    assert write_segment_gpx(tmp_path, names, rows, 101.0, 4.0) == "walkthrough-seg01.gpx"
+    assert [p[2] for p in read_gpx(tmp_path / "walkthrough-seg01.gpx")] == [101.0, 101.25]
+    assert write_segment_gpx(tmp_path, names, rows, None, 4.0) == "walkthrough-seg01.gpx"
     assert [p[2] for p in read_gpx(tmp_path / "walkthrough-seg01.gpx")] == [None, None]
     names = {"flat": "walkthrough-seg02.mp4"}
-    assert (
-        write_segment_gpx(
-            tmp_path, names, [rows[0], {"src": ["a.jpg", "b.jpg"], "t": 1.0}], [a, b], "gps"
-        )
-        is None
-    )
+    partly = [rows[0], {"src": ["a.jpg", "b.jpg"], "t": 1.0}]
+    assert write_segment_gpx(tmp_path, names, partly, 101.0, 4.0) is None
     assert not (tmp_path / "walkthrough-seg02.gpx").exists()
 
 
 def test_a_videos_gps_track_gives_the_gpx_its_utc_times(tmp_path):
-    """A GoPro video's frames take their UTC time from its GPMF track (GPSU): the GPX points carry
-    it, interpolated between the two frames of each pair, though the capture's clock is the
-    video's own."""
+    """A GoPro video's frames take their UTC time from its GPMF track (GPSU), though the capture's
+    clock is the video's own: the walkthrough starts at its first frame's, and its GPX runs on
+    from there at the walkthrough's frame rate."""
     from pathlib import Path
 
     from viewsynth.capture import CaptureOptions, load_capture
@@ -145,7 +163,9 @@ def test_a_videos_gps_track_gives_the_gpx_its_utc_times(tmp_path):
     utc = {shot.name: shot.utc for shot in shots}
     points = read_gpx(out / segment["files"]["gpx"])
     assert len(points) == len(segment["frames"]) > 2
-    for (_, _, when), row in zip(points, segment["frames"], strict=True):
-        a, b = (utc[name] for name in row["src"])
-        assert when == pytest.approx(a + row["t"] * (b - a), abs=1e-3)
-    assert datetime.fromtimestamp(points[0][2], UTC).year == 2017  # the flight's GPS date
+    first = segment["frames"][0]
+    a, b = (utc[name] for name in first["src"])
+    start = a + first["t"] * (b - a)
+    assert [p[2] for p in points] == pytest.approx([start + k / 30 for k in range(len(points))])
+    assert datetime.fromtimestamp(start, UTC).year == 2017  # the flight's GPS date
+    assert creation_times(out / segment["files"]["flat"]) == {int(start)}  # (whole seconds)

@@ -139,17 +139,19 @@ def _camm_trak(video: Box, track_id: int, n: int, first_sample: int, source: str
 
 
 def _tkhd(video: Box, track_id: int, source: str) -> Box:
-    """A ``tkhd`` for the metadata track: enabled, the video's duration, no size or volume."""
+    """A ``tkhd`` for the metadata track: enabled, the video's times and duration, no size or
+    volume."""
     tkhd = video.child("tkhd")
     if tkhd is None or len(tkhd.data) < 4:
         raise ViewsynthError(f"{source}: the video track has no 'tkhd' box")
+    # the video's creation and modification times (``mdhd`` is the video's own copy)
     if tkhd.data[0] == 1:
-        (duration,) = struct.unpack(">Q", tkhd.data[28:36])
-        times = struct.pack(">QQIIQ", 0, 0, track_id, 0, duration)
+        created, modified, _, _, duration = struct.unpack(">QQIIQ", tkhd.data[4:36])
+        times = struct.pack(">QQIIQ", created, modified, track_id, 0, duration)
         version = 1
     else:
-        (duration,) = struct.unpack(">I", tkhd.data[20:24])
-        times = struct.pack(">IIIII", 0, 0, track_id, 0, duration)
+        created, modified, _, _, duration = struct.unpack(">IIIII", tkhd.data[4:24])
+        times = struct.pack(">IIIII", created, modified, track_id, 0, duration)
         version = 0
     rest = b"\0" * 8 + struct.pack(">hhhH", 0, 0, 0, 0) + _MATRIX + struct.pack(">II", 0, 0)
     return full_box("tkhd", times + rest, version=version, flags=1)

@@ -33,6 +33,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -90,8 +91,10 @@ def join_pieces(
     codec: str = "h264",
     spherical: bool = False,
     post: Callable[[Path], None] | None = None,
+    created: float | None = None,
 ) -> None:
-    """Join MP4 ``pieces`` in order into ``path`` without re-encoding.
+    """Join MP4 ``pieces`` in order into ``path`` without re-encoding; ``created``: the video's
+    start as UTC seconds, its creation time (``mvhd``, ``tkhd``, ``mdhd``; None: none, zeros).
 
     The joined file is written aside (``frames.part_path``), given ``+faststart``, then 360
     metadata when ``spherical``, then ``post(tmp)`` (any further edit of the finished file, in
@@ -113,6 +116,9 @@ def join_pieces(
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
     cmd += ["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v", "-c", "copy"]
     cmd += ["-bsf:v", _CLOSE_DTS_GAPS]
+    if created is not None:
+        when = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        cmd += ["-metadata", f"creation_time={when}"]
     cmd += ["-tag:v", _TAGS.get(codec, "avc1"), "-movflags", "+faststart", "-f", "mp4", str(tmp)]
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)

@@ -108,10 +108,13 @@ class SegmentWriter:
         if self.position % self.chunk_frames == 0:
             self._close_piece()
 
-    def close(self, post_360: Callable[[Path], None] | None = None) -> list[str]:
+    def close(
+        self, post_360: Callable[[Path], None] | None = None, created: float | None = None
+    ) -> list[str]:
         """Finish the last piece and join each video's pieces into its output file; the
         warnings the encodes gave (resizes, sizes players may refuse). The pieces stay until
-        :meth:`clear` (after the caller has recorded the segment as done).
+        :meth:`clear` (after the caller has recorded the segment as done). ``created``: the
+        videos' start (UTC seconds), their creation time (None: none).
 
         THE place where a segment's final 360 MP4 is produced: ``join_pieces`` concatenates the
         pieces, adds the spherical metadata, then runs ``post_360(tmp)`` on the joined file (the
@@ -128,6 +131,7 @@ class SegmentWriter:
                 codec=self.codec if kind == "360" else "h264",
                 spherical=kind == "360",
                 post=post_360 if kind == "360" else None,
+                created=created,
             )
         return self.warnings
 

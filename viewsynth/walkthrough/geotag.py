@@ -2,10 +2,13 @@
 
 The CAMM track is added to the joined 360 video before it is renamed into place (the segment
 writer's ``post_360`` step), so an output path never holds a walkthrough without its track; the
-GPX is written once the videos are in place. The positions are the manifest rows' ``lat``/``lon`` (interpolated at t between the two
-source shots); a frame's time is the two shots' capture times interpolated the same way, kept
-only on a UTC clock (``gps``, ``mapillary``; see :mod:`viewsynth.export.gpx`). A segment with a
-frame of unknown position gets neither file: nothing is written and nothing is said.
+GPX is written once the videos are in place. The positions are the manifest rows' ``lat``/``lon``
+(interpolated at t between the two source shots). Times are the video's own clock, as tools that
+geotag a video from a GPX read them (mapillary_tools, Street View): point i at ``i / fps`` seconds
+after the video's start, the segment's first frame's UTC time (:func:`video_start`), which both MP4s
+also carry as their creation time. Without a UTC time there is no start: no ``<time>`` and no
+creation time. A segment with a frame of unknown position gets neither file: nothing is written
+and nothing is said.
 """
 
 from __future__ import annotations
@@ -46,23 +49,29 @@ def camm_step(rows: list[dict]) -> Callable[[Path], None] | None:
     return lambda video: add_camm_track(video, where)
 
 
+def video_start(rows: list[dict], segment: list[Shot], time_source: str) -> float | None:
+    """The UTC time (seconds) of the segment's first output frame: a UTC clock's, else every
+    shot's own UTC time where all have one (EXIF time with its offset, a video's GPS track, a
+    video's frames geotagged by a GPX); None when the capture's time is not known in UTC."""
+    if not rows:
+        return None
+    field = "time" if time_source in UTC_CLOCKS else "utc"
+    if field == "utc" and any(shot.utc is None for shot in segment):
+        return None
+    return frame_time({shot.name: shot for shot in segment}, rows[0], field)
+
+
 def write_segment_gpx(
-    out: Path, names: dict[str, str], rows: list[dict], segment: list[Shot], time_source: str
+    out: Path, names: dict[str, str], rows: list[dict], start: float | None, fps: float
 ) -> str | None:
-    """Write the segment's GPX beside its videos; returns its file name (``walkthrough[-segNN].gpx``,
+    """Write the segment's GPX beside its videos, point i at ``start + i / fps`` (``start``:
+    :func:`video_start`; None: no times); returns its file name (``walkthrough[-segNN].gpx``,
     named after the flat video), or None when a frame has no position and nothing was written."""
     where = positions(rows)
     if where is None:
         return None
-    shots = {shot.name: shot for shot in segment}
-    # the points' times: a UTC clock's, else every shot's own UTC time where all have one (EXIF
-    # time with its offset, a video's GPS track, a video's frames geotagged by a GPX), else none
-    field = "time" if time_source in UTC_CLOCKS else "utc"
-    if field == "utc" and any(shot.utc is None for shot in segment):
-        field = None
     points = [
-        (lat, lon, frame_time(shots, row, field) if field else None)
-        for (lat, lon), row in zip(where, rows, strict=True)
+        (lat, lon, None if start is None else start + i / fps) for i, (lat, lon) in enumerate(where)
     ]
     gpx_name = Path(names["flat"]).with_suffix(".gpx").name
     write_gpx(out / gpx_name, points, name=Path(gpx_name).stem)

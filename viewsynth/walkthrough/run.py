@@ -26,7 +26,7 @@ from viewsynth.export.chunks import remove_pieces
 from viewsynth.export.segment import SegmentWriter
 from viewsynth.interpolators import Interpolator
 from viewsynth.walkthrough.folders import check_output_dir
-from viewsynth.walkthrough.geotag import camm_step, write_segment_gpx
+from viewsynth.walkthrough.geotag import camm_step, video_start, write_segment_gpx
 from viewsynth.walkthrough.lock import FolderLock
 from viewsynth.walkthrough.manifest import (
     MANIFEST,
@@ -195,6 +195,7 @@ def _write_segment(
         chunk_frames=settings.chunk_frames, kept_chunks=plan.kept_chunks,
     )  # fmt: skip
     segment = capture.segments[plan.seg]
+    start = video_start(rows, segment, capture.time_source)  # the videos' and the GPX's clock
     pairs: list[dict] = []  # per pair, what ran and why, when the interpolator says (sweep, rnn)
     inside = 0.0
     try:
@@ -223,12 +224,12 @@ def _write_segment(
         if not plan.last_held:
             writer.write(img1)  # the segment's last image, after its last pair's frames
         progress(1)
-        warnings = writer.close(post_360=camm_step(rows))
+        warnings = writer.close(post_360=camm_step(rows), created=start)
     except BaseException:
         writer.abort()
         raise
     files = dict(plan.names)
-    gpx_name = write_segment_gpx(out, plan.names, rows, segment, capture.time_source)
+    gpx_name = write_segment_gpx(out, plan.names, rows, start, settings.fps)
     if gpx_name is not None:
         files["gpx"] = gpx_name
     record = {"files": files, "frames": rows, **({"pairs": pairs} if pairs else {})}
