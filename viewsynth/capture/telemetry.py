@@ -234,14 +234,20 @@ def clean_track(
 
 
 def positions_at(
-    fixes: Sequence[Fix], times: Sequence[float], max_gap: float, margin: float = 1.0
+    fixes: Sequence[Fix],
+    times: Sequence[float],
+    max_gap: float,
+    margin: float = 1.0,
+    stamps: Sequence[float] | None = None,
 ) -> list[Fix | None]:
     """The track's position at each of ``times`` (same clock as the fixes), linearly interpolated.
 
     ``None`` where a time is more than ``margin`` seconds outside the track or falls in a gap of
     more than ``max_gap`` seconds between fixes; within ``margin`` of an end, the end fix.
+    ``stamps``: the fixes' times, from a caller that asks one time at a time (a video's every
+    frame): listed once by it, not at each call (which made a long video's load quadratic).
     """
-    stamps = [f.time for f in fixes]
+    stamps = [f.time for f in fixes] if stamps is None else stamps
     out: list[Fix | None] = []
     for t in times:
         k = bisect.bisect_left(stamps, t)

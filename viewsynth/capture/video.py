@@ -157,6 +157,9 @@ class _Locator:
         self.gpx_path = Path(options.gpx) if options.gpx else None
         self.gpx_times: list[float] = []
         self.gpx_hits = 0
+        # the fixes' times, listed once: the locator is asked for every decoded frame
+        self._stamps: list[float] = []
+        self._gpx_stamps: list[float] = []
         self.every_metres = 0.0  # distance sampling needs a track: set below when there is one
         if not options.use_gps:
             return
@@ -164,9 +167,11 @@ class _Locator:
             self.fixes, track_warnings = clean_track(
                 track.fixes, path.name, options.max_speed, VIDEO_MAX_GAP
             )
+            self._stamps = [f.time for f in self.fixes]
             warnings += track_warnings
         if self.gpx_path is not None:
             self.gpx, gpx_warnings = read_gpx(self.gpx_path, options.max_speed)
+            self._gpx_stamps = [f.time for f in self.gpx]
             warnings += gpx_warnings
             if self.creation is None:
                 raise ViewsynthError(
@@ -192,13 +197,13 @@ class _Locator:
 
     def __call__(self, t: float) -> Fix | None:
         if self.fixes:
-            found = positions_at(self.fixes, [t], VIDEO_MAX_GAP)[0]
+            found = positions_at(self.fixes, [t], VIDEO_MAX_GAP, stamps=self._stamps)[0]
             if found is not None:
                 return found
         if self.gpx:
             utc = self.utc(t)
             self.gpx_times.append(utc)
-            found = positions_at(self.gpx, [utc], GPX_MAX_GAP)[0]
+            found = positions_at(self.gpx, [utc], GPX_MAX_GAP, stamps=self._gpx_stamps)[0]
             if found is not None:
                 self.gpx_hits += 1
                 return Fix(t, found.lat, found.lon, utc)
