@@ -75,10 +75,10 @@ class PatternInterp:
         return {"method": self.name}
 
     def last_pair(self) -> dict:
-        return {}
+        return {"first": self.first}  # (the manifest's record of the pair)
 
     def __call__(self, img0, img1, times, *, equirect=False, hfov=None):
-        first = decode(img0)
+        first = self.first = decode(img0)
         pair = first // FACTOR
         if pair == self.die_at:
             if self.how == "kill":
@@ -118,6 +118,8 @@ def test_pieces_join_into_every_frame_once_with_continuous_timestamps(tmp_path, 
         with VideoWriter(pieces[-1], 10, 10, codec, faststart=False) as writer:
             for i in range(start, stop):
                 writer.write(pattern(i))
+    # a join SIGKILLed before its rename left the whole video aside, under its process id
+    (tmp_path / ".w.mp4.part-99999999.mp4").write_bytes(b"a killed run's joined video")
     join_pieces(pieces, tmp_path / "w.mp4", codec=codec, spherical=True)
     assert video_numbers(tmp_path / "w.mp4") == list(range(14 + tail))
     assert duration(tmp_path / "w.mp4") == pytest.approx((14 + tail) / 10, abs=0.011)
@@ -153,7 +155,9 @@ def test_a_crashed_run_resumes_at_its_unfinished_chunk_with_every_frame_once(tmp
     ]
     assert not [p for p in parts if ".part" in p]  # the piece in progress was removed
     state = json.loads((out / STATE_FILE).read_text())
-    assert state["chunks"] == {"0": {"chunk_frames": 7, "done": 3}}
+    made = [{"pair": k, "first": k * FACTOR} for k in range(8)]  # each pair's record
+    # (the records of the pairs made when the third piece closed, in pair 5)
+    assert state["chunks"] == {"0": {"chunk_frames": 7, "done": 3, "pairs": made[:6]}}
 
     again = PatternInterp(width)
     result = run_capture(capture, out, settings(), interpolator=again)
@@ -169,8 +173,9 @@ def test_a_crashed_run_resumes_at_its_unfinished_chunk_with_every_frame_once(tmp
     pngs = sorted((out / "frames").glob("*.png"))
     assert [decode(frames.read_image(p).image) for p in pngs] == list(range(n))
     assert not (out / ".parts").exists() and not list(out.glob(".*.part*"))
-    rows = json.loads((out / "manifest.json").read_text())["segments"][0]["frames"]
-    assert [r["t"] for r in rows] == [0.0, 0.25, 0.5, 0.75] * 8 + [1.0]
+    (segment,) = json.loads((out / "manifest.json").read_text())["segments"]
+    assert [r["t"] for r in segment["frames"]] == [0.0, 0.25, 0.5, 0.75] * 8 + [1.0]
+    assert segment["pairs"] == made  # the pairs the first run made, recorded once each
     assert (
         "chunks" not in json.loads((out / STATE_FILE).read_text())
         or not json.loads((out / STATE_FILE).read_text())["chunks"]
@@ -199,6 +204,31 @@ def test_a_sigkilled_run_resumes_with_every_frame_once(tmp_path):
     assert again.pairs == [5, 6, 7]
     assert video_numbers(out / "walkthrough_360.mp4") == list(range(8 * FACTOR + 1))
     assert not (out / ".parts").exists()
+
+
+def test_other_settings_outputs_go_once_the_new_run_has_its_own(tmp_path):
+    capture = make_capture(tmp_path / "cap", n=3, width=64)
+    out = tmp_path / "out"
+    out.mkdir()
+    # A run under other settings made three segments, finished one and was killed in the next.
+    old = {"walkthrough-seg00.mp4": b"v", "walkthrough_360-seg00.mp4": b"v",
+           "walkthrough-seg00.gpx": b"g", ".parts/walkthrough-seg01.00000.mp4": b"p"}  # fmt: skip
+    for name, data in old.items():
+        (out / name).parent.mkdir(exist_ok=True)
+        (out / name).write_bytes(data)
+    files = {"flat": "walkthrough-seg00.mp4", "360": "walkthrough_360-seg00.mp4",
+             "gpx": "walkthrough-seg00.gpx"}  # fmt: skip
+    state = {"fingerprint": "other", "segments": {"0": {"files": files, "frames": []}},
+             "chunks": {"1": {"chunk_frames": 7, "done": 1}}}  # fmt: skip
+    (out / STATE_FILE).write_text(json.dumps(state))
+    # cut short, the new run keeps them (they are all there is); done, it has its own
+    with pytest.raises(RuntimeError):
+        run_capture(capture, out, settings(), interpolator=PatternInterp(die_at=1))
+    assert all((out / name).exists() for name in files.values())
+    assert run_capture(capture, out, settings(), interpolator=PatternInterp()).status == "done"
+    assert sorted(p.name for p in out.iterdir()) == [
+        STATE_FILE, "frames", "manifest.json", "walkthrough.mp4", "walkthrough_360.mp4"
+    ]  # fmt: skip
 
 
 def test_another_chunk_size_keeps_the_fingerprint_but_not_the_chunks(tmp_path):

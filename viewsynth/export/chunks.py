@@ -106,7 +106,10 @@ def join_pieces(
     tmp = part_path(
         path, tag=f"-{os.getpid()}"
     )  # an ffmpeg left over from a killed run keeps its own
-    tmp.unlink(missing_ok=True)
+    # a join killed before its rename left its whole video aside: the caller holds the folder
+    # (one run at a time), so any such file is a leftover (an orphaned ffmpeg writes on unlinked)
+    for left in path.parent.glob(part_path(path, tag="-*").name):
+        left.unlink(missing_ok=True)
     # The list of pieces goes to the system's temporary folder: never a stray in the output.
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
         for piece in pieces:

@@ -5,7 +5,9 @@ names, sizes and modification times, every setting and the interpolator's own re
 segment finished under it (its file names and manifest rows), the chunks finished of the segment
 in progress, and whether the whole capture was completed. A segment is taken as done when the
 ledger lists it under the same fingerprint and its files still exist; a capture when, besides, the
-ledger says complete and ``manifest.json`` exists. Any other fingerprint starts the ledger afresh.
+ledger says complete and ``manifest.json`` exists. Any other fingerprint starts the ledger afresh;
+the files that earlier one's segments had made and this run does not remake are removed once this
+run completes (three segments' videos and GPX where settings now make one).
 
 Inside a segment, the videos are encoded in closed pieces of ``chunk_frames`` frames
 (:mod:`viewsynth.export.chunks`); the run records the pieces its writer has closed after every
@@ -69,7 +71,12 @@ class Ledger:
         # fresh: nothing here was made under this fingerprint (other settings, inputs or weights)
         self.fresh = state.get("fingerprint") != key
         if self.fresh:
-            state = {"fingerprint": key, "segments": {}}
+            # what runs under other fingerprints wrote here, removed once this run has its own
+            # outputs (:meth:`complete`): a run cut short before then keeps them
+            stale = list(state.get("stale", [])) + [
+                f for seg in state.get("segments", {}).values() for f in seg["files"].values()
+            ]
+            state = {"fingerprint": key, "segments": {}, "stale": sorted(set(stale))}
         self.state = state
 
     def finished_outputs(self) -> list[str] | None:
@@ -104,12 +111,25 @@ class Ledger:
             return int(done["done"])
         return 0
 
-    def finish_chunks(self, seg: int, chunk_frames: int, done: int) -> None:
-        """The first ``done`` chunks of segment ``seg`` are closed pieces (saved when that is news)."""
+    def done_pairs(self, seg: int, chunk_frames: int) -> list[dict]:
+        """The pair records (the manifest's ``pairs``) of segment ``seg``'s pairs interpolated
+        before its last closed piece by a previous run (with this ``chunk_frames``)."""
+        done = self.state.get("chunks", {}).get(str(seg))
+        if done and done["chunk_frames"] == chunk_frames:
+            return list(done.get("pairs", []))
+        return []
+
+    def finish_chunks(
+        self, seg: int, chunk_frames: int, done: int, pairs: Sequence[dict] = ()
+    ) -> None:
+        """The first ``done`` chunks of segment ``seg`` are closed pieces (saved when that is news),
+        with the records of the pairs interpolated so far (``pairs``), which a resumed run keeps
+        for the pairs it does not make again."""
         if done != self.done_chunks(seg, chunk_frames):
             self.state.setdefault("chunks", {})[str(seg)] = {
                 "chunk_frames": chunk_frames,
                 "done": done,
+                "pairs": list(pairs),
             }
             self._save()
 
@@ -119,7 +139,13 @@ class Ledger:
         self._save()
 
     def complete(self) -> None:
+        """The capture is done: its outputs are in place. Earlier settings' outputs that these
+        did not replace (other segment files) are removed now."""
         self.state["complete"] = True
+        ours = {f for seg in self.state["segments"].values() for f in seg["files"].values()}
+        for name in self.state.pop("stale", []):
+            if name not in ours and Path(name).name == name:  # (a file of this folder only)
+                (self.out / name).unlink(missing_ok=True)
         self._save()
 
     def _save(self) -> None:

@@ -12,6 +12,7 @@ recording in the ledger the pieces the writer has closed. The manifest
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import Literal
 from viewsynth import config as config_lib
 from viewsynth.capture import Capture, iter_frames, load_capture, pair_hfov
 from viewsynth.capture.schedule import PairSchedule, schedule_segment
-from viewsynth.export.chunks import remove_pieces
+from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
 from viewsynth.interpolators import Interpolator
 from viewsynth.walkthrough.folders import check_output_dir
@@ -115,9 +116,10 @@ def run_capture(
                 "already done with these settings",
             )
         ledger.begin()
-        if ledger.fresh:  # frames other settings wrote here would outlive their videos
+        if ledger.fresh:  # frames and pieces other settings wrote here would outlive them
             for png in (out / "frames").glob("[0-9]" * 6 + ".png"):
                 png.unlink()
+            shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
         if settings.frames:
             (out / "frames").mkdir(exist_ok=True)
         plans = plan_segments(
@@ -196,7 +198,10 @@ def _write_segment(
     )  # fmt: skip
     segment = capture.segments[plan.seg]
     start = video_start(rows, segment, capture.time_source)  # the videos' and the GPX's clock
-    pairs: list[dict] = []  # per pair, what ran and why, when the interpolator says (sweep, rnn)
+    # per pair, what ran and why, when the interpolator says (sweep, rnn); a previous run's
+    # records of the pairs its pieces hold whole (those are not made again)
+    held = {step.k for step in plan.pairs if not step.todo}
+    pairs = [p for p in ledger.done_pairs(plan.seg, settings.chunk_frames) if p["pair"] in held]
     inside = 0.0
     try:
         images = pairwise(iter_frames(capture, segment))
@@ -219,7 +224,7 @@ def _write_segment(
                     for image in mids:
                         writer.write(image)
                     del mids  # (before the next call makes its own)
-                ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed)
+                ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed, pairs)
             progress(step.size)
         if not plan.last_held:
             writer.write(img1)  # the segment's last image, after its last pair's frames
