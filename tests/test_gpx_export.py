@@ -101,6 +101,11 @@ def test_geotagged_capture_gives_camm_track_and_gpx_matching_the_manifest(tmp_pa
         assert when == pytest.approx(T0.timestamp() + k / 30, abs=1e-3)
     for name in ("walkthrough.mp4", "walkthrough_360.mp4"):
         assert creation_times(out / name) == {T0.timestamp()}, name
+    # each frame's capture time stays in the manifest: its two photos' GPS times at t
+    for k, row in enumerate(rows):
+        pair = k // FACTOR if k < len(rows) - 1 else 1
+        when = T0 + timedelta(seconds=STEP_S * (pair + row["t"]))
+        assert row["utc"] == when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
@@ -121,6 +126,7 @@ def test_a_capture_without_gps_gets_no_track_and_no_gpx(tmp_path):
     out = tmp_path / "out"
     segment = _interpolate(_gps_capture(tmp_path / "cap", gps=False), out)
     assert "gpx" not in segment["files"]
+    assert not [row for row in segment["frames"] if "utc" in row]  # no UTC clock: no time
     assert not list(out.glob("*.gpx"))
     assert read_camm(out / "walkthrough_360.mp4") == []
 

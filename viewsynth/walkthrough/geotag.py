@@ -14,6 +14,7 @@ and nothing is said.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from viewsynth.capture import Shot
@@ -49,16 +50,30 @@ def camm_step(rows: list[dict]) -> Callable[[Path], None] | None:
     return lambda video: add_camm_track(video, where)
 
 
-def video_start(rows: list[dict], segment: list[Shot], time_source: str) -> float | None:
-    """The UTC time (seconds) of the segment's first output frame: a UTC clock's, else every
-    shot's own UTC time where all have one (EXIF time with its offset, a video's GPS track, a
-    video's frames geotagged by a GPX); None when the capture's time is not known in UTC."""
-    if not rows:
-        return None
+def utc_times(rows: list[dict], segment: list[Shot], time_source: str) -> list[float] | None:
+    """Each row's capture time in UTC seconds (its two shots' interpolated at t): a UTC clock's,
+    else every shot's own UTC time where all have one (EXIF time with its offset, a video's GPS
+    track, a video's frames geotagged by a GPX); None when the capture's time is not known in
+    UTC."""
     field = "time" if time_source in UTC_CLOCKS else "utc"
     if field == "utc" and any(shot.utc is None for shot in segment):
         return None
-    return frame_time({shot.name: shot for shot in segment}, rows[0], field)
+    shots = {shot.name: shot for shot in segment}
+    times = [frame_time(shots, row, field) for row in rows]
+    return times if rows and None not in times else None
+
+
+def stamp_rows(rows: list[dict], segment: list[Shot], time_source: str) -> None:
+    """Give each manifest row its capture time, ``"utc"`` (ISO 8601, UTC), where known."""
+    for row, seconds in zip(rows, utc_times(rows, segment, time_source) or [], strict=False):
+        when = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
+        row["utc"] = when.replace("+00:00", "Z")
+
+
+def video_start(rows: list[dict], segment: list[Shot], time_source: str) -> float | None:
+    """The UTC time (seconds) of the segment's first output frame (:func:`utc_times`), or None."""
+    times = utc_times(rows[:1], segment, time_source)
+    return times[0] if times else None
 
 
 def write_segment_gpx(

@@ -13,8 +13,9 @@ perspective shots (each pair is interpolated with its own), ``hfov_by`` where it
 (``"unknown"`` when the metadata has none: geometry then assumes its default).
 
 A ROW names the two source files and t, and, when the tags tell them, the position (``lat``,
-``lon``: interpolated linearly at t, across the 180th meridian the short way) and ``heading`` (the compass bearing the frame's centre
-faces, interpolated the short way round).
+``lon``: interpolated linearly at t, across the 180th meridian the short way), ``heading`` (the
+compass bearing the frame's centre faces, interpolated the short way round) and ``utc``, the
+capture time at t in UTC (ISO 8601; added by :func:`viewsynth.walkthrough.geotag.stamp_rows`).
 """
 
 from __future__ import annotations

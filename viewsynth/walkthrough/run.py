@@ -29,7 +29,7 @@ from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
 from viewsynth.interpolators import Interpolator
 from viewsynth.walkthrough.folders import check_output_dir
-from viewsynth.walkthrough.geotag import camm_step, video_start, write_segment_gpx
+from viewsynth.walkthrough.geotag import camm_step, stamp_rows, video_start, write_segment_gpx
 from viewsynth.walkthrough.lock import FolderLock
 from viewsynth.walkthrough.manifest import (
     MANIFEST,
@@ -140,6 +140,7 @@ def run_capture(
                     progress(plan.n_frames)
                     continue
                 rows = segment_rows(segment, schedule)
+                stamp_rows(rows, segment, capture.time_source)
                 done, segment_warnings, seconds = _write_segment(
                     capture, plan, rows, feed.of(segment), interp, out, settings, ledger, progress
                 )
