@@ -12,7 +12,7 @@ import pytest
 from capture_fixtures import DATA, ORIGIN, SAMPLES, offset, shot, texture, write_image
 
 from viewsynth import config
-from viewsynth.capture import CaptureOptions, iter_frames, load_capture, read_metadata
+from viewsynth.capture import CaptureOptions, Metadata, iter_frames, load_capture, read_metadata
 from viewsynth.capture.heading import haversine
 from viewsynth.capture.track import check_gps, drop_duplicates, split_by_distance, split_by_time
 from viewsynth.capture.video import sampled
@@ -66,6 +66,30 @@ def test_metadata_reads_gps_times_and_heading(tmp_path):
     assert meta.exif_offset == 7200
     assert (meta.heading, meta.heading_tag) == (123.5, "gpano")  # GPano wins over GPSImgDirection
     assert meta.projection_tag == "equirectangular"
+
+
+def test_a_gps_date_of_1970_is_no_time(tmp_path):
+    # what a receiver without a fix writes (GPS time began in 1980): the EXIF clock orders instead
+    meta = read_metadata(
+        write_image(
+            tmp_path / "a.jpg",
+            gps_time=datetime(1970, 1, 1, tzinfo=UTC),
+            exif_time="2024:05:01 10:00:30",
+        )
+    )
+    assert meta.gps_time is None and meta.exif_time is not None
+
+
+def test_a_portrait_photos_focal_length_from_the_focal_plane_is_its_own():
+    # 4 mm at 250 px/mm on a 4000x3000 sensor; shown portrait (turned by its Orientation tag) at
+    # 750x1000, a quarter of that: 250 px whether or not ExifImageHeight is there
+    for height in (3000, None):
+        meta = Metadata(
+            focal_mm=4.0, focal_plane_px_per_mm=250.0, exif_width=4000, exif_height=height
+        )
+        assert meta.focal_px(750, 1000) == pytest.approx(250.0)
+        assert meta.focal_px(1000, 750) == pytest.approx(250.0)  # landscape alike
+        assert meta.focal_px(4000, 3000) == pytest.approx(1000.0)
 
 
 def test_metadata_heading_priority_and_mapillary_fallback(tmp_path):

@@ -38,7 +38,9 @@ _SUBSEC_TIME_ORIGINAL = 0x9291
 _GPS_LAT_REF, _GPS_LAT, _GPS_LON_REF, _GPS_LON = 1, 2, 3, 4
 _GPS_ALT_REF, _GPS_ALT, _GPS_TIME, _GPS_STATUS = 5, 6, 7, 9
 _GPS_IMG_DIRECTION, _GPS_DATE = 17, 29
-_FOCAL_LENGTH, _FOCAL_35MM, _EXIF_WIDTH = 0x920A, 0xA405, 0xA002
+_FOCAL_LENGTH, _FOCAL_35MM, _EXIF_WIDTH, _EXIF_HEIGHT = 0x920A, 0xA405, 0xA002, 0xA003
+#: GPS dates before the system's epoch (1980-01-06) are no time: a receiver without a fix writes 1970.
+_FIRST_GPS_YEAR = 1980
 _FOCAL_PLANE_X_RES, _FOCAL_PLANE_UNIT = 0xA20E, 0xA210
 _PLANE_UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # inch (the default), cm, mm, micrometre
 _FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
@@ -63,6 +65,7 @@ class Metadata:
     focal_35mm: float | None = None  # FocalLengthIn35mmFilm, millimetres
     focal_plane_px_per_mm: float | None = None  # FocalPlaneXResolution over its unit
     exif_width: int | None = None  # ExifImageWidth: the width the focal-plane resolution is for
+    exif_height: int | None = None  # ExifImageHeight (both before the Orientation tag turns them)
     camera: str | None = (
         None  # EXIF Make and Model, e.g. 'RICOH THETA S' (Make dropped if repeated)
     )
@@ -80,9 +83,19 @@ class Metadata:
         if self.focal_35mm:
             return self.focal_35mm / _FULL_FRAME_DIAGONAL_MM * math.hypot(width, height)
         if self.focal_mm and self.focal_plane_px_per_mm:
-            scale = width / self.exif_width if self.exif_width else 1.0
-            return self.focal_mm * self.focal_plane_px_per_mm * scale
+            return self.focal_mm * self.focal_plane_px_per_mm * self._scale(width, height)
         return None
+
+    def _scale(self, width: int, height: int) -> float:
+        """How much the photo shown at ``width`` x ``height`` was resized from the pixels the
+        focal-plane resolution is for. A portrait shot is stored landscape and turned by its
+        Orientation tag: long sides are compared (or, with the width alone, the side nearest it)."""
+        ew, eh = self.exif_width, self.exif_height
+        if not ew:
+            return 1.0
+        if eh:
+            return max(width, height) / max(ew, eh)
+        return (width if abs(width - ew) <= abs(height - ew) else height) / ew
 
     @property
     def exif_local_time(self) -> float | None:
@@ -154,12 +167,13 @@ def _focal(sub: dict) -> dict:
 
     res, unit = positive(_FOCAL_PLANE_X_RES), sub.get(_FOCAL_PLANE_UNIT, 2)
     unit_mm = _PLANE_UNIT_MM.get(int(unit) if isinstance(unit, int) else 2)
-    width = positive(_EXIF_WIDTH)
+    width, height = positive(_EXIF_WIDTH), positive(_EXIF_HEIGHT)
     return {
         "focal_mm": positive(_FOCAL_LENGTH),
         "focal_35mm": positive(_FOCAL_35MM),
         "focal_plane_px_per_mm": res / unit_mm if res and unit_mm else None,
         "exif_width": int(width) if width else None,
+        "exif_height": int(height) if height else None,
     }
 
 
@@ -271,8 +285,8 @@ def _gps_time(gps: dict) -> float | None:
     except ValueError:
         return None
     h, m, s = parts
-    if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 61):
-        return None
+    if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 61) or day.year < _FIRST_GPS_YEAR:
+        return None  # (1970-01-01: what a receiver without a fix writes; GPS began in 1980)
     return (day + timedelta(hours=h, minutes=m, seconds=s)).timestamp()
 
 
