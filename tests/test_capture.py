@@ -125,6 +125,26 @@ def test_metadata_of_a_broken_file_is_empty(tmp_path):
 # -- time source and order -----------------------------------------------------------------------
 
 
+def test_a_photo_without_the_clock_the_others_share_is_left_out_not_the_order(tmp_path):
+    # names run against time; one photo lost its time: the others keep their clock's order
+    for i, name in enumerate(["e.jpg", "d.jpg", "c.jpg", "b.jpg"]):
+        write_image(tmp_path / name, seed=i, exif_time=f"2024:05:01 12:00:{10 * i:02d}")
+    write_image(tmp_path / "a.jpg", seed=9)
+    capture = load_capture(tmp_path)
+    assert capture.time_source == "exif"
+    assert [s.name for s in capture.segments[0]] == ["e.jpg", "d.jpg", "c.jpg", "b.jpg"]
+    assert capture.skipped == [("a.jpg", "no EXIF time, which the other 4 frames are ordered by")]
+    # with no clock on most frames, names order them, and a warning says so
+    for name in ("d.jpg", "c.jpg"):
+        write_image(tmp_path / name, seed=3)
+    capture = load_capture(tmp_path)
+    assert capture.time_source == "filename" and not capture.skipped
+    assert [s.name for s in capture.segments[0]] == ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"]
+    assert "frames ordered by file name: no clock is on every frame (EXIF time on 2 of 5)" in (
+        capture.warnings
+    )
+
+
 def test_orders_by_gps_time_not_by_name(tmp_path):
     # Names say c, b, a; GPS times say a, b, c; EXIF (camera clock) disagrees with both.
     for i, name in enumerate(["a.jpg", "b.jpg", "c.jpg"]):

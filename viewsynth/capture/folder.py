@@ -25,7 +25,7 @@ from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import image_evidence, photo_hfov, seam_score
 from viewsynth.capture.segments import error_reason, finish, list_names, wants_rotation
 from viewsynth.capture.shot import Capture, Shot
-from viewsynth.capture.track import capture_times, pick_time_source
+from viewsynth.capture.track import capture_times, commonest_time_source, pick_time_source
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import IMAGE_SUFFIXES, is_equirect_shape, natural_key, read_image
 
@@ -72,6 +72,10 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
     source = _pick_source(
         folder, options, [c.meta for c in checked], [c.path.name for c in checked]
     )
+    if source == "filename" and options.time_source == "auto":
+        source, checked = _without_untimed(checked, skipped, warnings)
+        if len(checked) < 2:
+            raise _too_few(folder, len(checked), len(images), skipped)
     if source != tentative:
         checked = [
             checked[i]
@@ -146,6 +150,35 @@ def _pick_source(
                     f"{options.time_source} time (use 'auto')"
                 )
     return options.time_source
+
+
+#: Names of the clocks in messages.
+_CLOCK_NAMES = {"gps": "GPS", "exif": "EXIF", "mapillary": "Mapillary"}
+
+
+def _without_untimed(
+    checked: list[_Checked], skipped: list[tuple[str, str]], warnings: list[str]
+) -> tuple[str, list[_Checked]]:
+    """When no clock is on every frame: the clock most frames have, if more than half do, with
+    the frames lacking it left out (named, with the reason); else file names, said in a warning.
+    One untimed photo among timed ones must not reorder a whole capture by (any) names."""
+    source, count = commonest_time_source([c.meta for c in checked])
+    clock = _CLOCK_NAMES[source]
+    if count >= 2 and 2 * count > len(checked):
+        kept = []
+        for c in checked:
+            if getattr(c.meta, f"{source}_time") is None:
+                why = f"no {clock} time, which the other {count} frames are ordered by"
+                skipped.append((c.path.name, why))
+            else:
+                kept.append(c)
+        return source, kept
+    if count:
+        warnings.append(
+            f"frames ordered by file name: no clock is on every frame ({clock} time on {count} of "
+            f"{len(checked)})"
+        )
+    return "filename", checked
 
 
 def _order_indices(paths: Sequence[Path], metas: Sequence[Metadata], source: str) -> list[int]:

@@ -34,6 +34,17 @@ def pick_time_source(metas: Sequence[Metadata]) -> str:
     return "filename"
 
 
+def commonest_time_source(metas: Sequence[Metadata]) -> tuple[str, int]:
+    """The source in ``TIME_SOURCES`` the most of ``metas`` have (the better one on a tie), and
+    how many have it."""
+    counts = [
+        (sum(_raw_time(m, source) is not None for m in metas), -rank, source)
+        for rank, source in enumerate(TIME_SOURCES)
+    ]
+    count, _, source = max(counts)
+    return source, count
+
+
 def capture_times(metas: Sequence[Metadata], source: str) -> tuple[list[float | None], list[str]]:
     """Each frame's time in seconds on ``source``'s clock, and warnings.
 
