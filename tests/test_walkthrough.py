@@ -382,37 +382,6 @@ def test_video_file_is_a_capture(tmp_path):
     assert sum(1 for _ in iio.imiter(out / "walkthrough.mp4")) == 7
 
 
-def test_a_videos_segments_come_from_one_decode_frame_for_frame(tmp_path, monkeypatch):
-    from viewsynth.capture import CaptureOptions, iter_frames, load, load_capture
-
-    video = Path(__file__).parent / "data" / "karma_small.mp4"
-    options = CaptureOptions(every_frames=6, distance_gap=1.62)  # cut at every GPS gap over 1.62 m
-    capture = load_capture(video, options)
-    assert len(capture.segments) == 7
-    # each segment's shots decoded on their own, as the job's frames must show them
-    want = [img for seg in capture.segments for _, img in iter_frames(capture, seg)]
-    decodes = []
-
-    def counted(path, wanted=None):
-        decodes.append(len(wanted))
-        yield from frames.iter_video(path, wanted)
-
-    monkeypatch.setattr(load, "iter_video", counted)
-    out = tmp_path / "out"
-    settings = InterpolateSettings(method="linear", factor=2, frames=True, capture=options)
-    assert run_capture(video, out, settings).status == "done"
-    assert decodes == [sum(len(seg) for seg in capture.segments)]  # one decoder for all seven
-    pngs = sorted((out / "frames").glob("*.png"))
-    shots_at, first = [], 0  # a segment of n shots gives 2 (n - 1) + 1 frames, its shots at 2k
-    for seg in capture.segments:
-        shots_at += [first + 2 * k for k in range(len(seg))]
-        first += 2 * (len(seg) - 1) + 1
-    assert len(pngs) == first and len(shots_at) == len(want)
-    for i, ref in zip(shots_at, want, strict=True):
-        got = frames.read_image(pngs[i]).image
-        np.testing.assert_array_equal(frames.to_uint8(got), frames.to_uint8(ref))
-
-
 def test_the_shipped_settings_file_loads_and_names_every_setting_at_its_default():
     """``configs/interpolate.yaml`` is the manual's list of settings: it must load (a key the code
     dropped makes ``--config`` fail), hold the code's defaults, and name every setting."""

@@ -47,7 +47,7 @@ Mapillary, file names); positions implying more than ``max_speed`` are dropped; 
 """
 
 from viewsynth.capture.heading import align_yaws, bearing, estimate_yaw, haversine
-from viewsynth.capture.load import SegmentFrames, iter_frames, load_capture
+from viewsynth.capture.load import iter_frames, load_capture
 from viewsynth.capture.metadata import Metadata, read_metadata
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import decide_projection, pair_hfov, seam_score
@@ -59,7 +59,6 @@ __all__ = [
     "CaptureOptions",
     "Metadata",
     "PairSchedule",
-    "SegmentFrames",
     "Shot",
     "align_yaws",
     "bearing",

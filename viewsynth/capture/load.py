@@ -3,8 +3,7 @@
 ``load_capture`` dispatches on what the path is: a folder (:mod:`~viewsynth.capture.folder`) or a
 video file (:mod:`~viewsynth.capture.video`); both end in :func:`~viewsynth.capture.segments.finish`
 (projection, working size, segments, duplicates, yaw). It keeps no pixels. ``iter_frames`` later
-decodes a segment one frame at a time, at the working size, turned by each shot's yaw;
-:class:`SegmentFrames` does it for every segment in turn, a video decoded once for all of them.
+decodes a segment one frame at a time, at the working size, turned by each shot's yaw.
 """
 
 from __future__ import annotations
@@ -81,44 +80,3 @@ def iter_frames(
         return
     for shot in segment:
         yield shot, prepare(shot, read_image(shot.path, max_pixels=capture.max_pixels).image)
-
-
-class SegmentFrames:
-    """:func:`iter_frames` of each segment of ``capture`` in turn (:meth:`of`), for a job that
-    works through its segments in order and passes over finished ones.
-
-    A video is decoded once, front to back, for all its segments: decoding it from its first
-    frame for each one cost segments x its length (a long ride cut at every GPS gap). The frames
-    of segments passed over are decoded and dropped on the way. :meth:`close` (or the ``with``
-    block's end) stops the decoder.
-    """
-
-    def __init__(self, capture: Capture):
-        self.capture = capture
-        self._video = None
-        if capture.kind == "video":
-            every = [shot for segment in capture.segments for shot in segment]
-            self._video = iter_frames(capture, every)
-
-    def of(self, segment: Sequence[Shot]) -> Iterator[tuple[Shot, np.ndarray]]:
-        """``(shot, image)`` for each shot of ``segment``, a segment after those asked before."""
-        if self._video is None:
-            yield from iter_frames(self.capture, segment)
-            return
-        wanted = {shot.frame_index for shot in segment}
-        last = max(wanted)
-        for shot, image in self._video:
-            if shot.frame_index in wanted:
-                yield shot, image
-            if shot.frame_index >= last:
-                return
-
-    def close(self) -> None:
-        if self._video is not None:
-            self._video.close()
-
-    def __enter__(self) -> SegmentFrames:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

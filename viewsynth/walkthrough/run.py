@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from viewsynth import config as config_lib
-from viewsynth.capture import Capture, SegmentFrames, Shot, load_capture, pair_hfov
+from viewsynth.capture import Capture, iter_frames, load_capture, pair_hfov
 from viewsynth.capture.schedule import PairSchedule, schedule_segment
 from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
@@ -131,22 +129,21 @@ def run_capture(
             chunk_frames=settings.chunk_frames,
         )
         segments_out, inside = [], 0.0  # inside: the interpolator's wall seconds, summed
-        with SegmentFrames(capture) as feed:  # (a video decoded once for all its segments)
-            for plan, segment, schedule in zip(plans, capture.segments, schedules, strict=True):
-                if plan.finished is not None:
-                    for video in plan.finished["files"].values():
-                        remove_pieces(out, video)  # a run killed between the join and cleanup
-                    segments_out.append(plan.finished)
-                    progress(plan.n_frames)
-                    continue
-                rows = segment_rows(segment, schedule)
-                stamp_rows(rows, segment, capture.time_source)
-                done, segment_warnings, seconds = _write_segment(
-                    capture, plan, rows, feed.of(segment), interp, out, settings, ledger, progress
-                )
-                inside += seconds
-                segments_out.append(done)
-                warnings += segment_warnings
+        for plan, segment, schedule in zip(plans, capture.segments, schedules, strict=True):
+            if plan.finished is not None:
+                for video in plan.finished["files"].values():
+                    remove_pieces(out, video)  # a run killed between the join and the cleanup
+                segments_out.append(plan.finished)
+                progress(plan.n_frames)
+                continue
+            rows = segment_rows(segment, schedule)
+            stamp_rows(rows, segment, capture.time_source)
+            done, segment_warnings, seconds = _write_segment(
+                capture, plan, rows, interp, out, settings, ledger, progress
+            )
+            inside += seconds
+            segments_out.append(done)
+            warnings += segment_warnings
 
         manifest = {
             "capture": str(source),
@@ -177,7 +174,6 @@ def _write_segment(
     capture: Capture,
     plan: SegmentPlan,
     rows: list[dict],
-    images: Iterator[tuple[Shot, np.ndarray]],
     interp: Interpolator,
     out: Path,
     settings: InterpolateSettings,
@@ -188,8 +184,7 @@ def _write_segment(
     manifest record (also recorded in the ledger), the encoders' warnings and the wall seconds
     spent in the interpolator's calls.
 
-    ``rows``: the segment's manifest rows (``manifest.segment_rows``); ``images``: its shots'
-    frames in order (``SegmentFrames.of``). For each pair of the plan
+    ``rows``: the segment's manifest rows (``manifest.segment_rows``). For each pair of the plan
     still to do: interpolate, write its frames that no kept piece holds, record the pieces the
     writer has closed.
     """
@@ -210,7 +205,8 @@ def _write_segment(
     pairs = [p for p in ledger.done_pairs(plan.seg, settings.chunk_frames) if p["pair"] in held]
     inside = 0.0
     try:
-        for step, ((shot0, img0), (shot1, img1)) in zip(plan.pairs, pairwise(images), strict=True):
+        images = pairwise(iter_frames(capture, segment))
+        for step, ((shot0, img0), (shot1, img1)) in zip(plan.pairs, images, strict=True):
             if step.todo:
                 hfov = pair_hfov(shot0, shot1)
                 if step.held == 0:
