@@ -112,6 +112,12 @@ def test_karma_frames_get_interpolated_positions_and_distance_sampling():
     every = load_capture(VIDEOS["karma"], CaptureOptions(every_frames=90)).shots
     assert [s.frame_index for s in every] == [0, 90, 180, 270, 360]
     assert all(s.has_position for s in every)
+    # A video's samples, however far apart, are one walk: no distance gap cuts it (photos' is
+    # 30 m; samples 32 m apart lost their positions to it, and a smaller gap cut seven segments)
+    for options in (CaptureOptions(every_metres=32.0), CaptureOptions(distance_gap=1.0)):
+        walk = load_capture(VIDEOS["karma"], options)
+        assert len(walk.segments) == 1 and all(s.has_position for s in walk.shots)
+        assert not [w for w in walk.warnings if "GPS ignored" in w]
 
 
 def test_positions_at_interpolates_and_refuses_gaps_and_outside():

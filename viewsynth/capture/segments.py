@@ -81,8 +81,11 @@ def finish(
     shots, gps_warnings = check_gps(shots, options.max_speed)
     warnings += gps_warnings
     segments: list[list[Shot]] = []
-    # A video's sampling interval is not a gap, and file-name order has no times at all.
+    # A video's sampling interval is not a gap, and file-name order has no times at all; nor is
+    # the distance between a video's samples (its track has no jumps: ``clean_track`` dropped
+    # them, and it has no positions across a lost fix), however far apart they are sampled.
     time_gap = options.time_gap if time_source not in ("filename", "video") else 0.0
+    distance_gap = options.distance_gap if kind != "video" else 0.0
     for by_time in split_by_time(shots, time_gap):
         if len(by_time) < 2:
             reason = f"alone: more than capture.time_gap ({time_gap:g} s) from the shots around it"
@@ -95,12 +98,12 @@ def finish(
         if len(kept) < 2:
             skipped.append((kept[0].name, "alone: the rest of its segment are duplicates of it"))
             continue
-        pieces, split_warnings = split_by_distance(kept, options.distance_gap)
+        pieces, split_warnings = split_by_distance(kept, distance_gap)
         warnings += split_warnings
         for piece in pieces:
             if len(piece) < 2:
                 reason = (
-                    f"alone: more than capture.distance_gap ({options.distance_gap:g} m) "
+                    f"alone: more than capture.distance_gap ({distance_gap:g} m) "
                     "from the shots around it"
                 )
                 skipped.append((piece[0].name, reason))
