@@ -108,6 +108,19 @@ def test_partial_overlap_warns_and_own_gps_wins(tmp_path):
     assert haversine(shots[0].lat, shots[0].lon, *far) < 0.05
 
 
+def test_a_logger_standing_still_keeps_its_position(tmp_path):
+    # 10 s walking east, then 40 s standing (the same point every second), as loggers write it
+    walk = _track(n=10)
+    still = [(T0 + timedelta(seconds=10 + i), *walk[-1][1:]) for i in range(40)]
+    gpx = _gpx(tmp_path / "walk.gpx", walk + still)
+    times = [T0 + timedelta(seconds=s) for s in (3, 6, 9, 30, 49)]
+    folder = _photos(tmp_path / "cap", times, offset_time="+00:00")
+    capture = load_capture(folder, CaptureOptions(gpx=str(gpx), distance_gap=0))
+    assert all(s.has_position for s in capture.shots)
+    assert haversine(capture.shots[-1].lat, capture.shots[-1].lon, *walk[-1][1:]) < 0.05
+    assert not [w for w in capture.warnings if "frozen" in w or "outside" in w]
+
+
 def test_bad_gpx_files(tmp_path):
     folder = _photos(tmp_path / "cap", [T0, T0 + timedelta(seconds=2)], offset_time="+00:00")
     junk = tmp_path / "junk.gpx"

@@ -131,6 +131,19 @@ def test_a_capture_without_gps_gets_no_track_and_no_gpx(tmp_path):
     assert read_camm(out / "walkthrough_360.mp4") == []
 
 
+def test_a_track_with_a_hole_is_not_written_and_the_manifest_says_why(tmp_path):
+    cap = tmp_path / "cap"
+    cap.mkdir()
+    for i in range(3):  # the last photo has no GPS
+        where = {"position": offset(*ORIGIN, i * STEP_M, 0.0)} if i < 2 else {}
+        write_image(cap / f"p{i}.jpg", seed=i, exif_time=f"2024:05:01 10:00:0{2 * i}", **where)
+    out = tmp_path / "out"
+    segment = _interpolate(cap, out)
+    assert "gpx" not in segment["files"] and read_camm(out / "walkthrough_360.mp4") == []
+    warnings = json.loads((out / "manifest.json").read_text())["warnings"]
+    assert "walkthrough.mp4: no GPX or CAMM track: 5 of 9 frames have no position" in warnings
+
+
 def test_segment_gpx_is_named_after_its_video_and_needs_every_position(tmp_path):
     from capture_fixtures import shot
 

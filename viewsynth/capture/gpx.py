@@ -59,7 +59,7 @@ def read_gpx(path: Path, max_speed: float = 0.0) -> tuple[list[Fix], list[str]]:
             f"{path}: no track point with a time (<trkpt> with <time>) in this GPX"
         )
     fixes.sort(key=lambda f: f.time)
-    return clean_track(fixes, path.name, max_speed, GPX_MAX_GAP)
+    return clean_track(fixes, path.name, max_speed, GPX_MAX_GAP, frozen=False)  # (see there)
 
 
 def geotag(

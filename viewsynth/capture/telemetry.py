@@ -178,20 +178,21 @@ def _karma_fixes(fp) -> list[Fix]:
 
 
 def clean_track(
-    fixes: Sequence[Fix], name: str, max_speed: float, max_gap: float
+    fixes: Sequence[Fix], name: str, max_speed: float, max_gap: float, *, frozen: bool = True
 ) -> tuple[list[Fix], list[str]]:
     """Drop frozen and implausible fixes of a time-ordered track; warn about them and about gaps.
 
     A frozen fix (one position repeated for more than ``FROZEN_SECONDS``) keeps its first
     occurrence only; a fix implying more than ``max_speed`` m/s from the previous kept fix (over at
     least one second, as for photos) is dropped. ``name`` names the track in the warnings.
+    ``frozen=False`` keeps repeated positions: a GPX logger standing still writes them (a
+    camera's receiver that stops updating writes them too, with the camera moving on).
     """
     warnings: list[str] = []
     fixes = list(fixes)
-    kept: list[Fix] = []
-    frozen = 0
+    kept: list[Fix] = [] if frozen else fixes
     i = 0
-    while i < len(fixes):
+    while frozen and i < len(fixes):
         j = i
         while j + 1 < len(fixes) and (fixes[j + 1].lat, fixes[j + 1].lon) == (
             fixes[i].lat,
@@ -200,7 +201,6 @@ def clean_track(
             j += 1
         kept.append(fixes[i])
         if fixes[j].time - fixes[i].time > FROZEN_SECONDS:
-            frozen += j - i
             warnings.append(
                 f"{name}: GPS frozen at {fixes[i].lat:.6f}, {fixes[i].lon:.6f} from "
                 f"{fixes[i].time:.1f} to {fixes[j].time:.1f} s: {j - i} repeated fixes dropped"

@@ -7,8 +7,8 @@ GPX is written once the videos are in place. The positions are the manifest rows
 geotag a video from a GPX read them (mapillary_tools, Street View): point i at ``i / fps`` seconds
 after the video's start, the segment's first frame's UTC time (:func:`video_start`), which both MP4s
 also carry as their creation time. Without a UTC time there is no start: no ``<time>`` and no
-creation time. A segment with a frame of unknown position gets neither file: nothing is written
-and nothing is said.
+creation time. A segment with a frame of unknown position gets neither file (the job's warnings
+say so).
 """
 
 from __future__ import annotations

@@ -236,8 +236,14 @@ def _write_segment(
         raise
     files = dict(plan.names)
     gpx_name = write_segment_gpx(out, plan.names, rows, start, settings.fps)
+    unplaced = sum("lat" not in row for row in rows)
     if gpx_name is not None:
         files["gpx"] = gpx_name
+    elif 0 < unplaced < len(rows):  # a track with holes is none: say why there is none
+        warnings.append(
+            f"{plan.names['flat']}: no GPX or CAMM track: {unplaced} of {len(rows)} frames have "
+            "no position"
+        )
     record = {"files": files, "frames": rows, **({"pairs": pairs} if pairs else {})}
     ledger.finish_segment(plan.seg, record)
     writer.clear()  # the pieces go only once the ledger no longer needs them
