@@ -455,6 +455,21 @@ def test_one_impossible_fix_loses_its_position():
     assert [s.has_position for s in fixed] == [False, True, True, True]
 
 
+def test_several_bad_fixes_in_a_row_lose_theirs_and_the_rest_keep_theirs():
+    # a phone's first two fixes while it acquires, 500 m off; then two more together mid-walk
+    shots = [shot(f"s{i}", east=5.0 * i, time=5.0 * i) for i in range(12)]
+    for i in (0, 1, 6, 7):
+        shots[i] = shot(f"s{i}", east=5.0 * i, north=500.0 + i, time=5.0 * i)
+    fixed, warnings = check_gps(shots, 50.0)
+    assert [s.has_position for s in fixed] == [i not in (0, 1, 6, 7) for i in range(12)]
+    assert len(warnings) == 4 and warnings[0].startswith("GPS of s0 ignored: ")
+    # more than five dropped: the rest in one line
+    shots = [shot(f"s{i}", east=5.0 * i, north=5000.0 * (i < 7), time=5.0 * i) for i in range(20)]
+    fixed, warnings = check_gps(shots, 50.0)
+    assert [s.has_position for s in fixed] == [i >= 7 for i in range(20)]
+    assert warnings[-1] == "GPS of 2 more shots ignored likewise: s5, s6"
+
+
 def test_unattributable_speeds_drop_all_positions():
     shots = [shot("a", east=0.0, time=0.0), shot("b", east=500.0, time=5.0)]
     fixed, warnings = check_gps(shots, 50.0)

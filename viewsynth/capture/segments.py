@@ -17,7 +17,7 @@ A list of shots in time order (from :mod:`~viewsynth.capture.folder` or
    direction of travel.
 
 Skipped files are ``(file name, reason)``; warnings are one line each, and lists of names are cut
-at ``NAMES_SHOWN`` with "(+N more)".
+at ``track.NAMES_SHOWN`` with "(+N more)".
 """
 
 from __future__ import annotations
@@ -31,12 +31,16 @@ from viewsynth.capture.heading import align_yaws, circular_smooth, travel_bearin
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import decide_projection
 from viewsynth.capture.shot import Capture, Shot
-from viewsynth.capture.track import check_gps, drop_duplicates, split_by_distance, split_by_time
+from viewsynth.capture.track import (
+    check_gps,
+    drop_duplicates,
+    list_names,
+    split_by_distance,
+    split_by_time,
+)
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import is_equirect_shape, stretched
 from viewsynth.geometry.pose import DEFAULT_HFOV_DEG
-
-NAMES_SHOWN = 8  # file names listed in one warning line before "+N more"
 
 
 def finish(
@@ -139,13 +143,6 @@ def wants_rotation(size: tuple[int, int], options: CaptureOptions) -> bool:
     if options.projection == "perspective":
         return False
     return options.projection == "equirect" or is_equirect_shape(*size)
-
-
-def list_names(names: Sequence[str]) -> str:
-    """``names`` joined for one warning line, the first ``NAMES_SHOWN`` then "(+N more)"."""
-    shown = ", ".join(names[:NAMES_SHOWN])
-    more = len(names) - NAMES_SHOWN
-    return f"{shown} (+{more} more)" if more > 0 else shown
 
 
 def error_reason(err: FrameError, path: Path) -> str:

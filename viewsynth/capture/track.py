@@ -9,7 +9,7 @@ previous kept shot and heading within ``duplicate_angle`` degrees, or heading un
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from viewsynth.capture.heading import haversine, wrap180
 from viewsynth.capture.metadata import Metadata
@@ -20,6 +20,16 @@ from viewsynth.capture.shot import Shot
 TIME_SOURCES = ("gps", "exif", "mapillary")
 #: GPS receivers fix about once a second: shots closer in time share a fix or its error.
 _GPS_PERIOD = 1.0
+
+
+NAMES_SHOWN = 8  # file names listed in one warning line before "+N more"
+
+
+def list_names(names: Sequence[str]) -> str:
+    """``names`` joined for one warning line, the first ``NAMES_SHOWN`` then "(+N more)"."""
+    shown = ", ".join(names[:NAMES_SHOWN])
+    more = len(names) - NAMES_SHOWN
+    return f"{shown} (+{more} more)" if more > 0 else shown
 
 
 def _raw_time(meta: Metadata, source: str) -> float | None:
@@ -77,10 +87,12 @@ def _speed(a: Shot, b: Shot) -> tuple[float, float, float]:
 def check_gps(shots: Sequence[Shot], max_speed: float) -> tuple[list[Shot], list[str]]:
     """Drop positions that imply moving faster than ``max_speed`` m/s between consecutive shots.
 
-    ``shots`` in time order. A single shot that jumps away from neighbours which agree with each
-    other loses its position; when the culprit cannot be told (two shots only, or several bad
-    jumps) every position of the capture is dropped, so no distance-based step trusts them.
-    Returns the shots (positions set to None where dropped) and one warning per decision.
+    ``shots`` in time order. The positions kept are the longest run of shots (in time order, not
+    necessarily adjacent) whose every step is plausible, when it holds more than half of the
+    positions: the others lose theirs, whether one shot jumps away or several in a row (a phone's
+    first fixes while it acquires). When no such majority agrees (two shots only, or jumps all
+    along), every position of the capture is dropped, so no distance-based step trusts them.
+    Returns the shots (positions set to None where dropped) and the warnings.
     """
     shots = list(shots)
     idx = [i for i, s in enumerate(shots) if s.has_position and s.time is not None]
@@ -90,38 +102,56 @@ def check_gps(shots: Sequence[Shot], max_speed: float) -> tuple[list[Shot], list
     def bad(i: int, j: int) -> bool:
         return _speed(shots[i], shots[j])[2] > max_speed
 
-    last = len(idx) - 1
-    outliers = []
-    for p, i in enumerate(idx):
-        before = p > 0 and bad(idx[p - 1], i)
-        after = p < last and bad(i, idx[p + 1])
-        if before and after and not bad(idx[p - 1], idx[p + 1]):
-            outliers.append(i)
-        elif p == 0 and after and last >= 2 and bad(i, idx[2]) and not bad(idx[1], idx[2]):
-            outliers.append(i)
-        elif p == last and before and last >= 2 and bad(idx[-3], i) and not bad(idx[-3], idx[-2]):
-            outliers.append(i)
-    rest = [i for i in idx if i not in outliers]
-    still_bad = [(a, b) for a, b in zip(rest, rest[1:], strict=False) if bad(a, b)]
-    if still_bad:
-        a, b = still_bad[0]
+    kept = _longest_plausible_run(idx, bad)
+    if 2 * len(kept) <= len(idx):
+        a, b = next((a, b) for a, b in zip(idx, idx[1:], strict=False) if bad(a, b))
         dist, dt, speed = _speed(shots[a], shots[b])
-        more = f" (and {len(still_bad) - 1} more such jumps)" if len(still_bad) > 1 else ""
+        jumps = sum(bad(a, b) for a, b in zip(idx, idx[1:], strict=False))
+        more = f" (and {jumps - 1} more such jumps)" if jumps > 1 else ""
         warning = (
             f"GPS ignored for the whole capture: {shots[a].name} -> {shots[b].name} is {dist:.0f} m "
             f"in {dt:.1f} s ({speed:.0f} m/s, above capture.max_speed {max_speed:g} m/s){more}"
         )
         return [_without_position(s) for s in shots], [warning]
     warnings = []
-    for i in outliers:
-        near = idx[idx.index(i) + 1] if i == idx[0] else idx[idx.index(i) - 1]
+    dropped = [i for i in idx if i not in set(kept)]
+    for i in dropped[:_NAMED_OUTLIERS]:
+        near = min(kept, key=lambda k: abs(shots[k].time - shots[i].time))
         dist, dt, speed = _speed(shots[near], shots[i])
         warnings.append(
             f"GPS of {shots[i].name} ignored: {dist:.0f} m from {shots[near].name} in {dt:.1f} s "
             f"({speed:.0f} m/s, above capture.max_speed {max_speed:g} m/s)"
         )
+    if len(dropped) > _NAMED_OUTLIERS:
+        rest = [shots[i].name for i in dropped[_NAMED_OUTLIERS:]]
+        warnings.append(f"GPS of {len(rest)} more shots ignored likewise: {list_names(rest)}")
+    for i in dropped:
         shots[i] = _without_position(shots[i])
     return shots, warnings
+
+
+#: Shots whose dropped position gets a warning line of its own; more are listed in one line.
+_NAMED_OUTLIERS = 5
+#: How far back (in positioned shots) a plausible step is looked for: a run of bad fixes longer
+#: than this is not bridged (a phone acquiring for minutes: its capture is better cut there).
+_LOOK_BACK = 64
+
+
+def _longest_plausible_run(idx: Sequence[int], bad: Callable[[int, int], bool]) -> list[int]:
+    """The longest subsequence of ``idx`` whose consecutive members are not ``bad`` (the
+    earliest such run on a tie), by dynamic programming over ``_LOOK_BACK`` predecessors."""
+    length = [1] * len(idx)
+    before = [-1] * len(idx)
+    for p in range(len(idx)):
+        for q in range(p - 1, max(p - _LOOK_BACK, 0) - 1, -1):
+            if length[q] + 1 > length[p] and not bad(idx[q], idx[p]):
+                length[p], before[p] = length[q] + 1, q
+    p = max(range(len(idx)), key=lambda k: (length[k], -k))
+    run = []
+    while p >= 0:
+        run.append(idx[p])
+        p = before[p]
+    return run[::-1]
 
 
 def _without_position(shot: Shot) -> Shot:
