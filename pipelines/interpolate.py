@@ -24,12 +24,13 @@ import json
 import logging
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from tqdm import tqdm
 
 from viewsynth import frames
-from viewsynth.errors import ViewsynthError
+from viewsynth.errors import ViewsynthError, one_line
 from viewsynth.interpolators import METHODS
 from viewsynth.pipelines.options import Parser, add_frame_options
 from viewsynth.walkthrough import (
@@ -148,6 +149,13 @@ def run_local(captures, out: Path, settings, quiet: bool) -> list[CaptureResult]
                 raise
             result = CaptureResult(label, "failed", reason=str(err))
             log.error("%s: failed: %s", label, err)
+        except Exception as err:  # one capture's bug must not stop the others (as on Ray)
+            if single:
+                raise
+            reason = f"internal error: {type(err).__name__}: {one_line(err)}"
+            result = CaptureResult(label, "failed", reason=reason)
+            log.error("%s: failed: %s", label, reason)
+            log.debug("%s: traceback:\n%s", label, traceback.format_exc())
         finally:
             bar.close()
         for warning in result.warnings:
@@ -188,7 +196,7 @@ def main(argv: list[str]) -> int:
     if args.workers < 1:
         raise ViewsynthError(f"--workers: must be at least 1, got {args.workers}")
     settings = _settings(args)
-    captures = find_captures(args.capture)
+    captures = find_captures(args.capture, args.output)
     made = check_output_dir(args.output)
     started = time.perf_counter()
     single = len(captures) == 1 and captures[0][0] == ""

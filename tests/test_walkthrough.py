@@ -286,6 +286,40 @@ def test_root_of_captures_isolates_a_broken_one(tmp_path):
     assert [name for name, _ in find_captures(root)] == ["a", "b", "c"]
 
 
+def test_a_roots_captures_have_unique_names_and_its_output_folder_is_none(tmp_path):
+    root = tmp_path / "city"
+    make_capture(root / "ride", n=2, width=64)
+    for video in ("ride.mp4", "walk.mp4", "walk.MOV", "lane.mp4"):
+        (root / video).write_bytes(b"")
+    make_capture(root / "out" / "ride", n=2, width=64)  # what an earlier run wrote here
+    names = [name for name, _ in find_captures(root, root / "out")]
+    # (each is written to OUT/<name>: a folder and a video, or two videos, must not share one)
+    assert names == ["ride", "lane", "ride-mp4", "walk-MOV", "walk-mp4"]
+
+
+def test_one_captures_unexpected_error_fails_it_alone(tmp_path, monkeypatch):
+    import viewsynth.pipelines.interpolate as job
+
+    root = tmp_path / "root"
+    for name in ("a", "b", "c"):
+        make_capture(root / name, n=2, width=64)
+    real = job.run_capture
+
+    def flaky(path, *args, **kw):
+        if path.name == "b":
+            raise PermissionError(13, "Permission denied")  # a bug's or the system's, not input's
+        return real(path, *args, **kw)
+
+    monkeypatch.setattr(job, "run_capture", flaky)
+    out = tmp_path / "out"
+    assert interpolate(str(root), "-o", str(out), "--method", "linear") == 1
+    captures = json.loads((out / "summary.json").read_text())["captures"]
+    assert [(c["name"], c["status"]) for c in captures] == [
+        ("a", "done"), ("b", "failed"), ("c", "done")
+    ]  # fmt: skip
+    assert captures[1]["reason"] == "internal error: PermissionError: [Errno 13] Permission denied"
+
+
 @pytest.mark.parametrize(
     "make, args, needle",
     [

@@ -22,3 +22,9 @@ class FrameError(ViewsynthError):
 
 class WeightsError(ViewsynthError):
     """A weights file is missing, corrupt, truncated or does not match the model."""
+
+
+def one_line(err: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none)."""
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

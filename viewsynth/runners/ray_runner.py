@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from viewsynth import config as config_lib
-from viewsynth.errors import ViewsynthError
-from viewsynth.runners.worker import CaptureFn, CaptureWorker, WorkerInfo, failure, one_line
+from viewsynth.errors import ViewsynthError, one_line
+from viewsynth.runners.worker import CaptureFn, CaptureWorker, WorkerInfo, failure
 from viewsynth.walkthrough import CaptureResult, InterpolateSettings
 
 log = logging.getLogger("viewsynth")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from viewsynth import config as config_lib
-from viewsynth.errors import ViewsynthError
+from viewsynth.errors import ViewsynthError, one_line
 from viewsynth.interpolators import Interpolator
 from viewsynth.walkthrough import CaptureResult, InterpolateSettings, run_capture
 
@@ -80,12 +80,6 @@ class _TimedInterpolator:
         self.calls += 1
         self.call_seconds += seconds
         return frames
-
-
-def one_line(err: BaseException) -> str:
-    """The first line of an error's message (its type's name when it has none)."""
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
 
 
 def failure(label: str, reason: str, kind: str, trace: str = "") -> dict[str, Any]:

@@ -24,11 +24,13 @@ def is_capture(path: Path) -> bool:
     )
 
 
-def find_captures(root: Path) -> list[tuple[str, Path]]:
+def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]:
     """``[(name, path)]``: ``root`` itself when it is a capture, else its capture sub-folders.
 
-    A root's sub-folders are the unit of work of the runners; each is written to ``OUT/<name>/``.
-    An empty root is an error naming it.
+    A root's sub-folders are the unit of work of the runners; each is written to ``OUT/<name>/``,
+    so names are unique: a video named as a folder or another video beside it (``ride/`` and
+    ``ride.mp4``) is named with its extension (``ride-mp4``). ``out``: the output folder, never a
+    capture when it lies inside the root. An empty root is an error naming it.
     """
     if not root.exists():
         raise ViewsynthError(f"{root}: no such file or folder")
@@ -38,13 +40,23 @@ def find_captures(root: Path) -> list[tuple[str, Path]]:
         raise ViewsynthError(f"{root}: not a capture folder or video file")
     if is_capture(root):
         return [("", root)]
-    subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    skip = out.resolve() if out is not None else None
+    subs = sorted(
+        p
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p.resolve() != skip
+    )
     subs += sorted(
         p for p in root.iterdir() if p.is_file() and p.suffix.lower() in frames.VIDEO_SUFFIXES
     )
     if not subs:
         raise ViewsynthError(f"{root}: empty folder (no images, videos or capture sub-folders)")
-    return [(p.stem if p.is_file() else p.name, p) for p in subs]
+    names = [p.stem if p.is_file() else p.name for p in subs]
+    taken = {name for name in names if names.count(name) > 1}
+    return [
+        (f"{p.stem}-{p.suffix[1:]}" if p.is_file() and name in taken else name, p)
+        for name, p in zip(names, subs, strict=True)
+    ]
 
 
 def check_output_dir(out: Path) -> list[Path]:

@@ -81,6 +81,7 @@ def run_capture(
     started = time.perf_counter()
     name = source.stem if source.is_file() else source.name
     if out.is_dir():  # a busy folder is said before the capture is read (seconds for a large one)
+        check_output_dir(out)  # (one that cannot be written: said so, not by the lock's OSError)
         with FolderLock(out):
             pass
     capture = load_capture(source, settings.capture)
