@@ -86,6 +86,25 @@ def test_without_ray_the_hint_names_the_extra(monkeypatch, tmp_path):
     )
 
 
+def test_ctrl_c_while_ray_starts_stops_what_it_started():
+    class HalfStarted:  # a local instance whose start Ctrl-C cut short
+        shut = False
+
+        def is_initialized(self):
+            return False
+
+        def init(self, **_):
+            raise KeyboardInterrupt
+
+        def shutdown(self):
+            self.shut = True
+
+    ray = HalfStarted()
+    with pytest.raises(KeyboardInterrupt):
+        ray_runner._start_ray(ray, None, 2)
+    assert ray.shut  # (its agents were left running, orphaned, and the exit could crash)
+
+
 def test_worker_turns_each_failure_into_a_failed_result(root, tmp_path):
     def boom(source, target, settings, *, interpolator):
         raise RuntimeError("boom\nsecond line")

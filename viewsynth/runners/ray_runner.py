@@ -99,6 +99,9 @@ def _start_ray(ray, address: str | None, workers: int) -> bool:
             ray.init(address=address, **quiet)
         else:
             ray.init(num_cpus=workers, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **quiet)
+    except KeyboardInterrupt:  # Ctrl-C while it starts: what it started so far must stop too
+        ray.shutdown()
+        raise
     except Exception as err:  # Ray raises several types for an unreachable or broken cluster
         where = f"--address {address}" if address else "ray"
         raise ViewsynthError(f"{where}: cannot start Ray ({one_line(err)})") from None
@@ -153,9 +156,10 @@ def run_on_ray(
         return RayRun([], [])
     started = time.perf_counter()
     plain_settings = config_lib.to_dict(settings)
-    started_here = _start_ray(ray, address, workers)
+    started_here = False
     actors: list[Any] = []
     try:
+        started_here = _start_ray(ray, address, workers)
         n, options = _worker_options(ray, settings.method, workers, len(captures))
         # One restart per capture covers every death a capture can cause (each is tried once).
         worker_class = ray.remote(CaptureWorker).options(
