@@ -244,12 +244,24 @@ def test_bad_files_are_skipped_with_their_reason(tmp_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
     (tmp_path / "text.JPG").write_text("I am not a picture")
     (tmp_path / "notes.txt").write_text("shot on a sunny day")
+    (tmp_path / "ride.MP4").write_bytes(b"")
     (tmp_path / ".DS_Store").write_bytes(b"\x00\x01")
     (tmp_path / "sub").mkdir()
     capture = load_capture(tmp_path)
     assert [s.name for s in capture.segments[0]] == ["good1.jpg", "good2.png"]
     reasons = dict(capture.skipped)
-    assert set(reasons) == {"truncated.jpg", "empty.jpg", "text.JPG", "notes.txt", "sub"}
+    assert set(reasons) == {
+        "truncated.jpg",
+        "empty.jpg",
+        "text.JPG",
+        "notes.txt",
+        "ride.MP4",
+        "sub",
+    }
+    assert (
+        reasons["ride.MP4"]
+        == "a video among photos: give it alone, or beside this folder in a root"
+    )
     assert reasons["empty.jpg"] == "empty file (0 bytes)"
     assert reasons["text.JPG"] == "not a readable image"
     assert reasons["truncated.jpg"].startswith(
@@ -258,7 +270,7 @@ def test_bad_files_are_skipped_with_their_reason(tmp_path):
     assert reasons["notes.txt"] == "not an image"
     assert reasons["sub"] == "a folder (captures are not searched recursively)"
     assert any(
-        w.startswith("skipped 5 file(s): ") and "empty.jpg (empty file (0 bytes))" in w
+        w.startswith("skipped 6 file(s): ") and "empty.jpg (empty file (0 bytes))" in w
         for w in capture.warnings
     )
 

@@ -27,7 +27,13 @@ from viewsynth.capture.segments import error_reason, finish, list_names, wants_r
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.track import capture_times, commonest_time_source, pick_time_source
 from viewsynth.errors import FrameError, ViewsynthError
-from viewsynth.frames import IMAGE_SUFFIXES, is_equirect_shape, natural_key, read_image
+from viewsynth.frames import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    is_equirect_shape,
+    natural_key,
+    read_image,
+)
 
 
 @dataclasses.dataclass
@@ -50,6 +56,9 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
         if entry.is_dir():
             subfolders = True
             skipped.append((entry.name, "a folder (captures are not searched recursively)"))
+        elif entry.suffix.lower() in VIDEO_SUFFIXES:
+            why = "a video among photos: give it alone, or beside this folder in a root"
+            skipped.append((entry.name, why))
         elif entry.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append((entry.name, "not an image"))
         else:
