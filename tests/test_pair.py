@@ -91,6 +91,12 @@ def test_bad_list_line_is_reported_before_any_work(tmp_path):
     assert not (tmp_path / "o1.png").exists()  # nothing written: line 2 failed the check
 
 
+def _pair_cli(*args: str) -> subprocess.CompletedProcess:
+    """``viewsynth pair ARGS --method linear`` in a fresh interpreter, its output captured."""
+    cmd = [sys.executable, "-m", "viewsynth.pipelines.cli", "pair", *args, "--method", "linear"]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+
+
 def test_bad_t_and_unreadable_image(tmp_path):
     a, b = two_images(tmp_path)
     bad = tmp_path / "bad.png"
@@ -100,12 +106,7 @@ def test_bad_t_and_unreadable_image(tmp_path):
         ([str(a), str(bad), "-o", str(tmp_path / "m.png")], "bad.png"),
         ([str(a), str(b), "-o", str(tmp_path / "m.gif")], "must end in .png or .jpg"),
     ):
-        proc = subprocess.run(
-            [sys.executable, "-m", "viewsynth.pipelines.cli", "pair", *args, "--method", "linear"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
+        proc = _pair_cli(*args)
         assert proc.returncode == 2 and needle in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr
 
@@ -129,12 +130,7 @@ def test_every_image_is_checked_before_work_and_each_mistake_is_one_plain_line(t
         ([str(a), str(b), "-o", str(blocker / "m.png")], f"{blocker}: not a folder"),
         ([str(pano), str(b), "-o", str(tmp_path / "m.png")], "one kind or set --projection"),
     ):
-        proc = subprocess.run(
-            [sys.executable, "-m", "viewsynth.pipelines.cli", "pair", *args, "--method", "linear"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        )
+        proc = _pair_cli(*args)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1, proc.stderr
         assert lines[0].startswith("viewsynth pair: error: ") and needle in lines[0], lines
