@@ -144,18 +144,16 @@ def run_local(captures, out: Path, settings, quiet: bool) -> list[CaptureResult]
             result = run_capture(
                 path, target, settings, interpolator=interp, progress=bar.update, total=total
             )
-        except ViewsynthError as err:
+        except Exception as err:  # one capture's failure must not stop the others (as on Ray)
             if single:
                 raise
-            result = CaptureResult(label, "failed", reason=str(err))
-            log.error("%s: failed: %s", label, err)
-        except Exception as err:  # one capture's bug must not stop the others (as on Ray)
-            if single:
-                raise
-            reason = f"internal error: {type(err).__name__}: {one_line(err)}"
+            if isinstance(err, ViewsynthError):  # unusable input: its own one line
+                reason = str(err)
+            else:  # a bug
+                reason = f"internal error: {type(err).__name__}: {one_line(err)}"
+                log.debug("%s: traceback:\n%s", label, traceback.format_exc())
             result = CaptureResult(label, "failed", reason=reason)
             log.error("%s: failed: %s", label, reason)
-            log.debug("%s: traceback:\n%s", label, traceback.format_exc())
         finally:
             bar.close()
         for warning in result.warnings:

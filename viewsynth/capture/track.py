@@ -103,18 +103,18 @@ def check_gps(shots: Sequence[Shot], max_speed: float) -> tuple[list[Shot], list
         return _speed(shots[i], shots[j])[2] > max_speed
 
     kept = _longest_plausible_run(idx, bad)
-    if 2 * len(kept) <= len(idx):
-        a, b = next((a, b) for a, b in zip(idx, idx[1:], strict=False) if bad(a, b))
+    if 2 * len(kept) <= len(idx):  # (then some step is a jump: else every shot would be kept)
+        jumps = [(a, b) for a, b in zip(idx, idx[1:], strict=False) if bad(a, b)]
+        a, b = jumps[0]
         dist, dt, speed = _speed(shots[a], shots[b])
-        jumps = sum(bad(a, b) for a, b in zip(idx, idx[1:], strict=False))
-        more = f" (and {jumps - 1} more such jumps)" if jumps > 1 else ""
+        more = f" (and {len(jumps) - 1} more such jumps)" if len(jumps) > 1 else ""
         warning = (
             f"GPS ignored for the whole capture: {shots[a].name} -> {shots[b].name} is {dist:.0f} m "
             f"in {dt:.1f} s ({speed:.0f} m/s, above capture.max_speed {max_speed:g} m/s){more}"
         )
         return [_without_position(s) for s in shots], [warning]
     warnings = []
-    dropped = [i for i in idx if i not in set(kept)]
+    dropped = sorted(set(idx) - set(kept))
     for i in dropped[:_NAMED_OUTLIERS]:
         near = min(kept, key=lambda k: abs(shots[k].time - shots[i].time))
         dist, dt, speed = _speed(shots[near], shots[i])

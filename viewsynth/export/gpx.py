@@ -1,9 +1,10 @@
 """``walkthrough[-segNN].gpx``: the output frames' positions (and times) as a GPX 1.1 track.
 
 One track, one segment, one ``trkpt`` per output frame in video order, so point i is frame i at
-``i / fps`` seconds into the video; its ``<time>``, when the caller gives one, is the video's start
-plus that (:mod:`viewsynth.walkthrough.geotag`). GPX times are UTC, and a camera's local clock read
-as UTC would put every point hours off, so a capture without a UTC time gets no ``<time>``. Written with ``gpxpy`` (the maintained GPX library the capture side also reads GPX
+``i / fps`` seconds into the video; its ``<time>``, when the caller gives one, is the video's
+start plus that (:mod:`viewsynth.walkthrough.geotag`). GPX times are UTC, and a camera's local
+clock read as UTC would put every point hours off, so a capture without a UTC time gets no
+``<time>``. Written with ``gpxpy`` (the maintained GPX library the capture side also reads GPX
 with: one GPX dialect in and out) and saved through ``frames.write_text`` (aside, then renamed).
 """
 

@@ -101,20 +101,15 @@ class Checkpoints:
         wanted = _shapes(pure)
         if stored == wanted:
             return
-        where = self.directory / str(step)
-        missing = sorted(wanted.keys() - stored.keys())
-        extra = sorted(stored.keys() - wanted.keys())
-        if missing or extra:
-            name = (missing or extra)[0]
-            what = "lacks" if missing else "has an array this config lacks:"
-            detail = f"{what} {name}" + (f" (and {len(missing) + len(extra) - 1} more)"
-                                         if len(missing) + len(extra) > 1 else "")  # fmt: skip
-        else:
-            name = next(k for k in sorted(wanted) if wanted[k] != stored[k])
-            detail = f"{name} is {stored[name]} there, {wanted[name]} in this config"
+        differ = sorted(k for k in wanted.keys() | stored.keys() if wanted.get(k) != stored.get(k))
+        name, more = differ[0], len(differ) - 1
+        detail = (
+            f"{name} is {stored.get(name, 'absent')} there, {wanted.get(name, 'absent')} in this "
+            "config" + (f"; {more} more arrays differ" if more else "")
+        )
         raise ViewsynthError(
-            f"{where}: checkpoint does not match this model/optimiser config ({detail}); "
-            "use a new work folder"
+            f"{self.directory / str(step)}: checkpoint does not match this model/optimiser config "
+            f"({detail}); use a new work folder"
         )
 
     def close(self) -> None:
