@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from viewsynth import frames
+from viewsynth.errors import ViewsynthError
 from viewsynth.export.spherical import ffmpeg_projection
 from viewsynth.pipelines.cli import main as cli
 from viewsynth.walkthrough import InterpolateSettings, find_captures, run_capture
@@ -374,6 +375,26 @@ def test_unwritable_output_folder(tmp_path):
     locked.chmod(0o500)
     code, err = run_cli("interpolate", str(cap), "-o", str(locked / "out"))
     assert code == 2 and "not writable" in err
+
+
+def test_an_existing_output_folder_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
+    from viewsynth.walkthrough import run as walkthrough_run
+
+    cap = make_capture(tmp_path / "cap", 2, 64)
+    out = tmp_path / "out"
+    out.mkdir()
+    # (root writes anywhere: the write probe's own name taken by a folder fails as a lock would)
+    monkeypatch.setattr(os, "getpid", lambda: 4242)
+    (out / ".viewsynth-write-test-4242").mkdir()
+
+    def unread(*_args, **_kw):
+        raise AssertionError("the capture was read before the folder was checked")
+
+    monkeypatch.setattr(walkthrough_run, "load_capture", unread)
+    with pytest.raises(ViewsynthError, match=r"out: output folder is not writable"):
+        run_capture(cap, out, InterpolateSettings(method="linear", factor=2))
+    assert not (out / ".viewsynth.lock").exists()  # (nor was the folder's lock taken: its
+    # OSError there had been a traceback that stopped a whole root)
 
 
 def test_output_path_that_is_a_file_is_refused(tmp_path):
