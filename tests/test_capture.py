@@ -15,9 +15,9 @@ from viewsynth import config
 from viewsynth.capture import CaptureOptions, Metadata, iter_frames, load_capture, read_metadata
 from viewsynth.capture.heading import haversine
 from viewsynth.capture.track import check_gps, drop_duplicates, split_by_distance, split_by_time
-from viewsynth.capture.video import sampled
+from viewsynth.capture.video import FrameClock, sampled
 from viewsynth.errors import ConfigError, FrameError, ViewsynthError
-from viewsynth.frames import read_image, resize
+from viewsynth.frames import iter_video, read_image, resize, video_times
 
 T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 
@@ -567,10 +567,51 @@ def _write_video(path, n=20, fps=10.0, size=(64, 48)):
 
 
 def test_video_sampling_rule():
-    assert [i for i in range(10) if sampled(i, 10.0, 3, 0.0)] == [0, 3, 6, 9]
-    assert [i for i in range(25) if sampled(i, 10.0, 1, 0.5)] == [0, 5, 10, 15, 20]
+    assert [i for i in range(10) if sampled(i, FrameClock(10.0), 3, 0.0)] == [0, 3, 6, 9]
+    assert [i for i in range(25) if sampled(i, FrameClock(10.0), 1, 0.5)] == [0, 5, 10, 15, 20]
     # 0.25 s at 6 fps: instants 0, .25, .5, .75 fall in frames 0, 1, 3, 4
-    assert [i for i in range(6) if sampled(i, 6.0, 1, 0.25)] == [0, 1, 3, 4]
+    assert [i for i in range(6) if sampled(i, FrameClock(6.0), 1, 0.25)] == [0, 1, 3, 4]
+
+
+def _write_vfr_video(path, *, trim=None):
+    """60 frames: 30 at 30 frames/s (1 s), then 30 at 10 frames/s (3 s), as a phone's variable
+    rate writes them (ffmpeg's average says 15.8 frames/s, its nominal rate 30). ``trim``: cut the
+    first seconds off by an edit list (a stream copy), the packets before it kept but not shown."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y"]
+    made = path.with_name("vfr_made.mp4") if trim else path
+    pts = "setpts='if(lt(N,30),N/30,1+(N-30)/10)/TB'"
+    subprocess.run([*ffmpeg, "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30,trim=end_frame=60",
+                    "-vf", pts, "-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    str(made)], check=True)  # fmt: skip
+    if trim:
+        subprocess.run([*ffmpeg, "-ss", str(trim), "-i", str(made), "-c", "copy", str(path)],
+                       check=True)  # fmt: skip
+
+
+def test_variable_rate_video_keeps_its_own_frame_times(tmp_path):
+    video = tmp_path / "phone.mp4"
+    _write_vfr_video(video)
+    times = video_times(video).times
+    assert len(times) == 60 and sum(1 for _ in iter_video(video)) == 60  # no frame repeated
+    assert times[29] == pytest.approx(29 / 30) and times[31] == pytest.approx(1.1)
+    capture = load_capture(video, CaptureOptions(every_seconds=0.5))
+    assert [s.frame_index for s in capture.shots] == [0, 15, 30, 35, 40, 45, 50, 55]
+    assert [s.time for s in capture.shots] == pytest.approx([0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5])
+    # an edit list that starts the video 1.5 s in: the frames before it are neither listed nor
+    # decoded, and the listed times start at 0
+    cut = tmp_path / "cut.mp4"
+    _write_vfr_video(cut, trim=1.45)
+    listed = video_times(cut)
+    assert len(listed.times) == sum(1 for _ in iter_video(cut)) == 25 and listed.cut == 35
+    assert listed.times[:3] == pytest.approx((0.0, 0.1, 0.2))
+    # ... and it is whole: no warning of a truncated file
+    capture = load_capture(cut, CaptureOptions(every_seconds=0.5))
+    assert [s.time for s in capture.shots] == pytest.approx([0, 0.5, 1, 1.5, 2])
+    assert not [w for w in capture.warnings if "truncated" in w]
 
 
 def test_video_capture_samples_and_streams(tmp_path):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import subprocess
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -244,7 +245,10 @@ def _video_reader(path: Path):
     # Ctrl-C then reaches the reader's ffmpeg too, as it reaches the encoders' already.
     os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
     try:
-        return imageio.get_reader(str(path), "ffmpeg")
+        # Every frame once, as the file holds it: by default ffmpeg outputs a constant rate and
+        # repeats frames of a variable-rate (phone) video to fill it, which ``video_times`` (and
+        # a frame's index) would then not match.
+        return imageio.get_reader(str(path), "ffmpeg", output_params=["-fps_mode", "passthrough"])
     except Exception as err:  # noqa: BLE001 - imageio/ffmpeg raise assorted types for bad files
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise FrameError(f"{path}: not a readable video ({first})") from None
@@ -268,6 +272,41 @@ def video_info(path: str | Path) -> tuple[float, tuple[int, int]]:
     if not fps > 0.0 or len(size) != 2 or min(size) <= 0:
         raise FrameError(f"{path}: video reports no frame rate or size")
     return fps, size
+
+
+@dataclass(frozen=True)
+class VideoTimes:
+    """What a video's packets say of its frames, read without decoding (:func:`video_times`)."""
+
+    times: tuple[float, ...]  # seconds from the first shown frame, of each frame iter_video yields
+    cut: int  # frames an edit list cuts from the start: held by the file, never shown or decoded
+
+
+def video_times(path: str | Path) -> VideoTimes:
+    """Presentation times of the frames :func:`iter_video` yields from ``path``, in order, from the
+    container's packets (a stream copy, nothing decoded).
+
+    Frames an edit list cuts from the start have negative times after ffmpeg's shift to 0: they
+    are counted in ``cut``, not listed. Raises ``FrameError`` naming the file when ffmpeg fails.
+    """
+    import imageio_ffmpeg
+
+    path = Path(path)
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path)]
+    command += ["-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
+    proc = subprocess.run(command, capture_output=True, text=True, errors="replace")
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
+        raise FrameError(f"{path}: cannot list the video's frames ({last})")
+    num, den, stamps = 1, 1, []
+    for line in proc.stdout.splitlines():
+        if line.startswith("#tb 0:"):  # the stream's time base, "#tb 0: 1/15360"
+            num, den = (int(v) for v in line.split(":", 1)[1].split("/"))
+        elif line.startswith("0,"):  # stream, dts, pts, duration, size, crc[, flags]
+            stamps.append(int(line.split(",")[2]))
+    kept = sorted(s for s in stamps if s >= 0)
+    times = tuple((s - kept[0]) * num / den for s in kept) if kept else ()
+    return VideoTimes(times, len(stamps) - len(kept))
 
 
 def iter_video(

@@ -50,7 +50,7 @@ class Capture:
     projection: Literal["equirect", "perspective"]
     # Clock that ordered the frames: 'gps' (UTC), 'exif' (DateTimeOriginal, UTC if every frame had
     # an offset, else local camera time), 'mapillary' (UTC), 'filename' (natural name order, no
-    # times), 'video' (frame number / fps).
+    # times), 'video' (when the frame is shown: frame number / fps, or a variable rate's own times).
     time_source: Literal["gps", "exif", "mapillary", "filename", "video"]
     working_size: tuple[int, int]  # (width, height) every frame is brought to
     segments: list[list[Shot]]  # each in time order, at least two shots, interpolated separately

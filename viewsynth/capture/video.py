@@ -2,8 +2,9 @@
 
 Decoding lives in :mod:`viewsynth.frames` (``iter_video``, ``video_info``). Sampling keeps every
 Nth decoded frame (``capture.every_frames``) or, with ``capture.every_seconds`` > 0, the first
-frame at or after each multiple of S seconds of video time. A shot's ``time`` is its frame index
-over the fps, its ``name`` ``"video.mp4#123"``. A decoding error after the first frame ends the
+frame at or after each multiple of S seconds of video time. A shot's ``time`` is when its frame
+is shown (:class:`FrameClock`: index over fps, or a variable-rate video's own frame times), its
+``name`` ``"video.mp4#123"``. A decoding error after the first frame ends the
 capture there with a warning; before it, it is an error naming the file.
 
 Positions come from the video's own GPS telemetry (:mod:`~viewsynth.capture.telemetry`: GoPro
@@ -39,16 +40,48 @@ from viewsynth.capture.telemetry import (
     read_video_track,
 )
 from viewsynth.errors import FrameError, ViewsynthError
-from viewsynth.frames import from_uint8, is_equirect_shape, iter_video, video_info
+from viewsynth.frames import from_uint8, is_equirect_shape, iter_video, video_info, video_times
 
 
-def sampled(index: int, fps: float, every_frames: int, every_seconds: float) -> bool:
+class FrameClock:
+    """When each decoded frame is shown, in seconds of video time.
+
+    A constant-rate video's frame i is at i / fps. A variable-rate one (phones slow down in the
+    dark and drop frames when busy) drifts from that, by seconds over a few minutes: its frames
+    take the container's own presentation times (``frames.video_times``), when they are more than
+    half a frame away from i / fps somewhere.
+    """
+
+    def __init__(self, fps: float, times: tuple[float, ...] = (), cut: int = 0):
+        self.fps, self.cut = fps, cut  # cut: frames an edit list hides at the start
+        drift = max((abs(t - i / fps) for i, t in enumerate(times)), default=0.0)
+        self.times = times if drift > 0.5 / fps else ()
+
+    @classmethod
+    def of(cls, path: Path, fps: float) -> FrameClock:
+        """The clock of the video at ``path``, whose average rate is ``fps``."""
+        try:
+            listed = video_times(path)
+        except FrameError:  # the decoder then says what is wrong with the file
+            return cls(fps)
+        return cls(fps, listed.times, listed.cut)
+
+    def __call__(self, index: int) -> float:
+        """Frame ``index``'s time (past the listed frames: on at the average rate)."""
+        if index < len(self.times):
+            return self.times[index]
+        if self.times:
+            return self.times[-1] + (index + 1 - len(self.times)) / self.fps
+        return index / self.fps
+
+
+def sampled(index: int, clock: FrameClock, every_frames: int, every_seconds: float) -> bool:
     """Whether decoded frame ``index`` is kept: every ``every_frames``-th frame, or, when
     ``every_seconds`` > 0, the first frame at or after each multiple of ``every_seconds``."""
     if every_seconds <= 0.0:
         return index % every_frames == 0
-    # Frame i covers video time [i/fps, (i+1)/fps); keep it when a sampling instant falls inside.
-    start, end = index / fps, (index + 1) / fps
+    # Frame i covers video time [t_i, t_i+1); keep it when a sampling instant falls inside.
+    start, end = clock(index), clock(index + 1)
     k = np.ceil(start / every_seconds - 1e-9)
     return bool(k * every_seconds < end - 1e-9)
 
@@ -63,6 +96,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
         )
     warnings: list[str] = []
     locate = _Locator(path, options, warnings)
+    clock = FrameClock.of(path, fps)
     camera = read_video_camera(path)
     hfov, hfov_by = video_hfov(camera, (width, height))
     scores: list[float | None] = []
@@ -74,7 +108,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
     try:
         for index, frame in iter_video(path):
             decoded = index + 1
-            where = locate(index / fps)
+            where = locate(clock(index))
             if locate.every_metres > 0.0:
                 if where is None:
                     continue
@@ -85,7 +119,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
                     continue
                 while mark <= along:
                     mark += locate.every_metres
-            elif not sampled(index, fps, options.every_frames, options.every_seconds):
+            elif not sampled(index, clock, options.every_frames, options.every_seconds):
                 continue
             h, w = frame.shape[:2]
             if options.projection == "auto" and is_equirect_shape(w, h):
@@ -102,10 +136,10 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
                     name=f"{path.name}#{index}",
                     size=(w, h),
                     frame_index=index,
-                    time=index / fps,
+                    time=clock(index),
                     lat=where.lat if where else None,
                     lon=where.lon if where else None,
-                    utc=where.utc if where else locate.utc(index / fps),
+                    utc=where.utc if where else locate.utc(clock(index)),
                     rotation=item_rotation,
                     hfov=hfov,
                 )
@@ -119,9 +153,10 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
             f"{path.name}: decoding stopped at frame {decoded}; using the frames before it"
         )
     else:  # a file cut short ends without an error, only sooner than its video track says
-        if camera.damaged or (camera.frames is not None and decoded < camera.frames):
+        shown = None if camera.frames is None else camera.frames - clock.cut
+        if camera.damaged or (shown is not None and decoded < shown):
             held = "its MP4 boxes are cut short" if camera.damaged else (
-                f"its video track holds {camera.frames}"
+                f"its video track shows {shown}"
             )  # fmt: skip
             warnings.append(
                 f"{path.name}: {decoded} frames decoded, but {held} (a truncated or damaged "
