@@ -614,6 +614,24 @@ def test_variable_rate_video_keeps_its_own_frame_times(tmp_path):
     assert not [w for w in capture.warnings if "truncated" in w]
 
 
+def test_upright_phone_video_reads_upright_and_quietly(tmp_path, caplog):
+    import subprocess
+
+    import imageio_ffmpeg
+
+    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y"]
+    flat, upright = tmp_path / "flat.mp4", tmp_path / "upright.mp4"
+    subprocess.run([*ffmpeg, "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10,trim=end_frame=20",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", str(flat)], check=True)  # fmt: skip
+    # a phone held upright records landscape frames and a display matrix turning them 90 degrees
+    subprocess.run([*ffmpeg, "-display_rotation", "90", "-i", str(flat), "-c", "copy",
+                    str(upright)], check=True)  # fmt: skip
+    with caplog.at_level("WARNING"):
+        capture = load_capture(upright, CaptureOptions(every_frames=5))
+    assert capture.working_size == (64, 96) and len(capture.shots) == 4
+    assert not [r for r in caplog.records if "frame size" in r.getMessage()]
+
+
 def test_video_capture_samples_and_streams(tmp_path):
     video = tmp_path / "walk.mp4"
     _write_video(video, n=20, fps=10.0)

@@ -15,6 +15,7 @@ or too large raises ``FrameError`` naming the file; conversions that lose someth
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import subprocess
@@ -235,8 +236,18 @@ def natural_key(name: str | Path) -> tuple:
 # -- video --------------------------------------------------------------------------------------
 
 
+def _rotation_note(record: logging.LogRecord) -> bool:
+    """False for imageio-ffmpeg's warning that a rotated video (a phone held upright) reads at
+    another size than its source: ffmpeg turns the frames upright, as they should be."""
+    return "different from the source frame size" not in record.getMessage()
+
+
 def _video_reader(path: Path):
     import imageio.v2 as imageio
+
+    reader_log = logging.getLogger("imageio_ffmpeg")
+    if _rotation_note not in reader_log.filters:
+        reader_log.addFilter(_rotation_note)
 
     # imageio-ffmpeg starts its reader's ffmpeg with a ``preexec_fn`` (a new process group, so
     # that Ctrl-C reaches only us), and Python code between fork and exec can deadlock in a
