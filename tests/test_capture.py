@@ -328,6 +328,33 @@ def test_a_single_image_or_other_file_is_not_a_capture(tmp_path):
         load_capture(other)
 
 
+def test_a_360_cameras_unstitched_files_say_how_to_export_them(tmp_path):
+    card = tmp_path / "card"
+    card.mkdir()
+    (card / "GS010001.360").write_bytes(b"\0" * 64)
+    (card / "GS010002.360").write_bytes(b"\0" * 64)
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(card)
+    assert str(err.value) == (
+        f"{card}: no JPEG or PNG images in this folder (GS010001.360, GS010002.360: a GoPro MAX "
+        "video, not yet stitched: export it as an equirectangular MP4 with GoPro Player or Quik "
+        "first)"
+    )
+    insv = tmp_path / "VID_20240501_100000_00_001.insv"
+    insv.write_bytes(b"\0" * 64)
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(insv)
+    assert str(err.value) == (
+        f"{insv}: an Insta360 video, not yet stitched: export it as an equirectangular MP4 with "
+        "Insta360 Studio first"
+    )
+    # beside stitched photos, an unstitched one is skipped with that reason
+    _walk(card, 2)
+    (card / "IMG_20240501_100000_00_002.insp").write_bytes(b"\0" * 64)
+    skipped = dict(load_capture(card).skipped)
+    assert skipped["IMG_20240501_100000_00_002.insp"].startswith("an Insta360 photo, not yet")
+
+
 # -- projection and working size -------------------------------------------------------------------
 
 

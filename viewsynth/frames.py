@@ -32,6 +32,13 @@ from viewsynth.errors import FrameError, ViewsynthError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+#: 360 cameras' own files, each lens apart (not yet stitched): what exports them as equirect.
+UNSTITCHED_360 = {
+    ".360": ("a GoPro MAX video", "an equirectangular MP4 with GoPro Player or Quik"),
+    ".insv": ("an Insta360 video", "an equirectangular MP4 with Insta360 Studio"),
+    ".insp": ("an Insta360 photo", "an equirectangular JPEG with Insta360 Studio"),
+    ".osv": ("a DJI Osmo 360 video", "an equirectangular MP4 with DJI Studio"),
+}
 #: Larger than any current 360 camera (11K x 5.5K is ~61 MP); beyond this we refuse to decode.
 MAX_PIXELS = 120_000_000
 
@@ -89,6 +96,13 @@ def _nonempty_file(path: str | Path) -> Path:
     if size == 0:
         raise FrameError(f"{path}: empty file (0 bytes)")
     return path
+
+
+def unstitched(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as it is, when it is a 360 camera's unstitched file (by its
+    suffix: ``UNSTITCHED_360``), else ``None``."""
+    what = UNSTITCHED_360.get(Path(path).suffix.lower())
+    return None if what is None else f"{what[0]}, not yet stitched: export it as {what[1]} first"
 
 
 def stretched(size: tuple[int, int], target: tuple[int, int]) -> bool:

@@ -33,6 +33,7 @@ from viewsynth.frames import (
     is_equirect_shape,
     natural_key,
     read_image,
+    unstitched,
 )
 
 
@@ -60,11 +61,13 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
             why = "a video among photos: give it alone, or beside this folder in a root"
             skipped.append((entry.name, why))
         elif entry.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append((entry.name, "not an image"))
+            skipped.append((entry.name, unstitched(entry) or "not an image"))
         else:
             images.append(entry)
     if not images:
-        hint = " (it has sub-folders: give one of them)" if subfolders else ""
+        raw = [name for name, _ in skipped if unstitched(name)]
+        hint = f" ({list_names(raw)}: {unstitched(raw[0])})" if raw else ""
+        hint = hint or (" (it has sub-folders: give one of them)" if subfolders else "")
         raise ViewsynthError(f"{folder}: no JPEG or PNG images in this folder{hint}")
 
     metas = {p: read_metadata(p) for p in images}

@@ -25,6 +25,7 @@ from viewsynth.frames import (
     iter_video,
     read_image,
     resize,
+    unstitched,
 )
 from viewsynth.geometry import yaw_roll_columns
 
@@ -48,6 +49,8 @@ def load_capture(path: str | Path, options: CaptureOptions | None = None) -> Cap
         raise ViewsynthError(
             f"{path}: a single image is not a capture; give the folder that holds the images"
         )
+    if reason := unstitched(path):
+        raise ViewsynthError(f"{path}: {reason}")
     raise ViewsynthError(
         f"{path}: not a capture (expected a folder of JPEG/PNG images or a video: "
         f"{', '.join(VIDEO_SUFFIXES)})"
