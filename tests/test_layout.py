@@ -157,6 +157,8 @@ def test_the_public_surface_resolves_and_stays_light():
     code = (
         "import sys, viewsynth\n"
         "assert 'jax' not in sys.modules, 'import viewsynth pulled in JAX'\n"
+        "import viewsynth.frames\n"
+        "assert 'pillow_heif' not in sys.modules, 'the HEIF opener is registered on first read'\n"
         "from viewsynth.interpolators import Flow, make_interpolator\n"
         "from viewsynth.walkthrough import run_capture\n"
         "assert viewsynth.Flow is Flow and viewsynth.make_interpolator is make_interpolator\n"
