@@ -69,9 +69,10 @@ def read_pair(ap, args) -> tuple[np.ndarray, np.ndarray, bool]:
         folder = Path(args.photos)
         if not folder.is_dir():
             ap.error(f"--photos {folder}: not a folder")
-        names = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        names = sorted(p for p in folder.iterdir() if p.suffix.lower() in frames.IMAGE_SUFFIXES)
         if len(names) < 2:
-            ap.error(f"--photos {folder}: needs two photos (.jpg, .jpeg, .png), found {len(names)}")
+            kinds = ", ".join(frames.IMAGE_SUFFIXES)
+            ap.error(f"--photos {folder}: needs two photos ({kinds}), found {len(names)}")
         if not 0.0 < args.hfov < 180.0:
             ap.error(f"--hfov {args.hfov:g}: a horizontal field of view in (0, 180) degrees")
         names, equirect = names[:2], False

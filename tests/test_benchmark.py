@@ -301,7 +301,10 @@ def test_job_profile_refuses_a_photos_folder_it_cannot_use_in_one_line(tmp_path,
     cv2.imwrite(str(tmp_path / "01.jpg"), np.zeros((8, 8, 3), np.uint8))
     for argv, why in (
         (["--photos", str(tmp_path / "none")], "none: not a folder"),
-        (["--photos", str(tmp_path)], "needs two photos (.jpg, .jpeg, .png), found 1"),
+        (
+            ["--photos", str(tmp_path)],
+            "needs two photos (.jpg, .jpeg, .png, .heic, .heif, .hif), found 1",
+        ),
     ):
         with pytest.raises(SystemExit) as err:
             module.main(argv)

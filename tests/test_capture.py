@@ -294,13 +294,13 @@ def test_missing_path(tmp_path):
 def test_empty_folder(tmp_path):
     with pytest.raises(ViewsynthError) as err:
         load_capture(tmp_path)
-    assert str(err.value) == f"{tmp_path}: no JPEG or PNG images in this folder"
+    assert str(err.value) == f"{tmp_path}: no JPEG, PNG or HEIC images in this folder"
     (tmp_path / "readme.txt").write_text("x")
     (tmp_path / "day1").mkdir()
     with pytest.raises(ViewsynthError) as err:
         load_capture(tmp_path)
     assert str(err.value) == (
-        f"{tmp_path}: no JPEG or PNG images in this folder (it has sub-folders: give one of them)"
+        f"{tmp_path}: no JPEG, PNG or HEIC images in this folder (it has sub-folders: give one of them)"
     )
 
 
@@ -336,7 +336,7 @@ def test_a_360_cameras_unstitched_files_say_how_to_export_them(tmp_path):
     with pytest.raises(ViewsynthError) as err:
         load_capture(card)
     assert str(err.value) == (
-        f"{card}: no JPEG or PNG images in this folder (GS010001.360, GS010002.360: a GoPro MAX "
+        f"{card}: no JPEG, PNG or HEIC images in this folder (GS010001.360, GS010002.360: a GoPro MAX "
         "video, not yet stitched: export it as an equirectangular MP4 with GoPro Player or Quik "
         "first)"
     )

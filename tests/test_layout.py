@@ -17,7 +17,7 @@ LIB = ROOT / "viewsynth"
 # The floors, ground first (README "Layout"). A wing may import its own modules and any wing on a
 # lower floor, never one on its own floor or above.
 FLOORS = [
-    {"errors", "threads"},
+    {"errors", "heif", "threads"},
     {"config", "frames", "geometry", "parallel", "warp"},
     {"classical", "export"},  # export: frames and MP4 boxes out, and the box reader capture uses
     {"model", "synth", "capture", "sweep"},
@@ -157,6 +157,8 @@ def test_the_public_surface_resolves_and_stays_light():
     code = (
         "import sys, viewsynth\n"
         "assert 'jax' not in sys.modules, 'import viewsynth pulled in JAX'\n"
+        "import viewsynth.frames\n"
+        "assert 'pillow_heif' not in sys.modules, 'the HEIF opener is registered on first read'\n"
         "from viewsynth.interpolators import Flow, make_interpolator\n"
         "from viewsynth.walkthrough import run_capture\n"
         "assert viewsynth.Flow is Flow and viewsynth.make_interpolator is make_interpolator\n"

@@ -5,6 +5,11 @@ Inside the library an image is ``(H, W, 3)`` float32 RGB in [0, 1]; uint8 and BG
 or too large raises ``FrameError`` naming the file; conversions that lose something (alpha,
 16-bit depth) are reported through the returned notes so the caller can warn.
 
+- HEIC/HEIF photos (iPhones, many Android phones, Canon/Fujifilm ``.HIF``) are decoded by
+  pillow-heif's Pillow opener, registered on the first image read (:func:`heif_opener`), not on
+  ``import viewsynth``. libheif applies the file's own rotation and mirroring (``irot``/``imir``)
+  and pillow-heif resets the EXIF Orientation it read to 1, so nothing is turned twice; 10- and
+  12-bit files keep their precision (:mod:`viewsynth.heif`).
 - Videos are decoded front to back with imageio's FFmpeg backend, one frame in memory at a time
   (:func:`iter_video`, ``(H, W, 3)`` uint8 RGB with the decoded frame number).
 - Files are listed in natural order (:func:`natural_key`: ``img2`` before ``img10``).
@@ -29,8 +34,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from viewsynth.errors import FrameError, ViewsynthError
+from viewsynth.heif import heif_deep_rgb, heif_opener
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+HEIF_SUFFIXES = (".heic", ".heif", ".hif")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", *HEIF_SUFFIXES)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 #: 360 cameras' own files, each lens apart (not yet stitched): what exports them as equirect.
 UNSTITCHED_360 = {
@@ -54,10 +61,12 @@ class Decoded:
 def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
     """Decode ``path`` to ``(H, W, 3)`` float32 RGB in [0, 1], EXIF orientation applied.
 
-    Grayscale is expanded, alpha dropped (noted), 16-bit kept at full precision (noted).
-    Raises ``FrameError`` for empty, truncated, non-image or oversized files.
+    Grayscale is expanded, alpha dropped (noted), 16-bit kept at full precision (noted); a 10- or
+    12-bit HEIC keeps its precision too. Raises ``FrameError`` for empty, truncated, non-image or
+    oversized files.
     """
     path = _nonempty_file(path)
+    heif = heif_opener()
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
@@ -68,20 +77,38 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
                     raise FrameError(
                         f"{path}: {w}x{h} is too large to decode safely (limit {max_pixels} pixels)"
                     )
-                im.load()
-                orientation = im.getexif().get(0x0112, 1)
-                if orientation not in (1, None):
-                    im = ImageOps.exif_transpose(im)
-                    notes.append(f"rotated upright from EXIF orientation {orientation}")
+                if im.format == "HEIF":
+                    # libheif has turned the pixels already; the tag is what the file said.
+                    orientation = im.info.get("original_orientation") or 1
+                    if orientation != 1:
+                        notes.append(f"rotated upright from EXIF orientation {orientation}")
+                    if (im.info.get("bit_depth") or 8) > 8:
+                        return Decoded(heif_deep_rgb(path, notes), notes)
+                    im.load()
+                else:
+                    im.load()
+                    orientation = im.getexif().get(0x0112, 1)
+                    if orientation not in (1, None):
+                        im = ImageOps.exif_transpose(im)
+                        notes.append(f"rotated upright from EXIF orientation {orientation}")
                 arr = _to_float_rgb(im, notes)
     except FrameError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise FrameError(f"{path}: not a readable image") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        reason = "truncated or corrupt image" if "truncat" in str(err).lower() else "corrupt image"
-        raise FrameError(f"{path}: {reason} ({err})") from None
+        raise FrameError(_unreadable(path, heif)) from None
+    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as err:
+        # (EOFError, RuntimeError: what libheif's decoder raises besides ValueError)
+        reason = " ".join(str(err).split())  # libheif's messages end in a newline: one line
+        damage = "truncat" in reason.lower() or "end of file" in reason.lower()
+        kind = "truncated or corrupt image" if damage else "corrupt image"
+        raise FrameError(f"{path}: {kind} ({reason})" if reason else f"{path}: {kind}") from None
     return Decoded(arr, notes)
+
+
+def _unreadable(path: Path, heif: bool) -> str:
+    if not heif and path.suffix.lower() in HEIF_SUFFIXES:
+        return f"{path}: HEIC/HEIF needs the pillow-heif package (pip install pillow-heif)"
+    return f"{path}: not a readable image"
 
 
 def _nonempty_file(path: str | Path) -> Path:
@@ -117,11 +144,12 @@ def probe_image(path: str | Path) -> tuple[int, int]:
     :func:`read_image` refuses at once (no such file, a folder, empty, not an image) raises the
     same ``FrameError``; a file damaged further in is found when it is decoded."""
     path = _nonempty_file(path)
+    heif = heif_opener()
     try:
         with Image.open(path) as im:
             return im.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise FrameError(f"{path}: not a readable image") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, RuntimeError):
+        raise FrameError(_unreadable(path, heif)) from None
 
 
 def _to_float_rgb(im: Image.Image, notes: list[str]) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The front of the pipeline: a user's capture -> ordered segments of shots -> frames and schedules.
 
-    capture folder (JPEG/PNG) ─┐   tags (EXIF, GPS, GPano XMP, Mapillary JSON), decode once to
+    a folder (JPEG/PNG/HEIC) ──┐   tags (EXIF, GPS, GPano XMP, Mapillary JSON), decode once to
     or a video file ───────────┴─► validate, one clock, order, GPS sanity, time/distance gaps,
                                    stationary duplicates, working size, yaw to the travel direction
                                    ─► Capture(segments=[[Shot, ...], ...], skipped, warnings)

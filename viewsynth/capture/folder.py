@@ -68,7 +68,7 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
         raw = [name for name, _ in skipped if unstitched(name)]
         hint = f" ({list_names(raw)}: {unstitched(raw[0])})" if raw else ""
         hint = hint or (" (it has sub-folders: give one of them)" if subfolders else "")
-        raise ViewsynthError(f"{folder}: no JPEG or PNG images in this folder{hint}")
+        raise ViewsynthError(f"{folder}: no JPEG, PNG or HEIC images in this folder{hint}")
 
     metas = {p: read_metadata(p) for p in images}
     # Decode in (tentative) time order so each panorama's rotation is measured against the frame

@@ -31,7 +31,7 @@ from viewsynth.geometry import yaw_roll_columns
 
 
 def load_capture(path: str | Path, options: CaptureOptions | None = None) -> Capture:
-    """Read the capture at ``path`` (a folder of JPEG/PNG images, or a video file).
+    """Read the capture at ``path`` (a folder of JPEG/PNG/HEIC images, or a video file).
 
     Raises ``ViewsynthError`` naming the path when it is missing, holds no images, or leaves fewer
     than two usable frames; bad or duplicate frames are skipped and listed in ``Capture.skipped``.
@@ -52,7 +52,7 @@ def load_capture(path: str | Path, options: CaptureOptions | None = None) -> Cap
     if reason := unstitched(path):
         raise ViewsynthError(f"{path}: {reason}")
     raise ViewsynthError(
-        f"{path}: not a capture (expected a folder of JPEG/PNG images or a video: "
+        f"{path}: not a capture (expected a folder of JPEG/PNG/HEIC images or a video: "
         f"{', '.join(VIDEO_SUFFIXES)})"
     )
 

@@ -1,9 +1,10 @@
 """What a photo's EXIF/XMP says about when, where and which way it was shot.
 
 Read with Pillow only (``getexif``, ``get_ifd(0x8825)`` for GPS, ``getxmp`` for GPano, which
-needs ``defusedxml``). Nothing here decodes pixels, and nothing here fails: metadata is optional,
-so a tag that is missing, malformed or out of range reads as ``None``; whether the file is a
-usable image at all is decided by ``viewsynth.frames.read_image``.
+needs ``defusedxml``); HEIC/HEIF through pillow-heif's opener (``heif.heif_opener``), whose EXIF
+and XMP blocks are the same as a JPEG's. Nothing here decodes pixels, and nothing here fails:
+metadata is optional, so a tag that is missing, malformed or out of range reads as ``None``;
+whether the file is a usable image at all is decided by ``viewsynth.frames.read_image``.
 
 Conventions:
 - Times are float seconds since 1970-01-01. ``gps_time`` and ``mapillary_time`` are UTC;
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+
+from viewsynth.heif import heif_opener
 
 # EXIF tag numbers (EXIF 2.32 / CIPA DC-008).
 _IMAGE_DESCRIPTION = 0x010E
@@ -110,6 +113,7 @@ def read_metadata(path: str | Path) -> Metadata:
 
     Never raises for a bad file: an unreadable file gives an empty ``Metadata``.
     """
+    heif_opener()
     try:
         with Image.open(path) as im:
             exif = im.getexif()

@@ -33,8 +33,6 @@ from viewsynth.evaluation.rotation import fit_rotation, rotate_equirect
 from viewsynth.interpolators import Flow
 from viewsynth.synth import Triplet
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
 
 @dataclass(frozen=True)
 class Alignment:
@@ -73,7 +71,7 @@ def walk_frames(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise ViewsynthError(f"{folder}: no such folder of 360 frames (data.real360_walks)")
     paths = sorted(
-        (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+        (p for p in folder.iterdir() if p.suffix.lower() in frames_lib.IMAGE_SUFFIXES),
         key=frames_lib.natural_key,
     )
     if len(paths) < 3:
