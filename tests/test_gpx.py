@@ -61,6 +61,24 @@ def test_photos_are_geotagged_by_utc_time(tmp_path):
     assert not any(s.has_position for s in load_capture(folder).shots)
 
 
+def test_an_edited_gpx_changes_the_runs_fingerprint(tmp_path):
+    from viewsynth.walkthrough import InterpolateSettings, fingerprint
+
+    gpx = _gpx(tmp_path / "walk.gpx", _track())
+    times = [T0 + timedelta(seconds=s) for s in (2, 5, 8, 11)]
+    folder = _photos(tmp_path / "cap", times, offset_time="+00:00")
+    options = CaptureOptions(gpx=str(gpx), duplicate_distance=0)
+    settings = InterpolateSettings()
+
+    def key():
+        return fingerprint(load_capture(folder, options), settings, {"method": "linear"})
+
+    first = key()
+    assert key() == first  # the same inputs, the same key: a re-run is skipped
+    _gpx(gpx, _track(speed=2.0))  # the same file, another walk: the photos' positions move
+    assert key() != first
+
+
 def test_clock_offset_and_no_overlap(tmp_path):
     gpx = _gpx(tmp_path / "walk.gpx", _track())
     # A camera on local time UTC+2 without an offset tag: its readings are 7200 s ahead.

@@ -1,13 +1,14 @@
 """Resume: finished work is recognised and kept, by a ledger in the output folder.
 
 ``OUT/.viewsynth-state.json`` holds the fingerprint of the run (:func:`fingerprint`: the inputs'
-names, sizes and modification times, every setting and the interpolator's own record), each
-segment finished under it (its file names and manifest rows), the chunks finished of the segment
-in progress, and whether the whole capture was completed. A segment is taken as done when the
-ledger lists it under the same fingerprint and its files still exist; a capture when, besides, the
-ledger says complete and ``manifest.json`` exists. Any other fingerprint starts the ledger afresh;
-the files that earlier one's segments had made and this run does not remake are removed once this
-run completes (three segments' videos and GPX where settings now make one).
+names, sizes and modification times, the shots read from them, every setting and the
+interpolator's own record), each segment finished under it (its file names and manifest rows),
+the chunks finished of the segment in progress, and whether the whole capture was completed. A
+segment is taken as done when the ledger lists it under the same fingerprint and its files still
+exist; a capture when, besides, the ledger says complete and ``manifest.json`` exists. Any other
+fingerprint starts the ledger afresh; the files that earlier one's segments had made and this run
+does not remake are removed once this run completes (three segments' videos and GPX where
+settings now make one).
 
 Inside a segment, the videos are encoded in closed pieces of ``chunk_frames`` frames
 (:mod:`viewsynth.export.chunks`); the run records the pieces its writer has closed after every
@@ -24,6 +25,7 @@ interpolated again.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -44,8 +46,9 @@ STATE_FILE = ".viewsynth-state.json"
 
 
 def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[str, Any]) -> str:
-    """Hash of the inputs (names, sizes, modification times), every setting and the
-    interpolator's record (``Interpolator.record()``)."""
+    """Hash of the inputs (names, sizes, modification times), what the capture made of them (each
+    shot's time, position, heading and turn: an edited ``--gpx`` track changes those and nothing
+    else), every setting and the interpolator's record (``Interpolator.record()``)."""
     h = hashlib.sha256()
     decisive = config_lib.to_dict(settings)
     decisive.pop("chunk_frames", None)  # how the work is cut, not what it makes
@@ -55,6 +58,7 @@ def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[st
         for shot in segment:
             st = shot.path.stat()
             h.update(f"{shot.name}|{shot.frame_index}|{st.st_size}|{st.st_mtime_ns}".encode())
+            h.update(json.dumps(dataclasses.asdict(shot), sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
 
