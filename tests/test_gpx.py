@@ -61,6 +61,25 @@ def test_photos_are_geotagged_by_utc_time(tmp_path):
     assert not any(s.has_position for s in load_capture(folder).shots)
 
 
+def test_a_photo_whose_own_gps_jumped_takes_the_tracks_position(tmp_path):
+    # The photos' own GPS walks east; the GPX (a better logger) walks east 3 m north of it. One
+    # photo's fix jumped 2 km: dropped by the GPS check, it takes the track's position, not none.
+    gpx = _gpx(
+        tmp_path / "walk.gpx", [(t, *offset(lat, lon, 0.0, 3.0)) for t, lat, lon in _track()]
+    )
+    folder = tmp_path / "cap"
+    folder.mkdir()
+    for i, sec in enumerate((2, 5, 8, 11, 14)):
+        east = 1.0 * sec + 2000.0 * (i == 2)
+        write_image(folder / f"p{i}.jpg", seed=i, position=offset(*ORIGIN, east, 0.0),
+                    gps_time=T0 + timedelta(seconds=sec))  # fmt: skip
+    capture = load_capture(folder, CaptureOptions(gpx=str(gpx), duplicate_distance=0))
+    jumped = capture.shots[2]
+    assert haversine(jumped.lat, jumped.lon, *offset(*ORIGIN, 8.0, 3.0)) < 0.05
+    assert capture.shots[1].lat == pytest.approx(offset(*ORIGIN, 5.0, 0.0)[0])  # its own GPS
+    assert not [w for w in capture.warnings if "the GPX is not used" in w]
+
+
 def test_an_edited_gpx_changes_the_runs_fingerprint(tmp_path):
     from viewsynth.walkthrough import InterpolateSettings, fingerprint
 

@@ -122,6 +122,7 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
                 hfov=hfov,
             )
         )
+    by_gpx = None
     if options.gpx and options.use_gps:
         gpx_path = Path(options.gpx)
         fixes, gpx_warnings = read_gpx(gpx_path, options.max_speed)
@@ -131,13 +132,18 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
                 f"{gpx_path.name}: the photos' times are the camera's local clock (no "
                 "OffsetTimeOriginal), matched to the GPX as if UTC; set --gpx-offset if they are not"
             )
-        shots, geotag_warnings = geotag(shots, times, gpx_path, fixes, options.gpx_offset, folder)
-        warnings += geotag_warnings
+
+        def by_gpx(shots: list[Shot]) -> tuple[list[Shot], list[str]]:
+            return geotag(
+                shots, [s.time for s in shots], gpx_path, fixes, options.gpx_offset, folder
+            )
+
     return finish(
         folder, "folder", source, shots, options, skipped, warnings,
         evidence=[image_evidence(c.meta) for c in checked],
         scores=[c.seam for c in checked],
         hfov_by=_hfov_by(hfov_sources, len(checked)),
+        geotag=by_gpx,
     )  # fmt: skip
 
 

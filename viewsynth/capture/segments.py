@@ -9,6 +9,8 @@ A list of shots in time order (from :mod:`~viewsynth.capture.folder` or
 2. working size: the most common frame size (or the first's), capped at ``max_width``, exactly 2:1
    for panoramas; frames of another size are listed in one warning;
 3. GPS sanity (``track.check_gps``): positions implying more than ``max_speed`` are dropped;
+   then a GPX track gives shots without a position one, and photos still without one between
+   two that have one (at most 30 s apart) are placed between them by time (``fill_positions``);
 4. segments: cut where consecutive shots are more than ``time_gap`` seconds apart (not for videos
    or file-name order, which have no capture clock), then stationary duplicates dropped, then cut
    where they are more than ``distance_gap`` metres apart; a shot left alone is skipped with the
@@ -24,9 +26,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from viewsynth.capture.gpx import GPX_MAX_GAP
 from viewsynth.capture.heading import align_yaws, circular_smooth, travel_bearings
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import decide_projection
@@ -34,6 +37,7 @@ from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.track import (
     check_gps,
     drop_duplicates,
+    fill_positions,
     list_names,
     split_by_distance,
     split_by_time,
@@ -55,11 +59,13 @@ def finish(
     evidence: Sequence[tuple[str, str] | None] = (),
     scores: Sequence[float | None] = (),
     hfov_by: str = "unknown",
+    geotag: Callable[[list[Shot]], tuple[list[Shot], list[str]]] | None = None,
 ) -> Capture:
     """Projection, working size, GPS checks, segments, duplicates and yaw: the metadata stages.
 
     ``evidence``: what the metadata says of the projection (per frame, or one for a video);
-    ``scores``: the frames' seam scores; ``hfov_by``: where the shots' ``hfov`` came from.
+    ``scores``: the frames' seam scores; ``hfov_by``: where the shots' ``hfov`` came from;
+    ``geotag``: gives shots without a position one (a GPX track), after the GPS check.
     """
     decision = decide_projection(
         source_path, [(s.name, s.size) for s in shots], evidence, scores, options.projection
@@ -84,6 +90,12 @@ def finish(
 
     shots, gps_warnings = check_gps(shots, options.max_speed)
     warnings += gps_warnings
+    if geotag is not None:  # after the check: a shot whose own GPS jumped takes the track's
+        shots, geotag_warnings = geotag(shots)
+        warnings += geotag_warnings
+    if kind == "folder" and time_source != "filename":
+        shots, fill_warnings = fill_positions(shots, GPX_MAX_GAP)
+        warnings += fill_warnings
     segments: list[list[Shot]] = []
     # A video's sampling interval is not a gap, and file-name order has no times at all; nor is
     # the distance between a video's samples (its track has no jumps: ``clean_track`` dropped

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
-from viewsynth.capture.heading import haversine, wrap180
+from viewsynth.capture.heading import between, haversine, wrap180
 from viewsynth.capture.metadata import Metadata
 from viewsynth.capture.shot import Shot
 
@@ -156,6 +156,36 @@ def _longest_plausible_run(idx: Sequence[int], bad: Callable[[int, int], bool]) 
 
 def _without_position(shot: Shot) -> Shot:
     return dataclasses.replace(shot, lat=None, lon=None)
+
+
+def fill_positions(shots: Sequence[Shot], max_gap: float) -> tuple[list[Shot], list[str]]:
+    """Place shots without a position (a phone that missed a fix, a GPS jump dropped) between the
+    nearest shots before and after them that have one, by time, when those two are at most
+    ``max_gap`` seconds apart: as a GPX places a photo between its points.
+
+    ``shots`` in time order. Shots without a time, or before the first or after the last
+    position, stay without one. Returns the shots and one warning naming those placed.
+    """
+    out, placed = list(shots), []
+    known = [i for i, s in enumerate(shots) if s.has_position and s.time is not None]
+    for a, b in zip(known, known[1:], strict=False):
+        ta, tb = shots[a].time, shots[b].time
+        if b - a < 2 or not 0.0 < tb - ta <= max_gap:
+            continue
+        for k in range(a + 1, b):
+            tk = shots[k].time
+            if tk is None or not ta <= tk <= tb:
+                continue
+            lat, lon = between(shots[a].lat, shots[a].lon, shots[b].lat, shots[b].lon,
+                               (tk - ta) / (tb - ta))  # fmt: skip
+            out[k] = dataclasses.replace(shots[k], lat=lat, lon=lon)
+            placed.append(shots[k].name)
+    if not placed:
+        return out, []
+    return out, [
+        f"{len(placed)} shot(s) without a GPS position of their own placed by time between the "
+        f"shots around them: {list_names(placed)}"
+    ]
 
 
 def split_by_time(shots: Sequence[Shot], gap: float) -> list[list[Shot]]:
