@@ -155,7 +155,7 @@ def _longest_plausible_run(idx: Sequence[int], bad: Callable[[int, int], bool]) 
 
 
 def _without_position(shot: Shot) -> Shot:
-    return dataclasses.replace(shot, lat=None, lon=None)
+    return dataclasses.replace(shot, lat=None, lon=None, alt=None)
 
 
 def split_by_time(shots: Sequence[Shot], gap: float) -> list[list[Shot]]:
