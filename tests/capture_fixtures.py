@@ -64,6 +64,7 @@ def write_image(
     size: tuple[int, int] = (64, 32),
     seed: int = 0,
     position: tuple[float, float] | None = None,
+    altitude: float | None = None,
     gps_time: datetime | None = None,
     exif_time: str | None = None,
     subsec: str | None = None,
@@ -72,7 +73,8 @@ def write_image(
     gps_direction: float | None = None,
     pose_heading: float | None = None,
 ) -> Path:
-    """Write a JPEG (or PNG by suffix) with the given tags, as cameras and Mapillary write them."""
+    """Write a JPEG (or PNG by suffix) with the given tags, as cameras and Mapillary write them
+    (``altitude`` in metres: GPSAltitude, with GPSAltitudeRef 1 below sea level)."""
     if pixels is None:
         pixels = texture(size[0], size[1], seed)
     exif = Image.Exif()
@@ -83,6 +85,8 @@ def write_image(
         lat, lon = position
         gps[1], gps[2] = ("S" if lat < 0 else "N"), _dms(lat)
         gps[3], gps[4] = ("W" if lon < 0 else "E"), _dms(lon)
+    if altitude is not None:
+        gps[5], gps[6] = int(altitude < 0), abs(float(altitude))
     if gps_time is not None:
         gps[29] = gps_time.strftime("%Y:%m:%d")
         gps[7] = (

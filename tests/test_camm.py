@@ -34,9 +34,15 @@ def _positions(n=N):
     return [(55.6982 + 1e-5 * i, -13.1954 - 2e-5 * i) for i in range(n)]
 
 
+def _altitudes(n=N):
+    return [-1.5 + 0.75 * i for i in range(n)]  # from below sea level up
+
+
 def exiftool_positions(path) -> list[dict]:
-    """ExifTool's reading of each timed sample: ``{"lat", "lon", "time"}`` in sample order."""
-    cmd = ["exiftool", "-ee", "-n", "-j", "-G3", "-GPSLatitude", "-GPSLongitude", "-SampleTime"]
+    """ExifTool's reading of each timed sample: ``{"lat", "lon", "alt", "time"}`` in sample
+    order."""
+    cmd = ["exiftool", "-ee", "-n", "-j", "-G3", "-GPSLatitude", "-GPSLongitude", "-GPSAltitude"]
+    cmd.append("-SampleTime")
     (tags,) = json.loads(subprocess.run([*cmd, str(path)], capture_output=True, check=True).stdout)
     rows = []
     k = 1
@@ -45,6 +51,7 @@ def exiftool_positions(path) -> list[dict]:
             {
                 "lat": tags[f"Doc{k}:GPSLatitude"],
                 "lon": tags[f"Doc{k}:GPSLongitude"],
+                "alt": tags.get(f"Doc{k}:GPSAltitude"),
                 "time": tags.get(f"Doc{k}:SampleTime"),
             }
         )
@@ -74,6 +81,14 @@ def test_track_reads_back_and_the_video_is_untouched(tmp_path, faststart):
     assert "Data: none (camm" in info
 
 
+def test_altitudes_go_in_each_packet_and_unknown_is_0(tmp_path):
+    path = _video(tmp_path / "v.mp4")
+    add_camm_track(path, _positions(), _altitudes())
+    assert read_camm(path) == [(*p, a) for p, a in zip(_positions(), _altitudes(), strict=True)]
+    add_camm_track(path, _positions())  # none known: type 5 still needs a number
+    assert [p[2] for p in read_camm(path)] == [0.0] * N
+
+
 def test_a_second_write_replaces_the_track(tmp_path):
     path = _video(tmp_path / "v.mp4")
     add_camm_track(path, _positions())
@@ -92,6 +107,10 @@ def test_a_count_that_does_not_match_the_frames_names_the_file_and_changes_nothi
         add_camm_track(path, _positions(6))
     with pytest.raises(ViewsynthError, match="not a latitude"):
         add_camm_track(path, [(91.0, 0.0)] * N)
+    with pytest.raises(ViewsynthError, match=r"v\.mp4: 6 altitudes for 7 positions"):
+        add_camm_track(path, _positions(), _altitudes(6))
+    with pytest.raises(ViewsynthError, match=r"v\.mp4: altitude nan is not a number of metres"):
+        add_camm_track(path, _positions(), [float("nan")] * N)
     assert path.read_bytes() == data
     assert read_camm(path) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
@@ -100,8 +119,9 @@ def test_a_count_that_does_not_match_the_frames_names_the_file_and_changes_nothi
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
 def test_exiftool_reads_each_frames_position_at_its_time(tmp_path):
     path = _video(tmp_path / "v.mp4")
-    add_camm_track(path, _positions())
+    add_camm_track(path, _positions(), _altitudes())
     rows = exiftool_positions(path)
     got = np.array([(r["lat"], r["lon"]) for r in rows])
     np.testing.assert_allclose(got, np.array(_positions()), rtol=0, atol=1e-9)
+    assert [r["alt"] for r in rows] == pytest.approx(_altitudes(), abs=1e-9)
     assert [r["time"] for r in rows] == pytest.approx([i / FPS for i in range(N)])

@@ -68,6 +68,32 @@ def test_metadata_reads_gps_times_and_heading(tmp_path):
     assert meta.projection_tag == "equirectangular"
 
 
+def test_metadata_altitude_sign_source_and_absence(tmp_path):
+    where = offset(*ORIGIN, 0.0, 0.0)
+    lund = {"MAPLatitude": "55.698167", "MAPLongitude": "13.195389", "MAPAltitude": "37.000000"}
+    paths = [
+        write_image(tmp_path / "above.jpg", position=where, altitude=35.25),
+        write_image(tmp_path / "below.jpg", position=where, altitude=-12.5),  # Ref 1: below sea
+        write_image(tmp_path / "none.jpg", position=where),  # no GPSAltitude: None, not 0
+        write_image(tmp_path / "alone.jpg", altitude=35.0),  # a height without a position
+        write_image(tmp_path / "mapillary.jpg", mapillary=lund),  # Mapillary's own position
+    ]
+    assert [read_metadata(p).altitude for p in paths] == [35.25, -12.5, None, None, 37.0]
+
+
+def test_shots_carry_altitude_only_with_their_position(tmp_path):
+    _walk(tmp_path, 3, altitude=-4.5)
+    assert [s.alt for s in load_capture(tmp_path).shots] == [-4.5] * 3
+    assert [s.alt for s in load_capture(tmp_path, CaptureOptions(use_gps=False)).shots] == [
+        None
+    ] * 3
+    # a shot whose position is distrusted loses its altitude with it
+    shots = [shot(f"s{i}", east=5.0 * i, time=2.0 * i, alt=10.0 + i) for i in range(5)]
+    shots[2] = shot("s2", east=2001.0, time=4.0, alt=12.0)
+    fixed, _ = check_gps(shots, 50.0)
+    assert [s.alt for s in fixed] == [10.0, 11.0, None, 13.0, 14.0]
+
+
 def test_a_gps_date_of_1970_is_no_time(tmp_path):
     # what a receiver without a fix writes (GPS time began in 1980): the EXIF clock orders instead
     meta = read_metadata(
@@ -516,11 +542,12 @@ def test_a_photo_without_a_fix_is_placed_between_its_neighbours_by_time(tmp_path
         position = None if i in (1, 5) else offset(*ORIGIN, 5.0 * i, 2000.0 * (i == 3))
         stamp = (T0 + timedelta(seconds=sec)).strftime("%Y:%m:%d %H:%M:%S")
         write_image(tmp_path / f"p{i}.jpg", seed=i, position=position, exif_time=stamp,
-                    offset_time="+00:00")  # fmt: skip
+                    offset_time="+00:00", altitude=None if position is None else 10.0 * i)  # fmt: skip
     capture = load_capture(tmp_path, CaptureOptions(duplicate_distance=0, time_gap=100))
     shots = {s.name: s for s in capture.shots}
     for name, east in (("p1.jpg", 5.0), ("p3.jpg", 15.0)):
         assert haversine(shots[name].lat, shots[name].lon, *offset(*ORIGIN, east, 0.0)) < 0.01
+    assert (shots["p1.jpg"].alt, shots["p3.jpg"].alt) == pytest.approx((10.0, 30.0))
     assert not shots["p5.jpg"].has_position  # 8 s and 50 s: its neighbours are 42 s apart
     assert (
         "2 shot(s) without a GPS position of their own placed by time between the shots around "

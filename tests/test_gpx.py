@@ -20,11 +20,12 @@ T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 
 
 def _gpx(path, points):
-    """A GPX 1.1 file of (UTC datetime, lat, lon) track points."""
+    """A GPX 1.1 file of (UTC datetime, lat, lon[, ele]) track points."""
     rows = "".join(
-        f'<trkpt lat="{lat:.8f}" lon="{lon:.8f}"><time>{t.strftime("%Y-%m-%dT%H:%M:%SZ")}</time>'
-        "</trkpt>"
-        for t, lat, lon in points
+        f'<trkpt lat="{lat:.8f}" lon="{lon:.8f}">'
+        + (f"<ele>{ele[0]}</ele>" if ele else "")
+        + f"<time>{t.strftime('%Y-%m-%dT%H:%M:%SZ')}</time></trkpt>"
+        for t, lat, lon, *ele in points
     )
     path.write_text(
         '<?xml version="1.0" encoding="UTF-8"?><gpx version="1.1" creator="test" '
@@ -96,6 +97,27 @@ def test_an_edited_gpx_changes_the_runs_fingerprint(tmp_path):
     assert key() == first  # the same inputs, the same key: a re-run is skipped
     _gpx(gpx, _track(speed=2.0))  # the same file, another walk: the photos' positions move
     assert key() != first
+
+
+def test_photos_and_video_frames_take_the_gpx_elevation(tmp_path):
+    # climbing 0.5 m a second from 2 m below sea level; photos at 3, 5 and 8 s, matched half a
+    # second later (between two points)
+    climb = [(t, lat, lon, -2.0 + 0.5 * i) for i, (t, lat, lon) in enumerate(_track())]
+    gpx = _gpx(tmp_path / "climb.gpx", climb)
+    times = [T0 + timedelta(seconds=s) for s in (3, 5, 8)]
+    folder = _photos(tmp_path / "cap", times, offset_time="+00:00")
+    options = CaptureOptions(gpx=str(gpx), gpx_offset=0.5, duplicate_distance=0)
+    assert [s.alt for s in load_capture(folder, options).shots] == pytest.approx(
+        [-0.25, 0.75, 2.25]
+    )
+    # a logger that writes no <ele>: positions, and no altitude
+    flat = _gpx(tmp_path / "flat.gpx", _track())
+    shots = load_capture(folder, CaptureOptions(gpx=str(flat), duplicate_distance=0)).shots
+    assert all(s.has_position for s in shots) and [s.alt for s in shots] == [None] * 3
+    # video frames: the MP4's creation time (10:00:04) + the frame's time
+    video = _video(tmp_path / "ride.mp4")
+    frames = load_capture(video, CaptureOptions(gpx=str(gpx), every_frames=10)).shots
+    assert [s.alt for s in frames] == pytest.approx([0.0, 0.5, 1.0])
 
 
 def test_clock_offset_and_no_overlap(tmp_path):
@@ -185,8 +207,8 @@ def test_bad_gpx_files(tmp_path):
         load_capture(named, CaptureOptions(gpx=str(gpx)))
 
 
-def test_video_frames_are_geotagged_from_creation_time(tmp_path):
-    video = tmp_path / "ride.mp4"
+def _video(video):
+    """A 3 s, 10 fps test pattern whose MP4 creation time is 10:00:04 UTC on T0's day."""
     subprocess.run(
         [
             imageio_ffmpeg.get_ffmpeg_exe(),
@@ -206,6 +228,11 @@ def test_video_frames_are_geotagged_from_creation_time(tmp_path):
         ],
         check=True,
     )
+    return video
+
+
+def test_video_frames_are_geotagged_from_creation_time(tmp_path):
+    video = _video(tmp_path / "ride.mp4")
     gpx = _gpx(tmp_path / "ride.gpx", _track(speed=2.0))
     capture = load_capture(video, CaptureOptions(gpx=str(gpx), every_metres=1.0))
     shots = capture.shots

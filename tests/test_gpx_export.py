@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from capture_fixtures import ORIGIN, offset, write_image
+from capture_fixtures import DATA, ORIGIN, offset, write_image
 from test_camm import exiftool_positions
 
 from viewsynth import frames
@@ -25,14 +27,17 @@ STEP_M, STEP_S, FACTOR = 3.0, 2.0, 4
 MP4_EPOCH = 2_082_844_800  # seconds from 1904-01-01 to 1970-01-01, UTC
 
 
-def _gps_capture(folder, n=3, gps=True):
-    """``n`` tiny panoramas walking north-east ``STEP_M`` metres every ``STEP_S`` seconds."""
+def _gps_capture(folder, n=3, gps=True, altitudes=None):
+    """``n`` tiny panoramas walking north-east ``STEP_M`` metres every ``STEP_S`` seconds, photo
+    i at ``altitudes[i]`` metres (None: no GPSAltitude)."""
     folder.mkdir()
     for i in range(n):
         tags = {}
         if gps:
             tags["position"] = offset(*ORIGIN, i * STEP_M, i * STEP_M / 2)
             tags["gps_time"] = T0 + timedelta(seconds=i * STEP_S)
+        if altitudes is not None:
+            tags["altitude"] = altitudes[i]
         write_image(folder / f"p{i}.jpg", seed=i, **tags)
     return folder
 
@@ -61,12 +66,19 @@ def _interpolate(capture, out):
 def test_gpx_round_trip_and_bad_input(tmp_path):
     points = [(55.5, 13.25, T0.timestamp() + 0.125), (55.50001, 13.25002, None)]
     write_gpx(tmp_path / "w.gpx", points)
-    assert read_gpx(tmp_path / "w.gpx") == points
+    assert read_gpx(tmp_path / "w.gpx") == [(*p, None) for p in points]
     assert 'version="1.1"' in (tmp_path / "w.gpx").read_text()
+    assert "<ele>" not in (tmp_path / "w.gpx").read_text()
+    write_gpx(tmp_path / "w.gpx", points, elevations=[-2.5, 40.125])
+    assert [p[3] for p in read_gpx(tmp_path / "w.gpx")] == [-2.5, 40.125]
     with pytest.raises(ViewsynthError, match=r"x\.gpx: no positions"):
         write_gpx(tmp_path / "x.gpx", [])
     with pytest.raises(ViewsynthError, match=r"x\.gpx: \(nan"):
         write_gpx(tmp_path / "x.gpx", [(float("nan"), 0.0, None)])
+    with pytest.raises(ViewsynthError, match=r"x\.gpx: 1 elevations for 2 points"):
+        write_gpx(tmp_path / "x.gpx", points, elevations=[3.0])
+    with pytest.raises(ViewsynthError, match=r"x\.gpx: elevation inf is not a number of metres"):
+        write_gpx(tmp_path / "x.gpx", points, elevations=[3.0, float("inf")])
     assert not (tmp_path / "x.gpx").exists()
 
 
@@ -85,8 +97,10 @@ def test_geotagged_capture_gives_camm_track_and_gpx_matching_the_manifest(tmp_pa
     video = out / "walkthrough_360.mp4"
     camm = read_camm(video)
     assert len(camm) == len(rows) == sum(1 for _ in frames.iter_video(video))
-    for (lat, lon, _), row in zip(camm, rows, strict=True):
+    for (lat, lon, alt), row in zip(camm, rows, strict=True):
         assert haversine(lat, lon, row["lat"], row["lon"]) < 0.01
+        assert alt == 0.0  # photos without GPSAltitude: none known, and type 5 needs a number
+    assert not [row for row in rows if "alt" in row]  # unknown is absent, not 0
     # The 360 metadata is still there; the flat view carries no CAMM track.
     assert ffmpeg_projection(video) == "equirectangular"
     assert read_spherical(video)["v2"]["projection"] == "equirectangular"
@@ -96,9 +110,10 @@ def test_geotagged_capture_gives_camm_track_and_gpx_matching_the_manifest(tmp_pa
     # read), which both videos carry as their creation time (the CAMM track's too).
     points = read_gpx(out / "walkthrough.gpx")
     assert len(points) == len(rows)
-    for k, ((lat, lon, when), row) in enumerate(zip(points, rows, strict=True)):
+    for k, ((lat, lon, when, ele), row) in enumerate(zip(points, rows, strict=True)):
         assert haversine(lat, lon, row["lat"], row["lon"]) < 0.01
         assert when == pytest.approx(T0.timestamp() + k / 30, abs=1e-3)
+        assert ele is None
     for name in ("walkthrough.mp4", "walkthrough_360.mp4"):
         assert creation_times(out / name) == {T0.timestamp()}, name
     # each frame's capture time stays in the manifest: its two photos' GPS times at t
@@ -111,7 +126,8 @@ def test_geotagged_capture_gives_camm_track_and_gpx_matching_the_manifest(tmp_pa
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
 def test_exiftool_reads_the_walkthrough_positions_within_a_metre(tmp_path):
     out = tmp_path / "out"
-    rows = _interpolate(_gps_capture(tmp_path / "cap", n=4), out)["frames"]
+    heights = [120.0, 118.5, 121.0, 119.0]
+    rows = _interpolate(_gps_capture(tmp_path / "cap", n=4, altitudes=heights), out)["frames"]
     read = exiftool_positions(out / "walkthrough_360.mp4")
     assert len(read) == len(rows)
     worst = max(
@@ -119,7 +135,48 @@ def test_exiftool_reads_the_walkthrough_positions_within_a_metre(tmp_path):
         for r, row in zip(read, rows, strict=True)
     )
     assert worst < 1.0
+    assert [r["alt"] for r in read] == pytest.approx([row["alt"] for row in rows], abs=1e-6)
     assert [r["time"] for r in read] == pytest.approx([k / 30 for k in range(len(rows))], abs=1e-3)
+
+
+def test_altitude_reaches_the_manifest_the_camm_track_and_the_gpx(tmp_path):
+    out = tmp_path / "out"
+    heights = [-6.5, 2.0, 4.0]  # the first below sea level (GPSAltitudeRef 1)
+    rows = _interpolate(_gps_capture(tmp_path / "cap", altitudes=heights), out)["frames"]
+    # each frame's altitude is its two photos' at t, as its position is
+    for k, row in enumerate(rows):
+        pair = k // FACTOR if k < len(rows) - 1 else 1
+        a, b = heights[pair], heights[pair + 1]
+        assert row["alt"] == pytest.approx(a + row["t"] * (b - a), abs=1e-3)
+    assert [row["alt"] for row in rows[:3]] == [-6.5, -4.375, -2.25]
+    alts = [row["alt"] for row in rows]
+    assert [p[2] for p in read_camm(out / "walkthrough_360.mp4")] == pytest.approx(alts, abs=1e-9)
+    assert [p[3] for p in read_gpx(out / "walkthrough.gpx")] == pytest.approx(alts, abs=1e-9)
+    assert not [
+        w for w in json.loads((out / "manifest.json").read_text())["warnings"] if "alt" in w
+    ]
+
+
+def test_altitude_with_holes_goes_in_no_track_and_the_manifest_says_why(tmp_path):
+    cap = tmp_path / "cap"
+    cap.mkdir()
+    for i, height in enumerate([10.0, 12.0, None]):  # the last photo has a position, no height
+        where = offset(*ORIGIN, i * STEP_M, 0.0)
+        gps = {"gps_time": T0 + timedelta(seconds=i * STEP_S), "altitude": height}
+        write_image(cap / f"p{i}.jpg", seed=i, position=where, **gps)
+    out = tmp_path / "out"
+    segment = _interpolate(cap, out)
+    rows = segment["frames"]
+    # (the second pair's first row is p1 itself, with its height)
+    assert ["alt" in row for row in rows] == [True] * (FACTOR + 1) + [False] * FACTOR
+    assert segment["files"]["gpx"] == "walkthrough.gpx"  # the positions are whole: a track
+    assert [p[3] for p in read_gpx(out / "walkthrough.gpx")] == [None] * len(rows)
+    assert [p[2] for p in read_camm(out / "walkthrough_360.mp4")] == [0.0] * len(rows)
+    warnings = json.loads((out / "manifest.json").read_text())["warnings"]
+    assert (
+        "walkthrough.mp4: no altitude in the GPX or CAMM track (CAMM holds 0): 4 of 9 frames "
+        "have none" in warnings
+    )
 
 
 def test_a_capture_without_gps_gets_no_track_and_no_gpx(tmp_path):
@@ -141,7 +198,7 @@ def test_a_track_with_a_hole_is_not_written_and_the_manifest_says_why(tmp_path):
     segment = _interpolate(cap, out)
     assert "gpx" not in segment["files"] and read_camm(out / "walkthrough_360.mp4") == []
     warnings = json.loads((out / "manifest.json").read_text())["warnings"]
-    assert "walkthrough.mp4: no GPX or CAMM track: 5 of 9 frames have no position" in warnings
+    assert "walkthrough.mp4: no GPX or CAMM track: 4 of 9 frames have no position" in warnings
 
 
 def test_segment_gpx_is_named_after_its_video_and_needs_every_position(tmp_path):
@@ -188,3 +245,62 @@ def test_a_videos_gps_track_gives_the_gpx_its_utc_times(tmp_path):
     assert [p[2] for p in points] == pytest.approx([start + k / 30 for k in range(len(points))])
     assert datetime.fromtimestamp(start, UTC).year == 2017  # the flight's GPS date
     assert creation_times(out / segment["files"]["flat"]) == {int(start)}  # (whole seconds)
+
+
+@pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
+@pytest.mark.parametrize("name", ["karma", "max-heromode"])
+def test_a_gopro_tracks_altitude_reads_back_from_the_camm_track(tmp_path, name):
+    """The GoPro clips' own altitudes (GLPI about 16 m; GPS5 about -23 m, below the WGS-84
+    ellipsoid), through a capture forced to panorama so that it gets a CAMM track, read back by
+    ExifTool: each frame within a metre of the source track at its time (within a millimetre for
+    the sampled frames themselves), and the same in the GPX."""
+    from viewsynth.capture import CaptureOptions, load_capture
+    from viewsynth.capture.telemetry import positions_at, read_video_track
+    from viewsynth.walkthrough.geotag import frame_time
+
+    video = Path(__file__).parent / "data" / f"{name}_small.mp4"
+    out = tmp_path / "out"
+    args = [str(video), "-o", str(out), "--method", "linear", "--factor", "2", "-q"]
+    sampling = ["--projection", "equirect", "--set", "capture.every_frames=60"]
+    assert cli(["interpolate", *args, *sampling]) == 0
+    (segment,) = json.loads((out / "manifest.json").read_text())["segments"]
+    rows = segment["frames"]
+    read = exiftool_positions(out / segment["files"]["360"])
+    assert len(read) == len(rows) > 8
+    # the source: the clip's fixes (which match ExifTool's reading of the clip: test_telemetry)
+    fixes = read_video_track(video).fixes
+    shots = {s.name: s for s in load_capture(video, CaptureOptions(every_frames=60)).shots}
+    for r, row in zip(read, rows, strict=True):
+        (track,) = positions_at(fixes, [frame_time(shots, row)], 5.0)
+        assert r["alt"] == pytest.approx(row["alt"], abs=1e-6)
+        assert abs(r["alt"] - track.alt) < (1e-3 if row["t"] == 0.0 else 1.0)
+    assert [p[3] for p in read_gpx(out / segment["files"]["gpx"])] == [r["alt"] for r in read]
+
+
+@pytest.mark.skipif(
+    shutil.which("exiftool") is None or not (DATA / "lund" / "images").is_dir(),
+    reason="needs exiftool and ../shared/data/lund",
+)
+def test_real_photos_gpsaltitude_reaches_the_manifest_and_the_gpx(tmp_path):
+    """Three of the Lund street photos (an iPhone's GPSAltitude: 40, 39, 37 m above sea level):
+    each photo's row holds ExifTool's reading of it, the frames between are interpolated, and the
+    GPX (a perspective capture: no 360 video) has the same <ele>."""
+    names = ["05.jpg", "06.jpg", "07.jpg"]
+    cap = tmp_path / "cap"
+    cap.mkdir()
+    for name in names:
+        shutil.copy(DATA / "lund" / "images" / name, cap / name)
+    cmd = ["exiftool", "-n", "-j", "-GPSAltitude", *(str(cap / n) for n in names)]
+    tags = json.loads(subprocess.run(cmd, capture_output=True, check=True).stdout)
+    source = {Path(t["SourceFile"]).name: t["GPSAltitude"] for t in tags}
+    out = tmp_path / "out"
+    args = [str(cap), "-o", str(out), "--method", "linear", "--factor", "2", "-q"]
+    assert cli(["interpolate", *args, "--set", "capture.max_width=128"]) == 0
+    (segment,) = json.loads((out / "manifest.json").read_text())["segments"]
+    rows = segment["frames"]
+    assert [row["src"][0] for row in rows if row["t"] == 0.0] == names[:2]
+    for row in rows:
+        a, b = (source[name] for name in row["src"])
+        assert row["alt"] == pytest.approx(a + row["t"] * (b - a), abs=1e-3)
+    assert rows[-1]["alt"] == source[names[-1]]
+    assert [p[3] for p in read_gpx(out / segment["files"]["gpx"])] == [r["alt"] for r in rows]

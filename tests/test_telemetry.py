@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from capture_fixtures import DATA, ORIGIN, offset, texture
 
-from viewsynth.capture import CaptureOptions, load_capture
+from viewsynth.capture import CaptureOptions, load_capture, telemetry
 from viewsynth.capture.heading import between, haversine
 from viewsynth.capture.shot import Shot
 from viewsynth.capture.telemetry import Fix, clean_track, positions_at, read_video_track
@@ -46,11 +46,21 @@ def parse_exiftool(text: str) -> tuple[list[tuple[float, float]], list[str], dic
     return list(zip(lats, lons, strict=True)), docs, times
 
 
+def exiftool_altitudes(text: str) -> list[float]:
+    """The GPSAltitude of every timed sample in ExifTool's ``-G3 -n`` output, in order."""
+    return [
+        float(m.group(1)) for m in re.finditer(r"^\[Doc\d+\]\s+GPS Altitude\s+: (\S+)$", text, re.M)
+    ]
+
+
 def _assert_matches(name: str, fixes: list[Fix], text: str) -> None:
     positions, docs, times = parse_exiftool(text)
     assert len(fixes) == len(positions) > 40
     ours = np.array([(f.lat, f.lon) for f in fixes])
     np.testing.assert_allclose(ours, np.array(positions), atol=1e-6, rtol=0)
+    # Altitude as the file holds it: GPS5 above the WGS-84 ellipsoid (max-heromode's is below
+    # it, about -23 m, at the coast), the Karma's GLPI as it is (about 16 m)
+    assert [f.alt for f in fixes] == pytest.approx(exiftool_altitudes(text), abs=1e-3)
     if name == "karma":
         # GLPI: a GPSDateTime per fix (through the device's SYST record); compare every fix.
         lines = [ln for ln in text.splitlines() if "GPS Date Time" in ln]
@@ -81,7 +91,8 @@ def test_gpmf_positions_match_the_committed_exiftool_reading(name):
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
 @pytest.mark.parametrize("name", ["karma", "max-heromode"])
 def test_gpmf_positions_match_live_exiftool(name):
-    cmd = ["exiftool", "-ee", "-n", "-G3", "-GPSLatitude", "-GPSLongitude", "-GPSDateTime"]
+    cmd = ["exiftool", "-ee", "-n", "-G3", "-GPSLatitude", "-GPSLongitude", "-GPSAltitude"]
+    cmd.append("-GPSDateTime")
     paths = [VIDEOS[name]]
     if (DATA / "gopro_gpmf" / f"{name}.mp4").is_file():
         paths.append(DATA / "gopro_gpmf" / f"{name}.mp4")  # the uncut original
@@ -145,6 +156,38 @@ def test_positions_cross_the_180th_meridian_the_short_way():
     assert between(10.0, 20.0, 10.002, 20.004, 0.5) == pytest.approx((10.001, 20.002))
 
 
+def test_altitude_is_interpolated_only_between_two_known_heights():
+    a = Fix(0.0, *ORIGIN, alt=10.0)
+    b = Fix(2.0, *offset(*ORIGIN, 2.0, 0.0), alt=14.0)
+    c = Fix(4.0, *offset(*ORIGIN, 4.0, 0.0))  # a fix without a height
+    found = positions_at([a, b, c], [0.5, 2.0, 3.0, 4.5, -0.5], 5.0)
+    assert [f.alt for f in found] == [11.0, 14.0, None, None, 10.0]
+    # the manifest's rows likewise, between two shots: metres at t, no "alt" where one has none
+    shots = [Shot(Path(f"{k}.jpg"), f"{k}.jpg", (64, 32), lat=f.lat, lon=f.lon, alt=f.alt)
+             for k, f in enumerate((a, b, c))]  # fmt: skip
+    rows = [frame_entry(shots[0], shots[1], t) for t in (0.0, 0.25, 1.0)]
+    assert [r["alt"] for r in rows] == [10.0, 11.0, 14.0]
+    assert "alt" not in frame_entry(shots[1], shots[2], 0.5) and "lat" in rows[0]
+    # at t = 0 and 1 a row is the photo itself: its own position and height, whatever the other's
+    assert frame_entry(shots[1], shots[2], 0.0)["alt"] == 14.0
+    alone = Shot(Path("x.jpg"), "x.jpg", (64, 32))  # no position
+    assert frame_entry(shots[0], alone, 0.0)["lat"] == round(a.lat, 8)
+    assert "lat" not in frame_entry(shots[0], alone, 0.5)
+    assert frame_entry(alone, shots[1], 1.0)["alt"] == 14.0
+
+
+def test_a_2d_gpmf_fix_has_no_altitude():
+    from mapillary_tools.telemetry import GPSFix, GPSPoint
+
+    def point(t, fix):
+        return GPSPoint(t, *ORIGIN, 120.0, None, None, fix, 200.0, 1.0)
+
+    points = [point(0.0, GPSFix.FIX_3D), point(0.1, GPSFix.FIX_2D), point(0.2, GPSFix.NO_FIX)]
+    points.append(point(0.3, None))  # no GPSF in the stream
+    fixes = telemetry._gpmf_fixes(points)
+    assert [(f.time, f.alt) for f in fixes] == [(0.0, 120.0), (0.1, None), (0.3, 120.0)]
+
+
 def test_clean_track_drops_frozen_and_implausible_fixes_and_names_gaps():
     track = [Fix(t * 0.5, *offset(*ORIGIN, t * 1.0, 0.0)) for t in range(6)]  # 2 m/s east
     frozen_at = track[-1]
@@ -192,12 +235,21 @@ def test_video_without_telemetry_warns_and_has_no_positions(tmp_path):
     assert any("capture.every_metres (2) samples by distance" in w for w in by_distance.warnings)
 
 
-def _camm_video(tmp_path: Path, positions) -> Path:
+def _camm_video(tmp_path: Path, positions, altitudes=None) -> Path:
     from viewsynth.export.camm import add_camm_track
 
     video = _plain_video(tmp_path / "camm.mp4", n=len(positions))
-    add_camm_track(video, positions)
+    add_camm_track(video, positions, altitudes)
     return video
+
+
+def test_camm_altitude_reaches_the_shots(tmp_path):
+    walk = [offset(*ORIGIN, 1.0 * i, 0.0) for i in range(20)]  # 1 m per frame, 10 fps
+    heights = [-3.0 + 0.25 * i for i in range(20)]  # down a ramp below sea level and up
+    video = _camm_video(tmp_path, walk, heights)
+    assert [f.alt for f in read_video_track(video).fixes] == heights
+    shots = load_capture(video, CaptureOptions(every_frames=4)).shots
+    assert [s.alt for s in shots] == [heights[s.frame_index] for s in shots]
 
 
 def test_camm_track_is_read_and_frozen_fixes_are_dropped(tmp_path):

@@ -116,6 +116,7 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
                 time=time,
                 lat=c.meta.lat if use else None,
                 lon=c.meta.lon if use else None,
+                alt=c.meta.altitude if use else None,
                 heading=c.meta.heading,
                 utc=time if is_utc else None,
                 rotation=c.rotation,

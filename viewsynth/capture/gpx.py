@@ -7,8 +7,8 @@ without an offset is the camera's local clock, read as UTC), a video frame by th
 time plus its time in the video. ``capture.gpx_offset`` seconds are added to the capture's times
 first: the camera clock's error against the GPS logger's (a camera 3 s slow: 3; a camera set to
 local time UTC+2 with no offset tag: -7200). Between two track points the position is interpolated
-linearly; across more than ``GPX_MAX_GAP`` seconds between points, or outside the track, a frame
-gets no position.
+linearly, and so is ``<ele>`` (metres, as the logger wrote it) where both points have one; across
+more than ``GPX_MAX_GAP`` seconds between points, or outside the track, a frame gets no position.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from viewsynth.capture.shot import Shot
-from viewsynth.capture.telemetry import Fix, clean_track, positions_at
+from viewsynth.capture.telemetry import Fix, clean_track, measured_altitude, positions_at
 from viewsynth.errors import ViewsynthError
 
 #: Seconds between two GPX points beyond which no position is interpolated (loggers record every
@@ -53,7 +53,8 @@ def read_gpx(path: Path, max_speed: float = 0.0) -> tuple[list[Fix], list[str]]:
                     continue
                 when = point.time if point.time.tzinfo else point.time.replace(tzinfo=UTC)
                 utc = when.timestamp()
-                fixes.append(Fix(utc, point.latitude, point.longitude, utc))
+                alt = measured_altitude(point.elevation)
+                fixes.append(Fix(utc, point.latitude, point.longitude, utc, alt))
     if not fixes:
         raise ViewsynthError(
             f"{path}: no track point with a time (<trkpt> with <time>) in this GPX"
@@ -70,7 +71,8 @@ def geotag(
     offset: float,
     capture: Path,
 ) -> tuple[list[Shot], list[str]]:
-    """Give each shot without a position the GPX position at its UTC time (+ ``offset``).
+    """Give each shot without a position the GPX position (and elevation, where the track has
+    one) at its UTC time (+ ``offset``).
 
     ``utc_times`` are the shots' times on the UTC clock (None: unknown). Shots that have a
     position keep it. Raises ``ViewsynthError`` naming the GPX when no shot's time falls within
@@ -93,7 +95,7 @@ def geotag(
     out = list(shots)
     for i, p in zip(wanted, found, strict=True):
         if p is not None:
-            out[i] = dataclasses.replace(out[i], lat=p.lat, lon=p.lon)
+            out[i] = dataclasses.replace(out[i], lat=p.lat, lon=p.lon, alt=p.alt)
     warnings = []
     missed = [shots[i].name for i, p in zip(wanted, found, strict=True) if p is None]
     if missed:

@@ -10,7 +10,9 @@ Conventions:
 - Times are float seconds since 1970-01-01. ``gps_time`` and ``mapillary_time`` are UTC;
   ``exif_time`` is UTC when ``exif_offset`` was known, else the camera's local clock read as if it
   were UTC (comparable only with other local readings, never with UTC ones).
-- Latitude and longitude in degrees, south and west negative (WGS84).
+- Latitude and longitude in degrees, south and west negative (WGS84). ``altitude`` in metres
+  above sea level (EXIF GPSAltitude, negative when GPSAltitudeRef is 1; Mapillary's
+  ``MAPAltitude``), read only from the tags the position came from, and only with a position.
 - ``heading`` is the compass bearing (degrees clockwise from north, [0, 360)) that the image
   centre faces: GPano ``PoseHeadingDegrees``, else EXIF ``GPSImgDirection``, else the
   ``MAPCompassHeading`` of Mapillary's JSON in ``ImageDescription``.
@@ -126,9 +128,10 @@ def read_metadata(path: str | Path) -> Metadata:
 
     mapillary = _mapillary_json(description)
     lat, lon = _gps_position(gps)
-    altitude = _gps_altitude(gps)
+    altitude = _gps_altitude(gps) if lat is not None else None
     if lat is None and mapillary:
         lat, lon = _mapillary_position(mapillary)
+        altitude = _rational(mapillary.get("MAPAltitude")) if lat is not None else None
     exif_time, exif_offset = _exif_time(sub)
 
     heading, heading_tag = _number_in_range(_find_key(xmp, "PoseHeadingDegrees")), "gpano"
@@ -269,12 +272,14 @@ def _valid_position(lat: float, lon: float) -> tuple[float | None, float | None]
 
 
 def _gps_altitude(gps: dict) -> float | None:
+    """GPSAltitude in metres, negative when GPSAltitudeRef says below sea level (1; Pillow reads
+    the BYTE tag as ``b"\x01"``, or as 1 from some writers)."""
     alt = _rational(gps.get(_GPS_ALT))
     if alt is None:
         return None
     ref = gps.get(_GPS_ALT_REF)
-    below = ref in (1, b"\x01") or (isinstance(ref, bytes) and ref[:1] == b"\x01")
-    return -alt if below else alt
+    below = ref == 1 or (isinstance(ref, bytes) and ref[:1] == b"\x01")
+    return -abs(alt) if below else alt
 
 
 def _gps_time(gps: dict) -> float | None:

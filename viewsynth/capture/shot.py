@@ -20,6 +20,10 @@ class Shot:
     time: float | None = None  # seconds, on the capture's one clock (see Capture.time_source)
     lat: float | None = None  # degrees, south negative; None when unknown or judged wrong
     lon: float | None = None  # degrees, west negative
+    # metres, the number its source gives (EXIF: above sea level; GoPro GPS5: above the WGS-84
+    # ellipsoid; see the README's "Altitude"); None when unknown, never 0 for unknown. Only a
+    # shot with a position has one.
+    alt: float | None = None
     heading: float | None = None  # compass bearing of the image centre from tags, degrees
     # UTC seconds since 1970 when known: GPS time, EXIF time with its offset, Mapillary's time, or
     # for video frames the GPS track's time (else the MP4 creation time + the frame's time).

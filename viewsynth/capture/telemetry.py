@@ -14,6 +14,13 @@ evenly over its duration):
 - CAMM packet types 5 (minimal GPS) and 6 (GPS) (Insta360, RICOH THETA X, Street View ready
   cameras); CAMM's GPS time (seconds since 1980-01-06) becomes UTC.
 
+Altitude (metres) comes with a fix where the source measured it, as the source gives it: GPS5 is
+height above the WGS-84 ellipsoid (GoPro's GPMF spec; GPS9's row names no datum); GLPI is not
+documented by GoPro, but its fields are laid out as MAVLink's GLOBAL_POSITION_INT (time, lat, lon,
+alt, relative alt, three speeds, heading), whose alt is above mean sea level; CAMM's is what its
+writer put there. A 2D fix (GPMF GPSF 2, CAMM fix type 2) measured no height: it has none. No geoid
+model converts between the datums.
+
 ``clean_track`` then drops frozen fixes (the same position repeated for more than
 ``FROZEN_SECONDS``: a receiver that lost its lock repeats its last fix) and jumps faster than
 ``capture.max_speed``, and names the gaps; ``positions_at`` interpolates a position (and UTC time)
@@ -52,6 +59,7 @@ class Fix:
     lat: float
     lon: float
     utc: float | None = None  # UTC seconds since 1970, when the track knows it
+    alt: float | None = None  # metres, as the source gives it (see the module docstring)
 
 
 @dataclasses.dataclass
@@ -78,12 +86,7 @@ def read_video_track(path: Path) -> VideoTrack:
             fp.seek(0)
             gopro = gpmf_parser.extract_gopro_info(fp)
             if gopro is not None:
-                fixes = [
-                    Fix(p.time, p.lat, p.lon, utc)
-                    for p, utc in zip(gopro.gps or [], _spread_gpsu(gopro.gps or []), strict=True)
-                    if (p.fix is None or p.fix.value != 0)
-                    and (p.precision is None or p.precision <= 500)
-                ]
+                fixes = _gpmf_fixes(gopro.gps or [])
                 if not fixes and not gopro.gps:
                     fp.seek(0)
                     fixes = _karma_fixes(fp)
@@ -92,15 +95,39 @@ def read_video_track(path: Path) -> VideoTrack:
             camm = camm_parser.extract_camm_info(fp)
     except Exception:  # noqa: BLE001 - a file the readers cannot parse simply has no telemetry
         return VideoTrack(None, [], None)
-    fixes = []
-    if camm is not None:
-        for p in camm.gps or []:
-            epoch = p.get_gps_epoch_time()
-            utc = epoch + _GPS_EPOCH - _GPS_LEAP if epoch else None
-            if p.gps_fix_type != 0:
-                fixes.append(Fix(p.time, p.lat, p.lon, utc))
-        fixes += [Fix(p.time, p.lat, p.lon) for p in camm.mini_gps or []]
+    fixes = _camm_fixes(camm) if camm is not None else []
     return VideoTrack("camm" if fixes else None, _sorted(fixes), creation)
+
+
+def _gpmf_fixes(points) -> list[Fix]:
+    """The GPS5/GPS9 points (mapillary_tools' ``GPSPoint``) with a lock and a DOP of 5 or less."""
+    fixes = []
+    for p, utc in zip(points, _spread_gpsu(points), strict=True):
+        lock = p.fix.value if p.fix is not None else None
+        if lock != 0 and (p.precision is None or p.precision <= 500):
+            fixes.append(Fix(p.time, p.lat, p.lon, utc, measured_altitude(p.alt, lock)))
+    return fixes
+
+
+def _camm_fixes(camm) -> list[Fix]:
+    """The type-6 fixes with a lock (GPS time made UTC) and the type-5 ones."""
+    fixes = []
+    for p in camm.gps or []:
+        epoch = p.get_gps_epoch_time()
+        utc = epoch + _GPS_EPOCH - _GPS_LEAP if epoch else None
+        if p.gps_fix_type != 0:
+            fixes.append(Fix(p.time, p.lat, p.lon, utc, measured_altitude(p.alt, p.gps_fix_type)))
+    return fixes + [
+        Fix(p.time, p.lat, p.lon, alt=measured_altitude(p.alt)) for p in camm.mini_gps or []
+    ]
+
+
+def measured_altitude(alt: float | None, fix: int | None = None) -> float | None:
+    """A fix's altitude in metres: None when unknown, not finite, or from a 2D fix (``fix`` 2:
+    latitude and longitude only, the height is the receiver's guess)."""
+    if alt is None or fix == 2 or not math.isfinite(alt):
+        return None
+    return float(alt)
 
 
 def _spread_gpsu(points) -> list[float | None]:
@@ -173,7 +200,8 @@ def _karma_fixes(fp) -> list[Fix]:
                 for i, rec in enumerate(glpi):
                     # SYST: (system seconds, UTC seconds) at one instant of the device's clock.
                     utc = syst[0][1] + (rec[0] - syst[0][0]) if syst else None
-                    fixes.append(Fix(sample.exact_time + i * step, rec[1], rec[2], utc))
+                    alt = measured_altitude(rec[3])  # (time, lat, lon, alt, ...: MAVLink's order)
+                    fixes.append(Fix(sample.exact_time + i * step, rec[1], rec[2], utc, alt))
     return fixes
 
 
@@ -265,11 +293,17 @@ def positions_at(
                 out.append(None)
                 continue
             w = (t - a.time) / (b.time - a.time)
-            utc = a.utc + w * (b.utc - a.utc) if a.utc is not None and b.utc is not None else None
-            out.append(Fix(t, *between(a.lat, a.lon, b.lat, b.lon, w), utc))
+            lat, lon = between(a.lat, a.lon, b.lat, b.lon, w)
+            out.append(Fix(t, lat, lon, lerp(a.utc, b.utc, w), lerp(a.alt, b.alt, w)))
     return out
+
+
+def lerp(a: float | None, b: float | None, w: float) -> float | None:
+    """``a`` + ``w`` (``b`` - ``a``), or None when either end is unknown (a UTC time, an
+    altitude: never invented from one side)."""
+    return a + w * (b - a) if a is not None and b is not None else None
 
 
 def _shifted(fix: Fix, t: float) -> Fix:
     utc = fix.utc + (t - fix.time) if fix.utc is not None else None
-    return Fix(t, fix.lat, fix.lon, utc)
+    return Fix(t, fix.lat, fix.lon, utc, fix.alt)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from viewsynth.capture.heading import between, haversine, wrap180
 from viewsynth.capture.metadata import Metadata
 from viewsynth.capture.shot import Shot
+from viewsynth.capture.telemetry import lerp
 
 #: Time sources in order of preference: GPS time is UTC from the satellites, EXIF time is the
 #: camera's clock (maybe unset or local), Mapillary's JSON is the uploader app's clock.
@@ -155,7 +156,7 @@ def _longest_plausible_run(idx: Sequence[int], bad: Callable[[int, int], bool]) 
 
 
 def _without_position(shot: Shot) -> Shot:
-    return dataclasses.replace(shot, lat=None, lon=None)
+    return dataclasses.replace(shot, lat=None, lon=None, alt=None)
 
 
 def fill_positions(shots: Sequence[Shot], max_gap: float) -> tuple[list[Shot], list[str]]:
@@ -176,9 +177,10 @@ def fill_positions(shots: Sequence[Shot], max_gap: float) -> tuple[list[Shot], l
             tk = shots[k].time
             if tk is None or not ta <= tk <= tb:
                 continue
-            lat, lon = between(shots[a].lat, shots[a].lon, shots[b].lat, shots[b].lon,
-                               (tk - ta) / (tb - ta))  # fmt: skip
-            out[k] = dataclasses.replace(shots[k], lat=lat, lon=lon)
+            w = (tk - ta) / (tb - ta)
+            lat, lon = between(shots[a].lat, shots[a].lon, shots[b].lat, shots[b].lon, w)
+            alt = lerp(shots[a].alt, shots[b].alt, w)
+            out[k] = dataclasses.replace(shots[k], lat=lat, lon=lon, alt=alt)
             placed.append(shots[k].name)
     if not placed:
         return out, []

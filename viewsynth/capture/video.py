@@ -139,6 +139,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
                     time=clock(index),
                     lat=where.lat if where else None,
                     lon=where.lon if where else None,
+                    alt=where.alt if where else None,
                     utc=where.utc if where else locate.utc(clock(index)),
                     rotation=item_rotation,
                     hfov=hfov,
@@ -241,7 +242,7 @@ class _Locator:
             found = positions_at(self.gpx, [utc], GPX_MAX_GAP, stamps=self._gpx_stamps)[0]
             if found is not None:
                 self.gpx_hits += 1
-                return Fix(t, found.lat, found.lon, utc)
+                return Fix(t, found.lat, found.lon, utc, found.alt)
         return None
 
     def check(self, path: Path) -> None:

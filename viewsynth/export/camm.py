@@ -16,7 +16,9 @@ We write it after encoding, on the box tree of :mod:`viewsynth.export.mp4`:
   moov (``-movflags +faststart`` files), ours included. ``mvhd``'s next track ID moves on.
 
 Writing replaces an existing CAMM track (its old sample bytes stay in the file, unreferenced).
-Altitude: the captures carry none we keep, so it is written as 0.
+Altitude: metres as the caller gives them (the capture's source's number, whatever its datum:
+see :mod:`viewsynth.capture.telemetry`); type 5 has no "unknown", so without altitudes every
+packet says 0.
 """
 
 from __future__ import annotations
@@ -37,28 +39,46 @@ HANDLER_NAME = "CameraMetadataMotionHandler"
 _MATRIX = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
 
 
-def camm_packets(positions: Sequence[tuple[float, float]], altitude: float = 0.0) -> bytes:
-    """The samples of a CAMM track: one type-5 packet per ``(lat, lon)``, in order."""
+def camm_packets(
+    positions: Sequence[tuple[float, float]], altitudes: Sequence[float] | None = None
+) -> bytes:
+    """The samples of a CAMM track: one type-5 packet per ``(lat, lon)``, in order, with
+    ``altitudes[i]`` metres (None: 0 in every packet)."""
+    heights = [0.0] * len(positions) if altitudes is None else altitudes
     return b"".join(
-        _PACKET.pack(0, GPS_PACKET, float(lat), float(lon), altitude) for lat, lon in positions
+        _PACKET.pack(0, GPS_PACKET, float(lat), float(lon), float(alt))
+        for (lat, lon), alt in zip(positions, heights, strict=True)
     )
 
 
-def add_camm_track(path: str | Path, positions: Sequence[tuple[float, float]]) -> None:
+def add_camm_track(
+    path: str | Path,
+    positions: Sequence[tuple[float, float]],
+    altitudes: Sequence[float] | None = None,
+) -> None:
     """Add a CAMM GPS track to the MP4 at ``path``, in place: ``positions[i]`` for frame ``i``.
 
     ``positions`` are ``(lat, lon)`` degrees, one per video frame (the count must match the video
-    track's samples). The file is rewritten aside and renamed into place. Raises
+    track's samples); ``altitudes`` metres, one per position (None: 0, which type 5 must hold
+    when the height is unknown). The file is rewritten aside and renamed into place. Raises
     ``ViewsynthError`` naming the file for a file that is not a usable MP4, a count that does
-    not match, or a position that is not a finite latitude/longitude.
+    not match, or a position that is not a finite latitude/longitude or altitude.
     """
     path = Path(path)
     for lat, lon in positions:
         if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90):
             raise ViewsynthError(f"{path}: ({lat}, {lon}) is not a latitude/longitude")
+    if altitudes is not None:
+        if len(altitudes) != len(positions):
+            raise ViewsynthError(
+                f"{path}: {len(altitudes)} altitudes for {len(positions)} positions"
+            )
+        bad = [alt for alt in altitudes if not math.isfinite(alt)]
+        if bad:
+            raise ViewsynthError(f"{path}: altitude {bad[0]} is not a number of metres")
     tops = scan_top_level(path)
     end = tops[-1].offset + tops[-1].size
-    data = camm_packets(positions)
+    data = camm_packets(positions, altitudes)
     mdat = Box("mdat", data=data).to_bytes()
     first_sample = end + (len(mdat) - len(data))  # old-file terms; rewrite_moov shifts it
 

@@ -3,7 +3,7 @@
     CAPTURE/                        OUT/
       IMG_0001.jpg  ─┐                walkthrough_360.mp4   (panoramas: spherical metadata V1+V2)
       IMG_0002.jpg   ├─ capture ─►    walkthrough.mp4       (flat view along the travel direction)
-      ...           ─┘  align         manifest.json         (every output frame: src, t, lat, lon, heading)
+      ...           ─┘  align         manifest.json         (every output frame: src, t, lat, lon, alt, heading)
                         schedule      frames/000000.png ... (with --frames)
                         interpolate
 

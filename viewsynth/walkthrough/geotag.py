@@ -8,7 +8,9 @@ geotag a video from a GPX read them (mapillary_tools, Street View): point i at `
 after the video's start, the segment's first frame's UTC time (:func:`video_start`), which both MP4s
 also carry as their creation time. Without a UTC time there is no start: no ``<time>`` and no
 creation time. A segment with a frame of unknown position gets neither file (the job's warnings
-say so).
+say so). Altitude (the rows' ``alt``) goes into both only when every frame of the segment has one:
+otherwise the CAMM packets hold 0, as type 5 needs a number, and the GPX has no ``<ele>``, rather
+than a track whose height drops to 0 where it is unknown (the warnings say so too).
 """
 
 from __future__ import annotations
@@ -41,13 +43,21 @@ def positions(rows: list[dict]) -> list[tuple[float, float]] | None:
     return [(row["lat"], row["lon"]) for row in rows]
 
 
+def altitudes(rows: list[dict]) -> list[float] | None:
+    """Every row's ``alt`` (metres), or None when a frame of the segment has none."""
+    if not rows or any("alt" not in row for row in rows):
+        return None
+    return [row["alt"] for row in rows]
+
+
 def camm_step(rows: list[dict]) -> Callable[[Path], None] | None:
     """What the segment writer runs on the joined 360 video before renaming it into place: add
     the CAMM track of ``rows`` (None when a frame has no position)."""
     where = positions(rows)
     if where is None:
         return None
-    return lambda video: add_camm_track(video, where)
+    heights = altitudes(rows)
+    return lambda video: add_camm_track(video, where, heights)
 
 
 def utc_times(rows: list[dict], segment: list[Shot], time_source: str) -> list[float] | None:
@@ -80,8 +90,9 @@ def write_segment_gpx(
     out: Path, names: dict[str, str], rows: list[dict], start: float | None, fps: float
 ) -> str | None:
     """Write the segment's GPX beside its videos, point i at ``start + i / fps`` (``start``:
-    :func:`video_start`; None: no times); returns its file name (``walkthrough[-segNN].gpx``,
-    named after the flat video), or None when a frame has no position and nothing was written."""
+    :func:`video_start`; None: no times) and at its ``alt`` when every row has one; returns its
+    file name (``walkthrough[-segNN].gpx``, named after the flat video), or None when a frame has
+    no position and nothing was written."""
     where = positions(rows)
     if where is None:
         return None
@@ -89,5 +100,5 @@ def write_segment_gpx(
         (lat, lon, None if start is None else start + i / fps) for i, (lat, lon) in enumerate(where)
     ]
     gpx_name = Path(names["flat"]).with_suffix(".gpx").name
-    write_gpx(out / gpx_name, points, name=Path(gpx_name).stem)
+    write_gpx(out / gpx_name, points, name=Path(gpx_name).stem, elevations=altitudes(rows))
     return gpx_name

@@ -13,7 +13,8 @@ perspective shots (each pair is interpolated with its own), ``hfov_by`` where it
 (``"unknown"`` when the metadata has none: geometry then assumes its default).
 
 A ROW names the two source files and t, and, when the tags tell them, the position (``lat``,
-``lon``: interpolated linearly at t, across the 180th meridian the short way), ``heading`` (the
+``lon``: interpolated linearly at t, across the 180th meridian the short way), ``alt`` (metres,
+as the source gives it, interpolated linearly; only when both shots have one), ``heading`` (the
 compass bearing the frame's centre faces, interpolated the short way round) and ``utc``, the
 capture time at t in UTC (ISO 8601; added by :func:`viewsynth.walkthrough.geotag.stamp_rows`).
 """
@@ -29,6 +30,7 @@ from viewsynth import frames
 from viewsynth.capture import Capture, Shot
 from viewsynth.capture.heading import between
 from viewsynth.capture.schedule import PairSchedule
+from viewsynth.capture.telemetry import lerp
 
 MANIFEST = "manifest.json"
 
@@ -60,11 +62,20 @@ def _view_heading(shot: Shot) -> float | None:
 
 
 def frame_entry(shot0: Shot, shot1: Shot, t: float) -> dict:
-    """One manifest row: the two source files, t, and position/heading interpolated at t."""
+    """One manifest row: the two source files, t, and position/altitude/heading interpolated at
+    t (at t = 0 and 1, the photo's own, also when the other has none)."""
     entry: dict = {"src": [shot0.name, shot1.name], "t": round(float(t), 6)}
-    if shot0.has_position and shot1.has_position:
+    alt = None
+    if float(t) in (0.0, 1.0):
+        shot = shot0 if float(t) == 0.0 else shot1
+        if shot.has_position:
+            entry["lat"], entry["lon"], alt = round(shot.lat, 8), round(shot.lon, 8), shot.alt
+    elif shot0.has_position and shot1.has_position:
         lat, lon = between(shot0.lat, shot0.lon, shot1.lat, shot1.lon, t)
         entry["lat"], entry["lon"] = round(lat, 8), round(lon, 8)
+        alt = lerp(shot0.alt, shot1.alt, float(t))
+    if alt is not None:
+        entry["alt"] = round(alt, 3)
     heading = _lerp_angle(_view_heading(shot0), _view_heading(shot1), t)
     if heading is not None:
         entry["heading"] = round(heading, 3)

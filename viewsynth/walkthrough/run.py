@@ -238,12 +238,18 @@ def _write_segment(
     files = dict(plan.names)
     gpx_name = write_segment_gpx(out, plan.names, rows, start, settings.fps)
     unplaced = sum("lat" not in row for row in rows)
+    unheight = sum("alt" not in row for row in rows)
     if gpx_name is not None:
         files["gpx"] = gpx_name
     elif 0 < unplaced < len(rows):  # a track with holes is none: say why there is none
         warnings.append(
             f"{plan.names['flat']}: no GPX or CAMM track: {unplaced} of {len(rows)} frames have "
             "no position"
+        )
+    if gpx_name is not None and 0 < unheight < len(rows):  # heights with holes: none either
+        warnings.append(
+            f"{plan.names['flat']}: no altitude in the GPX or CAMM track (CAMM holds 0): "
+            f"{unheight} of {len(rows)} frames have none"
         )
     record = {"files": files, "frames": rows, **({"pairs": pairs} if pairs else {})}
     ledger.finish_segment(plan.seg, record)
