@@ -326,6 +326,11 @@ def test_one_captures_unexpected_error_fails_it_alone(tmp_path, monkeypatch):
     [
         (lambda d: d / "missing", [], "no such file or folder"),
         (lambda d: (d / "empty").mkdir() or d / "empty", [], "empty folder"),
+        (
+            lambda d: (d / "r").mkdir() or (d / "r" / "notes.txt").write_text("x") and d / "r",
+            [],
+            "r: no images, videos or capture sub-folders (only notes.txt)",
+        ),
         (lambda d: make_capture(d / "cap", 2, 64), ["--factor", "0"], "factor must be at least 1"),
         (
             lambda d: make_capture(d / "cap", 2, 64),
