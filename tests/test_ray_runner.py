@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -299,6 +300,24 @@ def test_rnn_workers_ask_for_a_gpu_each_when_the_cluster_has_gpus(caplog):
         n, options = ray_runner._worker_options(FakeRay(gpus=2), "rnn", 4, 8)
     assert (n, options) == (2, {"num_cpus": 1, "num_gpus": 1})
     assert "ray: 4 workers requested, the cluster has 2 GPUs: using 2" in caplog.text
+
+
+def test_starting_ray_keeps_the_sigterm_handler_the_caller_had(monkeypatch):
+    class Grabbing(FakeRay):
+        def init(self, **kwargs) -> None:
+            super().init(**kwargs)
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(15))  # as ray.init does
+
+    def stop_like_ctrl_c(*_):  # (viewsynth interpolate's: the run's summary is written)
+        raise KeyboardInterrupt
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    before = signal.signal(signal.SIGTERM, stop_like_ctrl_c)
+    try:
+        assert ray_runner._start_ray(Grabbing(), None, workers=1) is True
+        assert signal.getsignal(signal.SIGTERM) is stop_like_ctrl_c
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def test_a_local_instance_is_small_and_stopped_again(monkeypatch, tmp_path):
