@@ -16,6 +16,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 import pytest
+from stopping import stop_midway
 
 from viewsynth import frames
 from viewsynth.errors import ViewsynthError, WeightsError
@@ -246,6 +247,24 @@ def test_a_dying_worker_fails_only_its_capture_and_ray_restarts_it(root, tmp_pat
         ("crash", "done"),
         ("persp", "skipped"),
     ]
+
+
+@needs_ray
+def test_ctrl_c_stops_the_workers_captures_as_the_local_runner_stops_its_own(tmp_path):
+    root, out = tmp_path / "root", tmp_path / "out"
+    for seed, name in enumerate("abc"):
+        make_capture(root / name, 64, 32, seed=seed, n=2)
+    args = ["--method", "linear", "--factor", "4", "-q", "--runner", "ray", "--workers", "1"]
+    code, err, before = stop_midway(root, out, signal.SIGINT, *args)
+    assert code == 130 and err.strip().endswith("interrupted; finished work is kept"), err
+    captures = json.loads((out / "summary.json").read_text())["captures"]
+    assert [(c["name"], c["status"]) for c in captures] == [
+        ("a", "done"), ("b", "interrupted"), ("c", "not started")
+    ]  # fmt: skip
+    # The worker held b's lock and ffmpeg's partial files; killed outright, it left them there.
+    assert [name for name in before if ".part-" in name] and "b/.viewsynth.lock" in before
+    left = [str(p.relative_to(out)) for p in out.rglob("*")]
+    assert not [name for name in left if ".part-" in name or name.endswith(".viewsynth.lock")]
 
 
 @needs_ray

@@ -23,7 +23,11 @@
   worker's process for as long as it writes (``walkthrough.lock``; the job holds a root's ``OUT``).
   A single capture that is unusable, or whose folder another run holds, raises
   ``ViewsynthError``, as the local runner does.
-- Ctrl-C (or SIGTERM) in the driver kills the workers; which captures finished is in the
+- Ctrl-C (or SIGTERM) in the driver stops the captures in progress as the local runner's: each
+  busy worker process on the driver's machine gets SIGINT, so ``run_capture`` removes its partial
+  files and its folder's lock as it unwinds (``worker``); the driver waits for them (at most
+  ``STOP_SECONDS``), then kills the workers. A worker on another machine is only killed: its
+  partial files and lock stay there until the next run. Which captures finished is in the
   ``RootProgress`` the caller passed (for ``OUT/summary.json``).
 - Paths: workers run in the driver's working folder, so relative paths mean the same there. On a
   multi-node cluster the captures and ``OUT`` must be on a filesystem every node mounts at the
@@ -36,9 +40,11 @@ interpolator (load weights) and the first interpolation call (which includes the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import platform
 import signal
 import threading
 import time
@@ -57,6 +63,9 @@ log = logging.getLogger("viewsynth")
 INSTALL_HINT = "ray is not installed: pip install 'viewsynth[ray]' (or make install-ray)"
 # The driver and workers exchange only small dicts: a small object store spares /dev/shm.
 LOCAL_OBJECT_STORE_BYTES = 128 * 1024**2
+#: After Ctrl-C, how long the driver waits for the workers to stop their captures (an
+#: interpolator's call in progress ends first, as in the local runner) before killing them.
+STOP_SECONDS = 10.0
 
 
 def _died(err: BaseException) -> str:
@@ -174,6 +183,7 @@ def run_on_ray(
     plain_settings = config_lib.to_dict(settings)
     started_here = False
     actors: list[Any] = []
+    driver: _Driver | None = None
     try:
         started_here = _start_ray(ray, address, workers)
         n, options = _worker_options(ray, settings.method, workers, len(captures))
@@ -187,6 +197,10 @@ def run_on_ray(
         log.info("ray: %d workers ready after %.1f s", len(driver.idle), startup)
         results = driver.run(list(captures), Path(out), progress or RootProgress(captures))
         return RayRun(results, driver.infos, startup)
+    except KeyboardInterrupt:
+        if driver is not None:
+            driver.stop()
+        raise
     finally:
         for actor in actors:
             try:
@@ -298,6 +312,20 @@ class _Driver:
             _report(result, payload, worker)
             progress.finish(index, result)
         return progress.results()
+
+    def stop(self) -> None:
+        """Stop the captures in progress (Ctrl-C) as the local runner's stop: SIGINT to each
+        busy worker process on this machine (``KeyboardInterrupt`` there: the capture removes
+        its partial files and lock), then wait for them, ``STOP_SECONDS`` at most. A worker
+        elsewhere is left to be killed."""
+        here = platform.node()
+        for worker, index in self.pending.values():
+            info = self.current.get(worker)
+            if index is not None and info is not None and info.node == here:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(info.pid, signal.SIGINT)
+        if self.pending:
+            self.ray.wait(list(self.pending), num_returns=len(self.pending), timeout=STOP_SECONDS)
 
 
 def _report(result: CaptureResult, payload: dict[str, Any], worker: int) -> None:
