@@ -12,7 +12,7 @@ folder held exits with status 2, naming the process that holds it.
 
 Exit codes: 0 all done (warnings allowed); 1 some captures of a root failed, or an internal
 error; 2 unusable input or usage, or the output folder busy, nothing written; 130 interrupted
-(finished work kept).
+(Ctrl-C or SIGTERM: finished work kept, and a root's summary says which captures finished).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 import logging
 import sys
 import time
@@ -29,18 +28,23 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from viewsynth import frames
+from viewsynth.capture.track import list_names
 from viewsynth.errors import ViewsynthError, one_line
 from viewsynth.interpolators import METHODS
-from viewsynth.pipelines.options import Parser, add_frame_options
+from viewsynth.pipelines.cli import interrupted
+from viewsynth.pipelines.options import Parser, add_frame_options, stop_on_sigterm
 from viewsynth.walkthrough import (
     CaptureResult,
     FolderLock,
+    RootProgress,
     check_output_dir,
     find_captures,
+    find_strays,
     remove_if_empty,
     run_capture,
     settings_from,
+    stray_results,
+    write_summary,
 )
 
 log = logging.getLogger("viewsynth")
@@ -126,12 +130,12 @@ def _settings(args: argparse.Namespace):
     return settings
 
 
-def run_local(captures, out: Path, settings, quiet: bool) -> list[CaptureResult]:
-    """Process captures one after another in this process, the interpolator loaded once."""
-    results = []
+def run_local(captures, out: Path, settings, quiet: bool, progress: RootProgress) -> None:
+    """Process captures one after another in this process, the interpolator loaded once; each
+    one's start and result go to ``progress``."""
     single = len(captures) == 1 and captures[0][0] == ""
     interp = settings.make_interpolator()
-    for name, path in captures:
+    for index, (name, path) in enumerate(captures):
         target = out if single else out / name
         label = name or path.name
         bar = tqdm(desc=label, unit="frame", disable=True if quiet else None, leave=False)
@@ -140,6 +144,7 @@ def run_local(captures, out: Path, settings, quiet: bool) -> list[CaptureResult]
             bar.total = n
             bar.refresh()
 
+        progress.start(index)
         try:
             result = run_capture(
                 path, target, settings, interpolator=interp, progress=bar.update, total=total
@@ -159,29 +164,30 @@ def run_local(captures, out: Path, settings, quiet: bool) -> list[CaptureResult]
         for warning in result.warnings:
             named = warning.startswith((f"{label}:", f"{path.name}:"))  # (said once)
             log.warning("%s", warning) if named else log.warning("%s: %s", label, warning)
-        results.append(result)
-    return results
+        progress.finish(index, result)
 
 
-def write_summary(out: Path, results: list[CaptureResult], seconds: float) -> Path:
-    path = out / "summary.json"
-    data = {
-        "seconds": round(seconds, 3),
-        "captures": [
-            {
-                "name": r.name,
-                "status": r.status,
-                "frames": r.frames,
-                "seconds": round(r.seconds, 3),
-                "interpolate_seconds": round(r.interpolate_seconds, 6),
-                "outputs": r.outputs,
-                "reason": r.reason,
-            }
-            for r in results
-        ],
-    }
-    frames.write_text(path, json.dumps(data, indent=2))
-    return path
+def warn_strays(root: Path, strays: list[tuple[str, str]]) -> None:
+    """One warning line per reason, naming the root's entries it skips for that reason."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in strays:
+        by_reason.setdefault(reason, []).append(name)
+    for reason, names in by_reason.items():
+        log.warning("%s: skipped %s: %s", root, list_names(names), reason)
+
+
+def report(results: list[CaptureResult], n_strays: int, seconds: float, out: Path) -> None:
+    """The run's last line, also under -q (not a warning: no "WARNING:" before it)."""
+    done = sum(r.status == "done" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
+    failed = sum(r.status == "failed" for r in results)
+    n_frames = sum(r.frames for r in results if r.status == "done")
+    strays = f", {n_strays} not {'a capture' if n_strays == 1 else 'captures'}" if n_strays else ""
+    print(
+        f"viewsynth: {done} capture{'' if done == 1 else 's'} done, {skipped} skipped (already "
+        f"done), {failed} failed{strays}; {n_frames} frames in {seconds:.1f} s -> {out}",
+        file=sys.stderr,
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -193,36 +199,47 @@ def main(argv: list[str]) -> int:
     )
     if args.workers < 1:
         raise ViewsynthError(f"--workers: must be at least 1, got {args.workers}")
+    stop_on_sigterm()
     settings = _settings(args)
     captures = find_captures(args.capture, args.output)
+    strays = find_strays(args.capture, args.output)
+    warn_strays(args.capture, strays)
     made = check_output_dir(args.output)
     started = time.perf_counter()
     single = len(captures) == 1 and captures[0][0] == ""
+    progress = RootProgress(captures)
+
+    def summarize() -> float:
+        seconds = time.perf_counter() - started
+        write_summary(args.output, progress.results() + stray_results(strays), seconds)
+        return seconds
+
     # A root's run holds OUT (its summary) while run_capture holds each OUT/<name>; a single
     # capture's OUT is run_capture's to hold, wherever it runs (here or in a Ray worker).
     try:
         with contextlib.nullcontext() if single else FolderLock(args.output):
-            if args.runner == "ray":
-                from viewsynth.runners.ray_runner import run_ray
+            try:
+                if args.runner == "ray":
+                    from viewsynth.runners.ray_runner import run_ray
 
-                results = run_ray(
-                    captures, args.output, settings, address=args.address, workers=args.workers
-                )
-            else:
-                results = run_local(captures, args.output, settings, args.quiet)
-            seconds = time.perf_counter() - started
-            write_summary(args.output, results, seconds)
+                    run_ray(
+                        captures,
+                        args.output,
+                        settings,
+                        address=args.address,
+                        workers=args.workers,
+                        progress=progress,
+                    )
+                else:
+                    run_local(captures, args.output, settings, args.quiet, progress)
+            except BaseException as err:  # Ctrl-C: a root's summary says what finished
+                if not single and interrupted(err):
+                    summarize()
+                raise
+            seconds = summarize()
     except BaseException:  # (a capture or weights file refused: the folders made go again)
         remove_if_empty(made)
         raise
-    done = sum(r.status == "done" for r in results)
-    skipped = sum(r.status == "skipped" for r in results)
-    failed = sum(r.status == "failed" for r in results)
-    n_frames = sum(r.frames for r in results if r.status == "done")
-    # the last line, also under -q (not a warning: no "WARNING:" before it)
-    print(
-        f"viewsynth: {done} capture{'' if done == 1 else 's'} done, {skipped} skipped (already "
-        f"done), {failed} failed; {n_frames} frames in {seconds:.1f} s -> {args.output}",
-        file=sys.stderr,
-    )
-    return 1 if failed else 0
+    results = progress.results()
+    report(results, len(strays), seconds, args.output)
+    return 1 if any(r.status == "failed" for r in results) else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 from viewsynth.errors import ViewsynthError
@@ -87,3 +88,16 @@ def integer(low: int, high: int | None = None):
         return value
 
     return parse
+
+
+def stop_on_sigterm() -> None:
+    """Make ``kill PID`` (SIGTERM) stop this job as Ctrl-C does: ``KeyboardInterrupt`` in the main
+    thread, so the job keeps its finished work, says what it did and exits 130 (else the process
+    would end at once, its partial files left behind). Call it after importing pycolmap, whose
+    glog puts in its own handler (``viewsynth.geometry.pose.load_pycolmap`` puts the one before
+    back)."""
+
+    def terminate(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)

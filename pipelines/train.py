@@ -15,12 +15,16 @@ the next launch resumes from there.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
 
-from viewsynth.pipelines.options import Parser, weights_output, writable_folder
+from viewsynth.pipelines.options import (
+    Parser,
+    stop_on_sigterm,
+    weights_output,
+    writable_folder,
+)
 
 
 def _commit() -> str:
@@ -49,13 +53,10 @@ def main(argv: list[str]) -> int:
         weights_output(args.export, "--export")
     commit = _commit()  # before JAX starts its threads (fork after that can deadlock)
 
-    def terminate(_signum, _frame):
-        raise KeyboardInterrupt  # `kill PID` stops like Ctrl-C: checkpoint first
-
     from viewsynth.geometry.pose import load_pycolmap
 
     load_pycolmap()  # before the handler: pycolmap's own would replace it on import
-    signal.signal(signal.SIGTERM, terminate)
+    stop_on_sigterm()  # `kill PID` stops like Ctrl-C: checkpoint first
 
     from viewsynth.training import loop
     from viewsynth.training.config import load_config

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
 import pytest
+from stopping import stop_midway
 
 from viewsynth import frames
 from viewsynth.errors import ViewsynthError, WeightsError
@@ -248,6 +250,24 @@ def test_a_dying_worker_fails_only_its_capture_and_ray_restarts_it(root, tmp_pat
 
 
 @needs_ray
+def test_ctrl_c_stops_the_workers_captures_as_the_local_runner_stops_its_own(tmp_path):
+    root, out = tmp_path / "root", tmp_path / "out"
+    for seed, name in enumerate("abc"):
+        make_capture(root / name, 64, 32, seed=seed, n=2)
+    args = ["--method", "linear", "--factor", "4", "-q", "--runner", "ray", "--workers", "1"]
+    code, err, before = stop_midway(root, out, signal.SIGINT, *args)
+    assert code == 130 and err.strip().endswith("interrupted; finished work is kept"), err
+    captures = json.loads((out / "summary.json").read_text())["captures"]
+    assert [(c["name"], c["status"]) for c in captures] == [
+        ("a", "done"), ("b", "interrupted"), ("c", "not started")
+    ]  # fmt: skip
+    # The worker held b's lock and ffmpeg's partial files; killed outright, it left them there.
+    assert [name for name in before if ".part-" in name] and "b/.viewsynth.lock" in before
+    left = [str(p.relative_to(out)) for p in out.rglob("*")]
+    assert not [name for name in left if ".part-" in name or name.endswith(".viewsynth.lock")]
+
+
+@needs_ray
 def test_a_single_capture_is_written_to_out_itself(root, tmp_path, ray_session):
     settings = InterpolateSettings(method="linear", factor=2)
     # Unusable alone: an error, as with the local runner, and nothing written.
@@ -299,6 +319,24 @@ def test_rnn_workers_ask_for_a_gpu_each_when_the_cluster_has_gpus(caplog):
         n, options = ray_runner._worker_options(FakeRay(gpus=2), "rnn", 4, 8)
     assert (n, options) == (2, {"num_cpus": 1, "num_gpus": 1})
     assert "ray: 4 workers requested, the cluster has 2 GPUs: using 2" in caplog.text
+
+
+def test_starting_ray_keeps_the_sigterm_handler_the_caller_had(monkeypatch):
+    class Grabbing(FakeRay):
+        def init(self, **kwargs) -> None:
+            super().init(**kwargs)
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(15))  # as ray.init does
+
+    def stop_like_ctrl_c(*_):  # (viewsynth interpolate's: the run's summary is written)
+        raise KeyboardInterrupt
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    before = signal.signal(signal.SIGTERM, stop_like_ctrl_c)
+    try:
+        assert ray_runner._start_ray(Grabbing(), None, workers=1) is True
+        assert signal.getsignal(signal.SIGTERM) is stop_like_ctrl_c
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def test_a_local_instance_is_small_and_stopped_again(monkeypatch, tmp_path):

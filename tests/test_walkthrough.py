@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from stopping import stop_midway
 
 from viewsynth import frames
 from viewsynth.errors import ViewsynthError
@@ -19,6 +22,7 @@ from viewsynth.pipelines.cli import main as cli
 from viewsynth.walkthrough import InterpolateSettings, find_captures, run_capture
 
 ROOT = Path(__file__).resolve().parents[1]
+PARTIAL = re.compile(r"\.part[-.]")  # a file written aside (frames.part_path), not yet renamed
 
 
 def _pano(width: int, seed: int) -> np.ndarray:
@@ -298,6 +302,67 @@ def test_a_roots_captures_have_unique_names_and_its_output_folder_is_none(tmp_pa
     assert names == ["ride", "lane", "ride-mp4", "walk-MOV", "walk-mp4"]
 
 
+def make_root(root: Path, names: str = "abc") -> Path:
+    """A root of tiny two-frame captures, one sub-folder per letter of ``names``."""
+    for name in names:
+        make_capture(root / name, n=2, width=64)
+    return root
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stopped_root_run_says_what_finished_and_leaves_no_partial_files(tmp_path, sig):
+    root, out = make_root(tmp_path / "root"), tmp_path / "out"
+    code, err, before = stop_midway(root, out, sig, "--method", "linear", "--factor", "4", "-q")
+    assert code == 130 and err.strip().endswith("interrupted; finished work is kept"), err
+    captures = json.loads((out / "summary.json").read_text())["captures"]
+    assert [(c["name"], c["status"]) for c in captures] == [
+        ("a", "done"), ("b", "interrupted"), ("c", "not started")
+    ]  # fmt: skip
+    # b was cut short with ffmpeg's partial files and its lock there: they go with it (Ctrl-C
+    # unwinds the capture), as does the lock of the root's run
+    assert [name for name in before if PARTIAL.search(name)] and "b/.viewsynth.lock" in before
+    left = [str(p.relative_to(out)) for p in out.rglob("*")]
+    assert not [name for name in left if PARTIAL.search(name) or name.endswith(".viewsynth.lock")]
+
+
+def test_a_roots_entries_that_are_no_capture_are_said_and_in_the_summary(tmp_path, caplog, capsys):
+    root = make_root(tmp_path / "root", "a")
+    (root / "notes.txt").write_text("x")
+    (root / "track.gpx").write_text("x")
+    (root / "old").symlink_to(tmp_path / "gone")
+    (root / ".DS_Store").write_text("x")  # hidden: left alone, as before
+    out = root / "out"  # inside the root: the output folder is no stray either
+    assert interpolate(str(root), "-o", str(out), "--method", "linear") == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"{root}: skipped notes.txt, track.gpx: not a capture: neither a folder of images nor a "
+        "video file",
+        f"{root}: skipped old: not a capture: a broken symbolic link (to {tmp_path / 'gone'})",
+    ]
+    rows = json.loads((out / "summary.json").read_text())["captures"]
+    assert [(c["name"], c["status"], c["reason"]) for c in rows] == [
+        ("a", "done", ""),
+        ("notes.txt", "skipped", "not a capture: neither a folder of images nor a video file"),
+        ("old", "skipped", f"not a capture: a broken symbolic link (to {tmp_path / 'gone'})"),
+        ("track.gpx", "skipped", "not a capture: neither a folder of images nor a video file"),
+    ]
+    assert "1 capture done, 0 skipped (already done), 0 failed, 3 not captures" in (
+        capsys.readouterr().err
+    )
+
+
+def test_summary_paths_are_relative_to_its_own_folder(tmp_path, monkeypatch):
+    root = make_root(tmp_path / "root", "ab")
+    monkeypatch.chdir(tmp_path)  # (a relative -o: the paths once were relative to here)
+    for capture, out, first in ((root, "runs/city", "a/"), (root / "b", "runs/b", "")):
+        assert interpolate(str(capture), "-o", out, "--method", "linear") == 0
+        rows = json.loads((tmp_path / out / "summary.json").read_text())["captures"]
+        outputs = rows[0]["outputs"]
+        assert outputs == [f"{first}walkthrough.mp4", f"{first}walkthrough_360.mp4",
+                           f"{first}manifest.json"]  # fmt: skip
+        assert all((tmp_path / out / path).is_file() for path in outputs)
+
+
 def test_one_captures_unexpected_error_fails_it_alone(tmp_path, monkeypatch):
     import viewsynth.pipelines.interpolate as job
 
@@ -326,6 +391,11 @@ def test_one_captures_unexpected_error_fails_it_alone(tmp_path, monkeypatch):
     [
         (lambda d: d / "missing", [], "no such file or folder"),
         (lambda d: (d / "empty").mkdir() or d / "empty", [], "empty folder"),
+        (
+            lambda d: (d / "r").mkdir() or (d / "r" / "notes.txt").write_text("x") and d / "r",
+            [],
+            "r: no images, videos or capture sub-folders (only notes.txt)",
+        ),
         (lambda d: make_capture(d / "cap", 2, 64), ["--factor", "0"], "factor must be at least 1"),
         (
             lambda d: make_capture(d / "cap", 2, 64),

@@ -23,6 +23,12 @@
   worker's process for as long as it writes (``walkthrough.lock``; the job holds a root's ``OUT``).
   A single capture that is unusable, or whose folder another run holds, raises
   ``ViewsynthError``, as the local runner does.
+- Ctrl-C (or SIGTERM) in the driver stops the captures in progress as the local runner's: each
+  busy worker process on the driver's machine gets SIGINT, so ``run_capture`` removes its partial
+  files and its folder's lock as it unwinds (``worker``); the driver waits for them (at most
+  ``STOP_SECONDS``), then kills the workers. A worker on another machine is only killed: its
+  partial files and lock stay there until the next run. Which captures finished is in the
+  ``RootProgress`` the caller passed (for ``OUT/summary.json``).
 - Paths: workers run in the driver's working folder, so relative paths mean the same there. On a
   multi-node cluster the captures and ``OUT`` must be on a filesystem every node mounts at the
   same path.
@@ -34,9 +40,13 @@ interpolator (load weights) and the first interpolation call (which includes the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import platform
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -46,13 +56,16 @@ from typing import Any
 from viewsynth import config as config_lib
 from viewsynth.errors import ViewsynthError, one_line
 from viewsynth.runners.worker import CaptureFn, CaptureWorker, WorkerInfo, failure
-from viewsynth.walkthrough import CaptureResult, InterpolateSettings
+from viewsynth.walkthrough import CaptureResult, InterpolateSettings, RootProgress
 
 log = logging.getLogger("viewsynth")
 
 INSTALL_HINT = "ray is not installed: pip install 'viewsynth[ray]' (or make install-ray)"
 # The driver and workers exchange only small dicts: a small object store spares /dev/shm.
 LOCAL_OBJECT_STORE_BYTES = 128 * 1024**2
+#: After Ctrl-C, how long the driver waits for the workers to stop their captures (an
+#: interpolator's call in progress ends first, as in the local runner) before killing them.
+STOP_SECONDS = 10.0
 
 
 def _died(err: BaseException) -> str:
@@ -84,9 +97,14 @@ def _import_ray():
 
 
 def _start_ray(ray, address: str | None, workers: int) -> bool:
-    """Initialise Ray unless it already is; True when this call did it (and must shut it down)."""
+    """Initialise Ray unless it already is; True when this call did it (and must shut it down).
+
+    ``ray.init`` makes SIGTERM end the driver (``sys.exit``); the handler the caller had is put
+    back (``viewsynth interpolate``'s stops the run as Ctrl-C does)."""
     if ray.is_initialized():
         return False
+    main_thread = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGTERM) if main_thread else None
     address = address or os.environ.get("RAY_ADDRESS") or None
     quiet = {
         "include_dashboard": False,
@@ -105,6 +123,9 @@ def _start_ray(ray, address: str | None, workers: int) -> bool:
     except Exception as err:  # Ray raises several types for an unreachable or broken cluster
         where = f"--address {address}" if address else "ray"
         raise ViewsynthError(f"{where}: cannot start Ray ({one_line(err)})") from None
+    finally:
+        if before is not None:
+            signal.signal(signal.SIGTERM, before)
     return True
 
 
@@ -128,14 +149,17 @@ def run_ray(
     *,
     address: str | None = None,
     workers: int = 2,
+    progress: RootProgress | None = None,
 ) -> list[CaptureResult]:
     """Process ``captures`` (``find_captures``' ``[(name, path)]``) in parallel on Ray.
 
-    Returns one ``CaptureResult`` per capture in input order; see the module docstring. Raises
-    ``ViewsynthError`` when Ray is missing or cannot start, when the interpolator cannot be made
-    (bad weights) or when a single capture is unusable.
+    Returns one ``CaptureResult`` per capture in input order; see the module docstring. Each
+    capture's start and result also go to ``progress`` as they happen (what a run stopped by
+    Ctrl-C had done). Raises ``ViewsynthError`` when Ray is missing or cannot start, when the
+    interpolator cannot be made (bad weights) or when a single capture is unusable.
     """
-    return run_on_ray(captures, out, settings, address=address, workers=workers).results
+    run = run_on_ray(captures, out, settings, address=address, workers=workers, progress=progress)
+    return run.results
 
 
 def run_on_ray(
@@ -146,6 +170,7 @@ def run_on_ray(
     address: str | None = None,
     workers: int = 2,
     capture_fn: CaptureFn | None = None,
+    progress: RootProgress | None = None,
 ) -> RayRun:
     """:func:`run_ray`, also returning per-worker costs. ``capture_fn`` replaces ``run_capture``
     inside the workers (it must be picklable by Ray; tests use it to crash a worker)."""
@@ -158,6 +183,7 @@ def run_on_ray(
     plain_settings = config_lib.to_dict(settings)
     started_here = False
     actors: list[Any] = []
+    driver: _Driver | None = None
     try:
         started_here = _start_ray(ray, address, workers)
         n, options = _worker_options(ray, settings.method, workers, len(captures))
@@ -169,8 +195,12 @@ def run_on_ray(
         driver = _Driver(ray, actors, settings.method)
         startup = time.perf_counter() - started
         log.info("ray: %d workers ready after %.1f s", len(driver.idle), startup)
-        results = driver.run(list(captures), Path(out))
+        results = driver.run(list(captures), Path(out), progress or RootProgress(captures))
         return RayRun(results, driver.infos, startup)
+    except KeyboardInterrupt:
+        if driver is not None:
+            driver.stop()
+        raise
     finally:
         for actor in actors:
             try:
@@ -195,6 +225,8 @@ class _Driver:
         self.infos: list[WorkerInfo] = []
         self.current: dict[int, WorkerInfo] = {}  # the live process of each worker
         self.idle: deque[int] = deque()
+        # ref -> (worker, capture index), or (worker, None) while waiting for Ray to restart it.
+        self.pending: dict[Any, tuple[int, int | None]] = {}
         for worker, actor in enumerate(actors):
             try:
                 described = ray.get(actor.describe.remote())
@@ -233,12 +265,12 @@ class _Driver:
         self.current[worker] = new
         return new
 
-    def run(self, captures: list[tuple[str, Path]], out: Path) -> list[CaptureResult]:
+    def run(
+        self, captures: list[tuple[str, Path]], out: Path, progress: RootProgress
+    ) -> list[CaptureResult]:
         single = len(captures) == 1 and captures[0][0] == ""
         queue = deque(range(len(captures)))
-        results: list[CaptureResult | None] = [None] * len(captures)
-        # ref -> (worker, capture index), or (worker, None) while waiting for Ray to restart it.
-        pending: dict[Any, tuple[int, int | None]] = {}
+        pending = self.pending
         last = ""  # why the last worker was lost
         while queue or pending:
             while queue and self.idle:
@@ -247,10 +279,11 @@ class _Driver:
                 target = out if single else out / name
                 ref = self.actors[worker].process.remote(name, str(path), str(target))
                 pending[ref] = (worker, index)
+                progress.start(index)
             if not pending:  # every worker is gone for good (Ray's restarts used up)
                 for index in queue:
                     name, path = captures[index]
-                    results[index] = CaptureResult(name or path.name, "failed", reason=last)
+                    progress.finish(index, CaptureResult(name or path.name, "failed", reason=last))
                 break
             (ref,), _ = self.ray.wait(list(pending), num_returns=1)
             worker, index = pending.pop(ref)
@@ -277,8 +310,22 @@ class _Driver:
             if single and payload["kind"] == "input":
                 raise ViewsynthError(result.reason)
             _report(result, payload, worker)
-            results[index] = result
-        return [r for r in results if r is not None]
+            progress.finish(index, result)
+        return progress.results()
+
+    def stop(self) -> None:
+        """Stop the captures in progress (Ctrl-C) as the local runner's stop: SIGINT to each
+        busy worker process on this machine (``KeyboardInterrupt`` there: the capture removes
+        its partial files and lock), then wait for them, ``STOP_SECONDS`` at most. A worker
+        elsewhere is left to be killed."""
+        here = platform.node()
+        for worker, index in self.pending.values():
+            info = self.current.get(worker)
+            if index is not None and info is not None and info.node == here:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(info.pid, signal.SIGINT)
+        if self.pending:
+            self.ray.wait(list(self.pending), num_returns=len(self.pending), timeout=STOP_SECONDS)
 
 
 def _report(result: CaptureResult, payload: dict[str, Any], worker: int) -> None:

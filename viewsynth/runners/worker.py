@@ -7,6 +7,10 @@ with ``ray.remote`` at run time, and tests drive it directly. Everything it retu
 - Outcomes: ``kind`` "" (done or skipped), "input" (``ViewsynthError``: unusable input, a bad
   ``--weights``) or "crash" (any other exception: a bug, reported as an internal error). A
   capture's failure is a ``failed`` result with a one-line reason; ``process`` never raises.
+- Stopping: SIGINT (which Ray blocks in its workers, and the worker lets through) stops a capture
+  as Ctrl-C stops the local runner's, by ``KeyboardInterrupt``: ``run_capture`` removes its
+  partial files and releases its folder as it unwinds, and the result is ``interrupted`` (kind
+  "interrupted"). The driver sends it to stop a run (``ray_runner``).
 - Resources: OpenCV is kept to the CPUs Ray gave the worker; its GPU ids are recorded.
 """
 
@@ -16,6 +20,7 @@ import dataclasses
 import logging
 import os
 import platform
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -101,6 +106,7 @@ class CaptureWorker:
     ):
         if os.path.isdir(cwd):
             os.chdir(cwd)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # (the module docstring)
         self.info = WorkerInfo(worker, node=platform.node(), pid=os.getpid(), gpus=_claim_ray())
         self.capture_fn = capture_fn or run_capture
         self.setup_error = ""
@@ -149,6 +155,13 @@ class CaptureWorker:
                     Path(source), Path(target), self.settings, interpolator=self.interpolator
                 )
                 payload = {"result": dataclasses.asdict(result), "kind": "", "traceback": ""}
+            except KeyboardInterrupt:  # the driver stops the run: the capture has cleaned up
+                result = CaptureResult(label, "interrupted")
+                payload = {
+                    "result": dataclasses.asdict(result),
+                    "kind": "interrupted",
+                    "traceback": "",
+                }
             except ViewsynthError as err:
                 payload = failure(label, one_line(err), "input")
             except Exception as err:  # isolation: one capture's bug must not stop the others

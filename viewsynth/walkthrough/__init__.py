@@ -26,12 +26,14 @@ Following a capture from folder to MP4:
 - ``viewsynth.export.segment``: the videos (and PNG frames) of one segment;
 - :mod:`~viewsynth.walkthrough.manifest`: ``manifest.json``;
 - :mod:`~viewsynth.walkthrough.resume`: the ledger that recognises finished work, and the plan
-  of what is left.
+  of what is left;
+- :mod:`~viewsynth.walkthrough.summary`: ``summary.json``, a run's account of its captures.
 """
 
 from viewsynth.walkthrough.folders import (
     check_output_dir,
     find_captures,
+    find_strays,
     is_capture,
     remove_if_empty,
 )
@@ -40,20 +42,26 @@ from viewsynth.walkthrough.manifest import MANIFEST
 from viewsynth.walkthrough.resume import STATE_FILE, fingerprint
 from viewsynth.walkthrough.run import CaptureResult, run_capture
 from viewsynth.walkthrough.settings import InterpolateSettings, ViewOptions, settings_from
+from viewsynth.walkthrough.summary import SUMMARY, RootProgress, stray_results, write_summary
 
 __all__ = [
     "LOCK_FILE",
     "MANIFEST",
     "STATE_FILE",
+    "SUMMARY",
     "CaptureResult",
     "FolderLock",
     "InterpolateSettings",
+    "RootProgress",
     "ViewOptions",
     "check_output_dir",
     "remove_if_empty",
     "find_captures",
+    "find_strays",
     "fingerprint",
     "is_capture",
     "run_capture",
     "settings_from",
+    "stray_results",
+    "write_summary",
 ]

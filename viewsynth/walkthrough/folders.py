@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from viewsynth import frames
+from viewsynth.capture.track import list_names
 from viewsynth.errors import ViewsynthError
 
 
@@ -30,7 +31,8 @@ def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]
     A root's sub-folders are the unit of work of the runners; each is written to ``OUT/<name>/``,
     so names are unique: a video named as a folder or another video beside it (``ride/`` and
     ``ride.mp4``) is named with its extension (``ride-mp4``). ``out``: the output folder, never a
-    capture when it lies inside the root. An empty root is an error naming it.
+    capture when it lies inside the root. An empty root is an error naming it (and what it holds
+    that is not a capture, if anything: :func:`find_strays`).
     """
     if not root.exists():
         raise ViewsynthError(f"{root}: no such file or folder")
@@ -40,16 +42,12 @@ def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]
         raise ViewsynthError(f"{root}: not a capture folder or video file")
     if is_capture(root):
         return [("", root)]
-    skip = out.resolve() if out is not None else None
-    subs = sorted(
-        p
-        for p in root.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and p.resolve() != skip
-    )
-    subs += sorted(
-        p for p in root.iterdir() if p.is_file() and p.suffix.lower() in frames.VIDEO_SUFFIXES
-    )
+    folders, videos, strays = _root_entries(root, out)
+    subs = folders + videos
     if not subs:
+        if strays:
+            held = list_names([p.name for p, _ in strays])
+            raise ViewsynthError(f"{root}: no images, videos or capture sub-folders (only {held})")
         raise ViewsynthError(f"{root}: empty folder (no images, videos or capture sub-folders)")
     names = [p.stem if p.is_file() else p.name for p in subs]
     taken = {name for name in names if names.count(name) > 1}
@@ -57,6 +55,41 @@ def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]
         (f"{p.stem}-{p.suffix[1:]}" if p.is_file() and name in taken else name, p)
         for name, p in zip(names, subs, strict=True)
     ]
+
+
+def find_strays(root: Path, out: Path | None = None) -> list[tuple[str, str]]:
+    """``[(name, reason)]``: the entries of a root of captures that are no capture (a stray
+    document, a GPX file, a broken symbolic link), which its run skips; ``[]`` for a capture.
+
+    Hidden entries and the output folder ``out`` are left alone on purpose, so are not listed.
+    """
+    if not root.is_dir() or is_capture(root):
+        return []
+    return [(p.name, reason) for p, reason in _root_entries(root, out)[2]]
+
+
+def _root_entries(
+    root: Path, out: Path | None
+) -> tuple[list[Path], list[Path], list[tuple[Path, str]]]:
+    """A root's sub-folders and video files (each sorted by name), and the other entries with
+    why each is no capture; hidden entries and the output folder are in none of them."""
+    skip = out.resolve() if out is not None else None
+    folders, videos, strays = [], [], []
+    for p in sorted(root.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_dir():  # (a symbolic link to a folder is one)
+            if p.resolve() != skip:
+                folders.append(p)
+        elif p.is_file() and p.suffix.lower() in frames.VIDEO_SUFFIXES:
+            videos.append(p)
+        elif p.is_symlink():  # to nothing there (or a loop)
+            strays.append((p, f"not a capture: a broken symbolic link (to {os.readlink(p)})"))
+        elif p.is_file():
+            strays.append((p, "not a capture: neither a folder of images nor a video file"))
+        else:
+            strays.append((p, "not a capture: not a file or folder"))
+    return folders, videos, strays
 
 
 def check_output_dir(out: Path) -> list[Path]:

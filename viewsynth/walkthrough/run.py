@@ -47,10 +47,11 @@ CALL_BYTES = 3 << 29  # 1.5 GiB
 
 @dataclass
 class CaptureResult:
-    """What became of one capture (one row of ``summary.json``)."""
+    """What became of one capture (one row of ``summary.json``); ``interrupted`` and ``not
+    started``: a run stopped part way (``walkthrough.summary``)."""
 
     name: str
-    status: Literal["done", "skipped", "failed"]
+    status: Literal["done", "skipped", "failed", "interrupted", "not started"]
     frames: int = 0
     seconds: float = 0.0
     outputs: list[str] = field(default_factory=list)

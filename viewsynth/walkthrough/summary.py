@@ -1,0 +1,87 @@
+"""``OUT/summary.json``: what became of each capture of a run, also of a run stopped part way.
+
+Both runners (the local one in ``pipelines/interpolate``, and ``viewsynth.runners.ray_runner``)
+report to one :class:`RootProgress` as they go, so a run stopped by Ctrl-C or SIGTERM still says
+which captures finished (``done``, ``skipped``, ``failed``), which it cut short (``interrupted``)
+and which it never began (``not started``). A root's entries that are no capture
+(:func:`~viewsynth.walkthrough.folders.find_strays`) are rows too: ``skipped``, with the reason.
+
+Paths (each capture's ``outputs``) are relative to the summary's own folder, ``OUT``: the summary
+describes that folder, so it reads the same from any working folder, and after ``OUT`` is moved,
+copied or served (``viewsynth view``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from viewsynth import frames
+from viewsynth.walkthrough.run import CaptureResult
+
+SUMMARY = "summary.json"
+
+
+class RootProgress:
+    """What became of each of ``captures`` (``find_captures``' ``[(name, path)]``) so far.
+
+    A runner calls ``start(i)`` when it hands capture ``i`` to be processed and ``finish(i,
+    result)`` when that capture's result is in; :meth:`results` is then right at any moment.
+    """
+
+    def __init__(self, captures: Sequence[tuple[str, Path]]):
+        self.labels = [name or path.name for name, path in captures]
+        self.started: set[int] = set()
+        self.finished: dict[int, CaptureResult] = {}
+
+    def start(self, index: int) -> None:
+        self.started.add(index)
+
+    def finish(self, index: int, result: CaptureResult) -> None:
+        self.finished[index] = result
+
+    def results(self) -> list[CaptureResult]:
+        """One result per capture, in input order: its own, else ``interrupted`` (started, no
+        result yet) or ``not started``."""
+        return [
+            self.finished.get(i) or CaptureResult(label, self._unfinished(i))
+            for i, label in enumerate(self.labels)
+        ]
+
+    def _unfinished(self, index: int) -> str:
+        return "interrupted" if index in self.started else "not started"
+
+
+def stray_results(strays: Sequence[tuple[str, str]]) -> list[CaptureResult]:
+    """``find_strays``' ``[(name, reason)]`` as ``skipped`` rows of the summary."""
+    return [CaptureResult(name, "skipped", reason=reason) for name, reason in strays]
+
+
+def write_summary(out: Path, results: Sequence[CaptureResult], seconds: float) -> Path:
+    """Write ``OUT/summary.json``: the run's wall ``seconds`` and a row per result."""
+    path = out / SUMMARY
+    data = {
+        "seconds": round(seconds, 3),
+        "captures": [
+            {
+                "name": r.name,
+                "status": r.status,
+                "frames": r.frames,
+                "seconds": round(r.seconds, 3),
+                "interpolate_seconds": round(r.interpolate_seconds, 6),
+                "outputs": [_relative(p, out) for p in r.outputs],
+                "reason": r.reason,
+            }
+            for r in results
+        ],
+    }
+    frames.write_text(path, json.dumps(data, indent=2))
+    return path
+
+
+def _relative(path: str, out: Path) -> str:
+    """``path`` (as the runner wrote it: relative to the working folder, or absolute) relative
+    to ``out``."""
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(out))
