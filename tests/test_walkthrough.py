@@ -396,6 +396,17 @@ def test_one_captures_unexpected_error_fails_it_alone(tmp_path, monkeypatch):
             [],
             "r: no images, videos or capture sub-folders (only notes.txt)",
         ),
+        (  # a GoPro MAX's card copied as it is: say how to stitch it
+            lambda d: (d / "r").mkdir() or (d / "r" / "GS010001.360").write_bytes(b"x") and d / "r",
+            [],
+            "(only GS010001.360: a GoPro MAX video, not yet stitched: export it as an "
+            "equirectangular MP4 with GoPro Player or Quik first)",
+        ),
+        (
+            lambda d: (d / "VID_001.insv").write_bytes(b"x") and d / "VID_001.insv",
+            [],
+            "VID_001.insv: an Insta360 video, not yet stitched: export it as an equirectangular",
+        ),
         (lambda d: make_capture(d / "cap", 2, 64), ["--factor", "0"], "factor must be at least 1"),
         (
             lambda d: make_capture(d / "cap", 2, 64),

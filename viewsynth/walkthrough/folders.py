@@ -39,7 +39,9 @@ def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]
     if root.is_file():
         if root.suffix.lower() in frames.VIDEO_SUFFIXES:
             return [("", root)]
-        raise ViewsynthError(f"{root}: not a capture folder or video file")
+        raise ViewsynthError(
+            f"{root}: {frames.unstitched(root) or 'not a capture folder or video file'}"
+        )
     if is_capture(root):
         return [("", root)]
     folders, videos, strays = _root_entries(root, out)
@@ -47,7 +49,11 @@ def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]
     if not subs:
         if strays:
             held = list_names([p.name for p, _ in strays])
-            raise ViewsynthError(f"{root}: no images, videos or capture sub-folders (only {held})")
+            raw = [frames.unstitched(p) for p, _ in strays if frames.unstitched(p)]
+            why = f": {raw[0]}" if raw else ""
+            raise ViewsynthError(
+                f"{root}: no images, videos or capture sub-folders (only {held}{why})"
+            )
         raise ViewsynthError(f"{root}: empty folder (no images, videos or capture sub-folders)")
     names = [p.stem if p.is_file() else p.name for p in subs]
     taken = {name for name in names if names.count(name) > 1}
@@ -86,7 +92,8 @@ def _root_entries(
         elif p.is_symlink():  # to nothing there (or a loop)
             strays.append((p, f"not a capture: a broken symbolic link (to {os.readlink(p)})"))
         elif p.is_file():
-            strays.append((p, "not a capture: neither a folder of images nor a video file"))
+            why = frames.unstitched(p) or "neither a folder of images nor a video file"
+            strays.append((p, f"not a capture: {why}"))
         else:
             strays.append((p, "not a capture: not a file or folder"))
     return folders, videos, strays
