@@ -351,6 +351,22 @@ def test_a_roots_entries_that_are_no_capture_are_said_and_in_the_summary(tmp_pat
     )
 
 
+def test_one_photo_beside_capture_folders_is_a_stray_not_the_capture(tmp_path):
+    root = make_root(tmp_path / "city", "ab")
+    frames.write_image(root / "cover.jpg", _pano(64, 0))  # a title photo the user kept there
+    out = tmp_path / "out"
+    assert interpolate(str(root), "-o", str(out), "--method", "linear") == 0
+    rows = json.loads((out / "summary.json").read_text())["captures"]
+    assert [(c["name"], c["status"], c["reason"]) for c in rows] == [
+        ("a", "done", ""),
+        ("b", "done", ""),
+        ("cover.jpg", "skipped", "not a capture: one photo beside capture folders"),
+    ]
+    # two photos are a capture of their own, as before (its sub-folders are skipped, said)
+    frames.write_image(root / "cover2.jpg", _pano(64, 1))
+    assert find_captures(root) == [("", root)]
+
+
 def test_summary_paths_are_relative_to_its_own_folder(tmp_path, monkeypatch):
     root = make_root(tmp_path / "root", "ab")
     monkeypatch.chdir(tmp_path)  # (a relative -o: the paths once were relative to here)

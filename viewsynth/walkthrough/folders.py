@@ -16,13 +16,17 @@ from viewsynth.errors import ViewsynthError
 
 
 def is_capture(path: Path) -> bool:
-    """A capture is a video file or a folder holding image files directly."""
+    """A capture is a video file or a folder holding image files directly, unless it holds one
+    image only and sub-folders that are captures: a root of captures with a stray photo."""
     if path.is_file():
         return path.suffix.lower() in frames.VIDEO_SUFFIXES
-    return path.is_dir() and any(
-        p.suffix.lower() in frames.IMAGE_SUFFIXES and not p.name.startswith(".")
-        for p in path.iterdir()
-    )
+    if not path.is_dir():
+        return False
+    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    images = sum(p.suffix.lower() in frames.IMAGE_SUFFIXES and p.is_file() for p in entries)
+    if images != 1:
+        return images > 1
+    return not any(p.is_dir() and is_capture(p) for p in entries)
 
 
 def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]:
@@ -91,6 +95,8 @@ def _root_entries(
             videos.append(p)
         elif p.is_symlink():  # to nothing there (or a loop)
             strays.append((p, f"not a capture: a broken symbolic link (to {os.readlink(p)})"))
+        elif p.is_file() and p.suffix.lower() in frames.IMAGE_SUFFIXES:
+            strays.append((p, "not a capture: one photo beside capture folders"))
         elif p.is_file():
             why = frames.unstitched(p) or "neither a folder of images nor a video file"
             strays.append((p, f"not a capture: {why}"))
