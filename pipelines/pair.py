@@ -9,7 +9,9 @@
 
 ``--projection auto`` (the default) decides each pair as a capture is decided: the images' XMP
 GPano or EXIF camera, else whether their left and right edges meet (the seam), else the 2:1 shape
-with a warning; EXIF focal length gives perspective frames their field of view.
+with a warning; EXIF focal length gives perspective frames their field of view. IMG1 is brought
+to IMG0's size: a photo of another shape is centre-cropped to IMG0's aspect ratio first (its field
+of view with it), never stretched.
 
 A list file holds one job per non-empty line not starting with '#': ``img0 img1 out [t]``
 (whitespace-separated, paths relative to the current folder). Every line is checked before any
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from viewsynth import frames
 from viewsynth.capture.projection import decide_images
+from viewsynth.capture.shape import aspect_crop, crop_and_resize
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.interpolators import DEFAULT_METHOD, METHODS, make_interpolator
 from viewsynth.pipelines.options import Parser, add_frame_options
@@ -112,6 +115,26 @@ def read_jobs(args: argparse.Namespace) -> list[tuple[Path, Path, list[float], l
     return [job[:4] for job in jobs]
 
 
+def _match_size(img1, img1_path: Path, img0, img0_path: Path, equirect: bool):
+    """``img1`` at ``img0``'s size, said in a warning: a photo of another shape centre-cropped to
+    ``img0``'s aspect ratio, never stretched (``decide_images`` gave it the crop's field of view),
+    then resized; a panorama (2:1, or forced to be by --projection) resized."""
+    (h, w), size = img0.shape[:2], (img1.shape[1], img1.shape[0])
+    _, _, kept_w, kept_h = aspect_crop(size, (w, h))
+    if equirect or (kept_w, kept_h) == size:
+        stretched = frames.stretched(size, (w, h))
+        log.warning(
+            "%s: resized from %dx%d to %dx%d to match %s%s", img1_path, *size, w, h, img0_path,
+            " (stretched: another aspect ratio)" * stretched,
+        )  # fmt: skip
+        return frames.resize(img1, w, h)
+    log.warning(
+        "%s: centre-cropped from %dx%d to %dx%d (the aspect ratio of %s, not stretched), then "
+        "resized to %dx%d", img1_path, *size, kept_w, kept_h, img0_path, w, h,
+    )  # fmt: skip
+    return crop_and_resize(img1, w, h)
+
+
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     args = parse_args(argv)
@@ -133,17 +156,11 @@ def main(argv: list[str]) -> int:
         decision, hfov, hfov_by = decide_images(
             [img0_path, img1_path], [img0, img1], args.projection
         )
-        h, w = img0.shape[:2]
-        if img1.shape[:2] != (h, w):
-            stretched = frames.stretched((img1.shape[1], img1.shape[0]), (w, h))
-            log.warning(
-                "%s: resized from %dx%d to %dx%d to match %s%s", img1_path, img1.shape[1],
-                img1.shape[0], w, h, img0_path, " (stretched: another aspect ratio)" * stretched,
-            )  # fmt: skip
-            img1 = frames.resize(img1, w, h)
         if decision.warning:
             log.warning("%s", decision.warning)
         equirect = decision.projection == "equirect"
+        if img1.shape[:2] != img0.shape[:2]:
+            img1 = _match_size(img1, img1_path, img0, img0_path, equirect)
         if not equirect and hfov is None:
             log.warning(
                 "%s: no focal length in EXIF: geometry assumes its default field of view", img0_path

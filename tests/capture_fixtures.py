@@ -72,14 +72,19 @@ def write_image(
     mapillary: dict | None = None,
     gps_direction: float | None = None,
     pose_heading: float | None = None,
+    focal_35mm: int | None = None,
+    orientation: int | None = None,
 ) -> Path:
     """Write a JPEG (or PNG by suffix) with the given tags, as cameras and Mapillary write them
-    (``altitude`` in metres: GPSAltitude, with GPSAltitudeRef 1 below sea level)."""
+    (``altitude`` in metres: GPSAltitude, with GPSAltitudeRef 1 below sea level; ``orientation``:
+    EXIF Orientation, e.g. 6 for a phone's portrait shot stored landscape)."""
     if pixels is None:
         pixels = texture(size[0], size[1], seed)
     exif = Image.Exif()
     if mapillary is not None:
         exif[0x010E] = json.dumps(mapillary)
+    if orientation is not None:
+        exif[0x0112] = orientation
     gps = exif.get_ifd(0x8825)
     if position is not None:
         lat, lon = position
@@ -103,6 +108,8 @@ def write_image(
         sub[0x9291] = subsec
     if offset_time is not None:
         sub[0x9011] = offset_time
+    if focal_35mm is not None:
+        sub[0xA405] = focal_35mm
     kwargs = {"exif": exif.tobytes()}  # bytes: PNG drops an Exif object whose IFD0 is empty
     if pose_heading is not None:
         kwargs["xmp"] = xmp_gpano(pose_heading)

@@ -3,6 +3,7 @@ videos and the real captures in ../shared/data."""
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -412,10 +413,13 @@ def test_working_size_most_common_or_first_and_capped(tmp_path):
     assert load_capture(tmp_path, CaptureOptions(working_size="first")).working_size == (40, 30)
     capped = load_capture(tmp_path, CaptureOptions(max_width=24))
     assert capped.working_size == (24, 18)
-    # another aspect ratio is stretched, and said to be: a portrait photo among landscape ones
+    # another aspect ratio is centre-cropped, not stretched, and said apart: a portrait photo
     write_image(tmp_path / "d.jpg", size=(36, 48), seed=3)
-    (said,) = [w for w in load_capture(tmp_path).warnings if "working size" in w]
-    assert "a.jpg (40x30), d.jpg (36x48, stretched) (stretched: another aspect ratio" in said
+    assert [w for w in load_capture(tmp_path).warnings if "working size" in w] == [
+        "frames resized to the working size 48x36: a.jpg (40x30)",
+        "photos of another aspect ratio centre-cropped to 4:3, not stretched, then resized to the "
+        "working size 48x36: d.jpg (36x48: kept 36x27, 56%)",
+    ]
     # photos forced to be panoramas: stretched to 2:1, not blamed on capture.max_width
     (tmp_path / "photos").mkdir()
     for seed in (1, 2):
@@ -429,6 +433,46 @@ def test_working_size_most_common_or_first_and_capped(tmp_path):
     assert [img.shape for img in images] == [(18, 24, 3)] * 3
     expected = resize(read_image(tmp_path / "b.jpg").image, 24, 18)
     np.testing.assert_array_equal(images[1], expected)
+
+
+def test_a_portrait_among_landscapes_is_the_centre_of_the_upright_photo_not_squeezed(tmp_path):
+    for i in range(2):
+        write_image(tmp_path / f"{i}.jpg", size=(48, 36), seed=i, focal_35mm=28)
+    # a phone's portrait shot: landscape pixels, turned upright by EXIF Orientation 6
+    write_image(tmp_path / "2.jpg", size=(48, 36), seed=2, focal_35mm=28, orientation=6)
+    capture = load_capture(tmp_path)
+    portrait = capture.shots[2]
+    assert capture.working_size == (48, 36) and portrait.size == (36, 48)
+    upright = read_image(tmp_path / "2.jpg").image
+    assert upright.shape == (48, 36, 3)
+    images = [img for _, img in iter_frames(capture, capture.segments[0])]
+    # its middle 36x27 (rows 10-36 of the upright photo) at the working size, turned before the cut
+    np.testing.assert_array_equal(images[2], resize(upright[10:37], 48, 36))
+    assert np.abs(images[2] - resize(upright, 48, 36)).mean() > 0.03  # not the squeezed whole
+    # a height crop keeps the field of view: the upright photo's own, 28 mm on its diagonal
+    focal = 28 / math.hypot(36, 24) * math.hypot(36, 48)
+    assert portrait.hfov == pytest.approx(math.degrees(2 * math.atan(18 / focal)))
+    assert (
+        "photos of another aspect ratio centre-cropped to 4:3, not stretched, then resized to the "
+        "working size 48x36: 2.jpg (36x48: kept 36x27, 56%)" in capture.warnings
+    )
+
+
+def test_a_capture_of_one_size_is_only_resized(tmp_path):
+    # 100x57 capped to 50 wide: its 28.5 rows round to 28, 1.8 % off its shape, yet none is cut
+    paths = [
+        write_image(tmp_path / f"{i}.jpg", size=(100, 57), seed=i, focal_35mm=28) for i in (0, 1)
+    ]
+    capture = load_capture(tmp_path, CaptureOptions(max_width=50))
+    assert capture.working_size == (50, 28)
+    assert "every frame resized from 100x57 to 50x28 (capture.max_width)" in capture.warnings
+    assert not any("cropped" in w for w in capture.warnings)
+    images = [img for _, img in iter_frames(capture, capture.segments[0])]
+    for path, image in zip(paths, images, strict=True):
+        np.testing.assert_array_equal(image, resize(read_image(path).image, 50, 28))
+    focal = 28 / math.hypot(36, 24) * math.hypot(100, 57)
+    want = math.degrees(2 * math.atan(50 / focal))
+    assert [s.hfov for s in capture.shots] == pytest.approx([want, want])
 
 
 # -- segments, duplicates, GPS sanity ------------------------------------------------------------

@@ -57,6 +57,21 @@ def test_one_t_writes_out_and_several_write_stems(tmp_path):
     assert (tmp_path / "mid-t0.750.png").exists()
 
 
+def test_a_portrait_second_image_is_cut_to_the_first_s_shape_not_stretched(tmp_path, caplog):
+    a = two_images(tmp_path)[0]  # 48x32 landscape
+    rng = np.random.default_rng(1)
+    frames.write_image(tmp_path / "tall.png", rng.random((48, 32, 3)).astype(np.float32))
+    out = tmp_path / "mid.png"
+    assert (
+        cli(["pair", str(a), str(tmp_path / "tall.png"), "-o", str(out), "--method", "linear"]) == 0
+    )
+    tall = frames.read_image(tmp_path / "tall.png").image
+    middle = frames.resize(tall[13:34], 48, 32)  # its middle 32x21 rows, the first's 3:2
+    expect = (frames.read_image(a).image + middle) / 2
+    np.testing.assert_allclose(frames.read_image(out).image, expect, atol=1 / 255 + 1e-6)
+    assert "centre-cropped from 32x48 to 32x21 (the aspect ratio of" in caplog.text
+
+
 def test_list_file_runs_every_line(tmp_path, monkeypatch):
     a, b = two_images(tmp_path)
     listing = tmp_path / "jobs.txt"

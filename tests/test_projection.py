@@ -13,11 +13,18 @@ from capture_fixtures import DATA, SAMPLES, texture, write_image
 from PIL import Image
 
 from viewsynth import frames
-from viewsynth.capture import CaptureOptions, decide_projection, load_capture, seam_score
+from viewsynth.capture import (
+    CaptureOptions,
+    decide_projection,
+    iter_frames,
+    load_capture,
+    seam_score,
+)
 from viewsynth.capture.projection import (
     PANORAMA_BELOW,
     PERSPECTIVE_ABOVE,
     VideoCamera,
+    decide_images,
     read_video_camera,
     video_evidence,
     video_hfov,
@@ -236,6 +243,44 @@ def test_manifest_records_the_decision_and_the_pairs_get_hfov(tmp_path):
     assert manifest["hfov_by"] == "EXIF FocalLengthIn35mmFilm"
     assert len(interp.calls) == 2
     assert all(c == {"equirect": False, "hfov": pytest.approx(want)} for c in interp.calls)
+
+
+def test_a_wider_photo_is_cut_to_the_capture_s_shape_and_its_hfov_narrows(tmp_path):
+    # a 4:3 photo first (the working size), then two 16:9 ones of the same camera (28 mm)
+    cap = tmp_path / "cap"
+    cap.mkdir()
+    scene = texture(256, 36, seed=4)
+    write_photo(cap / "0.jpg", scene[:, 100:148], f35=28)
+    for i in (1, 2):
+        write_photo(cap / f"{i}.jpg", scene[:, 92 + 2 * i : 156 + 2 * i], f35=28)
+    interp = Recording()
+    first = CaptureOptions(working_size="first")
+    settings = InterpolateSettings(method="linear", factor=2, capture=first)
+    assert run_capture(cap, tmp_path / "out", settings, interpolator=interp).status == "done"
+    # the focal length in pixels stays; the crop keeps 48 of the 64 columns
+    focal_4_3 = 28 / math.hypot(36, 24) * math.hypot(48, 36)
+    focal_16_9 = 28 / math.hypot(36, 24) * math.hypot(64, 36)
+    landscape = math.degrees(2 * math.atan(24 / focal_4_3))
+    cropped = math.degrees(2 * math.atan(24 / focal_16_9))  # 34.1 deg, not its whole 44.0
+    capture = load_capture(cap, first)
+    assert [s.hfov for s in capture.shots] == pytest.approx([landscape, cropped, cropped])
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["hfov"] == pytest.approx(cropped, abs=1e-3)  # the median of the three
+    assert [c["hfov"] for c in interp.calls] == pytest.approx([(landscape + cropped) / 2, cropped])
+    # its middle 48 columns, as they are: the working size's shape and size already
+    wide = frames.read_image(cap / "1.jpg").image
+    _, image = list(iter_frames(capture, capture.segments[0]))[1]
+    np.testing.assert_array_equal(image, wide[:, 8:56])
+    assert (
+        "photos of another aspect ratio centre-cropped to 4:3, not stretched, then resized to the "
+        "working size 48x36: 1.jpg (64x36: kept 48x36, 75%), 2.jpg (64x36: kept 48x36, 75%)"
+        in capture.warnings
+    )
+    # ``viewsynth pair`` gives the pair the same field of view: the second cut to the first's shape
+    _, hfov, _ = decide_images(
+        [cap / "0.jpg", cap / "1.jpg"], [frames.read_image(cap / "0.jpg").image, wide]
+    )
+    assert hfov == pytest.approx((landscape + cropped) / 2)
 
 
 def test_panorama_manifest_has_no_hfov(tmp_path):

@@ -14,6 +14,7 @@ Public API::
         for shot, image in iter_frames(capture, segment):   # one decoded frame at a time
             ...                                  # image: (H, W, 3) float32 RGB [0, 1] at
                                                  # capture.working_size, already turned by shot.yaw
+                                                 # (photos of another shape centre-cropped)
 
 - ``Capture``: ``source`` (Path), ``kind`` ('folder' | 'video'), ``projection`` ('equirect' |
   'perspective') and ``projection_by`` (why: metadata, content or shape; ``projection``),
@@ -24,7 +25,8 @@ Public API::
   ``lat``/``lon`` (degrees; None when unknown or judged wrong), ``utc`` (UTC seconds when known), ``heading`` (compass bearing of
   the image centre from tags), ``rotation`` (panoramas: image-measured turn since the first
   shot), ``yaw`` (degrees, positive = right, that make a panorama face the direction of travel;
-  0 for perspective), ``yaw_source``, ``hfov`` (perspective: degrees from EXIF/GPMF, or None).
+  0 for perspective), ``yaw_source``, ``hfov`` (perspective: degrees from EXIF/GPMF, or None; of
+  the centre a photo of another shape is cropped to).
 - ``pair_hfov(shot0, shot1)``: the field of view a pair is interpolated with (``hfov=``).
 - ``seam_score(image)``: how unlike neighbours a frame's first and last columns are (~1: panorama).
 - ``schedule_segment(segment, factor=, spacing=)`` -> ([PairSchedule(index, times, distance)],
@@ -35,9 +37,10 @@ Public API::
 Modules, in the order a capture goes through them: ``load`` (``load_capture``, ``iter_frames``)
 -> ``folder`` (listing, decoding once, one clock) or ``video`` (sampling) -> ``segments`` (projection,
 working size, gaps, duplicates, yaw), using ``metadata`` (tags), ``projection`` (panorama or photo,
-field of view), ``telemetry`` (a video's GPMF/CAMM
-GPS track), ``gpx`` (geotagging by time from ``capture.gpx``), ``track`` (times, GPS, splitting)
-and ``heading`` (yaw); then ``schedule`` (in-between times per pair).
+field of view), ``shape`` (photos of another shape: centre-cropped, their field of view narrowed),
+``telemetry`` (a video's GPMF/CAMM GPS track), ``gpx`` (geotagging by time from ``capture.gpx``),
+``track`` (times, GPS, splitting) and ``heading`` (yaw); then ``schedule`` (in-between times per
+pair).
 
 Rules (the reasons are in the modules): a folder's images are its direct children (hidden files
 ignored; other files skipped as "not an image"); each is decoded once by ``frames.read_image`` and

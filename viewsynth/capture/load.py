@@ -3,7 +3,8 @@
 ``load_capture`` dispatches on what the path is: a folder (:mod:`~viewsynth.capture.folder`) or a
 video file (:mod:`~viewsynth.capture.video`); both end in :func:`~viewsynth.capture.segments.finish`
 (projection, working size, segments, duplicates, yaw). It keeps no pixels. ``iter_frames`` later
-decodes a segment one frame at a time, at the working size, turned by each shot's yaw.
+decodes a segment one frame at a time, at the working size (photos of another shape centre-cropped
+to it, never stretched), turned by each shot's yaw.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from viewsynth.capture.folder import load_folder
 from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.shape import crop_and_resize
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.video import load_video
 from viewsynth.errors import ViewsynthError
@@ -62,15 +64,19 @@ def iter_frames(
 ) -> Iterator[tuple[Shot, np.ndarray]]:
     """Yield ``(shot, image)`` for each shot of ``segment`` in order, decoding one at a time.
 
-    ``image`` is ``(H, W, 3)`` float32 RGB in [0, 1] at ``capture.working_size``; panoramas come
+    ``image`` is ``(H, W, 3)`` float32 RGB in [0, 1] at ``capture.working_size`` (a photo of
+    another aspect ratio centre-cropped to the working size's first, not stretched); panoramas come
     already turned by ``shot.yaw`` (whole columns) when ``apply_yaw``, so their centre faces the
     direction of travel and consecutive frames share an orientation. Raises ``FrameError`` if a
     file stopped being readable since ``load_capture``.
     """
     width, height = capture.working_size
+    # A photo of another shape is cut to the working size's (its hfov was, in segments.finish),
+    # never stretched; panoramas are 2:1 (or forced to be by capture.projection) and resized.
+    fit = resize if capture.equirect else crop_and_resize
 
     def prepare(shot: Shot, image: np.ndarray) -> np.ndarray:
-        image = resize(image, width, height)
+        image = fit(image, width, height)
         if apply_yaw and capture.equirect and shot.yaw:
             image = np.roll(image, yaw_roll_columns(width, shot.yaw), axis=1)
         return image

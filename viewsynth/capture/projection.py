@@ -40,6 +40,9 @@ Field of view of perspective captures, ``hfov`` in degrees (horizontal), per sho
   session 24);
 - else None: the sweep then assumes ``geometry.pose.DEFAULT_HFOV_DEG`` and flags it; a warning
   says so once per capture.
+A photo of another shape than the capture's working size (a portrait among landscapes, 16:9 among
+4:3) is centre-cropped to its aspect ratio, never stretched, and its ``hfov`` becomes what the
+crop keeps (:mod:`~viewsynth.capture.shape`).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ import cv2
 import numpy as np
 
 from viewsynth.capture.metadata import Metadata, read_metadata
+from viewsynth.capture.shape import cropped_hfov
 from viewsynth.capture.shot import Shot
 from viewsynth.errors import ViewsynthError
 from viewsynth.frames import is_equirect_shape
@@ -233,7 +237,8 @@ def decide_images(
     """The projection of a few loose images (``viewsynth pair``), decided as for a capture, and
     their mean horizontal field of view (degrees, None when unknown or a panorama) with its source.
 
-    ``images``: the decoded ``(H, W, 3)`` images of ``paths``; the first path names them.
+    ``images``: the decoded ``(H, W, 3)`` images of ``paths``; the first path names them, and its
+    shape is theirs: a photo of another is centre-cropped to it, its field of view with it.
     """
     metas = [read_metadata(path) for path in paths]
     sizes = [
@@ -254,6 +259,11 @@ def decide_images(
     if decision.projection == "equirect":
         return decision, None, ""
     found = [photo_hfov(meta, size) for meta, (_, size) in zip(metas, sizes, strict=True)]
+    # each as the pair sees it: cut to the first image's shape when another (as pair does)
+    found = [
+        (cropped_hfov(hfov, size, sizes[0][1]), source)
+        for (hfov, source), (_, size) in zip(found, sizes, strict=True)
+    ]
     known = [(hfov, source) for hfov, source in found if hfov is not None]
     if not known:
         return decision, None, "unknown"

@@ -7,7 +7,9 @@ A list of shots in time order (from :mod:`~viewsynth.capture.folder` or
    2:1 frames by their metadata, else by their content (:mod:`~viewsynth.capture.projection`);
    perspective shots keep their field of view (``Shot.hfov``), panoramas lose it;
 2. working size: the most common frame size (or the first's), capped at ``max_width``, exactly 2:1
-   for panoramas; frames of another size are listed in one warning;
+   for panoramas; frames of another size are listed in one warning; photos of another aspect ratio
+   (a portrait among landscapes) in another: ``iter_frames`` centre-crops them to the working
+   size's, never stretches them, and their ``hfov`` becomes what the crop keeps;
 3. GPS sanity (``track.check_gps``): positions implying more than ``max_speed`` are dropped;
    then a GPX track gives shots without a position one, and photos still without one between
    two that have one (at most 30 s apart) are placed between them by time (``fill_positions``);
@@ -25,6 +27,7 @@ at ``track.NAMES_SHOWN`` with "(+N more)".
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,6 +36,7 @@ from viewsynth.capture.gpx import GPX_MAX_GAP
 from viewsynth.capture.heading import align_yaws, circular_smooth, travel_bearings
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import decide_projection
+from viewsynth.capture.shape import aspect_crop, cropped_hfov
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.track import (
     check_gps,
@@ -87,6 +91,10 @@ def finish(
         hfov_by = ""
     working_size, size_warnings = _working_size(shots, options, projection)
     warnings += size_warnings
+    if projection == "perspective":
+        shots = [
+            dataclasses.replace(s, hfov=cropped_hfov(s.hfov, s.size, working_size)) for s in shots
+        ]
 
     shots, gps_warnings = check_gps(shots, options.max_speed)
     warnings += gps_warnings
@@ -187,24 +195,55 @@ def _working_size(
     if len(changed) == len(shots) and len({s.size for s in shots}) == 1:
         w0, h0 = shots[0].size
         why = ["capture.max_width"] if options.max_width and w0 > options.max_width else []
-        if stretched((w0, h0), target):
+        if projection == "equirect" and stretched((w0, h0), target):
             why.append(f"stretched to a panorama's 2:1, which {w0}x{h0} is not")
         return target, [
             f"every frame resized from {w0}x{h0} to {width}x{height} "
             f"({'; '.join(why) or 'panoramas made exactly 2:1'})"
         ]
+    # photos of another shape are cut to the working size's (iter_frames), panoramas resized
+    crops = [
+        projection == "perspective" and aspect_crop(s.size, target)[2:] != s.size for s in changed
+    ]
+    cut = [s for s, crop in zip(changed, crops, strict=True) if crop]
+    resized = [s for s, crop in zip(changed, crops, strict=True) if not crop]
+    said = [_crop_warning(cut, target)] if cut else []
+    if not resized:
+        return target, said
     names = [
         f"{s.name} ({s.size[0]}x{s.size[1]}{', stretched' if stretched(s.size, target) else ''})"
-        for s in changed
+        for s in resized
     ]
     note = (
         " (stretched: another aspect ratio than the capture's)"
-        if any(stretched(s.size, target) for s in changed)
+        if any(stretched(s.size, target) for s in resized)
         else ""
     )
     return target, [
-        f"frames resized to the working size {width}x{height}: {list_names(names)}{note}"
+        f"frames resized to the working size {width}x{height}: {list_names(names)}{note}",
+        *said,
     ]
+
+
+def _crop_warning(cut: Sequence[Shot], target: tuple[int, int]) -> str:
+    """One line naming the photos of another aspect ratio, what of each the crop keeps."""
+    names = []
+    for s in cut:
+        (w, h), (_, _, kept_w, kept_h) = s.size, aspect_crop(s.size, target)
+        share = 100.0 * kept_w * kept_h / (w * h)
+        names.append(f"{s.name} ({w}x{h}: kept {kept_w}x{kept_h}, {share:.0f}%)")
+    return (
+        f"photos of another aspect ratio centre-cropped to {_ratio(*target)}, not stretched, then "
+        f"resized to the working size {target[0]}x{target[1]}: {list_names(names)}"
+    )
+
+
+def _ratio(width: int, height: int) -> str:
+    """``width`` : ``height`` as people say it ("4:3", "16:9"), else "1.85:1"."""
+    common = math.gcd(width, height)
+    if max(width, height) // common <= 32:
+        return f"{width // common}:{height // common}"
+    return f"{width / height:.3g}:1"
 
 
 def _align(segment: list[Shot], options: CaptureOptions) -> list[Shot]:

@@ -37,7 +37,8 @@ class Shot:
     # The compass bearing its turned centre faces when the GPS track sets it (the smoothed travel
     # direction; None: as the heading tag and yaw say, or unknown).
     view_heading: float | None = None
-    # Perspective frames: horizontal field of view in degrees from the metadata (None: unknown).
+    # Perspective frames: horizontal field of view in degrees from the metadata (None: unknown),
+    # of what iter_frames keeps of a photo of another shape (centre-cropped to the capture's).
     hfov: float | None = None
 
     @property

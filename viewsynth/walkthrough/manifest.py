@@ -9,7 +9,8 @@
 ``projection_by`` says what decided the projection (``"--projection"``, ``"XMP GPano
 ProjectionType=equirectangular (12 of 12 frames)"``, ``"content: seam score 0.98 (...)"``, ...;
 see :mod:`viewsynth.capture.projection`); ``hfov`` is the median horizontal field of view of the
-perspective shots (each pair is interpolated with its own), ``hfov_by`` where it came from
+perspective shots (each pair is interpolated with its own; a photo of another shape than the
+capture's has that of its centre crop, ``Shot.hfov``), ``hfov_by`` where it came from
 (``"unknown"`` when the metadata has none: geometry then assumes its default).
 
 A ROW names the two source files and t, and, when the tags tell them, the position (``lat``,

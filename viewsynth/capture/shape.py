@@ -1,0 +1,57 @@
+"""Photos of another shape than the capture's: cut to it, never stretched, and what they then see.
+
+A capture has one working size (``segments.finish``). A perspective photo of another aspect ratio
+(a portrait among landscapes, 16:9 among 4:3) would be distorted by a plain resize (a portrait
+widened 1.78x, and its field of view no longer the one its pixels span), so its centre is cut to
+the working size's aspect ratio first (:func:`aspect_crop`), then resized
+(:func:`crop_and_resize`); a crop of the width narrows its horizontal field of view
+(:func:`cropped_hfov`), one of the height keeps it. Panoramas are never cut (all are 2:1). Crops
+happen after a photo is turned upright (``frames.read_image`` applies its EXIF orientation).
+
+Sizes are ``(width, height)``; boxes ``(x, y, width, height)`` in the decoded frame's pixels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from viewsynth.frames import resize
+
+
+def aspect_crop(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The centred box of a ``size`` frame with ``target``'s aspect ratio: its full height (a frame
+    wider than ``target``) or its full width. The whole frame when it has that shape already:
+    within 1 % and within the half pixel a capped working size's height was rounded by (so a
+    capture of one size is never cut)."""
+    (w, h), (tw, th) = size, target
+    if abs(h * tw - th * w) <= max(0.5, 0.01 * th) * w:
+        return 0, 0, w, h
+    if w * th > h * tw:
+        kept = max(1, min(w, round(h * tw / th)))
+        return (w - kept) // 2, 0, kept, h
+    kept = max(1, min(h, round(w * th / tw)))
+    return 0, (h - kept) // 2, w, kept
+
+
+def crop_and_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``image`` ``(H, W, 3)`` float32 as ``(height, width, 3)``, not stretched: its
+    :func:`aspect_crop` to that shape, then ``frames.resize``d (only resized when it has it)."""
+    x, y, w, h = aspect_crop((image.shape[1], image.shape[0]), (width, height))
+    if (w, h) != (image.shape[1], image.shape[0]):
+        image = np.ascontiguousarray(image[y : y + h, x : x + w])
+    return resize(image, width, height)
+
+
+def cropped_hfov(
+    hfov: float | None, size: tuple[int, int], target: tuple[int, int]
+) -> float | None:
+    """The horizontal field of view (degrees) a photo of ``size`` keeps once cut to ``target``'s
+    aspect ratio (:func:`aspect_crop`): keeping ``k`` of its ``w`` columns narrows it to
+    ``2 atan(tan(hfov / 2) k / w)`` (the focal length in pixels stays); a height crop keeps it.
+    None (unknown) stays None."""
+    kept = aspect_crop(size, target)[2]
+    if hfov is None or kept == size[0]:
+        return hfov
+    return math.degrees(2.0 * math.atan(math.tan(math.radians(hfov) / 2.0) * kept / size[0]))
