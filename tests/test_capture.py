@@ -15,7 +15,13 @@ from capture_fixtures import DATA, ORIGIN, SAMPLES, offset, shot, texture, write
 from viewsynth import config
 from viewsynth.capture import CaptureOptions, Metadata, iter_frames, load_capture, read_metadata
 from viewsynth.capture.heading import haversine
-from viewsynth.capture.track import check_gps, drop_duplicates, split_by_distance, split_by_time
+from viewsynth.capture.track import (
+    check_gps,
+    check_order,
+    drop_duplicates,
+    split_by_distance,
+    split_by_time,
+)
 from viewsynth.capture.video import FrameClock, sampled
 from viewsynth.errors import ConfigError, FrameError, ViewsynthError
 from viewsynth.frames import iter_video, read_image, resize, video_times
@@ -597,6 +603,26 @@ def test_a_photo_without_a_fix_is_placed_between_its_neighbours_by_time(tmp_path
         "2 shot(s) without a GPS position of their own placed by time between the shots around "
         "them: p1.jpg, p3.jpg"
     ) in capture.warnings
+
+
+def test_two_cameras_clocks_apart_interleaved_are_said(tmp_path):
+    # a walk east, a photo every 4 m and 4 s, by two phones in turn; phone B's clock is 6 s
+    # late, so its photos fall between the wrong ones of A's: 0, 8, 4, 16, 12, 24, 20, 28 m
+    for i in range(8):
+        stamp = (T0 + timedelta(seconds=4 * i + 6 * (i % 2))).strftime("%Y:%m:%d %H:%M:%S")
+        write_image(tmp_path / f"{'AB'[i % 2]}{i}.jpg", seed=i, exif_time=stamp,
+                    position=offset(*ORIGIN, 4.0 * i, 0.0))  # fmt: skip
+    warnings = load_capture(tmp_path, CaptureOptions(duplicate_distance=0)).warnings
+    assert (
+        "the shots go back and forth along the walk (6 turns back in 7 steps, e.g. A0.jpg -> "
+        "A2.jpg -> B1.jpg): two cameras whose clocks differ? Set their clocks alike (exiftool "
+        "-AllDates+=...) or name the files in the order walked"
+    ) in warnings
+    # a walk out and home, and GPS jitter of a walker standing, are no such thing
+    out_home = [shot(f"s{i}", east=5.0 * min(i, 10 - i), time=5.0 * i) for i in range(11)]
+    assert check_order(out_home) == []
+    jitter = [shot(f"s{i}", east=2.0 * (i % 2), time=5.0 * i) for i in range(10)]
+    assert check_order(jitter) == []
 
 
 def test_unattributable_speeds_drop_all_positions():

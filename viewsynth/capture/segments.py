@@ -40,6 +40,7 @@ from viewsynth.capture.shape import aspect_crop, cropped_hfov
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.track import (
     check_gps,
+    check_order,
     drop_duplicates,
     fill_positions,
     list_names,
@@ -104,6 +105,8 @@ def finish(
     if kind == "folder" and time_source != "filename":
         shots, fill_warnings = fill_positions(shots, GPX_MAX_GAP)
         warnings += fill_warnings
+    if kind == "folder":
+        warnings += check_order(shots)
     segments: list[list[Shot]] = []
     # A video's sampling interval is not a gap, and file-name order has no times at all; nor is
     # the distance between a video's samples (its track has no jumps: ``clean_track`` dropped

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
-from viewsynth.capture.heading import between, haversine, wrap180
+from viewsynth.capture.heading import bearing, between, haversine, wrap180
 from viewsynth.capture.metadata import Metadata
 from viewsynth.capture.shot import Shot
 from viewsynth.capture.telemetry import lerp
@@ -187,6 +187,37 @@ def fill_positions(shots: Sequence[Shot], max_gap: float) -> tuple[list[Shot], l
     return out, [
         f"{len(placed)} shot(s) without a GPS position of their own placed by time between the "
         f"shots around them: {list_names(placed)}"
+    ]
+
+
+#: Steps shorter than this (metres) are a phone's GPS jitter, not a direction.
+_JITTER_M = 3.0
+
+
+def check_order(shots: Sequence[Shot]) -> list[str]:
+    """A warning when the shots, in the order their clock (or names) gave, go back and forth
+    along the walk: two cameras whose clocks differ, interleaved, or names out of order.
+
+    A turn back is a step of over ``_JITTER_M`` metres followed by one that heads more than 135
+    degrees away; one turn back is a walk out and home, so it takes two, and a fifth of the steps.
+    """
+    where = [s for s in shots if s.has_position]
+    steps = []  # (from shot, to shot, bearing) of the steps longer than GPS jitter
+    for a, b in zip(where, where[1:], strict=False):
+        if haversine(a.lat, a.lon, b.lat, b.lon) > _JITTER_M:
+            steps.append((a, b, bearing(a.lat, a.lon, b.lat, b.lon)))
+    backs = [
+        (one[0], one[1], two[1])
+        for one, two in zip(steps, steps[1:], strict=False)
+        if one[1] is two[0] and abs(wrap180(two[2] - one[2])) > 135.0
+    ]
+    if len(backs) < 2 or 5 * len(backs) < len(steps):
+        return []
+    a, b, c = backs[0]
+    return [
+        f"the shots go back and forth along the walk ({len(backs)} turns back in {len(steps)} "
+        f"steps, e.g. {a.name} -> {b.name} -> {c.name}): two cameras whose clocks differ? Set "
+        "their clocks alike (exiftool -AllDates+=...) or name the files in the order walked"
     ]
 
 
