@@ -30,7 +30,7 @@ from pathlib import Path
 from viewsynth.capture.heading import align_yaws, circular_smooth, travel_bearings
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import decide_projection
-from viewsynth.capture.shot import Capture, Shot
+from viewsynth.capture.shot import DEFAULT_HFOV_BY, Capture, Shot
 from viewsynth.capture.track import (
     check_gps,
     drop_duplicates,
@@ -70,7 +70,7 @@ def finish(
     if projection == "perspective":
         shots = [dataclasses.replace(s, rotation=None) for s in shots]
         if all(s.hfov is None for s in shots):
-            hfov_by = "unknown"
+            hfov_by = DEFAULT_HFOV_BY  # for photos and videos alike
             warnings.append(
                 f"{source_path.name}: no focal length in the metadata (EXIF FocalLength"
                 f"In35mmFilm, or a GoPro's GPMF field of view): geometry assumes a "
