@@ -14,7 +14,13 @@ from capture_fixtures import DATA, ORIGIN, SAMPLES, offset, shot, texture, write
 from viewsynth import config
 from viewsynth.capture import CaptureOptions, Metadata, iter_frames, load_capture, read_metadata
 from viewsynth.capture.heading import haversine
-from viewsynth.capture.track import check_gps, drop_duplicates, split_by_distance, split_by_time
+from viewsynth.capture.track import (
+    check_gps,
+    drop_duplicates,
+    gps_times,
+    split_by_distance,
+    split_by_time,
+)
 from viewsynth.capture.video import FrameClock, sampled
 from viewsynth.errors import ConfigError, FrameError, ViewsynthError
 from viewsynth.frames import iter_video, read_image, resize, video_times
@@ -198,6 +204,55 @@ def test_exif_offsets_used_only_when_every_frame_has_one(tmp_path):
     assert capture.warnings == [
         "OffsetTimeOriginal is on 1 of 2 frames only: all times read as local camera time"
     ]
+
+
+def test_a_burst_in_one_gps_second_takes_its_order_and_spacing_from_the_exif_subseconds(tmp_path):
+    # A phone's GPSTimeStamp has whole seconds: four photos in 10:00:08 would tie (and go by name,
+    # here against time). Their EXIF UTC times (12:00:08.xx at +02:00) give the milliseconds.
+    subsecs = ["00", "25", "50", "75", "10"]
+    for i, name in enumerate(["e.jpg", "d.jpg", "c.jpg", "b.jpg", "a.jpg"]):
+        second = 8 + (i == 4)
+        write_image(
+            tmp_path / name,
+            seed=i,
+            gps_time=T0 + timedelta(seconds=second),
+            exif_time=f"2024:05:01 12:00:{second:02d}",
+            subsec=subsecs[i],
+            offset_time="+02:00",
+        )
+    capture = load_capture(tmp_path)
+    assert capture.time_source == "gps"
+    assert [s.name for s in capture.shots] == ["e.jpg", "d.jpg", "c.jpg", "b.jpg", "a.jpg"]
+    t0 = T0.timestamp()
+    assert [s.utc - t0 for s in capture.shots] == pytest.approx([8.0, 8.25, 8.5, 8.75, 9.1])
+
+
+def _burst(gps: list[float], exif: list[float], offset: float | None = 0.0) -> list[Metadata]:
+    return [
+        Metadata(gps_time=g, exif_time=e, exif_offset=offset)
+        for g, e in zip(gps, exif, strict=True)
+    ]
+
+
+def test_gps_times_take_one_shift_of_the_exif_clock_never_a_frame_by_frame_mix():
+    # a camera clock 0.3 s ahead of GPS: shots at 8.0, 8.4, 8.8, 9.2 s GPS (8, 8, 8, 9 whole).
+    # The third's EXIF second (9.1) is past its GPS second: taking each EXIF fraction on its GPS
+    # second would put it at 8.1, before the first. One shift keeps order and spacing.
+    metas = _burst([8.0, 8.0, 8.0, 9.0], [8.3, 8.7, 9.1, 9.5])
+    times = gps_times(metas)
+    assert times == sorted(times) and np.diff(times) == pytest.approx([0.4, 0.4, 0.4])
+    assert all(g <= t <= g + 1 for g, t in zip([8, 8, 8, 9], times, strict=True))
+    # clocks that agree are taken as they are
+    assert gps_times(_burst([8.0, 8.0], [8.2, 8.9])) == pytest.approx([8.2, 8.9])
+    # GPS stays the clock when the EXIF one is no refinement of it: a second or more off (a stale
+    # fix's time), local time only (no offset), or a GPS time with fractions of its own
+    for metas in (
+        _burst([8.0, 8.0, 20.0], [8.2, 8.9, 22.5]),
+        _burst([8.0, 8.0], [7.0, 7.5]),
+        _burst([8.0, 8.0], [8.2, 8.9], offset=None),
+        _burst([8.0, 8.5], [8.2, 8.9]),
+    ):
+        assert gps_times(metas) == [m.gps_time for m in metas]
 
 
 def test_clock_chosen_among_frames_that_decode(tmp_path):
