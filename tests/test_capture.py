@@ -3,9 +3,11 @@ videos and the real captures in ../shared/data."""
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +25,10 @@ from viewsynth.capture.track import (
 )
 from viewsynth.capture.video import FrameClock, sampled
 from viewsynth.errors import ConfigError, FrameError, ViewsynthError
+from viewsynth.export.segment import segment_names
 from viewsynth.frames import iter_video, read_image, resize, video_times
+from viewsynth.walkthrough.manifest import MANIFEST
+from viewsynth.walkthrough.resume import STATE_FILE
 
 T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 
@@ -328,6 +333,37 @@ def test_bad_files_are_skipped_with_their_reason(tmp_path):
         w.startswith("skipped 6 file(s): ") and "empty.jpg (empty file (0 bytes))" in w
         for w in capture.warnings
     )
+
+
+def test_a_jobs_own_outputs_are_passed_over_only_where_the_job_left_its_mark(tmp_path):
+    # The names viewsynth writes (several segments of a panoramic capture: flat and 360 videos,
+    # GPX named after the flat one, the manifest, the summary, the frames folder) ...
+    names = [segment_names(2, k, panoramic=True) for k in range(2)]
+    written = [name for seg in names for name in seg.values()]
+    written += [str(Path(seg["flat"]).with_suffix(".gpx")) for seg in names]
+    written += ["walkthrough.mp4", "walkthrough_360.mp4", "walkthrough.gpx", "summary.json"]
+    for i in range(2):
+        write_image(tmp_path / f"img{i}.jpg", seed=i)
+    for name in written:
+        (tmp_path / name).write_bytes(b"\0")
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "my_walkthrough.mp4").write_bytes(b"\0")  # the user's: still named
+    # ... are the user's own (a foreign manifest.json, say) until a job's mark is there ...
+    (tmp_path / MANIFEST).write_text(json.dumps({"title": "my trip"}))
+    mine = {name for name, _ in load_capture(tmp_path).skipped}
+    assert mine == {*written, "frames", MANIFEST, "my_walkthrough.mp4"}
+    # ... its manifest or its resume ledger, each holding the job's fingerprint.
+    for mark in (MANIFEST, STATE_FILE):
+        (tmp_path / MANIFEST).write_text("{}")
+        (tmp_path / mark).write_text(json.dumps({"fingerprint": "0123456789abcdef"}))
+        capture = load_capture(tmp_path)
+        assert capture.skipped == [
+            (
+                "my_walkthrough.mp4",
+                "a video among photos: give it alone, or beside this folder in a root",
+            )
+        ]
+        (tmp_path / STATE_FILE).unlink(missing_ok=True)
 
 
 def test_too_large_images_are_skipped(tmp_path):
