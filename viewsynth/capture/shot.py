@@ -9,7 +9,6 @@ from typing import Literal
 from viewsynth.frames import MAX_PIXELS
 from viewsynth.geometry.pose import DEFAULT_HFOV_DEG
 
-
 #: ``Capture.hfov_by`` of a perspective capture without a focal length: what its pairs use.
 DEFAULT_HFOV_BY = f"default {DEFAULT_HFOV_DEG:g} degrees (no focal length in the metadata)"
 
