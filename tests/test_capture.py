@@ -366,6 +366,19 @@ def test_a_jobs_own_outputs_are_passed_over_only_where_the_job_left_its_mark(tmp
         (tmp_path / STATE_FILE).unlink(missing_ok=True)
 
 
+def test_a_video_sampling_set_for_photos_is_said_to_apply_to_videos_only(tmp_path):
+    for i in range(3):
+        write_image(tmp_path / f"img{i}.jpg", seed=i)
+    assert load_capture(tmp_path).warnings == []
+    for setting, value in (("every_seconds", 2.0), ("every_frames", 5), ("every_metres", 3.0)):
+        capture = load_capture(tmp_path, CaptureOptions(**{setting: value}))
+        assert len(capture.shots) == 3  # every photo, as before
+        assert capture.warnings == [
+            f"{tmp_path.name}: capture.{setting}={value:g} applies to videos only, not to these "
+            "photos"
+        ]
+
+
 def test_too_large_images_are_skipped(tmp_path):
     write_image(tmp_path / "a.jpg")
     write_image(tmp_path / "b.jpg", seed=1)

@@ -278,7 +278,9 @@ def test_photos_and_a_video_without_focal_length_record_the_default_they_used(tm
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["projection"] == "perspective"
         assert (manifest["hfov"], manifest["hfov_by"]) == (60.0, DEFAULT_BY)
-        assert any("assumes a 60 degree horizontal field of view" in w for w in manifest["warnings"])
+        assert any(
+            "assumes a 60 degree horizontal field of view" in w for w in manifest["warnings"]
+        )
 
 
 def test_video_spherical_v2_metadata_beats_the_content(tmp_path):

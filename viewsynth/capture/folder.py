@@ -83,6 +83,8 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
     tentative = pick_time_source(openable) if options.time_source == "auto" else options.time_source
     order = _order(images, [metas[p] for p in images], tentative)
     warnings: list[str] = []
+    if sampling := options.video_sampling():
+        warnings.append(f"{folder.name}: {sampling} applies to videos only, not to these photos")
     checked = _check_images(order, metas, options, skipped, warnings)
     if len(checked) < 2:
         raise _too_few(folder, len(checked), len(images), skipped)

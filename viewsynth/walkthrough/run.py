@@ -84,7 +84,7 @@ def run_capture(
         check_output_dir(out)  # (one that cannot be written: said so, not by the lock's OSError)
         with FolderLock(out):
             pass
-    capture = load_capture(source, settings.capture)
+    capture = load_capture(source, settings.capture_options(source))
     check_output_dir(out)
     progress = progress or (lambda n: None)
     with FolderLock(out):  # before the interpolator: a busy folder is said at once
