@@ -55,11 +55,13 @@ def finish(
     evidence: Sequence[tuple[str, str] | None] = (),
     scores: Sequence[float | None] = (),
     hfov_by: str = "unknown",
+    untracked: str = "",
 ) -> Capture:
     """Projection, working size, GPS checks, segments, duplicates and yaw: the metadata stages.
 
     ``evidence``: what the metadata says of the projection (per frame, or one for a video);
-    ``scores``: the frames' seam scores; ``hfov_by``: where the shots' ``hfov`` came from.
+    ``scores``: the frames' seam scores; ``hfov_by``: where the shots' ``hfov`` came from;
+    ``untracked``: ``Capture.untracked``.
     """
     decision = decide_projection(
         source_path, [(s.name, s.size) for s in shots], evidence, scores, options.projection
@@ -135,6 +137,7 @@ def finish(
         max_pixels=options.max_pixels,
         projection_by=decision.by,
         hfov_by=hfov_by,
+        untracked=untracked,
     )
 
 

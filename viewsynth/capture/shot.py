@@ -67,6 +67,9 @@ class Capture:
     # Where the shots' ``hfov`` came from ("EXIF FocalLengthIn35mmFilm", "GPMF ZFOV ...",
     # ``DEFAULT_HFOV_BY``); "" for panoramas.
     hfov_by: str = ""
+    # A video with no GPS track (no telemetry, no --gpx): the line of ``warnings`` that says so
+    # (``video.untracked``), for the job to add what else falls back for that one cause; else "".
+    untracked: str = ""
 
     @property
     def hfov(self) -> float | None:
