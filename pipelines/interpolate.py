@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import logging
 import sys
 import time
@@ -103,7 +102,7 @@ def _settings(args: argparse.Namespace):
         overrides.append(f"capture.gpx={Path(args.gpx).resolve()}")
     if args.gpx_offset is not None:
         overrides.append(f"capture.gpx_offset={args.gpx_offset!r}")
-    settings = settings_from(
+    return settings_from(
         args.config,
         overrides,
         method=args.method,
@@ -116,18 +115,6 @@ def _settings(args: argparse.Namespace):
         frames=args.frames,
         quality=args.quality,
     )
-    cap = settings.capture
-    if settings.spacing and (cap.every_frames, cap.every_seconds, cap.every_metres) == (
-        1,
-        0,
-        0,
-    ):
-        # A video's frames lie centimetres apart: with --spacing and no sampling asked for, keep a
-        # frame every `spacing` metres of its GPS track, so the walkthrough moves at that speed.
-        settings = dataclasses.replace(
-            settings, capture=dataclasses.replace(cap, every_metres=settings.spacing)
-        )
-    return settings
 
 
 def run_local(captures, out: Path, settings, quiet: bool, progress: RootProgress) -> None:

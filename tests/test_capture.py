@@ -3,10 +3,12 @@ videos and the real captures in ../shared/data."""
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,12 +21,16 @@ from viewsynth.capture.track import (
     check_gps,
     check_order,
     drop_duplicates,
+    gps_times,
     split_by_distance,
     split_by_time,
 )
 from viewsynth.capture.video import FrameClock, sampled
 from viewsynth.errors import ConfigError, FrameError, ViewsynthError
+from viewsynth.export.segment import segment_names
 from viewsynth.frames import iter_video, read_image, resize, video_times
+from viewsynth.walkthrough.manifest import MANIFEST
+from viewsynth.walkthrough.resume import STATE_FILE
 
 T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 
@@ -233,6 +239,55 @@ def test_exif_offsets_used_only_when_every_frame_has_one(tmp_path):
     ]
 
 
+def test_a_burst_in_one_gps_second_takes_its_order_and_spacing_from_the_exif_subseconds(tmp_path):
+    # A phone's GPSTimeStamp has whole seconds: four photos in 10:00:08 would tie (and go by name,
+    # here against time). Their EXIF UTC times (12:00:08.xx at +02:00) give the milliseconds.
+    subsecs = ["00", "25", "50", "75", "10"]
+    for i, name in enumerate(["e.jpg", "d.jpg", "c.jpg", "b.jpg", "a.jpg"]):
+        second = 8 + (i == 4)
+        write_image(
+            tmp_path / name,
+            seed=i,
+            gps_time=T0 + timedelta(seconds=second),
+            exif_time=f"2024:05:01 12:00:{second:02d}",
+            subsec=subsecs[i],
+            offset_time="+02:00",
+        )
+    capture = load_capture(tmp_path)
+    assert capture.time_source == "gps"
+    assert [s.name for s in capture.shots] == ["e.jpg", "d.jpg", "c.jpg", "b.jpg", "a.jpg"]
+    t0 = T0.timestamp()
+    assert [s.utc - t0 for s in capture.shots] == pytest.approx([8.0, 8.25, 8.5, 8.75, 9.1])
+
+
+def _burst(gps: list[float], exif: list[float], offset: float | None = 0.0) -> list[Metadata]:
+    return [
+        Metadata(gps_time=g, exif_time=e, exif_offset=offset)
+        for g, e in zip(gps, exif, strict=True)
+    ]
+
+
+def test_gps_times_take_one_shift_of_the_exif_clock_never_a_frame_by_frame_mix():
+    # a camera clock 0.3 s ahead of GPS: shots at 8.0, 8.4, 8.8, 9.2 s GPS (8, 8, 8, 9 whole).
+    # The third's EXIF second (9.1) is past its GPS second: taking each EXIF fraction on its GPS
+    # second would put it at 8.1, before the first. One shift keeps order and spacing.
+    metas = _burst([8.0, 8.0, 8.0, 9.0], [8.3, 8.7, 9.1, 9.5])
+    times = gps_times(metas)
+    assert times == sorted(times) and np.diff(times) == pytest.approx([0.4, 0.4, 0.4])
+    assert all(g <= t <= g + 1 for g, t in zip([8, 8, 8, 9], times, strict=True))
+    # clocks that agree are taken as they are
+    assert gps_times(_burst([8.0, 8.0], [8.2, 8.9])) == pytest.approx([8.2, 8.9])
+    # GPS stays the clock when the EXIF one is no refinement of it: a second or more off (a stale
+    # fix's time), local time only (no offset), or a GPS time with fractions of its own
+    for metas in (
+        _burst([8.0, 8.0, 20.0], [8.2, 8.9, 22.5]),
+        _burst([8.0, 8.0], [7.0, 7.5]),
+        _burst([8.0, 8.0], [8.2, 8.9], offset=None),
+        _burst([8.0, 8.5], [8.2, 8.9]),
+    ):
+        assert gps_times(metas) == [m.gps_time for m in metas]
+
+
 def test_clock_chosen_among_frames_that_decode(tmp_path):
     # A truncated file without tags must not push the capture to file-name order; the panoramas'
     # rotations are then measured in the final (GPS) order: c, b, a, turning right 10 deg each.
@@ -306,6 +361,50 @@ def test_bad_files_are_skipped_with_their_reason(tmp_path):
         w.startswith("skipped 6 file(s): ") and "empty.jpg (empty file (0 bytes))" in w
         for w in capture.warnings
     )
+
+
+def test_a_jobs_own_outputs_are_passed_over_only_where_the_job_left_its_mark(tmp_path):
+    # The names viewsynth writes (several segments of a panoramic capture: flat and 360 videos,
+    # GPX named after the flat one, the manifest, the summary, the frames folder) ...
+    names = [segment_names(2, k, panoramic=True) for k in range(2)]
+    written = [name for seg in names for name in seg.values()]
+    written += [str(Path(seg["flat"]).with_suffix(".gpx")) for seg in names]
+    written += ["walkthrough.mp4", "walkthrough_360.mp4", "walkthrough.gpx", "summary.json"]
+    for i in range(2):
+        write_image(tmp_path / f"img{i}.jpg", seed=i)
+    for name in written:
+        (tmp_path / name).write_bytes(b"\0")
+    (tmp_path / "frames").mkdir()
+    (tmp_path / "my_walkthrough.mp4").write_bytes(b"\0")  # the user's: still named
+    # ... are the user's own (a foreign manifest.json, say) until a job's mark is there ...
+    (tmp_path / MANIFEST).write_text(json.dumps({"title": "my trip"}))
+    mine = {name for name, _ in load_capture(tmp_path).skipped}
+    assert mine == {*written, "frames", MANIFEST, "my_walkthrough.mp4"}
+    # ... its manifest or its resume ledger, each holding the job's fingerprint.
+    for mark in (MANIFEST, STATE_FILE):
+        (tmp_path / MANIFEST).write_text("{}")
+        (tmp_path / mark).write_text(json.dumps({"fingerprint": "0123456789abcdef"}))
+        capture = load_capture(tmp_path)
+        assert capture.skipped == [
+            (
+                "my_walkthrough.mp4",
+                "a video among photos: give it alone, or beside this folder in a root",
+            )
+        ]
+        (tmp_path / STATE_FILE).unlink(missing_ok=True)
+
+
+def test_a_video_sampling_set_for_photos_is_said_to_apply_to_videos_only(tmp_path):
+    for i in range(3):
+        write_image(tmp_path / f"img{i}.jpg", seed=i)
+    assert load_capture(tmp_path).warnings == []
+    for setting, value in (("every_seconds", 2.0), ("every_frames", 5), ("every_metres", 3.0)):
+        capture = load_capture(tmp_path, CaptureOptions(**{setting: value}))
+        assert len(capture.shots) == 3  # every photo, as before
+        assert capture.warnings == [
+            f"{tmp_path.name}: capture.{setting}={value:g} applies to videos only, not to these "
+            "photos"
+        ]
 
 
 def test_too_large_images_are_skipped(tmp_path):

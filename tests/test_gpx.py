@@ -253,13 +253,19 @@ def test_cli_flags(tmp_path):
     )
     capture = _settings(args).capture
     assert (capture.gpx, capture.gpx_offset, capture.every_metres) == (str(gpx), -3.5, 0.0)
-    # --spacing samples a video every spacing metres unless a sampling is set.
+    # --spacing samples a video every spacing metres unless a sampling is set; photos are all
+    # used, so theirs is not touched (nor said to be ignored).
+    video, photos = tmp_path / "ride.MP4", tmp_path / "photos"
+    video.write_bytes(b"")
+    photos.mkdir()
     spaced = _settings(build_parser().parse_args(["cap", "-o", "out", "--spacing", "2"]))
-    assert spaced.capture.every_metres == 2.0
-    framed = build_parser().parse_args(
-        ["cap", "-o", "out", "--spacing", "2", "--set", "capture.every_frames=5"]
+    assert spaced.capture.every_metres == 0.0  # the manifest records the settings as given
+    assert spaced.capture_options(video).every_metres == 2.0
+    assert spaced.capture_options(photos) == spaced.capture
+    framed = _settings(
+        build_parser().parse_args(
+            ["cap", "-o", "out", "--spacing", "2", "--set", "capture.every_frames=5"]
+        )
     )
-    assert (_settings(framed).capture.every_metres, _settings(framed).capture.every_frames) == (
-        0.0,
-        5,
-    )
+    assert framed.capture_options(video) == framed.capture
+    assert (framed.capture.every_metres, framed.capture.every_frames) == (0.0, 5)

@@ -37,6 +37,7 @@ from viewsynth.walkthrough.run import run_capture
 from viewsynth.walkthrough.settings import InterpolateSettings
 
 HEROMODE = DATA / "gopro_gpmf" / "max-heromode.mp4"
+DEFAULT_BY = "default 60 degrees (no focal length in the metadata)"
 
 
 def flat_crop(width: int, height: int, seed: int = 0, shift: int = 0) -> np.ndarray:
@@ -194,7 +195,8 @@ def test_no_focal_length_warns_once_and_panoramas_have_none(tmp_path):
     for i in range(2):
         write_image(tmp_path / f"{i}.jpg", texture(48, 32, i))
     capture = load_capture(tmp_path)
-    assert capture.hfov is None and capture.hfov_by == "unknown"
+    # the field of view its pairs get (the geometry's default), said as such
+    assert (capture.hfov, capture.hfov_by) == (60.0, DEFAULT_BY)
     assert sum("no focal length" in w for w in capture.warnings) == 1
     pano = tmp_path / "pano"
     pano.mkdir()
@@ -304,6 +306,26 @@ def write_video(path, images):
         for image in images:
             writer.write(image)
     return path
+
+
+def test_photos_and_a_video_without_focal_length_record_the_default_they_used(tmp_path):
+    # The warning says 60 degrees are assumed: the manifest says the same, for either kind.
+    images = [flat_crop(128, 64, shift=2 * i) for i in range(3)]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, image in enumerate(images):
+        write_image(photos / f"{i}.jpg", image)
+    video = write_video(tmp_path / "clip.mp4", images)
+    settings = InterpolateSettings(method="linear", factor=2)
+    for source in (photos, video):
+        out = tmp_path / f"out-{source.name}"
+        assert run_capture(source, out, settings).status == "done"
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["projection"] == "perspective"
+        assert (manifest["hfov"], manifest["hfov_by"]) == (60.0, DEFAULT_BY)
+        assert any(
+            "assumes a 60 degree horizontal field of view" in w for w in manifest["warnings"]
+        )
 
 
 def test_video_spherical_v2_metadata_beats_the_content(tmp_path):

@@ -19,6 +19,8 @@ from viewsynth.capture.heading import between, haversine
 from viewsynth.capture.shot import Shot
 from viewsynth.capture.telemetry import Fix, clean_track, positions_at, read_video_track
 from viewsynth.walkthrough.manifest import frame_entry
+from viewsynth.walkthrough.run import run_capture
+from viewsynth.walkthrough.settings import InterpolateSettings
 
 HERE = Path(__file__).resolve().parent / "data"
 VIDEOS = {"karma": HERE / "karma_small.mp4", "max-heromode": HERE / "max-heromode_small.mp4"}
@@ -225,14 +227,22 @@ def test_video_without_telemetry_warns_and_has_no_positions(tmp_path):
     assert read_video_track(video).kind is None
     capture = load_capture(video, CaptureOptions(every_frames=4))
     assert not any(s.has_position for s in capture.shots)
-    assert capture.warnings == [
-        "plain.mp4: no GPS telemetry (GPMF or CAMM) in this video: its frames have no position "
-        "(give a GPX track with --gpx)"
-    ]
-    # Sampling by distance needs a track: it falls back to every_frames, saying so.
+    untracked = (
+        "plain.mp4: no GPS telemetry (GPMF or CAMM) in this video and no --gpx track: its frames "
+        "have no position"
+    )
+    assert capture.warnings == [untracked]
+    # Sampling by distance needs a track: it falls back to every frame, said in the same line.
     by_distance = load_capture(video, CaptureOptions(every_metres=2.0))
     assert len(by_distance.shots) == 12
-    assert any("capture.every_metres (2) samples by distance" in w for w in by_distance.warnings)
+    assert by_distance.warnings == [f"{untracked}, so sampling every 2 m falls back to every frame"]
+    # --spacing samples a video every that many metres and spaces its frames so: both fall back,
+    # for the one cause, in one line (not one for each of the three).
+    result = run_capture(video, tmp_path / "out", InterpolateSettings(method="linear", spacing=2.0))
+    assert result.status == "done" and result.frames == 11 * 8 + 1  # every frame, --factor 8
+    assert result.warnings == [
+        f"{untracked}, so sampling every 2 m falls back to every frame and --spacing 2 to --factor 8"
+    ]
 
 
 def _camm_video(tmp_path: Path, positions, altitudes=None) -> Path:

@@ -120,6 +120,21 @@ def test_perspective_capture_gives_flat_video_only(tmp_path):
     assert first.shape == (64, 48, 3)
 
 
+def test_a_capture_folder_that_was_its_own_output_folder_lists_no_outputs(tmp_path):
+    # -o the capture folder itself: the next run, with other settings, finds its own videos,
+    # manifest, summary and frames/ there; they are not the user's files, so not "skipped".
+    cap = make_capture(tmp_path / "cap", n=3)
+    (cap / "notes.txt").write_text("the user's: still named")
+    for factor in ("2", "3"):
+        assert (
+            interpolate(cap, "-o", cap, "--method", "linear", "--factor", factor, "--frames") == 0
+        )
+        manifest = json.loads((cap / "manifest.json").read_text())
+        assert manifest["settings"]["factor"] == int(factor)
+        assert manifest["skipped"] == [{"file": "notes.txt", "reason": "not an image"}]
+    assert {p.name for p in cap.iterdir()} >= {"walkthrough_360.mp4", "summary.json", "frames"}
+
+
 def test_resume_skips_finished_work_and_recomputes_on_new_settings(tmp_path):
     capture = make_capture(tmp_path / "cap", n=2, width=64)
     out = tmp_path / "out"

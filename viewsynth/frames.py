@@ -3,7 +3,9 @@
 Inside the library an image is ``(H, W, 3)`` float32 RGB in [0, 1]; uint8 and BGR exist only here
 (and in the video writer). Decoding is defensive: a file that is not an image, is truncated, empty
 or too large raises ``FrameError`` naming the file; conversions that lose something (alpha,
-16-bit depth) are reported through the returned notes so the caller can warn.
+16-bit depth) are reported through the returned notes so the caller can warn. Turning a photo
+upright by its EXIF Orientation is no such note: it loses nothing, and every portrait phone photo
+needs it.
 
 - HEIC/HEIF photos (iPhones, many Android phones, Canon/Fujifilm ``.HIF``) are decoded by
   pillow-heif's Pillow opener, registered on the first image read (:func:`heif_opener`), not on
@@ -78,19 +80,14 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
                         f"{path}: {w}x{h} is too large to decode safely (limit {max_pixels} pixels)"
                     )
                 if im.format == "HEIF":
-                    # libheif has turned the pixels already; the tag is what the file said.
-                    orientation = im.info.get("original_orientation") or 1
-                    if orientation != 1:
-                        notes.append(f"rotated upright from EXIF orientation {orientation}")
+                    # libheif has turned the pixels already (pillow-heif resets the tag to 1)
                     if (im.info.get("bit_depth") or 8) > 8:
                         return Decoded(heif_deep_rgb(path, notes), notes)
                     im.load()
                 else:
                     im.load()
-                    orientation = im.getexif().get(0x0112, 1)
-                    if orientation not in (1, None):
+                    if im.getexif().get(0x0112, 1) not in (1, None):
                         im = ImageOps.exif_transpose(im)
-                        notes.append(f"rotated upright from EXIF orientation {orientation}")
                 arr = _to_float_rgb(im, notes)
     except FrameError:
         raise

@@ -43,9 +43,10 @@ field of view), ``shape`` (photos of another shape: centre-cropped, their field 
 pair).
 
 Rules (the reasons are in the modules): a folder's images are its direct children (hidden files
-ignored; other files skipped as "not an image"); each is decoded once by ``frames.read_image`` and
-skipped with that error's reason if it fails; one time source for all frames (GPS, EXIF,
-Mapillary, file names); positions implying more than ``max_speed`` are dropped; segments end at
+and viewsynth's own outputs where it wrote them ignored; other files skipped as "not an image");
+each is decoded once by ``frames.read_image`` and skipped with that error's reason if it fails;
+one time source for all frames (GPS, whole seconds refined by EXIF's fraction, EXIF, Mapillary,
+file names); positions implying more than ``max_speed`` are dropped; segments end at
 ``time_gap`` seconds and ``distance_gap`` metres; stationary duplicates are dropped and listed.
 """
 

@@ -2,7 +2,9 @@
 
 - Frames are the folder's direct children with an image suffix (``frames.IMAGE_SUFFIXES``), listed
   in natural name order (``frames.natural_key``: ``2`` before ``10``). Hidden files are ignored;
-  sub-folders and other files are skipped with a reason (captures are not searched recursively).
+  sub-folders and other files are skipped with a reason (captures are not searched recursively),
+  but for what ``viewsynth interpolate`` wrote here when the folder was its own output folder
+  (:func:`own_outputs`), passed over in silence.
 - Every image is decoded once by ``frames.read_image``, in tentative time order: one that fails is
   skipped with that error's reason; of one that decodes only its size and, for panoramas, its
   image-measured rotation since the first frame are kept (``heading.horizon_band``), never pixels.
@@ -15,6 +17,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,8 +55,9 @@ class _Checked:
 def load_folder(folder: Path, options: CaptureOptions) -> Capture:
     """The capture in the image folder ``folder`` (see the module docstring for the rules)."""
     images, skipped, subfolders = [], [], False
+    ours = own_outputs(folder)
     for entry in sorted(folder.iterdir(), key=lambda p: natural_key(p.name)):
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or entry.name in ours:
             continue  # hidden files: .DS_Store, ._IMG_0001.JPG resource forks, editor temp files
         if entry.is_dir():
             subfolders = True
@@ -78,6 +83,8 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
     tentative = pick_time_source(openable) if options.time_source == "auto" else options.time_source
     order = _order(images, [metas[p] for p in images], tentative)
     warnings: list[str] = []
+    if sampling := options.video_sampling():
+        warnings.append(f"{folder.name}: {sampling} applies to videos only, not to these photos")
     checked = _check_images(order, metas, options, skipped, warnings)
     if len(checked) < 2:
         raise _too_few(folder, len(checked), len(images), skipped)
@@ -146,6 +153,44 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
         hfov_by=_hfov_by(hfov_sources, len(checked)),
         geotag=by_gpx,
     )  # fmt: skip
+
+
+#: What a walkthrough job writes into its output folder besides hidden files (its ledger, lock
+#: and ``.parts/``): ``export.segment.segment_names``' videos, the GPX named after the flat one
+#: (``walkthrough.geotag``), ``walkthrough.manifest.MANIFEST``, the CLI's ``summary.json`` and
+#: ``--frames``' folder. Spelled out here because those modules import this package;
+#: tests/test_capture.py holds them to it.
+_OUTPUT_NAME = re.compile(
+    r"walkthrough(_360)?(-seg\d{2,})?\.mp4|walkthrough(-seg\d{2,})?\.gpx|(manifest|summary)\.json"
+)
+_OUTPUT_FOLDER = "frames"
+#: Files that only a job writes, each holding its fingerprint: the manifest and the resume ledger.
+_OUTPUT_MARKS = ("manifest.json", ".viewsynth-state.json")
+
+
+def own_outputs(folder: Path) -> set[str]:
+    """The names in ``folder`` that a ``viewsynth interpolate`` run with ``-o`` this folder wrote.
+
+    Only where such a run has left its mark (a manifest or resume ledger holding its fingerprint):
+    the names alone are common words, and a user's own ``walkthrough.mp4`` or ``frames/`` among
+    photos is still named when skipped, so that they know it was not used.
+    """
+    if not any(_holds_fingerprint(folder / name) for name in _OUTPUT_MARKS):
+        return set()
+    return {
+        entry.name
+        for entry in folder.iterdir()
+        if (entry.is_dir() and entry.name == _OUTPUT_FOLDER)
+        or (entry.is_file() and _OUTPUT_NAME.fullmatch(entry.name))
+    }
+
+
+def _holds_fingerprint(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):  # absent, unreadable, not JSON (UnicodeDecodeError included)
+        return False
+    return isinstance(data, dict) and isinstance(data.get("fingerprint"), str)
 
 
 def _hfov_by(sources: Sequence[str], total: int) -> str:

@@ -61,6 +61,17 @@ class CaptureOptions:
     # Gaussian sigma, in shots, of the smoothing of the viewing direction along a segment.
     heading_smoothing: float = 2.0
 
+    def video_sampling(self) -> str:
+        """The video sampling set (``"capture.every_seconds=2"``; at most one can be), '' when
+        every frame is kept: photo folders use every photo whatever it says."""
+        if self.every_metres > 0.0:
+            return f"capture.every_metres={self.every_metres:g}"
+        if self.every_seconds > 0.0:
+            return f"capture.every_seconds={self.every_seconds:g}"
+        if self.every_frames != 1:
+            return f"capture.every_frames={self.every_frames}"
+        return ""
+
     def __post_init__(self) -> None:
         if self.projection not in ("auto", "equirect", "perspective"):
             raise ValueError(

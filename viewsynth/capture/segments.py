@@ -37,7 +37,7 @@ from viewsynth.capture.heading import align_yaws, circular_smooth, travel_bearin
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import decide_projection
 from viewsynth.capture.shape import aspect_crop, cropped_hfov
-from viewsynth.capture.shot import Capture, Shot
+from viewsynth.capture.shot import DEFAULT_HFOV_BY, Capture, Shot
 from viewsynth.capture.track import (
     check_gps,
     check_order,
@@ -65,12 +65,14 @@ def finish(
     scores: Sequence[float | None] = (),
     hfov_by: str = "unknown",
     geotag: Callable[[list[Shot]], tuple[list[Shot], list[str]]] | None = None,
+    untracked: str = "",
 ) -> Capture:
     """Projection, working size, GPS checks, segments, duplicates and yaw: the metadata stages.
 
     ``evidence``: what the metadata says of the projection (per frame, or one for a video);
     ``scores``: the frames' seam scores; ``hfov_by``: where the shots' ``hfov`` came from;
-    ``geotag``: gives shots without a position one (a GPX track), after the GPS check.
+    ``geotag``: gives shots without a position one (a GPX track), after the GPS check;
+    ``untracked``: ``Capture.untracked``.
     """
     decision = decide_projection(
         source_path, [(s.name, s.size) for s in shots], evidence, scores, options.projection
@@ -81,7 +83,7 @@ def finish(
     if projection == "perspective":
         shots = [dataclasses.replace(s, rotation=None) for s in shots]
         if all(s.hfov is None for s in shots):
-            hfov_by = "unknown"
+            hfov_by = DEFAULT_HFOV_BY  # for photos and videos alike
             warnings.append(
                 f"{source_path.name}: no focal length in the metadata (EXIF FocalLength"
                 f"In35mmFilm, or a GoPro's GPMF field of view): geometry assumes a "
@@ -158,6 +160,7 @@ def finish(
         max_pixels=options.max_pixels,
         projection_by=decision.by,
         hfov_by=hfov_by,
+        untracked=untracked,
     )
 
 

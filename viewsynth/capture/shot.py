@@ -7,6 +7,10 @@ from pathlib import Path
 from typing import Literal
 
 from viewsynth.frames import MAX_PIXELS
+from viewsynth.geometry.pose import DEFAULT_HFOV_DEG
+
+#: ``Capture.hfov_by`` of a perspective capture without a focal length: what its pairs use.
+DEFAULT_HFOV_BY = f"default {DEFAULT_HFOV_DEG:g} degrees (no focal length in the metadata)"
 
 
 @dataclass(frozen=True)
@@ -66,14 +70,20 @@ class Capture:
     # "content: seam score 1.04 (...)", "shape: ..." (see capture.projection).
     projection_by: str = ""
     # Where the shots' ``hfov`` came from ("EXIF FocalLengthIn35mmFilm", "GPMF ZFOV ...",
-    # "unknown"); "" for panoramas.
+    # ``DEFAULT_HFOV_BY``); "" for panoramas.
     hfov_by: str = ""
+    # A video with no GPS track (no telemetry, no --gpx): the line of ``warnings`` that says so
+    # (``video.untracked``), for the job to add what else falls back for that one cause; else "".
+    untracked: str = ""
 
     @property
     def hfov(self) -> float | None:
-        """The median of the shots' fields of view (degrees), None when none is known."""
+        """The median of the shots' fields of view (degrees); when none is known, the default the
+        geometry assumes for their pairs (``DEFAULT_HFOV_DEG``); None for panoramas."""
+        if self.projection != "perspective":
+            return None
         known = sorted(s.hfov for s in self.shots if s.hfov is not None)
-        return known[len(known) // 2] if known else None
+        return known[len(known) // 2] if known else DEFAULT_HFOV_DEG
 
     @property
     def equirect(self) -> bool:

@@ -9,6 +9,7 @@ previous kept shot and heading within ``duplicate_angle`` degrees, or heading un
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 
 from viewsynth.capture.heading import bearing, between, haversine, wrap180
@@ -59,11 +60,14 @@ def commonest_time_source(metas: Sequence[Metadata]) -> tuple[str, int]:
 def capture_times(metas: Sequence[Metadata], source: str) -> tuple[list[float | None], list[str]]:
     """Each frame's time in seconds on ``source``'s clock, and warnings.
 
+    For 'gps', whole seconds get the EXIF clock's fractions where the two agree (:func:`gps_times`).
     For 'exif' the offsets (OffsetTimeOriginal) are used only when every frame has one: a mix
     would compare UTC with local clock readings, so then all frames are read as local time.
     """
     if source == "filename":
         return [None] * len(metas), []
+    if source == "gps":
+        return gps_times(metas), []
     if source != "exif":
         return [_raw_time(m, source) for m in metas], []
     with_offset = sum(m.exif_offset is not None for m in metas)
@@ -76,6 +80,34 @@ def capture_times(metas: Sequence[Metadata], source: str) -> tuple[list[float | 
             "all times read as local camera time"
         )
     return [m.exif_local_time for m in metas], warnings
+
+
+def gps_times(metas: Sequence[Metadata]) -> list[float | None]:
+    """GPS times, in whole seconds refined by the EXIF clock's sub-seconds where the two agree.
+
+    Phones write GPSTimeStamp in whole seconds, so a burst of photos in one second would tie, while
+    DateTimeOriginal + SubSecTimeOriginal - OffsetTimeOriginal (UTC) has milliseconds. GPS stays
+    the clock: the EXIF UTC times are shifted by the one offset (within a second, the smallest
+    that will do) that puts every one of them inside its frame's GPS second ``[G, G + 1)``; frames
+    without an EXIF UTC time keep ``G``. Nothing is refined when some GPS time has fractions of
+    its own, or when no such offset exists (the clocks drift apart, or a phone wrote a stale fix's
+    time): one shift for all keeps the order and spacing the camera's clock measured.
+    """
+    times = [m.gps_time for m in metas]
+    exif = [m.exif_time if m.exif_offset is not None else None for m in metas]  # UTC only
+    both = [(g, e) for g, e in zip(times, exif, strict=True) if g is not None and e is not None]
+    if not both or any(g is not None and g != math.floor(g) for g in times):
+        return times
+    # e - shift in [g, g + 1) for every frame: shift in (e - g - 1, e - g]
+    low = max(e - g - 1.0 for g, e in both)
+    high = min(e - g for g, e in both)
+    if low >= high or not (low < 1.0 and high > -1.0):
+        return times
+    shift = min(max(0.0, low), high)
+    return [
+        e - shift if g is not None and e is not None else g
+        for g, e in zip(times, exif, strict=True)
+    ]
 
 
 def _speed(a: Shot, b: Shot) -> tuple[float, float, float]:

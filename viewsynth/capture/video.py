@@ -13,8 +13,8 @@ GPMF, Google CAMM), interpolated at each frame's time, else from ``capture.gpx``
 With ``capture.every_metres`` > 0 (mapillary_tools' video sample distance) the first frame at or
 past each multiple of that many metres along the track is kept, so kept frames lie that far apart
 on average whatever the speed (each within one frame's travel of its mark); frames without a
-position are not kept. A video without telemetry is no error: its frames have no position (a
-warning says so), and ``every_metres`` falls back to ``every_frames``.
+position are not kept. A video without telemetry is no error: its frames have no position, and
+``every_metres`` falls back to every frame; one warning says both (:func:`untracked`).
 
 Whether the video is a panorama, and its field of view, come from its container (spherical boxes,
 a GoPro's GPMF settings) or its sampled frames' content (:mod:`~viewsynth.capture.projection`).
@@ -178,7 +178,21 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
     return finish(
         path, "video", "video", shots, options, [], warnings,
         evidence=[video_evidence(camera)], scores=scores, hfov_by=hfov_by,
+        untracked=locate.untracked,
     )  # fmt: skip
+
+
+def untracked(name: str, every_metres: float = 0.0, spacing: float = 0.0, factor: int = 0) -> str:
+    """The one warning for a video with no GPS track (no telemetry, no ``--gpx``): its frames
+    have no position, and so what asked for one falls back: sampling every ``every_metres``
+    (to every frame) and, said by the job that has them, ``--spacing`` (to ``--factor``)."""
+    line = f"{name}: no GPS telemetry (GPMF or CAMM) in this video and no --gpx track: its frames "
+    line += "have no position"
+    falls = [f"sampling every {every_metres:g} m falls back to every frame"] if every_metres else []
+    if spacing:
+        verb = "" if falls else " falls back"
+        falls.append(f"--spacing {spacing:g}{verb} to --factor {factor}")
+    return line + (", so " + " and ".join(falls) if falls else "")
 
 
 class _Locator:
@@ -197,6 +211,7 @@ class _Locator:
         self._stamps: list[float] = []
         self._gpx_stamps: list[float] = []
         self.every_metres = 0.0  # distance sampling needs a track: set below when there is one
+        self.untracked = ""  # the warning that the video has no GPS track at all
         if not options.use_gps:
             return
         if track.kind is not None:
@@ -214,18 +229,17 @@ class _Locator:
                     f"{path}: --gpx {self.gpx_path.name} matches frames by time, but the video "
                     "has no creation time"
                 )
-        elif track.kind is None:
-            warnings.append(
-                f"{path.name}: no GPS telemetry (GPMF or CAMM) in this video: its frames have no "
-                "position (give a GPX track with --gpx)"
-            )
+        elif track.kind is None:  # one cause, one line: with what falls back for it
+            self.untracked = untracked(path.name, options.every_metres)
+            warnings.append(self.untracked)
         self.every_metres = options.every_metres
         if options.every_metres > 0.0 and not self.fixes and not self.gpx:
-            warnings.append(
-                f"{path.name}: capture.every_metres ({options.every_metres:g}) samples by distance "
-                "along the GPS track, but this video has none: sampling every_frames "
-                f"({options.every_frames}) instead"
-            )
+            if not self.untracked:  # (there was a track, but every fix of it was dropped)
+                warnings.append(
+                    f"{path.name}: capture.every_metres ({options.every_metres:g}) samples by "
+                    "distance along the GPS track, but this video has none: sampling every_frames "
+                    f"({options.every_frames}) instead"
+                )
             self.every_metres = 0.0
 
     def utc(self, t: float) -> float | None:

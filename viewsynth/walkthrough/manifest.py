@@ -2,7 +2,7 @@
 
     {"capture": SOURCE, "settings": {...}, "interpolator": {"method": ..., ...},
      "fingerprint": KEY, "projection": "equirect" | "perspective", "projection_by": WHY,
-     ["hfov": DEGREES | null, "hfov_by": SOURCE,]  (perspective captures only)
+     ["hfov": DEGREES, "hfov_by": SOURCE,]  (perspective captures only)
      "time_source": ..., "skipped": [{"file", "reason"}], "warnings": [...],
      "segments": [{"files": {"flat": NAME, "360": NAME}, "frames": [ROW, ...]}, ...]}
 
@@ -10,8 +10,9 @@
 ProjectionType=equirectangular (12 of 12 frames)"``, ``"content: seam score 0.98 (...)"``, ...;
 see :mod:`viewsynth.capture.projection`); ``hfov`` is the median horizontal field of view of the
 perspective shots (each pair is interpolated with its own; a photo of another shape than the
-capture's has that of its centre crop, ``Shot.hfov``), ``hfov_by`` where it came from
-(``"unknown"`` when the metadata has none: geometry then assumes its default).
+capture's has that of its centre crop, ``Shot.hfov``), ``hfov_by`` where it came from (when no
+shot's metadata has one, the default the geometry assumes: ``"default 60 degrees (no focal
+length in the metadata)"``, for photos and videos alike).
 
 A ROW names the two source files and t, and, when the tags tell them, the position (``lat``,
 ``lon``: interpolated linearly at t, across the 180th meridian the short way), ``alt`` (metres,
@@ -40,8 +41,7 @@ def projection_entry(capture: Capture) -> dict:
     """The manifest's projection fields: what the capture is, why, and its field of view."""
     entry: dict = {"projection": capture.projection, "projection_by": capture.projection_by}
     if capture.projection == "perspective":
-        hfov = capture.hfov
-        entry["hfov"] = round(hfov, 3) if hfov is not None else None
+        entry["hfov"] = round(capture.hfov, 3)
         entry["hfov_by"] = capture.hfov_by
     return entry
 

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Literal
 
 from viewsynth import config as config_lib
-from viewsynth.capture import Capture, iter_frames, load_capture, pair_hfov
+from viewsynth.capture import Capture, CaptureOptions, iter_frames, load_capture, pair_hfov
 from viewsynth.capture.schedule import PairSchedule, schedule_segment
+from viewsynth.capture.video import untracked
 from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
 from viewsynth.interpolators import Interpolator
@@ -85,21 +86,15 @@ def run_capture(
         check_output_dir(out)  # (one that cannot be written: said so, not by the lock's OSError)
         with FolderLock(out):
             pass
-    capture = load_capture(source, settings.capture)
+    options = settings.capture_options(source)
+    capture = load_capture(source, options)
     check_output_dir(out)
     progress = progress or (lambda n: None)
     with FolderLock(out):  # before the interpolator: a busy folder is said at once
         interp = interpolator if interpolator is not None else settings.make_interpolator()
         record = interp.record()
         key = fingerprint(capture, settings, record)
-        warnings = list(capture.warnings)
-        schedules: list[list[PairSchedule]] = []
-        for segment in capture.segments:
-            schedule, schedule_warnings = schedule_segment(
-                segment, factor=settings.factor, spacing=settings.spacing or 0.0
-            )
-            schedules.append(schedule)
-            warnings += schedule_warnings
+        schedules, warnings = _schedule(capture, settings, options)
         n_total = sum(len(pair.times) for schedule in schedules for pair in schedule)
         if total is not None:
             total(n_total)
@@ -170,6 +165,31 @@ def run_capture(
         warnings=warnings,
         interpolate_seconds=inside,
     )
+
+
+def _schedule(
+    capture: Capture, settings: InterpolateSettings, options: CaptureOptions
+) -> tuple[list[list[PairSchedule]], list[str]]:
+    """Each segment's in-between times, and the capture's warnings with the schedules' own.
+
+    ``--spacing`` falls back to ``--factor`` on a segment with a shot without GPS, said per
+    segment; but where a video has no GPS track at all, that one cause is said in one line, the
+    loader's (``Capture.untracked``), now with the fallback added. ``options``: the capture's.
+    """
+    spacing = settings.spacing or 0.0
+    warnings = list(capture.warnings)
+    schedules = []
+    for segment in capture.segments:
+        schedule, schedule_warnings = schedule_segment(
+            segment, factor=settings.factor, spacing=spacing
+        )
+        schedules.append(schedule)
+        if not capture.untracked:  # (else no shot has a position: said once, below)
+            warnings += schedule_warnings
+    if spacing and capture.untracked:
+        said = untracked(capture.source.name, options.every_metres, spacing, settings.factor)
+        warnings[warnings.index(capture.untracked)] = said
+    return schedules, warnings
 
 
 def _write_segment(

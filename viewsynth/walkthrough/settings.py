@@ -7,12 +7,15 @@ it, so a changed setting means new work.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from viewsynth import config as config_lib
 from viewsynth.capture import CaptureOptions
+from viewsynth.frames import VIDEO_SUFFIXES
 from viewsynth.interpolators import DEFAULT_METHOD, Interpolator, make_interpolator
 
 
@@ -70,6 +73,15 @@ class InterpolateSettings:
             raise ValueError(f"quality (CRF) must be 0..51, got {self.quality}")
         if self.chunk_frames < 1:
             raise ValueError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
+
+    def capture_options(self, source: Path) -> CaptureOptions:
+        """How to read the capture at ``source``: ``capture``, but a video with ``spacing`` and
+        no sampling set is sampled every ``spacing`` metres of its GPS track (its frames lie
+        centimetres apart: so the walkthrough moves at that speed). Photos: ``capture`` as is."""
+        video = source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES
+        if not (self.spacing and video) or self.capture.video_sampling():
+            return self.capture
+        return dataclasses.replace(self.capture, every_metres=self.spacing)
 
     def make_interpolator(self) -> Interpolator:
         """The interpolator these settings name: THE place settings become an interpolator (the
