@@ -81,7 +81,7 @@ def test_a_photo_whose_own_gps_jumped_takes_the_tracks_position(tmp_path):
     assert not [w for w in capture.warnings if "the GPX is not used" in w]
 
 
-def test_an_edited_gpx_changes_the_runs_fingerprint(tmp_path):
+def test_an_edited_gpx_changes_the_runs_fingerprint(tmp_path, monkeypatch):
     from viewsynth.walkthrough import InterpolateSettings, fingerprint
 
     gpx = _gpx(tmp_path / "walk.gpx", _track())
@@ -95,6 +95,8 @@ def test_an_edited_gpx_changes_the_runs_fingerprint(tmp_path):
 
     first = key()
     assert key() == first  # the same inputs, the same key: a re-run is skipped
+    monkeypatch.chdir(tmp_path)  # ... also when the capture is given by another path
+    assert fingerprint(load_capture("cap", options), settings, {"method": "linear"}) == first
     _gpx(gpx, _track(speed=2.0))  # the same file, another walk: the photos' positions move
     assert key() != first
 

@@ -56,8 +56,18 @@ def creation_times(video):
     return {t - MP4_EPOCH for t in since_1904}
 
 
-def _interpolate(capture, out):
-    args = [str(capture), "-o", str(out), "--method", "linear", "--factor", str(FACTOR), "-q"]
+def _interpolate(capture, out, *more):
+    args = [
+        str(capture),
+        "-o",
+        str(out),
+        "--method",
+        "linear",
+        "--factor",
+        str(FACTOR),
+        "-q",
+        *more,
+    ]
     assert cli(["interpolate", *args]) == 0
     (segment,) = json.loads((out / "manifest.json").read_text())["segments"]
     return segment
@@ -177,6 +187,10 @@ def test_altitude_with_holes_goes_in_no_track_and_the_manifest_says_why(tmp_path
         "walkthrough.mp4: no altitude in the GPX or CAMM track (CAMM holds 0): 4 of 9 frames "
         "have none" in warnings
     )
+    # the same photos as ordinary ones: a flat video has no CAMM track to speak of
+    _interpolate(cap, tmp_path / "flat", "--projection", "perspective")
+    warnings = json.loads((tmp_path / "flat" / "manifest.json").read_text())["warnings"]
+    assert "walkthrough.mp4: no altitude in the GPX: 4 of 9 frames have none" in warnings
 
 
 def test_a_capture_without_gps_gets_no_track_and_no_gpx(tmp_path):

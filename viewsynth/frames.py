@@ -324,6 +324,10 @@ def video_info(path: str | Path) -> tuple[float, tuple[int, int]]:
     return fps, size
 
 
+#: What ffmpeg prints for a packet without a timestamp (AV_NOPTS_VALUE).
+_NO_TIME = -(2**63)
+
+
 @dataclass(frozen=True)
 class VideoTimes:
     """What a video's packets say of its frames, read without decoding (:func:`video_times`)."""
@@ -337,7 +341,8 @@ def video_times(path: str | Path) -> VideoTimes:
     container's packets (a stream copy, nothing decoded).
 
     Frames an edit list cuts from the start have negative times after ffmpeg's shift to 0: they
-    are counted in ``cut``, not listed. Raises ``FrameError`` naming the file when ffmpeg fails.
+    are counted in ``cut``, not listed. A container without times for every frame (an AVI with
+    B-frames) lists none: its frames are at their index over the rate. Raises ``FrameError`` naming the file when ffmpeg fails.
     """
     import imageio_ffmpeg
 
@@ -354,6 +359,8 @@ def video_times(path: str | Path) -> VideoTimes:
             num, den = (int(v) for v in line.split(":", 1)[1].split("/"))
         elif line.startswith("0,"):  # stream, dts, pts, duration, size, crc[, flags]
             stamps.append(int(line.split(",")[2]))
+    if _NO_TIME in stamps:  # (AVI's B-frames: the container has no times; a constant rate)
+        return VideoTimes((), 0)
     kept = sorted(s for s in stamps if s >= 0)
     times = tuple((s - kept[0]) * num / den for s in kept) if kept else ()
     return VideoTimes(times, len(stamps) - len(kept))

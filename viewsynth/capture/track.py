@@ -222,16 +222,20 @@ def fill_positions(shots: Sequence[Shot], max_gap: float) -> tuple[list[Shot], l
     ]
 
 
-#: Steps shorter than this (metres) are a phone's GPS jitter, not a direction.
-_JITTER_M = 3.0
+#: Steps shorter than this (metres) may be a phone's GPS jitter (a few metres each way), not a
+#: direction.
+_JITTER_M = 8.0
 
 
 def check_order(shots: Sequence[Shot]) -> list[str]:
     """A warning when the shots, in the order their clock (or names) gave, go back and forth
     along the walk: two cameras whose clocks differ, interleaved, or names out of order.
 
-    A turn back is a step of over ``_JITTER_M`` metres followed by one that heads more than 135
-    degrees away; one turn back is a walk out and home, so it takes two, and a fifth of the steps.
+    A turn back is a step of over ``_JITTER_M`` metres followed by one as long that heads more than
+    135 degrees away. It takes three, and half the long steps, over a walk that reaches four times
+    that far: a walk out and home turns back once, and a walker standing with a phone's GPS
+    wandering a few metres each way goes nowhere (TRAINING_LOG, session 30: no warning in
+    2000 random stands of up to 10 m each way, 0.1-0.6 % of walks with 6 m of jitter).
     """
     where = [s for s in shots if s.has_position]
     steps = []  # (from shot, to shot, bearing) of the steps longer than GPS jitter
@@ -243,8 +247,9 @@ def check_order(shots: Sequence[Shot]) -> list[str]:
         for one, two in zip(steps, steps[1:], strict=False)
         if one[1] is two[0] and abs(wrap180(two[2] - one[2])) > 135.0
     ]
-    if len(backs) < 2 or 5 * len(backs) < len(steps):
-        return []
+    reach = max(haversine(where[0].lat, where[0].lon, s.lat, s.lon) for s in where[1:])
+    if len(backs) < 3 or 2 * len(backs) < len(steps) or reach < 4.0 * _JITTER_M:
+        return []  # (a walker standing: the jitter goes back and forth and nowhere)
     a, b, c = backs[0]
     return [
         f"the shots go back and forth along the walk ({len(backs)} turns back in {len(steps)} "

@@ -58,7 +58,9 @@ def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[st
         for shot in segment:
             st = shot.path.stat()
             h.update(f"{shot.name}|{shot.frame_index}|{st.st_size}|{st.st_mtime_ns}".encode())
-            h.update(json.dumps(dataclasses.asdict(shot), sort_keys=True, default=str).encode())
+            read = dataclasses.asdict(shot)
+            read.pop("path")  # (the same capture by another path is the same capture)
+            h.update(json.dumps(read, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
 

@@ -262,15 +262,16 @@ def _write_segment(
     unheight = sum("alt" not in row for row in rows)
     if gpx_name is not None:
         files["gpx"] = gpx_name
-    elif 0 < unplaced < len(rows):  # a track with holes is none: say why there is none
+    tracks = "GPX or CAMM track" if panoramic else "GPX"  # (a flat video carries no CAMM)
+    if gpx_name is None and 0 < unplaced < len(rows):  # a track with holes is none: say why
         warnings.append(
-            f"{plan.names['flat']}: no GPX or CAMM track: {unplaced} of {len(rows)} frames have "
-            "no position"
+            f"{plan.names['flat']}: no {tracks}: {unplaced} of {len(rows)} frames have no position"
         )
     if gpx_name is not None and 0 < unheight < len(rows):  # heights with holes: none either
+        held = " (CAMM holds 0)" if panoramic else ""
         warnings.append(
-            f"{plan.names['flat']}: no altitude in the GPX or CAMM track (CAMM holds 0): "
-            f"{unheight} of {len(rows)} frames have none"
+            f"{plan.names['flat']}: no altitude in the {tracks}{held}: {unheight} of {len(rows)} "
+            "frames have none"
         )
     record = {"files": files, "frames": rows, **({"pairs": pairs} if pairs else {})}
     ledger.finish_segment(plan.seg, record)
