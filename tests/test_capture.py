@@ -720,6 +720,7 @@ def test_two_cameras_clocks_apart_interleaved_are_said(tmp_path):
     # a walk out and home, and a phone's GPS wandering 6 m each way around a walker, are not
     out_home = [shot(f"s{i}", east=10.0 * min(i, 10 - i), time=5.0 * i) for i in range(11)]
     assert check_order(out_home) == []
+    assert check_order([shot("a", time=0.0), shot("b", time=1.0)]) == []  # no positions
     rng = random.Random(0)
     for _ in range(50):
         wander = [shot(f"s{i}", east=rng.uniform(-6, 6), north=rng.uniform(-6, 6), time=5.0 * i)

@@ -375,8 +375,14 @@ def test_one_photo_beside_capture_folders_is_a_stray_not_the_capture(tmp_path):
     assert [(c["name"], c["status"], c["reason"]) for c in rows] == [
         ("a", "done", ""),
         ("b", "done", ""),
-        ("cover.jpg", "skipped", "not a capture: one photo beside capture folders"),
+        ("cover.jpg", "skipped", "not a capture: one photo beside captures"),
     ]
+    # beside a video too; and one photo given alone is no capture, said so
+    (root / "a").rename(tmp_path / "a")
+    (root / "ride.mp4").write_bytes((tmp_path / "out" / "a" / "walkthrough.mp4").read_bytes())
+    assert [name for name, _ in find_captures(root)] == ["b", "ride"]
+    with pytest.raises(ViewsynthError, match="cover.jpg: a single image is not a capture; give"):
+        find_captures(root / "cover.jpg")
     # two photos are a capture of their own, as before (its sub-folders are skipped, said)
     frames.write_image(root / "cover2.jpg", _pano(64, 1))
     assert find_captures(root) == [("", root)]

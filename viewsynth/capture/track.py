@@ -247,8 +247,10 @@ def check_order(shots: Sequence[Shot]) -> list[str]:
         for one, two in zip(steps, steps[1:], strict=False)
         if one[1] is two[0] and abs(wrap180(two[2] - one[2])) > 135.0
     ]
+    if len(backs) < 3 or 2 * len(backs) < len(steps):
+        return []
     reach = max(haversine(where[0].lat, where[0].lon, s.lat, s.lon) for s in where[1:])
-    if len(backs) < 3 or 2 * len(backs) < len(steps) or reach < 4.0 * _JITTER_M:
+    if reach < 4.0 * _JITTER_M:
         return []  # (a walker standing: the jitter goes back and forth and nowhere)
     a, b, c = backs[0]
     return [

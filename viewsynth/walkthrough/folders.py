@@ -17,7 +17,7 @@ from viewsynth.errors import ViewsynthError
 
 def is_capture(path: Path) -> bool:
     """A capture is a video file or a folder holding image files directly, unless it holds one
-    image only and sub-folders that are captures: a root of captures with a stray photo."""
+    image only beside captures (sub-folders, videos): a root of captures with a stray photo."""
     if path.is_file():
         return path.suffix.lower() in frames.VIDEO_SUFFIXES
     if not path.is_dir():
@@ -26,7 +26,7 @@ def is_capture(path: Path) -> bool:
     images = sum(p.suffix.lower() in frames.IMAGE_SUFFIXES and p.is_file() for p in entries)
     if images != 1:
         return images > 1
-    return not any(p.is_dir() and is_capture(p) for p in entries)
+    return not any(is_capture(p) for p in entries)
 
 
 def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]:
@@ -43,9 +43,11 @@ def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]
     if root.is_file():
         if root.suffix.lower() in frames.VIDEO_SUFFIXES:
             return [("", root)]
-        raise ViewsynthError(
-            f"{root}: {frames.unstitched(root) or 'not a capture folder or video file'}"
-        )
+        if root.suffix.lower() in frames.IMAGE_SUFFIXES:
+            why = "a single image is not a capture; give the folder that holds the images"
+        else:
+            why = frames.unstitched(root) or "not a capture folder or video file"
+        raise ViewsynthError(f"{root}: {why}")
     if is_capture(root):
         return [("", root)]
     folders, videos, strays = _root_entries(root, out)
@@ -96,7 +98,7 @@ def _root_entries(
         elif p.is_symlink():  # to nothing there (or a loop)
             strays.append((p, f"not a capture: a broken symbolic link (to {os.readlink(p)})"))
         elif p.is_file() and p.suffix.lower() in frames.IMAGE_SUFFIXES:
-            strays.append((p, "not a capture: one photo beside capture folders"))
+            strays.append((p, "not a capture: one photo beside captures"))
         elif p.is_file():
             why = frames.unstitched(p) or "neither a folder of images nor a video file"
             strays.append((p, f"not a capture: {why}"))
