@@ -57,17 +57,8 @@ def creation_times(video):
 
 
 def _interpolate(capture, out, *more):
-    args = [
-        str(capture),
-        "-o",
-        str(out),
-        "--method",
-        "linear",
-        "--factor",
-        str(FACTOR),
-        "-q",
-        *more,
-    ]
+    args = [str(capture), "-o", str(out), "--method", "linear", "--factor", str(FACTOR), "-q"]
+    args += more
     assert cli(["interpolate", *args]) == 0
     (segment,) = json.loads((out / "manifest.json").read_text())["segments"]
     return segment

@@ -15,8 +15,9 @@ shot's metadata has one, the default the geometry assumes: ``"default 60 degrees
 length in the metadata)"``, for photos and videos alike).
 
 A ROW names the two source files and t, and, when the tags tell them, the position (``lat``,
-``lon``: interpolated linearly at t, across the 180th meridian the short way), ``alt`` (metres,
-as the source gives it, interpolated linearly; only when both shots have one), ``heading`` (the
+``lon``: interpolated linearly at t, across the 180th meridian the short way; at t = 0 and 1 the
+photo's own, whatever the other's), ``alt`` (metres, as the source gives it, likewise; between
+photos only when both have one), ``heading`` (the
 compass bearing the frame's centre faces, interpolated the short way round) and ``utc``, the
 capture time at t in UTC (ISO 8601; added by :func:`viewsynth.walkthrough.geotag.stamp_rows`).
 """
