@@ -316,3 +316,34 @@ def test_page_shows_the_panorama_and_seeking_moves_it(tmp_path):
         finally:
             browser.close()
     assert not errors, errors
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_a_roots_page_asks_only_for_walkthroughs_that_exist(tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    one, _ = _walkthrough(tmp_path)
+    root = tmp_path / "root"
+    root.mkdir()
+    one.rename(root / "walk")
+    rows = [  # as a stopped root run writes them: one walk, a stray, one cut short, one not begun
+        {"name": "walk", "status": "done", "outputs": ["walk/manifest.json"]},
+        {"name": "notes.txt", "status": "skipped", "outputs": [], "reason": "not a capture"},
+        {"name": "b", "status": "interrupted", "outputs": []},
+        {"name": "c", "status": "not started", "outputs": []},
+    ]
+    (root / "summary.json").write_text(json.dumps({"seconds": 1.0, "captures": rows}))
+    missing: list[str] = []
+    with ViewerServer(root).start() as server, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 500})
+            page.on("response", lambda r: r.status >= 400 and missing.append(r.url))
+            page.goto(server.url)
+            page.wait_for_function(
+                "window.viewsynthView && window.viewsynthView.ready", timeout=20000
+            )
+            assert "frame 1 / 17" in page.inner_text("#frame")
+        finally:
+            browser.close()
+    # (the page first asks for a manifest at the top: a root has none)
+    assert [url.split("/", 3)[3] for url in missing] == ["manifest.json"], missing

@@ -38,7 +38,9 @@ async function findSegments() {
   }
   const summary = await getJSON("summary.json");
   for (const capture of summary?.captures || []) {
-    if (capture.status === "failed") continue; // "skipped": finished by an earlier run
+    // a walkthrough has outputs: "done", or "skipped" as finished by an earlier run (not a
+    // root's stray entry, nor a capture that failed, was interrupted or not started)
+    if (!["done", "skipped"].includes(capture.status) || !capture.outputs?.length) continue;
     const base = `${encodeURIComponent(capture.name)}/`;
     addSegments(list, base, capture.name, await getJSON(`${base}manifest.json`));
   }
