@@ -388,6 +388,21 @@ def test_one_photo_beside_capture_folders_is_a_stray_not_the_capture(tmp_path):
     assert find_captures(root) == [("", root)]
 
 
+def test_a_run_already_done_says_its_warnings_again(tmp_path, caplog):
+    capture = make_capture(tmp_path / "cap", n=3, width=64)
+    (capture / "frame_003.png").write_bytes(b"")  # one bad file: a warning each time
+    out = tmp_path / "out"
+
+    def said() -> list[str]:
+        caplog.clear()
+        assert interpolate(capture, "-o", out, "--method", "linear") == 0
+        return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+    first = said()
+    assert any("frame_003.png" in w for w in first)
+    assert said() == first  # skipped as already done, and it says why it warned
+
+
 def test_summary_paths_are_relative_to_its_own_folder(tmp_path, monkeypatch):
     root = make_root(tmp_path / "root", "ab")
     monkeypatch.chdir(tmp_path)  # (a relative -o: the paths once were relative to here)

@@ -12,6 +12,7 @@ recording in the ledger the pieces the writer has closed. The manifest
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -111,6 +112,7 @@ def run_capture(
                 time.perf_counter() - started,
                 finished + [str(manifest_path)],
                 "already done with these settings",
+                _said_before(manifest_path, warnings),  # (the same inputs: the same warnings)
             )
         ledger.begin()
         if ledger.fresh:  # frames and pieces other settings wrote here would outlive them
@@ -165,6 +167,15 @@ def run_capture(
         warnings=warnings,
         interpolate_seconds=inside,
     )
+
+
+def _said_before(manifest_path: Path, reading: list[str]) -> list[str]:
+    """The warnings the finished run wrote in its manifest (its segments' too), else those of
+    reading the capture again."""
+    try:
+        return list(json.loads(manifest_path.read_text(encoding="utf-8"))["warnings"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return reading
 
 
 def _schedule(
