@@ -97,7 +97,7 @@ def test_max_width_caps_and_keeps_aspect(tmp_path):
     with VideoWriter(path, 10, max_width=100) as writer:
         writer.write(_smooth_frames(1, 128, 256)[0])
     assert writer.size == (100, 50)
-    assert writer.warnings == ["frames of 256x128 encoded at 100x50 (capped by max_width)"]
+    assert writer.warnings == ["frames of 256x128 encoded at 100x50 (capped by max_video_width)"]
     assert _decode(path)[1].shape == (1, 50, 100, 3)
 
 
@@ -110,7 +110,7 @@ def test_output_size_and_level_warnings():
     assert size_warning(4096, 2048, "hevc") is None
     assert size_warning(5760, 2880, "h264") == (
         "5760x2880 exceeds H.264 level 5.2 (about 4096x2304): many players and phones will not "
-        "play it; use max_width=4096 or codec 'hevc'"
+        "play it; use --set max_video_width=4096 or --set codec=hevc"
     )
     assert size_warning(4096, 2320, "h264") is not None  # one macroblock row too many
     assert size_warning(5760, 2880, "hevc").startswith("5760x2880 exceeds HEVC level 5.1")

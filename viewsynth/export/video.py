@@ -16,7 +16,7 @@ Levels. H.264 level 5.2, which most hardware decoders and players handle, stops 
 macroblocks a frame (about 4096x2304); HEVC level 5.1 stops at 8,912,896 luma samples (4096x2176).
 Larger frames, such as a 5760x2880 panorama, still encode (at level 6), but many players will
 not decode them: :func:`size_warning` says so and the writer lists it in ``warnings``; the cure is
-``max_width=4096`` (or HEVC, which the 360 cameras themselves use at 5.7K).
+``max_video_width=4096`` (or HEVC, which the 360 cameras themselves use at 5.7K).
 
 The output is written to a hidden name in the same folder (``frames.part_path``) and renamed into
 place only once ffmpeg has finished successfully: no half-written video ever sits at the output
@@ -82,14 +82,14 @@ def size_warning(width: int, height: int, codec: str = "h264") -> str | None:
         if blocks > _H264_MAX_MACROBLOCKS or max(width, height) > side:
             return (
                 f"{width}x{height} exceeds H.264 level 5.2 (about 4096x2304): many players and "
-                "phones will not play it; use max_width=4096 or codec 'hevc'"
+                "phones will not play it; use --set max_video_width=4096 or --set codec=hevc"
             )
     elif codec == "hevc":
         side = math.sqrt(8 * _HEVC_MAX_LUMA)
         if width * height > _HEVC_MAX_LUMA or max(width, height) > side:
             return (
                 f"{width}x{height} exceeds HEVC level 5.1 (about 4096x2176): it needs a player "
-                "that decodes HEVC level 6; use max_width=4096 for the widest support"
+                "that decodes HEVC level 6; use --set max_video_width=4096 for the widest support"
             )
     return None
 
@@ -252,7 +252,9 @@ class VideoWriter:
         self._input_shape = (height, width)
         self.size = output_size(width, height, self.max_width)
         if self.size != (width, height):
-            why = "capped by max_width" if self.max_width and width > self.max_width else "even"
+            why = (
+                "capped by max_video_width" if self.max_width and width > self.max_width else "even"
+            )
             self.warnings.append(
                 f"frames of {width}x{height} encoded at {self.size[0]}x{self.size[1]} ({why})"
             )
