@@ -262,6 +262,26 @@ def test_camm_altitude_reaches_the_shots(tmp_path):
     assert [s.alt for s in shots] == [heights[s.frame_index] for s in shots]
 
 
+def test_a_camm_videos_frames_keep_its_creation_time_as_their_clock(tmp_path):
+    # CAMM type 5 has positions and no time: the frames' UTC is the MP4's creation time + theirs,
+    # as for a video without telemetry (it had none at all)
+    import imageio.v2 as imageio
+
+    from viewsynth.export.camm import add_camm_track
+
+    video = tmp_path / "ride360.mp4"
+    writer = imageio.get_writer(str(video), fps=10, codec="libx264", macro_block_size=16,
+                                output_params=["-metadata", "creation_time=2024-05-01T08:00:00Z"])  # fmt: skip
+    for i in range(12):
+        writer.append_data(texture(64, 32, seed=i))
+    writer.close()
+    add_camm_track(video, [offset(*ORIGIN, 1.0 * i, 0.0) for i in range(12)])
+    shots = load_capture(video, CaptureOptions(every_frames=4)).shots
+    start = datetime(2024, 5, 1, 8, 0, 0, tzinfo=UTC).timestamp()
+    assert all(s.has_position for s in shots)
+    assert [s.utc for s in shots] == pytest.approx([start, start + 0.4, start + 0.8])
+
+
 def test_camm_track_is_read_and_frozen_fixes_are_dropped(tmp_path):
     walk = [offset(*ORIGIN, 1.0 * i, 0.5 * i) for i in range(40)]  # 1.1 m per frame, 10 fps
     frozen = walk[:10] + [walk[9]] * 25 + walk[35:]  # 2.5 s on one repeated fix, then on

@@ -140,7 +140,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
                     lat=where.lat if where else None,
                     lon=where.lon if where else None,
                     alt=where.alt if where else None,
-                    utc=where.utc if where else locate.utc(clock(index)),
+                    utc=where.utc if where and where.utc is not None else locate.utc(clock(index)),
                     rotation=item_rotation,
                     hfov=hfov,
                 )
