@@ -686,17 +686,18 @@ def test_several_bad_fixes_in_a_row_lose_theirs_and_the_rest_keep_theirs():
 
 def test_a_photo_without_a_fix_is_placed_between_its_neighbours_by_time(tmp_path):
     # a phone's photos 5 m and 2 s apart, EXIF times with their offset; one missed its fix, one
-    # jumped 2 km; and one more without a fix after a 40 s pause, too long to place it
+    # jumped 2 km, one has no height; and one more without a fix after a 40 s pause, too long
     for i, sec in enumerate((0, 2, 4, 6, 8, 48, 50)):
         position = None if i in (1, 5) else offset(*ORIGIN, 5.0 * i, 2000.0 * (i == 3))
         stamp = (T0 + timedelta(seconds=sec)).strftime("%Y:%m:%d %H:%M:%S")
         write_image(tmp_path / f"p{i}.jpg", seed=i, position=position, exif_time=stamp,
-                    offset_time="+00:00", altitude=None if position is None else 10.0 * i)  # fmt: skip
+                    offset_time="+00:00", altitude=None if position is None or i == 2 else 10.0 * i)  # fmt: skip
     capture = load_capture(tmp_path, CaptureOptions(duplicate_distance=0, time_gap=100))
     shots = {s.name: s for s in capture.shots}
     for name, east in (("p1.jpg", 5.0), ("p3.jpg", 15.0)):
         assert haversine(shots[name].lat, shots[name].lon, *offset(*ORIGIN, east, 0.0)) < 0.01
     assert (shots["p1.jpg"].alt, shots["p3.jpg"].alt) == pytest.approx((10.0, 30.0))
+    assert shots["p2.jpg"].alt == pytest.approx(20.0)  # a position without a height: it gets one
     assert not shots["p5.jpg"].has_position  # 8 s and 50 s: its neighbours are 42 s apart
     assert (
         "2 shot(s) without a GPS position of their own placed by time between the shots around "

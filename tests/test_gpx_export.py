@@ -175,7 +175,7 @@ def test_altitude_with_holes_goes_in_no_track_and_the_manifest_says_why(tmp_path
     assert [p[2] for p in read_camm(out / "walkthrough_360.mp4")] == [0.0] * len(rows)
     warnings = json.loads((out / "manifest.json").read_text())["warnings"]
     assert (
-        "walkthrough.mp4: no altitude in the GPX or CAMM track (CAMM holds 0): 4 of 9 frames "
+        "walkthrough_360.mp4: no altitude in the GPX or CAMM track (CAMM holds 0): 4 of 9 frames "
         "have none" in warnings
     )
     # the same photos as ordinary ones: a flat video has no CAMM track to speak of
@@ -203,7 +203,7 @@ def test_a_track_with_a_hole_is_not_written_and_the_manifest_says_why(tmp_path):
     segment = _interpolate(cap, out)
     assert "gpx" not in segment["files"] and read_camm(out / "walkthrough_360.mp4") == []
     warnings = json.loads((out / "manifest.json").read_text())["warnings"]
-    assert "walkthrough.mp4: no GPX or CAMM track: 4 of 9 frames have no position" in warnings
+    assert "walkthrough_360.mp4: no GPX or CAMM track: 4 of 9 frames have no position" in warnings
 
 
 def test_segment_gpx_is_named_after_its_video_and_needs_every_position(tmp_path):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from viewsynth.capture.heading import bearing, between, haversine, wrap180
 from viewsynth.capture.metadata import Metadata
@@ -194,32 +194,43 @@ def _without_position(shot: Shot) -> Shot:
 def fill_positions(shots: Sequence[Shot], max_gap: float) -> tuple[list[Shot], list[str]]:
     """Place shots without a position (a phone that missed a fix, a GPS jump dropped) between the
     nearest shots before and after them that have one, by time, when those two are at most
-    ``max_gap`` seconds apart: as a GPX places a photo between its points.
+    ``max_gap`` seconds apart: as a GPX places a photo between its points. Heights likewise: a
+    shot with a position and no height takes one between the shots around it that have one.
 
     ``shots`` in time order. Shots without a time, or before the first or after the last
     position, stay without one. Returns the shots and one warning naming those placed.
     """
     out, placed = list(shots), []
-    known = [i for i, s in enumerate(shots) if s.has_position and s.time is not None]
-    for a, b in zip(known, known[1:], strict=False):
-        ta, tb = shots[a].time, shots[b].time
-        if b - a < 2 or not 0.0 < tb - ta <= max_gap:
-            continue
-        for k in range(a + 1, b):
-            tk = shots[k].time
-            if tk is None or not ta <= tk <= tb:
-                continue
-            w = (tk - ta) / (tb - ta)
-            lat, lon = between(shots[a].lat, shots[a].lon, shots[b].lat, shots[b].lon, w)
-            alt = lerp(shots[a].alt, shots[b].alt, w)
-            out[k] = dataclasses.replace(shots[k], lat=lat, lon=lon, alt=alt)
-            placed.append(shots[k].name)
+    for a, b, k, w in _spans(out, [s.has_position for s in out], max_gap):
+        lat, lon = between(out[a].lat, out[a].lon, out[b].lat, out[b].lon, w)
+        out[k] = dataclasses.replace(out[k], lat=lat, lon=lon, alt=lerp(out[a].alt, out[b].alt, w))
+        placed.append(out[k].name)
+    tall = [s.alt is not None and s.has_position for s in out]
+    for a, b, k, w in _spans(out, tall, max_gap):
+        if out[k].has_position:  # (a shot with no position has no height either)
+            out[k] = dataclasses.replace(out[k], alt=lerp(out[a].alt, out[b].alt, w))
     if not placed:
         return out, []
     return out, [
         f"{len(placed)} shot(s) without a GPS position of their own placed by time between the "
         f"shots around them: {list_names(placed)}"
     ]
+
+
+def _spans(
+    shots: Sequence[Shot], known: Sequence[bool], max_gap: float
+) -> Iterator[tuple[int, int, int, float]]:
+    """``(a, b, k, w)`` for each shot k that is not ``known`` between the known shots a and b
+    around it, at most ``max_gap`` seconds apart: k's time is at fraction w from a's to b's."""
+    timed = [i for i, s in enumerate(shots) if known[i] and s.time is not None]
+    for a, b in zip(timed, timed[1:], strict=False):
+        ta, tb = shots[a].time, shots[b].time
+        if b - a < 2 or not 0.0 < tb - ta <= max_gap:
+            continue
+        for k in range(a + 1, b):
+            tk = shots[k].time
+            if not known[k] and tk is not None and ta <= tk <= tb:
+                yield a, b, k, (tk - ta) / (tb - ta)
 
 
 #: Steps shorter than this (metres) may be a phone's GPS jitter (a few metres each way), not a

@@ -273,16 +273,16 @@ def _write_segment(
     unheight = sum("alt" not in row for row in rows)
     if gpx_name is not None:
         files["gpx"] = gpx_name
-    tracks = "GPX or CAMM track" if panoramic else "GPX"  # (a flat video carries no CAMM)
+    # (a flat video carries no CAMM; a 360 one is what the track is for)
+    tracks, video = (
+        ("GPX or CAMM track", plan.names["360"]) if panoramic else ("GPX", plan.names["flat"])
+    )
     if gpx_name is None and 0 < unplaced < len(rows):  # a track with holes is none: say why
-        warnings.append(
-            f"{plan.names['flat']}: no {tracks}: {unplaced} of {len(rows)} frames have no position"
-        )
+        warnings.append(f"{video}: no {tracks}: {unplaced} of {len(rows)} frames have no position")
     if gpx_name is not None and 0 < unheight < len(rows):  # heights with holes: none either
         held = " (CAMM holds 0)" if panoramic else ""
         warnings.append(
-            f"{plan.names['flat']}: no altitude in the {tracks}{held}: {unheight} of {len(rows)} "
-            "frames have none"
+            f"{video}: no altitude in the {tracks}{held}: {unheight} of {len(rows)} frames have none"
         )
     record = {"files": files, "frames": rows, **({"pairs": pairs} if pairs else {})}
     ledger.finish_segment(plan.seg, record)
