@@ -156,6 +156,19 @@ def test_resume_skips_finished_work_and_recomputes_on_new_settings(tmp_path):
     assert again.status == "done" and len(list((out / "frames").glob("*.png"))) == 3
 
 
+def test_resume_goes_by_the_photos_content_not_their_file_times(tmp_path):
+    capture = make_capture(tmp_path / "cap", n=3, width=64)
+    out = tmp_path / "out"
+    settings = InterpolateSettings(method="linear", factor=2)
+    assert run_capture(capture, out, settings).status == "done"
+    photo = capture / "frame_001.png"
+    os.utime(photo, ns=(0, photo.stat().st_mtime_ns + 10**12))  # a card copied again, a touch
+    assert run_capture(capture, out, settings).status == "skipped"
+    # other pixels: made again
+    frames.write_image(photo, np.roll(_pano(64, 0), 7, axis=1))
+    assert run_capture(capture, out, settings).status == "done"
+
+
 def test_a_changed_weights_file_is_not_taken_for_finished_work(tmp_path):
     # Same settings, new weights in the same file (a fine-tune written again, a new release):
     # the frames would differ, so the capture is interpolated again, and the manifest names

@@ -1,7 +1,7 @@
 """Resume: finished work is recognised and kept, by a ledger in the output folder.
 
 ``OUT/.viewsynth-state.json`` holds the fingerprint of the run (:func:`fingerprint`: the inputs'
-names, sizes and modification times, the shots read from them, every setting and the
+names, sizes and bytes at their ends, the shots read from them, every setting and the
 interpolator's own record), each segment finished under it (its file names and manifest rows),
 the chunks finished of the segment in progress, and whether the whole capture was completed. A
 segment is taken as done when the ledger lists it under the same fingerprint and its files still
@@ -46,22 +46,43 @@ STATE_FILE = ".viewsynth-state.json"
 
 
 def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[str, Any]) -> str:
-    """Hash of the inputs (names, sizes, modification times), what the capture made of them (each
-    shot's time, position, heading and turn: an edited ``--gpx`` track changes those and nothing
-    else), every setting and the interpolator's record (``Interpolator.record()``)."""
+    """Hash of the inputs (names, sizes and their bytes' ends: :func:`_sampled`), what the capture
+    made of them (each shot's time, position, heading and turn: an edited ``--gpx`` track changes
+    those and nothing else), every setting and the interpolator's record
+    (``Interpolator.record()``)."""
     h = hashlib.sha256()
     decisive = config_lib.to_dict(settings)
     decisive.pop("chunk_frames", None)  # how the work is cut, not what it makes
     h.update(json.dumps(decisive, sort_keys=True).encode())
     h.update(json.dumps(record, sort_keys=True).encode())
+    files: dict[Path, str] = {}  # (a video's shots share one file)
     for segment in capture.segments:
         for shot in segment:
-            st = shot.path.stat()
-            h.update(f"{shot.name}|{shot.frame_index}|{st.st_size}|{st.st_mtime_ns}".encode())
+            if shot.path not in files:
+                files[shot.path] = _sampled(shot.path)
+            h.update(f"{shot.name}|{shot.frame_index}|{files[shot.path]}".encode())
             read = dataclasses.asdict(shot)
             read.pop("path")  # (the same capture by another path is the same capture)
             h.update(json.dumps(read, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
+
+
+#: Bytes read from each end of an input file for its fingerprint.
+_SAMPLE_BYTES = 1 << 16
+
+
+def _sampled(path: Path) -> str:
+    """A file's size and a hash of its first and last ``_SAMPLE_BYTES``: what its content is,
+    whatever its modification time (a card copied again, a ``touch``), read in a moment even for
+    a video of gigabytes. An edit rewrites a JPEG's or an MP4's header or its encoded end."""
+    size = path.stat().st_size
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read(_SAMPLE_BYTES))
+        if size > 2 * _SAMPLE_BYTES:
+            f.seek(size - _SAMPLE_BYTES)
+        h.update(f.read())
+    return f"{size}|{h.hexdigest()[:16]}"
 
 
 class Ledger:
