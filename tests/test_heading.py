@@ -17,6 +17,7 @@ from viewsynth.capture.heading import (
     circular_smooth,
     estimate_yaw,
     haversine,
+    odd_tags,
     travel_bearings,
     wrap180,
 )
@@ -188,3 +189,28 @@ def test_image_turns_that_contradict_the_tags_are_not_used():
     yaws, source = align_yaws([0.0, 0.0, 0.0], [0.0, 90.0, 180.0], lats, lons)
     assert source == "track+heading"
     np.testing.assert_allclose(yaws, 90.0, atol=1e-3)
+
+
+def test_one_tag_the_pictures_contradict_is_left_out_and_said(tmp_path):
+    # The camera never turns (the pictures say so); one shot's compass tag reads 40, one 180.
+    east = [offset(*ORIGIN, 3.0 * i, 0.0) for i in range(8)]
+    lats, lons = zip(*east, strict=True)
+    tags, still = [0.0, 0.0, 40.0, 0.0, 0.0, 180.0, 0.0, 0.0], [0.0] * 8
+    assert odd_tags(tags, still) == [2, 5]
+    yaws, source = align_yaws(tags, still, lats, lons, smoothing=0.0)
+    assert source == "track+heading"
+    np.testing.assert_allclose(yaws, 90.0, atol=1e-3)  # every shot: east less the camera's 0
+    # A failed image estimate turns every shot after it: the tags stay the safer bet.
+    assert odd_tags([0.0] * 6, [0.0, 0.0, 0.0, 30.0, 30.0, 30.0]) == []
+    assert odd_tags([0.0] * 6, [30.0, 30.0, 0.0, 0.0, 0.0, 0.0]) == []
+    # In a capture: said in one line, naming the shots.
+    from viewsynth.capture import CaptureOptions
+
+    pano = np.random.default_rng(0).random((32, 64, 3))
+    for i, (lat, lon) in enumerate(east):
+        write_image(tmp_path / f"p{i}.jpg", (pano * 255).astype(np.uint8), position=(lat, lon),
+                    pose_heading=tags[i], exif_time=f"2024:05:01 10:00:{2 * i:02d}")  # fmt: skip
+    capture = load_capture(tmp_path, CaptureOptions(projection="equirect", duplicate_distance=0))
+    assert (
+        "heading tags of p2.jpg, p5.jpg disagree with the pictures by more than 20 degrees: left out"
+    ) in capture.warnings

@@ -187,6 +187,31 @@ def travel_bearings(
     return found[known][pick]
 
 
+def odd_tags(headings: Sequence[float | None], rotations: Sequence[float | None]) -> list[int]:
+    """The shots whose heading tag the pictures contradict, alone among tags that agree.
+
+    With a tag and an image-measured turn on every shot, each tag less its turn is the same
+    number (the camera's compass offset) up to the tags' jitter. The offset most shots agree with
+    within ``MAX_TAG_DISAGREEMENT`` is the consensus; the shots off it are odd when they are
+    fewer than a third and not a run to either end of the segment: a failed image estimate turns
+    every shot after it (a run), a bad tag only its own shot.
+    """
+    n = len(headings)
+    if n < 3 or any(h is None for h in headings) or any(r is None for r in rotations):
+        return []
+    offsets = wrap180(
+        np.asarray(headings, dtype=np.float64) - np.asarray(rotations, dtype=np.float64)
+    )
+    near = np.abs(wrap180(offsets[:, None] - offsets[None, :])) <= MAX_TAG_DISAGREEMENT
+    centre = offsets[int(np.argmax(near.sum(axis=1)))]
+    odd = [i for i in range(n) if abs(wrap180(offsets[i] - centre)) > MAX_TAG_DISAGREEMENT]
+    if not odd or 3 * len(odd) >= n or odd[0] == 0 and odd == list(range(len(odd))):
+        return []
+    if odd[-1] == n - 1 and odd == list(range(n - len(odd), n)):
+        return []
+    return odd
+
+
 def align_yaws(
     headings: Sequence[float | None],
     rotations: Sequence[float | None],
@@ -216,10 +241,13 @@ def align_yaws(
         if have_rotation:
             # Compass tags jitter by degrees from shot to shot, image-measured turns by a tenth of
             # one: keep the tags' mean direction and the images' shot-to-shot detail, unless the
-            # two disagree somewhere (the image estimate failed), where the tags are the safer bet.
+            # two disagree somewhere (the image estimate failed), where the tags are the safer bet;
+            # but a few odd tags alone, which the pictures contradict, are left out.
             rot = np.asarray(rotations, dtype=np.float64)
-            refined = rot + circular_mean(camera - rot)
-            if np.max(np.abs(wrap180(camera - refined))) <= MAX_TAG_DISAGREEMENT:
+            odd = set(odd_tags(headings, rotations))
+            kept = [i for i in range(n) if i not in odd]
+            refined = rot + circular_mean((camera - rot)[kept])
+            if np.max(np.abs(wrap180(camera - refined)[kept])) <= MAX_TAG_DISAGREEMENT:
                 camera = refined
     elif have_rotation:
         camera, camera_from = np.asarray(rotations, dtype=np.float64), "image"

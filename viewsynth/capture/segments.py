@@ -33,7 +33,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from viewsynth.capture.gpx import GPX_MAX_GAP
-from viewsynth.capture.heading import align_yaws, circular_smooth, travel_bearings
+from viewsynth.capture.heading import (
+    MAX_TAG_DISAGREEMENT,
+    align_yaws,
+    circular_smooth,
+    odd_tags,
+    travel_bearings,
+)
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import decide_projection
 from viewsynth.capture.shape import aspect_crop, cropped_hfov
@@ -144,7 +150,7 @@ def finish(
             f"duplicates ({list_names([f'{n} ({r})' for n, r in skipped])})"
         )
     if projection == "equirect" and options.align_heading:
-        segments = [_align(segment, options) for segment in segments]
+        segments = [_align(segment, options, warnings) for segment in segments]
     dropped = [f"{name} ({reason})" for name, reason in skipped]
     if dropped:
         warnings.append(f"skipped {len(dropped)} file(s): {list_names(dropped)}")
@@ -252,7 +258,13 @@ def _ratio(width: int, height: int) -> str:
     return f"{width / height:.3g}:1"
 
 
-def _align(segment: list[Shot], options: CaptureOptions) -> list[Shot]:
+def _align(segment: list[Shot], options: CaptureOptions, warnings: list[str]) -> list[Shot]:
+    odd = odd_tags([s.heading for s in segment], [s.rotation for s in segment])
+    if odd:
+        warnings.append(
+            f"heading tags of {list_names([segment[i].name for i in odd])} disagree with the "
+            f"pictures by more than {MAX_TAG_DISAGREEMENT:g} degrees: left out"
+        )
     yaws, source = align_yaws(
         [s.heading for s in segment],
         [s.rotation for s in segment],
