@@ -243,6 +243,15 @@ def test_video_frames_are_geotagged_from_creation_time(tmp_path):
     # 2 m/s at 10 fps: a frame every 0.5 s is 1 m on.
     assert [s.frame_index for s in shots[:4]] == [0, 5, 10, 15]
     assert shots[1].utc == pytest.approx((T0 + timedelta(seconds=4.5)).timestamp())
+    # a track that ends before the video does: the frames past it are named, as photos are
+    # (and no frame past its end takes the end's position: they would be dropped as duplicates)
+    short = _gpx(tmp_path / "short.gpx", _track(n=6))  # to 10:00:05
+    capture = load_capture(video, CaptureOptions(gpx=str(short), every_frames=5))
+    assert [s.has_position for s in capture.shots] == [True] * 3 + [False] * 3
+    assert (
+        "short.gpx: 3 of 6 frames fall outside the GPX track's times (or in a gap of over 30 s): "
+        "no position for ride.mp4#15, ride.mp4#20, ride.mp4#25"
+    ) in capture.warnings
     late = _gpx(tmp_path / "late.gpx", _track(start=T0 + timedelta(hours=1)))
     with pytest.raises(ViewsynthError, match=r"late\.gpx: the track .* does not overlap"):
         load_capture(video, CaptureOptions(gpx=str(late)))

@@ -96,15 +96,19 @@ def geotag(
     for i, p in zip(wanted, found, strict=True):
         if p is not None:
             out[i] = dataclasses.replace(out[i], lat=p.lat, lon=p.lon, alt=p.alt)
-    warnings = []
     missed = [shots[i].name for i, p in zip(wanted, found, strict=True) if p is None]
-    if missed:
-        shown = ", ".join(missed[:8]) + (f" (+{len(missed) - 8} more)" if len(missed) > 8 else "")
-        warnings.append(
-            f"{gpx_path.name}: {len(missed)} of {len(wanted)} frames fall outside the GPX track's "
-            f"times (or in a gap of over {GPX_MAX_GAP:g} s): no position for {shown}"
-        )
-    return out, warnings
+    return out, outside_track(gpx_path, missed, len(wanted))
+
+
+def outside_track(gpx_path: Path, missed: Sequence[str], asked: int) -> list[str]:
+    """The warning naming the frames (``missed`` of ``asked``) the GPX track did not place."""
+    if not missed:
+        return []
+    shown = ", ".join(missed[:8]) + (f" (+{len(missed) - 8} more)" if len(missed) > 8 else "")
+    return [
+        f"{gpx_path.name}: {len(missed)} of {asked} frames fall outside the GPX track's times "
+        f"(or in a gap of over {GPX_MAX_GAP:g} s): no position for {shown}"
+    ]
 
 
 def no_overlap_error(

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, read_gpx
+from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, outside_track, read_gpx
 from viewsynth.capture.heading import band_yaw, haversine, horizon_band
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import read_video_camera, seam_score, video_evidence, video_hfov
@@ -164,6 +164,10 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
                 "file?); using those"
             )
     locate.check(path)
+    if locate.gpx:  # (frames with a position of the video's own were not asked of the GPX)
+        warnings += outside_track(
+            locate.gpx_path, [s.name for s in shots if not s.has_position], len(shots)
+        )
     if len(shots) < 2:
         if locate.every_metres > 0:
             how = f"every {options.every_metres:g} m"
@@ -253,7 +257,9 @@ class _Locator:
         if self.gpx:
             utc = self.utc(t)
             self.gpx_times.append(utc)
-            found = positions_at(self.gpx, [utc], GPX_MAX_GAP, stamps=self._gpx_stamps)[0]
+            # no margin past the track's ends: every frame there would take the end's position,
+            # and all but one be dropped as standing still
+            found = positions_at(self.gpx, [utc], GPX_MAX_GAP, 0.0, self._gpx_stamps)[0]
             if found is not None:
                 self.gpx_hits += 1
                 return Fix(t, found.lat, found.lon, utc, found.alt)
