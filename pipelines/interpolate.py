@@ -12,7 +12,7 @@ folder held exits with status 2, naming the process that holds it.
 
 Exit codes: 0 all done (warnings allowed); 1 some captures of a root failed, or an internal
 error; 2 unusable input or usage, or the output folder busy, nothing written; 130 interrupted
-(Ctrl-C or SIGTERM: finished work kept, and a root's summary says which captures finished).
+(Ctrl-C or SIGTERM: finished work kept, and the summary says which captures finished).
 """
 
 from __future__ import annotations
@@ -219,8 +219,8 @@ def main(argv: list[str]) -> int:
                     )
                 else:
                     run_local(captures, args.output, settings, args.quiet, progress)
-            except BaseException as err:  # Ctrl-C: a root's summary says what finished
-                if not single and interrupted(err):
+            except BaseException as err:  # Ctrl-C: the summary says what finished
+                if interrupted(err):
                     summarize()
                 raise
             seconds = summarize()

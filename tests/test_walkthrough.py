@@ -428,6 +428,19 @@ def test_summary_paths_are_relative_to_its_own_folder(tmp_path, monkeypatch):
         assert all((tmp_path / out / path).is_file() for path in outputs)
 
 
+def test_a_stopped_single_capture_says_so_in_its_summary(tmp_path, monkeypatch):
+    import viewsynth.pipelines.interpolate as job
+
+    def stopped(*args, **kw):
+        raise KeyboardInterrupt  # Ctrl-C part way through the capture
+
+    monkeypatch.setattr(job, "run_capture", stopped)
+    capture, out = make_capture(tmp_path / "cap", n=2, width=64), tmp_path / "out"
+    assert interpolate(str(capture), "-o", str(out), "--method", "linear") == 130
+    captures = json.loads((out / "summary.json").read_text())["captures"]
+    assert [c["status"] for c in captures] == ["interrupted"]
+
+
 def test_one_captures_unexpected_error_fails_it_alone(tmp_path, monkeypatch):
     import viewsynth.pipelines.interpolate as job
 
