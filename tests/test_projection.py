@@ -144,6 +144,21 @@ def test_projection_option_overrides_every_evidence(tmp_path):
     assert (capture.projection, capture.projection_by) == ("perspective", "--projection")
 
 
+def test_a_360_cameras_partial_panorama_is_read_as_a_photo_and_said(tmp_path):
+    # a THETA's sphere cropped to 1024x484 (GPano crop fields): not the whole sphere
+    evidence = ("equirect", "EXIF camera RICOH THETA S (a 360 camera)")
+    sizes = [("R1.JPG", (1024, 484)), ("R2.JPG", (1024, 484))]
+    decision = decide_projection(tmp_path / "walk", sizes, [evidence, evidence], [None, None])
+    assert (decision.projection, decision.by) == ("perspective", "shape: not 2:1")
+    assert decision.warning == (
+        "walk: R1.JPG is tagged a panorama (EXIF camera RICOH THETA S (a 360 camera)) but is not "
+        "2:1, a part of the sphere: read as an ordinary photo; export the whole sphere (2:1) to "
+        "walk it in 360"
+    )
+    # photos that say nothing of a sphere: no word
+    assert decide_projection(tmp_path, sizes, [None, None], [None, None]).warning is None
+
+
 def test_weak_content_evidence_falls_back_to_the_shape_with_one_warning(tmp_path):
     decision = decide_projection(
         tmp_path / "walk", [("a.jpg", (64, 32)), ("b.jpg", (64, 32))], [None, None], [2.4, 2.6]

@@ -191,6 +191,16 @@ def decide_projection(
     shapes = [is_equirect_shape(*size) for _, size in sizes]
     if not any(shapes):
         flat = [why for projection, why in filter(None, evidence) if projection == "perspective"]
+        round_ = [(name, why) for (name, _), e in zip(sizes, evidence, strict=False) if e
+                  for projection, why in [e] if projection == "equirect"]  # fmt: skip
+        if round_:  # a partial panorama (a phone's photo sphere left unfinished, a crop)
+            name, why = round_[0]
+            return Decision(
+                "perspective",
+                "shape: not 2:1",
+                f"{source.name}: {name} is tagged a panorama ({why}) but is not 2:1, a part of the "
+                "sphere: read as an ordinary photo; export the whole sphere (2:1) to walk it in 360",
+            )
         return Decision("perspective", f"{flat[0]}; not 2:1" if flat else "shape: not 2:1")
     if not all(shapes):
         first_name, first = sizes[0]
