@@ -406,3 +406,31 @@ def test_pair_decides_as_a_capture_does(tmp_path, caplog):
     assert "crop0.jpg: perspective (content: seam score" in caplog.text
     assert "hfov" in caplog.text
     assert "pano0.jpg: equirect (content: seam score" in caplog.text
+
+
+def test_a_phone_photo_sphere_short_of_the_poles_is_put_back_whole(tmp_path):
+    # A phone's photo sphere: all the way round, rows 24-103 of a 256x128 sphere (GPano's crop).
+    from PIL import Image
+
+    from viewsynth.capture import iter_frames
+
+    gpano = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
+        'syntax-ns#"><rdf:Description xmlns:GPano="http://ns.google.com/photos/1.0/panorama/" '
+        'GPano:ProjectionType="equirectangular" GPano:UsePanoramaViewer="True" '
+        'GPano:FullPanoWidthPixels="256" GPano:FullPanoHeightPixels="128" '
+        'GPano:CroppedAreaImageWidthPixels="256" GPano:CroppedAreaImageHeightPixels="80" '
+        'GPano:CroppedAreaLeftPixels="0" GPano:CroppedAreaTopPixels="24"/></rdf:RDF></x:xmpmeta>'
+    )
+    bands = []
+    for i in range(3):
+        band = (np.roll(texture(256, 80, 0), 9 * i, axis=1) * 255).astype(np.uint8)
+        Image.fromarray(band).save(tmp_path / f"PANO_{i}.jpg", quality=95, xmp=gpano.encode())
+        bands.append(band)
+    capture = load_capture(tmp_path, CaptureOptions(duplicate_distance=0, align_heading=False))
+    assert (capture.projection, capture.working_size) == ("equirect", (256, 128))
+    assert capture.projection_by.startswith("XMP GPano ProjectionType=equirectangular")
+    shot, image = next(iter_frames(capture, capture.segments[0]))
+    assert shot.size == (256, 128) and shot.sphere_rows == (24.0, 80.0, 128.0)
+    assert np.all(image[:24] == 0) and np.all(image[104:] == 0)  # the rows never shot
+    assert np.abs(image[24:104] - bands[0] / 255.0).mean() < 0.02  # the band in its place

@@ -22,12 +22,15 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from viewsynth.capture.gpx import geotag, read_gpx
 from viewsynth.capture.heading import band_yaw, horizon_band
 from viewsynth.capture.metadata import Metadata, read_metadata
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import image_evidence, photo_hfov, seam_score
 from viewsynth.capture.segments import error_reason, finish, list_names, wants_rotation
+from viewsynth.capture.shape import whole_sphere
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.track import capture_times, commonest_time_source, pick_time_source
 from viewsynth.errors import FrameError, ViewsynthError
@@ -128,6 +131,7 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
                 utc=time if is_utc else None,
                 rotation=c.rotation,
                 hfov=hfov,
+                sphere_rows=c.meta.sphere_rows if options.projection != "perspective" else None,
             )
         )
     by_gpx = None
@@ -280,12 +284,13 @@ def _check_images(
             continue
         for note in decoded.notes:
             notes.setdefault(note, []).append(path.name)
-        h, w = decoded.image.shape[:2]
+        image = _sphere(decoded.image, metas[path], options)
+        h, w = image.shape[:2]
         item = _Checked(path, metas[path], (w, h))
         if options.projection == "auto" and is_equirect_shape(w, h):
-            item.seam = seam_score(decoded.image)
+            item.seam = seam_score(image)
         if wants_rotation((w, h), options):
-            band = horizon_band(decoded.image)
+            band = horizon_band(image)
             if prev_band is not None:
                 # Content moving right by d degrees means the camera turned left by d.
                 rotation -= band_yaw(prev_band, band)
@@ -296,6 +301,14 @@ def _check_images(
     return checked
 
 
+def _sphere(image: np.ndarray, meta: Metadata, options: CaptureOptions) -> np.ndarray:
+    """A photo sphere cut short of the poles put back whole (``shape.whole_sphere``), unless the
+    capture is forced to be read as photos; any other image as it is."""
+    if meta.sphere_rows is None or options.projection == "perspective":
+        return image
+    return whole_sphere(image, meta.sphere_rows)
+
+
 def _measure_rotations(checked: list[_Checked], options: CaptureOptions) -> None:
     """Re-measure panorama rotations after a change of order (decodes the images again)."""
     prev_band, rotation = None, 0.0
@@ -303,7 +316,8 @@ def _measure_rotations(checked: list[_Checked], options: CaptureOptions) -> None
         item.rotation = None
         if not wants_rotation(item.size, options):
             continue
-        band = horizon_band(read_image(item.path, max_pixels=options.max_pixels).image)
+        image = read_image(item.path, max_pixels=options.max_pixels).image
+        band = horizon_band(_sphere(image, item.meta, options))
         if prev_band is not None:
             rotation -= band_yaw(prev_band, band)
         prev_band, item.rotation = band, rotation

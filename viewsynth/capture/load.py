@@ -16,7 +16,7 @@ import numpy as np
 
 from viewsynth.capture.folder import load_folder
 from viewsynth.capture.options import CaptureOptions
-from viewsynth.capture.shape import crop_and_resize
+from viewsynth.capture.shape import crop_and_resize, whole_sphere
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.video import load_video
 from viewsynth.errors import ViewsynthError
@@ -88,4 +88,7 @@ def iter_frames(
             yield shot, prepare(shot, from_uint8(frame))
         return
     for shot in segment:
-        yield shot, prepare(shot, read_image(shot.path, max_pixels=capture.max_pixels).image)
+        image = read_image(shot.path, max_pixels=capture.max_pixels).image
+        if shot.sphere_rows is not None:
+            image = whole_sphere(image, shot.sphere_rows)
+        yield shot, prepare(shot, image)

@@ -78,6 +78,9 @@ class Metadata:
     photo_sphere: bool = False
     # GPano CroppedAreaImageWidthPixels below FullPanoWidthPixels: a part of a sphere, no seam.
     cropped_panorama: bool = False
+    # A photo sphere all the way round but not to the poles (a phone's, its top and bottom never
+    # shot): GPano (CroppedAreaTopPixels, CroppedAreaImageHeightPixels, FullPanoHeightPixels).
+    sphere_rows: tuple[float, float, float] | None = None
 
     def focal_px(self, width: int, height: int) -> float | None:
         """Focal length in pixels of this photo shown at ``width`` x ``height``, or None.
@@ -159,7 +162,23 @@ def read_metadata(path: str | Path) -> Metadata:
         camera=_camera(exif.get(_MAKE), exif.get(_MODEL)),
         photo_sphere=viewer or full_width is not None,
         cropped_panorama=bool(full_width and cropped_width and cropped_width < full_width),
+        sphere_rows=_sphere_rows(xmp, full_width, cropped_width),
     )
+
+
+def _sphere_rows(
+    xmp: Any, full_width: float | None, cropped_width: float | None
+) -> tuple[float, float, float] | None:
+    """GPano's rows of a photo sphere that is whole round and cut short of the poles, else None."""
+    full_height = _rational(_find_key(xmp, "FullPanoHeightPixels"))
+    height = _rational(_find_key(xmp, "CroppedAreaImageHeightPixels"))
+    top = _rational(_find_key(xmp, "CroppedAreaTopPixels")) or 0.0
+    if not (full_width and cropped_width and full_height and height):
+        return None
+    round_ = abs(cropped_width - full_width) <= 1 and abs(full_width - 2 * full_height) <= 2
+    if not round_ or height >= full_height or top < 0 or top + height > full_height + 1:
+        return None
+    return top, height, full_height
 
 
 # -- helpers ------------------------------------------------------------------------------------

@@ -8,6 +8,9 @@ the working size's aspect ratio first (:func:`aspect_crop`), then resized
 (:func:`cropped_hfov`), one of the height keeps it. Panoramas are never cut (all are 2:1). Crops
 happen after a photo is turned upright (``frames.read_image`` applies its EXIF orientation).
 
+A phone's photo sphere that goes all the way round but not to the poles is the other way about: a
+panorama whose missing rows are put back, black (:func:`whole_sphere`).
+
 Sizes are ``(width, height)``; boxes ``(x, y, width, height)`` in the decoded frame's pixels.
 """
 
@@ -55,3 +58,16 @@ def cropped_hfov(
     if hfov is None or kept == size[0]:
         return hfov
     return math.degrees(2.0 * math.atan(math.tan(math.radians(hfov) / 2.0) * kept / size[0]))
+
+
+def whole_sphere(image: np.ndarray, rows: tuple[float, float, float]) -> np.ndarray:
+    """A photo sphere cut short of the poles (``Metadata.sphere_rows``: its top row, height and
+    the whole sphere's height, in GPano's pixels) put back in its place on the whole 2:1 sphere,
+    the rows never shot black: a panorama like any other, its equator in the middle."""
+    top, height, _ = rows
+    h, w = image.shape[:2]
+    full_h = max(h, w // 2)
+    at = min(full_h - h, max(0, round(top * h / height)))
+    canvas = np.zeros((full_h, w, image.shape[2]), dtype=image.dtype)
+    canvas[at : at + h] = image
+    return canvas

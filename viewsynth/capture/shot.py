@@ -44,6 +44,9 @@ class Shot:
     # Perspective frames: horizontal field of view in degrees from the metadata (None: unknown),
     # of what iter_frames keeps of a photo of another shape (centre-cropped to the capture's).
     hfov: float | None = None
+    # A photo sphere cut short of the poles (``Metadata.sphere_rows``): put back whole on decoding
+    # (``shape.whole_sphere``); its ``size`` is the whole sphere's.
+    sphere_rows: tuple[float, float, float] | None = None
 
     @property
     def has_position(self) -> bool:
