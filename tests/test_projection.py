@@ -412,7 +412,7 @@ def test_a_phone_photo_sphere_short_of_the_poles_is_put_back_whole(tmp_path):
     # A phone's photo sphere: all the way round, rows 24-103 of a 256x128 sphere (GPano's crop).
     from PIL import Image
 
-    from viewsynth.capture import iter_frames
+    from viewsynth.capture import iter_frames, read_metadata
 
     gpano = (
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-'
@@ -434,3 +434,13 @@ def test_a_phone_photo_sphere_short_of_the_poles_is_put_back_whole(tmp_path):
     assert shot.size == (256, 128) and shot.sphere_rows == (24.0, 80.0, 128.0)
     assert np.all(image[:24] == 0) and np.all(image[104:] == 0)  # the rows never shot
     assert np.abs(image[24:104] - bands[0] / 255.0).mean() < 0.02  # the band in its place
+    # a camera that writes only the heights' fields: the whole way round all the same
+    heights = gpano.replace('GPano:FullPanoWidthPixels="256" ', "").replace(
+        'GPano:CroppedAreaImageWidthPixels="256" ', ""
+    )
+    Image.fromarray(bands[0]).save(tmp_path / "h.jpg", xmp=heights.encode())
+    assert read_metadata(tmp_path / "h.jpg").sphere_rows == (24.0, 80.0, 128.0)
+    # and a crop of part of the way round is no such sphere (it has no seam to close)
+    part = gpano.replace('CroppedAreaImageWidthPixels="256"', 'CroppedAreaImageWidthPixels="200"')
+    Image.fromarray(bands[0]).save(tmp_path / "p.jpg", xmp=part.encode())
+    assert read_metadata(tmp_path / "p.jpg").sphere_rows is None

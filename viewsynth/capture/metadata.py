@@ -169,12 +169,15 @@ def read_metadata(path: str | Path) -> Metadata:
 def _sphere_rows(
     xmp: Any, full_width: float | None, cropped_width: float | None
 ) -> tuple[float, float, float] | None:
-    """GPano's rows of a photo sphere that is whole round and cut short of the poles, else None."""
+    """GPano's rows of a photo sphere that is whole round and cut short of the poles, else None
+    (widths not given: the whole way round, as the heights' fields alone say)."""
     full_height = _rational(_find_key(xmp, "FullPanoHeightPixels"))
     height = _rational(_find_key(xmp, "CroppedAreaImageHeightPixels"))
     top = _rational(_find_key(xmp, "CroppedAreaTopPixels")) or 0.0
-    if not (full_width and cropped_width and full_height and height):
+    if not (full_height and height):
         return None
+    full_width = full_width or 2.0 * full_height
+    cropped_width = cropped_width or full_width
     round_ = abs(cropped_width - full_width) <= 1 and abs(full_width - 2 * full_height) <= 2
     if not round_ or height >= full_height or top < 0 or top + height > full_height + 1:
         return None
