@@ -243,11 +243,15 @@ def test_video_frames_are_geotagged_from_creation_time(tmp_path):
     # 2 m/s at 10 fps: a frame every 0.5 s is 1 m on.
     assert [s.frame_index for s in shots[:4]] == [0, 5, 10, 15]
     assert shots[1].utc == pytest.approx((T0 + timedelta(seconds=4.5)).timestamp())
-    # a track that ends before the video does: the frames past it are named, as photos are
-    # (and no frame past its end takes the end's position: they would be dropped as duplicates)
-    short = _gpx(tmp_path / "short.gpx", _track(n=6))  # to 10:00:05
+    # a track that ends before the video does: the frames within its second's margin carry on
+    # at its speed (not held at its end, where they would be dropped as standing still); those
+    # past it are named, as photos are
+    short = _gpx(tmp_path / "short.gpx", _track(n=5))  # to 10:00:04, and 10:00:05 at a pinch
     capture = load_capture(video, CaptureOptions(gpx=str(short), every_frames=5))
+    assert [s.frame_index for s in capture.shots] == [0, 5, 10, 15, 20, 25]
     assert [s.has_position for s in capture.shots] == [True] * 3 + [False] * 3
+    carried = capture.shots[2]  # 10:00:05, a second past the track's last point
+    assert haversine(carried.lat, carried.lon, *offset(*ORIGIN, 5.0, 0.0)) < 0.05
     assert (
         "short.gpx: 3 of 6 frames fall outside the GPX track's times (or in a gap of over 30 s): "
         "no position for ride.mp4#15, ride.mp4#20, ride.mp4#25"

@@ -203,6 +203,9 @@ def test_one_tag_the_pictures_contradict_is_left_out_and_said(tmp_path):
     # A failed image estimate turns every shot after it: the tags stay the safer bet.
     assert odd_tags([0.0] * 6, [0.0, 0.0, 0.0, 30.0, 30.0, 30.0]) == []
     assert odd_tags([0.0] * 6, [30.0, 30.0, 0.0, 0.0, 0.0, 0.0]) == []
+    # ... also beside a bad tag elsewhere; and when the other tags spread too, they serve as is
+    assert odd_tags([0.0, 1.0, -1.0, 90.0, 0.0, 1.0, 0.0], [0.0] * 6 + [60.0]) == []
+    assert odd_tags([-19.9, 0.0, 19.9, 90.0, 19.9, 19.9, 19.9], [0.0] * 7) == []
     # In a capture: said in one line, naming the shots.
     from viewsynth.capture import CaptureOptions
 

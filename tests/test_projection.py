@@ -152,8 +152,8 @@ def test_a_360_cameras_partial_panorama_is_read_as_a_photo_and_said(tmp_path):
     assert (decision.projection, decision.by) == ("perspective", "shape: not 2:1")
     assert decision.warning == (
         "walk: R1.JPG is tagged a panorama (EXIF camera RICOH THETA S (a 360 camera)) but is not "
-        "2:1, a part of the sphere: read as an ordinary photo; export the whole sphere (2:1) to "
-        "walk it in 360"
+        "2:1: read as an ordinary photo (a part of a sphere? export the whole sphere, 2:1, to walk "
+        "it in 360)"
     )
     # photos that say nothing of a sphere: no word
     assert decide_projection(tmp_path, sizes, [None, None], [None, None]).warning is None

@@ -193,8 +193,9 @@ def odd_tags(headings: Sequence[float | None], rotations: Sequence[float | None]
     With a tag and an image-measured turn on every shot, each tag less its turn is the same
     number (the camera's compass offset) up to the tags' jitter. The offset most shots agree with
     within ``MAX_TAG_DISAGREEMENT`` is the consensus; the shots off it are odd when they are
-    fewer than a third and not a run to either end of the segment: a failed image estimate turns
-    every shot after it (a run), a bad tag only its own shot.
+    fewer than a third, neither end of the segment is among them (a failed image estimate turns
+    every shot after it, a run to an end; a bad tag only its own shot), and the others agree with
+    their mean within that too (else :func:`align_yaws` uses the tags as they are).
     """
     n = len(headings)
     if n < 3 or any(h is None for h in headings) or any(r is None for r in rotations):
@@ -205,9 +206,10 @@ def odd_tags(headings: Sequence[float | None], rotations: Sequence[float | None]
     near = np.abs(wrap180(offsets[:, None] - offsets[None, :])) <= MAX_TAG_DISAGREEMENT
     centre = offsets[int(np.argmax(near.sum(axis=1)))]
     odd = [i for i in range(n) if abs(wrap180(offsets[i] - centre)) > MAX_TAG_DISAGREEMENT]
-    if not odd or 3 * len(odd) >= n or odd[0] == 0 and odd == list(range(len(odd))):
-        return []
-    if odd[-1] == n - 1 and odd == list(range(n - len(odd), n)):
+    if not odd or 3 * len(odd) >= n or 0 in odd or n - 1 in odd:
+        return []  # (an odd shot at an end: a failed image estimate may have turned it)
+    kept = offsets[[i for i in range(n) if i not in odd]]
+    if np.max(np.abs(wrap180(kept - circular_mean(kept)))) > MAX_TAG_DISAGREEMENT:
         return []
     return odd
 

@@ -198,8 +198,8 @@ def decide_projection(
             return Decision(
                 "perspective",
                 "shape: not 2:1",
-                f"{source.name}: {name} is tagged a panorama ({why}) but is not 2:1, a part of the "
-                "sphere: read as an ordinary photo; export the whole sphere (2:1) to walk it in 360",
+                f"{source.name}: {name} is tagged a panorama ({why}) but is not 2:1: read as an "
+                "ordinary photo (a part of a sphere? export the whole sphere, 2:1, to walk it in 360)",
             )
         return Decision("perspective", f"{flat[0]}; not 2:1" if flat else "shape: not 2:1")
     if not all(shapes):

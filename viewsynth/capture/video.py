@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, outside_track, read_gpx
-from viewsynth.capture.heading import band_yaw, haversine, horizon_band
+from viewsynth.capture.heading import band_yaw, between, haversine, horizon_band
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import read_video_camera, seam_score, video_evidence, video_hfov
 from viewsynth.capture.segments import error_reason, finish, wants_rotation
@@ -36,6 +36,7 @@ from viewsynth.capture.telemetry import (
     VIDEO_MAX_GAP,
     Fix,
     clean_track,
+    lerp,
     positions_at,
     read_video_track,
 )
@@ -165,9 +166,9 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
             )
     locate.check(path)
     if locate.gpx:  # (frames with a position of the video's own were not asked of the GPX)
-        warnings += outside_track(
-            locate.gpx_path, [s.name for s in shots if not s.has_position], len(shots)
-        )
+        asked = [s for s in shots if s.time in locate.gpx_asked]
+        missed = [s.name for s in asked if not s.has_position]
+        warnings += outside_track(locate.gpx_path, missed, len(asked))
     if len(shots) < 2:
         if locate.every_metres > 0:
             how = f"every {options.every_metres:g} m"
@@ -211,6 +212,7 @@ class _Locator:
         self.gpx_path = Path(options.gpx) if options.gpx else None
         self.gpx_times: list[float] = []
         self.gpx_hits = 0
+        self.gpx_asked: set[float] = set()  # the frames' times the GPX was asked for
         # the fixes' times, listed once: the locator is asked for every decoded frame
         self._stamps: list[float] = []
         self._gpx_stamps: list[float] = []
@@ -257,15 +259,27 @@ class _Locator:
         if self.gpx:
             utc = self.utc(t)
             self.gpx_times.append(utc)
-            # no margin past the track's ends: every frame there would take the end's position,
-            # and all but one be dropped as standing still
-            found = positions_at(self.gpx, [utc], GPX_MAX_GAP, 0.0, self._gpx_stamps)[0]
+            self.gpx_asked.add(t)
+            found = positions_at(self.gpx, [utc], GPX_MAX_GAP, stamps=self._gpx_stamps)[0]
             if found is not None:
                 self.gpx_hits += 1
-                return Fix(t, found.lat, found.lon, utc, found.alt)
+                return _on_past_the_ends(self.gpx, found, utc, t)
         return None
 
     def check(self, path: Path) -> None:
         """Raise when a GPX was asked for frames without GPS and it covers none of them."""
         if self.gpx and self.gpx_times and not self.gpx_hits:
             raise no_overlap_error(self.gpx_path, self.gpx, self.gpx_times, self.offset)
+
+
+def _on_past_the_ends(track: list[Fix], found: Fix, utc: float, t: float) -> Fix:
+    """The GPX's position for the frame at ``t`` (``utc``): within the second's margin past either
+    end of the track, carried on at the end's speed rather than held at the end, where a video's
+    every frame would take one position and all but one be dropped as standing still."""
+    first, last = track[0].time, track[-1].time
+    if first <= utc <= last or len(track) < 2:
+        return Fix(t, found.lat, found.lon, utc, found.alt)
+    a, b = (track[-2], track[-1]) if utc > last else (track[0], track[1])
+    w = (utc - a.time) / (b.time - a.time)
+    lat, lon = between(a.lat, a.lon, b.lat, b.lon, w)
+    return Fix(t, lat, lon, utc, lerp(a.alt, b.alt, w))
