@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
-from viewsynth.capture.heading import bearing, between, haversine, wrap180
+from viewsynth.capture.heading import bearing, haversine, wrap180
 from viewsynth.capture.metadata import Metadata
 from viewsynth.capture.shot import Shot
-from viewsynth.capture.telemetry import lerp
+from viewsynth.capture.telemetry import Fix, positions_at
 
 #: Time sources in order of preference: GPS time is UTC from the satellites, EXIF time is the
 #: camera's clock (maybe unset or local), Mapillary's JSON is the uploader app's clock.
@@ -194,21 +194,20 @@ def _without_position(shot: Shot) -> Shot:
 def fill_positions(shots: Sequence[Shot], max_gap: float) -> tuple[list[Shot], list[str]]:
     """Place shots without a position (a phone that missed a fix, a GPS jump dropped) between the
     nearest shots before and after them that have one, by time, when those two are at most
-    ``max_gap`` seconds apart: as a GPX places a photo between its points. Heights likewise: a
-    shot with a position and no height takes one between the shots around it that have one.
+    ``max_gap`` seconds apart: as a GPX places a photo between its points (``positions_at``, no
+    margin past the ends). Heights likewise: a shot with a position and no height takes one
+    between the shots around it that have one.
 
     ``shots`` in time order. Shots without a time, or before the first or after the last
     position, stay without one. Returns the shots and one warning naming those placed.
     """
     out, placed = list(shots), []
-    for a, b, k, w in _spans(out, [s.has_position for s in out], max_gap):
-        lat, lon = between(out[a].lat, out[a].lon, out[b].lat, out[b].lon, w)
-        out[k] = dataclasses.replace(out[k], lat=lat, lon=lon, alt=lerp(out[a].alt, out[b].alt, w))
+    for k, fix in _between_known(out, lambda s: s.has_position, max_gap):
+        out[k] = dataclasses.replace(out[k], lat=fix.lat, lon=fix.lon, alt=fix.alt)
         placed.append(out[k].name)
-    tall = [s.alt is not None and s.has_position for s in out]
-    for a, b, k, w in _spans(out, tall, max_gap):
+    for k, fix in _between_known(out, lambda s: s.has_position and s.alt is not None, max_gap):
         if out[k].has_position:  # (a shot with no position has no height either)
-            out[k] = dataclasses.replace(out[k], alt=lerp(out[a].alt, out[b].alt, w))
+            out[k] = dataclasses.replace(out[k], alt=fix.alt)
     if not placed:
         return out, []
     return out, [
@@ -217,20 +216,17 @@ def fill_positions(shots: Sequence[Shot], max_gap: float) -> tuple[list[Shot], l
     ]
 
 
-def _spans(
-    shots: Sequence[Shot], known: Sequence[bool], max_gap: float
-) -> Iterator[tuple[int, int, int, float]]:
-    """``(a, b, k, w)`` for each shot k that is not ``known`` between the known shots a and b
-    around it, at most ``max_gap`` seconds apart: k's time is at fraction w from a's to b's."""
-    timed = [i for i, s in enumerate(shots) if known[i] and s.time is not None]
-    for a, b in zip(timed, timed[1:], strict=False):
-        ta, tb = shots[a].time, shots[b].time
-        if b - a < 2 or not 0.0 < tb - ta <= max_gap:
-            continue
-        for k in range(a + 1, b):
-            tk = shots[k].time
-            if not known[k] and tk is not None and ta <= tk <= tb:
-                yield a, b, k, (tk - ta) / (tb - ta)
+def _between_known(
+    shots: Sequence[Shot], known: Callable[[Shot], bool], max_gap: float
+) -> list[tuple[int, Fix]]:
+    """``(k, fix)`` for each timed shot k that is not ``known``: the track of the known shots at
+    its time, where it lies between two of them at most ``max_gap`` seconds apart."""
+    track = [
+        Fix(s.time, s.lat, s.lon, None, s.alt) for s in shots if known(s) and s.time is not None
+    ]
+    asked = [k for k, s in enumerate(shots) if not known(s) and s.time is not None]
+    found = positions_at(track, [shots[k].time for k in asked], max_gap, margin=0.0)
+    return [(k, fix) for k, fix in zip(asked, found, strict=True) if fix is not None]
 
 
 #: Steps shorter than this (metres) may be a phone's GPS jitter (a few metres each way), not a

@@ -210,9 +210,8 @@ class _Locator:
         self.fixes: list[Fix] = []
         self.gpx: list[Fix] = []
         self.gpx_path = Path(options.gpx) if options.gpx else None
-        self.gpx_times: list[float] = []
         self.gpx_hits = 0
-        self.gpx_asked: set[float] = set()  # the frames' times the GPX was asked for
+        self.gpx_asked: dict[float, float] = {}  # frame time -> the UTC time the GPX was asked
         # the fixes' times, listed once: the locator is asked for every decoded frame
         self._stamps: list[float] = []
         self._gpx_stamps: list[float] = []
@@ -258,8 +257,7 @@ class _Locator:
                 return found
         if self.gpx:
             utc = self.utc(t)
-            self.gpx_times.append(utc)
-            self.gpx_asked.add(t)
+            self.gpx_asked[t] = utc
             found = positions_at(self.gpx, [utc], GPX_MAX_GAP, stamps=self._gpx_stamps)[0]
             if found is not None:
                 self.gpx_hits += 1
@@ -268,8 +266,9 @@ class _Locator:
 
     def check(self, path: Path) -> None:
         """Raise when a GPX was asked for frames without GPS and it covers none of them."""
-        if self.gpx and self.gpx_times and not self.gpx_hits:
-            raise no_overlap_error(self.gpx_path, self.gpx, self.gpx_times, self.offset)
+        if self.gpx and self.gpx_asked and not self.gpx_hits:
+            asked = list(self.gpx_asked.values())
+            raise no_overlap_error(self.gpx_path, self.gpx, asked, self.offset)
 
 
 def _on_past_the_ends(track: list[Fix], found: Fix, utc: float, t: float) -> Fix:
