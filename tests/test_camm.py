@@ -116,6 +116,60 @@ def test_a_count_that_does_not_match_the_frames_names_the_file_and_changes_nothi
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.mp4"]
 
 
+def mapillary_times(path) -> list[tuple[float, float, float]]:
+    """mapillary_tools' reading of the CAMM track: ``(time, lat, lon)`` per sample, on the
+    video's timeline (it applies the track's edit list)."""
+    from mapillary_tools.camm import camm_parser
+
+    with open(path, "rb") as f:
+        info = camm_parser.extract_camm_info(f)
+    return [(p.time, p.lat, p.lon) for p in (info.gps or info.mini_gps)]
+
+
+def test_a_track_of_some_frames_puts_each_position_at_its_frames_time(tmp_path):
+    """A camera before its GPS lock (frames 0-1) and a fix lost (frame 5): the samples are the
+    placed frames', each presented at its frame's time, the track held back by an empty edit."""
+    path = _video(tmp_path / "v.mp4")
+    before = [img for _, img in frames.iter_video(path)]
+    placed = [2, 3, 4, 6]
+    where = [_positions()[i] for i in placed]
+    add_camm_track(path, where, [_altitudes()[i] for i in placed], frames=placed)
+    assert read_camm(path) == [(*where[k], _altitudes()[i]) for k, i in enumerate(placed)]
+    got = mapillary_times(path)
+    assert [t for t, _, _ in got] == pytest.approx([i / FPS for i in placed])
+    assert [(lat, lon) for _, lat, lon in got] == where
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "d", "-show_entries",
+         "stream=start_time,duration,nb_frames", "-of", "json", str(path)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    (stream,) = json.loads(probe.stdout)["streams"]
+    assert float(stream["start_time"]) == pytest.approx(0.2)
+    assert float(stream["duration"]) == pytest.approx(0.5)  # to the end of frame 6
+    assert int(stream["nb_frames"]) == 4
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(before, (img for _, img in frames.iter_video(path)), strict=True)
+    )
+    # a whole track again: no edit list, every frame's sample
+    add_camm_track(path, _positions(), frames=list(range(N)))
+    assert [t for t, _, _ in mapillary_times(path)] == pytest.approx([i / FPS for i in range(N)])
+    (trak,) = [box for box in read_moov(path)[0].children if is_camm_track(box)]
+    assert trak.child("edts") is None
+
+
+def test_frames_out_of_order_or_past_the_video_are_refused(tmp_path):
+    path = _video(tmp_path / "v.mp4")
+    data = path.read_bytes()
+    with pytest.raises(ViewsynthError, match=r"v\.mp4: the frames of a CAMM track must increase"):
+        add_camm_track(path, _positions(2), frames=[3, 3])
+    with pytest.raises(ViewsynthError, match=r"v\.mp4: frame 7 of a video of 7 frames"):
+        add_camm_track(path, _positions(2), frames=[2, 7])
+    with pytest.raises(ViewsynthError, match=r"v\.mp4: 2 positions for 3 frames"):
+        add_camm_track(path, _positions(2), frames=[1, 2, 3])
+    assert path.read_bytes() == data
+
+
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool is not installed")
 def test_exiftool_reads_each_frames_position_at_its_time(tmp_path):
     path = _video(tmp_path / "v.mp4")

@@ -81,6 +81,44 @@ def test_a_photo_whose_own_gps_jumped_takes_the_tracks_position(tmp_path):
     assert not [w for w in capture.warnings if "the GPX is not used" in w]
 
 
+def test_use_gps_false_ignores_the_cameras_own_gps_but_not_the_gpx(tmp_path):
+    """A camera whose own GPS is poor, and a better logger's GPX: ``capture.use_gps=false`` drops
+    the camera's positions and the GPX places every photo (it used to drop the GPX too,
+    silently)."""
+    from pathlib import Path
+
+    gpx = _gpx(
+        tmp_path / "walk.gpx", [(t, *offset(lat, lon, 0.0, 3.0)) for t, lat, lon in _track()]
+    )
+    folder = tmp_path / "cap"
+    folder.mkdir()
+    for i, sec in enumerate((2, 5, 8, 11)):
+        write_image(folder / f"p{i}.jpg", seed=i, position=offset(*ORIGIN, 1.0 * sec, 0.0),
+                    gps_time=T0 + timedelta(seconds=sec))  # fmt: skip
+    options = CaptureOptions(gpx=str(gpx), duplicate_distance=0, use_gps=False)
+    for shot, sec in zip(load_capture(folder, options).shots, (2, 5, 8, 11), strict=True):
+        assert haversine(shot.lat, shot.lon, *offset(*ORIGIN, 1.0 * sec, 3.0)) < 0.05
+    assert not any(
+        s.has_position for s in load_capture(folder, CaptureOptions(use_gps=False)).shots
+    )
+    # a GoPro clip's telemetry likewise gives way to the GPX (a logger walking east at 1 m/s, 20 m
+    # north of the clip's first fix), matched by the clip's creation time
+    video = Path(__file__).parent / "data" / "karma_small.mp4"
+    first = load_capture(video, CaptureOptions(every_frames=60)).shots[0]
+    start = datetime.fromtimestamp(first.utc, UTC).replace(microsecond=0) - timedelta(minutes=1)
+    points = [
+        (start + timedelta(seconds=k), *offset(first.lat, first.lon, 1.0 * k, 20.0))
+        for k in range(120)
+    ]
+    logger = _gpx(tmp_path / "logger.gpx", points)
+    options = CaptureOptions(every_frames=60, use_gps=False, gpx=str(logger))
+    shots = load_capture(video, options).shots
+    assert len(shots) > 3 and all(s.has_position for s in shots)
+    for s in shots:
+        east = s.utc - start.timestamp()
+        assert haversine(s.lat, s.lon, *offset(first.lat, first.lon, east, 20.0)) < 0.05
+
+
 def test_an_edited_gpx_changes_the_runs_fingerprint(tmp_path, monkeypatch):
     from viewsynth.walkthrough import InterpolateSettings, fingerprint
 

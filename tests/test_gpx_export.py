@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from capture_fixtures import DATA, ORIGIN, offset, write_image
-from test_camm import exiftool_positions
+from test_camm import exiftool_positions, mapillary_times
 
 from viewsynth import frames
 from viewsynth.capture import haversine
@@ -193,7 +193,10 @@ def test_a_capture_without_gps_gets_no_track_and_no_gpx(tmp_path):
     assert read_camm(out / "walkthrough_360.mp4") == []
 
 
-def test_a_track_with_a_hole_is_not_written_and_the_manifest_says_why(tmp_path):
+def test_frames_without_a_position_are_left_out_of_the_track_and_the_manifest_says_so(tmp_path):
+    """The last photo has no GPS, and the camera's clock is local (no UTC): the CAMM track holds
+    the placed frames, each at its own frame's time; no GPX, whose points could not say which
+    frames they are."""
     cap = tmp_path / "cap"
     cap.mkdir()
     for i in range(3):  # the last photo has no GPS
@@ -201,12 +204,50 @@ def test_a_track_with_a_hole_is_not_written_and_the_manifest_says_why(tmp_path):
         write_image(cap / f"p{i}.jpg", seed=i, exif_time=f"2024:05:01 10:00:0{2 * i}", **where)
     out = tmp_path / "out"
     segment = _interpolate(cap, out)
-    assert "gpx" not in segment["files"] and read_camm(out / "walkthrough_360.mp4") == []
+    rows = segment["frames"]
+    placed = [i for i, row in enumerate(rows) if "lat" in row]
+    assert placed == [0, 1, 2, 3, 4]
+    got = mapillary_times(out / "walkthrough_360.mp4")
+    assert [t for t, _, _ in got] == pytest.approx([i / 30 for i in placed])
+    assert [(lat, lon) for _, lat, lon in got] == [(rows[i]["lat"], rows[i]["lon"]) for i in placed]
+    assert "gpx" not in segment["files"] and not list(out.glob("*.gpx"))
     warnings = json.loads((out / "manifest.json").read_text())["warnings"]
-    assert "walkthrough_360.mp4: no GPX or CAMM track: 4 of 9 frames have no position" in warnings
+    assert (
+        "walkthrough_360.mp4: 4 of 9 frames have no position: the CAMM track leaves them out; no "
+        "GPX, as without a UTC time its points could not say which frames they are" in warnings
+    )
 
 
-def test_segment_gpx_is_named_after_its_video_and_needs_every_position(tmp_path):
+def test_a_camera_before_its_gps_lock_keeps_the_track_of_the_rest(tmp_path):
+    """The first photo was taken before the GPS lock. It used to cost the segment its GPX and
+    CAMM track; now both hold the frames from the first fix on, each at its frame's time."""
+    cap = tmp_path / "cap"
+    cap.mkdir()
+    for i in range(4):
+        where = {"position": offset(*ORIGIN, i * STEP_M, 0.0)} if i else {}
+        write_image(
+            cap / f"p{i}.jpg", seed=i, exif_time=f"2024:05:01 12:00:0{2 * i}",
+            offset_time="+02:00", **where,
+        )  # fmt: skip
+    out = tmp_path / "out"
+    segment = _interpolate(cap, out)
+    rows = segment["frames"]
+    placed = [i for i, row in enumerate(rows) if "lat" in row]
+    assert placed == list(range(FACTOR, len(rows)))  # from photo p1 on
+    got = mapillary_times(out / "walkthrough_360.mp4")
+    assert [t for t, _, _ in got] == pytest.approx([i / 30 for i in placed])
+    points = read_gpx(out / segment["files"]["gpx"])
+    start = T0.timestamp()  # 10:00:00 UTC, the first frame's (p0's) time
+    assert [p[2] for p in points] == pytest.approx([start + i / 30 for i in placed])
+    assert [p[:2] for p in points] == [(rows[i]["lat"], rows[i]["lon"]) for i in placed]
+    warnings = json.loads((out / "manifest.json").read_text())["warnings"]
+    assert (
+        "walkthrough_360.mp4: 4 of 13 frames have no position: the GPX and CAMM track leave them out"
+        in warnings
+    )
+
+
+def test_segment_gpx_is_named_after_its_video_and_times_the_placed_frames(tmp_path):
     from capture_fixtures import shot
 
     from viewsynth.walkthrough.geotag import video_start, write_segment_gpx
@@ -222,9 +263,11 @@ def test_segment_gpx_is_named_after_its_video_and_needs_every_position(tmp_path)
     assert write_segment_gpx(tmp_path, names, rows, None, 4.0) == "walkthrough-seg01.gpx"
     assert [p[2] for p in read_gpx(tmp_path / "walkthrough-seg01.gpx")] == [None, None]
     names = {"flat": "walkthrough-seg02.mp4"}
-    partly = [rows[0], {"src": ["a.jpg", "b.jpg"], "t": 1.0}]
-    assert write_segment_gpx(tmp_path, names, partly, 101.0, 4.0) is None
+    partly = [{"src": ["a.jpg", "b.jpg"], "t": 0.0}, rows[0]]  # the first frame has no position
+    assert write_segment_gpx(tmp_path, names, partly, None, 4.0) is None  # no time: no GPX
     assert not (tmp_path / "walkthrough-seg02.gpx").exists()
+    assert write_segment_gpx(tmp_path, names, partly, 101.0, 4.0) == "walkthrough-seg02.gpx"
+    assert [p[2] for p in read_gpx(tmp_path / "walkthrough-seg02.gpx")] == [101.25]
 
 
 def test_a_videos_gps_track_gives_the_gpx_its_utc_times(tmp_path):

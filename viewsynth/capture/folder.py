@@ -135,7 +135,7 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
             )
         )
     by_gpx = None
-    if options.gpx and options.use_gps:
+    if options.gpx:  # (with use_gps false, the GPX is the only positions)
         gpx_path = Path(options.gpx)
         fixes, gpx_warnings = read_gpx(gpx_path, options.max_speed)
         warnings += gpx_warnings

@@ -36,7 +36,8 @@ class CaptureOptions:
     duplicate_angle: float = 5.0
     # Metres per second between shots above which GPS positions are treated as wrong (0: no check).
     max_speed: float = 50.0
-    # False ignores GPS positions altogether: no distance gaps, duplicates, spacing or GPS track.
+    # False ignores the camera's own GPS positions (a ``gpx`` track still geotags): without a GPX,
+    # no distance gaps, duplicates, spacing or GPS track.
     use_gps: bool = True
     # Working size of every frame: the most common size in the capture, or the first frame's.
     working_size: Literal["common", "first"] = "common"

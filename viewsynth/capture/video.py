@@ -217,9 +217,7 @@ class _Locator:
         self._gpx_stamps: list[float] = []
         self.every_metres = 0.0  # distance sampling needs a track: set below when there is one
         self.untracked = ""  # the warning that the video has no GPS track at all
-        if not options.use_gps:
-            return
-        if track.kind is not None:
+        if track.kind is not None and options.use_gps:
             self.fixes, track_warnings = clean_track(
                 track.fixes, path.name, options.max_speed, VIDEO_MAX_GAP
             )
@@ -234,7 +232,7 @@ class _Locator:
                     f"{path}: --gpx {self.gpx_path.name} matches frames by time, but the video "
                     "has no creation time"
                 )
-        elif track.kind is None:  # one cause, one line: with what falls back for it
+        elif track.kind is None and options.use_gps:  # one cause, one line: what falls back
             self.untracked = untracked(path.name, options.every_metres)
             warnings.append(self.untracked)
         self.every_metres = options.every_metres

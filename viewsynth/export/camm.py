@@ -10,6 +10,11 @@ We write it after encoding, on the box tree of :mod:`viewsynth.export.mp4`:
   little-endian doubles, 28 bytes). Type 5 carries no time of its own: a sample's time is its
   place in the track, which copies the video track's ``mdhd`` and ``stts`` (same timescale and
   frame durations), so sample i is presented with frame i;
+- or, when only some frames have a position (a camera before its GPS lock, a logger that lost
+  the sky), one sample per such frame: each lasts until the next one's frame (the last, one
+  frame), and an empty edit (``edts/elst``, media time -1) holds the track back to its first
+  frame's time, as mapillary_tools and the MP4 timeline read it. Readers interpolate across a
+  hole as across any two samples;
 - ``stsz`` (constant size), ``stsc`` (one chunk of all samples), ``stco`` (``co64`` past 4 GiB);
 - the samples in a new ``mdat`` appended at the end of the file. The moov grows by the new
   track; :func:`~viewsynth.export.mp4.rewrite_moov` shifts every chunk offset behind the old
@@ -55,16 +60,26 @@ def add_camm_track(
     path: str | Path,
     positions: Sequence[tuple[float, float]],
     altitudes: Sequence[float] | None = None,
+    frames: Sequence[int] | None = None,
 ) -> None:
-    """Add a CAMM GPS track to the MP4 at ``path``, in place: ``positions[i]`` for frame ``i``.
+    """Add a CAMM GPS track to the MP4 at ``path``, in place: ``positions[i]`` for frame ``i``,
+    or for frame ``frames[i]``.
 
     ``positions`` are ``(lat, lon)`` degrees, one per video frame (the count must match the video
-    track's samples); ``altitudes`` metres, one per position (None: 0, which type 5 must hold
-    when the height is unknown). The file is rewritten aside and renamed into place. Raises
+    track's samples), or one per frame listed in ``frames`` (increasing video frame numbers: the
+    frames with a position); ``altitudes`` metres, one per position (None: 0, which type 5 must
+    hold when the height is unknown). The file is rewritten aside and renamed into place. Raises
     ``ViewsynthError`` naming the file for a file that is not a usable MP4, a count that does
-    not match, or a position that is not a finite latitude/longitude or altitude.
+    not match, frames out of order or past the video's end, or a position that is not a finite
+    latitude/longitude or altitude.
     """
     path = Path(path)
+    if frames is not None and len(frames) != len(positions):
+        raise ViewsynthError(f"{path}: {len(positions)} positions for {len(frames)} frames")
+    if frames is not None and any(b <= a for a, b in zip(frames, frames[1:], strict=False)):
+        raise ViewsynthError(f"{path}: the frames of a CAMM track must increase")
+    if not positions:
+        raise ViewsynthError(f"{path}: no positions for a CAMM track")
     for lat, lon in positions:
         if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90):
             raise ViewsynthError(f"{path}: ({lat}, {lon}) is not a latitude/longitude")
@@ -85,10 +100,12 @@ def add_camm_track(
     def edit(moov: Box) -> None:
         video = video_track(moov, str(path))
         n_frames = _sample_count(video, str(path))
-        if n_frames != len(positions):
+        if frames is None and n_frames != len(positions):
             raise ViewsynthError(
                 f"{path}: {len(positions)} positions for a video of {n_frames} frames"
             )
+        if frames is not None and not 0 <= frames[0] <= frames[-1] < n_frames:
+            raise ViewsynthError(f"{path}: frame {frames[-1]} of a video of {n_frames} frames")
         moov.children = [box for box in moov.children or [] if not is_camm_track(box)]
         mvhd = moov.child("mvhd")
         if mvhd is None or len(mvhd.data) < 100:
@@ -97,7 +114,10 @@ def add_camm_track(
         used = [_track_id(trak) for trak in moov.children if trak.kind == "trak"]
         track_id = max([track_id, *(i + 1 for i in used)])
         mvhd.data = mvhd.data[:-4] + struct.pack(">I", track_id + 1)
-        moov.children.append(_camm_trak(video, track_id, len(positions), first_sample, str(path)))
+        trak = _camm_trak(video, track_id, len(positions), first_sample, str(path))
+        if frames is not None and list(frames) != list(range(n_frames)):
+            _time_samples(trak, video, frames, _timescale(mvhd), str(path))
+        moov.children.append(trak)
 
     rewrite_moov(path, edit, tail=mdat)
 
@@ -156,6 +176,69 @@ def _camm_trak(video: Box, track_id: int, n: int, first_sample: int, source: str
     minf = Box("minf", children=[full_box("nmhd", b""), Box("dinf", children=[dref]), stbl])
     mdia = Box("mdia", children=[Box("mdhd", data=mdhd.data), hdlr, minf])
     return Box("trak", children=[_tkhd(video, track_id, source), mdia])
+
+
+def _time_samples(trak: Box, video: Box, frames: Sequence[int], movie_scale: int, source: str):
+    """Retime the CAMM ``trak`` (one sample per frame so far) to one sample per frame of
+    ``frames``: sample j lasts until frame ``frames[j + 1]`` starts (the last, its own frame), an
+    empty edit holds the track back to frame ``frames[0]``'s time, and ``mdhd``'s and ``tkhd``'s
+    durations are the track's own."""
+    starts = _frame_starts(video, source)  # len n + 1: each frame's decode time, then the end
+    ends = [*frames[1:], frames[-1] + 1]
+    durations = [starts[b] - starts[a] for a, b in zip(frames, ends, strict=True)]
+    runs: list[list[int]] = []
+    for d in durations:
+        if runs and runs[-1][1] == d:
+            runs[-1][0] += 1
+        else:
+            runs.append([1, d])
+    stbl = trak.walk("mdia", "minf", "stbl")
+    stts = full_box("stts", struct.pack(f">I{2 * len(runs)}I", len(runs), *sum(runs, [])))
+    stbl.children = [stts if box.kind == "stts" else box for box in stbl.children]
+    mdhd = trak.walk("mdia", "mdhd")
+    media_scale = _timescale(mdhd)
+    media = sum(durations)
+    if mdhd.data[0] == 1:
+        mdhd.data = mdhd.data[:24] + struct.pack(">Q", media) + mdhd.data[32:]
+    else:
+        mdhd.data = mdhd.data[:16] + struct.pack(">I", media) + mdhd.data[20:]
+    lead = starts[frames[0]]
+
+    def movie(ticks: int) -> int:
+        return round(ticks * movie_scale / media_scale)
+
+    edits = [(movie(lead), -1), (movie(media), 0)] if lead else [(movie(media), 0)]
+    elst = full_box(
+        "elst", struct.pack(">I", len(edits)) + b"".join(
+            struct.pack(">IiHH", duration, at, 1, 0) for duration, at in edits
+        )
+    )  # fmt: skip
+    tkhd = trak.child("tkhd")
+    total = movie(lead) + movie(media)
+    if tkhd.data[0] == 1:
+        tkhd.data = tkhd.data[:28] + struct.pack(">Q", total) + tkhd.data[36:]
+    else:
+        tkhd.data = tkhd.data[:20] + struct.pack(">I", total) + tkhd.data[24:]
+    trak.children.insert(1, Box("edts", children=[elst]))
+
+
+def _frame_starts(video: Box, source: str) -> list[int]:
+    """The video track's sample decode times (its ``stts``, media timescale), then its end."""
+    stts = video.walk("mdia", "minf", "stbl", "stts")
+    (count,) = struct.unpack(">I", stts.data[4:8])
+    starts = [0]
+    for k in range(count):
+        n, delta = struct.unpack(">II", stts.data[8 + 8 * k : 16 + 8 * k])
+        starts += [starts[-1] + delta * (i + 1) for i in range(n)]
+    if len(starts) - 1 != _sample_count(video, source):
+        raise ViewsynthError(f"{source}: the video track's 'stts' and 'stsz' disagree")
+    return starts
+
+
+def _timescale(box: Box) -> int:
+    """The timescale of an ``mvhd`` or ``mdhd`` (version 0 or 1)."""
+    at = 20 if box.data[0] == 1 else 12
+    return struct.unpack(">I", box.data[at : at + 4])[0]
 
 
 def _tkhd(video: Box, track_id: int, source: str) -> Box:

@@ -7,10 +7,13 @@ GPX is written once the videos are in place. The positions are the manifest rows
 geotag a video from a GPX read them (mapillary_tools, Street View): point i at ``i / fps`` seconds
 after the video's start, the segment's first frame's UTC time (:func:`video_start`), which both MP4s
 also carry as their creation time. Without a UTC time there is no start: no ``<time>`` and no
-creation time. A segment with a frame of unknown position gets neither file (the job's warnings
-say so). Altitude (the rows' ``alt``) goes into both only when every frame of the segment has one:
-otherwise the CAMM packets hold 0, as type 5 needs a number, and the GPX has no ``<ele>``, rather
-than a track whose height drops to 0 where it is unknown (the warnings say so too).
+creation time. Frames of unknown position (a camera before its GPS lock, a video's fixes lost)
+are left out of both: the CAMM track's samples are timed to their frames, the GPX's points by
+their ``<time>``; without a UTC time a GPX's points could not say which frames they are, so such a
+segment gets the CAMM track only (the job's warnings say what was left out). Altitude (the rows'
+``alt``) goes into both only when every placed frame has one: otherwise the CAMM packets hold 0,
+as type 5 needs a number, and the GPX has no ``<ele>``, rather than a track whose height drops to
+0 where it is unknown (the warnings say so too).
 """
 
 from __future__ import annotations
@@ -36,15 +39,13 @@ def frame_time(shots: dict[str, Shot], row: dict, field: str = "time") -> float 
     return a + row["t"] * (b - a)
 
 
-def positions(rows: list[dict]) -> list[tuple[float, float]] | None:
-    """Every row's ``(lat, lon)``, or None when a frame of the segment has no position."""
-    if not rows or any("lat" not in row or "lon" not in row for row in rows):
-        return None
-    return [(row["lat"], row["lon"]) for row in rows]
+def placed(rows: list[dict]) -> list[int]:
+    """The indices of the rows (the segment's frames) that have a position."""
+    return [i for i, row in enumerate(rows) if "lat" in row and "lon" in row]
 
 
 def altitudes(rows: list[dict]) -> list[float] | None:
-    """Every row's ``alt`` (metres), or None when a frame of the segment has none."""
+    """Every row's ``alt`` (metres), or None when one of them has none."""
     if not rows or any("alt" not in row for row in rows):
         return None
     return [row["alt"] for row in rows]
@@ -52,12 +53,14 @@ def altitudes(rows: list[dict]) -> list[float] | None:
 
 def camm_step(rows: list[dict]) -> Callable[[Path], None] | None:
     """What the segment writer runs on the joined 360 video before renaming it into place: add
-    the CAMM track of ``rows`` (None when a frame has no position)."""
-    where = positions(rows)
-    if where is None:
+    the CAMM track of the ``rows`` that have a position (None when none has)."""
+    where = placed(rows)
+    if not where:
         return None
-    heights = altitudes(rows)
-    return lambda video: add_camm_track(video, where, heights)
+    kept = [rows[i] for i in where]
+    points = [(row["lat"], row["lon"]) for row in kept]
+    frames = None if len(where) == len(rows) else where
+    return lambda video: add_camm_track(video, points, altitudes(kept), frames)
 
 
 def utc_times(rows: list[dict], segment: list[Shot], time_source: str) -> list[float] | None:
@@ -89,16 +92,19 @@ def video_start(rows: list[dict], segment: list[Shot], time_source: str) -> floa
 def write_segment_gpx(
     out: Path, names: dict[str, str], rows: list[dict], start: float | None, fps: float
 ) -> str | None:
-    """Write the segment's GPX beside its videos, point i at ``start + i / fps`` (``start``:
-    :func:`video_start`; None: no times) and at its ``alt`` when every row has one; returns its
-    file name (``walkthrough[-segNN].gpx``, named after the flat video), or None when a frame has
-    no position and nothing was written."""
-    where = positions(rows)
-    if where is None:
+    """Write the segment's GPX beside its videos: row i's position at ``start + i / fps``
+    (``start``: :func:`video_start`; None: no times), each at its ``alt`` when every placed row
+    has one; returns its file name (``walkthrough[-segNN].gpx``, named after the flat video), or
+    None when nothing was written: no row has a position, or some have none and there is no
+    ``start`` to time the others by."""
+    where = placed(rows)
+    if not where or (start is None and len(where) < len(rows)):
         return None
+    kept = [rows[i] for i in where]
     points = [
-        (lat, lon, None if start is None else start + i / fps) for i, (lat, lon) in enumerate(where)
+        (row["lat"], row["lon"], None if start is None else start + i / fps)
+        for i, row in zip(where, kept, strict=True)
     ]
     gpx_name = Path(names["flat"]).with_suffix(".gpx").name
-    write_gpx(out / gpx_name, points, name=Path(gpx_name).stem, elevations=altitudes(rows))
+    write_gpx(out / gpx_name, points, name=Path(gpx_name).stem, elevations=altitudes(kept))
     return gpx_name

@@ -269,20 +269,27 @@ def _write_segment(
         raise
     files = dict(plan.names)
     gpx_name = write_segment_gpx(out, plan.names, rows, start, settings.fps)
-    unplaced = sum("lat" not in row for row in rows)
-    unheight = sum("alt" not in row for row in rows)
+    where = [row for row in rows if "lat" in row]
+    unplaced = len(rows) - len(where)
+    unheight = sum("alt" not in row for row in where)
     if gpx_name is not None:
         files["gpx"] = gpx_name
     # (a flat video carries no CAMM; a 360 one is what the track is for)
     tracks, video = (
         ("GPX or CAMM track", plan.names["360"]) if panoramic else ("GPX", plan.names["flat"])
     )
-    if gpx_name is None and 0 < unplaced < len(rows):  # a track with holes is none: say why
-        warnings.append(f"{video}: no {tracks}: {unplaced} of {len(rows)} frames have no position")
-    if gpx_name is not None and 0 < unheight < len(rows):  # heights with holes: none either
+    if where and unplaced:  # a track with holes: the frames without a position are left out
+        if gpx_name is not None:
+            kept = "the GPX and CAMM track leave" if panoramic else "the GPX leaves"
+            kept += " them out"
+        else:  # (no UTC time: a GPX's points could not say which frames they are)
+            kept = "the CAMM track leaves them out; " if panoramic else ""
+            kept += "no GPX, as without a UTC time its points could not say which frames they are"
+        warnings.append(f"{video}: {unplaced} of {len(rows)} frames have no position: {kept}")
+    if where and 0 < unheight < len(where):  # heights with holes: none either
         held = " (CAMM holds 0)" if panoramic else ""
         warnings.append(
-            f"{video}: no altitude in the {tracks}{held}: {unheight} of {len(rows)} frames have none"
+            f"{video}: no altitude in the {tracks}{held}: {unheight} of {len(where)} frames have none"
         )
     record = {"files": files, "frames": rows, **({"pairs": pairs} if pairs else {})}
     ledger.finish_segment(plan.seg, record)
