@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from viewsynth.errors import FrameError, ViewsynthError
+from viewsynth.hdr import TO_SDR, hdr_transfer
 from viewsynth.heif import heif_deep_rgb, heif_opener
 
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
@@ -297,8 +298,9 @@ def _video_reader(path: Path):
     try:
         # Every frame once, as the file holds it: by default ffmpeg outputs a constant rate and
         # repeats frames of a variable-rate (phone) video to fill it, which ``video_times`` (and
-        # a frame's index) would then not match.
-        return imageio.get_reader(str(path), "ffmpeg", output_params=["-fps_mode", "passthrough"])
+        # a frame's index) would then not match. HDR (HLG, PQ) is turned into SDR (``hdr``).
+        params = ["-fps_mode", "passthrough", *(["-vf", TO_SDR] if hdr_transfer(path) else [])]
+        return imageio.get_reader(str(path), "ffmpeg", output_params=params)
     except Exception as err:  # noqa: BLE001 - imageio/ffmpeg raise assorted types for bad files
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise FrameError(f"{path}: not a readable video ({first})") from None
