@@ -77,11 +77,13 @@ def whole_sphere(image: np.ndarray, rows: tuple[float, float, float]) -> np.ndar
 
 def left_eye(image: np.ndarray, layout: str | None) -> np.ndarray:
     """The left eye's view of a stereo frame ``(H, W, C)``: the top half of a 'top-bottom' one,
-    the left half of a 'left-right' one (the Spherical Video V2 RFC's ``st3d`` order); ``image``
-    itself for None (mono)."""
+    the left half of a 'left-right' one, the right half of a 'right-left' one (the Spherical Video
+    V2 RFC's ``st3d`` modes); ``image`` itself for None (mono)."""
     h, w = image.shape[:2]
     if layout == "top-bottom":
         return image[: h // 2]
     if layout == "left-right":
         return image[:, : w // 2]
+    if layout == "right-left":
+        return image[:, w - w // 2 :]
     return image

@@ -199,20 +199,28 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
 
 
 def _check_layout(path: Path, camera: VideoCamera, warnings: list[str]) -> None:
-    """Refuse a 360 projection other than equirect and a stereo layout other than top-bottom or
-    left-right; a stereo video is walked in mono, with its left eye, said in ``warnings``."""
+    """Refuse a 360 projection other than equirect and a stereo layout that is not one of
+    :func:`~viewsynth.capture.shape.left_eye`'s; a stereo video is walked in mono, with its left
+    eye, said in ``warnings``."""
     if camera.other_projection:
         raise ViewsynthError(
             f"{path}: a {camera.other_projection} 360 video (Spherical Video V2 sv3d), not "
             "equirectangular: export it as an equirectangular MP4 first"
         )
-    if camera.stereo not in (None, "top-bottom", "left-right"):
+    if camera.stereo not in (None, "top-bottom", "left-right", "right-left"):
         raise ViewsynthError(
             f"{path}: a stereo video of layout '{camera.stereo}' (its st3d or StereoMode tag): "
-            "only top-bottom and left-right stereo can be read; export it as mono"
+            "only top-bottom, left-right and right-left stereo can be read; export it as mono"
+        )
+    if camera.pose:  # the RFC's and FFmpeg's senses of yaw differ: do not guess one
+        yaw, pitch, roll = (f"{angle:g}" for angle in camera.pose)
+        warnings.append(
+            f"{path.name}: its projection pose (sv3d prhd: yaw {yaw}, pitch {pitch}, roll {roll} "
+            "degrees) is not applied: its frames are walked as stored, not turned as a player "
+            "turns them (export it with a zero pose)"
         )
     if camera.stereo:
-        half = "top" if camera.stereo == "top-bottom" else "left"
+        half = {"top-bottom": "top", "left-right": "left", "right-left": "right"}[camera.stereo]
         warnings.append(
             f"{path.name}: a {camera.stereo} stereo video: walked in mono, with its left eye "
             f"(the {half} half of each frame)"
