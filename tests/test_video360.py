@@ -1,14 +1,18 @@
-"""A 360 camera's exported MP4 as a capture: its spherical boxes' stereo layout and projection."""
+"""A 360 camera's exported MP4 as a capture: its spherical boxes (stereo layout, projection, pose)
+and its CAMM GPS track."""
 
 from __future__ import annotations
 
 import struct
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from capture_fixtures import texture
+from capture_fixtures import ORIGIN, offset, texture
 
-from viewsynth.capture import iter_frames, load_capture
+from viewsynth.capture import CaptureOptions, iter_frames, load_capture
+from viewsynth.capture.heading import haversine
+from viewsynth.capture.telemetry import read_video_track
 from viewsynth.errors import ViewsynthError
 from viewsynth.export.mp4 import rewrite_moov, video_track
 from viewsynth.export.spherical import add_spherical_metadata
@@ -110,3 +114,46 @@ def test_a_projection_pose_that_is_not_applied_is_said(tmp_path):
     assert any(w.startswith(said) for w in capture.warnings), capture.warnings
     plain = load_capture(tag(write_video(tmp_path / "level.mp4", frames)))
     assert not any("projection pose" in w for w in plain.warnings)
+
+
+#: CAMM packet type 6 (GPS): reserved, type, GPS time (s since 1980-01-06), fix type, latitude,
+#: longitude, altitude, horizontal and vertical accuracy, three velocities, speed accuracy.
+CAMM_GPS = struct.Struct("<HHdiddfffffff")
+GPS_EPOCH, GPS_LEAP = 315964800.0, 18.0
+
+
+def test_camm_type_6_fixes_keep_their_time_and_lose_the_ones_without_a_lock(tmp_path, monkeypatch):
+    # A camera that records before its GPS locks writes type-6 packets of fix type 0 at (0, 0)
+    # first. mapillary_tools lists type 6 with type 5: they were read as type 5, no lock kept
+    # and no time, so (0, 0) anchored the track, every true fix was "a jump" and dropped.
+    from viewsynth.export import camm
+
+    start = datetime(2024, 5, 1, 10, 5, 0, tzinfo=UTC).timestamp()  # not the MP4's own time
+    walk = [offset(*ORIGIN, 0.0, 0.5 * i) for i in range(20)]  # 0.5 m north per frame, 10 fps
+
+    def packets(positions, altitudes=None):
+        out = b""
+        for i, (lat, lon) in enumerate(positions):
+            locked = i >= 5
+            gps_time = start - GPS_EPOCH + GPS_LEAP + 0.1 * i
+            where = (lat, lon, 12.0) if locked else (0.0, 0.0, 0.0)
+            out += CAMM_GPS.pack(0, 6, gps_time, 3 if locked else 0, *where, 2, 3, 0, 0, 0, 1)
+        return out
+
+    monkeypatch.setattr(camm, "camm_packets", packets)
+    monkeypatch.setattr(camm, "_PACKET", CAMM_GPS)
+    video = write_video(tmp_path / "x3.mp4", [texture(128, 64, seed=i) for i in range(20)])
+    camm.add_camm_track(video, walk)
+    track = read_video_track(video)
+    assert track.kind == "camm" and [f.time for f in track.fixes] == pytest.approx(
+        [0.1 * i for i in range(5, 20)]
+    )
+    assert [f.utc for f in track.fixes] == pytest.approx([start + 0.1 * i for i in range(5, 20)])
+    assert {f.alt for f in track.fixes} == {12.0}
+    capture = load_capture(video, CaptureOptions(every_frames=5))
+    shots = capture.shots
+    assert [s.frame_index for s in shots] == [0, 5, 10, 15]
+    assert not any("jumps" in w for w in capture.warnings), capture.warnings
+    assert haversine(shots[1].lat, shots[1].lon, *walk[5]) < 0.01
+    assert haversine(shots[3].lat, shots[3].lon, *walk[15]) < 0.01
+    assert shots[2].utc == pytest.approx(start + 1.0)
