@@ -16,7 +16,7 @@ import numpy as np
 
 from viewsynth.capture.folder import load_folder
 from viewsynth.capture.options import CaptureOptions
-from viewsynth.capture.shape import crop_and_resize, whole_sphere
+from viewsynth.capture.shape import crop_and_resize, left_eye, whole_sphere
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.video import load_video
 from viewsynth.errors import ViewsynthError
@@ -85,7 +85,7 @@ def iter_frames(
         by_index = {shot.frame_index: shot for shot in segment}
         for index, frame in iter_video(capture.source, set(by_index)):
             shot = by_index[index]
-            yield shot, prepare(shot, from_uint8(frame))
+            yield shot, prepare(shot, from_uint8(left_eye(frame, capture.stereo)))
         return
     for shot in segment:
         image = read_image(shot.path, max_pixels=capture.max_pixels).image

@@ -90,6 +90,8 @@ GOPRO_LENS_MODES = {
     "L": ("Linear", "rectilinear"),
     "N": ("Narrow", "rectilinear"),
 }
+#: Spherical Video V2 ``st3d`` stereo modes (None: mono, as without the box).
+_STEREO_MODES = {None: None, 0: None, 1: "top-bottom", 2: "left-right", 4: "right-left"}
 #: GPMF ``PRJT`` values of flat (non-360) views.
 _FLAT_PROJECTIONS = ("GPRO", "RECT")
 #: A capture's median seam score below this is a panorama, above PERSPECTIVE_ABOVE a photo.
@@ -123,6 +125,9 @@ class VideoCamera:
     diagonal_fov: float | None = None  # GPMF ZFOV, degrees
     frames: int | None = None  # the video track's sample count (stsz): the frames it holds
     damaged: bool = False  # an MP4/MOV whose boxes are cut short or broken (truncated?)
+    stereo: str | None = None  # V2 st3d or V1 StereoMode: "top-bottom", "left-right", ...
+    other_projection: str | None = None  # a 360 projection not read: "cubemap", "mesh" (V2 sv3d)
+    pose: tuple[float, float, float] | None = None  # V2 prhd (yaw, pitch, roll), degrees, not 0
 
 
 def seam_score(image: np.ndarray) -> float | None:
@@ -326,11 +331,15 @@ def read_video_camera(path: Path) -> VideoCamera:
         # not an ISO BMFF file (AVI, MKV, WebM: no boxes to read), or one that is cut short
         with open(path, "rb") as f:
             return VideoCamera(damaged=f.read(8)[4:8] == b"ftyp")
-    v1, v2 = found["v1"], found["v2"]
-    if v2 and v2.get("projection") == "equirectangular":
+    v1, v2 = found["v1"] or {}, found["v2"] or {}
+    if v2.get("projection") == "equirectangular":
         spherical = "Spherical Video V2 (sv3d equirectangular)"
-    elif v1 and str(v1.get("Spherical", "")).strip().lower() == "true":
+    elif str(v1.get("Spherical", "")).strip().lower() == "true":
         spherical = "Spherical Video V1 (GSpherical:Spherical=true)"
+    # st3d: 0 mono, 1 top-bottom, 2 left-right (the left eye first), 3 custom, 4 right-left
+    stereo = _STEREO_MODES.get(v2.get("stereo_mode"), "custom")
+    stereo = stereo or str(v1.get("StereoMode", "")).strip().lower() or None
+    other = v2.get("projection") if v2.get("projection") in ("cubemap", "mesh") else None
     gpmf: dict[str, bytes] = {}
     frames = None
     try:
@@ -357,6 +366,9 @@ def read_video_camera(path: Path) -> VideoCamera:
         lens_mode=text("VFOV"),
         diagonal_fov=diagonal if diagonal is not None and math.isfinite(diagonal) else None,
         frames=frames,
+        stereo=None if stereo == "mono" else stereo,
+        other_projection=other,
+        pose=v2["pose_deg"] if any(v2.get("pose_deg") or ()) else None,
     )
 
 

@@ -8,6 +8,8 @@ the working size's aspect ratio first (:func:`aspect_crop`), then resized
 (:func:`cropped_hfov`), one of the height keeps it. Panoramas are never cut (all are 2:1). Crops
 happen after a photo is turned upright (``frames.read_image`` applies its EXIF orientation).
 
+A stereo video holds two views per frame, one per eye: the left one is kept (:func:`left_eye`).
+
 A phone's photo sphere that goes all the way round but not to the poles is the other way about: a
 panorama whose missing rows are put back, black (:func:`whole_sphere`).
 
@@ -71,3 +73,17 @@ def whole_sphere(image: np.ndarray, rows: tuple[float, float, float]) -> np.ndar
     canvas = np.zeros((full_h, w, image.shape[2]), dtype=image.dtype)
     canvas[at : at + h] = image
     return canvas
+
+
+def left_eye(image: np.ndarray, layout: str | None) -> np.ndarray:
+    """The left eye's view of a stereo frame ``(H, W, C)``: the top half of a 'top-bottom' one,
+    the left half of a 'left-right' one, the right half of a 'right-left' one (the Spherical Video
+    V2 RFC's ``st3d`` modes); ``image`` itself for None (mono)."""
+    h, w = image.shape[:2]
+    if layout == "top-bottom":
+        return image[: h // 2]
+    if layout == "left-right":
+        return image[:, : w // 2]
+    if layout == "right-left":
+        return image[:, w - w // 2 :]
+    return image

@@ -111,15 +111,19 @@ def _gpmf_fixes(points) -> list[Fix]:
 
 def _camm_fixes(camm) -> list[Fix]:
     """The type-6 fixes with a lock (GPS time made UTC) and the type-5 ones."""
+    from mapillary_tools.telemetry import CAMMGPSPoint
+
     fixes = []
-    for p in camm.gps or []:
-        epoch = p.get_gps_epoch_time()
-        utc = epoch + _GPS_EPOCH - _GPS_LEAP if epoch else None
-        if p.gps_fix_type != 0:
+    # mapillary_tools 0.14.7 lists type 6 (a CAMMGPSPoint, a subclass of its Point) in mini_gps
+    # with type 5: told apart here by class, wherever it is listed
+    for p in [*(camm.gps or []), *(camm.mini_gps or [])]:
+        if not isinstance(p, CAMMGPSPoint):
+            fixes.append(Fix(p.time, p.lat, p.lon, alt=measured_altitude(p.alt)))
+        elif p.gps_fix_type != 0:
+            epoch = p.get_gps_epoch_time()
+            utc = epoch + _GPS_EPOCH - _GPS_LEAP if epoch else None
             fixes.append(Fix(p.time, p.lat, p.lon, utc, measured_altitude(p.alt, p.gps_fix_type)))
-    return fixes + [
-        Fix(p.time, p.lat, p.lon, alt=measured_altitude(p.alt)) for p in camm.mini_gps or []
-    ]
+    return fixes
 
 
 def measured_altitude(alt: float | None, fix: int | None = None) -> float | None:

@@ -22,6 +22,7 @@ a GoPro's GPMF settings) or its sampled frames' content (:mod:`~viewsynth.captur
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,15 @@ import numpy as np
 from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, outside_track, read_gpx
 from viewsynth.capture.heading import band_yaw, between, haversine, horizon_band
 from viewsynth.capture.options import CaptureOptions
-from viewsynth.capture.projection import read_video_camera, seam_score, video_evidence, video_hfov
+from viewsynth.capture.projection import (
+    VideoCamera,
+    read_video_camera,
+    seam_score,
+    video_evidence,
+    video_hfov,
+)
 from viewsynth.capture.segments import error_reason, finish, wants_rotation
+from viewsynth.capture.shape import left_eye
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.telemetry import (
     VIDEO_MAX_GAP,
@@ -99,6 +107,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
     locate = _Locator(path, options, warnings)
     clock = FrameClock.of(path, fps)
     camera = read_video_camera(path)
+    _check_layout(path, camera, warnings)
     hfov, hfov_by = video_hfov(camera, (width, height))
     scores: list[float | None] = []
     shots: list[Shot] = []
@@ -107,8 +116,9 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
     prev: Fix | None = None  # the previous frame's position
     along, mark = 0.0, 0.0  # metres along the track so far; where the next kept frame is due
     try:
-        for index, frame in iter_video(path):
+        for index, whole in iter_video(path):
             decoded = index + 1
+            frame = left_eye(whole, camera.stereo)
             where = locate(clock(index))
             if locate.every_metres > 0.0:
                 if where is None:
@@ -180,11 +190,41 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
             f"{path}: fewer than two usable frames ({len(shots)} sampled {how} from "
             f"{decoded} decoded frames; sample more often)"
         )
-    return finish(
+    capture = finish(
         path, "video", "video", shots, options, [], warnings,
         evidence=[video_evidence(camera)], scores=scores, hfov_by=hfov_by,
         untracked=locate.untracked,
     )  # fmt: skip
+    return dataclasses.replace(capture, stereo=camera.stereo)
+
+
+def _check_layout(path: Path, camera: VideoCamera, warnings: list[str]) -> None:
+    """Refuse a 360 projection other than equirect and a stereo layout that is not one of
+    :func:`~viewsynth.capture.shape.left_eye`'s; a stereo video is walked in mono, with its left
+    eye, said in ``warnings``."""
+    if camera.other_projection:
+        raise ViewsynthError(
+            f"{path}: a {camera.other_projection} 360 video (Spherical Video V2 sv3d), not "
+            "equirectangular: export it as an equirectangular MP4 first"
+        )
+    if camera.stereo not in (None, "top-bottom", "left-right", "right-left"):
+        raise ViewsynthError(
+            f"{path}: a stereo video of layout '{camera.stereo}' (its st3d or StereoMode tag): "
+            "only top-bottom, left-right and right-left stereo can be read; export it as mono"
+        )
+    if camera.pose:  # the RFC's and FFmpeg's senses of yaw differ: do not guess one
+        yaw, pitch, roll = (f"{angle:g}" for angle in camera.pose)
+        warnings.append(
+            f"{path.name}: its projection pose (sv3d prhd: yaw {yaw}, pitch {pitch}, roll {roll} "
+            "degrees) is not applied: its frames are walked as stored, not turned as a player "
+            "turns them (export it with a zero pose)"
+        )
+    if camera.stereo:
+        half = {"top-bottom": "top", "left-right": "left", "right-left": "right"}[camera.stereo]
+        warnings.append(
+            f"{path.name}: a {camera.stereo} stereo video: walked in mono, with its left eye "
+            f"(the {half} half of each frame)"
+        )
 
 
 def untracked(name: str, every_metres: float = 0.0, spacing: float = 0.0, factor: int = 0) -> str:
