@@ -35,8 +35,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from viewsynth.decode import video_params
 from viewsynth.errors import FrameError, ViewsynthError
-from viewsynth.hdr import TO_SDR, hdr_transfer
 from viewsynth.heif import heif_deep_rgb, heif_opener
 
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
@@ -282,7 +282,7 @@ def _rotation_note(record: logging.LogRecord) -> bool:
     return "different from the source frame size" not in record.getMessage()
 
 
-def _video_reader(path: Path):
+def _video_reader(path: Path, params: list[str]):
     import imageio.v2 as imageio
 
     reader_log = logging.getLogger("imageio_ffmpeg")
@@ -296,10 +296,9 @@ def _video_reader(path: Path):
     # Ctrl-C then reaches the reader's ffmpeg too, as it reaches the encoders' already.
     os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
     try:
-        # Every frame once, as the file holds it: by default ffmpeg outputs a constant rate and
-        # repeats frames of a variable-rate (phone) video to fill it, which ``video_times`` (and
-        # a frame's index) would then not match. HDR (HLG, PQ) is turned into SDR (``hdr``).
-        params = ["-fps_mode", "passthrough", *(["-vf", TO_SDR] if hdr_transfer(path) else [])]
+        # ``params`` (``decode.video_params``): every frame once, as the file holds it (by default
+        # ffmpeg outputs a constant rate and repeats frames of a variable-rate phone video to fill
+        # it, which ``video_times`` and a frame's index would then not match); HDR made SDR.
         return imageio.get_reader(str(path), "ffmpeg", output_params=params)
     except Exception as err:  # noqa: BLE001 - imageio/ffmpeg raise assorted types for bad files
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -314,11 +313,12 @@ def video_info(path: str | Path) -> tuple[float, tuple[int, int]]:
     path = Path(path)
     if not path.is_file():
         raise FrameError(f"{path}: no such file")
-    reader = _video_reader(path)
-    try:
-        meta = reader.get_meta_data()
-    finally:
-        reader.close()
+    with video_params(path) as params:
+        reader = _video_reader(path, params)
+        try:
+            meta = reader.get_meta_data()
+        finally:
+            reader.close()
     fps = float(meta.get("fps") or 0.0)
     size = tuple(int(v) for v in meta.get("size", (0, 0)))
     if not fps > 0.0 or len(size) != 2 or min(size) <= 0:
@@ -373,32 +373,33 @@ def iter_video(
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Decode ``path`` front to back, yielding ``(frame_index, (H, W, 3) uint8 RGB)``.
 
-    With ``wanted`` only those frame numbers are yielded and decoding stops after the last one.
-    An unreadable file, or a decode error mid-stream, raises ``FrameError`` naming the file (and
-    the frame).
+    With ``wanted`` only those frame numbers are yielded (ffmpeg passes no others on) and decoding
+    stops after the last one. An unreadable file, or a decode error mid-stream, raises
+    ``FrameError`` naming the file (and the frame).
     """
     path = Path(path)
     if not path.is_file():
         raise FrameError(f"{path}: no such file")
-    last = max(wanted) if wanted else None
-    reader = _video_reader(path)
-    index = -1
-    try:
-        iterator = iter(reader)
-        while True:
-            try:
-                frame = next(iterator)
-            except StopIteration:
-                return
-            except Exception as err:  # noqa: BLE001 - a broken stream surfaces as assorted errors
-                raise FrameError(f"{path}: cannot decode frame {index + 1} ({err})") from None
-            index += 1
-            if wanted is None or index in wanted:
-                yield index, np.asarray(frame)[..., :3]
-            if last is not None and index >= last:
-                return
-    finally:
-        reader.close()
+    numbers = None if wanted is None else sorted(wanted)
+    if numbers == []:
+        return
+    with video_params(path, numbers) as params:
+        reader = _video_reader(path, params)
+        k = -1  # frames read so far, less one
+        try:
+            iterator = iter(reader)
+            while numbers is None or k + 1 < len(numbers):
+                at = k + 1 if numbers is None else numbers[k + 1]
+                try:
+                    frame = next(iterator)
+                except StopIteration:
+                    return
+                except Exception as err:  # noqa: BLE001 - a broken stream: assorted errors
+                    raise FrameError(f"{path}: cannot decode frame {at} ({err})") from None
+                k += 1
+                yield at, np.asarray(frame)[..., :3]
+        finally:
+            reader.close()
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -63,6 +63,7 @@ class FrameClock:
 
     def __init__(self, fps: float, times: tuple[float, ...] = (), cut: int = 0):
         self.fps, self.cut = fps, cut  # cut: frames an edit list hides at the start
+        self.count = len(times) or None  # the frames the container lists (None: unknown)
         drift = max((abs(t - i / fps) for i, t in enumerate(times)), default=0.0)
         self.times = times if drift > 0.5 / fps else ()
 
@@ -95,8 +96,38 @@ def sampled(index: int, clock: FrameClock, every_frames: int, every_seconds: flo
     return bool(k * every_seconds < end - 1e-9)
 
 
+class _Picker:
+    """Whether each frame, in order, is sampled: ``(keep, its position)``. Every
+    ``every_frames``-th or at each ``every_seconds`` (:func:`sampled`), or each ``every_metres``
+    along the track (frames without a position are never kept then)."""
+
+    def __init__(self, locate: _Locator, clock: FrameClock, options: CaptureOptions) -> None:
+        self.locate, self.clock, self.options = locate, clock, options
+        self.prev: Fix | None = None  # the previous frame's position
+        self.along, self.mark = 0.0, 0.0  # metres along the track so far; the next one due
+
+    def __call__(self, index: int) -> tuple[bool, Fix | None]:
+        where = self.locate(self.clock(index))
+        step = self.locate.every_metres
+        if step <= 0.0:
+            return sampled(
+                index, self.clock, self.options.every_frames, self.options.every_seconds
+            ), where
+        if where is None:
+            return False, None
+        if self.prev is not None:
+            self.along += haversine(self.prev.lat, self.prev.lon, where.lat, where.lon)
+        self.prev = where
+        if self.along < self.mark:
+            return False, where
+        while self.mark <= self.along:
+            self.mark += step
+        return True, where
+
+
 def load_video(path: Path, options: CaptureOptions) -> Capture:
-    """The capture in the video file ``path``: sampled frames, decoded once, one at a time."""
+    """The capture in the video file ``path``: its frames chosen by time and place (where the
+    container lists them, before anything is decoded), then only those decoded, one at a time."""
     fps, (width, height) = video_info(path)
     if width * height > options.max_pixels:
         raise FrameError(
@@ -113,25 +144,17 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
     shots: list[Shot] = []
     prev_band, rotation = None, 0.0
     decoded = 0
-    prev: Fix | None = None  # the previous frame's position
-    along, mark = 0.0, 0.0  # metres along the track so far; where the next kept frame is due
+    pick = _Picker(locate, clock, options)
+    chosen: dict[int, Fix | None] | None = None
+    if clock.count:  # the container lists its frames: choose by time and place, decode those
+        chosen = {i: where for i in range(clock.count) for keep, where in [pick(i)] if keep}
+        stream = ((i, chosen[i], f) for i, f in iter_video(path, set(chosen)))
+    else:  # (an AVI without frame times: chosen as they are decoded)
+        stream = ((i, where, f) for i, f in iter_video(path) for keep, where in [pick(i)] if keep)
     try:
-        for index, whole in iter_video(path):
+        for index, where, whole in stream:
             decoded = index + 1
             frame = left_eye(whole, camera.stereo)
-            where = locate(clock(index))
-            if locate.every_metres > 0.0:
-                if where is None:
-                    continue
-                if prev is not None:
-                    along += haversine(prev.lat, prev.lon, where.lat, where.lon)
-                prev = where
-                if along < mark:
-                    continue
-                while mark <= along:
-                    mark += locate.every_metres
-            elif not sampled(index, clock, options.every_frames, options.every_seconds):
-                continue
             h, w = frame.shape[:2]
             if options.projection == "auto" and is_equirect_shape(w, h):
                 scores.append(seam_score(frame))
@@ -166,7 +189,15 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
         )
     else:  # a file cut short ends without an error, only sooner than its video track says
         shown = None if camera.frames is None else camera.frames - clock.cut
-        if camera.damaged or (shown is not None and decoded < shown):
+        missing = [i for i in chosen or {} if i >= decoded]
+        if chosen is not None and not missing:  # (every frame wanted came: the decode went on)
+            decoded = clock.count
+        if missing:
+            warnings.append(
+                f"{path.name}: decoding ended before frame {missing[0]} of the {clock.count} its "
+                "container lists (a truncated or damaged file?); using the frames before it"
+            )
+        elif camera.damaged or (shown is not None and decoded < shown):
             held = "its MP4 boxes are cut short" if camera.damaged else (
                 f"its video track shows {shown}"
             )  # fmt: skip

@@ -1,4 +1,6 @@
-"""HDR video (a phone's HLG, HDR10's PQ) read as the SDR frames everything else works in.
+"""What ffmpeg is told when it decodes a video for us: HDR to SDR, and only the frames wanted.
+
+**HDR video** (a phone's HLG, HDR10's PQ) is read as the SDR frames everything else works in.
 
 iPhones record HLG (Dolby Vision 8.4's base layer) by default, and many Android phones and action
 cameras offer HLG or PQ. Decoded as they are, such frames are dim and washed out: BT.2020's
@@ -14,12 +16,23 @@ white, so what SDR holds keeps its contrast and colours) folds the highlights up
 peak (HLG's nominal display, and the common HDR10 mastering peak) under white, and ``zscale``
 applies BT.709's curve. Which videos are HDR: the transfer ffmpeg reports for the first video
 stream (``arib-std-b67``, ``smpte2084``).
+
+**Only the frames wanted** (a job's sampled frames of a long video) leave ffmpeg: its ``select``
+filter drops the others before they are turned into RGB and piped to us, which took as long as
+decoding them (a 4K 60 fps H.264 clip, every 40th frame: 7.8 s against 17.9, the same frames). The
+expression is a binary search over the wanted frame numbers, so each frame costs a few
+comparisons however many are wanted, and it goes to ffmpeg in a file (``-/vf``), as a command line
+could not hold the thousands a long video may want.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -59,3 +72,36 @@ def _transfer(path: str, size: int, mtime: int) -> str | None:
         if re.search(rf"[(/, ]{re.escape(name)}[)/, ]", stream):
             return called
     return None
+
+
+def select_frames(numbers: Sequence[int]) -> str:
+    """ffmpeg's ``select`` filter passing exactly the frames ``numbers`` (sorted, distinct,
+    counted from 0 as they leave the decoder): a balanced tree of ``if(lt(n, ...))``."""
+
+    def tree(lo: int, hi: int) -> str:
+        if hi - lo == 1:
+            return f"eq(n\\,{numbers[lo]})"
+        mid = (lo + hi) // 2
+        return f"if(lt(n\\,{numbers[mid]})\\,{tree(lo, mid)}\\,{tree(mid, hi)})"
+
+    return f"select='{tree(0, len(numbers))}'"
+
+
+@contextmanager
+def video_params(path: str | Path, numbers: Sequence[int] | None = None) -> Iterator[list[str]]:
+    """ffmpeg output options for reading ``path``: every frame once as the file holds it, turned
+    into SDR when HDR, and only the frames ``numbers`` (sorted, distinct; None: all). The filter
+    file they name lives while the context does."""
+    params = ["-fps_mode", "passthrough"]
+    chain = [select_frames(numbers)] if numbers else []
+    chain += [TO_SDR] if hdr_transfer(path) else []
+    if not chain:
+        yield params
+        return
+    fd, script = tempfile.mkstemp(prefix="viewsynth-", suffix=".vf")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(",".join(chain))
+        yield [*params, "-/vf", script]
+    finally:
+        os.unlink(script)

@@ -1,0 +1,102 @@
+"""HDR video (HLG, PQ) is read as the SDR frames it stands for (``viewsynth.decode``), and only the frames wanted leave ffmpeg."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+
+from viewsynth import frames
+from viewsynth.decode import hdr_transfer, select_frames
+
+CLIP = Path(__file__).parent / "data" / "karma_small.mp4"  # a real GoPro clip, 128 wide
+N = 4
+
+
+def _to_hdr(out: Path, transfer: str) -> Path:
+    """The clip's first frames as a phone would record them in HDR: its SDR light carried to
+    ``transfer`` (``arib-std-b67``: HLG; ``smpte2084``: PQ) with SDR white at BT.2408's reference
+    white, BT.2020 primaries, 10-bit HEVC, tagged as such."""
+    vf = (
+        "zscale=t=linear:npl=203,format=gbrpf32le,"  # (the clip's tags: BT.709, full range)
+        f"zscale=p=bt2020:t={transfer}:m=bt2020nc:r=tv:npl=203,format=yuv420p10le"
+    )
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(CLIP)]
+    command += ["-frames:v", str(N), "-vf", vf, "-c:v", "libx265", "-x265-params"]
+    command += ["log-level=error:crf=12", "-color_primaries", "bt2020", "-color_trc", transfer]
+    command += ["-colorspace", "bt2020nc", "-color_range", "tv", str(out)]
+    subprocess.run(command, check=True, capture_output=True)
+    return out
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    err = ((a.astype(np.float64) - b.astype(np.float64)) / 255.0) ** 2
+    return float(-10.0 * np.log10(err.mean()))
+
+
+def _frames(path: Path) -> np.ndarray:
+    return np.stack([image for _, image in frames.iter_video(path, wanted=set(range(N)))])
+
+
+@pytest.mark.parametrize(("transfer", "called"), [("arib-std-b67", "HLG"), ("smpte2084", "PQ")])
+def test_hdr_video_reads_as_its_sdr_frames(tmp_path, transfer, called):
+    sdr = _frames(CLIP)
+    hdr = _to_hdr(tmp_path / "phone.mov", transfer)
+    assert hdr_transfer(hdr) == called
+    got = _frames(hdr)
+    assert got.shape == sdr.shape
+    # read as it is, an HDR frame is dim and washed out: 23.7 dB (HLG, made to look passable
+    # on an SDR screen) and 18.6 dB (PQ) from the SDR one, 16-26 levels darker on average;
+    # turned into SDR, it is the original up to 10-bit HEVC's loss (43.6 and 41.7 dB)
+    assert _psnr(got, sdr) > 36.0
+    assert abs(float(got.mean()) - float(sdr.mean())) < 2.0
+
+
+def test_sdr_video_is_read_as_it_is():
+    assert hdr_transfer(CLIP) is None
+    assert hdr_transfer(Path("no/such/file.mp4")) is None
+
+
+def _videos(tmp_path) -> list[Path]:
+    """Real and made videos whose frames are easy to miscount: a GoPro clip, a phone's variable
+    rate, one an edit list starts 1.45 s in, one turned upright, an AVI without frame times, and
+    an HLG one."""
+    from test_capture import _write_vfr_video
+
+    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y"]
+    vfr, cut, upright, avi = (tmp_path / n for n in ("vfr.mp4", "cut.mp4", "up.mp4", "old.avi"))
+    _write_vfr_video(vfr)
+    _write_vfr_video(cut, trim=1.45)
+    subprocess.run([*ffmpeg, "-display_rotation", "90", "-i", str(vfr), "-c", "copy",
+                    str(upright)], check=True)  # fmt: skip
+    subprocess.run([*ffmpeg, "-f", "lavfi", "-i", "testsrc=size=64x32:rate=10", "-frames:v",
+                    "30", "-c:v", "mpeg4", "-bf", "2", str(avi)], check=True)  # fmt: skip
+    return [CLIP, vfr, cut, upright, avi, _to_hdr(tmp_path / "hlg.mov", "arib-std-b67")]
+
+
+def test_the_frames_wanted_are_the_frames_of_a_whole_decode(tmp_path):
+    rng = np.random.default_rng(7)
+    for video in _videos(tmp_path):
+        whole = [image for _, image in frames.iter_video(video)]
+        n = len(whole)
+        for wanted in ({0}, {n - 1}, {1, 2, 3}, set(rng.choice(n, size=n // 3, replace=False))):
+            wanted = {int(i) for i in wanted}
+            got = list(frames.iter_video(video, wanted))
+            assert [i for i, _ in got] == sorted(wanted), video.name
+            assert all(np.array_equal(image, whole[i]) for i, image in got), video.name
+        assert list(frames.iter_video(video, set())) == []
+        assert [i for i, _ in frames.iter_video(video, {n - 2, n + 5})] == [n - 2]  # none past
+
+
+def test_the_select_expression_is_a_search_tree():
+    assert select_frames([4]) == "select='eq(n\\,4)'"
+    assert select_frames([1, 5, 9]) == (
+        "select='if(lt(n\\,5)\\,eq(n\\,1)\\,if(lt(n\\,9)\\,eq(n\\,5)\\,eq(n\\,9)))'"
+    )
+    # thousands of frames nest no deeper than a binary search
+    deep = select_frames(list(range(0, 40000, 3)))
+    depth = max(deep[: i + 1].count("(") - deep[: i + 1].count(")") for i in range(len(deep)))
+    assert depth <= 2 * 14 + 2
