@@ -43,7 +43,7 @@ from flax import nnx
 
 from viewsynth import parallel
 from viewsynth.classical import pair_flows
-from viewsynth.errors import ConfigError, FrameError, ViewsynthError, WeightsError
+from viewsynth.errors import ConfigError, ViewsynthError, WeightsError
 from viewsynth.geometry.seam import on_canonical_seam
 from viewsynth.interpolators.fit import (
     PANORAMA_2D_WIDTH,
@@ -53,6 +53,7 @@ from viewsynth.interpolators.fit import (
     chunks,
     pad_edges,
 )
+from viewsynth.interpolators.inputs import checked_call
 from viewsynth.interpolators.sweep import GeometrySettings, Sweep
 from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
@@ -282,6 +283,7 @@ class RNNInterpolator:
 
     # -- the call ----------------------------------------------------------------------------------
 
+    @checked_call
     def __call__(
         self,
         img0: np.ndarray,
@@ -297,12 +299,6 @@ class RNNInterpolator:
         (:func:`viewsynth.geometry.seam.on_canonical_seam`): rolling the inputs by any number of
         columns rolls the output exactly, though DIS and the network's blocks are not
         shift-equivariant by themselves."""
-        img0 = np.asarray(img0, dtype=np.float32)
-        img1 = np.asarray(img1, dtype=np.float32)
-        if img0.shape != img1.shape or img0.ndim != 3 or img0.shape[2] != 3:
-            raise FrameError(
-                f"rnn: frames must be two (H, W, 3) images of one size, got {img0.shape} and {img1.shape}"
-            )
         if not equirect:
             return self.frames(img0, img1, times, equirect=False, hfov=hfov)
         return on_canonical_seam(self.frames, img0, img1, times, equirect=True, tell_shift=True)

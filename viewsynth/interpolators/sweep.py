@@ -24,6 +24,7 @@ from viewsynth.geometry.pose import (
 )
 from viewsynth.geometry.seam import on_canonical_seam
 from viewsynth.interpolators.flow import Flow
+from viewsynth.interpolators.inputs import checked_call
 from viewsynth.sweep import (
     PairCameras,
     SweepConfig,
@@ -211,6 +212,7 @@ class Sweep:
         }
         return out
 
+    @checked_call
     def __call__(
         self,
         img0: np.ndarray,
