@@ -94,3 +94,33 @@ def test_t_0_and_1_are_the_inputs_and_times_keep_their_order(interp):
     np.testing.assert_array_equal(out[1], out[3])
     np.testing.assert_array_equal(out[1], interp(img0, img1, 0.5, equirect=False)[0])  # a number
     assert interp(img0, img1, [], equirect=False).shape == (0, 32, 48, 3)
+
+
+def test_each_thread_reads_its_own_last_pair():
+    """One interpolator called from two threads: each thread's ``last_pair()`` is its own call's,
+    whichever finished last (the pose of the other pair was read before)."""
+    import threading
+
+    sweep = Sweep()
+    records = {}
+    pairs = {"flat": (texture(32, 48), texture(32, 48, seed=1)), "same": pair()}
+    done_first = threading.Event()
+
+    def call(name):
+        sweep(*pairs[name], [0.5], equirect=False)
+        if name == "flat":
+            done_first.set()
+        else:
+            done_first.wait()  # the other thread's call has now replaced the shared record
+        records[name] = sweep.last_pair()
+
+    threads = [threading.Thread(target=call, args=(name,)) for name in ("same", "flat")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for name, (img0, img1) in pairs.items():
+        sweep(img0, img1, [0.5], equirect=False)
+        assert records[name] == sweep.last_pair()
+    assert records["flat"] != records["same"]
+    assert Sweep().last_pair() == {}

@@ -13,6 +13,7 @@ OpenCV or JAX.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 import numpy as np
@@ -112,3 +113,23 @@ def checked_call(call):
         return out
 
     return checked
+
+
+class PerThread:
+    """An attribute with one value per thread (a descriptor; ``{}`` until a thread sets it): an
+    interpolator's record of its last pair, so that each thread calling one interpolator reads
+    its own call's in ``last_pair()``, not whichever thread finished last."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def _local(self, obj) -> threading.local:
+        return obj.__dict__.setdefault("_per_thread", threading.local())
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        return getattr(self._local(obj), self.name, {})
+
+    def __set__(self, obj, value) -> None:
+        setattr(self._local(obj), self.name, value)

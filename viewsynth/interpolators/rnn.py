@@ -53,7 +53,7 @@ from viewsynth.interpolators.fit import (
     chunks,
     pad_edges,
 )
-from viewsynth.interpolators.inputs import checked_call
+from viewsynth.interpolators.inputs import PerThread, checked_call
 from viewsynth.interpolators.sweep import GeometrySettings, Sweep
 from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
@@ -99,6 +99,7 @@ class RNNInterpolator:
     """
 
     name = "rnn"
+    _last = PerThread()  # what this thread's last pair ran (last_pair)
 
     def __init__(
         self,
@@ -139,7 +140,6 @@ class RNNInterpolator:
         self.photos = photos
         # a network trained on the pinhole sweep's candidate sweeps ordinary photos itself
         self.sweeps_photos = sweep is not None and bool(weights and weights[1].get("photos"))
-        self._last: dict[str, Any] = {}
         self.traces = 0  # times a function was traced (compiled), for tests and reports
         graphdef, self._state = nnx.split(model)
         # With several local devices the times of a pair are split over them (data parallel):
