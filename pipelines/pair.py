@@ -14,19 +14,22 @@ to IMG0's size: a photo of another shape is centre-cropped to IMG0's aspect rati
 of view with it), never stretched.
 
 A list file holds one job per non-empty line not starting with '#': ``img0 img1 out [t]``
-(whitespace-separated, paths relative to the current folder). Every line is checked before any
-work starts; the interpolator is loaded once and compiled once per image size.
+(whitespace-separated, paths relative to the current folder; "double quotes" around a path with
+spaces; a '#' after a space starts a comment). Every line is checked before any work starts (its
+images' headers, a panorama paired with a photo, outputs that would overwrite an input or each
+other); the interpolator is loaded once and compiled once per image size.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
 from viewsynth import frames
-from viewsynth.capture.projection import decide_images
+from viewsynth.capture.projection import decide_images, decide_projection
 from viewsynth.capture.shape import aspect_crop, crop_and_resize
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.interpolators import DEFAULT_METHOD, METHODS, make_interpolator
@@ -54,11 +57,50 @@ def _check_t(t: float, where: str) -> float:
 
 
 def output_paths(out: Path, times: list[float]) -> list[Path]:
-    """One time -> ``out``; several -> ``<stem>-t0.250<suffix>`` beside it."""
+    """One time -> ``out``; several -> ``<stem>-t0.250<suffix>`` beside it (more digits where three
+    would give two times one name). A time given twice is an error."""
     if len(times) == 1:
         return [out]
+    repeated = sorted({t for t in times if times.count(t) > 1})
+    if repeated:
+        raise ViewsynthError(f"--t: {repeated[0]} is given twice")
     suffix = out.suffix or ".png"
-    return [out.with_name(f"{out.stem}-t{t:.3f}{suffix}") for t in times]
+    digits = 3
+    while len({f"{t:.{digits}f}" for t in times}) < len(times):
+        digits += 1
+    return [out.with_name(f"{out.stem}-t{t:.{digits}f}{suffix}") for t in times]
+
+
+def split_line(line: str) -> list[str]:
+    """A list file's line as its fields: whitespace-separated, a "double-quoted" field kept whole
+    (a path with spaces), a '#' opening a field the start of a comment."""
+    fields = []
+    for quoted, bare in re.findall(r'"([^"]*)"|(\S+)', line):
+        if bare.startswith("#"):
+            break
+        fields.append(bare or quoted)
+    return fields
+
+
+def check_outputs(jobs) -> None:
+    """No output may be an input of any job, nor another job's output: each would lose a file."""
+    inputs = {_key(img): (img, where) for img0, img1, _, _, where in jobs for img in (img0, img1)}
+    seen: dict[Path, str] = {}
+    for _, _, _, outs, where in jobs:
+        for out in outs:
+            key = _key(out)
+            if key in inputs:
+                img, of = inputs[key]
+                of = f" (of {of.rstrip(': ')})" if of and of != where else ""
+                raise ViewsynthError(f"{where}{out}: would overwrite the input {img}{of}")
+            if key in seen:
+                raise ViewsynthError(f"{where}{out}: also the output of {seen[key].rstrip(': ')}")
+            seen[key] = where
+
+
+def _key(path: Path) -> Path:
+    """One name per file, however it is written (relative, ``..``, a link)."""
+    return path.resolve()
 
 
 def read_jobs(args: argparse.Namespace) -> list[tuple[Path, Path, list[float], list[Path]]]:
@@ -68,7 +110,7 @@ def read_jobs(args: argparse.Namespace) -> list[tuple[Path, Path, list[float], l
         if args.img0 or args.img1:
             raise ViewsynthError("--list: give either a list file or IMG0 IMG1, not both")
         try:
-            text = args.list.read_text()
+            text = args.list.read_text(encoding="utf-8-sig")  # (a BOM is not part of a path)
         except OSError as err:
             raise ViewsynthError(f"{args.list}: cannot read list file ({err.strerror})") from None
         except UnicodeDecodeError:
@@ -76,11 +118,10 @@ def read_jobs(args: argparse.Namespace) -> list[tuple[Path, Path, list[float], l
                 f"{args.list}: not a text list file (lines of 'img0 img1 out [t]')"
             ) from None
         for number, line in enumerate(text.splitlines(), start=1):
-            line = line.strip()
-            if not line or line.startswith("#"):
+            parts = split_line(line)
+            if not parts:  # (blank, or a comment)
                 continue
             where = f"{args.list}:{number}: "
-            parts = line.split()
             if len(parts) not in (3, 4):
                 raise ViewsynthError(f"{where}expected 'img0 img1 out [t]', got {line!r}")
             try:
@@ -99,11 +140,19 @@ def read_jobs(args: argparse.Namespace) -> list[tuple[Path, Path, list[float], l
         out = Path(args.output)
         jobs.append((Path(args.img0), Path(args.img1), times, output_paths(out, times), ""))
     for img0, img1, _, outs, where in jobs:  # every image's header read (none decoded)
+        sizes = []
         for img in (img0, img1):
             try:
-                frames.probe_image(img)
+                sizes.append((img.name, frames.probe_image(img)))
             except FrameError as err:
                 raise ViewsynthError(f"{where}{err}") from None
+        # a panorama with a photo, refused now rather than after the jobs before it wrote theirs
+        try:
+            decide_projection(
+                img0, sizes, [None, None], [None, None], args.projection, "--projection"
+            )
+        except ViewsynthError as err:
+            raise ViewsynthError(f"{where}{err}") from None
         for out in outs:
             if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
                 raise ViewsynthError(f"{where}{out}: output must end in .png or .jpg")
@@ -112,6 +161,7 @@ def read_jobs(args: argparse.Namespace) -> list[tuple[Path, Path, list[float], l
                 raise ViewsynthError(f"{where}{parent}: not a folder (the output's folder)")
             if not parent.is_dir():
                 raise ViewsynthError(f"{where}{parent}: output folder does not exist")
+    check_outputs(jobs)
     return [job[:4] for job in jobs]
 
 
@@ -161,7 +211,7 @@ def main(argv: list[str]) -> int:
         equirect = decision.projection == "equirect"
         if img1.shape[:2] != img0.shape[:2]:
             img1 = _match_size(img1, img1_path, img0, img0_path, equirect)
-        if not equirect and hfov is None:
+        if not equirect and hfov is None and args.method in ("sweep", "rnn"):
             log.warning(
                 "%s: no focal length in EXIF: geometry assumes its default field of view", img0_path
             )

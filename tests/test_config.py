@@ -94,3 +94,34 @@ def test_training_settings_that_cannot_work_are_refused_before_any_work(schema, 
             config_lib.load(FinetuneConfig, None, [override])
         else:
             load_config(Path(__file__).parents[1] / "configs" / "train_debug.yaml", [override])
+
+
+def test_settings_built_in_python_are_checked_as_a_file_s_are():
+    """A script's ``InterpolateSettings(...)`` gets what the YAML file gets: a wrong name or type
+    is a ConfigError at once, not a crash (or a silent default) after the output folder is made."""
+    from viewsynth.capture import CaptureOptions
+    from viewsynth.walkthrough import InterpolateSettings
+
+    for kwargs, message in (
+        ({"method": "foo"}, "method: 'foo' is not one of 'linear', 'flow', 'sweep', 'rnn'"),
+        ({"codec": "vp9"}, "codec: 'vp9' is not one of 'h264', 'hevc'"),
+        ({"factor": 2.5}, "factor: expected an integer, got 2.5"),
+        ({"frames": "maybe"}, "frames: expected true or false, got 'maybe'"),
+        ({"view": {"fov": 90}}, "view: unknown key 'fov'"),
+    ):
+        with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
+            InterpolateSettings(**kwargs)
+    with pytest.raises(ConfigError, match="^projection: 'cube' is not one of"):
+        CaptureOptions(projection="cube")
+    with pytest.raises(ValueError, match="max_video_width must be at least 2, got -5"):
+        InterpolateSettings(max_video_width=-5)
+    settings = InterpolateSettings(
+        view={"hfov": 90},
+        capture={"max_width": 128},
+        frames="no",
+        fps=25,
+        weights=Path("w.msgpack"),
+    )
+    assert settings.view.hfov == 90.0 and settings.capture.max_width == 128
+    assert settings.frames is False and settings.fps == 25.0 and settings.weights == "w.msgpack"
+    assert config.from_dict(InterpolateSettings, config.to_dict(settings)) == settings

@@ -106,10 +106,10 @@ def test_bad_list_line_is_reported_before_any_work(tmp_path):
     assert not (tmp_path / "o1.png").exists()  # nothing written: line 2 failed the check
 
 
-def _pair_cli(*args: str) -> subprocess.CompletedProcess:
+def _pair_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """``viewsynth pair ARGS --method linear`` in a fresh interpreter, its output captured."""
     cmd = [sys.executable, "-m", "viewsynth.pipelines.cli", "pair", *args, "--method", "linear"]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
 
 
 def test_bad_t_and_unreadable_image(tmp_path):
@@ -151,3 +151,58 @@ def test_every_image_is_checked_before_work_and_each_mistake_is_one_plain_line(t
         assert lines[0].startswith("viewsynth pair: error: ") and needle in lines[0], lines
         assert "error: pair:" not in lines[0]
     assert not (tmp_path / "o1.png").exists() and not (tmp_path / "m.png").exists()
+
+
+def _pair_error(capsys, *args: str) -> str:
+    """The one line ``viewsynth pair ARGS --method linear`` ends with, in this interpreter."""
+    assert cli(["pair", *args, "--method", "linear"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_no_output_overwrites_an_input_or_another_output(tmp_path, monkeypatch, capsys):
+    """An output named like an input (however written), two jobs' one output, a t given twice:
+    each refused before any work; close times get the digits that tell them apart."""
+    a, b = two_images(tmp_path)
+    before = a.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    listing = tmp_path / "jobs.txt"
+    line = _pair_error(capsys, "a.png", "b.png", "-o", "../" + tmp_path.name + "/a.png")
+    assert line.endswith("/a.png: would overwrite the input a.png")
+    line = _pair_error(capsys, "a.png", "b.png", "-o", "m.png", "--t", "0.5", "--t", "0.5")
+    assert line.endswith("--t: 0.5 is given twice")
+    listing.write_text("a.png b.png o.png\na.png b.png m1.png\nb.png a.png o.png 0.25\n")
+    line = _pair_error(capsys, "--list", str(listing))
+    assert line.endswith(f"{listing}:3: o.png: also the output of {listing}:1")
+    (tmp_path / "o.png").write_bytes(before)  # an earlier run's, the input of line 2
+    listing.write_text("a.png b.png o.png\no.png b.png m2.png\n")
+    line = _pair_error(capsys, "--list", str(listing))
+    assert line.endswith(f"{listing}:1: o.png: would overwrite the input o.png (of {listing}:2)")
+    assert a.read_bytes() == before == (tmp_path / "o.png").read_bytes()
+    assert not list(tmp_path.glob("m*.png"))
+    argv = ["pair", "a.png", "b.png", "-o", "m.png", "--t", "0.25", "--t", "0.2501"]
+    assert cli([*argv, "--method", "linear"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("m-*.png")) == ["m-t0.2500.png", "m-t0.2501.png"]
+
+
+def test_list_lines_take_quoted_paths_trailing_comments_and_a_bom(tmp_path, monkeypatch):
+    a, b = two_images(tmp_path)
+    (tmp_path / "my a.png").write_bytes(a.read_bytes())
+    listing = tmp_path / "jobs.txt"
+    listing.write_bytes(
+        b'\xef\xbb\xbfa.png b.png o1.png\r\n"my a.png" b.png "o 2.png" 0.25  # quarter\r\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    assert cli(["pair", "--list", str(listing), "--method", "linear"]) == 0
+    assert (tmp_path / "o1.png").exists() and (tmp_path / "o 2.png").exists()
+
+
+def test_a_later_mixed_pair_stops_the_list_before_the_first_is_made(tmp_path, monkeypatch, capsys):
+    a, b = two_images(tmp_path)
+    frames.write_image(tmp_path / "pano.png", np.random.default_rng(1).random((32, 64, 3)))
+    listing = tmp_path / "jobs.txt"
+    listing.write_text("a.png b.png o1.png\na.png pano.png o2.png\n")
+    monkeypatch.chdir(tmp_path)
+    assert f"{listing}:2: a.png: mixed projections" in _pair_error(capsys, "--list", str(listing))
+    assert not (tmp_path / "o1.png").exists()

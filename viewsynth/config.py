@@ -9,6 +9,7 @@ mechanism and the interpolation settings shared by the pipeline and the CLI.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from pathlib import Path
@@ -97,9 +98,9 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         except (TypeError, ValueError):
             raise ConfigError(f"{where}: expected a number, got {value!r}") from None
     if annotation is str:
-        if not isinstance(value, (str, int, float)):
+        if not isinstance(value, (str, int, float, os.PathLike)):
             raise ConfigError(f"{where}: expected text, got {value!r}")
-        return str(value)
+        return value if isinstance(value, str) else str(value)
     return value
 
 
@@ -118,6 +119,19 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     except ValueError as err:  # __post_init__ validation
         raise ConfigError(f"{where}: {err}") from None
     return obj
+
+
+def check_fields(obj: Any) -> None:
+    """Every field of the frozen dataclass ``obj`` checked against its type and converted as
+    :func:`from_dict` does (a mapping into its dataclass, ``"8"`` into 8): for one built in Python,
+    not read from a file (``InterpolateSettings(view={"hfov": 90})``). Its ``__post_init__`` calls
+    this first; a wrong value raises ``ConfigError`` naming the field."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        checked = _coerce(value, hints[f.name], f.name)
+        if checked is not value:
+            object.__setattr__(obj, f.name, checked)  # (frozen: its own constructor's work)
 
 
 def to_dict(obj: Any) -> Any:

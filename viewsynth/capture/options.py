@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from viewsynth import config as config_lib
 from viewsynth.frames import MAX_PIXELS
 
 TIME_SOURCES = ("auto", "gps", "exif", "mapillary", "filename")
@@ -74,6 +75,7 @@ class CaptureOptions:
         return ""
 
     def __post_init__(self) -> None:
+        config_lib.check_fields(self)
         if self.projection not in ("auto", "equirect", "perspective"):
             raise ValueError(
                 f"projection must be 'auto', 'equirect' or 'perspective', got {self.projection!r}"

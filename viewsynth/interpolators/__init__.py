@@ -4,7 +4,9 @@ the network).
 
 Every interpolator is called as ``interp(img0, img1, times, equirect=...)`` with ``img0``, ``img1``
 of shape ``(H, W, 3)`` float32 RGB in [0, 1] and ``times`` a sequence of t in (0, 1); it returns
-``(T, H, W, 3)`` float32 in [0, 1], one frame per t. ``equirect=True`` means both frames are 2:1
+``(T, H, W, 3)`` float32 in [0, 1], one frame per t. Each checks a user's inputs at its door
+(:mod:`.inputs`: uint8 taken as its float, t = 0 and 1 answered with the inputs, anything else
+refused with a ``FrameError`` or ``ViewsynthError`` that says what). ``equirect=True`` means both frames are 2:1
 panoramas whose left and right edges meet (the seam): nothing may treat those edges as borders.
 ``hfov``: perspective frames' horizontal field of view in degrees, from the capture's metadata
 (None: unknown; geometry then assumes :data:`viewsynth.geometry.pose.DEFAULT_HFOV_DEG` and says

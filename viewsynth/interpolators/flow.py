@@ -10,6 +10,7 @@ import numpy as np
 
 from viewsynth import classical
 from viewsynth.geometry.seam import on_canonical_seam
+from viewsynth.interpolators.inputs import checked_call
 from viewsynth.warp import fuse
 
 
@@ -36,6 +37,7 @@ class Flow:
         """Nothing to say per pair: every pair is made the same way."""
         return {}
 
+    @checked_call
     def __call__(
         self,
         img0: np.ndarray,

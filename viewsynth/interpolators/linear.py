@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from viewsynth.interpolators.inputs import checked_call
+
 
 class Linear:
     """Cross-fade: ``(1 - t) * img0 + t * img1``, ``(T, H, W, 3)`` from two ``(H, W, 3)``."""
@@ -20,6 +22,7 @@ class Linear:
         """Nothing to say per pair: every pair is cross-faded."""
         return {}
 
+    @checked_call
     def __call__(
         self,
         img0: np.ndarray,

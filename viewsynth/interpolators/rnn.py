@@ -43,7 +43,7 @@ from flax import nnx
 
 from viewsynth import parallel
 from viewsynth.classical import pair_flows
-from viewsynth.errors import ConfigError, FrameError, ViewsynthError, WeightsError
+from viewsynth.errors import ConfigError, ViewsynthError, WeightsError
 from viewsynth.geometry.seam import on_canonical_seam
 from viewsynth.interpolators.fit import (
     PANORAMA_2D_WIDTH,
@@ -53,6 +53,7 @@ from viewsynth.interpolators.fit import (
     chunks,
     pad_edges,
 )
+from viewsynth.interpolators.inputs import PerThread, checked_call
 from viewsynth.interpolators.sweep import GeometrySettings, Sweep
 from viewsynth.model.init import init_at, with_geometry
 from viewsynth.model.network import Network
@@ -98,6 +99,7 @@ class RNNInterpolator:
     """
 
     name = "rnn"
+    _last = PerThread()  # what this thread's last pair ran (last_pair)
 
     def __init__(
         self,
@@ -138,7 +140,6 @@ class RNNInterpolator:
         self.photos = photos
         # a network trained on the pinhole sweep's candidate sweeps ordinary photos itself
         self.sweeps_photos = sweep is not None and bool(weights and weights[1].get("photos"))
-        self._last: dict[str, Any] = {}
         self.traces = 0  # times a function was traced (compiled), for tests and reports
         graphdef, self._state = nnx.split(model)
         # With several local devices the times of a pair are split over them (data parallel):
@@ -282,6 +283,7 @@ class RNNInterpolator:
 
     # -- the call ----------------------------------------------------------------------------------
 
+    @checked_call
     def __call__(
         self,
         img0: np.ndarray,
@@ -297,12 +299,6 @@ class RNNInterpolator:
         (:func:`viewsynth.geometry.seam.on_canonical_seam`): rolling the inputs by any number of
         columns rolls the output exactly, though DIS and the network's blocks are not
         shift-equivariant by themselves."""
-        img0 = np.asarray(img0, dtype=np.float32)
-        img1 = np.asarray(img1, dtype=np.float32)
-        if img0.shape != img1.shape or img0.ndim != 3 or img0.shape[2] != 3:
-            raise FrameError(
-                f"rnn: frames must be two (H, W, 3) images of one size, got {img0.shape} and {img1.shape}"
-            )
         if not equirect:
             return self.frames(img0, img1, times, equirect=False, hfov=hfov)
         return on_canonical_seam(self.frames, img0, img1, times, equirect=True, tell_shift=True)

@@ -24,6 +24,7 @@ from viewsynth.geometry.pose import (
 )
 from viewsynth.geometry.seam import on_canonical_seam
 from viewsynth.interpolators.flow import Flow
+from viewsynth.interpolators.inputs import PerThread, checked_call
 from viewsynth.sweep import (
     PairCameras,
     SweepConfig,
@@ -95,11 +96,11 @@ class Sweep:
     """
 
     name = "sweep"
+    _last = PerThread()  # what this thread's last pair ran (last_pair)
 
     def __init__(self, settings: GeometrySettings | None = None, fallback: Flow | None = None):
         self.settings = settings or GeometrySettings(sweep=SweepConfig())
         self.fallback = fallback or Flow()
-        self._last: dict[str, Any] = {}
         load_pycolmap()  # (here, on the thread that builds it: see its SIGTERM note)
 
     @classmethod
@@ -211,6 +212,7 @@ class Sweep:
         }
         return out
 
+    @checked_call
     def __call__(
         self,
         img0: np.ndarray,

@@ -29,6 +29,7 @@ class ViewOptions:
     height: int = 720  # flat video height
 
     def __post_init__(self):
+        config_lib.check_fields(self)
         if not 0 < self.hfov < 180:
             raise ValueError(f"view.hfov must be in (0, 180), got {self.hfov}")
         if not -90 <= self.pitch <= 90:
@@ -59,6 +60,7 @@ class InterpolateSettings:
     capture: CaptureOptions = field(default_factory=CaptureOptions)
 
     def __post_init__(self):
+        config_lib.check_fields(self)
         if self.factor < 1:
             raise ValueError(f"factor must be at least 1, got {self.factor}")
         if self.spacing is not None and not self.spacing > 0:
@@ -73,6 +75,8 @@ class InterpolateSettings:
             raise ValueError(f"quality (CRF) must be 0..51, got {self.quality}")
         if self.chunk_frames < 1:
             raise ValueError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
+        if self.max_video_width is not None and self.max_video_width < 2:
+            raise ValueError(f"max_video_width must be at least 2, got {self.max_video_width}")
 
     def capture_options(self, source: Path) -> CaptureOptions:
         """How to read the capture at ``source``: ``capture``, but a video with ``spacing`` and
