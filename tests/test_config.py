@@ -10,7 +10,7 @@ from typing import Literal
 import pytest
 
 from viewsynth import config
-from viewsynth.errors import ConfigError
+from viewsynth.errors import ConfigError, ViewsynthError
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,19 @@ def test_settings_built_in_python_are_checked_as_a_file_s_are():
             InterpolateSettings(**kwargs)
     with pytest.raises(ConfigError, match="^projection: 'cube' is not one of"):
         CaptureOptions(projection="cube")
-    with pytest.raises(ValueError, match="max_video_width must be at least 2, got -5"):
-        InterpolateSettings(max_video_width=-5)
+    # a value out of range too: a ConfigError (a script catching ViewsynthError sees it), which
+    # is still the ValueError it was
+    for kwargs, message in (
+        ({"max_video_width": -5}, "max_video_width must be at least 2, got -5"),
+        ({"factor": 0}, "factor must be at least 1, got 0"),
+        ({"fps": -1}, "fps must be positive, got -1"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            InterpolateSettings(**kwargs)
+    with pytest.raises(ViewsynthError, match="every_frames must be at least 1"):
+        CaptureOptions(every_frames=0)
+    with pytest.raises(ValueError, match="every_frames must be at least 1"):
+        CaptureOptions(every_frames=0)
     settings = InterpolateSettings(
         view={"hfov": 90},
         capture={"max_width": 128},

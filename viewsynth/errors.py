@@ -9,8 +9,9 @@ class ViewsynthError(Exception):
     """
 
 
-class ConfigError(ViewsynthError):
-    """An unknown config key, a bad value, or a malformed YAML file."""
+class ConfigError(ViewsynthError, ValueError):
+    """An unknown config key, a bad value, or a malformed YAML file (a ``ValueError`` too, as a
+    script that builds settings in Python may catch it)."""
 
 
 class FrameError(ViewsynthError):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from viewsynth import config as config_lib
+from viewsynth.errors import ConfigError
 from viewsynth.frames import MAX_PIXELS
 
 TIME_SOURCES = ("auto", "gps", "exif", "mapillary", "filename")
@@ -77,15 +78,17 @@ class CaptureOptions:
     def __post_init__(self) -> None:
         config_lib.check_fields(self)
         if self.projection not in ("auto", "equirect", "perspective"):
-            raise ValueError(
+            raise ConfigError(
                 f"projection must be 'auto', 'equirect' or 'perspective', got {self.projection!r}"
             )
         if self.time_source not in TIME_SOURCES:
-            raise ValueError(
+            raise ConfigError(
                 f"time_source must be one of {', '.join(TIME_SOURCES)}, got {self.time_source!r}"
             )
         if self.working_size not in ("common", "first"):
-            raise ValueError(f"working_size must be 'common' or 'first', got {self.working_size!r}")
+            raise ConfigError(
+                f"working_size must be 'common' or 'first', got {self.working_size!r}"
+            )
         for name in (
             "time_gap",
             "distance_gap",
@@ -98,27 +101,27 @@ class CaptureOptions:
         ):
             value = getattr(self, name)
             if not value >= 0.0:  # also rejects NaN
-                raise ValueError(f"{name} must be 0 or more, got {value}")
+                raise ConfigError(f"{name} must be 0 or more, got {value}")
         if self.duplicate_angle > 180.0:
-            raise ValueError(
+            raise ConfigError(
                 f"duplicate_angle must be at most 180 degrees, got {self.duplicate_angle}"
             )
         if self.max_width < 0 or self.max_width == 1:
-            raise ValueError(
+            raise ConfigError(
                 f"max_width must be 0 (no cap) or at least 2 pixels, got {self.max_width}"
             )
         if self.max_pixels < 1:
-            raise ValueError(f"max_pixels must be at least 1, got {self.max_pixels}")
+            raise ConfigError(f"max_pixels must be at least 1, got {self.max_pixels}")
         if self.every_frames < 1:
-            raise ValueError(f"every_frames must be at least 1, got {self.every_frames}")
+            raise ConfigError(f"every_frames must be at least 1, got {self.every_frames}")
         if self.every_seconds > 0.0 and self.every_frames != 1:
-            raise ValueError(
+            raise ConfigError(
                 f"set every_frames ({self.every_frames}) or every_seconds ({self.every_seconds}), "
                 "not both"
             )
         if self.every_metres > 0.0 and (self.every_frames != 1 or self.every_seconds > 0.0):
-            raise ValueError(
+            raise ConfigError(
                 f"set every_metres ({self.every_metres}) or every_frames/every_seconds, not both"
             )
         if self.gpx_offset != self.gpx_offset:  # NaN
-            raise ValueError("gpx_offset must be a number of seconds, got nan")
+            raise ConfigError("gpx_offset must be a number of seconds, got nan")

@@ -15,6 +15,7 @@ from typing import Literal
 
 from viewsynth import config as config_lib
 from viewsynth.capture import CaptureOptions
+from viewsynth.errors import ConfigError
 from viewsynth.frames import VIDEO_SUFFIXES
 from viewsynth.interpolators import DEFAULT_METHOD, Interpolator, make_interpolator
 
@@ -31,11 +32,11 @@ class ViewOptions:
     def __post_init__(self):
         config_lib.check_fields(self)
         if not 0 < self.hfov < 180:
-            raise ValueError(f"view.hfov must be in (0, 180), got {self.hfov}")
+            raise ConfigError(f"view.hfov must be in (0, 180), got {self.hfov}")
         if not -90 <= self.pitch <= 90:
-            raise ValueError(f"view.pitch must be in [-90, 90], got {self.pitch}")
+            raise ConfigError(f"view.pitch must be in [-90, 90], got {self.pitch}")
         if self.width < 16 or self.height < 16:
-            raise ValueError("view.width and view.height must be at least 16")
+            raise ConfigError("view.width and view.height must be at least 16")
 
 
 @dataclass(frozen=True)
@@ -62,21 +63,21 @@ class InterpolateSettings:
     def __post_init__(self):
         config_lib.check_fields(self)
         if self.factor < 1:
-            raise ValueError(f"factor must be at least 1, got {self.factor}")
+            raise ConfigError(f"factor must be at least 1, got {self.factor}")
         if self.spacing is not None and not self.spacing > 0:
-            raise ValueError(f"spacing must be positive metres, got {self.spacing}")
+            raise ConfigError(f"spacing must be positive metres, got {self.spacing}")
         if not (self.fps > 0 and math.isfinite(self.fps)):
-            raise ValueError(f"fps must be positive, got {self.fps}")
+            raise ConfigError(f"fps must be positive, got {self.fps}")
         if self.iters is not None and self.iters < 1:
-            raise ValueError(f"iters must be at least 1, got {self.iters}")
+            raise ConfigError(f"iters must be at least 1, got {self.iters}")
         if self.scale is not None and not 0 < self.scale <= 1:
-            raise ValueError(f"scale must be in (0, 1], got {self.scale}")
+            raise ConfigError(f"scale must be in (0, 1], got {self.scale}")
         if not 0 <= self.quality <= 51:
-            raise ValueError(f"quality (CRF) must be 0..51, got {self.quality}")
+            raise ConfigError(f"quality (CRF) must be 0..51, got {self.quality}")
         if self.chunk_frames < 1:
-            raise ValueError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
+            raise ConfigError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
         if self.max_video_width is not None and self.max_video_width < 2:
-            raise ValueError(f"max_video_width must be at least 2, got {self.max_video_width}")
+            raise ConfigError(f"max_video_width must be at least 2, got {self.max_video_width}")
 
     def capture_options(self, source: Path) -> CaptureOptions:
         """How to read the capture at ``source``: ``capture``, but a video with ``spacing`` and
