@@ -117,6 +117,10 @@ def _nonempty_file(path: str | Path) -> Path:
         size = path.stat().st_size
     except FileNotFoundError:
         raise FrameError(f"{path}: no such file") from None
+    except OSError as err:  # a link loop, a file the user may not read
+        raise FrameError(f"{path}: cannot read it ({err.strerror})") from None
+    if not path.is_file():  # a named pipe would block the decoder for ever
+        raise FrameError(f"{path}: not a regular file")
     if size == 0:
         raise FrameError(f"{path}: empty file (0 bytes)")
     return path
@@ -221,7 +225,7 @@ def part_path(path: str | Path, tag: str = "") -> Path:
 @contextlib.contextmanager
 def atomic_write(path: str | Path, *, fsync: bool = False) -> Iterator[Path]:
     """Write ``path`` aside: yields the temporary path to write; on success it is renamed onto
-    ``path`` (atomic on one file system), on any error it is removed and ``path`` left untouched.
+    ``path`` (atomic on one file system), on any error it is removed, ``path`` left untouched.
 
     ``fsync=True`` flushes the file to disk before the rename (weights, resume state).
     """
@@ -233,8 +237,10 @@ def atomic_write(path: str | Path, *, fsync: bool = False) -> Iterator[Path]:
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):  # a full disk, a file size limit: one line naming the file
+            raise ViewsynthError(f"{path}: could not write it ({err.strerror or err})") from None
         raise
 
 
@@ -346,7 +352,7 @@ def video_times(path: str | Path) -> VideoTimes:
     """
     import imageio_ffmpeg
 
-    path = Path(path)
+    path = Path(path).absolute()  # (ffmpeg would read a relative "a:b.mp4" as protocol "a")
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path)]
     command += ["-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
     proc = subprocess.run(command, capture_output=True, text=True, errors="replace")

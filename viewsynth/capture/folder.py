@@ -70,6 +70,9 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
             skipped.append((entry.name, why))
         elif entry.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append((entry.name, unstitched(entry) or "not an image"))
+        elif not entry.is_file():  # before its tags are read: opening a named pipe waits forever
+            why = "a broken link or a link loop" if entry.is_symlink() else "not a regular file"
+            skipped.append((entry.name, why))
         else:
             images.append(entry)
     if not images:

@@ -1,0 +1,115 @@
+"""A user's awkward machine: output folders whose names ffmpeg would misread, a disk that fills
+up, links that loop and named pipes among the photos. Each is one line naming the file, or works."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from viewsynth import frames
+from viewsynth.capture import CaptureOptions
+from viewsynth.capture.folder import load_folder
+from viewsynth.export.video import VideoWriter
+from viewsynth.pipelines.cli import main as cli
+
+
+def make_capture(folder: Path, n: int = 2) -> Path:
+    folder.mkdir(parents=True)
+    base = np.random.default_rng(0).random((16, 32, 3)).astype(np.float32)
+    for i in range(n):
+        frames.write_image(folder / f"f{i}.png", np.roll(base, 2 * i, axis=1))
+    return folder
+
+
+@pytest.mark.parametrize("name", ["-walk", "walk:1"], ids=["leading dash", "colon"])
+def test_a_relative_output_folder_ffmpeg_would_misread_still_gets_its_video(
+    tmp_path, monkeypatch, name
+):
+    # ffmpeg takes a relative "-walk/x.mp4" for an option and "walk:1/x.mp4" for a protocol
+    capture = make_capture(tmp_path / "cap")
+    monkeypatch.chdir(tmp_path)
+    args = ["interpolate", str(capture), f"--output={name}", "--method", "linear", "-q"]
+    assert cli(args) == 0
+    assert (tmp_path / name / "walkthrough.mp4").stat().st_size > 0
+
+
+def test_a_relative_video_name_with_a_colon_keeps_its_frame_times(tmp_path, monkeypatch):
+    with VideoWriter(tmp_path / "cam:1.mp4", 10) as writer:
+        for i in range(3):
+            writer.write(np.full((16, 32, 3), 60 * i, np.uint8))
+    monkeypatch.chdir(tmp_path)
+    assert frames.video_times("cam:1.mp4").times == pytest.approx((0.0, 0.1, 0.2))
+
+
+def _limited(limit: int):
+    """A child process's file size limit of ``limit`` bytes (``ulimit -f``): writes past it fail
+    with EFBIG in Python and stop ffmpeg with SIGXFSZ, as a disk filling up would."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+@pytest.mark.parametrize(
+    ("limit", "file", "why"),
+    [
+        (0, ".viewsynth.lock", "could not write it (File too large)"),
+        (50, ".viewsynth-state.json", "could not write it (File too large)"),
+        (
+            1500,
+            ".parts/walkthrough_360.00000.mp4",
+            "ffmpeg failed (exit -25): killed by SIGXFSZ: the file grew past the file size limit "
+            "(ulimit -f)",
+        ),
+    ],
+    ids=["the lock", "the resume state", "a video piece"],
+)
+def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing_half_written(
+    tmp_path, limit, file, why
+):
+    capture, out = make_capture(tmp_path / "cap"), tmp_path / "out"
+    cmd = [sys.executable, "-m", "viewsynth.pipelines.cli", "interpolate", str(capture)]
+    cmd += ["-o", str(out), "--method", "linear", "--factor", "2", "-q"]
+    env = {**os.environ, "VIEWSYNTH_JAX_CACHE": "off"}
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, preexec_fn=_limited(limit), timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"viewsynth interpolate: error: {out / file}: {why}"
+    )
+    assert "Traceback" not in proc.stderr
+    # what is left is the run's own hidden state (resumed next time), no output, no part file
+    left = [p.relative_to(out).as_posix() for p in out.rglob("*")] if out.exists() else []
+    assert not [p for p in left if ".part-" in p or ".part." in p or not p.startswith(".")], left
+
+
+def test_a_link_loop_and_a_named_pipe_among_the_photos_are_skipped_not_waited_on(tmp_path):
+    folder = make_capture(tmp_path / "cap", n=3)
+    (folder / "loop.jpg").symlink_to("loop.jpg")
+    os.mkfifo(folder / "pipe.jpg")  # opening it to read its tags would wait for a writer for ever
+    found = []
+    reader = threading.Thread(
+        target=lambda: found.append(load_folder(folder, CaptureOptions())), daemon=True
+    )
+    reader.start()
+    reader.join(timeout=60)
+    assert found, "load_folder hung on the named pipe"
+    assert [s.path.name for s in found[0].shots] == ["f0.png", "f1.png", "f2.png"]
+    assert sorted(found[0].skipped) == [
+        ("loop.jpg", "a broken link or a link loop"),
+        ("pipe.jpg", "not a regular file"),
+    ]
+
+
+def test_pair_names_a_link_loop_and_a_named_pipe(tmp_path):
+    (tmp_path / "loop.png").symlink_to("loop.png")
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(frames.FrameError, match=r"loop\.png: cannot read it \(Too many levels"):
+        frames.read_image(tmp_path / "loop.png")
+    with pytest.raises(frames.FrameError, match=r"pipe\.png: not a regular file$"):
+        frames.read_image(tmp_path / "pipe.png")
