@@ -113,3 +113,26 @@ def test_pair_names_a_link_loop_and_a_named_pipe(tmp_path):
         frames.read_image(tmp_path / "loop.png")
     with pytest.raises(frames.FrameError, match=r"pipe\.png: not a regular file$"):
         frames.read_image(tmp_path / "pipe.png")
+
+
+def test_a_video_without_its_index_or_without_pictures_says_which(tmp_path):
+    import imageio_ffmpeg
+
+    whole = tmp_path / "whole.mp4"
+    with VideoWriter(whole, 10, faststart=False) as writer:  # the index (moov) at the end
+        for i in range(10):
+            writer.write(np.full((16, 32, 3), 20 * i, np.uint8))
+    cut = tmp_path / "cut.mp4"  # a camera's recording that never stopped
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    sound = tmp_path / "sound.mp4"
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "sine=d=0.5"]
+    subprocess.run([*cmd, "-c:a", "aac", str(sound)], check=True)
+    with pytest.raises(frames.FrameError) as err:
+        frames.video_info(cut)
+    assert str(err.value) == (
+        f"{cut}: not a readable video (no moov atom, the MP4's index: an unfinished recording or "
+        "a file cut short?)"
+    )
+    with pytest.raises(frames.FrameError) as err:
+        frames.video_info(sound)
+    assert str(err.value) == f"{sound}: not a readable video (no video stream in it)"

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from viewsynth.errors import FrameError, ViewsynthError
+from viewsynth.errors import FrameError, ViewsynthError, one_line
 from viewsynth.heif import heif_deep_rgb, heif_opener
 
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
@@ -294,20 +294,20 @@ def _video_reader(path: Path):
     if _rotation_note not in reader_log.filters:
         reader_log.addFilter(_rotation_note)
 
-    # imageio-ffmpeg starts its reader's ffmpeg with a ``preexec_fn`` (a new process group, so
-    # that Ctrl-C reaches only us), and Python code between fork and exec can deadlock in a
-    # process with threads, as a job is by then (JAX, the pool): JAX warns of exactly that on
-    # every video. Its documented switch turns the preexec_fn off; a user's own setting wins.
-    # Ctrl-C then reaches the reader's ffmpeg too, as it reaches the encoders' already.
+    # imageio-ffmpeg's ffmpeg gets a ``preexec_fn`` (its own process group); Python code between
+    # fork and exec can deadlock a threaded process like a job (JAX warns of it on every video).
+    # Its documented switch turns that off (a user's setting wins): Ctrl-C reaches ffmpeg too.
     os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
     try:
-        # Every frame once, as the file holds it: by default ffmpeg outputs a constant rate and
-        # repeats frames of a variable-rate (phone) video to fill it, which ``video_times`` (and
-        # a frame's index) would then not match.
+        # Each frame once: ffmpeg's constant-rate default repeats a phone video's (video_times)
         return imageio.get_reader(str(path), "ffmpeg", output_params=["-fps_mode", "passthrough"])
     except Exception as err:  # noqa: BLE001 - imageio/ffmpeg raise assorted types for bad files
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise FrameError(f"{path}: not a readable video ({first})") from None
+        why = one_line(err)  # imageio's line; ffmpeg's log follows it
+        if "moov atom not found" in str(err):  # the MP4's index, written when recording stops
+            why = "no moov atom, the MP4's index: an unfinished recording or a file cut short?"
+        elif "does not contain any stream" in str(err):
+            why = "no video stream in it"
+        raise FrameError(f"{path}: not a readable video ({why})") from None
 
 
 def video_info(path: str | Path) -> tuple[float, tuple[int, int]]:
