@@ -8,6 +8,7 @@ import resource
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +137,22 @@ def test_a_video_without_its_index_or_without_pictures_says_which(tmp_path):
     with pytest.raises(frames.FrameError) as err:
         frames.video_info(sound)
     assert str(err.value) == f"{sound}: not a readable video (no video stream in it)"
+
+
+def test_a_photo_with_corrupt_exif_is_read_without_pillows_warnings_reaching_the_user(tmp_path):
+    from PIL import Image
+
+    from viewsynth.capture.metadata import read_metadata
+
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"  # Make
+    path = tmp_path / "a.jpg"
+    Image.fromarray(np.full((8, 16, 3), 128, np.uint8)).save(path, exif=exif)
+    data = bytearray(path.read_bytes())
+    tiff = data.find(b"Exif\0\0") + 6
+    data[tiff + 4 : tiff + 8] = (0x7FFFFFF0).to_bytes(4, "little" if data[tiff] == 0x49 else "big")
+    path.write_bytes(bytes(data))  # IFD0 points far past the end: Pillow warns "Corrupt EXIF"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would be two lines of Python on the console
+        assert read_metadata(path).readable
+        assert frames.read_image(path).image.shape == (8, 16, 3)

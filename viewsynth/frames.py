@@ -72,7 +72,8 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", module="PIL")  # "Corrupt EXIF data": tags only
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # (checked first)
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > max_pixels:
@@ -226,7 +227,6 @@ def part_path(path: str | Path, tag: str = "") -> Path:
 def atomic_write(path: str | Path, *, fsync: bool = False) -> Iterator[Path]:
     """Write ``path`` aside: yields the temporary path to write; on success it is renamed onto
     ``path`` (atomic on one file system), on any error it is removed, ``path`` left untouched.
-
     ``fsync=True`` flushes the file to disk before the rename (weights, resume state).
     """
     path = Path(path)
