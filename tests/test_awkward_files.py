@@ -156,3 +156,21 @@ def test_a_photo_with_corrupt_exif_is_read_without_pillows_warnings_reaching_the
         warnings.simplefilter("error")  # a warning would be two lines of Python on the console
         assert read_metadata(path).readable
         assert frames.read_image(path).image.shape == (8, 16, 3)
+
+
+def test_a_tilde_the_shell_left_unexpanded_means_home_not_a_folder_named_tilde(
+    tmp_path, monkeypatch
+):
+    # bash expands neither "~" in --output=~/walk nor a quoted "~/walk"
+    home, work = tmp_path / "home", tmp_path / "work"
+    make_capture(home / "cap")
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    assert cli(["interpolate", "~/cap", "--output=~/walk", "--method", "linear", "-q"]) == 0
+    assert (home / "walk" / "walkthrough_360.mp4").is_file()
+    assert (
+        cli(["pair", "~/cap/f0.png", "~/cap/f1.png", "-o", "~/mid.png", "--method", "linear"]) == 0
+    )
+    assert (home / "mid.png").is_file()
+    assert list(work.iterdir()) == []
