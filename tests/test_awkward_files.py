@@ -174,3 +174,23 @@ def test_a_tilde_the_shell_left_unexpanded_means_home_not_a_folder_named_tilde(
     )
     assert (home / "mid.png").is_file()
     assert list(work.iterdir()) == []
+
+
+def test_a_folder_of_the_users_own_is_not_overwritten_by_a_run_pointed_at_it(tmp_path, capsys):
+    capture, out = make_capture(tmp_path / "cap"), tmp_path / "mine"
+    (out / "frames").mkdir(parents=True)
+    (out / "frames" / "000000.png").write_text("my photo")
+    (out / "manifest.json").write_text('{"name": "my app"}')
+    args = ["interpolate", str(capture), "-o", str(out), "--method", "linear", "-q"]
+    assert cli(args) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"viewsynth interpolate: error: {out}: holds frames/, manifest.json, not written by "
+        "viewsynth, which this run would replace: choose a new or empty output folder, or move them"
+    )
+    assert (out / "frames" / "000000.png").read_text() == "my photo"
+    assert (out / "manifest.json").read_text() == '{"name": "my app"}'
+    assert sorted(p.name for p in out.iterdir()) == ["frames", "manifest.json"]
+    # a run's own outputs are its to replace: a second run with other settings goes ahead
+    ours = ["interpolate", str(capture), "-o", str(tmp_path / "ours"), "--method", "linear", "-q"]
+    assert cli(ours) == 0 and cli([*ours, "--factor", "3", "--frames"]) == 0

@@ -184,6 +184,12 @@ def own_outputs(folder: Path) -> set[str]:
     """
     if not any(_holds_fingerprint(folder / name) for name in _OUTPUT_MARKS):
         return set()
+    return output_like(folder)
+
+
+def output_like(folder: Path) -> set[str]:
+    """The names in ``folder`` that a ``viewsynth interpolate`` run there writes, whoever wrote
+    them (:func:`own_outputs`: those a run did)."""
     return {
         entry.name
         for entry in folder.iterdir()
