@@ -4,7 +4,6 @@ up, links that loop and named pipes among the photos. Each is one line naming th
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -49,10 +48,15 @@ def test_a_relative_video_name_with_a_colon_keeps_its_frame_times(tmp_path, monk
     assert frames.video_times("cam:1.mp4").times == pytest.approx((0.0, 0.1, 0.2))
 
 
-def _limited(limit: int):
-    """A child process's file size limit of ``limit`` bytes (``ulimit -f``): writes past it fail
-    with EFBIG in Python and stop ffmpeg with SIGXFSZ, as a disk filling up would."""
-    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+# The job with a file size limit of argv[1] bytes (``ulimit -f``), set in the child itself (no
+# preexec_fn: Python between fork and exec in a threaded process): writes past it fail with EFBIG
+# in Python and stop ffmpeg with SIGXFSZ, as a disk filling up would.
+_LIMITED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+from viewsynth.pipelines.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
 
 
 @pytest.mark.parametrize(
@@ -73,12 +77,10 @@ def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing_half_written
     tmp_path, limit, file, why
 ):
     capture, out = make_capture(tmp_path / "cap"), tmp_path / "out"
-    cmd = [sys.executable, "-m", "viewsynth.pipelines.cli", "interpolate", str(capture)]
+    cmd = [sys.executable, "-c", _LIMITED, str(limit), "interpolate", str(capture)]
     cmd += ["-o", str(out), "--method", "linear", "--factor", "2", "-q"]
     env = {**os.environ, "VIEWSYNTH_JAX_CACHE": "off"}
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, env=env, preexec_fn=_limited(limit), timeout=120
-    )
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         f"viewsynth interpolate: error: {out / file}: {why}"
