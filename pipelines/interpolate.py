@@ -31,7 +31,7 @@ from viewsynth.capture.track import list_names
 from viewsynth.errors import ViewsynthError, one_line
 from viewsynth.interpolators import METHODS
 from viewsynth.pipelines.cli import interrupted
-from viewsynth.pipelines.options import Parser, add_frame_options, stop_on_sigterm
+from viewsynth.pipelines.options import Parser, add_frame_options, stop_on_sigterm, user_path
 from viewsynth.walkthrough import (
     CaptureResult,
     FolderLock,
@@ -51,8 +51,10 @@ log = logging.getLogger("viewsynth")
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="viewsynth interpolate", description=__doc__.split("\n\n")[0])
-    p.add_argument("capture", type=Path, help="capture folder, video file, or root of captures")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument(
+        "capture", type=user_path, help="capture folder, video file, or root of captures"
+    )
+    p.add_argument("-o", "--output", type=user_path, required=True, help="output folder")
     p.add_argument(
         "--method", choices=METHODS, help="interpolator (default: rnn, the best measured)"
     )
@@ -64,7 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--spacing", type=float, help="metres between output frames (needs GPS; or --factor)"
     )
     p.add_argument("--fps", type=float, help="output frame rate (default 30)")
-    p.add_argument("--gpx", help="GPX track that geotags, by time, frames without GPS of their own")
+    p.add_argument(
+        "--gpx",
+        type=user_path,
+        help="GPX track that geotags, by time, frames without GPS of their own",
+    )
     p.add_argument(
         "--gpx-offset",
         type=float,

@@ -17,6 +17,12 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help)\n")
 
 
+def user_path(text: str) -> Path:
+    """A path from the command line, ``~`` expanded: the shell leaves ``--output=~/walk`` as it
+    is, which would otherwise make a folder named ``~`` here."""
+    return Path(text).expanduser()
+
+
 def add_frame_options(p: argparse.ArgumentParser, projection: str | None = None) -> None:
     """The options ``interpolate`` and ``pair`` share: the projection (default ``projection``:
     None leaves it to the settings) and the network's K, working scale and weights."""

@@ -33,18 +33,20 @@ from viewsynth.capture.projection import decide_images, decide_projection
 from viewsynth.capture.shape import aspect_crop, crop_and_resize
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.interpolators import DEFAULT_METHOD, METHODS, make_interpolator
-from viewsynth.pipelines.options import Parser, add_frame_options
+from viewsynth.pipelines.options import Parser, add_frame_options, user_path
 
 log = logging.getLogger("viewsynth")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = Parser(prog="viewsynth pair", description=__doc__.split("\n\n")[0])
-    p.add_argument("img0", nargs="?", help="first frame")
-    p.add_argument("img1", nargs="?", help="second frame")
-    p.add_argument("-o", "--output", help="output PNG (several --t: stem + -t0.250 etc.)")
+    p.add_argument("img0", nargs="?", type=user_path, help="first frame")
+    p.add_argument("img1", nargs="?", type=user_path, help="second frame")
+    p.add_argument(
+        "-o", "--output", type=user_path, help="output PNG (several --t: stem + -t0.250 etc.)"
+    )
     p.add_argument("--t", type=float, action="append", help="time in (0, 1); repeat for several")
-    p.add_argument("--list", type=Path, help="file of 'img0 img1 out [t]' lines")
+    p.add_argument("--list", type=user_path, help="file of 'img0 img1 out [t]' lines")
     p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD)
     add_frame_options(p, projection="auto")
     return p.parse_args(argv)

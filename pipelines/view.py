@@ -16,7 +16,7 @@ import webbrowser
 from pathlib import Path
 
 from viewsynth.errors import ViewsynthError
-from viewsynth.pipelines.options import Parser, integer
+from viewsynth.pipelines.options import Parser, integer, user_path
 from viewsynth.viewer import DEFAULT_HOST, ViewerServer
 
 DEFAULT_PORT = 8360
@@ -24,7 +24,7 @@ DEFAULT_PORT = 8360
 
 def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="viewsynth view", description=__doc__.split("\n\n")[0])
-    p.add_argument("output", type=Path, help="output folder of viewsynth interpolate")
+    p.add_argument("output", type=user_path, help="output folder of viewsynth interpolate")
     p.add_argument(
         "--port",
         type=integer(0, 65535),

@@ -27,6 +27,7 @@ could not hold the thousands a long video may want.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -53,7 +54,7 @@ TO_SDR = (
 def hdr_transfer(path: str | Path) -> str | None:
     """``"HLG"`` or ``"PQ"`` when the first video stream of ``path`` is HDR, else None (also when
     ffmpeg cannot read it: the reader says so)."""
-    path = Path(path)
+    path = Path(path).absolute()  # (ffmpeg would read a relative "a:b.mp4" as protocol "a")
     try:
         stat = path.stat()
     except OSError:
@@ -87,11 +88,29 @@ def select_frames(numbers: Sequence[int]) -> str:
     return f"select='{tree(0, len(numbers))}'"
 
 
+def _rotation_note(record: logging.LogRecord) -> bool:
+    """False for imageio-ffmpeg's warning that a rotated video (a phone held upright) reads at
+    another size than its source: ffmpeg turns the frames upright, as they should be."""
+    return "different from the source frame size" not in record.getMessage()
+
+
+def _quiet_reader() -> None:
+    """imageio-ffmpeg's reader as a job needs it: no warning for an upright phone video, and no
+    ``preexec_fn`` (its own process group) for its ffmpeg, as Python code between fork and exec can
+    deadlock a threaded process like a job (JAX warns of it on every video); its documented switch
+    turns that off (a user's own setting wins), so Ctrl-C reaches ffmpeg too."""
+    reader_log = logging.getLogger("imageio_ffmpeg")
+    if _rotation_note not in reader_log.filters:
+        reader_log.addFilter(_rotation_note)
+    os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
+
+
 @contextmanager
 def video_params(path: str | Path, numbers: Sequence[int] | None = None) -> Iterator[list[str]]:
-    """ffmpeg output options for reading ``path``: every frame once as the file holds it, turned
-    into SDR when HDR, and only the frames ``numbers`` (sorted, distinct; None: all). The filter
-    file they name lives while the context does."""
+    """ffmpeg output options for reading ``path`` (imageio's reader made quiet): every frame once
+    as the file holds it, turned into SDR when HDR, and only the frames ``numbers`` (sorted,
+    distinct; None: all). The filter file they name lives while the context does."""
+    _quiet_reader()
     params = ["-fps_mode", "passthrough"]
     chain = [select_frames(numbers)] if numbers else []
     chain += [TO_SDR] if hdr_transfer(path) else []

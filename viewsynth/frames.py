@@ -22,7 +22,6 @@ needs it.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 import subprocess
@@ -36,7 +35,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from viewsynth.decode import video_params
-from viewsynth.errors import FrameError, ViewsynthError
+from viewsynth.errors import FrameError, ViewsynthError, one_line
 from viewsynth.heif import heif_deep_rgb, heif_opener
 
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
@@ -73,7 +72,8 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", module="PIL")  # "Corrupt EXIF data": tags only
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # (checked first)
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > max_pixels:
@@ -118,6 +118,10 @@ def _nonempty_file(path: str | Path) -> Path:
         size = path.stat().st_size
     except FileNotFoundError:
         raise FrameError(f"{path}: no such file") from None
+    except OSError as err:  # a link loop, a file the user may not read
+        raise FrameError(f"{path}: cannot read it ({err.strerror})") from None
+    if not path.is_file():  # a named pipe would block the decoder for ever
+        raise FrameError(f"{path}: not a regular file")
     if size == 0:
         raise FrameError(f"{path}: empty file (0 bytes)")
     return path
@@ -222,8 +226,7 @@ def part_path(path: str | Path, tag: str = "") -> Path:
 @contextlib.contextmanager
 def atomic_write(path: str | Path, *, fsync: bool = False) -> Iterator[Path]:
     """Write ``path`` aside: yields the temporary path to write; on success it is renamed onto
-    ``path`` (atomic on one file system), on any error it is removed and ``path`` left untouched.
-
+    ``path`` (atomic on one file system), on any error it is removed, ``path`` left untouched.
     ``fsync=True`` flushes the file to disk before the rename (weights, resume state).
     """
     path = Path(path)
@@ -234,8 +237,10 @@ def atomic_write(path: str | Path, *, fsync: bool = False) -> Iterator[Path]:
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):  # a full disk, a file size limit: one line naming the file
+            raise ViewsynthError(f"{path}: could not write it ({err.strerror or err})") from None
         raise
 
 
@@ -276,33 +281,20 @@ def natural_key(name: str | Path) -> tuple:
 # -- video --------------------------------------------------------------------------------------
 
 
-def _rotation_note(record: logging.LogRecord) -> bool:
-    """False for imageio-ffmpeg's warning that a rotated video (a phone held upright) reads at
-    another size than its source: ffmpeg turns the frames upright, as they should be."""
-    return "different from the source frame size" not in record.getMessage()
-
-
 def _video_reader(path: Path, params: list[str]):
     import imageio.v2 as imageio
 
-    reader_log = logging.getLogger("imageio_ffmpeg")
-    if _rotation_note not in reader_log.filters:
-        reader_log.addFilter(_rotation_note)
-
-    # imageio-ffmpeg starts its reader's ffmpeg with a ``preexec_fn`` (a new process group, so
-    # that Ctrl-C reaches only us), and Python code between fork and exec can deadlock in a
-    # process with threads, as a job is by then (JAX, the pool): JAX warns of exactly that on
-    # every video. Its documented switch turns the preexec_fn off; a user's own setting wins.
-    # Ctrl-C then reaches the reader's ffmpeg too, as it reaches the encoders' already.
-    os.environ.setdefault("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
     try:
-        # ``params`` (``decode.video_params``): every frame once, as the file holds it (by default
-        # ffmpeg outputs a constant rate and repeats frames of a variable-rate phone video to fill
-        # it, which ``video_times`` and a frame's index would then not match); HDR made SDR.
+        # ``params`` (``decode.video_params``): each frame once (ffmpeg's constant-rate default
+        # repeats a phone video's: video_times), HDR made SDR, only the frames wanted
         return imageio.get_reader(str(path), "ffmpeg", output_params=params)
     except Exception as err:  # noqa: BLE001 - imageio/ffmpeg raise assorted types for bad files
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise FrameError(f"{path}: not a readable video ({first})") from None
+        why = one_line(err)  # imageio's line; ffmpeg's log follows it
+        if "moov atom not found" in str(err):  # the MP4's index, written when recording stops
+            why = "no moov atom, the MP4's index: an unfinished recording or a file cut short?"
+        elif "does not contain any stream" in str(err):
+            why = "no video stream in it"
+        raise FrameError(f"{path}: not a readable video ({why})") from None
 
 
 def video_info(path: str | Path) -> tuple[float, tuple[int, int]]:
@@ -348,7 +340,7 @@ def video_times(path: str | Path) -> VideoTimes:
     """
     import imageio_ffmpeg
 
-    path = Path(path)
+    path = Path(path).absolute()  # (ffmpeg would read a relative "a:b.mp4" as protocol "a")
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path)]
     command += ["-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
     proc = subprocess.run(command, capture_output=True, text=True, errors="replace")

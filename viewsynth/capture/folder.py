@@ -70,6 +70,9 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
             skipped.append((entry.name, why))
         elif entry.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append((entry.name, unstitched(entry) or "not an image"))
+        elif not entry.is_file():  # before its tags are read: opening a named pipe waits forever
+            why = "a broken link or a link loop" if entry.is_symlink() else "not a regular file"
+            skipped.append((entry.name, why))
         else:
             images.append(entry)
     if not images:
@@ -181,6 +184,12 @@ def own_outputs(folder: Path) -> set[str]:
     """
     if not any(_holds_fingerprint(folder / name) for name in _OUTPUT_MARKS):
         return set()
+    return output_like(folder)
+
+
+def output_like(folder: Path) -> set[str]:
+    """The names in ``folder`` that a ``viewsynth interpolate`` run there writes, whoever wrote
+    them (:func:`own_outputs`: those a run did)."""
     return {
         entry.name
         for entry in folder.iterdir()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -120,12 +121,14 @@ def read_metadata(path: str | Path) -> Metadata:
     """
     heif_opener()
     try:
-        with Image.open(path) as im:
-            exif = im.getexif()
-            gps = dict(exif.get_ifd(_GPS_IFD))
-            sub = dict(exif.get_ifd(_EXIF_IFD))
-            description = exif.get(_IMAGE_DESCRIPTION)
-            xmp = _safe_xmp(im)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="PIL")  # "Corrupt EXIF data": the rest is read
+            with Image.open(path) as im:
+                exif = im.getexif()
+                gps = dict(exif.get_ifd(_GPS_IFD))
+                sub = dict(exif.get_ifd(_EXIF_IFD))
+                description = exif.get(_IMAGE_DESCRIPTION)
+                xmp = _safe_xmp(im)
     except Exception:  # noqa: BLE001 - Pillow raises many kinds on broken files; metadata is optional
         return Metadata(readable=False)
 

@@ -40,6 +40,7 @@ import imageio_ffmpeg
 
 from viewsynth.errors import ViewsynthError
 from viewsynth.export.spherical import add_spherical_metadata
+from viewsynth.export.video import killed_by
 from viewsynth.frames import part_path
 
 PARTS_DIR = ".parts"
@@ -122,12 +123,16 @@ def join_pieces(
     if created is not None:
         when = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         cmd += ["-metadata", f"creation_time={when}"]
-    cmd += ["-tag:v", _TAGS.get(codec, "avc1"), "-movflags", "+faststart", "-f", "mp4", str(tmp)]
+    cmd += ["-tag:v", _TAGS.get(codec, "avc1"), "-movflags", "+faststart", "-f", "mp4"]
+    cmd += [str(tmp.absolute())]  # (not "-x/..." to ffmpeg, an option, nor "a:b/...", a protocol)
     try:
         proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
         if proc.returncode != 0:
             lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
-            message = re.sub(r"\[[^\]]*@ 0x[0-9a-f]+\]\s*", "", lines[0]) if lines else "no message"
+            message = re.sub(r"\[[^\]]*@ 0x[0-9a-f]+\]\s*", "", lines[0]) if lines else ""
+            message = message or (
+                killed_by(-proc.returncode) if proc.returncode < 0 else "no message"
+            )
             raise ViewsynthError(f"{path}: joining {len(pieces)} pieces failed: {message}")
         if spherical:
             add_spherical_metadata(tmp)

@@ -147,7 +147,7 @@ def ffmpeg_projection(path: str | Path) -> str | None:
     exe = imageio_ffmpeg.get_ffmpeg_exe()
     # Without an output file ffmpeg exits with status 1 after printing the stream info: expected.
     run = subprocess.run(
-        [exe, "-hide_banner", "-nostdin", "-i", str(path)],
+        [exe, "-hide_banner", "-nostdin", "-i", str(path.absolute())],  # ("a:b.mp4": protocol a)
         capture_output=True,
         text=True,
         errors="replace",

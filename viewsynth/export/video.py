@@ -29,6 +29,7 @@ import math
 import numbers
 import os
 import re
+import signal
 import subprocess
 import tempfile
 from fractions import Fraction
@@ -199,7 +200,7 @@ class VideoWriter:
         try:
             self._proc.stdin.write(np.ascontiguousarray(frame).data)
         except (BrokenPipeError, OSError):
-            message = self._ffmpeg_error()
+            message = self._ffmpeg_error(self._proc.poll())
             self.abort()
             raise ViewsynthError(f"{self.path}: ffmpeg stopped while encoding: {message}") from None
         self.frames_written += 1
@@ -217,7 +218,7 @@ class VideoWriter:
             pass  # ffmpeg already gone: its exit status below says why.
         status = self._proc.wait()
         if status != 0:
-            message = self._ffmpeg_error()
+            message = self._ffmpeg_error(status)
             self.abort()
             raise ViewsynthError(f"{self.path}: ffmpeg failed (exit {status}): {message}")
         try:
@@ -288,11 +289,13 @@ class VideoWriter:
             cmd += ["-x265-params", "log-level=error"]
         if self.faststart:
             cmd += ["-movflags", "+faststart"]
-        cmd += ["-f", "mp4", str(self._tmp)]
+        # Absolute: ffmpeg reads a relative "-x/..." as an option and "a:b/..." as protocol "a".
+        cmd += ["-f", "mp4", str(self._tmp.absolute())]
         return cmd
 
-    def _ffmpeg_error(self) -> str:
-        """The first line ffmpeg logged (the cause; later lines are consequences), one line."""
+    def _ffmpeg_error(self, status: int | None = None) -> str:
+        """The first line ffmpeg logged (the cause; later lines are consequences), one line; else
+        the signal that stopped it (exit ``status`` -N), which leaves no log."""
         if self._log is None:
             return "no log"
         self._log.seek(0)
@@ -301,4 +304,17 @@ class VideoWriter:
             line = re.sub(r"\[[^\]]*@ 0x[0-9a-f]+\]\s*", "", line).strip()
             if line:
                 return line
+        if status is not None and status < 0:
+            return killed_by(-status)
         return "no message"
+
+
+def killed_by(signum: int) -> str:
+    """What stopped a process that signal ``signum`` ended, in words (such a process logs nothing):
+    SIGXFSZ, the file size limit of ``ulimit -f``, is said in full."""
+    if signum == signal.SIGXFSZ:
+        return "killed by SIGXFSZ: the file grew past the file size limit (ulimit -f)"
+    try:
+        return f"killed by {signal.Signals(signum).name}"
+    except ValueError:
+        return f"killed by signal {signum}"

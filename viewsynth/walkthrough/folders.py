@@ -7,10 +7,12 @@ the unit of work of the runners.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 from viewsynth import frames
+from viewsynth.capture.folder import output_like, own_outputs
 from viewsynth.capture.track import list_names
 from viewsynth.errors import ViewsynthError
 
@@ -119,6 +121,28 @@ def check_output_dir(out: Path) -> list[Path]:
     except OSError as err:
         raise ViewsynthError(f"{out}: output folder is not writable ({err.strerror})") from None
     return made
+
+
+def check_not_theirs(out: Path) -> None:
+    """Refuse the output folder ``out`` when it holds files under the names of a run's outputs
+    that no run wrote (no fingerprint in a manifest or resume ledger there): ``-o`` pointed at a
+    folder of the user's own would overwrite their ``manifest.json``, ``frames/000000.png``."""
+    theirs = sorted(output_like(out)) if out.is_dir() and not own_outputs(out) else []
+    theirs = [name for name in theirs if not (name == "summary.json" and _a_summary(out / name))]
+    if theirs:
+        names = [f"{name}/" if (out / name).is_dir() else name for name in theirs]
+        raise ViewsynthError(
+            f"{out}: holds {list_names(names)}, not written by viewsynth, which this run would "
+            "replace: choose a new or empty output folder, or move them"
+        )
+
+
+def _a_summary(path: Path) -> bool:
+    """Whether ``path`` is a ``summary.json`` a run wrote (a root's, which holds no fingerprint)."""
+    try:
+        return isinstance(json.loads(path.read_text()).get("captures"), list)
+    except (OSError, ValueError, AttributeError):  # unreadable, not JSON, not an object
+        return False
 
 
 def remove_if_empty(folders: list[Path]) -> None:

@@ -53,8 +53,13 @@ class FolderLock:
             if _same_file(fd, self.path):
                 break
             os.close(fd)  # the holder removed it as we opened it: lock the one there now
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as err:  # a full disk, a file size limit: nothing of this run is written
+            self.path.unlink(missing_ok=True)
+            os.close(fd)
+            raise ViewsynthError(f"{self.path}: could not write it ({err.strerror})") from None
         self._fd = fd
         return self
 

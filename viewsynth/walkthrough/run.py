@@ -28,7 +28,7 @@ from viewsynth.capture.video import untracked
 from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
 from viewsynth.interpolators import Interpolator
-from viewsynth.walkthrough.folders import check_output_dir
+from viewsynth.walkthrough.folders import check_not_theirs, check_output_dir
 from viewsynth.walkthrough.geotag import camm_step, stamp_rows, video_start, write_segment_gpx
 from viewsynth.walkthrough.lock import FolderLock
 from viewsynth.walkthrough.manifest import (
@@ -86,12 +86,13 @@ def run_capture(
     if out.is_dir():  # a busy folder is said before the capture is read (seconds for a large one)
         check_output_dir(out)  # (one that cannot be written: said so, not by the lock's OSError)
         with FolderLock(out):
-            pass
+            check_not_theirs(out)
     options = settings.capture_options(source)
     capture = load_capture(source, options)
     check_output_dir(out)
     progress = progress or (lambda n: None)
     with FolderLock(out):  # before the interpolator: a busy folder is said at once
+        check_not_theirs(out)
         interp = interpolator if interpolator is not None else settings.make_interpolator()
         record = interp.record()
         key = fingerprint(capture, settings, record)
