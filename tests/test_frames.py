@@ -131,3 +131,34 @@ def test_reading_a_video_in_a_process_with_jax_running_forks_no_python_code(tmp_
     assert len(levels) == 5
     assert all(abs(a - b) <= 3 for a, b in zip(levels, range(0, 200, 40), strict=True))
     assert "os.fork() was called" not in proc.stderr
+
+
+def _png_header(path, width, height):
+    """A PNG whose header claims ``width`` x ``height`` pixels, with almost no image data."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    return path
+
+
+def test_a_header_claiming_too_many_pixels_is_said_to_be_too_large(tmp_path):
+    """A decompression bomb's header is refused in words that say so (it read "not a readable
+    image", and ``probe_image`` let Pillow's own exception through); one between Pillow's
+    warning (89.5 M pixels) and our limit (120 M) is ours to judge, not refused as a bomb."""
+    bomb = _png_header(tmp_path / "bomb.png", 60000, 60000)
+    message = r"bomb\.png: 3600000000 pixels is too large to decode safely \(limit 120000000"
+    for read in (frames.read_image, frames.probe_image):
+        with pytest.raises(FrameError, match=message):
+            read(bomb)
+    big = _png_header(tmp_path / "big.png", 10000, 9500)  # 95 M pixels: a 10K panorama's size
+    assert frames.probe_image(big) == (10000, 9500)
+    with pytest.raises(FrameError, match=r"big\.png: (truncated or )?corrupt image"):
+        frames.read_image(big)  # (its data is not there: found when decoded, not before)

@@ -8,12 +8,11 @@ upright by its EXIF Orientation is no such note: it loses nothing, and every por
 needs it.
 
 - HEIC/HEIF photos (iPhones, many Android phones, Canon/Fujifilm ``.HIF``) are decoded by
-  pillow-heif's Pillow opener, registered on the first image read (:func:`heif_opener`), not on
-  ``import viewsynth``. libheif applies the file's own rotation and mirroring (``irot``/``imir``)
-  and pillow-heif resets the EXIF Orientation it read to 1, so nothing is turned twice; 10- and
-  12-bit files keep their precision (:mod:`viewsynth.heif`).
+  pillow-heif's Pillow opener, registered on the first image read (:mod:`viewsynth.heif`: turned
+  once, 10- and 12-bit kept).
 - Videos are decoded front to back with imageio's FFmpeg backend, one frame in memory at a time
-  (:func:`iter_video`, ``(H, W, 3)`` uint8 RGB with the decoded frame number).
+  (:func:`iter_video`, ``(H, W, 3)`` uint8 RGB with the decoded frame number; ffmpeg's options:
+  :mod:`viewsynth.decode`).
 - Files are listed in natural order (:func:`natural_key`: ``img2`` before ``img10``).
 - Every file the project writes goes through :func:`atomic_write`: written aside under a hidden
   ``.NAME.part`` name and renamed into place, so no half-written file ever sits at an output path.
@@ -72,8 +71,8 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
     notes: list[str] = []
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", module="PIL")  # "Corrupt EXIF data": tags only
-            warnings.simplefilter("error", Image.DecompressionBombWarning)  # (checked first)
+            # "Corrupt EXIF data" (tags only), DecompressionBombWarning (max_pixels is checked)
+            warnings.filterwarnings("ignore", module="PIL")
             with Image.open(path) as im:
                 w, h = im.size
                 if w * h > max_pixels:
@@ -92,15 +91,24 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
                 arr = _to_float_rgb(im, notes)
     except FrameError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError as err:  # (Pillow's own limit, twice its warning's)
+        raise FrameError(_too_large(path, err, max_pixels)) from None
+    except UnidentifiedImageError:
         raise FrameError(_unreadable(path, heif)) from None
-    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as err:
-        # (EOFError, RuntimeError: what libheif's decoder raises besides ValueError)
+    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as err:  # (last 3: libheif)
         reason = " ".join(str(err).split())  # libheif's messages end in a newline: one line
         damage = "truncat" in reason.lower() or "end of file" in reason.lower()
         kind = "truncated or corrupt image" if damage else "corrupt image"
         raise FrameError(f"{path}: {kind} ({reason})" if reason else f"{path}: {kind}") from None
     return Decoded(arr, notes)
+
+
+def _too_large(path: Path, err: Exception, max_pixels: int) -> str:
+    """Pillow's refusal of a header claiming over twice its ``MAX_IMAGE_PIXELS``, as one line."""
+    claimed = re.search(r"\((\d+) pixels\)", str(err))
+    size = f"{int(claimed.group(1))} pixels" if claimed else "its size"
+    limit = min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or max_pixels))
+    return f"{path}: {size} is too large to decode safely (limit {limit} pixels)"
 
 
 def _unreadable(path: Path, heif: bool) -> str:
@@ -142,14 +150,17 @@ def stretched(size: tuple[int, int], target: tuple[int, int]) -> bool:
 
 
 def probe_image(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` of the image at ``path`` from its header alone (nothing decoded): what
-    :func:`read_image` refuses at once (no such file, a folder, empty, not an image) raises the
-    same ``FrameError``; a file damaged further in is found when it is decoded."""
+    """``(width, height)`` of the image at ``path`` from its header alone: what :func:`read_image`
+    refuses at once raises the same ``FrameError``; damage further in is found when decoded."""
     path = _nonempty_file(path)
     heif = heif_opener()
     try:
-        with Image.open(path) as im:
-            return im.size
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="PIL")  # (as read_image)
+            with Image.open(path) as im:
+                return im.size
+    except Image.DecompressionBombError as err:
+        raise FrameError(_too_large(path, err, MAX_PIXELS)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, RuntimeError):
         raise FrameError(_unreadable(path, heif)) from None
 
