@@ -124,3 +124,7 @@ def test_each_thread_reads_its_own_last_pair():
         assert records[name] == sweep.last_pair()
     assert records["flat"] != records["same"]
     assert Sweep().last_pair() == {}
+    # a call asking only t = 0 and 1 runs nothing: no earlier pair's record is left as its own
+    assert sweep.last_pair() != {}
+    sweep(*pairs["same"], [0.0, 1.0], equirect=False)
+    assert sweep.last_pair() == {}

@@ -103,6 +103,8 @@ def checked_call(call):
         if times.size == 0:
             return np.zeros((0, *img0.shape), np.float32)
         inside = (times > 0.0) & (times < 1.0)
+        if not inside.any() and isinstance(getattr(type(self), "_last", None), PerThread):
+            self._last = {}  # (nothing ran for this pair: no earlier pair's record stands)
         if inside.all():
             return call(self, img0, img1, times, **kwargs)
         out = np.empty((len(times), *img0.shape), np.float32)
