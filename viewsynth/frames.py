@@ -142,14 +142,21 @@ def stretched(size: tuple[int, int], target: tuple[int, int]) -> bool:
 
 
 def probe_image(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` of the image at ``path`` from its header alone (nothing decoded): what
-    :func:`read_image` refuses at once (no such file, a folder, empty, not an image) raises the
-    same ``FrameError``; a file damaged further in is found when it is decoded."""
+    """``(width, height)`` of the image at ``path`` from its header alone (nothing decoded), as
+    :func:`read_image` returns it: turned upright by its EXIF Orientation. What :func:`read_image`
+    refuses at once (no such file, a folder, empty, not an image) raises the same ``FrameError``;
+    a file damaged further in is found when it is decoded."""
     path = _nonempty_file(path)
     heif = heif_opener()
     try:
-        with Image.open(path) as im:
-            return im.size
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="PIL")  # "Corrupt EXIF data": tags only
+            with Image.open(path) as im:
+                w, h = im.size
+                # (libheif has turned a HEIF already; 5-8 are the turns by a quarter)
+                if im.format != "HEIF" and im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+                    return h, w
+                return w, h
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, RuntimeError):
         raise FrameError(_unreadable(path, heif)) from None
 
