@@ -36,6 +36,7 @@ from viewsynth.walkthrough import (
     CaptureResult,
     FolderLock,
     RootProgress,
+    check_not_theirs,
     check_output_dir,
     find_captures,
     find_strays,
@@ -211,6 +212,8 @@ def main(argv: list[str]) -> int:
     # capture's OUT is run_capture's to hold, wherever it runs (here or in a Ray worker).
     try:
         with contextlib.nullcontext() if single else FolderLock(args.output):
+            if not single:  # (its own summary.json: a single capture's is run_capture's to check)
+                check_not_theirs(args.output, root=True)
             try:
                 if args.runner == "ray":
                     from viewsynth.runners.ray_runner import run_ray

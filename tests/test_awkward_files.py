@@ -196,3 +196,23 @@ def test_a_folder_of_the_users_own_is_not_overwritten_by_a_run_pointed_at_it(tmp
     # a run's own outputs are its to replace: a second run with other settings goes ahead
     ours = ["interpolate", str(capture), "-o", str(tmp_path / "ours"), "--method", "linear", "-q"]
     assert cli(ours) == 0 and cli([*ours, "--factor", "3", "--frames"]) == 0
+
+
+def test_a_roots_run_does_not_overwrite_a_summary_json_of_the_users_own(tmp_path, capsys):
+    root, out = tmp_path / "root", tmp_path / "mine"
+    make_capture(root / "a")
+    make_capture(root / "b")
+    out.mkdir()
+    (out / "summary.json").write_text('{"name": "my notes"}')
+    (out / "frames").mkdir()  # (a root's run writes no frames/ here: not in its way)
+    args = ["interpolate", str(root), "-o", str(out), "--method", "linear", "-q"]
+    assert cli(args) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"viewsynth interpolate: error: {out}: holds summary.json, not written by viewsynth, "
+        "which this run would replace: choose a new or empty output folder, or move them"
+    )
+    assert (out / "summary.json").read_text() == '{"name": "my notes"}'
+    assert sorted(p.name for p in out.iterdir()) == ["frames", "summary.json"]
+    (out / "summary.json").unlink()
+    assert cli(args) == 0 and cli(args) == 0  # its own summary is its to replace

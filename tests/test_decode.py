@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 import subprocess
 from pathlib import Path
 
@@ -98,5 +100,38 @@ def test_the_select_expression_is_a_search_tree():
     )
     # thousands of frames nest no deeper than a binary search
     deep = select_frames(list(range(0, 40000, 3)))
-    depth = max(deep[: i + 1].count("(") - deep[: i + 1].count(")") for i in range(len(deep)))
+    depth = max(itertools.accumulate({"(": 1, ")": -1}.get(c, 0) for c in deep))  # (linear)
     assert depth <= 2 * 14 + 2
+
+
+def _system_ffmpeg_before_7() -> str | None:
+    import shutil
+
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        return None
+    line = subprocess.run([exe, "-version"], capture_output=True, text=True).stdout
+    major = re.match(r"ffmpeg version n?(\d+)\.", line)
+    return exe if major and int(major.group(1)) < 7 else None
+
+
+@pytest.mark.skipif(_system_ffmpeg_before_7() is None, reason="no system ffmpeg older than 7")
+def test_an_ffmpeg_before_7_reads_the_frames_wanted(monkeypatch):
+    """A system's ffmpeg 5 or 6 (IMAGEIO_FFMPEG_EXE, Debian 12's 5.1) knows no ``-/vf``."""
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", _system_ffmpeg_before_7())
+    got = list(frames.iter_video(CLIP, {1, 3}))
+    assert [i for i, _ in got] == [1, 3] and got[0][1].shape == (72, 128, 3)
+
+
+def test_the_filters_file_is_given_as_the_ffmpeg_in_use_reads_it(monkeypatch):
+    """``-/vf`` came with ffmpeg 7; ``-filter_script:v`` before it, which later ones no longer
+    know (the bundled ffmpeg 9 among them)."""
+    import imageio_ffmpeg
+
+    from viewsynth import decode
+
+    for version, option in [("5.1.9-0+deb12u1", "-filter_script:v"), ("6.1.1", "-filter_script:v"),
+                            ("7.0.2-static", "-/vf"), ("n9.0.2-17-g2a571b6068", "-/vf"),
+                            ("N-112345-gabcdef", "-/vf")]:  # fmt: skip
+        monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_version", lambda v=version: v)
+        assert decode._option_of.__wrapped__(f"ffmpeg-{version}") == option

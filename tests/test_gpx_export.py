@@ -352,3 +352,27 @@ def test_real_photos_gpsaltitude_reaches_the_manifest_and_the_gpx(tmp_path):
         assert row["alt"] == pytest.approx(a + row["t"] * (b - a), abs=1e-3)
     assert rows[-1]["alt"] == source[names[-1]]
     assert [p[3] for p in read_gpx(out / segment["files"]["gpx"])] == [r["alt"] for r in rows]
+
+
+def test_no_altitude_warning_for_a_track_that_was_not_written(tmp_path):
+    """A flat video whose last photo has no position and whose clock is local (no UTC) gets no
+    GPX: no warning may speak of the GPX's altitude. A 360 one's CAMM track is still there."""
+    cap = tmp_path / "cap"
+    cap.mkdir()
+    for i, height in enumerate([10.0, None, None]):  # p1 placed without a height, p2 not placed
+        where = {"position": offset(*ORIGIN, i * STEP_M, 0.0), "altitude": height} if i < 2 else {}
+        write_image(cap / f"p{i}.jpg", seed=i, exif_time=f"2024:05:01 10:00:0{2 * i}", **where)
+    segment = _interpolate(cap, tmp_path / "flat", "--projection", "perspective")
+    assert "gpx" not in segment["files"]
+    warnings = json.loads((tmp_path / "flat" / "manifest.json").read_text())["warnings"]
+    assert not [w for w in warnings if "altitude" in w]
+    assert (
+        "walkthrough.mp4: 4 of 9 frames have no position: no GPX, as without a UTC time its "
+        "points could not say which frames they are" in warnings
+    )
+    _interpolate(cap, tmp_path / "360")
+    warnings = json.loads((tmp_path / "360" / "manifest.json").read_text())["warnings"]
+    assert (
+        "walkthrough_360.mp4: no altitude in the CAMM track (CAMM holds 0): 4 of 5 frames have "
+        "none" in warnings
+    )

@@ -206,3 +206,20 @@ def test_a_later_mixed_pair_stops_the_list_before_the_first_is_made(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     assert f"{listing}:2: a.png: mixed projections" in _pair_error(capsys, "--list", str(listing))
     assert not (tmp_path / "o1.png").exists()
+
+
+def test_a_photo_turned_upright_by_its_exif_is_judged_by_its_upright_shape(tmp_path):
+    """A 2:1 photo stored on its side (Orientation 6) is 1:2 as read: with a 1:2 photo it is a
+    pair of photos, not a panorama mixed with a photo."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    stored = Image.fromarray((rng.random((32, 64, 3)) * 255).astype(np.uint8))
+    exif = stored.getexif()
+    exif[0x0112] = 6
+    stored.save(tmp_path / "side.jpg", exif=exif)
+    frames.write_image(tmp_path / "upright.png", rng.random((64, 32, 3)))
+    assert frames.probe_image(tmp_path / "side.jpg") == (32, 64)
+    args = [str(tmp_path / "side.jpg"), str(tmp_path / "upright.png")]
+    assert cli(["pair", *args, "-o", str(tmp_path / "mid.png"), "--method", "linear"]) == 0
+    assert frames.read_image(tmp_path / "mid.png").image.shape == (64, 32, 3)

@@ -21,8 +21,9 @@ stream (``arib-std-b67``, ``smpte2084``).
 filter drops the others before they are turned into RGB and piped to us, which took as long as
 decoding them (a 4K 60 fps H.264 clip, every 40th frame: 7.8 s against 17.9, the same frames). The
 expression is a binary search over the wanted frame numbers, so each frame costs a few
-comparisons however many are wanted, and it goes to ffmpeg in a file (``-/vf``), as a command line
-could not hold the thousands a long video may want.
+comparisons however many are wanted, and it goes to ffmpeg in a file (``-/vf``; before ffmpeg 7,
+``-filter_script:v``, since gone), as a command line could not hold the thousands a long video may
+want.
 """
 
 from __future__ import annotations
@@ -121,6 +122,26 @@ def video_params(path: str | Path, numbers: Sequence[int] | None = None) -> Iter
     try:
         with os.fdopen(fd, "w") as f:
             f.write(",".join(chain))
-        yield [*params, "-/vf", script]
+        yield [*params, _filter_file_option(), script]
     finally:
         os.unlink(script)
+
+
+def _filter_file_option() -> str:
+    """How the ffmpeg in use reads the video filters from a file: ``-/vf`` from ffmpeg 7 on (the
+    bundled one), ``-filter_script:v`` before (a system's ffmpeg 5 or 6 by IMAGEIO_FFMPEG_EXE)."""
+    import imageio_ffmpeg
+
+    return _option_of(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+@lru_cache(maxsize=8)
+def _option_of(exe: str) -> str:
+    import imageio_ffmpeg
+
+    try:
+        version = imageio_ffmpeg.get_ffmpeg_version()  # "7.1", "n9.0.2-17-g...", "5.1.9-0+deb12u1"
+    except (OSError, subprocess.SubprocessError):  # (the reader then says what is wrong)
+        return "-/vf"
+    major = re.match(r"n?(\d+)\.", version)
+    return "-filter_script:v" if major and int(major.group(1)) < 7 else "-/vf"

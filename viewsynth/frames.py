@@ -62,9 +62,8 @@ class Decoded:
 def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
     """Decode ``path`` to ``(H, W, 3)`` float32 RGB in [0, 1], EXIF orientation applied.
 
-    Grayscale is expanded, alpha dropped (noted), 16-bit kept at full precision (noted); a 10- or
-    12-bit HEIC keeps its precision too. Raises ``FrameError`` for empty, truncated, non-image or
-    oversized files.
+    Grayscale is expanded, alpha dropped (noted), 16-bit kept at full precision (noted), as is a
+    10- or 12-bit HEIC's. Raises ``FrameError`` for empty, truncated, non-image or oversized files.
     """
     path = _nonempty_file(path)
     heif = heif_opener()
@@ -105,8 +104,7 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
 
 def _too_large(path: Path, err: Exception, max_pixels: int) -> str:
     """Pillow's refusal of a header claiming over twice its ``MAX_IMAGE_PIXELS``, as one line."""
-    claimed = re.search(r"\((\d+) pixels\)", str(err))
-    size = f"{int(claimed.group(1))} pixels" if claimed else "its size"
+    size = m.group(1) + " pixels" if (m := re.search(r"\((\d+) pixels\)", str(err))) else "it"
     limit = min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or max_pixels))
     return f"{path}: {size} is too large to decode safely (limit {limit} pixels)"
 
@@ -150,15 +148,17 @@ def stretched(size: tuple[int, int], target: tuple[int, int]) -> bool:
 
 
 def probe_image(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` of the image at ``path`` from its header alone: what :func:`read_image`
-    refuses at once raises the same ``FrameError``; damage further in is found when decoded."""
+    """``(width, height)`` from the header alone, upright by EXIF Orientation as
+    :func:`read_image` returns it; what that refuses at once raises the same ``FrameError``."""
     path = _nonempty_file(path)
     heif = heif_opener()
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", module="PIL")  # (as read_image)
             with Image.open(path) as im:
-                return im.size
+                w, h = im.size  # (libheif has turned a HEIF; 5-8 turn by a quarter)
+                quarter = im.format != "HEIF" and im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
+                return (h, w) if quarter else (w, h)
     except Image.DecompressionBombError as err:
         raise FrameError(_too_large(path, err, MAX_PIXELS)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, RuntimeError):

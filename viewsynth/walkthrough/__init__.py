@@ -31,6 +31,7 @@ Following a capture from folder to MP4:
 """
 
 from viewsynth.walkthrough.folders import (
+    check_not_theirs,
     check_output_dir,
     find_captures,
     find_strays,
@@ -54,6 +55,7 @@ __all__ = [
     "InterpolateSettings",
     "RootProgress",
     "ViewOptions",
+    "check_not_theirs",
     "check_output_dir",
     "remove_if_empty",
     "find_captures",

@@ -123,12 +123,14 @@ def check_output_dir(out: Path) -> list[Path]:
     return made
 
 
-def check_not_theirs(out: Path) -> None:
+def check_not_theirs(out: Path, root: bool = False) -> None:
     """Refuse the output folder ``out`` when it holds files under the names of a run's outputs
     that no run wrote (no fingerprint in a manifest or resume ledger there): ``-o`` pointed at a
-    folder of the user's own would overwrite their ``manifest.json``, ``frames/000000.png``."""
+    folder of the user's own would overwrite their ``manifest.json``, ``frames/000000.png``.
+    ``root``: the folder of a root's run, which writes only its ``summary.json`` there."""
     theirs = sorted(output_like(out)) if out.is_dir() and not own_outputs(out) else []
     theirs = [name for name in theirs if not (name == "summary.json" and _a_summary(out / name))]
+    theirs = [name for name in theirs if name == "summary.json"] if root else theirs
     if theirs:
         names = [f"{name}/" if (out / name).is_dir() else name for name in theirs]
         raise ViewsynthError(

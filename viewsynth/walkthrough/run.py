@@ -275,10 +275,9 @@ def _write_segment(
     unheight = sum("alt" not in row for row in where)
     if gpx_name is not None:
         files["gpx"] = gpx_name
-    # (a flat video carries no CAMM; a 360 one is what the track is for)
-    tracks, video = (
-        ("GPX or CAMM track", plan.names["360"]) if panoramic else ("GPX", plan.names["flat"])
-    )
+    video = plan.names["360"] if panoramic else plan.names["flat"]
+    # what holds the positions (a flat video carries no CAMM; a 360 one is what the track is for)
+    tracks = " or ".join(["GPX"] * (gpx_name is not None) + ["CAMM track"] * panoramic)
     if where and unplaced:  # a track with holes: the frames without a position are left out
         if gpx_name is not None:
             kept = "the GPX and CAMM track leave" if panoramic else "the GPX leaves"
@@ -287,7 +286,7 @@ def _write_segment(
             kept = "the CAMM track leaves them out; " if panoramic else ""
             kept += "no GPX, as without a UTC time its points could not say which frames they are"
         warnings.append(f"{video}: {unplaced} of {len(rows)} frames have no position: {kept}")
-    if where and 0 < unheight < len(where):  # heights with holes: none either
+    if tracks and where and 0 < unheight < len(where):  # heights with holes: none either
         held = " (CAMM holds 0)" if panoramic else ""
         warnings.append(
             f"{video}: no altitude in the {tracks}{held}: {unheight} of {len(where)} frames have none"
