@@ -10,9 +10,8 @@ needs it.
 - HEIC/HEIF photos (iPhones, many Android phones, Canon/Fujifilm ``.HIF``) are decoded by
   pillow-heif's Pillow opener, registered on the first image read (:mod:`viewsynth.heif`: turned
   once, 10- and 12-bit kept).
-- Videos are decoded front to back with imageio's FFmpeg backend, one frame in memory at a time
-  (:func:`iter_video`, ``(H, W, 3)`` uint8 RGB with the decoded frame number; ffmpeg's options:
-  :mod:`viewsynth.decode`).
+- Videos are decoded with imageio's FFmpeg backend, one frame in memory at a time (:func:`iter_video`:
+  uint8 RGB and the frame number; ffmpeg's options: :mod:`viewsynth.decode`).
 - Files are listed in natural order (:func:`natural_key`: ``img2`` before ``img10``).
 - Every file the project writes goes through :func:`atomic_write`: written aside under a hidden
   ``.NAME.part`` name and renamed into place, so no half-written file ever sits at an output path.
@@ -156,9 +155,10 @@ def probe_image(path: str | Path) -> tuple[int, int]:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", module="PIL")  # (as read_image)
             with Image.open(path) as im:
-                w, h = im.size  # (libheif has turned a HEIF; 5-8 turn by a quarter)
-                quarter = im.format != "HEIF" and im.getexif().get(0x0112, 1) in (5, 6, 7, 8)
-                return (h, w) if quarter else (w, h)
+                # (libheif has turned a HEIF; a PNG's EXIF after its pixels would need a decode)
+                header = im.format != "HEIF" and (im.format != "PNG" or "exif" in im.info)
+                quarter = header and im.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # (by 90 degrees)
+                return (im.size[1], im.size[0]) if quarter else im.size
     except Image.DecompressionBombError as err:
         raise FrameError(_too_large(path, err, MAX_PIXELS)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, RuntimeError):
