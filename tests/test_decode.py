@@ -98,6 +98,14 @@ def test_the_select_expression_is_a_search_tree():
     assert select_frames([1, 5, 9]) == (
         "select='if(lt(n\\,5)\\,eq(n\\,1)\\,if(lt(n\\,9)\\,eq(n\\,5)\\,eq(n\\,9)))'"
     )
+    # a run of consecutive frames is one test; frames 0..N-1 need no filter at all
+    assert select_frames(list(range(10, 5000))) == "select='between(n\\,10\\,4999)'"
+    from viewsynth import decode
+
+    with decode.video_params(CLIP, list(range(300))) as params:
+        assert "-/vf" not in params and "-filter_script:v" not in params
+    with decode.video_params(CLIP, [0, 2]) as params:
+        assert len(params) == 4  # the filter file
     # thousands of frames nest no deeper than a binary search
     deep = select_frames(list(range(0, 40000, 3)))
     depth = max(itertools.accumulate({"(": 1, ")": -1}.get(c, 0) for c in deep))  # (linear)

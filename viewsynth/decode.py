@@ -78,11 +78,14 @@ def _transfer(path: str, size: int, mtime: int) -> str | None:
 
 def select_frames(numbers: Sequence[int]) -> str:
     """ffmpeg's ``select`` filter passing exactly the frames ``numbers`` (sorted, distinct,
-    counted from 0 as they leave the decoder): a balanced tree of ``if(lt(n, ...))``."""
+    counted from 0 as they leave the decoder): a balanced tree of ``if(lt(n, ...))`` down to runs
+    of consecutive frames (``between``)."""
 
     def tree(lo: int, hi: int) -> str:
         if hi - lo == 1:
             return f"eq(n\\,{numbers[lo]})"
+        if numbers[hi - 1] - numbers[lo] == hi - lo - 1:  # a run of consecutive frames
+            return f"between(n\\,{numbers[lo]}\\,{numbers[hi - 1]})"
         mid = (lo + hi) // 2
         return f"if(lt(n\\,{numbers[mid]})\\,{tree(lo, mid)}\\,{tree(mid, hi)})"
 
@@ -113,7 +116,9 @@ def video_params(path: str | Path, numbers: Sequence[int] | None = None) -> Iter
     distinct; None: all). The filter file they name lives while the context does."""
     _quiet_reader()
     params = ["-fps_mode", "passthrough"]
-    chain = [select_frames(numbers)] if numbers else []
+    # (frames 0..N-1 need no filter: the reader stops after N)
+    whole = not numbers or numbers[-1] == len(numbers) - 1
+    chain = [] if whole else [select_frames(numbers)]
     chain += [TO_SDR] if hdr_transfer(path) else []
     if not chain:
         yield params

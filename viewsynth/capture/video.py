@@ -1,6 +1,8 @@
 """A video file as a capture: which decoded frames become shots.
 
-Decoding lives in :mod:`viewsynth.frames` (``iter_video``, ``video_info``). Sampling keeps every
+Decoding lives in :mod:`viewsynth.frames` (``iter_video``, ``video_info``). Where the container
+lists its frames, they are chosen before anything is decoded (:class:`_Picker`) and only those
+are decoded; an AVI without frame times is chosen as it decodes. Sampling keeps every
 Nth decoded frame (``capture.every_frames``) or, with ``capture.every_seconds`` > 0, the first
 frame at or after each multiple of S seconds of video time. A shot's ``time`` is when its frame
 is shown (:class:`FrameClock`: index over fps, or a variable-rate video's own frame times), its
@@ -8,7 +10,7 @@ is shown (:class:`FrameClock`: index over fps, or a variable-rate video's own fr
 capture there with a warning; before it, it is an error naming the file.
 
 Positions come from the video's own GPS telemetry (:mod:`~viewsynth.capture.telemetry`: GoPro
-GPMF, Google CAMM), interpolated at each frame's time, else from ``capture.gpx`` matched by UTC
+GPMF, Google CAMM; ignored with ``capture.use_gps`` false), interpolated at each frame's time, else from ``capture.gpx`` matched by UTC
 (the MP4 creation time + the frame's time + ``capture.gpx_offset``; :mod:`~viewsynth.capture.gpx`).
 With ``capture.every_metres`` > 0 (mapillary_tools' video sample distance) the first frame at or
 past each multiple of that many metres along the track is kept, so kept frames lie that far apart
