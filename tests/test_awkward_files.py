@@ -8,24 +8,16 @@ import subprocess
 import sys
 import threading
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
+from test_lock import make_capture
 
 from viewsynth import frames
 from viewsynth.capture import CaptureOptions
 from viewsynth.capture.folder import load_folder
 from viewsynth.export.video import VideoWriter
 from viewsynth.pipelines.cli import main as cli
-
-
-def make_capture(folder: Path, n: int = 2) -> Path:
-    folder.mkdir(parents=True)
-    base = np.random.default_rng(0).random((16, 32, 3)).astype(np.float32)
-    for i in range(n):
-        frames.write_image(folder / f"f{i}.png", np.roll(base, 2 * i, axis=1))
-    return folder
 
 
 @pytest.mark.parametrize("name", ["-walk", "walk:1"], ids=["leading dash", "colon"])
