@@ -200,7 +200,11 @@ class VideoWriter:
         try:
             self._proc.stdin.write(np.ascontiguousarray(frame).data)
         except (BrokenPipeError, OSError):
-            message = self._ffmpeg_error(self._proc.poll())
+            try:  # (its log and status are whole only once it has exited, a moment later)
+                status = self._proc.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                status = None
+            message = self._ffmpeg_error(status)
             self.abort()
             raise ViewsynthError(f"{self.path}: ffmpeg stopped while encoding: {message}") from None
         self.frames_written += 1
