@@ -310,10 +310,11 @@ class _Locator:
             warnings.append(self.untracked)
         self.every_metres = options.every_metres
         if options.every_metres > 0.0 and not self.fixes and not self.gpx:
-            if not self.untracked:  # (there was a track, but every fix of it was dropped)
+            if not self.untracked:  # (a track whose every fix was dropped, or GPS turned off)
+                none = "this video has none" if options.use_gps else "capture.use_gps is false"
                 warnings.append(
                     f"{path.name}: capture.every_metres ({options.every_metres:g}) samples by "
-                    "distance along the GPS track, but this video has none: sampling every_frames "
+                    f"distance along the GPS track, but {none}: sampling every_frames "
                     f"({options.every_frames}) instead"
                 )
             self.every_metres = 0.0
