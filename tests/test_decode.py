@@ -100,3 +100,15 @@ def test_the_select_expression_is_a_search_tree():
     deep = select_frames(list(range(0, 40000, 3)))
     depth = max(deep[: i + 1].count("(") - deep[: i + 1].count(")") for i in range(len(deep)))
     assert depth <= 2 * 14 + 2
+
+
+def test_the_filter_file_is_gone_once_ffmpeg_has_read_it(tmp_path, monkeypatch):
+    # a job killed with SIGKILL mid-decode (minutes, on a long video) left its filter file behind
+    # in /tmp, one per segment and run; ffmpeg reads it once, at its start
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stream = frames.iter_video(CLIP, {1, 3})
+    assert next(stream)[0] == 1
+    assert list(tmp_path.glob("viewsynth-*")) == []
+    assert [i for i, _ in stream] == [3]

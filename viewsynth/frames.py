@@ -375,23 +375,25 @@ def iter_video(
     numbers = None if wanted is None else sorted(wanted)
     if numbers == []:
         return
+    # ffmpeg reads its filter file as it starts, before the reader has its first lines from it:
+    # the file goes then, not minutes later, nor never when the job is killed mid-decode
     with video_params(path, numbers) as params:
         reader = _video_reader(path, params)
-        k = -1  # frames read so far, less one
-        try:
-            iterator = iter(reader)
-            while numbers is None or k + 1 < len(numbers):
-                at = k + 1 if numbers is None else numbers[k + 1]
-                try:
-                    frame = next(iterator)
-                except StopIteration:
-                    return
-                except Exception as err:  # noqa: BLE001 - a broken stream: assorted errors
-                    raise FrameError(f"{path}: cannot decode frame {at} ({err})") from None
-                k += 1
-                yield at, np.asarray(frame)[..., :3]
-        finally:
-            reader.close()
+    k = -1  # frames read so far, less one
+    try:
+        iterator = iter(reader)
+        while numbers is None or k + 1 < len(numbers):
+            at = k + 1 if numbers is None else numbers[k + 1]
+            try:
+                frame = next(iterator)
+            except StopIteration:
+                return
+            except Exception as err:  # noqa: BLE001 - a broken stream: assorted errors
+                raise FrameError(f"{path}: cannot decode frame {at} ({err})") from None
+            k += 1
+            yield at, np.asarray(frame)[..., :3]
+    finally:
+        reader.close()
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
