@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from viewsynth import frames
-from viewsynth.decode import hdr_transfer, select_frames
+from viewsynth.decode import hdr_transfer, select_frames, video_params
 
 CLIP = Path(__file__).parent / "data" / "karma_small.mp4"  # a real GoPro clip, 128 wide
 N = 4
@@ -143,3 +143,30 @@ def test_the_filters_file_is_given_as_the_ffmpeg_in_use_reads_it(monkeypatch):
                             ("N-112345-gabcdef", "-/vf")]:  # fmt: skip
         monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_version", lambda v=version: v)
         assert decode._option_of.__wrapped__(f"ffmpeg-{version}") == option
+
+
+def test_the_filter_file_is_gone_once_ffmpeg_has_read_it(tmp_path, monkeypatch):
+    # a job killed with SIGKILL mid-decode (minutes, on a long video) left its filter file behind
+    # in /tmp, one per segment and run; ffmpeg reads it once, at its start
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stream = frames.iter_video(CLIP, {1, 3})
+    assert next(stream)[0] == 1
+    assert list(tmp_path.glob("viewsynth-*")) == []
+    assert [i for i, _ in stream] == [3]
+
+
+def test_frame_0_always_leaves_ffmpeg(monkeypatch):
+    # imageio gives ffmpeg 10 s to print its stream header, which ffmpeg prints only once a frame
+    # has come through its filters: a job's second segment, 3 minutes into a 1080p video, failed
+    # with "not a readable video (Could not load meta information)" after decoding for 10 s
+    asked = []
+
+    def recording(path, numbers=None):
+        asked.append(numbers)
+        return video_params(path, numbers)
+
+    monkeypatch.setattr(frames, "video_params", recording)
+    assert [i for i, _ in frames.iter_video(CLIP, {2, 3})] == [2, 3]  # (frame 0 dropped)
+    assert asked == [[0, 2, 3]]

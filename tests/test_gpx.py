@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import imageio_ffmpeg
 import pytest
@@ -250,7 +251,7 @@ def test_bad_gpx_files(tmp_path):
         load_capture(named, CaptureOptions(gpx=str(gpx)))
 
 
-def _video(video):
+def _video(video, seconds=3, rate=10):
     """A 3 s, 10 fps test pattern whose MP4 creation time is 10:00:04 UTC on T0's day."""
     subprocess.run(
         [
@@ -260,9 +261,9 @@ def _video(video):
             "-f",
             "lavfi",
             "-i",
-            "testsrc=size=64x32:rate=10",
+            f"testsrc=size=64x32:rate={rate}",
             "-t",
-            "3",
+            str(seconds),
             "-pix_fmt",
             "yuv420p",
             "-metadata",
@@ -272,6 +273,37 @@ def _video(video):
         check=True,
     )
     return video
+
+
+def test_a_video_sampled_by_distance_is_cut_where_its_track_has_no_position(tmp_path):
+    # a phone logger started 9 s into the drive that then lost the sky for 40 s (from 30 s to
+    # 70 s of video time): sampled every 4 m, frame 60 (at 30 s) and frame 140 (at 70 s), 80 m
+    # apart, were one pair, 40 frames morphing one view into another 80 m on (--spacing 2)
+    video = _video(tmp_path / "ride.mp4", seconds=80, rate=2)
+    start = T0 + timedelta(seconds=4)  # the video's creation time
+    track = [p for p in _track(start, n=81, speed=2.0) if not 0 <= (p[0] - start).seconds - 31 < 39]
+    gpx = _gpx(tmp_path / "ride.gpx", track[9:])
+    capture = load_capture(video, CaptureOptions(gpx=str(gpx), every_metres=4.0))
+    first, second = ([s.frame_index for s in segment] for segment in capture.segments)
+    assert (first[0], second[0]) == (16, 140)  # (at 8 s: within the track's second of margin)
+    steps = [b - a for part in (first, second) for a, b in pairwise(part)]
+    assert first[-1] <= 60 and min(steps) >= 3 and max(steps) <= 5  # 4 m: 4 frames, give or take
+    assert (
+        "ride.mp4: no GPS position for 47.5 s of the video (0:00.0-0:08.0, 0:30.5-1:10.0), so "
+        "none of it is sampled every 4 m; the walkthrough is cut there (2 segments)"
+    ) in capture.warnings
+    assert (  # (in UTC, not 1714557634.0 s)
+        "ride.gpx: no GPS fix from 2024-05-01 10:00:34 UTC to 2024-05-01 10:01:14 UTC: frames in "
+        "between have no position"
+    ) in capture.warnings
+    # a stretch at the start only (a logger started 40 s late): said, nothing cut
+    late = _gpx(tmp_path / "late.gpx", _track(start, n=81, speed=2.0)[40:])
+    late = load_capture(video, CaptureOptions(gpx=str(late), every_metres=4.0))
+    assert len(late.segments) == 1 and late.shots[0].frame_index == 78
+    assert (
+        "ride.mp4: no GPS position for 39.0 s of the video (0:00.0-0:39.0), so none of it is "
+        "sampled every 4 m"
+    ) in late.warnings
 
 
 def test_video_frames_are_geotagged_from_creation_time(tmp_path):

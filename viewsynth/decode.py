@@ -113,7 +113,8 @@ def _quiet_reader() -> None:
 def video_params(path: str | Path, numbers: Sequence[int] | None = None) -> Iterator[list[str]]:
     """ffmpeg output options for reading ``path`` (imageio's reader made quiet): every frame once
     as the file holds it, turned into SDR when HDR, and only the frames ``numbers`` (sorted,
-    distinct; None: all). The filter file they name lives while the context does."""
+    distinct; None: all). The filter file they name lives while the context does: ffmpeg
+    reads it as it starts, so a reader made inside the context may be read after it."""
     _quiet_reader()
     params = ["-fps_mode", "passthrough"]
     # (frames 0..N-1 need no filter: the reader stops after N)

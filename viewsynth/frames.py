@@ -26,6 +26,7 @@ import subprocess
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import count
 from pathlib import Path
 
 import cv2
@@ -386,23 +387,32 @@ def iter_video(
     numbers = None if wanted is None else sorted(wanted)
     if numbers == []:
         return
-    with video_params(path, numbers) as params:
+    # Frame 0 always leaves ffmpeg (dropped here when not wanted): imageio waits at most 10 s for
+    # ffmpeg's header, printed once a frame is through its filters (3 minutes into a 1080p video
+    # is further). ffmpeg reads the filter file as it starts: it goes then, not left by a kill -9.
+    passed = numbers if numbers is None or numbers[0] == 0 else [0, *numbers]
+    with video_params(path, passed) as params:
         reader = _video_reader(path, params)
-        k = -1  # frames read so far, less one
-        try:
-            iterator = iter(reader)
-            while numbers is None or k + 1 < len(numbers):
-                at = k + 1 if numbers is None else numbers[k + 1]
-                try:
-                    frame = next(iterator)
-                except StopIteration:
-                    return
-                except Exception as err:  # noqa: BLE001 - a broken stream: assorted errors
-                    raise FrameError(f"{path}: cannot decode frame {at} ({err})") from None
-                k += 1
-                yield at, np.asarray(frame)[..., :3]
-        finally:
-            reader.close()
+    try:
+        iterator = iter(reader)
+        if passed is not numbers and _next_frame(iterator, path, 0) is None:
+            return
+        for at in count() if numbers is None else numbers:
+            if (frame := _next_frame(iterator, path, at)) is None:
+                return
+            yield at, np.asarray(frame)[..., :3]
+    finally:
+        reader.close()
+
+
+def _next_frame(frames: Iterator, path: Path, at: int):
+    """The reader's next frame (frame ``at``), None at the end; FrameError for a broken stream."""
+    try:
+        return next(frames)
+    except StopIteration:
+        return None
+    except Exception as err:  # noqa: BLE001 - a broken stream: assorted errors
+        raise FrameError(f"{path}: cannot decode frame {at} ({err})") from None
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:

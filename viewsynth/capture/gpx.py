@@ -60,7 +60,10 @@ def read_gpx(path: Path, max_speed: float = 0.0) -> tuple[list[Fix], list[str]]:
             f"{path}: no track point with a time (<trkpt> with <time>) in this GPX"
         )
     fixes.sort(key=lambda f: f.time)
-    return clean_track(fixes, path.name, max_speed, GPX_MAX_GAP, frozen=False)  # (see there)
+    # (frozen: see there; the fixes' times are UTC seconds, said as such)
+    return clean_track(
+        fixes, path.name, max_speed, GPX_MAX_GAP, frozen=False, clock=lambda t: f"{_when(t)} UTC"
+    )
 
 
 def geotag(

@@ -14,7 +14,8 @@ A list of shots in time order (from :mod:`~viewsynth.capture.folder` or
    then a GPX track gives shots without a position one, and photos still without one between
    two that have one (at most 30 s apart) are placed between them by time (``fill_positions``);
 4. segments: cut where consecutive shots are more than ``time_gap`` seconds apart (not for videos
-   or file-name order, which have no capture clock), then stationary duplicates dropped, then cut
+   or file-name order, which have no capture clock; a video sampled by distance is cut where its
+   track had no position: ``cuts``), then stationary duplicates dropped, then cut
    where they are more than ``distance_gap`` metres apart; a shot left alone is skipped with the
    reason, and a segment always has at least two shots;
 5. yaw (panoramas, ``align_heading``): ``heading.align_yaws`` turns each segment to face its
@@ -29,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from viewsynth.capture.gpx import GPX_MAX_GAP
@@ -72,13 +73,15 @@ def finish(
     hfov_by: str = "unknown",
     geotag: Callable[[list[Shot]], tuple[list[Shot], list[str]]] | None = None,
     untracked: str = "",
+    cuts: Collection[str] = (),
 ) -> Capture:
     """Projection, working size, GPS checks, segments, duplicates and yaw: the metadata stages.
 
     ``evidence``: what the metadata says of the projection (per frame, or one for a video);
     ``scores``: the frames' seam scores; ``hfov_by``: where the shots' ``hfov`` came from;
     ``geotag``: gives shots without a position one (a GPX track), after the GPS check;
-    ``untracked``: ``Capture.untracked``.
+    ``untracked``: ``Capture.untracked``; ``cuts``: the shots that begin a segment (a video's
+    first frame sampled by distance after a stretch without a position).
     """
     decision = decide_projection(
         source_path, [(s.name, s.size) for s in shots], evidence, scores, options.projection
@@ -121,9 +124,11 @@ def finish(
     # them, and it has no positions across a lost fix), however far apart they are sampled.
     time_gap = options.time_gap if time_source not in ("filename", "video") else 0.0
     distance_gap = options.distance_gap if kind != "video" else 0.0
-    for by_time in split_by_time(shots, time_gap):
+    for by_time in split_by_time(shots, time_gap, cuts):
         if len(by_time) < 2:
             reason = f"alone: more than capture.time_gap ({time_gap:g} s) from the shots around it"
+            if cuts:  # (a video's: it has no time gap)
+                reason = "alone: between stretches of the video without a position"
             skipped.append((by_time[0].name, reason))
             continue
         kept, dropped = drop_duplicates(

@@ -33,7 +33,7 @@ import bisect
 import dataclasses
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from viewsynth.capture.heading import between, haversine
@@ -210,7 +210,13 @@ def _karma_fixes(fp) -> list[Fix]:
 
 
 def clean_track(
-    fixes: Sequence[Fix], name: str, max_speed: float, max_gap: float, *, frozen: bool = True
+    fixes: Sequence[Fix],
+    name: str,
+    max_speed: float,
+    max_gap: float,
+    *,
+    frozen: bool = True,
+    clock: Callable[[float], str] | None = None,
 ) -> tuple[list[Fix], list[str]]:
     """Drop frozen and implausible fixes of a time-ordered track; warn about them and about gaps.
 
@@ -219,7 +225,15 @@ def clean_track(
     least one second, as for photos) is dropped. ``name`` names the track in the warnings.
     ``frozen=False`` keeps repeated positions: a GPX logger standing still writes them (a
     camera's receiver that stops updating writes them too, with the camera moving on).
+    ``clock`` says a fix's time in the warnings (None: seconds of video time, ``"8.0 s"``).
     """
+
+    def at(t: float) -> str:
+        return f"{t:.1f} s" if clock is None else clock(t)
+
+    def span(a: float, b: float) -> str:
+        return f"{a:.1f} to {b:.1f} s" if clock is None else f"{clock(a)} to {clock(b)}"
+
     warnings: list[str] = []
     fixes = list(fixes)
     kept: list[Fix] = [] if frozen else fixes
@@ -235,7 +249,7 @@ def clean_track(
         if fixes[j].time - fixes[i].time > FROZEN_SECONDS:
             warnings.append(
                 f"{name}: GPS frozen at {fixes[i].lat:.6f}, {fixes[i].lon:.6f} from "
-                f"{fixes[i].time:.1f} to {fixes[j].time:.1f} s: {j - i} repeated fixes dropped"
+                f"{span(fixes[i].time, fixes[j].time)}: {j - i} repeated fixes dropped"
             )
         else:
             kept.extend(fixes[i + 1 : j + 1])
@@ -254,13 +268,13 @@ def clean_track(
         prev, fix, dist = jumps[0]
         warnings.append(
             f"{name}: {len(jumps)} GPS fix(es) ignored as jumps faster than capture.max_speed "
-            f"({max_speed:g} m/s), e.g. {dist:.0f} m at {fix.time:.1f} s"
+            f"({max_speed:g} m/s), e.g. {dist:.0f} m at {at(fix.time)}"
         )
     for a, b in zip(plausible, plausible[1:], strict=False):
         if b.time - a.time > max_gap:
             warnings.append(
-                f"{name}: no GPS fix from {a.time:.1f} to {b.time:.1f} s: frames in between have "
-                "no position"
+                f"{name}: no GPS fix from {span(a.time, b.time)}: frames in between have no "
+                "position"
             )
     return plausible, warnings
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from viewsynth.capture.heading import bearing, haversine, wrap180
 from viewsynth.capture.metadata import Metadata
@@ -267,16 +267,23 @@ def check_order(shots: Sequence[Shot]) -> list[str]:
     ]
 
 
-def split_by_time(shots: Sequence[Shot], gap: float) -> list[list[Shot]]:
-    """Cut time-ordered ``shots`` where consecutive times differ by more than ``gap`` seconds."""
+def split_by_time(
+    shots: Sequence[Shot], gap: float, starts: Collection[str] = ()
+) -> list[list[Shot]]:
+    """Cut time-ordered ``shots`` where consecutive times differ by more than ``gap`` seconds, and
+    before each shot named in ``starts``."""
     segments: list[list[Shot]] = []
     for shot in shots:
         prev = segments[-1][-1] if segments else None
-        new = prev is None or (
-            gap > 0.0
-            and prev.time is not None
-            and shot.time is not None
-            and shot.time - prev.time > gap
+        new = (
+            prev is None
+            or shot.name in starts
+            or (
+                gap > 0.0
+                and prev.time is not None
+                and shot.time is not None
+                and shot.time - prev.time > gap
+            )
         )
         if new:
             segments.append([shot])

@@ -101,12 +101,18 @@ def sampled(index: int, clock: FrameClock, every_frames: int, every_seconds: flo
 class _Picker:
     """Whether each frame, in order, is sampled: ``(keep, its position)``. Every
     ``every_frames``-th or at each ``every_seconds`` (:func:`sampled`), or each ``every_metres``
-    along the track (frames without a position are never kept then)."""
+    along the track. Frames without a position are never kept then: each stretch of them is
+    listed in ``lost`` (video seconds), and the first frame after one, kept, begins a new segment
+    (``cuts``), as the frames on either side may be far apart (a logger that lost the sky for a
+    minute, one started late)."""
 
     def __init__(self, locate: _Locator, clock: FrameClock, options: CaptureOptions) -> None:
         self.locate, self.clock, self.options = locate, clock, options
         self.prev: Fix | None = None  # the previous frame's position
         self.along, self.mark = 0.0, 0.0  # metres along the track so far; the next one due
+        self.lost: list[tuple[float, float]] = []  # (from, to): video times without a position
+        self.cuts: list[int] = []  # the frames that begin a segment after such a stretch
+        self._since: float | None = None  # when the current stretch without a position began
 
     def __call__(self, index: int) -> tuple[bool, Fix | None]:
         where = self.locate(self.clock(index))
@@ -116,7 +122,14 @@ class _Picker:
                 index, self.clock, self.options.every_frames, self.options.every_seconds
             ), where
         if where is None:
+            if self._since is None:
+                self._since = self.clock(index)
             return False, None
+        if self._since is not None:  # a stretch without a position ends: start afresh here
+            self.end(index)
+            if self.prev is not None:
+                self.cuts.append(index)
+            self.prev, self.mark = None, self.along
         if self.prev is not None:
             self.along += haversine(self.prev.lat, self.prev.lon, where.lat, where.lon)
         self.prev = where
@@ -125,6 +138,13 @@ class _Picker:
         while self.mark <= self.along:
             self.mark += step
         return True, where
+
+    def end(self, index: int) -> None:
+        """Close a stretch without a position at frame ``index`` (the end of the video: its
+        frame count)."""
+        if self._since is not None:
+            self.lost.append((self._since, self.clock(index)))
+            self._since = None
 
 
 def load_video(path: Path, options: CaptureOptions) -> Capture:
@@ -150,6 +170,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
     chosen: dict[int, Fix | None] | None = None
     if clock.count:  # the container lists its frames: choose by time and place, decode those
         chosen = {i: where for i in range(clock.count) for keep, where in [pick(i)] if keep}
+        pick.end(clock.count)
         stream = ((i, chosen[i], f) for i, f in iter_video(path, set(chosen)))
     else:  # (an AVI without frame times: chosen as they are decoded)
         stream = ((i, where, f) for i, f in iter_video(path) for keep, where in [pick(i)] if keep)
@@ -207,7 +228,10 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
                 f"{path.name}: {decoded} frames decoded, but {held} (a truncated or damaged "
                 "file?); using those"
             )
+    pick.end(decoded)  # (chosen as decoded: the video's end)
     locate.check(path)
+    if pick.lost:
+        warnings.append(unplaced(path.name, pick.lost, options.every_metres, len(pick.cuts)))
     if locate.gpx:  # (frames with a position of the video's own were not asked of the GPX)
         asked = [s for s in shots if s.time in locate.gpx_asked]
         missed = [s.name for s in asked if not s.has_position]
@@ -226,7 +250,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
     capture = finish(
         path, "video", "video", shots, options, [], warnings,
         evidence=[video_evidence(camera)], scores=scores, hfov_by=hfov_by,
-        untracked=locate.untracked,
+        untracked=locate.untracked, cuts={f"{path.name}#{i}" for i in pick.cuts},
     )  # fmt: skip
     return dataclasses.replace(capture, stereo=camera.stereo)
 
@@ -258,6 +282,24 @@ def _check_layout(path: Path, camera: VideoCamera, warnings: list[str]) -> None:
             f"{path.name}: a {camera.stereo} stereo video: walked in mono, with its left eye "
             f"(the {half} half of each frame)"
         )
+
+
+def unplaced(name: str, lost: list[tuple[float, float]], every_metres: float, cuts: int) -> str:
+    """The one warning for the stretches of a video sampled by distance that have no position
+    (``lost``: video seconds; ``cuts``: the segments begun after one)."""
+    spans = [f"{_clock(a)}-{_clock(b)}" for a, b in lost]
+    shown = ", ".join(spans[:4]) + (f" (+{len(spans) - 4} more)" if len(spans) > 4 else "")
+    line = f"{name}: no GPS position for {sum(b - a for a, b in lost):.1f} s of the video ({shown}"
+    line += f"), so none of it is sampled every {every_metres:g} m"
+    return line + (f"; the walkthrough is cut there ({cuts + 1} segments)" if cuts else "")
+
+
+def _clock(seconds: float) -> str:
+    """Video time as a player shows it: ``"1:02.5"``, ``"1:00:02.5"``."""
+    hours, rest = divmod(seconds, 3600.0)
+    minutes, rest = divmod(rest, 60.0)
+    text = f"{int(minutes)}:{rest:04.1f}"
+    return f"{int(hours)}:{int(minutes):02d}:{rest:04.1f}" if hours else text
 
 
 def untracked(name: str, every_metres: float = 0.0, spacing: float = 0.0, factor: int = 0) -> str:
