@@ -167,6 +167,8 @@ def test_frame_0_always_leaves_ffmpeg(monkeypatch):
         asked.append(numbers)
         return video_params(path, numbers)
 
-    monkeypatch.setattr(frames, "video_params", recording)
+    from viewsynth import decode
+
+    monkeypatch.setattr(decode, "video_params", recording)
     assert [i for i, _ in frames.iter_video(CLIP, {2, 3})] == [2, 3]  # (frame 0 dropped)
     assert asked == [[0, 2, 3]]

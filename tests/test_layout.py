@@ -17,7 +17,8 @@ LIB = ROOT / "viewsynth"
 # The floors, ground first (README "Layout"). A wing may import its own modules and any wing on a
 # lower floor, never one on its own floor or above.
 FLOORS = [
-    {"decode", "errors", "heif", "threads"},
+    {"errors", "heif", "threads"},
+    {"decode"},  # every video read (frames hands its readers on)
     {"config", "frames", "geometry", "parallel", "warp"},
     {"classical", "export"},  # export: frames and MP4 boxes out, and the box reader capture uses
     {"model", "synth", "capture", "sweep"},

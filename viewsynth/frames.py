@@ -10,8 +10,8 @@ needs it.
 - HEIC/HEIF photos (iPhones, many Android phones, Canon/Fujifilm ``.HIF``) are decoded by
   pillow-heif's Pillow opener, registered on the first image read (:mod:`viewsynth.heif`: turned
   once, 10- and 12-bit kept).
-- Videos are decoded with imageio's FFmpeg backend, one frame in memory at a time (:func:`iter_video`:
-  uint8 RGB and the frame number; ffmpeg's options: :mod:`viewsynth.decode`).
+- Videos are read in :mod:`viewsynth.decode` (imageio's FFmpeg backend, one frame in memory at a
+  time), whose readers this module hands on: ``iter_video``, ``video_info``, ``video_times``.
 - Files are listed in natural order (:func:`natural_key`: ``img2`` before ``img10``).
 - Every file the project writes goes through :func:`atomic_write`: written aside under a hidden
   ``.NAME.part`` name and renamed into place, so no half-written file ever sits at an output path.
@@ -22,19 +22,20 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import subprocess
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import count
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from viewsynth.decode import video_params
-from viewsynth.errors import FrameError, ViewsynthError, one_line
+from viewsynth.decode import VideoTimes as VideoTimes  # the video readers, handed on
+from viewsynth.decode import iter_video as iter_video
+from viewsynth.decode import video_info as video_info
+from viewsynth.decode import video_times as video_times
+from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.heif import heif_deep_rgb, heif_opener
 
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
@@ -288,131 +289,6 @@ def natural_key(name: str | Path) -> tuple:
     text = name.name if isinstance(name, Path) else str(name)
     parts = re.split(r"(\d+)", text.lower())
     return tuple((0, int(p), p) if p.isdigit() else (1, 0, p) for p in parts)
-
-
-# -- video --------------------------------------------------------------------------------------
-
-
-def _video_reader(path: Path, params: list[str]):
-    import imageio.v2 as imageio
-
-    try:
-        # ``params`` (``decode.video_params``): each frame once (ffmpeg's constant-rate default
-        # repeats a phone video's: video_times), HDR made SDR, only the frames wanted
-        return imageio.get_reader(str(path), "ffmpeg", output_params=params)
-    except Exception as err:  # noqa: BLE001 - imageio/ffmpeg raise assorted types for bad files
-        why = one_line(err)  # imageio's line; ffmpeg's log follows it
-        if "moov atom not found" in str(err):  # the MP4's index, written when recording stops
-            why = "no moov atom, the MP4's index: an unfinished recording or a file cut short?"
-        elif "does not contain any stream" in str(err):
-            why = "no video stream in it"
-        raise FrameError(f"{path}: not a readable video ({why})") from None
-
-
-def video_info(path: str | Path) -> tuple[float, tuple[int, int]]:
-    """``(frames per second, (width, height))`` of the video at ``path``.
-
-    Raises ``FrameError`` naming the file if it is not a readable video or reports no rate or size.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FrameError(f"{path}: no such file")
-    with video_params(path) as params:
-        reader = _video_reader(path, params)
-        try:
-            meta = reader.get_meta_data()
-        finally:
-            reader.close()
-    fps = float(meta.get("fps") or 0.0)
-    size = tuple(int(v) for v in meta.get("size", (0, 0)))
-    if not fps > 0.0 or len(size) != 2 or min(size) <= 0:
-        raise FrameError(f"{path}: video reports no frame rate or size")
-    return fps, size
-
-
-#: What ffmpeg prints for a packet without a timestamp (AV_NOPTS_VALUE).
-_NO_TIME = -(2**63)
-
-
-@dataclass(frozen=True)
-class VideoTimes:
-    """What a video's packets say of its frames, read without decoding (:func:`video_times`)."""
-
-    times: tuple[float, ...]  # seconds from the first shown frame, of each frame iter_video yields
-    cut: int  # frames an edit list cuts from the start: held by the file, never shown or decoded
-
-
-def video_times(path: str | Path) -> VideoTimes:
-    """Presentation times of the frames :func:`iter_video` yields from ``path``, in order, from the
-    container's packets (a stream copy, nothing decoded).
-
-    Frames an edit list cuts from the start have negative times after ffmpeg's shift to 0: they
-    are counted in ``cut``, not listed. A container without times for every frame (an AVI with
-    B-frames) lists none: its frames are at their index over the rate. Raises ``FrameError`` naming the file when ffmpeg fails.
-    """
-    import imageio_ffmpeg
-
-    path = Path(path).absolute()  # (ffmpeg would read a relative "a:b.mp4" as protocol "a")
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path)]
-    command += ["-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"]
-    proc = subprocess.run(command, capture_output=True, text=True, errors="replace")
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
-        raise FrameError(f"{path}: cannot list the video's frames ({last})")
-    num, den, stamps = 1, 1, []
-    for line in proc.stdout.splitlines():
-        if line.startswith("#tb 0:"):  # the stream's time base, "#tb 0: 1/15360"
-            num, den = (int(v) for v in line.split(":", 1)[1].split("/"))
-        elif line.startswith("0,"):  # stream, dts, pts, duration, size, crc[, flags]
-            stamps.append(int(line.split(",")[2]))
-    if _NO_TIME in stamps:  # (AVI's B-frames: the container has no times; a constant rate)
-        return VideoTimes((), 0)
-    kept = sorted(s for s in stamps if s >= 0)
-    times = tuple((s - kept[0]) * num / den for s in kept) if kept else ()
-    return VideoTimes(times, len(stamps) - len(kept))
-
-
-def iter_video(
-    path: str | Path, wanted: set[int] | None = None
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Decode ``path`` front to back, yielding ``(frame_index, (H, W, 3) uint8 RGB)``.
-
-    With ``wanted`` only those frame numbers are yielded (ffmpeg passes no others on) and decoding
-    stops after the last one. An unreadable file, or a decode error mid-stream, raises
-    ``FrameError`` naming the file (and the frame).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FrameError(f"{path}: no such file")
-    numbers = None if wanted is None else sorted(wanted)
-    if numbers == []:
-        return
-    # Frame 0 always leaves ffmpeg (dropped here when not wanted): imageio waits at most 10 s for
-    # ffmpeg's header, printed once a frame is through its filters (3 minutes into a 1080p video
-    # is further). ffmpeg reads the filter file as it starts: it goes then, not left by a kill -9.
-    passed = numbers if numbers is None or numbers[0] == 0 else [0, *numbers]
-    with video_params(path, passed) as params:
-        reader = _video_reader(path, params)
-    try:
-        iterator = iter(reader)
-        if passed is not numbers and _next_frame(iterator, path, 0) is None:
-            return
-        for at in count() if numbers is None else numbers:
-            if (frame := _next_frame(iterator, path, at)) is None:
-                return
-            yield at, np.asarray(frame)[..., :3]
-    finally:
-        reader.close()
-
-
-def _next_frame(frames: Iterator, path: Path, at: int):
-    """The reader's next frame (frame ``at``), None at the end; FrameError for a broken stream."""
-    try:
-        return next(frames)
-    except StopIteration:
-        return None
-    except Exception as err:  # noqa: BLE001 - a broken stream: assorted errors
-        raise FrameError(f"{path}: cannot decode frame {at} ({err})") from None
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
