@@ -296,6 +296,16 @@ def test_a_video_sampled_by_distance_is_cut_where_its_track_has_no_position(tmp_
         "ride.gpx: no GPS fix from 2024-05-01 10:00:34 UTC to 2024-05-01 10:01:14 UTC: frames in "
         "between have no position"
     ) in capture.warnings
+    # a walker's 35 s without the sky, 17.5 m at 0.5 m/s (within capture.distance_gap): walked
+    # across, not cut
+    slow = [p for p in _track(start, n=81, speed=0.5) if not 0 <= (p[0] - start).seconds - 31 < 35]
+    bridged = load_capture(video, CaptureOptions(gpx=str(_gpx(tmp_path / "s.gpx", slow)),
+                                                 every_metres=4.0))  # fmt: skip
+    assert len(bridged.segments) == 1
+    assert (
+        "ride.mp4: no GPS position for 35.5 s of the video (0:30.5-1:06.0), so none of it is "
+        "sampled every 4 m"
+    ) in bridged.warnings
     # a stretch at the start only (a logger started 40 s late): said, nothing cut
     late = _gpx(tmp_path / "late.gpx", _track(start, n=81, speed=2.0)[40:])
     late = load_capture(video, CaptureOptions(gpx=str(late), every_metres=4.0))

@@ -103,8 +103,8 @@ class _Picker:
     ``every_frames``-th or at each ``every_seconds`` (:func:`sampled`), or each ``every_metres``
     along the track. Frames without a position are never kept then: each stretch of them is
     listed in ``lost`` (video seconds), and the first frame after one, kept, begins a new segment
-    (``cuts``), as the frames on either side may be far apart (a logger that lost the sky for a
-    minute, one started late)."""
+    (``cuts``) when the frames on either side are over ``capture.distance_gap`` (and two steps)
+    apart (a logger that lost the sky for a minute); a shorter stretch is walked across."""
 
     def __init__(self, locate: _Locator, clock: FrameClock, options: CaptureOptions) -> None:
         self.locate, self.clock, self.options = locate, clock, options
@@ -125,11 +125,14 @@ class _Picker:
             if self._since is None:
                 self._since = self.clock(index)
             return False, None
-        if self._since is not None:  # a stretch without a position ends: start afresh here
+        if self._since is not None:  # a stretch without a position ends
             self.end(index)
-            if self.prev is not None:
-                self.cuts.append(index)
-            self.prev, self.mark = None, self.along
+            gap = max(self.options.distance_gap, 2.0 * step)  # (a few steps are bridged)
+            prev = self.prev
+            far = prev is not None and haversine(prev.lat, prev.lon, where.lat, where.lon) > gap
+            if far or self.prev is None:  # start afresh here (a new segment after a far gap)
+                self.cuts += [index] if far else []
+                self.prev, self.mark = None, self.along
         if self.prev is not None:
             self.along += haversine(self.prev.lat, self.prev.lon, where.lat, where.lon)
         self.prev = where
