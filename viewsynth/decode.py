@@ -7,7 +7,7 @@ frames wanted. :mod:`viewsynth.frames` hands these on with the images.
 iPhones record HLG (Dolby Vision 8.4's base layer) by default, and many Android phones and action
 cameras offer HLG or PQ. Decoded as they are, such frames are dim and washed out: BT.2020's
 primaries read as BT.709's and the HDR curve read as SDR's. A real GoPro clip carried to HDR as
-a phone would record it (``tests/test_hdr.py``) read 23.7 dB (HLG) and 18.6 dB (PQ) from its SDR
+a phone would record it (``tests/test_decode.py``) read 23.7 dB (HLG) and 18.6 dB (PQ) from its SDR
 frames, 16-26 levels darker; converted, 43.6 and 41.7 dB (the 10-bit HEVC's own loss). Decoding
 a 4K HLG video costs 1.2 times as long with the conversion (0.100 against 0.082 s a frame).
 

@@ -29,7 +29,13 @@ from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
 from viewsynth.interpolators import Interpolator
 from viewsynth.walkthrough.folders import check_not_theirs, check_output_dir
-from viewsynth.walkthrough.geotag import camm_step, stamp_rows, video_start, write_segment_gpx
+from viewsynth.walkthrough.geotag import (
+    camm_step,
+    placed,
+    stamp_rows,
+    video_start,
+    write_segment_gpx,
+)
 from viewsynth.walkthrough.lock import FolderLock
 from viewsynth.walkthrough.manifest import (
     MANIFEST,
@@ -270,7 +276,7 @@ def _write_segment(
         raise
     files = dict(plan.names)
     gpx_name = write_segment_gpx(out, plan.names, rows, start, settings.fps)
-    where = [row for row in rows if "lat" in row]
+    where = [rows[i] for i in placed(rows)]
     unplaced = len(rows) - len(where)
     unheight = sum("alt" not in row for row in where)
     if gpx_name is not None:
