@@ -85,6 +85,33 @@ def test_truncated_jpeg_is_refused(tmp_path):
         frames.read_image(tmp_path / "t.jpg")
 
 
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_jpeg_missing_only_its_end_marker_is_read_whole(tmp_path, progressive):
+    # Some apps and card recoveries drop the last two bytes (FF D9); the image data is whole.
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (64, 96, 3), np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "t.jpg", progressive=progressive, exif=_turned())
+    whole = frames.read_image(tmp_path / "t.jpg").image
+    assert whole.shape == (96, 64, 3)  # upright by its EXIF, as the whole file
+    data = (tmp_path / "t.jpg").read_bytes()
+    assert data.endswith(b"\xff\xd9")
+    for cut in (1, 2):  # the marker, or only its second byte
+        (tmp_path / "t.jpg").write_bytes(data[:-cut])
+        d = frames.read_image(tmp_path / "t.jpg")
+        np.testing.assert_array_equal(d.image, whole)
+        assert d.notes == ["its JPEG end marker is missing (the image data is whole)"]
+    for cut in (3, 40, len(data) // 3):  # image data lost too: refused as before
+        (tmp_path / "t.jpg").write_bytes(data[:-cut])
+        with pytest.raises(FrameError, match="truncated"):
+            frames.read_image(tmp_path / "t.jpg")
+
+
+def _turned() -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to view
+    return exif.tobytes()
+
+
 def test_too_large_to_decode_safely(tmp_path):
     Image.new("RGB", (100, 50)).save(tmp_path / "big.png")
     with pytest.raises(FrameError, match="too large to decode safely"):

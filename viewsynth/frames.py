@@ -20,6 +20,7 @@ needs it.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import warnings
@@ -70,25 +71,16 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
     heif = heif_opener()
     notes: list[str] = []
     try:
-        with warnings.catch_warnings():
-            # "Corrupt EXIF data" (tags only), DecompressionBombWarning (max_pixels is checked)
-            warnings.filterwarnings("ignore", module="PIL")
-            with Image.open(path) as im:
-                w, h = im.size
-                if w * h > max_pixels:
-                    raise FrameError(
-                        f"{path}: {w}x{h} is too large to decode safely (limit {max_pixels} pixels)"
-                    )
-                if im.format == "HEIF":
-                    # libheif has turned the pixels already (pillow-heif resets the tag to 1)
-                    if (im.info.get("bit_depth") or 8) > 8:
-                        return Decoded(heif_deep_rgb(path, notes), notes)
-                    im.load()
-                else:
-                    im.load()
-                    if im.getexif().get(0x0112, 1) not in (1, None):
-                        im = ImageOps.exif_transpose(im)
-                arr = _to_float_rgb(im, notes)
+        try:
+            return Decoded(_decode(path, path, max_pixels, notes), notes)
+        except OSError as err:
+            if (
+                "truncated" not in str(err)
+                or (arr := _whole_without_end(path, max_pixels, notes)) is None
+            ):
+                raise
+            notes.append("its JPEG end marker is missing (the image data is whole)")
+            return Decoded(arr, notes)
     except FrameError:
         raise
     except Image.DecompressionBombError as err:  # (Pillow's own limit, twice its warning's)
@@ -100,7 +92,53 @@ def read_image(path: str | Path, max_pixels: int = MAX_PIXELS) -> Decoded:
         damage = "truncat" in reason.lower() or "end of file" in reason.lower()
         kind = "truncated or corrupt image" if damage else "corrupt image"
         raise FrameError(f"{path}: {kind} ({reason})" if reason else f"{path}: {kind}") from None
-    return Decoded(arr, notes)
+
+
+def _decode(path: Path, source: Path | io.BytesIO, max_pixels: int, notes: list[str]) -> np.ndarray:
+    """``source`` (``path`` or its bytes) decoded upright, as :func:`read_image` returns it."""
+    with warnings.catch_warnings():
+        # "Corrupt EXIF data" (tags only), DecompressionBombWarning (max_pixels is checked)
+        warnings.filterwarnings("ignore", module="PIL")
+        with Image.open(source) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise FrameError(
+                    f"{path}: {w}x{h} is too large to decode safely (limit {max_pixels} pixels)"
+                )
+            if im.format == "HEIF":
+                # libheif has turned the pixels already (pillow-heif resets the tag to 1)
+                if (im.info.get("bit_depth") or 8) > 8:
+                    return heif_deep_rgb(path, notes)
+                im.load()
+            else:
+                im.load()
+                if im.getexif().get(0x0112, 1) not in (1, None):
+                    im = ImageOps.exif_transpose(im)
+            return _to_float_rgb(im, notes)
+
+
+def _whole_without_end(path: Path, max_pixels: int, notes: list[str]) -> np.ndarray | None:
+    """A JPEG that lacks only its end-of-image marker (some apps and card recoveries write them),
+    decoded; ``None`` when more is missing or it is no JPEG.
+
+    Decoded three times, with the marker added after nothing and after two runs of other bytes:
+    where the image data is whole, the decoder stops before the added bytes and the three agree;
+    where it is cut, it reads them as image data and they differ.
+    """
+    data = path.read_bytes()
+    if not data.startswith(b"\xff\xd8"):
+        return None
+    data = data.removesuffix(b"\xff")  # cut between the marker's two bytes
+    try:
+        arrs = [
+            _decode(path, io.BytesIO(data + pad + b"\xff\xd9"), max_pixels, aside)
+            for pad, aside in ((b"", notes), (b"\x55" * 64, []), (b"\xaa" * 64, []))
+        ]
+    except OSError:
+        return None
+    if not all(np.array_equal(arrs[0], a) for a in arrs[1:]):
+        return None
+    return arrs[0]
 
 
 def _too_large(path: Path, err: Exception, max_pixels: int) -> str:
