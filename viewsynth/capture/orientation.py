@@ -28,6 +28,7 @@ What the tags say:
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -152,8 +153,10 @@ def levels(image: np.ndarray, orientation: Orientation) -> bool:
     return verticality(turn_sphere(image, orientation)) > verticality(image)
 
 
+@lru_cache(maxsize=1)  # a video's frames share one pose and size: its maps are made once
 def _maps(width: int, height: int, orientation: Orientation) -> tuple[np.ndarray, np.ndarray]:
-    """Where each pixel of the turned image samples the stored one: ``(map_x, map_y)`` float32."""
+    """Where each pixel of the turned image samples the stored one: ``(map_x, map_y)`` float32,
+    read-only (they are handed out again)."""
     rotation = rotation_matrix(*orientation).T
     map_x = np.empty((height, width), np.float32)
     map_y = np.empty((height, width), np.float32)
@@ -168,6 +171,7 @@ def _maps(width: int, height: int, orientation: Orientation) -> tuple[np.ndarray
         lon, lat_src = direction_to_lonlat(dirs @ rotation)
         x, y = lonlat_to_pixel(lon, lat_src, width, height)
         map_x[rows], map_y[rows] = x, y
+    map_x.flags.writeable = map_y.flags.writeable = False
     return map_x, map_y
 
 
