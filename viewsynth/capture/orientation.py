@@ -96,11 +96,6 @@ def upside_down(orientation: Orientation | None) -> bool:
     return orientation is not None and abs(_wrap(orientation[2])) > 90.0
 
 
-def is_level(orientation: Orientation | None) -> bool:
-    """Whether ``orientation`` leaves the horizon where it is (no pitch, no roll: a yaw at most)."""
-    return orientation is None or (orientation[1] == 0.0 and orientation[2] == 0.0)
-
-
 def turn_sphere(image: np.ndarray, orientation: Orientation | None) -> np.ndarray:
     """``image`` ``(H, W, C)`` equirect, turned by ``orientation`` (module docstring), same shape
     and dtype. Exact where whole pixels allow: a yaw alone is a roll of whole columns (as
