@@ -105,15 +105,17 @@ def test_a_360_video_it_cannot_read_is_one_clear_error(tmp_path, stereo, project
     assert "\n" not in str(err.value)
 
 
-def test_a_projection_pose_that_is_not_applied_is_said(tmp_path):
-    # A player turns the sphere by sv3d's prhd pose; the walkthrough does not, and says so.
+def test_a_projection_pose_turns_the_frames_and_is_no_warning(tmp_path):
+    # A player turns the sphere by sv3d's prhd pose; so does the walkthrough now (against
+    # FFmpeg's v360 on real frames: test_orientation.py), where it only warned before.
     frames = [np.roll(texture(128, 64), 3 * i, axis=1) for i in range(3)]
-    video = tag(write_video(tmp_path / "posed.mp4", frames), pose=(90.0, 0.0, -5.5))
+    video = tag(write_video(tmp_path / "posed.mp4", frames), pose=(90.0, 0.0, 180.0))
     capture = load_capture(video)
-    said = "posed.mp4: its projection pose (sv3d prhd: yaw 90, pitch 0, roll -5.5 degrees) is not "
-    assert any(w.startswith(said) for w in capture.warnings), capture.warnings
-    plain = load_capture(tag(write_video(tmp_path / "level.mp4", frames)))
-    assert not any("projection pose" in w for w in plain.warnings)
+    assert not any("prhd" in w for w in capture.warnings), capture.warnings
+    assert all(shot.orientation == (-90.0, 0.0, 180.0) for shot in capture.shots)
+    got = [image for _, image in iter_frames(capture, capture.segments[0], apply_yaw=False)]
+    for image, frame in zip(got, frames, strict=True):  # content 32 columns right, upside down
+        assert np.abs(image * 255.0 - np.roll(frame, 32, axis=1)[::-1, ::-1]).mean() < 8.0
 
 
 #: CAMM packet type 6 (GPS): reserved, type, GPS time (s since 1980-01-06), fix type, latitude,

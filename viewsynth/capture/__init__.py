@@ -2,7 +2,8 @@
 
     a folder (JPEG/PNG/HEIC) ──┐   tags (EXIF, GPS, GPano XMP, Mapillary JSON), decode once to
     or a video file ───────────┴─► validate, one clock, order, GPS sanity, time/distance gaps,
-                                   stationary duplicates, working size, yaw to the travel direction
+                                   stationary duplicates, working size, orientation tags (upright),
+                                   yaw to the travel direction
                                    ─► Capture(segments=[[Shot, ...], ...], skipped, warnings)
 
 Public API::
@@ -13,7 +14,8 @@ Public API::
         schedule, warnings = schedule_segment(segment, factor=8, spacing=0.0)
         for shot, image in iter_frames(capture, segment):   # one decoded frame at a time
             ...                                  # image: (H, W, 3) float32 RGB [0, 1] at
-                                                 # capture.working_size, already turned by shot.yaw
+                                                 # capture.working_size, turned upright by
+                                                 # shot.orientation, then by shot.yaw
                                                  # (photos of another shape centre-cropped)
 
 - ``Capture``: ``source`` (Path), ``kind`` ('folder' | 'video'), ``projection`` ('equirect' |
@@ -25,7 +27,8 @@ Public API::
   ``lat``/``lon`` (degrees; None when unknown or judged wrong), ``utc`` (UTC seconds when known), ``heading`` (compass bearing of
   the image centre from tags), ``rotation`` (panoramas: image-measured turn since the first
   shot), ``yaw`` (degrees, positive = right, that make a panorama face the direction of travel;
-  0 for perspective), ``yaw_source``, ``hfov`` (perspective: degrees from EXIF/GPMF, or None; of
+  0 for perspective), ``yaw_source``, ``orientation`` (panoramas: (yaw, pitch, roll) degrees its
+  tags turn it by on decoding, or None; ``orientation``), ``hfov`` (perspective: degrees from EXIF/GPMF, or None; of
   the centre a photo of another shape is cropped to).
 - ``pair_hfov(shot0, shot1)``: the field of view a pair is interpolated with (``hfov=``).
 - ``seam_score(image)``: how unlike neighbours a frame's first and last columns are (~1: panorama).

@@ -7,7 +7,8 @@
   (:func:`own_outputs`), passed over in silence.
 - Every image is decoded once by ``frames.read_image``, in tentative time order: one that fails is
   skipped with that error's reason; of one that decodes only its size and, for panoramas, its
-  image-measured rotation since the first frame are kept (``heading.horizon_band``), never pixels.
+  image-measured rotation since the first frame are kept (``heading.horizon_band``), never pixels;
+  a panorama's GPano pitch and roll are judged against its picture (``orientation``).
 - One clock orders all frames (``track.pick_time_source``: GPS, EXIF, Mapillary, file names, or
   ``capture.time_source``); ties and frames without a time go by natural name order.
 - With ``capture.gpx``, photos without GPS of their own are geotagged by that clock's time
@@ -25,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from viewsynth.capture.gpx import geotag, read_gpx
-from viewsynth.capture.heading import band_yaw, horizon_band
+from viewsynth.capture.heading import band_yaw
 from viewsynth.capture.metadata import Metadata, read_metadata
 from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.orientation import photo_orientation, turned_band
 from viewsynth.capture.projection import image_evidence, photo_hfov, seam_score
 from viewsynth.capture.segments import error_reason, finish, list_names, wants_rotation
 from viewsynth.capture.shape import whole_sphere
@@ -53,6 +55,7 @@ class _Checked:
     size: tuple[int, int]
     rotation: float | None = None
     seam: float | None = None  # projection.seam_score of a 2:1 frame under capture.projection auto
+    orientation: tuple[float, float, float] | None = None  # orientation.photo_orientation
 
 
 def load_folder(folder: Path, options: CaptureOptions) -> Capture:
@@ -135,6 +138,7 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
                 rotation=c.rotation,
                 hfov=hfov,
                 sphere_rows=c.meta.sphere_rows if options.projection != "perspective" else None,
+                orientation=c.orientation,
             )
         )
     by_gpx = None
@@ -284,6 +288,7 @@ def _check_images(
     """Decode every image once: skip the bad ones, keep sizes and panorama rotations."""
     checked: list[_Checked] = []
     notes: dict[str, list[str]] = {}
+    level: list[str] = []  # tilt tags left out: the picture is level as stored
     prev_band, rotation = None, 0.0
     for path in order:
         try:
@@ -298,8 +303,12 @@ def _check_images(
         item = _Checked(path, metas[path], (w, h))
         if options.projection == "auto" and is_equirect_shape(w, h):
             item.seam = seam_score(image)
+        if options.projection != "perspective" and is_equirect_shape(w, h):
+            meta = metas[path]
+            item.orientation, left_out = photo_orientation(image, meta.pose_pitch, meta.pose_roll)
+            level += [path.name] if left_out else []
         if wants_rotation((w, h), options):
-            band = horizon_band(image)
+            band = turned_band(image, item.orientation)
             if prev_band is not None:
                 # Content moving right by d degrees means the camera turned left by d.
                 rotation -= band_yaw(prev_band, band)
@@ -307,6 +316,11 @@ def _check_images(
         checked.append(item)
     for note, names in notes.items():
         warnings.append(f"{note}: {list_names(names)}")
+    if level:
+        warnings.append(
+            f"{list_names(level)}: GPano PosePitchDegrees/PoseRollDegrees not applied: the "
+            "pictures are level as stored (a camera that levels its images still writes them)"
+        )
     return checked
 
 
@@ -326,7 +340,7 @@ def _measure_rotations(checked: list[_Checked], options: CaptureOptions) -> None
         if not wants_rotation(item.size, options):
             continue
         image = read_image(item.path, max_pixels=options.max_pixels).image
-        band = horizon_band(_sphere(image, item.meta, options))
+        band = turned_band(_sphere(image, item.meta, options), item.orientation)
         if prev_band is not None:
             rotation -= band_yaw(prev_band, band)
         prev_band, item.rotation = band, rotation

@@ -16,6 +16,7 @@ import numpy as np
 
 from viewsynth.capture.folder import load_folder
 from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.orientation import turn_sphere
 from viewsynth.capture.shape import crop_and_resize, left_eye, whole_sphere
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.video import load_video
@@ -66,8 +67,9 @@ def iter_frames(
 
     ``image`` is ``(H, W, 3)`` float32 RGB in [0, 1] at ``capture.working_size`` (a photo of
     another aspect ratio centre-cropped to the working size's first, not stretched); panoramas come
-    already turned by ``shot.yaw`` (whole columns) when ``apply_yaw``, so their centre faces the
-    direction of travel and consecutive frames share an orientation. Raises ``FrameError`` if a
+    turned by ``shot.orientation`` (what their tags say) and then, when ``apply_yaw``, by
+    ``shot.yaw`` (whole columns), so their centre faces the direction of travel and consecutive
+    frames share an orientation. Raises ``FrameError`` if a
     file stopped being readable since ``load_capture``.
     """
     width, height = capture.working_size
@@ -77,6 +79,8 @@ def iter_frames(
 
     def prepare(shot: Shot, image: np.ndarray) -> np.ndarray:
         image = fit(image, width, height)
+        if capture.equirect and shot.orientation is not None:
+            image = turn_sphere(image, shot.orientation)
         if apply_yaw and capture.equirect and shot.yaw:
             image = np.roll(image, yaw_roll_columns(width, shot.yaw), axis=1)
         return image

@@ -16,6 +16,10 @@ Conventions:
 - ``heading`` is the compass bearing (degrees clockwise from north, [0, 360)) that the image
   centre faces: GPano ``PoseHeadingDegrees``, else EXIF ``GPSImgDirection``, else the
   ``MAPCompassHeading`` of Mapillary's JSON in ``ImageDescription``.
+- ``pose_pitch`` and ``pose_roll``: GPano ``PosePitchDegrees`` (the image centre looks that far
+  above the horizon, [-90, 90]) and ``PoseRollDegrees`` (the horizon turned that far
+  counter-clockwise in the image, (-180, 180]): the camera's attitude, as Google's Photo Sphere
+  XMP defines them (what is done with them: :mod:`~viewsynth.capture.orientation`).
 """
 
 from __future__ import annotations
@@ -82,6 +86,8 @@ class Metadata:
     # A photo sphere all the way round but not to the poles (a phone's, its top and bottom never
     # shot): GPano (CroppedAreaTopPixels, CroppedAreaImageHeightPixels, FullPanoHeightPixels).
     sphere_rows: tuple[float, float, float] | None = None
+    pose_pitch: float | None = None  # GPano PosePitchDegrees, degrees above the horizon
+    pose_roll: float | None = None  # GPano PoseRollDegrees, degrees counter-clockwise
 
     def focal_px(self, width: int, height: int) -> float | None:
         """Focal length in pixels of this photo shown at ``width`` x ``height``, or None.
@@ -166,6 +172,8 @@ def read_metadata(path: str | Path) -> Metadata:
         photo_sphere=viewer or full_width is not None,
         cropped_panorama=bool(full_width and cropped_width and cropped_width < full_width),
         sphere_rows=_sphere_rows(xmp, full_width, cropped_width),
+        pose_pitch=_bounded(_find_key(xmp, "PosePitchDegrees"), 90.0),
+        pose_roll=_bounded(_find_key(xmp, "PoseRollDegrees"), 180.0),
     )
 
 
@@ -257,6 +265,12 @@ def _rational(value: Any) -> float | None:
     except (TypeError, ValueError, ZeroDivisionError):
         return None
     return out if math.isfinite(out) else None
+
+
+def _bounded(value: Any, limit: float) -> float | None:
+    """A number within [-limit, limit], else None (a tag out of its range is no tag)."""
+    out = _rational(value)
+    return out if out is not None and abs(out) <= limit else None
 
 
 def _number_in_range(value: Any, low: float = 0.0, high: float = 360.0) -> float | None:

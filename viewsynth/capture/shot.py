@@ -47,6 +47,9 @@ class Shot:
     # A photo sphere cut short of the poles (``Metadata.sphere_rows``): put back whole on decoding
     # (``shape.whole_sphere``); its ``size`` is the whole sphere's.
     sphere_rows: tuple[float, float, float] | None = None
+    # Panoramas: (yaw, pitch, roll) degrees to turn it by on decoding, before ``yaw``, from its
+    # orientation tags (``capture.orientation``: a video's prhd pose, GPano pitch and roll).
+    orientation: tuple[float, float, float] | None = None
 
     @property
     def has_position(self) -> bool:

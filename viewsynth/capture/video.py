@@ -20,6 +20,7 @@ position are not kept. A video without telemetry is no error: its frames have no
 
 Whether the video is a panorama, and its field of view, come from its container (spherical boxes,
 a GoPro's GPMF settings) or its sampled frames' content (:mod:`~viewsynth.capture.projection`).
+A V2 ``prhd`` pose turns every frame as a player would (:mod:`~viewsynth.capture.orientation`).
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, outside_track, read_gpx
-from viewsynth.capture.heading import band_yaw, between, haversine, horizon_band
+from viewsynth.capture.heading import band_yaw, between, haversine
 from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.orientation import prhd_orientation, turned_band
 from viewsynth.capture.projection import (
     VideoCamera,
     read_video_camera,
@@ -164,6 +166,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
     clock = FrameClock.of(path, fps)
     camera = read_video_camera(path)
     _check_layout(path, camera, warnings)
+    orientation = prhd_orientation(*camera.pose) if camera.pose else None
     hfov, hfov_by = video_hfov(camera, (width, height))
     scores: list[float | None] = []
     shots: list[Shot] = []
@@ -186,7 +189,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
                 scores.append(seam_score(frame))
             item_rotation = None
             if wants_rotation((w, h), options):
-                band = horizon_band(from_uint8(frame))
+                band = turned_band(from_uint8(frame), orientation)
                 if prev_band is not None:
                     rotation -= band_yaw(prev_band, band)
                 prev_band, item_rotation = band, rotation
@@ -203,6 +206,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
                     utc=where.utc if where and where.utc is not None else locate.utc(clock(index)),
                     rotation=item_rotation,
                     hfov=hfov,
+                    orientation=orientation if is_equirect_shape(w, h) else None,
                 )
             )
     except FrameError as err:
@@ -271,13 +275,6 @@ def _check_layout(path: Path, camera: VideoCamera, warnings: list[str]) -> None:
         raise ViewsynthError(
             f"{path}: a stereo video of layout '{camera.stereo}' (its st3d or StereoMode tag): "
             "only top-bottom, left-right and right-left stereo can be read; export it as mono"
-        )
-    if camera.pose:  # the RFC's and FFmpeg's senses of yaw differ: do not guess one
-        yaw, pitch, roll = (f"{angle:g}" for angle in camera.pose)
-        warnings.append(
-            f"{path.name}: its projection pose (sv3d prhd: yaw {yaw}, pitch {pitch}, roll {roll} "
-            "degrees) is not applied: its frames are walked as stored, not turned as a player "
-            "turns them (export it with a zero pose)"
         )
     if camera.stereo:
         half = {"top-bottom": "top", "left-right": "left", "right-left": "right"}[camera.stereo]

@@ -41,6 +41,7 @@ from viewsynth.geometry import (
     latitude_weights,
     lonlat_to_pixel,
     pad_seam,
+    rotation_matrix,
 )
 from viewsynth.warp import seam_remap
 
@@ -69,15 +70,6 @@ class RotationFit:
     rotation: np.ndarray  # (3, 3)
     ws_psnr: float  # plain, of the output as it is
     rc_ws_psnr: float  # after the rotation (or the plain score when the identity is better)
-
-
-def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """``Ry(yaw) Rx(pitch) Rz(roll)`` for angles in degrees, ``(3, 3)`` float64."""
-    y, p, r = (math.radians(a) for a in (yaw, pitch, roll))
-    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
-    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
-    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
-    return ry @ rx @ rz
 
 
 @lru_cache(maxsize=8)

@@ -1,6 +1,7 @@
 """Geometry: every mapping between directions and pixels, equirect and pinhole, and the seam.
 
-- :mod:`.sphere`: equirect pixel <-> (lon, lat) <-> unit direction, latitude weights, yaw.
+- :mod:`.sphere`: equirect pixel <-> (lon, lat) <-> unit direction, latitude weights, yaw,
+  rotations of the sphere.
 - :mod:`.pinhole`: rays of an ordinary camera from its field of view; pitch/yaw rotation.
 - :mod:`.seam`: padding that wraps longitude (NumPy and JAX).
 - :mod:`.features`: SIFT matches of two views as unit bearings (seam-padded for panoramas).
@@ -18,6 +19,7 @@ from viewsynth.geometry.sphere import (
     lonlat_to_direction,
     lonlat_to_pixel,
     pixel_to_lonlat,
+    rotation_matrix,
     yaw_roll_columns,
 )
 
@@ -38,6 +40,7 @@ __all__ = [
     "pixel_to_lonlat",
     "relative_pose",
     "rotate_pitch_yaw",
+    "rotation_matrix",
     "rotation_angle_deg",
     "yaw_roll_columns",
 ]

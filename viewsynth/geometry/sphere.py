@@ -1,4 +1,5 @@
-"""The sphere: equirect pixel <-> lon/lat <-> unit direction, latitude weights, yaw as columns.
+"""The sphere: equirect pixel <-> lon/lat <-> unit direction, latitude weights, yaw as columns,
+rotations.
 
 Conventions (used by model, synthetic data, evaluation and export alike):
 - An equirect image of width W and height H covers longitude [-pi, pi) left to right and latitude
@@ -11,6 +12,8 @@ Conventions (used by model, synthetic data, evaluation and export alike):
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -69,3 +72,17 @@ def yaw_roll_columns(width: int, yaw_degrees: float) -> int:
     Positive yaw is to the right: content at +yaw moves left by ``yaw/360 * W`` columns.
     """
     return -int(round(yaw_degrees / 360.0 * width))
+
+
+def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """``Ry(yaw) Rx(pitch) Rz(roll)`` for angles in degrees, ``(3, 3)`` float64.
+
+    A panorama turned by it shows at ray ``d`` what the original shows at ``R d``: positive yaw
+    brings content from the right to the centre, positive pitch brings it up from below (the view
+    looks down), positive roll turns it clockwise (the view's top leans left).
+    """
+    y, p, r = (math.radians(a) for a in (yaw, pitch, roll))
+    ry = np.array([[math.cos(y), 0, math.sin(y)], [0, 1, 0], [-math.sin(y), 0, math.cos(y)]])
+    rx = np.array([[1, 0, 0], [0, math.cos(p), -math.sin(p)], [0, math.sin(p), math.cos(p)]])
+    rz = np.array([[math.cos(r), -math.sin(r), 0], [math.sin(r), math.cos(r), 0], [0, 0, 1]])
+    return ry @ rx @ rz
