@@ -228,7 +228,7 @@ def test_video_without_telemetry_warns_and_has_no_positions(tmp_path):
     capture = load_capture(video, CaptureOptions(every_frames=4))
     assert not any(s.has_position for s in capture.shots)
     untracked = (
-        "plain.mp4: no GPS telemetry (GPMF or CAMM) in this video and no --gpx track: its frames "
+        "plain.mp4: no GPS telemetry (GPMF, CAMM or BlackVue) in this video and no --gpx track: its frames "
         "have no position"
     )
     assert capture.warnings == [untracked]

@@ -10,7 +10,8 @@ is shown (:class:`FrameClock`: index over fps, or a variable-rate video's own fr
 capture there with a warning; before it, it is an error naming the file.
 
 Positions come from the video's own GPS telemetry (:mod:`~viewsynth.capture.telemetry`: GoPro
-GPMF, Google CAMM; ignored with ``capture.use_gps`` false), interpolated at each frame's time, else from ``capture.gpx`` matched by UTC
+GPMF, Google CAMM, BlackVue; ignored with ``capture.use_gps`` false), interpolated at each frame's
+time, else from ``capture.gpx`` (a GPX or NMEA file) matched by UTC
 (the MP4 creation time + the frame's time + ``capture.gpx_offset``; :mod:`~viewsynth.capture.gpx`).
 With ``capture.every_metres`` > 0 (mapillary_tools' video sample distance) the first frame at or
 past each multiple of that many metres along the track is kept, so kept frames lie that far apart
@@ -254,6 +255,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
         path, "video", "video", shots, options, [], warnings,
         evidence=[video_evidence(camera)], scores=scores, hfov_by=hfov_by,
         untracked=locate.untracked, cuts={f"{path.name}#{i}" for i in pick.cuts},
+        gps_by=locate.gps_by(),
     )  # fmt: skip
     return dataclasses.replace(capture, stereo=camera.stereo)
 
@@ -309,7 +311,8 @@ def untracked(name: str, every_metres: float = 0.0, spacing: float = 0.0, factor
     """The one warning for a video with no GPS track (no telemetry, no ``--gpx``): its frames
     have no position, and so what asked for one falls back: sampling every ``every_metres``
     (to every frame) and, said by the job that has them, ``--spacing`` (to ``--factor``)."""
-    line = f"{name}: no GPS telemetry (GPMF or CAMM) in this video and no --gpx track: its frames "
+    line = f"{name}: no GPS telemetry (GPMF, CAMM or BlackVue) in this video and no --gpx track: "
+    line += "its frames "
     line += "have no position"
     falls = [f"sampling every {every_metres:g} m falls back to every frame"] if every_metres else []
     if spacing:
@@ -323,6 +326,7 @@ class _Locator:
 
     def __init__(self, path: Path, options: CaptureOptions, warnings: list[str]) -> None:
         track = read_video_track(path)
+        self.source = track.source if options.use_gps else ""
         self.creation = track.creation_time
         self.offset = options.gpx_offset
         self.fixes: list[Fix] = []
@@ -363,6 +367,13 @@ class _Locator:
                     f"({options.every_frames}) instead"
                 )
             self.every_metres = 0.0
+
+    def gps_by(self) -> str:
+        """Where the frames' positions came from, for the manifest ("" when none has one)."""
+        used = [self.source] if self.fixes else []
+        if self.gpx_hits:
+            used.append(f"--gpx {self.gpx_path.name}" + (" (frames without)" if used else ""))
+        return "; ".join(used)
 
     def utc(self, t: float) -> float | None:
         return self.creation + t + self.offset if self.creation is not None else None
