@@ -4,8 +4,10 @@ at test time by ``dashcam_fixtures``; the real clip and track where ../shared ha
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -13,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from capture_fixtures import DATA, ORIGIN, offset, texture
-from dashcam_fixtures import blackvue_mp4
+from dashcam_fixtures import NO_FIX, blackvue_mp4, nmea_log, nmea_sentences
 
 from viewsynth.capture import CaptureOptions, load_capture
+from viewsynth.capture.gpx import read_gpx
 from viewsynth.capture.heading import haversine
 from viewsynth.capture.telemetry import positions_at, read_video_track
+from viewsynth.errors import ViewsynthError
 from viewsynth.export.camm import read_camm
 from viewsynth.walkthrough.run import run_capture
 from viewsynth.walkthrough.settings import InterpolateSettings
@@ -142,3 +146,72 @@ def test_a_real_clip_in_blackvue_layout_follows_its_real_track(tmp_path):
     truth = positions_at(karma, [start + s.time for s in shots], 5.0)
     errors = [haversine(s.lat, s.lon, p.lat, p.lon) for s, p in zip(shots, truth, strict=True)]
     assert len(shots) == 9 and max(errors) < 0.05  # on the logged seconds: NMEA's rounding only
+
+
+def _dated_frames(path: Path, n: int = 30, fps: int = 10) -> Path:
+    """A plain MP4 whose creation time is T0 (10:00:00 UTC)."""
+    import imageio.v2 as imageio
+
+    writer = imageio.get_writer(str(path), fps=fps, codec="libx264", macro_block_size=16,
+                                output_params=["-metadata", "creation_time=2024-05-01T10:00:00Z"])  # fmt: skip
+    for i in range(n):
+        writer.append_data(texture(64, 32, seed=i))
+    writer.close()
+    return path
+
+
+def test_an_nmea_log_geotags_a_video_as_a_gpx_does(tmp_path):
+    video = _dated_frames(tmp_path / "ride.mp4")
+    lines = nmea_log(_drive(4), T0)
+    lines[3] = lines[3][:-2] + "00"  # an RMC with a wrong checksum: skipped, and counted
+    lines.insert(1, "$GPGSV,3,1,12,02,67,331,39,04,08,040,21,05,28,214,30,06,53,047,31*71")
+    log = tmp_path / "ride.nmea"
+    log.write_text("\r\n".join(["@Sonim GPS logger", *lines]) + "\r\n")
+    capture = load_capture(video, CaptureOptions(gpx=str(log), every_frames=10))
+    assert [s.has_position for s in capture.shots] == [True, True, True]
+    for s in capture.shots:
+        assert haversine(s.lat, s.lon, *offset(*ORIGIN, 2.0 * s.time, 0.0)) < 0.05
+    assert [s.alt for s in capture.shots] == pytest.approx([12.0, 12.5, 13.0])  # GGA's heights
+    assert capture.gps_by == "--gpx ride.nmea"
+    assert capture.warnings == [
+        "ride.nmea: 1 NMEA line(s) skipped (not parsed or with a wrong checksum)"
+    ]
+    # a BlackVue's own .gps log (its [ms] stamps, on the camera's clock) reads the same
+    stamped = tmp_path / "20240501_120000_N.gps"
+    stamped.write_text("\n".join(nmea_log(_drive(4), T0, camera_clock=T0 * 1000 + 7.2e6)))
+    fixes, warnings = read_gpx(stamped)
+    assert [f.time for f in fixes] == pytest.approx([T0 + t for t in range(4)]) and not warnings
+
+
+@pytest.mark.parametrize(
+    "text, needle",
+    [
+        (  # GGA gives the time of day only
+            nmea_sentences(T0, *ORIGIN, 12.0)[0],
+            "no RMC sentence with a fix in this NMEA log (1 GGA fixes, which carry no date): "
+            "matching frames by time needs RMC's date and time; log RMC sentences too",
+        ),
+        ("\n".join(NO_FIX), "no RMC sentence with a fix in this NMEA log (no fix with a valid"),
+        (  # every line corrupt: said
+            nmea_sentences(T0, *ORIGIN, 12.0)[1][:-2] + "00",
+            "no RMC sentence with a fix in this NMEA log (no fix with a valid status; 1 line(s) not "
+            "parsed or with a wrong checksum)",
+        ),
+        ("\x00\x01PK\x03\x04 binary", "not a GPX or NMEA file ("),
+    ],
+)
+def test_a_bad_nmea_log_is_one_line_exit_2_and_writes_nothing(tmp_path, text, needle):
+    video = _dated_frames(tmp_path / "ride.mp4", n=10)
+    log = tmp_path / "ride.nmea"
+    log.write_text(text)
+    with pytest.raises(ViewsynthError, match=re.escape(f"{log}: {needle}")):
+        read_gpx(log)
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "viewsynth.pipelines.cli", "interpolate", str(video), "-o",
+         str(out), "--method", "linear", "--gpx", str(log)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and str(log) in lines[0], proc.stderr
+    assert not out.exists()
