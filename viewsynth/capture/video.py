@@ -381,8 +381,8 @@ class _Locator:
     def __call__(self, t: float) -> Fix | None:
         if self.fixes:
             found = positions_at(self.fixes, [t], VIDEO_MAX_GAP, stamps=self._stamps)[0]
-            if found is not None:
-                return found
+            if found is not None:  # (a receiver's late lock: frames just before it move too)
+                return _on_past_the_ends(self.fixes, found, t, t)
         if self.gpx:
             utc = self.utc(t)
             self.gpx_asked[t] = utc
@@ -399,14 +399,15 @@ class _Locator:
             raise no_overlap_error(self.gpx_path, self.gpx, asked, self.offset)
 
 
-def _on_past_the_ends(track: list[Fix], found: Fix, utc: float, t: float) -> Fix:
-    """The GPX's position for the frame at ``t`` (``utc``): within the second's margin past either
-    end of the track, carried on at the end's speed rather than held at the end, where a video's
-    every frame would take one position and all but one be dropped as standing still."""
+def _on_past_the_ends(track: list[Fix], found: Fix, when: float, t: float) -> Fix:
+    """The track's position for the frame at ``t`` (``when`` on the track's clock: UTC for a GPX,
+    video time for telemetry): within the second's margin past either end of the track, carried
+    on at the end's speed rather than held at the end, where a video's every frame would take one
+    position (a car at 20 m/s: 20 m off) and all but one be dropped as standing still."""
     first, last = track[0].time, track[-1].time
-    if first <= utc <= last or len(track) < 2:
-        return Fix(t, found.lat, found.lon, utc, found.alt)
-    a, b = (track[-2], track[-1]) if utc > last else (track[0], track[1])
-    w = (utc - a.time) / (b.time - a.time)
+    if first <= when <= last or len(track) < 2:
+        return Fix(t, found.lat, found.lon, found.utc, found.alt)
+    a, b = (track[-2], track[-1]) if when > last else (track[0], track[1])
+    w = (when - a.time) / (b.time - a.time)
     lat, lon = between(a.lat, a.lon, b.lat, b.lon, w)
-    return Fix(t, lat, lon, utc, lerp(a.alt, b.alt, w))
+    return Fix(t, lat, lon, lerp(a.utc, b.utc, w), lerp(a.alt, b.alt, w))
