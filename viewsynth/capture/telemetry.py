@@ -1,4 +1,4 @@
-"""GPS tracks: a video's own telemetry (GoPro GPMF, Google CAMM, BlackVue) and positions at any time.
+"""GPS tracks: a video's own telemetry (GoPro GPMF, Google CAMM, BlackVue), positions at any time.
 
 Read with mapillary_tools' readers (``mapillary_tools.gpmf.gpmf_parser``,
 ``mapillary_tools.camm.camm_parser``: the uploader most street-capture users already run), which

@@ -310,15 +310,18 @@ def _clock(seconds: float) -> str:
 def untracked(name: str, every_metres: float = 0.0, spacing: float = 0.0, factor: int = 0) -> str:
     """The one warning for a video with no GPS track (no telemetry, no ``--gpx``): its frames
     have no position, and so what asked for one falls back: sampling every ``every_metres``
-    (to every frame) and, said by the job that has them, ``--spacing`` (to ``--factor``)."""
+    (to every frame) and, said by the job that has them, ``--spacing`` (to ``--factor``). Other
+    dashcams' embedded GPS (Novatek/Viofo ``freeGPS``, Garmin, Nextbase, ...) is not read here:
+    the line says how ExifTool exports it as a GPX track for ``--gpx``."""
     line = f"{name}: no GPS telemetry (GPMF, CAMM or BlackVue) in this video and no --gpx track: "
-    line += "its frames "
-    line += "have no position"
+    line += "its frames have no position"
     falls = [f"sampling every {every_metres:g} m falls back to every frame"] if every_metres else []
     if spacing:
         verb = "" if falls else " falls back"
         falls.append(f"--spacing {spacing:g}{verb} to --factor {factor}")
-    return line + (", so " + " and ".join(falls) if falls else "")
+    gpx = f"{Path(name).stem}.gpx"
+    hint = f" (another dashcam's GPS: exiftool -ee -p gpx.fmt {name} > {gpx}, then --gpx {gpx})"
+    return line + (", so " + " and ".join(falls) if falls else "") + hint
 
 
 class _Locator:
