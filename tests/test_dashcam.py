@@ -67,6 +67,13 @@ def test_blackvue_gps_is_read_placed_by_its_start_time_and_reaches_the_frames(tm
         assert haversine(s.lat, s.lon, *offset(*ORIGIN, 2.0 * s.time, 0.0)) < 0.05
         assert s.utc == pytest.approx(T0 + s.time, abs=0.01)
     assert capture.gps_by == track.source
+    # a frame before the lock takes its UTC time from the track's clock, not from the MP4's
+    # creation time, which a dashcam writes in local time (2 h off: then the GPX and the videos'
+    # times began 2 h off, and times between were a blend of the two clocks)
+    local = _dated_frames(tmp_path / "local.mp4", n=30, fps=5, when="12:00:00")
+    video = blackvue_mp4(local, tmp_path / "bv_local.mp4", _drive(7), T0, lock_after=2.0)
+    shots = load_capture(video, CaptureOptions(every_frames=5)).shots
+    assert [s.utc for s in shots] == pytest.approx([T0 + s.time for s in shots], abs=0.01)
     # no sttm: the first fix is the video's start (mapillary_tools' rule), and it is said
     bare = blackvue_mp4(tmp_path / "plain.mp4", tmp_path / "bare.mp4", _drive(7), T0,
                         lock_after=2.0, sttm=False)  # fmt: skip
@@ -148,12 +155,12 @@ def test_a_real_clip_in_blackvue_layout_follows_its_real_track(tmp_path):
     assert len(shots) == 9 and max(errors) < 0.05  # on the logged seconds: NMEA's rounding only
 
 
-def _dated_frames(path: Path, n: int = 30, fps: int = 10) -> Path:
-    """A plain MP4 whose creation time is T0 (10:00:00 UTC)."""
+def _dated_frames(path: Path, n: int = 30, fps: int = 10, when: str = "10:00:00") -> Path:
+    """A plain MP4 whose creation time is ``when`` on T0's day (T0: 10:00:00 UTC)."""
     import imageio.v2 as imageio
 
     writer = imageio.get_writer(str(path), fps=fps, codec="libx264", macro_block_size=16,
-                                output_params=["-metadata", "creation_time=2024-05-01T10:00:00Z"])  # fmt: skip
+                                output_params=["-metadata", f"creation_time=2024-05-01T{when}Z"])  # fmt: skip
     for i in range(n):
         writer.append_data(texture(64, 32, seed=i))
     writer.close()

@@ -25,6 +25,7 @@ a GoPro's GPMF settings) or its sampled frames' content (:mod:`~viewsynth.captur
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from pathlib import Path
 
@@ -201,7 +202,9 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
                     lat=where.lat if where else None,
                     lon=where.lon if where else None,
                     alt=where.alt if where else None,
-                    utc=where.utc if where and where.utc is not None else locate.utc(clock(index)),
+                    utc=where.utc
+                    if where and where.utc is not None
+                    else locate.clock(clock(index)),
                     rotation=item_rotation,
                     hfov=hfov,
                 )
@@ -348,6 +351,8 @@ class _Locator:
             )
             self._stamps = [f.time for f in self.fixes]
             warnings += track_warnings
+        self._timed = [f for f in self.fixes if f.utc is not None]
+        self._timed_stamps = [f.time for f in self._timed]
         if self.gpx_path is not None:
             self.gpx, gpx_warnings = read_gpx(self.gpx_path, options.max_speed)
             self._gpx_stamps = [f.time for f in self.gpx]
@@ -377,6 +382,18 @@ class _Locator:
         if self.gpx_hits:
             used.append(f"--gpx {self.gpx_path.name}" + (" (frames without)" if used else ""))
         return "; ".join(used)
+
+    def clock(self, t: float) -> float | None:
+        """The UTC time of video time ``t`` for a frame without a position: the track's own clock
+        where its fixes have one (the nearest's; a camera's creation time is often local time: a
+        late lock's first frames were hours off the rest, and the GPX and MP4 times with them),
+        else :meth:`utc`."""
+        timed = self._timed
+        if not timed:
+            return self.utc(t)
+        k = min(bisect.bisect_left(self._timed_stamps, t), len(timed) - 1)
+        near = min(timed[max(k - 1, 0) : k + 1], key=lambda f: abs(f.time - t))
+        return near.utc + (t - near.time)
 
     def utc(self, t: float) -> float | None:
         return self.creation + t + self.offset if self.creation is not None else None
