@@ -76,7 +76,7 @@ class Capture:
     # ``DEFAULT_HFOV_BY``); "" for panoramas.
     hfov_by: str = ""
     # A video with no GPS track (no telemetry, no --gpx): the line of ``warnings`` that says so
-    # (``video.untracked``), for the job to add what else falls back for that one cause; else "".
+    # (``locate.untracked``), for the job to add what else falls back for that one cause; else "".
     untracked: str = ""
     # Where the positions came from ("GoPro GPMF", "BlackVue DR900X Plus (...)", "--gpx ride.nmea",
     # "EXIF GPS"; "" when no frame has one), for the manifest

@@ -17,7 +17,7 @@ With ``capture.every_metres`` > 0 (mapillary_tools' video sample distance) the f
 past each multiple of that many metres along the track is kept, so kept frames lie that far apart
 on average whatever the speed (each within one frame's travel of its mark); frames without a
 position are not kept. A video without telemetry is no error: its frames have no position, and
-``every_metres`` falls back to every frame; one warning says both (:func:`untracked`).
+``every_metres`` falls back to every frame; one warning says both (:func:`~viewsynth.capture.locate.untracked`).
 
 Whether the video is a panorama, and its field of view, come from its container (spherical boxes,
 a GoPro's GPMF settings) or its sampled frames' content (:mod:`~viewsynth.capture.projection`).
@@ -25,14 +25,14 @@ a GoPro's GPMF settings) or its sampled frames' content (:mod:`~viewsynth.captur
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 from pathlib import Path
 
 import numpy as np
 
-from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, outside_track, read_gpx
-from viewsynth.capture.heading import band_yaw, between, haversine, horizon_band
+from viewsynth.capture.gpx import outside_track
+from viewsynth.capture.heading import band_yaw, haversine, horizon_band
+from viewsynth.capture.locate import Locator
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import (
     VideoCamera,
@@ -44,14 +44,7 @@ from viewsynth.capture.projection import (
 from viewsynth.capture.segments import error_reason, finish, wants_rotation
 from viewsynth.capture.shape import left_eye
 from viewsynth.capture.shot import Capture, Shot
-from viewsynth.capture.telemetry import (
-    VIDEO_MAX_GAP,
-    Fix,
-    clean_track,
-    lerp,
-    positions_at,
-    read_video_track,
-)
+from viewsynth.capture.telemetry import Fix
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import from_uint8, is_equirect_shape, iter_video, video_info, video_times
 
@@ -108,7 +101,7 @@ class _Picker:
     (``cuts``) when the frames on either side are over ``capture.distance_gap`` (and two steps)
     apart (a logger that lost the sky for a minute); a shorter stretch is walked across."""
 
-    def __init__(self, locate: _Locator, clock: FrameClock, options: CaptureOptions) -> None:
+    def __init__(self, locate: Locator, clock: FrameClock, options: CaptureOptions) -> None:
         self.locate, self.clock, self.options = locate, clock, options
         self.prev: Fix | None = None  # the previous frame's position
         self.along, self.mark = 0.0, 0.0  # metres along the track so far; the next one due
@@ -162,7 +155,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
             f"(limit {options.max_pixels} pixels)"
         )
     warnings: list[str] = []
-    locate = _Locator(path, options, warnings)
+    locate = Locator(path, options, warnings)
     clock = FrameClock.of(path, fps)
     camera = read_video_camera(path)
     _check_layout(path, camera, warnings)
@@ -308,126 +301,3 @@ def _clock(seconds: float) -> str:
     minutes, rest = divmod(rest, 60.0)
     text = f"{int(minutes)}:{rest:04.1f}"
     return f"{int(hours)}:{int(minutes):02d}:{rest:04.1f}" if hours else text
-
-
-def untracked(name: str, every_metres: float = 0.0, spacing: float = 0.0, factor: int = 0) -> str:
-    """The one warning for a video with no GPS track (no telemetry, no ``--gpx``): its frames
-    have no position, and so what asked for one falls back: sampling every ``every_metres``
-    (to every frame) and, said by the job that has them, ``--spacing`` (to ``--factor``). Other
-    dashcams' embedded GPS (Novatek/Viofo ``freeGPS``, Garmin, Nextbase, ...) is not read here:
-    the line says how ExifTool exports it as a GPX track for ``--gpx``."""
-    line = f"{name}: no GPS telemetry (GPMF, CAMM or BlackVue) in this video and no --gpx track: "
-    line += "its frames have no position"
-    falls = [f"sampling every {every_metres:g} m falls back to every frame"] if every_metres else []
-    if spacing:
-        verb = "" if falls else " falls back"
-        falls.append(f"--spacing {spacing:g}{verb} to --factor {factor}")
-    gpx = f"{Path(name).stem}.gpx"
-    hint = f" (another dashcam's GPS: exiftool -ee -p gpx.fmt {name} > {gpx}, then --gpx {gpx})"
-    return line + (", so " + " and ".join(falls) if falls else "") + hint
-
-
-class _Locator:
-    """Each frame's position: the video's telemetry first, then the GPX (by UTC), else None."""
-
-    def __init__(self, path: Path, options: CaptureOptions, warnings: list[str]) -> None:
-        track = read_video_track(path)
-        self.source = track.source if options.use_gps else ""
-        self.creation = track.creation_time
-        self.offset = options.gpx_offset
-        self.fixes: list[Fix] = []
-        self.gpx: list[Fix] = []
-        self.gpx_path = Path(options.gpx) if options.gpx else None
-        self.gpx_hits = 0
-        self.gpx_asked: dict[float, float] = {}  # frame time -> the UTC time the GPX was asked
-        # the fixes' times, listed once: the locator is asked for every decoded frame
-        self._stamps: list[float] = []
-        self._gpx_stamps: list[float] = []
-        self.every_metres = 0.0  # distance sampling needs a track: set below when there is one
-        self.untracked = ""  # the warning that the video has no GPS track at all
-        if track.kind is not None and options.use_gps:
-            self.fixes, track_warnings = clean_track(
-                track.fixes, path.name, options.max_speed, VIDEO_MAX_GAP
-            )
-            self._stamps = [f.time for f in self.fixes]
-            warnings += track_warnings
-        self._timed = [f for f in self.fixes if f.utc is not None]
-        self._timed_stamps = [f.time for f in self._timed]
-        if self.gpx_path is not None:
-            self.gpx, gpx_warnings = read_gpx(self.gpx_path, options.max_speed)
-            self._gpx_stamps = [f.time for f in self.gpx]
-            warnings += gpx_warnings
-            if self.creation is None:
-                raise ViewsynthError(
-                    f"{path}: --gpx {self.gpx_path.name} matches frames by time, but the video "
-                    "has no creation time"
-                )
-        elif track.kind is None and options.use_gps:  # one cause, one line: what falls back
-            self.untracked = untracked(path.name, options.every_metres)
-            warnings.append(self.untracked)
-        self.every_metres = options.every_metres
-        if options.every_metres > 0.0 and not self.fixes and not self.gpx:
-            if not self.untracked:  # (a track whose every fix was dropped, or GPS turned off)
-                none = "this video has none" if options.use_gps else "capture.use_gps is false"
-                warnings.append(
-                    f"{path.name}: capture.every_metres ({options.every_metres:g}) samples by "
-                    f"distance along the GPS track, but {none}: sampling every_frames "
-                    f"({options.every_frames}) instead"
-                )
-            self.every_metres = 0.0
-
-    def gps_by(self) -> str:
-        """Where the frames' positions came from, for the manifest ("" when none has one)."""
-        used = [self.source] if self.fixes else []
-        if self.gpx_hits:
-            used.append(f"--gpx {self.gpx_path.name}" + (" (frames without)" if used else ""))
-        return "; ".join(used)
-
-    def clock(self, t: float) -> float | None:
-        """The UTC time of video time ``t`` for a frame without a position: the track's own clock
-        where its fixes have one (the nearest's; a camera's creation time is often local time: a
-        late lock's first frames were hours off the rest, and the GPX and MP4 times with them),
-        else :meth:`utc`."""
-        timed = self._timed
-        if not timed:
-            return self.utc(t)
-        k = min(bisect.bisect_left(self._timed_stamps, t), len(timed) - 1)
-        near = min(timed[max(k - 1, 0) : k + 1], key=lambda f: abs(f.time - t))
-        return near.utc + (t - near.time)
-
-    def utc(self, t: float) -> float | None:
-        return self.creation + t + self.offset if self.creation is not None else None
-
-    def __call__(self, t: float) -> Fix | None:
-        if self.fixes:
-            found = positions_at(self.fixes, [t], VIDEO_MAX_GAP, stamps=self._stamps)[0]
-            if found is not None:  # (a receiver's late lock: frames just before it move too)
-                return _on_past_the_ends(self.fixes, found, t, t)
-        if self.gpx:
-            utc = self.utc(t)
-            self.gpx_asked[t] = utc
-            found = positions_at(self.gpx, [utc], GPX_MAX_GAP, stamps=self._gpx_stamps)[0]
-            if found is not None:
-                self.gpx_hits += 1
-                return _on_past_the_ends(self.gpx, found, utc, t)
-        return None
-
-    def check(self, path: Path) -> None:
-        """Raise when a GPX was asked for frames without GPS and it covers none of them."""
-        if self.gpx and self.gpx_asked and not self.gpx_hits:
-            asked = list(self.gpx_asked.values())
-            raise no_overlap_error(self.gpx_path, self.gpx, asked, self.offset)
-
-
-def _on_past_the_ends(track: list[Fix], found: Fix, when: float, t: float) -> Fix:
-    """The track's position for the frame at ``t`` (``when`` on the track's clock: UTC for a GPX,
-    video time for telemetry): within the second's margin past either end of the track, carried
-    on at the end's speed rather than held at the end, where a video's every frame would take one
-    position (a car at 20 m/s: 20 m off) and all but one be dropped as standing still."""
-    first, last = track[0].time, track[-1].time
-    if first <= when <= last or len(track) < 2:
-        return Fix(t, found.lat, found.lon, found.utc, found.alt)
-    a, b = (track[-2], track[-1]) if when > last else (track[0], track[1])
-    w = (when - a.time) / (b.time - a.time)
-    lat, lon = between(a.lat, a.lon, b.lat, b.lon, w)
-    return Fix(t, lat, lon, lerp(a.utc, b.utc, w), lerp(a.alt, b.alt, w))

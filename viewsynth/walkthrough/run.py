@@ -23,8 +23,8 @@ from typing import Literal
 
 from viewsynth import config as config_lib
 from viewsynth.capture import Capture, CaptureOptions, iter_frames, load_capture, pair_hfov
+from viewsynth.capture.locate import untracked
 from viewsynth.capture.schedule import PairSchedule, schedule_segment
-from viewsynth.capture.video import untracked
 from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
 from viewsynth.interpolators import Interpolator
