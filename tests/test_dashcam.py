@@ -222,3 +222,29 @@ def test_a_bad_nmea_log_is_one_line_exit_2_and_writes_nothing(tmp_path, text, ne
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and str(log) in lines[0], proc.stderr
     assert not out.exists()
+
+
+def test_photos_take_an_nmea_logs_positions_and_the_manifest_says_whose(tmp_path):
+    from datetime import timedelta
+
+    from capture_fixtures import write_image
+
+    log = tmp_path / "walk.nmea"
+    log.write_text("\n".join(nmea_log(_drive(20, speed=1.0), T0)))
+    folder = tmp_path / "cap"
+    folder.mkdir()
+    start = datetime.fromtimestamp(T0, UTC)
+    for i, sec in enumerate((2, 5, 8, 11)):
+        when = (start + timedelta(seconds=sec)).strftime("%Y:%m:%d %H:%M:%S")
+        write_image(folder / f"p{i}.jpg", seed=i, exif_time=when, offset_time="+00:00")
+    capture = load_capture(folder, CaptureOptions(gpx=str(log)))
+    for s, sec in zip(capture.shots, (2, 5, 8, 11), strict=True):
+        assert haversine(s.lat, s.lon, *offset(*ORIGIN, float(sec), 0.0)) < 0.05
+    assert capture.gps_by == "--gpx walk.nmea" and capture.warnings == []
+    tagged = tmp_path / "tagged"
+    tagged.mkdir()
+    for i in range(3):
+        write_image(tagged / f"t{i}.jpg", seed=i, position=offset(*ORIGIN, 3.0 * i, 0.0),
+                    gps_time=start + timedelta(seconds=3 * i))  # fmt: skip
+    assert load_capture(tagged).gps_by == "the photos' GPS tags"
+    assert load_capture(tagged, CaptureOptions(use_gps=False)).gps_by == ""
