@@ -230,7 +230,7 @@ def test_bad_gpx_files(tmp_path):
     junk.write_text("this is not XML at all")
     with pytest.raises(ViewsynthError) as err:
         load_capture(folder, CaptureOptions(gpx=str(junk)))
-    assert str(err.value).startswith(f"{junk}: not a GPX file (")
+    assert str(err.value).startswith(f"{junk}: not a GPX or NMEA file (")
     assert "\n" not in str(err.value)
     untimed = tmp_path / "untimed.gpx"
     untimed.write_text(

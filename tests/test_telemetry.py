@@ -228,20 +228,26 @@ def test_video_without_telemetry_warns_and_has_no_positions(tmp_path):
     capture = load_capture(video, CaptureOptions(every_frames=4))
     assert not any(s.has_position for s in capture.shots)
     untracked = (
-        "plain.mp4: no GPS telemetry (GPMF or CAMM) in this video and no --gpx track: its frames "
-        "have no position"
+        "plain.mp4: no GPS telemetry (GPMF, CAMM or BlackVue) in this video and no --gpx track: "
+        "its frames have no position"
     )
-    assert capture.warnings == [untracked]
+    # (how to read another dashcam's GPS, as a GPX track)
+    hint = " (another dashcam's GPS: exiftool -ee -p gpx.fmt plain.mp4 > plain.gpx, then --gpx "
+    hint += "plain.gpx)"
+    assert capture.warnings == [untracked + hint]
     # Sampling by distance needs a track: it falls back to every frame, said in the same line.
     by_distance = load_capture(video, CaptureOptions(every_metres=2.0))
     assert len(by_distance.shots) == 12
-    assert by_distance.warnings == [f"{untracked}, so sampling every 2 m falls back to every frame"]
+    assert by_distance.warnings == [
+        f"{untracked}, so sampling every 2 m falls back to every frame{hint}"
+    ]
     # --spacing samples a video every that many metres and spaces its frames so: both fall back,
     # for the one cause, in one line (not one for each of the three).
     result = run_capture(video, tmp_path / "out", InterpolateSettings(method="linear", spacing=2.0))
     assert result.status == "done" and result.frames == 11 * 8 + 1  # every frame, --factor 8
     assert result.warnings == [
-        f"{untracked}, so sampling every 2 m falls back to every frame and --spacing 2 to --factor 8"
+        f"{untracked}, so sampling every 2 m falls back to every frame and --spacing 2 to "
+        f"--factor 8{hint}"
     ]
 
 

@@ -162,8 +162,16 @@ def load_folder(folder: Path, options: CaptureOptions) -> Capture:
         evidence=[image_evidence(c.meta) for c in checked],
         scores=[c.seam for c in checked],
         hfov_by=_hfov_by(hfov_sources, len(checked)),
-        geotag=by_gpx,
+        geotag=by_gpx, gps_by=_gps_by(shots, options),
     )  # fmt: skip
+
+
+def _gps_by(shots: list[Shot], options: CaptureOptions) -> str:
+    """``Capture.gps_by`` of photos: their own tags, a --gpx track, or both."""
+    used = ["the photos' GPS tags"] if any(s.has_position for s in shots) else []
+    if options.gpx:
+        used.append(f"--gpx {Path(options.gpx).name}" + (" (photos without)" if used else ""))
+    return "; ".join(used)
 
 
 #: What a walkthrough job writes into its output folder besides hidden files (its ledger, lock

@@ -9,11 +9,19 @@ first: the camera clock's error against the GPS logger's (a camera 3 s slow: 3; 
 local time UTC+2 with no offset tag: -7200). Between two track points the position is interpolated
 linearly, and so is ``<ele>`` (metres, as the logger wrote it) where both points have one; across
 more than ``GPX_MAX_GAP`` seconds between points, or outside the track, a frame gets no position.
+
+An NMEA log (a dashcam's or a GPS logger's ``.nmea``, ``.log``, ``.txt``; BlackVue's ``.gps``
+with its ``[milliseconds]`` stamps) serves as well, recognised by its content (a ``$GPRMC``-like
+sentence in its first lines), each line read with ``pynmea2``: every RMC with status A is a track
+point (RMC carries the date and the time, UTC), with the altitude (above mean sea level) of the
+GGA of the same second. GGA alone has no date: such a log is refused, saying so. Lines that do
+not parse or fail their checksum are skipped and counted in a warning.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,26 +33,46 @@ from viewsynth.errors import ViewsynthError
 #: Seconds between two GPX points beyond which no position is interpolated (loggers record every
 #: 1-10 s; a longer silence is a lost signal or a pause in logging).
 GPX_MAX_GAP = 30.0
+#: An NMEA sentence at the start of a line (after a BlackVue ``[milliseconds]`` stamp or not).
+#: (A BlackVue log may end a line with another stamp.)
+_NMEA = re.compile(
+    r"^\s*(?:\[\d+\])?\s*(\$[A-Z]{2}([A-Z]{3}),.*?)\s*(?:\[\d+\])?\s*$", re.MULTILINE
+)
 
 
 def read_gpx(path: Path, max_speed: float = 0.0) -> tuple[list[Fix], list[str]]:
-    """The timed track points of the GPX file ``path`` as fixes on the UTC clock, and warnings.
+    """The timed track points of the GPX (or NMEA) file ``path`` as fixes on the UTC clock, and
+    warnings.
 
-    Raises ``ViewsynthError`` naming the file when it is missing, is not GPX (XML) or has no
-    track point with a time.
+    Raises ``ViewsynthError`` naming the file when it is missing, is neither GPX (XML) nor NMEA,
+    or has no track point with a time.
     """
-    import gpxpy
-    import gpxpy.gpx
-
     try:
         text = path.read_text(encoding="utf-8-sig", errors="replace")
     except OSError as err:
         raise ViewsynthError(f"{path}: cannot read the GPX file ({err.strerror})") from None
+    if _NMEA.search(text[:4096]) and not text.lstrip().startswith("<"):
+        fixes, warnings = read_nmea(path, text)
+    else:
+        fixes, warnings = _gpx_points(path, text), []
+    fixes.sort(key=lambda f: f.time)
+    # (frozen: see there; the fixes' times are UTC seconds, said as such)
+    fixes, track_warnings = clean_track(
+        fixes, path.name, max_speed, GPX_MAX_GAP, frozen=False, clock=lambda t: f"{_when(t)} UTC"
+    )
+    return fixes, warnings + track_warnings
+
+
+def _gpx_points(path: Path, text: str) -> list[Fix]:
+    """The timed track points of the GPX document ``text`` (read from ``path``)."""
+    import gpxpy
+    import gpxpy.gpx
+
     try:
         gpx = gpxpy.parse(text)
     except gpxpy.gpx.GPXException as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ViewsynthError(f"{path}: not a GPX file ({reason})") from None
+        raise ViewsynthError(f"{path}: not a GPX or NMEA file ({reason})") from None
     fixes = []
     for track in gpx.tracks:
         for segment in track.segments:
@@ -59,11 +87,42 @@ def read_gpx(path: Path, max_speed: float = 0.0) -> tuple[list[Fix], list[str]]:
         raise ViewsynthError(
             f"{path}: no track point with a time (<trkpt> with <time>) in this GPX"
         )
-    fixes.sort(key=lambda f: f.time)
-    # (frozen: see there; the fixes' times are UTC seconds, said as such)
-    return clean_track(
-        fixes, path.name, max_speed, GPX_MAX_GAP, frozen=False, clock=lambda t: f"{_when(t)} UTC"
-    )
+    return fixes
+
+
+def read_nmea(path: Path, text: str) -> tuple[list[Fix], list[str]]:
+    """The fixes of the NMEA log ``text`` (read from ``path``): its RMC sentences with status A,
+    on UTC, each with its second's GGA altitude; and a warning for the lines skipped. Raises
+    ``ViewsynthError`` naming the file when no RMC has a fix (GGA alone: no date)."""
+    import pynmea2
+
+    rmc, gga, bad = [], [], 0
+    for line, kind in _NMEA.findall(text):
+        if kind not in ("RMC", "GGA"):  # (GSA, GSV, VTG, a maker's own: nothing to place)
+            continue
+        try:
+            m = pynmea2.parse(line)
+            if kind == "RMC" and m.is_valid and m.datestamp:
+                rmc.append((m.datetime.timestamp(), m.timestamp, m.latitude, m.longitude))
+            elif kind == "GGA" and m.is_valid and m.timestamp:
+                gga.append((m.timestamp, m.altitude))
+        except (pynmea2.ParseError, ValueError, TypeError):  # (a bad checksum, a field)
+            bad += 1
+    if not rmc:
+        had = f"{len(gga)} GGA fixes, which carry no date" if gga else "no fix with a valid status"
+        had += f"; {bad} line(s) not parsed or with a wrong checksum" if bad else ""
+        raise ViewsynthError(
+            f"{path}: no RMC sentence with a fix in this NMEA log ({had}): matching frames by time "
+            "needs RMC's date and time; log RMC sentences too (or convert the log to GPX)"
+        )
+    heights = dict(gga)
+    fixes, seen = [], set()
+    for utc, second, lat, lon in rmc:
+        if utc not in seen:  # (GPRMC and GNRMC of one second: the first)
+            seen.add(utc)
+            fixes.append(Fix(utc, lat, lon, utc, measured_altitude(heights.get(second))))
+    skipped = [f"{path.name}: {bad} NMEA line(s) skipped (not parsed or with a wrong checksum)"]
+    return fixes, skipped if bad else []
 
 
 def geotag(

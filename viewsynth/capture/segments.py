@@ -74,13 +74,14 @@ def finish(
     geotag: Callable[[list[Shot]], tuple[list[Shot], list[str]]] | None = None,
     untracked: str = "",
     cuts: Collection[str] = (),
+    gps_by: str = "",
 ) -> Capture:
     """Projection, working size, GPS checks, segments, duplicates and yaw: the metadata stages.
 
     ``evidence``: what the metadata says of the projection (per frame, or one for a video);
     ``scores``: the frames' seam scores; ``hfov_by``: where the shots' ``hfov`` came from;
     ``geotag``: gives shots without a position one (a GPX track), after the GPS check;
-    ``untracked``: ``Capture.untracked``; ``cuts``: the shots that begin a segment (a video's
+    ``untracked``, ``gps_by``: ``Capture``'s; ``cuts``: the shots that begin a segment (a video's
     first frame sampled by distance after a stretch without a position).
     """
     decision = decide_projection(
@@ -172,6 +173,7 @@ def finish(
         projection_by=decision.by,
         hfov_by=hfov_by,
         untracked=untracked,
+        gps_by=gps_by if any(s.has_position for segment in segments for s in segment) else "",
     )
 
 

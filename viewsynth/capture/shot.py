@@ -79,8 +79,11 @@ class Capture:
     # ``DEFAULT_HFOV_BY``); "" for panoramas.
     hfov_by: str = ""
     # A video with no GPS track (no telemetry, no --gpx): the line of ``warnings`` that says so
-    # (``video.untracked``), for the job to add what else falls back for that one cause; else "".
+    # (``locate.untracked``), for the job to add what else falls back for that one cause; else "".
     untracked: str = ""
+    # Where the positions came from ("GoPro GPMF", "BlackVue DR900X Plus (...)", "--gpx ride.nmea",
+    # "EXIF GPS"; "" when no frame has one), for the manifest
+    gps_by: str = ""
     # A stereo video's layout ("top-bottom", "left-right"): its frames are cut to the left eye's
     # half when decoded (``shape.left_eye``); None for mono videos and photos.
     stereo: str | None = None

@@ -1,4 +1,4 @@
-"""GPS tracks: a video's own telemetry (GoPro GPMF, Google CAMM) and positions at any time.
+"""GPS tracks: a video's own telemetry (GoPro GPMF, Google CAMM, BlackVue), positions at any time.
 
 Read with mapillary_tools' readers (``mapillary_tools.gpmf.gpmf_parser``,
 ``mapillary_tools.camm.camm_parser``: the uploader most street-capture users already run), which
@@ -12,7 +12,14 @@ evenly over its duration):
   stream's own TYPE and SCAL, and put on UTC through the device's SYST (system time -> UTC) record,
   as ExifTool does;
 - CAMM packet types 5 (minimal GPS) and 6 (GPS) (Insta360, RICOH THETA X, Street View ready
-  cameras); CAMM's GPS time (seconds since 1980-01-06) becomes UTC.
+  cameras); CAMM's GPS time (seconds since 1980-01-06) becomes UTC;
+- BlackVue dashcams (``mapillary_tools.blackvue_parser``): the NMEA log in the ``gps `` box of a
+  top-level ``free`` box, each sentence stamped ``[milliseconds]`` on the camera's clock (local
+  time), its RMC fixes (else GGA, else GLL) with a valid status; their UTC is that clock made UTC
+  by the first valid RMC's date and time, as mapillary_tools does. A fix's video time is its stamp
+  less ``sttm``, the recording's start on the same clock, as ExifTool places it (without ``sttm``:
+  the first fix at 0 s, mapillary_tools' rule, which puts a late lock at the start); its altitude
+  is the GGA's of the same second (above mean sea level), the model is ``cprt``'s.
 
 Altitude (metres) comes with a fix where the source measured it, as the source gives it: GPS5 is
 height above the WGS-84 ellipsoid (GoPro's GPMF spec; GPS9's row names no datum); GLPI is not
@@ -66,9 +73,10 @@ class Fix:
 class VideoTrack:
     """A video's GPS track: where it came from, its fixes in time order, the MP4 creation time."""
 
-    kind: str | None  # 'gpmf' | 'camm', None when the video has no GPS telemetry
+    kind: str | None  # 'gpmf' | 'camm' | 'blackvue', None when the video has no GPS telemetry
     fixes: list[Fix]
     creation_time: float | None  # mvhd creation time as seconds since 1970 (often local time)
+    source: str = ""  # where the fixes came from, for the manifest: "BlackVue DR900X Plus ..."
 
 
 def read_video_track(path: Path) -> VideoTrack:
@@ -90,13 +98,19 @@ def read_video_track(path: Path) -> VideoTrack:
                 if not fixes and not gopro.gps:
                     fp.seek(0)
                     fixes = _karma_fixes(fp)
-                return VideoTrack("gpmf" if fixes else None, _sorted(fixes), creation)
+                return VideoTrack("gpmf" if fixes else None, _sorted(fixes), creation, "GoPro GPMF")
             fp.seek(0)
             camm = camm_parser.extract_camm_info(fp)
+            fixes = _camm_fixes(camm) if camm is not None else []
+            if fixes:
+                return VideoTrack("camm", _sorted(fixes), creation, "CAMM track")
+            fp.seek(0)
+            blackvue = _blackvue_fixes(fp)
     except Exception:  # noqa: BLE001 - a file the readers cannot parse simply has no telemetry
         return VideoTrack(None, [], None)
-    fixes = _camm_fixes(camm) if camm is not None else []
-    return VideoTrack("camm" if fixes else None, _sorted(fixes), creation)
+    if blackvue is not None and blackvue[0]:
+        return VideoTrack("blackvue", _sorted(blackvue[0]), creation, blackvue[1])
+    return VideoTrack(None, [], creation)
 
 
 def _gpmf_fixes(points) -> list[Fix]:
@@ -124,6 +138,49 @@ def _camm_fixes(camm) -> list[Fix]:
             utc = epoch + _GPS_EPOCH - _GPS_LEAP if epoch else None
             fixes.append(Fix(p.time, p.lat, p.lon, utc, measured_altitude(p.alt, p.gps_fix_type)))
     return fixes
+
+
+def _blackvue_fixes(fp) -> tuple[list[Fix], str] | None:
+    """A BlackVue MP4's fixes (see the module docstring) and where they came from; None when
+    the file has no BlackVue ``gps `` box."""
+    from mapillary_tools import blackvue_parser
+    from mapillary_tools.mp4 import simple_mp4_parser as sparser
+
+    info = blackvue_parser.extract_blackvue_info(fp)
+    if info is None:
+        return None
+    fp.seek(0)
+    log = sparser.parse_mp4_data_first(fp, [b"free", b"gps "]) or b""
+    fp.seek(0)
+    sttm = sparser.parse_mp4_data_first(fp, [b"free", b"sttm"])
+    # (``info.model`` reads ``cprt`` on from where ``gps `` ended: "" when it comes first)
+    fp.seek(0)
+    model = f"BlackVue {blackvue_parser.extract_camera_model(fp)}".strip()
+    # the sentences mapillary_tools took (its private line reader: the stamps it drops), in order
+    lines = list(blackvue_parser._parse_nmea_lines(log))
+    kind = next(
+        (k for k in ("RMC", "GGA", "GLL") for _, m in lines if m.sentence_type == k and m.is_valid),
+        None,
+    )
+    taken = sorted(
+        ((ms, m) for ms, m in lines if m.sentence_type == kind and m.is_valid), key=lambda x: x[0]
+    )
+    points = info.gps or []
+    if len(taken) != len(points):  # (never, as it reads them; else no heights, no start)
+        taken = []
+    start = taken[0][0] / 1000.0 if taken else 0.0
+    if sttm is not None and len(sttm) >= 8 and taken:
+        start -= struct.unpack(">Q", sttm[:8])[0] / 1000.0  # the first fix's video time
+        placed = "placed by its start time (sttm)"
+    else:
+        start = 0.0
+        placed = "no start time (sttm): its first fix taken as the video's start"
+    heights = {m.timestamp: m.altitude for _, m in lines if m.sentence_type == "GGA" and m.is_valid}
+    fixes = []
+    for i, p in enumerate(points):
+        alt = p.alt if p.alt is not None or not taken else heights.get(taken[i][1].timestamp)
+        fixes.append(Fix(p.time + start, p.lat, p.lon, p.epoch_time, measured_altitude(alt)))
+    return fixes, f"{model} ({len(fixes)} NMEA {kind} fixes in its 'gps ' box, {placed})"
 
 
 def measured_altitude(alt: float | None, fix: int | None = None) -> float | None:

@@ -10,13 +10,14 @@ is shown (:class:`FrameClock`: index over fps, or a variable-rate video's own fr
 capture there with a warning; before it, it is an error naming the file.
 
 Positions come from the video's own GPS telemetry (:mod:`~viewsynth.capture.telemetry`: GoPro
-GPMF, Google CAMM; ignored with ``capture.use_gps`` false), interpolated at each frame's time, else from ``capture.gpx`` matched by UTC
+GPMF, Google CAMM, BlackVue; ignored with ``capture.use_gps`` false), interpolated at each frame's
+time, else from ``capture.gpx`` (a GPX or NMEA file) matched by UTC
 (the MP4 creation time + the frame's time + ``capture.gpx_offset``; :mod:`~viewsynth.capture.gpx`).
 With ``capture.every_metres`` > 0 (mapillary_tools' video sample distance) the first frame at or
 past each multiple of that many metres along the track is kept, so kept frames lie that far apart
 on average whatever the speed (each within one frame's travel of its mark); frames without a
 position are not kept. A video without telemetry is no error: its frames have no position, and
-``every_metres`` falls back to every frame; one warning says both (:func:`untracked`).
+``every_metres`` falls back to every frame; one warning says both (:func:`~viewsynth.capture.locate.untracked`).
 
 Whether the video is a panorama, and its field of view, come from its container (spherical boxes,
 a GoPro's GPMF settings) or its sampled frames' content (:mod:`~viewsynth.capture.projection`).
@@ -30,8 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, outside_track, read_gpx
-from viewsynth.capture.heading import band_yaw, between, haversine
+from viewsynth.capture.gpx import outside_track
+from viewsynth.capture.heading import band_yaw, haversine
+from viewsynth.capture.locate import Locator
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.orientation import prhd_orientation, turned_band
 from viewsynth.capture.projection import (
@@ -44,14 +46,7 @@ from viewsynth.capture.projection import (
 from viewsynth.capture.segments import error_reason, finish, wants_rotation
 from viewsynth.capture.shape import left_eye
 from viewsynth.capture.shot import Capture, Shot
-from viewsynth.capture.telemetry import (
-    VIDEO_MAX_GAP,
-    Fix,
-    clean_track,
-    lerp,
-    positions_at,
-    read_video_track,
-)
+from viewsynth.capture.telemetry import Fix
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import from_uint8, is_equirect_shape, iter_video, video_info, video_times
 
@@ -108,7 +103,7 @@ class _Picker:
     (``cuts``) when the frames on either side are over ``capture.distance_gap`` (and two steps)
     apart (a logger that lost the sky for a minute); a shorter stretch is walked across."""
 
-    def __init__(self, locate: _Locator, clock: FrameClock, options: CaptureOptions) -> None:
+    def __init__(self, locate: Locator, clock: FrameClock, options: CaptureOptions) -> None:
         self.locate, self.clock, self.options = locate, clock, options
         self.prev: Fix | None = None  # the previous frame's position
         self.along, self.mark = 0.0, 0.0  # metres along the track so far; the next one due
@@ -162,7 +157,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
             f"(limit {options.max_pixels} pixels)"
         )
     warnings: list[str] = []
-    locate = _Locator(path, options, warnings)
+    locate = Locator(path, options, warnings)
     clock = FrameClock.of(path, fps)
     camera = read_video_camera(path)
     _check_layout(path, camera, warnings)
@@ -203,7 +198,9 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
                     lat=where.lat if where else None,
                     lon=where.lon if where else None,
                     alt=where.alt if where else None,
-                    utc=where.utc if where and where.utc is not None else locate.utc(clock(index)),
+                    utc=where.utc
+                    if where and where.utc is not None
+                    else locate.clock(clock(index)),
                     rotation=item_rotation,
                     hfov=hfov,
                     orientation=orientation if is_equirect_shape(w, h) else None,
@@ -258,6 +255,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
         path, "video", "video", shots, options, [], warnings,
         evidence=[video_evidence(camera)], scores=scores, hfov_by=hfov_by,
         untracked=locate.untracked, cuts={f"{path.name}#{i}" for i in pick.cuts},
+        gps_by=locate.gps_by(),
     )  # fmt: skip
     return dataclasses.replace(capture, stereo=camera.stereo)
 
@@ -300,99 +298,3 @@ def _clock(seconds: float) -> str:
     minutes, rest = divmod(rest, 60.0)
     text = f"{int(minutes)}:{rest:04.1f}"
     return f"{int(hours)}:{int(minutes):02d}:{rest:04.1f}" if hours else text
-
-
-def untracked(name: str, every_metres: float = 0.0, spacing: float = 0.0, factor: int = 0) -> str:
-    """The one warning for a video with no GPS track (no telemetry, no ``--gpx``): its frames
-    have no position, and so what asked for one falls back: sampling every ``every_metres``
-    (to every frame) and, said by the job that has them, ``--spacing`` (to ``--factor``)."""
-    line = f"{name}: no GPS telemetry (GPMF or CAMM) in this video and no --gpx track: its frames "
-    line += "have no position"
-    falls = [f"sampling every {every_metres:g} m falls back to every frame"] if every_metres else []
-    if spacing:
-        verb = "" if falls else " falls back"
-        falls.append(f"--spacing {spacing:g}{verb} to --factor {factor}")
-    return line + (", so " + " and ".join(falls) if falls else "")
-
-
-class _Locator:
-    """Each frame's position: the video's telemetry first, then the GPX (by UTC), else None."""
-
-    def __init__(self, path: Path, options: CaptureOptions, warnings: list[str]) -> None:
-        track = read_video_track(path)
-        self.creation = track.creation_time
-        self.offset = options.gpx_offset
-        self.fixes: list[Fix] = []
-        self.gpx: list[Fix] = []
-        self.gpx_path = Path(options.gpx) if options.gpx else None
-        self.gpx_hits = 0
-        self.gpx_asked: dict[float, float] = {}  # frame time -> the UTC time the GPX was asked
-        # the fixes' times, listed once: the locator is asked for every decoded frame
-        self._stamps: list[float] = []
-        self._gpx_stamps: list[float] = []
-        self.every_metres = 0.0  # distance sampling needs a track: set below when there is one
-        self.untracked = ""  # the warning that the video has no GPS track at all
-        if track.kind is not None and options.use_gps:
-            self.fixes, track_warnings = clean_track(
-                track.fixes, path.name, options.max_speed, VIDEO_MAX_GAP
-            )
-            self._stamps = [f.time for f in self.fixes]
-            warnings += track_warnings
-        if self.gpx_path is not None:
-            self.gpx, gpx_warnings = read_gpx(self.gpx_path, options.max_speed)
-            self._gpx_stamps = [f.time for f in self.gpx]
-            warnings += gpx_warnings
-            if self.creation is None:
-                raise ViewsynthError(
-                    f"{path}: --gpx {self.gpx_path.name} matches frames by time, but the video "
-                    "has no creation time"
-                )
-        elif track.kind is None and options.use_gps:  # one cause, one line: what falls back
-            self.untracked = untracked(path.name, options.every_metres)
-            warnings.append(self.untracked)
-        self.every_metres = options.every_metres
-        if options.every_metres > 0.0 and not self.fixes and not self.gpx:
-            if not self.untracked:  # (a track whose every fix was dropped, or GPS turned off)
-                none = "this video has none" if options.use_gps else "capture.use_gps is false"
-                warnings.append(
-                    f"{path.name}: capture.every_metres ({options.every_metres:g}) samples by "
-                    f"distance along the GPS track, but {none}: sampling every_frames "
-                    f"({options.every_frames}) instead"
-                )
-            self.every_metres = 0.0
-
-    def utc(self, t: float) -> float | None:
-        return self.creation + t + self.offset if self.creation is not None else None
-
-    def __call__(self, t: float) -> Fix | None:
-        if self.fixes:
-            found = positions_at(self.fixes, [t], VIDEO_MAX_GAP, stamps=self._stamps)[0]
-            if found is not None:
-                return found
-        if self.gpx:
-            utc = self.utc(t)
-            self.gpx_asked[t] = utc
-            found = positions_at(self.gpx, [utc], GPX_MAX_GAP, stamps=self._gpx_stamps)[0]
-            if found is not None:
-                self.gpx_hits += 1
-                return _on_past_the_ends(self.gpx, found, utc, t)
-        return None
-
-    def check(self, path: Path) -> None:
-        """Raise when a GPX was asked for frames without GPS and it covers none of them."""
-        if self.gpx and self.gpx_asked and not self.gpx_hits:
-            asked = list(self.gpx_asked.values())
-            raise no_overlap_error(self.gpx_path, self.gpx, asked, self.offset)
-
-
-def _on_past_the_ends(track: list[Fix], found: Fix, utc: float, t: float) -> Fix:
-    """The GPX's position for the frame at ``t`` (``utc``): within the second's margin past either
-    end of the track, carried on at the end's speed rather than held at the end, where a video's
-    every frame would take one position and all but one be dropped as standing still."""
-    first, last = track[0].time, track[-1].time
-    if first <= utc <= last or len(track) < 2:
-        return Fix(t, found.lat, found.lon, utc, found.alt)
-    a, b = (track[-2], track[-1]) if utc > last else (track[0], track[1])
-    w = (utc - a.time) / (b.time - a.time)
-    lat, lon = between(a.lat, a.lon, b.lat, b.lon, w)
-    return Fix(t, lat, lon, utc, lerp(a.alt, b.alt, w))

@@ -85,8 +85,8 @@ def gps_walk(path: str | Path, metres: float, stride: float = 0.0, width: int = 
     shots = [shot for shot in capture.shots if shot.has_position]
     if len(shots) < 3:
         raise ViewsynthError(
-            f"{source}: a walk by GPS distance needs a GPS track (GoPro GPMF or CAMM telemetry); "
-            f"{len(shots)} frames have a position"
+            f"{source}: a walk by GPS distance needs a GPS track (GoPro GPMF, CAMM or BlackVue "
+            f"telemetry); {len(shots)} frames have a position"
         )
     steps = [haversine(a.lat, a.lon, b.lat, b.lon) for a, b in zip(shots, shots[1:], strict=False)]
     along = np.concatenate([[0.0], np.cumsum(steps)])

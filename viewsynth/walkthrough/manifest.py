@@ -3,7 +3,7 @@
     {"capture": SOURCE, "settings": {...}, "interpolator": {"method": ..., ...},
      "fingerprint": KEY, "projection": "equirect" | "perspective", "projection_by": WHY,
      ["hfov": DEGREES, "hfov_by": SOURCE,]  (perspective captures only)
-     "time_source": ..., "skipped": [{"file", "reason"}], "warnings": [...],
+     "time_source": ..., "gps_by": SOURCE, "skipped": [{"file", "reason"}], "warnings": [...],
      "segments": [{"files": {"flat": NAME, "360": NAME}, "frames": [ROW, ...]}, ...]}
 
 ``projection_by`` says what decided the projection (``"--projection"``, ``"XMP GPano
@@ -12,7 +12,9 @@ see :mod:`viewsynth.capture.projection`); ``hfov`` is the median horizontal fiel
 perspective shots (each pair is interpolated with its own; a photo of another shape than the
 capture's has that of its centre crop, ``Shot.hfov``), ``hfov_by`` where it came from (when no
 shot's metadata has one, the default the geometry assumes: ``"default 60 degrees (no focal
-length in the metadata)"``, for photos and videos alike).
+length in the metadata)"``, for photos and videos alike). ``gps_by`` says where the positions
+came from (``"GoPro GPMF"``, ``"CAMM track"``, ``"BlackVue DR900X Plus (...)"``, ``"the photos'
+GPS tags"``, ``"--gpx ride.nmea"``, both joined by ``"; "``; ``""``: no frame has one).
 
 A ROW names the two source files and t, and, when the tags tell them, the position (``lat``,
 ``lon``: interpolated linearly at t, across the 180th meridian the short way; at t = 0 and 1 the

@@ -23,8 +23,8 @@ from typing import Literal
 
 from viewsynth import config as config_lib
 from viewsynth.capture import Capture, CaptureOptions, iter_frames, load_capture, pair_hfov
+from viewsynth.capture.locate import untracked
 from viewsynth.capture.schedule import PairSchedule, schedule_segment
-from viewsynth.capture.video import untracked
 from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
 from viewsynth.interpolators import Interpolator
@@ -158,6 +158,7 @@ def run_capture(
             "fingerprint": key,
             **projection_entry(capture),
             "time_source": capture.time_source,
+            "gps_by": capture.gps_by,
             "skipped": [{"file": f, "reason": r} for f, r in capture.skipped],
             "warnings": warnings,
             "segments": segments_out,

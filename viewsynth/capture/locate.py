@@ -1,0 +1,152 @@
+"""Where a video's frames are: its own GPS telemetry, else a GPX or NMEA track, by time.
+
+:class:`Locator` answers a video time with a position: the video's telemetry
+(:mod:`~viewsynth.capture.telemetry`: GoPro GPMF, Google CAMM, BlackVue; cleaned of frozen fixes,
+jumps and gaps; ignored with ``capture.use_gps`` false) interpolated at that time, else
+``capture.gpx`` (:mod:`~viewsynth.capture.gpx`) at the frame's UTC time (the MP4's creation time
++ video time + ``capture.gpx_offset``). Within a second past either end of a track, a frame's
+position carries on at the end's speed. A frame without a position takes its UTC time from the
+telemetry's clock where the fixes have one (a camera's creation time is often local time), else
+from the creation time. :func:`untracked` is the one warning for a video with no track at all.
+"""
+
+from __future__ import annotations
+
+import bisect
+from pathlib import Path
+
+from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, read_gpx
+from viewsynth.capture.heading import between
+from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.telemetry import (
+    VIDEO_MAX_GAP,
+    Fix,
+    clean_track,
+    lerp,
+    positions_at,
+    read_video_track,
+)
+from viewsynth.errors import ViewsynthError
+
+
+def untracked(name: str, every_metres: float = 0.0, spacing: float = 0.0, factor: int = 0) -> str:
+    """The one warning for a video with no GPS track (no telemetry, no ``--gpx``): its frames
+    have no position, and so what asked for one falls back: sampling every ``every_metres``
+    (to every frame) and, said by the job that has them, ``--spacing`` (to ``--factor``). Other
+    dashcams' embedded GPS (Novatek/Viofo ``freeGPS``, Garmin, Nextbase, ...) is not read here:
+    the line says how ExifTool exports it as a GPX track for ``--gpx``."""
+    line = f"{name}: no GPS telemetry (GPMF, CAMM or BlackVue) in this video and no --gpx track: "
+    line += "its frames have no position"
+    falls = [f"sampling every {every_metres:g} m falls back to every frame"] if every_metres else []
+    if spacing:
+        verb = "" if falls else " falls back"
+        falls.append(f"--spacing {spacing:g}{verb} to --factor {factor}")
+    gpx = f"{Path(name).stem}.gpx"
+    hint = f" (another dashcam's GPS: exiftool -ee -p gpx.fmt {name} > {gpx}, then --gpx {gpx})"
+    return line + (", so " + " and ".join(falls) if falls else "") + hint
+
+
+class Locator:
+    """Each frame's position: the video's telemetry first, then the GPX (by UTC), else None."""
+
+    def __init__(self, path: Path, options: CaptureOptions, warnings: list[str]) -> None:
+        track = read_video_track(path)
+        self.source = track.source if options.use_gps else ""
+        self.creation = track.creation_time
+        self.offset = options.gpx_offset
+        self.fixes: list[Fix] = []
+        self.gpx: list[Fix] = []
+        self.gpx_path = Path(options.gpx) if options.gpx else None
+        self.gpx_hits = 0
+        self.gpx_asked: dict[float, float] = {}  # frame time -> the UTC time the GPX was asked
+        # the fixes' times, listed once: the locator is asked for every decoded frame
+        self._stamps: list[float] = []
+        self._gpx_stamps: list[float] = []
+        self.every_metres = 0.0  # distance sampling needs a track: set below when there is one
+        self.untracked = ""  # the warning that the video has no GPS track at all
+        if track.kind is not None and options.use_gps:
+            self.fixes, track_warnings = clean_track(
+                track.fixes, path.name, options.max_speed, VIDEO_MAX_GAP
+            )
+            self._stamps = [f.time for f in self.fixes]
+            warnings += track_warnings
+        self._timed = [f for f in self.fixes if f.utc is not None]
+        self._timed_stamps = [f.time for f in self._timed]
+        if self.gpx_path is not None:
+            self.gpx, gpx_warnings = read_gpx(self.gpx_path, options.max_speed)
+            self._gpx_stamps = [f.time for f in self.gpx]
+            warnings += gpx_warnings
+            if self.creation is None:
+                raise ViewsynthError(
+                    f"{path}: --gpx {self.gpx_path.name} matches frames by time, but the video "
+                    "has no creation time"
+                )
+        elif track.kind is None and options.use_gps:  # one cause, one line: what falls back
+            self.untracked = untracked(path.name, options.every_metres)
+            warnings.append(self.untracked)
+        self.every_metres = options.every_metres
+        if options.every_metres > 0.0 and not self.fixes and not self.gpx:
+            if not self.untracked:  # (a track whose every fix was dropped, or GPS turned off)
+                none = "this video has none" if options.use_gps else "capture.use_gps is false"
+                warnings.append(
+                    f"{path.name}: capture.every_metres ({options.every_metres:g}) samples by "
+                    f"distance along the GPS track, but {none}: sampling every_frames "
+                    f"({options.every_frames}) instead"
+                )
+            self.every_metres = 0.0
+
+    def gps_by(self) -> str:
+        """Where the frames' positions came from, for the manifest ("" when none has one)."""
+        used = [self.source] if self.fixes else []
+        if self.gpx_hits:
+            used.append(f"--gpx {self.gpx_path.name}" + (" (frames without)" if used else ""))
+        return "; ".join(used)
+
+    def clock(self, t: float) -> float | None:
+        """The UTC time of video time ``t`` for a frame without a position: the track's own clock
+        where its fixes have one (the nearest's; a camera's creation time is often local time: a
+        late lock's first frames were hours off the rest, and the GPX and MP4 times with them),
+        else :meth:`utc`."""
+        timed = self._timed
+        if not timed:
+            return self.utc(t)
+        k = min(bisect.bisect_left(self._timed_stamps, t), len(timed) - 1)
+        near = min(timed[max(k - 1, 0) : k + 1], key=lambda f: abs(f.time - t))
+        return near.utc + (t - near.time)
+
+    def utc(self, t: float) -> float | None:
+        return self.creation + t + self.offset if self.creation is not None else None
+
+    def __call__(self, t: float) -> Fix | None:
+        if self.fixes:
+            found = positions_at(self.fixes, [t], VIDEO_MAX_GAP, stamps=self._stamps)[0]
+            if found is not None:  # (a receiver's late lock: frames just before it move too)
+                return _on_past_the_ends(self.fixes, found, t, t)
+        if self.gpx:
+            utc = self.utc(t)
+            self.gpx_asked[t] = utc
+            found = positions_at(self.gpx, [utc], GPX_MAX_GAP, stamps=self._gpx_stamps)[0]
+            if found is not None:
+                self.gpx_hits += 1
+                return _on_past_the_ends(self.gpx, found, utc, t)
+        return None
+
+    def check(self, path: Path) -> None:
+        """Raise when a GPX was asked for frames without GPS and it covers none of them."""
+        if self.gpx and self.gpx_asked and not self.gpx_hits:
+            asked = list(self.gpx_asked.values())
+            raise no_overlap_error(self.gpx_path, self.gpx, asked, self.offset)
+
+
+def _on_past_the_ends(track: list[Fix], found: Fix, when: float, t: float) -> Fix:
+    """The track's position for the frame at ``t`` (``when`` on the track's clock: UTC for a GPX,
+    video time for telemetry): within the second's margin past either end of the track, carried
+    on at the end's speed rather than held at the end, where a video's every frame would take one
+    position (a car at 20 m/s: 20 m off) and all but one be dropped as standing still."""
+    first, last = track[0].time, track[-1].time
+    if first <= when <= last or len(track) < 2:
+        return Fix(t, found.lat, found.lon, found.utc, found.alt)
+    a, b = (track[-2], track[-1]) if when > last else (track[0], track[1])
+    w = (when - a.time) / (b.time - a.time)
+    lat, lon = between(a.lat, a.lon, b.lat, b.lon, w)
+    return Fix(t, lat, lon, lerp(a.utc, b.utc, w), lerp(a.alt, b.alt, w))
