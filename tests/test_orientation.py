@@ -145,3 +145,9 @@ def test_gpano_tilt_is_applied_where_it_levels_the_picture_and_left_out_where_it
     assert [s.orientation for s in capture.shots] == [None, None]
     said = f"{names[0]}, {names[1]}: GPano PosePitchDegrees/PoseRollDegrees not applied: the "
     assert any(w.startswith(said) for w in capture.warnings), capture.warnings
+    # One camera, one decision: a third photo that its tag would level is left as the others
+    # are, so the horizon does not tilt at one photo of the walk.
+    shutil.copy(THETA / names[0], level / "equirectangular_image_003.jpg")
+    capture = load_capture(level)
+    assert [s.orientation for s in capture.shots] == [None, None, None]
+    assert any("(2 of 3 looked level;" in w for w in capture.warnings), capture.warnings

@@ -8,7 +8,7 @@
 - Every image is decoded once by ``frames.read_image``, in tentative time order: one that fails is
   skipped with that error's reason; of one that decodes only its size and, for panoramas, its
   image-measured rotation since the first frame are kept (``heading.horizon_band``), never pixels;
-  a panorama's GPano pitch and roll are judged against its picture (``orientation``).
+  a panorama's GPano pitch and roll are judged against the capture's pictures (``orientation``).
 - One clock orders all frames (``track.pick_time_source``: GPS, EXIF, Mapillary, file names, or
   ``capture.time_source``); ties and frames without a time go by natural name order.
 - With ``capture.gpx``, photos without GPS of their own are geotagged by that clock's time
@@ -29,7 +29,13 @@ from viewsynth.capture.gpx import geotag, read_gpx
 from viewsynth.capture.heading import band_yaw
 from viewsynth.capture.metadata import Metadata, read_metadata
 from viewsynth.capture.options import CaptureOptions
-from viewsynth.capture.orientation import photo_orientation, turned_band
+from viewsynth.capture.orientation import (
+    Orientation,
+    gpano_orientation,
+    levels,
+    turned_band,
+    upside_down,
+)
 from viewsynth.capture.projection import image_evidence, photo_hfov, seam_score
 from viewsynth.capture.segments import error_reason, finish, list_names, wants_rotation
 from viewsynth.capture.shape import whole_sphere
@@ -55,7 +61,7 @@ class _Checked:
     size: tuple[int, int]
     rotation: float | None = None
     seam: float | None = None  # projection.seam_score of a 2:1 frame under capture.projection auto
-    orientation: tuple[float, float, float] | None = None  # orientation.photo_orientation
+    orientation: tuple[float, float, float] | None = None  # its turn (capture.orientation)
 
 
 def load_folder(folder: Path, options: CaptureOptions) -> Capture:
@@ -296,8 +302,10 @@ def _check_images(
     """Decode every image once: skip the bad ones, keep sizes and panorama rotations."""
     checked: list[_Checked] = []
     notes: dict[str, list[str]] = {}
-    level: list[str] = []  # tilt tags left out: the picture is level as stored
-    prev_band, rotation = None, 0.0
+    tilts: dict[
+        Path, tuple[Orientation, bool]
+    ] = {}  # GPano tilt, and whether it levels the picture
+    bands: dict[Path, tuple[np.ndarray, np.ndarray | None]] = {}  # horizon band: as read, tilted
     for path in order:
         try:
             decoded = read_image(path, max_pixels=options.max_pixels)
@@ -311,24 +319,40 @@ def _check_images(
         item = _Checked(path, metas[path], (w, h))
         if options.projection == "auto" and is_equirect_shape(w, h):
             item.seam = seam_score(image)
+        tilt = None
         if options.projection != "perspective" and is_equirect_shape(w, h):
-            meta = metas[path]
-            item.orientation, left_out = photo_orientation(image, meta.pose_pitch, meta.pose_roll)
-            level += [path.name] if left_out else []
+            tilt = gpano_orientation(metas[path].pose_pitch, metas[path].pose_roll)
+            if upside_down(tilt):
+                item.orientation, tilt = tilt, None
+            elif tilt is not None:
+                tilts[path] = (tilt, levels(image, tilt))
         if wants_rotation((w, h), options):
-            band = turned_band(image, item.orientation)
+            bands[path] = (turned_band(image, item.orientation), tilt and turned_band(image, tilt))
+        checked.append(item)
+    for note, names in notes.items():
+        warnings.append(f"{note}: {list_names(names)}")
+    # One decision for the capture (one camera): per photo, the test can tip either way where
+    # few edges are vertical, and a horizon that tilts at some photos only would rock the video.
+    agree = sum(levelled for _, levelled in tilts.values())
+    if tilts and 2 * agree > len(tilts):
+        for item in checked:
+            if item.path in tilts:
+                item.orientation = tilts[item.path][0]
+    elif tilts:
+        warnings.append(
+            f"{list_names([p.name for p in tilts])}: GPano PosePitchDegrees/PoseRollDegrees not "
+            f"applied: the pictures are level as stored ({len(tilts) - agree} of {len(tilts)} "
+            "looked level; a camera that levels its images still writes them)"
+        )
+    prev_band, rotation = None, 0.0
+    for item in checked:
+        if item.path in bands:
+            plain, tilted = bands[item.path]
+            band = tilted if item.orientation is not None and tilted is not None else plain
             if prev_band is not None:
                 # Content moving right by d degrees means the camera turned left by d.
                 rotation -= band_yaw(prev_band, band)
             prev_band, item.rotation = band, rotation
-        checked.append(item)
-    for note, names in notes.items():
-        warnings.append(f"{note}: {list_names(names)}")
-    if level:
-        warnings.append(
-            f"{list_names(level)}: GPano PosePitchDegrees/PoseRollDegrees not applied: the "
-            "pictures are level as stored (a camera that levels its images still writes them)"
-        )
     return checked
 
 

@@ -18,8 +18,8 @@ What the tags say:
   ``PoseRollDegrees`` (the horizon turned that far counter-clockwise in the image): the camera's
   attitude, so ``Rz(roll) Rx(pitch)`` levels the image (:func:`gpano_orientation`). Some cameras
   level their images and still write the attitude, so a tilt within 90 degrees is applied only
-  where the pictures agree: the levelled image's vertical edges must be more vertical than the
-  stored one's (:func:`verticality`). A roll over 90 degrees (a camera hung upside down) is
+  where the pictures agree: on most of a capture's tagged photos the levelled image's vertical
+  edges must be more vertical than the stored one's (:func:`levels`); then on all of them. A roll over 90 degrees (a camera hung upside down) is
   applied as tagged: edges cannot tell up from down.
   Measured on the two RICOH THETA S photos of ``openvslam_pair`` (tags roll -3.9/-2.9, pitch
   -0.2/1.3): stored tilted as tagged, and levelled by the tags (TRAINING_LOG.md, session 32).
@@ -69,17 +69,6 @@ def gpano_orientation(pitch: float | None, roll: float | None) -> Orientation | 
     if abs(pitch) < MIN_TILT and abs(roll) < MIN_TILT:
         return None
     return _angles(rotation_matrix(0.0, 0.0, roll) @ rotation_matrix(0.0, pitch, 0.0))
-
-
-def photo_orientation(
-    image: np.ndarray, pitch: float | None, roll: float | None
-) -> tuple[Orientation | None, bool]:
-    """What to turn the panorama ``image`` ``(H, W, 3)`` by, of its GPano pitch and roll (module
-    docstring), and whether its tags were left out because the picture is level as stored."""
-    orientation = gpano_orientation(pitch, roll)
-    if orientation is None or upside_down(orientation) or levels(image, orientation):
-        return orientation, False
-    return None, True
 
 
 def turned_band(image: np.ndarray, orientation: Orientation | None) -> np.ndarray:
