@@ -295,12 +295,12 @@ def test_the_plan_keeps_the_pieces_every_video_has_and_holds_their_frames(tmp_pa
     first, second = plan_segments(ledger, schedules, panoramic=True, chunk_frames=3)
     # The flat video has only 2 pieces: 2 are kept, holding frames 0..5.
     assert (first.kept_chunks, first.first_index, first.n_frames) == (2, 0, 13)
-    assert [(s.k, s.inner, s.held, s.todo) for s in first.pairs] == [
-        (0, (0.25, 0.5, 0.75), 4, False),
-        (1, (0.25, 0.5, 0.75), 2, True),
-        (2, (0.25, 0.5, 0.75), 0, True),
+    assert [(s.k, s.times, s.held, s.todo) for s in first.pairs] == [
+        (0, (0.0, 0.25, 0.5, 0.75), 4, False),
+        (1, (0.0, 0.25, 0.5, 0.75), 2, True),
+        (2, (0.0, 0.25, 0.5, 0.75, 1.0), 0, True),
     ]
-    assert not first.last_held and first.finished is None
+    assert first.finished is None
     assert (second.first_index, second.kept_chunks, second.pairs[0].held) == (13, 0, 0)
     assert second.names == {"flat": "walkthrough-seg01.mp4", "360": "walkthrough_360-seg01.mp4"}
     # A finished segment whose files exist is planned as finished; another chunk size keeps none.

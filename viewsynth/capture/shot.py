@@ -47,6 +47,9 @@ class Shot:
     # A photo sphere cut short of the poles (``Metadata.sphere_rows``): put back whole on decoding
     # (``shape.whole_sphere``); its ``size`` is the whole sphere's.
     sphere_rows: tuple[float, float, float] | None = None
+    # A video read for ``--spacing`` (``sampling.Picker``'s brackets): metres along its GPS track
+    # from the first frame (holes that cut it count as whole steps); None otherwise.
+    along: float | None = None
 
     @property
     def has_position(self) -> bool:
