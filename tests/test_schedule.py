@@ -90,18 +90,19 @@ def test_a_gps_hole_falls_back_to_factor_only_on_its_own_pairs():
 def test_spacing_on_a_video_read_for_it_puts_a_frame_on_every_mark():
     # Frames either side of each 2 m mark (Shot.along: metres along the track), as
     # sampling.Picker keeps them; a frame's travel is 0.5 m, the marks fall anywhere between.
-    along = [0.0, 0.5, 1.7, 2.2, 3.9, 4.4, 5.5, 6.0, 7.6, 8.1]
+    along = [0.0, 0.5, 1.7, 2.2, 3.9, 4.4, 5.5, 6.0, 7.6, 8.1, 9.7, 10.015]
     segment = [shot(f"v#{i}", east=a, along=a) for i, a in enumerate(along)]
     schedule, warnings = schedule_segment(segment, factor=8, spacing=2.0)
     assert warnings == []
     times = [tuple(round(t, 9) for t in p.times) for p in schedule]
-    # marks 0, 2, 4, 6, 8 m (6 m lies on frame v#7: t = 0 of its pair)
-    assert times == [(0.0,), (), (0.6,), (), (0.2,), (), (), (0.0,), (0.8,)]
-    # The output frames' positions (the manifest's, linear at t) are exactly 2 m apart.
+    # marks 0, 2, 4, 6, 8, 10 m (6 m lies on frame v#7: t = 0 of its pair; 10 m within 1 % of
+    # the spacing, 2 cm, of v#11: that frame, not one interpolated)
+    assert times == [(0.0,), (), (0.6,), (), (0.2,), (), (), (0.0,), (0.8,), (), (1.0,)]
+    # The output frames' positions (the manifest's, linear at t) are 2 m apart.
     east = [a + t * (b - a) for p in schedule for t in p.times
             for a, b in [(along[p.index], along[p.index + 1])]]  # fmt: skip
-    assert east == pytest.approx([0.0, 2.0, 4.0, 6.0, 8.0], abs=1e-9)
-    assert frame_count(schedule) == 5
+    assert east == pytest.approx([0.0, 2.0, 4.0, 6.0, 8.0, 10.015], abs=1e-9)
+    assert frame_count(schedule) == 6
     # without ``along`` (photos, a video sampled by time) every shot is shown, as before
     plain = [shot(f"p{i}", east=a) for i, a in enumerate(along)]
     assert frame_count(schedule_segment(plain, factor=8, spacing=2.0)[0]) == len(along)

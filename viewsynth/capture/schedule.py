@@ -15,8 +15,8 @@ the concatenation of its pairs' frames in order.
   frames either side of each multiple of ``spacing``, ``capture.sampling``): a frame at each
   multiple of ``spacing`` along the track exactly, at the t that puts it there between the two
   frames around it. The other pairs (from a mark's later frame to the next mark's earlier one) get
-  no frame, and a shot is shown only where it lies on a mark. Steps are then ``spacing`` metres
-  to within the track's own accuracy, not the rounding of whole steps over a pair.
+  no frame, and a shot is shown only where it lies on a mark (within ``SNAP``). Steps are then
+  ``spacing`` metres within 2 %, not the rounding of whole steps over a pair.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ from dataclasses import dataclass
 
 from viewsynth.capture.heading import haversine
 from viewsynth.capture.shot import Shot
+
+
+#: ``spacing`` on a video read for it: a mark this share of ``spacing`` from a frame is that frame
+#: (a real frame, no interpolation; steps stay within 2 % of ``spacing``).
+SNAP = 0.01
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,7 @@ def _on_marks(
 ) -> list[PairSchedule]:
     """A frame at every multiple of ``spacing`` between ``along[0]`` and ``along[-1]`` (metres
     along the track of each shot), each in the pair around it at the t that puts it there."""
+    snap = SNAP * spacing
     first = math.ceil(along[0] / spacing - 1e-9)
     last = math.floor(along[-1] / spacing + 1e-9)
     marks = [k * spacing for k in range(first, last + 1)]
@@ -105,7 +111,12 @@ def _on_marks(
         end = k == len(distances) - 1
         times = []
         while j < len(marks) and (marks[j] < b - 1e-9 or end):
-            times.append(min(1.0, max(0.0, (marks[j] - a) / (b - a))) if b > a else 0.0)
+            if marks[j] - a <= snap or b <= a:
+                times.append(0.0)
+            elif b - marks[j] <= snap:
+                times.append(1.0)
+            else:
+                times.append((marks[j] - a) / (b - a))
             j += 1
         out.append(PairSchedule(k, tuple(times), dist))
     return out
