@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from viewsynth.capture.heading import haversine
 from viewsynth.capture.shot import Shot
 
-
 #: ``spacing`` on a video read for it: a mark this share of ``spacing`` from a frame is that frame
 #: (a real frame, no interpolation; steps stay within 2 % of ``spacing``).
 SNAP = 0.01
