@@ -136,13 +136,13 @@ def run_local(captures, out: Path, settings, quiet: bool, progress: RootProgress
 
         def loading(done, of, bar=bar, label=label):
             if bar.n == 0 and done <= 1:  # a video's frames decoded to read it: its own bar
-                bar.reset(total=of)
                 bar.set_description(f"{label}: reading", refresh=False)
+                bar.reset(total=of)
             bar.update(done - bar.n)
 
         def total(n, bar=bar, label=label):
+            bar.set_description(label, refresh=False)
             bar.reset(total=n)  # (after reading: the bar counts output frames from 0)
-            bar.set_description(label)
 
         progress.start(index)
         try:
