@@ -15,7 +15,8 @@ GPMF, Google CAMM; ignored with ``capture.use_gps`` false), interpolated at each
 With ``capture.every_metres`` > 0 (mapillary_tools' video sample distance) the first frame at or
 past each multiple of that many metres along the track is kept, so kept frames lie that far apart
 on average whatever the speed (each within one frame's travel of its mark); frames without a
-position are not kept. A video without telemetry is no error: its frames have no position, and
+position are not kept. With ``--spacing`` as many metres, the frame before each mark is kept too
+(:mod:`~viewsynth.capture.sampling`). A video without telemetry is no error: its frames have no position, and
 ``every_metres`` falls back to every frame; one warning says both (:func:`untracked`).
 
 Whether the video is a panorama, and its field of view, come from its container (spherical boxes,
