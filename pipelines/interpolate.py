@@ -134,15 +134,22 @@ def run_local(captures, out: Path, settings, quiet: bool, progress: RootProgress
         label = name or path.name
         bar = tqdm(desc=label, unit="frame", disable=True if quiet else None, leave=False)
 
-        def total(n, bar=bar):
-            bar.total = n
-            bar.refresh()
+        def loading(done, of, bar=bar, label=label):
+            if bar.n == 0 and done <= 1:  # a video's frames decoded to read it: its own bar
+                bar.set_description(f"{label}: reading", refresh=False)
+                bar.reset(total=of)
+            bar.update(done - bar.n)
+
+        def total(n, bar=bar, label=label):
+            bar.set_description(label, refresh=False)
+            bar.reset(total=n)  # (after reading: the bar counts output frames from 0)
 
         progress.start(index)
         try:
             result = run_capture(
-                path, target, settings, interpolator=interp, progress=bar.update, total=total
-            )
+                path, target, settings, interpolator=interp, progress=bar.update, total=total,
+                loading=loading,
+            )  # fmt: skip
         except Exception as err:  # one capture's failure must not stop the others (as on Ray)
             if single:
                 raise

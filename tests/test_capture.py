@@ -17,6 +17,7 @@ from capture_fixtures import DATA, ORIGIN, SAMPLES, offset, shot, texture, write
 from viewsynth import config
 from viewsynth.capture import CaptureOptions, Metadata, iter_frames, load_capture, read_metadata
 from viewsynth.capture.heading import haversine
+from viewsynth.capture.sampling import FrameClock, sampled
 from viewsynth.capture.track import (
     check_gps,
     check_order,
@@ -25,7 +26,6 @@ from viewsynth.capture.track import (
     split_by_distance,
     split_by_time,
 )
-from viewsynth.capture.video import FrameClock, sampled
 from viewsynth.errors import ConfigError, FrameError, ViewsynthError
 from viewsynth.export.segment import segment_names
 from viewsynth.frames import iter_video, read_image, resize, video_times

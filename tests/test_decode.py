@@ -105,7 +105,10 @@ def test_the_select_expression_is_a_search_tree():
     with decode.video_params(CLIP, list(range(300))) as params:
         assert "-/vf" not in params and "-filter_script:v" not in params
     with decode.video_params(CLIP, [0, 2]) as params:
-        assert len(params) == 4  # the filter file
+        # the filter file; ffmpeg stops after the last frame wanted (it held that frame's end
+        # back until it had decoded the rest of the video: 40 s for a segment 3 minutes into
+        # an 8-minute 1080p ride)
+        assert params[:4] == ["-fps_mode", "passthrough", "-frames:v", "2"] and len(params) == 6
     # thousands of frames nest no deeper than a binary search
     deep = select_frames(list(range(0, 40000, 3)))
     depth = max(itertools.accumulate({"(": 1, ")": -1}.get(c, 0) for c in deep))  # (linear)
@@ -170,5 +173,29 @@ def test_frame_0_always_leaves_ffmpeg(monkeypatch):
     from viewsynth import decode
 
     monkeypatch.setattr(decode, "video_params", recording)
+    monkeypatch.setattr(decode, "_seek", lambda path, numbers: (0, None))  # (no times listed)
     assert [i for i, _ in frames.iter_video(CLIP, {2, 3})] == [2, 3]  # (frame 0 dropped)
     assert asked == [[0, 2, 3]]
+
+
+def test_a_late_segment_is_decoded_from_a_seek_not_from_frame_0(monkeypatch):
+    # A second segment deep into a long video decoded everything before it again: now ffmpeg
+    # seeks to halfway between its first frame and the one before, and counts from there
+    from viewsynth import decode
+
+    whole = [image for _, image in frames.iter_video(CLIP)]
+    times = decode.video_times(CLIP).times
+    seeks, reader = [], decode._video_reader
+
+    def recording(path, params, seek=None):
+        seeks.append(seek)
+        return reader(path, params, seek)
+
+    monkeypatch.setattr(decode, "_video_reader", recording)
+    wanted = {300, 301, 350, len(whole) - 1}
+    got = list(frames.iter_video(CLIP, wanted))
+    assert seeks == [pytest.approx((times[299] + times[300]) / 2)]
+    assert [i for i, _ in got] == sorted(wanted)
+    assert all(np.array_equal(image, whole[i]) for i, image in got)
+    # frame 0 wanted: from the start, as before
+    assert [i for i, _ in frames.iter_video(CLIP, {0, 300})] == [0, 300] and seeks[-1] is None

@@ -66,7 +66,9 @@ def test_a_second_run_into_a_busy_folder_is_one_line_exit_2_naming_the_holder(
     out = tmp_path / "out"
     holder = hold(out)
     read = []  # captures read: a busy folder is refused before its capture is read
-    monkeypatch.setattr(run_module, "load_capture", lambda *a: read.append(a) or load(*a))
+    monkeypatch.setattr(
+        run_module, "load_capture", lambda *a, **kw: read.append(a) or load(*a, **kw)
+    )
     try:
         assert interpolate(tmp_path / "root" if root else capture, out) == 2
         assert read == []

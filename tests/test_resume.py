@@ -295,12 +295,12 @@ def test_the_plan_keeps_the_pieces_every_video_has_and_holds_their_frames(tmp_pa
     first, second = plan_segments(ledger, schedules, panoramic=True, chunk_frames=3)
     # The flat video has only 2 pieces: 2 are kept, holding frames 0..5.
     assert (first.kept_chunks, first.first_index, first.n_frames) == (2, 0, 13)
-    assert [(s.k, s.inner, s.held, s.todo) for s in first.pairs] == [
-        (0, (0.25, 0.5, 0.75), 4, False),
-        (1, (0.25, 0.5, 0.75), 2, True),
-        (2, (0.25, 0.5, 0.75), 0, True),
+    assert [(s.k, s.times, s.held, s.todo) for s in first.pairs] == [
+        (0, (0.0, 0.25, 0.5, 0.75), 4, False),
+        (1, (0.0, 0.25, 0.5, 0.75), 2, True),
+        (2, (0.0, 0.25, 0.5, 0.75, 1.0), 0, True),
     ]
-    assert not first.last_held and first.finished is None
+    assert first.finished is None
     assert (second.first_index, second.kept_chunks, second.pairs[0].held) == (13, 0, 0)
     assert second.names == {"flat": "walkthrough-seg01.mp4", "360": "walkthrough_360-seg01.mp4"}
     # A finished segment whose files exist is planned as finished; another chunk size keeps none.
@@ -368,3 +368,27 @@ def test_a_run_stopped_at_any_frame_resumes_to_the_clean_run_frame_for_frame(
         pngs = sorted((out / "frames").glob("*.png"))
         assert [decode(frames.read_image(p).image) for p in pngs] == list(range(n))
         assert not (out / ".parts").exists()
+
+
+def test_a_spacing_video_stopped_anywhere_resumes_to_the_clean_run(tmp_path, monkeypatch):
+    # --spacing on a video: pairs without a frame and pairs that start at t > 0 (resume.PairStep
+    # holds all of a pair's times); stopped before any frame, the re-run gives the clean frames.
+    from viewsynth.export.segment import SegmentWriter
+
+    video = Path(__file__).parent / "data" / "karma_small.mp4"
+    chosen = InterpolateSettings(method="linear", spacing=4.0, chunk_frames=5, frames=True)
+    clean = tmp_path / "clean"
+    n = run_capture(video, clean, chosen).frames
+    rows = json.loads((clean / "manifest.json").read_text())["segments"][0]["frames"]
+    assert n == len(rows) > 15 and any(0.0 < row["t"] < 1.0 for row in rows)
+    want = [frames.read_image(p).image for p in sorted((clean / "frames").glob("*.png"))]
+    for stop in (1, 6, n // 2, n - 1):
+        out = tmp_path / f"stop{stop:02d}"
+        with monkeypatch.context() as patch:
+            patch.setattr(SegmentWriter, "write", stopping_before(stop))
+            with pytest.raises(Stop):
+                run_capture(video, out, chosen)
+        assert run_capture(video, out, chosen).status == "done"
+        got = [frames.read_image(p).image for p in sorted((out / "frames").glob("*.png"))]
+        assert len(got) == n and all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
+        assert json.loads((out / "manifest.json").read_text())["segments"][0]["frames"] == rows

@@ -69,8 +69,43 @@ def test_spacing_without_gps_falls_back_to_factor():
     schedule, warnings = schedule_segment(segment, factor=3, spacing=1.0)
     assert [p.times for p in schedule] == [(0.0, 1 / 3, 2 / 3), (0.0, 1 / 3, 2 / 3, 1.0)]
     assert warnings == [
-        "--spacing 1 needs GPS on every shot, but b (segment a .. c) has none: using --factor 3"
+        "--spacing 1 needs GPS on both shots of a pair, but 1 of 3 shots (b; segment a .. c) have "
+        "none: their 2 pairs use --factor 3"
     ]
+
+
+def test_a_gps_hole_falls_back_to_factor_only_on_its_own_pairs():
+    # A video sampled by time, its GPS lost for shots c and d: the pairs touching them take
+    # --factor, the others keep their spacing (it used to be --factor for the whole segment).
+    east = [0.0, 4.0, None, None, 16.0, 20.0, 26.0]
+    segment = [shot(f"v#{i}", east=x) for i, x in enumerate(east)]
+    schedule, warnings = schedule_segment(segment, factor=3, spacing=2.0)
+    assert [len(p.times) for p in schedule] == [2, 3, 3, 3, 2, 3 + 1]
+    assert warnings == [
+        "--spacing 2 needs GPS on both shots of a pair, but 2 of 7 shots (v#2 .. v#3; segment "
+        "v#0 .. v#6) have none: their 3 pairs use --factor 3"
+    ]
+
+
+def test_spacing_on_a_video_read_for_it_puts_a_frame_on_every_mark():
+    # Frames either side of each 2 m mark (Shot.along: metres along the track), as
+    # sampling.Picker keeps them; a frame's travel is 0.5 m, the marks fall anywhere between.
+    along = [0.0, 0.5, 1.7, 2.2, 3.9, 4.4, 5.5, 6.0, 7.6, 8.1, 9.7, 10.015]
+    segment = [shot(f"v#{i}", east=a, along=a) for i, a in enumerate(along)]
+    schedule, warnings = schedule_segment(segment, factor=8, spacing=2.0)
+    assert warnings == []
+    times = [tuple(round(t, 9) for t in p.times) for p in schedule]
+    # marks 0, 2, 4, 6, 8, 10 m (6 m lies on frame v#7: t = 0 of its pair; 10 m within 1 % of
+    # the spacing, 2 cm, of v#11: that frame, not one interpolated)
+    assert times == [(0.0,), (), (0.6,), (), (0.2,), (), (), (0.0,), (0.8,), (), (1.0,)]
+    # The output frames' positions (the manifest's, linear at t) are 2 m apart.
+    east = [a + t * (b - a) for p in schedule for t in p.times
+            for a, b in [(along[p.index], along[p.index + 1])]]  # fmt: skip
+    assert east == pytest.approx([0.0, 2.0, 4.0, 6.0, 8.0, 10.015], abs=1e-9)
+    assert frame_count(schedule) == 6
+    # without ``along`` (photos, a video sampled by time) every shot is shown, as before
+    plain = [shot(f"p{i}", east=a) for i, a in enumerate(along)]
+    assert frame_count(schedule_segment(plain, factor=8, spacing=2.0)[0]) == len(along)
 
 
 def test_bad_factor():

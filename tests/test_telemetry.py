@@ -4,10 +4,12 @@ implausible fixes, gaps, sampling by distance, a video without telemetry."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -249,6 +251,36 @@ def test_video_without_telemetry_warns_and_has_no_positions(tmp_path):
         f"{untracked}, so sampling every 2 m falls back to every frame and --spacing 2 to "
         f"--factor 8{hint}"
     ]
+
+
+def test_spacing_on_a_video_steps_by_the_metres_asked_not_by_whole_frames(tmp_path):
+    # karma.mp4 flies 0.1-0.3 m a frame: whole frames sampled every 1 m stepped 0.80-1.16 m (CV
+    # 11 %). Now each output frame lies on its mark, between the two frames around it.
+    out = tmp_path / "out"
+    result = run_capture(VIDEOS["karma"], out, InterpolateSettings(method="linear", spacing=1.0))
+    rows = json.loads((out / "manifest.json").read_text())["segments"][0]["frames"]
+    steps = [haversine(a["lat"], a["lon"], b["lat"], b["lon"]) for a, b in pairwise(rows)]
+    assert result.frames == len(rows) > 70
+    assert min(steps) > 0.979 and max(steps) < 1.021  # (a mark within 1 cm of a frame: it)
+    # each between two neighbouring frames of the video (or on a frame: t = 0)
+    pairs = [[int(name.split("#")[1]) for name in row["src"]] for row in rows]
+    assert all(b == a + 1 or row["t"] == 0.0 for (a, b), row in zip(pairs, rows, strict=True))
+    # the frames sampled every 1 m are kept with the frame before each (the capture alone)
+    read = load_capture(VIDEOS["karma"], CaptureOptions(every_metres=1.0), spacing=1.0)
+    alone = load_capture(VIDEOS["karma"], CaptureOptions(every_metres=1.0))
+    upper = {s.frame_index for s in alone.shots}
+    assert upper <= {s.frame_index for s in read.shots}
+    assert {s.frame_index + 1 for s in read.shots} >= upper - {0}
+    assert all(s.along is not None for s in read.shots) and not [s for s in alone.shots if s.along]
+
+
+def test_reading_a_video_reports_its_progress(tmp_path):
+    # A long video's frames take minutes to decode before the first output frame: the bar moved
+    # only from then on. Now each frame decoded is told, out of those chosen.
+    told = []
+    options = InterpolateSettings(method="linear", capture=CaptureOptions(every_frames=30))
+    run_capture(VIDEOS["karma"], tmp_path / "out", options, loading=lambda *n: told.append(n))
+    assert told == [(k, 13) for k in range(1, 14)]  # frames 0, 30, ..., 360
 
 
 def _camm_video(tmp_path: Path, positions, altitudes=None) -> Path:

@@ -38,7 +38,7 @@ Public API::
 - ``haversine(lat0, lon0, lat1, lon1)`` metres, ``bearing(...)`` compass degrees.
 
 Modules, in the order a capture goes through them: ``load`` (``load_capture``, ``iter_frames``)
--> ``folder`` (listing, decoding once, one clock) or ``video`` (sampling) -> ``segments`` (projection,
+-> ``folder`` (listing, decoding once, one clock) or ``video`` (``sampling``: which frames) -> ``segments`` (projection,
 working size, gaps, duplicates, yaw), using ``metadata`` (tags), ``projection`` (panorama or photo,
 field of view), ``shape`` (photos of another shape: centre-cropped, their field of view narrowed),
 ``telemetry`` (a video's GPMF/CAMM GPS track), ``gpx`` (geotagging by time from ``capture.gpx``),

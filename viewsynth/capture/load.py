@@ -9,7 +9,7 @@ to it, never stretched), turned by each shot's yaw.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +33,20 @@ from viewsynth.frames import (
 from viewsynth.geometry import yaw_roll_columns
 
 
-def load_capture(path: str | Path, options: CaptureOptions | None = None) -> Capture:
+def load_capture(
+    path: str | Path,
+    options: CaptureOptions | None = None,
+    *,
+    spacing: float = 0.0,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Capture:
     """Read the capture at ``path`` (a folder of JPEG/PNG/HEIC images, or a video file).
 
     Raises ``ViewsynthError`` naming the path when it is missing, holds no images, or leaves fewer
     than two usable frames; bad or duplicate frames are skipped and listed in ``Capture.skipped``.
+    ``spacing``: the job's ``--spacing`` (a video sampled every that many metres is read for it:
+    :func:`~viewsynth.capture.video.load_video`); ``progress(done, total)``: a video's frames
+    decoded so far (``total`` None when not known before).
     """
     options = options or CaptureOptions()
     path = Path(path)
@@ -47,7 +56,7 @@ def load_capture(path: str | Path, options: CaptureOptions | None = None) -> Cap
         return load_folder(path, options)
     suffix = path.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
-        return load_video(path, options)
+        return load_video(path, options, spacing=spacing, progress=progress)
     if suffix in IMAGE_SUFFIXES:
         raise ViewsynthError(
             f"{path}: a single image is not a capture; give the folder that holds the images"

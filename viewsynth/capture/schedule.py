@@ -7,8 +7,16 @@ the concatenation of its pairs' frames in order.
 
 - ``factor`` N: the same N steps for every pair (N-1 new frames between two shots).
 - ``spacing`` metres: ``round(distance / spacing)`` steps per pair (at least 1), so the video moves
-  at a constant speed over ground whatever the camera's shooting interval. It needs a GPS position
-  on every shot of the segment; without that the segment falls back to ``factor`` with a warning.
+  at a constant speed over ground whatever the camera's shooting interval, and every shot is still
+  shown (a photo is the sharpest frame there is). A pair needs a GPS position on both its shots;
+  one without falls back to ``factor`` steps, said in one warning per segment; the pairs around it
+  keep their spacing.
+- ``spacing`` on a video read for it (every shot has ``along``, metres along its track: the two
+  frames either side of each multiple of ``spacing``, ``capture.sampling``): a frame at each
+  multiple of ``spacing`` along the track exactly, at the t that puts it there between the two
+  frames around it. The other pairs (from a mark's later frame to the next mark's earlier one) get
+  no frame, and a shot is shown only where it lies on a mark (within ``SNAP``). Steps are then
+  ``spacing`` metres within 2 %, not the rounding of whole steps over a pair.
 """
 
 from __future__ import annotations
@@ -19,6 +27,10 @@ from dataclasses import dataclass
 
 from viewsynth.capture.heading import haversine
 from viewsynth.capture.shot import Shot
+
+#: ``spacing`` on a video read for it: a mark this share of ``spacing`` from a frame is that frame
+#: (a real frame, no interpolation; steps stay within 2 % of ``spacing``).
+SNAP = 0.01
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,8 @@ def schedule_segment(
     """Schedules for the ``len(segment) - 1`` pairs of one segment, and warnings.
 
     ``spacing`` > 0 asks for constant speed (metres between output frames); ``factor`` is the
-    fixed number of steps per pair otherwise, and the fallback when a shot has no position.
+    fixed number of steps per pair otherwise, and the fallback for a pair with a shot without a
+    position.
     """
     if factor < 1:
         raise ValueError(f"factor must be at least 1, got {factor}")
@@ -63,20 +76,49 @@ def schedule_segment(
         haversine(a.lat, a.lon, b.lat, b.lon) if a.has_position and b.has_position else None
         for a, b in pairs
     ]
+    if spacing > 0.0 and pairs and all(shot.along is not None for shot in segment):
+        return _on_marks([s.along for s in segment], distances, spacing), []
     warnings = []
-    use_spacing = spacing > 0.0 and bool(pairs)
-    if use_spacing and any(d is None for d in distances):
-        missing = next(s.name for s in segment if not s.has_position)
+    blind = [k for k, d in enumerate(distances) if d is None] if spacing > 0.0 else []
+    if blind:
+        missing = [s.name for s in segment if not s.has_position]
+        shots = missing[0] if len(missing) == 1 else f"{missing[0]} .. {missing[-1]}"
         warnings.append(
-            f"--spacing {spacing:g} needs GPS on every shot, but {missing} (segment "
-            f"{segment[0].name} .. {segment[-1].name}) has none: using --factor {factor}"
+            f"--spacing {spacing:g} needs GPS on both shots of a pair, but {len(missing)} of "
+            f"{len(segment)} shots ({shots}; segment {segment[0].name} .. {segment[-1].name}) have "
+            f"none: their {len(blind)} pairs use --factor {factor}"
         )
-        use_spacing = False
     out = []
     for k, dist in enumerate(distances):
-        steps = steps_for_distance(dist, spacing) if use_spacing else factor
+        steps = steps_for_distance(dist, spacing) if spacing > 0.0 and dist is not None else factor
         out.append(PairSchedule(k, pair_times(steps, last=k == len(pairs) - 1), dist))
     return out, warnings
+
+
+def _on_marks(
+    along: Sequence[float], distances: Sequence[float | None], spacing: float
+) -> list[PairSchedule]:
+    """A frame at every multiple of ``spacing`` between ``along[0]`` and ``along[-1]`` (metres
+    along the track of each shot), each in the pair around it at the t that puts it there."""
+    snap = SNAP * spacing
+    first = math.ceil(along[0] / spacing - 1e-9)
+    last = math.floor(along[-1] / spacing + 1e-9)
+    marks = [k * spacing for k in range(first, last + 1)]
+    out, j = [], 0
+    for k, dist in enumerate(distances):
+        a, b = along[k], along[k + 1]
+        end = k == len(distances) - 1
+        times = []
+        while j < len(marks) and (marks[j] < b - 1e-9 or end):
+            if marks[j] - a <= snap or b <= a:
+                times.append(0.0)
+            elif b - marks[j] <= snap:
+                times.append(1.0)
+            else:
+                times.append((marks[j] - a) / (b - a))
+            j += 1
+        out.append(PairSchedule(k, tuple(times), dist))
+    return out
 
 
 def frame_count(schedule: Sequence[PairSchedule]) -> int:

@@ -1,11 +1,11 @@
 """A video file as a capture: which decoded frames become shots.
 
 Decoding lives in :mod:`viewsynth.frames` (``iter_video``, ``video_info``). Where the container
-lists its frames, they are chosen before anything is decoded (:class:`_Picker`) and only those
-are decoded; an AVI without frame times is chosen as it decodes. Sampling keeps every
+lists its frames, they are chosen before anything is decoded (:mod:`~viewsynth.capture.sampling`)
+and only those are decoded; an AVI without frame times is chosen as it decodes. Sampling keeps every
 Nth decoded frame (``capture.every_frames``) or, with ``capture.every_seconds`` > 0, the first
 frame at or after each multiple of S seconds of video time. A shot's ``time`` is when its frame
-is shown (:class:`FrameClock`: index over fps, or a variable-rate video's own frame times), its
+is shown (``sampling.FrameClock``: index over fps, or a variable-rate video's own frame times), its
 ``name`` ``"video.mp4#123"``. A decoding error after the first frame ends the
 capture there with a warning; before it, it is an error naming the file.
 
@@ -16,7 +16,8 @@ time, else from ``capture.gpx`` (a GPX or NMEA file) matched by UTC
 With ``capture.every_metres`` > 0 (mapillary_tools' video sample distance) the first frame at or
 past each multiple of that many metres along the track is kept, so kept frames lie that far apart
 on average whatever the speed (each within one frame's travel of its mark); frames without a
-position are not kept. A video without telemetry is no error: its frames have no position, and
+position are not kept. With ``--spacing`` as many metres, the frame before each mark is kept too
+(:mod:`~viewsynth.capture.sampling`). A video without telemetry is no error: its frames have no position, and
 ``every_metres`` falls back to every frame; one warning says both (:func:`~viewsynth.capture.locate.untracked`).
 
 Whether the video is a panorama, and its field of view, come from its container (spherical boxes,
@@ -27,12 +28,11 @@ A V2 ``prhd`` pose turns every frame as a player would (:mod:`~viewsynth.capture
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from viewsynth.capture.gpx import outside_track
-from viewsynth.capture.heading import band_yaw, haversine
+from viewsynth.capture.heading import band_yaw
 from viewsynth.capture.locate import Locator
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.orientation import prhd_orientation, turned_band
@@ -43,113 +43,28 @@ from viewsynth.capture.projection import (
     video_evidence,
     video_hfov,
 )
+from viewsynth.capture.sampling import FrameClock, Picker
 from viewsynth.capture.segments import error_reason, finish, wants_rotation
 from viewsynth.capture.shape import left_eye
 from viewsynth.capture.shot import Capture, Shot
 from viewsynth.capture.telemetry import Fix
 from viewsynth.errors import FrameError, ViewsynthError
-from viewsynth.frames import from_uint8, is_equirect_shape, iter_video, video_info, video_times
+from viewsynth.frames import from_uint8, is_equirect_shape, iter_video, video_info
 
 
-class FrameClock:
-    """When each decoded frame is shown, in seconds of video time.
-
-    A constant-rate video's frame i is at i / fps. A variable-rate one (phones slow down in the
-    dark and drop frames when busy) drifts from that, by seconds over a few minutes: its frames
-    take the container's own presentation times (``frames.video_times``), when they are more than
-    half a frame away from i / fps somewhere.
-    """
-
-    def __init__(self, fps: float, times: tuple[float, ...] = (), cut: int = 0):
-        self.fps, self.cut = fps, cut  # cut: frames an edit list hides at the start
-        self.count = len(times) or None  # the frames the container lists (None: unknown)
-        drift = max((abs(t - i / fps) for i, t in enumerate(times)), default=0.0)
-        self.times = times if drift > 0.5 / fps else ()
-
-    @classmethod
-    def of(cls, path: Path, fps: float) -> FrameClock:
-        """The clock of the video at ``path``, whose average rate is ``fps``."""
-        try:
-            listed = video_times(path)
-        except FrameError:  # the decoder then says what is wrong with the file
-            return cls(fps)
-        return cls(fps, listed.times, listed.cut)
-
-    def __call__(self, index: int) -> float:
-        """Frame ``index``'s time (past the listed frames: on at the average rate)."""
-        if index < len(self.times):
-            return self.times[index]
-        if self.times:
-            return self.times[-1] + (index + 1 - len(self.times)) / self.fps
-        return index / self.fps
-
-
-def sampled(index: int, clock: FrameClock, every_frames: int, every_seconds: float) -> bool:
-    """Whether decoded frame ``index`` is kept: every ``every_frames``-th frame, or, when
-    ``every_seconds`` > 0, the first frame at or after each multiple of ``every_seconds``."""
-    if every_seconds <= 0.0:
-        return index % every_frames == 0
-    # Frame i covers video time [t_i, t_i+1); keep it when a sampling instant falls inside.
-    start, end = clock(index), clock(index + 1)
-    k = np.ceil(start / every_seconds - 1e-9)
-    return bool(k * every_seconds < end - 1e-9)
-
-
-class _Picker:
-    """Whether each frame, in order, is sampled: ``(keep, its position)``. Every
-    ``every_frames``-th or at each ``every_seconds`` (:func:`sampled`), or each ``every_metres``
-    along the track. Frames without a position are never kept then: each stretch of them is
-    listed in ``lost`` (video seconds), and the first frame after one, kept, begins a new segment
-    (``cuts``) when the frames on either side are over ``capture.distance_gap`` (and two steps)
-    apart (a logger that lost the sky for a minute); a shorter stretch is walked across."""
-
-    def __init__(self, locate: Locator, clock: FrameClock, options: CaptureOptions) -> None:
-        self.locate, self.clock, self.options = locate, clock, options
-        self.prev: Fix | None = None  # the previous frame's position
-        self.along, self.mark = 0.0, 0.0  # metres along the track so far; the next one due
-        self.lost: list[tuple[float, float]] = []  # (from, to): video times without a position
-        self.cuts: list[int] = []  # the frames that begin a segment after such a stretch
-        self._since: float | None = None  # when the current stretch without a position began
-
-    def __call__(self, index: int) -> tuple[bool, Fix | None]:
-        where = self.locate(self.clock(index))
-        step = self.locate.every_metres
-        if step <= 0.0:
-            return sampled(
-                index, self.clock, self.options.every_frames, self.options.every_seconds
-            ), where
-        if where is None:
-            if self._since is None:
-                self._since = self.clock(index)
-            return False, None
-        if self._since is not None:  # a stretch without a position ends
-            self.end(index)
-            gap = max(self.options.distance_gap, 2.0 * step)  # (a few steps are bridged)
-            prev = self.prev
-            far = prev is not None and haversine(prev.lat, prev.lon, where.lat, where.lon) > gap
-            if far or self.prev is None:  # start afresh here (a new segment after a far gap)
-                self.cuts += [index] if far else []
-                self.prev, self.mark = None, self.along
-        if self.prev is not None:
-            self.along += haversine(self.prev.lat, self.prev.lon, where.lat, where.lon)
-        self.prev = where
-        if self.along < self.mark:
-            return False, where
-        while self.mark <= self.along:
-            self.mark += step
-        return True, where
-
-    def end(self, index: int) -> None:
-        """Close a stretch without a position at frame ``index`` (the end of the video: its
-        frame count)."""
-        if self._since is not None:
-            self.lost.append((self._since, self.clock(index)))
-            self._since = None
-
-
-def load_video(path: Path, options: CaptureOptions) -> Capture:
+def load_video(
+    path: Path,
+    options: CaptureOptions,
+    *,
+    spacing: float = 0.0,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Capture:
     """The capture in the video file ``path``: its frames chosen by time and place (where the
-    container lists them, before anything is decoded), then only those decoded, one at a time."""
+    container lists them, before anything is decoded), then only those decoded, one at a time.
+
+    ``spacing`` (``--spacing``) equal to ``options.every_metres``: the frames either side of each
+    mark are kept, with their metres along the track (``sampling.Picker.exact``).
+    ``progress(done, total)`` is told each frame decoded (``total``: None when not known before)."""
     fps, (width, height) = video_info(path)
     if width * height > options.max_pixels:
         raise FrameError(
@@ -167,17 +82,19 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
     shots: list[Shot] = []
     prev_band, rotation = None, 0.0
     decoded = 0
-    pick = _Picker(locate, clock, options)
+    exact = bool(clock.count) and spacing > 0.0 and locate.every_metres == spacing
+    pick = Picker(locate, clock, options, locate.every_metres, exact)
     chosen: dict[int, Fix | None] | None = None
     if clock.count:  # the container lists its frames: choose by time and place, decode those
-        chosen = {i: where for i in range(clock.count) for keep, where in [pick(i)] if keep}
-        pick.end(clock.count)
+        chosen = pick.choose(clock.count)
         stream = ((i, chosen[i], f) for i, f in iter_video(path, set(chosen)))
     else:  # (an AVI without frame times: chosen as they are decoded)
         stream = ((i, where, f) for i, f in iter_video(path) for keep, where in [pick(i)] if keep)
     try:
         for index, where, whole in stream:
             decoded = index + 1
+            if progress is not None:
+                progress(len(shots) + 1, None if chosen is None else len(chosen))
             frame = left_eye(whole, camera.stereo)
             h, w = frame.shape[:2]
             if options.projection == "auto" and is_equirect_shape(w, h):
@@ -204,6 +121,7 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
                     rotation=item_rotation,
                     hfov=hfov,
                     orientation=orientation if is_equirect_shape(w, h) else None,
+                    along=pick.along_of.get(index),
                 )
             )
     except FrameError as err:
@@ -251,6 +169,8 @@ def load_video(path: Path, options: CaptureOptions) -> Capture:
             f"{path}: fewer than two usable frames ({len(shots)} sampled {how} from "
             f"{decoded} decoded frames; sample more often)"
         )
+    if exact:  # (a mark's two frames may lie centimetres apart: no stationary duplicates)
+        options = dataclasses.replace(options, duplicate_distance=0.0)
     capture = finish(
         path, "video", "video", shots, options, [], warnings,
         evidence=[video_evidence(camera)], scores=scores, hfov_by=hfov_by,

@@ -63,6 +63,8 @@ def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[st
             h.update(f"{shot.name}|{shot.frame_index}|{files[shot.path]}".encode())
             read = dataclasses.asdict(shot)
             read.pop("path")  # (the same capture by another path is the same capture)
+            if read["along"] is None:  # (a field newer than most runs' ledgers)
+                del read["along"]
             h.update(json.dumps(read, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 
@@ -183,18 +185,19 @@ class Ledger:
 class PairStep:
     """Pair ``k`` of a segment (its shots ``k`` and ``k + 1``) and what is left of it.
 
-    The pair gives ``1 + len(inner)`` frames: its first image (t = 0), then the interpolated
-    ``inner`` times; the segment's last image follows its last pair. The first ``held`` of them
-    are in finished pieces and are not written again.
+    The pair gives a frame for each of its ``times``: t = 0 is its first image, t = 1 its second
+    (the segment's last pair's), the others interpolated; a pair may have none (``--spacing`` on a
+    video: between two marks' frames). The first ``held`` of them are in finished pieces and are
+    not written again.
     """
 
     k: int
-    inner: tuple[float, ...]  # the in-between times, 0 < t < 1, ascending
+    times: tuple[float, ...]  # ascending, in [0, 1]
     held: int = 0
 
     @property
     def size(self) -> int:
-        return 1 + len(self.inner)
+        return len(self.times)
 
     @property
     def todo(self) -> bool:
@@ -205,8 +208,7 @@ class PairStep:
 @dataclass(frozen=True)
 class SegmentPlan:
     """What is left of segment ``seg``: nothing when ``finished`` (its record, as the ledger
-    kept it), else its pairs. ``kept_chunks`` closed pieces of a previous run are kept; the
-    segment's last image is written unless ``last_held``."""
+    kept it), else its pairs. ``kept_chunks`` closed pieces of a previous run are kept."""
 
     seg: int
     names: dict[str, str]  # its video file names (``export.segment.segment_names``)
@@ -215,7 +217,6 @@ class SegmentPlan:
     finished: dict | None = None
     kept_chunks: int = 0
     pairs: tuple[PairStep, ...] = ()
-    last_held: bool = False
 
 
 def plan_segments(
@@ -247,15 +248,11 @@ def plan_segments(
             held = kept * chunk_frames  # frames of the segment those pieces hold
             pairs, start = [], 0
             for pair in schedule:  # pair k's frames are start .. start + size - 1
-                inner = tuple(t for t in pair.times if 0.0 < t < 1.0)
-                size = 1 + len(inner)
-                pairs.append(PairStep(pair.index, inner, held=min(max(held - start, 0), size)))
+                size = len(pair.times)
+                pairs.append(PairStep(pair.index, pair.times, min(max(held - start, 0), size)))
                 start += size
             plans.append(
-                SegmentPlan(
-                    seg, names, first_index, n_frames, kept_chunks=kept, pairs=tuple(pairs),
-                    last_held=held >= n_frames,
-                )
-            )  # fmt: skip
+                SegmentPlan(seg, names, first_index, n_frames, kept_chunks=kept, pairs=tuple(pairs))
+            )
         first_index += n_frames
     return plans

@@ -78,6 +78,7 @@ def run_capture(
     interpolator: Interpolator | None = None,
     progress: Callable[[int], None] | None = None,
     total: Callable[[int], None] | None = None,
+    loading: Callable[[int, int | None], None] | None = None,
 ) -> CaptureResult:
     """Interpolate one capture into ``out``; returns its result (never raises for bad frames).
 
@@ -85,7 +86,9 @@ def run_capture(
     than two usable frames), and when another run is writing into ``out``: the caller decides
     whether that is fatal. Without ``interpolator``, ``settings.make_interpolator()`` makes it
     (its ``record()`` is part of the resume fingerprint). ``progress(n)`` is called as frames
-    are written (or found done) with their number, ``total(n)`` once with the number of frames.
+    are written (or found done) with their number, ``total(n)`` once with the number of frames;
+    before that, ``loading(done, total)`` as a video's frames are decoded to read the capture
+    (``total`` None when not known before).
     """
     started = time.perf_counter()
     name = source.stem if source.is_file() else source.name
@@ -94,7 +97,7 @@ def run_capture(
         with FolderLock(out):
             check_not_theirs(out)
     options = settings.capture_options(source)
-    capture = load_capture(source, options)
+    capture = load_capture(source, options, spacing=settings.spacing or 0.0, progress=loading)
     check_output_dir(out)
     progress = progress or (lambda n: None)
     with FolderLock(out):  # before the interpolator: a busy folder is said at once
@@ -250,10 +253,11 @@ def _write_segment(
         for step, ((shot0, img0), (shot1, img1)) in zip(plan.pairs, images, strict=True):
             if step.todo:
                 hfov = pair_hfov(shot0, shot1)
-                if step.held == 0:
+                left = step.times[step.held :]  # the times not yet written, ascending
+                if left[0] == 0.0:
                     writer.write(img0)
-                # the in-between times not yet written, asked CALL_BYTES of frames at a time
-                times = list(step.inner[max(step.held - 1, 0) :])
+                # the in-between times, asked CALL_BYTES of frames at a time
+                times = [t for t in left if 0.0 < t < 1.0]
                 per_call = max(1, CALL_BYTES // img0.nbytes)
                 for first in range(0, len(times), per_call):
                     called = time.perf_counter()
@@ -267,10 +271,9 @@ def _write_segment(
                         writer.write(image)
                     del mids  # (before the next call makes its own)
                 ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed, pairs)
+                if left[-1] == 1.0:
+                    writer.write(img1)  # (the segment's last image, after its last pair's frames)
             progress(step.size)
-        if not plan.last_held:
-            writer.write(img1)  # the segment's last image, after its last pair's frames
-        progress(1)
         warnings = writer.close(post_360=camm_step(rows), created=start)
     except BaseException:
         writer.abort()
