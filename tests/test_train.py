@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import yaml
 from flax import nnx
 
 from viewsynth import config as config_lib
@@ -171,6 +172,9 @@ def test_loss_goes_down_on_a_fixed_batch(debug_run):
     losses = [r["loss"] for r in _metrics(cfg.workdir)]
     # Step 1 runs at the warm-up's zero learning rate; from then on the fit improves.
     assert len(losses) == 12 and losses[1] == losses[0]
+    # metrics.jsonl logs the rate each step's update took: zero for step 1, the peak for step 2
+    rates = [r["lr"] for r in _metrics(cfg.workdir)]
+    assert rates[:2] == [0.0, pytest.approx(0.001)] and rates[-1] < rates[1]
     assert losses[-1] < LOSS_DROP * losses[0] and losses[-1] < min(losses[:6])
     assert all(b < a for a, b in zip(losses[1:], losses[2:], strict=False))  # every step helps
     saved = yaml_load(Path(cfg.workdir) / "config.yaml")
@@ -233,6 +237,39 @@ def test_resume_continues_the_step_counter_and_reproduces_an_unbroken_run(tmp_pa
         models.append(model)
     for x, y in zip(_params(models[0]), _params(models[1]), strict=True):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
+
+
+def test_a_resume_with_other_settings_is_refused_before_anything_is_written(tmp_path):
+    # A work folder holding a run's checkpoints and its config.yaml, as a launch leaves them.
+    workdir = tmp_path / "run"
+    first = _cfg(workdir)
+    model = loop.build_model(first)
+    opt = nnx.Optimizer(model, make_optimizer(first.optim, first.steps)[0], wrt=nnx.Param)
+    ckpt = Checkpoints(workdir / "checkpoints")
+    ckpt.save(6, model, opt, {})
+    ckpt.close()
+    saved = yaml.safe_dump(config_lib.to_dict(first), sort_keys=False)
+    (workdir / "config.yaml").write_text(saved)
+
+    def no_batches(step):
+        raise AssertionError("a refused launch must not train")
+
+    # Another seed (or rate, or data) would continue the steps done as another run's: a silent
+    # mix that config.yaml, rewritten, then recorded as the second run alone.
+    for change, key in (("seed=5", "seed"), ("optim.learning_rate=0.1", "optim.learning_rate")):
+        with pytest.raises(ConfigError) as err:
+            loop.train(_cfg(workdir, change), batches=no_batches)
+        message = str(err.value)
+        assert f"has {key}: " in message and "new workdir" in message and "\n" not in message
+        assert (workdir / "config.yaml").read_text() == saved  # nothing written
+    # What steers only the launch may change; a longer schedule is said.
+    said = []
+    for change in ("log_every=3", "max_minutes=5", "validation.every=4", "steps=20"):
+        loop.check_resume(_cfg(workdir, change), said.append)
+    assert said == [
+        "steps 12 -> 20: the learning-rate schedule now spans 20 steps (the steps done followed "
+        "the old one)"
+    ]
 
 
 def test_init_step_shifts_the_optimisers_schedule():
