@@ -43,6 +43,7 @@ from viewsynth.evaluation.sets import DatasetConfig, from_config
 from viewsynth.evaluation.speed import SpeedConfig
 from viewsynth.evaluation.walk import WalkConfig
 from viewsynth.frames import read_image, to_uint8, write_image
+from viewsynth.interpolators.inputs import check_image
 
 Log = Callable[[str], None]
 METRICS = ("psnr", "ssim", "ie", "ws_psnr", "rc_ws_psnr", "trc_ws_psnr", "seam_ws_psnr", "detail")
@@ -174,6 +175,20 @@ def _score(pred: np.ndarray, gt: np.ndarray, equirect: bool) -> dict[str, float]
     return metrics
 
 
+def _as_scored(label: str, out: np.ndarray, sample, count: int) -> list[np.ndarray]:
+    """A method's ``(T, H, W, 3)`` output as the uint8 frames scored, or a ``ViewsynthError``
+    naming the method: uint8 output is taken as it is (rounding it again as a [0, 1] float made
+    every lit pixel white), and another shape, NaN or a float scale other than [0, 1] is refused
+    (a 0-255 float output was clipped to white and scored, silently)."""
+    want = (count, *sample.gt.shape)
+    if out.shape != want:
+        raise ViewsynthError(
+            f"method {label}: returned an array of shape {out.shape} for {sample.name}, expected "
+            f"{want} (one (H, W, 3) frame per t asked)"
+        )
+    return [to_uint8(check_image(f"method {label}", f"output for {sample.name}", o)) for o in out]
+
+
 def _other_times(dataset: Dataset, sample) -> list[float]:
     """The set's ``fit_times`` other than the sample's own t (none unless it is a panorama)."""
     if not (dataset.fit_times and sample.equirect):
@@ -229,13 +244,14 @@ def _evaluate_set(
                     result.notes.append(f"{label}: skipped on this set ({err})")
                     continue
                 seconds = time.perf_counter() - start
-                pred = preds[label] = to_uint8(out[0])
+                pred = preds[label] = _as_scored(label, out, sample, 1)[0]
                 metrics = _score(pred, sample.gt, sample.equirect)
                 metrics["seconds"] = seconds
                 others = _other_times(dataset, sample)
                 if others:
                     more = np.asarray(interp(sample.img0, sample.img1, others, equirect=True))
-                    _fit_time(metrics, sample.t, others, [to_uint8(o) for o in more], sample.gt)
+                    more = _as_scored(label, more, sample, len(others))
+                    _fit_time(metrics, sample.t, others, more, sample.gt)
                 metrics["first_of_size"] = (label, sample.img0.shape) not in seen
                 seen.add((label, sample.img0.shape))
                 result.scores[label].append(metrics)
