@@ -93,6 +93,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--size", type=_size, default=(1024, 512), help="generated sets (default 1024x512)"
     )
     p.add_argument("--seed", type=int, help="generated sets (default: renderer's held-out seed, 0)")
+    p.add_argument(
+        "--projection", choices=("auto", "equirect", "perspective"), default="auto",
+        help="the sets' frames: auto decides 2:1 frames by their tags and seam, as a job does",
+    )  # fmt: skip
     p.add_argument("-o", "--output", type=Path, help="report folder (default out/evaluate/<time>)")
     return p.parse_args(argv)
 
@@ -102,7 +106,10 @@ def main(argv: list[str]) -> int:
     writable_folder(args.output, "-o")
     externals = [parse_external(spec) for spec in args.external]
     methods, notes = resolve_methods(args.method, args.iters, args.weights)
-    datasets = [open_dataset(path, args.every, args.parity, args.gap) for path in args.datasets]
+    datasets = [
+        open_dataset(path, args.every, args.parity, args.gap, projection=args.projection)
+        for path in args.datasets
+    ]
     width, height = args.size
     if args.render:
         datasets.append(render_set(args.render, width, height, args.seed))

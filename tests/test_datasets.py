@@ -50,6 +50,29 @@ def test_triplet_folders_in_natural_order(tmp_path):
     assert np.array_equal(samples[2].gt, _image(31, 20, 16))
 
 
+def test_2to1_frames_are_panoramas_only_where_their_edges_meet_as_in_a_job(tmp_path):
+    # A 2:1 crop of ordinary video: its left and right edges do not meet (a ramp across the
+    # view). By shape alone it was a panorama: warped across its edges, scored with WS-PSNR.
+    x = np.linspace(0.0, 1.0, 64, dtype=np.float32)[None, :, None]
+    texture = np.random.default_rng(0).uniform(0, 0.05, (32, 64, 3)).astype(np.float32)
+    photo = 0.2 + 0.7 * x + texture
+    pano = 0.5 + 0.3 * np.sin(2 * np.pi * x) + texture  # periodic: the edges meet
+    for name, image in (("photo", photo), ("pano", pano)):
+        (tmp_path / name / "a").mkdir(parents=True)
+        for i in range(3):
+            write_image(tmp_path / name / "a" / f"frame{i}.png", np.roll(image, i, axis=0))
+        (tmp_path / f"{name}_seq").mkdir()
+        for i in range(3):
+            write_image(tmp_path / f"{name}_seq" / f"{i}.png", np.roll(image, i, axis=0))
+    for name, equirect in (("photo", False), ("pano", True)):
+        for path in (tmp_path / name, tmp_path / f"{name}_seq"):
+            dataset = ds.open_dataset(path)
+            assert dataset.equirect is equirect, path
+            assert all(s.equirect is equirect for s in dataset.samples())
+    forced = ds.open_dataset(tmp_path / "photo", projection="equirect")  # evaluate --projection
+    assert forced.equirect and next(forced.samples()).equirect
+
+
 def test_leave_one_out_indices():
     assert ds.leave_one_out_indices(7) == [1, 2, 3, 4, 5]
     assert ds.leave_one_out_indices(7, parity="odd") == [1, 3, 5]

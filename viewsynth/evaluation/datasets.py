@@ -34,7 +34,15 @@ from typing import Literal
 import numpy as np
 
 from viewsynth import synth
-from viewsynth.capture import Capture, CaptureOptions, Shot, iter_frames, load_capture, pair_hfov
+from viewsynth.capture import (
+    Capture,
+    CaptureOptions,
+    Shot,
+    iter_frames,
+    load_capture,
+    pair_hfov,
+)
+from viewsynth.capture.projection import decide_images
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import (
     IMAGE_SUFFIXES,
@@ -113,8 +121,15 @@ def _read(path: Path) -> np.ndarray:
     return read_image(path).image
 
 
-def _equirect(image: np.ndarray) -> bool:
-    return is_equirect_shape(image.shape[1], image.shape[0])
+def _panoramas(paths: Sequence[Path], images: Sequence[np.ndarray], projection: str, notes):
+    """Whether a set's frames are 360 panoramas, decided as a job decides from its first frames
+    (``capture.projection``: 2:1 frames by their tags, else by whether their left and right edges
+    meet; ``projection`` 'equirect' or 'perspective' overrides): a 2:1 crop of ordinary video
+    taken by its shape alone was warped across its edges and scored with WS-PSNR. The decision's
+    warning, if any, goes to ``notes``."""
+    decision = decide_images(paths, images, projection)[0]  # (a video: by content alone)
+    notes.extend([decision.warning] if decision.warning else [])
+    return decision.projection == "equirect"
 
 
 def _check_sizes(paths: tuple[Path, ...], images: tuple[np.ndarray, ...]) -> None:
@@ -126,13 +141,13 @@ def _check_sizes(paths: tuple[Path, ...], images: tuple[np.ndarray, ...]) -> Non
         raise FrameError(f"{paths[0].parent}: frames of one triplet differ in size ({sizes})")
 
 
-def _triplet(name: str, p0: Path, pgt: Path, p1: Path, t: float = 0.5) -> Sample:
+def _triplet(name: str, p0: Path, pgt: Path, p1: Path, equirect: bool) -> Sample:
     img0, gt, img1 = _read(p0), _read(pgt), _read(p1)
     _check_sizes((p0, pgt, p1), (img0, gt, img1))
-    return Sample(name, img0, img1, to_uint8(gt), t, _equirect(img0))
+    return Sample(name, img0, img1, to_uint8(gt), 0.5, equirect)
 
 
-def middlebury(path: str | Path) -> Dataset:
+def middlebury(path: str | Path, projection: str = "auto") -> Dataset:
     """The Middlebury layout at ``path``: sequences with ``input/`` frames and a ``gt/`` middle."""
     root = Path(path)
     seqs = sorted(
@@ -148,16 +163,19 @@ def middlebury(path: str | Path) -> Dataset:
     def make() -> Iterator[Sample]:
         for seq in seqs:
             inp = root / "input" / seq
-            yield _triplet(
-                seq, inp / "frame10.png", root / "gt" / seq / "frame10i11.png", inp / "frame11.png"
-            )
+            pgt = root / "gt" / seq / "frame10i11.png"
+            yield _triplet(seq, inp / "frame10.png", pgt, inp / "frame11.png", equirect)
 
-    first = _read(root / "input" / seqs[0] / "frame10.png")
-    size = (first.shape[1], first.shape[0])
-    return Dataset(root.name, "middlebury", str(root), _equirect(first), len(seqs), make, size=size)
+    firsts = [root / "input" / seqs[0] / f"frame1{i}.png" for i in (0, 1)]
+    images, notes = [_read(p) for p in firsts], []
+    equirect = _panoramas(firsts, images, projection, notes)
+    size = (images[0].shape[1], images[0].shape[0])
+    return Dataset(
+        root.name, "middlebury", str(root), equirect, len(seqs), make, notes=notes, size=size
+    )
 
 
-def triplet_folders(path: str | Path) -> Dataset:
+def triplet_folders(path: str | Path, projection: str = "auto") -> Dataset:
     """Folders ``<id>/frame0.png, frame1.png (middle), frame2.png`` under ``path``."""
     root = Path(path)
     ids = sorted(
@@ -169,11 +187,15 @@ def triplet_folders(path: str | Path) -> Dataset:
 
     def make() -> Iterator[Sample]:
         for d in ids:
-            yield _triplet(d.name, d / "frame0.png", d / "frame1.png", d / "frame2.png")
+            yield _triplet(d.name, d / "frame0.png", d / "frame1.png", d / "frame2.png", equirect)
 
-    first = _read(ids[0] / "frame0.png")
-    size = (first.shape[1], first.shape[0])
-    return Dataset(root.name, "triplets", str(root), _equirect(first), len(ids), make, size=size)
+    firsts = [ids[0] / f"frame{i}.png" for i in (0, 2)]
+    images, notes = [_read(p) for p in firsts], []
+    equirect = _panoramas(firsts, images, projection, notes)
+    size = (images[0].shape[1], images[0].shape[0])
+    return Dataset(
+        root.name, "triplets", str(root), equirect, len(ids), make, notes=notes, size=size
+    )
 
 
 def leave_one_out_indices(
@@ -198,7 +220,7 @@ def leave_one_out_indices(
 #: How leave-one-out reads a capture: in file-name (or frame) order, every frame kept, as stored.
 #: The capture wing's clock ordering, gap splits and duplicate dropping would change which frames
 #: are neighbours, and its yaw alignment would turn the ground truth; "perspective" also keeps it
-#: from squaring panoramas to exactly 2:1 (whether a set is panoramic is judged from its shape).
+#: from squaring panoramas to exactly 2:1 (whether a set is panoramic: `_panoramas`).
 AS_STORED = CaptureOptions(
     projection="perspective",
     time_source="filename",
@@ -212,7 +234,12 @@ AS_STORED = CaptureOptions(
 
 
 def leave_one_out(
-    path: str | Path, every: int = 1, parity: Parity = "all", gap: int = 1, width: int = 0
+    path: str | Path,
+    every: int = 1,
+    parity: Parity = "all",
+    gap: int = 1,
+    width: int = 0,
+    projection: str = "auto",
 ) -> Dataset:
     """Leave-one-out on a folder of images or a video file: predict frame i from i - gap and
     i + gap (1: the neighbours). ``width`` > 0 resizes every frame, the truth too, to that width,
@@ -243,6 +270,9 @@ def leave_one_out(
         )
     targets = leave_one_out_indices(len(names), every, parity, gap)
     notes: list[str] = []
+    first = capture.shots[0]
+    _, image = next(stored_frames(capture, [first], width))
+    equirect = _panoramas([first.path], [image], projection, notes)
 
     def label(i: int) -> str:  # a folder's frames by file stem, a video's by frame number
         return f"frame{shots[names[i]].frame_index:05d}" if is_video else Path(names[i]).stem
@@ -266,7 +296,7 @@ def leave_one_out(
                 j, (_, image) = next(decoded)
                 window[j] = image
             img0, gt, img1 = window[i - gap], window[i], window[i + gap]
-            equirect = _equirect(img0)  # (a panorama has no field of view, as in a job)
+            # (a panorama has no field of view, as in a job)
             hfov = None if equirect else pair_hfov(shots[names[i - gap]], shots[names[i + gap]])
             yield Sample(label(i), img0, img1, to_uint8(gt), 0.5, equirect, hfov)
             for j in [j for j in window if j <= i - gap]:
@@ -276,9 +306,8 @@ def leave_one_out(
     size = (width, max(1, round(h * width / w))) if width else (w, h)
     name = source.name if gap == 1 else f"{source.name} gap {gap}"
     return Dataset(
-        name, "leave-one-out", str(source), is_equirect_shape(w, h), len(targets), make,
-        notes=notes, size=size,
-    )  # fmt: skip
+        name, "leave-one-out", str(source), equirect, len(targets), make, notes=notes, size=size
+    )
 
 
 def _triplet_problem(
@@ -305,23 +334,29 @@ def stored_frames(
 
 
 def open_dataset(
-    path: str | Path, every: int = 1, parity: Parity = "all", gap: int = 1, width: int = 0
+    path: str | Path,
+    every: int = 1,
+    parity: Parity = "all",
+    gap: int = 1,
+    width: int = 0,
+    projection: str = "auto",
 ) -> Dataset:
     """The set at ``path``, its layout detected (Middlebury, triplet folders, or leave-one-out;
-    ``width`` resizes leave-one-out frames, see ``leave_one_out``)."""
+    ``width`` resizes leave-one-out frames, see ``leave_one_out``); ``projection`` 'auto' decides
+    whether its frames are panoramas as a job does (:func:`_panoramas`)."""
     source = Path(path)
     if not source.exists():
         raise DatasetUnavailable(f"{source}: no such file or folder")
     if source.is_dir():
         if (source / "input").is_dir() and (source / "gt").is_dir():
-            return middlebury(source)
+            return middlebury(source, projection)
         if any(
             all((d / f"frame{i}.png").is_file() for i in range(3))
             for d in source.iterdir()
             if d.is_dir()
         ):
-            return triplet_folders(source)
-    return leave_one_out(source, every, parity, gap, width)
+            return triplet_folders(source, projection)
+    return leave_one_out(source, every, parity, gap, width, projection)
 
 
 def render_set(count: int, width: int, height: int, seed: int | None = None) -> Dataset:
