@@ -73,6 +73,21 @@ def test_2to1_frames_are_panoramas_only_where_their_edges_meet_as_in_a_job(tmp_p
     assert forced.equirect and next(forced.samples()).equirect
 
 
+def test_triplet_folders_in_vimeo90k_names_and_jpeg(tmp_path):
+    # Vimeo-90K's im1/im2/im3.png and JPEG frames: a researcher's own triplets. They were taken
+    # for a capture ("no JPEG, PNG or HEIC images in this folder").
+    for name, files in (("1", ["im1.png", "im2.png", "im3.png"]),
+                        ("2", ["frame0.jpg", "frame1.jpg", "frame2.jpg"])):  # fmt: skip
+        (tmp_path / name).mkdir()
+        for i, file in enumerate(files):
+            write_image(tmp_path / name / file, _image(3 * int(name) + i, 20, 16))
+    dataset = ds.open_dataset(tmp_path)
+    samples = list(dataset.samples())
+    assert dataset.kind == "triplets" and [s.name for s in samples] == ["1", "2"]
+    assert np.array_equal(samples[0].gt, _image(4, 20, 16))  # im2.png, the middle
+    assert samples[1].gt.shape == (16, 20, 3)
+
+
 def test_leave_one_out_indices():
     assert ds.leave_one_out_indices(7) == [1, 2, 3, 4, 5]
     assert ds.leave_one_out_indices(7, parity="odd") == [1, 3, 5]

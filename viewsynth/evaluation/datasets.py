@@ -6,7 +6,8 @@ as the uint8 image it was stored as, since metrics are computed on uint8.
 
 Layouts ``open_dataset`` recognises in a path:
 - Middlebury: ``input/<seq>/frame10.png``, ``input/<seq>/frame11.png``, ``gt/<seq>/frame10i11.png``.
-- triplet folders: ``<id>/frame0.png``, ``<id>/frame1.png`` (the middle), ``<id>/frame2.png``.
+- triplet folders: ``<id>/frame0.png``, ``<id>/frame1.png`` (the middle), ``<id>/frame2.png``, or
+  Vimeo-90K's ``<id>/im1.png, im2.png, im3.png``; JPEG (``.jpg``) as well as PNG.
 - leave-one-out: any folder of images (a capture, a frame folder) or a video file, read through
   ``viewsynth.capture``: frame ``i`` is predicted from ``i - 1`` and ``i + 1``. Frames are taken in
   natural file-name order (``2`` before ``10``), never re-ordered by their clocks, re-oriented or
@@ -175,26 +176,42 @@ def middlebury(path: str | Path, projection: str = "auto") -> Dataset:
     )
 
 
+#: A triplet folder's frames, the middle second: ours and Vimeo-90K's names, each PNG or JPEG.
+TRIPLET_FILES = [
+    [f"{stem}{suffix}" for stem in stems]
+    for stems in (("frame0", "frame1", "frame2"), ("im1", "im2", "im3"))
+    for suffix in (".png", ".jpg", ".jpeg", ".JPG")
+]
+
+
+def _triplet_files(folder: Path) -> list[Path]:
+    """The three frames of a triplet folder (:data:`TRIPLET_FILES`), or [] when it is not one."""
+    for names in TRIPLET_FILES if folder.is_dir() else []:
+        if all((folder / name).is_file() for name in names):
+            return [folder / name for name in names]
+    return []
+
+
 def triplet_folders(path: str | Path, projection: str = "auto") -> Dataset:
-    """Folders ``<id>/frame0.png, frame1.png (middle), frame2.png`` under ``path``."""
+    """Folders ``<id>/frame0.png, frame1.png (middle), frame2.png`` (:data:`TRIPLET_FILES`)."""
     root = Path(path)
-    ids = sorted(
-        (d for d in root.iterdir() if all((d / f"frame{i}.png").is_file() for i in range(3))),
-        key=natural_key,
+    found = sorted(
+        ((d, _triplet_files(d)) for d in root.iterdir()), key=lambda x: natural_key(x[0])
     )
-    if not ids:
+    found = [(d, files) for d, files in found if files]
+    if not found:
         raise ViewsynthError(f"{root}: no <id>/frame0.png, frame1.png, frame2.png folders")
 
     def make() -> Iterator[Sample]:
-        for d in ids:
-            yield _triplet(d.name, d / "frame0.png", d / "frame1.png", d / "frame2.png", equirect)
+        for d, files in found:
+            yield _triplet(d.name, *files, equirect)
 
-    firsts = [ids[0] / f"frame{i}.png" for i in (0, 2)]
+    firsts = [found[0][1][0], found[0][1][2]]
     images, notes = [_read(p) for p in firsts], []
     equirect = _panoramas(firsts, images, projection, notes)
     size = (images[0].shape[1], images[0].shape[0])
     return Dataset(
-        root.name, "triplets", str(root), equirect, len(ids), make, notes=notes, size=size
+        root.name, "triplets", str(root), equirect, len(found), make, notes=notes, size=size
     )
 
 
@@ -350,11 +367,7 @@ def open_dataset(
     if source.is_dir():
         if (source / "input").is_dir() and (source / "gt").is_dir():
             return middlebury(source, projection)
-        if any(
-            all((d / f"frame{i}.png").is_file() for i in range(3))
-            for d in source.iterdir()
-            if d.is_dir()
-        ):
+        if any(_triplet_files(d) for d in source.iterdir()):
             return triplet_folders(source, projection)
     return leave_one_out(source, every, parity, gap, width, projection)
 
@@ -370,19 +383,10 @@ def render_set(count: int, width: int, height: int, seed: int | None = None) -> 
     def make() -> Iterator[Sample]:
         if not cache:
             extra = {} if seed is None else {"seed": seed}
-            for k, (img0, gt, img1, t) in enumerate(
-                synth.heldout_panoramas(count, width, height, **extra)
-            ):
-                cache.append(
-                    Sample(
-                        f"render{k:03d}",
-                        np.asarray(img0, dtype=np.float32),
-                        np.asarray(img1, dtype=np.float32),
-                        to_uint8(np.asarray(gt, dtype=np.float32)),
-                        float(t),
-                        True,
-                    )
-                )
+            made = synth.heldout_panoramas(count, width, height, **extra)
+            for k, (img0, gt, img1, t) in enumerate(made):
+                img0, gt, img1 = (np.asarray(x, dtype=np.float32) for x in (img0, gt, img1))
+                cache.append(Sample(f"render{k:03d}", img0, img1, to_uint8(gt), float(t), True))
         yield from cache
 
     label = f"render {width}x{height}" + ("" if seed is None else f" seed {seed}")
@@ -407,13 +411,6 @@ def synthetic_set(count: int, width: int, height: int, seed: int = 0) -> Dataset
             img0, mid, img1 = synth.moving_triplet(width, height, seed, k)
             yield Sample(f"synthetic{k:03d}", img0, img1, to_uint8(mid), 0.5, equirect)
 
-    kind = "panoramas" if equirect else "perspective"
-    return Dataset(
-        f"synthetic {kind} {width}x{height}",
-        "synthetic",
-        f"synthetic seed {seed}",
-        equirect,
-        count,
-        make,
-        size=(width, height),
-    )
+    name = f"synthetic {'panoramas' if equirect else 'perspective'} {width}x{height}"
+    source = f"synthetic seed {seed}"
+    return Dataset(name, "synthetic", source, equirect, count, make, size=(width, height))
