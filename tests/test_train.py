@@ -612,6 +612,33 @@ def test_finetune_adapts_a_geometry_network(tmp_path):
     assert any(head)
 
 
+def test_finetune_on_photos_tunes_the_network_that_makes_their_frames(tmp_path, monkeypatch):
+    # On ordinary photos the geometry network was tuned, and `--weights` with it made no photo's
+    # frame (rnn gives photos to the shipped photos network; Lund's frames came out identical).
+    from viewsynth import frames
+    from viewsynth.errors import WeightsError
+    from viewsynth.model import ModelConfig, Network
+    from viewsynth.model.weights import save_weights
+    from viewsynth.training import finetune as ft_lib
+
+    capture = tmp_path / "photos"
+    capture.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):  # 48x32: not 2:1, so ordinary photos
+        frames.write_image(capture / f"{i}.png", rng.uniform(0, 1, (32, 48, 3)))
+    two_d = tmp_path / "flow_only.msgpack"  # a tiny 2D network standing in for the shipped one
+    save_weights(two_d, Network(ModelConfig.tiny(geometry=False), rngs=nnx.Rngs(0)))
+    monkeypatch.setattr(ft_lib, "FLOW_ONLY_WEIGHTS", two_d, raising=False)
+    cfg = ft_lib.FinetuneConfig(steps=1, crop=32, max_side=48, report_triplets=0)
+    out = tmp_path / "tuned.msgpack"
+    ft_lib.finetune(capture, out, cfg)
+    assert read_meta(out)["finetuned_from"] == str(two_d)
+    assert not load_weights(out).config.geometry  # so `--weights out` makes every photo pair
+    with pytest.raises(WeightsError, match="a geometry network; tuned on ordinary photos"):
+        ft_lib.finetune(capture, tmp_path / "x.msgpack", cfg, base=DEFAULT_WEIGHTS)
+    assert not (tmp_path / "x.msgpack").exists()
+
+
 def test_finetune_without_base_weights_is_one_clear_error(tmp_path, capsys):
     from viewsynth.pipelines import cli
 

@@ -39,7 +39,7 @@ from viewsynth import frames as frames_lib
 from viewsynth.capture import Capture, CaptureOptions, iter_frames, load_capture
 from viewsynth.errors import ViewsynthError, WeightsError
 from viewsynth.interpolators import Flow
-from viewsynth.model.weights import DEFAULT_WEIGHTS, load_weights, save_weights
+from viewsynth.model.weights import DEFAULT_WEIGHTS, FLOW_ONLY_WEIGHTS, load_weights, save_weights
 from viewsynth.training import augment as augment_lib
 from viewsynth.training import config as train_config
 from viewsynth.training import loop, losses
@@ -257,10 +257,7 @@ def _fit_scores(
     for k in sorted(set(picks.tolist())):
         tr = triplets.triplet(k)
         h, w = tr.img0.shape[:2]
-        hh, ww = (
-            h // stride * stride,
-            w // stride * stride,
-        )  # the network needs multiples of its stride
+        hh, ww = h // stride * stride, w // stride * stride  # the network's multiples
         tr = augment_lib.crop(tr, 0, 0, hh, ww) if (hh, ww) != (h, w) else tr
         tr = dataclasses.replace(tr, equirect=eq and (hh, ww) == (h, w))
         batch = stack_batch([tr], geometry=model.config.geometry)
@@ -327,21 +324,21 @@ def finetune(
     workdir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> FinetuneResult:
-    """Adapt the ``base`` weights (default: the shipped ones) to ``capture``; write them to ``out``.
-
-    ``workdir`` keeps the checkpoints (a re-run resumes there); without it a temporary folder is
-    used and removed. Raises ``WeightsError`` when there are no base weights.
-    """
+    """Adapt the ``base`` weights to ``capture``; write them to ``out``. The default base makes
+    the capture's frames once ``out`` is ``--weights``: panoramas' geometry network, or for photos
+    the 2D network, which then makes every pair (a geometry network tuned on photos would make
+    none: ``rnn`` gives photos to its photos network; refused). ``workdir`` keeps the checkpoints
+    (a re-run resumes there); without it a temporary folder is used and removed."""
     say = log or (lambda _msg: None)
-    base_path = Path(base) if base else DEFAULT_WEIGHTS
+    if base and not Path(base).is_file():
+        raise WeightsError(f"{base}: weights file not found")
+    started = time.time()
+    triplets, loaded = capture_triplets(capture, cfg)
+    base_path = Path(base) if base else DEFAULT_WEIGHTS if loaded.equirect else FLOW_ONLY_WEIGHTS
     if not base_path.is_file():
-        if base:
-            raise WeightsError(f"{base_path}: weights file not found")
         raise WeightsError(
             f"no trained weights shipped ({base_path} is missing): use --weights FILE as the base"
         )
-    started = time.time()
-    triplets, loaded = capture_triplets(capture, cfg)
     notes = list(loaded.warnings)
     for note in notes:
         say(note)
@@ -355,6 +352,12 @@ def finetune(
     )
 
     model = load_weights(base_path)
+    if not loaded.equirect and model.config.geometry:
+        raise WeightsError(
+            f"{base_path}: a geometry network; tuned on ordinary photos it would make none of "
+            "their frames (interpolate gives photos to the shipped photos and 2D networks): leave "
+            "--weights out to tune the 2D network, which then makes every pair"
+        )
     iters = cfg.iters or model.config.iters
     stride = model.config.stride
     before = _fit_scores(model, triplets, cfg.report_triplets, iters, stride)
