@@ -152,6 +152,26 @@ def test_a_methods_uint8_output_scores_as_its_floats_and_another_scale_is_refuse
         assert f"method {label}" in str(err.value) and said in str(err.value), str(err.value)
 
 
+def test_a_set_whose_frames_other_networks_made_says_so(tmp_path):
+    # A researcher's own geometry network scored on photos: rnn hands photos to the shipped photos
+    # network (and its 2D fallback), so the given weights made none of the frames, and the table
+    # showed the shipped networks' scores under its name with not a word.
+    from flax import nnx
+
+    from viewsynth.model import ModelConfig, Network, save_weights
+
+    mine = tmp_path / "mine.msgpack"
+    save_weights(mine, Network(ModelConfig.tiny(geometry=True), rngs=nnx.Rngs(0)))
+    photos = ds.synthetic_set(1, 48, 32, seed=5)
+    [result] = evaluate([photos], [MethodSpec("rnn", None, str(mine))])
+    assert result.notes == [
+        f"rnn: 1 of 1 samples made by the shipped networks it hands pairs to "
+        f"(flow_only.msgpack), not by {mine}"
+    ]
+    [result] = evaluate([photos], [MethodSpec("rnn")])  # the shipped default's own hand-over
+    assert result.notes == []
+
+
 def test_external_command_scores_like_the_in_process_crossfade(tmp_path):
     dataset = ds.synthetic_set(2, 48, 24, seed=4)
     ext = ExternalCommand("fade", crossfade_command(tmp_path))

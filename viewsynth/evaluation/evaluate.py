@@ -36,7 +36,13 @@ from viewsynth.evaluation.datasets import Dataset, DatasetUnavailable, rolled
 from viewsynth.evaluation.detail import detail_ratio
 from viewsynth.evaluation.job import JobConfig
 from viewsynth.evaluation.metrics import score, seam_columns
-from viewsynth.evaluation.peers import ExternalCommand, MethodSpec, UnsupportedInput
+from viewsynth.evaluation.peers import (
+    ExternalCommand,
+    MethodSpec,
+    UnsupportedInput,
+    made_by,
+    others_note,
+)
 from viewsynth.evaluation.progress import Progress
 from viewsynth.evaluation.rotation import rc_ws_psnr
 from viewsynth.evaluation.sets import DatasetConfig, from_config
@@ -176,10 +182,8 @@ def _score(pred: np.ndarray, gt: np.ndarray, equirect: bool) -> dict[str, float]
 
 
 def _as_scored(label: str, out: np.ndarray, sample, count: int) -> list[np.ndarray]:
-    """A method's ``(T, H, W, 3)`` output as the uint8 frames scored, or a ``ViewsynthError``
-    naming the method: uint8 output is taken as it is (rounding it again as a [0, 1] float made
-    every lit pixel white), and another shape, NaN or a float scale other than [0, 1] is refused
-    (a 0-255 float output was clipped to white and scored, silently)."""
+    """A method's ``(T, H, W, 3)`` output as the uint8 frames scored (uint8 output as it is), or
+    a ``ViewsynthError`` naming the method for another shape, NaN or a scale other than [0, 1]."""
     want = (count, *sample.gt.shape)
     if out.shape != want:
         raise ViewsynthError(
@@ -220,6 +224,7 @@ def _evaluate_set(
 ) -> SetResult:
     result = SetResult(dataset.name, dataset.kind, dataset.source, dataset.equirect, dataset.rolled)
     result.scores = {label: [] for label, _ in built}
+    made: dict[str, list[str | None]] = {label: [] for label, _ in built}  # (which weights file)
     dropped: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="viewsynth-eval-") as tmp:
         work = Path(tmp)
@@ -244,6 +249,7 @@ def _evaluate_set(
                     result.notes.append(f"{label}: skipped on this set ({err})")
                     continue
                 seconds = time.perf_counter() - start
+                made[label].append(made_by(interp))
                 pred = preds[label] = _as_scored(label, out, sample, 1)[0]
                 metrics = _score(pred, sample.gt, sample.equirect)
                 metrics["seconds"] = seconds
@@ -278,6 +284,8 @@ def _evaluate_set(
                     fit = dataset.fit_times if dataset.equirect and ext.takes_time else ()
                     _run_external(ext, result, work, dataset.equirect, times, log, fit)
     result.notes.extend(dataset.notes)
+    for label, interp in built:
+        result.notes.extend(others_note(label, interp, made[label]))
     result.contrasts = finder.found(dropped)
     return result
 
