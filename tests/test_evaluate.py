@@ -152,6 +152,22 @@ def test_a_methods_uint8_output_scores_as_its_floats_and_another_scale_is_refuse
         assert f"method {label}" in str(err.value) and said in str(err.value), str(err.value)
 
 
+def test_a_ready_interpolator_is_scored_under_its_name():
+    # A researcher's own method, through the Python API: no spec object around it needed.
+    class Mine(_Scaled):
+        name = "mine"
+
+        def record(self):
+            return {"method": self.name}
+
+        def last_pair(self):
+            return {}
+
+    [result] = evaluate([_set_with_times([0.5])], [Linear(), Mine(lambda f: f)])
+    assert list(result.scores) == ["linear", "mine"]
+    assert result.scores["mine"][0]["psnr"] == result.scores["linear"][0]["psnr"]
+
+
 def test_a_set_whose_frames_other_networks_made_says_so(tmp_path):
     # A researcher's own geometry network scored on photos: rnn hands photos to the shipped photos
     # network (and its 2D fallback), so the given weights made none of the frames, and the table

@@ -49,6 +49,7 @@ from viewsynth.evaluation.sets import DatasetConfig, from_config
 from viewsynth.evaluation.speed import SpeedConfig
 from viewsynth.evaluation.walk import WalkConfig
 from viewsynth.frames import read_image, to_uint8, write_image
+from viewsynth.interpolators import Interpolator
 from viewsynth.interpolators.inputs import check_image
 
 Log = Callable[[str], None]
@@ -129,7 +130,7 @@ def _crop(image: np.ndarray, equirect: bool) -> np.ndarray:
 
 def evaluate(
     datasets: Sequence[Dataset],
-    methods: Sequence[MethodSpec],  # or anything with .label and .build() -> Interpolator
+    methods: Sequence[MethodSpec | Interpolator],  # or anything with .label and .build()
     externals: Sequence[ExternalCommand] = (),
     log: Log | None = None,
 ) -> list[SetResult]:
@@ -140,9 +141,10 @@ def evaluate(
     """
     log = log or (lambda _msg: None)
     built = []
-    for spec in methods:
-        log(f"loading {spec.label}")
-        built.append((spec.label, spec.build()))
+    for spec in methods:  # a ready Interpolator (a user's own) is labelled by its name
+        label = spec.name if isinstance(spec, Interpolator) else spec.label
+        log(f"loading {label}")
+        built.append((label, spec if isinstance(spec, Interpolator) else spec.build()))
     seen: set[tuple[str, tuple[int, ...]]] = set()  # (method, image shape) already called
     plan = [planned_units(d) for d in datasets]
     progress = Progress("quality", sum(plan), len(datasets), log)
@@ -380,10 +382,8 @@ def open_sets(
     fallback: Sequence[DatasetConfig] = (),
     base_dir: str | Path = ".",
 ) -> tuple[list[Dataset], list[str]]:
-    """Open the configured sets (plus their rolled copies), skipping absent ones with a note.
-
-    When none opens, the ``fallback`` sets are opened instead.
-    """
+    """Open the configured sets (plus their rolled copies), skipping absent ones with a note;
+    when none opens, the ``fallback`` sets instead."""
     datasets: list[Dataset] = []
     notes: list[str] = []
     for cfg in configs:
