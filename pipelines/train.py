@@ -5,7 +5,9 @@ tiny run (a minute); ``configs/shipped/`` holds the shipped model's recipe, one 
 (the default is its first step)::
 
     runs/train/                   work folder (config.yaml, checkpoints/, metrics.jsonl, loss.png,
-                                  best.msgpack)
+                                  best.msgpack, last.msgpack); a launch resumes it only with its
+                                  config.yaml's settings (steps and when to stop, log, save or
+                                  validate may change)
     --export FILE                 afterwards, the best weights are copied to FILE
                                   (e.g. viewsynth/weights/default.msgpack)
 
