@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 
+from viewsynth.errors import ViewsynthError
 from viewsynth.pipelines.options import (
     Parser,
     stop_on_sigterm,
@@ -65,6 +66,11 @@ def main(argv: list[str]) -> int:
 
     cfg = load_config(args.config, args.set)
     writable_folder(cfg.workdir, "workdir")
+    if args.export and cfg.validation.every <= 0:  # (it failed after the whole run)
+        raise ViewsynthError(
+            f"--export copies the best validated weights, and validation.every is "
+            f"{cfg.validation.every}: set it, or copy {cfg.workdir}/last.msgpack when done"
+        )
 
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)

@@ -653,6 +653,19 @@ def test_finetune_without_base_weights_is_one_clear_error(tmp_path, capsys):
     )
 
 
+def test_export_without_validation_is_refused_before_the_run(tmp_path, capsys):
+    # --export copies best.msgpack, which only validation writes: it failed after the whole run.
+    from viewsynth.pipelines import cli
+
+    workdir = tmp_path / "run"
+    argv = ["train", "--config", str(DEBUG), "--set", f"workdir={workdir}"]
+    code = cli.main([*argv, "--set", "validation.every=0", "--export", str(tmp_path / "w.msgpack")])
+    assert code == 2 and not workdir.exists()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("viewsynth train: error: --export copies the best validated weights")
+    assert "\n" not in err
+
+
 def test_warm_start_may_change_only_the_fields_that_shape_no_parameter(tmp_path):
     from viewsynth.model.network import Network
     from viewsynth.model.weights import save_weights
