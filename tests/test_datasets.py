@@ -88,6 +88,26 @@ def test_triplet_folders_in_vimeo90k_names_and_jpeg(tmp_path):
     assert samples[1].gt.shape == (16, 20, 3)
 
 
+def test_a_triplet_or_sequence_short_of_a_frame_is_said_not_dropped_silently(tmp_path):
+    # A folder missing its middle frame left the set one sample short, with not a word.
+    for name in ("a", "b"):
+        (tmp_path / "t" / name).mkdir(parents=True)
+        for i in range(3 if name == "a" else 2):
+            write_image(tmp_path / "t" / name / f"frame{i}.png", _image(i, 20, 16))
+    dataset = ds.open_dataset(tmp_path / "t")
+    assert dataset.count == 1 and dataset.notes == [
+        "skipped b: not a triplet (no frame0, frame1, frame2 / im1, im2, im3 there)"
+    ]
+    for seq in ("One", "Two"):
+        (tmp_path / "m" / "input" / seq).mkdir(parents=True)
+        (tmp_path / "m" / "gt" / seq).mkdir(parents=True)
+        write_image(tmp_path / "m" / "input" / seq / "frame11.png", _image(1))
+        write_image(tmp_path / "m" / "gt" / seq / "frame10i11.png", _image(2))
+    write_image(tmp_path / "m" / "input" / "One" / "frame10.png", _image(3))
+    dataset = ds.open_dataset(tmp_path / "m")
+    assert dataset.count == 1 and dataset.notes == ["skipped Two: no input/Two/frame10.png"]
+
+
 def test_leave_one_out_indices():
     assert ds.leave_one_out_indices(7) == [1, 2, 3, 4, 5]
     assert ds.leave_one_out_indices(7, parity="odd") == [1, 3, 5]

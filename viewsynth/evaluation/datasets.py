@@ -15,13 +15,9 @@ Layouts ``open_dataset`` recognises in a path:
   predicts frames 1, 3, 5, ... from even ones; ``every=k`` then keeps every k-th of those.
   ``gap=g`` predicts frame ``i`` from ``i - g`` and ``i + g`` instead (wider baselines; the frames
   between are left out of that triplet).
-Generated sets (``viewsynth.synth``): ``render_set`` (the held-out street panoramas) and
-``synthetic_set`` (moving procedural textures with exact in-between frames). The sets as a
-benchmark config names them, and the street sets built on these (video triplets at a working
-width, a walk sampled by GPS distance, perspective renders), are in ``sets``.
-
-``rolled(dataset)`` shifts panoramas (inputs and ground truth alike) by half a width, so the 360
-seam cuts through what was the centre of the view.
+Generated: ``render_set`` (held-out street panoramas), ``synthetic_set`` (moving textures, exact
+middles); the benchmark's sets and the street sets built on these are in ``sets``. ``rolled``
+shifts panoramas (inputs and truth) by half a width: the seam cuts through the view's centre.
 """
 
 from __future__ import annotations
@@ -151,11 +147,14 @@ def _triplet(name: str, p0: Path, pgt: Path, p1: Path, equirect: bool) -> Sample
 def middlebury(path: str | Path, projection: str = "auto") -> Dataset:
     """The Middlebury layout at ``path``: sequences with ``input/`` frames and a ``gt/`` middle."""
     root = Path(path)
-    seqs = sorted(
-        (d.name for d in (root / "gt").iterdir() if (d / "frame10i11.png").is_file()),
-        key=natural_key,
-    )
-    seqs = [s for s in seqs if (root / "input" / s / "frame10.png").is_file()]
+    tops = [root / "gt", root / "input"]
+    named = sorted({d.name for top in tops for d in top.iterdir() if d.is_dir()}, key=natural_key)
+    wanted = ("input/{}/frame10.png", "gt/{}/frame10i11.png", "input/{}/frame11.png")
+    missing = {
+        s: [w.format(s) for w in wanted if not (root / w.format(s)).is_file()] for s in named
+    }
+    seqs = [s for s in named if not missing[s]]  # the others said: a set one sequence short
+    notes = [f"skipped {s}: no {', '.join(missing[s])}" for s in named if missing[s]]
     if not seqs:
         raise ViewsynthError(
             f"{root}: no sequence has input/<seq>/frame10.png and gt/<seq>/frame10i11.png"
@@ -168,7 +167,7 @@ def middlebury(path: str | Path, projection: str = "auto") -> Dataset:
             yield _triplet(seq, inp / "frame10.png", pgt, inp / "frame11.png", equirect)
 
     firsts = [root / "input" / seqs[0] / f"frame1{i}.png" for i in (0, 1)]
-    images, notes = [_read(p) for p in firsts], []
+    images = [_read(p) for p in firsts]
     equirect = _panoramas(firsts, images, projection, notes)
     size = (images[0].shape[1], images[0].shape[0])
     return Dataset(
@@ -177,9 +176,10 @@ def middlebury(path: str | Path, projection: str = "auto") -> Dataset:
 
 
 #: A triplet folder's frames, the middle second: ours and Vimeo-90K's names, each PNG or JPEG.
+TRIPLET_STEMS = ("frame0, frame1, frame2", "im1, im2, im3")
 TRIPLET_FILES = [
-    [f"{stem}{suffix}" for stem in stems]
-    for stems in (("frame0", "frame1", "frame2"), ("im1", "im2", "im3"))
+    [f"{stem}{suffix}" for stem in stems.split(", ")]
+    for stems in TRIPLET_STEMS
     for suffix in (".png", ".jpg", ".jpeg", ".JPG")
 ]
 
@@ -195,9 +195,9 @@ def _triplet_files(folder: Path) -> list[Path]:
 def triplet_folders(path: str | Path, projection: str = "auto") -> Dataset:
     """Folders ``<id>/frame0.png, frame1.png (middle), frame2.png`` (:data:`TRIPLET_FILES`)."""
     root = Path(path)
-    found = sorted(
-        ((d, _triplet_files(d)) for d in root.iterdir()), key=lambda x: natural_key(x[0])
-    )
+    found = [(d, _triplet_files(d)) for d in sorted(root.iterdir(), key=natural_key) if d.is_dir()]
+    notes = [f"skipped {d.name}: not a triplet (no {' / '.join(TRIPLET_STEMS)} there)"
+             for d, files in found if not files]  # fmt: skip
     found = [(d, files) for d, files in found if files]
     if not found:
         raise ViewsynthError(f"{root}: no <id>/frame0.png, frame1.png, frame2.png folders")
@@ -207,7 +207,7 @@ def triplet_folders(path: str | Path, projection: str = "auto") -> Dataset:
             yield _triplet(d.name, *files, equirect)
 
     firsts = [found[0][1][0], found[0][1][2]]
-    images, notes = [_read(p) for p in firsts], []
+    images = [_read(p) for p in firsts]
     equirect = _panoramas(firsts, images, projection, notes)
     size = (images[0].shape[1], images[0].shape[0])
     return Dataset(
