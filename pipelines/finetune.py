@@ -10,9 +10,9 @@ of theirs: ``rnn`` hands photos to the shipped photos network). Writes one weigh
       0001.jpg ...      reads it: time order, segments cut at gaps, panoramas facing the travel
     WEIGHTS             e.g. my_street.msgpack
 
-Triplets never cross a segment gap. ``--targets odd`` learns only odd middle frames (shots counted
-in capture order from 0), so the even ones stay unseen as targets, for a fair leave-one-out
-evaluation with ``--parity even``.
+Triplets never cross a segment gap. ``--targets odd`` learns only odd middle frames (counted as
+``viewsynth evaluate`` counts them: file-name order among the folder's images, or frame number in a
+video), so the even ones stay unseen as targets, for a fair leave-one-out ``--parity even``.
 """
 
 from __future__ import annotations

@@ -530,7 +530,8 @@ def test_finetune_learns_only_the_chosen_parity_and_writes_weights(tmp_path, fix
     from viewsynth import frames
     from viewsynth.model.network import Network
     from viewsynth.model.weights import save_weights
-    from viewsynth.training.finetune import FinetuneConfig, finetune, target_indices
+    from viewsynth.training.finetune import FinetuneConfig, finetune
+    from viewsynth.training.targets import target_indices
 
     assert target_indices(7, "odd") == [1, 3, 5] and target_indices(7, "even") == [2, 4]
     capture = tmp_path / "capture"
