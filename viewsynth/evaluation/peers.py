@@ -309,6 +309,8 @@ def resolve_methods(
     """
     specs: list[MethodSpec] = []
     notes: list[str] = []
+    if (weights is not None or iters) and "rnn" not in names:  # (they were dropped unsaid)
+        notes.append("--weights and --iters apply to rnn, which is not among the methods: unused")
     for name in dict.fromkeys(names):
         if name not in PEERS:
             raise ViewsynthError(
