@@ -19,6 +19,8 @@ done, what is left and the estimated time left.
 
 A config with no ``datasets`` and no ``fallback`` runs the other sections only, e.g. the walk
 alone: ``viewsynth benchmark --set datasets=[] --set fallback=[] --no-speed --no-job --no-publish``.
+``--only SET ...`` runs those of the config's sets alone (by name: ``--only Middlebury-other
+UCF101 --no-speed --no-job --no-walk``), never published.
 ``--no-publish`` leaves latest.md and docs/BENCHMARK.md alone (a trial run); ``--publish RUN_DIR``
 publishes such a run afterwards, from its ``results.json``, without running anything. Paths in the config are
 relative to the config file; ``--weights`` and ``-o`` are relative to the current folder.
@@ -81,6 +83,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=[],
         metavar="NAME='cmd {list}'",
         help="also run this external method (added to the config's external list)",
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        metavar="SET",
+        help="only these of the config's sets, by name (no publish)",
     )
     p.add_argument("--no-speed", action="store_true", help="no per-call speed section")
     p.add_argument("--no-job", action="store_true", help="do not time viewsynth interpolate")
@@ -157,13 +165,26 @@ def with_externals(cfg: BenchmarkConfig, specs: list[str]) -> BenchmarkConfig:
     return cfgmod.replace(cfg, external=listed)
 
 
+def only_sets(cfg: BenchmarkConfig, names: list[str] | None) -> BenchmarkConfig:
+    """``cfg`` with only the sets named (``--only``); an unknown name is an error listing them."""
+    if not names:
+        return cfg
+    known = [d.name for d in cfg.datasets]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ViewsynthError(
+            f"--only {unknown[0]!r}: no such set; the config's: {', '.join(known)}"
+        )
+    return cfgmod.replace(cfg, datasets=[d for d in cfg.datasets if d.name in names], fallback=[])
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     writable_folder(args.output, "-o")
     started = time.perf_counter()
     path = config_path(args.config, args.full)
     cfg = cfgmod.load(BenchmarkConfig, path, args.set)
-    cfg = with_externals(cfg, args.external)
+    cfg = only_sets(with_externals(cfg, args.external), args.only)
     base = path.resolve().parent
 
     def here(p: str) -> Path:
@@ -220,7 +241,7 @@ def main(argv: list[str]) -> int:
     table = write_report(
         out, info, results, speed_rows, notes, settings, job_rows=job_rows, walk_rows=walk_rows
     )
-    if not args.no_publish:
+    if not (args.no_publish or args.only):  # (a subset must not replace the published tables)
         publish(cfg, here, out)
     print(table)
     log(f"report: {out} ({info['wall_s'] / 60:.1f} min)")

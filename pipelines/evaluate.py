@@ -4,7 +4,8 @@
                        [--external NAME='cmd {list}'] [-o REPORT_DIR]
 
     DATASET: middlebury_other/  input/<seq>/frame10.png, frame11.png; gt/<seq>/frame10i11.png
-             ucf101_triplets/   <id>/frame0.png, frame1.png (the middle), frame2.png
+             ucf101_triplets/   <id>/frame0.png, frame1.png (the middle), frame2.png (or Vimeo-90K's
+                                im1, im2, im3; PNG or JPEG)
              capture/ or clip.mp4   leave-one-out: frame i from i-1 and i+1 (--every, --parity,
                                     --gap G: from i-G and i+G)
              --render N / --synthetic N   generated panoramas (--size WxH, --seed)
@@ -13,7 +14,8 @@
     REPORT_DIR/  results.json  table.md  quality_vs_speed.png  per_sample_<set>.png
                  montage_<set>.png (crops across the 360 seam: ground truth, then each method)
     Panoramas are scored with WS-PSNR and with rc-WS-PSNR: WS-PSNR after the output's best
-    global rotation of the sphere (at most 5 degrees per angle) against the ground truth.
+    global rotation of the sphere (at most 5 degrees per angle) against the ground truth. 2:1
+    frames are panoramas as a job decides (tags, else whether the edges meet; --projection).
 
 An external method is any command containing ``{list}``: it is run once per dataset with a file of
 ``img0 img1 out`` lines (absolute PNG paths, middle frame wanted) and must write every ``out``;
@@ -93,6 +95,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--size", type=_size, default=(1024, 512), help="generated sets (default 1024x512)"
     )
     p.add_argument("--seed", type=int, help="generated sets (default: renderer's held-out seed, 0)")
+    p.add_argument(
+        "--projection", choices=("auto", "equirect", "perspective"), default="auto",
+        help="the sets' frames: auto decides 2:1 frames by their tags and seam, as a job does",
+    )  # fmt: skip
     p.add_argument("-o", "--output", type=Path, help="report folder (default out/evaluate/<time>)")
     return p.parse_args(argv)
 
@@ -102,7 +108,10 @@ def main(argv: list[str]) -> int:
     writable_folder(args.output, "-o")
     externals = [parse_external(spec) for spec in args.external]
     methods, notes = resolve_methods(args.method, args.iters, args.weights)
-    datasets = [open_dataset(path, args.every, args.parity, args.gap) for path in args.datasets]
+    datasets = [
+        open_dataset(path, args.every, args.parity, args.gap, projection=args.projection)
+        for path in args.datasets
+    ]
     width, height = args.size
     if args.render:
         datasets.append(render_set(args.render, width, height, args.seed))

@@ -1,15 +1,18 @@
 """``viewsynth finetune CAPTURE -o WEIGHTS [--steps N] [--weights BASE] [--targets odd|even|all]``
 
-Adapts the shipped model (or BASE) to one capture, self-supervised: frames i - 1 and i + 1 predict
-frame i. Writes one weights file that ``viewsynth interpolate --weights WEIGHTS`` takes::
+Adapts the shipped network that makes the capture's frames (or BASE) to it, self-supervised:
+frames i - 1 and i + 1 predict frame i. Panoramas tune the geometry network; ordinary photos the 2D
+network, which with ``--weights WEIGHTS`` then makes every pair (a geometry network would make none
+of theirs: ``rnn`` hands photos to the shipped photos network). Writes one weights file that
+``viewsynth interpolate --weights WEIGHTS`` takes::
 
     CAPTURE/            a folder of images or a video file, read as `viewsynth interpolate`
       0001.jpg ...      reads it: time order, segments cut at gaps, panoramas facing the travel
     WEIGHTS             e.g. my_street.msgpack
 
-Triplets never cross a segment gap. ``--targets odd`` learns only odd middle frames (shots counted
-in capture order from 0), so the even ones stay unseen as targets, for a fair leave-one-out
-evaluation with ``--parity even``.
+Triplets never cross a segment gap. ``--targets odd`` learns only odd middle frames (counted as
+``viewsynth evaluate`` counts them: file-name order among the folder's images, or frame number in a
+video), so the even ones stay unseen as targets, for a fair leave-one-out ``--parity even``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,10 @@ def main(argv: list[str]) -> int:
         "-o", "--output", required=True, metavar="WEIGHTS", help="weights file to write"
     )
     parser.add_argument(
-        "--weights", metavar="BASE", help="start from these weights (default: shipped)"
+        "--weights",
+        metavar="BASE",
+        help="start from these weights (default: the shipped network "
+        "that makes the capture's frames)",
     )
     parser.add_argument(
         "--steps", type=int, help="optimisation steps (default from the config: 200)"

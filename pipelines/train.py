@@ -5,7 +5,9 @@ tiny run (a minute); ``configs/shipped/`` holds the shipped model's recipe, one 
 (the default is its first step)::
 
     runs/train/                   work folder (config.yaml, checkpoints/, metrics.jsonl, loss.png,
-                                  best.msgpack)
+                                  best.msgpack, last.msgpack); a launch resumes it only with its
+                                  config.yaml's settings (steps and when to stop, log, save or
+                                  validate may change)
     --export FILE                 afterwards, the best weights are copied to FILE
                                   (e.g. viewsynth/weights/default.msgpack)
 
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import time
 
+from viewsynth.errors import ViewsynthError
 from viewsynth.pipelines.options import (
     Parser,
     stop_on_sigterm,
@@ -63,6 +66,11 @@ def main(argv: list[str]) -> int:
 
     cfg = load_config(args.config, args.set)
     writable_folder(cfg.workdir, "workdir")
+    if args.export and cfg.validation.every <= 0:  # (it failed after the whole run)
+        raise ViewsynthError(
+            f"--export copies the best validated weights, and validation.every is "
+            f"{cfg.validation.every}: set it, or copy {cfg.workdir}/last.msgpack when done"
+        )
 
     def log(msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)

@@ -105,6 +105,26 @@ def test_benchmark_job_writes_run_latest_and_the_published_tables(tmp_path, caps
         benchmark_job.main(["--config", str(config), "--publish", str(run)])
 
 
+def test_only_runs_the_sets_named_and_never_publishes_them(tmp_path, capsys):
+    # A researcher's subset of the suite: --set datasets=[...] replaced the published tables
+    # with the subset unless --no-publish was given too.
+    config = yaml.safe_load(_tiny_config(tmp_path).read_text())
+    config["datasets"] = [
+        {"name": name, "kind": "synthetic", "count": 1, "width": 64, "height": 32}
+        for name in ("a", "b", "c")
+    ]
+    path = tmp_path / "bench.yaml"
+    path.write_text(yaml.safe_dump(config))
+    (tmp_path / "latest.md").write_text("published\n")
+    flags = ["--no-speed", "--no-job", "--no-walk", "-o", str(tmp_path / "run")]
+    assert benchmark_job.main(["--config", str(path), "--only", "c", "a", *flags]) == 0
+    data = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert [s["name"] for s in data["sets"]] == ["a", "c"]
+    assert (tmp_path / "latest.md").read_text() == "published\n"
+    with pytest.raises(ViewsynthError, match=r"^--only 'd': no such set; the config's: a, b, c$"):
+        benchmark_job.main(["--config", str(path), "--only", "d", *flags])
+
+
 def test_update_section_appends_markers_once_and_replaces_after(tmp_path):
     doc = tmp_path / "BENCHMARK.md"
     doc.write_text("# Benchmark\n")

@@ -50,6 +50,64 @@ def test_triplet_folders_in_natural_order(tmp_path):
     assert np.array_equal(samples[2].gt, _image(31, 20, 16))
 
 
+def test_2to1_frames_are_panoramas_only_where_their_edges_meet_as_in_a_job(tmp_path):
+    # A 2:1 crop of ordinary video: its left and right edges do not meet (a ramp across the
+    # view). By shape alone it was a panorama: warped across its edges, scored with WS-PSNR.
+    x = np.linspace(0.0, 1.0, 64, dtype=np.float32)[None, :, None]
+    texture = np.random.default_rng(0).uniform(0, 0.05, (32, 64, 3)).astype(np.float32)
+    photo = 0.2 + 0.7 * x + texture
+    pano = 0.5 + 0.3 * np.sin(2 * np.pi * x) + texture  # periodic: the edges meet
+    for name, image in (("photo", photo), ("pano", pano)):
+        (tmp_path / name / "a").mkdir(parents=True)
+        for i in range(3):
+            write_image(tmp_path / name / "a" / f"frame{i}.png", np.roll(image, i, axis=0))
+        (tmp_path / f"{name}_seq").mkdir()
+        for i in range(3):
+            write_image(tmp_path / f"{name}_seq" / f"{i}.png", np.roll(image, i, axis=0))
+    for name, equirect in (("photo", False), ("pano", True)):
+        for path in (tmp_path / name, tmp_path / f"{name}_seq"):
+            dataset = ds.open_dataset(path)
+            assert dataset.equirect is equirect, path
+            assert all(s.equirect is equirect for s in dataset.samples())
+    forced = ds.open_dataset(tmp_path / "photo", projection="equirect")  # evaluate --projection
+    assert forced.equirect and next(forced.samples()).equirect
+
+
+def test_triplet_folders_in_vimeo90k_names_and_jpeg(tmp_path):
+    # Vimeo-90K's im1/im2/im3.png and JPEG frames: a researcher's own triplets. They were taken
+    # for a capture ("no JPEG, PNG or HEIC images in this folder").
+    for name, files in (("1", ["im1.png", "im2.png", "im3.png"]),
+                        ("2", ["frame0.jpg", "frame1.jpg", "frame2.jpg"])):  # fmt: skip
+        (tmp_path / name).mkdir()
+        for i, file in enumerate(files):
+            write_image(tmp_path / name / file, _image(3 * int(name) + i, 20, 16))
+    dataset = ds.open_dataset(tmp_path)
+    samples = list(dataset.samples())
+    assert dataset.kind == "triplets" and [s.name for s in samples] == ["1", "2"]
+    assert np.array_equal(samples[0].gt, _image(4, 20, 16))  # im2.png, the middle
+    assert samples[1].gt.shape == (16, 20, 3)
+
+
+def test_a_triplet_or_sequence_short_of_a_frame_is_said_not_dropped_silently(tmp_path):
+    # A folder missing its middle frame left the set one sample short, with not a word.
+    for name in ("a", "b"):
+        (tmp_path / "t" / name).mkdir(parents=True)
+        for i in range(3 if name == "a" else 2):
+            write_image(tmp_path / "t" / name / f"frame{i}.png", _image(i, 20, 16))
+    dataset = ds.open_dataset(tmp_path / "t")
+    assert dataset.count == 1 and dataset.notes == [
+        "skipped b: not a triplet (no frame0, frame1, frame2 / im1, im2, im3 there)"
+    ]
+    for seq in ("One", "Two"):
+        (tmp_path / "m" / "input" / seq).mkdir(parents=True)
+        (tmp_path / "m" / "gt" / seq).mkdir(parents=True)
+        write_image(tmp_path / "m" / "input" / seq / "frame11.png", _image(1))
+        write_image(tmp_path / "m" / "gt" / seq / "frame10i11.png", _image(2))
+    write_image(tmp_path / "m" / "input" / "One" / "frame10.png", _image(3))
+    dataset = ds.open_dataset(tmp_path / "m")
+    assert dataset.count == 1 and dataset.notes == ["skipped Two: no input/Two/frame10.png"]
+
+
 def test_leave_one_out_indices():
     assert ds.leave_one_out_indices(7) == [1, 2, 3, 4, 5]
     assert ds.leave_one_out_indices(7, parity="odd") == [1, 3, 5]

@@ -126,6 +126,68 @@ def test_unsupported_method_is_dropped_from_the_set_with_a_note():
     assert result.notes == ["picky: skipped on this set (only t=0.25, got 0.5)"]
 
 
+class _Scaled:
+    """A cross-fade returning its frames as ``convert`` makes them (a user's own method)."""
+
+    def __init__(self, convert):
+        self.convert = convert
+
+    def __call__(self, img0, img1, times, *, equirect, hfov=None):
+        return self.convert(Linear()(img0, img1, times, equirect=equirect))
+
+
+def test_a_methods_uint8_output_scores_as_its_floats_and_another_scale_is_refused():
+    dataset = _set_with_times([0.5, 0.5])
+    as_uint8 = _Given("u8", _Scaled(to_uint8))
+    [result] = evaluate([dataset], [MethodSpec("linear"), as_uint8])
+    # uint8 frames were rounded again as [0, 1] floats: every lit pixel white, 5 dB, silently
+    for ours, theirs in zip(result.scores["linear"], result.scores["u8"], strict=True):
+        assert theirs["psnr"] == ours["psnr"] and theirs["ws_psnr"] == ours["ws_psnr"]
+    for label, convert, said in (
+        ("x255", lambda f: f * 255.0, "249.68: expected RGB in [0, 1]"),
+        ("one", lambda f: f[0], "returned an array of shape (16, 32, 3) for s0, expected (1, 16"),
+    ):
+        with pytest.raises(ViewsynthError) as err:
+            evaluate([dataset], [_Given(label, _Scaled(convert))])
+        assert f"method {label}" in str(err.value) and said in str(err.value), str(err.value)
+
+
+def test_a_ready_interpolator_is_scored_under_its_name():
+    # A researcher's own method, through the Python API: no spec object around it needed.
+    class Mine(_Scaled):
+        name = "mine"
+
+        def record(self):
+            return {"method": self.name}
+
+        def last_pair(self):
+            return {}
+
+    [result] = evaluate([_set_with_times([0.5])], [Linear(), Mine(lambda f: f)])
+    assert list(result.scores) == ["linear", "mine"]
+    assert result.scores["mine"][0]["psnr"] == result.scores["linear"][0]["psnr"]
+
+
+def test_a_set_whose_frames_other_networks_made_says_so(tmp_path):
+    # A researcher's own geometry network scored on photos: rnn hands photos to the shipped photos
+    # network (and its 2D fallback), so the given weights made none of the frames, and the table
+    # showed the shipped networks' scores under its name with not a word.
+    from flax import nnx
+
+    from viewsynth.model import ModelConfig, Network, save_weights
+
+    mine = tmp_path / "mine.msgpack"
+    save_weights(mine, Network(ModelConfig.tiny(geometry=True), rngs=nnx.Rngs(0)))
+    photos = ds.synthetic_set(1, 48, 32, seed=5)
+    [result] = evaluate([photos], [MethodSpec("rnn", None, str(mine))])
+    assert result.notes == [
+        f"rnn: 1 of 1 samples made by the shipped networks it hands pairs to "
+        f"(flow_only.msgpack), not by {mine}"
+    ]
+    [result] = evaluate([photos], [MethodSpec("rnn")])  # the shipped default's own hand-over
+    assert result.notes == []
+
+
 def test_external_command_scores_like_the_in_process_crossfade(tmp_path):
     dataset = ds.synthetic_set(2, 48, 24, seed=4)
     ext = ExternalCommand("fade", crossfade_command(tmp_path))

@@ -10,7 +10,8 @@ from capture_fixtures import write_image
 from viewsynth import frames
 from viewsynth.capture import iter_frames, load_capture
 from viewsynth.errors import ViewsynthError
-from viewsynth.training.finetune import FinetuneConfig, capture_triplets, triplet_choices
+from viewsynth.training.finetune import FinetuneConfig, capture_triplets
+from viewsynth.training.targets import triplet_choices
 
 
 def _flat(value: int) -> np.ndarray:
@@ -61,6 +62,20 @@ def test_triplets_never_straddle_a_segment_gap(tmp_path):
     even, _ = capture_triplets(tmp_path, FinetuneConfig(targets="even"))
     assert _levels(odd) == [(0, 20, 40), (80, 100, 120)]  # middles 1 and 5 of capture.shots
     assert _levels(even) == [(20, 40, 60)]  # middle 2; 4 starts its segment, 6 ends it
+
+
+def test_a_parity_fine_tune_never_trains_on_what_evaluate_scores_of_the_other(tmp_path):
+    # The Lund protocol on a capture whose clock order is not its names' order: parity counted in
+    # capture order made `finetune --targets even` train on f1, which `evaluate --parity odd` then
+    # scored as unseen. Both now count frames as evaluate does.
+    from viewsynth.evaluation.datasets import open_dataset
+
+    _timed(tmp_path, [(f"f{k}.png", 10 * rank) for k, rank in enumerate([0, 2, 1, 3, 4, 6, 5])])
+    for targets, parity in (("even", "odd"), ("odd", "even")):
+        triplets, capture = capture_triplets(tmp_path, FinetuneConfig(targets=targets))
+        trained = {capture.shots[m].name.removesuffix(".png") for _, m, _ in triplets.choices}
+        scored = {s.name for s in open_dataset(tmp_path, parity=parity).samples()}
+        assert trained and scored and not trained & scored, (trained, scored)
 
 
 def test_triplet_choices_stay_inside_segments():

@@ -123,6 +123,9 @@ def test_resolve_methods_expands_rnn_per_k_and_skips_without_weights(tmp_path, m
         peers.resolve_methods(["rnn"], [], str(tmp_path / "missing.msgpack"))
     with pytest.raises(ViewsynthError, match=r"^--method: unknown method 'rife'"):
         peers.resolve_methods(["rife"])
+    # a researcher's --weights with --method flow: it was dropped without a word
+    specs, notes = peers.resolve_methods(["flow"], [], "mine.msgpack")
+    assert notes == ["--weights and --iters apply to rnn, which is not among the methods: unused"]
 
     weights = tmp_path / "w.msgpack"
     weights.write_bytes(b"x")

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import yaml
 from flax import nnx
 
 from viewsynth import config as config_lib
@@ -171,6 +172,9 @@ def test_loss_goes_down_on_a_fixed_batch(debug_run):
     losses = [r["loss"] for r in _metrics(cfg.workdir)]
     # Step 1 runs at the warm-up's zero learning rate; from then on the fit improves.
     assert len(losses) == 12 and losses[1] == losses[0]
+    # metrics.jsonl logs the rate each step's update took: zero for step 1, the peak for step 2
+    rates = [r["lr"] for r in _metrics(cfg.workdir)]
+    assert rates[:2] == [0.0, pytest.approx(0.001)] and rates[-1] < rates[1]
     assert losses[-1] < LOSS_DROP * losses[0] and losses[-1] < min(losses[:6])
     assert all(b < a for a, b in zip(losses[1:], losses[2:], strict=False))  # every step helps
     saved = yaml_load(Path(cfg.workdir) / "config.yaml")
@@ -233,6 +237,39 @@ def test_resume_continues_the_step_counter_and_reproduces_an_unbroken_run(tmp_pa
         models.append(model)
     for x, y in zip(_params(models[0]), _params(models[1]), strict=True):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-7)
+
+
+def test_a_resume_with_other_settings_is_refused_before_anything_is_written(tmp_path):
+    # A work folder holding a run's checkpoints and its config.yaml, as a launch leaves them.
+    workdir = tmp_path / "run"
+    first = _cfg(workdir)
+    model = loop.build_model(first)
+    opt = nnx.Optimizer(model, make_optimizer(first.optim, first.steps)[0], wrt=nnx.Param)
+    ckpt = Checkpoints(workdir / "checkpoints")
+    ckpt.save(6, model, opt, {})
+    ckpt.close()
+    saved = yaml.safe_dump(config_lib.to_dict(first), sort_keys=False)
+    (workdir / "config.yaml").write_text(saved)
+
+    def no_batches(step):
+        raise AssertionError("a refused launch must not train")
+
+    # Another seed (or rate, or data) would continue the steps done as another run's: a silent
+    # mix that config.yaml, rewritten, then recorded as the second run alone.
+    for change, key in (("seed=5", "seed"), ("optim.learning_rate=0.1", "optim.learning_rate")):
+        with pytest.raises(ConfigError) as err:
+            loop.train(_cfg(workdir, change), batches=no_batches)
+        message = str(err.value)
+        assert f"has {key}: " in message and "new workdir" in message and "\n" not in message
+        assert (workdir / "config.yaml").read_text() == saved  # nothing written
+    # What steers only the launch may change; a longer schedule is said.
+    said = []
+    for change in ("log_every=3", "max_minutes=5", "validation.every=4", "steps=20"):
+        loop.check_resume(_cfg(workdir, change), said.append)
+    assert said == [
+        "steps 12 -> 20: the learning-rate schedule now spans 20 steps (the steps done followed "
+        "the old one)"
+    ]
 
 
 def test_init_step_shifts_the_optimisers_schedule():
@@ -493,7 +530,8 @@ def test_finetune_learns_only_the_chosen_parity_and_writes_weights(tmp_path, fix
     from viewsynth import frames
     from viewsynth.model.network import Network
     from viewsynth.model.weights import save_weights
-    from viewsynth.training.finetune import FinetuneConfig, finetune, target_indices
+    from viewsynth.training.finetune import FinetuneConfig, finetune
+    from viewsynth.training.targets import target_indices
 
     assert target_indices(7, "odd") == [1, 3, 5] and target_indices(7, "even") == [2, 4]
     capture = tmp_path / "capture"
@@ -575,6 +613,33 @@ def test_finetune_adapts_a_geometry_network(tmp_path):
     assert any(head)
 
 
+def test_finetune_on_photos_tunes_the_network_that_makes_their_frames(tmp_path, monkeypatch):
+    # On ordinary photos the geometry network was tuned, and `--weights` with it made no photo's
+    # frame (rnn gives photos to the shipped photos network; Lund's frames came out identical).
+    from viewsynth import frames
+    from viewsynth.errors import WeightsError
+    from viewsynth.model import ModelConfig, Network
+    from viewsynth.model.weights import save_weights
+    from viewsynth.training import finetune as ft_lib
+
+    capture = tmp_path / "photos"
+    capture.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):  # 48x32: not 2:1, so ordinary photos
+        frames.write_image(capture / f"{i}.png", rng.uniform(0, 1, (32, 48, 3)))
+    two_d = tmp_path / "flow_only.msgpack"  # a tiny 2D network standing in for the shipped one
+    save_weights(two_d, Network(ModelConfig.tiny(geometry=False), rngs=nnx.Rngs(0)))
+    monkeypatch.setattr(ft_lib, "FLOW_ONLY_WEIGHTS", two_d, raising=False)
+    cfg = ft_lib.FinetuneConfig(steps=1, crop=32, max_side=48, report_triplets=0)
+    out = tmp_path / "tuned.msgpack"
+    ft_lib.finetune(capture, out, cfg)
+    assert read_meta(out)["finetuned_from"] == str(two_d)
+    assert not load_weights(out).config.geometry  # so `--weights out` makes every photo pair
+    with pytest.raises(WeightsError, match="a geometry network; tuned on ordinary photos"):
+        ft_lib.finetune(capture, tmp_path / "x.msgpack", cfg, base=DEFAULT_WEIGHTS)
+    assert not (tmp_path / "x.msgpack").exists()
+
+
 def test_finetune_without_base_weights_is_one_clear_error(tmp_path, capsys):
     from viewsynth.pipelines import cli
 
@@ -587,6 +652,19 @@ def test_finetune_without_base_weights_is_one_clear_error(tmp_path, capsys):
         capsys.readouterr().err.strip()
         == f"viewsynth finetune: error: {missing}: weights file not found"
     )
+
+
+def test_export_without_validation_is_refused_before_the_run(tmp_path, capsys):
+    # --export copies best.msgpack, which only validation writes: it failed after the whole run.
+    from viewsynth.pipelines import cli
+
+    workdir = tmp_path / "run"
+    argv = ["train", "--config", str(DEBUG), "--set", f"workdir={workdir}"]
+    code = cli.main([*argv, "--set", "validation.every=0", "--export", str(tmp_path / "w.msgpack")])
+    assert code == 2 and not workdir.exists()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("viewsynth train: error: --export copies the best validated weights")
+    assert "\n" not in err
 
 
 def test_warm_start_may_change_only_the_fields_that_shape_no_parameter(tmp_path):

@@ -131,3 +131,20 @@ def test_the_shipped_default_records_its_geometry_settings():
 
     _, info = load_described(DEFAULT_WEIGHTS)
     assert info["geometry"]["sweep"] == {"work_width": 256} and info["geometry"]["seed"] == 0
+
+
+def test_the_model_cards_parameter_counts_are_the_shipped_files():
+    # docs/MODEL_CARD.md said 350,272 and 343,696: counts of an older architecture, where
+    # the files hold 349,880 and 343,500 (a researcher checks a count before anything else).
+    import re
+    from pathlib import Path
+
+    from viewsynth.model.weights import DEFAULT_WEIGHTS, FLOW_ONLY_WEIGHTS
+
+    card = (Path(__file__).resolve().parents[1] / "docs" / "MODEL_CARD.md").read_text()
+    said = {int(n.replace(",", "")) for n in re.findall(r"([\d,]{7}) parameters", card)}
+    counts = {
+        sum(int(x.size) for x in jax.tree.leaves(nnx.state(load_weights(p), nnx.Param)))
+        for p in (DEFAULT_WEIGHTS, FLOW_ONLY_WEIGHTS)
+    }
+    assert said == counts

@@ -6,7 +6,8 @@ as the uint8 image it was stored as, since metrics are computed on uint8.
 
 Layouts ``open_dataset`` recognises in a path:
 - Middlebury: ``input/<seq>/frame10.png``, ``input/<seq>/frame11.png``, ``gt/<seq>/frame10i11.png``.
-- triplet folders: ``<id>/frame0.png``, ``<id>/frame1.png`` (the middle), ``<id>/frame2.png``.
+- triplet folders: ``<id>/frame0.png``, ``<id>/frame1.png`` (the middle), ``<id>/frame2.png``, or
+  Vimeo-90K's ``<id>/im1.png, im2.png, im3.png``; JPEG (``.jpg``) as well as PNG.
 - leave-one-out: any folder of images (a capture, a frame folder) or a video file, read through
   ``viewsynth.capture``: frame ``i`` is predicted from ``i - 1`` and ``i + 1``. Frames are taken in
   natural file-name order (``2`` before ``10``), never re-ordered by their clocks, re-oriented or
@@ -14,13 +15,9 @@ Layouts ``open_dataset`` recognises in a path:
   predicts frames 1, 3, 5, ... from even ones; ``every=k`` then keeps every k-th of those.
   ``gap=g`` predicts frame ``i`` from ``i - g`` and ``i + g`` instead (wider baselines; the frames
   between are left out of that triplet).
-Generated sets (``viewsynth.synth``): ``render_set`` (the held-out street panoramas) and
-``synthetic_set`` (moving procedural textures with exact in-between frames). The sets as a
-benchmark config names them, and the street sets built on these (video triplets at a working
-width, a walk sampled by GPS distance, perspective renders), are in ``sets``.
-
-``rolled(dataset)`` shifts panoramas (inputs and ground truth alike) by half a width, so the 360
-seam cuts through what was the centre of the view.
+Generated: ``render_set`` (held-out street panoramas), ``synthetic_set`` (moving textures, exact
+middles); the benchmark's sets and the street sets built on these are in ``sets``. ``rolled``
+shifts panoramas (inputs and truth) by half a width: the seam cuts through the view's centre.
 """
 
 from __future__ import annotations
@@ -34,7 +31,15 @@ from typing import Literal
 import numpy as np
 
 from viewsynth import synth
-from viewsynth.capture import Capture, CaptureOptions, Shot, iter_frames, load_capture, pair_hfov
+from viewsynth.capture import (
+    Capture,
+    CaptureOptions,
+    Shot,
+    iter_frames,
+    load_capture,
+    pair_hfov,
+)
+from viewsynth.capture.projection import decide_images
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import (
     IMAGE_SUFFIXES,
@@ -113,8 +118,15 @@ def _read(path: Path) -> np.ndarray:
     return read_image(path).image
 
 
-def _equirect(image: np.ndarray) -> bool:
-    return is_equirect_shape(image.shape[1], image.shape[0])
+def _panoramas(paths: Sequence[Path], images: Sequence[np.ndarray], projection: str, notes):
+    """Whether a set's frames are 360 panoramas, decided as a job decides from its first frames
+    (``capture.projection``: 2:1 frames by their tags, else by whether their left and right edges
+    meet; ``projection`` 'equirect' or 'perspective' overrides): a 2:1 crop of ordinary video
+    taken by its shape alone was warped across its edges and scored with WS-PSNR. The decision's
+    warning, if any, goes to ``notes``."""
+    decision = decide_images(paths, images, projection)[0]  # (a video: by content alone)
+    notes.extend([decision.warning] if decision.warning else [])
+    return decision.projection == "equirect"
 
 
 def _check_sizes(paths: tuple[Path, ...], images: tuple[np.ndarray, ...]) -> None:
@@ -126,20 +138,23 @@ def _check_sizes(paths: tuple[Path, ...], images: tuple[np.ndarray, ...]) -> Non
         raise FrameError(f"{paths[0].parent}: frames of one triplet differ in size ({sizes})")
 
 
-def _triplet(name: str, p0: Path, pgt: Path, p1: Path, t: float = 0.5) -> Sample:
+def _triplet(name: str, p0: Path, pgt: Path, p1: Path, equirect: bool) -> Sample:
     img0, gt, img1 = _read(p0), _read(pgt), _read(p1)
     _check_sizes((p0, pgt, p1), (img0, gt, img1))
-    return Sample(name, img0, img1, to_uint8(gt), t, _equirect(img0))
+    return Sample(name, img0, img1, to_uint8(gt), 0.5, equirect)
 
 
-def middlebury(path: str | Path) -> Dataset:
+def middlebury(path: str | Path, projection: str = "auto") -> Dataset:
     """The Middlebury layout at ``path``: sequences with ``input/`` frames and a ``gt/`` middle."""
     root = Path(path)
-    seqs = sorted(
-        (d.name for d in (root / "gt").iterdir() if (d / "frame10i11.png").is_file()),
-        key=natural_key,
-    )
-    seqs = [s for s in seqs if (root / "input" / s / "frame10.png").is_file()]
+    tops = [root / "gt", root / "input"]
+    named = sorted({d.name for top in tops for d in top.iterdir() if d.is_dir()}, key=natural_key)
+    wanted = ("input/{}/frame10.png", "gt/{}/frame10i11.png", "input/{}/frame11.png")
+    missing = {
+        s: [w.format(s) for w in wanted if not (root / w.format(s)).is_file()] for s in named
+    }
+    seqs = [s for s in named if not missing[s]]  # the others said: a set one sequence short
+    notes = [f"skipped {s}: no {', '.join(missing[s])}" for s in named if missing[s]]
     if not seqs:
         raise ViewsynthError(
             f"{root}: no sequence has input/<seq>/frame10.png and gt/<seq>/frame10i11.png"
@@ -148,32 +163,56 @@ def middlebury(path: str | Path) -> Dataset:
     def make() -> Iterator[Sample]:
         for seq in seqs:
             inp = root / "input" / seq
-            yield _triplet(
-                seq, inp / "frame10.png", root / "gt" / seq / "frame10i11.png", inp / "frame11.png"
-            )
+            pgt = root / "gt" / seq / "frame10i11.png"
+            yield _triplet(seq, inp / "frame10.png", pgt, inp / "frame11.png", equirect)
 
-    first = _read(root / "input" / seqs[0] / "frame10.png")
-    size = (first.shape[1], first.shape[0])
-    return Dataset(root.name, "middlebury", str(root), _equirect(first), len(seqs), make, size=size)
-
-
-def triplet_folders(path: str | Path) -> Dataset:
-    """Folders ``<id>/frame0.png, frame1.png (middle), frame2.png`` under ``path``."""
-    root = Path(path)
-    ids = sorted(
-        (d for d in root.iterdir() if all((d / f"frame{i}.png").is_file() for i in range(3))),
-        key=natural_key,
+    firsts = [root / "input" / seqs[0] / f"frame1{i}.png" for i in (0, 1)]
+    images = [_read(p) for p in firsts]
+    equirect = _panoramas(firsts, images, projection, notes)
+    size = (images[0].shape[1], images[0].shape[0])
+    return Dataset(
+        root.name, "middlebury", str(root), equirect, len(seqs), make, notes=notes, size=size
     )
-    if not ids:
+
+
+#: A triplet folder's frames, the middle second: ours and Vimeo-90K's names, each PNG or JPEG.
+TRIPLET_STEMS = ("frame0, frame1, frame2", "im1, im2, im3")
+TRIPLET_FILES = [
+    [f"{stem}{suffix}" for stem in stems.split(", ")]
+    for stems in TRIPLET_STEMS
+    for suffix in (".png", ".jpg", ".jpeg", ".JPG")
+]
+
+
+def _triplet_files(folder: Path) -> list[Path]:
+    """The three frames of a triplet folder (:data:`TRIPLET_FILES`), or [] when it is not one."""
+    for names in TRIPLET_FILES if folder.is_dir() else []:
+        if all((folder / name).is_file() for name in names):
+            return [folder / name for name in names]
+    return []
+
+
+def triplet_folders(path: str | Path, projection: str = "auto") -> Dataset:
+    """Folders ``<id>/frame0.png, frame1.png (middle), frame2.png`` (:data:`TRIPLET_FILES`)."""
+    root = Path(path)
+    found = [(d, _triplet_files(d)) for d in sorted(root.iterdir(), key=natural_key) if d.is_dir()]
+    notes = [f"skipped {d.name}: not a triplet (no {' / '.join(TRIPLET_STEMS)} there)"
+             for d, files in found if not files]  # fmt: skip
+    found = [(d, files) for d, files in found if files]
+    if not found:
         raise ViewsynthError(f"{root}: no <id>/frame0.png, frame1.png, frame2.png folders")
 
     def make() -> Iterator[Sample]:
-        for d in ids:
-            yield _triplet(d.name, d / "frame0.png", d / "frame1.png", d / "frame2.png")
+        for d, files in found:
+            yield _triplet(d.name, *files, equirect)
 
-    first = _read(ids[0] / "frame0.png")
-    size = (first.shape[1], first.shape[0])
-    return Dataset(root.name, "triplets", str(root), _equirect(first), len(ids), make, size=size)
+    firsts = [found[0][1][0], found[0][1][2]]
+    images = [_read(p) for p in firsts]
+    equirect = _panoramas(firsts, images, projection, notes)
+    size = (images[0].shape[1], images[0].shape[0])
+    return Dataset(
+        root.name, "triplets", str(root), equirect, len(found), make, notes=notes, size=size
+    )
 
 
 def leave_one_out_indices(
@@ -198,7 +237,7 @@ def leave_one_out_indices(
 #: How leave-one-out reads a capture: in file-name (or frame) order, every frame kept, as stored.
 #: The capture wing's clock ordering, gap splits and duplicate dropping would change which frames
 #: are neighbours, and its yaw alignment would turn the ground truth; "perspective" also keeps it
-#: from squaring panoramas to exactly 2:1 (whether a set is panoramic is judged from its shape).
+#: from squaring panoramas to exactly 2:1 (whether a set is panoramic: `_panoramas`).
 AS_STORED = CaptureOptions(
     projection="perspective",
     time_source="filename",
@@ -212,7 +251,12 @@ AS_STORED = CaptureOptions(
 
 
 def leave_one_out(
-    path: str | Path, every: int = 1, parity: Parity = "all", gap: int = 1, width: int = 0
+    path: str | Path,
+    every: int = 1,
+    parity: Parity = "all",
+    gap: int = 1,
+    width: int = 0,
+    projection: str = "auto",
 ) -> Dataset:
     """Leave-one-out on a folder of images or a video file: predict frame i from i - gap and
     i + gap (1: the neighbours). ``width`` > 0 resizes every frame, the truth too, to that width,
@@ -243,6 +287,9 @@ def leave_one_out(
         )
     targets = leave_one_out_indices(len(names), every, parity, gap)
     notes: list[str] = []
+    first = capture.shots[0]
+    _, image = next(stored_frames(capture, [first], width))
+    equirect = _panoramas([first.path], [image], projection, notes)
 
     def label(i: int) -> str:  # a folder's frames by file stem, a video's by frame number
         return f"frame{shots[names[i]].frame_index:05d}" if is_video else Path(names[i]).stem
@@ -266,7 +313,7 @@ def leave_one_out(
                 j, (_, image) = next(decoded)
                 window[j] = image
             img0, gt, img1 = window[i - gap], window[i], window[i + gap]
-            equirect = _equirect(img0)  # (a panorama has no field of view, as in a job)
+            # (a panorama has no field of view, as in a job)
             hfov = None if equirect else pair_hfov(shots[names[i - gap]], shots[names[i + gap]])
             yield Sample(label(i), img0, img1, to_uint8(gt), 0.5, equirect, hfov)
             for j in [j for j in window if j <= i - gap]:
@@ -276,9 +323,8 @@ def leave_one_out(
     size = (width, max(1, round(h * width / w))) if width else (w, h)
     name = source.name if gap == 1 else f"{source.name} gap {gap}"
     return Dataset(
-        name, "leave-one-out", str(source), is_equirect_shape(w, h), len(targets), make,
-        notes=notes, size=size,
-    )  # fmt: skip
+        name, "leave-one-out", str(source), equirect, len(targets), make, notes=notes, size=size
+    )
 
 
 def _triplet_problem(
@@ -305,23 +351,25 @@ def stored_frames(
 
 
 def open_dataset(
-    path: str | Path, every: int = 1, parity: Parity = "all", gap: int = 1, width: int = 0
+    path: str | Path,
+    every: int = 1,
+    parity: Parity = "all",
+    gap: int = 1,
+    width: int = 0,
+    projection: str = "auto",
 ) -> Dataset:
     """The set at ``path``, its layout detected (Middlebury, triplet folders, or leave-one-out;
-    ``width`` resizes leave-one-out frames, see ``leave_one_out``)."""
+    ``width`` resizes leave-one-out frames, see ``leave_one_out``); ``projection`` 'auto' decides
+    whether its frames are panoramas as a job does (:func:`_panoramas`)."""
     source = Path(path)
     if not source.exists():
         raise DatasetUnavailable(f"{source}: no such file or folder")
     if source.is_dir():
         if (source / "input").is_dir() and (source / "gt").is_dir():
-            return middlebury(source)
-        if any(
-            all((d / f"frame{i}.png").is_file() for i in range(3))
-            for d in source.iterdir()
-            if d.is_dir()
-        ):
-            return triplet_folders(source)
-    return leave_one_out(source, every, parity, gap, width)
+            return middlebury(source, projection)
+        if any(_triplet_files(d) for d in source.iterdir()):
+            return triplet_folders(source, projection)
+    return leave_one_out(source, every, parity, gap, width, projection)
 
 
 def render_set(count: int, width: int, height: int, seed: int | None = None) -> Dataset:
@@ -335,19 +383,10 @@ def render_set(count: int, width: int, height: int, seed: int | None = None) -> 
     def make() -> Iterator[Sample]:
         if not cache:
             extra = {} if seed is None else {"seed": seed}
-            for k, (img0, gt, img1, t) in enumerate(
-                synth.heldout_panoramas(count, width, height, **extra)
-            ):
-                cache.append(
-                    Sample(
-                        f"render{k:03d}",
-                        np.asarray(img0, dtype=np.float32),
-                        np.asarray(img1, dtype=np.float32),
-                        to_uint8(np.asarray(gt, dtype=np.float32)),
-                        float(t),
-                        True,
-                    )
-                )
+            made = synth.heldout_panoramas(count, width, height, **extra)
+            for k, (img0, gt, img1, t) in enumerate(made):
+                img0, gt, img1 = (np.asarray(x, dtype=np.float32) for x in (img0, gt, img1))
+                cache.append(Sample(f"render{k:03d}", img0, img1, to_uint8(gt), float(t), True))
         yield from cache
 
     label = f"render {width}x{height}" + ("" if seed is None else f" seed {seed}")
@@ -372,13 +411,6 @@ def synthetic_set(count: int, width: int, height: int, seed: int = 0) -> Dataset
             img0, mid, img1 = synth.moving_triplet(width, height, seed, k)
             yield Sample(f"synthetic{k:03d}", img0, img1, to_uint8(mid), 0.5, equirect)
 
-    kind = "panoramas" if equirect else "perspective"
-    return Dataset(
-        f"synthetic {kind} {width}x{height}",
-        "synthetic",
-        f"synthetic seed {seed}",
-        equirect,
-        count,
-        make,
-        size=(width, height),
-    )
+    name = f"synthetic {'panoramas' if equirect else 'perspective'} {width}x{height}"
+    source = f"synthetic seed {seed}"
+    return Dataset(name, "synthetic", source, equirect, count, make, size=(width, height))

@@ -36,13 +36,21 @@ from viewsynth.evaluation.datasets import Dataset, DatasetUnavailable, rolled
 from viewsynth.evaluation.detail import detail_ratio
 from viewsynth.evaluation.job import JobConfig
 from viewsynth.evaluation.metrics import score, seam_columns
-from viewsynth.evaluation.peers import ExternalCommand, MethodSpec, UnsupportedInput
+from viewsynth.evaluation.peers import (
+    ExternalCommand,
+    MethodSpec,
+    UnsupportedInput,
+    made_by,
+    others_note,
+)
 from viewsynth.evaluation.progress import Progress
 from viewsynth.evaluation.rotation import rc_ws_psnr
 from viewsynth.evaluation.sets import DatasetConfig, from_config
 from viewsynth.evaluation.speed import SpeedConfig
 from viewsynth.evaluation.walk import WalkConfig
 from viewsynth.frames import read_image, to_uint8, write_image
+from viewsynth.interpolators import Interpolator
+from viewsynth.interpolators.inputs import check_image
 
 Log = Callable[[str], None]
 METRICS = ("psnr", "ssim", "ie", "ws_psnr", "rc_ws_psnr", "trc_ws_psnr", "seam_ws_psnr", "detail")
@@ -122,7 +130,7 @@ def _crop(image: np.ndarray, equirect: bool) -> np.ndarray:
 
 def evaluate(
     datasets: Sequence[Dataset],
-    methods: Sequence[MethodSpec],  # or anything with .label and .build() -> Interpolator
+    methods: Sequence[MethodSpec | Interpolator],  # or anything with .label and .build()
     externals: Sequence[ExternalCommand] = (),
     log: Log | None = None,
 ) -> list[SetResult]:
@@ -133,9 +141,10 @@ def evaluate(
     """
     log = log or (lambda _msg: None)
     built = []
-    for spec in methods:
-        log(f"loading {spec.label}")
-        built.append((spec.label, spec.build()))
+    for spec in methods:  # a ready Interpolator (a user's own) is labelled by its name
+        label = spec.name if isinstance(spec, Interpolator) else spec.label
+        log(f"loading {label}")
+        built.append((label, spec if isinstance(spec, Interpolator) else spec.build()))
     seen: set[tuple[str, tuple[int, ...]]] = set()  # (method, image shape) already called
     plan = [planned_units(d) for d in datasets]
     progress = Progress("quality", sum(plan), len(datasets), log)
@@ -174,6 +183,18 @@ def _score(pred: np.ndarray, gt: np.ndarray, equirect: bool) -> dict[str, float]
     return metrics
 
 
+def _as_scored(label: str, out: np.ndarray, sample, count: int) -> list[np.ndarray]:
+    """A method's ``(T, H, W, 3)`` output as the uint8 frames scored (uint8 output as it is), or
+    a ``ViewsynthError`` naming the method for another shape, NaN or a scale other than [0, 1]."""
+    want = (count, *sample.gt.shape)
+    if out.shape != want:
+        raise ViewsynthError(
+            f"method {label}: returned an array of shape {out.shape} for {sample.name}, expected "
+            f"{want} (one (H, W, 3) frame per t asked)"
+        )
+    return [to_uint8(check_image(f"method {label}", f"output for {sample.name}", o)) for o in out]
+
+
 def _other_times(dataset: Dataset, sample) -> list[float]:
     """The set's ``fit_times`` other than the sample's own t (none unless it is a panorama)."""
     if not (dataset.fit_times and sample.equirect):
@@ -205,6 +226,7 @@ def _evaluate_set(
 ) -> SetResult:
     result = SetResult(dataset.name, dataset.kind, dataset.source, dataset.equirect, dataset.rolled)
     result.scores = {label: [] for label, _ in built}
+    made: dict[str, list[str | None]] = {label: [] for label, _ in built}  # (which weights file)
     dropped: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="viewsynth-eval-") as tmp:
         work = Path(tmp)
@@ -229,13 +251,15 @@ def _evaluate_set(
                     result.notes.append(f"{label}: skipped on this set ({err})")
                     continue
                 seconds = time.perf_counter() - start
-                pred = preds[label] = to_uint8(out[0])
+                made[label].append(made_by(interp))
+                pred = preds[label] = _as_scored(label, out, sample, 1)[0]
                 metrics = _score(pred, sample.gt, sample.equirect)
                 metrics["seconds"] = seconds
                 others = _other_times(dataset, sample)
                 if others:
                     more = np.asarray(interp(sample.img0, sample.img1, others, equirect=True))
-                    _fit_time(metrics, sample.t, others, [to_uint8(o) for o in more], sample.gt)
+                    more = _as_scored(label, more, sample, len(others))
+                    _fit_time(metrics, sample.t, others, more, sample.gt)
                 metrics["first_of_size"] = (label, sample.img0.shape) not in seen
                 seen.add((label, sample.img0.shape))
                 result.scores[label].append(metrics)
@@ -262,6 +286,8 @@ def _evaluate_set(
                     fit = dataset.fit_times if dataset.equirect and ext.takes_time else ()
                     _run_external(ext, result, work, dataset.equirect, times, log, fit)
     result.notes.extend(dataset.notes)
+    for label, interp in built:
+        result.notes.extend(others_note(label, interp, made[label]))
     result.contrasts = finder.found(dropped)
     return result
 
@@ -356,10 +382,8 @@ def open_sets(
     fallback: Sequence[DatasetConfig] = (),
     base_dir: str | Path = ".",
 ) -> tuple[list[Dataset], list[str]]:
-    """Open the configured sets (plus their rolled copies), skipping absent ones with a note.
-
-    When none opens, the ``fallback`` sets are opened instead.
-    """
+    """Open the configured sets (plus their rolled copies), skipping absent ones with a note;
+    when none opens, the ``fallback`` sets instead."""
     datasets: list[Dataset] = []
     notes: list[str] = []
     for cfg in configs:

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -268,6 +269,36 @@ class MethodSpec:
         return make_interpolator(self.name, iters=self.iters, weights=self.weights)
 
 
+def made_by(interp: Any) -> str | None:
+    """The weights file whose network made ``interp``'s last pair, for ``rnn``: its own, or the
+    shipped photos network's or 2D network's it hands pairs to (``last_pair`` says which); None
+    for a method without weights (or a user's class short of the ``Interpolator`` interface)."""
+    if not isinstance(interp, Interpolator):
+        return None
+    record, last = interp.record(), interp.last_pair()
+    if "weights" not in record:
+        return None
+    if last.get("network") == "photos":
+        record = record["photos"]
+    if last.get("geometry") is False and "flow_only" in record:
+        record = record["flow_only"]
+    return record["weights"]
+
+
+def others_note(label: str, interp: Any, made: Sequence[str | None]) -> list[str]:
+    """A note when networks other than the one whose weights were given made some of a set's
+    samples (a researcher's own network scored on photos made none of them, silently)."""
+    own = None if not any(made) else interp.record().get("weights")
+    others = [m for m in made if m is not None and m != own]
+    if own is None or not others or own == str(default_weights()):
+        return []
+    names = ", ".join(sorted({Path(m).name for m in others}))
+    return [
+        f"{label}: {len(others)} of {len(made)} samples made by the shipped networks it hands "
+        f"pairs to ({names}), not by {own}"
+    ]
+
+
 def resolve_methods(
     names: Sequence[str], iters: Sequence[int] = (), weights: str | None = None
 ) -> tuple[list[MethodSpec], list[str]]:
@@ -278,6 +309,8 @@ def resolve_methods(
     """
     specs: list[MethodSpec] = []
     notes: list[str] = []
+    if (weights is not None or iters) and "rnn" not in names:  # (they were dropped unsaid)
+        notes.append("--weights and --iters apply to rnn, which is not among the methods: unused")
     for name in dict.fromkeys(names):
         if name not in PEERS:
             raise ViewsynthError(

@@ -10,9 +10,14 @@ key and the file (:mod:`viewsynth.config`). The sections are the model (``ModelC
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from viewsynth import config as config_lib
+from viewsynth.errors import ConfigError
 from viewsynth.model.network import ModelConfig
 from viewsynth.training.sources import DataConfig
 
@@ -140,3 +145,57 @@ class TrainConfig:
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> TrainConfig:
     """The :class:`TrainConfig` from a YAML file and ``--set key=value`` overrides."""
     return config_lib.load(TrainConfig, path, overrides)
+
+
+#: Settings a resumed run may change: they steer the launch (when to stop, log, save, validate,
+#: how many threads make batches), not what is learnt (batches are a pure function of seed and
+#: step). ``steps`` may change too (to lengthen a run), with a line saying the schedule moved.
+RESUMABLE_CHANGES = (
+    "workdir", "max_minutes", "stop_step", "log_every", "checkpoint_every", "keep_checkpoints",
+    "prefetch", "data_workers", "validation.every",
+)  # fmt: skip
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: tree}
+
+
+def check_resume(cfg: TrainConfig, say: Callable[[str], None]) -> None:
+    """Refuse, before anything is written, a launch that would resume a work folder's checkpoints
+    with other settings than the run that wrote them (its ``config.yaml``): the steps done and
+    the steps to come would be two runs' in one, and ``config.yaml`` would record only the second.
+    """
+    workdir = Path(cfg.workdir)
+    ckpts, saved = workdir / "checkpoints", workdir / "config.yaml"
+    if not saved.is_file() or not any(p.name.isdigit() for p in _children(ckpts)):
+        return
+    try:
+        before = _flat(yaml.safe_load(saved.read_text()))
+    except (OSError, ValueError, yaml.YAMLError, AttributeError):
+        return  # unreadable: nothing to compare with (the checkpoint's shapes are still checked)
+    now = _flat(yaml.safe_load(yaml.safe_dump(config_lib.to_dict(cfg))))
+    changed = [k for k in now if k in before and before[k] != now[k] and k not in RESUMABLE_CHANGES]
+    lengthened = "steps" in changed
+    changed = [k for k in changed if k != "steps"]
+    if changed:
+        key, more = changed[0], len(changed) - 1
+        raise ConfigError(
+            f"{saved}: this work folder's run has {key}: {before[key]!r}, this launch "
+            f"{now[key]!r}" + (f" (and {more} more setting(s) differ)" if more else "")
+            + ": resuming would mix two runs; set it back, or use a new workdir (init_weights "
+            f"{workdir / 'last.msgpack'} starts one from these weights)"
+        )  # fmt: skip
+    if lengthened:
+        say(
+            f"steps {before['steps']} -> {now['steps']}: the learning-rate schedule now spans "
+            f"{now['steps']} steps (the steps done followed the old one)"
+        )
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []

@@ -4,9 +4,9 @@ The capture (a folder of images or a video file) is read through :mod:`viewsynth
 ``viewsynth interpolate`` reads it with the same ``capture:`` options: frames on the capture's one
 clock, cut into segments at time and distance gaps, duplicates dropped, panoramas turned to the
 direction of travel. Triplets ``(k - g, k, k + g)`` lie inside one segment, so the model learns
-from exactly the neighbours ``interpolate`` pairs, never across a gap. Shot indices ``k`` count
-``capture.shots`` (all segments, time order) from 0; ``targets`` 'even' / 'odd' keeps middles of
-that parity, so a run on one parity leaves every shot of the other unseen as a target.
+from exactly the neighbours ``interpolate`` pairs, never across a gap. ``targets`` 'even' / 'odd'
+keeps middles whose frame number, as ``viewsynth evaluate`` counts frames (:mod:`.targets`), has that
+parity, so a run on one parity leaves every frame ``evaluate --parity`` scores of the other unseen.
 
 Memory: each shot a triplet uses is decoded once, one at a time, and only a uint8 copy at training
 size is kept (perspective: longer side at most ``max_side``, then random ``crop`` x ``crop``
@@ -29,9 +29,9 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -39,15 +39,14 @@ from viewsynth import frames as frames_lib
 from viewsynth.capture import Capture, CaptureOptions, iter_frames, load_capture
 from viewsynth.errors import ViewsynthError, WeightsError
 from viewsynth.interpolators import Flow
-from viewsynth.model.weights import DEFAULT_WEIGHTS, load_weights, save_weights
+from viewsynth.model.weights import DEFAULT_WEIGHTS, FLOW_ONLY_WEIGHTS, load_weights, save_weights
 from viewsynth.training import augment as augment_lib
 from viewsynth.training import config as train_config
 from viewsynth.training import loop, losses
 from viewsynth.training.real360 import align_middle
 from viewsynth.training.sources import DataConfig, Triplet, stack_batch
 from viewsynth.training.step import predict
-
-Targets = Literal["all", "even", "odd"]
+from viewsynth.training.targets import Targets, stored_ranks, triplet_choices
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,30 +123,6 @@ def training_size(
     return max(8, round(w * scale)), max(8, round(h * scale))
 
 
-def target_indices(n: int, targets: Targets) -> list[int]:
-    """Middle shots allowed as targets of gap-1 triplets in a capture of one segment of ``n``."""
-    return [k for _, k, _ in triplet_choices([n], (1,), targets)]
-
-
-def _is_target(index: int, targets: Targets) -> bool:
-    return targets == "all" or (index % 2 == 1) == (targets == "odd")
-
-
-def triplet_choices(
-    segment_lengths: Sequence[int], gaps: Sequence[int], targets: Targets
-) -> list[tuple[int, int, int]]:
-    """Triplets ``(k - g, k, k + g)`` of shot indices in ``capture.shots`` (time order over all
-    segments, from 0), each inside one segment; ``targets`` picks the middle ``k`` by its parity."""
-    starts = np.cumsum([0, *segment_lengths[:-1]]).tolist()
-    return [
-        (start + j - g, start + j, start + j + g)
-        for g in gaps
-        for start, n in zip(starts, segment_lengths, strict=True)
-        for j in range(g, n - g)
-        if _is_target(start + j, targets)
-    ]
-
-
 class CaptureTriplets:
     """The training triplets of a capture: ``frames`` maps a shot index (as in ``triplet_choices``)
     to its ``(H, W, 3)`` uint8 frame at training size; only shots some triplet uses are kept.
@@ -194,7 +169,7 @@ def capture_triplets(path: str | Path, cfg: FinetuneConfig) -> tuple[CaptureTrip
             f"{path}: fine-tuning needs at least 3 readable frames, found {len(shots)}"
         )
     lengths = [len(segment) for segment in capture.segments]
-    choices = triplet_choices(lengths, cfg.gaps, cfg.targets)
+    choices = triplet_choices(lengths, cfg.gaps, cfg.targets, stored_ranks(path, capture))
     if not choices:
         where = f" within a segment (segments of {lengths} shots)" if len(lengths) > 1 else ""
         raise ViewsynthError(
@@ -257,10 +232,7 @@ def _fit_scores(
     for k in sorted(set(picks.tolist())):
         tr = triplets.triplet(k)
         h, w = tr.img0.shape[:2]
-        hh, ww = (
-            h // stride * stride,
-            w // stride * stride,
-        )  # the network needs multiples of its stride
+        hh, ww = h // stride * stride, w // stride * stride  # the network's multiples
         tr = augment_lib.crop(tr, 0, 0, hh, ww) if (hh, ww) != (h, w) else tr
         tr = dataclasses.replace(tr, equirect=eq and (hh, ww) == (h, w))
         batch = stack_batch([tr], geometry=model.config.geometry)
@@ -327,21 +299,21 @@ def finetune(
     workdir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> FinetuneResult:
-    """Adapt the ``base`` weights (default: the shipped ones) to ``capture``; write them to ``out``.
-
-    ``workdir`` keeps the checkpoints (a re-run resumes there); without it a temporary folder is
-    used and removed. Raises ``WeightsError`` when there are no base weights.
-    """
+    """Adapt the ``base`` weights to ``capture``; write them to ``out``. The default base makes
+    the capture's frames once ``out`` is ``--weights``: panoramas' geometry network, or for photos
+    the 2D network, which then makes every pair (a geometry network tuned on photos would make
+    none: ``rnn`` gives photos to its photos network; refused). ``workdir`` keeps the checkpoints
+    (a re-run resumes there); without it a temporary folder is used and removed."""
     say = log or (lambda _msg: None)
-    base_path = Path(base) if base else DEFAULT_WEIGHTS
+    if base and not Path(base).is_file():
+        raise WeightsError(f"{base}: weights file not found")
+    started = time.time()
+    triplets, loaded = capture_triplets(capture, cfg)
+    base_path = Path(base) if base else DEFAULT_WEIGHTS if loaded.equirect else FLOW_ONLY_WEIGHTS
     if not base_path.is_file():
-        if base:
-            raise WeightsError(f"{base_path}: weights file not found")
         raise WeightsError(
             f"no trained weights shipped ({base_path} is missing): use --weights FILE as the base"
         )
-    started = time.time()
-    triplets, loaded = capture_triplets(capture, cfg)
     notes = list(loaded.warnings)
     for note in notes:
         say(note)
@@ -355,6 +327,12 @@ def finetune(
     )
 
     model = load_weights(base_path)
+    if not loaded.equirect and model.config.geometry:
+        raise WeightsError(
+            f"{base_path}: a geometry network; tuned on ordinary photos it would make none of "
+            "their frames (interpolate gives photos to the shipped photos and 2D networks): leave "
+            "--weights out to tune the 2D network, which then makes every pair"
+        )
     iters = cfg.iters or model.config.iters
     stride = model.config.stride
     before = _fit_scores(model, triplets, cfg.report_triplets, iters, stride)

@@ -41,9 +41,7 @@ from viewsynth.model.network import Network
 from viewsynth.model.weights import load_weights, read_meta, save_weights
 from viewsynth.training import logbook
 from viewsynth.training.checkpoint import Checkpoints
-from viewsynth.training.config import (
-    TrainConfig,
-)
+from viewsynth.training.config import TrainConfig, check_resume
 from viewsynth.training.prefetch import prefetch
 from viewsynth.training.sources import Batch, TrainingData, texture_photos
 from viewsynth.training.step import (
@@ -183,7 +181,8 @@ class _Launch:
             "grad_norm": float(gnorm),
             # Updates skipped so far for a non-finite gradient (see step.make_optimizer).
             "skipped_updates": skipped_updates(self.optimizer),
-            "lr": float(self.schedule(step)),
+            # the rate step ``step``'s update took (optax counts updates from 0: schedule(step - 1))
+            "lr": float(self.schedule(step - 1)),
             "equirect": equirect,
             # The first interval after a (re)start includes compiling the step.
             "sec_per_step": (now - self.tick) / max(1, step - self.tick_step),
@@ -256,6 +255,7 @@ def train(
     :class:`TrainingDiverged` on a non-finite loss (the last good checkpoint stays).
     """
     say = log or (lambda _msg: None)
+    check_resume(cfg, say)
     workdir = Path(cfg.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     frames.write_text(
