@@ -190,6 +190,22 @@ def test_an_nmea_log_geotags_a_video_as_a_gpx_does(tmp_path):
     assert [f.time for f in fixes] == pytest.approx([T0 + t for t in range(4)]) and not warnings
 
 
+def test_a_late_locks_first_frames_take_a_logs_positions_on_the_tracks_clock(tmp_path):
+    # A dashcam's MP4 creation time is its local time (2 h off UTC): the frames before its GPS
+    # locked are matched with a logger's NMEA on the telemetry's UTC clock, as their times are
+    local = _dated_frames(tmp_path / "local.mp4", n=30, fps=5, when="12:00:00")
+    video = blackvue_mp4(local, tmp_path / "bv.mp4", _drive(7), T0, lock_after=2.0)
+    log = tmp_path / "logger.nmea"
+    log.write_text("\n".join(nmea_log(_drive(7), T0)))
+    capture = load_capture(video, CaptureOptions(every_frames=5, gpx=str(log)))
+    assert [s.time for s in capture.shots] == pytest.approx([0, 1, 2, 3, 4, 5])
+    for s in capture.shots:
+        assert (
+            s.has_position and haversine(s.lat, s.lon, *offset(*ORIGIN, 2.0 * s.time, 0.0)) < 0.05
+        )
+    assert capture.gps_by.endswith("; --gpx logger.nmea (frames without)")
+
+
 @pytest.mark.parametrize(
     "text, needle",
     [
