@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from capture_fixtures import DATA, ORIGIN, offset, texture
+from capture_fixtures import DATA, ORIGIN, offset, plain_video
 from dashcam_fixtures import NO_FIX, blackvue_mp4, nmea_log, nmea_sentences
 
 from viewsynth.capture import CaptureOptions, load_capture
@@ -31,13 +31,7 @@ T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC).timestamp()
 
 def _frames(path: Path, n: int = 30, fps: int = 5) -> Path:
     """A plain ``n``-frame MP4 (64x32, no telemetry)."""
-    import imageio.v2 as imageio
-
-    writer = imageio.get_writer(str(path), fps=fps, codec="libx264", macro_block_size=16)
-    for i in range(n):
-        writer.append_data(texture(64, 32, seed=i))
-    writer.close()
-    return path
+    return plain_video(path, n, fps)
 
 
 def _drive(seconds: int, speed: float = 2.0, alt: float = 12.0):
@@ -157,14 +151,7 @@ def test_a_real_clip_in_blackvue_layout_follows_its_real_track(tmp_path):
 
 def _dated_frames(path: Path, n: int = 30, fps: int = 10, when: str = "10:00:00") -> Path:
     """A plain MP4 whose creation time is ``when`` on T0's day (T0: 10:00:00 UTC)."""
-    import imageio.v2 as imageio
-
-    writer = imageio.get_writer(str(path), fps=fps, codec="libx264", macro_block_size=16,
-                                output_params=["-metadata", f"creation_time=2024-05-01T{when}Z"])  # fmt: skip
-    for i in range(n):
-        writer.append_data(texture(64, 32, seed=i))
-    writer.close()
-    return path
+    return plain_video(path, n, fps, created=f"2024-05-01T{when}Z")
 
 
 def test_an_nmea_log_geotags_a_video_as_a_gpx_does(tmp_path):
