@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gpx",
         type=user_path,
-        help="GPX track that geotags, by time, frames without GPS of their own",
+        help="GPX track or NMEA log that geotags, by time, frames without GPS of their own",
     )
     p.add_argument(
         "--gpx-offset",

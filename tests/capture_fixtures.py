@@ -32,6 +32,21 @@ def texture(width: int, height: int, seed: int = 0) -> np.ndarray:
     return np.round(img * 255).astype(np.uint8)
 
 
+def plain_video(path: Path, n: int = 12, fps: int = 10, created: str | None = None) -> Path:
+    """An ``n``-frame MP4 of 64x32 textures without telemetry; ``created``: its creation time
+    (ISO 8601, e.g. ``"2024-05-01T10:00:00Z"``; None: ffmpeg writes none)."""
+    import imageio.v2 as imageio
+
+    params = [] if created is None else ["-metadata", f"creation_time={created}"]
+    writer = imageio.get_writer(
+        str(path), fps=fps, codec="libx264", macro_block_size=16, output_params=params
+    )
+    for i in range(n):
+        writer.append_data(texture(64, 32, seed=i))
+    writer.close()
+    return path
+
+
 def offset(lat: float, lon: float, east: float, north: float) -> tuple[float, float]:
     """The point ``east``/``north`` metres from (lat, lon) (small offsets, spherical Earth)."""
     dlat = math.degrees(north / EARTH_RADIUS)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from capture_fixtures import DATA, ORIGIN, offset, texture
+from capture_fixtures import DATA, ORIGIN, offset, plain_video
 from dashcam_fixtures import NO_FIX, blackvue_mp4, nmea_log, nmea_sentences
 
 from viewsynth.capture import CaptureOptions, load_capture
@@ -31,13 +31,7 @@ T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC).timestamp()
 
 def _frames(path: Path, n: int = 30, fps: int = 5) -> Path:
     """A plain ``n``-frame MP4 (64x32, no telemetry)."""
-    import imageio.v2 as imageio
-
-    writer = imageio.get_writer(str(path), fps=fps, codec="libx264", macro_block_size=16)
-    for i in range(n):
-        writer.append_data(texture(64, 32, seed=i))
-    writer.close()
-    return path
+    return plain_video(path, n, fps)
 
 
 def _drive(seconds: int, speed: float = 2.0, alt: float = 12.0):
@@ -157,14 +151,7 @@ def test_a_real_clip_in_blackvue_layout_follows_its_real_track(tmp_path):
 
 def _dated_frames(path: Path, n: int = 30, fps: int = 10, when: str = "10:00:00") -> Path:
     """A plain MP4 whose creation time is ``when`` on T0's day (T0: 10:00:00 UTC)."""
-    import imageio.v2 as imageio
-
-    writer = imageio.get_writer(str(path), fps=fps, codec="libx264", macro_block_size=16,
-                                output_params=["-metadata", f"creation_time=2024-05-01T{when}Z"])  # fmt: skip
-    for i in range(n):
-        writer.append_data(texture(64, 32, seed=i))
-    writer.close()
-    return path
+    return plain_video(path, n, fps, created=f"2024-05-01T{when}Z")
 
 
 def test_an_nmea_log_geotags_a_video_as_a_gpx_does(tmp_path):
@@ -188,6 +175,22 @@ def test_an_nmea_log_geotags_a_video_as_a_gpx_does(tmp_path):
     stamped.write_text("\n".join(nmea_log(_drive(4), T0, camera_clock=T0 * 1000 + 7.2e6)))
     fixes, warnings = read_gpx(stamped)
     assert [f.time for f in fixes] == pytest.approx([T0 + t for t in range(4)]) and not warnings
+
+
+def test_a_late_locks_first_frames_take_a_logs_positions_on_the_tracks_clock(tmp_path):
+    # A dashcam's MP4 creation time is its local time (2 h off UTC): the frames before its GPS
+    # locked are matched with a logger's NMEA on the telemetry's UTC clock, as their times are
+    local = _dated_frames(tmp_path / "local.mp4", n=30, fps=5, when="12:00:00")
+    video = blackvue_mp4(local, tmp_path / "bv.mp4", _drive(7), T0, lock_after=2.0)
+    log = tmp_path / "logger.nmea"
+    log.write_text("\n".join(nmea_log(_drive(7), T0)))
+    capture = load_capture(video, CaptureOptions(every_frames=5, gpx=str(log)))
+    assert [s.time for s in capture.shots] == pytest.approx([0, 1, 2, 3, 4, 5])
+    for s in capture.shots:
+        assert (
+            s.has_position and haversine(s.lat, s.lon, *offset(*ORIGIN, 2.0 * s.time, 0.0)) < 0.05
+        )
+    assert capture.gps_by.endswith("; --gpx logger.nmea (frames without)")
 
 
 @pytest.mark.parametrize(

@@ -392,3 +392,27 @@ def test_a_spacing_video_stopped_anywhere_resumes_to_the_clean_run(tmp_path, mon
         got = [frames.read_image(p).image for p in sorted((out / "frames").glob("*.png"))]
         assert len(got) == n and all(np.array_equal(a, b) for a, b in zip(got, want, strict=True))
         assert json.loads((out / "manifest.json").read_text())["segments"][0]["frames"] == rows
+
+
+def test_shots_without_the_newer_fields_keep_the_fingerprint_of_older_ledgers(
+    tmp_path, monkeypatch
+):
+    # ``along`` (--spacing on a video) and ``orientation`` (tags that turn a panorama) came in
+    # one session: a capture that has neither must hash as before them, so a run stopped by an
+    # older version resumes instead of starting again.
+    import dataclasses
+
+    from viewsynth.capture import load_capture
+    from viewsynth.walkthrough import resume
+
+    cap = load_capture(make_capture(tmp_path / "cap", n=3, width=64))
+    record = PatternInterp().record()
+    key = fingerprint(cap, settings(), record)
+
+    asdict = dataclasses.asdict
+
+    def older(shot):  # a Shot as it was before ``orientation`` (``along``: left out already)
+        return {k: v for k, v in asdict(shot).items() if k != "orientation"}
+
+    monkeypatch.setattr(resume.dataclasses, "asdict", older)
+    assert fingerprint(cap, settings(), record) == key

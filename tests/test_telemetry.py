@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from capture_fixtures import DATA, ORIGIN, offset, texture
+from capture_fixtures import DATA, ORIGIN, offset, plain_video, texture
 
 from viewsynth.capture import CaptureOptions, load_capture, telemetry
 from viewsynth.capture.heading import between, haversine
@@ -214,18 +214,8 @@ def test_clean_track_drops_frozen_and_implausible_fixes_and_names_gaps():
     assert clean_track(still, "x", 50.0, 5.0) == (still, [])
 
 
-def _plain_video(path: Path, n: int = 12, fps: int = 10) -> Path:
-    import imageio.v2 as imageio
-
-    writer = imageio.get_writer(str(path), fps=fps, codec="libx264", macro_block_size=16)
-    for i in range(n):
-        writer.append_data(texture(64, 32, seed=i))
-    writer.close()
-    return path
-
-
 def test_video_without_telemetry_warns_and_has_no_positions(tmp_path):
-    video = _plain_video(tmp_path / "plain.mp4")
+    video = plain_video(tmp_path / "plain.mp4")
     assert read_video_track(video).kind is None
     capture = load_capture(video, CaptureOptions(every_frames=4))
     assert not any(s.has_position for s in capture.shots)
@@ -286,7 +276,7 @@ def test_reading_a_video_reports_its_progress(tmp_path):
 def _camm_video(tmp_path: Path, positions, altitudes=None) -> Path:
     from viewsynth.export.camm import add_camm_track
 
-    video = _plain_video(tmp_path / "camm.mp4", n=len(positions))
+    video = plain_video(tmp_path / "camm.mp4", n=len(positions))
     add_camm_track(video, positions, altitudes)
     return video
 

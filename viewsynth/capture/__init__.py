@@ -41,9 +41,10 @@ Modules, in the order a capture goes through them: ``load`` (``load_capture``, `
 -> ``folder`` (listing, decoding once, one clock) or ``video`` (``sampling``: which frames) -> ``segments`` (projection,
 working size, gaps, duplicates, yaw), using ``metadata`` (tags), ``projection`` (panorama or photo,
 field of view), ``shape`` (photos of another shape: centre-cropped, their field of view narrowed),
-``telemetry`` (a video's GPMF/CAMM GPS track), ``gpx`` (geotagging by time from ``capture.gpx``),
-``track`` (times, GPS, splitting) and ``heading`` (yaw); then ``schedule`` (in-between times per
-pair).
+``orientation`` (a panorama's tags turned upright: prhd, GPano), ``telemetry`` (a video's GPMF,
+CAMM or BlackVue GPS track), ``gpx`` (geotagging by time from ``capture.gpx``: GPX or NMEA),
+``locate`` (a video frame's position: telemetry, else the GPX), ``track`` (times, GPS, splitting)
+and ``heading`` (yaw); then ``schedule`` (in-between times per pair).
 
 Rules (the reasons are in the modules): a folder's images are its direct children (hidden files
 and viewsynth's own outputs where it wrote them ignored; other files skipped as "not an image");

@@ -4,7 +4,8 @@ The GPX is parsed with ``gpxpy``; every track point with a time is kept (all tra
 in time order; route and way points have no times and are ignored). Frames are matched in UTC:
 a photo by its capture time (GPS time or EXIF time with OffsetTimeOriginal are UTC; EXIF time
 without an offset is the camera's local clock, read as UTC), a video frame by the MP4's creation
-time plus its time in the video. ``capture.gpx_offset`` seconds are added to the capture's times
+time plus its time in the video (or by the clock of the video's own GPS fixes where it has them:
+a late lock's first frames; :mod:`~viewsynth.capture.locate`). ``capture.gpx_offset`` seconds are added to the capture's times
 first: the camera clock's error against the GPS logger's (a camera 3 s slow: 3; a camera set to
 local time UTC+2 with no offset tag: -7200). Between two track points the position is interpolated
 linearly, and so is ``<ele>`` (metres, as the logger wrote it) where both points have one; across

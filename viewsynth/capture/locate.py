@@ -3,8 +3,9 @@
 :class:`Locator` answers a video time with a position: the video's telemetry
 (:mod:`~viewsynth.capture.telemetry`: GoPro GPMF, Google CAMM, BlackVue; cleaned of frozen fixes,
 jumps and gaps; ignored with ``capture.use_gps`` false) interpolated at that time, else
-``capture.gpx`` (:mod:`~viewsynth.capture.gpx`) at the frame's UTC time (the MP4's creation time
-+ video time + ``capture.gpx_offset``). Within a second past either end of a track, a frame's
+``capture.gpx`` (:mod:`~viewsynth.capture.gpx`) at the frame's UTC time + ``capture.gpx_offset``:
+the telemetry's clock where its fixes have one (a late lock's first frames, a hole), else the
+MP4's creation time + video time. Within a second past either end of a track, a frame's
 position carries on at the end's speed. A frame without a position takes its UTC time from the
 telemetry's clock where the fixes have one (a camera's creation time is often local time), else
 from the creation time. :func:`untracked` is the one warning for a video with no track at all.
@@ -76,7 +77,7 @@ class Locator:
             self.gpx, gpx_warnings = read_gpx(self.gpx_path, options.max_speed)
             self._gpx_stamps = [f.time for f in self.gpx]
             warnings += gpx_warnings
-            if self.creation is None:
+            if self.creation is None and not self._timed:
                 raise ViewsynthError(
                     f"{path}: --gpx {self.gpx_path.name} matches frames by time, but the video "
                     "has no creation time"
@@ -122,8 +123,8 @@ class Locator:
             found = positions_at(self.fixes, [t], VIDEO_MAX_GAP, stamps=self._stamps)[0]
             if found is not None:  # (a receiver's late lock: frames just before it move too)
                 return _on_past_the_ends(self.fixes, found, t, t)
-        if self.gpx:
-            utc = self.utc(t)
+        if self.gpx:  # (on the telemetry's clock where it has one: the MP4's may be local time)
+            utc = self.utc(t) if not self._timed else self.clock(t) + self.offset
             self.gpx_asked[t] = utc
             found = positions_at(self.gpx, [utc], GPX_MAX_GAP, stamps=self._gpx_stamps)[0]
             if found is not None:

@@ -54,7 +54,7 @@ class CaptureOptions:
     # ... or one frame every M metres along the video's GPS track (0: off; as mapillary_tools'
     # video sample distance; needs GPS from the video's telemetry or capture.gpx).
     every_metres: float = 0.0
-    # A GPX track (file path) that geotags, by time, the photos or video frames without GPS.
+    # A GPX track or NMEA log (file path) that geotags, by time, the photos or video frames without GPS.
     gpx: str = ""
     # Seconds added to the capture's times before matching them to the GPX (the camera clock's
     # error: a camera 3 s slow needs 3; one on local time UTC+2 without an offset tag, -7200).

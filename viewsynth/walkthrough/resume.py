@@ -63,8 +63,11 @@ def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[st
             h.update(f"{shot.name}|{shot.frame_index}|{files[shot.path]}".encode())
             read = dataclasses.asdict(shot)
             read.pop("path")  # (the same capture by another path is the same capture)
-            if read["along"] is None:  # (a field newer than most runs' ledgers)
-                del read["along"]
+            # fields newer than most runs' ledgers (--spacing on a video, a panorama's tags):
+            # left out when unset, so those runs' captures keep their fingerprint
+            for newer in ("along", "orientation"):
+                if newer in read and read[newer] is None:
+                    del read[newer]
             h.update(json.dumps(read, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16]
 

@@ -194,7 +194,7 @@ def _schedule(
 ) -> tuple[list[list[PairSchedule]], list[str]]:
     """Each segment's in-between times, and the capture's warnings with the schedules' own.
 
-    ``--spacing`` falls back to ``--factor`` on a segment with a shot without GPS, said per
+    ``--spacing`` falls back to ``--factor`` on each pair with a shot without GPS, said once per
     segment; but where a video has no GPS track at all, that one cause is said in one line, the
     loader's (``Capture.untracked``), now with the fallback added. ``options``: the capture's.
     """
