@@ -193,6 +193,23 @@ def test_a_late_locks_first_frames_take_a_logs_positions_on_the_tracks_clock(tmp
     assert capture.gps_by.endswith("; --gpx logger.nmea (frames without)")
 
 
+def test_a_log_that_covers_a_frame_beats_the_telemetry_carried_back_before_its_lock(tmp_path):
+    # The camera's receiver locks 2 s in; a logger ran from the start, 3 m north of it (told
+    # apart here). Frames in the second before the lock took the telemetry carried back at its
+    # speed although the log had them: the walk stepped sideways where the sources met.
+    local = _dated_frames(tmp_path / "local.mp4", n=30, fps=5, when="12:00:00")
+    video = blackvue_mp4(local, tmp_path / "bv.mp4", _drive(7), T0, lock_after=2.0)
+    north = [(t, *offset(lat, lon, 0.0, 3.0), alt) for t, lat, lon, alt in _drive(7)]
+    log = tmp_path / "logger.nmea"
+    log.write_text("\n".join(nmea_log(north, T0)))
+    capture = load_capture(video, CaptureOptions(every_frames=2, gpx=str(log)))
+    for s in capture.shots:
+        east = offset(*ORIGIN, 2.0 * s.time, 0.0)
+        want = offset(*east, 0.0, 3.0) if s.time < 2.0 else east  # the log's until the lock
+        assert haversine(s.lat, s.lon, *want) < 0.05, (s.time, haversine(s.lat, s.lon, *east))
+    assert not any("fall outside" in w for w in capture.warnings), capture.warnings
+
+
 @pytest.mark.parametrize(
     "text, needle",
     [

@@ -122,15 +122,26 @@ class Locator:
         if self.fixes:
             found = positions_at(self.fixes, [t], VIDEO_MAX_GAP, stamps=self._stamps)[0]
             if found is not None:  # (a receiver's late lock: frames just before it move too)
-                return _on_past_the_ends(self.fixes, found, t, t)
-        if self.gpx:  # (on the telemetry's clock where it has one: the MP4's may be local time)
-            utc = self.utc(t) if not self._timed else self.clock(t) + self.offset
+                inside = self.fixes[0].time <= t <= self.fixes[-1].time
+                # A GPX that covers the frame beats the telemetry carried past its ends.
+                logged = None if inside or not self.gpx else self._from_gpx(t, asked=False)
+                return logged or _on_past_the_ends(self.fixes, found, t, t)
+        return self._from_gpx(t) if self.gpx else None
+
+    def _from_gpx(self, t: float, asked: bool = True) -> Fix | None:
+        """The GPX's position for video time ``t``, on the telemetry's clock where it has one (the
+        MP4's may be local time); ``asked``: counted among the frames the GPX was asked for (a
+        frame the telemetry places anyway is not)."""
+        utc = self.utc(t) if not self._timed else self.clock(t) + self.offset
+        if utc is None:
+            return None
+        if asked:
             self.gpx_asked[t] = utc
-            found = positions_at(self.gpx, [utc], GPX_MAX_GAP, stamps=self._gpx_stamps)[0]
-            if found is not None:
-                self.gpx_hits += 1
-                return _on_past_the_ends(self.gpx, found, utc, t)
-        return None
+        found = positions_at(self.gpx, [utc], GPX_MAX_GAP, stamps=self._gpx_stamps)[0]
+        if found is None or (not asked and not self.gpx[0].time <= utc <= self.gpx[-1].time):
+            return None
+        self.gpx_hits += 1
+        return _on_past_the_ends(self.gpx, found, utc, t)
 
     def check(self, path: Path) -> None:
         """Raise when a GPX was asked for frames without GPS and it covers none of them."""
