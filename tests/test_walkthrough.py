@@ -647,3 +647,40 @@ def test_a_pairs_times_are_asked_a_memory_budget_at_a_time(tmp_path, monkeypatch
     for a, b in zip(sorted((tmp_path / "whole" / "frames").glob("*.png")),
                     sorted((tmp_path / "split" / "frames").glob("*.png")), strict=True):  # fmt: skip
         assert np.array_equal(frames.read_image(a).image, frames.read_image(b).image)
+
+
+class _Recorded(Forwarding):
+    """A cross-fade that describes itself as ``record`` (a network's, without running one)."""
+
+    def __init__(self, record: dict):
+        from viewsynth.interpolators import Linear
+
+        super().__init__(Linear())
+        self._record = record
+
+    def record(self):
+        return self._record
+
+
+def test_a_geometry_network_given_for_photos_is_said_to_make_none_of_their_frames(tmp_path):
+    # A researcher's geometry network (fine-tuned on panoramas) hands ordinary photos to the
+    # shipped photos network: a job on photos with it made the shipped networks' frames, silently.
+    from viewsynth.model.weights import DEFAULT_WEIGHTS, PHOTOS_WEIGHTS
+
+    photos = make_capture(tmp_path / "photos", n=2, width=128, perspective=True)
+    panoramas = make_capture(tmp_path / "panoramas", n=2, width=64)
+    shipped = {"method": "rnn", "weights": str(PHOTOS_WEIGHTS)}
+    mine = {"method": "rnn", "weights": str(tmp_path / "mine.msgpack"), "photos": shipped}
+    settings = InterpolateSettings(factor=2)
+    said = (
+        "--weights mine.msgpack: a geometry network; the frames of ordinary photos are made by "
+        "the shipped photos network (photos.msgpack), not by it"
+    )
+
+    def warnings(capture, record, out):
+        result = run_capture(capture, tmp_path / out, settings, interpolator=_Recorded(record))
+        return [w for w in result.warnings if w.startswith("--weights")]
+
+    assert [w[: len(said)] for w in warnings(photos, mine, "a")] == [said]
+    assert warnings(panoramas, mine, "b") == []  # it makes panoramas' frames
+    assert warnings(photos, {**mine, "weights": str(DEFAULT_WEIGHTS)}, "c") == []  # the default

@@ -106,6 +106,7 @@ def run_capture(
         record = interp.record()
         key = fingerprint(capture, settings, record)
         schedules, warnings = _schedule(capture, settings, options)
+        warnings += _weights_unused(record, capture)
         n_total = sum(len(pair.times) for schedule in schedules for pair in schedule)
         if total is not None:
             total(n_total)
@@ -187,6 +188,24 @@ def _said_before(manifest_path: Path, reading: list[str]) -> list[str]:
         return list(json.loads(manifest_path.read_text(encoding="utf-8"))["warnings"])
     except (OSError, ValueError, KeyError, TypeError):
         return reading
+
+
+def _weights_unused(record: dict, capture: Capture) -> list[str]:
+    """The warning that a geometry network given by ``--weights`` makes none of a photo
+    capture's frames: it hands ordinary photos to the shipped photos network (``record``'s
+    ``photos``), which a fine-tune on panoramas leaves as it was."""
+    mine, photos = record.get("weights"), record.get("photos")
+    if capture.projection != "perspective" or not photos:
+        return []
+    from viewsynth.model.weights import DEFAULT_WEIGHTS  # (loaded already: a network ran)
+
+    if mine == str(DEFAULT_WEIGHTS):
+        return []
+    return [
+        f"--weights {Path(mine).name}: a geometry network; the frames of ordinary photos are made "
+        f"by the shipped photos network ({Path(photos['weights']).name}), not by it (a "
+        "`viewsynth finetune` on photos tunes the network that makes them)"
+    ]
 
 
 def _schedule(
