@@ -1040,3 +1040,17 @@ def test_udacity_video_sampled_every_n_frames():
     assert capture.projection == "perspective" and capture.working_size == (960, 540)
     first = next(iter_frames(capture, shots))[1]
     assert first.shape == (540, 960, 3) and first.dtype == np.float32
+
+
+def test_reading_a_folder_reports_its_progress(tmp_path):
+    # Hundreds of 5.7K panoramas take minutes to decode before the first output frame, and the
+    # bar stood at 0 all that time (only a video's frames were told). A bad file counts too.
+    folder = tmp_path / "walk"
+    folder.mkdir()
+    for i in range(4):
+        write_image(folder / f"{i:02d}.jpg", seed=i, position=offset(*ORIGIN, 0.0, 2.0 * i))
+    (folder / "04.jpg").write_bytes(b"\xff\xd8 not really")
+    told = []
+    capture = load_capture(folder, progress=lambda *n: told.append(n))
+    assert len(capture.shots) == 4
+    assert told == [(k, 5) for k in range(1, 6)]

@@ -87,8 +87,8 @@ def run_capture(
     whether that is fatal. Without ``interpolator``, ``settings.make_interpolator()`` makes it
     (its ``record()`` is part of the resume fingerprint). ``progress(n)`` is called as frames
     are written (or found done) with their number, ``total(n)`` once with the number of frames;
-    before that, ``loading(done, total)`` as a video's frames are decoded to read the capture
-    (``total`` None when not known before).
+    before that, ``loading(done, total)`` as a folder's images or a video's frames are decoded
+    to read the capture (``total`` None when not known before).
     """
     started = time.perf_counter()
     name = source.stem if source.is_file() else source.name
