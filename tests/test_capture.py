@@ -603,6 +603,22 @@ def test_time_gap_in_a_folder(tmp_path):
     ]
 
 
+def test_where_a_capture_was_cut_is_said(tmp_path):
+    # A long walk with a pause came out as -seg00 and -seg01 and nothing said why or where.
+    for i, (sec, north) in enumerate([(0, 0), (2, 2), (130, 4), (132, 6), (134, 50), (136, 52)]):
+        gps = offset(*ORIGIN, 0.0, north)
+        write_image(
+            tmp_path / f"{i}.jpg", seed=i, gps_time=T0 + timedelta(seconds=sec), position=gps
+        )
+    capture = load_capture(tmp_path)
+    assert len(capture.segments) == 3
+    assert capture.warnings == [
+        "cut into 3 videos (-seg00 .. -seg02) at gaps over capture.time_gap 60 s or "
+        "capture.distance_gap 30 m: 1.jpg | 2.jpg (128 s, 2 m), 3.jpg | 4.jpg (2 s, 44 m)"
+    ]
+    assert load_capture(tmp_path, CaptureOptions(time_gap=0, distance_gap=0)).warnings == []
+
+
 def test_duplicates_follow_the_mapillary_rule():
     shots = [
         shot("a", east=0.0, time=0, heading=10.0),
