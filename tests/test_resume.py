@@ -182,6 +182,24 @@ def test_a_crashed_run_resumes_at_its_unfinished_chunk_with_every_frame_once(tmp
     )
 
 
+def test_a_resumed_run_decodes_only_the_photos_of_the_pairs_it_makes(tmp_path, monkeypatch):
+    # A long walk resumed near its end decoded every photo before its unfinished chunk again
+    # (500 5.7K JPEGs: minutes) only to pass over the pairs the finished pieces hold.
+    import viewsynth.capture.load as load
+
+    capture = make_capture(tmp_path / "cap", n=9, width=48)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_capture(capture, out, settings(), interpolator=PatternInterp(48, die_at=6))
+    read, decoded = load.read_image, []
+    monkeypatch.setattr(load, "read_image", lambda p, **kw: decoded.append(p.name) or read(p, **kw))
+    again = PatternInterp(48)
+    assert run_capture(capture, out, settings(), interpolator=again).status == "done"
+    assert again.pairs == [5, 6, 7]
+    assert decoded == [f"f{k:03d}.png" for k in range(5, 9)]
+    assert video_numbers(out / "walkthrough.mp4") == list(range(8 * FACTOR + 1))
+
+
 _KILLED_RUN = """
 import sys
 sys.path.insert(0, {here!r})

@@ -15,9 +15,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +24,7 @@ from viewsynth import config as config_lib
 from viewsynth.capture import Capture, CaptureOptions, iter_frames, load_capture, pair_hfov
 from viewsynth.capture.locate import untracked
 from viewsynth.capture.schedule import PairSchedule, schedule_segment
+from viewsynth.capture.shot import Shot
 from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
 from viewsynth.interpolators import Interpolator
@@ -214,6 +214,25 @@ def _schedule(
     return schedules, warnings
 
 
+def _pair_images(capture: Capture, segment: list[Shot], plan: SegmentPlan) -> Iterator[tuple]:
+    """``(step, (shot0, img0), (shot1, img1))`` for each pair of ``plan``, the images decoded
+    only for the pairs still to do (``None`` for those finished pieces hold): a run resumed near
+    the end of a long walk decoded every earlier photo again."""
+    needed = sorted({k for step in plan.pairs if step.todo for k in (step.k, step.k + 1)})
+    decoded = zip(needed, iter_frames(capture, [segment[k] for k in needed]), strict=True)
+    kept: dict[int, object] = {}
+    for step in plan.pairs:
+        if not step.todo:
+            yield step, (segment[step.k], None), (segment[step.k + 1], None)
+            continue
+        while step.k + 1 not in kept:
+            k, (_, image) = next(decoded)
+            kept[k] = image
+        for k in [k for k in kept if k < step.k]:
+            del kept[k]  # (two images at a time)
+        yield step, (segment[step.k], kept[step.k]), (segment[step.k + 1], kept[step.k + 1])
+
+
 def _write_segment(
     capture: Capture,
     plan: SegmentPlan,
@@ -249,8 +268,7 @@ def _write_segment(
     pairs = [p for p in ledger.done_pairs(plan.seg, settings.chunk_frames) if p["pair"] in held]
     inside = 0.0
     try:
-        images = pairwise(iter_frames(capture, segment))
-        for step, ((shot0, img0), (shot1, img1)) in zip(plan.pairs, images, strict=True):
+        for step, (shot0, img0), (shot1, img1) in _pair_images(capture, segment, plan):
             if step.todo:
                 hfov = pair_hfov(shot0, shot1)
                 left = step.times[step.held :]  # the times not yet written, ascending
