@@ -159,9 +159,14 @@ def test_a_crashed_run_resumes_at_its_unfinished_chunk_with_every_frame_once(tmp
     # (the records of the pairs made when the third piece closed, in pair 5)
     assert state["chunks"] == {"0": {"chunk_frames": 7, "done": 3, "pairs": made[:6]}}
 
-    again = PatternInterp(width)
-    result = run_capture(capture, out, settings(), interpolator=again)
+    again, told, made_now = PatternInterp(width), [], []
+    result = run_capture(
+        capture, out, settings(), interpolator=again, total=lambda *n: told.append(n),
+        progress=made_now.append,
+    )  # fmt: skip
     assert result.status == "done" and result.frames == n
+    # the 20 frames of the pairs pieces hold are told apart (a bar's ETA counted them as made)
+    assert told == [(n,), (n, 20)] and sum(made_now) == n - 20
     # Frames 0..20 are in finished pieces: pairs 0..4 (frames 0..19) are not interpolated again;
     # pair 5 (frames 20..23) is, and its frame 20 is passed over.
     assert again.pairs == [5, 6, 7]

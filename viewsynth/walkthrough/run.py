@@ -77,7 +77,7 @@ def run_capture(
     *,
     interpolator: Interpolator | None = None,
     progress: Callable[[int], None] | None = None,
-    total: Callable[[int], None] | None = None,
+    total: Callable[..., None] | None = None,
     loading: Callable[[int, int | None], None] | None = None,
 ) -> CaptureResult:
     """Interpolate one capture into ``out``; returns its result (never raises for bad frames).
@@ -86,7 +86,8 @@ def run_capture(
     than two usable frames), and when another run is writing into ``out``: the caller decides
     whether that is fatal. Without ``interpolator``, ``settings.make_interpolator()`` makes it
     (its ``record()`` is part of the resume fingerprint). ``progress(n)`` is called as frames
-    are written (or found done) with their number, ``total(n)`` once with the number of frames;
+    are written with their number, ``total(n)`` once with the number of frames and, when a
+    previous run left some done, ``total(n, done)`` with those (not told to ``progress``);
     before that, ``loading(done, total)`` as a folder's images or a video's frames are decoded
     to read the capture (``total`` None when not known before).
     """
@@ -137,13 +138,17 @@ def run_capture(
             panoramic=capture.projection == "equirect",
             chunk_frames=settings.chunk_frames,
         )
+        held = sum(plan.n_frames - _todo_frames(plan) for plan in plans)  # a previous run's
+        if held and total is not None:
+            total(n_total, held)  # (told apart: a bar's rate and ETA are this run's)
+        elif held:
+            progress(held)
         segments_out, inside = [], 0.0  # inside: the interpolator's wall seconds, summed
         for plan, segment, schedule in zip(plans, capture.segments, schedules, strict=True):
             if plan.finished is not None:
                 for video in plan.finished["files"].values():
                     remove_pieces(out, video)  # a run killed between the join and the cleanup
                 segments_out.append(plan.finished)
-                progress(plan.n_frames)
                 continue
             rows = segment_rows(segment, schedule)
             stamp_rows(rows, segment, capture.time_source)
@@ -212,6 +217,11 @@ def _schedule(
         said = untracked(capture.source.name, options.every_metres, spacing, settings.factor)
         warnings[warnings.index(capture.untracked)] = said
     return schedules, warnings
+
+
+def _todo_frames(plan: SegmentPlan) -> int:
+    """The frames of ``plan``'s pairs still to do (whole: their held frames are passed over)."""
+    return 0 if plan.finished is not None else sum(s.size for s in plan.pairs if s.todo)
 
 
 def _pair_images(capture: Capture, segment: list[Shot], plan: SegmentPlan) -> Iterator[tuple]:
@@ -291,7 +301,8 @@ def _write_segment(
                 ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed, pairs)
                 if left[-1] == 1.0:
                     writer.write(img1)  # (the segment's last image, after its last pair's frames)
-            progress(step.size)
+            if step.todo:
+                progress(step.size)
         warnings = writer.close(post_360=camm_step(rows), created=start)
     except BaseException:
         writer.abort()
