@@ -140,9 +140,12 @@ def run_local(captures, out: Path, settings, quiet: bool, progress: RootProgress
                 bar.reset(total=of)
             bar.update(done - bar.n)
 
-        def total(n, bar=bar, label=label):
+        def total(n, done=0, bar=bar, label=label):
             bar.set_description(label, refresh=False)
             bar.reset(total=n)  # (after reading: the bar counts output frames from 0)
+            if done:  # a resumed run's frames made before: counted, but not in the rate (ETA)
+                bar.n = bar.last_print_n = bar.initial = done
+                bar.refresh()
 
         progress.start(index)
         try:

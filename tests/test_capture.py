@@ -603,6 +603,22 @@ def test_time_gap_in_a_folder(tmp_path):
     ]
 
 
+def test_where_a_capture_was_cut_is_said(tmp_path):
+    # A long walk with a pause came out as -seg00 and -seg01 and nothing said why or where.
+    for i, (sec, north) in enumerate([(0, 0), (2, 2), (130, 4), (132, 6), (134, 50), (136, 52)]):
+        gps = offset(*ORIGIN, 0.0, north)
+        write_image(
+            tmp_path / f"{i}.jpg", seed=i, gps_time=T0 + timedelta(seconds=sec), position=gps
+        )
+    capture = load_capture(tmp_path)
+    assert len(capture.segments) == 3
+    assert capture.warnings == [
+        "cut into 3 videos (-seg00 .. -seg02) at gaps over capture.time_gap 60 s or "
+        "capture.distance_gap 30 m: 1.jpg | 2.jpg (128 s, 2 m), 3.jpg | 4.jpg (2 s, 44 m)"
+    ]
+    assert load_capture(tmp_path, CaptureOptions(time_gap=0, distance_gap=0)).warnings == []
+
+
 def test_duplicates_follow_the_mapillary_rule():
     shots = [
         shot("a", east=0.0, time=0, heading=10.0),
@@ -1040,3 +1056,17 @@ def test_udacity_video_sampled_every_n_frames():
     assert capture.projection == "perspective" and capture.working_size == (960, 540)
     first = next(iter_frames(capture, shots))[1]
     assert first.shape == (540, 960, 3) and first.dtype == np.float32
+
+
+def test_reading_a_folder_reports_its_progress(tmp_path):
+    # Hundreds of 5.7K panoramas take minutes to decode before the first output frame, and the
+    # bar stood at 0 all that time (only a video's frames were told). A bad file counts too.
+    folder = tmp_path / "walk"
+    folder.mkdir()
+    for i in range(4):
+        write_image(folder / f"{i:02d}.jpg", seed=i, position=offset(*ORIGIN, 0.0, 2.0 * i))
+    (folder / "04.jpg").write_bytes(b"\xff\xd8 not really")
+    told = []
+    capture = load_capture(folder, progress=lambda *n: told.append(n))
+    assert len(capture.shots) == 4
+    assert told == [(k, 5) for k in range(1, 6)]

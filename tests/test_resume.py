@@ -159,9 +159,14 @@ def test_a_crashed_run_resumes_at_its_unfinished_chunk_with_every_frame_once(tmp
     # (the records of the pairs made when the third piece closed, in pair 5)
     assert state["chunks"] == {"0": {"chunk_frames": 7, "done": 3, "pairs": made[:6]}}
 
-    again = PatternInterp(width)
-    result = run_capture(capture, out, settings(), interpolator=again)
+    again, told, made_now = PatternInterp(width), [], []
+    result = run_capture(
+        capture, out, settings(), interpolator=again, total=lambda *n: told.append(n),
+        progress=made_now.append,
+    )  # fmt: skip
     assert result.status == "done" and result.frames == n
+    # the 20 frames of the pairs pieces hold are told apart (a bar's ETA counted them as made)
+    assert told == [(n,), (n, 20)] and sum(made_now) == n - 20
     # Frames 0..20 are in finished pieces: pairs 0..4 (frames 0..19) are not interpolated again;
     # pair 5 (frames 20..23) is, and its frame 20 is passed over.
     assert again.pairs == [5, 6, 7]
@@ -180,6 +185,24 @@ def test_a_crashed_run_resumes_at_its_unfinished_chunk_with_every_frame_once(tmp
         "chunks" not in json.loads((out / STATE_FILE).read_text())
         or not json.loads((out / STATE_FILE).read_text())["chunks"]
     )
+
+
+def test_a_resumed_run_decodes_only_the_photos_of_the_pairs_it_makes(tmp_path, monkeypatch):
+    # A long walk resumed near its end decoded every photo before its unfinished chunk again
+    # (500 5.7K JPEGs: minutes) only to pass over the pairs the finished pieces hold.
+    import viewsynth.capture.load as load
+
+    capture = make_capture(tmp_path / "cap", n=9, width=48)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_capture(capture, out, settings(), interpolator=PatternInterp(48, die_at=6))
+    read, decoded = load.read_image, []
+    monkeypatch.setattr(load, "read_image", lambda p, **kw: decoded.append(p.name) or read(p, **kw))
+    again = PatternInterp(48)
+    assert run_capture(capture, out, settings(), interpolator=again).status == "done"
+    assert again.pairs == [5, 6, 7]
+    assert decoded == [f"f{k:03d}.png" for k in range(5, 9)]
+    assert video_numbers(out / "walkthrough.mp4") == list(range(8 * FACTOR + 1))
 
 
 _KILLED_RUN = """

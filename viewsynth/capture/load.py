@@ -45,15 +45,15 @@ def load_capture(
     Raises ``ViewsynthError`` naming the path when it is missing, holds no images, or leaves fewer
     than two usable frames; bad or duplicate frames are skipped and listed in ``Capture.skipped``.
     ``spacing``: the job's ``--spacing`` (a video sampled every that many metres is read for it:
-    :func:`~viewsynth.capture.video.load_video`); ``progress(done, total)``: a video's frames
-    decoded so far (``total`` None when not known before).
+    :func:`~viewsynth.capture.video.load_video`); ``progress(done, total)``: a folder's images or
+    a video's frames decoded so far (``total`` None when not known before).
     """
     options = options or CaptureOptions()
     path = Path(path)
     if not path.exists():
         raise ViewsynthError(f"{path}: no such file or folder")
     if path.is_dir():
-        return load_folder(path, options)
+        return load_folder(path, options, progress)
     suffix = path.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
         return load_video(path, options, spacing=spacing, progress=progress)

@@ -38,6 +38,7 @@ from viewsynth.capture.heading import (
     MAX_TAG_DISAGREEMENT,
     align_yaws,
     circular_smooth,
+    haversine,
     odd_tags,
     travel_bearings,
 )
@@ -155,6 +156,8 @@ def finish(
             f"{source_path}: no two frames left to interpolate after cutting at gaps and dropping "
             f"duplicates ({list_names([f'{n} ({r})' for n, r in skipped])})"
         )
+    if len(segments) > 1:
+        warnings.append(_cuts_said(segments, time_gap, distance_gap))
     if projection == "equirect" and options.align_heading:
         segments = [_align(segment, options, warnings) for segment in segments]
     dropped = [f"{name} ({reason})" for name, reason in skipped]
@@ -263,6 +266,26 @@ def _ratio(width: int, height: int) -> str:
     if max(width, height) // common <= 32:
         return f"{width // common}:{height // common}"
     return f"{width / height:.3g}:1"
+
+
+def _cuts_said(segments: Sequence[Sequence[Shot]], time_gap: float, distance_gap: float) -> str:
+    """One line: the capture's videos and where it was cut (a long walk's pause, a lost fix)."""
+    cuts = []
+    for before, after in zip(segments, segments[1:], strict=False):
+        a, b = before[-1], after[0]
+        apart = []
+        if a.time is not None and b.time is not None:
+            apart.append(f"{b.time - a.time:.0f} s")
+        if a.has_position and b.has_position:
+            apart.append(f"{haversine(a.lat, a.lon, b.lat, b.lon):.0f} m")
+        cuts.append(f"{a.name} | {b.name}" + (f" ({', '.join(apart)})" if apart else ""))
+    gaps = [f"capture.time_gap {time_gap:g} s"] if time_gap > 0.0 else []
+    gaps += [f"capture.distance_gap {distance_gap:g} m"] if distance_gap > 0.0 else []
+    over = f" over {' or '.join(gaps)}" if gaps else ""
+    return (
+        f"cut into {len(segments)} videos (-seg00 .. -seg{len(segments) - 1:02d}) at gaps{over}: "
+        f"{list_names(cuts)}"
+    )
 
 
 def _align(segment: list[Shot], options: CaptureOptions, warnings: list[str]) -> list[Shot]:

@@ -15,9 +15,8 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +24,7 @@ from viewsynth import config as config_lib
 from viewsynth.capture import Capture, CaptureOptions, iter_frames, load_capture, pair_hfov
 from viewsynth.capture.locate import untracked
 from viewsynth.capture.schedule import PairSchedule, schedule_segment
+from viewsynth.capture.shot import Shot
 from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
 from viewsynth.interpolators import Interpolator
@@ -77,7 +77,7 @@ def run_capture(
     *,
     interpolator: Interpolator | None = None,
     progress: Callable[[int], None] | None = None,
-    total: Callable[[int], None] | None = None,
+    total: Callable[..., None] | None = None,
     loading: Callable[[int, int | None], None] | None = None,
 ) -> CaptureResult:
     """Interpolate one capture into ``out``; returns its result (never raises for bad frames).
@@ -86,9 +86,10 @@ def run_capture(
     than two usable frames), and when another run is writing into ``out``: the caller decides
     whether that is fatal. Without ``interpolator``, ``settings.make_interpolator()`` makes it
     (its ``record()`` is part of the resume fingerprint). ``progress(n)`` is called as frames
-    are written (or found done) with their number, ``total(n)`` once with the number of frames;
-    before that, ``loading(done, total)`` as a video's frames are decoded to read the capture
-    (``total`` None when not known before).
+    are written with their number, ``total(n)`` once with the number of frames and, when a
+    previous run left some done, ``total(n, done)`` with those (not told to ``progress``);
+    before that, ``loading(done, total)`` as a folder's images or a video's frames are decoded
+    to read the capture (``total`` None when not known before).
     """
     started = time.perf_counter()
     name = source.stem if source.is_file() else source.name
@@ -138,13 +139,17 @@ def run_capture(
             panoramic=capture.projection == "equirect",
             chunk_frames=settings.chunk_frames,
         )
+        held = sum(plan.n_frames - _todo_frames(plan) for plan in plans)  # a previous run's
+        if held and total is not None:
+            total(n_total, held)  # (told apart: a bar's rate and ETA are this run's)
+        elif held:
+            progress(held)
         segments_out, inside = [], 0.0  # inside: the interpolator's wall seconds, summed
         for plan, segment, schedule in zip(plans, capture.segments, schedules, strict=True):
             if plan.finished is not None:
                 for video in plan.finished["files"].values():
                     remove_pieces(out, video)  # a run killed between the join and the cleanup
                 segments_out.append(plan.finished)
-                progress(plan.n_frames)
                 continue
             rows = segment_rows(segment, schedule)
             stamp_rows(rows, segment, capture.time_source)
@@ -233,6 +238,30 @@ def _schedule(
     return schedules, warnings
 
 
+def _todo_frames(plan: SegmentPlan) -> int:
+    """The frames of ``plan``'s pairs still to do (whole: their held frames are passed over)."""
+    return 0 if plan.finished is not None else sum(s.size for s in plan.pairs if s.todo)
+
+
+def _pair_images(capture: Capture, segment: list[Shot], plan: SegmentPlan) -> Iterator[tuple]:
+    """``(step, (shot0, img0), (shot1, img1))`` for each pair of ``plan``, the images decoded
+    only for the pairs still to do (``None`` for those finished pieces hold): a run resumed near
+    the end of a long walk decoded every earlier photo again."""
+    needed = sorted({k for step in plan.pairs if step.todo for k in (step.k, step.k + 1)})
+    decoded = zip(needed, iter_frames(capture, [segment[k] for k in needed]), strict=True)
+    kept: dict[int, object] = {}
+    for step in plan.pairs:
+        if not step.todo:
+            yield step, (segment[step.k], None), (segment[step.k + 1], None)
+            continue
+        while step.k + 1 not in kept:
+            k, (_, image) = next(decoded)
+            kept[k] = image
+        for k in [k for k in kept if k < step.k]:
+            del kept[k]  # (two images at a time)
+        yield step, (segment[step.k], kept[step.k]), (segment[step.k + 1], kept[step.k + 1])
+
+
 def _write_segment(
     capture: Capture,
     plan: SegmentPlan,
@@ -268,8 +297,7 @@ def _write_segment(
     pairs = [p for p in ledger.done_pairs(plan.seg, settings.chunk_frames) if p["pair"] in held]
     inside = 0.0
     try:
-        images = pairwise(iter_frames(capture, segment))
-        for step, ((shot0, img0), (shot1, img1)) in zip(plan.pairs, images, strict=True):
+        for step, (shot0, img0), (shot1, img1) in _pair_images(capture, segment, plan):
             if step.todo:
                 hfov = pair_hfov(shot0, shot1)
                 left = step.times[step.held :]  # the times not yet written, ascending
@@ -292,7 +320,8 @@ def _write_segment(
                 ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed, pairs)
                 if left[-1] == 1.0:
                     writer.write(img1)  # (the segment's last image, after its last pair's frames)
-            progress(step.size)
+            if step.todo:
+                progress(step.size)
         warnings = writer.close(post_360=camm_step(rows), created=start)
     except BaseException:
         writer.abort()
