@@ -308,9 +308,8 @@ def _check_images(
     """Decode every image once: skip the bad ones, keep sizes and panorama rotations."""
     checked: list[_Checked] = []
     notes: dict[str, list[str]] = {}
-    tilts: dict[
-        Path, tuple[Orientation, bool]
-    ] = {}  # GPano tilt, and whether it levels the picture
+    # GPano tilt, and whether it levels the picture
+    tilts: dict[Path, tuple[Orientation, bool]] = {}
     bands: dict[Path, tuple[np.ndarray, np.ndarray | None]] = {}  # horizon band: as read, tilted
     for done, path in enumerate(order, 1):
         try:
@@ -353,16 +352,29 @@ def _check_images(
             f"applied: the pictures are level as stored ({len(tilts) - agree} of {len(tilts)} "
             "looked level; a camera that levels its images still writes them)"
         )
+
+    def band_of(item: _Checked) -> np.ndarray | None:
+        if item.path not in bands:
+            return None
+        plain, tilted = bands[item.path]
+        return tilted if item.orientation is not None and tilted is not None else plain
+
+    _set_rotations(checked, band_of)
+    return checked
+
+
+def _set_rotations(checked: list[_Checked], band_of: Callable[[_Checked], np.ndarray | None]):
+    """Each panorama's image-measured rotation since the first, from its horizon band (``None``:
+    not measured), in order."""
     prev_band, rotation = None, 0.0
     for item in checked:
-        if item.path in bands:
-            plain, tilted = bands[item.path]
-            band = tilted if item.orientation is not None and tilted is not None else plain
-            if prev_band is not None:
-                # Content moving right by d degrees means the camera turned left by d.
-                rotation -= band_yaw(prev_band, band)
-            prev_band, item.rotation = band, rotation
-    return checked
+        item.rotation = None
+        if (band := band_of(item)) is None:
+            continue
+        if prev_band is not None:
+            # Content moving right by d degrees means the camera turned left by d.
+            rotation -= band_yaw(prev_band, band)
+        prev_band, item.rotation = band, rotation
 
 
 def _sphere(image: np.ndarray, meta: Metadata, options: CaptureOptions) -> np.ndarray:
@@ -375,16 +387,14 @@ def _sphere(image: np.ndarray, meta: Metadata, options: CaptureOptions) -> np.nd
 
 def _measure_rotations(checked: list[_Checked], options: CaptureOptions) -> None:
     """Re-measure panorama rotations after a change of order (decodes the images again)."""
-    prev_band, rotation = None, 0.0
-    for item in checked:
-        item.rotation = None
+
+    def band_of(item: _Checked) -> np.ndarray | None:
         if not wants_rotation(item.size, options):
-            continue
+            return None
         image = read_image(item.path, max_pixels=options.max_pixels).image
-        band = turned_band(_sphere(image, item.meta, options), item.orientation)
-        if prev_band is not None:
-            rotation -= band_yaw(prev_band, band)
-        prev_band, item.rotation = band, rotation
+        return turned_band(_sphere(image, item.meta, options), item.orientation)
+
+    _set_rotations(checked, band_of)
 
 
 def _too_few(
