@@ -94,7 +94,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--size", type=_size, default=(1024, 512), help="generated sets (default 1024x512)"
     )
-    p.add_argument("--seed", type=int, help="generated sets (default: renderer's held-out seed, 0)")
+    p.add_argument(
+        "--seed", type=int, help="generated sets (default: the benchmark's held-out seed, 0)"
+    )
     p.add_argument(
         "--projection", choices=("auto", "equirect", "perspective"), default="auto",
         help="the sets' frames: auto decides 2:1 frames by their tags and seam, as a job does",

@@ -1,6 +1,7 @@
 """Dataset layouts, leave-one-out selection, rolling, and the generated sets."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -412,7 +413,7 @@ def test_perspective_renders_are_held_out_and_rendered_once(monkeypatch):
     cfg = sets.DatasetConfig(kind="perspective_render", count=3, width=24, height=16)
     dataset = sets.from_config(cfg)
     first, again = list(dataset.samples()), list(dataset.samples())
-    seed = sets.PERSPECTIVE_SEED
+    seed = synth.BENCHMARK_PERSPECTIVE_SEED
     assert seed >= synth.HELDOUT_SEED
     assert calls == [(seed + k, f"textures {seed}", 24, 16, False) for k in range(3)]
     assert (
@@ -458,4 +459,55 @@ def test_photos_carry_their_exif_field_of_view_and_renders_their_own(tmp_path, m
     monkeypatch.setattr(synth, "make_textures", lambda seed: None)
     monkeypatch.setattr(synth, "street_triplet", street_triplet)
     rendered = list(sets.perspective_render_set(2, 24, 16).samples())
-    assert [s.hfov for s in rendered] == [50.0 + (sets.PERSPECTIVE_SEED + k) % 7 for k in range(2)]
+    assert [s.hfov for s in rendered] == [
+        50.0 + (synth.BENCHMARK_PERSPECTIVE_SEED + k) % 7 for k in range(2)
+    ]
+
+
+def test_benchmark_renders_are_not_the_scenes_checkpoints_were_chosen_on(monkeypatch):
+    # Training validation chooses checkpoints on its held-out scenes (panoramas from
+    # HELDOUT_SEED, perspective views from VALIDATION_PERSPECTIVE_SEED, as many as a training
+    # config's validation asks); the benchmark's render sets and evaluate --render must score
+    # other scenes, or the table flatters the network that was chosen on them.
+    from viewsynth import config as cfgmod
+    from viewsynth.evaluation.evaluate import BenchmarkConfig
+    from viewsynth.synth import triplets
+    from viewsynth.training.config import TrainConfig
+
+    repo = Path(__file__).resolve().parents[1]
+    configs = [
+        *sorted((repo / "configs" / "shipped").rglob("*.yaml")),
+        repo / "configs" / "train_debug.yaml",
+    ]
+    trains = [cfgmod.load(TrainConfig, p) for p in configs]
+    pano = max(t.validation.panoramas for t in trains)
+    persp = max(t.validation.perspective for t in trains)
+    assert pano >= 8 and persp >= 8
+    chosen = {
+        "render": range(synth.HELDOUT_SEED, synth.HELDOUT_SEED + pano),
+        "perspective_render": range(
+            synth.VALIDATION_PERSPECTIVE_SEED, synth.VALIDATION_PERSPECTIVE_SEED + persp
+        ),
+    }
+    used = []
+    monkeypatch.setattr(synth, "make_textures", lambda seed, photos=(): None)
+
+    def street_triplet(seed, textures, *, width, height, equirect, t):
+        used.append(seed)
+        img = np.zeros((height, width, 3), np.float32)
+        return synth.Triplet(img, img, img, t, equirect)
+
+    monkeypatch.setattr(synth, "street_triplet", street_triplet)
+    monkeypatch.setattr(triplets, "street_triplet", street_triplet)
+    monkeypatch.setattr(triplets, "make_textures", lambda seed, photos=(): None)
+    for name in ("benchmark.yaml", "benchmark_full.yaml"):
+        bench = cfgmod.load(BenchmarkConfig, repo / "configs" / name)
+        for d in bench.datasets:
+            if d.kind not in chosen:
+                continue
+            used.clear()
+            list(sets.from_config(dataclasses.replace(d, width=32, height=16)).samples())
+            assert len(used) == d.count and not set(used) & set(chosen[d.kind]), (name, d.name)
+    used.clear()
+    list(ds.render_set(3, 32, 16).samples())  # evaluate --render's default
+    assert used and not set(used) & set(chosen["render"])

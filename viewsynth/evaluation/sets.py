@@ -9,7 +9,8 @@ the layouts of ``datasets.open_dataset`` and the generated panoramas, it knows t
   GPMF track): inputs about ``metres`` apart along the track, the truth the frame nearest the
   middle of their distances (``distance_triplets``), t = 0.5;
 - perspective renders (``kind: perspective_render``): held-out street views with exact middles,
-  made as ``training.validation`` makes its perspective set (seeds from ``PERSPECTIVE_SEED``).
+  made as ``training.validation`` makes its perspective set, from other held-out seeds
+  (``synth.BENCHMARK_PERSPECTIVE_SEED``: no checkpoint was chosen on them).
 
 Every set is ``(H, W, 3)`` float32 inputs in [0, 1] and a uint8 truth (``datasets.Sample``).
 """
@@ -38,9 +39,6 @@ from viewsynth.evaluation.datasets import (
     synthetic_set,
 )
 from viewsynth.frames import VIDEO_SUFFIXES, to_uint8
-
-#: First seed of the perspective renders: ``training.validation``'s perspective views (held out).
-PERSPECTIVE_SEED = 1_000_000 + 500_000
 
 
 def distance_triplets(
@@ -109,11 +107,11 @@ def gps_walk(path: str | Path, metres: float, stride: float = 0.0, width: int = 
 def perspective_render_set(count: int, width: int, height: int, seed: int | None = None) -> Dataset:
     """Held-out perspective street views (``synth.street_triplet``), rendered once on first use.
 
-    Seeds ``seed .. seed + count - 1`` (default ``PERSPECTIVE_SEED``), their textures from
-    ``seed``, as ``training.validation`` draws its perspective set; t is 0.5 for most, 0.25 or 0.75
+    Seeds ``seed .. seed + count - 1`` (default ``synth.BENCHMARK_PERSPECTIVE_SEED``), their
+    textures from ``seed``, drawn as ``training.validation`` draws its perspective set; t is 0.5 for most, 0.25 or 0.75
     for some (as ``synth.heldout_panoramas``), times every method can be asked for.
     """
-    first = PERSPECTIVE_SEED if seed is None else seed
+    first = synth.BENCHMARK_PERSPECTIVE_SEED if seed is None else seed
     if first < synth.HELDOUT_SEED:
         raise ViewsynthError(f"perspective renders: seed {first} is a training seed")
     cache: list[Sample] = []
@@ -153,7 +151,8 @@ class DatasetConfig:
     count: int = 8
     width: int = 1024
     height: int = 512
-    # null: the renderer's held-out default (renders), 0 (synthetic).
+    # null: the benchmark's held-out seeds (renders; synth.BENCHMARK_SEED and
+    # BENCHMARK_PERSPECTIVE_SEED, not the training validation's), 0 (synthetic).
     seed: int | None = None
     # Leave-one-out: predict every k-th eligible frame; "odd"/"even" restrict i (counted from 0).
     every: int = 1

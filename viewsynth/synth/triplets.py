@@ -4,7 +4,7 @@ A street triplet renders frame 0 at the camera path's start, frame 1 a few metre
 ground truth at ``t`` from the interpolated pose. "Flying layers" (textured shapes moving over a
 textured background, perspective) add general object motion. Everything is deterministic from a
 seed; training uses seeds below ``HELDOUT_SEED`` and :func:`heldout_panoramas` uses seeds from it
-up, so they never overlap. Images are ``(H, W, 3)`` float32 RGB in [0, 1].
+up, so they never overlap; the training validation and the benchmark use separate held-out seeds. Images are ``(H, W, 3)`` float32 RGB in [0, 1].
 """
 
 from __future__ import annotations
@@ -25,6 +25,13 @@ from viewsynth.synth.visibility import visibility
 
 #: Seeds at or above this are held out for validation and evaluation; training stays below.
 HELDOUT_SEED = 1_000_000
+#: The training validation's scenes, by which checkpoints are chosen: panoramas from
+#: ``HELDOUT_SEED`` (:func:`heldout_panoramas`' default), perspective views from this one.
+VALIDATION_PERSPECTIVE_SEED = HELDOUT_SEED + 500_000
+#: The benchmark's renders (and ``evaluate --render``): held out, and no checkpoint was chosen on
+#: them. Panoramas from the first, perspective views from the second.
+BENCHMARK_SEED = HELDOUT_SEED + 300_000
+BENCHMARK_PERSPECTIVE_SEED = HELDOUT_SEED + 800_000
 
 
 @dataclasses.dataclass(frozen=True)

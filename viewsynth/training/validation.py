@@ -72,7 +72,7 @@ def validation_sets(
         ]
         sets.append(("pano", triplets))
     if cfg.perspective > 0:
-        seed = synth.HELDOUT_SEED + 500_000
+        seed = synth.VALIDATION_PERSPECTIVE_SEED
         textures = synth.make_textures(seed, photos=photos)
         triplets = [
             synth.street_triplet(
