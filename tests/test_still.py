@@ -160,3 +160,17 @@ def test_without_gps_the_pictures_alone_find_the_stop(tmp_path):
 
 def test_leave_one_out_keeps_every_frame():
     assert AS_STORED.duplicate_images is False
+
+
+def test_a_video_held_at_a_red_light_keeps_the_first_held_frame(tmp_path):
+    import imageio.v2 as imageio
+
+    video = tmp_path / "ride.mp4"
+    writer = imageio.get_writer(str(video), fps=10, codec="libx264", macro_block_size=8)
+    for k, seed in enumerate([0, 1, 2, 2, 2, 2, 3, 4]):  # frames 2-5: one view, with sensor noise
+        writer.append_data(_as_camera_gives(texture(128, 72, seed=seed), k))
+    writer.close()
+    capture = load_capture(video)
+    assert [s.frame_index for s in capture.shots] == [0, 1, 2, 6, 7]
+    assert [n for n, _ in capture.skipped] == ["ride.mp4#3", "ride.mp4#4", "ride.mp4#5"]
+    assert len(load_capture(video, CaptureOptions(duplicate_images=False)).shots) == 8
