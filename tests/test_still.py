@@ -174,3 +174,13 @@ def test_a_video_held_at_a_red_light_keeps_the_first_held_frame(tmp_path):
     assert [s.frame_index for s in capture.shots] == [0, 1, 2, 6, 7]
     assert [n for n, _ in capture.skipped] == ["ride.mp4#3", "ride.mp4#4", "ride.mp4#5"]
     assert len(load_capture(video, CaptureOptions(duplicate_images=False)).shots) == 8
+
+
+def test_blank_pictures_are_not_judged():
+    # a lens cap, fog: no texture, no motion to see; grey levels alone tell nothing
+    grey = [np.full((32, 48, 3), level, np.uint8) for level in (20, 40, 40)]
+    assert thumbnail(grey[0]) is None
+    watch = StillWatch(angle=5.0)
+    for name, image in zip("abc", [*grey[:2], texture(48, 32)], strict=True):
+        watch.add(name, image, equirect=False, hfov=None)
+    assert watch.looks == {}  # (c: compared with nothing after a blank frame)

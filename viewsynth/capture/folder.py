@@ -63,7 +63,7 @@ class _Checked:
     rotation: float | None = None
     seam: float | None = None  # projection.seam_score of a 2:1 frame under capture.projection auto
     orientation: tuple[float, float, float] | None = None  # its turn (capture.orientation)
-    thumb: np.ndarray | None = None  # what still.StillWatch compares (capture.duplicate_images)
+    thumb: np.ndarray | None = None  # what still.StillWatch compares (None: blank, or not asked)
 
 
 def load_folder(
@@ -136,7 +136,7 @@ def load_folder(
     for c, time in zip(checked, times, strict=True):
         use = options.use_gps and c.meta.lat is not None
         hfov, hfov_source = photo_hfov(c.meta, c.size)
-        if c.thumb is not None:
+        if options.duplicate_images:
             watch.add(c.path.name, c.thumb, equirect=wants_rotation(c.size, options), hfov=hfov)
         if hfov is not None:
             hfov_sources.append(hfov_source)

@@ -7,9 +7,10 @@ nothing to go by. The pictures can. Each frame becomes a grey thumbnail ``THUMB_
 contrast normalised (an exposure drift is no change), and DIS optical flow from the last frame
 that showed another view splits into its median, a turn of the camera (a panorama's yaw, a
 photo's pan or tilt: degrees across the frame's ``span``), and the rest, the parallax that moving
-the camera makes. The rest is read where the thumbnail has texture (flow in a blank sky or wall
-says nothing), at its 75th percentile: a car or a walker crossing a quarter of the view does not
-make the camera move.
+the camera makes (for photos all of it: their shift may be a step sideways past a flat front).
+The parallax is read where the thumbnail has texture (flow in a blank sky or wall says nothing),
+at its 75th percentile: a passer-by over a few percent of the view is no motion (one over a
+tenth of a dashcam's view is, and keeps its frame).
 
 Measured at 256 wide (TRAINING_LOG, session 33): the same view again (byte copies, re-encoded,
 sensor noise, exposure drift, a degree of hand wobble, a dashcam's held frame through x264)
@@ -34,21 +35,28 @@ from viewsynth.geometry.pose import DEFAULT_HFOV_DEG
 THUMB_WIDTH = 256
 #: Parallax (pixels at ``THUMB_WIDTH``) from which the camera moved.
 MOVED_PX = 0.25
+#: A thumbnail whose grey levels (0-1) spread less than this is blank: nothing is judged by it.
+BLANK = 2.0 / 255.0
 #: Metres a standing receiver's fixes wander (a phone's or a camera's: 1-5 m each way): a shot
 #: whose picture says the camera stood may be this far from where the stop's fixes centre.
 GPS_JITTER = 8.0
 
 
-def thumbnail(image: np.ndarray) -> np.ndarray:
+def thumbnail(image: np.ndarray) -> np.ndarray | None:
     """What :class:`StillWatch` compares of an ``(H, W, 3)`` RGB image (float32 in [0, 1] or
-    uint8): ``(h, THUMB_WIDTH)`` uint8 grey, mean 128 and contrast normalised."""
+    uint8): ``(h, THUMB_WIDTH)`` uint8 grey, mean 128 and contrast normalised; None when it is
+    blank (a lens cap, fog: no texture to see motion in)."""
     grey = cv2.cvtColor(np.asarray(image, dtype=np.float32), cv2.COLOR_RGB2GRAY)
+    if image.dtype == np.uint8:
+        grey /= 255.0
     height = max(8, round(grey.shape[0] * THUMB_WIDTH / grey.shape[1]))
     shrink = grey.shape[1] > THUMB_WIDTH
     small = cv2.resize(
         grey, (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
     )
-    small = (small - small.mean()) / max(float(small.std()), 1e-6)
+    if small.std() < BLANK:
+        return None
+    small = (small - small.mean()) / float(small.std())
     return np.clip(small * 40.0 + 128.0, 0, 255).astype(np.uint8)
 
 
@@ -79,7 +87,9 @@ def compare(thumb0: np.ndarray, thumb1: np.ndarray, *, equirect: bool, span: flo
     if pad:
         flow = flow[:, pad:-pad]
     shift = np.median(flow.reshape(-1, 2), axis=0)
-    rest = np.linalg.norm(flow - shift, axis=2)
+    # A panorama's shift is a turn; a photo's may as well be a step sideways past a flat front
+    # (a facade, a shop window), so for photos the shift counts as motion too.
+    rest = np.linalg.norm(flow - shift if equirect else flow, axis=2)
     grey = thumb0.astype(np.float32)
     texture = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
     textured = rest[texture > np.median(texture)]
@@ -95,20 +105,24 @@ class StillWatch:
     def __init__(self, angle: float) -> None:
         self.angle = angle
         self.looks: dict[str, Look] = {}
-        self._ref: tuple[str, np.ndarray] | None = None
+        self._ref: tuple[str, np.ndarray | None] | None = None
 
-    def add(self, name: str, image: np.ndarray, *, equirect: bool, hfov: float | None) -> None:
-        """Frame ``name``: its ``(H, W, 3)`` picture (or its :func:`thumbnail`, 2D), a panorama
-        (``equirect``) or a photo of ``hfov`` degrees (None: unknown, the default assumed)."""
-        thumb = image if image.ndim == 2 else thumbnail(image)
+    def add(
+        self, name: str, image: np.ndarray | None, *, equirect: bool, hfov: float | None
+    ) -> None:
+        """Frame ``name``: its ``(H, W, 3)`` picture or its :func:`thumbnail` (2D, or None:
+        blank), a panorama (``equirect``) or a photo of ``hfov`` degrees (None: the default)."""
+        thumb = image if image is None or image.ndim == 2 else thumbnail(image)
         span = 360.0 if equirect else hfov or DEFAULT_HFOV_DEG
-        if self._ref is not None and self._ref[1].shape == thumb.shape:
-            look = compare(self._ref[1], thumb, equirect=equirect, span=span)
-            look = Look(self._ref[0], look.parallax, look.turn)
-            self.looks[name] = look
-            if look.stood and look.turn < self.angle:
-                return  # the same view: the next frames are compared with the same one
-        self._ref = (name, thumb)
+        ref = self._ref
+        if thumb is not None and ref is not None and ref[1] is not None:
+            if ref[1].shape == thumb.shape:
+                look = compare(ref[1], thumb, equirect=equirect, span=span)
+                look = Look(ref[0], look.parallax, look.turn)
+                self.looks[name] = look
+                if look.stood and look.turn < self.angle:
+                    return  # the same view: the next frames are compared with the same one
+        self._ref = (name, thumb)  # (blank: the next frame is compared with nothing)
 
 
 def drop_still(
