@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from viewsynth import frames
+from viewsynth.capture import CaptureOptions
 from viewsynth.errors import ViewsynthError
 from viewsynth.export.chunks import join_pieces, piece_path, remove_pieces
 from viewsynth.export.spherical import ffmpeg_projection
@@ -99,10 +100,15 @@ def make_capture(folder: Path, n: int, width: int) -> Path:
     return folder
 
 
+#: The pattern frames differ in light, not in place: the pictures of a camera standing still,
+#: which ``capture.duplicate_images`` would drop.
+KEEP_ALL = CaptureOptions(duplicate_images=False)
+
+
 def settings(chunk_frames: int = 7) -> InterpolateSettings:
     return InterpolateSettings(
         method="linear", factor=FACTOR, quality=10, frames=True, chunk_frames=chunk_frames,
-        view=ViewOptions(width=32, height=16),
+        view=ViewOptions(width=32, height=16), capture=KEEP_ALL,
     )  # fmt: skip
 
 
@@ -261,7 +267,7 @@ def test_another_chunk_size_keeps_the_fingerprint_but_not_the_chunks(tmp_path):
         run_capture(capture, out, settings(7), interpolator=PatternInterp(die_at=6))
     from viewsynth.capture import load_capture
 
-    cap = load_capture(capture)
+    cap = load_capture(capture, KEEP_ALL)
     record = PatternInterp().record()
     key = fingerprint(cap, settings(7), record)
     assert fingerprint(cap, settings(5), record) == key
@@ -290,6 +296,7 @@ def test_a_resumed_capture_with_a_finished_segment_keeps_its_name_in_the_summary
     capture = make_capture(tmp_path / "my-walk", n=3, width=64)
     out = tmp_path / "out"
     args = ["interpolate", str(capture), "-o", str(out), "--method", "linear", "-q"]
+    args += ["--set", "capture.duplicate_images=false"]
     assert cli([*args, "--factor", str(FACTOR)]) == 0
     # Killed after its segment was recorded as finished but before the manifest was written:
     # the re-run keeps the segment and writes the manifest.
@@ -428,7 +435,7 @@ def test_shots_without_the_newer_fields_keep_the_fingerprint_of_older_ledgers(
     from viewsynth.capture import load_capture
     from viewsynth.walkthrough import resume
 
-    cap = load_capture(make_capture(tmp_path / "cap", n=3, width=64))
+    cap = load_capture(make_capture(tmp_path / "cap", n=3, width=64), KEEP_ALL)
     record = PatternInterp().record()
     key = fingerprint(cap, settings(), record)
 
@@ -439,3 +446,17 @@ def test_shots_without_the_newer_fields_keep_the_fingerprint_of_older_ledgers(
 
     monkeypatch.setattr(resume.dataclasses, "asdict", older)
     assert fingerprint(cap, settings(), record) == key
+    # ``capture.duplicate_images`` came later: at its default it hashes as before it
+    default = dataclasses.replace(settings(), capture=CaptureOptions())
+    key = fingerprint(cap, default, record)
+    assert fingerprint(cap, settings(), record) != key  # (off: another setting)
+    to_dict = resume.config_lib.to_dict
+
+    def before(obj):  # the settings as they were before it
+        out = to_dict(obj)
+        if isinstance(out, dict) and isinstance(out.get("capture"), dict):
+            out["capture"].pop("duplicate_images")
+        return out
+
+    monkeypatch.setattr(resume.config_lib, "to_dict", before)
+    assert fingerprint(cap, default, record) == key

@@ -40,6 +40,7 @@ from viewsynth.capture.projection import image_evidence, photo_hfov, seam_score
 from viewsynth.capture.segments import error_reason, finish, list_names, wants_rotation
 from viewsynth.capture.shape import whole_sphere
 from viewsynth.capture.shot import Capture, Shot
+from viewsynth.capture.still import StillWatch, thumbnail
 from viewsynth.capture.track import capture_times, commonest_time_source, pick_time_source
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import (
@@ -62,6 +63,7 @@ class _Checked:
     rotation: float | None = None
     seam: float | None = None  # projection.seam_score of a 2:1 frame under capture.projection auto
     orientation: tuple[float, float, float] | None = None  # its turn (capture.orientation)
+    thumb: np.ndarray | None = None  # what still.StillWatch compares (None: blank, or not asked)
 
 
 def load_folder(
@@ -130,9 +132,12 @@ def load_folder(
     )
     shots = []
     hfov_sources: list[str] = []
+    watch = StillWatch(options.duplicate_angle)
     for c, time in zip(checked, times, strict=True):
         use = options.use_gps and c.meta.lat is not None
         hfov, hfov_source = photo_hfov(c.meta, c.size)
+        if options.duplicate_images:
+            watch.add(c.path.name, c.thumb, equirect=wants_rotation(c.size, options), hfov=hfov)
         if hfov is not None:
             hfov_sources.append(hfov_source)
         shots.append(
@@ -173,7 +178,7 @@ def load_folder(
         evidence=[image_evidence(c.meta) for c in checked],
         scores=[c.seam for c in checked],
         hfov_by=_hfov_by(hfov_sources, len(checked)),
-        geotag=by_gpx, gps_by=_gps_by(shots, options),
+        geotag=by_gpx, gps_by=_gps_by(shots, options), looks=watch.looks,
     )  # fmt: skip
 
 
@@ -325,6 +330,7 @@ def _check_images(
         image = _sphere(decoded.image, metas[path], options)
         h, w = image.shape[:2]
         item = _Checked(path, metas[path], (w, h))
+        item.thumb = thumbnail(image) if options.duplicate_images else None
         if options.projection == "auto" and is_equirect_shape(w, h):
             item.seam = seam_score(image)
         tilt = None

@@ -36,6 +36,9 @@ class CaptureOptions:
     duplicate_distance: float = 0.1
     # ... unless its heading differs from that shot's by at least this many degrees.
     duplicate_angle: float = 5.0
+    # Also drop shots whose picture shows the previous kept shot's view again, the camera not
+    # moved (capture/still.py), with GPS, if any, within its jitter: a stop at a crossing.
+    duplicate_images: bool = True
     # Metres per second between shots above which GPS positions are treated as wrong (0: no check).
     max_speed: float = 50.0
     # False ignores the camera's own GPS positions (a ``gpx`` track still geotags): without a GPX,

@@ -15,7 +15,8 @@ A list of shots in time order (from :mod:`~viewsynth.capture.folder` or
    two that have one (at most 30 s apart) are placed between them by time (``fill_positions``);
 4. segments: cut where consecutive shots are more than ``time_gap`` seconds apart (not for videos
    or file-name order, which have no capture clock; a video sampled by distance is cut where its
-   track had no position: ``cuts``), then stationary duplicates dropped, then cut
+   track had no position: ``cuts``), then stationary duplicates dropped (shots whose picture
+   shows the camera stood, :mod:`~viewsynth.capture.still`; mapillary_tools' rule), then cut
    where they are more than ``distance_gap`` metres apart; a shot left alone is skipped with the
    reason, and a segment always has at least two shots;
 5. yaw (panoramas, ``align_heading``): ``heading.align_yaws`` turns each segment to face its
@@ -30,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 from viewsynth.capture.gpx import GPX_MAX_GAP
@@ -46,6 +47,7 @@ from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import decide_projection
 from viewsynth.capture.shape import aspect_crop, cropped_hfov
 from viewsynth.capture.shot import DEFAULT_HFOV_BY, Capture, Shot
+from viewsynth.capture.still import GPS_JITTER, Look, drop_still
 from viewsynth.capture.track import (
     check_gps,
     check_order,
@@ -76,6 +78,7 @@ def finish(
     untracked: str = "",
     cuts: Collection[str] = (),
     gps_by: str = "",
+    looks: Mapping[str, Look] | None = None,
 ) -> Capture:
     """Projection, working size, GPS checks, segments, duplicates and yaw: the metadata stages.
 
@@ -83,7 +86,8 @@ def finish(
     ``scores``: the frames' seam scores; ``hfov_by``: where the shots' ``hfov`` came from;
     ``geotag``: gives shots without a position one (a GPX track), after the GPS check;
     ``untracked``, ``gps_by``: ``Capture``'s; ``cuts``: the shots that begin a segment (a video's
-    first frame sampled by distance after a stretch without a position).
+    first frame sampled by distance after a stretch without a position); ``looks``: each shot's
+    picture against the last of another view (``still.StillWatch``), for ``drop_still``.
     """
     decision = decide_projection(
         source_path, [(s.name, s.size) for s in shots], evidence, scores, options.projection
@@ -121,6 +125,7 @@ def finish(
     if kind == "folder":
         warnings += check_order(shots)
     segments: list[list[Shot]] = []
+    still_shots = still_stops = 0  # shots dropped as standing still, at how many stops
     # A video's sampling interval is not a gap, and file-name order has no times at all; nor is
     # the distance between a video's samples (its track has no jumps: ``clean_track`` dropped
     # them, and it has no positions across a lost fix), however far apart they are sampled.
@@ -133,10 +138,12 @@ def finish(
                 reason = "alone: between stretches of the video without a position"
             skipped.append((by_time[0].name, reason))
             continue
+        kept, stood, stops = drop_still(by_time, looks or {}, options.duplicate_angle)
         kept, dropped = drop_duplicates(
-            by_time, options.duplicate_distance, options.duplicate_angle
+            kept, options.duplicate_distance, options.duplicate_angle, judged=looks or {}
         )
-        skipped += dropped
+        skipped += stood + dropped
+        still_shots, still_stops = still_shots + len(stood), still_stops + stops
         if len(kept) < 2:
             skipped.append((kept[0].name, "alone: the rest of its segment are duplicates of it"))
             continue
@@ -158,6 +165,12 @@ def finish(
         )
     if len(segments) > 1:
         warnings.append(_cuts_said(segments, time_gap, distance_gap))
+    if still_shots:
+        gps = f", GPS within {GPS_JITTER:g} m" if any(s.has_position for s in shots) else ""
+        warnings.append(
+            f"standing still: {still_shots} shot(s) dropped at {still_stops} stop(s), their pictures "
+            f"the view before them again{gps} (capture.duplicate_images=false keeps them)"
+        )
     if projection == "equirect" and options.align_heading:
         segments = [_align(segment, options, warnings) for segment in segments]
     dropped = [f"{name} ({reason})" for name, reason in skipped]

@@ -303,19 +303,20 @@ def heading_difference(a: Shot, b: Shot) -> float | None:
 
 
 def drop_duplicates(
-    segment: Sequence[Shot], distance: float, angle: float
+    segment: Sequence[Shot], distance: float, angle: float, judged: Collection[str] = ()
 ) -> tuple[list[Shot], list[tuple[str, str]]]:
     """Drop stationary duplicates: (kept shots, [(name, reason)] for the dropped ones).
 
     A shot is a duplicate of the previous kept one when it is within ``distance`` metres of it and
-    its heading differs by less than ``angle`` degrees, or either heading is unknown.
+    its heading differs by less than ``angle`` degrees, or either heading is unknown; but not one
+    named in ``judged``, whose picture said it moved (``still.drop_still``: a fix that stuck).
     """
     if not segment:
         return [], []
     kept, dropped = [segment[0]], []
     for shot in segment[1:]:
         ref = kept[-1]
-        if distance > 0.0 and shot.has_position and ref.has_position:
+        if distance > 0.0 and shot.has_position and ref.has_position and shot.name not in judged:
             dist = haversine(ref.lat, ref.lon, shot.lat, shot.lon)
             turn = heading_difference(ref, shot)
             if dist <= distance and (turn is None or turn < angle):

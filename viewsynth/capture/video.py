@@ -47,6 +47,7 @@ from viewsynth.capture.sampling import FrameClock, Picker
 from viewsynth.capture.segments import error_reason, finish, wants_rotation
 from viewsynth.capture.shape import left_eye
 from viewsynth.capture.shot import Capture, Shot
+from viewsynth.capture.still import StillWatch
 from viewsynth.capture.telemetry import Fix
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import from_uint8, is_equirect_shape, iter_video, video_info
@@ -81,6 +82,7 @@ def load_video(
     scores: list[float | None] = []
     shots: list[Shot] = []
     prev_band, rotation = None, 0.0
+    watch = StillWatch(options.duplicate_angle)
     decoded = 0
     exact = bool(clock.count) and spacing > 0.0 and locate.every_metres == spacing
     pick = Picker(locate, clock, options, locate.every_metres, exact)
@@ -100,6 +102,9 @@ def load_video(
             if options.projection == "auto" and is_equirect_shape(w, h):
                 scores.append(seam_score(frame))
             item_rotation = None
+            if options.duplicate_images and not exact:  # (exact: a mark's two frames look alike)
+                pano = wants_rotation((w, h), options)
+                watch.add(f"{path.name}#{index}", frame, equirect=pano, hfov=hfov)
             if wants_rotation((w, h), options):
                 band = turned_band(from_uint8(frame), orientation)
                 if prev_band is not None:
@@ -175,7 +180,7 @@ def load_video(
         path, "video", "video", shots, options, [], warnings,
         evidence=[video_evidence(camera)], scores=scores, hfov_by=hfov_by,
         untracked=locate.untracked, cuts={f"{path.name}#{i}" for i in pick.cuts},
-        gps_by=locate.gps_by(),
+        gps_by=locate.gps_by(), looks=watch.looks,
     )  # fmt: skip
     return dataclasses.replace(capture, stereo=camera.stereo)
 

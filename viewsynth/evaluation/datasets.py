@@ -244,6 +244,7 @@ AS_STORED = CaptureOptions(
     time_gap=0.0,
     distance_gap=0.0,
     duplicate_distance=0.0,
+    duplicate_images=False,
     max_speed=0.0,
     use_gps=False,
     align_heading=False,

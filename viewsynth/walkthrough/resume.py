@@ -53,6 +53,10 @@ def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[st
     h = hashlib.sha256()
     decisive = config_lib.to_dict(settings)
     decisive.pop("chunk_frames", None)  # how the work is cut, not what it makes
+    # a setting newer than most runs' ledgers, at its default: left out, so those runs resume
+    # (the shots it drops change the shots hashed below)
+    if decisive["capture"].get("duplicate_images") is True:
+        del decisive["capture"]["duplicate_images"]
     h.update(json.dumps(decisive, sort_keys=True).encode())
     h.update(json.dumps(record, sort_keys=True).encode())
     files: dict[Path, str] = {}  # (a video's shots share one file)
