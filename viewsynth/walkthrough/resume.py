@@ -65,7 +65,7 @@ def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[st
             read.pop("path")  # (the same capture by another path is the same capture)
             # fields newer than most runs' ledgers (--spacing on a video, a panorama's tags):
             # left out when unset, so those runs' captures keep their fingerprint
-            for newer in ("along", "orientation"):
+            for newer in ("along", "whole", "orientation"):
                 if newer in read and read[newer] is None:
                     del read[newer]
             h.update(json.dumps(read, sort_keys=True, default=str).encode())
