@@ -36,6 +36,7 @@ from typing import Any
 from viewsynth import config as config_lib
 from viewsynth import frames
 from viewsynth.capture import Capture
+from viewsynth.capture.heading import HEADING_SMOOTHING
 from viewsynth.capture.schedule import PairSchedule
 from viewsynth.export.chunks import finished_pieces
 from viewsynth.export.segment import segment_names
@@ -53,6 +54,13 @@ def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[st
     h = hashlib.sha256()
     decisive = config_lib.to_dict(settings)
     decisive.pop("chunk_frames", None)  # how the work is cut, not what it makes
+    # The heading smoothing in metres replaced one in shots: at its default it hashes as that one
+    # did, so a run stopped before resumes where its shots are the same (tracked panoramas' turns
+    # are not: they start again).
+    reading = decisive["capture"]
+    if reading.get("heading_smoothing_metres") == HEADING_SMOOTHING:
+        del reading["heading_smoothing_metres"]
+        reading["heading_smoothing"] = 2.0
     h.update(json.dumps(decisive, sort_keys=True).encode())
     h.update(json.dumps(record, sort_keys=True).encode())
     files: dict[Path, str] = {}  # (a video's shots share one file)
