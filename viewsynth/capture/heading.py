@@ -301,7 +301,7 @@ def travel_view(
     """The direction of travel at each shot (``travel``, else :func:`travel_bearings`') smoothed
     with a Gaussian of sigma ``smoothing`` metres along the track, compass degrees, shape ``(N,)``:
     the same smoothing over the ground however densely the shots lie (a video's every frame, the
-    two frames either side of each ``--spacing`` mark, photos metres apart). None without a track.
+    frames a ``--spacing`` video shows and makes its steps of, photos metres apart). None without a track.
     """
     travel = travel_bearings(lats, lons) if travel is None else travel
     if travel is None:

@@ -171,7 +171,7 @@ def load_video(
             f"{path}: fewer than two usable frames ({len(shots)} sampled {how} from "
             f"{decoded} decoded frames; sample more often)"
         )
-    if exact:  # (a mark's two frames may lie centimetres apart: no stationary duplicates)
+    if exact:  # (the two frames around a step may lie centimetres apart: no stationary duplicates)
         options = dataclasses.replace(options, duplicate_distance=0.0)
     capture = finish(
         path, "video", "video", shots, options, [], warnings,

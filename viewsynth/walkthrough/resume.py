@@ -198,7 +198,7 @@ class PairStep:
 
     The pair gives a frame for each of its ``times``: t = 0 is its first image, t = 1 its second
     (the segment's last pair's), the others interpolated; a pair may have none (``--spacing`` on a
-    video: between two marks' frames). The first ``held`` of them are in finished pieces and are
+    video: two frames no step falls between). The first ``held`` of them are in finished pieces and are
     not written again.
     """
 
