@@ -344,6 +344,28 @@ def test_video_frames_are_geotagged_from_creation_time(tmp_path):
         load_capture(video, CaptureOptions(gpx=str(late)))
 
 
+def test_an_avi_with_a_gpx_says_how_to_give_it_a_start_time(tmp_path):
+    # An AVI has no creation time (nor telemetry), so no frame can be matched to a track: the
+    # error said so, but not what to do. Remuxed to an MP4 with its start, every 1 m step is.
+    avi, mp4 = tmp_path / "old camera.avi", tmp_path / "old camera.mp4"
+    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error"]
+    subprocess.run([*ffmpeg, "-f", "lavfi", "-i", "testsrc=size=64x32:rate=10", "-t", "3",
+                    "-c:v", "mpeg4", "-bf", "2", str(avi)], check=True)  # fmt: skip
+    gpx = _gpx(tmp_path / "ride.gpx", _track(speed=2.0))
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(avi, CaptureOptions(gpx=str(gpx), every_metres=1.0), spacing=1.0)
+    fix = "ffmpeg -i 'old camera.avi' -c copy -metadata creation_time=2024-05-01T10:00:00Z"
+    assert fix in str(err.value) and "'old camera.mp4', then 'old camera.mp4' --gpx" in str(
+        err.value
+    )
+    subprocess.run([*ffmpeg, "-i", str(avi), "-c", "copy", "-metadata",
+                    "creation_time=2024-05-01T10:00:04Z", str(mp4)], check=True)  # fmt: skip
+    capture = load_capture(mp4, CaptureOptions(gpx=str(gpx), every_metres=1.0), spacing=1.0)
+    # 2 m/s at 10 fps: every fifth frame is a 1 m step, shown as it is
+    assert [s.time for s in capture.shots[:3]] == pytest.approx([0.0, 0.5, 1.0], abs=1e-3)
+    assert all(s.whole and s.along is not None for s in capture.shots)
+
+
 def test_cli_flags(tmp_path):
     gpx = _gpx(tmp_path / "walk.gpx", _track())
     args = build_parser().parse_args(

@@ -156,6 +156,31 @@ def test_travel_bearings_follow_the_track_and_need_motion():
     assert travel_bearings([55.0] * 3, [13.0] * 3) is None
 
 
+def test_the_travel_direction_is_smoothed_over_metres_whatever_the_shots_density():
+    # A walk turning 90 degrees over 30 m with GPS noise, a shot every 2 m; and the same shots
+    # each with a frame 5 cm before it, as --spacing keeps two frames around each mark. The view
+    # at the shots both have is the same: the smoothing spans metres, not a number of shots.
+    rng = np.random.default_rng(1)
+    path = np.arange(0.0, 60.0, 2.0)
+    dense = np.sort(np.concatenate([path, path[1:] - 0.05]))
+    turn = np.radians(np.clip((dense - 15.0) / 30.0, 0.0, 1.0) * 90.0)
+    steps = np.diff(dense, prepend=0.0)
+    east, north = np.cumsum(steps * np.cos(turn)), np.cumsum(steps * np.sin(turn))
+    noise = rng.normal(0.0, 0.5, (len(path), 2)).repeat(2, axis=0)[1:]  # (one per place)
+    points = [
+        offset(*ORIGIN, e, n) for e, n in zip(east + noise[:, 0], north + noise[:, 1], strict=True)
+    ]
+    lats, lons = (list(v) for v in zip(*points, strict=True))
+    both = np.searchsorted(dense, path)
+    north_up = [0.0] * len(dense)  # (heading tags: each yaw is then the view's bearing)
+    sparse, _ = align_yaws(north_up[: len(path)], [None] * len(path), [lats[i] for i in both],
+                           [lons[i] for i in both], smoothing=5.0)  # fmt: skip
+    doubled, _ = align_yaws(north_up, [None] * len(dense), lats, lons, smoothing=5.0)
+    assert np.max(np.abs(wrap180(doubled[both] - sparse))) < 0.5
+    # The view follows the turn (smoothed): 90 degrees less from start to end.
+    assert wrap180(sparse[0] - sparse[-1]) == pytest.approx(90.0, abs=10.0)
+
+
 def test_align_yaws_sources():
     east = [offset(*ORIGIN, 5.0 * i, 0.0) for i in range(4)]
     lats, lons = zip(*east, strict=True)

@@ -460,3 +460,33 @@ def test_shots_without_the_newer_fields_keep_the_fingerprint_of_older_ledgers(
 
     monkeypatch.setattr(resume.config_lib, "to_dict", before)
     assert fingerprint(cap, default, record) == key
+
+
+def test_the_heading_smoothing_in_metres_keeps_the_fingerprint_of_older_ledgers(
+    tmp_path, monkeypatch
+):
+    # capture.heading_smoothing (2 shots) became heading_smoothing_metres (5 m): settings that
+    # are otherwise the same hash as the old default did, so a run stopped before resumes.
+    import dataclasses
+
+    from viewsynth import config as config_lib
+    from viewsynth.capture import CaptureOptions, load_capture
+    from viewsynth.walkthrough import resume
+
+    cap = load_capture(make_capture(tmp_path / "cap", n=3, width=64))
+    record = PatternInterp().record()
+    key = fingerprint(cap, settings(), record)
+    new_to_dict = config_lib.to_dict
+
+    def older(obj):  # the settings as they were written before
+        out = new_to_dict(obj)
+        if not isinstance(obj, InterpolateSettings):
+            return out
+        del out["capture"]["heading_smoothing_metres"]
+        return {**out, "capture": {**out["capture"], "heading_smoothing": 2.0}}
+
+    monkeypatch.setattr(resume.config_lib, "to_dict", older)
+    assert fingerprint(cap, settings(), record) == key
+    other = dataclasses.replace(settings(), capture=CaptureOptions(heading_smoothing_metres=8.0))
+    monkeypatch.setattr(resume.config_lib, "to_dict", new_to_dict)
+    assert fingerprint(cap, other, record) != key

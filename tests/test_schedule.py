@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from capture_fixtures import shot
 
 from viewsynth.capture.heading import haversine
 from viewsynth.capture.schedule import (
+    STEP_TOLERANCE,
     frame_count,
     pair_times,
     schedule_segment,
     steps_for_distance,
+    whole_frames,
 )
 
 
@@ -87,25 +90,37 @@ def test_a_gps_hole_falls_back_to_factor_only_on_its_own_pairs():
     ]
 
 
-def test_spacing_on_a_video_read_for_it_puts_a_frame_on_every_mark():
-    # Frames either side of each 2 m mark (Shot.along: metres along the track), as
-    # sampling.Picker keeps them; a frame's travel is 0.5 m, the marks fall anywhere between.
+def test_spacing_on_a_video_read_for_it_shows_whole_frames_where_the_steps_allow():
+    # Frames 0.5 m or so apart (Shot.along: metres along the track), steps of 2 m asked. Frames
+    # 6.0 and 10.015 m on can be shown as they are: 0 -> 6 in three steps of 2 m, 6 -> 10.015 in
+    # two of 2.0075 (within 1.5 %); 8.1 cannot (2.1 m from 6). The others are interpolated, each
+    # between the two frames around it; every step is 2 m within STEP_TOLERANCE.
     along = [0.0, 0.5, 1.7, 2.2, 3.9, 4.4, 5.5, 6.0, 7.6, 8.1, 9.7, 10.015]
-    segment = [shot(f"v#{i}", east=a, along=a) for i, a in enumerate(along)]
+    assert whole_frames(along, 2.0) == [0, 7, 11]
+    segment = [shot(f"v#{i}", east=a, along=a, whole=i in (0, 7, 11)) for i, a in enumerate(along)]
     schedule, warnings = schedule_segment(segment, factor=8, spacing=2.0)
     assert warnings == []
     times = [tuple(round(t, 9) for t in p.times) for p in schedule]
-    # marks 0, 2, 4, 6, 8, 10 m (6 m lies on frame v#7: t = 0 of its pair; 10 m within 1 % of
-    # the spacing, 2 cm, of v#11: that frame, not one interpolated)
-    assert times == [(0.0,), (), (0.6,), (), (0.2,), (), (), (0.0,), (0.8,), (), (1.0,)]
-    # The output frames' positions (the manifest's, linear at t) are 2 m apart.
+    assert times == [(0.0,), (), (0.6,), (), (0.2,), (), (), (0.0,), (0.815,), (), (1.0,)]
     east = [a + t * (b - a) for p in schedule for t in p.times
             for a, b in [(along[p.index], along[p.index + 1])]]  # fmt: skip
-    assert east == pytest.approx([0.0, 2.0, 4.0, 6.0, 8.0, 10.015], abs=1e-9)
-    assert frame_count(schedule) == 6
+    assert east == pytest.approx([0.0, 2.0, 4.0, 6.0, 8.0075, 10.015], abs=1e-9)
+    assert np.all(np.abs(np.diff(east) / 2.0 - 1.0) <= STEP_TOLERANCE)
     # without ``along`` (photos, a video sampled by time) every shot is shown, as before
     plain = [shot(f"p{i}", east=a) for i, a in enumerate(along)]
     assert frame_count(schedule_segment(plain, factor=8, spacing=2.0)[0]) == len(along)
+
+
+def test_whole_frames_are_as_many_as_the_tolerance_allows():
+    # A walker's frames, 4 cm apart: every 1 m step can be a real frame.
+    walk = np.arange(0.0, 20.0, 0.04)
+    chosen = whole_frames(walk, 1.0)
+    assert len(chosen) == 20 and np.all(np.abs(np.diff(walk[chosen]) - 1.0) <= 0.015)
+    # A drive's frames, 0.3 m apart: only every third step (3 m) lands on one.
+    drive = np.arange(0.0, 30.05, 0.3)
+    chosen = whole_frames(drive, 1.0)
+    assert list(drive[chosen]) == pytest.approx([0.0, 3.0, 6.0, 9.0, 12.0, 15.0, 18.0, 21.0,
+                                                 24.0, 27.0, 30.0])  # fmt: skip
 
 
 def test_bad_factor():

@@ -245,23 +245,46 @@ def test_video_without_telemetry_warns_and_has_no_positions(tmp_path):
 
 def test_spacing_on_a_video_steps_by_the_metres_asked_not_by_whole_frames(tmp_path):
     # karma.mp4 flies 0.1-0.3 m a frame: whole frames sampled every 1 m stepped 0.80-1.16 m (CV
-    # 11 %). Now each output frame lies on its mark, between the two frames around it.
+    # 11 %). Now each step is 1 m within 2 %: a real frame where one lies so, else made between
+    # the two frames around it. Each frame on a mark interpolated: 76 of 84 were made.
     out = tmp_path / "out"
     result = run_capture(VIDEOS["karma"], out, InterpolateSettings(method="linear", spacing=1.0))
     rows = json.loads((out / "manifest.json").read_text())["segments"][0]["frames"]
     steps = [haversine(a["lat"], a["lon"], b["lat"], b["lon"]) for a, b in pairwise(rows)]
     assert result.frames == len(rows) > 70
-    assert min(steps) > 0.979 and max(steps) < 1.021  # (a mark within 1 cm of a frame: it)
-    # each between two neighbouring frames of the video (or on a frame: t = 0)
-    pairs = [[int(name.split("#")[1]) for name in row["src"]] for row in rows]
-    assert all(b == a + 1 or row["t"] == 0.0 for (a, b), row in zip(pairs, rows, strict=True))
-    # the frames sampled every 1 m are kept with the frame before each (the capture alone)
+    assert min(steps) > 0.98 and max(steps) < 1.02
+    made = [row for row in rows if row["t"] not in (0.0, 1.0)]
+    assert len(made) < 0.75 * len(rows)
+    # each made between two neighbouring frames of the video
+    pairs = [[int(name.split("#")[1]) for name in row["src"]] for row in made]
+    assert all(b == a + 1 for a, b in pairs)
+    # a frame shown is a frame kept: the capture alone holds them, and their neighbours
     read = load_capture(VIDEOS["karma"], CaptureOptions(every_metres=1.0), spacing=1.0)
     alone = load_capture(VIDEOS["karma"], CaptureOptions(every_metres=1.0))
-    upper = {s.frame_index for s in alone.shots}
-    assert upper <= {s.frame_index for s in read.shots}
-    assert {s.frame_index + 1 for s in read.shots} >= upper - {0}
+    shown = {s.frame_index for s in read.shots if s.whole}
+    assert shown <= {int(name.split("#")[1]) for row in rows for name in row["src"]}
     assert all(s.along is not None for s in read.shots) and not [s for s in alone.shots if s.along]
+
+
+def test_gps_jitter_does_not_lengthen_the_track_a_video_is_spaced_by():
+    # A walker at 1.4 m/s filmed at 30 fps, a receiver's 1 cm of jitter on each frame's position:
+    # summed frame to frame, the 14 m walk measured 14.4 m (max-heromode.mp4's own GPS: 3 %), so
+    # --spacing 1 stepped 0.94-0.99 m. Measured in chords of at least TAPE metres it is 14 m.
+    from viewsynth.capture.sampling import FrameClock, Picker
+    from viewsynth.capture.telemetry import Fix
+
+    rng = np.random.default_rng(0)
+    count = 300
+    jitter = rng.normal(0.0, 0.01, (count, 2))
+
+    def locate(t: float) -> Fix:
+        i = round(t * 30.0)
+        return Fix(t, *offset(*ORIGIN, 1.4 * t + jitter[i, 0], jitter[i, 1]))
+
+    clock = FrameClock(30.0, tuple(i / 30.0 for i in range(count)))
+    pick = Picker(locate, clock, CaptureOptions(every_metres=1.0), 1.0, exact=True)
+    pick.choose(count)
+    assert pick.along == pytest.approx(1.4 * (count - 1) / 30.0, rel=0.005)
 
 
 def test_reading_a_video_reports_its_progress(tmp_path):

@@ -504,6 +504,12 @@ def test_one_captures_unexpected_error_fails_it_alone(tmp_path, monkeypatch):
             ["--config", "/nonexistent.yaml"],
             "config file not found",
         ),
+        (  # an old config's smoothing in shots is not read as metres
+            lambda d: make_capture(d / "cap", 2, 64),
+            ["--set", "capture.heading_smoothing=2"],
+            "config.capture.heading_smoothing: was a number of shots; it is now "
+            "heading_smoothing_metres, metres along the GPS track",
+        ),
     ],
 )
 def test_fatal_input_is_one_line_exit_2_and_writes_nothing(tmp_path, make, args, needle):

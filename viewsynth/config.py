@@ -109,6 +109,10 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
+    retired = getattr(cls, "RETIRED", {})  # (a schema's settings gone: what replaced each)
+    for key in unknown:
+        if key in retired:
+            raise ConfigError(f"{where}.{key}: {retired[key]}")
     if unknown:
         raise ConfigError(
             f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(names))})"

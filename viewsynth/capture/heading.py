@@ -22,6 +22,12 @@ import numpy as np
 #: Degrees by which heading tags and image-measured turns may disagree before the turns are
 #: judged wrong (compass tags are good to about 10 degrees).
 MAX_TAG_DISAGREEMENT = 20.0
+#: Metres (Gaussian sigma along the GPS track) over which the direction of travel is smoothed:
+#: 2 shots of a street capture shot every 2.5 m (``capture.heading_smoothing_metres``).
+HEADING_SMOOTHING = 5.0
+#: Metres a shot counts for where a segment has no track (the camera's own direction smoothed
+#: over ``smoothing / SHOT_METRES`` shots): a street capture's spacing.
+SHOT_METRES = 2.5
 #: Mean Earth radius (IUGG), metres: haversine distances on a sphere are within 0.5% of WGS84.
 EARTH_RADIUS = 6_371_008.8
 
@@ -70,25 +76,42 @@ def circular_mean(degrees: Sequence[float]) -> float:
     return float(np.mod(np.degrees(np.arctan2(np.sin(rad).sum(), np.cos(rad).sum())), 360.0))
 
 
-def circular_smooth(degrees: Sequence[float], sigma: float) -> np.ndarray:
-    """Gaussian smoothing (sigma in samples) of a sequence of directions, shape ``(N,)``.
+def circular_smooth(
+    degrees: Sequence[float], sigma: float, at: Sequence[float] | None = None
+) -> np.ndarray:
+    """Gaussian smoothing of a sequence of directions, shape ``(N,)``: ``sigma`` in the units of
+    ``at``, each direction's place along the sequence (ascending: metres along the track), or in
+    samples when ``at`` is None.
 
-    Smooths unit vectors, so 359 and 1 average to 0, not 180; the window shrinks at the ends.
+    Smooths unit vectors, so 359 and 1 average to 0, not 180; the window (3 ``sigma`` either
+    side) shrinks at the ends.
     """
     angles = np.asarray(degrees, dtype=np.float64)
     if sigma <= 0.0 or len(angles) < 2:
         return np.mod(angles, 360.0)
-    radius = max(1, int(math.ceil(3.0 * sigma)))
-    offsets = np.arange(-radius, radius + 1)
-    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    place = np.arange(len(angles), dtype=np.float64) if at is None else np.asarray(at, float)
     rad = np.radians(angles)
-    idx = np.arange(len(angles))[:, None] + offsets[None, :]
-    valid = (idx >= 0) & (idx < len(angles))
-    weights = np.where(valid, kernel[None, :], 0.0)
-    idx = np.clip(idx, 0, len(angles) - 1)
-    s = (weights * np.sin(rad)[idx]).sum(axis=1)
-    c = (weights * np.cos(rad)[idx]).sum(axis=1)
-    return np.mod(np.degrees(np.arctan2(s, c)), 360.0)
+    sin, cos = np.sin(rad), np.cos(rad)
+    lo = np.searchsorted(place, place - 3.0 * sigma - 1e-9, side="left")
+    hi = np.searchsorted(place, place + 3.0 * sigma + 1e-9, side="right")
+    out = np.empty(len(angles))
+    for i in range(len(angles)):  # (windows of any width: a walker's frames, a drive's)
+        kernel = np.exp(-0.5 * ((place[lo[i] : hi[i]] - place[i]) / sigma) ** 2)
+        out[i] = np.arctan2(kernel @ sin[lo[i] : hi[i]], kernel @ cos[lo[i] : hi[i]])
+    return np.mod(np.degrees(out), 360.0)
+
+
+def along_track(lats: Sequence[float | None], lons: Sequence[float | None]) -> np.ndarray:
+    """Metres along the GPS track at each shot from the first with a position, shape ``(N,)``:
+    a shot without one at its place by index between the shots around it that have one (before
+    the first or after the last: theirs). All 0 without two positions."""
+    have = [i for i in range(len(lats)) if lats[i] is not None and lons[i] is not None]
+    if len(have) < 2:
+        return np.zeros(len(lats))
+    lat = np.array([lats[i] for i in have], dtype=np.float64)
+    lon = np.array([lons[i] for i in have], dtype=np.float64)
+    path = np.concatenate([[0.0], np.cumsum(haversine(lat[:-1], lon[:-1], lat[1:], lon[1:]))])
+    return np.interp(np.arange(len(lats)), have, path)
 
 
 # -- image-based yaw ------------------------------------------------------------------------------
@@ -220,7 +243,7 @@ def align_yaws(
     lats: Sequence[float | None],
     lons: Sequence[float | None],
     *,
-    smoothing: float = 2.0,
+    smoothing: float = HEADING_SMOOTHING,
 ) -> tuple[np.ndarray, str]:
     """Yaw (degrees, positive = right) per panorama of one segment, and where it came from.
 
@@ -228,8 +251,10 @@ def align_yaws(
     orientation relative to the first shot, ``lats``/``lons``: the GPS track; any may hold
     ``None``s. The camera's orientation comes from the headings when every shot has one (their
     shot-to-shot jitter replaced by the image-based rotations when those exist and agree within
-    ``MAX_TAG_DISAGREEMENT``), else from the rotations alone. The viewing direction is the GPS direction of travel when the track is usable,
-    else the camera's own orientation; it is smoothed, and ``yaw = view - camera``.
+    ``MAX_TAG_DISAGREEMENT``), else from the rotations alone. The viewing direction is the GPS
+    direction of travel when the track is usable, smoothed over ``smoothing`` metres along it
+    (:func:`travel_view`), else the camera's own orientation smoothed over ``smoothing /
+    SHOT_METRES`` shots; and ``yaw = view - camera``.
 
     The source is ``'track+heading'``, ``'track+image'``, ``'heading'``, ``'image'`` (view =
     smoothed camera orientation: the camera's jitter removed, its direction kept), or ``'none'``
@@ -257,10 +282,28 @@ def align_yaws(
         return np.zeros(n), "none"
 
     travel = travel_bearings(lats, lons)
-    if travel is not None and camera_from == "image":
+    if travel is None:
+        view = circular_smooth(camera, smoothing / SHOT_METRES)
+        return wrap180(view - camera), camera_from
+    view = travel_view(lats, lons, smoothing, travel)
+    if camera_from == "image":
         # Rotations know no compass: assume the camera faced forward on average over the segment.
-        travel = travel + circular_mean(camera - travel)
-    view = travel if travel is not None else camera
-    view = circular_smooth(view, smoothing)
-    source = f"track+{camera_from}" if travel is not None else camera_from
-    return wrap180(view - camera), source
+        view = view + circular_mean(camera - travel)
+    return wrap180(view - camera), f"track+{camera_from}"
+
+
+def travel_view(
+    lats: Sequence[float | None],
+    lons: Sequence[float | None],
+    smoothing: float,
+    travel: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """The direction of travel at each shot (``travel``, else :func:`travel_bearings`') smoothed
+    with a Gaussian of sigma ``smoothing`` metres along the track, compass degrees, shape ``(N,)``:
+    the same smoothing over the ground however densely the shots lie (a video's every frame, the
+    frames a ``--spacing`` video shows and makes its steps of, photos metres apart). None without a track.
+    """
+    travel = travel_bearings(lats, lons) if travel is None else travel
+    if travel is None:
+        return None
+    return circular_smooth(travel, smoothing, along_track(lats, lons))

@@ -14,6 +14,7 @@ from the creation time. :func:`untracked` is the one warning for a video with no
 from __future__ import annotations
 
 import bisect
+import shlex
 from pathlib import Path
 
 from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, read_gpx
@@ -77,10 +78,13 @@ class Locator:
             self.gpx, gpx_warnings = read_gpx(self.gpx_path, options.max_speed)
             self._gpx_stamps = [f.time for f in self.gpx]
             warnings += gpx_warnings
-            if self.creation is None and not self._timed:
+            if self.creation is None and not self._timed:  # (an AVI has neither: no start)
+                name, mp4 = shlex.quote(path.name), shlex.quote(path.with_suffix(".mp4").name)
                 raise ViewsynthError(
                     f"{path}: --gpx {self.gpx_path.name} matches frames by time, but the video "
-                    "has no creation time"
+                    "has no creation time: give it its start (UTC) in an MP4, whose frames then "
+                    f"keep their times: ffmpeg -i {name} -c copy -metadata "
+                    f"creation_time=2024-05-01T10:00:00Z {mp4}, then {mp4} --gpx"
                 )
         elif track.kind is None and options.use_gps:  # one cause, one line: what falls back
             self.untracked = untracked(path.name, options.every_metres)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from viewsynth import config as config_lib
+from viewsynth.capture.heading import HEADING_SMOOTHING, SHOT_METRES
 from viewsynth.errors import ConfigError
 from viewsynth.frames import MAX_PIXELS
 
@@ -64,8 +65,20 @@ class CaptureOptions:
     gpx_offset: float = 0.0
     # Turn panoramas so their centre faces the direction of travel (False: as shot, yaw 0).
     align_heading: bool = True
-    # Gaussian sigma, in shots, of the smoothing of the viewing direction along a segment.
-    heading_smoothing: float = 2.0
+    # Gaussian sigma, in metres along the GPS track, of the smoothing of the viewing direction (the
+    # direction of travel) along a segment, however densely its shots lie; a segment without a
+    # track smooths the camera's direction over this / 2.5 shots (heading.SHOT_METRES).
+    heading_smoothing_metres: float = HEADING_SMOOTHING
+
+    #: Settings gone, each with what replaced it: an old config naming one is an error that says
+    #: so, never read as something else.
+    RETIRED: ClassVar[dict[str, str]] = {
+        "heading_smoothing": (
+            "was a number of shots; it is now heading_smoothing_metres, metres along the GPS "
+            f"track (shots x metres between shots; the old default 2 is {HEADING_SMOOTHING:g} "
+            f"m at a shot every {SHOT_METRES:g} m)"
+        ),
+    }
 
     def video_sampling(self) -> str:
         """The video sampling set (``"capture.every_seconds=2"``; at most one can be), '' when
@@ -100,7 +113,7 @@ class CaptureOptions:
             "max_speed",
             "every_seconds",
             "every_metres",
-            "heading_smoothing",
+            "heading_smoothing_metres",
         ):
             value = getattr(self, name)
             if not value >= 0.0:  # also rejects NaN

@@ -1,16 +1,17 @@
 """Which of a video's frames become shots: their times (:class:`FrameClock`) and the sampling
 (:class:`Picker`: every N frames, every S seconds, or every M metres along the GPS track).
 
-With ``--spacing`` M (a video sampled every M metres), the frames either side of each multiple of
-M along the track are kept (``Picker.exact``), each with its metres along the track
-(``Shot.along``): :mod:`~viewsynth.capture.schedule` then puts an output frame on every mark,
-between two frames a frame's travel apart, where whole sampled frames (the first at or past each
-mark) stepped by M plus or minus a frame's travel (0.5 m at 15 m/s and 30 fps).
+With ``--spacing`` M (a video sampled every M metres), the frames are chosen before decoding
+(``Picker.exact``): each with a position gets its metres along the track, and
+:func:`~viewsynth.capture.schedule.whole_frames` picks those the walkthrough shows as they are,
+about M apart, so that the steps between them (``round(d / M)`` equal ones) are M within
+``schedule.STEP_TOLERANCE``; each step between lies between two neighbouring frames, both kept
+(``Shot.along``, ``Shot.whole``). A whole frame costs nothing to make, an in-between one a pair.
 """
 
 from __future__ import annotations
 
-import math
+import bisect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,9 +19,15 @@ import numpy as np
 
 from viewsynth.capture.heading import haversine
 from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.schedule import steps_along, whole_frames
 from viewsynth.capture.telemetry import Fix
 from viewsynth.errors import FrameError
 from viewsynth.frames import video_times
+
+#: Metres: distances along a track are chords of at least this, not the sum of the steps from
+#: frame to frame, whose centimetres of receiver jitter add up (a GoPro's 18 Hz GPS at walking
+#: pace: 13.64 m summed over 13.25 m in chords of 0.28 s; ``--spacing`` steps 3 % short).
+TAPE = 0.5
 
 
 class FrameClock:
@@ -76,10 +83,9 @@ class Picker:
     over ``capture.distance_gap`` (and two steps) apart (a logger that lost the sky for a
     minute); a shorter stretch is walked across.
 
-    ``exact`` (``--spacing``, the picks listed before decoding: :meth:`choose`): the frame just
-    before each mark is kept too, so each mark lies between two neighbouring frames, and each
-    kept frame's metres along the track go in ``along``; a new segment's first frame is put on a
-    mark (the stretch without a position counts as whole steps), so its walkthrough starts there.
+    ``exact`` (``--spacing``, the picks listed before decoding: :meth:`choose`): the whole frames
+    and the two frames around each step between them are kept, per stretch between cuts, each
+    with its metres along the track in ``along_of`` and the whole ones in ``whole``.
     """
 
     def __init__(
@@ -93,13 +99,14 @@ class Picker:
         self.locate, self.clock, self.options, self.step = locate, clock, options, step
         self.exact = exact and step > 0.0
         self.prev: Fix | None = None  # the previous frame's position
+        self.anchor: tuple[Fix, float] | None = None  # where the tape was last laid, its metres
         self.along, self.mark = 0.0, 0.0  # metres along the track so far; the next one due
         self.lost: list[tuple[float, float]] = []  # (from, to): video times without a position
         self.cuts: list[int] = []  # the frames that begin a segment after such a stretch
         self._since: float | None = None  # when the current stretch without a position began
-        # exact: the metres along the track of each kept frame; the previous placed frame
+        # exact: the metres along the track of each kept frame; those shown as they are
         self.along_of: dict[int, float] = {}
-        self._before: tuple[int, Fix, float] | None = None
+        self.whole: set[int] = set()
 
     def __call__(self, index: int) -> tuple[bool, Fix | None]:
         where = self.locate(self.clock(index))
@@ -119,38 +126,53 @@ class Picker:
             far = prev is not None and haversine(prev.lat, prev.lon, where.lat, where.lon) > gap
             if far or self.prev is None:  # start afresh here (a new segment after a far gap)
                 self.cuts += [index] if far else []
-                if self.exact:
-                    self.along = math.ceil(self.along / step - 1e-9) * step
-                    self._before = None
                 self.prev, self.mark = None, self.along
-        if self.prev is not None:
-            self.along += haversine(self.prev.lat, self.prev.lon, where.lat, where.lon)
+        if self.prev is None or self.anchor is None:
+            self.anchor = (where, self.along)
+        else:
+            self.along = self._measured(where)
         self.prev = where
-        before, self._before = self._before, (index, where, self.along)
         if self.along < self.mark:
             return False, where
-        if not self.exact:
-            while self.mark <= self.along:
-                self.mark += step
-            return True, where
-        self.mark = (math.floor(self.along / step + 1e-9) + 1) * step
-        if before is not None:
-            self.along_of[before[0]] = before[2]
-        self.along_of[index] = self.along
+        while self.mark <= self.along:
+            self.mark += step
         return True, where
 
+    def _measured(self, where: Fix) -> float:
+        """Metres along the track at ``where``: the chord from the last anchor on (a new anchor
+        each ``TAPE`` metres), never less than the frame before's."""
+        anchor, base = self.anchor
+        chord = haversine(anchor.lat, anchor.lon, where.lat, where.lon)
+        if chord >= TAPE:
+            self.anchor = (where, base + chord)
+        return max(self.along, base + chord)
+
     def choose(self, count: int) -> dict[int, Fix | None]:
-        """The frames of ``count`` kept, each with its position (``exact``: each mark's frame
-        before it too)."""
+        """The frames of ``count`` kept, each with its position (``exact``: the whole frames and
+        those around each step between them)."""
         chosen: dict[int, Fix | None] = {}
+        stretches: list[list[tuple[int, Fix, float]]] = []  # (exact: frames between cuts)
         for i in range(count):
-            before = self._before
+            cuts = len(self.cuts)
             keep, where = self(i)
-            if keep and self.exact and before is not None and before[0] in self.along_of:
-                chosen.setdefault(before[0], before[1])
-            if keep:
-                chosen[i] = where
+            if not self.exact:
+                chosen.update({i: where} if keep else {})
+            elif where is not None:
+                if not stretches or len(self.cuts) > cuts:
+                    stretches.append([])
+                stretches[-1].append((i, where, self.along))
         self.end(count)
+        for stretch in stretches:
+            along = [a for _, _, a in stretch]
+            whole = whole_frames(along, self.step)
+            self.whole.update(stretch[k][0] for k in whole)
+            used = set(whole)
+            for place in steps_along(along, whole, self.step):
+                k = bisect.bisect_right(along, place) - 1
+                used.update((k, k + 1) if k + 1 < len(along) and along[k] < place else (k,))
+            for k in used:
+                index, where, along_k = stretch[k]
+                chosen[index], self.along_of[index] = where, along_k
         return dict(sorted(chosen.items()))
 
     def end(self, index: int) -> None:

@@ -11,26 +11,30 @@ the concatenation of its pairs' frames in order.
   shown (a photo is the sharpest frame there is). A pair needs a GPS position on both its shots;
   one without falls back to ``factor`` steps, said in one warning per segment; the pairs around it
   keep their spacing.
-- ``spacing`` on a video read for it (every shot has ``along``, metres along its track: the two
-  frames either side of each multiple of ``spacing``, ``capture.sampling``): a frame at each
-  multiple of ``spacing`` along the track exactly, at the t that puts it there between the two
-  frames around it. The other pairs (from a mark's later frame to the next mark's earlier one) get
-  no frame, and a shot is shown only where it lies on a mark (within ``SNAP``). Steps are then
-  ``spacing`` metres within 2 %, not the rounding of whole steps over a pair.
+- ``spacing`` on a video read for it (every shot has ``along``, metres along its track, and
+  ``whole``, ``capture.sampling``): every frame marked ``whole`` is shown as it is, and between
+  two of them ``round(d / spacing)`` equal steps, each in-between frame made from the two frames
+  around it (``steps_along``). The whole frames are chosen (``whole_frames``) so that each step is
+  ``spacing`` within ``STEP_TOLERANCE``: the most real frames, the fewest interpolated.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from viewsynth.capture.heading import haversine
 from viewsynth.capture.shot import Shot
 
-#: ``spacing`` on a video read for it: a mark this share of ``spacing`` from a frame is that frame
-#: (a real frame, no interpolation; steps stay within 2 % of ``spacing``).
-SNAP = 0.01
+#: ``spacing`` on a video read for it: each step is ``spacing`` within this share of it, metres
+#: along the track (the README's 2 %, less a margin for the chord of a curve).
+STEP_TOLERANCE = 0.015
+#: ... over at most this many steps between two whole frames (past it: interpolated ones alone).
+MAX_RUN = 32
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ def schedule_segment(
         for a, b in pairs
     ]
     if spacing > 0.0 and pairs and all(shot.along is not None for shot in segment):
-        return _on_marks([s.along for s in segment], distances, spacing), []
+        return _on_steps(segment, distances, spacing), []
     warnings = []
     blind = [k for k, d in enumerate(distances) if d is None] if spacing > 0.0 else []
     if blind:
@@ -95,30 +99,65 @@ def schedule_segment(
     return out, warnings
 
 
-def _on_marks(
-    along: Sequence[float], distances: Sequence[float | None], spacing: float
+def whole_frames(along: Sequence[float], spacing: float) -> list[int]:
+    """The frames (indices into ``along``, metres along the track, ascending) a walkthrough of
+    steps ``spacing`` apart shows as they are: frame 0, then a chain in which each next one lies
+    ``n`` steps on (``n`` <= ``MAX_RUN``) with each step ``spacing`` within ``STEP_TOLERANCE``,
+    with as many frames as can be (the fewest to interpolate); past its end, interpolated steps."""
+    at = np.asarray(along, dtype=np.float64)
+    # the most whole frames of a chain from frame 0 ending at each (0: none), and its one before
+    best, prev = np.zeros(len(at), dtype=np.int64), np.full(len(at), -1)
+    best[0] = 1
+    runs = np.arange(1, MAX_RUN + 1)[:, None] * spacing
+    lo = np.searchsorted(at, at[None, :] - runs * (1.0 + STEP_TOLERANCE), side="left")
+    hi = np.searchsorted(at, at[None, :] - runs * (1.0 - STEP_TOLERANCE), side="right")
+    for j in range(1, len(at)):
+        for a, b in zip(lo[:, j], hi[:, j], strict=True):
+            if a < min(b, j):
+                k = a + int(np.argmax(best[a : min(b, j)]))
+                if best[k] and best[k] + 1 > best[j]:
+                    best[j], prev[j] = best[k] + 1, k
+    chain = [int(np.flatnonzero(best == best.max())[-1])]
+    while prev[chain[-1]] >= 0:
+        chain.append(int(prev[chain[-1]]))
+    return chain[::-1]
+
+
+def steps_along(along: Sequence[float], whole: Sequence[int], spacing: float) -> list[float]:
+    """Metres along the track of each output frame: the ``whole`` frames (ascending indices into
+    ``along``; the first shown first), ``round(d / spacing)`` equal steps between two of them,
+    then steps of ``spacing`` to the last frame."""
+    shown = [0, *whole] if not whole or whole[0] != 0 else list(whole)
+    out: list[float] = []
+    for a, b in zip(shown, shown[1:], strict=False):
+        d = along[b] - along[a]
+        n = steps_for_distance(d, spacing) if d > 0.0 else 1
+        out += [along[a] + k * d / n for k in range(n)]
+    start = along[shown[-1]]
+    tail = math.floor((along[-1] - start) / spacing + 1e-9)
+    return out + [start + k * spacing for k in range(tail + 1)]
+
+
+def _on_steps(
+    segment: Sequence[Shot], distances: Sequence[float | None], spacing: float
 ) -> list[PairSchedule]:
-    """A frame at every multiple of ``spacing`` between ``along[0]`` and ``along[-1]`` (metres
-    along the track of each shot), each in the pair around it at the t that puts it there."""
-    snap = SNAP * spacing
-    first = math.ceil(along[0] / spacing - 1e-9)
-    last = math.floor(along[-1] / spacing + 1e-9)
-    marks = [k * spacing for k in range(first, last + 1)]
-    out, j = [], 0
-    for k, dist in enumerate(distances):
-        a, b = along[k], along[k + 1]
-        end = k == len(distances) - 1
-        times = []
-        while j < len(marks) and (marks[j] < b - 1e-9 or end):
-            if marks[j] - a <= snap or b <= a:
-                times.append(0.0)
-            elif b - marks[j] <= snap:
-                times.append(1.0)
-            else:
-                times.append((marks[j] - a) / (b - a))
-            j += 1
-        out.append(PairSchedule(k, tuple(times), dist))
-    return out
+    """Each output frame of :func:`steps_along` in the pair around it, at its t (a whole frame:
+    t = 0 of its pair, or 1 of the last)."""
+    along = [s.along for s in segment]
+    whole = [k for k, s in enumerate(segment) if s.whole]
+    times: list[list[float]] = [[] for _ in distances]
+    last = len(distances)
+    for place in steps_along(along, whole, spacing):
+        k = min(bisect.bisect_right(along, place) - 1, last)
+        if k == last:  # the last frame itself
+            times[-1].append(1.0)
+        elif along[k] == place:  # a frame itself
+            times[k].append(0.0)
+        else:
+            times[k].append((place - along[k]) / (along[k + 1] - along[k]))
+    return [
+        PairSchedule(k, tuple(t), d) for k, (t, d) in enumerate(zip(times, distances, strict=True))
+    ]
 
 
 def frame_count(schedule: Sequence[PairSchedule]) -> int:

@@ -38,10 +38,9 @@ from viewsynth.capture.gpx import GPX_MAX_GAP
 from viewsynth.capture.heading import (
     MAX_TAG_DISAGREEMENT,
     align_yaws,
-    circular_smooth,
     haversine,
     odd_tags,
-    travel_bearings,
+    travel_view,
 )
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.projection import decide_projection
@@ -313,12 +312,14 @@ def _align(segment: list[Shot], options: CaptureOptions, warnings: list[str]) ->
         [s.rotation for s in segment],
         [s.lat for s in segment],
         [s.lon for s in segment],
-        smoothing=options.heading_smoothing,
+        smoothing=options.heading_smoothing_metres,
     )
     views = [None] * len(segment)
     if source.startswith("track"):  # the centre faces the smoothed travel direction: a bearing
-        travel = travel_bearings([s.lat for s in segment], [s.lon for s in segment])
-        views = [float(v) % 360.0 for v in circular_smooth(travel, options.heading_smoothing)]
+        travel = travel_view(
+            [s.lat for s in segment], [s.lon for s in segment], options.heading_smoothing_metres
+        )
+        views = [float(v) % 360.0 for v in travel]
     return [
         dataclasses.replace(s, yaw=float(y), yaw_source=source, view_heading=v)
         for s, y, v in zip(segment, yaws, views, strict=True)

@@ -50,9 +50,11 @@ class Shot:
     # Panoramas: (yaw, pitch, roll) degrees to turn it by on decoding, before ``yaw``, from its
     # orientation tags (``capture.orientation``: a video's prhd pose, GPano pitch and roll).
     orientation: tuple[float, float, float] | None = None
-    # A video read for ``--spacing`` (``sampling.Picker``'s brackets): metres along its GPS track
-    # from the first frame (holes that cut it count as whole steps); None otherwise.
+    # A video read for ``--spacing`` (``sampling.Picker``): metres along its GPS track from the
+    # first frame with a position (a stretch without one that cuts it not counted); None otherwise.
     along: float | None = None
+    # ... and whether the walkthrough shows it as it is (else only in-between frames are made of it).
+    whole: bool | None = None
 
     @property
     def has_position(self) -> bool:

@@ -16,8 +16,8 @@ time, else from ``capture.gpx`` (a GPX or NMEA file) matched by UTC
 With ``capture.every_metres`` > 0 (mapillary_tools' video sample distance) the first frame at or
 past each multiple of that many metres along the track is kept, so kept frames lie that far apart
 on average whatever the speed (each within one frame's travel of its mark); frames without a
-position are not kept. With ``--spacing`` as many metres, the frame before each mark is kept too
-(:mod:`~viewsynth.capture.sampling`). A video without telemetry is no error: its frames have no position, and
+position are not kept. With ``--spacing`` as many metres, the frames it shows as they are and
+those its in-between frames are made of (:mod:`~viewsynth.capture.sampling`). A video without telemetry is no error: its frames have no position, and
 ``every_metres`` falls back to every frame; one warning says both (:func:`~viewsynth.capture.locate.untracked`).
 
 Whether the video is a panorama, and its field of view, come from its container (spherical boxes,
@@ -63,8 +63,9 @@ def load_video(
     """The capture in the video file ``path``: its frames chosen by time and place (where the
     container lists them, before anything is decoded), then only those decoded, one at a time.
 
-    ``spacing`` (``--spacing``) equal to ``options.every_metres``: the frames either side of each
-    mark are kept, with their metres along the track (``sampling.Picker.exact``).
+    ``spacing`` (``--spacing``) equal to ``options.every_metres``: the frames shown as they are
+    and those around each step between them, with their metres along the track
+    (``sampling.Picker.exact``).
     ``progress(done, total)`` is told each frame decoded (``total``: None when not known before)."""
     fps, (width, height) = video_info(path)
     if width * height > options.max_pixels:
@@ -127,6 +128,7 @@ def load_video(
                     hfov=hfov,
                     orientation=orientation if is_equirect_shape(w, h) else None,
                     along=pick.along_of.get(index),
+                    whole=(index in pick.whole) if exact else None,
                 )
             )
     except FrameError as err:
@@ -174,7 +176,7 @@ def load_video(
             f"{path}: fewer than two usable frames ({len(shots)} sampled {how} from "
             f"{decoded} decoded frames; sample more often)"
         )
-    if exact:  # (a mark's two frames may lie centimetres apart: no stationary duplicates)
+    if exact:  # (the two frames around a step may lie centimetres apart: no stationary duplicates)
         options = dataclasses.replace(options, duplicate_distance=0.0)
     capture = finish(
         path, "video", "video", shots, options, [], warnings,

@@ -36,6 +36,7 @@ from typing import Any
 from viewsynth import config as config_lib
 from viewsynth import frames
 from viewsynth.capture import Capture
+from viewsynth.capture.heading import HEADING_SMOOTHING
 from viewsynth.capture.schedule import PairSchedule
 from viewsynth.export.chunks import finished_pieces
 from viewsynth.export.segment import segment_names
@@ -57,6 +58,13 @@ def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[st
     # (the shots it drops change the shots hashed below)
     if decisive["capture"].get("duplicate_images") is True:
         del decisive["capture"]["duplicate_images"]
+    # The heading smoothing in metres replaced one in shots: at its default it hashes as that one
+    # did, so a run stopped before resumes where its shots are the same (tracked panoramas' turns
+    # are not: they start again).
+    reading = decisive["capture"]
+    if reading.get("heading_smoothing_metres") == HEADING_SMOOTHING:
+        del reading["heading_smoothing_metres"]
+        reading["heading_smoothing"] = 2.0
     h.update(json.dumps(decisive, sort_keys=True).encode())
     h.update(json.dumps(record, sort_keys=True).encode())
     files: dict[Path, str] = {}  # (a video's shots share one file)
@@ -69,7 +77,7 @@ def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[st
             read.pop("path")  # (the same capture by another path is the same capture)
             # fields newer than most runs' ledgers (--spacing on a video, a panorama's tags):
             # left out when unset, so those runs' captures keep their fingerprint
-            for newer in ("along", "orientation"):
+            for newer in ("along", "whole", "orientation"):
                 if newer in read and read[newer] is None:
                     del read[newer]
             h.update(json.dumps(read, sort_keys=True, default=str).encode())
@@ -194,7 +202,7 @@ class PairStep:
 
     The pair gives a frame for each of its ``times``: t = 0 is its first image, t = 1 its second
     (the segment's last pair's), the others interpolated; a pair may have none (``--spacing`` on a
-    video: between two marks' frames). The first ``held`` of them are in finished pieces and are
+    video: two frames no step falls between). The first ``held`` of them are in finished pieces and are
     not written again.
     """
 
