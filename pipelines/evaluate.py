@@ -66,6 +66,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--weights", help="rnn weights (default: the shipped model; rnn skipped if none)"
     )
     p.add_argument(
+        "--photos-weights", metavar="FILE",
+        help="rnn: the network for ordinary photos with a pose (default: --weights if a photos "
+        "network, else the shipped one)",
+    )  # fmt: skip
+    p.add_argument(
         "--rolled", action="store_true", help="also run panoramas rolled by half a width"
     )
     p.add_argument(
@@ -107,7 +112,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     writable_folder(args.output, "-o")
     externals = [parse_external(spec) for spec in args.external]
-    methods, notes = resolve_methods(args.method, args.iters, args.weights)
+    methods, notes = resolve_methods(args.method, args.iters, args.weights, args.photos_weights)
     datasets = [
         open_dataset(path, args.every, args.parity, args.gap, projection=args.projection)
         for path in args.datasets

@@ -197,8 +197,9 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     jobs = read_jobs(args)
     interp = make_interpolator(
-        args.method, iters=args.iters, scale=args.scale, weights=args.weights
-    )
+        args.method, iters=args.iters, scale=args.scale, weights=args.weights,
+        photos_weights=args.photos_weights,
+    )  # fmt: skip
     written = 0
     for img0_path, img1_path, times, outs in jobs:
         try:
