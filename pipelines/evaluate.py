@@ -6,6 +6,8 @@
     DATASET: middlebury_other/  input/<seq>/frame10.png, frame11.png; gt/<seq>/frame10i11.png
              ucf101_triplets/   <id>/frame0.png, frame1.png (the middle), frame2.png (or Vimeo-90K's
                                 im1, im2, im3; PNG or JPEG)
+             vimeo_triplet/     Vimeo-90K: sequences/00001/0389/im1..3.png and tri_testlist.txt
+                                (the triplets scored; or name a list file, e.g. tri_trainlist.txt)
              capture/ or clip.mp4   leave-one-out: frame i from i-1 and i+1 (--every, --parity,
                                     --gap G: from i-G and i+G)
              --render N / --synthetic N   generated panoramas (--size WxH, --seed)

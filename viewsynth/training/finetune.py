@@ -67,7 +67,8 @@ class FinetuneConfig:
     targets: Targets = "all"
     # Frame steps g of the triplets (i - g, i, i + g); 1 is leave-one-out.
     gaps: tuple[int, ...] = (1,)
-    # Perspective frames are shrunk so their longer side is at most this, then cropped.
+    # Perspective frames are shrunk so their longer side is at most this (a photos network's: to
+    # the size rnn decides at, at most 512 wide, where its candidate is made), then cropped.
     max_side: int = 640
     crop: int = 192
     # Panoramas are trained whole at this width (2:1), rolled at random.
