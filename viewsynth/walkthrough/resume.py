@@ -53,6 +53,8 @@ def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[st
     h = hashlib.sha256()
     decisive = config_lib.to_dict(settings)
     decisive.pop("chunk_frames", None)  # how the work is cut, not what it makes
+    if decisive.get("photos_weights") is None:  # (newer than most runs: their fingerprint kept)
+        decisive.pop("photos_weights", None)
     h.update(json.dumps(decisive, sort_keys=True).encode())
     h.update(json.dumps(record, sort_keys=True).encode())
     files: dict[Path, str] = {}  # (a video's shots share one file)
