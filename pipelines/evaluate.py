@@ -6,6 +6,8 @@
     DATASET: middlebury_other/  input/<seq>/frame10.png, frame11.png; gt/<seq>/frame10i11.png
              ucf101_triplets/   <id>/frame0.png, frame1.png (the middle), frame2.png (or Vimeo-90K's
                                 im1, im2, im3; PNG or JPEG)
+             vimeo_triplet/     Vimeo-90K: sequences/00001/0389/im1..3.png and tri_testlist.txt
+                                (the triplets scored; or name a list file, e.g. tri_trainlist.txt)
              capture/ or clip.mp4   leave-one-out: frame i from i-1 and i+1 (--every, --parity,
                                     --gap G: from i-G and i+G)
              --render N / --synthetic N   generated panoramas (--size WxH, --seed)
@@ -66,6 +68,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--weights", help="rnn weights (default: the shipped model; rnn skipped if none)"
     )
     p.add_argument(
+        "--photos-weights", metavar="FILE",
+        help="rnn: the network for ordinary photos with a pose (default: --weights if a photos "
+        "network, else the shipped one)",
+    )  # fmt: skip
+    p.add_argument(
         "--rolled", action="store_true", help="also run panoramas rolled by half a width"
     )
     p.add_argument(
@@ -109,7 +116,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     writable_folder(args.output, "-o")
     externals = [parse_external(spec) for spec in args.external]
-    methods, notes = resolve_methods(args.method, args.iters, args.weights)
+    methods, notes = resolve_methods(args.method, args.iters, args.weights, args.photos_weights)
     datasets = [
         open_dataset(path, args.every, args.parity, args.gap, projection=args.projection)
         for path in args.datasets

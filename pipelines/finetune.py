@@ -1,10 +1,10 @@
 """``viewsynth finetune CAPTURE -o WEIGHTS [--steps N] [--weights BASE] [--targets odd|even|all]``
 
 Adapts the shipped network that makes the capture's frames (or BASE) to it, self-supervised:
-frames i - 1 and i + 1 predict frame i. Panoramas tune the geometry network; ordinary photos the 2D
-network, which with ``--weights WEIGHTS`` then makes every pair (a geometry network would make none
-of theirs: ``rnn`` hands photos to the shipped photos network). Writes one weights file that
-``viewsynth interpolate --weights WEIGHTS`` takes::
+frames i - 1 and i + 1 predict frame i. Panoramas tune the geometry network; ordinary photos the
+photos network, on the triplets whose pair has a usable pose (the others' pairs are the shipped 2D
+network's, said; a 2D BASE is tuned on all and then makes every pair). Writes one weights file that
+``viewsynth interpolate --weights WEIGHTS`` takes (a photos network's: for ordinary photos)::
 
     CAPTURE/            a folder of images or a video file, read as `viewsynth interpolate`
       0001.jpg ...      reads it: time order, segments cut at gaps, panoramas facing the travel

@@ -119,6 +119,7 @@ def _settings(args: argparse.Namespace):
         iters=args.iters,
         scale=args.scale,
         weights=args.weights,
+        photos_weights=args.photos_weights,
         frames=args.frames,
         quality=args.quality,
     )

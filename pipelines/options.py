@@ -41,6 +41,10 @@ def add_frame_options(p: argparse.ArgumentParser, projection: str | None = None)
         help="rnn: decide at S x size, warp at full size (default auto: at most 512 wide)",
     )
     p.add_argument("--weights", help="rnn: weights file (default: the shipped model)")
+    p.add_argument(
+        "--photos-weights", metavar="FILE",
+        help="rnn: the network for ordinary photos with a pose (default: the shipped one)",
+    )  # fmt: skip
 
 
 def writable_folder(path: str | Path | None, what: str, given: Path | None = None) -> Path | None:

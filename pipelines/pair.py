@@ -9,7 +9,10 @@
 
 ``--projection auto`` (the default) decides each pair as a capture is decided: the images' XMP
 GPano or EXIF camera, else whether their left and right edges meet (the seam), else the 2:1 shape
-with a warning; EXIF focal length gives perspective frames their field of view. IMG1 is brought
+with a warning; EXIF focal length gives perspective frames their field of view. Images are read
+upright as a capture's: EXIF Orientation, a photo sphere short of the poles put back whole, and
+panoramas turned by their GPano pose (a roll over 90 degrees always, a smaller tilt where it levels
+both). IMG1 is brought
 to IMG0's size: a photo of another shape is centre-cropped to IMG0's aspect ratio first (its field
 of view with it), never stretched.
 
@@ -29,8 +32,10 @@ import sys
 from pathlib import Path
 
 from viewsynth import frames
+from viewsynth.capture.metadata import read_metadata
+from viewsynth.capture.orientation import gpano_orientation, upright
 from viewsynth.capture.projection import decide_images, decide_projection
-from viewsynth.capture.shape import aspect_crop, crop_and_resize
+from viewsynth.capture.shape import aspect_crop, crop_and_resize, whole_sphere
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.interpolators import DEFAULT_METHOD, METHODS, make_interpolator
 from viewsynth.pipelines.options import Parser, add_frame_options, user_path
@@ -192,8 +197,9 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     jobs = read_jobs(args)
     interp = make_interpolator(
-        args.method, iters=args.iters, scale=args.scale, weights=args.weights
-    )
+        args.method, iters=args.iters, scale=args.scale, weights=args.weights,
+        photos_weights=args.photos_weights,
+    )  # fmt: skip
     written = 0
     for img0_path, img1_path, times, outs in jobs:
         try:
@@ -203,14 +209,26 @@ def main(argv: list[str]) -> int:
         for path, d in ((img0_path, a), (img1_path, b)):
             for note in d.notes:
                 log.warning("%s: %s", path, note)
-        img0, img1 = a.image, b.image
+        paths = [img0_path, img1_path]
+        metas = [read_metadata(path) for path in paths]
+        images = [a.image, b.image]
+        if args.projection != "perspective":  # a photo sphere short of the poles, put back whole
+            images = [whole_sphere(im, m.sphere_rows) if m.sphere_rows else im
+                      for im, m in zip(images, metas, strict=True)]  # fmt: skip
         # (before any resize: a panorama and a photo are a mix, refused as a capture's would be)
-        decision, hfov, hfov_by = decide_images(
-            [img0_path, img1_path], [img0, img1], args.projection
-        )
+        decision, hfov, hfov_by = decide_images(paths, images, args.projection)
         if decision.warning:
             log.warning("%s", decision.warning)
         equirect = decision.projection == "equirect"
+        if equirect:  # upright by their GPano pose, as a capture's panoramas
+            tilts = [gpano_orientation(m.pose_pitch, m.pose_roll) for m in metas]
+            images, left = upright(images, tilts)
+            if left:
+                log.warning(
+                    "%s, %s: GPano PosePitchDegrees/PoseRollDegrees not applied: the pictures are "
+                    "level as stored", *paths,
+                )  # fmt: skip
+        img0, img1 = images
         if img1.shape[:2] != img0.shape[:2]:
             img1 = _match_size(img1, img1_path, img0, img0_path, equirect)
         if not equirect and hfov is None and args.method in ("sweep", "rnn"):

@@ -89,6 +89,40 @@ def test_triplet_folders_in_vimeo90k_names_and_jpeg(tmp_path):
     assert samples[1].gt.shape == (16, 20, 3)
 
 
+def vimeo_layout(root, tests=("00001/0001", "00001/0002"), trains=("00002/0001",)):
+    """Vimeo-90K's triplet layout in miniature (sequences/<a>/<b>/im1..3.png and the two lists),
+    from real photos: 64x48 crops of the sample walk's consecutive panoramas 01-04."""
+    from pathlib import Path
+
+    walk = Path(__file__).resolve().parents[1] / "samples" / "fusion_forest"
+    shots = [read_image(walk / f"{i:02d}.jpg").image[200:248, 480:544] for i in range(1, 5)]
+    for k, name in enumerate([*tests, *trains]):
+        folder = root / "sequences" / name
+        folder.mkdir(parents=True)
+        for i in range(3):
+            write_image(folder / f"im{i + 1}.png", shots[(k + i) % 4])
+    (root / "tri_testlist.txt").write_text("\n".join(tests) + "\n\n")
+    (root / "tri_trainlist.txt").write_text("\n".join([*trains, "00009/0009"]) + "\n")
+    return shots
+
+
+def test_vimeo90k_layout_is_read_through_its_list_files(tmp_path):
+    # vimeo_triplet/ (sequences/ and tri_*list.txt) was taken for a capture and refused.
+    shots = vimeo_layout(tmp_path)
+    test = ds.open_dataset(tmp_path)  # the root: its test list
+    samples = list(test.samples())
+    assert test.kind == "vimeo-90k" and not test.equirect and test.count == 2
+    assert [s.name for s in samples] == ["00001/0001", "00001/0002"] and not test.notes
+    assert np.array_equal(samples[1].gt, to_uint8(shots[2]))  # im2.png of the second triplet
+    train = ds.open_dataset(tmp_path / "tri_trainlist.txt")  # a list file: that list
+    assert [s.name for s in train.samples()] == ["00002/0001"]
+    assert train.notes == ["tri_trainlist.txt: 1 listed triplets have no im1.png, im2.png, "
+                           "im3.png under sequences/ (first: 00009/0009): left out"]  # fmt: skip
+    (tmp_path / "tri_testlist.txt").write_text("00005/0005\n")
+    with pytest.raises(ViewsynthError, match="tri_testlist.txt: lists no triplet with im1.png"):
+        ds.open_dataset(tmp_path)
+
+
 def test_a_triplet_or_sequence_short_of_a_frame_is_said_not_dropped_silently(tmp_path):
     # A folder missing its middle frame left the set one sample short, with not a word.
     for name in ("a", "b"):

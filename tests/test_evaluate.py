@@ -180,12 +180,43 @@ def test_a_set_whose_frames_other_networks_made_says_so(tmp_path):
     save_weights(mine, Network(ModelConfig.tiny(geometry=True), rngs=nnx.Rngs(0)))
     photos = ds.synthetic_set(1, 48, 32, seed=5)
     [result] = evaluate([photos], [MethodSpec("rnn", None, str(mine))])
-    assert result.notes == [
-        f"rnn: 1 of 1 samples made by the shipped networks it hands pairs to "
-        f"(flow_only.msgpack), not by {mine}"
-    ]
+    assert result.notes == ["rnn: of 1 samples, made 1 by flow_only.msgpack"]
     [result] = evaluate([photos], [MethodSpec("rnn")])  # the shipped default's own hand-over
-    assert result.notes == []
+    assert result.notes == ["rnn: of 1 samples, made 1 by flow_only.msgpack"]
+
+
+def test_photos_weights_score_ones_own_network_on_photos(tmp_path, capsys):
+    """No flag scored one's own network on photos: ``--weights`` names the panoramas' network,
+    and photos went to the shipped photos network whatever was given. ``--photos-weights`` now
+    gives photos' pairs with a pose to that file, and the report says which files made which."""
+    from flax import nnx
+    from test_sweep_pinhole import P0, P1, YAW0, YAW1, photo
+
+    from viewsynth.evaluation.peers import resolve_methods
+    from viewsynth.frames import write_image
+    from viewsynth.model import ModelConfig, Network, save_weights
+    from viewsynth.model.weights import DEFAULT_WEIGHTS
+    from viewsynth.pipelines.cli import main as cli
+
+    mine = tmp_path / "mine.msgpack"
+    save_weights(mine, Network(ModelConfig.tiny(geometry=True), rngs=nnx.Rngs(0)))
+    room = tmp_path / "room" / "walk"  # a room walked forward: its pair has a pose
+    room.mkdir(parents=True)
+    for i, name in enumerate(["frame0.png", "frame1.png", "frame2.png"]):
+        at, yaw = P0 + (P1 - P0) * (i / 2.0), YAW0 + (YAW1 - YAW0) * i / 2.0
+        write_image(room / name, photo(at, yaw, width=192, height=128)[0])
+    room_set = ds.open_dataset(room.parent)
+    specs, _ = resolve_methods(["rnn"], photos_weights=str(mine))
+    assert specs == [MethodSpec("rnn", None, str(DEFAULT_WEIGHTS), str(mine))]
+    [own] = evaluate([room_set], specs)
+    [shipped] = evaluate([room_set], [MethodSpec("rnn")])
+    assert own.notes == [f"rnn: of 1 samples, made 1 by {mine}"]
+    assert shipped.notes == ["rnn: of 1 samples, made 1 by photos.msgpack"]
+    assert own.scores["rnn"][0]["psnr"] != shipped.scores["rnn"][0]["psnr"]
+    missing = tmp_path / "none.msgpack"
+    argv = ["evaluate", str(room.parent), "--method", "rnn", "--photos-weights", str(missing)]
+    assert cli(argv) == 2
+    assert "--photos-weights" in capsys.readouterr().err
 
 
 def test_external_command_scores_like_the_in_process_crossfade(tmp_path):

@@ -292,7 +292,11 @@ def test_pair_reads_heic_photos(tmp_path):
         paths.append(save_pair(pixels, exif, xmp, tmp_path / f"R{i}", (".heic", ".HIF")[i])[1])
     out = tmp_path / "mid.png"
     assert cli(["pair", *map(str, paths), "-o", str(out), "--method", "linear"]) == 0
-    a, b = (frames.read_image(p).image for p in paths)
+    # read as a capture reads them: upright by their GPano tilt where it levels them
+    from viewsynth.capture.orientation import gpano_orientation, upright
+
+    tilts = [gpano_orientation(m.pose_pitch, m.pose_roll) for m in map(read_metadata, paths)]
+    (a, b), _ = upright([frames.read_image(p).image for p in paths], tilts)
     np.testing.assert_allclose(frames.read_image(out).image, (a + b) / 2, atol=1 / 255 + 1e-6)
 
 

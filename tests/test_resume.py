@@ -490,3 +490,27 @@ def test_the_heading_smoothing_in_metres_keeps_the_fingerprint_of_older_ledgers(
     other = dataclasses.replace(settings(), capture=CaptureOptions(heading_smoothing_metres=8.0))
     monkeypatch.setattr(resume.config_lib, "to_dict", new_to_dict)
     assert fingerprint(cap, other, record) != key
+
+
+def test_a_setting_newer_than_a_run_keeps_its_fingerprint(tmp_path, monkeypatch):
+    # photos_weights (session 33) left unset must not make every earlier output folder redo its
+    # work: the settings are hashed as they were before the field existed.
+    from viewsynth import config as config_lib
+    from viewsynth.capture import load_capture
+    from viewsynth.walkthrough import resume
+
+    capture = load_capture(make_capture(tmp_path / "cap", 3, 64))
+    now = fingerprint(capture, InterpolateSettings(), {"method": "linear"})
+    to_dict = config_lib.to_dict
+
+    def before_the_field(settings):
+        out = to_dict(settings)
+        if isinstance(settings, InterpolateSettings):
+            out.pop("photos_weights", None)
+        return out
+
+    monkeypatch.setattr(resume.config_lib, "to_dict", before_the_field)
+    assert fingerprint(capture, InterpolateSettings(), {"method": "linear"}) == now
+    monkeypatch.undo()
+    given = InterpolateSettings(photos_weights="mine.msgpack")
+    assert fingerprint(capture, given, {"method": "linear"}) != now

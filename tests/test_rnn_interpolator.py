@@ -531,3 +531,23 @@ def test_a_broken_photos_network_file_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(interp_mod, "PHOTOS_WEIGHTS", broken)
     with pytest.raises(WeightsError, match=r"photos\.msgpack"):
         make_interpolator("rnn", weights=str(geo_path))
+
+
+def test_photos_weights_name_the_network_that_makes_ordinary_photos(tmp_path):
+    # One's own geometry network could not be put in the photos network's place: rnn took the
+    # shipped photos.msgpack for photos whatever --weights was (interpolate, pair, evaluate).
+    from viewsynth.walkthrough.settings import settings_from
+
+    mine, two_d = tmp_path / "mine.msgpack", tmp_path / "two_d.msgpack"
+    save_weights(mine, Network(ModelConfig.tiny(geometry=True), rngs=nnx.Rngs(0)))
+    save_weights(two_d, Network(ModelConfig.tiny(geometry=False), rngs=nnx.Rngs(0)))
+    interp = settings_from(None, [], photos_weights=str(mine)).make_interpolator()
+    assert interp.record()["photos"]["weights"] == str(mine)
+    assert interp.photos.sweeps_photos and not interp.sweeps_photos  # (photos go to it)
+    assert interp.photos.fallback is interp.fallback  # its pairs without a pose: the 2D network
+    # a 2D network as the photos network makes every photo pair, as it would alone
+    assert RNNInterpolator.load(photos=two_d).photos.sweep is None
+    with pytest.raises(WeightsError, match="a 2D network, which makes every pair"):
+        RNNInterpolator.load(two_d, photos=mine)
+    with pytest.raises(WeightsError, match="none.msgpack: weights file not found"):
+        make_interpolator("rnn", photos_weights=str(tmp_path / "none.msgpack"))

@@ -253,6 +253,30 @@ def test_a_video_given_as_a_folder_of_frames_feeds_triplets_and_textures(tmp_pat
     assert "udacity video triplets" in data.sources
 
 
+def test_vimeo90k_train_list_feeds_perspective_rows(tmp_path):
+    # data.vimeo: a Vimeo-90K root trains on its tri_trainlist.txt, never its test list.
+    from test_datasets import vimeo_layout
+
+    shots = vimeo_layout(tmp_path, tests=("00001/0001",), trains=("00002/0001", "00002/0002"))
+    cfg = sources.DataConfig(
+        batch_size=2, pano_width=32, pano_height=16, crop=16, mix_vimeo=1.0, mix_street=0.0,
+        mix_layers=0.0, mix_video=0.0, mix_pano_crop=0.0, pano_fraction=0.0, supersample=1,
+        textures=5, texture_size=16, photo_fraction=0.0, data_root=str(tmp_path),
+        vimeo=str(tmp_path),
+    )  # fmt: skip
+    data = sources.TrainingData(cfg, seed=0, classical_init=False)
+    assert len(data.vimeo) == 2 and any("Vimeo-90K (2 triplets" in s for s in data.sources)
+    rows = [data._raw(g, i, False, None) for g in range(4) for i in range(2)]
+    trains = [(shots[1], shots[2], shots[3]), (shots[2], shots[3], shots[0])]  # (k + i) % 4
+    for tr in rows:
+        got = tuple(frames.to_uint8(x) for x in (tr.img0, tr.mid, tr.img1))
+        assert any(all(np.array_equal(g, frames.to_uint8(w)) for g, w in zip(got, want, strict=True))
+                   for want in trains)  # fmt: skip
+    assert data.batch(0).img0.shape == (2, 16, 16, 3)
+    with pytest.raises(ValueError, match="mix_vimeo > 0 and data.vimeo go together"):
+        sources.DataConfig(mix_vimeo=0.5)
+
+
 def test_perspective_batches_are_crops_and_training_seeds_stay_below_the_heldout_ones():
     data = _small_data(pano_fraction=0.0)
     batch = data.batch(0)

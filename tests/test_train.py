@@ -613,30 +613,64 @@ def test_finetune_adapts_a_geometry_network(tmp_path):
     assert any(head)
 
 
-def test_finetune_on_photos_tunes_the_network_that_makes_their_frames(tmp_path, monkeypatch):
-    # On ordinary photos the geometry network was tuned, and `--weights` with it made no photo's
-    # frame (rnn gives photos to the shipped photos network; Lund's frames came out identical).
+def test_finetune_on_photos_tunes_the_photos_network_that_makes_their_frames(tmp_path, monkeypatch):
+    """On ordinary photos ``finetune`` tuned the 2D network, never the photos network that makes
+    the frames of their pairs with a pose: it now tunes that one, each triplet given the pinhole
+    sweep's candidate from its whole pair (as ``rnn`` does), and the file it writes is a photos
+    network, which ``--weights`` then gives the photos. Five photos of a ray-cast room walking
+    forward (``test_sweep_pinhole``), so every pair has its pose."""
+    from test_sweep_pinhole import P0, P1, YAW0, YAW1, photo
+
     from viewsynth import frames
-    from viewsynth.errors import WeightsError
+    from viewsynth.interpolators.rnn import RNNInterpolator
+    from viewsynth.interpolators.sweep import GeometrySettings
     from viewsynth.model import ModelConfig, Network
     from viewsynth.model.weights import save_weights
     from viewsynth.training import finetune as ft_lib
+    from viewsynth.training import photos
 
-    capture = tmp_path / "photos"
+    capture = tmp_path / "walk"
     capture.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):  # 48x32: not 2:1, so ordinary photos
-        frames.write_image(capture / f"{i}.png", rng.uniform(0, 1, (32, 48, 3)))
-    two_d = tmp_path / "flow_only.msgpack"  # a tiny 2D network standing in for the shipped one
-    save_weights(two_d, Network(ModelConfig.tiny(geometry=False), rngs=nnx.Rngs(0)))
-    monkeypatch.setattr(ft_lib, "FLOW_ONLY_WEIGHTS", two_d, raising=False)
-    cfg = ft_lib.FinetuneConfig(steps=1, crop=32, max_side=48, report_triplets=0)
+    for i in range(5):  # 192x128: not 2:1, so ordinary photos; decided at this size (<= 512)
+        at, yaw = P0 + (P1 - P0) * (i / 2.0), YAW0 + (YAW1 - YAW0) * i / 2.0
+        frames.write_image(capture / f"{i}.png", photo(at, yaw, width=192, height=128)[0])
+    base = tmp_path / "photos.msgpack"  # a tiny photos network standing in for the shipped one
+    meta = {"geometry": GeometrySettings().record(), "photos": True}
+    save_weights(base, Network(ModelConfig.tiny(geometry=True), rngs=nnx.Rngs(0)), meta=meta)
+    monkeypatch.setattr(ft_lib, "PHOTOS_WEIGHTS", base)
+    made = []
+    real_batches = photos.photo_batches
+
+    def spy(*args):
+        make = real_batches(*args)
+        return lambda step: made.append(make(step)) or made[-1]
+
+    monkeypatch.setattr(photos, "photo_batches", spy)
+    cfg = ft_lib.FinetuneConfig(steps=2, crop=64, iters=1, report_triplets=1)
     out = tmp_path / "tuned.msgpack"
-    ft_lib.finetune(capture, out, cfg)
-    assert read_meta(out)["finetuned_from"] == str(two_d)
-    assert not load_weights(out).config.geometry  # so `--weights out` makes every photo pair
-    with pytest.raises(WeightsError, match="a geometry network; tuned on ordinary photos"):
-        ft_lib.finetune(capture, tmp_path / "x.msgpack", cfg, base=DEFAULT_WEIGHTS)
+    result = ft_lib.finetune(capture, out, cfg)
+    assert result.triplets == 3 and not result.equirect and result.steps == 2
+    tuned_meta = read_meta(out)
+    assert tuned_meta["finetuned_from"] == str(base) and tuned_meta["photos"] is True
+    assert tuned_meta["geometry"] == GeometrySettings().record()
+    # every row carried the sweep's candidate (no row of DIS twice), cropped with its frames
+    from viewsynth.model.init import NO_GEOMETRY_LOGIT
+
+    assert made and all(b.init.choice.shape == (2, 64, 64, 1) for b in made)
+    assert all(not np.all(b.init.choice == NO_GEOMETRY_LOGIT) for b in made)
+    assert len(made[0].init.candidates) == 2 and made[0].img0.shape == (2, 64, 64, 3)
+    # --weights out: the tuned network makes the photos' frames itself
+    interp = RNNInterpolator.load(out)
+    assert interp.sweeps_photos and interp.photos is None
+
+    # photos without a usable pose (noise): the photos network would make none of their frames
+    noise = tmp_path / "noise"
+    noise.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        frames.write_image(noise / f"{i}.png", rng.uniform(0, 1, (32, 48, 3)))
+    with pytest.raises(ViewsynthError, match="no triplet's photos have a usable pose"):
+        ft_lib.finetune(noise, tmp_path / "x.msgpack", cfg)
     assert not (tmp_path / "x.msgpack").exists()
 
 

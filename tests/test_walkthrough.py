@@ -690,3 +690,5 @@ def test_a_geometry_network_given_for_photos_is_said_to_make_none_of_their_frame
     assert [w[: len(said)] for w in warnings(photos, mine, "a")] == [said]
     assert warnings(panoramas, mine, "b") == []  # it makes panoramas' frames
     assert warnings(photos, {**mine, "weights": str(DEFAULT_WEIGHTS)}, "c") == []  # the default
+    given = {**mine, "photos": {**shipped, "weights": str(tmp_path / "p.msgpack")}}
+    assert warnings(photos, given, "d") == []  # --photos-weights: the network asked for

@@ -31,6 +31,7 @@ from viewsynth.capture.metadata import Metadata, read_metadata
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.orientation import (
     Orientation,
+    agreed,
     gpano_orientation,
     levels,
     turned_band,
@@ -348,7 +349,7 @@ def _check_images(
     # One decision for the capture (one camera): per photo, the test can tip either way where
     # few edges are vertical, and a horizon that tilts at some photos only would rock the video.
     agree = sum(levelled for _, levelled in tilts.values())
-    if tilts and 2 * agree > len(tilts):
+    if tilts and agreed([levelled for _, levelled in tilts.values()]):
         for item in checked:
             if item.path in tilts:
                 item.orientation = tilts[item.path][0]

@@ -80,6 +80,27 @@ def turned_band(image: np.ndarray, orientation: Orientation | None) -> np.ndarra
     return horizon_band(image)
 
 
+def agreed(levelled: list[bool]) -> bool:
+    """Whether a capture's GPano tilts within 90 degrees are applied: one decision for all its
+    tagged panoramas (one camera), yes where they level most of them (:func:`levels`)."""
+    return 2 * sum(levelled) > len(levelled)
+
+
+def upright(
+    images: list[np.ndarray], tilts: list[Orientation | None]
+) -> tuple[list[np.ndarray], bool]:
+    """Panoramas ``images`` turned by their GPano ``tilts`` (:func:`gpano_orientation`) as a
+    capture's are: one over 90 degrees of roll always, smaller ones where they level most of the
+    tagged ones (:func:`agreed`); and whether tilts were left off for that."""
+    small = [i for i, tilt in enumerate(tilts) if tilt is not None and not upside_down(tilt)]
+    level = agreed([levels(images[i], tilts[i]) for i in small])
+    out = [
+        turn_sphere(image, tilt) if upside_down(tilt) or (i in small and level) else image
+        for i, (image, tilt) in enumerate(zip(images, tilts, strict=True))
+    ]
+    return out, bool(small) and not level
+
+
 def upside_down(orientation: Orientation | None) -> bool:
     """Whether ``orientation`` turns a panorama over (a roll beyond 90 degrees)."""
     return orientation is not None and abs(_wrap(orientation[2])) > 90.0

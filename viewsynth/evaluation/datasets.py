@@ -7,7 +7,8 @@ as the uint8 image it was stored as, since metrics are computed on uint8.
 Layouts ``open_dataset`` recognises in a path:
 - Middlebury: ``input/<seq>/frame10.png``, ``input/<seq>/frame11.png``, ``gt/<seq>/frame10i11.png``.
 - triplet folders: ``<id>/frame0.png``, ``<id>/frame1.png`` (the middle), ``<id>/frame2.png``, or
-  Vimeo-90K's ``<id>/im1.png, im2.png, im3.png``; JPEG (``.jpg``) as well as PNG.
+  ``<id>/im1.png, im2.png, im3.png``; JPEG (``.jpg``) as well as PNG. Vimeo-90K's root with its
+  list files, or one list: :mod:`viewsynth.evaluation.vimeo`.
 - leave-one-out: any folder of images (a capture, a frame folder) or a video file, read through
   ``viewsynth.capture``: frame ``i`` is predicted from ``i - 1`` and ``i + 1``. Frames are taken in
   natural file-name order (``2`` before ``10``), never re-ordered by their clocks, re-oriented or
@@ -41,6 +42,7 @@ from viewsynth.capture import (
 )
 from viewsynth.capture.projection import decide_images
 from viewsynth.errors import FrameError, ViewsynthError
+from viewsynth.evaluation import vimeo
 from viewsynth.frames import (
     IMAGE_SUFFIXES,
     VIDEO_SUFFIXES,
@@ -159,20 +161,8 @@ def middlebury(path: str | Path, projection: str = "auto") -> Dataset:
         raise ViewsynthError(
             f"{root}: no sequence has input/<seq>/frame10.png and gt/<seq>/frame10i11.png"
         )
-
-    def make() -> Iterator[Sample]:
-        for seq in seqs:
-            inp = root / "input" / seq
-            pgt = root / "gt" / seq / "frame10i11.png"
-            yield _triplet(seq, inp / "frame10.png", pgt, inp / "frame11.png", equirect)
-
-    firsts = [root / "input" / seqs[0] / f"frame1{i}.png" for i in (0, 1)]
-    images = [_read(p) for p in firsts]
-    equirect = _panoramas(firsts, images, projection, notes)
-    size = (images[0].shape[1], images[0].shape[0])
-    return Dataset(
-        root.name, "middlebury", str(root), equirect, len(seqs), make, notes=notes, size=size
-    )
+    found = [(s, [root / w.format(s) for w in wanted]) for s in seqs]
+    return _triplet_set(root, root.name, "middlebury", found, notes, projection)
 
 
 #: A triplet folder's frames, the middle second: ours and Vimeo-90K's names, each PNG or JPEG.
@@ -198,21 +188,24 @@ def triplet_folders(path: str | Path, projection: str = "auto") -> Dataset:
     found = [(d, _triplet_files(d)) for d in sorted(root.iterdir(), key=natural_key) if d.is_dir()]
     notes = [f"skipped {d.name}: not a triplet (no {' / '.join(TRIPLET_STEMS)} there)"
              for d, files in found if not files]  # fmt: skip
-    found = [(d, files) for d, files in found if files]
+    found = [(d.name, files) for d, files in found if files]
     if not found:
         raise ViewsynthError(f"{root}: no <id>/frame0.png, frame1.png, frame2.png folders")
+    return _triplet_set(root, root.name, "triplets", found, notes, projection)
+
+
+def _triplet_set(source: Path, name: str, kind: str, found, notes, projection) -> Dataset:
+    """A set of ``(name, [img0, middle, img1])`` files, read when its samples are."""
 
     def make() -> Iterator[Sample]:
-        for d, files in found:
-            yield _triplet(d.name, *files, equirect)
+        for sample, files in found:
+            yield _triplet(sample, *files, equirect)
 
     firsts = [found[0][1][0], found[0][1][2]]
     images = [_read(p) for p in firsts]
     equirect = _panoramas(firsts, images, projection, notes)
     size = (images[0].shape[1], images[0].shape[0])
-    return Dataset(
-        root.name, "triplets", str(root), equirect, len(found), make, notes=notes, size=size
-    )
+    return Dataset(name, kind, str(source), equirect, len(found), make, notes=notes, size=size)
 
 
 def leave_one_out_indices(
@@ -365,6 +358,10 @@ def open_dataset(
     source = Path(path)
     if not source.exists():
         raise DatasetUnavailable(f"{source}: no such file or folder")
+    if (listed := vimeo.list_file(source)) is not None:  # Vimeo-90K's root or one of its lists
+        found, notes = vimeo.triplets(listed)
+        name = f"{listed.parent.name} {listed.stem}"
+        return _triplet_set(listed, name, "vimeo-90k", found, notes, projection)
     if source.is_dir():
         if (source / "input").is_dir() and (source / "gt").is_dir():
             return middlebury(source, projection)

@@ -256,6 +256,7 @@ class MethodSpec:
     name: str
     iters: int | None = None
     weights: str | None = None
+    photos_weights: str | None = None  # rnn: the network for ordinary photos (None: shipped)
 
     @property
     def label(self) -> str:
@@ -266,7 +267,9 @@ class MethodSpec:
         """The interpolator, loaded (weights read, nothing compiled yet)."""
         if self.name == "minterpolate":
             return MInterpolate()
-        return make_interpolator(self.name, iters=self.iters, weights=self.weights)
+        return make_interpolator(
+            self.name, iters=self.iters, weights=self.weights, photos_weights=self.photos_weights
+        )
 
 
 def made_by(interp: Any) -> str | None:
@@ -286,21 +289,25 @@ def made_by(interp: Any) -> str | None:
 
 
 def others_note(label: str, interp: Any, made: Sequence[str | None]) -> list[str]:
-    """A note when networks other than the one whose weights were given made some of a set's
-    samples (a researcher's own network scored on photos made none of them, silently)."""
+    """Which weights files made a set's samples, when more than one did or one other than the
+    file ``label`` was given (a researcher's own network scored on photos made none of them,
+    silently): the count per file, the one given first."""
     own = None if not any(made) else interp.record().get("weights")
-    others = [m for m in made if m is not None and m != own]
-    if own is None or not others or own == str(default_weights()):
+    files = [m for m in made if m is not None]
+    if own is None or set(files) <= {own}:
         return []
-    names = ", ".join(sorted({Path(m).name for m in others}))
-    return [
-        f"{label}: {len(others)} of {len(made)} samples made by the shipped networks it hands "
-        f"pairs to ({names}), not by {own}"
-    ]
+    shipped = default_weights().parent
+    name = lambda f: Path(f).name if Path(f).parent == shipped else f  # noqa: E731 (shipped: named)
+    counts = {f: files.count(f) for f in sorted(set(files), key=lambda f: (f != own, f))}
+    parts = [f"{n} by {name(f)}" + (" (--weights)" if f == own else "") for f, n in counts.items()]
+    return [f"{label}: of {len(made)} samples, made {', '.join(parts)}"]
 
 
 def resolve_methods(
-    names: Sequence[str], iters: Sequence[int] = (), weights: str | None = None
+    names: Sequence[str],
+    iters: Sequence[int] = (),
+    weights: str | None = None,
+    photos_weights: str | None = None,
 ) -> tuple[list[MethodSpec], list[str]]:
     """Method specs for ``names`` (``rnn`` once per K in ``iters``) and notes on those skipped.
 
@@ -309,7 +316,7 @@ def resolve_methods(
     """
     specs: list[MethodSpec] = []
     notes: list[str] = []
-    if (weights is not None or iters) and "rnn" not in names:  # (they were dropped unsaid)
+    if (weights is not None or photos_weights or iters) and "rnn" not in names:  # (unsaid)
         notes.append("--weights and --iters apply to rnn, which is not among the methods: unused")
     for name in dict.fromkeys(names):
         if name not in PEERS:
@@ -337,5 +344,8 @@ def resolve_methods(
         except ImportError as err:
             notes.append(f"rnn: skipped, the model code is not importable ({err})")
             continue
-        specs.extend(MethodSpec("rnn", k, path) for k in (iters or [None]))
+        photos = photos_weights and str(Path(photos_weights).resolve())
+        if photos and not Path(photos).is_file():
+            raise WeightsError(f"--photos-weights {photos_weights}: no such file")
+        specs.extend(MethodSpec("rnn", k, path, photos) for k in (iters or [None]))
     return specs, notes

@@ -84,9 +84,11 @@ def make_interpolator(
     iters: int | None = None,
     scale: float | None = None,
     weights: str | None = None,
+    photos_weights: str | None = None,
 ) -> Interpolator:
-    """The interpolator called ``method``; ``iters``/``scale``/``weights`` apply to ``rnn``
-    (:meth:`RNNInterpolator.load`: a geometry network comes with its sweep and its fallback)."""
+    """The interpolator called ``method``; ``iters``/``scale``/``weights``/``photos_weights``
+    apply to ``rnn`` (:meth:`RNNInterpolator.load`: a geometry network comes with its sweep, its
+    fallback and its photos network, ``photos_weights`` or the shipped one)."""
     if method == "linear":
         return Linear()
     if method == "flow":
@@ -96,7 +98,7 @@ def make_interpolator(
     if method == "rnn":
         from viewsynth.interpolators.rnn import RNNInterpolator
 
-        return RNNInterpolator.load(weights, iters=iters, scale=scale)
+        return RNNInterpolator.load(weights, iters=iters, scale=scale, photos=photos_weights)
     raise ViewsynthError(f"--method: unknown method {method!r} (choose from {', '.join(METHODS)})")
 
 

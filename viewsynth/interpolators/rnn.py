@@ -167,13 +167,16 @@ class RNNInterpolator:
         *,
         iters: int | None = None,
         scale: float | None = None,
+        photos: str | Path | None = None,
     ) -> RNNInterpolator:
         """From a weights file (None: the weights shipped with viewsynth), built whole: a
         geometry network with the sweep its file records (:class:`GeometrySettings`) and, when
         :data:`~viewsynth.model.weights.FLOW_ONLY_WEIGHTS` is there, the shipped 2D network as
-        its fallback, run at the same K (the K the shipping decision measured); when
-        :data:`~viewsynth.model.weights.PHOTOS_WEIGHTS` is there, the shipped photos network (with
-        the same fallback) for ordinary photos."""
+        its fallback, run at the same K (the K the shipping decision measured); for ordinary
+        photos ``photos`` (any network: a geometry one is given the pinhole sweep's candidate,
+        trained for it or not), else the file itself when it is a photos network, else
+        :data:`~viewsynth.model.weights.PHOTOS_WEIGHTS` when it is there (with the same
+        fallback)."""
         if weights is None:
             if not DEFAULT_WEIGHTS.is_file():
                 raise WeightsError(
@@ -183,21 +186,30 @@ class RNNInterpolator:
             weights = DEFAULT_WEIGHTS
         path = Path(weights)
         model, info = load_described(path)
-        sweep = fallback = photos = None
+        sweep = fallback = photos_net = None
+        if photos is not None and not Path(photos).is_file():
+            raise WeightsError(f"{photos}: weights file not found")
+        if photos is not None and not model.config.geometry:
+            raise WeightsError(f"{path}: a 2D network, which makes every pair: no photos network")
+        if photos is not None:  # (the role given: that file makes photos, not this one)
+            info = {**info, "photos": False}
+        p_path = Path(photos) if photos else None if info.get("photos") else PHOTOS_WEIGHTS
         if model.config.geometry:
             sweep = _sweep_of(path, info)
             k = iters or model.config.iters
             if FLOW_ONLY_WEIGHTS.is_file():
                 fallback = cls.load(FLOW_ONLY_WEIGHTS, iters=k, scale=scale)
-            if PHOTOS_WEIGHTS.is_file() and not info.get("photos"):
-                p_model, p_info = load_described(PHOTOS_WEIGHTS)
-                photos = cls(
-                    p_model, iters=k, scale=scale, weights=(PHOTOS_WEIGHTS, p_info),
-                    sweep=_sweep_of(PHOTOS_WEIGHTS, p_info), fallback=fallback,
+            if p_path is not None and p_path.is_file():
+                p_model, p_info = load_described(p_path)
+                p_info = {**p_info, "photos": True}  # (in this role it sweeps photos)
+                geo = bool(p_model.config.geometry)
+                photos_net = cls(
+                    p_model, iters=k, scale=scale, weights=(p_path, p_info),
+                    sweep=_sweep_of(p_path, p_info) if geo else None, fallback=fallback if geo else None,
                 )  # fmt: skip
         return cls(
             model, iters=iters, scale=scale, weights=(path, info), sweep=sweep,
-            fallback=fallback, photos=photos,
+            fallback=fallback, photos=photos_net,
         )  # fmt: skip
 
     def record(self) -> dict[str, Any]:

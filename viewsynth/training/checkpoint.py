@@ -9,6 +9,7 @@ next. Only checkpoints written after a finite loss exist, so a diverged run keep
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import threading
 from collections.abc import Iterator
@@ -19,7 +20,28 @@ import jax
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from viewsynth import frames as frames_lib
 from viewsynth.errors import ViewsynthError
+
+
+def claim(run_dir: Path, name: str, key: dict[str, Any], what: str) -> None:
+    """Resume in ``run_dir`` only the run it holds: ``run_dir / name`` records ``key`` (plain
+    data) on first use, and another key is refused in one line (``what``: what the folder holds),
+    as another run's checkpoints would be resumed as if they were this one's."""
+    key = json.loads(json.dumps(key))  # (tuples as lists, as it is read back)
+    path = Path(run_dir) / name
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except ValueError:
+            before = None
+        if before != key:
+            raise ViewsynthError(
+                f"--workdir {run_dir}: holds another {what}; give a new folder, or empty this one"
+            )
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames_lib.write_text(path, json.dumps(key, indent=2))
 
 
 class Checkpoints:

@@ -39,10 +39,17 @@ from viewsynth import frames as frames_lib
 from viewsynth.capture import Capture, CaptureOptions, iter_frames, load_capture
 from viewsynth.errors import ViewsynthError, WeightsError
 from viewsynth.interpolators import Flow
-from viewsynth.model.weights import DEFAULT_WEIGHTS, FLOW_ONLY_WEIGHTS, load_weights, save_weights
+from viewsynth.interpolators.sweep import GeometrySettings
+from viewsynth.model.weights import (
+    DEFAULT_WEIGHTS,
+    FLOW_ONLY_WEIGHTS,
+    PHOTOS_WEIGHTS,
+    load_described,
+    save_weights,
+)
 from viewsynth.training import augment as augment_lib
+from viewsynth.training import checkpoint, loop, losses
 from viewsynth.training import config as train_config
-from viewsynth.training import loop, losses
 from viewsynth.training.real360 import align_middle
 from viewsynth.training.sources import DataConfig, Triplet, stack_batch
 from viewsynth.training.step import predict
@@ -60,7 +67,8 @@ class FinetuneConfig:
     targets: Targets = "all"
     # Frame steps g of the triplets (i - g, i, i + g); 1 is leave-one-out.
     gaps: tuple[int, ...] = (1,)
-    # Perspective frames are shrunk so their longer side is at most this, then cropped.
+    # Perspective frames are shrunk so their longer side is at most this (a photos network's: to
+    # the size rnn decides at, at most 512 wide, where its candidate is made), then cropped.
     max_side: int = 640
     crop: int = 192
     # Panoramas are trained whole at this width (2:1), rolled at random.
@@ -156,12 +164,18 @@ class CaptureTriplets:
         return self.triplet(int(rng.integers(len(self.choices))))
 
 
-def capture_triplets(path: str | Path, cfg: FinetuneConfig) -> tuple[CaptureTriplets, Capture]:
-    """The capture at ``path`` read as ``viewsynth interpolate`` reads it, and its triplets.
+def capture_triplets(
+    path: str | Path, cfg: FinetuneConfig, size: tuple[int, int] | None = None
+) -> tuple[CaptureTriplets, Capture]:
+    """The capture at ``path`` read as ``viewsynth interpolate`` reads it, and its triplets
+    (:func:`read_triplets`, then :func:`decode_triplets` at ``size``, default ``training_size``)."""
+    capture, choices = read_triplets(path, cfg)
+    size = size or training_size(capture.working_size, capture.equirect, cfg)
+    return decode_triplets(capture, choices, size, cfg), capture
 
-    Each shot a triplet uses is decoded once (``iter_frames``: working size, turned by its yaw),
-    shrunk to the training size and kept as uint8; nothing larger outlives one frame.
-    """
+
+def read_triplets(path: str | Path, cfg: FinetuneConfig) -> tuple[Capture, list]:
+    """The capture at ``path`` (its tags, clock, segments) and its triplets' shot indices."""
     capture = load_capture(path, cfg.capture)
     shots = capture.shots
     if len(shots) < 3:
@@ -175,8 +189,15 @@ def capture_triplets(path: str | Path, cfg: FinetuneConfig) -> tuple[CaptureTrip
         raise ViewsynthError(
             f"{path}: no middle frame has neighbours at gaps {list(cfg.gaps)}{where}"
         )
+    return capture, choices
+
+
+def decode_triplets(
+    capture: Capture, choices: list, size: tuple[int, int], cfg: FinetuneConfig
+) -> CaptureTriplets:
+    """Each shot a triplet uses, decoded once (``iter_frames``: working size, turned by its yaw),
+    shrunk to ``size`` (w, h) and kept as uint8; nothing larger outlives one frame."""
     needed = {k for choice in choices for k in choice}
-    size = training_size(capture.working_size, capture.equirect, cfg)
     frames: dict[int, np.ndarray] = {}
     start = 0
     for segment in capture.segments:
@@ -190,7 +211,7 @@ def capture_triplets(path: str | Path, cfg: FinetuneConfig) -> tuple[CaptureTrip
         for index, (a, m, b) in enumerate(choices):
             frame = [frames_lib.from_uint8(frames[k]) for k in (a, m, b)]
             mids[index] = frames_lib.to_uint8(align_middle(*frame).mid)
-    return CaptureTriplets(frames, choices, capture.equirect, mids), capture
+    return CaptureTriplets(frames, choices, capture.equirect, mids)
 
 
 def _batches(
@@ -220,22 +241,30 @@ def _batches(
 
 
 def _fit_scores(
-    model, triplets: CaptureTriplets, count: int, iters: int, stride: int
+    model, triplets: CaptureTriplets, count: int, iters: int, stride: int, posed=None
 ) -> dict[str, float]:
-    """Mean PSNR (WS-PSNR for panoramas) of the model and of ``flow`` on the first ``count`` triplets."""
-    if count <= 0:
+    """Mean PSNR (WS-PSNR for panoramas) of the model and of ``flow`` on up to ``count`` triplets
+    (``posed``: the photos network's, with their starts: :mod:`viewsynth.training.photos`)."""
+    from viewsynth.training.photos import crop_init
+
+    indices = range(len(triplets)) if posed is None else posed.keep
+    if count <= 0 or not indices:
         return {}
-    picks = np.linspace(0, len(triplets) - 1, min(count, len(triplets))).round().astype(int)
+    picks = np.linspace(0, len(indices) - 1, min(count, len(indices))).round().astype(int)
     flow = Flow()
     eq = triplets.equirect
     model_scores, flow_scores = [], []
-    for k in sorted(set(picks.tolist())):
+    for k in sorted({indices[i] for i in picks.tolist()}):
         tr = triplets.triplet(k)
         h, w = tr.img0.shape[:2]
         hh, ww = h // stride * stride, w // stride * stride  # the network's multiples
         tr = augment_lib.crop(tr, 0, 0, hh, ww) if (hh, ww) != (h, w) else tr
         tr = dataclasses.replace(tr, equirect=eq and (hh, ww) == (h, w))
-        batch = stack_batch([tr], geometry=model.config.geometry)
+        if posed is None:
+            batch = stack_batch([tr], geometry=model.config.geometry)
+        else:
+            batch = stack_batch([tr], classical_init=False)
+            batch = dataclasses.replace(batch, init=crop_init(posed.inits[k], 0, 0, hh, ww))
         pred = np.asarray(
             predict(model, batch.img0, batch.img1, batch.t, batch.init, equirect=tr.equirect,
                     iters=iters)
@@ -267,27 +296,13 @@ def _claim(run_dir: Path, capture, base: Path, cfg: FinetuneConfig) -> None:
     """Resume in ``run_dir`` only the fine-tune it holds: the same capture, base weights and
     settings (more or fewer steps, and how often it logs, may change). Another one's checkpoints
     would be resumed as if they were this one's: refused in one line."""
-    import json
-
     held = dataclasses.asdict(cfg)
     for knob in ("steps", "log_every", "checkpoint_every", "report_triplets"):
         held.pop(knob)
     key = {"capture": str(Path(capture).resolve()), "base": str(base.resolve()), "settings": held}
-    key = json.loads(json.dumps(key))  # (tuples as lists, as it is read back)
-    path = run_dir / CLAIM
-    if path.is_file():
-        try:
-            before = json.loads(path.read_text())
-        except ValueError:
-            before = None
-        if before != key:
-            raise ViewsynthError(
-                f"--workdir {run_dir}: holds another fine-tune's checkpoints (another capture, "
-                "base weights or settings); give a new folder, or empty this one"
-            )
-        return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    frames_lib.write_text(path, json.dumps(key, indent=2))
+    checkpoint.claim(
+        run_dir, CLAIM, key, "fine-tune's checkpoints (another capture, base weights or settings)"
+    )
 
 
 def finetune(
@@ -300,24 +315,34 @@ def finetune(
     log: Callable[[str], None] | None = None,
 ) -> FinetuneResult:
     """Adapt the ``base`` weights to ``capture``; write them to ``out``. The default base makes
-    the capture's frames once ``out`` is ``--weights``: panoramas' geometry network, or for photos
-    the 2D network, which then makes every pair (a geometry network tuned on photos would make
-    none: ``rnn`` gives photos to its photos network; refused). ``workdir`` keeps the checkpoints
-    (a re-run resumes there); without it a temporary folder is used and removed."""
+    the capture's frames once ``out`` is ``--weights``: panoramas' geometry network, photos' photos
+    network (:mod:`viewsynth.training.photos`: the triplets it makes, with the pinhole sweep's
+    candidate; a geometry base on photos is tuned as one, and its file says so), or a 2D base,
+    which then makes every pair. ``workdir`` keeps the checkpoints (a re-run resumes there);
+    without it a temporary folder is used and removed."""
+    from viewsynth.training import photos
+
     say = log or (lambda _msg: None)
     if base and not Path(base).is_file():
         raise WeightsError(f"{base}: weights file not found")
     started = time.time()
-    triplets, loaded = capture_triplets(capture, cfg)
-    base_path = Path(base) if base else DEFAULT_WEIGHTS if loaded.equirect else FLOW_ONLY_WEIGHTS
+    loaded, choices = read_triplets(capture, cfg)
+    equirect = loaded.equirect
+    shipped = DEFAULT_WEIGHTS if equirect else PHOTOS_WEIGHTS
+    shipped = shipped if equirect or shipped.is_file() else FLOW_ONLY_WEIGHTS
+    base_path = Path(base) if base else shipped
     if not base_path.is_file():
         raise WeightsError(
             f"no trained weights shipped ({base_path} is missing): use --weights FILE as the base"
         )
+    model, info = load_described(base_path)
+    pinhole = model.config.geometry and not equirect  # (a photos network's fine-tune)
+    work = loaded.working_size
+    size = photos.network_size(*work) if pinhole else training_size(work, equirect, cfg)
+    triplets = decode_triplets(loaded, choices, size, cfg)
     notes = list(loaded.warnings)
     for note in notes:
         say(note)
-    equirect = loaded.equirect
     h, w = triplets.shape
     segments = f" in {len(loaded.segments)} segments" if len(loaded.segments) > 1 else ""
     say(
@@ -325,17 +350,15 @@ def finetune(
         f"({'panoramas' if equirect else 'perspective'}), "
         f"{len(triplets)} triplets ({cfg.targets} targets)"
     )
-
-    model = load_weights(base_path)
-    if not loaded.equirect and model.config.geometry:
-        raise WeightsError(
-            f"{base_path}: a geometry network; tuned on ordinary photos it would make none of "
-            "their frames (interpolate gives photos to the shipped photos and 2D networks): leave "
-            "--weights out to tune the 2D network, which then makes every pair"
-        )
+    posed, record = None, GeometrySettings().record()  # (the sweep panoramas' batches use)
+    if pinhole:
+        posed, record = photos.tune_photos(capture, triplets, loaded.shots, base_path, info)
+        notes.extend(posed.notes)
+        for note in [*posed.notes, f"tuning the photos network on {len(posed.keep)} triplets"]:
+            say(note)
     iters = cfg.iters or model.config.iters
     stride = model.config.stride
-    before = _fit_scores(model, triplets, cfg.report_triplets, iters, stride)
+    before = _fit_scores(model, triplets, cfg.report_triplets, iters, stride, posed)
     if before:
         say(f"before: model {before['model']:.2f} dB, flow {before['flow']:.2f} dB")
 
@@ -360,21 +383,22 @@ def finetune(
             loss=cfg.loss,
             validation=train_config.ValidationConfig(every=0),
         )
-        result = loop.train(
-            train_cfg,
-            batches=_batches(triplets, cfg, stride, model.config.geometry),
-            log=log,
+        batches = (
+            photos.photo_batches(triplets, posed, cfg, stride)
+            if posed
+            else _batches(triplets, cfg, stride, model.config.geometry)
         )
+        result = loop.train(train_cfg, batches=batches, log=log)
     tuned = result.model
-    after = _fit_scores(tuned, triplets, cfg.report_triplets, iters, stride)
+    after = _fit_scores(tuned, triplets, cfg.report_triplets, iters, stride, posed)
     if after:
         say(f"after: model {after['model']:.2f} dB, flow {after['flow']:.2f} dB")
     wall = time.time() - started
-    geometry = {}
+    geometry: dict[str, Any] = {}
     if tuned.config.geometry:  # the sweep its batches were made with, which the product uses too
-        from viewsynth.interpolators.sweep import GeometrySettings
-
-        geometry["geometry"] = GeometrySettings().record()
+        geometry["geometry"] = record
+    if pinhole:  # a photos network: rnn gives it ordinary photos (--weights)
+        geometry["photos"] = True
     save_weights(
         out,
         tuned,
@@ -384,11 +408,12 @@ def finetune(
             "capture": str(capture),
             "steps": result.end_step,
             "targets": cfg.targets,
-            "triplets": len(triplets),
+            "triplets": len(posed.keep) if posed else len(triplets),
             "fit_before_db": before,
             "fit_after_db": after,
             "wall_time_s": round(wall, 1),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     )
-    return FinetuneResult(result.end_step, len(triplets), equirect, before, after, notes, wall)
+    used = len(posed.keep) if posed else len(triplets)
+    return FinetuneResult(result.end_step, used, equirect, before, after, notes, wall)

@@ -27,6 +27,7 @@ import numpy as np
 from viewsynth import frames as frames_lib
 from viewsynth import synth
 from viewsynth.errors import FrameError, ViewsynthError
+from viewsynth.evaluation.vimeo import VimeoTriplets
 from viewsynth.synth import Triplet
 from viewsynth.training import augment as augment_lib
 from viewsynth.training.batch import Batch, stack_batch
@@ -209,6 +210,10 @@ class DataConfig:
     mix_real360: float = 0.0
     # In-between times tried for each real triplet; the best-matching one is its t (one: fixed).
     real360_times: tuple[float, ...] = (0.5,)
+    # Vimeo-90K triplets (its root, whose tri_trainlist.txt is read, or a list file;
+    # :mod:`viewsynth.evaluation.vimeo`): a perspective row's share, beside mix_street and the rest.
+    vimeo: str = ""
+    mix_vimeo: float = 0.0
     augment: augment_lib.AugmentConfig = dataclasses.field(
         default_factory=augment_lib.AugmentConfig
     )
@@ -231,6 +236,9 @@ class DataConfig:
         if not 0.0 <= self.mix_real360 <= 1.0 or (self.mix_real360 > 0 and not self.real360_walks):
             raise ValueError(f"mix_real360 must be in [0, 1] and needs data.real360_walks, got "
                              f"{self.mix_real360} with {list(self.real360_walks)}")  # fmt: skip
+        if self.mix_vimeo < 0 or (self.mix_vimeo > 0) != bool(self.vimeo):
+            raise ValueError(f"mix_vimeo > 0 and data.vimeo go together, got {self.mix_vimeo} "
+                             f"and {self.vimeo!r}")  # fmt: skip
         if not 0.0 < self.spacing[0] <= self.spacing[1] or self.tilt_deg < 0:
             raise ValueError(f"spacing must be 0 < low <= high and tilt_deg >= 0, got "
                              f"{list(self.spacing)} and {self.tilt_deg}")  # fmt: skip
@@ -287,6 +295,7 @@ class TrainingData:
                 width=cfg.pano_width,
                 times=cfg.real360_times,
             )
+        self.vimeo = VimeoTriplets(cfg.vimeo) if cfg.mix_vimeo > 0 else None
         # Safe for threads calling batch() on up to ``in_flight`` nearby steps at once.
         self._textures = Memo(keep=2)
         self._groups = Memo(keep=max(1, in_flight) + 2)
@@ -300,6 +309,8 @@ class TrainingData:
         if self.real360 is not None:
             names = ", ".join(self.real360.names)
             out.append(f"real 360 walks ({len(self.real360)} triplets: {names})")
+        if self.vimeo is not None:
+            out.append(f"Vimeo-90K ({len(self.vimeo)} triplets: {self.vimeo.name})")
         if self.photos:
             out.append(f"photo textures ({len(self.photos)} photos)")
         return out
@@ -336,11 +347,12 @@ class TrainingData:
                 cfg.mix_layers,
                 cfg.mix_video if self.video else 0.0,
                 cfg.mix_pano_crop,
+                cfg.mix_vimeo,  # (last: the other kinds' draws stay as they were)
             ]
         )
         if weights.sum() <= 0:
-            weights = np.array([1.0, 0.0, 0.0, 0.0])
-        kind = 4 if pano else int(rng.choice(4, p=weights / weights.sum()))
+            weights = np.array([1.0, 0.0, 0.0, 0.0, 0.0])
+        kind = 5 if pano else int(rng.choice(5, p=weights / weights.sum()))
         size = cfg.crop
         ss = cfg.supersample
         if kind == 0:
@@ -351,6 +363,8 @@ class TrainingData:
             return synth.flying_triplet(seed, textures, width=size, height=size, supersample=ss)
         if kind == 2:
             return self.video.sample(rng)
+        if kind == 4:
+            return self.vimeo.sample(rng)
         if self.real360 is not None and rng.random() < cfg.mix_real360:
             return self.real360.sample(rng)
         return synth.street_triplet(

@@ -65,6 +65,8 @@ def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[st
     if reading.get("heading_smoothing_metres") == HEADING_SMOOTHING:
         del reading["heading_smoothing_metres"]
         reading["heading_smoothing"] = 2.0
+    if decisive.get("photos_weights") is None:  # (newer than most runs: their fingerprint kept)
+        decisive.pop("photos_weights", None)
     h.update(json.dumps(decisive, sort_keys=True).encode())
     h.update(json.dumps(record, sort_keys=True).encode())
     files: dict[Path, str] = {}  # (a video's shots share one file)

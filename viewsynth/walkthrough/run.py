@@ -202,14 +202,16 @@ def _weights_unused(record: dict, capture: Capture) -> list[str]:
     mine, photos = record.get("weights"), record.get("photos")
     if capture.projection != "perspective" or not photos:
         return []
-    from viewsynth.model.weights import DEFAULT_WEIGHTS  # (loaded already: a network ran)
+    from viewsynth.model.weights import DEFAULT_WEIGHTS, PHOTOS_WEIGHTS  # (loaded: a network ran)
 
-    if mine == str(DEFAULT_WEIGHTS):
+    if mine == str(DEFAULT_WEIGHTS) or photos["weights"] != str(
+        PHOTOS_WEIGHTS
+    ):  # (--photos-weights)
         return []
     return [
         f"--weights {Path(mine).name}: a geometry network; the frames of ordinary photos are made "
-        f"by the shipped photos network ({Path(photos['weights']).name}), not by it (a "
-        "`viewsynth finetune` on photos tunes the network that makes them)"
+        f"by the shipped photos network ({Path(photos['weights']).name}), not by it (give it as "
+        "--photos-weights to make them; `viewsynth finetune` on photos tunes the photos network)"
     ]
 
 

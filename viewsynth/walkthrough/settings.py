@@ -50,6 +50,7 @@ class InterpolateSettings:
     iters: int | None = None  # rnn: recurrent iterations K (None: the model's default)
     scale: float | None = None  # rnn: flow estimation scale (None: automatic for huge frames)
     weights: str | None = None  # rnn: weights file (None: the shipped model)
+    photos_weights: str | None = None  # rnn: the network for ordinary photos (None: shipped)
     frames: bool = False  # also write every output frame as PNG under frames/
     quality: int = 18  # H.264 CRF: 0 best .. 51 worst
     codec: Literal["h264", "hevc"] = (
@@ -93,8 +94,9 @@ class InterpolateSettings:
         job, ``run_capture`` and the Ray workers all come here). Loads weights for ``rnn``:
         raises ``WeightsError`` for a missing or unreadable file."""
         return make_interpolator(
-            self.method, iters=self.iters, scale=self.scale, weights=self.weights
-        )
+            self.method, iters=self.iters, scale=self.scale, weights=self.weights,
+            photos_weights=self.photos_weights,
+        )  # fmt: skip
 
 
 def settings_from(config_path: str | None, overrides: list[str], **flags) -> InterpolateSettings:
