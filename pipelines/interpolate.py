@@ -40,6 +40,7 @@ from viewsynth.walkthrough import (
     check_output_dir,
     find_captures,
     find_strays,
+    frames_in,
     remove_if_empty,
     run_capture,
     settings_from,
@@ -186,10 +187,11 @@ def report(results: list[CaptureResult], n_strays: int, seconds: float, out: Pat
     skipped = sum(r.status == "skipped" for r in results)
     failed = sum(r.status == "failed" for r in results)
     n_frames = sum(r.frames for r in results if r.status == "done")
+    kept = sum(r.kept for r in results if r.status == "done")  # an earlier run's: not this one's
     strays = f", {n_strays} not {'a capture' if n_strays == 1 else 'captures'}" if n_strays else ""
     print(
         f"viewsynth: {done} capture{'' if done == 1 else 's'} done, {skipped} skipped (already "
-        f"done), {failed} failed{strays}; {n_frames} frames in {seconds:.1f} s -> {out}",
+        f"done), {failed} failed{strays}; {frames_in(n_frames, kept, seconds)} -> {out}",
         file=sys.stderr,
     )
 

@@ -339,15 +339,16 @@ class Stop(Exception):
     """A run stopped on purpose (a crash, a kill) before a given frame."""
 
 
-def stopping_before(frame: int):
-    """``SegmentWriter.write`` that raises ``Stop`` instead of writing frame ``frame`` of a segment."""
+def stopping_before(frame: int, stop: type[BaseException] = Stop):
+    """``SegmentWriter.write`` that raises ``stop`` (``Stop``; ``KeyboardInterrupt``: Ctrl-C)
+    instead of writing frame ``frame`` of a segment."""
     from viewsynth.export.segment import SegmentWriter
 
     write = SegmentWriter.write
 
     def stopping(self, image):
         if self.position == frame:
-            raise Stop(frame)
+            raise stop(frame)
         write(self, image)
 
     return stopping
@@ -439,3 +440,29 @@ def test_shots_without_the_newer_fields_keep_the_fingerprint_of_older_ledgers(
 
     monkeypatch.setattr(resume.dataclasses, "asdict", older)
     assert fingerprint(cap, settings(), record) == key
+
+
+def test_a_resumed_run_says_what_it_made_and_what_it_kept(tmp_path, monkeypatch, capsys):
+    # After a Ctrl-C, the re-run's last line and summary counted the earlier run's frames as its
+    # own ("33 frames in 0.4 s"): a rate from them was wrong.
+    from viewsynth.export.segment import SegmentWriter
+    from viewsynth.pipelines.cli import main as cli
+
+    capture = make_capture(tmp_path / "cap", n=9, width=64)
+    out = tmp_path / "out"
+    args = ["interpolate", str(capture), "-o", str(out), "--method", "linear", "-q"]
+    args += ["--factor", str(FACTOR), "--set", "chunk_frames=7"]
+    with monkeypatch.context() as patch:  # Ctrl-C before frame 25: 3 pieces (21 frames) closed
+        patch.setattr(SegmentWriter, "write", stopping_before(25, KeyboardInterrupt))
+        assert cli(args) == 130
+    capsys.readouterr()
+    assert cli(args) == 0
+    n = 8 * FACTOR + 1  # pairs 0..4 (20 frames) are kept whole; pair 5 on is made again
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.search(rf"; {n} frames \(20 kept from an earlier run, 13 made in [\d.]+ s\) ->", last)
+    (row,) = json.loads((out / "summary.json").read_text())["captures"]
+    assert (row["status"], row["frames"], row["made"], row["kept"]) == ("done", n, 13, 20)
+    assert cli(args) == 0  # done already: all kept, none made
+    (row,) = json.loads((out / "summary.json").read_text())["captures"]
+    assert (row["status"], row["frames"], row["made"], row["kept"]) == ("skipped", n, 0, n)
+    assert re.search(r"; 0 frames in [\d.]+ s ->", capsys.readouterr().err)

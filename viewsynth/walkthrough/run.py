@@ -56,7 +56,9 @@ CALL_BYTES = 3 << 29  # 1.5 GiB
 @dataclass
 class CaptureResult:
     """What became of one capture (one row of ``summary.json``); ``interrupted`` and ``not
-    started``: a run stopped part way (``walkthrough.summary``)."""
+    started``: a run stopped part way (``walkthrough.summary``). ``frames``: the capture's output
+    frames, of which ``kept`` were made by an earlier run (a resumed or finished one) and kept;
+    ``seconds`` is this run's, so a rate is ``made / seconds``."""
 
     name: str
     status: Literal["done", "skipped", "failed", "interrupted", "not started"]
@@ -68,6 +70,12 @@ class CaptureResult:
     # Wall seconds inside the interpolator's calls (the pairs made by this run): the method's own
     # share of ``seconds``, which also holds loading, decoding and the encoders they overlap.
     interpolate_seconds: float = 0.0
+    kept: int = 0
+
+    @property
+    def made(self) -> int:
+        """The frames this run made (interpolated and written)."""
+        return self.frames - self.kept
 
 
 def run_capture(
@@ -125,6 +133,7 @@ def run_capture(
                 finished + [str(manifest_path)],
                 "already done with these settings",
                 _said_before(manifest_path, warnings),  # (the same inputs: the same warnings)
+                kept=n_total,
             )
         ledger.begin()
         if ledger.fresh:  # frames and pieces other settings wrote here would outlive them
@@ -183,6 +192,7 @@ def run_capture(
         outputs + [str(manifest_path)],
         warnings=warnings,
         interpolate_seconds=inside,
+        kept=held,
     )
 
 
