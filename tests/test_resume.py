@@ -167,6 +167,7 @@ def test_a_crashed_run_resumes_at_its_unfinished_chunk_with_every_frame_once(tmp
     assert result.status == "done" and result.frames == n
     # the 20 frames of the pairs pieces hold are told apart (a bar's ETA counted them as made)
     assert told == [(n,), (n, 20)] and sum(made_now) == n - 20
+    assert made_now == [1] * (n - 20)  # each frame as it is made (a pair's at once: bursts)
     # Frames 0..20 are in finished pieces: pairs 0..4 (frames 0..19) are not interpolated again;
     # pair 5 (frames 20..23) is, and its frame 20 is passed over.
     assert again.pairs == [5, 6, 7]
@@ -523,3 +524,33 @@ def test_a_record_the_ledger_cannot_append_is_one_line_naming_it(tmp_path):
         ViewsynthError, match=rf"^{re.escape(str(tmp_path / STATE_FILE))}: could not"
     ):
         ledger.finish_chunks(0, 7, 1)
+
+
+def test_the_bars_finish_stays_put_while_frames_come_in_bursts(monkeypatch):
+    # A pair's frames come at once, after its interpolation, and the encoders wait at each closed
+    # piece: tqdm's moving rate swung with them (a real run's predicted finish: 42 to 66 s).
+    import io
+
+    from viewsynth.pipelines.interpolate import frame_bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())  # (the bar is drawn, as on a terminal)
+    n, clock = 8 * 60 + 1, [0.0]
+    bar = frame_bar("walk", quiet=False)
+    bar._time = lambda: clock[0]
+    bar.reset(total=n)
+    finishes = []
+    for frame in range(n):
+        # a pair of 8 frames: 1 s to make, its frames written at once; 2 s at each piece's close
+        clock[0] += (1.0 if frame % 8 == 0 else 0.01) + (2.0 if frame % 60 == 59 else 0.0)
+        bar.update(1)
+        info = bar.format_dict  # (what the bar draws: its ETA is what is left over its rate)
+        rate = info["rate"] or (info["n"] - info["initial"]) / info["elapsed"]
+        if frame > n // 4:
+            finishes.append(clock[0] + (n - bar.n) / rate)
+    end = clock[0]  # (tqdm's moving rate: 70.6 to 103.0 s, the average's 75.3 to 83.0 s)
+    assert all(abs(finish - end) < 0.1 * end for finish in finishes), (end, finishes)
+    bar.close()

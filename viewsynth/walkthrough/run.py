@@ -306,13 +306,20 @@ def _write_segment(
     held = {step.k for step in plan.pairs if not step.todo}
     pairs = [p for p in ledger.done_pairs(plan.seg, settings.chunk_frames) if p["pair"] in held]
     inside = 0.0
+
+    def write(image) -> None:  # (a frame is counted as it is made, not in bursts per pair)
+        writer.write(image)
+        progress(1)
+
     try:
         for step, (shot0, img0), (shot1, img1) in _pair_images(capture, segment, plan):
             if step.todo:
+                if step.held:  # made again, not written (kept pieces hold them): counted now
+                    progress(step.held)
                 hfov = pair_hfov(shot0, shot1)
                 left = step.times[step.held :]  # the times not yet written, ascending
                 if left[0] == 0.0:
-                    writer.write(img0)
+                    write(img0)
                 # the in-between times, asked CALL_BYTES of frames at a time
                 times = [t for t in left if 0.0 < t < 1.0]
                 per_call = max(1, CALL_BYTES // img0.nbytes)
@@ -325,13 +332,11 @@ def _write_segment(
                     if first == 0 and (about := interp.last_pair()):
                         pairs.append({"pair": step.k, **about})
                     for image in mids:
-                        writer.write(image)
+                        write(image)
                     del mids  # (before the next call makes its own)
                 ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed, pairs)
                 if left[-1] == 1.0:
-                    writer.write(img1)  # (the segment's last image, after its last pair's frames)
-            if step.todo:
-                progress(step.size)
+                    write(img1)  # (the segment's last image, after its last pair's frames)
         warnings = writer.close(post_360=camm_step(rows), created=start)
     except BaseException:
         writer.abort()
