@@ -554,3 +554,27 @@ def test_the_bars_finish_stays_put_while_frames_come_in_bursts(monkeypatch):
     end = clock[0]  # (tqdm's moving rate: 70.6 to 103.0 s, the average's 75.3 to 83.0 s)
     assert all(abs(finish - end) < 0.1 * end for finish in finishes), (end, finishes)
     bar.close()
+
+
+@pytest.mark.parametrize("chunk", [7, 60])
+def test_a_run_stopped_while_joining_makes_no_frame_again(tmp_path, monkeypatch, chunk):
+    # The last, shorter piece was closed only by the join: a run killed there (a video of one
+    # piece: all of it) made the piece's frames again (karma.mp4 at --spacing 2: 42 of 42).
+    from viewsynth.export import segment
+
+    capture = make_capture(tmp_path / "cap", n=9, width=64)
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        patch.setattr(segment, "join_pieces", lambda *a, **k: (_ for _ in ()).throw(Stop()))
+        with pytest.raises(Stop):
+            run_capture(capture, out, settings(chunk), interpolator=PatternInterp())
+    again = PatternInterp()
+    result = run_capture(capture, out, settings(chunk), interpolator=again)
+    assert (result.status, result.made, result.kept) == ("done", 0, 8 * FACTOR + 1)
+    assert again.pairs == []
+    for video in ("walkthrough_360.mp4", "walkthrough.mp4"):
+        assert len(list(frames.iter_video(out / video))) == 8 * FACTOR + 1
+    assert video_numbers(out / "walkthrough_360.mp4") == list(range(8 * FACTOR + 1))
+    assert len(list((out / "frames").glob("*.png"))) == 8 * FACTOR + 1
+    (segment_record,) = json.loads((out / "manifest.json").read_text())["segments"]
+    assert segment_record["pairs"] == [{"pair": k, "first": k * FACTOR} for k in range(8)]

@@ -337,6 +337,8 @@ def _write_segment(
                 ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed, pairs)
                 if left[-1] == 1.0:
                     write(img1)  # (the segment's last image, after its last pair's frames)
+        writer.finish()  # the last piece, recorded before the join (a kill there keeps it)
+        ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed, pairs)
         warnings = writer.close(post_360=camm_step(rows), created=start)
     except BaseException:
         writer.abort()
