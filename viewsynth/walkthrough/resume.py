@@ -219,9 +219,9 @@ def read_state(path: Path) -> dict:
             record, at = decoder.raw_decode(text, at)
         except ValueError:
             break
+        if not isinstance(record, dict):  # (not a ledger's record: nothing from it on)
+            break
         if state is None:
-            if not isinstance(record, dict):
-                return {}
             state = record
         else:
             _apply(state, record)
@@ -246,7 +246,7 @@ def _apply(state: dict, record: dict) -> None:
         else:  # (a run's next pairs: the common case, kept linear)
             old.extend(new)
     elif "segment" in record:
-        state["segments"][str(record["segment"])] = record["record"]
+        state.setdefault("segments", {})[str(record["segment"])] = record["record"]
         state.get("chunks", {}).pop(str(record["segment"]), None)
     elif "complete" in record:
         state["complete"] = record["complete"]
