@@ -25,7 +25,7 @@ from viewsynth.export.chunks import join_pieces, piece_path, remove_pieces
 from viewsynth.export.spherical import ffmpeg_projection
 from viewsynth.export.video import VideoWriter
 from viewsynth.walkthrough import InterpolateSettings, ViewOptions, fingerprint, run_capture
-from viewsynth.walkthrough.resume import STATE_FILE, Ledger
+from viewsynth.walkthrough.resume import STATE_FILE, Ledger, read_state
 
 BITS = 8
 FACTOR = 4
@@ -160,7 +160,7 @@ def test_a_crashed_run_resumes_at_its_unfinished_chunk_with_every_frame_once(tmp
         f"{stem}.{c:05d}.mp4" for c in range(3)
     ]
     assert not [p for p in parts if ".part" in p]  # the piece in progress was removed
-    state = json.loads((out / STATE_FILE).read_text())
+    state = read_state(out / STATE_FILE)
     made = [{"pair": k, "first": k * FACTOR} for k in range(8)]  # each pair's record
     # (the records of the pairs made when the third piece closed, in pair 5)
     assert state["chunks"] == {"0": {"chunk_frames": 7, "done": 3, "pairs": made[:6]}}
@@ -173,6 +173,7 @@ def test_a_crashed_run_resumes_at_its_unfinished_chunk_with_every_frame_once(tmp
     assert result.status == "done" and result.frames == n
     # the 20 frames of the pairs pieces hold are told apart (a bar's ETA counted them as made)
     assert told == [(n,), (n, 20)] and sum(made_now) == n - 20
+    assert made_now == [1] * (n - 20)  # each frame as it is made (a pair's at once: bursts)
     # Frames 0..20 are in finished pieces: pairs 0..4 (frames 0..19) are not interpolated again;
     # pair 5 (frames 20..23) is, and its frame 20 is passed over.
     assert again.pairs == [5, 6, 7]
@@ -187,10 +188,7 @@ def test_a_crashed_run_resumes_at_its_unfinished_chunk_with_every_frame_once(tmp
     (segment,) = json.loads((out / "manifest.json").read_text())["segments"]
     assert [r["t"] for r in segment["frames"]] == [0.0, 0.25, 0.5, 0.75] * 8 + [1.0]
     assert segment["pairs"] == made  # the pairs the first run made, recorded once each
-    assert (
-        "chunks" not in json.loads((out / STATE_FILE).read_text())
-        or not json.loads((out / STATE_FILE).read_text())["chunks"]
-    )
+    assert not read_state(out / STATE_FILE).get("chunks")
 
 
 def test_a_resumed_run_decodes_only_the_photos_of_the_pairs_it_makes(tmp_path, monkeypatch):
@@ -346,15 +344,16 @@ class Stop(Exception):
     """A run stopped on purpose (a crash, a kill) before a given frame."""
 
 
-def stopping_before(frame: int):
-    """``SegmentWriter.write`` that raises ``Stop`` instead of writing frame ``frame`` of a segment."""
+def stopping_before(frame: int, stop: type[BaseException] = Stop):
+    """``SegmentWriter.write`` that raises ``stop`` (``Stop``; ``KeyboardInterrupt``: Ctrl-C)
+    instead of writing frame ``frame`` of a segment."""
     from viewsynth.export.segment import SegmentWriter
 
     write = SegmentWriter.write
 
     def stopping(self, image):
         if self.position == frame:
-            raise Stop(frame)
+            raise stop(frame)
         write(self, image)
 
     return stopping
@@ -514,3 +513,144 @@ def test_a_setting_newer_than_a_run_keeps_its_fingerprint(tmp_path, monkeypatch)
     monkeypatch.undo()
     given = InterpolateSettings(photos_weights="mine.msgpack")
     assert fingerprint(capture, given, {"method": "linear"}) != now
+
+
+def test_a_resumed_run_says_what_it_made_and_what_it_kept(tmp_path, monkeypatch, capsys):
+    # After a Ctrl-C, the re-run's last line and summary counted the earlier run's frames as its
+    # own ("33 frames in 0.4 s"): a rate from them was wrong.
+    from viewsynth.export.segment import SegmentWriter
+    from viewsynth.pipelines.cli import main as cli
+
+    capture = make_capture(tmp_path / "cap", n=9, width=64)
+    out = tmp_path / "out"
+    args = ["interpolate", str(capture), "-o", str(out), "--method", "linear", "-q"]
+    args += ["--factor", str(FACTOR), "--set", "chunk_frames=7"]
+    args += ["--set", "capture.duplicate_images=false"]  # (pattern frames: light, not place)
+    with monkeypatch.context() as patch:  # Ctrl-C before frame 25: 3 pieces (21 frames) closed
+        patch.setattr(SegmentWriter, "write", stopping_before(25, KeyboardInterrupt))
+        assert cli(args) == 130
+    capsys.readouterr()
+    assert cli(args) == 0
+    n = 8 * FACTOR + 1  # pairs 0..4 (20 frames) are kept whole; pair 5 on is made again
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.search(rf"; {n} frames \(20 kept from an earlier run, 13 made in [\d.]+ s\) ->", last)
+    (row,) = json.loads((out / "summary.json").read_text())["captures"]
+    assert (row["status"], row["frames"], row["made"], row["kept"]) == ("done", n, 13, 20)
+    assert cli(args) == 0  # done already: all kept, none made
+    (row,) = json.loads((out / "summary.json").read_text())["captures"]
+    assert (row["status"], row["frames"], row["made"], row["kept"]) == ("skipped", n, 0, n)
+    assert re.search(r"; 0 frames in [\d.]+ s ->", capsys.readouterr().err)
+
+
+def test_the_ledger_is_written_whole_once_a_run_and_appended_to_after(tmp_path, monkeypatch):
+    # Rewritten whole at every closed piece, the ledger cost a capture of N frames N^2 work: a
+    # 50,000-frame one of 50 segments spent 449 s and 7.6 GB of writes on it.
+    from viewsynth.walkthrough import resume
+
+    capture = make_capture(tmp_path / "cap", n=9, width=48)
+    out = tmp_path / "out"
+    whole = []
+    write_text = resume.frames.write_text
+
+    def counted(path, text):
+        if path.name == STATE_FILE:
+            whole.append(path.name)
+        write_text(path, text)
+
+    monkeypatch.setattr(resume.frames, "write_text", counted)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_capture(capture, out, settings(3), interpolator=PatternInterp(48, die_at=6))
+    # written whole when the run began; then a line for each of the 6 pairs that closed pieces
+    assert whole == [STATE_FILE]
+    lines = (out / STATE_FILE).read_text().splitlines()
+    assert len(lines) == 1 + 6 and all(json.loads(line) for line in lines)
+    assert read_state(out / STATE_FILE)["chunks"]["0"]["done"] == 8
+    again = PatternInterp(48)
+    assert run_capture(capture, out, settings(3), interpolator=again).status == "done"
+    assert again.pairs == [6, 7] and whole == [STATE_FILE] * 2
+    assert video_numbers(out / "walkthrough.mp4") == list(range(8 * FACTOR + 1))
+
+
+@pytest.mark.parametrize("cut", ["half a record", "the earlier form"])
+def test_a_ledger_cut_short_or_of_the_earlier_form_resumes_keeping_the_work_before(tmp_path, cut):
+    capture = make_capture(tmp_path / "cap", n=9, width=48)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_capture(capture, out, settings(), interpolator=PatternInterp(48, die_at=6))
+    ledger = out / STATE_FILE
+    if cut == "half a record":  # killed while it appended a record: the pieces before are kept
+        with open(ledger, "a") as fh:
+            fh.write('{"chunks": 0, "chunk_frames": 7, "done": 4, "pairs": [{"pai')
+    else:  # the one JSON object an earlier version wrote, whole at every closed piece
+        ledger.write_text(json.dumps(read_state(ledger), indent=2))
+    again = PatternInterp(48)
+    assert run_capture(capture, out, settings(), interpolator=again).status == "done"
+    assert again.pairs == [5, 6, 7]
+    assert video_numbers(out / "walkthrough.mp4") == list(range(8 * FACTOR + 1))
+    (segment,) = json.loads((out / "manifest.json").read_text())["segments"]
+    assert segment["pairs"] == [{"pair": k, "first": k * FACTOR} for k in range(8)]
+
+
+def test_a_record_the_ledger_cannot_append_is_one_line_naming_it(tmp_path):
+    ledger = Ledger(tmp_path, "key")
+    ledger.begin()
+    (tmp_path / STATE_FILE).unlink()
+    (tmp_path / STATE_FILE).mkdir()  # (as a full disk refuses the write)
+    with pytest.raises(
+        ViewsynthError, match=rf"^{re.escape(str(tmp_path / STATE_FILE))}: could not"
+    ):
+        ledger.finish_chunks(0, 7, 1)
+
+
+def test_the_bars_finish_stays_put_while_frames_come_in_bursts(monkeypatch):
+    # A pair's frames come at once, after its interpolation, and the encoders wait at each closed
+    # piece: tqdm's moving rate swung with them (a real run's predicted finish: 42 to 66 s).
+    import io
+
+    from viewsynth.pipelines.interpolate import frame_bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())  # (the bar is drawn, as on a terminal)
+    n, clock = 8 * 60 + 1, [0.0]
+    bar = frame_bar("walk", quiet=False)
+    bar._time = lambda: clock[0]
+    bar.reset(total=n)
+    finishes = []
+    for frame in range(n):
+        # a pair of 8 frames: 1 s to make, its frames written at once; 2 s at each piece's close
+        clock[0] += (1.0 if frame % 8 == 0 else 0.01) + (2.0 if frame % 60 == 59 else 0.0)
+        bar.update(1)
+        info = bar.format_dict  # (what the bar draws: its ETA is what is left over its rate)
+        rate = info["rate"] or (info["n"] - info["initial"]) / info["elapsed"]
+        if frame > n // 4:
+            finishes.append(clock[0] + (n - bar.n) / rate)
+    end = clock[0]  # (tqdm's moving rate: 70.6 to 103.0 s, the average's 75.3 to 83.0 s)
+    assert all(abs(finish - end) < 0.1 * end for finish in finishes), (end, finishes)
+    bar.close()
+
+
+@pytest.mark.parametrize("chunk", [7, 60])
+def test_a_run_stopped_while_joining_makes_no_frame_again(tmp_path, monkeypatch, chunk):
+    # The last, shorter piece was closed only by the join: a run killed there (a video of one
+    # piece: all of it) made the piece's frames again (karma.mp4 at --spacing 2: 42 of 42).
+    from viewsynth.export import segment
+
+    capture = make_capture(tmp_path / "cap", n=9, width=64)
+    out = tmp_path / "out"
+    with monkeypatch.context() as patch:
+        patch.setattr(segment, "join_pieces", lambda *a, **k: (_ for _ in ()).throw(Stop()))
+        with pytest.raises(Stop):
+            run_capture(capture, out, settings(chunk), interpolator=PatternInterp())
+    again = PatternInterp()
+    result = run_capture(capture, out, settings(chunk), interpolator=again)
+    assert (result.status, result.made, result.kept) == ("done", 0, 8 * FACTOR + 1)
+    assert again.pairs == []
+    for video in ("walkthrough_360.mp4", "walkthrough.mp4"):
+        assert len(list(frames.iter_video(out / video))) == 8 * FACTOR + 1
+    assert video_numbers(out / "walkthrough_360.mp4") == list(range(8 * FACTOR + 1))
+    assert len(list((out / "frames").glob("*.png"))) == 8 * FACTOR + 1
+    (segment_record,) = json.loads((out / "manifest.json").read_text())["segments"]
+    assert segment_record["pairs"] == [{"pair": k, "first": k * FACTOR} for k in range(8)]

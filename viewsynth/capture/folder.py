@@ -228,8 +228,10 @@ def output_like(folder: Path) -> set[str]:
 
 
 def _holds_fingerprint(path: Path) -> bool:
+    """Whether ``path``'s first JSON object holds a fingerprint (the ledger is a log of records,
+    one a line, the first the whole state: ``walkthrough.resume``)."""
     try:
-        data = json.loads(path.read_text())
+        data, _ = json.JSONDecoder().raw_decode(path.read_text().lstrip())
     except (OSError, ValueError):  # absent, unreadable, not JSON (UnicodeDecodeError included)
         return False
     return isinstance(data, dict) and isinstance(data.get("fingerprint"), str)

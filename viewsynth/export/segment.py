@@ -19,7 +19,6 @@ stops the piece in progress and keeps finished ones.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,6 +80,7 @@ class SegmentWriter:
         for name in self.names.values():
             remove_pieces(out, name, first=kept_chunks)  # left by a killed run, or other settings
         self.position = kept_chunks * chunk_frames  # frames of this segment in pieces so far
+        self.n_closed = kept_chunks  # (the last may be shorter: :meth:`finish`)
         self.index = first_index + self.position  # the next PNG's number
         self.writers: dict[str, VideoWriter] = {}  # the piece in progress, one per video
         self.warnings: list[str] = []
@@ -89,7 +89,13 @@ class SegmentWriter:
     @property
     def closed(self) -> int:
         """How many pieces of every video are closed (kept ones included), from piece 0 on."""
-        return self.position // self.chunk_frames
+        return self.n_closed
+
+    def finish(self) -> None:
+        """Close the piece in progress, the segment's last (shorter) one: with it recorded, a run
+        killed while the pieces are joined makes none of the segment's frames again."""
+        if self.writers:
+            self._close_piece()
 
     def write(self, image: np.ndarray) -> None:
         """One ``(H, W, 3)`` float32 frame to every output of the segment."""
@@ -120,9 +126,8 @@ class SegmentWriter:
         pieces, adds the spherical metadata, then runs ``post_360(tmp)`` on the joined file (the
         hook for further edits of the finished 360 MP4, e.g. a CAMM track) before the rename.
         """
-        if self.writers:
-            self._close_piece()
-        n_pieces = math.ceil(self.position / self.chunk_frames)
+        self.finish()
+        n_pieces = self.n_closed
         for kind, name in self.names.items():
             pieces = [piece_path(self.out, name, c) for c in range(n_pieces)]
             join_pieces(
@@ -169,3 +174,4 @@ class SegmentWriter:
             for writer in writers.values():
                 writer.abort()
             raise
+        self.n_closed += 1

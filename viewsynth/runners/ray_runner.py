@@ -56,7 +56,7 @@ from typing import Any
 from viewsynth import config as config_lib
 from viewsynth.errors import ViewsynthError, one_line
 from viewsynth.runners.worker import CaptureFn, CaptureWorker, WorkerInfo, failure
-from viewsynth.walkthrough import CaptureResult, InterpolateSettings, RootProgress
+from viewsynth.walkthrough import CaptureResult, InterpolateSettings, RootProgress, frames_in
 
 log = logging.getLogger("viewsynth")
 
@@ -337,14 +337,8 @@ def _report(result: CaptureResult, payload: dict[str, Any], worker: int) -> None
         return
     for warning in result.warnings:
         log.warning("%s: %s", result.name, warning)
-    log.info(
-        "%s: %s, %d frames in %.1f s (worker %d)",
-        result.name,
-        result.status,
-        result.frames,
-        result.seconds,
-        worker,
-    )
+    said = frames_in(result.frames, result.kept, result.seconds)
+    log.info("%s: %s, %s (worker %d)", result.name, result.status, said, worker)
 
 
 __all__ = ["INSTALL_HINT", "CaptureWorker", "RayRun", "WorkerInfo", "run_on_ray", "run_ray"]

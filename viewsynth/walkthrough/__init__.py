@@ -43,7 +43,13 @@ from viewsynth.walkthrough.manifest import MANIFEST
 from viewsynth.walkthrough.resume import STATE_FILE, fingerprint
 from viewsynth.walkthrough.run import CaptureResult, run_capture
 from viewsynth.walkthrough.settings import InterpolateSettings, ViewOptions, settings_from
-from viewsynth.walkthrough.summary import SUMMARY, RootProgress, stray_results, write_summary
+from viewsynth.walkthrough.summary import (
+    SUMMARY,
+    RootProgress,
+    frames_in,
+    stray_results,
+    write_summary,
+)
 
 __all__ = [
     "LOCK_FILE",
@@ -61,6 +67,7 @@ __all__ = [
     "find_captures",
     "find_strays",
     "fingerprint",
+    "frames_in",
     "is_capture",
     "run_capture",
     "settings_from",

@@ -56,7 +56,9 @@ CALL_BYTES = 3 << 29  # 1.5 GiB
 @dataclass
 class CaptureResult:
     """What became of one capture (one row of ``summary.json``); ``interrupted`` and ``not
-    started``: a run stopped part way (``walkthrough.summary``)."""
+    started``: a run stopped part way (``walkthrough.summary``). ``frames``: the capture's output
+    frames, of which ``kept`` were made by an earlier run (a resumed or finished one) and kept;
+    ``seconds`` is this run's, so a rate is ``made / seconds``."""
 
     name: str
     status: Literal["done", "skipped", "failed", "interrupted", "not started"]
@@ -68,6 +70,12 @@ class CaptureResult:
     # Wall seconds inside the interpolator's calls (the pairs made by this run): the method's own
     # share of ``seconds``, which also holds loading, decoding and the encoders they overlap.
     interpolate_seconds: float = 0.0
+    kept: int = 0
+
+    @property
+    def made(self) -> int:
+        """The frames this run made (interpolated and written)."""
+        return self.frames - self.kept
 
 
 def run_capture(
@@ -125,6 +133,7 @@ def run_capture(
                 finished + [str(manifest_path)],
                 "already done with these settings",
                 _said_before(manifest_path, warnings),  # (the same inputs: the same warnings)
+                kept=n_total,
             )
         ledger.begin()
         if ledger.fresh:  # frames and pieces other settings wrote here would outlive them
@@ -183,6 +192,7 @@ def run_capture(
         outputs + [str(manifest_path)],
         warnings=warnings,
         interpolate_seconds=inside,
+        kept=held,
     )
 
 
@@ -298,13 +308,20 @@ def _write_segment(
     held = {step.k for step in plan.pairs if not step.todo}
     pairs = [p for p in ledger.done_pairs(plan.seg, settings.chunk_frames) if p["pair"] in held]
     inside = 0.0
+
+    def write(image) -> None:  # (a frame is counted as it is made, not in bursts per pair)
+        writer.write(image)
+        progress(1)
+
     try:
         for step, (shot0, img0), (shot1, img1) in _pair_images(capture, segment, plan):
             if step.todo:
+                if step.held:  # made again, not written (kept pieces hold them): counted now
+                    progress(step.held)
                 hfov = pair_hfov(shot0, shot1)
                 left = step.times[step.held :]  # the times not yet written, ascending
                 if left[0] == 0.0:
-                    writer.write(img0)
+                    write(img0)
                 # the in-between times, asked CALL_BYTES of frames at a time
                 times = [t for t in left if 0.0 < t < 1.0]
                 per_call = max(1, CALL_BYTES // img0.nbytes)
@@ -317,13 +334,13 @@ def _write_segment(
                     if first == 0 and (about := interp.last_pair()):
                         pairs.append({"pair": step.k, **about})
                     for image in mids:
-                        writer.write(image)
+                        write(image)
                     del mids  # (before the next call makes its own)
                 ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed, pairs)
                 if left[-1] == 1.0:
-                    writer.write(img1)  # (the segment's last image, after its last pair's frames)
-            if step.todo:
-                progress(step.size)
+                    write(img1)  # (the segment's last image, after its last pair's frames)
+        writer.finish()  # the last piece, recorded before the join (a kill there keeps it)
+        ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed, pairs)
         warnings = writer.close(post_360=camm_step(rows), created=start)
     except BaseException:
         writer.abort()

@@ -69,6 +69,8 @@ def write_summary(out: Path, results: Sequence[CaptureResult], seconds: float) -
                 "name": r.name,
                 "status": r.status,
                 "frames": r.frames,
+                "made": r.made,
+                "kept": r.kept,
                 "seconds": round(r.seconds, 3),
                 "interpolate_seconds": round(r.interpolate_seconds, 6),
                 "outputs": [_relative(p, out) for p in r.outputs],
@@ -79,6 +81,15 @@ def write_summary(out: Path, results: Sequence[CaptureResult], seconds: float) -
     }
     frames.write_text(path, json.dumps(data, indent=2))
     return path
+
+
+def frames_in(frames: int, kept: int, seconds: float) -> str:
+    """``frames`` output frames, ``kept`` of them from an earlier run, the others made in this
+    run's ``seconds``, in words: ``954 frames (308 kept from an earlier run, 646 made in 21.3 s)``
+    (the seconds are never given to frames they did not make)."""
+    if not kept:
+        return f"{frames} frames in {seconds:.1f} s"
+    return f"{frames} frames ({kept} kept from an earlier run, {frames - kept} made in {seconds:.1f} s)"
 
 
 def _relative(path: str, out: Path) -> str:
