@@ -2,9 +2,10 @@
 
 Adapts the shipped network that makes the capture's frames (or BASE) to it, self-supervised:
 frames i - 1 and i + 1 predict frame i. Panoramas tune the geometry network; ordinary photos the
-photos network, on the triplets whose pair has a usable pose (the others' pairs are the shipped 2D
-network's, said; a 2D BASE is tuned on all and then makes every pair). Writes one weights file that
-``viewsynth interpolate --weights WEIGHTS`` takes (a photos network's: for ordinary photos)::
+2D network, which then makes every pair (on Lund it gained more than the photos network tuned); a
+photos BASE (``--weights viewsynth/weights/photos.msgpack``) is tuned on the triplets whose pair
+has a usable pose (the others' pairs stay the shipped 2D network's, said). Writes one weights file
+that ``viewsynth interpolate --weights WEIGHTS`` takes (a photos network's: for ordinary photos)::
 
     CAPTURE/            a folder of images or a video file, read as `viewsynth interpolate`
       0001.jpg ...      reads it: time order, segments cut at gaps, panoramas facing the travel
@@ -38,8 +39,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--weights",
         metavar="BASE",
-        help="start from these weights (default: the shipped network "
-        "that makes the capture's frames)",
+        help="start from these weights (default: the shipped geometry network for panoramas, "
+        "the 2D network for photos; viewsynth/weights/photos.msgpack: the photos network)",
     )
     parser.add_argument(
         "--steps", type=int, help="optimisation steps (default from the config: 200)"

@@ -43,7 +43,6 @@ from viewsynth.interpolators.sweep import GeometrySettings
 from viewsynth.model.weights import (
     DEFAULT_WEIGHTS,
     FLOW_ONLY_WEIGHTS,
-    PHOTOS_WEIGHTS,
     load_described,
     save_weights,
 )
@@ -314,12 +313,13 @@ def finetune(
     workdir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> FinetuneResult:
-    """Adapt the ``base`` weights to ``capture``; write them to ``out``. The default base makes
-    the capture's frames once ``out`` is ``--weights``: panoramas' geometry network, photos' photos
-    network (:mod:`viewsynth.training.photos`: the triplets it makes, with the pinhole sweep's
-    candidate; a geometry base on photos is tuned as one, and its file says so), or a 2D base,
-    which then makes every pair. ``workdir`` keeps the checkpoints (a re-run resumes there);
-    without it a temporary folder is used and removed."""
+    """Adapt the ``base`` weights to ``capture``; write them to ``out``, which makes the capture's
+    frames as ``--weights``. The default base: panoramas' geometry network; photos' 2D network,
+    which then makes every pair (on Lund it did better tuned than the photos network tuned,
+    TRAINING_LOG.md session 33). A photos or geometry base given on photos is tuned as the photos
+    network (:mod:`viewsynth.training.photos`: the triplets whose pair has a pose, with the pinhole
+    sweep's candidate; its file says so). ``workdir`` keeps the checkpoints (a re-run resumes
+    there); without it a temporary folder is used and removed."""
     from viewsynth.training import photos
 
     say = log or (lambda _msg: None)
@@ -328,9 +328,7 @@ def finetune(
     started = time.time()
     loaded, choices = read_triplets(capture, cfg)
     equirect = loaded.equirect
-    shipped = DEFAULT_WEIGHTS if equirect else PHOTOS_WEIGHTS
-    shipped = shipped if equirect or shipped.is_file() else FLOW_ONLY_WEIGHTS
-    base_path = Path(base) if base else shipped
+    base_path = Path(base) if base else DEFAULT_WEIGHTS if equirect else FLOW_ONLY_WEIGHTS
     if not base_path.is_file():
         raise WeightsError(
             f"no trained weights shipped ({base_path} is missing): use --weights FILE as the base"
