@@ -185,6 +185,28 @@ def test_a_set_whose_frames_other_networks_made_says_so(tmp_path):
     assert result.notes == ["rnn: of 1 samples, made 1 by flow_only.msgpack"]
 
 
+def test_the_note_calls_a_file_given_only_ones_own():
+    # The benchmark runs the shipped default: its note said "made 1 by default.msgpack
+    # (--weights)" though nobody gave --weights.
+    from viewsynth.evaluation.peers import others_note
+    from viewsynth.model.weights import DEFAULT_WEIGHTS, FLOW_ONLY_WEIGHTS
+
+    class Named:
+        def __init__(self, weights):
+            self.weights = weights
+
+        def record(self):
+            return {"method": "rnn", "weights": self.weights}
+
+    made = [str(DEFAULT_WEIGHTS), str(FLOW_ONLY_WEIGHTS)]
+    shipped = others_note("rnn", Named(str(DEFAULT_WEIGHTS)), made)
+    assert shipped == ["rnn: of 2 samples, made 1 by default.msgpack, 1 by flow_only.msgpack"]
+    mine = others_note("rnn", Named("/x/mine.msgpack"), ["/x/mine.msgpack", made[1]])
+    assert mine == [
+        "rnn: of 2 samples, made 1 by /x/mine.msgpack (--weights), 1 by flow_only.msgpack"
+    ]
+
+
 def test_photos_weights_score_ones_own_network_on_photos(tmp_path, capsys):
     """No flag scored one's own network on photos: ``--weights`` names the panoramas' network,
     and photos went to the shipped photos network whatever was given. ``--photos-weights`` now

@@ -299,7 +299,8 @@ def others_note(label: str, interp: Any, made: Sequence[str | None]) -> list[str
     shipped = default_weights().parent
     name = lambda f: Path(f).name if Path(f).parent == shipped else f  # noqa: E731 (shipped: named)
     counts = {f: files.count(f) for f in sorted(set(files), key=lambda f: (f != own, f))}
-    parts = [f"{n} by {name(f)}" + (" (--weights)" if f == own else "") for f, n in counts.items()]
+    given = lambda f: f == own and Path(f).parent != shipped  # noqa: E731 (one's own file)
+    parts = [f"{n} by {name(f)}" + (" (--weights)" if given(f) else "") for f, n in counts.items()]
     return [f"{label}: of {len(made)} samples, made {', '.join(parts)}"]
 
 
