@@ -251,8 +251,9 @@ def _schedule(
 
 
 def _todo_frames(plan: SegmentPlan) -> int:
-    """The frames of ``plan``'s pairs still to do (whole: their held frames are passed over)."""
-    return 0 if plan.finished is not None else sum(s.size for s in plan.pairs if s.todo)
+    """The frames of ``plan``'s pairs still to make: a pair a kept piece ends in has its first
+    ``held`` frames there already (passed over, not made again)."""
+    return 0 if plan.finished is not None else sum(s.size - s.held for s in plan.pairs if s.todo)
 
 
 def _pair_images(capture: Capture, segment: list[Shot], plan: SegmentPlan) -> Iterator[tuple]:
@@ -316,8 +317,6 @@ def _write_segment(
     try:
         for step, (shot0, img0), (shot1, img1) in _pair_images(capture, segment, plan):
             if step.todo:
-                if step.held:  # made again, not written (kept pieces hold them): counted now
-                    progress(step.held)
                 hfov = pair_hfov(shot0, shot1)
                 left = step.times[step.held :]  # the times not yet written, ascending
                 if left[0] == 0.0:
