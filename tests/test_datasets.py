@@ -121,6 +121,9 @@ def test_vimeo90k_layout_is_read_through_its_list_files(tmp_path):
     (tmp_path / "tri_testlist.txt").write_text("00005/0005\n")
     with pytest.raises(ViewsynthError, match="tri_testlist.txt: lists no triplet with im1.png"):
         ds.open_dataset(tmp_path)
+    (tmp_path / "tri_testlist.txt").unlink()  # the training list only: "no images in this folder"
+    with pytest.raises(ViewsynthError, match="a Vimeo-90K root without tri_testlist.txt: give one"):
+        ds.open_dataset(tmp_path)
 
 
 def test_a_triplet_or_sequence_short_of_a_frame_is_said_not_dropped_silently(tmp_path):

@@ -31,8 +31,15 @@ def list_file(path: str | Path, default: str = LISTS[0]) -> Path | None:
     path = Path(path)
     if path.is_file() and path.suffix == ".txt" and (path.parent / "sequences").is_dir():
         return path
-    if path.is_dir() and (path / "sequences").is_dir() and (path / default).is_file():
-        return path / default
+    if path.is_dir() and (path / "sequences").is_dir():
+        if (path / default).is_file():
+            return path / default
+        others = [name for name in LISTS if (path / name).is_file()]
+        if others:  # (a partial download: taken for a capture, "no images in this folder")
+            raise ViewsynthError(
+                f"{path}: a Vimeo-90K root without {default}: give one of its lists instead "
+                f"({', '.join(str(path / name) for name in others)})"
+            )
     return None
 
 
