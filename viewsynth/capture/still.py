@@ -74,10 +74,12 @@ class Look:
         return self.parallax < MOVED_PX
 
 
-def compare(thumb0: np.ndarray, thumb1: np.ndarray, *, equirect: bool, span: float) -> Look:
-    """The parallax and turn from ``thumb0`` to ``thumb1`` (:func:`thumbnail`'s, one size);
-    ``span``: degrees across the frame's width (360 for a panorama, a photo's field of view).
-    Panoramas wrap: motion across the seam is found."""
+def compare(
+    thumb0: np.ndarray, thumb1: np.ndarray, *, equirect: bool, span: float, ref: str = ""
+) -> Look:
+    """The parallax and turn from ``thumb0`` (frame ``ref``'s) to ``thumb1`` (:func:`thumbnail`'s,
+    one size); ``span``: degrees across the frame's width (360 for a panorama, a photo's field of
+    view). Panoramas wrap: motion across the seam is found."""
     pad = THUMB_WIDTH // 8 if equirect else 0
     a, b = thumb0, thumb1
     if pad:
@@ -94,7 +96,7 @@ def compare(thumb0: np.ndarray, thumb1: np.ndarray, *, equirect: bool, span: flo
     texture = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
     textured = rest[texture > np.median(texture)]
     parallax = float(np.percentile(textured if textured.size else rest, 75))
-    return Look("", parallax, float(np.hypot(*shift)) * span / THUMB_WIDTH)
+    return Look(ref, parallax, float(np.hypot(*shift)) * span / THUMB_WIDTH)
 
 
 class StillWatch:
@@ -117,8 +119,7 @@ class StillWatch:
         ref = self._ref
         if thumb is not None and ref is not None and ref[1] is not None:
             if ref[1].shape == thumb.shape:
-                look = compare(ref[1], thumb, equirect=equirect, span=span)
-                look = Look(ref[0], look.parallax, look.turn)
+                look = compare(ref[1], thumb, equirect=equirect, span=span, ref=ref[0])
                 self.looks[name] = look
                 if look.stood and look.turn < self.angle:
                     return  # the same view: the next frames are compared with the same one
