@@ -63,19 +63,20 @@ def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[st
     h = hashlib.sha256()
     decisive = config_lib.to_dict(settings)
     decisive.pop("chunk_frames", None)  # how the work is cut, not what it makes
-    # a setting newer than most runs' ledgers, at its default: left out, so those runs resume
-    # (the shots it drops change the shots hashed below)
-    if decisive["capture"].get("duplicate_images") is True:
-        del decisive["capture"]["duplicate_images"]
-    # The heading smoothing in metres replaced one in shots: at its default it hashes as that one
-    # did, so a run stopped before resumes where its shots are the same (tracked panoramas' turns
-    # are not: they start again).
+    # Settings newer than most runs' ledgers, at their defaults, hash as before they existed, so
+    # those runs resume (what they change shows in the shots hashed below): left out, or the
+    # heading smoothing in metres as the one in shots it replaced (tracked panoramas' turns are
+    # not the same: they start again).
     reading = decisive["capture"]
+    for held, key, default in (
+        (reading, "duplicate_images", True),
+        (decisive, "photos_weights", None),
+    ):
+        if key in held and held[key] == default:
+            del held[key]
     if reading.get("heading_smoothing_metres") == HEADING_SMOOTHING:
         del reading["heading_smoothing_metres"]
         reading["heading_smoothing"] = 2.0
-    if decisive.get("photos_weights") is None:  # (newer than most runs: their fingerprint kept)
-        decisive.pop("photos_weights", None)
     h.update(json.dumps(decisive, sort_keys=True).encode())
     h.update(json.dumps(record, sort_keys=True).encode())
     files: dict[Path, str] = {}  # (a video's shots share one file)
