@@ -89,10 +89,12 @@ def write_image(
     pose_heading: float | None = None,
     focal_35mm: int | None = None,
     orientation: int | None = None,
+    camera: tuple[str, str, str | None] | None = None,
 ) -> Path:
     """Write a JPEG (or PNG by suffix) with the given tags, as cameras and Mapillary write them
     (``altitude`` in metres: GPSAltitude, with GPSAltitudeRef 1 below sea level; ``orientation``:
-    EXIF Orientation, e.g. 6 for a phone's portrait shot stored landscape)."""
+    EXIF Orientation, e.g. 6 for a phone's portrait shot stored landscape; ``camera``: EXIF Make,
+    Model and BodySerialNumber)."""
     if pixels is None:
         pixels = texture(size[0], size[1], seed)
     exif = Image.Exif()
@@ -100,6 +102,8 @@ def write_image(
         exif[0x010E] = json.dumps(mapillary)
     if orientation is not None:
         exif[0x0112] = orientation
+    if camera is not None:
+        exif[0x010F], exif[0x0110] = camera[:2]
     gps = exif.get_ifd(0x8825)
     if position is not None:
         lat, lon = position
@@ -125,6 +129,8 @@ def write_image(
         sub[0x9011] = offset_time
     if focal_35mm is not None:
         sub[0xA405] = focal_35mm
+    if camera is not None and camera[2] is not None:
+        sub[0xA431] = camera[2]
     kwargs = {"exif": exif.tobytes()}  # bytes: PNG drops an Exif object whose IFD0 is empty
     if pose_heading is not None:
         kwargs["xmp"] = xmp_gpano(pose_heading)

@@ -104,7 +104,7 @@ def load_folder(
     # a better clock.
     openable = [metas[p] for p in images if metas[p].readable]
     tentative = pick_time_source(openable) if options.time_source == "auto" else options.time_source
-    order = _order(images, [metas[p] for p in images], tentative)
+    order = _order(images, [metas[p] for p in images], tentative, options.gpx_offset == 0.0)
     warnings: list[str] = []
     if sampling := options.video_sampling():
         warnings.append(f"{folder.name}: {sampling} applies to videos only, not to these photos")
@@ -118,19 +118,16 @@ def load_folder(
         source, checked = _without_untimed(checked, skipped, warnings)
         if len(checked) < 2:
             raise _too_few(folder, len(checked), len(images), skipped)
-    if source != tentative:
-        checked = [
-            checked[i]
-            for i in _order_indices([c.path for c in checked], [c.meta for c in checked], source)
-        ]
+    by_camera = options.gpx_offset == 0.0  # (--gpx-offset: the user's one offset instead)
+    final = _order_indices([c.path for c in checked], [c.meta for c in checked], source, by_camera)
+    if final != sorted(final):  # another clock, or camera offsets without the undecodable files
+        checked = [checked[i] for i in final]
         if any(c.rotation is not None for c in checked):
             _measure_rotations(checked, options)
 
-    times, time_warnings = capture_times([c.meta for c in checked], source)
-    warnings += time_warnings
-    is_utc = source in ("gps", "mapillary") or (
-        source == "exif" and all(c.meta.exif_offset is not None for c in checked)
-    )
+    clock = capture_times([c.meta for c in checked], source, by_camera)
+    times, is_utc = clock.times, clock.utc
+    warnings += clock.warnings
     shots = []
     hfov_sources: list[str] = []
     watch = StillWatch(options.duplicate_angle)
@@ -180,6 +177,7 @@ def load_folder(
         scores=[c.seam for c in checked],
         hfov_by=_hfov_by(hfov_sources, len(checked)),
         geotag=by_gpx, gps_by=_gps_by(shots, options), looks=watch.looks,
+        clocks=[c.record(clock.by_camera) for c in clock.clocks],
     )  # fmt: skip
 
 
@@ -289,8 +287,10 @@ def _without_untimed(
     return "filename", checked
 
 
-def _order_indices(paths: Sequence[Path], metas: Sequence[Metadata], source: str) -> list[int]:
-    times, _ = capture_times(metas, source)
+def _order_indices(
+    paths: Sequence[Path], metas: Sequence[Metadata], source: str, by_camera: bool
+) -> list[int]:
+    times = capture_times(metas, source, by_camera).times
 
     def key(i: int):
         # Missing times (files that will fail to decode, in the tentative order) sort last;
@@ -301,8 +301,10 @@ def _order_indices(paths: Sequence[Path], metas: Sequence[Metadata], source: str
     return sorted(range(len(paths)), key=key)
 
 
-def _order(paths: Sequence[Path], metas: Sequence[Metadata], source: str) -> list[Path]:
-    return [paths[i] for i in _order_indices(paths, metas, source)]
+def _order(
+    paths: Sequence[Path], metas: Sequence[Metadata], source: str, by_camera: bool
+) -> list[Path]:
+    return [paths[i] for i in _order_indices(paths, metas, source, by_camera)]
 
 
 def _check_images(

@@ -52,6 +52,7 @@ _FOCAL_LENGTH, _FOCAL_35MM, _EXIF_WIDTH, _EXIF_HEIGHT = 0x920A, 0xA405, 0xA002, 
 #: GPS dates before the system's epoch (1980-01-06) are no time: a receiver without a fix writes 1970.
 _FIRST_GPS_YEAR = 1980
 _FOCAL_PLANE_X_RES, _FOCAL_PLANE_UNIT = 0xA20E, 0xA210
+_BODY_SERIAL = 0xA431  # BodySerialNumber: tells two cameras of one model apart (clocks)
 _PLANE_UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # inch (the default), cm, mm, micrometre
 _FULL_FRAME_DIAGONAL_MM = math.hypot(36.0, 24.0)
 
@@ -76,9 +77,8 @@ class Metadata:
     focal_plane_px_per_mm: float | None = None  # FocalPlaneXResolution over its unit
     exif_width: int | None = None  # ExifImageWidth: the width the focal-plane resolution is for
     exif_height: int | None = None  # ExifImageHeight (both before the Orientation tag turns them)
-    camera: str | None = (
-        None  # EXIF Make and Model, e.g. 'RICOH THETA S' (Make dropped if repeated)
-    )
+    camera: str | None = None  # EXIF Make and Model: 'RICOH THETA S' (Make dropped if repeated)
+    serial: str | None = None  # EXIF BodySerialNumber
     # GPano UsePanoramaViewer=True or FullPanoWidthPixels present: a photo sphere's tags.
     photo_sphere: bool = False
     # GPano CroppedAreaImageWidthPixels below FullPanoWidthPixels: a part of a sphere, no seam.
@@ -169,6 +169,7 @@ def read_metadata(path: str | Path) -> Metadata:
         projection_tag=str(projection).strip().lower() if isinstance(projection, str) else None,
         **_focal(sub),
         camera=_camera(exif.get(_MAKE), exif.get(_MODEL)),
+        serial=_text(sub.get(_BODY_SERIAL)),
         photo_sphere=viewer or full_width is not None,
         cropped_panorama=bool(full_width and cropped_width and cropped_width < full_width),
         sphere_rows=_sphere_rows(xmp, full_width, cropped_width),

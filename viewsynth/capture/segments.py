@@ -78,6 +78,7 @@ def finish(
     cuts: Collection[str] = (),
     gps_by: str = "",
     looks: Mapping[str, Look] | None = None,
+    clocks: Sequence[dict] = (),
 ) -> Capture:
     """Projection, working size, GPS checks, segments, duplicates and yaw: the metadata stages.
 
@@ -86,7 +87,8 @@ def finish(
     ``geotag``: gives shots without a position one (a GPX track), after the GPS check;
     ``untracked``, ``gps_by``: ``Capture``'s; ``cuts``: the shots that begin a segment (a video's
     first frame sampled by distance after a stretch without a position); ``looks``: each shot's
-    picture against the last of another view (``still.StillWatch``), for ``drop_still``.
+    picture against the last of another view (``still.StillWatch``), for ``drop_still``;
+    ``clocks``: ``Capture``'s.
     """
     decision = decide_projection(
         source_path, [(s.name, s.size) for s in shots], evidence, scores, options.projection
@@ -189,6 +191,7 @@ def finish(
         hfov_by=hfov_by,
         untracked=untracked,
         gps_by=gps_by if any(s.has_position for segment in segments for s in segment) else "",
+        clocks=list(clocks),
     )
 
 

@@ -68,8 +68,8 @@ class Capture:
     source: Path  # the folder or video given by the user
     kind: Literal["folder", "video"]
     projection: Literal["equirect", "perspective"]
-    # Clock that ordered the frames: 'gps' (UTC), 'exif' (DateTimeOriginal, UTC if every frame had
-    # an offset, else local camera time), 'mapillary' (UTC), 'filename' (natural name order, no
+    # Clock that ordered the frames: 'gps' (UTC), 'exif' (DateTimeOriginal: UTC where each
+    # camera's offset is known, ``capture.clocks``, else local camera time), 'mapillary' (UTC), 'filename' (natural name order, no
     # times), 'video' (when the frame is shown: frame number / fps, or a variable rate's own times).
     time_source: Literal["gps", "exif", "mapillary", "filename", "video"]
     working_size: tuple[int, int]  # (width, height) every frame is brought to
@@ -92,6 +92,8 @@ class Capture:
     # A stereo video's layout ("top-bottom", "left-right"): its frames are cut to the left eye's
     # half when decoded (``shape.left_eye``); None for mono videos and photos.
     stereo: str | None = None
+    # Each camera's EXIF clock against GPS time, for the manifest (``clocks.CameraClock.record``).
+    clocks: list[dict] = field(default_factory=list)
 
     @property
     def hfov(self) -> float | None:

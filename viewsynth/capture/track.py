@@ -12,6 +12,8 @@ import dataclasses
 import math
 from collections.abc import Callable, Collection, Sequence
 
+from viewsynth.capture.clocks import CameraClock, camera_clocks, unknown_warning
+from viewsynth.capture.clocks import utc_times as clocks_utc_times
 from viewsynth.capture.heading import bearing, haversine, wrap180
 from viewsynth.capture.metadata import Metadata
 from viewsynth.capture.shot import Shot
@@ -57,29 +59,45 @@ def commonest_time_source(metas: Sequence[Metadata]) -> tuple[str, int]:
     return source, count
 
 
-def capture_times(metas: Sequence[Metadata], source: str) -> tuple[list[float | None], list[str]]:
+@dataclasses.dataclass
+class CaptureTimes:
+    """A capture's frames on one clock (``capture_times``)."""
+
+    times: list[float | None]  # seconds on the clock, per frame (None: none)
+    utc: bool  # whether they are UTC
+    warnings: list[str]
+    clocks: list[CameraClock]  # each camera's EXIF clock against GPS time (``clocks``)
+    by_camera: bool  # whether those clocks set the times (each camera's offset taken off)
+
+
+def capture_times(metas: Sequence[Metadata], source: str, by_camera: bool = True) -> CaptureTimes:
     """Each frame's time in seconds on ``source``'s clock, and warnings.
 
     For 'gps', whole seconds get the EXIF clock's fractions where the two agree (:func:`gps_times`).
-    For 'exif' the offsets (OffsetTimeOriginal) are used only when every frame has one: a mix
-    would compare UTC with local clock readings, so then all frames are read as local time.
+    For 'exif', with ``by_camera``, each camera's reading less its offset measured against GPS
+    time (:mod:`~viewsynth.capture.clocks`) where every camera's is known and one was measured;
+    else the offsets (OffsetTimeOriginal) are used only when every frame has one: a mix would
+    compare UTC with local clock readings, so then all frames are read as local time.
     """
+    clocks = camera_clocks(metas)
     if source == "filename":
-        return [None] * len(metas), []
-    if source == "gps":
-        return gps_times(metas), []
-    if source != "exif":
-        return [_raw_time(m, source) for m in metas], []
+        return CaptureTimes([None] * len(metas), False, [], clocks, False)
+    if source in ("gps", "mapillary"):
+        times = gps_times(metas) if source == "gps" else [m.mapillary_time for m in metas]
+        return CaptureTimes(times, True, [], clocks, False)
+    if by_camera and (utc := clocks_utc_times(metas, clocks)) is not None:
+        warnings = [line for clock in clocks if (line := clock.warning())]
+        return CaptureTimes(utc, True, warnings, clocks, True)
     with_offset = sum(m.exif_offset is not None for m in metas)
     if with_offset == len(metas):
-        return [m.exif_time for m in metas], []
-    warnings = []
+        return CaptureTimes([m.exif_time for m in metas], True, [], clocks, False)
+    warnings = unknown_warning(clocks) if by_camera else []
     if with_offset:
         warnings.append(
             f"OffsetTimeOriginal is on {with_offset} of {len(metas)} frames only: "
             "all times read as local camera time"
         )
-    return [m.exif_local_time for m in metas], warnings
+    return CaptureTimes([m.exif_local_time for m in metas], False, warnings, clocks, False)
 
 
 def gps_times(metas: Sequence[Metadata]) -> list[float | None]:

@@ -3,7 +3,8 @@
     {"capture": SOURCE, "settings": {...}, "interpolator": {"method": ..., ...},
      "fingerprint": KEY, "projection": "equirect" | "perspective", "projection_by": WHY,
      ["hfov": DEGREES, "hfov_by": SOURCE,]  (perspective captures only)
-     "time_source": ..., "gps_by": SOURCE, "skipped": [{"file", "reason"}], "warnings": [...],
+     "time_source": ..., ["clocks": [{"camera", "frames", "by", "used", "offset_s", ...}],]
+     "gps_by": SOURCE, "skipped": [{"file", "reason"}], "warnings": [...],
      "segments": [{"files": {"flat": NAME, "360": NAME}, "frames": [ROW, ...]}, ...]}
 
 ``projection_by`` says what decided the projection (``"--projection"``, ``"XMP GPano
@@ -15,6 +16,9 @@ shot's metadata has one, the default the geometry assumes: ``"default 60 degrees
 length in the metadata)"``, for photos and videos alike). ``gps_by`` says where the positions
 came from (``"GoPro GPMF"``, ``"CAMM track"``, ``"BlackVue DR900X Plus (...)"``, ``"the photos'
 GPS tags"``, ``"--gpx ride.nmea"``, both joined by ``"; "``; ``""``: no frame has one).
+``clocks`` (photos with EXIF times): each camera's clock against GPS time, how it was found
+(``"gps"``: measured, ``"OffsetTimeOriginal"``, ``"unknown"``) and whether it set the times
+(:mod:`viewsynth.capture.clocks`).
 
 A ROW names the two source files and t, and, when the tags tell them, the position (``lat``,
 ``lon``: interpolated linearly at t, across the 180th meridian the short way; at t = 0 and 1 the

@@ -176,6 +176,7 @@ def run_capture(
             "fingerprint": key,
             **projection_entry(capture),
             "time_source": capture.time_source,
+            **({"clocks": capture.clocks} if capture.clocks else {}),
             "gps_by": capture.gps_by,
             "skipped": [{"file": f, "reason": r} for f, r in capture.skipped],
             "warnings": warnings,
