@@ -60,6 +60,8 @@ class Locator:
         self.gpx: list[Fix] = []
         self.gpx_path = Path(options.gpx) if options.gpx else None
         self.gpx_hits = 0
+        self.own_hits = 0  # frames placed by the telemetry
+        self.datum, self.datum_by = track.datum, track.datum_by
         self.gpx_asked: dict[float, float] = {}  # frame time -> the UTC time the GPX was asked
         # the fixes' times, listed once: the locator is asked for every decoded frame
         self._stamps: list[float] = []
@@ -107,6 +109,23 @@ class Locator:
             used.append(f"--gpx {self.gpx_path.name}" + (" (frames without)" if used else ""))
         return "; ".join(used)
 
+    def heights(self) -> tuple[str, str]:
+        """What the frames' heights are above, for the manifest, and a warning when they would
+        mix datums: telemetry whose heights are not above sea level (GPS5's WGS-84 ellipsoid,
+        CAMM's unstated) and a GPX's (``<ele>``, NMEA GGA: sea level) in one video. Then the
+        video's heights are to be left out: no geoid model converts between them (tens of
+        metres apart)."""
+        used = [(self.datum or "not stated", self.datum_by)] if self.own_hits else []
+        if self.gpx_hits:
+            used.append(("sea level", f"--gpx {self.gpx_path.name}"))
+        if len({datum for datum, _ in used}) < 2:
+            return "; ".join(f"{datum} ({by})" for datum, by in used), ""
+        (own, own_by), (_, gpx_by) = used
+        return "", (
+            f"heights left out: the telemetry's are above the {own} ({own_by}), {gpx_by}'s above "
+            "sea level; one video does not mix them (CAMM says 0, the GPX has no <ele>)"
+        )
+
     def clock(self, t: float) -> float | None:
         """The UTC time of video time ``t`` for a frame without a position: the track's own clock
         where its fixes have one (the nearest's; a camera's creation time is often local time: a
@@ -129,6 +148,7 @@ class Locator:
                 inside = self.fixes[0].time <= t <= self.fixes[-1].time
                 # A GPX that covers the frame beats the telemetry carried past its ends.
                 logged = None if inside or not self.gpx else self._from_gpx(t, asked=False)
+                self.own_hits += logged is None
                 return logged or _on_past_the_ends(self.fixes, found, t, t)
         return self._from_gpx(t) if self.gpx else None
 

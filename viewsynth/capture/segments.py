@@ -79,6 +79,7 @@ def finish(
     gps_by: str = "",
     looks: Mapping[str, Look] | None = None,
     clocks: Sequence[dict] = (),
+    alt_by: str = "sea level (EXIF GPSAltitude; a GPX's <ele>)",
 ) -> Capture:
     """Projection, working size, GPS checks, segments, duplicates and yaw: the metadata stages.
 
@@ -88,7 +89,7 @@ def finish(
     ``untracked``, ``gps_by``: ``Capture``'s; ``cuts``: the shots that begin a segment (a video's
     first frame sampled by distance after a stretch without a position); ``looks``: each shot's
     picture against the last of another view (``still.StillWatch``), for ``drop_still``;
-    ``clocks``: ``Capture``'s.
+    ``clocks``, ``alt_by``: ``Capture``'s (the latter kept where a shot has a height).
     """
     decision = decide_projection(
         source_path, [(s.name, s.size) for s in shots], evidence, scores, options.projection
@@ -192,6 +193,7 @@ def finish(
         untracked=untracked,
         gps_by=gps_by if any(s.has_position for segment in segments for s in segment) else "",
         clocks=list(clocks),
+        alt_by=alt_by if any(s.alt is not None for seg in segments for s in seg) else "",
     )
 
 

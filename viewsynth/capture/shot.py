@@ -94,6 +94,9 @@ class Capture:
     stereo: str | None = None
     # Each camera's EXIF clock against GPS time, for the manifest (``clocks.CameraClock.record``).
     clocks: list[dict] = field(default_factory=list)
+    # What the shots' heights (``Shot.alt``) are above and what says so: "sea level (GPMF GPSA
+    # MSLV)", "WGS-84 ellipsoid (GPMF GPS5/GPS9 (no GPSA))"; "" when no shot has one.
+    alt_by: str = ""
 
     @property
     def hfov(self) -> float | None:

@@ -22,7 +22,8 @@ evenly over its duration):
   is the GGA's of the same second (above mean sea level), the model is ``cprt``'s.
 
 Altitude (metres) comes with a fix where the source measured it, as the source gives it: GPS5 is
-height above the WGS-84 ellipsoid (GoPro's GPMF spec; GPS9's row names no datum); GLPI is not
+height above the WGS-84 ellipsoid (GoPro's GPMF spec; GPS9's row names no datum) unless the
+stream's ``GPSA`` key says ``MSLV`` (mean sea level; newer cameras write it); GLPI is not
 documented by GoPro, but its fields are laid out as MAVLink's GLOBAL_POSITION_INT (time, lat, lon,
 alt, relative alt, three speeds, heading), whose alt is above mean sea level; CAMM's is what its
 writer put there. A 2D fix (GPMF GPSF 2, CAMM fix type 2) measured no height: it has none. No geoid
@@ -43,6 +44,7 @@ import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from viewsynth.capture import gpmf
 from viewsynth.capture.heading import between, haversine
 
 #: A position repeated unchanged for longer than this many seconds is a frozen fix.
@@ -53,9 +55,6 @@ VIDEO_MAX_GAP = 5.0
 _GPS_EPOCH, _GPS_LEAP = 315964800.0, 18.0
 #: Seconds between 1904-01-01 (the MP4 epoch) and 1970-01-01.
 _MP4_EPOCH = 2082844800
-#: GPMF struct type characters -> Python struct codes (big-endian); 'c' is one character.
-_GPMF_TYPES = {"b": "b", "B": "B", "s": "h", "S": "H", "l": "i", "L": "I", "j": "q", "J": "Q"}
-_GPMF_TYPES |= {"f": "f", "d": "d", "c": "c"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +76,10 @@ class VideoTrack:
     fixes: list[Fix]
     creation_time: float | None  # mvhd creation time as seconds since 1970 (often local time)
     source: str = ""  # where the fixes came from, for the manifest: "BlackVue DR900X Plus ..."
+    # What the fixes' heights are above ("sea level", "WGS-84 ellipsoid"; None: not stated) and
+    # what says so, for the manifest: "GPMF GPSA MSLV", "GPMF GPS5 (no GPSA)", "CAMM".
+    datum: str | None = None
+    datum_by: str = ""
 
 
 def read_video_track(path: Path) -> VideoTrack:
@@ -95,21 +98,25 @@ def read_video_track(path: Path) -> VideoTrack:
             gopro = gpmf_parser.extract_gopro_info(fp)
             if gopro is not None:
                 fixes = _gpmf_fixes(gopro.gps or [])
+                fp.seek(0)
                 if not fixes and not gopro.gps:
-                    fp.seek(0)
-                    fixes = _karma_fixes(fp)
-                return VideoTrack("gpmf" if fixes else None, _sorted(fixes), creation, "GoPro GPMF")
+                    fixes, datum = _karma_fixes(fp), ("sea level", "GPMF GLPI (MAVLink's)")
+                else:
+                    datum = gpmf.datum(fp)
+                kind = "gpmf" if fixes else None
+                return VideoTrack(kind, _sorted(fixes), creation, "GoPro GPMF", *datum)
             fp.seek(0)
             camm = camm_parser.extract_camm_info(fp)
             fixes = _camm_fixes(camm) if camm is not None else []
             if fixes:
-                return VideoTrack("camm", _sorted(fixes), creation, "CAMM track")
+                return VideoTrack("camm", _sorted(fixes), creation, "CAMM track", None, "CAMM")
             fp.seek(0)
             blackvue = _blackvue_fixes(fp)
     except Exception:  # noqa: BLE001 - a file the readers cannot parse simply has no telemetry
         return VideoTrack(None, [], None)
     if blackvue is not None and blackvue[0]:
-        return VideoTrack("blackvue", _sorted(blackvue[0]), creation, blackvue[1])
+        fixes, source = _sorted(blackvue[0]), blackvue[1]
+        return VideoTrack("blackvue", fixes, creation, source, "sea level", "NMEA GGA")
     return VideoTrack(None, [], creation)
 
 
@@ -220,49 +227,18 @@ def _creation_time(fp) -> float | None:
     return float(seconds - _MP4_EPOCH) if seconds > _MP4_EPOCH else None
 
 
-def _records(klv: dict, types: str) -> list[tuple]:
-    """The records of a complex-type ('?') GPMF KLV, unpacked with its TYPE string."""
-    fmt = ">" + "".join(_GPMF_TYPES[c] for c in types)
-    return [struct.unpack(fmt, raw) for raw in klv["data"] if len(raw) == struct.calcsize(fmt)]
-
-
-def _stream_values(strm: list[dict], key: bytes) -> list[list[float]]:
-    """Scaled records of ``key`` in one GPMF STRM (TYPE and SCAL from the same stream)."""
-    by_key = {k["key"]: k for k in strm}
-    if key not in by_key or b"TYPE" not in by_key:
-        return []
-    types = b"".join(by_key[b"TYPE"]["data"]).decode("ascii")
-    scal = [v[0] for v in by_key[b"SCAL"]["data"]] if b"SCAL" in by_key else [1] * len(types)
-    if len(scal) == 1:
-        scal = scal * len(types)
-    return [
-        [v / s for v, s in zip(rec, scal, strict=False)] for rec in _records(by_key[key], types)
-    ]
-
-
 def _karma_fixes(fp) -> list[Fix]:
     """GLPI fixes (time ms, lat, lon, ...) of the GoPro Karma, on the video clock and UTC."""
-    from mapillary_tools.gpmf import gpmf_parser
-    from mapillary_tools.mp4.mp4_sample_parser import MovieBoxParser
-
-    moov = MovieBoxParser.parse_stream(fp)
     fixes: list[Fix] = []
-    for track in moov.extract_tracks():
-        for sample in track.extract_samples():
-            if sample.description.get("format") != b"gpmd":
-                continue
-            fp.seek(sample.raw_sample.offset)
-            devices = gpmf_parser.GPMFSampleData.parse(fp.read(sample.raw_sample.size))
-            for device in (d for d in devices if d["key"] == b"DEVC"):
-                streams = [k["data"] for k in device["data"] if k["key"] == b"STRM"]
-                syst = [r for s in streams for r in _stream_values(s, b"SYST")]
-                glpi = [r for s in streams for r in _stream_values(s, b"GLPI")]
-                step = sample.exact_timedelta / max(1, len(glpi))
-                for i, rec in enumerate(glpi):
-                    # SYST: (system seconds, UTC seconds) at one instant of the device's clock.
-                    utc = syst[0][1] + (rec[0] - syst[0][0]) if syst else None
-                    alt = measured_altitude(rec[3])  # (time, lat, lon, alt, ...: MAVLink's order)
-                    fixes.append(Fix(sample.exact_time + i * step, rec[1], rec[2], utc, alt))
+    for sample, streams in gpmf.samples(fp):
+        syst = [r for s in streams for r in gpmf.stream_values(s, b"SYST")]
+        glpi = [r for s in streams for r in gpmf.stream_values(s, b"GLPI")]
+        step = sample.exact_timedelta / max(1, len(glpi))
+        for i, rec in enumerate(glpi):
+            # SYST: (system seconds, UTC seconds) at one instant of the device's clock.
+            utc = syst[0][1] + (rec[0] - syst[0][0]) if syst else None
+            alt = measured_altitude(rec[3])  # (time, lat, lon, alt, ...: MAVLink's order)
+            fixes.append(Fix(sample.exact_time + i * step, rec[1], rec[2], utc, alt))
     return fixes
 
 

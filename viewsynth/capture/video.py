@@ -165,6 +165,10 @@ def load_video(
         asked = [s for s in shots if s.time in locate.gpx_asked]
         missed = [s.name for s in asked if not s.has_position]
         warnings += outside_track(locate.gpx_path, missed, len(asked))
+    alt_by, mixed = locate.heights()
+    if mixed:
+        warnings.append(mixed)
+        shots = [dataclasses.replace(s, alt=None) for s in shots]
     if len(shots) < 2:
         if locate.every_metres > 0:
             how = f"every {options.every_metres:g} m"
@@ -182,7 +186,7 @@ def load_video(
         path, "video", "video", shots, options, [], warnings,
         evidence=[video_evidence(camera)], scores=scores, hfov_by=hfov_by,
         untracked=locate.untracked, cuts={f"{path.name}#{i}" for i in pick.cuts},
-        gps_by=locate.gps_by(), looks=watch.looks,
+        gps_by=locate.gps_by(), looks=watch.looks, alt_by=alt_by,
     )  # fmt: skip
     return dataclasses.replace(capture, stereo=camera.stereo)
 

@@ -4,7 +4,7 @@
      "fingerprint": KEY, "projection": "equirect" | "perspective", "projection_by": WHY,
      ["hfov": DEGREES, "hfov_by": SOURCE,]  (perspective captures only)
      "time_source": ..., ["clocks": [{"camera", "frames", "by", "used", "offset_s", ...}],]
-     "gps_by": SOURCE, "skipped": [{"file", "reason"}], "warnings": [...],
+     "gps_by": SOURCE, ["alt_by": DATUM,] "skipped": [{"file", "reason"}], "warnings": [...],
      "segments": [{"files": {"flat": NAME, "360": NAME}, "frames": [ROW, ...]}, ...]}
 
 ``projection_by`` says what decided the projection (``"--projection"``, ``"XMP GPano
@@ -16,7 +16,8 @@ shot's metadata has one, the default the geometry assumes: ``"default 60 degrees
 length in the metadata)"``, for photos and videos alike). ``gps_by`` says where the positions
 came from (``"GoPro GPMF"``, ``"CAMM track"``, ``"BlackVue DR900X Plus (...)"``, ``"the photos'
 GPS tags"``, ``"--gpx ride.nmea"``, both joined by ``"; "``; ``""``: no frame has one).
-``clocks`` (photos with EXIF times): each camera's clock against GPS time, how it was found
+``alt_by``: what the heights are above (``"sea level (GPMF GPSA MSLV)"``, ``"WGS-84 ellipsoid
+(GPMF GPS5/GPS9 (no GPSA))"``), where a frame has one. ``clocks`` (photos with EXIF times): each camera's clock against GPS time, how it was found
 (``"gps"``: measured, ``"OffsetTimeOriginal"``, ``"unknown"``) and whether it set the times
 (:mod:`viewsynth.capture.clocks`).
 

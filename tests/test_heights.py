@@ -1,0 +1,69 @@
+"""Heights and their datum: GoPro's GPSA key, and a video whose frames would mix the telemetry's
+heights with a GPX's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from test_gpx import _gpx
+
+from viewsynth.capture import CaptureOptions, load_capture
+from viewsynth.capture.telemetry import read_video_track
+
+MAX = Path(__file__).parent / "data" / "max-heromode_small.mp4"  # a real GoPro MAX clip: GPS5
+#: The GPS stream's name in that clip's 11 GPMF samples (52 bytes with its padding).
+STNM = b"STNMc\x01\x00+GPS (Lat., Long., Alt., 2D speed, 3D speed)\x00"
+
+
+def _edited(dst: Path, gpsa: bytes | None = None, unlocked: int = 0) -> Path:
+    """The clip with a GPSA key (``"MSLV"``: sea level) in each GPS stream, in place of as many
+    bytes of the stream's name (which ExifTool then reads as "GoPro GPSA: MSLV"), and its first
+    ``unlocked`` samples' fixes without a lock (GPSF 0), as before a receiver locks."""
+    data = MAX.read_bytes()
+    if gpsa is not None:
+        short = b"STNMc\x01\x00\x20GPS (Lat., Long., Alt., 2D, 3D)\x00"
+        data = data.replace(STNM, b"GPSAF\x04\x00\x01" + gpsa + short)
+    lock = b"GPSFL\x04\x00\x01\x00\x00\x00\x03"
+    data = data.replace(lock, lock[:-1] + b"\x00", unlocked)
+    dst.write_bytes(data)
+    return dst
+
+
+def test_gpsa_says_what_a_gopros_heights_are_above(tmp_path):
+    assert STNM in MAX.read_bytes()
+    track = read_video_track(MAX)  # the real clip has no GPSA: GPS5 is above the ellipsoid
+    assert (track.datum, track.datum_by) == ("WGS-84 ellipsoid", "GPMF GPS5/GPS9 (no GPSA)")
+    track = read_video_track(_edited(tmp_path / "mslv.mp4", b"MSLV"))
+    assert (track.datum, track.datum_by) == ("sea level", "GPMF GPSA MSLV")
+    assert len(track.fixes) == 191  # (the fixes as before)
+    capture = load_capture(tmp_path / "mslv.mp4", CaptureOptions(every_frames=30))
+    assert capture.alt_by == "sea level (GPMF GPSA MSLV)"
+    assert all(s.alt == pytest.approx(-23.2, abs=0.5) for s in capture.shots)
+
+
+@pytest.mark.parametrize("gpsa", [None, b"MSLV"])
+def test_a_video_does_not_mix_its_telemetrys_ellipsoid_heights_with_a_gpxs(tmp_path, gpsa):
+    # The receiver locks 2 s in (two samples without a lock); a logger's GPX covers it all, its
+    # <ele> 35 m above the telemetry's (about the geoid's height there). The first frames took the
+    # GPX's heights, the rest the telemetry's: a 35 m step, for a GPS5 track above the ellipsoid.
+    video = _edited(tmp_path / "late.mp4", gpsa, unlocked=2)
+    points = [
+        (datetime.fromtimestamp(f.utc, UTC), f.lat, f.lon, f.alt + 35.0)
+        for f in read_video_track(MAX).fixes[::5]
+    ]
+    gpx = _gpx(tmp_path / "log.gpx", points)
+    capture = load_capture(video, CaptureOptions(every_frames=15, gpx=str(gpx)))
+    assert capture.shots[0].time < 2.0 < capture.shots[-1].time
+    assert all(s.has_position for s in capture.shots)
+    if gpsa is None:
+        assert all(s.alt is None for s in capture.shots) and capture.alt_by == ""
+        assert (
+            "heights left out: the telemetry's are above the WGS-84 ellipsoid (GPMF GPS5/GPS9 (no "
+            "GPSA)), --gpx log.gpx's above sea level; one video does not mix them (CAMM says 0, "
+            "the GPX has no <ele>)"
+        ) in capture.warnings
+    else:
+        assert all(s.alt is not None for s in capture.shots)
+        assert capture.alt_by == "sea level (GPMF GPSA MSLV); sea level (--gpx log.gpx)"
