@@ -67,3 +67,19 @@ def test_a_video_does_not_mix_its_telemetrys_ellipsoid_heights_with_a_gpxs(tmp_p
     else:
         assert all(s.alt is not None for s in capture.shots)
         assert capture.alt_by == "sea level (GPMF GPSA MSLV); sea level (--gpx log.gpx)"
+
+
+@pytest.mark.parametrize("height", [0.0, -1.0])
+def test_a_camm_track_whose_every_height_is_0_or_minus_1_has_none(tmp_path, height):
+    # Type 5 must hold a number: older tools (and this project's export, for an unknown height)
+    # wrote 0 or -1 on every packet. Read back, they were heights at sea level.
+    from test_camm import _positions, _video
+
+    from viewsynth.export.camm import add_camm_track
+
+    video = _video(tmp_path / "v.mp4")
+    add_camm_track(video, _positions(), [height] * len(_positions()))
+    assert all(f.alt is None for f in read_video_track(video).fixes)
+    heights = [height, 0.5] + [height] * (len(_positions()) - 2)  # one real height: all are kept
+    add_camm_track(video, _positions(), heights)
+    assert [f.alt for f in read_video_track(video).fixes] == heights

@@ -26,8 +26,8 @@ height above the WGS-84 ellipsoid (GoPro's GPMF spec; GPS9's row names no datum)
 stream's ``GPSA`` key says ``MSLV`` (mean sea level; newer cameras write it); GLPI is not
 documented by GoPro, but its fields are laid out as MAVLink's GLOBAL_POSITION_INT (time, lat, lon,
 alt, relative alt, three speeds, heading), whose alt is above mean sea level; CAMM's is what its
-writer put there. A 2D fix (GPMF GPSF 2, CAMM fix type 2) measured no height: it has none. No geoid
-model converts between the datums.
+writer put there (0 or -1 on every fix: none). A 2D fix (GPMF GPSF 2, CAMM fix type 2) measured
+no height: it has none. No geoid model converts between the datums.
 
 ``clean_track`` then drops frozen fixes (the same position repeated for more than
 ``FROZEN_SECONDS``: a receiver that lost its lock repeats its last fix) and jumps faster than
@@ -53,6 +53,10 @@ FROZEN_SECONDS = 2.0
 VIDEO_MAX_GAP = 5.0
 #: Seconds between 1970-01-01 and the GPS epoch 1980-01-06, and GPS - UTC leap seconds (since 2017).
 _GPS_EPOCH, _GPS_LEAP = 315964800.0, 18.0
+#: CAMM heights that say none: type 5 must hold a number, and writers (older tools, this
+#: project's export for an unknown height) put 0 or -1; a track whose every height is one of them
+#: measured none.
+_NO_HEIGHT = {0.0, -1.0}
 #: Seconds between 1904-01-01 (the MP4 epoch) and 1970-01-01.
 _MP4_EPOCH = 2082844800
 
@@ -144,6 +148,8 @@ def _camm_fixes(camm) -> list[Fix]:
             epoch = p.get_gps_epoch_time()
             utc = epoch + _GPS_EPOCH - _GPS_LEAP if epoch else None
             fixes.append(Fix(p.time, p.lat, p.lon, utc, measured_altitude(p.alt, p.gps_fix_type)))
+    if {f.alt for f in fixes if f.alt is not None} <= _NO_HEIGHT:  # (a placeholder all along)
+        fixes = [dataclasses.replace(f, alt=None) for f in fixes]
     return fixes
 
 
