@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--gpx-offset",
         type=float,
         metavar="SECONDS",
-        help="seconds added to the capture's times before matching the GPX (camera clock error)",
+        help="seconds added to the capture's times before matching the GPX (camera clock error; "
+        "replaces the offsets measured per camera from photos with GPS time)",
     )
     add_frame_options(p)
     p.add_argument("--frames", action="store_true", default=None, help="also write PNG frames")

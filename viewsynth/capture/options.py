@@ -62,6 +62,7 @@ class CaptureOptions:
     gpx: str = ""
     # Seconds added to the capture's times before matching them to the GPX (the camera clock's
     # error: a camera 3 s slow needs 3; one on local time UTC+2 without an offset tag, -7200).
+    # Not 0: the offsets measured per camera from photos with GPS time (``clocks``) are not used.
     gpx_offset: float = 0.0
     # Turn panoramas so their centre faces the direction of travel (False: as shot, yaw 0).
     align_heading: bool = True
