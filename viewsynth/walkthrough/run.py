@@ -335,11 +335,15 @@ def _write_segment(
                     for image in mids:
                         write(image)
                     del mids  # (before the next call makes its own)
-                ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed, pairs)
+                ledger.finish_chunks(
+                    plan.seg, settings.chunk_frames, writer.closed, pairs, writer.closed_frames
+                )
                 if left[-1] == 1.0:
                     write(img1)  # (the segment's last image, after its last pair's frames)
         writer.finish()  # the last piece, recorded before the join (a kill there keeps it)
-        ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed, pairs)
+        ledger.finish_chunks(
+            plan.seg, settings.chunk_frames, writer.closed, pairs, writer.closed_frames
+        )
         warnings = writer.close(post_360=camm_step(rows), created=start)
     except BaseException:
         writer.abort()
