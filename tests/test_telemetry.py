@@ -215,7 +215,7 @@ def test_clean_track_drops_frozen_and_implausible_fixes_and_names_gaps():
 
 
 def test_video_without_telemetry_warns_and_has_no_positions(tmp_path):
-    video = plain_video(tmp_path / "plain.mp4")
+    video = plain_video(tmp_path / "plain.mp4", created="2024-05-01T10:00:00Z")
     assert read_video_track(video).kind is None
     capture = load_capture(video, CaptureOptions(every_frames=4))
     assert not any(s.has_position for s in capture.shots)

@@ -31,21 +31,44 @@ from viewsynth.capture.telemetry import (
 from viewsynth.errors import ViewsynthError
 
 
-def untracked(name: str, every_metres: float = 0.0, spacing: float = 0.0, factor: int = 0) -> str:
+def untracked(
+    name: str, every_metres: float = 0.0, spacing: float = 0.0, factor: int = 0, timed: bool = True
+) -> str:
     """The one warning for a video with no GPS track (no telemetry, no ``--gpx``): its frames
     have no position, and so what asked for one falls back: sampling every ``every_metres``
     (to every frame) and, said by the job that has them, ``--spacing`` (to ``--factor``). Other
     dashcams' embedded GPS (Novatek/Viofo ``freeGPS``, Garmin, Nextbase, ...) is not read here:
-    the line says how ExifTool exports it as a GPX track for ``--gpx``."""
+    the line says how ExifTool exports it as a GPX track for ``--gpx``; a video without a start
+    time (``timed`` false: an AVI has no creation time) is first remuxed to an MP4 with one, as
+    ``--gpx`` matches frames by time."""
     line = f"{name}: no GPS telemetry (GPMF, CAMM or BlackVue) in this video and no --gpx track: "
     line += "its frames have no position"
     falls = [f"sampling every {every_metres:g} m falls back to every frame"] if every_metres else []
     if spacing:
         verb = "" if falls else " falls back"
         falls.append(f"--spacing {spacing:g}{verb} to --factor {factor}")
-    gpx = f"{Path(name).stem}.gpx"
-    hint = f" (another dashcam's GPS: exiftool -ee -p gpx.fmt {name} > {gpx}, then --gpx {gpx})"
+    gpx = shlex.quote(f"{Path(name).stem}.gpx")
+    export = f"exiftool -ee -p gpx.fmt {shlex.quote(name)} > {gpx}"
+    if timed:
+        hint = f" (another dashcam's GPS: {export}, then --gpx {gpx})"
+    else:
+        remux, mp4 = _remuxed(name)
+        hint = (
+            f" (a GPS track for --gpx, another dashcam's by {export}, matches frames by time, and "
+            f"this video has no start time: first {remux}, then {mp4} --gpx {gpx})"
+        )
     return line + (", so " + " and ".join(falls) if falls else "") + hint
+
+
+def _remuxed(name: str) -> tuple[str, str]:
+    """The ffmpeg command that copies video ``name`` into an MP4 with a start time (UTC, an
+    example to replace), and that MP4's name (``-timed.mp4`` beside an MP4), both quoted for a
+    shell."""
+    path = Path(name)
+    timed = path.stem + ("-timed.mp4" if path.suffix.lower() == ".mp4" else ".mp4")
+    mp4 = shlex.quote(timed)
+    remux = f"ffmpeg -i {shlex.quote(name)} -c copy -metadata creation_time=2024-05-01T10:00:00Z"
+    return f"{remux} {mp4}", mp4
 
 
 class Locator:
@@ -79,15 +102,15 @@ class Locator:
             self._gpx_stamps = [f.time for f in self.gpx]
             warnings += gpx_warnings
             if self.creation is None and not self._timed:  # (an AVI has neither: no start)
-                name, mp4 = shlex.quote(path.name), shlex.quote(path.with_suffix(".mp4").name)
+                remux, mp4 = _remuxed(path.name)
                 raise ViewsynthError(
                     f"{path}: --gpx {self.gpx_path.name} matches frames by time, but the video "
                     "has no creation time: give it its start (UTC) in an MP4, whose frames then "
-                    f"keep their times: ffmpeg -i {name} -c copy -metadata "
-                    f"creation_time=2024-05-01T10:00:00Z {mp4}, then {mp4} --gpx"
+                    f"keep their times: {remux}, then {mp4} --gpx"
                 )
         elif track.kind is None and options.use_gps:  # one cause, one line: what falls back
-            self.untracked = untracked(path.name, options.every_metres)
+            timed = self.creation is not None
+            self.untracked = untracked(path.name, options.every_metres, timed=timed)
             warnings.append(self.untracked)
         self.every_metres = options.every_metres
         if options.every_metres > 0.0 and not self.fixes and not self.gpx:

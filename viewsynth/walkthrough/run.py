@@ -245,7 +245,9 @@ def _schedule(
         if not capture.untracked:  # (else no shot has a position: said once, below)
             warnings += schedule_warnings
     if spacing and capture.untracked:
-        said = untracked(capture.source.name, options.every_metres, spacing, settings.factor)
+        timed = any(shot.utc is not None for shot in capture.shots)  # (an AVI has no start)
+        name = capture.source.name
+        said = untracked(name, options.every_metres, spacing, settings.factor, timed)
         warnings[warnings.index(capture.untracked)] = said
     return schedules, warnings
 
