@@ -552,6 +552,7 @@ def test_an_interrupted_captures_row_counts_the_frames_its_closed_pieces_keep(
     # (fusion_forest --factor 30 --set chunk_frames=50, SIGINT after 2 pieces: 100 kept, "0").
     from viewsynth.export import segment
     from viewsynth.pipelines.cli import main as cli
+    from viewsynth.walkthrough import CaptureResult, RootProgress
 
     capture = make_capture(tmp_path / "cap", n=9, width=64)
     out = tmp_path / "out"
@@ -576,6 +577,11 @@ def test_an_interrupted_captures_row_counts_the_frames_its_closed_pieces_keep(
             KeyboardInterrupt()))  # fmt: skip
 
     assert row_after(before(25)) == ("interrupted", 21, 21, 0)  # 3 pieces of 7
+    progress = RootProgress([("", capture)], out)  # a Ray worker's own "interrupted" row too
+    progress.start(0)  # (21 frames there when it starts: kept, not made)
+    progress.finish(0, CaptureResult("cap", "interrupted"))
+    ((status, frames_held, kept),) = [(r.status, r.frames, r.kept) for r in progress.results()]
+    assert (status, frames_held, kept) == ("interrupted", 21, 21)
     assert row_after(before(30)) == ("interrupted", 28, 7, 21)  # a 4th, made by the re-run
     assert row_after(joining) == ("interrupted", 8 * FACTOR + 1, 5, 28)
 

@@ -52,8 +52,11 @@ class RootProgress:
 
     def results(self) -> list[CaptureResult]:
         """One result per capture, in input order: its own, else ``interrupted`` (started, no
-        result yet) or ``not started``."""
-        return [self.finished.get(i) or self._unfinished(i) for i in range(len(self.labels))]
+        result yet, or a Ray worker's ``interrupted``) or ``not started``."""
+        return [
+            r if (r := self.finished.get(i)) and r.status != "interrupted" else self._unfinished(i)
+            for i in range(len(self.labels))
+        ]
 
     def _unfinished(self, index: int) -> CaptureResult:
         label = self.labels[index]
