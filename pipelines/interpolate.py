@@ -223,7 +223,7 @@ def main(argv: list[str]) -> int:
     made = check_output_dir(args.output)
     started = time.perf_counter()
     single = len(captures) == 1 and captures[0][0] == ""
-    progress = RootProgress(captures)
+    progress = RootProgress(captures, args.output)
 
     def summarize() -> float:
         seconds = time.perf_counter() - started

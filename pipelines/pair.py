@@ -36,7 +36,9 @@ from viewsynth.capture.metadata import read_metadata
 from viewsynth.capture.orientation import gpano_orientation, upright
 from viewsynth.capture.projection import decide_images, decide_projection
 from viewsynth.capture.shape import aspect_crop, crop_and_resize, whole_sphere
+from viewsynth.capture.shot import DEFAULT_HFOV_BY
 from viewsynth.errors import FrameError, ViewsynthError
+from viewsynth.geometry.pose import DEFAULT_HFOV_DEG
 from viewsynth.interpolators import DEFAULT_METHOD, METHODS, make_interpolator
 from viewsynth.pipelines.options import Parser, add_frame_options, user_path
 
@@ -231,13 +233,16 @@ def main(argv: list[str]) -> int:
         img0, img1 = images
         if img1.shape[:2] != img0.shape[:2]:
             img1 = _match_size(img1, img1_path, img0, img0_path, equirect)
+        # without a focal length the geometry assumes its default, said and shown as a capture's
+        shown, shown_by = (DEFAULT_HFOV_DEG, DEFAULT_HFOV_BY) if hfov is None else (hfov, hfov_by)
         if not equirect and hfov is None and args.method in ("sweep", "rnn"):
             log.warning(
-                "%s: no focal length in EXIF: geometry assumes its default field of view", img0_path
-            )
+                "%s: no focal length in EXIF: geometry assumes a %g degree horizontal field of view",
+                img0_path, DEFAULT_HFOV_DEG,
+            )  # fmt: skip
         log.info(
             "%s: %s (%s)%s", img0_path, decision.projection, decision.by,
-            f", hfov {hfov:.1f} deg ({hfov_by})" if hfov is not None else "",
+            "" if equirect else f", hfov {shown:.1f} deg ({shown_by})",
         )  # fmt: skip
         mids = interp(img0, img1, times, equirect=equirect, hfov=hfov)
         ran = interp.last_pair()

@@ -366,6 +366,43 @@ def test_an_avi_with_a_gpx_says_how_to_give_it_a_start_time(tmp_path):
     assert all(s.whole and s.along is not None for s in capture.shots)
 
 
+def test_an_avis_no_gps_warning_gives_the_route_that_works(tmp_path):
+    # An AVI's no-GPS warning gave ExifTool's GPX route, which then met "has no creation time":
+    # --gpx matches by time, so the route is to remux it with a start time first.
+    from viewsynth.walkthrough import InterpolateSettings, run_capture
+
+    avi, mp4 = tmp_path / "old camera.avi", tmp_path / "old camera.mp4"
+    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error"]
+    subprocess.run([*ffmpeg, "-f", "lavfi", "-i", "testsrc=size=64x32:rate=10", "-t", "1",
+                    "-c:v", "mpeg4", str(avi)], check=True)  # fmt: skip
+    remux = "ffmpeg -i 'old camera.avi' -c copy -metadata creation_time=2024-05-01T10:00:00Z"
+    route = f"this video has no start time: first {remux} 'old camera.mp4', then 'old camera.mp4'"
+    route += " --gpx 'old camera.gpx')"
+    warned = load_capture(avi, CaptureOptions(every_metres=1.0)).warnings
+    assert [w for w in warned if "no GPS telemetry" in w][0].endswith(route)
+    settings = InterpolateSettings(method="linear", spacing=1.0, factor=2)
+    result = run_capture(avi, tmp_path / "out", settings)  # (--spacing's fallback said too)
+    said = [w for w in result.warnings if "no GPS telemetry" in w][0]
+    assert "--spacing 1 to --factor 2 (" in said and said.endswith(route)
+    # the MP4 that route makes has a start time: its warning is ExifTool's route alone
+    subprocess.run([*ffmpeg, "-i", str(avi), "-c", "copy", "-metadata",
+                    "creation_time=2024-05-01T10:00:00Z", str(mp4)], check=True)  # fmt: skip
+    warned = load_capture(mp4, CaptureOptions()).warnings
+    assert not [w for w in warned if "damaged" in w]  # (its mp4v entry read as cut short)
+    assert [w for w in warned if "no GPS telemetry" in w][0].endswith(
+        "(another dashcam's GPS: exiftool -ee -p gpx.fmt 'old camera.mp4' > 'old camera.gpx', "
+        "then --gpx 'old camera.gpx')"
+    )
+    # an MP4 without one (ffmpeg writes none unless told) is given one in another MP4
+    subprocess.run(
+        [*ffmpeg, "-i", str(avi), "-c:v", "libx264", str(tmp_path / "x.mp4")], check=True
+    )
+    warned = load_capture(tmp_path / "x.mp4", CaptureOptions()).warnings
+    assert [w for w in warned if "no GPS telemetry" in w][0].endswith(
+        "creation_time=2024-05-01T10:00:00Z x-timed.mp4, then x-timed.mp4 --gpx x.gpx)"
+    )
+
+
 def test_cli_flags(tmp_path):
     gpx = _gpx(tmp_path / "walk.gpx", _track())
     args = build_parser().parse_args(

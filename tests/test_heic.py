@@ -222,6 +222,39 @@ def test_a_damaged_heic_in_a_capture_is_skipped_and_pair_says_one_line(tmp_path)
     assert f"{folder / 'IMG_0003.HEIC'}: truncated or corrupt image" in line
 
 
+def test_a_heic_cut_off_after_its_image_says_which_tags_it_lost(tmp_path, caplog):
+    # A phone stores the EXIF (and XMP) after the image data: cut there, the file decoded whole
+    # and its time, GPS and GPano tags were gone without a word.
+    folder = tmp_path / "walk"
+    folder.mkdir()
+    for i, name in enumerate(("equirectangular_image_001.jpg", "equirectangular_image_002.jpg")):
+        pixels, exif, xmp = small(THETA / name)
+        save_pair(pixels, exif, xmp, folder / f"IMG_000{i + 1}")
+        (folder / f"IMG_000{i + 1}.jpg").unlink()
+    cut = folder / "IMG_0002.HEIC"
+    data = cut.read_bytes()
+    exif_at, xmp_at = data.index(exif[6:40]), data.index(b"<x:xmpmeta")
+    assert 0 < exif_at < xmp_at  # (after the image, as a phone writes it)
+    note = (
+        "cut short after its image: its EXIF and XMP are lost (time, GPS, camera and focal "
+        "length; panorama (GPano) tags)"
+    )
+    for at, said in ((xmp_at + 10, note.replace("EXIF and XMP are", "XMP is").replace(
+        "time, GPS, camera and focal length; ", "")), (exif_at + 10, note)):  # fmt: skip
+        cut.write_bytes(data[:at])
+        assert frames.read_image(cut).notes == [said]
+    assert frames.read_image(folder / "IMG_0001.HEIC").notes == []
+    capture = load_capture(folder, CaptureOptions(duplicate_images=False))
+    assert f"{note}: IMG_0002.HEIC" in capture.warnings
+    assert [s.name for seg in capture.segments for s in seg] == ["IMG_0001.HEIC", "IMG_0002.HEIC"]
+    caplog.set_level("INFO")
+    out = str(tmp_path / "mid.png")
+    assert (
+        cli(["pair", str(folder / "IMG_0001.HEIC"), str(cut), "-o", out, "--method", "linear"]) == 0
+    )
+    assert f"{cut}: {note}" in caplog.text
+
+
 # -- tags ---------------------------------------------------------------------------------------
 
 

@@ -72,6 +72,19 @@ def test_a_portrait_second_image_is_cut_to_the_first_s_shape_not_stretched(tmp_p
     assert "centre-cropped from 32x48 to 32x21 (the aspect ratio of" in caplog.text
 
 
+def test_a_photo_pair_without_a_focal_length_says_the_60_degrees_geometry_assumes(tmp_path, caplog):
+    # The pair said "its default field of view" and recorded none, where a capture says 60.
+    a, b = two_images(tmp_path)
+    caplog.set_level("INFO")
+    assert cli(["pair", str(a), str(b), "-o", str(tmp_path / "m.png"), "--method", "sweep"]) == 0
+    assert (
+        f"{a}: no focal length in EXIF: geometry assumes a 60 degree horizontal field of view"
+        in (caplog.text)
+    )
+    by = "default 60 degrees (no focal length in the metadata)"
+    assert f"{a}: perspective (shape: not 2:1), hfov 60.0 deg ({by})" in caplog.text
+
+
 def test_list_file_runs_every_line(tmp_path, monkeypatch):
     a, b = two_images(tmp_path)
     listing = tmp_path / "jobs.txt"

@@ -163,7 +163,7 @@ def test_a_crashed_run_resumes_at_its_unfinished_chunk_with_every_frame_once(tmp
     state = read_state(out / STATE_FILE)
     made = [{"pair": k, "first": k * FACTOR} for k in range(8)]  # each pair's record
     # (the records of the pairs made when the third piece closed, in pair 5)
-    assert state["chunks"] == {"0": {"chunk_frames": 7, "done": 3, "pairs": made[:6]}}
+    assert state["chunks"] == {"0": {"chunk_frames": 7, "done": 3, "frames": 21, "pairs": made[:6]}}
 
     again, told, made_now = PatternInterp(width), [], []
     result = run_capture(
@@ -543,6 +543,47 @@ def test_a_resumed_run_says_what_it_made_and_what_it_kept(tmp_path, monkeypatch,
     (row,) = json.loads((out / "summary.json").read_text())["captures"]
     assert (row["status"], row["frames"], row["made"], row["kept"]) == ("skipped", n, 0, n)
     assert re.search(r"; 0 frames in [\d.]+ s ->", capsys.readouterr().err)
+
+
+def test_an_interrupted_captures_row_counts_the_frames_its_closed_pieces_keep(
+    tmp_path, monkeypatch
+):
+    # The row of a capture stopped by Ctrl-C said 0 frames though its closed pieces are kept
+    # (fusion_forest --factor 30 --set chunk_frames=50, SIGINT after 2 pieces: 100 kept, "0").
+    from viewsynth.export import segment
+    from viewsynth.pipelines.cli import main as cli
+    from viewsynth.walkthrough import CaptureResult, RootProgress
+
+    capture = make_capture(tmp_path / "cap", n=9, width=64)
+    out = tmp_path / "out"
+    args = ["interpolate", str(capture), "-o", str(out), "--method", "linear", "-q"]
+    args += ["--factor", str(FACTOR), "--set", "chunk_frames=7"]
+    args += ["--set", "capture.duplicate_images=false"]  # (pattern frames: light, not place)
+
+    def row_after(stop) -> tuple:
+        with monkeypatch.context() as patch:
+            stop(patch)
+            assert cli(args) == 130
+        (row,) = json.loads((out / "summary.json").read_text())["captures"]
+        return row["status"], row["frames"], row["made"], row["kept"]
+
+    def before(frame: int):
+        return lambda patch: patch.setattr(
+            segment.SegmentWriter, "write", stopping_before(frame, KeyboardInterrupt)
+        )
+
+    def joining(patch):  # (the last, shorter piece is closed: 33 frames, not 5 x 7)
+        patch.setattr(segment, "join_pieces", lambda *a, **k: (_ for _ in ()).throw(
+            KeyboardInterrupt()))  # fmt: skip
+
+    assert row_after(before(25)) == ("interrupted", 21, 21, 0)  # 3 pieces of 7
+    progress = RootProgress([("", capture)], out)  # a Ray worker's own "interrupted" row too
+    progress.start(0)  # (21 frames there when it starts: kept, not made)
+    progress.finish(0, CaptureResult("cap", "interrupted"))
+    ((status, frames_held, kept),) = [(r.status, r.frames, r.kept) for r in progress.results()]
+    assert (status, frames_held, kept) == ("interrupted", 21, 21)
+    assert row_after(before(30)) == ("interrupted", 28, 7, 21)  # a 4th, made by the re-run
+    assert row_after(joining) == ("interrupted", 8 * FACTOR + 1, 5, 28)
 
 
 def test_the_ledger_is_written_whole_once_a_run_and_appended_to_after(tmp_path, monkeypatch):

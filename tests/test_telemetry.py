@@ -215,7 +215,7 @@ def test_clean_track_drops_frozen_and_implausible_fixes_and_names_gaps():
 
 
 def test_video_without_telemetry_warns_and_has_no_positions(tmp_path):
-    video = plain_video(tmp_path / "plain.mp4")
+    video = plain_video(tmp_path / "plain.mp4", created="2024-05-01T10:00:00Z")
     assert read_video_track(video).kind is None
     capture = load_capture(video, CaptureOptions(every_frames=4))
     assert not any(s.has_position for s in capture.shots)
@@ -285,6 +285,42 @@ def test_gps_jitter_does_not_lengthen_the_track_a_video_is_spaced_by():
     pick = Picker(locate, clock, CaptureOptions(every_metres=1.0), 1.0, exact=True)
     pick.choose(count)
     assert pick.along == pytest.approx(1.4 * (count - 1) / 30.0, rel=0.005)
+
+
+def test_a_dense_receivers_jitter_leaves_the_positions_written(tmp_path):
+    # max-heromode's own 18 Hz GPS at --spacing 0.5: each frame kept its fix's centimetre of
+    # jitter, so the positions written stepped 0.487-0.507 m (2.6 % short). Each fix is now on the
+    # line through its neighbours within STEADY_SECONDS: 0.496-0.508; 1 m and 2 m no worse.
+    from viewsynth.capture.schedule import schedule_segment
+    from viewsynth.walkthrough.manifest import segment_rows
+
+    worst = {0.5: 0.017, 1.0: 0.015, 2.0: 0.012}  # (before: 0.026, 0.017, 0.015)
+    for spacing, most in worst.items():
+        options = CaptureOptions(max_width=64, every_metres=spacing)
+        (segment,) = load_capture(VIDEOS["max-heromode"], options, spacing=spacing).segments
+        rows = segment_rows(segment, schedule_segment(segment, spacing=spacing)[0])
+        steps = [haversine(a["lat"], a["lon"], b["lat"], b["lon"]) for a, b in pairwise(rows)]
+        assert max(abs(step / spacing - 1.0) for step in steps) < most, (spacing, steps)
+
+
+def test_steadied_takes_out_a_dense_receivers_jitter_and_leaves_a_sparse_track():
+    from viewsynth.capture.locate import steadied
+
+    rng = np.random.default_rng(0)
+    # 10 s at 1.3 m/s, 18 fixes a second with 12 mm of jitter (max-heromode's), across 180 degrees
+    times = np.arange(180) / 18.0
+    truth = [offset(0.0, 179.99995, 1.3 * t, 0.5 * t) for t in times]
+    noisy = [
+        Fix(t, *offset(lat, lon, *rng.normal(0.0, 0.012, 2)), utc=100.0 + t, alt=5.0)
+        for t, (lat, lon) in zip(times, truth, strict=True)
+    ]
+    error = [haversine(f.lat, f.lon, *p) for f, p in zip(noisy, truth, strict=True)]
+    steady = steadied(noisy)
+    left = [haversine(f.lat, f.lon, *p) for f, p in zip(steady, truth, strict=True)]
+    assert np.mean(left) < 0.5 * np.mean(error) and -180.0 <= min(f.lon for f in steady)
+    assert [(f.time, f.utc, f.alt) for f in steady] == [(f.time, f.utc, f.alt) for f in noisy]
+    sparse = noisy[::5]  # 3.6 fixes a second (Karma's 4; a GPX logger's 1): as they are
+    assert steadied(sparse) == sparse
 
 
 def test_reading_a_video_reports_its_progress(tmp_path):

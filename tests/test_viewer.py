@@ -258,6 +258,8 @@ def _walkthrough(tmp_path: Path) -> tuple[Path, list[dict]]:
     rows = manifest["segments"][0]["frames"]
     for i, row in enumerate(rows):  # synthetic photos have no GPS: give the rows a walk
         row.update(lat=48.1 + i * 1e-5, lon=11.5 + i * 2e-5, heading=(10.0 + 7 * i) % 360)
+        if i:  # (the first without an altitude: a source may have none)
+            row["alt"] = 500.0 + 0.5 * i
     path.write_text(json.dumps(manifest))
     return out, rows
 
@@ -302,6 +304,7 @@ def test_page_shows_the_panorama_and_seeking_moves_it(tmp_path):
             assert len(np.unique(first.reshape(-1, 3)[::97], axis=0)) > 20, "one colour"
             assert "frame 1 / 17" in page.inner_text("#frame")
             assert "lat 48.100000" in page.inner_text("#position")
+            assert "alt" not in page.inner_text("#position")
             # Seek the flat video: the 360 one follows and the canvas shows another frame.
             page.evaluate("document.getElementById('flat').currentTime = 0.5")
             page.wait_for_function(
@@ -312,6 +315,7 @@ def test_page_shows_the_panorama_and_seeking_moves_it(tmp_path):
             assert np.abs(first - second).mean() > 10, "seeking did not change the view"
             assert "frame 16 / 17" in page.inner_text("#frame")
             assert f"lat {rows[15]['lat']:.6f}" in page.inner_text("#position")
+            assert page.inner_text("#position").endswith(f"alt {rows[15]['alt']:.1f} m")
             assert f"heading {rows[15]['heading']:.1f}" in page.inner_text("#heading")
         finally:
             browser.close()

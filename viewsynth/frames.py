@@ -37,7 +37,7 @@ from viewsynth.decode import iter_video as iter_video
 from viewsynth.decode import video_info as video_info
 from viewsynth.decode import video_times as video_times
 from viewsynth.errors import FrameError, ViewsynthError
-from viewsynth.heif import heif_deep_rgb, heif_opener
+from viewsynth.heif import heif_deep_rgb, heif_lost, heif_opener
 
 HEIF_SUFFIXES = (".heic", ".heif", ".hif")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", *HEIF_SUFFIXES)
@@ -106,6 +106,8 @@ def _decode(path: Path, source: Path | io.BytesIO, max_pixels: int, notes: list[
                     f"{path}: {w}x{h} is too large to decode safely (limit {max_pixels} pixels)"
                 )
             if im.format == "HEIF":
+                if lost := heif_lost(path):  # (the tags are stored after the image data)
+                    notes.append(_tags_lost(lost))
                 # libheif has turned the pixels already (pillow-heif resets the tag to 1)
                 if (im.info.get("bit_depth") or 8) > 8:
                     return heif_deep_rgb(path, notes)
@@ -115,6 +117,14 @@ def _decode(path: Path, source: Path | io.BytesIO, max_pixels: int, notes: list[
                 if im.getexif().get(0x0112, 1) not in (1, None):
                     im = ImageOps.exif_transpose(im)
             return _to_float_rgb(im, notes)
+
+
+def _tags_lost(lost: list[str]) -> str:
+    """The note for a HEIC cut off after its image: ``lost`` tag blocks ("EXIF", "XMP")."""
+    held = {"EXIF": "time, GPS, camera and focal length", "XMP": "panorama (GPano)"}
+    what = " and ".join(lost)
+    tags = "; ".join(held[name] for name in lost)
+    return f"cut short after its image: its {what} {'is' if len(lost) == 1 else 'are'} lost ({tags} tags)"
 
 
 def _whole_without_end(path: Path, max_pixels: int, notes: list[str]) -> np.ndarray | None:

@@ -31,21 +31,80 @@ from viewsynth.capture.telemetry import (
 from viewsynth.errors import ViewsynthError
 
 
-def untracked(name: str, every_metres: float = 0.0, spacing: float = 0.0, factor: int = 0) -> str:
+def untracked(
+    name: str, every_metres: float = 0.0, spacing: float = 0.0, factor: int = 0, timed: bool = True
+) -> str:
     """The one warning for a video with no GPS track (no telemetry, no ``--gpx``): its frames
     have no position, and so what asked for one falls back: sampling every ``every_metres``
     (to every frame) and, said by the job that has them, ``--spacing`` (to ``--factor``). Other
     dashcams' embedded GPS (Novatek/Viofo ``freeGPS``, Garmin, Nextbase, ...) is not read here:
-    the line says how ExifTool exports it as a GPX track for ``--gpx``."""
+    the line says how ExifTool exports it as a GPX track for ``--gpx``; a video without a start
+    time (``timed`` false: an AVI has no creation time) is first remuxed to an MP4 with one, as
+    ``--gpx`` matches frames by time."""
     line = f"{name}: no GPS telemetry (GPMF, CAMM or BlackVue) in this video and no --gpx track: "
     line += "its frames have no position"
     falls = [f"sampling every {every_metres:g} m falls back to every frame"] if every_metres else []
     if spacing:
         verb = "" if falls else " falls back"
         falls.append(f"--spacing {spacing:g}{verb} to --factor {factor}")
-    gpx = f"{Path(name).stem}.gpx"
-    hint = f" (another dashcam's GPS: exiftool -ee -p gpx.fmt {name} > {gpx}, then --gpx {gpx})"
+    gpx = shlex.quote(f"{Path(name).stem}.gpx")
+    export = f"exiftool -ee -p gpx.fmt {shlex.quote(name)} > {gpx}"
+    if timed:
+        hint = f" (another dashcam's GPS: {export}, then --gpx {gpx})"
+    else:
+        remux, mp4 = _remuxed(name)
+        hint = (
+            f" (a GPS track for --gpx, another dashcam's by {export}, matches frames by time, and "
+            f"this video has no start time: first {remux}, then {mp4} --gpx {gpx})"
+        )
     return line + (", so " + " and ".join(falls) if falls else "") + hint
+
+
+def _remuxed(name: str) -> tuple[str, str]:
+    """The ffmpeg command that copies video ``name`` into an MP4 with a start time (UTC, an
+    example to replace), and that MP4's name (``-timed.mp4`` beside an MP4), both quoted for a
+    shell."""
+    path = Path(name)
+    timed = path.stem + ("-timed.mp4" if path.suffix.lower() == ".mp4" else ".mp4")
+    mp4 = shlex.quote(timed)
+    remux = f"ffmpeg -i {shlex.quote(name)} -c copy -metadata creation_time=2024-05-01T10:00:00Z"
+    return f"{remux} {mp4}", mp4
+
+
+#: A dense receiver's fixes (a GoPro's 18 Hz GPS) jitter by about a centimetre from one to the
+#: next (max-heromode: 11.9 mm from a local fit), which the positions written kept (``--spacing
+#: 0.5``'s steps 2.6 % short of the metres along the track): each such fix is on the line fitted to
+#: the fixes within this many seconds of it (9 there), where at least ``STEADY_FIXES`` are.
+STEADY_SECONDS = 0.25
+#: ... fewer (a track of 1-10 fixes a second: Karma's 4, a GPX logger's 1) are left as they are.
+STEADY_FIXES = 6
+
+
+def steadied(fixes: list[Fix]) -> list[Fix]:
+    """``fixes`` (time-ordered, cleaned) with a dense receiver's jitter taken out: each position
+    on the least-squares line through the fixes within ``STEADY_SECONDS`` of it, at its time."""
+    stamps = [f.time for f in fixes]
+    out = []
+    for fix in fixes:
+        lo = bisect.bisect_left(stamps, fix.time - STEADY_SECONDS)
+        near = fixes[lo : bisect.bisect_right(stamps, fix.time + STEADY_SECONDS)]
+        dt = [f.time - fix.time for f in near]
+        mean_t = sum(dt) / len(dt)
+        spread = sum((d - mean_t) ** 2 for d in dt)
+        if len(near) < STEADY_FIXES or spread <= 0.0:
+            out.append(fix)
+            continue
+        at = []
+        for offsets in (
+            [f.lat - fix.lat for f in near],
+            [(f.lon - fix.lon + 180.0) % 360.0 - 180.0 for f in near],  # (across 180 degrees)
+        ):
+            mean = sum(offsets) / len(offsets)
+            slope = sum((d - mean_t) * (o - mean) for d, o in zip(dt, offsets, strict=True))
+            at.append(mean - mean_t * slope / spread)  # (the line at dt = 0)
+        lon = (fix.lon + at[1] + 180.0) % 360.0 - 180.0
+        out.append(Fix(fix.time, fix.lat + at[0], lon, fix.utc, fix.alt))
+    return out
 
 
 class Locator:
@@ -72,6 +131,7 @@ class Locator:
             self.fixes, track_warnings = clean_track(
                 track.fixes, path.name, options.max_speed, VIDEO_MAX_GAP
             )
+            self.fixes = steadied(self.fixes)
             self._stamps = [f.time for f in self.fixes]
             warnings += track_warnings
         self._timed = [f for f in self.fixes if f.utc is not None]
@@ -81,15 +141,15 @@ class Locator:
             self._gpx_stamps = [f.time for f in self.gpx]
             warnings += gpx_warnings
             if self.creation is None and not self._timed:  # (an AVI has neither: no start)
-                name, mp4 = shlex.quote(path.name), shlex.quote(path.with_suffix(".mp4").name)
+                remux, mp4 = _remuxed(path.name)
                 raise ViewsynthError(
                     f"{path}: --gpx {self.gpx_path.name} matches frames by time, but the video "
                     "has no creation time: give it its start (UTC) in an MP4, whose frames then "
-                    f"keep their times: ffmpeg -i {name} -c copy -metadata "
-                    f"creation_time=2024-05-01T10:00:00Z {mp4}, then {mp4} --gpx"
+                    f"keep their times: {remux}, then {mp4} --gpx"
                 )
         elif track.kind is None and options.use_gps:  # one cause, one line: what falls back
-            self.untracked = untracked(path.name, options.every_metres)
+            timed = self.creation is not None
+            self.untracked = untracked(path.name, options.every_metres, timed=timed)
             warnings.append(self.untracked)
         self.every_metres = options.every_metres
         if options.every_metres > 0.0 and not self.fixes and not self.gpx:

@@ -91,6 +91,11 @@ class SegmentWriter:
         """How many pieces of every video are closed (kept ones included), from piece 0 on."""
         return self.n_closed
 
+    @property
+    def closed_frames(self) -> int:
+        """How many frames the closed pieces hold (the last closed may be shorter)."""
+        return min(self.n_closed * self.chunk_frames, self.position)
+
     def finish(self) -> None:
         """Close the piece in progress, the segment's last (shorter) one: with it recorded, a run
         killed while the pieces are joined makes none of the segment's frames again."""

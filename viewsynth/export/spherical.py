@@ -76,13 +76,18 @@ def _is_v1(box: Box) -> bool:
 
 
 def _visual_entries(trak: Box, source: str) -> list[Box]:
-    stsd = trak.walk("mdia", "minf", "stbl", "stsd")
-    entries = [box for box in (stsd.children if stsd else None) or [] if box.kind in VISUAL_ENTRIES]
+    entries = _known_entries(trak)
     if not entries:
         raise ViewsynthError(
             f"{source}: the video track has no sample entry of a known codec {VISUAL_ENTRIES}"
         )
     return entries
+
+
+def _known_entries(trak: Box) -> list[Box]:
+    """The track's sample entries of the codecs whose boxes are read (``VISUAL_ENTRIES``)."""
+    stsd = trak.walk("mdia", "minf", "stbl", "stsd")
+    return [box for box in (stsd.children if stsd else None) or [] if box.kind in VISUAL_ENTRIES]
 
 
 def _v2_boxes() -> list[Box]:
@@ -111,7 +116,7 @@ def read_spherical(path: str | Path) -> dict:
             xml = box.data[16:].decode("utf-8", errors="replace")
             v1 = dict(re.findall(r"<GSpherical:(\w+)>([^<]*)</GSpherical:\1>", xml))
     v2 = None
-    for entry in _visual_entries(trak, str(path)):
+    for entry in _known_entries(trak):  # (another codec, mp4v of an AVI remuxed: no V2 read)
         st3d, sv3d = entry.child("st3d"), entry.child("sv3d")
         if st3d is None and sv3d is None:
             continue

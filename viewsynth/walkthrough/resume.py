@@ -175,9 +175,15 @@ class Ledger:
         return []
 
     def finish_chunks(
-        self, seg: int, chunk_frames: int, done: int, pairs: Sequence[dict] = ()
+        self,
+        seg: int,
+        chunk_frames: int,
+        done: int,
+        pairs: Sequence[dict] = (),
+        frames: int | None = None,
     ) -> None:
         """The first ``done`` chunks of segment ``seg`` are closed pieces (logged when that is news),
+        holding ``frames`` frames (None: ``done`` whole chunks; the last piece may be shorter),
         with the records of the pairs interpolated so far (``pairs``: a list that only grows, each
         with its ``"pair"``), which a resumed run keeps for the pairs it does not make again. Only
         the records not logged yet are written."""
@@ -186,6 +192,8 @@ class Ledger:
         new = list(pairs[self._told.get(seg, 0) :])
         self._told[seg] = len(pairs)
         record = {"chunks": seg, "chunk_frames": chunk_frames, "done": done, "pairs": new}
+        if frames is not None:
+            record["frames"] = frames
         _apply(self.state, record)
         self._append(record)
 
@@ -243,6 +251,16 @@ def read_state(path: Path) -> dict:
     return state or {}
 
 
+def held_frames(out: Path) -> tuple[str, int]:
+    """The fingerprint of the ledger in ``out`` and how many output frames its finished segments
+    and closed pieces hold (what a re-run under that fingerprint keeps); ``("", 0)`` without one."""
+    state = read_state(out / STATE_FILE)
+    held = sum(len(seg.get("frames", [])) for seg in state.get("segments", {}).values())
+    for chunks in state.get("chunks", {}).values():
+        held += int(chunks.get("frames", chunks["done"] * chunks["chunk_frames"]))
+    return str(state.get("fingerprint", "")), held
+
+
 def _apply(state: dict, record: dict) -> None:
     """Bring ``state`` up to date with one record of the log: the pieces closed of a segment
     (its pair records merged by pair: a resumed run makes some again), a finished segment (its
@@ -254,6 +272,7 @@ def _apply(state: dict, record: dict) -> None:
         if now is None or now["chunk_frames"] != record["chunk_frames"]:
             now = chunks[seg] = {"chunk_frames": record["chunk_frames"], "pairs": []}
         now["done"] = record["done"]
+        now["frames"] = record.get("frames", record["done"] * record["chunk_frames"])
         old, new = now["pairs"], record["pairs"]
         if new and old and new[0]["pair"] <= old[-1]["pair"]:  # (pairs made again: by pair)
             by_pair = {p["pair"]: p for p in old} | {p["pair"]: p for p in new}

@@ -247,7 +247,9 @@ def _schedule(
         if not capture.untracked:  # (else no shot has a position: said once, below)
             warnings += schedule_warnings
     if spacing and capture.untracked:
-        said = untracked(capture.source.name, options.every_metres, spacing, settings.factor)
+        timed = any(shot.utc is not None for shot in capture.shots)  # (an AVI has no start)
+        name = capture.source.name
+        said = untracked(name, options.every_metres, spacing, settings.factor, timed)
         warnings[warnings.index(capture.untracked)] = said
     return schedules, warnings
 
@@ -337,11 +339,15 @@ def _write_segment(
                     for image in mids:
                         write(image)
                     del mids  # (before the next call makes its own)
-                ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed, pairs)
+                ledger.finish_chunks(
+                    plan.seg, settings.chunk_frames, writer.closed, pairs, writer.closed_frames
+                )
                 if left[-1] == 1.0:
                     write(img1)  # (the segment's last image, after its last pair's frames)
         writer.finish()  # the last piece, recorded before the join (a kill there keeps it)
-        ledger.finish_chunks(plan.seg, settings.chunk_frames, writer.closed, pairs)
+        ledger.finish_chunks(
+            plan.seg, settings.chunk_frames, writer.closed, pairs, writer.closed_frames
+        )
         warnings = writer.close(post_360=camm_step(rows), created=start)
     except BaseException:
         writer.abort()

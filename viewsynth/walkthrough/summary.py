@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from viewsynth import frames
+from viewsynth.walkthrough.resume import held_frames
 from viewsynth.walkthrough.run import CaptureResult
 
 SUMMARY = "summary.json"
@@ -29,29 +30,45 @@ class RootProgress:
 
     A runner calls ``start(i)`` when it hands capture ``i`` to be processed and ``finish(i,
     result)`` when that capture's result is in; :meth:`results` is then right at any moment.
+    With ``out`` (the run's output folder), an ``interrupted`` capture's row counts the frames
+    its closed pieces and finished segments hold in ``OUT/<name>`` (a re-run keeps them), those
+    there before it started as ``kept``.
     """
 
-    def __init__(self, captures: Sequence[tuple[str, Path]]):
+    def __init__(self, captures: Sequence[tuple[str, Path]], out: Path | None = None):
         self.labels = [name or path.name for name, path in captures]
-        self.started: set[int] = set()
+        single = len(captures) == 1 and captures[0][0] == ""
+        self.targets = [
+            None if out is None else out if single else out / name for name, _ in captures
+        ]
+        self.started: dict[int, tuple[str, int]] = {}  # the ledger's (fingerprint, frames) then
         self.finished: dict[int, CaptureResult] = {}
 
     def start(self, index: int) -> None:
-        self.started.add(index)
+        self.started[index] = self._held(index)
 
     def finish(self, index: int, result: CaptureResult) -> None:
         self.finished[index] = result
 
     def results(self) -> list[CaptureResult]:
         """One result per capture, in input order: its own, else ``interrupted`` (started, no
-        result yet) or ``not started``."""
+        result yet, or a Ray worker's ``interrupted``) or ``not started``."""
         return [
-            self.finished.get(i) or CaptureResult(label, self._unfinished(i))
-            for i, label in enumerate(self.labels)
+            r if (r := self.finished.get(i)) and r.status != "interrupted" else self._unfinished(i)
+            for i in range(len(self.labels))
         ]
 
-    def _unfinished(self, index: int) -> str:
-        return "interrupted" if index in self.started else "not started"
+    def _unfinished(self, index: int) -> CaptureResult:
+        label = self.labels[index]
+        if index not in self.started:
+            return CaptureResult(label, "not started")
+        (before, kept), (now, held) = self.started[index], self._held(index)
+        kept = min(kept, held) if now == before else 0  # (other settings: started afresh)
+        return CaptureResult(label, "interrupted", held, kept=kept)
+
+    def _held(self, index: int) -> tuple[str, int]:
+        target = self.targets[index]
+        return ("", 0) if target is None else held_frames(target)
 
 
 def stray_results(strays: Sequence[tuple[str, str]]) -> list[CaptureResult]:

@@ -1,6 +1,6 @@
 // The viewer page of `viewsynth view`: the 360 walkthrough in Photo Sphere Viewer, the flat
 // walkthrough beside it (seek or play one, the other follows), and the current frame's position
-// and heading from manifest.json (frame index = floor(currentTime * fps)).
+// (altitude where known) and heading from manifest.json (frame index = floor(currentTime * fps)).
 import { Viewer } from "@photo-sphere-viewer/core";
 import { VideoPlugin } from "@photo-sphere-viewer/video-plugin";
 import { EquirectangularVideoAdapter } from "@photo-sphere-viewer/equirectangular-video-adapter";
@@ -81,8 +81,9 @@ function showFrame() {
     const index = Math.max(0, Math.min(n - 1, Math.floor(clock.currentTime * segment.fps + 1e-6)));
     const row = segment.frames[index] || {};
     $("frame").textContent = `frame ${index + 1} / ${n} · ${clock.currentTime.toFixed(2)} s`;
+    const alt = "alt" in row ? `  alt ${fmt(row.alt, 1)} m` : ""; // (the source's datum: README)
     $("position").textContent =
-      "lat" in row ? `lat ${fmt(row.lat, 6)}  lon ${fmt(row.lon, 6)}` : "no position in the manifest";
+      "lat" in row ? `lat ${fmt(row.lat, 6)}  lon ${fmt(row.lon, 6)}${alt}` : "no position in the manifest";
     $("heading").textContent = "heading" in row ? `heading ${fmt(row.heading, 1)}°` : "";
     page.frame = index;
     // The follower drifts while playing; pull it back when it is off by more than a frame or so.
