@@ -195,6 +195,27 @@ def drop_still(
     return kept, dropped, stops
 
 
+def stop_places(
+    segment: Sequence[Shot], looks: Mapping[str, Look], angle: float
+) -> dict[str, tuple[float, float, float | None]]:
+    """Where each shot at a stop stood, by name: (lat, lon, alt), the stop's fixes' mean, as
+    :func:`drop_still` places the stop's kept shots; shots that moved, or stood alone, are not
+    listed. ``--spacing`` counts no metres between them (``sampling.Picker``)."""
+    kept, dropped, _ = drop_still(segment, looks, angle)
+    first = {s.name: s for s in segment}
+    places = {
+        s.name: (s.lat, s.lon, s.alt)
+        for s in kept
+        if s.has_position and (s.lat, s.lon) != (first[s.name].lat, first[s.name].lon)
+    }
+    by_name = {s.name: s for s in kept}
+    for name, _ in dropped:
+        ref = by_name[looks[name].ref]  # (a stop's first shot: its view, always kept)
+        if ref.has_position:
+            places[name] = places[ref.name] = (ref.lat, ref.lon, ref.alt)
+    return places
+
+
 def _mean_fix(shots: Sequence[Shot]) -> tuple[float, float, float | None] | None:
     """The mean (lat, lon, alt) of the shots' positions (alt when all have one), the short way
     across the 180th meridian; None when none has one."""

@@ -47,7 +47,7 @@ from viewsynth.capture.sampling import FrameClock, Picker
 from viewsynth.capture.segments import error_reason, finish, wants_rotation
 from viewsynth.capture.shape import left_eye
 from viewsynth.capture.shot import Capture, Shot
-from viewsynth.capture.still import StillWatch
+from viewsynth.capture.still import StillWatch, stop_places
 from viewsynth.capture.telemetry import Fix
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import from_uint8, is_equirect_shape, iter_video, video_info
@@ -86,7 +86,10 @@ def load_video(
     watch = StillWatch(options.duplicate_angle)
     decoded = 0
     exact = bool(clock.count) and spacing > 0.0 and locate.every_metres == spacing
-    pick = Picker(locate, clock, options, locate.every_metres, exact)
+    stood, read = {}, 0  # (exact: the frames at a stop, the frames decoded to find them)
+    if exact and options.duplicate_images:
+        stood, read = _stops(path, clock, locate, camera.stereo, hfov, options, progress)
+    pick = Picker(locate, clock, options, locate.every_metres, exact, stood)
     chosen: dict[int, Fix | None] | None = None
     if clock.count:  # the container lists its frames: choose by time and place, decode those
         chosen = pick.choose(clock.count)
@@ -97,7 +100,7 @@ def load_video(
         for index, where, whole in stream:
             decoded = index + 1
             if progress is not None:
-                progress(len(shots) + 1, None if chosen is None else len(chosen))
+                progress(read + len(shots) + 1, None if chosen is None else read + len(chosen))
             frame = left_eye(whole, camera.stereo)
             h, w = frame.shape[:2]
             if options.projection == "auto" and is_equirect_shape(w, h):
@@ -185,6 +188,38 @@ def load_video(
         gps_by=locate.gps_by(), looks=watch.looks,
     )  # fmt: skip
     return dataclasses.replace(capture, stereo=camera.stereo)
+
+
+def _stops(
+    path: Path,
+    clock: FrameClock,
+    locate: Locator,
+    stereo: str | None,
+    hfov: float | None,
+    options: CaptureOptions,
+    progress: Callable[[int, int | None], None] | None,
+) -> tuple[dict[int, tuple[float, float, float | None]], int]:
+    """``--spacing``'s first look at the video: every frame with a position decoded, its picture
+    compared as :mod:`~viewsynth.capture.still` does, and those at a stop each at the stop's place
+    (``still.stop_places``), by frame index; and how many frames were decoded. The frames to
+    keep are chosen after this, so a stop's GPS jitter adds no metres; a decoding error leaves
+    the rest unjudged (the second pass says it)."""
+    where = {i: fix for i in range(clock.count) if (fix := locate(clock(i))) is not None}
+    watch = StillWatch(options.duplicate_angle)
+    shots: list[Shot] = []
+    try:
+        for index, whole in iter_video(path, set(where)):
+            if progress is not None:
+                progress(len(shots) + 1, len(where))
+            frame = left_eye(whole, stereo)
+            size = frame.shape[1], frame.shape[0]
+            name, fix = f"{path.name}#{index}", where[index]
+            watch.add(name, frame, equirect=wants_rotation(size, options), hfov=hfov)
+            shots.append(Shot(path, name, size, index, lat=fix.lat, lon=fix.lon, alt=fix.alt))
+    except FrameError:
+        pass
+    places = stop_places(shots, watch.looks, options.duplicate_angle)
+    return {s.frame_index: places[s.name] for s in shots if s.name in places}, len(shots)
 
 
 def _check_layout(path: Path, camera: VideoCamera, warnings: list[str]) -> None:
