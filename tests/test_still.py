@@ -3,6 +3,7 @@ duplicates, whatever a jittering GPS says; a turn on the spot or a small step is
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import cv2
@@ -226,3 +227,16 @@ def test_spacing_on_a_video_counts_no_metres_while_the_pictures_stand(tmp_path):
     # the bar counts every frame decoded: all 61 first, then those kept
     assert told[:61] == [(k, 61) for k in range(1, 62)] and told[61][0] == 62 < told[61][1]
     assert 21 <= steps < every  # 20 m driven (and 3 m to the stop's fixes' mean and back)
+
+
+def test_one_dis_for_the_whole_watch_measures_as_a_new_one_each_time():
+    # (making a DIS flow cost as much as half a comparison: the watch now keeps one)
+    frames = [_as_camera_gives(texture(256, 144, seed=min(k, 2)), k) for k in range(5)]
+    watch = StillWatch(angle=5.0)
+    for k, image in enumerate(frames):
+        watch.add(str(k), image, equirect=False, hfov=None)
+    thumbs = [thumbnail(image) for image in frames]
+    for name, look in watch.looks.items():
+        fresh = compare(thumbs[int(look.ref)], thumbs[int(name)], equirect=False, span=60.0)
+        assert look == dataclasses.replace(fresh, ref=look.ref)
+    assert [watch.looks[n].stood for n in "1234"] == [False, False, True, True]
