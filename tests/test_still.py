@@ -224,8 +224,8 @@ def test_spacing_on_a_video_counts_no_metres_while_the_pictures_stand(tmp_path):
     told: list[tuple[int, int | None]] = []
     (stop, steps), (crept, every) = steps_at_the_stop(True), steps_at_the_stop(False)
     assert stop == 0 and crept >= 6  # (not compared: the jitter counted as metres there)
-    # the bar counts every frame decoded: all 61 first, then those kept
-    assert told[:61] == [(k, 61) for k in range(1, 62)] and told[61][0] == 62 < told[61][1]
+    # the bar counts every frame decoded: five a second first (31 of 61), then those kept
+    assert told[:31] == [(k, 31) for k in range(1, 32)] and told[31][0] == 32 < told[31][1]
     assert 21 <= steps < every  # 20 m driven (and 3 m to the stop's fixes' mean and back)
 
 
