@@ -92,7 +92,8 @@ def compare(
     if pad:
         a = np.concatenate([a[:, -pad:], a, a[:, :pad]], axis=1)
         b = np.concatenate([b[:, -pad:], b, b[:, :pad]], axis=1)
-    dis = dis or cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    if dis is None:
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     flow = dis.calc(a, b, None)
     if pad:
         flow = flow[:, pad:-pad]
