@@ -149,6 +149,8 @@ def run_local(captures, out: Path, settings, quiet: bool, progress: RootProgress
             if bar.n == 0 and done <= 1:  # a video's frames decoded to read it: its own bar
                 bar.set_description(f"{label}: reading", refresh=False)
                 bar.reset(total=of)
+            elif of != bar.total:  # (--spacing on a video: a first pass, then the frames kept)
+                bar.total = of
             bar.update(done - bar.n)
 
         def total(n, done=0, bar=bar, label=label):

@@ -3,6 +3,7 @@ duplicates, whatever a jittering GPS says; a turn on the spot or a small step is
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import cv2
@@ -12,6 +13,7 @@ from capture_fixtures import ORIGIN, offset, shot, texture, write_image
 
 from viewsynth.capture import CaptureOptions, load_capture
 from viewsynth.capture.heading import haversine
+from viewsynth.capture.schedule import schedule_segment
 from viewsynth.capture.still import MOVED_PX, Look, StillWatch, compare, drop_still, thumbnail
 from viewsynth.evaluation.datasets import AS_STORED
 
@@ -184,3 +186,57 @@ def test_blank_pictures_are_not_judged():
     for name, image in zip("abc", [*grey[:2], texture(48, 32)], strict=True):
         watch.add(name, image, equirect=False, hfov=None)
     assert watch.looks == {}  # (c: compared with nothing after a blank frame)
+
+
+def test_spacing_on_a_video_counts_no_metres_while_the_pictures_stand(tmp_path):
+    # A car at 5 m/s (10 fps) that waits 2 s at a red light (frames 20-40: one view, with sensor
+    # noise) while its GPS wanders 4 m out and back. --spacing 1: the stop's jitter made 8 steps
+    # of the one view (the walkthrough crept there); now it counts no metres, so none is made.
+    import imageio.v2 as imageio
+
+    video = tmp_path / "ride.mp4"
+    writer = imageio.get_writer(
+        str(video), fps=10, codec="libx264", macro_block_size=8,
+        output_params=["-metadata", "creation_time=2024-05-01T10:00:00Z"],
+    )  # fmt: skip
+    for k in range(61):
+        writer.append_data(_as_camera_gives(texture(256, 144, seed=20 if 20 <= k <= 40 else k), k))
+    writer.close()
+    track = [(0, 0.0, 0.0), (1, 5.0, 0.0), (2, 10.0, 0.0), (3, 13.0, -3.0), (4, 10.0, 0.0),
+             (5, 15.0, 0.0), (6, 20.0, 0.0)]  # fmt: skip
+    rows = "".join(
+        f'<trkpt lat="{lat:.8f}" lon="{lon:.8f}"><time>2024-05-01T10:00:0{t}Z</time></trkpt>'
+        for t, east, north in track
+        for lat, lon in [offset(*ORIGIN, east, north)]
+    )
+    gpx = tmp_path / "ride.gpx"
+    gpx.write_text(f'<gpx version="1.1"><trk><trkseg>{rows}</trkseg></trk></gpx>')
+
+    def steps_at_the_stop(duplicate_images: bool) -> tuple[int, int]:
+        options = CaptureOptions(gpx=str(gpx), every_metres=1.0, duplicate_images=duplicate_images)
+        capture = load_capture(video, options, spacing=1.0, progress=lambda *n: told.append(n))
+        (segment,) = capture.segments
+        schedule, _ = schedule_segment(segment, spacing=1.0)
+        pairs = [(segment[p.index].frame_index, segment[p.index + 1].frame_index, len(p.times))
+                 for p in schedule]  # fmt: skip
+        return sum(n for a, b, n in pairs if 20 <= a and b <= 40), sum(n for *_, n in pairs)
+
+    told: list[tuple[int, int | None]] = []
+    (stop, steps), (crept, every) = steps_at_the_stop(True), steps_at_the_stop(False)
+    assert stop == 0 and crept >= 6  # (not compared: the jitter counted as metres there)
+    # the bar counts every frame decoded: five a second first (31 of 61), then those kept
+    assert told[:31] == [(k, 31) for k in range(1, 32)] and told[31][0] == 32 < told[31][1]
+    assert 21 <= steps < every  # 20 m driven (and 3 m to the stop's fixes' mean and back)
+
+
+def test_one_dis_for_the_whole_watch_measures_as_a_new_one_each_time():
+    # (making a DIS flow cost as much as half a comparison: the watch now keeps one)
+    frames = [_as_camera_gives(texture(256, 144, seed=min(k, 2)), k) for k in range(5)]
+    watch = StillWatch(angle=5.0)
+    for k, image in enumerate(frames):
+        watch.add(str(k), image, equirect=False, hfov=None)
+    thumbs = [thumbnail(image) for image in frames]
+    for name, look in watch.looks.items():
+        fresh = compare(thumbs[int(look.ref)], thumbs[int(name)], equirect=False, span=60.0)
+        assert look == dataclasses.replace(fresh, ref=look.ref)
+    assert [watch.looks[n].stood for n in "1234"] == [False, False, True, True]

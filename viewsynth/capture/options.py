@@ -38,7 +38,8 @@ class CaptureOptions:
     # ... unless its heading differs from that shot's by at least this many degrees.
     duplicate_angle: float = 5.0
     # Also drop shots whose picture shows the previous kept shot's view again, the camera not
-    # moved (capture/still.py), with GPS, if any, within its jitter: a stop at a crossing.
+    # moved (capture/still.py), with GPS, if any, within its jitter: a stop at a crossing (a
+    # video read for --spacing: its frames at a stop count no metres).
     duplicate_images: bool = True
     # Metres per second between shots above which GPS positions are treated as wrong (0: no check).
     max_speed: float = 50.0

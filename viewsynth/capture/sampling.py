@@ -12,7 +12,8 @@ about M apart, so that the steps between them (``round(d / M)`` equal ones) are 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,9 @@ class Picker:
 
     ``exact`` (``--spacing``, the picks listed before decoding: :meth:`choose`): the whole frames
     and the two frames around each step between them are kept, per stretch between cuts, each
-    with its metres along the track in ``along_of`` and the whole ones in ``whole``.
+    with its metres along the track in ``along_of`` and the whole ones in ``whole``. ``stood``:
+    the frames whose pictures showed a stop (``still.stop_places``), each at the stop's place, so
+    that a receiver's jitter there counts no metres.
     """
 
     def __init__(
@@ -95,8 +98,10 @@ class Picker:
         options: CaptureOptions,
         step: float,
         exact: bool = False,
+        stood: Mapping[int, tuple[float, float, float | None]] | None = None,
     ) -> None:
         self.locate, self.clock, self.options, self.step = locate, clock, options, step
+        self.stood = stood or {}
         self.exact = exact and step > 0.0
         self.prev: Fix | None = None  # the previous frame's position
         self.anchor: tuple[Fix, float] | None = None  # where the tape was last laid, its metres
@@ -110,6 +115,9 @@ class Picker:
 
     def __call__(self, index: int) -> tuple[bool, Fix | None]:
         where = self.locate(self.clock(index))
+        if where is not None and index in self.stood:
+            lat, lon, alt = self.stood[index]
+            where = dataclasses.replace(where, lat=lat, lon=lon, alt=alt)
         step = self.step
         if step <= 0.0:
             return sampled(
@@ -163,7 +171,11 @@ class Picker:
                 stretches[-1].append((i, where, self.along))
         self.end(count)
         for stretch in stretches:
-            along = [a for _, _, a in stretch]
+            # Frames at one place (a stop's, ``stood``; a stuck receiver's) each a micrometre on
+            # from the one before: a place along the track is one frame's, the one shown there.
+            along: list[float] = []
+            for _, _, a in stretch:
+                along.append(a if not along or a > along[-1] else along[-1] + 1e-6)
             whole = whole_frames(along, self.step)
             self.whole.update(stretch[k][0] for k in whole)
             used = set(whole)
@@ -171,8 +183,8 @@ class Picker:
                 k = bisect.bisect_right(along, place) - 1
                 used.update((k, k + 1) if k + 1 < len(along) and along[k] < place else (k,))
             for k in used:
-                index, where, along_k = stretch[k]
-                chosen[index], self.along_of[index] = where, along_k
+                index, where, _ = stretch[k]
+                chosen[index], self.along_of[index] = where, along[k]
         return dict(sorted(chosen.items()))
 
     def end(self, index: int) -> None:

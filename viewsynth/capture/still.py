@@ -75,25 +75,37 @@ class Look:
 
 
 def compare(
-    thumb0: np.ndarray, thumb1: np.ndarray, *, equirect: bool, span: float, ref: str = ""
+    thumb0: np.ndarray,
+    thumb1: np.ndarray,
+    *,
+    equirect: bool,
+    span: float,
+    ref: str = "",
+    dis: cv2.DISOpticalFlow | None = None,
 ) -> Look:
     """The parallax and turn from ``thumb0`` (frame ``ref``'s) to ``thumb1`` (:func:`thumbnail`'s,
     one size); ``span``: degrees across the frame's width (360 for a panorama, a photo's field of
-    view). Panoramas wrap: motion across the seam is found."""
+    view). Panoramas wrap: motion across the seam is found. ``dis``: the DIS flow to use (made
+    once per :class:`StillWatch`: making one costs as much as half a comparison)."""
     pad = THUMB_WIDTH // 8 if equirect else 0
     a, b = thumb0, thumb1
     if pad:
         a = np.concatenate([a[:, -pad:], a, a[:, :pad]], axis=1)
         b = np.concatenate([b[:, -pad:], b, b[:, :pad]], axis=1)
-    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST).calc(a, b, None)
+    if dis is None:
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    flow = dis.calc(a, b, None)
     if pad:
         flow = flow[:, pad:-pad]
-    shift = np.median(flow.reshape(-1, 2), axis=0)
+    fx, fy = np.ascontiguousarray(flow[..., 0]), np.ascontiguousarray(flow[..., 1])
+    shift = float(np.median(fx)), float(np.median(fy))
     # A panorama's shift is a turn; a photo's may as well be a step sideways past a flat front
     # (a facade, a shop window), so for photos the shift counts as motion too.
-    rest = np.linalg.norm(flow - shift if equirect else flow, axis=2)
+    if equirect:
+        fx, fy = fx - np.float32(shift[0]), fy - np.float32(shift[1])
+    rest = cv2.magnitude(fx, fy)
     grey = thumb0.astype(np.float32)
-    texture = np.hypot(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
+    texture = cv2.magnitude(cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1))
     textured = rest[texture > np.median(texture)]
     parallax = float(np.percentile(textured if textured.size else rest, 75))
     return Look(ref, parallax, float(np.hypot(*shift)) * span / THUMB_WIDTH)
@@ -107,6 +119,7 @@ class StillWatch:
     def __init__(self, angle: float) -> None:
         self.angle = angle
         self.looks: dict[str, Look] = {}
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         self._ref: tuple[str, np.ndarray | None] | None = None
 
     def add(
@@ -119,7 +132,9 @@ class StillWatch:
         ref = self._ref
         if thumb is not None and ref is not None and ref[1] is not None:
             if ref[1].shape == thumb.shape:
-                look = compare(ref[1], thumb, equirect=equirect, span=span, ref=ref[0])
+                look = compare(
+                    ref[1], thumb, equirect=equirect, span=span, ref=ref[0], dis=self._dis
+                )
                 self.looks[name] = look
                 if look.stood and look.turn < self.angle:
                     return  # the same view: the next frames are compared with the same one
@@ -193,6 +208,27 @@ def drop_still(
         kept.append(shot)
     settle()
     return kept, dropped, stops
+
+
+def stop_places(
+    segment: Sequence[Shot], looks: Mapping[str, Look], angle: float
+) -> dict[str, tuple[float, float, float | None]]:
+    """Where each shot at a stop stood, by name: (lat, lon, alt), the stop's fixes' mean, as
+    :func:`drop_still` places the stop's kept shots; shots that moved, or stood alone, are not
+    listed. ``--spacing`` counts no metres between them (``sampling.Picker``)."""
+    kept, dropped, _ = drop_still(segment, looks, angle)
+    first = {s.name: s for s in segment}
+    places = {
+        s.name: (s.lat, s.lon, s.alt)
+        for s in kept
+        if s.has_position and (s.lat, s.lon) != (first[s.name].lat, first[s.name].lon)
+    }
+    by_name = {s.name: s for s in kept}
+    for name, _ in dropped:
+        ref = by_name[looks[name].ref]  # (a stop's first shot: its view, always kept)
+        if ref.has_position:
+            places[name] = places[ref.name] = (ref.lat, ref.lon, ref.alt)
+    return places
 
 
 def _mean_fix(shots: Sequence[Shot]) -> tuple[float, float, float | None] | None:

@@ -47,10 +47,14 @@ from viewsynth.capture.sampling import FrameClock, Picker
 from viewsynth.capture.segments import error_reason, finish, wants_rotation
 from viewsynth.capture.shape import left_eye
 from viewsynth.capture.shot import Capture, Shot
-from viewsynth.capture.still import StillWatch
+from viewsynth.capture.still import StillWatch, stop_places
 from viewsynth.capture.telemetry import Fix
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import from_uint8, is_equirect_shape, iter_video, video_info
+
+#: Frames a second ``--spacing``'s first pass compares to find a video's stops: to a fifth of a
+#: second, at a sixth of the cost of a 30 fps video's every frame.
+STOP_RATE = 5.0
 
 
 def load_video(
@@ -86,7 +90,10 @@ def load_video(
     watch = StillWatch(options.duplicate_angle)
     decoded = 0
     exact = bool(clock.count) and spacing > 0.0 and locate.every_metres == spacing
-    pick = Picker(locate, clock, options, locate.every_metres, exact)
+    stood, read = {}, 0  # (exact: the frames at a stop, the frames decoded to find them)
+    if exact and options.duplicate_images:
+        stood, read = _stops(path, clock, locate, camera.stereo, hfov, options, progress)
+    pick = Picker(locate, clock, options, locate.every_metres, exact, stood)
     chosen: dict[int, Fix | None] | None = None
     if clock.count:  # the container lists its frames: choose by time and place, decode those
         chosen = pick.choose(clock.count)
@@ -97,7 +104,7 @@ def load_video(
         for index, where, whole in stream:
             decoded = index + 1
             if progress is not None:
-                progress(len(shots) + 1, None if chosen is None else len(chosen))
+                progress(read + len(shots) + 1, None if chosen is None else read + len(chosen))
             frame = left_eye(whole, camera.stereo)
             h, w = frame.shape[:2]
             if options.projection == "auto" and is_equirect_shape(w, h):
@@ -189,6 +196,45 @@ def load_video(
         gps_by=locate.gps_by(), looks=watch.looks, alt_by=alt_by,
     )  # fmt: skip
     return dataclasses.replace(capture, stereo=camera.stereo)
+
+
+def _stops(
+    path: Path,
+    clock: FrameClock,
+    locate: Locator,
+    stereo: str | None,
+    hfov: float | None,
+    options: CaptureOptions,
+    progress: Callable[[int, int | None], None] | None,
+) -> tuple[dict[int, tuple[float, float, float | None]], int]:
+    """``--spacing``'s first look at the video: ``STOP_RATE`` frames a second of those with a
+    position decoded, their pictures compared as :mod:`~viewsynth.capture.still` does, and the
+    frames at a stop (the frames between two compared ones at one stop too) each at the stop's
+    place (``still.stop_places``), by frame index; and how many frames were decoded. The frames
+    to keep are chosen after this, so a stop's GPS jitter adds no metres; a decoding error leaves
+    the rest unjudged (the second pass says it)."""
+    located = [i for i in range(clock.count) if locate(clock(i)) is not None]
+    every = max(1, round(clock.fps / STOP_RATE))
+    looked = sorted({*located[::every], *located[-1:]})
+    watch = StillWatch(options.duplicate_angle)
+    shots: list[Shot] = []
+    try:
+        for index, whole in iter_video(path, set(looked)):
+            if progress is not None:
+                progress(len(shots) + 1, len(looked))
+            frame = left_eye(whole, stereo)
+            size = frame.shape[1], frame.shape[0]
+            name, fix = f"{path.name}#{index}", locate(clock(index))
+            watch.add(name, frame, equirect=wants_rotation(size, options), hfov=hfov)
+            shots.append(Shot(path, name, size, index, lat=fix.lat, lon=fix.lon, alt=fix.alt))
+    except FrameError:
+        pass
+    places = stop_places(shots, watch.looks, options.duplicate_angle)
+    stood = {s.frame_index: places[s.name] for s in shots if s.name in places}
+    for a, b in zip(looked, looked[1:], strict=False):
+        if a in stood and stood[a] == stood.get(b):  # (both at one stop: the frames between too)
+            stood.update((i, stood[a]) for i in range(a + 1, b))
+    return {i: stood[i] for i in located if i in stood}, len(shots)
 
 
 def _check_layout(path: Path, camera: VideoCamera, warnings: list[str]) -> None:
