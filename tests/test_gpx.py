@@ -3,6 +3,7 @@ frame time), the clock offset, and bad GPX files (not XML, no times, no overlap)
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -354,7 +355,7 @@ def test_an_avi_with_a_gpx_says_how_to_give_it_a_start_time(tmp_path):
     gpx = _gpx(tmp_path / "ride.gpx", _track(speed=2.0))
     with pytest.raises(ViewsynthError) as err:
         load_capture(avi, CaptureOptions(gpx=str(gpx), every_metres=1.0), spacing=1.0)
-    fix = "ffmpeg -i 'old camera.avi' -c copy -metadata creation_time=2024-05-01T10:00:00Z"
+    fix = "ffmpeg -i 'old camera.avi' -map 0:v -c copy -metadata creation_time=2024-05-01T10:00:00Z"
     assert fix in str(err.value) and "'old camera.mp4', then 'old camera.mp4' --gpx" in str(
         err.value
     )
@@ -375,9 +376,12 @@ def test_an_avis_no_gps_warning_gives_the_route_that_works(tmp_path):
 
     avi, mp4 = tmp_path / "old camera.avi", tmp_path / "old camera.mp4"
     ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error"]
-    subprocess.run([*ffmpeg, "-f", "lavfi", "-i", "testsrc=size=64x32:rate=10", "-t", "1",
-                    "-c:v", "mpeg4", str(avi)], check=True)  # fmt: skip
-    remux = "ffmpeg -i 'old camera.avi' -c copy -metadata creation_time=2024-05-01T10:00:00Z"
+    # (a dashcam's AVI: Motion JPEG with PCM sound, which an MP4 cannot hold)
+    subprocess.run([*ffmpeg, "-f", "lavfi", "-i", "testsrc=size=64x32:rate=10", "-f", "lavfi",
+                    "-i", "sine", "-t", "1", "-c:v", "mjpeg", "-c:a", "pcm_s16le", str(avi)],
+                   check=True)  # fmt: skip
+    remux = "ffmpeg -i 'old camera.avi' -map 0:v -c copy"
+    remux += " -metadata creation_time=2024-05-01T10:00:00Z"
     route = f"this video has no start time: first {remux} 'old camera.mp4', then 'old camera.mp4'"
     route += " --gpx 'old camera.gpx')"
     warned = load_capture(avi, CaptureOptions(every_metres=1.0)).warnings
@@ -386,9 +390,11 @@ def test_an_avis_no_gps_warning_gives_the_route_that_works(tmp_path):
     result = run_capture(avi, tmp_path / "out", settings)  # (--spacing's fallback said too)
     said = [w for w in result.warnings if "no GPS telemetry" in w][0]
     assert "--spacing 1 to --factor 2 (" in said and said.endswith(route)
-    # the MP4 that route makes has a start time: its warning is ExifTool's route alone
-    subprocess.run([*ffmpeg, "-i", str(avi), "-c", "copy", "-metadata",
-                    "creation_time=2024-05-01T10:00:00Z", str(mp4)], check=True)  # fmt: skip
+    # the route's own command, as a user pastes it, makes an MP4 with a start time (copying the
+    # sound too failed: "Could not find tag for codec pcm_s16le"); its warning is then
+    # ExifTool's route alone
+    command = shlex.split(f"{remux} 'old camera.mp4'")
+    subprocess.run([*ffmpeg, *command[1:]], check=True, cwd=tmp_path)
     warned = load_capture(mp4, CaptureOptions()).warnings
     assert not [w for w in warned if "damaged" in w]  # (its mp4v entry read as cut short)
     assert [w for w in warned if "no GPS telemetry" in w][0].endswith(

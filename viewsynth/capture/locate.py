@@ -61,13 +61,14 @@ def untracked(
 
 
 def _remuxed(name: str) -> tuple[str, str]:
-    """The ffmpeg command that copies video ``name`` into an MP4 with a start time (UTC, an
-    example to replace), and that MP4's name (``-timed.mp4`` beside an MP4), both quoted for a
-    shell."""
+    """The ffmpeg command that copies video ``name``'s picture into an MP4 with a start time (UTC,
+    an example to replace), and that MP4's name (``-timed.mp4`` beside an MP4), both quoted for a
+    shell. Only the video stream is copied: a dashcam AVI's PCM sound has no place in an MP4."""
     path = Path(name)
     timed = path.stem + ("-timed.mp4" if path.suffix.lower() == ".mp4" else ".mp4")
     mp4 = shlex.quote(timed)
-    remux = f"ffmpeg -i {shlex.quote(name)} -c copy -metadata creation_time=2024-05-01T10:00:00Z"
+    remux = f"ffmpeg -i {shlex.quote(name)} -map 0:v -c copy"
+    remux += " -metadata creation_time=2024-05-01T10:00:00Z"
     return f"{remux} {mp4}", mp4
 
 
