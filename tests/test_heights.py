@@ -61,12 +61,26 @@ def test_a_video_does_not_mix_its_telemetrys_ellipsoid_heights_with_a_gpxs(tmp_p
         assert all(s.alt is None for s in capture.shots) and capture.alt_by == ""
         assert (
             "heights left out: the telemetry's are above the WGS-84 ellipsoid (GPMF GPS5/GPS9 (no "
-            "GPSA)), --gpx log.gpx's above sea level; one video does not mix them (CAMM says 0, "
-            "the GPX has no <ele>)"
+            "GPSA)), --gpx log.gpx's are above sea level, and no geoid model here converts "
+            "between them"
         ) in capture.warnings
     else:
         assert all(s.alt is not None for s in capture.shots)
         assert capture.alt_by == "sea level (GPMF GPSA MSLV); sea level (--gpx log.gpx)"
+
+
+def test_a_gpx_without_heights_mixes_none(tmp_path):
+    # A logger's GPX with no <ele> places the frames before the lock: there is one source of
+    # heights, so nothing is mixed and no warning is given (it said heights were left out).
+    video = _edited(tmp_path / "late.mp4", None, unlocked=2)
+    points = [
+        (datetime.fromtimestamp(f.utc, UTC), f.lat, f.lon) for f in read_video_track(MAX).fixes
+    ]
+    gpx = _gpx(tmp_path / "log.gpx", points[::5])
+    capture = load_capture(video, CaptureOptions(every_frames=15, gpx=str(gpx)))
+    assert capture.shots[0].alt is None and capture.shots[-1].alt is not None
+    assert not [w for w in capture.warnings if "heights" in w]
+    assert capture.alt_by == "WGS-84 ellipsoid (GPMF GPS5/GPS9 (no GPSA))"
 
 
 @pytest.mark.parametrize("height", [0.0, -1.0])

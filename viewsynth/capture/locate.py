@@ -121,6 +121,7 @@ class Locator:
         self.gpx_path = Path(options.gpx) if options.gpx else None
         self.gpx_hits = 0
         self.own_hits = 0  # frames placed by the telemetry
+        self.own_heights = self.gpx_heights = 0  # of those, and of the GPX's, frames with a height
         self.datum, self.datum_by = track.datum, track.datum_by
         self.gpx_asked: dict[float, float] = {}  # frame time -> the UTC time the GPX was asked
         # the fixes' times, listed once: the locator is asked for every decoded frame
@@ -171,20 +172,25 @@ class Locator:
         return "; ".join(used)
 
     def heights(self) -> tuple[str, str]:
-        """What the frames' heights are above, for the manifest, and a warning when they would
-        mix datums: telemetry whose heights are not above sea level (GPS5's WGS-84 ellipsoid,
+        """What the frames' heights are above (the sources that gave some), for the manifest, and
+        a warning when they would mix datums: telemetry whose heights are not above sea level (GPS5's WGS-84 ellipsoid,
         CAMM's unstated) and a GPX's (``<ele>``, NMEA GGA: sea level) in one video. Then the
         video's heights are to be left out: no geoid model converts between them (tens of
         metres apart)."""
-        used = [(self.datum or "not stated", self.datum_by)] if self.own_hits else []
-        if self.gpx_hits:
+        used = [(self.datum or "not stated", self.datum_by)] if self.own_heights else []
+        if self.gpx_heights:
             used.append(("sea level", f"--gpx {self.gpx_path.name}"))
-        if len({datum for datum, _ in used}) < 2:
-            return "; ".join(f"{datum} ({by})" for datum, by in used), ""
-        (own, own_by), (_, gpx_by) = used
+        alt_by = "; ".join(f"{datum} ({by})" for datum, by in used)
+        if len(used) < 2 or self.datum == "sea level":
+            return alt_by, ""  # (one source of heights, or both above sea level)
+        own = (
+            f"the telemetry's are above the {self.datum} ({self.datum_by})"
+            if self.datum
+            else f"the telemetry ({self.datum_by}) does not say what its are above"
+        )
         return "", (
-            f"heights left out: the telemetry's are above the {own} ({own_by}), {gpx_by}'s above "
-            "sea level; one video does not mix them (CAMM says 0, the GPX has no <ele>)"
+            f"heights left out: {own}, --gpx {self.gpx_path.name}'s are above sea level, and no "
+            "geoid model here converts between them"
         )
 
     def clock(self, t: float) -> float | None:
@@ -209,8 +215,12 @@ class Locator:
                 inside = self.fixes[0].time <= t <= self.fixes[-1].time
                 # A GPX that covers the frame beats the telemetry carried past its ends.
                 logged = None if inside or not self.gpx else self._from_gpx(t, asked=False)
-                self.own_hits += logged is None
-                return logged or _on_past_the_ends(self.fixes, found, t, t)
+                if logged is not None:
+                    return logged
+                placed = _on_past_the_ends(self.fixes, found, t, t)
+                self.own_hits += 1
+                self.own_heights += placed.alt is not None
+                return placed
         return self._from_gpx(t) if self.gpx else None
 
     def _from_gpx(self, t: float, asked: bool = True) -> Fix | None:
@@ -225,8 +235,10 @@ class Locator:
         found = positions_at(self.gpx, [utc], GPX_MAX_GAP, stamps=self._gpx_stamps)[0]
         if found is None or (not asked and not self.gpx[0].time <= utc <= self.gpx[-1].time):
             return None
+        placed = _on_past_the_ends(self.gpx, found, utc, t)
         self.gpx_hits += 1
-        return _on_past_the_ends(self.gpx, found, utc, t)
+        self.gpx_heights += placed.alt is not None
+        return placed
 
     def check(self, path: Path) -> None:
         """Raise when a GPX was asked for frames without GPS and it covers none of them."""
