@@ -15,6 +15,7 @@ from viewsynth.capture import CaptureOptions, load_capture
 from viewsynth.capture.heading import haversine
 from viewsynth.capture.schedule import schedule_segment
 from viewsynth.capture.still import MOVED_PX, Look, StillWatch, compare, drop_still, thumbnail
+from viewsynth.errors import ViewsynthError
 from viewsynth.evaluation.datasets import AS_STORED
 
 T0 = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
@@ -240,3 +241,33 @@ def test_one_dis_for_the_whole_watch_measures_as_a_new_one_each_time():
         fresh = compare(thumbs[int(look.ref)], thumbs[int(name)], equirect=False, span=60.0)
         assert look == dataclasses.replace(fresh, ref=look.ref)
     assert [watch.looks[n].stood for n in "1234"] == [False, False, True, True]
+
+
+def test_a_video_that_only_stands_still_says_so_and_how_to_count_its_gps(tmp_path):
+    # A camera held at one place for 3 s while its GPS wanders 2 m: --spacing 1 found fewer than
+    # two frames and said "sample more often", which no sampling helps.
+    import imageio.v2 as imageio
+
+    video = tmp_path / "hold.mp4"
+    writer = imageio.get_writer(
+        str(video), fps=10, codec="libx264", macro_block_size=8,
+        output_params=["-metadata", "creation_time=2024-05-01T10:00:00Z"],
+    )  # fmt: skip
+    for k in range(31):
+        writer.append_data(_as_camera_gives(texture(256, 144, seed=20), k))
+    writer.close()
+    rows = "".join(
+        f'<trkpt lat="{lat:.8f}" lon="{lon:.8f}"><time>2024-05-01T10:00:0{t}Z</time></trkpt>'
+        for t, east in [(0, 0.0), (1, 2.0), (2, 0.0), (3, 2.0)]
+        for lat, lon in [offset(*ORIGIN, east, 0.0)]
+    )
+    gpx = tmp_path / "hold.gpx"
+    gpx.write_text(f'<gpx version="1.1"><trk><trkseg>{rows}</trkseg></trk></gpx>')
+    options = CaptureOptions(gpx=str(gpx), every_metres=1.0)
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(video, options, spacing=1.0)
+    assert str(err.value).startswith(f"{video}: fewer than two usable frames")
+    assert "stand still in 31 of them" in str(err.value)
+    assert str(err.value).endswith("--set capture.duplicate_images=false counts the GPS's)")
+    counted = dataclasses.replace(options, duplicate_images=False)
+    assert len(load_capture(video, counted, spacing=1.0).shots) >= 2

@@ -183,9 +183,14 @@ def load_video(
             how = f"every {options.every_seconds:g} s"
         else:
             how = f"every {options.every_frames} frames"
+        # (--spacing: a video whose pictures stand still has no metres to sample)
+        fix = "sample more often" if not stood else (
+            f"its pictures stand still in {len(stood)} of them, so they add no metres; "
+            "--set capture.duplicate_images=false counts the GPS's"
+        )  # fmt: skip
         raise ViewsynthError(
             f"{path}: fewer than two usable frames ({len(shots)} sampled {how} from "
-            f"{decoded} decoded frames; sample more often)"
+            f"{decoded} decoded frames; {fix})"
         )
     if exact:  # (the two frames around a step may lie centimetres apart: no stationary duplicates)
         options = dataclasses.replace(options, duplicate_distance=0.0)
