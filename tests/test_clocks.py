@@ -3,6 +3,7 @@ orders a mix of cameras and geotags by --gpx; the manifest records it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -152,3 +153,51 @@ def test_lunds_real_photos_retagged_as_a_phone_and_a_camera_50_s_fast(tmp_path):
     assert [s.name for s in capture.shots] == [p.name for p in originals]
     assert max(abs(s.utc - truth[s.name]) for s in capture.shots) < 0.5
     assert [w[:46] for w in capture.warnings] == ["RICOH GR III's clock is 49.9 s ahead of GPS ti"]
+
+
+def test_a_clock_set_to_a_three_quarter_hour_zone_is_not_off():
+    # Nepal is UTC+05:45: a camera set right there read as 15 min behind UTC+06:00 (half hours).
+    t = T0.timestamp()
+    metas = [Metadata(gps_time=t + k, exif_time=t + k + 20700.2, camera="Canon") for k in (0, 9)]
+    (clock,) = camera_clocks(metas)
+    assert clock.error == pytest.approx(0.2 - 0.5) and clock.warning() is None
+    metas = [Metadata(gps_time=t + k, exif_time=t + k + 20760.5, camera="Canon") for k in (0, 9)]
+    assert "1 min 0.0 s ahead of GPS time beyond its time zone (UTC+05:45)" in (
+        camera_clocks(metas)[0].warning()
+    )
+
+
+def test_frames_that_disagree_about_one_cameras_clock_are_said():
+    # Two GR IIIs without serial numbers, their clocks 0 and 8 s fast: one "camera" whose frames
+    # say 0 and 8 s. No warning said so (8 s less the median's 4 is under 5 s off).
+    t = T0.timestamp()
+    metas = [
+        Metadata(gps_time=t + 20 * k, exif_time=t + 20 * k + 7200.5 + (8 if k % 2 else 0),
+                 exif_offset=None, camera="RICOH GR III")
+        for k in range(6)
+    ]  # fmt: skip
+    (clock,) = camera_clocks(metas)
+    assert clock.apart == 0  # (4 s from their median: within the 5 s a clock may be off)
+    metas = [dataclasses.replace(m, exif_time=m.exif_time + 32 * (k % 2)) for k, m in
+             enumerate(metas)]  # fmt: skip
+    (clock,) = camera_clocks(metas)
+    assert clock.apart == 6
+    assert clock.warning().startswith(
+        "RICOH GR III's 6 frames with GPS and EXIF times disagree by up to 40.0 s about its clock"
+    )
+    # one stale fix of three does not (a phone's GPS time a minute old)
+    metas = [Metadata(gps_time=t + g, exif_time=t + e, camera="X") for g, e in
+             ((0, 0.2), (10, 10.3), (-60, 20.1))]  # fmt: skip
+    assert camera_clocks(metas)[0].apart == 1 and camera_clocks(metas)[0].warning() is None
+
+
+def test_offset_time_original_that_set_the_times_is_recorded_as_used(tmp_path):
+    # Every photo with OffsetTimeOriginal and no GPS time: the times are UTC by it, and the
+    # manifest said it was not used.
+    folder = tmp_path / "walk"
+    folder.mkdir()
+    for i in range(3):
+        write_image(folder / f"{i}.jpg", **_stamp(T0 + timedelta(seconds=5 * i)), seed=i,
+                    offset_time="+02:00")  # fmt: skip
+    capture = load_capture(folder, CaptureOptions())
+    assert [(c["by"], c["used"]) for c in capture.clocks] == [("OffsetTimeOriginal", True)]

@@ -16,8 +16,10 @@ write only their own clock, set by hand: minutes off, or in local time.
   else every frame keeps its local reading (``track.capture_times``), and where other cameras
   were known a warning names the ones that were not (their shots may interleave wrongly).
 
-A clock off by more than ``OFF_SECONDS`` beyond a whole time zone (half hours; the zone itself
-when the camera writes OffsetTimeOriginal) is said in one warning per camera.
+A clock off by more than ``OFF_SECONDS`` beyond a time zone (the nearest of ``ZONES``; the zone
+itself when the camera writes OffsetTimeOriginal) is said in one warning per camera, as is a
+camera whose frames disagree about its offset (two cameras of one model without serial numbers,
+or a clock set again during the capture): its median then sets all its frames.
 """
 
 from __future__ import annotations
@@ -31,8 +33,13 @@ from viewsynth.capture.metadata import Metadata
 #: A camera clock off by more than this many seconds (beyond its time zone) gets a warning: GPS
 #: times are whole seconds and a phone writes its own a moment apart.
 OFF_SECONDS = 5.0
-#: Local clocks are taken to differ from UTC by whole half hours (time zones); the rest is error.
-_ZONE_STEP = 1800.0
+#: The offsets of local time from UTC in use (seconds): whole hours, and the zones a half or
+#: three quarters of an hour off them (India +5:30, Nepal +5:45, Newfoundland -3:30, Chatham
+#: +12:45, ...). A local clock's offset beyond the nearest is its error.
+ZONES = tuple(
+    h * 3600.0 for h in (*range(-12, 15), -9.5, -3.5, 3.5, 4.5, 5.5, 5.75, 6.5, 8.75, 9.5, 10.5,
+                         12.75)
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -47,13 +54,14 @@ class CameraClock:
     measured: int = 0  # frames with both times
     low: float | None = None  # the smallest and largest (reading - GPS time) of those frames
     high: float | None = None
+    apart: int = 0  # of those, the frames more than OFF_SECONDS from the offset (their median)
 
     @property
     def error(self) -> float | None:
         """Seconds the clock is off beyond its time zone (the whole offset for a UTC reading)."""
         if self.offset is None:
             return None
-        zone = round(self.offset / _ZONE_STEP) * _ZONE_STEP if self.local else 0.0
+        zone = min(ZONES, key=lambda z: abs(self.offset - z)) if self.local else 0.0
         return self.offset - zone
 
     def record(self, used: bool) -> dict:
@@ -68,9 +76,19 @@ class CameraClock:
         return entry
 
     def warning(self) -> str | None:
-        """One line when the measured clock is off by more than ``OFF_SECONDS``, else None."""
+        """One line when the measured clock is off by more than ``OFF_SECONDS``, or when more
+        than a third of the frames it was measured on are that far from it; else None."""
         error = self.error
-        if self.by != "gps" or error is None or abs(error) <= OFF_SECONDS:
+        if self.by != "gps" or error is None:
+            return None
+        if 3 * self.apart > self.measured:
+            return (
+                f"{self.camera}'s {self.measured} frames with GPS and EXIF times disagree by "
+                f"up to {self.high - self.low:.1f} s about its clock (two cameras of one model "
+                "without serial numbers, or a clock set again during the capture?): their median "
+                f"sets its {self.frames} frames' times (--gpx-offset S sets one offset instead)"
+            )
+        if abs(error) <= OFF_SECONDS:
             return None
         zone = self.offset - error
         beyond = f" beyond its time zone (UTC{_zone_text(zone)})" if zone else ""
@@ -109,9 +127,11 @@ def _clock(camera: str, metas: list[Metadata]) -> CameraClock:
         # A GPS time in whole seconds (a phone's) is its second's start: the frame was taken
         # half a second after it on average (as ``track.gps_times`` reads it).
         whole = all(m.gps_time == int(m.gps_time) for m in metas if m.gps_time is not None)
-        offset = statistics.median(ahead) - (0.5 if whole else 0.0)
+        middle = statistics.median(ahead)
+        apart = sum(abs(a - middle) > OFF_SECONDS for a in ahead)
+        offset = middle - (0.5 if whole else 0.0)
         return CameraClock(
-            camera, len(metas), offset, "gps", local, len(ahead), min(ahead), max(ahead)
+            camera, len(metas), offset, "gps", local, len(ahead), min(ahead), max(ahead), apart
         )
     if not local:
         return CameraClock(camera, len(metas), 0.0, "OffsetTimeOriginal", local)

@@ -177,7 +177,7 @@ def load_folder(
         scores=[c.seam for c in checked],
         hfov_by=_hfov_by(hfov_sources, len(checked)),
         geotag=by_gpx, gps_by=_gps_by(shots, options), looks=watch.looks,
-        clocks=[c.record(clock.by_camera) for c in clock.clocks],
+        clocks=[c.record(clock.used(c)) for c in clock.clocks],
     )  # fmt: skip
 
 

@@ -68,6 +68,11 @@ class CaptureTimes:
     warnings: list[str]
     clocks: list[CameraClock]  # each camera's EXIF clock against GPS time (``clocks``)
     by_camera: bool  # whether those clocks set the times (each camera's offset taken off)
+    offsets: bool = False  # whether every frame's OffsetTimeOriginal set them (then not clocks)
+
+    def used(self, clock: CameraClock) -> bool:
+        """Whether ``clock`` set its frames' times (the manifest's ``clocks[].used``)."""
+        return self.by_camera or (self.offsets and clock.by == "OffsetTimeOriginal")
 
 
 def capture_times(metas: Sequence[Metadata], source: str, by_camera: bool = True) -> CaptureTimes:
@@ -90,7 +95,7 @@ def capture_times(metas: Sequence[Metadata], source: str, by_camera: bool = True
         return CaptureTimes(utc, True, warnings, clocks, True)
     with_offset = sum(m.exif_offset is not None for m in metas)
     if with_offset == len(metas):
-        return CaptureTimes([m.exif_time for m in metas], True, [], clocks, False)
+        return CaptureTimes([m.exif_time for m in metas], True, [], clocks, False, True)
     warnings = unknown_warning(clocks) if by_camera else []
     if with_offset:
         warnings.append(
