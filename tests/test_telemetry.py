@@ -321,6 +321,14 @@ def test_steadied_takes_out_a_dense_receivers_jitter_and_leaves_a_sparse_track()
     assert [(f.time, f.utc, f.alt) for f in steady] == [(f.time, f.utc, f.alt) for f in noisy]
     sparse = noisy[::5]  # 3.6 fixes a second (Karma's 4; a GPX logger's 1): as they are
     assert steadied(sparse) == sparse
+    # 10 fixes a second (GPS9: a HERO11 and later) were left as they were too
+    tens = np.arange(100) / 10.0
+    truth = [offset(0.0, 10.0, 1.3 * t, 0.5 * t) for t in tens]
+    noisy = [Fix(t, *offset(lat, lon, *rng.normal(0.0, 0.012, 2)), utc=100.0 + t)
+             for t, (lat, lon) in zip(tens, truth, strict=True)]  # fmt: skip
+    error = [haversine(f.lat, f.lon, *p) for f, p in zip(noisy, truth, strict=True)]
+    left = [haversine(f.lat, f.lon, *p) for f, p in zip(steadied(noisy), truth, strict=True)]
+    assert np.mean(left) < 0.7 * np.mean(error)
 
 
 def test_reading_a_video_reports_its_progress(tmp_path):

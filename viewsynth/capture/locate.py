@@ -72,13 +72,13 @@ def _remuxed(name: str) -> tuple[str, str]:
     return f"{remux} {mp4}", mp4
 
 
-#: A dense receiver's fixes (a GoPro's 18 Hz GPS) jitter by about a centimetre from one to the
+#: A dense receiver's fixes (a GoPro's GPS: 18 Hz GPS5, 10 Hz GPS9 on a HERO11 and later) jitter by about a centimetre from one to the
 #: next (max-heromode: 11.9 mm from a local fit), which the positions written kept (``--spacing
 #: 0.5``'s steps 2.6 % short of the metres along the track): each such fix is on the line fitted to
-#: the fixes within this many seconds of it (9 there), where at least ``STEADY_FIXES`` are.
+#: the fixes within this many seconds of it (9 there, 5 at 10 Hz), where ``STEADY_FIXES`` are.
 STEADY_SECONDS = 0.25
-#: ... fewer (a track of 1-10 fixes a second: Karma's 4, a GPX logger's 1) are left as they are.
-STEADY_FIXES = 6
+#: ... fewer (a track of under 10 fixes a second: Karma's 4, a GPX logger's 1) are left as they are.
+STEADY_FIXES = 5
 
 
 def steadied(fixes: list[Fix]) -> list[Fix]:
