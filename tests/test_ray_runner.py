@@ -294,9 +294,14 @@ def stop_like_ctrl_c(*_):  # (viewsynth interpolate's SIGTERM handler: the summa
     raise KeyboardInterrupt
 
 
+def killed_by(signum, _frame):  # Ray's C++ failure handler: a stack trace, then death by signum
+    raise SystemExit(128 + signum)
+
+
 class SignalledWhileStarting(FakeRay):
     """A local instance that gets ``signum`` half-way through ``init``, as ``ray.init`` runs:
-    its SIGTERM handler (``sys.exit``) put in first, then its core worker made, then kept."""
+    its SIGTERM handler (``sys.exit``) put in first, then its core worker made (with a C++
+    SIGTERM handler of its own), then kept."""
 
     def __init__(self, signum: int):
         super().__init__()
@@ -304,9 +309,11 @@ class SignalledWhileStarting(FakeRay):
         self.whole_at_shutdown: bool | None = None
 
     def init(self, **kwargs) -> None:
-        from ray._private import utils
+        from ray._private import ray_constants, utils
 
         utils.set_sigterm_handler(lambda signum, _frame: sys.exit(signum))
+        if not ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER:  # (read as its worker is made)
+            signal.signal(signal.SIGTERM, killed_by)  # the core worker's C++ failure handler
         os.kill(os.getpid(), self.signum)  # Ctrl-C, or kill PID, while it starts
         made = [i for i in range(1000)]  # bytecodes: Python raises a handler's exception here
         super().init(**kwargs)  # (kept: only now can shutdown stop it)
@@ -321,7 +328,8 @@ class SignalledWhileStarting(FakeRay):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupt_while_ray_starts_lets_it_start_whole_then_stops_it(monkeypatch, signum):
     # Cut short inside ray.init, Ctrl-C left a core worker that segfaulted the exit (139), or the
-    # node's agents running; SIGTERM ended it by Ray's own sys.exit(15), with no summary.
+    # node's agents running; SIGTERM ended it by Ray's own sys.exit(15) or its core worker's
+    # handler (-15), with no summary.
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     ray = SignalledWhileStarting(signum)
     before = signal.signal(signal.SIGTERM, stop_like_ctrl_c)

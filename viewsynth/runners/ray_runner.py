@@ -103,8 +103,8 @@ def _start_ray(ray, address: str | None, workers: int) -> bool:
     then shut down whole. Raised inside it, between making its core worker and keeping it, an
     interrupt left that worker running into the interpreter's exit, where Ray's exit handler
     freed it under its own thread (a segfault, exit 139, after the "interrupted" line); raised
-    while it started its node, it left the node's agents running, orphaned. ``ray.init`` puts
-    in a SIGTERM handler (``sys.exit``, mid-start too): it is kept out, and the caller's stays
+    while it started its node, it left the node's agents running, orphaned. ``ray.init``'s own
+    SIGTERM handlers are kept out (:func:`_sigterm_left_alone`), and the caller's stays
     (``viewsynth interpolate``'s stops the run as Ctrl-C does).
     """
     if ray.is_initialized():
@@ -134,18 +134,24 @@ def _start_ray(ray, address: str | None, workers: int) -> bool:
 
 @contextlib.contextmanager
 def _sigterm_left_alone() -> Iterator[None]:
-    """Keep ``ray.init`` from putting in its SIGTERM handler (through ``ray._private.utils``)."""
+    """Keep ``ray.init`` from putting in its two SIGTERM handlers, which :func:`interrupts.held`
+    cannot hold: Python's (``sys.exit``, through ``ray._private.utils``) and its core worker's
+    C++ failure handler (a stack trace, then death by SIGTERM: no summary, the root's lock left;
+    ``RAY_DISABLE_FAILURE_SIGNAL_HANDLER``, read as the worker is made: the driver's alone)."""
     try:
-        from ray._private import utils
+        from ray._private import ray_constants, utils
     except ImportError:  # (no Ray: the tests' fakes)
         yield
         return
     put_in = utils.set_sigterm_handler
+    disabled = ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER
     utils.set_sigterm_handler = lambda _handler: None
+    ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
     try:
         yield
     finally:
         utils.set_sigterm_handler = put_in
+        ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = disabled
 
 
 def _worker_options(ray, method: str, requested: int, n_captures: int) -> tuple[int, dict]:
