@@ -17,7 +17,7 @@ LIB = ROOT / "viewsynth"
 # The floors, ground first (README "Layout"). A wing may import its own modules and any wing on a
 # lower floor, never one on its own floor or above.
 FLOORS = [
-    {"errors", "heif", "threads"},
+    {"errors", "heif", "interrupts", "threads"},
     {"decode"},  # every video read (frames hands its readers on)
     {"config", "frames", "geometry", "parallel", "warp"},
     {"classical", "export"},  # export: frames and MP4 boxes out, and the box reader capture uses

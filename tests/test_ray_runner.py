@@ -88,25 +88,6 @@ def test_without_ray_the_hint_names_the_extra(monkeypatch, tmp_path):
     )
 
 
-def test_ctrl_c_while_ray_starts_stops_what_it_started():
-    class HalfStarted:  # a local instance whose start Ctrl-C cut short
-        shut = False
-
-        def is_initialized(self):
-            return False
-
-        def init(self, **_):
-            raise KeyboardInterrupt
-
-        def shutdown(self):
-            self.shut = True
-
-    ray = HalfStarted()
-    with pytest.raises(KeyboardInterrupt):
-        ray_runner._start_ray(ray, None, 2)
-    assert ray.shut  # (its agents were left running, orphaned, and the exit could crash)
-
-
 def test_worker_turns_each_failure_into_a_failed_result(root, tmp_path):
     def boom(source, target, settings, *, interpolator):
         raise RuntimeError("boom\nsecond line")
@@ -309,6 +290,78 @@ class FakeRay:
         raise RuntimeError("no actors in this fake")
 
 
+def stop_like_ctrl_c(*_):  # (viewsynth interpolate's SIGTERM handler: the summary is written)
+    raise KeyboardInterrupt
+
+
+def killed_by(signum, _frame):  # Ray's C++ failure handler: a stack trace, then death by signum
+    raise SystemExit(128 + signum)
+
+
+class SignalledWhileStarting(FakeRay):
+    """A local instance that gets ``signum`` half-way through ``init``, as ``ray.init`` runs:
+    its SIGTERM handler (``sys.exit``) put in first, then its core worker made (with a C++
+    SIGTERM handler of its own), then kept."""
+
+    def __init__(self, signum: int):
+        super().__init__()
+        self.signum = signum
+        self.whole_at_shutdown: bool | None = None
+
+    def init(self, **kwargs) -> None:
+        from ray._private import ray_constants, utils
+
+        utils.set_sigterm_handler(lambda signum, _frame: sys.exit(signum))
+        if not ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER:  # (read as its worker is made)
+            signal.signal(signal.SIGTERM, killed_by)  # the core worker's C++ failure handler
+        os.kill(os.getpid(), self.signum)  # Ctrl-C, or kill PID, while it starts
+        made = [i for i in range(1000)]  # bytecodes: Python raises a handler's exception here
+        super().init(**kwargs)  # (kept: only now can shutdown stop it)
+        assert len(made) == 1000
+
+    def shutdown(self) -> None:
+        self.whole_at_shutdown = self.initialized
+        super().shutdown()
+
+
+@needs_ray
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupt_while_ray_starts_lets_it_start_whole_then_stops_it(monkeypatch, signum):
+    # Cut short inside ray.init, Ctrl-C left a core worker that segfaulted the exit (139), or the
+    # node's agents running; SIGTERM ended it by Ray's own sys.exit(15) or its core worker's
+    # handler (-15), with no summary.
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    ray = SignalledWhileStarting(signum)
+    before = signal.signal(signal.SIGTERM, stop_like_ctrl_c)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            ray_runner._start_ray(ray, None, workers=1)
+        assert signal.getsignal(signal.SIGTERM) is stop_like_ctrl_c
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert ray.whole_at_shutdown is True
+
+
+def test_a_second_ctrl_c_does_not_cut_rays_stop_short(monkeypatch, tmp_path):
+    class StoppedTwice(FakeRay):
+        stopped = False
+
+        def remote(self, cls):
+            raise KeyboardInterrupt  # the first Ctrl-C, while the workers start
+
+        def shutdown(self) -> None:
+            os.kill(os.getpid(), signal.SIGINT)  # the second, while Ray stops
+            made = [i for i in range(1000)]
+            self.stopped = len(made) == 1000
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    ray = StoppedTwice()
+    monkeypatch.setattr(ray_runner, "_import_ray", lambda: ray)
+    with pytest.raises(KeyboardInterrupt):
+        run_on_ray([("a", tmp_path)], tmp_path / "out", InterpolateSettings(method="linear"))
+    assert ray.stopped
+
+
 def test_rnn_workers_ask_for_a_gpu_each_when_the_cluster_has_gpus(caplog):
     cpu_only = {"num_cpus": 1, "num_gpus": 0}
     # Never more workers than captures.
@@ -326,9 +379,6 @@ def test_starting_ray_keeps_the_sigterm_handler_the_caller_had(monkeypatch):
         def init(self, **kwargs) -> None:
             super().init(**kwargs)
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(15))  # as ray.init does
-
-    def stop_like_ctrl_c(*_):  # (viewsynth interpolate's: the run's summary is written)
-        raise KeyboardInterrupt
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     before = signal.signal(signal.SIGTERM, stop_like_ctrl_c)

@@ -46,14 +46,14 @@ import logging
 import os
 import platform
 import signal
-import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from viewsynth import config as config_lib
+from viewsynth import interrupts
 from viewsynth.errors import ViewsynthError, one_line
 from viewsynth.runners.worker import CaptureFn, CaptureWorker, WorkerInfo, failure
 from viewsynth.walkthrough import CaptureResult, InterpolateSettings, RootProgress, frames_in
@@ -99,12 +99,16 @@ def _import_ray():
 def _start_ray(ray, address: str | None, workers: int) -> bool:
     """Initialise Ray unless it already is; True when this call did it (and must shut it down).
 
-    ``ray.init`` makes SIGTERM end the driver (``sys.exit``); the handler the caller had is put
-    back (``viewsynth interpolate``'s stops the run as Ctrl-C does)."""
+    Ctrl-C and SIGTERM are held while ``ray.init`` runs, then raised once Ray is whole, which is
+    then shut down whole. Raised inside it, between making its core worker and keeping it, an
+    interrupt left that worker running into the interpreter's exit, where Ray's exit handler
+    freed it under its own thread (a segfault, exit 139, after the "interrupted" line); raised
+    while it started its node, it left the node's agents running, orphaned. ``ray.init``'s own
+    SIGTERM handlers are kept out (:func:`_sigterm_left_alone`), and the caller's stays
+    (``viewsynth interpolate``'s stops the run as Ctrl-C does).
+    """
     if ray.is_initialized():
         return False
-    main_thread = threading.current_thread() is threading.main_thread()
-    before = signal.getsignal(signal.SIGTERM) if main_thread else None
     address = address or os.environ.get("RAY_ADDRESS") or None
     quiet = {
         "include_dashboard": False,
@@ -113,20 +117,41 @@ def _start_ray(ray, address: str | None, workers: int) -> bool:
         "log_to_driver": False,
     }
     try:
-        if address:
-            ray.init(address=address, **quiet)
-        else:
-            ray.init(num_cpus=workers, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **quiet)
-    except KeyboardInterrupt:  # Ctrl-C while it starts: what it started so far must stop too
-        ray.shutdown()
+        with interrupts.held(), _sigterm_left_alone():
+            if address:
+                ray.init(address=address, **quiet)
+            else:
+                ray.init(num_cpus=workers, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **quiet)
+    except KeyboardInterrupt:  # it came while Ray started: Ray is whole, so it stops whole
+        with interrupts.held():  # (a second Ctrl-C waits for that too)
+            ray.shutdown()
         raise
     except Exception as err:  # Ray raises several types for an unreachable or broken cluster
         where = f"--address {address}" if address else "ray"
         raise ViewsynthError(f"{where}: cannot start Ray ({one_line(err)})") from None
-    finally:
-        if before is not None:
-            signal.signal(signal.SIGTERM, before)
     return True
+
+
+@contextlib.contextmanager
+def _sigterm_left_alone() -> Iterator[None]:
+    """Keep ``ray.init`` from putting in its two SIGTERM handlers, which :func:`interrupts.held`
+    cannot hold: Python's (``sys.exit``, through ``ray._private.utils``) and its core worker's
+    C++ failure handler (a stack trace, then death by SIGTERM: no summary, the root's lock left;
+    ``RAY_DISABLE_FAILURE_SIGNAL_HANDLER``, read as the worker is made: the driver's alone)."""
+    try:
+        from ray._private import ray_constants, utils
+    except ImportError:  # (no Ray: the tests' fakes)
+        yield
+        return
+    put_in = utils.set_sigterm_handler
+    disabled = ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER
+    utils.set_sigterm_handler = lambda _handler: None
+    ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
+    try:
+        yield
+    finally:
+        utils.set_sigterm_handler = put_in
+        ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = disabled
 
 
 def _worker_options(ray, method: str, requested: int, n_captures: int) -> tuple[int, dict]:
@@ -202,13 +227,14 @@ def run_on_ray(
             driver.stop()
         raise
     finally:
-        for actor in actors:
-            try:
-                ray.kill(actor)  # no_restart: Ray would otherwise bring a stopped worker back
-            except Exception:  # already gone: nothing left to stop
-                pass
-        if started_here:
-            ray.shutdown()
+        with interrupts.held():  # a second Ctrl-C must not cut Ray's stop short (_start_ray)
+            for actor in actors:
+                try:
+                    ray.kill(actor)  # no_restart: Ray would otherwise bring a stopped worker back
+                except Exception:  # already gone: nothing left to stop
+                    pass
+            if started_here:
+                ray.shutdown()
 
 
 class _Driver:

@@ -8,11 +8,7 @@ next. Only checkpoints written after a finite loss exist, so a diverged run keep
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +17,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from viewsynth import frames as frames_lib
+from viewsynth import interrupts
 from viewsynth.errors import ViewsynthError
 
 
@@ -72,7 +69,7 @@ class Checkpoints:
         Ctrl-C or SIGTERM arriving meanwhile is raised once the checkpoint is whole: Orbax's
         save, cut short, left a half-written step that the interrupt's own save then failed on."""
         state = nnx.to_pure_dict(nnx.state((model, optimizer)))
-        with _interrupts_deferred():
+        with interrupts.held():
             self.manager.save(
                 step,
                 args=ocp.args.Composite(
@@ -137,28 +134,6 @@ class Checkpoints:
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
-
-
-@contextlib.contextmanager
-def _interrupts_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM (where Python handles it) are held while the block runs, then raised
-    as ``KeyboardInterrupt``; off the main thread (where no handler can be set) a no-op."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    wanted = [signal.SIGINT, signal.SIGTERM]
-    before = {sig: signal.getsignal(sig) for sig in wanted}
-    held = [sig for sig in wanted if callable(before[sig])]  # Python handles it: hold it too
-    for sig in held:
-        signal.signal(sig, lambda signum, _frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        for sig in held:
-            signal.signal(sig, before[sig])
-    if caught:
-        raise KeyboardInterrupt
 
 
 def _shapes(tree) -> dict[str, tuple[int, ...]]:
