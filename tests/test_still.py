@@ -193,25 +193,10 @@ def test_spacing_on_a_video_counts_no_metres_while_the_pictures_stand(tmp_path):
     # A car at 5 m/s (10 fps) that waits 2 s at a red light (frames 20-40: one view, with sensor
     # noise) while its GPS wanders 4 m out and back. --spacing 1: the stop's jitter made 8 steps
     # of the one view (the walkthrough crept there); now it counts no metres, so none is made.
-    import imageio.v2 as imageio
-
-    video = tmp_path / "ride.mp4"
-    writer = imageio.get_writer(
-        str(video), fps=10, codec="libx264", macro_block_size=8,
-        output_params=["-metadata", "creation_time=2024-05-01T10:00:00Z"],
-    )  # fmt: skip
-    for k in range(61):
-        writer.append_data(_as_camera_gives(texture(256, 144, seed=20 if 20 <= k <= 40 else k), k))
-    writer.close()
+    seeds = [20 if 20 <= k <= 40 else k for k in range(61)]
     track = [(0, 0.0, 0.0), (1, 5.0, 0.0), (2, 10.0, 0.0), (3, 13.0, -3.0), (4, 10.0, 0.0),
              (5, 15.0, 0.0), (6, 20.0, 0.0)]  # fmt: skip
-    rows = "".join(
-        f'<trkpt lat="{lat:.8f}" lon="{lon:.8f}"><time>2024-05-01T10:00:0{t}Z</time></trkpt>'
-        for t, east, north in track
-        for lat, lon in [offset(*ORIGIN, east, north)]
-    )
-    gpx = tmp_path / "ride.gpx"
-    gpx.write_text(f'<gpx version="1.1"><trk><trkseg>{rows}</trkseg></trk></gpx>')
+    video, gpx = _ride(tmp_path / "ride", seeds, track)
 
     def steps_at_the_stop(duplicate_images: bool) -> tuple[int, int]:
         options = CaptureOptions(gpx=str(gpx), every_metres=1.0, duplicate_images=duplicate_images)
@@ -246,23 +231,8 @@ def test_one_dis_for_the_whole_watch_measures_as_a_new_one_each_time():
 def test_a_video_that_only_stands_still_says_so_and_how_to_count_its_gps(tmp_path):
     # A camera held at one place for 3 s while its GPS wanders 2 m: --spacing 1 found fewer than
     # two frames and said "sample more often", which no sampling helps.
-    import imageio.v2 as imageio
-
-    video = tmp_path / "hold.mp4"
-    writer = imageio.get_writer(
-        str(video), fps=10, codec="libx264", macro_block_size=8,
-        output_params=["-metadata", "creation_time=2024-05-01T10:00:00Z"],
-    )  # fmt: skip
-    for k in range(31):
-        writer.append_data(_as_camera_gives(texture(256, 144, seed=20), k))
-    writer.close()
-    rows = "".join(
-        f'<trkpt lat="{lat:.8f}" lon="{lon:.8f}"><time>2024-05-01T10:00:0{t}Z</time></trkpt>'
-        for t, east in [(0, 0.0), (1, 2.0), (2, 0.0), (3, 2.0)]
-        for lat, lon in [offset(*ORIGIN, east, 0.0)]
-    )
-    gpx = tmp_path / "hold.gpx"
-    gpx.write_text(f'<gpx version="1.1"><trk><trkseg>{rows}</trkseg></trk></gpx>')
+    track = [(0, 0.0, 0.0), (1, 2.0, 0.0), (2, 0.0, 0.0), (3, 2.0, 0.0)]
+    video, gpx = _ride(tmp_path / "hold", [20] * 31, track)
     options = CaptureOptions(gpx=str(gpx), every_metres=1.0)
     with pytest.raises(ViewsynthError) as err:
         load_capture(video, options, spacing=1.0)
@@ -271,3 +241,25 @@ def test_a_video_that_only_stands_still_says_so_and_how_to_count_its_gps(tmp_pat
     assert str(err.value).endswith("--set capture.duplicate_images=false counts the GPS's)")
     counted = dataclasses.replace(options, duplicate_images=False)
     assert len(load_capture(video, counted, spacing=1.0).shots) >= 2
+
+
+def _ride(stem, seeds, track):
+    """``stem``.mp4, a 10 fps video of one texture per frame (``seeds``, each as a camera gives it,
+    from 10:00:00 UTC), and ``stem``.gpx of ``track``: (second, metres east, north) of ORIGIN."""
+    import imageio.v2 as imageio
+
+    video, gpx = stem.with_suffix(".mp4"), stem.with_suffix(".gpx")
+    writer = imageio.get_writer(
+        str(video), fps=10, codec="libx264", macro_block_size=8,
+        output_params=["-metadata", "creation_time=2024-05-01T10:00:00Z"],
+    )  # fmt: skip
+    for k, seed in enumerate(seeds):
+        writer.append_data(_as_camera_gives(texture(256, 144, seed=seed), k))
+    writer.close()
+    rows = "".join(
+        f'<trkpt lat="{lat:.8f}" lon="{lon:.8f}"><time>2024-05-01T10:00:0{t}Z</time></trkpt>'
+        for t, east, north in track
+        for lat, lon in [offset(*ORIGIN, east, north)]
+    )
+    gpx.write_text(f'<gpx version="1.1"><trk><trkseg>{rows}</trkseg></trk></gpx>')
+    return video, gpx
