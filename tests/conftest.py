@@ -4,6 +4,15 @@ longest are handed out first, so the two workers finish together."""
 
 from __future__ import annotations
 
+import signal
+
+# A suite started in the background by a shell without job control (`nohup make test &`) inherits
+# SIGINT ignored, and Python then sets no KeyboardInterrupt handler, in itself or in the jobs the
+# tests start: the Ctrl-C tests would test nothing and time out. Ctrl-C is put back as a terminal
+# gives it (the jobs started from here inherit it, exec turning the handler into the default).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # Measured with --durations on the 2-core machine (the sum of each file's tests, heaviest first):
 # test_train about 29% of the suite, then these at 13% down to 3%.
 HEAVY_FIRST = (
