@@ -17,8 +17,9 @@ LIB = ROOT / "viewsynth"
 # The floors, ground first (README "Layout"). A wing may import its own modules and any wing on a
 # lower floor, never one on its own floor or above.
 FLOORS = [
-    {"errors", "heif", "interrupts", "threads"},
-    {"decode"},  # every video read (frames hands its readers on)
+    {"errors", "interrupts", "threads"},
+    {"boxes"},  # ISO BMFF headers: MP4 out, HEIF and MP4 in
+    {"decode", "heif"},  # every video read (frames hands its readers on); HEIC
     {"config", "frames", "geometry", "parallel", "warp"},
     {"classical", "export"},  # export: frames and MP4 boxes out, and the box reader capture uses
     {"model", "synth", "capture", "sweep"},

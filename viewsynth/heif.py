@@ -15,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from viewsynth.boxes import iter_boxes
+from viewsynth.errors import ViewsynthError
+
 
 @functools.cache
 def heif_opener() -> bool:
@@ -59,37 +62,21 @@ def heif_lost(path: Path) -> list[str]:
     ``[]`` when all are there, or the boxes cannot be read (then the decoder judges the file)."""
     data = path.read_bytes()
     try:
-        meta = _child(data, 0, len(data), b"meta")
+        meta = _child(data, 0, len(data), "meta")
         if meta is None:
             return []
         kinds = _item_kinds(data, meta)
         ends = _item_ends(data, meta)
-    except (struct.error, ValueError, IndexError):
+    except (struct.error, ValueError, IndexError, ViewsynthError):
         return []
     lost = {kinds[item] for item, end in ends.items() if item in kinds and end > len(data)}
     return [name for name in ("EXIF", "XMP") if name in lost]
 
 
-def _boxes(data: bytes, start: int, end: int):
-    """``(kind, payload start, box end)`` of each box in ``data[start:end]``."""
-    at = start
-    while at + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, at)
-        head = 8
-        if size == 1:
-            size, head = struct.unpack_from(">Q", data, at + 8)[0], 16
-        elif size == 0:
-            size = end - at
-        if size < head:
-            raise ValueError("bad box size")
-        yield kind, at + head, min(at + size, end)
-        at += size
-
-
-def _child(data: bytes, start: int, end: int, kind: bytes, full: bool = True) -> tuple | None:
+def _child(data: bytes, start: int, end: int, kind: str, full: bool = True) -> tuple | None:
     """The first ``kind`` box in ``data[start:end]``: ``(payload start, end)``, after a full
     box's version and flags when ``full``."""
-    for found, payload, stop in _boxes(data, start, end):
+    for found, payload, stop in iter_boxes(data, "", start, end, cut_ok=True):
         if found == kind:
             return payload + (4 if full else 0), stop
     return None
@@ -97,14 +84,14 @@ def _child(data: bytes, start: int, end: int, kind: bytes, full: bool = True) ->
 
 def _item_kinds(data: bytes, meta: tuple[int, int]) -> dict[int, str]:
     """Item id -> "EXIF" or "XMP" for the tag items of ``iinf``."""
-    iinf = _child(data, *meta, b"iinf")
+    iinf = _child(data, *meta, "iinf")
     if iinf is None:
         return {}
     version = data[iinf[0] - 4]
     first = iinf[0] + (2 if version == 0 else 4)
     kinds = {}
-    for kind, payload, stop in _boxes(data, first, iinf[1]):
-        if kind != b"infe" or data[payload] < 2:
+    for kind, payload, stop in iter_boxes(data, "", first, iinf[1], cut_ok=True):
+        if kind != "infe" or data[payload] < 2:
             continue
         wide = data[payload] >= 3
         item = struct.unpack_from(">I" if wide else ">H", data, payload + 4)[0]
@@ -120,7 +107,7 @@ def _item_kinds(data: bytes, meta: tuple[int, int]) -> dict[int, str]:
 
 def _item_ends(data: bytes, meta: tuple[int, int]) -> dict[int, int]:
     """Item id -> the file offset its data ends at (``iloc``; items in ``idat`` left out)."""
-    iloc = _child(data, *meta, b"iloc")
+    iloc = _child(data, *meta, "iloc")
     if iloc is None:
         return {}
     at = iloc[0]

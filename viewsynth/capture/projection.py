@@ -56,6 +56,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from viewsynth.boxes import iter_boxes
 from viewsynth.capture.metadata import Metadata, read_metadata
 from viewsynth.capture.shape import cropped_hfov
 from viewsynth.capture.shot import Shot
@@ -345,7 +346,7 @@ def read_video_camera(path: Path) -> VideoCamera:
     try:
         moov, _, _ = read_moov(path)
         udta = moov.child("udta")
-        gpmf = _gpmf_settings(_udta_child(udta.data, b"GPMF")) if udta is not None else {}
+        gpmf = _gpmf_settings(_udta_child(udta.data, "GPMF")) if udta is not None else {}
         stsz = video_track(moov, str(path)).walk("mdia", "minf", "stbl", "stsz")
         # stsz: version and flags (4), sample_size (4), sample_count (4)
         frames = struct.unpack(">I", stsz.data[8:12])[0] if stsz is not None else None
@@ -372,16 +373,11 @@ def read_video_camera(path: Path) -> VideoCamera:
     )
 
 
-def _udta_child(data: bytes, kind: bytes) -> bytes:
+def _udta_child(data: bytes, kind: str) -> bytes:
     """The payload of the first ``kind`` box among ``udta``'s children (b"" when none)."""
-    pos = 0
-    while pos + 8 <= len(data):
-        size = struct.unpack(">I", data[pos : pos + 4])[0]
-        if size < 8:
-            break  # QuickTime ends udta with a 32-bit zero
-        if data[pos + 4 : pos + 8] == kind:
-            return data[pos + 8 : pos + size]
-        pos += size
+    for found, payload, stop in iter_boxes(data, "udta", cut_ok=True):
+        if found == kind:
+            return data[payload:stop]
     return b""
 
 

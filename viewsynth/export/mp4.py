@@ -1,8 +1,6 @@
 """The MP4 (ISO BMFF) box tree: just enough of it to edit metadata after encoding.
 
-A box is ``size:u32 type:4cc payload``. ``size`` counts the header too; ``size == 1`` means a
-64-bit ``largesize`` follows the type; ``size == 0`` means "to the end of the file" (top level
-only). Full boxes start their payload with ``version:u8 flags:u24``. A ``uuid`` box carries a
+A box is ``size:u32 type:4cc payload`` (:mod:`viewsynth.boxes` reads the headers). Full boxes start their payload with ``version:u8 flags:u24``. A ``uuid`` box carries a
 16-byte user type before its payload.
 
 Only the path to the video sample entry is parsed into a tree (``moov/trak/mdia/minf/stbl/stsd``
@@ -22,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from viewsynth.boxes import iter_boxes, read_header
 from viewsynth.errors import ViewsynthError
 from viewsynth.frames import atomic_write
 
@@ -103,48 +102,20 @@ def parse_boxes(buf: bytes, source: str, start: int = 0, end: int | None = None)
 
     Raises ``ViewsynthError`` naming ``source`` when a box runs past its parent.
     """
-    end = len(buf) if end is None else end
     boxes = []
-    pos = start
-    while pos < end:
-        kind, size, header = _read_header(buf[pos : min(pos + 16, end)], source, end - pos)
-        box_end = pos + size
-        body = pos + header
+    for kind, body, box_end in iter_boxes(buf, source, start, end):
         head_bytes = _HEAD_BYTES.get(kind, _VISUAL_HEAD if kind in VISUAL_ENTRIES else None)
         if head_bytes is None:
             boxes.append(Box(kind, data=buf[body:box_end]))
         else:
-            if size - header < head_bytes:
-                raise ViewsynthError(f"{source}: '{kind}' box is too short ({size} bytes)")
+            if box_end - body < head_bytes:
+                raise ViewsynthError(
+                    f"{source}: '{kind}' box is too short ({box_end - body} bytes of payload)"
+                )
             head = buf[body : body + head_bytes]
             children = parse_boxes(buf, source, body + head_bytes, box_end)
             boxes.append(Box(kind, head=head, children=children))
-        pos = box_end
     return boxes
-
-
-def _read_header(head: bytes, source: str, room: int) -> tuple[str, int, int]:
-    """(type, total size, header length) of the box whose first bytes are ``head``.
-
-    ``room`` is how many bytes are left in the parent (or file); a size of 0 takes all of it.
-    """
-    if len(head) < 8:
-        raise ViewsynthError(f"{source}: truncated MP4 box header ({len(head)} bytes left)")
-    size, kind_raw = struct.unpack(">I4s", head[:8])
-    kind = kind_raw.decode("latin-1")
-    header = 8
-    if size == 1:
-        if len(head) < 16:
-            raise ViewsynthError(f"{source}: truncated 64-bit size of '{kind}' box")
-        (size,) = struct.unpack(">Q", head[8:16])
-        header = 16
-    elif size == 0:
-        size = room
-    if size < header or size > room:
-        raise ViewsynthError(
-            f"{source}: '{kind}' box claims {size} bytes but {room} remain: not an MP4 or truncated"
-        )
-    return kind, size, header
 
 
 @dataclass
@@ -172,7 +143,7 @@ def scan_top_level(path: str | Path) -> list[TopBox]:
         pos = 0
         while pos < total:
             f.seek(pos)
-            kind, size, header = _read_header(f.read(16), str(path), total - pos)
+            kind, size, header = read_header(f.read(16), str(path), total - pos)
             boxes.append(TopBox(kind, pos, size, header))
             pos += size
     if not boxes or boxes[0].kind not in ("ftyp", "free", "skip", "wide", "moov", "mdat"):
