@@ -159,3 +159,22 @@ def test_a_camm_track_whose_every_height_is_0_or_minus_1_has_none(tmp_path, heig
     heights = [height, 0.5] + [height] * (len(_positions()) - 2)  # one real height: all are kept
     add_camm_track(video, _positions(), heights)
     assert [f.alt for f in read_video_track(video).fixes] == heights
+
+
+@pytest.mark.parametrize("none", [0.0, -1.0])
+def test_a_camm_track_with_0_or_minus_1_on_part_of_it_has_no_height_there(tmp_path, none):
+    # A camera before its vertical fix (and while it loses it) writes 0 or -1 amid a town's
+    # 312 m: read back, the frames stepped 312 m down to sea level and up again. A hole between
+    # two heights takes one between them; the ends have none.
+    from test_camm import _positions, _video
+
+    from viewsynth.export.camm import add_camm_track
+
+    video = _video(tmp_path / "v.mp4")
+    add_camm_track(video, _positions(), [none, none, 312.0, 312.3, none, 312.9, none])
+    heights = [f.alt for f in read_video_track(video).fixes]
+    assert heights[:4] == [None, None, 312.0, 312.3] and heights[4] == pytest.approx(312.6)
+    assert heights[5:] == [312.9, None]
+    at_sea = [none, none, 1.5, 2.0, none, 12.4, 2.8]  # (a capture at sea level: readings all)
+    add_camm_track(video, _positions(), at_sea)
+    assert [f.alt for f in read_video_track(video).fixes] == at_sea
