@@ -178,3 +178,31 @@ def test_a_camm_track_with_0_or_minus_1_on_part_of_it_has_no_height_there(tmp_pa
     at_sea = [none, none, 1.5, 2.0, none, 12.4, 2.8]  # (a capture at sea level: readings all)
     add_camm_track(video, _positions(), at_sea)
     assert [f.alt for f in read_video_track(video).fixes] == at_sea
+
+
+def test_a_gpx_puts_camm_heights_on_sea_level_by_the_videos_creation_time(tmp_path):
+    # CAMM type 5 has no clock of its own: the GPX is matched by the MP4's creation time, and the
+    # heights, whose datum CAMM does not state, move by their median difference all the same.
+    from capture_fixtures import ORIGIN, offset, plain_video
+
+    from viewsynth.export.camm import add_camm_track
+
+    video = plain_video(tmp_path / "v.mp4", n=60, created="2024-05-01T10:00:00Z")
+    places = [offset(*ORIGIN, 0.15 * i, 0.0) for i in range(60)]  # (1.5 m/s at 10 fps)
+    add_camm_track(video, places, [312.0 + 0.02 * i for i in range(60)])
+    start = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC).timestamp()
+    points = [
+        (
+            datetime.fromtimestamp(start + s, UTC),
+            *places[10 * s],
+            359.0 + 0.2 * s + 0.3 * (s % 3 - 1),
+        )
+        for s in range(6)
+    ]  # (47 m above, give or take 0.3 m)
+    gpx = _gpx(tmp_path / "log.gpx", points)
+    capture = load_capture(video, CaptureOptions(every_frames=10, gpx=str(gpx)))
+    assert capture.alt_by == (
+        "sea level (--gpx log.gpx; the telemetry's heights (CAMM, datum not stated) shifted by "
+        "+47.0 m, the median difference over 6 moments both measured)"
+    )
+    assert [s.alt for s in capture.shots] == pytest.approx([359.0 + 0.2 * s for s in range(6)])

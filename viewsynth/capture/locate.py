@@ -248,10 +248,10 @@ class Locator:
         self.fixes = [
             dataclasses.replace(f, alt=None if f.alt is None else f.alt + shift) for f in self.fixes
         ]
-        heights = f"{self.datum} heights" if self.datum else "heights (datum not stated)"
-        self.shifted = (
-            f"the telemetry's {heights} ({self.datum_by}) shifted by {shift:+.1f} m, {how}"
-        )
+        datum = f"{self.datum} heights ({self.datum_by})" if self.datum else (
+            f"heights ({self.datum_by}, datum not stated)"
+        )  # fmt: skip
+        self.shifted = f"the telemetry's {datum} shifted by {shift:+.1f} m, {how}"
 
     def _video_time(self, when: float) -> float | None:
         """The video time whose frame :meth:`_from_gpx` asks the GPX for at ``when`` (GPX time):
