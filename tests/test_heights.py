@@ -94,23 +94,43 @@ def test_a_gpx_puts_the_telemetrys_ellipsoid_heights_on_sea_level(tmp_path, last
 )
 def test_a_video_does_not_mix_heights_whose_offset_is_not_measured(tmp_path, gpsa, points, why):
     # A GPX covering the frames before the lock, and too few of the telemetry's after it, cannot
-    # say how far apart the two datums are: the video's heights are left out, and the warning
-    # says why. Above sea level both (GPSA MSLV), they are kept as they are.
+    # say how far apart the two datums are: the frames the GPX placed lose their heights (the
+    # telemetry gave more frames theirs; before, every frame lost its), and the warning says
+    # why. Above sea level both (GPSA MSLV), they are kept as they are.
     video = _edited(tmp_path / "late.mp4", gpsa, unlocked=2)
     gpx = _gpx(tmp_path / "log.gpx", points)
     capture = load_capture(video, CaptureOptions(every_frames=15, gpx=str(gpx)))
     assert capture.shots[0].time < 2.0 < capture.shots[-1].time
     assert all(s.has_position for s in capture.shots)
     if gpsa is None:
-        assert all(s.alt is None for s in capture.shots) and capture.alt_by == ""
+        early = [s for s in capture.shots if s.time < 1.9]  # (the GPX's: before the lock)
+        assert len(early) == 4 and all(s.alt is None for s in early)
+        late = capture.shots[len(early) :]
+        assert all(s.alt == pytest.approx(-23.2, abs=0.5) for s in late)
+        assert capture.alt_by == "WGS-84 ellipsoid (GPMF GPS5/GPS9 (no GPSA))"
         assert (
-            "heights left out: the telemetry's are above the WGS-84 ellipsoid (GPMF GPS5/GPS9 (no "
+            f"heights left out on the 4 of {len(capture.shots)} frames with one that --gpx "
+            "log.gpx placed: the telemetry's are above the WGS-84 ellipsoid (GPMF GPS5/GPS9 (no "
             "GPSA)), --gpx log.gpx's are above sea level, and the offset between them could not "
             f"be measured: {why}"
         ) in capture.warnings
     else:
         assert all(s.alt is not None for s in capture.shots)
         assert capture.alt_by == "sea level (GPMF GPSA MSLV); sea level (--gpx log.gpx)"
+
+
+def test_a_gpx_that_placed_most_frames_keeps_their_heights(tmp_path):
+    # The lock comes 8 s in, after the GPX ends: no moment has both heights, and the GPX's 15
+    # frames keep theirs (sea level), the telemetry's 6 lose theirs.
+    video = _edited(tmp_path / "late.mp4", None, unlocked=8)
+    gpx = _gpx(tmp_path / "log.gpx", _logged(35.0, last=8))
+    capture = load_capture(video, CaptureOptions(every_frames=15, gpx=str(gpx)))
+    alts = [s.alt for s in capture.shots]
+    assert alts[15:] == [None] * 6 and all(a == pytest.approx(11.8, abs=0.7) for a in alts[:15])
+    assert capture.alt_by == "sea level (--gpx log.gpx)"
+    assert [w for w in capture.warnings if "heights" in w][0].startswith(
+        "heights left out on the 6 of 21 frames with one that the telemetry placed: "
+    )
 
 
 def test_height_shift_trusts_one_offset_only():

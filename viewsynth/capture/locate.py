@@ -23,6 +23,7 @@ import bisect
 import dataclasses
 import shlex
 import statistics
+from collections.abc import Collection
 from pathlib import Path
 
 from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, read_gpx
@@ -171,7 +172,9 @@ class Locator:
         self.gpx_path = Path(options.gpx) if options.gpx else None
         self.gpx_hits = 0
         self.own_hits = 0  # frames placed by the telemetry
-        self.own_heights = self.gpx_heights = 0  # of those, and of the GPX's, frames with a height
+        # the times of the frames the telemetry, and the GPX, gave a height
+        self.own_heights: set[float] = set()
+        self.gpx_heights: set[float] = set()
         self.datum, self.datum_by = track.datum, track.datum_by
         self.gpx_asked: dict[float, float] = {}  # frame time -> the UTC time the GPX was asked
         # the fixes' times, listed once: the locator is asked for every decoded frame
@@ -263,32 +266,37 @@ class Locator:
         near = min(self._timed[max(k - 1, 0) : k + 1], key=lambda f: abs(f.utc - utc))
         return near.time + (utc - near.utc)
 
-    def heights(self) -> tuple[str, str]:
-        """What the frames' heights are above (the sources that gave some), for the manifest, and
-        a warning when they would mix datums: telemetry whose heights are not above sea level
-        (GPS5's WGS-84 ellipsoid, CAMM's unstated) and a GPX's (``<ele>``, NMEA GGA: sea level)
-        in one video, where their offset could not be measured (see :meth:`_shift_heights`).
-        Then the video's heights are to be left out: no geoid model here converts between them
-        (tens of metres apart)."""
+    def heights(self, times: Collection[float]) -> tuple[str, str, set[float]]:
+        """What the heights of the frames at ``times`` (video seconds) are above (the sources
+        that gave some), for the manifest; and where they would mix datums, telemetry whose
+        heights are not above sea level (GPS5's WGS-84 ellipsoid, CAMM's unstated) and a GPX's
+        (``<ele>``, NMEA GGA: sea level) whose offset could not be measured (see
+        :meth:`_shift_heights`), a warning and the times of the frames whose heights are to be
+        left out: those of the source that gave fewer (no geoid model here converts them)."""
+        own, gpx = self.own_heights & set(times), self.gpx_heights & set(times)
         if self.shifted:  # (the telemetry's heights are on the GPX's sea level)
-            any_height = self.own_heights or self.gpx_heights
-            return (
-                f"sea level (--gpx {self.gpx_path.name}; {self.shifted})" if any_height else ""
-            ), ""
-        used = [(self.datum or "not stated", self.datum_by)] if self.own_heights else []
-        if self.gpx_heights:
+            by = f"sea level (--gpx {self.gpx_path.name}; {self.shifted})"
+            return (by if own or gpx else ""), "", set()
+        used = [(self.datum or "not stated", self.datum_by)] if own else []
+        if gpx:
             used.append(("sea level", f"--gpx {self.gpx_path.name}"))
-        alt_by = "; ".join(f"{datum} ({by})" for datum, by in used)
-        if len(used) < 2 or self.datum == "sea level":
-            return alt_by, ""  # (one source of heights, or both above sea level)
-        own = (
+        if len(used) < 2 or self.datum == "sea level":  # (one source, or both above sea level)
+            return "; ".join(f"{datum} ({by})" for datum, by in used), "", set()
+        datum = (
             f"the telemetry's are above the {self.datum} ({self.datum_by})"
             if self.datum
             else f"the telemetry ({self.datum_by}) does not say what its are above"
         )
-        return "", (
-            f"heights left out: {own}, --gpx {self.gpx_path.name}'s are above sea level, and the "
-            f"offset between them could not be measured: {self.unshifted}"
+        keep, lose = (0, gpx) if len(own) >= len(gpx) else (1, own)
+        by = f"--gpx {self.gpx_path.name}" if keep == 0 else "the telemetry"
+        return (
+            f"{used[keep][0]} ({used[keep][1]})",
+            (
+                f"heights left out on the {len(lose)} of {len(own) + len(gpx)} frames with one that "
+                f"{by} placed: {datum}, --gpx {self.gpx_path.name}'s are above sea level, and the "
+                f"offset between them could not be measured: {self.unshifted}"
+            ),
+            lose,
         )
 
     def clock(self, t: float) -> float | None:
@@ -317,7 +325,8 @@ class Locator:
                     return logged
                 placed = _on_past_the_ends(self.fixes, found, t, t)
                 self.own_hits += 1
-                self.own_heights += placed.alt is not None
+                if placed.alt is not None:
+                    self.own_heights.add(t)
                 return placed
         return self._from_gpx(t) if self.gpx else None
 
@@ -335,7 +344,8 @@ class Locator:
             return None
         placed = _on_past_the_ends(self.gpx, found, utc, t)
         self.gpx_hits += 1
-        self.gpx_heights += placed.alt is not None
+        if placed.alt is not None:
+            self.gpx_heights.add(t)
         return placed
 
     def check(self, path: Path) -> None:
