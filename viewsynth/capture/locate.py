@@ -14,7 +14,7 @@ Heights: telemetry whose heights are not above sea level (GPS5's WGS-84 ellipsoi
 is put on a ``--gpx``'s (``<ele>``: sea level) by :func:`height_shift`, the median of the GPX's
 heights less the telemetry's where both measured one (the geoid's height there, constant to
 centimetres over a street); where it cannot be measured and frames would take heights from both,
-the video's heights are left out (:meth:`Locator.heights`).
+the frames of the source that gave fewer are left without (:meth:`Locator.heights`).
 """
 
 from __future__ import annotations
