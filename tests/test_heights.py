@@ -3,6 +3,8 @@ heights with a GPX's."""
 
 from __future__ import annotations
 
+import itertools
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import pytest
 from test_gpx import _gpx
 
 from viewsynth.capture import CaptureOptions, load_capture
-from viewsynth.capture.telemetry import read_video_track
+from viewsynth.capture.telemetry import VIDEO_MAX_GAP, Fix, positions_at, read_video_track
 
 MAX = Path(__file__).parent / "data" / "max-heromode_small.mp4"  # a real GoPro MAX clip: GPS5
 #: The GPS stream's name in that clip's 11 GPMF samples (52 bytes with its padding).
@@ -43,30 +45,110 @@ def test_gpsa_says_what_a_gopros_heights_are_above(tmp_path):
     assert all(s.alt == pytest.approx(-23.2, abs=0.5) for s in capture.shots)
 
 
-@pytest.mark.parametrize("gpsa", [None, b"MSLV"])
-def test_a_video_does_not_mix_its_telemetrys_ellipsoid_heights_with_a_gpxs(tmp_path, gpsa):
-    # The receiver locks 2 s in (two samples without a lock); a logger's GPX covers it all, its
-    # <ele> 35 m above the telemetry's (about the geoid's height there). The first frames took the
-    # GPX's heights, the rest the telemetry's: a 35 m step, for a GPS5 track above the ellipsoid.
-    video = _edited(tmp_path / "late.mp4", gpsa, unlocked=2)
-    points = [
-        (datetime.fromtimestamp(f.utc, UTC), f.lat, f.lon, f.alt + 35.0)
-        for f in read_video_track(MAX).fixes[::5]
+def _logged(shift: float, first: int = 0, last: int = 99) -> list[tuple]:
+    """A 1 Hz logger's GPX points (whole UTC seconds ``first`` to ``last`` of the clip's track) on
+    the clip's own fixes, each height ``shift`` metres above the telemetry's, give or take 0.3 m."""
+    fixes = sorted((Fix(f.utc, f.lat, f.lon, f.utc, f.alt) for f in read_video_track(MAX).fixes),
+                   key=lambda f: f.time)  # fmt: skip
+    start = math.ceil(fixes[0].time)
+    seconds = [start + k for k in range(first, last + 1) if start + k <= fixes[-1].time]
+    found = positions_at(fixes, seconds, VIDEO_MAX_GAP)
+    return [
+        (datetime.fromtimestamp(s, UTC), f.lat, f.lon, round(f.alt + shift + 0.3 * (s % 3 - 1), 2))
+        for s, f in zip(seconds, found, strict=True)
     ]
+
+
+@pytest.mark.parametrize("last", [99, 8])  # the GPX covers the whole clip, or its first 9 s
+def test_a_gpx_puts_the_telemetrys_ellipsoid_heights_on_sea_level(tmp_path, last):
+    # The receiver locks 2 s in (two samples without a lock); a logger's GPX places the frames
+    # before, its <ele> 35 m above the telemetry's (the geoid's height there: Carlsbad, CA, -35
+    # m). Its frames took the GPX's heights, the rest the telemetry's: a 35 m step, then (from
+    # session 34) no heights at all. Where both measured, their difference is that offset.
+    video = _edited(tmp_path / "late.mp4", None, unlocked=2)
+    gpx = _gpx(tmp_path / "log.gpx", _logged(35.0, last=last))
+    capture = load_capture(video, CaptureOptions(every_frames=15, gpx=str(gpx)))
+    assert capture.shots[0].time < 2.0 < capture.shots[-1].time
+    assert not [w for w in capture.warnings if "heights" in w]
+    shared = 8 if last == 99 else 5  # (the GPX's seconds inside the telemetry's 2.0-10.5 s)
+    assert capture.alt_by == (
+        "sea level (--gpx log.gpx; the telemetry's WGS-84 ellipsoid heights (GPMF GPS5/GPS9 (no "
+        f"GPSA)) shifted by +35.0 m, the median difference over {shared} moments both measured)"
+    )
+    own = read_video_track(MAX).fixes
+    alts = [s.alt for s in capture.shots]
+    assert all(a == pytest.approx(-23.2 + 35.0, abs=0.6) for a in alts)  # (no 35 m step)
+    assert max(abs(b - a) for a, b in itertools.pairwise(alts)) < 0.5
+    last_shot = capture.shots[-1]  # (a telemetry frame: its own height, shifted)
+    (at,) = positions_at(own, [last_shot.time], VIDEO_MAX_GAP)
+    assert last_shot.alt == pytest.approx(at.alt + 35.0, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("gpsa", "points", "why"),
+    [
+        (None, _logged(35.0, last=3), "they measured no height at the same moment"),
+        (None, _logged(35.0, last=5), "they measured one at 2 moment(s) alone, fewer than 5"),
+        (b"MSLV", _logged(35.0, last=3), ""),  # (both above sea level: kept)
+    ],
+)
+def test_a_video_does_not_mix_heights_whose_offset_is_not_measured(tmp_path, gpsa, points, why):
+    # A GPX covering the frames before the lock, and too few of the telemetry's after it, cannot
+    # say how far apart the two datums are: the frames the GPX placed lose their heights (the
+    # telemetry gave more frames theirs; before, every frame lost its), and the warning says
+    # why. Above sea level both (GPSA MSLV), they are kept as they are.
+    video = _edited(tmp_path / "late.mp4", gpsa, unlocked=2)
     gpx = _gpx(tmp_path / "log.gpx", points)
     capture = load_capture(video, CaptureOptions(every_frames=15, gpx=str(gpx)))
     assert capture.shots[0].time < 2.0 < capture.shots[-1].time
     assert all(s.has_position for s in capture.shots)
     if gpsa is None:
-        assert all(s.alt is None for s in capture.shots) and capture.alt_by == ""
+        early = [s for s in capture.shots if s.time < 1.9]  # (the GPX's: before the lock)
+        assert len(early) == 4 and all(s.alt is None for s in early)
+        late = capture.shots[len(early) :]
+        assert all(s.alt == pytest.approx(-23.2, abs=0.5) for s in late)
+        assert capture.alt_by == "WGS-84 ellipsoid (GPMF GPS5/GPS9 (no GPSA))"
         assert (
-            "heights left out: the telemetry's are above the WGS-84 ellipsoid (GPMF GPS5/GPS9 (no "
-            "GPSA)), --gpx log.gpx's are above sea level, and no geoid model here converts "
-            "between them"
+            f"heights left out on the 4 of {len(capture.shots)} frames with one that --gpx "
+            "log.gpx placed: the telemetry's are above the WGS-84 ellipsoid (GPMF GPS5/GPS9 (no "
+            "GPSA)), --gpx log.gpx's are above sea level, and the offset between them could not "
+            f"be measured: {why}"
         ) in capture.warnings
     else:
         assert all(s.alt is not None for s in capture.shots)
         assert capture.alt_by == "sea level (GPMF GPSA MSLV); sea level (--gpx log.gpx)"
+
+
+def test_a_gpx_that_placed_most_frames_keeps_their_heights(tmp_path):
+    # The lock comes 8 s in, after the GPX ends: no moment has both heights, and the GPX's 15
+    # frames keep theirs (sea level), the telemetry's 6 lose theirs.
+    video = _edited(tmp_path / "late.mp4", None, unlocked=8)
+    gpx = _gpx(tmp_path / "log.gpx", _logged(35.0, last=8))
+    capture = load_capture(video, CaptureOptions(every_frames=15, gpx=str(gpx)))
+    alts = [s.alt for s in capture.shots]
+    assert alts[15:] == [None] * 6 and all(a == pytest.approx(11.8, abs=0.7) for a in alts[:15])
+    assert capture.alt_by == "sea level (--gpx log.gpx)"
+    assert [w for w in capture.warnings if "heights" in w][0].startswith(
+        "heights left out on the 6 of 21 frames with one that the telemetry placed: "
+    )
+
+
+def test_height_shift_trusts_one_offset_only():
+    from viewsynth.capture.locate import height_shift
+
+    pairs = [(47.0 + d, 0.0) for d in (0.4, -0.2, 0.1, 0.0, -0.5, 0.3)]
+    assert height_shift(pairs) == (
+        pytest.approx(47.05),
+        "the median difference over 6 moments both measured",
+    )
+    assert height_shift(pairs[:4])[0] is None  # (too few)
+    wide = [(g + 8.0 * (-1) ** k, o) for k, (g, o) in enumerate(pairs)]  # two loggers 16 m apart
+    assert height_shift(wide)[1] == (
+        "their differences spread 8.0 m (median absolute deviation) over 6 moments both "
+        "measured, more than 3 m"
+    )
+    far = [(g + 100.0, o) for g, o in pairs]  # (147 m: no geoid is that far from the ellipsoid)
+    assert "more than the geoid's height anywhere (110 m)" in height_shift(far)[1]
 
 
 def test_a_gpx_without_heights_mixes_none(tmp_path):
@@ -97,3 +179,50 @@ def test_a_camm_track_whose_every_height_is_0_or_minus_1_has_none(tmp_path, heig
     heights = [height, 0.5] + [height] * (len(_positions()) - 2)  # one real height: all are kept
     add_camm_track(video, _positions(), heights)
     assert [f.alt for f in read_video_track(video).fixes] == heights
+
+
+@pytest.mark.parametrize("none", [0.0, -1.0])
+def test_a_camm_track_with_0_or_minus_1_on_part_of_it_has_no_height_there(tmp_path, none):
+    # A camera before its vertical fix (and while it loses it) writes 0 or -1 amid a town's
+    # 312 m: read back, the frames stepped 312 m down to sea level and up again. A hole between
+    # two heights takes one between them; the ends have none.
+    from test_camm import _positions, _video
+
+    from viewsynth.export.camm import add_camm_track
+
+    video = _video(tmp_path / "v.mp4")
+    add_camm_track(video, _positions(), [none, none, 312.0, 312.3, none, 312.9, none])
+    heights = [f.alt for f in read_video_track(video).fixes]
+    assert heights[:4] == [None, None, 312.0, 312.3] and heights[4] == pytest.approx(312.6)
+    assert heights[5:] == [312.9, None]
+    at_sea = [none, none, 1.5, 2.0, none, 12.4, 2.8]  # (a capture at sea level: readings all)
+    add_camm_track(video, _positions(), at_sea)
+    assert [f.alt for f in read_video_track(video).fixes] == at_sea
+
+
+def test_a_gpx_puts_camm_heights_on_sea_level_by_the_videos_creation_time(tmp_path):
+    # CAMM type 5 has no clock of its own: the GPX is matched by the MP4's creation time, and the
+    # heights, whose datum CAMM does not state, move by their median difference all the same.
+    from capture_fixtures import ORIGIN, offset, plain_video
+
+    from viewsynth.export.camm import add_camm_track
+
+    video = plain_video(tmp_path / "v.mp4", n=60, created="2024-05-01T10:00:00Z")
+    places = [offset(*ORIGIN, 0.15 * i, 0.0) for i in range(60)]  # (1.5 m/s at 10 fps)
+    add_camm_track(video, places, [312.0 + 0.02 * i for i in range(60)])
+    start = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC).timestamp()
+    points = [
+        (
+            datetime.fromtimestamp(start + s, UTC),
+            *places[10 * s],
+            359.0 + 0.2 * s + 0.3 * (s % 3 - 1),
+        )
+        for s in range(6)
+    ]  # (47 m above, give or take 0.3 m)
+    gpx = _gpx(tmp_path / "log.gpx", points)
+    capture = load_capture(video, CaptureOptions(every_frames=10, gpx=str(gpx)))
+    assert capture.alt_by == (
+        "sea level (--gpx log.gpx; the telemetry's heights (CAMM, datum not stated) shifted by "
+        "+47.0 m, the median difference over 6 moments both measured)"
+    )
+    assert [s.alt for s in capture.shots] == pytest.approx([359.0 + 0.2 * s for s in range(6)])

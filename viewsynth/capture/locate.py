@@ -9,12 +9,21 @@ MP4's creation time + video time. Within a second past either end of a track, a 
 position carries on at the end's speed. A frame without a position takes its UTC time from the
 telemetry's clock where the fixes have one (a camera's creation time is often local time), else
 from the creation time. :func:`untracked` is the one warning for a video with no track at all.
+
+Heights: telemetry whose heights are not above sea level (GPS5's WGS-84 ellipsoid, CAMM's unstated)
+is put on a ``--gpx``'s (``<ele>``: sea level) by :func:`height_shift`, the median of the GPX's
+heights less the telemetry's where both measured one (the geoid's height there, constant to
+centimetres over a street); where it cannot be measured and frames would take heights from both,
+the frames of the source that gave fewer are left without (:meth:`Locator.heights`).
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import shlex
+import statistics
+from collections.abc import Collection
 from pathlib import Path
 
 from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, read_gpx
@@ -108,6 +117,48 @@ def steadied(fixes: list[Fix]) -> list[Fix]:
     return out
 
 
+#: :func:`height_shift` measures the offset between the telemetry's heights and a GPX's at the
+#: GPX's fixes with a height that the telemetry covers (independent readings; the telemetry, 4-18
+#: Hz, interpolated there): at least this many (a 1 Hz logger's 5 s) ...
+SHIFT_MOMENTS = 5
+#: ... whose differences spread (median absolute deviation) at most this many metres: about one
+#: consumer receiver's vertical error; wider, the two disagree on the moments they share (another
+#: day's log, a wrong --gpx-offset, a drifting barometer) and no one offset fits ...
+SHIFT_SPREAD = 3.0
+#: ... and whose median is at most this far from 0 (metres): the geoid lies within -106 and +85 m
+#: of the WGS-84 ellipsoid (EGM2008); further, the heights differ by more than a datum.
+SHIFT_MAX = 110.0
+
+
+def height_shift(pairs: list[tuple[float, float]]) -> tuple[float | None, str]:
+    """The metres to add to the telemetry's heights to put them on the GPX's datum, from
+    ``pairs`` of (GPX height, telemetry height) at the same moments, and how it was measured
+    (``None`` and why not where no offset can be trusted: too few moments, too wide a spread,
+    more than the geoid's height)."""
+    if len(pairs) < SHIFT_MOMENTS:
+        if not pairs:
+            return None, "they measured no height at the same moment"
+        return (
+            None,
+            f"they measured one at {len(pairs)} moment(s) alone, fewer than {SHIFT_MOMENTS}",
+        )
+    diffs = [gpx - own for gpx, own in pairs]
+    shift = statistics.median(diffs)
+    spread = statistics.median(abs(d - shift) for d in diffs)
+    over = f"over {len(pairs)} moments both measured"
+    if spread > SHIFT_SPREAD:
+        return None, (
+            f"their differences spread {spread:.1f} m (median absolute deviation) {over}, more "
+            f"than {SHIFT_SPREAD:g} m"
+        )
+    if abs(shift) > SHIFT_MAX:
+        return None, (
+            f"their median difference, {shift:+.1f} m {over}, is more than the geoid's height "
+            f"anywhere ({SHIFT_MAX:g} m)"
+        )
+    return shift, f"the median difference {over}"
+
+
 class Locator:
     """Each frame's position: the video's telemetry first, then the GPX (by UTC), else None."""
 
@@ -121,7 +172,9 @@ class Locator:
         self.gpx_path = Path(options.gpx) if options.gpx else None
         self.gpx_hits = 0
         self.own_hits = 0  # frames placed by the telemetry
-        self.own_heights = self.gpx_heights = 0  # of those, and of the GPX's, frames with a height
+        # the times of the frames the telemetry, and the GPX, gave a height
+        self.own_heights: set[float] = set()
+        self.gpx_heights: set[float] = set()
         self.datum, self.datum_by = track.datum, track.datum_by
         self.gpx_asked: dict[float, float] = {}  # frame time -> the UTC time the GPX was asked
         # the fixes' times, listed once: the locator is asked for every decoded frame
@@ -138,6 +191,9 @@ class Locator:
             warnings += track_warnings
         self._timed = [f for f in self.fixes if f.utc is not None]
         self._timed_stamps = [f.time for f in self._timed]
+        self._timed_utcs = [f.utc for f in self._timed]
+        self.shifted = ""  # how the telemetry's heights were put on the GPX's sea level
+        self.unshifted = ""  # why they could not be (said where frames would mix the two)
         if self.gpx_path is not None:
             self.gpx, gpx_warnings = read_gpx(self.gpx_path, options.max_speed)
             self._gpx_stamps = [f.time for f in self.gpx]
@@ -149,6 +205,8 @@ class Locator:
                     "has no creation time: give it its start (UTC) in an MP4, whose frames then "
                     f"keep their times: {remux}, then {mp4} --gpx"
                 )
+            if self.fixes and self.datum != "sea level":
+                self._shift_heights()
         elif track.kind is None and options.use_gps:  # one cause, one line: what falls back
             timed = self.creation is not None
             self.untracked = untracked(path.name, options.every_metres, timed=timed)
@@ -171,26 +229,74 @@ class Locator:
             used.append(f"--gpx {self.gpx_path.name}" + (" (frames without)" if used else ""))
         return "; ".join(used)
 
-    def heights(self) -> tuple[str, str]:
-        """What the frames' heights are above (the sources that gave some), for the manifest, and
-        a warning when they would mix datums: telemetry whose heights are not above sea level (GPS5's WGS-84 ellipsoid,
-        CAMM's unstated) and a GPX's (``<ele>``, NMEA GGA: sea level) in one video. Then the
-        video's heights are to be left out: no geoid model converts between them (tens of
-        metres apart)."""
-        used = [(self.datum or "not stated", self.datum_by)] if self.own_heights else []
-        if self.gpx_heights:
+    def _shift_heights(self) -> None:
+        """Put the telemetry's heights on the GPX's sea level by :func:`height_shift`, measured at
+        the GPX's fixes with a height inside the telemetry's (``shifted`` says how), or say why
+        not (``unshifted``)."""
+        own = [f for f in self.fixes if f.alt is not None]
+        if not own or all(g.alt is None for g in self.gpx):
+            return
+        pairs = []
+        for g in self.gpx:
+            t = self._video_time(g.time)
+            if g.alt is None or t is None or not own[0].time <= t <= own[-1].time:
+                continue
+            found = positions_at(self.fixes, [t], VIDEO_MAX_GAP, stamps=self._stamps)[0]
+            if found is not None and found.alt is not None:
+                pairs.append((g.alt, found.alt))
+        shift, how = height_shift(pairs)
+        if shift is None:
+            self.unshifted = how
+            return
+        self.fixes = [
+            dataclasses.replace(f, alt=None if f.alt is None else f.alt + shift) for f in self.fixes
+        ]
+        datum = f"{self.datum} heights ({self.datum_by})" if self.datum else (
+            f"heights ({self.datum_by}, datum not stated)"
+        )  # fmt: skip
+        self.shifted = f"the telemetry's {datum} shifted by {shift:+.1f} m, {how}"
+
+    def _video_time(self, when: float) -> float | None:
+        """The video time whose frame :meth:`_from_gpx` asks the GPX for at ``when`` (GPX time):
+        by the telemetry's clock (its fix nearest in UTC), else the MP4's creation time."""
+        if not self._timed:
+            return None if self.creation is None else when - self.offset - self.creation
+        utc = when - self.offset
+        k = bisect.bisect_left(self._timed_utcs, utc)
+        near = min(self._timed[max(k - 1, 0) : k + 1], key=lambda f: abs(f.utc - utc))
+        return near.time + (utc - near.utc)
+
+    def heights(self, times: Collection[float]) -> tuple[str, str, set[float]]:
+        """What the heights of the frames at ``times`` (video seconds) are above (the sources
+        that gave some), for the manifest; and where they would mix datums, telemetry whose
+        heights are not above sea level (GPS5's WGS-84 ellipsoid, CAMM's unstated) and a GPX's
+        (``<ele>``, NMEA GGA: sea level) whose offset could not be measured (see
+        :meth:`_shift_heights`), a warning and the times of the frames whose heights are to be
+        left out: those of the source that gave fewer (no geoid model here converts them)."""
+        own, gpx = self.own_heights & set(times), self.gpx_heights & set(times)
+        if self.shifted:  # (the telemetry's heights are on the GPX's sea level)
+            by = f"sea level (--gpx {self.gpx_path.name}; {self.shifted})"
+            return (by if own or gpx else ""), "", set()
+        used = [(self.datum or "not stated", self.datum_by)] if own else []
+        if gpx:
             used.append(("sea level", f"--gpx {self.gpx_path.name}"))
-        alt_by = "; ".join(f"{datum} ({by})" for datum, by in used)
-        if len(used) < 2 or self.datum == "sea level":
-            return alt_by, ""  # (one source of heights, or both above sea level)
-        own = (
+        if len(used) < 2 or self.datum == "sea level":  # (one source, or both above sea level)
+            return "; ".join(f"{datum} ({by})" for datum, by in used), "", set()
+        datum = (
             f"the telemetry's are above the {self.datum} ({self.datum_by})"
             if self.datum
             else f"the telemetry ({self.datum_by}) does not say what its are above"
         )
-        return "", (
-            f"heights left out: {own}, --gpx {self.gpx_path.name}'s are above sea level, and no "
-            "geoid model here converts between them"
+        keep, lose = (0, gpx) if len(own) >= len(gpx) else (1, own)
+        by = f"--gpx {self.gpx_path.name}" if keep == 0 else "the telemetry"
+        return (
+            f"{used[keep][0]} ({used[keep][1]})",
+            (
+                f"heights left out on the {len(lose)} of {len(own) + len(gpx)} frames with one that "
+                f"{by} placed: {datum}, --gpx {self.gpx_path.name}'s are above sea level, and the "
+                f"offset between them could not be measured: {self.unshifted}"
+            ),
+            lose,
         )
 
     def clock(self, t: float) -> float | None:
@@ -219,7 +325,8 @@ class Locator:
                     return logged
                 placed = _on_past_the_ends(self.fixes, found, t, t)
                 self.own_hits += 1
-                self.own_heights += placed.alt is not None
+                if placed.alt is not None:
+                    self.own_heights.add(t)
                 return placed
         return self._from_gpx(t) if self.gpx else None
 
@@ -237,7 +344,8 @@ class Locator:
             return None
         placed = _on_past_the_ends(self.gpx, found, utc, t)
         self.gpx_hits += 1
-        self.gpx_heights += placed.alt is not None
+        if placed.alt is not None:
+            self.gpx_heights.add(t)
         return placed
 
     def check(self, path: Path) -> None:

@@ -27,7 +27,8 @@ stream's ``GPSA`` key says ``MSLV`` (mean sea level; newer cameras write it); GL
 documented by GoPro, but its fields are laid out as MAVLink's GLOBAL_POSITION_INT (time, lat, lon,
 alt, relative alt, three speeds, heading), whose alt is above mean sea level; CAMM's is what its
 writer put there (0 or -1 on every fix: none). A 2D fix (GPMF GPSF 2, CAMM fix type 2) measured
-no height: it has none. No geoid model converts between the datums.
+no height: it has none. No geoid model here converts between the datums;
+:mod:`~viewsynth.capture.locate` measures the offset to a ``--gpx``'s heights.
 
 ``clean_track`` then drops frozen fixes (the same position repeated for more than
 ``FROZEN_SECONDS``: a receiver that lost its lock repeats its last fix) and jumps faster than
@@ -57,6 +58,10 @@ _GPS_EPOCH, _GPS_LEAP = 315964800.0, 18.0
 #: project's export for an unknown height) put 0 or -1; a track whose every height is one of them
 #: measured none.
 _NO_HEIGHT = {0.0, -1.0}
+#: ... and a camera without a vertical fix yet writes them on part of a track: where every other
+#: height is further than this from them (metres), they are no reading (a capture at sea level
+#: has readings within a receiver's vertical error, 3-5 m, of 0, and keeps its zeros).
+PLACEHOLDER_MARGIN = 10.0
 #: Seconds between 1904-01-01 (the MP4 epoch) and 1970-01-01.
 _MP4_EPOCH = 2082844800
 
@@ -148,9 +153,26 @@ def _camm_fixes(camm) -> list[Fix]:
             epoch = p.get_gps_epoch_time()
             utc = epoch + _GPS_EPOCH - _GPS_LEAP if epoch else None
             fixes.append(Fix(p.time, p.lat, p.lon, utc, measured_altitude(p.alt, p.gps_fix_type)))
-    if {f.alt for f in fixes if f.alt is not None} <= _NO_HEIGHT:  # (a placeholder all along)
-        fixes = [dataclasses.replace(f, alt=None) for f in fixes]
-    return fixes
+    return _without_placeholders(_sorted(fixes))
+
+
+def _without_placeholders(fixes: list[Fix]) -> list[Fix]:
+    """Time-ordered CAMM ``fixes`` without their placeholder heights (0 or -1 where no other
+    height is within ``PLACEHOLDER_MARGIN`` of them; every height, where all are): those between
+    two real heights at most ``VIDEO_MAX_GAP`` seconds apart take one between them, by time; the
+    others (before a vertical fix, after it is lost) have none."""
+    real = [f.alt for f in fixes if f.alt is not None and f.alt not in _NO_HEIGHT]
+    if real and min(min(abs(h), abs(h + 1.0)) for h in real) <= PLACEHOLDER_MARGIN:
+        return fixes  # (at sea level: its zeros are readings)
+    known = [k for k, f in enumerate(fixes) if f.alt is not None and f.alt not in _NO_HEIGHT]
+    out = [f if f.alt not in _NO_HEIGHT else dataclasses.replace(f, alt=None) for f in fixes]
+    for a, b in zip(known, known[1:], strict=False):
+        if b - a > 1 and 0.0 < fixes[b].time - fixes[a].time <= VIDEO_MAX_GAP:
+            for k in range(a + 1, b):
+                if fixes[k].alt in _NO_HEIGHT:
+                    w = (fixes[k].time - fixes[a].time) / (fixes[b].time - fixes[a].time)
+                    out[k] = dataclasses.replace(fixes[k], alt=lerp(fixes[a].alt, fixes[b].alt, w))
+    return out
 
 
 def _blackvue_fixes(fp) -> tuple[list[Fix], str] | None:

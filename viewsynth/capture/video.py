@@ -172,10 +172,10 @@ def load_video(
         asked = [s for s in shots if s.time in locate.gpx_asked]
         missed = [s.name for s in asked if not s.has_position]
         warnings += outside_track(locate.gpx_path, missed, len(asked))
-    alt_by, mixed = locate.heights()
+    alt_by, mixed, lose = locate.heights([s.time for s in shots])
     if mixed:
         warnings.append(mixed)
-        shots = [dataclasses.replace(s, alt=None) for s in shots]
+        shots = [dataclasses.replace(s, alt=None) if s.time in lose else s for s in shots]
     if len(shots) < 2:
         if locate.every_metres > 0:
             how = f"every {options.every_metres:g} m"

@@ -17,7 +17,9 @@ length in the metadata)"``, for photos and videos alike). ``gps_by`` says where 
 came from (``"GoPro GPMF"``, ``"CAMM track"``, ``"BlackVue DR900X Plus (...)"``, ``"the photos'
 GPS tags"``, ``"--gpx ride.nmea"``, both joined by ``"; "``; ``""``: no frame has one).
 ``alt_by``: what the heights are above (``"sea level (GPMF GPSA MSLV)"``, ``"WGS-84 ellipsoid
-(GPMF GPS5/GPS9 (no GPSA))"``), where a frame has one. ``clocks`` (photos with EXIF times): each camera's clock against GPS time, how it was found
+(GPMF GPS5/GPS9 (no GPSA))"``, ``"sea level (--gpx ride.gpx; the telemetry's WGS-84 ellipsoid
+heights (...) shifted by +47.2 m, the median difference over 312 moments both measured)"``), where
+a frame has one. ``clocks`` (photos with EXIF times): each camera's clock against GPS time, how it was found
 (``"gps"``: measured, ``"OffsetTimeOriginal"``, ``"unknown"``) and whether it set the times
 (:mod:`viewsynth.capture.clocks`).
 
