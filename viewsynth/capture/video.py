@@ -197,7 +197,7 @@ def load_video(
     capture = finish(
         path, "video", "video", shots, options, [], warnings,
         evidence=[video_evidence(camera)], scores=scores, hfov_by=hfov_by,
-        untracked=locate.untracked, cuts={f"{path.name}#{i}" for i in pick.cuts},
+        untracked=(locate.untracked, locate.exiftool), cuts={f"{path.name}#{i}" for i in pick.cuts},
         gps_by=locate.gps_by(), looks=watch.looks, alt_by=alt_by,
     )  # fmt: skip
     return dataclasses.replace(capture, stereo=camera.stereo)
