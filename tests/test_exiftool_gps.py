@@ -218,7 +218,7 @@ def _fake_exiftool(tmp_path: Path, body: str) -> str:
         ("exec sleep 5", "ExifTool could not read it in 0.5 s"),
         (
             "echo 'Error: File format error - plain.mp4' >&2; exit 1",
-            "ExifTool ? could not read it: Error: File format error - plain.mp4",
+            "ExifTool could not read it: Error: File format error - plain.mp4",
         ),
         ("echo '[ExifTool:Main] ExifToolVersion : 12.57'", "ExifTool 12.57 found none"),
     ],
@@ -234,4 +234,24 @@ def test_an_exiftool_that_hangs_or_fails_is_one_warning_and_the_job_goes_on(
     assert capture.warnings == [
         f"plain.mp4: no GPS telemetry (GPMF, CAMM or BlackVue; {said}) in this video and no "
         "--gpx track: its frames have no position (a GPS logger's track: --gpx FILE)"
+    ]
+
+
+def test_a_file_a_native_reader_knows_is_not_read_again_by_exiftool(tmp_path, monkeypatch):
+    # a GoPro whose GPMF has no fix (no lock: GPSF 0) was judged by the native reader; ExifTool
+    # would pass its unlocked fixes on: it is not run, and the warning says why there is none
+    ran = tmp_path / "ran"
+    monkeypatch.setattr(
+        "viewsynth.capture.exiftool.EXIFTOOL", _fake_exiftool(tmp_path, f"touch {ran}")
+    )
+    video = plain_video(tmp_path / "plain.mp4", created="2024-05-01T10:00:00Z")
+    monkeypatch.setattr(
+        "viewsynth.capture.locate.read_video_track",
+        lambda path: VideoTrack(None, [], T0, "GoPro GPMF"),
+    )
+    capture = load_capture(video, CaptureOptions(every_frames=4))
+    assert not ran.exists()
+    assert capture.warnings == [
+        "plain.mp4: no GPS telemetry (GPMF, CAMM or BlackVue; its GoPro GPMF has no fix) in this "
+        "video and no --gpx track: its frames have no position (a GPS logger's track: --gpx FILE)"
     ]

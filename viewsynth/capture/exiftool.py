@@ -11,7 +11,9 @@ sample's ``SampleTime`` and ``SampleDuration`` (seconds of video time) and its f
 (``GPSLatitude``, ``GPSLongitude``, maybe ``GPSAltitude`` and ``GPSDateTime``). A sample with n
 fixes spreads them evenly over its duration (fix j at time + j duration / n, as mapillary_tools
 places GPMF's); each takes its own ``GPSDateTime`` as UTC when the sample has one per fix, else
-the sample's first and the others follow on the video clock. A ``GPSDateTime`` that ExifTool
+the sample's first and the others follow on the video clock. A sample without a lock
+(``GPSMeasureMode`` 0) or with a GoPro's ``GPSHPositioningError`` over 5 m is dropped, a 2D
+fix's height too, as the native readers do. A ``GPSDateTime`` that ExifTool
 made up from the file's creation date (its "Approximating GPSDateTime" warning: CAMM type 5 has
 no time) is no UTC time. File-level tags (``Main``: a phone's one recording place) are no track.
 
@@ -44,7 +46,7 @@ EXIFTOOL = "exiftool"
 TIMEOUT_SECONDS = 120.0
 _TAGS = ["ExifToolVersion", "Duration", "Warning", "MetaFormat", "HandlerDescription"]
 _TAGS += ["SampleTime", "SampleDuration", "GPSDateTime", "GPSLatitude", "GPSLongitude"]
-_TAGS += ["GPSAltitude"]
+_TAGS += ["GPSAltitude", "GPSMeasureMode", "GPSHPositioningError"]
 #: ``[Group0:Group1:Doc3] TagName : value`` (``-G0:1:3 -s``; family 3 is ``Main`` or ``DocN``).
 _LINE = re.compile(r"^\[([^\]]*)\]\s+(\w+)\s*: (.*)$")
 #: Time zones are whole quarter hours off UTC, within 14 hours.
@@ -72,7 +74,7 @@ def read_exiftool_track(path: Path, creation: float | None) -> tuple[VideoTrack 
     except OSError as exc:
         return None, f"ExifTool could not be run: {exc.strerror or exc}"
     main, docs = _parse(done.stdout)
-    version = f"ExifTool {main.get('ExifToolVersion', ['?'])[0]}"
+    version = " ".join(["ExifTool", *main.get("ExifToolVersion", [])[:1]])
     if done.returncode != 0 and not docs:
         error = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
         return None, f"{version} could not read it: {error}"
@@ -130,6 +132,11 @@ def _fixes(main: dict[str, list[str]], docs: dict) -> tuple[list[Fix], str]:
         step = (_number(doc.get("SampleDuration", ["0"])[0]) or 0.0) / n
         utcs = [] if made_up else [_utc(v) for v in doc.get("GPSDateTime", [])]
         alts = doc.get("GPSAltitude", [])
+        # a sample's lock (GPMF GPSF, CAMM's fix type: 0 none, 2 2D) and GPMF's error in metres
+        mode = _number((doc.get("GPSMeasureMode") or ["3"])[0])
+        error = _number((doc.get("GPSHPositioningError") or ["0"])[0]) or 0.0
+        if mode == 0 or error > 5.0:  # (as the native readers drop them)
+            continue
         for j in range(n):
             lat, lon = _number(lats[j]), _number(lons[j])
             if lat is None or lon is None or (lat, lon) == (0.0, 0.0):  # (0, 0: no lock)
@@ -140,7 +147,7 @@ def _fixes(main: dict[str, list[str]], docs: dict) -> tuple[list[Fix], str]:
                 utc = utcs[j]
             else:
                 utc = utcs[0] + j * step if utcs and utcs[0] is not None else None
-            alt = measured_altitude(_number(alts[j])) if len(alts) == n else None
+            alt = measured_altitude(_number(alts[j]), mode) if len(alts) == n else None
             time = math.nan if start is None else start + j * step
             fixes.append(Fix(time, lat, lon, utc, alt))
         groups.append(doc["group"][0])

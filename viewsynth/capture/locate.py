@@ -126,9 +126,10 @@ class Locator:
 
     def __init__(self, path: Path, options: CaptureOptions, warnings: list[str]) -> None:
         track = read_video_track(path)
-        # what ExifTool made of a video the native readers find no GPS in ("": not installed)
-        self.exiftool = ""
-        if track.kind is None and options.use_gps:
+        # what ExifTool made of a video the native readers find no GPS in ("": not installed);
+        # not asked where one of them knew the file (a GoPro without a lock: its fixes judged)
+        self.exiftool = f"its {track.source} has no fix" if track.source else ""
+        if track.kind is None and not track.source and options.use_gps:
             read, self.exiftool = read_exiftool_track(path, track.creation_time)
             track = read or track
         self.source = track.source if options.use_gps else ""
