@@ -129,7 +129,7 @@ def test_a_novatek_freegps_mp4_gets_its_fixes_placed_by_their_gps_times(tmp_path
     for created, placed, first in (
         ("2024-05-01T12:00:00Z", f"{by_clock} (local time, UTC+2:00)", 2.0),  # (a dashcam's)
         ("2024-05-01T10:00:00Z", f"{by_clock} (UTC)", 2.0),
-        (None, "no sample times: the first placed at the video's start", 0.0),  # (mapillary's)
+        (None, "without sample times, the first placed at the video's start", 0.0),  # (mapillary's)
     ):
         got = read_video_track(built[created])
         assert got.kind is None  # (none of the native readers reads it)

@@ -183,7 +183,7 @@ def _by_clock(
         placed = f"placed by their GPS times from the video's creation time ({zone})"
     else:
         start = min(utcs)
-        placed = "no sample times: the first placed at the video's start"
+        placed = "without sample times, the first placed at the video's start"
     n = len(fixes)
     return [dataclasses.replace(f, time=f.utc - start) for f in fixes], f"{n} fixes {placed}"
 

@@ -10,7 +10,8 @@ is shown (``sampling.FrameClock``: index over fps, or a variable-rate video's ow
 capture there with a warning; before it, it is an error naming the file.
 
 Positions come from the video's own GPS telemetry (:mod:`~viewsynth.capture.telemetry`: GoPro
-GPMF, Google CAMM, BlackVue; ignored with ``capture.use_gps`` false), interpolated at each frame's
+GPMF, Google CAMM, BlackVue; other cameras' through ExifTool, :mod:`~viewsynth.capture.exiftool`;
+ignored with ``capture.use_gps`` false), interpolated at each frame's
 time, else from ``capture.gpx`` (a GPX or NMEA file) matched by UTC
 (the MP4 creation time + the frame's time + ``capture.gpx_offset``; :mod:`~viewsynth.capture.gpx`).
 With ``capture.every_metres`` > 0 (mapillary_tools' video sample distance) the first frame at or
