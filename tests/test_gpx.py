@@ -399,7 +399,7 @@ def test_an_avis_no_gps_warning_gives_the_route_that_works(tmp_path, monkeypatch
     warned = load_capture(mp4, CaptureOptions()).warnings
     assert not [w for w in warned if "damaged" in w]  # (its mp4v entry read as cut short)
     assert [w for w in warned if "no GPS telemetry" in w][0].endswith(
-        "(another dashcam's GPS: exiftool -ee -p gpx.fmt 'old camera.mp4' > 'old camera.gpx', "
+        "(another dashcam's GPS: exiftool -ee -p fmt_files/gpx.fmt 'old camera.mp4' > 'old camera.gpx', "
         "then --gpx 'old camera.gpx'; install ExifTool to read it directly)"
     )
     # an MP4 without one (ffmpeg writes none unless told) is given one in another MP4

@@ -225,8 +225,8 @@ def test_video_without_telemetry_warns_and_has_no_positions(tmp_path, monkeypatc
         "its frames have no position"
     )
     # (how to read another dashcam's GPS, as a GPX track, or directly with ExifTool installed)
-    hint = " (another dashcam's GPS: exiftool -ee -p gpx.fmt plain.mp4 > plain.gpx, then --gpx "
-    hint += "plain.gpx; install ExifTool to read it directly)"
+    hint = " (another dashcam's GPS: exiftool -ee -p fmt_files/gpx.fmt plain.mp4 > plain.gpx, "
+    hint += "then --gpx plain.gpx; install ExifTool to read it directly)"
     assert capture.warnings == [untracked + hint]
     # Sampling by distance needs a track: it falls back to every frame, said in the same line.
     by_distance = load_capture(video, CaptureOptions(every_metres=2.0))

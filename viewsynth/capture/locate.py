@@ -57,7 +57,9 @@ def untracked(
         verb = "" if falls else " falls back"
         falls.append(f"--spacing {spacing:g}{verb} to --factor {factor}")
     gpx = shlex.quote(f"{Path(name).stem}.gpx")
-    export = f"exiftool -ee -p gpx.fmt {shlex.quote(name)} > {gpx}"
+    # (gpx.fmt is no option: a file of ExifTool's distribution, named where it lies there; given
+    # as "gpx.fmt" outside that folder, ExifTool printed the words "gpx.fmt" once per fix)
+    export = f"exiftool -ee -p fmt_files/gpx.fmt {shlex.quote(name)} > {gpx}"
     if timed and not exiftool:
         hint = f" (another dashcam's GPS: {export}, then --gpx {gpx}; install ExifTool to read it"
         hint += " directly)"
