@@ -255,3 +255,28 @@ def test_a_file_a_native_reader_knows_is_not_read_again_by_exiftool(tmp_path, mo
         "plain.mp4: no GPS telemetry (GPMF, CAMM or BlackVue; its GoPro GPMF has no fix) in this "
         "video and no --gpx track: its frames have no position (a GPS logger's track: --gpx FILE)"
     ]
+
+
+def test_samples_without_a_lock_or_too_imprecise_are_dropped_as_the_native_readers_drop_them(
+    tmp_path, monkeypatch
+):
+    # ExifTool's lines for four one-second samples (a GoPro's GPMF: GPSF 0 no lock, 2 a 2D fix,
+    # 3 a 3D fix; GPSP over 5 m): only the 2D and 3D fixes with a small error are kept, the 2D
+    # one without its height (the receiver's guess)
+    lines = ["[ExifTool:Main] ExifToolVersion : 12.57"]
+    for doc, (mode, error) in enumerate([(0, 1.0), (2, 1.0), (3, 9.0), (3, 1.0)], start=1):
+        lat, lon = offset(*ORIGIN, 2.0 * doc, 0.0)
+        for tag, value in [("SampleTime", doc - 1), ("SampleDuration", 1), ("GPSLatitude", lat),
+                           ("GPSLongitude", lon), ("GPSAltitude", 10 + doc),
+                           ("GPSMeasureMode", mode), ("GPSHPositioningError", error),
+                           ("GPSDateTime", f"2024:05:01 10:00:0{doc - 1}.000")]:  # fmt: skip
+            lines.append(f"[GoPro:Track3:Doc{doc}] {tag} : {value}")
+    (tmp_path / "out.txt").write_text("\n".join(lines) + "\n")
+    fake = _fake_exiftool(tmp_path, f"cat {tmp_path / 'out.txt'}")
+    monkeypatch.setattr("viewsynth.capture.exiftool.EXIFTOOL", fake)
+    track, said = read_exiftool_track(tmp_path / "any.mp4", None)
+    assert said == "" and [(f.time, f.alt, f.utc) for f in track.fixes] == [
+        (1.0, None, T0 + 1.0),
+        (3.0, 14.0, T0 + 3.0),
+    ]
+    assert track.source == "ExifTool 12.57 (GoPro Track3: 2 fixes at their sample times)"
