@@ -124,9 +124,9 @@ def novatek_mp4(
 ) -> Path:
     """``source``'s frames (an MP4 whose ``moov`` comes last) in a Novatek dashcam's layout at
     ``out``: a ``gps `` box in ``moov`` (ExifTool's GPSDataList: u32 version, u32 count, then
-    each block's u32 file offset and u32 size, big-endian) listing a ``freeGPS `` block per point
-    of ``track`` (after ``mvhd``), in top-level ``free`` boxes after ``moov``. Each block is the binary layout
-    ExifTool's QuickTimeStream.pl decodes last (its type 1J, "Viofo A119S"; with the doubles of
+    each block's u32 file offset and u32 size, big-endian; after ``mvhd``) listing a ``freeGPS ``
+    block per point of ``track``, in top-level ``free`` boxes after ``moov``. Each block is the
+    binary layout ExifTool's QuickTimeStream.pl decodes last (its type 1J, "Viofo A119S"; with the doubles of
     the Transcend Driver Pro 230): from byte 48 u32 hour, minute, second, year - 2000, month,
     day (UTC), then the status ('A'; 'V' before ``lock_after`` seconds: no fix), 'N'/'S',
     'E'/'W', a pad byte; float32 latitude and longitude as NMEA's ddmm.mmmm, speed (knots) and

@@ -96,8 +96,8 @@ def read_exiftool_track(path: Path, creation: float | None) -> tuple[VideoTrack 
 
 def _parse(text: str) -> tuple[dict[str, list[str]], dict[str, dict[str, list[str]]]]:
     """ExifTool's lines: the file's (and each track's) ``Main`` tags and every warning, by
-    ``Tag`` and by ``Group1:Tag``; each document's tags in order (a tag may repeat: GPMF's 18 fixes a sample), with
-    ``"group"``: the GPS tags' ``Group0:Group1``."""
+    ``Tag`` and by ``Group1:Tag``; each document's tags in order (a tag may repeat: GPMF's 18
+    fixes a sample), with ``"group"``: the GPS tags' ``Group0:Group1``."""
     main: dict[str, list[str]] = defaultdict(list)
     docs: dict[str, dict[str, list[str]]] = {}
     for line in text.splitlines():

@@ -57,8 +57,8 @@ def untracked(
         verb = "" if falls else " falls back"
         falls.append(f"--spacing {spacing:g}{verb} to --factor {factor}")
     gpx = shlex.quote(f"{Path(name).stem}.gpx")
-    # (gpx.fmt is no option: a file of ExifTool's distribution, named where it lies there; given
-    # as "gpx.fmt" outside that folder, ExifTool printed the words "gpx.fmt" once per fix)
+    # (gpx.fmt is a file of ExifTool's distribution, named where it lies there: given as
+    # "gpx.fmt" outside that folder, ExifTool took the name as the format and printed it per fix)
     export = f"exiftool -ee -p fmt_files/gpx.fmt {shlex.quote(name)} > {gpx}"
     if timed and not exiftool:
         hint = f" (another dashcam's GPS: {export}, then --gpx {gpx}; install ExifTool to read it"

@@ -86,8 +86,9 @@ def finish(
     ``evidence``: what the metadata says of the projection (per frame, or one for a video);
     ``scores``: the frames' seam scores; ``hfov_by``: where the shots' ``hfov`` came from;
     ``geotag``: gives shots without a position one (a GPX track), after the GPS check;
-    ``untracked``: ``Capture``'s ``untracked`` and ``untracked_exiftool``; ``gps_by``: its own; ``cuts``: the shots that begin a segment (a video's
-    first frame sampled by distance after a stretch without a position); ``looks``: each shot's
+    ``untracked``: ``Capture``'s ``untracked`` and ``untracked_exiftool``; ``gps_by``: its own;
+    ``cuts``: the shots that begin a segment (a video's first frame sampled by distance after a
+    stretch without a position); ``looks``: each shot's
     picture against the last of another view (``still.StillWatch``), for ``drop_still``;
     ``clocks``, ``alt_by``: ``Capture``'s (the latter kept where a shot has a height).
     """
