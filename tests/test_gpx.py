@@ -369,11 +369,12 @@ def test_an_avi_with_a_gpx_says_how_to_give_it_a_start_time(tmp_path):
     assert all(s.whole and s.along is not None for s in capture.shots)
 
 
-def test_an_avis_no_gps_warning_gives_the_route_that_works(tmp_path):
+def test_an_avis_no_gps_warning_gives_the_route_that_works(tmp_path, monkeypatch):
     # An AVI's no-GPS warning gave ExifTool's GPX route, which then met "has no creation time":
     # --gpx matches by time, so the route is to remux it with a start time first.
     from viewsynth.walkthrough import InterpolateSettings, run_capture
 
+    monkeypatch.setattr("viewsynth.capture.exiftool.EXIFTOOL", "no-such-exiftool")  # (absent)
     avi, mp4 = tmp_path / "old camera.avi", tmp_path / "old camera.mp4"
     ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error"]
     # (a dashcam's AVI: Motion JPEG with PCM sound, which an MP4 cannot hold)
@@ -398,8 +399,8 @@ def test_an_avis_no_gps_warning_gives_the_route_that_works(tmp_path):
     warned = load_capture(mp4, CaptureOptions()).warnings
     assert not [w for w in warned if "damaged" in w]  # (its mp4v entry read as cut short)
     assert [w for w in warned if "no GPS telemetry" in w][0].endswith(
-        "(another dashcam's GPS: exiftool -ee -p gpx.fmt 'old camera.mp4' > 'old camera.gpx', "
-        "then --gpx 'old camera.gpx')"
+        "(another dashcam's GPS: exiftool -ee -p fmt_files/gpx.fmt 'old camera.mp4' > 'old camera.gpx', "
+        "then --gpx 'old camera.gpx'; install ExifTool to read it directly)"
     )
     # an MP4 without one (ffmpeg writes none unless told) is given one in another MP4
     subprocess.run(

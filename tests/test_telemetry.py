@@ -214,7 +214,8 @@ def test_clean_track_drops_frozen_and_implausible_fixes_and_names_gaps():
     assert clean_track(still, "x", 50.0, 5.0) == (still, [])
 
 
-def test_video_without_telemetry_warns_and_has_no_positions(tmp_path):
+def test_video_without_telemetry_warns_and_has_no_positions(tmp_path, monkeypatch):
+    monkeypatch.setattr("viewsynth.capture.exiftool.EXIFTOOL", "no-such-exiftool")  # (absent)
     video = plain_video(tmp_path / "plain.mp4", created="2024-05-01T10:00:00Z")
     assert read_video_track(video).kind is None
     capture = load_capture(video, CaptureOptions(every_frames=4))
@@ -223,9 +224,9 @@ def test_video_without_telemetry_warns_and_has_no_positions(tmp_path):
         "plain.mp4: no GPS telemetry (GPMF, CAMM or BlackVue) in this video and no --gpx track: "
         "its frames have no position"
     )
-    # (how to read another dashcam's GPS, as a GPX track)
-    hint = " (another dashcam's GPS: exiftool -ee -p gpx.fmt plain.mp4 > plain.gpx, then --gpx "
-    hint += "plain.gpx)"
+    # (how to read another dashcam's GPS, as a GPX track, or directly with ExifTool installed)
+    hint = " (another dashcam's GPS: exiftool -ee -p fmt_files/gpx.fmt plain.mp4 > plain.gpx, "
+    hint += "then --gpx plain.gpx; install ExifTool to read it directly)"
     assert capture.warnings == [untracked + hint]
     # Sampling by distance needs a track: it falls back to every frame, said in the same line.
     by_distance = load_capture(video, CaptureOptions(every_metres=2.0))

@@ -1,7 +1,8 @@
 """Where a video's frames are: its own GPS telemetry, else a GPX or NMEA track, by time.
 
 :class:`Locator` answers a video time with a position: the video's telemetry
-(:mod:`~viewsynth.capture.telemetry`: GoPro GPMF, Google CAMM, BlackVue; cleaned of frozen fixes,
+(:mod:`~viewsynth.capture.telemetry`: GoPro GPMF, Google CAMM, BlackVue; else, where it is
+installed, whatever ExifTool reads: :mod:`~viewsynth.capture.exiftool`; cleaned of frozen fixes,
 jumps and gaps; ignored with ``capture.use_gps`` false) interpolated at that time, else
 ``capture.gpx`` (:mod:`~viewsynth.capture.gpx`) at the frame's UTC time + ``capture.gpx_offset``:
 the telemetry's clock where its fixes have one (a late lock's first frames, a hole), else the
@@ -26,6 +27,7 @@ import statistics
 from collections.abc import Collection
 from pathlib import Path
 
+from viewsynth.capture.exiftool import read_exiftool_track
 from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, read_gpx
 from viewsynth.capture.heading import between
 from viewsynth.capture.options import CaptureOptions
@@ -41,30 +43,43 @@ from viewsynth.errors import ViewsynthError
 
 
 def untracked(
-    name: str, every_metres: float = 0.0, spacing: float = 0.0, factor: int = 0, timed: bool = True
+    name: str,
+    every_metres: float = 0.0,
+    spacing: float = 0.0,
+    factor: int = 0,
+    timed: bool = True,
+    exiftool: str = "",
 ) -> str:
     """The one warning for a video with no GPS track (no telemetry, no ``--gpx``): its frames
     have no position, and so what asked for one falls back: sampling every ``every_metres``
-    (to every frame) and, said by the job that has them, ``--spacing`` (to ``--factor``). Other
-    dashcams' embedded GPS (Novatek/Viofo ``freeGPS``, Garmin, Nextbase, ...) is not read here:
-    the line says how ExifTool exports it as a GPX track for ``--gpx``; a video without a start
+    (to every frame) and, said by the job that has them, ``--spacing`` (to ``--factor``).
+    ``exiftool``: what ExifTool made of the file (:func:`~viewsynth.capture.exiftool.
+    read_exiftool_track`; "" when it is not installed: then the line says how its GPX export
+    goes with ``--gpx``, and to install it to read the file directly); a video without a start
     time (``timed`` false: an AVI has no creation time) is first remuxed to an MP4 with one, as
     ``--gpx`` matches frames by time."""
-    line = f"{name}: no GPS telemetry (GPMF, CAMM or BlackVue) in this video and no --gpx track: "
-    line += "its frames have no position"
+    tried = f"; {exiftool}" if exiftool else ""
+    line = f"{name}: no GPS telemetry (GPMF, CAMM or BlackVue{tried}) in this video and no --gpx "
+    line += "track: its frames have no position"
     falls = [f"sampling every {every_metres:g} m falls back to every frame"] if every_metres else []
     if spacing:
         verb = "" if falls else " falls back"
         falls.append(f"--spacing {spacing:g}{verb} to --factor {factor}")
     gpx = shlex.quote(f"{Path(name).stem}.gpx")
-    export = f"exiftool -ee -p gpx.fmt {shlex.quote(name)} > {gpx}"
-    if timed:
-        hint = f" (another dashcam's GPS: {export}, then --gpx {gpx})"
+    # (gpx.fmt is a file of ExifTool's distribution, named where it lies there: given as
+    # "gpx.fmt" outside that folder, ExifTool took the name as the format and printed it per fix)
+    export = f"exiftool -ee -p fmt_files/gpx.fmt {shlex.quote(name)} > {gpx}"
+    if timed and not exiftool:
+        hint = f" (another dashcam's GPS: {export}, then --gpx {gpx}; install ExifTool to read it"
+        hint += " directly)"
+    elif timed:
+        hint = " (a GPS logger's track: --gpx FILE)"
     else:
         remux, mp4 = _remuxed(name)
+        by = "" if exiftool else f", another dashcam's by {export},"
         hint = (
-            f" (a GPS track for --gpx, another dashcam's by {export}, matches frames by time, and "
-            f"this video has no start time: first {remux}, then {mp4} --gpx {gpx})"
+            f" (a GPS track for --gpx{by} matches frames by time, and this video has no start "
+            f"time: first {remux}, then {mp4} --gpx {gpx})"
         )
     return line + (", so " + " and ".join(falls) if falls else "") + hint
 
@@ -164,6 +179,12 @@ class Locator:
 
     def __init__(self, path: Path, options: CaptureOptions, warnings: list[str]) -> None:
         track = read_video_track(path)
+        # what ExifTool made of a video the native readers find no GPS in ("": not installed);
+        # not asked where one of them knew the file (a GoPro without a lock: its fixes judged)
+        self.exiftool = f"its {track.source} has no fix" if track.source else ""
+        if track.kind is None and not track.source and options.use_gps:
+            read, self.exiftool = read_exiftool_track(path, track.creation_time)
+            track = read or track
         self.source = track.source if options.use_gps else ""
         self.creation = track.creation_time
         self.offset = options.gpx_offset
@@ -209,7 +230,9 @@ class Locator:
                 self._shift_heights()
         elif track.kind is None and options.use_gps:  # one cause, one line: what falls back
             timed = self.creation is not None
-            self.untracked = untracked(path.name, options.every_metres, timed=timed)
+            self.untracked = untracked(
+                path.name, options.every_metres, timed=timed, exiftool=self.exiftool
+            )
             warnings.append(self.untracked)
         self.every_metres = options.every_metres
         if options.every_metres > 0.0 and not self.fixes and not self.gpx:

@@ -74,7 +74,7 @@ def finish(
     scores: Sequence[float | None] = (),
     hfov_by: str = "unknown",
     geotag: Callable[[list[Shot]], tuple[list[Shot], list[str]]] | None = None,
-    untracked: str = "",
+    untracked: tuple[str, str] = ("", ""),
     cuts: Collection[str] = (),
     gps_by: str = "",
     looks: Mapping[str, Look] | None = None,
@@ -86,8 +86,9 @@ def finish(
     ``evidence``: what the metadata says of the projection (per frame, or one for a video);
     ``scores``: the frames' seam scores; ``hfov_by``: where the shots' ``hfov`` came from;
     ``geotag``: gives shots without a position one (a GPX track), after the GPS check;
-    ``untracked``, ``gps_by``: ``Capture``'s; ``cuts``: the shots that begin a segment (a video's
-    first frame sampled by distance after a stretch without a position); ``looks``: each shot's
+    ``untracked``: ``Capture``'s ``untracked`` and ``untracked_exiftool``; ``gps_by``: its own;
+    ``cuts``: the shots that begin a segment (a video's first frame sampled by distance after a
+    stretch without a position); ``looks``: each shot's
     picture against the last of another view (``still.StillWatch``), for ``drop_still``;
     ``clocks``, ``alt_by``: ``Capture``'s (the latter kept where a shot has a height).
     """
@@ -190,7 +191,8 @@ def finish(
         max_pixels=options.max_pixels,
         projection_by=decision.by,
         hfov_by=hfov_by,
-        untracked=untracked,
+        untracked=untracked[0],
+        untracked_exiftool=untracked[1],
         gps_by=gps_by if any(s.has_position for segment in segments for s in segment) else "",
         clocks=list(clocks),
         alt_by=alt_by if any(s.alt is not None for seg in segments for s in seg) else "",

@@ -86,6 +86,8 @@ class Capture:
     # A video with no GPS track (no telemetry, no --gpx): the line of ``warnings`` that says so
     # (``locate.untracked``), for the job to add what else falls back for that one cause; else "".
     untracked: str = ""
+    # ... and what ExifTool made of that video (``locate.untracked``'s ``exiftool``)
+    untracked_exiftool: str = ""
     # Where the positions came from ("GoPro GPMF", "BlackVue DR900X Plus (...)", "--gpx ride.nmea",
     # "EXIF GPS"; "" when no frame has one), for the manifest
     gps_by: str = ""

@@ -81,7 +81,8 @@ class Fix:
 class VideoTrack:
     """A video's GPS track: where it came from, its fixes in time order, the MP4 creation time."""
 
-    kind: str | None  # 'gpmf' | 'camm' | 'blackvue', None when the video has no GPS telemetry
+    # 'gpmf' | 'camm' | 'blackvue' | 'exiftool' (capture.exiftool), None: no GPS telemetry
+    kind: str | None
     fixes: list[Fix]
     creation_time: float | None  # mvhd creation time as seconds since 1970 (often local time)
     source: str = ""  # where the fixes came from, for the manifest: "BlackVue DR900X Plus ..."

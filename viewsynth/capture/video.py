@@ -10,9 +10,10 @@ is shown (``sampling.FrameClock``: index over fps, or a variable-rate video's ow
 capture there with a warning; before it, it is an error naming the file.
 
 Positions come from the video's own GPS telemetry (:mod:`~viewsynth.capture.telemetry`: GoPro
-GPMF, Google CAMM, BlackVue; ignored with ``capture.use_gps`` false), interpolated at each frame's
-time, else from ``capture.gpx`` (a GPX or NMEA file) matched by UTC
-(the MP4 creation time + the frame's time + ``capture.gpx_offset``; :mod:`~viewsynth.capture.gpx`).
+GPMF, Google CAMM, BlackVue; other cameras' through ExifTool, :mod:`~viewsynth.capture.exiftool`;
+ignored with ``capture.use_gps`` false), interpolated at each frame's time, else from
+``capture.gpx`` (a GPX or NMEA file) matched by UTC (the MP4 creation time + the frame's time +
+``capture.gpx_offset``; :mod:`~viewsynth.capture.gpx`).
 With ``capture.every_metres`` > 0 (mapillary_tools' video sample distance) the first frame at or
 past each multiple of that many metres along the track is kept, so kept frames lie that far apart
 on average whatever the speed (each within one frame's travel of its mark); frames without a
@@ -197,8 +198,9 @@ def load_video(
     capture = finish(
         path, "video", "video", shots, options, [], warnings,
         evidence=[video_evidence(camera)], scores=scores, hfov_by=hfov_by,
-        untracked=locate.untracked, cuts={f"{path.name}#{i}" for i in pick.cuts},
-        gps_by=locate.gps_by(), looks=watch.looks, alt_by=alt_by,
+        untracked=(locate.untracked, locate.exiftool),
+        cuts={f"{path.name}#{i}" for i in pick.cuts}, gps_by=locate.gps_by(),
+        looks=watch.looks, alt_by=alt_by,
     )  # fmt: skip
     return dataclasses.replace(capture, stereo=camera.stereo)
 

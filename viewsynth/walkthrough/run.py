@@ -249,7 +249,8 @@ def _schedule(
     if spacing and capture.untracked:
         timed = any(shot.utc is not None for shot in capture.shots)  # (an AVI has no start)
         name = capture.source.name
-        said = untracked(name, options.every_metres, spacing, settings.factor, timed)
+        said = untracked(name, options.every_metres, spacing, settings.factor, timed,
+                         capture.untracked_exiftool)  # fmt: skip
         warnings[warnings.index(capture.untracked)] = said
     return schedules, warnings
 
