@@ -33,6 +33,9 @@ def test_what_fits_is_the_widest_multiple_of_64():
         "",
     )
     assert fit_memory("walk", (11904, 5952), "rnn", factor=8, codec="h264", budget=None)[1] == ""
+    # a 72 MP photo is decoded whole before it is resized to a narrower working size
+    fitted = job_bytes(7680, 3840, "rnn", factor=8)
+    assert job_bytes(7680, 3840, "rnn", factor=8, decoded=11904 * 5952) > fitted
     budget = job_bytes(7680, 3840, "rnn", factor=8) + 1
     size, warning = fit_memory("walk", (11904, 5952), "rnn", factor=8, codec="h264", budget=budget)
     assert size == (7680, 3840)
@@ -49,7 +52,7 @@ def test_what_fits_is_the_widest_multiple_of_64():
 def test_a_job_too_big_works_narrower_with_a_warning(tmp_path, monkeypatch, caplog, capsys):
     monkeypatch.setattr(memory, "MIN_WIDTH", 64)  # a small stand-in for a 72 MP capture's sizes
     cap, out = _capture(tmp_path / "cap", 512), tmp_path / "out"
-    gib = (job_bytes(256, 128, "linear", factor=2) + 4096) / GIB
+    gib = (job_bytes(256, 128, "linear", factor=2, decoded=512 * 256) + 4096) / GIB
     args = ["interpolate", str(cap), "-o", str(out), "--method", "linear", "--factor", "2"]
     assert cli([*args, "--frames", "--set", f"max_memory={gib!r}"]) == 0
     (warning,) = json.loads((out / "manifest.json").read_text())["warnings"]

@@ -4,11 +4,13 @@ A job's peak is a base (Python, JAX, the networks, the encoders) plus bytes per 
 working size: the two decoded photos and the in-between frames of one call (float32, at most
 ``CALL_BYTES``), the interpolator's full-size warps and fusion, and the 360 encoder's lookahead at
 the video's size (never over 8192 wide: :func:`viewsynth.export.video.level_size`). The figures
-below are the process tree's measured peak RSS (garden a upscaled to the cameras' sizes, 2048 to
-11968 wide: TRAINING_LOG, session 35), rounded up.
+below are fitted to the process tree's peak RSS (Python and both ffmpegs; garden a upscaled to the
+cameras' sizes, 2048 to 11968 wide, ``--factor 8``: TRAINING_LOG, session 35) and rounded up: the
+estimate was 0.2-1.3 GiB above each of 12 measured peaks.
 
-A 72 MP capture (11904x5952) needs about 12 GiB with the default method, so on a laptop with less
-free the job would be killed by the system part way, after decoding and minutes of work. So
+A 72 MP capture (11968x5984) peaked at 9.7 GiB with the default method (12.0 before its video
+was capped at 8192 wide), so on a laptop with less free the system would kill the job part way,
+after minutes of work. So
 :func:`fit_memory` decides before any work: it keeps the capture's size where it fits in the
 memory free (``max_memory``, else what the system says is available), else works at the largest
 width that fits, with a warning (the 360 video is at most 8192 wide anyway); a width the user
@@ -31,27 +33,39 @@ GIB = 1 << 30
 #: memory does not grow with ``--factor``: a 5760x2880 frame is 199 MB, so ``--factor 8`` is one
 #: call (7 frames) and ``--factor 16`` two.
 CALL_BYTES = 3 << 29  # 1.5 GiB
-#: Bytes a job holds whatever its size (Python, JAX and its compiled code, the networks).
-BASE_BYTES = {"linear": 0.6 * GIB, "flow": 0.8 * GIB, "sweep": 1.2 * GIB, "rnn": 1.2 * GIB}
-#: Bytes per working pixel beyond the frames of a call: the decoded pair, warps, fusion.
-PIXEL_BYTES = {"linear": 40, "flow": 60, "sweep": 90, "rnn": 90}
-#: Bytes per pixel of the 360 video held by its encoder (x264's lookahead, as YUV 4:2:0).
-ENCODER_BYTES = 60
+#: Bytes a job holds whatever its size (Python, JAX and its compiled code, the networks). Fitted to
+#: the peaks of ``rnn`` and ``flow`` and rounded up; ``sweep`` (as ``rnn``) and ``linear`` (as
+#: ``flow``) were not measured.
+BASE_BYTES = {"linear": 0.5 * GIB, "flow": 0.5 * GIB, "sweep": 1.1 * GIB, "rnn": 1.1 * GIB}
+#: Bytes per working pixel: the decoded pair, the warps and fusion at full size (fitted: 83, 112).
+PIXEL_BYTES = {"linear": 120, "flow": 120, "sweep": 90, "rnn": 90}
+#: Bytes per pixel of each in-between frame of a call (fitted: 15 for rnn, 18 for flow).
+HELD_BYTES = 20
+#: Bytes per pixel of the 360 video held by its encoder, x264's lookahead (fitted: 68).
+ENCODER_BYTES = 70
+#: Bytes per pixel of a photo decoded larger than the working size, before it is resized
+#: (uint8 and float32 RGB).
+DECODE_BYTES = 15
 #: Narrower than this is no longer worth making: the job says it does not fit.
 MIN_WIDTH = 1024
 
 
-def job_bytes(width: int, height: int, method: str, *, factor: int, codec: str = "h264") -> int:
+def job_bytes(
+    width: int, height: int, method: str, *, factor: int, codec: str = "h264", decoded: int = 0
+) -> int:
     """The peak bytes a job on ``width x height`` frames is expected to hold (``factor``: the
-    frames per pair; ``codec``: the 360 video's)."""
+    frames per pair; ``codec``: the 360 video's; ``decoded``: the pixels of the largest photo,
+    when decoded larger than that and resized)."""
     frame = width * height * 3 * 4
+    larger = DECODE_BYTES * decoded if decoded > width * height else 0
     held = min(max(1, factor - 1), max(1, CALL_BYTES // frame))  # a call's in-between frames
     video = level_size(width - width % 2, height - height % 2, codec)
     return int(
         BASE_BYTES[method]
         + PIXEL_BYTES[method] * width * height
-        + held * frame
+        + HELD_BYTES * held * width * height
         + ENCODER_BYTES * video[0] * video[1]
+        + larger
     )
 
 
@@ -95,17 +109,19 @@ def fit_memory(
     budget: int | None,
     chosen_width: int = 0,
     allowed: bool = False,
+    decoded: int = 0,
 ) -> tuple[tuple[int, int], str]:
     """The working size a job on ``size`` (w, h) frames of capture ``name`` fits in ``budget``
     bytes, and the warning when it is smaller ('' when ``size`` fits or ``budget`` is None;
-    ``allowed``: ``budget`` is the user's ``max_memory``, not the memory free).
+    ``allowed``: ``budget`` is the user's ``max_memory``, not the memory free; ``decoded``: the
+    pixels of the capture's largest frame, decoded before it is resized).
 
     The largest width (a multiple of 64, aspect kept) that fits. Raises ``ConfigError`` when the
     width was the user's (``chosen_width``: ``capture.max_width``) or when not even
     :data:`MIN_WIDTH` fits: before any work, rather than a kill by the system part way.
     """
     width, height = size
-    need = job_bytes(width, height, method, factor=factor, codec=codec)
+    need = job_bytes(width, height, method, factor=factor, codec=codec, decoded=decoded)
     if budget is None or need <= budget:
         return size, ""
 
@@ -114,7 +130,7 @@ def fit_memory(
 
     fits = next(
         (w for w in range(width - width % 64, MIN_WIDTH - 1, -64)
-         if job_bytes(*scaled(w), method, factor=factor, codec=codec) <= budget),
+         if job_bytes(*scaled(w), method, factor=factor, codec=codec, decoded=decoded) <= budget),
         None,
     )  # fmt: skip
     said = (
@@ -122,7 +138,9 @@ def fit_memory(
         f"{budget / GIB:.1f} GiB {'allowed (max_memory)' if allowed else 'free'}"
     )
     if fits is None:
-        smallest = job_bytes(*scaled(MIN_WIDTH), method, factor=factor, codec=codec)
+        smallest = job_bytes(
+            *scaled(MIN_WIDTH), method, factor=factor, codec=codec, decoded=decoded
+        )
         raise ConfigError(
             f"{said} (even {MIN_WIDTH} wide needs {smallest / GIB:.1f}): free memory, or "
             "--set max_memory=GIB if it has more"
@@ -146,10 +164,12 @@ def fit_capture(
     ``settings.max_memory`` GiB, else :func:`free_bytes`), with the warning when that is smaller,
     and that size (None: the capture's own)."""
     budget = int(settings.max_memory * GIB) if settings.max_memory else free_bytes()
+    decoded = max(w * h for segment in capture.segments for (w, h) in (s.size for s in segment))
     size, warning = fit_memory(
         capture.source.name, capture.working_size, settings.method,
         factor=settings.factor if not settings.spacing else 1 << 20, codec=settings.codec,
         budget=budget, chosen_width=settings.capture.max_width, allowed=bool(settings.max_memory),
+        decoded=decoded,
     )  # fmt: skip
     if not warning:
         return capture, None
