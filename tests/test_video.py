@@ -117,7 +117,8 @@ def test_output_size_and_level_warnings():
 
 
 def test_no_video_beyond_the_highest_level():
-    # libx264 wrote a 72 MP panorama (Insta360 X4) as "level 6.2", twice that level's frame size
+    # libx264 wrote a 72 MP panorama (Insta360 X4) as "level 6.2", twice that level's frame size;
+    # libx265 as level 6.3
     for codec in ("h264", "hevc"):
         assert level_size(11904, 5952, codec) == (8192, 4096)
         assert level_size(11968, 5984, codec) == (8192, 4096)
@@ -135,8 +136,8 @@ def test_a_video_beyond_the_highest_level_is_capped(tmp_path, monkeypatch):
         writer.write(_smooth_frames(1, 128, 256)[0])
     assert writer.size == (100, 50)
     assert writer.warnings == [
-        "frames of 256x128 encoded at 100x50 (no H.264 level holds 256x128: 6.2, the highest, "
-        "stops at about 8192x4320; --frames writes the frames whole)"
+        "frames of 256x128 encoded at 100x50 (256x128 is past H.264 level 6.2 (about 8192x4320), "
+        "where players and decoders stop; --frames writes the frames whole)"
     ]
     assert _decode(path)[1].shape == (1, 50, 100, 3)
 

@@ -16,11 +16,12 @@ Levels. H.264 level 5.2, which most hardware decoders and players handle, stops 
 macroblocks a frame (about 4096x2304); HEVC level 5.1 stops at 8,912,896 luma samples (4096x2176).
 Larger frames, such as a 5760x2880 panorama, still encode (at level 6), but many players will
 not decode them: :func:`size_warning` says so and the writer lists it in ``warnings``; the cure is
-``max_video_width=4096`` (or HEVC, which the 360 cameras themselves use at 5.7K). No level of either
-codec holds more than level 6.2 (H.264: 139264 macroblocks; HEVC: 35,651,584 luma samples; about
-8192x4320): libx264 and libx265 still encode a 72 MP panorama (11904x5952), as a stream with
-no level that players refuse, so :func:`level_size` caps every video there, and at 8192 a side
-(where hardware decoders stop), aspect kept, with a warning.
+``max_video_width=4096`` (or HEVC, which the 360 cameras themselves use at 5.7K). Level 6.2 (H.264:
+139264 macroblocks; HEVC: 35,651,584 luma samples; about 8192x4320) is H.264's highest and what
+8K players and decoders implement (NVIDIA's NVDEC stops at 8192 a side for HEVC). Past it the
+encoders still write a 72 MP panorama (11904x5952): libx264 labels it level 6.2 at twice that
+level's frame size, libx265 level 6.3. So :func:`level_size` caps every video at level 6.2 and
+8192 a side, aspect kept, with a warning; ``--frames`` keeps the frames whole.
 
 The output is written to a hidden name in the same folder (``frames.part_path``) and renamed into
 place only once ffmpeg has finished successfully: no half-written video ever sits at the output
@@ -66,10 +67,10 @@ PRESETS = (
 _H264_MAX_MACROBLOCKS = 36864
 #: HEVC level 5.1: at most this many luma samples per frame, each side at most sqrt(8 * that).
 _HEVC_MAX_LUMA = 8_912_896
-#: The highest levels, 6.2 (H.264 macroblocks, HEVC luma samples): no video is encoded beyond.
+#: Level 6.2 (H.264 macroblocks, HEVC luma samples): no video is encoded beyond.
 _H264_TOP_MACROBLOCKS = 139_264
 _HEVC_TOP_LUMA = 35_651_584
-#: The longest side written: level 6.2's 8192x4320, where hardware decoders stop.
+#: The longest side written: level 6.2's 8192x4320, where 8K decoders stop.
 MAX_SIDE = 8192
 
 
@@ -287,8 +288,8 @@ class VideoWriter:
         if (top := level_size(*self.size, self.codec)) != self.size:
             name = "H.264" if self.codec == "h264" else "HEVC"
             why = (
-                f"no {name} level holds {self.size[0]}x{self.size[1]}: 6.2, the highest, stops at "
-                "about 8192x4320; --frames writes the frames whole"
+                f"{self.size[0]}x{self.size[1]} is past {name} level 6.2 (about 8192x4320), "
+                "where players and decoders stop; --frames writes the frames whole"
             )
             self.size = top
         if self.size != (width, height):
