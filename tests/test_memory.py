@@ -66,5 +66,5 @@ def test_a_job_too_big_works_narrower_with_a_warning(tmp_path, monkeypatch, capl
                 "--set", "capture.max_width=512"])  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and not (tmp_path / "out2").exists()
-    assert "cap: 512x256 frames need about" in err[0]
+    assert f"{cap}: 512x256 frames need about" in err[0]
     assert "capture.max_width=512 does not fit; --set capture.max_width=256 does" in err[0]

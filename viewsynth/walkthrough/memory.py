@@ -110,11 +110,13 @@ def fit_memory(
     chosen_width: int = 0,
     allowed: bool = False,
     decoded: int = 0,
+    path: str = "",
 ) -> tuple[tuple[int, int], str]:
     """The working size a job on ``size`` (w, h) frames of capture ``name`` fits in ``budget``
     bytes, and the warning when it is smaller ('' when ``size`` fits or ``budget`` is None;
     ``allowed``: ``budget`` is the user's ``max_memory``, not the memory free; ``decoded``: the
-    pixels of the capture's largest frame, decoded before it is resized).
+    pixels of the capture's largest frame, decoded before it is resized; ``path``: the capture's
+    folder or video, which an error names).
 
     The largest width (a multiple of 64, aspect kept) that fits. Raises ``ConfigError`` when the
     width was the user's (``chosen_width``: ``capture.max_width``) or when not even
@@ -134,7 +136,7 @@ def fit_memory(
         None,
     )  # fmt: skip
     said = (
-        f"{name}: {width}x{height} frames need about {need / GIB:.1f} GiB with --method {method}, "
+        f"{width}x{height} frames need about {need / GIB:.1f} GiB with --method {method}, "
         f"{budget / GIB:.1f} GiB {'allowed (max_memory)' if allowed else 'free'}"
     )
     if fits is None:
@@ -142,17 +144,17 @@ def fit_memory(
             *scaled(MIN_WIDTH), method, factor=factor, codec=codec, decoded=decoded
         )
         raise ConfigError(
-            f"{said} (even {MIN_WIDTH} wide needs {smallest / GIB:.1f}): free memory, or "
+            f"{path or name}: {said} (even {MIN_WIDTH} wide needs {smallest / GIB:.1f}): free memory, or "
             "--set max_memory=GIB if it has more"
         )
     if chosen_width:
         raise ConfigError(
-            f"{said}: capture.max_width={chosen_width} does not fit; --set capture.max_width="
+            f"{path or name}: {said}: capture.max_width={chosen_width} does not fit; --set capture.max_width="
             f"{fits} does (or --set max_memory=GIB if it has more)"
         )
     new = scaled(fits)
     return new, (
-        f"{said}: working at {new[0]}x{new[1]} (--set max_memory=GIB if it has more, "
+        f"{name}: {said}: working at {new[0]}x{new[1]} (--set max_memory=GIB if it has more, "
         "capture.max_width=W to choose)"
     )
 
@@ -169,7 +171,7 @@ def fit_capture(
         capture.source.name, capture.working_size, settings.method,
         factor=settings.factor if not settings.spacing else 1 << 20, codec=settings.codec,
         budget=budget, chosen_width=settings.capture.max_width, allowed=bool(settings.max_memory),
-        decoded=decoded,
+        decoded=decoded, path=str(capture.source),
     )  # fmt: skip
     if not warning:
         return capture, None
