@@ -7,7 +7,7 @@ from viewsynth.errors import ConfigError, FrameError, ViewsynthError
 from viewsynth.export import video
 from viewsynth.export.mp4 import read_moov, scan_top_level, video_track
 from viewsynth.export.spherical import read_spherical
-from viewsynth.export.video import VideoWriter, output_size, size_warning
+from viewsynth.export.video import VideoWriter, level_size, output_size, size_warning
 
 
 def _decode(path):
@@ -114,6 +114,32 @@ def test_output_size_and_level_warnings():
     )
     assert size_warning(4096, 2320, "h264") is not None  # one macroblock row too many
     assert size_warning(5760, 2880, "hevc").startswith("5760x2880 exceeds HEVC level 5.1")
+
+
+def test_no_video_beyond_the_highest_level():
+    # libx264 wrote a 72 MP panorama (Insta360 X4) as "level 6.2", twice that level's frame size;
+    # libx265 as level 6.3
+    for codec in ("h264", "hevc"):
+        assert level_size(11904, 5952, codec) == (8192, 4096)
+        assert level_size(11968, 5984, codec) == (8192, 4096)
+        assert level_size(7680, 3840, codec) == (7680, 3840)
+        assert level_size(8192, 4320, codec) == (8192, 4320)  # level 6.2's own example
+    assert level_size(12000, 9000, "h264") == (6892, 5168)  # a 108 MP phone photo: 4:3 kept
+    w, h = level_size(8192, 4608, "h264")  # 16:9 at 8192 is 147456 macroblocks: too many
+    assert (w, h) == (7952, 4472) and -(-w // 16) * -(-h // 16) <= 139264
+
+
+def test_a_video_beyond_the_highest_level_is_capped(tmp_path, monkeypatch):
+    monkeypatch.setattr(video, "MAX_SIDE", 100)  # a small stand-in for 8192
+    path = tmp_path / "big.mp4"
+    with VideoWriter(path, 10) as writer:
+        writer.write(_smooth_frames(1, 128, 256)[0])
+    assert writer.size == (100, 50)
+    assert writer.warnings == [
+        "frames of 256x128 encoded at 100x50 (256x128 is past H.264 level 6.2 (about 8192x4320), "
+        "where players and decoders stop; --frames writes the frames whole)"
+    ]
+    assert _decode(path)[1].shape == (1, 50, 100, 3)
 
 
 def test_faststart_puts_the_index_first(tmp_path):

@@ -16,7 +16,12 @@ Levels. H.264 level 5.2, which most hardware decoders and players handle, stops 
 macroblocks a frame (about 4096x2304); HEVC level 5.1 stops at 8,912,896 luma samples (4096x2176).
 Larger frames, such as a 5760x2880 panorama, still encode (at level 6), but many players will
 not decode them: :func:`size_warning` says so and the writer lists it in ``warnings``; the cure is
-``max_video_width=4096`` (or HEVC, which the 360 cameras themselves use at 5.7K).
+``max_video_width=4096`` (or HEVC, which the 360 cameras themselves use at 5.7K). Level 6.2 (H.264:
+139264 macroblocks; HEVC: 35,651,584 luma samples; about 8192x4320) is H.264's highest and what
+8K players and decoders implement (NVIDIA's NVDEC stops at 8192 a side for HEVC). Past it the
+encoders still write a 72 MP panorama (11904x5952): libx264 labels it level 6.2 at twice that
+level's frame size, libx265 level 6.3. So :func:`level_size` caps every video at level 6.2 and
+8192 a side, aspect kept, with a warning; ``--frames`` keeps the frames whole.
 
 The output is written to a hidden name in the same folder (``frames.part_path``) and renamed into
 place only once ffmpeg has finished successfully: no half-written video ever sits at the output
@@ -62,6 +67,11 @@ PRESETS = (
 _H264_MAX_MACROBLOCKS = 36864
 #: HEVC level 5.1: at most this many luma samples per frame, each side at most sqrt(8 * that).
 _HEVC_MAX_LUMA = 8_912_896
+#: Level 6.2 (H.264 macroblocks, HEVC luma samples): no video is encoded beyond.
+_H264_TOP_MACROBLOCKS = 139_264
+_HEVC_TOP_LUMA = 35_651_584
+#: The longest side written: level 6.2's 8192x4320, where 8K decoders stop.
+MAX_SIDE = 8192
 
 
 def output_size(width: int, height: int, max_width: int | None = None) -> tuple[int, int]:
@@ -73,6 +83,24 @@ def output_size(width: int, height: int, max_width: int | None = None) -> tuple[
         height = max(1, round(height * max_width / width))
         width = max_width
     return max(2, width - width % 2), max(2, height - height % 2)
+
+
+def _in_top_level(width: int, height: int, codec: str) -> bool:
+    if max(width, height) > MAX_SIDE:
+        return False
+    if codec == "hevc":
+        return width * height <= _HEVC_TOP_LUMA
+    return math.ceil(width / 16) * math.ceil(height / 16) <= _H264_TOP_MACROBLOCKS
+
+
+def level_size(width: int, height: int, codec: str = "h264") -> tuple[int, int]:
+    """The even ``(width, height)`` a video of a ``width x height`` (even) frame is encoded at: as
+    is when ``codec``'s highest level (6.2) holds it and no side passes :data:`MAX_SIDE`, else the
+    largest even size of its aspect that does (11904x5952 -> 8192x4096)."""
+    w = min(width, MAX_SIDE * width // max(width, height))
+    while w > 2 and not _in_top_level(*output_size(width, height, w), codec):
+        w -= 2
+    return output_size(width, height, w)
 
 
 def size_warning(width: int, height: int, codec: str = "h264") -> str | None:
@@ -256,10 +284,15 @@ class VideoWriter:
     def _start(self, width: int, height: int) -> None:
         self._input_shape = (height, width)
         self.size = output_size(width, height, self.max_width)
-        if self.size != (width, height):
+        why = "capped by max_video_width" if self.max_width and width > self.max_width else "even"
+        if (top := level_size(*self.size, self.codec)) != self.size:
+            name = "H.264" if self.codec == "h264" else "HEVC"
             why = (
-                "capped by max_video_width" if self.max_width and width > self.max_width else "even"
+                f"{self.size[0]}x{self.size[1]} is past {name} level 6.2 (about 8192x4320), "
+                "where players and decoders stop; --frames writes the frames whole"
             )
+            self.size = top
+        if self.size != (width, height):
             self.warnings.append(
                 f"frames of {width}x{height} encoded at {self.size[0]}x{self.size[1]} ({why})"
             )

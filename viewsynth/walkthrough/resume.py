@@ -55,14 +55,24 @@ from viewsynth.walkthrough.settings import InterpolateSettings
 STATE_FILE = ".viewsynth-state.json"
 
 
-def fingerprint(capture: Capture, settings: InterpolateSettings, record: dict[str, Any]) -> str:
+def fingerprint(
+    capture: Capture,
+    settings: InterpolateSettings,
+    record: dict[str, Any],
+    *,
+    fitted: tuple[int, int] | None = None,
+) -> str:
     """Hash of the inputs (names, sizes and their bytes' ends: :func:`_sampled`), what the capture
     made of them (each shot's time, position, heading and turn: an edited ``--gpx`` track changes
     those and nothing else), every setting and the interpolator's record
-    (``Interpolator.record()``)."""
+    (``Interpolator.record()``); ``fitted``: the smaller working size the memory free chose (a
+    re-run with another never joins its pieces to these)."""
     h = hashlib.sha256()
     decisive = config_lib.to_dict(settings)
     decisive.pop("chunk_frames", None)  # how the work is cut, not what it makes
+    decisive.pop("max_memory", None)  # (what it makes: the working size, ``fitted``)
+    if fitted is not None:
+        decisive["fitted"] = list(fitted)
     # Settings newer than most runs' ledgers, at their defaults, hash as before they existed, so
     # those runs resume (what they change shows in the shots hashed below): left out, or the
     # heading smoothing in metres as the one in shots it replaced (tracked panoramas' turns are

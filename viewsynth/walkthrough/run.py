@@ -28,6 +28,7 @@ from viewsynth.capture.shot import Shot
 from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
 from viewsynth.interpolators import Interpolator
+from viewsynth.walkthrough import memory
 from viewsynth.walkthrough.folders import check_not_theirs, check_output_dir
 from viewsynth.walkthrough.geotag import (
     camm_step,
@@ -46,11 +47,10 @@ from viewsynth.walkthrough.manifest import (
 from viewsynth.walkthrough.resume import Ledger, SegmentPlan, fingerprint, plan_segments
 from viewsynth.walkthrough.settings import InterpolateSettings
 
-#: At most this many bytes of in-between frames are asked of the interpolator at once, so a job's
-#: memory does not grow with ``--factor``: a 5760x2880 float32 frame is 199 MB, so ``--factor 8``
-#: is one call (7 frames) and ``--factor 16`` two. Each call repeats the pair's own work (the
-#: pose, DIS), small beside that many frames' warps at such a size.
-CALL_BYTES = 3 << 29  # 1.5 GiB
+#: At most this many bytes of in-between frames are asked of the interpolator at once
+#: (``memory.CALL_BYTES``). Each call repeats the pair's own work (the pose, DIS), small beside
+#: that many frames' warps at such a size.
+CALL_BYTES = memory.CALL_BYTES
 
 
 @dataclass
@@ -107,13 +107,14 @@ def run_capture(
             check_not_theirs(out)
     options = settings.capture_options(source)
     capture = load_capture(source, options, spacing=settings.spacing or 0.0, progress=loading)
+    capture, fitted = memory.fit_capture(capture, settings)
     check_output_dir(out)
     progress = progress or (lambda n: None)
     with FolderLock(out):  # before the interpolator: a busy folder is said at once
         check_not_theirs(out)
         interp = interpolator if interpolator is not None else settings.make_interpolator()
         record = interp.record()
-        key = fingerprint(capture, settings, record)
+        key = fingerprint(capture, settings, record, fitted=fitted)
         schedules, warnings = _schedule(capture, settings, options)
         warnings += _weights_unused(record, capture)
         n_total = sum(len(pair.times) for schedule in schedules for pair in schedule)

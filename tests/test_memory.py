@@ -1,0 +1,70 @@
+"""A job too big for the memory free: a narrower working size with a warning, or an error first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from viewsynth import frames
+from viewsynth.errors import ConfigError
+from viewsynth.pipelines.cli import main as cli
+from viewsynth.walkthrough import memory
+from viewsynth.walkthrough.memory import GIB, fit_memory, job_bytes
+
+
+def _capture(folder: Path, width: int) -> Path:
+    """Two 2:1 frames of a smooth texture, the second moved 2 px."""
+    folder.mkdir(parents=True)
+    y, x = np.mgrid[0 : width // 2, 0:width].astype(np.float32)
+    img = np.stack([0.5 + 0.4 * np.sin(2 * np.pi * x / width), y / y.max(), 0.3 + 0 * x], -1)
+    for i in range(2):
+        frames.write_image(folder / f"{i}.png", np.roll(img, 2 * i, axis=1))
+    return folder
+
+
+def test_what_fits_is_the_widest_multiple_of_64():
+    need = job_bytes(11904, 5952, "rnn", factor=8)
+    assert job_bytes(2048, 1024, "rnn", factor=8) < job_bytes(5760, 2880, "rnn", factor=8) < need
+    assert fit_memory("walk", (11904, 5952), "rnn", factor=8, codec="h264", budget=need) == (
+        (11904, 5952),
+        "",
+    )
+    assert fit_memory("walk", (11904, 5952), "rnn", factor=8, codec="h264", budget=None)[1] == ""
+    # a 72 MP photo is decoded whole before it is resized to a narrower working size
+    fitted = job_bytes(7680, 3840, "rnn", factor=8)
+    assert job_bytes(7680, 3840, "rnn", factor=8, decoded=11904 * 5952) > fitted
+    budget = job_bytes(7680, 3840, "rnn", factor=8) + 1
+    size, warning = fit_memory("walk", (11904, 5952), "rnn", factor=8, codec="h264", budget=budget)
+    assert size == (7680, 3840)
+    assert warning.startswith(f"walk: 11904x5952 frames need about {need / GIB:.1f} GiB with ")
+    assert "working at 7680x3840 (--set max_memory=GIB if it has more" in warning
+    with pytest.raises(ConfigError, match=r"capture.max_width=11904 does not fit; --set capture"):
+        fit_memory(
+            "walk", (11904, 5952), "rnn", factor=8, codec="h264", budget=budget, chosen_width=11904
+        )
+    with pytest.raises(ConfigError, match=r"walk: .* \(even 1024 wide needs"):
+        fit_memory("walk", (11904, 5952), "rnn", factor=8, codec="h264", budget=GIB // 2)
+
+
+def test_a_job_too_big_works_narrower_with_a_warning(tmp_path, monkeypatch, caplog, capsys):
+    monkeypatch.setattr(memory, "MIN_WIDTH", 64)  # a small stand-in for a 72 MP capture's sizes
+    cap, out = _capture(tmp_path / "cap", 512), tmp_path / "out"
+    gib = (job_bytes(256, 128, "linear", factor=2, decoded=512 * 256) + 4096) / GIB
+    args = ["interpolate", str(cap), "-o", str(out), "--method", "linear", "--factor", "2"]
+    assert cli([*args, "--frames", "--set", f"max_memory={gib!r}"]) == 0
+    (warning,) = json.loads((out / "manifest.json").read_text())["warnings"]
+    assert warning.startswith("cap: 512x256 frames need about ")
+    assert "GiB allowed (max_memory): working at 256x128 (" in warning
+    assert warning in caplog.messages
+    capsys.readouterr()
+    assert frames.read_image(out / "frames" / "000000.png").image.shape == (128, 256, 3)
+    # a width the user chose that does not fit: one line, exit 2, nothing written
+    code = cli([*args, "-o", str(tmp_path / "out2"), "--set", f"max_memory={gib!r}",
+                "--set", "capture.max_width=512"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and not (tmp_path / "out2").exists()
+    assert f"{cap}: 512x256 frames need about" in err[0]
+    assert "capture.max_width=512 does not fit; --set capture.max_width=256 does" in err[0]

@@ -1,0 +1,179 @@
+"""Whether a capture's job fits in memory at its working size, and the width that does.
+
+A job's peak is a base (Python, JAX, the networks, the encoders) plus bytes per pixel of the
+working size: the two decoded photos and the in-between frames of one call (float32, at most
+``CALL_BYTES``), the interpolator's full-size warps and fusion, and the 360 encoder's lookahead at
+the video's size (never over 8192 wide: :func:`viewsynth.export.video.level_size`). The figures
+below are fitted to the process tree's peak RSS (Python and both ffmpegs; garden a upscaled to the
+cameras' sizes, 2048 to 11968 wide, ``--factor 8``: TRAINING_LOG, session 35) and rounded up: the
+estimate was 0.2-1.3 GiB above each of 12 measured peaks.
+
+A 72 MP capture (11968x5984) peaked at 9.7 GiB with the default method (12.0 before its video
+was capped at 8192 wide), so on a laptop with less free the system would kill the job part way,
+after minutes of work. So
+:func:`fit_memory` decides before any work: it keeps the capture's size where it fits in the
+memory free (``max_memory``, else what the system says is available), else works at the largest
+width that fits, with a warning (the 360 video is at most 8192 wide anyway); a width the user
+chose (``capture.max_width``) that does not fit is an error that names the width that would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from viewsynth.capture import Capture
+from viewsynth.errors import ConfigError
+from viewsynth.export.video import level_size
+from viewsynth.walkthrough.settings import InterpolateSettings
+
+GIB = 1 << 30
+#: A call's in-between frames: at most this many bytes (float32 frames) at once, so a job's
+#: memory does not grow with ``--factor``: a 5760x2880 frame is 199 MB, so ``--factor 8`` is one
+#: call (7 frames) and ``--factor 16`` two.
+CALL_BYTES = 3 << 29  # 1.5 GiB
+#: Bytes a job holds whatever its size (Python, JAX and its compiled code, the networks). Fitted to
+#: the peaks of ``rnn`` and ``flow`` and rounded up; ``sweep`` (as ``rnn``) and ``linear`` (as
+#: ``flow``) were not measured.
+BASE_BYTES = {"linear": 0.5 * GIB, "flow": 0.5 * GIB, "sweep": 1.1 * GIB, "rnn": 1.1 * GIB}
+#: Bytes per working pixel: the decoded pair, the warps and fusion at full size (fitted: 83, 112).
+PIXEL_BYTES = {"linear": 120, "flow": 120, "sweep": 90, "rnn": 90}
+#: Bytes per pixel of each in-between frame of a call (fitted: 15 for rnn, 18 for flow).
+HELD_BYTES = 20
+#: Bytes per pixel of the 360 video held by its encoder, x264's lookahead (fitted: 68).
+ENCODER_BYTES = 70
+#: Bytes per pixel of a photo decoded larger than the working size, before it is resized
+#: (uint8 and float32 RGB).
+DECODE_BYTES = 15
+#: Narrower than this is no longer worth making: the job says it does not fit.
+MIN_WIDTH = 1024
+
+
+def job_bytes(
+    width: int, height: int, method: str, *, factor: int, codec: str = "h264", decoded: int = 0
+) -> int:
+    """The peak bytes a job on ``width x height`` frames is expected to hold (``factor``: the
+    frames per pair; ``codec``: the 360 video's; ``decoded``: the pixels of the largest photo,
+    when decoded larger than that and resized)."""
+    frame = width * height * 3 * 4
+    larger = DECODE_BYTES * decoded if decoded > width * height else 0
+    held = min(max(1, factor - 1), max(1, CALL_BYTES // frame))  # a call's in-between frames
+    video = level_size(width - width % 2, height - height % 2, codec)
+    return int(
+        BASE_BYTES[method]
+        + PIXEL_BYTES[method] * width * height
+        + HELD_BYTES * held * width * height
+        + ENCODER_BYTES * video[0] * video[1]
+        + larger
+    )
+
+
+def free_bytes() -> int | None:
+    """The memory a new job may take: the system's available memory (Linux ``MemAvailable``, else
+    the physical memory), less where a container's limit leaves less; None when unknown."""
+    free = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                free = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    if free is None:
+        try:
+            free = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    for limit, usage in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        try:
+            left = int(Path(limit).read_text()) - int(Path(usage).read_text())
+        except (OSError, ValueError):
+            continue
+        free = min(free, max(0, left))
+    return free
+
+
+def fit_memory(
+    name: str,
+    size: tuple[int, int],
+    method: str,
+    *,
+    factor: int,
+    codec: str,
+    budget: int | None,
+    chosen_width: int = 0,
+    allowed: bool = False,
+    decoded: int = 0,
+    path: str = "",
+) -> tuple[tuple[int, int], str]:
+    """The working size a job on ``size`` (w, h) frames of capture ``name`` fits in ``budget``
+    bytes, and the warning when it is smaller ('' when ``size`` fits or ``budget`` is None;
+    ``allowed``: ``budget`` is the user's ``max_memory``, not the memory free; ``decoded``: the
+    pixels of the capture's largest frame, decoded before it is resized; ``path``: the capture's
+    folder or video, which an error names).
+
+    The largest width (a multiple of 64, aspect kept) that fits. Raises ``ConfigError`` when the
+    width was the user's (``chosen_width``: ``capture.max_width``) or when not even
+    :data:`MIN_WIDTH` fits: before any work, rather than a kill by the system part way.
+    """
+    width, height = size
+    need = job_bytes(width, height, method, factor=factor, codec=codec, decoded=decoded)
+    if budget is None or need <= budget:
+        return size, ""
+
+    def scaled(w: int) -> tuple[int, int]:
+        return w, max(2, round(height * w / width))
+
+    fits = next(
+        (w for w in range(width - width % 64, MIN_WIDTH - 1, -64)
+         if job_bytes(*scaled(w), method, factor=factor, codec=codec, decoded=decoded) <= budget),
+        None,
+    )  # fmt: skip
+    said = (
+        f"{width}x{height} frames need about {need / GIB:.1f} GiB with --method {method}, "
+        f"{budget / GIB:.1f} GiB {'allowed (max_memory)' if allowed else 'free'}"
+    )
+    if fits is None:
+        smallest = job_bytes(
+            *scaled(MIN_WIDTH), method, factor=factor, codec=codec, decoded=decoded
+        )
+        raise ConfigError(
+            f"{path or name}: {said} (even {MIN_WIDTH} wide needs {smallest / GIB:.1f}): free memory, or "
+            "--set max_memory=GIB if it has more"
+        )
+    if chosen_width:
+        raise ConfigError(
+            f"{path or name}: {said}: capture.max_width={chosen_width} does not fit; --set capture.max_width="
+            f"{fits} does (or --set max_memory=GIB if it has more)"
+        )
+    new = scaled(fits)
+    return new, (
+        f"{name}: {said}: working at {new[0]}x{new[1]} (--set max_memory=GIB if it has more, "
+        "capture.max_width=W to choose)"
+    )
+
+
+def fit_capture(
+    capture: Capture, settings: InterpolateSettings
+) -> tuple[Capture, tuple[int, int] | None]:
+    """``capture`` at the working size its job fits in memory at (:func:`fit_memory`, in
+    ``settings.max_memory`` GiB, else :func:`free_bytes`), with the warning when that is smaller,
+    and that size (None: the capture's own)."""
+    budget = int(settings.max_memory * GIB) if settings.max_memory else free_bytes()
+    decoded = max(w * h for segment in capture.segments for (w, h) in (s.size for s in segment))
+    size, warning = fit_memory(
+        capture.source.name, capture.working_size, settings.method,
+        factor=settings.factor if not settings.spacing else 1 << 20, codec=settings.codec,
+        budget=budget, chosen_width=settings.capture.max_width, allowed=bool(settings.max_memory),
+        decoded=decoded, path=str(capture.source),
+    )  # fmt: skip
+    if not warning:
+        return capture, None
+    fitted = dataclasses.replace(capture, working_size=size, warnings=[*capture.warnings, warning])
+    return fitted, size
