@@ -1,4 +1,4 @@
-"""A job too big for the memory free: a narrower working size with a warning, or an error first."""
+"""A job too big for its memory budget: a narrower working size with a warning, or an error first."""
 
 from __future__ import annotations
 
@@ -68,3 +68,42 @@ def test_a_job_too_big_works_narrower_with_a_warning(tmp_path, monkeypatch, capl
     assert code == 2 and len(err) == 1 and not (tmp_path / "out2").exists()
     assert f"{cap}: 512x256 frames need about" in err[0]
     assert "capture.max_width=512 does not fit; --set capture.max_width=256 does" in err[0]
+
+
+def test_the_budget_is_the_machines_not_the_moments(tmp_path, monkeypatch, caplog):
+    # The same capture gets the same frames (and a re-run resumes) however much is free just now;
+    # less available than the job needs is only said.
+    monkeypatch.setattr(memory, "MIN_WIDTH", 64)
+    cap = _capture(tmp_path / "cap", 512)
+    need = job_bytes(512, 256, "linear", factor=2)
+    monkeypatch.setattr(memory, "machine_bytes", lambda: int(4 * need / memory.MACHINE_SHARE))
+    args = ["interpolate", str(cap), "--method", "linear", "--factor", "2", "--frames"]
+
+    def width(out: str) -> int:
+        return frames.read_image(tmp_path / out / "frames" / "000000.png").image.shape[1]
+
+    for i, now in enumerate((64 * GIB, need // 2)):
+        monkeypatch.setattr(memory, "available_bytes", lambda now=now: now)
+        assert cli([*args, "-o", str(tmp_path / f"out{i}")]) == 0
+    made = [json.loads((tmp_path / f"out{i}" / "manifest.json").read_text()) for i in (0, 1)]
+    assert width("out0") == width("out1") == 512
+    assert made[0]["warnings"] == []
+    (said,) = made[1]["warnings"]
+    assert said.startswith("cap: the job needs about ") and "available just now" in said
+    # a machine too small for it: narrower, whatever is available
+    small = job_bytes(256, 128, "linear", factor=2, decoded=512 * 256) + 4096
+    monkeypatch.setattr(memory, "machine_bytes", lambda: int(small / memory.MACHINE_SHARE) + 1)
+    assert cli([*args, "-o", str(tmp_path / "out2")]) == 0
+    made = json.loads((tmp_path / "out2" / "manifest.json").read_text())
+    assert (
+        width("out2") == 256
+        and "(75% of this machine's): working at 256x128" in made["warnings"][0]
+    )
+
+
+def test_a_capped_video_needs_less():
+    full = job_bytes(11968, 5984, "rnn", factor=8)
+    assert job_bytes(11968, 5984, "rnn", factor=8, video_width=4096) < full - 4096 * 2048 * 60
+    assert job_bytes(2048, 1024, "rnn", factor=8, video_width=4096) == job_bytes(
+        2048, 1024, "rnn", factor=8
+    )

@@ -9,12 +9,14 @@ cameras' sizes, 2048 to 11968 wide, ``--factor 8``: TRAINING_LOG, session 35) an
 estimate was 0.2-1.3 GiB above each of 12 measured peaks.
 
 A 72 MP capture (11968x5984) peaked at 9.7 GiB with the default method (12.0 before its video
-was capped at 8192 wide), so on a laptop with less free the system would kill the job part way,
-after minutes of work. So
-:func:`fit_memory` decides before any work: it keeps the capture's size where it fits in the
-memory free (``max_memory``, else what the system says is available), else works at the largest
-width that fits, with a warning (the 360 video is at most 8192 wide anyway); a width the user
-chose (``capture.max_width``) that does not fit is an error that names the width that would.
+was capped at 8192 wide), so on an 8 GB laptop the system would kill the job part way, after
+minutes of work. So :func:`fit_memory` decides before any work: it keeps the capture's size where
+it fits in the budget, else works at the largest width that fits, with a warning (the 360 video is
+at most 8192 wide anyway); a width the user chose (``capture.max_width``) that does not fit is an
+error that names the width that would. The budget is ``max_memory``, else :data:`MACHINE_SHARE`
+of the machine's memory (:func:`machine_bytes`): a property of the machine, not of the moment, so
+the same capture gets the same frames and a re-run resumes. Where less than the job needs is
+available just now (other programs), :func:`fit_capture` says so and changes nothing.
 """
 
 from __future__ import annotations
@@ -51,15 +53,25 @@ MIN_WIDTH = 1024
 
 
 def job_bytes(
-    width: int, height: int, method: str, *, factor: int, codec: str = "h264", decoded: int = 0
+    width: int,
+    height: int,
+    method: str,
+    *,
+    factor: int,
+    codec: str = "h264",
+    decoded: int = 0,
+    video_width: int = 0,
 ) -> int:
     """The peak bytes a job on ``width x height`` frames is expected to hold (``factor``: the
     frames per pair; ``codec``: the 360 video's; ``decoded``: the pixels of the largest photo,
-    when decoded larger than that and resized)."""
+    when decoded larger than that and resized; ``video_width``: ``max_video_width``, 0 none)."""
     frame = width * height * 3 * 4
     larger = DECODE_BYTES * decoded if decoded > width * height else 0
     held = min(max(1, factor - 1), max(1, CALL_BYTES // frame))  # a call's in-between frames
-    video = level_size(width - width % 2, height - height % 2, codec)
+    w, h = width, height
+    if video_width and w > video_width:  # (as the encoder is given it: aspect kept)
+        w, h = video_width, round(height * video_width / width)
+    video = level_size(w - w % 2, h - h % 2, codec)
     return int(
         BASE_BYTES[method]
         + PIXEL_BYTES[method] * width * height
@@ -69,34 +81,36 @@ def job_bytes(
     )
 
 
-def free_bytes() -> int | None:
-    """The memory a new job may take: the system's available memory (Linux ``MemAvailable``, else
-    the physical memory), less where a container's limit leaves less; None when unknown."""
-    free = None
+#: The part of the machine's memory (or a container's limit) a job may plan on; the rest is for
+#: the system and the programs beside it.
+MACHINE_SHARE = 0.75
+
+
+def machine_bytes() -> int | None:
+    """The machine's memory: the physical memory, less where a container's limit (cgroup v2
+    ``memory.max``, v1 ``memory.limit_in_bytes``) is lower; None when unknown."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+    for limit in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            total = min(total, int(Path(limit).read_text()))
+        except (OSError, ValueError):  # ("max": no limit)
+            continue
+    return total
+
+
+def available_bytes() -> int | None:
+    """The memory available just now (Linux ``MemAvailable``: free plus what the page cache gives
+    back); None when unknown."""
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
-                free = int(line.split()[1]) * 1024
+                return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    if free is None:
-        try:
-            free = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            return None
-    for limit, usage in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        (
-            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
-        ),
-    ):
-        try:
-            left = int(Path(limit).read_text()) - int(Path(usage).read_text())
-        except (OSError, ValueError):
-            continue
-        free = min(free, max(0, left))
-    return free
+    return None
 
 
 def fit_memory(
@@ -110,20 +124,22 @@ def fit_memory(
     chosen_width: int = 0,
     allowed: bool = False,
     decoded: int = 0,
+    video_width: int = 0,
     path: str = "",
 ) -> tuple[tuple[int, int], str]:
     """The working size a job on ``size`` (w, h) frames of capture ``name`` fits in ``budget``
     bytes, and the warning when it is smaller ('' when ``size`` fits or ``budget`` is None;
-    ``allowed``: ``budget`` is the user's ``max_memory``, not the memory free; ``decoded``: the
-    pixels of the capture's largest frame, decoded before it is resized; ``path``: the capture's
-    folder or video, which an error names).
+    ``allowed``: ``budget`` is the user's ``max_memory``, not the machine's share; ``decoded``:
+    the pixels of the capture's largest frame, decoded before it is resized; ``video_width``:
+    ``max_video_width``; ``path``: the capture's folder or video, which an error names).
 
     The largest width (a multiple of 64, aspect kept) that fits. Raises ``ConfigError`` when the
     width was the user's (``chosen_width``: ``capture.max_width``) or when not even
     :data:`MIN_WIDTH` fits: before any work, rather than a kill by the system part way.
     """
     width, height = size
-    need = job_bytes(width, height, method, factor=factor, codec=codec, decoded=decoded)
+    kw = dict(factor=factor, codec=codec, decoded=decoded, video_width=video_width)
+    need = job_bytes(width, height, method, **kw)
     if budget is None or need <= budget:
         return size, ""
 
@@ -132,25 +148,24 @@ def fit_memory(
 
     fits = next(
         (w for w in range(width - width % 64, MIN_WIDTH - 1, -64)
-         if job_bytes(*scaled(w), method, factor=factor, codec=codec, decoded=decoded) <= budget),
+         if job_bytes(*scaled(w), method, **kw) <= budget),
         None,
     )  # fmt: skip
+    whose = "allowed (max_memory)" if allowed else f"({MACHINE_SHARE:.0%} of this machine's)"
     said = (
         f"{width}x{height} frames need about {need / GIB:.1f} GiB with --method {method}, "
-        f"{budget / GIB:.1f} GiB {'allowed (max_memory)' if allowed else 'free'}"
+        f"{budget / GIB:.1f} GiB {whose}"
     )
     if fits is None:
-        smallest = job_bytes(
-            *scaled(MIN_WIDTH), method, factor=factor, codec=codec, decoded=decoded
-        )
+        smallest = job_bytes(*scaled(MIN_WIDTH), method, **kw)
         raise ConfigError(
-            f"{path or name}: {said} (even {MIN_WIDTH} wide needs {smallest / GIB:.1f}): free memory, or "
+            f"{path or name}: {said} (even {MIN_WIDTH} wide needs {smallest / GIB:.1f}): "
             "--set max_memory=GIB if it has more"
         )
     if chosen_width:
         raise ConfigError(
-            f"{path or name}: {said}: capture.max_width={chosen_width} does not fit; --set capture.max_width="
-            f"{fits} does (or --set max_memory=GIB if it has more)"
+            f"{path or name}: {said}: capture.max_width={chosen_width} does not fit; "
+            f"--set capture.max_width={fits} does (or --set max_memory=GIB if it has more)"
         )
     new = scaled(fits)
     return new, (
@@ -163,17 +178,33 @@ def fit_capture(
     capture: Capture, settings: InterpolateSettings
 ) -> tuple[Capture, tuple[int, int] | None]:
     """``capture`` at the working size its job fits in memory at (:func:`fit_memory`, in
-    ``settings.max_memory`` GiB, else :func:`free_bytes`), with the warning when that is smaller,
-    and that size (None: the capture's own)."""
-    budget = int(settings.max_memory * GIB) if settings.max_memory else free_bytes()
+    ``settings.max_memory`` GiB, else :data:`MACHINE_SHARE` of :func:`machine_bytes`), with the
+    warning when that is smaller, and that size (None: the capture's own). A warning, and nothing
+    else, says when less than the job needs is available just now."""
+    machine = machine_bytes()
+    budget = (
+        int(settings.max_memory * GIB)
+        if settings.max_memory
+        else (int(machine * MACHINE_SHARE) if machine else None)
+    )
     decoded = max(w * h for segment in capture.segments for (w, h) in (s.size for s in segment))
+    kw = dict(factor=settings.factor if not settings.spacing else 1 << 20, codec=settings.codec,
+              decoded=decoded, video_width=settings.max_video_width or 0)  # fmt: skip
     size, warning = fit_memory(
-        capture.source.name, capture.working_size, settings.method,
-        factor=settings.factor if not settings.spacing else 1 << 20, codec=settings.codec,
-        budget=budget, chosen_width=settings.capture.max_width, allowed=bool(settings.max_memory),
-        decoded=decoded, path=str(capture.source),
+        capture.source.name, capture.working_size, settings.method, budget=budget,
+        chosen_width=settings.capture.max_width, allowed=bool(settings.max_memory),
+        path=str(capture.source), **kw,
     )  # fmt: skip
+    warnings = [warning] if warning else []
+    need, now = job_bytes(*size, settings.method, **kw), available_bytes()
+    if now is not None and now < need:
+        warnings.append(
+            f"{capture.source.name}: the job needs about {need / GIB:.1f} GiB and "
+            f"{now / GIB:.1f} GiB is available just now: close other programs, or "
+            "--set capture.max_width=W for a narrower job"
+        )
+    if warnings:
+        capture = dataclasses.replace(capture, warnings=[*capture.warnings, *warnings])
     if not warning:
         return capture, None
-    fitted = dataclasses.replace(capture, working_size=size, warnings=[*capture.warnings, warning])
-    return fitted, size
+    return dataclasses.replace(capture, working_size=size), size

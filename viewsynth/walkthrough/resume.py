@@ -65,7 +65,7 @@ def fingerprint(
     """Hash of the inputs (names, sizes and their bytes' ends: :func:`_sampled`), what the capture
     made of them (each shot's time, position, heading and turn: an edited ``--gpx`` track changes
     those and nothing else), every setting and the interpolator's record
-    (``Interpolator.record()``); ``fitted``: the smaller working size the memory free chose (a
+    (``Interpolator.record()``); ``fitted``: the smaller working size the memory budget chose (a
     re-run with another never joins its pieces to these)."""
     h = hashlib.sha256()
     decisive = config_lib.to_dict(settings)

@@ -58,7 +58,7 @@ class InterpolateSettings:
     )
     max_video_width: int | None = None  # cap the 360 video's width (e.g. 4096 for H.264 players)
     chunk_frames: int = 60  # frames per closed MP4 piece: a killed run redoes at most this many
-    max_memory: float = 0.0  # GiB a job may take (0: what the system has free); else narrower
+    max_memory: float = 0.0  # GiB a job may take (0: 75 % of the machine's); else narrower
     view: ViewOptions = field(default_factory=ViewOptions)
     capture: CaptureOptions = field(default_factory=CaptureOptions)
 
@@ -79,7 +79,9 @@ class InterpolateSettings:
         if self.chunk_frames < 1:
             raise ConfigError(f"chunk_frames must be at least 1, got {self.chunk_frames}")
         if not (self.max_memory >= 0 and math.isfinite(self.max_memory)):
-            raise ConfigError(f"max_memory must be 0 (what is free) or GiB, got {self.max_memory}")
+            raise ConfigError(
+                f"max_memory must be 0 (75 % of the machine's memory) or GiB, got {self.max_memory}"
+            )
         if self.max_video_width is not None and self.max_video_width < 2:
             raise ConfigError(f"max_video_width must be at least 2, got {self.max_video_width}")
 
