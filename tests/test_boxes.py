@@ -42,3 +42,6 @@ def test_cut_file_shows_what_it_holds():
     assert list(iter_boxes(udta, "udta", cut_ok=True)) == [("GPMF", 8, 12)]
     with pytest.raises(ViewsynthError):
         list(iter_boxes(udta, "udta"))
+    # a child whose size is no box's ends the walk there, quietly (the boxes before it stay)
+    bad = _box("GPMF", b"DEVC") + struct.pack(">I4s", 6, b"XYZW") + b"\0\0" + _box("MINF", b"")
+    assert list(iter_boxes(bad, "udta", cut_ok=True)) == [("GPMF", 8, 12)]

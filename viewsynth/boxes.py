@@ -48,8 +48,9 @@ def iter_boxes(
     """``(type, payload start, box end)`` of each box in ``data[start:end]``, in order.
 
     Strict by default (:func:`read_header`'s errors). With ``cut_ok`` a box that runs past
-    ``end`` ends there, and fewer than 8 bytes left over end the walk: a file cut off after its
-    image still shows the boxes it holds, and QuickTime's ``udta`` ends in a 32-bit zero.
+    ``end`` ends there, and fewer than 8 bytes left over, or a size under 8, end the walk: a file
+    cut off after its image still shows the boxes it holds, and QuickTime's ``udta`` ends in a
+    32-bit zero.
     """
     end = len(data) if end is None else end
     pos = start
@@ -58,6 +59,8 @@ def iter_boxes(
         room = end - pos
         if cut_ok:  # (a claimed size past the end is the cut, not an error)
             size = struct.unpack(">I", head[:4])[0]
+            if 1 < size < 8:
+                return  # (not a box: what follows cannot be walked)
             room = max(room, size if size > 1 else 0)
             if size == 1 and len(head) == 16:
                 room = max(room, struct.unpack(">Q", head[8:16])[0])
