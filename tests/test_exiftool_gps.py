@@ -18,10 +18,10 @@ from capture_fixtures import DATA, ORIGIN, offset, plain_video
 from dashcam_fixtures import novatek_mp4
 
 from viewsynth.capture import CaptureOptions, load_capture
-from viewsynth.capture.exiftool import read_exiftool_track
+from viewsynth.capture.exiftool import _by_clock, _utc, read_exiftool_track
 from viewsynth.capture.gpx import read_gpx
 from viewsynth.capture.heading import haversine
-from viewsynth.capture.telemetry import VideoTrack, read_video_track
+from viewsynth.capture.telemetry import Fix, VideoTrack, read_video_track
 from viewsynth.export.camm import read_camm
 from viewsynth.pipelines.cli import main as cli
 
@@ -280,3 +280,25 @@ def test_samples_without_a_lock_or_too_imprecise_are_dropped_as_the_native_reade
         (3.0, 14.0, T0 + 3.0),
     ]
     assert track.source == "ExifTool 12.57 (GoPro Track3: 2 fixes at their sample times)"
+
+
+def test_fixes_placed_by_a_clock_that_several_zones_fit_are_doubted():
+    # (the review's case) a 70-minute recording, the camera's clock on UTC+1, a lock only in
+    # its last 10 minutes: UTC and UTC+1 both put every fix inside the video
+    created, t0 = 1_700_000_000.0, 1_700_000_000.0 - 3600.0  # the clock reads local time
+    late = [Fix(float("nan"), 1.0, 2.0, t0 + 3600.0 + k, None) for k in range(600)]
+    fixes, placed, doubt = _by_clock(late, created, 4200.0)
+    assert "(UTC)" in placed and fixes[0].time == 0.0  # (a guess: it is said)
+    assert doubt == "the camera's clock could be on any time zone from UTC to UTC+1:00"
+    # the whole recording locked: only UTC+1 fits, nothing to doubt
+    whole = [Fix(float("nan"), 1.0, 2.0, t0 + k, None) for k in range(0, 4200, 10)]
+    fixes, placed, doubt = _by_clock(whole, created, 4200.0)
+    assert "(local time, UTC+1:00)" in placed and doubt == "" and fixes[0].time == 0.0
+    # no creation time: the first fix at 0 s, doubted
+    fixes, placed, doubt = _by_clock(whole, None, 4200.0)
+    assert "first placed at the video's start" in placed and doubt.startswith("no time zone")
+
+
+def test_a_receivers_default_date_is_no_utc_time():
+    assert _utc("2024:05:01 10:00:05Z") == datetime(2024, 5, 1, 10, 0, 5, tzinfo=UTC).timestamp()
+    assert _utc("1970:01:01 00:00:05Z") is None and _utc("1979:12:31 23:59:59") is None

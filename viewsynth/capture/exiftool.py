@@ -38,6 +38,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
+from viewsynth.capture.metadata import FIRST_GPS_YEAR
 from viewsynth.capture.telemetry import Fix, VideoTrack, measured_altitude
 
 #: The command that is run (found on PATH; absent: the untracked warning says how to install it).
@@ -56,7 +57,8 @@ _ZONE, _ZONES = 900.0, 56
 def read_exiftool_track(path: Path, creation: float | None) -> tuple[VideoTrack | None, str]:
     """The GPS track ExifTool reads in ``path`` and, when it has none, what happened (for the
     untracked warning): "" when ExifTool is not installed, "ExifTool 12.57 found none", or what
-    failed ("ExifTool 12.57 ... could not read it: ..."). ``creation``: the MP4's creation time
+    failed ("ExifTool 12.57 ... could not read it: ..."); with a track, "" or a doubt about its
+    placement by the camera's clock (for a warning). ``creation``: the MP4's creation time
     (seconds since 1970 as if UTC; None: none), which places fixes without sample times.
     Raises nothing: a file ExifTool cannot read is a video without GPS.
     """
@@ -83,15 +85,19 @@ def read_exiftool_track(path: Path, creation: float | None) -> tuple[VideoTrack 
         return None, f"{version} found none"
     timed = any(f.time == f.time for f in fixes)  # (NaN: no sample time)
     fixes = [f for f in fixes if f.time == f.time] if timed else fixes
-    placed = f"{len(fixes)} fixes at their sample times"
+    placed, doubt = f"{len(fixes)} fixes at their sample times", ""
     if not timed:
         duration = _number(main.get("Duration", [""])[0])
-        fixes, placed = _by_clock(fixes, creation, duration)
+        fixes, placed, doubt = _by_clock(fixes, creation, duration)
         if not fixes:
             return None, f"{version} found fixes without times (no sample or GPS time)"
     fixes = sorted(fixes, key=lambda f: f.time)
     source = f"{version} ({group}: {placed})"
-    return VideoTrack("exiftool", fixes, creation, source, None, "ExifTool GPSAltitude"), ""
+    if doubt:  # (said by the caller as a warning)
+        doubt = (
+            f"{version}'s GPS fixes have no video times and {doubt}: {placed}; check the positions"
+        )
+    return VideoTrack("exiftool", fixes, creation, source, None, "ExifTool GPSAltitude"), doubt
 
 
 def _parse(text: str) -> tuple[dict[str, list[str]], dict[str, dict[str, list[str]]]]:
@@ -162,13 +168,15 @@ def _fixes(main: dict[str, list[str]], docs: dict) -> tuple[list[Fix], str]:
 
 def _by_clock(
     fixes: list[Fix], creation: float | None, duration: float | None
-) -> tuple[list[Fix], str]:
+) -> tuple[list[Fix], str, str]:
     """Fixes without sample times placed by their GPS (UTC) times: from the creation time as
-    UTC, else as one zone's local time, where every fix then lies in the video; else the first
-    fix at 0 s (see the module docstring). Fixes without a GPS time are left out."""
+    the local time of the one zone (UTC among them) where every fix then lies in the video; else
+    the first fix at 0 s (see the module docstring). Fixes without a GPS time are left out.
+    Returns the fixes, how they were placed, and a doubt for a warning ('' when one zone fits):
+    several zones fit (a lock on part of a long video: UTC is taken if it is one), or none."""
     fixes = [f for f in fixes if f.utc is not None]
     if not fixes:
-        return [], ""
+        return [], "", ""
     utcs = [f.utc for f in fixes]
     zones = []
     if creation is not None and duration:
@@ -176,16 +184,25 @@ def _by_clock(
             start = creation - k * _ZONE
             if all(-1.0 <= u - start <= duration + 1.0 for u in utcs):
                 zones.append(k)
-    if zones and (zones[0] == 0 or len(zones) == 1):
+    doubt = ""
+    if len(zones) > 1:
+        low, high = (_zone(k).removeprefix("local time, ") for k in (min(zones), max(zones)))
+        doubt = f"the camera's clock could be on any time zone from {low} to {high}"
+    elif not zones:
+        doubt = "no time zone of the video's creation time puts them all inside the video"
+    if zones and (len(zones) == 1 or zones[0] == 0):
         k = zones[0]
         start = creation - k * _ZONE
-        zone = "UTC" if k == 0 else f"local time, UTC{'+' if k > 0 else '-'}{_hm(abs(k) * _ZONE)}"
-        placed = f"placed by their GPS times from the video's creation time ({zone})"
+        placed = f"placed by their GPS times from the video's creation time ({_zone(k)})"
     else:
         start = min(utcs)
         placed = "without sample times, the first placed at the video's start"
     n = len(fixes)
-    return [dataclasses.replace(f, time=f.utc - start) for f in fixes], f"{n} fixes {placed}"
+    return [dataclasses.replace(f, time=f.utc - start) for f in fixes], f"{n} fixes {placed}", doubt
+
+
+def _zone(k: int) -> str:
+    return "UTC" if k == 0 else f"local time, UTC{'+' if k > 0 else '-'}{_hm(abs(k) * _ZONE)}"
 
 
 def _hm(seconds: float) -> str:
@@ -202,13 +219,15 @@ def _number(value: str) -> float | None:
 
 def _utc(value: str) -> float | None:
     """ExifTool's ``GPSDateTime`` ("2017:04:17 19:27:57.52602", maybe with "Z" or "+00:00") as
-    seconds since 1970; None when it does not parse."""
+    seconds since 1970; None when it does not parse or is before GPS time began (1980)."""
     m = re.match(
         r"(\d{4}):(\d\d):(\d\d) (\d\d):(\d\d):(\d\d(?:\.\d*)?)\s*(Z|[+-]\d\d:?\d\d)?$", value
     )
     if m is None:
         return None
     y, mo, d, h, mi = (int(x) for x in m.groups()[:5])
+    if y < FIRST_GPS_YEAR:  # (a receiver's default date before its first fix)
+        return None
     try:
         when = datetime(y, mo, d, h, mi, tzinfo=UTC).timestamp() + float(m.group(6))
     except ValueError:

@@ -184,6 +184,9 @@ class Locator:
         self.exiftool = f"its {track.source} has no fix" if track.source else ""
         if track.kind is None and not track.source and options.use_gps:
             read, self.exiftool = read_exiftool_track(path, track.creation_time)
+            if read is not None and self.exiftool:  # (a doubt about its placement)
+                warnings.append(f"{path.name}: {self.exiftool}")
+                self.exiftool = ""
             track = read or track
         self.source = track.source if options.use_gps else ""
         self.creation = track.creation_time

@@ -50,7 +50,7 @@ _GPS_ALT_REF, _GPS_ALT, _GPS_TIME, _GPS_STATUS = 5, 6, 7, 9
 _GPS_IMG_DIRECTION, _GPS_DATE = 17, 29
 _FOCAL_LENGTH, _FOCAL_35MM, _EXIF_WIDTH, _EXIF_HEIGHT = 0x920A, 0xA405, 0xA002, 0xA003
 #: GPS dates before the system's epoch (1980-01-06) are no time: a receiver without a fix writes 1970.
-_FIRST_GPS_YEAR = 1980
+FIRST_GPS_YEAR = 1980
 _FOCAL_PLANE_X_RES, _FOCAL_PLANE_UNIT = 0xA20E, 0xA210
 _BODY_SERIAL = 0xA431  # BodySerialNumber: tells two cameras of one model apart (clocks)
 _PLANE_UNIT_MM = {2: 25.4, 3: 10.0, 4: 1.0, 5: 0.001}  # inch (the default), cm, mm, micrometre
@@ -334,7 +334,7 @@ def _gps_time(gps: dict) -> float | None:
     except ValueError:
         return None
     h, m, s = parts
-    if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 61) or day.year < _FIRST_GPS_YEAR:
+    if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 61) or day.year < FIRST_GPS_YEAR:
         return None  # (1970-01-01: what a receiver without a fix writes; GPS began in 1980)
     return (day + timedelta(hours=h, minutes=m, seconds=s)).timestamp()
 
