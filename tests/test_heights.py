@@ -84,6 +84,17 @@ def test_a_gpx_puts_the_telemetrys_ellipsoid_heights_on_sea_level(tmp_path, last
     assert last_shot.alt == pytest.approx(at.alt + 35.0, abs=0.01)
 
 
+def test_a_gpx_of_the_videos_own_heights_is_said(tmp_path):
+    # ExifTool's GPX export of a GoPro's GPS5 holds its ellipsoid heights as <ele>: the shift
+    # measures 0, and a user is told the GPX may not be above sea level at all.
+    video = _edited(tmp_path / "late.mp4", None, unlocked=2)
+    gpx = _gpx(tmp_path / "own.gpx", _logged(0.3, last=99))
+    capture = load_capture(video, CaptureOptions(every_frames=15, gpx=str(gpx)))
+    (said,) = [w for w in capture.warnings if "heights" in w]
+    assert said.startswith("late.mp4: --gpx own.gpx's heights are within 0.3 m of the telemetry's")
+    assert "WGS-84 ellipsoid heights: a GPX made from this video's own GPS" in said
+
+
 @pytest.mark.parametrize(
     ("gpsa", "points", "why"),
     [

@@ -143,6 +143,8 @@ SHIFT_SPREAD = 3.0
 #: ... and whose median is at most this far from 0 (metres): the geoid lies within -106 and +85 m
 #: of the WGS-84 ellipsoid (EGM2008); further, the heights differ by more than a datum.
 SHIFT_MAX = 110.0
+#: A shift this small (metres) is more likely a GPX of the same heights than the geoid's height.
+SAME_DATUM = 1.0
 
 
 def height_shift(pairs: list[tuple[float, float]]) -> tuple[float | None, str]:
@@ -216,6 +218,7 @@ class Locator:
         self._timed = [f for f in self.fixes if f.utc is not None]
         self._timed_stamps = [f.time for f in self._timed]
         self._timed_utcs = [f.utc for f in self._timed]
+        self.shift: float | None = None  # metres added to the telemetry's heights
         self.shifted = ""  # how the telemetry's heights were put on the GPX's sea level
         self.unshifted = ""  # why they could not be (said where frames would mix the two)
         if self.gpx_path is not None:
@@ -231,6 +234,13 @@ class Locator:
                 )
             if self.fixes and self.datum != "sea level":
                 self._shift_heights()
+                if self.shift is not None and abs(self.shift) < SAME_DATUM and self.datum:
+                    warnings.append(
+                        f"{path.name}: --gpx {self.gpx_path.name}'s heights are within "
+                        f"{abs(self.shift):.1f} m of the telemetry's {self.datum} heights: a GPX "
+                        "made from this video's own GPS (ExifTool's export) holds those, not sea "
+                        "level's"
+                    )
         elif track.kind is None and options.use_gps:  # one cause, one line: what falls back
             timed = self.creation is not None
             self.untracked = untracked(
@@ -280,7 +290,10 @@ class Locator:
         datum = f"{self.datum} heights ({self.datum_by})" if self.datum else (
             f"heights ({self.datum_by}, datum not stated)"
         )  # fmt: skip
-        self.shifted = f"the telemetry's {datum} shifted by {shift:+.1f} m, {how}"
+        self.shift, self.shifted = (
+            shift,
+            f"the telemetry's {datum} shifted by {shift:+.1f} m, {how}",
+        )
 
     def _video_time(self, when: float) -> float | None:
         """The video time whose frame :meth:`_from_gpx` asks the GPX for at ``when`` (GPX time):
