@@ -27,7 +27,7 @@ from pathlib import Path
 
 from viewsynth.capture import Capture
 from viewsynth.errors import ConfigError
-from viewsynth.export.video import level_size
+from viewsynth.export.video import level_size, output_size
 from viewsynth.walkthrough.settings import InterpolateSettings
 
 GIB = 1 << 30
@@ -68,10 +68,7 @@ def job_bytes(
     frame = width * height * 3 * 4
     larger = DECODE_BYTES * decoded if decoded > width * height else 0
     held = min(max(1, factor - 1), max(1, CALL_BYTES // frame))  # a call's in-between frames
-    w, h = width, height
-    if video_width and w > video_width:  # (as the encoder is given it: aspect kept)
-        w, h = video_width, round(height * video_width / width)
-    video = level_size(w - w % 2, h - h % 2, codec)
+    video = level_size(*output_size(width, height, video_width or None), codec)  # (the writer's)
     return int(
         BASE_BYTES[method]
         + PIXEL_BYTES[method] * width * height
