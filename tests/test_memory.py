@@ -107,3 +107,12 @@ def test_a_capped_video_needs_less():
     assert job_bytes(2048, 1024, "rnn", factor=8, video_width=4096) == job_bytes(
         2048, 1024, "rnn", factor=8
     )
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_a_bad_max_memory_is_one_line_before_any_work(tmp_path, capsys, value):
+    cap, out = _capture(tmp_path / "cap", 64), tmp_path / "out"
+    code = cli(["interpolate", str(cap), "-o", str(out), "--set", f"max_memory={value}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and not out.exists()
+    assert "max_memory must be 0 (75 % of the machine's memory) or GiB" in err[0]
