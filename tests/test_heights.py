@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -84,15 +84,27 @@ def test_a_gpx_puts_the_telemetrys_ellipsoid_heights_on_sea_level(tmp_path, last
     assert last_shot.alt == pytest.approx(at.alt + 35.0, abs=0.01)
 
 
-def test_a_gpx_of_the_videos_own_heights_is_said(tmp_path):
+def test_a_gpx_of_the_videos_own_heights_keeps_their_datum(tmp_path):
     # ExifTool's GPX export of a GoPro's GPS5 holds its ellipsoid heights as <ele>: the shift
-    # measures 0, and a user is told the GPX may not be above sea level at all.
+    # measured 0.3 m and the frames were labelled sea level (b9a840d warned). The same numbers
+    # are the telemetry's datum, whatever the GPX claims: labelled so, and moved by nothing.
     video = _edited(tmp_path / "late.mp4", None, unlocked=2)
     gpx = _gpx(tmp_path / "own.gpx", _logged(0.3, last=99))
     capture = load_capture(video, CaptureOptions(every_frames=15, gpx=str(gpx)))
     (said,) = [w for w in capture.warnings if "heights" in w]
-    assert said.startswith("late.mp4: --gpx own.gpx's heights are within 0.3 m of the telemetry's")
-    assert "WGS-84 ellipsoid heights: a GPX made from this video's own GPS" in said
+    assert said == (
+        "late.mp4: --gpx own.gpx's heights are within 0.3 m of the telemetry's WGS-84 ellipsoid "
+        "heights, the same numbers (a GPX made from this video's own GPS, as ExifTool's export "
+        "is): taken as the WGS-84 ellipsoid's, not sea level's"
+    )
+    assert capture.alt_by == (
+        "WGS-84 ellipsoid (GPMF GPS5/GPS9 (no GPSA); --gpx own.gpx's heights the same numbers, "
+        "within 0.3 m: the median difference over 8 moments both measured)"
+    )
+    last = capture.shots[-1]  # (a telemetry frame: its own height, not shifted)
+    (at,) = positions_at(read_video_track(MAX).fixes, [last.time], VIDEO_MAX_GAP)
+    assert last.alt == pytest.approx(at.alt, abs=0.01)
+    assert all(s.alt == pytest.approx(-23.2 + 0.3, abs=0.7) for s in capture.shots)
 
 
 @pytest.mark.parametrize(
@@ -145,7 +157,7 @@ def test_a_gpx_that_placed_most_frames_keeps_their_heights(tmp_path):
 
 
 def test_height_shift_trusts_one_offset_only():
-    from viewsynth.capture.locate import height_shift
+    from viewsynth.capture.heights import height_shift
 
     pairs = [(47.0 + d, 0.0) for d in (0.4, -0.2, 0.1, 0.0, -0.5, 0.3)]
     assert height_shift(pairs) == (
@@ -237,3 +249,111 @@ def test_a_gpx_puts_camm_heights_on_sea_level_by_the_videos_creation_time(tmp_pa
         "+47.0 m, the median difference over 6 moments both measured)"
     )
     assert [s.alt for s in capture.shots] == pytest.approx([359.0 + 0.2 * s for s in range(6)])
+
+
+@pytest.mark.parametrize(
+    ("last", "noise", "why"),
+    [
+        (99, 0.3, ""),
+        (5, 0.3, "39.8 m above ... over 2 moment(s) ... they measured one at 2 moment(s) alone, "),
+        (99, 8.0, "40.0 m above ... over 8 moment(s) ... their differences spread 8.0 m (median "),
+    ],
+)
+def test_two_sea_levels_40_m_apart_do_not_step(tmp_path, last, noise, why):
+    # A GoPro's GPSA MSLV heights and a logger's <ele> 40 m above them (its barometer off its
+    # reference), both "sea level": the 4 frames the GPX placed before the lock were 40 m above
+    # the rest, without a word. Where one offset fits (8 moments both measured), the GPX's move
+    # onto the telemetry's; where none does (2 moments, or 8 spread by +-8 m), the GPX's 4 frames
+    # lose their heights, as where datums cannot be put on one.
+    video = _edited(tmp_path / "late.mp4", b"MSLV", unlocked=2)
+    points = [(*p[:3], round(p[3] + 40.0 + noise * (-1) ** k, 2))
+              for k, p in enumerate(_logged(0.0, last=last))]  # fmt: skip
+    gpx = _gpx(tmp_path / "baro.gpx", points)
+    capture = load_capture(video, CaptureOptions(every_frames=15, gpx=str(gpx)))
+    (said,) = [w for w in capture.warnings if "heights" in w]
+    alts = [s.alt for s in capture.shots]
+    if not why:
+        assert said == (
+            "late.mp4: --gpx baro.gpx's heights are 40.0 m above the telemetry's (GPMF GPSA "
+            "MSLV), both above sea level (the median difference over 8 moment(s) both measured): "
+            "more than two receivers' errors (10 m); shifted by -40.0 m onto them"
+        )
+        assert capture.alt_by == (
+            "sea level (GPMF GPSA MSLV); sea level (--gpx baro.gpx's heights shifted by -40.0 m "
+            "onto the telemetry's (GPMF GPSA MSLV), the median difference over 8 moments both "
+            "measured)"
+        )
+        assert all(a == pytest.approx(-23.2, abs=0.7) for a in alts)  # (no 40 m step)
+        return
+    median, moments, how = why.split(" ... ")
+    assert said.startswith(
+        "heights left out on the 4 of 21 frames with one that --gpx baro.gpx placed: --gpx "
+        f"baro.gpx's heights are {median} the telemetry's (GPMF GPSA MSLV), both above sea level "
+        f"(the median difference {moments} both measured): more than two receivers' errors (10 m), "
+        f"and no one offset fits: {how}"
+    )
+    assert alts[:4] == [None] * 4 and all(a == pytest.approx(-23.2, abs=0.5) for a in alts[4:])
+    assert capture.alt_by == "sea level (GPMF GPSA MSLV)"
+
+
+def _walk_photos(folder: Path, gps: int, n: int = 8) -> list[float]:
+    """``n`` photos 2 m and 1 s apart (EXIF times UTC), the first ``gps`` with their GPS and a
+    height (100 m, climbing 0.1 m a photo): the heights of all ``n``."""
+    from capture_fixtures import ORIGIN, offset, write_image
+
+    folder.mkdir()
+    heights = [100.0 + 0.1 * i for i in range(n)]
+    for i in range(n):
+        write_image(
+            folder / f"p{i}.jpg", seed=i, exif_time=f"2024:05:01 10:00:{i:02d}",
+            offset_time="+00:00", position=offset(*ORIGIN, 2.0 * i, 0.0) if i < gps else None,
+            altitude=heights[i] if i < gps else None,
+        )  # fmt: skip
+    return heights
+
+
+@pytest.mark.parametrize(("gps", "apart"), [(5, 40.0), (5, 6.0), (2, 40.0)])
+def test_photos_heights_and_a_gpxs_40_m_apart_do_not_step(tmp_path, gps, apart):
+    # Photos with EXIF GPSAltitude (a phone's, sea level) and a --gpx placing those without, its
+    # <ele> 40 m above (a barometric logger): the walk stepped 40 m up at the hand-over, unwarned.
+    # 5 photos with both: the GPX's move onto the EXIF heights. 2 (too few for one offset): the
+    # GPX placed more photos (6 of 8), and the EXIF ones lose theirs. 6 m apart: two receivers'
+    # error, kept as they are.
+    from capture_fixtures import ORIGIN, offset
+
+    heights = _walk_photos(tmp_path / "walk", gps)
+    start = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
+    points = [
+        (start + timedelta(seconds=i), *offset(*ORIGIN, 2.0 * i, 0.0), heights[i] + apart + 0.2 * (-1) ** i)
+        for i in range(8)
+    ]  # fmt: skip
+    gpx = _gpx(tmp_path / "baro.gpx", points)
+    options = CaptureOptions(gpx=str(gpx), duplicate_distance=0, duplicate_images=False)
+    capture = load_capture(tmp_path / "walk", options)
+    alts = [s.alt for s in capture.shots]
+    said = [w for w in capture.warnings if "heights" in w]
+    if apart < 10.0:
+        assert not said and capture.alt_by == "sea level (EXIF GPSAltitude; a GPX's <ele>)"
+        assert alts[gps:] == pytest.approx([h + apart for h in heights[gps:]], abs=0.21)
+    elif gps == 5:
+        assert said == [
+            "walk: --gpx baro.gpx's heights are 40.2 m above the photos' (EXIF GPSAltitude), both "
+            "above sea level (the median difference over 5 moment(s) both measured): more than "
+            "two receivers' errors (10 m); shifted by -40.2 m onto them"
+        ]
+        assert capture.alt_by == (
+            "sea level (--gpx baro.gpx's heights shifted by -40.2 m onto the photos' (EXIF "
+            "GPSAltitude), the median difference over 5 moments both measured)"
+        )
+        assert alts == pytest.approx(heights, abs=0.41)
+    else:
+        assert said == [
+            "heights left out on the 2 of 8 photos with one, those with their own (EXIF "
+            "GPSAltitude): --gpx baro.gpx's heights are 40.0 m above the photos' (EXIF "
+            "GPSAltitude), both above sea level (the median difference over 2 moment(s) both "
+            "measured): more than two receivers' errors (10 m), and no one offset fits: they "
+            "measured one at 2 moment(s) alone, fewer than 5"
+        ]
+        assert capture.alt_by == "sea level (--gpx baro.gpx)"
+        assert alts[:2] == [None, None]
+        assert alts[2:] == pytest.approx([h + 40.0 for h in heights[2:]], abs=0.21)

@@ -166,7 +166,7 @@ def load_folder(
                 "OffsetTimeOriginal), matched to the GPX as if UTC; set --gpx-offset if they are not"
             )
 
-        def by_gpx(shots: list[Shot]) -> tuple[list[Shot], list[str]]:
+        def by_gpx(shots: list[Shot]) -> tuple[list[Shot], list[str], str]:
             return geotag(
                 shots, [s.time for s in shots], gpx_path, fixes, options.gpx_offset, folder
             )

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from viewsynth.capture.heights import sea_levels
 from viewsynth.capture.shot import Shot
 from viewsynth.capture.telemetry import Fix, clean_track, measured_altitude, positions_at
 from viewsynth.errors import ViewsynthError
@@ -133,17 +134,24 @@ def geotag(
     fixes: Sequence[Fix],
     offset: float,
     capture: Path,
-) -> tuple[list[Shot], list[str]]:
+) -> tuple[list[Shot], list[str], str]:
     """Give each shot without a position the GPX position (and elevation, where the track has
-    one) at its UTC time (+ ``offset``).
+    one) at its UTC time (+ ``offset``); and what the shots' heights are above ("": EXIF's and
+    the GPX's sea level as they are).
 
     ``utc_times`` are the shots' times on the UTC clock (None: unknown). Shots that have a
     position keep it. Raises ``ViewsynthError`` naming the GPX when no shot's time falls within
-    the track; shots outside it are listed in one warning.
+    the track; shots outside it are listed in one warning. Where the shots' own heights (EXIF
+    ``GPSAltitude``) and the GPX's disagree (:func:`~viewsynth.capture.heights.sea_levels`), the
+    GPX's move onto them, or the source that placed fewer photos loses its heights (warned).
     """
     wanted = [i for i, s in enumerate(shots) if not s.has_position]
     if not wanted:
-        return list(shots), [f"{gpx_path.name}: every frame has its own GPS; the GPX is not used"]
+        return (
+            list(shots),
+            [f"{gpx_path.name}: every frame has its own GPS; the GPX is not used"],
+            "",
+        )
     times = [utc_times[i] for i in wanted]
     if any(t is None for t in times):
         raise ViewsynthError(
@@ -155,12 +163,34 @@ def geotag(
     hits = [i for i, p in zip(wanted, found, strict=True) if p is not None]
     if not hits:
         raise no_overlap_error(gpx_path, fixes, shifted, offset)
+    own = [i for i, s in enumerate(shots) if s.has_position and s.alt is not None]
+    at = positions_at(fixes, [utc_times[i] + offset for i in own], GPX_MAX_GAP, margin=0.0)
+    pairs = [(p.alt, shots[i].alt) for i, p in zip(own, at, strict=True) if p and p.alt is not None]
+    gpx = f"--gpx {gpx_path.name}"
+    apart = sea_levels(pairs, "the photos' (EXIF GPSAltitude)", gpx)
     out = list(shots)
     for i, p in zip(wanted, found, strict=True):
         if p is not None:
-            out[i] = dataclasses.replace(out[i], lat=p.lat, lon=p.lon, alt=p.alt)
+            alt = None if p.alt is None else p.alt + (apart.shift or 0.0)
+            out[i] = dataclasses.replace(out[i], lat=p.lat, lon=p.lon, alt=alt)
     missed = [shots[i].name for i, p in zip(wanted, found, strict=True) if p is None]
-    return out, outside_track(gpx_path, missed, len(wanted))
+    warnings = outside_track(gpx_path, missed, len(wanted))
+    if apart.shift is not None:
+        return out, [*warnings, f"{capture.name}: {apart.said}"], f"sea level ({apart.by})"
+    placed = [i for i in wanted if out[i].alt is not None]
+    if not apart.mixed or not placed:  # (the GPX gave no photo a height: nothing mixed)
+        return out, warnings, ""
+    if len(own) >= len(placed):
+        lose, whose, alt_by = placed, f"placed by {gpx}", "sea level (EXIF GPSAltitude)"
+    else:
+        lose, whose, alt_by = own, "with their own (EXIF GPSAltitude)", f"sea level ({gpx})"
+    warnings.append(
+        f"heights left out on the {len(lose)} of {len(own) + len(placed)} photos with one, those "
+        f"{whose}: {apart.said}"
+    )
+    return [dataclasses.replace(s, alt=None) if i in lose else s for i, s in enumerate(out)], (
+        warnings
+    ), alt_by  # fmt: skip
 
 
 def outside_track(gpx_path: Path, missed: Sequence[str], asked: int) -> list[str]:

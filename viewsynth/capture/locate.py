@@ -11,11 +11,14 @@ position carries on at the end's speed. A frame without a position takes its UTC
 telemetry's clock where the fixes have one (a camera's creation time is often local time), else
 from the creation time. :func:`untracked` is the one warning for a video with no track at all.
 
-Heights: telemetry whose heights are not above sea level (GPS5's WGS-84 ellipsoid, CAMM's unstated)
-is put on a ``--gpx``'s (``<ele>``: sea level) by :func:`height_shift`, the median of the GPX's
-heights less the telemetry's where both measured one (the geoid's height there, constant to
-centimetres over a street); where it cannot be measured and frames would take heights from both,
-the frames of the source that gave fewer are left without (:meth:`Locator.heights`).
+Heights (:mod:`~viewsynth.capture.heights`): telemetry whose heights are not above sea level
+(GPS5's WGS-84 ellipsoid, CAMM's unstated) is put on a ``--gpx``'s (``<ele>``: sea level) by
+:func:`~viewsynth.capture.heights.height_shift`, the median of the GPX's heights less the
+telemetry's where both measured one (the geoid's height there, constant to centimetres over a
+street), unless that is about 0 (the GPX holds the telemetry's own numbers: they keep its datum);
+telemetry above sea level too puts a GPX's that are apart onto its own; where no offset can be
+measured and frames would take heights from both, the frames of the source that gave fewer are
+left without (:meth:`Locator.heights`).
 """
 
 from __future__ import annotations
@@ -23,13 +26,13 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import shlex
-import statistics
 from collections.abc import Collection
 from pathlib import Path
 
 from viewsynth.capture.exiftool import read_exiftool_track
 from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, read_gpx
 from viewsynth.capture.heading import between
+from viewsynth.capture.heights import SAME_DATUM, Apart, height_shift, sea_levels
 from viewsynth.capture.options import CaptureOptions
 from viewsynth.capture.telemetry import (
     VIDEO_MAX_GAP,
@@ -132,50 +135,6 @@ def steadied(fixes: list[Fix]) -> list[Fix]:
     return out
 
 
-#: :func:`height_shift` measures the offset between the telemetry's heights and a GPX's at the
-#: GPX's fixes with a height that the telemetry covers (independent readings; the telemetry, 4-18
-#: Hz, interpolated there): at least this many (a 1 Hz logger's 5 s) ...
-SHIFT_MOMENTS = 5
-#: ... whose differences spread (median absolute deviation) at most this many metres: about one
-#: consumer receiver's vertical error; wider, the two disagree on the moments they share (another
-#: day's log, a wrong --gpx-offset, a drifting barometer) and no one offset fits ...
-SHIFT_SPREAD = 3.0
-#: ... and whose median is at most this far from 0 (metres): the geoid lies within -106 and +85 m
-#: of the WGS-84 ellipsoid (EGM2008); further, the heights differ by more than a datum.
-SHIFT_MAX = 110.0
-#: A shift this small (metres) is more likely a GPX of the same heights than the geoid's height.
-SAME_DATUM = 1.0
-
-
-def height_shift(pairs: list[tuple[float, float]]) -> tuple[float | None, str]:
-    """The metres to add to the telemetry's heights to put them on the GPX's datum, from
-    ``pairs`` of (GPX height, telemetry height) at the same moments, and how it was measured
-    (``None`` and why not where no offset can be trusted: too few moments, too wide a spread,
-    more than the geoid's height)."""
-    if len(pairs) < SHIFT_MOMENTS:
-        if not pairs:
-            return None, "they measured no height at the same moment"
-        return (
-            None,
-            f"they measured one at {len(pairs)} moment(s) alone, fewer than {SHIFT_MOMENTS}",
-        )
-    diffs = [gpx - own for gpx, own in pairs]
-    shift = statistics.median(diffs)
-    spread = statistics.median(abs(d - shift) for d in diffs)
-    over = f"over {len(pairs)} moments both measured"
-    if spread > SHIFT_SPREAD:
-        return None, (
-            f"their differences spread {spread:.1f} m (median absolute deviation) {over}, more "
-            f"than {SHIFT_SPREAD:g} m"
-        )
-    if abs(shift) > SHIFT_MAX:
-        return None, (
-            f"their median difference, {shift:+.1f} m {over}, is more than the geoid's height "
-            f"anywhere ({SHIFT_MAX:g} m)"
-        )
-    return shift, f"the median difference {over}"
-
-
 class Locator:
     """Each frame's position: the video's telemetry first, then the GPX (by UTC), else None."""
 
@@ -221,6 +180,8 @@ class Locator:
         self.shift: float | None = None  # metres added to the telemetry's heights
         self.shifted = ""  # how the telemetry's heights were put on the GPX's sea level
         self.unshifted = ""  # why they could not be (said where frames would mix the two)
+        self.same = ""  # how the GPX's heights are the telemetry's own numbers (its datum)
+        self.apart = Apart()  # both above sea level: how far apart (the GPX's shift onto it)
         if self.gpx_path is not None:
             self.gpx, gpx_warnings = read_gpx(self.gpx_path, options.max_speed)
             self._gpx_stamps = [f.time for f in self.gpx]
@@ -232,15 +193,9 @@ class Locator:
                     "has no creation time: give it its start (UTC) in an MP4, whose frames then "
                     f"keep their times: {remux}, then {mp4} --gpx"
                 )
-            if self.fixes and self.datum != "sea level":
-                self._shift_heights()
-                if self.shift is not None and abs(self.shift) < SAME_DATUM and self.datum:
-                    warnings.append(
-                        f"{path.name}: --gpx {self.gpx_path.name}'s heights are within "
-                        f"{abs(self.shift):.1f} m of the telemetry's {self.datum} heights: a GPX "
-                        "made from this video's own GPS (ExifTool's export) holds those, not sea "
-                        "level's"
-                    )
+            if self.fixes:
+                said = self._shift_heights()
+                warnings += [f"{path.name}: {said}"] if said else []
         elif track.kind is None and options.use_gps:  # one cause, one line: what falls back
             timed = self.creation is not None
             self.untracked = untracked(
@@ -265,13 +220,15 @@ class Locator:
             used.append(f"--gpx {self.gpx_path.name}" + (" (frames without)" if used else ""))
         return "; ".join(used)
 
-    def _shift_heights(self) -> None:
-        """Put the telemetry's heights on the GPX's sea level by :func:`height_shift`, measured at
-        the GPX's fixes with a height inside the telemetry's (``shifted`` says how), or say why
-        not (``unshifted``)."""
+    def _shift_heights(self) -> str:
+        """Put the telemetry's and the GPX's heights on one datum, measured at the GPX's fixes
+        with a height inside the telemetry's (:mod:`~viewsynth.capture.heights`): the telemetry's
+        onto the GPX's sea level (``shifted`` says how; ``unshifted`` why not), the GPX's as the
+        telemetry's datum where they are its numbers (``same``), or, both above sea level but
+        apart, the GPX's onto the telemetry's (``apart``). Returns the warning ("" none)."""
         own = [f for f in self.fixes if f.alt is not None]
         if not own or all(g.alt is None for g in self.gpx):
-            return
+            return ""
         pairs = []
         for g in self.gpx:
             t = self._video_time(g.time)
@@ -280,10 +237,26 @@ class Locator:
             found = positions_at(self.fixes, [t], VIDEO_MAX_GAP, stamps=self._stamps)[0]
             if found is not None and found.alt is not None:
                 pairs.append((g.alt, found.alt))
+        gpx = f"--gpx {self.gpx_path.name}"
+        if self.datum == "sea level":
+            self.apart = sea_levels(pairs, f"the telemetry's ({self.datum_by})", gpx)
+            if self.apart.shift is not None:
+                self.gpx = [
+                    dataclasses.replace(g, alt=None if g.alt is None else g.alt + self.apart.shift)
+                    for g in self.gpx
+                ]
+            return self.apart.said if not self.apart.mixed else ""  # (mixed: said by heights)
         shift, how = height_shift(pairs)
         if shift is None:
             self.unshifted = how
-            return
+            return ""
+        if abs(shift) < SAME_DATUM and self.datum:
+            self.same = f"{gpx}'s heights the same numbers, within {abs(shift):.1f} m: {how}"
+            return (
+                f"{gpx}'s heights are within {abs(shift):.1f} m of the telemetry's {self.datum} "
+                "heights, the same numbers (a GPX made from this video's own GPS, as ExifTool's "
+                f"export is): taken as the {self.datum}'s, not sea level's"
+            )
         self.fixes = [
             dataclasses.replace(f, alt=None if f.alt is None else f.alt + shift) for f in self.fixes
         ]
@@ -294,6 +267,7 @@ class Locator:
             shift,
             f"the telemetry's {datum} shifted by {shift:+.1f} m, {how}",
         )
+        return ""
 
     def _video_time(self, when: float) -> float | None:
         """The video time whose frame :meth:`_from_gpx` asks the GPX for at ``when`` (GPX time):
@@ -307,33 +281,37 @@ class Locator:
 
     def heights(self, times: Collection[float]) -> tuple[str, str, set[float]]:
         """What the heights of the frames at ``times`` (video seconds) are above (the sources
-        that gave some), for the manifest; and where they would mix datums, telemetry whose
-        heights are not above sea level (GPS5's WGS-84 ellipsoid, CAMM's unstated) and a GPX's
-        (``<ele>``, NMEA GGA: sea level) whose offset could not be measured (see
-        :meth:`_shift_heights`), a warning and the times of the frames whose heights are to be
-        left out: those of the source that gave fewer (no geoid model here converts them)."""
+        that gave some), for the manifest; and where they would mix heights that could not be put
+        on one datum (see :meth:`_shift_heights`: telemetry not above sea level and a GPX's whose
+        offset could not be measured, or two sea levels apart by more than ``heights.APART``
+        with no one offset), a warning and the times of the frames whose heights are to be left
+        out: those of the source that gave fewer (no geoid model here converts them)."""
         own, gpx = self.own_heights & set(times), self.gpx_heights & set(times)
+        name = f"--gpx {self.gpx_path.name}" if self.gpx_path else ""
         if self.shifted:  # (the telemetry's heights are on the GPX's sea level)
-            by = f"sea level (--gpx {self.gpx_path.name}; {self.shifted})"
+            by = f"sea level ({name}; {self.shifted})"
             return (by if own or gpx else ""), "", set()
         used = [(self.datum or "not stated", self.datum_by)] if own else []
+        if gpx and self.same:  # (the GPX's heights are the telemetry's, on its datum)
+            return f"{self.datum} ({self.datum_by}; {self.same})", "", set()
         if gpx:
-            used.append(("sea level", f"--gpx {self.gpx_path.name}"))
-        if len(used) < 2 or self.datum == "sea level":  # (one source, or both above sea level)
+            used.append(("sea level", self.apart.by or name))
+        sea = self.datum == "sea level"
+        if len(used) < 2 or (sea and not self.apart.mixed):  # (one source, or one sea level)
             return "; ".join(f"{datum} ({by})" for datum, by in used), "", set()
-        datum = (
-            f"the telemetry's are above the {self.datum} ({self.datum_by})"
-            if self.datum
-            else f"the telemetry ({self.datum_by}) does not say what its are above"
-        )
+        why = self.apart.said if sea else (
+            (f"the telemetry's are above the {self.datum} ({self.datum_by})" if self.datum
+             else f"the telemetry ({self.datum_by}) does not say what its are above")
+            + f", {name}'s are above sea level, and the offset between them could not be "
+            f"measured: {self.unshifted}"
+        )  # fmt: skip
         keep, lose = (0, gpx) if len(own) >= len(gpx) else (1, own)
-        by = f"--gpx {self.gpx_path.name}" if keep == 0 else "the telemetry"
+        by = name if keep == 0 else "the telemetry"
         return (
             f"{used[keep][0]} ({used[keep][1]})",
             (
                 f"heights left out on the {len(lose)} of {len(own) + len(gpx)} frames with one that "
-                f"{by} placed: {datum}, --gpx {self.gpx_path.name}'s are above sea level, and the "
-                f"offset between them could not be measured: {self.unshifted}"
+                f"{by} placed: {why}"
             ),
             lose,
         )

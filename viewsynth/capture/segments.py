@@ -73,7 +73,7 @@ def finish(
     evidence: Sequence[tuple[str, str] | None] = (),
     scores: Sequence[float | None] = (),
     hfov_by: str = "unknown",
-    geotag: Callable[[list[Shot]], tuple[list[Shot], list[str]]] | None = None,
+    geotag: Callable[[list[Shot]], tuple[list[Shot], list[str], str]] | None = None,
     untracked: tuple[str, str] = ("", ""),
     cuts: Collection[str] = (),
     gps_by: str = "",
@@ -85,7 +85,8 @@ def finish(
 
     ``evidence``: what the metadata says of the projection (per frame, or one for a video);
     ``scores``: the frames' seam scores; ``hfov_by``: where the shots' ``hfov`` came from;
-    ``geotag``: gives shots without a position one (a GPX track), after the GPS check;
+    ``geotag``: gives shots without a position one (a GPX track), after the GPS check, and
+    what their heights are above ("": ``alt_by``);
     ``untracked``: ``Capture``'s ``untracked`` and ``untracked_exiftool``; ``gps_by``: its own;
     ``cuts``: the shots that begin a segment (a video's first frame sampled by distance after a
     stretch without a position); ``looks``: each shot's
@@ -120,8 +121,9 @@ def finish(
     shots, gps_warnings = check_gps(shots, options.max_speed)
     warnings += gps_warnings
     if geotag is not None:  # after the check: a shot whose own GPS jumped takes the track's
-        shots, geotag_warnings = geotag(shots)
+        shots, geotag_warnings, geotag_alt_by = geotag(shots)
         warnings += geotag_warnings
+        alt_by = geotag_alt_by or alt_by
     if kind == "folder" and time_source != "filename":
         shots, fill_warnings = fill_positions(shots, GPX_MAX_GAP)
         warnings += fill_warnings
