@@ -43,7 +43,8 @@ working size, gaps, duplicates, yaw), using ``metadata`` (tags), ``projection`` 
 field of view), ``shape`` (photos of another shape: centre-cropped, their field of view narrowed),
 ``orientation`` (a panorama's tags turned upright: prhd, GPano), ``telemetry`` (a video's GPMF,
 CAMM or BlackVue GPS track), ``gpx`` (geotagging by time from ``capture.gpx``: GPX or NMEA),
-``locate`` (a video frame's position: telemetry, else the GPX), ``track`` (times, GPS, splitting)
+``locate`` (a video frame's position: telemetry, else the GPX), ``heights`` (a capture's own
+heights against a GPX's: one datum, or one source's), ``track`` (times, GPS, splitting)
 and ``heading`` (yaw); then ``schedule`` (in-between times per pair).
 
 Rules (the reasons are in the modules): a folder's images are its direct children (hidden files
