@@ -188,9 +188,8 @@ def geotag(
         f"heights left out on the {len(lose)} of {len(own) + len(placed)} photos with one, those "
         f"{whose}: {apart.said}"
     )
-    return [dataclasses.replace(s, alt=None) if i in lose else s for i, s in enumerate(out)], (
-        warnings
-    ), alt_by  # fmt: skip
+    out = [dataclasses.replace(s, alt=None) if i in lose else s for i, s in enumerate(out)]
+    return out, warnings, alt_by
 
 
 def outside_track(gpx_path: Path, missed: Sequence[str], asked: int) -> list[str]:
