@@ -155,6 +155,19 @@ def test_pyproject_lists_every_package_and_maps_the_jobs():
     assert not any(name == "pipelines" or name.startswith("pipelines.") for name in listed)
 
 
+def test_the_build_asks_for_a_setuptools_that_reads_the_licence():
+    """``license = "MIT"`` (an SPDX expression, PEP 639) is read from setuptools 77 on; 68-76 stop
+    with "invalid pyproject.toml config: `project.license`". An isolated build fetches the newest,
+    but an offline one (``--no-build-isolation``: a packager, a machine without an index) uses the
+    floor the project declares, which must be one that builds it."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert isinstance(pyproject["project"]["license"], str)
+    (floor,) = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
+    assert floor.startswith("setuptools>=")
+    major = int(floor.removeprefix("setuptools>=").split(".")[0])
+    assert major >= 77, floor
+
+
 def test_the_public_surface_resolves_and_stays_light():
     code = (
         "import sys, viewsynth\n"
