@@ -13,7 +13,6 @@ recording in the ledger the pieces the writer has closed. The manifest
 from __future__ import annotations
 
 import contextlib
-
 import json
 import shutil
 import time
