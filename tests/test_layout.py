@@ -155,6 +155,49 @@ def test_pyproject_lists_every_package_and_maps_the_jobs():
     assert not any(name == "pipelines" or name.startswith("pipelines.") for name in listed)
 
 
+def _third_party_imports() -> dict[str, str]:
+    """Top-level name of every import outside the standard library and the project -> a module
+    that imports it (absolute imports only: relative ones are the project's)."""
+    found = {}
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "viewsynth":
+                    found.setdefault(top, module)
+    return found
+
+
+def test_every_library_the_code_imports_is_declared():
+    """A module imported only because another dependency happens to bring it (pynmea2 came with
+    mapillary_tools) breaks when that one drops it or changes; each is declared in pyproject."""
+    import importlib.metadata
+    import re
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = list(pyproject["dependencies"])
+    for extra in pyproject["optional-dependencies"].values():
+        wanted += extra
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    declared = {norm(re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0]) for req in wanted}
+    dists = importlib.metadata.packages_distributions()
+    missing = {
+        top: module
+        for top, module in _third_party_imports().items()
+        if not {norm(d) for d in dists.get(top, [top])} & declared
+    }
+    assert not missing, f"imported, not declared in pyproject.toml: {missing}"
+
+
 def test_the_build_asks_for_a_setuptools_that_reads_the_licence():
     """``license = "MIT"`` (an SPDX expression, PEP 639) is read from setuptools 77 on; 68-76 stop
     with "invalid pyproject.toml config: `project.license`". An isolated build fetches the newest,
