@@ -146,6 +146,13 @@ def test_pyproject_lists_every_package_and_maps_the_jobs():
     listed = set(config["setuptools"]["packages"])
     folders = {m for m, p in MODULES.items() if p.name == "__init__.py"}
     folders.add("viewsynth.weights")  # data only: the shipped model
+    static = (
+        LIB / "viewer" / "static"
+    )  # data only: the viewer's page, under names Python could import
+    for folder in [static, *static.rglob("*")]:
+        parts = folder.relative_to(LIB).parts
+        if folder.is_dir() and all(part.isidentifier() for part in parts):
+            folders.add("viewsynth." + ".".join(parts))
     assert (LIB / "weights" / "default.msgpack").is_file()
     assert "*.msgpack" in config["setuptools"]["package-data"]["viewsynth.weights"]
     assert listed == folders, (
