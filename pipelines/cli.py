@@ -22,6 +22,10 @@ JOBS = {
     "view": "look at an output folder in the browser (360 viewer)",
 }
 
+#: Jobs that `kill PID` (SIGTERM) stops as Ctrl-C does, from their first moment: finished work kept,
+#: exit 130 (``options.stop_on_sigterm``).
+STOP_ON_SIGTERM = ("interpolate", "train")
+
 
 def usage() -> str:
     lines = ["usage: viewsynth <job> [options]", "", "jobs:"]
@@ -83,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     # JAX logs a warning for every accelerator plugin it probes and does not find (e.g. TPU).
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
 
+    if job in STOP_ON_SIGTERM:  # before the job's imports (0.6-0.9 s), which `kill` may cut short
+        from viewsynth.pipelines.options import stop_on_sigterm
+
+        stop_on_sigterm()
     try:
         module = importlib.import_module(f"viewsynth.pipelines.{job}")
         return int(module.main(rest) or 0)

@@ -87,6 +87,28 @@ def test_ctrl_c_turned_into_a_librarys_error_still_reads_as_interrupted(monkeypa
             assert "interrupted; finished work is kept" in capsys.readouterr().err
 
 
+def test_kill_during_the_jobs_imports_stops_as_ctrl_c_does(monkeypatch, capsys):
+    """`kill PID` in the first second (the job's imports: JAX, OpenCV) once ended the process by
+    the signal (exit 143); interpolate and train now stop as Ctrl-C does from their first moment."""
+    import signal
+
+    from viewsynth.pipelines import cli
+
+    def importing(name):  # the signal comes while the job's module is being imported
+        signal.raise_signal(signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the import")
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(cli.importlib, "import_module", importing)
+    try:
+        for job in cli.STOP_ON_SIGTERM:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            assert cli.main([job, "x"]) == 130
+            assert f"viewsynth {job}: interrupted; finished work is kept" in capsys.readouterr().err
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def assert_one_line_errors(cases, cwd) -> None:
     """Each ``(args, needle)``: the console script exits 2 with one line holding ``needle``."""
     for args, needle in cases:

@@ -146,6 +146,13 @@ def test_pyproject_lists_every_package_and_maps_the_jobs():
     listed = set(config["setuptools"]["packages"])
     folders = {m for m, p in MODULES.items() if p.name == "__init__.py"}
     folders.add("viewsynth.weights")  # data only: the shipped model
+    static = (
+        LIB / "viewer" / "static"
+    )  # data only: the viewer's page, under names Python could import
+    for folder in [static, *static.rglob("*")]:
+        parts = folder.relative_to(LIB).parts
+        if folder.is_dir() and all(part.isidentifier() for part in parts):
+            folders.add("viewsynth." + ".".join(parts))
     assert (LIB / "weights" / "default.msgpack").is_file()
     assert "*.msgpack" in config["setuptools"]["package-data"]["viewsynth.weights"]
     assert listed == folders, (
@@ -153,6 +160,62 @@ def test_pyproject_lists_every_package_and_maps_the_jobs():
     )
     assert config["setuptools"]["package-dir"] == {"viewsynth.pipelines": "pipelines"}
     assert not any(name == "pipelines" or name.startswith("pipelines.") for name in listed)
+
+
+def _third_party_imports() -> dict[str, str]:
+    """Top-level name of every import outside the standard library and the project -> a module
+    that imports it (absolute imports only: relative ones are the project's)."""
+    found = {}
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "viewsynth":
+                    found.setdefault(top, module)
+    return found
+
+
+def test_every_library_the_code_imports_is_declared():
+    """A module imported only because another dependency happens to bring it (pynmea2 came with
+    mapillary_tools) breaks when that one drops it or changes; each is declared in pyproject."""
+    import importlib.metadata
+    import re
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = list(pyproject["dependencies"])
+    for extra in pyproject["optional-dependencies"].values():
+        wanted += extra
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    declared = {norm(re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0]) for req in wanted}
+    dists = importlib.metadata.packages_distributions()
+    missing = {
+        top: module
+        for top, module in _third_party_imports().items()
+        if not {norm(d) for d in dists.get(top, [top])} & declared
+    }
+    assert not missing, f"imported, not declared in pyproject.toml: {missing}"
+
+
+def test_the_build_asks_for_a_setuptools_that_reads_the_licence():
+    """``license = "MIT"`` (an SPDX expression, PEP 639) is read from setuptools 77 on; 68-76 stop
+    with "invalid pyproject.toml config: `project.license`". An isolated build fetches the newest,
+    but an offline one (``--no-build-isolation``: a packager, a machine without an index) uses the
+    floor the project declares, which must be one that builds it."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert isinstance(pyproject["project"]["license"], str)
+    (floor,) = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
+    assert floor.startswith("setuptools>=")
+    major = int(floor.removeprefix("setuptools>=").split(".")[0])
+    assert major >= 77, floor
 
 
 def test_the_public_surface_resolves_and_stays_light():

@@ -7,6 +7,7 @@ its re-run must give videos whose decoded numbers are exactly 0..N-1, once each.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import signal
@@ -257,6 +258,20 @@ def test_other_settings_outputs_go_once_the_new_run_has_its_own(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         STATE_FILE, "frames", "manifest.json", "walkthrough.mp4", "walkthrough_360.mp4"
     ]  # fmt: skip
+
+
+def test_a_run_without_frames_takes_the_earlier_runs_frames_and_their_folder(tmp_path):
+    capture = make_capture(tmp_path / "cap", n=3, width=64)
+    out, no_frames = tmp_path / "out", dataclasses.replace(settings(), frames=False)
+    assert run_capture(capture, out, settings(), interpolator=PatternInterp()).status == "done"
+    assert len(list((out / "frames").glob("*.png"))) == 9
+    assert run_capture(capture, out, no_frames, interpolator=PatternInterp()).status == "done"
+    assert not (out / "frames").exists()  # (it was left behind, empty)
+    # a folder holding something of the user's stays, with it
+    assert run_capture(capture, out, settings(), interpolator=PatternInterp()).status == "done"
+    (out / "frames" / "notes.txt").write_text("mine")
+    assert run_capture(capture, out, no_frames, interpolator=PatternInterp()).status == "done"
+    assert [p.name for p in (out / "frames").iterdir()] == ["notes.txt"]
 
 
 def test_another_chunk_size_keeps_the_fingerprint_but_not_the_chunks(tmp_path):

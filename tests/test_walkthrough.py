@@ -401,6 +401,21 @@ def test_one_photo_beside_capture_folders_is_a_stray_not_the_capture(tmp_path):
     assert find_captures(root) == [("", root)]
 
 
+def test_a_video_named_as_a_folder_beside_it_has_its_own_row(tmp_path):
+    root = make_root(tmp_path / "city", "ab")
+    assert interpolate(str(root / "a"), "-o", str(tmp_path / "a-out"), "--method", "linear") == 0
+    (root / "a").rename(root / "ride")
+    (root / "ride.mp4").write_bytes((tmp_path / "a-out" / "walkthrough.mp4").read_bytes())
+    out = tmp_path / "out"
+    keep = ("--set", "capture.duplicate_images=false")  # (the video's frames show one view)
+    assert interpolate(str(root), "-o", str(out), "--method", "linear", "-q", *keep) == 0
+    rows = json.loads((out / "summary.json").read_text())["captures"]
+    # both were named "ride", told apart only by their outputs
+    assert [(c["name"], c["outputs"][0].split("/")[0]) for c in rows] == [
+        ("b", "b"), ("ride", "ride"), ("ride-mp4", "ride-mp4")
+    ]  # fmt: skip
+
+
 def test_a_run_already_done_says_its_warnings_again(tmp_path, caplog):
     capture = make_capture(tmp_path / "cap", n=3, width=64)
     (capture / "frame_003.png").write_bytes(b"")  # one bad file: a warning each time

@@ -12,6 +12,7 @@ recording in the ledger the pieces the writer has closed. The manifest
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -140,6 +141,9 @@ def run_capture(
         if ledger.fresh:  # frames and pieces other settings wrote here would outlive them
             for png in (out / "frames").glob("[0-9]" * 6 + ".png"):
                 png.unlink()
+            if not settings.frames:  # and their folder, where nothing else is in it
+                with contextlib.suppress(OSError):
+                    (out / "frames").rmdir()
             shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
         if settings.frames:
             (out / "frames").mkdir(exist_ok=True)

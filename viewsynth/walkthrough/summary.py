@@ -13,6 +13,7 @@ copied or served (``viewsynth view``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Sequence
@@ -38,6 +39,7 @@ class RootProgress:
     def __init__(self, captures: Sequence[tuple[str, Path]], out: Path | None = None):
         self.labels = [name or path.name for name, path in captures]
         single = len(captures) == 1 and captures[0][0] == ""
+        self.root = not single
         self.targets = [
             None if out is None else out if single else out / name for name, _ in captures
         ]
@@ -48,6 +50,8 @@ class RootProgress:
         self.started[index] = self._held(index)
 
     def finish(self, index: int, result: CaptureResult) -> None:
+        if self.root:  # a root's row is named as its output folder (``ride-mp4`` beside ``ride/``)
+            result = dataclasses.replace(result, name=self.labels[index])
         self.finished[index] = result
 
     def results(self) -> list[CaptureResult]:
