@@ -261,6 +261,9 @@ def test_photos_take_an_nmea_logs_positions_and_the_manifest_says_whose(tmp_path
     for s, sec in zip(capture.shots, (2, 5, 8, 11), strict=True):
         assert haversine(s.lat, s.lon, *offset(*ORIGIN, float(sec), 0.0)) < 0.05
     assert capture.gps_by == "--gpx walk.nmea" and capture.warnings == []
+    # the heights' source by name (it read "EXIF GPSAltitude; a GPX's <ele>": neither was used)
+    assert all(s.alt is not None for s in capture.shots)
+    assert capture.alt_by == "sea level (--gpx walk.nmea)"
     tagged = tmp_path / "tagged"
     tagged.mkdir()
     for i in range(3):

@@ -333,7 +333,7 @@ def test_photos_heights_and_a_gpxs_40_m_apart_do_not_step(tmp_path, gps, apart):
     alts = [s.alt for s in capture.shots]
     said = [w for w in capture.warnings if "heights" in w]
     if apart < 10.0:
-        assert not said and capture.alt_by == "sea level (EXIF GPSAltitude; a GPX's <ele>)"
+        assert not said and capture.alt_by == "sea level (EXIF GPSAltitude; --gpx baro.gpx)"
         assert alts[gps:] == pytest.approx([h + apart for h in heights[gps:]], abs=0.21)
     elif gps == 5:
         assert said == [

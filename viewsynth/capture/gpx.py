@@ -178,8 +178,10 @@ def geotag(
     if apart.shift is not None:
         return out, [*warnings, f"{capture.name}: {apart.said}"], f"sea level ({apart.by})"
     placed = [i for i in wanted if out[i].alt is not None]
-    if not apart.mixed or not placed:  # (the GPX gave no photo a height: nothing mixed)
+    if not placed:  # (the GPX gave no photo a height: nothing mixed)
         return out, warnings, ""
+    if not apart.mixed:  # the sources that gave the heights, by name
+        return out, warnings, f"sea level ({'EXIF GPSAltitude; ' if own else ''}{gpx})"
     if len(own) >= len(placed):
         lose, whose, alt_by = placed, f"placed by {gpx}", "sea level (EXIF GPSAltitude)"
     else:

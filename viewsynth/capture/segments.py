@@ -79,7 +79,7 @@ def finish(
     gps_by: str = "",
     looks: Mapping[str, Look] | None = None,
     clocks: Sequence[dict] = (),
-    alt_by: str = "sea level (EXIF GPSAltitude; a GPX's <ele>)",
+    alt_by: str = "sea level (EXIF GPSAltitude)",
 ) -> Capture:
     """Projection, working size, GPS checks, segments, duplicates and yaw: the metadata stages.
 
