@@ -11,7 +11,7 @@ import pytest
 from viewsynth import frames
 from viewsynth.errors import ConfigError
 from viewsynth.pipelines.cli import main as cli
-from viewsynth.walkthrough import memory
+from viewsynth.walkthrough import InterpolateSettings, memory, run_capture
 from viewsynth.walkthrough.memory import GIB, fit_memory, job_bytes
 
 
@@ -116,3 +116,22 @@ def test_a_bad_max_memory_is_one_line_before_any_work(tmp_path, capsys, value):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and not out.exists()
     assert "max_memory must be 0 (75 % of the machine's memory) or GiB" in err[0]
+
+
+def test_memory_held_by_the_captures_beside_it_is_not_said_to_be_short(tmp_path, monkeypatch):
+    # On Ray a capture that waited for its neighbours' memory starts once they have freed it:
+    # what is available is judged then, not while they still held it ("close other programs").
+    cap = _capture(tmp_path / "cap", 64)
+    settings = InterpolateSettings(method="linear", factor=2)
+    free = {"now": 0}
+    monkeypatch.setattr(memory, "available_bytes", lambda: free["now"])
+
+    def admit(need):
+        free["now"] = 4 * need  # the capture beside it has finished
+
+    result = run_capture(cap, tmp_path / "out", settings, admit=admit)
+    assert result.status == "done" and result.warnings == []
+    free["now"] = 0
+    result = run_capture(cap, tmp_path / "out2", settings, admit=lambda need: None)
+    (said,) = result.warnings
+    assert said.startswith("cap: the job needs about ") and "0.0 GiB is available just now" in said

@@ -13,10 +13,13 @@ was capped at 8192 wide), so on an 8 GB laptop the system would kill the job par
 minutes of work. So :func:`fit_memory` decides before any work: it keeps the capture's size where
 it fits in the budget, else works at the largest width that fits, with a warning (the 360 video is
 at most 8192 wide anyway); a width the user chose (``capture.max_width``) that does not fit is an
-error that names the width that would. The budget is ``max_memory``, else :data:`MACHINE_SHARE`
-of the machine's memory (:func:`machine_bytes`): a property of the machine, not of the moment, so
-the same capture gets the same frames and a re-run resumes. Where less than the job needs is
-available just now (other programs), :func:`fit_capture` says so and changes nothing.
+error that names the width that would. The budget (:func:`budget_bytes`) is ``max_memory``, else
+:data:`MACHINE_SHARE` of the machine's memory (:func:`machine_bytes`): a property of the machine,
+not of the moment or of how many captures run beside it, so the same capture gets the same frames
+on either runner and a re-run resumes. It is the memory of all viewsynth's jobs on a machine
+together: the Ray runner's captures on one machine wait for each other's memory
+(``runners.gate``) rather than each work narrower. Where less than the job needs is available
+just now (other programs), :func:`short_now` says so and changes nothing.
 """
 
 from __future__ import annotations
@@ -98,6 +101,15 @@ def machine_bytes() -> int | None:
     return total
 
 
+def budget_bytes(max_memory: float) -> int | None:
+    """The bytes viewsynth's jobs on this machine may plan on together: ``max_memory`` GiB, else
+    :data:`MACHINE_SHARE` of :func:`machine_bytes` (None: unknown, no limit)."""
+    if max_memory:
+        return int(max_memory * GIB)
+    machine = machine_bytes()
+    return int(machine * MACHINE_SHARE) if machine else None
+
+
 def available_bytes() -> int | None:
     """The memory available just now (Linux ``MemAvailable``: free plus what the page cache gives
     back); None when unknown."""
@@ -173,17 +185,11 @@ def fit_memory(
 
 def fit_capture(
     capture: Capture, settings: InterpolateSettings
-) -> tuple[Capture, tuple[int, int] | None]:
+) -> tuple[Capture, tuple[int, int] | None, int]:
     """``capture`` at the working size its job fits in memory at (:func:`fit_memory`, in
-    ``settings.max_memory`` GiB, else :data:`MACHINE_SHARE` of :func:`machine_bytes`), with the
-    warning when that is smaller, and that size (None: the capture's own). A warning, and nothing
-    else, says when less than the job needs is available just now."""
-    machine = machine_bytes()
-    budget = (
-        int(settings.max_memory * GIB)
-        if settings.max_memory
-        else (int(machine * MACHINE_SHARE) if machine else None)
-    )
+    :func:`budget_bytes`), with the warning when that is smaller; that size (None: the capture's
+    own); and the job's expected peak bytes at it (for :func:`short_now`)."""
+    budget = budget_bytes(settings.max_memory)
     decoded = max(w * h for segment in capture.segments for (w, h) in (s.size for s in segment))
     kw = dict(factor=settings.factor if not settings.spacing else 1 << 20, codec=settings.codec,
               decoded=decoded, video_width=settings.max_video_width or 0)  # fmt: skip
@@ -192,16 +198,21 @@ def fit_capture(
         chosen_width=settings.capture.max_width, allowed=bool(settings.max_memory),
         path=str(capture.source), **kw,
     )  # fmt: skip
-    warnings = [warning] if warning else []
-    need, now = job_bytes(*size, settings.method, **kw), available_bytes()
-    if now is not None and now < need:
-        warnings.append(
-            f"{capture.source.name}: the job needs about {need / GIB:.1f} GiB and "
-            f"{now / GIB:.1f} GiB is available just now: close other programs, or "
-            "--set capture.max_width=W for a narrower job"
-        )
-    if warnings:
-        capture = dataclasses.replace(capture, warnings=[*capture.warnings, *warnings])
+    need = job_bytes(*size, settings.method, **kw)
     if not warning:
-        return capture, None
-    return dataclasses.replace(capture, working_size=size), size
+        return capture, None, need
+    warnings = [*capture.warnings, warning]
+    return dataclasses.replace(capture, working_size=size, warnings=warnings), size, need
+
+
+def short_now(name: str, need: int) -> str:
+    """The warning when less than a job's ``need`` bytes is available just now ('' when enough
+    or unknown): it changes nothing. Asked as the job starts its work, after any wait for the
+    memory of the captures beside it (which would otherwise be taken for other programs)."""
+    now = available_bytes()
+    if now is None or now >= need:
+        return ""
+    return (
+        f"{name}: the job needs about {need / GIB:.1f} GiB and {now / GIB:.1f} GiB is available "
+        "just now: close other programs, or --set capture.max_width=W for a narrower job"
+    )
