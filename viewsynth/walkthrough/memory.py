@@ -5,8 +5,9 @@ working size: the two decoded photos and the in-between frames of one call (floa
 ``CALL_BYTES``), the interpolator's full-size warps and fusion, and the 360 encoder's lookahead at
 the video's size (never over 8192 wide: :func:`viewsynth.export.video.level_size`). The figures
 below are fitted to the process tree's peak RSS (Python and both ffmpegs; garden a upscaled to the
-cameras' sizes, 2048 to 11968 wide, ``--factor 8``: TRAINING_LOG, session 35) and rounded up: the
-estimate was 0.2-1.3 GiB above each of 12 measured peaks.
+cameras' sizes, 2048 to 11968 wide, ``--factor 8``: TRAINING_LOG, sessions 35 and 36) and rounded
+up: the estimate was 0.2-1.3 GiB above each of 12 measured peaks of ``rnn`` and ``flow``, 0.2-1.0
+above each of 8 of ``sweep`` and ``linear``.
 
 A 72 MP capture (11968x5984) peaked at 9.7 GiB with the default method (12.0 before its video
 was capped at 8192 wide), so on an 8 GB laptop the system would kill the job part way, after
@@ -38,14 +39,15 @@ GIB = 1 << 30
 #: memory does not grow with ``--factor``: a 5760x2880 frame is 199 MB, so ``--factor 8`` is one
 #: call (7 frames) and ``--factor 16`` two.
 CALL_BYTES = 3 << 29  # 1.5 GiB
-#: Bytes a job holds whatever its size (Python, JAX and its compiled code, the networks). Fitted to
-#: the peaks of ``rnn`` and ``flow`` and rounded up; ``sweep`` (as ``rnn``) and ``linear`` (as
-#: ``flow``) were not measured.
-BASE_BYTES = {"linear": 0.5 * GIB, "flow": 0.5 * GIB, "sweep": 1.1 * GIB, "rnn": 1.1 * GIB}
-#: Bytes per working pixel: the decoded pair, the warps and fusion at full size (fitted: 83, 112).
-PIXEL_BYTES = {"linear": 120, "flow": 120, "sweep": 90, "rnn": 90}
-#: Bytes per pixel of each in-between frame of a call (fitted: 15 for rnn, 18 for flow).
-HELD_BYTES = 20
+#: Bytes a job holds whatever its size (Python, JAX and its compiled code, the networks), fitted
+#: to each method's peaks and rounded up, as are the two figures below.
+BASE_BYTES = {"linear": 0.8 * GIB, "flow": 0.5 * GIB, "sweep": 1.0 * GIB, "rnn": 1.1 * GIB}
+#: Bytes per working pixel: the decoded pair, the warps and fusion at full size (fitted: rnn 83,
+#: flow 112; the sweep's depth and renders at full size, 95; the cross-fade's pair, 40).
+PIXEL_BYTES = {"linear": 40, "flow": 120, "sweep": 95, "rnn": 90}
+#: Bytes per pixel of each in-between frame of a call (fitted: rnn 15, flow 18). The cross-fade
+#: holds its temporaries, three frames' worth, at once (32); the sweep its renders (30).
+HELD_BYTES = {"linear": 32, "flow": 20, "sweep": 30, "rnn": 20}
 #: Bytes per pixel of the 360 video held by its encoder, x264's lookahead (fitted: 68).
 ENCODER_BYTES = 70
 #: Bytes per pixel of a photo decoded larger than the working size, before it is resized
@@ -75,7 +77,7 @@ def job_bytes(
     return int(
         BASE_BYTES[method]
         + PIXEL_BYTES[method] * width * height
-        + HELD_BYTES * held * width * height
+        + HELD_BYTES[method] * held * width * height
         + ENCODER_BYTES * video[0] * video[1]
         + larger
     )
@@ -102,7 +104,7 @@ def machine_bytes() -> int | None:
 
 
 def budget_bytes(max_memory: float) -> int | None:
-    """The bytes viewsynth's jobs on this machine may plan on together: ``max_memory`` GiB, else
+    """The bytes a run's captures on this machine may plan on together: ``max_memory`` GiB, else
     :data:`MACHINE_SHARE` of :func:`machine_bytes` (None: unknown, no limit)."""
     if max_memory:
         return int(max_memory * GIB)
