@@ -325,8 +325,8 @@ def test_a_single_capture_is_written_to_out_itself(root, tmp_path, ray_session):
 class FakeRay:
     """Just enough of ``ray`` for starting and sizing: a cluster with ``gpus`` GPUs."""
 
-    def __init__(self, gpus: int = 0, initialized: bool = False, fail: str = ""):
-        self.gpus, self.initialized, self.fail = gpus, initialized, fail
+    def __init__(self, gpus: int = 0, initialized: bool = False, fail: str = "", cpus: int = 16):
+        self.gpus, self.initialized, self.fail, self.cpus = gpus, initialized, fail, cpus
         self.init_kwargs: dict | None = None
         self.shut_down = False
 
@@ -342,7 +342,8 @@ class FakeRay:
         self.shut_down, self.initialized = True, False
 
     def cluster_resources(self) -> dict:
-        return {"CPU": 16.0, "GPU": float(self.gpus)} if self.gpus else {"CPU": 16.0}
+        cpus = {"CPU": float(self.cpus)}
+        return {**cpus, "GPU": float(self.gpus)} if self.gpus else cpus
 
     def remote(self, cls):
         raise RuntimeError("no actors in this fake")
@@ -430,6 +431,10 @@ def test_rnn_workers_ask_for_a_gpu_each_when_the_cluster_has_gpus(caplog):
         n, options = ray_runner._worker_options(FakeRay(gpus=2), "rnn", 4, 8)
     assert (n, options) == (2, {"num_cpus": 1, "num_gpus": 1})
     assert "ray: 4 workers requested, the cluster has 2 GPUs: using 2" in caplog.text
+    # A worker Ray cannot place would never answer, and the driver waits for each (it hung).
+    with caplog.at_level(logging.WARNING, logger="viewsynth"):
+        assert ray_runner._worker_options(FakeRay(cpus=1), "flow", 2, 3) == (1, cpu_only)
+    assert "ray: 2 workers requested, the cluster has 1 CPUs: using 1" in caplog.text
 
 
 def test_starting_ray_keeps_the_sigterm_handler_the_caller_had(monkeypatch):

@@ -161,15 +161,19 @@ def _sigterm_left_alone() -> Iterator[None]:
 
 
 def _worker_options(ray, method: str, requested: int, n_captures: int) -> tuple[int, dict]:
-    """How many workers to start and the resources each asks for (``num_cpus``, ``num_gpus``)."""
+    """How many workers to start and the resources each asks for (``num_cpus``, ``num_gpus``):
+    no more than the cluster has CPUs (and, for ``rnn``, GPUs), since the driver waits for every
+    worker it starts, and one Ray cannot place would never come."""
     n = min(requested, n_captures)
+    resources = ray.cluster_resources()
     # Only the network uses a GPU; holding one for a CPU method would just limit the workers.
-    n_gpus = int(ray.cluster_resources().get("GPU", 0)) if method == "rnn" else 0
-    if n_gpus and n > n_gpus:
-        log.warning(
-            "ray: %d workers requested, the cluster has %d GPUs: using %d", n, n_gpus, n_gpus
-        )
-        n = n_gpus
+    n_gpus = int(resources.get("GPU", 0)) if method == "rnn" else 0
+    for have, what in ((int(resources.get("CPU", 0)), "CPUs"), (n_gpus, "GPUs")):
+        if have and n > have:
+            log.warning(
+                "ray: %d workers requested, the cluster has %d %s: using %d", n, have, what, have
+            )
+            n = have
     return n, {"num_cpus": 1, "num_gpus": 1 if n_gpus else 0}
 
 
