@@ -17,7 +17,7 @@ at most 8192 wide anyway); a width the user chose (``capture.max_width``) that d
 error that names the width that would. The budget (:func:`budget_bytes`) is ``max_memory``, else
 :data:`MACHINE_SHARE` of the machine's memory (:func:`machine_bytes`): a property of the machine,
 not of the moment or of how many captures run beside it, so the same capture gets the same frames
-on either runner and a re-run resumes. It is the memory of all viewsynth's jobs on a machine
+on either runner and a re-run resumes. It is the memory of a run's captures on a machine
 together: the Ray runner's captures on one machine wait for each other's memory
 (``runners.gate``) rather than each work narrower. Where less than the job needs is available
 just now (other programs), :func:`short_now` says so and changes nothing.
