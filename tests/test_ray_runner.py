@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -22,9 +23,11 @@ from viewsynth import frames
 from viewsynth.errors import ViewsynthError, WeightsError
 from viewsynth.pipelines import interpolate
 from viewsynth.runners import ray_runner
+from viewsynth.runners.gate import MemoryGate
 from viewsynth.runners.ray_runner import INSTALL_HINT, run_on_ray, run_ray
 from viewsynth.runners.worker import CaptureWorker
 from viewsynth.walkthrough import InterpolateSettings, run_capture
+from viewsynth.walkthrough.memory import GIB, job_bytes
 
 try:
     import ray
@@ -89,7 +92,7 @@ def test_without_ray_the_hint_names_the_extra(monkeypatch, tmp_path):
 
 
 def test_worker_turns_each_failure_into_a_failed_result(root, tmp_path):
-    def boom(source, target, settings, *, interpolator):
+    def boom(source, target, settings, *, interpolator, admit):
         raise RuntimeError("boom\nsecond line")
 
     settings = {"method": "linear"}
@@ -194,10 +197,10 @@ def test_ray_runner_writes_what_the_local_runner_writes(root, tmp_path, caplog, 
 
 @needs_ray
 def test_a_dying_worker_fails_only_its_capture_and_ray_restarts_it(root, tmp_path, ray_session):
-    def crash_or_run(source, target, settings, *, interpolator):
+    def crash_or_run(source, target, settings, *, interpolator, admit):
         if source.name == "crash":
             os._exit(3)  # the process dies, as with a segfault or the OOM killer
-        return run_capture(source, target, settings, interpolator=interpolator)
+        return run_capture(source, target, settings, interpolator=interpolator, admit=admit)
 
     make_capture(tmp_path / "crash", 64, 32, seed=3)
     captures = [("pano", root / "pano"), ("crash", tmp_path / "crash"), ("persp", root / "persp")]
@@ -249,6 +252,61 @@ def test_ctrl_c_stops_the_workers_captures_as_the_local_runner_stops_its_own(tmp
 
 
 @needs_ray
+def test_captures_that_fit_alone_but_not_together_wait_for_each_other(root, tmp_path, ray_session):
+    # Each fits max_memory alone, the two together do not: the second waits for the first, at its
+    # own size, where two workers would have run both at once past the machine's memory.
+    need = max(job_bytes(64, 32, "linear", factor=2), job_bytes(64, 48, "linear", factor=2))
+    settings = InterpolateSettings(method="linear", factor=2, max_memory=1.5 * need / GIB)
+    held = tmp_path / "held"
+    held.mkdir()
+
+    def held_a_second(source, target, settings, *, interpolator, admit):
+        def timed(need):
+            admit(need)
+            (held / f"{source.name}.start").write_text(repr(time.time()))
+            time.sleep(1.0)  # (so that the other asks while this one holds its memory)
+
+        result = run_capture(source, target, settings, interpolator=interpolator, admit=timed)
+        (held / f"{source.name}.end").write_text(repr(time.time()))
+        return result
+
+    captures = [("pano", root / "pano"), ("persp", root / "persp")]
+    run = run_on_ray(captures, tmp_path / "out", settings, workers=2, capture_fn=held_a_second)
+    assert [(r.name, r.status, r.frames) for r in run.results] == [
+        ("pano", "done", 5), ("persp", "done", 5)
+    ]  # fmt: skip
+    assert sorted(w.worker for w in run.workers) == [0, 1]
+    (a0, a1), (b0, b1) = (
+        [float((held / f"{name}.{at}").read_text()) for at in ("start", "end")]
+        for name in ("pano", "persp")
+    )
+    assert a1 <= b0 or b1 <= a0, "both held their memory at once"
+    for name in ("pano", "persp"):  # at their own size: nothing said of memory
+        made = json.loads((tmp_path / "out" / name / "manifest.json").read_text())
+        assert not [w for w in made["warnings"] if "GiB" in w]
+    assert decode(tmp_path / "out" / "pano" / "walkthrough_360.mp4").shape[1:3] == (32, 64)
+
+
+def test_the_gate_admits_a_capture_where_it_fits_beside_those_running():
+    gate = MemoryGate()
+    for worker in (0, 1, 2):
+        gate.settle("here", worker, 1 * GIB)  # idle, each holding its interpolator
+    assert gate.take("here", 0, 5 * GIB, 8 * GIB)  # 5 + the two idle workers' 2
+    assert not gate.take("here", 1, 3 * GIB, 8 * GIB)  # 5 + 1 + 3: waits
+    assert gate.take("there", 0, 7 * GIB, 8 * GIB)  # another machine's memory is its own
+    gate.settle("here", 0, 1 * GIB)  # the first capture is done
+    assert gate.take("here", 1, 3 * GIB, 8 * GIB)
+    assert gate.take("here", 2, 3 * GIB, 8 * GIB)  # 1 + 3 + 3
+    gate.settle("here", 1, 1 * GIB)
+    gate.settle("here", 2, 1 * GIB)
+    # More than the whole budget: it runs alone (nothing to wait for), the others wait for it
+    assert gate.take("here", 2, 9 * GIB, 8 * GIB)
+    assert not gate.take("here", 0, 1 * GIB, 8 * GIB)
+    gate.leave("here", 2)  # its worker died: what it held is free
+    assert gate.take("here", 0, 2 * GIB, 8 * GIB)
+
+
+@needs_ray
 def test_a_single_capture_is_written_to_out_itself(root, tmp_path, ray_session):
     settings = InterpolateSettings(method="linear", factor=2)
     # Unusable alone: an error, as with the local runner, and nothing written.
@@ -267,8 +325,8 @@ def test_a_single_capture_is_written_to_out_itself(root, tmp_path, ray_session):
 class FakeRay:
     """Just enough of ``ray`` for starting and sizing: a cluster with ``gpus`` GPUs."""
 
-    def __init__(self, gpus: int = 0, initialized: bool = False, fail: str = ""):
-        self.gpus, self.initialized, self.fail = gpus, initialized, fail
+    def __init__(self, gpus: int = 0, initialized: bool = False, fail: str = "", cpus: int = 16):
+        self.gpus, self.initialized, self.fail, self.cpus = gpus, initialized, fail, cpus
         self.init_kwargs: dict | None = None
         self.shut_down = False
 
@@ -284,7 +342,8 @@ class FakeRay:
         self.shut_down, self.initialized = True, False
 
     def cluster_resources(self) -> dict:
-        return {"CPU": 16.0, "GPU": float(self.gpus)} if self.gpus else {"CPU": 16.0}
+        cpus = {"CPU": float(self.cpus)}
+        return {**cpus, "GPU": float(self.gpus)} if self.gpus else cpus
 
     def remote(self, cls):
         raise RuntimeError("no actors in this fake")
@@ -372,6 +431,10 @@ def test_rnn_workers_ask_for_a_gpu_each_when_the_cluster_has_gpus(caplog):
         n, options = ray_runner._worker_options(FakeRay(gpus=2), "rnn", 4, 8)
     assert (n, options) == (2, {"num_cpus": 1, "num_gpus": 1})
     assert "ray: 4 workers requested, the cluster has 2 GPUs: using 2" in caplog.text
+    # A worker Ray cannot place would never answer, and the driver waits for each (it hung).
+    with caplog.at_level(logging.WARNING, logger="viewsynth"):
+        assert ray_runner._worker_options(FakeRay(cpus=1), "flow", 2, 3) == (1, cpu_only)
+    assert "ray: 2 workers requested, the cluster has 1 CPUs: using 1" in caplog.text
 
 
 def test_starting_ray_keeps_the_sigterm_handler_the_caller_had(monkeypatch):

@@ -12,6 +12,10 @@
   are at most as many workers as GPUs; ``linear`` and ``flow`` run on CPUs only and ask for none);
   never more workers than captures, since each pays for loading (and, for ``rnn``, compiling)
   the model once.
+- Memory: each capture's working size fits ``max_memory`` (else 75 % of its machine's memory) as
+  with the local runner, whatever runs beside it; the captures running at once on one machine
+  fit it together: a worker whose capture would not, beside them, waits for them to finish
+  (``gate``: why waiting, not a narrower size). Each worker holds its interpolator's memory.
 - Isolation: a capture that fails (``ViewsynthError`` for unusable input, or any exception in the
   worker) becomes a ``failed`` result with a one-line reason. A worker process that dies (killed,
   out of memory, a crash in native code) fails the capture it held and Ray restarts it
@@ -47,6 +51,7 @@ import os
 import platform
 import signal
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -55,6 +60,7 @@ from typing import Any
 from viewsynth import config as config_lib
 from viewsynth import interrupts
 from viewsynth.errors import ViewsynthError, one_line
+from viewsynth.runners.gate import MemoryGate
 from viewsynth.runners.worker import CaptureFn, CaptureWorker, WorkerInfo, failure
 from viewsynth.walkthrough import CaptureResult, InterpolateSettings, RootProgress, frames_in
 
@@ -155,15 +161,19 @@ def _sigterm_left_alone() -> Iterator[None]:
 
 
 def _worker_options(ray, method: str, requested: int, n_captures: int) -> tuple[int, dict]:
-    """How many workers to start and the resources each asks for (``num_cpus``, ``num_gpus``)."""
+    """How many workers to start and the resources each asks for (``num_cpus``, ``num_gpus``):
+    no more than the cluster has CPUs (and, for ``rnn``, GPUs), since the driver waits for every
+    worker it starts, and one Ray cannot place would never come."""
     n = min(requested, n_captures)
+    resources = ray.cluster_resources()
     # Only the network uses a GPU; holding one for a CPU method would just limit the workers.
-    n_gpus = int(ray.cluster_resources().get("GPU", 0)) if method == "rnn" else 0
-    if n_gpus and n > n_gpus:
-        log.warning(
-            "ray: %d workers requested, the cluster has %d GPUs: using %d", n, n_gpus, n_gpus
-        )
-        n = n_gpus
+    n_gpus = int(resources.get("GPU", 0)) if method == "rnn" else 0
+    for have, what in ((int(resources.get("CPU", 0)), "CPUs"), (n_gpus, "GPUs")):
+        if have and n > have:
+            log.warning(
+                "ray: %d workers requested, the cluster has %d %s: using %d", n, have, what, have
+            )
+            n = have
     return n, {"num_cpus": 1, "num_gpus": 1 if n_gpus else 0}
 
 
@@ -208,6 +218,7 @@ def run_on_ray(
     plain_settings = config_lib.to_dict(settings)
     started_here = False
     actors: list[Any] = []
+    helpers: list[Any] = []
     driver: _Driver | None = None
     try:
         started_here = _start_ray(ray, address, workers)
@@ -216,8 +227,14 @@ def run_on_ray(
         worker_class = ray.remote(CaptureWorker).options(
             max_restarts=len(captures), max_task_retries=0, **options
         )
-        actors = [worker_class.remote(w, plain_settings, os.getcwd(), capture_fn) for w in range(n)]
-        driver = _Driver(ray, actors, settings.method)
+        gate, name = None, ""
+        if n > 1:  # (one worker runs one capture at a time: it needs no gate)
+            name = f"viewsynth-memory-{uuid.uuid4().hex}"
+            gate = ray.remote(MemoryGate).options(name=name, num_cpus=0).remote()
+            helpers.append(gate)
+        cwd = os.getcwd()
+        actors = [worker_class.remote(w, plain_settings, cwd, capture_fn, name) for w in range(n)]
+        driver = _Driver(ray, actors, settings.method, gate)
         startup = time.perf_counter() - started
         log.info("ray: %d workers ready after %.1f s", len(driver.idle), startup)
         results = driver.run(list(captures), Path(out), progress or RootProgress(captures))
@@ -228,7 +245,7 @@ def run_on_ray(
         raise
     finally:
         with interrupts.held():  # a second Ctrl-C must not cut Ray's stop short (_start_ray)
-            for actor in actors:
+            for actor in [*actors, *helpers]:
                 try:
                     ray.kill(actor)  # no_restart: Ray would otherwise bring a stopped worker back
                 except Exception:  # already gone: nothing left to stop
@@ -246,8 +263,8 @@ class _Driver:
     restarts it and it goes on with the next capture.
     """
 
-    def __init__(self, ray, actors: list[Any], method: str):
-        self.ray, self.actors = ray, actors
+    def __init__(self, ray, actors: list[Any], method: str, gate: Any = None):
+        self.ray, self.actors, self.gate = ray, actors, gate
         self.infos: list[WorkerInfo] = []
         self.current: dict[int, WorkerInfo] = {}  # the live process of each worker
         self.idle: deque[int] = deque()
@@ -322,6 +339,8 @@ class _Driver:
                     continue  # its restarts are used up: the other workers take the queue
                 name, path = captures[index]
                 self.current[worker].died = True
+                if self.gate is not None:  # what it held is free (its restart holds its base)
+                    self.gate.leave.remote(self.current[worker].node, worker)
                 self.current[worker].captures.append(name or path.name)
                 payload = failure(name or path.name, last, "crash")
                 if queue:  # a ping that Ray retries until the restarted worker answers
@@ -355,7 +374,8 @@ class _Driver:
 
 
 def _report(result: CaptureResult, payload: dict[str, Any], worker: int) -> None:
-    """Log one finished capture as the local runner does (its warnings, or why it failed)."""
+    """Log one finished capture as the local runner does (its warnings, or why it failed), and
+    the seconds it waited for memory."""
     if result.status == "failed":
         log.error("%s: failed: %s", result.name, result.reason)
         if payload["traceback"]:
@@ -364,7 +384,9 @@ def _report(result: CaptureResult, payload: dict[str, Any], worker: int) -> None
     for warning in result.warnings:
         log.warning("%s: %s", result.name, warning)
     said = frames_in(result.frames, result.kept, result.seconds)
-    log.info("%s: %s, %s (worker %d)", result.name, result.status, said, worker)
+    waited = payload.get("waited", 0.0)
+    waiting = f", {waited:.0f} s waiting for memory" if waited >= 1 else ""
+    log.info("%s: %s, %s (worker %d%s)", result.name, result.status, said, worker, waiting)
 
 
 __all__ = ["INSTALL_HINT", "CaptureWorker", "RayRun", "WorkerInfo", "run_on_ray", "run_ray"]

@@ -12,6 +12,9 @@ with ``ray.remote`` at run time, and tests drive it directly. Everything it retu
   partial files and releases its folder as it unwinds, and the result is ``interrupted`` (kind
   "interrupted"). The driver sends it to stop a run (``ray_runner``).
 - Resources: OpenCV is kept to the CPUs Ray gave the worker; its GPU ids are recorded.
+- Memory: with a ``gate`` (:class:`~viewsynth.runners.gate.MemoryGate`, a Ray actor), a capture
+  whose expected peak does not fit beside the captures running on this machine waits before its
+  work (``run_capture``'s ``admit``); the seconds it waited are returned with its result.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from typing import Any
 from viewsynth import config as config_lib
 from viewsynth.errors import ViewsynthError, one_line
 from viewsynth.interpolators import Interpolator
-from viewsynth.walkthrough import CaptureResult, InterpolateSettings, run_capture
+from viewsynth.runners.gate import WAIT_SECONDS
+from viewsynth.walkthrough import CaptureResult, InterpolateSettings, memory, run_capture
 
 log = logging.getLogger("viewsynth")
 
@@ -95,7 +99,8 @@ def failure(label: str, reason: str, kind: str, trace: str = "") -> dict[str, An
 
 class CaptureWorker:
     """``settings`` is ``config.to_dict(InterpolateSettings)``; ``cwd`` the driver's working
-    folder; ``capture_fn`` replaces ``run_capture`` (tests)."""
+    folder; ``capture_fn`` replaces ``run_capture`` (tests); ``gate``: the name of the run's
+    :class:`~viewsynth.runners.gate.MemoryGate` actor ("": captures never wait)."""
 
     def __init__(
         self,
@@ -103,6 +108,7 @@ class CaptureWorker:
         settings: dict[str, Any],
         cwd: str,
         capture_fn: CaptureFn | None = None,
+        gate: str = "",
     ):
         if os.path.isdir(cwd):
             os.chdir(cwd)
@@ -124,6 +130,11 @@ class CaptureWorker:
             self.setup_kind = "crash"
             log.debug("making the interpolator failed:\n%s", traceback.format_exc())
         self.info.setup_seconds = time.perf_counter() - started
+        budget = memory.budget_bytes(self.settings.max_memory)
+        self.gate = _actor(gate) if gate and budget and self.interpolator is not None else None
+        self.budget = budget or 0
+        self.waited = 0.0
+        self._settle()
 
     def describe(self) -> dict[str, Any]:
         """``{"info": WorkerInfo as plain data, "setup_error": str, "setup_kind": str}``.
@@ -141,19 +152,21 @@ class CaptureWorker:
         }
 
     def process(self, name: str, source: str, target: str) -> dict[str, Any]:
-        """Run one capture; never raises. Returns ``{"result", "kind", "traceback", "info"}``.
-
-        ``info``: this worker's :class:`WorkerInfo` after the capture, as plain data.
+        """Run one capture; never raises. Returns ``{"result", "kind", "traceback", "info",
+        "waited"}``: ``info``, this worker's :class:`WorkerInfo` after the capture, as plain data;
+        ``waited``, the seconds the capture waited for memory.
         """
         label = name or Path(source).name
         self.info.captures.append(label)
+        self.waited = 0.0
         if self.interpolator is None:
             payload = failure(label, self.setup_error, self.setup_kind)
         else:
             try:
                 result = self.capture_fn(
-                    Path(source), Path(target), self.settings, interpolator=self.interpolator
-                )
+                    Path(source), Path(target), self.settings, interpolator=self.interpolator,
+                    admit=self._admit if self.gate is not None else None,
+                )  # fmt: skip
                 payload = {"result": dataclasses.asdict(result), "kind": "", "traceback": ""}
             except KeyboardInterrupt:  # the driver stops the run: the capture has cleaned up
                 result = CaptureResult(label, "interrupted")
@@ -167,7 +180,36 @@ class CaptureWorker:
             except Exception as err:  # isolation: one capture's bug must not stop the others
                 reason = f"internal error: {type(err).__name__}: {one_line(err)}"
                 payload = failure(label, reason, "crash", traceback.format_exc())
-        return {**payload, "info": self.describe()["info"]}
+            finally:
+                self._settle()
+        return {**payload, "info": self.describe()["info"], "waited": self.waited}
+
+    def _ask(self, method, *args) -> Any:
+        """Call one of the gate's methods (a Ray actor's: its answer through ``ray.get``)."""
+        import ray
+
+        return ray.get(method.remote(self.info.node, self.info.worker, *args))
+
+    def _settle(self) -> None:
+        """Tell the gate this worker is idle, holding its interpolator's memory."""
+        if self.gate is not None:
+            self._ask(self.gate.settle, int(memory.BASE_BYTES[self.settings.method]))
+
+    def _admit(self, need: int) -> None:
+        """Return once the capture's ``need`` bytes fit beside those of the captures running
+        on this machine (the gate's ``take``), asking every ``WAIT_SECONDS``."""
+        started = time.perf_counter()
+        while not self._ask(self.gate.take, need, self.budget):
+            time.sleep(WAIT_SECONDS)
+        self.waited = time.perf_counter() - started
+
+
+def _actor(name: str) -> Any:
+    """The Ray actor named ``name`` (a handle passed as an argument would be kept in the object
+    store, and Ray warns on every run that a restart needs it)."""
+    import ray
+
+    return ray.get_actor(name)
 
 
 def _claim_ray() -> list[str]:

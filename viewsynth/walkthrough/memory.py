@@ -5,18 +5,22 @@ working size: the two decoded photos and the in-between frames of one call (floa
 ``CALL_BYTES``), the interpolator's full-size warps and fusion, and the 360 encoder's lookahead at
 the video's size (never over 8192 wide: :func:`viewsynth.export.video.level_size`). The figures
 below are fitted to the process tree's peak RSS (Python and both ffmpegs; garden a upscaled to the
-cameras' sizes, 2048 to 11968 wide, ``--factor 8``: TRAINING_LOG, session 35) and rounded up: the
-estimate was 0.2-1.3 GiB above each of 12 measured peaks.
+cameras' sizes, 2048 to 11968 wide, ``--factor 8``: TRAINING_LOG, sessions 35 and 36) and rounded
+up: the estimate was 0.2-1.3 GiB above each of 12 measured peaks of ``rnn`` and ``flow``, 0.2-1.0
+above each of 8 of ``sweep`` and ``linear``.
 
 A 72 MP capture (11968x5984) peaked at 9.7 GiB with the default method (12.0 before its video
 was capped at 8192 wide), so on an 8 GB laptop the system would kill the job part way, after
 minutes of work. So :func:`fit_memory` decides before any work: it keeps the capture's size where
 it fits in the budget, else works at the largest width that fits, with a warning (the 360 video is
 at most 8192 wide anyway); a width the user chose (``capture.max_width``) that does not fit is an
-error that names the width that would. The budget is ``max_memory``, else :data:`MACHINE_SHARE`
-of the machine's memory (:func:`machine_bytes`): a property of the machine, not of the moment, so
-the same capture gets the same frames and a re-run resumes. Where less than the job needs is
-available just now (other programs), :func:`fit_capture` says so and changes nothing.
+error that names the width that would. The budget (:func:`budget_bytes`) is ``max_memory``, else
+:data:`MACHINE_SHARE` of the machine's memory (:func:`machine_bytes`): a property of the machine,
+not of the moment or of how many captures run beside it, so the same capture gets the same frames
+on either runner and a re-run resumes. It is the memory of a run's captures on a machine
+together: the Ray runner's captures on one machine wait for each other's memory
+(``runners.gate``) rather than each work narrower. Where less than the job needs is available
+just now (other programs), :func:`short_now` says so and changes nothing.
 """
 
 from __future__ import annotations
@@ -35,14 +39,15 @@ GIB = 1 << 30
 #: memory does not grow with ``--factor``: a 5760x2880 frame is 199 MB, so ``--factor 8`` is one
 #: call (7 frames) and ``--factor 16`` two.
 CALL_BYTES = 3 << 29  # 1.5 GiB
-#: Bytes a job holds whatever its size (Python, JAX and its compiled code, the networks). Fitted to
-#: the peaks of ``rnn`` and ``flow`` and rounded up; ``sweep`` (as ``rnn``) and ``linear`` (as
-#: ``flow``) were not measured.
-BASE_BYTES = {"linear": 0.5 * GIB, "flow": 0.5 * GIB, "sweep": 1.1 * GIB, "rnn": 1.1 * GIB}
-#: Bytes per working pixel: the decoded pair, the warps and fusion at full size (fitted: 83, 112).
-PIXEL_BYTES = {"linear": 120, "flow": 120, "sweep": 90, "rnn": 90}
-#: Bytes per pixel of each in-between frame of a call (fitted: 15 for rnn, 18 for flow).
-HELD_BYTES = 20
+#: Bytes a job holds whatever its size (Python, JAX and its compiled code, the networks), fitted
+#: to each method's peaks and rounded up, as are the two figures below.
+BASE_BYTES = {"linear": 0.8 * GIB, "flow": 0.5 * GIB, "sweep": 1.0 * GIB, "rnn": 1.1 * GIB}
+#: Bytes per working pixel: the decoded pair, the warps and fusion at full size (fitted: rnn 83,
+#: flow 112; the sweep's depth and renders at full size, 95; the cross-fade's pair, 40).
+PIXEL_BYTES = {"linear": 40, "flow": 120, "sweep": 95, "rnn": 90}
+#: Bytes per pixel of each in-between frame of a call (fitted: rnn 15, flow 18). The cross-fade
+#: holds its temporaries, three frames' worth, at once (32); the sweep its renders (30).
+HELD_BYTES = {"linear": 32, "flow": 20, "sweep": 30, "rnn": 20}
 #: Bytes per pixel of the 360 video held by its encoder, x264's lookahead (fitted: 68).
 ENCODER_BYTES = 70
 #: Bytes per pixel of a photo decoded larger than the working size, before it is resized
@@ -72,7 +77,7 @@ def job_bytes(
     return int(
         BASE_BYTES[method]
         + PIXEL_BYTES[method] * width * height
-        + HELD_BYTES * held * width * height
+        + HELD_BYTES[method] * held * width * height
         + ENCODER_BYTES * video[0] * video[1]
         + larger
     )
@@ -96,6 +101,15 @@ def machine_bytes() -> int | None:
         except (OSError, ValueError):  # ("max": no limit)
             continue
     return total
+
+
+def budget_bytes(max_memory: float) -> int | None:
+    """The bytes a run's captures on this machine may plan on together: ``max_memory`` GiB, else
+    :data:`MACHINE_SHARE` of :func:`machine_bytes` (None: unknown, no limit)."""
+    if max_memory:
+        return int(max_memory * GIB)
+    machine = machine_bytes()
+    return int(machine * MACHINE_SHARE) if machine else None
 
 
 def available_bytes() -> int | None:
@@ -173,17 +187,11 @@ def fit_memory(
 
 def fit_capture(
     capture: Capture, settings: InterpolateSettings
-) -> tuple[Capture, tuple[int, int] | None]:
+) -> tuple[Capture, tuple[int, int] | None, int]:
     """``capture`` at the working size its job fits in memory at (:func:`fit_memory`, in
-    ``settings.max_memory`` GiB, else :data:`MACHINE_SHARE` of :func:`machine_bytes`), with the
-    warning when that is smaller, and that size (None: the capture's own). A warning, and nothing
-    else, says when less than the job needs is available just now."""
-    machine = machine_bytes()
-    budget = (
-        int(settings.max_memory * GIB)
-        if settings.max_memory
-        else (int(machine * MACHINE_SHARE) if machine else None)
-    )
+    :func:`budget_bytes`), with the warning when that is smaller; that size (None: the capture's
+    own); and the job's expected peak bytes at it (for :func:`short_now`)."""
+    budget = budget_bytes(settings.max_memory)
     decoded = max(w * h for segment in capture.segments for (w, h) in (s.size for s in segment))
     kw = dict(factor=settings.factor if not settings.spacing else 1 << 20, codec=settings.codec,
               decoded=decoded, video_width=settings.max_video_width or 0)  # fmt: skip
@@ -192,16 +200,21 @@ def fit_capture(
         chosen_width=settings.capture.max_width, allowed=bool(settings.max_memory),
         path=str(capture.source), **kw,
     )  # fmt: skip
-    warnings = [warning] if warning else []
-    need, now = job_bytes(*size, settings.method, **kw), available_bytes()
-    if now is not None and now < need:
-        warnings.append(
-            f"{capture.source.name}: the job needs about {need / GIB:.1f} GiB and "
-            f"{now / GIB:.1f} GiB is available just now: close other programs, or "
-            "--set capture.max_width=W for a narrower job"
-        )
-    if warnings:
-        capture = dataclasses.replace(capture, warnings=[*capture.warnings, *warnings])
+    need = job_bytes(*size, settings.method, **kw)
     if not warning:
-        return capture, None
-    return dataclasses.replace(capture, working_size=size), size
+        return capture, None, need
+    warnings = [*capture.warnings, warning]
+    return dataclasses.replace(capture, working_size=size, warnings=warnings), size, need
+
+
+def short_now(name: str, need: int) -> str:
+    """The warning when less than a job's ``need`` bytes is available just now ('' when enough
+    or unknown): it changes nothing. Asked as the job starts its work, after any wait for the
+    memory of the captures beside it (which would otherwise be taken for other programs)."""
+    now = available_bytes()
+    if now is None or now >= need:
+        return ""
+    return (
+        f"{name}: the job needs about {need / GIB:.1f} GiB and {now / GIB:.1f} GiB is available "
+        "just now: close other programs, or --set capture.max_width=W for a narrower job"
+    )

@@ -88,6 +88,7 @@ def run_capture(
     progress: Callable[[int], None] | None = None,
     total: Callable[..., None] | None = None,
     loading: Callable[[int, int | None], None] | None = None,
+    admit: Callable[[int], None] | None = None,
 ) -> CaptureResult:
     """Interpolate one capture into ``out``; returns its result (never raises for bad frames).
 
@@ -98,7 +99,9 @@ def run_capture(
     are written with their number, ``total(n)`` once with the number of frames and, when a
     previous run left some done, ``total(n, done)`` with those (not told to ``progress``);
     before that, ``loading(done, total)`` as a folder's images or a video's frames are decoded
-    to read the capture (``total`` None when not known before).
+    to read the capture (``total`` None when not known before). ``admit(bytes)``, called with the
+    job's expected peak before its work (not for a finished one), returns when it may start (the
+    Ray runner's workers wait there for memory that captures beside them hold).
     """
     started = time.perf_counter()
     name = source.stem if source.is_file() else source.name
@@ -108,7 +111,7 @@ def run_capture(
             check_not_theirs(out)
     options = settings.capture_options(source)
     capture = load_capture(source, options, spacing=settings.spacing or 0.0, progress=loading)
-    capture, fitted = memory.fit_capture(capture, settings)
+    capture, fitted, need = memory.fit_capture(capture, settings)
     check_output_dir(out)
     progress = progress or (lambda n: None)
     with FolderLock(out):  # before the interpolator: a busy folder is said at once
@@ -137,6 +140,10 @@ def run_capture(
                 _said_before(manifest_path, warnings),  # (the same inputs: the same warnings)
                 kept=n_total,
             )
+        if admit is not None:
+            admit(need)
+        if said := memory.short_now(capture.source.name, need):
+            warnings.append(said)
         ledger.begin()
         if ledger.fresh:  # frames and pieces other settings wrote here would outlive them
             for png in (out / "frames").glob("[0-9]" * 6 + ".png"):

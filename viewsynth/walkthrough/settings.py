@@ -58,7 +58,7 @@ class InterpolateSettings:
     )
     max_video_width: int | None = None  # cap the 360 video's width (e.g. 4096 for H.264 players)
     chunk_frames: int = 60  # frames per closed MP4 piece: a killed run redoes at most this many
-    max_memory: float = 0.0  # GiB a job may take (0: 75 % of the machine's); else narrower
+    max_memory: float = 0.0  # GiB a run may take per machine (0: 75 % of its memory); else narrower
     view: ViewOptions = field(default_factory=ViewOptions)
     capture: CaptureOptions = field(default_factory=CaptureOptions)
 
