@@ -137,6 +137,19 @@ def test_memory_held_by_the_captures_beside_it_is_not_said_to_be_short(tmp_path,
     assert said.startswith("cap: the job needs about ") and "0.0 GiB is available just now" in said
 
 
+def test_a_captures_seconds_leave_out_its_wait_for_memory(tmp_path):
+    # summary.json's seconds are the capture's work (frames_in's rate, benchmarks/runners.py):
+    # a wait for its neighbours' memory on Ray counted as its own time.
+    import time
+
+    cap = _capture(tmp_path / "cap", 64)
+    settings = InterpolateSettings(method="linear", factor=2)
+    started = time.perf_counter()
+    result = run_capture(cap, tmp_path / "out", settings, admit=lambda need: time.sleep(2.0))
+    assert result.status == "done" and time.perf_counter() - started >= 2.0
+    assert result.seconds < time.perf_counter() - started - 1.9
+
+
 # Peak GiB of the process tree (Python and both ffmpegs), garden a upscaled, --factor 8, the
 # highest of each size (TRAINING_LOG: "72 MP panoramas", session 35; "Memory of several
 # captures at once", session 36).
