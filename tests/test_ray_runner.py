@@ -26,7 +26,7 @@ from viewsynth.runners import ray_runner
 from viewsynth.runners.gate import MemoryGate
 from viewsynth.runners.ray_runner import INSTALL_HINT, run_on_ray, run_ray
 from viewsynth.runners.worker import CaptureWorker
-from viewsynth.walkthrough import InterpolateSettings, run_capture
+from viewsynth.walkthrough import CaptureResult, InterpolateSettings, run_capture
 from viewsynth.walkthrough.memory import GIB, job_bytes
 
 try:
@@ -287,6 +287,30 @@ def test_captures_that_fit_alone_but_not_together_wait_for_each_other(root, tmp_
     assert decode(tmp_path / "out" / "pano" / "walkthrough_360.mp4").shape[1:3] == (32, 64)
 
 
+@needs_ray
+def test_captures_go_on_when_the_memory_gate_is_lost(tmp_path, ray_session):
+    # The gate actor killed part way (Ray's memory monitor, a lost node): every capture after it
+    # failed as "the worker process died", though the workers were alive.
+    flag = tmp_path / "killed"
+
+    def kill_the_gate_once(source, target, settings, *, interpolator, admit):
+        import ray
+
+        if admit is not None:  # (as run_capture does: None once the gate is gone)
+            admit(GIB // 8)
+        if not flag.exists():
+            flag.write_text("x")
+            (name,) = [n for n in ray.util.list_named_actors() if n.startswith("viewsynth-memory")]
+            ray.kill(ray.get_actor(name))
+        return CaptureResult(source.name, "done", 1, 0.1)
+
+    captures = [(f"c{i}", tmp_path / f"c{i}") for i in range(4)]
+    settings = InterpolateSettings(method="linear", factor=2, max_memory=8.0)
+    run = run_on_ray(captures, tmp_path / "out", settings, workers=2, capture_fn=kill_the_gate_once)
+    assert flag.exists()
+    assert [(r.name, r.status) for r in run.results] == [(f"c{i}", "done") for i in range(4)]
+
+
 def test_the_gate_admits_a_capture_where_it_fits_beside_those_running():
     gate = MemoryGate()
     for worker in (0, 1, 2):
@@ -304,6 +328,30 @@ def test_the_gate_admits_a_capture_where_it_fits_beside_those_running():
     assert not gate.take("here", 0, 1 * GIB, 8 * GIB)
     gate.leave("here", 2)  # its worker died: what it held is free
     assert gate.take("here", 0, 2 * GIB, 8 * GIB)
+
+
+def test_a_large_capture_waiting_is_not_passed_over_by_small_ones():
+    # Three workers on 8 GiB, two small captures running, a 7 GiB one waiting: the small ones
+    # queued after it kept being admitted as each small one finished, and it waited for the
+    # whole queue with its worker idle.
+    gate = MemoryGate()
+    for worker in (0, 1, 2):
+        gate.settle("here", worker, 1 * GIB)
+    assert gate.take("here", 0, 2 * GIB, 8 * GIB) and gate.take("here", 1, 2 * GIB, 8 * GIB)
+    assert not gate.take("here", 2, 7 * GIB, 8 * GIB)  # the large one: waits, first in line
+    gate.settle("here", 0, 1 * GIB)  # a small one is done; its worker brings the next small one
+    assert not gate.take("here", 0, 2 * GIB, 8 * GIB)  # 2 + 1 + 2 fits, but not beside the 7
+    assert not gate.take("here", 2, 7 * GIB, 8 * GIB)  # still one running
+    gate.settle("here", 1, 1 * GIB)
+    assert not gate.take("here", 0, 2 * GIB, 8 * GIB)  # nothing running, but the large is first
+    assert gate.take("here", 2, 7 * GIB, 8 * GIB)  # alone: admitted
+    assert not gate.take("here", 0, 2 * GIB, 8 * GIB)
+    gate.settle("here", 2, 1 * GIB)
+    assert gate.take("here", 0, 2 * GIB, 8 * GIB)
+    # a worker that died while waiting keeps no place in the line
+    assert not gate.take("here", 2, 7 * GIB, 8 * GIB)
+    gate.leave("here", 2)
+    assert gate.take("here", 1, 2 * GIB, 8 * GIB)
 
 
 @needs_ray

@@ -14,6 +14,9 @@ cost every frame's detail and make the output depend on ``--workers``.
   network) while idle (:meth:`MemoryGate.settle`); a capture replaces that with its whole need.
 - A capture admitted when no other capture runs on its machine, even when the idle workers'
   bases and its need exceed the budget: nothing it could wait for would free that memory.
+- First come, first served: the first capture refused on a machine keeps its place. A later one
+  starts before it only where both fit, so a large capture is not passed over by small ones for
+  the whole run while its worker idles.
 - Plain Python: :mod:`.ray_runner` makes it one Ray actor for the run (no CPU asked), which the
   workers ask (``take`` answers at once; the worker polls, so Ctrl-C stops a waiting worker).
 """
@@ -30,19 +33,29 @@ class MemoryGate:
     def __init__(self) -> None:
         self.held: dict[str, dict[int, int]] = {}
         self.running: dict[str, set[int]] = {}
+        self.waiting: dict[str, dict[int, int]] = {}  # per machine, in order: worker -> need
 
     def settle(self, node: str, worker: int, base: int) -> None:
         """``worker`` is idle on ``node`` holding ``base`` bytes (its interpolator)."""
         self.held.setdefault(node, {})[worker] = base
         self.running.setdefault(node, set()).discard(worker)
+        self.waiting.setdefault(node, {}).pop(worker, None)
 
     def take(self, node: str, worker: int, need: int, budget: int) -> bool:
         """Whether ``worker``'s capture, expected to peak at ``need`` bytes, may start on
         ``node`` now within ``budget`` bytes (True: held until :meth:`settle` or :meth:`leave`)."""
         held, running = self.held.setdefault(node, {}), self.running.setdefault(node, set())
+        queue = self.waiting.setdefault(node, {})
+        order = list(queue)
+        ahead = order[: order.index(worker)] if worker in queue else order
         others = sum(b for w, b in held.items() if w != worker)
-        if running - {worker} and others + need > budget:
+        # the first capture waiting ahead of this one keeps its place: its need is set aside
+        kept = max(0, queue[ahead[0]] - held.get(ahead[0], 0)) if ahead else 0
+        alone = not (running - {worker}) and not ahead
+        if not alone and others + need + kept > budget:
+            queue.setdefault(worker, need)
             return False
+        queue.pop(worker, None)
         held[worker] = need
         running.add(worker)
         return True
@@ -51,3 +64,4 @@ class MemoryGate:
         """``worker`` is gone from ``node`` (its process died): it holds nothing."""
         self.held.get(node, {}).pop(worker, None)
         self.running.get(node, set()).discard(worker)
+        self.waiting.get(node, {}).pop(worker, None)

@@ -185,10 +185,17 @@ class CaptureWorker:
         return {**payload, "info": self.describe()["info"], "waited": self.waited}
 
     def _ask(self, method, *args) -> Any:
-        """Call one of the gate's methods (a Ray actor's: its answer through ``ray.get``)."""
+        """Call one of the gate's methods (a Ray actor's: its answer through ``ray.get``). A gate
+        that is gone (killed for memory, its node lost) is said once; captures then start without
+        it (True), as with one worker, rather than each failing as if its worker had died."""
         import ray
 
-        return ray.get(method.remote(self.info.node, self.info.worker, *args))
+        try:
+            return ray.get(method.remote(self.info.node, self.info.worker, *args))
+        except ray.exceptions.RayActorError as err:
+            _gate_gone(err)
+            self.gate = None
+            return True
 
     def _settle(self) -> None:
         """Tell the gate this worker is idle, holding its interpolator's memory."""
@@ -206,10 +213,21 @@ class CaptureWorker:
 
 def _actor(name: str) -> Any:
     """The Ray actor named ``name`` (a handle passed as an argument would be kept in the object
-    store, and Ray warns on every run that a restart needs it)."""
+    store, and Ray warns on every run that a restart needs it); None, said, when it is gone."""
     import ray
 
-    return ray.get_actor(name)
+    try:
+        return ray.get_actor(name)
+    except ValueError as err:  # (a restarted worker after the gate was lost)
+        _gate_gone(err)
+        return None
+
+
+def _gate_gone(err: BaseException) -> None:
+    log.warning(
+        "ray: the run's memory gate is gone (%s); this worker's captures no longer wait for memory",
+        one_line(err),
+    )
 
 
 def _claim_ray() -> list[str]:
