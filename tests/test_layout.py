@@ -181,6 +181,31 @@ def _third_party_imports() -> dict[str, str]:
     return found
 
 
+def test_every_file_of_the_viewers_page_is_in_the_package():
+    """The viewer's page, styles and vendored scripts are package data: a file added there that no
+    glob of pyproject's package-data takes is missing from every installed copy (a wheel)."""
+    import fnmatch
+
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    globs = data["setuptools"]["package-data"]
+    static = LIB / "viewer" / "static"
+    missing = []
+    for path in sorted(p for p in static.rglob("*") if p.is_file()):
+        parts = path.relative_to(LIB).parts
+        # the deepest listed package holding it, and the file's path below that package
+        owners = [
+            n for n in range(len(parts) - 1, 0, -1) if "viewsynth." + ".".join(parts[:n]) in globs
+        ]
+        package = "viewsynth." + ".".join(parts[: owners[0]]) if owners else ""
+        below = "/".join(parts[owners[0] :]) if owners else ""
+        if not any(
+            fnmatch.fnmatchcase(below, g) and below.count("/") == g.count("/")
+            for g in globs.get(package, [])
+        ):
+            missing.append(str(path.relative_to(LIB)))
+    assert not missing, f"not in pyproject's package-data: {missing}"
+
+
 def test_every_library_the_code_imports_is_declared():
     """A module imported only because another dependency happens to bring it (pynmea2 came with
     mapillary_tools) breaks when that one drops it or changes; each is declared in pyproject."""
