@@ -24,7 +24,7 @@ JOBS = {
 
 #: Jobs that `kill PID` (SIGTERM) stops as Ctrl-C does, from their first moment: finished work kept,
 #: exit 130 (``options.stop_on_sigterm``).
-STOP_ON_SIGTERM = ("interpolate", "train")
+STOP_ON_SIGTERM = ("interpolate", "train", "finetune")
 
 
 def usage() -> str:

@@ -58,7 +58,10 @@ def main(argv: list[str]) -> int:
     writable_folder(args.workdir, "--workdir")
 
     from viewsynth import config as config_lib
+    from viewsynth.geometry.pose import load_pycolmap
     from viewsynth.training.finetune import FinetuneConfig, finetune
+
+    load_pycolmap()  # here, on the main thread: its glog's SIGTERM handler is taken back out
 
     overrides = list(args.set)
     if args.steps is not None:
