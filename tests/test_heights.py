@@ -251,6 +251,18 @@ def test_a_gpx_puts_camm_heights_on_sea_level_by_the_videos_creation_time(tmp_pa
     assert [s.alt for s in capture.shots] == pytest.approx([359.0 + 0.2 * s for s in range(6)])
 
 
+def test_a_gpx_whose_heights_no_frame_takes_is_not_said_to_be_shifted(tmp_path):
+    # Locked from its first frame, the video places every frame itself: the GPX 40 m above gives
+    # no frame a height, and the warning that its heights were "shifted onto them" said otherwise.
+    video = _edited(tmp_path / "locked.mp4", b"MSLV")
+    points = [(*p[:3], round(p[3] + 40.0 + 0.3 * (-1) ** k, 2)) for k, p in enumerate(_logged(0.0))]
+    capture = load_capture(
+        video, CaptureOptions(every_frames=15, gpx=str(_gpx(tmp_path / "b.gpx", points)))
+    )
+    assert not [w for w in capture.warnings if "heights" in w], capture.warnings
+    assert capture.alt_by == "sea level (GPMF GPSA MSLV)"
+
+
 @pytest.mark.parametrize(
     ("last", "noise", "why"),
     [

@@ -175,11 +175,11 @@ def geotag(
             out[i] = dataclasses.replace(out[i], lat=p.lat, lon=p.lon, alt=alt)
     missed = [shots[i].name for i, p in zip(wanted, found, strict=True) if p is None]
     warnings = outside_track(gpx_path, missed, len(wanted))
+    placed = [i for i in wanted if out[i].alt is not None]
+    if not placed:  # (the GPX gave no photo a height: nothing mixed, nothing shifted)
+        return out, warnings, ""
     if apart.shift is not None:
         return out, [*warnings, f"{capture.name}: {apart.said}"], f"sea level ({apart.by})"
-    placed = [i for i in wanted if out[i].alt is not None]
-    if not placed:  # (the GPX gave no photo a height: nothing mixed)
-        return out, warnings, ""
     if not apart.mixed:  # the sources that gave the heights, by name
         return out, warnings, f"sea level ({'EXIF GPSAltitude; ' if own else ''}{gpx})"
     if len(own) >= len(placed):

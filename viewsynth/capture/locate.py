@@ -139,6 +139,7 @@ class Locator:
     """Each frame's position: the video's telemetry first, then the GPX (by UTC), else None."""
 
     def __init__(self, path: Path, options: CaptureOptions, warnings: list[str]) -> None:
+        self.video = path.name
         track = read_video_track(path)
         # what ExifTool made of a video the native readers find no GPS in ("": not installed);
         # not asked where one of them knew the file (a GoPro without a lock: its fixes judged)
@@ -245,7 +246,7 @@ class Locator:
                     dataclasses.replace(g, alt=None if g.alt is None else g.alt + self.apart.shift)
                     for g in self.gpx
                 ]
-            return self.apart.said if not self.apart.mixed else ""  # (mixed: said by heights)
+            return ""  # (said by heights, where some frame takes the GPX's)
         shift, how = height_shift(pairs)
         if shift is None:
             self.unshifted = how
@@ -298,7 +299,9 @@ class Locator:
             used.append(("sea level", self.apart.by or name))
         sea = self.datum == "sea level"
         if len(used) < 2 or (sea and not self.apart.mixed):  # (one source, or one sea level)
-            return "; ".join(f"{datum} ({by})" for datum, by in used), "", set()
+            moved = gpx and self.apart.shift is not None  # (frames take the GPX's, shifted)
+            said = f"{self.video}: {self.apart.said}" if moved else ""
+            return "; ".join(f"{datum} ({by})" for datum, by in used), said, set()
         why = self.apart.said if sea else (
             (f"the telemetry's are above the {self.datum} ({self.datum_by})" if self.datum
              else f"the telemetry ({self.datum_by}) does not say what its are above")
