@@ -9,7 +9,8 @@ other.
 - Own heights not above sea level (GPS5's WGS-84 ellipsoid, CAMM's unstated) move onto the GPX's
   sea level by :func:`height_shift`, the geoid's height there (``locate.Locator``). Within
   ``SAME_DATUM`` of 0 the two are the same numbers (ExifTool's GPX export of a GoPro's GPS5 holds
-  its ellipsoid heights): the GPX's are then the telemetry's datum, whatever it claims.
+  its ellipsoid heights): where the telemetry states its datum (GPS5), the GPX's are then that
+  datum's, whatever the GPX claims; CAMM's unstated datum is shifted as any other.
 - Both above sea level, they should agree within ``APART`` (:func:`sea_levels`). Further apart,
   the GPX's move onto the capture's own by their median difference: the capture measured its
   frames, and a log's barometer or reference is the likelier fault. Where one offset does not fit,
