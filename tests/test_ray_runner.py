@@ -287,6 +287,18 @@ def test_captures_that_fit_alone_but_not_together_wait_for_each_other(root, tmp_
     assert decode(tmp_path / "out" / "pano" / "walkthrough_360.mp4").shape[1:3] == (32, 64)
 
 
+def test_a_dead_workers_leave_said_after_its_restart_keeps_the_restarts_memory():
+    gate = MemoryGate()
+    gate.settle("here", 0, 1 * GIB, pid=100)
+    gate.settle("here", 1, 1 * GIB, pid=200)
+    assert gate.take("here", 0, 5 * GIB, 8 * GIB, pid=100)
+    gate.settle("here", 0, 1 * GIB, pid=101)  # 100 died; Ray's restart settled first ...
+    gate.leave("here", 0, pid=100)  # ... then the driver's word of the death came
+    assert gate.held["here"] == {0: 1 * GIB, 1: 1 * GIB}  # the restart's base still counted
+    gate.leave("here", 0, pid=101)  # its own death is
+    assert gate.held["here"] == {1: 1 * GIB}
+
+
 @needs_ray
 def test_captures_go_on_when_the_memory_gate_is_lost(tmp_path, ray_session):
     # The gate actor killed part way (Ray's memory monitor, a lost node): every capture after it

@@ -34,14 +34,17 @@ class MemoryGate:
         self.held: dict[str, dict[int, int]] = {}
         self.running: dict[str, set[int]] = {}
         self.waiting: dict[str, dict[int, int]] = {}  # per machine, in order: worker -> need
+        self.pids: dict[str, dict[int, int]] = {}  # the process that last spoke for a worker
 
-    def settle(self, node: str, worker: int, base: int) -> None:
-        """``worker`` is idle on ``node`` holding ``base`` bytes (its interpolator)."""
+    def settle(self, node: str, worker: int, base: int, pid: int = 0) -> None:
+        """``worker`` (process ``pid``) is idle on ``node`` holding ``base`` bytes (its
+        interpolator)."""
+        self.pids.setdefault(node, {})[worker] = pid
         self.held.setdefault(node, {})[worker] = base
         self.running.setdefault(node, set()).discard(worker)
         self.waiting.setdefault(node, {}).pop(worker, None)
 
-    def take(self, node: str, worker: int, need: int, budget: int) -> bool:
+    def take(self, node: str, worker: int, need: int, budget: int, pid: int = 0) -> bool:
         """Whether ``worker``'s capture, expected to peak at ``need`` bytes, may start on
         ``node`` now within ``budget`` bytes (True: held until :meth:`settle` or :meth:`leave`)."""
         held, running = self.held.setdefault(node, {}), self.running.setdefault(node, set())
@@ -56,12 +59,17 @@ class MemoryGate:
             queue.setdefault(worker, need)
             return False
         queue.pop(worker, None)
+        self.pids.setdefault(node, {})[worker] = pid
         held[worker] = need
         running.add(worker)
         return True
 
-    def leave(self, node: str, worker: int) -> None:
-        """``worker`` is gone from ``node`` (its process died): it holds nothing."""
+    def leave(self, node: str, worker: int, pid: int = 0) -> None:
+        """``worker``'s process ``pid`` is gone from ``node`` (it died): it holds nothing. Said
+        after its restart has settled (Ray restarts it at once), it would drop the new process's
+        memory: a ``pid`` other than the one that last spoke for the worker changes nothing."""
+        if pid and self.pids.get(node, {}).get(worker, pid) != pid:
+            return
         self.held.get(node, {}).pop(worker, None)
         self.running.get(node, set()).discard(worker)
         self.waiting.get(node, {}).pop(worker, None)

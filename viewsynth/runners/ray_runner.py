@@ -340,7 +340,8 @@ class _Driver:
                 name, path = captures[index]
                 self.current[worker].died = True
                 if self.gate is not None:  # what it held is free (its restart holds its base)
-                    self.gate.leave.remote(self.current[worker].node, worker)
+                    dead = self.current[worker]
+                    self.gate.leave.remote(dead.node, worker, pid=dead.pid)
                 self.current[worker].captures.append(name or path.name)
                 payload = failure(name or path.name, last, "crash")
                 if queue:  # a ping that Ray retries until the restarted worker answers

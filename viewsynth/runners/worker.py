@@ -191,7 +191,9 @@ class CaptureWorker:
         import ray
 
         try:
-            return ray.get(method.remote(self.info.node, self.info.worker, *args))
+            return ray.get(
+                method.remote(self.info.node, self.info.worker, *args, pid=self.info.pid)
+            )
         except ray.exceptions.RayActorError as err:
             _gate_gone(err)
             self.gate = None
