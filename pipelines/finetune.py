@@ -22,7 +22,7 @@ import argparse
 import sys
 import time
 
-from viewsynth.pipelines.options import Parser, weights_output, writable_folder
+from viewsynth.pipelines.options import Parser, stop_on_sigterm, weights_output, writable_folder
 
 
 def main(argv: list[str]) -> int:
@@ -61,7 +61,8 @@ def main(argv: list[str]) -> int:
     from viewsynth.geometry.pose import load_pycolmap
     from viewsynth.training.finetune import FinetuneConfig, finetune
 
-    load_pycolmap()  # here, on the main thread: its glog's SIGTERM handler is taken back out
+    load_pycolmap()  # before the handler, as train does: pycolmap's own would replace it
+    stop_on_sigterm()  # `kill PID` stops like Ctrl-C: checkpoint first
 
     overrides = list(args.set)
     if args.steps is not None:

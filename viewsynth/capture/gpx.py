@@ -136,8 +136,8 @@ def geotag(
     capture: Path,
 ) -> tuple[list[Shot], list[str], str]:
     """Give each shot without a position the GPX position (and elevation, where the track has
-    one) at its UTC time (+ ``offset``); and what the shots' heights are above ("": EXIF's and
-    the GPX's sea level as they are).
+    one) at its UTC time (+ ``offset``); and what the shots' heights are above ("": the GPX gave
+    none, only the shots' own EXIF heights are there).
 
     ``utc_times`` are the shots' times on the UTC clock (None: unknown). Shots that have a
     position keep it. Raises ``ViewsynthError`` naming the GPX when no shot's time falls within
