@@ -129,6 +129,34 @@ def test_step_ratio_of_uneven_steps():
     assert step_size(frames[0], frames[1], equirect=False) == pytest.approx(0.1, abs=1e-6)
 
 
+def test_motion_step_ratio_tells_a_soft_frame_from_a_jump():
+    # A camera panning over a texture, photos 36 pixels apart, 5 frames between. "soft": even
+    # 6-pixel steps, every in-between frame blurred (the pulse seen as a step); "jump": sharp
+    # frames stepping 8 pixels next to each photo and 5 between. The step ratio rises for the
+    # soft frames (and not for the jump: fine texture moved 5 or 8 pixels differs as much); the
+    # motion step ratio for the jump only.
+    scene = _texture(64, 300, seed=3)
+    at = lambda x: np.ascontiguousarray(scene[:, x : x + 128])  # noqa: E731
+    photos = [at(0), at(36), at(72)]
+    soft, positions = _walk(photos, lambda k, j, n: _blur(at(36 * k + 6 * j), 1.5))
+    moves = [0, 8, 13, 18, 23, 28]  # then 8 more to the next photo
+    jump, _ = _walk(photos, lambda k, j, n: at(36 * k + moves[j]))
+    even, _ = _walk(photos, lambda k, j, n: at(36 * k + 6 * j))
+    m_soft = walk_measures(soft, positions, equirect=False)
+    m_jump = walk_measures(jump, positions, equirect=False)
+    m_even = walk_measures(even, positions, equirect=False)
+    assert m_soft.step_ratio > 1.3 and m_soft.motion_step_ratio == pytest.approx(1.0, abs=0.1)
+    assert m_jump.motion_step_ratio > 1.25 and m_jump.step_ratio == pytest.approx(1.0, abs=0.05)
+    assert m_even.motion_step_ratio == pytest.approx(1.0, abs=0.1)
+    # On panoramas the low-pass wraps at the seam: a frame rolled by half its width steps as far
+    # as the original (it would not with mirrored borders).
+    a, b = soft[1], soft[2]
+    rolled = [np.roll(x, 64, axis=1) for x in (a, b)]
+    assert step_size(*rolled, equirect=True, sigma=4.0) == pytest.approx(
+        step_size(a, b, equirect=True, sigma=4.0), rel=1e-6
+    )
+
+
 def test_walk_measures_refuses_bad_positions():
     frames = [np.zeros((8, 16, 3), np.float32)] * 4
     with pytest.raises(ViewsynthError, match="ascending"):
@@ -171,10 +199,15 @@ def test_the_walk_section_reports_every_method(tmp_path):
     assert len(linear["pair_pulses"]) == 2
     assert linear["pulse"] < 0.6 and flow["pulse"] > 0.9  # a cross-fade doubles the edges
     assert linear["step_ratio"] == pytest.approx(1.0, abs=0.05)  # and steps evenly
+    assert linear["motion_step_ratio"] == pytest.approx(1.0, abs=0.05)
     info = {"commit": "x", "cpu": "cpu", "cores": 2, "platform": "p", "python": "3", "started": "t"}
     info["command"] = "viewsynth benchmark"
     text = render_markdown(info, [], walk_rows=rows)
     assert "pairs 2-3 of its photos at `--factor 4`" in text and "| linear |" in text
+    assert "| motion step ratio |" in text
+    # a run published from before the motion step ratio: its cell is blank
+    old = [{k: v for k, v in r.items() if k != "motion_step_ratio"} for r in rows]
+    assert "| linear | " in render_markdown(info, [], walk_rows=old)
     with pytest.raises(ViewsynthError, match="pairs 1..3 asked"):
         measure_walk(WalkConfig(capture="walk", pairs=3, start=1), [MethodSpec("linear")], tmp_path)
     with pytest.raises(ViewsynthError, match="nowhere: no such file or folder"):

@@ -5,9 +5,10 @@ the capture is loaded and aligned (``viewsynth.capture``: order, yaw), each pair
 times come from its schedule at ``--factor`` F (t = 1/F .. (F-1)/F), and the method is called
 once per pair for all of them. The walk is the photos and their in-between frames in playing
 order, each rounded to uint8 as the video gets it; ``detail.walk_measures`` gives its pulse (the
-mid-pair frame's detail against its two photos') and its step ratio (the steps next to a photo
-against those between in-between frames). Only ``pairs`` consecutive pairs from ``start`` run, to
-keep the section short. External commands that take a time per line (``{list_t}``) get the same
+mid-pair frame's detail against its two photos'), its step ratio (the steps next to a photo
+against those between in-between frames) and its motion step ratio (the same of the frames
+low-passed: whether the motion, not the detail, jumps at the photos). Only ``pairs`` consecutive
+pairs from ``start`` run, to keep the section short. External commands that take a time per line (``{list_t}``) get the same
 pairs written as PNG; a ``{list}`` command (midpoints only) cannot make a walk and is skipped.
 """
 
@@ -98,7 +99,8 @@ def measure_walk(
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Pulse and step ratio of each method's walk; returns one row per method and notes.
 
-    A row: ``method``, ``pulse``, ``step_ratio``, ``pair_pulses``, ``edge_step``, ``inner_step``,
+    A row: ``method``, ``pulse``, ``step_ratio``, ``motion_step_ratio``, ``pair_pulses``,
+    ``edge_step``, ``inner_step``,
     ``seconds_per_frame`` (the calls' wall time over the in-between frames, loading and the first
     call's compile included), ``capture``, ``size``, ``start``, ``pairs``, ``factor``.
     """
@@ -116,9 +118,13 @@ def measure_walk(
     def row(label: str, mids, seconds: float) -> dict[str, Any]:
         frames, positions = _walk(photos, mids)
         m = walk_measures(frames, positions, equirect=equirect)
-        log(f"walk {label}: pulse {m.pulse:.3f}, step ratio {m.step_ratio:.3f}")
+        log(
+            f"walk {label}: pulse {m.pulse:.3f}, step ratio {m.step_ratio:.3f}, motion step "
+            f"ratio {m.motion_step_ratio:.3f}"
+        )
         return {
             "method": label, "pulse": m.pulse, "step_ratio": m.step_ratio,
+            "motion_step_ratio": m.motion_step_ratio,
             "pair_pulses": list(m.pair_pulses), "edge_step": m.edge_step,
             "inner_step": m.inner_step, "seconds_per_frame": seconds / max(1, n_frames), **common,
         }  # fmt: skip
@@ -172,7 +178,9 @@ def walk_section(rows: Sequence[dict[str, Any]]) -> list[str]:
         "of its two photos', mean over pairs, 1.0 as sharp between photos as at them; step "
         "ratio: the mean step next to a photo over the mean step between in-between frames, a "
         "step being the mean absolute grey difference of consecutive frames at 512 wide, 1.0 "
-        "even motion through the photos; s/frame: the calls over the in-between frames, loading "
+        "even steps through the photos; motion step ratio: the same of the grey low-passed by a "
+        "Gaussian of 4 pixels, 1.0 even motion whatever the detail does; s/frame: the calls "
+        "over the in-between frames, loading "
         "and compiling included)",
         "",
         walk_table(rows),
@@ -181,13 +189,16 @@ def walk_section(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def walk_table(rows: Sequence[dict[str, Any]]) -> str:
-    """One row per method: pulse, step ratio, seconds per frame, markdown."""
+    """One row per method: pulse, step ratio, motion step ratio (a run from before it: blank),
+    seconds per frame, markdown."""
     lines = [
-        "| method | pulse | step ratio | s/frame |",
-        "|---|---:|---:|---:|",
+        "| method | pulse | step ratio | motion step ratio | s/frame |",
+        "|---|---:|---:|---:|---:|",
     ]
     for r in rows:
+        motion = r.get("motion_step_ratio")
         cells = [r["method"], f"{r['pulse']:.3f}", f"{r['step_ratio']:.3f}"]
+        cells.append("" if motion is None else f"{motion:.3f}")
         cells.append(f"{r['seconds_per_frame']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
