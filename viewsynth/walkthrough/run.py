@@ -24,7 +24,7 @@ from typing import Literal
 from viewsynth import config as config_lib
 from viewsynth.capture import Capture, CaptureOptions, iter_frames, load_capture, pair_hfov
 from viewsynth.capture.locate import untracked
-from viewsynth.capture.schedule import PairSchedule, schedule_segment
+from viewsynth.capture.schedule import PairSchedule, schedule_segment, slow_motion
 from viewsynth.capture.shot import Shot
 from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
@@ -266,7 +266,8 @@ def _schedule(
         said = untracked(name, options.every_metres, spacing, settings.factor, timed,
                          capture.untracked_exiftool)  # fmt: skip
         warnings[warnings.index(capture.untracked)] = said
-    return schedules, warnings
+    slow = slow_motion(capture, schedules, settings.fps, spacing, settings.factor, options)
+    return schedules, warnings + ([slow] if slow else [])
 
 
 def _todo_frames(plan: SegmentPlan) -> int:
