@@ -601,6 +601,21 @@ def test_an_interrupted_captures_row_counts_the_frames_its_closed_pieces_keep(
     assert row_after(joining) == ("interrupted", 8 * FACTOR + 1, 5, 28)
 
 
+def test_a_single_videos_row_is_named_as_when_done_whatever_became_of_it(tmp_path):
+    # ``viewsynth interpolate ride.mp4`` stopped by Ctrl-C wrote a row "ride.mp4", its re-run's
+    # "done" row "ride" (run_capture's name): one capture, two names in summary.json.
+    from viewsynth.walkthrough import CaptureResult, RootProgress
+
+    video = tmp_path / "ride.mp4"
+    video.write_bytes(b"")
+    progress = RootProgress([("", video)], tmp_path / "out")
+    assert [(r.name, r.status) for r in progress.results()] == [("ride", "not started")]
+    progress.start(0)
+    assert [(r.name, r.status) for r in progress.results()] == [("ride", "interrupted")]
+    progress.finish(0, CaptureResult("ride", "done"))
+    assert [(r.name, r.status) for r in progress.results()] == [("ride", "done")]
+
+
 def test_the_ledger_is_written_whole_once_a_run_and_appended_to_after(tmp_path, monkeypatch):
     # Rewritten whole at every closed piece, the ledger cost a capture of N frames N^2 work: a
     # 50,000-frame one of 50 segments spent 449 s and 7.6 GB of writes on it.

@@ -31,6 +31,12 @@ def is_capture(path: Path) -> bool:
     return not any(is_capture(p) for p in entries)
 
 
+def capture_name(source: Path) -> str:
+    """A single capture's name in ``summary.json`` and its log lines, whatever became of it: a
+    video's stem (``ride`` of ``ride.mp4``), a folder's name."""
+    return source.stem if source.is_file() else source.name
+
+
 def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]:
     """``[(name, path)]``: ``root`` itself when it is a capture, else its capture sub-folders.
 

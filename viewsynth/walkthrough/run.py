@@ -30,7 +30,7 @@ from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
 from viewsynth.interpolators import Interpolator
 from viewsynth.walkthrough import memory
-from viewsynth.walkthrough.folders import check_not_theirs, check_output_dir
+from viewsynth.walkthrough.folders import capture_name, check_not_theirs, check_output_dir
 from viewsynth.walkthrough.geotag import (
     camm_step,
     placed,
@@ -104,7 +104,7 @@ def run_capture(
     Ray runner's workers wait there for memory that captures beside them hold).
     """
     started = time.perf_counter()
-    name = source.stem if source.is_file() else source.name
+    name = capture_name(source)
     if out.is_dir():  # a busy folder is said before the capture is read (seconds for a large one)
         check_output_dir(out)  # (one that cannot be written: said so, not by the lock's OSError)
         with FolderLock(out):

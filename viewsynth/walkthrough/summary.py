@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from viewsynth import frames
+from viewsynth.walkthrough.folders import capture_name
 from viewsynth.walkthrough.resume import held_frames
 from viewsynth.walkthrough.run import CaptureResult
 
@@ -37,7 +38,7 @@ class RootProgress:
     """
 
     def __init__(self, captures: Sequence[tuple[str, Path]], out: Path | None = None):
-        self.labels = [name or path.name for name, path in captures]
+        self.labels = [name or capture_name(path) for name, path in captures]
         single = len(captures) == 1 and captures[0][0] == ""
         self.root = not single
         self.targets = [
