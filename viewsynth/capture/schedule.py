@@ -186,10 +186,12 @@ def slow_motion(
     out = sum(frame_count(schedule) for schedule in schedules) / fps
     if shown <= 0.0 or out < SLOW_MOTION * shown:
         return ""
-    how = f"{options.video_sampling() or 'every frame'}, --factor {factor}"
+    placed = any(s.has_position for s in capture.shots)  # (else by distance: every frame)
+    sampling = options.video_sampling() if placed or not options.every_metres else ""
+    how = f"--spacing {spacing:g}" if spacing and placed else f"{sampling or 'every frame'}"
+    how += "" if spacing and placed else f", --factor {factor}"
     return (
         f"{capture.source.name}: the walkthrough plays {out / shown:.1f}x slower than the video "
-        f"({out:.1f} s at {fps:g} fps from {shown:.1f} s of video: "
-        f"{f'--spacing {spacing:g}' if spacing else how}); to play it at its speed or faster, "
-        "sample it: --set capture.every_seconds=S, --spacing M (GPS) or --factor 1"
+        f"({out:.1f} s at {fps:g} fps from {shown:.1f} s of video: {how}); to play it at its "
+        "speed or faster, sample it: --set capture.every_seconds=S, --spacing M (GPS) or --factor 1"
     )
