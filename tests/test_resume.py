@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -612,6 +613,9 @@ def test_a_single_videos_row_is_named_as_when_done_whatever_became_of_it(tmp_pat
     assert [(r.name, r.status) for r in progress.results()] == [("ride", "not started")]
     progress.start(0)
     assert [(r.name, r.status) for r in progress.results()] == [("ride", "interrupted")]
+    # ... and its seconds are those since it began (they were 0: made / seconds, no rate)
+    time.sleep(0.05)
+    assert 0.05 <= progress.results()[0].seconds < 5.0
     progress.finish(0, CaptureResult("ride", "done"))
     assert [(r.name, r.status) for r in progress.results()] == [("ride", "done")]
 

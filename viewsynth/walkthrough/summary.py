@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,10 +46,12 @@ class RootProgress:
             None if out is None else out if single else out / name for name, _ in captures
         ]
         self.started: dict[int, tuple[str, int]] = {}  # the ledger's (fingerprint, frames) then
+        self.since: dict[int, float] = {}  # when each began (an interrupted row's seconds)
         self.finished: dict[int, CaptureResult] = {}
 
     def start(self, index: int) -> None:
         self.started[index] = self._held(index)
+        self.since[index] = time.perf_counter()
 
     def finish(self, index: int, result: CaptureResult) -> None:
         if self.root:  # a root's row is named as its output folder (``ride-mp4`` beside ``ride/``)
@@ -69,7 +72,8 @@ class RootProgress:
             return CaptureResult(label, "not started")
         (before, kept), (now, held) = self.started[index], self._held(index)
         kept = min(kept, held) if now == before else 0  # (other settings: started afresh)
-        return CaptureResult(label, "interrupted", held, kept=kept)
+        seconds = time.perf_counter() - self.since[index]  # (made / seconds: this run's rate)
+        return CaptureResult(label, "interrupted", held, seconds, kept=kept)
 
     def _held(self, index: int) -> tuple[str, int]:
         target = self.targets[index]
