@@ -734,3 +734,27 @@ def test_a_video_walked_in_slow_motion_is_said(tmp_path):
     sampled = InterpolateSettings(method="linear", factor=2, capture=CaptureOptions(every_frames=3))
     fast = run_capture(video, tmp_path / "fast", sampled)
     assert not any("slower than the video" in w for w in fast.warnings), fast.warnings
+
+
+def test_a_captures_warnings_are_said_before_its_work_and_once(tmp_path, caplog):
+    """ "No GPS", "slow motion": said when the run was done, they came an hour into a dashcam
+    ride's job. Now before the first frame is made, and not again at the end."""
+    from viewsynth.export.video import VideoWriter
+
+    video = tmp_path / "ride.mp4"
+    base = _pano(128, 3)[:, :64]
+    with VideoWriter(video, 10, quality=10) as writer:
+        for i in range(6):
+            writer.write(np.roll(base, i, axis=1))
+    events = []
+    settings = InterpolateSettings(method="linear")
+    result = run_capture(
+        video, tmp_path / "a", settings, said=lambda lines: events.append(("said", lines)),
+        progress=lambda n: events.append(("frames", n)),
+    )  # fmt: skip
+    assert events[0] == ("said", result.warnings) and len(events) > 1, events[:2]
+    assert any("slower than the video" in w for w in result.warnings)
+    with caplog.at_level("WARNING", logger="viewsynth"):
+        assert interpolate(video, "-o", tmp_path / "b", "--method", "linear") == 0
+    said = [r.getMessage() for r in caplog.records if "slower than the video" in r.getMessage()]
+    assert len(said) == 1, said

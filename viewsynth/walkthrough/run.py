@@ -89,6 +89,7 @@ def run_capture(
     total: Callable[..., None] | None = None,
     loading: Callable[[int, int | None], None] | None = None,
     admit: Callable[[int], None] | None = None,
+    said: Callable[[list[str]], None] | None = None,
 ) -> CaptureResult:
     """Interpolate one capture into ``out``; returns its result (never raises for bad frames).
 
@@ -101,7 +102,8 @@ def run_capture(
     before that, ``loading(done, total)`` as a folder's images or a video's frames are decoded
     to read the capture (``total`` None when not known before). ``admit(bytes)``, called with the
     job's expected peak before its work (not for a finished one), returns when it may start (the
-    Ray runner's workers wait there for memory that captures beside them hold).
+    Ray runner's workers wait there for memory that captures beside them hold). ``said(lines)``
+    gets the warnings known before the work (the result holds them too): a long job says them then.
     """
     started = time.perf_counter()
     name = capture_name(source)
@@ -121,6 +123,8 @@ def run_capture(
         key = fingerprint(capture, settings, record, fitted=fitted)
         schedules, warnings = _schedule(capture, settings, options)
         warnings += _weights_unused(record, capture)
+        if said is not None:  # (not hours later: "no GPS", "slow motion" on a dashcam's ride)
+            said(list(warnings))
         n_total = sum(len(pair.times) for schedule in schedules for pair in schedule)
         if total is not None:
             total(n_total)
