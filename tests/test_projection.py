@@ -362,6 +362,9 @@ def test_the_cameras_field_of_view_can_be_given_where_no_metadata_has_it(tmp_pat
     for i in range(2):
         write_photo(photos / f"{i}.jpg", texture(48, 32, i), f35=35)
     assert load_capture(photos, given).hfov_by == "EXIF FocalLengthIn35mmFilm"
+    write_image(photos / "2.jpg", texture(48, 32, 2))  # (a photo without: the given one)
+    hfovs = [s.hfov for s in load_capture(photos, given).shots]
+    assert hfovs[:2] == [pytest.approx(54.43, abs=0.01)] * 2 and hfovs[2] == 120.0
     with pytest.raises(ConfigError, match=r"hfov must be 0 \(unknown\) or degrees in \[1, 180\)"):
         CaptureOptions(hfov=180.0)
 

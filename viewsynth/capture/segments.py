@@ -101,10 +101,12 @@ def finish(
         warnings.append(decision.warning)
     if projection == "perspective":
         shots = [dataclasses.replace(s, rotation=None) for s in shots]
-        if all(s.hfov is None for s in shots) and options.hfov:  # the user's word for it
-            shots = [dataclasses.replace(s, hfov=options.hfov) for s in shots]
+        unknown = all(s.hfov is None for s in shots)
+        if options.hfov:  # the camera's, for the shots whose metadata has none
+            shots = [dataclasses.replace(s, hfov=s.hfov or options.hfov) for s in shots]
+        if options.hfov and unknown:
             hfov_by = f"capture.hfov={options.hfov:g} (no focal length in the metadata)"
-        elif all(s.hfov is None for s in shots):
+        elif unknown:
             hfov_by = DEFAULT_HFOV_BY  # for photos and videos alike
             warnings.append(
                 f"{source_path.name}: no focal length in the metadata (EXIF FocalLength"
