@@ -160,11 +160,20 @@ def run_local(captures, out: Path, settings, quiet: bool, progress: RootProgress
                 bar.n = bar.last_print_n = bar.initial = done
                 bar.refresh()
 
+        early: list[str] = []  # the warnings said before the work: not again after it
+
+        def said(warnings, bar=bar, label=label, path=path, early=early):
+            bar.clear()
+            for warning in warnings:
+                _warn(warning, label, path)
+            early.extend(warnings)
+            bar.refresh()
+
         progress.start(index)
         try:
             result = run_capture(
                 path, target, settings, interpolator=interp, progress=bar.update, total=total,
-                loading=loading,
+                loading=loading, said=said,
             )  # fmt: skip
         except Exception as err:  # one capture's failure must not stop the others (as on Ray)
             if single:
@@ -179,9 +188,17 @@ def run_local(captures, out: Path, settings, quiet: bool, progress: RootProgress
         finally:
             bar.close()
         for warning in result.warnings:
-            named = warning.startswith((f"{label}:", f"{path.name}:"))  # (said once)
-            log.warning("%s", warning) if named else log.warning("%s: %s", label, warning)
+            if warning in early:
+                early.remove(warning)
+            else:
+                _warn(warning, label, path)
         progress.finish(index, result)
+
+
+def _warn(warning: str, label: str, path: Path) -> None:
+    """One of a capture's warnings, named by its capture unless it names it already."""
+    named = warning.startswith((f"{label}:", f"{path.name}:"))  # (said once)
+    log.warning("%s", warning) if named else log.warning("%s: %s", label, warning)
 
 
 def warn_strays(root: Path, strays: list[tuple[str, str]]) -> None:

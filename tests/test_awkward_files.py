@@ -131,6 +131,11 @@ def test_a_video_without_its_index_or_without_pictures_says_which(tmp_path):
     with pytest.raises(frames.FrameError) as err:
         frames.video_info(sound)
     assert str(err.value) == f"{sound}: not a readable video (no video stream in it)"
+    empty = tmp_path / "empty.mp4"  # (said to be a cut recording, with no moov atom)
+    empty.write_bytes(b"")
+    with pytest.raises(frames.FrameError) as err:
+        frames.video_info(empty)
+    assert str(err.value) == f"{empty}: empty file (0 bytes)"
 
 
 def test_a_photo_with_corrupt_exif_is_read_without_pillows_warnings_reaching_the_user(tmp_path):

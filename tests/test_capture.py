@@ -487,6 +487,26 @@ def test_a_360_cameras_unstitched_files_say_how_to_export_them(tmp_path):
     assert skipped["IMG_20240501_100000_00_002.insp"].startswith("an Insta360 photo, not yet")
 
 
+def test_a_transport_stream_says_how_to_remux_it(tmp_path):
+    # A camcorder's or dashcam's .MTS / .ts was "not a capture folder or video file": the reader
+    # (imageio's ffmpeg plugin) refuses those names, and a remux to MP4 reads.
+    from viewsynth.walkthrough import find_captures, find_strays
+
+    ride = tmp_path / "00001.MTS"
+    ride.write_bytes(b"\0" * 64)
+    said = (
+        "an AVCHD video, not read as it is: remux it to MP4 first (ffmpeg -i 00001.MTS -map 0:v "
+        "-c copy 00001.mp4), then give 00001.mp4"
+    )
+    for load in (find_captures, load_capture):
+        with pytest.raises(ViewsynthError) as err:
+            load(ride)
+        assert str(err.value) == f"{ride}: {said}"
+    (tmp_path / "walk").mkdir()
+    _walk(tmp_path / "walk", 2)
+    assert find_strays(tmp_path) == [("00001.MTS", f"not a capture: {said}")]
+
+
 # -- projection and working size -------------------------------------------------------------------
 
 

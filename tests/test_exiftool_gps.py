@@ -221,6 +221,12 @@ def _fake_exiftool(tmp_path: Path, body: str) -> str:
             "ExifTool could not read it: Error: File format error - plain.mp4",
         ),
         ("echo '[ExifTool:Main] ExifToolVersion : 12.57'", "ExifTool 12.57 found none"),
+        (  # a phone's one location (ffmpeg -metadata location=+37.3861-122.0839/: its ©xyz)
+            "printf '[ExifTool:Main] ExifToolVersion : 12.57\\n[Composite:Main] GPSLatitude : "
+            "37.38609\\n[Composite:Main] GPSLongitude : -122.08389\\n'",
+            "ExifTool 12.57 found no track, only a phone's one place for the whole video, "
+            "37.38609, -122.08389",
+        ),
     ],
 )
 def test_an_exiftool_that_hangs_or_fails_is_one_warning_and_the_job_goes_on(

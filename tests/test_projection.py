@@ -29,7 +29,7 @@ from viewsynth.capture.projection import (
     video_evidence,
     video_hfov,
 )
-from viewsynth.errors import ViewsynthError
+from viewsynth.errors import ConfigError, ViewsynthError
 from viewsynth.export.spherical import add_spherical_metadata
 from viewsynth.export.video import VideoWriter
 from viewsynth.interpolators import Linear
@@ -342,6 +342,31 @@ def test_photos_and_a_video_without_focal_length_record_the_default_they_used(tm
         assert any(
             "assumes a 60 degree horizontal field of view" in w for w in manifest["warnings"]
         )
+
+
+def test_the_cameras_field_of_view_can_be_given_where_no_metadata_has_it(tmp_path):
+    # A dashcam's or phone video's field of view (often 120-140 degrees) had no way in: the
+    # warning said 60 were assumed and no setting changed it. capture.hfov gives it; metadata,
+    # where there is some, still decides.
+    images = [flat_crop(128, 64, shift=2 * i) for i in range(3)]
+    video = write_video(tmp_path / "clip.mp4", images)
+    given = CaptureOptions(hfov=120.0)
+    capture = load_capture(video, given)
+    assert capture.hfov == 120.0 and {s.hfov for s in capture.shots} == {120.0}
+    assert capture.hfov_by == "capture.hfov=120 (no focal length in the metadata)"
+    assert not any("focal length" in w for w in capture.warnings), capture.warnings
+    (said,) = [w for w in load_capture(video).warnings if "focal length" in w]
+    assert said.endswith("(the camera's: --set capture.hfov=DEGREES)")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        write_photo(photos / f"{i}.jpg", texture(48, 32, i), f35=35)
+    assert load_capture(photos, given).hfov_by == "EXIF FocalLengthIn35mmFilm"
+    write_image(photos / "2.jpg", texture(48, 32, 2))  # (a photo without: the given one)
+    hfovs = [s.hfov for s in load_capture(photos, given).shots]
+    assert hfovs[:2] == [pytest.approx(54.43, abs=0.01)] * 2 and hfovs[2] == 120.0
+    with pytest.raises(ConfigError, match=r"hfov must be 0 \(unknown\) or degrees in \[1, 180\)"):
+        CaptureOptions(hfov=180.0)
 
 
 def test_video_spherical_v2_metadata_beats_the_content(tmp_path):

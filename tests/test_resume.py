@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -599,6 +600,24 @@ def test_an_interrupted_captures_row_counts_the_frames_its_closed_pieces_keep(
     assert (status, frames_held, kept) == ("interrupted", 21, 21)
     assert row_after(before(30)) == ("interrupted", 28, 7, 21)  # a 4th, made by the re-run
     assert row_after(joining) == ("interrupted", 8 * FACTOR + 1, 5, 28)
+
+
+def test_a_single_videos_row_is_named_as_when_done_whatever_became_of_it(tmp_path):
+    # ``viewsynth interpolate ride.mp4`` stopped by Ctrl-C wrote a row "ride.mp4", its re-run's
+    # "done" row "ride" (run_capture's name): one capture, two names in summary.json.
+    from viewsynth.walkthrough import CaptureResult, RootProgress
+
+    video = tmp_path / "ride.mp4"
+    video.write_bytes(b"")
+    progress = RootProgress([("", video)], tmp_path / "out")
+    assert [(r.name, r.status) for r in progress.results()] == [("ride", "not started")]
+    progress.start(0)
+    assert [(r.name, r.status) for r in progress.results()] == [("ride", "interrupted")]
+    # ... and its seconds are those since it began (they were 0: made / seconds, no rate)
+    time.sleep(0.05)
+    assert 0.05 <= progress.results()[0].seconds < 5.0
+    progress.finish(0, CaptureResult("ride", "done"))
+    assert [(r.name, r.status) for r in progress.results()] == [("ride", "done")]
 
 
 def test_the_ledger_is_written_whole_once_a_run_and_appended_to_after(tmp_path, monkeypatch):

@@ -240,7 +240,10 @@ def test_video_without_telemetry_warns_and_has_no_positions(tmp_path, monkeypatc
     assert result.status == "done" and result.frames == 11 * 8 + 1  # every frame, --factor 8
     assert result.warnings == [
         f"{untracked}, so sampling every 2 m falls back to every frame and --spacing 2 to "
-        f"--factor 8{hint}"
+        f"--factor 8{hint}",
+        "plain.mp4: the walkthrough plays 2.7x slower than the video (3.0 s at 30 fps from 1.1 s "
+        "of video: every frame, --factor 8); to play it at its speed or faster, sample it: --set "
+        "capture.every_seconds=S, --spacing M (GPS) or --factor 1",
     ]
 
 

@@ -707,3 +707,54 @@ def test_a_geometry_network_given_for_photos_is_said_to_make_none_of_their_frame
     assert warnings(photos, {**mine, "weights": str(DEFAULT_WEIGHTS)}, "c") == []  # the default
     given = {**mine, "photos": {**shipped, "weights": str(tmp_path / "p.msgpack")}}
     assert warnings(photos, given, "d") == []  # --photos-weights: the network asked for
+
+
+def test_a_video_walked_in_slow_motion_is_said(tmp_path):
+    """Every frame of a video with ``--factor`` 8 plays it 8 x 10 / 30 = 2.7x slower than it was
+    shot (a dashcam ride's default: hours of frames nobody asked for): said, with how to sample
+    it; a sampled video that plays faster than it was shot is not."""
+    from viewsynth.export.video import VideoWriter
+
+    video = tmp_path / "ride.mp4"
+    base = _pano(128, 3)[:, :64]
+    with VideoWriter(video, 10, quality=10) as writer:
+        for i in range(10):
+            writer.write(np.roll(base, i, axis=1))
+    slow = run_capture(video, tmp_path / "slow", InterpolateSettings(method="linear"))
+    said = [w for w in slow.warnings if "slower than the video" in w]
+    assert said == [
+        "ride.mp4: the walkthrough plays 2.7x slower than the video (2.4 s at 30 fps from 0.9 s "
+        "of video: every frame, --factor 8); to play it at its speed or faster, sample it: --set "
+        "capture.every_seconds=S, --spacing M (GPS) or --factor 1"
+    ], slow.warnings
+    manifest = json.loads((tmp_path / "slow" / "manifest.json").read_text())
+    assert said[0] in manifest["warnings"]
+    from viewsynth.capture import CaptureOptions
+
+    sampled = InterpolateSettings(method="linear", factor=2, capture=CaptureOptions(every_frames=3))
+    fast = run_capture(video, tmp_path / "fast", sampled)
+    assert not any("slower than the video" in w for w in fast.warnings), fast.warnings
+
+
+def test_a_captures_warnings_are_said_before_its_work_and_once(tmp_path, caplog):
+    """ "No GPS", "slow motion": said when the run was done, they came an hour into a dashcam
+    ride's job. Now before the first frame is made, and not again at the end."""
+    from viewsynth.export.video import VideoWriter
+
+    video = tmp_path / "ride.mp4"
+    base = _pano(128, 3)[:, :64]
+    with VideoWriter(video, 10, quality=10) as writer:
+        for i in range(6):
+            writer.write(np.roll(base, i, axis=1))
+    events = []
+    settings = InterpolateSettings(method="linear")
+    result = run_capture(
+        video, tmp_path / "a", settings, said=lambda lines: events.append(("said", lines)),
+        progress=lambda n: events.append(("frames", n)),
+    )  # fmt: skip
+    assert events[0] == ("said", result.warnings) and len(events) > 1, events[:2]
+    assert any("slower than the video" in w for w in result.warnings)
+    with caplog.at_level("WARNING", logger="viewsynth"):
+        assert interpolate(video, "-o", tmp_path / "b", "--method", "linear") == 0
+    said = [r.getMessage() for r in caplog.records if "slower than the video" in r.getMessage()]
+    assert len(said) == 1, said

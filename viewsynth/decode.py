@@ -191,6 +191,8 @@ def video_info(path: str | Path) -> tuple[float, tuple[int, int]]:
     path = Path(path)
     if not path.is_file():
         raise FrameError(f"{path}: no such file")
+    if path.stat().st_size == 0:  # (ffmpeg's "moov atom not found" blamed a cut recording)
+        raise FrameError(f"{path}: empty file (0 bytes)")
     with video_params(path) as params:
         reader = _video_reader(path, params)
         try:

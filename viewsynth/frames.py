@@ -23,6 +23,7 @@ import contextlib
 import io
 import os
 import re
+import shlex
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,6 +49,14 @@ UNSTITCHED_360 = {
     ".insv": ("an Insta360 video", "an equirectangular MP4 with Insta360 Studio"),
     ".insp": ("an Insta360 photo", "an equirectangular JPEG with Insta360 Studio"),
     ".osv": ("a DJI Osmo 360 video", "an equirectangular MP4 with DJI Studio"),
+}
+#: Videos cameras write in containers the reader does not open (imageio's ffmpeg plugin refuses
+#: them by name): camcorders' and some dashcams' transport streams, old phones' 3GP.
+REMUX_FIRST = {
+    ".ts": "an MPEG transport stream",
+    ".mts": "an AVCHD video",
+    ".m2ts": "an AVCHD video",
+    ".3gp": "a 3GP video",
 }
 #: Larger than any current 360 camera (11K x 5.5K is ~61 MP); beyond this we refuse to decode.
 MAX_PIXELS = 120_000_000
@@ -187,6 +196,18 @@ def unstitched(path: str | Path) -> str | None:
     suffix: ``UNSTITCHED_360``), else ``None``."""
     what = UNSTITCHED_360.get(Path(path).suffix.lower())
     return None if what is None else f"{what[0]}, not yet stitched: export it as {what[1]} first"
+
+
+def not_read(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as it is but can after an export or a remux (a 360 camera's
+    unstitched file: :func:`unstitched`; a video in ``REMUX_FIRST``), else ``None``."""
+    path = Path(path)
+    what = REMUX_FIRST.get(path.suffix.lower())
+    if what is None:
+        return unstitched(path)
+    mp4 = shlex.quote(f"{path.stem}.mp4")
+    remux = f"ffmpeg -i {shlex.quote(path.name)} -map 0:v -c copy {mp4}"
+    return f"{what}, not read as it is: remux it to MP4 first ({remux}), then give {mp4}"
 
 
 def stretched(size: tuple[int, int], target: tuple[int, int]) -> bool:

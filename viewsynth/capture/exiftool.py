@@ -82,7 +82,7 @@ def read_exiftool_track(path: Path, creation: float | None) -> tuple[VideoTrack 
         return None, f"{version} could not read it: {error}"
     fixes, group = _fixes(main, docs)
     if not fixes:
-        return None, f"{version} found none"
+        return None, f"{version} found {_one_place(main) or 'none'}"
     timed = any(f.time == f.time for f in fixes)  # (NaN: no sample time)
     fixes = [f for f in fixes if f.time == f.time] if timed else fixes
     placed, doubt = f"{len(fixes)} fixes at their sample times", ""
@@ -164,6 +164,16 @@ def _fixes(main: dict[str, list[str]], docs: dict) -> tuple[list[Fix], str]:
     kind = (main.get(f"{track}:MetaFormat") or main.get(f"{track}:HandlerDescription") or [""])[0]
     named = f"{family0} {track}" + (f" '{kind}'" if kind else "") if track else family0
     return fixes, named
+
+
+def _one_place(main: dict[str, list[str]]) -> str:
+    """A phone's one location for the whole video (QuickTime ``GPSCoordinates``, ``©xyz``: where
+    the recording began), in words; '' when there is none. Not a track: no frame is placed by it,
+    but "found none" left its owner wondering where the phone's GPS went."""
+    lat, lon = (_number((main.get(tag) or [""])[0]) for tag in ("GPSLatitude", "GPSLongitude"))
+    if lat is None or lon is None:
+        return ""
+    return f"no track, only a phone's one place for the whole video, {lat:.5f}, {lon:.5f}"
 
 
 def _by_clock(

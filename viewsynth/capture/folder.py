@@ -49,8 +49,8 @@ from viewsynth.frames import (
     VIDEO_SUFFIXES,
     is_equirect_shape,
     natural_key,
+    not_read,
     read_image,
-    unstitched,
 )
 
 
@@ -86,15 +86,15 @@ def load_folder(
             why = "a video among photos: give it alone, or beside this folder in a root"
             skipped.append((entry.name, why))
         elif entry.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append((entry.name, unstitched(entry) or "not an image"))
+            skipped.append((entry.name, not_read(entry) or "not an image"))
         elif not entry.is_file():  # before its tags are read: opening a named pipe waits forever
             why = "a broken link or a link loop" if entry.is_symlink() else "not a regular file"
             skipped.append((entry.name, why))
         else:
             images.append(entry)
     if not images:
-        raw = [name for name, _ in skipped if unstitched(name)]
-        hint = f" ({list_names(raw)}: {unstitched(raw[0])})" if raw else ""
+        raw = [name for name, _ in skipped if not_read(name)]
+        hint = f" ({list_names(raw)}: {not_read(raw[0])})" if raw else ""
         hint = hint or (" (it has sub-folders: give one of them)" if subfolders else "")
         raise ViewsynthError(f"{folder}: no JPEG, PNG or HEIC images in this folder{hint}")
 

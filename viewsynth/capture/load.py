@@ -26,9 +26,9 @@ from viewsynth.frames import (
     VIDEO_SUFFIXES,
     from_uint8,
     iter_video,
+    not_read,
     read_image,
     resize,
-    unstitched,
 )
 from viewsynth.geometry import yaw_roll_columns
 
@@ -61,7 +61,7 @@ def load_capture(
         raise ViewsynthError(
             f"{path}: a single image is not a capture; give the folder that holds the images"
         )
-    if reason := unstitched(path):
+    if reason := not_read(path):
         raise ViewsynthError(f"{path}: {reason}")
     raise ViewsynthError(
         f"{path}: not a capture (expected a folder of JPEG/PNG/HEIC images or a video: "

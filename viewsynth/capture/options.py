@@ -52,6 +52,9 @@ class CaptureOptions:
     max_width: int = 0
     # Refuse to decode images with more pixels than this (decompression bombs, absurd sizes).
     max_pixels: int = MAX_PIXELS
+    # Ordinary photos and videos: the camera's horizontal field of view in degrees where their
+    # metadata gives none (a dashcam's, a phone video's); 0: 60, warned (geometry.pose).
+    hfov: float = 0.0
     # Video captures: keep every Nth decoded frame ...
     every_frames: int = 1
     # ... or one frame every S seconds of video (0: use every_frames) ...
@@ -128,6 +131,8 @@ class CaptureOptions:
             raise ConfigError(
                 f"max_width must be 0 (no cap) or at least 2 pixels, got {self.max_width}"
             )
+        if not (self.hfov == 0.0 or 1.0 <= self.hfov < 180.0):  # (also NaN)
+            raise ConfigError(f"hfov must be 0 (unknown) or degrees in [1, 180), got {self.hfov}")
         if self.max_pixels < 1:
             raise ConfigError(f"max_pixels must be at least 1, got {self.max_pixels}")
         if self.every_frames < 1:

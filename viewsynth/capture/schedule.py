@@ -28,13 +28,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from viewsynth.capture.heading import haversine
-from viewsynth.capture.shot import Shot
+from viewsynth.capture.options import CaptureOptions
+from viewsynth.capture.shot import Capture, Shot
 
 #: ``spacing`` on a video read for it: each step is ``spacing`` within this share of it, metres
 #: along the track (the README's 2 %, less a margin for the chord of a curve).
 STEP_TOLERANCE = 0.015
 #: ... over at most this many steps between two whole frames (past it: interpolated ones alone).
 MAX_RUN = 32
+#: A walkthrough that plays a video this many times slower than it was shot is said: a dashcam's
+#: every frame with ``--factor`` 8 is 6.7x slow motion (8 x 25 / 30 fps), hours of work for a ride.
+SLOW_MOTION = 2.0
 
 
 @dataclass(frozen=True)
@@ -163,3 +167,31 @@ def _on_steps(
 def frame_count(schedule: Sequence[PairSchedule]) -> int:
     """Number of output frames of a segment's schedule."""
     return sum(len(pair.times) for pair in schedule)
+
+
+def slow_motion(
+    capture: Capture,
+    schedules: Sequence[Sequence[PairSchedule]],
+    fps: float,
+    spacing: float,
+    factor: int,
+    options: CaptureOptions,
+) -> str:
+    """The warning for a video whose walkthrough (``schedules`` at ``fps``, made with ``spacing``
+    or ``factor`` from the frames ``options`` sampled) plays over ``SLOW_MOTION`` times slower
+    than the video time its shots span, else ''."""
+    if capture.kind != "video" or any(s.time is None for s in capture.shots):
+        return ""
+    shown = sum(segment[-1].time - segment[0].time for segment in capture.segments)
+    out = sum(frame_count(schedule) for schedule in schedules) / fps
+    if shown <= 0.0 or out < SLOW_MOTION * shown:
+        return ""
+    placed = any(s.has_position for s in capture.shots)  # (else by distance: every frame)
+    sampling = options.video_sampling() if placed or not options.every_metres else ""
+    how = f"--spacing {spacing:g}" if spacing and placed else f"{sampling or 'every frame'}"
+    how += "" if spacing and placed else f", --factor {factor}"
+    return (
+        f"{capture.source.name}: the walkthrough plays {out / shown:.1f}x slower than the video "
+        f"({out:.1f} s at {fps:g} fps from {shown:.1f} s of video: {how}); to play it at its "
+        "speed or faster, sample it: --set capture.every_seconds=S, --spacing M (GPS) or --factor 1"
+    )

@@ -101,12 +101,18 @@ def finish(
         warnings.append(decision.warning)
     if projection == "perspective":
         shots = [dataclasses.replace(s, rotation=None) for s in shots]
-        if all(s.hfov is None for s in shots):
+        unknown = all(s.hfov is None for s in shots)
+        if options.hfov:  # the camera's, for the shots whose metadata has none
+            shots = [dataclasses.replace(s, hfov=s.hfov or options.hfov) for s in shots]
+        if options.hfov and unknown:
+            hfov_by = f"capture.hfov={options.hfov:g} (no focal length in the metadata)"
+        elif unknown:
             hfov_by = DEFAULT_HFOV_BY  # for photos and videos alike
             warnings.append(
                 f"{source_path.name}: no focal length in the metadata (EXIF FocalLength"
                 f"In35mmFilm, or a GoPro's GPMF field of view): geometry assumes a "
-                f"{DEFAULT_HFOV_DEG:g} degree horizontal field of view"
+                f"{DEFAULT_HFOV_DEG:g} degree horizontal field of view (the camera's: --set "
+                "capture.hfov=DEGREES)"
             )
     else:
         shots = [dataclasses.replace(s, hfov=None) for s in shots]

@@ -63,6 +63,7 @@ from viewsynth.errors import ViewsynthError, one_line
 from viewsynth.runners.gate import MemoryGate
 from viewsynth.runners.worker import CaptureFn, CaptureWorker, WorkerInfo, failure
 from viewsynth.walkthrough import CaptureResult, InterpolateSettings, RootProgress, frames_in
+from viewsynth.walkthrough.folders import capture_name
 
 log = logging.getLogger("viewsynth")
 
@@ -326,7 +327,9 @@ class _Driver:
             if not pending:  # every worker is gone for good (Ray's restarts used up)
                 for index in queue:
                     name, path = captures[index]
-                    progress.finish(index, CaptureResult(name or path.name, "failed", reason=last))
+                    progress.finish(
+                        index, CaptureResult(name or capture_name(path), "failed", reason=last)
+                    )
                 break
             (ref,), _ = self.ray.wait(list(pending), num_returns=1)
             worker, index = pending.pop(ref)

@@ -35,6 +35,7 @@ from viewsynth.errors import ViewsynthError, one_line
 from viewsynth.interpolators import Interpolator
 from viewsynth.runners.gate import WAIT_SECONDS
 from viewsynth.walkthrough import CaptureResult, InterpolateSettings, memory, run_capture
+from viewsynth.walkthrough.folders import capture_name
 
 log = logging.getLogger("viewsynth")
 
@@ -156,7 +157,7 @@ class CaptureWorker:
         "waited"}``: ``info``, this worker's :class:`WorkerInfo` after the capture, as plain data;
         ``waited``, the seconds the capture waited for memory.
         """
-        label = name or Path(source).name
+        label = name or capture_name(Path(source))
         self.info.captures.append(label)
         self.waited = 0.0
         if self.interpolator is None:

@@ -31,6 +31,12 @@ def is_capture(path: Path) -> bool:
     return not any(is_capture(p) for p in entries)
 
 
+def capture_name(source: Path) -> str:
+    """A single capture's name in ``summary.json`` and its log lines, whatever became of it: a
+    video's stem (``ride`` of ``ride.mp4``), a folder's name."""
+    return source.stem if source.is_file() else source.name
+
+
 def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]:
     """``[(name, path)]``: ``root`` itself when it is a capture, else its capture sub-folders.
 
@@ -48,7 +54,7 @@ def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]
         if root.suffix.lower() in frames.IMAGE_SUFFIXES:
             why = "a single image is not a capture; give the folder that holds the images"
         else:
-            why = frames.unstitched(root) or "not a capture folder or video file"
+            why = frames.not_read(root) or "not a capture folder or video file"
         raise ViewsynthError(f"{root}: {why}")
     if is_capture(root):
         return [("", root)]
@@ -57,7 +63,7 @@ def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]
     if not subs:
         if strays:
             held = list_names([p.name for p, _ in strays])
-            raw = [frames.unstitched(p) for p, _ in strays if frames.unstitched(p)]
+            raw = [frames.not_read(p) for p, _ in strays if frames.not_read(p)]
             why = f": {raw[0]}" if raw else ""
             raise ViewsynthError(
                 f"{root}: no images, videos or capture sub-folders (only {held}{why})"
@@ -102,7 +108,7 @@ def _root_entries(
         elif p.is_file() and p.suffix.lower() in frames.IMAGE_SUFFIXES:
             strays.append((p, "not a capture: one photo beside captures"))
         elif p.is_file():
-            why = frames.unstitched(p) or "neither a folder of images nor a video file"
+            why = frames.not_read(p) or "neither a folder of images nor a video file"
             strays.append((p, f"not a capture: {why}"))
         else:
             strays.append((p, "not a capture: not a file or folder"))

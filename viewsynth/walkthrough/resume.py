@@ -80,6 +80,7 @@ def fingerprint(
     reading = decisive["capture"]
     for held, key, default in (
         (reading, "duplicate_images", True),
+        (reading, "hfov", 0.0),
         (decisive, "photos_weights", None),
     ):
         if key in held and held[key] == default:

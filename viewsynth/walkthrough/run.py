@@ -24,13 +24,13 @@ from typing import Literal
 from viewsynth import config as config_lib
 from viewsynth.capture import Capture, CaptureOptions, iter_frames, load_capture, pair_hfov
 from viewsynth.capture.locate import untracked
-from viewsynth.capture.schedule import PairSchedule, schedule_segment
+from viewsynth.capture.schedule import PairSchedule, schedule_segment, slow_motion
 from viewsynth.capture.shot import Shot
 from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
 from viewsynth.interpolators import Interpolator
 from viewsynth.walkthrough import memory
-from viewsynth.walkthrough.folders import check_not_theirs, check_output_dir
+from viewsynth.walkthrough.folders import capture_name, check_not_theirs, check_output_dir
 from viewsynth.walkthrough.geotag import (
     camm_step,
     placed,
@@ -89,6 +89,7 @@ def run_capture(
     total: Callable[..., None] | None = None,
     loading: Callable[[int, int | None], None] | None = None,
     admit: Callable[[int], None] | None = None,
+    said: Callable[[list[str]], None] | None = None,
 ) -> CaptureResult:
     """Interpolate one capture into ``out``; returns its result (never raises for bad frames).
 
@@ -101,10 +102,11 @@ def run_capture(
     before that, ``loading(done, total)`` as a folder's images or a video's frames are decoded
     to read the capture (``total`` None when not known before). ``admit(bytes)``, called with the
     job's expected peak before its work (not for a finished one), returns when it may start (the
-    Ray runner's workers wait there for memory that captures beside them hold).
+    Ray runner's workers wait there for memory that captures beside them hold). ``said(lines)``
+    gets the warnings known before the work (the result holds them too): a long job says them then.
     """
     started = time.perf_counter()
-    name = source.stem if source.is_file() else source.name
+    name = capture_name(source)
     if out.is_dir():  # a busy folder is said before the capture is read (seconds for a large one)
         check_output_dir(out)  # (one that cannot be written: said so, not by the lock's OSError)
         with FolderLock(out):
@@ -121,6 +123,8 @@ def run_capture(
         key = fingerprint(capture, settings, record, fitted=fitted)
         schedules, warnings = _schedule(capture, settings, options)
         warnings += _weights_unused(record, capture)
+        if said is not None:  # (not hours later: "no GPS", "slow motion" on a dashcam's ride)
+            said(list(warnings))
         n_total = sum(len(pair.times) for schedule in schedules for pair in schedule)
         if total is not None:
             total(n_total)
@@ -266,7 +270,8 @@ def _schedule(
         said = untracked(name, options.every_metres, spacing, settings.factor, timed,
                          capture.untracked_exiftool)  # fmt: skip
         warnings[warnings.index(capture.untracked)] = said
-    return schedules, warnings
+    slow = slow_motion(capture, schedules, settings.fps, spacing, settings.factor, options)
+    return schedules, warnings + ([slow] if slow else [])
 
 
 def _todo_frames(plan: SegmentPlan) -> int:

@@ -16,10 +16,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from viewsynth import frames
+from viewsynth.walkthrough.folders import capture_name
 from viewsynth.walkthrough.resume import held_frames
 from viewsynth.walkthrough.run import CaptureResult
 
@@ -37,17 +39,19 @@ class RootProgress:
     """
 
     def __init__(self, captures: Sequence[tuple[str, Path]], out: Path | None = None):
-        self.labels = [name or path.name for name, path in captures]
+        self.labels = [name or capture_name(path) for name, path in captures]
         single = len(captures) == 1 and captures[0][0] == ""
         self.root = not single
         self.targets = [
             None if out is None else out if single else out / name for name, _ in captures
         ]
         self.started: dict[int, tuple[str, int]] = {}  # the ledger's (fingerprint, frames) then
+        self.since: dict[int, float] = {}  # when each began (an interrupted row's seconds)
         self.finished: dict[int, CaptureResult] = {}
 
     def start(self, index: int) -> None:
         self.started[index] = self._held(index)
+        self.since[index] = time.perf_counter()
 
     def finish(self, index: int, result: CaptureResult) -> None:
         if self.root:  # a root's row is named as its output folder (``ride-mp4`` beside ``ride/``)
@@ -68,7 +72,8 @@ class RootProgress:
             return CaptureResult(label, "not started")
         (before, kept), (now, held) = self.started[index], self._held(index)
         kept = min(kept, held) if now == before else 0  # (other settings: started afresh)
-        return CaptureResult(label, "interrupted", held, kept=kept)
+        seconds = time.perf_counter() - self.since[index]  # (made / seconds: this run's rate)
+        return CaptureResult(label, "interrupted", held, seconds, kept=kept)
 
     def _held(self, index: int) -> tuple[str, int]:
         target = self.targets[index]
