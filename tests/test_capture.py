@@ -507,6 +507,38 @@ def test_a_transport_stream_says_how_to_remux_it(tmp_path):
     assert find_strays(tmp_path) == [("00001.MTS", f"not a capture: {said}")]
 
 
+def test_a_3gp_of_an_old_phone_is_told_a_remux_that_works(tmp_path):
+    # An old phone's 3GP holds H.263, which MP4 has no tag for: "-c copy clip.mp4" failed (rc 234)
+    # and left an empty file. The hint now names a QuickTime file, which takes it, and reads.
+    import shlex
+    import subprocess
+
+    import imageio_ffmpeg
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    clip = tmp_path / "clip.3gp"
+    make = [
+        ffmpeg,
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=176x144:rate=10",
+        "-frames:v",
+        "6",
+    ]
+    subprocess.run([*make, "-c:v", "h263", str(clip)], check=True)
+    with pytest.raises(ViewsynthError) as err:
+        load_capture(clip)
+    said = str(err.value)
+    command = said[said.index("(ffmpeg ") + 1 : said.index("), then give")]
+    assert command == "ffmpeg -i clip.3gp -map 0:v -c copy clip.mov", said
+    args = shlex.split(command)
+    subprocess.run([ffmpeg, "-v", "error", *args[1:]], cwd=tmp_path, check=True)
+    assert len(load_capture(tmp_path / "clip.mov").shots) == 6
+
+
 # -- projection and working size -------------------------------------------------------------------
 
 

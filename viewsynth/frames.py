@@ -205,9 +205,12 @@ def not_read(path: str | Path) -> str | None:
     what = REMUX_FIRST.get(path.suffix.lower())
     if what is None:
         return unstitched(path)
-    mp4 = shlex.quote(f"{path.stem}.mp4")
-    remux = f"ffmpeg -i {shlex.quote(path.name)} -map 0:v -c copy {mp4}"
-    return f"{what}, not read as it is: remux it to MP4 first ({remux}), then give {mp4}"
+    # a 3GP's H.263 (old phones) has no place in MP4 (ffmpeg: "Could not find tag for codec
+    # h263"); QuickTime takes it, and the H.264 and MPEG-4 video 3GP holds otherwise
+    box, name = ("MOV", ".mov") if path.suffix.lower() == ".3gp" else ("MP4", ".mp4")
+    out = shlex.quote(path.stem + name)
+    remux = f"ffmpeg -i {shlex.quote(path.name)} -map 0:v -c copy {out}"
+    return f"{what}, not read as it is: remux it to {box} first ({remux}), then give {out}"
 
 
 def stretched(size: tuple[int, int], target: tuple[int, int]) -> bool:
