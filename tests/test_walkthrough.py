@@ -758,3 +758,15 @@ def test_a_captures_warnings_are_said_before_its_work_and_once(tmp_path, caplog)
         assert interpolate(video, "-o", tmp_path / "b", "--method", "linear") == 0
     said = [r.getMessage() for r in caplog.records if "slower than the video" in r.getMessage()]
     assert len(said) == 1, said
+    # Already done: its warnings are its manifest's (an earlier version's wording, here), said
+    # once at the end, not again as this version words them before a work that is not done.
+    events.clear()
+    manifest = tmp_path / "a" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["warnings"] = [
+        w.replace("slower than the video", "slower than shot") for w in data["warnings"]
+    ]
+    manifest.write_text(json.dumps(data))
+    again = run_capture(video, tmp_path / "a", settings, said=lambda lines: events.append(lines))
+    assert again.status == "skipped" and not events
+    assert any("slower than shot" in w for w in again.warnings), again.warnings

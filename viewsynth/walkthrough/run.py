@@ -123,8 +123,6 @@ def run_capture(
         key = fingerprint(capture, settings, record, fitted=fitted)
         schedules, warnings = _schedule(capture, settings, options)
         warnings += _weights_unused(record, capture)
-        if said is not None:  # (not hours later: "no GPS", "slow motion" on a dashcam's ride)
-            said(list(warnings))
         n_total = sum(len(pair.times) for schedule in schedules for pair in schedule)
         if total is not None:
             total(n_total)
@@ -144,12 +142,14 @@ def run_capture(
                 _said_before(manifest_path, warnings),  # (the same inputs: the same warnings)
                 kept=n_total,
             )
+        if said is not None:  # (not hours later: "no GPS", "slow motion" on a dashcam's ride;
+            said(list(warnings))  # a finished one's, from its manifest, are its result's alone)
         if admit is not None:  # the wait for memory is no time of this capture's: left out
             waiting = time.perf_counter()
             admit(need)
             started += time.perf_counter() - waiting
-        if said := memory.short_now(capture.source.name, need):
-            warnings.append(said)
+        if short := memory.short_now(capture.source.name, need):
+            warnings.append(short)
         ledger.begin()
         if ledger.fresh:  # frames and pieces other settings wrote here would outlive them
             for png in (out / "frames").glob("[0-9]" * 6 + ".png"):
