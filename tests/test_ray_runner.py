@@ -234,6 +234,24 @@ def test_a_dying_worker_fails_only_its_capture_and_ray_restarts_it(root, tmp_pat
 
 
 @needs_ray
+def test_a_single_video_whose_worker_dies_has_its_row_named_as_when_done(tmp_path, ray_session):
+    # Its row said "ride.mp4" where a finished run's says "ride" (summary.json, the re-run's row).
+    from viewsynth.export.video import VideoWriter
+
+    def die(source, target, settings, *, interpolator, admit):
+        os._exit(3)  # the process dies, as with a segfault or the OOM killer
+
+    video = tmp_path / "ride.mp4"
+    with VideoWriter(video, 10, quality=10) as writer:
+        for i in range(3):
+            writer.write(np.full((32, 64, 3), 40 * i, np.uint8))
+    settings = InterpolateSettings(method="linear", factor=2)
+    run = run_on_ray([("", video)], tmp_path / "out", settings, workers=1, capture_fn=die)
+    assert [(r.name, r.status) for r in run.results] == [("ride", "failed")]
+    assert run.workers[0].captures == ["ride"]
+
+
+@needs_ray
 def test_ctrl_c_stops_the_workers_captures_as_the_local_runner_stops_its_own(tmp_path):
     root, out = tmp_path / "root", tmp_path / "out"
     for seed, name in enumerate("abc"):

@@ -345,8 +345,8 @@ class _Driver:
                 if self.gate is not None:  # what it held is free (its restart holds its base)
                     dead = self.current[worker]
                     self.gate.leave.remote(dead.node, worker, pid=dead.pid)
-                self.current[worker].captures.append(name or path.name)
-                payload = failure(name or path.name, last, "crash")
+                self.current[worker].captures.append(name or capture_name(path))
+                payload = failure(name or capture_name(path), last, "crash")
                 if queue:  # a ping that Ray retries until the restarted worker answers
                     ping = self.actors[worker].describe.options(max_task_retries=-1).remote()
                     pending[ping] = (worker, None)
