@@ -532,6 +532,42 @@ def test_a_setting_newer_than_a_run_keeps_its_fingerprint(tmp_path, monkeypatch)
     assert fingerprint(capture, given, {"method": "linear"}) != now
 
 
+def test_capture_hfov_changes_the_fingerprint_only_where_it_changes_the_shots(
+    tmp_path, monkeypatch
+):
+    # capture.hfov (session 37) is hashed through the shots it gives a field of view to: a run
+    # from before it resumes, and so does a panorama's run whatever it is set to (it was
+    # redone for a setting that changes none of its frames, and not said to be unused).
+    from viewsynth import config as config_lib
+    from viewsynth.capture import load_capture
+    from viewsynth.walkthrough import resume
+
+    def run(projection, hfov=0.0):
+        options = CaptureOptions(duplicate_images=False, projection=projection, hfov=hfov)
+        capture = load_capture(source, options)
+        given = InterpolateSettings(capture=options)
+        return capture, fingerprint(capture, given, {"method": "linear"})
+
+    source = make_capture(tmp_path / "frames", 3, 64)
+    plain, key = run("equirect")
+    given, same = run("equirect", 120.0)
+    assert same == key and not any("hfov" in w for w in plain.warnings)
+    assert any("capture.hfov applies to ordinary photos and videos" in w for w in given.warnings)
+    to_dict = config_lib.to_dict
+
+    def before_the_field(obj):  # the settings as they were before it
+        out = to_dict(obj)
+        if isinstance(out, dict) and isinstance(out.get("capture"), dict):
+            out["capture"].pop("hfov")
+        return out
+
+    monkeypatch.setattr(resume.config_lib, "to_dict", before_the_field)
+    assert run("equirect")[1] == key
+    monkeypatch.undo()
+    # the same frames as ordinary photos without a focal length: the given one changes them
+    assert run("perspective", 120.0)[1] != run("perspective")[1]
+
+
 def test_a_resumed_run_says_what_it_made_and_what_it_kept(tmp_path, monkeypatch, capsys):
     # After a Ctrl-C, the re-run's last line and summary counted the earlier run's frames as its
     # own ("33 frames in 0.4 s"): a rate from them was wrong.

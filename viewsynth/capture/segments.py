@@ -117,6 +117,11 @@ def finish(
     else:
         shots = [dataclasses.replace(s, hfov=None) for s in shots]
         hfov_by = ""
+        if options.hfov:
+            warnings.append(
+                f"{source_path.name}: capture.hfov applies to ordinary photos and videos, not to "
+                "these panoramas"
+            )
     working_size, size_warnings = _working_size(shots, options, projection)
     warnings += size_warnings
     if projection == "perspective":

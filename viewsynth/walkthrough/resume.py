@@ -78,9 +78,11 @@ def fingerprint(
     # heading smoothing in metres as the one in shots it replaced (tracked panoramas' turns are
     # not the same: they start again).
     reading = decisive["capture"]
+    # capture.hfov decides nothing but the shots' fields of view, hashed with them below: a
+    # panorama's run, or photos that carry their own, resume whatever it is
+    reading.pop("hfov", None)
     for held, key, default in (
         (reading, "duplicate_images", True),
-        (reading, "hfov", 0.0),
         (decisive, "photos_weights", None),
     ):
         if key in held and held[key] == default:
