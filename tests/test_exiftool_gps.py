@@ -224,7 +224,7 @@ def _fake_exiftool(tmp_path: Path, body: str) -> str:
         (  # a phone's one location (ffmpeg -metadata location=+37.3861-122.0839/: its ©xyz)
             "printf '[ExifTool:Main] ExifToolVersion : 12.57\\n[Composite:Main] GPSLatitude : "
             "37.38609\\n[Composite:Main] GPSLongitude : -122.08389\\n'",
-            "ExifTool 12.57 found no track, only a phone's one place for the whole video, "
+            "ExifTool 12.57 found no track, only one place for the whole video, "
             "37.38609, -122.08389",
         ),
     ],

@@ -243,7 +243,7 @@ def test_video_without_telemetry_warns_and_has_no_positions(tmp_path, monkeypatc
         f"--factor 8{hint}",
         "plain.mp4: the walkthrough plays 2.7x slower than the video (3.0 s at 30 fps from 1.1 s "
         "of video: every frame, --factor 8); to play it at its speed or faster, sample it: --set "
-        "capture.every_seconds=S, --spacing M (GPS) or --factor 1",
+        "capture.every_seconds=S or --factor 1",  # (not --spacing again: no track to go by)
     ]
 
 

@@ -734,6 +734,15 @@ def test_a_video_walked_in_slow_motion_is_said(tmp_path):
     sampled = InterpolateSettings(method="linear", factor=2, capture=CaptureOptions(every_frames=3))
     fast = run_capture(video, tmp_path / "fast", sampled)
     assert not any("slower than the video" in w for w in fast.warnings), fast.warnings
+    # Steps of a few centimetres along a real GoPro's track: the way out is a longer step.
+    karma = Path(__file__).parent / "data" / "karma_small.mp4"
+    dense = run_capture(
+        karma, tmp_path / "dense", InterpolateSettings(method="linear", spacing=0.1)
+    )
+    assert [w for w in dense.warnings if "slower than the video" in w] == [
+        "karma_small.mp4: the walkthrough plays 2.3x slower than the video (27.9 s at 30 fps from "
+        "12.0 s of video: --spacing 0.1); to play it at its speed or faster, ask a larger --spacing"
+    ]
 
 
 def test_a_captures_warnings_are_said_before_its_work_and_once(tmp_path, caplog):

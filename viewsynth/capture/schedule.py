@@ -188,10 +188,14 @@ def slow_motion(
         return ""
     placed = any(s.has_position for s in capture.shots)  # (else by distance: every frame)
     sampling = options.video_sampling() if placed or not options.every_metres else ""
-    how = f"--spacing {spacing:g}" if spacing and placed else f"{sampling or 'every frame'}"
-    how += "" if spacing and placed else f", --factor {factor}"
+    if spacing and placed:  # (steps of M metres: a longer step is the way)
+        how, fix = f"--spacing {spacing:g}", "ask a larger --spacing"
+    else:  # (--spacing without a track fell back to --factor: not offered again)
+        how, fix = f"{sampling or 'every frame'}, --factor {factor}", "sample it: --set "
+        fix += "capture.every_seconds=S" + (", --spacing M (GPS)" if placed or not spacing else "")
+        fix += " or --factor 1"
     return (
         f"{capture.source.name}: the walkthrough plays {out / shown:.1f}x slower than the video "
         f"({out:.1f} s at {fps:g} fps from {shown:.1f} s of video: {how}); to play it at its "
-        "speed or faster, sample it: --set capture.every_seconds=S, --spacing M (GPS) or --factor 1"
+        f"speed or faster, {fix}"
     )

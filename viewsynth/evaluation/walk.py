@@ -8,8 +8,9 @@ order, each rounded to uint8 as the video gets it; ``detail.walk_measures`` give
 mid-pair frame's detail against its two photos'), its step ratio (the steps next to a photo
 against those between in-between frames) and its motion step ratio (the same of the frames
 low-passed: whether the motion, not the detail, jumps at the photos). Only ``pairs`` consecutive
-pairs from ``start`` run, to keep the section short. External commands that take a time per line (``{list_t}``) get the same
-pairs written as PNG; a ``{list}`` command (midpoints only) cannot make a walk and is skipped.
+pairs from ``start`` run, to keep the section short. External commands that take a time per line
+(``{list_t}``) get the same pairs written as PNG; a ``{list}`` command (midpoints only) cannot
+make a walk and is skipped.
 """
 
 from __future__ import annotations
