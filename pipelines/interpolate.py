@@ -41,6 +41,7 @@ from viewsynth.walkthrough import (
     find_captures,
     find_strays,
     frames_in,
+    named_warning,
     remove_if_empty,
     run_capture,
     settings_from,
@@ -197,8 +198,7 @@ def run_local(captures, out: Path, settings, quiet: bool, progress: RootProgress
 
 def _warn(warning: str, label: str, path: Path) -> None:
     """One of a capture's warnings, named by its capture unless it names it already."""
-    named = warning.startswith((f"{label}:", f"{path.name}:"))  # (said once)
-    log.warning("%s", warning) if named else log.warning("%s: %s", label, warning)
+    log.warning("%s", named_warning(warning, label, path))
 
 
 def warn_strays(root: Path, strays: list[tuple[str, str]]) -> None:

@@ -63,7 +63,7 @@ from viewsynth.errors import ViewsynthError, one_line
 from viewsynth.runners.gate import MemoryGate
 from viewsynth.runners.worker import CaptureFn, CaptureWorker, WorkerInfo, failure
 from viewsynth.walkthrough import CaptureResult, InterpolateSettings, RootProgress, frames_in
-from viewsynth.walkthrough.folders import capture_name
+from viewsynth.walkthrough.folders import capture_name, named_warning
 
 log = logging.getLogger("viewsynth")
 
@@ -358,7 +358,7 @@ class _Driver:
             result = CaptureResult(**payload["result"])
             if single and payload["kind"] == "input":
                 raise ViewsynthError(result.reason)
-            _report(result, payload, worker)
+            _report(result, payload, worker, captures[index][1])
             progress.finish(index, result)
         return progress.results()
 
@@ -377,16 +377,16 @@ class _Driver:
             self.ray.wait(list(self.pending), num_returns=len(self.pending), timeout=STOP_SECONDS)
 
 
-def _report(result: CaptureResult, payload: dict[str, Any], worker: int) -> None:
-    """Log one finished capture as the local runner does (its warnings, or why it failed), and
-    the seconds it waited for memory."""
+def _report(result: CaptureResult, payload: dict[str, Any], worker: int, source: Path) -> None:
+    """Log one finished capture (of ``source``) as the local runner does (its warnings, or why it
+    failed), and the seconds it waited for memory."""
     if result.status == "failed":
         log.error("%s: failed: %s", result.name, result.reason)
         if payload["traceback"]:
             log.debug("%s: worker %d traceback:\n%s", result.name, worker, payload["traceback"])
         return
     for warning in result.warnings:
-        log.warning("%s: %s", result.name, warning)
+        log.warning("%s", named_warning(warning, result.name, source))
     said = frames_in(result.frames, result.kept, result.seconds)
     waited = payload.get("waited", 0.0)
     waiting = f", {waited:.0f} s waiting for memory" if waited >= 1 else ""

@@ -36,6 +36,7 @@ from viewsynth.walkthrough.folders import (
     find_captures,
     find_strays,
     is_capture,
+    named_warning,
     remove_if_empty,
 )
 from viewsynth.walkthrough.lock import LOCK_FILE, FolderLock
@@ -66,6 +67,7 @@ __all__ = [
     "remove_if_empty",
     "find_captures",
     "find_strays",
+    "named_warning",
     "fingerprint",
     "frames_in",
     "is_capture",

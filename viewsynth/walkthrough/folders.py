@@ -37,6 +37,12 @@ def capture_name(source: Path) -> str:
     return source.stem if source.is_file() else source.name
 
 
+def named_warning(warning: str, name: str, source: Path) -> str:
+    """One of a capture's warnings as a log of several captures says it: led by the capture's
+    ``name`` unless it names it already (by that name or its file's: ``ride.mp4: no GPS ...``)."""
+    return warning if warning.startswith((f"{name}:", f"{source.name}:")) else f"{name}: {warning}"
+
+
 def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]:
     """``[(name, path)]``: ``root`` itself when it is a capture, else its capture sub-folders.
 
@@ -69,7 +75,7 @@ def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]
                 f"{root}: no images, videos or capture sub-folders (only {held}{why})"
             )
         raise ViewsynthError(f"{root}: empty folder (no images, videos or capture sub-folders)")
-    names = [p.stem if p.is_file() else p.name for p in subs]
+    names = [capture_name(p) for p in subs]
     taken = {name for name in names if names.count(name) > 1}
     return [
         (f"{p.stem}-{p.suffix[1:]}" if p.is_file() and name in taken else name, p)
