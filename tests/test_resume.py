@@ -20,6 +20,7 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
+from viewsynth import config as config_lib
 from viewsynth import frames
 from viewsynth.capture import CaptureOptions
 from viewsynth.errors import ViewsynthError
@@ -466,16 +467,21 @@ def test_shots_without_the_newer_fields_keep_the_fingerprint_of_older_ledgers(
     default = dataclasses.replace(settings(), capture=CaptureOptions())
     key = fingerprint(cap, default, record)
     assert fingerprint(cap, settings(), record) != key  # (off: another setting)
-    to_dict = resume.config_lib.to_dict
+    monkeypatch.setattr(resume.config_lib, "to_dict", _before("duplicate_images"))
+    assert fingerprint(cap, default, record) == key
 
-    def before(obj):  # the settings as they were before it
+
+def _before(key: str):
+    """``config.to_dict`` as it was before the capture setting ``key`` existed."""
+    to_dict = config_lib.to_dict
+
+    def before(obj):
         out = to_dict(obj)
         if isinstance(out, dict) and isinstance(out.get("capture"), dict):
-            out["capture"].pop("duplicate_images")
+            out["capture"].pop(key)
         return out
 
-    monkeypatch.setattr(resume.config_lib, "to_dict", before)
-    assert fingerprint(cap, default, record) == key
+    return before
 
 
 def test_the_heading_smoothing_in_metres_keeps_the_fingerprint_of_older_ledgers(
@@ -538,7 +544,6 @@ def test_capture_hfov_changes_the_fingerprint_only_where_it_changes_the_shots(
     # capture.hfov (session 37) is hashed through the shots it gives a field of view to: a run
     # from before it resumes, and so does a panorama's run whatever it is set to (it was
     # redone for a setting that changes none of its frames, and not said to be unused).
-    from viewsynth import config as config_lib
     from viewsynth.capture import load_capture
     from viewsynth.walkthrough import resume
 
@@ -553,15 +558,7 @@ def test_capture_hfov_changes_the_fingerprint_only_where_it_changes_the_shots(
     given, same = run("equirect", 120.0)
     assert same == key and not any("hfov" in w for w in plain.warnings)
     assert any("capture.hfov applies to ordinary photos and videos" in w for w in given.warnings)
-    to_dict = config_lib.to_dict
-
-    def before_the_field(obj):  # the settings as they were before it
-        out = to_dict(obj)
-        if isinstance(out, dict) and isinstance(out.get("capture"), dict):
-            out["capture"].pop("hfov")
-        return out
-
-    monkeypatch.setattr(resume.config_lib, "to_dict", before_the_field)
+    monkeypatch.setattr(resume.config_lib, "to_dict", _before("hfov"))
     assert run("equirect")[1] == key
     monkeypatch.undo()
     # the same frames as ordinary photos without a focal length: the given one changes them
