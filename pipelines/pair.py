@@ -55,8 +55,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--t", type=float, action="append", help="time in (0, 1); repeat for several")
     p.add_argument("--list", type=user_path, help="file of 'img0 img1 out [t]' lines")
     p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD)
+    p.add_argument(
+        "--hfov", type=float, default=0.0, metavar="DEG",
+        help="photos without a focal length in EXIF: the camera's horizontal field of view "
+        "(as capture.hfov; default 60, warned)",
+    )  # fmt: skip
     add_frame_options(p, projection="auto")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not (args.hfov == 0.0 or 1.0 <= args.hfov < 180.0):  # (also NaN)
+        p.error(f"--hfov must be degrees in [1, 180), got {args.hfov}")
+    return args
 
 
 def _check_t(t: float, where: str) -> float:
@@ -233,12 +241,14 @@ def main(argv: list[str]) -> int:
         img0, img1 = images
         if img1.shape[:2] != img0.shape[:2]:
             img1 = _match_size(img1, img1_path, img0, img0_path, equirect)
+        if not equirect and hfov is None and args.hfov:  # the camera's, given
+            hfov, hfov_by = args.hfov, f"--hfov {args.hfov:g} (no focal length in EXIF)"
         # without a focal length the geometry assumes its default, said and shown as a capture's
         shown, shown_by = (DEFAULT_HFOV_DEG, DEFAULT_HFOV_BY) if hfov is None else (hfov, hfov_by)
         if not equirect and hfov is None and args.method in ("sweep", "rnn"):
             log.warning(
-                "%s: no focal length in EXIF: geometry assumes a %g degree horizontal field of view",
-                img0_path, DEFAULT_HFOV_DEG,
+                "%s: no focal length in EXIF: geometry assumes a %g degree horizontal field of "
+                "view (the camera's: --hfov DEG)", img0_path, DEFAULT_HFOV_DEG,
             )  # fmt: skip
         log.info(
             "%s: %s (%s)%s", img0_path, decision.projection, decision.by,

@@ -78,11 +78,20 @@ def test_a_photo_pair_without_a_focal_length_says_the_60_degrees_geometry_assume
     caplog.set_level("INFO")
     assert cli(["pair", str(a), str(b), "-o", str(tmp_path / "m.png"), "--method", "sweep"]) == 0
     assert (
-        f"{a}: no focal length in EXIF: geometry assumes a 60 degree horizontal field of view"
-        in (caplog.text)
+        f"{a}: no focal length in EXIF: geometry assumes a 60 degree horizontal field of view "
+        "(the camera's: --hfov DEG)" in (caplog.text)
     )
     by = "default 60 degrees (no focal length in the metadata)"
     assert f"{a}: perspective (shape: not 2:1), hfov 60.0 deg ({by})" in caplog.text
+    # The camera's own, given (a capture takes it as capture.hfov; the pair had no way in).
+    caplog.clear()
+    args = ["pair", str(a), str(b), "-o", str(tmp_path / "m.png"), "--method", "sweep"]
+    assert cli([*args, "--hfov", "90"]) == 0
+    assert "no focal length in EXIF: geometry assumes" not in caplog.text
+    by = "--hfov 90 (no focal length in EXIF)"
+    assert f"{a}: perspective (shape: not 2:1), hfov 90.0 deg ({by})" in caplog.text
+    proc = _pair_cli(str(a), str(b), "-o", str(tmp_path / "m.png"), "--hfov", "200")
+    assert proc.returncode == 2 and "--hfov must be degrees in [1, 180), got 200.0" in proc.stderr
 
 
 def test_list_file_runs_every_line(tmp_path, monkeypatch):
