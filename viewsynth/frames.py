@@ -51,12 +51,14 @@ UNSTITCHED_360 = {
     ".osv": ("a DJI Osmo 360 video", "an equirectangular MP4 with DJI Studio"),
 }
 #: Videos cameras write in containers the reader does not open (imageio's ffmpeg plugin refuses
-#: them by name): camcorders' and some dashcams' transport streams, old phones' 3GP.
+#: them by name): camcorders' and some dashcams' transport streams, old phones' 3GP; and the
+#: container a stream copy of each goes into (a 3GP's H.263 has no MP4 tag: ffmpeg "Could not
+#: find tag for codec h263"; QuickTime takes it, and the H.264 and MPEG-4 video a 3GP holds else).
 REMUX_FIRST = {
-    ".ts": "an MPEG transport stream",
-    ".mts": "an AVCHD video",
-    ".m2ts": "an AVCHD video",
-    ".3gp": "a 3GP video",
+    ".ts": ("an MPEG transport stream", "MP4"),
+    ".mts": ("an AVCHD video", "MP4"),
+    ".m2ts": ("an AVCHD video", "MP4"),
+    ".3gp": ("a 3GP video", "MOV"),
 }
 #: Larger than any current 360 camera (11K x 5.5K is ~61 MP); beyond this we refuse to decode.
 MAX_PIXELS = 120_000_000
@@ -202,13 +204,10 @@ def not_read(path: str | Path) -> str | None:
     """Why ``path`` cannot be read as it is but can after an export or a remux (a 360 camera's
     unstitched file: :func:`unstitched`; a video in ``REMUX_FIRST``), else ``None``."""
     path = Path(path)
-    what = REMUX_FIRST.get(path.suffix.lower())
-    if what is None:
+    if path.suffix.lower() not in REMUX_FIRST:
         return unstitched(path)
-    # a 3GP's H.263 (old phones) has no place in MP4 (ffmpeg: "Could not find tag for codec
-    # h263"); QuickTime takes it, and the H.264 and MPEG-4 video 3GP holds otherwise
-    box, name = ("MOV", ".mov") if path.suffix.lower() == ".3gp" else ("MP4", ".mp4")
-    out = shlex.quote(path.stem + name)
+    what, box = REMUX_FIRST[path.suffix.lower()]
+    out = shlex.quote(f"{path.stem}.{box.lower()}")
     remux = f"ffmpeg -i {shlex.quote(path.name)} -map 0:v -c copy {out}"
     return f"{what}, not read as it is: remux it to {box} first ({remux}), then give {out}"
 

@@ -57,8 +57,8 @@ _ZONE, _ZONES = 900.0, 56
 def read_exiftool_track(path: Path, creation: float | None) -> tuple[VideoTrack | None, str]:
     """The GPS track ExifTool reads in ``path`` and, when it has none, what happened (for the
     untracked warning): "" when ExifTool is not installed, "ExifTool 12.57 found none" (or "found
-    no track, only one place ...": :func:`_one_place`), or what
-    failed ("ExifTool 12.57 ... could not read it: ..."); with a track, "" or a doubt about its
+    no track, only one place ...": :func:`_one_place`), or what failed ("ExifTool 12.57 ...
+    could not read it: ..."); with a track, "" or a doubt about its
     placement by the camera's clock (for a warning). ``creation``: the MP4's creation time
     (seconds since 1970 as if UTC; None: none), which places fixes without sample times.
     Raises nothing: a file ExifTool cannot read is a video without GPS.
@@ -168,9 +168,9 @@ def _fixes(main: dict[str, list[str]], docs: dict) -> tuple[list[Fix], str]:
 
 
 def _one_place(main: dict[str, list[str]]) -> str:
-    """A camera's (a phone's) one location for the whole video (QuickTime ``GPSCoordinates``, ``©xyz``: where
-    the recording began), in words; '' when there is none. Not a track: no frame is placed by it,
-    but "found none" left its owner wondering where the phone's GPS went."""
+    """A camera's (a phone's) one location for the whole video (QuickTime ``GPSCoordinates``,
+    ``©xyz``: where the recording began), in words; '' when there is none. Not a track: no frame
+    is placed by it, but "found none" left its owner wondering where the phone's GPS went."""
     lat, lon = (_number((main.get(tag) or [""])[0]) for tag in ("GPSLatitude", "GPSLongitude"))
     if lat is None or lon is None:
         return ""

@@ -191,9 +191,9 @@ def slow_motion(
     if spacing and placed:  # (steps of M metres: a longer step is the way)
         how, fix = f"--spacing {spacing:g}", "ask a larger --spacing"
     else:  # (--spacing without a track fell back to --factor: not offered again)
-        how, fix = f"{sampling or 'every frame'}, --factor {factor}", "sample it: --set "
-        fix += "capture.every_seconds=S" + (", --spacing M (GPS)" if placed or not spacing else "")
-        fix += " or --factor 1"
+        how = f"{sampling or 'every frame'}, --factor {factor}"
+        ways = ["--set capture.every_seconds=S", "--spacing M (GPS)"][: 1 if spacing else 2]
+        fix = f"sample it: {', '.join(ways)} or --factor 1"
     return (
         f"{capture.source.name}: the walkthrough plays {out / shown:.1f}x slower than the video "
         f"({out:.1f} s at {fps:g} fps from {shown:.1f} s of video: {how}); to play it at its "

@@ -101,9 +101,9 @@ def measure_walk(
     """Pulse and step ratio of each method's walk; returns one row per method and notes.
 
     A row: ``method``, ``pulse``, ``step_ratio``, ``motion_step_ratio``, ``pair_pulses``,
-    ``edge_step``, ``inner_step``,
-    ``seconds_per_frame`` (the calls' wall time over the in-between frames, loading and the first
-    call's compile included), ``capture``, ``size``, ``start``, ``pairs``, ``factor``.
+    ``edge_step``, ``inner_step``, ``seconds_per_frame`` (the calls' wall time over the
+    in-between frames, loading and the first call's compile included), ``capture``, ``size``,
+    ``start``, ``pairs``, ``factor``.
     """
     log = log or (lambda _msg: None)
     path = Path(cfg.capture)
@@ -181,8 +181,7 @@ def walk_section(rows: Sequence[dict[str, Any]]) -> list[str]:
         "step being the mean absolute grey difference of consecutive frames at 512 wide, 1.0 "
         "even steps through the photos; motion step ratio: the same of the grey low-passed by a "
         "Gaussian of 4 pixels, 1.0 even motion whatever the detail does; s/frame: the calls "
-        "over the in-between frames, loading "
-        "and compiling included)",
+        "over the in-between frames, loading and compiling included)",
         "",
         walk_table(rows),
         "",
