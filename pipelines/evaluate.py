@@ -108,8 +108,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--projection", choices=("auto", "equirect", "perspective"), default="auto",
         help="the sets' frames: auto decides 2:1 frames by their tags and seam, as a job does",
     )  # fmt: skip
+    p.add_argument(
+        "--hfov", type=float, default=0.0, metavar="DEG",
+        help="ordinary frames without a focal length: the camera's horizontal field of view "
+        "(as capture.hfov; default 60)",
+    )  # fmt: skip
     p.add_argument("-o", "--output", type=Path, help="report folder (default out/evaluate/<time>)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not (args.hfov == 0.0 or 1.0 <= args.hfov < 180.0):  # (also NaN)
+        p.error(f"--hfov must be degrees in [1, 180), got {args.hfov}")
+    return args
 
 
 def main(argv: list[str]) -> int:
@@ -134,6 +142,7 @@ def main(argv: list[str]) -> int:
         raise ViewsynthError(f"--fit-times: each t must lie in (0, 1), got {args.fit_times}")
     for dataset in datasets:
         dataset.limit = args.limit
+        dataset.hfov = 0.0 if dataset.equirect else args.hfov
         if dataset.kind != "render":  # the renders' middle view is exact: nothing to fit
             dataset.fit_times = tuple(args.fit_times)
     if args.rolled:

@@ -112,12 +112,13 @@ def test_vimeo90k_layout_is_read_through_its_list_files(tmp_path):
     test = ds.open_dataset(tmp_path)  # the root: its test list
     samples = list(test.samples())
     assert test.kind == "vimeo-90k" and not test.equirect and test.count == 2
-    assert [s.name for s in samples] == ["00001/0001", "00001/0002"] and not test.notes
+    assert [s.name for s in samples] == ["00001/0001", "00001/0002"]
+    assert [n for n in test.notes if not n.startswith("frames without a focal length")] == []
     assert np.array_equal(samples[1].gt, to_uint8(shots[2]))  # im2.png of the second triplet
     train = ds.open_dataset(tmp_path / "tri_trainlist.txt")  # a list file: that list
     assert [s.name for s in train.samples()] == ["00002/0001"]
-    assert train.notes == ["tri_trainlist.txt: 1 listed triplets have no im1.png, im2.png, "
-                           "im3.png under sequences/ (first: 00009/0009): left out"]  # fmt: skip
+    assert train.notes[0] == ("tri_trainlist.txt: 1 listed triplets have no im1.png, im2.png, "
+                              "im3.png under sequences/ (first: 00009/0009): left out")  # fmt: skip
     (tmp_path / "tri_testlist.txt").write_text("00005/0005\n")
     with pytest.raises(ViewsynthError, match="tri_testlist.txt: lists no triplet with im1.png"):
         ds.open_dataset(tmp_path)
@@ -223,8 +224,12 @@ def test_an_unreadable_frame_costs_only_the_triplets_that_need_it(tmp_path):
     # f2 keeps its place: f1 and f3 are never paired across it.
     assert [s.name for s in samples] == ["f4"] and dataset.count == 4
     assert np.array_equal(np.rint(samples[0].img0 * 255).astype(np.uint8), _image(3, 20, 16))
-    assert [n.split(":")[0] for n in dataset.notes] == ["skipped f1", "skipped f2", "skipped f3"]
-    assert all(str(tmp_path / "f2.png") in n for n in dataset.notes)
+    assert [n.split(":")[0] for n in dataset.notes][:3] == [
+        "skipped f1",
+        "skipped f2",
+        "skipped f3",
+    ]
+    assert all(str(tmp_path / "f2.png") in n for n in dataset.notes[:3])
 
 
 def test_rolled_shifts_inputs_and_ground_truth_by_half_a_width(tmp_path):

@@ -232,8 +232,9 @@ def test_photos_weights_score_ones_own_network_on_photos(tmp_path, capsys):
     assert specs == [MethodSpec("rnn", None, str(DEFAULT_WEIGHTS), str(mine))]
     [own] = evaluate([room_set], specs)
     [shipped] = evaluate([room_set], [MethodSpec("rnn")])
-    assert own.notes == [f"rnn: of 1 samples, made 1 by {mine}"]
-    assert shipped.notes == ["rnn: of 1 samples, made 1 by photos.msgpack"]
+    assert own.notes[1:] == [f"rnn: of 1 samples, made 1 by {mine}"]
+    assert shipped.notes[1:] == ["rnn: of 1 samples, made 1 by photos.msgpack"]
+    assert own.notes[0].startswith("frames without a focal length: asked with the 60-degree")
     assert own.scores["rnn"][0]["psnr"] != shipped.scores["rnn"][0]["psnr"]
     missing = tmp_path / "none.msgpack"
     argv = ["evaluate", str(room.parent), "--method", "rnn", "--photos-weights", str(missing)]
@@ -422,3 +423,44 @@ def test_each_method_is_asked_with_the_samples_field_of_view():
     dataset = ds.Dataset("photos", "synthetic", "test", False, 2, make)
     evaluate([dataset], [_Given("asked", _Asked())])
     assert asked == [52.6, None]
+
+
+def test_ordinary_frames_without_a_focal_length_take_hfov_and_say_what_they_were_asked_with(
+    tmp_path, monkeypatch, capsys
+):
+    # A dashcam's frames say no focal length: the geometry methods assume 60 degrees unless the
+    # user gives the camera's (--hfov, as capture.hfov in a job); frames with EXIF keep their own.
+    from PIL import Image
+
+    from viewsynth import frames
+
+    rng = np.random.default_rng(1)
+    plain, tagged = tmp_path / "plain", tmp_path / "tagged"
+    for folder in (plain, tagged):
+        folder.mkdir()
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 35  # FocalLengthIn35mmFilm
+    for i in range(3):
+        img = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
+        frames.write_image(plain / f"{i}.png", img)
+        Image.fromarray(img).save(tagged / f"{i}.jpg", exif=exif.tobytes())
+    asked = {}
+
+    def scored(datasets, methods, externals, log):
+        for dataset in datasets:
+            asked[dataset.name] = [s.hfov for s in dataset.samples()], list(dataset.notes)
+        raise KeyboardInterrupt  # (the report is not what this test is about)
+
+    monkeypatch.setattr(evaluate_job, "evaluate", scored)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_job.main([str(plain), str(tagged), "--method", "linear", "--hfov", "90"])
+    assert asked["plain"] == ([90.0], ["frames without a focal length: asked with --hfov 90"])
+    assert asked["tagged"][0] == [pytest.approx(52.6, abs=0.1)] and not asked["tagged"][1]
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_job.main([str(plain), "--method", "linear"])
+    [hfov], [note] = asked["plain"]
+    assert hfov is None and "60-degree default" in note and "--hfov DEG" in note
+    for bad in ("200", "0.5", "nan"):
+        with pytest.raises(SystemExit):
+            evaluate_job.main([str(plain), "--method", "linear", "--hfov", bad])
+        assert "--hfov must be degrees in [1, 180)" in capsys.readouterr().err

@@ -51,6 +51,7 @@ from viewsynth.frames import (
     read_image,
     to_uint8,
 )
+from viewsynth.geometry.pose import DEFAULT_HFOV_DEG
 
 Parity = Literal["all", "odd", "even"]
 
@@ -89,12 +90,24 @@ class Dataset:
     limit: int = 0
     fit_times: tuple[float, ...] = ()  # see sets.DatasetConfig.fit_times
     size: tuple[int, int] | None = None  # (width, height) of its frames where known (progress)
+    # degrees: the field of view of perspective samples whose data say none (``--hfov``, as
+    # ``capture.hfov`` in a job); 0: they stay unknown (the methods' default, 60)
+    hfov: float = 0.0
 
     def samples(self) -> Iterator[Sample]:
         """The samples, in a fixed order; rolled by half a width when ``self.rolled``."""
         for i, sample in enumerate(self.make_samples()):
             if self.limit and i >= self.limit:
                 return
+            if not sample.equirect and sample.hfov is None and self.kind != "synthetic":
+                sample = replace(sample, hfov=self.hfov or None)  # (generated: no camera)
+                said = (
+                    f"frames without a focal length: asked with --hfov {self.hfov:g}"
+                    if self.hfov
+                    else f"frames without a focal length: asked with the {DEFAULT_HFOV_DEG:g}-degree "
+                    "default field of view (evaluate --hfov DEG: the camera's)"
+                )
+                self.notes.extend([] if said in self.notes else [said])
             yield roll_sample(sample) if self.rolled else sample
 
 
