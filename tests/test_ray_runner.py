@@ -92,7 +92,7 @@ def test_without_ray_the_hint_names_the_extra(monkeypatch, tmp_path):
 
 
 def test_worker_turns_each_failure_into_a_failed_result(root, tmp_path):
-    def boom(source, target, settings, *, interpolator, admit):
+    def boom(source, target, settings, *, interpolator, admit, said=None):
         raise RuntimeError("boom\nsecond line")
 
     settings = {"method": "linear"}
@@ -197,7 +197,7 @@ def test_ray_runner_writes_what_the_local_runner_writes(root, tmp_path, caplog, 
 
 @needs_ray
 def test_a_dying_worker_fails_only_its_capture_and_ray_restarts_it(root, tmp_path, ray_session):
-    def crash_or_run(source, target, settings, *, interpolator, admit):
+    def crash_or_run(source, target, settings, *, interpolator, admit, said=None):
         if source.name == "crash":
             os._exit(3)  # the process dies, as with a segfault or the OOM killer
         return run_capture(source, target, settings, interpolator=interpolator, admit=admit)
@@ -238,7 +238,7 @@ def test_a_single_video_whose_worker_dies_has_its_row_named_as_when_done(tmp_pat
     # Its row said "ride.mp4" where a finished run's says "ride" (summary.json, the re-run's row).
     from viewsynth.export.video import VideoWriter
 
-    def die(source, target, settings, *, interpolator, admit):
+    def die(source, target, settings, *, interpolator, admit, said=None):
         os._exit(3)  # the process dies, as with a segfault or the OOM killer
 
     video = tmp_path / "ride.mp4"
@@ -278,7 +278,7 @@ def test_captures_that_fit_alone_but_not_together_wait_for_each_other(root, tmp_
     held = tmp_path / "held"
     held.mkdir()
 
-    def held_a_second(source, target, settings, *, interpolator, admit):
+    def held_a_second(source, target, settings, *, interpolator, admit, said=None):
         def timed(need):
             admit(need)
             (held / f"{source.name}.start").write_text(repr(time.time()))
@@ -305,6 +305,46 @@ def test_captures_that_fit_alone_but_not_together_wait_for_each_other(root, tmp_
     assert decode(tmp_path / "out" / "pano" / "walkthrough_360.mp4").shape[1:3] == (32, 64)
 
 
+@needs_ray
+def test_a_captures_early_warnings_are_logged_while_it_runs_and_not_again(tmp_path, ray_session):
+    # On Ray a capture's warnings ("no GPS", "slow motion") came with its result, hours after its
+    # start; the local runner says them before the work. The driver now logs them as they come.
+    seen = tmp_path / "seen"
+
+    class Marker(logging.Handler):
+        def emit(self, record):  # the driver's log: the capture, still running, sees it written
+            if "no GPS here" in record.getMessage():
+                seen.write_text(record.getMessage())
+
+    def says_then_waits(source, target, settings, *, interpolator, admit, said=None):
+        said(["no GPS here"])
+        deadline = time.time() + 30.0
+        while not seen.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        status = "done" if seen.exists() else "failed"
+        return CaptureResult(source.name, status, 1, 0.1, warnings=["no GPS here", "a late one"])
+
+    marker, viewsynth_log = Marker(), logging.getLogger("viewsynth")
+    viewsynth_log.addHandler(marker)
+    records: list[str] = []
+    collect = logging.Handler()
+    collect.emit = lambda record: records.append(record.getMessage())
+    viewsynth_log.addHandler(collect)
+    try:
+        captures = [("walk", tmp_path / "walk")]
+        settings = InterpolateSettings(method="linear", factor=2)
+        run = run_on_ray(
+            captures, tmp_path / "out", settings, workers=1, capture_fn=says_then_waits
+        )
+    finally:
+        viewsynth_log.removeHandler(marker)
+        viewsynth_log.removeHandler(collect)
+    assert [(r.name, r.status) for r in run.results] == [("walk", "done")]  # said while it ran
+    assert seen.read_text() == "walk: no GPS here"  # named by its capture
+    said = [r for r in records if "no GPS here" in r or "a late one" in r]
+    assert said == ["walk: no GPS here", "walk: a late one"]  # once each, the early one first
+
+
 def test_a_dead_workers_leave_said_after_its_restart_keeps_the_restarts_memory():
     gate = MemoryGate()
     gate.settle("here", 0, 1 * GIB, pid=100)
@@ -323,7 +363,7 @@ def test_captures_go_on_when_the_memory_gate_is_lost(tmp_path, ray_session):
     # failed as "the worker process died", though the workers were alive.
     flag = tmp_path / "killed"
 
-    def kill_the_gate_once(source, target, settings, *, interpolator, admit):
+    def kill_the_gate_once(source, target, settings, *, interpolator, admit, said=None):
         import ray
 
         if admit is not None:  # (as run_capture does: None once the gate is gone)

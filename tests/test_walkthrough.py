@@ -784,7 +784,7 @@ def test_a_captures_warnings_are_said_before_its_work_and_once(tmp_path, caplog)
 def test_a_warning_is_named_by_its_capture_once_in_a_log_of_several(tmp_path, caplog):
     # Ray's log said "ride: ride.mp4: no GPS ..." where the local runner said "ride.mp4: no GPS":
     # both now lead with the capture only where the warning does not name it.
-    from viewsynth.runners.ray_runner import _report
+    from viewsynth.runners.mailbox import report
     from viewsynth.walkthrough import CaptureResult, named_warning
 
     video = tmp_path / "ride.mp4"
@@ -793,6 +793,6 @@ def test_a_warning_is_named_by_its_capture_once_in_a_log_of_several(tmp_path, ca
     assert named_warning("no GPS", "ride", video) == "ride: no GPS"
     result = CaptureResult("ride", "done", 3, warnings=["ride.mp4: no GPS", "slow"])
     with caplog.at_level("WARNING", logger="viewsynth"):
-        _report(result, {"waited": 0.0}, 0, video)
+        report(result, {"waited": 0.0}, 0, video)
     lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert lines == ["ride.mp4: no GPS", "ride: slow"], lines

@@ -61,8 +61,9 @@ from viewsynth import config as config_lib
 from viewsynth import interrupts
 from viewsynth.errors import ViewsynthError, one_line
 from viewsynth.runners.gate import MemoryGate
+from viewsynth.runners.mailbox import POLL_SECONDS, Mailbox, report
 from viewsynth.runners.worker import CaptureFn, CaptureWorker, WorkerInfo, failure
-from viewsynth.walkthrough import CaptureResult, InterpolateSettings, RootProgress, frames_in
+from viewsynth.walkthrough import CaptureResult, InterpolateSettings, RootProgress
 from viewsynth.walkthrough.folders import capture_name, named_warning
 
 log = logging.getLogger("viewsynth")
@@ -233,9 +234,14 @@ def run_on_ray(
             name = f"viewsynth-memory-{uuid.uuid4().hex}"
             gate = ray.remote(MemoryGate).options(name=name, num_cpus=0).remote()
             helpers.append(gate)
+        box = f"viewsynth-mail-{uuid.uuid4().hex}"
+        mailbox = ray.remote(Mailbox).options(name=box, num_cpus=0).remote()
+        helpers.append(mailbox)
         cwd = os.getcwd()
-        actors = [worker_class.remote(w, plain_settings, cwd, capture_fn, name) for w in range(n)]
-        driver = _Driver(ray, actors, settings.method, gate)
+        actors = [
+            worker_class.remote(w, plain_settings, cwd, capture_fn, name, box) for w in range(n)
+        ]
+        driver = _Driver(ray, actors, settings.method, gate, mailbox)
         startup = time.perf_counter() - started
         log.info("ray: %d workers ready after %.1f s", len(driver.idle), startup)
         results = driver.run(list(captures), Path(out), progress or RootProgress(captures))
@@ -264,8 +270,9 @@ class _Driver:
     restarts it and it goes on with the next capture.
     """
 
-    def __init__(self, ray, actors: list[Any], method: str, gate: Any = None):
-        self.ray, self.actors, self.gate = ray, actors, gate
+    def __init__(self, ray, actors: list[Any], method: str, gate: Any = None, mailbox: Any = None):
+        self.ray, self.actors, self.gate, self.mailbox = ray, actors, gate, mailbox
+        self.early: dict[str, list[str]] = {}  # each capture's warnings said as it ran, by target
         self.infos: list[WorkerInfo] = []
         self.current: dict[int, WorkerInfo] = {}  # the live process of each worker
         self.idle: deque[int] = deque()
@@ -331,7 +338,11 @@ class _Driver:
                         index, CaptureResult(name or capture_name(path), "failed", reason=last)
                     )
                 break
-            (ref,), _ = self.ray.wait(list(pending), num_returns=1)
+            ready, _ = self.ray.wait(list(pending), num_returns=1, timeout=POLL_SECONDS)
+            self._tell(captures, out, single)  # (before a result: its own early warnings)
+            if not ready:
+                continue
+            (ref,) = ready
             worker, index = pending.pop(ref)
             try:
                 payload = self.ray.get(ref)
@@ -358,9 +369,28 @@ class _Driver:
             result = CaptureResult(**payload["result"])
             if single and payload["kind"] == "input":
                 raise ViewsynthError(result.reason)
-            _report(result, payload, worker, captures[index][1])
+            early = self.early.pop(str(out if single else out / captures[index][0]), [])
+            report(result, payload, worker, captures[index][1], early)
             progress.finish(index, result)
         return progress.results()
+
+    def _tell(self, captures: list[tuple[str, Path]], out: Path, single: bool) -> None:
+        """Log the warnings the workers' captures have said since the last look (``mailbox``),
+        named by their captures, and keep them so that their results do not say them again."""
+        if self.mailbox is None:
+            return
+        try:
+            mail = self.ray.get(self.mailbox.take.remote())
+        except self.ray.exceptions.RayActorError as err:  # (results then bring them all)
+            log.warning("ray: the run's mailbox is gone (%s)", one_line(err))
+            self.mailbox = None
+            return
+        sources = {str(out if single else out / name): (name, path) for name, path in captures}
+        for target, lines in mail:
+            name, path = sources[target]
+            for warning in lines:
+                log.warning("%s", named_warning(warning, name or capture_name(path), path))
+            self.early.setdefault(target, []).extend(lines)
 
     def stop(self) -> None:
         """Stop the captures in progress (Ctrl-C) as the local runner's stop: SIGINT to each
@@ -375,22 +405,6 @@ class _Driver:
                     os.kill(info.pid, signal.SIGINT)
         if self.pending:
             self.ray.wait(list(self.pending), num_returns=len(self.pending), timeout=STOP_SECONDS)
-
-
-def _report(result: CaptureResult, payload: dict[str, Any], worker: int, source: Path) -> None:
-    """Log one finished capture (of ``source``) as the local runner does (its warnings, or why it
-    failed), and the seconds it waited for memory."""
-    if result.status == "failed":
-        log.error("%s: failed: %s", result.name, result.reason)
-        if payload["traceback"]:
-            log.debug("%s: worker %d traceback:\n%s", result.name, worker, payload["traceback"])
-        return
-    for warning in result.warnings:
-        log.warning("%s", named_warning(warning, result.name, source))
-    said = frames_in(result.frames, result.kept, result.seconds)
-    waited = payload.get("waited", 0.0)
-    waiting = f", {waited:.0f} s waiting for memory" if waited >= 1 else ""
-    log.info("%s: %s, %s (worker %d%s)", result.name, result.status, said, worker, waiting)
 
 
 __all__ = ["INSTALL_HINT", "CaptureWorker", "RayRun", "WorkerInfo", "run_on_ray", "run_ray"]

@@ -101,7 +101,8 @@ def failure(label: str, reason: str, kind: str, trace: str = "") -> dict[str, An
 class CaptureWorker:
     """``settings`` is ``config.to_dict(InterpolateSettings)``; ``cwd`` the driver's working
     folder; ``capture_fn`` replaces ``run_capture`` (tests); ``gate``: the name of the run's
-    :class:`~viewsynth.runners.gate.MemoryGate` actor ("": captures never wait)."""
+    :class:`~viewsynth.runners.gate.MemoryGate` actor ("": captures never wait); ``mailbox``: the
+    name of its :class:`~viewsynth.runners.mailbox.Mailbox` ("": warnings come with results)."""
 
     def __init__(
         self,
@@ -110,6 +111,7 @@ class CaptureWorker:
         cwd: str,
         capture_fn: CaptureFn | None = None,
         gate: str = "",
+        mailbox: str = "",
     ):
         if os.path.isdir(cwd):
             os.chdir(cwd)
@@ -134,6 +136,7 @@ class CaptureWorker:
         budget = memory.budget_bytes(self.settings.max_memory)
         self.gate = _actor(gate) if gate and budget and self.interpolator is not None else None
         self.budget = budget or 0
+        self.mailbox = _actor(mailbox, _mailbox_gone) if mailbox else None
         self.waited = 0.0
         self._settle()
 
@@ -167,6 +170,7 @@ class CaptureWorker:
                 result = self.capture_fn(
                     Path(source), Path(target), self.settings, interpolator=self.interpolator,
                     admit=self._admit if self.gate is not None else None,
+                    said=(lambda lines: self._post(target, lines)) if self.mailbox else None,
                 )  # fmt: skip
                 payload = {"result": dataclasses.asdict(result), "kind": "", "traceback": ""}
             except KeyboardInterrupt:  # the driver stops the run: the capture has cleaned up
@@ -200,6 +204,17 @@ class CaptureWorker:
             self.gate = None
             return True
 
+    def _post(self, target: str, lines: list[str]) -> None:
+        """Post a capture's early warnings to the driver, waiting until they are in (see
+        :mod:`.mailbox`). A mailbox that is gone leaves them to come with the result."""
+        import ray
+
+        try:
+            ray.get(self.mailbox.post.remote(target, lines))
+        except ray.exceptions.RayActorError as err:
+            _mailbox_gone(err)
+            self.mailbox = None
+
     def _settle(self) -> None:
         """Tell the gate this worker is idle, holding its interpolator's memory."""
         if self.gate is not None:
@@ -214,21 +229,29 @@ class CaptureWorker:
         self.waited = time.perf_counter() - started
 
 
-def _actor(name: str) -> Any:
+def _actor(name: str, gone: Callable[[BaseException], None] | None = None) -> Any:
     """The Ray actor named ``name`` (a handle passed as an argument would be kept in the object
-    store, and Ray warns on every run that a restart needs it); None, said, when it is gone."""
+    store, and Ray warns on every run that a restart needs it); None, said (``gone``, by default
+    the memory gate's), when it is gone."""
     import ray
 
     try:
         return ray.get_actor(name)
     except ValueError as err:  # (a restarted worker after the gate was lost)
-        _gate_gone(err)
+        (gone or _gate_gone)(err)
         return None
 
 
 def _gate_gone(err: BaseException) -> None:
     log.warning(
         "ray: the run's memory gate is gone (%s); this worker's captures no longer wait for memory",
+        one_line(err),
+    )
+
+
+def _mailbox_gone(err: BaseException) -> None:
+    log.warning(
+        "ray: the run's mailbox is gone (%s); this worker's warnings come with its results",
         one_line(err),
     )
 
