@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 from capture_fixtures import ORIGIN, SAMPLES, offset, texture, write_image
 
-from viewsynth.capture import load_capture
+from viewsynth.capture import CaptureOptions, load_capture
 from viewsynth.capture.heading import (
     EARTH_RADIUS,
     align_yaws,
@@ -244,3 +247,76 @@ def test_one_tag_the_pictures_contradict_is_left_out_and_said(tmp_path):
     assert (
         "heading tags of p2.jpg, p5.jpg disagree with the pictures by more than 20 degrees: left out"
     ) in capture.warnings
+
+
+def _east_then_north(folder, tags: dict[int, float]) -> None:
+    """Ten ordinary photos (64x48), one a second, 5 m apart: east for 20 m, then north for 25 m;
+    photo k has a GPSImgDirection of ``tags[k]`` where given."""
+    points = [offset(*ORIGIN, 5.0 * i, 0.0) for i in range(5)]
+    points += [offset(*ORIGIN, 20.0, 5.0 * i) for i in range(1, 6)]
+    for k, position in enumerate(points):
+        write_image(folder / f"p{k:02d}.jpg", size=(64, 48), seed=k, position=position,
+                    gps_time=datetime(2024, 5, 1, 10, tzinfo=UTC) + timedelta(seconds=k),
+                    gps_direction=tags.get(k))  # fmt: skip
+
+
+def test_photos_without_a_heading_tag_face_the_smoothed_direction_of_travel(tmp_path):
+    from viewsynth.walkthrough.manifest import frame_entry
+
+    _east_then_north(tmp_path, {1: 200.0, 8: 300.0})  # two tagged: their camera's own
+    capture = load_capture(tmp_path)
+    assert capture.projection == "perspective" and len(capture.shots) == 10
+    views = [s.view_heading for s in capture.shots]
+    assert views[1] is None and views[8] is None  # the tags win, as they are
+    assert [s.heading for s in capture.shots if s.heading is not None] == [200.0, 300.0]
+    assert all(abs(wrap180(v - 90.0)) < 5.0 for v in views[0:1] + views[2:3])  # east
+    assert all(abs(wrap180(v - 0.0)) < 5.0 for v in views[6:8] + views[9:])  # then north
+    assert 20.0 < views[4] < 70.0  # the corner, smoothed
+    assert capture.heading_by == (
+        "heading tags (2 of 10 shots); the direction of travel (8 of 10 shots; GPS track, "
+        "Gaussian sigma 5 m; a forward camera)"
+    )
+    # the manifest's rows: the travel direction, and a tag where a photo has one
+    shots = capture.shots
+    assert frame_entry(shots[0], shots[1], 0.0)["heading"] == pytest.approx(views[0], abs=1e-3)
+    assert frame_entry(shots[0], shots[1], 1.0)["heading"] == 200.0
+    assert frame_entry(shots[8], shots[9], 0.0)["heading"] == 300.0
+    # the smoothing is the panoramas' (capture.heading_smoothing_metres): 0 gives the raw corner
+    raw = load_capture(tmp_path, CaptureOptions(heading_smoothing_metres=0.0))
+    assert raw.shots[4].view_heading == pytest.approx(45.0, abs=0.1)
+    # capture.align_heading=false: no travel direction assumed, the tags only
+    off = load_capture(tmp_path, CaptureOptions(align_heading=False))
+    assert all(s.view_heading is None for s in off.shots)
+    assert off.heading_by == "heading tags (2 of 10 shots)"
+
+
+def test_photos_without_gps_or_tags_have_no_heading(tmp_path):
+    for k in range(3):
+        write_image(tmp_path / f"p{k}.jpg", size=(64, 48), seed=k,
+                    gps_time=datetime(2024, 5, 1, 10, tzinfo=UTC) + timedelta(seconds=k))  # fmt: skip
+    capture = load_capture(tmp_path)
+    assert all(s.view_heading is None for s in capture.shots) and capture.heading_by == ""
+
+
+def test_a_gopro_hero_walk_faces_its_direction_of_travel_in_the_manifest(tmp_path):
+    # The real GoPro MAX clip in HERO (flat) mode: its GPMF track, no heading in it. Each output
+    # frame's heading is the walk's direction (south-south-east, straight: within 2 degrees of
+    # the bearing from its first position to its last).
+    from viewsynth.walkthrough.run import run_capture
+    from viewsynth.walkthrough.settings import InterpolateSettings
+
+    clip = Path(__file__).resolve().parent / "data" / "max-heromode_small.mp4"
+    settings = InterpolateSettings(method="linear", factor=2)
+    settings = dataclasses.replace(settings, capture=CaptureOptions(every_seconds=1.0))
+    assert run_capture(clip, tmp_path, settings).status == "done"
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["projection"] == "perspective" and manifest["gps_by"] == "GoPro GPMF"
+    assert manifest["heading_by"] == (
+        "the direction of travel (GPS track, Gaussian sigma 5 m; a forward camera)"
+    )
+    (segment,) = manifest["segments"]
+    rows = segment["frames"]
+    assert len(rows) == 21 and all("heading" in row for row in rows)
+    walk = bearing(rows[0]["lat"], rows[0]["lon"], rows[-1]["lat"], rows[-1]["lon"])
+    assert 140.0 < walk < 160.0
+    assert max(abs(wrap180(row["heading"] - walk)) for row in rows) < 2.0

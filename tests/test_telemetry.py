@@ -395,3 +395,30 @@ def test_camm_track_is_read_and_frozen_fixes_are_dropped(tmp_path):
     # The frozen stretch is bridged by interpolation between the last true fix and the next one.
     assert shots[20].has_position
     assert haversine(shots[9].lat, shots[9].lon, shots[20].lat, shots[20].lon) > 5.0
+
+
+def test_a_gopro_clip_cut_by_a_stream_copy_is_told_how_to_keep_its_gpmf_track(tmp_path):
+    # `ffmpeg -c copy` keeps one video and one audio stream: the real GoPro clip's GPMF track goes,
+    # its "GoPro AVC" handler names stay. The warning says so, and the cut that keeps it.
+    import imageio_ffmpeg
+
+    ffmpeg = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-ss", "1", "-t", "2"]
+    ffmpeg += ["-i", str(VIDEOS["max-heromode"])]
+    cut, kept = tmp_path / "cut.mp4", tmp_path / "kept.mov"
+    subprocess.run([*ffmpeg, "-c", "copy", str(cut)], check=True)
+    lost = load_capture(cut, CaptureOptions(every_frames=15))
+    assert not any(s.has_position for s in lost.shots)
+    said = [w for w in lost.warnings if "GPS" in w]
+    assert len(said) == 1 and said[0].startswith(
+        "cut.mp4: no GPS telemetry (GPMF, CAMM or BlackVue; a GoPro's video without its GPMF "
+        "track, which a stream copy drops: cut the camera's file with ffmpeg -ss S -t T -i "
+        "GOPRO.MP4 -map 0 -c copy OUT.mov to keep it) in this video and no --gpx track"
+    )
+    # ... and that cut keeps it (into an MP4, -map 0 fails on the timecode and fdsc tracks)
+    subprocess.run([*ffmpeg, "-map", "0", "-c", "copy", str(kept)], check=True)
+    capture = load_capture(kept, CaptureOptions(every_frames=15))
+    assert capture.gps_by == "GoPro GPMF" and all(s.has_position for s in capture.shots)
+    assert not any("GPMF track" in w for w in capture.warnings)
+    # a video from no GoPro is not said to be one
+    plain = plain_video(tmp_path / "plain.mp4")
+    assert not any("GoPro" in w for w in load_capture(plain, CaptureOptions()).warnings)

@@ -5,12 +5,17 @@ each a list of KLV records ``{"key", "type", "data"}``): the Karma drone's ``GLP
 (:func:`stream_values`, with the stream's TYPE and SCAL) and the ``GPSA`` key of a GPS5/GPS9
 stream, what its heights are above (:func:`datum`; GoPro's GPMF spec: "MSLV" mean sea level,
 otherwise the WGS-84 ellipsoid; none in a stream: the ellipsoid, as the spec says of GPS5).
+:func:`dropped` tells a GoPro's file that lost its GPMF track (a trim by ``ffmpeg -c copy``).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from pathlib import Path
+
+from viewsynth.errors import ViewsynthError
+from viewsynth.export.mp4 import read_moov
 
 #: GPMF struct type characters -> Python struct codes (big-endian); 'c' is one character.
 _GPMF_TYPES = {"b": "b", "B": "B", "s": "h", "S": "H", "l": "i", "L": "I", "j": "q", "J": "Q"}
@@ -36,6 +41,34 @@ def samples(fp) -> Iterator[tuple[object, list[list[dict]]]]:
                 if k["key"] == b"STRM"
             ]  # fmt: skip
             yield sample, streams
+
+
+#: What a GoPro's file without its GPMF track says instead of "no track": ffmpeg copies one video
+#: and one audio stream unless told, and ``-map 0`` into an MP4 fails on the camera's timecode and
+#: ``fdsc`` tracks, which an MP4 cannot hold and a MOV can.
+DROPPED = (
+    "a GoPro's video without its GPMF track, which a stream copy drops: cut the camera's file "
+    "with ffmpeg -ss S -t T -i GOPRO.MP4 -map 0 -c copy OUT.mov to keep it"
+)
+
+
+def dropped(path: Path) -> str:
+    """:data:`DROPPED` when the MP4 at ``path`` is a GoPro's (a track's handler is named "GoPro
+    ...": what a stream copy keeps of the camera's boxes; its ``udta`` and ``firmware`` go) and
+    has no GPMF track (no ``gpmd`` sample entry); else "". Raises nothing."""
+    try:
+        moov, _, _ = read_moov(path)
+    except (ViewsynthError, OSError, ValueError, struct.error):
+        return ""
+    gopro = gpmd = False
+    for trak in moov.children or []:
+        hdlr, stsd = trak.walk("mdia", "hdlr"), trak.walk("mdia", "minf", "stbl", "stsd")
+        # hdlr: version/flags, pre_defined, handler_type, 12 reserved bytes, then its name, a
+        # GoPro's a QuickTime counted string (its length first: "\x0bGoPro AVC  ", "\tGoPro AVC")
+        name = hdlr.data[24:] if hdlr is not None else b""
+        gopro |= name[1 if name[:1] < b" " else 0 :].startswith(b"GoPro")
+        gpmd |= stsd is not None and any(e.kind == "gpmd" for e in stsd.children or [])
+    return DROPPED if gopro and not gpmd else ""
 
 
 def datum(fp) -> tuple[str, str]:

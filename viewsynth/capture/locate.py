@@ -29,6 +29,7 @@ import shlex
 from collections.abc import Collection
 from pathlib import Path
 
+from viewsynth.capture import gpmf
 from viewsynth.capture.exiftool import read_exiftool_track
 from viewsynth.capture.gpx import GPX_MAX_GAP, no_overlap_error, read_gpx
 from viewsynth.capture.heading import between
@@ -58,9 +59,10 @@ def untracked(
     (to every frame) and, said by the job that has them, ``--spacing`` (to ``--factor``).
     ``exiftool``: what ExifTool made of the file (:func:`~viewsynth.capture.exiftool.
     read_exiftool_track`; "" when it is not installed: then the line says how its GPX export
-    goes with ``--gpx``, and to install it to read the file directly); a video without a start
-    time (``timed`` false: an AVI has no creation time) is first remuxed to an MP4 with one, as
-    ``--gpx`` matches frames by time."""
+    goes with ``--gpx``, and to install it to read the file directly), or a GoPro's file cut
+    without its GPMF track (:data:`~viewsynth.capture.gpmf.DROPPED`: ExifTool not asked); a video
+    without a start time (``timed`` false: an AVI has no creation time) is first remuxed to an MP4
+    with one, as ``--gpx`` matches frames by time."""
     tried = f"; {exiftool}" if exiftool else ""
     line = f"{name}: no GPS telemetry (GPMF, CAMM or BlackVue{tried}) in this video and no --gpx "
     line += "track: its frames have no position"
@@ -145,6 +147,8 @@ class Locator:
         # not asked where one of them knew the file (a GoPro without a lock: its fixes judged)
         self.exiftool = f"its {track.source} has no fix" if track.source else ""
         if track.kind is None and not track.source and options.use_gps:
+            self.exiftool = gpmf.dropped(path)  # (a GoPro's file cut without it: nothing to find)
+        if track.kind is None and not self.exiftool and options.use_gps:
             read, self.exiftool = read_exiftool_track(path, track.creation_time)
             if read is not None and self.exiftool:  # (a doubt about its placement)
                 warnings.append(f"{path.name}: {self.exiftool}")

@@ -68,7 +68,9 @@ class CaptureOptions:
     # error: a camera 3 s slow needs 3; one on local time UTC+2 without an offset tag, -7200).
     # Not 0: the offsets measured per camera from photos with GPS time (``clocks``) are not used.
     gpx_offset: float = 0.0
-    # Turn panoramas so their centre faces the direction of travel (False: as shot, yaw 0).
+    # Turn panoramas so their centre faces the direction of travel (False: as shot, yaw 0), and
+    # take that direction as the heading of ordinary photos and video frames without a heading
+    # tag, as a forward camera's (False: a tag's or none; a sideways or rear camera).
     align_heading: bool = True
     # Gaussian sigma, in metres along the GPS track, of the smoothing of the viewing direction (the
     # direction of travel) along a segment, however densely its shots lie; a segment without a

@@ -20,7 +20,10 @@ A list of shots in time order (from :mod:`~viewsynth.capture.folder` or
    where they are more than ``distance_gap`` metres apart; a shot left alone is skipped with the
    reason, and a segment always has at least two shots;
 5. yaw (panoramas, ``align_heading``): ``heading.align_yaws`` turns each segment to face its
-   direction of travel.
+   direction of travel; ordinary photos and videos (``align_heading``) are not turned, but
+   their shots without a heading tag take that direction, smoothed alike, as the compass
+   bearing they face (``Shot.view_heading``): a forward-facing camera, as mapillary_tools
+   assumes of images without one. ``Capture.heading_by`` says where the headings came from.
 
 Skipped files are ``(file name, reason)``; warnings are one line each, and lists of names are cut
 at ``track.NAMES_SHOWN`` with "(+N more)".
@@ -189,6 +192,8 @@ def finish(
         )
     if projection == "equirect" and options.align_heading:
         segments = [_align(segment, options, warnings) for segment in segments]
+    elif options.align_heading:
+        segments = [_forward(segment, options.heading_smoothing_metres) for segment in segments]
     dropped = [f"{name} ({reason})" for name, reason in skipped]
     if dropped:
         warnings.append(f"skipped {len(dropped)} file(s): {list_names(dropped)}")
@@ -209,6 +214,7 @@ def finish(
         gps_by=gps_by if any(s.has_position for segment in segments for s in segment) else "",
         clocks=list(clocks),
         alt_by=alt_by if any(s.alt is not None for seg in segments for s in seg) else "",
+        heading_by=_heading_by(segments, projection, options.heading_smoothing_metres),
     )
 
 
@@ -344,3 +350,37 @@ def _align(segment: list[Shot], options: CaptureOptions, warnings: list[str]) ->
         dataclasses.replace(s, yaw=float(y), yaw_source=source, view_heading=v)
         for s, y, v in zip(segment, yaws, views, strict=True)
     ]
+
+
+def _forward(segment: list[Shot], smoothing: float) -> list[Shot]:
+    """A segment of ordinary photos or a video's frames, each shot without a heading tag facing
+    the direction of travel smoothed over ``smoothing`` metres (``travel_view``, as panoramas
+    are turned to); a tag, where there is one, is the camera's own. Unchanged without a track."""
+    travel = None
+    if any(s.heading is None for s in segment):
+        travel = travel_view([s.lat for s in segment], [s.lon for s in segment], smoothing)
+    if travel is None:
+        return segment
+    return [
+        s if s.heading is not None else dataclasses.replace(s, view_heading=float(v) % 360.0)
+        for s, v in zip(segment, travel, strict=True)
+    ]
+
+
+def _heading_by(segments: Sequence[Sequence[Shot]], projection: str, smoothing: float) -> str:
+    """``Capture.heading_by``: where the compass bearings the frames face came from, with how
+    many shots each when not all ("" when none has one)."""
+    shots = [s for segment in segments for s in segment]
+    travel = sum(s.view_heading is not None for s in shots)
+    tagged = sum(s.view_heading is None and s.heading is not None for s in shots)
+    facing = "the panoramas turned to it" if projection == "equirect" else "a forward camera"
+    track = f"GPS track, Gaussian sigma {smoothing:g} m; {facing}"
+    said = []
+    for count, what, how in (
+        (tagged, "heading tags", []),
+        (travel, "the direction of travel", [track]),
+    ):
+        notes = ([] if count == len(shots) else [f"{count} of {len(shots)} shots"]) + how
+        if count:
+            said.append(what + (f" ({'; '.join(notes)})" if notes else ""))
+    return "; ".join(said)

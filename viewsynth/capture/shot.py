@@ -39,7 +39,8 @@ class Shot:
     yaw: float = 0.0
     yaw_source: str = "none"  # how yaw was found: see heading.align_yaws
     # The compass bearing its turned centre faces when the GPS track sets it (the smoothed travel
-    # direction; None: as the heading tag and yaw say, or unknown).
+    # direction: a panorama turned to it, or an ordinary photo or video frame without a heading
+    # tag, its camera taken to face forward; None: as the heading tag and yaw say, or unknown).
     view_heading: float | None = None
     # Perspective frames: horizontal field of view in degrees from the metadata (None: unknown),
     # of what iter_frames keeps of a photo of another shape (centre-cropped to the capture's).
@@ -99,6 +100,9 @@ class Capture:
     # What the shots' heights (``Shot.alt``) are above and what says so: "sea level (GPMF GPSA
     # MSLV)", "WGS-84 ellipsoid (GPMF GPS5/GPS9 (no GPSA))"; "" when no shot has one.
     alt_by: str = ""
+    # Where the compass bearings the frames face (the manifest's ``heading``) came from: "heading
+    # tags", "the direction of travel (GPS track, ...)", both with their shots' counts; "": none.
+    heading_by: str = ""
 
     @property
     def hfov(self) -> float | None:

@@ -4,7 +4,8 @@
      "fingerprint": KEY, "projection": "equirect" | "perspective", "projection_by": WHY,
      ["hfov": DEGREES, "hfov_by": SOURCE,]  (perspective captures only)
      "time_source": ..., ["clocks": [{"camera", "frames", "by", "used", "offset_s", ...}],]
-     "gps_by": SOURCE, ["alt_by": DATUM,] "skipped": [{"file", "reason"}], "warnings": [...],
+     "gps_by": SOURCE, ["alt_by": DATUM,] ["heading_by": SOURCE,] "skipped": [{"file", "reason"}],
+     "warnings": [...],
      "segments": [{"files": {"flat": NAME, "360": NAME}, "frames": [ROW, ...]}, ...]}
 
 ``projection_by`` says what decided the projection (``"--projection"``, ``"XMP GPano
@@ -19,16 +20,21 @@ GPS tags"``, ``"--gpx ride.nmea"``, both joined by ``"; "``; ``""``: no frame ha
 ``alt_by``: what the heights are above (``"sea level (GPMF GPSA MSLV)"``, ``"WGS-84 ellipsoid
 (GPMF GPS5/GPS9 (no GPSA))"``, ``"sea level (--gpx ride.gpx; the telemetry's WGS-84 ellipsoid
 heights (...) shifted by +47.2 m, the median difference over 312 moments both measured)"``), where
-a frame has one. ``clocks`` (photos with EXIF times): each camera's clock against GPS time, how it was found
-(``"gps"``: measured, ``"OffsetTimeOriginal"``, ``"unknown"``) and whether it set the times
-(:mod:`viewsynth.capture.clocks`).
+a frame has one. ``heading_by``: where the rows' ``heading`` came from, where a frame has one:
+``"heading tags"`` (the photos' own), ``"the direction of travel (GPS track, smoothed over 5 m; a
+forward camera)"`` (ordinary photos and videos without a tag: the camera taken to face the way
+it moves, as mapillary_tools does; panoramas: turned to it), both with their shots' counts
+(``"heading tags (3 of 12 shots); ..."``). ``clocks`` (photos with EXIF times): each camera's
+clock against GPS time, how it was found (``"gps"``: measured, ``"OffsetTimeOriginal"``,
+``"unknown"``) and whether it set the times (:mod:`viewsynth.capture.clocks`).
 
 A ROW names the two source files and t, and, when the tags tell them, the position (``lat``,
 ``lon``: interpolated linearly at t, across the 180th meridian the short way; at t = 0 and 1 the
 photo's own, whatever the other's), ``alt`` (metres, as the source gives it, likewise; between
-photos only when both have one), ``heading`` (the
-compass bearing the frame's centre faces, interpolated the short way round) and ``utc``, the
-capture time at t in UTC (ISO 8601; added by :func:`viewsynth.walkthrough.geotag.stamp_rows`).
+photos only when both have one), ``heading`` (the compass bearing the frame's centre faces,
+interpolated the short way round; only here: GPX 1.1 and CAMM's type 5 have no field for it)
+and ``utc``, the capture time at t in UTC (ISO 8601; added by
+:func:`viewsynth.walkthrough.geotag.stamp_rows`).
 """
 
 from __future__ import annotations
@@ -64,7 +70,8 @@ def _lerp_angle(a: float | None, b: float | None, t: float) -> float | None:
 
 
 def _view_heading(shot: Shot) -> float | None:
-    """Compass bearing the output frame's centre faces, when the GPS track or the tags tell it."""
+    """Compass bearing the output frame's centre faces, when the GPS track or the tags tell it
+    (``Shot.view_heading``: the smoothed direction of travel; else the tag, turned by ``yaw``)."""
     if shot.view_heading is not None:
         return shot.view_heading
     if shot.heading is None:

@@ -197,6 +197,7 @@ def run_capture(
             **({"clocks": capture.clocks} if capture.clocks else {}),
             "gps_by": capture.gps_by,
             **({"alt_by": capture.alt_by} if capture.alt_by else {}),
+            **({"heading_by": capture.heading_by} if capture.heading_by else {}),
             "skipped": [{"file": f, "reason": r} for f, r in capture.skipped],
             "warnings": warnings,
             "segments": segments_out,
