@@ -753,7 +753,7 @@ def test_a_variable_rate_video_plays_at_one_speed(tmp_path, monkeypatch):
     from test_capture import _write_vfr_video
 
     from viewsynth.capture import load_capture
-    from viewsynth.walkthrough import resume
+    from viewsynth.walkthrough import memory, resume
 
     video = tmp_path / "phone.mp4"
     _write_vfr_video(video)
@@ -772,6 +772,9 @@ def test_a_variable_rate_video_plays_at_one_speed(tmp_path, monkeypatch):
     slower = float(re.search(r"plays ([\d.]+)x slower", said[0]).group(1))
     assert slower == pytest.approx(per_second[0] / 30, abs=0.1), said
     capture = load_capture(video, settings.capture_options(video))
+    # a call holds a pair's in-between frames: the 10 fps part's 23, not --factor's 7
+    (w, h), need = capture.working_size, memory.fit_capture(capture, settings)[2]
+    assert need - memory.job_bytes(w, h, "linear", factor=8) == 32 * (23 - 7) * w * h
     paced = resume.fingerprint(capture, settings, {})
     monkeypatch.setattr(resume, "video_pace", lambda *args: None)  # (as runs before it made)
     assert resume.fingerprint(capture, settings, {}) != paced
