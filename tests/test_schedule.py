@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from capture_fixtures import shot
 
+from viewsynth.capture import Capture, CaptureOptions
 from viewsynth.capture.heading import haversine
 from viewsynth.capture.schedule import (
     STEP_TOLERANCE,
+    Pace,
     frame_count,
     pair_times,
     schedule_segment,
     steps_for_distance,
+    video_pace,
     whole_frames,
 )
 
@@ -126,3 +131,57 @@ def test_whole_frames_are_as_many_as_the_tolerance_allows():
 def test_bad_factor():
     with pytest.raises(ValueError, match="factor must be at least 1, got 0"):
         schedule_segment([shot("a"), shot("b")], factor=0)
+
+
+def _video(frames, kind="video", **kw):
+    """A capture of one segment: a shot per ``(frame_index, time)``."""
+    shots = [shot(f"v.mp4#{i}", frame_index=i, time=t, **kw) for i, t in frames]
+    return Capture(Path("v.mp4"), kind, "perspective", "video", (64, 32), [shots])
+
+
+def _steps(capture, options, factor=8):
+    pace = video_pace(capture, options, factor)
+    schedule, _ = schedule_segment(capture.segments[0], factor=factor, pace=pace)
+    return [len(p.times) for p in schedule[:-1]] + [len(schedule[-1].times) - 1]
+
+
+def test_a_variable_rate_video_plays_at_one_speed():
+    # A phone's 30 fps: frames 0-5, a 40-frame stop dropped (5 -> 45), 45-50; then 10 fps in
+    # the dark. Every pair used to get --factor's 8 steps: the dark part played 3x faster.
+    frames = [(i, i / 30) for i in [*range(6), *range(45, 51)]]
+    frames += [(i, 50 / 30 + (i - 50) / 10) for i in range(51, 56)]
+    capture = _video(frames)
+    assert _steps(capture, CaptureOptions()) == [8] * 11 + [24] * 5  # the stop: 8, not 320
+    schedule, _ = schedule_segment(capture.segments[0], factor=8)  # (no pace: as before)
+    assert frame_count(schedule) == 16 * 8 + 1
+    # output frames per second of video, each pair but the stop's: one for all
+    speed = {
+        round(n / (b[1] - a[1]), 6)
+        for n, a, b in zip(_steps(capture, CaptureOptions()), frames, frames[1:], strict=False)
+        if b[0] - a[0] == 1
+    }
+    assert speed == {240.0}
+    # every third frame: pairs of 0.1 s and 0.3 s
+    third = _video([(i, i / 30) for i in range(0, 31, 3)] + [(30 + i, 1 + i / 10) for i in (3, 6)])
+    assert _steps(third, CaptureOptions(every_frames=3)) == [8] * 10 + [24] * 2
+    assert video_pace(third, CaptureOptions(every_frames=3), 8).typical == pytest.approx(0.1)
+
+
+def test_pace_leaves_what_plays_at_one_speed_already():
+    # every 0.5 s of a variable-rate video: each pair is 0.5 s at 30 fps and at 10 fps alike
+    timed = _video([(i, i / 30) for i in range(0, 61, 15)] + [(65, 2.5), (70, 3.0)])
+    assert video_pace(timed, CaptureOptions(every_seconds=0.5), 8) is None
+    assert _steps(timed, CaptureOptions(every_seconds=0.5)) == [8] * 6
+    # ... but never less than a frame's time: 0.05 s asked, 10 fps frames
+    pair = timed.segments[0][-2:]
+    assert Pace(1, 0.05).span(*pair) == pytest.approx(0.1)
+    cfr = [(i, i / 25) for i in [0, 1, 2, 3, 43, 44, 45]]  # a constant rate, a stop dropped
+    assert video_pace(_video(cfr), CaptureOptions(), 8) is None
+    assert video_pace(_video(cfr), CaptureOptions(every_frames=2), 3) is None
+    vfr = [(0, 0.0), (1, 0.04), (2, 0.08), (3, 0.18)]
+    assert video_pace(_video(vfr), CaptureOptions(), 8) is not None
+    assert video_pace(_video(vfr, kind="folder"), CaptureOptions(), 8) is None  # photos
+    placed = _video(vfr, east=1.0)  # sampled every M metres: a constant speed over ground
+    assert video_pace(placed, CaptureOptions(every_metres=2.0), 8) is None
+    # ... a video without GPS falls back to every frame: paced
+    assert video_pace(_video(vfr), CaptureOptions(every_metres=2.0), 8) is not None

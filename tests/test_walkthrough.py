@@ -745,6 +745,47 @@ def test_a_video_walked_in_slow_motion_is_said(tmp_path):
     ]
 
 
+def test_a_variable_rate_video_plays_at_one_speed(tmp_path, monkeypatch):
+    """A phone's 30 fps that drops to 10 in the dark: each pair's steps follow its time, so the
+    walkthrough plays both parts at one speed (every pair's 8 steps played the dark part 3x
+    faster), said; a run made before this has another fingerprint, a constant rate's the same."""
+    from capture_fixtures import plain_video
+    from test_capture import _write_vfr_video
+
+    from viewsynth.capture import load_capture
+    from viewsynth.walkthrough import memory, resume
+
+    video = tmp_path / "phone.mp4"
+    _write_vfr_video(video)
+    settings = InterpolateSettings(method="linear")
+    result = run_capture(video, tmp_path / "out", settings)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    times = frames.video_times(video).times
+    shown = [times[int(a.split("#")[1])] + row["t"] * (times[int(b.split("#")[1])]
+             - times[int(a.split("#")[1])]) for row in manifest["segments"][0]["frames"]
+             for a, b in [row["src"]]]  # fmt: skip
+    # output frames per second of video, each part: 8 x 30 less the frames it stands still in
+    # (testsrc2: about one in six), the same in both (every pair's 8 steps: 200 and 66)
+    per_second = [sum(lo <= t < hi for t in shown) / (hi - lo) for lo, hi in [(0, 1), (1, 3.9)]]
+    assert per_second == pytest.approx([200.0, 200.0], rel=0.02), per_second
+    said = [w for w in result.warnings if "slower than the video" in w]  # (true of each part)
+    slower = float(re.search(r"plays ([\d.]+)x slower", said[0]).group(1))
+    assert slower == pytest.approx(per_second[0] / 30, abs=0.1), said
+    capture = load_capture(video, settings.capture_options(video))
+    # a call holds a pair's in-between frames: the 10 fps part's 23, not --factor's 7
+    (w, h), need = capture.working_size, memory.fit_capture(capture, settings)[2]
+    assert need - memory.job_bytes(w, h, "linear", factor=8) == 32 * (23 - 7) * w * h
+    paced = resume.fingerprint(capture, settings, {})
+    monkeypatch.setattr(resume, "video_pace", lambda *args: None)  # (as runs before it made)
+    assert resume.fingerprint(capture, settings, {}) != paced
+    monkeypatch.undo()
+    steady = plain_video(tmp_path / "steady.mp4", n=6)
+    capture = load_capture(steady, settings.capture_options(steady))
+    paced = resume.fingerprint(capture, settings, {})
+    monkeypatch.setattr(resume, "video_pace", lambda *args: None)
+    assert resume.fingerprint(capture, settings, {}) == paced
+
+
 def test_a_captures_warnings_are_said_before_its_work_and_once(tmp_path, caplog):
     """ "No GPS", "slow motion": said when the run was done, they came an hour into a dashcam
     ride's job. Now before the first frame is made, and not again at the end."""

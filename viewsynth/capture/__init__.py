@@ -32,8 +32,9 @@ Public API::
   the centre a photo of another shape is cropped to).
 - ``pair_hfov(shot0, shot1)``: the field of view a pair is interpolated with (``hfov=``).
 - ``seam_score(image)``: how unlike neighbours a frame's first and last columns are (~1: panorama).
-- ``schedule_segment(segment, factor=, spacing=)`` -> ([PairSchedule(index, times, distance)],
-  warnings): times per neighbouring pair, t=0 is the pair's first shot, the last pair adds t=1.
+- ``schedule_segment(segment, factor=, spacing=, pace=)`` -> ([PairSchedule(index, times,
+  distance)], warnings): times per neighbouring pair, t=0 is the pair's first shot, the last pair
+  adds t=1; ``pace=schedule.video_pace(capture, options, factor)``: a variable-rate video's.
 - ``estimate_yaw(prev, cur)``: degrees the content of panorama ``prev`` moved right in ``cur``.
 - ``haversine(lat0, lon0, lat1, lon1)`` metres, ``bearing(...)`` compass degrees.
 

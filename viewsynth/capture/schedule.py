@@ -5,7 +5,10 @@ times ``[0, 1/N, ..., (N-1)/N]`` where t=0 is its first shot itself, and the seg
 also renders t=1 (the last shot), so every shot appears exactly once and the video of a segment is
 the concatenation of its pairs' frames in order.
 
-- ``factor`` N: the same N steps for every pair (N-1 new frames between two shots).
+- ``factor`` N: the same N steps for every pair (N-1 new frames between two shots); on a video
+  sampled by time whose frame rate varies (a phone's 30 fps that drops to 10 in the dark), each
+  pair's steps follow the video time it stands for (:class:`Pace`), so every part of the video
+  plays at one speed; N is a typical pair's.
 - ``spacing`` metres: ``round(distance / spacing)`` steps per pair (at least 1), so the video moves
   at a constant speed over ground whatever the camera's shooting interval, and every shot is still
   shown (a photo is the sharpest frame there is). A pair needs a GPS position on both its shots;
@@ -23,7 +26,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -58,6 +61,60 @@ def pair_times(steps: int, last: bool = False) -> tuple[float, ...]:
     return (*times, 1.0) if last else times
 
 
+@dataclass(frozen=True)
+class Pace:
+    """``factor`` steps for a typical pair of a video whose frame rate varies, and for each other
+    pair as many more or fewer as the video time it stands for asks, so that the walkthrough
+    plays every part of the video at one speed (a pair shot at 10 fps: 3x a 30 fps pair's).
+
+    A pair stands for its seconds per decoded frame (between its two shots) times the decoded
+    frames the sampling puts in a pair (``every_frames``), or for ``every_seconds`` (a pair's
+    shots lie that far apart at any rate; never less than one frame's time). Not for the time
+    between its two shots: where a stop was dropped (``still``: 40 frames of one view), the pair
+    that spans it would get 40 pairs' steps, and the walkthrough dwell on the view the stop was
+    dropped not to dwell on; per decoded frame it is one pair, as at a constant rate.
+
+    ``typical``: the median over the capture's pairs, so that the pairs at the video's usual
+    rate keep exactly ``factor`` steps (a constant-rate video: every pair) and its segments'
+    videos play at one speed too; a mean would move every pair off ``factor`` by a dark
+    stretch. Each pair's steps are rounded on their own (at least 1, every shot shown).
+    """
+
+    every_frames: int  # decoded frames a pair of the sampling spans (1: every frame) ...
+    every_seconds: float  # ... or seconds of video (0: by frames)
+    typical: float = 0.0  # seconds a typical pair stands for
+
+    def span(self, a: Shot, b: Shot) -> float:
+        """Seconds of video the pair ``(a, b)`` stands for (see the class docstring)."""
+        per_frame = (b.time - a.time) / max(1, b.frame_index - a.frame_index)
+        if self.every_seconds > 0.0:
+            return max(self.every_seconds, per_frame)
+        return self.every_frames * per_frame
+
+    def steps(self, a: Shot, b: Shot, factor: int) -> int:
+        """Steps for the pair ``(a, b)``: ``factor`` times its span over a typical pair's,
+        rounded halves up, at least 1."""
+        return max(1, int(math.floor(factor * self.span(a, b) / self.typical + 0.5)))
+
+
+def video_pace(capture: Capture, options: CaptureOptions, factor: int) -> Pace | None:
+    """How ``factor`` steps are shared between the pairs of a video sampled by time (``options``:
+    the capture's), or None where every pair keeps ``factor``: photos, a video sampled by metres,
+    one whose pairs all stand for one time (a constant rate, or every S seconds: nothing
+    changes)."""
+    by_metres = options.every_metres > 0.0 and any(s.has_position for s in capture.shots)
+    timed = all(s.time is not None and s.frame_index is not None for s in capture.shots)
+    if capture.kind != "video" or by_metres or not timed:
+        return None
+    pace = Pace(options.every_frames, options.every_seconds)
+    pairs = [p for segment in capture.segments for p in zip(segment, segment[1:], strict=False)]
+    spans = sorted(pace.span(a, b) for a, b in pairs)
+    if not spans or spans[len(spans) // 2] <= 0.0:
+        return None
+    pace = replace(pace, typical=spans[len(spans) // 2])
+    return None if all(pace.steps(a, b, factor) == factor for a, b in pairs) else pace
+
+
 def steps_for_distance(distance: float, spacing: float) -> int:
     """Steps so that frames are ``spacing`` metres apart: ``round(distance / spacing)``, at least 1.
 
@@ -69,13 +126,14 @@ def steps_for_distance(distance: float, spacing: float) -> int:
 
 
 def schedule_segment(
-    segment: Sequence[Shot], *, factor: int = 8, spacing: float = 0.0
+    segment: Sequence[Shot], *, factor: int = 8, spacing: float = 0.0, pace: Pace | None = None
 ) -> tuple[list[PairSchedule], list[str]]:
     """Schedules for the ``len(segment) - 1`` pairs of one segment, and warnings.
 
     ``spacing`` > 0 asks for constant speed (metres between output frames); ``factor`` is the
     fixed number of steps per pair otherwise, and the fallback for a pair with a shot without a
-    position.
+    position; ``pace`` (:func:`video_pace`) shares those steps by the video time each pair
+    stands for.
     """
     if factor < 1:
         raise ValueError(f"factor must be at least 1, got {factor}")
@@ -97,8 +155,11 @@ def schedule_segment(
             f"none: their {len(blind)} pairs use --factor {factor}"
         )
     out = []
-    for k, dist in enumerate(distances):
-        steps = steps_for_distance(dist, spacing) if spacing > 0.0 and dist is not None else factor
+    for k, (dist, (a, b)) in enumerate(zip(distances, pairs, strict=True)):
+        if spacing > 0.0 and dist is not None:
+            steps = steps_for_distance(dist, spacing)
+        else:
+            steps = pace.steps(a, b, factor) if pace is not None else factor
         out.append(PairSchedule(k, pair_times(steps, last=k == len(pairs) - 1), dist))
     return out, warnings
 

@@ -30,6 +30,7 @@ import os
 from pathlib import Path
 
 from viewsynth.capture import Capture
+from viewsynth.capture.schedule import video_pace
 from viewsynth.errors import ConfigError
 from viewsynth.export.video import level_size, output_size
 from viewsynth.walkthrough.settings import InterpolateSettings
@@ -193,7 +194,11 @@ def fit_capture(
     own); and the job's expected peak bytes at it (for :func:`short_now`)."""
     budget = budget_bytes(settings.max_memory)
     decoded = max(w * h for segment in capture.segments for (w, h) in (s.size for s in segment))
-    kw = dict(factor=settings.factor if not settings.spacing else 1 << 20, codec=settings.codec,
+    factor = settings.factor  # (a variable rate's slow part: more frames to a pair)
+    if pace := video_pace(capture, settings.capture_options(capture.source), factor):
+        pairs = [p for segment in capture.segments for p in zip(segment, segment[1:], strict=False)]
+        factor = max(pace.steps(a, b, settings.factor) for a, b in pairs)
+    kw = dict(factor=factor if not settings.spacing else 1 << 20, codec=settings.codec,
               decoded=decoded, video_width=settings.max_video_width or 0)  # fmt: skip
     size, warning = fit_memory(
         capture.source.name, capture.working_size, settings.method, budget=budget,

@@ -45,7 +45,7 @@ from viewsynth import config as config_lib
 from viewsynth import frames
 from viewsynth.capture import Capture
 from viewsynth.capture.heading import HEADING_SMOOTHING
-from viewsynth.capture.schedule import PairSchedule
+from viewsynth.capture.schedule import PairSchedule, video_pace
 from viewsynth.errors import ViewsynthError
 from viewsynth.export.chunks import finished_pieces
 from viewsynth.export.segment import segment_names
@@ -92,6 +92,11 @@ def fingerprint(
         reading["heading_smoothing"] = 2.0
     h.update(json.dumps(decisive, sort_keys=True).encode())
     h.update(json.dumps(record, sort_keys=True).encode())
+    # a variable-rate video's steps per pair follow its frames' times (hashed below) as the code
+    # reads them: its runs before that did not, and start again (a constant rate's keep theirs)
+    pace = video_pace(capture, settings.capture_options(capture.source), settings.factor)
+    if pace is not None:
+        h.update(json.dumps(dataclasses.asdict(pace), sort_keys=True).encode())
     files: dict[Path, str] = {}  # (a video's shots share one file)
     for segment in capture.segments:
         for shot in segment:

@@ -24,7 +24,7 @@ from typing import Literal
 from viewsynth import config as config_lib
 from viewsynth.capture import Capture, CaptureOptions, iter_frames, load_capture, pair_hfov
 from viewsynth.capture.locate import untracked
-from viewsynth.capture.schedule import PairSchedule, schedule_segment, slow_motion
+from viewsynth.capture.schedule import PairSchedule, schedule_segment, slow_motion, video_pace
 from viewsynth.capture.shot import Shot
 from viewsynth.export.chunks import PARTS_DIR, remove_pieces
 from viewsynth.export.segment import SegmentWriter
@@ -258,9 +258,10 @@ def _schedule(
     spacing = settings.spacing or 0.0
     warnings = list(capture.warnings)
     schedules = []
+    pace = video_pace(capture, options, settings.factor)  # (a variable rate: one speed)
     for segment in capture.segments:
         schedule, schedule_warnings = schedule_segment(
-            segment, factor=settings.factor, spacing=spacing
+            segment, factor=settings.factor, spacing=spacing, pace=pace
         )
         schedules.append(schedule)
         if not capture.untracked:  # (else no shot has a position: said once, below)
