@@ -32,14 +32,7 @@ from typing import Literal
 import numpy as np
 
 from viewsynth import synth
-from viewsynth.capture import (
-    Capture,
-    CaptureOptions,
-    Shot,
-    iter_frames,
-    load_capture,
-    pair_hfov,
-)
+from viewsynth.capture import Capture, CaptureOptions, Shot, iter_frames, load_capture, pair_hfov
 from viewsynth.capture.projection import decide_images
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.evaluation import vimeo
@@ -90,9 +83,7 @@ class Dataset:
     limit: int = 0
     fit_times: tuple[float, ...] = ()  # see sets.DatasetConfig.fit_times
     size: tuple[int, int] | None = None  # (width, height) of its frames where known (progress)
-    # degrees: the field of view of perspective samples whose data say none (``--hfov``, as
-    # ``capture.hfov`` in a job); 0: they stay unknown (the methods' default, 60)
-    hfov: float = 0.0
+    hfov: float = 0.0  # degrees, of photos whose data say none (--hfov, capture.hfov); 0: unknown
 
     def samples(self) -> Iterator[Sample]:
         """The samples, in a fixed order; rolled by half a width when ``self.rolled``."""
