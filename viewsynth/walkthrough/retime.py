@@ -85,4 +85,3 @@ def retime_finished(
     ledger.retimed()
     outputs = [str(out / f) for seg in segments.values() for f in seg["files"].values()]
     return outputs + [str(manifest_path)], said, f"re-timed from {old:g} to {new:g} fps"
-
