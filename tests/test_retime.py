@@ -139,9 +139,9 @@ def test_a_rate_with_no_exact_retime_is_made_again(tmp_path, calls, caplog):
     assert calls and row["kept"] == 0 and row["reason"] == ""
     said = caplog.text
     assert (
-        "walkthrough.mp4: made again at 29.97 fps, not re-timed: its 15360 ticks a second make no whole"
-        in said
-    )
+        "made again at 29.97 fps, not re-timed from 30: walkthrough.mp4: its 15360 ticks a second "
+        "make no whole number at 29.97 fps"
+    ) in said
     for name in VIDEOS:
         check_rate(out / name, 29.97, n)
 
@@ -176,7 +176,9 @@ def test_a_retime_cut_short_is_made_again(tmp_path, monkeypatch, again):
         check_rate(out / name, again, n)
 
 
-def test_a_ledger_from_before_the_frames_key_is_made_again(tmp_path, calls):
+def test_a_ledger_from_before_the_frames_key_or_a_video_cut_short_is_made_again(
+    tmp_path, calls, caplog
+):
     cap, out = _gps_capture(tmp_path / "cap", n=2), tmp_path / "out"
     interpolate(cap, out, 30)
     state = read_state(out / STATE_FILE)
@@ -184,6 +186,11 @@ def test_a_ledger_from_before_the_frames_key_is_made_again(tmp_path, calls):
     (out / STATE_FILE).write_text(json.dumps(state) + "\n")
     calls.clear()
     assert interpolate(cap, out, 24)["kept"] == 0 and calls
+    video = out / "walkthrough.mp4"
+    video.write_bytes(video.read_bytes()[:100])  # (a copy cut short: its moov is gone)
+    calls.clear()
+    assert interpolate(cap, out, 30)["kept"] == 0 and calls
+    assert "made again at 30 fps, not re-timed from 24: " in caplog.text
 
 
 def _encode(path, fps: float, size=(352, 288), codec="h264", n=5):

@@ -8,7 +8,9 @@ segment is taken as done when the ledger lists it under the same fingerprint and
 exist; a capture when, besides, the ledger says complete and ``manifest.json`` exists. Any other
 fingerprint starts the ledger afresh; the files that earlier one's segments had made and this run
 does not remake are removed once this run completes (three segments' videos and GPX where
-settings now make one).
+settings now make one). A capture completed under a fingerprint that differs in ``fps`` alone
+(the ledger keeps the fingerprint less ``fps`` as ``frames``) is re-timed, not made again
+(:mod:`~viewsynth.walkthrough.retime`).
 
 Inside a segment, the videos are encoded in closed pieces of ``chunk_frames`` frames
 (:mod:`viewsynth.export.chunks`); the run records the pieces its writer has closed after every
@@ -73,9 +75,9 @@ def fingerprints(
     *,
     fitted: tuple[int, int] | None = None,
 ) -> tuple[str, str]:
-    """The run's fingerprint, and its frames' (the same without ``fps``: runs that differ in the
-    frame rate alone make the same frames, timed otherwise). The fingerprint: a hash of the inputs (names, sizes and their bytes' ends: :func:`_sampled`), what the capture
-    made of them (each shot's time, position, heading and turn: an edited ``--gpx`` track changes
+    """The run's fingerprint and its frames' (without ``fps``: runs that differ in the frame rate
+    alone make the same frames). The fingerprint: a hash of the inputs (names, sizes and their
+    bytes' ends: :func:`_sampled`), what the capture made of them (each shot's time, position, heading and turn: an edited ``--gpx`` track changes
     those and nothing else), every setting and the interpolator's record
     (``Interpolator.record()``); ``fitted``: the smaller working size the memory budget chose (a
     re-run with another never joins its pieces to these)."""

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from viewsynth import config as config_lib
 from viewsynth.capture import Capture, CaptureOptions
 from viewsynth.capture.schedule import PairSchedule, slow_motion
+from viewsynth.errors import ViewsynthError
 from viewsynth.export.retime import retime_video, why_not
 from viewsynth.walkthrough.geotag import video_start, write_segment_gpx
 from viewsynth.walkthrough.manifest import MANIFEST, write_manifest
@@ -57,12 +58,15 @@ def retime_finished(
         for kind, name in seg["files"].items()
         if kind != "gpx"
     ]
-    for video in videos:
-        if reason := why_not(video, old, new):
-            warnings.append(f"{video.name}: made again at {new:g} fps, not re-timed: {reason}")
-            return None
     manifest_path = out / MANIFEST
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        for video in videos:
+            if reason := why_not(video, old, new):
+                raise ViewsynthError(f"{video.name}: {reason}")
+    except (OSError, ValueError, ViewsynthError) as err:  # (an MP4 or manifest cut short, too)
+        warnings.append(f"made again at {new:g} fps, not re-timed from {old:g}: {err}")
+        return None
     ledger.begin()  # incomplete under this fingerprint: a re-time cut short is made again
     for video in videos:
         retime_video(video, old, new)
