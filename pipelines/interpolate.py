@@ -218,8 +218,10 @@ def report(results: list[CaptureResult], n_strays: int, seconds: float, out: Pat
     n_frames = sum(r.frames for r in results if r.status == "done")
     kept = sum(r.kept for r in results if r.status == "done")  # an earlier run's: not this one's
     strays = f", {n_strays} not {'a capture' if n_strays == 1 else 'captures'}" if n_strays else ""
+    retimed = sum(r.retimed for r in results)  # (their frames kept, their times changed)
+    retimed_said = f" ({retimed} re-timed to another fps)" if retimed else ""
     print(
-        f"viewsynth: {done} capture{'' if done == 1 else 's'} done, {skipped} skipped (already "
+        f"viewsynth: {done} capture{'' if done == 1 else 's'} done{retimed_said}, {skipped} skipped (already "
         f"done), {failed} failed{strays}; {frames_in(n_frames, kept, seconds)} -> {out}",
         file=sys.stderr,
     )

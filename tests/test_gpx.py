@@ -125,7 +125,7 @@ def test_use_gps_false_ignores_the_cameras_own_gps_but_not_the_gpx(tmp_path):
 
 
 def test_an_edited_gpx_changes_the_runs_fingerprint(tmp_path, monkeypatch):
-    from viewsynth.walkthrough import InterpolateSettings, fingerprint
+    from viewsynth.walkthrough import InterpolateSettings, fingerprints
 
     gpx = _gpx(tmp_path / "walk.gpx", _track())
     times = [T0 + timedelta(seconds=s) for s in (2, 5, 8, 11)]
@@ -134,12 +134,12 @@ def test_an_edited_gpx_changes_the_runs_fingerprint(tmp_path, monkeypatch):
     settings = InterpolateSettings()
 
     def key():
-        return fingerprint(load_capture(folder, options), settings, {"method": "linear"})
+        return fingerprints(load_capture(folder, options), settings, {"method": "linear"})[0]
 
     first = key()
     assert key() == first  # the same inputs, the same key: a re-run is skipped
     monkeypatch.chdir(tmp_path)  # ... also when the capture is given by another path
-    assert fingerprint(load_capture("cap", options), settings, {"method": "linear"}) == first
+    assert fingerprints(load_capture("cap", options), settings, {"method": "linear"})[0] == first
     _gpx(gpx, _track(speed=2.0))  # the same file, another walk: the photos' positions move
     assert key() != first
 

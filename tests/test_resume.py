@@ -27,7 +27,7 @@ from viewsynth.errors import ViewsynthError
 from viewsynth.export.chunks import join_pieces, piece_path, remove_pieces
 from viewsynth.export.spherical import ffmpeg_projection
 from viewsynth.export.video import VideoWriter
-from viewsynth.walkthrough import InterpolateSettings, ViewOptions, fingerprint, run_capture
+from viewsynth.walkthrough import InterpolateSettings, ViewOptions, fingerprints, run_capture
 from viewsynth.walkthrough.resume import STATE_FILE, Ledger, read_state
 
 BITS = 8
@@ -285,8 +285,8 @@ def test_another_chunk_size_keeps_the_fingerprint_but_not_the_chunks(tmp_path):
 
     cap = load_capture(capture, KEEP_ALL)
     record = PatternInterp().record()
-    key = fingerprint(cap, settings(7), record)
-    assert fingerprint(cap, settings(5), record) == key
+    key = fingerprints(cap, settings(7), record)[0]
+    assert fingerprints(cap, settings(5), record)[0] == key
     ledger = Ledger(out, key)
     assert ledger.done_chunks(0, 7) == 3 and ledger.done_chunks(0, 5) == 0
     # A re-run with another chunk size starts the segment again, and is still right.
@@ -454,7 +454,7 @@ def test_shots_without_the_newer_fields_keep_the_fingerprint_of_older_ledgers(
 
     cap = load_capture(make_capture(tmp_path / "cap", n=3, width=64), KEEP_ALL)
     record = PatternInterp().record()
-    key = fingerprint(cap, settings(), record)
+    key = fingerprints(cap, settings(), record)[0]
 
     asdict = dataclasses.asdict
 
@@ -462,13 +462,13 @@ def test_shots_without_the_newer_fields_keep_the_fingerprint_of_older_ledgers(
         return {k: v for k, v in asdict(shot).items() if k != "orientation"}
 
     monkeypatch.setattr(resume.dataclasses, "asdict", older)
-    assert fingerprint(cap, settings(), record) == key
+    assert fingerprints(cap, settings(), record)[0] == key
     # ``capture.duplicate_images`` came later: at its default it hashes as before it
     default = dataclasses.replace(settings(), capture=CaptureOptions())
-    key = fingerprint(cap, default, record)
-    assert fingerprint(cap, settings(), record) != key  # (off: another setting)
+    key = fingerprints(cap, default, record)[0]
+    assert fingerprints(cap, settings(), record)[0] != key  # (off: another setting)
     monkeypatch.setattr(resume.config_lib, "to_dict", _before("duplicate_images"))
-    assert fingerprint(cap, default, record) == key
+    assert fingerprints(cap, default, record)[0] == key
 
 
 def _before(key: str):
@@ -497,7 +497,7 @@ def test_the_heading_smoothing_in_metres_keeps_the_fingerprint_of_older_ledgers(
 
     cap = load_capture(make_capture(tmp_path / "cap", n=3, width=64))
     record = PatternInterp().record()
-    key = fingerprint(cap, settings(), record)
+    key = fingerprints(cap, settings(), record)[0]
     new_to_dict = config_lib.to_dict
 
     def older(obj):  # the settings as they were written before
@@ -508,10 +508,10 @@ def test_the_heading_smoothing_in_metres_keeps_the_fingerprint_of_older_ledgers(
         return {**out, "capture": {**out["capture"], "heading_smoothing": 2.0}}
 
     monkeypatch.setattr(resume.config_lib, "to_dict", older)
-    assert fingerprint(cap, settings(), record) == key
+    assert fingerprints(cap, settings(), record)[0] == key
     other = dataclasses.replace(settings(), capture=CaptureOptions(heading_smoothing_metres=8.0))
     monkeypatch.setattr(resume.config_lib, "to_dict", new_to_dict)
-    assert fingerprint(cap, other, record) != key
+    assert fingerprints(cap, other, record)[0] != key
 
 
 def test_a_setting_newer_than_a_run_keeps_its_fingerprint(tmp_path, monkeypatch):
@@ -522,7 +522,7 @@ def test_a_setting_newer_than_a_run_keeps_its_fingerprint(tmp_path, monkeypatch)
     from viewsynth.walkthrough import resume
 
     capture = load_capture(make_capture(tmp_path / "cap", 3, 64))
-    now = fingerprint(capture, InterpolateSettings(), {"method": "linear"})
+    now = fingerprints(capture, InterpolateSettings(), {"method": "linear"})[0]
     to_dict = config_lib.to_dict
 
     def before_the_field(settings):
@@ -532,10 +532,10 @@ def test_a_setting_newer_than_a_run_keeps_its_fingerprint(tmp_path, monkeypatch)
         return out
 
     monkeypatch.setattr(resume.config_lib, "to_dict", before_the_field)
-    assert fingerprint(capture, InterpolateSettings(), {"method": "linear"}) == now
+    assert fingerprints(capture, InterpolateSettings(), {"method": "linear"})[0] == now
     monkeypatch.undo()
     given = InterpolateSettings(photos_weights="mine.msgpack")
-    assert fingerprint(capture, given, {"method": "linear"}) != now
+    assert fingerprints(capture, given, {"method": "linear"})[0] != now
 
 
 def test_capture_hfov_changes_the_fingerprint_only_where_it_changes_the_shots(
@@ -551,7 +551,7 @@ def test_capture_hfov_changes_the_fingerprint_only_where_it_changes_the_shots(
         options = CaptureOptions(duplicate_images=False, projection=projection, hfov=hfov)
         capture = load_capture(source, options)
         given = InterpolateSettings(capture=options)
-        return capture, fingerprint(capture, given, {"method": "linear"})
+        return capture, fingerprints(capture, given, {"method": "linear"})[0]
 
     source = make_capture(tmp_path / "frames", 3, 64)
     plain, key = run("equirect")

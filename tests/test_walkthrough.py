@@ -775,15 +775,15 @@ def test_a_variable_rate_video_plays_at_one_speed(tmp_path, monkeypatch):
     # a call holds a pair's in-between frames: the 10 fps part's 23, not --factor's 7
     (w, h), need = capture.working_size, memory.fit_capture(capture, settings)[2]
     assert need - memory.job_bytes(w, h, "linear", factor=8) == 32 * (23 - 7) * w * h
-    paced = resume.fingerprint(capture, settings, {})
+    paced = resume.fingerprints(capture, settings, {})[0]
     monkeypatch.setattr(resume, "video_pace", lambda *args: None)  # (as runs before it made)
-    assert resume.fingerprint(capture, settings, {}) != paced
+    assert resume.fingerprints(capture, settings, {})[0] != paced
     monkeypatch.undo()
     steady = plain_video(tmp_path / "steady.mp4", n=6)
     capture = load_capture(steady, settings.capture_options(steady))
-    paced = resume.fingerprint(capture, settings, {})
+    paced = resume.fingerprints(capture, settings, {})[0]
     monkeypatch.setattr(resume, "video_pace", lambda *args: None)
-    assert resume.fingerprint(capture, settings, {}) == paced
+    assert resume.fingerprints(capture, settings, {})[0] == paced
 
 
 def test_a_captures_warnings_are_said_before_its_work_and_once(tmp_path, caplog):

@@ -67,6 +67,7 @@ def report(
         else:
             log.warning("%s", named_warning(warning, result.name, source))
     said = frames_in(result.frames, result.kept, result.seconds)
+    said += f", {result.reason}" if result.retimed else ""  # ("re-timed from 30 to 24 fps")
     waited = payload.get("waited", 0.0)
     waiting = f", {waited:.0f} s waiting for memory" if waited >= 1 else ""
     log.info("%s: %s, %s (worker %d%s)", result.name, result.status, said, worker, waiting)

@@ -41,7 +41,7 @@ from viewsynth.walkthrough.folders import (
 )
 from viewsynth.walkthrough.lock import LOCK_FILE, FolderLock
 from viewsynth.walkthrough.manifest import MANIFEST
-from viewsynth.walkthrough.resume import STATE_FILE, fingerprint
+from viewsynth.walkthrough.resume import STATE_FILE, fingerprints
 from viewsynth.walkthrough.run import CaptureResult, run_capture
 from viewsynth.walkthrough.settings import InterpolateSettings, ViewOptions, settings_from
 from viewsynth.walkthrough.summary import (
@@ -68,7 +68,7 @@ __all__ = [
     "find_captures",
     "find_strays",
     "named_warning",
-    "fingerprint",
+    "fingerprints",
     "frames_in",
     "is_capture",
     "run_capture",

@@ -8,7 +8,9 @@ segment is taken as done when the ledger lists it under the same fingerprint and
 exist; a capture when, besides, the ledger says complete and ``manifest.json`` exists. Any other
 fingerprint starts the ledger afresh; the files that earlier one's segments had made and this run
 does not remake are removed once this run completes (three segments' videos and GPX where
-settings now make one).
+settings now make one). A capture completed under a fingerprint that differs in ``fps`` alone
+(the ledger keeps the fingerprint less ``fps`` as ``frames``) is re-timed, not made again
+(:mod:`~viewsynth.walkthrough.retime`).
 
 Inside a segment, the videos are encoded in closed pieces of ``chunk_frames`` frames
 (:mod:`viewsynth.export.chunks`); the run records the pieces its writer has closed after every
@@ -55,19 +57,20 @@ from viewsynth.walkthrough.settings import InterpolateSettings
 STATE_FILE = ".viewsynth-state.json"
 
 
-def fingerprint(
+def fingerprints(
     capture: Capture,
     settings: InterpolateSettings,
     record: dict[str, Any],
     *,
     fitted: tuple[int, int] | None = None,
-) -> str:
-    """Hash of the inputs (names, sizes and their bytes' ends: :func:`_sampled`), what the capture
-    made of them (each shot's time, position, heading and turn: an edited ``--gpx`` track changes
-    those and nothing else), every setting and the interpolator's record
-    (``Interpolator.record()``); ``fitted``: the smaller working size the memory budget chose (a
-    re-run with another never joins its pieces to these)."""
-    h = hashlib.sha256()
+) -> tuple[str, str]:
+    """The run's fingerprint and its frames' (without ``fps``: runs that differ in the frame rate
+    alone make the same frames). The fingerprint: a hash of the inputs (names, sizes and their
+    bytes' ends: :func:`_sampled`), what the capture made of them (each shot's time, position,
+    heading and turn: an edited ``--gpx`` track changes those and nothing else), every setting
+    and the interpolator's record (``Interpolator.record()``); ``fitted``: the smaller working
+    size the memory budget chose (a re-run with another never joins its pieces to these)."""
+    h, frames_h = hashlib.sha256(), hashlib.sha256()  # (one pass over the inputs for both)
     decisive = config_lib.to_dict(settings)
     decisive.pop("chunk_frames", None)  # how the work is cut, not what it makes
     decisive.pop("max_memory", None)  # (what it makes: the working size, ``fitted``)
@@ -91,18 +94,25 @@ def fingerprint(
         del reading["heading_smoothing_metres"]
         reading["heading_smoothing"] = 2.0
     h.update(json.dumps(decisive, sort_keys=True).encode())
-    h.update(json.dumps(record, sort_keys=True).encode())
+    decisive.pop("fps")
+    frames_h.update(json.dumps(decisive, sort_keys=True).encode())
+
+    def update(data: bytes) -> None:
+        h.update(data)
+        frames_h.update(data)
+
+    update(json.dumps(record, sort_keys=True).encode())
     # a variable-rate video's steps per pair follow its frames' times (hashed below) as the code
     # reads them: its runs before that did not, and start again (a constant rate's keep theirs)
     pace = video_pace(capture, settings.capture_options(capture.source), settings.factor)
     if pace is not None:
-        h.update(json.dumps(dataclasses.asdict(pace), sort_keys=True).encode())
+        update(json.dumps(dataclasses.asdict(pace), sort_keys=True).encode())
     files: dict[Path, str] = {}  # (a video's shots share one file)
     for segment in capture.segments:
         for shot in segment:
             if shot.path not in files:
                 files[shot.path] = _sampled(shot.path)
-            h.update(f"{shot.name}|{shot.frame_index}|{files[shot.path]}".encode())
+            update(f"{shot.name}|{shot.frame_index}|{files[shot.path]}".encode())
             read = dataclasses.asdict(shot)
             read.pop("path")  # (the same capture by another path is the same capture)
             # fields newer than most runs' ledgers (--spacing on a video, a panorama's tags):
@@ -110,8 +120,8 @@ def fingerprint(
             for newer in ("along", "whole", "orientation"):
                 if newer in read and read[newer] is None:
                     del read[newer]
-            h.update(json.dumps(read, sort_keys=True, default=str).encode())
-    return h.hexdigest()[:16]
+            update(json.dumps(read, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16], frames_h.hexdigest()[:16]
 
 
 #: Bytes read from each end of an input file for its fingerprint.
@@ -135,12 +145,13 @@ def _sampled(path: Path) -> str:
 class Ledger:
     """The resume state of one output folder under one fingerprint (see the module docstring)."""
 
-    def __init__(self, out: Path, key: str):
+    def __init__(self, out: Path, key: str, frames_key: str = "", fps: float | None = None):
         self.out = out
         self.path = out / STATE_FILE
         state = read_state(self.path)
         # fresh: nothing here was made under this fingerprint (other settings, inputs or weights)
         self.fresh = state.get("fingerprint") != key
+        self.before = state if self.fresh else {}  # (what another fingerprint's run recorded)
         if self.fresh:
             # what runs under other fingerprints wrote here, removed once this run has its own
             # outputs (:meth:`complete`): a run cut short before then keeps them
@@ -148,6 +159,8 @@ class Ledger:
                 f for seg in state.get("segments", {}).values() for f in seg["files"].values()
             ]
             state = {"fingerprint": key, "segments": {}, "stale": sorted(set(stale))}
+        if frames_key:  # the fingerprint less fps, and fps: a later run at another rate re-times
+            state.update(frames=frames_key, fps=fps)  # (:meth:`retimable`)
         self.state = state
         self._told: dict[int, int] = {}  # per segment: how many of its pair records are logged
 
@@ -162,6 +175,25 @@ class Ledger:
             for f in seg["files"].values()
         ]
         return outputs if all(Path(p).exists() for p in outputs) else None
+
+    def retimable(self) -> float | None:
+        """The frame rate of a capture completed here by a run whose fingerprint differs from
+        this one's in ``fps`` alone (its frames are this run's), when all its files and the
+        manifest exist; else None (a ledger from before runs recorded their frames' key, too)."""
+        before, mine = self.before, self.state.get("frames")
+        if not (mine and before.get("complete") and before.get("frames") == mine):
+            return None
+        if before.get("fps") == self.state["fps"] or not (self.out / MANIFEST).exists():
+            return None
+        files = [f for seg in before["segments"].values() for f in seg["files"].values()]
+        return float(before["fps"]) if all((self.out / f).exists() for f in files) else None
+
+    def retimed(self) -> None:
+        """The earlier run's segments (:meth:`retimable`), re-timed, are this run's: recorded
+        under this fingerprint, complete (the whole state written aside, then renamed)."""
+        self.state.update(segments=self.before["segments"], complete=True)
+        self.state.pop("stale", None)
+        frames.write_text(self.path, json.dumps(self.state) + "\n")
 
     def begin(self) -> None:
         """Mark the capture incomplete before any output is touched: the whole state is written

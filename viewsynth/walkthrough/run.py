@@ -45,7 +45,8 @@ from viewsynth.walkthrough.manifest import (
     segment_rows,
     write_manifest,
 )
-from viewsynth.walkthrough.resume import Ledger, SegmentPlan, fingerprint, plan_segments
+from viewsynth.walkthrough.resume import Ledger, SegmentPlan, fingerprints, plan_segments
+from viewsynth.walkthrough.retime import retime_finished
 from viewsynth.walkthrough.settings import InterpolateSettings
 
 #: At most this many bytes of in-between frames are asked of the interpolator at once
@@ -72,6 +73,7 @@ class CaptureResult:
     # share of ``seconds``, which also holds loading, decoding and the encoders they overlap.
     interpolate_seconds: float = 0.0
     kept: int = 0
+    retimed: bool = False  # an earlier run's outputs at another fps, re-timed (``reason``: how)
 
     @property
     def made(self) -> int:
@@ -120,14 +122,14 @@ def run_capture(
         check_not_theirs(out)
         interp = interpolator if interpolator is not None else settings.make_interpolator()
         record = interp.record()
-        key = fingerprint(capture, settings, record, fitted=fitted)
+        key, frames_key = fingerprints(capture, settings, record, fitted=fitted)
         schedules, warnings = _schedule(capture, settings, options)
         warnings += _weights_unused(record, capture)
         n_total = sum(len(pair.times) for schedule in schedules for pair in schedule)
         if total is not None:
             total(n_total)
 
-        ledger = Ledger(out, key)
+        ledger = Ledger(out, key, frames_key, settings.fps)
         manifest_path = out / MANIFEST
         finished = ledger.finished_outputs()
         if finished is not None:
@@ -142,6 +144,12 @@ def run_capture(
                 _said_before(manifest_path, warnings),  # (the same inputs: the same warnings)
                 kept=n_total,
             )
+        if retimed := retime_finished(ledger, capture, settings, schedules, options, warnings):
+            progress(n_total)  # (the same frames: the earlier run's, kept; ``reason`` says so)
+            outputs, said_then, note = retimed
+            seconds = time.perf_counter() - started
+            return CaptureResult(name, "done", n_total, seconds, outputs, note, said_then,
+                                 kept=n_total, retimed=True)  # fmt: skip
         if said is not None:  # (not hours later: "no GPS", "slow motion" on a dashcam's ride;
             said(list(warnings))  # a finished one's, from its manifest, are its result's alone)
         if admit is not None:  # the wait for memory is no time of this capture's: left out
