@@ -320,3 +320,30 @@ def test_a_gopro_hero_walk_faces_its_direction_of_travel_in_the_manifest(tmp_pat
     walk = bearing(rows[0]["lat"], rows[0]["lon"], rows[-1]["lat"], rows[-1]["lon"])
     assert 140.0 < walk < 160.0
     assert max(abs(wrap180(row["heading"] - walk)) for row in rows) < 2.0
+
+
+def test_a_photos_heading_does_not_make_a_finished_capture_again(tmp_path):
+    # Headings of ordinary photos are a manifest field, no pixel: a run finished before they were
+    # read from the track (its shots had none) keeps its fingerprint, and so does a run with
+    # capture.align_heading=false; a panorama's heading turns its pixels and counts.
+    from viewsynth.walkthrough.resume import fingerprints
+    from viewsynth.walkthrough.settings import InterpolateSettings
+
+    _east_then_north(tmp_path, {})
+    capture = load_capture(tmp_path)
+    assert all(s.view_heading is not None for s in capture.shots)
+    settings, record = InterpolateSettings(method="linear"), {"method": "linear"}
+    key = fingerprints(capture, settings, record)
+    bare = dataclasses.replace(
+        capture,
+        segments=[
+            [dataclasses.replace(s, view_heading=None) for s in seg] for seg in capture.segments
+        ],
+    )
+    assert fingerprints(bare, settings, record) == key
+    off = dataclasses.replace(settings, capture=CaptureOptions(align_heading=False))
+    assert fingerprints(load_capture(tmp_path, off.capture), off, record) == key
+    turned = dataclasses.replace(bare, projection="equirect")
+    assert fingerprints(turned, settings, record) != fingerprints(
+        dataclasses.replace(capture, projection="equirect"), settings, record
+    )

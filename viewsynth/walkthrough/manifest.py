@@ -21,7 +21,7 @@ GPS tags"``, ``"--gpx ride.nmea"``, both joined by ``"; "``; ``""``: no frame ha
 (GPMF GPS5/GPS9 (no GPSA))"``, ``"sea level (--gpx ride.gpx; the telemetry's WGS-84 ellipsoid
 heights (...) shifted by +47.2 m, the median difference over 312 moments both measured)"``), where
 a frame has one. ``heading_by``: where the rows' ``heading`` came from, where a frame has one:
-``"heading tags"`` (the photos' own), ``"the direction of travel (GPS track, smoothed over 5 m; a
+``"heading tags"`` (the photos' own), ``"the direction of travel (GPS track, Gaussian sigma 5 m; a
 forward camera)"`` (ordinary photos and videos without a tag: the camera taken to face the way
 it moves, as mapillary_tools does; panoramas: turned to it), both with their shots' counts
 (``"heading tags (3 of 12 shots); ..."``). ``clocks`` (photos with EXIF times): each camera's

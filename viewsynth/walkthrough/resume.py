@@ -84,6 +84,10 @@ def fingerprints(
     # capture.hfov decides nothing but the shots' fields of view, hashed with them below: a
     # panorama's run, or photos that carry their own, resume whatever it is
     reading.pop("hfov", None)
+    # nor does an ordinary photo's heading (a manifest field, no pixel): left out, with the
+    # align_heading that sets it (a finished run keeps its manifest, not made again for it)
+    if flat := capture.projection == "perspective":
+        reading.pop("align_heading", None)
     for held, key, default in (
         (reading, "duplicate_images", True),
         (decisive, "photos_weights", None),
@@ -120,6 +124,8 @@ def fingerprints(
             for newer in ("along", "whole", "orientation"):
                 if newer in read and read[newer] is None:
                     del read[newer]
+            if flat:
+                read.pop("view_heading", None)
             update(json.dumps(read, sort_keys=True, default=str).encode())
     return h.hexdigest()[:16], frames_h.hexdigest()[:16]
 
