@@ -144,6 +144,11 @@ def test_a_rate_with_no_exact_retime_is_made_again(tmp_path, calls, caplog):
     ) in said
     for name in VIDEOS:
         check_rate(out / name, 29.97, n)
+    # the line is this run's news, not the capture's: its manifest (said by every later run that
+    # finds it done, and kept by a re-time) does not hold it
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["fps"] == 29.97
+    assert not [w for w in manifest["warnings"] if "not re-timed" in w]
 
 
 @needs_ffprobe
@@ -224,6 +229,37 @@ def test_a_higher_rate_raises_the_h264_level_to_what_x264_gives_it(tmp_path):
         assert decoded(moved) == decoded(old)
     levels = [_level(tmp_path / f"{fps}.mp4") for fps in (30, 24, 60, 120)]
     assert levels == [13, 13, 30, 31]  # (x264's own: what the re-timed ones must say)
+
+
+def test_a_joined_videos_pieces_say_the_raised_level_too(tmp_path, calls):
+    # A segment longer than chunk_frames is joined from pieces, and each later piece brings its
+    # own sequence parameter set in the stream: those said the old level after a re-time.
+    cap, out = _gps_capture(tmp_path / "cap", n=3), tmp_path / "out"
+    interpolate(cap, out, 30, "--set", "chunk_frames=3", "--set", "view.width=640", "--set",
+                "view.height=360")  # fmt: skip
+    flat = out / "walkthrough.mp4"
+    before, old = decoded(flat), _stream_levels(flat)
+    assert len(old) >= 3 and len(set(old)) == 1  # (the avcC's and the pieces' own)
+    interpolate(cap, out, 120, "--set", "chunk_frames=3", "--set", "view.width=640", "--set",
+                "view.height=360")  # fmt: skip
+    new = _stream_levels(flat)
+    assert len(new) == len(old) and set(new) == {h264_level(_entry(flat))} and new[0] > old[0]
+    assert decoded(flat) == before
+
+
+def _stream_levels(path) -> list[int]:
+    """``level_idc`` of every sequence parameter set ffmpeg's ``trace_headers`` reads in the
+    video: the avcC's, then each one in the stream."""
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path), "-c", "copy"]
+    cmd += ["-bsf:v", "trace_headers", "-f", "null", "-"]
+    log = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
+    return [int(line.split()[-1]) for line in log.splitlines() if "level_idc" in line]
+
+
+def _entry(path):
+    from viewsynth.export.retime import _sample_entry
+
+    return _sample_entry(read_moov(path)[0], path)
 
 
 @needs_ffprobe

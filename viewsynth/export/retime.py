@@ -16,7 +16,8 @@ The H.264 level. x264 labels a stream with the lowest level whose limits its fra
 macroblocks per second among them, which grow with the rate. At a higher rate the label is raised
 to what that table (ITU-T H.264 Table A-1, MaxMBPS) needs, in the ``avcC``
 (``AVCLevelIndication``) and in its copy of the sequence parameter set (``level_idc``, byte 3 of
-the NAL unit, before any field an emulation prevention byte could sit in). A higher level only
+the NAL unit, before any field an emulation prevention byte could sit in), and in the copies a
+joined video's later pieces carry in their key frames (patched in place). A higher level only
 loosens the other limits the encoder met (frame size, buffers, vector range), and past level 6.2
 x264 writes 6.2 too. HEVC's level sits in the ``hvcC`` and in three parameter sets, bit-packed:
 :func:`why_not` sends an HEVC video at a higher rate back to the encoder. A lower rate keeps the
@@ -104,6 +105,15 @@ def retime_video(path: str | Path, old_fps: float, new_fps: float) -> None:
             _raise_level(entry, new_fps, path)
 
     rewrite_moov(path, edit)
+    if ratio > 1:  # a joined video's pieces carry their own SPS in the stream: the same label
+        moov = read_moov(path)[0]
+        entry = _sample_entry(moov, path)
+        if entry.kind in ("avc1", "avc3"):
+            level = h264_level(entry)
+            with open(path, "r+b") as fh:
+                for at in _stream_sps_levels(fh, moov, entry, path):
+                    fh.seek(at)
+                    fh.write(bytes([level]))
 
 
 def h264_level(entry: Box) -> int:
@@ -147,6 +157,63 @@ def _raise_level(entry: Box, fps: float, path: Path) -> None:
         data[at + 2 + 3] = new  # (NAL header, profile_idc, constraint flags, level_idc)
         at += 2 + size
     avcc.data = bytes(data)
+
+
+def _stream_sps_levels(fh, moov: Box, entry: Box, path: Path) -> list[int]:
+    """File offsets of the ``level_idc`` byte of every sequence parameter set in the video
+    track's key frames (a joined video's later pieces bring their own, in the stream)."""
+    trak = next(
+        t for t in _traks(moov) if entry in (t.walk("mdia", "minf", "stbl", "stsd").children or [])
+    )
+    stbl = trak.walk("mdia", "minf", "stbl")
+    table = {box.kind: box.data for box in stbl.children or []}
+    sizes = (
+        _table(table["stsz"][8:], ">I", path)
+        if struct.unpack(">I", table["stsz"][4:8])[0] == 0
+        else None
+    )
+    if sizes is None:  # (one size for every sample)
+        size, count = struct.unpack(">II", table["stsz"][4:12])
+        sizes = [size] * count
+    wide = "co64" in table
+    offsets = _table(table["co64" if wide else "stco"][4:], ">Q" if wide else ">I", path)
+    runs = _table(table["stsc"][4:], ">III", path)  # (first chunk, samples per chunk, entry)
+    starts, k = [], 0
+    for chunk, at in enumerate(offsets, start=1):
+        per = next(n for first, n, _ in reversed(runs) if first <= chunk)
+        for size in sizes[k : k + per]:
+            starts.append(at)
+            at += size
+        k += per
+    keys = (
+        [n - 1 for n in _table(table["stss"][4:], ">I", path)]
+        if "stss" in table
+        else range(len(sizes))
+    )
+    prefix = (entry.child("avcC").data[4] & 3) + 1
+    found = []
+    for sample in keys:
+        at, end = starts[sample], starts[sample] + sizes[sample]
+        while at + prefix < end:
+            fh.seek(at)
+            head = fh.read(prefix + 4)
+            length, kind = int.from_bytes(head[:prefix], "big"), head[prefix] & 0x1F
+            if kind == 7:
+                found.append(at + prefix + 3)  # (NAL header, profile_idc, constraint flags)
+            elif kind in (1, 5):  # a slice: the parameter sets come before it
+                break
+            at += prefix + length
+    return found
+
+
+def _table(data: bytes, code: str, path: Path) -> list:
+    """A full box's table: its entry count, then the entries (``code``: one entry's format)."""
+    entry = struct.Struct(code)
+    (count,) = struct.unpack(">I", data[:4])
+    if len(data) < 4 + count * entry.size:
+        raise ViewsynthError(f"{path}: a sample table is cut short")
+    rows = [entry.unpack_from(data, 4 + k * entry.size) for k in range(count)]
+    return [row[0] for row in rows] if len(code) == 2 else rows
 
 
 def _traks(moov: Box) -> list[Box]:

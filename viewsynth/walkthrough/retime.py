@@ -40,13 +40,14 @@ def retime_finished(
     settings: InterpolateSettings,
     schedules: Sequence[Sequence[PairSchedule]],
     options: CaptureOptions,
-    warnings: list[str],
+    told: list[str],
 ) -> tuple[list[str], list[str], str] | None:
     """Re-time the capture completed in ``ledger``'s folder at another frame rate to
     ``settings.fps``, when it can be: its outputs (the manifest last), warnings (its manifest's)
     and the note that says so. None when there is no such capture, or when a video cannot be
-    re-timed exactly: then the line that says so is added to ``warnings`` (this run's, read
-    from the capture at ``settings.fps``: ``schedules``, ``options``) and nothing is touched."""
+    re-timed exactly: then the line that says so is added to ``told`` (said by this run, not kept
+    in the manifest it then makes) and nothing is touched. ``schedules``, ``options``: the
+    capture's, read at ``settings.fps``."""
     old = ledger.retimable()
     if old is None:
         return None
@@ -65,7 +66,7 @@ def retime_finished(
             if reason := why_not(video, old, new):
                 raise ViewsynthError(f"{video.name}: {reason}")
     except (OSError, ValueError, ViewsynthError) as err:  # (an MP4 or manifest cut short, too)
-        warnings.append(f"made again at {new:g} fps, not re-timed from {old:g}: {err}")
+        told.append(f"made again at {new:g} fps, not re-timed from {old:g}: {err}")
         return None
     ledger.begin()  # incomplete under this fingerprint: a re-time cut short is made again
     for video in videos:

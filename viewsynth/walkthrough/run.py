@@ -144,14 +144,15 @@ def run_capture(
                 _said_before(manifest_path, warnings),  # (the same inputs: the same warnings)
                 kept=n_total,
             )
-        if retimed := retime_finished(ledger, capture, settings, schedules, options, warnings):
+        told: list[str] = []  # (said by this run alone: not in the manifest it makes)
+        if retimed := retime_finished(ledger, capture, settings, schedules, options, told):
             progress(n_total)  # (the same frames: the earlier run's, kept; ``reason`` says so)
             outputs, said_then, note = retimed
             seconds = time.perf_counter() - started
             return CaptureResult(name, "done", n_total, seconds, outputs, note, said_then,
                                  kept=n_total, retimed=True)  # fmt: skip
         if said is not None:  # (not hours later: "no GPS", "slow motion" on a dashcam's ride;
-            said(list(warnings))  # a finished one's, from its manifest, are its result's alone)
+            said(warnings + told)  # a finished one's, from its manifest, are its result's alone)
         if admit is not None:  # the wait for memory is no time of this capture's: left out
             waiting = time.perf_counter()
             admit(need)
@@ -219,7 +220,7 @@ def run_capture(
         n_total,
         time.perf_counter() - started,
         outputs + [str(manifest_path)],
-        warnings=warnings,
+        warnings=warnings + told,
         interpolate_seconds=inside,
         kept=held,
     )
