@@ -9,6 +9,8 @@ CAPTURE ?= $(SAMPLE)
 OUT ?= out
 ARGS ?=
 CONFIG ?= configs/shipped/01_cpu_classical_start.yaml
+# A path as one shell word, whatever it holds (a folder "My Walk", "Bob's (2)"); ARGS stay words.
+quote = '$(subst ','\'',$(1))'
 
 .PHONY: interpolate test train train-shipped benchmark benchmark-full lint install install-ray clean
 
@@ -27,7 +29,7 @@ $(VENV)/.ray: $(STAMP)
 install-ray: $(VENV)/.ray
 
 interpolate: $(STAMP)
-	$(BIN)/viewsynth interpolate $(CAPTURE) -o $(OUT) $(if $(ARGS),$(ARGS),$(if $(filter $(SAMPLE),$(CAPTURE)),--factor 9))
+	$(BIN)/viewsynth interpolate $(call quote,$(CAPTURE)) -o $(call quote,$(OUT)) $(if $(ARGS),$(ARGS),$(if $(filter $(SAMPLE),$(CAPTURE)),--factor 9))
 
 # The suite includes the Ray runner's test, so it installs the ray extra too. It runs on
 # TEST_WORKERS processes (pytest-xdist), a whole test file per worker; TEST_WORKERS=0 runs serially.
@@ -36,7 +38,7 @@ test: $(VENV)/.ray
 	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile $(ARGS)
 
 train: $(STAMP)
-	$(BIN)/viewsynth train --config $(CONFIG) $(ARGS)
+	$(BIN)/viewsynth train --config $(call quote,$(CONFIG)) $(ARGS)
 
 # The shipped weights' whole recipe (configs/shipped/, one config per step; TRAINING_LOG.md):
 # step 1 on any machine (about an hour on 2 CPU cores), steps 2-6 on a GPU (about 45 minutes on

@@ -25,6 +25,7 @@ from viewsynth.capture.track import (
     gps_times,
     split_by_distance,
     split_by_time,
+    unfreeze,
 )
 from viewsynth.errors import ConfigError, FrameError, ViewsynthError
 from viewsynth.export.segment import segment_names
@@ -773,6 +774,31 @@ def test_a_photo_without_a_fix_is_placed_between_its_neighbours_by_time(tmp_path
     ) in capture.warnings
 
 
+def test_photos_whose_gps_froze_while_they_moved_on_are_placed_by_time(tmp_path):
+    # a 360 camera walking east 2 m every 2 s whose receiver froze at p2's fix for p3..p5 (6 s),
+    # and p6, p7 sharing one fix 2 s apart (a 1 Hz receiver): before, p2..p5 stood at one place,
+    # so --spacing gave their pairs 1 step each and the heading there came from no track
+    for i in range(8):
+        east = {3: 4.0, 4: 4.0, 5: 4.0, 7: 12.0}.get(i, 2.0 * i)
+        stamp = (T0 + timedelta(seconds=2 * i)).strftime("%Y:%m:%d %H:%M:%S")
+        write_image(tmp_path / f"p{i}.jpg", seed=i, exif_time=stamp, offset_time="+00:00",
+                    position=offset(*ORIGIN, east, 0.0))  # fmt: skip
+    capture = load_capture(tmp_path, CaptureOptions(duplicate_distance=0))
+    shots = capture.shots
+    assert [s.name for s in shots] == [f"p{i}.jpg" for i in range(8)]  # (no picture is still)
+    for s, east in zip(shots, (0, 2, 4, 6, 8, 10, 12, 12), strict=True):
+        assert haversine(s.lat, s.lon, *offset(*ORIGIN, east, 0.0)) < 0.01, s.name
+    assert (
+        f"GPS frozen at {shots[2].lat:.6f}, {shots[2].lon:.6f} from p2.jpg to p5.jpg (6 s) while "
+        "the pictures moved on: of the 3 after the first, 3 placed by time up to the next fix, the "
+        "others without a position"
+    ) in capture.warnings
+    # frozen to the end: no fix after it, the shots after the first have none
+    frozen = [shot(f"s{i}", east=0.0, time=2.0 * i) for i in range(4)]
+    frozen = unfreeze(frozen, 30.0, {s.name for s in frozen})[0]
+    assert [s.has_position for s in frozen] == [True, False, False, False]
+
+
 def test_two_cameras_clocks_apart_interleaved_are_said(tmp_path):
     # a ride east, a photo every 10 m and 4 s, by two phones in turn; phone B's clock is 6 s
     # late, so its photos fall between the wrong ones of A's: 0, 20, 10, 40, 30, 60, 50, 70 m
@@ -1057,9 +1083,12 @@ def test_lund_shuffled_names_come_back_in_capture_order(tmp_path):
         )
     ]
     assert all(s.yaw == 0.0 for s in capture.shots)  # perspective frames are shown as they are
+    # the stuck fix is 27's alone; 28 and 29, with no fix after them, have none
+    placed = [s for s in capture.segments[0] if s.has_position]
+    assert [renamed[s.name] for s in placed] == [f"{i:02d}.jpg" for i in range(1, 28)]
+    assert any(w.startswith("GPS frozen at 55.699708, 13.194522 from ") for w in capture.warnings)
     steps = [
-        haversine(a.lat, a.lon, b.lat, b.lon)
-        for a, b in zip(capture.segments[0], capture.segments[0][1:], strict=False)
+        haversine(a.lat, a.lon, b.lat, b.lon) for a, b in zip(placed, placed[1:], strict=False)
     ]
     assert max(steps) < 30.0 and float(np.median(steps)) == pytest.approx(7.0, abs=1.5)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -178,3 +180,25 @@ def test_a_folder_given_as_weights_says_so(tmp_path):
         ],
         tmp_path,
     )
+
+
+ARGS_GIVEN = "--method flow --factor 4"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_interpolate_takes_a_folder_whose_name_has_spaces_and_quotes(tmp_path):
+    # The README's first command with a camera's folder as users name them: before, the shell
+    # split "My Walk" into two arguments and the job stopped ("unrecognized arguments: Walk").
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "viewsynth"  # prints the arguments it was given, one JSON list
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    fake.chmod(0o755)
+    stamp = tmp_path / "installed"
+    stamp.touch()
+    capture, out = tmp_path / "Bob's (2) walk", tmp_path / "out dir"
+    args = ["make", "-s", "-C", str(ROOT), "interpolate", f"BIN={bin_dir}", f"STAMP={stamp}"]
+    args += [f"CAPTURE={capture}", f"OUT={out}", f"ARGS={ARGS_GIVEN}"]
+    done = subprocess.run(args, capture_output=True, text=True, check=True)
+    argv = json.loads(done.stdout.splitlines()[-1])
+    assert argv == ["interpolate", str(capture), "-o", str(out), *ARGS_GIVEN.split()]

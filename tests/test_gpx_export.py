@@ -184,6 +184,28 @@ def test_altitude_with_holes_goes_in_no_track_and_the_manifest_says_why(tmp_path
     assert "walkthrough.mp4: no altitude in the GPX: 4 of 9 frames have none" in warnings
 
 
+def test_photos_placed_by_a_gpx_give_the_walkthrough_their_utc_times(tmp_path):
+    """A 360 camera without GPS on local time (UTC+2, no offset tag) and a phone's GPX: placed by
+    --gpx-offset -7200, the frames' times are UTC, so the GPX written has its <time>s and the
+    videos their creation time (they had neither: only the track's own fixes counted as UTC)."""
+    cap = _gps_capture(tmp_path / "cap", gps=False)
+    for i, path in enumerate(sorted(cap.iterdir())):
+        local = T0 + timedelta(hours=2, seconds=i * STEP_S)
+        write_image(path, seed=i, exif_time=local.strftime("%Y:%m:%d %H:%M:%S"))
+    track = [(T0 + timedelta(seconds=s), *offset(*ORIGIN, s * 1.5, 0.0)) for s in range(-5, 10)]
+    gpx = tmp_path / "phone.gpx"
+    write_gpx(gpx, [(lat, lon, when.timestamp()) for when, lat, lon in track])
+    out = tmp_path / "out"
+    segment = _interpolate(cap, out, "--gpx", str(gpx), "--gpx-offset", "-7200")
+    rows = segment["frames"]
+    assert rows[0]["utc"] == "2024-05-01T10:00:00.000Z"
+    assert rows[-1]["utc"] == "2024-05-01T10:00:04.000Z"
+    points = read_gpx(out / segment["files"]["gpx"])
+    assert [p[2] for p in points] == pytest.approx([T0.timestamp() + k / 30 for k in range(9)])
+    for name in ("walkthrough.mp4", "walkthrough_360.mp4"):
+        assert creation_times(out / name) == {T0.timestamp()}, name
+
+
 def test_a_capture_without_gps_gets_no_track_and_no_gpx(tmp_path):
     out = tmp_path / "out"
     segment = _interpolate(_gps_capture(tmp_path / "cap", gps=False), out)

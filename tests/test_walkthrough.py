@@ -583,7 +583,10 @@ def test_output_path_that_is_a_file_is_refused(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     code, err = run_cli("interpolate", str(cap), "-o", str(blocker / "out"), "--method", "linear")
-    assert code == 2 and "not writable" in err and str(blocker / "out") in err, err
+    assert code == 2 and f"{blocker / 'out'}: {blocker} is a file, not a folder" in err, err
+    # -o the file itself: was "output folder is not writable (File exists)"
+    code, err = run_cli("interpolate", str(cap), "-o", str(blocker), "--method", "linear")
+    assert code == 2 and f"{blocker}: a file, not a folder: give -o a folder" in err, err
     assert blocker.read_text() == "x"
 
 

@@ -136,8 +136,8 @@ def geotag(
     capture: Path,
 ) -> tuple[list[Shot], list[str], str]:
     """Give each shot without a position the GPX position (and elevation, where the track has
-    one) at its UTC time (+ ``offset``); and what the shots' heights are above ("": the GPX gave
-    none, only the shots' own EXIF heights are there).
+    one) at its UTC time (+ ``offset``), every shot without a UTC time that time; and what the
+    shots' heights are above ("": the GPX gave none, only the shots' own EXIF heights are there).
 
     ``utc_times`` are the shots' times on the UTC clock (None: unknown). Shots that have a
     position keep it. Raises ``ViewsynthError`` naming the GPX when no shot's time falls within
@@ -168,7 +168,12 @@ def geotag(
     pairs = [(p.alt, shots[i].alt) for i, p in zip(own, at, strict=True) if p and p.alt is not None]
     gpx = f"--gpx {gpx_path.name}"
     apart = sea_levels(pairs, "the photos' (EXIF GPSAltitude)", gpx)
-    out = list(shots)
+    # The track placed the shots by their times + offset taken as UTC: so are all the shots'
+    # times on that clock (the GPX written out, the videos' creation time), not just its fixes'.
+    out = [
+        s if s.utc is not None or t is None else dataclasses.replace(s, utc=t + offset)
+        for s, t in zip(shots, utc_times, strict=True)
+    ]
     for i, p in zip(wanted, found, strict=True):
         if p is not None:
             alt = None if p.alt is None else p.alt + (apart.shift or 0.0)

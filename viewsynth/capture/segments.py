@@ -58,6 +58,7 @@ from viewsynth.capture.track import (
     list_names,
     split_by_distance,
     split_by_time,
+    unfreeze,
 )
 from viewsynth.errors import FrameError, ViewsynthError
 from viewsynth.frames import is_equirect_shape, stretched
@@ -134,6 +135,7 @@ def finish(
 
     shots, gps_warnings = check_gps(shots, options.max_speed)
     warnings += gps_warnings
+    own_fix = {s.name for s in shots if s.has_position}  # (not a GPX's: see ``unfreeze``)
     if geotag is not None:  # after the check: a shot whose own GPS jumped takes the track's
         shots, geotag_warnings, geotag_alt_by = geotag(shots)
         warnings += geotag_warnings
@@ -163,6 +165,9 @@ def finish(
         )
         skipped += stood + dropped
         still_shots, still_stops = still_shots + len(stood), still_stops + stops
+        if kind == "folder" and time_source != "filename":  # (a video's: ``clean_track``)
+            kept, frozen_warnings = unfreeze(kept, GPX_MAX_GAP, own_fix)
+            warnings += frozen_warnings
         if len(kept) < 2:
             skipped.append((kept[0].name, "alone: the rest of its segment are duplicates of it"))
             continue

@@ -17,7 +17,7 @@ from viewsynth.capture.clocks import utc_times as clocks_utc_times
 from viewsynth.capture.heading import bearing, haversine, wrap180
 from viewsynth.capture.metadata import Metadata
 from viewsynth.capture.shot import Shot
-from viewsynth.capture.telemetry import Fix, positions_at
+from viewsynth.capture.telemetry import FROZEN_SECONDS, Fix, positions_at
 
 #: Time sources in order of preference: GPS time is UTC from the satellites, EXIF time is the
 #: camera's clock (maybe unset or local), Mapillary's JSON is the uploader app's clock.
@@ -212,6 +212,35 @@ def _longest_plausible_run(idx: Sequence[int], bad: Callable[[int, int], bool]) 
 
 def _without_position(shot: Shot) -> Shot:
     return dataclasses.replace(shot, lat=None, lon=None, alt=None)
+
+
+def unfreeze(
+    shots: Sequence[Shot], max_gap: float, own: Collection[str]
+) -> tuple[list[Shot], list[str]]:
+    """Photos that moved on (their pictures say: ``still`` kept them) while their GPS repeated one
+    fix for over ``FROZEN_SECONDS``: a receiver that lost its lock, a phone app's stale location.
+    The first keeps the fix, the others are placed by time between it and the next other fix
+    (:func:`fill_positions`), else have none. Only fixes of their own (``own``: names): a GPX
+    logger standing still repeats its point. ``shots`` timed, in time order; a warning a run."""
+    out, runs, i = list(shots), [], 0
+    while i < len(out):
+        j = i
+        while j + 1 < len(out) and out[i].name in own and out[j + 1].name in own:
+            if (out[j + 1].lat, out[j + 1].lon) != (out[i].lat, out[i].lon):
+                break
+            j += 1
+        if out[j].time - out[i].time > FROZEN_SECONDS:
+            out[i + 1 : j + 1] = [_without_position(s) for s in out[i + 1 : j + 1]]
+            runs.append((i, j, out[i].lat, out[i].lon))
+        i = j + 1
+    out = fill_positions(out, max_gap)[0] if runs else out
+    return out, [
+        f"GPS frozen at {lat:.6f}, {lon:.6f} from {out[i].name} to {out[j].name} "
+        f"({out[j].time - out[i].time:.0f} s) while the pictures moved on: of the {j - i} after "
+        f"the first, {sum(s.has_position for s in out[i + 1 : j + 1])} placed by time up to the "
+        "next fix, the others without a position"
+        for i, j, lat, lon in runs
+    ]
 
 
 def fill_positions(shots: Sequence[Shot], max_gap: float) -> tuple[list[Shot], list[str]]:

@@ -125,6 +125,10 @@ def check_output_dir(out: Path) -> list[Path]:
     """Create ``out`` (and parents) or fail with one line naming it; returns the folders it made,
     ``out`` first (for :func:`remove_if_empty`)."""
     made = [p for p in (out, *out.parents) if not p.exists()]
+    there = next((p for p in (out, *out.parents) if p.exists()), None)
+    if there is not None and not there.is_dir():  # (else "not writable (File exists)")
+        what = "a file" if there == out else f"{there} is a file"
+        raise ViewsynthError(f"{out}: {what}, not a folder: give -o a folder for the outputs")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".viewsynth-write-test-{os.getpid()}"
