@@ -168,6 +168,22 @@ def test_a_ready_interpolator_is_scored_under_its_name():
     assert result.scores["mine"][0]["psnr"] == result.scores["linear"][0]["psnr"]
 
 
+def test_a_researchers_method_needs_only_a_name_and_a_call():
+    # The README's `Mine()` beside ours: a class with a name and __call__, no record()/last_pair(),
+    # died with "AttributeError: 'Mine' object has no attribute 'label'"; one without a name
+    # is refused in one line saying what it lacks.
+    class Mine(_Scaled):
+        name = "mine"
+
+    [result] = evaluate([_set_with_times([0.5])], [Linear(), Mine(lambda f: f)])
+    assert list(result.scores) == ["linear", "mine"]
+    assert result.scores["mine"][0]["psnr"] == result.scores["linear"][0]["psnr"]
+    with pytest.raises(
+        ViewsynthError, match=r"method _Scaled: not an Interpolator; give it a `name`"
+    ):
+        evaluate([_set_with_times([0.5])], [_Scaled(lambda f: f)])
+
+
 def test_a_set_whose_frames_other_networks_made_says_so(tmp_path):
     # A researcher's own geometry network scored on photos: rnn hands photos to the shipped photos
     # network (and its 2D fallback), so the given weights made none of the frames, and the table

@@ -42,6 +42,7 @@ from viewsynth.evaluation.peers import (
     UnsupportedInput,
     made_by,
     others_note,
+    ready,
 )
 from viewsynth.evaluation.progress import Progress
 from viewsynth.evaluation.rotation import rc_ws_psnr
@@ -130,7 +131,7 @@ def _crop(image: np.ndarray, equirect: bool) -> np.ndarray:
 
 def evaluate(
     datasets: Sequence[Dataset],
-    methods: Sequence[MethodSpec | Interpolator],  # or anything with .label and .build()
+    methods: Sequence[MethodSpec | Interpolator],  # or any spec with .label and .build()
     externals: Sequence[ExternalCommand] = (),
     log: Log | None = None,
 ) -> list[SetResult]:
@@ -141,10 +142,10 @@ def evaluate(
     """
     log = log or (lambda _msg: None)
     built = []
-    for spec in methods:  # a ready Interpolator (a user's own) is labelled by its name
-        label = spec.name if isinstance(spec, Interpolator) else spec.label
-        log(f"loading {label}")
-        built.append((label, spec if isinstance(spec, Interpolator) else spec.build()))
+    for spec in methods:
+        if callable(getattr(spec, "build", None)):
+            log(f"loading {spec.label}")
+        built.append(ready(spec))
     seen: set[tuple[str, tuple[int, ...]]] = set()  # (method, image shape) already called
     plan = [planned_units(d) for d in datasets]
     progress = Progress("quality", sum(plan), len(datasets), log)

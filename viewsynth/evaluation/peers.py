@@ -272,6 +272,22 @@ class MethodSpec:
         )
 
 
+def ready(spec: Any) -> tuple[str, Any]:
+    """``(label, method)``: a spec (``.label``, ``.build()``: ``MethodSpec``) built, or a ready
+    method (a user's own: a callable with a ``name``; scoring needs no more of the
+    ``Interpolator`` interface) as it is, labelled by its name; anything else refused in one line."""
+    if callable(getattr(spec, "build", None)):
+        return spec.label, spec.build()
+    name = getattr(spec, "name", None)
+    if not (callable(spec) and isinstance(name, str) and name):
+        raise ViewsynthError(
+            f"method {type(spec).__name__}: not an Interpolator; give it a `name` (its column "
+            f"in the table) and `__call__(img0, img1, times, *, equirect, hfov=None)` returning "
+            f"(T, H, W, 3)"
+        )
+    return name, spec
+
+
 def made_by(interp: Any) -> str | None:
     """The weights file whose network made ``interp``'s last pair, for ``rnn``: its own, or the
     shipped photos network's or 2D network's it hands pairs to (``last_pair`` says which); None
