@@ -358,6 +358,22 @@ def test_a_skipped_sample_is_said_and_a_set_with_none_left_is_an_error(tmp_path,
     assert "note: " in capsys.readouterr().err
 
 
+def test_the_report_is_never_written_among_a_datasets_frames(tmp_path):
+    # -o the capture itself put results.json, table.md and the plots among its frames: the next
+    # run read the plots as frames of the walk (scored where they happen to match its size).
+    from viewsynth import frames
+    from viewsynth.errors import ViewsynthError
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        frames.write_image(tmp_path / f"{i:02d}.png", rng.random((16, 32, 3)).astype(np.float32))
+    with pytest.raises(
+        ViewsynthError, match=r"^-o .*: the dataset .* itself; give another folder$"
+    ):
+        evaluate_job.main([str(tmp_path), "--method", "linear", "-o", f"{tmp_path}/."])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["00.png", "01.png", "02.png"]
+
+
 class _Turned:
     """A method whose output is the truth turned by a known small rotation of the sphere."""
 
