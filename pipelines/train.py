@@ -77,7 +77,12 @@ def main(argv: list[str]) -> int:
 
     log(f"training in {cfg.workdir} up to step {cfg.steps}")
     result = loop.train(cfg, log=log, meta={"commit": commit, "config": args.config})
-    log(f"done: steps {result.start_step} -> {result.end_step}, last loss {result.last_loss:.4f}")
+    if result.end_step == result.start_step:  # (its loss was NaN: no step taken, none diverged)
+        log(f"nothing to train: at step {result.end_step}, steps {cfg.steps} (more: --set steps=N)")
+    else:
+        log(
+            f"done: steps {result.start_step} -> {result.end_step}, last loss {result.last_loss:.4f}"
+        )
     if args.export:
         meta = loop.export_best(cfg.workdir, args.export)
         log(f"exported best weights (step {meta.get('steps')}) to {args.export}")
