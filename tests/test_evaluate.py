@@ -184,6 +184,15 @@ def test_a_researchers_method_needs_only_a_name_and_a_call():
         evaluate([_set_with_times([0.5])], [_Scaled(lambda f: f)])
 
 
+def test_two_methods_of_one_name_are_refused(tmp_path):
+    # An external named as a method (or two externals of one name) took the other's row: the
+    # table showed a cross-fade's scores under "flow", silently.
+    fade = ExternalCommand("flow", crossfade_command(tmp_path))
+    for methods, externals in (([MethodSpec("flow")], [fade]), ([], [fade, fade])):
+        with pytest.raises(ViewsynthError, match=r"^method flow: two methods of that name"):
+            evaluate([_set_with_times([0.5])], methods, externals)
+
+
 def test_a_set_whose_frames_other_networks_made_says_so(tmp_path):
     # A researcher's own geometry network scored on photos: rnn hands photos to the shipped photos
     # network (and its 2D fallback), so the given weights made none of the frames, and the table

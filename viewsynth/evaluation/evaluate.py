@@ -141,11 +141,7 @@ def evaluate(
     (``UnsupportedInput``) is dropped from that set with a note; other errors propagate.
     """
     log = log or (lambda _msg: None)
-    built = []
-    for spec in methods:
-        if callable(getattr(spec, "build", None)):
-            log(f"loading {spec.label}")
-        built.append(ready(spec))
+    built = ready(methods, externals, log)
     seen: set[tuple[str, tuple[int, ...]]] = set()  # (method, image shape) already called
     plan = [planned_units(d) for d in datasets]
     progress = Progress("quality", sum(plan), len(datasets), log)
