@@ -20,7 +20,7 @@ done, what is left and the estimated time left.
 A config with no ``datasets`` and no ``fallback`` runs the other sections only, e.g. the walk
 alone: ``viewsynth benchmark --set datasets=[] --set fallback=[] --no-speed --no-job --no-publish``.
 ``--only SET ...`` runs those of the config's sets alone (by name: ``--only Middlebury-other
-UCF101 --no-speed --no-job --no-walk``), never published.
+UCF101 --no-speed --no-job --no-walk``), never published (nor later by ``--publish``).
 ``--no-publish`` leaves latest.md and docs/BENCHMARK.md alone (a trial run); ``--publish RUN_DIR``
 publishes such a run afterwards, from its ``results.json``, without running anything. Paths in the config are
 relative to the config file; ``--weights`` and ``-o`` are relative to the current folder.
@@ -118,6 +118,12 @@ def publish(cfg: BenchmarkConfig, here, run_dir: Path) -> str:
         raise ViewsynthError(f"{path}: no such file (--publish needs a finished run)") from None
     except (ValueError, KeyError, TypeError) as err:
         raise ViewsynthError(f"{path}: not a benchmark run's results ({err})") from None
+    only = data.get("settings", {}).get("only")
+    if only:  # (its tables would replace the whole suite's)
+        raise ViewsynthError(
+            f"--publish {run_dir}: a run of some sets only (--only {' '.join(only)}), never "
+            "published; publish a run of the whole suite"
+        )
     table = render_markdown(info, sets, speed, notes, job_rows=job, walk_rows=walk)
     here(cfg.latest).parent.mkdir(parents=True, exist_ok=True)
     write_text(here(cfg.latest), table)
@@ -237,7 +243,7 @@ def main(argv: list[str]) -> int:
     out = args.output or new_run_dir(here(cfg.report_dir), stamp)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", yaml.safe_dump(cfgmod.to_dict(cfg), sort_keys=False))
-    settings = cfgmod.to_dict(cfg)
+    settings = dict(cfgmod.to_dict(cfg), only=args.only or [])
     table = write_report(
         out, info, results, speed_rows, notes, settings, job_rows=job_rows, walk_rows=walk_rows
     )

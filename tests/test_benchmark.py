@@ -123,6 +123,10 @@ def test_only_runs_the_sets_named_and_never_publishes_them(tmp_path, capsys):
     assert (tmp_path / "latest.md").read_text() == "published\n"
     with pytest.raises(ViewsynthError, match=r"^--only 'd': no such set; the config's: a, b, c$"):
         benchmark_job.main(["--config", str(path), "--only", "d", *flags])
+    # Nor later: --publish RUN_DIR put the subset's tables in place of the whole suite's.
+    with pytest.raises(ViewsynthError, match=r"run: a run of some sets only \(--only c a\), never"):
+        benchmark_job.main(["--config", str(path), "--publish", str(tmp_path / "run")])
+    assert (tmp_path / "latest.md").read_text() == "published\n"
 
 
 def test_update_section_appends_markers_once_and_replaces_after(tmp_path):
