@@ -76,7 +76,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "-o", "--output", type=Path, help="run folder (default <report_dir>/<timestamp>)"
     )
-    p.add_argument("--weights", help="rnn weights (default: the config's, else the shipped model)")
+    p.add_argument(
+        "--weights", help="rnn weights (default: the config's, else the shipped model); no publish"
+    )
     p.add_argument(
         "--external",
         action="append",
@@ -247,8 +249,12 @@ def main(argv: list[str]) -> int:
     table = write_report(
         out, info, results, speed_rows, notes, settings, job_rows=job_rows, walk_rows=walk_rows
     )
-    if not (args.no_publish or args.only):  # (a subset must not replace the published tables)
+    if not (args.no_publish or args.only or args.weights):  # (nor a subset, nor another network)
         publish(cfg, here, out)
     print(table)
+    if args.weights and not args.no_publish:
+        log(
+            f"not published: --weights {args.weights} is not the config's network (--publish RUN_DIR)"
+        )
     log(f"report: {out} ({info['wall_s'] / 60:.1f} min)")
     return 0
