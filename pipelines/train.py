@@ -17,6 +17,7 @@ the next launch resumes from there.
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
@@ -41,7 +42,12 @@ def _commit() -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = Parser(prog="viewsynth train", description=__doc__.split("\n")[0])
+    parser = Parser(
+        prog="viewsynth train",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.split("\n")[2:]),
+    )
     parser.add_argument(
         "--config",
         default="configs/shipped/01_cpu_classical_start.yaml",

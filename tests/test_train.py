@@ -724,6 +724,18 @@ def test_a_launch_of_a_finished_run_says_there_was_nothing_to_train(tmp_path, ca
     assert "nan" not in out
 
 
+def test_train_help_draws_the_work_folder(capsys):
+    # `viewsynth train --help` printed the usage line only: not the work folder, its files, how a
+    # launch resumes and what Ctrl-C keeps, which its docstring (and every other job's help) says.
+    from viewsynth.pipelines import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "runs/train/                   work folder (config.yaml, checkpoints/" in out
+    assert "the next launch resumes from there" in out
+
+
 def test_warm_start_may_change_only_the_fields_that_shape_no_parameter(tmp_path):
     from viewsynth.model.network import Network
     from viewsynth.model.weights import save_weights
