@@ -193,6 +193,18 @@ def test_two_methods_of_one_name_are_refused(tmp_path):
             evaluate([_set_with_times([0.5])], methods, externals)
 
 
+def test_a_speed_of_first_calls_only_is_marked_as_such():
+    # The table says a size's first call (a jitted method's compile) is left out of s/frame; with
+    # no other call (--limit 1, a size of its own) the compile was shown as speed, unmarked.
+    from viewsynth.evaluation.report import quality_table
+
+    [one] = evaluate([_set_with_times([0.5])], [MethodSpec("linear")])
+    [two] = evaluate([_set_with_times([0.5, 0.5])], [MethodSpec("linear")])
+    assert one.summary()["linear"]["first_calls_only"] == 1.0
+    assert two.summary()["linear"]["first_calls_only"] == 0.0
+    assert " (1st call) |" in quality_table([one]) and "1st call" not in quality_table([two])
+
+
 def test_a_set_whose_frames_other_networks_made_says_so(tmp_path):
     # A researcher's own geometry network scored on photos: rnn hands photos to the shipped photos
     # network (and its 2D fallback), so the given weights made none of the frames, and the table

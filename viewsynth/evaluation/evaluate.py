@@ -83,7 +83,7 @@ class SetResult:
             means = {m: float(np.mean([r[m] for r in rows])) for m in METRICS if m in rows[0]}
             warm = [r["seconds"] for r in rows if not r.get("first_of_size")]
             means["seconds"] = float(np.median(warm or [r["seconds"] for r in rows]))
-            means["count"] = len(rows)
+            means["count"], means["first_calls_only"] = len(rows), float(not warm)
             out[label] = means
         return out
 
