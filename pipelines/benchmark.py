@@ -20,7 +20,7 @@ done, what is left and the estimated time left.
 A config with no ``datasets`` and no ``fallback`` runs the other sections only, e.g. the walk
 alone: ``viewsynth benchmark --set datasets=[] --set fallback=[] --no-speed --no-job --no-publish``.
 ``--only SET ...`` runs those of the config's sets alone (by name: ``--only Middlebury-other
-UCF101 --no-speed --no-job --no-walk``), never published.
+UCF101 --no-speed --no-job --no-walk``), never published (nor later by ``--publish``).
 ``--no-publish`` leaves latest.md and docs/BENCHMARK.md alone (a trial run); ``--publish RUN_DIR``
 publishes such a run afterwards, from its ``results.json``, without running anything. Paths in the config are
 relative to the config file; ``--weights`` and ``-o`` are relative to the current folder.
@@ -76,7 +76,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "-o", "--output", type=Path, help="run folder (default <report_dir>/<timestamp>)"
     )
-    p.add_argument("--weights", help="rnn weights (default: the config's, else the shipped model)")
+    p.add_argument(
+        "--weights", help="rnn weights (default: the config's, else the shipped model); no publish"
+    )
     p.add_argument(
         "--external",
         action="append",
@@ -118,6 +120,12 @@ def publish(cfg: BenchmarkConfig, here, run_dir: Path) -> str:
         raise ViewsynthError(f"{path}: no such file (--publish needs a finished run)") from None
     except (ValueError, KeyError, TypeError) as err:
         raise ViewsynthError(f"{path}: not a benchmark run's results ({err})") from None
+    only = data.get("settings", {}).get("only")
+    if only:  # (its tables would replace the whole suite's)
+        raise ViewsynthError(
+            f"--publish {run_dir}: a run of some sets only (--only {' '.join(only)}), never "
+            "published; publish a run of the whole suite"
+        )
     table = render_markdown(info, sets, speed, notes, job_rows=job, walk_rows=walk)
     here(cfg.latest).parent.mkdir(parents=True, exist_ok=True)
     write_text(here(cfg.latest), table)
@@ -237,12 +245,16 @@ def main(argv: list[str]) -> int:
     out = args.output or new_run_dir(here(cfg.report_dir), stamp)
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", yaml.safe_dump(cfgmod.to_dict(cfg), sort_keys=False))
-    settings = cfgmod.to_dict(cfg)
+    settings = dict(cfgmod.to_dict(cfg), only=args.only or [])
     table = write_report(
         out, info, results, speed_rows, notes, settings, job_rows=job_rows, walk_rows=walk_rows
     )
-    if not (args.no_publish or args.only):  # (a subset must not replace the published tables)
+    if not (args.no_publish or args.only or args.weights):  # (nor a subset, nor another network)
         publish(cfg, here, out)
     print(table)
+    if args.weights and not args.no_publish:
+        log(
+            f"not published: --weights {args.weights} is not the config's network (--publish RUN_DIR)"
+        )
     log(f"report: {out} ({info['wall_s'] / 60:.1f} min)")
     return 0

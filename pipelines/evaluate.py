@@ -123,6 +123,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     writable_folder(args.output, "-o")
+    for path in args.datasets:  # its report's PNGs would be read as frames of a leave-one-out set
+        if args.output and Path(path).is_dir() and args.output.resolve() == Path(path).resolve():
+            raise ViewsynthError(
+                f"-o {args.output}: the dataset {path} itself; give another folder"
+            )
     externals = [parse_external(spec) for spec in args.external]
     methods, notes = resolve_methods(args.method, args.iters, args.weights, args.photos_weights)
     datasets = [

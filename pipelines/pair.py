@@ -255,8 +255,9 @@ def main(argv: list[str]) -> int:
             "" if equirect else f", hfov {shown:.1f} deg ({shown_by})",
         )  # fmt: skip
         mids = interp(img0, img1, times, equirect=equirect, hfov=hfov)
-        ran = interp.last_pair()
-        if ran and (ran["method"] != args.method or ran.get("geometry") is False):
+        # (a 2D network given as --photos-weights says only {"network": "photos"})
+        ran = {"method": args.method, **interp.last_pair()}
+        if ran["method"] != args.method or ran.get("geometry") is False:
             log.warning(
                 "%s: %s fell back to %s (%s)", img0_path, args.method,
                 ran["method"] if ran["method"] != args.method else "its fallback", ran["reason"],

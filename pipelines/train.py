@@ -17,6 +17,7 @@ the next launch resumes from there.
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
@@ -41,7 +42,12 @@ def _commit() -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = Parser(prog="viewsynth train", description=__doc__.split("\n")[0])
+    parser = Parser(
+        prog="viewsynth train",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.split("\n")[2:]),
+    )
     parser.add_argument(
         "--config",
         default="configs/shipped/01_cpu_classical_start.yaml",
@@ -77,7 +83,12 @@ def main(argv: list[str]) -> int:
 
     log(f"training in {cfg.workdir} up to step {cfg.steps}")
     result = loop.train(cfg, log=log, meta={"commit": commit, "config": args.config})
-    log(f"done: steps {result.start_step} -> {result.end_step}, last loss {result.last_loss:.4f}")
+    if result.end_step == result.start_step:  # (its loss was NaN: no step taken, none diverged)
+        log(f"nothing to train: at step {result.end_step}, steps {cfg.steps} (more: --set steps=N)")
+    else:
+        log(
+            f"done: steps {result.start_step} -> {result.end_step}, last loss {result.last_loss:.4f}"
+        )
     if args.export:
         meta = loop.export_best(cfg.workdir, args.export)
         log(f"exported best weights (step {meta.get('steps')}) to {args.export}")

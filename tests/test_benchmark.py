@@ -123,6 +123,26 @@ def test_only_runs_the_sets_named_and_never_publishes_them(tmp_path, capsys):
     assert (tmp_path / "latest.md").read_text() == "published\n"
     with pytest.raises(ViewsynthError, match=r"^--only 'd': no such set; the config's: a, b, c$"):
         benchmark_job.main(["--config", str(path), "--only", "d", *flags])
+    # Nor later: --publish RUN_DIR put the subset's tables in place of the whole suite's.
+    with pytest.raises(ViewsynthError, match=r"run: a run of some sets only \(--only c a\), never"):
+        benchmark_job.main(["--config", str(path), "--publish", str(tmp_path / "run")])
+    assert (tmp_path / "latest.md").read_text() == "published\n"
+
+
+def test_a_run_with_other_weights_is_not_published(tmp_path, capsys):
+    # A researcher's `viewsynth benchmark --weights mine.msgpack` rewrote docs/BENCHMARK.md and
+    # latest.md: their network's scores under "The published run", as the shipped default's.
+    from viewsynth.model.weights import DEFAULT_WEIGHTS
+
+    config = _tiny_config(tmp_path)
+    (tmp_path / "latest.md").write_text("published\n")
+    flags = ["--no-speed", "--no-job", "--no-walk", "-o", str(tmp_path / "run")]
+    argv = ["--config", str(config), "--weights", str(DEFAULT_WEIGHTS), *flags]
+    assert benchmark_job.main(argv) == 0
+    assert (tmp_path / "latest.md").read_text() == "published\n"
+    assert (
+        f"not published: --weights {DEFAULT_WEIGHTS} is not the config's" in capsys.readouterr().err
+    )
 
 
 def test_update_section_appends_markers_once_and_replaces_after(tmp_path):

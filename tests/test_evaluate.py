@@ -168,6 +168,43 @@ def test_a_ready_interpolator_is_scored_under_its_name():
     assert result.scores["mine"][0]["psnr"] == result.scores["linear"][0]["psnr"]
 
 
+def test_a_researchers_method_needs_only_a_name_and_a_call():
+    # The README's `Mine()` beside ours: a class with a name and __call__, no record()/last_pair(),
+    # died with "AttributeError: 'Mine' object has no attribute 'label'"; one without a name
+    # is refused in one line saying what it lacks.
+    class Mine(_Scaled):
+        name = "mine"
+
+    [result] = evaluate([_set_with_times([0.5])], [Linear(), Mine(lambda f: f)])
+    assert list(result.scores) == ["linear", "mine"]
+    assert result.scores["mine"][0]["psnr"] == result.scores["linear"][0]["psnr"]
+    with pytest.raises(
+        ViewsynthError, match=r"method _Scaled: not an Interpolator; give it a `name`"
+    ):
+        evaluate([_set_with_times([0.5])], [_Scaled(lambda f: f)])
+
+
+def test_two_methods_of_one_name_are_refused(tmp_path):
+    # An external named as a method (or two externals of one name) took the other's row: the
+    # table showed a cross-fade's scores under "flow", silently.
+    fade = ExternalCommand("flow", crossfade_command(tmp_path))
+    for methods, externals in (([MethodSpec("flow")], [fade]), ([], [fade, fade])):
+        with pytest.raises(ViewsynthError, match=r"^method flow: two methods of that name"):
+            evaluate([_set_with_times([0.5])], methods, externals)
+
+
+def test_a_speed_of_first_calls_only_is_marked_as_such():
+    # The table says a size's first call (a jitted method's compile) is left out of s/frame; with
+    # no other call (--limit 1, a size of its own) the compile was shown as speed, unmarked.
+    from viewsynth.evaluation.report import quality_table
+
+    [one] = evaluate([_set_with_times([0.5])], [MethodSpec("linear")])
+    [two] = evaluate([_set_with_times([0.5, 0.5])], [MethodSpec("linear")])
+    assert one.summary()["linear"]["first_calls_only"] == 1.0
+    assert two.summary()["linear"]["first_calls_only"] == 0.0
+    assert " (1st call) |" in quality_table([one]) and "1st call" not in quality_table([two])
+
+
 def test_a_set_whose_frames_other_networks_made_says_so(tmp_path):
     # A researcher's own geometry network scored on photos: rnn hands photos to the shipped photos
     # network (and its 2D fallback), so the given weights made none of the frames, and the table
@@ -340,6 +377,22 @@ def test_a_skipped_sample_is_said_and_a_set_with_none_left_is_an_error(tmp_path,
     with pytest.raises(ViewsynthError, match="no sample could be scored"):
         evaluate_job.main([str(tmp_path), "--method", "linear", "-o", str(tmp_path / "b")])
     assert "note: " in capsys.readouterr().err
+
+
+def test_the_report_is_never_written_among_a_datasets_frames(tmp_path):
+    # -o the capture itself put results.json, table.md and the plots among its frames: the next
+    # run read the plots as frames of the walk (scored where they happen to match its size).
+    from viewsynth import frames
+    from viewsynth.errors import ViewsynthError
+
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        frames.write_image(tmp_path / f"{i:02d}.png", rng.random((16, 32, 3)).astype(np.float32))
+    with pytest.raises(
+        ViewsynthError, match=r"^-o .*: the dataset .* itself; give another folder$"
+    ):
+        evaluate_job.main([str(tmp_path), "--method", "linear", "-o", f"{tmp_path}/."])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["00.png", "01.png", "02.png"]
 
 
 class _Turned:

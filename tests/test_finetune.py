@@ -182,3 +182,10 @@ def test_a_work_folder_resumes_only_the_fine_tune_it_holds(tmp_path):
     for capture, other in ((tmp_path / "b", cfg), (tmp_path / "a", FinetuneConfig(gaps=(2,)))):
         with pytest.raises(ViewsynthError, match="holds another fine-tune's checkpoints"):
             _claim(run, capture, base, other)
+    # A training run's work folder (checkpoints/, config.yaml, no claim) got a finetune.json
+    # written into it, and was refused only later, by the loop, after the capture was read.
+    train_run = tmp_path / "runs" / "train_debug"
+    (train_run / "checkpoints" / "6").mkdir(parents=True)
+    with pytest.raises(ViewsynthError, match="holds another kind of run's checkpoints"):
+        _claim(train_run, tmp_path / "a", base, cfg)
+    assert sorted(p.name for p in train_run.iterdir()) == ["checkpoints"]

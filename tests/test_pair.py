@@ -94,6 +94,18 @@ def test_a_photo_pair_without_a_focal_length_says_the_60_degrees_geometry_assume
     assert proc.returncode == 2 and "--hfov must be degrees in [1, 180), got 200.0" in proc.stderr
 
 
+def test_a_2d_network_as_the_photos_network_makes_the_pair(tmp_path):
+    # `--photos-weights flow_only.msgpack`: the pair was made, then "KeyError: 'method'" (the 2D
+    # network's record of the pair holds no method) ended the job with a traceback.
+    from viewsynth.model.weights import FLOW_ONLY_WEIGHTS
+
+    a, b = two_images(tmp_path)
+    out = tmp_path / "m.png"
+    argv = ["pair", str(a), str(b), "-o", str(out), "--photos-weights", str(FLOW_ONLY_WEIGHTS)]
+    assert cli(argv) == 0
+    assert frames.read_image(out).image.shape == (32, 48, 3)
+
+
 def test_list_file_runs_every_line(tmp_path, monkeypatch):
     a, b = two_images(tmp_path)
     listing = tmp_path / "jobs.txt"

@@ -708,6 +708,34 @@ def test_export_without_validation_is_refused_before_the_run(tmp_path, capsys):
     assert "\n" not in err
 
 
+def test_a_launch_of_a_finished_run_says_there_was_nothing_to_train(tmp_path, capsys, monkeypatch):
+    # Run again as the debug config says ("run it again to resume"), a finished run took no step
+    # and said "done: steps 6 -> 6, last loss nan": a NaN reads as a diverged run.
+    from viewsynth.pipelines import cli
+
+    def finished(cfg, **_):
+        return loop.RunResult(cfg.workdir, 6, 6, float("nan"), None, 0.0, None)
+
+    monkeypatch.setattr(loop, "train", finished)
+    argv = ["train", "--config", str(DEBUG), "--set", f"workdir={tmp_path / 'run'}"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "nothing to train: at step 6, steps 6 (more: --set steps=N)" in out
+    assert "nan" not in out
+
+
+def test_train_help_draws_the_work_folder(capsys):
+    # `viewsynth train --help` printed the usage line only: not the work folder, its files, how a
+    # launch resumes and what Ctrl-C keeps, which its docstring (and every other job's help) says.
+    from viewsynth.pipelines import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "runs/train/                   work folder (config.yaml, checkpoints/" in out
+    assert "the next launch resumes from there" in out
+
+
 def test_warm_start_may_change_only_the_fields_that_shape_no_parameter(tmp_path):
     from viewsynth.model.network import Network
     from viewsynth.model.weights import save_weights

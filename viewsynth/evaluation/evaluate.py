@@ -42,6 +42,7 @@ from viewsynth.evaluation.peers import (
     UnsupportedInput,
     made_by,
     others_note,
+    ready,
 )
 from viewsynth.evaluation.progress import Progress
 from viewsynth.evaluation.rotation import rc_ws_psnr
@@ -82,7 +83,7 @@ class SetResult:
             means = {m: float(np.mean([r[m] for r in rows])) for m in METRICS if m in rows[0]}
             warm = [r["seconds"] for r in rows if not r.get("first_of_size")]
             means["seconds"] = float(np.median(warm or [r["seconds"] for r in rows]))
-            means["count"] = len(rows)
+            means["count"], means["first_calls_only"] = len(rows), float(not warm)
             out[label] = means
         return out
 
@@ -130,7 +131,7 @@ def _crop(image: np.ndarray, equirect: bool) -> np.ndarray:
 
 def evaluate(
     datasets: Sequence[Dataset],
-    methods: Sequence[MethodSpec | Interpolator],  # or anything with .label and .build()
+    methods: Sequence[MethodSpec | Interpolator],  # or any spec with .label and .build()
     externals: Sequence[ExternalCommand] = (),
     log: Log | None = None,
 ) -> list[SetResult]:
@@ -140,11 +141,7 @@ def evaluate(
     (``UnsupportedInput``) is dropped from that set with a note; other errors propagate.
     """
     log = log or (lambda _msg: None)
-    built = []
-    for spec in methods:  # a ready Interpolator (a user's own) is labelled by its name
-        label = spec.name if isinstance(spec, Interpolator) else spec.label
-        log(f"loading {label}")
-        built.append((label, spec if isinstance(spec, Interpolator) else spec.build()))
+    built = ready(methods, externals, log)
     seen: set[tuple[str, tuple[int, ...]]] = set()  # (method, image shape) already called
     plan = [planned_units(d) for d in datasets]
     progress = Progress("quality", sum(plan), len(datasets), log)

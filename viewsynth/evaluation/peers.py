@@ -25,7 +25,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -270,6 +270,41 @@ class MethodSpec:
         return make_interpolator(
             self.name, iters=self.iters, weights=self.weights, photos_weights=self.photos_weights
         )
+
+
+def ready(
+    methods: Sequence[Any],
+    externals: Sequence[ExternalCommand] = (),
+    log: Callable[[str], None] | None = None,
+) -> list[tuple[str, Any]]:
+    """Each method as ``(label, method)``: a spec (``.label``, ``.build()``: ``MethodSpec``) built
+    (said to ``log``), or a ready method (a user's own: a callable with a ``name``; scoring needs
+    no more of the ``Interpolator`` interface) as it is, labelled by its name. Anything else, or
+    two methods or ``externals`` of one name (the second's scores replaced the first's under it,
+    silently), is refused in one line."""
+    built = []
+    for spec in methods:
+        if callable(getattr(spec, "build", None)):
+            if log:
+                log(f"loading {spec.label}")
+            built.append((spec.label, spec.build()))
+            continue
+        name = getattr(spec, "name", None)
+        if not (callable(spec) and isinstance(name, str) and name):
+            raise ViewsynthError(
+                f"method {type(spec).__name__}: not an Interpolator; give it a `name` (its "
+                f"column in the table) and `__call__(img0, img1, times, *, equirect, hfov=None)` "
+                f"returning (T, H, W, 3)"
+            )
+        built.append((name, spec))
+    labels = [label for label, _ in built] + [ext.name for ext in externals]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise ViewsynthError(
+                f"method {label}: two methods of that name, one row in the table; rename one "
+                f"(--external {label}2='...')"
+            )
+    return built
 
 
 def made_by(interp: Any) -> str | None:

@@ -37,6 +37,11 @@ def claim(run_dir: Path, name: str, key: dict[str, Any], what: str) -> None:
                 f"--workdir {run_dir}: holds another {what}; give a new folder, or empty this one"
             )
         return
+    if (Path(run_dir) / "checkpoints").exists():  # e.g. a `viewsynth train` work folder
+        raise ViewsynthError(
+            f"--workdir {run_dir}: holds another kind of run's checkpoints (no {name}); give a "
+            "new folder"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     frames_lib.write_text(path, json.dumps(key, indent=2))
 

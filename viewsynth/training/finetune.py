@@ -333,6 +333,8 @@ def finetune(
         raise WeightsError(
             f"no trained weights shipped ({base_path} is missing): use --weights FILE as the base"
         )
+    if workdir:  # before any work: another run's folder is refused at once
+        _claim(Path(workdir), capture, base_path, cfg)
     model, info = load_described(base_path)
     pinhole = model.config.geometry and not equirect  # (a photos network's fine-tune)
     work = loaded.working_size
@@ -362,7 +364,6 @@ def finetune(
 
     with tempfile.TemporaryDirectory(prefix="viewsynth-finetune-") as tmp:
         run_dir = Path(workdir) if workdir else Path(tmp)
-        _claim(run_dir, capture, base_path, cfg)
         train_cfg = train_config.TrainConfig(
             workdir=str(run_dir),
             seed=cfg.seed,
