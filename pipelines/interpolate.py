@@ -46,6 +46,7 @@ from viewsynth.walkthrough import (
     run_capture,
     settings_from,
     stray_results,
+    unsaid,
     write_summary,
 )
 
@@ -188,11 +189,8 @@ def run_local(captures, out: Path, settings, quiet: bool, progress: RootProgress
             log.error("%s: failed: %s", label, reason)
         finally:
             bar.close()
-        for warning in result.warnings:
-            if warning in early:
-                early.remove(warning)
-            else:
-                _warn(warning, label, path)
+        for warning in unsaid(result.warnings, early):
+            _warn(warning, label, path)
         progress.finish(index, result)
 
 

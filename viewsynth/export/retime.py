@@ -34,7 +34,15 @@ from fractions import Fraction
 from pathlib import Path
 
 from viewsynth.errors import ViewsynthError
-from viewsynth.export.mp4 import VISUAL_ENTRIES, Box, parse_boxes, read_moov, rewrite_moov
+from viewsynth.export.mp4 import (
+    VISUAL_ENTRIES,
+    Box,
+    chunk_offsets,
+    parse_boxes,
+    read_moov,
+    rewrite_moov,
+    video_track,
+)
 
 #: H.264 levels (``level_idc``) and their MaxMBPS, macroblocks per second (Table A-1), lowest
 #: first as x264 tries them (9: level 1b).
@@ -59,9 +67,9 @@ def why_not(path: str | Path, old_fps: float, new_fps: float) -> str | None:
     moov = read_moov(path)[0]
     ratio = rate(new_fps) / rate(old_fps)
     for trak in _traks(moov):
-        scale = _timescale(_mdhd(trak, path)) * ratio
+        ticks = _timescale(_mdhd(trak, path))
+        scale = ticks * ratio
         if scale.denominator != 1 or not 0 < scale < 1 << 32:
-            ticks = _timescale(_mdhd(trak, path))
             return f"its {ticks} ticks a second make no whole number at {new_fps:g} fps"
     entry = _sample_entry(moov, path)
     if ratio > 1 and entry.kind not in ("avc1", "avc3"):
@@ -93,7 +101,7 @@ def retime_video(path: str | Path, old_fps: float, new_fps: float) -> None:
             tkhd = trak.child("tkhd")
             if tkhd is None:
                 raise ViewsynthError(f"{path}: a track has no 'tkhd' box")
-            _set_duration(tkhd, movie(_duration(tkhd)), tkhd=True)
+            _set_duration(tkhd, movie(_duration(tkhd)))
             edts = trak.child("edts")
             if edts is not None:
                 if edts.children is None:  # (kept opaque by the parser: opened here)
@@ -162,21 +170,11 @@ def _raise_level(entry: Box, fps: float, path: Path) -> None:
 def _stream_sps_levels(fh, moov: Box, entry: Box, path: Path) -> list[int]:
     """File offsets of the ``level_idc`` byte of every sequence parameter set in the video
     track's key frames (a joined video's later pieces bring their own, in the stream)."""
-    trak = next(
-        t for t in _traks(moov) if entry in (t.walk("mdia", "minf", "stbl", "stsd").children or [])
-    )
-    stbl = trak.walk("mdia", "minf", "stbl")
+    stbl = video_track(moov, str(path)).walk("mdia", "minf", "stbl")
     table = {box.kind: box.data for box in stbl.children or []}
-    sizes = (
-        _table(table["stsz"][8:], ">I", path)
-        if struct.unpack(">I", table["stsz"][4:8])[0] == 0
-        else None
-    )
-    if sizes is None:  # (one size for every sample)
-        size, count = struct.unpack(">II", table["stsz"][4:12])
-        sizes = [size] * count
-    wide = "co64" in table
-    offsets = _table(table["co64" if wide else "stco"][4:], ">Q" if wide else ">I", path)
+    size, count = struct.unpack(">II", table["stsz"][4:12])  # (size 0: one per sample)
+    sizes = _table(table["stsz"][8:], ">I", path) if size == 0 else [size] * count
+    (offsets,) = chunk_offsets(stbl)
     runs = _table(table["stsc"][4:], ">III", path)  # (first chunk, samples per chunk, entry)
     starts, k = [], 0
     for chunk, at in enumerate(offsets, start=1):
@@ -247,20 +245,21 @@ def _set_timescale(box: Box, scale: int) -> None:
     box.data = box.data[:at] + struct.pack(">I", scale) + box.data[at + 4 :]
 
 
-def _duration_at(box: Box, tkhd: bool) -> tuple[int, str]:
+def _duration_at(box: Box) -> tuple[int, str]:
     """Where an ``mvhd``'s, ``mdhd``'s or ``tkhd``'s duration is, and its format."""
+    tkhd = box.kind == "tkhd"
     if box.data[0] == 1:
         return (28 if tkhd else 24), ">Q"
     return (20 if tkhd else 16), ">I"
 
 
-def _duration(box: Box, tkhd: bool = False) -> int:
-    at, code = _duration_at(box, tkhd or box.kind == "tkhd")
+def _duration(box: Box) -> int:
+    at, code = _duration_at(box)
     return struct.unpack_from(code, box.data, at)[0]
 
 
-def _set_duration(box: Box, value: int, tkhd: bool = False) -> None:
-    at, code = _duration_at(box, tkhd)
+def _set_duration(box: Box, value: int) -> None:
+    at, code = _duration_at(box)
     box.data = box.data[:at] + struct.pack(code, value) + box.data[at + struct.calcsize(code) :]
 
 

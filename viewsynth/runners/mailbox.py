@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from viewsynth.walkthrough import CaptureResult, frames_in
-from viewsynth.walkthrough.folders import named_warning
+from viewsynth.walkthrough.folders import named_warning, unsaid
 
 log = logging.getLogger("viewsynth")
 
@@ -60,12 +60,8 @@ def report(
         if payload["traceback"]:
             log.debug("%s: worker %d traceback:\n%s", result.name, worker, payload["traceback"])
         return
-    early = list(early)
-    for warning in result.warnings:
-        if warning in early:
-            early.remove(warning)
-        else:
-            log.warning("%s", named_warning(warning, result.name, source))
+    for warning in unsaid(result.warnings, early):
+        log.warning("%s", named_warning(warning, result.name, source))
     said = frames_in(result.frames, result.kept, result.seconds)
     said += f", {result.reason}" if result.retimed else ""  # ("re-timed from 30 to 24 fps")
     waited = payload.get("waited", 0.0)

@@ -38,6 +38,7 @@ from viewsynth.walkthrough.folders import (
     is_capture,
     named_warning,
     remove_if_empty,
+    unsaid,
 )
 from viewsynth.walkthrough.lock import LOCK_FILE, FolderLock
 from viewsynth.walkthrough.manifest import MANIFEST
@@ -68,6 +69,7 @@ __all__ = [
     "find_captures",
     "find_strays",
     "named_warning",
+    "unsaid",
     "fingerprints",
     "frames_in",
     "is_capture",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from viewsynth import frames
@@ -41,6 +42,18 @@ def named_warning(warning: str, name: str, source: Path) -> str:
     """One of a capture's warnings as a log of several captures says it: led by the capture's
     ``name`` unless it names it already (by that name or its file's: ``ride.mp4: no GPS ...``)."""
     return warning if warning.startswith((f"{name}:", f"{source.name}:")) else f"{name}: {warning}"
+
+
+def unsaid(warnings: Sequence[str], early: Sequence[str]) -> list[str]:
+    """A finished capture's ``warnings`` less those its runner said ``early``, as it began (each
+    said one said once: a warning twice in ``warnings`` and once early is left once)."""
+    said, left = list(early), []
+    for warning in warnings:
+        if warning in said:
+            said.remove(warning)
+        else:
+            left.append(warning)
+    return left
 
 
 def find_captures(root: Path, out: Path | None = None) -> list[tuple[str, Path]]:
